@@ -1,0 +1,74 @@
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.opensearch.Version;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.env.Environment;
+import org.opensearch.http.HttpServerTransport;
+import org.opensearch.node.InternalSettingsPreparer;
+import org.opensearch.node.Node;
+import org.opensearch.plugins.Plugin;
+import org.opensearch.transport.Netty4Plugin;
+
+/**
+ * A single-node OpenSearch 2.19 for the auditrecv test suite, in its own JVM with a flat classpath.
+ *
+ * Why a Node subclass: the protected constructor is the only way to hand the Netty4 HTTP/transport
+ * plugin to the node from the classpath, without a distribution's modules/ directory (and its
+ * jar-hell checks). Bootstrap checks and the security manager are never installed: only the
+ * distribution's Bootstrap does that.
+ *
+ * Usage: EmbeddedOpenSearch HOME HTTP_PORT TRANSPORT_PORT. Prints "HTTP_ADDRESS=host:port" once the
+ * node has started (readiness is still confirmed by the caller over HTTP); SIGTERM closes it cleanly.
+ */
+public final class EmbeddedOpenSearch {
+    private EmbeddedOpenSearch() {}
+
+    /** Exposes the protected constructor so classpath plugins can be passed in. */
+    static final class ClasspathNode extends Node {
+        ClasspathNode(Environment env, Collection<Class<? extends Plugin>> plugins) {
+            super(env, plugins, true);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 3) {
+            System.err.println("usage: EmbeddedOpenSearch HOME HTTP_PORT TRANSPORT_PORT");
+            System.exit(2);
+        }
+        Path home = Path.of(args[0]).toAbsolutePath();
+        Settings settings = Settings.builder()
+            .put("cluster.name", "auditrecv-test")
+            .put("node.name", "n1")
+            .put("path.home", home.toString())
+            .put("path.data", home.resolve("data").toString())
+            .put("path.logs", home.resolve("logs").toString())
+            .put("discovery.type", "single-node")
+            .put("network.host", "127.0.0.1")
+            .put("http.port", args[1])
+            .put("transport.port", args[2])
+            .put("cluster.routing.allocation.disk.threshold_enabled", false)
+            .put("http.type", "netty4")
+            .put("transport.type", "netty4")
+            .build();
+        Environment env = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), null, () -> "n1");
+        Node node = new ClasspathNode(env, List.of(Netty4Plugin.class));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                node.close();
+                node.awaitClose(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                e.printStackTrace();
+            }
+        }, "embedded-opensearch-shutdown"));
+        node.start();
+        HttpServerTransport http = node.injector().getInstance(HttpServerTransport.class);
+        System.out.println("VERSION=" + Version.CURRENT);
+        System.out.println("HTTP_ADDRESS=" + http.boundAddress().publishAddress());
+        System.out.flush();
+        Thread.currentThread().join();
+    }
+}
