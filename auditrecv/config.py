@@ -212,11 +212,11 @@ def _describe(tp: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
     if origin is list:
-        return f"a list of {_describe(get_args(tp)[0])}s"
+        return f"a list of {_describe(get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
 
 
-def _convert(tp: Any, value: Any, key: str) -> Any:
+def _convert(tp: Any, value: Any, key: str, default: Any = None) -> Any:
     def bad(what: str | None = None) -> ConfigError:
         return ConfigError(f"{key} = {value!r}: {what or 'expected ' + _describe(tp)}")
 
@@ -224,7 +224,7 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad("expected a table")
-        return _build(tp, value, key)
+        return _build(tp, value, key, default)
     if origin is Literal:
         if value not in get_args(tp):
             raise bad()
@@ -260,7 +260,9 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     raise bad("unsupported type")
 
 
-def _build(cls: Any, table: dict[str, Any], prefix: str) -> Any:
+def _build(cls: Any, table: dict[str, Any], prefix: str, default: Any = None) -> Any:
+    """Overlay a TOML table on the defaults (a section's own defaults, e.g. the krb5 listener's)."""
+    base = default if default is not None else cls()
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -269,8 +271,8 @@ def _build(cls: Any, table: dict[str, Any], prefix: str) -> Any:
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{dotted}: unknown key (known keys here: {known})")
-        kwargs[key] = _convert(hints[key], value, dotted)
-    return cls(**kwargs)
+        kwargs[key] = _convert(hints[key], value, dotted, getattr(base, key))
+    return dataclasses.replace(base, **kwargs)
 
 
 def _validate(cfg: Config) -> None:

@@ -27,7 +27,6 @@ ARCHES: list[tuple[int, str, str]] = [
     (0x40000003, "i386", "i386"),
     (0xC00000B7, "aarch64", "aarch64"),
     (0x40000028, "armeb", "arm"),  # auparse calls EM_ARM|LE "armeb"; kept as libauparse prints it
-    (0x00000028, "arm", "arm"),
     (0x00000014, "ppc", "ppc"),
     (0x80000015, "ppc64", "ppc64"),
     (0xC0000015, "ppc64le", "ppc64le"),

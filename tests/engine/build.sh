@@ -28,7 +28,12 @@ build_one() {  # build_one DIR MAIN_CLASS
   mkdir -p "$target"
   rm -rf "$target/classes" "$target/.stamp"
   echo "tests/engine/build.sh: resolving and compiling $main" >&2
-  mvn -q -B -Dstyle.color=never -f "$dir/pom.xml" dependency:build-classpath -Dmdep.outputFile="$target/cp.txt" >&2
+  if ! mvn -B -Dstyle.color=never -f "$dir/pom.xml" dependency:build-classpath \
+       -Dmdep.outputFile="$target/cp.txt" >"$target/mvn.log" 2>&1; then
+    tail -40 "$target/mvn.log" >&2
+    echo "tests/engine/build.sh: Maven failed for $dir/pom.xml (full log: $target/mvn.log)" >&2
+    exit 1
+  fi
   javac -nowarn --release 17 -cp "$(cat "$target/cp.txt")" -d "$target/classes" "$dir/src/$main.java"
   cp "$here/log4j2.properties" "$target/classes/"
   echo "$stamp" > "$target/.stamp"

@@ -58,7 +58,8 @@ class LinuxRecord:
     raw: str  # the line as received, trailing newline removed
     error: str | None = None  # set when the line could not be parsed; the record is then kept whole
     duplicates: list[tuple[str, str]] | None = None
-    text: str | None = None  # prose of old-format user records that is not key=value (kept for humans)
+    text: str | None = None  # the inner msg='…' text of user-space records, unquoted (kept for humans)
+    fragment: bool = False  # the line does not start with type=/node=: an oversize-line continuation
 
     @property
     def msg_id(self) -> str | None:

@@ -23,6 +23,8 @@ import org.opensearch.transport.Netty4Plugin;
  *
  * Usage: EmbeddedOpenSearch HOME HTTP_PORT TRANSPORT_PORT. Prints "HTTP_ADDRESS=host:port" once the
  * node has started (readiness is still confirmed by the caller over HTTP); SIGTERM closes it cleanly.
+ * End of standard input also closes it, so a test run that dies without its finalizers (SIGKILL,
+ * crash) never leaves an orphan JVM behind: its end of the pipe closes with it.
  */
 public final class EmbeddedOpenSearch {
     private EmbeddedOpenSearch() {}
@@ -64,6 +66,18 @@ public final class EmbeddedOpenSearch {
                 e.printStackTrace();
             }
         }, "embedded-opensearch-shutdown"));
+        Thread stdinWatch = new Thread(() -> {
+            try {
+                while (System.in.read() >= 0) {
+                    // ignore input; only end of file matters
+                }
+            } catch (java.io.IOException e) {
+                // treat a broken stdin like end of file
+            }
+            System.exit(0);
+        }, "stdin-eof-watch");
+        stdinWatch.setDaemon(true);
+        stdinWatch.start();
         node.start();
         HttpServerTransport http = node.injector().getInstance(HttpServerTransport.class);
         System.out.println("VERSION=" + Version.CURRENT);

@@ -1,0 +1,172 @@
+"""Wiring and lifecycle: spool, listeners, pipeline, HTTP health/metrics, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+from auditrecv import __version__
+from auditrecv.config import Config
+
+log = logging.getLogger("auditrecv")
+
+
+def observer_info(cfg: Config) -> dict[str, Any]:
+    """ECS `observer.*`: this receiver, so a document says which auditrecv indexed it."""
+    return {
+        "name": cfg.observer_name or socket.gethostname(),
+        "hostname": socket.gethostname(),
+        "type": "audit-receiver",
+        "vendor": "auditrecv",
+        "product": "auditrecv",
+        "version": __version__,
+    }
+
+
+def prepare_kerberos_environment(cfg: Config) -> None:
+    """MIT krb5 reads these once per process, so they must be set before the first GSS call."""
+    if cfg.gss.keytab:
+        os.environ["KRB5_KTNAME"] = f"FILE:{os.path.abspath(cfg.gss.keytab)}"
+    if cfg.gss.krb5_config:
+        os.environ["KRB5_CONFIG"] = os.path.abspath(cfg.gss.krb5_config)
+    rcache = cfg.rcache_dir
+    with contextlib.suppress(OSError):
+        rcache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("KRB5RCACHEDIR", str(rcache))
+
+
+class Service:
+    """Everything `auditrecv serve` runs, startable and stoppable from tests."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.spool: Any = None
+        self.servers: dict[str, Any] = {}
+        self.pipeline: Any = None
+        self.indexer: Any = None
+        self.enricher: Any = None
+        self.http_runner: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        from auditrecv.spool import Spool
+
+        cfg = self.cfg
+        prepare_kerberos_environment(cfg)
+        cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self.spool = await Spool.open(cfg.spool_path, cfg.spool)
+        log.info("spool at %s (%d records waiting)", cfg.spool_path, await self.spool.count())
+        await self._start_pipeline()
+        await self._start_listeners()
+        if cfg.http.enabled:
+            await self._start_http()
+
+    async def _start_listeners(self) -> None:
+        from auditrecv.receive.audisp_remote_server import start_audisp_remote_server
+        from auditrecv.receive.audit_remote_server import start_audit_remote_server
+
+        cfg = self.cfg
+        if cfg.listeners.audit_remote.enabled:
+            srv = await start_audit_remote_server(
+                cfg.listeners.audit_remote, cfg.gss, self.spool, name="audit_remote"
+            )
+            self.servers["audit_remote"] = srv
+            log.info("audit_remote (illumos) listening on %s port %d", cfg.listeners.audit_remote.host, srv.port)
+        for name in ("audisp_remote", "audisp_remote_krb5"):
+            lst = getattr(cfg.listeners, name)
+            if lst.enabled:
+                srv = await start_audisp_remote_server(lst, cfg.gss, self.spool, name=name)
+                self.servers[name] = srv
+                log.info(
+                    "%s (Linux, %s/%s) listening on %s port %d", name, lst.transport, lst.format, lst.host, srv.port
+                )
+
+    async def _start_pipeline(self) -> None:
+        from auditrecv.pipeline import Pipeline
+
+        cfg = self.cfg
+        if not cfg.search.urls:
+            log.warning(
+                "no search engine configured: records are kept in the spool at %s. To index them, set "
+                '[search] urls = ["http://HOST:9200"] in the config file and restart (auditrecv serve -c FILE), '
+                "or write them to a file with: auditrecv export --ndjson FILE",
+                cfg.spool_path,
+            )
+            return
+        from auditrecv.enrich import build_enricher
+        from auditrecv.sink import open_indexer
+
+        self.enricher = await build_enricher(cfg.enrich)
+        self.indexer = await open_indexer(cfg.search)
+        self.pipeline = Pipeline(
+            cfg, self.spool, self.indexer, observer_info(cfg), enrich=self.enricher.enrich if self.enricher else None
+        )
+        self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
+
+    async def _start_http(self) -> None:
+        from aiohttp import web
+
+        from auditrecv.metrics import health_handler, metrics_handler
+
+        app = web.Application()
+        app["service"] = self
+        app.router.add_get("/health", health_handler)
+        app.router.add_get("/metrics", metrics_handler)
+        self.http_runner = web.AppRunner(app, access_log=None)
+        await self.http_runner.setup()
+        site = web.TCPSite(self.http_runner, self.cfg.http.host, self.cfg.http.port)
+        await site.start()
+        log.info("health and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
+
+    def reload(self) -> None:
+        if self.enricher is not None and hasattr(self.enricher, "reload"):
+            self.enricher.reload()
+
+    async def stop(self) -> None:
+        """Graceful: stop accepting (Linux clients get ENDING), finish in-flight work, close the spool."""
+        for srv in self.servers.values():
+            with contextlib.suppress(Exception):
+                await srv.close()
+        for srv in self.servers.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), 5)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.indexer is not None:
+            with contextlib.suppress(Exception):
+                await self.indexer.close()
+        if self.enricher is not None and hasattr(self.enricher, "close"):
+            with contextlib.suppress(Exception):
+                await self.enricher.close()
+        if self.http_runner is not None:
+            await self.http_runner.cleanup()
+        if self.spool is not None:
+            await self.spool.close()
+
+
+async def serve(cfg: Config) -> int:
+    service = Service(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
+    try:
+        await service.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        await service.stop()
+        return 1
+    log.info("auditrecv %s running; Ctrl-C stops it", __version__)
+    await stop.wait()
+    log.info("shutting down")
+    await service.stop()
+    return 0

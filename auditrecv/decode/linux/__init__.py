@@ -1,0 +1,1 @@
+"""Linux audit (auditd / audisp-remote) decoder: line parser, event assembler, interpretation."""

@@ -1,0 +1,119 @@
+"""Line parser: one audit record line -> :class:`LinuxRecord`. Pure, no I/O, never raises.
+
+Format (linux.md §6): ``[node=NAME ]type=TYPE msg=audit(SEC.MSEC:SERIAL): k=v ...[\\x1dK=V ...]``.
+Values stay raw (quotes kept) so interpretation can tell quoted text from hex; the work per line is a
+couple of C-level regex calls, because this runs for every record received.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .model import LinuxRecord
+from .tables import MSG_TYPE_NAMES, MSG_TYPE_NUMBERS
+
+ENRICHED_SEPARATOR = "\x1d"
+
+_HEADER = re.compile(
+    r"(?:node=(?P<node>\S*)\s+)?type=(?P<type>\S+)\s+msg=audit\((?P<sec>\d+)\.(?P<frac>\d+):(?P<serial>\d+)\):?\s*",
+)
+# key=value with a double-quoted, single-quoted (nested user msg), braced (ENRICHED SADDR) or bare value.
+_KV = re.compile(r"""([^\s=]+)=("[^"]*"|'[^']*'|\{[^}]*\}|\S*)""")
+_AVC = re.compile(r"avc:\s+(\w+)\s+\{\s*([^}]*?)\s*\}")
+_UNKNOWN_TYPE = re.compile(r"UNKNOWN\[(\d+)\]")
+
+
+def _decode(line: str | bytes) -> str:
+    """Text of a line; invalid UTF-8 becomes backslash escapes (readable, JSON-safe, never raises)."""
+    if isinstance(line, str):
+        return line
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("utf-8", "backslashreplace")
+
+
+def _kv_pairs(text: str) -> list[tuple[str, str]]:
+    """key=value pairs of a body; tokens without '=' (prose of old formats) are skipped, like auparse."""
+    pairs = _KV.findall(text)
+    for i, (key, value) in enumerate(pairs):
+        # Old user-space prose: "(hostname=?, addr=?, terminal=cron res=success)" (auparse test.log).
+        if key[0] == "(" or (value and value[-1] in ",)" and value[0] not in "\"'(" and "(" not in value):
+            pairs[i] = (key.lstrip("("), value.rstrip(",)") if value[:1] not in "\"'" else value)
+    return pairs
+
+
+def _fill(record: LinuxRecord, pairs: list[tuple[str, str]]) -> None:
+    """Store pairs in record.fields; a repeated key keeps its first value, later ones go to duplicates."""
+    fields = record.fields
+    for key, value in pairs:
+        if key in fields:
+            if record.duplicates is None:
+                record.duplicates = []
+            record.duplicates.append((key, value))
+        else:
+            fields[key] = value
+
+
+def _parse_enriched(text: str) -> dict[str, str]:
+    """ENRICHED section: UPPER-CASE keys with values already interpreted by the sender; quotes removed."""
+    enriched: dict[str, str] = {}
+    for key, value in _KV.findall(text):
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        enriched.setdefault(key, value)
+    return enriched
+
+
+def parse_line(line: str | bytes) -> LinuxRecord:
+    """Parse one record line. Unparseable input gives a record with ``error`` set and ``raw`` kept whole."""
+    raw = _decode(line)
+    if raw.endswith("\n"):
+        raw = raw[:-1]
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+    if not raw.startswith(("type=", "node=")):
+        if not raw.strip():
+            return LinuxRecord("", None, None, None, None, {}, {}, raw, error="empty line")
+        return LinuxRecord(
+            "", None, None, None, None, {}, {}, raw,
+            error="fragment: line does not start with type= or node= (oversize-line continuation?)",
+            fragment=True,
+        )
+    body, sep, enriched_text = raw.partition(ENRICHED_SEPARATOR)
+    match = _HEADER.match(body)
+    if match is None:
+        return LinuxRecord("", None, None, None, None, {}, {}, raw, error="no type=... msg=audit(sec.ms:serial)")
+    node, type_name, sec, frac, serial = match.group("node", "type", "sec", "frac", "serial")
+    type_num = MSG_TYPE_NUMBERS.get(type_name)
+    if type_num is None:
+        unknown = _UNKNOWN_TYPE.fullmatch(type_name)
+        if unknown is not None:
+            type_num = int(unknown.group(1))
+            type_name = MSG_TYPE_NAMES.get(type_num, type_name)
+    time_ns = int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
+    record = LinuxRecord(type_name, type_num, node, time_ns, int(serial), {}, {}, raw)
+    rest = body[match.end():]
+    if rest:
+        pairs = _kv_pairs(rest)
+        if type_name == "AVC" or type_name == "USER_AVC":
+            avc = _AVC.search(rest)
+            if avc is not None:
+                pairs.insert(0, ("seperms", ",".join(avc.group(2).split())))
+                pairs.insert(0, ("seresult", avc.group(1)))
+        for i, (key, value) in enumerate(pairs):
+            if key == "msg" and value[:1] == "'":
+                # user-space record: flatten the inner key=values, as libauparse and go-libaudit do
+                inner = value[1:-1] if len(value) > 1 and value[-1] == "'" else value[1:]
+                record.text = inner
+                inner_pairs = _kv_pairs(inner)
+                if type_name == "USER_AVC":
+                    avc = _AVC.search(inner)
+                    if avc is not None:
+                        inner_pairs[:0] = [("seresult", avc.group(1)), ("seperms", ",".join(avc.group(2).split()))]
+                pairs[i : i + 1] = inner_pairs
+                break
+        _fill(record, pairs)
+    if sep:
+        record.enriched = _parse_enriched(enriched_text)
+    return record

@@ -1,0 +1,206 @@
+"""The loop after the spool: read → decode → map to ECS → enrich → bulk index → delete confirmed.
+
+This is the only module that knows every stage. Nothing here sits on a receiver's ack path: the
+receivers have already acked once the spool committed, so this loop may be slow, restart, or wait
+for the engine for an hour without losing anything. A spooled record is deleted only after the
+engine confirmed the document built from it (created, duplicate, or dead-lettered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditrecv.config import Config
+from auditrecv.decode.bsm import decode_record
+from auditrecv.decode.linux import EventAssembler, LinuxEvent
+from auditrecv.schema import bsm_to_ecs, dead_letter_doc, linux_to_ecs
+from auditrecv.spool.record import Source, SpoolRecord
+
+log = logging.getLogger("auditrecv.pipeline")
+
+Enricher = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class BuiltDoc:
+    """An ECS document and the spool ids of every raw record it was built from."""
+
+    doc: dict[str, Any]
+    spool_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _LineTag:
+    spool_id: int
+    source: Source
+    received_ns: int
+
+
+def linux_source_key(source: Source) -> str:
+    """Lines are grouped per sender: events never mix lines of two peers or two listeners."""
+    return f"{source.listener or source.transport}|{source.peer}"
+
+
+class DocumentBuilder:
+    """Turns spooled records into documents. Synchronous and stateful (the Linux event assembler),
+    so one instance is used by one worker at a time."""
+
+    def __init__(self, cfg: Config, observer: dict[str, Any]) -> None:
+        ev = cfg.decode.linux
+        self._assembler = EventAssembler(
+            grace_seconds=ev.grace_seconds, max_age_seconds=ev.max_age_seconds, max_records=ev.max_records
+        )
+        self._observer = observer
+        self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0}
+
+    def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
+        now = time.monotonic() if now is None else now
+        out: list[BuiltDoc] = []
+        for spool_id, rec in items:
+            if rec.kind == "bsm":
+                out.append(self._bsm(spool_id, rec))
+            else:
+                self.stats["linux_lines"] += 1
+                tag = _LineTag(spool_id, rec.source, rec.received_ns)
+                events = self._assembler.add_line(
+                    rec.payload, linux_source_key(rec.source), now, tag=tag
+                )
+                out.extend(self._linux(e) for e in events)
+        out.extend(self._linux(e) for e in self._assembler.poll(now))
+        return out
+
+    def poll(self, now: float | None = None) -> list[BuiltDoc]:
+        """Events whose grace window or maximum age has passed."""
+        return [self._linux(e) for e in self._assembler.poll(time.monotonic() if now is None else now)]
+
+    def flush(self) -> list[BuiltDoc]:
+        """Everything still open (end of input or shutdown)."""
+        return [self._linux(e) for e in self._assembler.flush()]
+
+    def _bsm(self, spool_id: int, rec: SpoolRecord) -> BuiltDoc:
+        self.stats["bsm_records"] += 1
+        try:
+            decoded = decode_record(rec.payload)
+            if decoded.event_id is None:  # not even a header: nothing to map, keep the bytes
+                self.stats["dead_letters"] += 1
+                doc = dead_letter_doc(rec.payload, rec.source, "; ".join(decoded.errors), "bsm")
+            else:
+                doc = bsm_to_ecs(decoded, rec.source, self._observer, received_ns=rec.received_ns)
+        except Exception as exc:  # a mapper bug must not lose the record
+            log.exception("BSM record %d could not be mapped", spool_id)
+            self.stats["dead_letters"] += 1
+            doc = dead_letter_doc(rec.payload, rec.source, f"internal error: {exc!r}", "bsm")
+        return BuiltDoc(doc, [spool_id])
+
+    def _linux(self, event: LinuxEvent) -> BuiltDoc:
+        self.stats["linux_events"] += 1
+        tags = [t for t in event.tags if isinstance(t, _LineTag)]
+        ids = [t.spool_id for t in tags]
+        source = tags[0].source if tags else Source(transport="unknown")
+        try:
+            doc = linux_to_ecs(event, source, self._observer)
+        except Exception as exc:
+            log.exception("Linux event from %s could not be mapped", source.peer)
+            self.stats["dead_letters"] += 1
+            raw = "\n".join(r.raw for r in event.records).encode("utf-8", "surrogateescape")
+            doc = dead_letter_doc(raw, source, f"internal error: {exc!r}", "linux")
+        return BuiltDoc(doc, ids)
+
+
+class Pipeline:
+    """Ships spooled records to the engine; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        spool: Any,
+        indexer: Any,
+        observer: dict[str, Any],
+        enrich: Enricher | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._spool = spool
+        self._indexer = indexer
+        self._enrich = enrich
+        self._builder = DocumentBuilder(cfg, observer)
+        self._cursor = 0
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
+        self.stats = self._builder.stats
+        self.stats.update({"indexed": 0, "deleted": 0})
+
+    async def run(self) -> None:
+        """Forever: read what is new, build documents, index them, delete what was confirmed."""
+        batch = self._cfg.search.batch_max_docs
+        tick = max(0.05, min(self._cfg.decode.linux.grace_seconds, 1.0))
+        try:
+            while True:
+                items = await self._spool.read(self._cursor, batch)
+                if items:
+                    self._cursor = items[-1][0]
+                    docs = await asyncio.to_thread(self._builder.add, items)
+                else:
+                    await self._spool.wait_for_records(self._cursor, tick)
+                    docs = await asyncio.to_thread(self._builder.poll)
+                if docs:
+                    await self._submit(docs)
+        finally:
+            for task in list(self._inflight):
+                task.cancel()
+
+    async def drain(self, idle_rounds: int = 1) -> None:
+        """Process until the spool has nothing unread and every open event is flushed (import/export)."""
+        batch = self._cfg.search.batch_max_docs
+        while True:
+            items = await self._spool.read(self._cursor, batch)
+            if not items:
+                break
+            self._cursor = items[-1][0]
+            await self._submit(await asyncio.to_thread(self._builder.add, items))
+        await self._submit(self._builder.flush())
+        await self.wait_idle()
+
+    async def wait_idle(self) -> None:
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _submit(self, docs: list[BuiltDoc]) -> None:
+        if not docs:
+            return
+        await self._slots.acquire()
+        task = asyncio.create_task(self._ship(docs))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _ship(self, docs: list[BuiltDoc]) -> None:
+        """Index until every document is confirmed; a document is never given up on."""
+        try:
+            if self._enrich is not None:
+                await asyncio.gather(*(self._enrich(d.doc) for d in docs), return_exceptions=True)
+            pending = docs
+            delay = 1.0
+            while pending:
+                try:
+                    confirmed = await self._index(pending)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
+                    confirmed = []
+                ids = [i for d in confirmed for i in d.spool_ids]
+                if ids:
+                    await self._spool.delete(ids)
+                self.stats["indexed"] += len(confirmed)
+                self.stats["deleted"] += len(ids)
+                done = {id(d) for d in confirmed}
+                pending = [d for d in pending if id(d) not in done]
+                if pending:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+        finally:
+            self._slots.release()

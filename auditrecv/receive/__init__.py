@@ -1,0 +1,1 @@
+"""Receivers: sans-I/O protocol cores and thin asyncio servers."""

@@ -1,0 +1,310 @@
+"""Real search engines for tests: embedded OpenSearch 2.19 / Elasticsearch 7.17 JVMs, or an external cluster.
+
+Why a JVM per engine and not a fake: the sink's contract (bulk item statuses, templates, mappings) is only
+trustworthy against the real thing. Each engine is started once per test session (see tests/conftest.py),
+in its own process group, and stopped by that group. The helpers use urllib only, so they never share code
+(or bugs) with the aiohttp client under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENGINE_DIR = Path(__file__).resolve().parents[1] / "engine"
+BUILD_SCRIPT = ENGINE_DIR / "build.sh"
+START_TIMEOUT_S = 120.0
+HEAP = "512m"
+
+
+@dataclass(frozen=True)
+class EngineKind:
+    """How to build and launch one embedded engine."""
+
+    param_id: str
+    flavor: str
+    directory: Path
+    main_class: str
+
+
+OPENSEARCH = EngineKind("opensearch-2.19", "opensearch", ENGINE_DIR, "EmbeddedOpenSearch")
+ELASTICSEARCH7 = EngineKind("elasticsearch-7.17", "elasticsearch", ENGINE_DIR / "es7", "EmbeddedElasticsearch7")
+EMBEDDED_KINDS = {k.param_id: k for k in (OPENSEARCH, ELASTICSEARCH7)}
+
+
+class EngineError(RuntimeError):
+    """An engine could not be built, started, or answered an unexpected HTTP status."""
+
+
+@dataclass
+class SearchEngine:
+    """A running engine plus small, independent HTTP helpers for assertions.
+
+    ``url`` has no trailing slash and no credentials; credentials from an ``AUDITRECV_ES_URL`` such as
+    ``https://user:pw@host:9200`` are kept in ``auth_header``.
+    """
+
+    url: str
+    flavor: str
+    version: str
+    auth_header: str | None = None
+    supports_data_streams: bool = True
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    log_path: Path | None = None
+    startup_seconds: float | None = None
+
+    # -- generic HTTP ------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        ndjson: bytes | None = None,
+        ok: tuple[int, ...] = (200, 201),
+        timeout: float = 60.0,
+    ) -> tuple[int, Any]:
+        """Send one request; return ``(status, parsed JSON or None)``; raise unless status is in ``ok``."""
+        data: bytes | None = None
+        headers = {"Accept": "application/json"}
+        if ndjson is not None:
+            data, headers["Content-Type"] = ndjson, "application/x-ndjson"
+        elif body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+        if self.auth_header:
+            headers["Authorization"] = self.auth_header
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        parsed = json.loads(raw) if raw else None
+        if status not in ok:
+            raise EngineError(f"{method} {path} -> {status}: {raw[:2000]!r}")
+        return status, parsed
+
+    # -- assertion helpers ---------------------------------------------------------------------------------
+
+    def refresh(self, index_pattern: str) -> None:
+        """Make everything indexed so far searchable (tests must not sleep for refresh_interval)."""
+        self.request("POST", f"/{_q(index_pattern)}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+
+    def count(self, index_pattern: str, query: dict[str, Any] | None = None) -> int:
+        """Number of documents matching ``query`` (a query clause, default match_all), after a refresh."""
+        self.refresh(index_pattern)
+        body = {"query": query} if query is not None else None
+        _, res = self.request(
+            "POST", f"/{_q(index_pattern)}/_count?ignore_unavailable=true&allow_no_indices=true", body
+        )
+        return int(res["count"])
+
+    def hits(self, index_pattern: str, query: dict[str, Any] | None = None, size: int = 10000) -> list[dict[str, Any]]:
+        """Raw hits (``_index``, ``_id``, ``_source``…) for ``query``, after a refresh, oldest ``_doc`` order."""
+        self.refresh(index_pattern)
+        body = {"query": query or {"match_all": {}}, "size": size, "sort": ["_doc"]}
+        _, res = self.request(
+            "POST", f"/{_q(index_pattern)}/_search?ignore_unavailable=true&allow_no_indices=true", body
+        )
+        return list(res["hits"]["hits"])
+
+    def search(self, index_pattern: str, query: dict[str, Any] | None = None, size: int = 10000) -> list[dict[str, Any]]:
+        """The ``_source`` documents matching ``query`` (a query clause), after a refresh."""
+        return [h["_source"] for h in self.hits(index_pattern, query, size)]
+
+    def delete_indices(self, pattern: str) -> None:
+        """Delete data streams and indices matching ``pattern`` (and the matching index templates' data).
+
+        Missing ones are fine: tests call this in set-up and tear-down alike.
+        """
+        if self.supports_data_streams:
+            self.request("DELETE", f"/_data_stream/{_q(pattern)}", ok=(200, 404))
+        self.request(
+            "DELETE",
+            f"/{_q(pattern)}?ignore_unavailable=true&allow_no_indices=true&expand_wildcards=all",
+            ok=(200, 404),
+        )
+
+    def delete_index_templates(self, pattern: str) -> None:
+        """Delete composable and component templates named like ``pattern`` (missing ones are fine)."""
+        _, res = self.request("GET", f"/_index_template/{_q(pattern)}", ok=(200, 404))
+        for item in (res or {}).get("index_templates", []):
+            self.request("DELETE", f"/_index_template/{_q(item['name'])}", ok=(200, 404))
+        _, res = self.request("GET", f"/_component_template/{_q(pattern)}", ok=(200, 404))
+        for item in (res or {}).get("component_templates", []):
+            self.request("DELETE", f"/_component_template/{_q(item['name'])}", ok=(200, 404))
+
+    def health(self) -> str:
+        """Cluster health colour."""
+        _, res = self.request("GET", "/_cluster/health")
+        return str(res["status"])
+
+    def rss_kib(self) -> int | None:
+        """Resident memory of the embedded JVM (None for an external cluster)."""
+        if self.process is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        return int(m.group(1)) if m else None
+
+
+def _q(pattern: str) -> str:
+    """Quote an index pattern for a URL path, keeping the characters index expressions use."""
+    return urllib.parse.quote(pattern, safe="*,-_.")
+
+
+# -- building ---------------------------------------------------------------------------------------------
+
+
+def ensure_built() -> None:
+    """Run tests/engine/build.sh (a no-op in well under a second when already built).
+
+    A missing JDK or Maven is a set-up bug (``scripts/install.sh --test`` installs them), never a reason to
+    skip, so this raises with the Debian package names.
+    """
+    for tool, pkg in (("java", "openjdk-17-jdk-headless"), ("javac", "openjdk-17-jdk-headless"), ("mvn", "maven")):
+        if shutil.which(tool) is None:
+            raise EngineError(f"'{tool}' not found: apt-get install -y {pkg} (or run scripts/install.sh --test)")
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise EngineError(f"{BUILD_SCRIPT} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+
+# -- embedded lifecycle -------------------------------------------------------------------------------------
+
+
+def start_embedded(kind: EngineKind, home: Path) -> SearchEngine:
+    """Start one embedded engine in ``home`` and wait until its cluster health is yellow or green.
+
+    The JVM binds HTTP and transport to port 0 and prints the address it got, so there is no window in
+    which another process can take a pre-chosen free port.
+    """
+    ensure_built()
+    target = kind.directory / "target"
+    classpath = f"{target / 'classes'}:{(target / 'cp.txt').read_text().strip()}"
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "engine.log"
+    cmd = [
+        "java", f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+        "-cp", classpath, kind.main_class, str(home / "node"), "0", "0",
+    ]  # fmt: skip
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, process_group=0, cwd=home
+        )
+    try:
+        address, version = _wait_for_address(proc, log_path, started)
+        engine = SearchEngine(
+            url=f"http://{address}",
+            flavor=kind.flavor,
+            version=version,
+            supports_data_streams=kind.flavor == "opensearch",
+            process=proc,
+            log_path=log_path,
+        )
+        _wait_healthy(engine, proc, log_path, started)
+        engine.startup_seconds = time.monotonic() - started
+        return engine
+    except BaseException:
+        stop_process_group(proc)
+        raise
+
+
+def _log_tail(log_path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_for_address(proc: subprocess.Popen[bytes], log_path: Path, started: float) -> tuple[str, str]:
+    """Wait for the launcher's ``VERSION=`` and ``HTTP_ADDRESS=`` lines."""
+    while time.monotonic() - started < START_TIMEOUT_S:
+        text = log_path.read_text(errors="replace")
+        addr = re.search(r"^HTTP_ADDRESS=(\S+)$", text, re.M)
+        ver = re.search(r"^VERSION=(\S+)$", text, re.M)
+        if addr and ver:
+            return addr.group(1), ver.group(1)
+        if proc.poll() is not None:
+            raise EngineError(f"engine exited with {proc.returncode} before binding HTTP:\n{_log_tail(log_path)}")
+        time.sleep(0.1)
+    raise EngineError(f"engine did not bind HTTP within {START_TIMEOUT_S:.0f} s:\n{_log_tail(log_path)}")
+
+
+def _wait_healthy(engine: SearchEngine, proc: subprocess.Popen[bytes], log_path: Path, started: float) -> None:
+    last = ""
+    while time.monotonic() - started < START_TIMEOUT_S:
+        if proc.poll() is not None:
+            raise EngineError(f"engine exited with {proc.returncode}:\n{_log_tail(log_path)}")
+        try:
+            status, res = engine.request(
+                "GET", "/_cluster/health?wait_for_status=yellow&timeout=1s", ok=(200, 408), timeout=5
+            )
+            if status == 200 and res.get("status") in ("green", "yellow"):
+                return
+            last = f"{status} {res}"
+        except (OSError, EngineError) as err:
+            last = repr(err)
+        time.sleep(0.1)
+    raise EngineError(f"engine not healthy within {START_TIMEOUT_S:.0f} s (last: {last}):\n{_log_tail(log_path)}")
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM the engine's own process group, then SIGKILL it if it lingers. Never touches other processes."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(10)
+    if proc.stdin is not None:
+        proc.stdin.close()
+
+
+# -- external cluster -----------------------------------------------------------------------------------------
+
+
+def connect_external(url: str) -> SearchEngine:
+    """Wrap an existing cluster (``AUDITRECV_ES_URL``), detecting its flavor from ``GET /`` as the sink does."""
+    parts = urllib.parse.urlsplit(url)
+    auth = None
+    netloc = parts.netloc
+    if parts.username is not None:
+        userinfo = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        auth = "Basic " + base64.b64encode(userinfo.encode()).decode()
+        netloc = netloc.rsplit("@", 1)[1]
+    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    engine = SearchEngine(url=clean, flavor="unknown", version="unknown", auth_header=auth)
+    _, root = engine.request("GET", "/")
+    version = root.get("version", {})
+    engine.flavor = "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
+    engine.version = str(version.get("number", "unknown"))
+    major = int(engine.version.split(".")[0]) if engine.version[:1].isdigit() else 0
+    # Elasticsearch 7.x has data streams only with its default (x-pack) distribution; assume they exist on a
+    # real cluster, which is what a user would run.
+    engine.supports_data_streams = engine.flavor == "opensearch" or major >= 7
+    return engine
