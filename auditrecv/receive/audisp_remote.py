@@ -25,7 +25,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from auditrecv.receive.framing import FrameDecoder, FrameError, encode_frame
 
@@ -97,10 +97,6 @@ class Violation:
 Event = Record | Heartbeat | Send | Authenticated | Violation
 
 
-class ProtocolError(Exception):
-    """Raised internally by parsers; sessions turn it into a :class:`Violation` event."""
-
-
 # --------------------------------------------------------------------------- frames
 
 
@@ -149,13 +145,17 @@ class FrameParser:
     def __init__(self, max_payload: int = MAX_AUDIT_MESSAGE_LENGTH) -> None:
         self.max_payload = max_payload
         self._buf = bytearray()
+        self.error: str | None = None
 
     @property
     def buffered(self) -> int:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
-        """Return every complete frame; raise ProtocolError on a bad magic or an oversize length."""
+        """Every complete frame, in order. A bad magic or an oversize length stops parsing for
+        good: the frames before it are still returned and :attr:`error` says why."""
+        if self.error is not None:
+            return []
         self._buf += data
         frames: list[Frame] = []
         buf = self._buf
@@ -163,20 +163,22 @@ class FrameParser:
         while len(buf) - pos >= HEADER_SIZE:
             magic, hver, mver, msg_type, length, seq = HEADER.unpack_from(buf, pos)
             if magic != MAGIC:
-                del buf[:pos]
-                raise ProtocolError(_describe_bad_magic(bytes(buf[pos : pos + HEADER_SIZE])))
+                self.error = _describe_bad_magic(bytes(buf[pos : pos + HEADER_SIZE]))
+                break
             if length > self.max_payload:
-                del buf[:pos]
-                raise ProtocolError(
-                    f"frame length {length} exceeds the limit {self.max_payload} (type 0x{msg_type:08x}, "
-                    f"seq {seq})"
+                self.error = (
+                    f"frame length {length} exceeds the limit {self.max_payload} "
+                    f"(type 0x{msg_type:08x}, seq {seq})"
                 )
+                break
             end = pos + HEADER_SIZE + length
             if len(buf) < end:
                 break
             frames.append(Frame(msg_type, seq, bytes(buf[pos + HEADER_SIZE : end]), hver, mver))
             pos = end
-        if pos:
+        if self.error is not None:
+            buf.clear()
+        elif pos:
             del buf[:pos]
         return frames
 
@@ -225,12 +227,11 @@ class ManagedSession:
     def receive_data(self, data: bytes) -> list[Event]:
         if self._failed:
             return []
-        try:
-            frames = self._parser.feed(data)
-        except ProtocolError as exc:
+        events = self.frames_to_events(self._parser.feed(data))
+        if self._parser.error is not None and not self._failed:
             self._failed = True
-            return [Violation(str(exc))]
-        return self.frames_to_events(frames)
+            events.append(Violation(self._parser.error))
+        return events
 
     def frames_to_events(self, frames: Sequence[Frame]) -> list[Event]:
         """Client frames -> events, in order; stops at the first frame that kills the connection."""
@@ -337,22 +338,27 @@ def frame_token(token: bytes) -> bytes:
 
 
 class Acceptor(Protocol):
-    """The part of a GSS acceptor context this protocol needs (python-gssapi shaped)."""
+    """The acceptor context this protocol needs; :class:`auditrecv.receive.gss.AcceptorContext` fits.
+
+    Every method raises on failure (any exception closes the connection).
+    """
 
     @property
     def complete(self) -> bool: ...
 
-    def step(self, token: bytes) -> bytes | None: ...
-
+    @property
     def initiator(self) -> str: ...
 
-    def unwrap(self, token: bytes) -> tuple[bytes, bool]:
-        """Return (message, was_encrypted); raise on any GSS failure."""
-        ...
+    @property
+    def expired(self) -> bool: ...
 
-    def wrap(self, message: bytes) -> bytes:
-        """Confidential wrap; raise on any GSS failure."""
-        ...
+    def step(self, token: bytes) -> bytes | None: ...
+
+    def check(self, *, require_channel_bound: bool = False, require_confidentiality: bool = True) -> None: ...
+
+    def unwrap(self, token: bytes, *, require_confidentiality: bool = True) -> bytes: ...
+
+    def wrap(self, data: bytes, *, confidential: bool = True) -> bytes: ...
 
 
 class PrincipalPolicy:
@@ -416,10 +422,8 @@ class Krb5Session:
                     break
         except FrameError as exc:
             events.append(Violation(f"krb5 token framing: {exc}"))
-        except ProtocolError as exc:
-            events.append(Violation(str(exc)))
         except Exception as exc:  # GSS errors of any kind: close, the client reconnects and resends
-            events.append(Violation(f"GSS failure: {type(exc).__name__}: {exc}"))
+            events.append(Violation(f"GSS failure: {exc}"))
         if events and isinstance(events[-1], Violation):
             self._failed = True
         return events
@@ -432,7 +436,9 @@ class Krb5Session:
             events.append(Send(frame_token(out)))
         if not self._acceptor.complete:
             return
-        principal = self._acceptor.initiator()
+        # audisp-remote always requests confidentiality and sends no channel bindings.
+        self._acceptor.check(require_channel_bound=False, require_confidentiality=True)
+        principal = self._acceptor.initiator
         if not self._policy.allows(principal):
             events.append(Violation(f"unauthorized client principal {principal!r}"))
             return
@@ -441,15 +447,18 @@ class Krb5Session:
         events.append(Authenticated(principal))
 
     def _data_token(self, token: bytes) -> list[Event]:
-        message, encrypted = self._acceptor.unwrap(token)
-        if not encrypted:
-            return [Violation("krb5 data token was not encrypted (audisp-remote always seals)")]
+        if self._acceptor.expired:
+            # The ticket behind the context ran out; the client reconnects with a fresh one.
+            return [Violation("GSS context expired")]
+        message = self._acceptor.unwrap(token, require_confidentiality=True)
         # One frame per token in practice; a stream parser costs nothing and tolerates splits.
-        frames = self._frames.feed(message)
-        return self._inner.frames_to_events(frames)
+        events = self._inner.frames_to_events(self._frames.feed(message))
+        if self._frames.error is not None:
+            events.append(Violation(self._frames.error))
+        return events
 
     def _wrap(self, frame: bytes) -> bytes:
-        return frame_token(self._acceptor.wrap(frame))
+        return frame_token(self._acceptor.wrap(frame, confidential=True))
 
     def record_reply(self, seq: int, spool_state: str) -> bytes:
         return self._wrap(self._inner.record_reply(seq, spool_state))
@@ -462,53 +471,6 @@ class Krb5Session:
         if not self.authenticated or self._failed:
             return b""
         return self._wrap(ending_frame())
-
-
-# --------------------------------------------------------------------------- python-gssapi acceptor
-
-
-class GssapiAcceptor:
-    """:class:`Acceptor` over python-gssapi; no channel bindings, since audisp-remote sends none."""
-
-    def __init__(self, creds: Any) -> None:
-        import gssapi
-
-        self._ctx = gssapi.SecurityContext(creds=creds, usage="accept")
-
-    @property
-    def complete(self) -> bool:
-        return bool(self._ctx.complete)
-
-    def step(self, token: bytes) -> bytes | None:
-        out = self._ctx.step(token)
-        _ = self._ctx.complete  # surfaces deferred step errors now, not on the next call
-        return out
-
-    def initiator(self) -> str:
-        return str(self._ctx.initiator_name)
-
-    def unwrap(self, token: bytes) -> tuple[bytes, bool]:
-        res = self._ctx.unwrap(token)
-        return bytes(res.message), bool(res.encrypted)
-
-    def wrap(self, message: bytes) -> bytes:
-        res = self._ctx.wrap(message, True)
-        if not res.encrypted:
-            raise ProtocolError("GSS wrap did not encrypt")
-        return bytes(res.message)
-
-
-def acceptor_credentials(keytab: str = "") -> Any:
-    """Accept credentials from a keytab ('' = the Kerberos default, KRB5_KTNAME).
-
-    No acceptor name: any principal in the keytab is served, so clients may target whatever host
-    name they were configured with (``auditd@<remote_server>``) as long as the keytab holds it.
-    """
-    import gssapi
-
-    if keytab:
-        return gssapi.Credentials(usage="accept", store={"keytab": keytab})
-    return gssapi.Credentials(usage="accept")
 
 
 def default_realm() -> str | None:

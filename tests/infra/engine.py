@@ -9,6 +9,7 @@ in its own process group, and stopped by that group. The helpers use urllib only
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -121,7 +122,9 @@ class SearchEngine:
         )
         return list(res["hits"]["hits"])
 
-    def search(self, index_pattern: str, query: dict[str, Any] | None = None, size: int = 10000) -> list[dict[str, Any]]:
+    def search(
+        self, index_pattern: str, query: dict[str, Any] | None = None, size: int = 10000
+    ) -> list[dict[str, Any]]:
         """The ``_source`` documents matching ``query`` (a query clause), after a refresh."""
         return [h["_source"] for h in self.hits(index_pattern, query, size)]
 
@@ -269,17 +272,13 @@ def _wait_healthy(engine: SearchEngine, proc: subprocess.Popen[bytes], log_path:
 def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """SIGTERM the engine's own process group, then SIGKILL it if it lingers. Never touches other processes."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(10)
     if proc.stdin is not None:
         proc.stdin.close()

@@ -1,0 +1,502 @@
+"""Interpretation: LinuxEvent -> plain JSON-serialisable dict (records with raw and interpreted values,
+plus the actor/object facts the ECS mapper needs). Never raises on bad values: they stay raw.
+
+Per-field interpretation follows libauparse 3.0.9 (``auparse/interpret.c``) so results can be compared with
+its output, with one deliberate difference: uid/gid names come only from the sender's ENRICHED section (or
+uid/gid 0 = root); an aggregator's own passwd says nothing about the sender's users (linux.md §7.2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .model import COMPLETE_ERROR, LinuxEvent, LinuxRecord
+from .tables import ERRNO, arch_info
+
+UNSET_IDS = frozenset({"4294967295", "-1"})
+
+UID_FIELDS = frozenset({
+    "auid", "uid", "euid", "suid", "fsuid", "ouid", "oauid", "iuid", "sauid", "obj_uid", "inode_uid",
+    "old-auid", "new-auid", "loginuid", "old_auid", "new_auid",
+})
+GID_FIELDS = frozenset({"gid", "egid", "sgid", "fsgid", "ogid", "obj_gid", "inode_gid", "new_gid", "new-gid"})
+# record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c)
+ID_IS_GID_TYPES = frozenset({"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK"})
+ID_IS_UID_TYPES = frozenset({
+    "ADD_USER", "DEL_USER", "USER_MGMT", "USER_CHAUTHTOK", "USER_LOGIN", "USER_LOGOUT", "USER_ACCT",
+    "ACCT_LOCK", "ACCT_UNLOCK", "USER_AUTH", "USER_ERR", "USER_START", "USER_END", "CRED_ACQ", "CRED_DISP",
+    "CRED_REFR", "USER_ROLE_CHANGE", "USER_CMD", "USER_TTY", "GRP_AUTH", "USER_DEVICE",
+})
+# fields the kernel hex-encodes when they contain special bytes (linux.md §7.4)
+ESCAPED_FIELDS = frozenset(
+    "path comm exe file name watch cwd cmd acct dir key vm old-chardev new-chardev old-disk new-disk "
+    "old-fs new-fs old-net new-net old-rng new-rng device cgroup ocomm grp new_group invalid_context sw "
+    "root_dir apparmor operation denied_mask info profile requested_mask proctitle".split()
+)
+CAP_FIELDS = frozenset({
+    "cap_fp", "cap_fi", "cap_pp", "cap_pi", "cap_pe", "cap_pa", "cap_bnd", "cap_ambient",
+    "fp", "fi", "pp", "pi", "pe", "pa", "old_pp", "old_pi", "old_pe", "old_pa", "new_pp", "new_pi", "new_pe",
+    "new_pa", "pnew_pp", "pnew_pi", "pnew_pe", "pnew_pa",
+})
+CONTEXT_FIELDS = frozenset({"subj", "obj", "scontext", "tcontext", "vm-ctx", "img-ctx", "new-context", "old-context"})
+SYSCALL_ARG_FIELDS = ("a0", "a1", "a2", "a3")
+FILTER_LISTS = {"0": "user", "1": "task", "4": "exit", "5": "exclude", "6": "filesystem", "7": "io_uring"}
+FILE_TYPES = {
+    0o140000: "socket", 0o120000: "link", 0o100000: "file", 0o060000: "block",
+    0o040000: "dir", 0o020000: "character", 0o010000: "fifo",
+}
+_EXECVE_ARG = re.compile(r"a(\d+)(?:\[(\d+)\]|(_len))?")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+
+
+# -- value decoding ------------------------------------------------------------------------------------
+
+
+def bytes_to_text(data: bytes) -> str:
+    """Decoded bytes as text; invalid UTF-8 becomes backslash escapes so the output stays JSON-safe."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "backslashreplace")
+
+
+def unescape(value: str) -> str:
+    """Value of an escaped field: quoted text unquoted, bare hex decoded, ``(null)``/``?`` kept literal."""
+    if not value:
+        return value
+    if value[0] == '"':
+        return value[1:-1] if len(value) > 1 and value[-1] == '"' else value[1:]
+    if value == "(null)" or value == "?":
+        return value
+    if _HEX.fullmatch(value):
+        return bytes_to_text(bytes.fromhex(value))
+    return value
+
+
+def unquote(value: str) -> str:
+    """Strip one level of double or single quotes (fields that are never hex-encoded)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _int(value: str | None, base: int = 10) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value, base)
+    except ValueError:
+        return None
+
+
+def errno_name(exit_value: int) -> tuple[str, str] | None:
+    """(name, message) of a negative syscall exit value, e.g. -115 -> EINPROGRESS."""
+    if exit_value >= 0:
+        return None
+    return ERRNO.get(-exit_value)
+
+
+def interpret_mode(value: str) -> str:
+    """``0100755`` -> ``file,755`` (libauparse style)."""
+    mode = _int(value, 8)
+    if mode is None:
+        return value
+    parts = [FILE_TYPES.get(mode & 0o170000, f"unknown-type({mode & 0o170000:o})")]
+    if mode & 0o4000:
+        parts.append("suid")
+    if mode & 0o2000:
+        parts.append("sgid")
+    if mode & 0o1000:
+        parts.append("sticky")
+    parts.append(f"{mode & 0o777:03o}")
+    return ",".join(parts)
+
+
+def decode_sockaddr(value: str) -> dict[str, Any]:
+    """Raw hex ``struct sockaddr`` -> {family, address, port, path, ...}; unknown layouts keep the hex."""
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        return {"family": None, "error": "saddr is not hex", "raw": value}
+    if len(data) < 2:
+        return {"family": None, "error": "saddr too short", "raw": value}
+    family = int.from_bytes(data[:2], "little")
+    if family > 0xFF:  # big-endian sender (s390x, ppc): family bytes are 00 0x
+        family = int.from_bytes(data[:2], "big")
+    result: dict[str, Any]
+    if family == 2 and len(data) >= 8:
+        result = {"family": "inet", "address": str(ipaddress.IPv4Address(data[4:8])),
+                  "port": int.from_bytes(data[2:4], "big")}
+    elif family == 10 and len(data) >= 24:
+        result = {"family": "inet6", "address": str(ipaddress.IPv6Address(data[8:24])),
+                  "port": int.from_bytes(data[2:4], "big")}
+        if len(data) >= 28:
+            result["scope_id"] = int.from_bytes(data[24:28], "little")
+    elif family == 1:
+        path_bytes = data[2:]
+        if path_bytes[:1] == b"\0":
+            path = "@" + bytes_to_text(path_bytes[1:].split(b"\0", 1)[0])  # abstract socket
+        else:
+            path = bytes_to_text(path_bytes.split(b"\0", 1)[0])
+        result = {"family": "local", "path": path}
+    elif family == 16 and len(data) >= 12:
+        result = {"family": "netlink", "netlink_pid": int.from_bytes(data[4:8], "little"),
+                  "netlink_groups": int.from_bytes(data[8:12], "little")}
+    else:
+        names = {0: "unspec", 3: "ax25", 4: "ipx", 5: "appletalk", 17: "packet", 31: "bluetooth", 38: "alg",
+                 40: "vsock", 44: "xdp"}
+        result = {"family": names.get(family, f"unknown-family({family})"), "family_number": family}
+    return result
+
+
+def sockaddr_text(decoded: dict[str, Any]) -> str:
+    """libauparse's rendering, e.g. ``{ saddr_fam=inet laddr=192.0.2.1 lport=80 }``."""
+    family = decoded.get("family")
+    if family in ("inet", "inet6"):
+        return f"{{ saddr_fam={family} laddr={decoded['address']} lport={decoded['port']} }}"
+    if family == "local":
+        return f"{{ saddr_fam=local path={decoded['path']} }}"
+    if family == "netlink":
+        return f"{{ saddr_fam=netlink nlnk-fam=16 nlnk-pid={decoded['netlink_pid']} }}"
+    if family and str(family).startswith("unknown-family"):
+        return str(family)
+    return f"{{ saddr_fam={family} }}"
+
+
+def split_keys(value: str | None) -> list[str]:
+    """Audit rule keys: decoded, split on 0x01; ``(null)`` means none (linux.md §7.7)."""
+    if value is None or value == "(null)":
+        return []
+    return [key for key in unescape(value).split("\x01") if key]
+
+
+# -- per-field interpretation ---------------------------------------------------------------------------
+
+
+def _id_text(raw: str, enriched: dict[str, str], name: str) -> str:
+    if raw in UNSET_IDS:
+        return "unset"
+    named = enriched.get(name.upper())
+    if named:
+        return named
+    if raw == "0":
+        return "root"
+    return raw
+
+
+def interpret_field(record: LinuxRecord, name: str, raw: str, arch_table: dict[int, str] | None) -> str:
+    """Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted."""
+    enriched = record.enriched
+    if name in UID_FIELDS or name in GID_FIELDS:
+        return _id_text(raw, enriched, name)
+    if name == "id" and (record.type_name in ID_IS_UID_TYPES or record.type_name in ID_IS_GID_TYPES):
+        return _id_text(raw, enriched, name)
+    if name in ESCAPED_FIELDS:
+        text = unescape(raw)
+        if name == "proctitle":
+            return text.replace("\0", " ").rstrip(" ") if "\0" in text else text
+        return text
+    if name == "syscall":
+        number = _int(raw)
+        if arch_table is not None and number is not None and number in arch_table:
+            return arch_table[number]
+        return enriched.get("SYSCALL") or raw
+    if name == "arch":
+        arch_name, _ = arch_info(raw)
+        return arch_name or enriched.get("ARCH") or raw
+    if name == "exit":
+        number = _int(raw)
+        found = errno_name(number) if number is not None else None
+        return f"{found[0]}({found[1]})" if found else raw
+    if name == "res" or name == "result":
+        return {"1": "yes", "0": "no"}.get(raw, unquote(raw))
+    if name == "ses":
+        return "unset" if raw in UNSET_IDS else raw
+    if name == "mode":
+        return interpret_mode(raw)
+    if name == "saddr":
+        return sockaddr_text(decode_sockaddr(raw))
+    if name in CAP_FIELDS:
+        number = _int(raw, 16)
+        if number is None:
+            return raw
+        return "none" if number == 0 else f"0x{number:x}"
+    if name in SYSCALL_ARG_FIELDS and record.type_name == "SYSCALL":
+        return f"0x{raw}"
+    if name == "key":
+        return unescape(raw).replace("\x01", ",") if raw != "(null)" else raw
+    if name == "list":
+        return FILTER_LISTS.get(raw, raw)
+    if name in ("prom", "old_prom"):
+        number = _int(raw)
+        return raw if number is None else ("yes" if number & 0x100 else "no")
+    if record.type_name == "EXECVE" and name[:1] == "a" and _EXECVE_ARG.fullmatch(name) and not name.endswith("_len"):
+        return unescape(raw)
+    return unquote(raw)
+
+
+# -- event-level facts ----------------------------------------------------------------------------------
+
+
+def iso_time(time_ns: int | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. 2017-04-21T05:28:42.985Z."""
+    if time_ns is None:
+        return None
+    sec, rest = divmod(time_ns, 1_000_000_000)
+    try:
+        stamp = datetime.fromtimestamp(sec, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1_000_000:03d}Z"
+
+
+def execve_args(records: list[LinuxRecord]) -> tuple[int | None, list[str]]:
+    """argc and argv from one or more EXECVE records, joining ``aN[i]`` chunks (linux.md §7.6)."""
+    argc: int | None = None
+    whole: dict[int, str] = {}
+    chunks: dict[int, dict[int, str]] = {}
+    for record in records:
+        for name, raw in record.fields.items():
+            if name == "argc":
+                argc = _int(raw)
+                continue
+            match = _EXECVE_ARG.fullmatch(name)
+            if match is None or match.group(3):
+                continue
+            index = int(match.group(1))
+            if match.group(2) is None:
+                whole[index] = unescape(raw)
+            else:
+                chunks.setdefault(index, {})[int(match.group(2))] = raw
+    for index, parts in chunks.items():
+        # a hex-encoded argument may be cut anywhere: decode each chunk to bytes, then join the bytes
+        whole[index] = bytes_to_text(b"".join(_chunk_bytes(parts[i]) for i in sorted(parts)))
+    args = [whole.get(i, "") for i in range(max(whole) + 1)] if whole else []
+    return argc, args
+
+
+def _chunk_bytes(raw: str) -> bytes:
+    if raw[:1] == '"':
+        return unescape(raw).encode("utf-8", "backslashreplace")
+    if _HEX.fullmatch(raw):
+        return bytes.fromhex(raw)
+    return raw.encode("utf-8", "backslashreplace")
+
+
+def _uid_value(raw: str | None) -> str | None:
+    if raw is None or raw in UNSET_IDS:
+        return None
+    return raw
+
+
+def interpret(event: LinuxEvent) -> dict[str, Any]:
+    """Decoded form of an event (see the module docstring); plain dicts/lists/str/int/bool/None only."""
+    records_out: list[dict[str, Any]] = []
+    arch_table: dict[int, str] | None = None
+    by_type: dict[str, list[LinuxRecord]] = {}
+    for record in event.records:
+        by_type.setdefault(record.type_name, []).append(record)
+        arch_raw = record.fields.get("arch")
+        if arch_raw is not None and arch_table is None:
+            arch_table = arch_info(arch_raw)[1]
+    for record in event.records:
+        out: dict[str, Any] = {"type": record.type_name, "type_num": record.type_num, "raw": record.raw}
+        if record.error is None and not record.fragment:
+            interpreted: dict[str, str] = {}
+            # a record's own arch wins (SECCOMP carries one); else the event's SYSCALL arch
+            own_arch = record.fields.get("arch")
+            table = arch_info(own_arch)[1] if own_arch is not None else arch_table
+            for name, raw in record.fields.items():
+                try:
+                    interpreted[name] = interpret_field(record, name, raw, table)
+                except Exception:  # never let one odd value lose the event
+                    interpreted[name] = raw
+            out["fields"] = dict(record.fields)
+            out["interpreted"] = interpreted
+            if record.enriched:
+                out["enriched"] = dict(record.enriched)
+            if record.duplicates:
+                out["duplicates"] = [list(pair) for pair in record.duplicates]
+        else:
+            out["error"] = record.error
+        records_out.append(out)
+
+    result: dict[str, Any] = {
+        "id": event.records[0].msg_id if event.records else None,
+        "source": event.source,
+        "node": event.node,
+        "timestamp": iso_time(event.time_ns),
+        "time_ns": event.time_ns,
+        "serial": event.serial,
+        "complete": event.complete,
+        "error": event.error,
+        "lost_before": event.lost_before,
+        "record_types": [record.type_name for record in event.records],
+        "records": records_out,
+    }
+    if event.complete == COMPLETE_ERROR or not event.records:
+        return result
+    try:
+        _facts(event, by_type, arch_table, result)
+    except Exception as exc:  # defensive: keep the records even if a fact cannot be derived
+        result["error"] = f"interpretation failed: {exc!r}"
+    return result
+
+
+def _facts(
+    event: LinuxEvent,
+    by_type: dict[str, list[LinuxRecord]],
+    arch_table: dict[int, str] | None,
+    result: dict[str, Any],
+) -> None:
+    """Actor/object facts for the ECS mapper: syscall, result, user ids, process, paths, sockaddr, keys."""
+    valid = [record for record in event.records if record.error is None and record.type_name != "EOE"]
+    syscall_record = by_type.get("SYSCALL", [None])[0]
+    # the "main" record: SYSCALL if present, else the first record that is not an auxiliary one
+    main = syscall_record or next(
+        (r for r in valid if r.type_name not in ("PROCTITLE", "CWD", "PATH", "SOCKADDR", "EXECVE")),
+        valid[0] if valid else event.records[0],
+    )
+    result["type"] = main.type_name
+    merged: dict[str, str] = {}
+    enriched: dict[str, str] = {}
+    for record in valid:
+        for name, raw in record.fields.items():
+            merged.setdefault(name, raw)
+        for name, value in record.enriched.items():
+            enriched.setdefault(name, value)
+    main_fields = main.fields
+
+    def field(name: str) -> str | None:
+        return main_fields.get(name, merged.get(name))
+
+    # syscall and outcome
+    outcome: str | None = None
+    if syscall_record is not None:
+        fields = syscall_record.fields
+        number = _int(fields.get("syscall"))
+        arch_name, _ = arch_info(fields.get("arch", ""))
+        name = arch_table.get(number) if arch_table is not None and number is not None else None
+        exit_value = _int(fields.get("exit"))
+        errno = errno_name(exit_value) if exit_value is not None else None
+        success = fields.get("success")
+        result["syscall"] = {
+            "number": number,
+            "name": name or syscall_record.enriched.get("SYSCALL"),
+            "arch": arch_name or syscall_record.enriched.get("ARCH") or fields.get("arch"),
+            "success": {"yes": True, "no": False}.get(success or ""),
+            "exit": exit_value,
+            "errno": errno[0] if errno else None,
+            "errno_text": errno[1] if errno else None,
+            "args": [fields[a] for a in SYSCALL_ARG_FIELDS if a in fields],
+            "items": _int(fields.get("items")),
+        }
+        if success == "yes":
+            outcome = "success"
+        elif success == "no":
+            outcome = "failure"
+    res = field("res") or field("result")
+    if outcome is None and res is not None:
+        res = unquote(res)
+        if res in ("success", "1", "yes"):
+            outcome = "success"
+        elif res in ("failed", "fail", "0", "no"):
+            outcome = "failure"
+    result["outcome"] = outcome
+
+    # rule keys (several records may carry one; keep order, no repeats)
+    keys: list[str] = []
+    for record in valid:
+        for key in split_keys(record.fields.get("key")):
+            if key not in keys:
+                keys.append(key)
+    result["keys"] = keys
+
+    # subject ids (strings, None = unset), names only from the sender (ENRICHED)
+    users: dict[str, str | None] = {}
+    names: dict[str, str] = {}
+    for name in ("auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid"):
+        raw = field(name)
+        if raw is not None:
+            users[name] = _uid_value(raw)
+            named = enriched.get(name.upper())
+            if named and named != "unset":
+                names[name] = named
+    result["user"] = {"ids": users, "names": names}
+    ses = field("ses")
+    result["session"] = None if ses is None or ses in UNSET_IDS else ses
+
+    # process
+    process: dict[str, Any] = {}
+    for name, key in (("pid", "pid"), ("ppid", "ppid")):
+        value = _int(main_fields.get(name) or merged.get(name) or "")
+        if value is not None:
+            process[key] = value
+    for name in ("comm", "exe"):
+        raw = field(name)
+        if raw is not None:
+            process[name] = unescape(raw)
+    for name in ("tty", "subj"):
+        raw = field(name)
+        if raw is not None:
+            process[name] = unquote(raw)
+    if "PROCTITLE" in by_type:
+        text = unescape(by_type["PROCTITLE"][0].fields.get("proctitle", ""))
+        argv = text.split("\0") if "\0" in text else [text]
+        while argv and argv[-1] == "":
+            argv.pop()
+        process["title"] = " ".join(argv)
+        process["title_argv"] = argv
+    if "EXECVE" in by_type:
+        argc, args = execve_args(by_type["EXECVE"])
+        process["argc"] = argc
+        process["args"] = args
+    if "CWD" in by_type:
+        cwd = by_type["CWD"][0].fields.get("cwd")
+        if cwd is not None:
+            process["cwd"] = unescape(cwd)
+    result["process"] = process
+
+    # file system objects
+    paths: list[dict[str, Any]] = []
+    for record in by_type.get("PATH", []):
+        fields = record.fields
+        entry: dict[str, Any] = {}
+        for name, raw in fields.items():
+            if name == "name":
+                entry["name"] = unescape(raw)
+            elif name in ("item", "inode"):
+                entry[name] = _int(raw) if _int(raw) is not None else raw
+            elif name == "mode":
+                entry["mode"] = raw
+                entry["mode_text"] = interpret_mode(raw)
+            elif name in ("ouid", "ogid"):
+                entry[name] = _uid_value(raw)
+            else:
+                entry[name] = unquote(raw)
+        if "nametype" not in entry and "objtype" in entry:
+            entry["nametype"] = entry["objtype"]
+        paths.append(entry)
+    result["paths"] = paths
+
+    # sockets
+    sockaddrs: list[dict[str, Any]] = []
+    for record in by_type.get("SOCKADDR", []):
+        saddr = record.fields.get("saddr")
+        if saddr is not None:
+            sockaddrs.append(decode_sockaddr(saddr))
+    result["sockaddr"] = sockaddrs
+
+    # user-space messages (USER_*, CRED_*, ...): the PAM/sshd style facts
+    if main.type_num is not None and (1100 <= main.type_num <= 1299 or 2100 <= main.type_num <= 2999):
+        user_msg: dict[str, Any] = {}
+        for name in ("op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"):
+            raw = main_fields.get(name)
+            if raw is not None:
+                user_msg[name] = unescape(raw) if name in ("acct", "exe") else unquote(raw)
+        if main.text is not None:
+            user_msg["text"] = main.text
+        result["user_msg"] = user_msg

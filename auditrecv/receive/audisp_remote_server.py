@@ -1,0 +1,314 @@
+"""asyncio server for Linux ``audisp-remote`` (thin layer over :mod:`auditrecv.receive.audisp_remote`).
+
+Per connection: read, let the session turn bytes into events, spool the records, and only after
+``spool.append`` returned (durable group commit) send the replies, in frame order. The client is
+strictly stop-and-wait, so per-connection order is simply processing order.
+
+Spool full: the record is neither acked nor dropped. The connection holds it (stop-and-wait
+means at most one record per connection) and stores it as soon as space returns, then acks it.
+If the client times out first it reconnects and resends; both copies are stored and the later
+content-based document identity folds them into one. Nothing is ever acked that is not stored,
+and DISKFULL is never sent (with ``disk_full_action = syslog`` the client would count the record
+as delivered and drop it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from auditrecv.config import AudispRemoteListener, Gss
+from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, peer_of
+from auditrecv.receive.audisp_remote import (
+    AsciiSession,
+    Authenticated,
+    Heartbeat,
+    Krb5Session,
+    ManagedSession,
+    PrincipalPolicy,
+    Record,
+    Send,
+    Session,
+    Violation,
+    default_realm,
+)
+from auditrecv.receive.gss import KerberosAcceptor
+from auditrecv.spool import RecordTooLarge, SpoolClosed, SpoolFull
+from auditrecv.spool.record import Source, SpoolRecord
+
+log = logging.getLogger("auditrecv.receive.audisp_remote")
+
+READ_SIZE = 256 * 1024
+SHUTDOWN_GRACE = 2.0  # seconds close() waits for an in-flight spool commit before cutting in
+RETRY_DELAY = 0.5  # seconds between append retries after an unexpected spool failure
+
+
+class SpoolLike(Protocol):
+    """The spool surface the receiver needs (auditrecv.spool.Spool provides it)."""
+
+    @property
+    def state(self) -> str: ...  # "ok" | "low" | "full"
+
+    async def append(self, records: list[SpoolRecord]) -> Sequence[Any]: ...
+
+    async def wait_for_space(self, timeout: float | None = None) -> bool: ...
+
+
+class _CannotStore(Exception):
+    """Records could not be stored and retrying on this connection cannot help."""
+
+
+class _Connection:
+    def __init__(self, writer: asyncio.StreamWriter, session: Session, source: Source) -> None:
+        self.writer = writer
+        self.session = session
+        self.source = source
+        self.lock = asyncio.Lock()  # held while storing + replying, so ENDING never splits them
+        self.ended = False  # after ENDING nothing else may be written
+        self.task: asyncio.Task[None] | None = None
+
+    def write(self, data: bytes) -> None:
+        if data and not self.ended and not self.writer.is_closing():
+            self.writer.write(data)
+
+    def describe(self) -> str:
+        return f"{self.source.peer}:{self.source.peer_port}"
+
+
+class AudispRemoteServer:
+    """One listener; create with :func:`start_audisp_remote_server`."""
+
+    def __init__(self, settings: AudispRemoteListener, gss: Gss, spool: SpoolLike, *, name: str) -> None:
+        self.settings = settings
+        self.gss = gss
+        self.spool = spool
+        self.name = name
+        self._allow = NetworkAllowlist(settings.allow)
+        self._limiter = ConnectionLimiter(settings.max_connections)
+        self._conns: set[_Connection] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._kerberos: KerberosAcceptor | None = None
+        self._policy: PrincipalPolicy | None = None
+        if settings.transport == "krb5":
+            # Fails here (GssFailure) on a missing/unreadable keytab: a startup error, not a
+            # per-client one. Any principal in the keytab is served.
+            self._kerberos = KerberosAcceptor(gss.keytab)
+            realm = default_realm()
+            self._policy = PrincipalPolicy(settings.allowed_principals, settings.krb5_service, realm)
+            if not self._policy.patterns:
+                log.error("%s: no default Kerberos realm and no allowed_principals: every client is refused",
+                          name)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connect, self.settings.host, self.settings.port, limit=READ_SIZE
+        )
+        log.info("%s: audisp-remote listener on %s:%d (transport %s, format %s)", self.name,
+                 self.settings.host, self.port, self.settings.transport, self.settings.format)
+
+    def _new_session(self) -> Session:
+        s = self.settings
+        if s.transport == "krb5":
+            assert self._policy is not None and self._kerberos is not None
+            return Krb5Session(self._kerberos.new_context(), self._policy, max_payload=s.max_message_bytes)
+        if s.format == "ascii":
+            return AsciiSession(s.max_message_bytes)
+        return ManagedSession(s.max_message_bytes)
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = peer_of(writer.get_extra_info("peername"))
+        if self._closing:
+            writer.close()
+            return
+        if not self._allow.allows(host):
+            log.warning("%s: refused connection from %s:%d: peer not in the allow list", self.name, host, port)
+            writer.close()
+            return
+        try:
+            session = self._new_session()
+        except Exception as exc:  # refuse this client, keep serving the others
+            log.error("%s: cannot set up a session for %s:%d: %s", self.name, host, port, exc)
+            writer.close()
+            return
+        if not self._limiter.try_acquire():
+            log.warning("%s: refused connection from %s:%d: max_connections (%d) reached", self.name,
+                        host, port, self._limiter.max_connections)
+            writer.close()
+            return
+        source = Source(transport="audisp_remote", peer=host, peer_port=port, mech=session.mech,
+                        listener=self.name)
+        conn = _Connection(writer, session, source)
+        conn.task = asyncio.current_task()
+        self._conns.add(conn)
+        log.info("%s: connection from %s", self.name, conn.describe())
+        reason = "closed by client"
+        try:
+            reason = await self._serve(conn, reader)
+        except _CannotStore as exc:
+            reason = str(exc)
+            log.error("%s: closing %s: %s", self.name, conn.describe(), exc)
+        except asyncio.CancelledError:
+            reason = "server shutting down"
+        except Exception as exc:  # never let one connection take the listener down
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("%s: connection %s failed", self.name, conn.describe())
+        finally:
+            self._limiter.release()
+            self._conns.discard(conn)
+            writer.close()
+            log.info("%s: connection %s ended: %s", self.name, conn.describe(), reason)
+
+    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> str:
+        idle = self.settings.idle_timeout or None
+        session = conn.session
+        while not self._closing:
+            try:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), idle)
+            except TimeoutError:
+                return f"idle for {self.settings.idle_timeout:g} s"
+            except (ConnectionError, OSError) as exc:
+                return f"read error: {exc}"
+            received_ns = time.time_ns()
+            if not data:
+                if isinstance(session, AsciiSession):
+                    async with conn.lock:
+                        await self._handle_events(conn, session.flush(), received_ns)
+                return "closed by client"
+            events = session.receive_data(data)
+            if not events:
+                continue
+            async with conn.lock:
+                if conn.ended:
+                    return "server shutting down"
+                violation = await self._handle_events(conn, events, received_ns)
+                if violation is None:
+                    with contextlib.suppress(ConnectionError, OSError):
+                        await conn.writer.drain()
+            if violation is not None:
+                log.warning("%s: closing %s: %s", self.name, conn.describe(), violation)
+                return violation
+        return "server shutting down"
+
+    async def _handle_events(self, conn: _Connection, events: list[Any], received_ns: int) -> str | None:
+        """Store and answer events in order; return a violation reason if the connection must close."""
+        batch: list[Record] = []
+        for event in events:
+            if isinstance(event, Record):
+                batch.append(event)
+                continue
+            await self._flush(conn, batch, received_ns)
+            batch = []
+            if isinstance(event, Heartbeat):
+                conn.write(conn.session.heartbeat_reply(event.seq))
+            elif isinstance(event, Send):
+                conn.write(event.data)
+            elif isinstance(event, Authenticated):
+                conn.source = Source(transport="audisp_remote", peer=conn.source.peer,
+                                     peer_port=conn.source.peer_port, mech=conn.session.mech,
+                                     principal=event.principal, authenticated=True, listener=self.name)
+                log.info("%s: %s authenticated as %s", self.name, conn.describe(), event.principal)
+            elif isinstance(event, Violation):
+                return event.reason
+        await self._flush(conn, batch, received_ns)
+        return None
+
+    async def _flush(self, conn: _Connection, batch: list[Record], received_ns: int) -> None:
+        if not batch:
+            return
+        records = [SpoolRecord("linux", r.line, conn.source, received_ns) for r in batch if r.line]
+        if records:
+            await self._store(conn, records)
+        state = self.spool.state
+        for r in batch:
+            if r.seq is not None:
+                conn.write(conn.session.record_reply(r.seq, state))
+
+    async def _store(self, conn: _Connection, records: list[SpoolRecord]) -> None:
+        """Append until it succeeds; until then no reply is sent, so the client keeps the record.
+
+        Raises :class:`_CannotStore` when retrying cannot help (spool closed, record too large):
+        the connection is then closed without a reply and the client resends elsewhere/later.
+        """
+        complained = False
+        while True:
+            try:
+                await self.spool.append(records)
+            except SpoolFull as exc:
+                if not complained:
+                    log.warning("%s: spool full, withholding the ack for %d record(s) from %s until it "
+                                "takes them (the client keeps and retransmits them): %s",
+                                self.name, len(records), conn.describe(), exc)
+                    complained = True
+                if not await self.spool.wait_for_space():
+                    raise _CannotStore("spool closed while waiting for space") from None
+                continue
+            except (SpoolClosed, RecordTooLarge) as exc:
+                raise _CannotStore(f"not stored, not acked: {exc}") from None
+            except Exception as exc:  # an I/O error of the spool: transient until proven otherwise
+                if not complained:
+                    log.error("%s: spool error storing %d record(s) from %s, withholding the ack and "
+                              "retrying: %s", self.name, len(records), conn.describe(), exc)
+                    complained = True
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            if complained:
+                log.info("%s: stored the held record(s) from %s", self.name, conn.describe())
+            return
+
+    async def close(self) -> None:
+        """Stop accepting, send ENDING to every client (after its in-flight commit), close them."""
+        if self._closing:
+            await self.wait_closed()
+            return
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        await asyncio.gather(*(self._end(conn) for conn in list(self._conns)), return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._closed.set()
+
+    async def _end(self, conn: _Connection) -> None:
+        try:
+            await asyncio.wait_for(conn.lock.acquire(), SHUTDOWN_GRACE)
+            locked = True
+        except TimeoutError:
+            # Stuck waiting for spool space: the unacked record stays with the client, which
+            # treats ENDING as "keep it queued and resend after reconnecting".
+            locked = False
+            if conn.task is not None:
+                conn.task.cancel()
+        try:
+            with contextlib.suppress(Exception):
+                conn.write(conn.session.ending())
+                conn.ended = True
+                await asyncio.wait_for(conn.writer.drain(), SHUTDOWN_GRACE)
+            conn.writer.close()
+            if conn.task is not None and not conn.task.done():
+                conn.task.cancel()
+        finally:
+            if locked:
+                conn.lock.release()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+
+async def start_audisp_remote_server(
+    settings: AudispRemoteListener, gss: Gss, spool: SpoolLike, *, name: str
+) -> AudispRemoteServer:
+    """Start one audisp-remote listener; ``await server.close()`` sends ENDING to every client."""
+    server = AudispRemoteServer(settings, gss, spool, name=name)
+    await server.start()
+    return server

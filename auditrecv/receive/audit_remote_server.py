@@ -1,0 +1,437 @@
+"""asyncio server for illumos ``audit_remote``: a thin shell around the sans-I/O core.
+
+Per connection two tasks cooperate:
+
+* the *reader* reads bytes, feeds :class:`~auditrecv.receive.audit_remote.AuditRemoteConnection`,
+  writes handshake replies and queues unwrapped records;
+* the *committer* takes every record queued so far, appends them to the spool in one call (the
+  spool group-commits across connections), and only when that returned writes their acks.
+
+So the ack path is exactly: unwrap → durable append → MIC → write. Decoding, mapping and indexing
+happen elsewhere, from the spool. With the default ``cnt`` policy an illumos host drops records
+once ``qsize`` (default 100) records are unacked, so ack latency is the per-host throughput cap
+(bsm.md §11.10).
+
+When the spool is full nothing is acked (the host keeps the records); the committer waits for
+space and retries, logging once. Every failure closes only its own connection, with one log
+line saying why; the client reconnects and retransmits what was not acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from auditrecv.config import AuditRemoteListener, Gss
+from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, peer_of
+from auditrecv.receive.audit_remote import (
+    AuditRemoteConnection,
+    AuditRemotePolicy,
+    Failed,
+    HandshakeComplete,
+    Phase,
+    RecordReceived,
+)
+from auditrecv.receive.gss import GssFailure, KerberosAcceptor, PrincipalAllowlist, apply_process_environment
+from auditrecv.spool import Source, SpoolFull, SpoolRecord
+
+__all__ = ["AuditRemoteServer", "AuditRemoteStats", "SpoolAppender", "start_audit_remote_server"]
+
+log = logging.getLogger("auditrecv.receive.audit_remote")
+
+READ_CHUNK = 256 * 1024
+# Unspooled bytes one connection may hold before we stop reading from it. A real client never
+# comes near (qsize records); this only bounds a misbehaving one.
+MAX_PENDING_BYTES = 32 * 1024 * 1024
+SPOOL_RETRY_SECONDS = 1.0
+
+
+class SpoolAppender(Protocol):
+    """The one spool call a receiver needs: returns once the records are durably committed."""
+
+    async def append(self, records: list[SpoolRecord]) -> Sequence[int]: ...
+
+
+def _is_spool_full(exc: BaseException) -> bool:
+    """SpoolFull (backpressure, retry later), or a test double of it (matched by name)."""
+    return isinstance(exc, SpoolFull) or type(exc).__name__.endswith("SpoolFull")
+
+
+@dataclass
+class AuditRemoteStats:
+    """Counters for metrics and tests (monotonic, except ``active``)."""
+
+    accepted: int = 0
+    active: int = 0
+    refused_address: int = 0
+    refused_limit: int = 0
+    handshakes: int = 0
+    failures: int = 0
+    records: int = 0
+    acks: int = 0
+    record_bytes: int = 0
+    spool_full_waits: int = 0
+
+
+class AuditRemoteServer:
+    """One listening socket. Use :func:`start_audit_remote_server` to create and start it."""
+
+    def __init__(
+        self,
+        settings: AuditRemoteListener,
+        spool: SpoolAppender,
+        *,
+        acceptor: KerberosAcceptor | None,
+        name: str = "audit_remote",
+    ) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.acceptor = acceptor
+        self.name = name
+        self.stats = AuditRemoteStats()
+        self.peers = NetworkAllowlist(settings.allow, empty_allows_all=True)
+        # Opt-in: an empty network list means "every peer that passed `allow`" (bsm.md §12.6:
+        # "optionally restricted to listed source CIDRs").
+        self.dummy_peers = NetworkAllowlist(settings.dummy_mech_networks, empty_allows_all=True)
+        self.principals = PrincipalAllowlist(settings.allowed_principals)
+        self.limiter = ConnectionLimiter(settings.max_connections)
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._spool_full_logged = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connection, self.settings.host, self.settings.port, limit=READ_CHUNK
+        )
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port = 0`` in tests)."""
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])
+        return self.settings.port
+
+    def close(self) -> None:
+        """Stop accepting and drop open connections (unacked records are retransmitted by hosts)."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # ----------------------------------------------------------------- connections
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer, peer_port = peer_of(writer.get_extra_info("peername"))
+        try:
+            if not self.peers.allows(peer):
+                self.stats.refused_address += 1
+                log.warning("%s: refused %s:%d: address not in allow", self.name, peer, peer_port)
+                return
+            if not self.limiter.try_acquire():
+                self.stats.refused_limit += 1
+                log.warning(
+                    "%s: refused %s:%d: max_connections (%d) reached",
+                    self.name,
+                    peer,
+                    peer_port,
+                    self.settings.max_connections,
+                )
+                return
+            self.stats.accepted += 1
+            self.stats.active += 1
+            try:
+                await _Session(self, reader, writer, peer, peer_port).run()
+            finally:
+                self.stats.active -= 1
+                self.limiter.release()
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # a bug must not take the listener down
+            log.exception("%s: connection from %s:%d crashed", self.name, peer, peer_port)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._tasks.discard(task)
+
+    def policy_for(self, peer: str) -> AuditRemotePolicy:
+        s = self.settings
+        return AuditRemotePolicy(
+            acceptor=self.acceptor,
+            dummy_allowed=s.allow_dummy_mech and self.dummy_peers.allows(peer),
+            require_channel_bound=s.require_channel_bindings,
+            principals=self.principals,
+            max_handshake_token=s.max_handshake_token,
+            max_record_token=s.max_record_token,
+        )
+
+    def note_spool_full(self, exc: BaseException) -> None:
+        self.stats.spool_full_waits += 1
+        if not self._spool_full_logged:
+            self._spool_full_logged = True
+            log.warning(
+                "%s: spool full (%s): not acking; hosts keep their records until space frees up", self.name, exc
+            )
+
+    def note_spool_ok(self) -> None:
+        if self._spool_full_logged:
+            self._spool_full_logged = False
+            log.warning("%s: spool has space again; acking resumes", self.name)
+
+
+class _Session:
+    """The reader and committer of one connection."""
+
+    def __init__(
+        self,
+        server: AuditRemoteServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        peer_port: int,
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer
+        self.peer_port = peer_port
+        self.conn = AuditRemoteConnection(server.policy_for(peer))
+        self.source: Source | None = None
+        self.pending: list[RecordReceived] = []
+        self.pending_bytes = 0
+        self.has_pending = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.reading_done = False
+        self.fatal: str | None = None
+
+    @property
+    def who(self) -> str:
+        return f"{self.server.name}: {self.peer}:{self.peer_port}"
+
+    async def run(self) -> None:
+        committer = asyncio.create_task(self._commit_loop())
+        try:
+            try:
+                reason = await self._read_loop()
+            finally:
+                self.reading_done = True
+                self.has_pending.set()
+            # Records already unwrapped are still committed (and acked if the socket is still
+            # open); the host retransmits them anyway if it never sees the ack.
+            await committer
+        except BaseException:
+            committer.cancel()
+            raise
+        reason = self.fatal or reason
+        if reason:
+            self.server.stats.failures += 1
+            log.warning("%s: closing: %s", self.who, reason)
+        else:
+            log.info(
+                "%s: disconnected after %d records (%d acked)",
+                self.who,
+                self.conn.records_received,
+                self.conn.records_acked,
+            )
+
+    async def _read_loop(self) -> str:
+        """Returns a failure reason, or "" for an orderly close by the peer."""
+        settings = self.server.settings
+        deadline = time.monotonic() + settings.handshake_timeout
+        while self.fatal is None:
+            if self.conn.phase is Phase.RECORDS:
+                timeout = settings.idle_timeout or None
+            else:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return f"handshake not complete after {settings.handshake_timeout:g} s ({self.conn.phase.value})"
+            if self.pending_bytes > MAX_PENDING_BYTES:
+                await self.drained.wait()
+                continue
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+            except TimeoutError:
+                if self.conn.phase is Phase.RECORDS:
+                    return f"idle for {settings.idle_timeout:g} s" + (
+                        " in the middle of a frame" if self.conn.mid_frame else ""
+                    )
+                continue  # handshake deadline is checked at the top
+            except (ConnectionError, OSError) as exc:
+                return f"receive failed: {exc}"
+            if not data:
+                if self.conn.mid_frame:
+                    return "peer closed the connection in the middle of a frame"
+                if self.conn.phase is not Phase.RECORDS:
+                    return f"peer closed the connection during the {self.conn.phase.value} phase"
+                return ""
+            events = self.conn.receive_data(data)
+            out = self.conn.data_to_send()
+            if out:
+                self.writer.write(out)
+            failed = self._handle(events)
+            if failed:
+                return failed
+        return self.fatal or ""
+
+    def _handle(self, events: list[Any]) -> str:
+        added = False
+        for event in events:
+            if isinstance(event, RecordReceived):
+                self.pending.append(event)
+                self.pending_bytes += len(event.plaintext)
+                added = True
+            elif isinstance(event, HandshakeComplete):
+                self._on_handshake(event)
+            elif isinstance(event, Failed):
+                if added:
+                    self.has_pending.set()
+                return event.reason
+        if added:
+            self.drained.clear()
+            self.has_pending.set()
+        return ""
+
+    def _on_handshake(self, hs: HandshakeComplete) -> None:
+        self.server.stats.handshakes += 1
+        self.source = Source(
+            transport="audit_remote",
+            peer=self.peer,
+            peer_port=self.peer_port,
+            mech=hs.mech,
+            principal=hs.principal,
+            authenticated=hs.authenticated,
+            listener=self.server.name,
+        )
+        if hs.mech == "dummy":
+            log.warning(
+                "%s: established with the DUMMY mechanism: no authentication, no encryption; "
+                "records are tagged unauthenticated",
+                self.who,
+            )
+        else:
+            log.info("%s: established %s context, client %s, service %s", self.who, hs.mech, hs.principal, hs.target)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self.has_pending.wait()
+            self.has_pending.clear()
+            if not self.pending:
+                self.drained.set()
+                if self.reading_done:
+                    return
+                continue
+            batch, self.pending = self.pending, []
+            self.pending_bytes -= sum(len(r.plaintext) for r in batch)
+            if not await self._append(batch):
+                return
+            self._ack(batch)
+            if not self.pending:
+                self.drained.set()
+            if self.fatal is not None:
+                return
+
+    async def _append(self, batch: list[RecordReceived]) -> bool:
+        """Append until it succeeds (waiting while the spool is full); False on a hard error."""
+        assert self.source is not None
+        source = self.source
+        records = [SpoolRecord("bsm", r.record, source, r.received_ns) for r in batch]
+        server = self.server
+        while True:
+            try:
+                await server.spool.append(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not _is_spool_full(exc):
+                    self._abort(f"spool append failed, records not acked: {exc!r}")
+                    return False
+                server.note_spool_full(exc)
+                if self.reading_done:
+                    return False  # the connection is gone; the host will retransmit
+                wait = getattr(server.spool, "wait_for_space", None)
+                with contextlib.suppress(TimeoutError):
+                    if wait is not None:
+                        await asyncio.wait_for(wait(), SPOOL_RETRY_SECONDS)
+                    else:
+                        await asyncio.sleep(SPOOL_RETRY_SECONDS)
+                continue
+            server.note_spool_ok()
+            server.stats.records += len(batch)
+            server.stats.record_bytes += sum(len(r.plaintext) - 8 for r in batch)
+            return True
+
+    def _ack(self, batch: list[RecordReceived]) -> None:
+        if self.writer.is_closing():
+            return
+        try:
+            for record in batch:
+                self.conn.ack(record)
+        except GssFailure as exc:
+            self._abort(f"GSS {exc}")
+        out = self.conn.data_to_send()
+        if out:
+            self.writer.write(out)
+        self.server.stats.acks += sum(1 for r in batch if r.acked)
+
+    def _abort(self, reason: str) -> None:
+        """Fail the connection from the committer: stop reading, close the socket."""
+        if self.fatal is None:
+            self.fatal = reason
+        self.drained.set()
+        self.writer.close()
+
+
+async def start_audit_remote_server(
+    settings: AuditRemoteListener,
+    gss: Gss,
+    spool: SpoolAppender,
+    *,
+    name: str = "audit_remote",
+    acceptor: KerberosAcceptor | None = None,
+) -> AuditRemoteServer:
+    """Create Kerberos credentials (unless only the dummy mech can work), bind and listen.
+
+    Kerberos is optional when ``allow_dummy_mech`` is on: if the keytab cannot be read the
+    listener still serves dummy-mech hosts and logs why Kerberos clients will be refused.
+    Without the dummy mech a keytab problem is a start-up error (GssFailure).
+    """
+    apply_process_environment(gss.krb5_config, gss.rcache_dir)
+    if acceptor is None:
+        try:
+            acceptor = KerberosAcceptor(gss.keytab, settings.acceptor_principal)
+        except GssFailure as exc:
+            if not settings.allow_dummy_mech:
+                raise
+            log.warning("%s: Kerberos disabled, only dummy-mech hosts can connect: %s", name, exc)
+    if settings.allow_dummy_mech:
+        where = ", ".join(settings.dummy_mech_networks) or "ANY peer allowed to connect"
+        log.warning(
+            "%s: the illumos dummy GSS mechanism is ENABLED for %s: it provides no authentication and no "
+            "encryption (anyone there can inject audit records); use it only for testing",
+            name,
+            where,
+        )
+    server = AuditRemoteServer(settings, spool, acceptor=acceptor, name=name)
+    await server.start()
+    return server

@@ -1,0 +1,681 @@
+"""Bulk indexing over aiohttp + orjson, built around the spool: say exactly which documents are safe.
+
+Every document carries the caller's token (its spool ids). `BulkIndexer.index` returns one outcome
+per document and a document is *confirmed* only when the engine holds it: created, already there
+(409 on `create` with our deterministic `_id`), or written to the dead-letter index. Everything
+else is retried here with backoff (429, 5xx, connection errors, 401/403 after a halt) or, if even
+the dead-letter write is refused, reported unconfirmed so the record stays in the spool.
+
+Status policy (sink-and-gss.md A6.2): whole request 413 splits the batch in half; 400 bisects down
+to the offending document and dead-letters it; 401/403 halt shipping (loud error, periodic
+re-probe); 429 honours Retry-After; anything else retries with jittered exponential backoff. Per
+item: 2xx created, 409 duplicate, 429/5xx retried, 401/403 halt-and-retry, other 4xx dead-lettered.
+Not the official client: it refuses OpenSearch and binds to one server major (A5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import random
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from auditrecv.config import Search
+from auditrecv.sink.http import (
+    EngineAuthError,
+    NodePool,
+    RetryPolicy,
+    SinkError,
+    auth_header,
+    log,
+    parse_retry_after,
+    ssl_context,
+)
+from auditrecv.sink.naming import format_index
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib drops the GIL)
+_DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
+
+
+class Result(enum.Enum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"  # 409 on create: an earlier copy (retransmit, retry) is already indexed
+    DEAD_LETTERED = "dead_lettered"  # refused by the engine, kept in the dead-letter index
+    FAILED = "failed"  # NOT confirmed: keep it spooled
+
+
+@dataclass(frozen=True, slots=True)
+class BulkDoc:
+    """One document to `create`. `source` is a dict or already-serialized single-line JSON bytes."""
+
+    index: str
+    id: str
+    source: dict[str, Any] | bytes
+    token: Any = None  # opaque to the sink: the spool ids the document was built from
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    doc: BulkDoc
+    result: Result
+    status: int = 0  # the engine's item status (the original one for dead letters)
+    error_type: str = ""
+    error_reason: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        """True when the spool may forget the records behind this document."""
+        return self.result is not Result.FAILED
+
+    @property
+    def token(self) -> Any:
+        return self.doc.token
+
+
+@dataclass
+class BulkMetrics:
+    """Plain counters for /metrics; errors_by_status keys are HTTP statuses or 'connection', 'timeout', ..."""
+
+    docs_sent: int = 0  # document lines transmitted, retransmissions included
+    docs_created: int = 0
+    docs_duplicate: int = 0
+    docs_dead_lettered: int = 0
+    docs_failed: int = 0  # returned unconfirmed (the dead-letter write failed too)
+    docs_retried: int = 0
+    bytes_sent: int = 0  # on the wire (after gzip)
+    bytes_uncompressed: int = 0
+    requests: int = 0
+    request_errors: int = 0
+    errors_by_status: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    halted: bool = False  # 401/403: nothing ships until the engine accepts us again
+    last_error: str = ""
+    last_error_time: float = 0.0  # Unix seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def error(self, key: str | int, message: str) -> None:
+        k = str(key)
+        self.errors_by_status[k] = self.errors_by_status.get(k, 0) + 1
+        self.last_error = message
+        self.last_error_time = time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    node: str
+
+
+@dataclass(eq=False, slots=True)
+class _Item:
+    """A document as it travels: its NDJSON lines are built once and reused by retries and splits."""
+
+    doc: BulkDoc
+    lines: bytes  # action line + source line, each ending in "\n"
+    source: bytes  # the serialized source (what a dead letter preserves)
+    dead_letter_for: _Item | None = None  # set on dead-letter writes: the refused original
+    failure: tuple[int, str, str] = (0, "", "")  # (status, type, reason) that sent it to the DLQ
+    outcome: BulkOutcome | None = None
+
+
+def _json_default(obj: Any) -> Any:
+    """What orjson cannot serialize natively: bytes as text, everything else (IP addresses, ...) as str."""
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return bytes(obj).decode("utf-8", "backslashreplace")
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def _action(op: str, index: str, doc_id: str) -> bytes:
+    return orjson.dumps({op: {"_index": index, "_id": doc_id}})
+
+
+def _serialize(source: dict[str, Any] | bytes) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        if b"\n" in data or b"\r" in data:  # pretty-printed JSON would break NDJSON framing
+            data = orjson.dumps(orjson.loads(data))
+        return data
+    return orjson.dumps(source, default=_json_default)
+
+
+def encode(doc: BulkDoc) -> _Item | tuple[BulkDoc, str]:
+    """The NDJSON lines of one `create`, or (doc, why) if the source cannot be made into JSON."""
+    try:
+        src = _serialize(doc.source)
+    except (orjson.JSONEncodeError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        return doc, f"{type(exc).__name__}: {exc}"
+    return _Item(doc, _action("create", doc.index, doc.id) + b"\n" + src + b"\n", src)
+
+
+class BulkIndexer:
+    """`async with BulkIndexer(settings) as idx: outcomes = await idx.index(docs)`.
+
+    `index` blocks (retrying with backoff) while the engine is unreachable, overloaded or refusing
+    our credentials, and can be cancelled at any point; a cancelled call confirms nothing.
+    """
+
+    def __init__(
+        self,
+        settings: Search,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+        dead_letter_max_source: int = _DEAD_LETTER_MAX_SOURCE,
+        gzip_level: int = 1,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy or RetryPolicy()
+        self.metrics = BulkMetrics()
+        self.nodes = NodePool(list(settings.urls), self.policy)
+        self.engine: Any = None  # EngineInfo once detected (set by open_indexer / detect)
+        self._auth = auth_header(settings)
+        self._ssl = ssl_context(settings)
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+        self._dlq_max = dead_letter_max_source
+        self._gzip_level = gzip_level  # 1: ~4x smaller at >100 MB/s; higher levels cost CPU for little
+        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        self._session: aiohttp.ClientSession | None = None
+        self._ready: asyncio.Event | None = None  # set by open_indexer while templates install
+        self._setup_task: asyncio.Task[None] | None = None
+        headers = {"Accept": "application/json"}
+        if self._auth:
+            headers["Authorization"] = self._auth
+        self._base_headers = headers
+        bulk = dict(headers, **{"Content-Type": "application/x-ndjson"})
+        if settings.gzip:
+            bulk["Content-Encoding"] = "gzip"
+        self._bulk_headers = bulk
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> BulkIndexer:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl if self._ssl is not None else False,
+                limit=max(4, 2 * max(1, self.settings.concurrency) * len(self.nodes.nodes)),
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+            )
+        return self
+
+    async def close(self) -> None:
+        if self._setup_task is not None:
+            self._setup_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._setup_task
+            self._setup_task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> BulkIndexer:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ plain requests
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
+        """One JSON request with node failover (each live node tried once on connection errors).
+
+        Raises SinkError when no node answered; HTTP error statuses are returned, not raised.
+        """
+        session = self._require_session()
+        headers = dict(self._base_headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        last: BaseException | None = None
+        for _ in range(len(self.nodes.nodes)):
+            node = self.nodes.pick()
+            try:
+                async with session.request(method, node.url + path, data=body, headers=headers) as resp:
+                    data = await resp.read()
+                    self.nodes.succeeded(node)
+                    return Reply(resp.status, resp.headers, data, node.url)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                last = exc
+                self.nodes.failed(node)
+                self.metrics.error(_conn_key(exc), f"{method} {node.url}{path}: {_describe(exc)}")
+        raise SinkError(f"{method} {path}: no search node answered: {_describe(last)}")
+
+    # ------------------------------------------------------------------ indexing
+
+    async def index(self, docs: Iterable[BulkDoc]) -> list[BulkOutcome]:
+        """Index `docs`; one outcome per doc, in order. Returns when every doc is confirmed or failed."""
+        items: list[_Item] = []
+        order: list[_Item] = []
+        unencodable: list[_Item] = []
+        for doc in docs:
+            enc = encode(doc)
+            if isinstance(enc, tuple):
+                it = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
+                unencodable.append(it)
+                order.append(it)
+            else:
+                items.append(enc)
+                order.append(enc)
+        await self.index_items(items, unencodable)
+        return [_outcome(it) for it in order]
+
+    async def index_items(self, items: list[_Item], unencodable: list[_Item] | None = None) -> None:
+        """Ship pre-encoded items (see `encode`), filling each item's `outcome`."""
+        if self._ready is not None and not self._ready.is_set():
+            await self._ready.wait()
+        async with asyncio.TaskGroup() as tg:
+            if unencodable:
+                for it in unencodable:
+                    log.error("document %s cannot be serialized (%s): dead-lettering it", it.doc.id, it.failure[2])
+                tg.create_task(self._dead_letter(unencodable, raw_sources=True))
+            for chunk in self._chunks(items):
+                tg.create_task(self._ship(chunk))
+
+    def _chunks(self, items: list[_Item]) -> Iterable[list[_Item]]:
+        max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
+        chunk: list[_Item] = []
+        size = 0
+        for it in items:
+            if chunk and (len(chunk) >= max_docs or size + len(it.lines) > max_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(it)
+            size += len(it.lines)
+        if chunk:
+            yield chunk
+
+    async def _ship(self, items: list[_Item]) -> None:
+        """Send until every item has an outcome (the status policy of the module docstring)."""
+        attempt = 0
+        first = True
+        while items:
+            if not first:
+                self.metrics.docs_retried += len(items)
+            first = False
+            try:
+                reply = await self._post_bulk(items)
+            except _Transient as exc:
+                if exc.can_fail_over:
+                    continue  # another node is up: try it straight away
+                await self._sleep(self.policy.delay(attempt, self._rng))
+                attempt += 1
+                continue
+            status = reply.status
+            if status == 413:
+                self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
+                if len(items) > 1:
+                    half = len(items) // 2
+                    log.warning("HTTP 413 for %d documents: splitting in two", len(items))
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._ship(items[:half]))
+                        tg.create_task(self._ship(items[half:]))
+                    return
+                await self._refused(items, 413, "request_too_large", _error_reason(reply.body) or "HTTP 413")
+                return
+            if status in (401, 403):
+                await self._halt(status, f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}")
+                continue
+            if status == 429:
+                self.metrics.error(429, f"{reply.node}: HTTP 429: {_error_reason(reply.body)}")
+                retry_after = parse_retry_after(reply.headers.get("Retry-After"))
+                await self._sleep(self.policy.after_retry_after(retry_after, attempt))
+                attempt += 1
+                continue
+            if status == 400:
+                reason = _error_reason(reply.body)
+                self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
+                if len(items) > 1:  # find the document that breaks the request
+                    half = len(items) // 2
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._ship(items[:half]))
+                        tg.create_task(self._ship(items[half:]))
+                    return
+                await self._refused(items, 400, _error_type(reply.body) or "bad_request", reason)
+                return
+            if not 200 <= status < 300:
+                msg = f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}"
+                self.metrics.error(status, msg)
+                log.warning("bulk request failed, will retry: %s", msg)
+                if status in (502, 503, 504):
+                    self.nodes.failed(self._node(reply.node))
+                    if self.nodes.any_alive():
+                        continue
+                await self._sleep(self.policy.delay(attempt, self._rng))
+                attempt += 1
+                continue
+            results = self._parse_items(reply, len(items))
+            if results is None:
+                await self._sleep(self.policy.delay(attempt, self._rng))
+                attempt += 1
+                continue
+            self._resume()
+            retry, dead, halted = self._apply(items, results)
+            if dead:
+                await self._dead_letter(dead)
+            items = retry
+            if items:
+                if halted:
+                    await self._halt(halted[0], f"{reply.node}: {halted[1]}")
+                else:
+                    await self._sleep(self.policy.delay(attempt, self._rng))
+                    attempt += 1
+            else:
+                attempt = 0
+
+    def _apply(
+        self, items: list[_Item], results: list[tuple[int, str, str]]
+    ) -> tuple[list[_Item], list[_Item], tuple[int, str] | None]:
+        """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status)."""
+        retry: list[_Item] = []
+        dead: list[_Item] = []
+        halted: tuple[int, str] | None = None
+        m = self.metrics
+        for it, (status, etype, reason) in zip(items, results, strict=True):
+            orig = it.dead_letter_for
+            if 200 <= status < 300:
+                if orig is None:
+                    it.outcome = BulkOutcome(it.doc, Result.CREATED, status)
+                    m.docs_created += 1
+                else:
+                    s, t, r = it.failure
+                    orig.outcome = BulkOutcome(orig.doc, Result.DEAD_LETTERED, s, t, r)
+                    m.docs_dead_lettered += 1
+            elif status == 409 and orig is None:
+                it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
+                m.docs_duplicate += 1
+            elif status == 429 or status >= 500:
+                m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                retry.append(it)
+            elif status in (401, 403):
+                m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                halted = (status, f"{etype}: {reason}")
+                retry.append(it)
+            elif orig is None:
+                m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
+                if status == 404:
+                    log.error("index %s does not exist, cannot be created (%s): dead-lettering", it.doc.index, reason)
+                it.failure = (status, etype, reason)
+                dead.append(it)
+            else:
+                m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
+                log.error(
+                    "dead-letter write for document %s refused (HTTP %d %s: %s); it stays spooled",
+                    orig.doc.id, status, etype, reason,
+                )
+                orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
+                m.docs_failed += 1
+        return retry, dead, halted
+
+    async def _refused(self, items: list[_Item], status: int, etype: str, reason: str) -> None:
+        """A single-document request the engine will never take: dead-letter it (or fail a dead letter)."""
+        it = items[0]
+        if it.dead_letter_for is not None:
+            orig = it.dead_letter_for
+            log.error("dead-letter write for %s refused (HTTP %d: %s); it stays spooled", orig.doc.id, status, reason)
+            orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
+            self.metrics.docs_failed += 1
+            return
+        it.failure = (status, etype, reason)
+        await self._dead_letter([it])
+
+    async def _dead_letter(self, items: list[_Item], raw_sources: bool = False) -> None:
+        """`index` a dead letter per refused document into the dead-letter index (same `_id`: idempotent)."""
+        now = datetime.now(UTC)
+        dlq_index = format_index(self.settings.dead_letter_index, now)
+        letters: list[_Item] = []
+        for it in items:
+            status, etype, reason = it.failure
+            original = repr(it.doc.source) if raw_sources else it.source.decode("utf-8", "replace")
+            truncated = len(original) > self._dlq_max
+            if truncated:
+                original = original[: self._dlq_max]
+            letter = {
+                "@timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "message": f"{etype}: {reason}"[:4096],
+                "event": {"kind": "pipeline_error", "original": original},
+                "error": {"type": etype, "code": str(status), "message": reason},
+                "auditrecv": {
+                    "dead_letter": {"index": it.doc.index, "id": it.doc.id, "status": status, "truncated": truncated}
+                },
+            }
+            src = orjson.dumps(letter)
+            lines = _action("index", dlq_index, it.doc.id) + b"\n" + src + b"\n"
+            letters.append(_Item(it.doc, lines, src, dead_letter_for=it, failure=it.failure))
+        log.warning("dead-lettering %d document(s) into %s", len(letters), dlq_index)
+        await self._ship(letters)
+
+    async def _halt(self, status: int, message: str) -> None:
+        m = self.metrics
+        m.error(status, message)
+        if not m.halted:
+            m.halted = True
+            log.error(
+                "!!! search engine refused our credentials/privileges (%s). Shipping HALTED: records stay in "
+                "the spool; retrying every %.0f s. Fix search.username/api_key/bearer_token or the role. !!!",
+                message, self.policy.halt_probe_interval,
+            )
+        await self._sleep(self.policy.halt_probe_interval)
+
+    def _resume(self) -> None:
+        if self.metrics.halted:
+            self.metrics.halted = False
+            log.warning("search engine accepts our requests again: shipping resumed")
+
+    def _parse_items(self, reply: Reply, sent: int) -> list[tuple[int, str, str]] | None:
+        """(status, error type, reason) per item, or None (logged) if the reply cannot be trusted."""
+        try:
+            doc = orjson.loads(reply.body)
+            raw_items = doc["items"]
+            if not isinstance(raw_items, list):
+                raise TypeError("items is not a list")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            msg = f"{reply.node}: unreadable _bulk reply ({exc}): {reply.body[:200]!r}"
+            self.metrics.error("bad_reply", msg)
+            log.error("%s", msg)
+            return None
+        if len(raw_items) != sent:
+            msg = f"{reply.node}: sent {sent} documents, got {len(raw_items)} items back; resending the batch"
+            self.metrics.error("item_count_mismatch", msg)
+            log.error("%s", msg)
+            return None
+        if doc.get("errors") is False:
+            return [(_item_status(x), "", "") for x in raw_items]
+        out: list[tuple[int, str, str]] = []
+        for x in raw_items:
+            body: Any = next(iter(x.values()), {}) if isinstance(x, dict) and x else {}
+            status = body.get("status", 0) if isinstance(body, dict) else 0
+            err = body.get("error") if isinstance(body, dict) else None
+            if isinstance(err, dict):
+                out.append((int(status), str(err.get("type", "")), str(err.get("reason", ""))))
+            else:
+                out.append((int(status), "", str(err or "")))
+        return out
+
+    async def _post_bulk(self, items: list[_Item]) -> Reply:
+        session = self._require_session()
+        body = b"".join(it.lines for it in items)
+        raw_len = len(body)
+        async with self._slots:
+            m = self.metrics
+            m.in_flight += 1
+            try:
+                if self.settings.gzip:
+                    body = await _gzip(body, self._gzip_level)
+                node = self.nodes.pick()
+                m.requests += 1
+                m.docs_sent += len(items)
+                m.bytes_uncompressed += raw_len
+                m.bytes_sent += len(body)
+                try:
+                    async with session.post(node.url + "/_bulk", data=body, headers=self._bulk_headers) as resp:
+                        data = await resp.read()
+                        self.nodes.succeeded(node)
+                        return Reply(resp.status, resp.headers, data, node.url)
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    m.request_errors += 1
+                    msg = f"{node.url}: {_describe(exc)}"
+                    m.error(_conn_key(exc), msg)
+                    log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
+                    self.nodes.failed(node)
+                    raise _Transient(self.nodes.any_alive()) from exc
+            finally:
+                m.in_flight -= 1
+
+    def _node(self, url: str) -> Any:
+        return next(n for n in self.nodes.nodes if n.url == url)
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise SinkError("BulkIndexer used before open() (use `async with BulkIndexer(...)`)")
+        return self._session
+
+    # ------------------------------------------------------------------ setup
+
+    async def wait_ready(self) -> None:
+        """Wait for the background engine detection and template installation (if any)."""
+        if self._ready is not None:
+            await self._ready.wait()
+
+    async def detect(self) -> Any:
+        """Detect the engine, retrying transient failures with backoff; halts (and re-probes) on 401/403."""
+        from auditrecv.sink.engine import detect_engine
+
+        attempt = 0
+        while True:
+            try:
+                info = await detect_engine(self)
+            except EngineAuthError as exc:
+                await self._halt(401, str(exc))
+                continue
+            except SinkError as exc:
+                self.metrics.error("detect", str(exc))
+                log.warning("search engine not ready: %s", exc)
+                await self._sleep(self.policy.delay(attempt, self._rng))
+                attempt += 1
+                continue
+            self._resume()
+            self.engine = info
+            log.info("search engine: %s %s (%s)", info.flavor, info.version, info.cluster_name or "?")
+            return info
+
+    def start_setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
+        """Detect the engine and install templates in the background; `index` waits for it."""
+        self._ready = asyncio.Event()
+        self._setup_task = asyncio.create_task(self._setup(templates_for), name="sink-setup")
+
+    async def _setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
+        from auditrecv.sink.engine import (
+            DEAD_LETTER_TEMPLATE,
+            TemplateError,
+            dead_letter_template,
+            install_templates,
+        )
+
+        assert self._ready is not None
+        try:
+            info = await self.detect()
+            if not self.settings.install_templates:
+                return
+            templates: dict[str, Any] = dict(templates_for(info)) if templates_for else {}
+            index_templates = dict(templates.get("index_templates") or {})
+            index_templates.setdefault(DEAD_LETTER_TEMPLATE, dead_letter_template(self.settings))
+            templates["index_templates"] = index_templates
+            attempt = 0
+            while True:
+                try:
+                    names = await install_templates(self, info, templates)
+                    log.info("installed %s", ", ".join(names))
+                    self._resume()
+                    return
+                except EngineAuthError as exc:
+                    await self._halt(403, str(exc))
+                except TemplateError as exc:
+                    # Not retried: the same body would be refused again. Shipping goes on (the engine
+                    # maps dynamically) so the spool does not fill up over a template bug.
+                    self.metrics.error("template", str(exc))
+                    log.error("!!! template installation failed: %s !!!", exc)
+                    return
+                except SinkError as exc:
+                    log.warning("installing templates: %s; retrying", exc)
+                    await self._sleep(self.policy.delay(attempt, self._rng))
+                    attempt += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("search engine setup failed; shipping anyway")
+        finally:
+            self._ready.set()
+
+
+class _Transient(Exception):
+    def __init__(self, can_fail_over: bool) -> None:
+        super().__init__("transient")
+        self.can_fail_over = can_fail_over
+
+
+def _outcome(it: _Item) -> BulkOutcome:
+    if it.outcome is None:  # cannot happen unless a code path forgot an item: never claim success
+        log.error("internal: no outcome for document %s; keeping it spooled", it.doc.id)
+        return BulkOutcome(it.doc, Result.FAILED, 0, "internal", "no outcome")
+    return it.outcome
+
+
+def _item_status(x: Any) -> int:
+    if isinstance(x, dict) and x:
+        body = next(iter(x.values()))
+        if isinstance(body, dict):
+            return int(body.get("status", 0))
+    return 0
+
+
+def _error_type(body: bytes) -> str:
+    try:
+        err = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return str(err.get("type", "")) if isinstance(err, dict) else ""
+
+
+def _error_reason(body: bytes) -> str:
+    from auditrecv.sink.engine import _reason
+
+    return _reason(body) if body else ""
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no node configured"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _conn_key(exc: BaseException) -> str:
+    return "timeout" if isinstance(exc, TimeoutError) else "connection"
+
+
+async def _gzip(body: bytes, level: int = 1) -> bytes:
+    if len(body) >= _THREAD_COMPRESS_BYTES:
+        return await asyncio.to_thread(zlib.compress, body, level, 31)
+    return zlib.compress(body, level, 31)

@@ -1,0 +1,190 @@
+"""Which engine answers (`GET /`), and putting our templates into it.
+
+The flavor decides the template variant (ECS `flattened` vs OpenSearch `flat_object` and friends) and
+the lifecycle API (ILM vs ISM), so it is detected once at startup rather than configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from auditrecv.config import Search
+from auditrecv.sink.http import EngineAuthError, SinkError
+from auditrecv.sink.naming import index_pattern
+
+if TYPE_CHECKING:
+    from auditrecv.sink.bulk import BulkIndexer
+
+log = logging.getLogger("auditrecv.sink")
+
+Flavor = Literal["elasticsearch", "opensearch"]
+
+# Above the schema package's own templates (priority 200) so a dead-letter index that also matches
+# the main pattern (auditrecv-dlq-* inside auditrecv-*) gets the dead-letter mapping.
+DEAD_LETTER_TEMPLATE = "auditrecv-dead-letter"
+DEAD_LETTER_PRIORITY = 300
+
+
+class TemplateError(SinkError):
+    """The engine rejected one of our templates; the message names it and quotes the engine."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    flavor: Flavor
+    version: str  # as reported, e.g. "2.19.1" or "8.15.0-SNAPSHOT"
+    major: int
+    minor: int = 0
+    cluster_name: str = ""
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        parts: list[int] = []
+        for p in self.version.split("-", 1)[0].split("."):
+            if not p.isdigit():
+                break
+            parts.append(int(p))
+        return tuple(parts)
+
+
+def parse_engine_info(headers: Mapping[str, str], body: bytes) -> EngineInfo:
+    """Flavor and version from a `GET /` reply (header for ES >= 7.14, `version.distribution` for OpenSearch)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise SinkError(f"GET / did not return JSON: {body[:200]!r}") from None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, dict) or not isinstance(version.get("number"), str):
+        raise SinkError(f"GET / has no version.number; not Elasticsearch or OpenSearch: {body[:200]!r}")
+    number: str = version["number"]
+    flavor: Flavor
+    if version.get("distribution") == "opensearch":
+        flavor = "opensearch"
+    elif headers.get("X-Elastic-Product") == "Elasticsearch" or doc.get("tagline") == "You Know, for Search":
+        # Elasticsearch before 7.14 sends no X-Elastic-Product header, only the tagline.
+        flavor = "elasticsearch"
+    else:
+        raise SinkError(f"GET / is neither Elasticsearch nor OpenSearch: {body[:200]!r}")
+    nums = [int(p) if p.isdigit() else 0 for p in number.split("-", 1)[0].split(".")] + [0, 0]
+    return EngineInfo(flavor, number, nums[0], nums[1], str(doc.get("cluster_name", "")))
+
+
+async def detect_engine(indexer: BulkIndexer) -> EngineInfo:
+    """One `GET /` (with node failover); raises EngineAuthError on 401/403, SinkError otherwise."""
+    reply = await indexer.request("GET", "/")
+    if reply.status in (401, 403):
+        raise EngineAuthError(f"GET / refused with HTTP {reply.status}: {_reason(reply.body)}")
+    if reply.status != 200:
+        raise SinkError(f"GET / returned HTTP {reply.status}: {_reason(reply.body)}")
+    return parse_engine_info(reply.headers, reply.body)
+
+
+def dead_letter_template(settings: Search) -> dict[str, Any]:
+    """Index template for the dead-letter indices: a few keyword fields, the original kept unindexed.
+
+    `dynamic: false` keeps anything else in `_source` without mapping it, so a dead letter can never
+    itself fail on a mapping conflict.
+    """
+    index_settings: dict[str, Any] = {"number_of_shards": 1}
+    if settings.number_of_replicas >= 0:
+        index_settings["number_of_replicas"] = settings.number_of_replicas
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    return {
+        "index_patterns": [index_pattern(settings.dead_letter_index)],
+        "priority": DEAD_LETTER_PRIORITY,
+        "template": {
+            "settings": index_settings,
+            "mappings": {
+                "dynamic": False,
+                "properties": {
+                    "@timestamp": {"type": "date"},
+                    "message": {"type": "text"},
+                    "event": {
+                        "properties": {
+                            "kind": keyword,
+                            "original": {"type": "keyword", "index": False, "doc_values": False},
+                        }
+                    },
+                    "error": {
+                        "properties": {"type": keyword, "code": keyword, "message": {"type": "text"}}
+                    },
+                    "auditrecv": {
+                        "properties": {
+                            "dead_letter": {
+                                "properties": {
+                                    "index": keyword,
+                                    "id": keyword,
+                                    "status": {"type": "integer"},
+                                    "truncated": {"type": "boolean"},
+                                }
+                            }
+                        }
+                    },
+                },
+            },
+        },
+        "_meta": {"managed_by": "auditrecv", "description": "documents the engine refused"},
+    }
+
+
+def _reason(body: bytes) -> str:
+    """The engine's own words from an error body (`error.root_cause[0].reason`, `error.reason`, ...)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace")
+    err = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(err, dict):
+        t, r = err.get("type", ""), err.get("reason", "")
+        return f"{t}: {r}" if t else str(r)
+    if isinstance(err, str):
+        return err
+    return body[:300].decode("utf-8", "replace")
+
+
+async def install_templates(
+    indexer: BulkIndexer, engine: EngineInfo, templates: Mapping[str, Any]
+) -> list[str]:
+    """PUT every lifecycle policy, component template and index template; idempotent.
+
+    `templates` = {"component_templates": {name: body}, "index_templates": {name: body},
+    optional "ilm_policies" (ES) / "ism_policies" (OpenSearch)}. Order matters: index templates refer
+    to component templates and policies. Returns what was installed, as "kind/name". Raises
+    TemplateError naming the template and quoting the engine, EngineAuthError on 401/403.
+    """
+    done: list[str] = []
+
+    async def put(kind: str, path: str, name: str, body: Any, tolerate: tuple[int, ...] = ()) -> bool:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        reply = await indexer.request("PUT", path, data)
+        if reply.status in (401, 403):
+            raise EngineAuthError(f"installing {kind} {name!r}: HTTP {reply.status}: {_reason(reply.body)}")
+        if 200 <= reply.status < 300:
+            done.append(f"{kind}/{name}")
+            return True
+        if reply.status in tolerate:
+            return False
+        raise TemplateError(
+            f"{engine.flavor} {engine.version} rejected {kind} {name!r} (HTTP {reply.status}): {_reason(reply.body)}"
+        )
+
+    if engine.flavor == "elasticsearch":
+        for name, body in (templates.get("ilm_policies") or templates.get("ilm") or {}).items():
+            await put("ilm_policy", f"/_ilm/policy/{name}", name, body)
+    else:
+        for name, body in (templates.get("ism_policies") or templates.get("ism") or {}).items():
+            # 409: the policy exists (ISM PUT without seq_no does not overwrite); 400/404: no ISM plugin.
+            if not await put("ism_policy", f"/_plugins/_ism/policies/{name}", name, body, tolerate=(400, 404, 409)):
+                log.warning("ISM policy %r not installed (exists already, or no ISM plugin on this engine)", name)
+    if engine.flavor == "elasticsearch" and engine.version_tuple[:2] < (7, 8):
+        raise TemplateError(f"Elasticsearch {engine.version} has no composable templates (7.8 or later needed)")
+    for name, body in (templates.get("component_templates") or {}).items():
+        await put("component_template", f"/_component_template/{name}", name, body)
+    for name, body in (templates.get("index_templates") or {}).items():
+        await put("index_template", f"/_index_template/{name}", name, body)
+    return done

@@ -1,0 +1,870 @@
+"""The spool store: SQLite in WAL mode, one writer thread doing group commits, one reader thread.
+
+Why this shape:
+
+* Senders are acknowledged only after ``append`` returned, so ``append`` must mean "durable". With
+  ``synchronous = "full"`` every commit fsyncs the WAL; ``"normal"`` survives a killed process but
+  not a power cut.
+* An fsync costs milliseconds, so appends from all connections queue up while one commit is in
+  flight and the next commit takes them all (group commit): the cost of one fsync is shared by
+  every record that arrived meanwhile, and ``commit_delay`` lets a commit wait a little for company.
+* All disk I/O happens in two threads (writer, reader), never on the event loop. The loop only
+  takes a lock to queue work and receives results through ``call_soon_threadsafe``.
+* The size bound is measured in database pages in use (``page_count - freelist_count``), checked
+  inside the write transaction: the database file never grows past ``max_bytes`` (plus the WAL),
+  and pages freed by deletes are reused, so appends resume when the pipeline deletes.
+* Ids come from a counter kept in the ``meta`` table, so they strictly increase forever, even after
+  the spool was emptied and the process restarted (SQLite would otherwise reuse rowids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, cast
+
+from auditrecv.spool.record import RecordKind, Source, SpoolRecord
+
+log = logging.getLogger("auditrecv.spool")
+
+SpoolState = Literal["ok", "low", "full"]
+
+SCHEMA_VERSION = 1
+# A group commit stops waiting for company once this many records are queued.
+GROUP_MAX_RECORDS = 20_000
+# Rough on-disk cost of one record besides its payload (cell header, ids, b-tree slack).
+_RECORD_OVERHEAD = 48
+# While the filesystem itself is full, let one append through this often to find out whether it
+# has space again (nothing else tells us).
+_DISK_FULL_PROBE_SECONDS = 1.0
+_LATENCY_WINDOW = 2048
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    source_id INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+"""
+_SELECT = "SELECT id, kind, source_id, received_ns, payload FROM records WHERE id > ? ORDER BY id LIMIT ?"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SpoolError(Exception):
+    """The spool could not do what was asked; nothing was acknowledged, the sender must retry."""
+
+
+class SpoolFull(SpoolError):
+    """Backpressure: the records were NOT stored because the spool (or its filesystem) is full.
+
+    Do not acknowledge them; wait with ``Spool.wait_for_space()`` and let the sender retransmit.
+    """
+
+    def __init__(self, used_bytes: int, max_bytes: int, reason: Literal["limit", "disk"] = "limit") -> None:
+        self.used_bytes = used_bytes
+        self.max_bytes = max_bytes
+        self.reason = reason
+        what = "spool.max_bytes reached" if reason == "limit" else "filesystem full"
+        super().__init__(f"spool full ({what}): {used_bytes} of {max_bytes} bytes used")
+
+
+class RecordTooLarge(SpoolError):
+    """One append is bigger than the whole (empty) spool could ever hold; retrying cannot help."""
+
+
+class SpoolClosed(SpoolError):
+    """The spool is closing or closed."""
+
+
+# --------------------------------------------------------------------------- settings and metrics
+
+
+class SpoolSettings(Protocol):
+    """What ``Spool.open`` reads from settings; ``auditrecv.config.Spool`` fits."""
+
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def low_water_ratio(self) -> float: ...
+    @property
+    def commit_delay(self) -> float: ...
+    @property
+    def synchronous(self) -> str: ...
+
+
+@dataclass
+class SpoolMetrics:
+    """Counters for the HTTP endpoint; read them, never write them. ``as_dict()`` gives a snapshot."""
+
+    appended: int = 0  # records handed to append()
+    committed: int = 0  # records durably stored (acknowledgeable)
+    refused: int = 0  # records refused (full, too large, errors): not stored, not to be acked
+    deleted: int = 0  # records removed after confirmation
+    commits: int = 0  # write transactions committed (one WAL fsync each with synchronous=full)
+    append_commits: int = 0  # commits that stored at least one record
+    max_records_per_commit: int = 0
+    full_events: int = 0  # transitions into "full"
+    errors: int = 0  # failed write transactions
+    records: int = 0  # records in the spool now
+    bytes_used: int = 0  # database pages in use, bytes
+    max_bytes: int = 0
+    state: SpoolState = "ok"
+    commit_seconds_sum: float = 0.0  # time inside write transactions (insert + fsync)
+    commit_seconds_max: float = 0.0
+    ack_seconds_sum: float = 0.0  # per append: queued -> durable, what a receiver waits for
+    ack_seconds_max: float = 0.0
+    recent_ack_seconds: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=_LATENCY_WINDOW), repr=False
+    )
+
+    @property
+    def records_per_commit(self) -> float:
+        return self.committed / self.append_commits if self.append_commits else 0.0
+
+    def ack_quantile(self, q: float) -> float:
+        """Quantile of the recent append latencies (last few thousand appends), seconds."""
+        if not self.recent_ack_seconds:
+            return 0.0
+        ordered = sorted(self.recent_ack_seconds)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "recent_ack_seconds"}
+        d["records_per_commit"] = self.records_per_commit
+        d["ack_seconds_p50"] = self.ack_quantile(0.50)
+        d["ack_seconds_p99"] = self.ack_quantile(0.99)
+        return d
+
+
+# --------------------------------------------------------------------------- work items
+
+
+@dataclass(slots=True)
+class _Append:
+    records: list[SpoolRecord]
+    future: asyncio.Future[list[int]]
+    queued: float
+    estimate: int
+
+
+@dataclass(slots=True)
+class _Delete:
+    ids: list[int]
+    future: asyncio.Future[int]
+
+
+@dataclass(slots=True)
+class _GroupResult:
+    """What one write transaction did, handed from the writer thread to the event loop."""
+
+    appends: list[tuple[_Append, list[int] | BaseException]]
+    deletes: list[tuple[_Delete, int | BaseException]]
+    committed: int = 0
+    deleted: int = 0
+    last_id: int = 0
+    records: int = 0
+    bytes_used: int = 0
+    full_reason: Literal["limit", "disk"] | None = None
+    commit_seconds: float = 0.0
+    done: float = 0.0
+    error: bool = False
+
+
+def _source_json(source: Source) -> str:
+    # ensure_ascii keeps lone surrogates (surrogateescape'd file names) representable and exact.
+    return json.dumps(source.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _is_disk_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _connect(path: Path, create: bool) -> sqlite3.Connection:
+    uri = path.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+# --------------------------------------------------------------------------- the writer side
+
+
+class _Store:
+    """The write connection and the id counters; used only by the writer thread (after open)."""
+
+    def __init__(self, path: Path, max_bytes: int, synchronous: str) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock_fd = self._take_lock(path)
+        try:
+            self.conn = self._open_db(path, synchronous)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self.page_size: int = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        self.last_id, self.last_source_id = self._load_counters()
+        self.source_ids: dict[Source, int] = {}
+        for sid, data in self.conn.execute("SELECT id, data FROM sources"):
+            with contextlib.suppress(ValueError, TypeError):
+                self.source_ids.setdefault(Source.from_dict(json.loads(data)), sid)
+        self.count: int = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        self.bytes_used = self.used_bytes()
+
+    @staticmethod
+    def _take_lock(path: Path) -> int:
+        """One process per spool: two writers would hand out the same ids."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolError(f"{path}: spool is in use by another process") from None
+        return fd
+
+    @staticmethod
+    def _open_db(path: Path, synchronous: str) -> sqlite3.Connection:
+        if not path.exists():
+            # Audit data: readable by the service user only. SQLite gives -wal/-shm the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        conn = _connect(path, create=True)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise SpoolError(f"{path}: cannot switch to WAL mode (got {mode!r})")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
+            conn.execute("PRAGMA journal_size_limit = 16777216")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            for key, value in (("schema_version", SCHEMA_VERSION), ("last_id", 0), ("last_source_id", 0)):
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            conn.execute("COMMIT")
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise SpoolError(f"{path}: spool schema version {version}, this auditrecv reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SpoolError(f"{path}: cannot open spool database: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _load_counters(self) -> tuple[int, int]:
+        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        max_id = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]
+        max_sid = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM sources").fetchone()[0]
+        return max(meta["last_id"], max_id), max(meta["last_source_id"], max_sid)
+
+    def used_bytes(self) -> int:
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * self.page_size)
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    # ---------------------------------------------------------------- one group commit
+
+    def run_group(self, appends: list[_Append], deletes: list[_Delete]) -> _GroupResult:
+        """One write transaction for every queued operation; errors are per operation, never raised."""
+        started = time.monotonic()
+        try:
+            result = self._transaction(appends, deletes)
+        except sqlite3.Error as exc:
+            self._rollback()
+            if _is_disk_full(exc):
+                log.debug("write transaction hit a full filesystem: %s", exc)
+                refused = SpoolFull(self.bytes_used, self.max_bytes, "disk")
+                result = self._deletes_only(deletes) if deletes else _GroupResult([], [])
+                result.appends = [(op, refused) for op in appends]
+                result.full_reason = "disk"
+            else:
+                log.error("spool write transaction failed, %d appends refused: %s", len(appends), exc)
+                failure = SpoolError(f"spool write failed: {exc}")
+                result = _GroupResult([(op, failure) for op in appends], [(op, failure) for op in deletes])
+                result.error = True
+        result.commit_seconds = time.monotonic() - started
+        result.done = time.monotonic()
+        result.last_id = self.last_id
+        result.records = self.count
+        result.bytes_used = self.bytes_used
+        return result
+
+    def _deletes_only(self, deletes: list[_Delete]) -> _GroupResult:
+        """Deletes still go through when appends hit a full filesystem: they are how space returns."""
+        try:
+            return self._transaction([], deletes)
+        except sqlite3.Error as exc:
+            self._rollback()
+            failure = SpoolError(f"spool delete failed: {exc}")
+            return _GroupResult([], [(op, failure) for op in deletes], error=True)
+
+    def _delete_ids(self, ids: list[int]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany("DELETE FROM records WHERE id = ?", ((i,) for i in ids))
+        return self.conn.total_changes - before
+
+    def _transaction(self, appends: list[_Append], deletes: list[_Delete]) -> _GroupResult:
+        conn = self.conn
+        result = _GroupResult([], [])
+        conn.execute("BEGIN IMMEDIATE")
+        for d in deletes:
+            n = self._delete_ids(d.ids)
+            result.deletes.append((d, n))
+            result.deleted += n
+        count = self.count - result.deleted
+        next_id = self.last_id
+        next_sid = self.last_source_id
+        new_sources: dict[Source, int] = {}
+        if appends:
+            used = self.used_bytes()
+            # Only when the whole group might not fit do we pay for a savepoint and a size check per append.
+            careful = used + sum(a.estimate for a in appends) + 4 * self.page_size > self.max_bytes
+            refused: BaseException | None = None
+            for op in appends:
+                if refused is not None:  # keep order: nothing after a refused append gets in
+                    result.appends.append((op, refused))
+                    continue
+                saved_id, saved_sid, added = next_id, next_sid, []
+                if careful:
+                    conn.execute("SAVEPOINT one_append")
+                rows = []
+                for rec in op.records:
+                    sid = self.source_ids.get(rec.source) or new_sources.get(rec.source)
+                    if sid is None:
+                        next_sid += 1
+                        sid = new_sources[rec.source] = next_sid
+                        added.append(rec.source)
+                        conn.execute("INSERT INTO sources (id, data) VALUES (?, ?)", (sid, _source_json(rec.source)))
+                    next_id += 1
+                    rows.append((next_id, rec.kind, sid, rec.received_ns, rec.payload))
+                conn.executemany(
+                    "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", rows
+                )
+                if careful:
+                    if self.used_bytes() > self.max_bytes:
+                        conn.execute("ROLLBACK TO one_append")
+                        conn.execute("RELEASE one_append")
+                        next_id, next_sid = saved_id, saved_sid
+                        for src in added:
+                            del new_sources[src]
+                        if count == 0:
+                            refused = RecordTooLarge(
+                                f"{len(op.records)} records need more than spool.max_bytes = {self.max_bytes}"
+                            )
+                        else:
+                            refused = SpoolFull(used, self.max_bytes, "limit")
+                            result.full_reason = "limit"
+                        result.appends.append((op, refused))
+                        continue
+                    conn.execute("RELEASE one_append")
+                result.appends.append((op, list(range(saved_id + 1, next_id + 1))))
+                result.committed += len(rows)
+                count += len(rows)
+        if next_id != self.last_id:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (next_id,))
+        if next_sid != self.last_source_id:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'last_source_id'", (next_sid,))
+        forget_sources = count == 0 and (self.source_ids or new_sources)
+        if forget_sources:
+            # Sources pile up (one per connection); an empty spool is the cheap moment to drop them.
+            conn.execute("DELETE FROM sources")
+        conn.execute("COMMIT")
+        # Only now, with the commit durable, does in-memory state move forward.
+        self.last_id, self.last_source_id, self.count = next_id, next_sid, count
+        if forget_sources:
+            self.source_ids.clear()
+        else:
+            self.source_ids.update(new_sources)
+        self.bytes_used = self.used_bytes()
+        return result
+
+    def close(self) -> None:
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.close()
+        finally:
+            os.close(self._lock_fd)
+
+
+class _Writer:
+    """The writer thread: collects queued operations and runs them as one transaction."""
+
+    def __init__(self, store: _Store, commit_delay: float, deliver: Any) -> None:
+        self._store = store
+        self._delay = commit_delay
+        self._deliver = deliver
+        self._cond = threading.Condition()
+        self._pending: list[_Append | _Delete] = []
+        self._pending_records = 0
+        self._idle = False
+        self._stopping = False
+        self._broken: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, op: _Append | _Delete) -> None:
+        """Called on the event loop: a lock and maybe a notify, never I/O."""
+        with self._cond:
+            if self._broken is not None:
+                raise SpoolError(f"spool writer stopped: {self._broken!r}")
+            if self._stopping:
+                raise SpoolClosed("spool is closing")
+            self._pending.append(op)
+            if isinstance(op, _Append):
+                self._pending_records += len(op.records)
+            if self._idle or self._pending_records >= GROUP_MAX_RECORDS:
+                self._cond.notify()
+
+    def stop(self) -> None:
+        """Blocking: let the writer commit what is queued, then close the database."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _take_group(self) -> list[_Append | _Delete] | None:
+        with self._cond:
+            while not self._pending and not self._stopping:
+                self._idle = True
+                self._cond.wait()
+            self._idle = False
+            if not self._pending:
+                return None
+            if self._delay > 0 and not self._stopping:
+                deadline = time.monotonic() + self._delay
+                while self._pending_records < GROUP_MAX_RECORDS and not self._stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            ops, self._pending, self._pending_records = self._pending, [], 0
+            return ops
+
+    def _run(self) -> None:
+        try:
+            while (ops := self._take_group()) is not None:
+                appends = [op for op in ops if isinstance(op, _Append)]
+                deletes = [op for op in ops if isinstance(op, _Delete)]
+                self._deliver(self._store.run_group(appends, deletes))
+        except BaseException as exc:  # a bug here must not leave appenders waiting forever
+            log.exception("spool writer thread failed")
+            with self._cond:
+                self._broken = exc
+                ops, self._pending = self._pending, []
+            failure = SpoolError(f"spool writer stopped: {exc!r}")
+            self._deliver(_GroupResult([(op, failure) for op in ops if isinstance(op, _Append)],
+                                       [(op, failure) for op in ops if isinstance(op, _Delete)], error=True))
+        finally:
+            try:
+                self._store.close()
+            except Exception:
+                log.exception("closing the spool database failed")
+
+
+# --------------------------------------------------------------------------- the reader side
+
+
+class _Reader:
+    """A read-only connection; WAL lets it read while the writer commits."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no spool here")
+        self.conn = _connect(path, create=False)
+        self.conn.execute("PRAGMA query_only = 1")
+        self._sources: dict[int, Source] = {}
+
+    def read(self, after_id: int, limit: int) -> list[tuple[int, SpoolRecord]]:
+        conn = self.conn
+        conn.execute("BEGIN")  # one snapshot for records and their sources
+        try:
+            rows = conn.execute(_SELECT, (after_id, limit)).fetchall()
+            out = []
+            for rid, kind, sid, received_ns, payload in rows:
+                out.append((rid, SpoolRecord(cast(RecordKind, kind), payload, self._source(sid), received_ns)))
+        finally:
+            conn.execute("COMMIT")
+        return out
+
+    def _source(self, sid: int) -> Source:
+        src = self._sources.get(sid)
+        if src is None:
+            row = self.conn.execute("SELECT data FROM sources WHERE id = ?", (sid,)).fetchone()
+            try:
+                src = Source.from_dict(json.loads(row[0]))
+            except (TypeError, ValueError):  # no row, or not ours: still return the record
+                log.error("spool source %d missing or unreadable", sid)
+                return Source(transport="unknown")
+            self._sources[sid] = src  # source ids are never reused, so caching is safe
+        return src
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def iter_records(
+    path: str | os.PathLike[str], after_id: int = 0, chunk: int = 1000
+) -> Iterator[tuple[int, SpoolRecord]]:
+    """Every record in id order, synchronously (for ``auditrecv export``); safe while the service runs.
+
+    Reads in chunks, each its own short read transaction, so a slow consumer never holds back WAL
+    checkpoints of a running service.
+    """
+    reader = _Reader(Path(path))
+    try:
+        while batch := reader.read(after_id, chunk):
+            yield from batch
+            after_id = batch[-1][0]
+    finally:
+        reader.close()
+
+
+# --------------------------------------------------------------------------- the public object
+
+
+class Spool:
+    """A durable queue of raw records. Create with ``await Spool.open(path, ...)``; one per process.
+
+    Receivers: ``ids = await spool.append(records)`` then acknowledge; on ``SpoolFull`` do not
+    acknowledge, ``await spool.wait_for_space()`` and let the sender retry.
+    Pipeline: ``await spool.wait_for_records(cursor)``, ``await spool.read(cursor, n)``, ship,
+    ``await spool.delete(confirmed_ids)``.
+    """
+
+    def __init__(
+        self,
+        store: _Store,
+        reader: _Reader,
+        *,
+        low_water_ratio: float,
+        resume_ratio: float,
+        commit_delay: float,
+    ) -> None:
+        """Use ``Spool.open``: construction does blocking I/O that belongs in a thread."""
+        self._loop = asyncio.get_running_loop()
+        self.path = store.path
+        self.max_bytes = store.max_bytes
+        self.low_water_bytes = int(store.max_bytes * low_water_ratio)
+        self.resume_bytes = int(store.max_bytes * resume_ratio)
+        self.metrics = SpoolMetrics(max_bytes=store.max_bytes)
+        self._last_id = store.last_id
+        self._count = store.count
+        self._bytes_used = store.bytes_used
+        self._full = False
+        self._full_reason: Literal["limit", "disk"] = "limit"
+        self._next_probe = 0.0
+        self._closing = False
+        self._closed = False
+        self._commit_event = asyncio.Event()
+        self._space_event = asyncio.Event()
+        self._reader = reader
+        self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auditrecv-spool-reader")
+        self._writer = _Writer(store, commit_delay, self._deliver_threadsafe)
+        self._state: SpoolState = "ok"
+        self._update_state()
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        settings: SpoolSettings | None = None,
+        *,
+        max_bytes: int | None = None,
+        low_water_ratio: float | None = None,
+        commit_delay: float | None = None,
+        synchronous: str | None = None,
+        resume_ratio: float | None = None,
+    ) -> Spool:
+        """Open (creating if needed) and recover the spool at ``path``.
+
+        Values come from the keyword arguments, else from ``settings`` (``config.spool``), else the
+        defaults (1 GiB, 0.8, 2 ms, "full"). ``resume_ratio`` (default = ``low_water_ratio``) is where
+        a full spool takes records again: the gap keeps it from flapping (and logging) per record.
+        Raises ``SpoolError`` if the file is not a spool or another process holds it.
+        """
+
+        def pick(value: Any, name: str, default: Any) -> Any:
+            if value is not None:
+                return value
+            return getattr(settings, name) if settings is not None else default
+
+        max_b = int(pick(max_bytes, "max_bytes", 1024**3))
+        low = float(pick(low_water_ratio, "low_water_ratio", 0.8))
+        delay = float(pick(commit_delay, "commit_delay", 0.002))
+        sync = str(pick(synchronous, "synchronous", "full"))
+        resume = low if resume_ratio is None else float(resume_ratio)
+        if sync not in ("full", "normal"):
+            raise ValueError(f"synchronous = {sync!r}: expected 'full' or 'normal'")
+        if max_b <= 0 or not 0 < low <= 1 or not 0 < resume <= 1 or delay < 0:
+            raise ValueError("spool settings out of range")
+        p = Path(path).expanduser()
+        store = await asyncio.to_thread(_Store, p, max_b, sync)
+        try:
+            reader = await asyncio.to_thread(_Reader, p)
+        except BaseException:
+            await asyncio.to_thread(store.close)
+            raise
+        spool = cls(store, reader, low_water_ratio=low, resume_ratio=resume, commit_delay=delay)
+        log.info(
+            "spool %s open: %d records, %d of %d bytes used, next id %d",
+            p, store.count, store.bytes_used, max_b, store.last_id + 1,
+        )
+        return spool
+
+    async def __aenter__(self) -> Spool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def state(self) -> SpoolState:
+        """"ok", "low" (above low_water_ratio: warn senders) or "full" (appends refused)."""
+        return self._state
+
+    @property
+    def bytes_used(self) -> int:
+        """Bytes of database pages in use (the file never grows beyond max_bytes, plus the WAL)."""
+        return self._bytes_used
+
+    @property
+    def last_id(self) -> int:
+        """The highest id ever committed (0 if none); ids only grow."""
+        return self._last_id
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    def count(self) -> int:
+        """Records in the spool now (committed, not yet deleted)."""
+        return self._count
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of the metrics as plain values, for the HTTP endpoint and logs."""
+        return self.metrics.as_dict()
+
+    # ---------------------------------------------------------------- receivers
+
+    async def append(self, records: Sequence[SpoolRecord]) -> list[int]:
+        """Store records durably; returns their ids (consecutive, increasing) once committed.
+
+        Acknowledge the sender only after this returns. Raises ``SpoolFull`` (nothing stored:
+        backpressure), ``RecordTooLarge``, ``SpoolClosed`` or ``SpoolError`` (nothing stored).
+        If the awaiting task is cancelled, the records may still be committed (never half).
+        """
+        if self._closing:
+            raise SpoolClosed("spool is closed")
+        recs = [self._checked(r) for r in records]
+        if not recs:
+            return []
+        if self._full:
+            now = time.monotonic()
+            if self._full_reason == "limit" or now < self._next_probe:
+                self.metrics.appended += len(recs)
+                self.metrics.refused += len(recs)
+                raise SpoolFull(self._bytes_used, self.max_bytes, self._full_reason)
+            self._next_probe = now + _DISK_FULL_PROBE_SECONDS  # let this one find out
+        estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
+        future: asyncio.Future[list[int]] = self._loop.create_future()
+        self._writer.submit(_Append(recs, future, time.monotonic(), estimate))
+        self.metrics.appended += len(recs)
+        return await future
+
+    @staticmethod
+    def _checked(rec: SpoolRecord) -> SpoolRecord:
+        if type(rec.payload) is not bytes:
+            if not isinstance(rec.payload, bytes | bytearray | memoryview):
+                raise TypeError(f"SpoolRecord.payload must be bytes, not {type(rec.payload).__name__}")
+            rec = dataclasses.replace(rec, payload=bytes(rec.payload))
+        if not isinstance(rec.source, Source) or not isinstance(rec.received_ns, int):
+            raise TypeError("SpoolRecord needs a Source and an integer received_ns")
+        return rec
+
+    async def wait_for_space(self, timeout: float | None = None) -> bool:
+        """Wait until the spool takes records again; False on timeout or close."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._full and not self._closing:
+                    await self._space_event.wait()
+        except TimeoutError:
+            return False
+        return not self._full and not self._closing
+
+    # ---------------------------------------------------------------- pipeline
+
+    async def read(self, after_id: int, limit: int) -> list[tuple[int, SpoolRecord]]:
+        """Up to ``limit`` committed records with id > ``after_id``, in id order."""
+        if self._closing:
+            raise SpoolClosed("spool is closed")
+        if limit <= 0 or (after_id >= self._last_id):
+            return []
+        return await self._loop.run_in_executor(self._read_pool, self._reader.read, after_id, limit)
+
+    async def wait_for_records(self, after_id: int, timeout: float | None = None) -> bool:
+        """Wait until records with id > ``after_id`` may exist; woken by commits, never polls.
+
+        True when such records were committed and the spool is not empty (a following ``read``
+        may still return [] if they were deleted meanwhile); False on timeout or close.
+        """
+
+        def ready() -> bool:
+            return self._last_id > after_id and self._count > 0
+
+        try:
+            async with asyncio.timeout(timeout):
+                while not ready() and not self._closing:
+                    await self._commit_event.wait()
+        except TimeoutError:
+            pass
+        return ready() and not self._closing
+
+    async def delete(self, ids: Sequence[int]) -> int:
+        """Remove records the engine confirmed; returns how many existed. Unknown ids are ignored."""
+        if self._closed:
+            raise SpoolClosed("spool is closed")
+        id_list = [int(i) for i in ids]
+        if not id_list:
+            return 0
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._writer.submit(_Delete(id_list, future))
+        return await future
+
+    async def close(self) -> None:
+        """Commit what is queued, checkpoint, close. Appends after this raise ``SpoolClosed``."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wake(self._commit_event)
+        self._wake(self._space_event)
+        await self._loop.run_in_executor(self._read_pool, self._reader.close)
+        self._read_pool.shutdown(wait=False)
+        await asyncio.to_thread(self._writer.stop)
+        self._closed = True
+        log.info("spool %s closed: %d records kept", self.path, self._count)
+
+    # ---------------------------------------------------------------- results from the writer
+
+    def _deliver_threadsafe(self, result: _GroupResult) -> None:
+        with contextlib.suppress(RuntimeError):  # loop already closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._on_group, result)
+
+    def _on_group(self, res: _GroupResult) -> None:
+        m = self.metrics
+        for op, outcome in res.appends:
+            if isinstance(outcome, BaseException):
+                m.refused += len(op.records)
+                if not op.future.done():
+                    op.future.set_exception(outcome)
+            else:
+                latency = res.done - op.queued
+                m.ack_seconds_sum += latency
+                m.ack_seconds_max = max(m.ack_seconds_max, latency)
+                m.recent_ack_seconds.append(latency)
+                if not op.future.done():
+                    op.future.set_result(outcome)
+        for dop, n in res.deletes:
+            if not dop.future.done():
+                if isinstance(n, BaseException):
+                    dop.future.set_exception(n)
+                else:
+                    dop.future.set_result(n)
+        if res.error:
+            m.errors += 1
+        else:
+            m.commits += 1
+            m.commit_seconds_sum += res.commit_seconds
+            m.commit_seconds_max = max(m.commit_seconds_max, res.commit_seconds)
+        if res.committed:
+            m.append_commits += 1
+            m.committed += res.committed
+            m.max_records_per_commit = max(m.max_records_per_commit, res.committed)
+        m.deleted += res.deleted
+        if res.last_id:
+            self._last_id = max(self._last_id, res.last_id)
+        self._count = res.records
+        self._bytes_used = res.bytes_used
+        if res.full_reason is not None and not self._full:
+            self._full = True
+            self._full_reason = res.full_reason
+            self._next_probe = time.monotonic() + _DISK_FULL_PROBE_SECONDS
+            m.full_events += 1
+            log.warning(
+                "spool full (%s): %d of %d bytes used, %d records; refusing new records until space is freed",
+                "spool.max_bytes reached" if res.full_reason == "limit" else "filesystem full",
+                self._bytes_used, self.max_bytes, self._count,
+            )
+        elif self._full:
+            if self._full_reason == "limit":
+                recovered = self._bytes_used <= self.resume_bytes
+            else:
+                recovered = res.committed > 0
+                if res.deleted:
+                    self._next_probe = 0.0  # freed pages may be reusable: try at once
+            if recovered:
+                self._full = False
+                log.warning(
+                    "spool accepting records again: %d of %d bytes used, %d records",
+                    self._bytes_used, self.max_bytes, self._count,
+                )
+                self._wake(self._space_event)
+        self._update_state()
+        if res.committed:
+            self._wake(self._commit_event)
+
+    def _wake(self, which: asyncio.Event) -> None:
+        which.set()
+        if which is self._commit_event:
+            self._commit_event = asyncio.Event()
+        else:
+            self._space_event = asyncio.Event()
+
+    def _update_state(self) -> None:
+        state: SpoolState = "full" if self._full else "low" if self._bytes_used > self.low_water_bytes else "ok"
+        if state != self._state:
+            if state == "low" and self._state == "ok":
+                log.warning("spool above its low-water mark: %d of %d bytes used", self._bytes_used, self.max_bytes)
+            elif state == "ok" and self._state == "low":
+                log.info("spool back below its low-water mark: %d of %d bytes used", self._bytes_used, self.max_bytes)
+            self._state = state
+        m = self.metrics
+        m.state, m.records, m.bytes_used = state, self._count, self._bytes_used

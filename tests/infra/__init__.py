@@ -1,0 +1,1 @@
+"""Real test infrastructure (search engines, Kerberos realm, audisp-remote) and the tests proving it is real."""

@@ -1,0 +1,286 @@
+"""Sans-I/O audisp-remote core against the byte captures of the real client and the real auditd."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from auditrecv.receive.audisp_remote import (
+    AsciiSession,
+    Authenticated,
+    Event,
+    Heartbeat,
+    Krb5Session,
+    ManagedSession,
+    MessageType,
+    PrincipalPolicy,
+    Record,
+    Send,
+    Violation,
+    ack_frame,
+    ending_frame,
+    pack_frame,
+    reply_type_for_stored,
+)
+from tests.receive_linux.fakes import CAPTURES, logged_frames, logged_replies, recv_chunks, tap_chunks
+
+MANAGED_CASES = sorted(
+    p for p in CAPTURES.glob("[01][0-9]-*-conn*.bin") if not p.name.startswith("08-")
+)
+
+
+def _feed_all(session: ManagedSession | AsciiSession, chunks: list[bytes]) -> list[Event]:
+    events: list[Event] = []
+    for chunk in chunks:
+        events.extend(session.receive_data(chunk))
+    return events
+
+
+def _expected_events(frames: list) -> list[Event]:
+    out: list[Event] = []
+    for f in frames:
+        if f.type == MessageType.HEARTBEAT:
+            out.append(Heartbeat(f.seq))
+        else:
+            out.append(Record(f.payload[:-1] if f.payload.endswith(b"\n") else f.payload, f.seq))
+    return out
+
+
+def test_every_managed_capture_exists() -> None:
+    assert len(MANAGED_CASES) >= 20
+
+
+@pytest.mark.parametrize("capture", MANAGED_CASES, ids=lambda p: p.stem)
+def test_capture_whole_and_bytewise(capture) -> None:
+    """Each captured connection decodes to exactly the frames the capture listener logged."""
+    data = capture.read_bytes()
+    expected = _expected_events(logged_frames(capture.with_suffix(".log")))
+    assert expected, "capture log lists no frames"
+    assert _feed_all(ManagedSession(), [data]) == expected
+    assert _feed_all(ManagedSession(), [data[i : i + 1] for i in range(len(data))]) == expected
+
+
+def test_basic_ack_replies_match_listener_bytes() -> None:
+    """Case 01: our ACK for each record equals the bytes audisp-remote accepted, seq echoed."""
+    log = CAPTURES / "01-basic-ack-conn1.log"
+    session = ManagedSession()
+    replies = []
+    for chunk in recv_chunks(log):
+        for ev in session.receive_data(chunk):
+            assert isinstance(ev, Record)
+            assert ev.seq is not None
+            replies.append(session.record_reply(ev.seq, "ok"))
+    assert replies == logged_replies(log)
+    assert [struct.unpack_from("<I", r, 12)[0] for r in replies] == list(range(2, 13))
+
+
+def test_real_auditd_conversation_byte_for_byte() -> None:
+    """Capture 21 (real audisp-remote -> real auditd): replaying the client's TCP reads as they
+    arrived (one header split from its payload) yields auditd's reply stream exactly, ENDING included."""
+    log = CAPTURES / "21-audisp-remote-to-auditd.log"
+    chunks = tap_chunks(log, "c2s")
+    assert b"".join(chunks) == (CAPTURES / "21-audisp-remote-to-auditd.conn1.c2s.bin").read_bytes()
+    assert any(len(c) == 16 and c.startswith(b"\xfe\x00\x00\xff\x00\x00\x00") for c in chunks)  # the split
+    session = ManagedSession()
+    out = b""
+    records = heartbeats = 0
+    for chunk in chunks:
+        for ev in session.receive_data(chunk):
+            if isinstance(ev, Record):
+                assert ev.seq is not None
+                out += session.record_reply(ev.seq, "ok")
+                records += 1
+            elif isinstance(ev, Heartbeat):
+                out += session.heartbeat_reply(ev.seq)
+                heartbeats += 1
+            else:
+                pytest.fail(f"unexpected {ev}")
+    out += session.ending()
+    assert (records, heartbeats) == (11, 2)
+    assert out == (CAPTURES / "21-audisp-remote-to-auditd.conn1.s2c.bin").read_bytes()
+
+
+def test_auditd_peer_reply_bytes() -> None:
+    """ACK, heartbeat ACK and ENDING built here equal what a real auditd sent (capture 20)."""
+    text = (CAPTURES / "20-auditd-peer-replies.log").read_text()
+    hexes = [line.split("reply hex=")[1].split()[0] for line in text.splitlines() if "reply hex=" in line]
+    replies = [bytes.fromhex(h) for h in hexes]
+    assert replies[0] == ack_frame(2)
+    assert replies[1] == ack_frame(3)
+    assert replies[-1] == ending_frame() == bytes.fromhex("fe0000ff000001000040000000000000")
+
+
+def test_oversize_split_line_is_two_ordered_fragments() -> None:
+    """Case 12: an 8969-byte head without newline, then a fragment not starting with type=/node=."""
+    events = _feed_all(ManagedSession(), [(CAPTURES / "12-oversize-line-split-conn1.bin").read_bytes()])
+    assert [type(e) for e in events] == [Record, Record]
+    head, tail = events
+    assert isinstance(head, Record) and isinstance(tail, Record)
+    assert (head.seq, tail.seq) == (2, 3)
+    assert len(head.line) == 8969 and head.line.startswith(b"type=USER_CMD ")
+    assert len(tail.line) == 1012 and tail.line.startswith(b"word0989 ")
+    assert not tail.line.startswith((b"type=", b"node="))
+
+
+def test_heartbeats_case07() -> None:
+    events = _feed_all(ManagedSession(), [(CAPTURES / "07-heartbeat-idle-ending-conn1.bin").read_bytes()])
+    assert events[0] == Record(b'type=CWD msg=audit(1700000000.123:4242): cwd="/home/alice"', 2)
+    assert events[1:] == [Heartbeat(3), Heartbeat(4), Heartbeat(5)]
+    session = ManagedSession()
+    assert session.heartbeat_reply(4) == bytes.fromhex("fe0000ff000000000040000004000000")
+
+
+def test_bad_magic_is_a_violation_and_nothing_after_counts() -> None:
+    good = pack_frame(MessageType.MESSAGE, 2, b"type=CWD msg=audit(1.0:1): cwd=\"/\"\n")
+    session = ManagedSession()
+    events = session.receive_data(good + b"\xfe\x00\x00\xfe" + good[4:] + good)
+    assert events[0] == Record(b'type=CWD msg=audit(1.0:1): cwd="/"', 2)
+    assert isinstance(events[1], Violation) and "bad magic" in events[1].reason
+    assert len(events) == 2
+    assert session.receive_data(good) == []
+
+
+def test_ascii_lines_to_managed_listener_are_named() -> None:
+    data = (CAPTURES / "08-ascii-format-conn1.bin").read_bytes()
+    (ev,) = ManagedSession().receive_data(data)
+    assert isinstance(ev, Violation) and "ascii" in ev.reason
+
+
+def test_length_over_limit_is_a_violation_before_payload_arrives() -> None:
+    header = struct.pack("<IBBIHI", 0xFF0000FE, 0, 0, 0, 8971, 2)
+    (ev,) = ManagedSession().receive_data(header)
+    assert isinstance(ev, Violation) and "8971" in ev.reason
+    # a raised limit accepts it
+    frame = header + b"x" * 8971
+    assert ManagedSession(max_payload=65535).receive_data(frame) == [Record(b"x" * 8971, 2)]
+
+
+def test_client_sending_reply_type_is_a_violation() -> None:
+    (ev,) = ManagedSession().receive_data(ack_frame(5))
+    assert isinstance(ev, Violation) and "0x40000000" in ev.reason
+
+
+def test_unknown_client_type_is_stored_like_auditd() -> None:
+    """auditd logs any non-heartbeat client frame (type 5 verified); storing beats acking it away."""
+    assert ManagedSession().receive_data(pack_frame(5, 9, b"type=X msg=audit(1.0:1): a=b\n")) == [
+        Record(b"type=X msg=audit(1.0:1): a=b", 9)
+    ]
+
+
+def test_reply_choice() -> None:
+    s = ManagedSession()
+    assert s.record_reply(7, "ok") == ack_frame(7)
+    low = s.record_reply(7, "low")
+    magic, _, _, typ, length, seq = struct.unpack_from("<IBBIHI", low)
+    assert (magic, typ, seq) == (0xFF0000FE, 0x50000001, 7)
+    assert low[16:] and len(low) == 16 + length
+    assert reply_type_for_stored("ok") == MessageType.ACK
+    # never DISKFULL for a stored record (the client might resend or drop it depending on settings)
+    assert reply_type_for_stored("full") == MessageType.ACK
+
+
+def test_ascii_session_capture08() -> None:
+    data = (CAPTURES / "08-ascii-format-conn1.bin").read_bytes()
+    expected = [Record(line, None) for line in data.split(b"\n") if line]
+    assert _feed_all(AsciiSession(), [data[i : i + 7] for i in range(0, len(data), 7)]) == expected
+    assert AsciiSession().record_reply(1, "ok") == b"" and AsciiSession().ending() == b""
+
+
+def test_ascii_session_long_line_and_eof() -> None:
+    s = AsciiSession(max_line=10)
+    assert s.receive_data(b"type=ABCDEFGHIJKL\nnode") == [Record(b"type=ABCDE", None), Record(b"FGHIJKL", None)]
+    assert s.flush() == [Record(b"node", None)]
+    (ev,) = AsciiSession().receive_data(ack_frame(1))
+    assert isinstance(ev, Violation) and "managed" in ev.reason
+
+
+# --------------------------------------------------------------------------- krb5 layer with a fake GSS
+
+
+class FakeAcceptor:
+    """Stands in for a GSS context: records the handshake tokens, 'wraps' by prefixing."""
+
+    def __init__(self, principal: str = "auditd/vm@TEST.LAN") -> None:
+        self.steps: list[bytes] = []
+        self.principal = principal
+        self.expired = False
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.steps)
+
+    @property
+    def initiator(self) -> str:
+        return self.principal
+
+    def step(self, token: bytes) -> bytes | None:
+        self.steps.append(token)
+        return b"AP-REP"
+
+    def check(self, *, require_channel_bound: bool = False, require_confidentiality: bool = True) -> None:
+        assert not require_channel_bound
+
+    def unwrap(self, token: bytes, *, require_confidentiality: bool = True) -> bytes:
+        assert token.startswith(b"W:")
+        return token[2:]
+
+    def wrap(self, data: bytes, *, confidential: bool = True) -> bytes:
+        return b"W:" + data
+
+
+def _tok(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def test_krb5_handshake_framing_from_capture31() -> None:
+    """Capture 31's first client bytes: an empty token, then the raw-krb5 AP-REQ (one token)."""
+    chunks = tap_chunks(CAPTURES / "31-krb5-audisp-remote-to-python-acceptor.log", "c2s")
+    acceptor = FakeAcceptor()
+    session = Krb5Session(acceptor, PrincipalPolicy([], "auditd", "TEST.LAN"))
+    events = session.receive_data(chunks[0]) + session.receive_data(chunks[1])
+    assert len(acceptor.steps) == 1  # the empty token never reaches GSS
+    ap_req = acceptor.steps[0]
+    assert ap_req.startswith(bytes.fromhex("608202bb06092a864886f71201020201006e"))  # krb5 OID, AP-REQ
+    assert events == [Send(_tok(b"AP-REP")), Authenticated("auditd/vm@TEST.LAN")]
+    assert session.principal == "auditd/vm@TEST.LAN" and session.authenticated
+
+
+def test_krb5_data_phase_and_wrapped_replies() -> None:
+    session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
+    session.receive_data(_tok(b"") + _tok(b"AP-REQ"))
+    frame = pack_frame(MessageType.MESSAGE, 2, b"type=CWD msg=audit(1.0:1): cwd=\"/\"\n")
+    hb = pack_frame(MessageType.HEARTBEAT, 3)
+    stream = _tok(b"W:" + frame) + _tok(b"W:" + hb)
+    events: list[Event] = []
+    for i in range(len(stream)):  # split anywhere
+        events.extend(session.receive_data(stream[i : i + 1]))
+    assert events == [Record(b'type=CWD msg=audit(1.0:1): cwd="/"', 2), Heartbeat(3)]
+    assert session.record_reply(2, "ok") == _tok(b"W:" + ack_frame(2))
+    assert session.heartbeat_reply(3) == _tok(b"W:" + ack_frame(3))
+    assert session.ending() == _tok(b"W:" + ending_frame())
+
+
+def test_krb5_principal_policy() -> None:
+    default = PrincipalPolicy([], "auditd", "TEST.LAN")
+    assert default.allows("auditd/web01.example.com@TEST.LAN")
+    assert not default.allows("host/web01@TEST.LAN")
+    assert not default.allows("auditd/web01@OTHER.LAN")
+    assert not default.allows("auditd@TEST.LAN")
+    assert not PrincipalPolicy([], "auditd", None).allows("auditd/x@TEST.LAN")  # fail closed
+    explicit = PrincipalPolicy(["host/*@TEST.LAN"], "auditd", "TEST.LAN")
+    assert explicit.allows("host/a@TEST.LAN") and not explicit.allows("auditd/a@TEST.LAN")
+    session = Krb5Session(FakeAcceptor("host/evil@TEST.LAN"), default)
+    events = session.receive_data(_tok(b"AP-REQ"))
+    assert isinstance(events[-1], Violation) and "host/evil@TEST.LAN" in events[-1].reason
+    assert session.ending() == b""  # never talk to an unauthorized peer
+
+
+def test_krb5_oversize_token_and_gss_errors_close() -> None:
+    session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"), max_token=100)
+    (ev,) = session.receive_data(struct.pack(">I", 101))
+    assert isinstance(ev, Violation) and "101" in ev.reason
+    session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
+    session.receive_data(_tok(b"AP-REQ"))
+    (ev,) = session.receive_data(_tok(b"not wrapped"))
+    assert isinstance(ev, Violation) and "GSS failure" in ev.reason
