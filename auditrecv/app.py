@@ -60,7 +60,7 @@ class Service:
         prepare_kerberos_environment(cfg)
         cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
         self.spool = await Spool.open(cfg.spool_path, cfg.spool)
-        log.info("spool at %s (%d records waiting)", cfg.spool_path, await self.spool.count())
+        log.info("spool at %s (%d records waiting)", cfg.spool_path, self.spool.count())
         await self._start_pipeline()
         await self._start_listeners()
         if cfg.http.enabled:
@@ -71,6 +71,7 @@ class Service:
         from auditrecv.receive.audit_remote_server import start_audit_remote_server
 
         cfg = self.cfg
+        srv: Any
         if cfg.listeners.audit_remote.enabled:
             srv = await start_audit_remote_server(
                 cfg.listeners.audit_remote, cfg.gss, self.spool, name="audit_remote"

@@ -17,8 +17,16 @@ from typing import Any
 
 from auditrecv.config import Config
 from auditrecv.decode.bsm import decode_record
-from auditrecv.decode.linux import EventAssembler, LinuxEvent
-from auditrecv.schema import bsm_to_ecs, dead_letter_doc, linux_to_ecs
+from auditrecv.decode.linux import EventAssembler, LinuxEvent, parse_line
+from auditrecv.schema import (
+    bsm_to_ecs,
+    dead_letter_doc,
+    document_id,
+    linux_id_parts,
+    linux_to_ecs,
+    to_compat_v1,
+)
+from auditrecv.sink import BulkDoc, index_for
 from auditrecv.spool.record import Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.pipeline")
@@ -28,9 +36,10 @@ Enricher = Callable[[dict[str, Any]], Awaitable[None]]
 
 @dataclass(slots=True)
 class BuiltDoc:
-    """An ECS document and the spool ids of every raw record it was built from."""
+    """An ECS document, its identity, and the spool ids of every raw record it was built from."""
 
     doc: dict[str, Any]
+    doc_id: str
     spool_ids: list[int] = field(default_factory=list)
 
 
@@ -50,12 +59,17 @@ class DocumentBuilder:
     """Turns spooled records into documents. Synchronous and stateful (the Linux event assembler),
     so one instance is used by one worker at a time."""
 
-    def __init__(self, cfg: Config, observer: dict[str, Any]) -> None:
+    def __init__(self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False) -> None:
+        """`record_clock`: time Linux event completion by the records' own timestamps instead of
+        arrival (files and spool exports, where arrival time means nothing)."""
         ev = cfg.decode.linux
+        self._record_clock = record_clock
+        self._last_record_time = 0.0
         self._assembler = EventAssembler(
             grace_seconds=ev.grace_seconds, max_age_seconds=ev.max_age_seconds, max_records=ev.max_records
         )
         self._observer = observer
+        self._compat = cfg.search.schema == "auditrecv-v1"
         self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0}
 
     def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
@@ -67,16 +81,21 @@ class DocumentBuilder:
             else:
                 self.stats["linux_lines"] += 1
                 tag = _LineTag(spool_id, rec.source, rec.received_ns)
-                events = self._assembler.add_line(
-                    rec.payload, linux_source_key(rec.source), now, tag=tag
-                )
+                record = parse_line(rec.payload)
+                if self._record_clock:
+                    if record.time_ns is not None:
+                        self._last_record_time = max(self._last_record_time, record.time_ns / 1e9)
+                    now = self._last_record_time
+                events = self._assembler.add(record, linux_source_key(rec.source), now, tag=tag)
                 out.extend(self._linux(e) for e in events)
         out.extend(self._linux(e) for e in self._assembler.poll(now))
         return out
 
     def poll(self, now: float | None = None) -> list[BuiltDoc]:
         """Events whose grace window or maximum age has passed."""
-        return [self._linux(e) for e in self._assembler.poll(time.monotonic() if now is None else now)]
+        if now is None:
+            now = self._last_record_time if self._record_clock else time.monotonic()
+        return [self._linux(e) for e in self._assembler.poll(now)]
 
     def flush(self) -> list[BuiltDoc]:
         """Everything still open (end of input or shutdown)."""
@@ -89,27 +108,30 @@ class DocumentBuilder:
             if decoded.event_id is None:  # not even a header: nothing to map, keep the bytes
                 self.stats["dead_letters"] += 1
                 doc = dead_letter_doc(rec.payload, rec.source, "; ".join(decoded.errors), "bsm")
+            elif self._compat:
+                doc = to_compat_v1(decoded, rec.source, received_ns=rec.received_ns)
             else:
                 doc = bsm_to_ecs(decoded, rec.source, self._observer, received_ns=rec.received_ns)
         except Exception as exc:  # a mapper bug must not lose the record
             log.exception("BSM record %d could not be mapped", spool_id)
             self.stats["dead_letters"] += 1
             doc = dead_letter_doc(rec.payload, rec.source, f"internal error: {exc!r}", "bsm")
-        return BuiltDoc(doc, [spool_id])
+        return BuiltDoc(doc, document_id("bsm", rec.source, [rec.payload]), [spool_id])
 
     def _linux(self, event: LinuxEvent) -> BuiltDoc:
         self.stats["linux_events"] += 1
         tags = [t for t in event.tags if isinstance(t, _LineTag)]
         ids = [t.spool_id for t in tags]
         source = tags[0].source if tags else Source(transport="unknown")
+        doc_id = document_id("linux", source, linux_id_parts(event))
         try:
-            doc = linux_to_ecs(event, source, self._observer)
+            doc = to_compat_v1(event, source) if self._compat else linux_to_ecs(event, source, self._observer)
         except Exception as exc:
             log.exception("Linux event from %s could not be mapped", source.peer)
             self.stats["dead_letters"] += 1
             raw = "\n".join(r.raw for r in event.records).encode("utf-8", "surrogateescape")
             doc = dead_letter_doc(raw, source, f"internal error: {exc!r}", "linux")
-        return BuiltDoc(doc, ids)
+        return BuiltDoc(doc, doc_id, ids)
 
 
 class Pipeline:
@@ -122,12 +144,14 @@ class Pipeline:
         indexer: Any,
         observer: dict[str, Any],
         enrich: Enricher | None = None,
+        *,
+        record_clock: bool = False,
     ) -> None:
         self._cfg = cfg
         self._spool = spool
         self._indexer = indexer
         self._enrich = enrich
-        self._builder = DocumentBuilder(cfg, observer)
+        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
         self._cursor = 0
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
@@ -168,6 +192,13 @@ class Pipeline:
     async def wait_idle(self) -> None:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _index(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
+        """The documents the engine confirmed (created, duplicate or dead-lettered)."""
+        settings = self._cfg.search
+        bulk = [BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d) for d in docs]
+        outcomes = await self._indexer.index(bulk)
+        return [o.token for o in outcomes if o.confirmed]
 
     async def _submit(self, docs: list[BuiltDoc]) -> None:
         if not docs:

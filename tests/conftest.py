@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,13 @@ import pytest
 from tests.infra.audisp import AudispRemote
 from tests.infra.engine import (
     ELASTICSEARCH7,
+    EMBEDDED_KINDS,
     OPENSEARCH,
     EngineKind,
+    LaunchedEngine,
     SearchEngine,
     connect_external,
-    start_embedded,
+    launch_embedded,
     stop_process_group,
 )
 from tests.infra.kdc import ILLUMOS_CLIENT, ILLUMOS_SERVICE, LINUX_SERVICE, TestKdc, linux_client_principal
@@ -51,6 +54,28 @@ _FIXTURE_MARKERS = {
 }
 
 
+# Start-up measurements of the session's real services, printed in the terminal summary.
+_STARTUP_NOTES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _STARTUP_NOTES:
+        terminalreporter.section("real test services")
+        for note in _STARTUP_NOTES:
+            terminalreporter.write_line(note)
+
+
+# search_engine params of the tests that will actually run (after -k/-m deselection): only those are booted.
+_ENGINE_PARAMS_IN_USE: set[str] = set()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "search_engine" in callspec.params:
+            _ENGINE_PARAMS_IN_USE.add(callspec.params["search_engine"])
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture_name in getattr(item, "fixturenames", ()):
@@ -62,28 +87,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # -- search engines --------------------------------------------------------------------------------------------
 
 
-def _embedded(kind: EngineKind, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
-    home = tmp_path_factory.mktemp(kind.param_id)
-    engine = start_embedded(kind, home)
-    print(f"\n[{kind.param_id}] {engine.version} up in {engine.startup_seconds:.1f} s, RSS {engine.rss_kib()} KiB")
+class _EnginePool:
+    """Embedded engines of this session: launched at most once each, possibly ahead of need."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._launched: dict[str, LaunchedEngine] = {}
+        self._ready: dict[str, SearchEngine] = {}
+
+    def launch(self, kind: EngineKind) -> None:
+        if kind.param_id not in self._launched:
+            self._launched[kind.param_id] = launch_embedded(kind, self._tmp.mktemp(kind.param_id))
+
+    def get(self, kind: EngineKind) -> SearchEngine:
+        if kind.param_id not in self._ready:
+            self.launch(kind)
+            engine = self._launched[kind.param_id].wait_ready()
+            rss = engine.rss_kib() or 0
+            _STARTUP_NOTES.append(
+                f"{kind.param_id}: {kind.flavor} {engine.version} at {engine.url}, healthy after "
+                f"{engine.startup_seconds:.1f} s from launch, RSS {rss // 1024} MiB"
+            )
+            self._ready[kind.param_id] = engine
+        return self._ready[kind.param_id]
+
+    def stop_all(self) -> None:
+        for launched in self._launched.values():
+            stop_process_group(launched.process)
+            shutil.rmtree(launched.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _engine_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_EnginePool]:
+    pool = _EnginePool(tmp_path_factory)
     try:
-        yield engine
+        yield pool
     finally:
-        assert engine.process is not None
-        stop_process_group(engine.process)
-        shutil.rmtree(home, ignore_errors=True)
+        pool.stop_all()
 
 
 @pytest.fixture(scope="session")
-def opensearch_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
+def opensearch_engine(_engine_pool: _EnginePool) -> SearchEngine:
     """Embedded OpenSearch 2.19 (one JVM per session)."""
-    yield from _embedded(OPENSEARCH, tmp_path_factory)
+    return _engine_pool.get(OPENSEARCH)
 
 
 @pytest.fixture(scope="session")
-def elasticsearch7_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
-    """Embedded Elasticsearch 7.17 OSS core (no x-pack: no data streams, no ILM)."""
-    yield from _embedded(ELASTICSEARCH7, tmp_path_factory)
+def elasticsearch7_engine(_engine_pool: _EnginePool) -> SearchEngine:
+    """Embedded Elasticsearch 7.17 server core (no x-pack: no data streams, wildcard, constant_keyword)."""
+    return _engine_pool.get(ELASTICSEARCH7)
 
 
 @pytest.fixture(scope="session")
@@ -96,14 +148,17 @@ def external_engine() -> SearchEngine:
 
 @pytest.fixture(scope="session", params=ENGINE_PARAMS)
 def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
-    """Every engine flavour a sink test should pass against; each engine starts once per session."""
-    fixture_name = {
-        OPENSEARCH.param_id: "opensearch_engine",
-        ELASTICSEARCH7.param_id: "elasticsearch7_engine",
-        "external": "external_engine",
-    }[request.param]
-    engine: SearchEngine = request.getfixturevalue(fixture_name)
-    return engine
+    """Every engine flavour a sink test should pass against; each engine starts once per session.
+
+    The first use boots every embedded engine concurrently, so the second is ready when its turn comes.
+    """
+    if request.param == "external":
+        engine: SearchEngine = request.getfixturevalue("external_engine")
+        return engine
+    pool: _EnginePool = request.getfixturevalue("_engine_pool")
+    for param_id in sorted(_ENGINE_PARAMS_IN_USE & EMBEDDED_KINDS.keys()):
+        pool.launch(EMBEDDED_KINDS[param_id])
+    return pool.get(EMBEDDED_KINDS[request.param])
 
 
 # -- Kerberos ---------------------------------------------------------------------------------------------------
@@ -116,6 +171,7 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestKdc]:
     Pre-created: ``audit/localhost`` and ``auditd/localhost`` (services, with keytabs), ``host/client.example``
     (illumos-like client, with a ccache) and ``auditd/<gethostname()>`` (audisp-remote's identity).
     """
+    started = time.monotonic()
     realm = TestKdc(tmp_path_factory.mktemp("kdc"))
     saved = {k: os.environ.get(k) for k in realm.env}
     os.environ.update(realm.env)
@@ -124,6 +180,7 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestKdc]:
             realm.service_keytab(service)
         realm.client_ccache(ILLUMOS_CLIENT)
         realm.keytab_for(linux_client_principal())
+        _STARTUP_NOTES.append(f"kdc: realm {realm.realm_name} ready after {time.monotonic() - started:.1f} s")
         yield realm
     finally:
         for key, value in saved.items():

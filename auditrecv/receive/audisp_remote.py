@@ -156,11 +156,18 @@ class FrameParser:
         good: the frames before it are still returned and :attr:`error` says why."""
         if self.error is not None:
             return []
-        self._buf += data
+        # Stop-and-wait clients send exactly one frame per read: parse straight from ``data``
+        # and only buffer a partial tail.
+        buf: bytes | bytearray
+        if self._buf:
+            self._buf += data
+            buf = self._buf
+        else:
+            buf = data
         frames: list[Frame] = []
-        buf = self._buf
         pos = 0
-        while len(buf) - pos >= HEADER_SIZE:
+        size = len(buf)
+        while size - pos >= HEADER_SIZE:
             magic, hver, mver, msg_type, length, seq = HEADER.unpack_from(buf, pos)
             if magic != MAGIC:
                 self.error = _describe_bad_magic(bytes(buf[pos : pos + HEADER_SIZE]))
@@ -172,14 +179,16 @@ class FrameParser:
                 )
                 break
             end = pos + HEADER_SIZE + length
-            if len(buf) < end:
+            if size < end:
                 break
             frames.append(Frame(msg_type, seq, bytes(buf[pos + HEADER_SIZE : end]), hver, mver))
             pos = end
         if self.error is not None:
-            buf.clear()
-        elif pos:
-            del buf[:pos]
+            self._buf = bytearray()
+        elif buf is self._buf:
+            del self._buf[:pos]
+        elif pos < size:
+            self._buf = bytearray(buf[pos:])
         return frames
 
 
@@ -350,6 +359,9 @@ class Acceptor(Protocol):
     def initiator(self) -> str: ...
 
     @property
+    def target(self) -> str: ...
+
+    @property
     def expired(self) -> bool: ...
 
     def step(self, token: bytes) -> bytes | None: ...
@@ -395,10 +407,12 @@ class Krb5Session:
         acceptor: Acceptor,
         policy: PrincipalPolicy,
         *,
+        service: str = "auditd",
         max_payload: int = MAX_AUDIT_MESSAGE_LENGTH,
         max_token: int = DEFAULT_MAX_TOKEN,
     ) -> None:
         self._acceptor = acceptor
+        self._service = service  # "" = accept whatever keytab principal the client targeted
         self._policy = policy
         self._tokens = FrameDecoder(max_token)
         self._inner = ManagedSession(max_payload)
@@ -438,6 +452,11 @@ class Krb5Session:
             return
         # audisp-remote always requests confidentiality and sends no channel bindings.
         self._acceptor.check(require_channel_bound=False, require_confidentiality=True)
+        target = self._acceptor.target
+        if self._service and target.split("/", 1)[0].split("@", 1)[0] != self._service:
+            # The keytab may hold other services (host/, audit/); audisp-remote targets auditd@host.
+            events.append(Violation(f"client targeted {target!r}, not the {self._service!r} service"))
+            return
         principal = self._acceptor.initiator
         if not self._policy.allows(principal):
             events.append(Violation(f"unauthorized client principal {principal!r}"))

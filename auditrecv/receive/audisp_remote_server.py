@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from auditrecv.config import AudispRemoteListener, Gss
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, peer_of
 from auditrecv.receive.audisp_remote import (
+    DEFAULT_MAX_TOKEN,
     AsciiSession,
     Authenticated,
     Heartbeat,
@@ -70,6 +71,9 @@ class _Connection:
         self.lock = asyncio.Lock()  # held while storing + replying, so ENDING never splits them
         self.ended = False  # after ENDING nothing else may be written
         self.task: asyncio.Task[None] | None = None
+        self.last_activity = 0.0  # loop.time() of the last read
+        self.idle_expired = False
+        self.watchdog: asyncio.TimerHandle | None = None
 
     def write(self, data: bytes) -> None:
         if data and not self.ended and not self.writer.is_closing():
@@ -93,6 +97,10 @@ class AudispRemoteServer:
         self._server: asyncio.base_events.Server | None = None
         self._closing = False
         self._closed = asyncio.Event()
+        # Plain counters for metrics and tests: connections, refused, records, heartbeats, violations.
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("connections", "refused", "records", "heartbeats", "violations", "held"), 0
+        )
         self._kerberos: KerberosAcceptor | None = None
         self._policy: PrincipalPolicy | None = None
         if settings.transport == "krb5":
@@ -121,7 +129,13 @@ class AudispRemoteServer:
         s = self.settings
         if s.transport == "krb5":
             assert self._policy is not None and self._kerberos is not None
-            return Krb5Session(self._kerberos.new_context(), self._policy, max_payload=s.max_message_bytes)
+            return Krb5Session(
+                self._kerberos.new_context(),
+                self._policy,
+                service=s.krb5_service,
+                max_payload=s.max_message_bytes,
+                max_token=max(DEFAULT_MAX_TOKEN, s.max_message_bytes + 1024),
+            )
         if s.format == "ascii":
             return AsciiSession(s.max_message_bytes)
         return ManagedSession(s.max_message_bytes)
@@ -132,6 +146,7 @@ class AudispRemoteServer:
             writer.close()
             return
         if not self._allow.allows(host):
+            self.counters["refused"] += 1
             log.warning("%s: refused connection from %s:%d: peer not in the allow list", self.name, host, port)
             writer.close()
             return
@@ -142,6 +157,7 @@ class AudispRemoteServer:
             writer.close()
             return
         if not self._limiter.try_acquire():
+            self.counters["refused"] += 1
             log.warning("%s: refused connection from %s:%d: max_connections (%d) reached", self.name,
                         host, port, self._limiter.max_connections)
             writer.close()
@@ -151,6 +167,7 @@ class AudispRemoteServer:
         conn = _Connection(writer, session, source)
         conn.task = asyncio.current_task()
         self._conns.add(conn)
+        self.counters["connections"] += 1
         log.info("%s: connection from %s", self.name, conn.describe())
         reason = "closed by client"
         try:
@@ -170,35 +187,61 @@ class AudispRemoteServer:
             log.info("%s: connection %s ended: %s", self.name, conn.describe(), reason)
 
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> str:
-        idle = self.settings.idle_timeout or None
         session = conn.session
-        while not self._closing:
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), idle)
-            except TimeoutError:
-                return f"idle for {self.settings.idle_timeout:g} s"
-            except (ConnectionError, OSError) as exc:
-                return f"read error: {exc}"
-            received_ns = time.time_ns()
-            if not data:
-                if isinstance(session, AsciiSession):
-                    async with conn.lock:
-                        await self._handle_events(conn, session.flush(), received_ns)
-                return "closed by client"
-            events = session.receive_data(data)
-            if not events:
-                continue
-            async with conn.lock:
-                if conn.ended:
-                    return "server shutting down"
-                violation = await self._handle_events(conn, events, received_ns)
-                if violation is None:
-                    with contextlib.suppress(ConnectionError, OSError):
-                        await conn.writer.drain()
-            if violation is not None:
-                log.warning("%s: closing %s: %s", self.name, conn.describe(), violation)
-                return violation
-        return "server shutting down"
+        if self.settings.idle_timeout > 0:
+            self._start_idle_watchdog(conn)
+        try:
+            while not self._closing:
+                try:
+                    data = await reader.read(READ_SIZE)
+                except (ConnectionError, OSError) as exc:
+                    return f"read error: {exc}"
+                if conn.idle_expired:
+                    return f"idle for {self.settings.idle_timeout:g} s"
+                conn.last_activity = asyncio.get_running_loop().time()
+                received_ns = time.time_ns()
+                if not data:
+                    if isinstance(session, AsciiSession):
+                        async with conn.lock:
+                            await self._handle_events(conn, session.flush(), received_ns)
+                    return "closed by client"
+                events = session.receive_data(data)
+                if not events:
+                    continue
+                async with conn.lock:
+                    if conn.ended:
+                        return "server shutting down"
+                    violation = await self._handle_events(conn, events, received_ns)
+                    if violation is None and conn.writer.transport.get_write_buffer_size():
+                        with contextlib.suppress(ConnectionError, OSError):
+                            await conn.writer.drain()
+                if violation is not None:
+                    self.counters["violations"] += 1
+                    log.warning("%s: closing %s: %s", self.name, conn.describe(), violation)
+                    return violation
+            return "server shutting down"
+        finally:
+            if conn.watchdog is not None:
+                conn.watchdog.cancel()
+
+    def _start_idle_watchdog(self, conn: _Connection) -> None:
+        """Close a connection silent for idle_timeout; a timer, not a timeout per read (cheaper).
+
+        A connection holding a record for the spool is never idle: its client waits for us.
+        """
+        loop = asyncio.get_running_loop()
+        idle = self.settings.idle_timeout
+        conn.last_activity = loop.time()
+
+        def check() -> None:
+            remaining = conn.last_activity + idle - loop.time()
+            if remaining > 0 or conn.lock.locked():
+                conn.watchdog = loop.call_later(max(remaining, 0.0) or idle, check)
+                return
+            conn.idle_expired = True
+            conn.writer.close()  # the pending read returns EOF
+
+        conn.watchdog = loop.call_later(idle, check)
 
     async def _handle_events(self, conn: _Connection, events: list[Any], received_ns: int) -> str | None:
         """Store and answer events in order; return a violation reason if the connection must close."""
@@ -210,6 +253,7 @@ class AudispRemoteServer:
             await self._flush(conn, batch, received_ns)
             batch = []
             if isinstance(event, Heartbeat):
+                self.counters["heartbeats"] += 1
                 conn.write(conn.session.heartbeat_reply(event.seq))
             elif isinstance(event, Send):
                 conn.write(event.data)
@@ -229,6 +273,7 @@ class AudispRemoteServer:
         records = [SpoolRecord("linux", r.line, conn.source, received_ns) for r in batch if r.line]
         if records:
             await self._store(conn, records)
+            self.counters["records"] += len(records)
         state = self.spool.state
         for r in batch:
             if r.seq is not None:
@@ -246,6 +291,7 @@ class AudispRemoteServer:
                 await self.spool.append(records)
             except SpoolFull as exc:
                 if not complained:
+                    self.counters["held"] += 1
                     log.warning("%s: spool full, withholding the ack for %d record(s) from %s until it "
                                 "takes them (the client keeps and retransmits them): %s",
                                 self.name, len(records), conn.describe(), exc)
@@ -274,7 +320,16 @@ class AudispRemoteServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
-        await asyncio.gather(*(self._end(conn) for conn in list(self._conns)), return_exceptions=True)
+        conns = list(self._conns)
+        await asyncio.gather(*(self._end(conn) for conn in conns), return_exceptions=True)
+        await self._finish(conns)
+
+    async def _finish(self, conns: list[_Connection]) -> None:
+        """Let every handler run its clean-up (3.11's Server.wait_closed does not wait for them)."""
+        current = asyncio.current_task()
+        tasks = [c.task for c in conns if c.task is not None and c.task is not current]
+        if tasks:
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
         if self._server is not None:
             await self._server.wait_closed()
         self._closed.set()
@@ -303,6 +358,19 @@ class AudispRemoteServer:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
+
+    async def abort(self) -> None:
+        """Drop every connection at once, no ENDING: what clients see when the receiver crashes."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        conns = list(self._conns)
+        for conn in conns:
+            conn.ended = True
+            conn.writer.transport.abort()
+            if conn.task is not None:
+                conn.task.cancel()
+        await self._finish(conns)
 
 
 async def start_audisp_remote_server(

@@ -49,6 +49,7 @@ READ_CHUNK = 256 * 1024
 # comes near (qsize records); this only bounds a misbehaving one.
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 SPOOL_RETRY_SECONDS = 1.0
+ACCEPTOR_RETRY_SECONDS = 30.0
 
 
 class SpoolAppender(Protocol):
@@ -88,11 +89,15 @@ class AuditRemoteServer:
         *,
         acceptor: KerberosAcceptor | None,
         name: str = "audit_remote",
+        keytab: str = "",
     ) -> None:
         self.settings = settings
         self.spool = spool
         self.acceptor = acceptor
         self.name = name
+        self.keytab = keytab
+        self.acceptor_error = ""
+        self._acceptor_retry_at = 0.0
         self.stats = AuditRemoteStats()
         self.peers = NetworkAllowlist(settings.allow, empty_allows_all=True)
         # Opt-in: an empty network list means "every peer that passed `allow`" (bsm.md §12.6:
@@ -138,44 +143,67 @@ class AuditRemoteServer:
     # ----------------------------------------------------------------- connections
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        peer, peer_port = peer_of(writer.get_extra_info("peername"))
+        # The session runs in its own task so close() can cancel it while this callback task
+        # ends normally (Python 3.11's start_server logs a cancelled callback task as an error).
+        session = asyncio.create_task(self._serve(reader, writer))
+        self._tasks.add(session)
         try:
-            if not self.peers.allows(peer):
-                self.stats.refused_address += 1
-                log.warning("%s: refused %s:%d: address not in allow", self.name, peer, peer_port)
-                return
-            if not self.limiter.try_acquire():
-                self.stats.refused_limit += 1
-                log.warning(
-                    "%s: refused %s:%d: max_connections (%d) reached",
-                    self.name,
-                    peer,
-                    peer_port,
-                    self.settings.max_connections,
-                )
-                return
-            self.stats.accepted += 1
-            self.stats.active += 1
-            try:
-                await _Session(self, reader, writer, peer, peer_port).run()
-            finally:
-                self.stats.active -= 1
-                self.limiter.release()
+            await session
         except asyncio.CancelledError:
-            pass
-        except Exception:  # a bug must not take the listener down
-            log.exception("%s: connection from %s:%d crashed", self.name, peer, peer_port)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled ourselves (loop shutdown)
         finally:
+            self._tasks.discard(session)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-            self._tasks.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer, peer_port = peer_of(writer.get_extra_info("peername"))
+        if not self.peers.allows(peer):
+            self.stats.refused_address += 1
+            log.warning("%s: refused %s:%d: address not in allow", self.name, peer, peer_port)
+            return
+        if not self.limiter.try_acquire():
+            self.stats.refused_limit += 1
+            log.warning(
+                "%s: refused %s:%d: max_connections (%d) reached",
+                self.name,
+                peer,
+                peer_port,
+                self.settings.max_connections,
+            )
+            return
+        self.stats.accepted += 1
+        self.stats.active += 1
+        try:
+            await _Session(self, reader, writer, peer, peer_port).run()
+        except Exception:  # a bug must not take the listener down
+            log.exception("%s: connection from %s:%d crashed", self.name, peer, peer_port)
+        finally:
+            self.stats.active -= 1
+            self.limiter.release()
+
+    def load_acceptor(self) -> KerberosAcceptor | None:
+        """(Re)acquire acceptor credentials from the keytab; logs and returns None on failure."""
+        self._acceptor_retry_at = time.monotonic() + ACCEPTOR_RETRY_SECONDS
+        try:
+            self.acceptor = KerberosAcceptor(self.keytab, self.settings.acceptor_principal)
+        except GssFailure as exc:
+            if str(exc) != self.acceptor_error:
+                log.error("%s: Kerberos clients will be refused: %s", self.name, exc)
+            self.acceptor_error = str(exc)
+            return None
+        if self.acceptor_error:
+            log.warning("%s: Kerberos acceptor credentials are available now", self.name)
+        self.acceptor_error = ""
+        return self.acceptor
 
     def policy_for(self, peer: str) -> AuditRemotePolicy:
         s = self.settings
+        if self.acceptor is None and time.monotonic() >= self._acceptor_retry_at:
+            self.load_acceptor()
         return AuditRemotePolicy(
             acceptor=self.acceptor,
             dummy_allowed=s.allow_dummy_mech and self.dummy_peers.allows(peer),
@@ -262,6 +290,10 @@ class _Session:
         while self.fatal is None:
             if self.conn.phase is Phase.RECORDS:
                 timeout = settings.idle_timeout or None
+                if self.conn.mid_frame:
+                    # A peer may idle between records for ever (auditd does), but not inside a
+                    # frame: transport.c sends every chunk within p_timeout (5 s).
+                    timeout = min(timeout or settings.handshake_timeout, settings.handshake_timeout)
             else:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
@@ -273,9 +305,9 @@ class _Session:
                 data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
             except TimeoutError:
                 if self.conn.phase is Phase.RECORDS:
-                    return f"idle for {settings.idle_timeout:g} s" + (
-                        " in the middle of a frame" if self.conn.mid_frame else ""
-                    )
+                    if self.conn.mid_frame:
+                        return f"stalled in the middle of a frame for {timeout:g} s"
+                    return f"idle for {settings.idle_timeout:g} s"
                 continue  # handshake deadline is checked at the top
             except (ConnectionError, OSError) as exc:
                 return f"receive failed: {exc}"
@@ -410,20 +442,17 @@ async def start_audit_remote_server(
     name: str = "audit_remote",
     acceptor: KerberosAcceptor | None = None,
 ) -> AuditRemoteServer:
-    """Create Kerberos credentials (unless only the dummy mech can work), bind and listen.
+    """Acquire Kerberos acceptor credentials, bind and listen.
 
-    Kerberos is optional when ``allow_dummy_mech`` is on: if the keytab cannot be read the
-    listener still serves dummy-mech hosts and logs why Kerberos clients will be refused.
-    Without the dummy mech a keytab problem is a start-up error (GssFailure).
+    A keytab that cannot be read does not stop the listener (the default configuration enables
+    it, and dummy-mech or Linux-only sites may have no keytab): the reason is logged as an error,
+    Kerberos clients are refused with that reason, and the keytab is tried again at most every
+    30 s, so deploying it later needs no restart.
     """
     apply_process_environment(gss.krb5_config, gss.rcache_dir)
+    server = AuditRemoteServer(settings, spool, acceptor=acceptor, name=name, keytab=gss.keytab)
     if acceptor is None:
-        try:
-            acceptor = KerberosAcceptor(gss.keytab, settings.acceptor_principal)
-        except GssFailure as exc:
-            if not settings.allow_dummy_mech:
-                raise
-            log.warning("%s: Kerberos disabled, only dummy-mech hosts can connect: %s", name, exc)
+        server.load_acceptor()
     if settings.allow_dummy_mech:
         where = ", ".join(settings.dummy_mech_networks) or "ANY peer allowed to connect"
         log.warning(
@@ -432,6 +461,5 @@ async def start_audit_remote_server(
             name,
             where,
         )
-    server = AuditRemoteServer(settings, spool, acceptor=acceptor, name=name)
     await server.start()
     return server

@@ -235,9 +235,9 @@ class KerberosAcceptor:
         store: dict[bytes | str, bytes | str] | None = {"keytab": self.keytab} if self.keytab else None
         try:
             name = gssapi.Name(principal, gssapi.NameType.kerberos_principal) if principal else None
-            self.creds = gssapi.Credentials(
-                name=name, usage="accept", mechs=[gssapi.MechType.kerberos], store=store
-            )
+            # No mechs= restriction: the default set includes SPNEGO, which needs its own
+            # credential element to accept SPNEGO-wrapped Kerberos (verified with MIT 1.20).
+            self.creds = gssapi.Credentials(name=name, usage="accept", store=store)
             # Force the keytab to be read now rather than on the first client.
             self.creds.inquire(name=False, lifetime=False, usage=False, mechs=True)
         except GSSError as exc:

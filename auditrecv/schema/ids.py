@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from auditrecv.spool.record import Source
 
@@ -45,3 +46,27 @@ def document_id(kind: str, source: Source, raw_parts: Iterable[bytes]) -> str:
     for part in raw_parts:
         h.update(_frame(part))
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii")
+
+
+def bsm_id_parts(record: Any) -> list[bytes]:
+    """Identity of a BSM record: its exact bytes (a retransmission is byte-identical)."""
+    return [bytes(record.raw)]
+
+
+def linux_id_parts(event: Any) -> list[bytes]:
+    """Identity of a Linux event: ``node|sec.msec:serial`` plus its raw record lines, sorted.
+
+    The serial repeats across reboots and hosts, hence the node and the raw text; sorting makes the
+    id independent of the order records happened to arrive in (interleaving differs on a resend).
+    Accepts a ``LinuxEvent`` or its ``interpret()`` dict.
+    """
+    if isinstance(event, dict):
+        node = event.get("node") or ""
+        key = event.get("id") or ""
+        lines = [str(r.get("raw", "")) for r in event.get("records") or []]
+    else:
+        node = event.node or ""
+        key = event.records[0].msg_id if event.records else ""
+        lines = [r.raw for r in event.records]
+    head = f"{node}|{key or ''}".encode("utf-8", "surrogateescape")
+    return [head, *sorted(line.encode("utf-8", "surrogateescape") for line in lines)]

@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import logging
@@ -51,6 +52,10 @@ _RECORD_OVERHEAD = 48
 # has space again (nothing else tells us).
 _DISK_FULL_PROBE_SECONDS = 1.0
 _LATENCY_WINDOW = 2048
+DEFAULT_RESERVE_BYTES = 16 * 1024 * 1024
+# About this much WAL written makes the checkpointer thread copy the WAL into the database file,
+# off the commit path. If it cannot keep up, commits checkpoint themselves at 4x this size.
+CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -217,9 +222,11 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
 class _Store:
     """The write connection and the id counters; used only by the writer thread (after open)."""
 
-    def __init__(self, path: Path, max_bytes: int, synchronous: str) -> None:
+    def __init__(self, path: Path, max_bytes: int, synchronous: str, reserve_bytes: int) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.reserve_path = Path(f"{path}.reserve")
+        self.reserve_bytes = reserve_bytes
         self._lock_fd = self._take_lock(path)
         try:
             self.conn = self._open_db(path, synchronous)
@@ -234,6 +241,42 @@ class _Store:
                 self.source_ids.setdefault(Source.from_dict(json.loads(data)), sid)
         self.count: int = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         self.bytes_used = self.used_bytes()
+        self.reserve_held = self._take_reserve()
+        self.wal_written = 0  # estimate since the last checkpoint request
+
+    # ---------------------------------------------------------------- the reserve for a full filesystem
+
+    def _take_reserve(self) -> bool:
+        """Hold ``reserve_bytes`` of real disk space in a file beside the spool.
+
+        When the filesystem fills up, SQLite cannot checkpoint (the database file must grow) and
+        cannot delete (the WAL must grow), so the pipeline could not make room any more. Releasing
+        the reserve then gives checkpoints and deletes the space they need. Appends are taken only
+        while the reserve is held, so they can never eat it.
+        """
+        if self.reserve_bytes <= 0:
+            return True
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.reserve_bytes)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                self.reserve_path.unlink(missing_ok=True)  # a partial reserve helps nobody
+                return False
+            log.warning("cannot keep a disk reserve at %s (%s); carrying on without", self.reserve_path, exc)
+        return True
+
+    def _release_reserve(self) -> None:
+        if self.reserve_held and self.reserve_bytes > 0:
+            self.reserve_path.unlink(missing_ok=True)
+            log.warning("filesystem full: released the %d-byte spool reserve so deletes can proceed",
+                        self.reserve_bytes)
+        self.reserve_held = False
+        with contextlib.suppress(sqlite3.Error):  # give the WAL's space back to the database file
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @staticmethod
     def _take_lock(path: Path) -> int:
@@ -264,6 +307,8 @@ class _Store:
                 raise SpoolError(f"{path}: cannot switch to WAL mode (got {mode!r})")
             conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA journal_size_limit = 16777216")
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint = {4 * CHECKPOINT_BYTES // page_size}")
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -303,12 +348,17 @@ class _Store:
     def run_group(self, appends: list[_Append], deletes: list[_Delete]) -> _GroupResult:
         """One write transaction for every queued operation; errors are per operation, never raised."""
         started = time.monotonic()
+        if appends and not self.reserve_held:
+            self.reserve_held = self._take_reserve()  # appends only with the reserve back in place
         try:
+            if appends and not self.reserve_held:
+                raise sqlite3.OperationalError("no room for the spool reserve")
             result = self._transaction(appends, deletes)
         except sqlite3.Error as exc:
             self._rollback()
-            if _is_disk_full(exc):
+            if _is_disk_full(exc) or not self.reserve_held:
                 log.debug("write transaction hit a full filesystem: %s", exc)
+                self._release_reserve()
                 refused = SpoolFull(self.bytes_used, self.max_bytes, "disk")
                 result = self._deletes_only(deletes) if deletes else _GroupResult([], [])
                 result.appends = [(op, refused) for op in appends]
@@ -348,6 +398,7 @@ class _Store:
             result.deletes.append((d, n))
             result.deleted += n
         count = self.count - result.deleted
+        wal = 2 * self.page_size + result.deleted * (self.bytes_used // max(self.count, 1))
         next_id = self.last_id
         next_sid = self.last_source_id
         new_sources: dict[Source, int] = {}
@@ -394,6 +445,7 @@ class _Store:
                         continue
                     conn.execute("RELEASE one_append")
                 result.appends.append((op, list(range(saved_id + 1, next_id + 1))))
+                wal += op.estimate
                 result.committed += len(rows)
                 count += len(rows)
         if next_id != self.last_id:
@@ -412,6 +464,7 @@ class _Store:
         else:
             self.source_ids.update(new_sources)
         self.bytes_used = self.used_bytes()
+        self.wal_written += wal
         return result
 
     def close(self) -> None:
@@ -426,13 +479,17 @@ class _Store:
 class _Writer:
     """The writer thread: collects queued operations and runs them as one transaction."""
 
-    def __init__(self, store: _Store, commit_delay: float, deliver: Any) -> None:
+    def __init__(self, store: _Store, checkpointer: _Checkpointer, commit_delay: float, deliver: Any) -> None:
         self._store = store
+        self._checkpointer = checkpointer
         self._delay = commit_delay
         self._deliver = deliver
         self._cond = threading.Condition()
         self._pending: list[_Append | _Delete] = []
         self._pending_records = 0
+        self._pending_appends = 0
+        self._expected_appends = 0  # appends in the previous group: who is likely to come back
+        self._gathering = False
         self._idle = False
         self._stopping = False
         self._broken: BaseException | None = None
@@ -449,7 +506,12 @@ class _Writer:
             self._pending.append(op)
             if isinstance(op, _Append):
                 self._pending_records += len(op.records)
-            if self._idle or self._pending_records >= GROUP_MAX_RECORDS:
+                self._pending_appends += 1
+            if (
+                self._idle
+                or self._pending_records >= GROUP_MAX_RECORDS
+                or (self._gathering and self._pending_appends >= self._expected_appends)
+            ):
                 self._cond.notify()
 
     def stop(self) -> None:
@@ -467,14 +529,25 @@ class _Writer:
             self._idle = False
             if not self._pending:
                 return None
-            if self._delay > 0 and not self._stopping:
+            # Wait for company only when there is company to expect: the appenders acked by the
+            # previous group tend to come back together. A lone stop-and-wait sender (audisp-remote)
+            # is never delayed; the wait also ends as soon as everyone expected has arrived.
+            if self._delay > 0 and self._expected_appends > 1 and not self._stopping:
                 deadline = time.monotonic() + self._delay
-                while self._pending_records < GROUP_MAX_RECORDS and not self._stopping:
+                self._gathering = True
+                while (
+                    self._pending_appends < self._expected_appends
+                    and self._pending_records < GROUP_MAX_RECORDS
+                    and not self._stopping
+                ):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-            ops, self._pending, self._pending_records = self._pending, [], 0
+                self._gathering = False
+            ops, self._pending = self._pending, []
+            self._expected_appends = self._pending_appends
+            self._pending_records = self._pending_appends = 0
             return ops
 
     def _run(self) -> None:
@@ -483,6 +556,9 @@ class _Writer:
                 appends = [op for op in ops if isinstance(op, _Append)]
                 deletes = [op for op in ops if isinstance(op, _Delete)]
                 self._deliver(self._store.run_group(appends, deletes))
+                if self._store.wal_written >= CHECKPOINT_BYTES:
+                    self._store.wal_written = 0
+                    self._checkpointer.poke()
         except BaseException as exc:  # a bug here must not leave appenders waiting forever
             log.exception("spool writer thread failed")
             with self._cond:
@@ -493,9 +569,51 @@ class _Writer:
                                        [(op, failure) for op in ops if isinstance(op, _Delete)], error=True))
         finally:
             try:
+                self._checkpointer.stop()  # before the final checkpoint of store.close()
                 self._store.close()
             except Exception:
                 log.exception("closing the spool database failed")
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file in its own thread, so commits do not wait for it.
+
+    PASSIVE checkpoints never block the writer or readers; SQLite restarts the WAL from its start
+    once a checkpoint has caught up, which keeps the WAL file near CHECKPOINT_BYTES.
+    """
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self._conn = _connect(path, create=False)
+        self._conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self._wake = threading.Event()
+        self._stopping = False
+        self.checkpoints = 0
+        self._thread = threading.Thread(target=self._run, name="auditrecv-spool-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    break
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:  # the writer's own checkpoints still bound the WAL
+                    log.debug("background checkpoint failed: %s", exc)
+        finally:
+            self._conn.close()
 
 
 # --------------------------------------------------------------------------- the reader side
@@ -572,6 +690,7 @@ class Spool:
         self,
         store: _Store,
         reader: _Reader,
+        checkpointer: _Checkpointer,
         *,
         low_water_ratio: float,
         resume_ratio: float,
@@ -587,8 +706,10 @@ class Spool:
         self._last_id = store.last_id
         self._count = store.count
         self._bytes_used = store.bytes_used
-        self._full = False
-        self._full_reason: Literal["limit", "disk"] = "limit"
+        # Without its reserve (the filesystem is full already) the spool starts refusing appends,
+        # so that the pipeline can drain it; appends resume once the reserve could be taken.
+        self._full = not store.reserve_held
+        self._full_reason: Literal["limit", "disk"] = "disk" if self._full else "limit"
         self._next_probe = 0.0
         self._closing = False
         self._closed = False
@@ -596,9 +717,13 @@ class Spool:
         self._space_event = asyncio.Event()
         self._reader = reader
         self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auditrecv-spool-reader")
-        self._writer = _Writer(store, commit_delay, self._deliver_threadsafe)
+        self._writer = _Writer(store, checkpointer, commit_delay, self._deliver_threadsafe)
         self._state: SpoolState = "ok"
         self._update_state()
+        if self._full:
+            self.metrics.full_events += 1
+            log.warning("spool full (filesystem full): no room for the %d-byte reserve; refusing new records",
+                        store.reserve_bytes)
 
     @classmethod
     async def open(
@@ -611,12 +736,15 @@ class Spool:
         commit_delay: float | None = None,
         synchronous: str | None = None,
         resume_ratio: float | None = None,
+        reserve_bytes: int | None = None,
     ) -> Spool:
         """Open (creating if needed) and recover the spool at ``path``.
 
         Values come from the keyword arguments, else from ``settings`` (``config.spool``), else the
         defaults (1 GiB, 0.8, 2 ms, "full"). ``resume_ratio`` (default = ``low_water_ratio``) is where
         a full spool takes records again: the gap keeps it from flapping (and logging) per record.
+        ``reserve_bytes`` (default min(16 MiB, max_bytes/32), at least 1 MiB; 0 = none) is disk space
+        held in ``<path>.reserve`` and released when the filesystem fills, so deletes still work.
         Raises ``SpoolError`` if the file is not a spool or another process holds it.
         """
 
@@ -635,13 +763,20 @@ class Spool:
         if max_b <= 0 or not 0 < low <= 1 or not 0 < resume <= 1 or delay < 0:
             raise ValueError("spool settings out of range")
         p = Path(path).expanduser()
-        store = await asyncio.to_thread(_Store, p, max_b, sync)
+        if reserve_bytes is None:
+            reserve_bytes = min(DEFAULT_RESERVE_BYTES, max(max_b // 32, 1 << 20))
+        store = await asyncio.to_thread(_Store, p, max_b, sync, reserve_bytes)
         try:
             reader = await asyncio.to_thread(_Reader, p)
+            try:
+                checkpointer = await asyncio.to_thread(_Checkpointer, p, sync)
+            except BaseException:
+                await asyncio.to_thread(reader.close)
+                raise
         except BaseException:
             await asyncio.to_thread(store.close)
             raise
-        spool = cls(store, reader, low_water_ratio=low, resume_ratio=resume, commit_delay=delay)
+        spool = cls(store, reader, checkpointer, low_water_ratio=low, resume_ratio=resume, commit_delay=delay)
         log.info(
             "spool %s open: %d records, %d of %d bytes used, next id %d",
             p, store.count, store.bytes_used, max_b, store.last_id + 1,

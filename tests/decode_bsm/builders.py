@@ -48,13 +48,33 @@ def record(header: bytes, *tokens: bytes, trailer: bool = False) -> bytes:
     return out
 
 
-SUBJ_IDS = {("subject", 32, False): 0x24, ("process", 32, False): 0x26, ("subject", 64, False): 0x75,
-            ("process", 64, False): 0x77, ("subject", 32, True): 0x7A, ("process", 32, True): 0x7B,
-            ("subject", 64, True): 0x7C, ("process", 64, True): 0x7D}
+SUBJ_IDS = {
+    ("subject", 32, False): 0x24,
+    ("process", 32, False): 0x26,
+    ("subject", 64, False): 0x75,
+    ("process", 64, False): 0x77,
+    ("subject", 32, True): 0x7A,
+    ("process", 32, True): 0x7B,
+    ("subject", 64, True): 0x7C,
+    ("process", 64, True): 0x7D,
+}
 
 
-def subject(auid: int, euid: int, egid: int, ruid: int, rgid: int, pid: int, sid: int, port: int, host: str,
-            *, bits: int = 32, ex: bool = False, kind: str = "subject") -> bytes:
+def subject(
+    auid: int,
+    euid: int,
+    egid: int,
+    ruid: int,
+    rgid: int,
+    pid: int,
+    sid: int,
+    port: int,
+    host: str,
+    *,
+    bits: int = 32,
+    ex: bool = False,
+    kind: str = "subject",
+) -> bytes:
     tid = SUBJ_IDS[(kind, bits, ex)]
     out = struct.pack(">B7I", tid, auid, euid, egid, ruid, rgid, pid, sid)
     out += struct.pack(">I" if bits == 32 else ">Q", port)

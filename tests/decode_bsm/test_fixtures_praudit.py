@@ -71,7 +71,13 @@ def check_token(line: list[str], tok: dict[str, object]) -> None:
         assert tok["args"] == f
     elif tid == 0x3E:
         assert [tok["mode_octal"], tok["uid"], tok["gid"], tok["fsid"], tok["nodeid"], tok["device"]] == [
-            f[0], int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5])]
+            f[0],
+            int(f[1]),
+            int(f[2]),
+            int(f[3]),
+            int(f[4]),
+            int(f[5]),
+        ]
     elif tid == 0x21:
         assert [tok["print"], tok["type"], tok["count"], tok["values"]] == [f[0], f[1], int(f[2]), ",".join(f[3:])]
     elif tid == 0x11:
@@ -80,10 +86,30 @@ def check_token(line: list[str], tok: dict[str, object]) -> None:
     elif tid == 0x2A:
         assert tok["address"] == f[0]
     elif tid == 0x2B:
-        got = [tok["version"], tok["service_type"], tok["len"], tok["ip_id"], tok["offset"], tok["time_to_live"],
-               tok["protocol"], tok["cksum"], tok["src_addr"], tok["dest_addr"]]
-        assert got == [int(f[0], 16), int(f[1], 16), int(f[2]), int(f[3]), int(f[4]), int(f[5], 16),
-                       int(f[6], 16), int(f[7]), f[8], f[9]]
+        got = [
+            tok["version"],
+            tok["service_type"],
+            tok["len"],
+            tok["ip_id"],
+            tok["offset"],
+            tok["time_to_live"],
+            tok["protocol"],
+            tok["cksum"],
+            tok["src_addr"],
+            tok["dest_addr"],
+        ]
+        assert got == [
+            int(f[0], 16),
+            int(f[1], 16),
+            int(f[2]),
+            int(f[3]),
+            int(f[4]),
+            int(f[5], 16),
+            int(f[6], 16),
+            int(f[7]),
+            f[8],
+            f[9],
+        ]
     elif tid == 0x22:
         assert [tok["ipc_type"], tok["ipc_id"]] == [int(f[0]), int(f[1])]
     elif tid == 0x2C:
@@ -177,6 +203,5 @@ def test_apple_xml_subject_and_text_count() -> None:
     for xrec, rec in zip(xml_records, records, strict=True):
         assert int(xrec.get("event", "-1")) == rec.event_id
         assert [t.text for t in xrec.findall("text")] == rec.texts
-        assert [int(s.get("pid", "-1")) for s in xrec.findall("subject")] == [
-            t["pid"] for t in rec.find("subject")]
+        assert [int(s.get("pid", "-1")) for s in xrec.findall("subject")] == [t["pid"] for t in rec.find("subject")]
         assert [p.text for p in xrec.findall("path")] == rec.paths

@@ -22,8 +22,9 @@ PORT_VECTORS = [
 
 
 def login_record(subject_token: bytes, event: int = 6172) -> bytes:
-    return B.record(B.header64_ex(event, SEC, NSEC, "192.168.1.10"), subject_token, B.return64(0, 0),
-                    B.zonename("global"))
+    return B.record(
+        B.header64_ex(event, SEC, NSEC, "192.168.1.10"), subject_token, B.return64(0, 0), B.zonename("global")
+    )
 
 
 def test_header64_ex_v2_nanoseconds_and_host() -> None:
@@ -54,8 +55,9 @@ def test_openbsm_header_is_milliseconds() -> None:
 
 
 @pytest.mark.parametrize(("rport", "lport", "x", "native", "devexpl", "majmin"), PORT_VECTORS)
-def test_subject_port_recipes(rport: int, lport: int, x: int, native: int, devexpl: int,
-                              majmin: tuple[int, int]) -> None:
+def test_subject_port_recipes(
+    rport: int, lport: int, x: int, native: int, devexpl: int, majmin: tuple[int, int]
+) -> None:
     cases = [(32, x, "32bit"), (64, native, "native64"), (64, devexpl, "devexpl")]
     for bits, port, recipe in cases:
         tok = B.subject(1001, 0, 1, 1001, 1, 4242, 4242, port, "10.0.2.15", bits=bits)
@@ -75,6 +77,7 @@ def test_port_vector_bytes_are_as_spec() -> None:
     for _r, _l, x, native, devexpl, _mm in PORT_VECTORS:
         tok32 = B.subject(0, 0, 0, 0, 0, 0, 0, x, "0.0.0.0")
         assert tok32[29:33] == struct.pack(">I", x)
+        assert B.subject(0, 0, 0, 0, 0, 0, 0, native, "0.0.0.0", bits=64)[29:37] == struct.pack(">Q", native)
         tok64 = B.subject(0, 0, 0, 0, 0, 0, 0, devexpl, "0.0.0.0", bits=64)
         assert tok64[29:37] == struct.pack(">Q", devexpl)
     assert PORT_VECTORS[0][4].to_bytes(8, "big").hex() == "000002fc00011600"
@@ -90,39 +93,59 @@ def test_port_not_a_pair_keeps_raw_only() -> None:
 
 def test_subject64_ex_ipv6_and_process_tokens() -> None:
     port = PORT_VECTORS[0][3]
-    tokens = [B.subject(5, 6, 7, 8, 9, 10, 11, port, "2001:db8::5", bits=64, ex=True),
-              B.subject(5, 6, 7, 8, 9, 12, 11, port, "2001:db8::5", bits=32, ex=True, kind="process"),
-              B.subject(5, 6, 7, 8, 9, 13, 11, port, "10.9.8.7", bits=64, kind="process")]
+    tokens = [
+        B.subject(5, 6, 7, 8, 9, 10, 11, port, "2001:db8::5", bits=64, ex=True),
+        B.subject(5, 6, 7, 8, 9, 12, 11, port, "2001:db8::5", bits=32, ex=True, kind="process"),
+        B.subject(5, 6, 7, 8, 9, 13, 11, port, "10.9.8.7", bits=64, kind="process"),
+    ]
     rec = decode_record(B.record(B.header64(6172, SEC, NSEC), *tokens, B.return64(0, 0)))
     assert rec.errors == []
     assert [(t["token"], t["id"], t["pid"]) for t in rec.tokens[:3]] == [
-        ("subject", 0x7C, 10), ("process", 0x7B, 12), ("process", 0x77, 13)]
+        ("subject", 0x7C, 10),
+        ("process", 0x7B, 12),
+        ("process", 0x77, 13),
+    ]
     assert rec.tokens[0]["tid"]["host"] == "2001:db8::5" and rec.tokens[0]["tid"]["type"] == 16
     assert rec.tokens[0]["tid"]["host_uncertain"] is False  # _ex writers are correct
     assert rec.tokens[2]["tid"]["host_uncertain"] is True  # user-level, non-ex: libbsm x86 reversal possible
+    assert rec.tokens[2]["tid"]["host_reversed"] == "7.8.9.10"
+    assert "host_reversed" not in rec.tokens[0]["tid"]
     assert rec.tokens[0]["tid"]["rport"] == 61707
 
 
 def test_attr64_and_attr32_widths_then_more_tokens() -> None:
     """attr32 is 29 bytes (64-bit nodeid): the tokens after it must still decode (Erlang defect 1)."""
-    rec = decode_record(B.record(
-        B.header64(5, SEC, NSEC),
-        B.path("/etc/passwd"),
-        B.attr64(0o100644, 0, 3, 0x00010007, 0x123456789A, 0x000000B400010007),
-        B.attr32(0o100755, 1, 2, -1, 0x1122334455667788, 0x00010007),
-        B.subject(0, 0, 0, 0, 0, 1, 1, 0, "0.0.0.0", bits=64),
-        B.return32(0, 3),
-        B.zonename("z1"),
-    ))
+    rec = decode_record(
+        B.record(
+            B.header64(5, SEC, NSEC),
+            B.path("/etc/passwd"),
+            B.attr64(0o100644, 0, 3, 0x00010007, 0x123456789A, 0x000000B400010007),
+            B.attr32(0o100755, 1, 2, -1, 0x1122334455667788, 0x00010007),
+            B.subject(0, 0, 0, 0, 0, 1, 1, 0, "0.0.0.0", bits=64),
+            B.return32(0, 3),
+            B.zonename("z1"),
+        )
+    )
     assert rec.errors == []
     a64, a32 = rec.tokens[1], rec.tokens[2]
-    assert (a64["bits"], a64["mode"], a64["mode_octal"], a64["gid"], a64["fsid"]) == (64, 0o100644, "100644", 3,
-                                                                                       0x00010007)
+    assert (a64["bits"], a64["mode"], a64["mode_octal"], a64["gid"], a64["fsid"]) == (
+        64,
+        0o100644,
+        "100644",
+        3,
+        0x00010007,
+    )
     assert (a64["nodeid"], a64["nodeid_hex"], a64["device"]) == (0x123456789A, "123456789a", 0xB400010007)
     assert (a32["bits"], a32["mode_octal"], a32["fsid"], a32["nodeid"], a32["device"]) == (
-        32, "100755", -1, 0x1122334455667788, 0x00010007)
+        32,
+        "100755",
+        -1,
+        0x1122334455667788,
+        0x00010007,
+    )
     assert rec.zonename == "z1"
     assert rec.return_token is not None and rec.return_token["retval"] == 3
+    assert rec.tokens[3]["tid"]["host_uncertain"] is False  # kernel writer is correct
 
 
 def test_old_attr_is_25_bytes() -> None:
@@ -143,54 +166,70 @@ def test_return64_kernel_errno_and_adt_failure() -> None:
 
 def test_kernel_socket_9_bytes_x86() -> None:
     """family BE, port little-endian, address reversed (bsm.md 6.3)."""
-    sock = bytes.fromhex("2e" "0002" "1600" "0f02000a")
+    sock = bytes.fromhex("2e000216000f02000a")
     rec = decode_record(B.record(B.header64(247, SEC, 0), sock, B.return32(0, 0), B.zonename("global")))
     assert rec.errors == []
     tok = rec.tokens[0]
     assert (tok["token"], tok["layout"], tok["family"], tok["port"], tok["addr"]) == (
-        "old_socket", 9, 2, 22, "10.0.2.15")
+        "old_socket",
+        9,
+        2,
+        22,
+        "10.0.2.15",
+    )
     assert rec.zonename == "global"
 
 
 def test_libbsm_socket_15_bytes_in_v2_record() -> None:
-    sock = bytes.fromhex("2e" "0002" "1600" "0f02000a" "50c3" "0100000a")
+    sock = bytes.fromhex("2e000216000f02000a50c30100000a")
     rec = decode_record(B.record(B.header32(6172, SEC, 0), sock, B.return32(0, 0)))
     tok = rec.tokens[0]
     assert rec.errors == []
     assert (tok["layout"], tok["lport"], tok["laddr"], tok["fport"], tok["faddr"]) == (
-        15, 22, "10.0.2.15", 50000, "10.0.0.1")
+        15,
+        22,
+        "10.0.2.15",
+        50000,
+        "10.0.0.1",
+    )
 
 
 def test_kernel_socket_9_bytes_at_record_end_without_trailer() -> None:
-    sock = bytes.fromhex("2e" "0002" "1600" "0f02000a")
+    sock = bytes.fromhex("2e000216000f02000a")
     rec = decode_record(B.record(B.header64(6172, SEC, 0), B.return32(0, 0), sock))
     assert rec.errors == [] and rec.tokens[1]["layout"] == 9
 
 
 def test_socket_ex_x86_ports() -> None:
-    tok = (bytes.fromhex("7f" "0002" "0002" "0004" "1600") + B.addr("10.0.2.15") + bytes.fromhex("50c3")
-           + B.addr("10.0.0.1"))
+    tok = bytes.fromhex("7f0002000200041600") + B.addr("10.0.2.15") + bytes.fromhex("50c3") + B.addr("10.0.0.1")
     rec = decode_record(B.record(B.header64(6172, SEC, 0), tok, B.return32(0, 0)))
     s = rec.tokens[0]
     assert rec.errors == []
     assert (s["sock_domain"], s["sock_type"], s["lport"], s["laddr"], s["fport"], s["faddr"]) == (
-        2, 2, 22, "10.0.2.15", 50000, "10.0.0.1")
-    v6 = (bytes.fromhex("7f" "001a" "0002" "0010" "1600") + B.addr("fe80::1") + bytes.fromhex("50c3")
-          + B.addr("fe80::2"))
+        2,
+        2,
+        22,
+        "10.0.2.15",
+        50000,
+        "10.0.0.1",
+    )
+    v6 = bytes.fromhex("7f001a000200101600") + B.addr("fe80::1") + bytes.fromhex("50c3") + B.addr("fe80::2")
     rec6 = decode_record(B.record(B.header64(6172, SEC, 0), v6))
     assert rec6.tokens[0]["laddr"] == "fe80::1" and rec6.tokens[0]["sock_domain"] == 26
 
 
 def test_zonename_after_return_no_trailer_and_repeats_kept() -> None:
-    rec = decode_record(B.record(
-        B.header64_ex(289, SEC, NSEC, "10.0.0.9"),
-        B.arg32(1, 2, "op"),
-        B.priv("effective", "proc_fork"),
-        B.priv("effective", "ALL"),
-        B.subject(100, 100, 10, 100, 10, 77, 77, 0, "0.0.0.0", bits=64),
-        B.return32(0, 0),
-        B.zonename("web01"),
-    ))
+    rec = decode_record(
+        B.record(
+            B.header64_ex(289, SEC, NSEC, "10.0.0.9"),
+            B.arg32(1, 2, "op"),
+            B.priv("effective", "proc_fork"),
+            B.priv("effective", "ALL"),
+            B.subject(100, 100, 10, 100, 10, 77, 77, 0, "0.0.0.0", bits=64),
+            B.return32(0, 0),
+            B.zonename("web01"),
+        )
+    )
     assert rec.errors == []
     assert [t["token"] for t in rec.tokens] == ["argument", "privilege", "privilege", "subject", "return", "zone"]
     assert [t["privs"] for t in rec.find("privilege")] == ["proc_fork", "ALL"]
@@ -200,14 +239,22 @@ def test_zonename_after_return_no_trailer_and_repeats_kept() -> None:
 
 
 def test_rename_two_paths_texts_args_in_order() -> None:
-    rec = decode_record(B.record(
-        B.header32(42, SEC, NSEC),
-        B.path("/a"), B.attr32(0o100600, 0, 0, 1, 2, 3), B.path("/b"),
-        B.text("one"), B.text("two"), B.text("one"),
-        B.arg32(1, 5, "fd"), B.arg32(1, 6, "fd"),
-        B.subject(0, 0, 0, 0, 0, 1, 1, 0, "0.0.0.0"),
-        B.return32(0, 0), trailer=True,
-    ))
+    rec = decode_record(
+        B.record(
+            B.header32(42, SEC, NSEC),
+            B.path("/a"),
+            B.attr32(0o100600, 0, 0, 1, 2, 3),
+            B.path("/b"),
+            B.text("one"),
+            B.text("two"),
+            B.text("one"),
+            B.arg32(1, 5, "fd"),
+            B.arg32(1, 6, "fd"),
+            B.subject(0, 0, 0, 0, 0, 1, 1, 0, "0.0.0.0"),
+            B.return32(0, 0),
+            trailer=True,
+        )
+    )
     assert rec.errors == [] and rec.has_trailer
     assert rec.paths == ["/a", "/b"]
     assert rec.texts == ["one", "two", "one"]
@@ -215,14 +262,16 @@ def test_rename_two_paths_texts_args_in_order() -> None:
 
 
 def test_semantics_signal_mask_mode() -> None:
-    rec = decode_record(B.record(
-        B.header64(15, SEC, 0),  # AUE_KILL
-        B.arg32(2, 9, "signal"),
-        B.arg32(1, 0o4755, "mode"),
-        B.arg32(3, 0x40001000, "setaudit:as_success"),
-        B.arg32(3, 0, "setaudit:as_failure"),
-        B.return32(0, 0),
-    ))
+    rec = decode_record(
+        B.record(
+            B.header64(15, SEC, 0),  # AUE_KILL
+            B.arg32(2, 9, "signal"),
+            B.arg32(1, 0o4755, "mode"),
+            B.arg32(3, 0x40001000, "setaudit:as_success"),
+            B.arg32(3, 0, "setaudit:as_failure"),
+            B.return32(0, 0),
+        )
+    )
     sig, mode, succ, fail = rec.tokens[:4]
     assert sig["value_text"] == "SIGKILL" and sig["value"] == 9
     assert mode["value_text"] == "4755"
@@ -231,13 +280,16 @@ def test_semantics_signal_mask_mode() -> None:
 
 
 def test_exec_args_env_without_equals_and_path_attr() -> None:
-    rec = decode_record(B.record(
-        B.header64(23, SEC, 0),
-        B.cstr_list(0x3C, ["/bin/ls", "-l", ""]),
-        B.cstr_list(0x3D, ["PATH=/bin", "NOEQUALS"]),
-        B.path("/bin/ls"), B.cstr_list(0x25, ["attr1", "attr2"]),
-        B.return32(0, 0),
-    ))
+    rec = decode_record(
+        B.record(
+            B.header64(23, SEC, 0),
+            B.cstr_list(0x3C, ["/bin/ls", "-l", ""]),
+            B.cstr_list(0x3D, ["PATH=/bin", "NOEQUALS"]),
+            B.path("/bin/ls"),
+            B.cstr_list(0x25, ["attr1", "attr2"]),
+            B.return32(0, 0),
+        )
+    )
     assert rec.errors == []
     assert rec.exec_args == ["/bin/ls", "-l", ""]
     assert rec.tokens[1]["env"] == ["PATH=/bin", "NOEQUALS"]
@@ -245,10 +297,13 @@ def test_exec_args_env_without_equals_and_path_attr() -> None:
 
 
 def test_trail_with_file64_tokens_and_mixed_widths() -> None:
-    r1 = B.record(B.header64(23, SEC, NSEC), B.subject(0, 0, 0, 0, 0, 1, 1, 0, "0.0.0.0", bits=64),
-                  B.return32(0, 0))
-    r2 = B.record(B.header32(6172, SEC + 1, 7), B.subject(0, 0, 0, 0, 0, 2, 2, 0x0BF11600, "10.0.2.15"),
-                  B.return64(0, 0), B.zonename("global"))
+    r1 = B.record(B.header64(23, SEC, NSEC), B.subject(0, 0, 0, 0, 0, 1, 1, 0, "0.0.0.0", bits=64), B.return32(0, 0))
+    r2 = B.record(
+        B.header32(6172, SEC + 1, 7),
+        B.subject(0, 0, 0, 0, 0, 2, 2, 0x0BF11600, "10.0.2.15"),
+        B.return64(0, 0),
+        B.zonename("global"),
+    )
     start = B.file64(SEC - 1, 500_000, "")
     end = B.file64(SEC + 2, 250, "/var/audit/next")
     trail = start + r1 + r2 + end
@@ -287,3 +342,45 @@ def test_to_dict_is_json() -> None:
     rec = decode_record(login_record(B.subject(0, 0, 0, 0, 0, 1, 1, 0x0BF11600, "10.0.2.15")))
     d = json.loads(json.dumps(rec.to_dict()))
     assert d["raw"] == rec.raw.hex() and d["tokens"][0]["tid"]["rport"] == 61707
+
+
+def test_overlong_length_does_not_swallow_the_next_record() -> None:
+    r1 = B.record(B.header64(23, SEC, 0), B.path("/a"), B.return32(0, 0))
+    r2 = B.record(B.header64(23, SEC, 1), B.path("/b"), B.return32(0, 0))
+    r3 = B.record(B.header64(23, SEC, 2), B.path("/c"), B.return32(0, 0))
+    bad = r1[:1] + struct.pack(">I", len(r1) + 10) + r1[5:]  # length reaches into r2
+    recs = list(iter_records(bad + r2 + r3))
+    assert [r.paths for r in recs] == [["/a"], ["/b"], ["/c"]]
+    assert recs[0].length == len(r1) and "overruns into a header" in recs[0].errors[0]
+    assert recs[1].errors == [] and recs[1].offset == len(r1)
+
+
+def test_libbsm_upriv_written_with_uauth_id() -> None:
+    """illumos libbsm au_to_upriv() writes id 0x3f with the upriv layout (bsm.md 4.6)."""
+    upriv_bug = b"\x3f\x01" + B.str16("proc_exec")
+    rec = decode_record(B.record(B.header32(6172, SEC, 0), upriv_bug, B.return32(0, 0)))
+    assert rec.errors == []
+    assert (rec.tokens[0]["token"], rec.tokens[0]["result"], rec.tokens[0]["privs"]) == (
+        "use_of_privilege",
+        True,
+        "proc_exec",
+    )
+    uauth = b"\x3f" + B.str16("solaris.smf.manage")
+    rec2 = decode_record(B.record(B.header32(6172, SEC, 0), uauth, B.return32(0, 0)))
+    assert rec2.tokens[0] == {"token": "use_of_authorization", "id": 0x3F, "authorization": "solaris.smf.manage"}
+
+
+def test_decode_record_whole_flags_trailing_bytes() -> None:
+    raw = B.record(B.header64(23, SEC, 0), B.return32(0, 0))
+    assert decode_record(raw + b"\x00\x01").errors == [f"2 bytes after the record end at offset {len(raw)}"]
+    assert decode_record(raw + b"\x00\x01", whole=False).errors == []
+    assert decode_record(b"\x00" + raw, 1).offset == 1
+
+
+def test_accessors() -> None:
+    rec = decode_record(
+        B.record(B.header64(5, SEC, 0), B.path("/x"), B.subject(7, 0, 0, 0, 0, 9, 9, 0, "0.0.0.0"), B.return32(2, -1))
+    )
+    assert rec.subject is not None and rec.subject["audit_uid"] == 7
+    assert (rec.success, rec.error, rec.ok) == (False, "ENOENT", True)
+    assert rec.exec_args is None and rec.zonename is None and rec.first("nothing") is None

@@ -11,15 +11,27 @@ from auditrecv.decode.bsm import BsmRecord, decode_record, iter_records, iter_st
 from tests.decode_bsm import builders as B
 from tests.paths import BSM_FIXTURES
 
-FIXTURE_DATA = b"".join((BSM_FIXTURES / p).read_bytes() for p in (
-    "plaso/apple.bsm", "plaso/openbsm.bsm", "openbsm/samples/execve-long-args.trail"))
+FIXTURE_DATA = b"".join(
+    (BSM_FIXTURES / p).read_bytes()
+    for p in ("plaso/apple.bsm", "plaso/openbsm.bsm", "openbsm/samples/execve-long-args.trail")
+)
 VALID_RECORDS = [r.raw for r in iter_records(FIXTURE_DATA)]
 HANDBUILT = [
-    B.record(B.header64_ex(6172, 1, 2, "10.0.0.1"), B.subject(1, 2, 3, 4, 5, 6, 7, 0x0BF11600, "10.0.2.15", bits=64),
-             B.attr64(0o644, 0, 0, 1, 2, 3), bytes.fromhex("2e00021600") + bytes(4), B.return64(0, 0),
-             B.zonename("global")),
-    B.record(B.header32_ex(23, 1, 2, "fe80::1"), B.cstr_list(0x3C, ["a", "b"]), B.priv("x", "y"),
-             B.return32(0, 0), trailer=True),
+    B.record(
+        B.header64_ex(6172, 1, 2, "10.0.0.1"),
+        B.subject(1, 2, 3, 4, 5, 6, 7, 0x0BF11600, "10.0.2.15", bits=64),
+        B.attr64(0o644, 0, 0, 1, 2, 3),
+        bytes.fromhex("2e00021600") + bytes(4),
+        B.return64(0, 0),
+        B.zonename("global"),
+    ),
+    B.record(
+        B.header32_ex(23, 1, 2, "fe80::1"),
+        B.cstr_list(0x3C, ["a", "b"]),
+        B.priv("x", "y"),
+        B.return32(0, 0),
+        trailer=True,
+    ),
 ]
 
 

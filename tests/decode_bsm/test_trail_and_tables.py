@@ -21,7 +21,7 @@ def test_sniff_illumos_trail_and_others() -> None:
     rec = B.record(B.header64(23, 1, 2), B.return32(0, 0))
     assert sniff_format(B.file64(1, 2, "") + rec) == "bsm"
     assert sniff_format(rec[:10]) == "bsm"  # first record cut by the sniff window
-    linux = b'type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=yes\n'
+    linux = b"type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=yes\n"
     assert sniff_format(linux) == "linux"
     assert sniff_format(b"node=host1 " + linux) == "linux"
     assert sniff_format(b"hello world") is None
@@ -53,8 +53,12 @@ def test_illumos_event_table_has_all_upstream_events_plus_auditrecv_extras() -> 
         assert t.illumos.events[int(num)].name == name
     assert len(t.illumos.events) == 561
     assert [t.illumos.events[n].name for n in range(313, 318)] == [
-        "AUE_AUDITON_GETPINFO", "AUE_AUDITON_SETPMASK", "AUE_AUDITON_GETKAUDIT", "AUE_AUDITON_SETKAUDIT",
-        "AUE_AUDITON_OTHER"]
+        "AUE_AUDITON_GETPINFO",
+        "AUE_AUDITON_SETPMASK",
+        "AUE_AUDITON_GETKAUDIT",
+        "AUE_AUDITON_SETKAUDIT",
+        "AUE_AUDITON_OTHER",
+    ]
     ev = t.illumos.events[6172]
     assert (ev.name, ev.description, ev.classes) == ("AUE_ssh", "login - ssh", ("lo",))
 
@@ -78,3 +82,29 @@ def test_class_masks_errno_signals() -> None:
     assert (t.signals[9], t.signals[41], t.signals[42]) == ("SIGKILL", "SIGINFO", "SIGRTMIN")
     assert t.priv_ops == {0: "PRIV_ON", 1: "PRIV_OFF", 2: "PRIV_SET"}
     assert t.adt_fail[1003] == "ADT_FAIL_VALUE_AUTH"
+
+
+def test_iter_trail_file_items_and_empty_file(tmp_path: Path) -> None:
+    from auditrecv.decode.bsm import BsmFileToken, iter_trail_file_items
+
+    rec = B.record(B.header64(23, 1, 2), B.return32(0, 0))
+    f = tmp_path / "t"
+    f.write_bytes(B.file64(7, 250, "") + rec + B.file64(9, 0, "next"))
+    items = list(iter_trail_file_items(f))
+    assert [type(i).__name__ for i in items] == ["BsmFileToken", "BsmRecord", "BsmFileToken"]
+    assert isinstance(items[0], BsmFileToken) and items[0].time_ns == 7 * 10**9 + 250_000
+    assert isinstance(items[2], BsmFileToken) and items[2].name == "next"
+    assert items[1].raw == rec  # bytes copied out of the map: valid after the file is closed
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert list(iter_trail_file(empty)) == []
+
+
+def test_trail_file_with_garbage_resyncs_through_mmap(tmp_path: Path) -> None:
+    rec = B.record(B.header64(23, 1, 2), B.path("/p"), B.return32(0, 0))
+    f = tmp_path / "g"
+    f.write_bytes(rec + b"\x00\x01garbage\x02" + rec)
+    recs = list(iter_trail_file(f))
+    assert [r.offset for r in recs] == [0, len(rec), len(rec) + 10]
+    assert [bool(r.errors) for r in recs] == [False, True, False]
+    assert recs[1].errors[0].startswith(f"no BSM header at offset {len(rec)}")

@@ -20,7 +20,7 @@ def read_cases(path: Path) -> dict[str, list[str]]:
     cases: dict[str, list[str]] = {}
     current: list[str] | None = None
     folded = False
-    for line in path.read_text().splitlines():
+    for line in path.read_text().split("\n"):
         stripped = line.strip()
         if line.startswith("  ") and not line.startswith("    ") and stripped.endswith((": |", ": >")):
             name = stripped[:-3].strip().strip("\"'")

@@ -17,12 +17,19 @@ need java openjdk-17-jdk-headless
 need javac openjdk-17-jdk-headless
 need mvn maven
 
+jars_present() {  # every jar of a resolved classpath is still in the local Maven repository
+  local jar
+  while IFS= read -r -d: jar || [ -n "$jar" ]; do
+    [ -f "$jar" ] || return 1
+  done < "$1"
+}
+
 build_one() {  # build_one DIR MAIN_CLASS
   local dir=$1 main=$2 target=$1/target
   local stamp
   stamp=$(cat "$dir/pom.xml" "$dir/src/$main.java" "$here/log4j2.properties" | sha256sum | cut -c1-16)
   if [ -s "$target/cp.txt" ] && [ -f "$target/classes/$main.class" ] \
-     && [ "$(cat "$target/.stamp" 2>/dev/null)" = "$stamp" ]; then
+     && [ "$(cat "$target/.stamp" 2>/dev/null)" = "$stamp" ] && jars_present "$target/cp.txt"; then
     return 0
   fi
   mkdir -p "$target"

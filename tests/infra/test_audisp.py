@@ -7,15 +7,17 @@ check the client's bytes without depending on auditrecv's own receiver.
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gssapi
 import gssapi.raw
 import pytest
 
-from tests.infra.audisp import AudispRemote
+from tests.infra.audisp import AudispRemote, SyslogCatcher
 from tests.infra.kdc import LINUX_SERVICE, TestKdc, linux_client_principal
 
 pytestmark = pytest.mark.audisp
@@ -186,3 +188,18 @@ async def test_krb5_frames_unwrap_with_the_service_keytab(
     assert returncode == 0, (client.output(), client.syslog_lines())
     assert listener.initiators == [f"{linux_client_principal()}@AUDIT.TEST"]
     assert_message_frames(listener.frames)
+
+
+def test_syslog_catcher_strips_glibc_prefixes(tmp_path: Path) -> None:
+    catcher = SyslogCatcher(tmp_path / "log.sock")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"<13>Nov  2 19:10:29 audisp-remote: Connected to 127.0.0.1", str(catcher.path))
+            s.sendto(b"<11>audisp-remote[123]: read from 127.0.0.1 failed\n", str(catcher.path))
+        assert catcher.wait_for("failed", 5) == "read from 127.0.0.1 failed"
+        assert catcher.messages() == ["Connected to 127.0.0.1", "read from 127.0.0.1 failed"]
+        assert catcher.raw_lines()[0].startswith("<13>Nov  2 ")
+        with pytest.raises(TimeoutError):
+            catcher.wait_for("never logged", 0.2)
+    finally:
+        catcher.close()

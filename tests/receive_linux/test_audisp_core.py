@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditrecv.receive.audisp_remote import (
     AsciiSession,
@@ -201,9 +204,11 @@ def test_ascii_session_long_line_and_eof() -> None:
 class FakeAcceptor:
     """Stands in for a GSS context: records the handshake tokens, 'wraps' by prefixing."""
 
-    def __init__(self, principal: str = "auditd/vm@TEST.LAN") -> None:
+    def __init__(self, principal: str = "auditd/vm@TEST.LAN", target: str = "auditd/vm@TEST.LAN") -> None:
         self.steps: list[bytes] = []
+        self.unwrapped: list[bytes] = []
         self.principal = principal
+        self.target = target
         self.expired = False
 
     @property
@@ -222,6 +227,9 @@ class FakeAcceptor:
         assert not require_channel_bound
 
     def unwrap(self, token: bytes, *, require_confidentiality: bool = True) -> bytes:
+        self.unwrapped.append(token)
+        if token.startswith(bytes.fromhex("050406ff")):  # a real sealed CFX token from a capture
+            return pack_frame(MessageType.MESSAGE, len(self.unwrapped) + 1, b"type=X msg=audit(1.0:1): a=1\n")
         assert token.startswith(b"W:")
         return token[2:]
 
@@ -244,6 +252,27 @@ def test_krb5_handshake_framing_from_capture31() -> None:
     assert ap_req.startswith(bytes.fromhex("608202bb06092a864886f71201020201006e"))  # krb5 OID, AP-REQ
     assert events == [Send(_tok(b"AP-REP")), Authenticated("auditd/vm@TEST.LAN")]
     assert session.principal == "auditd/vm@TEST.LAN" and session.authenticated
+
+
+def test_krb5_token_stream_of_capture30() -> None:
+    """Capture 30 (real audisp-remote -> real auditd, krb5): the client's token stream, replayed as
+    it was read, yields one handshake token and three sealed data tokens (CFX 05 04, flags 06)."""
+    chunks = tap_chunks(CAPTURES / "30-krb5-audisp-remote-to-auditd.log", "c2s")
+    acceptor = FakeAcceptor()
+    session = Krb5Session(acceptor, PrincipalPolicy([], "auditd", "TEST.LAN"))
+    events: list[Event] = []
+    for chunk in chunks:
+        events.extend(session.receive_data(chunk))
+    assert len(acceptor.steps) == 1 and len(acceptor.unwrapped) == 3
+    assert all(t.startswith(bytes.fromhex("050406ff")) for t in acceptor.unwrapped)
+    assert [type(e) for e in events] == [Send, Authenticated, Record, Record, Record]
+    assert [e.seq for e in events if isinstance(e, Record)] == [2, 3, 4]
+
+
+def test_krb5_wrong_service_refused() -> None:
+    session = Krb5Session(FakeAcceptor(target="host/vm@TEST.LAN"), PrincipalPolicy([], "auditd", "TEST.LAN"))
+    events = session.receive_data(_tok(b"AP-REQ"))
+    assert isinstance(events[-1], Violation) and "host/vm@TEST.LAN" in events[-1].reason
 
 
 def test_krb5_data_phase_and_wrapped_replies() -> None:
@@ -284,3 +313,32 @@ def test_krb5_oversize_token_and_gss_errors_close() -> None:
     session.receive_data(_tok(b"AP-REQ"))
     (ev,) = session.receive_data(_tok(b"not wrapped"))
     assert isinstance(ev, Violation) and "GSS failure" in ev.reason
+
+
+# --------------------------------------------------------------------------- robustness
+
+_VALID = (CAPTURES / "21-audisp-remote-to-auditd.conn1.c2s.bin").read_bytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=len(_VALID)), max_size=12),
+    noise=st.binary(max_size=64),
+    noise_at=st.integers(min_value=0, max_value=len(_VALID)),
+)
+def test_any_chunking_or_corruption_never_raises(cuts: list[int], noise: bytes, noise_at: int) -> None:
+    """Valid stream cut anywhere decodes identically; injected garbage ends in one Violation at most."""
+    bounds = sorted({0, len(_VALID), *cuts})
+    chunks = [_VALID[a:b] for a, b in itertools.pairwise(bounds)]
+    reference = ManagedSession().receive_data(_VALID)
+    assert _feed_all(ManagedSession(), chunks) == reference
+    corrupted = _VALID[:noise_at] + noise + _VALID[noise_at:]
+    for session in (ManagedSession(), AsciiSession()):
+        pieces = [corrupted[a:b] for a, b in itertools.pairwise(bounds)] + [corrupted[len(_VALID) :]]
+        events = _feed_all(session, pieces)
+        assert sum(isinstance(e, Violation) for e in events) <= 1
+        if events and any(isinstance(e, Violation) for e in events):
+            assert isinstance(events[-1], Violation)
+    krb = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
+    events = krb.receive_data(noise + corrupted)
+    assert sum(isinstance(e, Violation) for e in events) <= 1

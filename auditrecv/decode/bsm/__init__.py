@@ -6,7 +6,8 @@ Public API:
 * `iter_records(data, base_offset=0) -> Iterator[BsmRecord]`: a stream of records, resynchronising
   after damage; standalone file tokens skipped.
 * `iter_stream(...)`: the same, also yielding `BsmFileToken`s.
-* `sniff_format(head) -> "bsm" | "linux" | None`, `iter_trail_file(path)`: for ``auditrecv decode``.
+* `sniff_format(head) -> "bsm" | "linux" | None`, `iter_trail_file(path)` (records) and
+  `iter_trail_file_items(path)` (records and file tokens): for ``auditrecv decode FILE...``.
 
 Output shape: see `auditrecv.decode.bsm.model`. Nothing here raises on bad input.
 """
@@ -15,7 +16,14 @@ from .decoder import KNOWN_TOKEN_IDS, decode_record, iter_records, iter_stream
 from .model import BsmFileToken, BsmRecord, Token
 from .ports import decode_port_pair, major_minor
 from .tables import load_tables
-from .trail import iter_trail, iter_trail_file, iter_trail_items, looks_like_bsm, sniff_format
+from .trail import (
+    iter_trail,
+    iter_trail_file,
+    iter_trail_file_items,
+    iter_trail_items,
+    looks_like_bsm,
+    sniff_format,
+)
 
 __all__ = [
     "KNOWN_TOKEN_IDS",
@@ -28,6 +36,7 @@ __all__ = [
     "iter_stream",
     "iter_trail",
     "iter_trail_file",
+    "iter_trail_file_items",
     "iter_trail_items",
     "load_tables",
     "looks_like_bsm",

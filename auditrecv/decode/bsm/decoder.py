@@ -8,6 +8,7 @@ bytes (every record is decoded inside its own slice, so a bad length can never r
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
 from .model import BsmFileToken, BsmRecord, Token
-from .ports import decode_port_pair, major_minor
+from .ports import decode_port_pair
 from .tables import Dialect, load_tables, mask_to_classes
 
 _T = load_tables()
@@ -78,7 +79,7 @@ class _Bad(Exception):
 class _Ctx:
     """Per-record facts token decoders need (dialect, event range) and flags they set."""
 
-    __slots__ = ("event", "has_trailer", "illumos", "reclen", "user_level", "version")
+    __slots__ = ("event", "has_args", "has_trailer", "illumos", "reclen", "user_level", "version")
 
     def __init__(self, version: int, event: int, reclen: int) -> None:
         self.version = version
@@ -87,6 +88,7 @@ class _Ctx:
         self.user_level = event >= _USER_LEVEL
         self.reclen = reclen
         self.has_trailer = False
+        self.has_args = False
 
 
 Decoder = Callable[[bytes, int, _Ctx], tuple[Token | None, int]]
@@ -105,18 +107,28 @@ def _str16(b: bytes, p: int) -> tuple[str, int]:
 
 
 def _cstrs(b: bytes, p: int, count: int) -> tuple[list[str], int]:
-    """`count` NUL-terminated strings."""
-    out = []
-    n = len(b)
-    for _ in range(count):
-        z = b.find(b"\0", p)
-        if z < 0:
-            if p >= n:
-                raise _Truncated
-            raise _Truncated
-        out.append(b[p:z].decode("utf-8", "replace"))
-        p = z + 1
-    return out, p
+    """`count` NUL-terminated strings (one C-level split instead of a find per string)."""
+    if count == 0:
+        return [], p
+    parts = b[p:].split(b"\0", count)
+    if len(parts) <= count:
+        raise _Truncated
+    del parts[count]
+    return [x.decode("utf-8", "replace") for x in parts], p + sum(map(len, parts)) + count
+
+
+_IP4_CACHE: dict[bytes, str] = {}
+
+
+def _ip4(raw: bytes) -> str:
+    """IPv4 text with a bounded memo: inet_ntop costs more than the rest of a path token, and the
+    addresses in one stream repeat (the host itself, 0.0.0.0, a few peers)."""
+    text = _IP4_CACHE.get(raw)
+    if text is None:
+        if len(_IP4_CACHE) >= 65536:
+            _IP4_CACHE.clear()
+        text = _IP4_CACHE[raw] = inet_ntop(AF_INET, raw)
+    return text
 
 
 def _addr(b: bytes, p: int, atype: int) -> tuple[str, int]:
@@ -125,7 +137,7 @@ def _addr(b: bytes, p: int, atype: int) -> tuple[str, int]:
     if e > len(b):
         raise _Truncated
     if atype == 4:
-        return inet_ntop(AF_INET, b[p:e]), e
+        return _ip4(b[p:e]), e
     if atype == 16:
         return inet_ntop(AF_INET6, b[p:e]), e
     raise _Bad(f"address type {atype} (expected 4 or 16)")
@@ -152,35 +164,56 @@ def _errno_name(num: int, ctx: _Ctx) -> str | None:
 
 
 def _make_subject(name: str, bits: int, ex: bool, token_id: int) -> Decoder:
-    port_struct = _U32 if bits == 32 else _U64
-    port_size = 4 if bits == 32 else 8
+    """Decoder for one subject/process variant; the port-pair recipe (ports.py) is inlined for speed."""
+    port_fmt = "I" if bits == 32 else "Q"
+    head = struct.Struct(">7I" + port_fmt + ("I" if ex else "4s"))
+    head_size = head.size
+    user_recipe_32 = bits == 32
 
     def decode(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
-        auid, euid, egid, ruid, rgid, pid, sid = _SUBJ.unpack_from(b, p)
-        p += 28
-        port = port_struct.unpack_from(b, p)[0]
-        p += port_size
+        auid, euid, egid, ruid, rgid, pid, sid, port, last = head.unpack_from(b, p)
+        p += head_size
         if ex:
-            atype = _U32.unpack_from(b, p)[0]
-            p += 4
+            atype = last
+            host, p = _addr(b, p, atype)
         else:
             atype = 4
-        host, p = _addr(b, p, atype)
-        major, minor = major_minor(port, bits)
-        tid: dict[str, Any] = {
-            "port": port,
-            "port_bits": bits,
-            "major": major,
-            "minor": minor,
-            "type": atype,
-            "host": host,
-        }
+            host = _IP4_CACHE.get(last) or _ip4(last)
+        if user_recipe_32:
+            major, minor = port >> 18, port & 0x3FFFF
+        else:
+            major, minor = port >> 32, port & 0xFFFFFFFF
         if ctx.illumos:
-            rport, lport, recipe = decode_port_pair(port, bits)
-            tid["rport"] = rport
-            tid["lport"] = lport
-            tid["port_recipe"] = recipe
-            tid["host_uncertain"] = ctx.user_level and not ex
+            x: int | None
+            if user_recipe_32:
+                x, recipe = port, "32bit"
+            elif major == 0 or major == 0xFFFFFFFF:
+                x, recipe = minor, "native64"
+            elif major <= 0x3FFF and minor <= 0x3FFFF:
+                x, recipe = (major << 18) | minor, "devexpl"
+            else:
+                x = recipe = None
+            if x is None:
+                rport = lport = None
+            else:
+                rport = (x >> 24) | ((x >> 8) & 0xFF00)
+                lport = ((x >> 8) & 0xFF) | ((x & 0xFF) << 8)
+            tid: dict[str, Any] = {
+                "port": port,
+                "port_bits": bits,
+                "major": major,
+                "minor": minor,
+                "type": atype,
+                "host": host,
+                "rport": rport,
+                "lport": lport,
+                "port_recipe": recipe,
+                "host_uncertain": ctx.user_level and not ex,
+            }
+            if ctx.user_level and not ex:  # libbsm may have stored the address byte-reversed (bsm.md 1.1)
+                tid["host_reversed"] = inet_ntop(AF_INET, last[::-1])
+        else:
+            tid = {"port": port, "port_bits": bits, "major": major, "minor": minor, "type": atype, "host": host}
         return {
             "token": name,
             "id": token_id,
@@ -223,7 +256,7 @@ def _t_return32(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
         "retval": retval,
         "bits": 32,
         "success": status == 0,
-        "error": _return_error(status, retval, ctx),
+        "error": None if status == 0 else _return_error(status, retval, ctx),
     }, p + 5
 
 
@@ -236,23 +269,30 @@ def _t_return64(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
         "retval": retval,
         "bits": 64,
         "success": status == 0,
-        "error": _return_error(status, retval, ctx),
+        "error": None if status == 0 else _return_error(status, retval, ctx),
     }, p + 9
 
 
 def _t_arg32(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
-    num, value, _n = _ARG32.unpack_from(b, p)
-    desc, p = _str16(b, p + 5)
+    num, value, n = _ARG32.unpack_from(b, p)
+    e = p + 7 + n
+    if e > len(b):
+        raise _Truncated
+    z = b.find(b"\0", p + 7, e)
+    desc = b[p + 7 : e if z < 0 else z].decode("utf-8", "replace")
+    p = e
+    ctx.has_args = True
     return {"token": "argument", "id": 0x2D, "arg_num": num, "value": value, "desc": desc, "bits": 32}, p
 
 
 def _t_arg64(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     num, value, _n = _ARG64.unpack_from(b, p)
     desc, p = _str16(b, p + 9)
+    ctx.has_args = True
     return {"token": "argument", "id": 0x71, "arg_num": num, "value": value, "desc": desc, "bits": 64}, p
 
 
-def _attr(tid: int, bits: int, fields: tuple[int, ...]) -> Token:
+def _attr(tid: int, bits: int, fields: tuple[int, int, int, int, int, int]) -> Token:
     mode, uid, gid, fsid, nodeid, dev = fields
     return {
         "token": "attribute",
@@ -286,8 +326,11 @@ def _t_attr64(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
 
 def _make_str16(name: str, field: str, tid: int) -> Decoder:
     def decode(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
-        text, p = _str16(b, p)
-        return {"token": name, "id": tid, field: text}, p
+        e = p + 2 + ((b[p] << 8) | b[p + 1])
+        if e > len(b):
+            raise _Truncated
+        z = b.find(b"\0", p + 2, e)
+        return {"token": name, "id": tid, field: b[p + 2 : e if z < 0 else z].decode("utf-8", "replace")}, e
 
     return decode
 
@@ -319,6 +362,33 @@ def _t_upriv(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     result = b[p]
     privs, p = _str16(b, p + 1)
     return {"token": "use_of_privilege", "id": 0x39, "result": result != 0, "privs": privs}, p
+
+
+def _t_uauth(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
+    """0x3f is use_of_authorization (str16), but illumos libbsm au_to_upriv() also writes 0x3f in front of
+    the upriv layout (u8 success, str16): take that reading only when the str16 one does not fit."""
+    try:
+        text, q = _str16(b, p)
+        if _next_fits(b, q):
+            return {"token": "use_of_authorization", "id": 0x3F, "authorization": text}, q
+    except (IndexError, _Truncated):
+        pass
+    if b[p] in (0, 1):
+        try:
+            privs, q = _str16(b, p + 1)
+        except (IndexError, _Truncated):
+            pass
+        else:
+            if _next_fits(b, q):
+                return {
+                    "token": "use_of_privilege",
+                    "id": 0x3F,
+                    "result": b[p] != 0,
+                    "privs": privs,
+                    "note": "written with id 0x3f by libbsm au_to_upriv()",
+                }, q
+    text, q = _str16(b, p)
+    return {"token": "use_of_authorization", "id": 0x3F, "authorization": text}, q
 
 
 def _t_user(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
@@ -409,15 +479,26 @@ def _t_iport(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
 
 def _t_ip(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     vhl, tos, length, ident, off, ttl, proto, cksum, src, dst = _IP.unpack_from(b, p)
-    tok: Token = {"token": "ip", "id": 0x2B, "version": vhl, "service_type": tos, "time_to_live": ttl,
-                  "protocol": proto}
+    tok: Token = {
+        "token": "ip",
+        "id": 0x2B,
+        "version": vhl,
+        "service_type": tos,
+        "time_to_live": ttl,
+        "protocol": proto,
+    }
     if ctx.illumos:  # network-order fields pushed through adr_short/adr_int32: swapped on x86
         sw = struct.unpack("<HHHH", struct.pack(">HHHH", length, ident, off, cksum))
-        tok.update(len=sw[0], ip_id=sw[1], offset=sw[2], cksum=sw[3],
-                   src_addr=_ip4_rev(src), dest_addr=_ip4_rev(dst))
+        tok.update(len=sw[0], ip_id=sw[1], offset=sw[2], cksum=sw[3], src_addr=_ip4_rev(src), dest_addr=_ip4_rev(dst))
     else:
-        tok.update(len=length, ip_id=ident, offset=off, cksum=cksum,
-                   src_addr=inet_ntop(AF_INET, src), dest_addr=inet_ntop(AF_INET, dst))
+        tok.update(
+            len=length,
+            ip_id=ident,
+            offset=off,
+            cksum=cksum,
+            src_addr=inet_ntop(AF_INET, src),
+            dest_addr=inet_ntop(AF_INET, dst),
+        )
     return tok, p + 20
 
 
@@ -454,10 +535,9 @@ def _t_socket(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
         size = 15
     else:
         fit9, fit15 = _next_fits(b, p + 8), _next_fits(b, p + 14)
-        if ctx.user_level:
-            size = 15 if fit15 or not fit9 else 9
-        else:
-            size = 9 if fit9 or not fit15 else 15
+        # user-level programs (libbsm) write 15 bytes, the kernel 9; the next token id arbitrates
+        preferred, other, fits_preferred, fits_other = (15, 9, fit15, fit9) if ctx.user_level else (9, 15, fit9, fit15)
+        size = preferred if fits_preferred or not fits_other else other
     if size == 9:
         family, port_raw, addr_raw = _SOCK9.unpack_from(b, p)
         return {
@@ -491,14 +571,24 @@ def _t_socket(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
 
 def _t_sockinet32(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     family, port_raw, addr_raw = _SOCKIN32.unpack_from(b, p)
-    return {"token": "socket_inet", "id": 0x80, "family": family, "port": _be16(port_raw),
-            "addr": inet_ntop(AF_INET, addr_raw)}, p + 8
+    return {
+        "token": "socket_inet",
+        "id": 0x80,
+        "family": family,
+        "port": _be16(port_raw),
+        "addr": inet_ntop(AF_INET, addr_raw),
+    }, p + 8
 
 
 def _t_sockinet128(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     _zero, family, port_raw, addr_raw = _SOCKIN128.unpack_from(b, p)
-    return {"token": "socket_inet6", "id": 0x81, "family": family, "port": _be16(port_raw),
-            "addr": inet_ntop(AF_INET6, addr_raw)}, p + 20
+    return {
+        "token": "socket_inet6",
+        "id": 0x81,
+        "family": family,
+        "port": _be16(port_raw),
+        "addr": inet_ntop(AF_INET6, addr_raw),
+    }, p + 20
 
 
 def _t_sockunix(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
@@ -512,8 +602,15 @@ def _t_tid(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     if ttype != 1:
         raise _Bad(f"tid type {ttype} (only AU_IPADR = 1 is defined)")
     host, p = _addr(b, p + 9, atype)
-    return {"token": "tid", "id": 0x61, "type": "ip", "remote_port": rport, "local_port": lport,
-            "ip_type": atype, "host": host}, p
+    return {
+        "token": "tid",
+        "id": 0x61,
+        "type": "ip",
+        "remote_port": rport,
+        "local_port": lport,
+        "ip_type": atype,
+        "host": host,
+    }, p
 
 
 # ---------------------------------------------------------------- small fixed tokens
@@ -528,14 +625,23 @@ _IPC_TYPES = {1: "msg", 2: "sem", 3: "shm"}
 
 def _t_ipc(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     itype, iid = _IPC.unpack_from(b, p)
-    return {"token": "IPC", "id": 0x22, "ipc_type": itype, "ipc_type_name": _IPC_TYPES.get(itype),
-            "ipc_id": iid}, p + 5
+    return {"token": "IPC", "id": 0x22, "ipc_type": itype, "ipc_type_name": _IPC_TYPES.get(itype), "ipc_id": iid}, p + 5
 
 
 def _t_ipc_perm(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     uid, gid, cuid, cgid, mode, seq, key = _IPC_PERM.unpack_from(b, p)
-    return {"token": "IPC_perm", "id": 0x32, "uid": uid, "gid": gid, "creator_uid": cuid,
-            "creator_gid": cgid, "mode": mode, "mode_octal": f"{mode:o}", "seq": seq, "key": key}, p + 28
+    return {
+        "token": "IPC_perm",
+        "id": 0x32,
+        "uid": uid,
+        "gid": gid,
+        "creator_uid": cuid,
+        "creator_gid": cgid,
+        "mode": mode,
+        "mode_octal": f"{mode:o}",
+        "seq": seq,
+        "key": key,
+    }, p + 28
 
 
 def _t_exit(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
@@ -545,14 +651,28 @@ def _t_exit(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
 
 def _t_acl(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     atype, aid, mode = _ACL.unpack_from(b, p)
-    return {"token": "acl", "id": 0x30, "kind": "posix", "type": atype, "value": aid, "mode": mode,
-            "mode_octal": f"{mode:o}"}, p + 12
+    return {
+        "token": "acl",
+        "id": 0x30,
+        "kind": "posix",
+        "type": atype,
+        "value": aid,
+        "mode": mode,
+        "mode_octal": f"{mode:o}",
+    }, p + 12
 
 
 def _t_ace(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     who, mask, flags, atype = _ACE.unpack_from(b, p)
-    return {"token": "acl", "id": 0x35, "kind": "ace", "id_value": who, "access_mask": mask,
-            "flags": flags, "type": atype}, p + 12
+    return {
+        "token": "acl",
+        "id": 0x35,
+        "kind": "ace",
+        "id_value": who,
+        "access_mask": mask,
+        "flags": flags,
+        "type": atype,
+    }, p + 12
 
 
 def _t_groups_old(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
@@ -616,15 +736,27 @@ def _file_time_ns(sec: int, subsec: int, tid: int, illumos: bool) -> int:
 def _t_file32(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     sec, subsec, _n = _FILE32.unpack_from(b, p)
     name, e = _str16(b, p + 8)
-    return {"token": "file", "id": 0x11, "sec": sec, "subsec": subsec,
-            "time_ns": _file_time_ns(sec, subsec, 0x11, ctx.illumos), "name": name}, e
+    return {
+        "token": "file",
+        "id": 0x11,
+        "sec": sec,
+        "subsec": subsec,
+        "time_ns": _file_time_ns(sec, subsec, 0x11, ctx.illumos),
+        "name": name,
+    }, e
 
 
 def _t_file64(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     sec, subsec, _n = _FILE64.unpack_from(b, p)
     name, e = _str16(b, p + 16)
-    return {"token": "file", "id": 0x78, "sec": sec, "subsec": subsec,
-            "time_ns": _file_time_ns(sec, subsec, 0x78, True), "name": name}, e
+    return {
+        "token": "file",
+        "id": 0x78,
+        "sec": sec,
+        "subsec": subsec,
+        "time_ns": _file_time_ns(sec, subsec, 0x78, True),
+        "name": name,
+    }, e
 
 
 # ---------------------------------------------------------------- X-window tokens
@@ -648,8 +780,7 @@ def _t_xselect(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
     propname, p = _str16(b, p)
     proptype, p = _str16(b, p)
     data, p = _str16(b, p)
-    return {"token": "X_selection", "id": 0x43, "x_sel_text": propname, "x_sel_type": proptype,
-            "x_sel_data": data}, p
+    return {"token": "X_selection", "id": 0x43, "x_sel_text": propname, "x_sel_type": proptype, "x_sel_data": data}, p
 
 
 def _t_xclient(b: bytes, p: int, ctx: _Ctx) -> tuple[Token, int]:
@@ -692,7 +823,7 @@ _DISPATCH: dict[int, Decoder] = {
     0x3C: _make_cstr_list("exec_args", "args", 0x3C),
     0x3D: _make_cstr_list("exec_env", "env", 0x3D),
     0x3E: _t_attr32,
-    0x3F: _make_str16("use_of_authorization", "authorization", 0x3F),
+    0x3F: _t_uauth,
     0x40: _make_str16("X_atom", "atom", 0x40),
     0x43: _t_xselect,
     0x44: _make_xobj("X_color_map", 0x44),
@@ -755,8 +886,7 @@ def _annotate_args(tokens: list[Token], event_name: str | None, dialect: Dialect
                 tok["value_text"] = name
         elif "mode" in desc and "cmd" not in desc:
             tok["value_text"] = f"{value:o}"
-        elif desc.endswith("port") and event_name in ("AUE_SETAUDIT", "AUE_SETAUDIT_ADDR") and \
-                dialect is _ILLUMOS:
+        elif desc.endswith("port") and event_name in ("AUE_SETAUDIT", "AUE_SETAUDIT_ADDR") and dialect is _ILLUMOS:
             rport, lport, recipe = decode_port_pair(value, tok["bits"])
             tok["rport"], tok["lport"], tok["port_recipe"] = rport, lport, recipe
 
@@ -771,42 +901,15 @@ def _header_time_ns(version: int, sec: int, subsec: int) -> int:
     return sec * 1_000_000_000 + subsec * 1_000_000
 
 
-def _decode_body(rec: BsmRecord, b: bytes, p: int, ctx: _Ctx, base: int) -> None:
-    """Decode tokens b[p:] into rec.tokens; stop at the first undecodable token and keep the rest as hex."""
-    tokens = rec.tokens
-    dispatch = _DISPATCH
-    n = len(b)
-    while p < n:
-        tid = b[p]
-        fn = dispatch.get(tid)
-        if fn is None:
-            rec.errors.append(f"unknown token id 0x{tid:02x} at offset {base + p}")
-            tokens.append({"token": "unknown", "id": tid, "offset": base + p, "data": b[p:].hex()})
-            return
-        try:
-            tok, q = fn(b, p + 1, ctx)
-        except (IndexError, struct.error, _Truncated):
-            rec.errors.append(f"truncated token 0x{tid:02x} at offset {base + p}")
-            tokens.append({"token": "unknown", "id": tid, "offset": base + p, "data": b[p:].hex()})
-            return
-        except (_Bad, ValueError, OverflowError) as exc:
-            rec.errors.append(f"bad token 0x{tid:02x} at offset {base + p}: {exc}")
-            tokens.append({"token": "unknown", "id": tid, "offset": base + p, "data": b[p:].hex()})
-            return
-        if tok is not None:
-            tokens.append(tok)
-        p = q
-
-
 def _decode_header(data: bytes, off: int) -> tuple[int, int, int, int, int, int, int, str | None, int]:
     """(header_id, reclen, version, event, emod, sec, subsec, host, header_size) of the header at off."""
     hid = data[off]
-    if hid == 0x14:
-        reclen, version, event, emod, sec, subsec = _HDR32.unpack_from(data, off + 1)
-        return hid, reclen, version, event, emod, sec, subsec, None, 18
     if hid == 0x74:
         reclen, version, event, emod, sec, subsec = _HDR64.unpack_from(data, off + 1)
         return hid, reclen, version, event, emod, sec, subsec, None, 26
+    if hid == 0x14:
+        reclen, version, event, emod, sec, subsec = _HDR32.unpack_from(data, off + 1)
+        return hid, reclen, version, event, emod, sec, subsec, None, 18
     reclen, version, event, emod, atype = _HDREX.unpack_from(data, off + 1)
     host, p = _addr(data, off + 14, atype)
     if hid == 0x15:
@@ -818,63 +921,132 @@ def _decode_header(data: bytes, off: int) -> tuple[int, int, int, int, int, int,
     return hid, reclen, version, event, emod, sec, subsec, host, p - off
 
 
-def _decode_at(data: bytes, off: int, base: int) -> tuple[BsmRecord, int]:
+_NO_INFO = (None, None, ())
+_EVENT_INFO = {
+    True: {num: (ev.name, ev.description, ev.classes) for num, ev in _ILLUMOS.events.items()},
+    False: {num: (ev.name, ev.description, ev.classes) for num, ev in _OPENBSM.events.items()},
+}
+_MOD_NAMES: dict[int, tuple[str, ...]] = {}
+
+
+def _modifier_names(emod: int) -> list[str]:
+    names = _MOD_NAMES.get(emod)
+    if names is None:
+        names = _MOD_NAMES[emod] = tuple(nm for bit, nm in _MOD_BITS if emod & bit)
+    return list(names)
+
+
+def _decode_at(data: bytes, off: int, base: int, ctx: _Ctx | None = None) -> tuple[BsmRecord, int]:
     """Decode the record whose header starts at data[off]; return it and the offset after it.
 
     The returned offset is past the header's length when that length is usable; otherwise it is
     off + 1 and the caller resynchronises. Never raises.
     """
     total = len(data)
+    where = base + off
     try:
-        hid, reclen, version, event, emod, sec, subsec, host, hsize = _decode_header(data, off)
+        hid = data[off]
+        if hid == 0x74:  # the common illumos header, inlined
+            reclen, version, event, emod, sec, subsec = _HDR64.unpack_from(data, off + 1)
+            host, hsize = None, 26
+        else:
+            hid, reclen, version, event, emod, sec, subsec, host, hsize = _decode_header(data, off)
     except (IndexError, struct.error, _Truncated):
         raw = data[off:]
-        return BsmRecord(offset=base + off, length=len(raw), raw=raw,
-                         errors=[f"truncated header at offset {base + off}"]), total
+        return BsmRecord(where, len(raw), raw, errors=[f"truncated header at offset {where}"]), total
     except (_Bad, ValueError) as exc:
-        raw = data[off : off + 1]
-        return BsmRecord(offset=base + off, length=1, raw=raw,
-                         errors=[f"bad header at offset {base + off}: {exc}"]), off + 1
+        return BsmRecord(where, 1, data[off : off + 1], errors=[f"bad header at offset {where}: {exc}"]), off + 1
+    if reclen < hsize:
+        return BsmRecord(
+            where,
+            1,
+            data[off : off + 1],
+            header_id=hid,
+            version=version,
+            errors=[f"header length {reclen} shorter than the header at offset {where}"],
+        ), off + 1
     end = off + reclen
     errors: list[str] = []
-    if reclen < hsize:
-        raw = data[off : off + hsize]
-        return BsmRecord(offset=base + off, length=1, raw=raw, header_id=hid, version=version,
-                         errors=[f"header length {reclen} shorter than the header at offset {base + off}"]), off + 1
     if end > total:
-        errors.append(f"record at offset {base + off} truncated: header says {reclen} bytes, "
-                      f"{total - off} available")
+        errors.append(f"record at offset {where} truncated: header says {reclen} bytes, {total - off} available")
         end = total
-    raw = data[off:end]
-    illumos = version not in (10, 11)
-    dialect = _ILLUMOS if illumos else _OPENBSM
-    info = dialect.events.get(event)
+    b = data[off:end]
+    illumos = version != 11 and version != 10
+    name, desc, classes = _EVENT_INFO[illumos].get(event, _NO_INFO)
+    if version == 2:
+        time_ns = sec * 1_000_000_000 + subsec
+    else:
+        time_ns = _header_time_ns(version, sec, subsec)
+        if version not in _VERSIONS:
+            errors.append(f"unknown header version {version}")
+    tokens: list[Token] = []
     rec = BsmRecord(
-        offset=base + off,
-        length=end - off,
-        raw=raw,
-        version=version,
-        header_id=hid,
-        event_id=event,
-        event_name=info.name if info else None,
-        event_description=info.description if info else None,
-        event_classes=list(info.classes) if info else [],
-        modifier=emod,
-        modifier_names=[nm for bit, nm in _MOD_BITS if emod & bit] if emod else [],
-        time_ns=_header_time_ns(version, sec, subsec),
-        host=host,
-        dialect="illumos" if illumos else "openbsm",
-        errors=errors,
+        where,
+        end - off,
+        b,
+        version,
+        hid,
+        event,
+        name,
+        desc,
+        list(classes),
+        emod,
+        _modifier_names(emod) if emod else [],
+        time_ns,
+        host,
+        "illumos" if illumos else "openbsm",
+        False,
+        tokens,
+        errors,
     )
-    if version not in _VERSIONS:
-        errors.append(f"unknown header version {version}")
-    ctx = _Ctx(version, event, reclen)
+    if ctx is None:
+        ctx = _Ctx(version, event, reclen)
+    else:  # reuse the caller's context object: one allocation per stream, not per record
+        ctx.version = version
+        ctx.event = event
+        ctx.illumos = illumos
+        ctx.user_level = event >= _USER_LEVEL
+        ctx.reclen = reclen
+        ctx.has_trailer = ctx.has_args = False
+    dispatch = _DISPATCH
+    n = len(b)
+    p = hsize
     try:
-        _decode_body(rec, raw, hsize, ctx, base + off)
+        while p < n:
+            tid = b[p]
+            fn = dispatch.get(tid)
+            if fn is None:
+                if tid in HEADER_IDS and _plausible_header(data, off + p):
+                    # the length field overran into the next record: end this one here, keep the next
+                    errors.append(
+                        f"record at offset {where} overruns into a header at offset {where + p}; "
+                        f"header length {reclen} ignored"
+                    )
+                    end = off + p
+                    rec.raw = b[:p]
+                    rec.length = p
+                    break
+                errors.append(f"unknown token id 0x{tid:02x} at offset {where + p}")
+                tokens.append({"token": "unknown", "id": tid, "offset": where + p, "data": b[p:].hex()})
+                break
+            try:
+                tok, p2 = fn(b, p + 1, ctx)
+            except (IndexError, struct.error, _Truncated):
+                errors.append(f"truncated token 0x{tid:02x} at offset {where + p}")
+                tokens.append({"token": "unknown", "id": tid, "offset": where + p, "data": b[p:].hex()})
+                break
+            except (_Bad, ValueError, OverflowError) as exc:
+                errors.append(f"bad token 0x{tid:02x} at offset {where + p}: {exc}")
+                tokens.append({"token": "unknown", "id": tid, "offset": where + p, "data": b[p:].hex()})
+                break
+            if tok is not None:
+                tokens.append(tok)
+            p = p2
         rec.has_trailer = ctx.has_trailer
-        _annotate_args(rec.tokens, rec.event_name, dialect)
+        if ctx.has_args:
+            _annotate_args(tokens, name, _ILLUMOS if illumos else _OPENBSM)
     except Exception as exc:  # a decoder bug must cost one record, never the stream
-        rec.errors.append(f"internal decoder error at offset {base + off}: {exc!r}")
+        errors.append(f"internal decoder error at offset {where}: {exc!r}")
     return rec, end
 
 
@@ -886,12 +1058,16 @@ def decode_record(data: bytes, offset: int = 0, *, whole: bool = True) -> BsmRec
     """
     try:
         data = bytes(data)
-        if offset >= len(data):
+        if offset < 0 or offset >= len(data):
             return BsmRecord(offset=offset, length=0, raw=b"", errors=[f"no data at offset {offset}"])
         if data[offset] not in HEADER_IDS:
             raw = data[offset:]
-            return BsmRecord(offset=offset, length=len(raw), raw=raw,
-                             errors=[f"no BSM header at offset {offset} (token id 0x{data[offset]:02x})"])
+            return BsmRecord(
+                offset=offset,
+                length=len(raw),
+                raw=raw,
+                errors=[f"no BSM header at offset {offset} (token id 0x{data[offset]:02x})"],
+            )
         rec, end = _decode_at(data, offset, 0)
         if whole and end < len(data) and rec.length > 1:
             rec.errors.append(f"{len(data) - end} bytes after the record end at offset {end}")
@@ -908,7 +1084,7 @@ _CANDIDATE = re.compile(rb"[\x14\x15\x74\x79\x11\x78]")
 
 def _plausible_header(data: bytes, q: int) -> bool:
     try:
-        hid, reclen, version, *_rest, hsize = _decode_header(data, q)
+        _hid, reclen, version, *_rest, hsize = _decode_header(data, q)
     except Exception:
         return False
     return version in _VERSIONS and hsize <= reclen <= len(data) - q
@@ -931,10 +1107,10 @@ def _file_token_at(data: bytes, q: int, base: int) -> BsmFileToken | None:
         return None
     name = data[name_at : end - 1].split(b"\0", 1)[0].decode("utf-8", "replace")
     # trail files start with a file token; guess the dialect from the following header, if any
-    illumos = not (end < len(data) and data[end] in HEADER_IDS and end + 5 < len(data)
-                   and data[end + 5] in (10, 11))
-    return BsmFileToken(offset=base + q, length=end - q, time_ns=_file_time_ns(sec, subsec, tid, illumos),
-                        name=name, token_id=tid)
+    illumos = not (end < len(data) and data[end] in HEADER_IDS and end + 5 < len(data) and data[end + 5] in (10, 11))
+    return BsmFileToken(
+        offset=base + q, length=end - q, time_ns=_file_time_ns(sec, subsec, tid, illumos), name=name, token_id=tid
+    )
 
 
 def _resync(data: bytes, start: int) -> int:
@@ -950,18 +1126,18 @@ def _resync(data: bytes, start: int) -> int:
     return len(data)
 
 
-def iter_stream(data: bytes, base_offset: int = 0) -> Iterator[BsmRecord | BsmFileToken]:
-    """Records and standalone file tokens in order; garbage becomes an error record, then resync.
-
-    ``base_offset`` is added to every reported offset (e.g. the file position of ``data``).
-    """
-    data = bytes(data)
+def _walk(data: bytes, base_offset: int, with_files: bool) -> Iterator[BsmRecord | BsmFileToken]:
+    """The one stream loop behind iter_stream and iter_records (bytes or an mmap: both slice to bytes)."""
+    if not isinstance(data, bytes | mmap.mmap):
+        data = bytes(data)
     total = len(data)
     off = 0
+    ctx = _Ctx(0, 0, 0)
+    headers = HEADER_IDS
     while off < total:
         c = data[off]
-        if c in HEADER_IDS:
-            rec, nxt = _decode_at(data, off, base_offset)
+        if c in headers:
+            rec, nxt = _decode_at(data, off, base_offset, ctx)
             if nxt == off + 1:
                 nxt = _resync(data, off + 1)
                 rec.length = nxt - off
@@ -972,18 +1148,28 @@ def iter_stream(data: bytes, base_offset: int = 0) -> Iterator[BsmRecord | BsmFi
         if c in FILE_IDS:
             ft = _file_token_at(data, off, base_offset)
             if ft is not None:
-                yield ft
+                if with_files:
+                    yield ft
                 off += ft.length
                 continue
         nxt = _resync(data, off + 1)
-        yield BsmRecord(offset=base_offset + off, length=nxt - off, raw=data[off:nxt],
-                        errors=[f"no BSM header at offset {base_offset + off} (byte 0x{c:02x}); "
-                                f"skipped {nxt - off} bytes"])
+        yield BsmRecord(
+            offset=base_offset + off,
+            length=nxt - off,
+            raw=data[off:nxt],
+            errors=[f"no BSM header at offset {base_offset + off} (byte 0x{c:02x}); skipped {nxt - off} bytes"],
+        )
         off = nxt
+
+
+def iter_stream(data: bytes, base_offset: int = 0) -> Iterator[BsmRecord | BsmFileToken]:
+    """Records and standalone file tokens in order; garbage becomes an error record, then resync.
+
+    ``base_offset`` is added to every reported offset (e.g. the file position of ``data``).
+    """
+    return _walk(data, base_offset, True)
 
 
 def iter_records(data: bytes, base_offset: int = 0) -> Iterator[BsmRecord]:
     """Records only (standalone file tokens skipped), each with its offset; never raises."""
-    for item in iter_stream(data, base_offset):
-        if isinstance(item, BsmRecord):
-            yield item
+    return _walk(data, base_offset, False)  # type: ignore[return-value]

@@ -29,12 +29,14 @@ Token shapes (only the non-obvious ones):
   ``host`` (address text), and for illumos version-2 records ``rport``/``lport`` (probable TCP port
   pair, bsm.md section 6.1, ``None`` when the value cannot be one) with ``port_recipe``
   (``"32bit"``, ``"native64"``, ``"devexpl"``, ``None``) and ``host_uncertain`` (True when libbsm's
-  x86 byte-reversal may apply: user-level, non-``_ex`` token).
+  x86 byte-reversal may apply: user-level, non-``_ex`` token; then ``host_reversed`` holds the other
+  reading, e.g. ``"10.0.2.15"`` for a stored ``15.2.0.10``).
 * return: ``errval`` (status byte), ``retval`` (signed), ``bits`` (32/64), ``success`` (bool),
   ``error`` (errno name such as ``"EACCES"``, an adt failure name such as ``"ADT_FAIL_VALUE_AUTH"``,
   ``"PAM_..."`` or ``None``).
 * argument: ``arg_num``, ``value`` (unsigned), ``desc``, ``bits``; optional ``value_text`` (signal
-  name for kill, class names for audit masks, setppriv op name, octal for modes).
+  name for kill, comma-joined class names for audit masks with ``value_classes`` as a list, setppriv
+  op name, octal for modes) and, for setaudit port args on illumos, ``rport lport port_recipe``.
 * attribute: ``mode`` (int), ``mode_octal`` (str), ``uid gid fsid nodeid device``, ``nodeid_hex``,
   ``bits`` (25-byte old = 0, attr32 = 32, attr64 = 64).
 * exec_args / exec_env / path_attr: ``args`` / ``env`` / ``xattr`` = list of str.
@@ -43,10 +45,32 @@ Token shapes (only the non-obvious ones):
   old_socket (0x2e): ``layout`` 9 -> ``family port addr``; 15 -> ``sock_type lport laddr fport faddr``.
 * arbitrary: ``print`` (name), ``type`` (unit name), ``count``, ``values`` (list of int, or one str for
   the string print format), ``raw`` (hex).
-* opaque: ``data`` (hex). unknown: ``data`` (hex of the undecoded rest of the record).
+* old_socket and socket_ex on illumos x86 are byte-order corrected (bsm.md 6.2/6.3); ``raw`` keeps
+  the old_socket bytes.
+* arbitrary: ``print`` (name), ``type`` (unit name), ``count``, ``values`` (list of int, or one str for
+  the string print format), ``raw`` (hex).
+* The rest, by token name -> keys: path ``path``; text ``text``; zone ``name``; fmri ``fmri``;
+  use_of_authorization ``authorization``; secflags ``set_type flags``; user ``uid username``;
+  cmd ``argv arge`` (lists); exit ``errval retval``; ip_address / host ``address`` (+ ``type``);
+  ip ``version service_type len ip_id offset time_to_live protocol cksum src_addr dest_addr``
+  (``ip_id`` because ``id`` is the token id); ip_port ``port port_swapped``; tid ``type`` ("ip")
+  ``remote_port local_port ip_type host``; socket_inet/_inet6 ``family port addr``; socket_unix
+  ``family path``; IPC ``ipc_type ipc_type_name ipc_id``; IPC_perm ``uid gid creator_uid creator_gid
+  mode mode_octal seq key``; sequence ``seq_num``; group ``gid`` (list); acl ``kind`` "posix" ->
+  ``type value mode mode_octal``, ``kind`` "ace" -> ``id_value access_mask flags type``;
+  sensitivity_label ``label_id c_len classification compartments raw``; liaison ``value``;
+  X_* ``xid xcreator_uid`` (X_property + ``name``; X_atom ``atom``; X_selection ``x_sel_text
+  x_sel_type x_sel_data``; X_client ``client``); argument_uuid / return_uuid ``arg_num uuid desc``;
+  file (0x11/0x78 inside a record) ``sec subsec time_ns name``; opaque ``size data`` (hex);
+  unknown ``offset data`` (hex of the undecoded rest of the record).
 
-Strings are decoded as UTF-8 with ``surrogateescape`` disabled: invalid bytes become U+FFFD (the raw
-record is kept in ``raw``).
+Strings are cut at their first NUL and decoded as UTF-8 with ``errors="replace"``: invalid bytes become
+U+FFFD (the exact bytes stay available in ``raw``).
+
+Dialect caveats kept as data, not guessed away: OpenBSM ``arbitrary`` units are in the writer's host
+order (decoded big-endian here; ``raw`` holds the bytes), the ``exit`` token's field order is
+inconsistent between writers (field 1 = ``errval``, field 2 = ``retval``, as the readers do), and
+``ip_port`` gives both byte orders (``port`` big-endian, ``port_swapped``).
 
 Errors never raise: a record that could not be fully decoded has a non-empty ``errors`` list, keeps
 every token decoded before the problem, and an ``"unknown"`` token with the remaining bytes in hex.
@@ -124,11 +148,17 @@ class BsmRecord:
 
     @property
     def success(self) -> bool | None:
-        """Outcome from the return token, else from the header's failure bit (None if no return)."""
+        """Outcome from the return token; None when the record has no return token."""
         ret = self.return_token
         if ret is not None:
             return bool(ret["success"])
         return None
+
+    @property
+    def error(self) -> str | None:
+        """Symbolic failure from the return token (errno name, ADT_FAIL_VALUE_*, PAM_*), else None."""
+        ret = self.return_token
+        return None if ret is None else ret["error"]
 
     @property
     def paths(self) -> list[str]:

@@ -8,8 +8,11 @@ its file offset.
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from .decoder import _FILE32, _FILE64, _VERSIONS, HEADER_IDS, _plausible_header, iter_records, iter_stream
 from .model import BsmFileToken, BsmRecord
@@ -73,7 +76,19 @@ def iter_trail_items(data: bytes, base_offset: int = 0) -> Iterator[BsmRecord | 
     return iter_stream(data, base_offset)
 
 
+def iter_trail_file_items(path: str | Path) -> Iterator[BsmRecord | BsmFileToken]:
+    """Records and standalone file tokens of a trail file, memory-mapped (large trails are not read
+    into memory). Offsets are file offsets. Raises OSError only for I/O; bad content becomes error records.
+    """
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield from iter_stream(cast(bytes, mapped), 0)
+
+
 def iter_trail_file(path: str | Path) -> Iterator[BsmRecord]:
-    """Read a trail file and yield its records with file offsets. Raises OSError only for I/O."""
-    data = Path(path).read_bytes()
-    yield from iter_records(data, 0)
+    """Records of a trail file with their file offsets, file tokens skipped (see iter_trail_file_items)."""
+    for item in iter_trail_file_items(path):
+        if isinstance(item, BsmRecord):
+            yield item

@@ -16,6 +16,7 @@ emitted event, whose ``tags`` hold the caller's tokens (e.g. spool ids) of all l
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -78,6 +79,7 @@ class EventAssembler:
         self._superseded: deque[tuple[float, EventKey, LinuxEvent]] = deque()
         self._newest_serial: dict[StreamKey, int] = {}
         self._last_line: dict[str, tuple[EventKey, LinuxEvent] | None] = {}
+        self._age_deadline = math.inf  # no open event can reach max age before this time
         # counters for metrics: records, events, errors, fragments_joined, orphan_fragments, lost
         self.stats: dict[str, int] = {
             "records": 0, "events": 0, "errors": 0, "fragments_joined": 0, "orphan_fragments": 0, "lost": 0,
@@ -100,7 +102,9 @@ class EventAssembler:
             out.append(self._error_event(record, source, tag, now, record.error))
         else:
             self._add_record(record, source, now, tag, out)
-        self._expire(now, out)
+        superseded = self._superseded
+        if (superseded and superseded[0][0] <= now) or now >= self._age_deadline:
+            self._expire(now, out)
         return out
 
     def poll(self, now: float) -> list[LinuxEvent]:
@@ -119,6 +123,7 @@ class EventAssembler:
         self._open.clear()
         self._superseded.clear()
         self._last_line.clear()
+        self._age_deadline = math.inf
         return out
 
     @property
@@ -173,7 +178,9 @@ class EventAssembler:
         event = LinuxEvent(source, record.node, record.time_ns, record.serial, [record], [tag], first_seen=now)
         stream: StreamKey = (source, record.node)
         serial = record.serial
-        assert serial is not None
+        if serial is None:  # only hand-built records can lack one; keep the invariant, never raise
+            out.append(self._error_event(record, source, tag, now, "record without a serial"))
+            return
         newest = self._newest_serial.get(stream)
         newer = newest is None or serial_newer(serial, newest)
         if newer:
@@ -193,6 +200,8 @@ class EventAssembler:
             return
         self._in_flight[key] = event
         self._last_line[source] = (key, event)
+        if now + self.max_age_seconds < self._age_deadline:
+            self._age_deadline = now + self.max_age_seconds
         if newer and not is_single_record_type(record.type_num):
             self._supersede_open(stream, now)
             self._open[stream] = [(key, event)]
@@ -236,3 +245,6 @@ class EventAssembler:
                 expired.append((key, event))
             for key, event in expired:
                 self._emit(key, event, COMPLETE_MAX_AGE, out)
+        # the oldest open event decides when the next max-age check is due
+        oldest = next(iter(in_flight.values()), None)
+        self._age_deadline = math.inf if oldest is None else oldest.first_seen + self.max_age_seconds

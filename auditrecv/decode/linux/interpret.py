@@ -4,12 +4,41 @@ plus the actor/object facts the ECS mapper needs). Never raises on bad values: t
 Per-field interpretation follows libauparse 3.0.9 (``auparse/interpret.c``) so results can be compared with
 its output, with one deliberate difference: uid/gid names come only from the sender's ENRICHED section (or
 uid/gid 0 = root); an aggregator's own passwd says nothing about the sender's users (linux.md §7.2).
+
+Output of ``interpret(event)`` (keys always present unless marked "opt"; ids are strings, ``None`` = unset)::
+
+    id            "1700000000.123:4242" (sec.ms:serial) or None for error events
+    source, node  the assembler source (peer) and the node= name (None if absent)
+    timestamp     "2023-11-14T22:13:20.123Z";  time_ns: int;  serial: int
+    complete      how the event ended: eoe|single|superseded|max_age|max_records|evicted|flush|error|orphan_eoe
+    error         None, or why the event is an error event (unparseable line, orphan fragment)
+    lost_before   serials skipped just before this event on its (source, node) stream
+    record_types  ["SYSCALL", "EXECVE", ...] in arrival order
+    records       [{type, type_num, raw, fields{name: raw}, interpreted{name: text}, enriched? {NAME: value},
+                    duplicates? [[name, raw]...], error? }]
+    -- facts (absent for error events) --
+    type          the main record type: SYSCALL if present, else the first non-auxiliary record
+    syscall       (opt, SYSCALL events) {number, name, arch, success: bool|None, exit: int|None,
+                   errno: "EACCES"|None, errno_text, args: [a0..a3 hex], items}
+    outcome       "success" | "failure" | None   (from success= or res=/result=)
+    keys          audit rule keys, decoded and split ([] if none)
+    user          {ids: {auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, old-auid, sauid: str|None},
+                   names: {same keys: name from the sender's ENRICHED section, only when given}}
+    session       str | None
+    process       {pid: int, ppid: int, comm, exe, tty, subj, title (proctitle, NULs as spaces),
+                   title_argv [...], argc, args [...] (EXECVE, split chunks joined), cwd}  (each opt)
+    paths         [{item: int, name, inode: int, dev, mode (raw octal), mode_text ("file,755"), ouid, ogid,
+                    rdev, nametype, obj, cap_*...}]  from PATH records, in order
+    sockaddr      [{family: inet|inet6|local|netlink|..., address, port, path, ...}] from SOCKADDR records
+    user_msg      (opt, user-space records) {op, acct, exe, hostname, addr, terminal, res, id, grantors,
+                   uid, text (the whole inner msg)}
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,11 +60,12 @@ ID_IS_UID_TYPES = frozenset({
     "CRED_REFR", "USER_ROLE_CHANGE", "USER_CMD", "USER_TTY", "GRP_AUTH", "USER_DEVICE",
 })
 # fields the kernel hex-encodes when they contain special bytes (linux.md §7.4)
-ESCAPED_FIELDS = frozenset(
-    "path comm exe file name watch cwd cmd acct dir key vm old-chardev new-chardev old-disk new-disk "
-    "old-fs new-fs old-net new-net old-rng new-rng device cgroup ocomm grp new_group invalid_context sw "
-    "root_dir apparmor operation denied_mask info profile requested_mask proctitle".split()
-)
+ESCAPED_FIELDS = frozenset({
+    "path", "comm", "exe", "file", "name", "watch", "cwd", "cmd", "acct", "dir", "key", "vm", "old-chardev",
+    "new-chardev", "old-disk", "new-disk", "old-fs", "new-fs", "old-net", "new-net", "old-rng", "new-rng",
+    "device", "cgroup", "ocomm", "grp", "new_group", "invalid_context", "sw", "root_dir", "apparmor",
+    "operation", "denied_mask", "info", "profile", "requested_mask", "proctitle",
+})
 CAP_FIELDS = frozenset({
     "cap_fp", "cap_fi", "cap_pp", "cap_pi", "cap_pe", "cap_pa", "cap_bnd", "cap_ambient",
     "fp", "fi", "pp", "pi", "pe", "pa", "old_pp", "old_pi", "old_pe", "old_pa", "new_pp", "new_pi", "new_pe",
@@ -146,7 +176,7 @@ def decode_sockaddr(value: str) -> dict[str, Any]:
         result = {"family": "netlink", "netlink_pid": int.from_bytes(data[4:8], "little"),
                   "netlink_groups": int.from_bytes(data[8:12], "little")}
     else:
-        names = {0: "unspec", 3: "ax25", 4: "ipx", 5: "appletalk", 17: "packet", 31: "bluetooth", 38: "alg",
+        names = {3: "ax25", 4: "ipx", 5: "appletalk", 17: "packet", 31: "bluetooth", 38: "alg",
                  40: "vsock", 44: "xdp"}
         result = {"family": names.get(family, f"unknown-family({family})"), "family_number": family}
     return result
@@ -168,8 +198,10 @@ def sockaddr_text(decoded: dict[str, Any]) -> str:
 
 def split_keys(value: str | None) -> list[str]:
     """Audit rule keys: decoded, split on 0x01; ``(null)`` means none (linux.md §7.7)."""
-    if value is None or value == "(null)":
+    if value is None or value.startswith("(null)"):  # "(null)" + a lost ENRICHED separator is seen too
         return []
+    if value[:1] != '"':
+        value = value.rstrip('"')
     return [key for key in unescape(value).split("\x01") if key]
 
 
@@ -187,53 +219,115 @@ def _id_text(raw: str, enriched: dict[str, str], name: str) -> str:
     return raw
 
 
+def _as_id(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return _id_text(raw, record.enriched, name)
+
+
+def _as_type_dependent_id(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    if record.type_name in ID_IS_UID_TYPES or record.type_name in ID_IS_GID_TYPES:
+        return _id_text(raw, record.enriched, name)
+    return unquote(raw)
+
+
+def _as_key(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return ",".join(split_keys(raw)) if not raw.startswith("(null)") else "(null)"
+
+
+def _as_escaped(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return unescape(raw)
+
+
+def _as_proctitle(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    text = unescape(raw)
+    return text.replace("\0", " ").rstrip(" ") if "\0" in text else text
+
+
+def _as_syscall(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    number = _int(raw)
+    if table is not None and number is not None and number in table:
+        return table[number]
+    return record.enriched.get("SYSCALL") or raw
+
+
+def _as_arch(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return arch_info(raw)[0] or record.enriched.get("ARCH") or raw
+
+
+def _as_exit(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    if raw[:1] != "-":
+        return raw
+    number = _int(raw)
+    found = errno_name(number) if number is not None else None
+    return f"{found[0]}({found[1]})" if found else raw
+
+
+def _as_result(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return {"1": "yes", "0": "no"}.get(raw) or unquote(raw)
+
+
+def _as_session(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return "unset" if raw in UNSET_IDS else raw
+
+
+def _as_mode(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return interpret_mode(raw)
+
+
+def _as_sockaddr(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return sockaddr_text(decode_sockaddr(raw))
+
+
+def _as_capability(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    number = _int(raw, 16)
+    if number is None:
+        return raw
+    return "none" if number == 0 else f"0x{number:x}"
+
+
+def _as_syscall_arg(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    if record.type_name == "SYSCALL":
+        return f"0x{raw}"
+    return unescape(raw) if record.type_name == "EXECVE" else unquote(raw)
+
+
+def _as_filter_list(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return FILTER_LISTS.get(raw, raw)
+
+
+def _as_promiscuous(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    number = _int(raw)
+    return raw if number is None else ("yes" if number & 0x100 else "no")
+
+
+_Handler = Callable[[LinuxRecord, str, str, "dict[int, str] | None"], str]
+_HANDLERS: dict[str, _Handler] = {
+    **dict.fromkeys(UID_FIELDS | GID_FIELDS, _as_id),
+    **dict.fromkeys(ESCAPED_FIELDS, _as_escaped),
+    **dict.fromkeys(CAP_FIELDS, _as_capability),
+    **dict.fromkeys(SYSCALL_ARG_FIELDS, _as_syscall_arg),
+    "id": _as_type_dependent_id,
+    "key": _as_key,
+    "proctitle": _as_proctitle,
+    "syscall": _as_syscall,
+    "arch": _as_arch,
+    "exit": _as_exit,
+    "res": _as_result,
+    "result": _as_result,
+    "ses": _as_session,
+    "mode": _as_mode,
+    "saddr": _as_sockaddr,
+    "list": _as_filter_list,
+    "prom": _as_promiscuous,
+    "old_prom": _as_promiscuous,
+}
+
+
 def interpret_field(record: LinuxRecord, name: str, raw: str, arch_table: dict[int, str] | None) -> str:
     """Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted."""
-    enriched = record.enriched
-    if name in UID_FIELDS or name in GID_FIELDS:
-        return _id_text(raw, enriched, name)
-    if name == "id" and (record.type_name in ID_IS_UID_TYPES or record.type_name in ID_IS_GID_TYPES):
-        return _id_text(raw, enriched, name)
-    if name in ESCAPED_FIELDS:
-        text = unescape(raw)
-        if name == "proctitle":
-            return text.replace("\0", " ").rstrip(" ") if "\0" in text else text
-        return text
-    if name == "syscall":
-        number = _int(raw)
-        if arch_table is not None and number is not None and number in arch_table:
-            return arch_table[number]
-        return enriched.get("SYSCALL") or raw
-    if name == "arch":
-        arch_name, _ = arch_info(raw)
-        return arch_name or enriched.get("ARCH") or raw
-    if name == "exit":
-        number = _int(raw)
-        found = errno_name(number) if number is not None else None
-        return f"{found[0]}({found[1]})" if found else raw
-    if name == "res" or name == "result":
-        return {"1": "yes", "0": "no"}.get(raw, unquote(raw))
-    if name == "ses":
-        return "unset" if raw in UNSET_IDS else raw
-    if name == "mode":
-        return interpret_mode(raw)
-    if name == "saddr":
-        return sockaddr_text(decode_sockaddr(raw))
-    if name in CAP_FIELDS:
-        number = _int(raw, 16)
-        if number is None:
-            return raw
-        return "none" if number == 0 else f"0x{number:x}"
-    if name in SYSCALL_ARG_FIELDS and record.type_name == "SYSCALL":
-        return f"0x{raw}"
-    if name == "key":
-        return unescape(raw).replace("\x01", ",") if raw != "(null)" else raw
-    if name == "list":
-        return FILTER_LISTS.get(raw, raw)
-    if name in ("prom", "old_prom"):
-        number = _int(raw)
-        return raw if number is None else ("yes" if number & 0x100 else "no")
-    if record.type_name == "EXECVE" and name[:1] == "a" and _EXECVE_ARG.fullmatch(name) and not name.endswith("_len"):
+    handler = _HANDLERS.get(name)
+    if handler is not None:
+        return handler(record, name, raw, arch_table)
+    if record.type_name == "EXECVE" and name[:1] == "a" and not name.endswith("_len") and _EXECVE_ARG.fullmatch(name):
         return unescape(raw)
     return unquote(raw)
 
@@ -353,6 +447,9 @@ def _facts(
     result: dict[str, Any],
 ) -> None:
     """Actor/object facts for the ECS mapper: syscall, result, user ids, process, paths, sockaddr, keys."""
+    raw: str | None
+    value: Any
+    errno: tuple[str, str] | None
     valid = [record for record in event.records if record.error is None and record.type_name != "EOE"]
     syscall_record = by_type.get("SYSCALL", [None])[0]
     # the "main" record: SYSCALL if present, else the first record that is not an auxiliary one
@@ -361,17 +458,21 @@ def _facts(
         valid[0] if valid else event.records[0],
     )
     result["type"] = main.type_name
-    merged: dict[str, str] = {}
     enriched: dict[str, str] = {}
     for record in valid:
-        for name, raw in record.fields.items():
-            merged.setdefault(name, raw)
-        for name, value in record.enriched.items():
-            enriched.setdefault(name, value)
+        if record.enriched:
+            for name, value in record.enriched.items():
+                enriched.setdefault(name, value)
     main_fields = main.fields
 
     def field(name: str) -> str | None:
-        return main_fields.get(name, merged.get(name))
+        found = main_fields.get(name)
+        if found is None:
+            for record in valid:
+                found = record.fields.get(name)
+                if found is not None:
+                    break
+        return found
 
     # syscall and outcome
     outcome: str | None = None
@@ -379,13 +480,13 @@ def _facts(
         fields = syscall_record.fields
         number = _int(fields.get("syscall"))
         arch_name, _ = arch_info(fields.get("arch", ""))
-        name = arch_table.get(number) if arch_table is not None and number is not None else None
+        syscall_name = arch_table.get(number) if arch_table is not None and number is not None else None
         exit_value = _int(fields.get("exit"))
         errno = errno_name(exit_value) if exit_value is not None else None
         success = fields.get("success")
         result["syscall"] = {
             "number": number,
-            "name": name or syscall_record.enriched.get("SYSCALL"),
+            "name": syscall_name or syscall_record.enriched.get("SYSCALL"),
             "arch": arch_name or syscall_record.enriched.get("ARCH") or fields.get("arch"),
             "success": {"yes": True, "no": False}.get(success or ""),
             "exit": exit_value,
@@ -418,7 +519,7 @@ def _facts(
     # subject ids (strings, None = unset), names only from the sender (ENRICHED)
     users: dict[str, str | None] = {}
     names: dict[str, str] = {}
-    for name in ("auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid"):
+    for name in ("auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid"):
         raw = field(name)
         if raw is not None:
             users[name] = _uid_value(raw)
@@ -432,7 +533,7 @@ def _facts(
     # process
     process: dict[str, Any] = {}
     for name, key in (("pid", "pid"), ("ppid", "ppid")):
-        value = _int(main_fields.get(name) or merged.get(name) or "")
+        value = _int(field(name) or "")
         if value is not None:
             process[key] = value
     for name in ("comm", "exe"):

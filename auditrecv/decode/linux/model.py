@@ -38,7 +38,6 @@ COMPLETE_ERROR = "error"  # an unparseable line or an orphan fragment, emitted o
 COMPLETE_ORPHAN_EOE = "orphan_eoe"  # an EOE whose event was already emitted (or never seen)
 
 
-@dataclass(slots=True)
 class LinuxRecord:
     """One parsed audit record line.
 
@@ -46,20 +45,90 @@ class LinuxRecord:
     interpretation can tell quoted text from hex-encoded text, exactly like libauparse's "raw" value.
     Inner ``msg='…'`` key=values of user-space records are flattened into ``fields`` (as libauparse and
     go-libaudit do). A repeated key keeps its first value in ``fields``; later ones go to ``duplicates``.
+
+    Why lazy: grouping, deduplication and spooling need only the header (type, node, time, serial), so
+    ``parse_line`` parses the key=value body on first access of ``fields``/``enriched``/``duplicates``/
+    ``text``. Callers see no difference except where the time is spent.
     """
 
-    type_name: str  # "SYSCALL", or "UNKNOWN[1234]" as written when the sender had no name
-    type_num: int | None  # resolved from the name (or the UNKNOWN[n] number); None if unknown
-    node: str | None  # the "node=" prefix, if any
-    time_ns: int | None  # event time: sec * 1e9 + ms * 1e6
-    serial: int | None
-    fields: dict[str, str]
-    enriched: dict[str, str]  # the ENRICHED section after 0x1d: UPPER-CASE keys, values unquoted
-    raw: str  # the line as received, trailing newline removed
-    error: str | None = None  # set when the line could not be parsed; the record is then kept whole
-    duplicates: list[tuple[str, str]] | None = None
-    text: str | None = None  # the inner msg='…' text of user-space records, unquoted (kept for humans)
-    fragment: bool = False  # the line does not start with type=/node=: an oversize-line continuation
+    __slots__ = (
+        "_body", "_duplicates", "_enriched", "_fields", "_text", "error", "fragment", "node", "raw", "serial",
+        "time_ns", "type_name", "type_num",
+    )
+
+    def __init__(
+        self,
+        type_name: str,  # "SYSCALL", or "UNKNOWN[1234]" as written when the sender had no name
+        type_num: int | None,  # resolved from the name (or the UNKNOWN[n] number); None if unknown
+        node: str | None,  # the "node=" prefix, if any
+        time_ns: int | None,  # event time: sec * 1e9 + ms * 1e6
+        serial: int | None,
+        fields: dict[str, str],
+        enriched: dict[str, str],  # the ENRICHED section after 0x1d: UPPER-CASE keys, values unquoted
+        raw: str,  # the line as received, trailing newline removed
+        error: str | None = None,  # set when the line could not be parsed; the record is then kept whole
+        duplicates: list[tuple[str, str]] | None = None,
+        text: str | None = None,  # the inner msg='…' text of user-space records, unquoted (for humans)
+        fragment: bool = False,  # the line does not start with type=/node=: an oversize-line continuation
+    ) -> None:
+        self.type_name = type_name
+        self.type_num = type_num
+        self.node = node
+        self.time_ns = time_ns
+        self.serial = serial
+        self._fields = fields
+        self._enriched = enriched
+        self.raw = raw
+        self.error = error
+        self._duplicates = duplicates
+        self._text = text
+        self.fragment = fragment
+        self._body: tuple[int, int] | None = None  # (start, end) of the body not parsed yet
+
+    def _parse_body(self) -> None:
+        from .parser import parse_body  # late import: the parser depends on this module
+
+        parse_body(self)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        if self._body is not None:
+            self._parse_body()
+        return self._fields
+
+    @fields.setter
+    def fields(self, value: dict[str, str]) -> None:
+        self._fields = value
+
+    @property
+    def enriched(self) -> dict[str, str]:
+        if self._body is not None:
+            self._parse_body()
+        return self._enriched
+
+    @enriched.setter
+    def enriched(self, value: dict[str, str]) -> None:
+        self._enriched = value
+
+    @property
+    def duplicates(self) -> list[tuple[str, str]] | None:
+        if self._body is not None:
+            self._parse_body()
+        return self._duplicates
+
+    @duplicates.setter
+    def duplicates(self, value: list[tuple[str, str]] | None) -> None:
+        self._duplicates = value
+
+    @property
+    def text(self) -> str | None:
+        if self._body is not None:
+            self._parse_body()
+        return self._text
+
+    @text.setter
+    def text(self, value: str | None) -> None:
+        self._text = value
 
     @property
     def msg_id(self) -> str | None:
@@ -68,6 +137,10 @@ class LinuxRecord:
             return None
         sec, rest = divmod(self.time_ns, 1_000_000_000)
         return f"{sec}.{rest // 1_000_000:03d}:{self.serial}"
+
+    def __repr__(self) -> str:
+        return (f"LinuxRecord({self.type_name!r}, node={self.node!r}, id={self.msg_id!r}, "
+                f"error={self.error!r}, raw={self.raw[:60]!r})")
 
 
 @dataclass(slots=True)

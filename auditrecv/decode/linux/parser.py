@@ -35,7 +35,7 @@ def _decode(line: str | bytes) -> str:
 
 def _kv_pairs(text: str) -> list[tuple[str, str]]:
     """key=value pairs of a body; tokens without '=' (prose of old formats) are skipped, like auparse."""
-    pairs = _KV.findall(text)
+    pairs: list[tuple[str, str]] = _KV.findall(text)
     for i, (key, value) in enumerate(pairs):
         # Old user-space prose: "(hostname=?, addr=?, terminal=cron res=success)" (auparse test.log).
         if key[0] == "(" or (value and value[-1] in ",)" and value[0] not in "\"'(" and "(" not in value):
@@ -45,6 +45,10 @@ def _kv_pairs(text: str) -> list[tuple[str, str]]:
 
 def _fill(record: LinuxRecord, pairs: list[tuple[str, str]]) -> None:
     """Store pairs in record.fields; a repeated key keeps its first value, later ones go to duplicates."""
+    fields = dict(pairs)
+    if len(fields) == len(pairs):  # the common case: no repeated key
+        record.fields = fields
+        return
     fields = record.fields
     for key, value in pairs:
         if key in fields:
@@ -65,13 +69,15 @@ def _parse_enriched(text: str) -> dict[str, str]:
     return enriched
 
 
-def parse_line(line: str | bytes) -> LinuxRecord:
-    """Parse one record line. Unparseable input gives a record with ``error`` set and ``raw`` kept whole."""
-    raw = _decode(line)
-    if raw.endswith("\n"):
-        raw = raw[:-1]
-        if raw.endswith("\r"):
-            raw = raw[:-1]
+def parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord:
+    """Parse one record line. Unparseable input gives a record with ``error`` set and ``raw`` kept whole.
+
+    With ``lazy`` (the default) only the header is parsed now; the key=value body is parsed on first
+    access of the record's ``fields`` (see LinuxRecord). ``lazy=False`` parses everything at once.
+    """
+    raw = line if isinstance(line, str) else _decode(line)
+    if raw[-1:] == "\n":
+        raw = raw[:-2] if raw[-2:] == "\r\n" else raw[:-1]
     if not raw.startswith(("type=", "node=")):
         if not raw.strip():
             return LinuxRecord("", None, None, None, None, {}, {}, raw, error="empty line")
@@ -80,40 +86,68 @@ def parse_line(line: str | bytes) -> LinuxRecord:
             error="fragment: line does not start with type= or node= (oversize-line continuation?)",
             fragment=True,
         )
-    body, sep, enriched_text = raw.partition(ENRICHED_SEPARATOR)
-    match = _HEADER.match(body)
+    end = raw.find(ENRICHED_SEPARATOR)
+    if end < 0:
+        end = len(raw)
+    match = _HEADER.match(raw, 0, end)
     if match is None:
         return LinuxRecord("", None, None, None, None, {}, {}, raw, error="no type=... msg=audit(sec.ms:serial)")
-    node, type_name, sec, frac, serial = match.group("node", "type", "sec", "frac", "serial")
+    node, type_name, sec, frac, serial = match.groups()
     type_num = MSG_TYPE_NUMBERS.get(type_name)
     if type_num is None:
         unknown = _UNKNOWN_TYPE.fullmatch(type_name)
         if unknown is not None:
             type_num = int(unknown.group(1))
             type_name = MSG_TYPE_NAMES.get(type_num, type_name)
-    time_ns = int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
+    if len(frac) == 3:  # always, in practice: milliseconds
+        time_ns = int(sec + frac) * 1_000_000
+    else:
+        time_ns = int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
     record = LinuxRecord(type_name, type_num, node, time_ns, int(serial), {}, {}, raw)
-    rest = body[match.end():]
-    if rest:
-        pairs = _kv_pairs(rest)
-        if type_name == "AVC" or type_name == "USER_AVC":
-            avc = _AVC.search(rest)
-            if avc is not None:
-                pairs.insert(0, ("seperms", ",".join(avc.group(2).split())))
-                pairs.insert(0, ("seresult", avc.group(1)))
-        for i, (key, value) in enumerate(pairs):
-            if key == "msg" and value[:1] == "'":
-                # user-space record: flatten the inner key=values, as libauparse and go-libaudit do
-                inner = value[1:-1] if len(value) > 1 and value[-1] == "'" else value[1:]
-                record.text = inner
-                inner_pairs = _kv_pairs(inner)
-                if type_name == "USER_AVC":
-                    avc = _AVC.search(inner)
-                    if avc is not None:
-                        inner_pairs[:0] = [("seresult", avc.group(1)), ("seperms", ",".join(avc.group(2).split()))]
-                pairs[i : i + 1] = inner_pairs
-                break
-        _fill(record, pairs)
-    if sep:
-        record.enriched = _parse_enriched(enriched_text)
+    start = match.end()
+    if start < len(raw):
+        record._body = (start, end)
+        if not lazy:
+            parse_body(record)
     return record
+
+
+def parse_body(record: LinuxRecord) -> None:
+    """Fill fields/enriched/duplicates/text of a record whose body was left for later by parse_line."""
+    body = record._body
+    if body is None:
+        return
+    record._body = None
+    start, end = body
+    raw = record.raw
+    type_num = record.type_num
+    if start < end:
+        if type_num is None or 1100 <= type_num <= 1299 or 2100 <= type_num <= 2999:
+            _parse_user_space(record, raw[start:end])
+        else:
+            pairs: list[tuple[str, str]] = _KV.findall(raw, start, end)
+            if record.type_name == "AVC":
+                avc = _AVC.search(raw, start, end)
+                if avc is not None:
+                    pairs[:0] = [("seresult", avc.group(1)), ("seperms", ",".join(avc.group(2).split()))]
+            _fill(record, pairs)
+    if end < len(raw):
+        record.enriched = _parse_enriched(raw[end + 1:])
+
+
+def _parse_user_space(record: LinuxRecord, rest: str) -> None:
+    """User-space (and unknown) records: old prose forms and the nested ``msg='...'`` key=values."""
+    pairs = _kv_pairs(rest)
+    for i, (key, value) in enumerate(pairs if "msg='" in rest else ()):
+        if key == "msg" and value[:1] == "'":
+            # flatten the inner key=values, as libauparse and go-libaudit do
+            inner = value[1:-1] if len(value) > 1 and value[-1] == "'" else value[1:]
+            record.text = inner
+            inner_pairs = _kv_pairs(inner)
+            if record.type_name == "USER_AVC":
+                avc = _AVC.search(inner)
+                if avc is not None:
+                    inner_pairs[:0] = [("seresult", avc.group(1)), ("seperms", ",".join(avc.group(2).split()))]
+            pairs[i : i + 1] = inner_pairs
+            break
+    _fill(record, pairs)

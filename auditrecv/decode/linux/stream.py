@@ -1,7 +1,9 @@
 """Decode whole files or stdin: lines in, one interpreted event dict out per event (``auditrecv decode``).
 
-A file has no arrival times, so the assembler's clock is the newest event time seen so far (as laurel
-does): late records still join their event while they are within ``grace_seconds`` of event time.
+Iterate files line by line (text or binary mode): never split with ``str.splitlines()``, which also
+splits on 0x1d, the ENRICHED separator. A file has no arrival times, so the assembler's clock is the
+newest event time seen so far (as laurel does): late records still join their event while they are
+within ``grace_seconds`` of event time.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from .assembler import EventAssembler
 from .interpret import interpret
-from .model import LinuxEvent
+from .model import COMPLETE_ORPHAN_EOE, LinuxEvent
 from .parser import parse_line
 
 
@@ -46,6 +48,11 @@ def decode_lines(
     max_records: int = 4096,
     max_in_flight: int = 10000,
 ) -> Iterator[dict[str, Any]]:
-    """Interpreted event dicts (JSON-serialisable), one per event, in completion order."""
+    """Interpreted event dicts (JSON-serialisable), one per event, in completion order.
+
+    EOE records whose event was already complete (``complete == "orphan_eoe"``: the EOE after a
+    single-record user message in a local audit.log) are not events and are left out here.
+    """
     for event in decode_events(lines, source, grace_seconds, max_age_seconds, max_records, max_in_flight):
-        yield interpret(event)
+        if event.complete != COMPLETE_ORPHAN_EOE:
+            yield interpret(event)

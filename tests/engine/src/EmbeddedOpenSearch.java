@@ -8,6 +8,7 @@ import org.opensearch.Version;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
 import org.opensearch.http.HttpServerTransport;
+import org.opensearch.index.mapper.MapperExtrasPlugin;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.plugins.Plugin;
@@ -23,8 +24,10 @@ import org.opensearch.transport.Netty4Plugin;
  *
  * Usage: EmbeddedOpenSearch HOME HTTP_PORT TRANSPORT_PORT. Prints "HTTP_ADDRESS=host:port" once the
  * node has started (readiness is still confirmed by the caller over HTTP); SIGTERM closes it cleanly.
- * End of standard input also closes it, so a test run that dies without its finalizers (SIGKILL,
- * crash) never leaves an orphan JVM behind: its end of the pipe closes with it.
+ * With -Dauditrecv.exitOnStdinEof=true (the pytest fixture sets it), end of standard input also closes
+ * it, so a test run that dies without its finalizers (SIGKILL, crash) never leaves an orphan JVM behind:
+ * its end of the pipe closes with it. Off by default, so a launch by hand with stdin on a terminal or
+ * /dev/null behaves normally.
  */
 public final class EmbeddedOpenSearch {
     private EmbeddedOpenSearch() {}
@@ -57,7 +60,7 @@ public final class EmbeddedOpenSearch {
             .put("transport.type", "netty4")
             .build();
         Environment env = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), null, () -> "n1");
-        Node node = new ClasspathNode(env, List.of(Netty4Plugin.class));
+        Node node = new ClasspathNode(env, List.of(Netty4Plugin.class, MapperExtrasPlugin.class));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 node.close();
@@ -66,18 +69,20 @@ public final class EmbeddedOpenSearch {
                 e.printStackTrace();
             }
         }, "embedded-opensearch-shutdown"));
-        Thread stdinWatch = new Thread(() -> {
-            try {
-                while (System.in.read() >= 0) {
-                    // ignore input; only end of file matters
+        if (Boolean.getBoolean("auditrecv.exitOnStdinEof")) {
+            Thread stdinWatch = new Thread(() -> {
+                try {
+                    while (System.in.read() >= 0) {
+                        // ignore input; only end of file matters
+                    }
+                } catch (java.io.IOException e) {
+                    // treat a broken stdin like end of file
                 }
-            } catch (java.io.IOException e) {
-                // treat a broken stdin like end of file
-            }
-            System.exit(0);
-        }, "stdin-eof-watch");
-        stdinWatch.setDaemon(true);
-        stdinWatch.start();
+                System.exit(0);
+            }, "stdin-eof-watch");
+            stdinWatch.setDaemon(true);
+            stdinWatch.start();
+        }
         node.start();
         HttpServerTransport http = node.injector().getInstance(HttpServerTransport.class);
         System.out.println("VERSION=" + Version.CURRENT);

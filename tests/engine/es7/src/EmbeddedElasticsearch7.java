@@ -8,6 +8,7 @@ import org.elasticsearch.Version;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.env.Environment;
 import org.elasticsearch.http.HttpServerTransport;
+import org.elasticsearch.index.mapper.MapperExtrasPlugin;
 import org.elasticsearch.node.InternalSettingsPreparer;
 import org.elasticsearch.node.Node;
 import org.elasticsearch.plugins.Plugin;
@@ -23,8 +24,10 @@ import org.elasticsearch.transport.Netty4Plugin;
  *
  * Usage: EmbeddedElasticsearch7 HOME HTTP_PORT TRANSPORT_PORT. Prints "HTTP_ADDRESS=host:port" once the
  * node has started (readiness is still confirmed by the caller over HTTP); SIGTERM closes it cleanly.
- * End of standard input also closes it, so a test run that dies without its finalizers (SIGKILL,
- * crash) never leaves an orphan JVM behind: its end of the pipe closes with it.
+ * With -Dauditrecv.exitOnStdinEof=true (the pytest fixture sets it), end of standard input also closes
+ * it, so a test run that dies without its finalizers (SIGKILL, crash) never leaves an orphan JVM behind:
+ * its end of the pipe closes with it. Off by default, so a launch by hand with stdin on a terminal or
+ * /dev/null behaves normally.
  */
 public final class EmbeddedElasticsearch7 {
     private EmbeddedElasticsearch7() {}
@@ -57,7 +60,7 @@ public final class EmbeddedElasticsearch7 {
             .put("transport.type", "netty4")
             .build();
         Environment env = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), null, () -> "n1");
-        Node node = new ClasspathNode(env, List.of(Netty4Plugin.class));
+        Node node = new ClasspathNode(env, List.of(Netty4Plugin.class, MapperExtrasPlugin.class));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 node.close();
@@ -66,18 +69,20 @@ public final class EmbeddedElasticsearch7 {
                 e.printStackTrace();
             }
         }, "embedded-elasticsearch-shutdown"));
-        Thread stdinWatch = new Thread(() -> {
-            try {
-                while (System.in.read() >= 0) {
-                    // ignore input; only end of file matters
+        if (Boolean.getBoolean("auditrecv.exitOnStdinEof")) {
+            Thread stdinWatch = new Thread(() -> {
+                try {
+                    while (System.in.read() >= 0) {
+                        // ignore input; only end of file matters
+                    }
+                } catch (java.io.IOException e) {
+                    // treat a broken stdin like end of file
                 }
-            } catch (java.io.IOException e) {
-                // treat a broken stdin like end of file
-            }
-            System.exit(0);
-        }, "stdin-eof-watch");
-        stdinWatch.setDaemon(true);
-        stdinWatch.start();
+                System.exit(0);
+            }, "stdin-eof-watch");
+            stdinWatch.setDaemon(true);
+            stdinWatch.start();
+        }
         node.start();
         HttpServerTransport http = node.injector().getInstance(HttpServerTransport.class);
         System.out.println("VERSION=" + Version.CURRENT);

@@ -1,0 +1,213 @@
+"""Helpers shared by the BSM and Linux mappers: nested-field writes, time, addresses, host identity."""
+
+from __future__ import annotations
+
+import base64
+import errno as errno_module
+import hashlib
+import ipaddress
+import os
+import posixpath
+from datetime import UTC, datetime
+from typing import Any
+
+from auditrecv.spool.record import Source
+
+Doc = dict[str, Any]
+
+SCHEMA_NAME = "ecs"
+ECS_VERSION = "8.11.0"
+
+# audit ids that mean "not set" (unsigned 32-bit -1 and -2, as both kernels write them)
+UNSET_IDS = frozenset({4294967295, 4294967294, -1, -2, "4294967295", "4294967294", "-1", "-2", "unset"})
+
+
+def put(doc: Doc, dotted: str, value: Any) -> None:
+    """Set ``doc[a][b][c] = value`` for ``"a.b.c"``; None, "" and [] are not written (absent = unknown)."""
+    if value is None or value == "" or value == []:
+        return
+    parts = dotted.split(".")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def get(doc: Doc, dotted: str) -> Any:
+    """Value at a dotted path, or None."""
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def add_unique(doc: Doc, dotted: str, *values: Any) -> None:
+    """Append values to a list field, keeping order and skipping empties and repeats."""
+    current = get(doc, dotted)
+    items: list[Any] = list(current) if isinstance(current, list) else []
+    for v in values:
+        if v is None or v == "" or v in items:
+            continue
+        items.append(v)
+    put(doc, dotted, items)
+
+
+def iso_ns(time_ns: int) -> str:
+    """RFC 3339 UTC with all nine fractional digits, what a date_nanos field keeps exactly."""
+    sec, frac = divmod(time_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac:09d}Z"
+
+
+def valid_ip(text: Any) -> str | None:
+    """Normalised address text if ``text`` is an IP address, else None (ip fields reject anything else)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        return None
+
+
+def routable_ip(text: Any) -> str | None:
+    """Like valid_ip, but None for the unspecified address (0.0.0.0 / ::, "no remote peer" in BSM tids)."""
+    ip = valid_ip(text)
+    if ip is None or ipaddress.ip_address(ip).is_unspecified:
+        return None
+    return ip
+
+
+def id_text(value: Any) -> str | None:
+    """A uid/gid as ECS wants it (keyword text), None for the unset markers."""
+    if value is None or value in UNSET_IDS:
+        return None
+    return str(value)
+
+
+def errno_message(name: str | None) -> str | None:
+    """Human text for an errno *name*; names are portable across systems where numbers are not."""
+    if not name:
+        return None
+    number = getattr(errno_module, name, None)
+    if isinstance(number, int):
+        return os.strerror(number)
+    return None
+
+
+def basename(path: str | None) -> str | None:
+    if not path:
+        return None
+    return posixpath.basename(path.rstrip("/")) or path
+
+
+def file_type_from_mode(mode: int) -> str | None:
+    """ECS file.type from the S_IFMT bits of a st_mode."""
+    return {
+        0o100000: "file",
+        0o040000: "dir",
+        0o120000: "symlink",
+        0o020000: "char_device",
+        0o060000: "block_device",
+        0o010000: "fifo",
+        0o140000: "socket",
+    }.get(mode & 0o170000)
+
+
+def short_hash(*parts: Any) -> str:
+    """Compact stable id (base64url blake2b-96) for process.entity_id."""
+    h = hashlib.blake2b(digest_size=12, person=b"auditrecv-ent-v1")
+    for part in parts:
+        data = str(part).encode("utf-8", "surrogateescape")
+        h.update(len(data).to_bytes(4, "big") + data)
+    return base64.urlsafe_b64encode(h.digest()).decode("ascii")
+
+
+def principal_host(principal: str) -> str | None:
+    """``host/web1.example.com@REALM`` -> ``web1.example.com``: the host name a KDC vouched for."""
+    if not principal:
+        return None
+    name = principal.split("@", 1)[0]
+    if "/" in name:
+        service, _, instance = name.partition("/")
+        if instance and service in ("host", "auditd", "audit", "nfs"):
+            return instance
+    return None
+
+
+def source_fields(doc: Doc, source: Source) -> None:
+    """Where the record came from (auditrecv.source.*) and event.provider."""
+    put(doc, "event.provider", source.transport)
+    for name in ("transport", "peer", "mech", "principal", "listener"):
+        put(doc, f"auditrecv.source.{name}", getattr(source, name))
+    if source.peer_port:
+        put(doc, "auditrecv.source.peer_port", source.peer_port)
+    put(doc, "auditrecv.source.authenticated", bool(source.authenticated))
+    put(doc, "auditrecv.schema", SCHEMA_NAME)
+
+
+def host_fields(doc: Doc, source: Source, node: str | None = None, extra_ips: list[str] | None = None) -> None:
+    """host.* for the audited host: node name, else the authenticated principal's host, else the peer.
+
+    Only the peer address is ever sure to exist; names are better for people, so the most trustworthy
+    name wins and every address goes to host.ip. The enrichment stage may replace host.name later.
+    """
+    name = node or (principal_host(source.principal) if source.authenticated else None)
+    peer_ip = valid_ip(source.peer)
+    if name:
+        put(doc, "host.name", name)
+        if valid_ip(name) is None:
+            put(doc, "host.hostname", name)
+    elif source.peer:
+        put(doc, "host.name", source.peer)
+    ips = [peer_ip, *list(extra_ips or [])]
+    for ip in ips:
+        add_unique(doc, "host.ip", routable_ip(ip))
+        add_unique(doc, "related.ip", routable_ip(ip))
+    host_name = get(doc, "host.name")
+    if isinstance(host_name, str) and valid_ip(host_name) is None:
+        add_unique(doc, "related.hosts", host_name)
+
+
+def observer_fields(doc: Doc, observer: dict[str, Any]) -> None:
+    """observer.* for this receiver, from the pipeline's dict, with constant product identity."""
+    obs = dict(observer or {})
+    obs.setdefault("type", "audit-receiver")
+    obs.setdefault("product", "auditrecv")
+    obs.setdefault("vendor", "auditrecv")
+    for key in ("hostname", "name", "type", "product", "vendor", "version"):
+        value = obs.get(key)
+        if value:
+            put(doc, f"observer.{key}", str(value))
+    ips = obs.get("ip")
+    if isinstance(ips, str):
+        ips = [ips]
+    if isinstance(ips, list):
+        for ip in ips:
+            add_unique(doc, "observer.ip", valid_ip(ip))
+
+
+def related_users(doc: Doc) -> None:
+    """related.user from every user id and name already written into the document."""
+    for path in (
+        "user.id", "user.name", "user.effective.id", "user.effective.name", "user.audit.id",
+        "user.audit.name", "user.saved.id", "user.filesystem.id", "user.target.id", "user.target.name",
+    ):
+        add_unique(doc, "related.user", get(doc, path))
+
+
+def summary_message(doc: Doc, summary: dict[str, Any]) -> str:
+    """One line for people: ``<actor> <action> <object> (<outcome>)``."""
+    actor = get(doc, "user.audit.name") or get(doc, "user.name") or get(doc, "user.audit.id") or get(doc, "user.id")
+    action = summary.get("action") or get(doc, "event.action") or "did"
+    obj = (summary.get("object") or {}).get("primary")
+    outcome = get(doc, "event.outcome") or "unknown"
+    parts = [str(actor) if actor is not None else "someone", str(action)]
+    if obj:
+        parts.append(str(obj))
+    return " ".join(parts) + f" ({outcome})"

@@ -1,0 +1,463 @@
+"""Decoded Linux audit event -> ECS document, in the shape Auditbeat's auditd module uses.
+
+Built on ``auditrecv.decode.linux.interpret``'s dict (records with raw and interpreted values plus the
+actor/object facts). Categorization comes from ``data/linux_categories.tsv``; ``auditd.records`` keeps
+every record so nothing decoded is dropped.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from typing import Any
+
+from auditrecv.decode.linux.interpret import interpret
+from auditrecv.decode.linux.model import LinuxEvent
+from auditrecv.spool.record import Source
+
+from . import tables
+from .common import (
+    Doc,
+    add_unique,
+    basename,
+    errno_message,
+    file_type_from_mode,
+    get,
+    host_fields,
+    id_text,
+    iso_ns,
+    observer_fields,
+    put,
+    related_users,
+    routable_ip,
+    short_hash,
+    source_fields,
+    summary_message,
+    valid_ip,
+)
+from .ids import host_identity
+
+# records that only add detail to the event's main record (never its "message type")
+_AUXILIARY = frozenset({
+    "SYSCALL", "PATH", "CWD", "EXECVE", "PROCTITLE", "SOCKADDR", "EOE", "BPRM_FCAPS", "CAPSET", "MMAP",
+    "FD_PAIR", "OBJ_PID", "IPC", "MQ_OPEN", "MQ_SENDRECV", "MQ_NOTIFY", "MQ_GETSETATTR", "NETFILTER_PKT",
+    "SOCKETCALL", "KERN_MODULE_AUX", "UNKNOWN",
+})
+_TWO_PATH_ACTIONS = frozenset({"renamed", "linked", "symlinked"})
+_USER_SPACE = (range(1100, 1300), range(2100, 3000))
+# ids of user-space records that name the account the action was for
+_ACCOUNT_ID_FIELDS = ("id", "acct")
+_IAM_TARGET_TYPES = frozenset({
+    "ADD_USER", "DEL_USER", "USER_MGMT", "USER_CHAUTHTOK", "ACCT_LOCK", "ACCT_UNLOCK", "ROLE_ASSIGN", "ROLE_REMOVE",
+    "CHUSER_ID", "ANOM_ADD_ACCT", "ANOM_DEL_ACCT", "ANOM_MOD_ACCT",
+})
+_GROUP_TARGET_TYPES = frozenset({"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK", "CHGRP_ID"})
+
+
+def _is_user_space(type_num: int | None) -> bool:
+    return type_num is not None and any(type_num in r for r in _USER_SPACE)
+
+
+def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
+    """(primary record type, merged category) for an interpreted event.
+
+    The primary record is the first one with its own table row that is not auxiliary (ANOM_PROMISCUOUS,
+    NETFILTER_CFG, USER_LOGIN, ...), else SYSCALL. Action and object come from the primary record's
+    row when it has one, else from the syscall's; categories and types are the union of both, record
+    type first, so a firewall change made by setsockopt is both configuration and process.
+    """
+    table = tables.linux_categories()
+    types: list[str] = [t for t in decoded.get("record_types") or [] if isinstance(t, str)]
+    record_row: tables.Category | None = None
+    primary_type = ""
+    for rtype in types:
+        if rtype in _AUXILIARY:
+            continue
+        key = f"type:{rtype}"
+        if rtype == "AVC" and _avc_is_apparmor(decoded):
+            key = "type:AVC_APPARMOR"
+        row = table.get(key)
+        if row is not None:
+            record_row, primary_type = row, rtype
+            break
+        if not primary_type:
+            primary_type = rtype
+    syscall_row: tables.Category | None = None
+    syscall = (decoded.get("syscall") or {}).get("name")
+    if "SYSCALL" in types:
+        syscall_row = table.get(f"syscall:{syscall}") or table["syscall:*"]
+        if record_row is None:
+            primary_type = "SYSCALL"
+    if record_row is None and syscall_row is None:
+        action = primary_type.lower().replace("_", "-") if primary_type else "unknown"
+        fallback = tables.Category(action, "", [], [], "", ["process"], ["info"], "")
+        return primary_type or (types[0] if types else ""), fallback
+    base = record_row or syscall_row
+    assert base is not None
+    category = list(base.category)
+    ecs_type = list(base.type)
+    if record_row is not None and syscall_row is not None:
+        if not category:  # e.g. AVC: the syscall says what kind of access it was
+            category, ecs_type = list(syscall_row.category), list(syscall_row.type)
+        else:
+            category += [c for c in syscall_row.category if c not in category]
+            ecs_type += [t for t in syscall_row.type if t not in ecs_type]
+    if not category:
+        category, ecs_type = ["process"], ["info"]
+    action = base.action or (syscall_row.action if syscall_row else "")
+    merged = tables.Category(
+        action=action,
+        object_type=base.object_type or (syscall_row.object_type if syscall_row else ""),
+        object_primary=base.object_primary or (syscall_row.object_primary if syscall_row else []),
+        object_secondary=base.object_secondary or (syscall_row.object_secondary if syscall_row else []),
+        kind=base.kind,
+        category=category,
+        type=ecs_type,
+        direction=base.direction or (syscall_row.direction if syscall_row else ""),
+    )
+    return primary_type, merged
+
+
+def _avc_is_apparmor(decoded: dict[str, Any]) -> bool:
+    return any(
+        "apparmor" in (r.get("fields") or {}) for r in decoded.get("records") or [] if r.get("type") == "AVC"
+    )
+
+
+def _merged_fields(decoded: dict[str, Any]) -> dict[str, str]:
+    """Interpreted fields of every record, first value wins (the main records come first)."""
+    merged: dict[str, str] = {}
+    for rec in decoded.get("records") or []:
+        for name, value in (rec.get("interpreted") or {}).items():
+            merged.setdefault(name, value)
+    return merged
+
+
+def _clean(value: Any) -> str | None:
+    """A field value worth showing: not the literal unknown markers of audit records."""
+    if value is None:
+        return None
+    text = str(value)
+    if text in ("", "?", "(null)", "(none)", "unset"):
+        return None
+    return text
+
+
+def _object_value(
+    names: list[str], merged: dict[str, str], file_path: str | None, file_path2: str | None,
+    sock_text: str | None, keys: list[str],
+) -> str | None:
+    for name in names:
+        value: Any
+        if name == "@path":
+            value = file_path
+        elif name == "@path2":
+            value = file_path2
+        elif name == "@sockaddr":
+            value = sock_text
+        elif name == "@key":
+            value = keys[0] if keys else None
+        else:
+            value = merged.get(name)
+        cleaned = _clean(value)
+        if cleaned is not None:
+            return cleaned
+    return None
+
+
+def _file_candidates(paths: list[dict[str, Any]], cwd: str | None) -> list[dict[str, Any]]:
+    """PATH items naming the object(s): parents dropped unless nothing else is there."""
+    named = [p for p in paths if _clean(p.get("name")) is not None]
+    objects = [p for p in named if str(p.get("nametype", "")).upper() != "PARENT"]
+    chosen = objects or named
+    out = []
+    for p in chosen:
+        entry = dict(p)
+        name = str(entry["name"])
+        if cwd and not name.startswith("/"):
+            entry["name"] = posixpath.normpath(posixpath.join(cwd, name))
+        out.append(entry)
+    return out
+
+
+def _sockaddr_text(sa: dict[str, Any]) -> str | None:
+    if sa.get("address") is not None:
+        return str(sa["address"])
+    if sa.get("path") is not None:
+        return str(sa["path"])
+    return None
+
+
+def _field_name(name: str) -> str:
+    """Record field names as object keys: dots would nest, so they become underscores."""
+    return name.replace(".", "_") or "_"
+
+
+def linux_to_ecs(
+    event: LinuxEvent | dict[str, Any], source: Source, observer: dict[str, Any], *, received_ns: int | None = None
+) -> dict[str, Any]:
+    """One ECS document for one Linux audit event (a ``LinuxEvent`` or its ``interpret()`` dict)."""
+    decoded = interpret(event) if isinstance(event, LinuxEvent) else event
+    doc: Doc = {}
+    time_ns = decoded.get("time_ns")
+    if not isinstance(time_ns, int):
+        time_ns = received_ns if received_ns is not None else time.time_ns()
+    doc["@timestamp"] = iso_ns(time_ns)
+    put(doc, "labels.dialect", "linux")
+    primary_type, cat = categorize(decoded)
+    records: list[dict[str, Any]] = list(decoded.get("records") or [])
+    merged = _merged_fields(decoded)
+    syscall = decoded.get("syscall") or {}
+    process = decoded.get("process") or {}
+    user_msg = decoded.get("user_msg") or {}
+    keys = [k for k in decoded.get("keys") or [] if isinstance(k, str)]
+    type_num = next((r.get("type_num") for r in records if r.get("type") == primary_type), None)
+
+    # -- event.*
+    put(doc, "event.kind", cat.kind or "event")
+    put(doc, "event.category", list(cat.category))
+    put(doc, "event.type", list(cat.type))
+    put(doc, "event.action", cat.action)
+    put(doc, "event.module", "auditd")
+    put(doc, "event.dataset", "linux.audit")
+    if type_num is not None:
+        put(doc, "event.code", str(type_num))
+    if isinstance(decoded.get("serial"), int):
+        put(doc, "event.sequence", decoded["serial"])
+    outcome = decoded.get("outcome") or "unknown"
+    put(doc, "event.outcome", outcome)
+    if outcome == "failure" and syscall.get("errno"):
+        put(doc, "error.code", syscall["errno"])
+        put(doc, "error.message", syscall.get("errno_text") or errno_message(syscall["errno"]))
+
+    # -- where from, who received it
+    source_fields(doc, source)
+    node = decoded.get("node")
+    host_fields(doc, source, node=node if isinstance(node, str) and node else None)
+    observer_fields(doc, observer)
+
+    # -- users
+    ids: dict[str, Any] = (decoded.get("user") or {}).get("ids") or {}
+    names: dict[str, Any] = (decoded.get("user") or {}).get("names") or {}
+    for field, target in (
+        ("uid", "user.id"), ("gid", "user.group.id"), ("euid", "user.effective.id"),
+        ("egid", "user.effective.group.id"), ("auid", "user.audit.id"), ("suid", "user.saved.id"),
+        ("sgid", "user.saved.group.id"), ("fsuid", "user.filesystem.id"), ("fsgid", "user.filesystem.group.id"),
+    ):
+        put(doc, target, id_text(ids.get(field)))
+        name = names.get(field)
+        if name and target.endswith(".id"):
+            put(doc, target[:-3] + ".name", str(name))
+    put(doc, "group.id", get(doc, "user.group.id"))
+    put(doc, "group.name", get(doc, "user.group.name"))
+    if _is_user_space(type_num):
+        account_name = _clean(user_msg.get("acct"))
+        account_id = id_text(_clean(user_msg.get("id")))
+        if primary_type in _GROUP_TARGET_TYPES:
+            put(doc, "group.id", account_id)
+            put(doc, "group.name", _clean(merged.get("grp")) or account_name)
+        elif primary_type in _IAM_TARGET_TYPES:
+            put(doc, "user.target.id", account_id)
+            put(doc, "user.target.name", account_name)
+        else:
+            # the account a login/authentication/session was for (Auditbeat puts it here too)
+            put(doc, "user.effective.id", account_id)
+            if account_name is not None:
+                put(doc, "user.effective.name", account_name)
+    if primary_type == "LOGIN":
+        put(doc, "user.target.id", id_text(_clean(merged.get("auid"))))
+
+    # -- process
+    put(doc, "process.pid", process.get("pid"))
+    if isinstance(process.get("ppid"), int):
+        put(doc, "process.parent.pid", process["ppid"])
+    exe = _clean(process.get("exe"))
+    put(doc, "process.executable", exe)
+    put(doc, "process.name", _clean(process.get("comm")) or basename(exe))
+    args = process.get("args") if isinstance(process.get("args"), list) else None
+    if not args and isinstance(process.get("title_argv"), list):
+        args = process["title_argv"]
+    if args:
+        put(doc, "process.args", [str(a) for a in args])
+        count = process.get("argc") if isinstance(process.get("argc"), int) else len(args)
+        put(doc, "process.args_count", count)
+        put(doc, "process.command_line", " ".join(str(a) for a in args))
+    put(doc, "process.title", process.get("title"))
+    cwd = _clean(process.get("cwd")) or (_clean(merged.get("cwd")) if _is_user_space(type_num) else None)
+    put(doc, "process.working_directory", cwd)
+    session = decoded.get("session")
+    if process.get("pid") is not None:
+        put(doc, "process.entity_id", short_hash(host_identity(source), node or "", process.get("pid"), session))
+
+    # -- files
+    paths: list[dict[str, Any]] = [p for p in decoded.get("paths") or [] if isinstance(p, dict)]
+    candidates = _file_candidates(paths, cwd)
+    file_path = candidates[0]["name"] if candidates else None
+    file_path2 = candidates[1]["name"] if len(candidates) > 1 else None
+    if candidates and cat.object_type in ("file", "filesystem", "", "process"):
+        # a mount lists its target twice, first without metadata: take the attributes where they are
+        first = next(
+            (p for p in candidates if p["name"] == candidates[0]["name"] and p.get("inode") is not None),
+            candidates[0],
+        )
+        put(doc, "file.path", file_path)
+        put(doc, "file.name", basename(file_path))
+        if file_path and "/" in file_path:
+            put(doc, "file.directory", posixpath.dirname(file_path) or "/")
+        if first.get("inode") is not None:
+            put(doc, "file.inode", str(first["inode"]))
+        mode_raw = first.get("mode")
+        try:
+            mode = int(str(mode_raw), 8) if mode_raw is not None else None
+        except ValueError:
+            mode = None
+        if mode is not None:
+            put(doc, "file.mode", format(mode & 0o7777, "04o"))
+            put(doc, "file.type", file_type_from_mode(mode))
+        put(doc, "file.uid", id_text(first.get("ouid")))
+        put(doc, "file.gid", id_text(first.get("ogid")))
+        put(doc, "file.device", _clean(first.get("dev")))
+        if cat.action in _TWO_PATH_ACTIONS and file_path2:
+            put(doc, "file.target_path", file_path2)
+
+    # -- network
+    sockaddrs = [s for s in decoded.get("sockaddr") or [] if isinstance(s, dict)]
+    sa = next((s for s in sockaddrs if s.get("family") in ("inet", "inet6", "local")), None)
+    sock_text = _sockaddr_text(sa) if sa else None
+    if sa is not None:
+        side = "source" if cat.direction == "ingress" else "destination"
+        put(doc, f"{side}.address", sock_text)
+        ip = valid_ip(sa.get("address"))
+        if ip is not None:
+            put(doc, f"{side}.ip", ip)
+            add_unique(doc, "related.ip", routable_ip(ip))
+            if isinstance(sa.get("port"), int) and sa["port"] > 0:
+                put(doc, f"{side}.port", sa["port"])
+            put(doc, "network.type", "ipv6" if sa.get("family") == "inet6" else "ipv4")
+        elif sa.get("family") == "local":
+            put(doc, "network.transport", "unix")
+    if _is_user_space(type_num):
+        addr = routable_ip(_clean(user_msg.get("addr")))
+        hostname = _clean(user_msg.get("hostname"))
+        if addr is not None:
+            put(doc, "source.ip", addr)
+            put(doc, "source.address", addr)
+            add_unique(doc, "related.ip", addr)
+        if hostname is not None and valid_ip(hostname) is None:
+            put(doc, "source.domain", hostname)
+            add_unique(doc, "related.hosts", hostname)
+    if cat.direction and (sa is not None or get(doc, "source.ip") is not None):
+        put(doc, "network.direction", cat.direction)
+
+    # -- tags
+    for key in keys:
+        add_unique(doc, "tags", key)
+    if decoded.get("error"):
+        add_unique(doc, "tags", "decode_error")
+        put(doc, "event.reason", str(decoded["error"]))
+        put(doc, "event.original", "\n".join(str(r.get("raw", "")) for r in records))
+    if isinstance(decoded.get("lost_before"), int) and decoded["lost_before"] > 0:
+        add_unique(doc, "tags", "lost_events_before")
+
+    # -- summary
+    sock_port = sa.get("port") if sa is not None and isinstance(sa.get("port"), int) and sa["port"] > 0 else None
+    summary = _summary(
+        cat, primary_type, merged, user_msg, ids, file_path, file_path2, sock_text, keys, exe, sock_port
+    )
+
+    # -- auditd.* detail
+    put(doc, "auditd.message_type", primary_type.lower() if primary_type else None)
+    put(doc, "auditd.record_types", [str(t) for t in decoded.get("record_types") or []])
+    if isinstance(decoded.get("serial"), int):
+        put(doc, "auditd.sequence", decoded["serial"])
+    put(doc, "auditd.result", {"success": "success", "failure": "fail"}.get(outcome))
+    put(doc, "auditd.session", id_text(session))
+    put(doc, "auditd.node", node)
+    put(doc, "auditd.summary", summary)
+    data = {
+        _field_name(k): str(v)
+        for k, v in merged.items()
+        if not (k.startswith("a") and k[1:2].isdigit() and "EXECVE" in (decoded.get("record_types") or []))
+    }
+    put(doc, "auditd.data", data)
+    put(doc, "auditd.paths", [_jsonable(p) for p in paths])
+    put(doc, "auditd.records", [_record_detail(r) for r in records])
+    put(doc, "auditd.complete", decoded.get("complete"))
+    if isinstance(decoded.get("lost_before"), int) and decoded["lost_before"] > 0:
+        put(doc, "auditd.lost_before", decoded["lost_before"])
+    put(doc, "auditd.error", decoded.get("error"))
+
+    related_users(doc)
+    put(doc, "message", summary_message(doc, summary))
+    return doc
+
+
+def _summary(
+    cat: tables.Category, primary_type: str, merged: dict[str, str], user_msg: dict[str, Any],
+    ids: dict[str, Any], file_path: str | None, file_path2: str | None, sock_text: str | None,
+    keys: list[str], exe: str | None, sock_port: int | None,
+) -> dict[str, Any]:
+    """Actor / action / object / how, as go-libaudit's aucoalesce summary has it."""
+    actor: dict[str, Any] = {}
+    auid = id_text(ids.get("auid"))
+    if primary_type == "LOGIN":  # the actor is who it was before: the new auid is the object
+        auid = id_text(_clean(merged.get("old-auid") or merged.get("old_auid")))
+    if auid is not None:
+        actor["primary"] = auid
+    if primary_type == "SYSCALL" or not user_msg:
+        secondary = id_text(ids.get("uid"))
+    else:
+        secondary = _clean(user_msg.get("acct")) or id_text(_clean(user_msg.get("id"))) or id_text(ids.get("uid"))
+    if secondary is not None:
+        actor["secondary"] = secondary
+    obj: dict[str, Any] = {}
+    if cat.object_type:
+        obj["type"] = cat.object_type
+    primary = _object_value(cat.object_primary, merged, file_path, file_path2, sock_text, keys)
+    if primary is None and cat.object_type in ("file", "filesystem"):
+        primary = file_path
+    secondary_obj = _object_value(cat.object_secondary, merged, file_path, file_path2, sock_text, keys)
+    if primary is not None:
+        obj["primary"] = primary
+    if secondary_obj is None and cat.object_type == "socket" and sock_port:
+        secondary_obj = str(sock_port)  # the peer's port, as aucoalesce reports it
+    if secondary_obj is not None and secondary_obj != primary:
+        obj["secondary"] = secondary_obj
+    summary: dict[str, Any] = {}
+    if actor:
+        summary["actor"] = actor
+    if cat.action:
+        summary["action"] = cat.action
+    if obj:
+        summary["object"] = obj
+    how = exe or _clean(user_msg.get("exe")) or _clean(merged.get("comm"))
+    if user_msg and not how:
+        how = _clean(user_msg.get("terminal"))
+    if how:
+        summary["how"] = how
+    return summary
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value if v is not None]
+    return value
+
+
+def _record_detail(rec: dict[str, Any]) -> dict[str, Any]:
+    """One record as kept under auditd.records: type, raw and interpreted fields, sender's names."""
+    out: dict[str, Any] = {"type": rec.get("type")}
+    if rec.get("type_num") is not None:
+        out["type_num"] = rec["type_num"]
+    for name in ("fields", "interpreted", "enriched"):
+        value = rec.get(name)
+        if value:
+            out[name] = {_field_name(str(k)): v for k, v in value.items()}
+    if rec.get("duplicates"):
+        out["duplicates"] = _jsonable(rec["duplicates"])
+    if rec.get("error"):
+        out["error"] = rec["error"]
+        out["raw"] = rec.get("raw")
+    return out

@@ -1,0 +1,204 @@
+"""Index templates (composable + component) and index naming.
+
+Mappings are explicit for every field in ``data/fields.tsv`` so the engine never guesses a type from the
+first document it sees (a uid guessed as ``long`` rejects every later ``"unset"``). ECS types that an
+engine lacks are translated (sink-and-gss.md A7): OpenSearch has ``flat_object`` (>= 2.7) instead of
+``flattened``, ``match_only_text`` only from 2.12; Elasticsearch 7.x is treated as the OSS build, which
+has none of the x-pack types.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from auditrecv.config import Search
+
+from . import tables
+
+TEMPLATE_PREFIX = "auditrecv"
+TEMPLATE_PRIORITY = 200  # above the built-in logs-*-* template (priority 100), A6.3
+DLQ_PRIORITY = 210  # the dead-letter pattern overlaps auditrecv-*; a tie is an error in the engine
+KEYWORD_IGNORE_ABOVE = 1024
+FLAT_IGNORE_ABOVE = 4096
+_STRFTIME = re.compile(r"%.")
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    nums = [int(n) for n in re.findall(r"\d+", version or "")[:2]]
+    while len(nums) < 2:
+        nums.append(0)
+    return nums[0], nums[1]
+
+
+def field_mapping(ecs_type: str, flavor: str, version: str) -> dict[str, Any]:
+    """Engine mapping for one ECS type on this engine flavor and version."""
+    major, minor = _version_tuple(version)
+    opensearch = flavor == "opensearch"
+    es8 = flavor == "elasticsearch" and major >= 8
+    if ecs_type == "keyword":
+        return {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}
+    if ecs_type == "stored_keyword":
+        return {"type": "keyword", "index": False, "doc_values": False}
+    if ecs_type in ("long", "ip", "boolean", "date_nanos", "date"):
+        return {"type": ecs_type}
+    if ecs_type == "match_only_text":
+        if es8 or (opensearch and (major, minor) >= (2, 12)):
+            return {"type": "match_only_text"}
+        return {"type": "text"}
+    if ecs_type == "wildcard":
+        # OpenSearch's wildcard version is unverified (A7): keyword is the safe choice there
+        if es8:
+            return {"type": "wildcard"}
+        return {"type": "keyword", "ignore_above": 8191}
+    if ecs_type == "flattened":
+        if es8:
+            return {"type": "flattened", "ignore_above": FLAT_IGNORE_ABOVE}
+        if opensearch and (major, minor) >= (2, 7):
+            return {"type": "flat_object"}
+        return {"type": "object", "enabled": False}
+    raise ValueError(f"unknown field type {ecs_type!r} in fields.tsv")
+
+
+def build_mappings(flavor: str, version: str) -> dict[str, Any]:
+    """The ``mappings`` body: explicit properties, plus dynamic templates for the open detail maps."""
+    properties: dict[str, Any] = {}
+    dynamic_templates: list[dict[str, Any]] = []
+    for f in tables.fields():
+        if f.name.endswith(".*"):
+            parent = f.name[:-2]
+            dynamic_templates.append({
+                parent.replace(".", "_") + "_fields": {
+                    "path_match": f.name,
+                    "mapping": field_mapping(f.type, flavor, version),
+                }
+            })
+            _insert(properties, parent, {"type": "object"})
+            continue
+        _insert(properties, f.name, field_mapping(f.type, flavor, version))
+    # anything else a later version or the enrichment stage adds: text as keyword, never as date
+    dynamic_templates.append({
+        "strings_as_keyword": {
+            "match_mapping_type": "string",
+            "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        }
+    })
+    return {
+        "dynamic": True,
+        "date_detection": False,
+        "numeric_detection": False,
+        "dynamic_templates": dynamic_templates,
+        "properties": properties,
+    }
+
+
+def _insert(properties: dict[str, Any], dotted: str, mapping: dict[str, Any]) -> None:
+    parts = dotted.split(".")
+    node = properties
+    for part in parts[:-1]:
+        entry = node.setdefault(part, {"properties": {}})
+        entry.setdefault("properties", {})
+        node = entry["properties"]
+    existing = node.get(parts[-1])
+    if existing is not None and "properties" in existing:
+        existing.update({k: v for k, v in mapping.items() if k != "type"})
+        return
+    node[parts[-1]] = mapping
+
+
+def index_pattern(name_or_strftime: str) -> str:
+    """``auditrecv-%Y.%m.%d`` -> ``auditrecv-*``: the part before the first directive, then ``*``."""
+    m = _STRFTIME.search(name_or_strftime)
+    if m is None:
+        return name_or_strftime
+    return name_or_strftime[: m.start()] + "*"
+
+
+def build_templates(flavor: str, version: str, settings: Search) -> dict[str, dict[str, Any]]:
+    """Component and composable index templates for this engine; the sink PUTs them as given.
+
+    Returns ``{"component_templates": {name: body}, "index_templates": {name: body}}``.
+    """
+    from . import __version__ as schema_version
+
+    meta = {"managed_by": "auditrecv", "schema": settings.schema, "schema_version": schema_version}
+    index_settings: dict[str, Any] = {"index": {"mapping": {"total_fields": {"limit": 4000}}}}
+    if settings.number_of_replicas >= 0:
+        index_settings["index"]["number_of_replicas"] = settings.number_of_replicas
+    index_settings["index"]["codec"] = "best_compression"
+    if settings.schema == "auditrecv-v1":
+        from .compat import compat_mappings
+
+        mappings = compat_mappings(flavor, version)
+        name = f"{TEMPLATE_PREFIX}-v1"
+    else:
+        mappings = build_mappings(flavor, version)
+        name = f"{TEMPLATE_PREFIX}-ecs"
+    components = {
+        f"{name}-mappings": {"template": {"mappings": mappings}, "_meta": meta},
+        f"{TEMPLATE_PREFIX}-settings": {"template": {"settings": index_settings}, "_meta": meta},
+    }
+    index_template: dict[str, Any] = {
+        "composed_of": [f"{TEMPLATE_PREFIX}-settings", f"{name}-mappings"],
+        "priority": TEMPLATE_PRIORITY,
+        "_meta": meta,
+    }
+    if settings.mode == "data_stream":
+        index_template["index_patterns"] = [settings.data_stream]
+        index_template["data_stream"] = {}
+    else:
+        index_template["index_patterns"] = [index_pattern(settings.index)]
+    dlq_pattern = index_pattern(settings.dead_letter_index)
+    templates: dict[str, Any] = {TEMPLATE_PREFIX: index_template}
+    # the sink's dead-letter index holds foreign documents as strings: keep it out of the ECS mapping
+    if dlq_pattern and dlq_pattern not in index_template["index_patterns"]:
+        components[f"{TEMPLATE_PREFIX}-dlq-mappings"] = {
+            "template": {
+                "mappings": {
+                    "dynamic": True,
+                    "date_detection": False,
+                    "dynamic_templates": [{
+                        "strings_as_keyword": {
+                            "match_mapping_type": "string",
+                            "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+                        }
+                    }],
+                    "properties": {"@timestamp": {"type": "date_nanos"}},
+                }
+            },
+            "_meta": meta,
+        }
+        templates[f"{TEMPLATE_PREFIX}-dlq"] = {
+            "index_patterns": [dlq_pattern],
+            "composed_of": [f"{TEMPLATE_PREFIX}-settings", f"{TEMPLATE_PREFIX}-dlq-mappings"],
+            "priority": DLQ_PRIORITY,
+            "_meta": meta,
+        }
+    return {"component_templates": components, "index_templates": templates}
+
+
+def _doc_time(doc: dict[str, Any]) -> datetime:
+    stamp = doc.get("@timestamp") or doc.get("time")
+    if isinstance(stamp, str) and len(stamp) >= 19:
+        try:
+            return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+def index_name(doc: dict[str, Any], settings: Search) -> str:
+    """Where a document goes: the data stream, or the daily index of the event's own (UTC) time.
+
+    Placement by event time, not arrival time, keeps a retransmission in the same index as the
+    original, so the ``_id`` collision (409) still catches it (A6.3).
+    """
+    if settings.mode == "data_stream":
+        return settings.data_stream
+    return _doc_time(doc).strftime(settings.index).lower()
+
+
+def dead_letter_index_name(doc: dict[str, Any], settings: Search) -> str:
+    """The sink's dead-letter index for this document's time."""
+    return _doc_time(doc).strftime(settings.dead_letter_index).lower()

@@ -1,0 +1,1 @@
+"""Protocol emulators of real audit clients, for tests, demos and benchmarks."""

@@ -1,0 +1,198 @@
+"""Records/s from one real /sbin/audisp-remote into auditrecv's receiver vs an ack-only listener.
+
+audisp-remote is strictly stop-and-wait, so its rate is 1 / (round trip + the receiver's time to
+answer). The baseline is a trivial asyncio listener that acks every frame without storing it;
+auditrecv answers only after the durable spool commit. Both run in this process, one after the
+other, with the same client settings and the same input. Target: ratio >= 0.9.
+
+    sudo .venv/bin/python -m bench.bench_audisp_remote [--records 20000]
+
+Needs root (audisp-remote runs in a private mount namespace; see tests/infra/audisp.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from auditrecv.config import AudispRemoteListener, Gss  # noqa: E402
+from auditrecv.receive.audisp_remote_server import start_audisp_remote_server  # noqa: E402
+from auditrecv.spool import Spool  # noqa: E402
+from tests.infra.audisp import AudispRemote  # noqa: E402
+from tests.paths import LINUX_FIXTURES  # noqa: E402
+
+HEADER = struct.Struct("<IBBIHI")
+
+
+def make_lines(n: int) -> list[bytes]:
+    """n distinct, realistic record lines (the fixture's, with fresh serial numbers)."""
+    src = (LINUX_FIXTURES / "audisp-remote" / "captures" / "input-events.log").read_bytes().splitlines()
+    src = [s for s in src if b"type=EOE" not in s]
+    out = []
+    for i in range(n):
+        line = src[i % len(src)]
+        out.append(line.replace(b":424", b":%d" % (100000 + i), 1))
+    return out
+
+
+class MemorySpool:
+    """Not durable: isolates the receiver's own cost from the spool's commit latency."""
+
+    state = "ok"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def append(self, records: list[object]) -> list[int]:
+        self.count += len(records)
+        return list(range(len(records)))
+
+    async def wait_for_space(self, timeout: float | None = None) -> bool:
+        return True
+
+
+async def ack_only_listener() -> tuple[asyncio.Server, list[int]]:
+    """The baseline: parse headers, ack immediately, store nothing."""
+    count = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(16)
+                _, _, _, typ, length, seq = HEADER.unpack(header)
+                if length:
+                    await reader.readexactly(length)
+                if typ == 0:
+                    count[0] += 1
+                writer.write(HEADER.pack(0xFF0000FE, 0, 0, 0x40000000, 0, seq))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, count
+
+
+async def run_client(port: int, lines: list[bytes], workdir: Path) -> float:
+    """Feed every line, wait for audisp-remote to flush and exit; seconds elapsed."""
+    client = AudispRemote(
+        "127.0.0.1", port, workdir, queue_depth=len(lines) + 10, max_time_per_record=30
+    ).start()
+    try:
+        t0 = time.perf_counter()
+
+        def feed() -> None:
+            client.send_lines(lines)
+            client.close_stdin()
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        code = await asyncio.to_thread(client.wait, 600)
+        elapsed = time.perf_counter() - t0
+        feeder.join()
+        if code != 0:
+            raise RuntimeError(f"audisp-remote exited {code}: {client.syslog_lines()[-5:]}")
+        return elapsed
+    finally:
+        client.close()
+
+
+async def measure(name: str, lines: list[bytes], start: Callable[[], Awaitable[tuple[int, Callable[[], int],
+                                                                                      Callable[[], Awaitable[None]]]]],
+                  workdir: Path) -> float:
+    port, stored, stop = await start()
+    try:
+        elapsed = await run_client(port, lines, workdir)
+    finally:
+        await stop()
+    n = stored()
+    if n < len(lines):
+        raise RuntimeError(f"{name}: only {n} of {len(lines)} records arrived")
+    rate = len(lines) / elapsed
+    print(f"{name:<44} {len(lines):>7} records  {elapsed:7.2f} s  {rate:9.0f} rec/s")
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--commit-delay", type=float, default=None,
+                        help="spool.commit_delay (default: the config default)")
+    args = parser.parse_args()
+    lines = make_lines(args.records)
+    from auditrecv.config import Spool as SpoolSettings
+
+    defaults = SpoolSettings()
+    delay = defaults.commit_delay if args.commit_delay is None else args.commit_delay
+
+    with tempfile.TemporaryDirectory(prefix="bench-audisp-", dir="/var/tmp") as tmp:
+        base = Path(tmp)
+
+        async def baseline() -> tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]:
+            server, count = await ack_only_listener()
+
+            async def stop() -> None:
+                server.close()
+                await server.wait_closed()
+
+            return int(server.sockets[0].getsockname()[1]), lambda: count[0], stop
+
+        async def auditrecv_receiver(
+            sync: str,
+        ) -> tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]:
+            spool = await Spool.open(base / f"spool-{sync}-{time.monotonic_ns()}.db", max_bytes=1024**3,
+                                     commit_delay=delay, synchronous=sync)
+            server = await start_audisp_remote_server(
+                AudispRemoteListener(host="127.0.0.1", port=0), Gss(), spool, name="bench"
+            )
+
+            async def stop() -> None:
+                await server.close()
+                await spool.close()
+
+            return server.port, lambda: spool.count(), stop
+
+        async def receiver_only() -> tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]:
+            spool = MemorySpool()
+            server = await start_audisp_remote_server(
+                AudispRemoteListener(host="127.0.0.1", port=0), Gss(), spool, name="bench"
+            )
+            return server.port, lambda: spool.count, server.close
+
+        print(f"one real audisp-remote, stop-and-wait, loopback; spool commit_delay={delay} s; "
+              f"{args.rounds} interleaved rounds, median reported")
+        variants: list[tuple[str, Callable[[], Awaitable[tuple[int, Callable[[], int],
+                                                                Callable[[], Awaitable[None]]]]]]] = [
+            ("ack-only listener (baseline)", baseline),
+            ("auditrecv receiver + in-memory spool", receiver_only),
+            ("auditrecv + spool (synchronous=full)", lambda: auditrecv_receiver("full")),
+            ("auditrecv + spool (synchronous=normal)", lambda: auditrecv_receiver("normal")),
+        ]
+        rates: dict[str, list[float]] = {name: [] for name, _ in variants}
+        for r in range(args.rounds):
+            for i, (name, start) in enumerate(variants):
+                rates[name].append(await measure(name, lines, start, base / f"r{r}v{i}"))
+        med = {name: statistics.median(values) for name, values in rates.items()}
+        base_rate = med["ack-only listener (baseline)"]
+        print()
+        for name, rate in med.items():
+            print(f"{name:<44} median {rate:9.0f} rec/s   ratio {rate / base_rate:5.2f}x")
+        print("target: auditrecv/baseline >= 0.9x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Benchmark: Linux audit line parsing + event grouping, auditrecv vs Debian's libauparse 3.0.9.
+
+Builds a log of >= 200k records by repeating the third-party fixture logs with fresh serials and advancing
+timestamps, then measures in the same run:
+* auditrecv: parse_line + EventAssembler (grouping) with the default lazy body parsing (the header is
+  all grouping needs), with every field parsed eagerly, and with interpret() added;
+* libauparse (python3-audit, run with /usr/bin/python3 in a subprocess, timed inside it): events and
+  records walked (its C parser splits every record into fields eagerly), and a second pass that also reads
+  every field name and raw value from Python (what a Python user of the binding needs to get the same data).
+
+Usage: .venv/bin/python bench/bench_linux_decode.py [--records N] [--keep FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from auditrecv.decode.linux import EventAssembler, interpret, parse_line  # noqa: E402
+from tests.paths import LINUX_FIXTURES  # noqa: E402
+
+SOURCES = [
+    *sorted((LINUX_FIXTURES / "third_party" / "audit-userspace-v3.0.9" / "auparse" / "test").glob("*.log")),
+    *sorted((LINUX_FIXTURES / "third_party" / "go-libaudit" / "auparse" / "testdata").glob("*.log")),
+    LINUX_FIXTURES / "third_party" / "go-libaudit" / "testdata" / "normal.log",
+    LINUX_FIXTURES / "audisp-remote" / "captures" / "input-events.log",
+]
+_ID = re.compile(r"msg=audit\((\d+)\.(\d+):(\d+)\)")
+
+LIBAUPARSE_SCRIPT = r"""
+import json, sys, time
+import auparse
+path = sys.argv[1]
+t0 = time.perf_counter()
+parser = auparse.AuParser(auparse.AUSOURCE_FILE, path)
+events = records = 0
+while parser.parse_next_event():
+    events += 1
+    records += parser.get_num_records()
+t1 = time.perf_counter()
+parser = auparse.AuParser(auparse.AUSOURCE_FILE, path)
+fields = 0
+while parser.parse_next_event():
+    parser.first_record()
+    while True:
+        parser.first_field()
+        while True:
+            parser.get_field_name(); parser.get_field_str()
+            fields += 1
+            if not parser.next_field():
+                break
+        if not parser.next_record():
+            break
+t2 = time.perf_counter()
+print(json.dumps({"events": events, "records": records, "fields": fields, "walk": t1 - t0, "fields_walk": t2 - t1}))
+"""
+
+
+def build_log(path: Path, min_records: int) -> int:
+    """Repeat the fixture records with fresh serials (one per original event) and later timestamps."""
+    base: list[str] = []
+    for source in SOURCES:
+        for line in source.read_text().split("\n"):
+            if _ID.search(line) and not line.startswith("#"):
+                base.append(line)
+    written = 0
+    serial = 1000
+    clock = 1_600_000_000
+    with path.open("w") as out:
+        while written < min_records:
+            mapping: dict[str, int] = {}
+            for line in base:
+                match = _ID.search(line)
+                assert match is not None
+                old = match.group(0)
+                if old not in mapping:
+                    serial += 1
+                    mapping[old] = serial
+                new_serial = mapping[old]
+                stamp = f"msg=audit({clock + new_serial // 50}.{match.group(2)}:{new_serial})"
+                out.write(line[: match.start()] + stamp + line[match.end():] + "\n")
+                written += 1
+    return written
+
+
+def bench_ours(path: Path, with_interpret: bool, lazy: bool = True) -> tuple[float, int, int]:
+    """Parse and group (optionally interpret) the whole file; returns (seconds, records, events)."""
+    start = time.perf_counter()
+    asm = EventAssembler(grace_seconds=2.0, max_age_seconds=30.0)
+    events = records = 0
+    clock = 0.0
+    with path.open(encoding="utf-8", newline="\n") as handle:
+        for line in handle:
+            record = parse_line(line, lazy)
+            records += 1
+            if record.time_ns is not None and record.time_ns / 1e9 > clock:
+                clock = record.time_ns / 1e9
+            for event in asm.add(record, "bench", clock):
+                events += 1
+                if with_interpret:
+                    interpret(event)
+        for event in asm.flush():
+            events += 1
+            if with_interpret:
+                interpret(event)
+    return time.perf_counter() - start, records, events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--keep", type=Path, help="write the generated log here instead of a temp file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "bench-audit.log"
+        total = build_log(path, args.records)
+        print(f"log: {path} ({total} records, {os.path.getsize(path) / 1e6:.1f} MB)")
+
+        ours_time, ours_records, ours_events = bench_ours(path, with_interpret=False)
+        eager_time, _, _ = bench_ours(path, with_interpret=False, lazy=False)
+        full_time, _, _ = bench_ours(path, with_interpret=True)
+        proc = subprocess.run(["/usr/bin/python3", "-c", LIBAUPARSE_SCRIPT, str(path)],
+                              capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+        if proc.returncode != 0:
+            print("libauparse run failed:", proc.stderr.strip())
+            return
+        ref = json.loads(proc.stdout)
+
+    def row(name: str, seconds: float, records: int, events: int) -> None:
+        print(f"{name:<48} {records / seconds:>12,.0f} rec/s {events / seconds:>12,.0f} ev/s  ({seconds:.2f} s)")
+
+    print(f"events: auditrecv {ours_events}, libauparse {ref['events']}; records: {ours_records} / {ref['records']}")
+    row("auditrecv parse + group (fields parsed lazily)", ours_time, ours_records, ours_events)
+    row("auditrecv parse (all fields) + group", eager_time, ours_records, ours_events)
+    row("auditrecv parse + group + interpret", full_time, ours_records, ours_events)
+    row("libauparse parse + group (C, records counted)", ref["walk"], ref["records"], ref["events"])
+    row("libauparse + every field read from Python", ref["fields_walk"], ref["records"], ref["events"])
+    print(f"ratio auditrecv parse+group / libauparse parse+group: {ref['walk'] / ours_time:.2f}x "
+          f"(>1 means auditrecv is faster)")
+    print(f"ratio auditrecv parse(all fields)+group / libauparse with field access from Python: "
+          f"{ref['fields_walk'] / eager_time:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""`auditrecv serve` as a user runs it: embedded default, listening ports, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.harness import ServiceProcess, service_config
+
+
+def test_embedded_default_listens_spools_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    table = service_config(tmp_path)
+    svc = ServiceProcess(table, tmp_path)
+    svc.start()
+    try:
+        for name in ("audit_remote", "audisp_remote"):
+            port = table["listeners"][name]["port"]
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
+        health = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{table['http']['port']}/health", timeout=5).read()
+        )
+        assert health["status"] == "ok" and health["search_engine"] is False
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{table['http']['port']}/metrics", timeout=5).read()
+        assert b"auditrecv_spool_" in metrics
+    finally:
+        svc.signal(signal.SIGINT)
+        assert svc.proc is not None
+        rc = svc.proc.wait(20)
+    log = svc.log()
+    assert rc == 0, log
+    assert "Traceback" not in log
+    assert "no search engine configured" in log and "[search] urls" in log and "auditrecv export" in log
+    assert (tmp_path / "state" / "spool.db").exists()

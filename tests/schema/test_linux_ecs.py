@@ -1,0 +1,189 @@
+"""Linux event -> ECS document: exact values against go-libaudit's aucoalesce golden events, and
+categorization compared with their ``ecs`` blocks (deliberate differences are listed in docs/schema.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from auditrecv.decode.linux import LinuxEvent, decode_events
+from auditrecv.schema import linux_to_ecs
+from auditrecv.schema.common import get
+from auditrecv.spool.record import Source
+from tests.paths import LINUX_FIXTURES
+from tests.schema.fixtures import golden_cases
+
+SOURCE = Source("audisp_remote", "192.0.2.9", 50123, "", "", False, "linux-tcp")
+OBSERVER = {"hostname": "collector1"}
+CASES = golden_cases()
+IDS = [f"{stem}:{name}" for stem, name, _, _ in CASES]
+
+# (case, what) -> why auditrecv differs on purpose; mirrored in auditrecv/schema/data/doc_categorization.md
+DELIBERATE = {
+    "CONFIG_CHANGE add rule": "category: configuration only (no process changed)",
+    "CONFIG_CHANGE backlog limit": "category: configuration only (no process changed)",
+    "CONFIG_CHANGE remove rule": "category: configuration only (no process changed)",
+    "CONFIG_CHANGE update rules": "category: configuration only (no process changed)",
+    "AVC_AppArmor": "type: reading a file is ECS access, not info",
+    "NETFILTER_CFG": "category: setsockopt is a network syscall, not the process catch-all",
+    "getpeername syscall": "network/info with an action; go-libaudit leaves it unmapped",
+    "getsockname syscall": "network/info with an action; go-libaudit leaves it unmapped",
+}
+
+
+def one_event(lines: list[str]) -> LinuxEvent:
+    events = [e for e in decode_events(lines) if e.records and e.records[0].type_name != "EOE"]
+    assert len(events) == 1
+    return events[0]
+
+
+# the object file: for mknod go-libaudit reports the PARENT directory, we report the node created
+DELIBERATE_PATH = {"make-device": "/run/systemd/sessions/23.ref"}
+# object kinds we name differently: go-libaudit reports "file" for mount although its table says filesystem
+DELIBERATE_OBJECT = {"mount syscall": "filesystem"}
+
+
+def _deliberate(name: str) -> bool:
+    return name in DELIBERATE or name.startswith("CONFIG_CHANGE")
+
+
+@pytest.mark.parametrize(("stem", "name", "lines", "gold"), CASES, ids=IDS)
+def test_categorization_agrees_with_go_libaudit(stem: str, name: str, lines: list[str], gold: dict[str, Any]) -> None:
+    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    gold_ecs = gold.get("ecs", {}).get("event", {})
+    mine = (set(doc["event"]["category"]), set(doc["event"]["type"]))
+    theirs = (set(gold_ecs.get("category", [])), set(gold_ecs.get("type", [])))
+    assert doc["event"]["kind"] == gold_ecs.get("kind", "event")
+    if _deliberate(name):
+        assert mine != theirs, f"{name} is listed as a deliberate difference but agrees: drop it from the list"
+        return
+    assert mine == theirs
+    assert doc["event"].get("action") == gold["summary"].get("action")
+    expected_object = DELIBERATE_OBJECT.get(name, gold["summary"].get("object", {}).get("type"))
+    assert get(doc, "auditd.summary.object.type") == expected_object
+
+
+@pytest.mark.parametrize(("stem", "name", "lines", "gold"), CASES, ids=IDS)
+def test_ecs_values_match_the_golden_event(stem: str, name: str, lines: list[str], gold: dict[str, Any]) -> None:
+    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    # time: go-libaudit prints milliseconds; we keep the same instant with nine digits
+    whole, _, frac = gold["@timestamp"].rstrip("Z").partition(".")
+    assert doc["@timestamp"] == f"{whole}.{frac.ljust(9, '0')}Z"
+    assert get(doc, "event.sequence") == gold["sequence"]
+    assert doc["event"]["outcome"] == {"success": "success", "fail": "failure"}.get(gold["result"], "unknown")
+    assert get(doc, "auditd.result") == {"success": "success", "fail": "fail"}.get(gold["result"])
+    assert get(doc, "auditd.message_type") == gold["record_type"]
+    session = gold.get("session")
+    assert get(doc, "auditd.session") == (None if session in (None, "unset") else session)
+
+    ids = gold.get("user", {}).get("ids", {})
+    for field, path in (("uid", "user.id"), ("euid", "user.effective.id"), ("auid", "user.audit.id"),
+                        ("gid", "user.group.id"), ("suid", "user.saved.id"), ("fsuid", "user.filesystem.id")):
+        if field == "euid" and get(doc, "auditd.summary.actor.secondary") not in (None, ids.get("uid")):
+            continue  # user records put the account (acct/id) in user.effective (documented)
+        expected = ids.get(field)
+        assert get(doc, path) == (None if expected in (None, "unset") else expected), path
+
+    proc = gold.get("process", {})
+    assert get(doc, "process.pid") == (int(proc["pid"]) if "pid" in proc else None)
+    assert get(doc, "process.parent.pid") == (int(proc["ppid"]) if "ppid" in proc else None)
+    assert get(doc, "process.executable") == proc.get("exe")
+    assert get(doc, "process.name") == proc.get("name", get(doc, "process.name"))
+    assert get(doc, "process.title") == proc.get("title")
+    assert get(doc, "process.working_directory") == proc.get("cwd")
+    if "args" in proc:
+        assert get(doc, "process.args") == proc["args"]
+        assert get(doc, "process.args_count") == len(proc["args"])
+
+    gold_file = gold.get("file")
+    if name in DELIBERATE_PATH:
+        assert get(doc, "file.path") == DELIBERATE_PATH[name]
+        assert get(doc, "auditd.summary.object.primary") == DELIBERATE_PATH[name]
+    elif gold_file:
+        assert get(doc, "file.path") == gold_file["path"]
+        assert get(doc, "file.inode") == gold_file["inode"]
+        assert get(doc, "file.mode") == gold_file["mode"]
+        assert get(doc, "file.uid") == gold_file["uid"]
+        assert get(doc, "file.gid") == gold_file["gid"]
+        # file.device: ours is the file system's dev=, go-libaudit reports rdev= (documented)
+    for side in ("source", "destination"):
+        gold_side = gold.get(side, {})
+        if "ip" in gold_side:
+            assert get(doc, f"{side}.ip") == gold_side["ip"]
+        if "port" in gold_side:
+            assert get(doc, f"{side}.port") == int(gold_side["port"])
+        if "path" in gold_side:
+            assert get(doc, f"{side}.address") == gold_side["path"]
+    if "network" in gold:
+        assert get(doc, "network.direction") == gold["network"]["direction"]
+    # tags: the rule keys as written; go-libaudit also strips a leading "key=" (documented)
+    # ENRICHED lines: go-libaudit does not know the ENRICHED section and takes "ARCH=x86_64" for a key
+    # (here the separator was lost in the fixture: "key=(null)ARCH=x86_64 ..."); the rule key is (null)
+    gold_tags = [] if any("key=(null)ARCH=" in line for line in lines) else gold.get("tags", [])
+    assert [t.removeprefix("key=") for t in get(doc, "tags") or []] == gold_tags
+    # nothing decoded is dropped: every record is kept with its fields
+    raw_lines = [line for line in lines if line.strip()]
+    assert len(get(doc, "auditd.records")) == len(raw_lines)
+    assert get(doc, "auditd.summary.actor.primary") == (
+        None if gold["summary"].get("actor", {}).get("primary") in (None, "unset")
+        else gold["summary"]["actor"]["primary"]
+    )
+    gold_obj = gold["summary"].get("object", {})
+    if gold_obj.get("primary") and not _deliberate(name) and name not in DELIBERATE_PATH:
+        assert get(doc, "auditd.summary.object.primary") == gold_obj["primary"]
+
+
+def test_user_login_failure_is_an_authentication_failure_with_the_client_address() -> None:
+    lines = [
+        "type=USER_LOGIN msg=audit(1492896301.818:19955): pid=12635 uid=0 auid=4294967295 ses=4294967295 "
+        "msg='op=login acct=\"mallory\" exe=\"/usr/sbin/sshd\" hostname=? addr=179.38.151.221 terminal=sshd "
+        "res=failed'"
+    ]
+    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    assert doc["event"]["category"] == ["authentication"]
+    assert doc["event"]["type"] == ["start"]
+    assert doc["event"]["outcome"] == "failure"
+    assert get(doc, "user.effective.name") == "mallory"
+    assert get(doc, "source.ip") == "179.38.151.221"
+    assert get(doc, "user.audit.id") is None
+    assert get(doc, "related.user") == ["0", "mallory"]
+
+
+def test_node_prefix_names_the_host_and_enriched_names_fill_user_names() -> None:
+    lines = [
+        "node=web1.example.com type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=no "
+        "exit=-13 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 "
+        "fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm=\"curl\" exe=\"/usr/bin/curl\" "
+        "key=\"exec\"\x1dARCH=x86_64 SYSCALL=execve AUID=\"alice\" UID=\"alice\" GID=\"alice\" EUID=\"alice\" "
+        "SUID=\"alice\" FSUID=\"alice\" EGID=\"alice\" SGID=\"alice\" FSGID=\"alice\"",
+        "node=web1.example.com type=PROCTITLE msg=audit(1700000000.123:42): proctitle=6375726C0068747470733A2F2F6578616D706C652E636F6D2F",
+    ]
+    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    assert doc["host"]["name"] == "web1.example.com"
+    assert doc["host"]["ip"] == ["192.0.2.9"]
+    assert get(doc, "user.name") == "alice"
+    assert get(doc, "user.audit.name") == "alice"
+    assert get(doc, "event.outcome") == "failure"
+    assert get(doc, "error.code") == "EACCES"
+    assert get(doc, "error.message") == "Permission denied"
+    assert get(doc, "process.executable") == "/usr/bin/curl"
+    assert get(doc, "process.args") == ["curl", "https://example.com/"]
+    assert get(doc, "process.title") == "curl https://example.com/"
+    assert get(doc, "tags") == ["exec"]
+    assert set(get(doc, "related.user")) == {"1001", "alice"}
+    assert "web1.example.com" in get(doc, "related.hosts")
+
+
+def test_every_userspace_log_event_maps_without_error() -> None:
+    """The audit-userspace test logs (old formats, prose user records, aarch64) all produce documents."""
+    base = LINUX_FIXTURES / "third_party" / "audit-userspace-v3.0.9" / "auparse" / "test"
+    total = 0
+    for log in sorted(base.glob("test*.log")):
+        for event in decode_events(log.read_text(encoding="utf-8", errors="replace").splitlines()):
+            doc = linux_to_ecs(event, SOURCE, OBSERVER)
+            total += 1
+            assert doc["event"]["module"] == "auditd"
+            assert doc["event"]["category"] and doc["event"]["type"]
+            assert len(doc["auditd"]["records"]) == len(event.records)
+    assert total > 20

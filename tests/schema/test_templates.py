@@ -1,0 +1,138 @@
+"""Templates map every emitted field explicitly; engine type translation; index naming; docs are current."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditrecv.config import Search
+from auditrecv.decode.bsm import decode_record, iter_records
+from auditrecv.decode.linux import decode_events
+from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, index_name, linux_to_ecs, tables
+from auditrecv.schema.docgen import render
+from auditrecv.schema.templates import index_pattern
+from auditrecv.spool.record import Source
+from tests.paths import BSM_FIXTURES, REPO
+from tests.schema import bsm_build as b
+from tests.schema.fixtures import golden_cases
+
+OBS = {"hostname": "rx", "name": "auditrecv-test", "version": "0.1.0"}
+SRC = Source("audit_remote", "192.0.2.7", 40001, "krb5", "host/cn1.example.com@EXAMPLE.COM", True, "main")
+
+
+def all_fixture_docs() -> list[dict[str, Any]]:
+    """Every document the fixtures produce: hand-built illumos, OpenBSM trails, Linux goldens, dead letters."""
+    docs = [bsm_to_ecs(decode_record(raw), SRC, OBS, received_ns=1) for raw in b.ALL.values()]
+    for name in ("plaso/apple.bsm", "plaso/openbsm.bsm", "openbsm/samples/execve-long-args.trail"):
+        for record in iter_records((BSM_FIXTURES / name).read_bytes()):
+            docs.append(bsm_to_ecs(record, SRC, OBS, received_ns=1))
+    linux_src = Source("audisp_remote", "192.0.2.9", 5000)
+    for _, _, lines, _ in golden_cases():
+        for event in decode_events(lines):
+            docs.append(linux_to_ecs(event, linux_src, OBS))
+    docs.append(dead_letter_doc(b"\x14\x00\x00", SRC, "truncated header", "bsm", received_ns=1))
+    docs.append(dead_letter_doc(b"garbage line", linux_src, "no type=", "linux", received_ns=1))
+    return docs
+
+
+def leaf_paths(value: Any, prefix: str, stop: set[str]) -> Iterator[str]:
+    if prefix in stop:
+        yield prefix
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from leaf_paths(child, f"{prefix}.{key}" if prefix else key, stop)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for child in value:
+            yield from leaf_paths(child, prefix, stop)
+    else:
+        yield prefix
+
+
+def test_every_emitted_field_is_in_the_field_list() -> None:
+    fields = {f.name: f.type for f in tables.fields()}
+    stop = {name for name, kind in fields.items() if kind == "flattened"}
+    dynamic = tuple(name[:-1] for name in fields if name.endswith(".*"))
+    emitted: set[str] = set()
+    for doc in all_fixture_docs():
+        for path in leaf_paths(doc, "", stop):
+            emitted.add(path)
+            assert path in fields or path.startswith(dynamic), f"{path} is emitted but not in fields.tsv"
+    # and the list is not padded with fields nothing emits (enrichment-only ones excepted)
+    unused = {
+        name for name, f in ((f.name, f) for f in tables.fields())
+        if name not in emitted and not name.endswith(".*") and "enrichment" not in f.bsm
+        and not name.startswith("observer.ip")
+    }
+    assert unused <= {
+        "process.parent.pid", "process.env_vars", "process.working_directory", "user.name", "user.group.name",
+        "user.effective.name", "user.effective.group.name", "user.audit.name", "user.target.id", "user.target.name",
+        "group.name", "source.domain", "destination.address", "network.transport", "event.sequence",
+        "auditd.lost_before", "auditd.error", "auditd.node", "bsm.host", "bsm.authorizations_used",
+        "process.args_count", "labels.dialect", "bsm.modifier_names", "error.type", "event.reason", "bsm.errors", "file.target_path",
+    } | emitted, sorted(unused)
+
+
+def _mapping_at(mappings: dict[str, Any], dotted: str) -> dict[str, Any]:
+    node: dict[str, Any] = {"properties": mappings["properties"]}
+    for part in dotted.split("."):
+        node = node["properties"][part]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("flavor", "version", "flattened", "text", "wildcard"),
+    [
+        ("elasticsearch", "8.15.0", {"type": "flattened", "ignore_above": 4096}, "match_only_text", "wildcard"),
+        ("elasticsearch", "7.17.29", {"type": "object", "enabled": False}, "text", "keyword"),
+        ("opensearch", "2.19.1", {"type": "flat_object"}, "match_only_text", "keyword"),
+        ("opensearch", "2.9.0", {"type": "flat_object"}, "text", "keyword"),
+        ("opensearch", "2.5.0", {"type": "object", "enabled": False}, "text", "keyword"),
+        ("opensearch", "1.3.19", {"type": "object", "enabled": False}, "text", "keyword"),
+    ],
+)
+def test_types_are_translated_per_engine(flavor: str, version: str, flattened: dict[str, Any], text: str,
+                                         wildcard: str) -> None:
+    out = build_templates(flavor, version, Search(number_of_replicas=0))
+    mappings = out["component_templates"]["auditrecv-ecs-mappings"]["template"]["mappings"]
+    assert _mapping_at(mappings, "bsm.tokens") == flattened
+    assert _mapping_at(mappings, "message")["type"] == text
+    assert _mapping_at(mappings, "process.command_line")["type"] == wildcard
+    assert _mapping_at(mappings, "@timestamp") == {"type": "date_nanos"}
+    assert _mapping_at(mappings, "source.ip") == {"type": "ip"}
+    assert _mapping_at(mappings, "user.id") == {"type": "keyword", "ignore_above": 1024}
+    assert _mapping_at(mappings, "process.pid") == {"type": "long"}
+    assert _mapping_at(mappings, "event.original") == {"type": "keyword", "index": False, "doc_values": False}
+    settings = out["component_templates"]["auditrecv-settings"]["template"]["settings"]
+    assert settings["index"]["number_of_replicas"] == 0
+
+
+def test_daily_and_data_stream_templates() -> None:
+    daily = build_templates("opensearch", "2.19.1", Search())
+    tpl = daily["index_templates"]["auditrecv"]
+    assert tpl["index_patterns"] == ["auditrecv-*"]
+    assert tpl["priority"] > 100 and "data_stream" not in tpl
+    assert tpl["composed_of"] == ["auditrecv-settings", "auditrecv-ecs-mappings"]
+    assert "number_of_replicas" not in daily["component_templates"]["auditrecv-settings"]["template"]["settings"]["index"]
+    dlq = daily["index_templates"]["auditrecv-dlq"]
+    assert dlq["index_patterns"] == ["auditrecv-dlq-*"] and dlq["priority"] != tpl["priority"]
+    stream = build_templates("elasticsearch", "8.15.0", Search(mode="data_stream", data_stream="logs-audit-prod"))
+    stpl = stream["index_templates"]["auditrecv"]
+    assert stpl["index_patterns"] == ["logs-audit-prod"] and stpl["data_stream"] == {}
+
+
+def test_index_name_uses_the_event_time_not_the_arrival_time() -> None:
+    doc = {"@timestamp": "2023-11-14T23:59:59.999999999Z"}
+    assert index_name(doc, Search()) == "auditrecv-2023.11.14"
+    assert index_name(doc, Search(index="audit-%Y-%m-%d")) == "audit-2023-11-14"
+    assert index_name({"time": "2019-01-02T03:04:05.000Z"}, Search(index="audit-%Y-%m-%d")) == "audit-2019-01-02"
+    assert index_name(doc, Search(mode="data_stream", data_stream="logs-auditrecv-default")) == "logs-auditrecv-default"
+    assert index_pattern("audit-%Y-%m-%d") == "audit-*"
+
+
+def test_docs_schema_md_is_generated_from_the_tables() -> None:
+    path = Path(REPO) / "docs" / "schema.md"
+    assert path.read_text(encoding="utf-8") == render(), "run: python -m auditrecv.schema.docgen > docs/schema.md"
