@@ -29,15 +29,18 @@ def observer_info(cfg: Config) -> dict[str, Any]:
 
 
 def prepare_kerberos_environment(cfg: Config) -> None:
-    """MIT krb5 reads these once per process, so they must be set before the first GSS call."""
-    if cfg.gss.keytab:
-        os.environ["KRB5_KTNAME"] = f"FILE:{os.path.abspath(cfg.gss.keytab)}"
-    if cfg.gss.krb5_config:
-        os.environ["KRB5_CONFIG"] = os.path.abspath(cfg.gss.krb5_config)
-    rcache = cfg.rcache_dir
-    with contextlib.suppress(OSError):
-        rcache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.environ.setdefault("KRB5RCACHEDIR", str(rcache))
+    """MIT krb5 reads these once per process, so they must be set before the first GSS call.
+
+    The keytab itself is passed to each acceptor explicitly; only the library-wide settings
+    (krb5.conf, replay cache directory) go through the environment.
+    """
+    from auditrecv.receive.gss import apply_process_environment
+
+    krb5_config = os.path.abspath(cfg.gss.krb5_config) if cfg.gss.krb5_config else ""
+    try:
+        apply_process_environment(krb5_config, cfg.rcache_dir)
+    except OSError as exc:
+        log.warning("Kerberos replay cache directory %s unusable: %s", cfg.rcache_dir, exc)
 
 
 class Service:

@@ -304,6 +304,11 @@ def _validate(cfg: Config) -> None:
     ar = cfg.listeners.audit_remote
     cidrs("listeners.audit_remote.dummy_mech_networks", ar.dummy_mech_networks)
     positive("listeners.audit_remote.handshake_timeout", ar.handshake_timeout)
+    if ar.allow_dummy_mech and not ar.dummy_mech_networks:
+        raise ConfigError(
+            "listeners.audit_remote.dummy_mech_networks = []: required with allow_dummy_mech = true "
+            "(the dummy mech authenticates nobody, so name the networks that may use it)"
+        )
     for name, lst in listeners[1:]:
         assert isinstance(lst, AudispRemoteListener)
         if lst.transport == "krb5" and lst.format == "ascii":

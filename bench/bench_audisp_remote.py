@@ -5,7 +5,10 @@ answer). The baseline is a trivial asyncio listener that acks every frame withou
 auditrecv answers only after the durable spool commit. Both run in this process, one after the
 other, with the same client settings and the same input. Target: ratio >= 0.9.
 
-    sudo .venv/bin/python -m bench.bench_audisp_remote [--records 20000]
+    sudo .venv/bin/python bench/bench_audisp_remote.py [--records 20000] [--rounds 3]
+
+The "auditrecv service" line is the whole `auditrecv serve` (Service with the default config: its real
+spool, no search engine configured, so nothing else competes for the CPU).
 
 Needs root (audisp-remote runs in a private mount namespace; see tests/infra/audisp.py).
 """
@@ -29,7 +32,8 @@ if str(REPO) not in sys.path:
 
 from auditrecv.config import AudispRemoteListener, Gss  # noqa: E402
 from auditrecv.receive.audisp_remote_server import start_audisp_remote_server  # noqa: E402
-from auditrecv.spool import Spool  # noqa: E402
+from auditrecv.spool import Spool, SpoolRecord  # noqa: E402
+from tests.e2e.harness import running_service, service_config  # noqa: E402
 from tests.infra.audisp import AudispRemote  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
 
@@ -55,7 +59,7 @@ class MemorySpool:
     def __init__(self) -> None:
         self.count = 0
 
-    async def append(self, records: list[object]) -> list[int]:
+    async def append(self, records: list[SpoolRecord]) -> list[int]:
         self.count += len(records)
         return list(range(len(records)))
 
@@ -88,9 +92,7 @@ async def ack_only_listener() -> tuple[asyncio.Server, list[int]]:
 
 async def run_client(port: int, lines: list[bytes], workdir: Path) -> float:
     """Feed every line, wait for audisp-remote to flush and exit; seconds elapsed."""
-    client = AudispRemote(
-        "127.0.0.1", port, workdir, queue_depth=len(lines) + 10, max_time_per_record=30
-    ).start()
+    client = AudispRemote("127.0.0.1", port, workdir, queue_depth=len(lines) + 10, max_time_per_record=30).start()
     try:
         t0 = time.perf_counter()
 
@@ -110,9 +112,12 @@ async def run_client(port: int, lines: list[bytes], workdir: Path) -> float:
         client.close()
 
 
-async def measure(name: str, lines: list[bytes], start: Callable[[], Awaitable[tuple[int, Callable[[], int],
-                                                                                      Callable[[], Awaitable[None]]]]],
-                  workdir: Path) -> float:
+async def measure(
+    name: str,
+    lines: list[bytes],
+    start: Callable[[], Awaitable[tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]]],
+    workdir: Path,
+) -> float:
     port, stored, stop = await start()
     try:
         elapsed = await run_client(port, lines, workdir)
@@ -130,8 +135,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--commit-delay", type=float, default=None,
-                        help="spool.commit_delay (default: the config default)")
+    parser.add_argument(
+        "--commit-delay", type=float, default=None, help="spool.commit_delay (default: the config default)"
+    )
     args = parser.parse_args()
     lines = make_lines(args.records)
     from auditrecv.config import Spool as SpoolSettings
@@ -154,8 +160,9 @@ async def main() -> None:
         async def auditrecv_receiver(
             sync: str,
         ) -> tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]:
-            spool = await Spool.open(base / f"spool-{sync}-{time.monotonic_ns()}.db", max_bytes=1024**3,
-                                     commit_delay=delay, synchronous=sync)
+            spool = await Spool.open(
+                base / f"spool-{sync}-{time.monotonic_ns()}.db", max_bytes=1024**3, commit_delay=delay, synchronous=sync
+            )
             server = await start_audisp_remote_server(
                 AudispRemoteListener(host="127.0.0.1", port=0), Gss(), spool, name="bench"
             )
@@ -166,6 +173,18 @@ async def main() -> None:
 
             return server.port, lambda: spool.count(), stop
 
+        async def whole_service() -> tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]:
+            table = service_config(base / f"service-{time.monotonic_ns()}")
+            table["listeners"]["audit_remote"]["enabled"] = False
+            table["http"]["enabled"] = False
+            context = running_service(table)
+            svc = await context.__aenter__()
+
+            async def stop() -> None:
+                await context.__aexit__(None, None, None)
+
+            return int(svc.servers["audisp_remote"].port), lambda: int(svc.spool.count()), stop
+
         async def receiver_only() -> tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]:
             spool = MemorySpool()
             server = await start_audisp_remote_server(
@@ -173,12 +192,16 @@ async def main() -> None:
             )
             return server.port, lambda: spool.count, server.close
 
-        print(f"one real audisp-remote, stop-and-wait, loopback; spool commit_delay={delay} s; "
-              f"{args.rounds} interleaved rounds, median reported")
-        variants: list[tuple[str, Callable[[], Awaitable[tuple[int, Callable[[], int],
-                                                                Callable[[], Awaitable[None]]]]]]] = [
+        print(
+            f"one real audisp-remote, stop-and-wait, loopback; spool commit_delay={delay} s; "
+            f"{args.rounds} interleaved rounds, median reported"
+        )
+        variants: list[
+            tuple[str, Callable[[], Awaitable[tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]]]]
+        ] = [
             ("ack-only listener (baseline)", baseline),
             ("auditrecv receiver + in-memory spool", receiver_only),
+            ("auditrecv service (default config)", whole_service),
             ("auditrecv + spool (synchronous=full)", lambda: auditrecv_receiver("full")),
             ("auditrecv + spool (synchronous=normal)", lambda: auditrecv_receiver("normal")),
         ]

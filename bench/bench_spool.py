@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -95,28 +96,44 @@ def show(result: Result, base: Result) -> None:
     )
 
 
+def median_of(runs: list[Result]) -> Result:
+    """Per-field median over repeated runs: the machine is shared, single runs are noisy."""
+    out = runs[0]
+    for attr in ("rate", "p50", "p99", "commits", "per_commit"):
+        setattr(out, attr, statistics.median(getattr(r, attr) for r in runs))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", help="directory on the filesystem to measure (default: a temp dir in /tmp)")
     parser.add_argument("--records", type=int, default=2000, help="records per run (default 2000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case, interleaved; medians shown")
     parser.add_argument("--commit-delay", type=float, default=0.002)
     parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
     args = parser.parse_args()
+    n, delay, sync = args.records, args.commit_delay, args.synchronous
+    cases = {
+        "base1": lambda d: baseline(d, n, 1),
+        "base100": lambda d: baseline(d, n, 100),
+        "one": lambda d: asyncio.run(spool_run(d, 1, n, delay, sync)),
+        "one_nodelay": lambda d: asyncio.run(spool_run(d, 1, n, 0.0, sync)),
+        "many": lambda d: asyncio.run(spool_run(d, 100, n, delay, sync)),
+        "many_nodelay": lambda d: asyncio.run(spool_run(d, 100, n, 0.0, sync)),
+    }
+    runs: dict[str, list[Result]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        directory = Path(tmp)
-        base1 = baseline(directory, args.records, 1)
-        base100 = baseline(directory, args.records, 100)
-        one = asyncio.run(spool_run(directory, 1, args.records, args.commit_delay, args.synchronous))
-        one_nodelay = asyncio.run(spool_run(directory, 1, args.records, 0.0, args.synchronous))
-        many = asyncio.run(spool_run(directory, 100, args.records, args.commit_delay, args.synchronous))
-        many_nodelay = asyncio.run(spool_run(directory, 100, args.records, 0.0, args.synchronous))
-    print(f"1 KiB records, {args.records} per run, synchronous={args.synchronous}, in {args.dir or '/tmp'}")
+        for _ in range(args.repeat):  # interleaved, so load changes hit every case alike
+            for name, case in cases.items():
+                runs[name].append(case(Path(tmp)))
+    r = {name: median_of(results) for name, results in runs.items()}
+    print(f"1 KiB records, {n} per run, median of {args.repeat}, synchronous={sync}, in {args.dir or '/tmp'}")
     print("ratios against raw write+fsync per record:")
-    for r in (base1, base100, one, one_nodelay, many, many_nodelay):
-        show(r, base1)
+    for name in ("base1", "base100", "one", "one_nodelay", "many", "many_nodelay"):
+        show(r[name], r["base1"])
     print("ratios against raw write of 100 records + one fsync (ideal group commit):")
-    for r in (one, one_nodelay, many, many_nodelay):
-        show(r, base100)
+    for name in ("one", "one_nodelay", "many", "many_nodelay"):
+        show(r[name], r["base100"])
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ class AuditRemoteServer:
         self.peers = NetworkAllowlist(settings.allow, empty_allows_all=True)
         # Opt-in: an empty network list means "every peer that passed `allow`" (bsm.md §12.6:
         # "optionally restricted to listed source CIDRs").
-        self.dummy_peers = NetworkAllowlist(settings.dummy_mech_networks, empty_allows_all=True)
+        # The dummy mech authenticates nobody: only networks named for it may use it, never "any".
+        self.dummy_peers = NetworkAllowlist(settings.dummy_mech_networks, empty_allows_all=False)
         self.principals = PrincipalAllowlist(settings.allowed_principals)
         self.limiter = ConnectionLimiter(settings.max_connections)
         self._server: asyncio.Server | None = None
@@ -366,20 +367,18 @@ class _Session:
 
     async def _commit_loop(self) -> None:
         while True:
-            await self.has_pending.wait()
-            self.has_pending.clear()
             if not self.pending:
                 self.drained.set()
                 if self.reading_done:
                     return
+                self.has_pending.clear()
+                await self.has_pending.wait()
                 continue
             batch, self.pending = self.pending, []
             self.pending_bytes -= sum(len(r.plaintext) for r in batch)
             if not await self._append(batch):
                 return
             self._ack(batch)
-            if not self.pending:
-                self.drained.set()
             if self.fatal is not None:
                 return
 
@@ -454,7 +453,7 @@ async def start_audit_remote_server(
     if acceptor is None:
         server.load_acceptor()
     if settings.allow_dummy_mech:
-        where = ", ".join(settings.dummy_mech_networks) or "ANY peer allowed to connect"
+        where = ", ".join(settings.dummy_mech_networks) or "no network (dummy_mech_networks is empty)"
         log.warning(
             "%s: the illumos dummy GSS mechanism is ENABLED for %s: it provides no authentication and no "
             "encryption (anyone there can inject audit records); use it only for testing",

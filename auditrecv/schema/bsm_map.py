@@ -6,6 +6,7 @@ nothing the decoder produced is dropped (bsm.md 7.4: repeated tokens are normal 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from auditrecv.decode.bsm.model import BsmRecord, Token
@@ -16,6 +17,7 @@ from .common import (
     Doc,
     add_unique,
     basename,
+    cap_strings,
     errno_message,
     file_type_from_mode,
     get,
@@ -283,7 +285,12 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
             add_unique(doc, "bsm.privileges_used", priv.strip())
     for tok in record.find("use_of_authorization"):
         add_unique(doc, "bsm.authorizations_used", tok.get("text") or tok.get("authorization"))
-    put(doc, "bsm.tokens", _tokens_for_index(record))
+    tokens = _tokens_for_index(record)
+    capped, cut = cap_strings(tokens)
+    put(doc, "bsm.tokens", capped)
+    if cut:  # keep the uncut tokens, stored but not indexed
+        put(doc, "bsm.tokens_full", json.dumps(tokens, ensure_ascii=False))
+        add_unique(doc, "tags", "long_values_cut_in_index")
     if record.errors:
         put(doc, "bsm.errors", list(record.errors))
         put(doc, "event.reason", "; ".join(record.errors))

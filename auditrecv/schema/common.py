@@ -211,3 +211,34 @@ def summary_message(doc: Doc, summary: dict[str, Any]) -> str:
     if obj:
         parts.append(str(obj))
     return " ".join(parts) + f" ({outcome})"
+
+
+FLAT_VALUE_LIMIT = 8191  # characters; 4 UTF-8 bytes each stays under Lucene's 32766-byte term limit
+
+
+def cap_strings(value: Any, limit: int = FLAT_VALUE_LIMIT) -> tuple[Any, bool]:
+    """Copy with strings longer than ``limit`` cut (for flattened fields), and whether anything was cut.
+
+    OpenSearch's flat_object has no ``ignore_above``: one 40 kB exec argument would reject the whole
+    document. The caller keeps the uncut value in a stored field so nothing is lost.
+    """
+    if isinstance(value, str):
+        if len(value) > limit:
+            return value[:limit], True
+        return value, False
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        cut = False
+        for k, v in value.items():
+            out[k], c = cap_strings(v, limit)
+            cut = cut or c
+        return out, cut
+    if isinstance(value, list):
+        items = []
+        cut = False
+        for v in value:
+            item, c = cap_strings(v, limit)
+            items.append(item)
+            cut = cut or c
+        return items, cut
+    return value, False

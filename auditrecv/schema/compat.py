@@ -2,6 +2,7 @@
 
 For sites whose dashboards and saved queries use the old field names. Same names and value styles
 (lower-case event and errno names, signed ids, ``terminal{ip, local_port, remote_port}`` or ``{dev}``),
+plus ``@timestamp`` (= ``time``) so data streams and the sink's index naming work,
 with the original's defects fixed:
 
 * repeated tokens are kept: a field holds a list when its token appeared more than once (path, text,
@@ -100,8 +101,10 @@ def bsm_to_compat_v1(
     record: BsmRecord, source: Source, *, received_ns: int, zonealias: str | None = None
 ) -> dict[str, Any]:
     """One v1 document for one BSM record."""
+    stamp = iso_ns(record.time_ns if record.time_ns is not None else received_ns)
     doc: dict[str, Any] = {
-        "time": iso_ns(record.time_ns if record.time_ns is not None else received_ns),
+        "@timestamp": stamp,  # not in the original; data streams and the sink's index naming need it
+        "time": stamp,
         "version": record.version,
         "event": _event_name(record),
         "from": source.peer,
@@ -185,6 +188,7 @@ def linux_to_compat_v1(
     process = decoded.get("process") or {}
     ids = (decoded.get("user") or {}).get("ids") or {}
     doc: dict[str, Any] = {
+        "@timestamp": iso_ns(time_ns),
         "time": iso_ns(time_ns),
         "version": "linux",
         "event": str(syscall.get("name") or decoded.get("type") or "unknown").lower(),
@@ -208,9 +212,10 @@ def linux_to_compat_v1(
         except (TypeError, ValueError):
             return None
 
+    session = str(decoded.get("session") or "")
     doc["subject"] = {
         "audit_id": num("auid"), "uid": num("euid"), "gid": num("egid"), "ruid": num("uid"), "rgid": num("gid"),
-        "pid": process.get("pid"), "session_id": decoded.get("session"),
+        "pid": process.get("pid"), "session_id": int(session) if session.isdigit() else None,
     }
     if process.get("exe"):
         doc["exe"] = process["exe"]
@@ -254,6 +259,7 @@ def compat_mappings(flavor: str, version: str) -> dict[str, Any]:
             {"strings_as_keyword": {"match_mapping_type": "string", "mapping": kw}},
         ],
         "properties": {
+            "@timestamp": {"type": "date_nanos"},
             "time": {"type": "date_nanos"},
             "version": kw,
             "event": kw,

@@ -7,6 +7,7 @@ every record so nothing decoded is dropped.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from .common import (
     Doc,
     add_unique,
     basename,
+    cap_strings,
     errno_message,
     file_type_from_mode,
     get,
@@ -380,8 +382,14 @@ def linux_to_ecs(
         if not (k.startswith("a") and k[1:2].isdigit() and "EXECVE" in (decoded.get("record_types") or []))
     }
     put(doc, "auditd.data", data)
-    put(doc, "auditd.paths", [_jsonable(p) for p in paths])
-    put(doc, "auditd.records", [_record_detail(r) for r in records])
+    capped_paths, cut_paths = cap_strings([_jsonable(p) for p in paths])
+    put(doc, "auditd.paths", capped_paths)
+    full_records = [_record_detail(r) for r in records]
+    capped_records, cut_records = cap_strings(full_records)
+    put(doc, "auditd.records", capped_records)
+    if cut_paths or cut_records:  # keep the uncut records, stored but not indexed
+        put(doc, "auditd.records_full", json.dumps(full_records, ensure_ascii=False))
+        add_unique(doc, "tags", "long_values_cut_in_index")
     put(doc, "auditd.complete", decoded.get("complete"))
     if isinstance(decoded.get("lost_before"), int) and decoded["lost_before"] > 0:
         put(doc, "auditd.lost_before", decoded["lost_before"])

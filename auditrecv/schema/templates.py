@@ -19,7 +19,6 @@ from . import tables
 
 TEMPLATE_PREFIX = "auditrecv"
 TEMPLATE_PRIORITY = 200  # above the built-in logs-*-* template (priority 100), A6.3
-DLQ_PRIORITY = 210  # the dead-letter pattern overlaps auditrecv-*; a tie is an error in the engine
 KEYWORD_IGNORE_ABOVE = 1024
 FLAT_IGNORE_ABOVE = 4096
 _STRFTIME = re.compile(r"%.")
@@ -149,32 +148,8 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
         index_template["data_stream"] = {}
     else:
         index_template["index_patterns"] = [index_pattern(settings.index)]
-    dlq_pattern = index_pattern(settings.dead_letter_index)
+    # the dead-letter indices (search.dead_letter_index) get the sink's own template (priority 300)
     templates: dict[str, Any] = {TEMPLATE_PREFIX: index_template}
-    # the sink's dead-letter index holds foreign documents as strings: keep it out of the ECS mapping
-    if dlq_pattern and dlq_pattern not in index_template["index_patterns"]:
-        components[f"{TEMPLATE_PREFIX}-dlq-mappings"] = {
-            "template": {
-                "mappings": {
-                    "dynamic": True,
-                    "date_detection": False,
-                    "dynamic_templates": [{
-                        "strings_as_keyword": {
-                            "match_mapping_type": "string",
-                            "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
-                        }
-                    }],
-                    "properties": {"@timestamp": {"type": "date_nanos"}},
-                }
-            },
-            "_meta": meta,
-        }
-        templates[f"{TEMPLATE_PREFIX}-dlq"] = {
-            "index_patterns": [dlq_pattern],
-            "composed_of": [f"{TEMPLATE_PREFIX}-settings", f"{TEMPLATE_PREFIX}-dlq-mappings"],
-            "priority": DLQ_PRIORITY,
-            "_meta": meta,
-        }
     return {"component_templates": components, "index_templates": templates}
 
 

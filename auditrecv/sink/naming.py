@@ -34,7 +34,7 @@ def _to_datetime(ts: Any) -> datetime | None:
 
 @lru_cache(maxsize=4096)
 def _format_day(pattern: str, day: str) -> str:
-    return datetime.fromisoformat(day).strftime(pattern)
+    return datetime.fromisoformat(day).strftime(pattern).lower()  # index names must be lowercase
 
 
 def format_index(pattern: str, ts: Any, default: datetime | None = None) -> str:
@@ -49,7 +49,7 @@ def format_index(pattern: str, ts: Any, default: datetime | None = None) -> str:
     dt = dt.astimezone(UTC)
     if _DATE_ONLY.match(pattern):
         return _format_day(pattern, dt.date().isoformat())
-    return dt.strftime(pattern)
+    return dt.strftime(pattern).lower()
 
 
 def index_for(settings: Search, doc: dict[str, Any]) -> str:

@@ -1,8 +1,28 @@
 """The durable local queue between receivers (ack after commit) and the pipeline (delete after confirm).
 
-Receivers call ``await spool.append(records)`` and acknowledge the sender only after it returned:
-by then the records are committed (fsynced with ``synchronous = "full"``). The pipeline reads with
-``read``/``wait_for_records`` and deletes what the search engine confirmed.
+    spool = await Spool.open(cfg.spool_path, cfg.spool)          # one per process
+
+Receivers::
+
+    try:
+        ids = await spool.append([SpoolRecord("bsm", raw, source, time.time_ns())])
+    except SpoolFull:            # backpressure: nothing stored, do NOT ack; the sender retries
+        await spool.wait_for_space(timeout=...)
+    else:
+        ack()                    # durable now (fsynced with synchronous = "full")
+    spool.state                  # "ok" | "low" (above low_water_ratio: DISKLOW) | "full"
+
+Pipeline::
+
+    cursor = 0
+    while await spool.wait_for_records(cursor, timeout=1.0) or not spool.closed:
+        batch = await spool.read(cursor, 1000)        # [(id, SpoolRecord)], id order
+        if batch:
+            cursor = batch[-1][0]
+            ...ship...; await spool.delete(confirmed_ids)   # may raise SpoolError: retry later
+
+Export: ``for rid, rec in iter_records(path): ...`` (synchronous, safe while the service runs).
+Metrics: ``spool.stats()`` (a dict) or ``spool.metrics``. Shutdown: ``await spool.close()``.
 """
 
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord

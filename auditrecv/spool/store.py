@@ -15,6 +15,14 @@ Why this shape:
   and pages freed by deletes are reused, so appends resume when the pipeline deletes.
 * Ids come from a counter kept in the ``meta`` table, so they strictly increase forever, even after
   the spool was emptied and the process restarted (SQLite would otherwise reuse rowids).
+* Checkpoints (copying the WAL into the database file, one more fsync) run in a third thread, off
+  the commit path; the writer only copies the short tail so the WAL restarts near 2 MiB.
+* A full filesystem is survivable: ``<path>.reserve`` holds some real disk space, released when a
+  write hits ENOSPC so that checkpoints and the pipeline's deletes still work; appends resume only
+  once the reserve could be taken back.
+
+Disk use is therefore at most ``max_bytes`` (database) + the WAL (a few MiB, at most ~8 MiB plus one
+group) + the reserve (min(16 MiB, max_bytes/32), at least 1 MiB).
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ _LATENCY_WINDOW = 2048
 DEFAULT_RESERVE_BYTES = 16 * 1024 * 1024
 # About this much WAL written makes the checkpointer thread copy the WAL into the database file,
 # off the commit path. If it cannot keep up, commits checkpoint themselves at 4x this size.
-CHECKPOINT_BYTES = 4 * 1024 * 1024
+CHECKPOINT_BYTES = 2 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -270,13 +278,22 @@ class _Store:
         return True
 
     def _release_reserve(self) -> None:
-        if self.reserve_held and self.reserve_bytes > 0:
+        if not self.reserve_held:
+            return
+        self.reserve_held = False
+        if self.reserve_bytes > 0:
             self.reserve_path.unlink(missing_ok=True)
             log.warning("filesystem full: released the %d-byte spool reserve so deletes can proceed",
                         self.reserve_bytes)
-        self.reserve_held = False
-        with contextlib.suppress(sqlite3.Error):  # give the WAL's space back to the database file
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Give the WAL's space back to the filesystem; wait only briefly for readers to move on.
+        try:
+            self.conn.execute("PRAGMA busy_timeout = 1000")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            log.debug("checkpoint on a full filesystem failed: %s", exc)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA busy_timeout = 10000")
 
     @staticmethod
     def _take_lock(path: Path) -> int:
@@ -368,6 +385,12 @@ class _Store:
                 failure = SpoolError(f"spool write failed: {exc}")
                 result = _GroupResult([(op, failure) for op in appends], [(op, failure) for op in deletes])
                 result.error = True
+        except Exception as exc:  # a value SQLite cannot bind: fail this group, keep the spool running
+            self._rollback()
+            log.exception("spool write transaction failed, %d appends refused", len(appends))
+            failure = SpoolError(f"spool write failed: {exc!r}")
+            result = _GroupResult([(op, failure) for op in appends], [(op, failure) for op in deletes])
+            result.error = True
         result.commit_seconds = time.monotonic() - started
         result.done = time.monotonic()
         result.last_id = self.last_id
@@ -398,7 +421,8 @@ class _Store:
             result.deletes.append((d, n))
             result.deleted += n
         count = self.count - result.deleted
-        wal = 2 * self.page_size + result.deleted * (self.bytes_used // max(self.count, 1))
+        # WAL written by this transaction, roughly: touched pages plus the bytes moved.
+        wal = 3 * self.page_size + result.deleted * (self.bytes_used // max(self.count, 1))
         next_id = self.last_id
         next_sid = self.last_source_id
         new_sources: dict[Source, int] = {}
@@ -466,6 +490,10 @@ class _Store:
         self.bytes_used = self.used_bytes()
         self.wal_written += wal
         return result
+
+    def checkpoint_tail(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
         try:
@@ -556,7 +584,12 @@ class _Writer:
                 appends = [op for op in ops if isinstance(op, _Append)]
                 deletes = [op for op in ops if isinstance(op, _Delete)]
                 self._deliver(self._store.run_group(appends, deletes))
-                if self._store.wal_written >= CHECKPOINT_BYTES:
+                if self._checkpointer.backfilled:
+                    # The bulk was copied in the background; copying the short tail here, between
+                    # transactions, lets the next transaction restart the WAL from its beginning.
+                    self._checkpointer.backfilled = False
+                    self._store.checkpoint_tail()
+                elif self._store.wal_written >= CHECKPOINT_BYTES:
                     self._store.wal_written = 0
                     self._checkpointer.poke()
         except BaseException as exc:  # a bug here must not leave appenders waiting forever
@@ -588,6 +621,7 @@ class _Checkpointer:
         self._wake = threading.Event()
         self._stopping = False
         self.checkpoints = 0
+        self.backfilled = False  # set here, cleared by the writer: a plain flag is enough
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-checkpoint", daemon=True)
         self._thread.start()
 
@@ -610,6 +644,7 @@ class _Checkpointer:
                 try:
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
+                    self.backfilled = True
                 except sqlite3.Error as exc:  # the writer's own checkpoints still bound the WAL
                     log.debug("background checkpoint failed: %s", exc)
         finally:
@@ -650,6 +685,8 @@ class _Reader:
             except (TypeError, ValueError):  # no row, or not ours: still return the record
                 log.error("spool source %d missing or unreadable", sid)
                 return Source(transport="unknown")
+            if len(self._sources) >= 10_000:  # one source per connection: keep the cache bounded
+                self._sources.clear()
             self._sources[sid] = src  # source ids are never reused, so caching is safe
         return src
 
@@ -713,6 +750,7 @@ class Spool:
         self._next_probe = 0.0
         self._closing = False
         self._closed = False
+        self._close_done = asyncio.Event()
         self._commit_event = asyncio.Event()
         self._space_event = asyncio.Event()
         self._reader = reader
@@ -765,7 +803,10 @@ class Spool:
         p = Path(path).expanduser()
         if reserve_bytes is None:
             reserve_bytes = min(DEFAULT_RESERVE_BYTES, max(max_b // 32, 1 << 20))
-        store = await asyncio.to_thread(_Store, p, max_b, sync, reserve_bytes)
+        try:
+            store = await asyncio.to_thread(_Store, p, max_b, sync, reserve_bytes)
+        except OSError as exc:
+            raise SpoolError(f"{p}: cannot open spool: {exc.strerror or exc}") from exc
         try:
             reader = await asyncio.to_thread(_Reader, p)
             try:
@@ -851,8 +892,10 @@ class Spool:
             if not isinstance(rec.payload, bytes | bytearray | memoryview):
                 raise TypeError(f"SpoolRecord.payload must be bytes, not {type(rec.payload).__name__}")
             rec = dataclasses.replace(rec, payload=bytes(rec.payload))
-        if not isinstance(rec.source, Source) or not isinstance(rec.received_ns, int):
-            raise TypeError("SpoolRecord needs a Source and an integer received_ns")
+        if not isinstance(rec.source, Source) or type(rec.received_ns) is not int or not isinstance(rec.kind, str):
+            raise TypeError("SpoolRecord needs a str kind, a Source and an int received_ns")
+        if not -(2**63) <= rec.received_ns < 2**63:
+            raise ValueError(f"SpoolRecord.received_ns = {rec.received_ns} does not fit 64 bits")
         return rec
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:
@@ -906,15 +949,19 @@ class Spool:
 
     async def close(self) -> None:
         """Commit what is queued, checkpoint, close. Appends after this raise ``SpoolClosed``."""
-        if self._closed:
+        if self._closing:
+            await self._close_done.wait()
             return
         self._closing = True
         self._wake(self._commit_event)
         self._wake(self._space_event)
         await self._loop.run_in_executor(self._read_pool, self._reader.close)
         self._read_pool.shutdown(wait=False)
-        await asyncio.to_thread(self._writer.stop)
-        self._closed = True
+        try:
+            await asyncio.to_thread(self._writer.stop)
+        finally:
+            self._closed = True
+            self._close_done.set()
         log.info("spool %s closed: %d records kept", self.path, self._count)
 
     # ---------------------------------------------------------------- results from the writer

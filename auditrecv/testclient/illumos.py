@@ -384,6 +384,17 @@ class IllumosClient:
             return False
         return True
 
+    async def wait_disconnected(self, timeout: float = 10.0) -> bool:
+        """Wait until the connection is gone (closed by the server or lost); False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.connected:
+                    self._queue_changed.clear()
+                    await self._queue_changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
     # ------------------------------------------------------------------ receiving
 
     async def _recv_loop(self, reader: asyncio.StreamReader, connection_no: int) -> None:

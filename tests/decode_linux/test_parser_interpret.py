@@ -121,3 +121,45 @@ def test_hand_built_record_without_serial_becomes_error_event() -> None:
     record = LinuxRecord("SYSCALL", 1300, None, 1, None, {}, {}, "type=SYSCALL")
     (event,) = EventAssembler().add(record, "s", 0.0, tag=5)
     assert event.error == "record without a serial" and event.tags == [5]
+
+
+def test_decode_lines_on_the_audisp_remote_input() -> None:
+    from auditrecv.decode.linux import decode_lines
+
+    from .helpers import CAPTURES
+
+    with (CAPTURES / "input-events.log").open(encoding="utf-8") as handle:
+        docs = list(decode_lines(handle, source="10.0.0.5"))
+    assert [(d["id"], d["node"], d["complete"]) for d in docs] == [
+        ("1700000000.123:4242", None, "eoe"),
+        ("1700000001.500:4243", "web01", "single"),  # its EOE line is folded away (orphan_eoe)
+        ("1700000002.000:4244", "web01", "flush"),
+        ("1700000003.000:4245", None, "flush"),
+    ]
+    login, connect, split = docs[1], docs[2], docs[3]
+    assert login["user_msg"]["hostname"] == "203.0.113.9" and login["outcome"] == "success"
+    assert connect["syscall"]["name"] == "connect" and connect["sockaddr"][0]["address"] == "192.0.2.1"
+    assert connect["user"]["names"]["uid"] == "root" and connect["user"]["ids"]["auid"] is None
+    assert connect["process"]["title"] == "curl http://192.0.2.1/"
+    assert split["process"]["args"] == ["bash", "0123456789ABCDEFGHIJ"]
+    assert all(d["source"] == "10.0.0.5" for d in docs)
+
+
+def test_tty_data_is_decoded() -> None:
+    line = "type=TTY msg=audit(1.000:9): tty pid=1 uid=0 auid=0 ses=1 major=136 minor=0 comm=\"bash\" data=6C730D"
+    asm = EventAssembler()
+    asm.add_line(line, "s", 0.0)
+    (event,) = asm.flush()
+    assert interpret(event)["records"][0]["interpreted"]["data"] == "ls\r"
+
+
+def test_invalid_utf8_is_escaped_not_kept_as_surrogates() -> None:
+    import orjson
+
+    line = b'type=USER_CMD msg=audit(1.000:4): pid=1 uid=0 msg=\'cmd="\xff\xfe" res=success\''
+    for variant in (line, line.decode("utf-8", "surrogateescape")):
+        record = parse_line(variant)
+        assert "\\xff\\xfe" in record.raw
+        asm = EventAssembler()
+        (event,) = asm.add(record, "s", 0.0)
+        orjson.dumps(interpret(event))

@@ -76,6 +76,10 @@ def test_defaults_need_no_file_and_no_root() -> None:
         ("[http]\nport = 70000", "http.port = 70000: not a TCP port"),
         ("[search]\nusername = 'u'", "search.password: missing"),
         ("spool = 3", "spool = 3: expected a table"),
+        (
+            "[listeners.audit_remote]\nallow_dummy_mech = true",
+            "listeners.audit_remote.dummy_mech_networks = []: required with allow_dummy_mech = true",
+        ),
         ("[spool\n", "not valid TOML"),
     ],
 )

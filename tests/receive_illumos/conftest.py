@@ -68,7 +68,9 @@ async def start_server(memory_spool: MemorySpool) -> AsyncIterator[ServerFactory
     started: list[AuditRemoteServer] = []
 
     async def factory(spool: Any = None, gss: Gss | None = None, **settings: Any) -> AuditRemoteServer:
-        base = AuditRemoteListener(host="127.0.0.1", port=0, handshake_timeout=5.0)
+        base = AuditRemoteListener(
+            host="127.0.0.1", port=0, handshake_timeout=5.0, dummy_mech_networks=["127.0.0.0/8", "::1/128"]
+        )
         server = await start_audit_remote_server(
             dataclasses.replace(base, **settings), gss or Gss(), spool if spool is not None else memory_spool
         )

@@ -17,7 +17,9 @@ from auditrecv.spool import Spool
 
 async def serve(spool_path: str, port: int) -> None:
     spool = await Spool.open(spool_path)
-    settings = AuditRemoteListener(host="127.0.0.1", port=port, allow_dummy_mech=True)
+    settings = AuditRemoteListener(
+        host="127.0.0.1", port=port, allow_dummy_mech=True, dummy_mech_networks=["127.0.0.0/8"]
+    )
     server = await start_audit_remote_server(settings, Gss(), spool)
     print(f"PORT {server.port}", flush=True)
     await asyncio.Event().wait()

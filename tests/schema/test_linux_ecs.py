@@ -157,7 +157,8 @@ def test_node_prefix_names_the_host_and_enriched_names_fill_user_names() -> None
         "fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm=\"curl\" exe=\"/usr/bin/curl\" "
         "key=\"exec\"\x1dARCH=x86_64 SYSCALL=execve AUID=\"alice\" UID=\"alice\" GID=\"alice\" EUID=\"alice\" "
         "SUID=\"alice\" FSUID=\"alice\" EGID=\"alice\" SGID=\"alice\" FSGID=\"alice\"",
-        "node=web1.example.com type=PROCTITLE msg=audit(1700000000.123:42): proctitle=6375726C0068747470733A2F2F6578616D706C652E636F6D2F",
+        "node=web1.example.com type=PROCTITLE msg=audit(1700000000.123:42): "
+        "proctitle=6375726C0068747470733A2F2F6578616D706C652E636F6D2F",
     ]
     doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
     assert doc["host"]["name"] == "web1.example.com"

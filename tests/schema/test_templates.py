@@ -72,7 +72,8 @@ def test_every_emitted_field_is_in_the_field_list() -> None:
         "user.effective.name", "user.effective.group.name", "user.audit.name", "user.target.id", "user.target.name",
         "group.name", "source.domain", "destination.address", "network.transport", "event.sequence",
         "auditd.lost_before", "auditd.error", "auditd.node", "bsm.host", "bsm.authorizations_used",
-        "process.args_count", "labels.dialect", "bsm.modifier_names", "error.type", "event.reason", "bsm.errors", "file.target_path",
+        "process.args_count", "labels.dialect", "bsm.modifier_names", "bsm.tokens_full", "auditd.records_full",
+        "error.type", "event.reason", "bsm.errors", "file.target_path",
     } | emitted, sorted(unused)
 
 
@@ -116,9 +117,9 @@ def test_daily_and_data_stream_templates() -> None:
     assert tpl["index_patterns"] == ["auditrecv-*"]
     assert tpl["priority"] > 100 and "data_stream" not in tpl
     assert tpl["composed_of"] == ["auditrecv-settings", "auditrecv-ecs-mappings"]
-    assert "number_of_replicas" not in daily["component_templates"]["auditrecv-settings"]["template"]["settings"]["index"]
-    dlq = daily["index_templates"]["auditrecv-dlq"]
-    assert dlq["index_patterns"] == ["auditrecv-dlq-*"] and dlq["priority"] != tpl["priority"]
+    daily_settings = daily["component_templates"]["auditrecv-settings"]["template"]["settings"]
+    assert "number_of_replicas" not in daily_settings["index"]
+    assert set(daily["index_templates"]) == {"auditrecv"}  # the sink owns the dead-letter template
     stream = build_templates("elasticsearch", "8.15.0", Search(mode="data_stream", data_stream="logs-audit-prod"))
     stpl = stream["index_templates"]["auditrecv"]
     assert stpl["index_patterns"] == ["logs-audit-prod"] and stpl["data_stream"] == {}

@@ -57,6 +57,7 @@ class FakeEngine:
         self.poison: set[str] = set()  # a request containing one of these _ids is refused whole (400)
         self.hits = 0
         self._runner: web.AppRunner | None = None
+        self._release = asyncio.Event()
         self.url = ""
 
     async def start(self) -> FakeEngine:
@@ -66,7 +67,7 @@ class FakeEngine:
         app.router.add_put("/{kind}/{name}", self._put)
         app.router.add_put("/_plugins/_ism/policies/{name}", self._put_ism)
         app.router.add_put("/_ilm/policy/{name}", self._put_ilm)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # see the wire bytes
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -75,6 +76,7 @@ class FakeEngine:
         return self
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -159,7 +161,7 @@ class FakeEngine:
                 await asyncio.sleep(0.05)
                 return web.Response(status=500)
             if fault.kind == "hang":
-                await asyncio.sleep(3600)
+                await self._release.wait()  # until stop(): the client must time out first
             if fault.kind == "status":
                 return web.Response(
                     status=fault.status,
@@ -172,7 +174,7 @@ class FakeEngine:
             short = False
         if not self._auth_ok(request):
             return _error(401, "security_exception", "missing authentication credentials for action [bulk]")
-        bad = [a for a in actions if next(iter(a.values())).get("_id") in self.poison]
+        bad = [a for a in actions if a.get("create", {}).get("_id") in self.poison]
         if bad:
             return _error(400, "x_content_parse_exception", f"[1:2] Unexpected character in document {bad[0]}")
         if self.max_body_bytes is not None and len(body) > self.max_body_bytes:

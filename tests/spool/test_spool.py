@@ -337,3 +337,76 @@ async def test_full_filesystem_refuses_keeps_acked_and_recovers(
     assert list(iter_records(path)) == [*acked[400:], (new_id, r)]
     transitions = [m for m in caplog.messages if "spool full" in m or "accepting records again" in m]
     assert len(transitions) == 2, transitions
+
+
+async def test_cursor_reader_never_skips_while_writers_append(path: Path) -> None:
+    """The pipeline's cursor (read after the last id seen) must see every record exactly once."""
+    async with await Spool.open(path, commit_delay=0.001) as spool:
+        written: dict[int, SpoolRecord] = {}
+
+        async def writer(w: int) -> None:
+            for i in range(40):
+                r = rec(b"%d/%d" % (w, i), SRC_B if i % 2 else SRC_A)
+                for rid in await spool.append([r, r] if i % 5 == 0 else [r]):
+                    written[rid] = r
+
+        seen: list[tuple[int, SpoolRecord]] = []
+
+        async def pipeline() -> None:
+            cursor = 0
+            while len(seen) < 50 * 48:
+                if not await spool.wait_for_records(cursor, timeout=5):
+                    raise AssertionError(f"stuck at {cursor} with {len(seen)} seen")
+                batch = await spool.read(cursor, 37)
+                seen.extend(batch)
+                if batch:
+                    cursor = batch[-1][0]
+                    await spool.delete([rid for rid, _ in batch[::2]])  # deletes interleave too
+
+        await asyncio.gather(pipeline(), *(writer(w) for w in range(50)))
+        assert [rid for rid, _ in seen] == list(range(1, 50 * 48 + 1))
+        assert dict(seen) == written
+
+
+async def test_cancelled_append_is_all_or_nothing(path: Path) -> None:
+    async with await Spool.open(path, commit_delay=0.01) as spool:
+        await spool.append([rec(b"first")])  # a previous group makes the writer wait for company
+        batch = [rec(b"a"), rec(b"b"), rec(b"c")]
+        task = asyncio.ensure_future(spool.append(batch))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await spool.append([rec(b"after")])  # the writer carried on
+        stored = [r.payload for _, r in await spool.read(0, 10)]
+        assert stored in ([b"first", b"a", b"b", b"c", b"after"], [b"first", b"after"])
+
+
+async def test_out_of_range_time_is_refused_before_the_writer(path: Path) -> None:
+    async with await Spool.open(path) as spool:
+        with pytest.raises(ValueError):
+            await spool.append([rec(b"t", ns=2**63)])
+        assert await spool.append([rec(b"t", ns=2**63 - 1)]) == [1]
+
+
+async def test_a_group_that_cannot_be_written_fails_alone(path: Path) -> None:
+    async with await Spool.open(path) as spool:
+        store = spool._writer._store
+        real = store._transaction
+
+        def broken(appends, deletes):  # type: ignore[no-untyped-def]
+            store._transaction = real  # type: ignore[method-assign]
+            raise RuntimeError("simulated bug")
+
+        store._transaction = broken  # type: ignore[method-assign]
+        with pytest.raises(SpoolError, match="simulated bug"):
+            await spool.append([rec(b"lost, and not acknowledged")])
+        assert await spool.append([rec(b"next")]) == [1]
+        assert spool.metrics.errors == 1
+
+
+async def test_unusable_location_is_a_spool_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    with pytest.raises(SpoolError, match="cannot open spool"):
+        await Spool.open(blocker / "spool.db")  # parent is a file, not a directory

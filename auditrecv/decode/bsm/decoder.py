@@ -23,18 +23,13 @@ _T = load_tables()
 _ILLUMOS = _T.illumos
 _OPENBSM = _T.openbsm
 
-_U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
-_U16LE = struct.Struct("<H")
 _U32 = struct.Struct(">I")
-_I32 = struct.Struct(">i")
-_U64 = struct.Struct(">Q")
 _HDR32 = struct.Struct(">IBHHII")  # reclen version event emod sec subsec
 _HDR64 = struct.Struct(">IBHHQQ")
 _HDREX = struct.Struct(">IBHHI")  # reclen version event emod atype
 _SEC32 = struct.Struct(">II")
 _SEC64 = struct.Struct(">QQ")
-_SUBJ = struct.Struct(">7I")
 _RET32 = struct.Struct(">Bi")
 _RET64 = struct.Struct(">Bq")
 _ARG32 = struct.Struct(">BIH")
@@ -62,7 +57,6 @@ _LABEL = struct.Struct(">BB2s32s")
 
 HEADER_IDS = frozenset((0x14, 0x15, 0x74, 0x79))
 FILE_IDS = frozenset((0x11, 0x78))
-_HEADER_MIN = {0x14: 18, 0x15: 26, 0x74: 26, 0x79: 34}
 _VERSIONS = frozenset((1, 2, 3, 4, 10, 11))
 _MOD_BITS = ((0x0001, "rd"), (0x0002, "wr"), (0x0080, "sp"), (0x0100, "fp"), (0x4000, "na"), (0x8000, "fe"))
 _USER_LEVEL = 6144

@@ -1,8 +1,8 @@
 """Trail files (illumos binfile, FreeBSD/macOS /var/audit): format sniffing and record iteration.
 
 The CLI's ``auditrecv decode FILE...`` calls `sniff_format` on the first bytes to tell a BSM trail from
-a Linux audit text log, then `iter_trail_file` (reads the file; the only I/O in this package) or the
-pure `iter_trail` on bytes. Standalone file tokens are skipped; every record and every error carries
+a Linux audit text log, then `iter_trail_file` (memory-maps the file: the only I/O in this package)
+or the pure `iter_trail` on bytes. Standalone file tokens are skipped; every record and every error carries
 its file offset.
 """
 

@@ -80,6 +80,7 @@ FILE_TYPES = {
 }
 _EXECVE_ARG = re.compile(r"a(\d+)(?:\[(\d+)\]|(_len))?")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_QUOTES = ("\"", "'")
 
 
 # -- value decoding ------------------------------------------------------------------------------------
@@ -299,6 +300,10 @@ def _as_promiscuous(record: LinuxRecord, name: str, raw: str, table: dict[int, s
     return raw if number is None else ("yes" if number & 0x100 else "no")
 
 
+def _as_tty_data(record: LinuxRecord, name: str, raw: str, table: dict[int, str] | None) -> str:
+    return unescape(raw) if record.type_name in ("TTY", "USER_TTY") else unquote(raw)
+
+
 _Handler = Callable[[LinuxRecord, str, str, "dict[int, str] | None"], str]
 _HANDLERS: dict[str, _Handler] = {
     **dict.fromkeys(UID_FIELDS | GID_FIELDS, _as_id),
@@ -319,6 +324,7 @@ _HANDLERS: dict[str, _Handler] = {
     "list": _as_filter_list,
     "prom": _as_promiscuous,
     "old_prom": _as_promiscuous,
+    "data": _as_tty_data,
 }
 
 
@@ -339,12 +345,19 @@ def iso_time(time_ns: int | None) -> str | None:
     """RFC 3339 UTC with milliseconds, e.g. 2017-04-21T05:28:42.985Z."""
     if time_ns is None:
         return None
+    global _last_second
     sec, rest = divmod(time_ns, 1_000_000_000)
-    try:
-        stamp = datetime.fromtimestamp(sec, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1_000_000:03d}Z"
+    cached = _last_second  # one read: the (second, text) pair stays consistent even across threads
+    if cached[0] != sec:  # consecutive events mostly share the second: format it once
+        try:
+            cached = (sec, datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        except (OverflowError, OSError, ValueError):
+            return None
+        _last_second = cached
+    return f"{cached[1]}.{rest // 1_000_000:03d}Z"
+
+
+_last_second: tuple[int | None, str] = (None, "")
 
 
 def execve_args(records: list[LinuxRecord]) -> tuple[int | None, list[str]]:
@@ -403,15 +416,22 @@ def interpret(event: LinuxEvent) -> dict[str, Any]:
             # a record's own arch wins (SECCOMP carries one); else the event's SYSCALL arch
             own_arch = record.fields.get("arch")
             table = arch_info(own_arch)[1] if own_arch is not None else arch_table
+            handlers = _HANDLERS
             for name, raw in record.fields.items():
                 try:
-                    interpreted[name] = interpret_field(record, name, raw, table)
+                    handler = handlers.get(name)
+                    if handler is not None:
+                        interpreted[name] = handler(record, name, raw, table)
+                    elif raw[:1] in _QUOTES or record.type_name == "EXECVE":
+                        interpreted[name] = interpret_field(record, name, raw, table)
+                    else:
+                        interpreted[name] = raw  # bare, untyped: nothing to interpret
                 except Exception:  # never let one odd value lose the event
                     interpreted[name] = raw
-            out["fields"] = dict(record.fields)
+            out["fields"] = record.fields  # shared, not copied: records are finished once interpreted
             out["interpreted"] = interpreted
             if record.enriched:
-                out["enriched"] = dict(record.enriched)
+                out["enriched"] = record.enriched
             if record.duplicates:
                 out["duplicates"] = [list(pair) for pair in record.duplicates]
         else:

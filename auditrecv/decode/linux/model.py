@@ -7,14 +7,19 @@ Data flow: one text line (one audisp-remote frame payload, or one audit.log line
 
 Public API (all importable from ``auditrecv.decode.linux``)::
 
-    parse_line(line: str | bytes) -> LinuxRecord
+    parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord   # body parsed on first .fields access
     EventAssembler(grace_seconds=1.0, max_age_seconds=5.0, max_records=4096, max_in_flight=10000)
         .add(record: LinuxRecord, source: str, now: float, tag: object = None) -> list[LinuxEvent]
         .add_line(line: str | bytes, source: str, now: float, tag: object = None) -> list[LinuxEvent]
-        .poll(now: float) -> list[LinuxEvent]
-        .flush() -> list[LinuxEvent]
-    interpret(event: LinuxEvent) -> dict
-    decode_lines(lines: Iterable[str | bytes], source: str = "", ...) -> Iterator[dict]
+        .poll(now: float) -> list[LinuxEvent]          # call periodically (e.g. every 0.25 s)
+        .flush() -> list[LinuxEvent]                   # shutdown / end of input
+        .stats: dict[str, int]; .in_flight: int        # counters for metrics
+    interpret(event: LinuxEvent) -> dict               # output keys documented in interpret.py
+    decode_events(lines, source="", ...) -> Iterator[LinuxEvent]   # files/stdin, event-time clock
+    decode_lines(lines, source="", ...) -> Iterator[dict]          # the same, interpreted
+
+``now`` is the caller's clock in seconds (``time.monotonic()`` for a live receiver); ``source`` names the
+sender (peer address or connection id): fragments join per source, events group per (source, node).
 
 Invariant relied upon by the spool: every line given to ``add``/``add_line`` ends up in exactly one emitted
 ``LinuxEvent`` (its ``tag`` in ``event.tags``), either inside a grouped event or in an error event

@@ -18,15 +18,27 @@ _HEADER = re.compile(
     r"(?:node=(?P<node>\S*)\s+)?type=(?P<type>\S+)\s+msg=audit\((?P<sec>\d+)\.(?P<frac>\d+):(?P<serial>\d+)\):?\s*",
 )
 # key=value with a double-quoted, single-quoted (nested user msg), braced (ENRICHED SADDR) or bare value.
-_KV = re.compile(r"""([^\s=]+)=("[^"]*"|'[^']*'|\{[^}]*\}|\S*)""")
+# Bare values are tried first (most common); possessive quantifiers avoid backtracking. An unterminated
+# quote falls through to the last alternative and is kept as written.
+_KV = re.compile(r"""([^\s=]++)=([^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+)""")
 _AVC = re.compile(r"avc:\s+(\w+)\s+\{\s*([^}]*?)\s*\}")
 _UNKNOWN_TYPE = re.compile(r"UNKNOWN\[(\d+)\]")
 
 
 def _decode(line: str | bytes) -> str:
-    """Text of a line; invalid UTF-8 becomes backslash escapes (readable, JSON-safe, never raises)."""
+    """Text of a line; invalid UTF-8 becomes backslash escapes (readable, JSON-safe, never raises).
+
+    A str holding lone surrogates (text decoded with ``surrogateescape``) is mapped the same way, since
+    strict JSON encoders (orjson) refuse surrogates.
+    """
     if isinstance(line, str):
-        return line
+        if line.isascii():
+            return line
+        try:
+            line.encode("utf-8")
+            return line
+        except UnicodeEncodeError:
+            line = line.encode("utf-8", "surrogateescape")
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
@@ -36,6 +48,8 @@ def _decode(line: str | bytes) -> str:
 def _kv_pairs(text: str) -> list[tuple[str, str]]:
     """key=value pairs of a body; tokens without '=' (prose of old formats) are skipped, like auparse."""
     pairs: list[tuple[str, str]] = _KV.findall(text)
+    if " (" not in text and text[:1] != "(":  # the old prose forms always open a parenthesis
+        return pairs
     for i, (key, value) in enumerate(pairs):
         # Old user-space prose: "(hostname=?, addr=?, terminal=cron res=success)" (auparse test.log).
         if key[0] == "(" or (value and value[-1] in ",)" and value[0] not in "\"'(" and "(" not in value):
@@ -75,7 +89,7 @@ def parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord:
     With ``lazy`` (the default) only the header is parsed now; the key=value body is parsed on first
     access of the record's ``fields`` (see LinuxRecord). ``lazy=False`` parses everything at once.
     """
-    raw = line if isinstance(line, str) else _decode(line)
+    raw = line if isinstance(line, str) and line.isascii() else _decode(line)
     if raw[-1:] == "\n":
         raw = raw[:-2] if raw[-2:] == "\r\n" else raw[:-1]
     if not raw.startswith(("type=", "node=")):
@@ -99,10 +113,8 @@ def parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord:
         if unknown is not None:
             type_num = int(unknown.group(1))
             type_name = MSG_TYPE_NAMES.get(type_num, type_name)
-    if len(frac) == 3:  # always, in practice: milliseconds
-        time_ns = int(sec + frac) * 1_000_000
-    else:
-        time_ns = int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
+    # the fraction is milliseconds in practice (3 digits); anything else is scaled to nanoseconds
+    time_ns = int(sec + frac) * 1_000_000 if len(frac) == 3 else int(sec + (frac + "000000000")[:9])
     record = LinuxRecord(type_name, type_num, node, time_ns, int(serial), {}, {}, raw)
     start = match.end()
     if start < len(raw):

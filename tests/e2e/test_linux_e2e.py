@@ -1,0 +1,372 @@
+"""Linux end to end: the REAL /sbin/audisp-remote → auditrecv (real spool) → the real search engine.
+
+The expected events are computed independently of auditrecv's decoder: from libauparse's own reading of
+each fixture log (``reference-outputs/*.auparse.jsonl``: one line per event with its node, serial and
+records, EOE excluded just as audisp-remote drops EOE on the wire), or, for the renumbered stream used
+by the restart tests, from the distinct ``(node, msg=audit(...))`` keys of the lines fed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import socket
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import ServiceProcess, running_service, service_config
+from tests.infra.audisp import AudispRemote
+from tests.infra.engine import SearchEngine
+from tests.paths import LINUX_FIXTURES
+
+pytestmark = [pytest.mark.engine, pytest.mark.audisp]
+
+Factory = Callable[..., AudispRemote]
+EventKey = tuple[str | None, int]  # (node, serial)
+
+REFERENCE = LINUX_FIXTURES / "reference-outputs"
+THIRD_PARTY = LINUX_FIXTURES / "third_party"
+# (log fed to audisp-remote, libauparse's events for it). test2.log repeats test.log's events: left out.
+FIXTURE_LOGS = [
+    (
+        LINUX_FIXTURES / "audisp-remote" / "captures" / "input-events.log",
+        LINUX_FIXTURES / "audisp-remote" / "captures" / "input-events.auparse.jsonl",
+    ),
+    (THIRD_PARTY / "go-libaudit/testdata/normal.log", REFERENCE / "go-libaudit/testdata/normal.auparse.jsonl"),
+    *[
+        (
+            THIRD_PARTY / f"audit-userspace-v3.0.9/auparse/test/{name}.log",
+            REFERENCE / f"audit-userspace-v3.0.9/{name}.auparse.jsonl",
+        )
+        for name in ("test", "test3", "test4")
+    ],
+]
+
+# An event is closed once a later serial of its (peer, node) stream arrives plus the grace window; a last
+# single-record event per stream closes every stream's final event without waiting for max_age.
+SENTINEL_SERIAL = 90_000_000
+STREAM_NODES: list[str | None] = [None, "web01", "auditdtest.a1959.org"]
+
+
+def sentinel_lines() -> list[bytes]:
+    out = []
+    for i, node in enumerate(STREAM_NODES):
+        prefix = f"node={node} " if node else ""
+        out.append(
+            f"{prefix}type=USER_END msg=audit(1800000000.000:{SENTINEL_SERIAL + i}): pid=1 uid=0 auid=0 ses=1 "
+            'msg=\'op=PAM:session_close acct="root" exe="/usr/sbin/sshd" hostname=? addr=? terminal=ssh '
+            "res=success'".encode()
+        )
+    return out
+
+
+def sentinel_events() -> dict[EventKey, list[str]]:
+    return {(node, SENTINEL_SERIAL + i): ["USER_END"] for i, node in enumerate(STREAM_NODES)}
+
+
+def fixture_lines(*, sentinels: bool = True) -> list[bytes]:
+    lines: list[bytes] = []
+    for log, _ in FIXTURE_LOGS:
+        lines.extend(line for line in log.read_bytes().splitlines() if line)
+    return lines + sentinel_lines() if sentinels else lines
+
+
+def reference_events() -> dict[EventKey, list[str]]:
+    """libauparse's events: (node, serial) -> record types in order."""
+    events: dict[EventKey, list[str]] = {}
+    for _, ref in FIXTURE_LOGS:
+        for text in ref.read_text().splitlines():
+            event = json.loads(text)
+            key = (event["node"], int(event["serial"]))
+            assert key not in events, f"fixture overlap: {key}"
+            events[key] = [r["type"] for r in event["records"]]
+    events.update(sentinel_events())
+    return events
+
+
+_LINE_KEY = re.compile(rb"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+) msg=audit\((?P<time>[\d.]+):(?P<serial>\d+)\)")
+
+
+def renumbered_stream(copies: int) -> tuple[list[bytes], Counter[EventKey]]:
+    """`copies` copies of the fixtures with every event given the next serial of its node's stream.
+
+    Real kernels number events in order, so each stream only moves forward; an event whose records
+    straddle a receiver restart is then always rejoined (see the restart tests). Returns the lines and
+    the expected events, counted from the distinct (node, serial) keys written here.
+    """
+    base = fixture_lines(sentinels=False)
+    next_serial: dict[str | None, int] = {}
+    lines: list[bytes] = []
+    for _ in range(copies):
+        assigned: dict[tuple[bytes | None, bytes, bytes], int] = {}
+        for line in base:
+            m = _LINE_KEY.match(line)
+            assert m is not None, line
+            if m["type"] == b"EOE":
+                continue  # audisp-remote drops these anyway (linux.md §3.8)
+            node = m["node"].decode() if m["node"] else None
+            key = (m["node"], m["time"], m["serial"])
+            if key not in assigned:
+                assigned[key] = next_serial.get(node, 1000) + 1
+                next_serial[node] = assigned[key]
+            lines.append(line[: m.start("serial")] + str(assigned[key]).encode() + line[m.end("serial") :])
+    lines += sentinel_lines()
+    keys = {(m["node"].decode() if m["node"] else None, int(m["serial"])) for m in map(_LINE_KEY.match, lines) if m}
+    return lines, Counter(keys)
+
+
+# -- service and engine helpers ---------------------------------------------------------------------------
+
+
+def linux_table(tmp: Path, engine: SearchEngine, index: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    """Only the Linux listeners; events close 0.5 s after a later serial, open ones live 15 s (a
+    restart must fit in there, or an event straddling it is cut in two)."""
+    table = service_config(
+        tmp,
+        engine.url,
+        search={"index": index + "-%Y.%m.%d"},
+        decode={"linux": {"grace_seconds": 0.5, "max_age_seconds": 15.0}},
+        **sections,
+    )
+    table["listeners"]["audit_remote"]["enabled"] = False
+    return table
+
+
+async def wait_count(engine: SearchEngine, pattern: str, expected: int, timeout: float = 60.0) -> int:
+    """Poll until the engine holds `expected` documents (or the deadline passes): returns the count."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    count = -1
+    while loop.time() < deadline:
+        count = int(await asyncio.to_thread(engine.count, pattern))
+        if count >= expected:
+            await asyncio.sleep(1.0)  # anything beyond expected would be a duplicate: give it a chance to show
+            return int(await asyncio.to_thread(engine.count, pattern))
+        await asyncio.sleep(0.2)
+    return count
+
+
+async def all_docs(engine: SearchEngine, pattern: str) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = await asyncio.to_thread(engine.search, pattern, {"match_all": {}})
+    return docs
+
+
+def event_key(doc: dict[str, Any]) -> EventKey:
+    return (doc.get("auditd", {}).get("node"), int(doc["event"]["sequence"]))
+
+
+def metric(http_port: int, name: str) -> float:
+    """One value from the service's /metrics (0 while it is not there yet)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == name:
+            return float(value)
+    return 0.0
+
+
+async def wait_metric(http_port: int, name: str, at_least: float, timeout: float = 30.0) -> float:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = 0.0
+    while loop.time() < deadline:
+        value = await asyncio.to_thread(metric, http_port, name)
+        if value >= at_least:
+            return value
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{name} stayed at {value} < {at_least}")
+
+
+async def exit_code(client: AudispRemote, timeout: float = 60.0) -> int:
+    return int(await asyncio.to_thread(client.wait, timeout))
+
+
+def assert_host_identity(docs: Iterable[dict[str, Any]], name_without_node: str) -> None:
+    """host.name is the node= name when the record has one, else `name_without_node`; the peer is in
+    host.ip either way."""
+    for doc in docs:
+        node = doc.get("auditd", {}).get("node")
+        assert doc["host"]["name"] == (node or name_without_node), doc["host"]
+        assert "127.0.0.1" in doc["host"]["ip"], doc["host"]
+        assert doc["auditrecv"]["source"]["peer"] == "127.0.0.1"
+
+
+# -- tests ------------------------------------------------------------------------------------------------
+
+
+async def test_tcp_every_line_becomes_exactly_the_reference_events(
+    search_engine: SearchEngine, audisp_remote_factory: Factory, tmp_path: Path
+) -> None:
+    index = f"e2e-linux-tcp-{uuid.uuid4().hex[:8]}"
+    expected = reference_events()
+    table = linux_table(tmp_path, search_engine, index)
+    try:
+        async with running_service(table):
+            client = audisp_remote_factory("127.0.0.1", table["listeners"]["audisp_remote"]["port"]).start()
+            client.send_lines(fixture_lines())
+            client.close_stdin()
+            assert await exit_code(client) == 0, client.syslog_lines()
+            count = await wait_count(search_engine, index + "-*", len(expected))
+        assert count == len(expected)
+        docs = await all_docs(search_engine, index + "-*")
+        assert {event_key(d): d["auditd"]["record_types"] for d in docs} == expected
+        assert_host_identity(docs, "127.0.0.1")
+        assert {d["auditrecv"]["source"]["transport"] for d in docs} == {"audisp_remote"}
+    finally:
+        search_engine.delete_indices(index + "-*")
+
+
+async def test_krb5_every_line_becomes_exactly_the_reference_events(
+    search_engine: SearchEngine, kdc: Any, audisp_remote_factory: Factory, tmp_path: Path
+) -> None:
+    from tests.infra.kdc import LINUX_SERVICE, linux_client_principal
+
+    index = f"e2e-linux-krb5-{uuid.uuid4().hex[:8]}"
+    expected = reference_events()
+    table = linux_table(
+        tmp_path,
+        search_engine,
+        index,
+        gss={"keytab": str(kdc.service_keytab(LINUX_SERVICE)), "krb5_config": str(kdc.krb5_conf)},
+        listeners={"audisp_remote_krb5": {"enabled": True}},
+    )
+    svc = ServiceProcess(table, tmp_path)  # its own process: Kerberos settings stay out of this one
+    try:
+        svc.start()
+        client = audisp_remote_factory(
+            "127.0.0.1", table["listeners"]["audisp_remote_krb5"]["port"], transport="krb5"
+        ).start()
+        client.send_lines(fixture_lines())
+        client.close_stdin()
+        assert await exit_code(client) == 0, (client.syslog_lines(), svc.log())
+        count = await wait_count(search_engine, index + "-*", len(expected))
+        assert count == len(expected), svc.log()
+        docs = await all_docs(search_engine, index + "-*")
+        assert {event_key(d): d["auditd"]["record_types"] for d in docs} == expected
+        # without node=, the host is the one the KDC vouched for: auditd/<hostname>
+        assert_host_identity(docs, socket.gethostname())
+        principal = kdc.qualify(linux_client_principal())
+        assert {(d["auditrecv"]["source"]["principal"], d["auditrecv"]["source"]["authenticated"]) for d in docs} == {
+            (principal, True)
+        }
+    finally:
+        svc.stop()
+        search_engine.delete_indices(index + "-*")
+
+
+async def test_sigkill_mid_stream_then_retransmission_exact_count(
+    search_engine: SearchEngine, audisp_remote_factory: Factory, tmp_path: Path
+) -> None:
+    index = f"e2e-linux-kill-{uuid.uuid4().hex[:8]}"
+    lines, expected = renumbered_stream(copies=8)
+    table = linux_table(tmp_path, search_engine, index)
+    http_port = table["http"]["port"]
+    svc = ServiceProcess(table, tmp_path)
+    try:
+        svc.start()
+        # generous retry budget: the record in flight is resent until the restarted receiver acks it
+        client = audisp_remote_factory(
+            "127.0.0.1",
+            table["listeners"]["audisp_remote"]["port"],
+            max_tries_per_record=60,
+            max_time_per_record=60,
+            network_retry_time=1,
+        ).start()
+        client.send_lines(lines)
+        seen = await wait_metric(http_port, "auditrecv_pipeline_linux_lines", len(lines) // 3)
+        svc.kill9()  # mid-stream: records committed, acked or not, one in flight, events open
+        assert seen < len(lines), "the stream was over before the kill: make it longer"
+        svc.start()
+        client.close_stdin()
+        assert await exit_code(client) == 0, (client.syslog_lines(), svc.log())
+        count = await wait_count(search_engine, index + "-*", len(expected))
+        assert count == len(expected), svc.log()
+        docs = await all_docs(search_engine, index + "-*")
+        assert Counter(event_key(d) for d in docs) == expected
+        # the client noticed the receiver dying under it ("read from ... failed", "... timed out", ...)
+        assert [m for m in client.syslog_lines() if re.search("failed|timed out|disconnected", m)]
+    finally:
+        svc.stop()
+        search_engine.delete_indices(index + "-*")
+
+
+async def test_sigterm_sends_ending_and_client_reconnects_on_next_line(
+    search_engine: SearchEngine, audisp_remote_factory: Factory, tmp_path: Path
+) -> None:
+    index = f"e2e-linux-term-{uuid.uuid4().hex[:8]}"
+    lines, expected = renumbered_stream(copies=1)
+    first, rest = lines[: len(lines) // 2], lines[len(lines) // 2 :]
+    table = linux_table(tmp_path, search_engine, index)
+    http_port = table["http"]["port"]
+    svc = ServiceProcess(table, tmp_path)
+    try:
+        svc.start()
+        client = audisp_remote_factory("127.0.0.1", table["listeners"]["audisp_remote"]["port"]).start()
+        client.send_lines(first)
+        await wait_metric(http_port, "auditrecv_pipeline_linux_lines", len(first))  # all acked, client idle
+        svc.signal(signal.SIGTERM)
+        await asyncio.to_thread(client.wait_for_syslog, "remote server is going down", 20)
+        assert svc.stop() == 0, svc.log()
+        svc.start()
+        client.send_lines(rest)  # the next line makes audisp-remote reconnect
+        client.close_stdin()
+        assert await exit_code(client) == 0, (client.syslog_lines(), svc.log())
+        count = await wait_count(search_engine, index + "-*", len(expected))
+        assert count == len(expected), svc.log()
+        docs = await all_docs(search_engine, index + "-*")
+        assert Counter(event_key(d) for d in docs) == expected
+        syslog = client.syslog_lines()
+        assert len([m for m in syslog if m.startswith("Connected to")]) == 2, syslog
+        assert not [m for m in syslog if "timed out" in m or "mismatch" in m or "network failure" in m], syslog
+    finally:
+        svc.stop()
+        search_engine.delete_indices(index + "-*")
+
+
+async def test_heartbeats_acked_and_oversize_line_is_one_record(
+    search_engine: SearchEngine, audisp_remote_factory: Factory, tmp_path: Path
+) -> None:
+    index = f"e2e-linux-big-{uuid.uuid4().hex[:8]}"
+    words = " ".join(f"word{i:04d}" for i in range(1100))
+    long_line = f"type=USER_CMD msg=audit(1700000005.000:4247): pid=1 uid=0 msg='cmd=\"{words}\"'".encode()
+    assert 8969 < len(long_line) < 2 * 8969  # audisp-remote sends it as 8969 bytes + a fragment
+    first = fixture_lines()[0]
+    table = linux_table(tmp_path, search_engine, index, listeners={"audisp_remote": {"idle_timeout": 10.0}})
+    try:
+        async with running_service(table) as svc:
+            server = svc.servers["audisp_remote"]
+            client = audisp_remote_factory(
+                "127.0.0.1", table["listeners"]["audisp_remote"]["port"], heartbeat_timeout=1
+            ).start()
+            client.send_lines([first])
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while server.counters["heartbeats"] < 2 and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            assert server.counters["heartbeats"] >= 2
+            client.send_lines([long_line, sentinel_lines()[0]])
+            client.close_stdin()
+            assert await exit_code(client) == 0, client.syslog_lines()
+            assert server.counters["records"] == 4  # first, head, fragment, sentinel: heartbeats not counted
+            count = await wait_count(search_engine, index + "-*", 3)
+        assert count == 3
+        assert not [m for m in client.syslog_lines() if "timed out" in m]
+        docs = {event_key(d): d for d in await all_docs(search_engine, index + "-*")}
+        assert set(docs) == {(None, 4242), (None, 4247), (None, SENTINEL_SERIAL)}
+        big = docs[(None, 4247)]
+        assert big["auditd"]["record_types"] == ["USER_CMD"]
+        assert big["auditd"]["data"]["cmd"] == words  # the fragment was joined back, not cut or doubled
+    finally:
+        search_engine.delete_indices(index + "-*")
