@@ -115,10 +115,10 @@ class Service:
     async def _start_http(self) -> None:
         from aiohttp import web
 
-        from auditrecv.metrics import health_handler, metrics_handler
+        from auditrecv.metrics import SERVICE_KEY, health_handler, metrics_handler
 
         app = web.Application()
-        app["service"] = self
+        app[SERVICE_KEY] = self
         app.router.add_get("/health", health_handler)
         app.router.add_get("/metrics", metrics_handler)
         self.http_runner = web.AppRunner(app, access_log=None)
@@ -163,9 +163,14 @@ async def serve(cfg: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, service.reload)
+    from auditrecv.enrich.static_map import StaticMapError
+    from auditrecv.receive.gss import GssFailure
+    from auditrecv.spool import SpoolError
+
     try:
         await service.start()
-    except OSError as exc:
+    except (OSError, StaticMapError, GssFailure, SpoolError) as exc:
+        # Operator-fixable problems (port in use, unreadable keytab or map, locked spool): one line, no traceback.
         log.error("cannot start: %s", exc)
         await service.stop()
         return 1

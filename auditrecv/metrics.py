@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+SERVICE_KEY: web.AppKey[Any] = web.AppKey("service", object)
+
 
 def _as_dict(obj: Any) -> dict[str, Any]:
     if obj is None:
@@ -48,12 +50,12 @@ def collect(service: Any) -> dict[str, float]:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    lines = [f"{k} {v:g}" for k, v in sorted(collect(request.app["service"]).items())]
+    lines = [f"{k} {v:g}" for k, v in sorted(collect(request.app[SERVICE_KEY]).items())]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
 async def health_handler(request: web.Request) -> web.Response:
-    service = request.app["service"]
+    service = request.app[SERVICE_KEY]
     spool_state = getattr(service.spool, "state", "unknown")
     body = {
         "status": "ok" if spool_state != "full" else "degraded",

@@ -35,3 +35,23 @@ def test_embedded_default_listens_spools_and_stops_on_ctrl_c(tmp_path: Path) -> 
     assert "Traceback" not in log
     assert "no search engine configured" in log and "[search] urls" in log and "auditrecv export" in log
     assert (tmp_path / "state" / "spool.db").exists()
+
+
+def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import to_toml
+
+    table = service_config(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        table["listeners"]["audisp_remote"]["port"] = busy.getsockname()[1]
+        cfg = tmp_path / "busy.toml"
+        cfg.write_text(to_toml(table))
+        res = subprocess.run(
+            [sys.executable, "-m", "auditrecv", "serve", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+        )
+    assert res.returncode == 1
+    assert "cannot start" in res.stderr and "Traceback" not in res.stderr

@@ -1,0 +1,171 @@
+"""BulkIndexer against the REAL engines of the `search_engine` fixture (embedded OpenSearch 2.19, ES 7.17)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from auditrecv.config import Search
+from auditrecv.sink import (
+    BulkDoc,
+    BulkIndexer,
+    Result,
+    TemplateError,
+    dead_letter_template,
+    detect_engine,
+    install_templates,
+    open_indexer,
+)
+from tests.infra.engine import SearchEngine
+
+PREFIX = "sinktest"
+INDEX = f"{PREFIX}-2026.11.22"
+DLQ_PATTERN = f"{PREFIX}dlq-%Y.%m"
+
+
+def test_templates() -> dict[str, Any]:
+    return {
+        "component_templates": {
+            f"{PREFIX}-settings": {"template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}},
+        },
+        "index_templates": {
+            f"{PREFIX}-daily": {
+                "index_patterns": [f"{PREFIX}-*"],
+                "priority": 500,
+                "composed_of": [f"{PREFIX}-settings"],
+                "template": {
+                    "mappings": {
+                        "properties": {
+                            "@timestamp": {"type": "date"},
+                            "n": {"type": "long"},
+                            "message": {"type": "keyword"},
+                        }
+                    }
+                },
+            }
+        },
+    }
+
+
+def settings_for(engine: SearchEngine, **kw: Any) -> Search:
+    base: dict[str, Any] = {"dead_letter_index": DLQ_PATTERN, "number_of_replicas": 0}
+    base.update(kw)
+    return Search(urls=[engine.url], **base)
+
+
+@pytest.fixture
+def clean(search_engine: SearchEngine) -> Iterator[SearchEngine]:
+    def wipe() -> None:
+        search_engine.delete_indices(f"{PREFIX}*")
+        search_engine.delete_indices(f"logs-{PREFIX}-*")
+        search_engine.delete_index_templates(f"{PREFIX}*")
+
+    wipe()
+    yield search_engine
+    wipe()
+
+
+def make_docs(n: int, index: str = INDEX) -> list[BulkDoc]:
+    return [
+        BulkDoc(index, f"doc-{i:05d}", {"@timestamp": "2026-11-22T10:00:00.000Z", "n": i, "message": f"m{i}"}, i)
+        for i in range(n)
+    ]
+
+
+async def test_engine_detection(search_engine: SearchEngine) -> None:
+    async with BulkIndexer(Search(urls=[search_engine.url])) as idx:
+        info = await detect_engine(idx)
+    assert info.flavor == search_engine.flavor
+    assert info.version == search_engine.version
+    assert info.major == int(search_engine.version.split(".")[0])
+
+
+async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(clean: SearchEngine) -> None:
+    engine = clean
+    settings = settings_for(engine, batch_max_docs=150)
+    async with BulkIndexer(settings) as idx:
+        info = await detect_engine(idx)
+        installed = await install_templates(idx, info, test_templates())
+        assert installed == [f"component_template/{PREFIX}-settings", f"index_template/{PREFIX}-daily"]
+        first = await idx.index(make_docs(1000))
+        second = await idx.index(make_docs(1000))
+    assert [o.result for o in first] == [Result.CREATED] * 1000
+    assert [o.token for o in first] == list(range(1000))
+    assert [o.result for o in second] == [Result.DUPLICATE] * 1000  # 409 from the real engine
+    assert engine.count(f"{PREFIX}-*") == 1000
+    assert engine.count(INDEX, {"term": {"n": 999}}) == 1
+    _, mapping = engine.request("GET", f"/{INDEX}/_mapping")
+    assert mapping[INDEX]["mappings"]["properties"]["n"] == {"type": "long"}  # our template applied
+    assert idx.metrics.docs_created == 1000 and idx.metrics.docs_duplicate == 1000
+
+
+async def test_real_mapping_error_is_dead_lettered(clean: SearchEngine) -> None:
+    engine = clean
+    settings = settings_for(engine)
+    templates = test_templates()
+    templates["index_templates"]["auditrecv-dead-letter"] = dead_letter_template(settings)
+    bad = {"@timestamp": "2026-11-22T10:00:00.000Z", "n": "not a number", "message": "bad"}
+    docs = [*make_docs(2), BulkDoc(INDEX, "bad-1", bad, "tok")]
+    async with BulkIndexer(settings) as idx:
+        await install_templates(idx, await detect_engine(idx), templates)
+        outcomes = await idx.index(docs)
+    assert [o.result for o in outcomes] == [Result.CREATED, Result.CREATED, Result.DEAD_LETTERED]
+    dead = outcomes[2]
+    assert dead.status == 400 and dead.confirmed and dead.token == "tok"
+    assert dead.error_type in ("mapper_parsing_exception", "document_parsing_exception")
+    dlq_index = datetime.now(UTC).strftime(DLQ_PATTERN)
+    (hit,) = engine.hits(f"{PREFIX}dlq-*")
+    assert (hit["_index"], hit["_id"]) == (dlq_index, "bad-1")
+    src = hit["_source"]
+    assert src["event"]["original"] == '{"@timestamp":"2026-11-22T10:00:00.000Z","n":"not a number","message":"bad"}'
+    assert src["error"]["type"] == dead.error_type
+    assert src["auditrecv"]["dead_letter"]["index"] == INDEX
+    _, mapping = engine.request("GET", f"/{dlq_index}/_mapping")
+    original = mapping[dlq_index]["mappings"]["properties"]["event"]["properties"]["original"]
+    assert original["index"] is False  # kept, not indexed
+    assert engine.count(INDEX) == 2
+
+
+async def test_rejected_template_names_itself_and_quotes_the_engine(clean: SearchEngine) -> None:
+    broken = {"index_templates": {f"{PREFIX}-broken": {"index_patterns": [f"{PREFIX}-x-*"], "template": {
+        "mappings": {"properties": {"n": {"type": "no_such_type"}}}}}}}
+    async with BulkIndexer(settings_for(clean)) as idx:
+        with pytest.raises(TemplateError) as err:
+            await install_templates(idx, await detect_engine(idx), broken)
+    assert f"{PREFIX}-broken" in str(err.value)
+    assert "no_such_type" in str(err.value)
+
+
+async def test_open_indexer_installs_templates_before_indexing(clean: SearchEngine) -> None:
+    engine = clean
+    idx = await open_indexer(settings_for(engine), templates_for=lambda info: test_templates())
+    try:
+        outcomes = await idx.index(make_docs(5))  # waits for detection + templates
+    finally:
+        await idx.close()
+    assert all(o.result is Result.CREATED for o in outcomes)
+    assert idx.engine is not None and idx.engine.flavor == engine.flavor
+    _, res = engine.request("GET", "/_index_template/auditrecv-dead-letter")
+    assert res["index_templates"][0]["index_template"]["index_patterns"] == [f"{PREFIX}dlq-*"]
+    assert engine.count(INDEX) == 5
+
+
+async def test_data_stream_create_and_duplicates(clean: SearchEngine) -> None:
+    engine = clean
+    if not engine.supports_data_streams:
+        pytest.skip(f"{engine.flavor} {engine.version} embedded without data streams (x-pack)")
+    stream = f"logs-{PREFIX}-default"
+    templates = {"index_templates": {f"{PREFIX}-stream": {
+        "index_patterns": [stream], "data_stream": {}, "priority": 500,
+        "template": {"settings": {"number_of_replicas": 0}, "mappings": {"properties": {"n": {"type": "long"}}}},
+    }}}
+    async with BulkIndexer(settings_for(engine, mode="data_stream", data_stream=stream)) as idx:
+        await install_templates(idx, await detect_engine(idx), templates)
+        first = await idx.index(make_docs(20, index=stream))
+        second = await idx.index(make_docs(20, index=stream))
+    assert [o.result for o in first] == [Result.CREATED] * 20
+    assert [o.result for o in second] == [Result.DUPLICATE] * 20
+    assert engine.count(stream) == 20
