@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from auditrecv import __version__
 from auditrecv.config import Config, ConfigError, load_config
 from auditrecv.logsetup import setup_logging
+from auditrecv.spool.store import SpoolError
 
 log = logging.getLogger("auditrecv")
 
@@ -97,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(export_spool(cfg, args.ndjson, keep=args.keep))
     except KeyboardInterrupt:
         return 130
+    except SpoolError as exc:  # e.g. the spool is held by a running service
+        print(f"auditrecv: {args.command}: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
     return 2

@@ -37,7 +37,8 @@ def collect(service: Any) -> dict[str, float]:
     out: dict[str, float] = {}
     spool = service.spool
     if spool is not None:
-        _flatten("auditrecv_spool", _as_dict(getattr(spool, "metrics", None)), out)
+        stats = spool.stats() if hasattr(spool, "stats") else _as_dict(getattr(spool, "metrics", None))
+        _flatten("auditrecv_spool", stats, out)
     for name, srv in service.servers.items():
         _flatten(f"auditrecv_listener_{name}", _as_dict(getattr(srv, "metrics", None)), out)
     if service.pipeline is not None:

@@ -18,6 +18,7 @@ from typing import Any
 from auditrecv.config import Config
 from auditrecv.decode.bsm import decode_record
 from auditrecv.decode.linux import EventAssembler, LinuxEvent, parse_line
+from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE
 from auditrecv.schema import (
     bsm_to_ecs,
     dead_letter_doc,
@@ -36,9 +37,13 @@ Enricher = Callable[[dict[str, Any]], Awaitable[None]]
 
 @dataclass(slots=True)
 class BuiltDoc:
-    """An ECS document, its identity, and the spool ids of every raw record it was built from."""
+    """An ECS document, its identity, and the spool ids of every raw record it was built from.
 
-    doc: dict[str, Any]
+    `doc` is None for records that make no document (an EOE whose event was already emitted):
+    their spool ids are simply forgotten.
+    """
+
+    doc: dict[str, Any] | None
     doc_id: str
     spool_ids: list[int] = field(default_factory=list)
 
@@ -123,6 +128,8 @@ class DocumentBuilder:
         tags = [t for t in event.tags if isinstance(t, _LineTag)]
         ids = [t.spool_id for t in tags]
         source = tags[0].source if tags else Source(transport="unknown")
+        if event.complete == COMPLETE_ORPHAN_EOE:
+            return BuiltDoc(None, "", ids)
         doc_id = document_id("linux", source, linux_id_parts(event))
         try:
             doc = to_compat_v1(event, source) if self._compat else linux_to_ecs(event, source, self._observer)
@@ -196,9 +203,9 @@ class Pipeline:
     async def _index(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
         """The documents the engine confirmed (created, duplicate or dead-lettered)."""
         settings = self._cfg.search
-        bulk = [BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d) for d in docs]
-        outcomes = await self._indexer.index(bulk)
-        return [o.token for o in outcomes if o.confirmed]
+        bulk = [BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d) for d in docs if d.doc is not None]
+        outcomes = await self._indexer.index(bulk) if bulk else []
+        return [d for d in docs if d.doc is None] + [o.token for o in outcomes if o.confirmed]
 
     async def _submit(self, docs: list[BuiltDoc]) -> None:
         if not docs:
@@ -212,7 +219,7 @@ class Pipeline:
         """Index until every document is confirmed; a document is never given up on."""
         try:
             if self._enrich is not None:
-                await asyncio.gather(*(self._enrich(d.doc) for d in docs), return_exceptions=True)
+                await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs
             delay = 1.0
             while pending:

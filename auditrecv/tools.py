@@ -112,6 +112,8 @@ def decode_files(names: list[str], *, raw: bool, schema: str, host: str) -> int:
         docs = builder.add(batch) + builder.flush()
         for built in docs:
             doc = built.doc
+            if doc is None:
+                continue
             errors = _doc_errors(doc)
             if errors:
                 failed += 1
@@ -130,10 +132,16 @@ def _bsm_raw(rec: Any) -> dict[str, Any]:
 
 
 def _doc_errors(doc: dict[str, Any]) -> str:
-    err = doc.get("error")
-    if isinstance(err, dict) and err.get("message") and doc.get("event", {}).get("kind") == "pipeline_error":
-        return str(err["message"])
-    return ""
+    """The decode errors a document carries (ECS: tagged decode_error; compat shape: decode_errors)."""
+    if doc.get("decode_errors"):
+        return "; ".join(map(str, doc["decode_errors"]))
+    tags = doc.get("tags")
+    if not (isinstance(tags, list) and "decode_error" in tags):
+        return ""
+    event, error = doc.get("event"), doc.get("error")
+    reason = event.get("reason") if isinstance(event, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(reason or message or "could not be decoded completely")
 
 
 async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) -> int:
@@ -195,6 +203,14 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
     return 0
 
 
+def _write_built(out: IO[bytes], built: Any, ids: list[int]) -> int:
+    ids.extend(built.spool_ids)
+    if built.doc is None:
+        return 0
+    out.write(dumps(built.doc))
+    return 1
+
+
 def _progress(text: str, *, done: bool = False) -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[K" + text + ("\n" if done else ""))
@@ -229,13 +245,9 @@ async def export_spool(cfg: Config, target: str, *, keep: bool) -> int:
                 break
             cursor = items[-1][0]
             for built in builder.add(items):
-                out.write(dumps(built.doc))
-                ids.extend(built.spool_ids)
-                written += 1
+                written += _write_built(out, built, ids)
         for built in builder.flush():
-            out.write(dumps(built.doc))
-            ids.extend(built.spool_ids)
-            written += 1
+            written += _write_built(out, built, ids)
         out.flush()
         if out is not sys.stdout.buffer:
             os.fsync(out.fileno())

@@ -62,17 +62,16 @@ def _tokens_for_index(record: BsmRecord) -> list[dict[str, Any]]:
 
     None means "not applicable" in the decoder's dicts; flattened fields have no use for it.
     """
-    out: list[dict[str, Any]] = []
-    for tok in record.to_dict()["tokens"]:
-        out.append(_drop_none(tok))
-    return out
+    return [_drop_none(tok) for tok in record.tokens]
 
 
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_drop_none(v) for v in value if v is not None]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
     return value
 
 

@@ -358,6 +358,10 @@ def linux_to_ecs(
         add_unique(doc, "tags", "decode_error")
         put(doc, "event.reason", str(decoded["error"]))
         put(doc, "event.original", "\n".join(str(r.get("raw", "")) for r in records))
+        if decoded.get("complete") == "error":  # nothing usable: an undecodable line, like a dead letter
+            put(doc, "event.kind", "pipeline_error")
+            put(doc, "error.type", "decode_error")
+            put(doc, "error.message", str(decoded["error"]))
     if isinstance(decoded.get("lost_before"), int) and decoded["lost_before"] > 0:
         add_unique(doc, "tags", "lost_events_before")
 

@@ -140,8 +140,15 @@ def _reason(body: bytes) -> str:
         return body[:300].decode("utf-8", "replace")
     err = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(err, dict):
-        t, r = err.get("type", ""), err.get("reason", "")
-        return f"{t}: {r}" if t else str(r)
+        # The top-level reason is often generic ("template after composition is invalid"); the
+        # specific one is down the caused_by chain.
+        parts: list[str] = []
+        node: Any = err
+        while isinstance(node, dict) and len(parts) < 4:
+            t, r = node.get("type", ""), node.get("reason", "")
+            parts.append(f"{t}: {r}" if t else str(r))
+            node = node.get("caused_by")
+        return " (caused by) ".join(parts)
     if isinstance(err, str):
         return err
     return body[:300].decode("utf-8", "replace")

@@ -11,6 +11,7 @@ import pytest
 from auditrecv.testclient.illumos import IllumosClient, split_trail
 from tests.e2e.harness import ServiceProcess, running_service, service_config
 from tests.infra.engine import SearchEngine
+from tests.infra.kdc import ILLUMOS_CLIENT, ILLUMOS_SERVICE, TestKdc
 from tests.paths import BSM_FIXTURES
 
 pytestmark = pytest.mark.engine
@@ -95,3 +96,36 @@ async def test_kill9_mid_stream_then_retransmit_gives_exact_count(
         await client.close()
         svc.stop()
         search_engine.delete_indices(index + "-*")
+
+
+@pytest.mark.kdc
+async def test_kerberos_records_arrive_with_the_authenticated_principal(
+    search_engine: SearchEngine, kdc: TestKdc, tmp_path: Path
+) -> None:
+    index = f"e2e-krb-{uuid.uuid4().hex[:8]}"
+    table = service_config(
+        tmp_path,
+        search_engine.url,
+        listeners={"audit_remote": {"allowed_principals": ["host/*@AUDIT.TEST"]}},
+        gss={"keytab": str(kdc.service_keytab(ILLUMOS_SERVICE)), "krb5_config": str(kdc.krb5_conf)},
+        search={"index": index + "-%Y.%m.%d"},
+    )
+    records = fixture_records()
+    async with running_service(table):
+        client = IllumosClient(
+            "127.0.0.1",
+            table["listeners"]["audit_remote"]["port"],
+            mech="kerberos_v5",
+            service_host="localhost",
+            ccache=kdc.client_ccache(ILLUMOS_CLIENT),
+        )
+        await client.connect()
+        await client.send_records(records, wait_when_full=True)
+        assert await client.wait_all_acked(30)
+        await client.close()
+        count = await wait_count(search_engine, index + "-*", len(records))
+    assert count == len(records)
+    docs = await asyncio.to_thread(search_engine.search, index + "-*")
+    sources = {(d["auditrecv"]["source"]["mech"], d["auditrecv"]["source"]["principal"]) for d in docs}
+    assert sources == {("krb5", f"{ILLUMOS_CLIENT}@AUDIT.TEST")}
+    search_engine.delete_indices(index + "-*")

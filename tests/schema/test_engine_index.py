@@ -86,6 +86,17 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
             continue
         seen.add(doc_id)
         out.append((doc_id, linux_to_ecs(event, LINUX_SRC, OBS, received_ns=1_700_000_000_000_000_000)))
+    # what the enrichment stage adds for a Triton zone (auditrecv/enrich): mapped by the same template
+    enriched = bsm_to_ecs(decode_record(b.CONNECT), BSM_SRC, OBS, received_ns=1)
+    vm = "0b5f0d3e-1111-4c3a-9e0e-5d2b9c6f7a10"
+    enriched["container"].update({"id": vm, "name": "web-prod-1", "labels": {"role": "web"}})
+    enriched["orchestrator"] = {"type": "triton", "resource": {"type": "vm", "id": vm, "name": "web-prod-1"}}
+    enriched["cloud"] = {"provider": "triton", "instance": {"id": vm, "name": "web-prod-1"},
+                         "account": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"}}
+    enriched["labels"].update({"zonealias": "alice-web-prod-1", "datacenter": "ams1"})
+    enriched["auditrecv"]["zlogin"] = {"zone": {"id": vm, "name": "web-prod-1"}, "zonealias": "alice-web-prod-1",
+                                       "owner": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"}}
+    out.append(("enriched-connect", enriched))
     dead = dead_letter_doc(b"\x14\x00\x00\x00", BSM_SRC, "truncated header", "bsm", received_ns=1)
     out.append((document_id("dead", BSM_SRC, [b"\x14\x00\x00\x00"]), dead))
     return out
@@ -146,6 +157,8 @@ def test_every_document_indexes_and_queries_span_both_operating_systems(search_e
         assert {d["event"]["module"] for d in by_user} == {"bsm", "auditd"}
         zone = engine.search(f"{PREFIX}-*", {"term": {"container.id": "webzone"}})
         assert len(zone) == 3
+        owned = engine.search(f"{PREFIX}-*", {"term": {"cloud.account.name": "alice"}})
+        assert [d["orchestrator"]["resource"]["name"] for d in owned] == ["web-prod-1"]
         nanos = engine.search(f"{PREFIX}-*", {"term": {"@timestamp": "2023-11-14T22:13:20.123456789Z"}})
         assert [d["process"]["executable"] for d in nanos] == ["/usr/bin/curl"]
 

@@ -188,3 +188,22 @@ def test_every_userspace_log_event_maps_without_error() -> None:
             assert doc["event"]["category"] and doc["event"]["type"]
             assert len(doc["auditd"]["records"]) == len(event.records)
     assert total > 20
+
+
+def test_undecodable_line_and_lost_events_are_visible() -> None:
+    lines = [
+        "this is not an audit line",
+        "type=USER_LOGIN msg=audit(1700000001.5:15): pid=1 uid=0 auid=4294967295 ses=4294967295 "
+        "msg='op=login acct=\"bob\" exe=\"/usr/sbin/sshd\" hostname=? addr=10.0.0.1 terminal=ssh res=success'",
+        "type=USER_LOGIN msg=audit(1700000002.5:19): pid=1 uid=0 auid=4294967295 ses=4294967295 "
+        "msg='op=login acct=\"bob\" exe=\"/usr/sbin/sshd\" hostname=? addr=10.0.0.1 terminal=ssh res=success'",
+    ]
+    docs = [linux_to_ecs(e, SOURCE, OBSERVER, received_ns=5) for e in decode_events(lines)]
+    bad = next(d for d in docs if "decode_error" in (d.get("tags") or []))
+    assert bad["event"]["kind"] == "pipeline_error"
+    assert bad["event"]["original"] == "this is not an audit line"
+    assert bad["@timestamp"] == "1970-01-01T00:00:00.000000005Z"  # no event time: the arrival time
+    assert bad["error"]["type"] == "decode_error"
+    later = next(d for d in docs if get(d, "event.sequence") == 19)
+    assert "lost_events_before" in later["tags"]
+    assert get(later, "auditd.lost_before") == 3

@@ -26,7 +26,7 @@ INDEX = f"{PREFIX}-2026.11.22"
 DLQ_PATTERN = f"{PREFIX}dlq-%Y.%m"
 
 
-def test_templates() -> dict[str, Any]:
+def template_bodies() -> dict[str, Any]:
     return {
         "component_templates": {
             f"{PREFIX}-settings": {"template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}},
@@ -88,7 +88,7 @@ async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(clean: Searc
     settings = settings_for(engine, batch_max_docs=150)
     async with BulkIndexer(settings) as idx:
         info = await detect_engine(idx)
-        installed = await install_templates(idx, info, test_templates())
+        installed = await install_templates(idx, info, template_bodies())
         assert installed == [f"component_template/{PREFIX}-settings", f"index_template/{PREFIX}-daily"]
         first = await idx.index(make_docs(1000))
         second = await idx.index(make_docs(1000))
@@ -105,7 +105,7 @@ async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(clean: Searc
 async def test_real_mapping_error_is_dead_lettered(clean: SearchEngine) -> None:
     engine = clean
     settings = settings_for(engine)
-    templates = test_templates()
+    templates = template_bodies()
     templates["index_templates"]["auditrecv-dead-letter"] = dead_letter_template(settings)
     bad = {"@timestamp": "2026-11-22T10:00:00.000Z", "n": "not a number", "message": "bad"}
     docs = [*make_docs(2), BulkDoc(INDEX, "bad-1", bad, "tok")]
@@ -141,7 +141,7 @@ async def test_rejected_template_names_itself_and_quotes_the_engine(clean: Searc
 
 async def test_open_indexer_installs_templates_before_indexing(clean: SearchEngine) -> None:
     engine = clean
-    idx = await open_indexer(settings_for(engine), templates_for=lambda info: test_templates())
+    idx = await open_indexer(settings_for(engine), templates_for=lambda info: template_bodies())
     try:
         outcomes = await idx.index(make_docs(5))  # waits for detection + templates
     finally:
@@ -153,19 +153,26 @@ async def test_open_indexer_installs_templates_before_indexing(clean: SearchEngi
     assert engine.count(INDEX) == 5
 
 
-async def test_data_stream_create_and_duplicates(clean: SearchEngine) -> None:
-    engine = clean
-    if not engine.supports_data_streams:
-        pytest.skip(f"{engine.flavor} {engine.version} embedded without data streams (x-pack)")
+async def test_data_stream_create_and_duplicates(opensearch_engine: SearchEngine) -> None:
+    """OpenSearch only: the embedded ES 7.17 has no x-pack, hence no data streams."""
+    engine = opensearch_engine
     stream = f"logs-{PREFIX}-default"
+    engine.delete_indices(stream)
+    engine.delete_index_templates(f"{PREFIX}-stream")
     templates = {"index_templates": {f"{PREFIX}-stream": {
         "index_patterns": [stream], "data_stream": {}, "priority": 500,
         "template": {"settings": {"number_of_replicas": 0}, "mappings": {"properties": {"n": {"type": "long"}}}},
     }}}
-    async with BulkIndexer(settings_for(engine, mode="data_stream", data_stream=stream)) as idx:
-        await install_templates(idx, await detect_engine(idx), templates)
-        first = await idx.index(make_docs(20, index=stream))
-        second = await idx.index(make_docs(20, index=stream))
-    assert [o.result for o in first] == [Result.CREATED] * 20
-    assert [o.result for o in second] == [Result.DUPLICATE] * 20
-    assert engine.count(stream) == 20
+    try:
+        async with BulkIndexer(settings_for(engine, mode="data_stream", data_stream=stream)) as idx:
+            await install_templates(idx, await detect_engine(idx), templates)
+            first = await idx.index(make_docs(20, index=stream))
+            second = await idx.index(make_docs(20, index=stream))
+        assert [o.result for o in first] == [Result.CREATED] * 20
+        assert [o.result for o in second] == [Result.DUPLICATE] * 20
+        assert engine.count(stream) == 20
+        _, res = engine.request("GET", f"/_data_stream/{stream}")
+        assert res["data_streams"][0]["name"] == stream
+    finally:
+        engine.delete_indices(stream)
+        engine.delete_index_templates(f"{PREFIX}-stream")

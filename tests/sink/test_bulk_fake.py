@@ -14,7 +14,7 @@ import pytest
 
 from auditrecv.config import Search
 from auditrecv.sink import BulkDoc, BulkIndexer, Result, RetryPolicy
-from tests.sink.fake_engine import Fault, FakeEngine
+from tests.sink.fake_engine import FakeEngine, Fault
 
 INDEX = "auditrecv-2026.11.22"
 

@@ -32,7 +32,8 @@ records = st.builds(
 
 
 async def _round_trip(path: Path, batches: list[list[SpoolRecord]]) -> None:
-    async with await Spool.open(path, commit_delay=0) as spool:
+    # Round-tripping is the point here, not durability: skip the fsyncs and the reserve file.
+    async with await Spool.open(path, commit_delay=0, synchronous="normal", reserve_bytes=0) as spool:
         ids = await asyncio.gather(*(spool.append(b) for b in batches))
         expected = sorted((i, r) for chunk, b in zip(ids, batches, strict=True) for i, r in zip(chunk, b, strict=True))
         assert [i for i, _ in expected] == list(range(1, len(expected) + 1))
@@ -40,7 +41,7 @@ async def _round_trip(path: Path, batches: list[list[SpoolRecord]]) -> None:
     assert list(iter_records(path)) == expected  # after close and reopen, from a fresh connection
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(records, min_size=1, max_size=8), min_size=1, max_size=6))
 def test_arbitrary_records_round_trip(batches: list[list[SpoolRecord]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
