@@ -76,9 +76,7 @@ class Service:
         cfg = self.cfg
         srv: Any
         if cfg.listeners.audit_remote.enabled:
-            srv = await start_audit_remote_server(
-                cfg.listeners.audit_remote, cfg.gss, self.spool, name="audit_remote"
-            )
+            srv = await start_audit_remote_server(cfg.listeners.audit_remote, cfg.gss, self.spool, name="audit_remote")
             self.servers["audit_remote"] = srv
             log.info("audit_remote (illumos) listening on %s port %d", cfg.listeners.audit_remote.host, srv.port)
         for name in ("audisp_remote", "audisp_remote_krb5"):

@@ -244,7 +244,7 @@ def _convert(tp: Any, value: Any, key: str, default: Any = None) -> Any:
         if isinstance(value, str) and key.rsplit(".", 1)[-1] in _BYTE_KEYS:
             size = _parse_size(value)
             if size is None:
-                raise bad("expected a byte count such as 1073741824, \"512MiB\" or \"1GiB\"")
+                raise bad('expected a byte count such as 1073741824, "512MiB" or "1GiB"')
             return size
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad()

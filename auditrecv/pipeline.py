@@ -112,7 +112,14 @@ class DocumentBuilder:
             decoded = decode_record(rec.payload)
             if decoded.event_id is None:  # not even a header: nothing to map, keep the bytes
                 self.stats["dead_letters"] += 1
-                doc = dead_letter_doc(rec.payload, rec.source, "; ".join(decoded.errors), "bsm")
+                doc = dead_letter_doc(
+                    rec.payload,
+                    rec.source,
+                    "; ".join(decoded.errors),
+                    "bsm",
+                    observer=self._observer,
+                    received_ns=rec.received_ns,
+                )
             elif self._compat:
                 doc = to_compat_v1(decoded, rec.source, received_ns=rec.received_ns)
             else:
@@ -120,7 +127,14 @@ class DocumentBuilder:
         except Exception as exc:  # a mapper bug must not lose the record
             log.exception("BSM record %d could not be mapped", spool_id)
             self.stats["dead_letters"] += 1
-            doc = dead_letter_doc(rec.payload, rec.source, f"internal error: {exc!r}", "bsm")
+            doc = dead_letter_doc(
+                rec.payload,
+                rec.source,
+                f"internal error: {exc!r}",
+                "bsm",
+                observer=self._observer,
+                received_ns=rec.received_ns,
+            )
         return BuiltDoc(doc, document_id("bsm", rec.source, [rec.payload]), [spool_id])
 
     def _linux(self, event: LinuxEvent) -> BuiltDoc:
@@ -128,16 +142,22 @@ class DocumentBuilder:
         tags = [t for t in event.tags if isinstance(t, _LineTag)]
         ids = [t.spool_id for t in tags]
         source = tags[0].source if tags else Source(transport="unknown")
+        received_ns = tags[0].received_ns if tags else None
         if event.complete == COMPLETE_ORPHAN_EOE:
             return BuiltDoc(None, "", ids)
         doc_id = document_id("linux", source, linux_id_parts(event))
         try:
-            doc = to_compat_v1(event, source) if self._compat else linux_to_ecs(event, source, self._observer)
+            if self._compat:
+                doc = to_compat_v1(event, source, received_ns=received_ns)
+            else:
+                doc = linux_to_ecs(event, source, self._observer, received_ns=received_ns)
         except Exception as exc:
             log.exception("Linux event from %s could not be mapped", source.peer)
             self.stats["dead_letters"] += 1
             raw = "\n".join(r.raw for r in event.records).encode("utf-8", "surrogateescape")
-            doc = dead_letter_doc(raw, source, f"internal error: {exc!r}", "linux")
+            doc = dead_letter_doc(
+                raw, source, f"internal error: {exc!r}", "linux", observer=self._observer, received_ns=received_ns
+            )
         return BuiltDoc(doc, doc_id, ids)
 
 

@@ -156,8 +156,10 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
     from auditrecv.spool import Spool
 
     if wait and not cfg.search.urls:
-        print("auditrecv: import: no search engine configured ([search] urls); use --no-wait to only spool",
-              file=sys.stderr)
+        print(
+            "auditrecv: import: no search engine configured ([search] urls); use --no-wait to only spool",
+            file=sys.stderr,
+        )
         return 2
     cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
     spool = await Spool.open(cfg.spool_path, cfg.spool)

@@ -29,8 +29,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditrecv.config import Search  # noqa: E402
-from auditrecv.sink import BulkDoc, BulkIndexer, Result  # noqa: E402
+from auditrecv.config import Search
+from auditrecv.sink import BulkDoc, BulkIndexer, Result
 
 BATCH = 1000
 CONCURRENCY = 2
@@ -50,7 +50,8 @@ def make_docs(n: int) -> list[dict[str, Any]]:
                      "audit": {"id": str(1000 + i % 50), "name": f"user{i % 50}"}},
             "process": {"pid": 10000 + i, "parent": {"pid": 9000 + i % 300},
                         "executable": f"/usr/bin/tool{i % 97}", "name": f"tool{i % 97}",
-                        "args": [f"/usr/bin/tool{i % 97}", "-v", f"--item={i}", f"/export/home/data/{i * 7919 % 10007}"],
+                        "args": [f"/usr/bin/tool{i % 97}", "-v", f"--item={i}",
+                                 f"/export/home/data/{i * 7919 % 10007}"],
                         "working_directory": f"/export/home/user{i % 50}"},
             "source": {"ip": f"10.{i % 256}.{(i // 256) % 256}.{i % 13}", "port": 1024 + i % 60000},
             "observer": {"name": "auditrecv-1", "type": "audit-receiver", "vendor": "auditrecv", "version": "0.1.0"},

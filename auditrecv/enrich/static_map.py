@@ -55,7 +55,7 @@ class StaticMap:
             for i, entry in enumerate(table.get("host", [])):
                 key, labels = entry.get("match"), entry.get("labels", {})
                 if not isinstance(key, str) or not isinstance(labels, dict):
-                    raise StaticMapError(f"{p}: host[{i}]: needs match = \"...\" and labels = {{...}}")
+                    raise StaticMapError(f'{p}: host[{i}]: needs match = "..." and labels = {{...}}')
                 rows.append((key, {str(k): str(v) for k, v in labels.items()}))
         by_name: dict[str, dict[str, str]] = {}
         by_network = []

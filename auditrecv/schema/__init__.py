@@ -9,7 +9,6 @@ Public API::
     to_compat_v1(decoded: BsmRecord | LinuxEvent | dict, source, *, received_ns=None, zonealias=None) -> dict
     document_id(kind: str, source: Source, raw_parts: Iterable[bytes]) -> str
     bsm_id_parts(record: BsmRecord) -> list[bytes];  linux_id_parts(event) -> list[bytes]
-    index_name(doc: dict, settings: Search) -> str;  dead_letter_index_name(doc, settings) -> str
     build_templates(flavor: str, version: str, settings: Search) -> {"component_templates", "index_templates"}
 """
 
@@ -22,16 +21,14 @@ from .compat import to_compat_v1
 from .deadletter import dead_letter_doc
 from .ids import bsm_id_parts, document_id, linux_id_parts
 from .linux_map import linux_to_ecs
-from .templates import build_templates, dead_letter_index_name, index_name
+from .templates import build_templates
 
 __all__ = [
     "bsm_id_parts",
     "bsm_to_ecs",
     "build_templates",
     "dead_letter_doc",
-    "dead_letter_index_name",
     "document_id",
-    "index_name",
     "linux_id_parts",
     "linux_to_ecs",
     "to_compat_v1",

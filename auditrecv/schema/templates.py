@@ -10,7 +10,6 @@ has none of the x-pack types.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from auditrecv.config import Search
@@ -151,29 +150,3 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
     # the dead-letter indices (search.dead_letter_index) get the sink's own template (priority 300)
     templates: dict[str, Any] = {TEMPLATE_PREFIX: index_template}
     return {"component_templates": components, "index_templates": templates}
-
-
-def _doc_time(doc: dict[str, Any]) -> datetime:
-    stamp = doc.get("@timestamp") or doc.get("time")
-    if isinstance(stamp, str) and len(stamp) >= 19:
-        try:
-            return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return datetime.now(UTC)
-
-
-def index_name(doc: dict[str, Any], settings: Search) -> str:
-    """Where a document goes: the data stream, or the daily index of the event's own (UTC) time.
-
-    Placement by event time, not arrival time, keeps a retransmission in the same index as the
-    original, so the ``_id`` collision (409) still catches it (A6.3).
-    """
-    if settings.mode == "data_stream":
-        return settings.data_stream
-    return _doc_time(doc).strftime(settings.index).lower()
-
-
-def dead_letter_index_name(doc: dict[str, Any], settings: Search) -> str:
-    """The sink's dead-letter index for this document's time."""
-    return _doc_time(doc).strftime(settings.dead_letter_index).lower()

@@ -34,7 +34,7 @@ def _to_datetime(ts: Any) -> datetime | None:
 
 @lru_cache(maxsize=4096)
 def _format_day(pattern: str, day: str) -> str:
-    return datetime.fromisoformat(day).strftime(pattern).lower()  # index names must be lowercase
+    return datetime.fromisoformat(day).strftime(pattern).lower()  # index names must be lower case
 
 
 def format_index(pattern: str, ts: Any, default: datetime | None = None) -> str:

@@ -69,9 +69,7 @@ async def test_dummy_mech_records_arrive_once_each(search_engine: SearchEngine, 
     search_engine.delete_indices(index + "-*")
 
 
-async def test_kill9_mid_stream_then_retransmit_gives_exact_count(
-    search_engine: SearchEngine, tmp_path: Path
-) -> None:
+async def test_kill9_mid_stream_then_retransmit_gives_exact_count(search_engine: SearchEngine, tmp_path: Path) -> None:
     index = f"e2e-kill-{uuid.uuid4().hex[:8]}"
     table = service_config(
         tmp_path, search_engine.url, listeners=dummy_listener(), search={"index": index + "-%Y.%m.%d"}

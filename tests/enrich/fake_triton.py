@@ -61,9 +61,7 @@ class FakeTriton:
         acct = self.accounts.get(uuid)
         self.answered[f"/accounts/{uuid}"] += 1
         if acct is None:
-            return web.json_response(
-                {"code": "AccountIdDoesNotExist", "message": f"{uuid} does not exist"}, status=404
-            )
+            return web.json_response({"code": "AccountIdDoesNotExist", "message": f"{uuid} does not exist"}, status=404)
         return web.json_response(acct)
 
     async def start(self) -> str:

@@ -17,12 +17,12 @@ from auditrecv.schema import (
     build_templates,
     dead_letter_doc,
     document_id,
-    index_name,
     linux_id_parts,
     linux_to_ecs,
     tables,
     to_compat_v1,
 )
+from auditrecv.sink import index_for
 from auditrecv.spool.record import Source
 from tests.infra.engine import SearchEngine
 from tests.paths import BSM_FIXTURES, LINUX_FIXTURES
@@ -131,7 +131,7 @@ def test_every_document_indexes_and_queries_span_both_operating_systems(search_e
     settings = Search(number_of_replicas=0, index=f"{PREFIX}-%Y.%m.%d", dead_letter_index=f"{PREFIX}-dlq-%Y.%m")
     try:
         _install(engine, settings, PREFIX)
-        docs = [(index_name(doc, settings), doc_id, doc) for doc_id, doc in _documents()]
+        docs = [(index_for(settings, doc), doc_id, doc) for doc_id, doc in _documents()]
         assert len(docs) > 150
         items = _bulk(engine, docs)
         errors = [(i["_id"], i.get("error")) for i in items if i["status"] != 201]
@@ -183,7 +183,7 @@ def test_data_stream_mode_accepts_the_documents(search_engine: SearchEngine) -> 
                       dead_letter_index=f"{prefix}-dlq-%Y.%m")
     try:
         _install(engine, settings, prefix)
-        docs = [(index_name(doc, settings), doc_id, doc) for doc_id, doc in _documents()[:40]]
+        docs = [(index_for(settings, doc), doc_id, doc) for doc_id, doc in _documents()[:40]]
         items = _bulk(engine, docs)
         assert [i for i in items if i["status"] != 201] == []
         assert engine.count(stream) == len(docs)
@@ -205,11 +205,11 @@ def test_compat_v1_documents_index_under_their_template(search_engine: SearchEng
         raws = list(b.ALL.values()) + [r.raw for r in iter_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())]
         for raw in dict.fromkeys(raws):
             doc = to_compat_v1(decode_record(raw), BSM_SRC, received_ns=1)
-            docs.append((index_name(doc, settings), document_id("bsm", BSM_SRC, [raw]), doc))
+            docs.append((index_for(settings, doc), document_id("bsm", BSM_SRC, [raw]), doc))
         for _, _, lines, _ in golden_cases()[:10]:
             for event in decode_events(lines):
                 doc = to_compat_v1(event, LINUX_SRC)
-                docs.append((index_name(doc, settings), document_id("linux", LINUX_SRC, linux_id_parts(event)), doc))
+                docs.append((index_for(settings, doc), document_id("linux", LINUX_SRC, linux_id_parts(event)), doc))
         items = _bulk(engine, docs)
         assert [(i["_id"], i.get("error")) for i in items if i["status"] != 201] == []
         hits = engine.search(f"{prefix}-*", {"term": {"path": "/etc/passwd"}})
@@ -245,7 +245,7 @@ def test_huge_argument_values_index_and_stay_whole(search_engine: SearchEngine) 
     assert huge in json.dumps(json.loads(linux_doc["auditd"]["records_full"]))
     try:
         _install(engine, settings, prefix)
-        docs = [(index_name(d, settings), f"big{i}", d) for i, d in enumerate((bsm_doc, linux_doc))]
+        docs = [(index_for(settings, d), f"big{i}", d) for i, d in enumerate((bsm_doc, linux_doc))]
         items = _bulk(engine, docs)
         assert [(i["_id"], i.get("error")) for i in items if i["status"] != 201] == []
         stored = engine.search(f"{prefix}-*", {"term": {"process.executable": "/usr/bin/x"}})

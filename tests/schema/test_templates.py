@@ -11,9 +11,10 @@ import pytest
 from auditrecv.config import Search
 from auditrecv.decode.bsm import decode_record, iter_records
 from auditrecv.decode.linux import decode_events
-from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, index_name, linux_to_ecs, tables
+from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, linux_to_ecs, tables
 from auditrecv.schema.docgen import render
 from auditrecv.schema.templates import index_pattern
+from auditrecv.sink import index_for
 from auditrecv.spool.record import Source
 from tests.paths import BSM_FIXTURES, REPO
 from tests.schema import bsm_build as b
@@ -127,10 +128,10 @@ def test_daily_and_data_stream_templates() -> None:
 
 def test_index_name_uses_the_event_time_not_the_arrival_time() -> None:
     doc = {"@timestamp": "2023-11-14T23:59:59.999999999Z"}
-    assert index_name(doc, Search()) == "auditrecv-2023.11.14"
-    assert index_name(doc, Search(index="audit-%Y-%m-%d")) == "audit-2023-11-14"
-    assert index_name({"time": "2019-01-02T03:04:05.000Z"}, Search(index="audit-%Y-%m-%d")) == "audit-2019-01-02"
-    assert index_name(doc, Search(mode="data_stream", data_stream="logs-auditrecv-default")) == "logs-auditrecv-default"
+    assert index_for(Search(), doc) == "auditrecv-2023.11.14"
+    assert index_for(Search(index="audit-%Y-%m-%d"), doc) == "audit-2023-11-14"
+    assert index_for(Search(index="audit-%Y-%m-%d"), {"@timestamp": "2019-01-02T03:04:05.000Z"}) == "audit-2019-01-02"
+    assert index_for(Search(mode="data_stream", data_stream="logs-auditrecv-default"), doc) == "logs-auditrecv-default"
     assert index_pattern("audit-%Y-%m-%d") == "audit-*"
 
 

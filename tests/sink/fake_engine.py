@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ class BulkRequest:
     actions: list[dict[str, Any]]
     sources: list[bytes]
     answered: int = 0
+    peercert: Any = None  # the client certificate (TLS with client auth)
 
 
 class FakeEngine:
@@ -60,7 +62,7 @@ class FakeEngine:
         self._release = asyncio.Event()
         self.url = ""
 
-    async def start(self) -> FakeEngine:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> FakeEngine:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_get("/", self._root)
         app.router.add_post("/_bulk", self._bulk)
@@ -69,10 +71,10 @@ class FakeEngine:
         app.router.add_put("/_ilm/policy/{name}", self._put_ilm)
         self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # see the wire bytes
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
         return self
 
     async def stop(self) -> None:
@@ -152,6 +154,7 @@ class FakeEngine:
             actions.append(orjson.loads(lines[i]))
             sources.append(lines[i + 1] if i + 1 < len(lines) else b"")
         req = BulkRequest(dict(request.headers), raw, lines, actions, sources)
+        req.peercert = request.transport.get_extra_info("peercert") if request.transport else None
         self.requests.append(req)
         if self.script:
             fault = self.script.pop(0)
