@@ -27,7 +27,7 @@ from typing import Any
 
 ENGINE_DIR = Path(__file__).resolve().parents[1] / "engine"
 BUILD_SCRIPT = ENGINE_DIR / "build.sh"
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 180.0
 HEAP = "512m"
 
 
@@ -271,7 +271,9 @@ def _log_tail(log_path: Path, lines: int = 60) -> str:
 
 def _wait_for_address(proc: subprocess.Popen[bytes], log_path: Path, started: float) -> tuple[str, str]:
     """Wait for the launcher's ``VERSION=`` and ``HTTP_ADDRESS=`` lines."""
-    while time.monotonic() - started < START_TIMEOUT_S:
+    # An engine launched in the background may be waited on long after its launch: always look once.
+    deadline = max(started + START_TIMEOUT_S, time.monotonic() + 5.0)
+    while True:
         text = log_path.read_text(errors="replace")
         addr = re.search(r"^HTTP_ADDRESS=(\S+)$", text, re.M)
         ver = re.search(r"^VERSION=(\S+)$", text, re.M)
@@ -279,13 +281,16 @@ def _wait_for_address(proc: subprocess.Popen[bytes], log_path: Path, started: fl
             return addr.group(1), ver.group(1)
         if proc.poll() is not None:
             raise EngineError(f"engine exited with {proc.returncode} before binding HTTP:\n{_log_tail(log_path)}")
+        if time.monotonic() > deadline:
+            break
         time.sleep(0.1)
     raise EngineError(f"engine did not bind HTTP within {START_TIMEOUT_S:.0f} s:\n{_log_tail(log_path)}")
 
 
 def _wait_healthy(engine: SearchEngine, proc: subprocess.Popen[bytes], log_path: Path, started: float) -> None:
     last = ""
-    while time.monotonic() - started < START_TIMEOUT_S:
+    deadline = max(started + START_TIMEOUT_S, time.monotonic() + 30.0)
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise EngineError(f"engine exited with {proc.returncode}:\n{_log_tail(log_path)}")
         try:
