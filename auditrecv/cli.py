@@ -43,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+", metavar="FILE")
     i.add_argument("--config", "-c", metavar="FILE")
     i.add_argument("--host", default="", help="host name to record as the sender (part of document identity)")
-    i.add_argument("--no-wait", action="store_true", help="only spool; let a running service index them")
+    i.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="only spool them; the next `auditrecv serve` indexes them (the service must be stopped meanwhile: "
+        "one process owns the spool)",
+    )
 
     e = sub.add_parser("export", help="drain the spool into a file instead of a search engine")
     e.add_argument("--ndjson", required=True, metavar="FILE", help="output file ('-' for stdout)")

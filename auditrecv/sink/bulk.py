@@ -8,8 +8,9 @@ the dead-letter write is refused, reported unconfirmed so the record stays in th
 
 Status policy (sink-and-gss.md A6.2): whole request 413 splits the batch in half; 400 bisects down
 to the offending document and dead-letters it; 401/403 halt shipping (loud error, periodic
-re-probe); 429 honours Retry-After; anything else retries with jittered exponential backoff. Per
-item: 2xx created, 409 duplicate, 429/5xx retried, 401/403 halt-and-retry, other 4xx dead-lettered.
+re-probe); 429 honours Retry-After and drops to one request in flight for a while; anything else
+retries with jittered exponential backoff. Per item: 2xx created, 409 duplicate, 429/5xx retried,
+401/403 halt-and-retry, other 4xx dead-lettered.
 Not the official client: it refuses OpenSearch and binds to one server major (A5).
 """
 
@@ -193,6 +194,9 @@ class BulkIndexer:
         self._dlq_max = dead_letter_max_source
         self._gzip_level = gzip_level  # 1: ~4x smaller at >100 MB/s; higher levels cost CPU for little
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        # While the engine pushes back (429), requests go one at a time through this lock.
+        self._throttle_lock = asyncio.Lock()
+        self._throttle_until = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._ready: asyncio.Event | None = None  # set by open_indexer while templates install
         self._setup_task: asyncio.Task[None] | None = None
@@ -339,7 +343,9 @@ class BulkIndexer:
             if status == 429:
                 self.metrics.error(429, f"{reply.node}: HTTP 429: {_error_reason(reply.body)}")
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
-                await self._sleep(self.policy.after_retry_after(retry_after, attempt))
+                delay = self.policy.after_retry_after(retry_after, attempt)
+                self._pushed_back(delay)
+                await self._sleep(delay)
                 attempt += 1
                 continue
             if status == 400:
@@ -378,7 +384,10 @@ class BulkIndexer:
                 if halted:
                     await self._halt(halted[0], f"{reply.node}: {halted[1]}")
                 else:
-                    await self._sleep(self.policy.delay(attempt, self._rng))
+                    delay = self.policy.delay(attempt, self._rng)
+                    if any(r[0] == 429 for r in results):
+                        self._pushed_back(delay)
+                    await self._sleep(delay)
                     attempt += 1
             else:
                 attempt = 0
@@ -516,7 +525,7 @@ class BulkIndexer:
         session = self._require_session()
         body = b"".join(it.lines for it in items)
         raw_len = len(body)
-        async with self._slots:
+        async with self._slots, self._throttle():
             m = self.metrics
             m.in_flight += 1
             try:
@@ -541,6 +550,17 @@ class BulkIndexer:
                     raise _Transient(self.nodes.any_alive()) from exc
             finally:
                 m.in_flight -= 1
+
+    def _throttle(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        if time.monotonic() < self._throttle_until:
+            return self._throttle_lock
+        return contextlib.nullcontext()
+
+    def _pushed_back(self, delay: float) -> None:
+        """A 429: lower concurrency to one request until the engine has had a quiet while."""
+        if time.monotonic() >= self._throttle_until:
+            log.warning("engine overloaded (HTTP 429): one bulk request at a time for a while")
+        self._throttle_until = time.monotonic() + max(delay, self.policy.throttle_window)
 
     def _node(self, url: str) -> Any:
         return next(n for n in self.nodes.nodes if n.url == url)

@@ -92,6 +92,7 @@ class RetryPolicy:
     halt_probe_interval: float = 30.0  # how often a halted (401/403) indexer tries again
     node_dead_initial: float = 5.0  # a failed node is skipped this long, doubling per failure
     node_dead_cap: float = 120.0
+    throttle_window: float = 5.0  # after a 429, one request at a time for at least this long
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         d = min(self.cap, self.initial * (2 ** min(attempt, 30)))

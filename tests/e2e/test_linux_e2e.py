@@ -193,6 +193,58 @@ async def exit_code(client: AudispRemote, timeout: float = 60.0) -> int:
     return int(await asyncio.to_thread(client.wait, timeout))
 
 
+class EngineProxy:
+    """An HTTP pass-through to the engine that can swallow `_bulk` answers: the engine has indexed the
+    documents but auditrecv never hears so, keeps their records in the spool, and must index them again
+    after a restart: only stable document ids keep that from becoming duplicates."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.swallow_bulk = False
+        self.swallowed = 0
+        self._runner: Any = None
+        self._session: Any = None
+        self.url = ""
+
+    async def start(self) -> EngineProxy:
+        from aiohttp import ClientSession, web
+
+        self._session = ClientSession(auto_decompress=False)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def _forward(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.read()  # aiohttp has already gunzipped it: Content-Encoding is not passed on
+        passed = ("content-type", "accept", "authorization")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in passed}
+        async with self._session.request(
+            request.method, self.target + request.rel_url.path_qs, data=body, headers=headers
+        ) as resp:
+            payload = await resp.read()
+            if self.swallow_bulk and request.path.endswith("/_bulk"):
+                self.swallowed += 1
+                request.transport.close()  # indexed, but the answer is lost on the way
+                raise ConnectionResetError("answer swallowed")
+            keep = ("content-type", "content-encoding")
+            reply = {k: v for k, v in resp.headers.items() if k.lower() in keep}
+            return web.Response(status=resp.status, body=payload, headers=reply)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+
 def assert_host_identity(docs: Iterable[dict[str, Any]], name_without_node: str) -> None:
     """host.name is the node= name when the record has one, else `name_without_node`; the peer is in
     host.ip either way."""
@@ -285,7 +337,7 @@ async def test_sigkill_mid_stream_then_retransmission_exact_count(
             network_retry_time=1,
         ).start()
         client.send_lines(lines)
-        seen = await wait_metric(http_port, "auditrecv_pipeline_linux_lines", len(lines) // 3)
+        seen = await wait_metric(http_port, "auditrecv_spool_appended", len(lines) // 3)
         svc.kill9()  # mid-stream: records committed, acked or not, one in flight, events open
         assert seen < len(lines), "the stream was over before the kill: make it longer"
         svc.start()
@@ -369,4 +421,37 @@ async def test_heartbeats_acked_and_oversize_line_is_one_record(
         assert big["auditd"]["record_types"] == ["USER_CMD"]
         assert big["auditd"]["data"]["cmd"] == words  # the fragment was joined back, not cut or doubled
     finally:
+        search_engine.delete_indices(index + "-*")
+
+
+async def test_sigkill_after_engine_indexed_unconfirmed_reindexes_without_duplicates(
+    search_engine: SearchEngine, audisp_remote_factory: Factory, tmp_path: Path
+) -> None:
+    index = f"e2e-linux-unconf-{uuid.uuid4().hex[:8]}"
+    lines, expected = renumbered_stream(copies=1)
+    proxy = await EngineProxy(search_engine.url).start()
+    proxy.swallow_bulk = True
+    table = linux_table(tmp_path, search_engine, index)
+    table["search"]["urls"] = [proxy.url]
+    svc = ServiceProcess(table, tmp_path)
+    try:
+        svc.start()
+        client = audisp_remote_factory("127.0.0.1", table["listeners"]["audisp_remote"]["port"]).start()
+        client.send_lines(lines)
+        client.close_stdin()
+        assert await exit_code(client) == 0, client.syslog_lines()
+        # every event is in the engine, yet no answer reached auditrecv: all records are still spooled
+        assert await wait_count(search_engine, index + "-*", len(expected)) == len(expected), svc.log()
+        assert proxy.swallowed >= 1
+        svc.kill9()
+        proxy.swallow_bulk = False
+        svc.start()  # reads the whole spool again and indexes every event a second time
+        await wait_metric(table["http"]["port"], "auditrecv_spool_deleted", len(lines))
+        count = await wait_count(search_engine, index + "-*", len(expected))
+        assert count == len(expected), svc.log()
+        docs = await all_docs(search_engine, index + "-*")
+        assert Counter(event_key(d) for d in docs) == expected
+    finally:
+        svc.stop()
+        await proxy.close()
         search_engine.delete_indices(index + "-*")

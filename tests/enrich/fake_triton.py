@@ -7,6 +7,7 @@ caller should point at a closed port instead). Counts every request so tests can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -22,6 +23,7 @@ class FakeTriton:
         self.requests: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
+        self._release = asyncio.Event()  # set on stop: a "slow" answer never outlives the test
         self.url = ""
 
     def add_zone(self, uuid: str, alias: str, owner_uuid: str, login: str, **extra: Any) -> None:
@@ -42,7 +44,8 @@ class FakeTriton:
     async def _gate(self, path: str) -> None:
         self.requests[path] += 1
         if self.mode == "slow":
-            await asyncio.sleep(self.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), self.delay)
         if self.mode == "down":
             raise web.HTTPInternalServerError(text='{"code":"InternalError"}', content_type="application/json")
 
@@ -77,5 +80,6 @@ class FakeTriton:
         return self.url
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()

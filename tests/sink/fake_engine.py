@@ -58,6 +58,9 @@ class FakeEngine:
         self.reject_templates: dict[str, str] = {}  # template name -> reason for a 400
         self.poison: set[str] = set()  # a request containing one of these _ids is refused whole (400)
         self.hits = 0
+        self.latency = 0.0  # seconds each _bulk answer takes (to let requests overlap)
+        self.active = 0
+        self.max_active = 0  # most _bulk requests handled at the same time
         self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
         self.url = ""
@@ -141,6 +144,16 @@ class FakeEngine:
 
     async def _bulk(self, request: web.Request) -> web.StreamResponse:
         self.hits += 1
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return await self._bulk_answer(request)
+        finally:
+            self.active -= 1
+
+    async def _bulk_answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = gzip.decompress(raw) if request.headers.get("Content-Encoding") == "gzip" else raw
         lines = body.split(b"\n")

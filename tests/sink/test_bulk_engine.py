@@ -106,7 +106,7 @@ async def test_real_mapping_error_is_dead_lettered(clean: SearchEngine) -> None:
     engine = clean
     settings = settings_for(engine)
     templates = template_bodies()
-    templates["index_templates"]["auditrecv-dead-letter"] = dead_letter_template(settings)
+    templates["index_templates"][f"{PREFIX}-dead-letter"] = dead_letter_template(settings)
     bad = {"@timestamp": "2026-11-22T10:00:00.000Z", "n": "not a number", "message": "bad"}
     docs = [*make_docs(2), BulkDoc(INDEX, "bad-1", bad, "tok")]
     async with BulkIndexer(settings) as idx:
@@ -141,16 +141,26 @@ async def test_rejected_template_names_itself_and_quotes_the_engine(clean: Searc
 
 async def test_open_indexer_installs_templates_before_indexing(clean: SearchEngine) -> None:
     engine = clean
-    idx = await open_indexer(settings_for(engine), templates_for=lambda info: template_bodies())
+    # open_indexer always (re)installs the dead-letter template under its fixed name: put back what
+    # other tests of this session may have installed there.
+    status, before = engine.request("GET", "/_index_template/auditrecv-dead-letter", ok=(200, 404))
     try:
-        outcomes = await idx.index(make_docs(5))  # waits for detection + templates
+        idx = await open_indexer(settings_for(engine), templates_for=lambda info: template_bodies())
+        try:
+            outcomes = await idx.index(make_docs(5))  # waits for detection + templates
+        finally:
+            await idx.close()
+        assert all(o.result is Result.CREATED for o in outcomes)
+        assert idx.engine is not None and idx.engine.flavor == engine.flavor
+        _, res = engine.request("GET", "/_index_template/auditrecv-dead-letter")
+        assert res["index_templates"][0]["index_template"]["index_patterns"] == [f"{PREFIX}dlq-*"]
+        assert engine.count(INDEX) == 5
     finally:
-        await idx.close()
-    assert all(o.result is Result.CREATED for o in outcomes)
-    assert idx.engine is not None and idx.engine.flavor == engine.flavor
-    _, res = engine.request("GET", "/_index_template/auditrecv-dead-letter")
-    assert res["index_templates"][0]["index_template"]["index_patterns"] == [f"{PREFIX}dlq-*"]
-    assert engine.count(INDEX) == 5
+        if status == 200:
+            body = before["index_templates"][0]["index_template"]
+            engine.request("PUT", "/_index_template/auditrecv-dead-letter", body)
+        else:
+            engine.request("DELETE", "/_index_template/auditrecv-dead-letter", ok=(200, 404))
 
 
 async def test_data_stream_create_and_duplicates(opensearch_engine: SearchEngine) -> None:
@@ -176,3 +186,36 @@ async def test_data_stream_create_and_duplicates(opensearch_engine: SearchEngine
     finally:
         engine.delete_indices(stream)
         engine.delete_index_templates(f"{PREFIX}-stream")
+
+
+async def test_schema_package_templates_install(clean: SearchEngine) -> None:
+    """The real templates of auditrecv.schema go in through install_templates on every engine flavor.
+
+    Installed under renamed names (and a pattern of our own) so the session's shared engine keeps the
+    templates other tests rely on.
+    """
+    from auditrecv.sink import schema_templates
+
+    settings = Search(urls=[clean.url], index=f"{PREFIX}schema-%Y.%m.%d", number_of_replicas=0)
+    build = schema_templates(settings)
+    assert build is not None
+    async with BulkIndexer(settings) as idx:
+        info = await detect_engine(idx)
+        original = build(info)
+        rename = {n: f"{PREFIX}-{n}" for n in original["component_templates"]}
+        index_templates = {
+            f"{PREFIX}-{n}": dict(body, composed_of=[rename[c] for c in body.get("composed_of", [])])
+            for n, body in original["index_templates"].items()
+        }
+        templates = {
+            "component_templates": {rename[n]: b for n, b in original["component_templates"].items()},
+            "index_templates": index_templates,
+        }
+        names = await install_templates(idx, info, templates)
+        outcomes = await idx.index(
+            [BulkDoc(f"{PREFIX}schema-2026.11.22", "s1", {"@timestamp": "2026-11-22T10:00:00Z", "message": "m"})]
+        )
+    assert len(names) == len(rename) + len(index_templates)
+    assert [o.result for o in outcomes] == [Result.CREATED]
+    _, settings_res = clean.request("GET", f"/{PREFIX}schema-2026.11.22/_settings")
+    assert settings_res[f"{PREFIX}schema-2026.11.22"]["settings"]["index"]["number_of_replicas"] == "0"

@@ -348,3 +348,35 @@ async def test_large_batch_is_chunked_by_docs_and_bytes(fake: FakeEngine) -> Non
     assert all(o.result is Result.CREATED for o in outcomes)
     assert sorted(len(r.actions) for r in fake.requests) == [5, 10, 10, 10]
     assert [o.doc.id for o in outcomes] == [f"id{i}" for i in range(35)]
+
+
+async def test_item_403_halts_then_retries_only_that_item(fake: FakeEngine) -> None:
+    reason = "action [indices:data/write/bulk[s]] is unauthorized for user [shipper]"
+    fake.item_faults["id1"] = [(403, "security_exception", reason)]
+    delays = Delays()
+    async with BulkIndexer(make_settings(fake.url), sleep=delays, policy=RetryPolicy(halt_probe_interval=9.0)) as idx:
+        outcomes = await idx.index(make_docs(3))
+    assert [o.result for o in outcomes] == [Result.CREATED] * 3
+    assert delays.calls == [9.0]
+    assert [a["create"]["_id"] for a in fake.requests[1].actions] == ["id1"]
+    assert not idx.metrics.halted and idx.metrics.in_flight == 0
+
+
+def test_retry_after_is_trusted_up_to_a_cap() -> None:
+    policy = RetryPolicy(retry_after_cap=300.0)
+    assert policy.after_retry_after(12.0, attempt=5) == 12.0
+    assert policy.after_retry_after(86400.0, attempt=0) == 300.0
+    assert 0.25 <= policy.after_retry_after(None, attempt=0) <= 0.5
+
+
+@pytest.mark.parametrize("pushback", [False, True])
+async def test_429_lowers_concurrency_to_one_request(fake: FakeEngine, pushback: bool) -> None:
+    fake.latency = 0.05  # long enough for two requests in flight to overlap at the server
+    async with BulkIndexer(make_settings(fake.url, batch_max_docs=2, concurrency=2), sleep=Delays()) as idx:
+        if pushback:
+            fake.script = [Fault(429)]
+            await idx.index(make_docs(1))
+        fake.max_active = 0
+        outcomes = await idx.index(make_docs(8, start=10))
+    assert all(o.result is Result.CREATED for o in outcomes)
+    assert fake.max_active == (1 if pushback else 2)
