@@ -102,7 +102,16 @@ class SearchEngine:
     # -- assertion helpers ---------------------------------------------------------------------------------
 
     def refresh(self, index_pattern: str) -> None:
-        """Make everything indexed so far searchable (tests must not sleep for refresh_interval)."""
+        """Make everything indexed so far searchable (tests must not sleep for refresh_interval).
+
+        Waits for yellow first: a just-created index answers searches with 503 "all shards failed"
+        until its primary shard has started.
+        """
+        self.request(
+            "GET",
+            f"/_cluster/health/{_q(index_pattern)}?wait_for_status=yellow&timeout=30s",
+            ok=(200, 404, 408),
+        )
         self.request("POST", f"/{_q(index_pattern)}/_refresh?ignore_unavailable=true&allow_no_indices=true")
 
     def count(self, index_pattern: str, query: dict[str, Any] | None = None) -> int:
