@@ -50,8 +50,13 @@ def collect(service: Any) -> dict[str, float]:
     return {re.sub(r"[^a-zA-Z0-9_]", "_", k): v for k, v in out.items()}
 
 
+def _number(value: float) -> str:
+    """Counters print exactly (1234567, not 1.23457e+06); other values in full precision."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
-    lines = [f"{k} {v:g}" for k, v in sorted(collect(request.app[SERVICE_KEY]).items())]
+    lines = [f"{k} {_number(v)}" for k, v in sorted(collect(request.app[SERVICE_KEY]).items())]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 

@@ -190,11 +190,15 @@ async def main_async(args: argparse.Namespace) -> None:
                     durable = await with_auditrecv(spool, gss, run)
                 finally:
                     await spool.close()
-                for label, r in (("baseline ack-only", base), ("auditrecv, memory spool", mem),
-                                 ("auditrecv, durable spool", durable)):
+                for label, r in (
+                    ("baseline ack-only", base),
+                    ("auditrecv, memory spool", mem),
+                    ("auditrecv, durable spool", durable),
+                ):
                     name = f"{mech:5s} {hosts:3d} host(s) {label}"
-                    print(f"{name:40s} {r['rate']:9.0f} {r['rate'] / base['rate']:7.2f} "
-                          f"{r['p50']:8.2f} {r['p99']:8.2f}")
+                    print(
+                        f"{name:40s} {r['rate']:9.0f} {r['rate'] / base['rate']:7.2f} {r['p50']:8.2f} {r['p99']:8.2f}"
+                    )
     finally:
         if kdc is not None:
             kdc.stop()

@@ -56,8 +56,15 @@ from tests.infra.engine import (  # noqa: E402
 from tests.paths import BSM_FIXTURES  # noqa: E402
 
 TRAILS = [BSM_FIXTURES / "plaso" / "openbsm.bsm", BSM_FIXTURES / "plaso" / "apple.bsm"]
-SOURCE = Source(transport="audit_remote", peer="192.0.2.7", peer_port=40000, mech="krb5", authenticated=True,
-                principal="host/bench.example@AUDIT.TEST", listener="audit_remote")
+SOURCE = Source(
+    transport="audit_remote",
+    peer="192.0.2.7",
+    peer_port=40000,
+    mech="krb5",
+    authenticated=True,
+    principal="host/bench.example@AUDIT.TEST",
+    listener="audit_remote",
+)
 
 
 def distinct_records(n: int) -> list[bytes]:
@@ -210,8 +217,10 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
     index = f"bench-e2e-{tag}"
     cfg = make_config(engine.url, index, batch, concurrency, gzip)
     records = distinct_records(n)
-    print(f"engine: {engine.flavor} {engine.version} at {engine.url}; {n} distinct BSM records, "
-          f"batch {batch}, concurrency {concurrency}, gzip {'on' if gzip else 'off'}")
+    print(
+        f"engine: {engine.flavor} {engine.version} at {engine.url}; {n} distinct BSM records, "
+        f"batch {batch}, concurrency {concurrency}, gzip {'on' if gzip else 'off'}"
+    )
     try:
         # Warm-up: templates installed, JIT and the bulk path hot, before anything is timed.
         warm = make_config(engine.url, f"{index}-warm", batch, concurrency, gzip)
@@ -246,22 +255,28 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
             raw_s, raw_errors = await post_raw(engine.url, bodies, concurrency, gzip)
             del bodies
             raw_rates.append(n / raw_s)
-            print(f"raw _bulk ceiling #{run}: {n / raw_s:,.0f} docs/s ({raw_s:.1f} s; building the bodies "
-                  f"beforehand took {prep_s:.1f} s, not counted; item errors {raw_errors}; "
-                  f"{meter.per_doc(cpu, n)})")
+            print(
+                f"raw _bulk ceiling #{run}: {n / raw_s:,.0f} docs/s ({raw_s:.1f} s; building the bodies "
+                f"beforehand took {prep_s:.1f} s, not counted; item errors {raw_errors}; "
+                f"{meter.per_doc(cpu, n)})"
+            )
             if run == 2:
                 break
             cpu = meter.snapshot()
             pipe_s, stats, sink = await run_pipeline(cfg, spool_path)
             pipe_rate = n / pipe_s
-            print(f"pipeline drain:    {pipe_rate:,.0f} docs/s ({pipe_s:.1f} s; created {sink['docs_created']}, "
-                  f"duplicates {sink['docs_duplicate']}, dead letters {sink['docs_dead_lettered']}, "
-                  f"left in spool {stats['left_in_spool']}; {meter.per_doc(cpu, n)})")
+            print(
+                f"pipeline drain:    {pipe_rate:,.0f} docs/s ({pipe_s:.1f} s; created {sink['docs_created']}, "
+                f"duplicates {sink['docs_duplicate']}, dead letters {sink['docs_dead_lettered']}, "
+                f"left in spool {stats['left_in_spool']}; {meter.per_doc(cpu, n)})"
+            )
         raw_rate = sum(raw_rates) / len(raw_rates)
         print(f"ratio pipeline / raw: {pipe_rate / raw_rate:.2f}x (aim >= 0.8)")
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews both cases)")
-        print(f"ratio pipeline / document building alone: {pipe_rate * build_s / n:.2f}x "
-              "(near 1: the pipeline is as fast as decode + ECS mapping on one core allows)")
+        print(
+            f"ratio pipeline / document building alone: {pipe_rate * build_s / n:.2f}x "
+            "(near 1: the pipeline is as fast as decode + ECS mapping on one core allows)"
+        )
         got_pipe = engine.count(f"{index}-2*")
         got_raw = engine.count(f"{index}-raw1-*")
         if got_pipe != n or got_raw != n:

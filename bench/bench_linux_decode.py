@@ -97,7 +97,7 @@ def build_log(path: Path, min_records: int) -> int:
                         mapping[old] = serial
                     new_serial = mapping[old]
                     stamp = f"msg=audit({clock + new_serial // 50}.{match.group(2)}:{new_serial})"
-                    out.write(line[: match.start()] + stamp + line[match.end():] + "\n")
+                    out.write(line[: match.start()] + stamp + line[match.end() :] + "\n")
                     written += 1
     return written
 
@@ -142,8 +142,12 @@ def main() -> None:
         for _ in range(args.repeat):
             lazy_runs.append(bench_ours(path, False))
             eager_runs.append(bench_ours(path, False, lazy=False)[0])
-            proc = subprocess.run(["/usr/bin/python3", "-c", LIBAUPARSE_SCRIPT, str(path), "1"],
-                                  capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+            proc = subprocess.run(
+                ["/usr/bin/python3", "-c", LIBAUPARSE_SCRIPT, str(path), "1"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "TZ": "UTC"},
+            )
             if proc.returncode != 0:
                 print("libauparse run failed:", proc.stderr.strip())
                 return
@@ -164,10 +168,14 @@ def main() -> None:
     row("auditrecv parse + group + interpret", full_time, ours_records, ours_events)
     row("libauparse parse + group (C, records counted)", ref["walk"], ref["records"], ref["events"])
     row("libauparse + every field read from Python", ref["fields_walk"], ref["records"], ref["events"])
-    print(f"ratio auditrecv parse+group / libauparse parse+group: {ref['walk'] / ours_time:.2f}x "
-          f"(>1 means auditrecv is faster)")
-    print(f"ratio auditrecv parse(all fields)+group / libauparse with field access from Python: "
-          f"{ref['fields_walk'] / eager_time:.2f}x")
+    print(
+        f"ratio auditrecv parse+group / libauparse parse+group: {ref['walk'] / ours_time:.2f}x "
+        f"(>1 means auditrecv is faster)"
+    )
+    print(
+        f"ratio auditrecv parse(all fields)+group / libauparse with field access from Python: "
+        f"{ref['fields_walk'] / eager_time:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -40,26 +40,54 @@ def make_docs(n: int) -> list[dict[str, Any]]:
     """ECS-like audit documents of about 1 KB, varied enough that compression is not trivial."""
     docs = []
     for i in range(n):
-        docs.append({
-            "@timestamp": f"2026-11-22T10:{(i // 60) % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z",
-            "event": {"kind": "event", "category": ["process"], "type": ["start"], "action": "execve",
-                      "outcome": "success" if i % 7 else "failure", "module": "bsm", "dataset": "bsm.audit",
-                      "code": str(23 + i % 40), "sequence": i},
-            "host": {"name": f"zone{i % 17}.example.org", "hostname": f"zone{i % 17}", "id": f"{i % 17:08x}"},
-            "user": {"id": str(1000 + i % 50), "name": f"user{i % 50}", "effective": {"id": "0", "name": "root"},
-                     "audit": {"id": str(1000 + i % 50), "name": f"user{i % 50}"}},
-            "process": {"pid": 10000 + i, "parent": {"pid": 9000 + i % 300},
-                        "executable": f"/usr/bin/tool{i % 97}", "name": f"tool{i % 97}",
-                        "args": [f"/usr/bin/tool{i % 97}", "-v", f"--item={i}",
-                                 f"/export/home/data/{i * 7919 % 10007}"],
-                        "working_directory": f"/export/home/user{i % 50}"},
-            "source": {"ip": f"10.{i % 256}.{(i // 256) % 256}.{i % 13}", "port": 1024 + i % 60000},
-            "observer": {"name": "auditrecv-1", "type": "audit-receiver", "vendor": "auditrecv", "version": "0.1.0"},
-            "auditrecv": {"transport": "audit_remote", "peer": f"192.0.2.{i % 250}", "mech": "krb5",
-                          "principal": f"host/zone{i % 17}.example.org@EXAMPLE.ORG", "record_bytes": 600 + i % 400,
-                          "tokens": ["header", "subject", "path", "attr", "exec_args", "return", "trailer"]},
-            "message": f"execve /usr/bin/tool{i % 97} by user{i % 50} on zone{i % 17}: {'ok' if i % 7 else 'EPERM'}",
-        })
+        docs.append(
+            {
+                "@timestamp": f"2026-11-22T10:{(i // 60) % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z",
+                "event": {
+                    "kind": "event",
+                    "category": ["process"],
+                    "type": ["start"],
+                    "action": "execve",
+                    "outcome": "success" if i % 7 else "failure",
+                    "module": "bsm",
+                    "dataset": "bsm.audit",
+                    "code": str(23 + i % 40),
+                    "sequence": i,
+                },
+                "host": {"name": f"zone{i % 17}.example.org", "hostname": f"zone{i % 17}", "id": f"{i % 17:08x}"},
+                "user": {
+                    "id": str(1000 + i % 50),
+                    "name": f"user{i % 50}",
+                    "effective": {"id": "0", "name": "root"},
+                    "audit": {"id": str(1000 + i % 50), "name": f"user{i % 50}"},
+                },
+                "process": {
+                    "pid": 10000 + i,
+                    "parent": {"pid": 9000 + i % 300},
+                    "executable": f"/usr/bin/tool{i % 97}",
+                    "name": f"tool{i % 97}",
+                    "args": [f"/usr/bin/tool{i % 97}", "-v", f"--item={i}", f"/export/home/data/{i * 7919 % 10007}"],
+                    "working_directory": f"/export/home/user{i % 50}",
+                },
+                "source": {"ip": f"10.{i % 256}.{(i // 256) % 256}.{i % 13}", "port": 1024 + i % 60000},
+                "observer": {
+                    "name": "auditrecv-1",
+                    "type": "audit-receiver",
+                    "vendor": "auditrecv",
+                    "version": "0.1.0",
+                },
+                "auditrecv": {
+                    "transport": "audit_remote",
+                    "peer": f"192.0.2.{i % 250}",
+                    "mech": "krb5",
+                    "principal": f"host/zone{i % 17}.example.org@EXAMPLE.ORG",
+                    "record_bytes": 600 + i % 400,
+                    "tokens": ["header", "subject", "path", "attr", "exec_args", "return", "trailer"],
+                },
+                "message": f"execve /usr/bin/tool{i % 97} by user{i % 50} on zone{i % 17}: "
+                + ("ok" if i % 7 else "EPERM"),
+            }
+        )
     return docs
 
 
@@ -68,8 +96,11 @@ def headers() -> dict[str, str]:
 
 
 def template_body(prefix: str) -> dict[str, Any]:
-    return {"index_patterns": [f"{prefix}-*"], "priority": 900,
-            "template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "30s"}}}
+    return {
+        "index_patterns": [f"{prefix}-*"],
+        "priority": 900,
+        "template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "30s"}},
+    }
 
 
 async def http(session: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
@@ -96,6 +127,7 @@ async def raw_run(url: str, docs: list[dict[str, Any]], index: str) -> float:
         bodies.append(zlib.compress(b"\n".join(lines) + b"\n", 1, 31))
     queue = list(reversed(bodies))
     async with aiohttp.ClientSession() as session:
+
         async def worker() -> None:
             while queue:
                 body = queue.pop()
@@ -151,8 +183,10 @@ async def bench(url: str, n: int, rounds: int) -> None:
         await http(session, "DELETE", f"{url}/benchsink-*")
         await http(session, "DELETE", f"{url}/_index_template/benchsink")
     raw_best, sink_best = max(raw_rates), max(sink_rates)
-    print(f"best: raw {raw_best:.0f} docs/s, BulkIndexer {sink_best:.0f} docs/s, "
-          f"ratio {sink_best / raw_best:.2f}x (target >= 0.8x)")
+    print(
+        f"best: raw {raw_best:.0f} docs/s, BulkIndexer {sink_best:.0f} docs/s, "
+        f"ratio {sink_best / raw_best:.2f}x (target >= 0.8x)"
+    )
 
 
 def main() -> int:

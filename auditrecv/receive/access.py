@@ -48,9 +48,7 @@ class NetworkAllowlist:
     """
 
     def __init__(self, networks: Sequence[str] = (), *, empty_allows_all: bool = True) -> None:
-        self.networks: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(n.strip(), strict=False) for n in networks
-        )
+        self.networks: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks)
         self.empty_allows_all = empty_allows_all
 
     def allows(self, address: str) -> bool:

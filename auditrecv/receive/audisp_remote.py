@@ -174,8 +174,7 @@ class FrameParser:
                 break
             if length > self.max_payload:
                 self.error = (
-                    f"frame length {length} exceeds the limit {self.max_payload} "
-                    f"(type 0x{msg_type:08x}, seq {seq})"
+                    f"frame length {length} exceeds the limit {self.max_payload} (type 0x{msg_type:08x}, seq {seq})"
                 )
                 break
             end = pos + HEADER_SIZE + length

@@ -110,20 +110,30 @@ class AudispRemoteServer:
             realm = default_realm()
             self._policy = PrincipalPolicy(settings.allowed_principals, settings.krb5_service, realm)
             if not self._policy.patterns:
-                log.error("%s: no default Kerberos realm and no allowed_principals: every client is refused",
-                          name)
+                log.error("%s: no default Kerberos realm and no allowed_principals: every client is refused", name)
 
     @property
     def port(self) -> int:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def metrics(self) -> dict[str, int]:
+        """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
+        return {**self.counters, "active": len(self._conns)}
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(
             self._on_connect, self.settings.host, self.settings.port, limit=READ_SIZE
         )
-        log.info("%s: audisp-remote listener on %s:%d (transport %s, format %s)", self.name,
-                 self.settings.host, self.port, self.settings.transport, self.settings.format)
+        log.info(
+            "%s: audisp-remote listener on %s:%d (transport %s, format %s)",
+            self.name,
+            self.settings.host,
+            self.port,
+            self.settings.transport,
+            self.settings.format,
+        )
 
     def _new_session(self) -> Session:
         s = self.settings
@@ -158,12 +168,16 @@ class AudispRemoteServer:
             return
         if not self._limiter.try_acquire():
             self.counters["refused"] += 1
-            log.warning("%s: refused connection from %s:%d: max_connections (%d) reached", self.name,
-                        host, port, self._limiter.max_connections)
+            log.warning(
+                "%s: refused connection from %s:%d: max_connections (%d) reached",
+                self.name,
+                host,
+                port,
+                self._limiter.max_connections,
+            )
             writer.close()
             return
-        source = Source(transport="audisp_remote", peer=host, peer_port=port, mech=session.mech,
-                        listener=self.name)
+        source = Source(transport="audisp_remote", peer=host, peer_port=port, mech=session.mech, listener=self.name)
         conn = _Connection(writer, session, source)
         conn.task = asyncio.current_task()
         self._conns.add(conn)
@@ -258,9 +272,15 @@ class AudispRemoteServer:
             elif isinstance(event, Send):
                 conn.write(event.data)
             elif isinstance(event, Authenticated):
-                conn.source = Source(transport="audisp_remote", peer=conn.source.peer,
-                                     peer_port=conn.source.peer_port, mech=conn.session.mech,
-                                     principal=event.principal, authenticated=True, listener=self.name)
+                conn.source = Source(
+                    transport="audisp_remote",
+                    peer=conn.source.peer,
+                    peer_port=conn.source.peer_port,
+                    mech=conn.session.mech,
+                    principal=event.principal,
+                    authenticated=True,
+                    listener=self.name,
+                )
                 log.info("%s: %s authenticated as %s", self.name, conn.describe(), event.principal)
             elif isinstance(event, Violation):
                 return event.reason
@@ -292,9 +312,14 @@ class AudispRemoteServer:
             except SpoolFull as exc:
                 if not complained:
                     self.counters["held"] += 1
-                    log.warning("%s: spool full, withholding the ack for %d record(s) from %s until it "
-                                "takes them (the client keeps and retransmits them): %s",
-                                self.name, len(records), conn.describe(), exc)
+                    log.warning(
+                        "%s: spool full, withholding the ack for %d record(s) from %s until it "
+                        "takes them (the client keeps and retransmits them): %s",
+                        self.name,
+                        len(records),
+                        conn.describe(),
+                        exc,
+                    )
                     complained = True
                 if not await self.spool.wait_for_space():
                     raise _CannotStore("spool closed while waiting for space") from None
@@ -303,8 +328,13 @@ class AudispRemoteServer:
                 raise _CannotStore(f"not stored, not acked: {exc}") from None
             except Exception as exc:  # an I/O error of the spool: transient until proven otherwise
                 if not complained:
-                    log.error("%s: spool error storing %d record(s) from %s, withholding the ack and "
-                              "retrying: %s", self.name, len(records), conn.describe(), exc)
+                    log.error(
+                        "%s: spool error storing %d record(s) from %s, withholding the ack and retrying: %s",
+                        self.name,
+                        len(records),
+                        conn.describe(),
+                        exc,
+                    )
                     complained = True
                 await asyncio.sleep(RETRY_DELAY)
                 continue

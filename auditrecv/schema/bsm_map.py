@@ -221,8 +221,14 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
                 put(doc, "file.device", str(attr["fsid"]))
 
     # -- network
-    sock = next((t for t in record.tokens if t["token"] in (
-        "socket", "old_socket", "socket_inet", "socket_inet6", "socket_unix")), None)
+    sock = next(
+        (
+            t
+            for t in record.tokens
+            if t["token"] in ("socket", "old_socket", "socket_inet", "socket_inet6", "socket_unix")
+        ),
+        None,
+    )
     remote_addr: str | None = None
     if sock is not None:
         local, remote, transport, net_type = _socket_endpoints(sock)

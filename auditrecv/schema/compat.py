@@ -27,10 +27,24 @@ from auditrecv.spool.record import Source
 
 from .common import iso_ns
 
-_V1_TOKENS = frozenset({
-    "path", "exec_args", "exec_env", "argument", "return", "attribute", "subject", "process",
-    "use_of_privilege", "use_of_authorization", "fmri", "text", "privilege", "zone",
-})
+_V1_TOKENS = frozenset(
+    {
+        "path",
+        "exec_args",
+        "exec_env",
+        "argument",
+        "return",
+        "attribute",
+        "subject",
+        "process",
+        "use_of_privilege",
+        "use_of_authorization",
+        "fmri",
+        "text",
+        "privilege",
+        "zone",
+    }
+)
 
 
 def _signed(value: Any, bits: int = 32) -> Any:
@@ -137,14 +151,18 @@ def bsm_to_compat_v1(
             doc["errno"] = str(err).lower() if err else str(tok.get("errval"))
         elif name == "attribute":
             nodeid = tok.get("nodeid")
-            _add(doc, "attributes", {
-                "mode_octal": format(int(tok.get("mode") or 0), "o"),
-                "uid": _signed(tok.get("uid")),
-                "gid": _signed(tok.get("gid")),
-                "fsid": tok.get("fsid"),
-                "inode_hex": format(int(nodeid), "X") if isinstance(nodeid, int) else None,
-                "devid": str(tok.get("device")),
-            })
+            _add(
+                doc,
+                "attributes",
+                {
+                    "mode_octal": format(int(tok.get("mode") or 0), "o"),
+                    "uid": _signed(tok.get("uid")),
+                    "gid": _signed(tok.get("gid")),
+                    "fsid": tok.get("fsid"),
+                    "inode_hex": format(int(nodeid), "X") if isinstance(nodeid, int) else None,
+                    "devid": str(tok.get("device")),
+                },
+            )
         elif name == "subject":
             doc["subject"] = _subject(tok)
         elif name == "process":
@@ -214,8 +232,13 @@ def linux_to_compat_v1(
 
     session = str(decoded.get("session") or "")
     doc["subject"] = {
-        "audit_id": num("auid"), "uid": num("euid"), "gid": num("egid"), "ruid": num("uid"), "rgid": num("gid"),
-        "pid": process.get("pid"), "session_id": int(session) if session.isdigit() else None,
+        "audit_id": num("auid"),
+        "uid": num("euid"),
+        "gid": num("egid"),
+        "ruid": num("uid"),
+        "rgid": num("gid"),
+        "pid": process.get("pid"),
+        "session_id": int(session) if session.isdigit() else None,
     }
     if process.get("exe"):
         doc["exe"] = process["exe"]
@@ -229,13 +252,18 @@ def linux_to_compat_v1(
 
 
 def to_compat_v1(
-    decoded: BsmRecord | LinuxEvent | dict[str, Any], source: Source, *, received_ns: int | None = None,
+    decoded: BsmRecord | LinuxEvent | dict[str, Any],
+    source: Source,
+    *,
+    received_ns: int | None = None,
     zonealias: str | None = None,
 ) -> dict[str, Any]:
     """v1 document for a BSM record or a Linux event (LinuxEvent or its interpret() dict)."""
     if isinstance(decoded, BsmRecord):
         return bsm_to_compat_v1(
-            decoded, source, received_ns=received_ns if received_ns is not None else time.time_ns(),
+            decoded,
+            source,
+            received_ns=received_ns if received_ns is not None else time.time_ns(),
             zonealias=zonealias,
         )
     return linux_to_compat_v1(decoded, source, received_ns=received_ns)
@@ -245,12 +273,20 @@ def compat_mappings(flavor: str, version: str) -> dict[str, Any]:
     """Mappings for v1 documents: the fields whose types matter explicit, the rest keyword."""
     kw = {"type": "keyword", "ignore_above": 1024}
     ident = {"type": "long"}
-    subject = {"properties": {
-        "audit_id": ident, "uid": ident, "gid": ident, "ruid": ident, "rgid": ident, "pid": ident,
-        "session_id": ident,
-        "terminal": {"properties": {"ip": kw, "local_port": ident, "remote_port": ident, "dev": ident,
-                                     "port_id": kw}},
-    }}
+    subject = {
+        "properties": {
+            "audit_id": ident,
+            "uid": ident,
+            "gid": ident,
+            "ruid": ident,
+            "rgid": ident,
+            "pid": ident,
+            "session_id": ident,
+            "terminal": {
+                "properties": {"ip": kw, "local_port": ident, "remote_port": ident, "dev": ident, "port_id": kw}
+            },
+        }
+    }
     return {
         "dynamic": True,
         "date_detection": False,
@@ -272,8 +308,9 @@ def compat_mappings(flavor: str, version: str) -> dict[str, Any]:
             "args": {"type": "object"},
             "return": ident,
             "errno": kw,
-            "attributes": {"properties": {"mode_octal": kw, "uid": ident, "gid": ident, "fsid": kw,
-                                          "inode_hex": kw, "devid": kw}},
+            "attributes": {
+                "properties": {"mode_octal": kw, "uid": ident, "gid": ident, "fsid": kw, "inode_hex": kw, "devid": kw}
+            },
             "subject": subject,
             "process": subject,
             "used_privs": {"properties": {"privs": kw, "success": ident}},

@@ -16,7 +16,12 @@ from .common import Doc, add_unique, host_fields, iso_ns, observer_fields, put, 
 
 
 def dead_letter_doc(
-    raw: bytes, source: Source, error: str, kind: str, *, observer: dict[str, Any] | None = None,
+    raw: bytes,
+    source: Source,
+    error: str,
+    kind: str,
+    *,
+    observer: dict[str, Any] | None = None,
     received_ns: int | None = None,
 ) -> dict[str, Any]:
     """ECS document for undecodable input of ``kind`` ("bsm" or "linux")."""

@@ -40,19 +40,51 @@ from .common import (
 from .ids import host_identity
 
 # records that only add detail to the event's main record (never its "message type")
-_AUXILIARY = frozenset({
-    "SYSCALL", "PATH", "CWD", "EXECVE", "PROCTITLE", "SOCKADDR", "EOE", "BPRM_FCAPS", "CAPSET", "MMAP",
-    "FD_PAIR", "OBJ_PID", "IPC", "MQ_OPEN", "MQ_SENDRECV", "MQ_NOTIFY", "MQ_GETSETATTR", "NETFILTER_PKT",
-    "SOCKETCALL", "KERN_MODULE_AUX", "UNKNOWN",
-})
+_AUXILIARY = frozenset(
+    {
+        "SYSCALL",
+        "PATH",
+        "CWD",
+        "EXECVE",
+        "PROCTITLE",
+        "SOCKADDR",
+        "EOE",
+        "BPRM_FCAPS",
+        "CAPSET",
+        "MMAP",
+        "FD_PAIR",
+        "OBJ_PID",
+        "IPC",
+        "MQ_OPEN",
+        "MQ_SENDRECV",
+        "MQ_NOTIFY",
+        "MQ_GETSETATTR",
+        "NETFILTER_PKT",
+        "SOCKETCALL",
+        "KERN_MODULE_AUX",
+        "UNKNOWN",
+    }
+)
 _TWO_PATH_ACTIONS = frozenset({"renamed", "linked", "symlinked"})
 _USER_SPACE = (range(1100, 1300), range(2100, 3000))
 # ids of user-space records that name the account the action was for
 _ACCOUNT_ID_FIELDS = ("id", "acct")
-_IAM_TARGET_TYPES = frozenset({
-    "ADD_USER", "DEL_USER", "USER_MGMT", "USER_CHAUTHTOK", "ACCT_LOCK", "ACCT_UNLOCK", "ROLE_ASSIGN", "ROLE_REMOVE",
-    "CHUSER_ID", "ANOM_ADD_ACCT", "ANOM_DEL_ACCT", "ANOM_MOD_ACCT",
-})
+_IAM_TARGET_TYPES = frozenset(
+    {
+        "ADD_USER",
+        "DEL_USER",
+        "USER_MGMT",
+        "USER_CHAUTHTOK",
+        "ACCT_LOCK",
+        "ACCT_UNLOCK",
+        "ROLE_ASSIGN",
+        "ROLE_REMOVE",
+        "CHUSER_ID",
+        "ANOM_ADD_ACCT",
+        "ANOM_DEL_ACCT",
+        "ANOM_MOD_ACCT",
+    }
+)
 _GROUP_TARGET_TYPES = frozenset({"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK", "CHGRP_ID"})
 
 
@@ -121,9 +153,7 @@ def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
 
 
 def _avc_is_apparmor(decoded: dict[str, Any]) -> bool:
-    return any(
-        "apparmor" in (r.get("fields") or {}) for r in decoded.get("records") or [] if r.get("type") == "AVC"
-    )
+    return any("apparmor" in (r.get("fields") or {}) for r in decoded.get("records") or [] if r.get("type") == "AVC")
 
 
 def _merged_fields(decoded: dict[str, Any]) -> dict[str, str]:
@@ -146,8 +176,12 @@ def _clean(value: Any) -> str | None:
 
 
 def _object_value(
-    names: list[str], merged: dict[str, str], file_path: str | None, file_path2: str | None,
-    sock_text: str | None, keys: list[str],
+    names: list[str],
+    merged: dict[str, str],
+    file_path: str | None,
+    file_path2: str | None,
+    sock_text: str | None,
+    keys: list[str],
 ) -> str | None:
     for name in names:
         value: Any
@@ -242,9 +276,15 @@ def linux_to_ecs(
     ids: dict[str, Any] = (decoded.get("user") or {}).get("ids") or {}
     names: dict[str, Any] = (decoded.get("user") or {}).get("names") or {}
     for field, target in (
-        ("uid", "user.id"), ("gid", "user.group.id"), ("euid", "user.effective.id"),
-        ("egid", "user.effective.group.id"), ("auid", "user.audit.id"), ("suid", "user.saved.id"),
-        ("sgid", "user.saved.group.id"), ("fsuid", "user.filesystem.id"), ("fsgid", "user.filesystem.group.id"),
+        ("uid", "user.id"),
+        ("gid", "user.group.id"),
+        ("euid", "user.effective.id"),
+        ("egid", "user.effective.group.id"),
+        ("auid", "user.audit.id"),
+        ("suid", "user.saved.id"),
+        ("sgid", "user.saved.group.id"),
+        ("fsuid", "user.filesystem.id"),
+        ("fsgid", "user.filesystem.group.id"),
     ):
         put(doc, target, id_text(ids.get(field)))
         name = names.get(field)
@@ -367,9 +407,7 @@ def linux_to_ecs(
 
     # -- summary
     sock_port = sa.get("port") if sa is not None and isinstance(sa.get("port"), int) and sa["port"] > 0 else None
-    summary = _summary(
-        cat, primary_type, merged, user_msg, ids, file_path, file_path2, sock_text, keys, exe, sock_port
-    )
+    summary = _summary(cat, primary_type, merged, user_msg, ids, file_path, file_path2, sock_text, keys, exe, sock_port)
 
     # -- auditd.* detail
     put(doc, "auditd.message_type", primary_type.lower() if primary_type else None)
@@ -405,9 +443,17 @@ def linux_to_ecs(
 
 
 def _summary(
-    cat: tables.Category, primary_type: str, merged: dict[str, str], user_msg: dict[str, Any],
-    ids: dict[str, Any], file_path: str | None, file_path2: str | None, sock_text: str | None,
-    keys: list[str], exe: str | None, sock_port: int | None,
+    cat: tables.Category,
+    primary_type: str,
+    merged: dict[str, str],
+    user_msg: dict[str, Any],
+    ids: dict[str, Any],
+    file_path: str | None,
+    file_path2: str | None,
+    sock_text: str | None,
+    keys: list[str],
+    exe: str | None,
+    sock_port: int | None,
 ) -> dict[str, Any]:
     """Actor / action / object / how, as go-libaudit's aucoalesce summary has it."""
     actor: dict[str, Any] = {}

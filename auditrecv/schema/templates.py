@@ -66,22 +66,26 @@ def build_mappings(flavor: str, version: str) -> dict[str, Any]:
     for f in tables.fields():
         if f.name.endswith(".*"):
             parent = f.name[:-2]
-            dynamic_templates.append({
-                parent.replace(".", "_") + "_fields": {
-                    "path_match": f.name,
-                    "mapping": field_mapping(f.type, flavor, version),
+            dynamic_templates.append(
+                {
+                    parent.replace(".", "_") + "_fields": {
+                        "path_match": f.name,
+                        "mapping": field_mapping(f.type, flavor, version),
+                    }
                 }
-            })
+            )
             _insert(properties, parent, {"type": "object"})
             continue
         _insert(properties, f.name, field_mapping(f.type, flavor, version))
     # anything else a later version or the enrichment stage adds: text as keyword, never as date
-    dynamic_templates.append({
-        "strings_as_keyword": {
-            "match_mapping_type": "string",
-            "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+    dynamic_templates.append(
+        {
+            "strings_as_keyword": {
+                "match_mapping_type": "string",
+                "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+            }
         }
-    })
+    )
     return {
         "dynamic": True,
         "date_detection": False,

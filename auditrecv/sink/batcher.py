@@ -131,9 +131,7 @@ class BulkBatcher:
             except Exception as exc:  # a sink bug: report everything unconfirmed, keep it spooled
                 log.exception("bulk batch of %d documents failed", len(batch) + len(bad))
                 outcomes = [
-                    BulkOutcome(it.doc, Result.FAILED, 0, "internal", repr(exc))
-                    if it.outcome is None
-                    else it.outcome
+                    BulkOutcome(it.doc, Result.FAILED, 0, "internal", repr(exc)) if it.outcome is None else it.outcome
                     for it in batch + bad
                 ]
             try:

@@ -430,7 +430,10 @@ class BulkIndexer:
                 m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
                 log.error(
                     "dead-letter write for document %s refused (HTTP %d %s: %s); it stays spooled",
-                    orig.doc.id, status, etype, reason,
+                    orig.doc.id,
+                    status,
+                    etype,
+                    reason,
                 )
                 orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
                 m.docs_failed += 1
@@ -482,7 +485,8 @@ class BulkIndexer:
             log.error(
                 "!!! search engine refused our credentials/privileges (%s). Shipping HALTED: records stay in "
                 "the spool; retrying every %.0f s. Fix search.username/api_key/bearer_token or the role. !!!",
-                message, self.policy.halt_probe_interval,
+                message,
+                self.policy.halt_probe_interval,
             )
         await self._sleep(self.policy.halt_probe_interval)
 

@@ -110,9 +110,7 @@ def dead_letter_template(settings: Search) -> dict[str, Any]:
                             "original": {"type": "keyword", "index": False, "doc_values": False},
                         }
                     },
-                    "error": {
-                        "properties": {"type": keyword, "code": keyword, "message": {"type": "text"}}
-                    },
+                    "error": {"properties": {"type": keyword, "code": keyword, "message": {"type": "text"}}},
                     "auditrecv": {
                         "properties": {
                             "dead_letter": {
@@ -154,9 +152,7 @@ def _reason(body: bytes) -> str:
     return body[:300].decode("utf-8", "replace")
 
 
-async def install_templates(
-    indexer: BulkIndexer, engine: EngineInfo, templates: Mapping[str, Any]
-) -> list[str]:
+async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates: Mapping[str, Any]) -> list[str]:
     """PUT every lifecycle policy, component template and index template; idempotent.
 
     `templates` = {"component_templates": {name: body}, "index_templates": {name: body},

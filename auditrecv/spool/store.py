@@ -283,8 +283,9 @@ class _Store:
         self.reserve_held = False
         if self.reserve_bytes > 0:
             self.reserve_path.unlink(missing_ok=True)
-            log.warning("filesystem full: released the %d-byte spool reserve so deletes can proceed",
-                        self.reserve_bytes)
+            log.warning(
+                "filesystem full: released the %d-byte spool reserve so deletes can proceed", self.reserve_bytes
+            )
         # Give the WAL's space back to the filesystem; wait only briefly for readers to move on.
         try:
             self.conn.execute("PRAGMA busy_timeout = 1000")
@@ -598,8 +599,13 @@ class _Writer:
                 self._broken = exc
                 ops, self._pending = self._pending, []
             failure = SpoolError(f"spool writer stopped: {exc!r}")
-            self._deliver(_GroupResult([(op, failure) for op in ops if isinstance(op, _Append)],
-                                       [(op, failure) for op in ops if isinstance(op, _Delete)], error=True))
+            self._deliver(
+                _GroupResult(
+                    [(op, failure) for op in ops if isinstance(op, _Append)],
+                    [(op, failure) for op in ops if isinstance(op, _Delete)],
+                    error=True,
+                )
+            )
         finally:
             try:
                 self._checkpointer.stop()  # before the final checkpoint of store.close()
@@ -760,8 +766,10 @@ class Spool:
         self._update_state()
         if self._full:
             self.metrics.full_events += 1
-            log.warning("spool full (filesystem full): no room for the %d-byte reserve; refusing new records",
-                        store.reserve_bytes)
+            log.warning(
+                "spool full (filesystem full): no room for the %d-byte reserve; refusing new records",
+                store.reserve_bytes,
+            )
 
     @classmethod
     async def open(
@@ -820,7 +828,11 @@ class Spool:
         spool = cls(store, reader, checkpointer, low_water_ratio=low, resume_ratio=resume, commit_delay=delay)
         log.info(
             "spool %s open: %d records, %d of %d bytes used, next id %d",
-            p, store.count, store.bytes_used, max_b, store.last_id + 1,
+            p,
+            store.count,
+            store.bytes_used,
+            max_b,
+            store.last_id + 1,
         )
         return spool
 
@@ -834,7 +846,7 @@ class Spool:
 
     @property
     def state(self) -> SpoolState:
-        """"ok", "low" (above low_water_ratio: warn senders) or "full" (appends refused)."""
+        """ "ok", "low" (above low_water_ratio: warn senders) or "full" (appends refused)."""
         return self._state
 
     @property
@@ -1013,7 +1025,9 @@ class Spool:
             log.warning(
                 "spool full (%s): %d of %d bytes used, %d records; refusing new records until space is freed",
                 "spool.max_bytes reached" if res.full_reason == "limit" else "filesystem full",
-                self._bytes_used, self.max_bytes, self._count,
+                self._bytes_used,
+                self.max_bytes,
+                self._count,
             )
         elif self._full:
             if self._full_reason == "limit":
@@ -1026,7 +1040,9 @@ class Spool:
                 self._full = False
                 log.warning(
                     "spool accepting records again: %d of %d bytes used, %d records",
-                    self._bytes_used, self.max_bytes, self._count,
+                    self._bytes_used,
+                    self.max_bytes,
+                    self._count,
                 )
                 self._wake(self._space_event)
         self._update_state()

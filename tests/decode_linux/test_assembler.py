@@ -19,7 +19,7 @@ REASSEMBLER_CASES = {
 }
 
 SYSCALL = "type=SYSCALL msg=audit(1700000000.{ms:03d}:{serial}): arch=c000003e syscall=59 success=yes exit=0"
-PATH = "type=PATH msg=audit(1700000000.{ms:03d}:{serial}): item=0 name=\"/bin/true\""
+PATH = 'type=PATH msg=audit(1700000000.{ms:03d}:{serial}): item=0 name="/bin/true"'
 EOE = "type=EOE msg=audit(1700000000.{ms:03d}:{serial}): "
 USER = "type=USER_LOGIN msg=audit(1700000000.{ms:03d}:{serial}): pid=1 uid=0 msg='op=login res=success'"
 

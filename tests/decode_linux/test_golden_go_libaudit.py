@@ -45,7 +45,7 @@ def test_auparse_golden_records(golden: Path) -> None:
     for line in log.read_text().split("\n"):
         record = parse_line(line)
         if record.error is None:
-            records[line[line.index("audit("):] if "audit(" in line else line] = record
+            records[line[line.index("audit(") :] if "audit(" in line else line] = record
     compared = 0
     for expected in json.loads(golden.read_text()):
         data = expected.get("data") if expected else None
@@ -108,8 +108,15 @@ def _coalesce_expectations(event: dict[str, Any], golden: dict[str, Any]) -> int
         assert (ours if ours is not None else "unset") == value, name
         compared += 1
     process = golden.get("process") or {}
-    mapping = {"pid": "pid", "ppid": "ppid", "title": "title", "name": "comm", "exe": "exe", "cwd": "cwd",
-               "args": "args"}
+    mapping = {
+        "pid": "pid",
+        "ppid": "ppid",
+        "title": "title",
+        "name": "comm",
+        "exe": "exe",
+        "cwd": "cwd",
+        "args": "args",
+    }
     for name, ours_name in mapping.items():
         if name in process and ours_name in event["process"]:
             ours = event["process"][ours_name]

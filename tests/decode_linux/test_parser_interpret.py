@@ -9,7 +9,7 @@ from auditrecv.decode.linux.interpret import decode_sockaddr, execve_args, inter
 
 def test_node_type_msg_and_enriched() -> None:
     line = (
-        'node=web01 type=SYSCALL msg=audit(1700000002.000:4244): arch=c000003e syscall=42 auid=1000 uid=0 '
+        "node=web01 type=SYSCALL msg=audit(1700000002.000:4244): arch=c000003e syscall=42 auid=1000 uid=0 "
         'key="net"\x1dARCH=x86_64 SYSCALL=connect AUID="alice" UID="root"\n'
     )
     record = parse_line(line.encode())
@@ -29,7 +29,7 @@ def test_unknown_type_numbers_resolve_when_known() -> None:
 def test_user_record_inner_msg_is_flattened() -> None:
     record = parse_line(
         "type=USER_LOGIN msg=audit(1.5:7): pid=2201 uid=0 auid=1000 ses=4 msg='op=login id=1000 "
-        "exe=\"/usr/sbin/sshd\" hostname=203.0.113.9 addr=203.0.113.9 terminal=/dev/pts/1 res=success'"
+        'exe="/usr/sbin/sshd" hostname=203.0.113.9 addr=203.0.113.9 terminal=/dev/pts/1 res=success\''
     )
     assert record.fields["op"] == "login" and record.fields["res"] == "success"
     assert record.fields["exe"] == '"/usr/sbin/sshd"'
@@ -86,9 +86,11 @@ def test_keys_mode_and_exit() -> None:
     assert split_keys("65786563013634626974") == ["exec", "64bit"]
     assert interpret_mode("0100755") == "file,755"
     assert interpret_mode("042755") == "dir,sgid,755"
-    line = ("type=SYSCALL msg=audit(1492753107.096:9004): arch=c000003e syscall=42 success=no exit=-115 a0=5 "
-            "a1=7ffc12ac3ab0 a2=10 a3=4 items=0 ppid=1 pid=1648 auid=4294967295 uid=0 ses=4294967295 "
-            'comm="google_ip_forwa" exe="/usr/bin/python3.5" key="net"')
+    line = (
+        "type=SYSCALL msg=audit(1492753107.096:9004): arch=c000003e syscall=42 success=no exit=-115 a0=5 "
+        "a1=7ffc12ac3ab0 a2=10 a3=4 items=0 ppid=1 pid=1648 auid=4294967295 uid=0 ses=4294967295 "
+        'comm="google_ip_forwa" exe="/usr/bin/python3.5" key="net"'
+    )
     asm = EventAssembler()
     asm.add_line(line, "s", 0.0)
     (event,) = asm.flush()
@@ -109,7 +111,10 @@ def test_lazy_and_eager_parsing_agree_on_every_fixture_line() -> None:
         for line in path.read_text().split("\n"):
             lazy, eager = parse_line(line), parse_line(line, lazy=False)
             assert (lazy.fields, lazy.enriched, lazy.duplicates, lazy.text) == (
-                eager.fields, eager.enriched, eager.duplicates, eager.text
+                eager.fields,
+                eager.enriched,
+                eager.duplicates,
+                eager.text,
             )
             checked += 1
     assert checked > 100
@@ -146,7 +151,7 @@ def test_decode_lines_on_the_audisp_remote_input() -> None:
 
 
 def test_tty_data_is_decoded() -> None:
-    line = "type=TTY msg=audit(1.000:9): tty pid=1 uid=0 auid=0 ses=1 major=136 minor=0 comm=\"bash\" data=6C730D"
+    line = 'type=TTY msg=audit(1.000:9): tty pid=1 uid=0 auid=0 ses=1 major=136 minor=0 comm="bash" data=6C730D'
     asm = EventAssembler()
     asm.add_line(line, "s", 0.0)
     (event,) = asm.flush()
@@ -156,7 +161,7 @@ def test_tty_data_is_decoded() -> None:
 def test_invalid_utf8_is_escaped_not_kept_as_surrogates() -> None:
     import orjson
 
-    line = b'type=USER_CMD msg=audit(1.000:4): pid=1 uid=0 msg=\'cmd="\xff\xfe" res=success\''
+    line = b"type=USER_CMD msg=audit(1.000:4): pid=1 uid=0 msg='cmd=\"\xff\xfe\" res=success'"
     for variant in (line, line.decode("utf-8", "surrogateescape")):
         record = parse_line(variant)
         assert "\\xff\\xfe" in record.raw

@@ -30,8 +30,11 @@ lines_strategy = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=lines_strategy, times=st.lists(st.floats(0, 100), min_size=25, max_size=25),
-       sources=st.lists(st.sampled_from(["a", "b"]), min_size=25, max_size=25))
+@given(
+    lines=lines_strategy,
+    times=st.lists(st.floats(0, 100), min_size=25, max_size=25),
+    sources=st.lists(st.sampled_from(["a", "b"]), min_size=25, max_size=25),
+)
 def test_every_line_in_exactly_one_event(lines: list[str | bytes], times: list[float], sources: list[str]) -> None:
     asm = EventAssembler(grace_seconds=1.0, max_age_seconds=5.0, max_records=4, max_in_flight=3)
     emitted = []

@@ -40,14 +40,29 @@ from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE
 from .helpers import CAPTURES, GO_LIBAUDIT, REFERENCE, USERSPACE, read_cases, read_jsonl
 
 LOG_PAIRS: list[tuple[Path, Path]] = [
-    *[(USERSPACE / "auparse" / "test" / f"{name}.log", REFERENCE / "audit-userspace-v3.0.9" / f"{name}.auparse.jsonl")
-      for name in ("test", "test2", "test3", "test4")],
-    *[(GO_LIBAUDIT / "auparse" / "testdata" / f"{name}.log",
-       REFERENCE / "go-libaudit" / "auparse" / "testdata" / f"{name}.auparse.jsonl")
-      for name in ("audit-rhel6", "audit-rhel7", "audit-ubuntu14", "audit-ubuntu16", "audit-ubuntu17", "test2",
-                   "test3")],
-    *[(GO_LIBAUDIT / "testdata" / f"{name}.log", REFERENCE / "go-libaudit" / "testdata" / f"{name}.auparse.jsonl")
-      for name in ("out_of_order", "lost_messages", "rollover")],
+    *[
+        (USERSPACE / "auparse" / "test" / f"{name}.log", REFERENCE / "audit-userspace-v3.0.9" / f"{name}.auparse.jsonl")
+        for name in ("test", "test2", "test3", "test4")
+    ],
+    *[
+        (
+            GO_LIBAUDIT / "auparse" / "testdata" / f"{name}.log",
+            REFERENCE / "go-libaudit" / "auparse" / "testdata" / f"{name}.auparse.jsonl",
+        )
+        for name in (
+            "audit-rhel6",
+            "audit-rhel7",
+            "audit-ubuntu14",
+            "audit-ubuntu16",
+            "audit-ubuntu17",
+            "test2",
+            "test3",
+        )
+    ],
+    *[
+        (GO_LIBAUDIT / "testdata" / f"{name}.log", REFERENCE / "go-libaudit" / "testdata" / f"{name}.auparse.jsonl")
+        for name in ("out_of_order", "lost_messages", "rollover")
+    ],
     (CAPTURES / "input-events.log", CAPTURES / "input-events.auparse.jsonl"),
 ]
 CASE_FILES = sorted((GO_LIBAUDIT / "aucoalesce" / "testdata").glob("*.yaml"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,6 +16,7 @@ from typing import Any
 
 from auditrecv.app import Service
 from auditrecv.config import Config, parse_config
+from tests.infra.engine import EngineError, SearchEngine
 from tests.paths import REPO
 
 
@@ -141,3 +143,20 @@ class ServiceProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         return self.proc.returncode
+
+
+async def wait_count(engine: SearchEngine, pattern: str, expected: int, timeout: float = 60.0) -> int:
+    """Poll until the engine holds `expected` documents or the deadline passes; returns the count,
+    re-read after a pause so that a duplicate arriving late would still show."""
+    deadline = time.monotonic() + timeout
+    count = -1
+    while time.monotonic() < deadline:
+        try:
+            count = int(await asyncio.to_thread(engine.count, pattern))
+        except EngineError:  # an engine that is busy starting a new index's shard: ask again
+            count = -1
+        if count >= expected:
+            await asyncio.sleep(1.0)
+            return int(await asyncio.to_thread(engine.count, pattern))
+        await asyncio.sleep(0.2)
+    return count

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditrecv.testclient.illumos import IllumosClient
-from tests.e2e.harness import running_service, service_config
-from tests.e2e.test_illumos_e2e import wait_count
+from tests.e2e.harness import running_service, service_config, wait_count
 from tests.enrich.fake_triton import FakeTriton
 from tests.infra.engine import SearchEngine
 from tests.schema import bsm_build as b

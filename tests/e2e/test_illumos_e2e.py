@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditrecv.testclient.illumos import IllumosClient, split_trail
-from tests.e2e.harness import ServiceProcess, running_service, service_config
+from tests.e2e.harness import ServiceProcess, running_service, service_config, wait_count
 from tests.infra.engine import SearchEngine
 from tests.infra.kdc import ILLUMOS_CLIENT, ILLUMOS_SERVICE, TestKdc
 from tests.paths import BSM_FIXTURES
@@ -24,19 +24,6 @@ def fixture_records() -> list[bytes]:
     for trail in TRAILS:
         records.extend(split_trail(trail.read_bytes()))
     return records
-
-
-async def wait_count(engine: SearchEngine, index: str, expected: int, timeout: float = 60.0) -> int:
-    """Poll until the engine holds `expected` documents (or the deadline passes): returns the count."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    count = -1
-    while asyncio.get_running_loop().time() < deadline:
-        count = await asyncio.to_thread(engine.count, index)
-        if count >= expected:
-            await asyncio.sleep(0.5)  # anything beyond expected would be a duplicate: give it a chance to show
-            return int(await asyncio.to_thread(engine.count, index))
-        await asyncio.sleep(0.2)
-    return count
 
 
 def dummy_listener() -> dict[str, object]:

@@ -27,8 +27,8 @@ import pytest
 
 from auditrecv.spool import Source, Spool, SpoolRecord
 from auditrecv.testclient.illumos import IllumosClient, split_trail
-from tests.e2e.harness import ServiceProcess, load, running_service, service_config, to_toml
-from tests.infra.engine import EngineError, SearchEngine
+from tests.e2e.harness import ServiceProcess, load, running_service, service_config, to_toml, wait_count
+from tests.infra.engine import SearchEngine
 from tests.paths import BSM_FIXTURES, LINUX_FIXTURES, REPO
 
 TRAILS = [BSM_FIXTURES / "plaso" / "openbsm.bsm", BSM_FIXTURES / "plaso" / "apple.bsm"]
@@ -158,23 +158,6 @@ class FlakyProxy:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-
-
-async def wait_count(engine: SearchEngine, pattern: str, expected: int, timeout: float = WAIT) -> int:
-    """Poll until the engine holds `expected` documents or the deadline passes; returns the count,
-    re-read after a pause so a duplicate arriving late would still show."""
-    deadline = time.monotonic() + timeout
-    count = -1
-    while time.monotonic() < deadline:
-        try:
-            count = await asyncio.to_thread(engine.count, pattern)
-        except EngineError:  # 503 "all shards failed" while a just-created index's shard starts
-            count = -1
-        if count >= expected:
-            await asyncio.sleep(0.5)
-            return int(await asyncio.to_thread(engine.count, pattern))
-        await asyncio.sleep(0.2)
-    return count
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = WAIT, interval: float = 0.05) -> bool:

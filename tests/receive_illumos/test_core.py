@@ -19,14 +19,9 @@ from auditrecv.receive.audit_remote import (
 from auditrecv.receive.framing import encode_frame
 
 VERSION_01 = b"\x00\x00\x00\x0201"
-DUMMY_INIT_0 = bytes.fromhex("00000012" "6010060a2b060104012a021a010200003000")
-DUMMY_INIT_1 = bytes.fromhex("00000012" "6010060a2b060104012a021a010200003100")
-ACK_SEQ5 = bytes.fromhex(
-    "00000026"
-    "0000000000000005"
-    "601c060a2b060104012a021a01020000"
-    "64756d6d795f6773735f7369676e"
-)
+DUMMY_INIT_0 = bytes.fromhex("000000126010060a2b060104012a021a010200003000")
+DUMMY_INIT_1 = bytes.fromhex("000000126010060a2b060104012a021a010200003100")
+ACK_SEQ5 = bytes.fromhex("000000260000000000000005601c060a2b060104012a021a0102000064756d6d795f6773735f7369676e")
 
 
 def dummy_conn(**policy: object) -> AuditRemoteConnection:
@@ -146,9 +141,7 @@ def test_dummy_records_split_anywhere_and_pipelined() -> None:
     for r in reversed(got):  # acks in any order
         conn.ack(r)
     out = conn.data_to_send()
-    assert out == b"".join(
-        encode_frame(struct.pack(">Q", s) + dm.MIC_TOKEN) for s in reversed(range(100, 112))
-    )
+    assert out == b"".join(encode_frame(struct.pack(">Q", s) + dm.MIC_TOKEN) for s in reversed(range(100, 112)))
 
 
 def test_record_without_sequence_number_fails() -> None:
@@ -179,8 +172,6 @@ def test_record_limit_applies_after_handshake() -> None:
 
 def test_records_before_failure_in_same_chunk_are_reported() -> None:
     conn = dummy_conn()
-    events = conn.receive_data(
-        VERSION_01 + DUMMY_INIT_0 + dummy_record_frame(1, b"a") + b"\xff\xff\xff\xff"
-    )
+    events = conn.receive_data(VERSION_01 + DUMMY_INIT_0 + dummy_record_frame(1, b"a") + b"\xff\xff\xff\xff")
     kinds = [type(e) for e in events]
     assert kinds == [HandshakeComplete, RecordReceived, Failed]

@@ -16,9 +16,7 @@ def test_context_tokens_exact_bytes() -> None:
 
 
 def test_mic_token_exact_bytes() -> None:
-    assert bytes.fromhex(
-        "601c060a2b060104012a021a0102000064756d6d795f6773735f7369676e"
-    ) == dm.MIC_TOKEN
+    assert bytes.fromhex("601c060a2b060104012a021a0102000064756d6d795f6773735f7369676e") == dm.MIC_TOKEN
     assert dm.get_mic(b"anything") == dm.MIC_TOKEN
 
 

@@ -55,7 +55,12 @@ async def test_dummy_session_delivers_every_record_once_acked(
     assert set(client.stats.acks_per_connection[1].values()) == {1}
     src = memory_spool.records[0].source
     assert (src.transport, src.peer, src.mech, src.principal, src.authenticated, src.listener) == (
-        "audit_remote", "127.0.0.1", "dummy", "", False, "audit_remote"
+        "audit_remote",
+        "127.0.0.1",
+        "dummy",
+        "",
+        False,
+        "audit_remote",
     )
     assert src.peer_port > 0
     assert all(r.kind == "bsm" for r in memory_spool.records)
@@ -176,9 +181,7 @@ async def test_max_connections_and_address_allowlist(start_server: ServerFactory
     assert fenced.stats.refused_address == 1
 
 
-async def test_retransmission_after_server_side_close(
-    start_server: ServerFactory, memory_spool: MemorySpool
-) -> None:
+async def test_retransmission_after_server_side_close(start_server: ServerFactory, memory_spool: MemorySpool) -> None:
     """The server drops every connection once; the client resends unacked records with the same
     seq on a new connection. Spool may hold duplicates; the client sees every record acked
     exactly once per connection and nothing lost."""
@@ -238,9 +241,7 @@ async def test_ack_frames_on_the_wire(start_server: ServerFactory) -> None:
     reader, writer = await raw_dummy_session(server.port)
     writer.write(encode_frame(dm.wrap(struct.pack(">Q", 5) + b"\x14record")))
     ack = await reader.readexactly(42)
-    assert ack == bytes.fromhex(
-        "00000026" "0000000000000005" "601c060a2b060104012a021a01020000" "64756d6d795f6773735f7369676e"
-    )
+    assert ack == bytes.fromhex("000000260000000000000005601c060a2b060104012a021a0102000064756d6d795f6773735f7369676e")
     writer.close()
     dec = FrameDecoder(100)
     dec.feed(ack)

@@ -22,7 +22,12 @@ pytestmark = pytest.mark.kdc
 
 def krb_client(kdc: TestKdc, port: int, principal: str = ILLUMOS_CLIENT, **kw: object) -> IllumosClient:
     return IllumosClient(
-        "127.0.0.1", port, mech="kerberos_v5", service_host="localhost", ccache=kdc.client_ccache(principal), **kw  # type: ignore[arg-type]
+        "127.0.0.1",
+        port,
+        mech="kerberos_v5",
+        service_host="localhost",
+        ccache=kdc.client_ccache(principal),
+        **kw,  # type: ignore[arg-type]
     )
 
 

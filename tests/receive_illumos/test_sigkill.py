@@ -16,8 +16,14 @@ from tests.receive_illumos.test_server_dummy import records
 
 async def start_receiver(spool: Path, port: int) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.receive_illumos.receiver_process", str(spool), str(port),
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "tests.receive_illumos.receiver_process",
+        str(spool),
+        str(port),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.stdout is not None

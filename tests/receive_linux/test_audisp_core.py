@@ -28,9 +28,7 @@ from auditrecv.receive.audisp_remote import (
 )
 from tests.receive_linux.fakes import CAPTURES, logged_frames, logged_replies, recv_chunks, tap_chunks
 
-MANAGED_CASES = sorted(
-    p for p in CAPTURES.glob("[01][0-9]-*-conn*.bin") if not p.name.startswith("08-")
-)
+MANAGED_CASES = sorted(p for p in CAPTURES.glob("[01][0-9]-*-conn*.bin") if not p.name.startswith("08-"))
 
 
 def _feed_all(session: ManagedSession | AsciiSession, chunks: list[bytes]) -> list[Event]:
@@ -135,7 +133,7 @@ def test_heartbeats_case07() -> None:
 
 
 def test_bad_magic_is_a_violation_and_nothing_after_counts() -> None:
-    good = pack_frame(MessageType.MESSAGE, 2, b"type=CWD msg=audit(1.0:1): cwd=\"/\"\n")
+    good = pack_frame(MessageType.MESSAGE, 2, b'type=CWD msg=audit(1.0:1): cwd="/"\n')
     session = ManagedSession()
     events = session.receive_data(good + b"\xfe\x00\x00\xfe" + good[4:] + good)
     assert events[0] == Record(b'type=CWD msg=audit(1.0:1): cwd="/"', 2)
@@ -278,7 +276,7 @@ def test_krb5_wrong_service_refused() -> None:
 def test_krb5_data_phase_and_wrapped_replies() -> None:
     session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
     session.receive_data(_tok(b"") + _tok(b"AP-REQ"))
-    frame = pack_frame(MessageType.MESSAGE, 2, b"type=CWD msg=audit(1.0:1): cwd=\"/\"\n")
+    frame = pack_frame(MessageType.MESSAGE, 2, b'type=CWD msg=audit(1.0:1): cwd="/"\n')
     hb = pack_frame(MessageType.HEARTBEAT, 3)
     stream = _tok(b"W:" + frame) + _tok(b"W:" + hb)
     events: list[Event] = []

@@ -206,9 +206,7 @@ async def test_heartbeats_acked_and_oversize_line_in_two_fragments(audisp_remote
 async def test_spool_full_no_ack_then_retransmission_stored(audisp_remote_factory: Factory) -> None:
     spool = FakeSpool(capacity=2)
     server = await _start(spool)
-    client = audisp_remote_factory(
-        "127.0.0.1", server.port, max_time_per_record=2, max_tries_per_record=10
-    ).start()
+    client = audisp_remote_factory("127.0.0.1", server.port, max_time_per_record=2, max_tries_per_record=10).start()
     try:
         client.send_lines(INPUT[:4])
         await _wait_until(lambda: server.counters["held"] >= 1, "the spool-full hold")

@@ -72,7 +72,11 @@ async def test_capture01_stop_and_wait_through_a_socket(start: Start) -> None:
     assert spool.lines() == [f.payload.rstrip(b"\n") for f in frames]
     src = spool.records[0].source
     assert (src.transport, src.peer, src.mech, src.authenticated, src.listener) == (
-        "audisp_remote", "127.0.0.1", "", False, "test",
+        "audisp_remote",
+        "127.0.0.1",
+        "",
+        False,
+        "test",
     )
     assert src.peer_port == writer.get_extra_info("sockname")[1]
     writer.close()

@@ -74,8 +74,10 @@ def socket_ex_ipv4(domain: int, stype: int, lport: int, laddr: str, fport: int, 
     """illumos x86 kernel form: ports little-endian (adr_short), addresses in network order (bsm.md 6.2)."""
     return (
         struct.pack(">BHHH", 0x7F, domain, stype, 4)
-        + struct.pack("<H", lport) + socket.inet_aton(laddr)
-        + struct.pack("<H", fport) + socket.inet_aton(faddr)
+        + struct.pack("<H", lport)
+        + socket.inet_aton(laddr)
+        + struct.pack("<H", fport)
+        + socket.inet_aton(faddr)
     )
 
 

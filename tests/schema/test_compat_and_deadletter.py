@@ -27,10 +27,24 @@ def test_execve_has_the_original_field_names_and_values() -> None:
         "from": "192.0.2.7",
         "path": "/usr/bin/curl",
         # attr32 node id is 64 bits: 5000000123 = 0x12A05F27B (the original read 32 bits, bsm.md 13 #1)
-        "attributes": {"mode_octal": "100755", "uid": 0, "gid": 2, "fsid": 65537, "inode_hex": "12A05F27B",
-                       "devid": "0"},
-        "subject": {"audit_id": 1001, "uid": 1001, "gid": 10, "ruid": 1001, "rgid": 10, "pid": 4242,
-                    "session_id": 77, "terminal": {"ip": "198.51.100.23", "local_port": 22, "remote_port": 61707}},
+        "attributes": {
+            "mode_octal": "100755",
+            "uid": 0,
+            "gid": 2,
+            "fsid": 65537,
+            "inode_hex": "12A05F27B",
+            "devid": "0",
+        },
+        "subject": {
+            "audit_id": 1001,
+            "uid": 1001,
+            "gid": 10,
+            "ruid": 1001,
+            "rgid": 10,
+            "pid": 4242,
+            "session_id": 77,
+            "terminal": {"ip": "198.51.100.23", "local_port": 22, "remote_port": 61707},
+        },
         "exec_args": ["curl", "-s", "https://example.com/"],
         "return": 0,
         "errno": "0",
@@ -75,11 +89,11 @@ def test_exec_env_entry_without_equals_is_kept() -> None:
 
 def test_linux_event_in_the_v1_shape() -> None:
     lines = [
-        'type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=no exit=-13 a0=1 a1=2 a2=3 '
-        'a3=4 items=1 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=0 suid=1001 fsuid=1001 egid=1001 '
+        "type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=no exit=-13 a0=1 a1=2 a2=3 "
+        "a3=4 items=1 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=0 suid=1001 fsuid=1001 egid=1001 "
         'sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="curl" exe="/usr/bin/curl" key="exec"',
         'type=PATH msg=audit(1700000000.123:42): item=0 name="/usr/bin/curl" inode=5 dev=08:01 mode=0100755 '
-        'ouid=0 ogid=0 rdev=00:00 nametype=NORMAL',
+        "ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
     ]
     (event,) = list(decode_events(lines))
     doc = to_compat_v1(event, Source("audisp_remote", "192.0.2.9", 5000))
@@ -89,16 +103,29 @@ def test_linux_event_in_the_v1_shape() -> None:
     assert doc["path"] == "/usr/bin/curl"
     assert doc["errno"] == "eacces"
     assert doc["return"] == -13
-    assert doc["subject"] == {"audit_id": 1001, "uid": 0, "gid": 1001, "ruid": 1001, "rgid": 1001, "pid": 4321,
-                              "session_id": 3}
+    assert doc["subject"] == {
+        "audit_id": 1001,
+        "uid": 0,
+        "gid": 1001,
+        "ruid": 1001,
+        "rgid": 1001,
+        "pid": 4321,
+        "session_id": 3,
+    }
     assert doc["keys"] == ["exec"]
     assert [r["type"] for r in doc["records"]] == ["SYSCALL", "PATH"]
 
 
 def test_dead_letter_keeps_the_raw_bytes_and_says_why() -> None:
     raw = b"\x14\x00\x00\x00\xff garbage \x00"
-    doc = dead_letter_doc(raw, SRC, "header length beyond the record", "bsm", observer={"hostname": "rx"},
-                          received_ns=1_700_000_000_000_000_000)
+    doc = dead_letter_doc(
+        raw,
+        SRC,
+        "header length beyond the record",
+        "bsm",
+        observer={"hostname": "rx"},
+        received_ns=1_700_000_000_000_000_000,
+    )
     assert doc["@timestamp"] == "2023-11-14T22:13:20.000000000Z"
     assert doc["event"]["kind"] == "pipeline_error"
     assert doc["event"]["module"] == "bsm"
@@ -108,7 +135,8 @@ def test_dead_letter_keeps_the_raw_bytes_and_says_why() -> None:
     assert doc["tags"] == ["decode_error", "dead_letter"]
     assert doc["host"]["name"] == "cn1.example.com"
     assert doc["observer"]["hostname"] == "rx"
-    linux = dead_letter_doc(b"no type here \xff", Source("audisp_remote", "192.0.2.9"), "no type=", "linux",
-                            received_ns=1)
+    linux = dead_letter_doc(
+        b"no type here \xff", Source("audisp_remote", "192.0.2.9"), "no type=", "linux", received_ns=1
+    )
     assert linux["event"]["original"] == "no type here \\xff"
     assert linux["host"]["name"] == "192.0.2.9"

@@ -91,11 +91,17 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
     vm = "0b5f0d3e-1111-4c3a-9e0e-5d2b9c6f7a10"
     enriched["container"].update({"id": vm, "name": "web-prod-1", "labels": {"role": "web"}})
     enriched["orchestrator"] = {"type": "triton", "resource": {"type": "vm", "id": vm, "name": "web-prod-1"}}
-    enriched["cloud"] = {"provider": "triton", "instance": {"id": vm, "name": "web-prod-1"},
-                         "account": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"}}
+    enriched["cloud"] = {
+        "provider": "triton",
+        "instance": {"id": vm, "name": "web-prod-1"},
+        "account": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"},
+    }
     enriched["labels"].update({"zonealias": "alice-web-prod-1", "datacenter": "ams1"})
-    enriched["auditrecv"]["zlogin"] = {"zone": {"id": vm, "name": "web-prod-1"}, "zonealias": "alice-web-prod-1",
-                                       "owner": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"}}
+    enriched["auditrecv"]["zlogin"] = {
+        "zone": {"id": vm, "name": "web-prod-1"},
+        "zonealias": "alice-web-prod-1",
+        "owner": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"},
+    }
     out.append(("enriched-connect", enriched))
     dead = dead_letter_doc(b"\x14\x00\x00\x00", BSM_SRC, "truncated header", "bsm", received_ns=1)
     out.append((document_id("dead", BSM_SRC, [b"\x14\x00\x00\x00"]), dead))
@@ -149,10 +155,21 @@ def test_every_document_indexes_and_queries_span_both_operating_systems(search_e
 
         curl = engine.search(f"{PREFIX}-*", {"term": {"process.executable": "/usr/bin/curl"}})
         assert {d["event"]["module"] for d in curl} == {"bsm", "auditd"}
-        failed_curl = engine.search(f"{PREFIX}-*", {"bool": {"filter": [
-            {"term": {"process.executable": "/usr/bin/curl"}}, {"term": {"event.outcome": "failure"}}]}})
+        failed_curl = engine.search(
+            f"{PREFIX}-*",
+            {
+                "bool": {
+                    "filter": [
+                        {"term": {"process.executable": "/usr/bin/curl"}},
+                        {"term": {"event.outcome": "failure"}},
+                    ]
+                }
+            },
+        )
         assert {(d["event"]["module"], d["host"]["name"]) for d in failed_curl} == {
-            ("bsm", "cn1.example.com"), ("auditd", "web1.example.com")}
+            ("bsm", "cn1.example.com"),
+            ("auditd", "web1.example.com"),
+        }
         by_user = engine.search(f"{PREFIX}-*", {"term": {"user.id": "1001"}})
         assert {d["event"]["module"] for d in by_user} == {"bsm", "auditd"}
         zone = engine.search(f"{PREFIX}-*", {"term": {"container.id": "webzone"}})
@@ -179,8 +196,9 @@ def test_data_stream_mode_accepts_the_documents(search_engine: SearchEngine) -> 
     prefix = f"{PREFIX}ds"
     engine.delete_indices(stream)
     engine.delete_index_templates(f"{prefix}*")
-    settings = Search(mode="data_stream", data_stream=stream, number_of_replicas=0,
-                      dead_letter_index=f"{prefix}-dlq-%Y.%m")
+    settings = Search(
+        mode="data_stream", data_stream=stream, number_of_replicas=0, dead_letter_index=f"{prefix}-dlq-%Y.%m"
+    )
     try:
         _install(engine, settings, prefix)
         docs = [(index_for(settings, doc), doc_id, doc) for doc_id, doc in _documents()[:40]]
@@ -197,8 +215,9 @@ def test_compat_v1_documents_index_under_their_template(search_engine: SearchEng
     prefix = f"{PREFIX}v1"
     engine.delete_indices(f"{prefix}-*")
     engine.delete_index_templates(f"{prefix}*")
-    settings = Search(schema="auditrecv-v1", number_of_replicas=0, index=f"{prefix}-%Y-%m-%d",
-                      dead_letter_index=f"{prefix}-dlq-%Y.%m")
+    settings = Search(
+        schema="auditrecv-v1", number_of_replicas=0, index=f"{prefix}-%Y-%m-%d", dead_letter_index=f"{prefix}-dlq-%Y.%m"
+    )
     try:
         _install(engine, settings, prefix)
         docs: list[tuple[str, str, dict[str, Any]]] = []
@@ -231,8 +250,8 @@ def test_huge_argument_values_index_and_stay_whole(search_engine: SearchEngine) 
     raw = b.record(b.header32(23, b.T_SEC, 0), b.path("/usr/bin/x"), b.exec_args("x", huge), b.return32(0, 0))
     bsm_doc = bsm_to_ecs(decode_record(raw), BSM_SRC, OBS, received_ns=1)
     linux_lines = [
-        'type=SYSCALL msg=audit(1700000000.500:77): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 '
-        'a3=4 items=0 ppid=1 pid=99 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 '
+        "type=SYSCALL msg=audit(1700000000.500:77): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 "
+        "a3=4 items=0 ppid=1 pid=99 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 "
         'sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="x" exe="/usr/bin/x" key=(null)',
         f'type=EXECVE msg=audit(1700000000.500:77): argc=2 a0="x" a1="{huge}"',
     ]

@@ -92,10 +92,10 @@ def test_no_collisions_among_all_fixture_records_and_events() -> None:
 
 def test_linux_id_ignores_record_arrival_order_and_accepts_the_interpreted_dict() -> None:
     lines = [
-        'type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 '
-        'a3=4 items=0 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 '
+        "type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 "
+        "a3=4 items=0 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 "
         'sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="id" exe="/usr/bin/id" key=(null)',
-        "type=CWD msg=audit(1700000000.123:42): cwd=\"/tmp\"",
+        'type=CWD msg=audit(1700000000.123:42): cwd="/tmp"',
         "type=PROCTITLE msg=audit(1700000000.123:42): proctitle=6964",
     ]
     src = Source("audisp_remote", "192.0.2.9", 5000)

@@ -78,8 +78,14 @@ def test_ecs_values_match_the_golden_event(stem: str, name: str, lines: list[str
     assert get(doc, "auditd.session") == (None if session in (None, "unset") else session)
 
     ids = gold.get("user", {}).get("ids", {})
-    for field, path in (("uid", "user.id"), ("euid", "user.effective.id"), ("auid", "user.audit.id"),
-                        ("gid", "user.group.id"), ("suid", "user.saved.id"), ("fsuid", "user.filesystem.id")):
+    for field, path in (
+        ("uid", "user.id"),
+        ("euid", "user.effective.id"),
+        ("auid", "user.audit.id"),
+        ("gid", "user.group.id"),
+        ("suid", "user.saved.id"),
+        ("fsuid", "user.filesystem.id"),
+    ):
         if field == "euid" and get(doc, "auditd.summary.actor.secondary") not in (None, ids.get("uid")):
             continue  # user records put the account (acct/id) in user.effective (documented)
         expected = ids.get(field)
@@ -126,7 +132,8 @@ def test_ecs_values_match_the_golden_event(stem: str, name: str, lines: list[str
     raw_lines = [line for line in lines if line.strip()]
     assert len(get(doc, "auditd.records")) == len(raw_lines)
     assert get(doc, "auditd.summary.actor.primary") == (
-        None if gold["summary"].get("actor", {}).get("primary") in (None, "unset")
+        None
+        if gold["summary"].get("actor", {}).get("primary") in (None, "unset")
         else gold["summary"]["actor"]["primary"]
     )
     gold_obj = gold["summary"].get("object", {})
@@ -137,7 +144,7 @@ def test_ecs_values_match_the_golden_event(stem: str, name: str, lines: list[str
 def test_user_login_failure_is_an_authentication_failure_with_the_client_address() -> None:
     lines = [
         "type=USER_LOGIN msg=audit(1492896301.818:19955): pid=12635 uid=0 auid=4294967295 ses=4294967295 "
-        "msg='op=login acct=\"mallory\" exe=\"/usr/sbin/sshd\" hostname=? addr=179.38.151.221 terminal=sshd "
+        'msg=\'op=login acct="mallory" exe="/usr/sbin/sshd" hostname=? addr=179.38.151.221 terminal=sshd '
         "res=failed'"
     ]
     doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
@@ -154,9 +161,9 @@ def test_node_prefix_names_the_host_and_enriched_names_fill_user_names() -> None
     lines = [
         "node=web1.example.com type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=no "
         "exit=-13 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 "
-        "fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm=\"curl\" exe=\"/usr/bin/curl\" "
-        "key=\"exec\"\x1dARCH=x86_64 SYSCALL=execve AUID=\"alice\" UID=\"alice\" GID=\"alice\" EUID=\"alice\" "
-        "SUID=\"alice\" FSUID=\"alice\" EGID=\"alice\" SGID=\"alice\" FSGID=\"alice\"",
+        'fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="curl" exe="/usr/bin/curl" '
+        'key="exec"\x1dARCH=x86_64 SYSCALL=execve AUID="alice" UID="alice" GID="alice" EUID="alice" '
+        'SUID="alice" FSUID="alice" EGID="alice" SGID="alice" FSGID="alice"',
         "node=web1.example.com type=PROCTITLE msg=audit(1700000000.123:42): "
         "proctitle=6375726C0068747470733A2F2F6578616D706C652E636F6D2F",
     ]
@@ -194,9 +201,9 @@ def test_undecodable_line_and_lost_events_are_visible() -> None:
     lines = [
         "this is not an audit line",
         "type=USER_LOGIN msg=audit(1700000001.5:15): pid=1 uid=0 auid=4294967295 ses=4294967295 "
-        "msg='op=login acct=\"bob\" exe=\"/usr/sbin/sshd\" hostname=? addr=10.0.0.1 terminal=ssh res=success'",
+        'msg=\'op=login acct="bob" exe="/usr/sbin/sshd" hostname=? addr=10.0.0.1 terminal=ssh res=success\'',
         "type=USER_LOGIN msg=audit(1700000002.5:19): pid=1 uid=0 auid=4294967295 ses=4294967295 "
-        "msg='op=login acct=\"bob\" exe=\"/usr/sbin/sshd\" hostname=? addr=10.0.0.1 terminal=ssh res=success'",
+        'msg=\'op=login acct="bob" exe="/usr/sbin/sshd" hostname=? addr=10.0.0.1 terminal=ssh res=success\'',
     ]
     docs = [linux_to_ecs(e, SOURCE, OBSERVER, received_ns=5) for e in decode_events(lines)]
     bad = next(d for d in docs if "decode_error" in (d.get("tags") or []))

@@ -64,18 +64,48 @@ def test_every_emitted_field_is_in_the_field_list() -> None:
             assert path in fields or path.startswith(dynamic), f"{path} is emitted but not in fields.tsv"
     # and the list is not padded with fields nothing emits (enrichment-only ones excepted)
     unused = {
-        name for name, f in ((f.name, f) for f in tables.fields())
-        if name not in emitted and not name.endswith(".*") and "enrichment" not in f.bsm
+        name
+        for name, f in ((f.name, f) for f in tables.fields())
+        if name not in emitted
+        and not name.endswith(".*")
+        and "enrichment" not in f.bsm
         and not name.startswith("observer.ip")
     }
-    assert unused <= {
-        "process.parent.pid", "process.env_vars", "process.working_directory", "user.name", "user.group.name",
-        "user.effective.name", "user.effective.group.name", "user.audit.name", "user.target.id", "user.target.name",
-        "group.name", "source.domain", "destination.address", "network.transport", "event.sequence",
-        "auditd.lost_before", "auditd.error", "auditd.node", "bsm.host", "bsm.authorizations_used",
-        "process.args_count", "labels.dialect", "bsm.modifier_names", "bsm.tokens_full", "auditd.records_full",
-        "error.type", "event.reason", "bsm.errors", "file.target_path",
-    } | emitted, sorted(unused)
+    assert (
+        unused
+        <= {
+            "process.parent.pid",
+            "process.env_vars",
+            "process.working_directory",
+            "user.name",
+            "user.group.name",
+            "user.effective.name",
+            "user.effective.group.name",
+            "user.audit.name",
+            "user.target.id",
+            "user.target.name",
+            "group.name",
+            "source.domain",
+            "destination.address",
+            "network.transport",
+            "event.sequence",
+            "auditd.lost_before",
+            "auditd.error",
+            "auditd.node",
+            "bsm.host",
+            "bsm.authorizations_used",
+            "process.args_count",
+            "labels.dialect",
+            "bsm.modifier_names",
+            "bsm.tokens_full",
+            "auditd.records_full",
+            "error.type",
+            "event.reason",
+            "bsm.errors",
+            "file.target_path",
+        }
+        | emitted
+    ), sorted(unused)
 
 
 def _mapping_at(mappings: dict[str, Any], dotted: str) -> dict[str, Any]:
@@ -96,8 +126,9 @@ def _mapping_at(mappings: dict[str, Any], dotted: str) -> dict[str, Any]:
         ("opensearch", "1.3.19", {"type": "object", "enabled": False}, "text", "keyword"),
     ],
 )
-def test_types_are_translated_per_engine(flavor: str, version: str, flattened: dict[str, Any], text: str,
-                                         wildcard: str) -> None:
+def test_types_are_translated_per_engine(
+    flavor: str, version: str, flattened: dict[str, Any], text: str, wildcard: str
+) -> None:
     out = build_templates(flavor, version, Search(number_of_replicas=0))
     mappings = out["component_templates"]["auditrecv-ecs-mappings"]["template"]["mappings"]
     assert _mapping_at(mappings, "bsm.tokens") == flattened

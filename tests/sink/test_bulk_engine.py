@@ -130,8 +130,14 @@ async def test_real_mapping_error_is_dead_lettered(clean: SearchEngine) -> None:
 
 
 async def test_rejected_template_names_itself_and_quotes_the_engine(clean: SearchEngine) -> None:
-    broken = {"index_templates": {f"{PREFIX}-broken": {"index_patterns": [f"{PREFIX}-x-*"], "template": {
-        "mappings": {"properties": {"n": {"type": "no_such_type"}}}}}}}
+    broken = {
+        "index_templates": {
+            f"{PREFIX}-broken": {
+                "index_patterns": [f"{PREFIX}-x-*"],
+                "template": {"mappings": {"properties": {"n": {"type": "no_such_type"}}}},
+            }
+        }
+    }
     async with BulkIndexer(settings_for(clean)) as idx:
         with pytest.raises(TemplateError) as err:
             await install_templates(idx, await detect_engine(idx), broken)
@@ -169,10 +175,19 @@ async def test_data_stream_create_and_duplicates(opensearch_engine: SearchEngine
     stream = f"logs-{PREFIX}-default"
     engine.delete_indices(stream)
     engine.delete_index_templates(f"{PREFIX}-stream")
-    templates = {"index_templates": {f"{PREFIX}-stream": {
-        "index_patterns": [stream], "data_stream": {}, "priority": 500,
-        "template": {"settings": {"number_of_replicas": 0}, "mappings": {"properties": {"n": {"type": "long"}}}},
-    }}}
+    templates = {
+        "index_templates": {
+            f"{PREFIX}-stream": {
+                "index_patterns": [stream],
+                "data_stream": {},
+                "priority": 500,
+                "template": {
+                    "settings": {"number_of_replicas": 0},
+                    "mappings": {"properties": {"n": {"type": "long"}}},
+                },
+            }
+        }
+    }
     try:
         async with BulkIndexer(settings_for(engine, mode="data_stream", data_stream=stream)) as idx:
             await install_templates(idx, await detect_engine(idx), templates)

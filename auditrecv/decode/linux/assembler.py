@@ -82,7 +82,12 @@ class EventAssembler:
         self._age_deadline = math.inf  # no open event can reach max age before this time
         # counters for metrics: records, events, errors, fragments_joined, orphan_fragments, lost
         self.stats: dict[str, int] = {
-            "records": 0, "events": 0, "errors": 0, "fragments_joined": 0, "orphan_fragments": 0, "lost": 0,
+            "records": 0,
+            "events": 0,
+            "errors": 0,
+            "fragments_joined": 0,
+            "orphan_fragments": 0,
+            "lost": 0,
         }
 
     # -- public API -------------------------------------------------------------------------------------
@@ -137,7 +142,14 @@ class EventAssembler:
         self.stats["errors"] += 1
         self.stats["events"] += 1
         return LinuxEvent(
-            source, record.node, record.time_ns, record.serial, [record], [tag], COMPLETE_ERROR, error,
+            source,
+            record.node,
+            record.time_ns,
+            record.serial,
+            [record],
+            [tag],
+            COMPLETE_ERROR,
+            error,
             first_seen=now,
         )
 
@@ -161,8 +173,18 @@ class EventAssembler:
             self._last_line[source] = None
             if event is None:
                 self.stats["events"] += 1
-                out.append(LinuxEvent(source, record.node, record.time_ns, record.serial, [record], [tag],
-                                      COMPLETE_ORPHAN_EOE, first_seen=now))
+                out.append(
+                    LinuxEvent(
+                        source,
+                        record.node,
+                        record.time_ns,
+                        record.serial,
+                        [record],
+                        [tag],
+                        COMPLETE_ORPHAN_EOE,
+                        first_seen=now,
+                    )
+                )
             else:
                 event.records.append(record)
                 event.tags.append(tag)

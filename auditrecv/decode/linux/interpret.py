@@ -47,40 +47,141 @@ from .tables import ERRNO, arch_info
 
 UNSET_IDS = frozenset({"4294967295", "-1"})
 
-UID_FIELDS = frozenset({
-    "auid", "uid", "euid", "suid", "fsuid", "ouid", "oauid", "iuid", "sauid", "obj_uid", "inode_uid",
-    "old-auid", "new-auid", "loginuid", "old_auid", "new_auid",
-})
+UID_FIELDS = frozenset(
+    {
+        "auid",
+        "uid",
+        "euid",
+        "suid",
+        "fsuid",
+        "ouid",
+        "oauid",
+        "iuid",
+        "sauid",
+        "obj_uid",
+        "inode_uid",
+        "old-auid",
+        "new-auid",
+        "loginuid",
+        "old_auid",
+        "new_auid",
+    }
+)
 GID_FIELDS = frozenset({"gid", "egid", "sgid", "fsgid", "ogid", "obj_gid", "inode_gid", "new_gid", "new-gid"})
 # record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c)
 ID_IS_GID_TYPES = frozenset({"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK"})
-ID_IS_UID_TYPES = frozenset({
-    "ADD_USER", "DEL_USER", "USER_MGMT", "USER_CHAUTHTOK", "USER_LOGIN", "USER_LOGOUT", "USER_ACCT",
-    "ACCT_LOCK", "ACCT_UNLOCK", "USER_AUTH", "USER_ERR", "USER_START", "USER_END", "CRED_ACQ", "CRED_DISP",
-    "CRED_REFR", "USER_ROLE_CHANGE", "USER_CMD", "USER_TTY", "GRP_AUTH", "USER_DEVICE",
-})
+ID_IS_UID_TYPES = frozenset(
+    {
+        "ADD_USER",
+        "DEL_USER",
+        "USER_MGMT",
+        "USER_CHAUTHTOK",
+        "USER_LOGIN",
+        "USER_LOGOUT",
+        "USER_ACCT",
+        "ACCT_LOCK",
+        "ACCT_UNLOCK",
+        "USER_AUTH",
+        "USER_ERR",
+        "USER_START",
+        "USER_END",
+        "CRED_ACQ",
+        "CRED_DISP",
+        "CRED_REFR",
+        "USER_ROLE_CHANGE",
+        "USER_CMD",
+        "USER_TTY",
+        "GRP_AUTH",
+        "USER_DEVICE",
+    }
+)
 # fields the kernel hex-encodes when they contain special bytes (linux.md §7.4)
-ESCAPED_FIELDS = frozenset({
-    "path", "comm", "exe", "file", "name", "watch", "cwd", "cmd", "acct", "dir", "key", "vm", "old-chardev",
-    "new-chardev", "old-disk", "new-disk", "old-fs", "new-fs", "old-net", "new-net", "old-rng", "new-rng",
-    "device", "cgroup", "ocomm", "grp", "new_group", "invalid_context", "sw", "root_dir", "apparmor",
-    "operation", "denied_mask", "info", "profile", "requested_mask", "proctitle",
-})
-CAP_FIELDS = frozenset({
-    "cap_fp", "cap_fi", "cap_pp", "cap_pi", "cap_pe", "cap_pa", "cap_bnd", "cap_ambient",
-    "fp", "fi", "pp", "pi", "pe", "pa", "old_pp", "old_pi", "old_pe", "old_pa", "new_pp", "new_pi", "new_pe",
-    "new_pa", "pnew_pp", "pnew_pi", "pnew_pe", "pnew_pa",
-})
+ESCAPED_FIELDS = frozenset(
+    {
+        "path",
+        "comm",
+        "exe",
+        "file",
+        "name",
+        "watch",
+        "cwd",
+        "cmd",
+        "acct",
+        "dir",
+        "key",
+        "vm",
+        "old-chardev",
+        "new-chardev",
+        "old-disk",
+        "new-disk",
+        "old-fs",
+        "new-fs",
+        "old-net",
+        "new-net",
+        "old-rng",
+        "new-rng",
+        "device",
+        "cgroup",
+        "ocomm",
+        "grp",
+        "new_group",
+        "invalid_context",
+        "sw",
+        "root_dir",
+        "apparmor",
+        "operation",
+        "denied_mask",
+        "info",
+        "profile",
+        "requested_mask",
+        "proctitle",
+    }
+)
+CAP_FIELDS = frozenset(
+    {
+        "cap_fp",
+        "cap_fi",
+        "cap_pp",
+        "cap_pi",
+        "cap_pe",
+        "cap_pa",
+        "cap_bnd",
+        "cap_ambient",
+        "fp",
+        "fi",
+        "pp",
+        "pi",
+        "pe",
+        "pa",
+        "old_pp",
+        "old_pi",
+        "old_pe",
+        "old_pa",
+        "new_pp",
+        "new_pi",
+        "new_pe",
+        "new_pa",
+        "pnew_pp",
+        "pnew_pi",
+        "pnew_pe",
+        "pnew_pa",
+    }
+)
 CONTEXT_FIELDS = frozenset({"subj", "obj", "scontext", "tcontext", "vm-ctx", "img-ctx", "new-context", "old-context"})
 SYSCALL_ARG_FIELDS = ("a0", "a1", "a2", "a3")
 FILTER_LISTS = {"0": "user", "1": "task", "4": "exit", "5": "exclude", "6": "filesystem", "7": "io_uring"}
 FILE_TYPES = {
-    0o140000: "socket", 0o120000: "link", 0o100000: "file", 0o060000: "block",
-    0o040000: "dir", 0o020000: "character", 0o010000: "fifo",
+    0o140000: "socket",
+    0o120000: "link",
+    0o100000: "file",
+    0o060000: "block",
+    0o040000: "dir",
+    0o020000: "character",
+    0o010000: "fifo",
 }
 _EXECVE_ARG = re.compile(r"a(\d+)(?:\[(\d+)\]|(_len))?")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
-_QUOTES = ("\"", "'")
+_QUOTES = ('"', "'")
 
 
 # -- value decoding ------------------------------------------------------------------------------------
@@ -159,11 +260,17 @@ def decode_sockaddr(value: str) -> dict[str, Any]:
         family = int.from_bytes(data[:2], "big")
     result: dict[str, Any]
     if family == 2 and len(data) >= 8:
-        result = {"family": "inet", "address": str(ipaddress.IPv4Address(data[4:8])),
-                  "port": int.from_bytes(data[2:4], "big")}
+        result = {
+            "family": "inet",
+            "address": str(ipaddress.IPv4Address(data[4:8])),
+            "port": int.from_bytes(data[2:4], "big"),
+        }
     elif family == 10 and len(data) >= 24:
-        result = {"family": "inet6", "address": str(ipaddress.IPv6Address(data[8:24])),
-                  "port": int.from_bytes(data[2:4], "big")}
+        result = {
+            "family": "inet6",
+            "address": str(ipaddress.IPv6Address(data[8:24])),
+            "port": int.from_bytes(data[2:4], "big"),
+        }
         if len(data) >= 28:
             result["scope_id"] = int.from_bytes(data[24:28], "little")
     elif family == 1:
@@ -174,11 +281,13 @@ def decode_sockaddr(value: str) -> dict[str, Any]:
             path = bytes_to_text(path_bytes.split(b"\0", 1)[0])
         result = {"family": "local", "path": path}
     elif family == 16 and len(data) >= 12:
-        result = {"family": "netlink", "netlink_pid": int.from_bytes(data[4:8], "little"),
-                  "netlink_groups": int.from_bytes(data[8:12], "little")}
+        result = {
+            "family": "netlink",
+            "netlink_pid": int.from_bytes(data[4:8], "little"),
+            "netlink_groups": int.from_bytes(data[8:12], "little"),
+        }
     else:
-        names = {3: "ax25", 4: "ipx", 5: "appletalk", 17: "packet", 31: "bluetooth", 38: "alg",
-                 40: "vsock", 44: "xdp"}
+        names = {3: "ax25", 4: "ipx", 5: "appletalk", 17: "packet", 31: "bluetooth", 38: "alg", 40: "vsock", 44: "xdp"}
         result = {"family": names.get(family, f"unknown-family({family})"), "family_number": family}
     return result
 

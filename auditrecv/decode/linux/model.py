@@ -57,8 +57,19 @@ class LinuxRecord:
     """
 
     __slots__ = (
-        "_body", "_duplicates", "_enriched", "_fields", "_text", "error", "fragment", "node", "raw", "serial",
-        "time_ns", "type_name", "type_num",
+        "_body",
+        "_duplicates",
+        "_enriched",
+        "_fields",
+        "_text",
+        "error",
+        "fragment",
+        "node",
+        "raw",
+        "serial",
+        "time_ns",
+        "type_name",
+        "type_num",
     )
 
     def __init__(
@@ -144,8 +155,10 @@ class LinuxRecord:
         return f"{sec}.{rest // 1_000_000:03d}:{self.serial}"
 
     def __repr__(self) -> str:
-        return (f"LinuxRecord({self.type_name!r}, node={self.node!r}, id={self.msg_id!r}, "
-                f"error={self.error!r}, raw={self.raw[:60]!r})")
+        return (
+            f"LinuxRecord({self.type_name!r}, node={self.node!r}, id={self.msg_id!r}, "
+            f"error={self.error!r}, raw={self.raw[:60]!r})"
+        )
 
 
 @dataclass(slots=True)

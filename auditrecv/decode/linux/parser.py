@@ -96,7 +96,14 @@ def parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord:
         if not raw.strip():
             return LinuxRecord("", None, None, None, None, {}, {}, raw, error="empty line")
         return LinuxRecord(
-            "", None, None, None, None, {}, {}, raw,
+            "",
+            None,
+            None,
+            None,
+            None,
+            {},
+            {},
+            raw,
             error="fragment: line does not start with type= or node= (oversize-line continuation?)",
             fragment=True,
         )
@@ -144,7 +151,7 @@ def parse_body(record: LinuxRecord) -> None:
                     pairs[:0] = [("seresult", avc.group(1)), ("seperms", ",".join(avc.group(2).split()))]
             _fill(record, pairs)
     if end < len(raw):
-        record.enriched = _parse_enriched(raw[end + 1:])
+        record.enriched = _parse_enriched(raw[end + 1 :])
 
 
 def _parse_user_space(record: LinuxRecord, rest: str) -> None:
