@@ -28,6 +28,7 @@ from auditrecv.schema import (
     to_compat_v1,
 )
 from auditrecv.sink import BulkDoc, index_for
+from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.record import Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.pipeline")
@@ -204,7 +205,7 @@ class Pipeline:
             for task in list(self._inflight):
                 task.cancel()
 
-    async def drain(self, idle_rounds: int = 1) -> None:
+    async def drain(self) -> None:
         """Process until the spool has nothing unread and every open event is flushed (import/export)."""
         batch = self._cfg.search.batch_max_docs
         while True:
@@ -226,6 +227,20 @@ class Pipeline:
         bulk = [BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d) for d in docs if d.doc is not None]
         outcomes = await self._indexer.index(bulk) if bulk else []
         return [d for d in docs if d.doc is None] + [o.token for o in outcomes if o.confirmed]
+
+    async def _forget(self, ids: list[int]) -> None:
+        """Delete confirmed records; if the disk refuses, retry (they would only be re-sent as 409s)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._spool.delete(ids)
+                return
+            except SpoolClosed:  # shutting down: they stay spooled and come back as 409s
+                return
+            except SpoolError as exc:
+                log.error("could not delete %d confirmed records from the spool (%s); retrying", len(ids), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _submit(self, docs: list[BuiltDoc]) -> None:
         if not docs:
@@ -252,7 +267,7 @@ class Pipeline:
                     confirmed = []
                 ids = [i for d in confirmed for i in d.spool_ids]
                 if ids:
-                    await self._spool.delete(ids)
+                    await self._forget(ids)
                 self.stats["indexed"] += len(confirmed)
                 self.stats["deleted"] += len(ids)
                 done = {id(d) for d in confirmed}

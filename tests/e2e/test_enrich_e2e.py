@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from auditrecv.testclient.illumos import IllumosClient
-from tests.e2e.harness import running_service, service_config, wait_count
+from tests.e2e.harness import ServiceProcess, running_service, service_config, wait_count
 from tests.enrich.fake_triton import FakeTriton
 from tests.infra.engine import SearchEngine
 from tests.schema import bsm_build as b
@@ -97,4 +98,40 @@ async def test_slow_vmapi_stalls_neither_acks_nor_indexing(
     # Without metadata the zone is still named, by its zone name; no alias, no owner.
     assert {(d["container"]["id"], d["container"]["name"]) for d in docs} == {(ZONE, ZONE)}
     assert not any("cloud" in d or "zonealias" in d.get("labels", {}) for d in docs)
+    search_engine.delete_indices(index + "-*")
+
+
+async def test_static_map_applies_and_sighup_reloads_it(search_engine: SearchEngine, tmp_path: Path) -> None:
+    index = f"e2e-map-{uuid.uuid4().hex[:8]}"
+    static_map = tmp_path / "hosts.toml"
+    static_map.write_text('[[host]]\nmatch = "127.0.0.0/8"\nlabels = { datacenter = "ams1" }\n')
+    table = service_config(
+        tmp_path,
+        search_engine.url,
+        listeners={"audit_remote": {"allow_dummy_mech": True, "dummy_mech_networks": ["127.0.0.0/8"]}},
+        search={"index": index + "-%Y.%m.%d"},
+        enrich={"static_map": str(static_map)},
+    )
+    svc = ServiceProcess(table, tmp_path)
+    svc.start()
+    port = table["listeners"]["audit_remote"]["port"]
+    try:
+        first = zone_records(3)
+        await send(port, first)
+        assert await wait_count(search_engine, index + "-*", 3) == 3
+        static_map.write_text('[[host]]\nmatch = "127.0.0.1"\nlabels = { datacenter = "lon2", role = "test" }\n')
+        svc.signal(signal.SIGHUP)
+        for _ in range(100):  # the reload is logged once done
+            if "static map reloaded" in svc.log():
+                break
+            await asyncio.sleep(0.05)
+        later = zone_records(6)[3:]
+        await send(port, later)
+        assert await wait_count(search_engine, index + "-*", 6) == 6
+    finally:
+        svc.stop()
+    docs = await asyncio.to_thread(search_engine.search, index + "-*")
+    by_pid = {d["process"]["pid"]: d["labels"] for d in docs}
+    assert [by_pid[4000 + i].get("datacenter") for i in range(6)] == ["ams1"] * 3 + ["lon2"] * 3
+    assert by_pid[4005]["role"] == "test" and "role" not in by_pid[4000]
     search_engine.delete_indices(index + "-*")

@@ -102,34 +102,33 @@ class SearchEngine:
     # -- assertion helpers ---------------------------------------------------------------------------------
 
     def refresh(self, index_pattern: str) -> None:
-        """Make everything indexed so far searchable (tests must not sleep for refresh_interval).
-
-        Waits for yellow first: a just-created index answers searches with 503 "all shards failed"
-        until its primary shard has started.
-        """
-        self.request(
-            "GET",
-            f"/_cluster/health/{_q(index_pattern)}?wait_for_status=yellow&timeout=30s",
-            ok=(200, 404, 408),
-        )
+        """Make everything indexed so far searchable (tests must not sleep for refresh_interval)."""
         self.request("POST", f"/{_q(index_pattern)}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+
+    def _read(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """A search-type request, asked again while a just-created index's shard is still starting
+        (the engine answers 503 "all shards failed" for that moment)."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            status, res = self.request("POST", path, body, ok=(200, 503))
+            if status == 200 or time.monotonic() > deadline:
+                if status != 200:
+                    raise EngineError(f"POST {path} -> {status}: {res}")
+                return res
+            time.sleep(0.1)
 
     def count(self, index_pattern: str, query: dict[str, Any] | None = None) -> int:
         """Number of documents matching ``query`` (a query clause, default match_all), after a refresh."""
         self.refresh(index_pattern)
         body = {"query": query} if query is not None else None
-        _, res = self.request(
-            "POST", f"/{_q(index_pattern)}/_count?ignore_unavailable=true&allow_no_indices=true", body
-        )
+        res = self._read(f"/{_q(index_pattern)}/_count?ignore_unavailable=true&allow_no_indices=true", body)
         return int(res["count"])
 
     def hits(self, index_pattern: str, query: dict[str, Any] | None = None, size: int = 10000) -> list[dict[str, Any]]:
         """Raw hits (``_index``, ``_id``, ``_source``…) for ``query``, after a refresh, oldest ``_doc`` order."""
         self.refresh(index_pattern)
         body = {"query": query or {"match_all": {}}, "size": size, "sort": ["_doc"]}
-        _, res = self.request(
-            "POST", f"/{_q(index_pattern)}/_search?ignore_unavailable=true&allow_no_indices=true", body
-        )
+        res = self._read(f"/{_q(index_pattern)}/_search?ignore_unavailable=true&allow_no_indices=true", body)
         return list(res["hits"]["hits"])
 
     def search(
