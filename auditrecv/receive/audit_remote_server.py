@@ -193,7 +193,15 @@ class AuditRemoteServer:
             self.acceptor = KerberosAcceptor(self.keytab, self.settings.acceptor_principal)
         except GssFailure as exc:
             if str(exc) != self.acceptor_error:
-                log.error("%s: Kerberos clients will be refused: %s", self.name, exc)
+                # No keytab configured is the embedded default, not a fault: say what to do, calmly.
+                level = logging.WARNING if not self.keytab else logging.ERROR
+                log.log(
+                    level,
+                    "%s: Kerberos clients will be refused until a keytab with audit/<host>@REALM is readable%s: %s",
+                    self.name,
+                    "" if self.keytab else " (set [gss] keytab)",
+                    exc,
+                )
             self.acceptor_error = str(exc)
             return None
         if self.acceptor_error:
