@@ -205,8 +205,9 @@ class Pipeline:
             for task in list(self._inflight):
                 task.cancel()
 
-    async def drain(self) -> None:
-        """Process until the spool has nothing unread and every open event is flushed (import/export)."""
+    async def drain(self, *, final: bool = True) -> None:
+        """Process everything unread in the spool (import). `final` also flushes the Linux events still
+        open; an intermediate drain (to make room in a full spool) leaves them open for later lines."""
         batch = self._cfg.search.batch_max_docs
         while True:
             items = await self._spool.read(self._cursor, batch)
@@ -214,7 +215,8 @@ class Pipeline:
                 break
             self._cursor = items[-1][0]
             await self._submit(await asyncio.to_thread(self._builder.add, items))
-        await self._submit(self._builder.flush())
+        if final:
+            await self._submit(self._builder.flush())
         await self.wait_idle()
 
     async def wait_idle(self) -> None:

@@ -7,19 +7,19 @@ as the same records would have arriving over the network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from auditrecv.config import Config
-from auditrecv.decode.bsm import iter_records, sniff_format
+from auditrecv.decode.bsm import decode_record, iter_records, iter_trail_file, sniff_format
 from auditrecv.decode.linux import decode_lines
 from auditrecv.spool.record import Source, SpoolRecord
 
@@ -42,36 +42,53 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, default=_json_default, option=_JSON_OPTS)
 
 
-def _read(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    return Path(name).read_bytes()
-
-
-def file_records(name: str, data: bytes, source: Source) -> tuple[str, Iterator[tuple[int, SpoolRecord]]]:
-    """Split a file into spool records: BSM records by their header length, Linux logs by line.
-
-    The int beside each record is its file offset (BSM) or line number (Linux), for error messages.
+def read_input(name: str) -> tuple[str, Iterator[tuple[int, bytes]]]:
+    """A file (or '-' for stdin) as raw records, streamed: BSM records by their header length (file
+    tokens skipped), Linux logs line by line. The int beside each record is its file offset (BSM) or
+    line number (Linux), for error messages. Raises OSError if the file cannot be read.
     """
-    kind = sniff_format(data[:4096]) or "linux"
-    now = time.time_ns()
+    stdin = sys.stdin.buffer
+    if name == "-":
+        head = stdin.peek(4096)[:4096] if hasattr(stdin, "peek") else b""
+    else:
+        with open(name, "rb") as f:
+            head = f.read(4096)
+    kind = sniff_format(head) or "linux"
+    if kind == "bsm":
+        records = iter_records(stdin.read()) if name == "-" else iter_trail_file(name)
+        return kind, ((rec.offset, rec.raw) for rec in records)
 
-    def bsm() -> Iterator[tuple[int, SpoolRecord]]:
-        for rec in iter_records(data):
-            yield rec.offset, SpoolRecord("bsm", rec.raw, source, now)
+    def lines() -> Iterator[tuple[int, bytes]]:
+        # Binary line iteration splits on b"\n" only: str.splitlines() would also split on the
+        # 0x1d that introduces a record's ENRICHED section.
+        with contextlib.ExitStack() as stack:
+            src = stdin if name == "-" else stack.enter_context(open(name, "rb"))
+            for n, line in enumerate(src, start=1):
+                line = line.rstrip(b"\r\n")
+                if line.strip():
+                    yield n, line
 
-    def linux() -> Iterator[tuple[int, SpoolRecord]]:
-        for n, line in enumerate(data.splitlines(), start=1):
-            if line.strip():
-                yield n, SpoolRecord("linux", line, source, now)
+    return kind, lines()
 
-    return kind, (bsm() if kind == "bsm" else linux())
+
+def _chunks(
+    items: Iterator[tuple[int, bytes]], size: int = 1000, max_bytes: int = 1 << 62
+) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    held = 0
+    for item in items:
+        chunk.append(item)
+        held += len(item[1])
+        if len(chunk) >= size or held >= max_bytes:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
 
 
 def decode_files(names: list[str], *, raw: bool, schema: str, host: str) -> int:
-    """`auditrecv decode`: one JSON document per record (BSM) or event (Linux) on stdout."""
+    """`auditrecv decode`: one JSON document per record (BSM) or event (Linux) on stdout, streamed."""
     from auditrecv.app import observer_info
-    from auditrecv.config import Config
     from auditrecv.pipeline import DocumentBuilder
 
     out: IO[bytes] = sys.stdout.buffer
@@ -81,48 +98,66 @@ def decode_files(names: list[str], *, raw: bool, schema: str, host: str) -> int:
         cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, schema="auditrecv-v1"))
     for name in names:
         try:
-            data = _read(name)
-        except OSError as exc:
-            print(f"auditrecv: {name}: {exc.strerror}", file=sys.stderr)
-            failed += 1
-            continue
-        source = Source(transport="file", peer=host)
-        kind, items = file_records(name, data, source)
-        if raw and kind == "bsm":
-            for rec in iter_records(data):
-                if rec.errors:
-                    failed += 1
-                    print(f"auditrecv: {name}: offset {rec.offset}: {'; '.join(rec.errors)}", file=sys.stderr)
-                out.write(dumps(_bsm_raw(rec)))
-            continue
-        if raw:
-            lines = (line.decode("utf-8", "surrogateescape") for line in data.splitlines() if line.strip())
-            for event in decode_lines(lines, source=name):
-                if event.get("error"):
-                    failed += 1
-                    print(f"auditrecv: {name}: {event['error']}", file=sys.stderr)
-                out.write(dumps(event))
-            continue
-        builder = DocumentBuilder(cfg, observer_info(cfg), record_clock=True)
-        offsets: dict[int, int] = {}
-        batch: list[tuple[int, SpoolRecord]] = []
-        for i, (offset, spooled) in enumerate(items):
-            offsets[i] = offset
-            batch.append((i, spooled))
-        docs = builder.add(batch) + builder.flush()
-        for built in docs:
-            doc = built.doc
-            if doc is None:
+            kind, items = read_input(name)
+            if raw:
+                failed += _decode_raw(name, kind, items, out)
                 continue
-            errors = _doc_errors(doc)
-            if errors:
-                failed += 1
-                where = "offset" if kind == "bsm" else "line"
-                first = offsets.get(built.spool_ids[0], 0) if built.spool_ids else 0
-                print(f"auditrecv: {name}: {where} {first}: {errors}", file=sys.stderr)
-            out.write(dumps(doc))
+            where = "offset" if kind == "bsm" else "line"
+            source = Source(transport="file", peer=host)
+            builder = DocumentBuilder(cfg, observer_info(cfg), record_clock=True)
+            positions: dict[int, int] = {}  # builder id -> file position, for records not yet emitted
+            now = time.time_ns()
+            next_id = 0
+            for chunk in _chunks(items):
+                batch = []
+                for position, payload in chunk:
+                    next_id += 1
+                    positions[next_id] = position
+                    batch.append((next_id, SpoolRecord(kind, payload, source, now)))  # type: ignore[arg-type]
+                failed += _write_docs(name, where, builder.add(batch), positions, out)
+            failed += _write_docs(name, where, builder.flush(), positions, out)
+        except OSError as exc:
+            print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
+            failed += 1
     out.flush()
     return 1 if failed else 0
+
+
+def _write_docs(name: str, where: str, docs: list[Any], positions: dict[int, int], out: IO[bytes]) -> int:
+    failed = 0
+    for built in docs:
+        first = positions.get(built.spool_ids[0], 0) if built.spool_ids else 0
+        for i in built.spool_ids:
+            positions.pop(i, None)
+        if built.doc is None:
+            continue
+        errors = _doc_errors(built.doc)
+        if errors:
+            failed += 1
+            print(f"auditrecv: {name}: {where} {first}: {errors}", file=sys.stderr)
+        out.write(dumps(built.doc))
+    return failed
+
+
+def _decode_raw(name: str, kind: str, items: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
+    """--raw: the decoders' own output, before any schema mapping."""
+    failed = 0
+    if kind == "bsm":
+        for offset, payload in items:
+            rec = decode_record(payload)
+            rec.offset = offset  # the file position, not the position within this record
+            if rec.errors:
+                failed += 1
+                print(f"auditrecv: {name}: offset {offset}: {'; '.join(rec.errors)}", file=sys.stderr)
+            out.write(dumps(_bsm_raw(rec)))
+        return failed
+    lines = (line.decode("utf-8", "surrogateescape") for _, line in items)
+    for event in decode_lines(lines, source=name):
+        if event.get("error"):
+            failed += 1
+            print(f"auditrecv: {name}: {event['error']}", file=sys.stderr)
+        out.write(dumps(event))
+    return failed
 
 
 def _bsm_raw(rec: Any) -> dict[str, Any]:
@@ -153,7 +188,7 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
     from auditrecv.app import observer_info
     from auditrecv.pipeline import Pipeline
     from auditrecv.sink import open_indexer
-    from auditrecv.spool import Spool
+    from auditrecv.spool import Spool, SpoolFull
 
     if wait and not cfg.search.urls:
         print(
@@ -163,44 +198,50 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
         return 2
     cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
     spool = await Spool.open(cfg.spool_path, cfg.spool)
+    indexer = await open_indexer(cfg.search) if wait else None
+    pipeline = Pipeline(cfg, spool, indexer, observer_info(cfg), record_clock=True) if wait else None
     total = 0
     try:
         for name in names:
             try:
-                data = _read(name)
-            except OSError as exc:
-                print(f"auditrecv: {name}: {exc.strerror}", file=sys.stderr)
-                return 1
-            source = Source(transport="import", peer=host)
-            kind, items = file_records(name, data, source)
-            pending: list[SpoolRecord] = []
-            count = 0
-            for _, rec in items:
-                pending.append(rec)
-                if len(pending) >= 1000:
-                    await spool.append(pending)
-                    count += len(pending)
-                    pending = []
+                kind, items = read_input(name)
+                count = 0
+                source = Source(transport="import", peer=host)
+                now = time.time_ns()
+                # One append must fit in a spool that has room for several: a full spool is drained between them.
+                for chunk in _chunks(items, max_bytes=cfg.spool.max_bytes // 8):
+                    records = [SpoolRecord(kind, payload, source, now) for _, payload in chunk]  # type: ignore[arg-type]
+                    while True:
+                        try:
+                            await spool.append(records)
+                            break
+                        except SpoolFull:
+                            if pipeline is None:
+                                print(
+                                    f"auditrecv: import: the spool is full after {total + count} records; "
+                                    "run without --no-wait, or raise [spool] max_bytes",
+                                    file=sys.stderr,
+                                )
+                                return 1
+                            await pipeline.drain(final=False)  # make room by indexing what is there
+                    count += len(records)
                     _progress(f"{name}: spooled {count} {kind} records")
-            if pending:
-                await spool.append(pending)
-                count += len(pending)
+            except OSError as exc:
+                print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
             _progress(f"{name}: spooled {count} {kind} records", done=True)
             total += count
-        if not wait:
+        if pipeline is None:
             return 0
-        indexer = await open_indexer(cfg.search)
-        try:
-            pipeline = Pipeline(cfg, spool, indexer, observer_info(cfg), record_clock=True)
-            task = asyncio.create_task(pipeline.drain())
-            while not task.done():
-                await asyncio.wait({task}, timeout=0.5)
-                _progress(f"indexed {pipeline.stats['deleted']} of {total} records")
-            await task
-            _progress(f"indexed {pipeline.stats['deleted']} records", done=True)
-        finally:
-            await indexer.close()
+        task = asyncio.create_task(pipeline.drain())
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.5)
+            _progress(f"indexed {pipeline.stats['deleted']} of {total} records")
+        await task
+        _progress(f"indexed {pipeline.stats['deleted']} records", done=True)
     finally:
+        if indexer is not None:
+            await indexer.close()
         await spool.close()
     return 0
 

@@ -278,6 +278,26 @@ def test_import_twice_adds_nothing(search_engine: SearchEngine, tmp_path: Path) 
         search_engine.delete_indices(index + "-*")
 
 
+def test_import_larger_than_the_spool_makes_room_as_it_goes(search_engine: SearchEngine, tmp_path: Path) -> None:
+    """A trail bigger than the whole spool still imports completely: when the spool is full, the import
+    indexes what it holds to free room, then goes on."""
+    index = f"e2e-bigimport-{uuid.uuid4().hex[:8]}"
+    trail = tmp_path / "big.bsm"
+    records = [big_record(i) for i in range(1200)]  # about 3.6 MB, a 1 MiB spool
+    trail.write_bytes(b"".join(records))
+    table = service_config(tmp_path, search_engine.url, search={"index": index + "-%Y.%m.%d"})
+    table["spool"] = {"max_bytes": "1MiB"}
+    config = tmp_path / "auditrecv.toml"
+    config.write_text(to_toml(table))
+    try:
+        proc = run_cli("import", "-c", str(config), str(trail))
+        assert proc.returncode == 0, proc.stderr
+        assert f"spooled {len(records)} bsm records" in proc.stderr
+        assert search_engine.count(index + "-*") == len(records)
+    finally:
+        search_engine.delete_indices(index + "-*")
+
+
 async def test_export_drains_spool_written_without_engine(tmp_path: Path) -> None:
     """No engine configured: `import --no-wait` spools, `export --ndjson` writes one document per BSM
     record / Linux event and empties the spool; a second export finds nothing."""
