@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
 
+from auditrecv.receive.context import SecurityContext
 from auditrecv.receive.framing import FrameDecoder, FrameError, encode_frame
 
 MAGIC = 0xFF0000FE
@@ -345,29 +346,8 @@ def frame_token(token: bytes) -> bytes:
     return encode_frame(token)
 
 
-class Acceptor(Protocol):
-    """The acceptor context this protocol needs; :class:`auditrecv.receive.gss.AcceptorContext` fits.
-
-    Every method raises on failure (any exception closes the connection).
-    """
-
-    @property
-    def complete(self) -> bool: ...
-
-    @property
-    def initiator(self) -> str: ...
-
-    @property
-    def target(self) -> str: ...
-
-    @property
-    def expired(self) -> bool: ...
-
-    def step(self, token: bytes) -> bytes | None: ...
-
-    def check(self, *, require_channel_bound: bool = False, require_confidentiality: bool = True) -> None: ...
-
-    def unwrap(self, token: bytes, *, require_confidentiality: bool = True) -> bytes: ...
+class Acceptor(SecurityContext, Protocol):
+    """audisp-remote's krb5 transport wraps every reply (no MICs)."""
 
     def wrap(self, data: bytes, *, confidential: bool = True) -> bytes: ...
 

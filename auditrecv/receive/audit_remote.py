@@ -30,6 +30,7 @@ from enum import Enum
 from typing import Protocol
 
 from auditrecv.receive import dummy_mech
+from auditrecv.receive.context import SecurityContext
 from auditrecv.receive.framing import FrameDecoder, FrameError, encode_frame
 from auditrecv.receive.gss import (
     GssFailure,
@@ -123,23 +124,12 @@ class Failed:
 Event = HandshakeComplete | RecordReceived | Failed
 
 
-class _Acceptor(Protocol):
-    """What the core needs from a mechanism (gss.AcceptorContext, dummy_mech.DummyAcceptorContext)."""
+class _Acceptor(SecurityContext, Protocol):
+    """audit_remote acks with MICs; the mechanism decides whether the records are authenticated."""
 
     mech_name: str
     authenticated: bool
 
-    @property
-    def complete(self) -> bool: ...
-    @property
-    def initiator(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def expired(self) -> bool: ...
-    def step(self, token: bytes) -> bytes | None: ...
-    def check(self, *, require_channel_bound: bool = ..., require_confidentiality: bool = ...) -> None: ...
-    def unwrap(self, token: bytes, *, require_confidentiality: bool = ...) -> bytes: ...
     def get_mic(self, data: bytes) -> bytes: ...
 
 
