@@ -305,7 +305,9 @@ class _Store:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise SpoolError(f"{path}: spool is in use by another process (a running `auditrecv serve`? stop it first)") from None
+            raise SpoolError(
+                f"{path}: spool is in use by another process (a running `auditrecv serve`? stop it first)"
+            ) from None
         return fd
 
     @staticmethod
