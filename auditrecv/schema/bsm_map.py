@@ -21,6 +21,7 @@ from .common import (
     errno_message,
     file_type_from_mode,
     get,
+    has_long_strings,
     host_fields,
     id_text,
     iso_ns,
@@ -65,11 +66,15 @@ def _tokens_for_index(record: BsmRecord) -> list[dict[str, Any]]:
     return [_drop_none(tok) for tok in record.tokens]
 
 
+# exact types that _drop_none returns unchanged: tested first, most token values are these
+_PLAIN = frozenset({str, int, bool, float})
+
+
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+        return {k: v if type(v) in _PLAIN else _drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return [_drop_none(v) for v in value if v is not None]
+        return [v if type(v) in _PLAIN else _drop_none(v) for v in value if v is not None]
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     return value
@@ -116,29 +121,47 @@ def _put_endpoint(doc: Doc, prefix: str, end: dict[str, Any]) -> None:
 
 def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, received_ns: int) -> dict[str, Any]:
     """One ECS document for one BSM record; never raises on odd token contents."""
-    doc: Doc = {}
     cat = categorize(record)
     dialect = record.dialect or "illumos"
     time_ns = record.time_ns if record.time_ns is not None else received_ns
-    doc["@timestamp"] = iso_ns(time_ns)
-    put(doc, "labels.dialect", dialect)
+    # One pass over the tokens instead of a scan per record.first()/find()/property below.
+    by_name: dict[str, list[Token]] = {}
+    for tok in record.tokens:
+        found = by_name.get(tok["token"])
+        if found is None:
+            by_name[tok["token"]] = [tok]
+        else:
+            found.append(tok)
+    no_tokens: list[Token] = []
+
+    def first_of(name: str) -> Token | None:
+        found = by_name.get(name)
+        return found[0] if found else None
+
+    # The fixed head of the document as literals: these sections always exist, in this order
+    # (writing them one dotted put() at a time was most of the mapping cost).
+    event: Doc = {"kind": cat.kind or "event"}
+    doc: Doc = {"@timestamp": iso_ns(time_ns), "labels": {"dialect": dialect}, "event": event}
 
     # -- event.*
-    put(doc, "event.kind", cat.kind or "event")
-    put(doc, "event.category", list(cat.category))
-    put(doc, "event.type", list(cat.type))
-    put(doc, "event.action", cat.action)
-    put(doc, "event.module", "bsm")
-    put(doc, "event.dataset", f"{dialect}.audit")
+    if cat.category:
+        event["category"] = list(cat.category)
+    if cat.type:
+        event["type"] = list(cat.type)
+    if cat.action:
+        event["action"] = cat.action
+    event["module"] = "bsm"
+    event["dataset"] = f"{dialect}.audit"
     if record.event_id is not None:
-        put(doc, "event.code", str(record.event_id))
-    put(doc, "event.created", iso_ns(received_ns))
-    seq = record.first("sequence")
+        event["code"] = str(record.event_id)
+    event["created"] = iso_ns(received_ns)
+    seq = first_of("sequence")
     if seq is not None and isinstance(seq.get("seq_num"), int):
-        put(doc, "event.sequence", seq["seq_num"])
-    ret = record.return_token
+        event["sequence"] = seq["seq_num"]
+    returns = by_name.get("return")
+    ret = returns[-1] if returns else None  # the last one, as record.return_token
     outcome = "unknown" if ret is None else "success" if ret.get("success") else "failure"
-    put(doc, "event.outcome", outcome)
+    event["outcome"] = outcome
     if ret is not None and not ret.get("success"):
         code = ret.get("error") or f"errval {ret.get('errval')}"
         put(doc, "error.code", code)
@@ -151,7 +174,7 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
     observer_fields(doc, observer)
 
     # -- subject: the actor
-    subj = record.subject
+    subj = first_of("subject")
     sid: Any = None
     if subj is not None:
         put(doc, "process.pid", subj.get("pid"))
@@ -173,14 +196,15 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
             if isinstance(tid.get("lport"), int):
                 put(doc, "bsm.terminal.lport", tid["lport"])
             add_unique(doc, "related.ip", routable_ip(tid.get("host")))
-    user_tok = record.first("user")
+    user_tok = first_of("user")
     if user_tok is not None:
         put(doc, "user.target.id", id_text(user_tok.get("uid")))
         put(doc, "user.target.name", user_tok.get("username") or None)
 
     # -- process: exec details
-    paths = record.paths
-    args = record.exec_args
+    paths = [t["path"] for t in by_name.get("path", no_tokens)]
+    args_tok = first_of("exec_args")
+    args = None if args_tok is None else list(args_tok["args"])
     if cat.action in _EXEC_ACTIONS and paths:
         put(doc, "process.executable", paths[0])
         put(doc, "process.name", basename(paths[0]))
@@ -192,14 +216,14 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
         title = " ".join(args)
         put(doc, "process.title", title)
         put(doc, "process.command_line", title)
-    env = record.first("exec_env")
+    env = first_of("exec_env")
     if env is not None:
         put(doc, "process.env_vars", list(env.get("env") or []))
     if subj is not None and subj.get("pid") is not None:
         put(doc, "process.entity_id", short_hash(host_identity(source), subj.get("pid"), sid))
 
     # -- file object
-    attr = record.first("attribute")
+    attr = first_of("attribute")
     if paths and cat.object_type in ("file", "filesystem", ""):
         first = paths[0]
         put(doc, "file.path", first)
@@ -241,7 +265,7 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
             _put_endpoint(doc, "destination", remote)
         put(doc, "network.transport", transport)
         put(doc, "network.type", net_type)
-    for tok in record.find("ip_address"):
+    for tok in by_name.get("ip_address", no_tokens):
         add_unique(doc, "related.ip", routable_ip(tok.get("address")))
     if cat.direction:
         put(doc, "network.direction", cat.direction)
@@ -257,7 +281,8 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
             put(doc, "network.type", "ipv6" if ":" in ip else "ipv4")
 
     # -- zones: container.* for non-global zones, so zones look like containers in ECS
-    zone = record.zonename
+    zone_tok = first_of("zone")
+    zone = None if zone_tok is None else str(zone_tok["name"])
     put(doc, "bsm.zonename", zone)
     if zone and zone != "global":
         put(doc, "container.id", zone)
@@ -265,7 +290,8 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
         put(doc, "container.runtime", "zone")
 
     # -- the summary (actor / action / object / how)
-    summary = _summary(record, cat, paths, remote_addr)
+    texts = [t["text"] for t in by_name.get("text", no_tokens)]
+    summary = _summary(record, cat, paths, remote_addr, subj, texts, by_name)
     put(doc, "bsm.summary", summary)
 
     # -- bsm.* detail: header facts, convenience lists, every token
@@ -281,18 +307,18 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
     put(doc, "bsm.has_trailer", record.has_trailer)
     put(doc, "bsm.length", record.length)
     put(doc, "bsm.paths", list(paths))
-    put(doc, "bsm.texts", record.texts)
+    put(doc, "bsm.texts", texts)
     if ret is not None:
         put(doc, "bsm.return.errval", ret.get("errval"))
         put(doc, "bsm.return.retval", ret.get("retval"))
-    for tok in record.find("use_of_privilege"):
+    for tok in by_name.get("use_of_privilege", no_tokens):
         for priv in str(tok.get("privs") or "").split(","):
             add_unique(doc, "bsm.privileges_used", priv.strip())
-    for tok in record.find("use_of_authorization"):
+    for tok in by_name.get("use_of_authorization", no_tokens):
         add_unique(doc, "bsm.authorizations_used", tok.get("text") or tok.get("authorization"))
     tokens = _tokens_for_index(record)
-    capped, cut = cap_strings(tokens)
-    put(doc, "bsm.tokens", capped)
+    cut = has_long_strings(tokens)  # rare: copy-and-cut only then
+    put(doc, "bsm.tokens", cap_strings(tokens)[0] if cut else tokens)
     if cut:  # keep the uncut tokens, stored but not indexed
         put(doc, "bsm.tokens_full", json.dumps(tokens, ensure_ascii=False))
         add_unique(doc, "tags", "long_values_cut_in_index")
@@ -307,9 +333,16 @@ def bsm_to_ecs(record: BsmRecord, source: Source, observer: dict[str, Any], *, r
     return doc
 
 
-def _summary(record: BsmRecord, cat: tables.Category, paths: list[str], remote_addr: str | None) -> dict[str, Any]:
+def _summary(
+    record: BsmRecord,
+    cat: tables.Category,
+    paths: list[str],
+    remote_addr: str | None,
+    subj: Token | None,
+    texts: list[str],
+    by_name: dict[str, list[Token]],
+) -> dict[str, Any]:
     """Actor / action / object / how, the same shape as auditd.summary for Linux."""
-    subj = record.subject
     actor: dict[str, Any] = {}
     if subj is not None:
         auid = id_text(subj.get("audit_uid"))
@@ -330,23 +363,23 @@ def _summary(record: BsmRecord, cat: tables.Category, paths: list[str], remote_a
     elif kind == "socket":
         primary = remote_addr
     elif kind == "process":
-        proc = record.first("process")
+        proc = by_name["process"][0] if "process" in by_name else None
         if proc is not None:
             primary = str(proc.get("pid"))
         else:
-            arg = next((a for a in record.find("argument") if a.get("desc") in ("pid", "process")), None)
+            arg = next((a for a in by_name.get("argument", ()) if a.get("desc") in ("pid", "process")), None)
             primary = None if arg is None else str(arg.get("value"))
     elif kind == "user-session" and subj is not None:
         tid = subj.get("tid") or {}
         primary = tid.get("host") if isinstance(tid, dict) else None
     elif kind == "account":
-        user_tok = record.first("user")
+        user_tok = by_name["user"][0] if "user" in by_name else None
         if user_tok is not None:
             primary = user_tok.get("username") or str(user_tok.get("uid"))
-        elif record.texts:
-            primary = record.texts[0]
-    if primary is None and record.texts and kind in ("service", "system", "audit-config", ""):
-        primary = record.texts[0]
+        elif texts:
+            primary = texts[0]
+    if primary is None and texts and kind in ("service", "system", "audit-config", ""):
+        primary = texts[0]
     if primary not in (None, ""):
         obj["primary"] = str(primary)
     if secondary not in (None, ""):

@@ -12,6 +12,8 @@ import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from auditrecv.spool.record import Source
 
 Doc = dict[str, Any]
@@ -23,47 +25,90 @@ ECS_VERSION = "8.11.0"
 UNSET_IDS = frozenset({4294967295, 4294967294, -1, -2, "4294967295", "4294967294", "-1", "-2", "unset"})
 
 
+# Dotted paths split once: the mappers write ~65 fields per document from a small, fixed set of paths,
+# and re-splitting them on every write was a fifth of the mapping time. Bounded in case of odd callers.
+_SPLIT_CACHE: dict[str, tuple[tuple[str, ...], str]] = {}
+_SPLIT_CACHE_MAX = 4096
+
+
+def _split(dotted: str) -> tuple[tuple[str, ...], str]:
+    """(parent keys, leaf key) of a dotted path, cached."""
+    found = _SPLIT_CACHE.get(dotted)
+    if found is None:
+        *parents, leaf = dotted.split(".")
+        found = (tuple(parents), leaf)
+        if len(_SPLIT_CACHE) < _SPLIT_CACHE_MAX:
+            _SPLIT_CACHE[dotted] = found
+    return found
+
+
 def put(doc: Doc, dotted: str, value: Any) -> None:
     """Set ``doc[a][b][c] = value`` for ``"a.b.c"``; None, "" and [] are not written (absent = unknown)."""
-    if value is None or value == "" or value == []:
+    # `not value` first: truthy values (almost all) skip the three equality tests
+    if not value and (value is None or value == "" or value == []):
         return
-    parts = dotted.split(".")
+    parents, leaf = _SPLIT_CACHE.get(dotted) or _split(dotted)
     node = doc
-    for part in parts[:-1]:
+    for part in parents:
         child = node.get(part)
         if not isinstance(child, dict):
             child = {}
             node[part] = child
         node = child
-    node[parts[-1]] = value
+    node[leaf] = value
+
+
+def put_key(section: Doc, key: str, value: Any) -> None:
+    """put() for one key of a section dict the caller already holds (no path to walk)."""
+    if not value and (value is None or value == "" or value == []):
+        return
+    section[key] = value
 
 
 def get(doc: Doc, dotted: str) -> Any:
     """Value at a dotted path, or None."""
+    parents, leaf = _SPLIT_CACHE.get(dotted) or _split(dotted)
     node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
+    for part in parents:
+        node = node.get(part)
+        if not isinstance(node, dict):
             return None
-        node = node[part]
-    return node
+    return node.get(leaf)
 
 
 def add_unique(doc: Doc, dotted: str, *values: Any) -> None:
     """Append values to a list field, keeping order and skipping empties and repeats."""
-    current = get(doc, dotted)
+    # nothing to add (the common case: an absent address or id) leaves the document as it was
+    fresh = [v for v in values if v is not None and v != ""]
+    if not fresh:
+        return
+    # one walk down the path, making the parents as put() would (the field will be written)
+    parents, leaf = _SPLIT_CACHE.get(dotted) or _split(dotted)
+    node = doc
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    current = node.get(leaf)
     items: list[Any] = list(current) if isinstance(current, list) else []
-    for v in values:
-        if v is None or v == "" or v in items:
-            continue
-        items.append(v)
-    put(doc, dotted, items)
+    for v in fresh:
+        if v not in items:
+            items.append(v)
+    node[leaf] = items
 
 
 def iso_ns(time_ns: int) -> str:
     """RFC 3339 UTC with all nine fractional digits, what a date_nanos field keeps exactly."""
     sec, frac = divmod(time_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{frac:09d}Z"
+    return f"{_iso_seconds(sec)}.{frac:09d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_seconds(sec: int) -> str:
+    # records arrive in bursts within the same second (and event.created repeats it): strftime once
+    return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def valid_ip(text: Any) -> str | None:
@@ -147,15 +192,27 @@ def principal_host(principal: str) -> str | None:
     return None
 
 
+_SOURCE_NAMES = ("transport", "peer", "mech", "principal", "listener")
+
+
 def source_fields(doc: Doc, source: Source) -> None:
     """Where the record came from (auditrecv.source.*) and event.provider."""
     put(doc, "event.provider", source.transport)
-    for name in ("transport", "peer", "mech", "principal", "listener"):
-        put(doc, f"auditrecv.source.{name}", getattr(source, name))
+    # auditrecv.source always gets ``authenticated``, so the objects can be made up front
+    meta = doc.get("auditrecv")
+    if not isinstance(meta, dict):
+        meta = doc["auditrecv"] = {}
+    src = meta.get("source")
+    if not isinstance(src, dict):
+        src = meta["source"] = {}
+    for name in _SOURCE_NAMES:
+        value = getattr(source, name)
+        if value is not None and value != "":
+            src[name] = value
     if source.peer_port:
-        put(doc, "auditrecv.source.peer_port", source.peer_port)
-    put(doc, "auditrecv.source.authenticated", bool(source.authenticated))
-    put(doc, "auditrecv.schema", SCHEMA_NAME)
+        src["peer_port"] = source.peer_port
+    src["authenticated"] = bool(source.authenticated)
+    meta["schema"] = SCHEMA_NAME
 
 
 def host_fields(doc: Doc, source: Source, node: str | None = None, extra_ips: list[str] | None = None) -> None:
@@ -172,48 +229,61 @@ def host_fields(doc: Doc, source: Source, node: str | None = None, extra_ips: li
             put(doc, "host.hostname", name)
     elif source.peer:
         put(doc, "host.name", source.peer)
-    ips = [peer_ip, *list(extra_ips or [])]
-    for ip in ips:
-        add_unique(doc, "host.ip", routable_ip(ip))
-        add_unique(doc, "related.ip", routable_ip(ip))
+    ips = [routable_ip(ip) for ip in (peer_ip, *(extra_ips or ()))]
+    # host.ip before related.ip, as one address at a time would create them
+    add_unique(doc, "host.ip", *ips)
+    add_unique(doc, "related.ip", *ips)
     host_name = get(doc, "host.name")
     if isinstance(host_name, str) and valid_ip(host_name) is None:
         add_unique(doc, "related.hosts", host_name)
 
 
+_OBSERVER_KEYS = ("hostname", "name", "type", "product", "vendor", "version")
+_OBSERVER_DEFAULTS = {"type": "audit-receiver", "product": "auditrecv", "vendor": "auditrecv"}
+
+
 def observer_fields(doc: Doc, observer: dict[str, Any]) -> None:
     """observer.* for this receiver, from the pipeline's dict, with constant product identity."""
-    obs = dict(observer or {})
-    obs.setdefault("type", "audit-receiver")
-    obs.setdefault("product", "auditrecv")
-    obs.setdefault("vendor", "auditrecv")
-    for key in ("hostname", "name", "type", "product", "vendor", "version"):
-        value = obs.get(key)
+    obs = observer or {}
+    section: Doc = {}
+    for key in _OBSERVER_KEYS:
+        value = obs[key] if key in obs else _OBSERVER_DEFAULTS.get(key)
         if value:
-            put(doc, f"observer.{key}", str(value))
+            section[key] = str(value)
+    if section:  # written as one section, merged the way one put() per key would
+        existing = doc.get("observer")
+        if isinstance(existing, dict):
+            existing.update(section)
+        else:
+            doc["observer"] = section
     ips = obs.get("ip")
     if isinstance(ips, str):
         ips = [ips]
     if isinstance(ips, list):
-        for ip in ips:
-            add_unique(doc, "observer.ip", valid_ip(ip))
+        add_unique(doc, "observer.ip", *[valid_ip(ip) for ip in ips])
+
+
+# where related.user reads from, in this order: user.{id,name}, then user.<sub>.<key>
+_RELATED_USER_SUBS = (
+    ("effective", ("id", "name")),
+    ("audit", ("id", "name")),
+    ("saved", ("id",)),
+    ("filesystem", ("id",)),
+    ("target", ("id", "name")),
+)
 
 
 def related_users(doc: Doc) -> None:
     """related.user from every user id and name already written into the document."""
-    for path in (
-        "user.id",
-        "user.name",
-        "user.effective.id",
-        "user.effective.name",
-        "user.audit.id",
-        "user.audit.name",
-        "user.saved.id",
-        "user.filesystem.id",
-        "user.target.id",
-        "user.target.name",
-    ):
-        add_unique(doc, "related.user", get(doc, path))
+    user = doc.get("user")
+    if not isinstance(user, dict):  # every source field is under user.*
+        return
+    values = [user.get("id"), user.get("name")]
+    for sub, keys in _RELATED_USER_SUBS:
+        node = user.get(sub)
+        if isinstance(node, dict):
+            values += [node.get(key) for key in keys]
+    add_unique(doc, "related.user", *values)
 
 
 def summary_message(doc: Doc, summary: dict[str, Any]) -> str:
@@ -229,6 +299,36 @@ def summary_message(doc: Doc, summary: dict[str, Any]) -> str:
 
 
 FLAT_VALUE_LIMIT = 8191  # characters; 4 UTF-8 bytes each stays under Lucene's 32766-byte term limit
+
+
+def has_long_strings(value: Any, limit: int = FLAT_VALUE_LIMIT) -> bool:
+    """Whether cap_strings would cut anything, without copying (the usual answer is no)."""
+    try:
+        # A string of n characters takes at least n bytes of JSON, so a short serialisation proves there
+        # is nothing to cut; orjson does that in C, far quicker than walking the values in Python.
+        if len(orjson.dumps(value)) <= limit:
+            return False
+    except TypeError:  # orjson.JSONEncodeError: surrogates, huge ints, odd keys; walk instead
+        pass
+    return _has_long_strings(value, limit)
+
+
+def _has_long_strings(value: Any, limit: int) -> bool:
+    if isinstance(value, str):
+        return len(value) > limit
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    for v in items:
+        if isinstance(v, str):
+            if len(v) > limit:
+                return True
+        elif isinstance(v, dict | list) and _has_long_strings(v, limit):
+            return True
+    return False
 
 
 def cap_strings(value: Any, limit: int = FLAT_VALUE_LIMIT) -> tuple[Any, bool]:

@@ -7,6 +7,7 @@ every record so nothing decoded is dropped.
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 import time
@@ -25,11 +26,13 @@ from .common import (
     errno_message,
     file_type_from_mode,
     get,
+    has_long_strings,
     host_fields,
     id_text,
     iso_ns,
     observer_fields,
     put,
+    put_key,
     related_users,
     routable_ip,
     short_hash,
@@ -88,7 +91,26 @@ _IAM_TARGET_TYPES = frozenset(
 _GROUP_TARGET_TYPES = frozenset({"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK", "CHGRP_ID"})
 
 
+# (audit id field, id path, name path) under user.*, in document order
+_USER_ID_PATHS = tuple(
+    (field, target, target[:-2] + "name")
+    for field, target in (
+        ("uid", "id"),
+        ("gid", "group.id"),
+        ("euid", "effective.id"),
+        ("egid", "effective.group.id"),
+        ("auid", "audit.id"),
+        ("suid", "saved.id"),
+        ("sgid", "saved.group.id"),
+        ("fsuid", "filesystem.id"),
+        ("fsgid", "filesystem.group.id"),
+    )
+)
+
+
 def _is_user_space(type_num: int | None) -> bool:
+    if isinstance(type_num, int):  # the ranges of _USER_SPACE as plain comparisons
+        return 1100 <= type_num < 1300 or 2100 <= type_num < 3000
     return type_num is not None and any(type_num in r for r in _USER_SPACE)
 
 
@@ -100,15 +122,25 @@ def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
     row when it has one, else from the syscall's; categories and types are the union of both, record
     type first, so a firewall change made by setsockopt is both configuration and process.
     """
+    types = tuple(t for t in decoded.get("record_types") or [] if isinstance(t, str))
+    syscall = (decoded.get("syscall") or {}).get("name")
+    apparmor = "AVC" in types and _avc_is_apparmor(decoded)
+    if syscall is None or isinstance(syscall, str):
+        # a fleet produces few distinct (record types, syscall) combinations: merge their rows once
+        return _categorize_cached(types, syscall, apparmor)
+    return _categorize(types, syscall, apparmor)
+
+
+def _categorize(types: tuple[str, ...], syscall: Any, apparmor: bool) -> tuple[str, tables.Category]:
+    """categorize() from the facts it needs; the Category returned may be shared, never modify it."""
     table = tables.linux_categories()
-    types: list[str] = [t for t in decoded.get("record_types") or [] if isinstance(t, str)]
     record_row: tables.Category | None = None
     primary_type = ""
     for rtype in types:
         if rtype in _AUXILIARY:
             continue
         key = f"type:{rtype}"
-        if rtype == "AVC" and _avc_is_apparmor(decoded):
+        if rtype == "AVC" and apparmor:
             key = "type:AVC_APPARMOR"
         row = table.get(key)
         if row is not None:
@@ -117,7 +149,6 @@ def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
         if not primary_type:
             primary_type = rtype
     syscall_row: tables.Category | None = None
-    syscall = (decoded.get("syscall") or {}).get("name")
     if "SYSCALL" in types:
         syscall_row = table.get(f"syscall:{syscall}") or table["syscall:*"]
         if record_row is None:
@@ -152,14 +183,20 @@ def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
     return primary_type, merged
 
 
+_categorize_cached = functools.lru_cache(maxsize=1024)(_categorize)
+
+
 def _avc_is_apparmor(decoded: dict[str, Any]) -> bool:
     return any("apparmor" in (r.get("fields") or {}) for r in decoded.get("records") or [] if r.get("type") == "AVC")
 
 
 def _merged_fields(decoded: dict[str, Any]) -> dict[str, str]:
     """Interpreted fields of every record, first value wins (the main records come first)."""
+    records = decoded.get("records") or []
+    if len(records) == 1:  # most events: a plain copy
+        return dict(records[0].get("interpreted") or {})
     merged: dict[str, str] = {}
-    for rec in decoded.get("records") or []:
+    for rec in records:
         for name, value in (rec.get("interpreted") or {}).items():
             merged.setdefault(name, value)
     return merged
@@ -226,6 +263,8 @@ def _sockaddr_text(sa: dict[str, Any]) -> str | None:
 
 def _field_name(name: str) -> str:
     """Record field names as object keys: dots would nest, so they become underscores."""
+    if name and "." not in name:  # nearly every name: no new string needed
+        return name
     return name.replace(".", "_") or "_"
 
 
@@ -234,12 +273,9 @@ def linux_to_ecs(
 ) -> dict[str, Any]:
     """One ECS document for one Linux audit event (a ``LinuxEvent`` or its ``interpret()`` dict)."""
     decoded = interpret(event) if isinstance(event, LinuxEvent) else event
-    doc: Doc = {}
     time_ns = decoded.get("time_ns")
     if not isinstance(time_ns, int):
         time_ns = received_ns if received_ns is not None else time.time_ns()
-    doc["@timestamp"] = iso_ns(time_ns)
-    put(doc, "labels.dialect", "linux")
     primary_type, cat = categorize(decoded)
     records: list[dict[str, Any]] = list(decoded.get("records") or [])
     merged = _merged_fields(decoded)
@@ -248,20 +284,26 @@ def linux_to_ecs(
     user_msg = decoded.get("user_msg") or {}
     keys = [k for k in decoded.get("keys") or [] if isinstance(k, str)]
     type_num = next((r.get("type_num") for r in records if r.get("type") == primary_type), None)
+    user_space = _is_user_space(type_num)
 
-    # -- event.*
-    put(doc, "event.kind", cat.kind or "event")
-    put(doc, "event.category", list(cat.category))
-    put(doc, "event.type", list(cat.type))
-    put(doc, "event.action", cat.action)
-    put(doc, "event.module", "auditd")
-    put(doc, "event.dataset", "linux.audit")
+    # -- event.*: the fixed head of the document as literals, these sections always exist in this order
+    # (writing them one dotted put() at a time was a large part of the mapping cost)
+    event_sec: Doc = {"kind": cat.kind or "event"}
+    doc: Doc = {"@timestamp": iso_ns(time_ns), "labels": {"dialect": "linux"}, "event": event_sec}
+    if cat.category:
+        event_sec["category"] = list(cat.category)
+    if cat.type:
+        event_sec["type"] = list(cat.type)
+    if cat.action:
+        event_sec["action"] = cat.action
+    event_sec["module"] = "auditd"
+    event_sec["dataset"] = "linux.audit"
     if type_num is not None:
-        put(doc, "event.code", str(type_num))
+        event_sec["code"] = str(type_num)
     if isinstance(decoded.get("serial"), int):
-        put(doc, "event.sequence", decoded["serial"])
+        event_sec["sequence"] = decoded["serial"]
     outcome = decoded.get("outcome") or "unknown"
-    put(doc, "event.outcome", outcome)
+    event_sec["outcome"] = outcome
     if outcome == "failure" and syscall.get("errno"):
         put(doc, "error.code", syscall["errno"])
         put(doc, "error.message", syscall.get("errno_text") or errno_message(syscall["errno"]))
@@ -275,24 +317,18 @@ def linux_to_ecs(
     # -- users
     ids: dict[str, Any] = (decoded.get("user") or {}).get("ids") or {}
     names: dict[str, Any] = (decoded.get("user") or {}).get("names") or {}
-    for field, target in (
-        ("uid", "user.id"),
-        ("gid", "user.group.id"),
-        ("euid", "user.effective.id"),
-        ("egid", "user.effective.group.id"),
-        ("auid", "user.audit.id"),
-        ("suid", "user.saved.id"),
-        ("sgid", "user.saved.group.id"),
-        ("fsuid", "user.filesystem.id"),
-        ("fsgid", "user.filesystem.group.id"),
-    ):
-        put(doc, target, id_text(ids.get(field)))
+    # no user.* exists yet and only user.* is written in this loop: fill a local section, attach if not empty
+    user_sec: Doc = {}
+    for field, id_path, name_path in _USER_ID_PATHS:
+        put(user_sec, id_path, id_text(ids.get(field)))
         name = names.get(field)
-        if name and target.endswith(".id"):
-            put(doc, target[:-3] + ".name", str(name))
+        if name:
+            put(user_sec, name_path, str(name))
+    if user_sec:
+        doc["user"] = user_sec
     put(doc, "group.id", get(doc, "user.group.id"))
     put(doc, "group.name", get(doc, "user.group.name"))
-    if _is_user_space(type_num):
+    if user_space:
         account_name = _clean(user_msg.get("acct"))
         account_id = id_text(_clean(user_msg.get("id")))
         if primary_type in _GROUP_TARGET_TYPES:
@@ -309,27 +345,30 @@ def linux_to_ecs(
     if primary_type == "LOGIN":
         put(doc, "user.target.id", id_text(_clean(merged.get("auid"))))
 
-    # -- process
-    put(doc, "process.pid", process.get("pid"))
+    # -- process: gathered in a local section (only process.* is written here), attached if not empty
+    proc: Doc = {}
+    put_key(proc, "pid", process.get("pid"))
     if isinstance(process.get("ppid"), int):
-        put(doc, "process.parent.pid", process["ppid"])
+        proc["parent"] = {"pid": process["ppid"]}
     exe = _clean(process.get("exe"))
-    put(doc, "process.executable", exe)
-    put(doc, "process.name", _clean(process.get("comm")) or basename(exe))
+    put_key(proc, "executable", exe)
+    put_key(proc, "name", _clean(process.get("comm")) or basename(exe))
     args = process.get("args") if isinstance(process.get("args"), list) else None
     if not args and isinstance(process.get("title_argv"), list):
         args = process["title_argv"]
     if args:
-        put(doc, "process.args", [str(a) for a in args])
+        put_key(proc, "args", [str(a) for a in args])
         count = process.get("argc") if isinstance(process.get("argc"), int) else len(args)
-        put(doc, "process.args_count", count)
-        put(doc, "process.command_line", " ".join(str(a) for a in args))
-    put(doc, "process.title", process.get("title"))
-    cwd = _clean(process.get("cwd")) or (_clean(merged.get("cwd")) if _is_user_space(type_num) else None)
-    put(doc, "process.working_directory", cwd)
+        put_key(proc, "args_count", count)
+        put_key(proc, "command_line", " ".join(str(a) for a in args))
+    put_key(proc, "title", process.get("title"))
+    cwd = _clean(process.get("cwd")) or (_clean(merged.get("cwd")) if user_space else None)
+    put_key(proc, "working_directory", cwd)
     session = decoded.get("session")
     if process.get("pid") is not None:
-        put(doc, "process.entity_id", short_hash(host_identity(source), node or "", process.get("pid"), session))
+        put_key(proc, "entity_id", short_hash(host_identity(source), node or "", process.get("pid"), session))
+    if proc:
+        doc["process"] = proc
 
     # -- files
     paths: list[dict[str, Any]] = [p for p in decoded.get("paths") or [] if isinstance(p, dict)]
@@ -342,25 +381,29 @@ def linux_to_ecs(
             (p for p in candidates if p["name"] == candidates[0]["name"] and p.get("inode") is not None),
             candidates[0],
         )
-        put(doc, "file.path", file_path)
-        put(doc, "file.name", basename(file_path))
+        # only file.* is written here: gathered in a local section, attached if not empty
+        file_sec: Doc = {}
+        put_key(file_sec, "path", file_path)
+        put_key(file_sec, "name", basename(file_path))
         if file_path and "/" in file_path:
-            put(doc, "file.directory", posixpath.dirname(file_path) or "/")
+            put_key(file_sec, "directory", posixpath.dirname(file_path) or "/")
         if first.get("inode") is not None:
-            put(doc, "file.inode", str(first["inode"]))
+            put_key(file_sec, "inode", str(first["inode"]))
         mode_raw = first.get("mode")
         try:
             mode = int(str(mode_raw), 8) if mode_raw is not None else None
         except ValueError:
             mode = None
         if mode is not None:
-            put(doc, "file.mode", format(mode & 0o7777, "04o"))
-            put(doc, "file.type", file_type_from_mode(mode))
-        put(doc, "file.uid", id_text(first.get("ouid")))
-        put(doc, "file.gid", id_text(first.get("ogid")))
-        put(doc, "file.device", _clean(first.get("dev")))
+            put_key(file_sec, "mode", format(mode & 0o7777, "04o"))
+            put_key(file_sec, "type", file_type_from_mode(mode))
+        put_key(file_sec, "uid", id_text(first.get("ouid")))
+        put_key(file_sec, "gid", id_text(first.get("ogid")))
+        put_key(file_sec, "device", _clean(first.get("dev")))
         if cat.action in _TWO_PATH_ACTIONS and file_path2:
-            put(doc, "file.target_path", file_path2)
+            put_key(file_sec, "target_path", file_path2)
+        if file_sec:
+            doc["file"] = file_sec
 
     # -- network
     sockaddrs = [s for s in decoded.get("sockaddr") or [] if isinstance(s, dict)]
@@ -378,7 +421,7 @@ def linux_to_ecs(
             put(doc, "network.type", "ipv6" if sa.get("family") == "inet6" else "ipv4")
         elif sa.get("family") == "local":
             put(doc, "network.transport", "unix")
-    if _is_user_space(type_num):
+    if user_space:
         addr = routable_ip(_clean(user_msg.get("addr")))
         hostname = _clean(user_msg.get("hostname"))
         if addr is not None:
@@ -409,33 +452,38 @@ def linux_to_ecs(
     sock_port = sa.get("port") if sa is not None and isinstance(sa.get("port"), int) and sa["port"] > 0 else None
     summary = _summary(cat, primary_type, merged, user_msg, ids, file_path, file_path2, sock_text, keys, exe, sock_port)
 
-    # -- auditd.* detail
-    put(doc, "auditd.message_type", primary_type.lower() if primary_type else None)
-    put(doc, "auditd.record_types", [str(t) for t in decoded.get("record_types") or []])
+    # -- auditd.* detail (auditd.data is always written, so the section always exists)
+    auditd: Doc = {}
+    doc["auditd"] = auditd
+    put_key(auditd, "message_type", primary_type.lower() if primary_type else None)
+    put_key(auditd, "record_types", [str(t) for t in decoded.get("record_types") or []])
     if isinstance(decoded.get("serial"), int):
-        put(doc, "auditd.sequence", decoded["serial"])
-    put(doc, "auditd.result", {"success": "success", "failure": "fail"}.get(outcome))
-    put(doc, "auditd.session", id_text(session))
-    put(doc, "auditd.node", node)
-    put(doc, "auditd.summary", summary)
-    data = {
-        _field_name(k): str(v)
-        for k, v in merged.items()
-        if not (k.startswith("a") and k[1:2].isdigit() and "EXECVE" in (decoded.get("record_types") or []))
-    }
-    put(doc, "auditd.data", data)
-    capped_paths, cut_paths = cap_strings([_jsonable(p) for p in paths])
-    put(doc, "auditd.paths", capped_paths)
+        put_key(auditd, "sequence", decoded["serial"])
+    put_key(auditd, "result", {"success": "success", "failure": "fail"}.get(outcome))
+    put_key(auditd, "session", id_text(session))
+    put_key(auditd, "node", node)
+    put_key(auditd, "summary", summary)
+    if "EXECVE" in (decoded.get("record_types") or []):  # the a0, a1, ... arguments are process.args
+        data = {_field_name(k): str(v) for k, v in merged.items() if not (k.startswith("a") and k[1:2].isdigit())}
+    elif _names_are_safe(merged):  # the usual case: built in C, no call per field
+        data = dict(zip(merged, map(str, merged.values()), strict=True))
+    else:
+        data = {_field_name(k): str(v) for k, v in merged.items()}
+    put_key(auditd, "data", data)
+    # long values are rare: look first, copy-and-cut only then
+    index_paths = [_jsonable(p) for p in paths]
+    cut_paths = has_long_strings(index_paths)
+    put_key(auditd, "paths", cap_strings(index_paths)[0] if cut_paths else index_paths)
     full_records = [_record_detail(r) for r in records]
-    capped_records, cut_records = cap_strings(full_records)
-    put(doc, "auditd.records", capped_records)
+    cut_records = has_long_strings(full_records)
+    put_key(auditd, "records", cap_strings(full_records)[0] if cut_records else full_records)
     if cut_paths or cut_records:  # keep the uncut records, stored but not indexed
-        put(doc, "auditd.records_full", json.dumps(full_records, ensure_ascii=False))
+        put_key(auditd, "records_full", json.dumps(full_records, ensure_ascii=False))
         add_unique(doc, "tags", "long_values_cut_in_index")
-    put(doc, "auditd.complete", decoded.get("complete"))
+    put_key(auditd, "complete", decoded.get("complete"))
     if isinstance(decoded.get("lost_before"), int) and decoded["lost_before"] > 0:
-        put(doc, "auditd.lost_before", decoded["lost_before"])
-    put(doc, "auditd.error", decoded.get("error"))
+        put_key(auditd, "lost_before", decoded["lost_before"])
+    put_key(auditd, "error", decoded.get("error"))
 
     related_users(doc)
     put(doc, "message", summary_message(doc, summary))
@@ -504,6 +552,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _names_are_safe(fields: dict[Any, Any]) -> bool:
+    """Whether every key is already what _field_name would make of it (text, not empty, no dots)."""
+    try:
+        all_names = "\0".join(fields)  # one C-level scan instead of a Python call per name
+    except TypeError:  # a key that is not text
+        return False
+    return "." not in all_names and "" not in fields
+
+
+def _field_names_safe(fields: dict[Any, Any]) -> dict[str, Any]:
+    """``fields`` with keys that are safe object keys (see _field_name), copied in one step if they are."""
+    if _names_are_safe(fields):
+        return dict(fields)
+    return {_field_name(str(k)): v for k, v in fields.items()}
+
+
 def _record_detail(rec: dict[str, Any]) -> dict[str, Any]:
     """One record as kept under auditd.records: type, raw and interpreted fields, sender's names."""
     out: dict[str, Any] = {"type": rec.get("type")}
@@ -512,7 +576,7 @@ def _record_detail(rec: dict[str, Any]) -> dict[str, Any]:
     for name in ("fields", "interpreted", "enriched"):
         value = rec.get(name)
         if value:
-            out[name] = {_field_name(str(k)): v for k, v in value.items()}
+            out[name] = _field_names_safe(value)
     if rec.get("duplicates"):
         out["duplicates"] = _jsonable(rec["duplicates"])
     if rec.get("error"):
