@@ -168,3 +168,15 @@ def test_invalid_utf8_is_escaped_not_kept_as_surrogates() -> None:
         asm = EventAssembler()
         (event,) = asm.add(record, "s", 0.0)
         orjson.dumps(interpret(event))
+
+
+def test_hostile_argument_numbers_neither_pad_nor_fail() -> None:
+    """a99999999=... would make a naive argv 100M entries long, and int() of 4300+ digits raises:
+    a sender must not be able to blow up the receiver's memory with one line."""
+    from auditrecv.decode.linux import EventAssembler, interpret
+
+    line = 'type=EXECVE msg=audit(1700000000.000:5): argc=2 a0="ls" a99999999="x" a' + "9" * 5000 + '="y"'
+    assembler = EventAssembler()
+    events = assembler.add_line(line, "s", 0.0) + assembler.flush()
+    assert len(events) == 1
+    assert interpret(events[0])["process"]["args"] == ["ls", "x"]

@@ -75,10 +75,13 @@ class EventAssembler:
         self.max_records = max(1, max_records)
         self.max_in_flight = max(1, max_in_flight)
         self._in_flight: dict[EventKey, LinuxEvent] = {}  # insertion order = creation order
-        self._open: dict[StreamKey, list[tuple[EventKey, LinuxEvent]]] = {}  # not yet superseded
+        # the newest open event per stream, not yet superseded (at most one: a newer serial supersedes it)
+        self._open: dict[StreamKey, tuple[EventKey, LinuxEvent]] = {}
         self._superseded: deque[tuple[float, EventKey, LinuxEvent]] = deque()
         self._newest_serial: dict[StreamKey, int] = {}
-        self._last_line: dict[str, tuple[EventKey, LinuxEvent] | None] = {}
+        # the event that took each source's last line (for fragments); its key is rebuilt from its header
+        # fields when needed, which saves a tuple per record on the hot path
+        self._last_line: dict[str, LinuxEvent | None] = {}
         self._age_deadline = math.inf  # no open event can reach max age before this time
         # counters for metrics: records, events, errors, fragments_joined, orphan_fragments, lost
         self.stats: dict[str, int] = {
@@ -154,9 +157,8 @@ class EventAssembler:
         )
 
     def _add_fragment(self, record: LinuxRecord, source: str, tag: Any, out: list[LinuxEvent]) -> None:
-        last = self._last_line.get(source)
-        if last is not None and self._in_flight.get(last[0]) is last[1]:
-            event = last[1]
+        event = self._last_line.get(source)
+        if event is not None and self._in_flight.get((source, event.node, event.time_ns, event.serial)) is event:
             joined = parse_line(event.records[-1].raw + record.raw)
             if joined.error is None:
                 event.records[-1] = joined
@@ -167,18 +169,23 @@ class EventAssembler:
         out.append(self._error_event(record, source, tag, 0.0, "oversize-line fragment without its head line"))
 
     def _add_record(self, record: LinuxRecord, source: str, now: float, tag: Any, out: list[LinuxEvent]) -> None:
-        key: EventKey = (source, record.node, record.time_ns, record.serial)
-        event = self._in_flight.get(key)
-        if record.type_num == AUDIT_EOE:
+        # hot path (every record): locals instead of repeated attribute lookups, helpers inlined
+        node = record.node
+        serial = record.serial
+        key: EventKey = (source, node, record.time_ns, serial)
+        in_flight = self._in_flight
+        event = in_flight.get(key)
+        type_num = record.type_num
+        if type_num == AUDIT_EOE:
             self._last_line[source] = None
             if event is None:
                 self.stats["events"] += 1
                 out.append(
                     LinuxEvent(
                         source,
-                        record.node,
+                        node,
                         record.time_ns,
-                        record.serial,
+                        serial,
                         [record],
                         [tag],
                         COMPLETE_ORPHAN_EOE,
@@ -191,28 +198,31 @@ class EventAssembler:
                 self._emit(key, event, COMPLETE_EOE, out)
             return
         if event is not None:
-            event.records.append(record)
+            records = event.records
+            records.append(record)
             event.tags.append(tag)
-            self._last_line[source] = (key, event)
-            if len(event.records) >= self.max_records:
+            self._last_line[source] = event
+            if len(records) >= self.max_records:
                 self._emit(key, event, COMPLETE_MAX_RECORDS, out)
             return
-        event = LinuxEvent(source, record.node, record.time_ns, record.serial, [record], [tag], first_seen=now)
-        stream: StreamKey = (source, record.node)
-        serial = record.serial
         if serial is None:  # only hand-built records can lack one; keep the invariant, never raise
             out.append(self._error_event(record, source, tag, now, "record without a serial"))
             return
+        event = LinuxEvent(source, node, record.time_ns, serial, [record], [tag], "", None, 0, now)
+        stream: StreamKey = (source, node)
         newest = self._newest_serial.get(stream)
-        newer = newest is None or serial_newer(serial, newest)
+        if newest is None:
+            newer = True
+        else:
+            ahead = (serial - newest) % _SERIAL_MOD  # serial_newer(), inlined
+            newer = 0 < ahead < _SERIAL_HALF
+            if newer and 1 < ahead <= _MAX_COUNTED_GAP:  # 0 < gap < _MAX_COUNTED_GAP with gap = ahead - 1
+                event.lost_before = ahead - 1
+                self.stats["lost"] += ahead - 1
         if newer:
-            if newest is not None:
-                gap = (serial - newest) % _SERIAL_MOD - 1
-                if 0 < gap < _MAX_COUNTED_GAP:
-                    event.lost_before = gap
-                    self.stats["lost"] += gap
             self._newest_serial[stream] = serial
-        if is_single_record_type(record.type_num) and not _may_continue(record.raw):
+        single = type_num is not None and (1100 <= type_num <= 1299 or 2100 <= type_num <= 2999)
+        if single and not _may_continue(record.raw):
             self._last_line[source] = None
             self.stats["events"] += 1
             event.complete = COMPLETE_SINGLE
@@ -220,30 +230,28 @@ class EventAssembler:
             if newer:
                 self._supersede_open(stream, now)
             return
-        self._in_flight[key] = event
-        self._last_line[source] = (key, event)
+        in_flight[key] = event
+        self._last_line[source] = event
         if now + self.max_age_seconds < self._age_deadline:
             self._age_deadline = now + self.max_age_seconds
-        if newer and not is_single_record_type(record.type_num):
+        if newer and not single:
             self._supersede_open(stream, now)
-            self._open[stream] = [(key, event)]
+            self._open[stream] = (key, event)
         else:
             # a late newcomer (older serial) or an oversize single record: only wait for late records
             self._superseded.append((now + self.grace_seconds, key, event))
         if self.max_records == 1:
             self._emit(key, event, COMPLETE_MAX_RECORDS, out)
-        while len(self._in_flight) > self.max_in_flight:
-            old_key = next(iter(self._in_flight))
-            self._emit(old_key, self._in_flight[old_key], COMPLETE_EVICTED, out)
+        if len(in_flight) > self.max_in_flight:
+            while len(in_flight) > self.max_in_flight:
+                old_key = next(iter(in_flight))
+                self._emit(old_key, in_flight[old_key], COMPLETE_EVICTED, out)
 
     def _supersede_open(self, stream: StreamKey, now: float) -> None:
-        """A newer serial arrived: older open events of this stream get their grace window."""
+        """A newer serial arrived: the older open event of this stream gets its grace window."""
         opened = self._open.pop(stream, None)
-        if opened:
-            deadline = now + self.grace_seconds
-            for key, event in opened:
-                if self._in_flight.get(key) is event:
-                    self._superseded.append((deadline, key, event))
+        if opened is not None and self._in_flight.get(opened[0]) is opened[1]:
+            self._superseded.append((now + self.grace_seconds, opened[0], opened[1]))
 
     def _emit(self, key: EventKey, event: LinuxEvent, reason: str, out: list[LinuxEvent]) -> None:
         del self._in_flight[key]

@@ -182,6 +182,8 @@ FILE_TYPES = {
 _EXECVE_ARG = re.compile(r"a(\d+)(?:\[(\d+)\]|(_len))?")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _QUOTES = ('"', "'")
+_SUCCESS = {"yes": True, "no": False}
+_PATH_SPECIAL = frozenset({"name", "item", "inode", "mode", "ouid", "ogid"})  # PATH fields with own rules
 
 
 # -- value decoding ------------------------------------------------------------------------------------
@@ -321,7 +323,8 @@ def split_keys(value: str | None) -> list[str]:
 def _id_text(raw: str, enriched: dict[str, str], name: str) -> str:
     if raw in UNSET_IDS:
         return "unset"
-    named = enriched.get(name.upper())
+    # enriched is usually empty: skip the upper() then (this runs for ~8 fields of every SYSCALL)
+    named = enriched.get(name.upper()) if enriched else None
     if named:
         return named
     if raw == "0":
@@ -437,12 +440,22 @@ _HANDLERS: dict[str, _Handler] = {
 }
 
 
+def _is_execve_arg(name: str) -> bool:
+    """``aN`` or ``aN[i]`` (not ``aN_len``). EXECVE records carry hundreds of these, so the plain ``aN``
+    form is recognised without the regex (``str.isdecimal`` is exactly the regex's ``\\d``: Unicode Nd)."""
+    if name[:1] != "a":
+        return False
+    if name[1:].isdecimal():
+        return True
+    return not name.endswith("_len") and _EXECVE_ARG.fullmatch(name) is not None
+
+
 def interpret_field(record: LinuxRecord, name: str, raw: str, arch_table: dict[int, str] | None) -> str:
     """Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted."""
     handler = _HANDLERS.get(name)
     if handler is not None:
         return handler(record, name, raw, arch_table)
-    if record.type_name == "EXECVE" and name[:1] == "a" and not name.endswith("_len") and _EXECVE_ARG.fullmatch(name):
+    if record.type_name == "EXECVE" and _is_execve_arg(name):
         return unescape(raw)
     return unquote(raw)
 
@@ -476,12 +489,19 @@ def execve_args(records: list[LinuxRecord]) -> tuple[int | None, list[str]]:
     chunks: dict[int, dict[int, str]] = {}
     for record in records:
         for name, raw in record.fields.items():
+            digits = name[1:]
+            if name[:1] == "a" and digits.isdecimal() and len(digits) < 10:  # the common form, without the regex
+                # unescape(), with quoted text (the usual case) inline: there can be thousands of arguments
+                whole[int(digits)] = raw[1:-1] if len(raw) > 1 and raw[0] == '"' and raw[-1] == '"' else unescape(raw)
+                continue
             if name == "argc":
                 argc = _int(raw)
                 continue
             match = _EXECVE_ARG.fullmatch(name)
             if match is None or match.group(3):
                 continue
+            if len(match.group(1)) >= 10 or (match.group(2) and len(match.group(2)) >= 10):
+                continue  # not an argument number a kernel writes (and int() of 4300+ digits raises)
             index = int(match.group(1))
             if match.group(2) is None:
                 whole[index] = unescape(raw)
@@ -490,7 +510,14 @@ def execve_args(records: list[LinuxRecord]) -> tuple[int | None, list[str]]:
     for index, parts in chunks.items():
         # a hex-encoded argument may be cut anywhere: decode each chunk to bytes, then join the bytes
         whole[index] = bytes_to_text(b"".join(_chunk_bytes(parts[i]) for i in sorted(parts)))
-    args = [whole.get(i, "") for i in range(max(whole) + 1)] if whole else []
+    if not whole:
+        return argc, []
+    top = max(whole)
+    if top < max(len(whole), argc or 0) + 1024:
+        args = [whole.get(i, "") for i in range(top + 1)]  # a missing chunk record leaves a gap: keep its place
+    else:
+        # A numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order.
+        args = [whole[i] for i in sorted(whole)]
     return argc, args
 
 
@@ -500,6 +527,13 @@ def _chunk_bytes(raw: str) -> bytes:
     if _HEX.fullmatch(raw):
         return bytes.fromhex(raw)
     return raw.encode("utf-8", "backslashreplace")
+
+
+# subject id fields reported under "user", with their ENRICHED (upper-case) names
+_SUBJECT_IDS = tuple(
+    (name, name.upper())
+    for name in ("auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid")
+)
 
 
 def _uid_value(raw: str | None) -> str | None:
@@ -513,34 +547,51 @@ def interpret(event: LinuxEvent) -> dict[str, Any]:
     records_out: list[dict[str, Any]] = []
     arch_table: dict[int, str] | None = None
     by_type: dict[str, list[LinuxRecord]] = {}
+    own_tables: list[tuple[bool, dict[int, str] | None]] = []  # per record: (has arch=, its syscall table)
     for record in event.records:
         by_type.setdefault(record.type_name, []).append(record)
         arch_raw = record.fields.get("arch")
-        if arch_raw is not None and arch_table is None:
-            arch_table = arch_info(arch_raw)[1]
-    for record in event.records:
+        if arch_raw is None:
+            own_tables.append((False, None))
+        else:
+            own = arch_info(arch_raw)[1]
+            own_tables.append((True, own))
+            if arch_table is None:
+                arch_table = own
+    handlers = _HANDLERS
+    for record, (has_arch, own_table) in zip(event.records, own_tables, strict=True):
         out: dict[str, Any] = {"type": record.type_name, "type_num": record.type_num, "raw": record.raw}
         if record.error is None and not record.fragment:
-            interpreted: dict[str, str] = {}
+            fields = record.fields
             # a record's own arch wins (SECCOMP carries one); else the event's SYSCALL arch
-            own_arch = record.fields.get("arch")
-            table = arch_info(own_arch)[1] if own_arch is not None else arch_table
-            handlers = _HANDLERS
-            for name, raw in record.fields.items():
+            table = own_table if has_arch else arch_table
+            # Bare values without a handler are their own interpretation: copy them all at C speed and
+            # overwrite only the fields that need work (a handler, or quotes to strip).
+            interpreted: dict[str, str] = dict(fields)
+            execve = record.type_name == "EXECVE"  # EXECVE's aN arguments are escaped values
+            enriched = record.enriched
+            for name, raw in fields.items():
+                handler = handlers.get(name)
                 try:
-                    handler = handlers.get(name)
-                    if handler is not None:
-                        interpreted[name] = handler(record, name, raw, table)
-                    elif raw[:1] in _QUOTES or record.type_name == "EXECVE":
-                        interpreted[name] = interpret_field(record, name, raw, table)
+                    if handler is None:
+                        if execve and _is_execve_arg(name):
+                            # what interpret_field does for these; quoted text (the usual case) inline
+                            if len(raw) > 1 and raw[0] == '"' and raw[-1] == '"':
+                                interpreted[name] = raw[1:-1]
+                            else:
+                                interpreted[name] = unescape(raw)
+                        elif raw[:1] in _QUOTES:
+                            interpreted[name] = unquote(raw)  # what interpret_field does for these
+                    elif handler is _as_id:  # the most frequent handler (a SYSCALL has ~9 ids): one call less
+                        interpreted[name] = _id_text(raw, enriched, name)
                     else:
-                        interpreted[name] = raw  # bare, untyped: nothing to interpret
-                except Exception:  # never let one odd value lose the event
-                    interpreted[name] = raw
-            out["fields"] = record.fields  # shared, not copied: records are finished once interpreted
+                        interpreted[name] = handler(record, name, raw, table)
+                except Exception:  # never let one odd value lose the event (the copy keeps it raw)
+                    pass
+            out["fields"] = fields  # shared, not copied: records are finished once interpreted
             out["interpreted"] = interpreted
-            if record.enriched:
-                out["enriched"] = record.enriched
+            if enriched:
+                out["enriched"] = enriched
             if record.duplicates:
                 out["duplicates"] = [list(pair) for pair in record.duplicates]
         else:
@@ -593,15 +644,13 @@ def _facts(
             for name, value in record.enriched.items():
                 enriched.setdefault(name, value)
     main_fields = main.fields
-
-    def field(name: str) -> str | None:
-        found = main_fields.get(name)
-        if found is None:
-            for record in valid:
-                found = record.fields.get(name)
-                if found is not None:
-                    break
-        return found
+    # field(name): the main record's value, else the first valid record's. One merged dict (earlier
+    # records and the main one applied last so they win) replaces a Python scan per looked-up name.
+    merged: dict[str, str] = {}
+    for record in reversed(valid):
+        merged.update(record.fields)
+    merged.update(main_fields)
+    field = merged.get
 
     # syscall and outcome
     outcome: str | None = None
@@ -617,7 +666,7 @@ def _facts(
             "number": number,
             "name": syscall_name or syscall_record.enriched.get("SYSCALL"),
             "arch": arch_name or syscall_record.enriched.get("ARCH") or fields.get("arch"),
-            "success": {"yes": True, "no": False}.get(success or ""),
+            "success": _SUCCESS.get(success or ""),
             "exit": exit_value,
             "errno": errno[0] if errno else None,
             "errno_text": errno[1] if errno else None,
@@ -640,7 +689,10 @@ def _facts(
     # rule keys (several records may carry one; keep order, no repeats)
     keys: list[str] = []
     for record in valid:
-        for key in split_keys(record.fields.get("key")):
+        raw = record.fields.get("key")
+        if raw is None:  # most records carry no key: skip the call
+            continue
+        for key in split_keys(raw):
             if key not in keys:
                 keys.append(key)
     result["keys"] = keys
@@ -648,11 +700,11 @@ def _facts(
     # subject ids (strings, None = unset), names only from the sender (ENRICHED)
     users: dict[str, str | None] = {}
     names: dict[str, str] = {}
-    for name in ("auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid"):
+    for name, upper in _SUBJECT_IDS:
         raw = field(name)
         if raw is not None:
-            users[name] = _uid_value(raw)
-            named = enriched.get(name.upper())
+            users[name] = None if raw in UNSET_IDS else raw
+            named = enriched.get(upper) if enriched else None
             if named and named != "unset":
                 names[name] = named
     result["user"] = {"ids": users, "names": names}
@@ -696,17 +748,18 @@ def _facts(
         fields = record.fields
         entry: dict[str, Any] = {}
         for name, raw in fields.items():
-            if name == "name":
+            if name not in _PATH_SPECIAL:  # most PATH fields: one set test instead of the chain below
+                entry[name] = unquote(raw) if raw[:1] in _QUOTES else raw  # bare: nothing to strip
+            elif name == "name":
                 entry["name"] = unescape(raw)
             elif name in ("item", "inode"):
-                entry[name] = _int(raw) if _int(raw) is not None else raw
+                number = _int(raw)
+                entry[name] = number if number is not None else raw
             elif name == "mode":
                 entry["mode"] = raw
                 entry["mode_text"] = interpret_mode(raw)
-            elif name in ("ouid", "ogid"):
+            else:  # ouid, ogid
                 entry[name] = _uid_value(raw)
-            else:
-                entry[name] = unquote(raw)
         if "nametype" not in entry and "objtype" in entry:
             entry["nametype"] = entry["objtype"]
         paths.append(entry)

@@ -28,6 +28,7 @@ Invariant relied upon by the spool: every line given to ``add``/``add_line`` end
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Why these completion reasons exist: the pipeline and metrics want to know how an event ended
@@ -41,6 +42,9 @@ COMPLETE_EVICTED = "evicted"  # too many events in flight; the oldest was pushed
 COMPLETE_FLUSH = "flush"  # flush() at shutdown / end of input
 COMPLETE_ERROR = "error"  # an unparseable line or an orphan fragment, emitted on its own
 COMPLETE_ORPHAN_EOE = "orphan_eoe"  # an EOE whose event was already emitted (or never seen)
+
+
+_parse_body_impl: Callable[[LinuxRecord], None] | None = None  # parser.parse_body, bound on first use
 
 
 class LinuxRecord:
@@ -102,9 +106,14 @@ class LinuxRecord:
         self._body: tuple[int, int] | None = None  # (start, end) of the body not parsed yet
 
     def _parse_body(self) -> None:
-        from .parser import parse_body  # late import: the parser depends on this module
+        global _parse_body_impl
+        if _parse_body_impl is None:
+            # late import (the parser depends on this module), done once: a relative import statement
+            # costs microseconds, which mattered when it ran for every lazily parsed record
+            from .parser import parse_body
 
-        parse_body(self)
+            _parse_body_impl = parse_body
+        _parse_body_impl(self)
 
     @property
     def fields(self) -> dict[str, str]:

@@ -14,8 +14,9 @@ from .tables import MSG_TYPE_NAMES, MSG_TYPE_NUMBERS
 
 ENRICHED_SEPARATOR = "\x1d"
 
+# possessive quantifiers: the adjacent classes do not overlap, so giving up backtracking changes no match
 _HEADER = re.compile(
-    r"(?:node=(?P<node>\S*)\s+)?type=(?P<type>\S+)\s+msg=audit\((?P<sec>\d+)\.(?P<frac>\d+):(?P<serial>\d+)\):?\s*",
+    r"(?:node=(?P<node>\S*+)\s++)?type=(?P<type>\S++)\s++msg=audit\((?P<sec>\d++)\.(?P<frac>\d++):(?P<serial>\d++)\):?+\s*+",
 )
 # key=value with a double-quoted, single-quoted (nested user msg), braced (ENRICHED SADDR) or bare value.
 # Bare values are tried first (most common); possessive quantifiers avoid backtracking. An unterminated
@@ -61,14 +62,14 @@ def _fill(record: LinuxRecord, pairs: list[tuple[str, str]]) -> None:
     """Store pairs in record.fields; a repeated key keeps its first value, later ones go to duplicates."""
     fields = dict(pairs)
     if len(fields) == len(pairs):  # the common case: no repeated key
-        record.fields = fields
+        record._fields = fields
         return
-    fields = record.fields
+    fields = record._fields
     for key, value in pairs:
         if key in fields:
-            if record.duplicates is None:
-                record.duplicates = []
-            record.duplicates.append((key, value))
+            if record._duplicates is None:
+                record._duplicates = []
+            record._duplicates.append((key, value))
         else:
             fields[key] = value
 
@@ -89,9 +90,46 @@ def parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord:
     With ``lazy`` (the default) only the header is parsed now; the key=value body is parsed on first
     access of the record's ``fields`` (see LinuxRecord). ``lazy=False`` parses everything at once.
     """
-    raw = line if isinstance(line, str) and line.isascii() else _decode(line)
+    global _last_stamp
+    raw = line if type(line) is str and line.isascii() else _decode(line)
     if raw[-1:] == "\n":
         raw = raw[:-2] if raw[-2:] == "\r\n" else raw[:-1]
+    end = raw.find(ENRICHED_SEPARATOR)
+    if end < 0:
+        end = len(raw)
+    # the header regex only matches lines starting with type=/node=: the checks of why a line does not
+    # parse are left to the (rare) failure path
+    match = _HEADER.match(raw, 0, end)
+    if match is None:
+        return _unparsed(raw)
+    node, type_name, sec, frac, serial = match.groups()
+    type_num = MSG_TYPE_NUMBERS.get(type_name)
+    if type_num is None:
+        unknown = _UNKNOWN_TYPE.fullmatch(type_name)
+        if unknown is not None:
+            type_num = int(unknown.group(1))
+            type_name = MSG_TYPE_NAMES.get(type_num, type_name)
+    # the records of one event arrive together and share their stamp: convert it once (one read of the
+    # cached pair keeps it consistent across threads)
+    cached_sec, cached_frac, time_ns = _last_stamp
+    if frac != cached_frac or sec != cached_sec:
+        # the fraction is milliseconds in practice (3 digits); anything else is scaled to nanoseconds
+        time_ns = int(sec + frac) * 1_000_000 if len(frac) == 3 else int(sec + (frac + "000000000")[:9])
+        _last_stamp = (sec, frac, time_ns)
+    record = LinuxRecord(type_name, type_num, node, time_ns, int(serial), {}, {}, raw)
+    start = match.end()
+    if start < len(raw):
+        record._body = (start, end)
+        if not lazy:
+            parse_body(record)
+    return record
+
+
+_last_stamp: tuple[str, str, int] = ("", "", 0)  # (sec, frac, time_ns) of the previous line
+
+
+def _unparsed(raw: str) -> LinuxRecord:
+    """The error record of a line the header regex did not match."""
     if not raw.startswith(("type=", "node=")):
         if not raw.strip():
             return LinuxRecord("", None, None, None, None, {}, {}, raw, error="empty line")
@@ -107,32 +145,15 @@ def parse_line(line: str | bytes, lazy: bool = True) -> LinuxRecord:
             error="fragment: line does not start with type= or node= (oversize-line continuation?)",
             fragment=True,
         )
-    end = raw.find(ENRICHED_SEPARATOR)
-    if end < 0:
-        end = len(raw)
-    match = _HEADER.match(raw, 0, end)
-    if match is None:
-        return LinuxRecord("", None, None, None, None, {}, {}, raw, error="no type=... msg=audit(sec.ms:serial)")
-    node, type_name, sec, frac, serial = match.groups()
-    type_num = MSG_TYPE_NUMBERS.get(type_name)
-    if type_num is None:
-        unknown = _UNKNOWN_TYPE.fullmatch(type_name)
-        if unknown is not None:
-            type_num = int(unknown.group(1))
-            type_name = MSG_TYPE_NAMES.get(type_num, type_name)
-    # the fraction is milliseconds in practice (3 digits); anything else is scaled to nanoseconds
-    time_ns = int(sec + frac) * 1_000_000 if len(frac) == 3 else int(sec + (frac + "000000000")[:9])
-    record = LinuxRecord(type_name, type_num, node, time_ns, int(serial), {}, {}, raw)
-    start = match.end()
-    if start < len(raw):
-        record._body = (start, end)
-        if not lazy:
-            parse_body(record)
-    return record
+    return LinuxRecord("", None, None, None, None, {}, {}, raw, error="no type=... msg=audit(sec.ms:serial)")
 
 
 def parse_body(record: LinuxRecord) -> None:
-    """Fill fields/enriched/duplicates/text of a record whose body was left for later by parse_line."""
+    """Fill fields/enriched/duplicates/text of a record whose body was left for later by parse_line.
+
+    This module writes the record's private slots (``_fields``...) directly: the public names are
+    properties, a Python-level call each, and ``_body`` is already cleared when they are written.
+    """
     body = record._body
     if body is None:
         return
@@ -151,7 +172,7 @@ def parse_body(record: LinuxRecord) -> None:
                     pairs[:0] = [("seresult", avc.group(1)), ("seperms", ",".join(avc.group(2).split()))]
             _fill(record, pairs)
     if end < len(raw):
-        record.enriched = _parse_enriched(raw[end + 1 :])
+        record._enriched = _parse_enriched(raw[end + 1 :])
 
 
 def _parse_user_space(record: LinuxRecord, rest: str) -> None:
@@ -161,7 +182,7 @@ def _parse_user_space(record: LinuxRecord, rest: str) -> None:
         if key == "msg" and value[:1] == "'":
             # flatten the inner key=values, as libauparse and go-libaudit do
             inner = value[1:-1] if len(value) > 1 and value[-1] == "'" else value[1:]
-            record.text = inner
+            record._text = inner
             inner_pairs = _kv_pairs(inner)
             if record.type_name == "USER_AVC":
                 avc = _AVC.search(inner)
