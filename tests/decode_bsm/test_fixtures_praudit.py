@@ -174,7 +174,7 @@ def test_every_reference_record_matches_praudit() -> None:
 
 def test_reference_tokens_decode_alone() -> None:
     """`*_token` files hold one token without a header: wrapped in a v11 header they decode cleanly."""
-    from tests.decode_bsm.builders import header32, record
+    from tests.bsm_builders import header32, record
 
     for p in sorted((BSM_FIXTURES / "openbsm" / "reference").glob("*_token*")):
         tok = p.read_bytes()

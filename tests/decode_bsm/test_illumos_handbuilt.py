@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from auditrecv.decode.bsm import decode_port_pair, decode_record, iter_records, major_minor
-from tests.decode_bsm import builders as B
+from tests import bsm_builders as B
 
 SEC = 1_700_000_000
 NSEC = 123_456_789

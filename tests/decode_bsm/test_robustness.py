@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditrecv.decode.bsm import BsmRecord, decode_record, iter_records, iter_stream, sniff_format
-from tests.decode_bsm import builders as B
+from tests import bsm_builders as B
 from tests.paths import BSM_FIXTURES
 
 FIXTURE_DATA = b"".join(

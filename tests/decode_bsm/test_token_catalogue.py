@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from auditrecv.decode.bsm import KNOWN_TOKEN_IDS, decode_record
-from tests.decode_bsm import builders as B
+from tests import bsm_builders as B
 
 S = B.str16
 

@@ -8,7 +8,7 @@ import pytest
 
 from auditrecv.decode.bsm import decode_record, iter_trail_file, load_tables, sniff_format
 from auditrecv.decode.bsm.tables import mask_to_classes
-from tests.decode_bsm import builders as B
+from tests import bsm_builders as B
 from tests.paths import BSM_FIXTURES
 
 

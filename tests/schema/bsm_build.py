@@ -9,57 +9,31 @@ from __future__ import annotations
 import socket
 import struct
 
-
-def str16(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack(">H", len(raw) + 1) + raw + b"\0"
-
-
-def header32(event: int, sec: int, nsec: int, emod: int = 0) -> bytes:
-    return struct.pack(">BIBHHII", 0x14, 0, 2, event, emod, sec, nsec)
-
-
-def record(header: bytes, *tokens: bytes) -> bytes:
-    """Join the tokens and patch the header's record length."""
-    body = header + b"".join(tokens)
-    return body[:1] + struct.pack(">I", len(body)) + body[5:]
+from tests.bsm_builders import (
+    arg32,
+    attr32,
+    cstr_list,
+    header32,
+    path,
+    record,
+    return32,
+    str16,
+    subject,
+    text,
+    zonename,
+)
 
 
 def subject32(auid: int, euid: int, egid: int, ruid: int, rgid: int, pid: int, sid: int, port: int, host: str) -> bytes:
-    return struct.pack(">B7II", 0x24, auid, euid, egid, ruid, rgid, pid, sid, port) + socket.inet_aton(host)
+    return subject(auid, euid, egid, ruid, rgid, pid, sid, port, host)
 
 
 def process32(auid: int, euid: int, egid: int, ruid: int, rgid: int, pid: int, sid: int) -> bytes:
-    return struct.pack(">B7II", 0x26, auid, euid, egid, ruid, rgid, pid, sid, 0) + socket.inet_aton("0.0.0.0")
-
-
-def path(text: str) -> bytes:
-    return b"\x23" + str16(text)
-
-
-def text(value: str) -> bytes:
-    return b"\x28" + str16(value)
-
-
-def zonename(name: str) -> bytes:
-    return b"\x60" + str16(name)
+    return subject(auid, euid, egid, ruid, rgid, pid, sid, 0, "0.0.0.0", kind="process")
 
 
 def exec_args(*args: str) -> bytes:
-    return struct.pack(">BI", 0x3C, len(args)) + b"".join(a.encode() + b"\0" for a in args)
-
-
-def attr32(mode: int, uid: int, gid: int, fsid: int, nodeid: int, dev: int) -> bytes:
-    """attr32 is 29 bytes: the node id is 64 bits (the original auditrecv read 32, bsm.md 13 #1)."""
-    return struct.pack(">BIIIIQI", 0x3E, mode, uid, gid, fsid, nodeid, dev)
-
-
-def return32(status: int, retval: int) -> bytes:
-    return struct.pack(">Bbi", 0x27, status if status < 128 else status - 256, retval)
-
-
-def arg32(num: int, value: int, desc: str) -> bytes:
-    return struct.pack(">BBI", 0x2D, num, value) + str16(desc)
+    return cstr_list(0x3C, list(args))
 
 
 def priv(set_type: str, privs: str) -> bytes:

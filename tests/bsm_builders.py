@@ -1,4 +1,4 @@
-"""Team-authored builders for illumos (version 2) and OpenBSM BSM records, straight from bsm.md section 4.
+"""Hand-built illumos (version 2) and OpenBSM BSM records for the decoder and schema tests (bsm.md section 4).
 
 No public illumos sample exists (bsm.md 10.4), so version-2 test records are assembled here from the
 layouts in the spec, independently of the decoder's code.
