@@ -149,7 +149,7 @@ def _decode_raw(name: str, kind: str, items: Iterator[tuple[int, bytes]], out: I
             if rec.errors:
                 failed += 1
                 print(f"auditrecv: {name}: offset {offset}: {'; '.join(rec.errors)}", file=sys.stderr)
-            out.write(dumps(_bsm_raw(rec)))
+            out.write(dumps(rec.to_dict()))
         return failed
     lines = (line.decode("utf-8", "surrogateescape") for _, line in items)
     for event in decode_lines(lines, source=name):
@@ -158,12 +158,6 @@ def _decode_raw(name: str, kind: str, items: Iterator[tuple[int, bytes]], out: I
             print(f"auditrecv: {name}: {event['error']}", file=sys.stderr)
         out.write(dumps(event))
     return failed
-
-
-def _bsm_raw(rec: Any) -> dict[str, Any]:
-    if hasattr(rec, "to_dict"):
-        return dict(rec.to_dict())
-    return dataclasses.asdict(rec)
 
 
 def _doc_errors(doc: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ from auditrecv.receive.audit_remote import (
     Phase,
     RecordReceived,
 )
-from auditrecv.receive.gss import GssFailure, KerberosAcceptor, PrincipalAllowlist, apply_process_environment
+from auditrecv.receive.gss import GssFailure, KerberosAcceptor, PrincipalAllowlist
 from auditrecv.spool import Source, SpoolFull, SpoolRecord
 
 __all__ = ["AuditRemoteServer", "AuditRemoteStats", "SpoolAppender", "start_audit_remote_server"]
@@ -456,7 +456,6 @@ async def start_audit_remote_server(
     Kerberos clients are refused with that reason, and the keytab is tried again at most every
     30 s, so deploying it later needs no restart.
     """
-    apply_process_environment(gss.krb5_config, gss.rcache_dir)
     server = AuditRemoteServer(settings, spool, acceptor=acceptor, name=name, keytab=gss.keytab)
     if acceptor is None:
         server.load_acceptor()

@@ -42,11 +42,8 @@ def _split(dotted: str) -> tuple[tuple[str, ...], str]:
     return found
 
 
-def put(doc: Doc, dotted: str, value: Any) -> None:
-    """Set ``doc[a][b][c] = value`` for ``"a.b.c"``; None, "" and [] are not written (absent = unknown)."""
-    # `not value` first: truthy values (almost all) skip the three equality tests
-    if not value and (value is None or value == "" or value == []):
-        return
+def _parent(doc: Doc, dotted: str) -> tuple[Doc, str]:
+    """The dict that holds the last part of a dotted path (made if missing), and that last part."""
     parents, leaf = _SPLIT_CACHE.get(dotted) or _split(dotted)
     node = doc
     for part in parents:
@@ -55,6 +52,15 @@ def put(doc: Doc, dotted: str, value: Any) -> None:
             child = {}
             node[part] = child
         node = child
+    return node, leaf
+
+
+def put(doc: Doc, dotted: str, value: Any) -> None:
+    """Set ``doc[a][b][c] = value`` for ``"a.b.c"``; None, "" and [] are not written (absent = unknown)."""
+    # `not value` first: truthy values (almost all) skip the three equality tests
+    if not value and (value is None or value == "" or value == []):
+        return
+    node, leaf = _parent(doc, dotted)
     node[leaf] = value
 
 
@@ -82,15 +88,7 @@ def add_unique(doc: Doc, dotted: str, *values: Any) -> None:
     fresh = [v for v in values if v is not None and v != ""]
     if not fresh:
         return
-    # one walk down the path, making the parents as put() would (the field will be written)
-    parents, leaf = _SPLIT_CACHE.get(dotted) or _split(dotted)
-    node = doc
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
+    node, leaf = _parent(doc, dotted)  # the field will be written: make its parents
     current = node.get(leaf)
     items: list[Any] = list(current) if isinstance(current, list) else []
     for v in fresh:
