@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+# Index template names the engines accept (lower case, no leading "_", no \ / * ? " < > | , # or space).
+TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,199}$")
+
 
 class ConfigError(Exception):
     """A problem with the configuration, phrased for the operator (one line, no traceback)."""
@@ -128,6 +131,7 @@ class Search:
     index: str = "auditrecv-%Y.%m.%d"  # strftime of the event time, daily mode
     data_stream: str = "logs-auditrecv-default"
     dead_letter_index: str = "auditrecv-dlq-%Y.%m"
+    template_name: str = ""  # empty = derived from the index naming ("auditrecv" for the defaults)
     schema: Literal["ecs", "auditrecv-v1"] = "ecs"
     install_templates: bool = True
     number_of_replicas: int = -1  # -1 = leave the engine default
@@ -330,6 +334,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("search.password: missing (search.username is set)")
     if sum(bool(x) for x in (s.username, s.api_key, s.bearer_token)) > 1:
         raise ConfigError("search: set only one of username/password, api_key, bearer_token")
+    if s.template_name and not TEMPLATE_NAME_RE.match(s.template_name):
+        raise ConfigError(
+            f"search.template_name = {s.template_name!r}: not a template name (lower-case letters, digits, "
+            "'.', '_', '-', '+'; starting with a letter or digit)"
+        )
     if bool(s.client_cert) != bool(s.client_key):
         raise ConfigError("search.client_key: client_cert and client_key go together")
     port("http.port", cfg.http.port)

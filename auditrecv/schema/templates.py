@@ -13,14 +13,17 @@ import re
 from typing import Any
 
 from auditrecv.config import Search
+from auditrecv.sink.naming import index_pattern, main_index_pattern, template_names, template_priority
 
 from . import tables
 
-TEMPLATE_PREFIX = "auditrecv"
-TEMPLATE_PRIORITY = 200  # above the built-in logs-*-* template (priority 100), A6.3
+__all__ = ["build_mappings", "build_templates", "field_mapping", "index_pattern"]
+
+# Plus the pattern's specificity (sink.naming.template_priority), at most 299: above the built-in
+# logs-*-* template (priority 100, A6.3), below the dead-letter templates (300 and up).
+TEMPLATE_PRIORITY = 200
 KEYWORD_IGNORE_ABOVE = 1024
 FLAT_IGNORE_ABOVE = 4096
-_STRFTIME = re.compile(r"%.")
 
 
 def _version_tuple(version: str) -> tuple[int, int]:
@@ -109,18 +112,11 @@ def _insert(properties: dict[str, Any], dotted: str, mapping: dict[str, Any]) ->
     node[parts[-1]] = mapping
 
 
-def index_pattern(name_or_strftime: str) -> str:
-    """``auditrecv-%Y.%m.%d`` -> ``auditrecv-*``: the part before the first directive, then ``*``."""
-    m = _STRFTIME.search(name_or_strftime)
-    if m is None:
-        return name_or_strftime
-    return name_or_strftime[: m.start()] + "*"
-
-
 def build_templates(flavor: str, version: str, settings: Search) -> dict[str, dict[str, Any]]:
     """Component and composable index templates for this engine; the sink PUTs them as given.
 
-    Returns ``{"component_templates": {name: body}, "index_templates": {name: body}}``.
+    Returns ``{"component_templates": {name: body}, "index_templates": {name: body}}``, named after the
+    index naming (``sink.naming.template_names``) so receivers writing different indices keep theirs.
     """
     from . import __version__ as schema_version
 
@@ -133,24 +129,23 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
         from .compat import compat_mappings
 
         mappings = compat_mappings(flavor, version)
-        name = f"{TEMPLATE_PREFIX}-v1"
     else:
         mappings = build_mappings(flavor, version)
-        name = f"{TEMPLATE_PREFIX}-ecs"
+    names = template_names(settings)
+    mappings_name = names.mappings_component(settings.schema)
     components = {
-        f"{name}-mappings": {"template": {"mappings": mappings}, "_meta": meta},
-        f"{TEMPLATE_PREFIX}-settings": {"template": {"settings": index_settings}, "_meta": meta},
+        mappings_name: {"template": {"mappings": mappings}, "_meta": meta},
+        names.settings_component: {"template": {"settings": index_settings}, "_meta": meta},
     }
+    pattern = main_index_pattern(settings)
     index_template: dict[str, Any] = {
-        "composed_of": [f"{TEMPLATE_PREFIX}-settings", f"{name}-mappings"],
-        "priority": TEMPLATE_PRIORITY,
+        "index_patterns": [pattern],
+        "composed_of": [names.settings_component, mappings_name],
+        "priority": template_priority(pattern, TEMPLATE_PRIORITY),
         "_meta": meta,
     }
     if settings.mode == "data_stream":
-        index_template["index_patterns"] = [settings.data_stream]
         index_template["data_stream"] = {}
-    else:
-        index_template["index_patterns"] = [index_pattern(settings.index)]
-    # the dead-letter indices (search.dead_letter_index) get the sink's own template (priority 300)
-    templates: dict[str, Any] = {TEMPLATE_PREFIX: index_template}
+    # the dead-letter indices (search.dead_letter_index) get the sink's own template (priority 300+)
+    templates: dict[str, Any] = {names.index_template: index_template}
     return {"component_templates": components, "index_templates": templates}

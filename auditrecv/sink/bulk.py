@@ -609,12 +609,8 @@ class BulkIndexer:
         self._setup_task = asyncio.create_task(self._setup(templates_for), name="sink-setup")
 
     async def _setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
-        from auditrecv.sink.engine import (
-            DEAD_LETTER_TEMPLATE,
-            TemplateError,
-            dead_letter_template,
-            install_templates,
-        )
+        from auditrecv.sink.engine import TemplateError, dead_letter_template, install_templates
+        from auditrecv.sink.naming import template_names
 
         assert self._ready is not None
         try:
@@ -623,7 +619,7 @@ class BulkIndexer:
                 return
             templates: dict[str, Any] = dict(templates_for(info)) if templates_for else {}
             index_templates = dict(templates.get("index_templates") or {})
-            index_templates.setdefault(DEAD_LETTER_TEMPLATE, dead_letter_template(self.settings))
+            index_templates.setdefault(template_names(self.settings).dead_letter, dead_letter_template(self.settings))
             templates["index_templates"] = index_templates
             attempt = 0
             while True:

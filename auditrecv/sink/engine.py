@@ -15,7 +15,7 @@ import orjson
 
 from auditrecv.config import Search
 from auditrecv.sink.http import EngineAuthError, SinkError
-from auditrecv.sink.naming import index_pattern
+from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_priority
 
 if TYPE_CHECKING:
     from auditrecv.sink.bulk import BulkIndexer
@@ -24,9 +24,11 @@ log = logging.getLogger("auditrecv.sink")
 
 Flavor = Literal["elasticsearch", "opensearch"]
 
-# Above the schema package's own templates (priority 200) so a dead-letter index that also matches
-# the main pattern (auditrecv-dlq-* inside auditrecv-*) gets the dead-letter mapping.
-DEAD_LETTER_TEMPLATE = "auditrecv-dead-letter"
+# The default configuration's name; sink.naming.template_names gives the one for any settings.
+DEAD_LETTER_TEMPLATE = DEFAULT_DEAD_LETTER_TEMPLATE
+# Above the schema package's own templates (at most 299) so a dead-letter index that also matches
+# the main pattern (auditrecv-dlq-* inside auditrecv-*) gets the dead-letter mapping; plus the
+# pattern's specificity, like the main templates.
 DEAD_LETTER_PRIORITY = 300
 
 
@@ -94,9 +96,10 @@ def dead_letter_template(settings: Search) -> dict[str, Any]:
     if settings.number_of_replicas >= 0:
         index_settings["number_of_replicas"] = settings.number_of_replicas
     keyword = {"type": "keyword", "ignore_above": 1024}
+    pattern = index_pattern(settings.dead_letter_index)
     return {
-        "index_patterns": [index_pattern(settings.dead_letter_index)],
-        "priority": DEAD_LETTER_PRIORITY,
+        "index_patterns": [pattern],
+        "priority": template_priority(pattern, DEAD_LETTER_PRIORITY),
         "template": {
             "settings": index_settings,
             "mappings": {

@@ -1,4 +1,5 @@
-"""Where a document goes: a daily index from its own event time, or the configured data stream.
+"""Where a document goes (a daily index from its own event time, or the configured data stream), and the
+names and patterns of the templates that cover those indices.
 
 Daily placement uses the event's `@timestamp`, not the arrival time, so a retransmit that arrives
 after midnight lands in the same index as the first copy and the `create` with the same `_id`
@@ -7,12 +8,14 @@ is recognised as a duplicate (409).
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from auditrecv.config import Search
+from auditrecv.config import TEMPLATE_NAME_RE, Search
 
 _DATE_ONLY = re.compile(r"^(?:[^%]|%[Ymdjy%])*$")  # pattern needs nothing finer than the day
 _DIRECTIVE = re.compile(r"%.")
@@ -60,6 +63,83 @@ def index_for(settings: Search, doc: dict[str, Any]) -> str:
 
 
 def index_pattern(pattern: str) -> str:
-    """An index-template pattern covering every name a strftime pattern can produce ("a-%Y.%m" -> "a-*")."""
-    out = _DIRECTIVE.sub(lambda m: "%" if m.group(0) == "%%" else "*", pattern)
+    """The index-template pattern covering exactly the names a strftime pattern can produce.
+
+    Every directive becomes ``*`` and runs of wildcards joined by punctuation collapse into one
+    (``a-%Y.%m.%d`` -> ``a-*``, ``audit-%Y-x-%m`` -> ``audit-*-x-*``). The literal parts are lowered
+    because ``format_index`` lowers the names it makes.
+    """
+    out = _DIRECTIVE.sub(lambda m: "%" if m.group(0) == "%%" else "*", pattern).lower()
     return re.sub(r"\*(?:[^A-Za-z0-9*]*\*)*", "*", out)
+
+
+def main_index_pattern(settings: Search) -> str:
+    """What the main index template must match: the data stream, or every daily index."""
+    if settings.mode == "data_stream":
+        return settings.data_stream
+    return index_pattern(settings.index)
+
+
+# -------------------------------------------------------------------------- template names
+#
+# Templates are cluster-wide, so two receivers writing different indices must not share template
+# names (the second would overwrite the first's patterns and mappings). Names therefore follow the
+# index naming; the default daily configuration keeps the names it always had ("auditrecv",
+# "auditrecv-dead-letter"), so existing clusters are not left with a second, orphaned set.
+
+_DEFAULTS = Search()
+DEFAULT_TEMPLATE = "auditrecv"
+DEFAULT_DEAD_LETTER_TEMPLATE = "auditrecv-dead-letter"
+_DEFAULT_DEAD_LETTER_PATTERN = index_pattern(_DEFAULTS.dead_letter_index)
+_WILDCARD_RUN = re.compile(r"[-_.]*\*[-_.]*")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateNames:
+    """Names of everything auditrecv installs for one index naming."""
+
+    index_template: str
+    dead_letter: str
+
+    @property
+    def settings_component(self) -> str:
+        return f"{self.index_template}-settings"
+
+    def mappings_component(self, schema: str) -> str:
+        return f"{self.index_template}-{'v1' if schema == 'auditrecv-v1' else 'ecs'}-mappings"
+
+
+def _name_for(pattern: str) -> str:
+    """``<stem>-*`` is named ``<stem>``; any other pattern gets a readable part plus a digest of the
+    whole pattern, so that different patterns never share a name (``a-*-x-*`` and ``a-*-x`` differ)."""
+    if pattern.endswith("-*") and "*" not in pattern[:-2] and TEMPLATE_NAME_RE.match(pattern[:-2]):
+        return pattern[:-2]
+    readable = _WILDCARD_RUN.sub("-", pattern).strip("-_.+")[:60] or DEFAULT_TEMPLATE
+    if not TEMPLATE_NAME_RE.match(readable):
+        readable = DEFAULT_TEMPLATE
+    digest = hashlib.blake2b(pattern.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{readable}-{digest}"
+
+
+def template_names(settings: Search) -> TemplateNames:
+    """``search.template_name`` if set, else names derived from the index naming: ``audit-%Y.%m.%d``
+    gives ``audit``, dead letters in ``audit-dlq-%Y.%m`` give ``audit-dlq-dead-letter``."""
+    if settings.template_name:
+        return TemplateNames(settings.template_name, f"{settings.template_name}-dead-letter")
+    base = _name_for(main_index_pattern(settings))  # auditrecv-* (the default) -> auditrecv
+    dead = index_pattern(settings.dead_letter_index)
+    if dead == _DEFAULT_DEAD_LETTER_PATTERN:
+        dead_name = DEFAULT_DEAD_LETTER_TEMPLATE
+    else:
+        dead_name = f"{_name_for(dead)}-dead-letter"
+    return TemplateNames(base, dead_name)
+
+
+def template_priority(pattern: str, base: int) -> int:
+    """``base`` plus how specific ``pattern`` is (its literal characters, at most 99).
+
+    Two receivers whose patterns overlap (``audit-*`` and ``audit-x-*``) could not both install a
+    template at the same priority (the engine refuses overlapping templates of equal priority); the
+    more specific pattern wins, which is the template its indices want.
+    """
+    return base + min(len(pattern.replace("*", "")), 99)

@@ -22,7 +22,7 @@ from auditrecv.schema import (
     tables,
     to_compat_v1,
 )
-from auditrecv.sink import index_for
+from auditrecv.sink import BulkDoc, Result, index_for
 from auditrecv.spool.record import Source
 from tests.infra.engine import SearchEngine
 from tests.paths import BSM_FIXTURES, LINUX_FIXTURES
@@ -271,4 +271,52 @@ def test_huge_argument_values_index_and_stay_whole(search_engine: SearchEngine) 
         assert sorted(len(d["process"]["args"][1]) for d in stored) == [40000, 40000]
     finally:
         engine.delete_indices(f"{prefix}-*")
+        engine.delete_index_templates(f"{prefix}*")
+
+
+async def test_two_index_namings_keep_their_own_templates(search_engine: SearchEngine) -> None:
+    """Two receivers with different (here: nested) index patterns on one cluster (issue 14, defect 9):
+    each installs its own templates through the real set-up path, neither overwrites the other, and
+    a document of each lands with its own receiver's mapping."""
+    from auditrecv.sink import open_indexer
+    from auditrecv.sink.naming import template_names
+
+    engine = search_engine
+    prefix = f"{PREFIX}tn"
+    engine.delete_indices(f"{prefix}*")
+    engine.delete_index_templates(f"{prefix}*")
+    common: dict[str, Any] = {"urls": [engine.url], "number_of_replicas": 0}
+    ecs = Search(index=f"{prefix}-%Y.%m.%d", dead_letter_index=f"{prefix}-dlq-a-%Y.%m", **common)
+    v1 = Search(
+        index=f"{prefix}-x-%Y.%m.%d", dead_letter_index=f"{prefix}-dlq-b-%Y.%m", schema="auditrecv-v1", **common
+    )
+    doc = {"@timestamp": "2026-11-22T10:00:00.000Z", "message": "m"}
+    try:
+        for settings in (ecs, v1):
+            idx = await open_indexer(settings)
+            try:
+                outcomes = await idx.index([BulkDoc(index_for(settings, doc), "tn1", dict(doc))])
+            finally:
+                await idx.close()
+            assert [o.result for o in outcomes] == [Result.CREATED]
+
+        names = {template_names(ecs).index_template, template_names(v1).index_template}
+        assert names == {prefix, f"{prefix}-x"}
+        _, res = engine.request("GET", f"/_index_template/{prefix}*")
+        installed = {t["name"]: t["index_template"]["index_patterns"] for t in res["index_templates"]}
+        assert installed == {
+            prefix: [f"{prefix}-*"],
+            f"{prefix}-x": [f"{prefix}-x-*"],
+            f"{prefix}-dlq-a-dead-letter": [f"{prefix}-dlq-a-*"],
+            f"{prefix}-dlq-b-dead-letter": [f"{prefix}-dlq-b-*"],
+        }
+        _, mapping = engine.request("GET", f"/{prefix}-2026.11.22,{prefix}-x-2026.11.22/_mapping")
+        ecs_props = mapping[f"{prefix}-2026.11.22"]["mappings"]["properties"]
+        v1_props = mapping[f"{prefix}-x-2026.11.22"]["mappings"]["properties"]
+        assert ecs_props["process"]["properties"]["pid"] == {"type": "long"} and "exec_args" not in ecs_props
+        assert "properties" in ecs_props["event"]  # ECS: event.* is an object
+        assert v1_props["exec_args"]["type"] == "keyword" and v1_props["event"]["type"] == "keyword"
+        assert v1_props["@timestamp"] == {"type": "date_nanos"}
+    finally:
+        engine.delete_indices(f"{prefix}*")
         engine.delete_index_templates(f"{prefix}*")

@@ -13,8 +13,10 @@ from auditrecv.decode.bsm import decode_record, iter_records
 from auditrecv.decode.linux import decode_events
 from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, linux_to_ecs, tables
 from auditrecv.schema.docgen import render
-from auditrecv.schema.templates import index_pattern
-from auditrecv.sink import index_for
+from auditrecv.schema.templates import index_pattern as template_index_pattern
+from auditrecv.sink import dead_letter_template, index_for
+from auditrecv.sink.engine import DEAD_LETTER_PRIORITY
+from auditrecv.sink.naming import index_pattern, template_names
 from auditrecv.spool.record import Source
 from tests.paths import BSM_FIXTURES, REPO
 from tests.schema import bsm_build as b
@@ -147,14 +149,56 @@ def test_daily_and_data_stream_templates() -> None:
     daily = build_templates("opensearch", "2.19.1", Search())
     tpl = daily["index_templates"]["auditrecv"]
     assert tpl["index_patterns"] == ["auditrecv-*"]
-    assert tpl["priority"] > 100 and "data_stream" not in tpl
+    assert 100 < tpl["priority"] < DEAD_LETTER_PRIORITY and "data_stream" not in tpl
     assert tpl["composed_of"] == ["auditrecv-settings", "auditrecv-ecs-mappings"]
     daily_settings = daily["component_templates"]["auditrecv-settings"]["template"]["settings"]
     assert "number_of_replicas" not in daily_settings["index"]
     assert set(daily["index_templates"]) == {"auditrecv"}  # the sink owns the dead-letter template
-    stream = build_templates("elasticsearch", "8.15.0", Search(mode="data_stream", data_stream="logs-audit-prod"))
-    stpl = stream["index_templates"]["auditrecv"]
+    stream_settings = Search(mode="data_stream", data_stream="logs-audit-prod")
+    stream = build_templates("elasticsearch", "8.15.0", stream_settings)
+    (name,) = stream["index_templates"]
+    assert name == template_names(stream_settings).index_template != "auditrecv"
+    stpl = stream["index_templates"][name]
     assert stpl["index_patterns"] == ["logs-audit-prod"] and stpl["data_stream"] == {}
+    assert stpl["composed_of"] == [f"{name}-settings", f"{name}-ecs-mappings"]
+
+
+def test_default_configuration_keeps_the_template_names_existing_clusters_have() -> None:
+    names = template_names(Search())
+    assert (names.index_template, names.dead_letter) == ("auditrecv", "auditrecv-dead-letter")
+    templates = build_templates("opensearch", "2.19.1", Search(schema="auditrecv-v1"))
+    assert set(templates["component_templates"]) == {"auditrecv-settings", "auditrecv-v1-mappings"}
+
+
+def test_template_names_follow_the_index_naming() -> None:
+    """Two receivers with different index patterns on one cluster must not overwrite each other's
+    templates (issue 14, defect 9): each pattern gets its own names, and an explicit name wins."""
+    a = Search(index="audit-a-%Y.%m.%d")
+    b = Search(index="audit-a-x-%Y.%m.%d", dead_letter_index="audit-a-x-dlq-%Y.%m")
+    ta, tb = build_templates("opensearch", "2.19.1", a), build_templates("opensearch", "2.19.1", b)
+    assert set(ta["index_templates"]) == {"audit-a"}
+    assert set(tb["index_templates"]) == {"audit-a-x"}
+    assert not set(ta["component_templates"]) & set(tb["component_templates"])
+    assert ta["index_templates"]["audit-a"]["composed_of"] == ["audit-a-settings", "audit-a-ecs-mappings"]
+    # Overlapping patterns cannot share a priority (the engine refuses that): the more specific wins.
+    assert tb["index_templates"]["audit-a-x"]["priority"] > ta["index_templates"]["audit-a"]["priority"]
+    assert template_names(b).dead_letter == "audit-a-x-dlq-dead-letter"
+    assert dead_letter_template(b)["priority"] > DEAD_LETTER_PRIORITY
+    # Patterns that are not "<stem>-*" still never share a name.
+    odd = {template_names(Search(index=p)).index_template for p in ("audit-%Y-x-%m", "audit-%Y-x", "audit_%Y")}
+    assert len(odd) == 3
+    explicit = template_names(Search(index="audit-a-%Y.%m.%d", template_name="site1"))
+    assert (explicit.index_template, explicit.dead_letter) == ("site1", "site1-dead-letter")
+
+
+def test_one_index_pattern_for_templates_and_placement() -> None:
+    """schema.templates and sink.naming used to disagree on audit-%Y-x-%m (audit-* vs audit-*-x-*)."""
+    assert template_index_pattern is index_pattern
+    assert index_pattern("audit-%Y-x-%m") == "audit-*-x-*"
+    assert index_pattern("Audit-%Y.%m.%d") == "audit-*"  # index names are lowered, so is the pattern
+    tpl = build_templates("opensearch", "2.19.1", Search(index="audit-%Y-x-%m"))
+    (body,) = tpl["index_templates"].values()
+    assert body["index_patterns"] == ["audit-*-x-*"]
 
 
 def test_index_name_uses_the_event_time_not_the_arrival_time() -> None:

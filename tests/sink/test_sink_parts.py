@@ -201,7 +201,7 @@ async def test_open_indexer_detects_installs_then_indexes(fake: FakeEngine) -> N
         await idx.close()
     assert [o.result for o in outcomes] == [Result.CREATED] * 2
     assert idx.engine.flavor == "opensearch"
-    dl = fake.templates["_index_template/auditrecv-dead-letter"]
+    dl = fake.templates["_index_template/dl-dead-letter"]  # named after its own pattern
     assert dl["index_patterns"] == ["dl-*"]
     assert dl["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
     assert dl["template"]["mappings"]["properties"]["event"]["properties"]["original"]["index"] is False
