@@ -240,12 +240,28 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
     return 0
 
 
-def _write_built(out: IO[bytes], built: Any, ids: list[int]) -> int:
-    ids.extend(built.spool_ids)
-    if built.doc is None:
-        return 0
-    out.write(dumps(built.doc))
-    return 1
+@dataclasses.dataclass
+class _Export:
+    """What `export` wrote so far, and the spool ids it may delete once the file is safe."""
+
+    out: IO[bytes]
+    spool_ids: list[int] = dataclasses.field(default_factory=list)
+    doc_ids: set[str] = dataclasses.field(default_factory=set)  # ~100 bytes per document
+    written: int = 0
+    duplicates: int = 0
+
+    def write(self, built: Any) -> None:
+        """Write one document unless one with its id was written already (a resent record: the engine
+        would have answered 409). Its spool ids go either way: the written copy stands for them."""
+        self.spool_ids.extend(built.spool_ids)
+        if built.doc is None:
+            return
+        if built.doc_id in self.doc_ids:
+            self.duplicates += 1
+            return
+        self.doc_ids.add(built.doc_id)
+        self.out.write(dumps(built.doc))
+        self.written += 1
 
 
 def _progress(text: str, *, done: bool = False) -> None:
@@ -260,7 +276,9 @@ async def export_spool(cfg: Config, target: str, *, keep: bool) -> int:
     """`auditrecv export --ndjson FILE`: documents for everything spooled, then (unless --keep) drop them.
 
     The records are deleted only after the file is written and fsynced, so a crash in between
-    exports them twice at worst, never loses them.
+    exports them twice at worst, never loses them. Like the engine (`create` with the same `_id`),
+    the export keeps one document per document id: a record that was committed, not acknowledged
+    and sent again is in the spool twice but comes out once.
     """
     from auditrecv.app import observer_info
     from auditrecv.pipeline import DocumentBuilder
@@ -272,22 +290,22 @@ async def export_spool(cfg: Config, target: str, *, keep: bool) -> int:
     spool = await Spool.open(cfg.spool_path, cfg.spool)
     builder = DocumentBuilder(cfg, observer_info(cfg), record_clock=True)
     out: IO[bytes] = sys.stdout.buffer if target == "-" else open(target, "ab")  # noqa: SIM115
-    written = 0
+    export = _Export(out)
     try:
         cursor = 0
-        ids: list[int] = []
         while True:
             items = await spool.read(cursor, 5000)
             if not items:
                 break
             cursor = items[-1][0]
             for built in builder.add(items):
-                written += _write_built(out, built, ids)
+                export.write(built)
         for built in builder.flush():
-            written += _write_built(out, built, ids)
+            export.write(built)
         out.flush()
         if out is not sys.stdout.buffer:
             os.fsync(out.fileno())
+        ids = export.spool_ids
         if not keep and ids:
             for start in range(0, len(ids), 5000):
                 await spool.delete(ids[start : start + 5000])
@@ -295,5 +313,6 @@ async def export_spool(cfg: Config, target: str, *, keep: bool) -> int:
         if out is not sys.stdout.buffer:
             out.close()
         await spool.close()
-    print(f"auditrecv: exported {written} documents to {target}", file=sys.stderr)
+    skipped = f" ({export.duplicates} duplicates of records resent by their host left out)" if export.duplicates else ""
+    print(f"auditrecv: exported {export.written} documents to {target}{skipped}", file=sys.stderr)
     return 0
