@@ -19,7 +19,9 @@ Why this shape:
   the commit path; the writer only copies the short tail so the WAL restarts near 2 MiB.
 * A full filesystem is survivable: ``<path>.reserve`` holds some real disk space, released when a
   write hits ENOSPC so that checkpoints and the pipeline's deletes still work; appends resume only
-  once the reserve could be taken back.
+  once the reserve could be taken back. Not as soon as it fits, though: releasing it is what made
+  room, so retaking it at once only fills the disk again (release, retake, release... every
+  second). It is retaken once the filesystem has twice the reserve free, checked with backoff.
 
 Disk use is therefore at most ``max_bytes`` (database) + the WAL (a few MiB, at most ~8 MiB plus one
 group) + the reserve (min(16 MiB, max_bytes/32), at least 1 MiB).
@@ -39,7 +41,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,14 +58,28 @@ SCHEMA_VERSION = 1
 GROUP_MAX_RECORDS = 20_000
 # Rough on-disk cost of one record besides its payload (cell header, ids, b-tree slack).
 _RECORD_OVERHEAD = 48
-# While the filesystem itself is full, let one append through this often to find out whether it
-# has space again (nothing else tells us).
+# While the filesystem itself is full, let one append through to find out whether it has space
+# again (nothing else tells us): after this long, then twice as long each time, up to the maximum.
 _DISK_FULL_PROBE_SECONDS = 1.0
+_DISK_FULL_PROBE_MAX_SECONDS = 30.0
 _LATENCY_WINDOW = 2048
 DEFAULT_RESERVE_BYTES = 16 * 1024 * 1024
+# After a full filesystem the reserve is retaken only with this many times its size (at least 1 MiB)
+# free: hysteresis, so that releasing it does not itself look like recovery.
+_RESUME_FREE_FACTOR = 2
+
 # About this much WAL written makes the checkpointer thread copy the WAL into the database file,
 # off the commit path. If it cannot keep up, commits checkpoint themselves at 4x this size.
 CHECKPOINT_BYTES = 2 * 1024 * 1024
+
+FreeBytes = Callable[[Path], int]
+
+
+def filesystem_free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem holding ``directory``."""
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -142,6 +158,8 @@ class SpoolMetrics:
     append_commits: int = 0  # commits that stored at least one record
     max_records_per_commit: int = 0
     full_events: int = 0  # transitions into "full"
+    reserve_releases: int = 0  # disk reserve given up because the filesystem was full
+    reserve_retakes: int = 0  # ... and taken back once the filesystem had room again
     errors: int = 0  # failed write transactions
     records: int = 0  # records in the spool now
     bytes_used: int = 0  # database pages in use, bytes
@@ -203,6 +221,8 @@ class _GroupResult:
     records: int = 0
     bytes_used: int = 0
     full_reason: Literal["limit", "disk"] | None = None
+    reserve_released: bool = False
+    reserve_retaken: bool = False
     commit_seconds: float = 0.0
     done: float = 0.0
     error: bool = False
@@ -230,11 +250,20 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
 class _Store:
     """The write connection and the id counters; used only by the writer thread (after open)."""
 
-    def __init__(self, path: Path, max_bytes: int, synchronous: str, reserve_bytes: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int,
+        synchronous: str,
+        reserve_bytes: int,
+        free_bytes: FreeBytes = filesystem_free_bytes,
+    ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.reserve_path = Path(f"{path}.reserve")
         self.reserve_bytes = reserve_bytes
+        self.resume_free_bytes = _RESUME_FREE_FACTOR * max(reserve_bytes, 1 << 20)
+        self._free_bytes = free_bytes
         self._lock_fd = self._take_lock(path)
         try:
             self.conn = self._open_db(path, synchronous)
@@ -250,6 +279,8 @@ class _Store:
         self.count: int = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         self.bytes_used = self.used_bytes()
         self.reserve_held = self._take_reserve()
+        # True from a full filesystem until the reserve is back: appends wait for room (hysteresis).
+        self.disk_full = not self.reserve_held
         self.wal_written = 0  # estimate since the last checkpoint request
 
     # ---------------------------------------------------------------- the reserve for a full filesystem
@@ -277,15 +308,34 @@ class _Store:
             log.warning("cannot keep a disk reserve at %s (%s); carrying on without", self.reserve_path, exc)
         return True
 
-    def _release_reserve(self) -> None:
+    def _retake_reserve(self) -> bool:
+        """After a full filesystem, the reserve comes back only once there is room for it twice over.
+
+        Releasing it is what made room; taking it back as soon as it fits would fill the filesystem
+        again with the next append, and release it again: a flapping spool and a warning a second.
+        """
+        if self.disk_full:
+            try:
+                free = self._free_bytes(self.path.parent)
+            except OSError as exc:
+                log.debug("cannot tell the free space beside %s: %s", self.path, exc)
+                return False
+            if free < self.resume_free_bytes:
+                return False
+        if not self._take_reserve():
+            return False
+        self.disk_full = False
+        return True
+
+    def _release_reserve(self) -> bool:
+        """Give the reserve up on a full filesystem; True if it was held (the Spool logs it)."""
+        self.disk_full = True
         if not self.reserve_held:
-            return
+            return False
         self.reserve_held = False
         if self.reserve_bytes > 0:
             self.reserve_path.unlink(missing_ok=True)
-            log.warning(
-                "filesystem full: released the %d-byte spool reserve so deletes can proceed", self.reserve_bytes
-            )
+            log.debug("filesystem full: released the %d-byte spool reserve", self.reserve_bytes)
         # Give the WAL's space back to the filesystem; wait only briefly for readers to move on.
         try:
             self.conn.execute("PRAGMA busy_timeout = 1000")
@@ -295,6 +345,7 @@ class _Store:
         finally:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA busy_timeout = 10000")
+        return True
 
     @staticmethod
     def _take_lock(path: Path) -> int:
@@ -368,8 +419,10 @@ class _Store:
     def run_group(self, appends: list[_Append], deletes: list[_Delete]) -> _GroupResult:
         """One write transaction for every queued operation; errors are per operation, never raised."""
         started = time.monotonic()
+        retaken = False
         if appends and not self.reserve_held:
-            self.reserve_held = self._take_reserve()  # appends only with the reserve back in place
+            # appends only with the reserve back in place
+            self.reserve_held = retaken = self._retake_reserve()
         try:
             if appends and not self.reserve_held:
                 raise sqlite3.OperationalError("no room for the spool reserve")
@@ -378,11 +431,12 @@ class _Store:
             self._rollback()
             if _is_disk_full(exc) or not self.reserve_held:
                 log.debug("write transaction hit a full filesystem: %s", exc)
-                self._release_reserve()
+                released = self._release_reserve()
                 refused = SpoolFull(self.bytes_used, self.max_bytes, "disk")
                 result = self._deletes_only(deletes) if deletes else _GroupResult([], [])
                 result.appends = [(op, refused) for op in appends]
                 result.full_reason = "disk"
+                result.reserve_released = released
             else:
                 log.error("spool write transaction failed, %d appends refused: %s", len(appends), exc)
                 failure = SpoolError(f"spool write failed: {exc}")
@@ -394,6 +448,7 @@ class _Store:
             failure = SpoolError(f"spool write failed: {exc!r}")
             result = _GroupResult([(op, failure) for op in appends], [(op, failure) for op in deletes])
             result.error = True
+        result.reserve_retaken = retaken
         result.commit_seconds = time.monotonic() - started
         result.done = time.monotonic()
         result.last_id = self.last_id
@@ -740,9 +795,13 @@ class Spool:
         low_water_ratio: float,
         resume_ratio: float,
         commit_delay: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Use ``Spool.open``: construction does blocking I/O that belongs in a thread."""
         self._loop = asyncio.get_running_loop()
+        self._clock = clock
+        self._reserve_bytes = store.reserve_bytes
+        self._resume_free_bytes = store.resume_free_bytes
         self.path = store.path
         self.max_bytes = store.max_bytes
         self.low_water_bytes = int(store.max_bytes * low_water_ratio)
@@ -756,6 +815,7 @@ class Spool:
         self._full = not store.reserve_held
         self._full_reason: Literal["limit", "disk"] = "disk" if self._full else "limit"
         self._next_probe = 0.0
+        self._probe_interval = _DISK_FULL_PROBE_SECONDS
         self._closing = False
         self._closed = False
         self._close_done = asyncio.Event()
@@ -768,9 +828,13 @@ class Spool:
         self._update_state()
         if self._full:
             self.metrics.full_events += 1
+            self._next_probe = clock() + self._probe_interval
             log.warning(
-                "spool full (filesystem full): no room for the %d-byte reserve; refusing new records",
+                "spool full (filesystem full): no room for the %d-byte reserve; refusing new records until "
+                "%d bytes are free beside %s",
                 store.reserve_bytes,
+                store.resume_free_bytes,
+                store.path,
             )
 
     @classmethod
@@ -785,6 +849,8 @@ class Spool:
         synchronous: str | None = None,
         resume_ratio: float | None = None,
         reserve_bytes: int | None = None,
+        free_bytes: FreeBytes = filesystem_free_bytes,
+        clock: Callable[[], float] = time.monotonic,
     ) -> Spool:
         """Open (creating if needed) and recover the spool at ``path``.
 
@@ -792,7 +858,9 @@ class Spool:
         defaults (1 GiB, 0.8, 2 ms, "full"). ``resume_ratio`` (default = ``low_water_ratio``) is where
         a full spool takes records again: the gap keeps it from flapping (and logging) per record.
         ``reserve_bytes`` (default min(16 MiB, max_bytes/32), at least 1 MiB; 0 = none) is disk space
-        held in ``<path>.reserve`` and released when the filesystem fills, so deletes still work.
+        held in ``<path>.reserve`` and released when the filesystem fills, so deletes still work; it is
+        taken back once ``free_bytes(directory)`` reports twice its size free. ``clock`` paces the
+        checks for that (monotonic seconds). Both are there for tests that simulate a full disk.
         Raises ``SpoolError`` if the file is not a spool or another process holds it.
         """
 
@@ -814,7 +882,7 @@ class Spool:
         if reserve_bytes is None:
             reserve_bytes = min(DEFAULT_RESERVE_BYTES, max(max_b // 32, 1 << 20))
         try:
-            store = await asyncio.to_thread(_Store, p, max_b, sync, reserve_bytes)
+            store = await asyncio.to_thread(_Store, p, max_b, sync, reserve_bytes, free_bytes)
         except OSError as exc:
             raise SpoolError(f"{p}: cannot open spool: {exc.strerror or exc}") from exc
         try:
@@ -827,7 +895,9 @@ class Spool:
         except BaseException:
             await asyncio.to_thread(store.close)
             raise
-        spool = cls(store, reader, checkpointer, low_water_ratio=low, resume_ratio=resume, commit_delay=delay)
+        spool = cls(
+            store, reader, checkpointer, low_water_ratio=low, resume_ratio=resume, commit_delay=delay, clock=clock
+        )
         log.info(
             "spool %s open: %d records, %d of %d bytes used, next id %d",
             p,
@@ -888,12 +958,14 @@ class Spool:
         if not recs:
             return []
         if self._full:
-            now = time.monotonic()
+            now = self._clock()
             if self._full_reason == "limit" or now < self._next_probe:
                 self.metrics.appended += len(recs)
                 self.metrics.refused += len(recs)
                 raise SpoolFull(self._bytes_used, self.max_bytes, self._full_reason)
-            self._next_probe = now + _DISK_FULL_PROBE_SECONDS  # let this one find out
+            # Let this one find out whether the filesystem has room again; back off until it has.
+            self._probe_interval = min(2 * self._probe_interval, _DISK_FULL_PROBE_MAX_SECONDS)
+            self._next_probe = now + self._probe_interval
         estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
         future: asyncio.Future[list[int]] = self._loop.create_future()
         self._writer.submit(_Append(recs, future, time.monotonic(), estimate))
@@ -1019,27 +1091,38 @@ class Spool:
             self._last_id = max(self._last_id, res.last_id)
         self._count = res.records
         self._bytes_used = res.bytes_used
+        m.reserve_releases += res.reserve_released
+        m.reserve_retakes += res.reserve_retaken
         if res.full_reason is not None and not self._full:
             self._full = True
             self._full_reason = res.full_reason
-            self._next_probe = time.monotonic() + _DISK_FULL_PROBE_SECONDS
+            self._probe_interval = _DISK_FULL_PROBE_SECONDS
+            self._next_probe = self._clock() + self._probe_interval
             m.full_events += 1
-            log.warning(
-                "spool full (%s): %d of %d bytes used, %d records; refusing new records until space is freed",
-                "spool.max_bytes reached" if res.full_reason == "limit" else "filesystem full",
-                self._bytes_used,
-                self.max_bytes,
-                self._count,
-            )
-        elif self._full:
-            if self._full_reason == "limit":
-                recovered = self._bytes_used <= self.resume_bytes
+            if res.full_reason == "limit":
+                log.warning(
+                    "spool full (spool.max_bytes reached): %d of %d bytes used, %d records; refusing new records "
+                    "until space is freed",
+                    self._bytes_used,
+                    self.max_bytes,
+                    self._count,
+                )
             else:
-                recovered = res.committed > 0
-                if res.deleted:
-                    self._next_probe = 0.0  # freed pages may be reusable: try at once
+                log.warning(
+                    "spool full (filesystem full): %d records kept, %d-byte reserve released so deletes can "
+                    "proceed; refusing new records until %d bytes are free beside %s",
+                    self._count,
+                    self._reserve_bytes,
+                    self._resume_free_bytes,
+                    self.path,
+                )
+        elif self._full:
+            # Below the resume mark for the size limit; for a full disk, an append got in.
+            limit = self._full_reason == "limit"
+            recovered = self._bytes_used <= self.resume_bytes if limit else res.committed > 0
             if recovered:
                 self._full = False
+                self._probe_interval = _DISK_FULL_PROBE_SECONDS
                 log.warning(
                     "spool accepting records again: %d of %d bytes used, %d records",
                     self._bytes_used,

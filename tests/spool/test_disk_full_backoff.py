@@ -1,0 +1,147 @@
+"""A really full filesystem must not make the spool flap (issue 14, defect 7).
+
+Releasing the disk reserve is what makes room on a full filesystem; taking it back as soon as it
+fits fills the disk again with the next append, and the reserve is released again: the chaos probe
+saw 29 warnings and a flapping /health in 20 s. The spool now retakes the reserve only once twice
+its size is free, checking with backoff, and says so once on release and once on recovery.
+
+The full filesystem is simulated without root or a tmpfs: SQLite's own ``max_page_count`` makes
+the next write that needs a page fail with SQLITE_FULL (the error a full disk gives), and the
+free-space probe and the clock are the spool's injectable ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from auditrecv.spool import Source, Spool, SpoolFull, SpoolRecord
+
+SRC = Source(transport="audisp_remote", peer="192.0.2.9", peer_port=50000, listener="audisp_remote")
+MiB = 1 << 20
+RESERVE = MiB
+
+
+class SimulatedDisk:
+    """What the spool is told about free space; counts how often it asked (= appends let through)."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.asked = 0
+
+    def free_bytes(self, directory: Path) -> int:
+        self.asked += 1
+        return self.free
+
+
+class SimulatedClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(n: int) -> SpoolRecord:
+    # Bigger than a page: every append needs new pages, so a capped database refuses every one.
+    return SpoolRecord("linux", b"type=SYSCALL msg=audit(1.0:%d): " % n + b"x" * 6000, SRC, n)
+
+
+def spool_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "auditrecv.spool" and r.levelno >= logging.WARNING]
+
+
+async def test_full_filesystem_releases_once_and_retakes_only_with_room(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="auditrecv.spool")
+    disk = SimulatedDisk(free=64 * MiB)
+    clock = SimulatedClock()
+    path = tmp_path / "spool.db"
+    spool = await Spool.open(
+        path,
+        max_bytes=1 << 30,
+        commit_delay=0,
+        reserve_bytes=RESERVE,
+        free_bytes=disk.free_bytes,
+        clock=clock,
+    )
+    try:
+        stored = [i for n in range(5) for i in await spool.append([record(n)])]
+        assert Path(f"{path}.reserve").stat().st_size == RESERVE
+
+        # The filesystem fills up: SQLite cannot grow the database any more.
+        conn = spool._writer._store.conn  # the writer thread is idle between awaited appends
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(SpoolFull) as full:
+            await spool.append([record(100)])
+        assert full.value.reason == "disk" and spool.state == "full"
+        assert not Path(f"{path}.reserve").exists()
+        # Releasing the reserve freed it; the filesystem is otherwise still full.
+        disk.free = RESERVE + MiB // 2
+
+        # A sender retrying once a simulated second for a minute.
+        let_through: list[float] = []
+        for step in range(1, 61):
+            clock.now = 1000.0 + step
+            asked = disk.asked
+            with pytest.raises(SpoolFull):
+                await spool.append([record(100 + step)])
+            if disk.asked != asked:
+                let_through.append(float(step))
+        # Checked with backoff (1, 2, 4, 8, 16 s, then every 30 s), never retaken without room.
+        assert let_through == [1.0, 3.0, 7.0, 15.0, 31.0]
+        assert not Path(f"{path}.reserve").exists()
+        m = spool.metrics
+        assert (m.reserve_releases, m.reserve_retakes, m.full_events) == (1, 0, 1)
+        assert spool.state == "full"
+
+        # Room again (the operator cleaned up): the next check retakes the reserve and takes records.
+        disk.free = 3 * MiB
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        new_ids: list[int] = []
+        for step in range(61, 61 + 31):
+            clock.now = 1000.0 + step
+            try:
+                new_ids = await spool.append([record(1000)])
+                break
+            except SpoolFull:
+                pass
+        assert new_ids, "appends should resume within one backoff interval once there is room"
+        assert spool.state != "full"
+        assert Path(f"{path}.reserve").stat().st_size == RESERVE
+        assert (m.reserve_releases, m.reserve_retakes, m.full_events) == (1, 1, 1)
+        assert [rid for rid, _ in await spool.read(0, 100)] == [*stored, *new_ids]
+
+        warnings = spool_messages(caplog)
+        assert len(warnings) == 2, warnings
+        assert "filesystem full" in warnings[0] and f"{2 * RESERVE} bytes are free" in warnings[0]
+        assert "accepting records again" in warnings[1]
+    finally:
+        await spool.close()
+
+
+async def test_no_retake_while_the_released_reserve_is_all_the_room_there_is(tmp_path: Path) -> None:
+    """The exact loop of the chaos probe: the released reserve fits again, but taking it would leave
+    nothing for the records. Free space must reach twice the reserve first."""
+    disk = SimulatedDisk(free=64 * MiB)
+    clock = SimulatedClock()
+    path = tmp_path / "spool.db"
+    async with await Spool.open(
+        path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=RESERVE, free_bytes=disk.free_bytes, clock=clock
+    ) as spool:
+        await spool.append([record(1)])
+        conn = spool._writer._store.conn
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        with pytest.raises(SpoolFull):
+            await spool.append([record(2)])
+        disk.free = 2 * RESERVE - 1
+        for step in range(1, 200):
+            clock.now = 1000.0 + step
+            with pytest.raises(SpoolFull):
+                await spool.append([record(2 + step)])
+        assert (spool.metrics.reserve_releases, spool.metrics.reserve_retakes) == (1, 0)
+        assert not Path(f"{path}.reserve").exists()
