@@ -8,12 +8,18 @@ import logging
 import os
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditrecv import __version__
 from auditrecv.config import Config
 
+if TYPE_CHECKING:
+    from auditrecv.metrics import ShippingWatch
+
 log = logging.getLogger("auditrecv")
+# How often the watchdog looks at the spool and the engine: a stall is logged within about this
+# long of crossing a [health] limit.
+WATCH_INTERVAL = 1.0
 
 
 def observer_info(cfg: Config) -> dict[str, Any]:
@@ -54,7 +60,14 @@ class Service:
         self.indexer: Any = None
         self.enricher: Any = None
         self.http_runner: Any = None
+        self.stopping = False
+        self.shipping_watch: ShippingWatch | None = None  # once started
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def enabled_listeners(self) -> list[str]:
+        """The listeners the configuration asks for (each must be up for /ready)."""
+        listeners = self.cfg.listeners
+        return [n for n in ("audit_remote", "audisp_remote", "audisp_remote_krb5") if getattr(listeners, n).enabled]
 
     async def start(self) -> None:
         from auditrecv.spool import Spool
@@ -68,6 +81,20 @@ class Service:
         await self._start_listeners()
         if cfg.http.enabled:
             await self._start_http()
+        self._tasks.append(asyncio.create_task(self._watch_shipping(), name="shipping-watch"))
+
+    async def _watch_shipping(self) -> None:
+        """Log promptly when shipping stalls and when it recovers (see auditrecv.metrics)."""
+        from auditrecv.metrics import ShippingWatch, shipping_problems
+
+        self.shipping_watch = watch = ShippingWatch(log)
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                _, _, problems = shipping_problems(self)
+                watch.update(problems, self.spool.count())
+            except Exception:  # a bug here must not stop the service, nor be silent
+                log.exception("shipping watchdog failed")
 
     async def _start_listeners(self) -> None:
         from auditrecv.receive.audisp_remote_server import start_audisp_remote_server
@@ -113,17 +140,18 @@ class Service:
     async def _start_http(self) -> None:
         from aiohttp import web
 
-        from auditrecv.metrics import SERVICE_KEY, health_handler, metrics_handler
+        from auditrecv.metrics import SERVICE_KEY, health_handler, metrics_handler, ready_handler
 
         app = web.Application()
         app[SERVICE_KEY] = self
         app.router.add_get("/health", health_handler)
+        app.router.add_get("/ready", ready_handler)
         app.router.add_get("/metrics", metrics_handler)
         self.http_runner = web.AppRunner(app, access_log=None)
         await self.http_runner.setup()
         site = web.TCPSite(self.http_runner, self.cfg.http.host, self.cfg.http.port)
         await site.start()
-        log.info("health and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
+        log.info("health, readiness and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
 
     def reload(self) -> None:
         if self.enricher is not None and hasattr(self.enricher, "reload"):
@@ -131,6 +159,7 @@ class Service:
 
     async def stop(self) -> None:
         """Graceful: stop accepting (Linux clients get ENDING), finish in-flight work, close the spool."""
+        self.stopping = True
         for srv in self.servers.values():
             with contextlib.suppress(Exception):
                 await srv.close()

@@ -168,6 +168,14 @@ class Http:
 
 
 @dataclass(frozen=True)
+class Health:
+    """When /health says "degraded" and the log says shipping stalled (also without HTTP)."""
+
+    max_unshipped_age: float = 30.0  # seconds the oldest spooled record may wait for the engine
+    max_request_seconds: float = 10.0  # seconds a bulk request may wait for the engine's reply
+
+
+@dataclass(frozen=True)
 class Logging:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -184,6 +192,7 @@ class Config:
     search: Search = field(default_factory=Search)
     enrich: Enrich = field(default_factory=Enrich)
     http: Http = field(default_factory=Http)
+    health: Health = field(default_factory=Health)
     logging: Logging = field(default_factory=Logging)
 
     @property
@@ -342,6 +351,8 @@ def _validate(cfg: Config) -> None:
     if bool(s.client_cert) != bool(s.client_key):
         raise ConfigError("search.client_key: client_cert and client_key go together")
     port("http.port", cfg.http.port)
+    positive("health.max_unshipped_age", cfg.health.max_unshipped_age)
+    positive("health.max_request_seconds", cfg.health.max_request_seconds)
     ev = cfg.decode.linux
     positive("decode.linux.grace_seconds", ev.grace_seconds, allow_zero=True)
     positive("decode.linux.max_age_seconds", ev.max_age_seconds)

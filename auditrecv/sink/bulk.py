@@ -103,6 +103,7 @@ class BulkMetrics:
     halted: bool = False  # 401/403: nothing ships until the engine accepts us again
     last_error: str = ""
     last_error_time: float = 0.0  # Unix seconds
+    last_success_time: float = 0.0  # Unix seconds of the last _bulk reply with item results
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +198,7 @@ class BulkIndexer:
         # While the engine pushes back (429), requests go one at a time through this lock.
         self._throttle_lock = asyncio.Lock()
         self._throttle_until = 0.0
+        self._requests_since: list[float] = []  # monotonic start of each _bulk request in flight
         self._session: aiohttp.ClientSession | None = None
         self._ready: asyncio.Event | None = None  # set by open_indexer while templates install
         self._setup_task: asyncio.Task[None] | None = None
@@ -376,6 +378,7 @@ class BulkIndexer:
                 attempt += 1
                 continue
             self._resume()
+            self.metrics.last_success_time = time.time()
             retry, dead, halted = self._apply(items, results)
             if dead:
                 await self._dead_letter(dead)
@@ -532,6 +535,8 @@ class BulkIndexer:
         async with self._slots, self._throttle():
             m = self.metrics
             m.in_flight += 1
+            started = time.monotonic()
+            self._requests_since.append(started)
             try:
                 if self.settings.gzip:
                     body = await _gzip(body, self._gzip_level)
@@ -554,6 +559,12 @@ class BulkIndexer:
                     raise _Transient(self.nodes.any_alive()) from exc
             finally:
                 m.in_flight -= 1
+                self._requests_since.remove(started)
+
+    def longest_request_seconds(self) -> float:
+        """How long the oldest _bulk request in flight has waited (0 if none): a stalled engine shows
+        here long before the request times out."""
+        return time.monotonic() - min(self._requests_since) if self._requests_since else 0.0
 
     def _throttle(self) -> contextlib.AbstractAsyncContextManager[Any]:
         if time.monotonic() < self._throttle_until:

@@ -219,6 +219,7 @@ class _GroupResult:
     deleted: int = 0
     last_id: int = 0
     records: int = 0
+    oldest: tuple[int, int] | None = None  # (id, received_ns) of the lowest id still spooled
     bytes_used: int = 0
     full_reason: Literal["limit", "disk"] | None = None
     reserve_released: bool = False
@@ -277,6 +278,7 @@ class _Store:
             with contextlib.suppress(ValueError, TypeError):
                 self.source_ids.setdefault(Source.from_dict(json.loads(data)), sid)
         self.count: int = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        self.oldest = self._oldest_row()
         self.bytes_used = self.used_bytes()
         self.reserve_held = self._take_reserve()
         # True from a full filesystem until the reserve is back: appends wait for room (hysteresis).
@@ -404,6 +406,11 @@ class _Store:
         max_sid = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM sources").fetchone()[0]
         return max(meta["last_id"], max_id), max(meta["last_source_id"], max_sid)
 
+    def _oldest_row(self) -> tuple[int, int] | None:
+        """(id, received_ns) of the lowest id still spooled: the record waiting longest for the engine."""
+        row = self.conn.execute("SELECT id, received_ns FROM records ORDER BY id LIMIT 1").fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
     def used_bytes(self) -> int:
         pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
         free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
@@ -452,6 +459,7 @@ class _Store:
         result.commit_seconds = time.monotonic() - started
         result.done = time.monotonic()
         result.last_id = self.last_id
+        result.oldest = self.oldest
         result.records = self.count
         result.bytes_used = self.bytes_used
         return result
@@ -484,6 +492,7 @@ class _Store:
         next_id = self.last_id
         next_sid = self.last_source_id
         new_sources: dict[Source, int] = {}
+        first_new: tuple[int, int] | None = None  # (id, received_ns) of the first record stored now
         if appends:
             used = self.used_bytes()
             # Only when the whole group might not fit do we pay for a savepoint and a size check per append.
@@ -527,6 +536,8 @@ class _Store:
                         continue
                     conn.execute("RELEASE one_append")
                 result.appends.append((op, list(range(saved_id + 1, next_id + 1))))
+                if first_new is None:
+                    first_new = (rows[0][0], rows[0][3])
                 wal += op.estimate
                 result.committed += len(rows)
                 count += len(rows)
@@ -545,6 +556,12 @@ class _Store:
             self.source_ids.clear()
         else:
             self.source_ids.update(new_sources)
+        if count == 0:
+            self.oldest = None
+        elif result.deleted:
+            self.oldest = self._oldest_row()  # one step down the id index: cheap
+        elif self.oldest is None:
+            self.oldest = first_new
         self.bytes_used = self.used_bytes()
         self.wal_written += wal
         return result
@@ -808,6 +825,7 @@ class Spool:
         self.resume_bytes = int(store.max_bytes * resume_ratio)
         self.metrics = SpoolMetrics(max_bytes=store.max_bytes)
         self._last_id = store.last_id
+        self._oldest = store.oldest
         self._count = store.count
         self._bytes_used = store.bytes_used
         # Without its reserve (the filesystem is full already) the spool starts refusing appends,
@@ -938,6 +956,12 @@ class Spool:
     def count(self) -> int:
         """Records in the spool now (committed, not yet deleted)."""
         return self._count
+
+    @property
+    def oldest_received_ns(self) -> int | None:
+        """When the oldest record still spooled (committed, not yet confirmed by the engine) arrived,
+        as its ``received_ns``; None when the spool is empty. Kept by the writer: no I/O here."""
+        return self._oldest[1] if self._oldest is not None else None
 
     def stats(self) -> dict[str, Any]:
         """A snapshot of the metrics as plain values, for the HTTP endpoint and logs."""
@@ -1090,6 +1114,7 @@ class Spool:
         if res.last_id:
             self._last_id = max(self._last_id, res.last_id)
         self._count = res.records
+        self._oldest = res.oldest
         self._bytes_used = res.bytes_used
         m.reserve_releases += res.reserve_released
         m.reserve_retakes += res.reserve_retaken
