@@ -110,8 +110,11 @@ class TemplateNames:
 
 
 def _name_for(pattern: str) -> str:
-    """``<stem>-*`` is named ``<stem>``; any other pattern gets a readable part plus a digest of the
-    whole pattern, so that different patterns never share a name (``a-*-x-*`` and ``a-*-x`` differ)."""
+    """A data stream is named after itself and ``<stem>-*`` after its stem; any other pattern gets a
+    readable part plus a digest of the whole pattern, so different patterns never share a name
+    (``a-*-x-*`` and ``a-*-x`` differ)."""
+    if "*" not in pattern and TEMPLATE_NAME_RE.match(pattern):
+        return pattern  # a data stream: its template carries its name (logs-auditrecv-default)
     if pattern.endswith("-*") and "*" not in pattern[:-2] and TEMPLATE_NAME_RE.match(pattern[:-2]):
         return pattern[:-2]
     readable = _WILDCARD_RUN.sub("-", pattern).strip("-_.+")[:60] or DEFAULT_TEMPLATE

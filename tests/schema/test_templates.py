@@ -157,7 +157,7 @@ def test_daily_and_data_stream_templates() -> None:
     stream_settings = Search(mode="data_stream", data_stream="logs-audit-prod")
     stream = build_templates("elasticsearch", "8.15.0", stream_settings)
     (name,) = stream["index_templates"]
-    assert name == template_names(stream_settings).index_template != "auditrecv"
+    assert name == template_names(stream_settings).index_template == "logs-audit-prod"  # named after the stream
     stpl = stream["index_templates"][name]
     assert stpl["index_patterns"] == ["logs-audit-prod"] and stpl["data_stream"] == {}
     assert stpl["composed_of"] == [f"{name}-settings", f"{name}-ecs-mappings"]
