@@ -18,14 +18,16 @@ from typing import Any
 from auditrecv.config import Config
 from auditrecv.decode.bsm import decode_record
 from auditrecv.decode.linux import EventAssembler, LinuxEvent, parse_line
-from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE
+from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE, LinuxRecord
 from auditrecv.schema import (
     bsm_to_ecs,
     dead_letter_doc,
     document_id,
+    limit_document,
     linux_id_parts,
     linux_to_ecs,
     to_compat_v1,
+    within_limits_fast,
 )
 from auditrecv.sink import BulkDoc, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
@@ -71,12 +73,16 @@ class DocumentBuilder:
         ev = cfg.decode.linux
         self._record_clock = record_clock
         self._last_record_time = 0.0
+        self._limits = cfg.limits
         self._assembler = EventAssembler(
-            grace_seconds=ev.grace_seconds, max_age_seconds=ev.max_age_seconds, max_records=ev.max_records
+            grace_seconds=ev.grace_seconds,
+            max_age_seconds=ev.max_age_seconds,
+            max_records=ev.max_records,
+            max_bytes=cfg.limits.max_linux_event_bytes,
         )
         self._observer = observer
         self._compat = cfg.search.schema == "auditrecv-v1"
-        self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0}
+        self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
 
     def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
         now = time.monotonic() if now is None else now
@@ -107,10 +113,26 @@ class DocumentBuilder:
         """Everything still open (end of input or shutdown)."""
         return [self._linux(e) for e in self._assembler.flush()]
 
+    def _limit(self, doc: dict[str, Any], raw: bytes, kind: str) -> dict[str, Any]:
+        """Every document, BSM or Linux, ECS or v1, comes here unless `within_limits_fast` proved it
+        small from the raw size and token count (almost all do): see schema/limits.py."""
+        limited = limit_document(doc, raw, kind, self._limits)
+        if limited.get("auditrecv", {}).get("truncated"):
+            self.stats["truncated"] += 1
+            log.warning(
+                "%s document of %d bytes over [limits]: indexed truncated (cut: %s), raw input kept",
+                kind,
+                limited["auditrecv"]["truncation"]["document_bytes"],
+                ", ".join(limited["auditrecv"]["truncation"]["fields"]),
+            )
+        return limited
+
     def _bsm(self, spool_id: int, rec: SpoolRecord) -> BuiltDoc:
         self.stats["bsm_records"] += 1
+        tokens = 0
         try:
             decoded = decode_record(rec.payload)
+            tokens = len(decoded.tokens)
             if decoded.event_id is None:  # not even a header: nothing to map, keep the bytes
                 self.stats["dead_letters"] += 1
                 doc = dead_letter_doc(
@@ -136,7 +158,10 @@ class DocumentBuilder:
                 observer=self._observer,
                 received_ns=rec.received_ns,
             )
-        return BuiltDoc(doc, document_id("bsm", rec.source, [rec.payload]), [spool_id])
+        payload = rec.payload
+        if not within_limits_fast(len(payload), tokens, self._limits):
+            doc = self._limit(doc, payload, "bsm")
+        return BuiltDoc(doc, document_id("bsm", rec.source, [payload]), [spool_id])
 
     def _linux(self, event: LinuxEvent) -> BuiltDoc:
         self.stats["linux_events"] += 1
@@ -147,6 +172,7 @@ class DocumentBuilder:
         if event.complete == COMPLETE_ORPHAN_EOE:
             return BuiltDoc(None, "", ids)
         doc_id = document_id("linux", source, linux_id_parts(event))
+        records = event.records
         try:
             if self._compat:
                 doc = to_compat_v1(event, source, received_ns=received_ns)
@@ -155,11 +181,23 @@ class DocumentBuilder:
         except Exception as exc:
             log.exception("Linux event from %s could not be mapped", source.peer)
             self.stats["dead_letters"] += 1
-            raw = "\n".join(r.raw for r in event.records).encode("utf-8", "surrogateescape")
             doc = dead_letter_doc(
-                raw, source, f"internal error: {exc!r}", "linux", observer=self._observer, received_ns=received_ns
+                _lines(records),
+                source,
+                f"internal error: {exc!r}",
+                "linux",
+                observer=self._observer,
+                received_ns=received_ns,
             )
+        raw_len = sum(len(r.raw) for r in records)
+        if not within_limits_fast(raw_len, len(records), self._limits):
+            doc = self._limit(doc, _lines(records), "linux")
         return BuiltDoc(doc, doc_id, ids)
+
+
+def _lines(records: list[LinuxRecord]) -> bytes:
+    """A Linux event's raw input: its lines as received."""
+    return "\n".join(r.raw for r in records).encode("utf-8", "surrogateescape")
 
 
 class Pipeline:
