@@ -136,6 +136,11 @@ class Search:
     batch_max_age: float = 0.25
     concurrency: int = 2
     gzip: bool = True
+    # A bulk request failing this many times (5xx other than 502/503/504, timeouts) is split in halves;
+    # a lone document failing this many times is dead-lettered once the engine has accepted other
+    # documents since its first failure (proof that it, not the engine, is the problem). 429s and
+    # outages never count: those records just wait in the spool.
+    max_document_retries: int = 5
 
 
 @dataclass(frozen=True)
@@ -360,6 +365,7 @@ def _validate(cfg: Config) -> None:
     positive("search.batch_max_bytes", s.batch_max_bytes)
     positive("search.concurrency", s.concurrency)
     positive("search.request_timeout", s.request_timeout)
+    positive("search.max_document_retries", s.max_document_retries)
     if s.username and not s.password:
         raise ConfigError("search.password: missing (search.username is set)")
     if sum(bool(x) for x in (s.username, s.api_key, s.bearer_token)) > 1:

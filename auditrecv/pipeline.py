@@ -221,8 +221,13 @@ class Pipeline:
         self._cursor = 0
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
+        # Documents the engine refused along with their dead letters, retried in the background so they
+        # hold no slot: a handful of them must not stop every later record (issue 14).
+        self._parked: list[BuiltDoc] = []
+        self._max_parked = max(1, cfg.search.batch_max_docs)
+        self._parked_task: asyncio.Task[None] | None = None
         self.stats = self._builder.stats
-        self.stats.update({"indexed": 0, "deleted": 0})
+        self.stats.update({"indexed": 0, "deleted": 0, "parked": 0})
 
     async def run(self) -> None:
         """Forever: read what is new, build documents, index them, delete what was confirmed."""
@@ -291,29 +296,69 @@ class Pipeline:
         task.add_done_callback(self._inflight.discard)
 
     async def _ship(self, docs: list[BuiltDoc]) -> None:
-        """Index until every document is confirmed; a document is never given up on."""
+        """Index until every document is confirmed; a document is never given up on. The sink returns
+        only what the engine refused with its dead letter too; after a few tries those are parked
+        (retried in the background, still spooled) so they do not hold this slot forever."""
         try:
             if self._enrich is not None:
                 await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs
             delay = 1.0
+            tries = 0
             while pending:
-                try:
-                    confirmed = await self._index(pending)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
-                    confirmed = []
-                ids = [i for d in confirmed for i in d.spool_ids]
-                if ids:
-                    await self._forget(ids)
-                self.stats["indexed"] += len(confirmed)
-                self.stats["deleted"] += len(ids)
-                done = {id(d) for d in confirmed}
-                pending = [d for d in pending if id(d) not in done]
+                pending = await self._attempt(pending, delay)
+                tries += 1
                 if pending:
+                    if tries >= self._cfg.search.max_document_retries and self._park(pending):
+                        return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 60.0)
         finally:
             self._slots.release()
+
+    async def _attempt(self, pending: list[BuiltDoc], delay: float) -> list[BuiltDoc]:
+        """One indexing call: forget what was confirmed, return the rest."""
+        try:
+            confirmed = await self._index(pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
+            confirmed = []
+        ids = [i for d in confirmed for i in d.spool_ids]
+        if ids:
+            await self._forget(ids)
+        self.stats["indexed"] += len(confirmed)
+        self.stats["deleted"] += len(ids)
+        done = {id(d) for d in confirmed}
+        return [d for d in pending if id(d) not in done]
+
+    def _park(self, docs: list[BuiltDoc]) -> bool:
+        """Hand `docs` to the background retry; False (keep the slot and retry) when that is full."""
+        if len(self._parked) + len(docs) > self._max_parked:
+            return False
+        self._parked.extend(docs)
+        self.stats["parked"] = len(self._parked)
+        log.warning(
+            "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
+            len(docs),
+            len(self._parked),
+        )
+        if self._parked_task is None:
+            task = asyncio.create_task(self._retry_parked(), name="pipeline-parked")
+            self._parked_task = task
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return True
+
+    async def _retry_parked(self) -> None:
+        delay = 30.0
+        try:
+            while self._parked:
+                await asyncio.sleep(delay)
+                docs, self._parked = self._parked, []
+                self._parked.extend(await self._attempt(docs, delay))
+                self.stats["parked"] = len(self._parked)
+                delay = min(delay * 2, 600.0)
+        finally:
+            self._parked_task = None
