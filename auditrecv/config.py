@@ -140,6 +140,37 @@ class Search:
     batch_max_age: float = 0.25
     concurrency: int = 2
     gzip: bool = True
+    # A bulk request failing this many times (5xx other than 502/503/504, timeouts) is split in halves;
+    # a lone document failing this many times is dead-lettered once the engine has accepted other
+    # documents since its first failure (proof that it, not the engine, is the problem). 429s and
+    # outages never count: those records just wait in the spool.
+    max_document_retries: int = 5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one document, so one freak or hostile record cannot take down the engine (issue 14).
+
+    Real audit documents are 1-10 kB with a few dozen values; what hurts an engine is one document
+    with hundreds of thousands of values (200,000 BSM text tokens ran a 512 MB OpenSearch out of heap)
+    or tens of megabytes. Each default is far above any real record and far below that.
+    """
+
+    # Whole serialized document, raw copy included (engines take 100 MB requests, but a multi-MB
+    # document costs several times its size in heap while indexed); 4 MiB keeps a record of 2 MiB raw whole.
+    max_document_bytes: int = 4 * 1024 * 1024
+    # BSM tokens (bsm.tokens) and Linux records (auditd.records) per document: each is a flattened object
+    # of several values. Real BSM records carry < 50 tokens; Linux events are closed at decode.linux.max_records.
+    max_tokens: int = 1000
+    # Items of any other list (process.args, bsm.texts, ...) and keys of any object: an xargs exec line
+    # has a few thousand arguments.
+    max_array_items: int = 10000
+    # Characters of one string: twice Linux's largest single argument (MAX_ARG_STRLEN = 128 KiB).
+    max_string_chars: int = 256 * 1024
+    # A Linux event is closed once its lines reach this size (like decode.linux.max_records): bounds the
+    # receiver's memory per open event and the raw copy a truncated document keeps. Real events are < 10 kB;
+    # 1 MiB is about 120 full-length audisp-remote lines.
+    max_linux_event_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,7 @@ class Config:
     spool: Spool = field(default_factory=Spool)
     decode: Decode = field(default_factory=Decode)
     search: Search = field(default_factory=Search)
+    limits: Limits = field(default_factory=Limits)
     enrich: Enrich = field(default_factory=Enrich)
     http: Http = field(default_factory=Http)
     health: Health = field(default_factory=Health)
@@ -207,7 +239,14 @@ class Config:
 # --------------------------------------------------------------------------- loading
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?)b?|b)?\s*$", re.IGNORECASE)
-_BYTE_KEYS = {"max_bytes", "batch_max_bytes", "max_record_token", "max_handshake_token"}
+_BYTE_KEYS = {
+    "max_bytes",
+    "batch_max_bytes",
+    "max_record_token",
+    "max_handshake_token",
+    "max_document_bytes",
+    "max_linux_event_bytes",
+}
 
 
 def _parse_size(text: str) -> int | None:
@@ -339,6 +378,7 @@ def _validate(cfg: Config) -> None:
     positive("search.batch_max_bytes", s.batch_max_bytes)
     positive("search.concurrency", s.concurrency)
     positive("search.request_timeout", s.request_timeout)
+    positive("search.max_document_retries", s.max_document_retries)
     if s.username and not s.password:
         raise ConfigError("search.password: missing (search.username is set)")
     if sum(bool(x) for x in (s.username, s.api_key, s.bearer_token)) > 1:
@@ -357,6 +397,14 @@ def _validate(cfg: Config) -> None:
     positive("decode.linux.grace_seconds", ev.grace_seconds, allow_zero=True)
     positive("decode.linux.max_age_seconds", ev.max_age_seconds)
     positive("decode.linux.max_records", ev.max_records)
+    lim = cfg.limits
+    if lim.max_document_bytes < 64 * 1024:
+        raise ConfigError(f"limits.max_document_bytes = {lim.max_document_bytes!r}: must be at least 64 KiB")
+    if lim.max_string_chars < 1024:
+        raise ConfigError(f"limits.max_string_chars = {lim.max_string_chars!r}: must be at least 1024")
+    positive("limits.max_tokens", lim.max_tokens)
+    positive("limits.max_array_items", lim.max_array_items)
+    positive("limits.max_linux_event_bytes", lim.max_linux_event_bytes)
     e = cfg.enrich
     for key in ("lookup_timeout", "event_budget", "cache_ttl", "negative_ttl"):
         positive(f"enrich.{key}", getattr(e, key))

@@ -18,14 +18,16 @@ from typing import Any
 from auditrecv.config import Config
 from auditrecv.decode.bsm import decode_record
 from auditrecv.decode.linux import EventAssembler, LinuxEvent, parse_line
-from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE
+from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE, LinuxRecord
 from auditrecv.schema import (
     bsm_to_ecs,
     dead_letter_doc,
     document_id,
+    limit_document,
     linux_id_parts,
     linux_to_ecs,
     to_compat_v1,
+    within_limits_fast,
 )
 from auditrecv.sink import BulkDoc, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
@@ -71,12 +73,16 @@ class DocumentBuilder:
         ev = cfg.decode.linux
         self._record_clock = record_clock
         self._last_record_time = 0.0
+        self._limits = cfg.limits
         self._assembler = EventAssembler(
-            grace_seconds=ev.grace_seconds, max_age_seconds=ev.max_age_seconds, max_records=ev.max_records
+            grace_seconds=ev.grace_seconds,
+            max_age_seconds=ev.max_age_seconds,
+            max_records=ev.max_records,
+            max_bytes=cfg.limits.max_linux_event_bytes,
         )
         self._observer = observer
         self._compat = cfg.search.schema == "auditrecv-v1"
-        self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0}
+        self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
 
     def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
         now = time.monotonic() if now is None else now
@@ -107,10 +113,26 @@ class DocumentBuilder:
         """Everything still open (end of input or shutdown)."""
         return [self._linux(e) for e in self._assembler.flush()]
 
+    def _limit(self, doc: dict[str, Any], raw: bytes, kind: str) -> dict[str, Any]:
+        """Every document, BSM or Linux, ECS or v1, comes here unless `within_limits_fast` proved it
+        small from the raw size and token count (almost all do): see schema/limits.py."""
+        limited = limit_document(doc, raw, kind, self._limits)
+        if limited.get("auditrecv", {}).get("truncated"):
+            self.stats["truncated"] += 1
+            log.warning(
+                "%s document of %d bytes over [limits]: indexed truncated (cut: %s), raw input kept",
+                kind,
+                limited["auditrecv"]["truncation"]["document_bytes"],
+                ", ".join(limited["auditrecv"]["truncation"]["fields"]),
+            )
+        return limited
+
     def _bsm(self, spool_id: int, rec: SpoolRecord) -> BuiltDoc:
         self.stats["bsm_records"] += 1
+        tokens = 0
         try:
             decoded = decode_record(rec.payload)
+            tokens = len(decoded.tokens)
             if decoded.event_id is None:  # not even a header: nothing to map, keep the bytes
                 self.stats["dead_letters"] += 1
                 doc = dead_letter_doc(
@@ -136,7 +158,10 @@ class DocumentBuilder:
                 observer=self._observer,
                 received_ns=rec.received_ns,
             )
-        return BuiltDoc(doc, document_id("bsm", rec.source, [rec.payload]), [spool_id])
+        payload = rec.payload
+        if not within_limits_fast(len(payload), tokens, self._limits):
+            doc = self._limit(doc, payload, "bsm")
+        return BuiltDoc(doc, document_id("bsm", rec.source, [payload]), [spool_id])
 
     def _linux(self, event: LinuxEvent) -> BuiltDoc:
         self.stats["linux_events"] += 1
@@ -147,6 +172,7 @@ class DocumentBuilder:
         if event.complete == COMPLETE_ORPHAN_EOE:
             return BuiltDoc(None, "", ids)
         doc_id = document_id("linux", source, linux_id_parts(event))
+        records = event.records
         try:
             if self._compat:
                 doc = to_compat_v1(event, source, received_ns=received_ns)
@@ -155,11 +181,23 @@ class DocumentBuilder:
         except Exception as exc:
             log.exception("Linux event from %s could not be mapped", source.peer)
             self.stats["dead_letters"] += 1
-            raw = "\n".join(r.raw for r in event.records).encode("utf-8", "surrogateescape")
             doc = dead_letter_doc(
-                raw, source, f"internal error: {exc!r}", "linux", observer=self._observer, received_ns=received_ns
+                _lines(records),
+                source,
+                f"internal error: {exc!r}",
+                "linux",
+                observer=self._observer,
+                received_ns=received_ns,
             )
+        raw_len = sum(len(r.raw) for r in records)
+        if not within_limits_fast(raw_len, len(records), self._limits):
+            doc = self._limit(doc, _lines(records), "linux")
         return BuiltDoc(doc, doc_id, ids)
+
+
+def _lines(records: list[LinuxRecord]) -> bytes:
+    """A Linux event's raw input: its lines as received."""
+    return "\n".join(r.raw for r in records).encode("utf-8", "surrogateescape")
 
 
 class Pipeline:
@@ -183,8 +221,13 @@ class Pipeline:
         self._cursor = 0
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
+        # Documents the engine refused along with their dead letters, retried in the background so they
+        # hold no slot: a handful of them must not stop every later record (issue 14).
+        self._parked: list[BuiltDoc] = []
+        self._max_parked = max(1, cfg.search.batch_max_docs)
+        self._parked_task: asyncio.Task[None] | None = None
         self.stats = self._builder.stats
-        self.stats.update({"indexed": 0, "deleted": 0})
+        self.stats.update({"indexed": 0, "deleted": 0, "parked": 0})
 
     async def run(self) -> None:
         """Forever: read what is new, build documents, index them, delete what was confirmed."""
@@ -253,29 +296,69 @@ class Pipeline:
         task.add_done_callback(self._inflight.discard)
 
     async def _ship(self, docs: list[BuiltDoc]) -> None:
-        """Index until every document is confirmed; a document is never given up on."""
+        """Index until every document is confirmed; a document is never given up on. The sink returns
+        only what the engine refused with its dead letter too; after a few tries those are parked
+        (retried in the background, still spooled) so they do not hold this slot forever."""
         try:
             if self._enrich is not None:
                 await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs
             delay = 1.0
+            tries = 0
             while pending:
-                try:
-                    confirmed = await self._index(pending)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
-                    confirmed = []
-                ids = [i for d in confirmed for i in d.spool_ids]
-                if ids:
-                    await self._forget(ids)
-                self.stats["indexed"] += len(confirmed)
-                self.stats["deleted"] += len(ids)
-                done = {id(d) for d in confirmed}
-                pending = [d for d in pending if id(d) not in done]
+                pending = await self._attempt(pending, delay)
+                tries += 1
                 if pending:
+                    if tries >= self._cfg.search.max_document_retries and self._park(pending):
+                        return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 60.0)
         finally:
             self._slots.release()
+
+    async def _attempt(self, pending: list[BuiltDoc], delay: float) -> list[BuiltDoc]:
+        """One indexing call: forget what was confirmed, return the rest."""
+        try:
+            confirmed = await self._index(pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
+            confirmed = []
+        ids = [i for d in confirmed for i in d.spool_ids]
+        if ids:
+            await self._forget(ids)
+        self.stats["indexed"] += len(confirmed)
+        self.stats["deleted"] += len(ids)
+        done = {id(d) for d in confirmed}
+        return [d for d in pending if id(d) not in done]
+
+    def _park(self, docs: list[BuiltDoc]) -> bool:
+        """Hand `docs` to the background retry; False (keep the slot and retry) when that is full."""
+        if len(self._parked) + len(docs) > self._max_parked:
+            return False
+        self._parked.extend(docs)
+        self.stats["parked"] = len(self._parked)
+        log.warning(
+            "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
+            len(docs),
+            len(self._parked),
+        )
+        if self._parked_task is None:
+            task = asyncio.create_task(self._retry_parked(), name="pipeline-parked")
+            self._parked_task = task
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return True
+
+    async def _retry_parked(self) -> None:
+        delay = 30.0
+        try:
+            while self._parked:
+                await asyncio.sleep(delay)
+                docs, self._parked = self._parked, []
+                self._parked.extend(await self._attempt(docs, delay))
+                self.stats["parked"] = len(self._parked)
+                delay = min(delay * 2, 600.0)
+        finally:
+            self._parked_task = None

@@ -324,5 +324,15 @@ def compat_mappings(flavor: str, version: str) -> dict[str, Any]:
             "keys": kw,
             "exe": kw,
             "node": kw,
+            "tags": kw,
+            # documents cut to fit [limits] (schema/limits.py), as in the ECS shape
+            "auditrecv": {
+                "properties": {
+                    "truncated": {"type": "boolean"},
+                    "truncation": {"properties": {"document_bytes": ident, "raw_bytes": ident, "fields": kw}},
+                    "raw_base64": {"type": "keyword", "index": False, "doc_values": False},
+                    "raw_kind": kw,
+                }
+            },
         },
     }

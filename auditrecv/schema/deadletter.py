@@ -15,6 +15,13 @@ from auditrecv.spool.record import Source
 from .common import Doc, add_unique, host_fields, iso_ns, observer_fields, put, source_fields
 
 
+def put_raw(doc: Doc, raw: bytes, kind: str) -> None:
+    """The raw input, byte for byte, in the one encoding every document that keeps raw bytes uses
+    (dead letters here, truncated documents in limits.py): base64 plus the input kind."""
+    put(doc, "auditrecv.raw_base64", base64.b64encode(raw).decode("ascii"))
+    put(doc, "auditrecv.raw_kind", kind)
+
+
 def dead_letter_doc(
     raw: bytes,
     source: Source,
@@ -41,8 +48,7 @@ def dead_letter_doc(
         put(doc, "event.original", raw.hex())
     else:
         put(doc, "event.original", raw.decode("utf-8", "backslashreplace"))
-    put(doc, "auditrecv.raw_base64", base64.b64encode(raw).decode("ascii"))
-    put(doc, "auditrecv.raw_kind", kind)
+    put_raw(doc, raw, kind)
     source_fields(doc, source)
     host_fields(doc, source)
     observer_fields(doc, observer or {})

@@ -11,6 +11,14 @@ to the offending document and dead-letters it; 401/403 halt shipping (loud error
 re-probe); 429 honours Retry-After and drops to one request in flight for a while; anything else
 retries with jittered exponential backoff. Per item: 2xx created, 409 duplicate, 429/5xx retried,
 401/403 halt-and-retry, other 4xx dead-lettered.
+
+A document the engine keeps failing on must not block the ones behind it, and an outage must never
+dead-letter anything (issue 14). So failures that may be a document's fault (5xx other than
+502/503/504, timeouts, a connection dropped mid-request; never 429 or a refused connection) are
+counted: a request that failed `search.max_document_retries` times is split in halves, and a lone
+document is dead-lettered after that many failures counted once the engine had accepted other
+documents after its first failure (proof the engine is healthy and this document is the problem).
+During an outage nothing is accepted, so nothing counts and everything waits in the spool.
 Not the official client: it refuses OpenSearch and binds to one server major (A5).
 """
 
@@ -34,6 +42,7 @@ from auditrecv.config import Search
 from auditrecv.sink.http import (
     EngineAuthError,
     NodePool,
+    RateLimitedLog,
     RetryPolicy,
     SinkError,
     auth_header,
@@ -47,6 +56,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 _THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib drops the GIL)
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
+_DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
+_OUTAGE_STATUSES = frozenset({429, 502, 503, 504})  # the engine (or its proxy) is unavailable or overloaded
+_LOG_INTERVAL = 60.0  # seconds between two log lines about the same refusal
 
 
 class Result(enum.Enum):
@@ -133,6 +145,8 @@ class _Item:
     dead_letter_for: _Item | None = None  # set on dead-letter writes: the refused original
     failure: tuple[int, str, str] = (0, "", "")  # (status, type, reason) that sent it to the DLQ
     outcome: BulkOutcome | None = None
+    failed_since: int | None = None  # the indexer's acceptance count when this document first failed
+    failures: int = 0  # failures counted towards dead-lettering it (see the module docstring)
 
 
 def _json_default(obj: Any) -> Any:
@@ -195,6 +209,9 @@ class BulkIndexer:
         self._dlq_max = dead_letter_max_source
         self._gzip_level = gzip_level  # 1: ~4x smaller at >100 MB/s; higher levels cost CPU for little
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        self._max_failures = max(1, settings.max_document_retries)
+        self._accepted = 0  # bulk replies that created or found at least one document: the engine works
+        self._log_limited = RateLimitedLog(log, _LOG_INTERVAL)
         # While the engine pushes back (429), requests go one at a time through this lock.
         self._throttle_lock = asyncio.Lock()
         self._throttle_until = 0.0
@@ -292,8 +309,14 @@ class BulkIndexer:
             await self._ready.wait()
         async with asyncio.TaskGroup() as tg:
             if unencodable:
-                for it in unencodable:
-                    log.error("document %s cannot be serialized (%s): dead-lettering it", it.doc.id, it.failure[2])
+                self._log_limited.error(
+                    "serialize",
+                    len(unencodable),
+                    "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
+                    len(unencodable),
+                    unencodable[0].doc.id,
+                    unencodable[0].failure[2],
+                )
                 tg.create_task(self._dead_letter(unencodable, raw_sources=True))
             for chunk in self._chunks(items):
                 tg.create_task(self._ship(chunk))
@@ -314,6 +337,7 @@ class BulkIndexer:
     async def _ship(self, items: list[_Item]) -> None:
         """Send until every item has an outcome (the status policy of the module docstring)."""
         attempt = 0
+        failures = 0  # failures of this very request that may be its documents' fault
         first = True
         while items:
             if not first:
@@ -322,6 +346,10 @@ class BulkIndexer:
             try:
                 reply = await self._post_bulk(items)
             except _Transient as exc:
+                if exc.suspect:
+                    failures += 1
+                    if await self._failed(items, failures, exc.failure):
+                        return
                 if exc.can_fail_over:
                     continue  # another node is up: try it straight away
                 await self._sleep(self.policy.delay(attempt, self._rng))
@@ -331,11 +359,8 @@ class BulkIndexer:
             if status == 413:
                 self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
                 if len(items) > 1:
-                    half = len(items) // 2
                     log.warning("HTTP 413 for %d documents: splitting in two", len(items))
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._ship(items[:half]))
-                        tg.create_task(self._ship(items[half:]))
+                    await self._split(items)
                     return
                 await self._refused(items, 413, "request_too_large", _error_reason(reply.body) or "HTTP 413")
                 return
@@ -354,17 +379,20 @@ class BulkIndexer:
                 reason = _error_reason(reply.body)
                 self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
                 if len(items) > 1:  # find the document that breaks the request
-                    half = len(items) // 2
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._ship(items[:half]))
-                        tg.create_task(self._ship(items[half:]))
+                    await self._split(items)
                     return
                 await self._refused(items, 400, _error_type(reply.body) or "bad_request", reason)
                 return
             if not 200 <= status < 300:
-                msg = f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}"
+                reason = _error_reason(reply.body)
+                msg = f"{reply.node}: HTTP {status}: {reason}"
                 self.metrics.error(status, msg)
-                log.warning("bulk request failed, will retry: %s", msg)
+                log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
+                if status not in _OUTAGE_STATUSES:
+                    failures += 1
+                    failure = (status, _error_type(reply.body) or f"http_{status}", reason)
+                    if await self._failed(items, failures, failure):
+                        return
                 if status in (502, 503, 504):
                     self.nodes.failed(self._node(reply.node))
                     if self.nodes.any_alive():
@@ -379,9 +407,14 @@ class BulkIndexer:
                 continue
             self._resume()
             self.metrics.last_success_time = time.time()
-            retry, dead, halted = self._apply(items, results)
+            accepted_before = self._accepted
+            if any(200 <= r[0] < 300 or r[0] == 409 for r in results):
+                self._accepted += 1
+            retry, dead, halted = self._apply(items, results, accepted_before)
             if dead:
                 await self._dead_letter(dead)
+            if len(retry) < len(items):
+                failures = 0  # a different request from now on
             items = retry
             if items:
                 if halted:
@@ -395,12 +428,75 @@ class BulkIndexer:
             else:
                 attempt = 0
 
+    async def _split(self, items: list[_Item]) -> None:
+        half = len(items) // 2
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._ship(items[:half]))
+            tg.create_task(self._ship(items[half:]))
+
+    def _count_failure(self, it: _Item, accepted_at_failure: int) -> bool:
+        """Count one failure of `it`; True when it has failed often enough, with the engine proven
+        healthy, to be dead-lettered. Failures before any proof do not count: an outage never does."""
+        if it.failed_since is None:
+            it.failed_since = accepted_at_failure
+        if self._accepted > it.failed_since:
+            it.failures += 1
+        return it.failures >= self._max_failures
+
+    async def _failed(self, items: list[_Item], failures: int, failure: tuple[int, str, str]) -> bool:
+        """The request `items` failed in a way a document can cause, for the `failures`-th time: split it
+        once that reaches the limit, or dead-letter its lone document once that is proven to be the
+        problem. True when the items were dealt with that way; False: retry the request."""
+        for it in items:
+            if it.failed_since is None:
+                it.failed_since = self._accepted
+        if len(items) > 1:
+            if failures < self._max_failures:
+                return False
+            log.warning(
+                "bulk request of %d documents failed %d times (%s): splitting it in two",
+                len(items),
+                failures,
+                _failure_text(failure),
+            )
+            await self._split(items)
+            return True
+        (it,) = items
+        if not self._count_failure(it, self._accepted):
+            return False
+        status, etype, reason = failure
+        reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
+        if it.dead_letter_for is not None:
+            self._dead_letter_refused([it], status, etype, reason)
+            return True
+        self._log_limited.error(
+            f"poison|{status}|{etype}",
+            1,
+            "document %s (%d bytes) in %s failed %d times (%s) while the engine accepted other documents: "
+            "dead-lettering it so it cannot block the records behind it",
+            it.doc.id,
+            len(it.source),
+            it.doc.index,
+            it.failures,
+            _failure_text(failure),
+        )
+        it.failure = (status, etype, reason)
+        await self._dead_letter([it])
+        return True
+
     def _apply(
-        self, items: list[_Item], results: list[tuple[int, str, str]]
+        self, items: list[_Item], results: list[tuple[int, str, str]], accepted_before: int
     ) -> tuple[list[_Item], list[_Item], tuple[int, str] | None]:
-        """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status)."""
+        """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status).
+
+        `accepted_before` is the acceptance count before this reply: documents created in the same reply
+        prove the engine healthy for the ones that failed in it.
+        """
         retry: list[_Item] = []
         dead: list[_Item] = []
+        poisoned: list[_Item] = []
+        missing_index: dict[str, list[_Item]] = {}
+        refused_letters: dict[tuple[int, str, str], list[_Item]] = {}
         halted: tuple[int, str] | None = None
         m = self.metrics
         for it, (status, etype, reason) in zip(items, results, strict=True):
@@ -418,7 +514,16 @@ class BulkIndexer:
                 m.docs_duplicate += 1
             elif status == 429 or status >= 500:
                 m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                retry.append(it)
+                if status not in _OUTAGE_STATUSES and self._count_failure(it, accepted_before):
+                    reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
+                    if orig is None:
+                        it.failure = (status, etype, reason)
+                        poisoned.append(it)
+                        dead.append(it)
+                    else:
+                        refused_letters.setdefault((status, etype, reason), []).append(it)
+                else:
+                    retry.append(it)
             elif status in (401, 403):
                 m.error(status, f"item {it.doc.id}: {etype}: {reason}")
                 halted = (status, f"{etype}: {reason}")
@@ -426,30 +531,66 @@ class BulkIndexer:
             elif orig is None:
                 m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
                 if status == 404:
-                    log.error("index %s does not exist, cannot be created (%s): dead-lettering", it.doc.index, reason)
+                    missing_index.setdefault(it.doc.index, []).append(it)
                 it.failure = (status, etype, reason)
                 dead.append(it)
             else:
                 m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
-                log.error(
-                    "dead-letter write for document %s refused (HTTP %d %s: %s); it stays spooled",
-                    orig.doc.id,
-                    status,
-                    etype,
-                    reason,
-                )
-                orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
-                m.docs_failed += 1
+                refused_letters.setdefault((status, etype, reason), []).append(it)
+        for index, group in missing_index.items():
+            self._log_limited.error(
+                f"404|{index}",
+                len(group),
+                "index %s does not exist and cannot be created (%s): dead-lettering %d document(s)",
+                index,
+                group[0].failure[2],
+                len(group),
+            )
+        if poisoned:
+            first = poisoned[0]
+            self._log_limited.error(
+                f"poison|{first.failure[0]}|{first.failure[1]}",
+                len(poisoned),
+                "%d document(s) failed %d times (HTTP %d %s) while the engine accepted other documents "
+                "(first: %s in %s): dead-lettering them so they cannot block the records behind them",
+                len(poisoned),
+                self._max_failures,
+                first.failure[0],
+                first.failure[1],
+                first.doc.id,
+                first.doc.index,
+            )
+        for (status, etype, reason), letters in refused_letters.items():
+            self._dead_letter_refused(letters, status, etype, reason)
         return retry, dead, halted
+
+    def _dead_letter_refused(self, letters: list[_Item], status: int, etype: str, reason: str) -> None:
+        """Dead letters the engine will not take either: their documents stay spooled (one log line per
+        reason and minute, however many documents and retries: defect 6 of issue 14)."""
+        for letter in letters:
+            orig = letter.dead_letter_for
+            assert orig is not None
+            orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
+            self.metrics.docs_failed += 1
+        index = _letter_index(letters[0])
+        self._log_limited.error(
+            f"dlq|{index}|{status}|{etype}",
+            len(letters),
+            "dead-letter index %s refused %d dead letter(s) (HTTP %s %s: %s; first for document %s): those "
+            "documents stay in the spool and are retried later",
+            index,
+            len(letters),
+            status or "-",
+            etype,
+            reason[:500],
+            letters[0].doc.id,
+        )
 
     async def _refused(self, items: list[_Item], status: int, etype: str, reason: str) -> None:
         """A single-document request the engine will never take: dead-letter it (or fail a dead letter)."""
         it = items[0]
         if it.dead_letter_for is not None:
-            orig = it.dead_letter_for
-            log.error("dead-letter write for %s refused (HTTP %d: %s); it stays spooled", orig.doc.id, status, reason)
-            orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
-            self.metrics.docs_failed += 1
+            self._dead_letter_refused([it], status, etype, reason)
             return
         it.failure = (status, etype, reason)
         await self._dead_letter([it])
@@ -469,7 +610,7 @@ class BulkIndexer:
                 "@timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "message": f"{etype}: {reason}"[:4096],
                 "event": {"kind": "pipeline_error", "original": original},
-                "error": {"type": etype, "code": str(status), "message": reason},
+                "error": {"type": etype, "code": str(status), "message": reason[:_DEAD_LETTER_MAX_REASON]},
                 "auditrecv": {
                     "dead_letter": {"index": it.doc.index, "id": it.doc.id, "status": status, "truncated": truncated}
                 },
@@ -477,7 +618,9 @@ class BulkIndexer:
             src = orjson.dumps(letter)
             lines = _action("index", dlq_index, it.doc.id) + b"\n" + src + b"\n"
             letters.append(_Item(it.doc, lines, src, dead_letter_for=it, failure=it.failure))
-        log.warning("dead-lettering %d document(s) into %s", len(letters), dlq_index)
+        self._log_limited.warning(
+            f"dead-letter|{dlq_index}", len(letters), "dead-lettering %d document(s) into %s", len(letters), dlq_index
+        )
         await self._ship(letters)
 
     async def _halt(self, status: int, message: str) -> None:
@@ -556,7 +699,8 @@ class BulkIndexer:
                     m.error(_conn_key(exc), msg)
                     log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
                     self.nodes.failed(node)
-                    raise _Transient(self.nodes.any_alive()) from exc
+                    suspect = not isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+                    raise _Transient(self.nodes.any_alive(), suspect, (0, _conn_key(exc), msg)) from exc
             finally:
                 m.in_flight -= 1
                 self._requests_since.remove(started)
@@ -660,9 +804,28 @@ class BulkIndexer:
 
 
 class _Transient(Exception):
-    def __init__(self, can_fail_over: bool) -> None:
+    """A request that got no answer. `suspect`: it was sent and then hung or was dropped, which a
+    document can cause (a refused connection cannot); `failure` is (0, kind, message) for a dead letter."""
+
+    def __init__(self, can_fail_over: bool, suspect: bool = False, failure: tuple[int, str, str] = (0, "", "")) -> None:
         super().__init__("transient")
         self.can_fail_over = can_fail_over
+        self.suspect = suspect
+        self.failure = failure
+
+
+def _failure_text(failure: tuple[int, str, str]) -> str:
+    status, etype, _reason = failure
+    return f"HTTP {status} {etype}" if status else etype
+
+
+def _letter_index(letter: _Item) -> str:
+    """The index a dead-letter write went to (from its action line)."""
+    try:
+        action = orjson.loads(letter.lines.split(b"\n", 1)[0])
+        return str(action["index"]["_index"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "?"
 
 
 def _outcome(it: _Item) -> BulkOutcome:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from auditrecv.config import Search
+from auditrecv.config import Limits, Search
 from auditrecv.decode.bsm import decode_record, iter_records
 from auditrecv.decode.linux import decode_events
-from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, linux_to_ecs, tables
+from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, limit_document, linux_to_ecs, tables
 from auditrecv.schema.docgen import render
 from auditrecv.schema.templates import index_pattern as template_index_pattern
 from auditrecv.sink import dead_letter_template, index_for
@@ -38,6 +38,10 @@ def all_fixture_docs() -> list[dict[str, Any]]:
             docs.append(linux_to_ecs(event, linux_src, OBS))
     docs.append(dead_letter_doc(b"\x14\x00\x00", SRC, "truncated header", "bsm", received_ns=1))
     docs.append(dead_letter_doc(b"garbage line", linux_src, "no type=", "linux", received_ns=1))
+    raw = b.ALL["execve_zone"]  # and a document cut to fit [limits]
+    docs.append(
+        limit_document(bsm_to_ecs(decode_record(raw), SRC, OBS, received_ns=1), raw, "bsm", Limits(max_tokens=2))
+    )
     return docs
 
 

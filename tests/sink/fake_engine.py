@@ -48,7 +48,8 @@ class FakeEngine:
         self.raw_sources: dict[tuple[str, str], bytes] = {}
         self.requests: list[BulkRequest] = []
         self.script: list[Fault] = []  # whole-request faults, consumed in order
-        self.item_faults: dict[str, list[tuple[int, str, str]]] = {}  # _id -> statuses, consumed per attempt
+        # _id (or "index/_id": that index only) -> statuses, consumed per attempt
+        self.item_faults: dict[str, list[tuple[int, str, str]]] = {}
         self.long_fields: set[str] = {"n"}  # top-level fields mapped as `long`
         self.strict_indices: set[str] = set()  # indices whose mapping refuses everything (a broken DLQ)
         self.max_body_bytes: int | None = None  # decompressed limit; bigger requests get 413
@@ -57,6 +58,8 @@ class FakeEngine:
         self.templates: dict[str, dict[str, Any]] = {}
         self.reject_templates: dict[str, str] = {}  # template name -> reason for a 400
         self.poison: set[str] = set()  # a request containing one of these _ids is refused whole (400)
+        self.request_faults: dict[str, int] = {}  # a request containing this _id is answered whole with the status
+        self.outage = 0  # answer every _bulk request with this status (0: none); after `script`
         self.hits = 0
         self.latency = 0.0  # seconds each _bulk answer takes (to let requests overlap)
         self.active = 0
@@ -65,7 +68,7 @@ class FakeEngine:
         self._release = asyncio.Event()
         self.url = ""
 
-    async def start(self, ssl_context: ssl.SSLContext | None = None) -> FakeEngine:
+    async def start(self, ssl_context: ssl.SSLContext | None = None, port: int = 0) -> FakeEngine:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_get("/", self._root)
         app.router.add_post("/_bulk", self._bulk)
@@ -74,7 +77,7 @@ class FakeEngine:
         app.router.add_put("/_ilm/policy/{name}", self._put_ilm)
         self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # see the wire bytes
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
@@ -190,6 +193,12 @@ class FakeEngine:
             short = False
         if not self._auth_ok(request):
             return _error(401, "security_exception", "missing authentication credentials for action [bulk]")
+        if self.outage:
+            return _error(self.outage, "outage", f"injected outage {self.outage}")
+        hit = [a for a in actions if a.get("create", {}).get("_id") in self.request_faults]
+        if hit:
+            status = self.request_faults[hit[0]["create"]["_id"]]
+            return _error(status, "fault", f"injected {status} for a request holding {hit[0]['create']['_id']}")
         bad = [a for a in actions if a.get("create", {}).get("_id") in self.poison]
         if bad:
             return _error(400, "x_content_parse_exception", f"[1:2] Unexpected character in document {bad[0]}")
@@ -207,7 +216,7 @@ class FakeEngine:
     def _item(self, action: dict[str, Any], source: bytes) -> dict[str, Any]:
         ((op, meta),) = action.items()
         index, doc_id = meta["_index"], meta.get("_id")
-        faults = self.item_faults.get(doc_id or "")
+        faults = self.item_faults.get(f"{index}/{doc_id}") or self.item_faults.get(doc_id or "")
         if faults:
             status, etype, reason = faults.pop(0)
             return {op: {"_index": index, "_id": doc_id, "status": status, "error": {"type": etype, "reason": reason}}}

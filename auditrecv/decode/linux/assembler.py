@@ -6,7 +6,7 @@ audisp-remote never sends EOE (linux.md §8), so an event is complete when
 3. a later serial of the same (source, node) arrived and ``grace_seconds`` have passed since (late and
    interleaved records of the older event still join it during that window), or
 4. it has been open ``max_age_seconds``, or
-5. it holds ``max_records`` records, or
+5. it holds ``max_records`` records or ``max_bytes`` characters of lines, or
 6. more than ``max_in_flight`` events are open (the oldest is pushed out).
 
 Lines that do not start with ``type=``/``node=`` continue the previous line of the same source
@@ -26,6 +26,7 @@ from .model import (
     COMPLETE_EVICTED,
     COMPLETE_FLUSH,
     COMPLETE_MAX_AGE,
+    COMPLETE_MAX_BYTES,
     COMPLETE_MAX_RECORDS,
     COMPLETE_ORPHAN_EOE,
     COMPLETE_SINGLE,
@@ -69,10 +70,13 @@ class EventAssembler:
         max_age_seconds: float = 5.0,
         max_records: int = 4096,
         max_in_flight: int = 10000,
+        max_bytes: int | None = None,
     ) -> None:
         self.grace_seconds = grace_seconds
         self.max_age_seconds = max_age_seconds
         self.max_records = max(1, max_records)
+        # bounds one event's memory and document: 1000 records of 8969-byte lines would be 8.8 MB
+        self.max_bytes = math.inf if max_bytes is None else max(1, max_bytes)
         self.max_in_flight = max(1, max_in_flight)
         self._in_flight: dict[EventKey, LinuxEvent] = {}  # insertion order = creation order
         # the newest open event per stream, not yet superseded (at most one: a newer serial supersedes it)
@@ -164,6 +168,9 @@ class EventAssembler:
                 event.records[-1] = joined
             event.tags.append(tag)
             self.stats["fragments_joined"] += 1
+            event.size += len(record.raw)
+            if event.size >= self.max_bytes:  # later fragments become orphans: each a bounded error event
+                self._emit((source, event.node, event.time_ns, event.serial), event, COMPLETE_MAX_BYTES, out)
             return
         self.stats["orphan_fragments"] += 1
         out.append(self._error_event(record, source, tag, 0.0, "oversize-line fragment without its head line"))
@@ -202,13 +209,16 @@ class EventAssembler:
             records.append(record)
             event.tags.append(tag)
             self._last_line[source] = event
+            event.size += len(record.raw)
             if len(records) >= self.max_records:
                 self._emit(key, event, COMPLETE_MAX_RECORDS, out)
+            elif event.size >= self.max_bytes:
+                self._emit(key, event, COMPLETE_MAX_BYTES, out)
             return
         if serial is None:  # only hand-built records can lack one; keep the invariant, never raise
             out.append(self._error_event(record, source, tag, now, "record without a serial"))
             return
-        event = LinuxEvent(source, node, record.time_ns, serial, [record], [tag], "", None, 0, now)
+        event = LinuxEvent(source, node, record.time_ns, serial, [record], [tag], "", None, 0, now, len(record.raw))
         stream: StreamKey = (source, node)
         newest = self._newest_serial.get(stream)
         if newest is None:
@@ -242,6 +252,8 @@ class EventAssembler:
             self._superseded.append((now + self.grace_seconds, key, event))
         if self.max_records == 1:
             self._emit(key, event, COMPLETE_MAX_RECORDS, out)
+        elif event.size >= self.max_bytes:
+            self._emit(key, event, COMPLETE_MAX_BYTES, out)
         if len(in_flight) > self.max_in_flight:
             while len(in_flight) > self.max_in_flight:
                 old_key = next(iter(in_flight))

@@ -10,7 +10,8 @@ Output of ``interpret(event)`` (keys always present unless marked "opt"; ids are
     id            "1700000000.123:4242" (sec.ms:serial) or None for error events
     source, node  the assembler source (peer) and the node= name (None if absent)
     timestamp     "2023-11-14T22:13:20.123Z";  time_ns: int;  serial: int
-    complete      how the event ended: eoe|single|superseded|max_age|max_records|evicted|flush|error|orphan_eoe
+    complete      how the event ended: eoe|single|superseded|max_age|max_records|max_bytes|evicted|flush|error|
+                  orphan_eoe
     error         None, or why the event is an error event (unparseable line, orphan fragment)
     lost_before   serials skipped just before this event on its (source, node) stream
     record_types  ["SYSCALL", "EXECVE", ...] in arrival order

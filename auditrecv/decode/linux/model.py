@@ -38,6 +38,7 @@ COMPLETE_SINGLE = "single"  # a single-record type (user space / daemon messages
 COMPLETE_SUPERSEDED = "superseded"  # a later serial arrived and the grace window passed
 COMPLETE_MAX_AGE = "max_age"  # it stayed open longer than max_age_seconds
 COMPLETE_MAX_RECORDS = "max_records"  # it reached max_records
+COMPLETE_MAX_BYTES = "max_bytes"  # its lines reached max_bytes
 COMPLETE_EVICTED = "evicted"  # too many events in flight; the oldest was pushed out
 COMPLETE_FLUSH = "flush"  # flush() at shutdown / end of input
 COMPLETE_ERROR = "error"  # an unparseable line or an orphan fragment, emitted on its own
@@ -184,3 +185,4 @@ class LinuxEvent:
     error: str | None = None  # set for error events (unparseable line, orphan fragment)
     lost_before: int = 0  # serials skipped between the newest earlier event of this node and this one
     first_seen: float = 0.0  # caller's clock when the first record arrived
+    size: int = 0  # characters of raw lines so far (the assembler's max_bytes)
