@@ -48,6 +48,7 @@ class Result:
 
 
 def baseline(directory: Path, records: int, group: int) -> Result:
+    records = max(records, group)  # at least one fsync, else there is nothing to measure
     path = directory / f"baseline-{group}.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     latencies: list[float] = []
