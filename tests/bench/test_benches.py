@@ -50,6 +50,7 @@ def test_bench_audit_remote_dummy_completes() -> None:
     assert "connection resets" not in proc.stdout, proc.stdout  # every scenario ran without a refused client
 
 
+@pytest.mark.kdc  # the bench starts its own throw-away MIT KDC
 def test_bench_audit_remote_krb5_completes() -> None:
     proc = run_bench("bench_audit_remote.py", "--records", "60", "--hosts", "2", "--mech", "krb5", "--deadline", "240")
     assert_completed(proc, r"^ratio krb5 +2 host\(s\): durable spool / baseline \d+\.\d+x")
