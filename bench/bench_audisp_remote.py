@@ -5,7 +5,7 @@ answer). The baseline is a trivial asyncio listener that acks every frame withou
 auditrecv answers only after the durable spool commit. Both run in this process, one after the
 other, with the same client settings and the same input. Target: ratio >= 0.9.
 
-    sudo .venv/bin/python bench/bench_audisp_remote.py [--records 20000] [--rounds 3]
+    sudo .venv/bin/python bench/bench_audisp_remote.py [--records 20000] [--rounds 3] [--deadline 1800]
 
 The "auditrecv service" line is the whole `auditrecv serve` (Service with the default config: its real
 spool, no search engine configured, so nothing else competes for the CPU).
@@ -29,6 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
 
 from auditrecv.config import AudispRemoteListener, Gss  # noqa: E402
 from auditrecv.receive.audisp_remote_server import start_audisp_remote_server  # noqa: E402
@@ -81,8 +84,8 @@ async def ack_only_listener() -> tuple[asyncio.Server, list[int]]:
                 if typ == 0:
                     count[0] += 1
                 writer.write(HEADER.pack(0xFF0000FE, 0, 0, 0x40000000, 0, seq))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # CancelledError: shutdown (deadline); end quietly instead of asyncio logging it
         finally:
             writer.close()
 
@@ -90,19 +93,24 @@ async def ack_only_listener() -> tuple[asyncio.Server, list[int]]:
     return server, count
 
 
-async def run_client(port: int, lines: list[bytes], workdir: Path) -> float:
+async def run_client(port: int, lines: list[bytes], workdir: Path, dl: benchkit.Deadline) -> float:
     """Feed every line, wait for audisp-remote to flush and exit; seconds elapsed."""
     client = AudispRemote("127.0.0.1", port, workdir, queue_depth=len(lines) + 10, max_time_per_record=30).start()
+    assert client.proc is not None
+    dl.kill_on_hard_exit(client.proc.pid)  # its own process group (process_group=0)
     try:
         t0 = time.perf_counter()
 
         def feed() -> None:
-            client.send_lines(lines)
-            client.close_stdin()
+            try:
+                client.send_lines(lines)
+                client.close_stdin()
+            except BrokenPipeError:
+                pass  # the client was killed (deadline); run_client reports that
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        code = await asyncio.to_thread(client.wait, 600)
+        code = await asyncio.to_thread(client.wait, max(1.0, dl.remaining() + 5))
         elapsed = time.perf_counter() - t0
         feeder.join()
         if code != 0:
@@ -110,6 +118,7 @@ async def run_client(port: int, lines: list[bytes], workdir: Path) -> float:
         return elapsed
     finally:
         client.close()
+        dl.forget_process_group(client.proc.pid)
 
 
 async def measure(
@@ -117,28 +126,35 @@ async def measure(
     lines: list[bytes],
     start: Callable[[], Awaitable[tuple[int, Callable[[], int], Callable[[], Awaitable[None]]]]],
     workdir: Path,
+    dl: benchkit.Deadline,
 ) -> float:
     port, stored, stop = await start()
+    dl.phase(name, lambda: f"{stored()} of {len(lines)} records stored")
     try:
-        elapsed = await run_client(port, lines, workdir)
+        elapsed = await run_client(port, lines, workdir, dl)
     finally:
         await stop()
     n = stored()
     if n < len(lines):
         raise RuntimeError(f"{name}: only {n} of {len(lines)} records arrived")
     rate = len(lines) / elapsed
-    print(f"{name:<44} {len(lines):>7} records  {elapsed:7.2f} s  {rate:9.0f} rec/s")
+    dl.measured(f"{name:<44} {len(lines):>7} records  {elapsed:7.2f} s  {rate:9.0f} rec/s")
     return rate
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--commit-delay", type=float, default=None, help="spool.commit_delay (default: the config default)"
     )
+    benchkit.add_deadline_argument(parser, 1800)
     args = parser.parse_args()
+    sys.exit(benchkit.run("bench_audisp_remote", args.deadline, lambda dl: asyncio.run(body(args, dl))))
+
+
+async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     lines = make_lines(args.records)
     from auditrecv.config import Spool as SpoolSettings
 
@@ -208,14 +224,14 @@ async def main() -> None:
         rates: dict[str, list[float]] = {name: [] for name, _ in variants}
         for r in range(args.rounds):
             for i, (name, start) in enumerate(variants):
-                rates[name].append(await measure(name, lines, start, base / f"r{r}v{i}"))
+                rates[name].append(await measure(name, lines, start, base / f"r{r}v{i}", dl))
         med = {name: statistics.median(values) for name, values in rates.items()}
         base_rate = med["ack-only listener (baseline)"]
         print()
         for name, rate in med.items():
-            print(f"{name:<44} median {rate:9.0f} rec/s   ratio {rate / base_rate:5.2f}x")
+            dl.measured(f"{name:<44} median {rate:9.0f} rec/s   ratio {rate / base_rate:5.2f}x")
         print("target: auditrecv/baseline >= 0.9x")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -9,7 +9,10 @@ KDC from tests/infra/kdc.py). Prints records/s, ack latency p50/p99 and ratios t
 measured in the same run. Client and servers share one process and event loop, so absolute
 numbers are pessimistic; the ratios are the point.
 
-    .venv/bin/python bench/bench_audit_remote.py [--records 20000] [--hosts 100] [--mech dummy,krb5]
+    .venv/bin/python bench/bench_audit_remote.py [--records 20000] [--hosts 100] [--mech dummy,krb5] [--deadline 900]
+
+Each row is printed as soon as it is measured; past --deadline the bench stops, says which scenario it
+was in and how far it got, and exits 3.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
 
 from auditrecv.config import AuditRemoteListener, Gss  # noqa: E402
 from auditrecv.receive import dummy_mech  # noqa: E402
@@ -103,6 +109,8 @@ async def start_baseline(keytab: str | None) -> asyncio.Server:
                     writer.write(b"".join(out))
         except Exception as exc:
             print("baseline server error:", repr(exc), file=sys.stderr)
+        except asyncio.CancelledError:
+            pass  # shutdown (deadline): end quietly instead of asyncio logging a cancelled handler
         finally:
             writer.close()
 
@@ -112,10 +120,22 @@ async def start_baseline(keytab: str | None) -> asyncio.Server:
 # --------------------------------------------------------------------------- runs
 
 
-async def drive(port: int, mech: str, hosts: int, per_host: list[bytes], ccache: str | None) -> dict[str, float]:
+def progress_of(clients: list[IllumosClient], expected: int) -> str:
+    """How far a scenario got: what a stuck run needs to say (issue 10 hung silently on resets)."""
+    acked = sum(c.stats.acked for c in clients)
+    resets = sum(c.stats.resets for c in clients)
+    reasons = [r for c in clients for r in c.stats.reset_reasons]
+    last = f", last reset: {reasons[-1]}" if reasons else ""
+    return f"{acked}/{expected} records acked, {resets} connection resets{last}"
+
+
+async def drive(
+    port: int, mech: str, hosts: int, per_host: list[bytes], ccache: str | None, dl: benchkit.Deadline, scenario: str
+) -> dict[str, float]:
     clients = [
         IllumosClient("127.0.0.1", port, mech=mech, ccache=ccache, service_host="localhost") for _ in range(hosts)
     ]
+    dl.phase(scenario, lambda: progress_of(clients, hosts * len(per_host)))
     for c in clients:
         await c.connect()
 
@@ -140,7 +160,15 @@ async def drive(port: int, mech: str, hosts: int, per_host: list[bytes], ccache:
 
 
 async def with_auditrecv(spool: Any, gss: Gss, fn: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
-    settings = AuditRemoteListener(host="127.0.0.1", port=0, allow_dummy_mech=True, max_connections=10_000)
+    # The dummy mech is allowed only from the networks named for it (none by default): without
+    # dummy_mech_networks every dummy client was refused, reconnected and retransmitted for ever (issue 10).
+    settings = AuditRemoteListener(
+        host="127.0.0.1",
+        port=0,
+        allow_dummy_mech=True,
+        dummy_mech_networks=["127.0.0.0/8"],
+        max_connections=10_000,
+    )
     server = await start_audit_remote_server(settings, gss, spool)
     try:
         return await fn(server.port)
@@ -149,7 +177,7 @@ async def with_auditrecv(spool: Any, gss: Gss, fn: Callable[[int], Awaitable[dic
         await server.wait_closed()
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     logging.basicConfig(level=logging.ERROR)
     kdc = None
     keytab = ccache = None
@@ -165,40 +193,55 @@ async def main_async(args: argparse.Namespace) -> None:
         keytab = str(kdc.service_keytab(ILLUMOS_SERVICE))
         ccache = kdc.client_ccache(ILLUMOS_CLIENT)
     gss = Gss(keytab=keytab or "")
+    dl.phase("building the records")
     recs = make_records(args.records, args.size)
     print(f"records: {args.records} x {args.size} B per scenario; client qsize 100; one process, one loop")
-    print(f"{'scenario':40s} {'rec/s':>9s} {'x base':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    print(f"{'scenario':40s} {'rec/s':>9s} {'x base':>7s} {'p50 ms':>8s} {'p99 ms':>8s}", flush=True)
     try:
         for mech in mechs:
             client_mech = "dummy" if mech == "dummy" else "kerberos_v5"
             for hosts in (1, args.hosts):
                 per_host = recs[: max(1, args.records // hosts)]
-
-                async def run(
-                    port: int, hosts: int = hosts, per_host: list[bytes] = per_host, client_mech: str = client_mech
-                ) -> dict[str, float]:
-                    return await drive(port, client_mech, hosts, per_host, ccache)
-
-                base_srv = await start_baseline(keytab)
-                try:
-                    base = await run(base_srv.sockets[0].getsockname()[1])
-                finally:
-                    base_srv.close()
-                mem = await with_auditrecv(MemorySpool(), gss, run)
-                spool = await Spool.open(tmp / f"spool-{mech}-{hosts}.db")
-                try:
-                    durable = await with_auditrecv(spool, gss, run)
-                finally:
-                    await spool.close()
-                for label, r in (
-                    ("baseline ack-only", base),
-                    ("auditrecv, memory spool", mem),
-                    ("auditrecv, durable spool", durable),
-                ):
+                rates: dict[str, float] = {}
+                for label in ("baseline ack-only", "auditrecv, memory spool", "auditrecv, durable spool"):
                     name = f"{mech:5s} {hosts:3d} host(s) {label}"
-                    print(
-                        f"{name:40s} {r['rate']:9.0f} {r['rate'] / base['rate']:7.2f} {r['p50']:8.2f} {r['p99']:8.2f}"
+
+                    async def run(
+                        port: int,
+                        hosts: int = hosts,
+                        per_host: list[bytes] = per_host,
+                        client_mech: str = client_mech,
+                        name: str = name,
+                    ) -> dict[str, float]:
+                        return await drive(port, client_mech, hosts, per_host, ccache, dl, name)
+
+                    if label.startswith("baseline"):
+                        base_srv = await start_baseline(keytab)
+                        try:
+                            r = await run(base_srv.sockets[0].getsockname()[1])
+                        finally:
+                            base_srv.close()
+                    elif "memory" in label:
+                        r = await with_auditrecv(MemorySpool(), gss, run)
+                    else:
+                        spool = await Spool.open(tmp / f"spool-{mech}-{hosts}.db")
+                        try:
+                            r = await with_auditrecv(spool, gss, run)
+                        finally:
+                            await spool.close()
+                    rates[label] = r["rate"]
+                    base_rate = rates["baseline ack-only"]
+                    resets = f"   ({r['resets']:.0f} connection resets!)" if r["resets"] else ""
+                    dl.measured(
+                        f"{name:40s} {r['rate']:9.0f} {r['rate'] / base_rate:7.2f} {r['p50']:8.2f} {r['p99']:8.2f}"
+                        f"{resets}"
                     )
+                base_rate = rates["baseline ack-only"]
+                dl.measured(
+                    f"ratio {mech} {hosts} host(s): durable spool / baseline "
+                    f"{rates['auditrecv, durable spool'] / base_rate:.2f}x, memory spool / baseline "
+                    f"{rates['auditrecv, memory spool'] / base_rate:.2f}x"
+                )
     finally:
         if kdc is not None:
             kdc.stop()
@@ -210,7 +253,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=300, help="record size in bytes")
     ap.add_argument("--hosts", type=int, default=100, help="concurrent hosts for the many-host scenario")
     ap.add_argument("--mech", default="dummy,krb5", help="comma list of dummy, krb5")
-    asyncio.run(main_async(ap.parse_args()))
+    benchkit.add_deadline_argument(ap, 900)
+    args = ap.parse_args()
+    sys.exit(benchkit.run("bench_audit_remote", args.deadline, lambda dl: asyncio.run(main_async(args, dl))))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ exec_args, return, zonename). The baseline, measured in the same run, walks the 
 record using only the header length (what any decoder must at least do); the ratio says how much the
 full decode costs on top of it. Times are best-of-N CPU (process) time.
 
-Usage: .venv/bin/python bench/bench_bsm_decode.py [--records N] [--repeat R] [--profile]
+Usage: .venv/bin/python bench/bench_bsm_decode.py [--records N] [--repeat R] [--profile] [--deadline S]
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
 
 from auditrecv.decode.bsm import iter_records  # noqa: E402
-from tests.decode_bsm import builders as B  # noqa: E402
+from tests import bsm_builders as B  # noqa: E402
 from tests.paths import BSM_FIXTURES  # noqa: E402
 
 
@@ -126,26 +129,35 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
+    benchkit.add_deadline_argument(ap, 600)
     args = ap.parse_args()
+    sys.exit(benchkit.run("bench_bsm_decode", args.deadline, lambda dl: body(args, dl)))
+
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
+    dl.phase("building the trail")
     data, expected = build_trail(args.records)
     # the fixture trails have no file tokens, so the bare walk sees every record too
     if args.profile:
         import cProfile
         import pstats
 
+        dl.phase("profiling the decoder")
         cProfile.runctx("decode_all(data)", globals(), {"data": data}, "/tmp/bsm_bench.prof")
         pstats.Stats("/tmp/bsm_bench.prof").sort_stats("tottime").print_stats(15)
         return
-    t_base, n_base = best_of(baseline_walk, data, args.repeat)
-    t_dec, n_dec = best_of(decode_all, data, args.repeat)
-    assert n_base == n_dec == expected, (n_base, n_dec, expected)
     mb = len(data) / 1e6
-    print(f"trail: {n_dec} records, {mb:.1f} MB")
-    print(f"decode:   {n_dec / t_dec:12,.0f} records/s  {mb / t_dec:8.1f} MB/s  ({t_dec:.3f} s)")
-    print(
+    dl.measured(f"trail: {expected} records, {mb:.1f} MB")
+    dl.phase("the baseline walk")
+    t_base, n_base = best_of(baseline_walk, data, args.repeat)
+    dl.measured(
         f"baseline: {n_base / t_base:12,.0f} records/s  {mb / t_base:8.1f} MB/s  ({t_base:.3f} s, header-length walk)"
     )
-    print(f"ratio decode/baseline throughput: {t_base / t_dec:.3f} (decode is {t_dec / t_base:.1f}x slower)")
+    dl.phase("decoding")
+    t_dec, n_dec = best_of(decode_all, data, args.repeat)
+    assert n_base == n_dec == expected, (n_base, n_dec, expected)
+    dl.measured(f"decode:   {n_dec / t_dec:12,.0f} records/s  {mb / t_dec:8.1f} MB/s  ({t_dec:.3f} s)")
+    dl.measured(f"ratio decode/baseline throughput: {t_base / t_dec:.3f} (decode is {t_dec / t_base:.1f}x slower)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """End to end from the spool into a real engine, against the raw `_bulk` ceiling of that engine, same run.
 
-    .venv/bin/python bench/bench_e2e.py [--records 50000] [--spool-writers 100]
+    .venv/bin/python bench/bench_e2e.py [--records 50000] [--spool-writers 100] [--deadline 2400]
 
 Engine: `AUDITRECV_ES_URL` if set, else an embedded OpenSearch 2.19 started the way the tests do
 (tests/infra/engine.py; `AUDITRECV_ENGINE_JVM_OPTS` passes JVM options, e.g. to re-enable C2).
@@ -39,6 +39,8 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
 
 from auditrecv.app import observer_info  # noqa: E402
 from auditrecv.config import Config, parse_config  # noqa: E402
@@ -194,17 +196,18 @@ async def run_pipeline(cfg: Config, spool_path: Path) -> tuple[float, dict[str, 
     return seconds, {**pipeline.stats, "left_in_spool": left}, indexer.metrics.to_dict()
 
 
-def spool_commit_bench(writers: int, records: int) -> None:
+def spool_commit_bench(writers: int, records: int, dl: benchkit.Deadline) -> None:
     """Spool commit throughput and p99 under concurrent writers: bench_spool.py's own runs, reused."""
     try:
         from bench_spool import baseline, spool_run
     except ImportError as exc:
         print(f"spool commit: bench/bench_spool.py not usable ({exc}); run it directly")
         return
+    dl.phase("spool commit bench")
     with tempfile.TemporaryDirectory() as tmp:
         base = baseline(Path(tmp), records, 100)
         run = asyncio.run(spool_run(Path(tmp), writers, records, 0.002, "full"))
-    print(
+    dl.measured(
         f"spool commit, {writers} concurrent writers: {run.rate:,.0f} rec/s "
         f"({run.rate / base.rate:.2f}x raw write of 100 + one fsync), p50 {run.p50 * 1e3:.2f} ms, "
         f"p99 {run.p99 * 1e3:.2f} ms (raw 100/fsync p99 {base.p99 * 1e3:.2f} ms), "
@@ -212,7 +215,9 @@ def spool_commit_bench(writers: int, records: int) -> None:
     )
 
 
-async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip: bool, workdir: Path) -> None:
+async def bench(
+    engine: SearchEngine, n: int, batch: int, concurrency: int, gzip: bool, workdir: Path, dl: benchkit.Deadline
+) -> None:
     tag = uuid.uuid4().hex[:8]
     index = f"bench-e2e-{tag}"
     cfg = make_config(engine.url, index, batch, concurrency, gzip)
@@ -223,6 +228,7 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
     )
     try:
         # Warm-up: templates installed, JIT and the bulk path hot, before anything is timed.
+        dl.phase("warm-up load")
         warm = make_config(engine.url, f"{index}-warm", batch, concurrency, gzip)
         warm_spool = workdir / "warm.db"
         await fill_spool(warm_spool, warm, records[: min(n, 5000)])
@@ -232,14 +238,16 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
         await cfg_ready.close()
 
         spool_path = workdir / "spool.db"
+        dl.phase("filling the spool")
         fill_s = await fill_spool(spool_path, cfg, records)
-        print(f"spool fill: {n / fill_s:,.0f} rec/s (appends of 1000)")
+        dl.measured(f"spool fill: {n / fill_s:,.0f} rec/s (appends of 1000)")
 
+        dl.phase("document building alone")
         t = time.perf_counter()
         builder = DocumentBuilder(cfg, observer_info(cfg))
         built = builder.add([(i + 1, SpoolRecord("bsm", r, SOURCE, 0)) for i, r in enumerate(records)])
         build_s = time.perf_counter() - t
-        print(f"document building alone (decode + ECS map, one core): {n / build_s:,.0f} docs/s")
+        dl.measured(f"document building alone (decode + ECS map, one core): {n / build_s:,.0f} docs/s")
         del built, builder
 
         # The ceiling is measured before AND after the pipeline (fresh indices each time) and averaged,
@@ -248,6 +256,7 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
         meter = CpuMeter(engine)
         for run in (1, 2):
             raw_index = f"{index}-raw{run}"
+            dl.phase(f"raw _bulk ceiling #{run}")
             t = time.perf_counter()
             bodies = raw_bodies(cfg, records, index, raw_index, gzip)
             prep_s = time.perf_counter() - t
@@ -255,7 +264,7 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
             raw_s, raw_errors = await post_raw(engine.url, bodies, concurrency, gzip)
             del bodies
             raw_rates.append(n / raw_s)
-            print(
+            dl.measured(
                 f"raw _bulk ceiling #{run}: {n / raw_s:,.0f} docs/s ({raw_s:.1f} s; building the bodies "
                 f"beforehand took {prep_s:.1f} s, not counted; item errors {raw_errors}; "
                 f"{meter.per_doc(cpu, n)})"
@@ -263,17 +272,18 @@ async def bench(engine: SearchEngine, n: int, batch: int, concurrency: int, gzip
             if run == 2:
                 break
             cpu = meter.snapshot()
+            dl.phase("pipeline drain")
             pipe_s, stats, sink = await run_pipeline(cfg, spool_path)
             pipe_rate = n / pipe_s
-            print(
+            dl.measured(
                 f"pipeline drain:    {pipe_rate:,.0f} docs/s ({pipe_s:.1f} s; created {sink['docs_created']}, "
                 f"duplicates {sink['docs_duplicate']}, dead letters {sink['docs_dead_lettered']}, "
                 f"left in spool {stats['left_in_spool']}; {meter.per_doc(cpu, n)})"
             )
         raw_rate = sum(raw_rates) / len(raw_rates)
-        print(f"ratio pipeline / raw: {pipe_rate / raw_rate:.2f}x (aim >= 0.8)")
+        dl.measured(f"ratio pipeline / raw: {pipe_rate / raw_rate:.2f}x (aim >= 0.8)")
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews both cases)")
-        print(
+        dl.measured(
             f"ratio pipeline / document building alone: {pipe_rate * build_s / n:.2f}x "
             "(near 1: the pipeline is as fast as decode + ECS mapping on one core allows)"
         )
@@ -293,9 +303,13 @@ def main() -> None:
     parser.add_argument("--no-gzip", action="store_true", help="send uncompressed bodies (both cases)")
     parser.add_argument("--spool-writers", type=int, default=100)
     parser.add_argument("--spool-records", type=int, default=5000)
+    benchkit.add_deadline_argument(parser, 2400)
     args = parser.parse_args()
+    sys.exit(benchkit.run("bench_e2e", args.deadline, lambda dl: body(args, dl)))
 
-    spool_commit_bench(args.spool_writers, args.spool_records)
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
+    spool_commit_bench(args.spool_writers, args.spool_records, dl)
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     launched = None
     try:
@@ -303,13 +317,16 @@ def main() -> None:
         if url:
             engine = connect_external(url)
         else:
+            dl.phase("starting the embedded OpenSearch")
             launched = launch_embedded(OPENSEARCH, workdir / "engine")
+            dl.kill_on_hard_exit(launched.process.pid)  # launched in its own process group
             engine = launched.wait_ready()
-            print(f"embedded engine healthy after {engine.startup_seconds:.1f} s")
-        asyncio.run(bench(engine, args.records, args.batch, args.concurrency, not args.no_gzip, workdir))
+            print(f"embedded engine healthy after {engine.startup_seconds:.1f} s", flush=True)
+        asyncio.run(bench(engine, args.records, args.batch, args.concurrency, not args.no_gzip, workdir, dl))
     finally:
         if launched is not None:
             stop_process_group(launched.process)
+            dl.forget_process_group(launched.process.pid)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -9,7 +9,7 @@ timestamps, then measures in the same run:
   records walked (its C parser splits every record into fields eagerly), and a second pass that also reads
   every field name and raw value from Python (what a Python user of the binding needs to get the same data).
 
-Usage: .venv/bin/python bench/bench_linux_decode.py [--records N] [--repeat N] [--keep FILE]
+Usage: .venv/bin/python bench/bench_linux_decode.py [--records N] [--repeat N] [--keep FILE] [--deadline S]
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
 
 from auditrecv.decode.linux import EventAssembler, interpret, parse_line  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
@@ -130,49 +133,64 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
     parser.add_argument("--keep", type=Path, help="write the generated log here instead of a temp file")
+    benchkit.add_deadline_argument(parser, 900)
     args = parser.parse_args()
+    sys.exit(benchkit.run("bench_linux_decode", args.deadline, lambda dl: body(args, dl)))
+
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "bench-audit.log"
+        dl.phase("building the log")
         total = build_log(path, args.records)
-        print(f"log: {path} ({total} records, {os.path.getsize(path) / 1e6:.1f} MB)")
+        dl.measured(f"log: {path} ({total} records, {os.path.getsize(path) / 1e6:.1f} MB)")
 
         # Interleaved, best of --repeat on both sides: the machine is shared, so each side gets runs at
         # the same moments and the minimum is the least disturbed one.
         lazy_runs, eager_runs, ref_runs = [], [], []
-        for _ in range(args.repeat):
+        for i in range(args.repeat):
+            dl.phase(f"round {i + 1}/{args.repeat}: auditrecv parse + group")
             lazy_runs.append(bench_ours(path, False))
             eager_runs.append(bench_ours(path, False, lazy=False)[0])
+            dl.phase(f"round {i + 1}/{args.repeat}: libauparse")
             proc = subprocess.run(
                 ["/usr/bin/python3", "-c", LIBAUPARSE_SCRIPT, str(path), "1"],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "TZ": "UTC"},
+                timeout=max(1.0, dl.remaining()),
             )
             if proc.returncode != 0:
-                print("libauparse run failed:", proc.stderr.strip())
-                return
+                raise SystemExit(f"libauparse run failed: {proc.stderr.strip()}")
             ref_runs.append(json.loads(proc.stdout))
+            dl.measured(
+                f"round {i + 1}: auditrecv parse+group {lazy_runs[-1][0]:.2f} s, all fields {eager_runs[-1]:.2f} s, "
+                f"libauparse walk {ref_runs[-1]['walk']:.2f} s"
+            )
         ours_time, ours_records, ours_events = min(lazy_runs)
         eager_time = min(eager_runs)
+        dl.phase("auditrecv parse + group + interpret")
         full_time, _, _ = bench_ours(path, with_interpret=True)
         ref = dict(ref_runs[0])
         ref["walk"] = min(r["walk"] for r in ref_runs)
         ref["fields_walk"] = min(r["fields_walk"] for r in ref_runs)
 
     def row(name: str, seconds: float, records: int, events: int) -> None:
-        print(f"{name:<48} {records / seconds:>12,.0f} rec/s {events / seconds:>12,.0f} ev/s  ({seconds:.2f} s)")
+        dl.measured(f"{name:<48} {records / seconds:>12,.0f} rec/s {events / seconds:>12,.0f} ev/s  ({seconds:.2f} s)")
 
-    print(f"events: auditrecv {ours_events}, libauparse {ref['events']}; records: {ours_records} / {ref['records']}")
+    dl.measured(
+        f"events: auditrecv {ours_events}, libauparse {ref['events']}; records: {ours_records} / {ref['records']}"
+    )
     row("auditrecv parse + group (fields parsed lazily)", ours_time, ours_records, ours_events)
     row("auditrecv parse (all fields) + group", eager_time, ours_records, ours_events)
     row("auditrecv parse + group + interpret", full_time, ours_records, ours_events)
     row("libauparse parse + group (C, records counted)", ref["walk"], ref["records"], ref["events"])
     row("libauparse + every field read from Python", ref["fields_walk"], ref["records"], ref["events"])
-    print(
+    dl.measured(
         f"ratio auditrecv parse+group / libauparse parse+group: {ref['walk'] / ours_time:.2f}x "
         f"(>1 means auditrecv is faster)"
     )
-    print(
+    dl.measured(
         f"ratio auditrecv parse(all fields)+group / libauparse with field access from Python: "
         f"{ref['fields_walk'] / eager_time:.2f}x"
     )

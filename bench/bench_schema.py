@@ -1,6 +1,6 @@
 """ECS mapping speed (schema stage) per document, against the cost of merely serialising the decoded data.
 
-    .venv/bin/python bench/bench_schema.py [--seconds 2.0]
+    .venv/bin/python bench/bench_schema.py [--seconds 2.0] [--deadline 300]
 
 Inputs are built once, before any clock starts:
   BSM    every record of the plaso fixture trails (OpenBSM / macOS) plus the hand-built illumos records of
@@ -27,6 +27,9 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
 
 from auditrecv.decode.bsm import iter_records  # noqa: E402
 from auditrecv.decode.bsm.model import BsmRecord  # noqa: E402
@@ -77,8 +80,8 @@ def docs_per_second(fn: Callable[[Any], Any], items: list[Any], seconds: float) 
     return len(items) / best
 
 
-def report(name: str, n: int, baseline: float, mapper: float) -> None:
-    print(
+def report(dl: benchkit.Deadline, name: str, n: int, baseline: float, mapper: float) -> None:
+    dl.measured(
         f"{name:6} {n:5} docs   baseline {baseline:10,.0f} docs/s   mapper {mapper:10,.0f} docs/s"
         f"   mapper/baseline {mapper / baseline:6.3f}   {1e6 / mapper:7.1f} us/doc"
     )
@@ -87,8 +90,13 @@ def report(name: str, n: int, baseline: float, mapper: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=2.0, help="time per case (best pass counts)")
+    benchkit.add_deadline_argument(parser, 300)
     args = parser.parse_args()
+    sys.exit(benchkit.run("bench_schema", args.deadline, lambda dl: body(args, dl)))
 
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
+    dl.phase("decoding the inputs")
     records = bsm_inputs()
     events = linux_inputs()
 
@@ -104,13 +112,17 @@ def main() -> None:
     def linux_map(e: dict[str, Any]) -> dict[str, Any]:
         return linux_to_ecs(e, LINUX_SOURCE, OBSERVER, received_ns=RECEIVED_NS)
 
+    dl.phase("BSM baseline and mapper")
     report(
+        dl,
         "bsm",
         len(records),
         docs_per_second(bsm_base, records, args.seconds),
         docs_per_second(bsm_map, records, args.seconds),
     )
+    dl.phase("Linux baseline and mapper")
     report(
+        dl,
         "linux",
         len(events),
         docs_per_second(linux_base, events, args.seconds),

@@ -1,6 +1,6 @@
 """BulkIndexer throughput against the raw `_bulk` ceiling of the same engine, in the same run.
 
-    .venv/bin/python bench/bench_sink.py [--url http://127.0.0.1:9200] [--docs 50000]
+    .venv/bin/python bench/bench_sink.py [--url http://127.0.0.1:9200] [--docs 50000] [--deadline 1800]
 
 Without --url (or AUDITRECV_ES_URL) it boots the embedded OpenSearch 2.19 from tests/engine the way the
 test fixture does, and stops it afterwards.
@@ -28,6 +28,9 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchkit
 
 from auditrecv.config import Search
 from auditrecv.sink import BulkDoc, BulkIndexer, Result
@@ -155,7 +158,7 @@ async def sink_run(url: str, docs: list[dict[str, Any]], index: str) -> float:
     return len(docs) / elapsed
 
 
-async def bench(url: str, n: int, rounds: int) -> None:
+async def bench(url: str, n: int, rounds: int, dl: benchkit.Deadline) -> None:
     docs = make_docs(n)
     avg = sum(len(orjson.dumps(d)) for d in docs[:1000]) / 1000
     async with aiohttp.ClientSession() as session:
@@ -165,25 +168,27 @@ async def bench(url: str, n: int, rounds: int) -> None:
     version = root.get("version", {})
     print(f"engine: {version.get('distribution', 'elasticsearch')} {version.get('number')} at {url}")
     print(f"{n} docs, average {avg:.0f} B JSON, batches of {BATCH}, {CONCURRENCY} requests in flight, gzip 1")
+    dl.phase("warm-up load")
     await raw_run(url, docs[: min(n, 10000)], "benchsink-warmup")  # JIT and caches, not measured
     raw_rates, sink_rates = [], []
     for r in range(rounds):
         order = ["raw", "sink"] if r % 2 == 0 else ["sink", "raw"]
         for which in order:
             index = f"benchsink-{which}-{r}"
+            dl.phase(f"round {r}: {'raw _bulk ceiling' if which == 'raw' else 'BulkIndexer'}")
             if which == "raw":
                 raw_rates.append(await raw_run(url, docs, index))
-                print(f"  round {r}: raw _bulk ceiling {raw_rates[-1]:8.0f} docs/s")
+                dl.measured(f"  round {r}: raw _bulk ceiling {raw_rates[-1]:8.0f} docs/s")
             else:
                 sink_rates.append(await sink_run(url, docs, index))
-                print(f"  round {r}: BulkIndexer       {sink_rates[-1]:8.0f} docs/s")
+                dl.measured(f"  round {r}: BulkIndexer       {sink_rates[-1]:8.0f} docs/s")
             async with aiohttp.ClientSession() as session:
                 await http(session, "DELETE", f"{url}/{index}")
     async with aiohttp.ClientSession() as session:
         await http(session, "DELETE", f"{url}/benchsink-*")
         await http(session, "DELETE", f"{url}/_index_template/benchsink")
     raw_best, sink_best = max(raw_rates), max(sink_rates)
-    print(
+    dl.measured(
         f"best: raw {raw_best:.0f} docs/s, BulkIndexer {sink_best:.0f} docs/s, "
         f"ratio {sink_best / raw_best:.2f}x (target >= 0.8x)"
     )
@@ -194,22 +199,29 @@ def main() -> int:
     ap.add_argument("--url", default=os.environ.get("AUDITRECV_ES_URL", ""), help="engine URL (default: embedded)")
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=2)
+    benchkit.add_deadline_argument(ap, 1800)
     args = ap.parse_args()
+    return benchkit.run("bench_sink", args.deadline, lambda dl: body(args, dl))
+
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     if args.url:
-        asyncio.run(bench(args.url.rstrip("/"), args.docs, args.rounds))
-        return 0
-    from tests.infra.engine import OPENSEARCH, start_embedded, stop_process_group
+        asyncio.run(bench(args.url.rstrip("/"), args.docs, args.rounds, dl))
+        return
+    from tests.infra.engine import OPENSEARCH, launch_embedded, stop_process_group
 
     with tempfile.TemporaryDirectory(prefix="bench-sink-") as home:
         t0 = time.perf_counter()
-        engine = start_embedded(OPENSEARCH, Path(home))
-        print(f"embedded OpenSearch up in {time.perf_counter() - t0:.1f} s")
+        dl.phase("starting the embedded OpenSearch")
+        launched = launch_embedded(OPENSEARCH, Path(home))
+        dl.kill_on_hard_exit(launched.process.pid)  # launched in its own process group
         try:
-            asyncio.run(bench(engine.url, args.docs, args.rounds))
+            engine = launched.wait_ready()
+            print(f"embedded OpenSearch up in {time.perf_counter() - t0:.1f} s", flush=True)
+            asyncio.run(bench(engine.url, args.docs, args.rounds, dl))
         finally:
-            assert engine.process is not None
-            stop_process_group(engine.process)
-    return 0
+            stop_process_group(launched.process)
+            dl.forget_process_group(launched.process.pid)
 
 
 if __name__ == "__main__":

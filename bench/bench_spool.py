@@ -1,6 +1,6 @@
 """Spool commit throughput and latency against raw write+fsync on the same filesystem, same run.
 
-    .venv/bin/python bench/bench_spool.py [--dir DIR] [--records 2000] [--commit-delay 0.002]
+    .venv/bin/python bench/bench_spool.py [--dir DIR] [--records 2000] [--commit-delay 0.002] [--deadline 900]
 
 Baselines (measured first, in DIR):
   fsync/record   os.write + os.fsync of each 1 KiB record: what "ack after durable" costs naively.
@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchkit
 
 from auditrecv.spool import Source, Spool, SpoolRecord
 
@@ -45,6 +48,7 @@ class Result:
 
 
 def baseline(directory: Path, records: int, group: int) -> Result:
+    records = max(records, group)  # at least one fsync, else there is nothing to measure
     path = directory / f"baseline-{group}.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     latencies: list[float] = []
@@ -87,8 +91,8 @@ async def spool_run(directory: Path, writers: int, records: int, delay: float, s
     return Result(name, total, seconds, latencies, commits)
 
 
-def show(result: Result, base: Result) -> None:
-    print(
+def show(dl: benchkit.Deadline, result: Result, base: Result) -> None:
+    dl.measured(
         f"{result.name:<34} {result.rate:>10.0f} rec/s ({result.rate / base.rate:6.2f}x)"
         f"  p50 {result.p50 * 1e3:7.3f} ms ({result.p50 / base.p50:6.2f}x)"
         f"  p99 {result.p99 * 1e3:7.3f} ms ({result.p99 / base.p99:6.2f}x)"
@@ -111,7 +115,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per case, interleaved; medians shown")
     parser.add_argument("--commit-delay", type=float, default=0.002)
     parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    benchkit.add_deadline_argument(parser, 900)
     args = parser.parse_args()
+    sys.exit(benchkit.run("bench_spool", args.deadline, lambda dl: body(args, dl)))
+
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     n, delay, sync = args.records, args.commit_delay, args.synchronous
     cases = {
         "base1": lambda d: baseline(d, n, 1),
@@ -123,17 +132,23 @@ def main() -> None:
     }
     runs: dict[str, list[Result]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        for _ in range(args.repeat):  # interleaved, so load changes hit every case alike
+        for i in range(args.repeat):  # interleaved, so load changes hit every case alike
             for name, case in cases.items():
-                runs[name].append(case(Path(tmp)))
+                dl.phase(f"run {i + 1}/{args.repeat} of case {name}")
+                result = case(Path(tmp))
+                runs[name].append(result)
+                dl.measured(
+                    f"run {i + 1}: {result.name:<34} {result.rate:>10.0f} rec/s  p50 {result.p50 * 1e3:7.3f} ms"
+                    f"  p99 {result.p99 * 1e3:7.3f} ms"
+                )
     r = {name: median_of(results) for name, results in runs.items()}
-    print(f"1 KiB records, {n} per run, median of {args.repeat}, synchronous={sync}, in {args.dir or '/tmp'}")
-    print("ratios against raw write+fsync per record:")
+    dl.measured(f"1 KiB records, {n} per run, median of {args.repeat}, synchronous={sync}, in {args.dir or '/tmp'}")
+    dl.measured("ratios against raw write+fsync per record:")
     for name in ("base1", "base100", "one", "one_nodelay", "many", "many_nodelay"):
-        show(r[name], r["base1"])
-    print("ratios against raw write of 100 records + one fsync (ideal group commit):")
+        show(dl, r[name], r["base1"])
+    dl.measured("ratios against raw write of 100 records + one fsync (ideal group commit):")
     for name in ("one", "one_nodelay", "many", "many_nodelay"):
-        show(r[name], r["base100"])
+        show(dl, r[name], r["base100"])
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ stamp=.venv/.installed-$( (cat pyproject.toml; echo $want_test) | sha256sum | cu
 if [ ! -e "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   if [ $want_test = 1 ]; then
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,fuzz]'
   else
     .venv/bin/python -m pip install -q -e .
   fi
