@@ -203,6 +203,11 @@ async def serve(cfg: Config) -> int:
         return 1
     log.info("auditrecv %s running; Ctrl-C stops it", __version__)
     await stop.wait()
+    # A repeated SIGTERM (a supervisor's or a test's stop after its own signal) must not turn the
+    # graceful shutdown into a kill: once the loop's handlers are gone it would hit the default action.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
     log.info("shutting down")
     await service.stop()
     return 0

@@ -55,3 +55,21 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
         )
     assert res.returncode == 1
     assert "cannot start" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_second_sigterm_during_shutdown_does_not_kill_the_clean_exit(tmp_path: Path) -> None:
+    """A supervisor (or a test harness) that repeats SIGTERM while the service shuts down must still
+    see exit status 0: the repeat used to reach the default action once the loop's handlers were gone."""
+    import time
+
+    svc = ServiceProcess(service_config(tmp_path), tmp_path)
+    svc.start()
+    svc.signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while "shutting down" not in svc.log() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the log for a condition, with a deadline
+    assert "shutting down" in svc.log(), svc.log()
+    assert svc.proc is not None
+    if svc.proc.poll() is None:
+        svc.signal(signal.SIGTERM)
+    assert svc.proc.wait(20) == 0, svc.log()
