@@ -140,7 +140,10 @@ async def drive(port: int, mech: str, hosts: int, per_host: list[bytes], ccache:
 
 
 async def with_auditrecv(spool: Any, gss: Gss, fn: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
-    settings = AuditRemoteListener(host="127.0.0.1", port=0, allow_dummy_mech=True, max_connections=10_000)
+    # Every emulated host connects from 127.0.0.1: no per-peer cap (real hosts have addresses of their own).
+    settings = AuditRemoteListener(
+        host="127.0.0.1", port=0, allow_dummy_mech=True, max_connections=10_000, max_connections_per_peer=0
+    )
     server = await start_audit_remote_server(settings, gss, spool)
     try:
         return await fn(server.port)
