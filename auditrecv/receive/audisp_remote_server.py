@@ -423,13 +423,14 @@ class AudispRemoteServer:
             except SpoolFull as exc:
                 if not complained:
                     self.counters["held"] += 1
+                    # The exception text says "spool full (why): ..." itself.
                     log.warning(
-                        "%s: spool full, withholding the ack for %d record(s) from %s until it "
-                        "takes them (the client keeps and retransmits them): %s",
+                        "%s: %s: withholding the ack for %d record(s) from %s until the spool takes them "
+                        "(the client keeps and retransmits them)",
                         self.name,
+                        exc,
                         len(records),
                         conn.describe(),
-                        exc,
                     )
                     complained = True
                 if not await self.spool.wait_for_space():

@@ -139,6 +139,8 @@ class AuditRemotePolicy:
 
     acceptor: KerberosAcceptor | None = None  # None: Kerberos clients are refused
     dummy_allowed: bool = False
+    # Why the dummy mech is refused, naming the setting that refuses it (for the log line).
+    dummy_refusal: str = "not enabled for this peer"
     require_channel_bound: bool = True
     principals: PrincipalAllowlist = field(default_factory=PrincipalAllowlist)
     max_handshake_token: int = 65536
@@ -247,7 +249,7 @@ class AuditRemoteConnection:
         mech = mechanism_of(first_token)
         if mech == "dummy":
             if not self.policy.dummy_allowed:
-                return self._fail("dummy mech refused: not enabled for this peer (allow_dummy_mech)")
+                return self._fail(f"dummy mech refused: {self.policy.dummy_refusal}")
             return dummy_mech.DummyAcceptorContext()
         if mech in ("krb5", "spnego"):
             if self.policy.acceptor is None:

@@ -245,9 +245,15 @@ class AuditRemoteServer:
         s = self.settings
         if self.acceptor is None and time.monotonic() >= self._acceptor_retry_at:
             self.load_acceptor()
+        if not s.allow_dummy_mech:
+            dummy_refusal = "allow_dummy_mech is false"
+        else:
+            networks = ", ".join(str(n) for n in self.dummy_peers.networks)
+            dummy_refusal = f"peer {peer} is not in dummy_mech_networks ({networks})"
         return AuditRemotePolicy(
             acceptor=self.acceptor,
             dummy_allowed=s.allow_dummy_mech and self.dummy_peers.allows(peer),
+            dummy_refusal=dummy_refusal,
             require_channel_bound=s.require_channel_bindings,
             principals=self.principals,
             max_handshake_token=s.max_handshake_token,
@@ -258,9 +264,8 @@ class AuditRemoteServer:
         self.stats.spool_full_waits += 1
         if not self._spool_full_logged:
             self._spool_full_logged = True
-            log.warning(
-                "%s: spool full (%s): not acking; hosts keep their records until space frees up", self.name, exc
-            )
+            # The exception text says "spool full (why): ..." itself.
+            log.warning("%s: %s: not acking; hosts keep their records until space frees up", self.name, exc)
 
     def note_spool_ok(self) -> None:
         if self._spool_full_logged:

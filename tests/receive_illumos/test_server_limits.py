@@ -1,5 +1,5 @@
 """One sender must not hurt the others (issue 14): the in-flight window, unread acks, silent
-sockets against the connection caps."""
+sockets against the connection caps, and the exact text of refusals."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from auditrecv.config import ConfigError, parse_config
 from auditrecv.receive import dummy_mech as dm
 from auditrecv.receive.framing import encode_frame
+from auditrecv.spool import SpoolFull
 from auditrecv.spool.record import SpoolRecord
 from auditrecv.testclient.illumos import IllumosClient
 from tests.receive_illumos.conftest import MemorySpool, ServerFactory
@@ -164,6 +165,61 @@ async def test_silent_sockets_from_many_peers_make_way_for_a_real_sender(
         r"completed its handshake",
         caplog.text,
     )
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"allow_dummy_mech": False}, "dummy mech refused: allow_dummy_mech is false"),
+        (
+            {"allow_dummy_mech": True, "dummy_mech_networks": ["192.0.2.0/24", "2001:db8::/32"]},
+            "dummy mech refused: peer 127.0.0.1 is not in dummy_mech_networks (192.0.2.0/24, 2001:db8::/32)",
+        ),
+    ],
+)
+async def test_dummy_refusal_names_the_setting_that_refused(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture, settings: dict[str, object], reason: str
+) -> None:
+    caplog.set_level(logging.WARNING, "auditrecv.receive.audit_remote")
+    server = await start_server(**settings)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    port = writer.get_extra_info("sockname")[1]
+    writer.write(VERSION_01 + encode_frame(dm.COMPLETE_TOKEN))
+    assert await reader.readexactly(6) == VERSION_01
+    assert await read_to_close(reader) == b""
+    writer.close()
+    closing = [r.getMessage() for r in caplog.records if "closing" in r.getMessage()]
+    assert closing == [f"audit_remote: 127.0.0.1:{port}: closing: {reason}"]
+
+
+class FullSpool(MemorySpool):
+    """Refuses with the real SpoolFull until ``make_room()``."""
+
+    async def append(self, records: list[SpoolRecord]) -> list[int]:
+        if self.full:
+            self.refused += 1
+            raise SpoolFull(5000, 4096)
+        return await super().append(records)
+
+
+async def test_spool_full_warning_says_spool_full_once(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "auditrecv.receive.audit_remote")
+    spool = FullSpool()
+    spool.full = True
+    server = await start_server(spool=spool, allow_dummy_mech=True)
+    client = IllumosClient("127.0.0.1", server.port, mech="dummy")
+    await client.send_records(records(3))
+    await until(lambda: spool.refused >= 1, "the spool to refuse")
+    spool.make_room()
+    assert await client.wait_all_acked(10)
+    await client.close()
+    full = [r.getMessage() for r in caplog.records if "spool" in r.getMessage()]
+    # The spool's own text ("spool full (why): ...") comes once, not wrapped in a second "spool full (...)".
+    expected = f"audit_remote: {SpoolFull(5000, 4096)}: not acking; hosts keep their records until space frees up"
+    assert full[0] == expected
+    assert full[0].count("spool full") == 1
 
 
 @pytest.mark.parametrize(

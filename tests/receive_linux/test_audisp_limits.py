@@ -1,6 +1,6 @@
 """One client must not hurt the others on the audisp-remote listener (issue 14): a client that
 pipelines frames and never reads replies, silent sockets against the connection caps, frames and
-krb5 handshakes that never complete."""
+krb5 handshakes that never complete, the spool-full warning text."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from auditrecv.config import AudispRemoteListener, Gss
 from auditrecv.receive.audisp_remote import MessageType, pack_frame
 from auditrecv.receive.audisp_remote_server import AudispRemoteServer, start_audisp_remote_server
+from auditrecv.spool import SpoolFull
 from auditrecv.spool.record import SpoolRecord
 from tests.receive_illumos.loopback import connect_from, open_from, read_to_close, shrink_send_buffers, until
 from tests.receive_linux.fakes import FakeSpool
@@ -185,3 +186,22 @@ async def test_krb5_handshake_that_never_completes_is_closed(
     assert server.counters["timeouts"] == 1
     closing = [r.getMessage() for r in caplog.records if "closing" in r.getMessage()]
     assert closing == [f"test: closing 127.0.0.1:{port}: handshake not complete after 0.3 s"]
+
+
+async def test_spool_full_warning_says_spool_full_once(start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, LOG)
+    spool = FakeSpool(capacity=0)
+    server = await start(spool)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    port = writer.get_extra_info("sockname")[1]
+    writer.write(pack_frame(MessageType.MESSAGE, 2, line(2) + b"\n"))
+    await until(lambda: spool.refused >= 1, "the spool to refuse")
+    spool.set_capacity(10)
+    assert await ack_of(reader) == (MessageType.ACK, 2)
+    writer.close()
+    full = [r.getMessage() for r in caplog.records if "spool" in r.getMessage()]
+    assert full == [
+        f"test: {SpoolFull(0, 0)}: withholding the ack for 1 record(s) from 127.0.0.1:{port} until the spool "
+        "takes them (the client keeps and retransmits them)"
+    ]
+    assert full[0].count("spool full") == 1
