@@ -43,7 +43,8 @@ class AuditRemoteListener:
     port: int = 16162  # IANA solaris-audit
     max_connections: int = 1000
     # One host holds one connection (a few while reconnecting); a few dozen allow NAT/per-zone
-    # auditds behind one address. 0 = no per-peer limit. See access.ConnectionLimiter.
+    # auditds behind one address. At the cap a newcomer replaces that address's connection
+    # silent longest. 0 = no per-peer limit. See access.ConnectionLimiter.
     max_connections_per_peer: int = 32
     allow: list[str] = field(default_factory=list)  # CIDRs; empty = any peer
     # From accept to an established context. Above transport.c's 5 s p_timeout per step: the

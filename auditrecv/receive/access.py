@@ -112,7 +112,6 @@ class Admission:
 
     ticket: Ticket | None
     refusal: str = ""
-    limit: str = ""  # the setting that refused: "max_connections" or "max_connections_per_peer"
     evicted: Ticket | None = None  # closed to make room for this one
 
 
@@ -123,9 +122,13 @@ class ConnectionLimiter:
     ``admit()`` at accept, ``release(ticket)`` when the connection ends (idempotent). At a full
     cap (the peer's own, or the global one) the newcomer takes the place of the connection in
     that scope that never completed its handshake (``unproven_as`` names what it failed to
-    complete) and has been silent longest; only when every connection there is proven is the
-    newcomer refused. So anonymous silent sockets, even from many addresses, cannot keep a real
-    sender out: at worst they evict each other.
+    complete) and has been silent longest. So anonymous silent sockets, even from many
+    addresses, cannot keep a real sender out: at worst they evict each other. At the global cap
+    with every connection proven, the newcomer is refused. At a peer's cap with every one of its
+    connections proven, its connection silent longest makes way: a host that connects again has
+    usually lost its old connection without a FIN (a reboot, a network cut), and illumos
+    listeners keep connections for ever by default, so refusing would lock that host out for
+    good; only this peer's own connections are ever affected.
 
     Why a per-peer cap of a few dozen by default: a host runs one audit sender holding one
     connection (two or three briefly while it reconnects and the old one times out); a few
@@ -138,7 +141,6 @@ class ConnectionLimiter:
     unproven_as: str = "handshake"
     clock: Callable[[], float] = time.monotonic
     refused: int = 0
-    refused_per_peer: int = 0
     evicted: int = 0
     _tickets: list[Ticket] = field(default_factory=list, repr=False)
     _per_peer: dict[str, int] = field(default_factory=dict, repr=False)
@@ -155,16 +157,8 @@ class ConnectionLimiter:
         now = self.clock()
         evicted: Ticket | None = None
         if 0 < self.max_per_peer <= self._per_peer.get(key, 0):
-            evicted = self._evict(now, key, f"max_connections_per_peer ({self.max_per_peer}) reached", peer, port)
-            if evicted is None:
-                self.refused += 1
-                self.refused_per_peer += 1
-                return Admission(
-                    None,
-                    f"max_connections_per_peer ({self.max_per_peer}) reached for {peer} and each of them has "
-                    f"completed its {self.unproven_as}",
-                    "max_connections_per_peer",
-                )
+            limit = f"max_connections_per_peer ({self.max_per_peer}) reached for {peer}"
+            evicted = self._evict(now, key, limit, peer, port) or self._evict_stalest(now, key, limit, peer, port)
         elif 0 < self.max_connections <= len(self._tickets):
             evicted = self._evict(now, None, f"max_connections ({self.max_connections}) reached", peer, port)
             if evicted is None:
@@ -173,7 +167,6 @@ class ConnectionLimiter:
                     None,
                     f"max_connections ({self.max_connections}) reached and every connection has completed its "
                     f"{self.unproven_as}",
-                    "max_connections",
                 )
         ticket = Ticket(peer, port, now, now)
         self._tickets.append(ticket)
@@ -192,6 +185,22 @@ class ConnectionLimiter:
             victim.close(
                 f"closed to admit {peer}:{port}: {limit}, and this connection had not completed its "
                 f"{self.unproven_as} and was the one silent longest ({now - victim.last_heard:.1f} s)"
+            )
+        return victim
+
+    def _evict_stalest(self, now: float, key: str, limit: str, peer: str, port: int) -> Ticket | None:
+        """Close the connection of peer ``key`` silent longest, proven or not."""
+        candidates = [t for t in self._tickets if _peer_key(t.peer) == key]
+        if not candidates:
+            return None
+        victim = min(candidates, key=lambda t: t.last_heard)
+        self.release(victim)
+        self.evicted += 1
+        if victim.close is not None:
+            victim.close(
+                f"closed to admit {peer}:{port}: {limit}, all of them established, and this one was the one "
+                f"silent longest ({now - victim.last_heard:.1f} s; a host that connects again has usually lost "
+                "its old connection)"
             )
         return victim
 

@@ -128,12 +128,12 @@ class AudispRemoteServer:
         self._server: asyncio.base_events.Server | None = None
         self._closing = False
         self._closed = asyncio.Event()
-        # Plain counters for metrics and tests: connections, refused, records, heartbeats, violations.
-        # refused: by allow, max_connections or max_connections_per_peer; evicted: silent connections
-        # closed to admit a newcomer; timeouts: handshake, stalled frame, unread replies (idle
-        # closes are not counted); backlog_pauses: reads paused while replies were unread;
-        # in_flight_peak: largest batch of one connection handed to the spool; unsent_peak: most
-        # reply bytes one connection left unread in our send buffer.
+        # Plain counters for metrics and tests. refused: by allow, max_connections or
+        # max_connections_per_peer; evicted: silent connections closed to admit a newcomer;
+        # timeouts: handshake, stalled frame, unread replies (idle closes are not counted);
+        # backlog_pauses: reads paused while replies were unread; in_flight_peak: largest batch
+        # of one connection handed to the spool; unsent_peak: most reply bytes one connection
+        # left unread in our send buffer.
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "connections",

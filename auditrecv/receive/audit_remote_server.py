@@ -87,11 +87,10 @@ class AuditRemoteStats:
     active: int = 0
     refused_address: int = 0
     refused_limit: int = 0  # max_connections
-    refused_peer_limit: int = 0  # max_connections_per_peer
-    evicted: int = 0  # silent unauthenticated connections closed to admit a newcomer
+    evicted: int = 0  # connections closed to admit a newcomer (see access.ConnectionLimiter)
     handshakes: int = 0
     failures: int = 0
-    timeouts: int = 0  # handshake, stalled frame, idle, unread acks
+    timeouts: int = 0  # handshake, stalled frame, unread acks (idle closes are not counted)
     records: int = 0
     acks: int = 0
     record_bytes: int = 0
@@ -198,10 +197,7 @@ class AuditRemoteServer:
         admission = self.limiter.admit(peer, peer_port)
         ticket = admission.ticket
         if ticket is None:
-            if admission.limit == "max_connections_per_peer":
-                self.stats.refused_peer_limit += 1
-            else:
-                self.stats.refused_limit += 1
+            self.stats.refused_limit += 1
             self.throttled.warning("refused", "%s: refused %s:%d: %s", self.name, peer, peer_port, admission.refusal)
             return
         if admission.evicted is not None:
@@ -375,7 +371,7 @@ class _Session:
             if deadline is not None:
                 timeout = deadline.at - time.monotonic()
                 if timeout <= 0:
-                    self.timed_out = True
+                    self.timed_out = deadline.kind != "idle"  # idle is the operator's choice, not a fault
                     if deadline.kind == "handshake":
                         return f"{deadline.reason} ({self.conn.phase.value})"
                     return deadline.reason

@@ -51,7 +51,7 @@ def test_connection_limiter_global_cap_and_release() -> None:
     a.prove()
     b.prove()
     refused = lim.admit("192.0.2.3", 3)
-    assert refused.ticket is None and refused.limit == "max_connections"
+    assert refused.ticket is None
     assert refused.refusal == "max_connections (2) reached and every connection has completed its handshake"
     assert lim.refused == 1 and lim.active == 2
     lim.release(a)
@@ -61,18 +61,32 @@ def test_connection_limiter_global_cap_and_release() -> None:
     assert all(unlimited.admit("192.0.2.1", i).ticket for i in range(1000))
 
 
-def test_per_peer_cap_counts_addresses_not_ports() -> None:
-    lim = ConnectionLimiter(100, 2, clock=FakeClock())
+def test_per_peer_cap_counts_addresses_not_ports_and_replaces_the_stalest() -> None:
+    """At its cap with every connection established, a peer's connection silent longest makes way
+    (a host that reconnects has usually lost the old one); other peers are never touched."""
+    clock = FakeClock()
+    lim = ConnectionLimiter(100, 2, clock=clock)
+    closed: list[str] = []
+    other = lim.admit("192.0.2.2", 1).ticket
+    tickets = []
     for port in (1, 2):
         ticket = lim.admit("::ffff:192.0.2.1", port).ticket  # IPv4-mapped: the same peer as 192.0.2.1
         assert ticket is not None
         ticket.prove()
-    refused = lim.admit("192.0.2.1", 3)
-    assert refused.ticket is None and refused.limit == "max_connections_per_peer"
-    assert refused.refusal == (
-        "max_connections_per_peer (2) reached for 192.0.2.1 and each of them has completed its handshake"
-    )
-    assert lim.refused_per_peer == 1 and lim.admit("192.0.2.2", 1).ticket is not None
+        ticket.close = closed.append
+        tickets.append(ticket)
+        clock.now += 1
+    tickets[0].heard(clock.now)  # the first one spoke last: the second is the stalest
+    clock.now += 5
+    admitted = lim.admit("192.0.2.1", 3)
+    assert admitted.ticket is not None and admitted.evicted is tickets[1]
+    assert closed == [
+        "closed to admit 192.0.2.1:3: max_connections_per_peer (2) reached for 192.0.2.1, all of them "
+        "established, and this one was the one silent longest (6.0 s; a host that connects again has usually "
+        "lost its old connection)"
+    ]
+    assert lim.count("192.0.2.1") == 2 and lim.count("192.0.2.2") == 1 and other is not None
+    assert lim.refused == 0 and lim.evicted == 1
 
 
 def test_full_limit_evicts_the_unproven_connection_silent_longest() -> None:

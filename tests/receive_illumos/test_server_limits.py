@@ -118,6 +118,28 @@ async def test_silent_sockets_from_one_peer_cannot_take_every_slot(start_server:
         writer.close()
 
 
+async def test_a_host_at_its_cap_replaces_its_own_stalest_connection(
+    start_server: ServerFactory, memory_spool: MemorySpool
+) -> None:
+    """Established connections of one address fill its cap (e.g. left behind by reboots): the next
+    connection from there replaces the one silent longest instead of locking the host out."""
+    server = await start_server(allow_dummy_mech=True, max_connections_per_peer=2)
+    stale, recent, again = (IllumosClient("127.0.0.1", server.port, mech="dummy") for _ in range(3))
+    for client in (stale, recent):
+        handshakes = server.stats.handshakes
+        await client.connect()
+        await until(lambda h=handshakes: server.stats.handshakes == h + 1, "the handshake")
+    await recent.send_records(records(1, b"recent"), wait_when_full=True)
+    assert await recent.wait_all_acked(10)
+    assert await again.send_records(records(5, b"again"), wait_when_full=True) == 5
+    assert await again.wait_all_acked(10)
+    assert await stale.wait_disconnected(10)
+    assert recent.connected and server.stats.evicted == 1 and server.stats.refused_limit == 0
+    for client in (stale, recent, again):
+        await client.close()
+    assert memory_spool.payloads() == records(1, b"recent") + records(5, b"again")
+
+
 async def test_silent_sockets_from_many_peers_make_way_for_a_real_sender(
     start_server: ServerFactory, memory_spool: MemorySpool, caplog: pytest.LogCaptureFixture
 ) -> None:
