@@ -45,9 +45,21 @@ class AuditRemoteListener:
     host: str = "0.0.0.0"
     port: int = 16162  # IANA solaris-audit
     max_connections: int = 1000
+    # One host holds one connection (a few while reconnecting); a few dozen allow NAT/per-zone
+    # auditds behind one address. At the cap a newcomer replaces that address's connection
+    # silent longest. 0 = no per-peer limit. See access.ConnectionLimiter.
+    max_connections_per_peer: int = 32
     allow: list[str] = field(default_factory=list)  # CIDRs; empty = any peer
+    # From accept to an established context. Above transport.c's 5 s p_timeout per step: the
+    # client may fetch a service ticket from its KDC (with its own retries) between tokens.
     handshake_timeout: float = 30.0
+    # A started frame must be complete within this (TCP retransmission backoff alone can take
+    # 15 s), and a peer must read our acks within this once they pile up.
+    stall_timeout: float = 30.0
     idle_timeout: float = 0.0  # 0 = never; auditd keeps its connection open indefinitely
+    # Records received on one connection and not yet stored and acked; beyond it we stop
+    # reading (TCP backpressure). Well above auditd's qsize (default 100).
+    max_records_in_flight: int = 2048
     max_handshake_token: int = 65536
     max_record_token: int = 4 * 1024 * 1024
     require_channel_bindings: bool = True
@@ -67,8 +79,13 @@ class AudispRemoteListener:
     transport: Literal["tcp", "krb5"] = "tcp"
     format: Literal["managed", "ascii"] = "managed"
     max_connections: int = 1000
+    max_connections_per_peer: int = 32  # 0 = no per-peer limit
     allow: list[str] = field(default_factory=list)
+    handshake_timeout: float = 30.0  # krb5 only: from accept to an authenticated context
+    stall_timeout: float = 30.0  # a started frame must be complete, unread replies read, within this
     idle_timeout: float = 600.0  # must exceed the clients' heartbeat_timeout
+    # The client is stop-and-wait (1 in flight); this bounds a pipelining one, and ascii batches.
+    max_records_in_flight: int = 2048
     max_message_bytes: int = 8970
     krb5_service: str = "auditd"
     # Client principals accepted on krb5; empty = like auditd: "<service>/*@<default realm>".
@@ -352,10 +369,13 @@ def _validate(cfg: Config) -> None:
         port(f"{name}.port", lst.port)
         cidrs(f"{name}.allow", lst.allow)
         positive(f"{name}.max_connections", lst.max_connections)
+        positive(f"{name}.max_connections_per_peer", lst.max_connections_per_peer, allow_zero=True)
+        positive(f"{name}.handshake_timeout", lst.handshake_timeout)
+        positive(f"{name}.stall_timeout", lst.stall_timeout)
         positive(f"{name}.idle_timeout", lst.idle_timeout, allow_zero=True)
+        positive(f"{name}.max_records_in_flight", lst.max_records_in_flight)
     ar = cfg.listeners.audit_remote
     cidrs("listeners.audit_remote.dummy_mech_networks", ar.dummy_mech_networks)
-    positive("listeners.audit_remote.handshake_timeout", ar.handshake_timeout)
     if ar.allow_dummy_mech and not ar.dummy_mech_networks:
         raise ConfigError(
             "listeners.audit_remote.dummy_mech_networks = []: required with allow_dummy_mech = true "

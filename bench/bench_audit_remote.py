@@ -162,12 +162,14 @@ async def drive(
 async def with_auditrecv(spool: Any, gss: Gss, fn: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
     # The dummy mech is allowed only from the networks named for it (none by default): without
     # dummy_mech_networks every dummy client was refused, reconnected and retransmitted for ever (issue 10).
+    # Every emulated host connects from 127.0.0.1: no per-peer cap (real hosts have addresses of their own).
     settings = AuditRemoteListener(
         host="127.0.0.1",
         port=0,
         allow_dummy_mech=True,
         dummy_mech_networks=["127.0.0.0/8"],
         max_connections=10_000,
+        max_connections_per_peer=0,
     )
     server = await start_audit_remote_server(settings, gss, spool)
     try:

@@ -3,14 +3,31 @@
 Checked at accept time, before a single byte is parsed, so refused peers cost nothing beyond
 the TCP handshake. IPv4 peers that arrive on a dual-stack socket as IPv4-mapped IPv6
 (``::ffff:192.0.2.7``) are matched as IPv4, so operators can write plain IPv4 CIDRs.
+
+Silent sockets must not lock real senders out: :class:`ConnectionLimiter` caps connections per
+peer address as well as in total, and at a full limit closes the connection that has been silent
+longest without ever completing its handshake (or first frame) rather than refusing the
+newcomer. Refusals and such closures can come in floods, so their log lines go through
+:class:`ThrottledLog`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["ConnectionLimiter", "NetworkAllowlist", "parse_address", "peer_of"]
+__all__ = [
+    "Admission",
+    "ConnectionLimiter",
+    "NetworkAllowlist",
+    "ThrottledLog",
+    "Ticket",
+    "parse_address",
+    "peer_of",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -66,25 +83,191 @@ class NetworkAllowlist:
         return f"NetworkAllowlist({[str(n) for n in self.networks]!r})"
 
 
-class ConnectionLimiter:
-    """A counter of open connections with a hard maximum.
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One admitted connection, as the limiter sees it.
 
-    ``try_acquire()`` at accept, ``release()`` exactly once when the connection ends (use
-    try/finally). ``max_connections <= 0`` means no limit.
+    The server calls :meth:`heard` on every read and :meth:`prove` once the peer completed its
+    handshake (or first frame), and sets ``close`` to a function that ends the connection with a
+    reason (called synchronously when the limiter evicts it: it must only start the close).
     """
 
-    def __init__(self, max_connections: int) -> None:
-        self.max_connections = max_connections
-        self.active = 0
-        self.refused = 0
+    peer: str
+    port: int
+    opened: float
+    last_heard: float
+    proven: bool = False
+    close: Callable[[str], None] | None = None
 
-    def try_acquire(self) -> bool:
-        if 0 < self.max_connections <= self.active:
-            self.refused += 1
+    def heard(self, now: float) -> None:
+        self.last_heard = now
+
+    def prove(self) -> None:
+        self.proven = True
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer to one accept: a ticket, or the refusal as one log-ready phrase."""
+
+    ticket: Ticket | None
+    refusal: str = ""
+    evicted: Ticket | None = None  # closed to make room for this one
+
+
+@dataclass
+class ConnectionLimiter:
+    """Open connections, capped in total and per peer address; 0 (or less) means no cap.
+
+    ``admit()`` at accept, ``release(ticket)`` when the connection ends (idempotent). At a full
+    cap (the peer's own, or the global one) the newcomer takes the place of the connection in
+    that scope that never completed its handshake (``unproven_as`` names what it failed to
+    complete) and has been silent longest. So anonymous silent sockets, even from many
+    addresses, cannot keep a real sender out: at worst they evict each other. At the global cap
+    with every connection proven, the newcomer is refused. At a peer's cap with every one of its
+    connections proven, its connection silent longest makes way: a host that connects again has
+    usually lost its old connection without a FIN (a reboot, a network cut), and illumos
+    listeners keep connections for ever by default, so refusing would lock that host out for
+    good; only this peer's own connections are ever affected.
+
+    Why a per-peer cap of a few dozen by default: a host runs one audit sender holding one
+    connection (two or three briefly while it reconnects and the old one times out); a few
+    dozen still lets a NAT gateway or a host with per-zone auditds share one address, while one
+    address can no longer fill a listener of hundreds or thousands of slots.
+    """
+
+    max_connections: int
+    max_per_peer: int = 0
+    unproven_as: str = "handshake"
+    clock: Callable[[], float] = time.monotonic
+    refused: int = 0
+    evicted: int = 0
+    _tickets: list[Ticket] = field(default_factory=list, repr=False)
+    _per_peer: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def active(self) -> int:
+        return len(self._tickets)
+
+    def count(self, peer: str) -> int:
+        return self._per_peer.get(_peer_key(peer), 0)
+
+    def admit(self, peer: str, port: int) -> Admission:
+        key = _peer_key(peer)
+        now = self.clock()
+        evicted: Ticket | None = None
+        if 0 < self.max_per_peer <= self._per_peer.get(key, 0):
+            limit = f"max_connections_per_peer ({self.max_per_peer}) reached for {peer}"
+            evicted = self._evict(now, key, limit, peer, port) or self._evict_stalest(now, key, limit, peer, port)
+        elif 0 < self.max_connections <= len(self._tickets):
+            evicted = self._evict(now, None, f"max_connections ({self.max_connections}) reached", peer, port)
+            if evicted is None:
+                self.refused += 1
+                return Admission(
+                    None,
+                    f"max_connections ({self.max_connections}) reached and every connection has completed its "
+                    f"{self.unproven_as}",
+                )
+        ticket = Ticket(peer, port, now, now)
+        self._tickets.append(ticket)
+        self._per_peer[key] = self._per_peer.get(key, 0) + 1
+        return Admission(ticket, evicted=evicted)
+
+    def _evict(self, now: float, key: str | None, limit: str, peer: str, port: int) -> Ticket | None:
+        """Close the unproven connection (of ``key``, or of anyone) silent longest; None if none."""
+        candidates = [t for t in self._tickets if not t.proven and (key is None or _peer_key(t.peer) == key)]
+        if not candidates:
+            return None
+        victim = min(candidates, key=lambda t: t.last_heard)
+        self.release(victim)
+        self.evicted += 1
+        if victim.close is not None:
+            victim.close(
+                f"closed to admit {peer}:{port}: {limit}, and this connection had not completed its "
+                f"{self.unproven_as} and was the one silent longest ({now - victim.last_heard:.1f} s)"
+            )
+        return victim
+
+    def _evict_stalest(self, now: float, key: str, limit: str, peer: str, port: int) -> Ticket | None:
+        """Close the connection of peer ``key`` silent longest, proven or not."""
+        candidates = [t for t in self._tickets if _peer_key(t.peer) == key]
+        if not candidates:
+            return None
+        victim = min(candidates, key=lambda t: t.last_heard)
+        self.release(victim)
+        self.evicted += 1
+        if victim.close is not None:
+            victim.close(
+                f"closed to admit {peer}:{port}: {limit}, all of them established, and this one was the one "
+                f"silent longest ({now - victim.last_heard:.1f} s; a host that connects again has usually lost "
+                "its old connection)"
+            )
+        return victim
+
+    def release(self, ticket: Ticket) -> None:
+        try:
+            self._tickets.remove(ticket)
+        except ValueError:
+            return  # released already (evicted)
+        key = _peer_key(ticket.peer)
+        left = self._per_peer.get(key, 0) - 1
+        if left > 0:
+            self._per_peer[key] = left
+        else:
+            self._per_peer.pop(key, None)
+
+
+def _peer_key(peer: str) -> str:
+    ip = parse_address(peer)
+    return str(ip) if ip is not None else peer
+
+
+@dataclass
+class _Burst:
+    start: float
+    emitted: int = 0
+    suppressed: int = 0
+
+
+class ThrottledLog:
+    """At most ``burst`` lines per ``interval`` seconds for each kind of message (``key``).
+
+    For lines a flood of connections could repeat without end (refusals, evictions, handshakes
+    that never completed). The first line after a suppressed stretch says how many were left out,
+    so nothing goes unreported; the exact totals are in the listener counters.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        burst: int = 10,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.burst = burst
+        self.interval = interval
+        self.clock = clock
+        self._bursts: dict[str, _Burst] = {}
+
+    def log(self, level: int, key: str, msg: str, *args: object) -> bool:
+        """Log (True) or count as suppressed (False)."""
+        now = self.clock()
+        state = self._bursts.get(key)
+        carried = 0
+        if state is None or now - state.start >= self.interval:
+            carried = state.suppressed if state is not None else 0
+            state = self._bursts[key] = _Burst(now)
+        if state.emitted >= self.burst:
+            state.suppressed += 1
             return False
-        self.active += 1
+        state.emitted += 1
+        if carried:
+            msg += " (%d similar lines suppressed before this one)"
+            args = (*args, carried)
+        self.logger.log(level, msg, *args)
         return True
 
-    def release(self) -> None:
-        if self.active > 0:
-            self.active -= 1
+    def warning(self, key: str, msg: str, *args: object) -> bool:
+        return self.log(logging.WARNING, key, msg, *args)

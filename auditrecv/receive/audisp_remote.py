@@ -215,6 +215,11 @@ class Session(Protocol):
 
     def receive_data(self, data: bytes) -> list[Event]: ...
 
+    @property
+    def mid_frame(self) -> bool:
+        """A frame (line, token) has started arriving but is not complete."""
+        ...
+
     def record_reply(self, seq: int, spool_state: str) -> bytes: ...
 
     def heartbeat_reply(self, seq: int) -> bytes: ...
@@ -241,6 +246,10 @@ class ManagedSession:
             self._failed = True
             events.append(Violation(self._parser.error))
         return events
+
+    @property
+    def mid_frame(self) -> bool:
+        return self._parser.buffered > 0
 
     def frames_to_events(self, frames: Sequence[Frame]) -> list[Event]:
         """Client frames -> events, in order; stops at the first frame that kills the connection."""
@@ -319,6 +328,10 @@ class AsciiSession:
         if pos:
             del buf[:pos]
         return events
+
+    @property
+    def mid_frame(self) -> bool:
+        return bool(self._buf)
 
     def flush(self) -> list[Event]:
         """At EOF: an unterminated last line is still a line (never drop data the peer sent)."""
@@ -420,6 +433,10 @@ class Krb5Session:
         if events and isinstance(events[-1], Violation):
             self._failed = True
         return events
+
+    @property
+    def mid_frame(self) -> bool:
+        return self._tokens.mid_frame or self._frames.buffered > 0
 
     def _handshake(self, token: bytes, events: list[Event]) -> None:
         if not token:

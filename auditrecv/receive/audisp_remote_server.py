@@ -10,6 +10,13 @@ If the client times out first it reconnects and resends; both copies are stored 
 content-based document identity folds them into one. Nothing is ever acked that is not stored,
 and DISKFULL is never sent (with ``disk_full_action = syslog`` the client would count the record
 as delivered and drop it).
+
+A client that pipelines frames and never reads the replies cannot hurt the others: records go to
+the spool at most ``max_records_in_flight`` at a time, nothing more is read while more replies
+than the transport's high-water mark are unsent, and the connection is closed if they stay
+unread for ``stall_timeout``. Timeouts (krb5 handshake, a frame left incomplete, idle) and
+admission (per-peer cap, eviction of silent connections) are shared with the illumos listener
+(:mod:`~auditrecv.receive.flow`, :mod:`~auditrecv.receive.access`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from auditrecv.config import AudispRemoteListener, Gss
-from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, peer_of
+from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audisp_remote import (
     DEFAULT_MAX_TOKEN,
     AsciiSession,
@@ -37,6 +44,7 @@ from auditrecv.receive.audisp_remote import (
     Violation,
     default_realm,
 )
+from auditrecv.receive.flow import Deadlines, close_now, replies_piled_up, unsent_bytes, wait_for_write_room
 from auditrecv.receive.gss import KerberosAcceptor
 from auditrecv.spool import RecordTooLarge, SpoolClosed, SpoolFull
 from auditrecv.spool.record import Source, SpoolRecord
@@ -64,20 +72,38 @@ class _CannotStore(Exception):
 
 
 class _Connection:
-    def __init__(self, writer: asyncio.StreamWriter, session: Session, source: Source) -> None:
+    def __init__(
+        self,
+        writer: asyncio.StreamWriter,
+        session: Session,
+        source: Source,
+        ticket: Ticket,
+        deadlines: Deadlines,
+    ) -> None:
         self.writer = writer
         self.session = session
         self.source = source
+        self.ticket = ticket
+        self.deadlines = deadlines  # on the loop's clock
         self.lock = asyncio.Lock()  # held while storing + replying, so ENDING never splits them
         self.ended = False  # after ENDING nothing else may be written
         self.task: asyncio.Task[None] | None = None
-        self.last_activity = 0.0  # loop.time() of the last read
-        self.idle_expired = False
         self.watchdog: asyncio.TimerHandle | None = None
+        self.watchdog_at = 0.0
+        self.kill_reason: str | None = None  # set by the watchdog or the limiter, then the socket closes
+        self.kill_logged = False  # the reason is logged at INFO (idle) rather than as a warning
+        self.unsent_peak = 0
 
     def write(self, data: bytes) -> None:
         if data and not self.ended and not self.writer.is_closing():
             self.writer.write(data)
+            self.unsent_peak = max(self.unsent_peak, unsent_bytes(self.writer))
+
+    def kill(self, reason: str) -> None:
+        """End the connection from outside its task: the pending read returns EOF."""
+        if self.kill_reason is None:
+            self.kill_reason = reason
+        self.writer.close()
 
     def describe(self) -> str:
         return f"{self.source.peer}:{self.source.peer_port}"
@@ -92,14 +118,37 @@ class AudispRemoteServer:
         self.spool = spool
         self.name = name
         self._allow = NetworkAllowlist(settings.allow)
-        self._limiter = ConnectionLimiter(settings.max_connections)
+        self._limiter = ConnectionLimiter(
+            settings.max_connections,
+            settings.max_connections_per_peer,
+            unproven_as="handshake" if settings.transport == "krb5" else "first frame",
+        )
+        self._throttled = ThrottledLog(log)
         self._conns: set[_Connection] = set()
         self._server: asyncio.base_events.Server | None = None
         self._closing = False
         self._closed = asyncio.Event()
-        # Plain counters for metrics and tests: connections, refused, records, heartbeats, violations.
+        # Plain counters for metrics and tests. refused: by allow, max_connections or
+        # max_connections_per_peer; evicted: silent connections closed to admit a newcomer;
+        # timeouts: handshake, stalled frame, unread replies (idle closes are not counted);
+        # backlog_pauses: reads paused while replies were unread; in_flight_peak: largest batch
+        # of one connection handed to the spool; unsent_peak: most reply bytes one connection
+        # left unread in our send buffer.
         self.counters: dict[str, int] = dict.fromkeys(
-            ("connections", "refused", "records", "heartbeats", "violations", "held"), 0
+            (
+                "connections",
+                "refused",
+                "records",
+                "heartbeats",
+                "violations",
+                "held",
+                "evicted",
+                "timeouts",
+                "backlog_pauses",
+                "in_flight_peak",
+                "unsent_peak",
+            ),
+            0,
         )
         self._kerberos: KerberosAcceptor | None = None
         self._policy: PrincipalPolicy | None = None
@@ -116,6 +165,10 @@ class AudispRemoteServer:
     def port(self) -> int:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        return tuple(self._server.sockets) if self._server is not None else ()
 
     @property
     def metrics(self) -> dict[str, int]:
@@ -157,7 +210,9 @@ class AudispRemoteServer:
             return
         if not self._allow.allows(host):
             self.counters["refused"] += 1
-            log.warning("%s: refused connection from %s:%d: peer not in the allow list", self.name, host, port)
+            self._throttled.warning(
+                "refused", "%s: refused connection from %s:%d: peer not in the allow list", self.name, host, port
+            )
             writer.close()
             return
         try:
@@ -166,23 +221,31 @@ class AudispRemoteServer:
             log.error("%s: cannot set up a session for %s:%d: %s", self.name, host, port, exc)
             writer.close()
             return
-        if not self._limiter.try_acquire():
+        admission = self._limiter.admit(host, port)
+        ticket = admission.ticket
+        if ticket is None:
             self.counters["refused"] += 1
-            log.warning(
-                "%s: refused connection from %s:%d: max_connections (%d) reached",
-                self.name,
-                host,
-                port,
-                self._limiter.max_connections,
+            self._throttled.warning(
+                "refused", "%s: refused connection from %s:%d: %s", self.name, host, port, admission.refusal
             )
             writer.close()
             return
+        if admission.evicted is not None:
+            self.counters["evicted"] += 1
+        s = self.settings
+        deadlines = Deadlines(
+            asyncio.get_running_loop().time(),
+            handshake_timeout=s.handshake_timeout if s.transport == "krb5" else 0.0,
+            stall_timeout=s.stall_timeout,
+            idle_timeout=s.idle_timeout,
+        )
         source = Source(transport="audisp_remote", peer=host, peer_port=port, mech=session.mech, listener=self.name)
-        conn = _Connection(writer, session, source)
+        conn = _Connection(writer, session, source, ticket, deadlines)
+        ticket.close = conn.kill
         conn.task = asyncio.current_task()
         self._conns.add(conn)
         self.counters["connections"] += 1
-        log.info("%s: connection from %s", self.name, conn.describe())
+        self._throttled.log(logging.INFO, "connected", "%s: connection from %s", self.name, conn.describe())
         reason = "closed by client"
         try:
             reason = await self._serve(conn, reader)
@@ -195,77 +258,119 @@ class AudispRemoteServer:
             reason = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("%s: connection %s failed", self.name, conn.describe())
         finally:
-            self._limiter.release()
+            if conn.watchdog is not None:
+                conn.watchdog.cancel()
+            self._limiter.release(ticket)
             self._conns.discard(conn)
-            writer.close()
-            log.info("%s: connection %s ended: %s", self.name, conn.describe(), reason)
+            close_now(writer)
+            self.counters["unsent_peak"] = max(self.counters["unsent_peak"], conn.unsent_peak)
+            if ticket.proven:
+                log.info("%s: connection %s ended: %s", self.name, conn.describe(), reason)
+            else:
+                self._throttled.log(
+                    logging.INFO, "ended", "%s: connection %s ended: %s", self.name, conn.describe(), reason
+                )
 
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> str:
         session = conn.session
-        if self.settings.idle_timeout > 0:
-            self._start_idle_watchdog(conn)
-        try:
-            while not self._closing:
-                try:
-                    data = await reader.read(READ_SIZE)
-                except (ConnectionError, OSError) as exc:
-                    return f"read error: {exc}"
-                if conn.idle_expired:
-                    return f"idle for {self.settings.idle_timeout:g} s"
-                conn.last_activity = asyncio.get_running_loop().time()
-                received_ns = time.time_ns()
-                if not data:
-                    if isinstance(session, AsciiSession):
-                        async with conn.lock:
-                            await self._handle_events(conn, session.flush(), received_ns)
-                    return "closed by client"
-                events = session.receive_data(data)
-                if not events:
-                    continue
+        loop = asyncio.get_running_loop()
+        self._arm(conn)
+        while not self._closing:
+            try:
+                data = await reader.read(READ_SIZE)
+            except (ConnectionError, OSError) as exc:
+                return conn.kill_reason or f"read error: {exc}"
+            now = loop.time()
+            received_ns = time.time_ns()
+            if conn.kill_reason is not None or not data:
+                if isinstance(session, AsciiSession):
+                    # No acks in ascii: a partial last line is still data the client sent.
+                    async with conn.lock:
+                        await self._handle_events(conn, [*session.receive_data(data), *session.flush()], received_ns)
+                return self._closed_by_us(conn) if conn.kill_reason is not None else "closed by client"
+            conn.ticket.heard(time.monotonic())
+            events = session.receive_data(data)
+            conn.deadlines.input(now, mid_frame=session.mid_frame, completed=bool(events))
+            if events and session.mech != "krb5" and not isinstance(events[0], Violation):
+                conn.ticket.prove()  # a well-formed frame (or line): a real client, not a silent socket
+            if events:
                 async with conn.lock:
                     if conn.ended:
                         return "server shutting down"
-                    violation = await self._handle_events(conn, events, received_ns)
-                    if violation is None and conn.writer.transport.get_write_buffer_size():
-                        with contextlib.suppress(ConnectionError, OSError):
-                            await conn.writer.drain()
-                if violation is not None:
-                    self.counters["violations"] += 1
-                    log.warning("%s: closing %s: %s", self.name, conn.describe(), violation)
-                    return violation
-            return "server shutting down"
-        finally:
+                    failure = await self._handle_events(conn, events, received_ns)
+                if failure is not None:
+                    kind, reason = failure
+                    if kind != "broken":
+                        self.counters["timeouts" if kind == "timeout" else "violations"] += 1
+                    if conn.ticket.proven:
+                        log.warning("%s: closing %s: %s", self.name, conn.describe(), reason)
+                    else:
+                        self._throttled.warning("unproven", "%s: closing %s: %s", self.name, conn.describe(), reason)
+                    return reason
+                conn.deadlines.resume(loop.time())  # storing and replying was our time, not the peer's
+            self._arm(conn)
+        return "server shutting down"
+
+    def _closed_by_us(self, conn: _Connection) -> str:
+        """Log (once) why the watchdog or the limiter closed this connection; return the reason."""
+        reason = conn.kill_reason or ""
+        if not conn.kill_logged:
+            if conn.ticket.proven:
+                log.warning("%s: closing %s: %s", self.name, conn.describe(), reason)
+            else:
+                self._throttled.warning("unproven", "%s: closing %s: %s", self.name, conn.describe(), reason)
+        return reason
+
+    def _arm(self, conn: _Connection) -> None:
+        """Schedule the watchdog for the connection's next deadline (one timer, not one per read)."""
+        deadline = conn.deadlines.next()
+        if deadline is None:
             if conn.watchdog is not None:
                 conn.watchdog.cancel()
+                conn.watchdog = None
+            return
+        if conn.watchdog is not None:
+            if conn.watchdog_at <= deadline.at:
+                return  # fires no later; it re-checks then
+            conn.watchdog.cancel()
+        conn.watchdog_at = deadline.at
+        conn.watchdog = asyncio.get_running_loop().call_at(deadline.at, self._check_deadline, conn)
 
-    def _start_idle_watchdog(self, conn: _Connection) -> None:
-        """Close a connection silent for idle_timeout; a timer, not a timeout per read (cheaper).
+    def _check_deadline(self, conn: _Connection) -> None:
+        conn.watchdog = None
+        if conn.lock.locked():
+            return  # storing or replying: our time; _serve re-arms when done
+        deadline = conn.deadlines.next()
+        if deadline is None:
+            return
+        if deadline.at > asyncio.get_running_loop().time():
+            self._arm(conn)
+            return
+        if deadline.kind == "idle":
+            conn.kill_logged = True  # an idle client is normal: the INFO "ended" line says it
+        else:
+            self.counters["timeouts"] += 1
+        conn.kill(deadline.reason)
 
-        A connection holding a record for the spool is never idle: its client waits for us.
-        """
-        loop = asyncio.get_running_loop()
-        idle = self.settings.idle_timeout
-        conn.last_activity = loop.time()
-
-        def check() -> None:
-            remaining = conn.last_activity + idle - loop.time()
-            if remaining > 0 or conn.lock.locked():
-                conn.watchdog = loop.call_later(max(remaining, 0.0) or idle, check)
-                return
-            conn.idle_expired = True
-            conn.writer.close()  # the pending read returns EOF
-
-        conn.watchdog = loop.call_later(idle, check)
-
-    async def _handle_events(self, conn: _Connection, events: list[Any], received_ns: int) -> str | None:
-        """Store and answer events in order; return a violation reason if the connection must close."""
+    async def _handle_events(self, conn: _Connection, events: list[Any], received_ns: int) -> tuple[str, str] | None:
+        """Store and answer events in order, at most ``max_records_in_flight`` records per spool
+        append, pausing while the client leaves too many replies unread. Returns ``(kind,
+        reason)`` (kind "violation", "timeout" or "broken") when the connection must close."""
+        window = self.settings.max_records_in_flight
         batch: list[Record] = []
         for event in events:
             if isinstance(event, Record):
                 batch.append(event)
+                if len(batch) >= window:
+                    if failure := await self._flush(conn, batch, received_ns):
+                        return failure
+                    batch = []
                 continue
-            await self._flush(conn, batch, received_ns)
+            if failure := await self._flush(conn, batch, received_ns):
+                return failure
             batch = []
+            if isinstance(event, Violation):
+                return "violation", event.reason
             if isinstance(event, Heartbeat):
                 self.counters["heartbeats"] += 1
                 conn.write(conn.session.heartbeat_reply(event.seq))
@@ -281,23 +386,29 @@ class AudispRemoteServer:
                     authenticated=True,
                     listener=self.name,
                 )
+                conn.ticket.prove()
+                conn.deadlines.establish()
                 log.info("%s: %s authenticated as %s", self.name, conn.describe(), event.principal)
-            elif isinstance(event, Violation):
-                return event.reason
-        await self._flush(conn, batch, received_ns)
-        return None
+        return await self._flush(conn, batch, received_ns)
 
-    async def _flush(self, conn: _Connection, batch: list[Record], received_ns: int) -> None:
-        if not batch:
-            return
-        records = [SpoolRecord("linux", r.line, conn.source, received_ns) for r in batch if r.line]
-        if records:
-            await self._store(conn, records)
-            self.counters["records"] += len(records)
-        state = self.spool.state
-        for r in batch:
-            if r.seq is not None:
-                conn.write(conn.session.record_reply(r.seq, state))
+    async def _flush(self, conn: _Connection, batch: list[Record], received_ns: int) -> tuple[str, str] | None:
+        """Store ``batch``, send its replies, then wait while the client leaves them unread."""
+        if batch:
+            records = [SpoolRecord("linux", r.line, conn.source, received_ns) for r in batch if r.line]
+            if records:
+                self.counters["in_flight_peak"] = max(self.counters["in_flight_peak"], len(records))
+                await self._store(conn, records)
+                self.counters["records"] += len(records)
+            state = self.spool.state
+            for r in batch:
+                if r.seq is not None:
+                    conn.write(conn.session.record_reply(r.seq, state))
+        if replies_piled_up(conn.writer):
+            self.counters["backlog_pauses"] += 1
+            stall = await wait_for_write_room(conn.writer, self.settings.stall_timeout)
+            if stall is not None:
+                return ("timeout" if stall.timed_out else "broken"), stall.reason
+        return None
 
     async def _store(self, conn: _Connection, records: list[SpoolRecord]) -> None:
         """Append until it succeeds; until then no reply is sent, so the client keeps the record.
@@ -312,13 +423,14 @@ class AudispRemoteServer:
             except SpoolFull as exc:
                 if not complained:
                     self.counters["held"] += 1
+                    # The exception text says "spool full (why): ..." itself.
                     log.warning(
-                        "%s: spool full, withholding the ack for %d record(s) from %s until it "
-                        "takes them (the client keeps and retransmits them): %s",
+                        "%s: %s: withholding the ack for %d record(s) from %s until the spool takes them "
+                        "(the client keeps and retransmits them)",
                         self.name,
+                        exc,
                         len(records),
                         conn.describe(),
-                        exc,
                     )
                     complained = True
                 if not await self.spool.wait_for_space():

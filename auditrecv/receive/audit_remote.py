@@ -139,6 +139,8 @@ class AuditRemotePolicy:
 
     acceptor: KerberosAcceptor | None = None  # None: Kerberos clients are refused
     dummy_allowed: bool = False
+    # Why the dummy mech is refused, naming the setting that refuses it (for the log line).
+    dummy_refusal: str = "not enabled for this peer"
     require_channel_bound: bool = True
     principals: PrincipalAllowlist = field(default_factory=PrincipalAllowlist)
     max_handshake_token: int = 65536
@@ -162,21 +164,30 @@ class AuditRemoteConnection:
 
     # ----------------------------------------------------------------- input
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes, max_records: int | None = None) -> list[Event]:
         """Consume received bytes; return what happened. After a :class:`Failed` event the
-        connection is CLOSED and further input is ignored."""
+        connection is CLOSED and further input is ignored.
+
+        ``max_records`` stops after that many records; later frames stay buffered (not even
+        unwrapped) until a later call, ``receive_data(b"", n)`` when no new bytes arrived
+        (:attr:`frame_ready` says whether one is waiting)."""
         if self.phase is Phase.CLOSED:
             return []
         events: list[Event] = []
+        records = 0
         try:
-            self._frames.feed(data)
+            if data:
+                self._frames.feed(data)
             while self.phase is not Phase.CLOSED:
+                if max_records is not None and records >= max_records and self.phase is Phase.RECORDS:
+                    break
                 frame = self._frames.next_frame()
                 if frame is None:
                     break
                 event = self._on_frame(frame)
                 if event is not None:
                     events.append(event)
+                    records += isinstance(event, RecordReceived)
         except FrameError as exc:
             events.append(self._fail(f"framing: {exc} in the {self.phase.value} phase"))
         except GssFailure as exc:
@@ -238,7 +249,7 @@ class AuditRemoteConnection:
         mech = mechanism_of(first_token)
         if mech == "dummy":
             if not self.policy.dummy_allowed:
-                return self._fail("dummy mech refused: not enabled for this peer (allow_dummy_mech)")
+                return self._fail(f"dummy mech refused: {self.policy.dummy_refusal}")
             return dummy_mech.DummyAcceptorContext()
         if mech in ("krb5", "spnego"):
             if self.policy.acceptor is None:
@@ -285,4 +296,14 @@ class AuditRemoteConnection:
     @property
     def mid_frame(self) -> bool:
         """True while a frame is partially received (a stalled peer)."""
-        return self._frames.mid_frame
+        return self._frames.mid_frame and not self._frames.frame_ready
+
+    @property
+    def frames_received(self) -> int:
+        """Complete frames taken from the stream so far (handshake tokens included)."""
+        return self._frames.frames_decoded
+
+    @property
+    def frame_ready(self) -> bool:
+        """A complete frame is buffered but was held back by ``max_records``."""
+        return self.phase is not Phase.CLOSED and self._frames.frame_ready

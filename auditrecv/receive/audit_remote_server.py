@@ -15,12 +15,20 @@ once ``qsize`` (default 100) records are unacked, so ack latency is the per-host
 When the spool is full nothing is acked (the host keeps the records); the committer waits for
 space and retries, logging once. Every failure closes only its own connection, with one log
 line saying why; the client reconnects and retransmits what was not acked.
+
+One connection cannot hurt the others (see :mod:`~auditrecv.receive.flow`): at most
+``max_records_in_flight`` records per connection wait for the spool, and the reader stops while
+that window is full or while more acks than the transport's high-water mark are unread (a
+client that never reads its acks is slowed to nothing, then closed after ``stall_timeout``).
+Admission (per-peer cap, eviction of silent unauthenticated sockets) is in
+:mod:`~auditrecv.receive.access`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -28,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from auditrecv.config import AuditRemoteListener, Gss
-from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, peer_of
+from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audit_remote import (
     AuditRemoteConnection,
     AuditRemotePolicy,
@@ -36,6 +44,14 @@ from auditrecv.receive.audit_remote import (
     HandshakeComplete,
     Phase,
     RecordReceived,
+)
+from auditrecv.receive.flow import (
+    Deadlines,
+    InFlightWindow,
+    close_now,
+    replies_piled_up,
+    unsent_bytes,
+    wait_for_write_room,
 )
 from auditrecv.receive.gss import GssFailure, KerberosAcceptor, PrincipalAllowlist
 from auditrecv.spool import Source, SpoolFull, SpoolRecord
@@ -45,9 +61,9 @@ __all__ = ["AuditRemoteServer", "AuditRemoteStats", "SpoolAppender", "start_audi
 log = logging.getLogger("auditrecv.receive.audit_remote")
 
 READ_CHUNK = 256 * 1024
-# Unspooled bytes one connection may hold before we stop reading from it. A real client never
-# comes near (qsize records); this only bounds a misbehaving one.
-MAX_PENDING_BYTES = 32 * 1024 * 1024
+# Bytes of records one connection may have waiting for the spool before we stop reading from it
+# (next to max_records_in_flight, for large records). A real client never comes near.
+MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
 SPOOL_RETRY_SECONDS = 1.0
 ACCEPTOR_RETRY_SECONDS = 30.0
 
@@ -70,13 +86,19 @@ class AuditRemoteStats:
     accepted: int = 0
     active: int = 0
     refused_address: int = 0
-    refused_limit: int = 0
+    refused_limit: int = 0  # max_connections
+    evicted: int = 0  # connections closed to admit a newcomer (see access.ConnectionLimiter)
     handshakes: int = 0
     failures: int = 0
+    timeouts: int = 0  # handshake, stalled frame, unread acks (idle closes are not counted)
     records: int = 0
     acks: int = 0
     record_bytes: int = 0
     spool_full_waits: int = 0
+    window_pauses: int = 0  # reads paused because max_records_in_flight were waiting for the spool
+    backlog_pauses: int = 0  # reads paused because the peer left our acks unread
+    in_flight_peak: int = 0  # most records one connection had waiting for the spool
+    unsent_peak: int = 0  # most bytes of acks one connection had unread in our send buffer
 
 
 class AuditRemoteServer:
@@ -105,7 +127,8 @@ class AuditRemoteServer:
         # The dummy mech authenticates nobody: only networks named for it may use it, never "any".
         self.dummy_peers = NetworkAllowlist(settings.dummy_mech_networks, empty_allows_all=False)
         self.principals = PrincipalAllowlist(settings.allowed_principals)
-        self.limiter = ConnectionLimiter(settings.max_connections)
+        self.limiter = ConnectionLimiter(settings.max_connections, settings.max_connections_per_peer)
+        self.throttled = ThrottledLog(log)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._spool_full_logged = False
@@ -120,6 +143,11 @@ class AuditRemoteServer:
     @property
     def sockets(self) -> tuple[Any, ...]:
         return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def metrics(self) -> dict[str, int]:
+        """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
+        return dataclasses.asdict(self.stats)
 
     @property
     def port(self) -> int:
@@ -156,7 +184,7 @@ class AuditRemoteServer:
                 raise  # we are being cancelled ourselves (loop shutdown)
         finally:
             self._tasks.discard(session)
-            writer.close()
+            close_now(writer)
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
@@ -164,27 +192,27 @@ class AuditRemoteServer:
         peer, peer_port = peer_of(writer.get_extra_info("peername"))
         if not self.peers.allows(peer):
             self.stats.refused_address += 1
-            log.warning("%s: refused %s:%d: address not in allow", self.name, peer, peer_port)
+            self.throttled.warning("refused", "%s: refused %s:%d: address not in allow", self.name, peer, peer_port)
             return
-        if not self.limiter.try_acquire():
+        admission = self.limiter.admit(peer, peer_port)
+        ticket = admission.ticket
+        if ticket is None:
             self.stats.refused_limit += 1
-            log.warning(
-                "%s: refused %s:%d: max_connections (%d) reached",
-                self.name,
-                peer,
-                peer_port,
-                self.settings.max_connections,
-            )
+            self.throttled.warning("refused", "%s: refused %s:%d: %s", self.name, peer, peer_port, admission.refusal)
             return
+        if admission.evicted is not None:
+            self.stats.evicted += 1
         self.stats.accepted += 1
         self.stats.active += 1
         try:
-            await _Session(self, reader, writer, peer, peer_port).run()
+            session = _Session(self, reader, writer, peer, peer_port, ticket)
+            ticket.close = session.abort
+            await session.run()
         except Exception:  # a bug must not take the listener down
             log.exception("%s: connection from %s:%d crashed", self.name, peer, peer_port)
         finally:
             self.stats.active -= 1
-            self.limiter.release()
+            self.limiter.release(ticket)
 
     def load_acceptor(self) -> KerberosAcceptor | None:
         """(Re)acquire acceptor credentials from the keytab; logs and returns None on failure."""
@@ -213,9 +241,15 @@ class AuditRemoteServer:
         s = self.settings
         if self.acceptor is None and time.monotonic() >= self._acceptor_retry_at:
             self.load_acceptor()
+        if not s.allow_dummy_mech:
+            dummy_refusal = "allow_dummy_mech is false"
+        else:
+            networks = ", ".join(str(n) for n in self.dummy_peers.networks)
+            dummy_refusal = f"peer {peer} is not in dummy_mech_networks ({networks})"
         return AuditRemotePolicy(
             acceptor=self.acceptor,
             dummy_allowed=s.allow_dummy_mech and self.dummy_peers.allows(peer),
+            dummy_refusal=dummy_refusal,
             require_channel_bound=s.require_channel_bindings,
             principals=self.principals,
             max_handshake_token=s.max_handshake_token,
@@ -226,9 +260,8 @@ class AuditRemoteServer:
         self.stats.spool_full_waits += 1
         if not self._spool_full_logged:
             self._spool_full_logged = True
-            log.warning(
-                "%s: spool full (%s): not acking; hosts keep their records until space frees up", self.name, exc
-            )
+            # The exception text says "spool full (why): ..." itself.
+            log.warning("%s: %s: not acking; hosts keep their records until space frees up", self.name, exc)
 
     def note_spool_ok(self) -> None:
         if self._spool_full_logged:
@@ -246,21 +279,29 @@ class _Session:
         writer: asyncio.StreamWriter,
         peer: str,
         peer_port: int,
+        ticket: Ticket,
     ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
         self.peer = peer
         self.peer_port = peer_port
+        self.ticket = ticket
         self.conn = AuditRemoteConnection(server.policy_for(peer))
         self.source: Source | None = None
+        settings = server.settings
+        self.deadlines = Deadlines(
+            time.monotonic(),
+            handshake_timeout=settings.handshake_timeout,
+            stall_timeout=settings.stall_timeout,
+            idle_timeout=settings.idle_timeout,
+        )
+        self.window = InFlightWindow(settings.max_records_in_flight, MAX_IN_FLIGHT_BYTES)
         self.pending: list[RecordReceived] = []
-        self.pending_bytes = 0
         self.has_pending = asyncio.Event()
-        self.drained = asyncio.Event()
-        self.drained.set()
         self.reading_done = False
         self.fatal: str | None = None
+        self.timed_out = False
 
     @property
     def who(self) -> str:
@@ -283,7 +324,11 @@ class _Session:
         reason = self.fatal or reason
         if reason:
             self.server.stats.failures += 1
-            log.warning("%s: closing: %s", self.who, reason)
+            self.server.stats.timeouts += self.timed_out
+            if self.ticket.proven:
+                log.warning("%s: closing: %s", self.who, reason)
+            else:  # a flood of unauthenticated connections must not flood the log
+                self.server.throttled.warning("unproven", "%s: closing: %s", self.who, reason)
         else:
             log.info(
                 "%s: disconnected after %d records (%d acked)",
@@ -294,30 +339,46 @@ class _Session:
 
     async def _read_loop(self) -> str:
         """Returns a failure reason, or "" for an orderly close by the peer."""
-        settings = self.server.settings
-        deadline = time.monotonic() + settings.handshake_timeout
+        stats = self.server.stats
         while self.fatal is None:
-            if self.conn.phase is Phase.RECORDS:
-                timeout = settings.idle_timeout or None
-                if self.conn.mid_frame:
-                    # A peer may idle between records for ever (auditd does), but not inside a
-                    # frame: transport.c sends every chunk within p_timeout (5 s).
-                    timeout = min(timeout or settings.handshake_timeout, settings.handshake_timeout)
-            else:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    return f"handshake not complete after {settings.handshake_timeout:g} s ({self.conn.phase.value})"
-            if self.pending_bytes > MAX_PENDING_BYTES:
-                await self.drained.wait()
+            # Our own backpressure first; time spent here does not count against the peer.
+            paused = False
+            if self.window.room == 0:
+                stats.window_pauses += 1
+                paused = True
+                await self.window.wait_for_room()
+                if self.fatal is not None:
+                    break
+            if replies_piled_up(self.writer):
+                stats.backlog_pauses += 1
+                paused = True
+                stall = await wait_for_write_room(self.writer, self.server.settings.stall_timeout)
+                if stall is not None:
+                    self.timed_out = stall.timed_out
+                    return stall.reason
+            if paused:
+                self.deadlines.resume(time.monotonic())
+                continue  # the window may have filled again meanwhile
+            if self.conn.frame_ready:
+                # Frames received earlier and held back by the window.
+                failed = self._receive(b"")
+                if failed:
+                    return failed
+                self.deadlines.input(time.monotonic(), mid_frame=self.conn.mid_frame, completed=True)
                 continue
+            deadline = self.deadlines.next()
+            timeout = None
+            if deadline is not None:
+                timeout = deadline.at - time.monotonic()
+                if timeout <= 0:
+                    self.timed_out = deadline.kind != "idle"  # idle is the operator's choice, not a fault
+                    if deadline.kind == "handshake":
+                        return f"{deadline.reason} ({self.conn.phase.value})"
+                    return deadline.reason
             try:
                 data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
             except TimeoutError:
-                if self.conn.phase is Phase.RECORDS:
-                    if self.conn.mid_frame:
-                        return f"stalled in the middle of a frame for {timeout:g} s"
-                    return f"idle for {settings.idle_timeout:g} s"
-                continue  # handshake deadline is checked at the top
+                continue  # the deadline is checked at the top
             except (ConnectionError, OSError) as exc:
                 return f"receive failed: {exc}"
             if not data:
@@ -326,35 +387,54 @@ class _Session:
                 if self.conn.phase is not Phase.RECORDS:
                     return f"peer closed the connection during the {self.conn.phase.value} phase"
                 return ""
-            events = self.conn.receive_data(data)
-            out = self.conn.data_to_send()
-            if out:
-                self.writer.write(out)
-            failed = self._handle(events)
+            now = time.monotonic()
+            self.ticket.heard(now)
+            frames_before = self.conn.frames_received
+            failed = self._receive(data)
             if failed:
                 return failed
+            completed = self.conn.frames_received > frames_before
+            self.deadlines.input(now, mid_frame=self.conn.mid_frame, completed=completed)
         return self.fatal or ""
 
+    def _receive(self, data: bytes) -> str:
+        """Feed bytes (or held frames) to the core, taking at most the window's room in records."""
+        events = self.conn.receive_data(data, self.window.room)
+        out = self.conn.data_to_send()
+        if out:
+            self._write(out)
+        return self._handle(events)
+
+    def _write(self, data: bytes) -> None:
+        self.writer.write(data)
+        stats = self.server.stats
+        stats.unsent_peak = max(stats.unsent_peak, unsent_bytes(self.writer))
+
     def _handle(self, events: list[Any]) -> str:
-        added = False
+        added = 0
+        nbytes = 0
+        failed = ""
         for event in events:
             if isinstance(event, RecordReceived):
                 self.pending.append(event)
-                self.pending_bytes += len(event.plaintext)
-                added = True
+                added += 1
+                nbytes += len(event.plaintext)
             elif isinstance(event, HandshakeComplete):
                 self._on_handshake(event)
             elif isinstance(event, Failed):
-                if added:
-                    self.has_pending.set()
-                return event.reason
+                failed = event.reason
+                break
         if added:
-            self.drained.clear()
+            self.window.add(added, nbytes)
+            stats = self.server.stats
+            stats.in_flight_peak = max(stats.in_flight_peak, self.window.records)
             self.has_pending.set()
-        return ""
+        return failed
 
     def _on_handshake(self, hs: HandshakeComplete) -> None:
         self.server.stats.handshakes += 1
+        self.ticket.prove()
+        self.deadlines.establish()
         self.source = Source(
             transport="audit_remote",
             peer=self.peer,
@@ -376,17 +456,16 @@ class _Session:
     async def _commit_loop(self) -> None:
         while True:
             if not self.pending:
-                self.drained.set()
                 if self.reading_done:
                     return
                 self.has_pending.clear()
                 await self.has_pending.wait()
                 continue
             batch, self.pending = self.pending, []
-            self.pending_bytes -= sum(len(r.plaintext) for r in batch)
             if not await self._append(batch):
                 return
             self._ack(batch)
+            self.window.remove(len(batch), sum(len(r.plaintext) for r in batch))
             if self.fatal is not None:
                 return
 
@@ -403,7 +482,7 @@ class _Session:
                 raise
             except Exception as exc:
                 if not _is_spool_full(exc):
-                    self._abort(f"spool append failed, records not acked: {exc!r}")
+                    self.abort(f"spool append failed, records not acked: {exc!r}")
                     return False
                 server.note_spool_full(exc)
                 if self.reading_done:
@@ -427,17 +506,17 @@ class _Session:
             for record in batch:
                 self.conn.ack(record)
         except GssFailure as exc:
-            self._abort(f"GSS {exc}")
+            self.abort(f"GSS {exc}")
         out = self.conn.data_to_send()
         if out:
-            self.writer.write(out)
+            self._write(out)
         self.server.stats.acks += sum(1 for r in batch if r.acked)
 
-    def _abort(self, reason: str) -> None:
-        """Fail the connection from the committer: stop reading, close the socket."""
+    def abort(self, reason: str) -> None:
+        """Fail the connection from outside the reader (committer, limiter): stop reading, close."""
         if self.fatal is None:
             self.fatal = reason
-        self.drained.set()
+        self.window.wake()
         self.writer.close()
 
 

@@ -53,7 +53,7 @@ class FrameDecoder:
     error, because the stream position is lost and nothing after it can be trusted.
     """
 
-    __slots__ = ("_buf", "_error", "_need", "_pos", "max_length")
+    __slots__ = ("_buf", "_error", "_need", "_pos", "frames_decoded", "max_length")
 
     def __init__(self, max_length: int) -> None:
         if max_length < 0:
@@ -63,6 +63,7 @@ class FrameDecoder:
         self._pos = 0  # start of unconsumed bytes in _buf
         self._need = -1  # payload length of the frame being assembled, -1 = prefix not complete
         self._error: FrameError | None = None
+        self.frames_decoded = 0  # complete frames returned so far
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes; cheap, does no parsing."""
@@ -99,6 +100,7 @@ class FrameDecoder:
         start = self._pos
         self._pos += self._need
         self._need = -1
+        self.frames_decoded += 1
         payload = bytes(self._buf[start : self._pos])
         # Compact once the consumed prefix dominates, so the buffer does not grow without bound
         # on a long-lived connection while keeping the common path copy-free.
@@ -117,6 +119,19 @@ class FrameDecoder:
         """Bytes received but not yet returned as frames (prefix bytes included)."""
         pending = len(self._buf) - self._pos
         return pending + (4 if self._need >= 0 else 0)
+
+    @property
+    def frame_ready(self) -> bool:
+        """True when :meth:`next_frame` would return a frame (or raise) without more input."""
+        if self._error is not None:
+            return True
+        avail = len(self._buf) - self._pos
+        if self._need >= 0:
+            return avail >= self._need
+        if avail < 4:
+            return False
+        (length,) = _LEN.unpack_from(self._buf, self._pos)
+        return length > self.max_length or avail - 4 >= length
 
     @property
     def mid_frame(self) -> bool:

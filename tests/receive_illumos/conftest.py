@@ -35,7 +35,7 @@ class MemorySpool:
         await asyncio.sleep(0)
         if self.full:
             self.refused += 1
-            raise SpoolFull("test spool is full")
+            raise SpoolFull("spool full (test): no room")
         start = len(self.records)
         self.records.extend(records)
         self.appends += 1

@@ -137,7 +137,7 @@ async def test_frame_stalled_after_handshake_is_closed(
     start_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, "auditrecv.receive.audit_remote")
-    server = await start_server(allow_dummy_mech=True, handshake_timeout=0.2)  # idle_timeout 0: never
+    server = await start_server(allow_dummy_mech=True, stall_timeout=0.2)  # idle_timeout 0: never
     reader, writer = await raw_dummy_session(server.port)
     writer.write(encode_frame(dm.wrap(bytes(8) + b"whole")))
     assert len(await reader.readexactly(42)) == 42  # acked
@@ -280,7 +280,8 @@ async def test_ack_only_after_the_append_returned(start_server: ServerFactory) -
 async def test_many_concurrent_hosts(start_server: ServerFactory, memory_spool: MemorySpool) -> None:
     from auditrecv.testclient.illumos import run_hosts
 
-    server = await start_server(allow_dummy_mech=True)
+    # 40 emulated hosts, all from 127.0.0.1: no per-peer cap here (real hosts have their own addresses).
+    server = await start_server(allow_dummy_mech=True, max_connections_per_peer=0)
     clients, _ = await run_hosts("127.0.0.1", server.port, records(150), hosts=40, timeout=30, mech="dummy")
     assert all(c.stats.acked == 150 and c.stats.resets == 0 for c in clients)
     assert len(memory_spool.records) == 40 * 150
