@@ -468,8 +468,8 @@ class Krb5Session:
         message = self._acceptor.unwrap(token, require_confidentiality=True)
         # One frame per token in practice; a stream parser costs nothing and tolerates splits.
         events = self._inner.frames_to_events(self._frames.feed(message))
-        if self._frames.error is not None:
-            events.append(Violation(self._frames.error))
+        if self._frames.error is not None and not (events and isinstance(events[-1], Violation)):
+            events.append(Violation(self._frames.error))  # one Violation per read: the first says why
         return events
 
     def _wrap(self, frame: bytes) -> bytes:

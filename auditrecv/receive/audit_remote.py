@@ -278,7 +278,9 @@ class AuditRemoteConnection:
         call only once it is durable. Raises GssFailure if the MIC cannot be made (close then)."""
         if record.acked:
             raise ValueError(f"record seq {record.seq} was already acked")
-        if self.context is None or self.phase is not Phase.RECORDS:
+        # A record that arrived before a bad frame in the same read is still acked once durable: the
+        # context that made it is established even though the connection is now closing.
+        if self.context is None or self.handshake is None:
             raise ValueError("no established context to ack with")
         mic = self.context.get_mic(record.plaintext)
         record.acked = True

@@ -229,6 +229,14 @@ class _GroupResult:
     error: bool = False
 
 
+def _source_from_json(data: object) -> Source | None:
+    """A stored source row, or None when it is unreadable (a corrupt file): the reader keeps the record."""
+    try:
+        return Source.from_dict(json.loads(data))  # type: ignore[arg-type]  # json.loads checks the type
+    except (TypeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        return None
+
+
 def _source_json(source: Source) -> str:
     # ensure_ascii keeps lone surrogates (surrogateescape'd file names) representable and exact.
     return json.dumps(source.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -275,8 +283,9 @@ class _Store:
         self.last_id, self.last_source_id = self._load_counters()
         self.source_ids: dict[Source, int] = {}
         for sid, data in self.conn.execute("SELECT id, data FROM sources"):
-            with contextlib.suppress(ValueError, TypeError):
-                self.source_ids.setdefault(Source.from_dict(json.loads(data)), sid)
+            known = _source_from_json(data)
+            if known is not None:
+                self.source_ids.setdefault(known, sid)
         self.count: int = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         self.oldest = self._oldest_row()
         self.bytes_used = self.used_bytes()
@@ -760,9 +769,8 @@ class _Reader:
         src = self._sources.get(sid)
         if src is None:
             row = self.conn.execute("SELECT data FROM sources WHERE id = ?", (sid,)).fetchone()
-            try:
-                src = Source.from_dict(json.loads(row[0]))
-            except (TypeError, ValueError):  # no row, or not ours: still return the record
+            src = _source_from_json(row[0]) if row is not None else None
+            if src is None:  # no row, or not ours: still return the record
                 log.error("spool source %d missing or unreadable", sid)
                 return Source(transport="unknown")
             if len(self._sources) >= 10_000:  # one source per connection: keep the cache bounded

@@ -13,8 +13,6 @@ must be the same: a protocol core must not care how TCP split the stream.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import random
 import struct
 from collections.abc import Callable
@@ -49,7 +47,7 @@ from auditrecv.receive.audit_remote import (
 )
 from auditrecv.receive.framing import FrameDecoder
 from auditrecv.spool.record import Source, SpoolRecord
-from auditrecv.spool.store import Spool, _source_json
+from auditrecv.spool.store import Spool, _source_from_json, _source_json
 
 __all__ = ["TARGETS", "InvariantBroken", "Target", "chunks_of"]
 
@@ -429,15 +427,14 @@ def _text(part: bytes) -> str:
 
 
 def check_spool_codec(data: bytes) -> None:
-    """The spool's record metadata codec (``_source_json`` / ``Source.from_dict(json.loads(...))``) and the
+    """The spool's record metadata codec (``_source_json`` / ``_source_from_json``) and the
     record check of ``Spool.append``.
 
-    Invariants: decoding any stored text raises nothing but TypeError/ValueError (what the spool's readers
-    catch for an unreadable source row); decode(encode(source)) == source, field types included; the append
-    check raises only TypeError/ValueError and passes a valid record through unchanged.
+    Invariants: decoding any stored text (``_source_from_json``, what the spool's readers use) never
+    raises; decode(encode(source)) == source, field types included; the append check raises only
+    TypeError/ValueError and passes a valid record through unchanged.
     """
-    with contextlib.suppress(TypeError, ValueError):
-        Source.from_dict(json.loads(data.decode("utf-8", "surrogateescape")))
+    _source_from_json(data.decode("utf-8", "surrogateescape"))  # must not raise: None for what it cannot read
     parts = data.split(b"\x00")
     parts += [b""] * (8 - len(parts))
     source = Source(
@@ -451,7 +448,7 @@ def check_spool_codec(data: bytes) -> None:
     )
     encoded = _source_json(source)
     expect(encoded.isascii(), "encoded source is not ASCII")
-    decoded = Source.from_dict(json.loads(encoded))
+    decoded = _source_from_json(encoded)
     expect(decoded == source, f"round trip changed the source: {source!r} -> {decoded!r}")
     expect(
         [type(getattr(decoded, f)) for f in Source.__dataclass_fields__]

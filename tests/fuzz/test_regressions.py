@@ -11,30 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz.known import REGRESSIONS
-from tests.fuzz.targets import TARGETS, InvariantBroken
+from tests.fuzz.targets import TARGETS
 
 # "<target>/<file>": (exception type, the exact exception and why), for bugs in code this branch must not edit.
-KNOWN_FAILURES: dict[str, tuple[type[BaseException], str]] = {
-    "audit_remote/crash-c3ff95ca6d3f48d1.bin": (
-        ValueError,
-        "ValueError('no established context to ack with'): a read carrying a record and then a bad frame gives "
-        "[RecordReceived, Failed]; the server still spools that record and acks it (audit_remote_server "
-        "_Session._ack), but AuditRemoteConnection.ack refuses once the phase is CLOSED, so the server's "
-        "connection task crashes (logged 'connection ... crashed', the close reason is lost)",
-    ),
-    "audisp_krb5/crash-3ce3893d83847f84.bin": (
-        InvariantBroken,
-        "InvariantBroken('Violation is not the last event of its read'): Krb5Session._data_token appends the "
-        "frame parser's error after a Violation that frames_to_events already returned (client sent a reply "
-        "type, then a bad magic in the same token): two Violations in one read",
-    ),
-    "spool_codec/handmade-deep-json-nesting.bin": (
-        RecursionError,
-        "RecursionError('maximum recursion depth exceeded while decoding a JSON array from a unicode string'): a "
-        "sources row of deeply nested JSON (corrupt spool file) escapes the (TypeError, ValueError) that the "
-        "spool readers (_Reader._source, _Store.__init__) catch for an unreadable source",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[type[BaseException], str]] = {}
 
 
 def _cases() -> list[object]:
