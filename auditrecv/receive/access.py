@@ -14,10 +14,11 @@ newcomer. Refusals and such closures can come in floods, so their log lines go t
 from __future__ import annotations
 
 import ipaddress
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from auditrecv.logsetup import ThrottledLog
 
 __all__ = [
     "Admission",
@@ -220,54 +221,3 @@ class ConnectionLimiter:
 def _peer_key(peer: str) -> str:
     ip = parse_address(peer)
     return str(ip) if ip is not None else peer
-
-
-@dataclass
-class _Burst:
-    start: float
-    emitted: int = 0
-    suppressed: int = 0
-
-
-class ThrottledLog:
-    """At most ``burst`` lines per ``interval`` seconds for each kind of message (``key``).
-
-    For lines a flood of connections could repeat without end (refusals, evictions, handshakes
-    that never completed). The first line after a suppressed stretch says how many were left out,
-    so nothing goes unreported; the exact totals are in the listener counters.
-    """
-
-    def __init__(
-        self,
-        logger: logging.Logger,
-        *,
-        burst: int = 10,
-        interval: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.logger = logger
-        self.burst = burst
-        self.interval = interval
-        self.clock = clock
-        self._bursts: dict[str, _Burst] = {}
-
-    def log(self, level: int, key: str, msg: str, *args: object) -> bool:
-        """Log (True) or count as suppressed (False)."""
-        now = self.clock()
-        state = self._bursts.get(key)
-        carried = 0
-        if state is None or now - state.start >= self.interval:
-            carried = state.suppressed if state is not None else 0
-            state = self._bursts[key] = _Burst(now)
-        if state.emitted >= self.burst:
-            state.suppressed += 1
-            return False
-        state.emitted += 1
-        if carried:
-            msg += " (%d similar lines suppressed before this one)"
-            args = (*args, carried)
-        self.logger.log(level, msg, *args)
-        return True
-
-    def warning(self, key: str, msg: str, *args: object) -> bool:
-        return self.log(logging.WARNING, key, msg, *args)

@@ -39,10 +39,10 @@ import aiohttp
 import orjson
 
 from auditrecv.config import Search
+from auditrecv.logsetup import ThrottledLog
 from auditrecv.sink.http import (
     EngineAuthError,
     NodePool,
-    RateLimitedLog,
     RetryPolicy,
     SinkError,
     auth_header,
@@ -211,7 +211,7 @@ class BulkIndexer:
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._max_failures = max(1, settings.max_document_retries)
         self._accepted = 0  # bulk replies that created or found at least one document: the engine works
-        self._log_limited = RateLimitedLog(log, _LOG_INTERVAL)
+        self._log_limited = ThrottledLog(log, burst=1, interval=_LOG_INTERVAL, unit="document")
         # While the engine pushes back (429), requests go one at a time through this lock.
         self._throttle_lock = asyncio.Lock()
         self._throttle_until = 0.0
@@ -311,11 +311,11 @@ class BulkIndexer:
             if unencodable:
                 self._log_limited.error(
                     "serialize",
-                    len(unencodable),
                     "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
                     len(unencodable),
                     unencodable[0].doc.id,
                     unencodable[0].failure[2],
+                    items=len(unencodable),
                 )
                 tg.create_task(self._dead_letter(unencodable, raw_sources=True))
             for chunk in self._chunks(items):
@@ -471,7 +471,6 @@ class BulkIndexer:
             return True
         self._log_limited.error(
             f"poison|{status}|{etype}",
-            1,
             "document %s (%d bytes) in %s failed %d times (%s) while the engine accepted other documents: "
             "dead-lettering it so it cannot block the records behind it",
             it.doc.id,
@@ -479,6 +478,7 @@ class BulkIndexer:
             it.doc.index,
             it.failures,
             _failure_text(failure),
+            items=1,
         )
         it.failure = (status, etype, reason)
         await self._dead_letter([it])
@@ -540,17 +540,16 @@ class BulkIndexer:
         for index, group in missing_index.items():
             self._log_limited.error(
                 f"404|{index}",
-                len(group),
                 "index %s does not exist and cannot be created (%s): dead-lettering %d document(s)",
                 index,
                 group[0].failure[2],
                 len(group),
+                items=len(group),
             )
         if poisoned:
             first = poisoned[0]
             self._log_limited.error(
                 f"poison|{first.failure[0]}|{first.failure[1]}",
-                len(poisoned),
                 "%d document(s) failed %d times (HTTP %d %s) while the engine accepted other documents "
                 "(first: %s in %s): dead-lettering them so they cannot block the records behind them",
                 len(poisoned),
@@ -559,6 +558,7 @@ class BulkIndexer:
                 first.failure[1],
                 first.doc.id,
                 first.doc.index,
+                items=len(poisoned),
             )
         for (status, etype, reason), letters in refused_letters.items():
             self._dead_letter_refused(letters, status, etype, reason)
@@ -575,7 +575,6 @@ class BulkIndexer:
         index = _letter_index(letters[0])
         self._log_limited.error(
             f"dlq|{index}|{status}|{etype}",
-            len(letters),
             "dead-letter index %s refused %d dead letter(s) (HTTP %s %s: %s; first for document %s): those "
             "documents stay in the spool and are retried later",
             index,
@@ -584,6 +583,7 @@ class BulkIndexer:
             etype,
             reason[:500],
             letters[0].doc.id,
+            items=len(letters),
         )
 
     async def _refused(self, items: list[_Item], status: int, etype: str, reason: str) -> None:
@@ -619,7 +619,11 @@ class BulkIndexer:
             lines = _action("index", dlq_index, it.doc.id) + b"\n" + src + b"\n"
             letters.append(_Item(it.doc, lines, src, dead_letter_for=it, failure=it.failure))
         self._log_limited.warning(
-            f"dead-letter|{dlq_index}", len(letters), "dead-lettering %d document(s) into %s", len(letters), dlq_index
+            f"dead-letter|{dlq_index}",
+            "dead-lettering %d document(s) into %s",
+            len(letters),
+            dlq_index,
+            items=len(letters),
         )
         await self._ship(letters)
 

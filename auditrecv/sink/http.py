@@ -12,7 +12,6 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auditrecv.config import Search
@@ -156,45 +155,3 @@ class NodePool:
             log.info("search node %s is answering again", node.url)
         node.failures = 0
         node.dead_until = 0.0
-
-
-class RateLimitedLog:
-    """At most one line per key and `interval` seconds; the next line says what was held back.
-
-    For conditions that repeat per document and per retry (a refusing dead-letter index): the operator
-    needs to know that it happens, how much, and what becomes of the documents, not one line each.
-    """
-
-    _MAX_KEYS = 1024  # keys name indices and error types; forget them all rather than grow without end
-
-    def __init__(self, logger: logging.Logger, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.logger = logger
-        self.interval = interval
-        self.clock = clock
-        self._last: dict[str, float] = {}
-        self._held: dict[str, tuple[int, int]] = {}  # key -> (lines held back, documents they were about)
-
-    def error(self, key: str, docs: int, msg: str, *args: object) -> bool:
-        return self.log(logging.ERROR, key, docs, msg, *args)
-
-    def warning(self, key: str, docs: int, msg: str, *args: object) -> bool:
-        return self.log(logging.WARNING, key, docs, msg, *args)
-
-    def log(self, level: int, key: str, docs: int, msg: str, *args: object) -> bool:
-        """Log now, or count it as held back; True when a line was written."""
-        now = self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            lines, held_docs = self._held.get(key, (0, 0))
-            self._held[key] = (lines + 1, held_docs + docs)
-            return False
-        if len(self._last) >= self._MAX_KEYS and key not in self._last:
-            self._last.clear()
-            self._held.clear()
-        lines, held_docs = self._held.pop(key, (0, 0))
-        if lines:
-            msg += " [%d more such message(s) about %d document(s) held back in the last %.0f s]"
-            args = (*args, lines, held_docs, now - (last or now))
-        self._last[key] = now
-        self.logger.log(level, msg, *args)
-        return True

@@ -142,7 +142,7 @@ def test_throttled_log_limits_a_flood_and_reports_what_it_left_out(caplog: pytes
         "refused 1",
         "refused 2",
         "another kind",
-        "refused 10 (7 similar lines suppressed before this one)",
+        "refused 10 [7 more such message(s) held back in the last 10 s]",
     ]
 
 
