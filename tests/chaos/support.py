@@ -291,11 +291,12 @@ class IllumosHost:
     """One emulated illumos host: auditd's audit_remote plugin with a ``p_hosts`` list.
 
     The emulator (auditrecv.testclient.illumos) speaks transport.c's wire protocol to ONE receiver and
-    has no host list, so the list is emulated here as audit_remote.c does it: ``p_retries`` connection
-    attempts per host with transport.c's back-off (``BOFF_TIMEOUT``, scaled by ``p_timeout``), then the
-    next host in list order, a pause (``NOSUCCESS_DELAY``, scaled down) once every host failed. The
-    unacknowledged records move with the plugin to the next host and are retransmitted there first,
-    with their sequence numbers, as transport.c's transmission queue is.
+    has no host list, so the list is emulated here as audit_remote.c's ``auditd_plugin()`` does it: up to
+    ``p_retries`` failed attempts on the current host, each with a longer timeout (``BOFF_TIMEOUT``,
+    compounding from ``p_timeout``), then the next host in list order (and ``p_timeout`` again); after a
+    whole cycle of the list without success a pause (``NOSUCCESS_DELAY``, 20 s there, scaled down here).
+    The plugin stays on the host that works; the unacknowledged records move with it and are
+    retransmitted there first, with their sequence numbers, as transport.c's transmission queue is.
 
     auditd without the ``cnt`` policy: a full window makes it wait, never drop (``dropped`` stays 0).
     ``rate`` paces new records (records/s) like a host producing them over time; 0 = as fast as acked.
@@ -309,7 +310,7 @@ class IllumosHost:
         *,
         qsize: int = 100,
         retries: int = 3,
-        timeout: float = 0.25,
+        p_timeout: float = 5.0,
         nosuccess_delay: float = 0.5,
         rate: float = 0.0,
     ) -> None:
@@ -318,7 +319,7 @@ class IllumosHost:
         self.records = records
         self.qsize = qsize
         self.retries = retries
-        self.timeout = timeout
+        self.p_timeout = p_timeout
         self.nosuccess_delay = nosuccess_delay
         self.rate = rate
         self.host_index = 0
@@ -334,9 +335,7 @@ class IllumosHost:
 
     def _client_for(self, index: int, first_seq: int) -> IllumosClient:
         host, port = self.hosts[index]
-        return IllumosClient(
-            host, port, mech="dummy", qsize=self.qsize, timeout=max(self.timeout, 1.0), first_seq=first_seq
-        )
+        return IllumosClient(host, port, mech="dummy", qsize=self.qsize, timeout=self.p_timeout, first_seq=first_seq)
 
     # -- bookkeeping over every client this host used ---------------------------------------------------------
 
@@ -386,10 +385,14 @@ class IllumosHost:
         self.host_index = index
 
     async def _connect(self, deadline: float) -> None:
+        """auditd_plugin()'s host loop, for as long as the plugin has no connection."""
         attempts = 0
+        start_index = self.host_index
+        timeout = self.p_timeout
         while not self.client.connected:
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not connect anywhere: {self.describe()}")
+            self.client.timeout = timeout
             try:
                 await self.client.connect()
                 return
@@ -397,14 +400,12 @@ class IllumosHost:
                 self.last_error = str(exc)
                 attempts += 1
             if attempts < self.retries:
-                await asyncio.sleep(self.timeout * 2 * attempts if attempts < 3 else self.timeout * 8)
+                timeout = timeout * 2 * attempts if attempts < 3 else timeout * 8  # BOFF_TIMEOUT
                 continue
-            attempts = 0
-            if self.host_index + 1 < len(self.hosts):
-                await self._switch_to(self.host_index + 1)
-            else:
+            attempts, timeout = 0, self.p_timeout
+            await self._switch_to((self.host_index + 1) % len(self.hosts))
+            if self.host_index == start_index:  # every host tried: NOSUCCESS_DELAY
                 await asyncio.sleep(self.nosuccess_delay)
-                await self._switch_to(0)
 
     def _note_acks(self) -> None:
         """Attribute acks seen since the last look to the current host (only its connection acks)."""
