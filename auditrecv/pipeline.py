@@ -68,11 +68,13 @@ class DocumentBuilder:
     so one instance is used by one worker at a time."""
 
     def __init__(self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False) -> None:
-        """`record_clock`: time Linux event completion by the records' own timestamps instead of
-        arrival (files and spool exports, where arrival time means nothing)."""
+        """Linux events are completed on the clock of the records themselves, never on when this
+        builder happens to process them, so a pipeline held up by the engine (or restarted) groups
+        lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
+        and spool exports, where arrival means nothing), otherwise their arrival time at the receiver."""
         ev = cfg.decode.linux
         self._record_clock = record_clock
-        self._last_record_time = 0.0
+        self._clock = 0.0  # the newest record time (record_clock) or arrival time seen so far
         self._limits = cfg.limits
         self._assembler = EventAssembler(
             grace_seconds=ev.grace_seconds,
@@ -85,7 +87,7 @@ class DocumentBuilder:
         self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
 
     def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
-        now = time.monotonic() if now is None else now
+        """`now` (tests) overrides the records' clock."""
         out: list[BuiltDoc] = []
         for spool_id, rec in items:
             if rec.kind == "bsm":
@@ -96,17 +98,21 @@ class DocumentBuilder:
                 record = parse_line(rec.payload)
                 if self._record_clock:
                     if record.time_ns is not None:
-                        self._last_record_time = max(self._last_record_time, record.time_ns / 1e9)
-                    now = self._last_record_time
-                events = self._assembler.add(record, linux_source_key(rec.source), now, tag=tag)
+                        self._clock = max(self._clock, record.time_ns / 1e9)
+                else:
+                    self._clock = max(self._clock, rec.received_ns / 1e9)
+                events = self._assembler.add(
+                    record, linux_source_key(rec.source), self._clock if now is None else now, tag=tag
+                )
                 out.extend(self._linux(e) for e in events)
-        out.extend(self._linux(e) for e in self._assembler.poll(now))
+        out.extend(self._linux(e) for e in self._assembler.poll(self._clock if now is None else now))
         return out
 
     def poll(self, now: float | None = None) -> list[BuiltDoc]:
-        """Events whose grace window or maximum age has passed."""
+        """Events whose grace window or maximum age has passed. Called when every spooled record has
+        been read, so on the arrival clock it is "now" (no later line of an open event can be waiting)."""
         if now is None:
-            now = self._last_record_time if self._record_clock else time.monotonic()
+            now = self._clock if self._record_clock else max(self._clock, time.time())
         return [self._linux(e) for e in self._assembler.poll(now)]
 
     def flush(self) -> list[BuiltDoc]:
