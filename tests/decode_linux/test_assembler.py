@@ -72,8 +72,8 @@ def test_serial_from_other_node_or_source_does_not_supersede() -> None:
 def test_max_records_and_in_flight_limit() -> None:
     asm = EventAssembler(max_records=3, max_in_flight=2, grace_seconds=100, max_age_seconds=100)
     out: list[LinuxEvent] = []
-    for _ in range(3):
-        out += asm.add_line(_line(PATH, 7), "a", 0.0)
+    for item in range(3):
+        out += asm.add_line(_line(PATH, 7) + f" item={item}", "a", 0.0)
     assert [(e.serial, e.complete, len(e.records)) for e in out] == [(7, "max_records", 3)]
     asm.add_line(_line(PATH, 1, ms=5), "a", 0.0)  # older serials: each waits for its own grace window
     asm.add_line(_line(PATH, 2, ms=5), "a", 0.0)
@@ -137,3 +137,15 @@ def test_rollover_lost_count() -> None:
     out = asm.add(parse_line(_line(SYSCALL, 2, ms=2)), "a", 0.0)
     out += asm.flush()
     assert [e.lost_before for e in out if e.serial == 2] == [4]  # 4294967294, 4294967295, 0, 1
+
+
+def test_a_resent_line_is_consumed_once() -> None:
+    """audisp-remote resends the line whose ack it lost; the receiver stored both copies. The event keeps
+    one (its document id and content are those of the event without the resend) and both tags."""
+    asm = EventAssembler(grace_seconds=100, max_age_seconds=100)
+    for tag, item in (("p0", 0), ("p1", 1), ("p1-again", 1), ("p2", 2)):
+        asm.add_line(_line(PATH, 9) + f" item={item}", "a", 0.0, tag=tag)
+    (event,) = asm.flush()
+    assert [r.raw.rsplit(" ", 1)[1] for r in event.records] == ["item=0", "item=1", "item=2"]
+    assert event.tags == ["p0", "p1", "p1-again", "p2"]
+    assert asm.stats["resends"] == 1

@@ -11,7 +11,9 @@ audisp-remote never sends EOE (linux.md §8), so an event is complete when
 
 Lines that do not start with ``type=``/``node=`` continue the previous line of the same source
 (audisp-remote cuts lines longer than 8969 bytes, linux.md §3.9). Every line added ends up in exactly one
-emitted event, whose ``tags`` hold the caller's tokens (e.g. spool ids) of all lines it consumed.
+emitted event, whose ``tags`` hold the caller's tokens (e.g. spool ids) of all lines it consumed. A line
+identical to the one before it in the same event is a resend (audisp-remote lost the ack; the receiver
+stored both copies): it is consumed (its tag kept) but not added again.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class EventAssembler:
         # fields when needed, which saves a tuple per record on the hot path
         self._last_line: dict[str, LinuxEvent | None] = {}
         self._age_deadline = math.inf  # no open event can reach max age before this time
-        # counters for metrics: records, events, errors, fragments_joined, orphan_fragments, lost
+        # counters for metrics: records, events, errors, fragments_joined, orphan_fragments, lost, resends
         self.stats: dict[str, int] = {
             "records": 0,
             "events": 0,
@@ -95,6 +97,7 @@ class EventAssembler:
             "fragments_joined": 0,
             "orphan_fragments": 0,
             "lost": 0,
+            "resends": 0,
         }
 
     # -- public API -------------------------------------------------------------------------------------
@@ -206,6 +209,11 @@ class EventAssembler:
             return
         if event is not None:
             records = event.records
+            if records[-1].raw == record.raw:
+                # audisp-remote resends the line whose ack it lost: both copies are spooled, one belongs here
+                event.tags.append(tag)
+                self.stats["resends"] += 1
+                return
             records.append(record)
             event.tags.append(tag)
             self._last_line[source] = event
