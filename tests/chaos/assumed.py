@@ -40,9 +40,9 @@ FRAME_TIMEOUT_SECONDS = 3.0
 
 SLOWLORIS_CONFIG: dict[str, dict[str, Any]] = {
     # existing key: bounds the handshake and, in the record phase, a frame that stops half-way
-    "audit_remote": {"listeners": {"audit_remote": {"handshake_timeout": FRAME_TIMEOUT_SECONDS}}},
-    # assumed key: idle_timeout (600 s) is reset by every byte, so a dribbling client never meets it
-    "audisp_remote": {"listeners": {"audisp_remote": {"frame_timeout": FRAME_TIMEOUT_SECONDS}}},
+    # stall_timeout bounds a frame from its first byte, so a client dribbling a byte at a time meets it
+    "audit_remote": {"listeners": {"audit_remote": {"stall_timeout": FRAME_TIMEOUT_SECONDS}}},
+    "audisp_remote": {"listeners": {"audisp_remote": {"stall_timeout": FRAME_TIMEOUT_SECONDS}}},
 }
 
 # -- per-connection window for a client that never reads its acks ----------------------------------------------
@@ -54,7 +54,7 @@ UNREAD_ACK_WINDOW_MAX_RECORDS = 20_000
 # -- huge records --------------------------------------------------------------------------------------------
 
 # The stored JSON of one document (or its dead letter) stays below this, however large the record was.
-DOCUMENT_CAP_BYTES = 2 * 1024 * 1024
+DOCUMENT_CAP_BYTES = 4 * 1024 * 1024  # limits.max_document_bytes, its default
 
 # -- health reporting -----------------------------------------------------------------------------------------
 
