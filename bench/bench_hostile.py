@@ -1,20 +1,23 @@
 """Good senders' rate alone and beside each hostile client, in the same run (issue 14: within 2x).
 
     sudo .venv/bin/python bench/bench_hostile.py [--records 20000] [--lines 3000] [--engine fake|none|URL]
-                                                 [--deadline 600]
+                                                 [--repeat 2] [--only garbage,silent] [--deadline 900]
 
 Per phase, a fresh `auditrecv serve` process (its real spool, both listeners) takes two good senders at
 once: one emulated illumos host (auditrecv.testclient.illumos, window 100, as fast as acked) and one real
 /sbin/audisp-remote (stop-and-wait). Their rates (records/s from the first record to the last ack, or to
-audisp-remote's exit) are compared with the "alone" phase; a ratio under 0.5 misses the target. The
-hostile clients come from tests/chaos/hostile.py, looped until the good senders are done:
+audisp-remote's exit) beside a hostile client are compared with an "alone" phase run just before it (the
+machine's speed drifts); a ratio under 0.5 misses the target. The hostile clients come from
+tests/chaos/hostile.py, looped until the good senders are done; measuring starts once each is going.
+They run in this process, on the same cores as the receiver, so a hostile client's own CPU use slows
+everyone here where on a network it would not (audisp-remote, stop-and-wait, feels it most):
 
   garbage          random bytes, from the first byte and after a valid handshake/header, reconnecting
   oversized        frames announcing more than any limit (4 GiB, 4 MiB + 1, 64 KiB audisp frames)
   never-reads-acks audit_remote records pushed as fast as taken, acks never read
   slowloris        40 connections per protocol dribbling a frame one byte a second
-  silent           --silent connections per listener from one peer, saying nothing (default 900: near the
-                   default max_connections of 1000)
+  silent           --silent connections per listener from one peer, saying nothing (default 1000: the
+                   default max_connections, so without a per-peer cap the good senders find no slot)
   huge-records     two ~4 MiB BSM records of one-character text tokens (800 000 tokens each)
 
 --engine fake (default) runs the receiver's pipeline against tests/sink/fake_engine.py in a child process,
@@ -103,23 +106,24 @@ class FakeEngineProcess:
 # -- hostile loops (each runs in a thread until `stop` is set) -------------------------------------------------------
 
 
-def _until(stop: threading.Event, action: Callable[[int], object]) -> None:
+def _until(stop: threading.Event, ready: threading.Event, action: Callable[[int], object]) -> None:
     i = 0
     while not stop.is_set():
         with contextlib.suppress(OSError, ConnectionError):
             action(i)
+        ready.set()
         i += 1
 
 
-def garbage_loop(ports: dict[hostile.Protocol, int], stop: threading.Event) -> None:
-    _until(stop, lambda i: hostile.garbage(ports, rounds=1, seed=i))
+def garbage_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, ready: threading.Event) -> None:
+    _until(stop, ready, lambda i: hostile.garbage(ports, rounds=1, seed=i))
 
 
-def oversized_loop(ports: dict[hostile.Protocol, int], stop: threading.Event) -> None:
-    _until(stop, lambda i: hostile.oversized(ports, rounds=2))
+def oversized_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, ready: threading.Event) -> None:
+    _until(stop, ready, lambda i: hostile.oversized(ports, rounds=2))
 
 
-def never_reads_acks_loop(ports: dict[hostile.Protocol, int], stop: threading.Event) -> None:
+def never_reads_acks_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, ready: threading.Event) -> None:
     record = bsm_builders.record(
         bsm_builders.header32(6152, EVENT_SECONDS, 0), bsm_builders.text("never-read"), trailer=True
     )
@@ -127,6 +131,7 @@ def never_reads_acks_loop(ports: dict[hostile.Protocol, int], stop: threading.Ev
     with contextlib.closing(hostile.connect_from(ports["audit_remote"], rcvbuf=4096)) as sock:
         hostile.dummy_handshake(sock)
         sock.setblocking(False)
+        ready.set()
         offset = 0  # into the burst: a partial send must go on where it stopped, or frames break
         while not stop.is_set():
             try:
@@ -137,7 +142,9 @@ def never_reads_acks_loop(ports: dict[hostile.Protocol, int], stop: threading.Ev
                 return
 
 
-def slowloris_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, per_protocol: int = 40) -> None:
+def slowloris_loop(
+    ports: dict[hostile.Protocol, int], stop: threading.Event, ready: threading.Event, per_protocol: int = 40
+) -> None:
     frames = {
         "audit_remote": hostile.record_frame(1, b"\x14" + b"s" * 400),
         "audisp_remote": hostile.line_frame(2, b"type=USER_END msg=audit(1700000000.000:1): " + b"s" * 400),
@@ -153,6 +160,7 @@ def slowloris_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, pe
             except OSError:
                 break
             conns.append((proto, sock, 0))
+        ready.set()
         alive = []
         for proto, sock, sent in conns:
             try:
@@ -166,20 +174,26 @@ def slowloris_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, pe
         sock.close()
 
 
-def silent_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, count: int) -> None:
+def silent_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, ready: threading.Event, count: int) -> None:
+    opened = {proto: threading.Event() for proto in ports}
     threads = [
         threading.Thread(
-            target=hostile.silent, args=(proto, port, count, lambda: not stop.is_set(), 600.0, threading.Event())
+            target=hostile.silent, args=(proto, port, count, lambda: not stop.is_set(), 600.0, opened[proto])
         )
         for proto, port in ports.items()
     ]
     for t in threads:
         t.start()
+    for event in opened.values():
+        event.wait(120)
+    ready.set()
     for t in threads:
         t.join()
 
 
-def huge_records_loop(ports: dict[hostile.Protocol, int], stop: threading.Event, limit: int = 2) -> None:
+def huge_records_loop(
+    ports: dict[hostile.Protocol, int], stop: threading.Event, ready: threading.Event, limit: int = 2
+) -> None:
     """At most `limit` records: each costs the receiver ~400 MiB while decoded (measured on this branch,
     8.8 GiB peak when they came one after another), and this machine is shared."""
     one_char_texts = b"\x28\x00\x02a\x00" * ((4 * 1024 * 1024 - 128 * 1024) // 5)
@@ -195,9 +209,11 @@ def huge_records_loop(ports: dict[hostile.Protocol, int], stop: threading.Event,
 
     for i in range(limit):
         if stop.is_set():
-            return
+            break
         with contextlib.suppress(OSError, ConnectionError):
             one(i)
+        ready.set()
+    ready.set()
 
 
 HOSTILES: dict[str, Callable[..., None]] = {
@@ -253,9 +269,11 @@ async def run_phase(name: str, args: argparse.Namespace, engine_url: str, workdi
         kind = name.split(" ")[0]
         if kind in HOSTILES:
             extra = (args.silent,) if kind == "silent" else ()
-            hostile_thread = threading.Thread(target=HOSTILES[kind], args=(ports, stop, *extra), daemon=True)
+            ready = threading.Event()
+            hostile_thread = threading.Thread(target=HOSTILES[kind], args=(ports, stop, ready, *extra), daemon=True)
             hostile_thread.start()
-            await asyncio.sleep(args.warmup)  # let the hostile client get going before measuring
+            if not await asyncio.to_thread(ready.wait, 120.0):  # the hostile client is going before we measure
+                result.note += "hostile client never got going; "
         linux.start()
 
         async def timed(sender: IllumosHost | LinuxHost, count: int) -> float:
@@ -292,7 +310,10 @@ def ratio(value: float, alone: float) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    phases = ["alone", *HOSTILES, "alone (again)"]
+    # every hostile phase right after its own "alone" phase: this machine's speed drifts (it is shared),
+    # so each ratio compares two measurements taken a few seconds apart
+    chosen = [h for h in args.only.split(",") if h] or list(HOSTILES)
+    phases = [name for h in chosen for name in ("alone", h)]
     results: list[PhaseResult] = []
     with contextlib.ExitStack() as stack:
         engine_url = ""
@@ -309,25 +330,31 @@ async def main_async(args: argparse.Namespace) -> int:
                 results.append(PhaseResult(name, note="not run: --deadline reached"))
                 exit_code = 1
                 continue
+            best = PhaseResult(name)
             try:
                 async with asyncio.timeout(remaining):
-                    results.append(await run_phase(name, args, engine_url, base / f"phase{i}"))
+                    for attempt in range(args.repeat):  # best of N: interference on a shared machine only slows
+                        r = await run_phase(name, args, engine_url, base / f"phase{i}-{attempt}")
+                        best.illumos_rate = max(best.illumos_rate, r.illumos_rate)
+                        best.linux_rate = max(best.linux_rate, r.linux_rate)
+                        best.peak_rss_mib = max(best.peak_rss_mib, r.peak_rss_mib)
+                        best.note = best.note or r.note
             except TimeoutError:
-                results.append(PhaseResult(name, note="cut off: --deadline reached"))
+                best.note += "cut off: --deadline reached"
                 exit_code = 1
+            results.append(best)
             r = results[-1]
             print(
                 f"  {r.name:18s} illumos {r.illumos_rate:8.0f} rec/s   audisp-remote {r.linux_rate:6.0f} rec/s   "
                 f"receiver peak RSS {r.peak_rss_mib:5.0f} MiB  {r.note}",
                 flush=True,
             )
-    alone = results[0]
-    print(f"\nratios to 'alone' (target >= {TARGET_RATIO}; engine: {args.engine}):")
-    print(f"  {'phase':18s} {'illumos':>14s} {'audisp-remote':>14s} {'peak RSS MiB':>13s}")
-    for r in results[1:]:
+    print(f"\nratio to the 'alone' phase just before (target >= {TARGET_RATIO}; engine: {args.engine}):")
+    print(f"  {'beside':18s} {'illumos':>14s} {'audisp-remote':>14s} {'peak RSS MiB':>13s}")
+    for alone, r in zip(results[0::2], results[1::2], strict=False):
         print(
             f"  {r.name:18s} {ratio(r.illumos_rate, alone.illumos_rate):>14s} "
-            f"{ratio(r.linux_rate, alone.linux_rate):>14s} {r.peak_rss_mib:13.0f}  {r.note}"
+            f"{ratio(r.linux_rate, alone.linux_rate):>14s} {r.peak_rss_mib:13.0f}  {r.note[:200]}"
         )
     return exit_code
 
@@ -337,10 +364,11 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=20000, help="records from the good illumos host per phase")
     ap.add_argument("--lines", type=int, default=3000, help="lines from the good audisp-remote per phase")
     ap.add_argument("--engine", default="fake", help="fake (default), none, or an engine URL")
-    ap.add_argument("--silent", type=int, default=900, help="silent connections per listener")
-    ap.add_argument("--warmup", type=float, default=1.0, help="seconds the hostile client runs before measuring")
-    ap.add_argument("--phase-timeout", type=float, default=120.0, help="bound on the good senders per phase")
-    ap.add_argument("--deadline", type=float, default=600.0, help="bound on the whole bench, seconds")
+    ap.add_argument("--silent", type=int, default=1000, help="silent connections per listener (default: the limit)")
+    ap.add_argument("--only", default="", help="comma list of hostile phases to run (default: all)")
+    ap.add_argument("--phase-timeout", type=float, default=60.0, help="bound on the good senders per phase")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per phase; the best rate counts")
+    ap.add_argument("--deadline", type=float, default=900.0, help="bound on the whole bench, seconds")
     args = ap.parse_args()
     return asyncio.run(main_async(args))
 

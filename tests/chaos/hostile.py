@@ -111,7 +111,7 @@ def garbage(ports: dict[Protocol, int], rounds: int = 20, seed: int = 14) -> Hos
     rep = HostileReport("garbage")
     for i in range(rounds):
         for proto, port in ports.items():
-            junk = bytes(rng.getrandbits(8) for _ in range(rng.randrange(64, 4096)))
+            junk = rng.randbytes(rng.randrange(64, 4096))
             with contextlib.closing(connect_from(port)) as sock:
                 rep.connections += 1
                 if i % 2 == 0:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -270,6 +271,15 @@ async def wait_until(what: str, predicate: Callable[[], bool], timeout: float = 
         await asyncio.sleep(interval)
 
 
+async def eventually(predicate: Callable[[], bool], timeout: float = WAIT, interval: float = 0.1) -> bool:
+    """Whether `predicate` (run in a thread) became true before `timeout`: for checks reported as verdicts."""
+    try:
+        await wait_until("a verdict's condition", predicate, timeout, interval)
+    except AssertionError:
+        return False
+    return True
+
+
 async def wait_drained(*receivers: Receiver, timeout: float = WAIT) -> None:
     """Every receiver's spool is empty: each record is confirmed by the engine (indexed, found already
     there, or dead-lettered), including the Linux events that were still open."""
@@ -481,6 +491,11 @@ class LinuxHost:
         self.client.start()
         return self
 
+    def _feed(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):  # killed, or stdin closed meanwhile
+            self.client.send_lines(self.lines[1:])
+            self.client.close_stdin()
+
     async def _connect(self, deadline: float) -> None:
         """Feed the opening single-record line until audisp-remote says it connected.
 
@@ -507,14 +522,18 @@ class LinuxHost:
     async def run(self, timeout: float = WAIT) -> None:
         deadline = time.monotonic() + timeout
         await self._connect(deadline)
-        await asyncio.to_thread(self.client.send_lines, self.lines[1:])
-        self.client.close_stdin()
+        # audisp-remote reads stdin only between records: while it waits for an ack the pipe fills and the
+        # write blocks, so the write is bounded too (killing audisp-remote ends it with EPIPE)
+        feeding = asyncio.ensure_future(asyncio.to_thread(self._feed))
         try:
+            await asyncio.wait_for(asyncio.shield(feeding), max(1.0, deadline - time.monotonic()))
             self.returncode = await asyncio.to_thread(self.client.wait, max(1.0, deadline - time.monotonic()))
-        except Exception as exc:
-            raise AssertionError(
-                f"{self.name}: audisp-remote still running: {self.client.syslog_lines()[-5:]}"
-            ) from exc
+        except (TimeoutError, subprocess.TimeoutExpired) as exc:
+            tail = self.client.syslog_lines()[-5:]
+            self.client.kill()
+            with contextlib.suppress(BaseException):
+                await feeding
+            raise AssertionError(f"{self.name}: audisp-remote still busy after {timeout:g} s: {tail}") from exc
         assert self.returncode == 0, (
             f"{self.name}: audisp-remote exited {self.returncode}: {self.client.syslog_lines()[-8:]}"
         )
@@ -653,6 +672,31 @@ def assert_no_record_twice_in_an_event(held: Holdings) -> None:
         f"{len(held.doubled_records)} Linux event documents hold one record twice (a resend folded into the "
         f"event again), e.g. {sample}"
     )
+
+
+class Verdicts:
+    """Every check of a case runs and all failures are reported together, so one defect cannot hide
+    another (each case exercises several guarantees at once). Use as a context manager."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def check(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except AssertionError as exc:
+            self.failures.append(str(exc) or repr(exc))
+
+    def that(self, condition: bool, message: str) -> None:
+        if not condition:
+            self.failures.append(message)
+
+    def __enter__(self) -> Verdicts:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None and self.failures:
+            raise AssertionError(f"{len(self.failures)} failed check(s):\n- " + "\n- ".join(self.failures))
 
 
 async def settle_and_count(engine: SearchEngine, case: Case, *receivers: Receiver) -> Holdings:

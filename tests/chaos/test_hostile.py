@@ -24,6 +24,7 @@ from tests.chaos.support import (
     IllumosHost,
     LinuxHost,
     Receiver,
+    Verdicts,
     assert_exactly_once,
     assert_no_record_twice_in_an_event,
     assert_rss_bounded,
@@ -79,13 +80,15 @@ class Beside:
         results = await asyncio.gather(run_all(*self.illumos, *self.linux), *hostiles)
         return list(results[1:])
 
-    async def count(self, *, extra_allowed: set[str] = frozenset(), rss: bool = True) -> Holdings:
-        held = await settle_and_count(self.engine, self.case, self.rx)
-        assert_exactly_once(held, self.case, self.good, extra_allowed=extra_allowed)
-        assert all(h.dropped == 0 for h in self.illumos)
-        if rss:
-            assert_rss_bounded(self.rx)
-        return held
+    async def settle(self) -> Holdings:
+        return await settle_and_count(self.engine, self.case, self.rx)
+
+    def common_verdicts(self, v: Verdicts, held: Holdings, *, extra_allowed: set[str] = frozenset()) -> None:
+        """What every case asserts: good senders' records exactly once, nothing dropped, RSS bounded."""
+        v.check(assert_exactly_once, held, self.case, self.good, extra_allowed=extra_allowed)
+        v.that(all(h.dropped == 0 for h in self.illumos), "a good illumos host dropped records")
+        v.check(assert_rss_bounded, self.rx)
+        v.check(assert_no_record_twice_in_an_event, held)
 
     async def close(self) -> None:
         for host in self.illumos:
@@ -112,18 +115,20 @@ async def test_garbage_is_refused_beside_good_senders(beside: Callable[..., Besi
     b = beside("garbage")
     await b.start()
     (report,) = await b.run(asyncio.to_thread(hostile.garbage, b.ports))
-    assert report.kept_open == [] and report.closed_by_receiver == report.connections, report
-    held = await b.count()
-    assert_no_record_twice_in_an_event(held)
+    held = await b.settle()
+    with Verdicts() as v:
+        v.that(report.kept_open == [] and report.closed_by_receiver == report.connections, f"{report}")
+        b.common_verdicts(v, held)
 
 
 async def test_oversized_frames_are_refused_beside_good_senders(beside: Callable[..., Beside]) -> None:
     b = beside("oversized")
     await b.start()
     (report,) = await b.run(asyncio.to_thread(hostile.oversized, b.ports))
-    assert report.kept_open == [] and report.closed_by_receiver == report.connections, report
-    held = await b.count()
-    assert_no_record_twice_in_an_event(held)
+    held = await b.settle()
+    with Verdicts() as v:
+        v.that(report.kept_open == [] and report.closed_by_receiver == report.connections, f"{report}")
+        b.common_verdicts(v, held)
 
 
 async def test_client_that_never_reads_acks_is_held_to_a_window(beside: Callable[..., Beside]) -> None:
@@ -144,12 +149,14 @@ async def test_client_that_never_reads_acks_is_held_to_a_window(beside: Callable
             timeout=90.0,
         )
     )
-    held = await b.count(extra_allowed={marker})
-    assert report.notes["read_by_receiver"] < records, (
-        f"the receiver read all {records} records of a client that never read an ack (no per-connection "
-        f"window): {report.notes}"
-    )
-    assert_no_record_twice_in_an_event(held)
+    held = await b.settle()
+    with Verdicts() as v:
+        v.that(
+            report.notes["read_by_receiver"] < records,
+            f"the receiver read all {records} records of a client that never read an ack (no per-connection "
+            f"window): {report.notes}",
+        )
+        b.common_verdicts(v, held, extra_allowed={marker})
 
 
 @pytest.mark.parametrize("protocol", ["audit_remote", "audisp_remote"])
@@ -161,9 +168,10 @@ async def test_slowloris_is_cut_off_beside_good_senders(beside: Callable[..., Be
     bound = assumed.FRAME_TIMEOUT_SECONDS * 3 + 10
     port = b.ports[protocol]  # type: ignore[index]
     (report,) = await b.run(asyncio.to_thread(hostile.slowloris, protocol, port, 1.0, bound, lambda: False))
-    assert report.closed_by_receiver == 1, f"{report.kept_open} ({report.notes})"
-    held = await b.count()
-    assert_no_record_twice_in_an_event(held)
+    held = await b.settle()
+    with Verdicts() as v:
+        v.that(report.closed_by_receiver == 1, f"slowloris not cut off: {report.kept_open} ({report.notes})")
+        b.common_verdicts(v, held)
 
 
 async def test_silent_connections_up_to_the_limit_do_not_lock_out_good_senders(
@@ -195,10 +203,11 @@ async def test_silent_connections_up_to_the_limit_do_not_lock_out_good_senders(
     finally:
         good_done.set()
         reports = await asyncio.gather(*silent_tasks)
-    held = await b.count()
-    for report in reports:
-        assert report.notes["open_at_end"] <= assumed.PER_PEER_CONNECTION_CAP, report
-    assert_no_record_twice_in_an_event(held)
+    held = await b.settle()
+    with Verdicts() as v:
+        for report in reports:
+            v.that(report.notes["open_at_end"] <= assumed.PER_PEER_CONNECTION_CAP, f"over the per-peer cap: {report}")
+        b.common_verdicts(v, held)
 
 
 async def test_huge_records_are_stored_once_within_bounds(
@@ -243,13 +252,15 @@ async def test_huge_records_are_stored_once_within_bounds(
         huge_linux.start()
         await b.run(run_all(huge_illumos, huge_linux))
         await huge_illumos.close()
-        held = await b.count(extra_allowed=b.case.markers_of("h0", "h1"), rss=False)
-        assert held.lost(b.case.markers_of("h0", "h1")) == set()
-        assert held.largest_source <= assumed.DOCUMENT_CAP_BYTES, (
-            f"a stored document of {held.largest_source} bytes (cap assumed: {assumed.DOCUMENT_CAP_BYTES}); "
-            f"bulk bodies refused by the guard: {guard.refused}"
-        )
-        assert_rss_bounded(b.rx)
-        assert_no_record_twice_in_an_event(held)
+        held = await b.settle()
+        huge = b.case.markers_of("h0", "h1")
+        with Verdicts() as v:
+            v.that(not held.lost(huge), f"huge records lost: {sorted(held.lost(huge))}")
+            v.that(
+                held.largest_source <= assumed.DOCUMENT_CAP_BYTES,
+                f"a stored document of {held.largest_source} bytes (cap assumed: {assumed.DOCUMENT_CAP_BYTES}); "
+                f"bulk bodies refused by the guard: {guard.refused}",
+            )
+            b.common_verdicts(v, held, extra_allowed=huge)
     finally:
         await guard.close()

@@ -14,6 +14,7 @@ from tests.chaos.support import (
     IllumosHost,
     LinuxHost,
     Receiver,
+    Verdicts,
     assert_exactly_once,
     assert_no_record_twice_in_an_event,
     assert_rss_bounded,
@@ -56,11 +57,12 @@ async def test_sockets_cut_mid_frame_both_directions_both_protocols(
         assert len(illumos_relay.cut_done) == CUTS, illumos_relay.cut_done
         assert len(linux_relay.cut_done) == CUTS, linux_relay.cut_done
         held = await settle_and_count(chaos_engine, case, rx)
-        assert_exactly_once(held, case, case.all_markers())
-        assert_rss_bounded(rx)
-        assert all(h.dropped == 0 for h in illumos)
-        assert sum(h.resets for h in illumos) >= CUTS, [h.describe() for h in illumos]
-        assert_no_record_twice_in_an_event(held)
+        with Verdicts() as v:
+            v.check(assert_exactly_once, held, case, case.all_markers())
+            v.check(assert_rss_bounded, rx)
+            v.that(all(h.dropped == 0 for h in illumos), "an illumos host dropped records")
+            v.that(sum(h.resets for h in illumos) >= CUTS, f"cuts unnoticed: {[h.describe() for h in illumos]}")
+            v.check(assert_no_record_twice_in_an_event, held)
     finally:
         for host in illumos:
             await host.close()
