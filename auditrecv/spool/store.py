@@ -21,7 +21,9 @@ Why this shape:
   write hits ENOSPC so that checkpoints and the pipeline's deletes still work; appends resume only
   once the reserve could be taken back. Not as soon as it fits, though: releasing it is what made
   room, so retaking it at once only fills the disk again (release, retake, release... every
-  second). It is retaken once the filesystem has twice the reserve free, checked with backoff.
+  second). It is retaken once the filesystem has twice the reserve free, or room for the reserve
+  and some WAL while the database's own free pages can take the appends (a drained spool), checked
+  with backoff up to 5 s.
 
 Disk use is therefore at most ``max_bytes`` (database) + the WAL (a few MiB, at most ~8 MiB plus one
 group) + the reserve (min(16 MiB, max_bytes/32), at least 1 MiB).
@@ -61,12 +63,16 @@ _RECORD_OVERHEAD = 48
 # While the filesystem itself is full, let one append through to find out whether it has space
 # again (nothing else tells us): after this long, then twice as long each time, up to the maximum.
 _DISK_FULL_PROBE_SECONDS = 1.0
-_DISK_FULL_PROBE_MAX_SECONDS = 30.0
+_DISK_FULL_PROBE_MAX_SECONDS = 5.0  # a probe is one statvfs and one small append: cheap
 _LATENCY_WINDOW = 2048
 DEFAULT_RESERVE_BYTES = 16 * 1024 * 1024
 # After a full filesystem the reserve is retaken only with this many times its size (at least 1 MiB)
 # free: hysteresis, so that releasing it does not itself look like recovery.
 _RESUME_FREE_FACTOR = 2
+# ...or with room for the reserve plus this much WAL when the database's own free pages (left by the
+# pipeline's deletes) can take the appends without the file growing: a drained spool on a filesystem
+# that stays nearly full (the database file never shrinks) must not wait for ever.
+_RESUME_WAL_ROOM = 1 << 20
 
 # About this much WAL written makes the checkpointer thread copy the WAL into the database file,
 # off the commit path. If it cannot keep up, commits checkpoint themselves at 4x this size.
@@ -331,12 +337,17 @@ class _Store:
             except OSError as exc:
                 log.debug("cannot tell the free space beside %s: %s", self.path, exc)
                 return False
-            if free < self.resume_free_bytes:
+            if free < self.resume_free_bytes and not (
+                free >= self.reserve_bytes + _RESUME_WAL_ROOM and self._free_page_bytes() >= self.resume_free_bytes
+            ):
                 return False
         if not self._take_reserve():
             return False
         self.disk_full = False
         return True
+
+    def _free_page_bytes(self) -> int:
+        return int(self.conn.execute("PRAGMA freelist_count").fetchone()[0] * self.page_size)
 
     def _release_reserve(self) -> bool:
         """Give the reserve up on a full filesystem; True if it was held (the Spool logs it)."""
@@ -1017,10 +1028,19 @@ class Spool:
         return rec
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:
-        """Wait until the spool takes records again; False on timeout or close."""
+        """Wait until the spool takes records again, or (full filesystem) until an append may find
+        out whether it does: nothing but an append probes the filesystem, so a caller that only waited
+        would wait for ever. True: try the append again; False on timeout or close."""
         try:
             async with asyncio.timeout(timeout):
                 while self._full and not self._closing:
+                    if self._full_reason != "limit":
+                        due = self._next_probe - self._clock()
+                        if due <= 0:
+                            return True
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._space_event.wait(), due)
+                        continue
                     await self._space_event.wait()
         except TimeoutError:
             return False
