@@ -337,10 +337,17 @@ class _Store:
             except OSError as exc:
                 log.debug("cannot tell the free space beside %s: %s", self.path, exc)
                 return False
-            if free < self.resume_free_bytes and not (
-                free >= self.reserve_bytes + _RESUME_WAL_ROOM and self._free_page_bytes() >= self.resume_free_bytes
-            ):
-                return False
+            if free < self.resume_free_bytes:
+                if self._free_page_bytes() < self.resume_free_bytes:
+                    return False
+                # Drained, but the WAL that the deletes wrote still holds the filesystem's space.
+                self._truncate_wal()
+                try:
+                    free = self._free_bytes(self.path.parent)
+                except OSError:
+                    return False
+                if free < self.reserve_bytes + _RESUME_WAL_ROOM:
+                    return False
         if not self._take_reserve():
             return False
         self.disk_full = False
@@ -358,7 +365,11 @@ class _Store:
         if self.reserve_bytes > 0:
             self.reserve_path.unlink(missing_ok=True)
             log.debug("filesystem full: released the %d-byte spool reserve", self.reserve_bytes)
-        # Give the WAL's space back to the filesystem; wait only briefly for readers to move on.
+        self._truncate_wal()
+        return True
+
+    def _truncate_wal(self) -> None:
+        """Give the WAL's space back to the filesystem; wait only briefly for readers to move on."""
         try:
             self.conn.execute("PRAGMA busy_timeout = 1000")
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
@@ -367,7 +378,6 @@ class _Store:
         finally:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA busy_timeout = 10000")
-        return True
 
     @staticmethod
     def _take_lock(path: Path) -> int:

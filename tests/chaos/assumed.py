@@ -56,6 +56,9 @@ UNREAD_ACK_WINDOW_MAX_RECORDS = 20_000
 # The stored JSON of one document (or its dead letter) stays below this, however large the record was.
 DOCUMENT_CAP_BYTES = 4 * 1024 * 1024  # limits.max_document_bytes, its default
 
+# Peak RSS while one ~4 MiB record of one-byte tokens is decoded in Python (measured: ~430 MiB).
+HUGE_RECORD_RSS_LIMIT_KIB = 640 * 1024
+
 # -- health reporting -----------------------------------------------------------------------------------------
 
 

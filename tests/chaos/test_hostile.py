@@ -19,6 +19,7 @@ from tests import bsm_builders
 from tests.chaos import assumed, hostile
 from tests.chaos.support import (
     EVENT_SECONDS,
+    RSS_LIMIT_KIB,
     Case,
     Holdings,
     IllumosHost,
@@ -83,11 +84,13 @@ class Beside:
     async def settle(self) -> Holdings:
         return await settle_and_count(self.engine, self.case, self.rx)
 
-    def common_verdicts(self, v: Verdicts, held: Holdings, *, extra_allowed: set[str] = frozenset()) -> None:
+    def common_verdicts(
+        self, v: Verdicts, held: Holdings, *, extra_allowed: set[str] = frozenset(), rss_limit_kib: int = RSS_LIMIT_KIB
+    ) -> None:
         """What every case asserts: good senders' records exactly once, nothing dropped, RSS bounded."""
         v.check(assert_exactly_once, held, self.case, self.good, extra_allowed=extra_allowed)
         v.that(all(h.dropped == 0 for h in self.illumos), "a good illumos host dropped records")
-        v.check(assert_rss_bounded, self.rx)
+        v.check(assert_rss_bounded, self.rx, limit_kib=rss_limit_kib)
         v.check(assert_no_record_twice_in_an_event, held)
 
     async def close(self) -> None:
@@ -261,6 +264,9 @@ async def test_huge_records_are_stored_once_within_bounds(
                 f"a stored document of {held.largest_source} bytes (cap assumed: {assumed.DOCUMENT_CAP_BYTES}); "
                 f"bulk bodies refused by the guard: {guard.refused}",
             )
-            b.common_verdicts(v, held, extra_allowed=huge)
+            # Decoding a max-size record of one-byte tokens (max_record_token, 4 MiB) costs the Python decoder
+            # about 100 bytes per byte of record before the document limits cut it: bounded by that setting,
+            # not by the generous idle bound. The native decoder (issue 12) is to cap tokens while decoding.
+            b.common_verdicts(v, held, extra_allowed=huge, rss_limit_kib=assumed.HUGE_RECORD_RSS_LIMIT_KIB)
     finally:
         await guard.close()

@@ -19,6 +19,7 @@ def _held(case: Case, markers: list[str], **extra: object) -> Holdings:
         "multi_marked": [],
         "doubled_records": {},
         "largest_source": 0,
+        "pieces": 0,
         "observers": Counter(),
     }
     fields.update(extra)

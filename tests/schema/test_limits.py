@@ -190,6 +190,17 @@ def test_text_token_flood_becomes_a_truncated_document() -> None:
     assert doc["event"]["action"] and "truncated" in doc["tags"]
 
 
+def test_a_record_as_big_as_the_listener_takes_stays_within_the_document_cap() -> None:
+    """~4 MiB of one-character text tokens (the chaos suite's record): the raw copy alone cannot fit, and
+    what is written around it (truncation notes, tags) must not push the document over the cap."""
+    raw = text_flood((4 * 1024 * 1024 - 128 * 1024) // 5)
+    (built,) = build(Config(), SpoolRecord("bsm", raw, SRC, 1))
+    assert built.doc is not None
+    assert size(built.doc) <= Config().limits.max_document_bytes
+    assert "auditrecv.raw_base64" in built.doc["auditrecv"]["truncation"]["fields"]
+    assert raw.startswith(base64.b64decode(built.doc["auditrecv"]["raw_base64"]))
+
+
 def test_text_token_flood_in_the_v1_shape_is_truncated_too() -> None:
     cfg = parse_config('[search]\nschema = "auditrecv-v1"\n')
     (built,) = build(cfg, SpoolRecord("bsm", text_flood(), SRC, 1))
