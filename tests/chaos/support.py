@@ -255,6 +255,14 @@ class Receiver(ServiceProcess):
     def metric(self, name: str) -> float:
         return self.metrics().get(name, 0.0)
 
+    def errors(self, n: int = 4) -> list[str]:
+        """The last `n` distinct ERROR lines of the service log (timestamps cut), for failure messages."""
+        seen: dict[str, None] = {}
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if " ERROR " in line:
+                seen[line.split(" ERROR ", 1)[1][:300]] = None
+        return list(seen)[-n:]
+
     def total(self, name: str) -> float:
         """A counter summed over every incarnation (counters restart at 0 with the process)."""
         return self.metric(name) + sum(m.get(name, 0.0) for m in self.metrics_before_restarts)

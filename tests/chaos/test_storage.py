@@ -112,7 +112,7 @@ async def _fill_hold_drain(
     """Engine unreachable while big records pour in until the spool refuses them; check the senders are
     held (illumos window full, audisp-remote's record withheld), then give the engine back and count."""
     illumos = [
-        IllumosHost(f"i{k}", [("127.0.0.1", rx.audit_remote_port)], bsm_records(case, f"i{k}", 2500, pad=1500))
+        IllumosHost(f"i{k}", [("127.0.0.1", rx.audit_remote_port)], bsm_records(case, f"i{k}", 4000, pad=1500))
         for k in range(2)
     ]
     linux = [
@@ -126,13 +126,16 @@ async def _fill_hold_drain(
             host.start()
         senders = asyncio.create_task(run_all(*illumos, *linux))
         await wait_until(f"the spool full ({full_reason})", lambda: rx.health()[1].get("spool") == "full")
-        await wait_until("every illumos window full", lambda: all(h.unacked == h.qsize for h in illumos))
+        await wait_until("the illumos hosts held (window full)", lambda: all(h.unacked == h.qsize for h in illumos))
         await wait_until("audisp-remote's record held", lambda: rx.metric("auditrecv_listener_audisp_remote_held") >= 1)
         assert not senders.done()
         assert all(h.acked < len(h.records) for h in illumos)
         stored = rx.metric("auditrecv_spool_records")
         proxy.come_back()
-        await senders
+        try:
+            await senders
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nreceiver errors: {rx.errors()}") from None
         held = await settle_and_count(engine, case, rx)
         health_ok_again = await eventually(lambda: rx.health()[0] == 200 and rx.health()[1].get("spool") == "ok", 30.0)
         with Verdicts() as v:
