@@ -279,8 +279,10 @@ class Pipeline:
         outcomes = await self._indexer.index(bulk) if bulk else []
         return [d for d in docs if d.doc is None] + [o.token for o in outcomes if o.confirmed]
 
-    async def _forget(self, ids: list[int]) -> None:
-        """Delete confirmed records; if the disk refuses, retry (they would only be re-sent as 409s)."""
+    async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:
+        """Delete confirmed records; if the disk refuses, retry in halves (they would only be re-sent as
+        409s). Halves because on a full filesystem a big delete needs more WAL than the reserve gave back,
+        and retrying the same batch would never make room."""
         delay = 0.5
         while True:
             try:
@@ -289,7 +291,14 @@ class Pipeline:
             except SpoolClosed:  # shutting down: they stay spooled and come back as 409s
                 return
             except SpoolError as exc:
-                log.error("could not delete %d confirmed records from the spool (%s); retrying", len(ids), exc)
+                if len(ids) > 1:
+                    if not quiet:  # once per batch, not once per half
+                        log.warning("could not delete %d confirmed records (%s); deleting in halves", len(ids), exc)
+                    half = len(ids) // 2
+                    await self._forget(ids[:half], quiet=True)
+                    await self._forget(ids[half:], quiet=True)
+                    return
+                log.error("could not delete a confirmed record from the spool (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
