@@ -485,6 +485,17 @@ class _Store:
             failure = SpoolError(f"spool write failed: {exc!r}")
             result = _GroupResult([(op, failure) for op in appends], [(op, failure) for op in deletes])
             result.error = True
+        if (
+            deletes
+            and not appends
+            and not self.reserve_held
+            and not result.error
+            and result.full_reason is None
+            and self._free_page_bytes() >= self.resume_free_bytes
+        ):
+            # The deletes left the file room for new records: with no sender left to probe, the spool
+            # must notice by itself (same hysteresis as an append's retake, so this cannot flap).
+            self.reserve_held = retaken = self._retake_reserve()
         result.reserve_retaken = retaken
         result.commit_seconds = time.monotonic() - started
         result.done = time.monotonic()
@@ -1182,7 +1193,7 @@ class Spool:
         elif self._full:
             # Below the resume mark for the size limit; for a full disk, an append got in.
             limit = self._full_reason == "limit"
-            recovered = self._bytes_used <= self.resume_bytes if limit else res.committed > 0
+            recovered = self._bytes_used <= self.resume_bytes if limit else res.committed > 0 or res.reserve_retaken
             if recovered:
                 self._full = False
                 self._probe_interval = _DISK_FULL_PROBE_SECONDS
