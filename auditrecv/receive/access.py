@@ -176,33 +176,30 @@ class ConnectionLimiter:
 
     def _evict(self, now: float, key: str | None, limit: str, peer: str, port: int) -> Ticket | None:
         """Close the unproven connection (of ``key``, or of anyone) silent longest; None if none."""
-        candidates = [t for t in self._tickets if not t.proven and (key is None or _peer_key(t.peer) == key)]
-        if not candidates:
-            return None
-        victim = min(candidates, key=lambda t: t.last_heard)
-        self.release(victim)
-        self.evicted += 1
-        if victim.close is not None:
-            victim.close(
-                f"closed to admit {peer}:{port}: {limit}, and this connection had not completed its "
-                f"{self.unproven_as} and was the one silent longest ({now - victim.last_heard:.1f} s)"
-            )
-        return victim
+        return self._close_stalest(
+            [t for t in self._tickets if not t.proven and (key is None or _peer_key(t.peer) == key)],
+            now,
+            f"closed to admit {peer}:{port}: {limit}, and this connection had not completed its "
+            f"{self.unproven_as} and was the one silent longest",
+        )
 
     def _evict_stalest(self, now: float, key: str, limit: str, peer: str, port: int) -> Ticket | None:
         """Close the connection of peer ``key`` silent longest, proven or not."""
-        candidates = [t for t in self._tickets if _peer_key(t.peer) == key]
+        return self._close_stalest(
+            [t for t in self._tickets if _peer_key(t.peer) == key],
+            now,
+            f"closed to admit {peer}:{port}: {limit}, all of them established, and this one was the one silent longest",
+            "; a host that connects again has usually lost its old connection",
+        )
+
+    def _close_stalest(self, candidates: list[Ticket], now: float, why: str, after: str = "") -> Ticket | None:
         if not candidates:
             return None
         victim = min(candidates, key=lambda t: t.last_heard)
         self.release(victim)
         self.evicted += 1
         if victim.close is not None:
-            victim.close(
-                f"closed to admit {peer}:{port}: {limit}, all of them established, and this one was the one "
-                f"silent longest ({now - victim.last_heard:.1f} s; a host that connects again has usually lost "
-                "its old connection)"
-            )
+            victim.close(f"{why} ({now - victim.last_heard:.1f} s{after})")
         return victim
 
     def release(self, ticket: Ticket) -> None:
