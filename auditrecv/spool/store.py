@@ -23,7 +23,8 @@ Why this shape:
   room, so retaking it at once only fills the disk again (release, retake, release... every
   second). It is retaken once the filesystem has twice the reserve free, or room for the reserve
   and some WAL while the database's own free pages can take the appends (a drained spool), checked
-  with backoff up to 5 s.
+  with backoff up to 5 s: by a waiting sender's append, or by the spool's own timer when nobody
+  appends (so a drained spool never stays "full").
 
 Disk use is therefore at most ``max_bytes`` (database) + the WAL (a few MiB, at most ~8 MiB plus one
 group) + the reserve (min(16 MiB, max_bytes/32), at least 1 MiB).
@@ -69,10 +70,15 @@ DEFAULT_RESERVE_BYTES = 16 * 1024 * 1024
 # After a full filesystem the reserve is retaken only with this many times its size (at least 1 MiB)
 # free: hysteresis, so that releasing it does not itself look like recovery.
 _RESUME_FREE_FACTOR = 2
-# ...or with room for the reserve plus this much WAL when the database's own free pages (left by the
+# ...or with room for the reserve plus a little WAL when the database's own free pages (left by the
 # pipeline's deletes) can take the appends without the file growing: a drained spool on a filesystem
-# that stays nearly full (the database file never shrinks) must not wait for ever.
-_RESUME_WAL_ROOM = 1 << 20
+# that stays nearly full (the database file never shrinks) must not wait for ever. Near a full
+# filesystem a group adds at most this fraction of the reserve (and no more than the room beside it)
+# to the WAL, and the WAL is checkpointed before the next one: what the released reserve must pay for
+# stays bounded, and a drained spool needs little WAL room.
+_TIGHT_GROUP_SHARE = 4
+_WAL_SLACK = 64 * 1024  # frame headers and index pages on top of the records' own bytes
+_SHRINK_STEP_BYTES = 1 << 20  # free pages given back to the filesystem per checkpointed step
 
 # About this much WAL written makes the checkpointer thread copy the WAL into the database file,
 # off the commit path. If it cannot keep up, commits checkpoint themselves at 4x this size.
@@ -216,6 +222,11 @@ class _Delete:
 
 
 @dataclass(slots=True)
+class _Probe:
+    """Ask the writer whether a full filesystem has room again (retake the reserve if it has)."""
+
+
+@dataclass(slots=True)
 class _GroupResult:
     """What one write transaction did, handed from the writer thread to the event loop."""
 
@@ -230,6 +241,8 @@ class _GroupResult:
     full_reason: Literal["limit", "disk"] | None = None
     reserve_released: bool = False
     reserve_retaken: bool = False
+    probed: bool = False
+    deferred: list[_Append] = field(default_factory=list)  # not tried yet: back to the writer's queue
     commit_seconds: float = 0.0
     done: float = 0.0
     error: bool = False
@@ -250,6 +263,13 @@ def _source_json(source: Source) -> str:
 
 def _is_disk_full(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _is_empty_spool(conn: sqlite3.Connection) -> bool:
+    try:
+        return conn.execute("SELECT NOT EXISTS (SELECT 1 FROM records)").fetchone()[0] == 1
+    except sqlite3.OperationalError:  # no records table yet
+        return True
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
@@ -286,6 +306,7 @@ class _Store:
             os.close(self._lock_fd)
             raise
         self.page_size: int = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        self.can_shrink = self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
         self.last_id, self.last_source_id = self._load_counters()
         self.source_ids: dict[Source, int] = {}
         for sid, data in self.conn.execute("SELECT id, data FROM sources"):
@@ -299,6 +320,9 @@ class _Store:
         # True from a full filesystem until the reserve is back: appends wait for room (hysteresis).
         self.disk_full = not self.reserve_held
         self.wal_written = 0  # estimate since the last checkpoint request
+        # WAL bytes not yet copied into the database file (an overestimate between checkpoints made
+        # here): on a full filesystem, finishing that copy is what the released reserve must pay for.
+        self.unbackfilled = 0
 
     # ---------------------------------------------------------------- the reserve for a full filesystem
 
@@ -338,20 +362,47 @@ class _Store:
                 log.debug("cannot tell the free space beside %s: %s", self.path, exc)
                 return False
             if free < self.resume_free_bytes:
-                if self._free_page_bytes() < self.resume_free_bytes:
+                free_pages = self._free_page_bytes()
+                if free_pages < self.resume_free_bytes:
+                    log.debug("spool probe: %d bytes free, %d in free pages: still full", free, free_pages)
                     return False
-                # Drained, but the WAL that the deletes wrote still holds the filesystem's space.
-                self._truncate_wal()
+                # Drained: give the free pages, and the WAL the deletes wrote, back to the filesystem.
+                if self.can_shrink:
+                    self._shrink()
+                else:
+                    self._truncate_wal()
                 try:
                     free = self._free_bytes(self.path.parent)
                 except OSError:
                     return False
-                if free < self.reserve_bytes + _RESUME_WAL_ROOM:
+                # A spool that cannot shrink (made before auto-vacuum, never empty at start) reuses its
+                # free pages in place: the reserve and a little WAL must fit beside them.
+                needed = self.resume_free_bytes if self.can_shrink else self.reserve_bytes + 2 * _WAL_SLACK
+                if free < needed:
+                    log.debug("spool probe: drained, %d bytes free after shrinking: still full", free)
                     return False
         if not self._take_reserve():
             return False
         self.disk_full = False
         return True
+
+    def _shrink(self) -> None:
+        """Move the last pages into free slots and cut the file (in WAL mode: at the checkpoint).
+
+        In steps, each checkpointed: one big step writes more WAL than a full filesystem has room for.
+        """
+        step = _SHRINK_STEP_BYTES // self.page_size
+        while self.conn.execute("PRAGMA freelist_count").fetchone()[0] > 0:
+            try:
+                # executescript steps the statement to its end; execute() would free a single page.
+                self.conn.executescript(f"PRAGMA incremental_vacuum({step});")
+            except sqlite3.Error as exc:
+                log.debug("shrinking the spool on a full filesystem failed: %s", exc)
+                self._rollback()
+                break
+            finally:
+                self._truncate_wal()
+        self.bytes_used = self.used_bytes()
 
     def _free_page_bytes(self) -> int:
         return int(self.conn.execute("PRAGMA freelist_count").fetchone()[0] * self.page_size)
@@ -372,7 +423,11 @@ class _Store:
         """Give the WAL's space back to the filesystem; wait only briefly for readers to move on."""
         try:
             self.conn.execute("PRAGMA busy_timeout = 1000")
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            busy, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                self.unbackfilled = 0
+            elif frames >= 0 and copied >= 0:
+                self.unbackfilled = (frames - copied) * (self.page_size + 24)
         except sqlite3.Error as exc:
             log.debug("checkpoint on a full filesystem failed: %s", exc)
         finally:
@@ -405,6 +460,12 @@ class _Store:
                 os.close(dir_fd)
         conn = _connect(path, create=True)
         try:
+            # Incremental auto-vacuum lets a drained spool give its free pages back to a full
+            # filesystem (the file never shrinks otherwise). Set before the first table exists; an
+            # older, empty spool is converted now (cheap), a non-empty one keeps working without.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2 and _is_empty_spool(conn):
+                conn.execute("VACUUM")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise SpoolError(f"{path}: cannot switch to WAL mode (got {mode!r})")
@@ -451,15 +512,66 @@ class _Store:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
+    # ---------------------------------------------------------------- the WAL on a tight filesystem
+
+    def _within_reserve(self, appends: list[_Append]) -> tuple[list[_Append], list[_Append]]:
+        """On a nearly full filesystem, the appends this group may take, and those deferred.
+
+        When the disk fills, the reserve is released so the WAL can be checkpointed (copying its
+        pages into the database file needs new space) and deletes can run. That works only if the
+        WAL's uncopied pages fit in the reserve: with room to spare nothing is limited; near the end,
+        the WAL is checkpointed before each group and a group adds at most a quarter of the reserve.
+        """
+        incoming = sum(op.estimate for op in appends)
+        if self.reserve_bytes <= 0:
+            return appends, []
+        try:
+            free = self._free_bytes(self.path.parent)
+        except OSError:
+            return appends, []
+        if free >= self.unbackfilled + incoming + 4 * self.reserve_bytes:
+            return appends, []
+        if self.unbackfilled:
+            self._backfill()
+        # At least one append goes in: if the disk is full already, it finds out (and the reserve
+        # is released); a checkpoint that cannot finish must not stall the writer.
+        room = min(self.reserve_bytes // _TIGHT_GROUP_SHARE, free - _WAL_SLACK) - self.unbackfilled
+        taken = appends[0].estimate
+        for n, op in enumerate(appends[1:], start=1):
+            if taken + op.estimate > room:
+                return appends[:n], appends[n:]
+            taken += op.estimate
+        return appends, []
+
+    def _backfill(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            _busy, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames >= 0 and copied >= 0:
+                self.unbackfilled = (frames - copied) * (self.page_size + 24)
+
     # ---------------------------------------------------------------- one group commit
 
-    def run_group(self, appends: list[_Append], deletes: list[_Delete]) -> _GroupResult:
-        """One write transaction for every queued operation; errors are per operation, never raised."""
+    def run_group(self, appends: list[_Append], deletes: list[_Delete], probe: bool = False) -> _GroupResult:
+        """One write transaction for every queued operation; errors are per operation, never raised.
+
+        ``probe``: the spool is full for want of disk and asks whether it has room again.
+        """
         started = time.monotonic()
         retaken = False
+        if not appends and not deletes:
+            if probe and not self.reserve_held:
+                self.reserve_held = retaken = self._retake_reserve()
+            return self._finish(_GroupResult([], [], reserve_retaken=retaken, probed=probe), started)
         if appends and not self.reserve_held:
             # appends only with the reserve back in place
             self.reserve_held = retaken = self._retake_reserve()
+        deferred: list[_Append] = []
+        if appends and self.reserve_held:
+            appends, deferred = self._within_reserve(appends)
+        elif not self.reserve_held and self.unbackfilled:
+            # A full filesystem: with the WAL copied out, the deletes' frames restart it from its
+            # beginning instead of growing it into space there is none of.
+            self._backfill()
         try:
             if appends and not self.reserve_held:
                 raise sqlite3.OperationalError("no room for the spool reserve")
@@ -486,17 +598,22 @@ class _Store:
             result = _GroupResult([(op, failure) for op in appends], [(op, failure) for op in deletes])
             result.error = True
         if (
-            deletes
-            and not appends
+            not appends
             and not self.reserve_held
             and not result.error
             and result.full_reason is None
-            and self._free_page_bytes() >= self.resume_free_bytes
+            and (probe or self._free_page_bytes() >= self.resume_free_bytes)
         ):
-            # The deletes left the file room for new records: with no sender left to probe, the spool
-            # must notice by itself (same hysteresis as an append's retake, so this cannot flap).
+            # The deletes left the file room for new records, or the spool's own probe timer asks:
+            # with no sender left to probe, the spool must notice by itself (same hysteresis as an
+            # append's retake, so this cannot flap).
             self.reserve_held = retaken = self._retake_reserve()
         result.reserve_retaken = retaken
+        result.probed = probe
+        result.deferred = deferred
+        return self._finish(result, started)
+
+    def _finish(self, result: _GroupResult, started: float) -> _GroupResult:
         result.commit_seconds = time.monotonic() - started
         result.done = time.monotonic()
         result.last_id = self.last_id
@@ -605,6 +722,7 @@ class _Store:
             self.oldest = first_new
         self.bytes_used = self.used_bytes()
         self.wal_written += wal
+        self.unbackfilled += wal
         return result
 
     def checkpoint_tail(self) -> None:
@@ -629,7 +747,7 @@ class _Writer:
         self._delay = commit_delay
         self._deliver = deliver
         self._cond = threading.Condition()
-        self._pending: list[_Append | _Delete] = []
+        self._pending: list[_Append | _Delete | _Probe] = []
         self._pending_records = 0
         self._pending_appends = 0
         self._expected_appends = 0  # appends in the previous group: who is likely to come back
@@ -640,7 +758,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, op: _Append | _Delete) -> None:
+    def submit(self, op: _Append | _Delete | _Probe) -> None:
         """Called on the event loop: a lock and maybe a notify, never I/O."""
         with self._cond:
             if self._broken is not None:
@@ -658,6 +776,13 @@ class _Writer:
             ):
                 self._cond.notify()
 
+    def _requeue(self, deferred: list[_Append]) -> None:
+        """Appends held back on a tight filesystem go first in the next group."""
+        with self._cond:
+            self._pending[:0] = deferred
+            self._pending_records += sum(len(op.records) for op in deferred)
+            self._pending_appends += len(deferred)
+
     def stop(self) -> None:
         """Blocking: let the writer commit what is queued, then close the database."""
         with self._cond:
@@ -665,7 +790,7 @@ class _Writer:
             self._cond.notify()
         self._thread.join()
 
-    def _take_group(self) -> list[_Append | _Delete] | None:
+    def _take_group(self) -> list[_Append | _Delete | _Probe] | None:
         with self._cond:
             while not self._pending and not self._stopping:
                 self._idle = True
@@ -699,7 +824,11 @@ class _Writer:
             while (ops := self._take_group()) is not None:
                 appends = [op for op in ops if isinstance(op, _Append)]
                 deletes = [op for op in ops if isinstance(op, _Delete)]
-                self._deliver(self._store.run_group(appends, deletes))
+                probe = any(isinstance(op, _Probe) for op in ops)
+                result = self._store.run_group(appends, deletes, probe)
+                self._deliver(result)
+                if result.deferred:
+                    self._requeue(result.deferred)
                 if self._checkpointer.backfilled:
                     # The bulk was copied in the background; copying the short tail here, between
                     # transactions, lets the next transaction restart the WAL from its beginning.
@@ -874,6 +1003,8 @@ class Spool:
         self._full_reason: Literal["limit", "disk"] = "disk" if self._full else "limit"
         self._next_probe = 0.0
         self._probe_interval = _DISK_FULL_PROBE_SECONDS
+        self._probe_timer: asyncio.TimerHandle | None = None
+        self._probe_queued = False
         self._closing = False
         self._closed = False
         self._close_done = asyncio.Event()
@@ -887,6 +1018,7 @@ class Spool:
         if self._full:
             self.metrics.full_events += 1
             self._next_probe = clock() + self._probe_interval
+            self._arm_probe()
             log.warning(
                 "spool full (filesystem full): no room for the %d-byte reserve; refusing new records until "
                 "%d bytes are free beside %s",
@@ -1028,8 +1160,7 @@ class Spool:
                 self.metrics.refused += len(recs)
                 raise SpoolFull(self._bytes_used, self.max_bytes, self._full_reason)
             # Let this one find out whether the filesystem has room again; back off until it has.
-            self._probe_interval = min(2 * self._probe_interval, _DISK_FULL_PROBE_MAX_SECONDS)
-            self._next_probe = now + self._probe_interval
+            self._back_off_probe(now)
         estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
         future: asyncio.Future[list[int]] = self._loop.create_future()
         self._writer.submit(_Append(recs, future, time.monotonic(), estimate))
@@ -1050,8 +1181,7 @@ class Spool:
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:
         """Wait until the spool takes records again, or (full filesystem) until an append may find
-        out whether it does: nothing but an append probes the filesystem, so a caller that only waited
-        would wait for ever. True: try the append again; False on timeout or close."""
+        out whether it does. True: try the append again; False on timeout or close."""
         try:
             async with asyncio.timeout(timeout):
                 while self._full and not self._closing:
@@ -1112,6 +1242,8 @@ class Spool:
             await self._close_done.wait()
             return
         self._closing = True
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
         self._wake(self._commit_event)
         self._wake(self._space_event)
         await self._loop.run_in_executor(self._read_pool, self._reader.close)
@@ -1149,9 +1281,11 @@ class Spool:
                     dop.future.set_exception(n)
                 else:
                     dop.future.set_result(n)
+        if res.probed:
+            self._probe_queued = False
         if res.error:
             m.errors += 1
-        else:
+        elif res.appends or res.deletes:
             m.commits += 1
             m.commit_seconds_sum += res.commit_seconds
             m.commit_seconds_max = max(m.commit_seconds_max, res.commit_seconds)
@@ -1172,6 +1306,8 @@ class Spool:
             self._full_reason = res.full_reason
             self._probe_interval = _DISK_FULL_PROBE_SECONDS
             self._next_probe = self._clock() + self._probe_interval
+            if res.full_reason == "disk":
+                self._arm_probe()
             m.full_events += 1
             if res.full_reason == "limit":
                 log.warning(
@@ -1207,6 +1343,34 @@ class Spool:
         self._update_state()
         if res.committed:
             self._wake(self._commit_event)
+
+    # ---------------------------------------------------------------- probing a full filesystem
+
+    def _back_off_probe(self, now: float) -> None:
+        self._probe_interval = min(2 * self._probe_interval, _DISK_FULL_PROBE_MAX_SECONDS)
+        self._next_probe = now + self._probe_interval
+
+    def _arm_probe(self) -> None:
+        """Probe a full filesystem on the backoff schedule even when no sender is left to append:
+        otherwise a drained spool whose last delete met ENOSPC would say "full" for ever."""
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+        self._probe_timer = self._loop.call_later(max(0.0, self._next_probe - self._clock()), self._probe_due)
+
+    def _probe_due(self) -> None:
+        self._probe_timer = None
+        if not self._full or self._full_reason != "disk" or self._closing:
+            return
+        now = self._clock()
+        if now >= self._next_probe and not self._probe_queued:
+            self._back_off_probe(now)
+            try:
+                self._writer.submit(_Probe())
+            except SpoolError as exc:  # writer stopped or closing: nothing left to probe for
+                log.debug("spool probe not queued: %s", exc)
+                return
+            self._probe_queued = True
+        self._arm_probe()
 
     def _wake(self, which: asyncio.Event) -> None:
         which.set()

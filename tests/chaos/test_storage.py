@@ -139,12 +139,7 @@ async def _fill_hold_drain(
         held = await settle_and_count(engine, case, rx)
         health_ok_again = await eventually(lambda: rx.health()[0] == 200 and rx.health()[1].get("spool") == "ok", 30.0)
         with Verdicts() as v:
-            # KNOWN GAP (closing note of issue 14): when the pipeline's last delete itself hits ENOSPC, the
-            # spool stays "full" until a sender's append probes the disk, so with every sender finished
-            # /health can stay 503 over an empty spool. Nothing is lost; only the health verdict lags.
-            # Until the spool probes by itself, that one state is tolerated here, and only for a real disk.
-            drained_but_unprobed = full_reason == "filesystem" and rx.health()[1].get("spool_records") == 0
-            v.that(health_ok_again or drained_but_unprobed, f"/health not ok once the spool drained: {rx.health()}")
+            v.that(health_ok_again, f"/health not ok once the spool drained: {rx.health()}")
             v.check(assert_exactly_once, held, case, case.all_markers())
             v.that(stored < len(case.all_markers()), "the spool held everything: it never was full")
             v.check(assert_rss_bounded, rx)

@@ -12,6 +12,7 @@ free-space probe and the clock are the spool's injectable ones.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -150,7 +151,7 @@ async def test_no_retake_while_the_released_reserve_is_all_the_room_there_is(tmp
 async def test_a_drained_spool_on_a_still_full_filesystem_takes_records_again(tmp_path: Path) -> None:
     """The database file never shrinks: after the pipeline drained it, the filesystem may stay short of
     twice the reserve for ever while the file's own free pages could hold every new record. Appends
-    must resume then, and a waiting receiver must be told to try (nothing but an append probes)."""
+    must resume then, and a waiting receiver must be told to try."""
     disk = SimulatedDisk(free=64 * MiB)
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
@@ -170,3 +171,41 @@ async def test_a_drained_spool_on_a_still_full_filesystem_takes_records_again(tm
         assert await spool.wait_for_space(timeout=5) is True
         assert await spool.append([record(1000)])
         assert spool.state != "full"
+
+
+async def test_a_full_spool_finds_room_again_by_itself_with_no_sender_left(tmp_path: Path) -> None:
+    """The chaos full-disk case: every sender has given up (or is parked in wait_for_space) and the
+    pipeline's last delete met ENOSPC, so no operation will ever ask the filesystem again. The spool's
+    own probe timer must, on the same backoff schedule, or /health says "full" over an empty spool."""
+    disk = SimulatedDisk(free=64 * MiB)
+    clock = SimulatedClock()
+    path = tmp_path / "spool.db"
+    async with await Spool.open(
+        path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=RESERVE, free_bytes=disk.free_bytes, clock=clock
+    ) as spool:
+        await spool.append([record(1)])
+        conn = spool._writer._store.conn
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        with pytest.raises(SpoolFull):
+            await spool.append([record(2)])
+        assert spool.state == "full" and not Path(f"{path}.reserve").exists()
+
+        # Still no room: probes come on the backoff schedule and change nothing.
+        disk.free = RESERVE + MiB // 2
+        asked = disk.asked
+        clock.now += 1.5
+        async with asyncio.timeout(10):
+            while disk.asked == asked:
+                await asyncio.sleep(0.02)
+        assert spool.state == "full" and spool.metrics.reserve_retakes == 0
+
+        # The operator makes room; nobody appends. The next probe retakes the reserve.
+        disk.free = 8 * MiB
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        clock.now += 10
+        async with asyncio.timeout(10):
+            while spool.state == "full":
+                await asyncio.sleep(0.02)
+        assert Path(f"{path}.reserve").stat().st_size == RESERVE
+        assert spool.metrics.reserve_retakes == 1
+        assert await spool.append([record(3)])

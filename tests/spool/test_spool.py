@@ -23,7 +23,6 @@ from auditrecv.spool import (
     SpoolRecord,
     iter_records,
 )
-from auditrecv.spool import store as spool_store
 
 SRC_A = Source(
     transport="audit_remote",
@@ -118,10 +117,10 @@ async def test_group_commit_queues_behind_inflight_commit(path: Path) -> None:
         entered = threading.Event()
         real = store.run_group
 
-        def slow_first_group(appends, deletes):  # type: ignore[no-untyped-def]
+        def slow_first_group(*args):  # type: ignore[no-untyped-def]
             entered.set()
             gate.wait()
-            return real(appends, deletes)
+            return real(*args)
 
         store.run_group = slow_first_group  # type: ignore[method-assign]
         first = asyncio.ensure_future(spool.append([rec(b"first")]))
@@ -301,15 +300,17 @@ def eat_all_space(path: Path) -> None:
 
 
 async def test_full_filesystem_refuses_keeps_acked_and_recovers(
-    small_filesystem: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    small_filesystem: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(spool_store, "_DISK_FULL_PROBE_SECONDS", 0.0)
     caplog.set_level(logging.INFO, logger="auditrecv.spool")
+    clock = [1000.0]  # probes of the full filesystem happen when this test says they are due
     filler = small_filesystem / "someone-elses-file"
     filler.write_bytes(b"\0" * (2 * 1024 * 1024))
     path = small_filesystem / "spool.db"
     payload = bytes(range(256)) * 4
-    async with await Spool.open(path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=1 << 20) as spool:
+    async with await Spool.open(
+        path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=1 << 20, clock=lambda: clock[0]
+    ) as spool:
         acked: list[tuple[int, SpoolRecord]] = []
         with pytest.raises(SpoolFull) as full:
             for n in range(100_000):
@@ -324,11 +325,13 @@ async def test_full_filesystem_refuses_keeps_acked_and_recovers(
         assert not Path(f"{path}.reserve").exists()
         # Appends wait until the filesystem has room for the reserve again.
         eat_all_space(small_filesystem / "another-file")
+        clock[0] += 1.5  # the first probe is due: this append finds the filesystem still full
         with pytest.raises(SpoolFull):
             await spool.append([rec(b"still full")])
         assert spool.state == "full"
         filler.unlink()
         (small_filesystem / "another-file").unlink()
+        clock[0] += 10
         r = rec(b"after the disk was full")
         (new_id,) = await spool.append([r])
         assert spool.state != "full"
@@ -337,6 +340,34 @@ async def test_full_filesystem_refuses_keeps_acked_and_recovers(
     assert list(iter_records(path)) == [*acked[400:], (new_id, r)]
     transitions = [m for m in caplog.messages if "spool full" in m or "accepting records again" in m]
     assert len(transitions) == 2, transitions
+
+
+async def test_a_really_full_filesystem_fills_drains_and_refills_with_no_sender_probing(small_filesystem: Path) -> None:
+    """The chaos full-disk case, without the network: the database grows until the filesystem is full,
+    the pipeline drains it, and then:
+    - the spool gives its free pages back to the filesystem and takes records again on its own (no
+      sender is left to append), although the file took all the room there was;
+    - every delete goes through on the full filesystem, cycle after cycle: what the WAL holds uncopied
+      must fit in the released reserve."""
+    clock = [1000.0]
+    path = small_filesystem / "spool.db"
+    payload = bytes(range(256)) * 6
+    async with await Spool.open(path, max_bytes=64 << 20, commit_delay=0, clock=lambda: clock[0]) as spool:
+        for cycle in range(3):
+            ids: list[int] = []
+            with pytest.raises(SpoolFull) as full:
+                for n in range(100_000):
+                    ids.extend(await spool.append([rec(payload + n.to_bytes(4, "big"))]))
+            assert full.value.reason == "disk" and len(ids) > 1000, (cycle, len(ids))
+            for start in range(0, len(ids), 250):
+                assert await spool.delete(ids[start : start + 250]) == len(ids[start : start + 250]), cycle
+            assert spool.count() == 0
+            clock[0] += 60  # every probe is due; nobody appends
+            async with asyncio.timeout(10):
+                while spool.state == "full":
+                    await asyncio.sleep(0.02)
+            assert Path(f"{path}.reserve").exists()
+            assert path.stat().st_size < 2 << 20, "the drained spool kept the filesystem's space"
 
 
 async def test_cursor_reader_never_skips_while_writers_append(path: Path) -> None:
