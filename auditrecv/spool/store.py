@@ -243,6 +243,7 @@ class _GroupResult:
     reserve_retaken: bool = False
     probed: bool = False
     deferred: list[_Append] = field(default_factory=list)  # not tried yet: back to the writer's queue
+    seq: int = 0  # the transaction's number: results may reach the event loop out of order (inline)
     commit_seconds: float = 0.0
     done: float = 0.0
     error: bool = False
@@ -295,6 +296,7 @@ class _Store:
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.synchronous = synchronous
         self.reserve_path = Path(f"{path}.reserve")
         self.reserve_bytes = reserve_bytes
         self.resume_free_bytes = _RESUME_FREE_FACTOR * max(reserve_bytes, 1 << 20)
@@ -323,6 +325,7 @@ class _Store:
         # WAL bytes not yet copied into the database file (an overestimate between checkpoints made
         # here): on a full filesystem, finishing that copy is what the released reserve must pay for.
         self.unbackfilled = 0
+        self.groups = 0  # transactions run, numbering their results
 
     # ---------------------------------------------------------------- the reserve for a full filesystem
 
@@ -614,6 +617,8 @@ class _Store:
         return self._finish(result, started)
 
     def _finish(self, result: _GroupResult, started: float) -> _GroupResult:
+        self.groups += 1
+        result.seq = self.groups
         result.commit_seconds = time.monotonic() - started
         result.done = time.monotonic()
         result.last_id = self.last_id
@@ -755,6 +760,11 @@ class _Writer:
         self._idle = False
         self._stopping = False
         self._broken: BaseException | None = None
+        # Whoever runs a transaction holds this: the writer thread, or an inline commit (below).
+        self._store_lock = threading.Lock()
+        # Without an fsync per commit (synchronous = "normal") a commit is a few writes into the page
+        # cache: cheaper on the caller's thread than two thread hand-offs.
+        self._inline = store.synchronous != "full"
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
 
@@ -775,6 +785,48 @@ class _Writer:
                 or (self._gathering and self._pending_appends >= self._expected_appends)
             ):
                 self._cond.notify()
+
+    def try_inline(self, op: _Append) -> _GroupResult | None:
+        """Commit a lone stop-and-wait sender's append on the calling (event loop) thread.
+
+        audisp-remote sends one record and waits for its ack: handing that record to the writer
+        thread and the result back costs two thread wake-ups, more than the commit itself. Only when
+        the writer is idle, nothing is queued and the last group had no company (several appenders
+        at once are better served by one group commit); None: submit it instead.
+        """
+        if not self._inline:
+            return None
+        with self._cond:
+            if (
+                not self._idle
+                or self._pending
+                or self._stopping
+                or self._broken is not None
+                or self._expected_appends > 1
+                or not self._store_lock.acquire(blocking=False)
+            ):
+                return None
+        try:
+            result = self._store.run_group([op], [])
+            self._after_group()
+        except Exception as exc:  # run_group reports errors per operation; this is a bug
+            log.exception("inline spool commit failed")
+            result = _GroupResult([(op, SpoolError(f"spool write failed: {exc!r}"))], [], error=True)
+        finally:
+            self._store_lock.release()
+        for later in result.deferred:
+            self.submit(later)
+        return result
+
+    def _after_group(self) -> None:
+        if self._checkpointer.backfilled:
+            # The bulk was copied in the background; copying the short tail here, between
+            # transactions, lets the next transaction restart the WAL from its beginning.
+            self._checkpointer.backfilled = False
+            self._store.checkpoint_tail()
+        elif self._store.wal_written >= CHECKPOINT_BYTES:
+            self._store.wal_written = 0
+            self._checkpointer.poke()
 
     def _requeue(self, deferred: list[_Append]) -> None:
         """Appends held back on a tight filesystem go first in the next group."""
@@ -825,18 +877,12 @@ class _Writer:
                 appends = [op for op in ops if isinstance(op, _Append)]
                 deletes = [op for op in ops if isinstance(op, _Delete)]
                 probe = any(isinstance(op, _Probe) for op in ops)
-                result = self._store.run_group(appends, deletes, probe)
+                with self._store_lock:
+                    result = self._store.run_group(appends, deletes, probe)
+                    self._after_group()
                 self._deliver(result)
                 if result.deferred:
                     self._requeue(result.deferred)
-                if self._checkpointer.backfilled:
-                    # The bulk was copied in the background; copying the short tail here, between
-                    # transactions, lets the next transaction restart the WAL from its beginning.
-                    self._checkpointer.backfilled = False
-                    self._store.checkpoint_tail()
-                elif self._store.wal_written >= CHECKPOINT_BYTES:
-                    self._store.wal_written = 0
-                    self._checkpointer.poke()
         except BaseException as exc:  # a bug here must not leave appenders waiting forever
             log.exception("spool writer thread failed")
             with self._cond:
@@ -853,7 +899,8 @@ class _Writer:
         finally:
             try:
                 self._checkpointer.stop()  # before the final checkpoint of store.close()
-                self._store.close()
+                with self._store_lock:  # an inline commit may still be running
+                    self._store.close()
             except Exception:
                 log.exception("closing the spool database failed")
 
@@ -1004,6 +1051,7 @@ class Spool:
         self._next_probe = 0.0
         self._probe_interval = _DISK_FULL_PROBE_SECONDS
         self._probe_timer: asyncio.TimerHandle | None = None
+        self._applied_seq = 0  # the newest transaction whose store state the spool shows
         self._probe_queued = False
         self._closing = False
         self._closed = False
@@ -1163,8 +1211,13 @@ class Spool:
             self._back_off_probe(now)
         estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
         future: asyncio.Future[list[int]] = self._loop.create_future()
-        self._writer.submit(_Append(recs, future, time.monotonic(), estimate))
+        op = _Append(recs, future, time.monotonic(), estimate)
         self.metrics.appended += len(recs)
+        done = self._writer.try_inline(op)
+        if done is None:
+            self._writer.submit(op)
+        else:
+            self._on_group(done)
         return await future
 
     @staticmethod
@@ -1296,11 +1349,18 @@ class Spool:
         m.deleted += res.deleted
         if res.last_id:
             self._last_id = max(self._last_id, res.last_id)
+        m.reserve_releases += res.reserve_released
+        m.reserve_retakes += res.reserve_retaken
+        if res.seq <= self._applied_seq:
+            # An inline commit overtook this result on its way from the writer thread: the store's
+            # state it carries is older than what the spool already shows.
+            if res.committed:
+                self._wake(self._commit_event)
+            return
+        self._applied_seq = res.seq
         self._count = res.records
         self._oldest = res.oldest
         self._bytes_used = res.bytes_used
-        m.reserve_releases += res.reserve_released
-        m.reserve_retakes += res.reserve_retaken
         if res.full_reason is not None and not self._full:
             self._full = True
             self._full_reason = res.full_reason
