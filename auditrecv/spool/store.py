@@ -657,7 +657,7 @@ class _Store:
         new_sources: dict[Source, int] = {}
         first_new: tuple[int, int] | None = None  # (id, received_ns) of the first record stored now
         if appends:
-            used = self.used_bytes()
+            used = self.bytes_used  # as the last transaction left it
             # Only when the whole group might not fit do we pay for a savepoint and a size check per append.
             careful = used + sum(a.estimate for a in appends) + 4 * self.page_size > self.max_bytes
             refused: BaseException | None = None
