@@ -41,8 +41,9 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, default=_json_default, option=_JSON_OPTS)
+def dumps(obj: Any, *, sort_keys: bool = False) -> bytes:
+    """One JSON line as `auditrecv decode` prints it; `sort_keys` for output compared as text (golden files)."""
+    return orjson.dumps(obj, default=_json_default, option=_JSON_OPTS | (orjson.OPT_SORT_KEYS if sort_keys else 0))
 
 
 def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
