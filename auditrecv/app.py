@@ -22,11 +22,14 @@ log = logging.getLogger("auditrecv")
 WATCH_INTERVAL = 1.0
 
 
-def observer_info(cfg: Config) -> dict[str, Any]:
-    """ECS `observer.*`: this receiver, so a document says which auditrecv indexed it."""
+def observer_info(cfg: Config, *, hostname: str | None = None) -> dict[str, Any]:
+    """ECS `observer.*`: this receiver, so a document says which auditrecv indexed it. `hostname`
+    (default: this machine's) lets reproducible output (the golden files) name a fixed one."""
+    if hostname is None:
+        hostname = socket.gethostname()
     return {
-        "name": cfg.observer_name or socket.gethostname(),
-        "hostname": socket.gethostname(),
+        "name": cfg.observer_name or hostname,
+        "hostname": hostname,
         "type": "audit-receiver",
         "vendor": "auditrecv",
         "product": "auditrecv",

@@ -13,15 +13,18 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from auditrecv.config import Config
 from auditrecv.decode.bsm import decode_record, iter_records, iter_trail_file, sniff_format
 from auditrecv.decode.linux import decode_lines
-from auditrecv.spool.record import Source, SpoolRecord
+from auditrecv.spool.record import RecordKind, Source, SpoolRecord
+
+if TYPE_CHECKING:
+    from auditrecv.pipeline import BuiltDoc
 
 log = logging.getLogger("auditrecv.tools")
 
@@ -38,11 +41,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, default=_json_default, option=_JSON_OPTS)
+def dumps(obj: Any, *, sort_keys: bool = False) -> bytes:
+    """One JSON line as `auditrecv decode` prints it; `sort_keys` for output compared as text (golden files)."""
+    return orjson.dumps(obj, default=_json_default, option=_JSON_OPTS | (orjson.OPT_SORT_KEYS if sort_keys else 0))
 
 
-def read_input(name: str) -> tuple[str, Iterator[tuple[int, bytes]]]:
+def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
     """A file (or '-' for stdin) as raw records, streamed: BSM records by their header length (file
     tokens skipped), Linux logs line by line. The int beside each record is its file offset (BSM) or
     line number (Linux), for error messages. Raises OSError if the file cannot be read.
@@ -53,7 +57,7 @@ def read_input(name: str) -> tuple[str, Iterator[tuple[int, bytes]]]:
     else:
         with open(name, "rb") as f:
             head = f.read(4096)
-    kind = sniff_format(head) or "linux"
+    kind: RecordKind = "bsm" if sniff_format(head) == "bsm" else "linux"
     if kind == "bsm":
         records = iter_records(stdin.read()) if name == "-" else iter_trail_file(name)
         return kind, ((rec.offset, rec.raw) for rec in records)
@@ -86,16 +90,37 @@ def _chunks(
         yield chunk
 
 
-def decode_files(names: list[str], *, raw: bool, schema: str, host: str) -> int:
-    """`auditrecv decode`: one JSON document per record (BSM) or event (Linux) on stdout, streamed."""
-    from auditrecv.app import observer_info
-    from auditrecv.pipeline import DocumentBuilder
-
-    out: IO[bytes] = sys.stdout.buffer
-    failed = 0
+def decode_config(schema: str) -> Config:
+    """The configuration `auditrecv decode` maps with: the built-in defaults, in the asked document shape."""
     cfg = Config()
     if schema == "auditrecv-v1":
         cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, schema="auditrecv-v1"))
+    return cfg
+
+
+def decode_files(
+    names: list[str],
+    *,
+    raw: bool,
+    schema: str,
+    host: str,
+    out: IO[bytes] | None = None,
+    clock: Callable[[], int] = time.time_ns,
+    observer: dict[str, Any] | None = None,
+) -> int:
+    """`auditrecv decode`: one JSON document per record (BSM) or event (Linux) on stdout, streamed.
+
+    `out`, `clock` (the arrival time given to every record of a file, Unix ns) and `observer` (default:
+    this host's `observer_info`) are for tests that need the output reproducible.
+    """
+    from auditrecv.app import observer_info
+
+    if out is None:
+        out = sys.stdout.buffer
+    failed = 0
+    cfg = decode_config(schema)
+    if observer is None:
+        observer = observer_info(cfg)
     for name in names:
         try:
             kind, items = read_input(name)
@@ -104,18 +129,15 @@ def decode_files(names: list[str], *, raw: bool, schema: str, host: str) -> int:
                 continue
             where = "offset" if kind == "bsm" else "line"
             source = Source(transport="file", peer=host)
-            builder = DocumentBuilder(cfg, observer_info(cfg), record_clock=True)
-            positions: dict[int, int] = {}  # builder id -> file position, for records not yet emitted
-            now = time.time_ns()
-            next_id = 0
-            for chunk in _chunks(items):
-                batch = []
-                for position, payload in chunk:
-                    next_id += 1
-                    positions[next_id] = position
-                    batch.append((next_id, SpoolRecord(kind, payload, source, now)))  # type: ignore[arg-type]
-                failed += _write_docs(name, where, builder.add(batch), positions, out)
-            failed += _write_docs(name, where, builder.flush(), positions, out)
+            docs = file_documents(kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock())
+            for first, built in docs:
+                if built.doc is None:
+                    continue
+                errors = _doc_errors(built.doc)
+                if errors:
+                    failed += 1
+                    print(f"auditrecv: {name}: {where} {first}: {errors}", file=sys.stderr)
+                out.write(dumps(built.doc))
         except OSError as exc:
             print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
@@ -123,40 +145,70 @@ def decode_files(names: list[str], *, raw: bool, schema: str, host: str) -> int:
     return 1 if failed else 0
 
 
-def _write_docs(name: str, where: str, docs: list[Any], positions: dict[int, int], out: IO[bytes]) -> int:
-    failed = 0
+def file_documents(
+    kind: RecordKind,
+    items: Iterable[tuple[int, bytes]],
+    *,
+    cfg: Config,
+    source: Source,
+    observer: dict[str, Any],
+    received_ns: int,
+) -> Iterator[tuple[int, BuiltDoc]]:
+    """The documents `auditrecv decode` makes of one input, streamed in output order, each with the file
+    position (offset or line number) of its first record. `items` are (position, raw record) pairs as
+    `read_input` yields them; a file has no arrival times, so every record gets `received_ns`.
+
+    Built by the live path (SpoolRecord → DocumentBuilder), so a file decodes as the same records would
+    have arriving over the network. Records that make no document (an EOE after its event) come as a
+    BuiltDoc whose `doc` is None.
+    """
+    from auditrecv.pipeline import DocumentBuilder
+
+    builder = DocumentBuilder(cfg, observer, record_clock=True)
+    positions: dict[int, int] = {}  # builder id -> file position, for records not yet emitted
+    next_id = 0
+    for chunk in _chunks(iter(items)):
+        batch = []
+        for position, payload in chunk:
+            next_id += 1
+            positions[next_id] = position
+            batch.append((next_id, SpoolRecord(kind, payload, source, received_ns)))
+        yield from _positioned(builder.add(batch), positions)
+    yield from _positioned(builder.flush(), positions)
+
+
+def _positioned(docs: list[BuiltDoc], positions: dict[int, int]) -> Iterator[tuple[int, BuiltDoc]]:
     for built in docs:
         first = positions.get(built.spool_ids[0], 0) if built.spool_ids else 0
         for i in built.spool_ids:
             positions.pop(i, None)
-        if built.doc is None:
-            continue
-        errors = _doc_errors(built.doc)
-        if errors:
-            failed += 1
-            print(f"auditrecv: {name}: {where} {first}: {errors}", file=sys.stderr)
-        out.write(dumps(built.doc))
-    return failed
+        yield first, built
 
 
-def _decode_raw(name: str, kind: str, items: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
-    """--raw: the decoders' own output, before any schema mapping."""
-    failed = 0
+def raw_objects(
+    kind: RecordKind, items: Iterable[tuple[int, bytes]], *, label: str
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """--raw: the decoders' own output before any schema mapping, one dict per BSM record or Linux event,
+    with its error text ("" when it decoded cleanly). `label` names the input (Linux events' `source`)."""
     if kind == "bsm":
         for offset, payload in items:
             rec = decode_record(payload)
             rec.offset = offset  # the file position, not the position within this record
-            if rec.errors:
-                failed += 1
-                print(f"auditrecv: {name}: offset {offset}: {'; '.join(rec.errors)}", file=sys.stderr)
-            out.write(dumps(rec.to_dict()))
-        return failed
+            yield rec.to_dict(), (f"offset {offset}: {'; '.join(rec.errors)}" if rec.errors else "")
+        return
     lines = (line.decode("utf-8", "surrogateescape") for _, line in items)
-    for event in decode_lines(lines, source=name):
-        if event.get("error"):
+    for event in decode_lines(lines, source=label):
+        yield event, (str(event["error"]) if event.get("error") else "")
+
+
+def _decode_raw(name: str, kind: RecordKind, items: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
+    """--raw: the decoders' own output, before any schema mapping."""
+    failed = 0
+    for obj, error in raw_objects(kind, items, label=name):
+        if error:
             failed += 1
-            print(f"auditrecv: {name}: {event['error']}", file=sys.stderr)
-        out.write(dumps(event))
+            print(f"auditrecv: {name}: {error}", file=sys.stderr)
+        out.write(dumps(obj))
     return failed
 
 
@@ -204,7 +256,7 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
                 now = time.time_ns()
                 # One append must fit in a spool that has room for several: a full spool is drained between them.
                 for chunk in _chunks(items, max_bytes=cfg.spool.max_bytes // 8):
-                    records = [SpoolRecord(kind, payload, source, now) for _, payload in chunk]  # type: ignore[arg-type]
+                    records = [SpoolRecord(kind, payload, source, now) for _, payload in chunk]
                     while True:
                         try:
                             await spool.append(records)
