@@ -18,7 +18,7 @@ use crate::bsm::trail::{Item, Walk, looks_like_bsm};
 use crate::json::JsonError;
 
 create_exception!(
-    _native,
+    auditrecv._native,
     NativePanic,
     PyRuntimeError,
     "A bug in the native decoder (a Rust panic) while handling one input: dead-letter that input."

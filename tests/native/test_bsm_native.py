@@ -270,6 +270,22 @@ def test_random_bytes_alike() -> None:
         assert_same(payload, 0, "random")
 
 
+def test_invalid_utf8_replaced_alike() -> None:
+    """Strings are UTF-8 with errors="replace" on both sides: the same U+FFFD for every invalid
+    sequence (lead bytes without continuations, overlongs, surrogates, bytes past U+10FFFF)."""
+    rng = random.Random(5)
+    alphabet = [*range(0x20, 0x7F), *range(0x80, 0xC2), 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF, 0]
+    for _ in range(2000):
+        raw = bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 24)))
+        payload = B.record(
+            B.header32(23, 1, 0, version=rng.choice((2, 11))),
+            struct.pack(">BI", 0x3C, 1) + raw.replace(b"\0", b"") + b"\0",  # exec_args: one C string
+            b"\x28" + S(raw),  # text: cut at a NUL
+            bytes([0x21, 4, 0, len(raw)]) + raw,  # arbitrary, string format: not cut
+        )
+        assert_same(payload, 0, "utf-8")
+
+
 def test_integer_beyond_64_bits_fails_alike() -> None:
     """A header64 with a huge second count: orjson cannot write its time_ns, so ``decode --raw`` raises
     (a Python bug, kept identical for now); the native side raises the same class."""
@@ -333,6 +349,7 @@ def test_a_panic_in_the_decoder_is_an_exception_and_the_next_record_decodes() ->
     with pytest.raises(_native.NativePanic, match="fault injected") as info:
         _native._bsm_decode_with_fault(good)
     assert isinstance(info.value, RuntimeError)  # an Exception: `except Exception` catches it
+    assert _native.NativePanic.__module__ == "auditrecv._native"
     doc = decode_or_dead_letter(good, _native._bsm_decode_with_fault)
     assert doc["event"]["kind"] == "pipeline_error"  # type: ignore[index]
     assert "fault injected" in str(doc)
