@@ -1010,3 +1010,126 @@ fn xselect(b: &[u8], p: usize) -> TResult<(Token, usize)> {
     let (x_sel_data, p) = str16(b, p)?;
     Ok((Token::XSelection { x_sel_text, x_sel_type, x_sel_data }, p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decode one token (id included) in a record context.
+    fn one(bytes: &[u8], illumos: bool, event: u16) -> TResult<(Option<Token>, usize)> {
+        let mut ctx = Ctx::new(illumos, event >= 6144, 0, 10_000);
+        decode(bytes[0], bytes, 1, &mut ctx).expect("known id")
+    }
+
+    fn tok(bytes: &[u8], illumos: bool, event: u16) -> Token {
+        let (t, end) = one(bytes, illumos, event).expect("decodes");
+        assert_eq!(end, bytes.len());
+        t.expect("a token")
+    }
+
+    fn subject_bytes(id: u8, port: &[u8], tail: &[u8]) -> Vec<u8> {
+        let mut v = vec![id];
+        for x in 1u32..=7 {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+        v.extend_from_slice(port);
+        v.extend_from_slice(tail);
+        v
+    }
+
+    #[test]
+    fn subject32_user_level_illumos_keeps_both_address_readings() {
+        let b = subject_bytes(0x24, &0x31D4_1600u32.to_be_bytes(), &[15, 2, 0, 10]);
+        let Token::Subject { tid, process: false, pid: 6, .. } = tok(&b, true, 6172) else { panic!() };
+        assert_eq!((tid.major, tid.minor, tid.host.as_str()), (3189, 5632, "15.2.0.10"));
+        let ill = tid.illumos.expect("illumos facts");
+        assert_eq!((ill.rport, ill.lport, ill.port_recipe), (Some(54321), Some(22), Some("32bit")));
+        assert!(ill.host_uncertain);
+        assert_eq!(ill.host_reversed.as_deref(), Some("10.0.2.15"));
+        // OpenBSM: no port pair, no reversal
+        let Token::Subject { tid, .. } = tok(&b, false, 6172) else { panic!() };
+        assert_eq!(tid.illumos, None);
+    }
+
+    #[test]
+    fn process64_ex_ipv6_devexpl() {
+        let mut tail = 16u32.to_be_bytes().to_vec();
+        tail.extend_from_slice(&[0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let b = subject_bytes(0x7D, &((5u64 << 32) | 77).to_be_bytes(), &tail);
+        let Token::Subject { tid, process: true, .. } = tok(&b, true, 23) else { panic!() };
+        assert_eq!((tid.atype, tid.host.as_str()), (16, "fe80::1"));
+        let ill = tid.illumos.expect("illumos facts");
+        assert_eq!((ill.rport, ill.lport, ill.port_recipe), (Some(5120), Some(19712), Some("devexpl")));
+        assert!(!ill.host_uncertain && ill.host_reversed.is_none());
+        // address type 7 is bad, a short address is truncated first
+        let mut bad = b.clone();
+        bad[37..41].copy_from_slice(&7u32.to_be_bytes());
+        assert_eq!(one(&bad[..41], true, 23), Err(TokenError::Truncated));
+        assert!(matches!(one(&bad, true, 23), Err(TokenError::Bad(_))));
+    }
+
+    #[test]
+    fn old_socket_layout_follows_the_next_token() {
+        let mut b = vec![0x2E, 0, 2, 0x16, 0, 1, 2, 3, 4];
+        let with_return = [&b[..], &[0x27, 0, 0, 0, 0, 0]].concat();
+        let mut ctx = Ctx::new(true, false, 0, 10);
+        let (t, end) = decode(0x2E, &with_return, 1, &mut ctx).unwrap().unwrap();
+        assert_eq!(end, 9);
+        assert_eq!(t, Some(Token::OldSocket9 { family: 2, port: 22, addr: "4.3.2.1".into(), raw: b[1..].to_vec() }));
+        b.extend_from_slice(&[0, 0x50, 9, 9, 9, 9]); // 15 bytes: user-level prefers it
+        let Token::OldSocket15 { lport, laddr, fport, .. } = tok(&b, true, 6172) else { panic!() };
+        assert_eq!((lport, laddr.as_str(), fport), (0x16, "4.3.2.1", 0x5000));
+    }
+
+    #[test]
+    fn uauth_falls_back_to_the_upriv_layout() {
+        let mut b = vec![0x3F, 1, 0, 14];
+        b.extend_from_slice(b"file_dac_read\0");
+        assert_eq!(tok(&b, true, 6172), Token::UsePrivilege { id: 0x3F, result: true, privs: "file_dac_read".into() });
+        let mut b = vec![0x3F, 0, 3];
+        b.extend_from_slice(b"ab\0");
+        assert_eq!(tok(&b, true, 6172), Token::UseAuthorization { authorization: "ab".into() });
+    }
+
+    #[test]
+    fn malformed_fields_and_short_layouts() {
+        assert_eq!(one(&[0x21, 0, 9, 1, 0], true, 1), Err(TokenError::Bad("data token unit type 9".into())));
+        assert_eq!(one(&[0x21, 0, 9], true, 1), Err(TokenError::Truncated));
+        assert_eq!(one(&[0x61, 2, 0, 0], true, 1), Err(TokenError::Truncated));
+        let tid = [0x61, 2, 0, 0, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4];
+        assert_eq!(one(&tid, true, 1), Err(TokenError::Bad("tid type 2 (only AU_IPADR = 1 is defined)".into())));
+        let mut ctx = Ctx::new(true, false, 30, 10);
+        let trailer = [0x13, 0xB1, 0x05, 0, 0, 0, 31];
+        let err = decode(0x13, &trailer, 1, &mut ctx).unwrap();
+        assert_eq!(err, Err(TokenError::Bad("trailer length 31 differs from header length 30".into())));
+        assert!(!ctx.has_trailer);
+    }
+
+    #[test]
+    fn illumos_byte_order_corrections() {
+        let mut ip = vec![0x2B, 0x45, 0, 0x14, 0, 0x34, 0x12, 0, 0, 64, 6, 0, 0];
+        ip.extend_from_slice(&[15, 2, 0, 10, 1, 0, 0, 10]);
+        let Token::Ip { len, ip_id, src_addr, dest_addr, .. } = tok(&ip, true, 1) else { panic!() };
+        assert_eq!((len, ip_id, src_addr.as_str(), dest_addr.as_str()), (20, 0x1234, "10.0.2.15", "10.0.0.1"));
+        let mut label = vec![0x33, 1, 2, 0xFB, 0xFF];
+        (0u32..8).for_each(|i| label.extend_from_slice(&i.to_le_bytes()));
+        let Token::Label { classification, compartments, .. } = tok(&label, true, 1) else { panic!() };
+        assert_eq!((classification, compartments), (-5, [0, 1, 2, 3, 4, 5, 6, 7]));
+    }
+
+    #[test]
+    fn return_errors_by_dialect_and_event_range() {
+        let ret = |status: u8, value: i32, illumos: bool, event: u16| {
+            let mut b = vec![0x27, status];
+            b.extend_from_slice(&value.to_be_bytes());
+            let Token::Return { error, .. } = tok(&b, illumos, event) else { panic!() };
+            error
+        };
+        assert_eq!(ret(1, 1003, true, 6172), Some("ADT_FAIL_VALUE_AUTH"));
+        assert_eq!(ret(1, 2003, true, 6172), Some("PAM_SERVICE_ERR"));
+        assert_eq!(ret(13, -1, true, 6172), None);
+        assert_eq!(ret(13, -1, true, 1), Some("EACCES"));
+        assert_eq!(ret(13, -1, false, 1), Some("EACCES"));
+        assert_eq!(ret(0, 5, true, 1), None);
+    }
+}
