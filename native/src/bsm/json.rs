@@ -13,7 +13,7 @@ use crate::json::{JsonError, JsonWriter};
 /// The record's JSON line (newline included). `offset` replaces the record's own offset when given
 /// (`decode --raw` reports the file position of a record decoded on its own).
 pub fn record_json(rec: &Record<'_>, offset: Option<u64>) -> Result<Vec<u8>, JsonError> {
-    let mut w = JsonWriter::with_capacity(rec.raw.len() * 6 + 512);
+    let mut w = JsonWriter::with_capacity(rec.raw.len() * 3 + 1024);
     write_record(&mut w, rec, offset)?;
     w.newline();
     Ok(w.into_bytes())
