@@ -326,6 +326,7 @@ pub(crate) fn decode_at_with(data: &[u8], off: usize, base: u64, limits: Limits,
         }
     };
     while p < n {
+        ctx.keeping = rec.tokens.len() < limits.max_tokens;
         let id = b[p];
         let where_ = at + p as u64;
         let unknown = |b: &[u8]| Token::Unknown { id, offset: where_, data: b[p..].to_vec() };
@@ -541,6 +542,14 @@ pub(crate) mod tests {
             Token::StrList { id: 0x3C, name: "exec_args", field: "args", items: vec!["a".into(), "b".into()] }
         );
         assert_eq!(rec.truncation.map(|t| t.array_items_dropped), Some(3));
+        // past the token cap, lists are walked but neither kept nor counted
+        let data = record(&header32(1, 0, 0, 11), &[&text_token(b"x"), &exec], false);
+        let rec = decode_record(&data, 0, true, Limits { max_tokens: 1, max_array_items: 2 });
+        assert!(rec.ok());
+        assert_eq!(
+            rec.truncation,
+            Some(Truncation { max_tokens: 1, tokens_seen: 2, max_array_items: 2, array_items_dropped: 0 })
+        );
     }
 
     #[test]

@@ -20,25 +20,38 @@ pub struct Ctx {
     pub has_trailer: bool,
     /// Items kept per list (exec_args, groups, ...); the rest are walked but not kept.
     pub max_items: usize,
-    /// List items walked but not kept because of `max_items`.
+    /// List items walked but not kept because of `max_items` (in tokens that are kept).
     pub items_dropped: u64,
+    /// False once the record's token cap is reached: lists are then walked without keeping anything.
+    pub keeping: bool,
     /// Test hook: panic inside the next token decoder (see `python.rs`, `_bsm_decode_with_fault`).
     pub fault: bool,
 }
 
 impl Ctx {
     pub fn new(illumos: bool, user_level: bool, reclen: u32, max_items: usize) -> Self {
-        Ctx { illumos, user_level, reclen, has_trailer: false, max_items, items_dropped: 0, fault: false }
+        Ctx {
+            illumos,
+            user_level,
+            reclen,
+            has_trailer: false,
+            max_items,
+            items_dropped: 0,
+            keeping: true,
+            fault: false,
+        }
     }
 
     /// How many of `count` list items to keep.
     fn keep(&self, count: usize) -> usize {
-        count.min(self.max_items)
+        if self.keeping { count.min(self.max_items) } else { 0 }
     }
 
     /// Count what a token that decoded completely left out of a list of `count` items.
     fn dropped(&mut self, count: usize) {
-        self.items_dropped += count.saturating_sub(self.max_items) as u64;
+        if self.keeping {
+            self.items_dropped += count.saturating_sub(self.max_items) as u64;
+        }
     }
 }
 
