@@ -17,6 +17,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from auditrecv import _native
 from auditrecv.decode.bsm import BsmFileToken, decode_record, iter_records, iter_stream, looks_like_bsm
@@ -238,6 +240,25 @@ def test_damaged_records_alike(source: str) -> None:
             assert_same(damaged, 0, f"{source} mutation")
             count += 1
     assert count > 5000
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from(range(len(FIXTURE_RECORDS) + len(HANDBUILT))),
+    edits=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 1 << 20),
+    fix_length=st.booleans(),
+)
+def test_property_edited_records_alike(base: int, edits: list[tuple[int, int]], cut: int, fix_length: bool) -> None:
+    payload = bytearray(
+        FIXTURE_RECORDS[base][2] if base < len(FIXTURE_RECORDS) else HANDBUILT[base - len(FIXTURE_RECORDS)]
+    )
+    for where, value in edits:
+        payload[where % len(payload)] = value
+    del payload[max(1, cut % (len(payload) + 1)) :]
+    if fix_length and len(payload) >= 5:
+        payload[1:5] = struct.pack(">I", len(payload))
+    assert_same(bytes(payload), 0, "property")
 
 
 def test_damaged_streams_split_alike() -> None:
