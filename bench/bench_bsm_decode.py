@@ -7,6 +7,10 @@ exec_args, return, zonename). The baseline, measured in the same run, walks the 
 record using only the header length (what any decoder must at least do); the ratio says how much the
 full decode costs on top of it. Times are best-of-N CPU (process) time.
 
+Then the native decoder (auditrecv._native, Rust): split the trail and write every record's JSON line
+(what `auditrecv decode --raw` writes), against the Python decoder doing the same (decode + to_dict +
+orjson), and against the Python decode alone; the ratios say how much faster the native path is.
+
 Usage: .venv/bin/python bench/bench_bsm_decode.py [--records N] [--repeat R] [--profile] [--deadline S]
 """
 
@@ -113,6 +117,32 @@ def decode_all(data: bytes) -> int:
     return n
 
 
+def python_json_all(data: bytes) -> int:
+    """The Python decoder's JSON lines for every record (decode --raw, without the file I/O)."""
+    from auditrecv.tools import dumps
+
+    n = 0
+    for rec in iter_records(data):
+        dumps(rec.to_dict())
+        n += 1
+    return n
+
+
+def native_json_all(data: bytes) -> int:
+    """The native decoder's JSON lines for every record: split, then one call per record (as the
+    pipeline will call it, one spooled record at a time)."""
+    from auditrecv import _native
+
+    decode = _native.bsm_decode_raw_json
+    record = _native.ITEM_RECORD
+    n = 0
+    for kind, off, length in _native.bsm_split_trail(data):
+        if kind == record:
+            decode(data[off : off + length], off)
+            n += 1
+    return n
+
+
 def best_of(fn, data: bytes, repeat: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """Best CPU time of `repeat` runs: process time, because the machine is shared with other jobs."""
     best = float("inf")
@@ -158,6 +188,22 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     assert n_base == n_dec == expected, (n_base, n_dec, expected)
     dl.measured(f"decode:   {n_dec / t_dec:12,.0f} records/s  {mb / t_dec:8.1f} MB/s  ({t_dec:.3f} s)")
     dl.measured(f"ratio decode/baseline throughput: {t_base / t_dec:.3f} (decode is {t_dec / t_base:.1f}x slower)")
+    try:
+        from auditrecv import _native  # noqa: F401
+    except ImportError as exc:
+        dl.measured(f"native: not built ({exc}); run scripts/install.sh")
+        return
+    dl.phase("the Python decoder writing JSON lines")
+    t_pyj, n_pyj = best_of(python_json_all, data, args.repeat)
+    rate = f"{n_pyj / t_pyj:9,.0f} records/s  {mb / t_pyj:8.1f} MB/s"
+    dl.measured(f"python json: {rate}  ({t_pyj:.3f} s, decode + orjson)")
+    dl.phase("the native decoder writing JSON lines")
+    t_nat, n_nat = best_of(native_json_all, data, args.repeat)
+    assert n_nat == n_pyj == expected, (n_nat, n_pyj, expected)
+    rate = f"{n_nat / t_nat:9,.0f} records/s  {mb / t_nat:8.1f} MB/s"
+    dl.measured(f"native json: {rate}  ({t_nat:.3f} s, split + decode + JSON)")
+    dl.measured(f"ratio native/python json throughput: {t_pyj / t_nat:.1f}x")
+    dl.measured(f"ratio native json/python decode alone throughput: {t_dec / t_nat:.1f}x")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Install everything the tests need (idempotent), then lint, type-check and run the whole suite.
+# Install everything the tests need (idempotent), then lint, type-check and run the whole suite
+# (the Rust crate's checks and tests first, then pytest).
 # The suite starts its own OpenSearch/Elasticsearch, MIT KDC and audisp-remote: nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
+export PATH="$PATH:$HOME/.cargo/bin"  # as install.sh: rustup's cargo may not be on a non-login PATH
+# The native crate: formatting, lints (the PyO3 boundary included) and its own unit tests.
+(cd native && cargo fmt --check && cargo clippy --locked --all-targets --all-features -- -D warnings \
+   && cargo test --locked)
 .venv/bin/ruff check auditrecv tests bench scripts
 .venv/bin/mypy auditrecv
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

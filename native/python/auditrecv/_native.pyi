@@ -1,0 +1,51 @@
+"""auditrecv._native: the compiled per-record work (Rust, native/). Signatures of what it exports.
+
+This directory deliberately has no ``__init__.py``: the wheel built from native/ holds only
+``auditrecv/_native.abi3.so`` (and this stub), and never replaces the Python package's files.
+"""
+
+from typing import Final
+
+__version__: Final[str]
+
+ITEM_RECORD: Final[int]
+"""bsm_split_trail kind: a record (possibly with errors)."""
+ITEM_FILE: Final[int]
+"""bsm_split_trail kind: a standalone file token."""
+ITEM_SKIPPED: Final[int]
+"""bsm_split_trail kind: bytes that start no record, skipped up to the next plausible one."""
+DEFAULT_MAX_TOKENS: Final[int]
+DEFAULT_MAX_ARRAY_ITEMS: Final[int]
+
+class NativePanic(RuntimeError):
+    """A bug in the native code (a Rust panic) while handling one input: dead-letter that input."""
+
+def bsm_decode_raw_json(
+    payload: bytes, offset: int = 0, *, max_tokens: int = 1000, max_array_items: int = 10000
+) -> bytes:
+    """One BSM record as the JSON line ``auditrecv decode --raw`` writes: ``decode_record(payload)``
+    with its offset set to ``offset`` (the record's file position), ``to_dict()``, orjson with a
+    newline. Byte-equal to the Python decoder for records within the caps; a record over them keeps
+    ``max_tokens`` tokens and ``max_array_items`` items per list and ends with a ``"truncation"``
+    object. Raises TypeError where orjson would (an integer beyond 64 bits), NativePanic on a bug."""
+
+def bsm_decode_raw(
+    payload: bytes, offset: int = 0, *, max_tokens: int = 1000, max_array_items: int = 10000
+) -> tuple[bytes, list[str]]:
+    """``bsm_decode_raw_json`` and the record's errors."""
+
+def bsm_decode_record_json(
+    data: bytes, offset: int = 0, whole: bool = True, *, max_tokens: int = 1000, max_array_items: int = 10000
+) -> bytes:
+    """``decode_record(data, offset, whole=whole).to_dict()`` as one JSON line."""
+
+def bsm_split_trail(data: bytes | bytearray | memoryview, base_offset: int = 0) -> list[tuple[int, int, int]]:
+    """A stream or trail split as the Python ``iter_stream`` splits it: ``(kind, offset, length)`` per
+    item in order (kinds ITEM_RECORD, ITEM_FILE, ITEM_SKIPPED), offsets plus ``base_offset``. Buffers
+    other than bytes (an mmap, ...) are copied first."""
+
+def bsm_looks_like(head: bytes) -> bool:
+    """True when the bytes start like a BSM trail (the Python ``looks_like_bsm``)."""
+
+def _bsm_decode_with_fault(payload: bytes) -> bytes:
+    """Test hook: decodes with a panic injected into the token decoder; always raises NativePanic."""

@@ -1,0 +1,264 @@
+//! A JSON writer that produces exactly the bytes `orjson.dumps` produces for the same values
+//! (compact, keys in insertion order, UTF-8 as is, orjson's escapes), so native output can be compared
+//! with the Python decoder's byte for byte.
+//!
+//! orjson escapes `"`, `\` and the control characters U+0000-U+001F only: `\b \t \n \f \r` by name,
+//! the rest as `\u00XX` with lowercase hex. Integers outside [-2^63, 2^64-1] are an error there
+//! ("Integer exceeds 64-bit range"), and are here too ([`JsonError`]).
+
+use std::fmt;
+
+/// A value orjson refuses to serialize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError(pub &'static str);
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+pub const INTEGER_RANGE: JsonError = JsonError("Integer exceeds 64-bit range");
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes that need an escape: controls, `"` and `\`.
+const fn escape_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+}
+static NEEDS_ESCAPE: [bool; 256] = escape_table();
+
+/// Appends JSON to a byte buffer. Separators are implicit: a key or array item gets a comma unless it
+/// directly follows the opening bracket.
+#[derive(Debug, Default)]
+pub struct JsonWriter {
+    pub buf: Vec<u8>,
+}
+
+impl JsonWriter {
+    pub fn with_capacity(n: usize) -> Self {
+        JsonWriter { buf: Vec::with_capacity(n) }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    #[inline]
+    fn sep(&mut self) {
+        match self.buf.last() {
+            Some(b'{') | Some(b'[') | None => {}
+            _ => self.buf.push(b','),
+        }
+    }
+
+    #[inline]
+    pub fn begin_obj(&mut self) {
+        self.buf.push(b'{');
+    }
+
+    #[inline]
+    pub fn end_obj(&mut self) {
+        self.buf.push(b'}');
+    }
+
+    #[inline]
+    pub fn begin_arr(&mut self) {
+        self.buf.push(b'[');
+    }
+
+    #[inline]
+    pub fn end_arr(&mut self) {
+        self.buf.push(b']');
+    }
+
+    /// An object key (plain ASCII identifiers only: never escaped).
+    #[inline]
+    pub fn key(&mut self, k: &str) {
+        self.sep();
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// Comma before an array item (not needed before the first).
+    #[inline]
+    pub fn item(&mut self) {
+        self.sep();
+    }
+
+    #[inline]
+    pub fn null(&mut self) {
+        self.buf.extend_from_slice(b"null");
+    }
+
+    #[inline]
+    pub fn bool(&mut self, v: bool) {
+        self.buf.extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    #[inline]
+    pub fn u64(&mut self, v: u64) {
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    #[inline]
+    pub fn i64(&mut self, v: i64) {
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    /// A wide integer: an error when orjson could not write it either.
+    pub fn u128(&mut self, v: u128) -> Result<(), JsonError> {
+        let v = u64::try_from(v).map_err(|_| INTEGER_RANGE)?;
+        self.u64(v);
+        Ok(())
+    }
+
+    pub fn str(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        self.buf.reserve(bytes.len() + 2);
+        self.buf.push(b'"');
+        let mut start = 0;
+        for (i, &c) in bytes.iter().enumerate() {
+            if !NEEDS_ESCAPE[c as usize] {
+                continue;
+            }
+            self.buf.extend_from_slice(&bytes[start..i]);
+            match c {
+                b'"' => self.buf.extend_from_slice(b"\\\""),
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                0x08 => self.buf.extend_from_slice(b"\\b"),
+                0x09 => self.buf.extend_from_slice(b"\\t"),
+                0x0A => self.buf.extend_from_slice(b"\\n"),
+                0x0C => self.buf.extend_from_slice(b"\\f"),
+                0x0D => self.buf.extend_from_slice(b"\\r"),
+                _ => self.buf.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]),
+            }
+            start = i + 1;
+        }
+        self.buf.extend_from_slice(&bytes[start..]);
+        self.buf.push(b'"');
+    }
+
+    pub fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.null(),
+        }
+    }
+
+    /// Lowercase hex of bytes, as a JSON string (Python's `bytes.hex()`).
+    pub fn hex(&mut self, bytes: &[u8]) {
+        self.buf.reserve(bytes.len() * 2 + 2);
+        self.buf.push(b'"');
+        for &c in bytes {
+            self.buf.push(HEX[(c >> 4) as usize]);
+            self.buf.push(HEX[(c & 15) as usize]);
+        }
+        self.buf.push(b'"');
+    }
+
+    pub fn str_list<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.begin_arr();
+        for s in items {
+            self.item();
+            self.str(s.as_ref());
+        }
+        self.end_arr();
+    }
+
+    pub fn u64_list(&mut self, items: impl IntoIterator<Item = u64>) {
+        self.begin_arr();
+        for v in items {
+            self.item();
+            self.u64(v);
+        }
+        self.end_arr();
+    }
+
+    /// orjson.OPT_APPEND_NEWLINE
+    pub fn newline(&mut self) {
+        self.buf.push(b'\n');
+    }
+}
+
+/// Lowercase hex text (for building strings such as UUIDs).
+pub fn hex_string(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &c in bytes {
+        s.push(HEX[(c >> 4) as usize] as char);
+        s.push(HEX[(c & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(f: impl FnOnce(&mut JsonWriter)) -> String {
+        let mut w = JsonWriter::default();
+        f(&mut w);
+        String::from_utf8(w.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn escapes_like_orjson() {
+        let all: String = (0u8..0x80).map(char::from).collect::<String>() + "\u{2028}é\u{fffd}";
+        let expected = concat!(
+            r#""\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f"#,
+            r#"\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f"#,
+            r##" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"##,
+            "\u{7f}\u{2028}é\u{fffd}\""
+        );
+        assert_eq!(one(|w| w.str(&all)), expected);
+    }
+
+    #[test]
+    fn separators_and_numbers() {
+        let s = one(|w| {
+            w.begin_obj();
+            w.key("a");
+            w.begin_arr();
+            w.end_arr();
+            w.key("b");
+            w.u64_list([1, u64::MAX]);
+            w.key("c");
+            w.begin_obj();
+            w.end_obj();
+            w.key("d");
+            w.i64(i64::MIN);
+            w.key("e");
+            w.hex(&[0, 0xAB]);
+            w.end_obj();
+        });
+        assert_eq!(s, r#"{"a":[],"b":[1,18446744073709551615],"c":{},"d":-9223372036854775808,"e":"00ab"}"#);
+    }
+
+    #[test]
+    fn integer_range() {
+        let mut w = JsonWriter::default();
+        assert_eq!(w.u128(u128::from(u64::MAX) + 1), Err(INTEGER_RANGE));
+        assert!(w.u128(7).is_ok());
+        assert_eq!(w.buf, b"7");
+    }
+}

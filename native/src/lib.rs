@@ -1,0 +1,14 @@
+//! auditrecv's per-record work, compiled: the Python extension module `auditrecv._native`
+//! (issue 12). Python keeps sockets, GSS, the spool, configuration, enrichment and orchestration;
+//! decoding moves here, one module per concept (`bsm/`; later `linux/`, `ecs/`).
+//!
+//! The decoders are plain Rust (tested with `cargo test`, no Python needed); `python.rs` is the PyO3
+//! boundary (feature `python`, turned on by maturin), where every call runs inside
+//! [`boundary::guard`] so that a panic becomes a Python exception, never an abort.
+
+pub mod boundary;
+pub mod bsm;
+pub mod json;
+
+#[cfg(feature = "python")]
+mod python;
