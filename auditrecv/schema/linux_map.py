@@ -120,7 +120,8 @@ def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
     The primary record is the first one with its own table row that is not auxiliary (ANOM_PROMISCUOUS,
     NETFILTER_CFG, USER_LOGIN, ...), else SYSCALL. Action and object come from the primary record's
     row when it has one, else from the syscall's; categories and types are the union of both, record
-    type first, so a firewall change made by setsockopt is both configuration and process.
+    type first, so a firewall change made by setsockopt is both configuration and process. A syscall
+    with no row of its own takes its name as the action (go-libaudit and Auditbeat leave it empty).
     """
     types = tuple(t for t in decoded.get("record_types") or [] if isinstance(t, str))
     syscall = (decoded.get("syscall") or {}).get("name")
@@ -170,6 +171,10 @@ def _categorize(types: tuple[str, ...], syscall: Any, apparmor: bool) -> tuple[s
     if not category:
         category, ecs_type = ["process"], ["info"]
     action = base.action or (syscall_row.action if syscall_row else "")
+    if not action:
+        # a syscall without a row of its own (the syscall:* catch-all has no action): every document
+        # still says what happened, by the syscall's name (or the record type when the name is unknown)
+        action = syscall if isinstance(syscall, str) and syscall else primary_type.lower().replace("_", "-")
     merged = tables.Category(
         action=action,
         object_type=base.object_type or (syscall_row.object_type if syscall_row else ""),

@@ -12,7 +12,7 @@ from auditrecv.schema import linux_to_ecs
 from auditrecv.schema.common import get
 from auditrecv.spool.record import Source
 from tests.paths import LINUX_FIXTURES
-from tests.schema.fixtures import golden_cases
+from tests.schema.fixtures import USERSPACE_LOGS, golden_cases, linux_fixture_logs
 
 SOURCE = Source("audisp_remote", "192.0.2.9", 50123, "", "", False, "linux-tcp")
 OBSERVER = {"hostname": "collector1"}
@@ -195,6 +195,60 @@ def test_every_userspace_log_event_maps_without_error() -> None:
             assert doc["event"]["category"] and doc["event"]["type"]
             assert len(doc["auditd"]["records"]) == len(event.records)
     assert total > 20
+
+
+def _fixture_documents() -> list[tuple[str, dict[str, Any]]]:
+    """(where, document) for every event of every Linux fixture log and every aucoalesce case."""
+    out = []
+    for log in linux_fixture_logs():
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        for event in decode_events(lines):
+            out.append((f"{log.name}:{event.serial}", linux_to_ecs(event, SOURCE, OBSERVER, received_ns=1)))
+    for stem, name, lines, _ in CASES:
+        for event in decode_events(lines):
+            out.append((f"{stem}:{name}", linux_to_ecs(event, SOURCE, OBSERVER, received_ns=1)))
+    return out
+
+
+def test_every_linux_fixture_document_has_an_action() -> None:
+    """event.action is never missing, and the summary says the same (issue 12)."""
+    docs = _fixture_documents()
+    assert len(docs) > 150
+    for where, doc in docs:
+        action = doc["event"].get("action")
+        assert isinstance(action, str) and action, where
+        assert get(doc, "auditd.summary.action") == action, where
+
+
+def test_a_syscall_without_a_table_row_is_named_by_its_action() -> None:
+    """Plain syscalls go-libaudit leaves unmapped (test3.log: an sshd's select, signal handling and clock
+    reads) take the syscall's name; a syscall whose name is unknown (no table for its arch) says "syscall"."""
+    lines = (USERSPACE_LOGS / "test3.log").read_text(encoding="utf-8").splitlines()
+    docs = {event.serial: linux_to_ecs(event, SOURCE, OBSERVER) for event in decode_events(lines)}
+    expected = {
+        194433: "rt_sigaction",
+        194435: "select",
+        194436: "rt_sigaction",
+        194437: "rt_sigprocmask",
+        194438: "rt_sigaction",
+        194439: "rt_sigprocmask",
+        194440: "clock_gettime",
+    }
+    for serial, action in expected.items():
+        doc = docs[serial]
+        assert doc["event"]["action"] == action
+        assert get(doc, "auditd.summary.action") == action
+        assert doc["event"]["category"] == ["process"] and doc["event"]["type"] == ["info"]
+    assert docs[194435]["message"] == "1000 select (success)"
+    unknown = one_event(
+        [
+            "type=SYSCALL msg=audit(1700000000.123:42): arch=deadbeef syscall=999 success=yes exit=0 a0=1 a1=2 "
+            "a2=3 a3=4 items=0 ppid=1 pid=4321 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 "
+            'egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="x" exe="/usr/bin/x" key=(null)'
+        ]
+    )
+    doc = linux_to_ecs(unknown, SOURCE, OBSERVER)
+    assert doc["event"]["action"] == get(doc, "auditd.summary.action") == "syscall"
 
 
 def test_undecodable_line_and_lost_events_are_visible() -> None:
