@@ -13,7 +13,7 @@ import posixpath
 import time
 from typing import Any
 
-from auditrecv.decode.linux.interpret import interpret
+from auditrecv.decode.linux.interpret import interpret, unescape, unquote
 from auditrecv.decode.linux.model import LinuxEvent
 from auditrecv.spool.record import Source
 
@@ -72,12 +72,10 @@ _TWO_PATH_ACTIONS = frozenset({"renamed", "linked", "symlinked"})
 _USER_SPACE = (range(1100, 1300), range(2100, 3000))
 # ids of user-space records that name the account the action was for
 _ACCOUNT_ID_FIELDS = ("id", "acct")
+# user-space records aucoalesce has no user mapping for, whose account (id/acct) we still name: the
+# account acted on is user.target (a group: group.*); other user-space records put it in user.effective
 _IAM_TARGET_TYPES = frozenset(
     {
-        "ADD_USER",
-        "DEL_USER",
-        "USER_MGMT",
-        "USER_CHAUTHTOK",
         "ACCT_LOCK",
         "ACCT_UNLOCK",
         "ROLE_ASSIGN",
@@ -88,7 +86,51 @@ _IAM_TARGET_TYPES = frozenset(
         "ANOM_MOD_ACCT",
     }
 )
-_GROUP_TARGET_TYPES = frozenset({"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK", "CHGRP_ID"})
+_GROUP_TARGET_TYPES = frozenset({"CHGRP_ID"})
+
+# user.* / group.* of LOGIN and the user-space session and account records as Auditbeat fills them: the
+# "mappings" of go-libaudit's aucoalesce normalizations (user <- subject.primary, ...), written here as the
+# record fields behind each; record type -> ((entity, fields tried in order, the first one present wins)).
+# "@old-auid" / "@new-auid" are LOGIN's login uid before and after, in either record format.
+_AUID = ("auid",)
+_UID = ("uid",)
+_SESSION_ACCOUNT = ("acct", "id", "uid")  # whom a session/credential record is for (subject.secondary)
+_CHANGED_ACCOUNT = ("id", "acct")  # the account an account record creates or deletes (object.primary)
+_ECS_USER_MAPPINGS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    **dict.fromkeys(
+        (
+            "USER_AUTH",
+            "USER_ACCT",
+            "USER_LOGIN",
+            "USER_LOGOUT",
+            "USER_ERR",
+            "USER_START",
+            "USER_END",
+            "CRED_ACQ",
+            "CRED_DISP",
+            "CRED_REFR",
+        ),
+        (("user", _AUID), ("user.effective", _SESSION_ACCOUNT)),
+    ),
+    "GRP_AUTH": (("user", _AUID), ("user.effective", _UID)),
+    # user.audit (ours): the new login uid in both LOGIN formats, as the auid field gives it in the current one
+    "LOGIN": (("user", ("@old-auid",)), ("user.effective", ("@new-auid",)), ("user.audit", ("@new-auid",))),
+    **dict.fromkeys(
+        ("ADD_USER", "DEL_USER"), (("user", _AUID), ("user.effective", _UID), ("user.target", _CHANGED_ACCOUNT))
+    ),
+    **dict.fromkeys(
+        ("ADD_GROUP", "DEL_GROUP"), (("user", _AUID), ("user.effective", _UID), ("group", _CHANGED_ACCOUNT))
+    ),
+    # deliberately not aucoalesce's group <- subject.secondary, which for GRP_MGMT is the process's uid (a
+    # user id as group.id): the group is the record's id/acct, as for ADD_GROUP and DEL_GROUP
+    "GRP_MGMT": (("user", _AUID), ("user.effective", _UID), ("group", _CHANGED_ACCOUNT)),
+    "USER_MGMT": (("user", _AUID), ("user.effective", _UID), ("user.target", _SESSION_ACCOUNT)),
+    "USER_CHAUTHTOK": (("user", _AUID), ("user.effective", _UID), ("user.target", _SESSION_ACCOUNT)),
+    "GRP_CHAUTHTOK": (("user", _AUID), ("user.effective", _UID), ("group", _SESSION_ACCOUNT)),
+}
+# values go-libaudit drops while parsing (a field holding one counts as absent)
+_NO_VALUE = frozenset({"", "?", "?,", "(null)"})
+_MAX_ID = 1 << 64
 
 
 # (audit id field, id path, name path) under user.*, in document order
@@ -120,7 +162,8 @@ def categorize(decoded: dict[str, Any]) -> tuple[str, tables.Category]:
     The primary record is the first one with its own table row that is not auxiliary (ANOM_PROMISCUOUS,
     NETFILTER_CFG, USER_LOGIN, ...), else SYSCALL. Action and object come from the primary record's
     row when it has one, else from the syscall's; categories and types are the union of both, record
-    type first, so a firewall change made by setsockopt is both configuration and process.
+    type first, so a firewall change made by setsockopt is both configuration and process. A syscall
+    with no row of its own takes its name as the action (go-libaudit and Auditbeat leave it empty).
     """
     types = tuple(t for t in decoded.get("record_types") or [] if isinstance(t, str))
     syscall = (decoded.get("syscall") or {}).get("name")
@@ -170,6 +213,10 @@ def _categorize(types: tuple[str, ...], syscall: Any, apparmor: bool) -> tuple[s
     if not category:
         category, ecs_type = ["process"], ["info"]
     action = base.action or (syscall_row.action if syscall_row else "")
+    if not action:
+        # a syscall without a row of its own (the syscall:* catch-all has no action): every document
+        # still says what happened, by the syscall's name (or the record type when the name is unknown)
+        action = syscall if isinstance(syscall, str) and syscall else primary_type.lower().replace("_", "-")
     merged = tables.Category(
         action=action,
         object_type=base.object_type or (syscall_row.object_type if syscall_row else ""),
@@ -328,7 +375,12 @@ def linux_to_ecs(
         doc["user"] = user_sec
     put(doc, "group.id", get(doc, "user.group.id"))
     put(doc, "group.name", get(doc, "user.group.name"))
-    if user_space:
+    mappings = _ECS_USER_MAPPINGS.get(primary_type)
+    main_record = next((r for r in records if r.get("type") == primary_type), None) if mappings else None
+    if mappings is not None and main_record is not None:
+        # LOGIN, sessions, credentials, account changes: the login identity is the user (Auditbeat)
+        _map_users_as_auditbeat(doc, main_record, mappings, ids, names)
+    elif user_space:
         account_name = _clean(user_msg.get("acct"))
         account_id = id_text(_clean(user_msg.get("id")))
         if primary_type in _GROUP_TARGET_TYPES:
@@ -338,12 +390,10 @@ def linux_to_ecs(
             put(doc, "user.target.id", account_id)
             put(doc, "user.target.name", account_name)
         else:
-            # the account a login/authentication/session was for (Auditbeat puts it here too)
+            # the account the record names (Auditbeat has no mapping for these: user.id is the uid)
             put(doc, "user.effective.id", account_id)
             if account_name is not None:
                 put(doc, "user.effective.name", account_name)
-    if primary_type == "LOGIN":
-        put(doc, "user.target.id", id_text(_clean(merged.get("auid"))))
 
     # -- process: gathered in a local section (only process.* is written here), attached if not empty
     proc: Doc = {}
@@ -488,6 +538,128 @@ def linux_to_ecs(
     related_users(doc)
     put(doc, "message", summary_message(doc, summary))
     return doc
+
+
+def _record_values(record: dict[str, Any], name: str) -> list[str]:
+    """The usable values one record gives a field, in order: a repeated key (``old auid=X new auid=Y``, a
+    user message's inner ``uid=``) has several, and go-libaudit keeps the last one."""
+    fields = record.get("fields") or {}
+    raws = [fields[name]] if name in fields else []
+    duplicates = record.get("duplicates")
+    if duplicates:
+        raws += [value for key, value in duplicates if key == name]
+    decode = unescape if name in ("acct", "grp") else unquote
+    return [value for value in map(decode, raws) if value not in _NO_VALUE]
+
+
+def _mapping_source(record: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(value, field it came from) of the first of ``names`` the record has, else (None, None)."""
+    for name in names:
+        if name in ("@old-auid", "@new-auid"):
+            return _login_uid(record, old=name == "@old-auid")
+        values = _record_values(record, name)
+        if values:
+            return values[-1], name
+    return None, None
+
+
+def _login_uid(record: dict[str, Any], *, old: bool) -> tuple[str | None, str | None]:
+    """A LOGIN record's login uid before (``old``) or after the change: ``old-auid=X auid=Y`` since Linux
+    2.6.3x, ``old auid=X new auid=Y`` (two ``auid`` keys) before; without an old value, the auid."""
+    for name in ("old-auid", "old_auid") if old else ("new-auid", "new_auid"):
+        values = _record_values(record, name)
+        if values:
+            return values[-1], name
+    auids = _record_values(record, "auid")
+    if not auids:
+        return None, None
+    if old and len(auids) > 1:
+        return auids[0], None
+    return auids[-1], "auid"
+
+
+def _is_number(value: str) -> bool:
+    """go-libaudit's test for an id (an unsigned 64-bit decimal); anything else is a name."""
+    return value.isascii() and value.isdigit() and int(value) < _MAX_ID
+
+
+def _sender_name(
+    record: dict[str, Any], field: str | None, value: str, ids: dict[str, Any], names: dict[str, Any]
+) -> str | None:
+    """The sender's name (ENRICHED) for the id ``value`` of ``field``, when that is the value it names:
+    the record's own, else the event's for that subject id (a LOGIN whose SYSCALL record has the names)."""
+    if field is None:
+        return None
+    first = (record.get("fields") or {}).get(field)
+    if first is not None and unquote(first) == value:
+        named = (record.get("enriched") or {}).get(field.upper())
+        if named and named != "unset":
+            return str(named)
+    if ids.get(field) == value and names.get(field):
+        return str(names[field])
+    return None
+
+
+def _put_or_drop(doc: Doc, dotted: str, value: str | None) -> None:
+    if value is not None:
+        put(doc, dotted, value)
+        return
+    parent = get(doc, dotted.rpartition(".")[0])
+    if isinstance(parent, dict):
+        parent.pop(dotted.rpartition(".")[2], None)
+
+
+def _drop_empty(node: Doc) -> None:
+    for key in [k for k, v in node.items() if isinstance(v, dict)]:
+        _drop_empty(node[key])
+        if not node[key]:
+            del node[key]
+
+
+def _map_users_as_auditbeat(
+    doc: Doc,
+    record: dict[str, Any],
+    mappings: tuple[tuple[str, tuple[str, ...]], ...],
+    ids: dict[str, Any],
+    names: dict[str, Any],
+) -> None:
+    """user.* / group.* of a mapped record as Auditbeat writes them over the ids of the uid fields.
+
+    Each entity (user, user.effective, user.target, group) takes the first of its fields the record has:
+    an unset or missing value clears the entity's id and name, a number is its id, anything else its name.
+    The other half is the sender's name for the id (ENRICHED, as Auditbeat's resolve_ids would find it;
+    for a group the record's ``grp=``), else absent. user.effective is dropped when it repeats user.
+    """
+    for entity, sources in mappings:
+        value, field = _mapping_source(record, sources)
+        if value is None or id_text(value) is None:
+            ident = label = None
+        elif _is_number(value):
+            ident = value
+            label = None if entity == "group" else _sender_name(record, field, value, ids, names)
+        else:
+            ident, label = None, value
+        if entity == "group":
+            # group records that also name a user (libuser, shadow's audit_logger_with_group) carry the
+            # group's name as grp= and the user as acct=: grp= names the group
+            grp_values = _record_values(record, "grp")
+            grp = grp_values[-1] if grp_values else None
+            if grp is not None:
+                label = grp
+        _put_or_drop(doc, f"{entity}.id", ident)
+        _put_or_drop(doc, f"{entity}.name", label)
+    user = doc.get("user")
+    if isinstance(user, dict):
+        effective = user.get("effective")
+        if isinstance(effective, dict) and any(
+            user.get(key) is not None and user.get(key) == effective.get(key) for key in ("id", "name")
+        ):
+            del user["effective"]
+        _drop_empty(user)
+        if not user:
+            del doc["user"]
+    if isinstance(doc.get("group"), dict) and not doc["group"]:
+        del doc["group"]
 
 
 def _summary(

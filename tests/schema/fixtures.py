@@ -10,6 +10,18 @@ from typing import Any
 from tests.paths import LINUX_FIXTURES
 
 AUCOALESCE = LINUX_FIXTURES / "third_party" / "go-libaudit" / "aucoalesce" / "testdata"
+USERSPACE_LOGS = LINUX_FIXTURES / "third_party" / "audit-userspace-v3.0.9" / "auparse" / "test"
+
+
+def linux_fixture_logs() -> list[Path]:
+    """Every fixture file of audit record lines: the audit-userspace and go-libaudit logs and the lines
+    fed to the real audisp-remote (the other capture files are hex dumps of the same lines)."""
+    go_libaudit = LINUX_FIXTURES / "third_party" / "go-libaudit"
+    return [
+        *sorted(USERSPACE_LOGS.glob("*.log")),
+        *sorted(go_libaudit.glob("**/*.log")),
+        LINUX_FIXTURES / "audisp-remote" / "captures" / "input-events.log",
+    ]
 
 
 def read_case_file(path: Path) -> dict[str, list[str]]:
