@@ -1,4 +1,5 @@
-"""The spool store: SQLite in WAL mode, one writer thread doing group commits, one reader thread.
+"""The spool store: SQLite in WAL mode, one writer thread doing group commits, one reader thread,
+and an ack journal in front for stop-and-wait senders.
 
 Why this shape:
 
@@ -8,7 +9,13 @@ Why this shape:
 * An fsync costs milliseconds, so appends from all connections queue up while one commit is in
   flight and the next commit takes them all (group commit): the cost of one fsync is shared by
   every record that arrived meanwhile, and ``commit_delay`` lets a commit wait a little for company.
-* All disk I/O happens in two threads (writer, reader), never on the event loop. The loop only
+* A lone stop-and-wait connection (audisp-remote) would wait for one SQLite commit per record (~15
+  us with "normal", ~430 us with "full", where the disk's write + fdatasync alone is ~280 us): its
+  records go to the ack journal instead (``journal.py``: one write(), plus its fdatasync with
+  "full", on the event loop), and the writer folds them into SQLite every few milliseconds. Readers
+  and deletes fold first, so what was acknowledged is always readable; an open folds what a killed
+  process left. With "full", concurrent connections keep sharing group commits (one fsync each).
+* Otherwise all disk I/O happens in two threads (writer, reader), never on the event loop. The loop only
   takes a lock to queue work and receives results through ``call_soon_threadsafe``.
 * The size bound is measured in database pages in use (``page_count - freelist_count``), checked
   inside the write transaction: the database file never grows past ``max_bytes`` (plus the WAL),
@@ -50,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from auditrecv.spool.journal import AckJournal, encode_entry, read_journal, remove_journal
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.spool")
@@ -79,6 +87,18 @@ _RESUME_FREE_FACTOR = 2
 _TIGHT_GROUP_SHARE = 4
 _WAL_SLACK = 64 * 1024  # frame headers and index pages on top of the records' own bytes
 _SHRINK_STEP_BYTES = 1 << 20  # free pages given back to the filesystem per checkpointed step
+
+# The ack journal (auditrecv/spool/journal.py) is folded into SQLite this long after its oldest
+# unfolded entry, or as soon as this many records wait; it holds at most JOURNAL_MAX_RECORDS.
+JOURNAL_FOLD_SECONDS = 0.005
+JOURNAL_FOLD_RECORDS = 512
+JOURNAL_MAX_RECORDS = 50_000
+_FOLD_RETRY_SECONDS = 1.0  # after a fold failed (a full filesystem): the entries stay journaled
+# With synchronous = "full" the journal's fdatasync runs on the event loop's thread: only for a lone
+# connection (no other appended within this long), and not on a disk whose fdatasync is slow.
+_LONE_SECONDS = 0.05
+_SLOW_SYNC_SECONDS = 0.005
+_SLOW_SYNC_BACKOFF_SECONDS = 10.0
 
 # About this much WAL written makes the checkpointer thread copy the WAL into the database file,
 # off the commit path. If it cannot keep up, commits checkpoint themselves at 4x this size.
@@ -164,6 +184,7 @@ class SpoolMetrics:
 
     appended: int = 0  # records handed to append()
     committed: int = 0  # records durably stored (acknowledgeable)
+    journaled: int = 0  # ... of which through the ack journal (auditrecv/spool/journal.py)
     refused: int = 0  # records refused (full, too large, errors): not stored, not to be acked
     deleted: int = 0  # records removed after confirmation
     commits: int = 0  # write transactions committed (one WAL fsync each with synchronous=full)
@@ -210,9 +231,12 @@ class SpoolMetrics:
 @dataclass(slots=True)
 class _Append:
     records: list[SpoolRecord]
-    future: asyncio.Future[list[int]]
+    future: asyncio.Future[list[int]] | None  # None: recovered from the ack journal at open
     queued: float
     estimate: int
+    # Set when the records are in the ack journal (acknowledged already): the ids they were given,
+    # which the fold into SQLite keeps.
+    ids: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -243,6 +267,8 @@ class _GroupResult:
     reserve_retaken: bool = False
     probed: bool = False
     deferred: list[_Append] = field(default_factory=list)  # not tried yet: back to the writer's queue
+    folded: bool = False  # the journaled appends handed to this group are in SQLite now
+    folded_records: int = 0
     seq: int = 0  # the transaction's number: results may reach the event loop out of order (inline)
     commit_seconds: float = 0.0
     done: float = 0.0
@@ -326,6 +352,35 @@ class _Store:
         # here): on a full filesystem, finishing that copy is what the released reserve must pay for.
         self.unbackfilled = 0
         self.groups = 0  # transactions run, numbering their results
+        try:
+            self.recovered = self._recover_journal()
+            self.journal = AckJournal(path, synchronous == "full", remove_journal(path))
+        except BaseException:
+            self.conn.close()
+            os.close(self._lock_fd)
+            raise
+
+    def _recover_journal(self) -> int:
+        """Fold what a previous process acknowledged through the ack journal but did not fold."""
+        ops = []
+        for e in read_journal(self.path):
+            if e.id <= self.last_id:
+                continue
+            source = _source_from_json(e.source_json) or Source(transport="unknown")
+            rec = SpoolRecord(cast(RecordKind, e.kind), e.payload, source, e.received_ns)
+            ops.append(_Append([rec], None, 0.0, len(e.payload) + _RECORD_OVERHEAD, [e.id]))
+        if not ops:
+            return 0
+        try:
+            self._transaction([], [], ops)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(
+                f"{self.path}: cannot move {len(ops)} acknowledged records from the ack journal into the "
+                f"spool ({exc}); they stay in {self.path}.ack-* for the next start"
+            ) from exc
+        log.warning("spool %s: %d acknowledged records recovered from the ack journal", self.path, len(ops))
+        return len(ops)
 
     # ---------------------------------------------------------------- the reserve for a full filesystem
 
@@ -554,14 +609,22 @@ class _Store:
 
     # ---------------------------------------------------------------- one group commit
 
-    def run_group(self, appends: list[_Append], deletes: list[_Delete], probe: bool = False) -> _GroupResult:
+    def run_group(
+        self,
+        appends: list[_Append],
+        deletes: list[_Delete],
+        probe: bool = False,
+        journaled: Sequence[_Append] = (),
+    ) -> _GroupResult:
         """One write transaction for every queued operation; errors are per operation, never raised.
 
         ``probe``: the spool is full for want of disk and asks whether it has room again.
+        ``journaled``: acknowledged appends from the ack journal, folded in first with their ids
+        (``result.folded`` says whether they made it; if not, they stay journaled for the next group).
         """
         started = time.monotonic()
         retaken = False
-        if not appends and not deletes:
+        if not appends and not deletes and not journaled:
             if probe and not self.reserve_held:
                 self.reserve_held = retaken = self._retake_reserve()
             return self._finish(_GroupResult([], [], reserve_retaken=retaken, probed=probe), started)
@@ -578,7 +641,9 @@ class _Store:
         try:
             if appends and not self.reserve_held:
                 raise sqlite3.OperationalError("no room for the spool reserve")
-            result = self._transaction(appends, deletes)
+            result = self._transaction(appends, deletes, journaled)
+            result.folded = bool(journaled)
+            result.folded_records = sum(len(op.records) for op in journaled)
         except sqlite3.Error as exc:
             self._rollback()
             if _is_disk_full(exc) or not self.reserve_held:
@@ -641,7 +706,9 @@ class _Store:
         self.conn.executemany("DELETE FROM records WHERE id = ?", ((i,) for i in ids))
         return self.conn.total_changes - before
 
-    def _transaction(self, appends: list[_Append], deletes: list[_Delete]) -> _GroupResult:
+    def _transaction(
+        self, appends: list[_Append], deletes: list[_Delete], journaled: Sequence[_Append] = ()
+    ) -> _GroupResult:
         conn = self.conn
         result = _GroupResult([], [])
         conn.execute("BEGIN IMMEDIATE")
@@ -656,6 +723,36 @@ class _Store:
         next_sid = self.last_source_id
         new_sources: dict[Source, int] = {}
         first_new: tuple[int, int] | None = None  # (id, received_ns) of the first record stored now
+
+        def source_id(src: Source, added: list[Source]) -> int:
+            nonlocal next_sid
+            sid = self.source_ids.get(src) or new_sources.get(src)
+            if sid is None:
+                next_sid += 1
+                sid = new_sources[src] = next_sid
+                added.append(src)
+                conn.execute("INSERT INTO sources (id, data) VALUES (?, ?)", (sid, _source_json(src)))
+            return sid
+
+        # Journaled records were acknowledged with their ids and admitted by the journal's own room
+        # check: they keep the ids and are never refused here.
+        for op in journaled:
+            assert op.ids is not None
+            rows = []
+            for rec, rid in zip(op.records, op.ids, strict=True):
+                if rid <= next_id:  # folded before the journal was cut (a crash in between)
+                    continue
+                rows.append((rid, rec.kind, source_id(rec.source, []), rec.received_ns, rec.payload))
+                next_id = rid
+            if rows:
+                conn.executemany(
+                    "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", rows
+                )
+                if first_new is None:
+                    first_new = (rows[0][0], rows[0][3])
+                wal += op.estimate
+                result.committed += len(rows)
+                count += len(rows)
         if appends:
             used = self.bytes_used  # as the last transaction left it
             # Only when the whole group might not fit do we pay for a savepoint and a size check per append.
@@ -665,17 +762,13 @@ class _Store:
                 if refused is not None:  # keep order: nothing after a refused append gets in
                     result.appends.append((op, refused))
                     continue
-                saved_id, saved_sid, added = next_id, next_sid, []
+                saved_id, saved_sid = next_id, next_sid
+                added: list[Source] = []
                 if careful:
                     conn.execute("SAVEPOINT one_append")
                 rows = []
                 for rec in op.records:
-                    sid = self.source_ids.get(rec.source) or new_sources.get(rec.source)
-                    if sid is None:
-                        next_sid += 1
-                        sid = new_sources[rec.source] = next_sid
-                        added.append(rec.source)
-                        conn.execute("INSERT INTO sources (id, data) VALUES (?, ?)", (sid, _source_json(rec.source)))
+                    sid = source_id(rec.source, added)
                     next_id += 1
                     rows.append((next_id, rec.kind, sid, rec.received_ns, rec.payload))
                 conn.executemany(
@@ -734,8 +827,11 @@ class _Store:
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
-    def close(self) -> None:
+    def close(self, journal_folded: bool = True) -> None:
+        """``journal_folded``: False keeps the ack journal's files, for the next open to fold."""
         try:
+            with contextlib.suppress(OSError):
+                self.journal.close(journal_folded)
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.conn.close()
@@ -744,10 +840,19 @@ class _Store:
 
 
 class _Writer:
-    """The writer thread: collects queued operations and runs them as one transaction."""
+    """The writer thread: collects queued operations and runs them as one transaction.
 
-    def __init__(self, store: _Store, checkpointer: _Checkpointer, commit_delay: float, deliver: Any) -> None:
+    It also owns the ack journal: a connection's append may be written there on the caller's
+    thread and acknowledged at once (``journal_append``); the writer folds journaled records into
+    SQLite in batches. Ids stay in order because regular appends get theirs only inside a group that
+    folds every journaled record first, and no journal append happens while such a group runs.
+    """
+
+    def __init__(
+        self, store: _Store, checkpointer: _Checkpointer, commit_delay: float, deliver: Any, ack_journal: bool = True
+    ) -> None:
         self._store = store
+        self._use_journal = ack_journal
         self._checkpointer = checkpointer
         self._delay = commit_delay
         self._deliver = deliver
@@ -760,13 +865,27 @@ class _Writer:
         self._idle = False
         self._stopping = False
         self._broken: BaseException | None = None
-        # Whoever runs a transaction holds this: the writer thread, or an inline commit (below).
+        # Whoever runs a transaction holds this (the writer thread; tests poke the store under it).
         self._store_lock = threading.Lock()
-        # Without an fsync per commit (synchronous = "normal") a commit is a few writes into the page
-        # cache: cheaper on the caller's thread than two thread hand-offs.
-        self._inline = store.synchronous != "full"
+        # The ack journal's state, guarded by _cond.
+        self._journal = store.journal
+        self._fsync = store.synchronous == "full"
+        self._journal_ops: list[_Append] = []  # acknowledged, not folded yet, in id order
+        self._journal_records = 0
+        self._fold_at = 0.0  # monotonic time the journal is due for a fold (when it holds anything)
+        self._journal_last_id = store.last_id  # the highest id handed out so far
+        self._journal_room = 0  # bytes journal appends may still take before a group looks again
+        self._journal_kept = False  # stopping with records a fold could not take: keep the files
+        self._group_appending = False  # the running group hands out ids to regular appends
+        self._slow_sync_until = 0.0
+        self._source_json: dict[Source, str] = {}
+        self._update_room()
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def journal_last_id(self) -> int:
+        return self._journal_last_id
 
     def submit(self, op: _Append | _Delete | _Probe) -> None:
         """Called on the event loop: a lock and maybe a notify, never I/O."""
@@ -786,37 +905,81 @@ class _Writer:
             ):
                 self._cond.notify()
 
-    def try_inline(self, op: _Append) -> _GroupResult | None:
-        """Commit a lone stop-and-wait sender's append on the calling (event loop) thread.
+    def journal_append(self, op: _Append, lone: bool) -> list[int] | None:
+        """Make ``op`` durable in the ack journal on the calling (event loop) thread; its ids, or
+        None: submit it to the writer instead.
 
-        audisp-remote sends one record and waits for its ack: handing that record to the writer
-        thread and the result back costs two thread wake-ups, more than the commit itself. Only when
-        the writer is idle, nothing is queued and the last group had no company (several appenders
-        at once are better served by one group commit); None: submit it instead.
+        A SQLite commit per stop-and-wait record is what limits audisp-remote; an append to a flat
+        file is a write() (and, with synchronous = "full", the fdatasync no durable receiver can
+        avoid). With "full" that fdatasync blocks the loop, so only for a ``lone`` connection and a
+        disk that syncs fast; concurrent connections share a group commit's fsync instead.
         """
-        if not self._inline:
+        if not self._use_journal or (self._fsync and (not lone or time.monotonic() < self._slow_sync_until)):
             return None
+        n = len(op.records)
         with self._cond:
             if (
-                not self._idle
-                or self._pending
-                or self._stopping
+                self._stopping
                 or self._broken is not None
-                or self._expected_appends > 1
-                or not self._store_lock.acquire(blocking=False)
+                or self._group_appending
+                or self._journal_room < 2 * op.estimate
+                or self._journal_records + n > JOURNAL_MAX_RECORDS
             ):
                 return None
-        try:
-            result = self._store.run_group([op], [])
-            self._after_group()
-        except Exception as exc:  # run_group reports errors per operation; this is a bug
-            log.exception("inline spool commit failed")
-            result = _GroupResult([(op, SpoolError(f"spool write failed: {exc!r}"))], [], error=True)
-        finally:
-            self._store_lock.release()
-        for later in result.deferred:
-            self.submit(later)
-        return result
+            first = self._journal_last_id + 1
+            ids = list(range(first, first + n))
+            data = b"".join(
+                encode_entry(rid, rec.kind, self._source_text(rec.source), rec.received_ns, rec.payload)
+                for rid, rec in zip(ids, op.records, strict=True)
+            )
+            try:
+                self._journal.append(data, ids[-1])
+            except OSError as exc:  # a full filesystem: the group path finds out and handles it
+                log.debug("ack journal append failed, committing through SQLite: %s", exc)
+                self._journal_room = 0
+                return None
+            if self._fsync and self._journal.last_sync_seconds > _SLOW_SYNC_SECONDS:
+                self._slow_sync_until = time.monotonic() + _SLOW_SYNC_BACKOFF_SECONDS
+            op.ids = ids
+            self._journal_last_id = ids[-1]
+            self._journal_room -= 2 * op.estimate  # the journal's bytes now, the database's later
+            if not self._journal_ops:
+                self._fold_at = time.monotonic() + JOURNAL_FOLD_SECONDS
+            self._journal_ops.append(op)
+            self._journal_records += n
+            if self._journal_records >= JOURNAL_FOLD_RECORDS:
+                self._fold_at = 0.0
+            if self._idle and (len(self._journal_ops) == 1 or self._fold_at == 0.0):
+                self._cond.notify()
+        return ids
+
+    def _source_text(self, source: Source) -> str:
+        text = self._source_json.get(source)
+        if text is None:
+            if len(self._source_json) >= 10_000:  # one source per connection: keep it bounded
+                self._source_json.clear()
+            text = self._source_json[source] = _source_json(source)
+        return text
+
+    def _update_room(self) -> None:
+        """Under _cond, after a group: how many bytes journal appends may take until the next one.
+
+        Journaled records are never refused by the fold, so they must fit below max_bytes and leave
+        the filesystem reserve alone; near either limit appends go through the group path, which
+        checks each one.
+        """
+        st = self._store
+        if not st.reserve_held or st.disk_full:
+            self._journal_room = 0
+            return
+        room = st.max_bytes - st.bytes_used - 8 * st.page_size
+        if st.reserve_bytes > 0:
+            try:
+                free = st._free_bytes(st.path.parent)
+            except OSError:
+                free = 0
+            room = min(room, free - st.unbackfilled - 4 * st.reserve_bytes)
+        self._journal_room = room - 2 * sum(op.estimate for op in self._journal_ops)
 
     def _after_group(self) -> None:
         if self._checkpointer.backfilled:
@@ -827,6 +990,25 @@ class _Writer:
         elif self._store.wal_written >= CHECKPOINT_BYTES:
             self._store.wal_written = 0
             self._checkpointer.poke()
+
+    def _after_fold(self, result: _GroupResult, journaled: list[_Append]) -> None:
+        with self._cond:
+            if journaled:
+                if result.folded:
+                    upto = journaled[-1].ids[-1] if journaled[-1].ids else 0
+                    try:
+                        self._journal.folded(upto)
+                    except OSError as exc:  # the entries are in SQLite; the next open skips them
+                        log.warning("cannot cut the spool's ack journal: %s", exc)
+                elif self._stopping:
+                    self._journal_kept = True  # the next open folds them
+                else:
+                    self._journal_ops[:0] = journaled
+                    self._journal_records += sum(len(op.records) for op in journaled)
+                    self._fold_at = time.monotonic() + _FOLD_RETRY_SECONDS
+            self._journal_last_id = max(self._journal_last_id, self._store.last_id)
+            self._group_appending = False
+            self._update_room()
 
     def _requeue(self, deferred: list[_Append]) -> None:
         """Appends held back on a tight filesystem go first in the next group."""
@@ -842,18 +1024,29 @@ class _Writer:
             self._cond.notify()
         self._thread.join()
 
-    def _take_group(self) -> list[_Append | _Delete | _Probe] | None:
+    def request_fold(self) -> None:
+        """Fold the journal now (a reader wants what was acknowledged); called on the event loop."""
         with self._cond:
-            while not self._pending and not self._stopping:
+            if self._journal_ops:
+                self._fold_at = 0.0
+                if self._idle:
+                    self._cond.notify()
+
+    def _fold_due(self) -> bool:
+        return bool(self._journal_ops) and (self._stopping or time.monotonic() >= self._fold_at)
+
+    def _take_group(self) -> tuple[list[_Append | _Delete | _Probe], list[_Append]] | None:
+        with self._cond:
+            while not self._pending and not self._stopping and not self._fold_due():
                 self._idle = True
-                self._cond.wait()
+                self._cond.wait(max(0.0, self._fold_at - time.monotonic()) if self._journal_ops else None)
             self._idle = False
-            if not self._pending:
+            if not self._pending and not self._journal_ops:
                 return None
             # Wait for company only when there is company to expect: the appenders acked by the
             # previous group tend to come back together. A lone stop-and-wait sender (audisp-remote)
             # is never delayed; the wait also ends as soon as everyone expected has arrived.
-            if self._delay > 0 and self._expected_appends > 1 and not self._stopping:
+            if self._pending and self._delay > 0 and self._expected_appends > 1 and not self._stopping:
                 deadline = time.monotonic() + self._delay
                 self._gathering = True
                 while (
@@ -869,17 +1062,28 @@ class _Writer:
             ops, self._pending = self._pending, []
             self._expected_appends = self._pending_appends
             self._pending_records = self._pending_appends = 0
-            return ops
+            # Every journaled record goes into this group, before any regular append gets an id.
+            journaled, self._journal_ops = self._journal_ops, []
+            self._journal_records = 0
+            if journaled:
+                try:
+                    self._journal.rotate_if_large()
+                except OSError as exc:  # carry on in the full file; the next group tries again
+                    log.warning("cannot start a new ack journal file: %s", exc)
+            self._group_appending = self._expected_appends > 0
+            return ops, journaled
 
     def _run(self) -> None:
         try:
-            while (ops := self._take_group()) is not None:
+            while (taken := self._take_group()) is not None:
+                ops, journaled = taken
                 appends = [op for op in ops if isinstance(op, _Append)]
                 deletes = [op for op in ops if isinstance(op, _Delete)]
                 probe = any(isinstance(op, _Probe) for op in ops)
                 with self._store_lock:
-                    result = self._store.run_group(appends, deletes, probe)
+                    result = self._store.run_group(appends, deletes, probe, journaled)
                     self._after_group()
+                self._after_fold(result, journaled)
                 self._deliver(result)
                 if result.deferred:
                     self._requeue(result.deferred)
@@ -888,6 +1092,7 @@ class _Writer:
             with self._cond:
                 self._broken = exc
                 ops, self._pending = self._pending, []
+                self._journal_kept = True  # acknowledged: the next open folds what is journaled
             failure = SpoolError(f"spool writer stopped: {exc!r}")
             self._deliver(
                 _GroupResult(
@@ -899,8 +1104,8 @@ class _Writer:
         finally:
             try:
                 self._checkpointer.stop()  # before the final checkpoint of store.close()
-                with self._store_lock:  # an inline commit may still be running
-                    self._store.close()
+                with self._store_lock:
+                    self._store.close(journal_folded=not self._journal_kept and not self._journal_ops)
             except Exception:
                 log.exception("closing the spool database failed")
 
@@ -1005,6 +1210,13 @@ def iter_records(
             after_id = batch[-1][0]
     finally:
         reader.close()
+    # Acknowledged through the ack journal and not folded yet (a stopped or killed service's last
+    # milliseconds): the next open folds them; until then they are read from the journal.
+    for e in read_journal(Path(path)):
+        if e.id > after_id:
+            source = _source_from_json(e.source_json) or Source(transport="unknown")
+            yield e.id, SpoolRecord(cast(RecordKind, e.kind), e.payload, source, e.received_ns)
+            after_id = e.id
 
 
 # --------------------------------------------------------------------------- the public object
@@ -1029,6 +1241,7 @@ class Spool:
         resume_ratio: float,
         commit_delay: float,
         clock: Callable[[], float] = time.monotonic,
+        ack_journal: bool = True,
     ) -> None:
         """Use ``Spool.open``: construction does blocking I/O that belongs in a thread."""
         self._loop = asyncio.get_running_loop()
@@ -1052,6 +1265,11 @@ class Spool:
         self._probe_interval = _DISK_FULL_PROBE_SECONDS
         self._probe_timer: asyncio.TimerHandle | None = None
         self._applied_seq = 0  # the newest transaction whose store state the spool shows
+        self._journaled = 0  # acknowledged through the ack journal, not folded into SQLite yet
+        self._journal_oldest = 0  # received_ns of the first of them
+        self._fold_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (id wanted in SQLite, waiter)
+        self._last_source: Source | None = None
+        self._last_append = -_LONE_SECONDS
         self._probe_queued = False
         self._closing = False
         self._closed = False
@@ -1060,7 +1278,7 @@ class Spool:
         self._space_event = asyncio.Event()
         self._reader = reader
         self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auditrecv-spool-reader")
-        self._writer = _Writer(store, checkpointer, commit_delay, self._deliver_threadsafe)
+        self._writer = _Writer(store, checkpointer, commit_delay, self._deliver_threadsafe, ack_journal)
         self._state: SpoolState = "ok"
         self._update_state()
         if self._full:
@@ -1089,6 +1307,7 @@ class Spool:
         reserve_bytes: int | None = None,
         free_bytes: FreeBytes = filesystem_free_bytes,
         clock: Callable[[], float] = time.monotonic,
+        ack_journal: bool = True,
     ) -> Spool:
         """Open (creating if needed) and recover the spool at ``path``.
 
@@ -1099,6 +1318,8 @@ class Spool:
         held in ``<path>.reserve`` and released when the filesystem fills, so deletes still work; it is
         taken back once ``free_bytes(directory)`` reports twice its size free. ``clock`` paces the
         checks for that (monotonic seconds). Both are there for tests that simulate a full disk.
+        ``ack_journal=False`` commits every append through SQLite (the ack journal off: tests and
+        benchmarks of the group-commit path).
         Raises ``SpoolError`` if the file is not a spool or another process holds it.
         """
 
@@ -1134,7 +1355,14 @@ class Spool:
             await asyncio.to_thread(store.close)
             raise
         spool = cls(
-            store, reader, checkpointer, low_water_ratio=low, resume_ratio=resume, commit_delay=delay, clock=clock
+            store,
+            reader,
+            checkpointer,
+            low_water_ratio=low,
+            resume_ratio=resume,
+            commit_delay=delay,
+            clock=clock,
+            ack_journal=ack_journal,
         )
         log.info(
             "spool %s open: %d records, %d of %d bytes used, next id %d",
@@ -1167,21 +1395,23 @@ class Spool:
     @property
     def last_id(self) -> int:
         """The highest id ever committed (0 if none); ids only grow."""
-        return self._last_id
+        return max(self._last_id, self._writer.journal_last_id)
 
     @property
     def closed(self) -> bool:
         return self._closing
 
     def count(self) -> int:
-        """Records in the spool now (committed, not yet deleted)."""
-        return self._count
+        """Records in the spool now (committed, not yet deleted), the ack journal's included."""
+        return self._count + self._journaled
 
     @property
     def oldest_received_ns(self) -> int | None:
         """When the oldest record still spooled (committed, not yet confirmed by the engine) arrived,
         as its ``received_ns``; None when the spool is empty. Kept by the writer: no I/O here."""
-        return self._oldest[1] if self._oldest is not None else None
+        if self._oldest is not None:
+            return self._oldest[1]
+        return self._journal_oldest if self._journaled else None
 
     def stats(self) -> dict[str, Any]:
         """A snapshot of the metrics as plain values, for the HTTP endpoint and logs."""
@@ -1210,14 +1440,25 @@ class Spool:
             # Let this one find out whether the filesystem has room again; back off until it has.
             self._back_off_probe(now)
         estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
-        future: asyncio.Future[list[int]] = self._loop.create_future()
-        op = _Append(recs, future, time.monotonic(), estimate)
+        now = time.monotonic()
+        op = _Append(recs, None, now, estimate)
         self.metrics.appended += len(recs)
-        done = self._writer.try_inline(op)
-        if done is None:
-            self._writer.submit(op)
-        else:
-            self._on_group(done)
+        source = recs[0].source
+        lone = source is self._last_source or source == self._last_source or now - self._last_append > _LONE_SECONDS
+        self._last_source, self._last_append = source, now
+        ids = self._writer.journal_append(op, lone)
+        if ids is not None:
+            if not self._journaled:
+                self._journal_oldest = recs[0].received_ns
+            self._journaled += len(recs)
+            self.metrics.journaled += len(recs)
+            self.metrics.committed += len(recs)
+            self._note_ack(time.monotonic() - now)
+            self._update_state()
+            return ids
+        future: asyncio.Future[list[int]] = self._loop.create_future()
+        op.future = future
+        self._writer.submit(op)
         return await future
 
     @staticmethod
@@ -1256,9 +1497,29 @@ class Spool:
         """Up to ``limit`` committed records with id > ``after_id``, in id order."""
         if self._closing:
             raise SpoolClosed("spool is closed")
-        if limit <= 0 or (after_id >= self._last_id):
+        if limit <= 0 or after_id >= self.last_id:
             return []
+        if self._journaled:
+            await self._fold_journal()  # acknowledged, still in the ack journal: fold it first
+            if after_id >= self._last_id or self._closing:
+                return []
         return await self._loop.run_in_executor(self._read_pool, self._reader.read, after_id, limit)
+
+    async def _fold_journal(self) -> None:
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._fold_waiters.append((self._writer.journal_last_id, waiter))
+        self._writer.request_fold()
+        await waiter
+
+    def _wake_fold_waiters(self) -> None:
+        keep = []
+        for wanted, waiter in self._fold_waiters:
+            if wanted <= self._last_id or not self._journaled or self._closing:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                keep.append((wanted, waiter))
+        self._fold_waiters = keep
 
     async def wait_for_records(self, after_id: int, timeout: float | None = None) -> bool:
         """Wait until records with id > ``after_id`` may exist; woken by commits, never polls.
@@ -1285,6 +1546,8 @@ class Spool:
         id_list = [int(i) for i in ids]
         if not id_list:
             return 0
+        if self._journaled and max(id_list) > self._last_id:
+            await self._fold_journal()
         future: asyncio.Future[int] = self._loop.create_future()
         self._writer.submit(_Delete(id_list, future))
         return await future
@@ -1295,6 +1558,7 @@ class Spool:
             await self._close_done.wait()
             return
         self._closing = True
+        self._wake_fold_waiters()
         if self._probe_timer is not None:
             self._probe_timer.cancel()
         self._wake(self._commit_event)
@@ -1310,6 +1574,12 @@ class Spool:
 
     # ---------------------------------------------------------------- results from the writer
 
+    def _note_ack(self, latency: float) -> None:
+        m = self.metrics
+        m.ack_seconds_sum += latency
+        m.ack_seconds_max = max(m.ack_seconds_max, latency)
+        m.recent_ack_seconds.append(latency)
+
     def _deliver_threadsafe(self, result: _GroupResult) -> None:
         with contextlib.suppress(RuntimeError):  # loop already closed: nobody is waiting any more
             self._loop.call_soon_threadsafe(self._on_group, result)
@@ -1319,14 +1589,11 @@ class Spool:
         for op, outcome in res.appends:
             if isinstance(outcome, BaseException):
                 m.refused += len(op.records)
-                if not op.future.done():
+                if op.future is not None and not op.future.done():
                     op.future.set_exception(outcome)
             else:
-                latency = res.done - op.queued
-                m.ack_seconds_sum += latency
-                m.ack_seconds_max = max(m.ack_seconds_max, latency)
-                m.recent_ack_seconds.append(latency)
-                if not op.future.done():
+                self._note_ack(res.done - op.queued)
+                if op.future is not None and not op.future.done():
                     op.future.set_result(outcome)
         for dop, n in res.deletes:
             if not dop.future.done():
@@ -1342,11 +1609,12 @@ class Spool:
             m.commits += 1
             m.commit_seconds_sum += res.commit_seconds
             m.commit_seconds_max = max(m.commit_seconds_max, res.commit_seconds)
-        if res.committed:
+        if res.committed > res.folded_records:
             m.append_commits += 1
-            m.committed += res.committed
+            m.committed += res.committed - res.folded_records
             m.max_records_per_commit = max(m.max_records_per_commit, res.committed)
         m.deleted += res.deleted
+        self._journaled -= res.folded_records
         if res.last_id:
             self._last_id = max(self._last_id, res.last_id)
         m.reserve_releases += res.reserve_released
@@ -1401,6 +1669,8 @@ class Spool:
                 )
                 self._wake(self._space_event)
         self._update_state()
+        if self._fold_waiters:
+            self._wake_fold_waiters()
         if res.committed:
             self._wake(self._commit_event)
 
@@ -1448,4 +1718,4 @@ class Spool:
                 log.info("spool back below its low-water mark: %d of %d bytes used", self._bytes_used, self.max_bytes)
             self._state = state
         m = self.metrics
-        m.state, m.records, m.bytes_used = state, self._count, self._bytes_used
+        m.state, m.records, m.bytes_used = state, self._count + self._journaled, self._bytes_used

@@ -68,6 +68,7 @@ async def test_full_filesystem_releases_once_and_retakes_only_with_room(
         reserve_bytes=RESERVE,
         free_bytes=disk.free_bytes,
         clock=clock,
+        ack_journal=False,  # fullness simulated inside SQLite only; see the module docstring
     )
     try:
         stored = [i for n in range(5) for i in await spool.append([record(n)])]
@@ -132,7 +133,13 @@ async def test_no_retake_while_the_released_reserve_is_all_the_room_there_is(tmp
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
     async with await Spool.open(
-        path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=RESERVE, free_bytes=disk.free_bytes, clock=clock
+        path,
+        max_bytes=1 << 30,
+        commit_delay=0,
+        reserve_bytes=RESERVE,
+        free_bytes=disk.free_bytes,
+        clock=clock,
+        ack_journal=False,
     ) as spool:
         await spool.append([record(1)])
         conn = spool._writer._store.conn
@@ -156,7 +163,13 @@ async def test_a_drained_spool_on_a_still_full_filesystem_takes_records_again(tm
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
     async with await Spool.open(
-        path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=RESERVE, free_bytes=disk.free_bytes, clock=clock
+        path,
+        max_bytes=1 << 30,
+        commit_delay=0,
+        reserve_bytes=RESERVE,
+        free_bytes=disk.free_bytes,
+        clock=clock,
+        ack_journal=False,
     ) as spool:
         stored = [i for n in range(400) for i in await spool.append([record(n)])]
         conn = spool._writer._store.conn  # the writer's private connection, as in the test above
@@ -181,7 +194,13 @@ async def test_a_full_spool_finds_room_again_by_itself_with_no_sender_left(tmp_p
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
     async with await Spool.open(
-        path, max_bytes=1 << 30, commit_delay=0, reserve_bytes=RESERVE, free_bytes=disk.free_bytes, clock=clock
+        path,
+        max_bytes=1 << 30,
+        commit_delay=0,
+        reserve_bytes=RESERVE,
+        free_bytes=disk.free_bytes,
+        clock=clock,
+        ack_journal=False,
     ) as spool:
         await spool.append([record(1)])
         conn = spool._writer._store.conn

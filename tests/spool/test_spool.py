@@ -99,7 +99,7 @@ async def test_settings_from_config(tmp_path: Path) -> None:
 
 async def test_group_commit_shares_commits(path: Path) -> None:
     """100 concurrent appenders with the default commit_delay: far fewer commits than appends."""
-    async with await Spool.open(path, commit_delay=0.002) as spool:
+    async with await Spool.open(path, commit_delay=0.002, ack_journal=False) as spool:
         ids = await asyncio.gather(*(spool.append([rec(b"%d" % i)]) for i in range(100)))
         flat = sorted(i for chunk in ids for i in chunk)
         assert flat == list(range(1, 101))
@@ -111,7 +111,7 @@ async def test_group_commit_shares_commits(path: Path) -> None:
 
 async def test_group_commit_queues_behind_inflight_commit(path: Path) -> None:
     """Even with commit_delay 0: appends arriving during a commit all ride on the next one."""
-    async with await Spool.open(path, commit_delay=0) as spool:
+    async with await Spool.open(path, commit_delay=0, ack_journal=False) as spool:
         store = spool._writer._store
         gate = threading.Event()
         entered = threading.Event()
@@ -400,7 +400,8 @@ async def test_cursor_reader_never_skips_while_writers_append(path: Path) -> Non
 
 
 async def test_cancelled_append_is_all_or_nothing(path: Path) -> None:
-    async with await Spool.open(path, commit_delay=0.01) as spool:
+    # The SQLite path: a journaled append completes without an await point, so nothing can cancel it.
+    async with await Spool.open(path, commit_delay=0.01, ack_journal=False) as spool:
         await spool.append([rec(b"first")])  # a previous group makes the writer wait for company
         batch = [rec(b"a"), rec(b"b"), rec(b"c")]
         task = asyncio.ensure_future(spool.append(batch))
@@ -421,11 +422,11 @@ async def test_out_of_range_time_is_refused_before_the_writer(path: Path) -> Non
 
 
 async def test_a_group_that_cannot_be_written_fails_alone(path: Path) -> None:
-    async with await Spool.open(path) as spool:
+    async with await Spool.open(path, ack_journal=False) as spool:
         store = spool._writer._store
         real = store._transaction
 
-        def broken(appends, deletes):  # type: ignore[no-untyped-def]
+        def broken(appends, deletes, journaled):  # type: ignore[no-untyped-def]
             store._transaction = real  # type: ignore[method-assign]
             raise RuntimeError("simulated bug")
 
@@ -441,68 +442,3 @@ async def test_unusable_location_is_a_spool_error(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(SpoolError, match="cannot open spool"):
         await Spool.open(blocker / "spool.db")  # parent is a file, not a directory
-
-
-async def test_a_lone_sender_commits_inline_with_synchronous_normal_and_state_stays_exact(path: Path) -> None:
-    """synchronous = "normal": a stop-and-wait sender's record is committed on the event loop's thread
-    (two thread hand-offs cost more than the commit), while deletes and concurrent appenders still go
-    through the writer thread. Results then reach the loop out of order; the spool must still show
-    the newest state: count, last id and the oldest record."""
-    calls: list[str] = []
-    async with await Spool.open(path, commit_delay=0, synchronous="normal") as spool:
-        store = spool._writer._store
-        real = store.run_group
-
-        def spy(*args):  # type: ignore[no-untyped-def]
-            calls.append(threading.current_thread().name)
-            return real(*args)
-
-        store.run_group = spy  # type: ignore[method-assign]
-        (first,) = await spool.append([rec(b"lone")])
-        assert calls == [threading.main_thread().name]
-
-        ids = [first]
-
-        async def lone_sender() -> None:
-            for i in range(300):
-                ids.extend(await spool.append([rec(b"%d" % i)]))
-
-        async def burst() -> None:
-            for i in range(30):
-                got = await asyncio.gather(*(spool.append([rec(b"b%d/%d" % (i, k))]) for k in range(5)))
-                ids.extend(i for g in got for i in g)
-
-        async def pipeline() -> None:
-            deleted = 0
-            while deleted < 200:
-                if not await spool.wait_for_records(0, timeout=5):
-                    raise AssertionError("no records")
-                batch = await spool.read(0, 20)
-                deleted += await spool.delete([rid for rid, _ in batch])
-
-        await asyncio.gather(lone_sender(), burst(), pipeline())
-        assert "auditrecv-spool-writer" in calls, "deletes and bursts still go through the writer thread"
-        stored = [rid for rid, _ in await spool.read(0, 10_000)]
-        assert spool.count() == len(stored) == len(ids) - 200
-        assert spool.last_id == max(ids)
-        assert spool.oldest_received_ns == (await spool.read(0, 1))[0][1].received_ns
-
-
-async def test_a_writer_result_overtaken_by_an_inline_commit_does_not_roll_the_state_back(path: Path) -> None:
-    async with await Spool.open(path, commit_delay=0, synchronous="normal") as spool:
-        ids = [i for n in range(3) for i in await spool.append([rec(b"%d" % n)])]
-        held: list[object] = []
-        deliver = spool._writer._deliver
-        spool._writer._deliver = held.append  # the writer's next result stays "on its way"
-        delete = asyncio.ensure_future(spool.delete(ids[:1]))
-        async with asyncio.timeout(5):
-            while not held:
-                await asyncio.sleep(0.001)
-        spool._writer._deliver = deliver
-        (newest,) = await spool.append([rec(b"inline")])  # the writer is idle: committed inline
-        assert spool.count() == 3 and spool.last_id == newest
-        for result in held:
-            deliver(result)  # type: ignore[arg-type]
-        assert await delete == 1
-        assert spool.count() == 3, "the delete's older snapshot (2 records, before the append) won"
-        assert spool.last_id == newest

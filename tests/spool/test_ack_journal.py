@@ -1,0 +1,242 @@
+"""The ack journal (auditrecv/spool/journal.py): a lone connection's records are durable after one
+append to a flat file, and nothing acknowledged is lost or duplicated when the process dies before
+the writer folded them into SQLite (issue 12, the ack path)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from auditrecv.spool import Source, Spool, SpoolRecord
+from auditrecv.spool.journal import decode_entries, encode_entry, journal_files
+from auditrecv.spool.store import iter_records
+
+REPO = Path(__file__).resolve().parents[2]
+SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
+ODD = Source(transport="import", peer="/var/audit/odd.\udcff")  # a surrogateescape'd file name
+
+
+def rec(payload: bytes, source: Source = SRC, ns: int = 1_763_800_000_123_456_789) -> SpoolRecord:
+    return SpoolRecord("linux", payload, source, ns)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "spool.db"
+
+
+def test_entries_round_trip_and_a_torn_tail_ends_the_valid_part() -> None:
+    a = encode_entry(7, "bsm", '{"peer":"\udcff"}', -5, b"\x00\xff payload")
+    b = encode_entry(8, "linux", "{}", 2**63 - 1, b"")
+    entries, good = decode_entries(a + b + b[:-1])
+    assert [(e.id, e.kind, e.source_json, e.received_ns, e.payload) for e in entries] == [
+        (7, "bsm", '{"peer":"\udcff"}', -5, b"\x00\xff payload"),
+        (8, "linux", "{}", 2**63 - 1, b""),
+    ]
+    assert good == len(a + b)
+    damaged = bytearray(a)
+    damaged[-1] ^= 1
+    assert decode_entries(bytes(damaged) + b) == ([], 0), "a damaged entry ends the file's valid part"
+
+
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_a_lone_senders_records_go_through_the_journal_and_into_sqlite(path: Path, synchronous: str) -> None:
+    calls: list[str] = []
+    async with await Spool.open(path, synchronous=synchronous, commit_delay=0) as spool:
+        real = spool._writer._store.run_group
+
+        def spy(*args):  # type: ignore[no-untyped-def]
+            calls.append(threading.current_thread().name)
+            return real(*args)
+
+        spool._writer._store.run_group = spy  # type: ignore[method-assign]
+        ids = [i for n in range(50) for i in await spool.append([rec(b"%d" % n)])]
+        assert ids == list(range(1, 51))
+        assert spool.metrics.journaled == 50 and spool.count() == 50 and spool.last_id == 50
+        assert spool.oldest_received_ns == 1_763_800_000_123_456_789
+        # A reader sees every acknowledged record: reading folds what the journal holds.
+        got = await spool.read(0, 100)
+        assert [(rid, r.payload) for rid, r in got] == [(i, b"%d" % (i - 1)) for i in ids]
+        assert set(calls) == {"auditrecv-spool-writer"}, "folds run in the writer thread, never on the loop"
+        assert await spool.delete(ids[:10]) == 10
+        assert spool.count() == 40
+    assert not journal_files(path), "a clean close folds the journal and removes it"
+    async with await Spool.open(path, synchronous=synchronous) as spool:
+        assert spool.count() == 40 and spool.last_id == 50
+        assert await spool.append([rec(b"next")]) == [51]
+
+
+async def test_appends_of_several_connections_share_a_group_commit_with_synchronous_full(path: Path) -> None:
+    """With "full" the journal's fdatasync would run on the event loop once per record: concurrent
+    connections get one group commit instead."""
+    async with await Spool.open(path, commit_delay=0.002) as spool:
+        sources = [Source(transport="audisp_remote", peer="192.0.2.8", peer_port=p) for p in range(100)]
+        got = await asyncio.gather(*(spool.append([rec(b"%d" % i, src)]) for i, src in enumerate(sources)))
+        assert sorted(i for ids in got for i in ids) == list(range(1, 101))
+        assert spool.metrics.journaled <= 1
+        assert spool.metrics.commits <= 25
+
+
+async def test_records_interleave_between_the_journal_and_group_commits_in_id_order(path: Path) -> None:
+    """A lone sender (journal), bursts (group commits through the writer) and the pipeline's reads and
+    deletes at once: ids stay unique and increasing in arrival order per sender, the reader's cursor
+    sees every record once, and the state is exact at the end."""
+    async with await Spool.open(path, synchronous="normal", commit_delay=0) as spool:
+        acked: dict[int, bytes] = {}
+
+        async def lone_sender() -> None:
+            last = 0
+            for i in range(400):
+                (rid,) = await spool.append([rec(b"lone %d" % i)])
+                assert rid > last
+                last = rid
+                acked[rid] = b"lone %d" % i
+
+        async def bursts() -> None:
+            with_journal_off = spool._writer
+            for i in range(40):
+                batch = [[rec(b"burst %d/%d" % (i, k), ODD)] for k in range(5)]
+                if i % 2:
+                    with_journal_off._use_journal = False  # half the bursts through the group path
+                got = await asyncio.gather(*(spool.append(b) for b in batch))
+                with_journal_off._use_journal = True
+                for b, ids in zip(batch, got, strict=True):
+                    acked[ids[0]] = b[0].payload
+
+        seen: dict[int, bytes] = {}
+
+        async def pipeline() -> None:
+            cursor = 0
+            while len(seen) < 600:
+                assert await spool.wait_for_records(cursor, timeout=10), "acknowledged records never showed up"
+                batch = await spool.read(cursor, 50)
+                for rid, r in batch:
+                    assert rid > cursor and rid not in seen
+                    seen[rid] = r.payload
+                    cursor = rid
+                await spool.delete([rid for rid, _ in batch[:10]])
+
+        await asyncio.gather(lone_sender(), bursts(), pipeline())
+        assert len(acked) == 600 and seen == acked
+        assert spool.metrics.journaled >= 400
+        left = await spool.read(0, 10_000)
+        assert spool.count() == len(left) and spool.last_id == max(acked)
+        assert {rid for rid, _ in left} <= set(acked)
+
+
+def _append_then_die(path: Path, synchronous: str, n: int) -> list[int]:
+    """A separate process appends n records, prints their ids and is SIGKILLed before any fold."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal, sys
+        from auditrecv.spool import Source, Spool, SpoolRecord
+        from auditrecv.spool import store
+        store.JOURNAL_FOLD_SECONDS = 3600.0  # nothing is folded: everything must come from the journal
+        store.JOURNAL_FOLD_RECORDS = 10**9
+        async def main():
+            spool = await Spool.open({str(path)!r}, synchronous={synchronous!r}, commit_delay=0)
+            src = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000)
+            for i in range({n}):
+                ids = await spool.append([SpoolRecord("linux", b"rec %d" % i, src, 1000 + i)])
+                print(ids[0], flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return [int(line) for line in proc.stdout.split()]
+
+
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_a_killed_process_loses_nothing_it_acknowledged(
+    path: Path, synchronous: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with await Spool.open(path, synchronous=synchronous) as spool:
+        assert await spool.append([rec(b"before")]) == [1]
+    acked = _append_then_die(path, synchronous, 300)
+    assert acked == list(range(2, 302))
+    assert journal_files(path), "the records are only in the journal"
+    # `auditrecv export` of the dead service's spool reads the journal too.
+    exported = list(iter_records(path))
+    assert [rid for rid, _ in exported] == [1, *acked]
+    caplog.set_level(logging.WARNING, logger="auditrecv.spool")
+    async with await Spool.open(path, synchronous=synchronous) as spool:
+        assert "300 acknowledged records recovered from the ack journal" in caplog.text
+        got = await spool.read(0, 1000)
+        assert [(rid, r.payload, r.received_ns, r.source.peer) for rid, r in got] == [
+            (1, b"before", 1_763_800_000_123_456_789, "192.0.2.7"),
+            *((rid, b"rec %d" % (rid - 2), 1000 + rid - 2, "192.0.2.7") for rid in acked),
+        ]
+        assert await spool.append([rec(b"after")]) == [302]
+    assert not journal_files(path) or all(p.stat().st_size == 0 for _, p in journal_files(path))
+
+
+async def test_journal_entries_already_in_sqlite_are_not_stored_twice(path: Path) -> None:
+    """A crash between the fold's commit and the journal's cut leaves entries SQLite already has."""
+    saved = path.parent / "saved-journal"
+    async with await Spool.open(path, synchronous="normal") as spool:
+        for n in range(20):
+            await spool.append([rec(b"%d" % n)])
+        (_, current), *_ = journal_files(path)
+        shutil.copyfile(current, saved)
+        await spool.read(0, 100)  # folds
+    assert saved.stat().st_size > 0
+    shutil.copyfile(saved, Path(f"{path}.ack-000099"))
+    async with await Spool.open(path, synchronous="normal") as spool:
+        assert spool.count() == 20
+        assert [rid for rid, _ in await spool.read(0, 100)] == list(range(1, 21))
+        assert await spool.append([rec(b"next")]) == [21]
+
+
+async def test_a_torn_journal_tail_is_ignored_and_said(path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with await Spool.open(path):
+        pass
+    entry = encode_entry(1, "linux", '{"transport":"audisp_remote"}', 5, b"whole")
+    Path(f"{path}.ack-000001").write_bytes(entry + encode_entry(2, "linux", "{}", 6, b"cut short")[:20])
+    caplog.set_level(logging.WARNING, logger="auditrecv.spool")
+    async with await Spool.open(path) as spool:
+        assert [(rid, r.payload, r.source.transport) for rid, r in await spool.read(0, 10)] == [
+            (1, b"whole", "audisp_remote")
+        ]
+    assert "20 bytes after the last complete entry ignored" in caplog.text
+
+
+async def test_a_journal_write_that_fails_falls_back_to_a_sqlite_commit(path: Path) -> None:
+    async with await Spool.open(path, synchronous="normal") as spool:
+        journal = spool._writer._journal
+
+        def no_space(data: bytes, last_id: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        journal.append = no_space  # type: ignore[method-assign]
+        assert await spool.append([rec(b"still stored")]) == [1]
+        assert spool.metrics.journaled == 0 and spool.metrics.append_commits == 1
+        assert [r.payload for _, r in await spool.read(0, 10)] == [b"still stored"]
+
+
+async def test_the_journal_is_cut_and_rotated_so_it_never_grows_without_bound(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditrecv.spool import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 4096)
+    async with await Spool.open(path, synchronous="normal") as spool:
+        for n in range(2000):
+            await spool.append([rec(b"x" * 100 + b"%d" % n)])
+            if n % 100 == 99:
+                await spool.read(n, 1)  # a reader makes the writer fold now
+                sizes = [p.stat().st_size for _, p in journal_files(path)]
+                assert len(sizes) <= 2 and sum(sizes) <= 2 * 4096 + 200, sizes
+        assert spool.count() == 2000
+    assert not journal_files(path)
