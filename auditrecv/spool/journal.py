@@ -31,6 +31,8 @@ log = logging.getLogger("auditrecv.spool")
 _MAGIC = 0xA0D1
 # magic, crc32, id, received_ns, kind length, source length, payload length
 _HEADER = struct.Struct("<HIQqBHI")
+_PREFIX = struct.Struct("<HI")  # magic, crc32
+_TAIL = struct.Struct("<QqBHI")  # the rest of the header, covered by the CRC
 _CRC_FROM = 6  # the CRC covers the header after itself, and the body
 # A journal file is closed for new entries past this size; deleted once all of it is in SQLite.
 ROTATE_BYTES = 4 * 1024 * 1024
@@ -45,12 +47,13 @@ class JournalEntry:
     payload: bytes
 
 
-def encode_entry(rid: int, kind: str, source_json: str, received_ns: int, payload: bytes) -> bytes:
+def encode_entry(rid: int, kind: str, source_json: str | bytes, received_ns: int, payload: bytes) -> bytes:
+    """One entry; ``source_json`` may come encoded already (the writer caches it per connection)."""
     kind_b = kind.encode()
-    source_b = source_json.encode("utf-8", "surrogatepass")
-    head = _HEADER.pack(_MAGIC, 0, rid, received_ns, len(kind_b), len(source_b), len(payload))
-    body = head[_CRC_FROM:] + kind_b + source_b + payload
-    return struct.pack("<HI", _MAGIC, zlib.crc32(body)) + body
+    source_b = source_json if isinstance(source_json, bytes) else source_json.encode("utf-8", "surrogatepass")
+    tail = _TAIL.pack(rid, received_ns, len(kind_b), len(source_b), len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(source_b, zlib.crc32(kind_b, zlib.crc32(tail))))
+    return b"".join((_PREFIX.pack(_MAGIC, crc), tail, kind_b, source_b, payload))
 
 
 def decode_entries(data: bytes) -> tuple[list[JournalEntry], int]:

@@ -90,8 +90,8 @@ _SHRINK_STEP_BYTES = 1 << 20  # free pages given back to the filesystem per chec
 
 # The ack journal (auditrecv/spool/journal.py) is folded into SQLite this long after its oldest
 # unfolded entry, or as soon as this many records wait; it holds at most JOURNAL_MAX_RECORDS.
-JOURNAL_FOLD_SECONDS = 0.005
-JOURNAL_FOLD_RECORDS = 512
+JOURNAL_FOLD_SECONDS = 0.02
+JOURNAL_FOLD_RECORDS = 2048
 JOURNAL_MAX_RECORDS = 50_000
 _FOLD_RETRY_SECONDS = 1.0  # after a fold failed (a full filesystem): the entries stay journaled
 # With synchronous = "full" the journal's fdatasync runs on the event loop's thread: only for a lone
@@ -856,7 +856,7 @@ class _Writer:
         self._checkpointer = checkpointer
         self._delay = commit_delay
         self._deliver = deliver
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._pending: list[_Append | _Delete | _Probe] = []
         self._pending_records = 0
         self._pending_appends = 0
@@ -878,7 +878,7 @@ class _Writer:
         self._journal_kept = False  # stopping with records a fold could not take: keep the files
         self._group_appending = False  # the running group hands out ids to regular appends
         self._slow_sync_until = 0.0
-        self._source_json: dict[Source, str] = {}
+        self._source_json: dict[Source, bytes] = {}
         self._update_room()
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
@@ -928,10 +928,14 @@ class _Writer:
                 return None
             first = self._journal_last_id + 1
             ids = list(range(first, first + n))
-            data = b"".join(
-                encode_entry(rid, rec.kind, self._source_text(rec.source), rec.received_ns, rec.payload)
-                for rid, rec in zip(ids, op.records, strict=True)
-            )
+            if n == 1:  # audisp-remote's case: one record per append
+                rec = op.records[0]
+                data = encode_entry(first, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
+            else:
+                data = b"".join(
+                    encode_entry(rid, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
+                    for rid, rec in zip(ids, op.records, strict=True)
+                )
             try:
                 self._journal.append(data, ids[-1])
             except OSError as exc:  # a full filesystem: the group path finds out and handles it
@@ -953,13 +957,13 @@ class _Writer:
                 self._cond.notify()
         return ids
 
-    def _source_text(self, source: Source) -> str:
-        text = self._source_json.get(source)
-        if text is None:
+    def _source_bytes(self, source: Source) -> bytes:
+        data = self._source_json.get(source)
+        if data is None:
             if len(self._source_json) >= 10_000:  # one source per connection: keep it bounded
                 self._source_json.clear()
-            text = self._source_json[source] = _source_json(source)
-        return text
+            data = self._source_json[source] = _source_json(source).encode("utf-8", "surrogatepass")
+        return data
 
     def _update_room(self) -> None:
         """Under _cond, after a group: how many bytes journal appends may take until the next one.
