@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from auditrecv.spool import Source, Spool, SpoolRecord
+from auditrecv.spool import Source, Spool, SpoolRecord, store
 from auditrecv.spool.journal import decode_entries, encode_entry, journal_files
 from auditrecv.spool.store import iter_records
 
@@ -49,8 +49,16 @@ def test_entries_round_trip_and_a_torn_tail_ends_the_valid_part() -> None:
     assert decode_entries(bytes(damaged) + b) == ([], 0), "a damaged entry ends the file's valid part"
 
 
+@pytest.fixture
+def fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any fdatasync counts as fast: a loaded test machine must not turn the journal off for "full"."""
+    monkeypatch.setattr(store, "_SLOW_SYNC_SECONDS", float("inf"))
+
+
 @pytest.mark.parametrize("synchronous", ["normal", "full"])
-async def test_a_lone_senders_records_go_through_the_journal_and_into_sqlite(path: Path, synchronous: str) -> None:
+async def test_a_lone_senders_records_go_through_the_journal_and_into_sqlite(
+    path: Path, synchronous: str, fast_disk: None
+) -> None:
     calls: list[str] = []
     async with await Spool.open(path, synchronous=synchronous, commit_delay=0) as spool:
         real = spool._writer._store.run_group
@@ -143,6 +151,7 @@ def _append_then_die(path: Path, synchronous: str, n: int) -> list[int]:
         from auditrecv.spool import store
         store.JOURNAL_FOLD_SECONDS = 3600.0  # nothing is folded: everything must come from the journal
         store.JOURNAL_FOLD_RECORDS = 10**9
+        store._SLOW_SYNC_SECONDS = float("inf")
         async def main():
             spool = await Spool.open({str(path)!r}, synchronous={synchronous!r}, commit_delay=0)
             src = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000)
@@ -180,6 +189,18 @@ async def test_a_killed_process_loses_nothing_it_acknowledged(
         ]
         assert await spool.append([rec(b"after")]) == [302]
     assert not journal_files(path) or all(p.stat().st_size == 0 for _, p in journal_files(path))
+
+
+async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With "full" the journal's fdatasync blocks the event loop: after a slow one, no more of that."""
+    monkeypatch.setattr(store, "_SLOW_SYNC_SECONDS", 0.0)
+    async with await Spool.open(path, synchronous="full", commit_delay=0) as spool:
+        assert await spool.append([rec(b"journaled, found slow")]) == [1]
+        assert await spool.append([rec(b"group commit")]) == [2]
+        assert spool.metrics.journaled == 1 and spool.metrics.append_commits == 1
+        assert [r.payload for _, r in await spool.read(0, 10)] == [b"journaled, found slow", b"group commit"]
 
 
 async def test_journal_entries_already_in_sqlite_are_not_stored_twice(path: Path) -> None:
