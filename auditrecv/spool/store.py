@@ -1272,7 +1272,7 @@ class Spool:
         self._journaled = 0  # acknowledged through the ack journal, not folded into SQLite yet
         self._journal_oldest = 0  # received_ns of the first of them
         self._fold_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (id wanted in SQLite, waiter)
-        self._last_source: Source | None = None
+        self._last_appender: asyncio.Task[Any] | None = None
         self._last_append = -_LONE_SECONDS
         self._probe_queued = False
         self._closing = False
@@ -1447,9 +1447,10 @@ class Spool:
         now = time.monotonic()
         op = _Append(recs, None, now, estimate)
         self.metrics.appended += len(recs)
-        source = recs[0].source
-        lone = source is self._last_source or source == self._last_source or now - self._last_append > _LONE_SECONDS
-        self._last_source, self._last_append = source, now
+        # One connection is one task: a lone stop-and-wait sender is the only task appending lately.
+        task = asyncio.current_task()
+        lone = task is self._last_appender or now - self._last_append > _LONE_SECONDS
+        self._last_appender, self._last_append = task, now
         ids = self._writer.journal_append(op, lone)
         if ids is not None:
             if not self._journaled:
