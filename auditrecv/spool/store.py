@@ -97,7 +97,7 @@ _FOLD_RETRY_SECONDS = 1.0  # after a fold failed (a full filesystem): the entrie
 # With synchronous = "full" the journal's fdatasync runs on the event loop's thread: only for a lone
 # connection (no other appended within this long), and not on a disk whose fdatasync is slow.
 _LONE_SECONDS = 0.05
-_SLOW_SYNC_SECONDS = 0.005
+_SLOW_SYNC_SECONDS = 0.02
 _SLOW_SYNC_BACKOFF_SECONDS = 10.0
 
 # About this much WAL written makes the checkpointer thread copy the WAL into the database file,
