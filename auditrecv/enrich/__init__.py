@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -34,7 +35,14 @@ def _first(value: Any) -> str | None:
 
 
 class Enricher:
-    def __init__(self, settings: Enrich, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        settings: Enrich,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        cache_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``cache_clock`` ages the cached lookups (monotonic seconds); tests pass their own."""
         self._settings = settings
         self._own_session = session is None
         self._session = session
@@ -53,6 +61,7 @@ class Enricher:
                 negative_ttl=settings.negative_ttl,
                 max_entries=settings.cache_max_entries,
                 lookup_timeout=settings.lookup_timeout,
+                clock=cache_clock,
             )
 
         if settings.triton.vmapi_url:
@@ -82,6 +91,12 @@ class Enricher:
             return
         self.static_reloads += 1
         log.info("static map reloaded from %s", self._settings.static_map)
+
+    async def settled(self) -> None:
+        """Wait until every lookup in flight has landed in its cache (shutdown, tests)."""
+        for c in (self._zones, self._accounts, self._dns):
+            if c is not None:
+                await c.settled()
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:

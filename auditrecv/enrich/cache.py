@@ -76,6 +76,11 @@ class LookupCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    async def settled(self) -> None:
+        """Wait until no lookup is in flight (those started meanwhile included)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
     async def get(self, key: str, deadline: float | None = None) -> Any | None:
         """The value for key, or None when unknown, failed, or not ready before `deadline` (monotonic)."""
         now = self._clock()

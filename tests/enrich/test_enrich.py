@@ -110,10 +110,8 @@ async def test_vmapi_slow_event_is_not_held_and_cache_fills_later(triton: FakeTr
     assert enricher.metrics["vmapi"]["misses"] == 1
     # The lookup carried on in the background; a later event gets the value from the cache.
     triton.mode = "ok"
-    for _ in range(100):
-        if triton.answered[f"/accounts/{OWNER}"]:
-            break
-        await asyncio.sleep(0.05)
+    await enricher.settled()
+    assert triton.answered[f"/vms/{ZONE}"] == 1
     later = zone_doc()
     await enricher.enrich(later)
     await enricher.close()
@@ -145,30 +143,29 @@ async def test_closed_port_is_an_error_not_a_stall() -> None:
 
 
 async def test_cache_expiry_refreshes_and_serves_stale_when_down(triton: FakeTriton) -> None:
-    enricher = Enricher(settings(triton.url, cache_ttl=0.05, negative_ttl=0.05))
+    clock = [1000.0]
+    enricher = Enricher(settings(triton.url, cache_ttl=60, negative_ttl=30), cache_clock=lambda: clock[0])
     await enricher.enrich(zone_doc())
-    await asyncio.sleep(0.1)
+    clock[0] += 61
     triton.vms[ZONE]["alias"] = "renamed"
     # Expired: this event gets the stale value at once, and a refresh starts.
     stale = zone_doc()
     await enricher.enrich(stale)
     assert stale["container"]["name"] == "web-frontend-1"  # type: ignore[index]
-    for _ in range(100):
-        if triton.answered[f"/vms/{ZONE}"] >= 2:
-            break
-        await asyncio.sleep(0.02)
+    await enricher.settled()
     fresh = zone_doc()
     await enricher.enrich(fresh)
     assert fresh["container"]["name"] == "renamed"  # type: ignore[index]
     assert triton.requests[f"/vms/{ZONE}"] == 2
-    # Now VMAPI fails: after expiry the last good value keeps being used.
+    # Now VMAPI fails: after expiry the last good value keeps being used, retried after negative_ttl.
     triton.mode = "down"
-    await asyncio.sleep(0.1)
-    for _ in range(3):
+    for step in range(3):
+        clock[0] += 61 if step == 0 else 31
         doc = zone_doc()
         await enricher.enrich(doc)
-        await asyncio.sleep(0.02)
+        await enricher.settled()
         assert doc["container"]["name"] == "renamed"  # type: ignore[index]
+    assert triton.requests[f"/vms/{ZONE}"] == 5
     await enricher.close()
     assert enricher.metrics["vmapi"]["errors"] >= 1
 
