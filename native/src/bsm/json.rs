@@ -108,7 +108,7 @@ fn s(w: &mut JsonWriter, key: &str, v: &str) {
 
 fn octal(w: &mut JsonWriter, key: &str, v: u32) {
     w.key(key);
-    w.str(&format!("{v:o}"));
+    w.str(&crate::json::octal(u64::from(v), 1));
 }
 
 /// A key whose value may be None: written as null (`to_dict`), or left out (`nulls == false`: the ECS
@@ -206,7 +206,7 @@ pub fn write_token_as(w: &mut JsonWriter, tok: &Token, nulls: bool) -> Result<()
             u(w, "gid", *gid);
             i(w, "fsid", *fsid);
             i(w, "nodeid", *nodeid);
-            s(w, "nodeid_hex", &format!("{:x}", *nodeid as u64));
+            s(w, "nodeid_hex", &crate::json::hex_lower(*nodeid as u64));
             u(w, "device", *device);
             u(w, "bits", *bits);
         }

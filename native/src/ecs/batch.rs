@@ -9,10 +9,10 @@
 //! caller builds those the Python way and puts their lines where [`BodyLayout`] says.
 
 use super::bsm::{MapError, bsm_to_ecs};
-use super::common::{Observer, Source, civil};
+use super::common::{Observer, Parties, Source, civil};
 use super::deadletter::dead_letter_bsm;
 use super::enrich::{Enrichment, enrich};
-use super::ids::{document_id, host_identity};
+use super::ids::document_id;
 use super::limits::{DocLimits, within_limits_fast};
 use super::v1::bsm_to_v1;
 use super::value::{Obj, Value};
@@ -109,13 +109,11 @@ fn days_since_epoch(y: i64, m: i64, d: i64) -> i64 {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub schema: Schema,
-    pub source: Source,
-    pub observer: Observer,
+    pub parties: Parties,
     pub doc_limits: DocLimits,
     pub decode_limits: Limits,
     /// None: no enrichment configured (documents are left as mapped).
     pub enrichment: Option<Enrichment>,
-    identity: String,
 }
 
 impl Batch {
@@ -126,13 +124,12 @@ impl Batch {
         doc_limits: DocLimits,
         enrichment: Option<Enrichment>,
     ) -> Self {
-        let identity = host_identity(&source);
         // The decoder keeps what the document caps allow; a record beyond them falls back anyway.
         let decode_limits = Limits {
             max_tokens: usize::try_from(doc_limits.max_tokens).unwrap_or(usize::MAX),
             max_array_items: usize::try_from(doc_limits.max_array_items).unwrap_or(usize::MAX),
         };
-        Batch { schema, source, observer, doc_limits, decode_limits, enrichment, identity }
+        Batch { schema, parties: Parties::new(source, observer), doc_limits, decode_limits, enrichment }
     }
 }
 
@@ -158,44 +155,53 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapEr
     let rec = decode_record(payload, 0, true, batch.decode_limits);
     let tokens = rec.truncation.as_ref().map_or(rec.tokens.len() as u64, |t| t.tokens_seen);
     if rec.event_id.is_none() {
-        let doc = dead_letter_bsm(payload, &batch.source, &rec.errors.join("; "), &batch.observer, received_ns);
+        let doc = dead_letter_bsm(payload, &batch.parties, &rec.errors.join("; "), received_ns);
         return (doc.map_err(MapError::Internal), 0);
     }
     let doc = match batch.schema {
-        Schema::Ecs => bsm_to_ecs(&rec, &batch.source, &batch.identity, &batch.observer, received_ns),
-        Schema::V1 => bsm_to_v1(&rec, &batch.source.peer, received_ns),
+        Schema::Ecs => bsm_to_ecs(&rec, &batch.parties, received_ns),
+        Schema::V1 => bsm_to_v1(&rec, &batch.parties.source.peer, received_ns),
     };
     let doc = match doc {
         Err(MapError::Internal(e)) => {
             let error = format!("internal error: {}", e.0);
-            dead_letter_bsm(payload, &batch.source, &error, &batch.observer, received_ns).map_err(MapError::Internal)
+            dead_letter_bsm(payload, &batch.parties, &error, received_ns).map_err(MapError::Internal)
         }
         other => other,
     };
     (doc, tokens)
 }
 
+/// The mapped (and enriched) document of one spooled BSM record, or why it is handed back.
+fn document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
+    let (doc, tokens) = mapped(payload, received_ns, batch);
+    if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
+        return Err(Fallback::OverLimits);
+    }
+    let mut doc = match doc {
+        Ok(doc) => doc,
+        Err(MapError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
+        // a dead letter that cannot be made (a receive time past year 9999): Python raises too
+        Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
+    };
+    if let Some(e) = &batch.enrichment {
+        enrich(&mut doc, e);
+    }
+    Ok(doc)
+}
+
+fn timestamp(doc: &Obj) -> &str {
+    doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default()
+}
+
 /// One spooled BSM record -> its document (or the reason to build it in Python).
 pub fn build_bsm(payload: &[u8], received_ns: u64, batch: &Batch) -> Built {
-    let id = document_id("bsm", &batch.identity, &[payload]);
+    let id = document_id("bsm", &batch.parties.identity, &[payload]);
     let built = guard(|| {
-        let (doc, tokens) = mapped(payload, received_ns, batch);
-        if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
-            return Err(Fallback::OverLimits);
-        }
-        let mut doc = match doc {
-            Ok(doc) => doc,
-            Err(MapError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
-            // a dead letter that cannot be made (a receive time past year 9999): Python raises too
-            Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
-        };
-        if let Some(e) = &batch.enrichment {
-            enrich(&mut doc, e);
-        }
-        let timestamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let doc = document(payload, received_ns, batch)?;
         let mut w = JsonWriter::with_capacity(payload.len() * 6 + 1024);
         doc.write(&mut w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
-        Ok((w.into_bytes(), timestamp))
+        Ok((w.into_bytes(), timestamp(&doc).to_owned()))
     });
     match built {
         Ok(Ok((json, timestamp))) => Built::Doc { id, json, timestamp },
@@ -213,41 +219,55 @@ pub enum BodyLayout {
     Fallback { id: String, why: Fallback, at: usize },
 }
 
-/// `{"create":{"_index":...,"_id":...}}` and the document, each line ending in a newline.
+/// `{"create":{"_index":...,"_id":...}}` and the document, each line ending in a newline, appended to
+/// `w` (written straight into the body: no per-document buffer).
+fn write_lines(w: &mut JsonWriter, index: &str, id: &str, doc: &Obj) -> Result<(), Fallback> {
+    w.begin_obj();
+    w.key("create");
+    w.begin_obj();
+    w.key("_index");
+    w.str(index);
+    w.key("_id");
+    w.str(id);
+    w.end_obj();
+    w.end_obj();
+    w.newline();
+    doc.write(w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+    w.newline();
+    Ok(())
+}
+
+/// The `_bulk` body of a batch (`received_ns`: one arrival time for all, or one per payload).
 pub fn bulk_body(
     payloads: &[&[u8]],
     received_ns: &[u64],
     batch: &Batch,
     naming: &IndexNaming,
 ) -> (Vec<u8>, Vec<BodyLayout>) {
-    let mut body = Vec::with_capacity(payloads.iter().map(|p| p.len() * 8 + 256).sum());
+    let mut w = JsonWriter::with_capacity(payloads.iter().map(|p| p.len() * 16 + 1024).sum());
     let mut layout = Vec::with_capacity(payloads.len());
     for (i, payload) in payloads.iter().enumerate() {
         let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
-        match build_bsm(payload, received, batch) {
-            Built::Doc { id, json, timestamp } => {
-                let index = naming.index(&timestamp);
-                let start = body.len();
-                let mut w = JsonWriter { buf: body };
-                w.begin_obj();
-                w.key("create");
-                w.begin_obj();
-                w.key("_index");
-                w.str(&index);
-                w.key("_id");
-                w.str(&id);
-                w.end_obj();
-                w.end_obj();
-                w.newline();
-                body = w.into_bytes();
-                body.extend_from_slice(&json);
-                body.push(b'\n');
-                layout.push(BodyLayout::Lines { id, index, start, end: body.len() });
+        let id = document_id("bsm", &batch.parties.identity, &[payload]);
+        let start = w.buf.len();
+        let written = guard(|| {
+            let doc = document(payload, received, batch)?;
+            let index = naming.index(timestamp(&doc));
+            write_lines(&mut w, &index, &id, &doc)?;
+            Ok(index)
+        });
+        let why = match written {
+            Ok(Ok(index)) => {
+                layout.push(BodyLayout::Lines { id, index, start, end: w.buf.len() });
+                continue;
             }
-            Built::Fallback { id, why } => layout.push(BodyLayout::Fallback { id, why, at: body.len() }),
-        }
+            Ok(Err(why)) => why,
+            Err(p) => Fallback::Panicked(p.0),
+        };
+        w.buf.truncate(start); // nothing of a record handed back stays in the body
+        layout.push(BodyLayout::Fallback { id, why, at: start });
     }
-    (body, layout)
+    (w.into_bytes(), layout)
 }
 
 #[cfg(test)]

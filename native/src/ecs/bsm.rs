@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 
 use super::common::{
-    Observer, PyError, Source, basename, errno_message, file_type_from_mode, host_fields, id_text, iso_ns,
-    observer_fields, related_users, routable_ip, short_hash, source_fields, summary_message, valid_ip,
+    Parties, PyError, basename, errno_message, file_type_from_mode, hex_lower, id_text, iso_ns, num, octal,
+    related_users, routable_ip, short_hash, summary_message, valid_ip,
 };
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
 use super::tables::{Category, bsm_category, bsm_class_category};
@@ -135,16 +135,21 @@ fn socket_endpoints(tok: &Token) -> (Endpoint<'_>, Endpoint<'_>, Option<&'static
     (local, remote, transport, kind)
 }
 
-fn put_endpoint(doc: &mut Obj, prefix: &str, end: &Endpoint<'_>) {
+/// source.* or destination.*: the three field paths of one side.
+type EndpointFields = (&'static str, &'static str, &'static str);
+const SOURCE: EndpointFields = ("source.address", "source.ip", "source.port");
+const DESTINATION: EndpointFields = ("destination.address", "destination.ip", "destination.port");
+
+fn put_endpoint(doc: &mut Obj, (address, ip_field, port_field): EndpointFields, end: &Endpoint<'_>) {
     let Some(addr) = end.address.filter(|a| !a.is_empty()) else { return };
-    doc.put(&format!("{prefix}.address"), addr.to_owned());
+    doc.put(address, addr.to_owned());
     if let Some(ip) = valid_ip(addr) {
         let routable = routable_ip(&ip);
-        doc.put(&format!("{prefix}.ip"), ip);
+        doc.put(ip_field, ip);
         doc.add_unique("related.ip", [routable.map(Value::from)]);
     }
     if let Some(port) = end.port.filter(|p| *p > 0) {
-        doc.put(&format!("{prefix}.port"), u64::from(port));
+        doc.put(port_field, u64::from(port));
     }
 }
 
@@ -162,14 +167,8 @@ fn list_token<'t>(tok: &'t Token, token_name: &str) -> Option<&'t [String]> {
     }
 }
 
-/// `bsm_to_ecs(record, source, observer, received_ns=...)`.
-pub fn bsm_to_ecs(
-    rec: &Record<'_>,
-    source: &Source,
-    identity: &str,
-    observer: &Observer,
-    received_ns: u64,
-) -> Result<Obj, MapError> {
+/// `bsm_to_ecs(record, source, observer, received_ns=...)` (source and observer: `parties`).
+pub fn bsm_to_ecs(rec: &Record<'_>, parties: &Parties, received_ns: u64) -> Result<Obj, MapError> {
     let cat = categorize(rec);
     let dialect = rec.dialect();
     let time_ns = rec.time_ns.unwrap_or(u128::from(received_ns));
@@ -194,9 +193,9 @@ pub fn bsm_to_ecs(
         event.push("action", Value::Str(cat.action.clone()));
     }
     event.push("module", "bsm");
-    event.push("dataset", format!("{dialect}.audit"));
+    event.push("dataset", if rec.illumos { "illumos.audit" } else { "openbsm.audit" });
     if let Some(id) = rec.event_id {
-        event.push("code", id.to_string());
+        event.push("code", num(id));
     }
     event.push("created", iso_ns(u128::from(received_ns))?);
     if let Some(seq) = tokens.iter().find_map(|t| match t {
@@ -229,10 +228,10 @@ pub fn bsm_to_ecs(
     }
 
     // -- where from, who received it
-    source_fields(&mut doc, source);
+    parties.source_fields(&mut doc);
     let header_host: Vec<String> = rec.host.as_deref().and_then(valid_ip).into_iter().collect();
-    host_fields(&mut doc, source, None, &header_host);
-    observer_fields(&mut doc, observer);
+    parties.host_fields(&mut doc, None, &header_host);
+    parties.observer_fields(&mut doc);
 
     // -- subject: the actor
     let subj = tokens.iter().find(|t| matches!(t, Token::Subject { process: false, .. }));
@@ -244,9 +243,9 @@ pub fn bsm_to_ecs(
         doc.put_opt("user.effective.id", id_text(*uid));
         doc.put_opt("user.effective.group.id", id_text(*gid));
         doc.put_opt("user.audit.id", id_text(*audit_uid));
-        doc.put("bsm.session", s.to_string());
+        doc.put("bsm.session", num(*s));
         doc.put("bsm.terminal.host", tid.host.clone());
-        doc.put("bsm.terminal.port", format!("{:x}", tid.port));
+        doc.put("bsm.terminal.port", hex_lower(tid.port));
         if let Some(ill) = &tid.illumos {
             doc.put_opt("bsm.terminal.rport", ill.rport);
             doc.put_opt("bsm.terminal.lport", ill.lport);
@@ -279,7 +278,7 @@ pub fn bsm_to_ecs(
         doc.put("process.env_vars", Value::str_list(env.iter().cloned()));
     }
     if let Some(Token::Subject { pid, sid, .. }) = subj {
-        doc.put("process.entity_id", short_hash(&[identity, &pid.to_string(), &sid.to_string()]));
+        doc.put("process.entity_id", short_hash(&[&parties.identity, &num(*pid), &num(*sid)]));
     }
 
     // -- file object
@@ -299,12 +298,12 @@ pub fn bsm_to_ecs(
             doc.put("file.target_path", paths[1].to_owned());
         }
         if let Some(Token::Attribute { mode, uid, gid, fsid, nodeid, .. }) = attr {
-            doc.put("file.mode", format!("{:04o}", mode & 0o7777));
+            doc.put("file.mode", octal(u64::from(mode & 0o7777), 4));
             doc.put_opt("file.type", file_type_from_mode(*mode));
             doc.put_opt("file.uid", id_text(*uid));
             doc.put_opt("file.gid", id_text(*gid));
-            doc.put("file.inode", nodeid.to_string());
-            doc.put("file.device", fsid.to_string());
+            doc.put("file.inode", num(*nodeid));
+            doc.put("file.device", num(*fsid));
         }
     }
 
@@ -325,11 +324,11 @@ pub fn bsm_to_ecs(
         let (local, remote, transport, net_type) = socket_endpoints(sock);
         remote_addr = remote.address;
         if cat.direction == "ingress" {
-            put_endpoint(&mut doc, "source", &remote);
-            put_endpoint(&mut doc, "destination", &local);
+            put_endpoint(&mut doc, SOURCE, &remote);
+            put_endpoint(&mut doc, DESTINATION, &local);
         } else {
-            put_endpoint(&mut doc, "source", &local);
-            put_endpoint(&mut doc, "destination", &remote);
+            put_endpoint(&mut doc, SOURCE, &local);
+            put_endpoint(&mut doc, DESTINATION, &remote);
         }
         doc.put_opt("network.transport", transport);
         doc.put_opt("network.type", net_type);
@@ -370,8 +369,7 @@ pub fn bsm_to_ecs(
 
     // -- the summary (actor / action / object / how)
     let texts: Vec<&str> = tokens.iter().filter_map(|t| str_token(t, "text")).collect();
-    let summary = summary(rec, &cat, &paths, remote_addr, subj, &texts);
-    doc.put("bsm.summary", summary.clone());
+    doc.put("bsm.summary", summary(rec, &cat, &paths, remote_addr, subj, &texts));
 
     // -- bsm.* detail: header facts, convenience lists, every token
     doc.put_opt("bsm.version", rec.version.map(u32::from));
@@ -406,12 +404,13 @@ pub fn bsm_to_ecs(
     let tokens_text = tokens_json(rec)?;
     let cut = has_long_strings(&tokens_text, FLAT_VALUE_LIMIT);
     if !rec.tokens.is_empty() {
-        let indexed = if cut { cap_strings(&tokens_text, FLAT_VALUE_LIMIT) } else { tokens_text.clone() };
-        doc.put("bsm.tokens", Value::Raw(indexed));
-    }
-    if cut {
-        doc.put("bsm.tokens_full", python_dumps(&tokens_text));
-        doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
+        if cut {
+            doc.put("bsm.tokens", Value::Raw(cap_strings(&tokens_text, FLAT_VALUE_LIMIT)));
+            doc.put("bsm.tokens_full", python_dumps(&tokens_text));
+            doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
+        } else {
+            doc.put("bsm.tokens", Value::Raw(tokens_text));
+        }
     }
     if !rec.errors.is_empty() {
         doc.put("bsm.errors", Value::str_list(rec.errors.iter().cloned()));
@@ -421,7 +420,9 @@ pub fn bsm_to_ecs(
     }
 
     related_users(&mut doc);
-    let message = summary_message(&doc, &summary);
+    let empty = Obj::new();
+    let summary = doc.get_path("bsm.summary").and_then(Value::as_obj).unwrap_or(&empty);
+    let message = summary_message(&doc, summary);
     doc.put("message", message);
     Ok(doc)
 }

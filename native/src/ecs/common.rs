@@ -111,13 +111,40 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+thread_local! {
+    // Records arrive in bursts within one second, and event.created repeats one arrival time: the
+    // seconds' text is worked out once per second (the Python code caches it too).
+    static LAST_SECOND: std::cell::RefCell<(u128, String)> = const { std::cell::RefCell::new((u128::MAX, String::new())) };
+}
+
 /// `iso_ns`: RFC 3339 UTC with nine fractional digits.
 pub fn iso_ns(time_ns: u128) -> Result<String, PyError> {
     let sec = time_ns / 1_000_000_000;
     let frac = (time_ns % 1_000_000_000) as u32;
-    let c = civil(sec)?;
-    Ok(format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{frac:09}Z", c.year, c.month, c.day, c.hour, c.minute, c.second))
+    let mut out = String::with_capacity(30);
+    let cached = LAST_SECOND.with_borrow(|(s, text)| {
+        if *s == sec {
+            out.push_str(text);
+        }
+        *s == sec
+    });
+    if !cached {
+        let c = civil(sec)?;
+        let text = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute, c.second);
+        out.push_str(&text);
+        LAST_SECOND.set((sec, text));
+    }
+    let mut digits = *b".000000000Z";
+    let mut f = frac;
+    for d in digits[1..10].iter_mut().rev() {
+        *d = b'0' + (f % 10) as u8;
+        f /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000000000Z"));
+    Ok(out)
 }
+
+pub use crate::json::{hex_lower, num, octal};
 
 /// Python's `repr()` of a str (printable text; quotes chosen as Python does).
 pub fn py_repr_str(s: &str) -> String {
@@ -242,7 +269,7 @@ pub fn routable_ip(text: &str) -> Option<String> {
 
 /// `id_text` of an unsigned 32-bit audit id: None for the unset markers (-1, -2).
 pub fn id_text(value: u32) -> Option<String> {
-    if value >= 4_294_967_294 { None } else { Some(value.to_string()) }
+    if value >= 4_294_967_294 { None } else { Some(num(value)) }
 }
 
 /// `basename`: the last path part (trailing slashes ignored), the path itself if that is empty.
@@ -360,32 +387,67 @@ pub fn source_fields(doc: &mut Obj, source: &Source) {
     meta.set("schema", SCHEMA_NAME);
 }
 
+/// What `host_fields` derives from the sender alone, worked out once per sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderHost {
+    /// The authenticated principal's host (`principal_host`), if any.
+    principal_host: Option<String>,
+    /// Whether that host is an address (then it is no host.hostname).
+    principal_host_is_ip: bool,
+    /// `routable_ip(valid_ip(peer))`.
+    peer_routable: Option<String>,
+    peer_is_ip: bool,
+}
+
+impl SenderHost {
+    pub fn new(source: &Source) -> Self {
+        let principal_host =
+            if source.authenticated { principal_host(&source.principal).map(str::to_owned) } else { None };
+        let principal_host_is_ip = principal_host.as_deref().is_some_and(|h| valid_ip(h).is_some());
+        let peer_ip = valid_ip(&source.peer);
+        SenderHost {
+            principal_host,
+            principal_host_is_ip,
+            peer_routable: peer_ip.as_deref().and_then(routable_ip),
+            peer_is_ip: peer_ip.is_some(),
+        }
+    }
+}
+
 /// `host_fields`: host.* for the audited host (node name, else the authenticated principal's host,
 /// else the peer), every address in host.ip and related.ip.
 pub fn host_fields(doc: &mut Obj, source: &Source, node: Option<&str>, extra_ips: &[String]) {
-    let name = node
-        .filter(|n| !n.is_empty())
-        .or_else(|| if source.authenticated { principal_host(&source.principal) } else { None });
-    let peer_ip = valid_ip(&source.peer);
+    host_fields_of(doc, source, &SenderHost::new(source), node, extra_ips);
+}
+
+/// `host_fields` with the sender's part worked out already (once per batch).
+pub fn host_fields_of(doc: &mut Obj, source: &Source, sender: &SenderHost, node: Option<&str>, extra_ips: &[String]) {
+    let (name, name_is_ip) = match node.filter(|n| !n.is_empty()) {
+        Some(n) => (Some(n), valid_ip(n).is_some()),
+        None => (sender.principal_host.as_deref(), sender.principal_host_is_ip),
+    };
     if let Some(name) = name {
         doc.put("host.name", name.to_owned());
-        if valid_ip(name).is_none() {
+        if !name_is_ip {
             doc.put("host.hostname", name.to_owned());
         }
     } else if !source.peer.is_empty() {
         doc.put("host.name", source.peer.clone());
     }
-    let ips: Vec<Option<Value>> = std::iter::once(peer_ip.as_deref())
-        .chain(extra_ips.iter().map(|s| Some(s.as_str())))
-        .map(|ip| ip.and_then(routable_ip).map(Value::from))
+    let ips: Vec<Option<Value>> = std::iter::once(sender.peer_routable.clone())
+        .chain(extra_ips.iter().map(|s| routable_ip(s)))
+        .map(|ip| ip.map(Value::from))
         .collect();
     doc.add_unique("host.ip", ips.iter().cloned());
     doc.add_unique("related.ip", ips);
-    let host_name = doc.get_path("host.name").and_then(Value::as_str).map(str::to_owned);
-    if let Some(h) = host_name {
-        if valid_ip(&h).is_none() {
-            doc.add_unique("related.hosts", [Some(Value::from(h))]);
-        }
+    // related.hosts gets host.name as just written, unless it is an address
+    let host_name = match name {
+        Some(n) => Some((n, name_is_ip)),
+        None if !source.peer.is_empty() => Some((source.peer.as_str(), sender.peer_is_ip)),
+        None => None,
+    };
+    if let Some((h, false)) = host_name {
+        doc.add_unique("related.hosts", [Some(Value::from(h.to_owned()))]);
     }
 }
 
@@ -410,6 +472,68 @@ pub fn observer_fields(doc: &mut Obj, observer: &Observer) {
     }
     if let Some(ips) = &observer.ips {
         doc.add_unique("observer.ip", ips.iter().map(|ip| valid_ip(ip).map(Value::from)));
+    }
+}
+
+/// One batch's sender and receiver, with what documents take from them worked out once: the
+/// `auditrecv` section `source_fields` writes, the `observer` section `observer_fields` writes, the
+/// sender's host facts and its identity for ids.
+#[derive(Debug, Clone)]
+pub struct Parties {
+    pub source: Source,
+    pub observer: Observer,
+    pub identity: String,
+    pub host: SenderHost,
+    auditrecv: Obj,
+    /// The observer section as JSON: nothing writes into it after `observer_fields`.
+    observer_section: Option<Vec<u8>>,
+}
+
+impl Parties {
+    pub fn new(source: Source, observer: Observer) -> Self {
+        let mut scratch = Obj::new();
+        source_fields(&mut scratch, &source);
+        observer_fields(&mut scratch, &observer);
+        let auditrecv = match scratch.remove("auditrecv") {
+            Some(Value::Obj(o)) => o,
+            _ => Obj::new(),
+        };
+        let observer_section = match scratch.remove("observer") {
+            Some(Value::Obj(o)) => o.to_json().ok(),
+            _ => None,
+        };
+        Parties {
+            identity: super::ids::host_identity(&source),
+            host: SenderHost::new(&source),
+            source,
+            observer,
+            auditrecv,
+            observer_section,
+        }
+    }
+
+    /// `source_fields(doc, source)`, copying the section made once.
+    pub fn source_fields(&self, doc: &mut Obj) {
+        if doc.contains("auditrecv") {
+            return source_fields(doc, &self.source);
+        }
+        doc.put("event.provider", self.source.transport.clone());
+        doc.push("auditrecv", self.auditrecv.clone());
+    }
+
+    /// `observer_fields(doc, observer)`, copying the section made once.
+    pub fn observer_fields(&self, doc: &mut Obj) {
+        if doc.contains("observer") {
+            return observer_fields(doc, &self.observer);
+        }
+        if let Some(section) = &self.observer_section {
+            doc.push("observer", Value::Raw(section.clone()));
+        }
+    }
+
+    /// `host_fields(doc, source, node, extra_ips)`.
+    pub fn host_fields(&self, doc: &mut Obj, node: Option<&str>, extra_ips: &[String]) {
+        host_fields_of(doc, &self.source, &self.host, node, extra_ips);
     }
 }
 
@@ -509,6 +633,12 @@ mod tests {
         assert_eq!(civil(1 << 63).unwrap_err().0, "OverflowError('timestamp out of range for platform time_t')");
         assert_eq!(civil(86_400 * 365).unwrap().yday, 1);
         assert_eq!(civil(86_400 * 364).unwrap().yday, 365);
+        // the cached second and another one
+        assert_eq!(iso_ns(1_700_000_000_000_000_007).unwrap(), "2023-11-14T22:13:20.000000007Z");
+        assert_eq!(iso_ns(1_700_000_001_000_000_000).unwrap(), "2023-11-14T22:13:21.000000000Z");
+        assert_eq!(iso_ns(1_700_000_000_999_999_999).unwrap(), "2023-11-14T22:13:20.999999999Z");
+        assert_eq!((hex_lower(0), hex_lower(0xbf11600)), ("0".into(), "bf11600".into()));
+        assert_eq!((octal(0o644, 4), octal(0o100644, 4), octal(0, 1)), ("0644".into(), "100644".into(), "0".into()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! input is kept byte for byte (base64), searchable by source and time, as `event.kind:
 //! pipeline_error`.
 
-use super::common::{Observer, PyError, Source, base64, host_fields, iso_ns, observer_fields, source_fields};
+use super::common::{Parties, PyError, base64, iso_ns};
 use super::value::{Obj, Value};
 
 /// `put_raw`: the raw input in the encoding every document that keeps raw bytes uses.
@@ -13,13 +13,7 @@ pub fn put_raw(doc: &mut Obj, raw: &[u8], kind: &'static str) {
 
 /// `dead_letter_doc(raw, source, error, kind, observer=..., received_ns=...)` for kind "bsm" (the
 /// Linux one keeps the text, not the bytes: added with the Linux mapper).
-pub fn dead_letter_bsm(
-    raw: &[u8],
-    source: &Source,
-    error: &str,
-    observer: &Observer,
-    received_ns: u64,
-) -> Result<Obj, PyError> {
+pub fn dead_letter_bsm(raw: &[u8], parties: &Parties, error: &str, received_ns: u64) -> Result<Obj, PyError> {
     let now = iso_ns(u128::from(received_ns))?;
     let mut doc = Obj::with_capacity(12);
     doc.push("@timestamp", now.clone());
@@ -35,11 +29,11 @@ pub fn dead_letter_bsm(
     doc.put("error.message", error.to_owned());
     doc.put("event.original", crate::json::hex_string(raw));
     put_raw(&mut doc, raw, "bsm");
-    source_fields(&mut doc, source);
-    host_fields(&mut doc, source, None, &[]);
-    observer_fields(&mut doc, observer);
+    parties.source_fields(&mut doc);
+    parties.host_fields(&mut doc, None, &[]);
+    parties.observer_fields(&mut doc);
     doc.add_unique("tags", [Some(Value::from("decode_error")), Some(Value::from("dead_letter"))]);
-    let peer = if source.peer.is_empty() { "unknown" } else { &source.peer };
+    let peer = if parties.source.peer.is_empty() { "unknown" } else { &parties.source.peer };
     doc.put("message", format!("undecodable bsm record from {peer}: {error}"));
     Ok(doc)
 }

@@ -137,6 +137,12 @@ impl Value {
     }
 }
 
+/// Key equality, the same literal (pointer and length) first: most lookups are of the mappers' own keys.
+#[inline]
+fn same_key(stored: &Text, key: &str) -> bool {
+    (stored.as_ptr() == key.as_ptr() && stored.len() == key.len()) || **stored == *key
+}
+
 impl Obj {
     pub fn new() -> Self {
         Obj { entries: Vec::new() }
@@ -155,15 +161,15 @@ impl Obj {
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries.iter_mut().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.iter().any(|(k, _)| k == key)
+        self.entries.iter().any(|(k, _)| same_key(k, key))
     }
 
     /// `d[key] = value`: replaced in place when present, appended otherwise.
@@ -188,7 +194,7 @@ impl Obj {
 
     /// The object under `key`, made (or replacing a non-object) if needed: `setdefault` for sections.
     pub fn section(&mut self, key: &'static str) -> &mut Obj {
-        let i = match self.entries.iter().position(|(k, _)| k == key) {
+        let i = match self.entries.iter().position(|(k, _)| same_key(k, key)) {
             Some(i) => {
                 if !matches!(self.entries[i].1, Value::Obj(_)) {
                     self.entries[i].1 = Value::Obj(Obj::new());
@@ -196,7 +202,7 @@ impl Obj {
                 i
             }
             None => {
-                self.entries.push((Cow::Borrowed(key), Value::Obj(Obj::new())));
+                self.entries.push((Cow::Borrowed(key), Value::Obj(Obj::with_capacity(4))));
                 self.entries.len() - 1
             }
         };
@@ -207,50 +213,32 @@ impl Obj {
     }
 
     /// The object holding the last part of a dotted path (parents made if missing), and that part.
-    fn parent<'k>(&mut self, dotted: &'k str) -> (&mut Obj, &'k str) {
+    /// Paths are the mappers' literals, so no key is ever allocated.
+    fn parent(&mut self, dotted: &'static str) -> (&mut Obj, &'static str) {
         let mut node = self;
         let mut rest = dotted;
-        while let Some((head, tail)) = rest.split_once('.') {
-            node = node.section_dyn(head);
-            rest = tail;
+        while let Some(dot) = rest.bytes().position(|c| c == b'.') {
+            node = node.section(&rest[..dot]);
+            rest = &rest[dot + 1..];
         }
         (node, rest)
     }
 
-    fn section_dyn(&mut self, key: &str) -> &mut Obj {
-        let i = match self.entries.iter().position(|(k, _)| k == key) {
-            Some(i) => {
-                if !matches!(self.entries[i].1, Value::Obj(_)) {
-                    self.entries[i].1 = Value::Obj(Obj::new());
-                }
-                i
-            }
-            None => {
-                self.entries.push((Cow::Owned(key.to_owned()), Value::Obj(Obj::new())));
-                self.entries.len() - 1
-            }
-        };
-        match &mut self.entries[i].1 {
-            Value::Obj(o) => o,
-            _ => unreachable!("made an object above"),
-        }
-    }
-
     /// `put(doc, "a.b.c", value)`: None, "" and [] are not written.
-    pub fn put(&mut self, dotted: &str, value: impl Into<Value>) {
+    pub fn put(&mut self, dotted: &'static str, value: impl Into<Value>) {
         let value = value.into();
         if value.is_empty_value() {
             return;
         }
         let (node, leaf) = self.parent(dotted);
-        match node.entries.iter_mut().find(|(k, _)| k == leaf) {
+        match node.entries.iter_mut().find(|(k, _)| same_key(k, leaf)) {
             Some(slot) => slot.1 = value,
-            None => node.entries.push((Cow::Owned(leaf.to_owned()), value)),
+            None => node.entries.push((Cow::Borrowed(leaf), value)),
         }
     }
 
     /// `put` of an optional value.
-    pub fn put_opt<V: Into<Value>>(&mut self, dotted: &str, value: Option<V>) {
+    pub fn put_opt<V: Into<Value>>(&mut self, dotted: &'static str, value: Option<V>) {
         if let Some(v) = value {
             self.put(dotted, v);
         }
@@ -269,17 +257,17 @@ impl Obj {
 
     /// `add_unique(doc, "a.b", *values)`: append to a list field, keeping order, skipping None, ""
     /// and repeats; nothing at all happens when every value is empty.
-    pub fn add_unique(&mut self, dotted: &str, values: impl IntoIterator<Item = Option<Value>>) {
+    pub fn add_unique(&mut self, dotted: &'static str, values: impl IntoIterator<Item = Option<Value>>) {
         let fresh: Vec<Value> =
             values.into_iter().flatten().filter(|v| !matches!(v, Value::Null) && v.as_str() != Some("")).collect();
         if fresh.is_empty() {
             return;
         }
         let (node, leaf) = self.parent(dotted);
-        let slot = match node.entries.iter().position(|(k, _)| k == leaf) {
+        let slot = match node.entries.iter().position(|(k, _)| same_key(k, leaf)) {
             Some(i) => i,
             None => {
-                node.entries.push((Cow::Owned(leaf.to_owned()), Value::List(Vec::new())));
+                node.entries.push((Cow::Borrowed(leaf), Value::List(Vec::new())));
                 node.entries.len() - 1
             }
         };
@@ -298,9 +286,15 @@ impl Obj {
     pub fn write(&self, w: &mut JsonWriter) -> Result<(), JsonError> {
         w.begin_obj();
         for (k, v) in &self.entries {
-            w.item();
-            w.str(k);
-            w.buf.push(b':');
+            match k {
+                // the mappers' own key literals are plain names: nothing to escape
+                Cow::Borrowed(name) => w.key(name),
+                Cow::Owned(text) => {
+                    w.item();
+                    w.str(text);
+                    w.buf.push(b':');
+                }
+            }
             v.write(w)?;
         }
         w.end_obj();
