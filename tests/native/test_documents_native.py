@@ -16,7 +16,9 @@ import asyncio
 import dataclasses
 import ipaddress
 import os
+import struct
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,6 +36,7 @@ from auditrecv.sink.naming import index_for
 from auditrecv.spool.record import Source, SpoolRecord
 from auditrecv.tools import decode_config
 from tests import bsm_builders as B
+from tests.decode_bsm.test_token_catalogue import CASES
 from tests.golden.test_decoder_properties import bsm_payloads
 from tests.native.test_bsm_native import FIXTURE_RECORDS, HANDBUILT, SUBJ
 
@@ -224,6 +227,94 @@ def test_property_generated_and_mutated_records_as_python(
     payloads: list[bytes], schema: Schema, source: Source, observer: dict[str, Any], received_ns: int
 ) -> None:
     assert_same_documents(payloads, schema=schema, source=source, observer=observer, received_ns=received_ns)
+
+
+def _event_numbers() -> list[int]:
+    """Event numbers of both dialects whose names the categorization tables know (every object kind and
+    direction), plus a few that only their classes categorize or nothing does."""
+    data = Path(__file__).resolve().parents[2] / "auditrecv"
+    known = {
+        line.split("\t")[0]
+        for line in (data / "schema/data/bsm_categories.tsv").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    numbers = set()
+    for name in ("illumos_events.tsv", "openbsm_events.tsv"):
+        for line in (data / "decode/bsm/data" / name).read_text().splitlines():
+            cells = line.split("\t")
+            if len(cells) > 1 and cells[1] in known:
+                numbers.add(int(cells[0]))
+    return sorted(numbers | {1, 23, 6152, 6153, 43259, 65535, 9999})
+
+
+EVENTS = _event_numbers()
+_ADDRS = ["10.0.2.15", "0.0.0.0", "::", "2001:db8::1", "::ffff:198.51.100.1", "fe80::1"]
+_SOCKETS = [
+    struct.pack(">BHHHH", 0x7F, 2, 2, 4, 0x1600) + B.addr("10.0.0.1") + b"\xd4\x31" + B.addr("10.0.0.2"),
+    struct.pack(">BHHHH", 0x7F, 26, 1, 16, 0x1600) + B.addr("fe80::1") + b"\x00\x00" + B.addr("::"),
+    struct.pack(">BHHHH", 0x7F, 1, 5, 4, 0) + B.addr("0.0.0.0") + b"\x00\x00" + B.addr("0.0.0.0"),
+    bytes.fromhex("2e00021600") + bytes([1, 2, 3, 4]),
+    b"\x2e" + bytes(range(14)),
+    b"\x82\x00\x01/tmp/s\x00",
+]
+
+
+def _rich_tokens() -> st.SearchStrategy[bytes]:
+    ids = st.integers(0, 2**32 - 1)
+    return st.one_of(
+        st.sampled_from([tok for _, tok, _, _, _ in CASES]),  # every token layout of the catalogue
+        st.sampled_from(_SOCKETS),
+        st.builds(
+            B.subject,
+            st.sampled_from([0, 1001, 2**32 - 1, 2**32 - 2]),
+            ids,
+            ids,
+            ids,
+            ids,
+            st.integers(0, 2**31),
+            ids,
+            st.integers(0, 2**32 - 1),
+            st.sampled_from(_ADDRS),
+            bits=st.sampled_from([32, 64]),
+            ex=st.booleans(),
+            kind=st.sampled_from(["subject", "process"]),
+        ),
+        st.builds(B.return32, st.integers(0, 255), st.integers(-(2**31), 2**31 - 1)),
+        st.builds(B.arg32, st.integers(0, 9), ids, st.sampled_from(["pid", "process", "signal", "op", "mode", ""])),
+        st.builds(B.path, st.sampled_from(["/etc/passwd", "/", "a/b/", "//", "", "/usr/sbin/zlogin", "x"])),
+        st.builds(B.text, st.text(max_size=12)),
+        st.builds(B.zonename, st.sampled_from(["global", UUID, "", "dmz"])),
+        st.builds(B.attr64, ids, ids, ids, st.integers(-(2**31), 2**31 - 1), st.integers(-(2**63), 2**63 - 1), ids),
+        st.builds(B.cstr_list, st.sampled_from([0x3C, 0x3D]), st.lists(st.text(max_size=8), max_size=4)),
+        st.builds(B.priv, st.sampled_from(["Effective", "Limit"]), st.sampled_from(["", "a, b ,c", "file_read"])),
+        st.builds(lambda uid, name: b"\x36" + struct.pack(">I", uid) + B.str16(name), ids, st.text(max_size=8)),
+        st.builds(lambda ok, privs: b"\x39" + bytes([ok]) + B.str16(privs), st.integers(0, 1), st.text(max_size=12)),
+        st.builds(lambda text: b"\x3f" + B.str16(text), st.sampled_from(["solaris.admin", "", "a,b"])),
+        st.builds(lambda a: b"\x2a" + B.addr(a), st.sampled_from(["1.2.3.4", "0.0.0.0", "10.0.2.15"])),
+    )
+
+
+@st.composite
+def rich_bsm(draw: st.DrawFn) -> bytes:
+    version = draw(st.sampled_from([2, 11]))
+    event = draw(st.sampled_from(EVENTS))
+    sec, subsec = draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 999_999_999))
+    header = draw(
+        st.sampled_from(
+            [
+                B.header32(event, sec, subsec, version=version),
+                B.header64_ex(event, sec, subsec, draw(st.sampled_from(_ADDRS)), version=version),
+            ]
+        )
+    )
+    return B.record(header, *draw(st.lists(_rich_tokens(), max_size=8)), trailer=draw(st.booleans()))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(rich_bsm(), min_size=1, max_size=4), st.sampled_from(SCHEMAS), st.sampled_from(SOURCES))
+def test_property_every_token_and_event_kind_as_python(payloads: list[bytes], schema: Schema, source: Source) -> None:
+    """Records of every token layout under categorized events of every object kind and direction."""
+    assert_same_documents(payloads, schema=schema, source=source, observer=OBSERVERS[1])
 
 
 def test_limits_and_arrival_times_per_record() -> None:
