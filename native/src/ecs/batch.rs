@@ -185,7 +185,7 @@ fn document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fall
         Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
     };
     if let Some(e) = &batch.enrichment {
-        enrich(&mut doc, e);
+        enrich(&mut doc, e, Some(&batch.parties));
     }
     Ok(doc)
 }

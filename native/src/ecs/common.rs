@@ -484,7 +484,10 @@ pub struct Parties {
     pub observer: Observer,
     pub identity: String,
     pub host: SenderHost,
+    /// The auditrecv section (`auditrecv.source.*`, `auditrecv.schema`), and as JSON: documents hold the
+    /// JSON unless something writes into the section later (enrichment's zlogin fields: [`thaw`]).
     auditrecv: Obj,
+    auditrecv_json: Vec<u8>,
     /// The observer section as JSON: nothing writes into it after `observer_fields`.
     observer_section: Option<Vec<u8>>,
 }
@@ -503,6 +506,7 @@ impl Parties {
             _ => None,
         };
         Parties {
+            auditrecv_json: auditrecv.to_json().unwrap_or_default(),
             identity: super::ids::host_identity(&source),
             host: SenderHost::new(&source),
             source,
@@ -518,7 +522,14 @@ impl Parties {
             return source_fields(doc, &self.source);
         }
         doc.put("event.provider", self.source.transport.clone());
-        doc.push("auditrecv", self.auditrecv.clone());
+        doc.push("auditrecv", Value::Raw(self.auditrecv_json.clone()));
+    }
+
+    /// The document's auditrecv section as an object again, to write into it.
+    pub fn thaw(&self, doc: &mut Obj) {
+        if let Some(section @ Value::Raw(_)) = doc.get_mut("auditrecv") {
+            *section = Value::Obj(self.auditrecv.clone());
+        }
     }
 
     /// `observer_fields(doc, observer)`, copying the section made once.

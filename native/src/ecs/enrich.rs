@@ -6,6 +6,7 @@
 //! and batch (the sender's PTR name, its static-map labels, the labels matched by each zone name, the
 //! zones it knows), and each document gets exactly the fields and key order the Python merge gives.
 
+use super::common::Parties;
 use super::value::{Obj, Value};
 
 const ZLOGIN: &str = "/usr/sbin/zlogin";
@@ -109,7 +110,7 @@ fn id_and_name(id: &str, name: &str) -> Obj {
 }
 
 /// `_apply_zone(doc, info, in_zone=...)`.
-fn apply_zone(doc: &mut Obj, info: &ZoneInfo, in_zone: bool) {
+fn apply_zone(doc: &mut Obj, info: &ZoneInfo, in_zone: bool, parties: Option<&Parties>) {
     let zonealias =
         if info.owner_login.is_empty() { info.alias.clone() } else { format!("{}-{}", info.owner_login, info.alias) };
     if doc.contains("zonename") || doc.get("schema").and_then(Value::as_str) == Some("auditrecv-v1") {
@@ -159,6 +160,9 @@ fn apply_zone(doc: &mut Obj, info: &ZoneInfo, in_zone: bool) {
             labels.set("triton_server_uuid", info.server_uuid.clone());
         }
     } else {
+        if let Some(p) = parties {
+            p.thaw(doc);
+        }
         let target = doc.section("auditrecv").section("zlogin");
         target.set("zone", zone);
         if !info.owner_uuid.is_empty() {
@@ -202,8 +206,8 @@ fn push_unique(section: &mut Obj, key: &'static str, value: &str) {
     }
 }
 
-/// `Enricher._enrich(doc)` with the lookups answered by `e`.
-pub fn enrich(doc: &mut Obj, e: &Enrichment) {
+/// `Enricher._enrich(doc)` with the lookups answered by `e`; `parties` made the document's sections.
+pub fn enrich(doc: &mut Obj, e: &Enrichment, parties: Option<&Parties>) {
     if !matches!(doc.get("host"), Some(Value::Obj(_))) {
         doc.set("host", Obj::new());
     }
@@ -240,7 +244,7 @@ pub fn enrich(doc: &mut Obj, e: &Enrichment) {
         None => (zlogin_target(doc), false),
     };
     if let Some(info) = target.and_then(|t| e.zones.iter().find(|(k, _)| *k == t).map(|(_, z)| z)) {
-        apply_zone(doc, info, in_zone);
+        apply_zone(doc, info, in_zone, parties);
     }
 }
 
@@ -282,7 +286,7 @@ mod tests {
             zone_labels: vec![],
             zones: vec![(uuid.into(), zone)],
         };
-        enrich(&mut doc, &e);
+        enrich(&mut doc, &e, None);
         assert_eq!(
             json(&doc),
             concat!(
