@@ -16,7 +16,7 @@ use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
 use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
-use crate::ecs::batch::{Batch, BodyLayout, Built, Fallback, IndexNaming, Schema, build_bsm, bulk_body};
+use crate::ecs::batch::{Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body};
 use crate::ecs::common::{OBSERVER_KEYS, Observer, Source, set_errno_messages};
 use crate::ecs::enrich::{Enrichment, ZoneInfo};
 use crate::ecs::limits::DocLimits;
@@ -375,22 +375,101 @@ fn ecs_bsm_bulk_body<'py>(
         max_array_items,
         max_string_chars,
     )?;
+    let naming = naming_of(index, data_stream)?;
+    let times = arrivals(received_ns, payloads.len())?;
+    let slices = payload_slices(&payloads);
+    let (body, layout) = py.detach(|| guard(|| bulk_body(&slices, &times, &batch, &naming))).map_err(panic_error)?;
+    Ok((PyBytes::new(py, &body), layout_rows(layout)))
+}
+
+fn naming_of(index: &str, data_stream: Option<&str>) -> PyResult<IndexNaming> {
     let naming = match data_stream {
         Some(name) => IndexNaming::DataStream(name.to_owned()),
         None => IndexNaming::Daily(index.to_owned()),
     };
     naming.check().map_err(PyValueError::new_err)?;
-    let times = arrivals(received_ns, payloads.len())?;
-    let slices = payload_slices(&payloads);
-    let (body, layout) = py.detach(|| guard(|| bulk_body(&slices, &times, &batch, &naming))).map_err(panic_error)?;
-    let layout = layout
+    Ok(naming)
+}
+
+fn layout_rows(layout: Vec<BodyLayout>) -> Vec<LayoutRow> {
+    layout
         .into_iter()
         .map(|l| match l {
             BodyLayout::Lines { id, index, start, end } => (id, index, start, end, String::new()),
             BodyLayout::Fallback { id, why, at } => (id, String::new(), at, at, fallback_text(&why)),
         })
-        .collect();
-    Ok((PyBytes::new(py, &body), layout))
+        .collect()
+}
+
+/// A batch of spooled BSM records from one sender, mapped (decode, ECS or v1, ids, dead letters) but not
+/// yet enriched nor serialized: `zone_refs()` says what enrichment would look up, then `bulk_body()`
+/// takes the values looked up and writes the body. The documents stay in Rust in between.
+#[pyclass(module = "auditrecv._native", name = "BsmDocuments")]
+struct BsmDocuments {
+    batch: Batch,
+    prepared: Option<Prepared>,
+}
+
+#[pymethods]
+impl BsmDocuments {
+    #[new]
+    #[pyo3(signature = (payloads, *, schema, received_ns, source, observer,
+        max_document_bytes=4_194_304, max_tokens=1000, max_array_items=10_000, max_string_chars=262_144))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        payloads: Vec<Bound<'_, PyBytes>>,
+        schema: &str,
+        received_ns: &Bound<'_, PyAny>,
+        source: &Bound<'_, PyDict>,
+        observer: &Bound<'_, PyDict>,
+        max_document_bytes: u64,
+        max_tokens: u64,
+        max_array_items: u64,
+        max_string_chars: u64,
+    ) -> PyResult<Self> {
+        let batch = batch_of(
+            schema,
+            source,
+            observer,
+            None,
+            max_document_bytes,
+            max_tokens,
+            max_array_items,
+            max_string_chars,
+        )?;
+        let times = arrivals(received_ns, payloads.len())?;
+        let slices = payload_slices(&payloads);
+        let prepared = py.detach(|| guard(|| Prepared::new(&slices, &times, &batch))).map_err(panic_error)?;
+        Ok(BsmDocuments { batch, prepared: Some(prepared) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.prepared.as_ref().map_or(0, Prepared::len)
+    }
+
+    /// The distinct zone names and zlogin targets enrichment would look up, in first-seen order.
+    fn zone_refs(&self) -> PyResult<Vec<String>> {
+        let prepared = self.prepared.as_ref().ok_or_else(|| PyValueError::new_err("already serialized"))?;
+        guard(|| prepared.zone_refs()).map_err(panic_error)
+    }
+
+    /// Enrich with the per-sender values and write the `_bulk` body (once): as `ecs_bsm_bulk_body`.
+    #[pyo3(signature = (*, index="auditrecv-%Y.%m.%d", data_stream=None, enrichment=None))]
+    fn bulk_body<'py>(
+        &mut self,
+        py: Python<'py>,
+        index: &str,
+        data_stream: Option<&str>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LayoutRow>)> {
+        let naming = naming_of(index, data_stream)?;
+        self.batch.enrichment = enrichment.map(enrichment_of).transpose()?;
+        let prepared = self.prepared.take().ok_or_else(|| PyValueError::new_err("already serialized"))?;
+        let batch = &self.batch;
+        let (body, layout) = py.detach(|| guard(|| prepared.bulk_body(batch, &naming))).map_err(panic_error)?;
+        Ok((PyBytes::new(py, &body), layout_rows(layout)))
+    }
 }
 
 /// `os.strerror(getattr(errno, name))` for every errno name this Python knows: what `errno_message`
@@ -431,6 +510,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bsm_decode_with_fault, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_documents, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;
+    m.add_class::<BsmDocuments>()?;
     load_errno_messages(m.py())?;
     Ok(())
 }

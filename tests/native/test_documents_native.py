@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from auditrecv import _native
 from auditrecv.config import Enrich, Limits
-from auditrecv.enrich import Enricher, StaticMap, ZoneInfo
+from auditrecv.enrich import Enricher, StaticMap, ZoneInfo, _zlogin_target
 from auditrecv.pipeline import DocumentBuilder
 from auditrecv.schema.common import principal_host, valid_ip
 from auditrecv.sink.bulk import BulkDoc, _serialize, encode
@@ -442,13 +442,20 @@ def test_enrichment_changes_the_documents() -> None:
 
 
 def python_bulk_body(
-    payloads: Sequence[bytes], *, schema: Schema, source: Source, observer: Mapping[str, Any], search: Any
+    payloads: Sequence[bytes],
+    *,
+    schema: Schema,
+    source: Source,
+    observer: Mapping[str, Any],
+    search: Any,
+    enricher: Enricher | None = None,
 ) -> tuple[bytes, list[str]]:
     """The body the sink would send for these records (pipeline._index + bulk.encode), and the ids of the
     documents it could not encode (they go to the dead-letter index in a request of their own)."""
     body = b""
     unencodable = []
-    for doc_id, doc in python_documents(payloads, schema=schema, source=source, observer=observer):
+    docs = python_documents(payloads, schema=schema, source=source, observer=observer, enricher=enricher)
+    for doc_id, doc in docs:
         item = encode(BulkDoc(index_for(search, doc), doc_id, doc))
         if isinstance(item, tuple):
             unencodable.append(doc_id)
@@ -505,6 +512,50 @@ def test_bulk_body_as_the_sink_sends_it(schema: Schema, naming: dict[str, Any]) 
     for source in SOURCES[:2]:
         kw: dict[str, Any] = {"schema": schema, "source": source, "observer": OBSERVERS[0], "search": search}
         assert spliced_native_body(payloads, **kw) == python_bulk_body(payloads, **kw)
+
+
+def python_zone_refs(doc: dict[str, Any]) -> list[str]:
+    """What Enricher._enrich looks up by name for a document: its zone name, else the zlogin target."""
+    container = doc.get("container") if isinstance(doc.get("container"), dict) else None
+    zonename = (container or {}).get("id") or doc.get("zonename")
+    refs = [zonename] if zonename else []
+    target = zonename if isinstance(zonename, str) and zonename != "global" else _zlogin_target(doc)
+    if target and target not in refs:
+        refs.append(target)
+    return refs
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_two_steps_zone_refs_then_enriched_body(schema: Schema) -> None:
+    """BsmDocuments: map, say which zones enrichment needs, look those up, then write the enriched body."""
+    source = Source(transport="audit_remote", peer="192.0.2.7", peer_port=1)
+    search = decode_config(schema).search
+    payloads = ZONE_RECORDS + [raw for _, _, raw in FIXTURE_RECORDS[:60]] + [b"\x00junk"]
+    batch = _native.BsmDocuments(
+        payloads, schema=schema, received_ns=RECEIVED_NS, source=source.to_dict(), observer=OBSERVERS[0]
+    )
+    assert len(batch) == len(payloads)
+    expected_refs: list[str] = []
+    for _, doc in python_documents(payloads, schema=schema, source=source, observer=OBSERVERS[0]):
+        expected_refs += [r for r in python_zone_refs(doc) if r not in expected_refs]
+    refs = batch.zone_refs()
+    assert refs == expected_refs and UUID in refs and OTHER_UUID in refs
+    lookups = ENRICHMENTS["everything"]
+    values = sender_enrichment(source, schema=schema, **lookups)
+    values["zones"] = {r: lookups["zones"][r] for r in refs if r in lookups["zones"]}  # only what was asked
+    body, layout = batch.bulk_body(index=search.index, enrichment=values)
+    assert not any(row[4] for row in layout)
+    expected, _ = python_bulk_body(
+        payloads,
+        schema=schema,
+        source=source,
+        observer=OBSERVERS[0],
+        search=search,
+        enricher=python_enricher(**lookups),
+    )
+    assert body == expected
+    with pytest.raises(ValueError, match="already serialized"):
+        batch.bulk_body()
 
 
 def test_bulk_body_refuses_patterns_it_cannot_format() -> None:

@@ -114,3 +114,37 @@ def ecs_bsm_bulk_body(
     in the body, and ``start == end`` is where its lines belong. Raises ValueError for a pattern directive
     other than ``%Y %m %d %j %y %H %M %S %%``.
     """
+
+class BsmDocuments:
+    """A batch of spooled BSM records from one sender, mapped (as ``ecs_bsm_documents``: decode, ECS or
+    ``auditrecv-v1``, ids, dead letters, records handed back) but not yet enriched nor serialized; the
+    documents stay in Rust. For enrichment: ``zone_refs()`` names what to look up, then ``bulk_body()``
+    takes the values found and writes the body (once)."""
+
+    def __init__(
+        self,
+        payloads: list[bytes],
+        *,
+        schema: str,
+        received_ns: int | Sequence[int],
+        source: Mapping[str, object],
+        observer: Mapping[str, object],
+        max_document_bytes: int = 4194304,
+        max_tokens: int = 1000,
+        max_array_items: int = 10000,
+        max_string_chars: int = 262144,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def zone_refs(self) -> list[str]:
+        """The distinct names the enricher would look up for these documents, in first-seen order: each
+        document's zone name (container.id / v1 zonename: static-map labels by name, and the zone when it
+        is not "global") and the zone a zlogin from the global zone enters (a lower-case UUID)."""
+    def bulk_body(
+        self,
+        *,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+        enrichment: Mapping[str, object] | None = None,
+    ) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
+        """As ``ecs_bsm_bulk_body``, enriched with ``enrichment`` (same keys). Raises ValueError when
+        called a second time."""

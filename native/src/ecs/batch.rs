@@ -11,7 +11,7 @@
 use super::bsm::{MapError, bsm_to_ecs};
 use super::common::{Observer, Parties, Source, civil};
 use super::deadletter::dead_letter_bsm;
-use super::enrich::{Enrichment, enrich};
+use super::enrich::{Enrichment, enrich, zone_refs};
 use super::ids::document_id;
 use super::limits::{DocLimits, within_limits_fast};
 use super::v1::bsm_to_v1;
@@ -172,18 +172,23 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapEr
     (doc, tokens)
 }
 
-/// The mapped (and enriched) document of one spooled BSM record, or why it is handed back.
-fn document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
+/// The mapped document of one spooled BSM record (not enriched), or why it is handed back.
+fn mapped_document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
     let (doc, tokens) = mapped(payload, received_ns, batch);
     if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
         return Err(Fallback::OverLimits);
     }
-    let mut doc = match doc {
-        Ok(doc) => doc,
-        Err(MapError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
+    match doc {
+        Ok(doc) => Ok(doc),
+        Err(MapError::Unencodable(e)) => Err(Fallback::Unencodable(e.0.to_owned())),
         // a dead letter that cannot be made (a receive time past year 9999): Python raises too
-        Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
-    };
+        Err(MapError::Internal(e)) => Err(Fallback::Panicked(e.0)),
+    }
+}
+
+/// The mapped and enriched document of one spooled BSM record, or why it is handed back.
+fn document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
+    let mut doc = mapped_document(payload, received_ns, batch)?;
     if let Some(e) = &batch.enrichment {
         enrich(&mut doc, e, Some(&batch.parties));
     }
@@ -217,6 +222,82 @@ pub enum BodyLayout {
     Lines { id: String, index: String, start: usize, end: usize },
     /// Not in the body: build it in Python; its lines belong at `body[at]` (before the next record's).
     Fallback { id: String, why: Fallback, at: usize },
+}
+
+/// A batch mapped but not yet enriched nor serialized: what enrichment needs to look up is known
+/// ([`Prepared::zone_refs`]) before the values are given ([`Prepared::bulk_body`]).
+#[derive(Debug)]
+pub struct Prepared {
+    docs: Vec<(String, Result<Obj, Fallback>)>,
+}
+
+impl Prepared {
+    /// Map every payload (`received_ns`: one arrival time for all, or one per payload).
+    pub fn new(payloads: &[&[u8]], received_ns: &[u64], batch: &Batch) -> Self {
+        let docs = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
+                let id = document_id("bsm", &batch.parties.identity, &[payload]);
+                let doc = guard(|| mapped_document(payload, received, batch))
+                    .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+                (id, doc)
+            })
+            .collect();
+        Prepared { docs }
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// The distinct zone names and zlogin targets enrichment would look up, in first-seen order.
+    pub fn zone_refs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, doc) in &self.docs {
+            if let Ok(doc) = doc {
+                for r in zone_refs(doc) {
+                    if !out.contains(&r) {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Enrich (`batch.enrichment`, given now) and serialize: the `_bulk` body and its layout.
+    pub fn bulk_body(self, batch: &Batch, naming: &IndexNaming) -> (Vec<u8>, Vec<BodyLayout>) {
+        let mut w = JsonWriter::with_capacity(self.docs.len() * 3072);
+        let mut layout = Vec::with_capacity(self.docs.len());
+        for (id, doc) in self.docs {
+            let start = w.buf.len();
+            let written = doc.and_then(|mut doc| {
+                guard(|| {
+                    if let Some(e) = &batch.enrichment {
+                        enrich(&mut doc, e, Some(&batch.parties));
+                    }
+                    let index = naming.index(timestamp(&doc));
+                    write_lines(&mut w, &index, &id, &doc)?;
+                    Ok(index)
+                })
+                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
+            });
+            match written {
+                Ok(index) => layout.push(BodyLayout::Lines { id, index, start, end: w.buf.len() }),
+                Err(why) => {
+                    w.buf.truncate(start);
+                    layout.push(BodyLayout::Fallback { id, why, at: start });
+                }
+            }
+        }
+        (w.into_bytes(), layout)
+    }
 }
 
 /// `{"create":{"_index":...,"_id":...}}` and the document, each line ending in a newline, appended to

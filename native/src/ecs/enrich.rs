@@ -206,14 +206,40 @@ fn push_unique(section: &mut Obj, key: &'static str, value: &str) {
     }
 }
 
+/// The zone name a document names (`container.id`, or v1 `zonename`), as the enricher reads it.
+fn zonename(doc: &Obj) -> Option<String> {
+    let container_id = doc.get("container").and_then(Value::as_obj).and_then(|c| truthy_str(c.get("id")));
+    container_id.map(str::to_owned).or_else(|| doc.get("zonename").and_then(Value::as_str).map(str::to_owned))
+}
+
+/// The zone the enricher looks up for a document, and whether the record is from inside it (else: a
+/// zlogin from the global zone into it).
+fn zone_target(doc: &Obj, zonename: Option<&str>) -> Option<(String, bool)> {
+    match zonename.filter(|z| *z != "global") {
+        Some(z) => Some((z.to_owned(), true)),
+        None => zlogin_target(doc).map(|t| (t, false)),
+    }
+}
+
+/// What enrichment would look up for this (not yet enriched) document by name: its zone name (static
+/// map labels, and the zone) and the zone a zlogin enters. Empty names left out.
+pub fn zone_refs(doc: &Obj) -> Vec<String> {
+    let name = zonename(doc);
+    let mut refs: Vec<String> = name.iter().filter(|z| !z.is_empty()).cloned().collect();
+    if let Some((target, _)) = zone_target(doc, name.as_deref()) {
+        if !target.is_empty() && !refs.contains(&target) {
+            refs.push(target);
+        }
+    }
+    refs
+}
+
 /// `Enricher._enrich(doc)` with the lookups answered by `e`; `parties` made the document's sections.
 pub fn enrich(doc: &mut Obj, e: &Enrichment, parties: Option<&Parties>) {
     if !matches!(doc.get("host"), Some(Value::Obj(_))) {
         doc.set("host", Obj::new());
     }
-    let container_id = doc.get("container").and_then(Value::as_obj).and_then(|c| truthy_str(c.get("id")));
-    let zonename: Option<String> =
-        container_id.map(str::to_owned).or_else(|| doc.get("zonename").and_then(Value::as_str).map(str::to_owned));
+    let zonename = zonename(doc);
 
     if let Some(ptr) = e.hostname.as_deref().filter(|p| !p.is_empty()) {
         let host = doc.get("host").and_then(Value::as_obj).expect("made above");
@@ -238,12 +264,10 @@ pub fn enrich(doc: &mut Obj, e: &Enrichment, parties: Option<&Parties>) {
         update(labels, zone_labels);
     }
 
-    let in_zone = zonename.as_deref().filter(|z| *z != "global");
-    let (target, in_zone) = match in_zone {
-        Some(z) => (Some(z.to_owned()), true),
-        None => (zlogin_target(doc), false),
-    };
-    if let Some(info) = target.and_then(|t| e.zones.iter().find(|(k, _)| *k == t).map(|(_, z)| z)) {
+    let target = zone_target(doc, zonename.as_deref());
+    if let Some((info, in_zone)) =
+        target.and_then(|(t, in_zone)| e.zones.iter().find(|(k, _)| *k == t).map(|(_, z)| (z, in_zone)))
+    {
         apply_zone(doc, info, in_zone, parties);
     }
 }
