@@ -523,3 +523,90 @@ pub(crate) fn note_text(note: &ArgNote) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bsm::record::tests::{header32, header64, record, str16, text_token};
+    use crate::bsm::record::{Limits, decode_record};
+    use crate::ecs::common::{Observer, Source};
+
+    fn parties() -> Parties {
+        let source = Source { transport: "audit_remote".into(), peer: "192.0.2.7".into(), ..Source::default() };
+        Parties::new(source, Observer { fields: vec![("name", Some("recv".into()))], ips: None })
+    }
+
+    fn ecs(data: &[u8]) -> Obj {
+        let rec = decode_record(data, 0, true, Limits::default());
+        bsm_to_ecs(&rec, &parties(), 1_700_000_000_000_000_000).expect("mapped")
+    }
+
+    fn text(doc: &Obj, path: &'static str) -> Option<String> {
+        doc.get_path(path).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    fn subject64(auid: u32, euid: u32, pid: u32, host: [u8; 4]) -> Vec<u8> {
+        let mut v = vec![0x75];
+        for x in [auid, euid, 10, euid, 10, pid, pid] {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+        v.extend_from_slice(&0x0BF1_1600u64.to_be_bytes());
+        v.extend_from_slice(&host);
+        v
+    }
+
+    #[test]
+    fn categorized_from_the_table_the_classes_or_nothing() {
+        let action = |event: u16| {
+            let data = record(&header32(event, 1, 0, 2), &[], false);
+            let c = categorize(&decode_record(&data, 0, true, Limits::default()));
+            (c.action.into_owned(), c.object_type, c.category, c.types)
+        };
+        let (exec, object, _, _) = action(23); // AUE_EXECVE: a table row
+        assert_eq!((exec.as_str(), object), ("executed", "file"));
+        let unknown = action(65000); // no event name at all
+        assert_eq!(unknown, ("event-65000".to_owned(), "", &["process"][..], &["info"][..]));
+    }
+
+    #[test]
+    fn an_exec_record_names_its_actor_program_and_outcome() {
+        let mut exec_args = vec![0x3C];
+        exec_args.extend_from_slice(&2u32.to_be_bytes());
+        exec_args.extend_from_slice(b"/usr/bin/ls\0-la\0");
+        let mut path = vec![0x23];
+        path.extend(str16(b"/usr/bin/ls"));
+        let ret = [0x27, 13, 0, 0, 0, 0]; // EACCES
+        let data = record(
+            &header64(23, 1_700_000_000, 5, 2, 0),
+            &[&exec_args, &path, &subject64(1001, 0, 42, [10, 0, 2, 15]), &ret],
+            false,
+        );
+        let doc = ecs(&data);
+        assert_eq!(text(&doc, "event.outcome").as_deref(), Some("failure"));
+        assert_eq!(text(&doc, "error.code").as_deref(), Some("EACCES"));
+        assert_eq!(text(&doc, "process.executable").as_deref(), Some("/usr/bin/ls"));
+        assert_eq!(text(&doc, "process.title").as_deref(), Some("/usr/bin/ls -la"));
+        assert_eq!(text(&doc, "user.audit.id").as_deref(), Some("1001"));
+        assert_eq!(text(&doc, "file.directory").as_deref(), Some("/usr/bin"));
+        assert_eq!(text(&doc, "message").as_deref(), Some("1001 executed /usr/bin/ls (failure)"));
+        let keys: Vec<&str> = doc.entries.iter().map(|(k, _)| &**k).take(6).collect();
+        assert_eq!(keys, ["@timestamp", "labels", "event", "error", "auditrecv", "host"]);
+    }
+
+    #[test]
+    fn damaged_records_keep_their_bytes_and_unset_ids_are_left_out() {
+        let mut data =
+            record(&header32(1, 1, 0, 11), &[&text_token(b"x"), &subject64(u32::MAX, u32::MAX, 1, [0; 4])], false);
+        data.push(0xEE);
+        let doc = ecs(&data);
+        assert!(text(&doc, "event.reason").is_some_and(|r| r.contains("after the record end")));
+        assert_eq!(text(&doc, "event.original"), Some(crate::json::hex_string(&data[..data.len() - 1])));
+        assert_eq!(doc.get_path("user.audit.id"), None);
+        assert_eq!(doc.get_path("tags"), Some(&Value::str_list(["decode_error"])));
+    }
+
+    #[test]
+    fn python_strip() {
+        assert_eq!(py_strip("\u{1c} a b\u{a0}\t"), "a b");
+    }
+}

@@ -37,3 +37,24 @@ pub fn dead_letter_bsm(raw: &[u8], parties: &Parties, error: &str, received_ns: 
     doc.put("message", format!("undecodable bsm record from {peer}: {error}"));
     Ok(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::common::{Observer, Source};
+
+    #[test]
+    fn a_dead_letter_keeps_the_bytes_and_says_who_sent_them() {
+        let source = Source { transport: "audit_remote".into(), peer: "".into(), ..Source::default() };
+        let parties = Parties::new(source, Observer::default());
+        let doc = dead_letter_bsm(b"\x00\xff", &parties, "no BSM header", 0).unwrap();
+        let json = String::from_utf8(doc.to_json().unwrap()).unwrap();
+        assert!(json.starts_with(r#"{"@timestamp":"1970-01-01T00:00:00.000000000Z","event":{"kind":"pipeline_error""#));
+        assert!(json.contains(r#""original":"00ff""#) && json.contains(r#""raw_base64":"AP8=","raw_kind":"bsm""#));
+        assert!(json.ends_with(r#""message":"undecodable bsm record from unknown: no BSM header"}"#), "{json}");
+        // an empty payload keeps no raw_base64 (empty values are left out), as in Python
+        let empty = dead_letter_bsm(b"", &parties, "no data", 0).unwrap();
+        assert_eq!(empty.get_path("auditrecv.raw_base64"), None);
+        assert_eq!(empty.get_path("auditrecv.raw_kind").and_then(Value::as_str), Some("bsm"));
+    }
+}
