@@ -105,9 +105,13 @@ def python_documents(
     observer: Mapping[str, Any],
     received_ns: int = RECEIVED_NS,
     enricher: Enricher | None = None,
+    limits: Limits | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """What the pipeline builds (DocumentBuilder), enriched as the pipeline enriches, record by record."""
-    builder = DocumentBuilder(decode_config(schema), dict(observer))
+    cfg = decode_config(schema)
+    if limits is not None:
+        cfg = dataclasses.replace(cfg, limits=limits)
+    builder = DocumentBuilder(cfg, dict(observer))
     out = []
     for i, payload in enumerate(payloads):
         (built,) = builder.add([(i, SpoolRecord("bsm", payload, source, received_ns))])
@@ -134,7 +138,10 @@ def native_documents(
     observer: Mapping[str, Any],
     received_ns: int = RECEIVED_NS,
     enrichment: dict[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> list[tuple[str, bytes | None, str | None]]:
+    caps = dataclasses.asdict(limits or Limits())
+    caps.pop("max_linux_event_bytes")
     return _native.ecs_bsm_documents(
         list(payloads),
         schema=schema,
@@ -142,6 +149,7 @@ def native_documents(
         source=source.to_dict(),
         observer=dict(observer),
         enrichment=enrichment,
+        **caps,
     )
 
 
@@ -150,13 +158,22 @@ def assert_same_documents(payloads: Sequence[bytes], **kw: Any) -> None:
     enrichment = kw.pop("enrichment", None)
     python = python_documents(payloads, enricher=enricher, **kw)
     native = native_documents(payloads, enrichment=enrichment, **kw)
+    assert_same(payloads, python, native, kw.get("schema", ""))
+
+
+def assert_same(
+    payloads: Sequence[bytes],
+    python: list[tuple[str, dict[str, Any]]],
+    native: list[tuple[str, bytes | None, str | None]],
+    schema: str,
+) -> None:
     assert len(native) == len(python)
     for payload, (py_id, py_doc), (nat_id, nat_json, why) in zip(payloads, python, native, strict=True):
         assert nat_id == py_id, payload.hex()
         expected = serialized(py_doc)
         if nat_json is None:
             assert why is not None
-            if why == "over_limits":  # the Python path cuts such documents: built there
+            if why == "over_limits":  # the Python path may cut such documents: built there, whatever it makes
                 continue
             assert why == expected, f"{payload.hex()}: native handed back ({why}), python made {expected!r}"[:2000]
             continue
@@ -169,7 +186,7 @@ def assert_same_documents(payloads: Sequence[bytes], **kw: Any) -> None:
                 else:
                     detail = f"\nfields: {[k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]}"
             pytest.fail(
-                f"{kw.get('schema')} {payload.hex()}{detail}\npython {expected!r}\nnative {nat_json!r}"[:6000],
+                f"{schema} {payload.hex()}{detail}\npython {expected!r}\nnative {nat_json!r}"[:6000],
                 pytrace=False,
             )
 
@@ -205,11 +222,31 @@ def test_damaged_and_far_future_records_as_python(schema: Schema) -> None:
 
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_records_over_the_document_caps_are_handed_back(schema: Schema) -> None:
-    """Those are cut by the Python limit_document: the native side says so instead of building them."""
+    """Those are cut by the Python limit_document: the native side says so instead of building them. Large
+    records within the caps (not provably so from their size alone) are built natively, as Python keeps them."""
     big = B.record(B.header64(1, 1, 0), *[B.text("x")] * 1200)
+    many_args = B.record(B.header64(23, 1, 0), B.cstr_list(0x3C, ["a"] * 12_000))
     long_args = B.record(B.header64(23, 1, 0), B.cstr_list(0x3C, ["a" * 20_000]))
-    rows = native_documents([big, long_args, ZONE_RECORDS[0]], schema=schema, source=SOURCES[0], observer={})
-    assert [why for _, _, why in rows] == ["over_limits", "over_limits", None]
+    payloads = [big, many_args, long_args, ZONE_RECORDS[0]]
+    rows = native_documents(payloads, schema=schema, source=SOURCES[0], observer={})
+    assert [why for _, _, why in rows] == ["over_limits", "over_limits", None, None]
+    assert_same_documents(payloads, schema=schema, source=SOURCES[0], observer={})
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_tight_limits_as_limit_document_judges_them(schema: Schema) -> None:
+    """With caps every fixture record is near: kept whole natively exactly when Python keeps it whole."""
+    payloads = [raw for _, _, raw in FIXTURE_RECORDS] + HANDBUILT[:200]
+    for limits in (
+        Limits(max_document_bytes=2500, max_tokens=6, max_array_items=40, max_string_chars=60),
+        Limits(max_document_bytes=100_000, max_tokens=4, max_array_items=1000, max_string_chars=1000),
+        Limits(max_document_bytes=100_000, max_tokens=1000, max_array_items=20, max_string_chars=100),
+    ):
+        kw: dict[str, Any] = {"schema": schema, "source": SOURCES[1], "observer": OBSERVERS[0], "limits": limits}
+        native = native_documents(payloads, **kw)
+        assert_same(payloads, python_documents(payloads, **kw), native, schema)
+        whys = [why for _, _, why in native]
+        assert whys.count("over_limits") and whys.count(None), whys  # both sides of the line reached
 
 
 EXAMPLES = int(os.environ.get("AUDITRECV_PROPERTY_EXAMPLES", "150"))  # raise it for a longer hunt

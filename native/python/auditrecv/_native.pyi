@@ -76,8 +76,8 @@ def ecs_bsm_documents(
     caps are config ``[limits]``.
 
     One ``(doc_id, document, fallback)`` per payload, in order. ``document`` is None when the record is
-    handed back, ``fallback`` saying why: "over_limits" (not provably within ``[limits]``: build it with
-    the Python path, which may cut it), "unencodable: ..." (orjson refuses it too: the sink dead-letters
+    handed back, ``fallback`` saying why: "over_limits" (over ``[limits]`` as ``limit_document`` judges
+    it, or cut by the decoder's own caps: build it with the Python path, which cuts it), "unencodable: ..." (orjson refuses it too: the sink dead-letters
     such documents), "native_error: ..." (a bug here; build it in Python).
 
     ``enrichment``, the values enrichment adds, looked up once per sender and batch::

@@ -13,7 +13,7 @@ use super::common::{Observer, Parties, Source, civil};
 use super::deadletter::dead_letter_bsm;
 use super::enrich::{Enrichment, enrich, zone_refs};
 use super::ids::document_id;
-use super::limits::{DocLimits, within_limits_fast};
+use super::limits::{DocLimits, within_limits, within_limits_fast};
 use super::v1::bsm_to_v1;
 use super::value::{Obj, Value};
 use crate::boundary::guard;
@@ -151,12 +151,15 @@ pub enum Built {
     Fallback { id: String, why: Fallback },
 }
 
-fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapError>, u64) {
+/// The mapped document (or dead letter), the token count `within_limits_fast` takes, and whether the
+/// decoder's own caps left something out (then the Python decoder, which has none, made a larger one).
+fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapError>, u64, bool) {
     let rec = decode_record(payload, 0, true, batch.decode_limits);
     let tokens = rec.truncation.as_ref().map_or(rec.tokens.len() as u64, |t| t.tokens_seen);
+    let cut = rec.truncation.is_some();
     if rec.event_id.is_none() {
         let doc = dead_letter_bsm(payload, &batch.parties, &rec.errors.join("; "), received_ns);
-        return (doc.map_err(MapError::Internal), 0);
+        return (doc.map_err(MapError::Internal), 0, cut);
     }
     let doc = match batch.schema {
         Schema::Ecs => bsm_to_ecs(&rec, &batch.parties, received_ns),
@@ -169,21 +172,29 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapEr
         }
         other => other,
     };
-    (doc, tokens)
+    (doc, tokens, cut)
 }
 
 /// The mapped document of one spooled BSM record (not enriched), or why it is handed back.
 fn mapped_document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
-    let (doc, tokens) = mapped(payload, received_ns, batch);
-    if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
+    let (doc, tokens, decoder_cut) = mapped(payload, received_ns, batch);
+    if decoder_cut {
         return Err(Fallback::OverLimits);
     }
-    match doc {
-        Ok(doc) => Ok(doc),
-        Err(MapError::Unencodable(e)) => Err(Fallback::Unencodable(e.0.to_owned())),
+    let doc = match doc {
+        Ok(doc) => doc,
+        Err(MapError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
         // a dead letter that cannot be made (a receive time past year 9999): Python raises too
-        Err(MapError::Internal(e)) => Err(Fallback::Panicked(e.0)),
+        Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
+    };
+    if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
+        // the pipeline's limit_document, before enrichment as there: kept whole if within the caps
+        let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+        if !within_limits(&json, &batch.doc_limits) {
+            return Err(Fallback::OverLimits);
+        }
     }
+    Ok(doc)
 }
 
 /// The mapped and enriched document of one spooled BSM record, or why it is handed back.
