@@ -3,7 +3,7 @@
 //! `auditrecv/sink/bulk.py` `encode`): decode, map (ECS or `auditrecv-v1`), dead-letter what has no
 //! header or makes the mapper fail, id, enrich, serialize: one pass, no per-field objects in Python.
 //!
-//! A few records are handed back instead ([`Fallback`]): those the document caps could cut (rare and
+//! A few records are handed back instead ([`Fallback`]): those over the document caps (rare and
 //! large; the Python `limit_document` cuts them), those orjson could not serialize either (the sink
 //! dead-letters them with their Python `repr`), and any that hit a bug here (a caught panic). The
 //! caller builds those the Python way and puts their lines where [`BodyLayout`] says.
@@ -136,7 +136,7 @@ impl Batch {
 /// Why a record is handed back to the Python path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fallback {
-    /// Not provably within `[limits]`: the document may need cutting.
+    /// Over `[limits]` (Python cuts the document), or cut by the decoder's own caps.
     OverLimits,
     /// The document holds a value orjson refuses (an integer beyond 64 bits).
     Unencodable(String),
