@@ -184,10 +184,10 @@ pub fn bsm_to_ecs(rec: &Record<'_>, parties: &Parties, received_ns: u64) -> Resu
 
     // -- event.*
     if !cat.category.is_empty() {
-        event.push("category", Value::str_list(cat.category.iter().copied()));
+        event.push("category", Value::Strs(cat.category));
     }
     if !cat.types.is_empty() {
-        event.push("type", Value::str_list(cat.types.iter().copied()));
+        event.push("type", Value::Strs(cat.types));
     }
     if !cat.action.is_empty() {
         event.push("action", Value::Str(cat.action.clone()));
@@ -377,7 +377,7 @@ pub fn bsm_to_ecs(rec: &Record<'_>, parties: &Parties, received_ns: u64) -> Resu
     doc.put_opt("bsm.event_id", rec.event_id.map(u32::from));
     doc.put_opt("bsm.event_name", rec.event.map(|e| e.name));
     doc.put_opt("bsm.event_description", rec.event.map(|e| e.description));
-    doc.put("bsm.classes", Value::str_list(rec.event.map_or(&[][..], |e| e.classes).iter().copied()));
+    doc.put("bsm.classes", Value::Strs(rec.event.map_or(&[][..], |e| e.classes)));
     doc.put("bsm.modifier", u32::from(rec.modifier));
     doc.put("bsm.modifier_names", Value::str_list(modifier_names(rec.modifier)));
     doc.put_opt("bsm.host", rec.host.clone());

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use blake2b_simd::Params;
 
@@ -487,9 +487,9 @@ pub struct Parties {
     /// The auditrecv section (`auditrecv.source.*`, `auditrecv.schema`), and as JSON: documents hold the
     /// JSON unless something writes into the section later (enrichment's zlogin fields: [`thaw`]).
     auditrecv: Obj,
-    auditrecv_json: Vec<u8>,
+    auditrecv_json: Arc<[u8]>,
     /// The observer section as JSON: nothing writes into it after `observer_fields`.
-    observer_section: Option<Vec<u8>>,
+    observer_section: Option<Arc<[u8]>>,
 }
 
 impl Parties {
@@ -502,11 +502,11 @@ impl Parties {
             _ => Obj::new(),
         };
         let observer_section = match scratch.remove("observer") {
-            Some(Value::Obj(o)) => o.to_json().ok(),
+            Some(Value::Obj(o)) => o.to_json().ok().map(Arc::from),
             _ => None,
         };
         Parties {
-            auditrecv_json: auditrecv.to_json().unwrap_or_default(),
+            auditrecv_json: Arc::from(auditrecv.to_json().unwrap_or_default()),
             identity: super::ids::host_identity(&source),
             host: SenderHost::new(&source),
             source,
@@ -522,12 +522,12 @@ impl Parties {
             return source_fields(doc, &self.source);
         }
         doc.put("event.provider", self.source.transport.clone());
-        doc.push("auditrecv", Value::Raw(self.auditrecv_json.clone()));
+        doc.push("auditrecv", Value::Shared(Arc::clone(&self.auditrecv_json)));
     }
 
     /// The document's auditrecv section as an object again, to write into it.
     pub fn thaw(&self, doc: &mut Obj) {
-        if let Some(section @ Value::Raw(_)) = doc.get_mut("auditrecv") {
+        if let Some(section @ Value::Shared(_)) = doc.get_mut("auditrecv") {
             *section = Value::Obj(self.auditrecv.clone());
         }
     }
@@ -538,7 +538,7 @@ impl Parties {
             return observer_fields(doc, &self.observer);
         }
         if let Some(section) = &self.observer_section {
-            doc.push("observer", Value::Raw(section.clone()));
+            doc.push("observer", Value::Shared(Arc::clone(section)));
         }
     }
 
@@ -578,7 +578,8 @@ fn truthy(v: Option<&Value>) -> Option<&Value> {
         Value::Str(s) => !s.is_empty(),
         Value::List(l) => !l.is_empty(),
         Value::Obj(o) => !o.is_empty(),
-        Value::Raw(_) => true,
+        Value::Raw(_) | Value::Shared(_) => true,
+        Value::Strs(l) => !l.is_empty(),
     })
 }
 

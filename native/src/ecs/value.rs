@@ -3,6 +3,7 @@
 //! `auditrecv/schema/common.py`). Serialized by [`Value::write`] to orjson's bytes.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::json::{JsonError, JsonWriter};
 
@@ -22,6 +23,10 @@ pub enum Value {
     List(Vec<Value>),
     Obj(Obj),
     Raw(Vec<u8>),
+    /// JSON shared by every document of a batch (the sender's and the receiver's sections).
+    Shared(Arc<[u8]>),
+    /// A list of the tables' own strings (categories, classes): written, never allocated.
+    Strs(&'static [&'static str]),
 }
 
 /// A JSON object in insertion order (a Python dict).
@@ -91,6 +96,7 @@ impl Value {
             Value::Null => true,
             Value::Str(s) => s.is_empty(),
             Value::List(l) => l.is_empty(),
+            Value::Strs(l) => l.is_empty(),
             _ => false,
         }
     }
@@ -132,6 +138,8 @@ impl Value {
             }
             Value::Obj(o) => o.write(w)?,
             Value::Raw(json) => w.buf.extend_from_slice(json),
+            Value::Shared(json) => w.buf.extend_from_slice(json),
+            Value::Strs(items) => w.str_list(items),
         }
         Ok(())
     }
