@@ -372,22 +372,35 @@ pub fn bsm_to_ecs(rec: &Record<'_>, parties: &Parties, received_ns: u64) -> Resu
     doc.put("bsm.summary", summary(rec, &cat, &paths, remote_addr, subj, &texts));
 
     // -- bsm.* detail: header facts, convenience lists, every token
-    doc.put_opt("bsm.version", rec.version.map(u32::from));
-    doc.put_opt("bsm.header_id", rec.header_id.map(u32::from));
-    doc.put_opt("bsm.event_id", rec.event_id.map(u32::from));
-    doc.put_opt("bsm.event_name", rec.event.map(|e| e.name));
-    doc.put_opt("bsm.event_description", rec.event.map(|e| e.description));
-    doc.put("bsm.classes", Value::Strs(rec.event.map_or(&[][..], |e| e.classes)));
-    doc.put("bsm.modifier", u32::from(rec.modifier));
-    doc.put("bsm.modifier_names", Value::str_list(modifier_names(rec.modifier)));
-    doc.put_opt("bsm.host", rec.host.clone());
-    doc.put("bsm.has_trailer", rec.has_trailer);
-    doc.put("bsm.length", rec.length as u64);
-    doc.put("bsm.paths", Value::str_list(paths.iter().map(|p| (*p).to_owned())));
-    doc.put("bsm.texts", Value::str_list(texts.iter().map(|p| (*p).to_owned())));
-    if let Some((errval, retval, _)) = ret {
-        doc.put("bsm.return.errval", u32::from(errval));
-        doc.put("bsm.return.retval", retval);
+    {
+        // Each of these is written once, after the only earlier bsm.* keys (session, terminal, zonename,
+        // summary): appended without looking for them first.
+        let bsm = doc.section("bsm");
+        let mut add = |key: &'static str, value: Value| {
+            if !value.is_empty_value() {
+                bsm.push(key, value);
+            }
+        };
+        let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
+        add("version", opt(rec.version.map(|v| Value::from(u32::from(v)))));
+        add("header_id", opt(rec.header_id.map(|v| Value::from(u32::from(v)))));
+        add("event_id", opt(rec.event_id.map(|v| Value::from(u32::from(v)))));
+        add("event_name", opt(rec.event.map(|e| Value::from(e.name))));
+        add("event_description", opt(rec.event.map(|e| Value::from(e.description))));
+        add("classes", Value::Strs(rec.event.map_or(&[][..], |e| e.classes)));
+        add("modifier", Value::from(u32::from(rec.modifier)));
+        add("modifier_names", Value::str_list(modifier_names(rec.modifier)));
+        add("host", opt(rec.host.clone().map(Value::from)));
+        add("has_trailer", Value::from(rec.has_trailer));
+        add("length", Value::from(rec.length as u64));
+        add("paths", Value::str_list(paths.iter().map(|p| (*p).to_owned())));
+        add("texts", Value::str_list(texts.iter().map(|p| (*p).to_owned())));
+        if let Some((errval, retval, _)) = ret {
+            let mut r = Obj::with_capacity(2);
+            r.push("errval", u32::from(errval));
+            r.push("retval", retval);
+            add("return", Value::Obj(r));
+        }
     }
     for tok in tokens {
         if let Token::UsePrivilege { privs, .. } = tok {

@@ -157,6 +157,7 @@ fn section_capacity(key: &str) -> usize {
 }
 
 /// Key equality, the same literal (pointer and length) first: most lookups are of the mappers' own keys.
+/// (Keys are unique in an object, so lookups scan from the end: writes mostly go to recent sections.)
 #[inline]
 fn same_key(stored: &Text, key: &str) -> bool {
     (stored.as_ptr() == key.as_ptr() && stored.len() == key.len()) || **stored == *key
@@ -180,15 +181,15 @@ impl Obj {
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
+        self.entries.iter().rev().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.entries.iter_mut().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
+        self.entries.iter_mut().rev().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.iter().any(|(k, _)| same_key(k, key))
+        self.entries.iter().rev().any(|(k, _)| same_key(k, key))
     }
 
     /// `d[key] = value`: replaced in place when present, appended otherwise.
@@ -213,7 +214,7 @@ impl Obj {
 
     /// The object under `key`, made (or replacing a non-object) if needed: `setdefault` for sections.
     pub fn section(&mut self, key: &'static str) -> &mut Obj {
-        let i = match self.entries.iter().position(|(k, _)| same_key(k, key)) {
+        let i = match self.entries.iter().rposition(|(k, _)| same_key(k, key)) {
             Some(i) => {
                 if !matches!(self.entries[i].1, Value::Obj(_)) {
                     self.entries[i].1 = Value::Obj(Obj::new());
@@ -250,7 +251,7 @@ impl Obj {
             return;
         }
         let (node, leaf) = self.parent(dotted);
-        match node.entries.iter_mut().find(|(k, _)| same_key(k, leaf)) {
+        match node.entries.iter_mut().rev().find(|(k, _)| same_key(k, leaf)) {
             Some(slot) => slot.1 = value,
             None => node.entries.push((Cow::Borrowed(leaf), value)),
         }
@@ -283,7 +284,7 @@ impl Obj {
             return;
         }
         let (node, leaf) = self.parent(dotted);
-        let slot = match node.entries.iter().position(|(k, _)| same_key(k, leaf)) {
+        let slot = match node.entries.iter().rposition(|(k, _)| same_key(k, leaf)) {
             Some(i) => i,
             None => {
                 node.entries.push((Cow::Borrowed(leaf), Value::List(Vec::new())));
