@@ -88,6 +88,16 @@ def zone_records() -> list[bytes]:
                 B.zonename("global"),
             )
         )
+    # no zone token: a v1 document then has no zonename, and the Python enricher gives it the ECS zlogin
+    # fields (its v1 test looks for "zonename" or a "schema" key v1 documents do not have)
+    out.append(
+        B.record(
+            B.header64_ex(23, 1_700_000_000, 5, "192.0.2.7"),
+            B.cstr_list(0x3C, ["/usr/sbin/zlogin", UUID]),
+            SUBJ,
+            B.return32(0, 0),
+        )
+    )
     return out
 
 
@@ -473,6 +483,13 @@ def test_enrichment_changes_the_documents() -> None:
     assert in_zone["labels"]["zonealias"] == "alice-web" and in_zone["labels"]["tier"] == "gold"
     assert in_zone["host"]["hostname"] == "gz1.example"
     assert zlogin["auditrecv"]["zlogin"]["zonealias"] == "alice-web" and "zlogin" in zlogin["tags"]
+    # the Python enricher's shape mix-ups, reproduced: every v1 document gets a "host" object, and a v1
+    # zlogin without a zone token the ECS zlogin fields
+    v1 = sender_enrichment(source, schema="auditrecv-v1", **ENRICHMENTS["everything"])
+    rows = native_documents(ZONE_RECORDS[-1:], schema="auditrecv-v1", source=source, observer={}, enrichment=v1)
+    (v1_zlogin,) = (orjson.loads(doc or b"") for _, doc, _ in rows)
+    assert v1_zlogin["host"] == {"hostname": "gz1.example"} and "zonename" not in v1_zlogin
+    assert v1_zlogin["auditrecv"]["zlogin"]["zonealias"] == "alice-web"
 
 
 # ---------------------------------------------------------------- bulk body
