@@ -38,6 +38,22 @@ const fn escape_table() -> [bool; 256] {
 }
 static NEEDS_ESCAPE: [bool; 256] = escape_table();
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of eight bytes is a control character, `"` or `\\` (SWAR: a byte below 0x20 borrows
+/// into its high bit when 0x20 is subtracted; a byte equal to `"` or `\\` becomes zero when xored).
+/// May answer true for a clean word (a borrow from a lower byte); never false for a dirty one.
+#[inline]
+fn needs_escape_word(x: u64) -> bool {
+    let below_space = x.wrapping_sub(0x20 * ONES) & !x;
+    let q = x ^ (u64::from(b'"') * ONES);
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = x ^ (u64::from(b'\\') * ONES);
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGHS != 0
+}
+
 /// Appends JSON to a byte buffer. Separators are implicit: a key or array item gets a comma unless it
 /// directly follows the opening bracket.
 #[derive(Debug, Default)]
@@ -131,8 +147,20 @@ impl JsonWriter {
         self.buf.reserve(bytes.len() + 2);
         self.buf.push(b'"');
         let mut start = 0;
-        for (i, &c) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            // eight bytes at a time while none needs an escape (almost all text)
+            if i + 8 <= bytes.len() {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&bytes[i..i + 8]);
+                if !needs_escape_word(u64::from_le_bytes(word)) {
+                    i += 8;
+                    continue;
+                }
+            }
+            let c = bytes[i];
             if !NEEDS_ESCAPE[c as usize] {
+                i += 1;
                 continue;
             }
             self.buf.extend_from_slice(&bytes[start..i]);
@@ -153,7 +181,8 @@ impl JsonWriter {
                     HEX[(c & 15) as usize],
                 ]),
             }
-            start = i + 1;
+            i += 1;
+            start = i;
         }
         self.buf.extend_from_slice(&bytes[start..]);
         self.buf.push(b'"');
@@ -199,6 +228,42 @@ impl JsonWriter {
     pub fn newline(&mut self) {
         self.buf.push(b'\n');
     }
+}
+
+/// Decimal text of an integer (itoa: no formatting machinery on the hot path).
+pub fn num(v: impl itoa::Integer) -> String {
+    itoa::Buffer::new().format(v).to_owned()
+}
+
+/// Lower-case hex digits of an integer, as Python's `format(n, "x")`.
+pub fn hex_lower(mut v: u64) -> String {
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&buf[i..]).into_owned()
+}
+
+/// Octal digits of an integer, at least `width` of them (Python's `format(n, "0<width>o")`).
+pub fn octal(mut v: u64, width: usize) -> String {
+    let mut buf = [b'0'; 24];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v & 7) as u8;
+        v >>= 3;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len() - width.min(buf.len()));
+    String::from_utf8_lossy(&buf[start..]).into_owned()
 }
 
 /// Lowercase hex text (for building strings such as UUIDs).
@@ -252,6 +317,22 @@ mod tests {
             w.end_obj();
         });
         assert_eq!(s, r#"{"a":[],"b":[1,18446744073709551615],"c":{},"d":-9223372036854775808,"e":"00ab"}"#);
+    }
+
+    #[test]
+    fn word_check_never_misses_a_byte_to_escape() {
+        for pos in 0..8 {
+            for c in 0..=255u8 {
+                let mut word = *b"abcdefgh";
+                word[pos] = c;
+                let any = word.iter().any(|b| NEEDS_ESCAPE[*b as usize]);
+                if any {
+                    assert!(needs_escape_word(u64::from_le_bytes(word)), "{word:?}");
+                }
+            }
+        }
+        assert!(!needs_escape_word(u64::from_le_bytes(*b"/usr/bin")));
+        assert_eq!(one(|w| w.str("0123456789abcdef\"0123456789")), r#""0123456789abcdef\"0123456789""#);
     }
 
     #[test]

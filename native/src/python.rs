@@ -7,14 +7,19 @@
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
 use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
+use crate::ecs::batch::{Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body};
+use crate::ecs::common::{OBSERVER_KEYS, Observer, Source, set_errno_messages};
+use crate::ecs::enrich::{Enrichment, ZoneInfo};
+use crate::ecs::limits::DocLimits;
 use crate::json::JsonError;
 
 create_exception!(
@@ -142,6 +147,350 @@ fn bsm_looks_like(head: &[u8]) -> PyResult<bool> {
     guard(|| looks_like_bsm(head)).map_err(panic_error)
 }
 
+// ------------------------------------------------------------------------------------ documents
+
+fn schema_of(schema: &str) -> PyResult<Schema> {
+    match schema {
+        "ecs" => Ok(Schema::Ecs),
+        "auditrecv-v1" => Ok(Schema::V1),
+        other => Err(PyValueError::new_err(format!("unknown schema {other:?} (ecs or auditrecv-v1)"))),
+    }
+}
+
+/// Python's `str(value)` for a truthy value, None for a falsy one.
+fn truthy_text(value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if !value.is_truthy()? {
+        return Ok(None);
+    }
+    Ok(Some(value.str()?.to_cow()?.into_owned()))
+}
+
+fn text_field(d: &Bound<'_, PyDict>, key: &str) -> PyResult<String> {
+    Ok(match d.get_item(key)? {
+        Some(v) if !v.is_none() => v.str()?.to_cow()?.into_owned(),
+        _ => String::new(),
+    })
+}
+
+/// `Source.to_dict()` (or any mapping with its keys) -> Source.
+fn source_of(d: &Bound<'_, PyDict>) -> PyResult<Source> {
+    Ok(Source {
+        transport: text_field(d, "transport")?,
+        peer: text_field(d, "peer")?,
+        peer_port: match d.get_item("peer_port")? {
+            Some(v) if !v.is_none() => v.extract()?,
+            _ => 0,
+        },
+        mech: text_field(d, "mech")?,
+        principal: text_field(d, "principal")?,
+        authenticated: match d.get_item("authenticated")? {
+            Some(v) => v.is_truthy()?,
+            None => false,
+        },
+        listener: text_field(d, "listener")?,
+    })
+}
+
+/// The pipeline's observer dict -> Observer (values as `observer_fields` reads them).
+fn observer_of(d: &Bound<'_, PyDict>) -> PyResult<Observer> {
+    let mut fields = Vec::with_capacity(6);
+    for key in OBSERVER_KEYS {
+        if let Some(v) = d.get_item(key)? {
+            fields.push((key, truthy_text(&v)?));
+        }
+    }
+    let ips = match d.get_item("ip")? {
+        Some(v) if v.is_instance_of::<pyo3::types::PyString>() => Some(vec![v.extract::<String>()?]),
+        Some(v) if v.is_instance_of::<PyList>() => {
+            // only strings can be addresses (valid_ip of anything else is None)
+            Some(v.cast::<PyList>()?.iter().filter_map(|ip| ip.extract::<String>().ok()).collect())
+        }
+        _ => None,
+    };
+    Ok(Observer { fields, ips })
+}
+
+fn pairs(d: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let Some(d) = d.filter(|d| !d.is_none()) else { return Ok(Vec::new()) };
+    let d = d.cast::<PyDict>()?;
+    d.iter().map(|(k, v)| Ok((k.str()?.to_cow()?.into_owned(), v.str()?.to_cow()?.into_owned()))).collect()
+}
+
+/// The per-sender enrichment dict (see `_native.pyi`) -> Enrichment.
+fn enrichment_of(d: &Bound<'_, PyDict>) -> PyResult<Enrichment> {
+    let hostname = match d.get_item("hostname")? {
+        Some(v) if !v.is_none() => Some(v.extract::<String>()?),
+        _ => None,
+    };
+    let labels = pairs(d.get_item("labels")?)?;
+    let mut zone_labels = Vec::new();
+    if let Some(z) = d.get_item("zone_labels")?.filter(|z| !z.is_none()) {
+        for (name, labels) in z.cast::<PyDict>()?.iter() {
+            zone_labels.push((name.extract::<String>()?.to_lowercase(), pairs(Some(labels))?));
+        }
+    }
+    let mut zones = Vec::new();
+    if let Some(z) = d.get_item("zones")?.filter(|z| !z.is_none()) {
+        for (key, info) in z.cast::<PyDict>()?.iter() {
+            let info = info.cast::<PyDict>()?;
+            zones.push((
+                key.extract::<String>()?,
+                ZoneInfo {
+                    uuid: text_field(info, "uuid")?,
+                    alias: text_field(info, "alias")?,
+                    owner_uuid: text_field(info, "owner_uuid")?,
+                    owner_login: text_field(info, "owner_login")?,
+                    brand: text_field(info, "brand")?,
+                    server_uuid: text_field(info, "server_uuid")?,
+                    tags: pairs(info.get_item("tags")?)?,
+                },
+            ));
+        }
+    }
+    Ok(Enrichment { hostname, labels, zone_labels, zones })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batch_of(
+    schema: &str,
+    source: &Bound<'_, PyDict>,
+    observer: &Bound<'_, PyDict>,
+    enrichment: Option<&Bound<'_, PyDict>>,
+    max_document_bytes: u64,
+    max_tokens: u64,
+    max_array_items: u64,
+    max_string_chars: u64,
+) -> PyResult<Batch> {
+    let limits = DocLimits { max_document_bytes, max_tokens, max_array_items, max_string_chars };
+    let enrichment = enrichment.map(enrichment_of).transpose()?;
+    Ok(Batch::new(schema_of(schema)?, source_of(source)?, observer_of(observer)?, limits, enrichment))
+}
+
+/// One arrival time for all, or one per payload.
+fn arrivals(received_ns: &Bound<'_, PyAny>, count: usize) -> PyResult<Vec<u64>> {
+    if let Ok(one) = received_ns.extract::<u64>() {
+        return Ok(vec![one]);
+    }
+    let each: Vec<u64> = received_ns.extract()?;
+    if each.len() != count {
+        return Err(PyValueError::new_err(format!("{} arrival times for {count} payloads", each.len())));
+    }
+    Ok(each)
+}
+
+fn fallback_text(why: &Fallback) -> String {
+    match why {
+        Fallback::OverLimits => "over_limits".into(),
+        Fallback::Unencodable(e) => format!("unencodable: {e}"),
+        Fallback::Panicked(m) => format!("native_error: {m}"),
+    }
+}
+
+/// One payload's result: document id, document JSON (None for a fallback), fallback reason.
+type DocumentRow<'py> = (String, Option<Bound<'py, PyBytes>>, Option<String>);
+/// One payload's place in a bulk body: id, index, start, end, fallback reason ("" if none).
+type LayoutRow = (String, String, usize, usize, String);
+
+fn payload_slices<'a>(payloads: &'a [Bound<'_, PyBytes>]) -> Vec<&'a [u8]> {
+    payloads.iter().map(|p| p.as_bytes()).collect()
+}
+
+/// The documents of a batch of spooled BSM records from one sender: `(doc_id, document JSON or None,
+/// fallback reason or None)` per payload, in order.
+#[pyfunction]
+#[pyo3(signature = (payloads, *, schema, received_ns, source, observer, enrichment=None,
+    max_document_bytes=4_194_304, max_tokens=1000, max_array_items=10_000, max_string_chars=262_144))]
+#[allow(clippy::too_many_arguments)]
+fn ecs_bsm_documents<'py>(
+    py: Python<'py>,
+    payloads: Vec<Bound<'py, PyBytes>>,
+    schema: &str,
+    received_ns: &Bound<'py, PyAny>,
+    source: &Bound<'py, PyDict>,
+    observer: &Bound<'py, PyDict>,
+    enrichment: Option<&Bound<'py, PyDict>>,
+    max_document_bytes: u64,
+    max_tokens: u64,
+    max_array_items: u64,
+    max_string_chars: u64,
+) -> PyResult<Vec<DocumentRow<'py>>> {
+    let batch = batch_of(
+        schema,
+        source,
+        observer,
+        enrichment,
+        max_document_bytes,
+        max_tokens,
+        max_array_items,
+        max_string_chars,
+    )?;
+    let times = arrivals(received_ns, payloads.len())?;
+    let slices = payload_slices(&payloads);
+    let built = py.detach(|| {
+        slices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| build_bsm(p, times.get(i).copied().unwrap_or(times[0]), &batch))
+            .collect::<Vec<_>>()
+    });
+    Ok(built
+        .into_iter()
+        .map(|b| match b {
+            Built::Doc { id, json, .. } => (id, Some(PyBytes::new(py, &json)), None),
+            Built::Fallback { id, why } => (id, None, Some(fallback_text(&why))),
+        })
+        .collect())
+}
+
+/// The `_bulk` body for a batch of spooled BSM records from one sender, and where each record's lines
+/// are: `(doc_id, index, start, end, fallback)` per payload (`fallback` "" for records in the body;
+/// otherwise the reason, with `start == end` where the record's lines belong).
+#[pyfunction]
+#[pyo3(signature = (payloads, *, schema, received_ns, source, observer, index="auditrecv-%Y.%m.%d",
+    data_stream=None, enrichment=None, max_document_bytes=4_194_304, max_tokens=1000,
+    max_array_items=10_000, max_string_chars=262_144))]
+#[allow(clippy::too_many_arguments)]
+fn ecs_bsm_bulk_body<'py>(
+    py: Python<'py>,
+    payloads: Vec<Bound<'py, PyBytes>>,
+    schema: &str,
+    received_ns: &Bound<'py, PyAny>,
+    source: &Bound<'py, PyDict>,
+    observer: &Bound<'py, PyDict>,
+    index: &str,
+    data_stream: Option<&str>,
+    enrichment: Option<&Bound<'py, PyDict>>,
+    max_document_bytes: u64,
+    max_tokens: u64,
+    max_array_items: u64,
+    max_string_chars: u64,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<LayoutRow>)> {
+    let batch = batch_of(
+        schema,
+        source,
+        observer,
+        enrichment,
+        max_document_bytes,
+        max_tokens,
+        max_array_items,
+        max_string_chars,
+    )?;
+    let naming = naming_of(index, data_stream)?;
+    let times = arrivals(received_ns, payloads.len())?;
+    let slices = payload_slices(&payloads);
+    let (body, layout) = py.detach(|| guard(|| bulk_body(&slices, &times, &batch, &naming))).map_err(panic_error)?;
+    Ok((PyBytes::new(py, &body), layout_rows(layout)))
+}
+
+fn naming_of(index: &str, data_stream: Option<&str>) -> PyResult<IndexNaming> {
+    let naming = match data_stream {
+        Some(name) => IndexNaming::DataStream(name.to_owned()),
+        None => IndexNaming::Daily(index.to_owned()),
+    };
+    naming.check().map_err(PyValueError::new_err)?;
+    Ok(naming)
+}
+
+fn layout_rows(layout: Vec<BodyLayout>) -> Vec<LayoutRow> {
+    layout
+        .into_iter()
+        .map(|l| match l {
+            BodyLayout::Lines { id, index, start, end } => (id, index, start, end, String::new()),
+            BodyLayout::Fallback { id, why, at } => (id, String::new(), at, at, fallback_text(&why)),
+        })
+        .collect()
+}
+
+/// A batch of spooled BSM records from one sender, mapped (decode, ECS or v1, ids, dead letters) but not
+/// yet enriched nor serialized: `zone_refs()` says what enrichment would look up, then `bulk_body()`
+/// takes the values looked up and writes the body. The documents stay in Rust in between.
+#[pyclass(module = "auditrecv._native", name = "BsmDocuments")]
+struct BsmDocuments {
+    batch: Batch,
+    prepared: Option<Prepared>,
+}
+
+#[pymethods]
+impl BsmDocuments {
+    #[new]
+    #[pyo3(signature = (payloads, *, schema, received_ns, source, observer,
+        max_document_bytes=4_194_304, max_tokens=1000, max_array_items=10_000, max_string_chars=262_144))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        payloads: Vec<Bound<'_, PyBytes>>,
+        schema: &str,
+        received_ns: &Bound<'_, PyAny>,
+        source: &Bound<'_, PyDict>,
+        observer: &Bound<'_, PyDict>,
+        max_document_bytes: u64,
+        max_tokens: u64,
+        max_array_items: u64,
+        max_string_chars: u64,
+    ) -> PyResult<Self> {
+        let batch = batch_of(
+            schema,
+            source,
+            observer,
+            None,
+            max_document_bytes,
+            max_tokens,
+            max_array_items,
+            max_string_chars,
+        )?;
+        let times = arrivals(received_ns, payloads.len())?;
+        let slices = payload_slices(&payloads);
+        let prepared = py.detach(|| guard(|| Prepared::new(&slices, &times, &batch))).map_err(panic_error)?;
+        Ok(BsmDocuments { batch, prepared: Some(prepared) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.prepared.as_ref().map_or(0, Prepared::len)
+    }
+
+    /// The distinct zone names and zlogin targets enrichment would look up, in first-seen order.
+    fn zone_refs(&self) -> PyResult<Vec<String>> {
+        let prepared = self.prepared.as_ref().ok_or_else(|| PyValueError::new_err("already serialized"))?;
+        guard(|| prepared.zone_refs()).map_err(panic_error)
+    }
+
+    /// Enrich with the per-sender values and write the `_bulk` body (once): as `ecs_bsm_bulk_body`.
+    #[pyo3(signature = (*, index="auditrecv-%Y.%m.%d", data_stream=None, enrichment=None))]
+    fn bulk_body<'py>(
+        &mut self,
+        py: Python<'py>,
+        index: &str,
+        data_stream: Option<&str>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LayoutRow>)> {
+        let naming = naming_of(index, data_stream)?;
+        self.batch.enrichment = enrichment.map(enrichment_of).transpose()?;
+        let prepared = self.prepared.take().ok_or_else(|| PyValueError::new_err("already serialized"))?;
+        let batch = &self.batch;
+        let (body, layout) = py.detach(|| guard(|| prepared.bulk_body(batch, &naming))).map_err(panic_error)?;
+        Ok((PyBytes::new(py, &body), layout_rows(layout)))
+    }
+}
+
+/// `os.strerror(getattr(errno, name))` for every errno name this Python knows: what `errno_message`
+/// reads (`auditrecv/schema/common.py`), so error.message is the platform's text as in Python.
+fn load_errno_messages(py: Python<'_>) -> PyResult<()> {
+    let errno = py.import("errno")?;
+    let os = py.import("os")?;
+    let mut table = std::collections::HashMap::new();
+    for (name, value) in errno.dict().iter() {
+        let Ok(name) = name.extract::<String>() else { continue };
+        if !name.starts_with('E') {
+            continue;
+        }
+        let Ok(number) = value.extract::<i64>() else { continue };
+        let message: String = os.call_method1("strerror", (number,))?.extract()?;
+        table.insert(name, message);
+    }
+    set_errno_messages(table);
+    Ok(())
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -159,5 +508,9 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bsm_split_trail, m)?)?;
     m.add_function(wrap_pyfunction!(bsm_looks_like, m)?)?;
     m.add_function(wrap_pyfunction!(_bsm_decode_with_fault, m)?)?;
+    m.add_function(wrap_pyfunction!(ecs_bsm_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;
+    m.add_class::<BsmDocuments>()?;
+    load_errno_messages(m.py())?;
     Ok(())
 }

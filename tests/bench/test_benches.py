@@ -62,6 +62,11 @@ def test_bench_bsm_decode_completes() -> None:
     assert_completed(proc, r"^ratio decode/baseline throughput: \d+\.\d+")
 
 
+def test_bench_documents_completes() -> None:
+    proc = run_bench("bench_documents.py", "--records", "500", "--batch", "100", "--repeat", "1", "--deadline", "240")
+    assert_completed(proc, r"^auditrecv-v1 +ratio native/python: \d+\.\dx")
+
+
 def test_bench_linux_decode_completes() -> None:
     proc = run_bench("bench_linux_decode.py", "--records", "500", "--repeat", "1", "--deadline", "240")
     assert_completed(proc, r"^ratio auditrecv parse\+group / libauparse parse\+group: \d+\.\d+x")

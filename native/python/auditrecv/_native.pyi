@@ -4,6 +4,7 @@ This directory deliberately has no ``__init__.py``: the wheel built from native/
 ``auditrecv/_native.abi3.so`` (and this stub), and never replaces the Python package's files.
 """
 
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 __version__: Final[str]
@@ -49,3 +50,101 @@ def bsm_looks_like(head: bytes) -> bool:
 
 def _bsm_decode_with_fault(payload: bytes) -> bytes:
     """Test hook: decodes with a panic injected into the token decoder; always raises NativePanic."""
+
+# ---------------------------------------------------------------- documents (src/ecs/)
+
+def ecs_bsm_documents(
+    payloads: list[bytes],
+    *,
+    schema: str,
+    received_ns: int | Sequence[int],
+    source: Mapping[str, object],
+    observer: Mapping[str, object],
+    enrichment: Mapping[str, object] | None = None,
+    max_document_bytes: int = 4194304,
+    max_tokens: int = 1000,
+    max_array_items: int = 10000,
+    max_string_chars: int = 262144,
+) -> list[tuple[str, bytes | None, str | None]]:
+    """The documents of spooled BSM records from one sender, as the pipeline builds them
+    (``DocumentBuilder._bsm``: decode, ECS or ``auditrecv-v1`` mapping, dead letters for records
+    without a header or that make the mapper fail, the document id) and as the sink serializes them
+    (orjson bytes, keys in the Python mappers' order), enriched (see below) when ``enrichment`` is given.
+
+    ``schema``: "ecs" or "auditrecv-v1". ``received_ns``: one arrival time (Unix ns) for all, or one per
+    payload. ``source``: ``Source.to_dict()``. ``observer``: the pipeline's observer dict. The ``max_*``
+    caps are config ``[limits]``.
+
+    One ``(doc_id, document, fallback)`` per payload, in order. ``document`` is None when the record is
+    handed back, ``fallback`` saying why: "over_limits" (over ``[limits]`` as ``limit_document`` judges
+    it, or cut by the decoder's own caps: build it with the Python path, which cuts it), "unencodable: ..." (orjson refuses it too: the sink dead-letters
+    such documents), "native_error: ..." (a bug here; build it in Python).
+
+    ``enrichment``, the values enrichment adds, looked up once per sender and batch::
+
+        {"hostname": PTR name of the sender's address or None,
+         "labels": {...},                 # static-map labels of the sender's address and host names
+         "zone_labels": {name: {...}},    # static-map labels matched by a zone name (override)
+         "zones": {uuid: {"uuid", "alias", "owner_uuid", "owner_login", "brand", "server_uuid", "tags"}}}
+
+    merged into every document as ``Enricher._enrich`` merges its lookups (same fields, same order).
+    """
+
+def ecs_bsm_bulk_body(
+    payloads: list[bytes],
+    *,
+    schema: str,
+    received_ns: int | Sequence[int],
+    source: Mapping[str, object],
+    observer: Mapping[str, object],
+    index: str = "auditrecv-%Y.%m.%d",
+    data_stream: str | None = None,
+    enrichment: Mapping[str, object] | None = None,
+    max_document_bytes: int = 4194304,
+    max_tokens: int = 1000,
+    max_array_items: int = 10000,
+    max_string_chars: int = 262144,
+) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
+    """The ``_bulk`` body for the documents of ``ecs_bsm_documents``: per document the ``create`` action
+    line (``_index`` = ``data_stream`` if given, else the strftime ``index`` pattern of the document's
+    ``@timestamp``, lower-cased, as ``index_for``) and the document line, each ending in a newline.
+
+    With it, one ``(doc_id, index, start, end, fallback)`` per payload: the record's lines are
+    ``body[start:end]``; a record handed back (``fallback`` non-empty, as in ``ecs_bsm_documents``) is not
+    in the body, and ``start == end`` is where its lines belong. Raises ValueError for a pattern directive
+    other than ``%Y %m %d %j %y %H %M %S %%``.
+    """
+
+class BsmDocuments:
+    """A batch of spooled BSM records from one sender, mapped (as ``ecs_bsm_documents``: decode, ECS or
+    ``auditrecv-v1``, ids, dead letters, records handed back) but not yet enriched nor serialized; the
+    documents stay in Rust. For enrichment: ``zone_refs()`` names what to look up, then ``bulk_body()``
+    takes the values found and writes the body (once)."""
+
+    def __init__(
+        self,
+        payloads: list[bytes],
+        *,
+        schema: str,
+        received_ns: int | Sequence[int],
+        source: Mapping[str, object],
+        observer: Mapping[str, object],
+        max_document_bytes: int = 4194304,
+        max_tokens: int = 1000,
+        max_array_items: int = 10000,
+        max_string_chars: int = 262144,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def zone_refs(self) -> list[str]:
+        """The distinct names the enricher would look up for these documents, in first-seen order: each
+        document's zone name (container.id / v1 zonename: static-map labels by name, and the zone when it
+        is not "global") and the zone a zlogin from the global zone enters (a lower-case UUID)."""
+    def bulk_body(
+        self,
+        *,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+        enrichment: Mapping[str, object] | None = None,
+    ) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
+        """As ``ecs_bsm_bulk_body``, enriched with ``enrichment`` (same keys). Raises ValueError when
+        called a second time."""

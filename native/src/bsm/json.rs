@@ -108,10 +108,26 @@ fn s(w: &mut JsonWriter, key: &str, v: &str) {
 
 fn octal(w: &mut JsonWriter, key: &str, v: u32) {
     w.key(key);
-    w.str(&format!("{v:o}"));
+    w.str(&crate::json::octal(u64::from(v), 1));
 }
 
-fn write_tid(w: &mut JsonWriter, t: &TermId) {
+/// A key whose value may be None: written as null (`to_dict`), or left out (`nulls == false`: the ECS
+/// mapper's `_drop_none`).
+fn opt_key<T>(w: &mut JsonWriter, key: &str, v: Option<T>, nulls: bool, write: impl FnOnce(&mut JsonWriter, T)) {
+    match v {
+        Some(v) => {
+            w.key(key);
+            write(w, v);
+        }
+        None if nulls => {
+            w.key(key);
+            w.null();
+        }
+        None => {}
+    }
+}
+
+fn write_tid(w: &mut JsonWriter, t: &TermId, nulls: bool) {
     w.begin_obj();
     u(w, "port", t.port);
     u(w, "port_bits", t.port_bits);
@@ -120,12 +136,9 @@ fn write_tid(w: &mut JsonWriter, t: &TermId) {
     u(w, "type", t.atype);
     s(w, "host", &t.host);
     if let Some(ill) = &t.illumos {
-        w.key("rport");
-        opt_u64(w, ill.rport.map(u64::from));
-        w.key("lport");
-        opt_u64(w, ill.lport.map(u64::from));
-        w.key("port_recipe");
-        w.opt_str(ill.port_recipe);
+        opt_key(w, "rport", ill.rport, nulls, |w, v| w.u64(u64::from(v)));
+        opt_key(w, "lport", ill.lport, nulls, |w, v| w.u64(u64::from(v)));
+        opt_key(w, "port_recipe", ill.port_recipe, nulls, |w, v| w.str(v));
         w.key("host_uncertain");
         w.bool(ill.host_uncertain);
         if let Some(rev) = &ill.host_reversed {
@@ -137,6 +150,12 @@ fn write_tid(w: &mut JsonWriter, t: &TermId) {
 
 /// One token as the Python decoder's dict (`"token"`, `"id"`, then its fields in the same order).
 pub fn write_token(w: &mut JsonWriter, tok: &Token) -> Result<(), JsonError> {
+    write_token_as(w, tok, true)
+}
+
+/// `write_token`, with None values written as null (`nulls`, what `to_dict` gives) or left out (what
+/// the ECS mapper's `bsm.tokens` keeps).
+pub fn write_token_as(w: &mut JsonWriter, tok: &Token, nulls: bool) -> Result<(), JsonError> {
     w.begin_obj();
     s(w, "token", tok.name());
     u(w, "id", tok.id());
@@ -150,7 +169,7 @@ pub fn write_token(w: &mut JsonWriter, tok: &Token) -> Result<(), JsonError> {
             u(w, "pid", *pid);
             u(w, "sid", *sid);
             w.key("tid");
-            write_tid(w, tid);
+            write_tid(w, tid, nulls);
         }
         Token::Return { errval, retval, bits, error, .. } => {
             u(w, "errval", *errval);
@@ -158,8 +177,7 @@ pub fn write_token(w: &mut JsonWriter, tok: &Token) -> Result<(), JsonError> {
             u(w, "bits", *bits);
             w.key("success");
             w.bool(*errval == 0);
-            w.key("error");
-            w.opt_str(*error);
+            opt_key(w, "error", *error, nulls, |w, v| w.str(v));
         }
         Token::Argument { arg_num, value, desc, bits, note, .. } => {
             u(w, "arg_num", *arg_num);
@@ -175,12 +193,9 @@ pub fn write_token(w: &mut JsonWriter, tok: &Token) -> Result<(), JsonError> {
                     s(w, "value_text", &classes.join(","));
                 }
                 ArgNote::Ports(pair) => {
-                    w.key("rport");
-                    opt_u64(w, pair.map(|(r, _, _)| u64::from(r)));
-                    w.key("lport");
-                    opt_u64(w, pair.map(|(_, l, _)| u64::from(l)));
-                    w.key("port_recipe");
-                    w.opt_str(pair.map(|(_, _, recipe)| recipe));
+                    opt_key(w, "rport", pair.map(|(r, _, _)| r), nulls, |w, v| w.u64(u64::from(v)));
+                    opt_key(w, "lport", pair.map(|(_, l, _)| l), nulls, |w, v| w.u64(u64::from(v)));
+                    opt_key(w, "port_recipe", pair.map(|(_, _, recipe)| recipe), nulls, |w, v| w.str(v));
                 }
             }
         }
@@ -191,7 +206,7 @@ pub fn write_token(w: &mut JsonWriter, tok: &Token) -> Result<(), JsonError> {
             u(w, "gid", *gid);
             i(w, "fsid", *fsid);
             i(w, "nodeid", *nodeid);
-            s(w, "nodeid_hex", &format!("{:x}", *nodeid as u64));
+            s(w, "nodeid_hex", &crate::json::hex_lower(*nodeid as u64));
             u(w, "device", *device);
             u(w, "bits", *bits);
         }
@@ -320,13 +335,13 @@ pub fn write_token(w: &mut JsonWriter, tok: &Token) -> Result<(), JsonError> {
         Token::Sequence { seq_num } => u(w, "seq_num", *seq_num),
         Token::Ipc { ipc_type, ipc_id } => {
             u(w, "ipc_type", *ipc_type);
-            w.key("ipc_type_name");
-            w.opt_str(match ipc_type {
+            let name = match ipc_type {
                 1 => Some("msg"),
                 2 => Some("sem"),
                 3 => Some("shm"),
                 _ => None,
-            });
+            };
+            opt_key(w, "ipc_type_name", name, nulls, |w, v| w.str(v));
             u(w, "ipc_id", *ipc_id);
         }
         Token::IpcPerm { uid, gid, creator_uid, creator_gid, mode, seq, key } => {

@@ -310,7 +310,8 @@ pub(crate) fn decode_at_with(data: &[u8], off: usize, base: u64, limits: Limits,
         host: h.host,
         illumos,
         has_trailer: false,
-        tokens: Vec::new(),
+        // most records hold a handful of tokens: one allocation instead of growing 1, 2, 4, 8
+        tokens: Vec::with_capacity(8.min(limits.max_tokens)),
         errors,
         truncation: None,
     };

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Document building on one core: decode + map + serialize the bulk body, native against Python.
+
+Input: the records of the apple.bsm fixture trail repeated N times (>= --records), as spooled payloads
+(one raw record each, the way the pipeline reads them from the spool), in batches of --batch records
+(search.batch_max_docs, 1000 by default).
+
+Python: what the pipeline and the sink do per batch today (DocumentBuilder.add: decode, ECS mapping,
+document id; then index_for + bulk.encode per document: the create action line and orjson of the
+document), the NDJSON lines joined into one body. Native: auditrecv._native.ecs_bsm_bulk_body, the same
+body in one call per batch (checked equal to the Python body before timing). Both in the ECS shape and
+the auditrecv-v1 shape, and natively with per-sender enrichment too. Times are best-of-N CPU (process)
+time, because the machine is shared; issue 12's target is >= 150k docs/s.
+
+Usage: .venv/bin/python bench/bench_documents.py [--records N] [--batch B] [--repeat R] [--deadline S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
+
+from auditrecv.decode.bsm import iter_records  # noqa: E402
+from auditrecv.pipeline import DocumentBuilder  # noqa: E402
+from auditrecv.sink.bulk import BulkDoc, encode  # noqa: E402
+from auditrecv.sink.naming import index_for  # noqa: E402
+from auditrecv.spool.record import Source, SpoolRecord  # noqa: E402
+from auditrecv.tools import decode_config  # noqa: E402
+from tests.paths import BSM_FIXTURES  # noqa: E402
+
+SOURCE = Source(transport="audit_remote", peer="192.0.2.7", peer_port=40001, listener="bsm")
+OBSERVER = {"name": "recv", "hostname": "recv.example", "version": "bench"}
+ENRICHMENT = {
+    "hostname": "sender.example",
+    "labels": {"datacenter": "ams1", "role": "compute"},
+    "zone_labels": {},
+    "zones": {},
+}
+RECEIVED_NS = 1_700_000_000_123_456_789
+
+
+def payloads(min_records: int) -> list[bytes]:
+    unit = [rec.raw for rec in iter_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())]
+    copies = -(-min_records // len(unit))
+    return unit * copies
+
+
+def batches(items: list[bytes], size: int) -> list[list[bytes]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def python_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
+    cfg = decode_config(schema)
+
+    def run(chunks: list[list[bytes]]) -> int:
+        builder = DocumentBuilder(cfg, OBSERVER)
+        n = 0
+        spool_id = 0
+        for chunk in chunks:
+            items = []
+            for payload in chunk:
+                spool_id += 1
+                items.append((spool_id, SpoolRecord("bsm", payload, SOURCE, RECEIVED_NS)))
+            lines = []
+            for built in builder.add(items):
+                assert built.doc is not None
+                enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
+                assert not isinstance(enc, tuple)
+                lines.append(enc.lines)
+            b"".join(lines)
+            n += len(lines)
+        return n
+
+    return run
+
+
+def native_bodies(schema: str, enrichment: dict[str, Any] | None = None) -> Callable[[list[list[bytes]]], int]:
+    from auditrecv import _native
+
+    source = SOURCE.to_dict()
+
+    def run(chunks: list[list[bytes]]) -> int:
+        n = 0
+        for chunk in chunks:
+            _body, layout = _native.ecs_bsm_bulk_body(
+                chunk, schema=schema, received_ns=RECEIVED_NS, source=source, observer=OBSERVER, enrichment=enrichment
+            )
+            n += len(layout)
+        return n
+
+    return run
+
+
+def best_of(fn: Callable[[list[list[bytes]]], int], chunks: list[list[bytes]], repeat: int) -> tuple[float, int]:
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        t0 = time.process_time()
+        count = fn(chunks)
+        best = min(best, time.process_time() - t0)
+    return best, count
+
+
+def check_equal(chunk: list[bytes], schema: str) -> None:
+    """The native body is the Python body (so the two timings measure the same work)."""
+    from auditrecv import _native
+
+    cfg = decode_config(schema)
+    builder = DocumentBuilder(cfg, OBSERVER)
+    items = [(i, SpoolRecord("bsm", p, SOURCE, RECEIVED_NS)) for i, p in enumerate(chunk)]
+    expected = b""
+    for built in builder.add(items):
+        assert built.doc is not None
+        enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
+        assert not isinstance(enc, tuple)
+        expected += enc.lines
+    body, layout = _native.ecs_bsm_bulk_body(
+        chunk, schema=schema, received_ns=RECEIVED_NS, source=SOURCE.to_dict(), observer=OBSERVER
+    )
+    assert not any(row[4] for row in layout), "a record was handed back"
+    if body != expected:
+        raise SystemExit(f"{schema}: the native bulk body differs from the Python one")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=50_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    benchkit.add_deadline_argument(ap, 600)
+    args = ap.parse_args()
+    sys.exit(benchkit.run("bench_documents", args.deadline, lambda dl: body(args, dl)))
+
+
+def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
+    dl.phase("reading apple.bsm")
+    records = payloads(args.records)
+    chunks = batches(records, args.batch)
+    mb = sum(map(len, records)) / 1e6
+    copies = len(records) // 54
+    dl.measured(f"input: apple.bsm x {copies}: {len(records)} records, {mb:.1f} MB, batches of {args.batch}")
+    try:
+        from auditrecv import _native  # noqa: F401
+    except ImportError as exc:
+        dl.measured(f"native: not built ({exc}); run scripts/install.sh")
+        return
+    for schema in ("ecs", "auditrecv-v1"):
+        dl.phase(f"checking the {schema} bodies are equal")
+        check_equal(records[: args.batch], schema)
+        dl.phase(f"python {schema}")
+        t_py, n_py = best_of(python_bodies(schema), chunks, args.repeat)
+        dl.measured(f"{schema:13} python: {n_py / t_py:10,.0f} docs/s  ({t_py:.3f} s, decode + map + id + bulk lines)")
+        dl.phase(f"native {schema}")
+        t_nat, n_nat = best_of(native_bodies(schema), chunks, args.repeat)
+        assert n_nat == n_py == len(records), (n_nat, n_py, len(records))
+        dl.measured(f"{schema:13} native: {n_nat / t_nat:10,.0f} docs/s  ({t_nat:.3f} s, one call per batch)")
+        dl.measured(f"{schema:13} ratio native/python: {t_py / t_nat:.1f}x")
+    dl.phase("native ecs, enriched")
+    t_en, n_en = best_of(native_bodies("ecs", ENRICHMENT), chunks, args.repeat)
+    dl.measured(f"ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s, per-sender values merged)")
+
+
+if __name__ == "__main__":
+    main()

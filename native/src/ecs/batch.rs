@@ -1,0 +1,396 @@
+//! A batch of spooled raw BSM records -> documents, and the `_bulk` body the sink sends for them
+//! (`auditrecv/pipeline.py` `DocumentBuilder._bsm`, `auditrecv/sink/naming.py` `index_for`,
+//! `auditrecv/sink/bulk.py` `encode`): decode, map (ECS or `auditrecv-v1`), dead-letter what has no
+//! header or makes the mapper fail, id, enrich, serialize: one pass, no per-field objects in Python.
+//!
+//! A few records are handed back instead ([`Fallback`]): those over the document caps (rare and
+//! large; the Python `limit_document` cuts them), those orjson could not serialize either (the sink
+//! dead-letters them with their Python `repr`), and any that hit a bug here (a caught panic). The
+//! caller builds those the Python way and puts their lines where [`BodyLayout`] says.
+
+use super::bsm::{MapError, bsm_to_ecs};
+use super::common::{Observer, Parties, Source, civil};
+use super::deadletter::dead_letter_bsm;
+use super::enrich::{Enrichment, enrich, zone_refs};
+use super::ids::document_id;
+use super::limits::{DocLimits, within_limits, within_limits_fast};
+use super::v1::bsm_to_v1;
+use super::value::{Obj, Value};
+use crate::boundary::guard;
+use crate::bsm::record::{Limits, decode_record};
+use crate::json::JsonWriter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    Ecs,
+    V1,
+}
+
+/// Where documents go (`search.mode`, `search.index`, `search.data_stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexNaming {
+    /// A strftime pattern of the document's `@timestamp` (UTC), lower-cased.
+    Daily(String),
+    DataStream(String),
+}
+
+/// Directives [`IndexNaming::Daily`] patterns may use.
+const DIRECTIVES: &[u8] = b"YmdjyHMS%";
+
+impl IndexNaming {
+    /// An error names a directive this strftime does not know (the caller then uses Python's).
+    pub fn check(&self) -> Result<(), String> {
+        let IndexNaming::Daily(pattern) = self else { return Ok(()) };
+        let mut chars = pattern.bytes();
+        while let Some(c) = chars.next() {
+            if c == b'%' {
+                match chars.next() {
+                    Some(d) if DIRECTIVES.contains(&d) => {}
+                    other => {
+                        return Err(format!(
+                            "index pattern {pattern:?}: %{} is not supported natively",
+                            other.map_or(String::new(), |d| char::from(d).to_string())
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `index_for(settings, doc)` of a document whose `@timestamp` is `stamp` (as `iso_ns` writes it).
+    pub fn index(&self, stamp: &str) -> String {
+        let pattern = match self {
+            IndexNaming::DataStream(name) => return name.clone(),
+            IndexNaming::Daily(p) => p,
+        };
+        let num = |a: usize, b: usize| stamp.get(a..b).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        let (year, month, day) = (num(0, 4), num(5, 7), num(8, 10));
+        let (hour, minute, second) = (num(11, 13), num(14, 16), num(17, 19));
+        let days = days_since_epoch(year, month, day);
+        let yday = civil((days * 86_400).max(0) as u128).map_or(1, |c| c.yday);
+        let mut out = String::with_capacity(pattern.len() + 8);
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('Y') => out.push_str(&year.to_string()),
+                Some('m') => out.push_str(&format!("{month:02}")),
+                Some('d') => out.push_str(&format!("{day:02}")),
+                Some('j') => out.push_str(&format!("{yday:03}")),
+                Some('y') => out.push_str(&format!("{:02}", year % 100)),
+                Some('H') => out.push_str(&format!("{hour:02}")),
+                Some('M') => out.push_str(&format!("{minute:02}")),
+                Some('S') => out.push_str(&format!("{second:02}")),
+                Some('%') => out.push('%'),
+                Some(other) => {
+                    out.push('%');
+                    out.push(other);
+                }
+                None => out.push('%'),
+            }
+        }
+        out.to_lowercase()
+    }
+}
+
+fn days_since_epoch(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// Everything about a batch that is the same for each of its records: one sender, one receiver.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub schema: Schema,
+    pub parties: Parties,
+    pub doc_limits: DocLimits,
+    pub decode_limits: Limits,
+    /// None: no enrichment configured (documents are left as mapped).
+    pub enrichment: Option<Enrichment>,
+}
+
+impl Batch {
+    pub fn new(
+        schema: Schema,
+        source: Source,
+        observer: Observer,
+        doc_limits: DocLimits,
+        enrichment: Option<Enrichment>,
+    ) -> Self {
+        // The decoder keeps what the document caps allow; a record beyond them falls back anyway.
+        let decode_limits = Limits {
+            max_tokens: usize::try_from(doc_limits.max_tokens).unwrap_or(usize::MAX),
+            max_array_items: usize::try_from(doc_limits.max_array_items).unwrap_or(usize::MAX),
+        };
+        Batch { schema, parties: Parties::new(source, observer), doc_limits, decode_limits, enrichment }
+    }
+}
+
+/// Why a record is handed back to the Python path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// Over `[limits]` (Python cuts the document), or cut by the decoder's own caps.
+    OverLimits,
+    /// The document holds a value orjson refuses (an integer beyond 64 bits).
+    Unencodable(String),
+    /// A bug here (a caught panic), with its message.
+    Panicked(String),
+}
+
+/// One record's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Built {
+    Doc { id: String, json: Vec<u8>, timestamp: String },
+    Fallback { id: String, why: Fallback },
+}
+
+/// The mapped document (or dead letter), the token count `within_limits_fast` takes, and whether the
+/// decoder's own caps left something out (then the Python decoder, which has none, made a larger one).
+fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapError>, u64, bool) {
+    let rec = decode_record(payload, 0, true, batch.decode_limits);
+    let tokens = rec.truncation.as_ref().map_or(rec.tokens.len() as u64, |t| t.tokens_seen);
+    let cut = rec.truncation.is_some();
+    if rec.event_id.is_none() {
+        let doc = dead_letter_bsm(payload, &batch.parties, &rec.errors.join("; "), received_ns);
+        return (doc.map_err(MapError::Internal), 0, cut);
+    }
+    let doc = match batch.schema {
+        Schema::Ecs => bsm_to_ecs(&rec, &batch.parties, received_ns),
+        Schema::V1 => bsm_to_v1(&rec, &batch.parties.source.peer, received_ns),
+    };
+    let doc = match doc {
+        Err(MapError::Internal(e)) => {
+            let error = format!("internal error: {}", e.0);
+            dead_letter_bsm(payload, &batch.parties, &error, received_ns).map_err(MapError::Internal)
+        }
+        other => other,
+    };
+    (doc, tokens, cut)
+}
+
+/// The mapped document of one spooled BSM record (not enriched), or why it is handed back.
+fn mapped_document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
+    let (doc, tokens, decoder_cut) = mapped(payload, received_ns, batch);
+    if decoder_cut {
+        return Err(Fallback::OverLimits);
+    }
+    let doc = match doc {
+        Ok(doc) => doc,
+        Err(MapError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
+        // a dead letter that cannot be made (a receive time past year 9999): Python raises too
+        Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
+    };
+    if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
+        // the pipeline's limit_document, before enrichment as there: kept whole if within the caps
+        let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+        if !within_limits(&json, &batch.doc_limits) {
+            return Err(Fallback::OverLimits);
+        }
+    }
+    Ok(doc)
+}
+
+/// The mapped and enriched document of one spooled BSM record, or why it is handed back.
+fn document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
+    let mut doc = mapped_document(payload, received_ns, batch)?;
+    if let Some(e) = &batch.enrichment {
+        enrich(&mut doc, e, Some(&batch.parties));
+    }
+    Ok(doc)
+}
+
+fn timestamp(doc: &Obj) -> &str {
+    doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// One spooled BSM record -> its document (or the reason to build it in Python).
+pub fn build_bsm(payload: &[u8], received_ns: u64, batch: &Batch) -> Built {
+    let id = document_id("bsm", &batch.parties.identity, &[payload]);
+    let built = guard(|| {
+        let doc = document(payload, received_ns, batch)?;
+        let mut w = JsonWriter::with_capacity(payload.len() * 6 + 1024);
+        doc.write(&mut w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+        Ok((w.into_bytes(), timestamp(&doc).to_owned()))
+    });
+    match built {
+        Ok(Ok((json, timestamp))) => Built::Doc { id, json, timestamp },
+        Ok(Err(why)) => Built::Fallback { id, why },
+        Err(p) => Built::Fallback { id, why: Fallback::Panicked(p.0) },
+    }
+}
+
+/// Where each record's lines are in a bulk body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyLayout {
+    /// The record's action and document lines are `body[start..end]`.
+    Lines { id: String, index: String, start: usize, end: usize },
+    /// Not in the body: build it in Python; its lines belong at `body[at]` (before the next record's).
+    Fallback { id: String, why: Fallback, at: usize },
+}
+
+/// A batch mapped but not yet enriched nor serialized: what enrichment needs to look up is known
+/// ([`Prepared::zone_refs`]) before the values are given ([`Prepared::bulk_body`]).
+#[derive(Debug)]
+pub struct Prepared {
+    docs: Vec<(String, Result<Obj, Fallback>)>,
+}
+
+impl Prepared {
+    /// Map every payload (`received_ns`: one arrival time for all, or one per payload).
+    pub fn new(payloads: &[&[u8]], received_ns: &[u64], batch: &Batch) -> Self {
+        let docs = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
+                let id = document_id("bsm", &batch.parties.identity, &[payload]);
+                let doc = guard(|| mapped_document(payload, received, batch))
+                    .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+                (id, doc)
+            })
+            .collect();
+        Prepared { docs }
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// The distinct zone names and zlogin targets enrichment would look up, in first-seen order.
+    pub fn zone_refs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, doc) in &self.docs {
+            if let Ok(doc) = doc {
+                for r in zone_refs(doc) {
+                    if !out.contains(&r) {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Enrich (`batch.enrichment`, given now) and serialize: the `_bulk` body and its layout.
+    pub fn bulk_body(self, batch: &Batch, naming: &IndexNaming) -> (Vec<u8>, Vec<BodyLayout>) {
+        let mut w = JsonWriter::with_capacity(self.docs.len() * 3072);
+        let mut layout = Vec::with_capacity(self.docs.len());
+        for (id, doc) in self.docs {
+            let start = w.buf.len();
+            let written = doc.and_then(|mut doc| {
+                guard(|| {
+                    if let Some(e) = &batch.enrichment {
+                        enrich(&mut doc, e, Some(&batch.parties));
+                    }
+                    let index = naming.index(timestamp(&doc));
+                    write_lines(&mut w, &index, &id, &doc)?;
+                    Ok(index)
+                })
+                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
+            });
+            match written {
+                Ok(index) => layout.push(BodyLayout::Lines { id, index, start, end: w.buf.len() }),
+                Err(why) => {
+                    w.buf.truncate(start);
+                    layout.push(BodyLayout::Fallback { id, why, at: start });
+                }
+            }
+        }
+        (w.into_bytes(), layout)
+    }
+}
+
+/// `{"create":{"_index":...,"_id":...}}` and the document, each line ending in a newline, appended to
+/// `w` (written straight into the body: no per-document buffer).
+fn write_lines(w: &mut JsonWriter, index: &str, id: &str, doc: &Obj) -> Result<(), Fallback> {
+    w.begin_obj();
+    w.key("create");
+    w.begin_obj();
+    w.key("_index");
+    w.str(index);
+    w.key("_id");
+    w.str(id);
+    w.end_obj();
+    w.end_obj();
+    w.newline();
+    doc.write(w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+    w.newline();
+    Ok(())
+}
+
+/// The `_bulk` body of a batch (`received_ns`: one arrival time for all, or one per payload).
+pub fn bulk_body(
+    payloads: &[&[u8]],
+    received_ns: &[u64],
+    batch: &Batch,
+    naming: &IndexNaming,
+) -> (Vec<u8>, Vec<BodyLayout>) {
+    let mut w = JsonWriter::with_capacity(payloads.iter().map(|p| p.len() * 16 + 1024).sum());
+    let mut layout = Vec::with_capacity(payloads.len());
+    for (i, payload) in payloads.iter().enumerate() {
+        let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
+        let id = document_id("bsm", &batch.parties.identity, &[payload]);
+        let start = w.buf.len();
+        let written = guard(|| {
+            let doc = document(payload, received, batch)?;
+            let index = naming.index(timestamp(&doc));
+            write_lines(&mut w, &index, &id, &doc)?;
+            Ok(index)
+        });
+        let why = match written {
+            Ok(Ok(index)) => {
+                layout.push(BodyLayout::Lines { id, index, start, end: w.buf.len() });
+                continue;
+            }
+            Ok(Err(why)) => why,
+            Err(p) => Fallback::Panicked(p.0),
+        };
+        w.buf.truncate(start); // nothing of a record handed back stays in the body
+        layout.push(BodyLayout::Fallback { id, why, at: start });
+    }
+    (w.into_bytes(), layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_as_strftime_writes_them() {
+        let stamp = "2013-11-04T18:36:20.381000000Z";
+        assert_eq!(IndexNaming::Daily("auditrecv-%Y.%m.%d".into()).index(stamp), "auditrecv-2013.11.04");
+        assert_eq!(IndexNaming::Daily("AUDIT-%Y.%j-%H%%".into()).index(stamp), "audit-2013.308-18%");
+        assert_eq!(IndexNaming::DataStream("logs-x".into()).index(stamp), "logs-x");
+        assert!(IndexNaming::Daily("a-%b".into()).check().is_err());
+        assert!(IndexNaming::Daily("a-%Y.%m".into()).check().is_ok());
+    }
+
+    #[test]
+    fn a_record_without_header_is_a_dead_letter() {
+        let batch = Batch::new(
+            Schema::Ecs,
+            Source { transport: "file".into(), peer: "h".into(), ..Source::default() },
+            Observer::default(),
+            DocLimits::default(),
+            None,
+        );
+        let Built::Doc { json, timestamp, .. } = build_bsm(b"\x00junk", 1_700_000_000_000_000_000, &batch) else {
+            panic!("no document");
+        };
+        let text = String::from_utf8(json).unwrap();
+        assert!(text.contains(r#""raw_base64":"AGp1bms=""#), "{text}");
+        assert!(text.contains(r#""tags":["decode_error","dead_letter"]"#), "{text}");
+        assert_eq!(timestamp, "2023-11-14T22:13:20.000000000Z");
+    }
+}

@@ -1,0 +1,45 @@
+//! The schema's categorization tables, embedded at build time from `auditrecv/schema/data/`
+//! (`bsm_categories.tsv`, `bsm_class_categories.tsv`; see `build.rs`), the files
+//! `auditrecv/schema/tables.py` reads: both mappers always categorize alike.
+
+/// One table row (`tables.Category`; object primary/secondary are chosen in code for BSM).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Category {
+    pub action: &'static str,
+    pub object_type: &'static str,
+    pub kind: &'static str,
+    pub category: &'static [&'static str],
+    pub types: &'static [&'static str],
+    pub direction: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/schema_tables.rs"));
+
+fn find(table: &'static [(&'static str, Category)], key: &str) -> Option<&'static Category> {
+    table.binary_search_by(|(k, _)| (*k).cmp(key)).ok().map(|i| &table[i].1)
+}
+
+/// BSM event name -> its row.
+pub fn bsm_category(event_name: &str) -> Option<&'static Category> {
+    find(BSM_CATEGORIES, event_name)
+}
+
+/// Audit class -> the fallback row (action left empty).
+pub fn bsm_class_category(class: &str) -> Option<&'static Category> {
+    find(BSM_CLASS_CATEGORIES, class)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_by_key() {
+        let exec = bsm_category("AUE_EXECVE").expect("execve is categorized");
+        assert_eq!(exec.object_type, "file");
+        assert!(exec.category.contains(&"process"));
+        assert_eq!(bsm_class_category("lo").map(|c| c.object_type), Some("user-session"));
+        assert!(bsm_category("AUE_NOT_THERE").is_none());
+        assert!(BSM_CATEGORIES.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}
