@@ -95,7 +95,8 @@ JOURNAL_FOLD_RECORDS = 2048
 JOURNAL_MAX_RECORDS = 50_000
 _FOLD_RETRY_SECONDS = 1.0  # after a fold failed (a full filesystem): the entries stay journaled
 # With synchronous = "full" the journal's fdatasync runs on the event loop's thread: only for a lone
-# connection (no other appended within this long), and not on a disk whose fdatasync is slow.
+# connection (no other appended within this long), and not on a disk whose fdatasync is slow (its
+# moving average, over about the last 8, above _SLOW_SYNC_SECONDS: then not for a while).
 _LONE_SECONDS = 0.05
 _SLOW_SYNC_SECONDS = 0.02
 _SLOW_SYNC_BACKOFF_SECONDS = 10.0
@@ -878,6 +879,9 @@ class _Writer:
         self._journal_kept = False  # stopping with records a fold could not take: keep the files
         self._group_appending = False  # the running group hands out ids to regular appends
         self._slow_sync_until = 0.0
+        # Smoothed fdatasync time: one slow sync (a new file's first, a neighbour's burst) is no reason
+        # to stop; a disk that stays slow is.
+        self._sync_seconds = 0.0
         self._source_json: dict[Source, bytes] = {}
         self._update_room()
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
@@ -942,8 +946,11 @@ class _Writer:
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
                 self._journal_room = 0
                 return None
-            if self._fsync and self._journal.last_sync_seconds > _SLOW_SYNC_SECONDS:
-                self._slow_sync_until = time.monotonic() + _SLOW_SYNC_BACKOFF_SECONDS
+            if self._fsync:
+                self._sync_seconds += (self._journal.last_sync_seconds - self._sync_seconds) / 8
+                if self._sync_seconds > _SLOW_SYNC_SECONDS:
+                    self._slow_sync_until = time.monotonic() + _SLOW_SYNC_BACKOFF_SECONDS
+                    self._sync_seconds = 0.0  # judged afresh after the pause
             op.ids = ids
             self._journal_last_id = ids[-1]
             self._journal_room -= 2 * op.estimate  # the journal's bytes now, the database's later

@@ -204,16 +204,32 @@ async def test_a_killed_process_loses_nothing_it_acknowledged(
     assert not journal_files(path) or all(p.stat().st_size == 0 for _, p in journal_files(path))
 
 
-async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(
-    path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(path: Path) -> None:
     """With "full" the journal's fdatasync blocks the event loop: after a slow one, no more of that."""
-    monkeypatch.setattr(store, "_SLOW_SYNC_SECONDS", 0.0)
     async with await Spool.open(path, synchronous="full", commit_delay=0) as spool:
-        assert await spool.append([rec(b"journaled, found slow")]) == [1]
-        assert await spool.append([rec(b"group commit")]) == [2]
-        assert spool.metrics.journaled == 1 and spool.metrics.append_commits == 1
-        assert [r.payload for _, r in await spool.read(0, 10)] == [b"journaled, found slow", b"group commit"]
+        journal = spool._writer._journal
+        real = journal.append
+        sync_seconds = [0.001]
+
+        def timed(data: bytes, last_id: int) -> None:
+            real(data, last_id)
+            journal.last_sync_seconds = sync_seconds[0]
+
+        journal.append = timed  # type: ignore[method-assign]
+        ids = [i for n in range(3) for i in await spool.append([rec(b"fast %d" % n)])]
+        sync_seconds[0] = 0.1  # one slow sync (a new file, a neighbour's burst): carry on
+        ids += await spool.append([rec(b"one slow")])
+        sync_seconds[0] = 0.001
+        ids += await spool.append([rec(b"fast again")])
+        assert spool.metrics.journaled == 5
+        sync_seconds[0] = 0.1  # the disk stays slow: after a few, appends leave the event loop alone
+        while spool.metrics.append_commits == 0:
+            ids += await spool.append([rec(b"slow")])
+            assert len(ids) < 20, "a disk that stays slow keeps blocking the event loop"
+        journaled = spool.metrics.journaled
+        ids += await spool.append([rec(b"group commit")])
+        assert spool.metrics.journaled == journaled and spool.metrics.append_commits == 2
+        assert [rid for rid, _ in await spool.read(0, 100)] == ids == list(range(1, len(ids) + 1))
 
 
 async def test_journal_entries_already_in_sqlite_are_not_stored_twice(path: Path) -> None:
