@@ -91,6 +91,24 @@ impl JsonWriter {
         self.buf.extend_from_slice(b"\":");
     }
 
+    /// An object key of any text (escaped like a string value).
+    #[inline]
+    pub fn key_str(&mut self, k: &str) {
+        self.sep();
+        self.str(k);
+        self.buf.push(b':');
+    }
+
+    /// A wide signed integer: an error outside [-2^63, 2^64-1], as orjson.
+    pub fn i128(&mut self, v: i128) -> Result<(), JsonError> {
+        if let Ok(v) = i64::try_from(v) {
+            self.i64(v);
+            Ok(())
+        } else {
+            self.u128(u128::try_from(v).map_err(|_| INTEGER_RANGE)?)
+        }
+    }
+
     /// Comma before an array item (not needed before the first).
     #[inline]
     pub fn item(&mut self) {

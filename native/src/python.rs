@@ -7,15 +7,16 @@
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
 use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
 use crate::json::JsonError;
+use crate::linux;
 
 create_exception!(
     auditrecv._native,
@@ -142,6 +143,62 @@ fn bsm_looks_like(head: &[u8]) -> PyResult<bool> {
     guard(|| looks_like_bsm(head)).map_err(panic_error)
 }
 
+/// What the Python decoder raises where the native one fails.
+fn linux_error(e: linux::DecodeError) -> PyErr {
+    match e {
+        linux::DecodeError::Json(e) => json_error(e),
+        linux::DecodeError::Digits(e) => PyValueError::new_err(e.to_string()),
+        linux::DecodeError::Overflow => PyOverflowError::new_err(e.to_string()),
+    }
+}
+
+/// `auditrecv decode --raw` of Linux audit input: `data` is a whole log (bytes or any buffer, split
+/// into lines as `auditrecv decode` reads a file) or a list of lines (one record each, as
+/// `read_input` yields them or audisp-remote sends them). Returns the JSON lines of the events, in
+/// completion order; `source` is their `source`. Raises what the Python decoder raises (TypeError for
+/// an integer beyond 64 bits, ValueError for a header number of more than 4300 digits).
+#[pyfunction]
+#[pyo3(signature = (data, source="", *, grace_seconds=2.0, max_age_seconds=30.0, max_records=4096, max_in_flight=10000))]
+fn linux_decode_raw<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    source: &str,
+    grace_seconds: f64,
+    max_age_seconds: f64,
+    max_records: usize,
+    max_in_flight: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let settings = linux::Settings { grace_seconds, max_age_seconds, max_records, max_in_flight, max_bytes: None };
+    let out = if let Ok(list) = data.cast::<PyList>() {
+        // one buffer and the line ends, so that the work runs without the GIL
+        let mut joined = Vec::new();
+        let mut ends = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            joined.extend_from_slice(item.cast::<PyBytes>()?.as_bytes());
+            ends.push(joined.len());
+        }
+        py.detach(|| {
+            guard(|| {
+                let mut start = 0;
+                let lines = ends.iter().map(|&end| {
+                    let line = &joined[start..end];
+                    start = end;
+                    line
+                });
+                linux::decode_raw(lines, source, settings)
+            })
+        })
+    } else if let Ok(b) = data.cast::<PyBytes>() {
+        let bytes = b.as_bytes();
+        py.detach(|| guard(|| linux::decode_raw(linux::log_lines(bytes), source, settings)))
+    } else {
+        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
+        py.detach(|| guard(|| linux::decode_raw(linux::log_lines(&copy), source, settings)))
+    };
+    let json = out.map_err(panic_error)?.map_err(linux_error)?;
+    Ok(PyBytes::new(py, &json))
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -159,5 +216,6 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bsm_split_trail, m)?)?;
     m.add_function(wrap_pyfunction!(bsm_looks_like, m)?)?;
     m.add_function(wrap_pyfunction!(_bsm_decode_with_fault, m)?)?;
+    m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
     Ok(())
 }

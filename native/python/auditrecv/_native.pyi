@@ -49,3 +49,21 @@ def bsm_looks_like(head: bytes) -> bool:
 
 def _bsm_decode_with_fault(payload: bytes) -> bytes:
     """Test hook: decodes with a panic injected into the token decoder; always raises NativePanic."""
+
+def linux_decode_raw(
+    data: bytes | bytearray | memoryview | list[bytes],
+    source: str = "",
+    *,
+    grace_seconds: float = 2.0,
+    max_age_seconds: float = 30.0,
+    max_records: int = 4096,
+    max_in_flight: int = 10000,
+) -> bytes:
+    """``auditrecv decode --raw`` of Linux audit input, byte-equal to the Python decoder: ``data`` is a
+    whole log (split into lines as ``auditrecv decode`` reads a file: after each newline, trailing
+    CR/LF removed) or a list of lines (one record each, as ``read_input`` yields them or audisp-remote
+    sends them). Returns one JSON line per event (orjson bytes, keys in the Python order, newline
+    included) in completion order, ``source`` as each event's ``source``; EOE records of completed
+    events make no line. Raises what the Python decoder raises: TypeError for an integer beyond 64
+    bits (orjson), ValueError for a header number of more than 4300 digits, OverflowError for an
+    event time beyond a float; NativePanic on a bug. Buffers other than bytes are copied first."""

@@ -1,0 +1,414 @@
+//! Sans-I/O event assembly (Python `assembler.py`): records -> events, with the caller's clock passed
+//! in explicitly. An event is complete when
+//! 1. an EOE record for it arrives (local logs), or
+//! 2. it is a single-record type (user-space/daemon messages, 1100-1299 and 2100-2999), or
+//! 3. a later serial of the same node arrived and `grace_seconds` have passed since, or
+//! 4. it has been open `max_age_seconds`, or
+//! 5. it holds `max_records` records or `max_bytes` characters of lines, or
+//! 6. more than `max_in_flight` events are open (the oldest is pushed out).
+//!
+//! Lines that do not start with `type=`/`node=` continue the previous line (audisp-remote cuts lines
+//! longer than 8969 bytes). Every record added ends up in exactly one emitted event, whose `tags` hold
+//! the caller's tokens of all lines it consumed. A line identical to the one before it in the same
+//! event is a resend: consumed (its tag kept), not added again.
+//!
+//! One assembler serves one source (peer): the Python one keys by source too, and is given one source
+//! per assembler by `decode --raw`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use super::num::Num;
+use super::parse::{TooManyDigits, parse_line};
+use super::record::{Record, is_user_space_number};
+
+pub const AUDIT_EOE: u128 = 1320;
+/// audisp-remote's audit_fgets limit: a line this long may have a continuation.
+pub const OVERSIZE_LINE_BYTES: usize = 8969;
+/// A larger forward jump of serials is a reboot/reset rather than loss.
+const MAX_COUNTED_GAP: u32 = 1 << 20;
+
+pub const ORPHAN_FRAGMENT: &str = "oversize-line fragment without its head line";
+pub const NO_SERIAL: &str = "record without a serial";
+
+/// How an event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Complete {
+    Eoe,
+    Single,
+    Superseded,
+    MaxAge,
+    MaxRecords,
+    MaxBytes,
+    Evicted,
+    Flush,
+    Error,
+    OrphanEoe,
+}
+
+impl Complete {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Complete::Eoe => "eoe",
+            Complete::Single => "single",
+            Complete::Superseded => "superseded",
+            Complete::MaxAge => "max_age",
+            Complete::MaxRecords => "max_records",
+            Complete::MaxBytes => "max_bytes",
+            Complete::Evicted => "evicted",
+            Complete::Flush => "flush",
+            Complete::Error => "error",
+            Complete::OrphanEoe => "orphan_eoe",
+        }
+    }
+}
+
+/// Records sharing (node, time, serial), plus the caller's tags of every line it consumed.
+#[derive(Debug, Clone)]
+pub struct Event<T> {
+    pub node: Option<String>,
+    pub time_ns: Option<Num>,
+    pub serial: Option<Num>,
+    pub records: Vec<Record>,
+    /// One per input line (fragments and resends included), in order.
+    pub tags: Vec<T>,
+    pub complete: Complete,
+    /// Set for error events (unparseable line, orphan fragment).
+    pub error: Option<&'static str>,
+    /// Serials skipped between the newest earlier event of this node and this one.
+    pub lost_before: u32,
+    /// The caller's clock when the first record arrived.
+    pub first_seen: f64,
+    /// Characters of raw lines so far (for `max_bytes`).
+    pub size: usize,
+}
+
+/// The assembler's limits (Python `EventAssembler(...)` arguments).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub grace_seconds: f64,
+    pub max_age_seconds: f64,
+    pub max_records: usize,
+    pub max_in_flight: usize,
+    pub max_bytes: Option<usize>,
+}
+
+impl Default for Settings {
+    /// What `decode_events` (files, `decode --raw`) uses.
+    fn default() -> Self {
+        Settings { grace_seconds: 2.0, max_age_seconds: 30.0, max_records: 4096, max_in_flight: 10000, max_bytes: None }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub records: u64,
+    pub events: u64,
+    pub errors: u64,
+    pub fragments_joined: u64,
+    pub orphan_fragments: u64,
+    pub lost: u64,
+    pub resends: u64,
+}
+
+type EventKey = (Option<String>, Option<Num>, Option<Num>);
+type Seq = u64;
+
+pub struct Assembler<T> {
+    settings: Settings,
+    /// Open events by creation order (the Python dict's insertion order).
+    in_flight: BTreeMap<Seq, Event<T>>,
+    by_key: HashMap<EventKey, Seq>,
+    next_seq: Seq,
+    /// The newest open event per node, not yet superseded.
+    open: HashMap<Option<String>, Seq>,
+    superseded: VecDeque<(f64, Seq)>,
+    newest_serial: HashMap<Option<String>, u32>,
+    /// The event that took the last line (for fragments).
+    last_line: Option<Seq>,
+    age_deadline: f64,
+    pub stats: Stats,
+}
+
+fn key_of<T>(e: &Event<T>) -> EventKey {
+    (e.node.clone(), e.time_ns.clone(), e.serial.clone())
+}
+
+/// `len(raw)` in characters, only counted when a byte limit is set.
+fn size_of(raw: &str, settings: &Settings) -> usize {
+    if settings.max_bytes.is_some() { raw.chars().count() } else { 0 }
+}
+
+impl<T> Assembler<T> {
+    pub fn new(settings: Settings) -> Self {
+        let settings = Settings {
+            max_records: settings.max_records.max(1),
+            max_in_flight: settings.max_in_flight.max(1),
+            max_bytes: settings.max_bytes.map(|b| b.max(1)),
+            ..settings
+        };
+        Assembler {
+            settings,
+            in_flight: BTreeMap::new(),
+            by_key: HashMap::new(),
+            next_seq: 0,
+            open: HashMap::new(),
+            superseded: VecDeque::new(),
+            newest_serial: HashMap::new(),
+            last_line: None,
+            age_deadline: f64::INFINITY,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Number of open events.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn too_big(&self, size: usize) -> bool {
+        self.settings.max_bytes.is_some_and(|m| size >= m)
+    }
+
+    /// Add one record; pushes the events completed by it or timed out as of `now` onto `out`.
+    pub fn add(&mut self, record: Record, now: f64, tag: T, out: &mut Vec<Event<T>>) -> Result<(), TooManyDigits> {
+        self.stats.records += 1;
+        if record.fragment {
+            self.add_fragment(record, tag, out)?;
+        } else if let Some(error) = record.error {
+            self.last_line = None;
+            out.push(self.error_event(record, tag, now, error));
+        } else {
+            self.add_record(record, now, tag, out);
+        }
+        if self.superseded.front().is_some_and(|s| s.0 <= now) || now >= self.age_deadline {
+            self.expire(now, out);
+        }
+        Ok(())
+    }
+
+    /// Events that timed out (grace after a later serial, or max age) as of `now`.
+    pub fn poll(&mut self, now: f64, out: &mut Vec<Event<T>>) {
+        self.expire(now, out);
+    }
+
+    /// Emit everything still open (shutdown, end of a file), oldest first.
+    pub fn flush(&mut self, out: &mut Vec<Event<T>>) {
+        let open = std::mem::take(&mut self.in_flight);
+        self.stats.events += open.len() as u64;
+        out.extend(open.into_values().map(|mut e| {
+            e.complete = Complete::Flush;
+            e
+        }));
+        self.by_key.clear();
+        self.open.clear();
+        self.superseded.clear();
+        self.last_line = None;
+        self.age_deadline = f64::INFINITY;
+    }
+
+    fn error_event(&mut self, record: Record, tag: T, now: f64, error: &'static str) -> Event<T> {
+        self.stats.errors += 1;
+        self.stats.events += 1;
+        Event {
+            node: record.node.clone(),
+            time_ns: record.time_ns.clone(),
+            serial: record.serial.clone(),
+            records: vec![record],
+            tags: vec![tag],
+            complete: Complete::Error,
+            error: Some(error),
+            lost_before: 0,
+            first_seen: now,
+            size: 0,
+        }
+    }
+
+    fn add_fragment(&mut self, record: Record, tag: T, out: &mut Vec<Event<T>>) -> Result<(), TooManyDigits> {
+        if let Some(seq) = self.last_line.filter(|s| self.in_flight.contains_key(s)) {
+            let size = size_of(&record.raw, &self.settings);
+            let event = self.in_flight.get_mut(&seq).expect("checked above");
+            let last = event.records.last_mut().expect("an open event has a record");
+            let joined = parse_line(&format!("{}{}", last.raw, record.raw))?;
+            if joined.error.is_none() {
+                *last = joined;
+            }
+            event.tags.push(tag);
+            self.stats.fragments_joined += 1;
+            event.size += size;
+            let size = event.size;
+            if self.too_big(size) {
+                self.emit(seq, Complete::MaxBytes, out);
+            }
+            return Ok(());
+        }
+        self.stats.orphan_fragments += 1;
+        let event = self.error_event(record, tag, 0.0, ORPHAN_FRAGMENT);
+        out.push(event);
+        Ok(())
+    }
+
+    fn add_record(&mut self, record: Record, now: f64, tag: T, out: &mut Vec<Event<T>>) {
+        let key: EventKey = (record.node.clone(), record.time_ns.clone(), record.serial.clone());
+        let found = self.by_key.get(&key).copied();
+        if record.type_num == Some(Num::Small(AUDIT_EOE)) {
+            self.last_line = None;
+            match found {
+                None => {
+                    self.stats.events += 1;
+                    out.push(Event {
+                        node: key.0,
+                        time_ns: key.1,
+                        serial: key.2,
+                        records: vec![record],
+                        tags: vec![tag],
+                        complete: Complete::OrphanEoe,
+                        error: None,
+                        lost_before: 0,
+                        first_seen: now,
+                        size: 0,
+                    });
+                }
+                Some(seq) => {
+                    let event = self.in_flight.get_mut(&seq).expect("indexed events are open");
+                    event.records.push(record);
+                    event.tags.push(tag);
+                    self.emit(seq, Complete::Eoe, out);
+                }
+            }
+            return;
+        }
+        if let Some(seq) = found {
+            let size = size_of(&record.raw, &self.settings);
+            let event = self.in_flight.get_mut(&seq).expect("indexed events are open");
+            if event.records.last().is_some_and(|last| last.raw == record.raw) {
+                // audisp-remote resends the line whose ack it lost: both copies are spooled
+                event.tags.push(tag);
+                self.stats.resends += 1;
+                return;
+            }
+            event.records.push(record);
+            event.tags.push(tag);
+            event.size += size;
+            let (count, size) = (event.records.len(), event.size);
+            self.last_line = Some(seq);
+            if count >= self.settings.max_records {
+                self.emit(seq, Complete::MaxRecords, out);
+            } else if self.too_big(size) {
+                self.emit(seq, Complete::MaxBytes, out);
+            }
+            return;
+        }
+        let Some(serial) = record.serial.as_ref() else {
+            let event = self.error_event(record, tag, now, NO_SERIAL);
+            out.push(event);
+            return;
+        };
+        let stream = record.node.clone();
+        let serial32 = serial.low32();
+        let mut lost_before = 0;
+        let newer = match self.newest_serial.get(&stream) {
+            None => true,
+            Some(&newest) => {
+                let ahead = serial32.wrapping_sub(newest); // (serial - newest) % 2**32
+                let newer = 0 < ahead && ahead < (1 << 31);
+                if newer && 1 < ahead && ahead <= MAX_COUNTED_GAP {
+                    lost_before = ahead - 1;
+                    self.stats.lost += u64::from(ahead - 1);
+                }
+                newer
+            }
+        };
+        if newer {
+            self.newest_serial.insert(stream.clone(), serial32);
+        }
+        let single = is_user_space_number(record.type_num.as_ref());
+        let size = size_of(&record.raw, &self.settings);
+        let may_continue = record.raw.len() >= OVERSIZE_LINE_BYTES;
+        let event = Event {
+            node: key.0.clone(),
+            time_ns: key.1.clone(),
+            serial: key.2.clone(),
+            records: vec![record],
+            tags: vec![tag],
+            complete: Complete::Flush,
+            error: None,
+            lost_before,
+            first_seen: now,
+            size,
+        };
+        if single && !may_continue {
+            self.last_line = None;
+            self.stats.events += 1;
+            out.push(Event { complete: Complete::Single, ..event });
+            if newer {
+                self.supersede_open(&stream, now);
+            }
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight.insert(seq, event);
+        self.by_key.insert(key, seq);
+        self.last_line = Some(seq);
+        if now + self.settings.max_age_seconds < self.age_deadline {
+            self.age_deadline = now + self.settings.max_age_seconds;
+        }
+        if newer && !single {
+            self.supersede_open(&stream, now);
+            self.open.insert(stream, seq);
+        } else {
+            // a late newcomer (older serial) or an oversize single record: only wait for late records
+            self.superseded.push_back((now + self.settings.grace_seconds, seq));
+        }
+        if self.settings.max_records == 1 {
+            self.emit(seq, Complete::MaxRecords, out);
+        } else if self.too_big(size) {
+            self.emit(seq, Complete::MaxBytes, out);
+        }
+        while self.in_flight.len() > self.settings.max_in_flight {
+            let oldest = *self.in_flight.keys().next().expect("not empty");
+            self.emit(oldest, Complete::Evicted, out);
+        }
+    }
+
+    /// A newer serial arrived: the older open event of this node gets its grace window.
+    fn supersede_open(&mut self, stream: &Option<String>, now: f64) {
+        if let Some(seq) = self.open.remove(stream) {
+            if self.in_flight.contains_key(&seq) {
+                self.superseded.push_back((now + self.settings.grace_seconds, seq));
+            }
+        }
+    }
+
+    fn emit(&mut self, seq: Seq, reason: Complete, out: &mut Vec<Event<T>>) {
+        let mut event = self.in_flight.remove(&seq).expect("emitting an open event");
+        self.by_key.remove(&key_of(&event));
+        event.complete = reason;
+        self.stats.events += 1;
+        out.push(event);
+    }
+
+    fn expire(&mut self, now: f64, out: &mut Vec<Event<T>>) {
+        while let Some(&(deadline, seq)) = self.superseded.front() {
+            if deadline > now {
+                break;
+            }
+            self.superseded.pop_front();
+            if self.in_flight.contains_key(&seq) {
+                self.emit(seq, Complete::Superseded, out);
+            }
+        }
+        if !self.in_flight.is_empty() {
+            let limit = now - self.settings.max_age_seconds;
+            let expired: Vec<Seq> =
+                self.in_flight.iter().take_while(|(_, e)| e.first_seen <= limit).map(|(s, _)| *s).collect();
+            for seq in expired {
+                self.emit(seq, Complete::MaxAge, out);
+            }
+        }
+        // the oldest open event decides when the next max-age check is due
+        self.age_deadline =
+            self.in_flight.values().next().map_or(f64::INFINITY, |e| e.first_seen + self.settings.max_age_seconds);
+    }
+}

@@ -1,0 +1,809 @@
+//! Interpretation (Python `interpret.py`): per-field values the way libauparse 3.0.9 renders them,
+//! and the actor/object facts of an event that the ECS mapper needs (syscall, outcome, rule keys,
+//! user ids, process, paths, socket addresses, user-space message). Never fails: odd values stay raw.
+//!
+//! uid/gid names come only from the sender's ENRICHED section (or uid/gid 0 = root), never from this
+//! machine's passwd.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::assemble::{Complete, Event};
+use super::num::Num;
+use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
+use super::record::{Fields, Record};
+use super::tables::{self, SyscallTable};
+
+const UNSET_IDS: [&str; 2] = ["4294967295", "-1"];
+
+fn is_unset(raw: &str) -> bool {
+    UNSET_IDS.contains(&raw)
+}
+
+/// How one field is rendered (interpret.py `_HANDLERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Id,
+    TypeDependentId,
+    Key,
+    Escaped,
+    Proctitle,
+    Syscall,
+    Arch,
+    Exit,
+    Result,
+    Session,
+    Mode,
+    Sockaddr,
+    Capability,
+    SyscallArg,
+    FilterList,
+    Promiscuous,
+    TtyData,
+}
+
+fn kind(name: &str) -> Option<Kind> {
+    Some(match name {
+        // uids and gids
+        "auid" | "uid" | "euid" | "suid" | "fsuid" | "ouid" | "oauid" | "iuid" | "sauid" | "obj_uid" | "inode_uid"
+        | "old-auid" | "new-auid" | "loginuid" | "old_auid" | "new_auid" | "gid" | "egid" | "sgid" | "fsgid"
+        | "ogid" | "obj_gid" | "inode_gid" | "new_gid" | "new-gid" => Kind::Id,
+        // fields the kernel hex-encodes when they hold special bytes
+        "path" | "comm" | "exe" | "file" | "name" | "watch" | "cwd" | "cmd" | "acct" | "dir" | "vm" | "old-chardev"
+        | "new-chardev" | "old-disk" | "new-disk" | "old-fs" | "new-fs" | "old-net" | "new-net" | "old-rng"
+        | "new-rng" | "device" | "cgroup" | "ocomm" | "grp" | "new_group" | "invalid_context" | "sw" | "root_dir"
+        | "apparmor" | "operation" | "denied_mask" | "info" | "profile" | "requested_mask" => Kind::Escaped,
+        "cap_fp" | "cap_fi" | "cap_pp" | "cap_pi" | "cap_pe" | "cap_pa" | "cap_bnd" | "cap_ambient" | "fp" | "fi"
+        | "pp" | "pi" | "pe" | "pa" | "old_pp" | "old_pi" | "old_pe" | "old_pa" | "new_pp" | "new_pi" | "new_pe"
+        | "new_pa" | "pnew_pp" | "pnew_pi" | "pnew_pe" | "pnew_pa" => Kind::Capability,
+        "a0" | "a1" | "a2" | "a3" => Kind::SyscallArg,
+        "id" => Kind::TypeDependentId,
+        "key" => Kind::Key,
+        "proctitle" => Kind::Proctitle,
+        "syscall" => Kind::Syscall,
+        "arch" => Kind::Arch,
+        "exit" => Kind::Exit,
+        "res" | "result" => Kind::Result,
+        "ses" => Kind::Session,
+        "mode" => Kind::Mode,
+        "saddr" => Kind::Sockaddr,
+        "list" => Kind::FilterList,
+        "prom" | "old_prom" => Kind::Promiscuous,
+        "data" => Kind::TtyData,
+        _ => return None,
+    })
+}
+
+/// Record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c).
+fn id_is_user_or_group(type_name: &str) -> bool {
+    matches!(
+        type_name,
+        "ADD_GROUP"
+            | "DEL_GROUP"
+            | "GRP_MGMT"
+            | "GRP_CHAUTHTOK"
+            | "ADD_USER"
+            | "DEL_USER"
+            | "USER_MGMT"
+            | "USER_CHAUTHTOK"
+            | "USER_LOGIN"
+            | "USER_LOGOUT"
+            | "USER_ACCT"
+            | "ACCT_LOCK"
+            | "ACCT_UNLOCK"
+            | "USER_AUTH"
+            | "USER_ERR"
+            | "USER_START"
+            | "USER_END"
+            | "CRED_ACQ"
+            | "CRED_DISP"
+            | "CRED_REFR"
+            | "USER_ROLE_CHANGE"
+            | "USER_CMD"
+            | "USER_TTY"
+            | "GRP_AUTH"
+            | "USER_DEVICE"
+    )
+}
+
+// -- value decoding --------------------------------------------------------------------------------
+
+/// `(?:[0-9A-Fa-f]{2})+` fullmatch
+fn is_hex_pairs(s: &str) -> bool {
+    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `bytes.fromhex(s)` of a string of hex pairs (see `is_hex_pairs`).
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(
+        s.as_bytes()
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// Value of an escaped field: quoted text unquoted, bare hex decoded, `(null)`/`?` kept literal.
+pub fn unescape(value: &str) -> Cow<'_, str> {
+    if value.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    if let Some(rest) = value.strip_prefix('"') {
+        return Cow::Borrowed(rest.strip_suffix('"').unwrap_or(rest));
+    }
+    if value == "(null)" || value == "?" {
+        return Cow::Borrowed(value);
+    }
+    if is_hex_pairs(value) {
+        if let Some(bytes) = from_hex(value) {
+            return Cow::Owned(decode_lossy(&bytes).into_owned());
+        }
+    }
+    Cow::Borrowed(value)
+}
+
+/// Strip one level of double or single quotes (fields that are never hex-encoded).
+pub fn unquote(value: &str) -> &str {
+    let b = value.as_bytes();
+    if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    }
+}
+
+fn errno_of(exit: &PyInt) -> Option<(&'static str, &'static str)> {
+    if exit.value >= 0 {
+        return None;
+    }
+    i64::try_from(-exit.value).ok().and_then(tables::errno)
+}
+
+/// Name and syscall table of an `arch=` value.
+fn arch_info(raw: &str) -> Option<(&'static str, Option<SyscallTable>)> {
+    let value = py_int(raw, 16)?;
+    tables::arch(i64::try_from(value.value).ok()?)
+}
+
+/// `0100755` -> `file,755` (libauparse style).
+pub fn interpret_mode(value: &str) -> Cow<'_, str> {
+    let Some(mode) = py_int(value, 8) else { return Cow::Borrowed(value) };
+    let bits = mode.low;
+    let file_type = bits & 0o170000;
+    let mut out = match file_type {
+        0o140000 => "socket".to_owned(),
+        0o120000 => "link".to_owned(),
+        0o100000 => "file".to_owned(),
+        0o060000 => "block".to_owned(),
+        0o040000 => "dir".to_owned(),
+        0o020000 => "character".to_owned(),
+        0o010000 => "fifo".to_owned(),
+        other => format!("unknown-type({other:o})"),
+    };
+    for (bit, name) in [(0o4000, ",suid"), (0o2000, ",sgid"), (0o1000, ",sticky")] {
+        if bits & bit != 0 {
+            out.push_str(name);
+        }
+    }
+    write!(out, ",{:03o}", bits & 0o777).unwrap();
+    Cow::Owned(out)
+}
+
+/// A decoded `struct sockaddr` (interpret.py `decode_sockaddr`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockAddr<'a> {
+    Error { error: &'static str, raw: &'a str },
+    Inet { address: Ipv4Addr, port: u16 },
+    Inet6 { address: Ipv6Addr, port: u16, scope_id: Option<u32> },
+    Local { path: String },
+    Netlink { pid: u32, groups: u32 },
+    Other { family: Cow<'static, str>, number: u16 },
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+pub fn decode_sockaddr(value: &str) -> SockAddr<'_> {
+    let Some(data) = from_hex(value) else { return SockAddr::Error { error: "saddr is not hex", raw: value } };
+    if data.len() < 2 {
+        return SockAddr::Error { error: "saddr too short", raw: value };
+    }
+    let mut family = u16::from_le_bytes([data[0], data[1]]);
+    if family > 0xFF {
+        // big-endian sender (s390x, ppc): family bytes are 00 0x
+        family = u16::from_be_bytes([data[0], data[1]]);
+    }
+    let port = || u16::from_be_bytes([data[2], data[3]]);
+    match family {
+        2 if data.len() >= 8 => {
+            SockAddr::Inet { address: Ipv4Addr::new(data[4], data[5], data[6], data[7]), port: port() }
+        }
+        10 if data.len() >= 24 => {
+            let octets: [u8; 16] = data[8..24].try_into().expect("16 bytes");
+            let scope_id = (data.len() >= 28).then(|| le32(&data[24..28]));
+            SockAddr::Inet6 { address: Ipv6Addr::from(octets), port: port(), scope_id }
+        }
+        1 => {
+            let bytes = &data[2..];
+            let cut = |b: &[u8]| decode_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned();
+            let path = if bytes.first() == Some(&0) { format!("@{}", cut(&bytes[1..])) } else { cut(bytes) };
+            SockAddr::Local { path }
+        }
+        16 if data.len() >= 12 => SockAddr::Netlink { pid: le32(&data[4..8]), groups: le32(&data[8..12]) },
+        _ => {
+            let name = match family {
+                3 => "ax25",
+                4 => "ipx",
+                5 => "appletalk",
+                17 => "packet",
+                31 => "bluetooth",
+                38 => "alg",
+                40 => "vsock",
+                44 => "xdp",
+                _ => "",
+            };
+            let family_name =
+                if name.is_empty() { Cow::Owned(format!("unknown-family({family})")) } else { Cow::Borrowed(name) };
+            SockAddr::Other { family: family_name, number: family }
+        }
+    }
+}
+
+/// `str(ipaddress.IPv6Address(...))` of Python 3.11: the longest run of two or more zero groups (the
+/// first of equals) as `::`, IPv4-mapped addresses in hex like the rest.
+pub fn ipv6_text(address: &Ipv6Addr) -> String {
+    let groups = address.segments();
+    let (mut best_start, mut best_len, mut start, mut len) = (0usize, 0usize, 0usize, 0usize);
+    for (i, &g) in groups.iter().enumerate() {
+        if g == 0 {
+            if len == 0 {
+                start = i;
+            }
+            len += 1;
+            if len > best_len {
+                best_len = len;
+                best_start = start;
+            }
+        } else {
+            len = 0;
+        }
+    }
+    let hex = |gs: &[u16]| gs.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    if best_len > 1 {
+        format!("{}::{}", hex(&groups[..best_start]), hex(&groups[best_start + best_len..]))
+    } else {
+        hex(&groups)
+    }
+}
+
+/// libauparse's rendering, e.g. `{ saddr_fam=inet laddr=192.0.2.1 lport=80 }`.
+pub fn sockaddr_text(decoded: &SockAddr<'_>) -> String {
+    match decoded {
+        SockAddr::Inet { address, port } => format!("{{ saddr_fam=inet laddr={address} lport={port} }}"),
+        SockAddr::Inet6 { address, port, .. } => {
+            format!("{{ saddr_fam=inet6 laddr={} lport={port} }}", ipv6_text(address))
+        }
+        SockAddr::Local { path } => format!("{{ saddr_fam=local path={path} }}"),
+        SockAddr::Netlink { pid, .. } => format!("{{ saddr_fam=netlink nlnk-fam=16 nlnk-pid={pid} }}"),
+        SockAddr::Other { family, .. } if family.starts_with("unknown-family") => family.to_string(),
+        SockAddr::Other { family, .. } => format!("{{ saddr_fam={family} }}"),
+        SockAddr::Error { .. } => "{ saddr_fam=None }".to_owned(),
+    }
+}
+
+/// Audit rule keys: decoded, split on 0x01; `(null)` means none.
+pub fn split_keys(value: &str) -> Vec<String> {
+    if value.starts_with("(null)") {
+        return Vec::new();
+    }
+    let value = if value.starts_with('"') { value } else { value.trim_end_matches('"') };
+    unescape(value).split('\x01').filter(|k| !k.is_empty()).map(str::to_owned).collect()
+}
+
+// -- per-field interpretation ----------------------------------------------------------------------
+
+fn id_text<'a>(raw: &'a str, enriched: &'a Fields, name: &str) -> Cow<'a, str> {
+    if is_unset(raw) {
+        return Cow::Borrowed("unset");
+    }
+    if !enriched.is_empty() {
+        if let Some(named) = enriched.get(&name.to_ascii_uppercase()).filter(|n| !n.is_empty()) {
+            return Cow::Borrowed(named);
+        }
+    }
+    Cow::Borrowed(if raw == "0" { "root" } else { raw })
+}
+
+/// `aN` or `aN[i]` (not `aN_len`): (N, i) as written.
+fn execve_arg_parts(name: &str) -> Option<(&str, Option<&str>)> {
+    let rest = name.strip_prefix('a')?;
+    if is_decimal(rest) {
+        return Some((rest, None));
+    }
+    let (index, chunk) = rest.strip_suffix(']')?.split_once('[')?;
+    (is_decimal(index) && is_decimal(chunk)).then_some((index, Some(chunk)))
+}
+
+/// Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted.
+pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: Option<SyscallTable>) -> Cow<'a, str> {
+    let Some(kind) = kind(name) else {
+        if record.type_name == "EXECVE" && execve_arg_parts(name).is_some() {
+            return unescape(raw);
+        }
+        return Cow::Borrowed(unquote(raw));
+    };
+    let enriched = &record.enriched;
+    match kind {
+        Kind::Id => id_text(raw, enriched, name),
+        Kind::TypeDependentId if id_is_user_or_group(&record.type_name) => id_text(raw, enriched, name),
+        Kind::TypeDependentId => Cow::Borrowed(unquote(raw)),
+        Kind::Key if raw.starts_with("(null)") => Cow::Borrowed("(null)"),
+        Kind::Key => Cow::Owned(split_keys(raw).join(",")),
+        Kind::Escaped => unescape(raw),
+        Kind::Proctitle => {
+            let text = unescape(raw);
+            if text.contains('\0') {
+                Cow::Owned(text.replace('\0', " ").trim_end_matches(' ').to_owned())
+            } else {
+                text
+            }
+        }
+        Kind::Syscall => {
+            let number = py_int(raw, 10).and_then(|n| i64::try_from(n.value).ok());
+            if let Some(name) = table.zip(number).and_then(|(t, n)| tables::syscall_name(t, n)) {
+                return Cow::Borrowed(name);
+            }
+            Cow::Borrowed(enriched.get("SYSCALL").filter(|s| !s.is_empty()).unwrap_or(raw))
+        }
+        Kind::Arch => match arch_info(raw) {
+            Some((name, _)) => Cow::Borrowed(name),
+            None => Cow::Borrowed(enriched.get("ARCH").filter(|s| !s.is_empty()).unwrap_or(raw)),
+        },
+        Kind::Exit => {
+            if !raw.starts_with('-') {
+                return Cow::Borrowed(raw);
+            }
+            match py_int(raw, 10).as_ref().and_then(errno_of) {
+                Some((name, text)) => Cow::Owned(format!("{name}({text})")),
+                None => Cow::Borrowed(raw),
+            }
+        }
+        Kind::Result => Cow::Borrowed(match raw {
+            "1" => "yes",
+            "0" => "no",
+            _ => unquote(raw),
+        }),
+        Kind::Session => Cow::Borrowed(if is_unset(raw) { "unset" } else { raw }),
+        Kind::Mode => interpret_mode(raw),
+        Kind::Sockaddr => Cow::Owned(sockaddr_text(&decode_sockaddr(raw))),
+        Kind::Capability => match py_int_digits(raw, 16) {
+            None => Cow::Borrowed(raw),
+            Some((neg, _, digits)) => {
+                let digits = digits.trim_start_matches('0');
+                if digits.is_empty() {
+                    Cow::Borrowed("none")
+                } else {
+                    Cow::Owned(format!("0x{}{digits}", if neg { "-" } else { "" }))
+                }
+            }
+        },
+        Kind::SyscallArg => match record.type_name.as_str() {
+            "SYSCALL" => Cow::Owned(format!("0x{raw}")),
+            "EXECVE" => unescape(raw),
+            _ => Cow::Borrowed(unquote(raw)),
+        },
+        Kind::FilterList => Cow::Borrowed(match raw {
+            "0" => "user",
+            "1" => "task",
+            "4" => "exit",
+            "5" => "exclude",
+            "6" => "filesystem",
+            "7" => "io_uring",
+            _ => raw,
+        }),
+        Kind::Promiscuous => match py_int(raw, 10) {
+            None => Cow::Borrowed(raw),
+            Some(n) => Cow::Borrowed(if n.low & 0x100 != 0 { "yes" } else { "no" }),
+        },
+        Kind::TtyData if matches!(record.type_name.as_str(), "TTY" | "USER_TTY") => unescape(raw),
+        Kind::TtyData => Cow::Borrowed(unquote(raw)),
+    }
+}
+
+// -- event-level facts -----------------------------------------------------------------------------
+
+/// RFC 3339 UTC with milliseconds, e.g. 2017-04-21T05:28:42.985Z; None beyond year 9999 (where
+/// Python's datetime gives up).
+pub fn iso_time(time_ns: &Num) -> Option<String> {
+    let Num::Small(ns) = time_ns else { return None };
+    let sec = ns / 1_000_000_000;
+    let ms = (ns % 1_000_000_000) / 1_000_000;
+    if sec > 253_402_300_799 {
+        return None;
+    }
+    let sec = sec as i64;
+    let (days, rest) = (sec.div_euclid(86_400), sec.rem_euclid(86_400));
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Some(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rest / 3600, rest % 3600 / 60, rest % 60))
+}
+
+fn chunk_bytes(raw: &str) -> Vec<u8> {
+    if raw.starts_with('"') {
+        return unescape(raw).as_bytes().to_vec();
+    }
+    if is_hex_pairs(raw) {
+        if let Some(bytes) = from_hex(raw) {
+            return bytes;
+        }
+    }
+    raw.as_bytes().to_vec()
+}
+
+/// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
+pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
+    let mut argc = None;
+    let mut whole: HashMap<u64, Cow<'_, str>> = HashMap::new();
+    let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
+    for record in records {
+        for (name, raw) in record.fields.iter() {
+            if name == "argc" {
+                argc = py_int(raw, 10);
+                continue;
+            }
+            let Some((index, chunk)) = execve_arg_parts(name) else { continue };
+            // not argument numbers a kernel writes (and int() of 4300+ digits raises)
+            if index.chars().count() >= 10 || chunk.is_some_and(|c| c.chars().count() >= 10) {
+                continue;
+            }
+            let index: u64 = ascii_digits(index).parse().unwrap_or(0);
+            match chunk {
+                None => {
+                    let b = raw.as_bytes();
+                    let value = if b.len() > 1 && b[0] == b'"' && b[b.len() - 1] == b'"' {
+                        Cow::Borrowed(&raw[1..raw.len() - 1])
+                    } else {
+                        unescape(raw)
+                    };
+                    whole.insert(index, value);
+                }
+                Some(chunk) => {
+                    chunks.entry(index).or_default().insert(ascii_digits(chunk).parse().unwrap_or(0), raw);
+                }
+            }
+        }
+    }
+    for (index, parts) in chunks {
+        // a hex-encoded argument may be cut anywhere: decode each chunk to bytes, then join the bytes
+        let bytes: Vec<u8> = parts.values().flat_map(|raw| chunk_bytes(raw)).collect();
+        whole.insert(index, Cow::Owned(decode_lossy(&bytes).into_owned()));
+    }
+    let Some(&top) = whole.keys().max() else { return (argc, Vec::new()) };
+    let claimed = argc.map_or(0, |n| n.value).max(whole.len() as i128);
+    let args = if i128::from(top) < claimed.saturating_add(1024) {
+        // a missing chunk record leaves a gap: keep its place
+        (0..=top).map(|i| whole.get(&i).map_or_else(String::new, |v| v.to_string())).collect()
+    } else {
+        // a numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order
+        let mut keys: Vec<u64> = whole.keys().copied().collect();
+        keys.sort_unstable();
+        keys.iter().map(|k| whole[k].to_string()).collect()
+    };
+    (argc, args)
+}
+
+/// The syscall of a SYSCALL event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyscallFacts<'a> {
+    pub number: Option<PyInt>,
+    pub name: Option<&'a str>,
+    pub arch: Option<&'a str>,
+    pub success: Option<bool>,
+    pub exit: Option<PyInt>,
+    pub errno: Option<(&'static str, &'static str)>,
+    pub args: Vec<&'a str>,
+    pub items: Option<PyInt>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Process<'a> {
+    pub pid: Option<PyInt>,
+    pub ppid: Option<PyInt>,
+    pub comm: Option<Cow<'a, str>>,
+    pub exe: Option<Cow<'a, str>>,
+    pub tty: Option<&'a str>,
+    pub subj: Option<&'a str>,
+    /// proctitle: (title, argv)
+    pub title: Option<(String, Vec<String>)>,
+    /// EXECVE: (argc, args)
+    pub execve: Option<(Option<PyInt>, Vec<String>)>,
+    pub cwd: Option<Cow<'a, str>>,
+}
+
+/// A value of a PATH entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathValue<'a> {
+    Text(Cow<'a, str>),
+    Int(PyInt),
+    Null,
+}
+
+/// One PATH record: its fields in order, `mode_text` after `mode`, `nametype` from `objtype`.
+pub type PathEntry<'a> = Vec<(&'a str, PathValue<'a>)>;
+
+fn set_entry<'a>(entry: &mut PathEntry<'a>, name: &'a str, value: PathValue<'a>) {
+    match entry.iter_mut().find(|(k, _)| *k == name) {
+        Some(slot) => slot.1 = value,
+        None => entry.push((name, value)),
+    }
+}
+
+/// Facts of a user-space message (PAM/sshd style).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserMsg<'a> {
+    pub fields: Vec<(&'static str, Cow<'a, str>)>,
+    pub text: Option<&'a str>,
+}
+
+/// The actor/object facts of an event (absent for error events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts<'a> {
+    /// The main record type: SYSCALL if present, else the first non-auxiliary record.
+    pub main_type: &'a str,
+    pub syscall: Option<SyscallFacts<'a>>,
+    pub outcome: Option<&'static str>,
+    pub keys: Vec<String>,
+    /// Subject ids (None = unset) and their names from the sender's ENRICHED section.
+    pub user_ids: Vec<(&'static str, Option<&'a str>)>,
+    pub user_names: Vec<(&'static str, &'a str)>,
+    pub session: Option<&'a str>,
+    pub process: Process<'a>,
+    pub paths: Vec<PathEntry<'a>>,
+    pub sockaddr: Vec<SockAddr<'a>>,
+    pub user_msg: Option<UserMsg<'a>>,
+}
+
+/// An interpreted event: per record, its interpreted field values (parallel to `fields`; None for
+/// error records), and the event's facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interpreted<'a> {
+    pub values: Vec<Option<Vec<Cow<'a, str>>>>,
+    pub facts: Option<Facts<'a>>,
+}
+
+const SUBJECT_IDS: [(&str, &str); 11] = [
+    ("auid", "AUID"),
+    ("uid", "UID"),
+    ("gid", "GID"),
+    ("euid", "EUID"),
+    ("suid", "SUID"),
+    ("fsuid", "FSUID"),
+    ("egid", "EGID"),
+    ("sgid", "SGID"),
+    ("fsgid", "FSGID"),
+    ("old-auid", "OLD-AUID"),
+    ("sauid", "SAUID"),
+];
+
+/// The decoded form of an event.
+pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
+    let mut arch_table: Option<SyscallTable> = None;
+    // per record: (has arch=, its own syscall table)
+    let own_tables: Vec<(bool, Option<SyscallTable>)> = event
+        .records
+        .iter()
+        .map(|r| match r.fields.get("arch") {
+            None => (false, None),
+            Some(raw) => {
+                let own = arch_info(raw).and_then(|a| a.1);
+                if arch_table.is_none() {
+                    arch_table = own;
+                }
+                (true, own)
+            }
+        })
+        .collect();
+    let values = event
+        .records
+        .iter()
+        .zip(&own_tables)
+        .map(|(record, &(has_arch, own))| {
+            if record.error.is_some() || record.fragment {
+                return None;
+            }
+            // a record's own arch wins (SECCOMP carries one); else the event's SYSCALL arch
+            let table = if has_arch { own } else { arch_table };
+            Some(record.fields.iter().map(|(name, raw)| interpret_field(record, name, raw, table)).collect())
+        })
+        .collect();
+    let facts = if event.complete == Complete::Error || event.records.is_empty() {
+        None
+    } else {
+        Some(facts(event, arch_table))
+    };
+    Interpreted { values, facts }
+}
+
+fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
+    let valid: Vec<&Record> = event.records.iter().filter(|r| r.error.is_none() && r.type_name != "EOE").collect();
+    let first_of = |type_name: &str| event.records.iter().find(|r| r.type_name == type_name);
+    let all_of = |type_name: &str| event.records.iter().filter(|r| r.type_name == type_name).collect::<Vec<_>>();
+    let syscall_record = first_of("SYSCALL");
+    let main = syscall_record.unwrap_or_else(|| {
+        valid
+            .iter()
+            .copied()
+            .find(|r| !matches!(r.type_name.as_str(), "PROCTITLE" | "CWD" | "PATH" | "SOCKADDR" | "EXECVE"))
+            .or_else(|| valid.first().copied())
+            .unwrap_or(&event.records[0])
+    });
+    // the event's ENRICHED values: the first record giving a name wins
+    let enriched = |name: &str| valid.iter().find_map(|r| r.enriched.get(name));
+    let has_enriched = valid.iter().any(|r| !r.enriched.is_empty());
+    // field(name): the main record's value, else the first valid record's
+    let field = |name: &str| main.fields.get(name).or_else(|| valid.iter().find_map(|r| r.fields.get(name)));
+
+    let mut outcome = None;
+    let syscall = syscall_record.map(|record| {
+        let fields = &record.fields;
+        let number = fields.get("syscall").and_then(|s| py_int(s, 10));
+        let name = arch_table
+            .zip(number.and_then(|n| i64::try_from(n.value).ok()))
+            .and_then(|(t, n)| tables::syscall_name(t, n))
+            .or_else(|| record.enriched.get("SYSCALL"));
+        let arch = arch_info(fields.get("arch").unwrap_or(""))
+            .map(|a| a.0)
+            .or_else(|| record.enriched.get("ARCH").filter(|a| !a.is_empty()))
+            .or_else(|| fields.get("arch"));
+        let exit = fields.get("exit").and_then(|s| py_int(s, 10));
+        let success = fields.get("success");
+        outcome = match success {
+            Some("yes") => Some("success"),
+            Some("no") => Some("failure"),
+            _ => None,
+        };
+        SyscallFacts {
+            number,
+            name,
+            arch,
+            success: match success {
+                Some("yes") => Some(true),
+                Some("no") => Some(false),
+                _ => None,
+            },
+            exit,
+            errno: exit.as_ref().and_then(errno_of),
+            args: ["a0", "a1", "a2", "a3"].iter().filter_map(|a| fields.get(a)).collect(),
+            items: fields.get("items").and_then(|s| py_int(s, 10)),
+        }
+    });
+    let res = field("res").filter(|r| !r.is_empty()).or_else(|| field("result"));
+    if outcome.is_none() {
+        if let Some(res) = res {
+            outcome = match unquote(res) {
+                "success" | "1" | "yes" => Some("success"),
+                "failed" | "fail" | "0" | "no" => Some("failure"),
+                _ => None,
+            };
+        }
+    }
+
+    // rule keys (several records may carry one; keep order, no repeats)
+    let mut keys: Vec<String> = Vec::new();
+    for record in &valid {
+        if let Some(raw) = record.fields.get("key") {
+            for key in split_keys(raw) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+
+    let mut user_ids = Vec::new();
+    let mut user_names = Vec::new();
+    for (name, upper) in SUBJECT_IDS {
+        if let Some(raw) = field(name) {
+            user_ids.push((name, (!is_unset(raw)).then_some(raw)));
+            if has_enriched {
+                if let Some(named) = enriched(upper).filter(|n| !n.is_empty() && *n != "unset") {
+                    user_names.push((name, named));
+                }
+            }
+        }
+    }
+    let session = field("ses").filter(|s| !is_unset(s));
+
+    let int_field = |name: &str| py_int(field(name).unwrap_or(""), 10);
+    let mut process = Process {
+        pid: int_field("pid"),
+        ppid: int_field("ppid"),
+        comm: field("comm").map(unescape),
+        exe: field("exe").map(unescape),
+        tty: field("tty").map(unquote),
+        subj: field("subj").map(unquote),
+        ..Process::default()
+    };
+    if let Some(record) = first_of("PROCTITLE") {
+        let text = unescape(record.fields.get("proctitle").unwrap_or(""));
+        let mut argv: Vec<String> = text.split('\0').map(str::to_owned).collect();
+        while argv.last().is_some_and(String::is_empty) {
+            argv.pop();
+        }
+        process.title = Some((argv.join(" "), argv));
+    }
+    let execve = all_of("EXECVE");
+    if !execve.is_empty() {
+        process.execve = Some(execve_args(&execve));
+    }
+    if let Some(record) = first_of("CWD") {
+        process.cwd = record.fields.get("cwd").map(unescape);
+    }
+
+    let mut paths = Vec::new();
+    for record in all_of("PATH") {
+        let mut entry: PathEntry<'_> = Vec::with_capacity(record.fields.len() + 1);
+        for (name, raw) in record.fields.iter() {
+            let value = match name {
+                "name" => PathValue::Text(unescape(raw)),
+                "item" | "inode" => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
+                "mode" => {
+                    set_entry(&mut entry, "mode", PathValue::Text(Cow::Borrowed(raw)));
+                    set_entry(&mut entry, "mode_text", PathValue::Text(interpret_mode(raw)));
+                    continue;
+                }
+                "ouid" | "ogid" if is_unset(raw) => PathValue::Null,
+                "ouid" | "ogid" => PathValue::Text(Cow::Borrowed(raw)),
+                _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
+            };
+            set_entry(&mut entry, name, value);
+        }
+        if !entry.iter().any(|(k, _)| *k == "nametype") {
+            if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
+                entry.push(("nametype", objtype));
+            }
+        }
+        paths.push(entry);
+    }
+
+    let sockaddr = all_of("SOCKADDR").into_iter().filter_map(|r| r.fields.get("saddr")).map(decode_sockaddr).collect();
+
+    let user_msg = main.is_user_space().then(|| {
+        let mut fields = Vec::new();
+        for name in ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"] {
+            if let Some(raw) = main.fields.get(name) {
+                let value = if matches!(name, "acct" | "exe") { unescape(raw) } else { Cow::Borrowed(unquote(raw)) };
+                fields.push((name, value));
+            }
+        }
+        UserMsg { fields, text: main.text.as_deref() }
+    });
+
+    Facts {
+        main_type: &main.type_name,
+        syscall,
+        outcome,
+        keys,
+        user_ids,
+        user_names,
+        session,
+        process,
+        paths,
+        sockaddr,
+        user_msg,
+    }
+}

@@ -1,0 +1,318 @@
+//! An event as the JSON line `auditrecv decode --raw` writes for it: the Python `interpret(event)`
+//! dict serialized by orjson (keys in the same order, the same escapes), so the two decoders can be
+//! compared byte for byte.
+
+use std::borrow::Cow;
+
+use super::assemble::Event;
+use super::interpret::{Facts, Interpreted, PathValue, SockAddr, interpret, ipv6_text, iso_time};
+use super::num::Num;
+use super::pytext::PyInt;
+use crate::json::{JsonError, JsonWriter};
+
+fn opt_num(w: &mut JsonWriter, v: Option<&Num>) -> Result<(), JsonError> {
+    match v {
+        Some(n) => n.write_json(w),
+        None => {
+            w.null();
+            Ok(())
+        }
+    }
+}
+
+fn opt_int(w: &mut JsonWriter, v: Option<&PyInt>) -> Result<(), JsonError> {
+    match v {
+        Some(n) => w.i128(n.value),
+        None => {
+            w.null();
+            Ok(())
+        }
+    }
+}
+
+/// The event's JSON line (newline included), `source` naming the input.
+pub fn event_json<T>(event: &Event<T>, source: &str) -> Result<Vec<u8>, JsonError> {
+    let mut w = JsonWriter::with_capacity(event.records.iter().map(|r| r.raw.len() * 3).sum::<usize>() + 512);
+    write_event(&mut w, event, &interpret(event), source)?;
+    w.newline();
+    Ok(w.into_bytes())
+}
+
+pub fn write_event<T>(
+    w: &mut JsonWriter,
+    event: &Event<T>,
+    decoded: &Interpreted<'_>,
+    source: &str,
+) -> Result<(), JsonError> {
+    w.begin_obj();
+    w.key("id");
+    w.opt_str(event.records.first().and_then(|r| r.msg_id()).as_deref());
+    w.key("source");
+    w.str(source);
+    w.key("node");
+    w.opt_str(event.node.as_deref());
+    w.key("timestamp");
+    w.opt_str(event.time_ns.as_ref().and_then(iso_time).as_deref());
+    w.key("time_ns");
+    opt_num(w, event.time_ns.as_ref())?;
+    w.key("serial");
+    opt_num(w, event.serial.as_ref())?;
+    w.key("complete");
+    w.str(event.complete.as_str());
+    w.key("error");
+    w.opt_str(event.error);
+    w.key("lost_before");
+    w.u64(u64::from(event.lost_before));
+    w.key("record_types");
+    w.begin_arr();
+    for r in &event.records {
+        w.item();
+        w.str(&r.type_name);
+    }
+    w.end_arr();
+    w.key("records");
+    w.begin_arr();
+    for (record, values) in event.records.iter().zip(&decoded.values) {
+        w.item();
+        w.begin_obj();
+        w.key("type");
+        w.str(&record.type_name);
+        w.key("type_num");
+        opt_num(w, record.type_num.as_ref())?;
+        w.key("raw");
+        w.str(&record.raw);
+        match values {
+            Some(values) => {
+                w.key("fields");
+                w.begin_obj();
+                for (k, v) in record.fields.iter() {
+                    w.key_str(k);
+                    w.str(v);
+                }
+                w.end_obj();
+                w.key("interpreted");
+                w.begin_obj();
+                for ((k, _), v) in record.fields.iter().zip(values) {
+                    w.key_str(k);
+                    w.str(v);
+                }
+                w.end_obj();
+                if !record.enriched.is_empty() {
+                    w.key("enriched");
+                    w.begin_obj();
+                    for (k, v) in record.enriched.iter() {
+                        w.key_str(k);
+                        w.str(v);
+                    }
+                    w.end_obj();
+                }
+                if !record.duplicates.is_empty() {
+                    w.key("duplicates");
+                    w.begin_arr();
+                    for (k, v) in &record.duplicates {
+                        w.item();
+                        w.str_list(&[k, v]);
+                    }
+                    w.end_arr();
+                }
+            }
+            None => {
+                w.key("error");
+                w.opt_str(record.error);
+            }
+        }
+        w.end_obj();
+    }
+    w.end_arr();
+    if let Some(facts) = &decoded.facts {
+        write_facts(w, facts)?;
+    }
+    w.end_obj();
+    Ok(())
+}
+
+fn write_facts(w: &mut JsonWriter, f: &Facts<'_>) -> Result<(), JsonError> {
+    w.key("type");
+    w.str(f.main_type);
+    if let Some(s) = &f.syscall {
+        w.key("syscall");
+        w.begin_obj();
+        w.key("number");
+        opt_int(w, s.number.as_ref())?;
+        w.key("name");
+        w.opt_str(s.name);
+        w.key("arch");
+        w.opt_str(s.arch);
+        w.key("success");
+        match s.success {
+            Some(b) => w.bool(b),
+            None => w.null(),
+        }
+        w.key("exit");
+        opt_int(w, s.exit.as_ref())?;
+        w.key("errno");
+        w.opt_str(s.errno.map(|e| e.0));
+        w.key("errno_text");
+        w.opt_str(s.errno.map(|e| e.1));
+        w.key("args");
+        w.str_list(&s.args);
+        w.key("items");
+        opt_int(w, s.items.as_ref())?;
+        w.end_obj();
+    }
+    w.key("outcome");
+    w.opt_str(f.outcome);
+    w.key("keys");
+    w.str_list(&f.keys);
+    w.key("user");
+    w.begin_obj();
+    w.key("ids");
+    w.begin_obj();
+    for (k, v) in &f.user_ids {
+        w.key(k);
+        w.opt_str(*v);
+    }
+    w.end_obj();
+    w.key("names");
+    w.begin_obj();
+    for (k, v) in &f.user_names {
+        w.key(k);
+        w.str(v);
+    }
+    w.end_obj();
+    w.end_obj();
+    w.key("session");
+    w.opt_str(f.session);
+    w.key("process");
+    write_process(w, f)?;
+    w.key("paths");
+    w.begin_arr();
+    for entry in &f.paths {
+        w.item();
+        w.begin_obj();
+        for (k, v) in entry {
+            w.key_str(k);
+            match v {
+                PathValue::Text(t) => w.str(t),
+                PathValue::Int(n) => w.i128(n.value)?,
+                PathValue::Null => w.null(),
+            }
+        }
+        w.end_obj();
+    }
+    w.end_arr();
+    w.key("sockaddr");
+    w.begin_arr();
+    for s in &f.sockaddr {
+        w.item();
+        write_sockaddr(w, s);
+    }
+    w.end_arr();
+    if let Some(m) = &f.user_msg {
+        w.key("user_msg");
+        w.begin_obj();
+        for (k, v) in &m.fields {
+            w.key(k);
+            w.str(v);
+        }
+        if let Some(text) = m.text {
+            w.key("text");
+            w.str(text);
+        }
+        w.end_obj();
+    }
+    Ok(())
+}
+
+fn opt_text(w: &mut JsonWriter, key: &str, v: &Option<Cow<'_, str>>) {
+    if let Some(v) = v {
+        w.key(key);
+        w.str(v);
+    }
+}
+
+fn write_process(w: &mut JsonWriter, f: &Facts<'_>) -> Result<(), JsonError> {
+    let p = &f.process;
+    w.begin_obj();
+    if let Some(pid) = &p.pid {
+        w.key("pid");
+        w.i128(pid.value)?;
+    }
+    if let Some(ppid) = &p.ppid {
+        w.key("ppid");
+        w.i128(ppid.value)?;
+    }
+    opt_text(w, "comm", &p.comm);
+    opt_text(w, "exe", &p.exe);
+    for (key, v) in [("tty", p.tty), ("subj", p.subj)] {
+        if let Some(v) = v {
+            w.key(key);
+            w.str(v);
+        }
+    }
+    if let Some((title, argv)) = &p.title {
+        w.key("title");
+        w.str(title);
+        w.key("title_argv");
+        w.str_list(argv);
+    }
+    if let Some((argc, args)) = &p.execve {
+        w.key("argc");
+        opt_int(w, argc.as_ref())?;
+        w.key("args");
+        w.str_list(args);
+    }
+    opt_text(w, "cwd", &p.cwd);
+    w.end_obj();
+    Ok(())
+}
+
+fn write_sockaddr(w: &mut JsonWriter, s: &SockAddr<'_>) {
+    w.begin_obj();
+    w.key("family");
+    match s {
+        SockAddr::Error { error, raw } => {
+            w.null();
+            w.key("error");
+            w.str(error);
+            w.key("raw");
+            w.str(raw);
+        }
+        SockAddr::Inet { address, port } => {
+            w.str("inet");
+            w.key("address");
+            w.str(&address.to_string());
+            w.key("port");
+            w.u64(u64::from(*port));
+        }
+        SockAddr::Inet6 { address, port, scope_id } => {
+            w.str("inet6");
+            w.key("address");
+            w.str(&ipv6_text(address));
+            w.key("port");
+            w.u64(u64::from(*port));
+            if let Some(scope) = scope_id {
+                w.key("scope_id");
+                w.u64(u64::from(*scope));
+            }
+        }
+        SockAddr::Local { path } => {
+            w.str("local");
+            w.key("path");
+            w.str(path);
+        }
+        SockAddr::Netlink { pid, groups } => {
+            w.str("netlink");
+            w.key("netlink_pid");
+            w.u64(u64::from(*pid));
+            w.key("netlink_groups");
+            w.u64(u64::from(*groups));
+        }
+        SockAddr::Other { family, number } => {
+            w.str(family);
+            w.key("family_number");
+            w.u64(u64::from(*number));
+        }
+    }
+    w.end_obj();
+}
