@@ -33,9 +33,20 @@ fn opt_int(w: &mut JsonWriter, v: Option<&PyInt>) -> Result<(), JsonError> {
 /// The event's JSON line (newline included), `source` naming the input.
 pub fn event_json<T>(event: &Event<T>, source: &str) -> Result<Vec<u8>, JsonError> {
     let mut w = JsonWriter::with_capacity(event.records.iter().map(|r| r.raw.len() * 3).sum::<usize>() + 512);
-    write_event(&mut w, event, &interpret(event), source)?;
-    w.newline();
+    append_event_json(&mut w, event, source)?;
     Ok(w.into_bytes())
+}
+
+/// The event's JSON line appended to `w`; on an error `w` is left as it was.
+pub fn append_event_json<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Result<(), JsonError> {
+    let start = w.buf.len();
+    let written = write_event(w, event, &interpret(event), source);
+    if written.is_err() {
+        w.buf.truncate(start);
+    }
+    written?;
+    w.newline();
+    Ok(())
 }
 
 pub fn write_event<T>(

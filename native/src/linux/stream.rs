@@ -9,10 +9,10 @@
 use std::fmt;
 
 use super::assemble::{Assembler, Complete, Event, Settings};
-use super::json::event_json;
+use super::json::append_event_json;
 use super::parse::{TooManyDigits, parse_line};
 use super::pytext::{decode_lossy, is_blank};
-use crate::json::JsonError;
+use crate::json::{JsonError, JsonWriter};
 
 /// Where the Python decoder raises, ending `decode --raw` (the whole call fails the same way here).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,12 +107,12 @@ pub fn decode_raw<'a>(
     settings: Settings,
 ) -> Result<Vec<u8>, DecodeError> {
     let mut decoder = LineDecoder::new(settings);
-    let mut out = Vec::new();
+    let mut out = JsonWriter::default();
     let mut events = Vec::new();
-    let write = |events: &mut Vec<Event<u64>>, out: &mut Vec<u8>| -> Result<(), DecodeError> {
+    let write = |events: &mut Vec<Event<u64>>, out: &mut JsonWriter| -> Result<(), DecodeError> {
         for event in events.drain(..) {
             if event.complete != Complete::OrphanEoe {
-                out.extend_from_slice(&event_json(&event, source)?);
+                append_event_json(out, &event, source)?;
             }
         }
         Ok(())
@@ -123,7 +123,7 @@ pub fn decode_raw<'a>(
     }
     decoder.finish(&mut events);
     write(&mut events, &mut out)?;
-    Ok(out)
+    Ok(out.into_bytes())
 }
 
 #[cfg(test)]
