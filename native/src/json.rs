@@ -38,6 +38,32 @@ const fn escape_table() -> [bool; 256] {
 }
 static NEEDS_ESCAPE: [bool; 256] = escape_table();
 
+/// The position of the first byte needing an escape: eight bytes at a time while there is none.
+#[inline]
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        if word_needs_escape(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
+            return word.iter().position(|&c| NEEDS_ESCAPE[c as usize]).map(|i| at + i);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&c| NEEDS_ESCAPE[c as usize]).map(|i| at + i)
+}
+
+/// Whether any of eight bytes is a control, `"` or `\\` (exact: the classic "has a byte less than n"
+/// and "has a zero byte" tests).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'"'))) & HIGH;
+    let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'\\'))) & HIGH;
+    control | quote | backslash != 0
+}
+
 /// Appends JSON to a byte buffer. Separators are implicit: a key or array item gets a comma unless it
 /// directly follows the opening bracket.
 #[derive(Debug, Default)]
@@ -148,33 +174,33 @@ impl JsonWriter {
         let bytes = s.as_bytes();
         self.buf.reserve(bytes.len() + 2);
         self.buf.push(b'"');
-        let mut start = 0;
-        for (i, &c) in bytes.iter().enumerate() {
-            if !NEEDS_ESCAPE[c as usize] {
-                continue;
-            }
-            self.buf.extend_from_slice(&bytes[start..i]);
-            match c {
-                b'"' => self.buf.extend_from_slice(b"\\\""),
-                b'\\' => self.buf.extend_from_slice(b"\\\\"),
-                0x08 => self.buf.extend_from_slice(b"\\b"),
-                0x09 => self.buf.extend_from_slice(b"\\t"),
-                0x0A => self.buf.extend_from_slice(b"\\n"),
-                0x0C => self.buf.extend_from_slice(b"\\f"),
-                0x0D => self.buf.extend_from_slice(b"\\r"),
-                _ => self.buf.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ]),
-            }
-            start = i + 1;
+        let mut rest = bytes;
+        while let Some(i) = first_escape(rest) {
+            self.buf.extend_from_slice(&rest[..i]);
+            self.escape(rest[i]);
+            rest = &rest[i + 1..];
         }
-        self.buf.extend_from_slice(&bytes[start..]);
+        self.buf.extend_from_slice(rest);
         self.buf.push(b'"');
+    }
+
+    #[cold]
+    fn escape_control(&mut self, c: u8) {
+        self.buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+    }
+
+    #[inline]
+    fn escape(&mut self, c: u8) {
+        match c {
+            b'"' => self.buf.extend_from_slice(b"\\\""),
+            b'\\' => self.buf.extend_from_slice(b"\\\\"),
+            0x08 => self.buf.extend_from_slice(b"\\b"),
+            0x09 => self.buf.extend_from_slice(b"\\t"),
+            0x0A => self.buf.extend_from_slice(b"\\n"),
+            0x0C => self.buf.extend_from_slice(b"\\f"),
+            0x0D => self.buf.extend_from_slice(b"\\r"),
+            _ => self.escape_control(c),
+        }
     }
 
     pub fn opt_str(&mut self, s: Option<&str>) {
@@ -249,6 +275,22 @@ mod tests {
             "\u{7f}\u{2028}é\u{fffd}\""
         );
         assert_eq!(one(|w| w.str(&all)), expected);
+    }
+
+    #[test]
+    fn escapes_at_every_position_of_a_word() {
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrs".into();
+                text.insert(at, special);
+                text.push('é');
+                let expected = format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+                    .replace('\u{1}', "\\u0001")
+                    .replace('\u{1f}', "\\u001f");
+                assert_eq!(one(|w| w.str(&text)), expected, "{special:?} at {at}");
+            }
+        }
+        assert!(!word_needs_escape(u64::from_le_bytes(*b" ~\x7f\xff\x80!#[")));
     }
 
     #[test]

@@ -199,6 +199,43 @@ fn linux_decode_raw<'py>(
     Ok(PyBytes::new(py, &json))
 }
 
+/// Like `linux_decode_raw`, handing the output to `write` (e.g. a binary file's `write`) in pieces of
+/// whole lines of about `chunk_bytes`, as `auditrecv decode --raw` writes while it reads: memory stays
+/// bounded by the chunk. The decoding runs without the GIL; `write` is called with it. Returns the
+/// number of lines written; on an error, the lines before it have been written.
+#[pyfunction]
+#[pyo3(signature = (data, write, source="", *, chunk_bytes=1 << 20, grace_seconds=2.0, max_age_seconds=30.0,
+                    max_records=4096, max_in_flight=10000))]
+#[allow(clippy::too_many_arguments)]
+fn linux_decode_raw_into(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    write: &Bound<'_, PyAny>,
+    source: &str,
+    chunk_bytes: usize,
+    grace_seconds: f64,
+    max_age_seconds: f64,
+    max_records: usize,
+    max_in_flight: usize,
+) -> PyResult<u64> {
+    let settings = linux::Settings { grace_seconds, max_age_seconds, max_records, max_in_flight, max_bytes: None };
+    let write = write.clone().unbind();
+    let sink = |chunk: Vec<u8>| Python::attach(|py| write.call1(py, (PyBytes::new(py, &chunk),)).map(|_| chunk));
+    let run = |bytes: &[u8]| {
+        py.detach(|| guard(|| linux::decode_raw_chunked(linux::log_lines(bytes), source, settings, chunk_bytes, sink)))
+    };
+    let out = if let Ok(b) = data.cast::<PyBytes>() {
+        run(b.as_bytes())
+    } else {
+        run(&PyBuffer::<u8>::get(data)?.to_vec(py)?)
+    };
+    match out.map_err(panic_error)? {
+        Ok(n) => Ok(n),
+        Err(linux::ChunkError::Decode(e)) => Err(linux_error(e)),
+        Err(linux::ChunkError::Sink(e)) => Err(e),
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -217,5 +254,6 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bsm_looks_like, m)?)?;
     m.add_function(wrap_pyfunction!(_bsm_decode_with_fault, m)?)?;
     m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
+    m.add_function(wrap_pyfunction!(linux_decode_raw_into, m)?)?;
     Ok(())
 }

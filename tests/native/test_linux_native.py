@@ -39,9 +39,9 @@ def python_raw(lines: Sequence[bytes], source: str = "t") -> Outcome:
         return type(exc)
 
 
-def native_raw(data: bytes | list[bytes], source: str = "t", **kwargs: float) -> Outcome:
+def native_raw(data: bytes | list[bytes], source: str = "t") -> Outcome:
     try:
-        return _native.linux_decode_raw(data, source, **kwargs)  # type: ignore[arg-type]
+        return _native.linux_decode_raw(data, source)
     except Exception as exc:
         return type(exc)
 
@@ -354,3 +354,33 @@ def test_property_whole_logs_alike(lines: list[bytes], newline: bytes) -> None:
 def test_panics_become_native_panic() -> None:
     """The boundary is shared with BSM (tests/native/test_bsm_native.py); here only its exception type."""
     assert issubclass(_native.NativePanic, RuntimeError)
+
+
+# ---------------------------------------------------------------- the streaming variant
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 100, 1 << 20])
+def test_decode_into_writes_the_same_lines(chunk_bytes: int) -> None:
+    data = b"\n".join(line for fixture in LINUX_FIXTURES[:6] for line in log_lines(fixture.path.read_bytes()))
+    pieces: list[bytes] = []
+    count = _native.linux_decode_raw_into(data, pieces.append, "t", chunk_bytes=chunk_bytes)
+    whole = _native.linux_decode_raw(data, "t")
+    assert b"".join(pieces) == whole and count == whole.count(b"\n")
+    assert all(piece.endswith(b"\n") for piece in pieces)
+    if chunk_bytes == 1:  # handed over after every line that completed events (one line may complete several)
+        assert 1 < len(pieces) <= count
+
+
+def test_decode_into_errors() -> None:
+    good = b"type=USER_LOGIN msg=audit(2.000:2): pid=1\n"
+    bad = good + b"type=SYSCALL msg=audit(111170021493.977:293): syscall=59\n"
+    pieces: list[bytes] = []
+    with pytest.raises(TypeError):
+        _native.linux_decode_raw_into(bad, pieces.append)
+    assert pieces == [_native.linux_decode_raw(good)]  # what the CLI printed before it crashed
+
+    def refuse(chunk: bytes) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        _native.linux_decode_raw_into(good, refuse, chunk_bytes=1)

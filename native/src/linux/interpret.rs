@@ -6,11 +6,11 @@
 //! machine's passwd.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::assemble::{Complete, Event};
+use super::assemble::{Complete, Event, FastMap};
 use super::num::Num;
 use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
 use super::record::{Fields, Record};
@@ -394,7 +394,7 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
             }
         },
         Kind::SyscallArg => match record.type_name.as_str() {
-            "SYSCALL" => Cow::Owned(format!("0x{raw}")),
+            "SYSCALL" => Cow::Owned(["0x", raw].concat()),
             "EXECVE" => unescape(raw),
             _ => Cow::Borrowed(unquote(raw)),
         },
@@ -439,7 +439,27 @@ pub fn iso_time(time_ns: &Num) -> Option<String> {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    Some(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rest / 3600, rest % 3600 / 60, rest % 60))
+    // written by hand: this runs for every event, and format! costs more than the rest of it
+    Some(format_iso(year, month, day, rest, ms as i64))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`
+fn format_iso(year: i64, month: i64, day: i64, second_of_day: i64, ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    let mut put = |n: i64, width: u32, after: char| {
+        for k in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10i64.pow(k) % 10) as u8));
+        }
+        out.push(after);
+    };
+    put(year, 4, '-');
+    put(month, 2, '-');
+    put(day, 2, 'T');
+    put(second_of_day / 3600, 2, ':');
+    put(second_of_day % 3600 / 60, 2, ':');
+    put(second_of_day % 60, 2, '.');
+    put(ms, 3, 'Z');
+    out
 }
 
 fn chunk_bytes(raw: &str) -> Vec<u8> {
@@ -457,7 +477,7 @@ fn chunk_bytes(raw: &str) -> Vec<u8> {
 /// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
 pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
     let mut argc = None;
-    let mut whole: HashMap<u64, Cow<'_, str>> = HashMap::new();
+    let mut whole: FastMap<u64, Cow<'_, str>> = FastMap::default();
     let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
     for record in records {
         for (name, raw) in record.fields.iter() {
@@ -599,6 +619,38 @@ const SUBJECT_IDS: [(&str, &str); 11] = [
     ("sauid", "SAUID"),
 ];
 
+/// The fields the facts look up across an event's records.
+const FACT_FIELDS: [&str; 20] = [
+    "res", "result", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid",
+    "ses", "pid", "ppid", "comm", "exe", "tty", "subj",
+];
+
+fn fact_field(name: &str) -> Option<usize> {
+    Some(match name {
+        "res" => 0,
+        "result" => 1,
+        "auid" => 2,
+        "uid" => 3,
+        "gid" => 4,
+        "euid" => 5,
+        "suid" => 6,
+        "fsuid" => 7,
+        "egid" => 8,
+        "sgid" => 9,
+        "fsgid" => 10,
+        "old-auid" => 11,
+        "sauid" => 12,
+        "ses" => 13,
+        "pid" => 14,
+        "ppid" => 15,
+        "comm" => 16,
+        "exe" => 17,
+        "tty" => 18,
+        "subj" => 19,
+        _ => return None,
+    })
+}
+
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
     let mut arch_table: Option<SyscallTable> = None;
@@ -654,8 +706,26 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     // the event's ENRICHED values: the first record giving a name wins
     let enriched = |name: &str| valid.iter().find_map(|r| r.enriched.get(name));
     let has_enriched = valid.iter().any(|r| !r.enriched.is_empty());
-    // field(name): the main record's value, else the first valid record's
-    let field = |name: &str| main.fields.get(name).or_else(|| valid.iter().find_map(|r| r.fields.get(name)));
+    // field(name): the main record's value, else the first valid record's. One pass over the fields
+    // collects the few names asked for (a lookup per name and record would scan them ~20 times).
+    let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    for (name, raw) in main.fields.iter() {
+        if let Some(i) = fact_field(name) {
+            from_main[i] = Some(raw);
+        }
+    }
+    for record in &valid {
+        for (name, raw) in record.fields.iter() {
+            if let Some(i) = fact_field(name) {
+                from_first[i] = from_first[i].or(Some(raw));
+            }
+        }
+    }
+    let field = |name: &str| {
+        let i = fact_field(name).expect("a name of FACT_FIELDS");
+        from_main[i].or(from_first[i])
+    };
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {

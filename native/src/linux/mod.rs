@@ -23,4 +23,4 @@ pub use assemble::{Assembler, Complete, Event, Settings};
 pub use interpret::{Facts, Interpreted, interpret};
 pub use parse::parse_line;
 pub use record::{Fields, Record};
-pub use stream::{DecodeError, LineDecoder, decode_raw, log_lines};
+pub use stream::{ChunkError, DecodeError, LineDecoder, decode_raw, decode_raw_chunked, log_lines};

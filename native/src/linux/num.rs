@@ -27,6 +27,16 @@ impl Num {
         }
     }
 
+    /// The concatenated ASCII digit runs as one number (`int(a + b)` without building `a + b`).
+    pub fn from_digit_parts(parts: &[&str]) -> Num {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= 38 {
+            let v = parts.iter().flat_map(|p| p.bytes()).fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0'));
+            return Num::Small(v);
+        }
+        Num::from_digits(&parts.concat())
+    }
+
     /// `self * 10^zeros`
     pub fn scaled(self, zeros: u32) -> Num {
         match self {
@@ -64,7 +74,11 @@ impl Num {
     /// `divmod(n, 10**9)`: the seconds as text and the nanoseconds.
     pub fn split_seconds(&self) -> (String, u32) {
         match self {
-            Num::Small(v) => ((v / 1_000_000_000).to_string(), (v % 1_000_000_000) as u32),
+            Num::Small(v) => {
+                let mut sec = String::with_capacity(24);
+                sec.push_str(itoa::Buffer::new().format(v / 1_000_000_000));
+                (sec, (v % 1_000_000_000) as u32)
+            }
             Num::Huge(d) => {
                 let (sec, ns) = d.split_at(d.len() - 9);
                 (sec.to_owned(), ns.parse().unwrap_or(0))

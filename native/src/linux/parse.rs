@@ -7,10 +7,11 @@
 //! matching and Python's notion of whitespace and digits.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::num::Num;
 use super::pytext::{MAX_STR_DIGITS, ascii_digits, char_len, decimal_value, is_blank, is_word, space_len};
-use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record};
+use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text};
 use super::tables;
 
 pub const ENRICHED_SEPARATOR: char = '\x1d';
@@ -30,6 +31,17 @@ impl std::fmt::Display for TooManyDigits {
     }
 }
 
+/// ASCII bytes that are whitespace to Python (bytes >= 0x80 need `space_len`).
+static ASCII_SPACE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = matches!(i as u8, b'\t'..=b'\r' | 0x1c..=0x1f | b' ');
+        i += 1;
+    }
+    t
+};
+
 fn skip_space(b: &[u8], mut i: usize) -> usize {
     while i < b.len() {
         let n = space_len(b, i);
@@ -42,8 +54,19 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
 }
 
 fn skip_nonspace(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && space_len(b, i) == 0 {
-        i += char_len(b[i]);
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if ASCII_SPACE[c as usize] {
+                break;
+            }
+            i += 1;
+        } else {
+            if space_len(b, i) > 0 {
+                break;
+            }
+            i += char_len(c);
+        }
     }
     i
 }
@@ -54,11 +77,24 @@ fn skip_digits(s: &str, i: usize) -> usize {
 }
 
 fn int_digits(digits: &str) -> Result<Num, TooManyDigits> {
-    let n = digits.chars().count();
+    int_digit_parts(&[digits])
+}
+
+/// `int(a + b + ...)` of runs of decimal digits.
+fn int_digit_parts(parts: &[&str]) -> Result<Num, TooManyDigits> {
+    if parts.iter().all(|p| p.is_ascii()) {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if n > MAX_STR_DIGITS {
+            return Err(TooManyDigits(n));
+        }
+        return Ok(Num::from_digit_parts(parts));
+    }
+    let joined = parts.concat();
+    let n = joined.chars().count();
     if n > MAX_STR_DIGITS {
         return Err(TooManyDigits(n));
     }
-    Ok(Num::from_digits(&ascii_digits(digits)))
+    Ok(Num::from_digits(&ascii_digits(&joined)))
 }
 
 struct Header<'a> {
@@ -130,7 +166,7 @@ pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
     let raw = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
     let end = raw.find(ENRICHED_SEPARATOR).unwrap_or(raw.len());
     let Some(h) = header(&raw[..end]) else {
-        return Ok(unparsed(raw.to_owned()));
+        return Ok(unparsed(raw));
     };
     let mut type_num = tables::msg_type_number(h.type_name).map(|n| Num::Small(n as u128));
     let mut type_name = h.type_name;
@@ -148,11 +184,11 @@ pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
     // the fraction is milliseconds in practice (3 digits); anything else is scaled to nanoseconds
     let frac_len = h.frac.chars().count();
     let time_ns = if frac_len == 3 {
-        int_digits(&format!("{}{}", h.sec, h.frac))?.scaled(6)
+        int_digit_parts(&[h.sec, h.frac])?.scaled(6)
     } else {
         let mut nine: String = h.frac.chars().take(9).collect();
         nine.extend(std::iter::repeat_n('0', 9 - frac_len.min(9)));
-        int_digits(&format!("{}{nine}", h.sec))?
+        int_digit_parts(&[h.sec, &nine])?
     };
     let serial = int_digits(h.serial)?;
     let mut record = Record {
@@ -164,17 +200,18 @@ pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
         ..Record::default()
     };
     let start = h.end;
+    record.raw = Arc::from(raw);
     if start < raw.len() {
-        parse_body(&mut record, raw, start, end);
+        let line = Arc::clone(&record.raw);
+        parse_body(&mut record, &line, start, end);
     }
-    record.raw = raw.to_owned();
     Ok(record)
 }
 
 /// The error record of a line the header did not match.
-fn unparsed(raw: String) -> Record {
+fn unparsed(raw: &str) -> Record {
     if !(raw.starts_with("type=") || raw.starts_with("node=")) {
-        if is_blank(&raw) {
+        if is_blank(raw) {
             return Record::error_record(raw, ERROR_EMPTY, false);
         }
         return Record::error_record(raw, ERROR_FRAGMENT, true);
@@ -222,8 +259,12 @@ pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
             continue;
         }
         let mut r = p;
-        while r < b.len() && b[r] != b'=' && space_len(b, r) == 0 {
-            r += char_len(b[r]);
+        while r < b.len() {
+            let c = b[r];
+            if c == b'=' || (c < 0x80 && ASCII_SPACE[c as usize]) || (c >= 0x80 && space_len(b, r) > 0) {
+                break;
+            }
+            r += char_len(c);
         }
         if r >= b.len() || b[r] != b'=' {
             p = r; // every start inside this run fails the same way
@@ -290,59 +331,68 @@ fn prepend_avc<'a>(pairs: &mut Vec<Pair<'a>>, found: Option<(&'a str, String)>) 
     }
 }
 
+/// Records with more pairs than this (EXECVE) find repeated keys with a hash set.
+const KEYS_ON_STACK: usize = 32;
+
 /// Store pairs: a repeated key keeps its first value, later ones go to duplicates.
-fn fill(record: &mut Record, pairs: Vec<Pair<'_>>) {
-    let mut fields: Vec<(String, String)> = Vec::with_capacity(pairs.len());
-    let mut seen = std::collections::HashSet::new();
-    let many = pairs.len() > 24;
+fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
+    let mut fields: Vec<(Text, Text)> = Vec::with_capacity(pairs.len());
+    let mut seen = super::assemble::FastSet::default();
+    let many = pairs.len() > KEYS_ON_STACK;
+    let mut keys = [""; KEYS_ON_STACK];
     for (key, value) in pairs {
-        let repeated = if many { !seen.insert(key) } else { fields.iter().any(|(k, _)| k == key) };
+        let repeated = if many { !seen.insert(key) } else { keys[..fields.len()].contains(&key) };
+        if !many && !repeated {
+            keys[fields.len()] = key;
+        }
         if repeated {
             record.duplicates.push((key.to_owned(), value.into_owned()));
         } else {
-            fields.push((key.to_owned(), value.into_owned()));
+            fields.push((Text::of(line, key), Text::of(line, &value)));
         }
     }
-    record.fields = Fields(fields);
+    record.fields = Fields::new(Arc::clone(line), fields);
 }
 
 /// ENRICHED section: values already interpreted by the sender; one level of quotes removed, the
 /// first value of a key kept.
-fn parse_enriched(text: &str) -> Fields {
-    let mut out: Vec<(String, String)> = Vec::new();
+fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
+    let mut out: Vec<(Text, Text)> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
     for (key, value) in kv_findall(text) {
-        let v = value.as_ref();
+        let v: &str = &value;
         let b = v.as_bytes();
         let v =
             if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') { &v[1..v.len() - 1] } else { v };
-        if !out.iter().any(|(k, _)| k == key) {
-            out.push((key.to_owned(), v.to_owned()));
+        if !keys.contains(&key) {
+            keys.push(key);
+            out.push((Text::of(line, key), Text::of(line, v)));
         }
     }
-    Fields(out)
+    Fields::new(Arc::clone(line), out)
 }
 
-fn parse_body(record: &mut Record, raw: &str, start: usize, end: usize) {
+fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
     if start < end {
         let body = &raw[start..end];
         if record.type_num.is_none() || record.is_user_space() {
-            parse_user_space(record, body);
+            parse_user_space(record, raw, body);
         } else {
             let mut pairs = kv_findall(body);
             if record.type_name == "AVC" {
                 prepend_avc(&mut pairs, avc(body));
             }
-            fill(record, pairs);
+            fill(record, raw, pairs);
         }
     }
     if end < raw.len() {
-        record.enriched = parse_enriched(&raw[end + 1..]);
+        record.enriched = parse_enriched(raw, &raw[end + 1..]);
     }
 }
 
 /// User-space (and unknown) records: old prose forms and the nested `msg='...'` key=values,
 /// flattened as libauparse and go-libaudit do.
-fn parse_user_space(record: &mut Record, rest: &str) {
+fn parse_user_space(record: &mut Record, line: &Arc<str>, rest: &str) {
     let mut pairs = kv_pairs(rest);
     if rest.contains("msg='") {
         if let Some(i) = pairs.iter().position(|(k, v)| *k == "msg" && v.starts_with('\'')) {
@@ -356,7 +406,7 @@ fn parse_user_space(record: &mut Record, rest: &str) {
             pairs.splice(i..=i, inner_pairs);
         }
     }
-    fill(record, pairs);
+    fill(record, line, pairs);
 }
 
 #[cfg(test)]
@@ -381,6 +431,7 @@ mod tests {
         assert_eq!(r.msg_id().as_deref(), Some("1700000000.123:42"));
         assert_eq!(pairs(&r), [("arch", "c000003e"), ("syscall", "59"), ("comm", "\"ls\"")]);
         assert!(!r.raw.ends_with('\n'));
+        assert_eq!(r.fields.get("comm"), Some("\"ls\""));
     }
 
     #[test]

@@ -241,8 +241,14 @@ pub fn py_int_digits(s: &str, base: u32) -> Option<(bool, PyInt, String)> {
 
 /// `int(s, base)`, `None` where Python raises ValueError.
 pub fn py_int(s: &str, base: u32) -> Option<PyInt> {
-    if base == 10 && !s.is_empty() && s.len() < 19 && s.bytes().all(|b| b.is_ascii_digit()) {
-        let v: i64 = s.parse().ok()?; // the common case: plain digits
+    // the common cases: plain digits, maybe negative; plain hex
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if base == 10 && !digits.is_empty() && digits.len() < 19 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let v: i64 = s.parse().ok()?;
+        return Some(PyInt::small(v));
+    }
+    if base == 16 && !s.is_empty() && s.len() < 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let v = i64::from_str_radix(s, 16).ok()?;
         return Some(PyInt::small(v));
     }
     py_int_digits(s, base).map(|(_, n, _)| n)

@@ -1,27 +1,71 @@
 //! One parsed audit record line (Python `LinuxRecord`): header facts, the key=value fields with
 //! their raw values (quotes kept, hex not decoded), the ENRICHED section, repeated keys.
 
+use std::sync::Arc;
+
 use super::num::Num;
 
-/// Ordered key=value pairs, each key once (the first value kept), as the Python dicts are.
+/// A key or value of a record: almost always a slice of its line (no copy), else text made while
+/// parsing (the AVC permissions joined, the names `seresult`/`seperms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    Span(u32, u32),
+    Static(&'static str),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `part` as a slice of `base` when it is one, else a copy (or a known name).
+    pub fn of(base: &str, part: &str) -> Text {
+        let (b, p) = (base.as_ptr() as usize, part.as_ptr() as usize);
+        if p >= b && p + part.len() <= b + base.len() && base.len() <= u32::MAX as usize {
+            return Text::Span((p - b) as u32, (p - b + part.len()) as u32);
+        }
+        match part {
+            "seresult" => Text::Static("seresult"),
+            "seperms" => Text::Static("seperms"),
+            _ => Text::Owned(part.into()),
+        }
+    }
+
+    pub fn resolve<'a>(&'a self, base: &'a str) -> &'a str {
+        match self {
+            Text::Span(start, end) => &base[*start as usize..*end as usize],
+            Text::Static(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// Ordered key=value pairs, each key once (the first value kept), as the Python dicts are. They point
+/// into the record's line, which they share.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fields(pub Vec<(String, String)>);
+pub struct Fields {
+    line: Arc<str>,
+    pairs: Vec<(Text, Text)>,
+}
 
 impl Fields {
+    pub fn new(line: Arc<str>, pairs: Vec<(Text, Text)>) -> Fields {
+        Fields { line, pairs }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        let line = &*self.line;
+        self.pairs.iter().find(|(k, _)| k.resolve(line) == name).map(|(_, v)| v.resolve(line))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        let line = &*self.line;
+        self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs.is_empty()
     }
 }
 
@@ -41,7 +85,7 @@ pub struct Record {
     pub time_ns: Option<Num>,
     pub serial: Option<Num>,
     /// The line as received (invalid UTF-8 as `\xNN`), trailing newline removed.
-    pub raw: String,
+    pub raw: Arc<str>,
     /// Set when the line could not be parsed; the record is then kept whole.
     pub error: Option<&'static str>,
     /// The line does not start with type=/node=: an oversize-line continuation.
@@ -61,8 +105,8 @@ pub fn is_user_space_number(num: Option<&Num>) -> bool {
 }
 
 impl Record {
-    pub fn error_record(raw: String, error: &'static str, fragment: bool) -> Record {
-        Record { raw, error: Some(error), fragment, ..Record::default() }
+    pub fn error_record(raw: &str, error: &'static str, fragment: bool) -> Record {
+        Record { raw: raw.into(), error: Some(error), fragment, ..Record::default() }
     }
 
     pub fn is_user_space(&self) -> bool {
@@ -73,6 +117,15 @@ impl Record {
     pub fn msg_id(&self) -> Option<String> {
         let (time, serial) = (self.time_ns.as_ref()?, self.serial.as_ref()?);
         let (sec, ns) = time.split_seconds();
-        Some(format!("{sec}.{:03}:{serial}", ns / 1_000_000))
+        let ms = ns / 1_000_000;
+        let mut id = sec;
+        id.push('.');
+        id.extend([ms / 100, ms / 10 % 10, ms % 10].map(|d| char::from(b'0' + d as u8)));
+        id.push(':');
+        match serial {
+            Num::Small(n) => id.push_str(itoa::Buffer::new().format(*n)),
+            Num::Huge(d) => id.push_str(d),
+        }
+        Some(id)
     }
 }

@@ -106,24 +106,69 @@ pub fn decode_raw<'a>(
     source: &str,
     settings: Settings,
 ) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    decode_raw_chunked(lines, source, settings, usize::MAX, |chunk| {
+        out = chunk;
+        Ok::<_, DecodeError>(Vec::new())
+    })
+    .map_err(|e| match e {
+        ChunkError::Decode(e) | ChunkError::Sink(e) => e,
+    })?;
+    Ok(out)
+}
+
+/// Why `decode_raw_chunked` stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkError<E> {
+    Decode(DecodeError),
+    Sink(E),
+}
+
+/// `decode_raw`, handing the output to `sink` in pieces of whole lines once they reach `chunk_bytes`
+/// (and the rest at the end), as `decode --raw` writes its output while it reads: the memory stays
+/// bounded by the chunk size. `sink` gets the full buffer and returns one to fill next (it may return
+/// the same one, cleared). On an error, the lines before it have been handed over, as the Python CLI
+/// has printed them. Returns the number of lines written.
+pub fn decode_raw_chunked<'a, E>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+    source: &str,
+    settings: Settings,
+    chunk_bytes: usize,
+    mut sink: impl FnMut(Vec<u8>) -> Result<Vec<u8>, E>,
+) -> Result<u64, ChunkError<E>> {
     let mut decoder = LineDecoder::new(settings);
     let mut out = JsonWriter::default();
     let mut events = Vec::new();
-    let write = |events: &mut Vec<Event<u64>>, out: &mut JsonWriter| -> Result<(), DecodeError> {
+    let mut written = 0;
+    let mut result = Ok(());
+    let mut write = |events: &mut Vec<Event<u64>>, out: &mut JsonWriter| -> Result<(), DecodeError> {
         for event in events.drain(..) {
             if event.complete != Complete::OrphanEoe {
                 append_event_json(out, &event, source)?;
+                written += 1;
             }
         }
         Ok(())
     };
     for line in lines {
-        decoder.push(line, &mut events)?;
-        write(&mut events, &mut out)?;
+        result = decoder.push(line, &mut events).and_then(|()| write(&mut events, &mut out));
+        if result.is_err() {
+            break;
+        }
+        if out.buf.len() >= chunk_bytes {
+            out.buf = sink(std::mem::take(&mut out.buf)).map_err(ChunkError::Sink)?;
+            out.buf.clear();
+        }
     }
-    decoder.finish(&mut events);
-    write(&mut events, &mut out)?;
-    Ok(out.into_bytes())
+    if result.is_ok() {
+        decoder.finish(&mut events);
+        result = write(&mut events, &mut out);
+    }
+    if !out.buf.is_empty() || (result.is_ok() && chunk_bytes == usize::MAX) {
+        sink(std::mem::take(&mut out.buf)).map_err(ChunkError::Sink)?;
+    }
+    result.map_err(ChunkError::Decode)?;
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -184,6 +229,35 @@ mod tests {
         assert!(out[1].has(r#""serial":2,"#));
         let out = decode("just text\n");
         assert!(out[0].has(r#""complete":"error""#) && out[0].has("without its head line"));
+    }
+
+    #[test]
+    fn chunks_hold_whole_lines_and_add_up() {
+        let log = concat!(
+            "type=SYSCALL msg=audit(1.000:1): a=1\n",
+            "type=EOE msg=audit(1.000:1): \n",
+            "type=USER_LOGIN msg=audit(2.000:2): pid=1\n",
+            "type=USER_LOGIN msg=audit(2.000:3): pid=2\n",
+        );
+        let whole = decode_raw(log_lines(log.as_bytes()), "t", Settings::default()).unwrap();
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let n = decode_raw_chunked(log_lines(log.as_bytes()), "t", Settings::default(), 1, |c| {
+            chunks.push(c);
+            Ok::<_, ()>(Vec::new())
+        })
+        .unwrap();
+        assert_eq!((n, chunks.len()), (3, 3));
+        assert!(chunks.iter().all(|c| c.ends_with(b"\n") && c.iter().filter(|&&b| b == b'\n').count() == 1));
+        assert_eq!(chunks.concat(), whole);
+        // lines before an error are handed over, then the error
+        let bad = "type=USER_LOGIN msg=audit(2.000:2): pid=1\ntype=USER_LOGIN msg=audit(99999999999.000:3): x=1";
+        let mut got = Vec::new();
+        let err = decode_raw_chunked(log_lines(bad.as_bytes()), "t", Settings::default(), 1 << 20, |c| {
+            got.extend(c);
+            Ok::<_, ()>(Vec::new())
+        });
+        assert_eq!(err, Err(ChunkError::Decode(DecodeError::Json(crate::json::INTEGER_RANGE))));
+        assert_eq!(got.iter().filter(|&&b| b == b'\n').count(), 1);
     }
 
     #[test]
