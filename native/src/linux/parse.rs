@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::num::Num;
-use super::pytext::{MAX_STR_DIGITS, ascii_digits, char_len, decimal_value, is_blank, is_word, space_len};
+use super::pytext::{MAX_STR_DIGITS, ascii_digits, decimal_value, find_byte, is_blank, is_word, space_len};
 use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text};
 use super::tables;
 
@@ -31,16 +31,38 @@ impl std::fmt::Display for TooManyDigits {
     }
 }
 
-/// ASCII bytes that are whitespace to Python (bytes >= 0x80 need `space_len`).
-static ASCII_SPACE: [bool; 128] = {
-    let mut t = [false; 128];
+const PLAIN: u8 = 0;
+const SPACE: u8 = 1;
+const EQUALS: u8 = 2;
+/// The first byte of U+0085, U+00A0, U+1680, U+2000-U+205F or U+3000: maybe whitespace.
+const MAYBE_SPACE: u8 = 3;
+
+/// What a byte is to the scanners. Bytes of other multi-byte characters are plain: no whitespace
+/// and no `=` starts with them, so the scanners step over them one byte at a time.
+static CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
     let mut i = 0;
-    while i < 128 {
-        t[i] = matches!(i as u8, b'\t'..=b'\r' | 0x1c..=0x1f | b' ');
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'\t'..=b'\r' | 0x1c..=0x1f | b' ' => SPACE,
+            b'=' => EQUALS,
+            0xC2 | 0xE1 | 0xE2 | 0xE3 => MAYBE_SPACE,
+            _ => PLAIN,
+        };
         i += 1;
     }
     t
 };
+
+/// Whether byte `i` starts whitespace.
+#[inline]
+fn is_space_at(b: &[u8], i: usize) -> bool {
+    match CLASS[b[i] as usize] {
+        SPACE => true,
+        MAYBE_SPACE => space_len(b, i) > 0,
+        _ => false,
+    }
+}
 
 fn skip_space(b: &[u8], mut i: usize) -> usize {
     while i < b.len() {
@@ -54,19 +76,8 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
 }
 
 fn skip_nonspace(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() {
-        let c = b[i];
-        if c < 0x80 {
-            if ASCII_SPACE[c as usize] {
-                break;
-            }
-            i += 1;
-        } else {
-            if space_len(b, i) > 0 {
-                break;
-            }
-            i += char_len(c);
-        }
+    while i < b.len() && !is_space_at(b, i) {
+        i += 1;
     }
     i
 }
@@ -224,7 +235,7 @@ type Pair<'a> = (&'a str, Cow<'a, str>);
 /// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
 fn value_end(s: &str, v: usize) -> usize {
     let b = s.as_bytes();
-    if v >= b.len() || space_len(b, v) > 0 {
+    if v >= b.len() || is_space_at(b, v) {
         return v;
     }
     let close = match b[v] {
@@ -233,38 +244,35 @@ fn value_end(s: &str, v: usize) -> usize {
         b'{' => b'}',
         _ => return skip_nonspace(b, v),
     };
-    match memchr(close, &b[v + 1..]) {
+    match find_byte(close, &b[v + 1..]) {
         Some(k) => v + 1 + k + 1,
         None => skip_nonspace(b, v),
     }
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&c| c == needle)
-}
-
 /// `_KV.findall(s)`: `([^\s=]++)=(value)` everywhere it matches, left to right.
 pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(16);
     let mut p = 0;
     while p < b.len() {
-        let sp = space_len(b, p);
-        if sp > 0 {
-            p += sp;
-            continue;
-        }
-        if b[p] == b'=' {
-            p += 1;
-            continue;
+        match CLASS[b[p] as usize] {
+            SPACE | EQUALS => {
+                p += 1;
+                continue;
+            }
+            MAYBE_SPACE => {
+                let n = space_len(b, p);
+                if n > 0 {
+                    p += n;
+                    continue;
+                }
+            }
+            _ => {}
         }
         let mut r = p;
-        while r < b.len() {
-            let c = b[r];
-            if c == b'=' || (c < 0x80 && ASCII_SPACE[c as usize]) || (c >= 0x80 && space_len(b, r) > 0) {
-                break;
-            }
-            r += char_len(c);
+        while r < b.len() && b[r] != b'=' && !is_space_at(b, r) {
+            r += 1;
         }
         if r >= b.len() || b[r] != b'=' {
             p = r; // every start inside this run fails the same way
@@ -318,7 +326,7 @@ fn avc(s: &str) -> Option<(&str, String)> {
         if r == w || b.get(r) != Some(&b'{') {
             continue;
         }
-        let Some(close) = memchr(b'}', &b[r + 1..]) else { continue };
+        let Some(close) = find_byte(b'}', &b[r + 1..]) else { continue };
         let perms: Vec<&str> = super::pytext::split_whitespace(&s[r + 1..r + 1 + close]).collect();
         return Some((&s[q..w], perms.join(",")));
     }

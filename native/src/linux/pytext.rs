@@ -57,6 +57,25 @@ pub fn char_len(b: u8) -> usize {
     }
 }
 
+/// The position of the first `needle` in `hay` (a memchr: eight bytes at a time).
+#[inline]
+pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ pattern;
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&c| c == needle).map(|i| at + i)
+}
+
 /// `s.strip()` is empty.
 pub fn is_blank(s: &str) -> bool {
     s.chars().all(is_space)
@@ -272,6 +291,16 @@ mod tests {
             assert_eq!(space_len(c.encode_utf8(&mut b).as_bytes(), 0), 0);
         }
         assert!(is_blank(" \u{1d}\t") && !is_blank(" x"));
+    }
+
+    #[test]
+    fn find_byte_is_memchr() {
+        let hay = b"0123456789abcdef\nxyz\n";
+        for start in 0..hay.len() {
+            assert_eq!(find_byte(b'\n', &hay[start..]), hay[start..].iter().position(|&c| c == b'\n'));
+        }
+        assert_eq!(find_byte(0x80, &[0x7f, 0x00, 0x80, 0x81, 0, 0, 0, 0, 0x80]), Some(2));
+        assert_eq!(find_byte(b'x', b""), None);
     }
 
     #[test]

@@ -28,6 +28,18 @@ impl Text {
         }
     }
 
+    pub fn len(&self) -> usize {
+        match self {
+            Text::Span(start, end) => (end - start) as usize,
+            Text::Static(s) => s.len(),
+            Text::Owned(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn resolve<'a>(&'a self, base: &'a str) -> &'a str {
         match self {
             Text::Span(start, end) => &base[*start as usize..*end as usize],
@@ -52,7 +64,7 @@ impl Fields {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         let line = &*self.line;
-        self.pairs.iter().find(|(k, _)| k.resolve(line) == name).map(|(_, v)| v.resolve(line))
+        self.pairs.iter().find(|(k, _)| k.len() == name.len() && k.resolve(line) == name).map(|(_, v)| v.resolve(line))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

@@ -11,7 +11,7 @@ use std::fmt;
 use super::assemble::{Assembler, Complete, Event, Settings};
 use super::json::append_event_json;
 use super::parse::{TooManyDigits, parse_line};
-use super::pytext::{decode_lossy, is_blank};
+use super::pytext::{decode_lossy, find_byte, is_blank};
 use crate::json::{JsonError, JsonWriter};
 
 /// Where the Python decoder raises, ending `decode --raw` (the whole call fails the same way here).
@@ -90,13 +90,19 @@ impl LineDecoder {
 /// The lines of a log as `auditrecv.tools.read_input` reads a file: split after each `\n`, trailing
 /// `\r`/`\n` removed.
 pub fn log_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let data = data.strip_suffix(b"\n").unwrap_or(data);
-    data.split(|&b| b == b'\n')
-        .map(|line| {
-            let end = line.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |i| i + 1);
-            &line[..end]
-        })
-        .filter(|line| !data.is_empty() || !line.is_empty())
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match find_byte(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        let end = line.iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
+        Some(&line[..end])
+    })
 }
 
 /// `auditrecv decode --raw` of lines (one record each, as `read_input` or audisp-remote gives
