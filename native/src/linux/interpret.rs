@@ -393,7 +393,7 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
                 }
             }
         },
-        Kind::SyscallArg => match record.type_name.as_str() {
+        Kind::SyscallArg => match &*record.type_name {
             "SYSCALL" => Cow::Owned(["0x", raw].concat()),
             "EXECVE" => unescape(raw),
             _ => Cow::Borrowed(unquote(raw)),
@@ -411,7 +411,7 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
             None => Cow::Borrowed(raw),
             Some(n) => Cow::Borrowed(if n.low & 0x100 != 0 { "yes" } else { "no" }),
         },
-        Kind::TtyData if matches!(record.type_name.as_str(), "TTY" | "USER_TTY") => unescape(raw),
+        Kind::TtyData if matches!(&*record.type_name, "TTY" | "USER_TTY") => unescape(raw),
         Kind::TtyData => Cow::Borrowed(unquote(raw)),
     }
 }
@@ -653,9 +653,26 @@ fn fact_field(name: &str) -> Option<usize> {
 
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
+    let (tables, arch_table) = syscall_tables(event);
+    let values = event
+        .records
+        .iter()
+        .zip(&tables)
+        .map(|(record, &table)| {
+            if record.error.is_some() || record.fragment {
+                return None;
+            }
+            Some(record.fields.iter().map(|(name, raw)| interpret_field(record, name, raw, table)).collect())
+        })
+        .collect();
+    Interpreted { values, facts: event_facts(event, arch_table) }
+}
+
+/// The syscall table each record's fields are interpreted with (a record's own arch wins: SECCOMP
+/// carries one; else the event's first known SYSCALL arch), and the event's.
+pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option<SyscallTable>) {
     let mut arch_table: Option<SyscallTable> = None;
-    // per record: (has arch=, its own syscall table)
-    let own_tables: Vec<(bool, Option<SyscallTable>)> = event
+    let own: Vec<(bool, Option<SyscallTable>)> = event
         .records
         .iter()
         .map(|r| match r.fields.get("arch") {
@@ -669,25 +686,15 @@ pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
             }
         })
         .collect();
-    let values = event
-        .records
-        .iter()
-        .zip(&own_tables)
-        .map(|(record, &(has_arch, own))| {
-            if record.error.is_some() || record.fragment {
-                return None;
-            }
-            // a record's own arch wins (SECCOMP carries one); else the event's SYSCALL arch
-            let table = if has_arch { own } else { arch_table };
-            Some(record.fields.iter().map(|(name, raw)| interpret_field(record, name, raw, table)).collect())
-        })
-        .collect();
-    let facts = if event.complete == Complete::Error || event.records.is_empty() {
-        None
-    } else {
-        Some(facts(event, arch_table))
-    };
-    Interpreted { values, facts }
+    (own.into_iter().map(|(has_arch, own)| if has_arch { own } else { arch_table }).collect(), arch_table)
+}
+
+/// The event's facts; None for error events.
+pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Option<Facts<'_>> {
+    if event.complete == Complete::Error || event.records.is_empty() {
+        return None;
+    }
+    Some(facts(event, arch_table))
 }
 
 fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
@@ -699,7 +706,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         valid
             .iter()
             .copied()
-            .find(|r| !matches!(r.type_name.as_str(), "PROCTITLE" | "CWD" | "PATH" | "SOCKADDR" | "EXECVE"))
+            .find(|r| !matches!(&*r.type_name, "PROCTITLE" | "CWD" | "PATH" | "SOCKADDR" | "EXECVE"))
             .or_else(|| valid.first().copied())
             .unwrap_or(&event.records[0])
     });

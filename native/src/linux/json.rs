@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use super::assemble::Event;
-use super::interpret::{Facts, Interpreted, PathValue, SockAddr, interpret, ipv6_text, iso_time};
+use super::interpret::{Facts, PathValue, SockAddr, event_facts, interpret_field, ipv6_text, iso_time, syscall_tables};
 use super::num::Num;
 use super::pytext::PyInt;
 use crate::json::{JsonError, JsonWriter};
@@ -40,7 +40,7 @@ pub fn event_json<T>(event: &Event<T>, source: &str) -> Result<Vec<u8>, JsonErro
 /// The event's JSON line appended to `w`; on an error `w` is left as it was.
 pub fn append_event_json<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Result<(), JsonError> {
     let start = w.buf.len();
-    let written = write_event(w, event, &interpret(event), source);
+    let written = write_event(w, event, source);
     if written.is_err() {
         w.buf.truncate(start);
     }
@@ -49,12 +49,11 @@ pub fn append_event_json<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) 
     Ok(())
 }
 
-pub fn write_event<T>(
-    w: &mut JsonWriter,
-    event: &Event<T>,
-    decoded: &Interpreted<'_>,
-    source: &str,
-) -> Result<(), JsonError> {
+/// The event as `interpret(event)` gives it, written as JSON. Interpreted values are computed while
+/// writing, and one that is the raw value itself (most are) is copied from the `fields` object just
+/// written instead of escaped again.
+pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Result<(), JsonError> {
+    let (tables, arch_table) = syscall_tables(event);
     w.begin_obj();
     w.key("id");
     w.opt_str(event.records.first().and_then(|r| r.msg_id()).as_deref());
@@ -83,7 +82,8 @@ pub fn write_event<T>(
     w.end_arr();
     w.key("records");
     w.begin_arr();
-    for (record, values) in event.records.iter().zip(&decoded.values) {
+    let mut written: Vec<(usize, usize, usize)> = Vec::new(); // per field: key start, value start, end
+    for (record, &table) in event.records.iter().zip(&tables) {
         w.item();
         w.begin_obj();
         w.key("type");
@@ -92,20 +92,32 @@ pub fn write_event<T>(
         opt_num(w, record.type_num.as_ref())?;
         w.key("raw");
         w.str(&record.raw);
-        match values {
-            Some(values) => {
+        match record.error.is_none() && !record.fragment {
+            true => {
                 w.key("fields");
                 w.begin_obj();
+                written.clear();
                 for (k, v) in record.fields.iter() {
-                    w.key_str(k);
+                    w.item();
+                    let key_start = w.buf.len();
+                    w.str(k);
+                    w.buf.push(b':');
+                    let value_start = w.buf.len();
                     w.str(v);
+                    written.push((key_start, value_start, w.buf.len()));
                 }
                 w.end_obj();
                 w.key("interpreted");
                 w.begin_obj();
-                for ((k, _), v) in record.fields.iter().zip(values) {
-                    w.key_str(k);
-                    w.str(v);
+                for ((k, raw), &(key_start, value_start, end)) in record.fields.iter().zip(&written) {
+                    w.item();
+                    let value = interpret_field(record, k, raw, table);
+                    if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
+                        w.buf.extend_from_within(key_start..end);
+                    } else {
+                        w.buf.extend_from_within(key_start..value_start);
+                        w.str(&value);
+                    }
                 }
                 w.end_obj();
                 if !record.enriched.is_empty() {
@@ -127,7 +139,7 @@ pub fn write_event<T>(
                     w.end_arr();
                 }
             }
-            None => {
+            false => {
                 w.key("error");
                 w.opt_str(record.error);
             }
@@ -135,8 +147,8 @@ pub fn write_event<T>(
         w.end_obj();
     }
     w.end_arr();
-    if let Some(facts) = &decoded.facts {
-        write_facts(w, facts)?;
+    if let Some(facts) = event_facts(event, arch_table) {
+        write_facts(w, &facts)?;
     }
     w.end_obj();
     Ok(())

@@ -179,14 +179,18 @@ pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
     let Some(h) = header(&raw[..end]) else {
         return Ok(unparsed(raw));
     };
-    let mut type_num = tables::msg_type_number(h.type_name).map(|n| Num::Small(n as u128));
-    let mut type_name = h.type_name;
+    let known = tables::msg_type_number(h.type_name);
+    let mut type_num = known.map(|(_, n)| Num::Small(n as u128));
+    let mut type_name: Cow<'static, str> = match known {
+        Some((name, _)) => Cow::Borrowed(name),
+        None => Cow::Owned(h.type_name.to_owned()),
+    };
     if type_num.is_none() {
         if let Some(digits) = unknown_type_digits(h.type_name) {
             let num = int_digits(digits)?;
             if let Num::Small(n) = num {
                 if let Some(name) = i64::try_from(n).ok().and_then(tables::msg_type_name) {
-                    type_name = name;
+                    type_name = Cow::Borrowed(name);
                 }
             }
             type_num = Some(num);
@@ -203,7 +207,7 @@ pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
     };
     let serial = int_digits(h.serial)?;
     let mut record = Record {
-        type_name: type_name.to_owned(),
+        type_name,
         type_num,
         node: h.node.map(str::to_owned),
         time_ns: Some(time_ns),
@@ -433,7 +437,7 @@ mod tests {
     fn header_and_fields() {
         let r = parse("node=web1 type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 comm=\"ls\"\n");
         assert_eq!(r.node.as_deref(), Some("web1"));
-        assert_eq!((r.type_name.as_str(), r.type_num.clone()), ("SYSCALL", Some(Num::Small(1300))));
+        assert_eq!((&*r.type_name, r.type_num.clone()), ("SYSCALL", Some(Num::Small(1300))));
         assert_eq!(r.time_ns, Some(Num::Small(1_700_000_000_123_000_000)));
         assert_eq!(r.serial, Some(Num::Small(42)));
         assert_eq!(r.msg_id().as_deref(), Some("1700000000.123:42"));
@@ -503,7 +507,7 @@ mod tests {
     #[test]
     fn unknown_types_and_kernel_avc() {
         let r = parse("type=UNKNOWN[1300] msg=audit(1.000:1): x=1");
-        assert_eq!((r.type_name.as_str(), r.type_num), ("SYSCALL", Some(Num::Small(1300))));
+        assert_eq!((&*r.type_name, r.type_num), ("SYSCALL", Some(Num::Small(1300))));
         let r = parse("type=AVC msg=audit(1.000:1): avc:  denied  { read write } for pid=1");
         assert_eq!(pairs(&r), [("seresult", "denied"), ("seperms", "read,write"), ("pid", "1")]);
     }

@@ -1,6 +1,7 @@
 //! One parsed audit record line (Python `LinuxRecord`): header facts, the key=value fields with
 //! their raw values (quotes kept, hex not decoded), the ENRICHED section, repeated keys.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::num::Num;
@@ -89,7 +90,7 @@ pub const ERROR_NO_HEADER: &str = "no type=... msg=audit(sec.ms:serial)";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// "SYSCALL", or "UNKNOWN[1234]" as written when the sender had no name; "" for error records.
-    pub type_name: String,
+    pub type_name: Cow<'static, str>,
     /// Resolved from the name (or the UNKNOWN[n] number); None if unknown.
     pub type_num: Option<Num>,
     pub node: Option<String>,

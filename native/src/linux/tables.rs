@@ -19,8 +19,9 @@ pub fn syscall_name(table: SyscallTable, number: i64) -> Option<&'static str> {
     table.binary_search_by_key(&number, |s| s.0).ok().map(|i| table[i].1)
 }
 
-pub fn msg_type_number(name: &str) -> Option<i64> {
-    MSG_TYPE_NUMBERS.binary_search_by_key(&name, |t| t.0).ok().map(|i| MSG_TYPE_NUMBERS[i].1)
+/// The number of a record type name, and the name as a static string.
+pub fn msg_type_number(name: &str) -> Option<(&'static str, i64)> {
+    MSG_TYPE_NUMBERS.binary_search_by_key(&name, |t| t.0).ok().map(|i| MSG_TYPE_NUMBERS[i])
 }
 
 pub fn msg_type_name(number: i64) -> Option<&'static str> {
@@ -42,7 +43,7 @@ mod tests {
         assert_eq!(name, "x86_64");
         assert_eq!(syscall_name(table.unwrap(), 59), Some("execve"));
         assert_eq!(arch(0xc000_00f3).map(|a| (a.0, a.1.is_none())), Some(("riscv64", true)));
-        assert_eq!(msg_type_number("SYSCALL"), Some(1300));
+        assert_eq!(msg_type_number("SYSCALL"), Some(("SYSCALL", 1300)));
         assert_eq!(msg_type_name(1320), Some("EOE"));
         assert_eq!(errno(13), Some(("EACCES", "Permission denied")));
         assert_eq!(arch(7), None);
