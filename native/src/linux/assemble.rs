@@ -456,3 +456,86 @@ impl<T> Assembler<T> {
             self.in_flight.values().next().map_or(f64::INFINITY, |e| e.first_seen + self.settings.max_age_seconds);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(line: &str) -> Record {
+        parse_line(line).unwrap()
+    }
+
+    fn add(asm: &mut Assembler<u32>, line: &str, now: f64, tag: u32) -> Vec<(Complete, Vec<u32>)> {
+        let mut out = Vec::new();
+        asm.add(rec(line), now, tag, &mut out).unwrap();
+        out.into_iter().map(|e| (e.complete, e.tags)).collect()
+    }
+
+    #[test]
+    fn superseded_after_the_grace_window() {
+        let mut asm = Assembler::new(Settings { grace_seconds: 1.0, ..Settings::default() });
+        assert!(add(&mut asm, "type=SYSCALL msg=audit(1.000:1): a=1", 0.0, 1).is_empty());
+        assert!(add(&mut asm, "type=SYSCALL msg=audit(1.000:2): a=1", 0.5, 2).is_empty());
+        // a late record of the first event still joins it
+        assert!(add(&mut asm, "type=PATH msg=audit(1.000:1): b=1", 1.0, 3).is_empty());
+        assert_eq!(add(&mut asm, "type=CWD msg=audit(1.000:2): c=1", 1.6, 4), [(Complete::Superseded, vec![1, 3])]);
+        let mut out = Vec::new();
+        asm.flush(&mut out);
+        assert_eq!(
+            out.iter().map(|e| (e.complete, e.tags.clone())).collect::<Vec<_>>(),
+            [(Complete::Flush, vec![2, 4])]
+        );
+    }
+
+    #[test]
+    fn max_age_caps_and_eviction() {
+        let settings = Settings { max_age_seconds: 5.0, max_records: 2, max_in_flight: 1, ..Settings::default() };
+        let mut asm = Assembler::new(settings);
+        assert!(add(&mut asm, "type=SYSCALL msg=audit(1.000:1): a=1", 0.0, 1).is_empty());
+        assert_eq!(add(&mut asm, "type=PATH msg=audit(1.000:1): b=1", 0.0, 2), [(Complete::MaxRecords, vec![1, 2])]);
+        assert!(add(&mut asm, "type=SYSCALL msg=audit(1.000:5): a=1", 0.0, 3).is_empty());
+        // an older serial is a late newcomer: it pushes the oldest open event out
+        assert_eq!(add(&mut asm, "type=SYSCALL msg=audit(1.000:4): a=1", 1.0, 4), [(Complete::Evicted, vec![3])]);
+        // checked against the Python EventAssembler with the same settings and clock
+        let last = add(&mut asm, "type=USER_LOGIN msg=audit(1.000:9): a=1", 7.0, 5);
+        assert_eq!(last, [(Complete::Single, vec![5]), (Complete::Superseded, vec![4])]);
+        assert_eq!(asm.stats.lost, 6); // 2, 3, 4 before serial 5; 6, 7, 8 before 9
+    }
+
+    #[test]
+    fn lost_serials_resends_and_fragments() {
+        let mut asm = Assembler::new(Settings::default());
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:10): a=1", 0.0, 1);
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:10): a=1", 0.0, 2); // a resend: tag kept, record not
+        add(&mut asm, "continued", 0.0, 3);
+        let mut out = Vec::new();
+        asm.flush(&mut out);
+        assert_eq!(out[0].tags, [1, 2, 3]);
+        assert_eq!(out[0].records.len(), 1);
+        assert_eq!(&*out[0].records[0].raw, "type=SYSCALL msg=audit(1.000:10): a=1continued");
+        assert_eq!(asm.stats.resends, 1);
+        let mut asm = Assembler::new(Settings::default());
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:10): a=1", 0.0, 1);
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:14): a=1", 0.0, 2);
+        let mut out = Vec::new();
+        asm.flush(&mut out);
+        assert_eq!(out.iter().map(|e| e.lost_before).collect::<Vec<_>>(), [0, 3]);
+        // rollover: 4294967295 -> 0 is the next serial, not a jump back
+        let mut asm = Assembler::new(Settings::default());
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:4294967295): a=1", 0.0, 1);
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:1): a=1", 0.0, 2);
+        let mut out = Vec::new();
+        asm.flush(&mut out);
+        assert_eq!(out.iter().map(|e| e.lost_before).collect::<Vec<_>>(), [0, 1]);
+    }
+
+    #[test]
+    fn eoe_and_orphans() {
+        let mut asm = Assembler::new(Settings::default());
+        assert_eq!(add(&mut asm, "type=EOE msg=audit(1.000:1): ", 0.0, 1), [(Complete::OrphanEoe, vec![1])]);
+        add(&mut asm, "type=SYSCALL msg=audit(1.000:2): a=1", 0.0, 2);
+        assert_eq!(add(&mut asm, "type=EOE msg=audit(1.000:2): ", 0.0, 3), [(Complete::Eoe, vec![2, 3])]);
+        assert_eq!(add(&mut asm, "fragment", 0.0, 4), [(Complete::Error, vec![4])]);
+        assert_eq!(add(&mut asm, "type=X msg=nothing", 0.0, 5), [(Complete::Error, vec![5])]);
+    }
+}

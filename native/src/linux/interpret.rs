@@ -884,3 +884,164 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         user_msg,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::assemble::Settings;
+    use crate::linux::parse::parse_line;
+    use crate::linux::stream::LineDecoder;
+
+    fn record(line: &str) -> Record {
+        parse_line(line).unwrap()
+    }
+
+    fn value(line: &str, name: &str) -> String {
+        let r = record(line);
+        let raw = r.fields.get(name).unwrap();
+        let table = r.fields.get("arch").and_then(arch_info).and_then(|a| a.1);
+        interpret_field(&r, name, raw, table).into_owned()
+    }
+
+    fn events(lines: &[&str]) -> Vec<Event<u64>> {
+        let mut decoder = LineDecoder::new(Settings::default());
+        let mut out = Vec::new();
+        for line in lines {
+            decoder.push(line.as_bytes(), &mut out).unwrap();
+        }
+        decoder.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn values_like_libauparse() {
+        let sc = "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 exit=-13 a0=7f uid=0 auid=4294967295 \
+                  ses=-1 comm=6C73 exe=\"/bin/ls\" key=6B310161 res=1 cap_fp=0 cap_fi=001F list=4 prom=256";
+        for (name, expected) in [
+            ("arch", "x86_64"),
+            ("syscall", "execve"),
+            ("exit", "EACCES(Permission denied)"),
+            ("a0", "0x7f"),
+            ("uid", "root"),
+            ("auid", "unset"),
+            ("ses", "unset"),
+            ("comm", "ls"),
+            ("exe", "/bin/ls"),
+            ("key", "k1,a"),
+            ("res", "yes"),
+            ("cap_fp", "none"),
+            ("cap_fi", "0x1f"),
+            ("list", "exit"),
+            ("prom", "yes"),
+        ] {
+            assert_eq!(value(sc, name), expected, "{name}");
+        }
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=0104755", "mode"), "file,suid,755");
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=-5", "mode"), "unknown-type(170000),suid,sgid,sticky,773");
+        assert_eq!(value("type=PROCTITLE msg=audit(1.000:1): proctitle=6C73002D6C6100", "proctitle"), "ls -la");
+        assert_eq!(value("type=USER_LOGIN msg=audit(1.000:1): id=0", "id"), "root");
+        assert_eq!(value("type=OTHER msg=audit(1.000:1): id=\"0\"", "id"), "0");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1dUID=\"alice\"", "uid"), "alice");
+        assert_eq!(value("type=EXECVE msg=audit(1.000:1): a1[0]=6869", "a1[0]"), "hi");
+    }
+
+    #[test]
+    fn unescape_and_hex() {
+        assert_eq!(unescape("\"a b\""), "a b");
+        assert_eq!(unescape("\"open"), "open");
+        assert_eq!(unescape("2F746D70"), "/tmp");
+        assert_eq!(unescape("FF00"), "\\xff\u{0}");
+        assert_eq!(unescape("(null)"), "(null)");
+        assert_eq!(unescape("ABC"), "ABC"); // odd length: not hex
+        assert_eq!(split_keys("(null)\u{1d}x"), Vec::<String>::new());
+        assert_eq!(split_keys("6B310161"), ["k1", "a"]);
+    }
+
+    #[test]
+    fn sockaddrs_and_ipv6_text() {
+        let inet = decode_sockaddr("02000050C0000201");
+        assert_eq!(sockaddr_text(&inet), "{ saddr_fam=inet laddr=192.0.2.1 lport=80 }");
+        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ipv6_text(&v6), "2001:db8::1");
+        assert_eq!(ipv6_text(&"::ffff:1.2.3.4".parse().unwrap()), "::ffff:102:304"); // Python 3.11
+        assert_eq!(ipv6_text(&"1:0:0:2:0:0:0:3".parse().unwrap()), "1:0:0:2::3");
+        assert_eq!(ipv6_text(&"1:0:0:2:0:0:3:4".parse().unwrap()), "1::2:0:0:3:4");
+        assert_eq!(ipv6_text(&Ipv6Addr::UNSPECIFIED), "::");
+        assert_eq!(ipv6_text(&"1:2:3:4:5:6:0:8".parse().unwrap()), "1:2:3:4:5:6:0:8");
+        assert_eq!(sockaddr_text(&decode_sockaddr("01002F7800")), "{ saddr_fam=local path=/x }");
+        assert_eq!(sockaddr_text(&decode_sockaddr("0100007800")), "{ saddr_fam=local path=@x }");
+        assert_eq!(sockaddr_text(&decode_sockaddr("2A00")), "unknown-family(42)");
+        assert_eq!(sockaddr_text(&decode_sockaddr("1F00")), "{ saddr_fam=bluetooth }");
+        assert_eq!(sockaddr_text(&decode_sockaddr("zz")), "{ saddr_fam=None }");
+        assert_eq!(decode_sockaddr("02"), SockAddr::Error { error: "saddr too short", raw: "02" });
+        assert_eq!(decode_sockaddr("0002000000000000"), SockAddr::Inet { address: Ipv4Addr::UNSPECIFIED, port: 0 });
+    }
+
+    #[test]
+    fn times_as_python_formats_them() {
+        assert_eq!(iso_time(&Num::Small(1_492_752_522_985_000_000)).as_deref(), Some("2017-04-21T05:28:42.985Z"));
+        assert_eq!(iso_time(&Num::Small(0)).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(iso_time(&Num::Small(253_402_300_799_999_000_000)).as_deref(), Some("9999-12-31T23:59:59.999Z"));
+        assert_eq!(iso_time(&Num::Small(253_402_300_800_000_000_000)), None);
+    }
+
+    #[test]
+    fn execve_arguments_join_their_chunks() {
+        let r = record("type=EXECVE msg=audit(1.000:1): argc=3 a0=\"ls\" a2_len=4 a2[0]=6162 a2[1]=\"cd\"");
+        let (argc, args) = execve_args(&[&r]);
+        assert_eq!(argc.map(|n| n.value), Some(3));
+        assert_eq!(args, ["ls", "", "abcd"]);
+        let far = record("type=EXECVE msg=audit(1.000:1): a99999999=\"far\" a0=\"x\"");
+        assert_eq!(execve_args(&[&far]).1, ["x", "far"]);
+    }
+
+    #[test]
+    fn facts_of_a_syscall_event() {
+        let evs = events(&[
+            "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=2 success=no exit=-2 a0=1 a1=2 items=1 ppid=1 \
+             pid=42 auid=1000 uid=1000 gid=1000 euid=0 ses=3 tty=pts0 comm=\"cat\" exe=\"/bin/cat\" key=\"files\"",
+            "type=CWD msg=audit(1.000:1): cwd=\"/root\"",
+            "type=PATH msg=audit(1.000:1): item=0 name=\"/etc/shadow\" inode=5 mode=0100640 ouid=0 ogid=42 objtype=NORMAL",
+            "type=PROCTITLE msg=audit(1.000:1): proctitle=636174002F6574632F736861646F77",
+            "type=EOE msg=audit(1.000:1): ",
+        ]);
+        assert_eq!(evs.len(), 1);
+        let decoded = interpret(&evs[0]);
+        let f = decoded.facts.unwrap();
+        assert_eq!(f.main_type, "SYSCALL");
+        let sc = f.syscall.unwrap();
+        assert_eq!(
+            (sc.name, sc.arch, sc.success, sc.errno.map(|e| e.0)),
+            (Some("open"), Some("x86_64"), Some(false), Some("ENOENT"))
+        );
+        assert_eq!(sc.args, ["1", "2"]);
+        assert_eq!(f.outcome, Some("failure"));
+        assert_eq!(f.keys, ["files"]);
+        assert_eq!(f.user_ids[0], ("auid", Some("1000")));
+        assert_eq!(f.session, Some("3"));
+        assert_eq!(f.process.pid.map(|n| n.value), Some(42));
+        assert_eq!(f.process.exe.as_deref(), Some("/bin/cat"));
+        assert_eq!(f.process.title.as_ref().map(|t| t.0.as_str()), Some("cat /etc/shadow"));
+        assert_eq!(f.process.cwd.as_deref(), Some("/root"));
+        let path = &f.paths[0];
+        let get = |k: &str| path.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("mode_text"), Some(PathValue::Text(Cow::Borrowed("file,640"))));
+        assert_eq!(get("nametype"), Some(PathValue::Text(Cow::Borrowed("NORMAL"))));
+        assert_eq!(get("inode"), Some(PathValue::Int(PyInt::small(5))));
+        assert_eq!(decoded.values.len(), 5);
+    }
+
+    #[test]
+    fn facts_of_a_user_space_message() {
+        let evs =
+            events(&["type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0 auid=1000 ses=2 msg='op=login acct=\"bob\" \
+             exe=\"/usr/sbin/sshd\" hostname=h addr=192.0.2.1 terminal=ssh res=success'\x1dAUID=\"bob\""]);
+        let f = interpret(&evs[0]).facts.unwrap();
+        assert_eq!(f.outcome, Some("success"));
+        assert_eq!(f.user_names, [("auid", "bob")]);
+        let msg = f.user_msg.unwrap();
+        assert_eq!(msg.fields[0], ("op", Cow::Borrowed("login")));
+        assert_eq!(msg.fields[1], ("acct", Cow::Borrowed("bob")));
+        assert!(msg.text.unwrap().starts_with("op=login"));
+    }
+}

@@ -339,3 +339,35 @@ fn write_sockaddr(w: &mut JsonWriter, s: &SockAddr<'_>) {
     }
     w.end_obj();
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::linux::assemble::Settings;
+    use crate::linux::stream::decode_raw;
+
+    #[test]
+    fn an_event_line_as_python_writes_it() {
+        // the EOE has no node=, so it is another node's (orphan) EOE: the SYSCALL event ends at flush
+        let lines: [&[u8]; 2] = [
+            b"node=h1 type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=yes exit=0 uid=0 \
+              comm=\"ls\"\x1dUID=\"root\"",
+            b"type=EOE msg=audit(1700000000.123:42): ",
+        ];
+        let out = decode_raw(lines, "t", Settings::default()).unwrap();
+        // `auditrecv decode --raw` of the same two lines (the Python decoder and orjson)
+        let expected = concat!(
+            r#"{"id":"1700000000.123:42","source":"t","node":"h1","timestamp":"2023-11-14T22:13:20.123Z","#,
+            r#""time_ns":1700000000123000000,"serial":42,"complete":"flush","error":null,"lost_before":0,"#,
+            r#""record_types":["SYSCALL"],"records":[{"type":"SYSCALL","type_num":1300,"raw":"node=h1 type=SYSCALL "#,
+            r#"msg=audit(1700000000.123:42): arch=c000003e syscall=59 success=yes exit=0 uid=0 comm=\"ls\"\u001dUID=\"root\"","#,
+            r#""fields":{"arch":"c000003e","syscall":"59","success":"yes","exit":"0","uid":"0","comm":"\"ls\""},"#,
+            r#""interpreted":{"arch":"x86_64","syscall":"execve","success":"yes","exit":"0","uid":"root","comm":"ls"},"#,
+            r#""enriched":{"UID":"root"}}],"type":"SYSCALL","syscall":{"number":59,"name":"execve","arch":"x86_64","#,
+            r#""success":true,"exit":0,"errno":null,"errno_text":null,"args":[],"items":null},"outcome":"success","#,
+            r#""keys":[],"user":{"ids":{"uid":"0"},"names":{"uid":"root"}},"session":null,"process":{"comm":"ls"},"#,
+            r#""paths":[],"sockaddr":[]}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+}
