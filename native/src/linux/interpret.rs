@@ -141,10 +141,15 @@ pub fn unescape(value: &str) -> Cow<'_, str> {
     }
     if is_hex_pairs(value) {
         if let Some(bytes) = from_hex(value) {
-            return Cow::Owned(decode_lossy(&bytes).into_owned());
+            return Cow::Owned(bytes_to_text(bytes));
         }
     }
     Cow::Borrowed(value)
+}
+
+/// Decoded bytes as text, invalid UTF-8 as `\xNN` (no copy when valid).
+fn bytes_to_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| decode_lossy(e.as_bytes()).into_owned())
 }
 
 /// Strip one level of double or single quotes (fields that are never hex-encoded).
@@ -736,18 +741,34 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {
-        let fields = &record.fields;
-        let number = fields.get("syscall").and_then(|s| py_int(s, 10));
+        // the nine fields read here, in one pass
+        let mut found: [Option<&str>; 9] = [None; 9];
+        for (name, raw) in record.fields.iter() {
+            let slot = match name {
+                "syscall" => 0,
+                "arch" => 1,
+                "exit" => 2,
+                "success" => 3,
+                "items" => 4,
+                "a0" => 5,
+                "a1" => 6,
+                "a2" => 7,
+                "a3" => 8,
+                _ => continue,
+            };
+            found[slot] = Some(raw);
+        }
+        let [syscall, arch_raw, exit, success, items, a0, a1, a2, a3] = found;
+        let number = syscall.and_then(|s| py_int(s, 10));
         let name = arch_table
             .zip(number.and_then(|n| i64::try_from(n.value).ok()))
             .and_then(|(t, n)| tables::syscall_name(t, n))
             .or_else(|| record.enriched.get("SYSCALL"));
-        let arch = arch_info(fields.get("arch").unwrap_or(""))
+        let arch = arch_info(arch_raw.unwrap_or(""))
             .map(|a| a.0)
             .or_else(|| record.enriched.get("ARCH").filter(|a| !a.is_empty()))
-            .or_else(|| fields.get("arch"));
-        let exit = fields.get("exit").and_then(|s| py_int(s, 10));
-        let success = fields.get("success");
+            .or(arch_raw);
+        let exit = exit.and_then(|s| py_int(s, 10));
         outcome = match success {
             Some("yes") => Some("success"),
             Some("no") => Some("failure"),
@@ -764,8 +785,8 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             },
             exit,
             errno: exit.as_ref().and_then(errno_of),
-            args: ["a0", "a1", "a2", "a3"].iter().filter_map(|a| fields.get(a)).collect(),
-            items: fields.get("items").and_then(|s| py_int(s, 10)),
+            args: [a0, a1, a2, a3].into_iter().flatten().collect(),
+            items: items.and_then(|s| py_int(s, 10)),
         }
     });
     let res = field("res").filter(|r| !r.is_empty()).or_else(|| field("result"));
@@ -791,7 +812,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         }
     }
 
-    let mut user_ids = Vec::new();
+    let mut user_ids = Vec::with_capacity(SUBJECT_IDS.len());
     let mut user_names = Vec::new();
     for (name, upper) in SUBJECT_IDS {
         if let Some(raw) = field(name) {

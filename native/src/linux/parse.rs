@@ -343,6 +343,13 @@ fn prepend_avc<'a>(pairs: &mut Vec<Pair<'a>>, found: Option<(&'a str, String)>) 
     }
 }
 
+/// `a == b`, with the cheap tests first (most keys differ in length or first or last byte).
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    x.len() == y.len() && x.first() == y.first() && x.last() == y.last() && x == y
+}
+
 /// Records with more pairs than this (EXECVE) find repeated keys with a hash set.
 const KEYS_ON_STACK: usize = 32;
 
@@ -353,7 +360,7 @@ fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
     let many = pairs.len() > KEYS_ON_STACK;
     let mut keys = [""; KEYS_ON_STACK];
     for (key, value) in pairs {
-        let repeated = if many { !seen.insert(key) } else { keys[..fields.len()].contains(&key) };
+        let repeated = if many { !seen.insert(key) } else { keys[..fields.len()].iter().any(|k| same_key(k, key)) };
         if !many && !repeated {
             keys[fields.len()] = key;
         }
