@@ -631,6 +631,13 @@ const FACT_FIELDS: [&str; 20] = [
 ];
 
 fn fact_field(name: &str) -> Option<usize> {
+    // every name starts with one of these: most other fields are out after one test
+    if !matches!(
+        name.as_bytes().first(),
+        Some(b'r' | b'a' | b'u' | b'g' | b'e' | b's' | b'f' | b'o' | b'p' | b'c' | b't')
+    ) {
+        return None;
+    }
     Some(match name {
         "res" => 0,
         "result" => 1,
@@ -727,9 +734,17 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             from_main[i] = Some(raw);
         }
     }
+    // rule keys (several records may carry one; keep order, no repeats), in the same pass
+    let mut keys: Vec<String> = Vec::new();
     for record in &valid {
         for (name, raw) in record.fields.iter() {
-            if let Some(i) = fact_field(name) {
+            if name == "key" {
+                for key in split_keys(raw) {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            } else if let Some(i) = fact_field(name) {
                 from_first[i] = from_first[i].or(Some(raw));
             }
         }
@@ -797,18 +812,6 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "failed" | "fail" | "0" | "no" => Some("failure"),
                 _ => None,
             };
-        }
-    }
-
-    // rule keys (several records may carry one; keep order, no repeats)
-    let mut keys: Vec<String> = Vec::new();
-    for record in &valid {
-        if let Some(raw) = record.fields.get("key") {
-            for key in split_keys(raw) {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
         }
     }
 
