@@ -369,12 +369,16 @@ impl<T> Assembler<T> {
         let single = is_user_space_number(record.type_num.as_ref());
         let size = size_of(&record.raw, &self.settings);
         let may_continue = record.raw.len() >= OVERSIZE_LINE_BYTES;
+        let mut records = Vec::with_capacity(8); // a syscall event has a handful: no regrowth
+        records.push(record);
+        let mut tags = Vec::with_capacity(8);
+        tags.push(tag);
         let event = Event {
             node: key.0.clone(),
             time_ns: key.1.clone(),
             serial: key.2.clone(),
-            records: vec![record],
-            tags: vec![tag],
+            records,
+            tags,
             complete: Complete::Flush,
             error: None,
             lost_before,

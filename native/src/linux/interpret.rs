@@ -631,13 +631,6 @@ const FACT_FIELDS: [&str; 20] = [
 ];
 
 fn fact_field(name: &str) -> Option<usize> {
-    // every name starts with one of these: most other fields are out after one test
-    if !matches!(
-        name.as_bytes().first(),
-        Some(b'r' | b'a' | b'u' | b'g' | b'e' | b's' | b'f' | b'o' | b'p' | b'c' | b't')
-    ) {
-        return None;
-    }
     Some(match name {
         "res" => 0,
         "result" => 1,
@@ -684,21 +677,30 @@ pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
 /// carries one; else the event's first known SYSCALL arch), and the event's.
 pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option<SyscallTable>) {
     let mut arch_table: Option<SyscallTable> = None;
-    let own: Vec<(bool, Option<SyscallTable>)> = event
-        .records
-        .iter()
-        .map(|r| match r.fields.get("arch") {
-            None => (false, None),
+    let mut has_arch = 0u64; // records with an arch= (bit per record; beyond 64 records, looked up again)
+    let mut tables: Vec<Option<SyscallTable>> = Vec::with_capacity(event.records.len());
+    for (i, r) in event.records.iter().enumerate() {
+        match r.fields.get("arch") {
+            None => tables.push(None),
             Some(raw) => {
                 let own = arch_info(raw).and_then(|a| a.1);
                 if arch_table.is_none() {
                     arch_table = own;
                 }
-                (true, own)
+                if i < 64 {
+                    has_arch |= 1 << i;
+                }
+                tables.push(own);
             }
-        })
-        .collect();
-    (own.into_iter().map(|(has_arch, own)| if has_arch { own } else { arch_table }).collect(), arch_table)
+        }
+    }
+    for (i, (table, r)) in tables.iter_mut().zip(&event.records).enumerate() {
+        let own = if i < 64 { has_arch & (1 << i) != 0 } else { r.fields.get("arch").is_some() };
+        if !own {
+            *table = arch_table;
+        }
+    }
+    (tables, arch_table)
 }
 
 /// The event's facts; None for error events.

@@ -75,11 +75,48 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn skip_nonspace(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && !is_space_at(b, i) {
-        i += 1;
+/// Eight bytes at a time: whether any is `<= 0x20` or `>= 0x80` (or `=` with `stop_at_equals`): the
+/// bytes that may end a run of non-whitespace. The exact test follows at byte level.
+#[inline]
+fn word_may_stop(w: u64, stop_at_equals: bool) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = w.wrapping_sub(ONES * 0x21) & !w & HIGH; // a byte < 0x21
+    let equals = if stop_at_equals {
+        let x = w ^ (ONES * u64::from(b'='));
+        x.wrapping_sub(ONES) & !x & HIGH
+    } else {
+        0
+    };
+    low | equals | (w & HIGH) != 0
+}
+
+/// The end of the run from `i` of bytes that are not whitespace (nor `=`, with `stop_at_equals`).
+#[inline]
+fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
+    loop {
+        while let Some(word) = b.get(i..i + 8) {
+            if word_may_stop(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals) {
+                break;
+            }
+            i += 8;
+        }
+        // at most eight bytes one at a time, then words again
+        let stop = (i + 8).min(b.len());
+        while i < stop {
+            if (stop_at_equals && b[i] == b'=') || is_space_at(b, i) {
+                return i;
+            }
+            i += 1;
+        }
+        if i >= b.len() {
+            return i;
+        }
     }
-    i
+}
+
+fn skip_nonspace(b: &[u8], i: usize) -> usize {
+    skip_run(b, i, false)
 }
 
 /// `\d++` from byte `i`: the end of the run of decimal digits.
@@ -274,10 +311,7 @@ pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
             }
             _ => {}
         }
-        let mut r = p;
-        while r < b.len() && b[r] != b'=' && !is_space_at(b, r) {
-            r += 1;
-        }
+        let r = skip_run(b, p, true);
         if r >= b.len() || b[r] != b'=' {
             p = r; // every start inside this run fails the same way
             continue;
@@ -467,6 +501,20 @@ mod tests {
         assert_eq!(parse("type=SYSCALL msg=audit(1.2): x=1").error, Some(ERROR_NO_HEADER));
         assert_eq!(parse("node=x").error, Some(ERROR_NO_HEADER));
         assert!(parse_line(&format!("type=X msg=audit({}.1:1):", "1".repeat(4300))).is_err());
+    }
+
+    #[test]
+    fn runs_end_at_python_whitespace() {
+        for sep in [" ", "\t", "\u{1d}", "\u{85}", "\u{a0}", "\u{3000}", "\u{2028}"] {
+            for n in 0..20 {
+                let text = format!("{}é{sep}rest", "x".repeat(n));
+                let end = n + "é".len();
+                assert_eq!(skip_nonspace(text.as_bytes(), 0), end, "{sep:?} after {n}");
+                assert_eq!(skip_run(format!("{}={sep}", "y".repeat(n)).as_bytes(), 0, true), n);
+            }
+        }
+        assert_eq!(skip_nonspace("abc\u{2029}".as_bytes(), 0), 3);
+        assert_eq!(skip_nonspace("\u{200b}x".as_bytes(), 0), "\u{200b}x".len()); // not whitespace to Python
     }
 
     #[test]
