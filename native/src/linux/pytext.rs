@@ -46,17 +46,6 @@ pub fn space_len(s: &[u8], i: usize) -> usize {
     }
 }
 
-/// Byte length of the UTF-8 character whose first byte is `b`.
-#[inline]
-pub fn char_len(b: u8) -> usize {
-    match b {
-        0..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
-    }
-}
-
 /// The position of the first `needle` in `hay` (a memchr: eight bytes at a time).
 #[inline]
 pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
