@@ -109,15 +109,25 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                 w.end_obj();
                 w.key("interpreted");
                 w.begin_obj();
+                // runs of fields left as they are (most) are copied in one piece, commas included
+                let mut run: Option<(usize, usize)> = None;
                 for ((k, raw), &(key_start, value_start, end)) in record.fields.iter().zip(&written) {
-                    w.item();
                     let value = interpret_field(record, k, raw, table);
                     if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
-                        w.buf.extend_from_within(key_start..end);
-                    } else {
-                        w.buf.extend_from_within(key_start..value_start);
-                        w.str(&value);
+                        run = Some((run.map_or(key_start, |r| r.0), end));
+                        continue;
                     }
+                    if let Some((from, to)) = run.take() {
+                        w.item();
+                        w.buf.extend_from_within(from..to);
+                    }
+                    w.item();
+                    w.buf.extend_from_within(key_start..value_start);
+                    w.str(&value);
+                }
+                if let Some((from, to)) = run {
+                    w.item();
+                    w.buf.extend_from_within(from..to);
                 }
                 w.end_obj();
                 if !record.enriched.is_empty() {
