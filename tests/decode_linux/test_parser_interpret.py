@@ -80,6 +80,15 @@ def test_execve_split_arguments_and_hex() -> None:
     assert execve_args([record]) == (1, ["é"])
 
 
+def test_execve_gaps_are_bounded_by_what_was_sent_not_by_argc() -> None:
+    """A missing chunk record keeps its argument's place, but a sender's argc cannot make 61 bytes
+    into 200 001 arguments (memory and time for the whole pipeline)."""
+    missing = parse_line('type=EXECVE msg=audit(1.0:3): argc=4 a0="a" a1="b" a3="d"')
+    assert execve_args([missing]) == (4, ["a", "b", "", "d"])
+    bomb = parse_line('type=EXECVE msg=audit(1.0:4): argc=999999999999 a200000="x"')
+    assert execve_args([bomb]) == (999999999999, ["x"])
+
+
 def test_keys_mode_and_exit() -> None:
     assert split_keys("(null)") == []
     assert split_keys('"net"') == ["net"]

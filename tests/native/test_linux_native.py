@@ -105,6 +105,11 @@ def lines_of(*lines: str | bytes) -> list[bytes]:
 
 
 EDGE_CASES: dict[str, list[bytes]] = {
+    "execve argc bomb": lines_of(
+        b'type=EXECVE msg=audit(1.000:7): argc=999999999999 a200000="x"',
+        b'type=EXECVE msg=audit(1.000:8): argc=4 a0="a" a1="b" a3="d"',
+        b"type=EOE msg=audit(1.000:8): ",
+    ),
     "invalid utf-8": lines_of(
         b'type=SYSCALL msg=audit(1.000:1): comm=\xff\xfe exe="/bin/\xc3" key=\xed\xa0\x80',
         b"type=PATH msg=audit(1.000:1): name=\xe2\x82 item=0",

@@ -514,12 +514,12 @@ def execve_args(records: list[LinuxRecord]) -> tuple[int | None, list[str]]:
     if not whole:
         return argc, []
     top = max(whole)
-    if top < max(len(whole), argc or 0) + 1024:
-        args = [whole.get(i, "") for i in range(top + 1)]  # a missing chunk record leaves a gap: keep its place
-    else:
-        # A numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order.
-        args = [whole[i] for i in sorted(whole)]
-    return argc, args
+    # Gaps are bounded by what was sent, never by the sender's argc: "argc=999999999999 a200000=x"
+    # (61 bytes) must not become 200 001 arguments.
+    if top < len(whole) + 1024:
+        return argc, [whole.get(i, "") for i in range(top + 1)]  # a missing chunk record leaves a gap: keep its place
+    # A numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order.
+    return argc, [whole[i] for i in sorted(whole)]
 
 
 def _chunk_bytes(raw: str) -> bytes:

@@ -518,8 +518,8 @@ pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
         whole.insert(index, Cow::Owned(decode_lossy(&bytes).into_owned()));
     }
     let Some(&top) = whole.keys().max() else { return (argc, Vec::new()) };
-    let claimed = argc.map_or(0, |n| n.value).max(whole.len() as i128);
-    let args = if i128::from(top) < claimed.saturating_add(1024) {
+    // gaps are bounded by what was sent, never by the sender's argc ("argc=999999999999 a200000=x")
+    let args = if u128::from(top) < whole.len() as u128 + 1024 {
         // a missing chunk record leaves a gap: keep its place
         (0..=top).map(|i| whole.get(&i).map_or_else(String::new, |v| v.to_string())).collect()
     } else {
