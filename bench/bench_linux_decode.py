@@ -7,7 +7,11 @@ timestamps, then measures in the same run:
   all grouping needs), with every field parsed eagerly, and with interpret() added;
 * libauparse (python3-audit, run with /usr/bin/python3 in a subprocess, timed inside it): events and
   records walked (its C parser splits every record into fields eagerly), and a second pass that also reads
-  every field name and raw value from Python (what a Python user of the binding needs to get the same data).
+  every field name and raw value from Python (what a Python user of the binding needs to get the same data);
+* the native decoder (auditrecv._native, Rust): the whole `decode --raw` (read, parse, group, interpret,
+  one JSON line per event) of the file, against libauparse and against the Python decoder doing the same
+  (`raw_objects` + `dumps`, as `auditrecv decode --raw` runs it). Issue 12's target: native `decode --raw`
+  at least as fast as libauparse with every field read.
 
 Usage: .venv/bin/python bench/bench_linux_decode.py [--records N] [--repeat N] [--keep FILE] [--deadline S]
 """
@@ -30,7 +34,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import benchkit  # noqa: E402
 
+from auditrecv import _native  # noqa: E402
 from auditrecv.decode.linux import EventAssembler, interpret, parse_line  # noqa: E402
+from auditrecv.tools import dumps, raw_objects, read_input  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
 
 SOURCES = [
@@ -128,6 +134,42 @@ def bench_ours(path: Path, with_interpret: bool, lazy: bool = True) -> tuple[flo
     return time.perf_counter() - start, records, events
 
 
+def bench_native_raw(path: Path) -> tuple[float, int, int]:
+    """The native `decode --raw` of the whole file, read included, its output written to /dev/null in
+    1 MiB pieces as the CLI writes to a file; returns (seconds, bytes out, events)."""
+    written = 0
+    with open(os.devnull, "wb") as sink:
+
+        def write(chunk: bytes) -> None:
+            nonlocal written
+            written += len(chunk)
+            sink.write(chunk)
+
+        start = time.perf_counter()
+        events = _native.linux_decode_raw_into(path.read_bytes(), write, str(path))
+        seconds = time.perf_counter() - start
+    return seconds, written, events
+
+
+def bench_native_raw_bytes(path: Path) -> float:
+    """The same with the whole output returned as one bytes object (280 MB for 200k records)."""
+    start = time.perf_counter()
+    _native.linux_decode_raw(path.read_bytes(), str(path))
+    return time.perf_counter() - start
+
+
+def bench_python_raw(path: Path) -> tuple[float, int, int]:
+    """The Python `decode --raw` of the whole file, as `auditrecv decode --raw` runs it (output kept in memory)."""
+    start = time.perf_counter()
+    kind, items = read_input(str(path))
+    assert kind == "linux"
+    size = events = 0
+    for obj, _ in raw_objects(kind, items, label=str(path)):
+        size += len(dumps(obj))
+        events += 1
+    return time.perf_counter() - start, size, events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
@@ -147,8 +189,10 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
 
         # Interleaved, best of --repeat on both sides: the machine is shared, so each side gets runs at
         # the same moments and the minimum is the least disturbed one.
-        lazy_runs, eager_runs, ref_runs = [], [], []
+        lazy_runs, eager_runs, ref_runs, native_runs = [], [], [], []
         for i in range(args.repeat):
+            dl.phase(f"round {i + 1}/{args.repeat}: native decode --raw")
+            native_runs.append(bench_native_raw(path))
             dl.phase(f"round {i + 1}/{args.repeat}: auditrecv parse + group")
             lazy_runs.append(bench_ours(path, False))
             eager_runs.append(bench_ours(path, False, lazy=False)[0])
@@ -165,12 +209,22 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
             ref_runs.append(json.loads(proc.stdout))
             dl.measured(
                 f"round {i + 1}: auditrecv parse+group {lazy_runs[-1][0]:.2f} s, all fields {eager_runs[-1]:.2f} s, "
-                f"libauparse walk {ref_runs[-1]['walk']:.2f} s"
+                f"libauparse walk {ref_runs[-1]['walk']:.2f} s, native decode --raw {native_runs[-1][0]:.2f} s"
             )
         ours_time, ours_records, ours_events = min(lazy_runs)
         eager_time = min(eager_runs)
         dl.phase("auditrecv parse + group + interpret")
         full_time, _, _ = bench_ours(path, with_interpret=True)
+        dl.phase("auditrecv Python decode --raw")
+        python_raw_time, python_raw_bytes, python_raw_events = bench_python_raw(path)
+        native_time, native_bytes, native_events = min(native_runs)
+        dl.phase("native decode --raw into one bytes object")
+        native_bytes_time = bench_native_raw_bytes(path)
+        if (native_bytes, native_events) != (python_raw_bytes, python_raw_events):
+            raise SystemExit(
+                f"native and Python decode --raw differ: {native_events} / {python_raw_events} events, "
+                f"{native_bytes} / {python_raw_bytes} bytes"
+            )
         ref = dict(ref_runs[0])
         ref["walk"] = min(r["walk"] for r in ref_runs)
         ref["fields_walk"] = min(r["fields_walk"] for r in ref_runs)
@@ -184,6 +238,9 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     row("auditrecv parse + group (fields parsed lazily)", ours_time, ours_records, ours_events)
     row("auditrecv parse (all fields) + group", eager_time, ours_records, ours_events)
     row("auditrecv parse + group + interpret", full_time, ours_records, ours_events)
+    row("auditrecv Python decode --raw (+ JSON lines)", python_raw_time, ours_records, python_raw_events)
+    row("auditrecv native decode --raw (Rust, JSON to a file)", native_time, ours_records, native_events)
+    row("auditrecv native decode --raw (one bytes object)", native_bytes_time, ours_records, native_events)
     row("libauparse parse + group (C, records counted)", ref["walk"], ref["records"], ref["events"])
     row("libauparse + every field read from Python", ref["fields_walk"], ref["records"], ref["events"])
     dl.measured(
@@ -194,6 +251,11 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
         f"ratio auditrecv parse(all fields)+group / libauparse with field access from Python: "
         f"{ref['fields_walk'] / eager_time:.2f}x"
     )
+    dl.measured(
+        f"ratio native decode --raw / libauparse with field access from Python: {ref['fields_walk'] / native_time:.2f}x"
+        f" (issue 12 target >= 1.0x); / libauparse parse+group in C: {ref['walk'] / native_time:.2f}x"
+    )
+    dl.measured(f"ratio native decode --raw / Python decode --raw: {python_raw_time / native_time:.2f}x")
 
 
 if __name__ == "__main__":

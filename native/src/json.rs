@@ -38,20 +38,30 @@ const fn escape_table() -> [bool; 256] {
 }
 static NEEDS_ESCAPE: [bool; 256] = escape_table();
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of eight bytes is a control character, `"` or `\\` (SWAR: a byte below 0x20 borrows
-/// into its high bit when 0x20 is subtracted; a byte equal to `"` or `\\` becomes zero when xored).
-/// May answer true for a clean word (a borrow from a lower byte); never false for a dirty one.
+/// The position of the first byte needing an escape: eight bytes at a time while there is none.
 #[inline]
-fn needs_escape_word(x: u64) -> bool {
-    let below_space = x.wrapping_sub(0x20 * ONES) & !x;
-    let q = x ^ (u64::from(b'"') * ONES);
-    let quote = q.wrapping_sub(ONES) & !q;
-    let b = x ^ (u64::from(b'\\') * ONES);
-    let backslash = b.wrapping_sub(ONES) & !b;
-    (below_space | quote | backslash) & HIGHS != 0
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        if word_needs_escape(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
+            return word.iter().position(|&c| NEEDS_ESCAPE[c as usize]).map(|i| at + i);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&c| NEEDS_ESCAPE[c as usize]).map(|i| at + i)
+}
+
+/// Whether any of eight bytes is a control, `"` or `\\` (exact: the classic "has a byte less than n"
+/// and "has a zero byte" tests).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'"'))) & HIGH;
+    let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'\\'))) & HIGH;
+    control | quote | backslash != 0
 }
 
 /// Appends JSON to a byte buffer. Separators are implicit: a key or array item gets a comma unless it
@@ -107,6 +117,24 @@ impl JsonWriter {
         self.buf.extend_from_slice(b"\":");
     }
 
+    /// An object key of any text (escaped like a string value).
+    #[inline]
+    pub fn key_str(&mut self, k: &str) {
+        self.sep();
+        self.str(k);
+        self.buf.push(b':');
+    }
+
+    /// A wide signed integer: an error outside [-2^63, 2^64-1], as orjson.
+    pub fn i128(&mut self, v: i128) -> Result<(), JsonError> {
+        if let Ok(v) = i64::try_from(v) {
+            self.i64(v);
+            Ok(())
+        } else {
+            self.u128(u128::try_from(v).map_err(|_| INTEGER_RANGE)?)
+        }
+    }
+
     /// Comma before an array item (not needed before the first).
     #[inline]
     pub fn item(&mut self) {
@@ -146,46 +174,33 @@ impl JsonWriter {
         let bytes = s.as_bytes();
         self.buf.reserve(bytes.len() + 2);
         self.buf.push(b'"');
-        let mut start = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            // eight bytes at a time while none needs an escape (almost all text)
-            if i + 8 <= bytes.len() {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(&bytes[i..i + 8]);
-                if !needs_escape_word(u64::from_le_bytes(word)) {
-                    i += 8;
-                    continue;
-                }
-            }
-            let c = bytes[i];
-            if !NEEDS_ESCAPE[c as usize] {
-                i += 1;
-                continue;
-            }
-            self.buf.extend_from_slice(&bytes[start..i]);
-            match c {
-                b'"' => self.buf.extend_from_slice(b"\\\""),
-                b'\\' => self.buf.extend_from_slice(b"\\\\"),
-                0x08 => self.buf.extend_from_slice(b"\\b"),
-                0x09 => self.buf.extend_from_slice(b"\\t"),
-                0x0A => self.buf.extend_from_slice(b"\\n"),
-                0x0C => self.buf.extend_from_slice(b"\\f"),
-                0x0D => self.buf.extend_from_slice(b"\\r"),
-                _ => self.buf.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ]),
-            }
-            i += 1;
-            start = i;
+        let mut rest = bytes;
+        while let Some(i) = first_escape(rest) {
+            self.buf.extend_from_slice(&rest[..i]);
+            self.escape(rest[i]);
+            rest = &rest[i + 1..];
         }
-        self.buf.extend_from_slice(&bytes[start..]);
+        self.buf.extend_from_slice(rest);
         self.buf.push(b'"');
+    }
+
+    #[cold]
+    fn escape_control(&mut self, c: u8) {
+        self.buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+    }
+
+    #[inline]
+    fn escape(&mut self, c: u8) {
+        match c {
+            b'"' => self.buf.extend_from_slice(b"\\\""),
+            b'\\' => self.buf.extend_from_slice(b"\\\\"),
+            0x08 => self.buf.extend_from_slice(b"\\b"),
+            0x09 => self.buf.extend_from_slice(b"\\t"),
+            0x0A => self.buf.extend_from_slice(b"\\n"),
+            0x0C => self.buf.extend_from_slice(b"\\f"),
+            0x0D => self.buf.extend_from_slice(b"\\r"),
+            _ => self.escape_control(c),
+        }
     }
 
     pub fn opt_str(&mut self, s: Option<&str>) {
@@ -299,6 +314,22 @@ mod tests {
     }
 
     #[test]
+    fn escapes_at_every_position_of_a_word() {
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrs".into();
+                text.insert(at, special);
+                text.push('é');
+                let expected = format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+                    .replace('\u{1}', "\\u0001")
+                    .replace('\u{1f}', "\\u001f");
+                assert_eq!(one(|w| w.str(&text)), expected, "{special:?} at {at}");
+            }
+        }
+        assert!(!word_needs_escape(u64::from_le_bytes(*b" ~\x7f\xff\x80!#[")));
+    }
+
+    #[test]
     fn separators_and_numbers() {
         let s = one(|w| {
             w.begin_obj();
@@ -327,11 +358,11 @@ mod tests {
                 word[pos] = c;
                 let any = word.iter().any(|b| NEEDS_ESCAPE[*b as usize]);
                 if any {
-                    assert!(needs_escape_word(u64::from_le_bytes(word)), "{word:?}");
+                    assert!(word_needs_escape(u64::from_le_bytes(word)), "{word:?}");
                 }
             }
         }
-        assert!(!needs_escape_word(u64::from_le_bytes(*b"/usr/bin")));
+        assert!(!word_needs_escape(u64::from_le_bytes(*b"/usr/bin")));
         assert_eq!(one(|w| w.str("0123456789abcdef\"0123456789")), r#""0123456789abcdef\"0123456789""#);
     }
 

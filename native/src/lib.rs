@@ -1,6 +1,6 @@
 //! auditrecv's per-record work, compiled: the Python extension module `auditrecv._native`
 //! (issue 12). Python keeps sockets, GSS, the spool, configuration, enrichment and orchestration;
-//! decoding and documents move here, one module per concept (`bsm/`, `ecs/`; later `linux/`).
+//! decoding and documents move here, one module per concept (`bsm/`, `linux/`, `ecs/`).
 //!
 //! The decoders are plain Rust (tested with `cargo test`, no Python needed); `python.rs` is the PyO3
 //! boundary (feature `python`, turned on by maturin), where every call runs inside
@@ -10,6 +10,7 @@ pub mod boundary;
 pub mod bsm;
 pub mod ecs;
 pub mod json;
+pub mod linux;
 
 #[cfg(feature = "python")]
 mod python;

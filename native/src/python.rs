@@ -7,8 +7,7 @@
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -21,6 +20,7 @@ use crate::ecs::common::{OBSERVER_KEYS, Observer, Source, set_errno_messages};
 use crate::ecs::enrich::{Enrichment, ZoneInfo};
 use crate::ecs::limits::DocLimits;
 use crate::json::JsonError;
+use crate::linux;
 
 create_exception!(
     auditrecv._native,
@@ -491,6 +491,99 @@ fn load_errno_messages(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// What the Python decoder raises where the native one fails.
+fn linux_error(e: linux::DecodeError) -> PyErr {
+    match e {
+        linux::DecodeError::Json(e) => json_error(e),
+        linux::DecodeError::Digits(e) => PyValueError::new_err(e.to_string()),
+        linux::DecodeError::Overflow => PyOverflowError::new_err(e.to_string()),
+    }
+}
+
+/// `auditrecv decode --raw` of Linux audit input: `data` is a whole log (bytes or any buffer, split
+/// into lines as `auditrecv decode` reads a file) or a list of lines (one record each, as
+/// `read_input` yields them or audisp-remote sends them). Returns the JSON lines of the events, in
+/// completion order; `source` is their `source`. Raises what the Python decoder raises (TypeError for
+/// an integer beyond 64 bits, ValueError for a header number of more than 4300 digits).
+#[pyfunction]
+#[pyo3(signature = (data, source="", *, grace_seconds=2.0, max_age_seconds=30.0, max_records=4096, max_in_flight=10000))]
+fn linux_decode_raw<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    source: &str,
+    grace_seconds: f64,
+    max_age_seconds: f64,
+    max_records: usize,
+    max_in_flight: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let settings = linux::Settings { grace_seconds, max_age_seconds, max_records, max_in_flight, max_bytes: None };
+    let out = if let Ok(list) = data.cast::<PyList>() {
+        // one buffer and the line ends, so that the work runs without the GIL
+        let mut joined = Vec::new();
+        let mut ends = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            joined.extend_from_slice(item.cast::<PyBytes>()?.as_bytes());
+            ends.push(joined.len());
+        }
+        py.detach(|| {
+            guard(|| {
+                let mut start = 0;
+                let lines = ends.iter().map(|&end| {
+                    let line = &joined[start..end];
+                    start = end;
+                    line
+                });
+                linux::decode_raw(lines, source, settings)
+            })
+        })
+    } else if let Ok(b) = data.cast::<PyBytes>() {
+        let bytes = b.as_bytes();
+        py.detach(|| guard(|| linux::decode_raw(linux::log_lines(bytes), source, settings)))
+    } else {
+        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
+        py.detach(|| guard(|| linux::decode_raw(linux::log_lines(&copy), source, settings)))
+    };
+    let json = out.map_err(panic_error)?.map_err(linux_error)?;
+    Ok(PyBytes::new(py, &json))
+}
+
+/// Like `linux_decode_raw`, handing the output to `write` (e.g. a binary file's `write`) in pieces of
+/// whole lines of about `chunk_bytes`, as `auditrecv decode --raw` writes while it reads: memory stays
+/// bounded by the chunk. The decoding runs without the GIL; `write` is called with it. Returns the
+/// number of lines written; on an error, the lines before it have been written.
+#[pyfunction]
+#[pyo3(signature = (data, write, source="", *, chunk_bytes=1 << 20, grace_seconds=2.0, max_age_seconds=30.0,
+                    max_records=4096, max_in_flight=10000))]
+#[allow(clippy::too_many_arguments)]
+fn linux_decode_raw_into(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    write: &Bound<'_, PyAny>,
+    source: &str,
+    chunk_bytes: usize,
+    grace_seconds: f64,
+    max_age_seconds: f64,
+    max_records: usize,
+    max_in_flight: usize,
+) -> PyResult<u64> {
+    let settings = linux::Settings { grace_seconds, max_age_seconds, max_records, max_in_flight, max_bytes: None };
+    let write = write.clone().unbind();
+    let sink = |chunk: Vec<u8>| Python::attach(|py| write.call1(py, (PyBytes::new(py, &chunk),)).map(|_| chunk));
+    let run = |bytes: &[u8]| {
+        py.detach(|| guard(|| linux::decode_raw_chunked(linux::log_lines(bytes), source, settings, chunk_bytes, sink)))
+    };
+    let out = if let Ok(b) = data.cast::<PyBytes>() {
+        run(b.as_bytes())
+    } else {
+        run(&PyBuffer::<u8>::get(data)?.to_vec(py)?)
+    };
+    match out.map_err(panic_error)? {
+        Ok(n) => Ok(n),
+        Err(linux::ChunkError::Decode(e)) => Err(linux_error(e)),
+        Err(linux::ChunkError::Sink(e)) => Err(e),
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -512,5 +605,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;
     m.add_class::<BsmDocuments>()?;
     load_errno_messages(m.py())?;
+    m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
+    m.add_function(wrap_pyfunction!(linux_decode_raw_into, m)?)?;
     Ok(())
 }

@@ -4,7 +4,7 @@ This directory deliberately has no ``__init__.py``: the wheel built from native/
 ``auditrecv/_native.abi3.so`` (and this stub), and never replaces the Python package's files.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 __version__: Final[str]
@@ -148,3 +148,37 @@ class BsmDocuments:
     ) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
         """As ``ecs_bsm_bulk_body``, enriched with ``enrichment`` (same keys). Raises ValueError when
         called a second time."""
+def linux_decode_raw(
+    data: bytes | bytearray | memoryview | list[bytes],
+    source: str = "",
+    *,
+    grace_seconds: float = 2.0,
+    max_age_seconds: float = 30.0,
+    max_records: int = 4096,
+    max_in_flight: int = 10000,
+) -> bytes:
+    """``auditrecv decode --raw`` of Linux audit input, byte-equal to the Python decoder: ``data`` is a
+    whole log (split into lines as ``auditrecv decode`` reads a file: after each newline, trailing
+    CR/LF removed) or a list of lines (one record each, as ``read_input`` yields them or audisp-remote
+    sends them). Returns one JSON line per event (orjson bytes, keys in the Python order, newline
+    included) in completion order, ``source`` as each event's ``source``; EOE records of completed
+    events make no line. Raises what the Python decoder raises: TypeError for an integer beyond 64
+    bits (orjson), ValueError for a header number of more than 4300 digits, OverflowError for an
+    event time beyond a float; NativePanic on a bug. Buffers other than bytes are copied first."""
+
+def linux_decode_raw_into(
+    data: bytes | bytearray | memoryview,
+    write: Callable[[bytes], object],
+    source: str = "",
+    *,
+    chunk_bytes: int = 1 << 20,
+    grace_seconds: float = 2.0,
+    max_age_seconds: float = 30.0,
+    max_records: int = 4096,
+    max_in_flight: int = 10000,
+) -> int:
+    """``linux_decode_raw`` of a whole log, handing the output to ``write`` (e.g. a binary file's
+    ``write``) in pieces of whole lines of about ``chunk_bytes``, as ``auditrecv decode --raw`` writes
+    while it reads: memory stays bounded by the chunk. The decoding runs without the GIL; ``write`` is
+    called with it. Returns the number of lines written; on an error (raised as ``linux_decode_raw``
+    raises it, or whatever ``write`` raised) the lines before it have been written."""

@@ -1,0 +1,1071 @@
+//! Interpretation (Python `interpret.py`): per-field values the way libauparse 3.0.9 renders them,
+//! and the actor/object facts of an event that the ECS mapper needs (syscall, outcome, rule keys,
+//! user ids, process, paths, socket addresses, user-space message). Never fails: odd values stay raw.
+//!
+//! uid/gid names come only from the sender's ENRICHED section (or uid/gid 0 = root), never from this
+//! machine's passwd.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::assemble::{Complete, Event, FastMap};
+use super::num::Num;
+use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
+use super::record::{Fields, Record};
+use super::tables::{self, SyscallTable};
+
+const UNSET_IDS: [&str; 2] = ["4294967295", "-1"];
+
+fn is_unset(raw: &str) -> bool {
+    UNSET_IDS.contains(&raw)
+}
+
+/// How one field is rendered (interpret.py `_HANDLERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Id,
+    TypeDependentId,
+    Key,
+    Escaped,
+    Proctitle,
+    Syscall,
+    Arch,
+    Exit,
+    Result,
+    Session,
+    Mode,
+    Sockaddr,
+    Capability,
+    SyscallArg,
+    FilterList,
+    Promiscuous,
+    TtyData,
+}
+
+fn kind(name: &str) -> Option<Kind> {
+    Some(match name {
+        // uids and gids
+        "auid" | "uid" | "euid" | "suid" | "fsuid" | "ouid" | "oauid" | "iuid" | "sauid" | "obj_uid" | "inode_uid"
+        | "old-auid" | "new-auid" | "loginuid" | "old_auid" | "new_auid" | "gid" | "egid" | "sgid" | "fsgid"
+        | "ogid" | "obj_gid" | "inode_gid" | "new_gid" | "new-gid" => Kind::Id,
+        // fields the kernel hex-encodes when they hold special bytes
+        "path" | "comm" | "exe" | "file" | "name" | "watch" | "cwd" | "cmd" | "acct" | "dir" | "vm" | "old-chardev"
+        | "new-chardev" | "old-disk" | "new-disk" | "old-fs" | "new-fs" | "old-net" | "new-net" | "old-rng"
+        | "new-rng" | "device" | "cgroup" | "ocomm" | "grp" | "new_group" | "invalid_context" | "sw" | "root_dir"
+        | "apparmor" | "operation" | "denied_mask" | "info" | "profile" | "requested_mask" => Kind::Escaped,
+        "cap_fp" | "cap_fi" | "cap_pp" | "cap_pi" | "cap_pe" | "cap_pa" | "cap_bnd" | "cap_ambient" | "fp" | "fi"
+        | "pp" | "pi" | "pe" | "pa" | "old_pp" | "old_pi" | "old_pe" | "old_pa" | "new_pp" | "new_pi" | "new_pe"
+        | "new_pa" | "pnew_pp" | "pnew_pi" | "pnew_pe" | "pnew_pa" => Kind::Capability,
+        "a0" | "a1" | "a2" | "a3" => Kind::SyscallArg,
+        "id" => Kind::TypeDependentId,
+        "key" => Kind::Key,
+        "proctitle" => Kind::Proctitle,
+        "syscall" => Kind::Syscall,
+        "arch" => Kind::Arch,
+        "exit" => Kind::Exit,
+        "res" | "result" => Kind::Result,
+        "ses" => Kind::Session,
+        "mode" => Kind::Mode,
+        "saddr" => Kind::Sockaddr,
+        "list" => Kind::FilterList,
+        "prom" | "old_prom" => Kind::Promiscuous,
+        "data" => Kind::TtyData,
+        _ => return None,
+    })
+}
+
+/// Record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c).
+fn id_is_user_or_group(type_name: &str) -> bool {
+    matches!(
+        type_name,
+        "ADD_GROUP"
+            | "DEL_GROUP"
+            | "GRP_MGMT"
+            | "GRP_CHAUTHTOK"
+            | "ADD_USER"
+            | "DEL_USER"
+            | "USER_MGMT"
+            | "USER_CHAUTHTOK"
+            | "USER_LOGIN"
+            | "USER_LOGOUT"
+            | "USER_ACCT"
+            | "ACCT_LOCK"
+            | "ACCT_UNLOCK"
+            | "USER_AUTH"
+            | "USER_ERR"
+            | "USER_START"
+            | "USER_END"
+            | "CRED_ACQ"
+            | "CRED_DISP"
+            | "CRED_REFR"
+            | "USER_ROLE_CHANGE"
+            | "USER_CMD"
+            | "USER_TTY"
+            | "GRP_AUTH"
+            | "USER_DEVICE"
+    )
+}
+
+// -- value decoding --------------------------------------------------------------------------------
+
+/// `(?:[0-9A-Fa-f]{2})+` fullmatch
+fn is_hex_pairs(s: &str) -> bool {
+    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `bytes.fromhex(s)` of a string of hex pairs (see `is_hex_pairs`).
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(
+        s.as_bytes()
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// Value of an escaped field: quoted text unquoted, bare hex decoded, `(null)`/`?` kept literal.
+pub fn unescape(value: &str) -> Cow<'_, str> {
+    if value.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    if let Some(rest) = value.strip_prefix('"') {
+        return Cow::Borrowed(rest.strip_suffix('"').unwrap_or(rest));
+    }
+    if value == "(null)" || value == "?" {
+        return Cow::Borrowed(value);
+    }
+    if is_hex_pairs(value) {
+        if let Some(bytes) = from_hex(value) {
+            return Cow::Owned(bytes_to_text(bytes));
+        }
+    }
+    Cow::Borrowed(value)
+}
+
+/// Decoded bytes as text, invalid UTF-8 as `\xNN` (no copy when valid).
+fn bytes_to_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| decode_lossy(e.as_bytes()).into_owned())
+}
+
+/// Strip one level of double or single quotes (fields that are never hex-encoded).
+pub fn unquote(value: &str) -> &str {
+    let b = value.as_bytes();
+    if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    }
+}
+
+fn errno_of(exit: &PyInt) -> Option<(&'static str, &'static str)> {
+    if exit.value >= 0 {
+        return None;
+    }
+    i64::try_from(-exit.value).ok().and_then(tables::errno)
+}
+
+/// Name and syscall table of an `arch=` value.
+fn arch_info(raw: &str) -> Option<(&'static str, Option<SyscallTable>)> {
+    let value = py_int(raw, 16)?;
+    tables::arch(i64::try_from(value.value).ok()?)
+}
+
+/// `0100755` -> `file,755` (libauparse style).
+pub fn interpret_mode(value: &str) -> Cow<'_, str> {
+    let Some(mode) = py_int(value, 8) else { return Cow::Borrowed(value) };
+    let bits = mode.low;
+    let file_type = bits & 0o170000;
+    let mut out = match file_type {
+        0o140000 => "socket".to_owned(),
+        0o120000 => "link".to_owned(),
+        0o100000 => "file".to_owned(),
+        0o060000 => "block".to_owned(),
+        0o040000 => "dir".to_owned(),
+        0o020000 => "character".to_owned(),
+        0o010000 => "fifo".to_owned(),
+        other => format!("unknown-type({other:o})"),
+    };
+    for (bit, name) in [(0o4000, ",suid"), (0o2000, ",sgid"), (0o1000, ",sticky")] {
+        if bits & bit != 0 {
+            out.push_str(name);
+        }
+    }
+    write!(out, ",{:03o}", bits & 0o777).unwrap();
+    Cow::Owned(out)
+}
+
+/// A decoded `struct sockaddr` (interpret.py `decode_sockaddr`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockAddr<'a> {
+    Error { error: &'static str, raw: &'a str },
+    Inet { address: Ipv4Addr, port: u16 },
+    Inet6 { address: Ipv6Addr, port: u16, scope_id: Option<u32> },
+    Local { path: String },
+    Netlink { pid: u32, groups: u32 },
+    Other { family: Cow<'static, str>, number: u16 },
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+pub fn decode_sockaddr(value: &str) -> SockAddr<'_> {
+    let Some(data) = from_hex(value) else { return SockAddr::Error { error: "saddr is not hex", raw: value } };
+    if data.len() < 2 {
+        return SockAddr::Error { error: "saddr too short", raw: value };
+    }
+    let mut family = u16::from_le_bytes([data[0], data[1]]);
+    if family > 0xFF {
+        // big-endian sender (s390x, ppc): family bytes are 00 0x
+        family = u16::from_be_bytes([data[0], data[1]]);
+    }
+    let port = || u16::from_be_bytes([data[2], data[3]]);
+    match family {
+        2 if data.len() >= 8 => {
+            SockAddr::Inet { address: Ipv4Addr::new(data[4], data[5], data[6], data[7]), port: port() }
+        }
+        10 if data.len() >= 24 => {
+            let octets: [u8; 16] = data[8..24].try_into().expect("16 bytes");
+            let scope_id = (data.len() >= 28).then(|| le32(&data[24..28]));
+            SockAddr::Inet6 { address: Ipv6Addr::from(octets), port: port(), scope_id }
+        }
+        1 => {
+            let bytes = &data[2..];
+            let cut = |b: &[u8]| decode_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned();
+            let path = if bytes.first() == Some(&0) { format!("@{}", cut(&bytes[1..])) } else { cut(bytes) };
+            SockAddr::Local { path }
+        }
+        16 if data.len() >= 12 => SockAddr::Netlink { pid: le32(&data[4..8]), groups: le32(&data[8..12]) },
+        _ => {
+            let name = match family {
+                3 => "ax25",
+                4 => "ipx",
+                5 => "appletalk",
+                17 => "packet",
+                31 => "bluetooth",
+                38 => "alg",
+                40 => "vsock",
+                44 => "xdp",
+                _ => "",
+            };
+            let family_name =
+                if name.is_empty() { Cow::Owned(format!("unknown-family({family})")) } else { Cow::Borrowed(name) };
+            SockAddr::Other { family: family_name, number: family }
+        }
+    }
+}
+
+/// `str(ipaddress.IPv6Address(...))` of Python 3.11: the longest run of two or more zero groups (the
+/// first of equals) as `::`, IPv4-mapped addresses in hex like the rest.
+pub fn ipv6_text(address: &Ipv6Addr) -> String {
+    let groups = address.segments();
+    let (mut best_start, mut best_len, mut start, mut len) = (0usize, 0usize, 0usize, 0usize);
+    for (i, &g) in groups.iter().enumerate() {
+        if g == 0 {
+            if len == 0 {
+                start = i;
+            }
+            len += 1;
+            if len > best_len {
+                best_len = len;
+                best_start = start;
+            }
+        } else {
+            len = 0;
+        }
+    }
+    let hex = |gs: &[u16]| gs.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    if best_len > 1 {
+        format!("{}::{}", hex(&groups[..best_start]), hex(&groups[best_start + best_len..]))
+    } else {
+        hex(&groups)
+    }
+}
+
+/// libauparse's rendering, e.g. `{ saddr_fam=inet laddr=192.0.2.1 lport=80 }`.
+pub fn sockaddr_text(decoded: &SockAddr<'_>) -> String {
+    match decoded {
+        SockAddr::Inet { address, port } => format!("{{ saddr_fam=inet laddr={address} lport={port} }}"),
+        SockAddr::Inet6 { address, port, .. } => {
+            format!("{{ saddr_fam=inet6 laddr={} lport={port} }}", ipv6_text(address))
+        }
+        SockAddr::Local { path } => format!("{{ saddr_fam=local path={path} }}"),
+        SockAddr::Netlink { pid, .. } => format!("{{ saddr_fam=netlink nlnk-fam=16 nlnk-pid={pid} }}"),
+        SockAddr::Other { family, .. } if family.starts_with("unknown-family") => family.to_string(),
+        SockAddr::Other { family, .. } => format!("{{ saddr_fam={family} }}"),
+        SockAddr::Error { .. } => "{ saddr_fam=None }".to_owned(),
+    }
+}
+
+/// Audit rule keys: decoded, split on 0x01; `(null)` means none.
+pub fn split_keys(value: &str) -> Vec<String> {
+    if value.starts_with("(null)") {
+        return Vec::new();
+    }
+    let value = if value.starts_with('"') { value } else { value.trim_end_matches('"') };
+    unescape(value).split('\x01').filter(|k| !k.is_empty()).map(str::to_owned).collect()
+}
+
+// -- per-field interpretation ----------------------------------------------------------------------
+
+fn id_text<'a>(raw: &'a str, enriched: &'a Fields, name: &str) -> Cow<'a, str> {
+    if is_unset(raw) {
+        return Cow::Borrowed("unset");
+    }
+    if !enriched.is_empty() {
+        if let Some(named) = enriched.get(&name.to_ascii_uppercase()).filter(|n| !n.is_empty()) {
+            return Cow::Borrowed(named);
+        }
+    }
+    Cow::Borrowed(if raw == "0" { "root" } else { raw })
+}
+
+/// `aN` or `aN[i]` (not `aN_len`): (N, i) as written.
+fn execve_arg_parts(name: &str) -> Option<(&str, Option<&str>)> {
+    let rest = name.strip_prefix('a')?;
+    if is_decimal(rest) {
+        return Some((rest, None));
+    }
+    let (index, chunk) = rest.strip_suffix(']')?.split_once('[')?;
+    (is_decimal(index) && is_decimal(chunk)).then_some((index, Some(chunk)))
+}
+
+/// Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted.
+pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: Option<SyscallTable>) -> Cow<'a, str> {
+    let Some(kind) = kind(name) else {
+        if record.type_name == "EXECVE" && execve_arg_parts(name).is_some() {
+            return unescape(raw);
+        }
+        return Cow::Borrowed(unquote(raw));
+    };
+    let enriched = &record.enriched;
+    match kind {
+        Kind::Id => id_text(raw, enriched, name),
+        Kind::TypeDependentId if id_is_user_or_group(&record.type_name) => id_text(raw, enriched, name),
+        Kind::TypeDependentId => Cow::Borrowed(unquote(raw)),
+        Kind::Key if raw.starts_with("(null)") => Cow::Borrowed("(null)"),
+        Kind::Key => Cow::Owned(split_keys(raw).join(",")),
+        Kind::Escaped => unescape(raw),
+        Kind::Proctitle => {
+            let text = unescape(raw);
+            if text.contains('\0') {
+                Cow::Owned(text.replace('\0', " ").trim_end_matches(' ').to_owned())
+            } else {
+                text
+            }
+        }
+        Kind::Syscall => {
+            let number = py_int(raw, 10).and_then(|n| i64::try_from(n.value).ok());
+            if let Some(name) = table.zip(number).and_then(|(t, n)| tables::syscall_name(t, n)) {
+                return Cow::Borrowed(name);
+            }
+            Cow::Borrowed(enriched.get("SYSCALL").filter(|s| !s.is_empty()).unwrap_or(raw))
+        }
+        Kind::Arch => match arch_info(raw) {
+            Some((name, _)) => Cow::Borrowed(name),
+            None => Cow::Borrowed(enriched.get("ARCH").filter(|s| !s.is_empty()).unwrap_or(raw)),
+        },
+        Kind::Exit => {
+            if !raw.starts_with('-') {
+                return Cow::Borrowed(raw);
+            }
+            match py_int(raw, 10).as_ref().and_then(errno_of) {
+                Some((name, text)) => Cow::Owned(format!("{name}({text})")),
+                None => Cow::Borrowed(raw),
+            }
+        }
+        Kind::Result => Cow::Borrowed(match raw {
+            "1" => "yes",
+            "0" => "no",
+            _ => unquote(raw),
+        }),
+        Kind::Session => Cow::Borrowed(if is_unset(raw) { "unset" } else { raw }),
+        Kind::Mode => interpret_mode(raw),
+        Kind::Sockaddr => Cow::Owned(sockaddr_text(&decode_sockaddr(raw))),
+        Kind::Capability => match py_int_digits(raw, 16) {
+            None => Cow::Borrowed(raw),
+            Some((neg, _, digits)) => {
+                let digits = digits.trim_start_matches('0');
+                if digits.is_empty() {
+                    Cow::Borrowed("none")
+                } else {
+                    Cow::Owned(format!("0x{}{digits}", if neg { "-" } else { "" }))
+                }
+            }
+        },
+        Kind::SyscallArg => match &*record.type_name {
+            "SYSCALL" => Cow::Owned(["0x", raw].concat()),
+            "EXECVE" => unescape(raw),
+            _ => Cow::Borrowed(unquote(raw)),
+        },
+        Kind::FilterList => Cow::Borrowed(match raw {
+            "0" => "user",
+            "1" => "task",
+            "4" => "exit",
+            "5" => "exclude",
+            "6" => "filesystem",
+            "7" => "io_uring",
+            _ => raw,
+        }),
+        Kind::Promiscuous => match py_int(raw, 10) {
+            None => Cow::Borrowed(raw),
+            Some(n) => Cow::Borrowed(if n.low & 0x100 != 0 { "yes" } else { "no" }),
+        },
+        Kind::TtyData if matches!(&*record.type_name, "TTY" | "USER_TTY") => unescape(raw),
+        Kind::TtyData => Cow::Borrowed(unquote(raw)),
+    }
+}
+
+// -- event-level facts -----------------------------------------------------------------------------
+
+/// RFC 3339 UTC with milliseconds, e.g. 2017-04-21T05:28:42.985Z; None beyond year 9999 (where
+/// Python's datetime gives up).
+pub fn iso_time(time_ns: &Num) -> Option<String> {
+    let Num::Small(ns) = time_ns else { return None };
+    let sec = ns / 1_000_000_000;
+    let ms = (ns % 1_000_000_000) / 1_000_000;
+    if sec > 253_402_300_799 {
+        return None;
+    }
+    let sec = sec as i64;
+    let (days, rest) = (sec.div_euclid(86_400), sec.rem_euclid(86_400));
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // written by hand: this runs for every event, and format! costs more than the rest of it
+    Some(format_iso(year, month, day, rest, ms as i64))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`
+fn format_iso(year: i64, month: i64, day: i64, second_of_day: i64, ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    let mut put = |n: i64, width: u32, after: char| {
+        for k in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10i64.pow(k) % 10) as u8));
+        }
+        out.push(after);
+    };
+    put(year, 4, '-');
+    put(month, 2, '-');
+    put(day, 2, 'T');
+    put(second_of_day / 3600, 2, ':');
+    put(second_of_day % 3600 / 60, 2, ':');
+    put(second_of_day % 60, 2, '.');
+    put(ms, 3, 'Z');
+    out
+}
+
+fn chunk_bytes(raw: &str) -> Vec<u8> {
+    if raw.starts_with('"') {
+        return unescape(raw).as_bytes().to_vec();
+    }
+    if is_hex_pairs(raw) {
+        if let Some(bytes) = from_hex(raw) {
+            return bytes;
+        }
+    }
+    raw.as_bytes().to_vec()
+}
+
+/// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
+pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
+    let mut argc = None;
+    let mut whole: FastMap<u64, Cow<'_, str>> = FastMap::default();
+    let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
+    for record in records {
+        for (name, raw) in record.fields.iter() {
+            if name == "argc" {
+                argc = py_int(raw, 10);
+                continue;
+            }
+            let Some((index, chunk)) = execve_arg_parts(name) else { continue };
+            // not argument numbers a kernel writes (and int() of 4300+ digits raises)
+            if index.chars().count() >= 10 || chunk.is_some_and(|c| c.chars().count() >= 10) {
+                continue;
+            }
+            let index: u64 = ascii_digits(index).parse().unwrap_or(0);
+            match chunk {
+                None => {
+                    let b = raw.as_bytes();
+                    let value = if b.len() > 1 && b[0] == b'"' && b[b.len() - 1] == b'"' {
+                        Cow::Borrowed(&raw[1..raw.len() - 1])
+                    } else {
+                        unescape(raw)
+                    };
+                    whole.insert(index, value);
+                }
+                Some(chunk) => {
+                    chunks.entry(index).or_default().insert(ascii_digits(chunk).parse().unwrap_or(0), raw);
+                }
+            }
+        }
+    }
+    for (index, parts) in chunks {
+        // a hex-encoded argument may be cut anywhere: decode each chunk to bytes, then join the bytes
+        let bytes: Vec<u8> = parts.values().flat_map(|raw| chunk_bytes(raw)).collect();
+        whole.insert(index, Cow::Owned(decode_lossy(&bytes).into_owned()));
+    }
+    let Some(&top) = whole.keys().max() else { return (argc, Vec::new()) };
+    let claimed = argc.map_or(0, |n| n.value).max(whole.len() as i128);
+    let args = if i128::from(top) < claimed.saturating_add(1024) {
+        // a missing chunk record leaves a gap: keep its place
+        (0..=top).map(|i| whole.get(&i).map_or_else(String::new, |v| v.to_string())).collect()
+    } else {
+        // a numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order
+        let mut keys: Vec<u64> = whole.keys().copied().collect();
+        keys.sort_unstable();
+        keys.iter().map(|k| whole[k].to_string()).collect()
+    };
+    (argc, args)
+}
+
+/// The syscall of a SYSCALL event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyscallFacts<'a> {
+    pub number: Option<PyInt>,
+    pub name: Option<&'a str>,
+    pub arch: Option<&'a str>,
+    pub success: Option<bool>,
+    pub exit: Option<PyInt>,
+    pub errno: Option<(&'static str, &'static str)>,
+    pub args: Vec<&'a str>,
+    pub items: Option<PyInt>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Process<'a> {
+    pub pid: Option<PyInt>,
+    pub ppid: Option<PyInt>,
+    pub comm: Option<Cow<'a, str>>,
+    pub exe: Option<Cow<'a, str>>,
+    pub tty: Option<&'a str>,
+    pub subj: Option<&'a str>,
+    /// proctitle: (title, argv)
+    pub title: Option<(String, Vec<String>)>,
+    /// EXECVE: (argc, args)
+    pub execve: Option<(Option<PyInt>, Vec<String>)>,
+    pub cwd: Option<Cow<'a, str>>,
+}
+
+/// A value of a PATH entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathValue<'a> {
+    Text(Cow<'a, str>),
+    Int(PyInt),
+    Null,
+}
+
+/// One PATH record: its fields in order, `mode_text` after `mode`, `nametype` from `objtype`.
+pub type PathEntry<'a> = Vec<(&'a str, PathValue<'a>)>;
+
+fn set_entry<'a>(entry: &mut PathEntry<'a>, name: &'a str, value: PathValue<'a>) {
+    match entry.iter_mut().find(|(k, _)| *k == name) {
+        Some(slot) => slot.1 = value,
+        None => entry.push((name, value)),
+    }
+}
+
+/// Facts of a user-space message (PAM/sshd style).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserMsg<'a> {
+    pub fields: Vec<(&'static str, Cow<'a, str>)>,
+    pub text: Option<&'a str>,
+}
+
+/// The actor/object facts of an event (absent for error events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts<'a> {
+    /// The main record type: SYSCALL if present, else the first non-auxiliary record.
+    pub main_type: &'a str,
+    pub syscall: Option<SyscallFacts<'a>>,
+    pub outcome: Option<&'static str>,
+    pub keys: Vec<String>,
+    /// Subject ids (None = unset) and their names from the sender's ENRICHED section.
+    pub user_ids: Vec<(&'static str, Option<&'a str>)>,
+    pub user_names: Vec<(&'static str, &'a str)>,
+    pub session: Option<&'a str>,
+    pub process: Process<'a>,
+    pub paths: Vec<PathEntry<'a>>,
+    pub sockaddr: Vec<SockAddr<'a>>,
+    pub user_msg: Option<UserMsg<'a>>,
+}
+
+/// An interpreted event: per record, its interpreted field values (parallel to `fields`; None for
+/// error records), and the event's facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interpreted<'a> {
+    pub values: Vec<Option<Vec<Cow<'a, str>>>>,
+    pub facts: Option<Facts<'a>>,
+}
+
+const SUBJECT_IDS: [(&str, &str); 11] = [
+    ("auid", "AUID"),
+    ("uid", "UID"),
+    ("gid", "GID"),
+    ("euid", "EUID"),
+    ("suid", "SUID"),
+    ("fsuid", "FSUID"),
+    ("egid", "EGID"),
+    ("sgid", "SGID"),
+    ("fsgid", "FSGID"),
+    ("old-auid", "OLD-AUID"),
+    ("sauid", "SAUID"),
+];
+
+/// The fields the facts look up across an event's records.
+const FACT_FIELDS: [&str; 20] = [
+    "res", "result", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid",
+    "ses", "pid", "ppid", "comm", "exe", "tty", "subj",
+];
+
+fn fact_field(name: &str) -> Option<usize> {
+    // every name starts with one of these: most other fields are out after one test
+    if !matches!(
+        name.as_bytes().first(),
+        Some(b'r' | b'a' | b'u' | b'g' | b'e' | b's' | b'f' | b'o' | b'p' | b'c' | b't')
+    ) {
+        return None;
+    }
+    Some(match name {
+        "res" => 0,
+        "result" => 1,
+        "auid" => 2,
+        "uid" => 3,
+        "gid" => 4,
+        "euid" => 5,
+        "suid" => 6,
+        "fsuid" => 7,
+        "egid" => 8,
+        "sgid" => 9,
+        "fsgid" => 10,
+        "old-auid" => 11,
+        "sauid" => 12,
+        "ses" => 13,
+        "pid" => 14,
+        "ppid" => 15,
+        "comm" => 16,
+        "exe" => 17,
+        "tty" => 18,
+        "subj" => 19,
+        _ => return None,
+    })
+}
+
+/// The decoded form of an event.
+pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
+    let (tables, arch_table) = syscall_tables(event);
+    let values = event
+        .records
+        .iter()
+        .zip(&tables)
+        .map(|(record, &table)| {
+            if record.error.is_some() || record.fragment {
+                return None;
+            }
+            Some(record.fields.iter().map(|(name, raw)| interpret_field(record, name, raw, table)).collect())
+        })
+        .collect();
+    Interpreted { values, facts: event_facts(event, arch_table) }
+}
+
+/// The syscall table each record's fields are interpreted with (a record's own arch wins: SECCOMP
+/// carries one; else the event's first known SYSCALL arch), and the event's.
+pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option<SyscallTable>) {
+    let mut arch_table: Option<SyscallTable> = None;
+    let own: Vec<(bool, Option<SyscallTable>)> = event
+        .records
+        .iter()
+        .map(|r| match r.fields.get("arch") {
+            None => (false, None),
+            Some(raw) => {
+                let own = arch_info(raw).and_then(|a| a.1);
+                if arch_table.is_none() {
+                    arch_table = own;
+                }
+                (true, own)
+            }
+        })
+        .collect();
+    (own.into_iter().map(|(has_arch, own)| if has_arch { own } else { arch_table }).collect(), arch_table)
+}
+
+/// The event's facts; None for error events.
+pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Option<Facts<'_>> {
+    if event.complete == Complete::Error || event.records.is_empty() {
+        return None;
+    }
+    Some(facts(event, arch_table))
+}
+
+fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
+    let valid: Vec<&Record> = event.records.iter().filter(|r| r.error.is_none() && r.type_name != "EOE").collect();
+    let first_of = |type_name: &str| event.records.iter().find(|r| r.type_name == type_name);
+    let all_of = |type_name: &str| event.records.iter().filter(|r| r.type_name == type_name).collect::<Vec<_>>();
+    let syscall_record = first_of("SYSCALL");
+    let main = syscall_record.unwrap_or_else(|| {
+        valid
+            .iter()
+            .copied()
+            .find(|r| !matches!(&*r.type_name, "PROCTITLE" | "CWD" | "PATH" | "SOCKADDR" | "EXECVE"))
+            .or_else(|| valid.first().copied())
+            .unwrap_or(&event.records[0])
+    });
+    // the event's ENRICHED values: the first record giving a name wins
+    let enriched = |name: &str| valid.iter().find_map(|r| r.enriched.get(name));
+    let has_enriched = valid.iter().any(|r| !r.enriched.is_empty());
+    // field(name): the main record's value, else the first valid record's. One pass over the fields
+    // collects the few names asked for (a lookup per name and record would scan them ~20 times).
+    let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    for (name, raw) in main.fields.iter() {
+        if let Some(i) = fact_field(name) {
+            from_main[i] = Some(raw);
+        }
+    }
+    // rule keys (several records may carry one; keep order, no repeats), in the same pass
+    let mut keys: Vec<String> = Vec::new();
+    for record in &valid {
+        for (name, raw) in record.fields.iter() {
+            if name == "key" {
+                for key in split_keys(raw) {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            } else if let Some(i) = fact_field(name) {
+                from_first[i] = from_first[i].or(Some(raw));
+            }
+        }
+    }
+    let field = |name: &str| {
+        let i = fact_field(name).expect("a name of FACT_FIELDS");
+        from_main[i].or(from_first[i])
+    };
+
+    let mut outcome = None;
+    let syscall = syscall_record.map(|record| {
+        // the nine fields read here, in one pass
+        let mut found: [Option<&str>; 9] = [None; 9];
+        for (name, raw) in record.fields.iter() {
+            let slot = match name {
+                "syscall" => 0,
+                "arch" => 1,
+                "exit" => 2,
+                "success" => 3,
+                "items" => 4,
+                "a0" => 5,
+                "a1" => 6,
+                "a2" => 7,
+                "a3" => 8,
+                _ => continue,
+            };
+            found[slot] = Some(raw);
+        }
+        let [syscall, arch_raw, exit, success, items, a0, a1, a2, a3] = found;
+        let number = syscall.and_then(|s| py_int(s, 10));
+        let name = arch_table
+            .zip(number.and_then(|n| i64::try_from(n.value).ok()))
+            .and_then(|(t, n)| tables::syscall_name(t, n))
+            .or_else(|| record.enriched.get("SYSCALL"));
+        let arch = arch_info(arch_raw.unwrap_or(""))
+            .map(|a| a.0)
+            .or_else(|| record.enriched.get("ARCH").filter(|a| !a.is_empty()))
+            .or(arch_raw);
+        let exit = exit.and_then(|s| py_int(s, 10));
+        outcome = match success {
+            Some("yes") => Some("success"),
+            Some("no") => Some("failure"),
+            _ => None,
+        };
+        SyscallFacts {
+            number,
+            name,
+            arch,
+            success: match success {
+                Some("yes") => Some(true),
+                Some("no") => Some(false),
+                _ => None,
+            },
+            exit,
+            errno: exit.as_ref().and_then(errno_of),
+            args: [a0, a1, a2, a3].into_iter().flatten().collect(),
+            items: items.and_then(|s| py_int(s, 10)),
+        }
+    });
+    let res = field("res").filter(|r| !r.is_empty()).or_else(|| field("result"));
+    if outcome.is_none() {
+        if let Some(res) = res {
+            outcome = match unquote(res) {
+                "success" | "1" | "yes" => Some("success"),
+                "failed" | "fail" | "0" | "no" => Some("failure"),
+                _ => None,
+            };
+        }
+    }
+
+    let mut user_ids = Vec::with_capacity(SUBJECT_IDS.len());
+    let mut user_names = Vec::new();
+    for (name, upper) in SUBJECT_IDS {
+        if let Some(raw) = field(name) {
+            user_ids.push((name, (!is_unset(raw)).then_some(raw)));
+            if has_enriched {
+                if let Some(named) = enriched(upper).filter(|n| !n.is_empty() && *n != "unset") {
+                    user_names.push((name, named));
+                }
+            }
+        }
+    }
+    let session = field("ses").filter(|s| !is_unset(s));
+
+    let int_field = |name: &str| py_int(field(name).unwrap_or(""), 10);
+    let mut process = Process {
+        pid: int_field("pid"),
+        ppid: int_field("ppid"),
+        comm: field("comm").map(unescape),
+        exe: field("exe").map(unescape),
+        tty: field("tty").map(unquote),
+        subj: field("subj").map(unquote),
+        ..Process::default()
+    };
+    if let Some(record) = first_of("PROCTITLE") {
+        let text = unescape(record.fields.get("proctitle").unwrap_or(""));
+        let mut argv: Vec<String> = text.split('\0').map(str::to_owned).collect();
+        while argv.last().is_some_and(String::is_empty) {
+            argv.pop();
+        }
+        process.title = Some((argv.join(" "), argv));
+    }
+    let execve = all_of("EXECVE");
+    if !execve.is_empty() {
+        process.execve = Some(execve_args(&execve));
+    }
+    if let Some(record) = first_of("CWD") {
+        process.cwd = record.fields.get("cwd").map(unescape);
+    }
+
+    let mut paths = Vec::new();
+    for record in all_of("PATH") {
+        let mut entry: PathEntry<'_> = Vec::with_capacity(record.fields.len() + 1);
+        for (name, raw) in record.fields.iter() {
+            let value = match name {
+                "name" => PathValue::Text(unescape(raw)),
+                "item" | "inode" => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
+                "mode" => {
+                    set_entry(&mut entry, "mode", PathValue::Text(Cow::Borrowed(raw)));
+                    set_entry(&mut entry, "mode_text", PathValue::Text(interpret_mode(raw)));
+                    continue;
+                }
+                "ouid" | "ogid" if is_unset(raw) => PathValue::Null,
+                "ouid" | "ogid" => PathValue::Text(Cow::Borrowed(raw)),
+                _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
+            };
+            set_entry(&mut entry, name, value);
+        }
+        if !entry.iter().any(|(k, _)| *k == "nametype") {
+            if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
+                entry.push(("nametype", objtype));
+            }
+        }
+        paths.push(entry);
+    }
+
+    let sockaddr = all_of("SOCKADDR").into_iter().filter_map(|r| r.fields.get("saddr")).map(decode_sockaddr).collect();
+
+    let user_msg = main.is_user_space().then(|| {
+        let mut fields = Vec::new();
+        for name in ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"] {
+            if let Some(raw) = main.fields.get(name) {
+                let value = if matches!(name, "acct" | "exe") { unescape(raw) } else { Cow::Borrowed(unquote(raw)) };
+                fields.push((name, value));
+            }
+        }
+        UserMsg { fields, text: main.text.as_deref() }
+    });
+
+    Facts {
+        main_type: &main.type_name,
+        syscall,
+        outcome,
+        keys,
+        user_ids,
+        user_names,
+        session,
+        process,
+        paths,
+        sockaddr,
+        user_msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::assemble::Settings;
+    use crate::linux::parse::parse_line;
+    use crate::linux::stream::LineDecoder;
+
+    fn record(line: &str) -> Record {
+        parse_line(line).unwrap()
+    }
+
+    fn value(line: &str, name: &str) -> String {
+        let r = record(line);
+        let raw = r.fields.get(name).unwrap();
+        let table = r.fields.get("arch").and_then(arch_info).and_then(|a| a.1);
+        interpret_field(&r, name, raw, table).into_owned()
+    }
+
+    fn events(lines: &[&str]) -> Vec<Event<u64>> {
+        let mut decoder = LineDecoder::new(Settings::default());
+        let mut out = Vec::new();
+        for line in lines {
+            decoder.push(line.as_bytes(), &mut out).unwrap();
+        }
+        decoder.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn values_like_libauparse() {
+        let sc = "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 exit=-13 a0=7f uid=0 auid=4294967295 \
+                  ses=-1 comm=6C73 exe=\"/bin/ls\" key=6B310161 res=1 cap_fp=0 cap_fi=001F list=4 prom=256";
+        for (name, expected) in [
+            ("arch", "x86_64"),
+            ("syscall", "execve"),
+            ("exit", "EACCES(Permission denied)"),
+            ("a0", "0x7f"),
+            ("uid", "root"),
+            ("auid", "unset"),
+            ("ses", "unset"),
+            ("comm", "ls"),
+            ("exe", "/bin/ls"),
+            ("key", "k1,a"),
+            ("res", "yes"),
+            ("cap_fp", "none"),
+            ("cap_fi", "0x1f"),
+            ("list", "exit"),
+            ("prom", "yes"),
+        ] {
+            assert_eq!(value(sc, name), expected, "{name}");
+        }
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=0104755", "mode"), "file,suid,755");
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=-5", "mode"), "unknown-type(170000),suid,sgid,sticky,773");
+        assert_eq!(value("type=PROCTITLE msg=audit(1.000:1): proctitle=6C73002D6C6100", "proctitle"), "ls -la");
+        assert_eq!(value("type=USER_LOGIN msg=audit(1.000:1): id=0", "id"), "root");
+        assert_eq!(value("type=OTHER msg=audit(1.000:1): id=\"0\"", "id"), "0");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1dUID=\"alice\"", "uid"), "alice");
+        assert_eq!(value("type=EXECVE msg=audit(1.000:1): a1[0]=6869", "a1[0]"), "hi");
+    }
+
+    #[test]
+    fn unescape_and_hex() {
+        assert_eq!(unescape("\"a b\""), "a b");
+        assert_eq!(unescape("\"open"), "open");
+        assert_eq!(unescape("2F746D70"), "/tmp");
+        assert_eq!(unescape("FF00"), "\\xff\u{0}");
+        assert_eq!(unescape("(null)"), "(null)");
+        assert_eq!(unescape("ABC"), "ABC"); // odd length: not hex
+        assert_eq!(split_keys("(null)\u{1d}x"), Vec::<String>::new());
+        assert_eq!(split_keys("6B310161"), ["k1", "a"]);
+    }
+
+    #[test]
+    fn sockaddrs_and_ipv6_text() {
+        let inet = decode_sockaddr("02000050C0000201");
+        assert_eq!(sockaddr_text(&inet), "{ saddr_fam=inet laddr=192.0.2.1 lport=80 }");
+        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ipv6_text(&v6), "2001:db8::1");
+        assert_eq!(ipv6_text(&"::ffff:1.2.3.4".parse().unwrap()), "::ffff:102:304"); // Python 3.11
+        assert_eq!(ipv6_text(&"1:0:0:2:0:0:0:3".parse().unwrap()), "1:0:0:2::3");
+        assert_eq!(ipv6_text(&"1:0:0:2:0:0:3:4".parse().unwrap()), "1::2:0:0:3:4");
+        assert_eq!(ipv6_text(&Ipv6Addr::UNSPECIFIED), "::");
+        assert_eq!(ipv6_text(&"1:2:3:4:5:6:0:8".parse().unwrap()), "1:2:3:4:5:6:0:8");
+        assert_eq!(sockaddr_text(&decode_sockaddr("01002F7800")), "{ saddr_fam=local path=/x }");
+        assert_eq!(sockaddr_text(&decode_sockaddr("0100007800")), "{ saddr_fam=local path=@x }");
+        assert_eq!(sockaddr_text(&decode_sockaddr("2A00")), "unknown-family(42)");
+        assert_eq!(sockaddr_text(&decode_sockaddr("1F00")), "{ saddr_fam=bluetooth }");
+        assert_eq!(sockaddr_text(&decode_sockaddr("zz")), "{ saddr_fam=None }");
+        assert_eq!(decode_sockaddr("02"), SockAddr::Error { error: "saddr too short", raw: "02" });
+        assert_eq!(decode_sockaddr("0002000000000000"), SockAddr::Inet { address: Ipv4Addr::UNSPECIFIED, port: 0 });
+    }
+
+    #[test]
+    fn times_as_python_formats_them() {
+        assert_eq!(iso_time(&Num::Small(1_492_752_522_985_000_000)).as_deref(), Some("2017-04-21T05:28:42.985Z"));
+        assert_eq!(iso_time(&Num::Small(0)).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(iso_time(&Num::Small(253_402_300_799_999_000_000)).as_deref(), Some("9999-12-31T23:59:59.999Z"));
+        assert_eq!(iso_time(&Num::Small(253_402_300_800_000_000_000)), None);
+    }
+
+    #[test]
+    fn execve_arguments_join_their_chunks() {
+        let r = record("type=EXECVE msg=audit(1.000:1): argc=3 a0=\"ls\" a2_len=4 a2[0]=6162 a2[1]=\"cd\"");
+        let (argc, args) = execve_args(&[&r]);
+        assert_eq!(argc.map(|n| n.value), Some(3));
+        assert_eq!(args, ["ls", "", "abcd"]);
+        let far = record("type=EXECVE msg=audit(1.000:1): a99999999=\"far\" a0=\"x\"");
+        assert_eq!(execve_args(&[&far]).1, ["x", "far"]);
+    }
+
+    #[test]
+    fn facts_of_a_syscall_event() {
+        let evs = events(&[
+            "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=2 success=no exit=-2 a0=1 a1=2 items=1 ppid=1 \
+             pid=42 auid=1000 uid=1000 gid=1000 euid=0 ses=3 tty=pts0 comm=\"cat\" exe=\"/bin/cat\" key=\"files\"",
+            "type=CWD msg=audit(1.000:1): cwd=\"/root\"",
+            "type=PATH msg=audit(1.000:1): item=0 name=\"/etc/shadow\" inode=5 mode=0100640 ouid=0 ogid=42 objtype=NORMAL",
+            "type=PROCTITLE msg=audit(1.000:1): proctitle=636174002F6574632F736861646F77",
+            "type=EOE msg=audit(1.000:1): ",
+        ]);
+        assert_eq!(evs.len(), 1);
+        let decoded = interpret(&evs[0]);
+        let f = decoded.facts.unwrap();
+        assert_eq!(f.main_type, "SYSCALL");
+        let sc = f.syscall.unwrap();
+        assert_eq!(
+            (sc.name, sc.arch, sc.success, sc.errno.map(|e| e.0)),
+            (Some("open"), Some("x86_64"), Some(false), Some("ENOENT"))
+        );
+        assert_eq!(sc.args, ["1", "2"]);
+        assert_eq!(f.outcome, Some("failure"));
+        assert_eq!(f.keys, ["files"]);
+        assert_eq!(f.user_ids[0], ("auid", Some("1000")));
+        assert_eq!(f.session, Some("3"));
+        assert_eq!(f.process.pid.map(|n| n.value), Some(42));
+        assert_eq!(f.process.exe.as_deref(), Some("/bin/cat"));
+        assert_eq!(f.process.title.as_ref().map(|t| t.0.as_str()), Some("cat /etc/shadow"));
+        assert_eq!(f.process.cwd.as_deref(), Some("/root"));
+        let path = &f.paths[0];
+        let get = |k: &str| path.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("mode_text"), Some(PathValue::Text(Cow::Borrowed("file,640"))));
+        assert_eq!(get("nametype"), Some(PathValue::Text(Cow::Borrowed("NORMAL"))));
+        assert_eq!(get("inode"), Some(PathValue::Int(PyInt::small(5))));
+        assert_eq!(decoded.values.len(), 5);
+    }
+
+    #[test]
+    fn facts_of_a_user_space_message() {
+        let evs =
+            events(&["type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0 auid=1000 ses=2 msg='op=login acct=\"bob\" \
+             exe=\"/usr/sbin/sshd\" hostname=h addr=192.0.2.1 terminal=ssh res=success'\x1dAUID=\"bob\""]);
+        let f = interpret(&evs[0]).facts.unwrap();
+        assert_eq!(f.outcome, Some("success"));
+        assert_eq!(f.user_names, [("auid", "bob")]);
+        let msg = f.user_msg.unwrap();
+        assert_eq!(msg.fields[0], ("op", Cow::Borrowed("login")));
+        assert_eq!(msg.fields[1], ("acct", Cow::Borrowed("bob")));
+        assert!(msg.text.unwrap().starts_with("op=login"));
+    }
+}

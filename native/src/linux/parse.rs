@@ -1,0 +1,521 @@
+//! Line parser (Python `parser.py`): one audit record line -> [`Record`]. Never fails on bad input
+//! (the record gets an error), except where Python's `int()` raises on a number of more than 4300
+//! digits in the header ([`TooManyDigits`]).
+//!
+//! Format: `[node=NAME ]type=TYPE msg=audit(SEC.FRAC:SERIAL): k=v ...[\x1dK=V ...]`. The regular
+//! expressions of the Python parser are hand-written scanners here, with the same (possessive)
+//! matching and Python's notion of whitespace and digits.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::num::Num;
+use super::pytext::{MAX_STR_DIGITS, ascii_digits, decimal_value, find_byte, is_blank, is_word, space_len};
+use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text};
+use super::tables;
+
+pub const ENRICHED_SEPARATOR: char = '\x1d';
+
+/// Python raises ValueError converting a header number: the whole decode fails there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooManyDigits(pub usize);
+
+impl std::fmt::Display for TooManyDigits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Exceeds the limit ({MAX_STR_DIGITS} digits) for integer string conversion: value has {} digits; \
+             use sys.set_int_max_str_digits() to increase the limit",
+            self.0
+        )
+    }
+}
+
+const PLAIN: u8 = 0;
+const SPACE: u8 = 1;
+const EQUALS: u8 = 2;
+/// The first byte of U+0085, U+00A0, U+1680, U+2000-U+205F or U+3000: maybe whitespace.
+const MAYBE_SPACE: u8 = 3;
+
+/// What a byte is to the scanners. Bytes of other multi-byte characters are plain: no whitespace
+/// and no `=` starts with them, so the scanners step over them one byte at a time.
+static CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'\t'..=b'\r' | 0x1c..=0x1f | b' ' => SPACE,
+            b'=' => EQUALS,
+            0xC2 | 0xE1 | 0xE2 | 0xE3 => MAYBE_SPACE,
+            _ => PLAIN,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Whether byte `i` starts whitespace.
+#[inline]
+fn is_space_at(b: &[u8], i: usize) -> bool {
+    match CLASS[b[i] as usize] {
+        SPACE => true,
+        MAYBE_SPACE => space_len(b, i) > 0,
+        _ => false,
+    }
+}
+
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        let n = space_len(b, i);
+        if n == 0 {
+            break;
+        }
+        i += n;
+    }
+    i
+}
+
+fn skip_nonspace(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && !is_space_at(b, i) {
+        i += 1;
+    }
+    i
+}
+
+/// `\d++` from byte `i`: the end of the run of decimal digits.
+fn skip_digits(s: &str, i: usize) -> usize {
+    s[i..].char_indices().find(|&(_, c)| decimal_value(c).is_none()).map_or(s.len(), |(k, _)| i + k)
+}
+
+fn int_digits(digits: &str) -> Result<Num, TooManyDigits> {
+    int_digit_parts(&[digits])
+}
+
+/// `int(a + b + ...)` of runs of decimal digits.
+fn int_digit_parts(parts: &[&str]) -> Result<Num, TooManyDigits> {
+    if parts.iter().all(|p| p.is_ascii()) {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if n > MAX_STR_DIGITS {
+            return Err(TooManyDigits(n));
+        }
+        return Ok(Num::from_digit_parts(parts));
+    }
+    let joined = parts.concat();
+    let n = joined.chars().count();
+    if n > MAX_STR_DIGITS {
+        return Err(TooManyDigits(n));
+    }
+    Ok(Num::from_digits(&ascii_digits(&joined)))
+}
+
+struct Header<'a> {
+    node: Option<&'a str>,
+    type_name: &'a str,
+    sec: &'a str,
+    frac: &'a str,
+    serial: &'a str,
+    end: usize,
+}
+
+/// The header regex `(?:node=(\S*+)\s++)?type=(\S++)\s++msg=audit\((\d++)\.(\d++):(\d++)\):?+\s*+`
+/// matched at the start of `s`.
+fn header(s: &str) -> Option<Header<'_>> {
+    let b = s.as_bytes();
+    let mut p = 0;
+    let mut node = None;
+    if s.starts_with("node=") {
+        let q = skip_nonspace(b, 5);
+        let r = skip_space(b, q);
+        if r == q {
+            return None; // the optional group fails, and `type=` cannot match at "node="
+        }
+        node = Some(&s[5..q]);
+        p = r;
+    }
+    if !s[p..].starts_with("type=") {
+        return None;
+    }
+    let q = skip_nonspace(b, p + 5);
+    if q == p + 5 {
+        return None;
+    }
+    let type_name = &s[p + 5..q];
+    let r = skip_space(b, q);
+    if r == q || !s[r..].starts_with("msg=audit(") {
+        return None;
+    }
+    let p = r + "msg=audit(".len();
+    let q = skip_digits(s, p);
+    if q == p || b.get(q) != Some(&b'.') {
+        return None;
+    }
+    let (sec, p) = (&s[p..q], q + 1);
+    let q = skip_digits(s, p);
+    if q == p || b.get(q) != Some(&b':') {
+        return None;
+    }
+    let (frac, p) = (&s[p..q], q + 1);
+    let q = skip_digits(s, p);
+    if q == p || b.get(q) != Some(&b')') {
+        return None;
+    }
+    let (serial, mut p) = (&s[p..q], q + 1);
+    if b.get(p) == Some(&b':') {
+        p += 1;
+    }
+    Some(Header { node, type_name, sec, frac, serial, end: skip_space(b, p) })
+}
+
+/// `UNKNOWN\[(\d+)\]` fullmatch: the digits.
+fn unknown_type_digits(name: &str) -> Option<&str> {
+    let digits = name.strip_prefix("UNKNOWN[")?.strip_suffix(']')?;
+    (!digits.is_empty() && skip_digits(digits, 0) == digits.len()).then_some(digits)
+}
+
+/// Parse one line of text (already decoded, see `pytext::decode_lossy`).
+pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
+    let raw = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
+    let end = raw.find(ENRICHED_SEPARATOR).unwrap_or(raw.len());
+    let Some(h) = header(&raw[..end]) else {
+        return Ok(unparsed(raw));
+    };
+    let known = tables::msg_type_number(h.type_name);
+    let mut type_num = known.map(|(_, n)| Num::Small(n as u128));
+    let mut type_name: Cow<'static, str> = match known {
+        Some((name, _)) => Cow::Borrowed(name),
+        None => Cow::Owned(h.type_name.to_owned()),
+    };
+    if type_num.is_none() {
+        if let Some(digits) = unknown_type_digits(h.type_name) {
+            let num = int_digits(digits)?;
+            if let Num::Small(n) = num {
+                if let Some(name) = i64::try_from(n).ok().and_then(tables::msg_type_name) {
+                    type_name = Cow::Borrowed(name);
+                }
+            }
+            type_num = Some(num);
+        }
+    }
+    // the fraction is milliseconds in practice (3 digits); anything else is scaled to nanoseconds
+    let frac_len = h.frac.chars().count();
+    let time_ns = if frac_len == 3 {
+        int_digit_parts(&[h.sec, h.frac])?.scaled(6)
+    } else {
+        let mut nine: String = h.frac.chars().take(9).collect();
+        nine.extend(std::iter::repeat_n('0', 9 - frac_len.min(9)));
+        int_digit_parts(&[h.sec, &nine])?
+    };
+    let serial = int_digits(h.serial)?;
+    let mut record = Record {
+        type_name,
+        type_num,
+        node: h.node.map(str::to_owned),
+        time_ns: Some(time_ns),
+        serial: Some(serial),
+        ..Record::default()
+    };
+    let start = h.end;
+    record.raw = Arc::from(raw);
+    if start < raw.len() {
+        let line = Arc::clone(&record.raw);
+        parse_body(&mut record, &line, start, end);
+    }
+    Ok(record)
+}
+
+/// The error record of a line the header did not match.
+fn unparsed(raw: &str) -> Record {
+    if !(raw.starts_with("type=") || raw.starts_with("node=")) {
+        if is_blank(raw) {
+            return Record::error_record(raw, ERROR_EMPTY, false);
+        }
+        return Record::error_record(raw, ERROR_FRAGMENT, true);
+    }
+    Record::error_record(raw, ERROR_NO_HEADER, false)
+}
+
+type Pair<'a> = (&'a str, Cow<'a, str>);
+
+/// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
+fn value_end(s: &str, v: usize) -> usize {
+    let b = s.as_bytes();
+    if v >= b.len() || is_space_at(b, v) {
+        return v;
+    }
+    let close = match b[v] {
+        b'"' => b'"',
+        b'\'' => b'\'',
+        b'{' => b'}',
+        _ => return skip_nonspace(b, v),
+    };
+    match find_byte(close, &b[v + 1..]) {
+        Some(k) => v + 1 + k + 1,
+        None => skip_nonspace(b, v),
+    }
+}
+
+/// `_KV.findall(s)`: `([^\s=]++)=(value)` everywhere it matches, left to right.
+pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(16);
+    let mut p = 0;
+    while p < b.len() {
+        match CLASS[b[p] as usize] {
+            SPACE | EQUALS => {
+                p += 1;
+                continue;
+            }
+            MAYBE_SPACE => {
+                let n = space_len(b, p);
+                if n > 0 {
+                    p += n;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        let mut r = p;
+        while r < b.len() && b[r] != b'=' && !is_space_at(b, r) {
+            r += 1;
+        }
+        if r >= b.len() || b[r] != b'=' {
+            p = r; // every start inside this run fails the same way
+            continue;
+        }
+        let end = value_end(s, r + 1);
+        out.push((&s[p..r], Cow::Borrowed(&s[r + 1..end])));
+        p = end;
+    }
+    out
+}
+
+/// key=value pairs of a user-space body; old prose forms ("(hostname=?, addr=?, terminal=cron
+/// res=success)") lose their parentheses and commas, as in `_kv_pairs`.
+fn kv_pairs(text: &str) -> Vec<Pair<'_>> {
+    let mut pairs = kv_findall(text);
+    if !text.contains(" (") && !text.starts_with('(') {
+        return pairs;
+    }
+    for pair in &mut pairs {
+        let (key, value) = (pair.0, pair.1.as_ref());
+        let prose = value.ends_with([',', ')']) && !value.starts_with(['"', '\'', '(']) && !value.contains('(');
+        if key.starts_with('(') || prose {
+            let value: Cow<'_, str> = match &pair.1 {
+                Cow::Borrowed(v) if !v.starts_with(['"', '\'']) => Cow::Borrowed(v.trim_end_matches([',', ')'])),
+                other => other.clone(),
+            };
+            *pair = (key.trim_start_matches('('), value);
+        }
+    }
+    pairs
+}
+
+/// `avc:\s+(\w+)\s+\{\s*([^}]*?)\s*\}` searched in `s`: (result, permissions joined by commas).
+fn avc(s: &str) -> Option<(&str, String)> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(k) = s[from..].find("avc:") {
+        let at = from + k;
+        from = at + 1;
+        let p = at + 4;
+        let q = skip_space(b, p);
+        if q == p {
+            continue;
+        }
+        let w = s[q..].char_indices().find(|&(_, c)| !is_word(c)).map_or(s.len(), |(i, _)| q + i);
+        if w == q {
+            continue;
+        }
+        let r = skip_space(b, w);
+        if r == w || b.get(r) != Some(&b'{') {
+            continue;
+        }
+        let Some(close) = find_byte(b'}', &b[r + 1..]) else { continue };
+        let perms: Vec<&str> = super::pytext::split_whitespace(&s[r + 1..r + 1 + close]).collect();
+        return Some((&s[q..w], perms.join(",")));
+    }
+    None
+}
+
+fn prepend_avc<'a>(pairs: &mut Vec<Pair<'a>>, found: Option<(&'a str, String)>) {
+    if let Some((result, perms)) = found {
+        pairs.splice(0..0, [("seresult", Cow::Borrowed(result)), ("seperms", Cow::Owned(perms))]);
+    }
+}
+
+/// `a == b`, with the cheap tests first (most keys differ in length or first or last byte).
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    x.len() == y.len() && x.first() == y.first() && x.last() == y.last() && x == y
+}
+
+/// Records with more pairs than this (EXECVE) find repeated keys with a hash set.
+const KEYS_ON_STACK: usize = 32;
+
+/// Store pairs: a repeated key keeps its first value, later ones go to duplicates.
+fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
+    let mut fields: Vec<(Text, Text)> = Vec::with_capacity(pairs.len());
+    let mut seen = super::assemble::FastSet::default();
+    let many = pairs.len() > KEYS_ON_STACK;
+    let mut keys = [""; KEYS_ON_STACK];
+    for (key, value) in pairs {
+        let repeated = if many { !seen.insert(key) } else { keys[..fields.len()].iter().any(|k| same_key(k, key)) };
+        if !many && !repeated {
+            keys[fields.len()] = key;
+        }
+        if repeated {
+            record.duplicates.push((key.to_owned(), value.into_owned()));
+        } else {
+            fields.push((Text::of(line, key), Text::of(line, &value)));
+        }
+    }
+    record.fields = Fields::new(Arc::clone(line), fields);
+}
+
+/// ENRICHED section: values already interpreted by the sender; one level of quotes removed, the
+/// first value of a key kept.
+fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
+    let mut out: Vec<(Text, Text)> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    for (key, value) in kv_findall(text) {
+        let v: &str = &value;
+        let b = v.as_bytes();
+        let v =
+            if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') { &v[1..v.len() - 1] } else { v };
+        if !keys.contains(&key) {
+            keys.push(key);
+            out.push((Text::of(line, key), Text::of(line, v)));
+        }
+    }
+    Fields::new(Arc::clone(line), out)
+}
+
+fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
+    if start < end {
+        let body = &raw[start..end];
+        if record.type_num.is_none() || record.is_user_space() {
+            parse_user_space(record, raw, body);
+        } else {
+            let mut pairs = kv_findall(body);
+            if record.type_name == "AVC" {
+                prepend_avc(&mut pairs, avc(body));
+            }
+            fill(record, raw, pairs);
+        }
+    }
+    if end < raw.len() {
+        record.enriched = parse_enriched(raw, &raw[end + 1..]);
+    }
+}
+
+/// User-space (and unknown) records: old prose forms and the nested `msg='...'` key=values,
+/// flattened as libauparse and go-libaudit do.
+fn parse_user_space(record: &mut Record, line: &Arc<str>, rest: &str) {
+    let mut pairs = kv_pairs(rest);
+    if rest.contains("msg='") {
+        if let Some(i) = pairs.iter().position(|(k, v)| *k == "msg" && v.starts_with('\'')) {
+            let Cow::Borrowed(value) = pairs[i].1 else { unreachable!("msg values are slices of the line") };
+            let inner = if value.len() > 1 && value.ends_with('\'') { &value[1..value.len() - 1] } else { &value[1..] };
+            record.text = Some(inner.to_owned());
+            let mut inner_pairs = kv_pairs(inner);
+            if record.type_name == "USER_AVC" {
+                prepend_avc(&mut inner_pairs, avc(inner));
+            }
+            pairs.splice(i..=i, inner_pairs);
+        }
+    }
+    fill(record, line, pairs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Record {
+        parse_line(line).unwrap()
+    }
+
+    fn pairs(r: &Record) -> Vec<(&str, &str)> {
+        r.fields.iter().collect()
+    }
+
+    #[test]
+    fn header_and_fields() {
+        let r = parse("node=web1 type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59 comm=\"ls\"\n");
+        assert_eq!(r.node.as_deref(), Some("web1"));
+        assert_eq!((&*r.type_name, r.type_num.clone()), ("SYSCALL", Some(Num::Small(1300))));
+        assert_eq!(r.time_ns, Some(Num::Small(1_700_000_000_123_000_000)));
+        assert_eq!(r.serial, Some(Num::Small(42)));
+        assert_eq!(r.msg_id().as_deref(), Some("1700000000.123:42"));
+        assert_eq!(pairs(&r), [("arch", "c000003e"), ("syscall", "59"), ("comm", "\"ls\"")]);
+        assert!(!r.raw.ends_with('\n'));
+        assert_eq!(r.fields.get("comm"), Some("\"ls\""));
+    }
+
+    #[test]
+    fn odd_fractions_scale_to_nanoseconds() {
+        assert_eq!(parse("type=X msg=audit(1.5:1):").time_ns, Some(Num::Small(1_500_000_000)));
+        assert_eq!(parse("type=X msg=audit(0.0000000019:1):").time_ns, Some(Num::Small(1)));
+    }
+
+    #[test]
+    fn unparsed_lines() {
+        assert_eq!(parse(" \t").error, Some(ERROR_EMPTY));
+        let frag = parse("rest of a long line");
+        assert!(frag.fragment && frag.error == Some(ERROR_FRAGMENT));
+        assert_eq!(parse("type=SYSCALL msg=audit(1.2): x=1").error, Some(ERROR_NO_HEADER));
+        assert_eq!(parse("node=x").error, Some(ERROR_NO_HEADER));
+        assert!(parse_line(&format!("type=X msg=audit({}.1:1):", "1".repeat(4300))).is_err());
+    }
+
+    #[test]
+    fn values_quoted_braced_and_bare() {
+        let r = parse("type=SYSCALL msg=audit(1.000:1): a=\"x y\" b='p q' c={ 1 2 } d= e=\"open f=g=h");
+        assert_eq!(
+            pairs(&r),
+            [("a", "\"x y\""), ("b", "'p q'"), ("c", "{ 1 2 }"), ("d", ""), ("e", "\"open"), ("f", "g=h")]
+        );
+    }
+
+    #[test]
+    fn repeated_keys_and_enriched() {
+        let r = parse("type=SYSCALL msg=audit(1.000:1): uid=1 uid=2\x1dUID=\"bob\" UID=x AUID='al'");
+        assert_eq!(pairs(&r), [("uid", "1")]);
+        assert_eq!(r.duplicates, [("uid".to_owned(), "2".to_owned())]);
+        assert_eq!(r.enriched.iter().collect::<Vec<_>>(), [("UID", "bob"), ("AUID", "al")]);
+    }
+
+    #[test]
+    fn user_space_messages_are_flattened() {
+        let r = parse(
+            "type=USER_AVC msg=audit(1.000:1): pid=1 msg='avc:  denied  { send_msg } for scontext=a exe=\"/x\" res=ok'",
+        );
+        assert_eq!(r.text.as_deref(), Some("avc:  denied  { send_msg } for scontext=a exe=\"/x\" res=ok"));
+        assert_eq!(
+            pairs(&r),
+            [
+                ("pid", "1"),
+                ("seresult", "denied"),
+                ("seperms", "send_msg"),
+                ("scontext", "a"),
+                ("exe", "\"/x\""),
+                ("res", "ok")
+            ]
+        );
+        let old =
+            parse("type=USER_START msg=audit(1.000:2): user pid=1 (hostname=?, addr=?, terminal=cron res=success)");
+        assert_eq!(
+            pairs(&old),
+            [("pid", "1"), ("hostname", "?"), ("addr", "?"), ("terminal", "cron"), ("res", "success")]
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_kernel_avc() {
+        let r = parse("type=UNKNOWN[1300] msg=audit(1.000:1): x=1");
+        assert_eq!((&*r.type_name, r.type_num), ("SYSCALL", Some(Num::Small(1300))));
+        let r = parse("type=AVC msg=audit(1.000:1): avc:  denied  { read write } for pid=1");
+        assert_eq!(pairs(&r), [("seresult", "denied"), ("seperms", "read,write"), ("pid", "1")]);
+    }
+}

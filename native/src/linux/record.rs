@@ -1,0 +1,144 @@
+//! One parsed audit record line (Python `LinuxRecord`): header facts, the key=value fields with
+//! their raw values (quotes kept, hex not decoded), the ENRICHED section, repeated keys.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::num::Num;
+
+/// A key or value of a record: almost always a slice of its line (no copy), else text made while
+/// parsing (the AVC permissions joined, the names `seresult`/`seperms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    Span(u32, u32),
+    Static(&'static str),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `part` as a slice of `base` when it is one, else a copy (or a known name).
+    pub fn of(base: &str, part: &str) -> Text {
+        let (b, p) = (base.as_ptr() as usize, part.as_ptr() as usize);
+        if p >= b && p + part.len() <= b + base.len() && base.len() <= u32::MAX as usize {
+            return Text::Span((p - b) as u32, (p - b + part.len()) as u32);
+        }
+        match part {
+            "seresult" => Text::Static("seresult"),
+            "seperms" => Text::Static("seperms"),
+            _ => Text::Owned(part.into()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Text::Span(start, end) => (end - start) as usize,
+            Text::Static(s) => s.len(),
+            Text::Owned(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn resolve<'a>(&'a self, base: &'a str) -> &'a str {
+        match self {
+            Text::Span(start, end) => &base[*start as usize..*end as usize],
+            Text::Static(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// Ordered key=value pairs, each key once (the first value kept), as the Python dicts are. They point
+/// into the record's line, which they share.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields {
+    line: Arc<str>,
+    pairs: Vec<(Text, Text)>,
+}
+
+impl Fields {
+    pub fn new(line: Arc<str>, pairs: Vec<(Text, Text)>) -> Fields {
+        Fields { line, pairs }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let line = &*self.line;
+        self.pairs.iter().find(|(k, _)| k.len() == name.len() && k.resolve(line) == name).map(|(_, v)| v.resolve(line))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let line = &*self.line;
+        self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+/// Why a line is not a record.
+pub const ERROR_EMPTY: &str = "empty line";
+pub const ERROR_FRAGMENT: &str = "fragment: line does not start with type= or node= (oversize-line continuation?)";
+pub const ERROR_NO_HEADER: &str = "no type=... msg=audit(sec.ms:serial)";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// "SYSCALL", or "UNKNOWN[1234]" as written when the sender had no name; "" for error records.
+    pub type_name: Cow<'static, str>,
+    /// Resolved from the name (or the UNKNOWN[n] number); None if unknown.
+    pub type_num: Option<Num>,
+    pub node: Option<String>,
+    /// Event time: sec * 1e9 + the fraction scaled to ns.
+    pub time_ns: Option<Num>,
+    pub serial: Option<Num>,
+    /// The line as received (invalid UTF-8 as `\xNN`), trailing newline removed.
+    pub raw: Arc<str>,
+    /// Set when the line could not be parsed; the record is then kept whole.
+    pub error: Option<&'static str>,
+    /// The line does not start with type=/node=: an oversize-line continuation.
+    pub fragment: bool,
+    pub fields: Fields,
+    /// The ENRICHED section after 0x1d: UPPER-CASE keys, values unquoted.
+    pub enriched: Fields,
+    /// Later values of repeated keys, in order.
+    pub duplicates: Vec<(String, String)>,
+    /// The inner `msg='…'` text of user-space records, unquoted.
+    pub text: Option<String>,
+}
+
+/// User-space and daemon messages (1100-1299, 2100-2999) are whole events on their own.
+pub fn is_user_space_number(num: Option<&Num>) -> bool {
+    matches!(num, Some(Num::Small(n)) if (1100..=1299).contains(n) || (2100..=2999).contains(n))
+}
+
+impl Record {
+    pub fn error_record(raw: &str, error: &'static str, fragment: bool) -> Record {
+        Record { raw: raw.into(), error: Some(error), fragment, ..Record::default() }
+    }
+
+    pub fn is_user_space(&self) -> bool {
+        is_user_space_number(self.type_num.as_ref())
+    }
+
+    /// `sec.mmm:serial` as written in `msg=audit(...)`, the event identity within a node.
+    pub fn msg_id(&self) -> Option<String> {
+        let (time, serial) = (self.time_ns.as_ref()?, self.serial.as_ref()?);
+        let (sec, ns) = time.split_seconds();
+        let ms = ns / 1_000_000;
+        let mut id = sec;
+        id.push('.');
+        id.extend([ms / 100, ms / 10 % 10, ms % 10].map(|d| char::from(b'0' + d as u8)));
+        id.push(':');
+        match serial {
+            Num::Small(n) => id.push_str(itoa::Buffer::new().format(*n)),
+            Num::Huge(d) => id.push_str(d),
+        }
+        Some(id)
+    }
+}
