@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from auditrecv import _native
-from auditrecv.config import Config
+from auditrecv.config import Config, Limits
 from auditrecv.schema import dead_letter_doc, document_id, limit_document, linux_id_parts, linux_to_ecs, to_compat_v1
 from auditrecv.spool.record import RecordKind, Source
 from auditrecv.tools import dumps
@@ -92,10 +92,14 @@ def linux_builder(schema: Schema, observer: Mapping[str, str], cfg: Config | Non
 
 
 def python_fallback(
-    event: dict[str, Any], source: Source, schema: Schema, observer: Mapping[str, str], received_ns: int | None
+    event: dict[str, Any],
+    source: Source,
+    schema: Schema,
+    observer: Mapping[str, str],
+    received_ns: int | None,
+    limits: Limits | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """An event the native builder handed back, built the pipeline's Python way from its interpret() dict."""
-    cfg = Config()
     doc_id = document_id("linux", source, linux_id_parts(event))
     raw = "\n".join(str(r.get("raw", "")) for r in event.get("records") or []).encode("utf-8", "surrogateescape")
     try:
@@ -107,7 +111,7 @@ def python_fallback(
         doc = dead_letter_doc(
             raw, source, f"internal error: {exc!r}", "linux", observer=dict(observer), received_ns=received_ns
         )
-    return doc_id, limit_document(doc, raw, "linux", cfg.limits)
+    return doc_id, limit_document(doc, raw, "linux", limits or Limits())
 
 
 def _linux_documents(

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use super::common::{
-    Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, related_users, routable_ip, short_hash,
-    summary_message, valid_ip,
+    Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, related_users, routable_ip,
+    short_hash, summary_message, valid_ip,
 };
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
 use super::tables::{LinuxCategory, linux_category};
@@ -13,7 +13,7 @@ use super::value::{Obj, Text, Value};
 use crate::linux::assemble::{Complete, Event};
 use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
 use crate::linux::num::Num;
-use crate::linux::pytext::{PyInt, py_int};
+use crate::linux::pytext::{PyInt, is_digit, py_int};
 use crate::linux::record::Record;
 
 /// Records that only add detail to the event's main record (`_AUXILIARY`).
@@ -821,7 +821,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     auditd.push("summary", summary.clone());
     let execve_event = types.contains(&"EXECVE");
     let data = safe_fields(merged.pairs.iter().filter_map(|(k, v)| {
-        let is_arg = execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(|c| c.is_ascii_digit());
+        let is_arg = execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit);
         (!is_arg).then(|| (*k, Value::from((*v).to_owned())))
     }));
     auditd.push("data", data);
@@ -860,9 +860,9 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
             Value::Raw(if cut_records { cap_strings(&records_json, FLAT_VALUE_LIMIT) } else { records_json }),
         );
     }
+    let cut = records_full.is_some();
     if let Some(full) = records_full {
         auditd.push("records_full", full);
-        doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
     }
     auditd.push("complete", event.complete.as_str());
     if event.lost_before > 0 {
@@ -871,7 +871,11 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     if let Some(error) = event.error.filter(|e| !e.is_empty()) {
         auditd.push("error", error);
     }
+    // the section is in the document before the tag is added (a new tags list comes after it)
     doc.set("auditd", auditd);
+    if cut {
+        doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
+    }
 
     related_users(&mut doc);
     let message = summary_message(&doc, &summary);
@@ -1117,8 +1121,15 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
     }
     subject.push("pid", process.and_then(|p| p.pid.as_ref()).map_or(Value::Null, int_value));
     let session = facts.and_then(|f| f.session).unwrap_or("");
-    let session_id = if !session.is_empty() && session.chars().all(|c| c.is_ascii_digit()) {
-        py_int(session, 10).map_or(Value::Null, |n| int_value(&n))
+    let session_id = if !session.is_empty() && session.chars().all(is_digit) {
+        match py_int(session, 10) {
+            Some(n) => int_value(&n),
+            // str.isdigit() takes superscripts and the like, which int() refuses: Python raises here
+            None => {
+                let message = format!("invalid literal for int() with base 10: {}", py_repr_str(session));
+                return Err(MapError::Internal(PyError(format!("ValueError({})", py_repr_str(&message)))));
+            }
+        }
     } else {
         Value::Null
     };
