@@ -10,7 +10,8 @@ use super::common::{
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
 use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
-use crate::linux::assemble::{Complete, Event};
+use crate::json::{JsonError, JsonWriter};
+use crate::linux::assemble::{Complete, Event, FastSet};
 use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
 use crate::linux::num::Num;
 use crate::linux::pytext::{PyInt, is_digit, py_int};
@@ -528,11 +529,12 @@ impl<'v> Merged<'v> {
 /// Interpreted fields of every record, first value wins.
 fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>]) -> Merged<'v> {
     let mut pairs: Vec<(&'v str, &'v str)> = Vec::new();
-    let single = records.len() == 1;
+    let mut seen: FastSet<&'v str> = FastSet::default();
+    let single = records.len() == 1; // most events: no names to compare
     for (record, vals) in records.iter().zip(values) {
         let Some(vals) = vals else { continue };
         for ((name, _), value) in record.fields.iter().zip(vals) {
-            if single || !pairs.iter().any(|(k, _)| *k == name) {
+            if single || seen.insert(name) {
                 pairs.push((name, value.as_ref()));
             }
         }
@@ -820,29 +822,12 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     auditd.put_opt("node", node.map(str::to_owned));
     auditd.push("summary", summary.clone());
     let execve_event = types.contains(&"EXECVE");
-    let data = safe_fields(merged.pairs.iter().filter_map(|(k, v)| {
-        let is_arg = execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit);
-        (!is_arg).then(|| (*k, Value::from((*v).to_owned())))
-    }));
-    auditd.push("data", data);
-    let index_paths: Vec<Value> = paths
+    let data_pairs = merged
+        .pairs
         .iter()
-        .map(|p| {
-            let mut o = Obj::with_capacity(p.len());
-            for (k, v) in p {
-                match v {
-                    PathValue::Text(t) => o.set(k.to_string(), t.to_string()),
-                    PathValue::Int(n) => o.set(k.to_string(), int_value(n)),
-                    PathValue::Null => {}
-                }
-            }
-            Value::Obj(o)
-        })
-        .collect();
-    let full_records: Vec<Value> = records.iter().zip(values).map(|(r, v)| record_detail(r, v.as_deref())).collect();
-    let paths_json = Value::List(index_paths).to_json_bytes();
-    let records_json = Value::List(full_records).to_json_bytes();
-    let (paths_json, records_json) = match (paths_json, records_json) {
+        .filter(|(k, _)| !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit)));
+    auditd.push("data", fields_json(data_pairs.map(|(k, v)| (*k, *v))));
+    let (paths_json, records_json) = match (paths_json(paths), records_json(records, values)) {
         (Ok(p), Ok(r)) => (p, r),
         // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
         _ => return Ok(unencodable_marker(doc)),
@@ -887,18 +872,6 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
 fn unencodable_marker(mut doc: Obj) -> Obj {
     doc.set("auditd", Value::Big(u128::MAX));
     doc
-}
-
-trait ToJsonBytes {
-    fn to_json_bytes(&self) -> Result<Vec<u8>, crate::json::JsonError>;
-}
-
-impl ToJsonBytes for Value {
-    fn to_json_bytes(&self) -> Result<Vec<u8>, crate::json::JsonError> {
-        let mut w = crate::json::JsonWriter::default();
-        self.write(&mut w)?;
-        Ok(w.into_bytes())
-    }
 }
 
 /// `_file_candidates`: PATH items naming the object(s), with their names made absolute.
@@ -1033,33 +1006,97 @@ fn summary(
     out
 }
 
-/// `_record_detail`: one record as kept under auditd.records.
-fn record_detail(rec: &Record, interpreted: Option<&[Cow<'_, str>]>) -> Value {
-    let mut out = Obj::with_capacity(6);
-    out.push("type", rec.type_name.to_string());
-    if let Some(n) = &rec.type_num {
-        out.push("type_num", num_value(n));
+/// Whether every name is already a safe object key (`_names_are_safe`: text, not empty, no dots).
+fn names_are_safe<'k>(mut names: impl Iterator<Item = &'k str>) -> bool {
+    names.all(|k| !k.is_empty() && !k.contains('.'))
+}
+
+/// An object of text fields with safe key names (`_field_names_safe`) as JSON: written straight
+/// when the names are safe (keys of one record or of the merged fields are unique), else built.
+fn write_fields<'k>(w: &mut JsonWriter, pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) {
+    if names_are_safe(pairs.clone().map(|(k, _)| k)) {
+        w.begin_obj();
+        for (k, v) in pairs {
+            w.key_str(k);
+            w.str(v);
+        }
+        w.end_obj();
+        return;
     }
-    if let Some(vals) = interpreted {
-        if !rec.fields.is_empty() {
-            out.push("fields", safe_fields(rec.fields.iter().map(|(k, v)| (k, Value::from(v.to_owned())))));
-            out.push(
-                "interpreted",
-                safe_fields(rec.fields.iter().zip(vals).map(|((k, _), v)| (k, Value::from(v.to_string())))),
-            );
+    let obj = safe_fields(pairs.map(|(k, v)| (k, Value::from(v.to_owned()))));
+    // text values only: cannot fail
+    let _ = obj.write(w);
+}
+
+fn fields_json<'k>(pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) -> Value {
+    let mut w = JsonWriter::with_capacity(256);
+    write_fields(&mut w, pairs);
+    Value::Raw(w.into_bytes())
+}
+
+/// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
+fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
+    let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
+    w.begin_arr();
+    for p in paths {
+        w.item();
+        let mut o = Obj::with_capacity(p.len());
+        for (k, v) in p {
+            match v {
+                PathValue::Text(t) => o.set(k.to_string(), t.to_string()),
+                PathValue::Int(n) => o.set(k.to_string(), int_value(n)),
+                PathValue::Null => {}
+            }
         }
-        if !rec.enriched.is_empty() {
-            out.push("enriched", safe_fields(rec.enriched.iter().map(|(k, v)| (k, Value::from(v.to_owned())))));
-        }
-        if !rec.duplicates.is_empty() {
-            let dups = rec.duplicates.iter().map(|(k, v)| Value::str_list([k.clone(), v.clone()])).collect();
-            out.push("duplicates", Value::List(dups));
-        }
-    } else if let Some(error) = rec.error.filter(|e| !e.is_empty()) {
-        out.push("error", error);
-        out.push("raw", rec.raw.to_string());
+        o.write(&mut w)?;
     }
-    Value::Obj(out)
+    w.end_arr();
+    Ok(w.into_bytes())
+}
+
+/// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
+fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<Vec<u8>, JsonError> {
+    let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
+    w.begin_arr();
+    for (rec, vals) in records.iter().zip(values) {
+        w.item();
+        w.begin_obj();
+        w.key("type");
+        w.str(&rec.type_name);
+        if let Some(n) = &rec.type_num {
+            w.key("type_num");
+            n.write_json(&mut w)?;
+        }
+        if let Some(vals) = vals {
+            if !rec.fields.is_empty() {
+                w.key("fields");
+                write_fields(&mut w, rec.fields.iter());
+                w.key("interpreted");
+                write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+            }
+            if !rec.enriched.is_empty() {
+                w.key("enriched");
+                write_fields(&mut w, rec.enriched.iter());
+            }
+            if !rec.duplicates.is_empty() {
+                w.key("duplicates");
+                w.begin_arr();
+                for (k, v) in &rec.duplicates {
+                    w.item();
+                    w.str_list(&[k, v]);
+                }
+                w.end_arr();
+            }
+        } else if let Some(error) = rec.error.filter(|e| !e.is_empty()) {
+            w.key("error");
+            w.str(error);
+            w.key("raw");
+            w.str(&rec.raw);
+        }
+        w.end_obj();
+    }
+    w.end_arr();
+    Ok(w.into_bytes())
 }
 
 // ------------------------------------------------------------------------------------------- v1
