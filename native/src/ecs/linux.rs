@@ -820,7 +820,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     }
     auditd.put_opt("session", id_text(session));
     auditd.put_opt("node", node.map(str::to_owned));
-    auditd.push("summary", summary.clone());
+    auditd.push("summary", summary);
     let execve_event = types.contains(&"EXECVE");
     let data_pairs = merged
         .pairs
@@ -863,7 +863,12 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     }
 
     related_users(&mut doc);
-    let message = summary_message(&doc, &summary);
+    let no_summary = Obj::new();
+    let summary = match doc.get("auditd").and_then(Value::as_obj).and_then(|a| a.get("summary")) {
+        Some(Value::Obj(summary)) => summary,
+        _ => &no_summary,
+    };
+    let message = summary_message(&doc, summary);
     doc.put("message", message);
     Ok(doc)
 }
@@ -1040,15 +1045,22 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
     w.begin_arr();
     for p in paths {
         w.item();
-        let mut o = Obj::with_capacity(p.len());
+        // a PATH entry's keys are unique (set_entry), so it is written as it is, None values left out
+        w.begin_obj();
         for (k, v) in p {
             match v {
-                PathValue::Text(t) => o.set(k.to_string(), t.to_string()),
-                PathValue::Int(n) => o.set(k.to_string(), int_value(n)),
+                PathValue::Text(t) => {
+                    w.key_str(k);
+                    w.str(t);
+                }
+                PathValue::Int(n) => {
+                    w.key_str(k);
+                    w.i128(n.value)?;
+                }
                 PathValue::Null => {}
             }
         }
-        o.write(&mut w)?;
+        w.end_obj();
     }
     w.end_arr();
     Ok(w.into_bytes())
@@ -1204,16 +1216,13 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
 
 // ------------------------------------------------------------------------------------- identity
 
-/// `linux_id_parts`: `node|sec.msec:serial`, then the raw record lines sorted.
-pub fn linux_id_parts<T>(event: &Event<T>) -> Vec<Vec<u8>> {
+/// `linux_id_parts`: `node|sec.msec:serial`, then the raw record lines sorted (borrowed from the event).
+pub fn linux_id_parts<T>(event: &Event<T>) -> (Vec<u8>, Vec<&[u8]>) {
     let node = event.node.as_deref().unwrap_or("");
     let key = event.records.first().and_then(Record::msg_id).unwrap_or_default();
-    let mut lines: Vec<Vec<u8>> = event.records.iter().map(|r| r.raw.as_bytes().to_vec()).collect();
+    let mut lines: Vec<&[u8]> = event.records.iter().map(|r| r.raw.as_bytes()).collect();
     lines.sort_unstable();
-    let mut parts = Vec::with_capacity(lines.len() + 1);
-    parts.push(format!("{node}|{key}").into_bytes());
-    parts.extend(lines);
-    parts
+    (format!("{node}|{key}").into_bytes(), lines)
 }
 
 /// The event's raw input: its lines as received, joined by newlines (`pipeline._lines`).

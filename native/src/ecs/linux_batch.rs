@@ -174,8 +174,10 @@ impl LinuxBuilder {
                 &unknown
             }
         };
-        let parts = linux_id_parts(event);
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let (head, lines) = linux_id_parts(event);
+        let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
+        refs.push(&head);
+        refs.extend(lines);
         let id = document_id("linux", &parties.identity, &refs);
         let received = received_ns.unwrap_or(0);
         let outcome = match guard(|| self.document(event, parties, received)) {
