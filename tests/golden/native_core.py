@@ -128,6 +128,9 @@ def _linux_documents(
     for doc_id, doc, _ids, why, event, received in rows:
         if doc is not None:
             lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
+        elif why is not None and why.startswith("unencodable: "):
+            # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
+            raise TypeError(why.removeprefix("unencodable: "))
         elif why != "no_document":
             assert event is not None, why
             fallback_id, fallback_doc = python_fallback(
