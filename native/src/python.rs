@@ -629,6 +629,15 @@ impl LinuxDocuments {
         self.builder.in_flight()
     }
 
+    /// `DocumentBuilder.stats`' Linux counters for this builder: linux_lines, linux_events, dead_letters.
+    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
+        std::collections::HashMap::from([
+            ("linux_lines", self.builder.lines),
+            ("linux_events", self.builder.events),
+            ("dead_letters", self.builder.dead_letters),
+        ])
+    }
+
     /// Spooled lines of `source` (without their newline) -> the documents of the events they completed
     /// or that timed out since (`DocumentBuilder.add`); `now` (tests) overrides the clock.
     #[pyo3(signature = (lines, *, received_ns, source, spool_ids=None, enrichment=None, now=None))]

@@ -238,6 +238,7 @@ def test_orphan_eoe_and_unterminated_events() -> None:
     assert len(builder) == 1
     (last,) = builder.flush()
     assert last[2] == [13] and last[1] is not None and orjson.loads(last[1])["auditd"]["complete"] == "flush"
+    assert builder.stats() == {"linux_lines": 4, "linux_events": 3, "dead_letters": 0}
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
@@ -264,6 +265,19 @@ def test_huge_events_over_the_limits(schema: Schema) -> None:
     builder = native_builder(schema, {}, True, tight)
     rows = builder.add(lines, received_ns=RECEIVED_NS, source=SOURCES[1].to_dict()) + builder.flush()
     assert "over_limits" in {r[3] for r in rows}
+
+
+def test_stats_count_dead_letters_as_the_pipeline() -> None:
+    """A time past year 9999 makes the Python mapper raise: a dead letter, counted as DocumentBuilder counts it."""
+    line = b"type=SYSCALL msg=audit(253402300800.000:1): syscall=1"
+    python = DocumentBuilder(decode_config("ecs"), {}, record_clock=True)
+    python.add([(1, SpoolRecord("linux", line, SOURCES[0], RECEIVED_NS))])
+    python.flush()
+    builder = native_builder("ecs", {}, True, None)
+    (row,) = builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
+    assert orjson.loads(row[1] or b"")["error"]["message"].startswith("internal error: ValueError('year 10000")
+    assert builder.stats() == {k: python.stats[k] for k in ("linux_lines", "linux_events", "dead_letters")}
+    assert builder.stats()["dead_letters"] == 1
 
 
 def test_invalid_utf8_keeps_the_text_as_python() -> None:

@@ -204,7 +204,11 @@ class LinuxDocuments:
     an orphan EOE (its event was already emitted): delete the spool ids, index nothing. Other reasons are
     hand-backs (``over_limits``, ``unencodable: ...``, ``native_error: ...``): map the returned event JSON
     (``orjson.loads`` of it is ``interpret(event)``) the Python way, with the returned arrival time.
-    The source of an event is that of its first line (``source`` of the ``add`` call that brought it)."""
+    The source of an event is that of its first line (``source`` of the ``add`` call that brought it).
+
+    One ``DocumentBuilder`` has one clock and one ``max_in_flight`` for all senders; an instance here has
+    its own. To time every sender's events out on one shared clock (as DocumentBuilder does after each
+    batch), call ``poll(now)`` on each instance with that clock."""
 
     def __init__(
         self,
@@ -224,6 +228,9 @@ class LinuxDocuments:
     ) -> None: ...
     def __len__(self) -> int:
         """Number of events still open."""
+    def stats(self) -> dict[str, int]:
+        """``DocumentBuilder.stats``' Linux counters of this instance: linux_lines, linux_events (orphan EOEs
+        included), dead_letters (events the mapper could not map)."""
     def add(
         self,
         lines: list[bytes],

@@ -36,6 +36,8 @@ pub struct LinuxBuilt {
     pub received_ns: Option<u64>,
     /// The builder's sender whose lines made it (None: no line tag, the `unknown` source).
     pub sender: Option<usize>,
+    /// The document is a dead letter (the mapper failed on the event).
+    pub dead_letter: bool,
     pub outcome: Outcome,
 }
 
@@ -60,6 +62,10 @@ pub struct LinuxBuilder {
     clock: f64,
     senders: Vec<Arc<Parties>>,
     assembler: Assembler<Tag>,
+    /// `DocumentBuilder.stats` counters of this builder: linux_lines, linux_events, dead_letters.
+    pub lines: u64,
+    pub events: u64,
+    pub dead_letters: u64,
 }
 
 impl LinuxBuilder {
@@ -79,6 +85,9 @@ impl LinuxBuilder {
             clock: 0.0,
             senders: Vec::new(),
             assembler: Assembler::new(settings),
+            lines: 0,
+            events: 0,
+            dead_letters: 0,
         }
     }
 
@@ -105,6 +114,7 @@ impl LinuxBuilder {
         now: Option<f64>,
     ) -> Vec<LinuxBuilt> {
         let sender = self.sender(source);
+        self.lines += lines.len() as u64;
         let mut events = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
@@ -132,7 +142,7 @@ impl LinuxBuilder {
             let _ = self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
         }
         self.assembler.poll(now.unwrap_or(self.clock), &mut events);
-        events.iter().map(|e| self.built(e)).collect()
+        self.all_built(&events)
     }
 
     /// `DocumentBuilder.poll(now)`: events whose grace window or maximum age has passed. Without
@@ -141,14 +151,21 @@ impl LinuxBuilder {
         let now = now.unwrap_or(if self.record_clock { self.clock } else { self.clock.max(wall) });
         let mut events = Vec::new();
         self.assembler.poll(now, &mut events);
-        events.iter().map(|e| self.built(e)).collect()
+        self.all_built(&events)
     }
 
     /// `DocumentBuilder.flush()`: everything still open.
     pub fn flush(&mut self) -> Vec<LinuxBuilt> {
         let mut events = Vec::new();
         self.assembler.flush(&mut events);
-        events.iter().map(|e| self.built(e)).collect()
+        self.all_built(&events)
+    }
+
+    fn all_built(&mut self, events: &[Event<Tag>]) -> Vec<LinuxBuilt> {
+        let built: Vec<LinuxBuilt> = events.iter().map(|e| self.built(e)).collect();
+        self.events += built.len() as u64;
+        self.dead_letters += built.iter().filter(|b| b.dead_letter).count() as u64;
+        built
     }
 
     /// `DocumentBuilder._linux(event)`.
@@ -162,6 +179,7 @@ impl LinuxBuilder {
                 spool_ids,
                 received_ns,
                 sender: None,
+                dead_letter: false,
                 outcome: Outcome::NoDocument,
             };
         }
@@ -180,15 +198,20 @@ impl LinuxBuilder {
         refs.extend(lines);
         let id = document_id("linux", &parties.identity, &refs);
         let received = received_ns.unwrap_or(0);
+        let mut dead_letter = false;
         let outcome = match guard(|| self.document(event, parties, received)) {
-            Ok(Ok(doc)) => Outcome::Doc(Box::new(doc)),
+            Ok(Ok((doc, dead))) => {
+                dead_letter = dead;
+                Outcome::Doc(Box::new(doc))
+            }
             Ok(Err(why)) => Outcome::Fallback(why, event_json(event)),
             Err(p) => Outcome::Fallback(Fallback::Panicked(p.0), event_json(event)),
         };
-        LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), outcome }
+        LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, outcome }
     }
 
-    fn document(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Result<Obj, Fallback> {
+    /// The event's document and whether it is a dead letter, or why it is handed back.
+    fn document(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Result<(Obj, bool), Fallback> {
         if event.records.iter().any(|r| r.error == Some("header number too long")) {
             return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
         }
@@ -196,12 +219,13 @@ impl LinuxBuilder {
             Schema::Ecs => linux_to_ecs(event, parties, received),
             Schema::V1 => linux_to_v1(event, &parties.source.peer, received),
         };
-        let doc = match mapped {
-            Ok(doc) => doc,
+        let (doc, dead) = match mapped {
+            Ok(doc) => (doc, false),
             Err(MapError::Internal(e)) => {
                 let error = format!("internal error: {}", e.0);
-                dead_letter_linux(&event_lines(event), parties, &error, received)
-                    .map_err(|e| Fallback::Panicked(e.0))?
+                let doc = dead_letter_linux(&event_lines(event), parties, &error, received)
+                    .map_err(|e| Fallback::Panicked(e.0))?;
+                (doc, true)
             }
         };
         // within_limits_fast takes the lines' length in characters, as Python's len(str)
@@ -212,7 +236,7 @@ impl LinuxBuilder {
                 return Err(Fallback::OverLimits);
             }
         }
-        Ok(doc)
+        Ok((doc, dead))
     }
 }
 
