@@ -12,13 +12,20 @@ body in one call per batch (checked equal to the Python body before timing). Bot
 the auditrecv-v1 shape, and natively with per-sender enrichment too. Times are best-of-N CPU (process)
 time, because the machine is shared; issue 12's target is >= 150k docs/s.
 
-Usage: .venv/bin/python bench/bench_documents.py [--records N] [--batch B] [--repeat R] [--deadline S]
+Linux: the fixture logs of bench_linux_decode.py repeated with fresh serials (>= --linux-lines lines), fed
+in batches of --batch lines to DocumentBuilder (records' clock) then flushed, each batch's completed
+events encoded as above; natively LinuxDocuments.add_bulk / flush_bulk (the assembler kept across
+batches). docs/s counts documents (events), the unit the target is stated in.
+
+Usage: .venv/bin/python bench/bench_documents.py [--records N] [--linux-lines L] [--batch B] [--repeat R]
+       [--deadline S]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -132,9 +139,110 @@ def check_equal(chunk: list[bytes], schema: str) -> None:
         raise SystemExit(f"{schema}: the native bulk body differs from the Python one")
 
 
+def linux_lines(min_lines: int) -> list[bytes]:
+    from bench_linux_decode import build_log
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.log"
+        build_log(path, min_lines)
+        return [line for line in path.read_bytes().split(b"\n") if line]
+
+
+LINUX_SOURCE = Source(transport="audisp-remote", peer="192.0.2.8", peer_port=40002, listener="linux")
+
+
+def python_linux_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
+    cfg = decode_config(schema)
+
+    def run(chunks: list[list[bytes]]) -> int:
+        builder = DocumentBuilder(cfg, OBSERVER, record_clock=True)
+        n = 0
+        spool_id = 0
+
+        def encoded(built_docs: list[Any]) -> int:
+            lines = []
+            for built in built_docs:
+                if built.doc is None:
+                    continue
+                enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
+                assert not isinstance(enc, tuple)
+                lines.append(enc.lines)
+            b"".join(lines)
+            return len(lines)
+
+        for chunk in chunks:
+            items = []
+            for line in chunk:
+                spool_id += 1
+                items.append((spool_id, SpoolRecord("linux", line, LINUX_SOURCE, RECEIVED_NS)))
+            n += encoded(builder.add(items))
+        return n + encoded(builder.flush())
+
+    return run
+
+
+def linux_builder(schema: str) -> Any:
+    from auditrecv import _native
+
+    cfg = decode_config(schema)
+    ev, lim = cfg.decode.linux, cfg.limits
+    return _native.LinuxDocuments(
+        schema=schema,
+        observer=OBSERVER,
+        record_clock=True,
+        grace_seconds=ev.grace_seconds,
+        max_age_seconds=ev.max_age_seconds,
+        max_records=ev.max_records,
+        max_linux_event_bytes=lim.max_linux_event_bytes,
+    )
+
+
+def native_linux_bodies(schema: str, enrichment: dict[str, Any] | None = None) -> Callable[[list[list[bytes]]], int]:
+    source = LINUX_SOURCE.to_dict()
+
+    def run(chunks: list[list[bytes]]) -> int:
+        builder = linux_builder(schema)
+        n = 0
+        for chunk in chunks:
+            _body, layout = builder.add_bulk(chunk, received_ns=RECEIVED_NS, source=source, enrichment=enrichment)
+            n += sum(1 for row in layout if not row[4])
+        _body, layout = builder.flush_bulk(enrichment=enrichment)
+        return n + sum(1 for row in layout if not row[4])
+
+    return run
+
+
+def check_linux_equal(chunks: list[list[bytes]], schema: str) -> None:
+    """The native Linux bodies are the Python ones, batch by batch."""
+    cfg = decode_config(schema)
+    python = DocumentBuilder(cfg, OBSERVER, record_clock=True)
+    native = linux_builder(schema)
+    spool_id = 0
+    for chunk in [*chunks, None]:
+        if chunk is None:
+            built, (body, layout) = python.flush(), native.flush_bulk()
+        else:
+            items = []
+            for line in chunk:
+                spool_id += 1
+                items.append((spool_id, SpoolRecord("linux", line, LINUX_SOURCE, RECEIVED_NS)))
+            built = python.add(items)
+            body, layout = native.add_bulk(chunk, received_ns=RECEIVED_NS, source=LINUX_SOURCE.to_dict())
+        expected = b""
+        for b in built:
+            if b.doc is not None:
+                enc = encode(BulkDoc(index_for(cfg.search, b.doc), b.doc_id, b.doc))
+                assert not isinstance(enc, tuple)
+                expected += enc.lines
+        assert all(row[4] in ("", "no_document") for row in layout), "an event was handed back"
+        if body != expected:
+            raise SystemExit(f"linux {schema}: the native bulk body differs from the Python one")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=50_000)
+    ap.add_argument("--linux-lines", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     benchkit.add_deadline_argument(ap, 600)
@@ -168,6 +276,28 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     dl.phase("native ecs, enriched")
     t_en, n_en = best_of(native_bodies("ecs", ENRICHMENT), chunks, args.repeat)
     dl.measured(f"ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s, per-sender values merged)")
+
+    dl.phase("building the Linux log")
+    lines = linux_lines(args.linux_lines)
+    line_chunks = batches(lines, args.batch)
+    mb = sum(map(len, lines)) / 1e6
+    dl.measured(f"input: Linux fixture logs repeated: {len(lines)} lines, {mb:.1f} MB, batches of {args.batch}")
+    for schema in ("ecs", "auditrecv-v1"):
+        dl.phase(f"checking the Linux {schema} bodies are equal")
+        check_linux_equal(line_chunks[:5], schema)
+        dl.phase(f"python linux {schema}")
+        t_py, n_py = best_of(python_linux_bodies(schema), line_chunks, args.repeat)
+        label = f"linux {schema}"
+        dl.measured(f"{label:19} python: {n_py / t_py:10,.0f} docs/s  ({t_py:.3f} s, parse + assemble + map + bulk)")
+        dl.phase(f"native linux {schema}")
+        t_nat, n_nat = best_of(native_linux_bodies(schema), line_chunks, args.repeat)
+        assert n_nat == n_py, (n_nat, n_py)
+        rate = f"{len(lines) / t_nat:,.0f} lines/s"
+        dl.measured(f"{label:19} native: {n_nat / t_nat:10,.0f} docs/s  ({t_nat:.3f} s, {rate})")
+        dl.measured(f"{label:19} ratio native/python: {t_py / t_nat:.1f}x")
+    dl.phase("native linux ecs, enriched")
+    t_en, n_en = best_of(native_linux_bodies("ecs", ENRICHMENT), line_chunks, args.repeat)
+    dl.measured(f"linux ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ use crate::ecs::batch::{Batch, BodyLayout, Built, Fallback, IndexNaming, Prepare
 use crate::ecs::common::{OBSERVER_KEYS, Observer, Source, set_errno_messages};
 use crate::ecs::enrich::{Enrichment, ZoneInfo};
 use crate::ecs::limits::DocLimits;
+use crate::ecs::linux_batch;
 use crate::json::JsonError;
 use crate::linux;
 
@@ -472,6 +473,269 @@ impl BsmDocuments {
     }
 }
 
+// ------------------------------------------------------------------------------- Linux documents
+
+/// One completed event: doc id ("" for none), document JSON (None: no document, or handed back),
+/// spool ids of its lines, reason (None for a document; "no_document" for an orphan EOE; else the
+/// hand-back reason), the event's `decode --raw` JSON for the Python path (hand-backs only), and the
+/// arrival time of its first line.
+type LinuxRow<'py> =
+    (String, Option<Bound<'py, PyBytes>>, Vec<i64>, Option<String>, Option<Bound<'py, PyBytes>>, Option<u64>);
+/// One completed event's place in a bulk body: id, index, start, end, reason ("" if in the body; with
+/// `start == end` where its lines belong), spool ids, `decode --raw` JSON of hand-backs, arrival time.
+type LinuxLayoutRow<'py> = (String, String, usize, usize, String, Vec<i64>, Option<Bound<'py, PyBytes>>, Option<u64>);
+
+const NO_DOCUMENT: &str = "no_document";
+
+fn wall_clock() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The Linux documents of one sender, as the pipeline's `DocumentBuilder` makes them: spooled lines
+/// go in with their arrival times and spool ids (`add`), the assembler keeps the open events across
+/// calls, and every call returns the events it completed as documents (`poll`: timed out; `flush`:
+/// everything open). The `*_bulk` variants return the `_bulk` body instead, as `ecs_bsm_bulk_body`.
+#[pyclass(module = "auditrecv._native", name = "LinuxDocuments")]
+struct LinuxDocuments {
+    builder: linux_batch::LinuxBuilder,
+}
+
+impl LinuxDocuments {
+    fn set_enrichment(&mut self, enrichment: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        self.builder.enrichment = enrichment.map(enrichment_of).transpose()?;
+        Ok(())
+    }
+
+    fn lines_in(
+        &mut self,
+        py: Python<'_>,
+        lines: &[Bound<'_, PyBytes>],
+        received_ns: &Bound<'_, PyAny>,
+        spool_ids: Option<Vec<i64>>,
+        source: &Bound<'_, PyDict>,
+        now: Option<f64>,
+    ) -> PyResult<Vec<linux_batch::LinuxBuilt>> {
+        let times = arrivals(received_ns, lines.len())?;
+        let ids = spool_ids.unwrap_or_else(|| (1..=lines.len() as i64).collect());
+        if ids.len() != lines.len() {
+            return Err(PyValueError::new_err(format!("{} spool ids for {} lines", ids.len(), lines.len())));
+        }
+        let source = source_of(source)?;
+        let slices = payload_slices(lines);
+        let builder = &mut self.builder;
+        py.detach(|| guard(|| builder.add(&slices, &times, &ids, &source, now))).map_err(panic_error)
+    }
+
+    fn rows<'py>(&self, py: Python<'py>, built: Vec<linux_batch::LinuxBuilt>) -> Vec<LinuxRow<'py>> {
+        let builder = &self.builder;
+        let done: Vec<_> = py.detach(|| {
+            built
+                .into_iter()
+                .map(|mut b| {
+                    let result = match &b.outcome {
+                        linux_batch::Outcome::Doc(_) => builder.serialize(&mut b).map_err(|why| (why, None)),
+                        linux_batch::Outcome::NoDocument => Err((Fallback::Panicked(String::new()), None)),
+                        linux_batch::Outcome::Fallback(why, json) => Err((why.clone(), json.clone())),
+                    };
+                    (b, result)
+                })
+                .collect()
+        });
+        done.into_iter()
+            .map(|(b, result)| {
+                let (json, why, event) = match result {
+                    Ok(json) => (Some(PyBytes::new(py, &json)), None, None),
+                    Err(_) if b.outcome == linux_batch::Outcome::NoDocument => {
+                        (None, Some(NO_DOCUMENT.to_owned()), None)
+                    }
+                    Err((why, event)) => (None, Some(fallback_text(&why)), event.map(|e| PyBytes::new(py, &e))),
+                };
+                (b.id, json, b.spool_ids, why, event, b.received_ns)
+            })
+            .collect()
+    }
+
+    fn bulk<'py>(
+        &self,
+        py: Python<'py>,
+        mut built: Vec<linux_batch::LinuxBuilt>,
+        naming: &IndexNaming,
+    ) -> (Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>) {
+        let builder = &self.builder;
+        let (body, placed) = py.detach(|| {
+            let mut w = crate::json::JsonWriter::with_capacity(built.len() * 4096);
+            let placed = builder.bulk_lines(&mut built, naming, &mut w);
+            (w.into_bytes(), placed)
+        });
+        let mut at = 0;
+        let rows = built
+            .into_iter()
+            .zip(placed)
+            .map(|(b, place)| match place {
+                Ok((start, end, index)) => {
+                    at = end;
+                    (b.id, index, start, end, String::new(), b.spool_ids, None, b.received_ns)
+                }
+                Err(why) => {
+                    let (why, event) = match b.outcome {
+                        linux_batch::Outcome::NoDocument => (NO_DOCUMENT.to_owned(), None),
+                        linux_batch::Outcome::Fallback(why, event) => (fallback_text(&why), event),
+                        linux_batch::Outcome::Doc(_) => (fallback_text(&why), None),
+                    };
+                    (b.id, String::new(), at, at, why, b.spool_ids, event.map(|e| PyBytes::new(py, &e)), b.received_ns)
+                }
+            })
+            .collect();
+        (PyBytes::new(py, &body), rows)
+    }
+}
+
+#[pymethods]
+impl LinuxDocuments {
+    #[new]
+    #[pyo3(signature = (*, schema, observer, record_clock=false, grace_seconds=2.0, max_age_seconds=10.0,
+        max_records=1000, max_in_flight=10_000, max_linux_event_bytes=1_048_576, max_document_bytes=4_194_304,
+        max_tokens=1000, max_array_items=10_000, max_string_chars=262_144))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        schema: &str,
+        observer: &Bound<'_, PyDict>,
+        record_clock: bool,
+        grace_seconds: f64,
+        max_age_seconds: f64,
+        max_records: usize,
+        max_in_flight: usize,
+        max_linux_event_bytes: Option<usize>,
+        max_document_bytes: u64,
+        max_tokens: u64,
+        max_array_items: u64,
+        max_string_chars: u64,
+    ) -> PyResult<Self> {
+        let limits = DocLimits { max_document_bytes, max_tokens, max_array_items, max_string_chars };
+        let settings = linux::Settings {
+            grace_seconds,
+            max_age_seconds,
+            max_records,
+            max_in_flight,
+            max_bytes: max_linux_event_bytes,
+        };
+        let builder =
+            linux_batch::LinuxBuilder::new(schema_of(schema)?, observer_of(observer)?, limits, settings, record_clock);
+        Ok(LinuxDocuments { builder })
+    }
+
+    /// Number of events still open.
+    fn __len__(&self) -> usize {
+        self.builder.in_flight()
+    }
+
+    /// `DocumentBuilder.stats`' Linux counters for this builder: linux_lines, linux_events, dead_letters.
+    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
+        std::collections::HashMap::from([
+            ("linux_lines", self.builder.lines),
+            ("linux_events", self.builder.events),
+            ("dead_letters", self.builder.dead_letters),
+        ])
+    }
+
+    /// Spooled lines of `source` (without their newline) -> the documents of the events they completed
+    /// or that timed out since (`DocumentBuilder.add`); `now` (tests) overrides the clock.
+    #[pyo3(signature = (lines, *, received_ns, source, spool_ids=None, enrichment=None, now=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add<'py>(
+        &mut self,
+        py: Python<'py>,
+        lines: Vec<Bound<'py, PyBytes>>,
+        received_ns: &Bound<'py, PyAny>,
+        source: &Bound<'py, PyDict>,
+        spool_ids: Option<Vec<i64>>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        now: Option<f64>,
+    ) -> PyResult<Vec<LinuxRow<'py>>> {
+        self.set_enrichment(enrichment)?;
+        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now)?;
+        Ok(self.rows(py, built))
+    }
+
+    /// The documents of events whose grace window or maximum age has passed (`DocumentBuilder.poll`).
+    #[pyo3(signature = (now=None, *, enrichment=None))]
+    fn poll<'py>(
+        &mut self,
+        py: Python<'py>,
+        now: Option<f64>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Vec<LinuxRow<'py>>> {
+        self.set_enrichment(enrichment)?;
+        let builder = &mut self.builder;
+        let built = guard(|| builder.poll(now, wall_clock())).map_err(panic_error)?;
+        Ok(self.rows(py, built))
+    }
+
+    /// The documents of every event still open (end of input, shutdown).
+    #[pyo3(signature = (*, enrichment=None))]
+    fn flush<'py>(&mut self, py: Python<'py>, enrichment: Option<&Bound<'py, PyDict>>) -> PyResult<Vec<LinuxRow<'py>>> {
+        self.set_enrichment(enrichment)?;
+        let builder = &mut self.builder;
+        let built = guard(|| builder.flush()).map_err(panic_error)?;
+        Ok(self.rows(py, built))
+    }
+
+    /// `add`, returning the `_bulk` body of the completed events and where each one is.
+    #[pyo3(signature = (lines, *, received_ns, source, spool_ids=None, enrichment=None, now=None,
+        index="auditrecv-%Y.%m.%d", data_stream=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_bulk<'py>(
+        &mut self,
+        py: Python<'py>,
+        lines: Vec<Bound<'py, PyBytes>>,
+        received_ns: &Bound<'py, PyAny>,
+        source: &Bound<'py, PyDict>,
+        spool_ids: Option<Vec<i64>>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        now: Option<f64>,
+        index: &str,
+        data_stream: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
+        let naming = naming_of(index, data_stream)?;
+        self.set_enrichment(enrichment)?;
+        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now)?;
+        Ok(self.bulk(py, built, &naming))
+    }
+
+    /// `poll`, returning the `_bulk` body.
+    #[pyo3(signature = (now=None, *, enrichment=None, index="auditrecv-%Y.%m.%d", data_stream=None))]
+    fn poll_bulk<'py>(
+        &mut self,
+        py: Python<'py>,
+        now: Option<f64>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        index: &str,
+        data_stream: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
+        let naming = naming_of(index, data_stream)?;
+        self.set_enrichment(enrichment)?;
+        let builder = &mut self.builder;
+        let built = guard(|| builder.poll(now, wall_clock())).map_err(panic_error)?;
+        Ok(self.bulk(py, built, &naming))
+    }
+
+    /// `flush`, returning the `_bulk` body.
+    #[pyo3(signature = (*, enrichment=None, index="auditrecv-%Y.%m.%d", data_stream=None))]
+    fn flush_bulk<'py>(
+        &mut self,
+        py: Python<'py>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        index: &str,
+        data_stream: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
+        let naming = naming_of(index, data_stream)?;
+        self.set_enrichment(enrichment)?;
+        let builder = &mut self.builder;
+        let built = guard(|| builder.flush()).map_err(panic_error)?;
+        Ok(self.bulk(py, built, &naming))
+    }
+}
+
 /// `os.strerror(getattr(errno, name))` for every errno name this Python knows: what `errno_message`
 /// reads (`auditrecv/schema/common.py`), so error.message is the platform's text as in Python.
 fn load_errno_messages(py: Python<'_>) -> PyResult<()> {
@@ -604,6 +868,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ecs_bsm_documents, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;
     m.add_class::<BsmDocuments>()?;
+    m.add_class::<LinuxDocuments>()?;
     load_errno_messages(m.py())?;
     m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
     m.add_function(wrap_pyfunction!(linux_decode_raw_into, m)?)?;

@@ -87,13 +87,13 @@ def test_output_matches_golden(row: ManifestRow) -> None:
     assert len(golden) == row.lines
 
 
-NATIVE_ROWS = [r for r in ROWS if r.kind == "bsm"]
+NATIVE_ROWS = list(ROWS)
 _NATIVE_SCHEMAS = {"ecs": "ecs", "v1": "auditrecv-v1"}
 
 
 @pytest.mark.parametrize("row", NATIVE_ROWS, ids=[f"{r.fixture}:{r.output}" for r in NATIVE_ROWS])
-def test_native_core_reproduces_the_bsm_goldens(row: ManifestRow) -> None:
-    """The Rust core (tests/golden/native_core.py, auditrecv._native) makes every BSM golden exactly."""
+def test_native_core_reproduces_the_goldens(row: ManifestRow) -> None:
+    """The Rust core (tests/golden/native_core.py, auditrecv._native) makes every golden exactly, BSM and Linux."""
     records = _records(row.fixture, row.kind)
     if row.output == "raw":
         made = native_core.decode_raw(row.kind, records, label=row.fixture)

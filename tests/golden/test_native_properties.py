@@ -1,5 +1,5 @@
-"""The decoder properties of test_decoder_properties.py, run against the native core (native_core.py)
-where they apply: BSM records (Linux input is still Python's in the native core).
+"""The decoder properties of test_decoder_properties.py, run against the native core (native_core.py):
+BSM records and Linux lines.
 
 The same test functions, with the module's `build_documents` / `decode_raw` pointed at native_core; the
 strict xfails of the known Python bugs are checked too, so a native fix or a native difference is seen.
@@ -26,6 +26,20 @@ def test_bsm_records_keep_the_invariants() -> None:
     props.test_bsm_records_keep_the_invariants()
 
 
+def test_linux_lines_keep_the_invariants() -> None:
+    props.test_linux_lines_keep_the_invariants()
+
+
+def test_an_undecodable_linux_line_is_kept_in_a_document() -> None:
+    props.test_an_undecodable_linux_line_is_kept_in_a_document()
+
+
+@pytest.mark.xfail(strict=True, reason="known gap, reproduced natively (tests/golden/README.md)")
+@pytest.mark.parametrize("schema", props.SCHEMAS)
+def test_an_undecodable_linux_line_keeps_its_bytes(schema: props.Schema) -> None:
+    props.test_an_undecodable_linux_line_keeps_its_bytes(schema)
+
+
 def test_a_bsm_document_does_not_depend_on_its_neighbours() -> None:
     props.test_a_bsm_document_does_not_depend_on_its_neighbours()
 
@@ -41,14 +55,12 @@ def test_bytes_after_a_bsm_records_end_are_kept() -> None:
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError, reason="known bug, reproduced natively (tests/golden/README.md)")
-@pytest.mark.parametrize(
-    ("kind", "payload", "schema"), [c for c in props.BIG_INTEGERS if c[0] == "bsm"], ids=["bsm-ecs", "bsm-v1"]
-)
+@pytest.mark.parametrize(("kind", "payload", "schema"), props.BIG_INTEGERS, ids=["bsm-ecs", "bsm-v1", "linux-ecs"])
 def test_integers_beyond_64_bits_in_documents(kind: str, payload: bytes, schema: props.Schema) -> None:
     props.test_integers_beyond_64_bits_in_documents(kind, payload, schema)  # type: ignore[arg-type]
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError, reason="known bug, reproduced natively (tests/golden/README.md)")
-def test_far_future_times_in_raw_output() -> None:
-    kind, payload = next(c for c in props.FAR_FUTURE if c[0] == "bsm")
+@pytest.mark.parametrize(("kind", "payload"), props.FAR_FUTURE, ids=["linux", "bsm"])
+def test_far_future_times_in_raw_output(kind: str, payload: bytes) -> None:
     props.test_far_future_times_in_raw_output(kind, payload)  # type: ignore[arg-type]

@@ -148,6 +148,7 @@ class BsmDocuments:
     ) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
         """As ``ecs_bsm_bulk_body``, enriched with ``enrichment`` (same keys). Raises ValueError when
         called a second time."""
+
 def linux_decode_raw(
     data: bytes | bytearray | memoryview | list[bytes],
     source: str = "",
@@ -182,3 +183,100 @@ def linux_decode_raw_into(
     while it reads: memory stays bounded by the chunk. The decoding runs without the GIL; ``write`` is
     called with it. Returns the number of lines written; on an error (raised as ``linux_decode_raw``
     raises it, or whatever ``write`` raised) the lines before it have been written."""
+
+# (doc_id, document JSON or None, spool ids of the event's lines, reason or None, the event's
+# `decode --raw` JSON for hand-backs, arrival time of its first line)
+LinuxRow = tuple[str, bytes | None, list[int], str | None, bytes | None, int | None]
+# (doc_id, index, start, end, reason ("" in the body), spool ids, `decode --raw` JSON of hand-backs,
+# arrival time of the first line)
+LinuxLayoutRow = tuple[str, str, int, int, str, list[int], bytes | None, int | None]
+
+class LinuxDocuments:
+    """The Linux documents of one sender, as the pipeline's ``DocumentBuilder`` makes them: spooled lines go
+    in with their arrival times and spool ids (``add``), the event assembler keeps the open events across
+    calls (per instance: one per sender key ``listener|peer``), and every call returns the events it
+    completed, in completion order. Events are completed on the records' own clock (``record_clock``:
+    files, spool exports) or on the lines' arrival time, as ``DocumentBuilder(record_clock=...)``.
+
+    Each row is one event: its document id (``linux_id_parts``), the document JSON (ECS or ``auditrecv-v1``,
+    dead letters for events the mapper cannot map, enriched with the ``enrichment`` given with the call, as
+    in ``ecs_bsm_documents``) and the spool ids of every line it was built from. Reason ``"no_document"``:
+    an orphan EOE (its event was already emitted): delete the spool ids, index nothing. Other reasons are
+    hand-backs (``over_limits``, ``unencodable: ...``, ``native_error: ...``): map the returned event JSON
+    (``orjson.loads`` of it is ``interpret(event)``) the Python way, with the returned arrival time.
+    The source of an event is that of its first line (``source`` of the ``add`` call that brought it).
+
+    One ``DocumentBuilder`` has one clock and one ``max_in_flight`` for all senders; an instance here has
+    its own. To time every sender's events out on one shared clock (as DocumentBuilder does after each
+    batch), call ``poll(now)`` on each instance with that clock."""
+
+    def __init__(
+        self,
+        *,
+        schema: str,
+        observer: Mapping[str, object],
+        record_clock: bool = False,
+        grace_seconds: float = 2.0,
+        max_age_seconds: float = 10.0,
+        max_records: int = 1000,
+        max_in_flight: int = 10000,
+        max_linux_event_bytes: int | None = 1048576,
+        max_document_bytes: int = 4194304,
+        max_tokens: int = 1000,
+        max_array_items: int = 10000,
+        max_string_chars: int = 262144,
+    ) -> None: ...
+    def __len__(self) -> int:
+        """Number of events still open."""
+    def stats(self) -> dict[str, int]:
+        """``DocumentBuilder.stats``' Linux counters of this instance: linux_lines, linux_events (orphan EOEs
+        included), dead_letters (events the mapper could not map)."""
+    def add(
+        self,
+        lines: list[bytes],
+        *,
+        received_ns: int | Sequence[int],
+        source: Mapping[str, object],
+        spool_ids: Sequence[int] | None = None,
+        enrichment: Mapping[str, object] | None = None,
+        now: float | None = None,
+    ) -> list[LinuxRow]:
+        """``DocumentBuilder.add``: each line (no newline) parsed and assembled, then what timed out.
+        ``received_ns``: one arrival time for all or one per line; ``spool_ids`` default to 1, 2, ...;
+        ``now`` (tests) overrides the clock."""
+    def poll(self, now: float | None = None, *, enrichment: Mapping[str, object] | None = None) -> list[LinuxRow]:
+        """``DocumentBuilder.poll``: events whose grace window or maximum age has passed (without ``now``:
+        the records' clock, or on the arrival clock the later of it and the wall clock)."""
+    def flush(self, *, enrichment: Mapping[str, object] | None = None) -> list[LinuxRow]:
+        """``DocumentBuilder.flush``: every event still open (end of input, shutdown)."""
+    def add_bulk(
+        self,
+        lines: list[bytes],
+        *,
+        received_ns: int | Sequence[int],
+        source: Mapping[str, object],
+        spool_ids: Sequence[int] | None = None,
+        enrichment: Mapping[str, object] | None = None,
+        now: float | None = None,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+    ) -> tuple[bytes, list[LinuxLayoutRow]]:
+        """``add``, returning the ``_bulk`` body of the completed events (as ``ecs_bsm_bulk_body``: rows with
+        a reason are not in it; their lines belong at ``start``)."""
+    def poll_bulk(
+        self,
+        now: float | None = None,
+        *,
+        enrichment: Mapping[str, object] | None = None,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+    ) -> tuple[bytes, list[LinuxLayoutRow]]:
+        """``poll``, returning the ``_bulk`` body."""
+    def flush_bulk(
+        self,
+        *,
+        enrichment: Mapping[str, object] | None = None,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+    ) -> tuple[bytes, list[LinuxLayoutRow]]:
+        """``flush``, returning the ``_bulk`` body."""

@@ -313,7 +313,7 @@ impl Prepared {
 
 /// `{"create":{"_index":...,"_id":...}}` and the document, each line ending in a newline, appended to
 /// `w` (written straight into the body: no per-document buffer).
-fn write_lines(w: &mut JsonWriter, index: &str, id: &str, doc: &Obj) -> Result<(), Fallback> {
+pub(crate) fn write_lines(w: &mut JsonWriter, index: &str, id: &str, doc: &Obj) -> Result<(), Fallback> {
     w.begin_obj();
     w.key("create");
     w.begin_obj();

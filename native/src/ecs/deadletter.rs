@@ -38,6 +38,33 @@ pub fn dead_letter_bsm(raw: &[u8], parties: &Parties, error: &str, received_ns: 
     Ok(doc)
 }
 
+/// `dead_letter_doc(raw, source, error, "linux", ...)`: the raw lines as text (invalid UTF-8 was
+/// already written as `\xNN` when the lines were read, so `raw_base64` holds that text's bytes).
+pub fn dead_letter_linux(raw: &[u8], parties: &Parties, error: &str, received_ns: u64) -> Result<Obj, PyError> {
+    let now = iso_ns(u128::from(received_ns))?;
+    let mut doc = Obj::with_capacity(12);
+    doc.push("@timestamp", now.clone());
+    doc.put("event.kind", "pipeline_error");
+    doc.put("event.category", Value::str_list(["host"]));
+    doc.put("event.type", Value::str_list(["error"]));
+    doc.put("event.outcome", "unknown");
+    doc.put("event.module", "auditd");
+    doc.put("event.dataset", "linux.audit");
+    doc.put("event.created", now);
+    doc.put("event.reason", error.to_owned());
+    doc.put("error.type", "decode_error");
+    doc.put("error.message", error.to_owned());
+    doc.put("event.original", String::from_utf8_lossy(raw).into_owned());
+    put_raw(&mut doc, raw, "linux");
+    parties.source_fields(&mut doc);
+    parties.host_fields(&mut doc, None, &[]);
+    parties.observer_fields(&mut doc);
+    doc.add_unique("tags", [Some(Value::from("decode_error")), Some(Value::from("dead_letter"))]);
+    let peer = if parties.source.peer.is_empty() { "unknown" } else { &parties.source.peer };
+    doc.put("message", format!("undecodable linux record from {peer}: {error}"));
+    Ok(doc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ pub mod enrich;
 pub mod flat;
 pub mod ids;
 pub mod limits;
+pub mod linux;
+pub mod linux_batch;
 pub mod tables;
 pub mod v1;
 pub mod value;

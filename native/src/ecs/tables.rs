@@ -13,7 +13,25 @@ pub struct Category {
     pub direction: &'static str,
 }
 
+/// One row of `linux_categories.tsv` (`tables.Category` with its object field lists).
+#[derive(Debug, PartialEq, Eq)]
+pub struct LinuxCategory {
+    pub action: &'static str,
+    pub object_type: &'static str,
+    pub object_primary: &'static [&'static str],
+    pub object_secondary: &'static [&'static str],
+    pub kind: &'static str,
+    pub category: &'static [&'static str],
+    pub types: &'static [&'static str],
+    pub direction: &'static str,
+}
+
 include!(concat!(env!("OUT_DIR"), "/schema_tables.rs"));
+
+/// `syscall:<name>` / `type:<RECORD_TYPE>` -> its row.
+pub fn linux_category(key: &str) -> Option<&'static LinuxCategory> {
+    LINUX_CATEGORIES.binary_search_by(|(k, _)| (*k).cmp(key)).ok().map(|i| &LINUX_CATEGORIES[i].1)
+}
 
 fn find(table: &'static [(&'static str, Category)], key: &str) -> Option<&'static Category> {
     table.binary_search_by(|(k, _)| (*k).cmp(key)).ok().map(|i| &table[i].1)

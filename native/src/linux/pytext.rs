@@ -100,6 +100,36 @@ pub fn decimal_value(c: char) -> Option<u32> {
     (d < 10).then_some(d)
 }
 
+/// Characters `str.isdigit()` accepts beyond the decimals (Unicode Numeric_Type=Digit: superscripts,
+/// circled digits, ...), as CPython 3.11's Unicode database has them.
+const DIGIT_RANGES: [(u32, u32); 20] = [
+    (0xB2, 0xB3),
+    (0xB9, 0xB9),
+    (0x1369, 0x1371),
+    (0x19DA, 0x19DA),
+    (0x2070, 0x2070),
+    (0x2074, 0x2079),
+    (0x2080, 0x2089),
+    (0x2460, 0x2468),
+    (0x2474, 0x247C),
+    (0x2488, 0x2490),
+    (0x24EA, 0x24EA),
+    (0x24F5, 0x24FD),
+    (0x24FF, 0x24FF),
+    (0x2776, 0x277E),
+    (0x2780, 0x2788),
+    (0x278A, 0x2792),
+    (0x10A40, 0x10A43),
+    (0x10E60, 0x10E68),
+    (0x11052, 0x1105A),
+    (0x1F100, 0x1F10A),
+];
+
+/// `c.isdigit()`
+pub fn is_digit(c: char) -> bool {
+    decimal_value(c).is_some() || DIGIT_RANGES.iter().any(|&(a, b)| (a..=b).contains(&(c as u32)))
+}
+
 /// `s.isdecimal()`
 pub fn is_decimal(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| decimal_value(c).is_some())

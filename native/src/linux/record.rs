@@ -68,7 +68,7 @@ impl Fields {
         self.pairs.iter().find(|(k, _)| k.len() == name.len() && k.resolve(line) == name).map(|(_, v)| v.resolve(line))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let line = &*self.line;
         self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
     }

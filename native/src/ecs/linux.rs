@@ -1,0 +1,1267 @@
+//! A Linux audit event as an ECS document in Auditbeat's auditd shape (`auditrecv/schema/linux_map.py`),
+//! built from the typed [`Event`] and its [`Facts`] (no JSON in between), on [`super::common`].
+
+use std::borrow::Cow;
+
+use super::common::{
+    Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, related_users, routable_ip,
+    short_hash, summary_message, valid_ip,
+};
+use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
+use super::tables::{LinuxCategory, linux_category};
+use super::value::{Obj, Text, Value};
+use crate::json::{JsonError, JsonWriter};
+use crate::linux::assemble::{Complete, Event, FastSet};
+use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
+use crate::linux::num::Num;
+use crate::linux::pytext::{PyInt, is_digit, py_int};
+use crate::linux::record::Record;
+
+/// Records that only add detail to the event's main record (`_AUXILIARY`).
+const AUXILIARY: [&str; 21] = [
+    "SYSCALL",
+    "PATH",
+    "CWD",
+    "EXECVE",
+    "PROCTITLE",
+    "SOCKADDR",
+    "EOE",
+    "BPRM_FCAPS",
+    "CAPSET",
+    "MMAP",
+    "FD_PAIR",
+    "OBJ_PID",
+    "IPC",
+    "MQ_OPEN",
+    "MQ_SENDRECV",
+    "MQ_NOTIFY",
+    "MQ_GETSETATTR",
+    "NETFILTER_PKT",
+    "SOCKETCALL",
+    "KERN_MODULE_AUX",
+    "UNKNOWN",
+];
+const TWO_PATH_ACTIONS: [&str; 3] = ["renamed", "linked", "symlinked"];
+const IAM_TARGET_TYPES: [&str; 8] = [
+    "ACCT_LOCK",
+    "ACCT_UNLOCK",
+    "ROLE_ASSIGN",
+    "ROLE_REMOVE",
+    "CHUSER_ID",
+    "ANOM_ADD_ACCT",
+    "ANOM_DEL_ACCT",
+    "ANOM_MOD_ACCT",
+];
+const NO_VALUE: [&str; 4] = ["", "?", "?,", "(null)"];
+const UNSET_TEXT: [&str; 5] = ["4294967295", "4294967294", "-1", "-2", "unset"];
+
+/// An entity of the Auditbeat user mappings and its dotted paths.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entity {
+    User,
+    Effective,
+    Target,
+    Audit,
+    Group,
+}
+
+impl Entity {
+    fn id_path(self) -> &'static str {
+        match self {
+            Entity::User => "user.id",
+            Entity::Effective => "user.effective.id",
+            Entity::Target => "user.target.id",
+            Entity::Audit => "user.audit.id",
+            Entity::Group => "group.id",
+        }
+    }
+
+    fn name_path(self) -> &'static str {
+        match self {
+            Entity::User => "user.name",
+            Entity::Effective => "user.effective.name",
+            Entity::Target => "user.target.name",
+            Entity::Audit => "user.audit.name",
+            Entity::Group => "group.name",
+        }
+    }
+}
+
+const AUID: &[&str] = &["auid"];
+const UID: &[&str] = &["uid"];
+const SESSION_ACCOUNT: &[&str] = &["acct", "id", "uid"];
+const CHANGED_ACCOUNT: &[&str] = &["id", "acct"];
+type Mapping = &'static [(Entity, &'static [&'static str])];
+
+/// `_ECS_USER_MAPPINGS`.
+fn user_mappings(primary_type: &str) -> Option<Mapping> {
+    Some(match primary_type {
+        "USER_AUTH" | "USER_ACCT" | "USER_LOGIN" | "USER_LOGOUT" | "USER_ERR" | "USER_START" | "USER_END"
+        | "CRED_ACQ" | "CRED_DISP" | "CRED_REFR" => &[(Entity::User, AUID), (Entity::Effective, SESSION_ACCOUNT)],
+        "GRP_AUTH" => &[(Entity::User, AUID), (Entity::Effective, UID)],
+        "LOGIN" => {
+            &[(Entity::User, &["@old-auid"]), (Entity::Effective, &["@new-auid"]), (Entity::Audit, &["@new-auid"])]
+        }
+        "ADD_USER" | "DEL_USER" => &[(Entity::User, AUID), (Entity::Effective, UID), (Entity::Target, CHANGED_ACCOUNT)],
+        "ADD_GROUP" | "DEL_GROUP" | "GRP_MGMT" => {
+            &[(Entity::User, AUID), (Entity::Effective, UID), (Entity::Group, CHANGED_ACCOUNT)]
+        }
+        "USER_MGMT" | "USER_CHAUTHTOK" => {
+            &[(Entity::User, AUID), (Entity::Effective, UID), (Entity::Target, SESSION_ACCOUNT)]
+        }
+        "GRP_CHAUTHTOK" => &[(Entity::User, AUID), (Entity::Effective, UID), (Entity::Group, SESSION_ACCOUNT)],
+        _ => return None,
+    })
+}
+
+/// (audit id field, id path, name path) under user.*, in document order.
+const USER_ID_PATHS: [(&str, &str, &str); 9] = [
+    ("uid", "id", "name"),
+    ("gid", "group.id", "group.name"),
+    ("euid", "effective.id", "effective.name"),
+    ("egid", "effective.group.id", "effective.group.name"),
+    ("auid", "audit.id", "audit.name"),
+    ("suid", "saved.id", "saved.name"),
+    ("sgid", "saved.group.id", "saved.group.name"),
+    ("fsuid", "filesystem.id", "filesystem.name"),
+    ("fsgid", "filesystem.group.id", "filesystem.group.name"),
+];
+
+/// A categorization row merged for one event (`tables.Category`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cat {
+    pub action: String,
+    pub object_type: &'static str,
+    pub object_primary: &'static [&'static str],
+    pub object_secondary: &'static [&'static str],
+    pub kind: &'static str,
+    pub category: Vec<&'static str>,
+    pub types: Vec<&'static str>,
+    pub direction: &'static str,
+}
+
+fn type_action(primary_type: &str) -> String {
+    primary_type.to_lowercase().replace('_', "-")
+}
+
+/// `categorize`: (primary record type, merged category).
+pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) -> (&'a str, Cat) {
+    let mut record_row: Option<&'static LinuxCategory> = None;
+    let mut primary_type = "";
+    for &rtype in types {
+        if AUXILIARY.contains(&rtype) {
+            continue;
+        }
+        let key = if rtype == "AVC" && apparmor { "type:AVC_APPARMOR".to_owned() } else { format!("type:{rtype}") };
+        if let Some(row) = linux_category(&key) {
+            record_row = Some(row);
+            primary_type = rtype;
+            break;
+        }
+        if primary_type.is_empty() {
+            primary_type = rtype;
+        }
+    }
+    let mut syscall_row: Option<&'static LinuxCategory> = None;
+    if types.contains(&"SYSCALL") {
+        syscall_row =
+            linux_category(&format!("syscall:{}", syscall.unwrap_or("None"))).or_else(|| linux_category("syscall:*"));
+        if record_row.is_none() {
+            primary_type = "SYSCALL";
+        }
+    }
+    let Some(base) = record_row.or(syscall_row) else {
+        let action = if primary_type.is_empty() { "unknown".to_owned() } else { type_action(primary_type) };
+        let primary = if primary_type.is_empty() { types.first().copied().unwrap_or("") } else { primary_type };
+        let cat = Cat {
+            action,
+            object_type: "",
+            object_primary: &[],
+            object_secondary: &[],
+            kind: "",
+            category: vec!["process"],
+            types: vec!["info"],
+            direction: "",
+        };
+        return (primary, cat);
+    };
+    let mut category: Vec<&'static str> = base.category.to_vec();
+    let mut ecs_type: Vec<&'static str> = base.types.to_vec();
+    if let (Some(_), Some(sys)) = (record_row, syscall_row) {
+        if category.is_empty() {
+            category = sys.category.to_vec();
+            ecs_type = sys.types.to_vec();
+        } else {
+            for c in sys.category {
+                if !category.contains(c) {
+                    category.push(c);
+                }
+            }
+            for t in sys.types {
+                if !ecs_type.contains(t) {
+                    ecs_type.push(t);
+                }
+            }
+        }
+    }
+    if category.is_empty() {
+        category = vec!["process"];
+        ecs_type = vec!["info"];
+    }
+    let mut action = if base.action.is_empty() { syscall_row.map_or("", |s| s.action) } else { base.action }.to_owned();
+    if action.is_empty() {
+        action = match syscall {
+            Some(s) if !s.is_empty() => s.to_owned(),
+            _ => type_action(primary_type),
+        };
+    }
+    let or_sys = |own: &'static str, f: fn(&'static LinuxCategory) -> &'static str| {
+        if own.is_empty() { syscall_row.map_or("", f) } else { own }
+    };
+    let or_sys_list = |own: &'static [&'static str], f: fn(&'static LinuxCategory) -> &'static [&'static str]| {
+        if own.is_empty() { syscall_row.map_or(&[][..], f) } else { own }
+    };
+    let cat = Cat {
+        action,
+        object_type: or_sys(base.object_type, |s| s.object_type),
+        object_primary: or_sys_list(base.object_primary, |s| s.object_primary),
+        object_secondary: or_sys_list(base.object_secondary, |s| s.object_secondary),
+        kind: base.kind,
+        category,
+        types: ecs_type,
+        direction: or_sys(base.direction, |s| s.direction),
+    };
+    (primary_type, cat)
+}
+
+/// `_clean`: a value worth showing.
+fn clean(value: Option<&str>) -> Option<&str> {
+    value.filter(|t| !matches!(*t, "" | "?" | "(null)" | "(none)" | "unset"))
+}
+
+/// `id_text` of a text value.
+fn id_text(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !UNSET_TEXT.contains(v)).map(str::to_owned)
+}
+
+fn path_text<'v>(v: &'v PathValue<'_>) -> Option<Cow<'v, str>> {
+    match v {
+        PathValue::Text(t) => Some(Cow::Borrowed(t)),
+        PathValue::Int(n) => Some(Cow::Owned(n.value.to_string())),
+        PathValue::Null => None,
+    }
+}
+
+fn path_get<'e, 'a>(entry: &'e PathEntry<'a>, key: &str) -> Option<&'e PathValue<'a>> {
+    entry.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// `id_text` of a PATH value (an int or its text).
+fn path_id_text(v: Option<&PathValue<'_>>) -> Option<String> {
+    match v? {
+        PathValue::Int(n) => (!matches!(n.value, 4_294_967_295 | 4_294_967_294 | -1 | -2)).then(|| n.value.to_string()),
+        PathValue::Text(t) => id_text(Some(t)),
+        PathValue::Null => None,
+    }
+}
+
+fn int_value(n: &PyInt) -> Value {
+    if let Ok(v) = i64::try_from(n.value) {
+        Value::Int(v)
+    } else if let Ok(v) = u64::try_from(n.value) {
+        Value::UInt(v)
+    } else {
+        Value::Big(n.value.unsigned_abs())
+    }
+}
+
+fn num_value(n: &Num) -> Value {
+    match n {
+        Num::Small(v) => u64::try_from(*v).map_or(Value::Big(*v), Value::UInt),
+        Num::Huge(_) => Value::Big(u128::MAX),
+    }
+}
+
+/// `posixpath.normpath`.
+fn normpath(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let initial =
+        if path.starts_with('/') { if path.starts_with("//") && !path.starts_with("///") { 2 } else { 1 } } else { 0 };
+    let mut comps: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        if comp.is_empty() || comp == "." {
+            continue;
+        }
+        if comp != ".." || (initial == 0 && comps.is_empty()) || comps.last() == Some(&"..") {
+            comps.push(comp);
+        } else if !comps.is_empty() {
+            comps.pop();
+        }
+    }
+    let mut out = "/".repeat(initial);
+    out.push_str(&comps.join("/"));
+    if out.is_empty() { ".".into() } else { out }
+}
+
+/// `posixpath.dirname`.
+fn dirname(path: &str) -> &str {
+    let i = path.rfind('/').map_or(0, |i| i + 1);
+    let head = &path[..i];
+    if !head.is_empty() && head.bytes().any(|b| b != b'/') { head.trim_end_matches('/') } else { head }
+}
+
+/// `_field_name`: dots would nest, so they become underscores.
+fn field_name(name: &str) -> Text {
+    if !name.is_empty() && !name.contains('.') {
+        return Cow::Owned(name.to_owned());
+    }
+    let n = name.replace('.', "_");
+    Cow::Owned(if n.is_empty() { "_".into() } else { n })
+}
+
+/// Fields as an object with safe key names (`_field_names_safe`).
+fn safe_fields<'a>(pairs: impl Iterator<Item = (&'a str, Value)>) -> Obj {
+    let mut out = Obj::new();
+    for (k, v) in pairs {
+        if !k.is_empty() && !k.contains('.') && !out.contains(k) {
+            out.push(k.to_owned(), v);
+        } else {
+            out.set(field_name(k), v);
+        }
+    }
+    out
+}
+
+/// The usable values one record gives a field, in order (`_record_values`).
+fn record_values<'r>(record: &'r Record, name: &str) -> Vec<Cow<'r, str>> {
+    let mut raws: Vec<&str> = Vec::new();
+    if record.error.is_none() && !record.fragment {
+        if let Some(v) = record.fields.get(name) {
+            raws.push(v);
+        }
+        raws.extend(record.duplicates.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()));
+    }
+    raws.into_iter()
+        .map(|raw| if name == "acct" || name == "grp" { unescape(raw) } else { Cow::Borrowed(unquote(raw)) })
+        .filter(|v| !NO_VALUE.contains(&v.as_ref()))
+        .collect()
+}
+
+fn login_uid(record: &Record, old: bool) -> (Option<String>, Option<&'static str>) {
+    let names: [&'static str; 2] = if old { ["old-auid", "old_auid"] } else { ["new-auid", "new_auid"] };
+    for name in names {
+        if let Some(v) = record_values(record, name).pop() {
+            return (Some(v.into_owned()), Some(name));
+        }
+    }
+    let mut auids = record_values(record, "auid");
+    if auids.is_empty() {
+        return (None, None);
+    }
+    if old && auids.len() > 1 {
+        return (Some(auids.swap_remove(0).into_owned()), None);
+    }
+    (auids.pop().map(Cow::into_owned), Some("auid"))
+}
+
+fn mapping_source(record: &Record, names: &[&'static str]) -> (Option<String>, Option<&'static str>) {
+    for &name in names {
+        if name == "@old-auid" || name == "@new-auid" {
+            return login_uid(record, name == "@old-auid");
+        }
+        if let Some(v) = record_values(record, name).pop() {
+            return (Some(v.into_owned()), Some(name));
+        }
+    }
+    (None, None)
+}
+
+/// go-libaudit's test for an id (an unsigned 64-bit decimal).
+fn is_number(value: &str) -> bool {
+    !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && value.trim_start_matches('0').parse::<u64>().is_ok()
+        || (!value.is_empty() && value.bytes().all(|b| b == b'0'))
+}
+
+fn ids_get<'a>(facts: Option<&Facts<'a>>, field: &str) -> Option<&'a str> {
+    facts?.user_ids.iter().find(|(k, _)| *k == field).and_then(|(_, v)| *v)
+}
+
+fn names_get<'a>(facts: Option<&Facts<'a>>, field: &str) -> Option<&'a str> {
+    facts?.user_names.iter().find(|(k, _)| *k == field).map(|(_, v)| *v)
+}
+
+fn sender_name(record: &Record, field: Option<&str>, value: &str, facts: Option<&Facts<'_>>) -> Option<String> {
+    let field = field?;
+    if record.error.is_none() && !record.fragment {
+        if let Some(first) = record.fields.get(field) {
+            if unquote(first) == value {
+                if let Some(named) = record.enriched.get(&field.to_uppercase()) {
+                    if !named.is_empty() && named != "unset" {
+                        return Some(named.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    if ids_get(facts, field) == Some(value) {
+        if let Some(n) = names_get(facts, field).filter(|n| !n.is_empty()) {
+            return Some(n.to_owned());
+        }
+    }
+    None
+}
+
+fn obj_at_mut<'d>(doc: &'d mut Obj, dotted: &str) -> Option<&'d mut Obj> {
+    let mut node = doc;
+    for part in dotted.split('.') {
+        node = match node.get_mut(part) {
+            Some(Value::Obj(o)) => o,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+fn put_or_drop(doc: &mut Obj, dotted: &'static str, value: Option<String>) {
+    if let Some(v) = value {
+        doc.put(dotted, v);
+        return;
+    }
+    let (parent, leaf) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    if let Some(node) = obj_at_mut(doc, parent) {
+        node.remove(leaf);
+    }
+}
+
+fn drop_empty(node: &mut Obj) {
+    for (_, v) in node.entries.iter_mut() {
+        if let Value::Obj(o) = v {
+            drop_empty(o);
+        }
+    }
+    node.entries.retain(|(_, v)| !matches!(v, Value::Obj(o) if o.is_empty()));
+}
+
+fn map_users_as_auditbeat(doc: &mut Obj, record: &Record, mappings: Mapping, facts: Option<&Facts<'_>>) {
+    for &(entity, sources) in mappings {
+        let (value, field) = mapping_source(record, sources);
+        let (mut ident, mut label) = match value {
+            Some(v) if !UNSET_TEXT.contains(&v.as_str()) => {
+                if is_number(&v) {
+                    let label = if entity == Entity::Group { None } else { sender_name(record, field, &v, facts) };
+                    (Some(v), label)
+                } else {
+                    (None, Some(v))
+                }
+            }
+            _ => (None, None),
+        };
+        if entity == Entity::Group {
+            if let Some(grp) = record_values(record, "grp").pop() {
+                label = Some(grp.into_owned());
+            }
+        }
+        put_or_drop(doc, entity.id_path(), ident.take());
+        put_or_drop(doc, entity.name_path(), label);
+    }
+    if let Some(Value::Obj(user)) = doc.get_mut("user") {
+        let same = match user.get("effective") {
+            Some(Value::Obj(eff)) => ["id", "name"]
+                .iter()
+                .any(|k| user.get(k).is_some_and(|v| !matches!(v, Value::Null) && Some(v) == eff.get(k))),
+            _ => false,
+        };
+        if same {
+            user.remove("effective");
+        }
+        drop_empty(user);
+        if user.is_empty() {
+            doc.remove("user");
+        }
+    }
+    if matches!(doc.get("group"), Some(Value::Obj(g)) if g.is_empty()) {
+        doc.remove("group");
+    }
+}
+
+/// Why an event made no document of its own here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapError {
+    /// What the Python mapper raises (its repr): the pipeline dead-letters the event.
+    Internal(PyError),
+}
+
+fn user_msg_get<'f>(facts: Option<&'f Facts<'_>>, key: &str) -> Option<&'f str> {
+    let m = facts?.user_msg.as_ref()?;
+    if key == "text" {
+        return m.text;
+    }
+    m.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_ref())
+}
+
+fn has_user_msg(facts: Option<&Facts<'_>>) -> bool {
+    facts.and_then(|f| f.user_msg.as_ref()).is_some_and(|m| !m.fields.is_empty() || m.text.is_some())
+}
+
+/// The document's time: the event's, else the arrival time.
+fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyError> {
+    match &event.time_ns {
+        Some(Num::Small(v)) => iso_ns(*v),
+        Some(Num::Huge(_)) => iso_ns(u128::MAX),
+        None => iso_ns(u128::from(received_ns)),
+    }
+}
+
+struct Merged<'v> {
+    pairs: Vec<(&'v str, &'v str)>,
+}
+
+impl<'v> Merged<'v> {
+    fn get(&self, name: &str) -> Option<&'v str> {
+        self.pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
+
+/// Interpreted fields of every record, first value wins.
+fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>]) -> Merged<'v> {
+    let mut pairs: Vec<(&'v str, &'v str)> = Vec::new();
+    let mut seen: FastSet<&'v str> = FastSet::default();
+    let single = records.len() == 1; // most events: no names to compare
+    for (record, vals) in records.iter().zip(values) {
+        let Some(vals) = vals else { continue };
+        for ((name, _), value) in record.fields.iter().zip(vals) {
+            if single || seen.insert(name) {
+                pairs.push((name, value.as_ref()));
+            }
+        }
+    }
+    Merged { pairs }
+}
+
+/// One ECS document for one Linux audit event (`linux_to_ecs`).
+pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) -> Result<Obj, MapError> {
+    let interpreted = interpret(event);
+    let facts = interpreted.facts.as_ref();
+    let values = &interpreted.values;
+    let stamp = event_time(event, received_ns).map_err(MapError::Internal)?;
+    let records = &event.records;
+    let types: Vec<&str> = records.iter().map(|r| r.type_name.as_ref()).collect();
+    let syscall = facts.and_then(|f| f.syscall.as_ref());
+    let apparmor = types.contains(&"AVC")
+        && records
+            .iter()
+            .any(|r| r.type_name == "AVC" && r.error.is_none() && !r.fragment && r.fields.get("apparmor").is_some());
+    let (primary_type, cat) = categorize(&types, syscall.and_then(|s| s.name), apparmor);
+    let merged = merged_fields(records, values);
+    let keys: &[String] = facts.map_or(&[], |f| &f.keys);
+    let type_num = records.iter().find(|r| r.type_name == primary_type).and_then(|r| r.type_num.as_ref());
+    let user_space = match type_num {
+        Some(Num::Small(n)) => (1100..1300).contains(n) || (2100..3000).contains(n),
+        _ => false,
+    };
+
+    let mut event_sec = Obj::with_capacity(12);
+    event_sec.push("kind", if cat.kind.is_empty() { "event" } else { cat.kind });
+    if !cat.category.is_empty() {
+        event_sec.push("category", Value::str_list(cat.category.iter().copied()));
+    }
+    if !cat.types.is_empty() {
+        event_sec.push("type", Value::str_list(cat.types.iter().copied()));
+    }
+    if !cat.action.is_empty() {
+        event_sec.push("action", cat.action.clone());
+    }
+    event_sec.push("module", "auditd");
+    event_sec.push("dataset", "linux.audit");
+    if let Some(n) = type_num {
+        event_sec.push("code", n.to_string());
+    }
+    if let Some(serial) = &event.serial {
+        event_sec.push("sequence", num_value(serial));
+    }
+    let outcome = facts.and_then(|f| f.outcome).unwrap_or("unknown");
+    event_sec.push("outcome", outcome);
+    let mut labels = Obj::with_capacity(1);
+    labels.push("dialect", "linux");
+    let mut doc = Obj::with_capacity(24);
+    doc.push("@timestamp", stamp);
+    doc.push("labels", labels);
+    doc.push("event", event_sec);
+    if outcome == "failure" {
+        if let Some((name, text)) = syscall.and_then(|s| s.errno) {
+            if !name.is_empty() {
+                doc.put("error.code", name);
+                let message = if text.is_empty() { errno_message(name) } else { Some(text) };
+                doc.put_opt("error.message", message);
+            }
+        }
+    }
+
+    parties.source_fields(&mut doc);
+    let node = event.node.as_deref().filter(|n| !n.is_empty());
+    parties.host_fields(&mut doc, node, &[]);
+    parties.observer_fields(&mut doc);
+
+    // -- users
+    let mut user_sec = Obj::new();
+    for (field, id_path, name_path) in USER_ID_PATHS {
+        user_sec.put_opt(id_path, id_text(ids_get(facts, field)));
+        if let Some(name) = names_get(facts, field).filter(|n| !n.is_empty()) {
+            user_sec.put(name_path, name.to_owned());
+        }
+    }
+    if !user_sec.is_empty() {
+        doc.set("user", user_sec);
+    }
+    if let Some(v) = doc.get_path("user.group.id").cloned() {
+        doc.put("group.id", v);
+    }
+    if let Some(v) = doc.get_path("user.group.name").cloned() {
+        doc.put("group.name", v);
+    }
+    let mappings = user_mappings(primary_type);
+    let main_record = mappings.and_then(|_| records.iter().find(|r| r.type_name == primary_type));
+    if let (Some(mappings), Some(main)) = (mappings, main_record) {
+        map_users_as_auditbeat(&mut doc, main, mappings, facts);
+    } else if user_space {
+        let account_name = clean(user_msg_get(facts, "acct"));
+        let account_id = id_text(clean(user_msg_get(facts, "id")));
+        if primary_type == "CHGRP_ID" {
+            doc.put_opt("group.id", account_id);
+            doc.put_opt("group.name", clean(merged.get("grp")).or(account_name).map(str::to_owned));
+        } else if IAM_TARGET_TYPES.contains(&primary_type) {
+            doc.put_opt("user.target.id", account_id);
+            doc.put_opt("user.target.name", account_name.map(str::to_owned));
+        } else {
+            doc.put_opt("user.effective.id", account_id);
+            if let Some(name) = account_name {
+                doc.put("user.effective.name", name.to_owned());
+            }
+        }
+    }
+
+    // -- process
+    let process = facts.map(|f| &f.process);
+    let mut proc = Obj::new();
+    if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
+        proc.push("pid", int_value(pid));
+    }
+    if let Some(ppid) = process.and_then(|p| p.ppid.as_ref()) {
+        let mut parent = Obj::with_capacity(1);
+        parent.push("pid", int_value(ppid));
+        proc.push("parent", parent);
+    }
+    let exe = clean(process.and_then(|p| p.exe.as_deref()));
+    proc.put_opt("executable", exe.map(str::to_owned));
+    let pname =
+        clean(process.and_then(|p| p.comm.as_deref())).map(str::to_owned).or_else(|| basename(exe.unwrap_or("")));
+    proc.put_opt("name", pname);
+    let execve = process.and_then(|p| p.execve.as_ref());
+    let mut args: Option<&Vec<String>> = execve.map(|e| &e.1);
+    if args.is_none_or(Vec::is_empty) {
+        if let Some((_, argv)) = process.and_then(|p| p.title.as_ref()) {
+            args = Some(argv);
+        }
+    }
+    if let Some(args) = args.filter(|a| !a.is_empty()) {
+        proc.push("args", Value::str_list(args.iter().cloned()));
+        let count = match execve.and_then(|e| e.0.as_ref()) {
+            Some(n) => int_value(n),
+            None => Value::UInt(args.len() as u64),
+        };
+        proc.push("args_count", count);
+        proc.put("command_line", args.join(" "));
+    }
+    if let Some((title, _)) = process.and_then(|p| p.title.as_ref()) {
+        proc.put("title", title.clone());
+    }
+    let cwd: Option<&str> = clean(process.and_then(|p| p.cwd.as_deref()))
+        .or_else(|| if user_space { clean(merged.get("cwd")) } else { None });
+    proc.put_opt("working_directory", cwd.map(str::to_owned));
+    let session = facts.and_then(|f| f.session);
+    if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
+        let pid = pid.value.to_string();
+        let entity = short_hash(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")]);
+        proc.push("entity_id", entity);
+    }
+    if !proc.is_empty() {
+        doc.set("process", proc);
+    }
+
+    // -- files
+    let no_paths: Vec<PathEntry<'_>> = Vec::new();
+    let paths: &[PathEntry<'_>] = facts.map_or(&no_paths, |f| &f.paths);
+    let candidates = file_candidates(paths, cwd);
+    let file_path: Option<&str> = candidates.first().map(|c| c.1.as_str());
+    let file_path2: Option<&str> = candidates.get(1).map(|c| c.1.as_str());
+    if let Some(fp) = file_path {
+        if matches!(cat.object_type, "file" | "filesystem" | "" | "process") {
+            let first = candidates
+                .iter()
+                .find(|(p, name)| name == fp && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
+                .unwrap_or(&candidates[0])
+                .0;
+            let mut file_sec = Obj::new();
+            file_sec.put("path", fp.to_owned());
+            file_sec.put_opt("name", basename(fp));
+            if fp.contains('/') {
+                let d = dirname(fp);
+                file_sec.put("directory", if d.is_empty() { "/".to_owned() } else { d.to_owned() });
+            }
+            if let Some(inode) = path_get(first, "inode").and_then(path_text) {
+                file_sec.put("inode", inode.into_owned());
+            }
+            let mode = path_get(first, "mode").and_then(path_text).and_then(|m| py_int(&m, 8));
+            if let Some(mode) = mode {
+                file_sec.put("mode", format!("{:04o}", mode.value & 0o7777));
+                file_sec.put_opt("type", file_type_from_mode((mode.value & 0o170000) as u32));
+            }
+            file_sec.put_opt("uid", path_id_text(path_get(first, "ouid")));
+            file_sec.put_opt("gid", path_id_text(path_get(first, "ogid")));
+            let dev = path_get(first, "dev").and_then(path_text);
+            file_sec.put_opt("device", clean(dev.as_deref()).map(str::to_owned));
+            if TWO_PATH_ACTIONS.contains(&cat.action.as_str()) {
+                file_sec.put_opt("target_path", file_path2.map(str::to_owned));
+            }
+            if !file_sec.is_empty() {
+                doc.set("file", file_sec);
+            }
+        }
+    }
+
+    // -- network
+    let sa = facts.and_then(|f| {
+        f.sockaddr.iter().find(|s| matches!(s, SockAddr::Inet { .. } | SockAddr::Inet6 { .. } | SockAddr::Local { .. }))
+    });
+    let (sock_text, sa_address, sa_port): (Option<String>, Option<String>, Option<u16>) = match sa {
+        Some(SockAddr::Inet { address, port }) => (Some(address.to_string()), Some(address.to_string()), Some(*port)),
+        Some(SockAddr::Inet6 { address, port, .. }) => {
+            let t = ipv6_text(address);
+            (Some(t.clone()), Some(t), Some(*port))
+        }
+        Some(SockAddr::Local { path }) => (Some(path.to_string()), None, None),
+        _ => (None, None, None),
+    };
+    if let Some(sa) = sa {
+        let ingress = cat.direction == "ingress";
+        doc.put_opt(if ingress { "source.address" } else { "destination.address" }, sock_text.clone());
+        let ip = sa_address.as_deref().and_then(valid_ip);
+        if let Some(ip) = ip {
+            doc.put(if ingress { "source.ip" } else { "destination.ip" }, ip.clone());
+            doc.add_unique("related.ip", [routable_ip(&ip).map(Value::from)]);
+            if let Some(port) = sa_port.filter(|p| *p > 0) {
+                doc.put(if ingress { "source.port" } else { "destination.port" }, u64::from(port));
+            }
+            doc.put("network.type", if matches!(sa, SockAddr::Inet6 { .. }) { "ipv6" } else { "ipv4" });
+        } else if matches!(sa, SockAddr::Local { .. }) {
+            doc.put("network.transport", "unix");
+        }
+    }
+    if user_space {
+        let addr = clean(user_msg_get(facts, "addr")).and_then(routable_ip);
+        let hostname = clean(user_msg_get(facts, "hostname"));
+        if let Some(addr) = addr {
+            doc.put("source.ip", addr.clone());
+            doc.put("source.address", addr.clone());
+            doc.add_unique("related.ip", [Some(Value::from(addr))]);
+        }
+        if let Some(h) = hostname.filter(|h| valid_ip(h).is_none()) {
+            doc.put("source.domain", h.to_owned());
+            doc.add_unique("related.hosts", [Some(Value::from(h.to_owned()))]);
+        }
+    }
+    if !cat.direction.is_empty()
+        && (sa.is_some() || doc.get_path("source.ip").is_some_and(|v| !matches!(v, Value::Null)))
+    {
+        doc.put("network.direction", cat.direction);
+    }
+
+    // -- tags
+    doc.add_unique("tags", keys.iter().map(|k| Some(Value::from(k.clone()))));
+    if let Some(error) = event.error.filter(|e| !e.is_empty()) {
+        doc.add_unique("tags", [Some(Value::from("decode_error"))]);
+        doc.put("event.reason", error);
+        let original: Vec<&str> = records.iter().map(|r| r.raw.as_ref()).collect();
+        doc.put("event.original", original.join("\n"));
+        if event.complete == Complete::Error {
+            doc.put("event.kind", "pipeline_error");
+            doc.put("error.type", "decode_error");
+            doc.put("error.message", error);
+        }
+    }
+    if event.lost_before > 0 {
+        doc.add_unique("tags", [Some(Value::from("lost_events_before"))]);
+    }
+
+    // -- summary
+    let sock_port = sa_port.filter(|p| *p > 0 && sa.is_some());
+    let summary =
+        summary(&cat, primary_type, &merged, facts, file_path, file_path2, sock_text.as_deref(), keys, exe, sock_port);
+
+    // -- auditd.*
+    let mut auditd = Obj::with_capacity(12);
+    if !primary_type.is_empty() {
+        auditd.push("message_type", primary_type.to_lowercase());
+    }
+    if !types.is_empty() {
+        auditd.push("record_types", Value::str_list(types.iter().map(|t| (*t).to_owned())));
+    }
+    if let Some(serial) = &event.serial {
+        auditd.push("sequence", num_value(serial));
+    }
+    match outcome {
+        "success" => auditd.push("result", "success"),
+        "failure" => auditd.push("result", "fail"),
+        _ => {}
+    }
+    auditd.put_opt("session", id_text(session));
+    auditd.put_opt("node", node.map(str::to_owned));
+    auditd.push("summary", summary);
+    let execve_event = types.contains(&"EXECVE");
+    let data_pairs = merged
+        .pairs
+        .iter()
+        .filter(|(k, _)| !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit)));
+    auditd.push("data", fields_json(data_pairs.map(|(k, v)| (*k, *v))));
+    let (paths_json, records_json) = match (paths_json(paths), records_json(records, values)) {
+        (Ok(p), Ok(r)) => (p, r),
+        // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
+        _ => return Ok(unencodable_marker(doc)),
+    };
+    let cut_paths = has_long_strings(&paths_json, FLAT_VALUE_LIMIT);
+    let cut_records = has_long_strings(&records_json, FLAT_VALUE_LIMIT);
+    if paths_json != b"[]" {
+        auditd
+            .push("paths", Value::Raw(if cut_paths { cap_strings(&paths_json, FLAT_VALUE_LIMIT) } else { paths_json }));
+    }
+    let records_full = (cut_paths || cut_records).then(|| python_dumps(&records_json));
+    if records_json != b"[]" {
+        auditd.push(
+            "records",
+            Value::Raw(if cut_records { cap_strings(&records_json, FLAT_VALUE_LIMIT) } else { records_json }),
+        );
+    }
+    let cut = records_full.is_some();
+    if let Some(full) = records_full {
+        auditd.push("records_full", full);
+    }
+    auditd.push("complete", event.complete.as_str());
+    if event.lost_before > 0 {
+        auditd.push("lost_before", u64::from(event.lost_before));
+    }
+    if let Some(error) = event.error.filter(|e| !e.is_empty()) {
+        auditd.push("error", error);
+    }
+    // the section is in the document before the tag is added (a new tags list comes after it)
+    doc.set("auditd", auditd);
+    if cut {
+        doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
+    }
+
+    related_users(&mut doc);
+    let no_summary = Obj::new();
+    let summary = match doc.get("auditd").and_then(Value::as_obj).and_then(|a| a.get("summary")) {
+        Some(Value::Obj(summary)) => summary,
+        _ => &no_summary,
+    };
+    let message = summary_message(&doc, summary);
+    doc.put("message", message);
+    Ok(doc)
+}
+
+/// A document holding a value beyond 64 bits (written as such, so serializing it fails as in orjson).
+fn unencodable_marker(mut doc: Obj) -> Obj {
+    doc.set("auditd", Value::Big(u128::MAX));
+    doc
+}
+
+/// `_file_candidates`: PATH items naming the object(s), with their names made absolute.
+fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&str>) -> Vec<(&'p PathEntry<'a>, String)> {
+    let named: Vec<(&PathEntry<'a>, Cow<'_, str>)> = paths
+        .iter()
+        .filter_map(|p| {
+            let name = path_get(p, "name").and_then(path_text)?;
+            clean(Some(&name))?;
+            Some((p, name))
+        })
+        .collect();
+    let is_parent = |p: &PathEntry<'_>| match path_get(p, "nametype") {
+        Some(v) => path_text(v).is_some_and(|t| t.to_uppercase() == "PARENT"),
+        None => false,
+    };
+    let objects: Vec<usize> = (0..named.len()).filter(|&i| !is_parent(named[i].0)).collect();
+    let chosen: Vec<usize> = if objects.is_empty() { (0..named.len()).collect() } else { objects };
+    chosen
+        .into_iter()
+        .map(|i| {
+            let (p, name) = &named[i];
+            let name = match cwd {
+                Some(cwd) if !cwd.is_empty() && !name.starts_with('/') => {
+                    let joined = if cwd.ends_with('/') { format!("{cwd}{name}") } else { format!("{cwd}/{name}") };
+                    normpath(&joined)
+                }
+                _ => name.to_string(),
+            };
+            (*p, name)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn object_value(
+    names: &[&str],
+    merged: &Merged<'_>,
+    file_path: Option<&str>,
+    file_path2: Option<&str>,
+    sock_text: Option<&str>,
+    keys: &[String],
+) -> Option<String> {
+    for name in names {
+        let value = match *name {
+            "@path" => file_path,
+            "@path2" => file_path2,
+            "@sockaddr" => sock_text,
+            "@key" => keys.first().map(String::as_str),
+            other => merged.get(other),
+        };
+        if let Some(v) = clean(value) {
+            return Some(v.to_owned());
+        }
+    }
+    None
+}
+
+/// `_summary`: actor / action / object / how, as go-libaudit's aucoalesce summary has it.
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    cat: &Cat,
+    primary_type: &str,
+    merged: &Merged<'_>,
+    facts: Option<&Facts<'_>>,
+    file_path: Option<&str>,
+    file_path2: Option<&str>,
+    sock_text: Option<&str>,
+    keys: &[String],
+    exe: Option<&str>,
+    sock_port: Option<u16>,
+) -> Obj {
+    let mut actor = Obj::new();
+    let mut auid = id_text(ids_get(facts, "auid"));
+    if primary_type == "LOGIN" {
+        let old = merged.get("old-auid").filter(|v| !v.is_empty()).or_else(|| merged.get("old_auid"));
+        auid = id_text(clean(old));
+    }
+    if let Some(a) = auid {
+        actor.push("primary", a);
+    }
+    let user_msg = has_user_msg(facts);
+    let secondary = if primary_type == "SYSCALL" || !user_msg {
+        id_text(ids_get(facts, "uid"))
+    } else {
+        clean(user_msg_get(facts, "acct"))
+            .map(str::to_owned)
+            .or_else(|| id_text(clean(user_msg_get(facts, "id"))))
+            .or_else(|| id_text(ids_get(facts, "uid")))
+    };
+    if let Some(s) = secondary {
+        actor.push("secondary", s);
+    }
+    let mut obj = Obj::new();
+    if !cat.object_type.is_empty() {
+        obj.push("type", cat.object_type);
+    }
+    let mut primary = object_value(cat.object_primary, merged, file_path, file_path2, sock_text, keys);
+    if primary.is_none() && matches!(cat.object_type, "file" | "filesystem") {
+        primary = file_path.map(str::to_owned);
+    }
+    let mut secondary_obj = object_value(cat.object_secondary, merged, file_path, file_path2, sock_text, keys);
+    if let Some(p) = &primary {
+        obj.push("primary", p.clone());
+    }
+    if secondary_obj.is_none() && cat.object_type == "socket" {
+        secondary_obj = sock_port.map(|p| p.to_string());
+    }
+    if let Some(s) = secondary_obj.filter(|s| Some(s) != primary.as_ref()) {
+        obj.push("secondary", s);
+    }
+    let mut out = Obj::new();
+    if !actor.is_empty() {
+        out.push("actor", actor);
+    }
+    if !cat.action.is_empty() {
+        out.push("action", cat.action.clone());
+    }
+    if !obj.is_empty() {
+        out.push("object", obj);
+    }
+    let mut how = exe
+        .map(str::to_owned)
+        .or_else(|| clean(user_msg_get(facts, "exe")).map(str::to_owned))
+        .or_else(|| clean(merged.get("comm")).map(str::to_owned));
+    if user_msg && how.is_none() {
+        how = clean(user_msg_get(facts, "terminal")).map(str::to_owned);
+    }
+    if let Some(h) = how.filter(|h| !h.is_empty()) {
+        out.push("how", h);
+    }
+    out
+}
+
+/// Whether every name is already a safe object key (`_names_are_safe`: text, not empty, no dots).
+fn names_are_safe<'k>(mut names: impl Iterator<Item = &'k str>) -> bool {
+    names.all(|k| !k.is_empty() && !k.contains('.'))
+}
+
+/// An object of text fields with safe key names (`_field_names_safe`) as JSON: written straight
+/// when the names are safe (keys of one record or of the merged fields are unique), else built.
+fn write_fields<'k>(w: &mut JsonWriter, pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) {
+    if names_are_safe(pairs.clone().map(|(k, _)| k)) {
+        w.begin_obj();
+        for (k, v) in pairs {
+            w.key_str(k);
+            w.str(v);
+        }
+        w.end_obj();
+        return;
+    }
+    let obj = safe_fields(pairs.map(|(k, v)| (k, Value::from(v.to_owned()))));
+    // text values only: cannot fail
+    let _ = obj.write(w);
+}
+
+fn fields_json<'k>(pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) -> Value {
+    let mut w = JsonWriter::with_capacity(256);
+    write_fields(&mut w, pairs);
+    Value::Raw(w.into_bytes())
+}
+
+/// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
+fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
+    let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
+    w.begin_arr();
+    for p in paths {
+        w.item();
+        // a PATH entry's keys are unique (set_entry), so it is written as it is, None values left out
+        w.begin_obj();
+        for (k, v) in p {
+            match v {
+                PathValue::Text(t) => {
+                    w.key_str(k);
+                    w.str(t);
+                }
+                PathValue::Int(n) => {
+                    w.key_str(k);
+                    w.i128(n.value)?;
+                }
+                PathValue::Null => {}
+            }
+        }
+        w.end_obj();
+    }
+    w.end_arr();
+    Ok(w.into_bytes())
+}
+
+/// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
+fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<Vec<u8>, JsonError> {
+    let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
+    w.begin_arr();
+    for (rec, vals) in records.iter().zip(values) {
+        w.item();
+        w.begin_obj();
+        w.key("type");
+        w.str(&rec.type_name);
+        if let Some(n) = &rec.type_num {
+            w.key("type_num");
+            n.write_json(&mut w)?;
+        }
+        if let Some(vals) = vals {
+            if !rec.fields.is_empty() {
+                w.key("fields");
+                write_fields(&mut w, rec.fields.iter());
+                w.key("interpreted");
+                write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+            }
+            if !rec.enriched.is_empty() {
+                w.key("enriched");
+                write_fields(&mut w, rec.enriched.iter());
+            }
+            if !rec.duplicates.is_empty() {
+                w.key("duplicates");
+                w.begin_arr();
+                for (k, v) in &rec.duplicates {
+                    w.item();
+                    w.str_list(&[k, v]);
+                }
+                w.end_arr();
+            }
+        } else if let Some(error) = rec.error.filter(|e| !e.is_empty()) {
+            w.key("error");
+            w.str(error);
+            w.key("raw");
+            w.str(&rec.raw);
+        }
+        w.end_obj();
+    }
+    w.end_arr();
+    Ok(w.into_bytes())
+}
+
+// ------------------------------------------------------------------------------------------- v1
+
+/// `_signed(int(value))` of an id text; None where `int()` raises.
+fn v1_id(value: Option<&str>) -> Value {
+    let Some(v) = value else { return Value::Int(-1) };
+    match py_int(v, 10) {
+        Some(n) if (1i128 << 31..1i128 << 32).contains(&n.value) => Value::Int((n.value - (1i128 << 32)) as i64),
+        Some(n) => int_value(&n),
+        None => Value::Null,
+    }
+}
+
+/// `linux_to_compat_v1`: a Linux event in the v1 shape.
+pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<Obj, MapError> {
+    let interpreted = interpret(event);
+    let facts = interpreted.facts.as_ref();
+    let stamp = event_time(event, received_ns).map_err(MapError::Internal)?;
+    let syscall = facts.and_then(|f| f.syscall.as_ref());
+    let process = facts.map(|f| &f.process);
+    let mut doc = Obj::with_capacity(16);
+    doc.push("@timestamp", stamp.clone());
+    doc.push("time", stamp);
+    doc.push("version", "linux");
+    let name = syscall.and_then(|s| s.name).filter(|n| !n.is_empty());
+    let name = name.or_else(|| facts.map(|f| f.main_type).filter(|t| !t.is_empty())).unwrap_or("unknown");
+    doc.push("event", name.to_lowercase());
+    doc.push("from", peer.to_owned());
+    if let Some(node) = event.node.as_deref().filter(|n| !n.is_empty()) {
+        doc.push("node", node.to_owned());
+    }
+    let paths: Vec<String> = facts
+        .map(|f| {
+            f.paths
+                .iter()
+                .filter_map(|p| path_get(p, "name").and_then(path_text))
+                .filter(|n| !n.is_empty())
+                .map(Cow::into_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    match paths.len() {
+        0 => {}
+        1 => doc.push("path", paths[0].clone()),
+        _ => doc.push("path", Value::str_list(paths)),
+    }
+    if let Some((_, args)) = process.and_then(|p| p.execve.as_ref()).filter(|e| !e.1.is_empty()) {
+        doc.push("exec_args", Value::str_list(args.iter().cloned()));
+    }
+    if let Some(s) = syscall {
+        doc.push("return", s.exit.as_ref().map_or(Value::Null, int_value));
+        let errno = s.errno.map(|e| e.0).filter(|e| !e.is_empty()).unwrap_or("0");
+        doc.push("errno", errno.to_lowercase());
+    }
+    let mut subject = Obj::with_capacity(7);
+    for (key, id) in [("audit_id", "auid"), ("uid", "euid"), ("gid", "egid"), ("ruid", "uid"), ("rgid", "gid")] {
+        subject.push(key, v1_id(ids_get(facts, id)));
+    }
+    subject.push("pid", process.and_then(|p| p.pid.as_ref()).map_or(Value::Null, int_value));
+    let session = facts.and_then(|f| f.session).unwrap_or("");
+    let session_id = if !session.is_empty() && session.chars().all(is_digit) {
+        match py_int(session, 10) {
+            Some(n) => int_value(&n),
+            // str.isdigit() takes superscripts and the like, which int() refuses: Python raises here
+            None => {
+                let message = format!("invalid literal for int() with base 10: {}", py_repr_str(session));
+                return Err(MapError::Internal(PyError(format!("ValueError({})", py_repr_str(&message)))));
+            }
+        }
+    } else {
+        Value::Null
+    };
+    subject.push("session_id", session_id);
+    doc.push("subject", subject);
+    if let Some(exe) = process.and_then(|p| p.exe.as_deref()).filter(|e| !e.is_empty()) {
+        doc.push("exe", exe.to_owned());
+    }
+    if let Some(keys) = facts.map(|f| &f.keys).filter(|k| !k.is_empty()) {
+        doc.push("keys", Value::str_list(keys.iter().cloned()));
+    }
+    let records = event
+        .records
+        .iter()
+        .zip(&interpreted.values)
+        .map(|(r, vals)| {
+            let mut o = Obj::with_capacity(2);
+            o.push("type", r.type_name.to_string());
+            match vals {
+                Some(vals) if !r.fields.is_empty() => {
+                    let mut fields = Obj::with_capacity(vals.len());
+                    for ((k, _), v) in r.fields.iter().zip(vals) {
+                        fields.set(k.to_owned(), v.to_string());
+                    }
+                    o.push("fields", fields);
+                }
+                _ => o.push("raw", r.raw.to_string()),
+            }
+            Value::Obj(o)
+        })
+        .collect();
+    doc.push("records", Value::List(records));
+    Ok(doc)
+}
+
+// ------------------------------------------------------------------------------------- identity
+
+/// `linux_id_parts`: `node|sec.msec:serial`, then the raw record lines sorted (borrowed from the event).
+pub fn linux_id_parts<T>(event: &Event<T>) -> (Vec<u8>, Vec<&[u8]>) {
+    let node = event.node.as_deref().unwrap_or("");
+    let key = event.records.first().and_then(Record::msg_id).unwrap_or_default();
+    let mut lines: Vec<&[u8]> = event.records.iter().map(|r| r.raw.as_bytes()).collect();
+    lines.sort_unstable();
+    (format!("{node}|{key}").into_bytes(), lines)
+}
+
+/// The event's raw input: its lines as received, joined by newlines (`pipeline._lines`).
+pub fn event_lines<T>(event: &Event<T>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(event.records.iter().map(|r| r.raw.len() + 1).sum());
+    for (i, r) in event.records.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(r.raw.as_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_as_posixpath_makes_them() {
+        assert_eq!(normpath("/a/./b/../c"), "/a/c");
+        assert_eq!(normpath("//a//b/"), "//a/b");
+        assert_eq!(normpath("///a/.."), "/");
+        assert_eq!(normpath("a/../../b"), "../b");
+        assert_eq!(normpath("/../x"), "/x");
+        assert_eq!(dirname("/a/b"), "/a");
+        assert_eq!(dirname("/a"), "/");
+        assert_eq!(dirname("a"), "");
+        assert_eq!(dirname("//a//b"), "//a");
+    }
+
+    #[test]
+    fn categorization_merges_the_rows() {
+        let (primary, cat) = categorize(&["SYSCALL", "EXECVE", "PATH"], Some("execve"), false);
+        assert_eq!(primary, "SYSCALL");
+        assert_eq!(cat.action, "executed");
+        let (primary, cat) = categorize(&["WEIRD_THING"], None, false);
+        assert_eq!((primary, cat.action.as_str()), ("WEIRD_THING", "weird-thing"));
+        assert!(is_number("0") && is_number("18446744073709551615") && !is_number("18446744073709551616"));
+        assert!(!is_number("") && !is_number("12a"));
+    }
+}

@@ -1,0 +1,300 @@
+//! Spooled Linux lines of one sender -> events -> documents, as `auditrecv/pipeline.py`
+//! `DocumentBuilder` does it (`add`, `poll`, `flush`, `_linux`): the assembler is kept across batches,
+//! each completed event becomes its document (ECS or v1), id, dead letter or hand-back.
+
+use std::sync::Arc;
+
+use super::batch::{Fallback, IndexNaming, Schema, write_lines};
+use super::common::{Observer, Parties, Source};
+use super::deadletter::dead_letter_linux;
+use super::enrich::{Enrichment, enrich};
+use super::ids::document_id;
+use super::limits::{DocLimits, within_limits, within_limits_fast};
+use super::linux::{MapError, event_lines, linux_id_parts, linux_to_ecs, linux_to_v1};
+use super::value::{Obj, Value};
+use crate::boundary::guard;
+use crate::json::JsonWriter;
+use crate::linux::assemble::{Assembler, Complete, Event, Settings};
+use crate::linux::parse::parse_line;
+use crate::linux::pytext::decode_lossy;
+
+/// What an event's lines carry through the assembler (`pipeline._LineTag`).
+#[derive(Debug, Clone)]
+pub struct Tag {
+    pub spool_id: i64,
+    /// Index into the builder's senders (one per distinct `Source`).
+    pub sender: usize,
+    pub received_ns: u64,
+}
+
+/// One completed event's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinuxBuilt {
+    /// The document id ("" for an event that makes no document).
+    pub id: String,
+    pub spool_ids: Vec<i64>,
+    pub received_ns: Option<u64>,
+    /// The builder's sender whose lines made it (None: no line tag, the `unknown` source).
+    pub sender: Option<usize>,
+    /// The document is a dead letter (the mapper failed on the event).
+    pub dead_letter: bool,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The mapped (and enriched) document, not yet serialized.
+    Doc(Box<Obj>),
+    /// An orphan EOE (its event was already emitted): no document, the lines are simply done.
+    NoDocument,
+    /// Built by the Python path: why, and the event as `interpret()` gives it (its `decode --raw`
+    /// JSON), None where that cannot be written either.
+    Fallback(Fallback, Option<Vec<u8>>),
+}
+
+/// The per-sender state of the Linux documents: the open events and the clock they are timed on.
+pub struct LinuxBuilder {
+    pub schema: Schema,
+    pub observer: Observer,
+    pub doc_limits: DocLimits,
+    pub enrichment: Option<Enrichment>,
+    record_clock: bool,
+    clock: f64,
+    senders: Vec<Arc<Parties>>,
+    assembler: Assembler<Tag>,
+    /// `DocumentBuilder.stats` counters of this builder: linux_lines, linux_events, dead_letters.
+    pub lines: u64,
+    pub events: u64,
+    pub dead_letters: u64,
+}
+
+impl LinuxBuilder {
+    pub fn new(
+        schema: Schema,
+        observer: Observer,
+        doc_limits: DocLimits,
+        settings: Settings,
+        record_clock: bool,
+    ) -> Self {
+        LinuxBuilder {
+            schema,
+            observer,
+            doc_limits,
+            enrichment: None,
+            record_clock,
+            clock: 0.0,
+            senders: Vec::new(),
+            assembler: Assembler::new(settings),
+            lines: 0,
+            events: 0,
+            dead_letters: 0,
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.assembler.in_flight()
+    }
+
+    fn sender(&mut self, source: &Source) -> usize {
+        if let Some(i) = self.senders.iter().position(|p| &p.source == source) {
+            return i;
+        }
+        self.senders.push(Arc::new(Parties::new(source.clone(), self.observer.clone())));
+        self.senders.len() - 1
+    }
+
+    /// `DocumentBuilder.add` for lines of one source: each line parsed and assembled on the clock,
+    /// then what timed out; `now` (tests) overrides the clock.
+    pub fn add(
+        &mut self,
+        lines: &[&[u8]],
+        received_ns: &[u64],
+        spool_ids: &[i64],
+        source: &Source,
+        now: Option<f64>,
+    ) -> Vec<LinuxBuilt> {
+        let sender = self.sender(source);
+        self.lines += lines.len() as u64;
+        let mut events = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
+            let spool_id = spool_ids.get(i).copied().unwrap_or(i as i64);
+            let text = decode_lossy(line);
+            let record = match parse_line(&text) {
+                Ok(r) => r,
+                // a header number Python refuses (> 4300 digits): its parse_line raises; an error record here
+                Err(_) => crate::linux::Record::error_record(&text, "header number too long", false),
+            };
+            if self.record_clock {
+                if let Some(t) = &record.time_ns {
+                    let seconds = t.to_f64() / 1e9;
+                    if seconds > self.clock {
+                        self.clock = seconds;
+                    }
+                }
+            } else {
+                let seconds = received as f64 / 1e9;
+                if seconds > self.clock {
+                    self.clock = seconds;
+                }
+            }
+            let tag = Tag { spool_id, sender, received_ns: received };
+            let _ = self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
+        }
+        self.assembler.poll(now.unwrap_or(self.clock), &mut events);
+        self.all_built(&events)
+    }
+
+    /// `DocumentBuilder.poll(now)`: events whose grace window or maximum age has passed. Without
+    /// `now`: the records' clock, or (arrival clock) the later of it and `wall`.
+    pub fn poll(&mut self, now: Option<f64>, wall: f64) -> Vec<LinuxBuilt> {
+        let now = now.unwrap_or(if self.record_clock { self.clock } else { self.clock.max(wall) });
+        let mut events = Vec::new();
+        self.assembler.poll(now, &mut events);
+        self.all_built(&events)
+    }
+
+    /// `DocumentBuilder.flush()`: everything still open.
+    pub fn flush(&mut self) -> Vec<LinuxBuilt> {
+        let mut events = Vec::new();
+        self.assembler.flush(&mut events);
+        self.all_built(&events)
+    }
+
+    fn all_built(&mut self, events: &[Event<Tag>]) -> Vec<LinuxBuilt> {
+        let built: Vec<LinuxBuilt> = events.iter().map(|e| self.built(e)).collect();
+        self.events += built.len() as u64;
+        self.dead_letters += built.iter().filter(|b| b.dead_letter).count() as u64;
+        built
+    }
+
+    /// `DocumentBuilder._linux(event)`.
+    fn built(&self, event: &Event<Tag>) -> LinuxBuilt {
+        let spool_ids: Vec<i64> = event.tags.iter().map(|t| t.spool_id).collect();
+        let first = event.tags.first();
+        let received_ns = first.map(|t| t.received_ns);
+        if event.complete == Complete::OrphanEoe {
+            return LinuxBuilt {
+                id: String::new(),
+                spool_ids,
+                received_ns,
+                sender: None,
+                dead_letter: false,
+                outcome: Outcome::NoDocument,
+            };
+        }
+        let unknown;
+        let parties: &Parties = match first {
+            Some(t) => &self.senders[t.sender],
+            None => {
+                unknown =
+                    Parties::new(Source { transport: "unknown".into(), ..Source::default() }, self.observer.clone());
+                &unknown
+            }
+        };
+        let (head, lines) = linux_id_parts(event);
+        let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
+        refs.push(&head);
+        refs.extend(lines);
+        let id = document_id("linux", &parties.identity, &refs);
+        let received = received_ns.unwrap_or(0);
+        let mut dead_letter = false;
+        let outcome = match guard(|| self.document(event, parties, received)) {
+            Ok(Ok((doc, dead))) => {
+                dead_letter = dead;
+                Outcome::Doc(Box::new(doc))
+            }
+            Ok(Err(why)) => Outcome::Fallback(why, event_json(event)),
+            Err(p) => Outcome::Fallback(Fallback::Panicked(p.0), event_json(event)),
+        };
+        LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, outcome }
+    }
+
+    /// The event's document and whether it is a dead letter, or why it is handed back.
+    fn document(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Result<(Obj, bool), Fallback> {
+        if event.records.iter().any(|r| r.error == Some("header number too long")) {
+            return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
+        }
+        let mapped = match self.schema {
+            Schema::Ecs => linux_to_ecs(event, parties, received),
+            Schema::V1 => linux_to_v1(event, &parties.source.peer, received),
+        };
+        let (doc, dead) = match mapped {
+            Ok(doc) => (doc, false),
+            Err(MapError::Internal(e)) => {
+                let error = format!("internal error: {}", e.0);
+                let doc = dead_letter_linux(&event_lines(event), parties, &error, received)
+                    .map_err(|e| Fallback::Panicked(e.0))?;
+                (doc, true)
+            }
+        };
+        // within_limits_fast takes the lines' length in characters, as Python's len(str)
+        let raw_len: usize = event.records.iter().map(|r| r.raw.chars().count()).sum();
+        if !within_limits_fast(raw_len as u64, event.records.len() as u64, &self.doc_limits) {
+            let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+            if !within_limits(&json, &self.doc_limits) {
+                return Err(Fallback::OverLimits);
+            }
+        }
+        Ok((doc, dead))
+    }
+}
+
+/// The event's `decode --raw` JSON (what `interpret()` gives), for the Python path to map.
+fn event_json(event: &Event<Tag>) -> Option<Vec<u8>> {
+    crate::linux::json::event_json(event, "").ok()
+}
+
+impl LinuxBuilder {
+    fn parties_of(&self, built: &LinuxBuilt) -> Option<&Parties> {
+        built.sender.map(|i| &*self.senders[i])
+    }
+
+    /// A built result's document enriched (`self.enrichment`) and serialized, or why it is not.
+    pub fn serialize(&self, built: &mut LinuxBuilt) -> Result<Vec<u8>, Fallback> {
+        let parties = self.parties_of(built);
+        let Outcome::Doc(doc) = &mut built.outcome else { return Err(Fallback::Panicked("no document".into())) };
+        guard(|| {
+            if let Some(e) = &self.enrichment {
+                enrich(doc, e, parties);
+            }
+            let mut w = JsonWriter::with_capacity(4096);
+            doc.write(&mut w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+            Ok(w.into_bytes())
+        })
+        .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
+    }
+
+    /// Built results' `_bulk` lines appended to `w`: `(start, end, index)` of each document's lines,
+    /// or why it is not in the body (nothing of it is).
+    pub fn bulk_lines(
+        &self,
+        built: &mut [LinuxBuilt],
+        naming: &IndexNaming,
+        w: &mut JsonWriter,
+    ) -> Vec<Result<(usize, usize, String), Fallback>> {
+        built
+            .iter_mut()
+            .map(|b| {
+                let start = w.buf.len();
+                let parties = self.parties_of(b);
+                let id = &b.id;
+                let Outcome::Doc(doc) = &mut b.outcome else { return Err(Fallback::Panicked("no document".into())) };
+                let written = guard(|| {
+                    if let Some(e) = &self.enrichment {
+                        enrich(doc, e, parties);
+                    }
+                    let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    let index = naming.index(&stamp);
+                    write_lines(w, &index, id, doc)?;
+                    Ok(index)
+                })
+                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+                if written.is_err() {
+                    w.buf.truncate(start);
+                }
+                written.map(|index| (start, w.buf.len(), index))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,388 @@
+"""Native Linux documents (auditrecv._native.LinuxDocuments, Rust) against the Python path (DocumentBuilder
+→ Enricher → sink serialization) for Linux audit lines.
+
+What is compared is what the pipeline hands the sink, event by event in completion order: the document
+id, the spool ids of the lines that made it (or that an orphan EOE closes), and the document's JSON exactly
+as `auditrecv/sink/bulk.py` serializes it. Every Linux fixture, the decoder's hand-picked edge cases, huge
+events over `[limits]`, several senders and receivers, both clocks and both schemas; then enrichment values
+given per sender, the bulk-body variant, and a hypothesis property over generated and mutated lines. Events
+the native side hands back are rebuilt from the event JSON it returns, the way a caller would, and must
+come out as the Python path makes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditrecv import _native
+from auditrecv.config import Limits
+from auditrecv.enrich import Enricher
+from auditrecv.pipeline import DocumentBuilder
+from auditrecv.sink.bulk import BulkDoc, encode
+from auditrecv.sink.naming import index_for
+from auditrecv.spool.record import Source, SpoolRecord
+from auditrecv.tools import decode_config
+from tests.golden import native_core
+from tests.golden.goldens import read_records
+from tests.golden.test_decoder_properties import linux_payloads
+from tests.native.test_documents_native import (
+    ENRICHMENTS,
+    OBSERVERS,
+    SCHEMAS,
+    SOURCES,
+    python_enricher,
+    sender_enrichment,
+    serialized,
+)
+from tests.native.test_linux_native import EDGE_CASES, LINUX_FIXTURES, SYSCALL, lines_of
+
+Schema = str
+RECEIVED_NS = 1_700_000_000_123_456_789
+EXAMPLES = int(os.environ.get("AUDITRECV_PROPERTY_EXAMPLES", "150"))  # raise it for a longer hunt
+
+# (doc id, serialized document or why the sink refuses it, spool ids); doc None: no document
+Row = tuple[str, bytes | str | None, list[int]]
+
+
+def arrivals(count: int, step_ns: int) -> list[int]:
+    return [RECEIVED_NS + i * step_ns for i in range(count)]
+
+
+def python_rows(
+    lines: Sequence[bytes],
+    *,
+    schema: Schema,
+    source: Source,
+    observer: Mapping[str, Any],
+    received: Sequence[int],
+    record_clock: bool,
+    chunk: int = 1000,
+    limits: Limits | None = None,
+    enricher: Enricher | None = None,
+) -> list[Row] | type[Exception]:
+    """What the pipeline's DocumentBuilder makes of the lines (fed in chunks, then flushed), or what it raises."""
+    cfg = decode_config(schema)
+    if limits is not None:
+        cfg = dataclasses.replace(cfg, limits=limits)
+    builder = DocumentBuilder(cfg, dict(observer), record_clock=record_clock)
+    built = []
+    try:
+        for start in range(0, len(lines), chunk):
+            items = [
+                (i, SpoolRecord("linux", lines[i], source, received[i]))
+                for i in range(start, min(start + chunk, len(lines)))
+            ]
+            built += builder.add(items)
+        built += builder.flush()
+    except Exception as exc:
+        return type(exc)
+    out: list[Row] = []
+    for b in built:
+        if b.doc is not None and enricher is not None:
+            asyncio.run(enricher.enrich(b.doc))
+        out.append((b.doc_id, None if b.doc is None else serialized(b.doc), list(b.spool_ids)))
+    return out
+
+
+def native_builder(schema: Schema, observer: Mapping[str, Any], record_clock: bool, limits: Limits | None) -> Any:
+    lim = limits or Limits()
+    ev = decode_config(schema).decode.linux
+    return _native.LinuxDocuments(
+        schema=schema,
+        observer=dict(observer),
+        record_clock=record_clock,
+        grace_seconds=ev.grace_seconds,
+        max_age_seconds=ev.max_age_seconds,
+        max_records=ev.max_records,
+        max_linux_event_bytes=lim.max_linux_event_bytes,
+        max_document_bytes=lim.max_document_bytes,
+        max_tokens=lim.max_tokens,
+        max_array_items=lim.max_array_items,
+        max_string_chars=lim.max_string_chars,
+    )
+
+
+def handed_back(
+    event: bytes | None,
+    why: str,
+    source: Source,
+    schema: Schema,
+    observer: Mapping[str, Any],
+    received: int | None,
+    limits: Limits | None,
+) -> bytes | str:
+    """A hand-back as the caller completes it: unencodable ones are the sink's refusal, the rest Python-built."""
+    if why.startswith("unencodable: "):
+        return why
+    assert event is not None, why
+    _, doc = native_core.python_fallback(orjson.loads(event), source, schema, observer, received, limits)
+    return serialized(doc)
+
+
+def native_rows(
+    lines: Sequence[bytes],
+    *,
+    schema: Schema,
+    source: Source,
+    observer: Mapping[str, Any],
+    received: Sequence[int],
+    record_clock: bool,
+    chunk: int = 1000,
+    limits: Limits | None = None,
+    enrichment: dict[str, Any] | None = None,
+) -> list[Row]:
+    builder = native_builder(schema, observer, record_clock, limits)
+    rows = []
+    for start in range(0, len(lines), chunk):
+        rows += builder.add(
+            list(lines[start : start + chunk]),
+            received_ns=list(received[start : start + chunk]),
+            spool_ids=list(range(start, min(start + chunk, len(lines)))),
+            source=source.to_dict(),
+            enrichment=enrichment,
+        )
+    rows += builder.flush(enrichment=enrichment)
+    assert len(builder) == 0
+    out: list[Row] = []
+    for doc_id, doc, ids, why, event, at in rows:
+        if why == "no_document":
+            out.append(("", None, ids))
+        elif doc is None:
+            assert enrichment is None, "hand-backs are not enriched here"
+            out.append((doc_id, handed_back(event, why, source, schema, observer, at, limits), ids))
+        else:
+            out.append((doc_id, doc, ids))
+    return out
+
+
+def assert_same(lines: Sequence[bytes], **kw: Any) -> None:
+    enricher = kw.pop("enricher", None)
+    enrichment = kw.pop("enrichment", None)
+    python = python_rows(lines, enricher=enricher, **kw)
+    native = native_rows(lines, enrichment=enrichment, **kw)
+    if not isinstance(python, list):  # a known Python crash (tests/golden/README.md): nothing to compare
+        return
+    assert len(native) == len(python), f"{len(python)} python events, {len(native)} native"
+    for i, (p, n) in enumerate(zip(python, native, strict=True)):
+        if p != n:
+            detail = ""
+            if isinstance(p[1], bytes) and isinstance(n[1], bytes):
+                a, b = orjson.loads(p[1]), orjson.loads(n[1])
+                detail = f"\nfields: {sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))}"
+            pytest.fail(f"event {i} of {kw.get('schema')}{detail}\npython {p!r}\nnative {n!r}"[:6000], pytrace=False)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize("fixture", LINUX_FIXTURES, ids=[f.relpath for f in LINUX_FIXTURES])
+def test_every_fixture_as_python(fixture: Any, schema: Schema) -> None:
+    lines = [line for _, line in read_records(fixture)]
+    for source, observer, record_clock, step in [
+        (SOURCES[0], OBSERVERS[0], True, 0),
+        (SOURCES[1], OBSERVERS[1], False, 7_000_000),  # arrival clock: lines 7 ms apart
+        (SOURCES[2], OBSERVERS[3], False, 0),
+    ]:
+        assert_same(
+            lines,
+            schema=schema,
+            source=source,
+            observer=observer,
+            received=arrivals(len(lines), step),
+            record_clock=record_clock,
+            chunk=97,
+        )
+
+
+# ---------------------------------------------------------------- edge cases
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+@pytest.mark.parametrize("record_clock", [True, False], ids=["record-clock", "arrival-clock"])
+def test_edge_cases_as_python(name: str, schema: Schema, record_clock: bool) -> None:
+    lines = EDGE_CASES[name]
+    for source in SOURCES[:3]:
+        assert_same(
+            lines,
+            schema=schema,
+            source=source,
+            observer=OBSERVERS[0],
+            received=arrivals(len(lines), 3_000_000_000),
+            record_clock=record_clock,
+            chunk=2,
+        )
+
+
+def test_orphan_eoe_and_unterminated_events() -> None:
+    """An EOE after its event makes no document but its spool id comes back; open events come at flush."""
+    lines = lines_of(
+        SYSCALL.format(serial=1),
+        "type=EOE msg=audit(1700000000.123:1): ",
+        "type=EOE msg=audit(1700000000.123:1): ",
+        SYSCALL.format(serial=2),
+    )
+    builder = native_builder("ecs", {}, True, None)
+    rows = builder.add(lines, received_ns=RECEIVED_NS, spool_ids=[10, 11, 12, 13], source=SOURCES[0].to_dict())
+    assert [(r[2], r[3]) for r in rows] == [([10, 11], None), ([12], "no_document")]
+    assert len(builder) == 1
+    (last,) = builder.flush()
+    assert last[2] == [13] and last[1] is not None and orjson.loads(last[1])["auditd"]["complete"] == "flush"
+    assert builder.stats() == {"linux_lines": 4, "linux_events": 3, "dead_letters": 0}
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_huge_events_over_the_limits(schema: Schema) -> None:
+    """Events past [limits] are handed back with their event; completed the Python way, they are Python's."""
+    tight = dataclasses.replace(Limits(), max_document_bytes=64 * 1024, max_string_chars=1024, max_tokens=3)
+    lines = lines_of(
+        SYSCALL.format(serial=1),
+        *(f'type=PATH msg=audit(1700000000.123:1): item={i} name="/{"x" * 3000}{i}"' for i in range(40)),
+        "type=EOE msg=audit(1700000000.123:1): ",
+        SYSCALL.format(serial=2),
+        "type=EXECVE msg=audit(1700000000.123:2): argc=1 a0=" + "41" * 20000,
+    )
+    for limits in (tight, Limits()):
+        assert_same(
+            lines,
+            schema=schema,
+            source=SOURCES[1],
+            observer=OBSERVERS[0],
+            received=arrivals(len(lines), 0),
+            record_clock=True,
+            limits=limits,
+        )
+    builder = native_builder(schema, {}, True, tight)
+    rows = builder.add(lines, received_ns=RECEIVED_NS, source=SOURCES[1].to_dict()) + builder.flush()
+    assert "over_limits" in {r[3] for r in rows}
+
+
+def test_stats_count_dead_letters_as_the_pipeline() -> None:
+    """A time past year 9999 makes the Python mapper raise: a dead letter, counted as DocumentBuilder counts it."""
+    line = b"type=SYSCALL msg=audit(253402300800.000:1): syscall=1"
+    python = DocumentBuilder(decode_config("ecs"), {}, record_clock=True)
+    python.add([(1, SpoolRecord("linux", line, SOURCES[0], RECEIVED_NS))])
+    python.flush()
+    builder = native_builder("ecs", {}, True, None)
+    (row,) = builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
+    assert orjson.loads(row[1] or b"")["error"]["message"].startswith("internal error: ValueError('year 10000")
+    assert builder.stats() == {k: python.stats[k] for k in ("linux_lines", "linux_events", "dead_letters")}
+    assert builder.stats()["dead_letters"] == 1
+
+
+def test_invalid_utf8_keeps_the_text_as_python() -> None:
+    """README known gap: an undecodable line keeps its \\xNN text, so the byte 0xff and the four characters
+    \\xff make the same document; on the pipeline's path (lines parsed from bytes) even the same id."""
+    rows = []
+    for line in (b"\xff junk", b"\\xff junk"):
+        builder = native_builder("ecs", {}, True, None)
+        rows += builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
+    (id1, doc1, *_), (id2, doc2, *_) = rows
+    assert id1 == id2 and doc1 is not None and doc1 == doc2
+    assert orjson.loads(doc1)["event"]["original"] == orjson.loads(doc2)["event"]["original"] == "\\xff junk"
+
+
+def test_lines_of_several_connections_keep_their_first_lines_source() -> None:
+    """One sender over two connections: an event's document names the connection of its first line."""
+    first, second = SOURCES[1], dataclasses.replace(SOURCES[1], peer_port=40002)
+    lines = lines_of(SYSCALL.format(serial=1), "type=EOE msg=audit(1700000000.123:1): ")
+    builder = native_builder("ecs", {}, False, None)
+    assert builder.add(lines[:1], received_ns=RECEIVED_NS, spool_ids=[5], source=first.to_dict()) == []
+    ((_, doc, ids, why, _, at),) = builder.add(
+        lines[1:], received_ns=RECEIVED_NS + 5, spool_ids=[6], source=second.to_dict()
+    )
+    assert why is None and ids == [5, 6] and at == RECEIVED_NS
+    assert orjson.loads(doc or b"")["auditrecv"]["source"]["peer_port"] == 40001
+
+
+def test_poll_on_the_arrival_clock() -> None:
+    """An open event is completed once its maximum age has passed on the clock given to poll."""
+    builder = native_builder("ecs", {}, False, None)
+    assert builder.add([SYSCALL.format(serial=1).encode()], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) == []
+    assert builder.poll(RECEIVED_NS / 1e9 + 1) == []
+    (row,) = builder.poll(RECEIVED_NS / 1e9 + 60)
+    assert row[3] is None and orjson.loads(row[1])["auditd"]["complete"] == "max_age"
+    assert builder.poll() == [] and len(builder) == 0
+
+
+# ---------------------------------------------------------------- enrichment and bulk body
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize("shape", list(ENRICHMENTS))
+def test_enrichment_per_sender_as_the_python_merge(schema: Schema, shape: str) -> None:
+    source = Source(transport="audisp-remote", peer="192.0.2.7", peer_port=1, listener="linux")
+    lookups = ENRICHMENTS[shape]
+    lines = [line for fixture in LINUX_FIXTURES[:4] for _, line in read_records(fixture)][:400]
+    assert_same(
+        lines,
+        schema=schema,
+        source=source,
+        observer=OBSERVERS[0],
+        received=arrivals(len(lines), 0),
+        record_clock=True,
+        enricher=python_enricher(**lookups),
+        enrichment=sender_enrichment(source, schema=schema, **lookups),
+    )
+
+
+@pytest.mark.parametrize("naming", [{}, {"mode": "data_stream", "data_stream": "logs-auditrecv-linux"}])
+def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
+    lines = [line for fixture in LINUX_FIXTURES[:3] for _, line in read_records(fixture)]
+    source = SOURCES[1]
+    cfg = decode_config("ecs")
+    search = dataclasses.replace(cfg.search, **naming)
+    python = python_rows(
+        lines, schema="ecs", source=source, observer={}, received=arrivals(len(lines), 0), record_clock=True
+    )
+    assert isinstance(python, list)
+    expected = b""
+    for doc_id, doc, _ in python:
+        if isinstance(doc, bytes):
+            item = encode(BulkDoc(index_for(search, orjson.loads(doc)), doc_id, orjson.loads(doc)))
+            assert not isinstance(item, tuple)
+            expected += item.lines
+    builder = native_builder("ecs", {}, True, None)
+    kw = {"data_stream": search.data_stream} if naming else {}
+    body, layout = builder.add_bulk(lines, received_ns=RECEIVED_NS, source=source.to_dict(), **kw)
+    tail, tail_layout = builder.flush_bulk(**kw)
+    assert body + tail == expected
+    assert [row[4] for row in layout + tail_layout if row[4]] == ["no_document"] * sum(
+        doc is None for _, doc, _ in python
+    )
+    assert [row[0] for row in layout + tail_layout if not row[4]] == [r[0] for r in python if r[1] is not None]
+
+
+# ---------------------------------------------------------------- property
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(linux_payloads(), min_size=1, max_size=12),
+    st.sampled_from(SCHEMAS),
+    st.sampled_from(SOURCES),
+    st.booleans(),
+    st.integers(min_value=1, max_value=5),
+)
+def test_property_generated_and_mutated_lines_as_python(
+    lines: list[bytes], schema: Schema, source: Source, record_clock: bool, chunk: int
+) -> None:
+    assert_same(
+        lines,
+        schema=schema,
+        source=source,
+        observer=OBSERVERS[1],
+        received=arrivals(len(lines), 1_500_000_000),
+        record_clock=record_clock,
+        chunk=chunk,
+    )
