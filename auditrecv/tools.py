@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from auditrecv.config import Config
-from auditrecv.decode.bsm import decode_record, iter_records, iter_trail_file, sniff_format
+from auditrecv.decode.bsm import decode_record, sniff_format
 from auditrecv.decode.linux import decode_lines
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 
@@ -53,9 +53,10 @@ def dumps(obj: Any, *, sort_keys: bool = False) -> bytes:
 
 
 def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
-    """A file (or '-' for stdin) as raw records, streamed: BSM records by their header length (file
-    tokens skipped), Linux logs line by line. The int beside each record is its file offset (BSM) or
-    line number (Linux), for error messages. Raises OSError if the file cannot be read.
+    """A file (or '-' for stdin) as raw records: BSM records by their header length (file tokens
+    skipped; the trail is read whole and split by the native core), Linux logs line by line, streamed.
+    The int beside each record is its file offset (BSM) or line number (Linux), for error messages.
+    Raises OSError if the file cannot be read.
     """
     stdin = sys.stdin.buffer
     if name == "-":
@@ -64,9 +65,8 @@ def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
         with open(name, "rb") as f:
             head = f.read(4096)
     kind: RecordKind = "bsm" if sniff_format(head) == "bsm" else "linux"
-    if kind == "bsm":
-        records = iter_records(stdin.read()) if name == "-" else iter_trail_file(name)
-        return kind, ((rec.offset, rec.raw) for rec in records)
+    if kind == "bsm":  # split by the native core (the Python iter_trail_file decodes every record to split)
+        return kind, bsm_records(read_whole(name))
 
     def lines() -> Iterator[tuple[int, bytes]]:
         # Binary line iteration splits on b"\n" only: str.splitlines() would also split on the

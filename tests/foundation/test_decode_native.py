@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from auditrecv.tools import decode_files
+from auditrecv.decode.bsm import iter_trail_file
+from auditrecv.tools import decode_files, read_input
 from tests.golden.test_goldens import _fixture_names
 from tests.paths import BSM_FIXTURES, FIXTURES, LINUX_FIXTURES
 
@@ -75,3 +76,11 @@ def test_stdin_through_the_command() -> None:
     from_stdin = subprocess.run([*run, "-"], input=TRAIL.read_bytes(), capture_output=True, timeout=120, check=True)
     from_file = subprocess.run([*run, str(TRAIL)], capture_output=True, timeout=120, check=True)
     assert from_stdin.stdout == from_file.stdout and from_file.stdout.count(b"\n") > 10
+
+
+def test_trails_split_as_the_python_reader_split_them() -> None:
+    """read_input's BSM records (native split) are iter_trail_file's, damaged bytes included."""
+    for path in [*sorted(BSM_FIXTURES.rglob("*.bsm")), TRAIL]:
+        expected = [(rec.offset, rec.raw) for rec in iter_trail_file(path)]
+        kind, records = read_input(str(path))
+        assert kind == "bsm" and list(records) == expected, path
