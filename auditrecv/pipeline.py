@@ -436,16 +436,22 @@ class Pipeline:
         """Serialize the native batches among `docs`, each enriched with its sender's values (looked up
         once per sender and batch). A sender whose documents would ask the enricher different questions
         (see Enricher.uniform_sender) has its documents built and enriched the Python way."""
-        batches = {id(d.native): d.native for d in docs if d.native is not None}
+        batches = list({id(d.native): d.native for d in docs if d.native is not None}.values())
         enricher = self._sender_enricher
-        for batch in batches.values():
-            values = None
-            if enricher is not None:
-                if not enricher.uniform_sender(batch.source, self._cfg.search.schema):
+        if enricher is None:
+            values: list[dict[str, Any] | None] = [None] * len(batches)
+        else:
+            uniform = []
+            for batch in batches:
+                if enricher.uniform_sender(batch.source, self._cfg.search.schema):
+                    uniform.append(batch)
+                else:
                     self._builder.in_python(batch)
-                    continue
-                values = await enricher.for_sender(batch.source, batch.zone_refs())
-            await asyncio.to_thread(self._builder.serialize, batch, values)
+            batches = uniform
+            # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
+            values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
+        for batch, found in zip(batches, values, strict=True):
+            await asyncio.to_thread(self._builder.serialize, batch, found)
 
     async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:
         """Delete confirmed records; if the disk refuses, retry in halves (they would only be re-sent as
