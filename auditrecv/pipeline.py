@@ -60,6 +60,7 @@ class BuiltDoc:
     # Built natively: the serialized document and its index (then `doc` is None). Until its batch is
     # serialized (`DocumentBuilder.serialize`), `native` holds the batch and the rest is unknown.
     source: bytes | None = None
+    lines: bytes | None = None  # the bulk lines (action and document) of `source`, as the native body has them
     index: str = ""
     native: NativeBatch | None = None
 
@@ -211,8 +212,8 @@ class DocumentBuilder:
                 built.doc, built.doc_id = python.doc, python.doc_id
                 handed_back.append(built)
                 continue
-            newline = body.index(b"\n", start, end)
-            built.source = body[newline + 1 : end - 1]
+            built.lines = body[start:end]
+            built.source = built.lines[built.lines.index(b"\n") + 1 : -1]
             built.index = index
             built.doc_id = doc_id
             if _DEAD_LETTER_MARK in built.source:
@@ -426,7 +427,7 @@ class Pipeline:
         bulk = []
         for d in docs:
             if d.source is not None:
-                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d))
+                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
             elif d.doc is not None:
                 bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
         outcomes = await self._indexer.index(bulk) if bulk else []
