@@ -447,7 +447,7 @@ class Pipeline:
                 if enricher.uniform_sender(batch.source, self._cfg.search.schema):
                     uniform.append(batch)
                 else:
-                    self._builder.in_python(batch)
+                    await asyncio.to_thread(self._builder.in_python, batch)
             batches = uniform
             # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
             values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
