@@ -9,6 +9,7 @@ engine confirmed the document built from it (created, duplicate, or dead-lettere
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,7 +36,14 @@ from auditrecv.spool.record import Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.pipeline")
 
+# The compiled core (native/): its stub lives in native/python, out of mypy's sight from here.
+_native: Any = importlib.import_module("auditrecv._native")
+
 Enricher = Callable[[dict[str, Any]], Awaitable[None]]
+
+# The record kinds whose documents the native core builds straight into bulk lines; the others go through
+# the Python decoders and mappers. Linux joins once the native Linux mapper lands.
+NATIVE_KINDS = frozenset({"bsm"})
 
 
 @dataclass(slots=True)
@@ -49,6 +57,31 @@ class BuiltDoc:
     doc: dict[str, Any] | None
     doc_id: str
     spool_ids: list[int] = field(default_factory=list)
+    # Built natively: the serialized document and its index (then `doc` is None). Until its batch is
+    # serialized (`DocumentBuilder.serialize`), `native` holds the batch and the rest is unknown.
+    source: bytes | None = None
+    lines: bytes | None = None  # the bulk lines (action and document) of `source`, as the native body has them
+    index: str = ""
+    native: NativeBatch | None = None
+
+    @property
+    def has_document(self) -> bool:
+        return self.doc is not None or self.source is not None
+
+
+@dataclass(slots=True)
+class NativeBatch:
+    """The records of one kind from one sender and one read, mapped by the native core; the documents
+    stay in Rust until `DocumentBuilder.serialize` writes them as bulk lines, enriched with values looked
+    up once for the sender (zone/host metadata is per source, not per field)."""
+
+    source: Source
+    items: list[tuple[int, SpoolRecord]]
+    documents: Any  # _native.BsmDocuments
+    built: list[BuiltDoc] = field(default_factory=list)
+
+    def zone_refs(self) -> list[str]:
+        return list(self.documents.zone_refs())
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +100,16 @@ class DocumentBuilder:
     """Turns spooled records into documents. Synchronous and stateful (the Linux event assembler),
     so one instance is used by one worker at a time."""
 
-    def __init__(self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False) -> None:
+    def __init__(
+        self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False, native: bool = False
+    ) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
         lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
-        and spool exports, where arrival means nothing), otherwise their arrival time at the receiver."""
+        and spool exports, where arrival means nothing), otherwise their arrival time at the receiver.
+
+        `native`: records of the NATIVE_KINDS come out as BuiltDocs pending in a NativeBatch, to be
+        finished by `serialize` (the pipeline); otherwise every document is a dict (decode, export)."""
         ev = cfg.decode.linux
         self._record_clock = record_clock
         self._clock = 0.0  # the newest record time (record_clock) or arrival time seen so far
@@ -84,13 +122,29 @@ class DocumentBuilder:
         )
         self._observer = observer
         self._compat = cfg.search.schema == "auditrecv-v1"
+        self._schema = cfg.search.schema
+        self._search = cfg.search
+        self._native = native and native_naming(cfg)
+        caps = cfg.limits
+        self._caps = {
+            "max_document_bytes": caps.max_document_bytes,
+            "max_tokens": caps.max_tokens,
+            "max_array_items": caps.max_array_items,
+            "max_string_chars": caps.max_string_chars,
+        }
         self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
 
     def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
         """`now` (tests) overrides the records' clock."""
         out: list[BuiltDoc] = []
+        senders: dict[Source, list[tuple[int, SpoolRecord]]] = {}
+        slots: dict[Source, list[int]] = {}
         for spool_id, rec in items:
-            if rec.kind == "bsm":
+            if self._native and rec.kind in NATIVE_KINDS:
+                senders.setdefault(rec.source, []).append((spool_id, rec))
+                slots.setdefault(rec.source, []).append(len(out))
+                out.append(_PLACEHOLDER)
+            elif rec.kind == "bsm":
                 out.append(self._bsm(spool_id, rec))
             else:
                 self.stats["linux_lines"] += 1
@@ -106,7 +160,72 @@ class DocumentBuilder:
                 )
                 out.extend(self._linux(e) for e in events)
         out.extend(self._linux(e) for e in self._assembler.poll(self._clock if now is None else now))
+        for source, group in senders.items():
+            for slot, built in zip(slots[source], self._bsm_native(source, group), strict=True):
+                out[slot] = built
         return out
+
+    def _bsm_native(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
+        """The BSM records of one sender, mapped natively (see NativeBatch); on a native bug, the Python way."""
+        try:
+            documents = _native.BsmDocuments(
+                [rec.payload for _, rec in group],
+                schema=self._schema,
+                received_ns=[rec.received_ns for _, rec in group],
+                source=source.to_dict(),
+                observer=self._observer,
+                **self._caps,
+            )
+        except Exception:
+            log.exception(
+                "%d BSM records from %s could not be mapped natively; mapping them in Python", len(group), source.peer
+            )
+            return [self._bsm(spool_id, rec) for spool_id, rec in group]
+        self.stats["bsm_records"] += len(group)
+        batch = NativeBatch(source, group, documents)
+        batch.built = [BuiltDoc(None, "", [spool_id], native=batch) for spool_id, _ in group]
+        return batch.built
+
+    def serialize(self, batch: NativeBatch, enrichment: dict[str, Any] | None) -> list[BuiltDoc]:
+        """Write a NativeBatch's documents as bulk lines, with the sender's enrichment values merged in.
+        Records the native core hands back (over [limits], unencodable, a native bug) are built the
+        Python way as dicts, and returned: they are enriched the Python way, document by document.
+        Synchronous and CPU-bound: run it in a thread."""
+        data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
+        try:
+            body, layout = batch.documents.bulk_body(
+                index=self._search.index, data_stream=data_stream, enrichment=enrichment
+            )
+        except Exception:
+            log.exception(
+                "%d BSM documents could not be serialized natively; building them in Python", len(batch.items)
+            )
+            layout = [("", "", 0, 0, "native_error")] * len(batch.items)
+            body = b""
+        handed_back = []
+        for built, (spool_id, rec), (doc_id, index, start, end, why) in zip(
+            batch.built, batch.items, layout, strict=True
+        ):
+            built.native = None
+            if why:
+                python = self._bsm(spool_id, rec, counted=True)
+                built.doc, built.doc_id = python.doc, python.doc_id
+                handed_back.append(built)
+                continue
+            built.lines = body[start:end]
+            built.source = built.lines[built.lines.index(b"\n") + 1 : -1]
+            built.index = index
+            built.doc_id = doc_id
+            if _DEAD_LETTER_MARK in built.source:
+                self.stats["dead_letters"] += 1
+        return handed_back
+
+    def in_python(self, batch: NativeBatch) -> None:
+        """Build a NativeBatch's documents the Python way instead (enrichment that is not per sender)."""
+        for built, (spool_id, rec) in zip(batch.built, batch.items, strict=True):
+            python = self._bsm(spool_id, rec, counted=True)
+            built.native = None
+            built.doc, built.doc_id = python.doc, python.doc_id
 
     def poll(self, now: float | None = None) -> list[BuiltDoc]:
         """Events whose grace window or maximum age has passed. Called when every spooled record has
@@ -133,8 +252,9 @@ class DocumentBuilder:
             )
         return limited
 
-    def _bsm(self, spool_id: int, rec: SpoolRecord) -> BuiltDoc:
-        self.stats["bsm_records"] += 1
+    def _bsm(self, spool_id: int, rec: SpoolRecord, *, counted: bool = False) -> BuiltDoc:
+        if not counted:
+            self.stats["bsm_records"] += 1
         tokens = 0
         try:
             decoded = decode_record(rec.payload)
@@ -201,6 +321,29 @@ class DocumentBuilder:
         return BuiltDoc(doc, doc_id, ids)
 
 
+_PLACEHOLDER = BuiltDoc(None, "")
+# Only a dead letter's "event" object starts so: inside a JSON string these quotes would be escaped.
+_DEAD_LETTER_MARK = b'"event":{"kind":"pipeline_error"'
+
+
+def native_naming(cfg: Config) -> bool:
+    """Whether the native bulk body can name the indices as `index_for` does (strftime directives it
+    knows; a data stream always)."""
+    if cfg.search.mode == "data_stream":
+        return True
+    try:
+        _native.ecs_bsm_bulk_body(
+            [], schema=cfg.search.schema, received_ns=0, source={}, observer={}, index=cfg.search.index
+        )
+    except ValueError:
+        log.info(
+            "index pattern %r: BSM documents are built in Python (a directive the native core does not format)",
+            cfg.search.index,
+        )
+        return False
+    return True
+
+
 def _lines(records: list[LinuxRecord]) -> bytes:
     """A Linux event's raw input: its lines as received."""
     return "\n".join(r.raw for r in records).encode("utf-8", "surrogateescape")
@@ -222,8 +365,14 @@ class Pipeline:
         self._cfg = cfg
         self._spool = spool
         self._indexer = indexer
-        self._enrich = enrich
-        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
+        # The Enricher itself (bound method or object) can give values per sender, which the native
+        # documents take; any other callable enriches dicts, so then every document is built in Python.
+        owner: Any = enrich if hasattr(enrich, "for_sender") else getattr(enrich, "__self__", None)
+        sender: Any = owner if hasattr(owner, "for_sender") else None
+        self._sender_enricher = sender
+        self._enrich: Enricher | None = sender.enrich if sender is not None else enrich
+        native = enrich is None or sender is not None
+        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock, native=native)
         self._cursor = 0
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
@@ -275,9 +424,35 @@ class Pipeline:
     async def _index(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
         """The documents the engine confirmed (created, duplicate or dead-lettered)."""
         settings = self._cfg.search
-        bulk = [BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d) for d in docs if d.doc is not None]
+        bulk = []
+        for d in docs:
+            if d.source is not None:
+                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
+            elif d.doc is not None:
+                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
         outcomes = await self._indexer.index(bulk) if bulk else []
-        return [d for d in docs if d.doc is None] + [o.token for o in outcomes if o.confirmed]
+        return [d for d in docs if not d.has_document] + [o.token for o in outcomes if o.confirmed]
+
+    async def _finish_native(self, docs: list[BuiltDoc]) -> None:
+        """Serialize the native batches among `docs`, each enriched with its sender's values (looked up
+        once per sender and batch). A sender whose documents would ask the enricher different questions
+        (see Enricher.uniform_sender) has its documents built and enriched the Python way."""
+        batches = list({id(d.native): d.native for d in docs if d.native is not None}.values())
+        enricher = self._sender_enricher
+        if enricher is None:
+            values: list[dict[str, Any] | None] = [None] * len(batches)
+        else:
+            uniform = []
+            for batch in batches:
+                if enricher.uniform_sender(batch.source, self._cfg.search.schema):
+                    uniform.append(batch)
+                else:
+                    await asyncio.to_thread(self._builder.in_python, batch)
+            batches = uniform
+            # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
+            values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
+        for batch, found in zip(batches, values, strict=True):
+            await asyncio.to_thread(self._builder.serialize, batch, found)
 
     async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:
         """Delete confirmed records; if the disk refuses, retry in halves (they would only be re-sent as
@@ -315,6 +490,7 @@ class Pipeline:
         only what the engine refused with its dead letter too; after a few tries those are parked
         (retried in the background, still spooled) so they do not hold this slot forever."""
         try:
+            await self._finish_native(docs)
             if self._enrich is not None:
                 await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs

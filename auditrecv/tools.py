@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from auditrecv.config import Config
-from auditrecv.decode.bsm import decode_record, iter_records, iter_trail_file, sniff_format
+from auditrecv.decode.bsm import decode_record, sniff_format
 from auditrecv.decode.linux import decode_lines
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from auditrecv.pipeline import BuiltDoc
 
 log = logging.getLogger("auditrecv.tools")
+
+# The compiled core (native/): its stub lives in native/python, out of mypy's sight from here.
+_native: Any = importlib.import_module("auditrecv._native")
+# `decode --raw` prints every token of a record, as the Python decoder does: no native caps.
+_NO_CAP = sys.maxsize
 
 _JSON_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
@@ -47,9 +53,10 @@ def dumps(obj: Any, *, sort_keys: bool = False) -> bytes:
 
 
 def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
-    """A file (or '-' for stdin) as raw records, streamed: BSM records by their header length (file
-    tokens skipped), Linux logs line by line. The int beside each record is its file offset (BSM) or
-    line number (Linux), for error messages. Raises OSError if the file cannot be read.
+    """A file (or '-' for stdin) as raw records: BSM records by their header length (file tokens
+    skipped; the trail is read whole and split by the native core), Linux logs line by line, streamed.
+    The int beside each record is its file offset (BSM) or line number (Linux), for error messages.
+    Raises OSError if the file cannot be read.
     """
     stdin = sys.stdin.buffer
     if name == "-":
@@ -58,9 +65,8 @@ def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
         with open(name, "rb") as f:
             head = f.read(4096)
     kind: RecordKind = "bsm" if sniff_format(head) == "bsm" else "linux"
-    if kind == "bsm":
-        records = iter_records(stdin.read()) if name == "-" else iter_trail_file(name)
-        return kind, ((rec.offset, rec.raw) for rec in records)
+    if kind == "bsm":  # split by the native core (the Python iter_trail_file decodes every record to split)
+        return kind, bsm_records(read_whole(name))
 
     def lines() -> Iterator[tuple[int, bytes]]:
         # Binary line iteration splits on b"\n" only: str.splitlines() would also split on the
@@ -107,11 +113,14 @@ def decode_files(
     out: IO[bytes] | None = None,
     clock: Callable[[], int] = time.time_ns,
     observer: dict[str, Any] | None = None,
+    native: bool = True,
 ) -> int:
     """`auditrecv decode`: one JSON document per record (BSM) or event (Linux) on stdout, streamed.
 
     `out`, `clock` (the arrival time given to every record of a file, Unix ns) and `observer` (default:
-    this host's `observer_info`) are for tests that need the output reproducible.
+    this host's `observer_info`) are for tests that need the output reproducible. The native core writes
+    the JSON lines (`--raw` of both kinds, BSM documents); `native=False` is the Python path, which
+    prints the same bytes (tests compare them).
     """
     from auditrecv.app import observer_info
 
@@ -123,12 +132,20 @@ def decode_files(
         observer = observer_info(cfg)
     for name in names:
         try:
+            if native and raw:
+                failed += _decode_raw_native(name, out)
+                continue
+            source = Source(transport="file", peer=host)
+            if native and input_kind(name) == "bsm":
+                failed += _decode_bsm_native(
+                    name, cfg=cfg, source=source, observer=observer, received_ns=clock(), out=out
+                )
+                continue
             kind, items = read_input(name)
             if raw:
                 failed += _decode_raw(name, kind, items, out)
                 continue
             where = "offset" if kind == "bsm" else "line"
-            source = Source(transport="file", peer=host)
             docs = file_documents(kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock())
             for first, built in docs:
                 if built.doc is None:
@@ -209,6 +226,111 @@ def _decode_raw(name: str, kind: RecordKind, items: Iterator[tuple[int, bytes]],
             failed += 1
             print(f"auditrecv: {name}: {error}", file=sys.stderr)
         out.write(dumps(obj))
+    return failed
+
+
+def input_kind(name: str) -> RecordKind:
+    """BSM or Linux, from the first bytes (as `read_input` tells them apart); stdin is peeked, not consumed."""
+    if name == "-":
+        stdin = sys.stdin.buffer
+        head = stdin.peek(4096)[:4096] if hasattr(stdin, "peek") else b""
+    else:
+        with open(name, "rb") as f:
+            head = f.read(4096)
+    return "bsm" if sniff_format(head) == "bsm" else "linux"
+
+
+def read_whole(name: str) -> bytes:
+    """A file (or '-' for stdin) in memory, for the native core, which splits it itself."""
+    if name == "-":
+        return sys.stdin.buffer.read()
+    with open(name, "rb") as f:
+        return f.read()
+
+
+def bsm_records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """A trail's records as `read_input` yields them (file tokens left out; bytes that start no record
+    come as one record, an undecodable one), split by the native core."""
+    for kind, offset, length in _native.bsm_split_trail(data):
+        if kind != _native.ITEM_FILE:
+            yield offset, data[offset : offset + length]
+
+
+def _decode_raw_native(name: str, out: IO[bytes]) -> int:
+    """--raw by the native decoders: the JSON lines of `_decode_raw`, byte for byte, and its error messages."""
+    kind = input_kind(name)
+    data = read_whole(name)
+    failed = 0
+    if kind == "bsm":
+        lines = []
+        for offset, payload in bsm_records(data):
+            line, errors = _native.bsm_decode_raw(payload, offset, max_tokens=_NO_CAP, max_array_items=_NO_CAP)
+            lines.append(line)
+            if errors:
+                failed += 1
+                print(f"auditrecv: {name}: offset {offset}: {'; '.join(errors)}", file=sys.stderr)
+            if len(lines) >= 1000:
+                out.write(b"".join(lines))
+                lines.clear()
+        out.write(b"".join(lines))
+        return failed
+
+    def write(chunk: bytes) -> None:
+        nonlocal failed
+        out.write(chunk)
+        if b'"error"' not in chunk:  # an event's error is its top-level "error" key: look closer only then
+            return
+        for line in chunk.split(b"\n"):
+            if b'"error"' in line:
+                event = orjson.loads(line)
+                if event.get("error"):
+                    failed += 1
+                    print(f"auditrecv: {name}: {event['error']}", file=sys.stderr)
+
+    _native.linux_decode_raw_into(data, write, name)
+    return failed
+
+
+def _decode_bsm_native(
+    name: str, *, cfg: Config, source: Source, observer: dict[str, Any], received_ns: int, out: IO[bytes]
+) -> int:
+    """BSM documents by the native core (`ecs_bsm_documents`), as `file_documents` builds them; the records
+    it hands back (over [limits], unencodable, a native bug) are built the Python way."""
+    from auditrecv.pipeline import DocumentBuilder
+
+    limits = cfg.limits
+    caps = {
+        "max_document_bytes": limits.max_document_bytes,
+        "max_tokens": limits.max_tokens,
+        "max_array_items": limits.max_array_items,
+        "max_string_chars": limits.max_string_chars,
+    }
+    builder = DocumentBuilder(cfg, observer, record_clock=True)
+    failed = 0
+    for chunk in _chunks(bsm_records(read_whole(name))):
+        rows = _native.ecs_bsm_documents(
+            [payload for _, payload in chunk],
+            schema=cfg.search.schema,
+            received_ns=received_ns,
+            source=source.to_dict(),
+            observer=observer,
+            **caps,
+        )
+        lines = []
+        for (offset, payload), (_, doc, _why) in zip(chunk, rows, strict=True):
+            if doc is None:
+                (built,) = builder.add([(0, SpoolRecord("bsm", payload, source, received_ns))])
+                assert built.doc is not None
+                errors = _doc_errors(built.doc)
+                line = dumps(built.doc)
+            else:
+                errors = _doc_errors(orjson.loads(doc)) if b'"decode_error' in doc else ""
+                line = doc + b"\n"
+            if errors:
+                failed += 1
+                print(f"auditrecv: {name}: offset {offset}: {errors}", file=sys.stderr)
+            lines.append(line)
+        out.write(b"".join(lines))
     return failed
 
 

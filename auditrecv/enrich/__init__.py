@@ -8,10 +8,11 @@ is indexed on time with what is known (or stale values), and the miss is counted
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,8 @@ from auditrecv.config import Enrich
 from auditrecv.enrich.cache import LookupCache, NotFound
 from auditrecv.enrich.static_map import StaticMap, StaticMapError
 from auditrecv.enrich.triton import UUID_RE, TritonClient, ZoneInfo
+from auditrecv.schema.common import principal_host, routable_ip, valid_ip
+from auditrecv.spool.record import Source
 
 __all__ = ["Enricher", "NotFound", "StaticMap", "ZoneInfo", "build_enricher"]
 
@@ -145,6 +148,66 @@ class Enricher:
             server_uuid=str(vm.get("server_uuid") or ""),
             tags=dict(tags or {}),
         )
+
+    @staticmethod
+    def uniform_sender(source: Source, schema: str) -> bool:
+        """Whether every document of this sender's records asks the enricher the same questions, so that
+        `for_sender` values merged natively equal `enrich` on each document: ECS documents whose address
+        is the sender's (a routable peer address; otherwise host.ip is each record's header address).
+        Not for auditrecv-v1 batches: their dead letters are ECS-shaped and ask with other names."""
+        return schema == "ecs" and routable_ip(source.peer) is not None
+
+    async def for_sender(self, source: Source, zone_refs: Sequence[str]) -> dict[str, Any]:
+        """`sender_values` within the event budget (one budget per sender and batch, where `enrich`
+        spends one per document): past it, what was found so far, and the miss counted."""
+        budget = self._settings.event_budget
+        values: dict[str, Any] = {"hostname": None, "labels": {}, "zone_labels": {}, "zones": {}}
+        try:
+            await asyncio.wait_for(
+                self.sender_values(source, zone_refs, time.monotonic() + budget, into=values), budget + 0.25
+            )
+        except TimeoutError:
+            self.budget_exceeded += 1
+        except Exception:
+            log.exception("enrichment failed for a batch from %s; indexing it with what was found", source.peer)
+        return values
+
+    async def sender_values(
+        self, source: Source, zone_refs: Sequence[str], deadline: float, *, into: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The values `enrich` would merge into every ECS document of `source` (see `uniform_sender`),
+        looked up once: the PTR name of the sender's address, its static-map labels, the labels of each
+        zone name the documents carry, and the zones they name (`zone_refs`, as the native
+        `BsmDocuments.zone_refs` lists them). The shape `_native.ecs_bsm_bulk_body(enrichment=...)` takes;
+        filled in place in `into` as lookups land, so a caller cut short keeps what was found."""
+        values = into if into is not None else {"hostname": None, "labels": {}, "zone_labels": {}, "zones": {}}
+        # the sender's host fields as schema.common.host_fields writes them
+        name = principal_host(source.principal) if source.authenticated else None
+        host_name = name or source.peer
+        hostname = name if name and valid_ip(name) is None else None
+        ip = routable_ip(source.peer)
+        names = tuple(n for n in (host_name, hostname) if n)
+        if self._dns is not None and ip and hostname is None:
+            ptr = await self._dns.get(ip, deadline)
+            if ptr:
+                values["hostname"] = ptr
+                names = (*names, ptr)
+        values["labels"] = self._static.lookup(ip=ip, names=names)
+        zone_labels: dict[str, dict[str, str]] = {}
+        for ref in zone_refs:
+            labels = self._static.by_name.get(ref.lower()) if ref else None
+            if labels:
+                zone_labels[ref.lower()] = dict(labels)
+        values["zone_labels"] = zone_labels
+        zones: dict[str, Any] = values["zones"]
+
+        async def look_up(ref: str) -> None:
+            info = await self.zone(ref, deadline)
+            if info is not None:
+                zones[ref] = dataclasses.asdict(info)
+
+        await asyncio.gather(*(look_up(ref) for ref in dict.fromkeys(zone_refs) if ref != "global"))
+        return values
 
     async def enrich(self, doc: dict[str, Any]) -> None:
         """Add what can be known within the event budget; never raises, never waits past it."""

@@ -76,6 +76,9 @@ class BulkDoc:
     id: str
     source: dict[str, Any] | bytes
     token: Any = None  # opaque to the sink: the spool ids the document was built from
+    # The document's NDJSON lines when they are already written (the native bulk body: the `create` action
+    # line for `index` and `id`, then `source`, each ending in a newline): sent as they are.
+    lines: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,8 @@ def _serialize(source: dict[str, Any] | bytes) -> bytes:
 
 def encode(doc: BulkDoc) -> _Item | tuple[BulkDoc, str]:
     """The NDJSON lines of one `create`, or (doc, why) if the source cannot be made into JSON."""
+    if doc.lines is not None and isinstance(doc.source, bytes):
+        return _Item(doc, doc.lines, doc.source)
     try:
         src = _serialize(doc.source)
     except (orjson.JSONEncodeError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
