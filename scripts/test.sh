@@ -9,6 +9,9 @@ export PATH="$PATH:$HOME/.cargo/bin"  # as install.sh: rustup's cargo may not be
 # The native crate: formatting, lints (the PyO3 boundary included) and its own unit tests.
 (cd native && cargo fmt --check && cargo clippy --locked --all-targets --all-features -- -D warnings \
    && cargo test --locked)
+# The fuzz crate (native/fuzz, its own workspace) still compiles against the decoders: a check only, on stable
+# (fuzzing itself is scripts/fuzz_native.py, never part of the suite; its regressions ran in cargo test above).
+(cd native/fuzz && cargo fmt --check && cargo clippy --locked --all-targets -- -D warnings)
 .venv/bin/ruff check auditrecv tests bench scripts
 .venv/bin/mypy auditrecv
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
