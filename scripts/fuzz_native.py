@@ -3,11 +3,12 @@
 
     .venv/bin/python scripts/fuzz_native.py [--time SECONDS] [TARGET ...]
 
-Targets are native/fuzz/fuzz_targets/*.rs (bsm_record, bsm_trail, bsm_sniff; all by default), run one after the
-other for ``--time`` seconds each (default 60), one libFuzzer job, niced. Each starts from a seed corpus made
-from ../shared/fixtures (whole BSM trails for the stream targets, single records split out of them for
-bsm_record) plus the committed regression inputs, in native/fuzz/corpus/<target>/ (git-ignored: the fixtures
-are third-party data; what earlier runs found stays there for the next run).
+Targets are native/fuzz/fuzz_targets/*.rs (bsm_record, bsm_trail, bsm_sniff, linux_lines; all by default),
+run one after the other for ``--time`` seconds each (default 60), one libFuzzer job, niced. Each starts
+from a seed corpus made from ../shared/fixtures (whole BSM trails for the stream targets, single records
+split out of them for bsm_record, windows of Linux logs for linux_lines) plus the committed regression
+inputs, in native/fuzz/corpus/<target>/ (git-ignored: the fixtures are third-party data; what earlier runs
+found stays there for the next run).
 
 It works with stable Rust: ``cargo fuzz ... -s none`` (no sanitizer, so no ``-Z`` flag; the code is safe Rust,
 so a panic is the bug to find) with debug assertions on (integer overflow panics). cargo-fuzz is installed
@@ -39,6 +40,7 @@ CORPUS = FUZZ / "corpus"
 ARTIFACTS = FUZZ / "artifacts"
 SHARED = Path(os.environ.get("AUDITRECV_SHARED", REPO.parent / "shared"))
 BSM_FIXTURES = SHARED / "fixtures" / "bsm"
+LINUX_FIXTURES = SHARED / "fixtures" / "linux"
 CARGO_FUZZ_VERSION = "0.13.2"
 # cargo-fuzz options: no sanitizer (stable Rust), overflow checks and debug assertions on.
 BUILD_OPTS = ["-s", "none", "--debug-assertions"]
@@ -125,6 +127,13 @@ def chunks(records: list[bytes], size: int) -> Iterator[bytes]:
         yield piece
 
 
+def linux_logs() -> list[Path]:
+    """The Linux audit logs among the fixtures (the .log files and the ascii-format capture)."""
+    if not LINUX_FIXTURES.is_dir():
+        return []
+    return sorted(p for p in LINUX_FIXTURES.rglob("*.log") if p.is_file())
+
+
 def seeds(target: str) -> Iterator[bytes]:
     """Small inputs fuzz fast: single records for bsm_record; for the stream targets, the start of every file
     (file token and first records) and the trails cut at record boundaries into pieces within MAX_LEN."""
@@ -136,6 +145,11 @@ def seeds(target: str) -> Iterator[bytes]:
         elif target.startswith("bsm_"):
             yield data[:4096]
             yield from chunks(records, MAX_LEN // 4)
+    if target == "linux_lines":
+        for path in linux_logs():
+            lines = path.read_bytes().splitlines(keepends=True)
+            for start in range(0, min(len(lines), 400), 20):  # small windows of whole lines
+                yield b"".join(lines[start : start + 20])[:MAX_LEN]
     for path in regression_inputs():
         yield path.read_bytes()[:MAX_LEN]
 

@@ -17,6 +17,8 @@ import pytest
 from auditrecv import _native
 from auditrecv.decode.bsm import looks_like_bsm
 from tests.native.test_bsm_native import assert_same, python_split
+from tests.native.test_linux_native import assert_same as assert_same_linux
+from tests.native.test_linux_native import log_lines
 from tests.paths import REPO
 
 REGRESSIONS = REPO / "native" / "fuzz" / "regressions"
@@ -68,3 +70,10 @@ def test_regression_input_decodes_cleanly_and_alike(path: Path) -> None:
     for kind, off, length in _native.bsm_split_trail(data):
         if kind == _native.ITEM_RECORD:
             assert_alike(data[off : off + length], off, f"{path.name} record at {off}")
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_regression_input_as_linux_audit_lines_decodes_alike(path: Path) -> None:
+    """Every input (BSM bytes included) read as a Linux log: native == Python, or the same exception,
+    never NativePanic."""
+    assert_same_linux(log_lines(path.read_bytes()), path.name)  # a NativePanic is never what Python raises

@@ -7,20 +7,26 @@
 //! `regressions/`), so a crash found here and the regression test run the same code. It may use only
 //! `auditrecv_native`, `serde_json` and std: no `crate::` paths.
 //!
-//! A new target (the Linux decoder's `linux_lines`, once `native/src/linux/` is merged): a `pub fn`
-//! here, its row in [`TARGETS`], `fuzz_targets/linux_lines.rs` and a `[[bin]]` in `Cargo.toml`.
+//! A new target: a `pub fn` here, its row in [`TARGETS`], `fuzz_targets/<name>.rs` and a `[[bin]]` in
+//! `Cargo.toml`.
 
 use auditrecv_native::bsm::json::record_json;
 use auditrecv_native::bsm::trail::SNIFF_BYTES;
 use auditrecv_native::bsm::{Item, Limits, Record, Walk, decode_record, looks_like_bsm};
+use auditrecv_native::ecs::batch::{Fallback, Schema};
+use auditrecv_native::ecs::common::{Observer, Source};
+use auditrecv_native::ecs::limits::DocLimits;
+use auditrecv_native::ecs::linux_batch::{LinuxBuilder, Outcome};
 use auditrecv_native::json::INTEGER_RANGE;
+use auditrecv_native::linux::{Settings, decode_raw, log_lines};
 use serde_json::Value;
 
 /// What a target does with one input (panics on a bug).
 pub type Check = fn(&[u8]);
 
 /// Every target by name (the directory names under `regressions/`).
-pub const TARGETS: &[(&str, Check)] = &[("bsm_record", bsm_record), ("bsm_trail", bsm_trail), ("bsm_sniff", bsm_sniff)];
+pub const TARGETS: &[(&str, Check)] =
+    &[("bsm_record", bsm_record), ("bsm_trail", bsm_trail), ("bsm_sniff", bsm_sniff), ("linux_lines", linux_lines)];
 
 /// The caps as configured by default, tiny ones (every truncation path) and zero.
 const LIMITS: [Limits; 3] = [
@@ -151,4 +157,52 @@ pub fn bsm_sniff(data: &[u8]) {
         looks_like_bsm(&head[..n]);
     }
     looks_like_bsm(data);
+}
+
+/// A Linux audit log, as `decode --raw` reads it (`linux_decode_raw`) and as the pipeline builds its
+/// documents (`LinuxDocuments`: ECS and `auditrecv-v1`, tight and default settings). The decoder may
+/// refuse an input as Python does (a header number of over 4300 digits); a document may be handed back
+/// (over the limits, unencodable); a caught panic (`Fallback::Panicked`) is a crash.
+pub fn linux_lines(data: &[u8]) {
+    let lines: Vec<&[u8]> = log_lines(data).collect();
+    let tight = Settings { max_records: 3, max_in_flight: 2, ..Settings::default() };
+    for settings in [Settings::default(), tight] {
+        if let Ok(out) = decode_raw(lines.iter().copied(), "fuzz", settings) {
+            let text = std::str::from_utf8(&out).expect("decode --raw wrote invalid UTF-8");
+            for line in text.lines() {
+                let value: Value = serde_json::from_str(line).expect("decode --raw wrote invalid JSON");
+                assert!(value.is_object(), "a decode --raw line is not an object");
+            }
+        }
+        for (schema, record_clock) in [(Schema::Ecs, true), (Schema::V1, false)] {
+            let mut builder =
+                LinuxBuilder::new(schema, Observer::default(), DocLimits::default(), settings, record_clock);
+            let source = Source { transport: "audisp_remote".into(), peer: "192.0.2.7".into(), ..Source::default() };
+            let ids: Vec<i64> = (1..=lines.len() as i64).collect();
+            let received: Vec<u64> = vec![1_700_000_000_000_000_000; lines.len()];
+            let mut built = builder.add(&lines, &received, &ids, &source, None);
+            built.extend(builder.flush());
+            let mut seen = 0;
+            for mut b in built {
+                seen += b.spool_ids.len();
+                assert!(b.spool_ids.iter().all(|i| (1..=lines.len() as i64).contains(i)), "a spool id not given");
+                match &b.outcome {
+                    // Python's int() refuses such a header number and its DocumentBuilder raises: handed
+                    // back as "native_error" on purpose, the one Panicked that is not a caught panic.
+                    Outcome::Fallback(Fallback::Panicked(why), _) if why.contains("more than 4300 digits") => {}
+                    Outcome::Fallback(Fallback::Panicked(why), _) => panic!("the Linux builder panicked: {why}"),
+                    Outcome::Doc(_) => match builder.serialize(&mut b) {
+                        Ok(json) => {
+                            let value: Value = serde_json::from_slice(&json).expect("a document is not JSON");
+                            assert!(value.is_object() && !b.id.is_empty(), "a document without an id or not an object");
+                        }
+                        Err(Fallback::Panicked(why)) => panic!("serializing a Linux document panicked: {why}"),
+                        Err(_) => {}
+                    },
+                    _ => {}
+                }
+            }
+            assert!(seen <= lines.len(), "more spool ids than lines");
+        }
+    }
 }
