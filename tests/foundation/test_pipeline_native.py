@@ -351,3 +351,17 @@ async def test_linux_enriched_as_per_document(triton: FakeTriton, tmp_path: Path
     assert indexer.lines == expected
     assert sorted(spool.deleted) == [i for i, _ in items]
     assert any(b'"dc":"ams"' in v for v in expected.values() if isinstance(v, bytes))
+
+
+def test_record_clock_is_each_senders_own() -> None:
+    """The deliberate difference: on the record clock, a sender whose clock runs an hour ahead times out
+    another sender's open event in the one Python assembler, not in the native builder (per sender)."""
+    ahead = SYSCALL.replace("1700000000.123", "1700003600.000")
+    items = [
+        (1, SpoolRecord("linux", lines_of(SYSCALL.format(serial=1))[0], LINUX_SENDERS[0], 1)),
+        (2, SpoolRecord("linux", lines_of(ahead.format(serial=7))[0], LINUX_SENDERS[1], 2)),
+    ]
+    python, native = builders(linux_cfg(), record_clock=True)
+    assert [d.spool_ids for d in python.add(items)] == [[1]]  # cut by the other host's clock (max age)
+    assert native.add(items) == []
+    assert sorted(d.spool_ids for d in native.flush()) == [[1], [2]]
