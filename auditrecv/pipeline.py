@@ -13,7 +13,7 @@ import importlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,8 +66,8 @@ class BuiltDoc:
     lines: bytes | None = None  # the bulk lines (action and document) of `source`, as the native body has them
     index: str = ""
     native: NativeBatch | None = None
-    # A native Linux document: serialized when its event completed, before any enrichment was known; an
-    # enriching pipeline turns it back into a dict (see Pipeline._unprebuild).
+    # A native Linux document written without enrichment values: an enriching pipeline turns it back into
+    # a dict (see _unprebuild).
     linux: bool = False
 
     @property
@@ -153,9 +153,21 @@ class DocumentBuilder:
         self._linux_senders: dict[str, Any] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
         self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
+        self._linux_first: dict[str, Source] = {}  # the first source of each sender key
+        self._linux_mixed: set[str] = set()  # sender keys seen with more than one identity
+        self._linux_values: Mapping[str, dict[str, Any]] = {}  # the enrichment of the call under way
 
-    def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
-        """`now` (tests) overrides the records' clock."""
+    def add(
+        self,
+        items: Iterable[tuple[int, SpoolRecord]],
+        now: float | None = None,
+        *,
+        linux_enrichment: Mapping[str, dict[str, Any]] | None = None,
+    ) -> list[BuiltDoc]:
+        """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
+        sender keys (see `linux_senders`), merged natively into their documents; the others' native
+        documents come back to be enriched as dicts (`BuiltDoc.linux`)."""
+        self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         senders: dict[Source, list[tuple[int, SpoolRecord]]] = {}
         slots: dict[Source, list[int]] = {}
@@ -261,25 +273,47 @@ class DocumentBuilder:
             built.native = None
             built.doc, built.doc_id = python.doc, python.doc_id
 
-    def poll(self, now: float | None = None) -> list[BuiltDoc]:
+    def poll(
+        self, now: float | None = None, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None
+    ) -> list[BuiltDoc]:
         """Events whose grace window or maximum age has passed. Called when every spooled record has
         been read, so on the arrival clock it is "now" (no later line of an open event can be waiting)."""
+        self._linux_values = linux_enrichment or {}
         native_now = now if now is not None or self._record_clock else max(self._clock, time.time())
         if now is None:
             now = self._clock if self._record_clock else max(self._clock, time.time())
         out = [self._linux(e) for e in self._assembler.poll(now)]
         return out + self._linux_poll(native_now) if self._linux_senders else out
 
-    def flush(self) -> list[BuiltDoc]:
+    def flush(self, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None) -> list[BuiltDoc]:
         """Everything still open (end of input or shutdown)."""
+        self._linux_values = linux_enrichment or {}
         out = [self._linux(e) for e in self._assembler.flush()]
         for key, documents in self._linux_senders.items():
-            out += self._linux_rows(key, documents, documents.flush_bulk(**self._naming()))
+            out += self._linux_rows(key, documents, documents.flush_bulk(**self._naming(key)))
         return out
 
-    def _naming(self) -> dict[str, Any]:
+    def _naming(self, key: str) -> dict[str, Any]:
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
-        return {"index": self._search.index, "data_stream": data_stream}
+        return {"index": self._search.index, "data_stream": data_stream, "enrichment": self._linux_values.get(key)}
+
+    def linux_senders(self, items: Iterable[tuple[int, SpoolRecord]]) -> dict[str, Source]:
+        """The Linux sender keys whose events `add(items)` (or `poll`, `flush`: no items) may complete
+        natively, each with a source whose enrichment values are those of every event of the key: keys
+        whose lines came with different identities (peer, principal) are left out, to be enriched per
+        document."""
+        out: dict[str, Source] = {}
+        mixed: set[str] = set()
+        if not self._linux_native:
+            return out
+        candidates = [(key, s) for key, s in self._linux_first.items() if len(self._linux_senders[key])]
+        candidates += [(linux_source_key(r.source), r.source) for _, r in items if r.kind == "linux"]
+        for key, source in candidates:
+            seen = out.get(key) or self._linux_first.get(key)
+            if key in self._linux_mixed or (seen is not None and _identity(seen) != _identity(source)):
+                mixed.add(key)
+            out.setdefault(key, source)
+        return {key: source for key, source in out.items() if key not in mixed}
 
     def _linux_run(self, run: list[tuple[int, SpoolRecord]], now: float | None) -> list[BuiltDoc]:
         """Consecutive Linux lines of one source, assembled and mapped natively by their sender's
@@ -299,7 +333,7 @@ class DocumentBuilder:
             self._linux_counted[key] = {}
         elif not self._record_clock and (now is not None or self._clock):
             out += self._linux_rows(
-                key, documents, documents.poll_bulk(self._clock if now is None else now, **self._naming())
+                key, documents, documents.poll_bulk(self._clock if now is None else now, **self._naming(key))
             )
         ids = [spool_id for spool_id, _ in run]
         received = [rec.received_ns for _, rec in run]
@@ -307,13 +341,16 @@ class DocumentBuilder:
             self._clock = max(self._clock, max(received) / 1e9)
         for spool_id, rec in run:
             self._linux_lines[spool_id] = (source, rec.payload, rec.received_ns)
+        first = self._linux_first.setdefault(key, source)
+        if _identity(first) != _identity(source):
+            self._linux_mixed.add(key)
         built = documents.add_bulk(
             [rec.payload for _, rec in run],
             received_ns=received,
             source=source.to_dict(),
             spool_ids=ids,
             now=now,
-            **self._naming(),
+            **self._naming(key),
         )
         return out + self._linux_rows(key, documents, built)
 
@@ -321,12 +358,13 @@ class DocumentBuilder:
         out: list[BuiltDoc] = []
         for key, documents in self._linux_senders.items():
             if len(documents):
-                out += self._linux_rows(key, documents, documents.poll_bulk(now, **self._naming()))
+                out += self._linux_rows(key, documents, documents.poll_bulk(now, **self._naming(key)))
         return out
 
     def _linux_rows(self, key: str, documents: Any, built: tuple[bytes, list[Any]]) -> list[BuiltDoc]:
         """BuiltDocs from a LinuxDocuments bulk body; hand-backs built the Python way from the event."""
         body, layout = built
+        enriched = key in self._linux_values
         out = []
         for doc_id, index, start, end, why, ids, event_json, received_ns in layout:
             lines = [self._linux_lines.pop(spool_id, None) for spool_id in ids]
@@ -343,7 +381,9 @@ class DocumentBuilder:
             else:
                 bulk = body[start:end]
                 doc_source = bulk[bulk.index(b"\n") + 1 : -1]
-                out.append(BuiltDoc(None, doc_id, list(ids), source=doc_source, lines=bulk, index=index, linux=True))
+                out.append(
+                    BuiltDoc(None, doc_id, list(ids), source=doc_source, lines=bulk, index=index, linux=not enriched)
+                )
         counted = self._linux_counted[key]
         for name, value in documents.stats().items():
             if name in self.stats:
@@ -499,10 +539,15 @@ def native_naming(cfg: Config) -> bool:
     return True
 
 
+def _identity(source: Source) -> tuple[str, str, bool]:
+    """What Enricher.for_sender looks a source up by."""
+    return (source.peer, source.principal, source.authenticated)
+
+
 def _unprebuild(docs: list[BuiltDoc]) -> None:
-    """Native Linux documents are serialized as their events complete, before the pipeline could look up
-    any enrichment: an enriching pipeline takes them back as dicts (byte-equal JSON, so the same dicts the
-    Python mapper makes) and enriches them the Python way."""
+    """Native Linux documents written without their sender's enrichment (its lines came with more than one
+    identity, or `uniform_sender` refused it): an enriching pipeline takes them back as dicts (byte-equal
+    JSON, so the same dicts the Python mapper makes) and enriches them the Python way."""
     for d in docs:
         if d.linux and d.source is not None:
             d.doc = orjson.loads(d.source)
@@ -559,10 +604,10 @@ class Pipeline:
                 items = await self._spool.read(self._cursor, batch)
                 if items:
                     self._cursor = items[-1][0]
-                    docs = await asyncio.to_thread(self._builder.add, items)
+                    docs = await self._build(self._builder.add, items)
                 else:
                     await self._spool.wait_for_records(self._cursor, tick)
-                    docs = await asyncio.to_thread(self._builder.poll)
+                    docs = await self._build(self._builder.poll)
                 if docs:
                     await self._submit(docs)
         finally:
@@ -578,10 +623,28 @@ class Pipeline:
             if not items:
                 break
             self._cursor = items[-1][0]
-            await self._submit(await asyncio.to_thread(self._builder.add, items))
+            await self._submit(await self._build(self._builder.add, items))
         if final:
-            await self._submit(self._builder.flush())
+            await self._submit(await self._build(self._builder.flush))
         await self.wait_idle()
+
+    async def _build(self, step: Callable[..., list[BuiltDoc]], *items: Any) -> list[BuiltDoc]:
+        """One DocumentBuilder step (add, poll, flush) in a thread, given the enrichment values of every
+        Linux sender whose events it may complete: native Linux documents are written when their event
+        completes, so their sender's values are looked up first (once per sender and step, as for a BSM
+        batch). Senders `uniform_sender` refuses get their documents back as dicts, enriched per document."""
+        values: dict[str, dict[str, Any]] = {}
+        enricher = self._sender_enricher
+        if enricher is not None:
+            schema = self._cfg.search.schema
+            senders = {
+                key: source
+                for key, source in self._builder.linux_senders(items[0] if items else []).items()
+                if enricher.uniform_sender(source, schema)
+            }
+            found = await asyncio.gather(*(enricher.for_sender(source, []) for source in senders.values()))
+            values = dict(zip(senders, found, strict=True))
+        return await asyncio.to_thread(step, *items, linux_enrichment=values)
 
     async def wait_idle(self) -> None:
         while self._inflight:

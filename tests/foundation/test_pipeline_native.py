@@ -331,13 +331,25 @@ def test_linux_events_over_the_limits(schema: str) -> None:
     assert stats["truncated"] >= 2
 
 
-async def test_linux_enriched_as_per_document(triton: FakeTriton, tmp_path: Path) -> None:
+@pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])
+async def test_linux_enriched_as_per_document(triton: FakeTriton, tmp_path: Path, schema: str) -> None:
+    """ECS: each sender's values merged natively; a sender key seen with two identities (a principal on
+    one connection), and auditrecv-v1 documents, enriched the Python way, per document."""
     static = tmp_path / "static.toml"
-    static.write_text('[[host]]\nmatch = "192.0.2.8"\nlabels = { dc = "ams" }\n')
+    static.write_text(
+        '[[host]]\nmatch = "192.0.2.0/24"\nlabels = { dc = "ams" }\n'
+        '[[host]]\nmatch = "web1.example.com"\nlabels = { role = "web" }\n'
+    )
     settings = Enrich(triton=Triton(vmapi_url=triton.url, mahi_url=triton.url), static_map=str(static), event_budget=5)
-    cfg = dataclasses.replace(linux_cfg(), enrich=settings)
+    cfg = dataclasses.replace(linux_cfg(schema), enrich=settings)
     lines = [line for _, line in read_records(LINUX_FIXTURES[0])]
     items = interleaved(lines, step_ns=0, bsm_every=5)
+    mixed = [
+        Source(transport="audisp_remote", peer="192.0.2.10", listener="audisp_remote"),
+        Source(transport="audisp_remote", peer="192.0.2.10", principal="host/web1.example.com@R", authenticated=True),
+    ]
+    for i, line in enumerate(lines[:60]):
+        items.append((len(items) + 1, SpoolRecord("linux", line, mixed[i % 2], 1_700_000_000_000_000_000)))
     per_document = Enricher(settings)
     docs, _ = await asyncio.to_thread(python_batches, cfg, items, True)
     for d in docs:
@@ -351,6 +363,9 @@ async def test_linux_enriched_as_per_document(triton: FakeTriton, tmp_path: Path
     assert indexer.lines == expected
     assert sorted(spool.deleted) == [i for i, _ in items]
     assert any(b'"dc":"ams"' in v for v in expected.values() if isinstance(v, bytes))
+    peers = {d.doc_id: items[d.spool_ids[0] - 1][1] for d in docs if d.doc is not None}
+    native = {peers[i].source.peer for i in indexer.prebuilt if peers[i].kind == "linux"}
+    assert native == ({"192.0.2.8", "192.0.2.9"} if schema == "ecs" else set())
 
 
 def test_record_clock_is_each_senders_own() -> None:
