@@ -186,18 +186,7 @@ class DocumentBuilder:
             elif rec.kind == "bsm":
                 out.append(self._bsm(spool_id, rec))
             else:
-                self.stats["linux_lines"] += 1
-                tag = _LineTag(spool_id, rec.source, rec.received_ns)
-                record = parse_line(rec.payload)
-                if self._record_clock:
-                    if record.time_ns is not None:
-                        self._clock = max(self._clock, record.time_ns / 1e9)
-                else:
-                    self._clock = max(self._clock, rec.received_ns / 1e9)
-                events = self._assembler.add(
-                    record, linux_source_key(rec.source), self._clock if now is None else now, tag=tag
-                )
-                out.extend(self._linux(e) for e in events)
+                out += self._linux_line(spool_id, rec, now)
         if run:
             out += self._linux_run(run, now)
         out.extend(self._linux(e) for e in self._assembler.poll(self._clock if now is None else now))
@@ -210,6 +199,19 @@ class DocumentBuilder:
             for slot, built in zip(slots[source], self._bsm_native(source, group), strict=True):
                 out[slot] = built
         return out
+
+    def _linux_line(self, spool_id: int, rec: SpoolRecord, now: float | None) -> list[BuiltDoc]:
+        """One Linux line the Python way: parsed, assembled, the events it completed mapped."""
+        self.stats["linux_lines"] += 1
+        tag = _LineTag(spool_id, rec.source, rec.received_ns)
+        record = parse_line(rec.payload)
+        if self._record_clock:
+            if record.time_ns is not None:
+                self._clock = max(self._clock, record.time_ns / 1e9)
+        else:
+            self._clock = max(self._clock, rec.received_ns / 1e9)
+        events = self._assembler.add(record, linux_source_key(rec.source), self._clock if now is None else now, tag=tag)
+        return [self._linux(e) for e in events]
 
     def _bsm_native(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
         """The BSM records of one sender, mapped natively (see NativeBatch); on a native bug, the Python way."""
@@ -344,14 +346,22 @@ class DocumentBuilder:
         first = self._linux_first.setdefault(key, source)
         if _identity(first) != _identity(source):
             self._linux_mixed.add(key)
-        built = documents.add_bulk(
-            [rec.payload for _, rec in run],
-            received_ns=received,
-            source=source.to_dict(),
-            spool_ids=ids,
-            now=now,
-            **self._naming(key),
-        )
+        try:
+            built = documents.add_bulk(
+                [rec.payload for _, rec in run],
+                received_ns=received,
+                source=source.to_dict(),
+                spool_ids=ids,
+                now=now,
+                **self._naming(key),
+            )
+        except Exception:  # a native bug (NativePanic): these lines go the Python way rather than stop the loop
+            log.exception("%d Linux lines from %s could not be built natively; building them in Python", len(run), key)
+            for spool_id in ids:
+                self._linux_lines.pop(spool_id, None)
+            for spool_id, rec in run:
+                out += self._linux_line(spool_id, rec, now)
+            return out
         return out + self._linux_rows(key, documents, built)
 
     def _linux_poll(self, now: float | None) -> list[BuiltDoc]:

@@ -380,3 +380,36 @@ def test_record_clock_is_each_senders_own() -> None:
     assert [d.spool_ids for d in python.add(items)] == [[1]]  # cut by the other host's clock (max age)
     assert native.add(items) == []
     assert sorted(d.spool_ids for d in native.flush()) == [[1], [2]]
+
+
+def test_a_native_failure_sends_the_lines_the_python_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A native bug while adding lines (NativePanic) does not stop the pipeline: that run of lines is
+    built in Python, and every record is still confirmed once."""
+    import auditrecv.pipeline as pipeline
+
+    real = pipeline._native.LinuxDocuments
+
+    class Failing:
+        def __init__(self, **kw: Any) -> None:
+            self.real = real(**kw)
+            self.calls = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def __len__(self) -> int:
+            return len(self.real)
+
+        def add_bulk(self, *args: Any, **kw: Any) -> Any:
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("native bug")
+            return self.real.add_bulk(*args, **kw)
+
+    monkeypatch.setattr(pipeline._native, "LinuxDocuments", Failing)
+    lines = [line for _, line in read_records(LINUX_FIXTURES[0])]
+    items = interleaved(lines, step_ns=0)
+    spool, indexer = FakeSpool(items), FakeIndexer()
+    asyncio.run(Pipeline(linux_cfg(batch=5), spool, indexer, dict(OBSERVER), record_clock=True).drain())
+    assert sorted(spool.deleted) == [i for i, _ in items]
+    assert indexer.prebuilt and len(indexer.lines) > len(indexer.prebuilt)  # native and Python documents
