@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from auditrecv.config import Config
 from auditrecv.decode.bsm import decode_record
@@ -42,8 +45,8 @@ _native: Any = importlib.import_module("auditrecv._native")
 Enricher = Callable[[dict[str, Any]], Awaitable[None]]
 
 # The record kinds whose documents the native core builds straight into bulk lines; the others go through
-# the Python decoders and mappers. Linux joins once the native Linux mapper lands.
-NATIVE_KINDS = frozenset({"bsm"})
+# the Python decoders and mappers (which still build what the native core hands back).
+NATIVE_KINDS = frozenset({"bsm", "linux"})
 
 
 @dataclass(slots=True)
@@ -63,6 +66,9 @@ class BuiltDoc:
     lines: bytes | None = None  # the bulk lines (action and document) of `source`, as the native body has them
     index: str = ""
     native: NativeBatch | None = None
+    # A native Linux document written without enrichment values: an enriching pipeline turns it back into
+    # a dict (see _unprebuild).
+    linux: bool = False
 
     @property
     def has_document(self) -> bool:
@@ -133,13 +139,46 @@ class DocumentBuilder:
             "max_string_chars": caps.max_string_chars,
         }
         self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
+        # Native Linux: one LinuxDocuments per sender key (its assembler holds that sender's open events),
+        # the counters already folded into `stats`, and each line whose event is still open (a hand-back
+        # is built the Python way with the source of its first line, or from its lines if it has no event).
+        self._linux_native = self._native and "linux" in NATIVE_KINDS
+        self._linux_settings = {
+            "grace_seconds": ev.grace_seconds,
+            "max_age_seconds": ev.max_age_seconds,
+            "max_records": ev.max_records,
+            "max_linux_event_bytes": cfg.limits.max_linux_event_bytes,
+            **self._caps,
+        }
+        self._linux_senders: dict[str, Any] = {}
+        self._linux_counted: dict[str, dict[str, int]] = {}
+        self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
+        self._linux_first: dict[str, Source] = {}  # the first source of each sender key
+        self._linux_mixed: set[str] = set()  # sender keys seen with more than one identity
+        self._linux_values: Mapping[str, dict[str, Any]] = {}  # the enrichment of the call under way
 
-    def add(self, items: Iterable[tuple[int, SpoolRecord]], now: float | None = None) -> list[BuiltDoc]:
-        """`now` (tests) overrides the records' clock."""
+    def add(
+        self,
+        items: Iterable[tuple[int, SpoolRecord]],
+        now: float | None = None,
+        *,
+        linux_enrichment: Mapping[str, dict[str, Any]] | None = None,
+    ) -> list[BuiltDoc]:
+        """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
+        sender keys (see `linux_senders`), merged natively into their documents; the others' native
+        documents come back to be enriched as dicts (`BuiltDoc.linux`)."""
+        self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         senders: dict[Source, list[tuple[int, SpoolRecord]]] = {}
         slots: dict[Source, list[int]] = {}
+        run: list[tuple[int, SpoolRecord]] = []  # consecutive native Linux lines of one source
         for spool_id, rec in items:
+            if rec.kind == "linux" and self._linux_native:
+                if run and run[0][1].source != rec.source:
+                    out += self._linux_run(run, now)
+                    run = []
+                run.append((spool_id, rec))
+                continue
             if self._native and rec.kind in NATIVE_KINDS:
                 senders.setdefault(rec.source, []).append((spool_id, rec))
                 slots.setdefault(rec.source, []).append(len(out))
@@ -147,23 +186,32 @@ class DocumentBuilder:
             elif rec.kind == "bsm":
                 out.append(self._bsm(spool_id, rec))
             else:
-                self.stats["linux_lines"] += 1
-                tag = _LineTag(spool_id, rec.source, rec.received_ns)
-                record = parse_line(rec.payload)
-                if self._record_clock:
-                    if record.time_ns is not None:
-                        self._clock = max(self._clock, record.time_ns / 1e9)
-                else:
-                    self._clock = max(self._clock, rec.received_ns / 1e9)
-                events = self._assembler.add(
-                    record, linux_source_key(rec.source), self._clock if now is None else now, tag=tag
-                )
-                out.extend(self._linux(e) for e in events)
+                out += self._linux_line(spool_id, rec, now)
+        if run:
+            out += self._linux_run(run, now)
         out.extend(self._linux(e) for e in self._assembler.poll(self._clock if now is None else now))
+        if self._linux_senders:
+            # as DocumentBuilder's one assembler after each batch: every sender's events, on the shared
+            # arrival clock (the record clock is each sender's own: see _linux_run)
+            shared = now if now is not None else (None if self._record_clock else self._clock)
+            out += self._linux_poll(shared)
         for source, group in senders.items():
             for slot, built in zip(slots[source], self._bsm_native(source, group), strict=True):
                 out[slot] = built
         return out
+
+    def _linux_line(self, spool_id: int, rec: SpoolRecord, now: float | None) -> list[BuiltDoc]:
+        """One Linux line the Python way: parsed, assembled, the events it completed mapped."""
+        self.stats["linux_lines"] += 1
+        tag = _LineTag(spool_id, rec.source, rec.received_ns)
+        record = parse_line(rec.payload)
+        if self._record_clock:
+            if record.time_ns is not None:
+                self._clock = max(self._clock, record.time_ns / 1e9)
+        else:
+            self._clock = max(self._clock, rec.received_ns / 1e9)
+        events = self._assembler.add(record, linux_source_key(rec.source), self._clock if now is None else now, tag=tag)
+        return [self._linux(e) for e in events]
 
     def _bsm_native(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
         """The BSM records of one sender, mapped natively (see NativeBatch); on a native bug, the Python way."""
@@ -227,16 +275,173 @@ class DocumentBuilder:
             built.native = None
             built.doc, built.doc_id = python.doc, python.doc_id
 
-    def poll(self, now: float | None = None) -> list[BuiltDoc]:
+    def poll(
+        self, now: float | None = None, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None
+    ) -> list[BuiltDoc]:
         """Events whose grace window or maximum age has passed. Called when every spooled record has
         been read, so on the arrival clock it is "now" (no later line of an open event can be waiting)."""
+        self._linux_values = linux_enrichment or {}
+        native_now = now if now is not None or self._record_clock else max(self._clock, time.time())
         if now is None:
             now = self._clock if self._record_clock else max(self._clock, time.time())
-        return [self._linux(e) for e in self._assembler.poll(now)]
+        out = [self._linux(e) for e in self._assembler.poll(now)]
+        return out + self._linux_poll(native_now) if self._linux_senders else out
 
-    def flush(self) -> list[BuiltDoc]:
+    def flush(self, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None) -> list[BuiltDoc]:
         """Everything still open (end of input or shutdown)."""
-        return [self._linux(e) for e in self._assembler.flush()]
+        self._linux_values = linux_enrichment or {}
+        out = [self._linux(e) for e in self._assembler.flush()]
+        for key, documents in self._linux_senders.items():
+            out += self._linux_rows(key, documents, documents.flush_bulk(**self._naming(key)))
+        return out
+
+    def _naming(self, key: str) -> dict[str, Any]:
+        data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
+        return {"index": self._search.index, "data_stream": data_stream, "enrichment": self._linux_values.get(key)}
+
+    def linux_senders(self, items: Iterable[tuple[int, SpoolRecord]]) -> dict[str, Source]:
+        """The Linux sender keys whose events `add(items)` (or `poll`, `flush`: no items) may complete
+        natively, each with a source whose enrichment values are those of every event of the key: keys
+        whose lines came with different identities (peer, principal) are left out, to be enriched per
+        document."""
+        out: dict[str, Source] = {}
+        mixed: set[str] = set()
+        if not self._linux_native:
+            return out
+        candidates = [(key, s) for key, s in self._linux_first.items() if len(self._linux_senders[key])]
+        candidates += [(linux_source_key(r.source), r.source) for _, r in items if r.kind == "linux"]
+        for key, source in candidates:
+            seen = out.get(key) or self._linux_first.get(key)
+            if key in self._linux_mixed or (seen is not None and _identity(seen) != _identity(source)):
+                mixed.add(key)
+            out.setdefault(key, source)
+        return {key: source for key, source in out.items() if key not in mixed}
+
+    def _linux_run(self, run: list[tuple[int, SpoolRecord]], now: float | None) -> list[BuiltDoc]:
+        """Consecutive Linux lines of one source, assembled and mapped natively by their sender's
+        LinuxDocuments. Deliberate differences from the one Python assembler: the record clock is each
+        sender's own (one host's skewed clock no longer times out another's events) and `max_in_flight`
+        bounds each sender's open events, not all senders' together (one sender's flood no longer pushes
+        out another's events). On the arrival clock, the sender's events first time out as of the shared
+        clock, as the Python assembler's expiry on any sender's line would have done."""
+        source = run[0][1].source
+        key = linux_source_key(source)
+        documents = self._linux_senders.get(key)
+        out: list[BuiltDoc] = []
+        if documents is None:
+            documents = self._linux_senders[key] = _native.LinuxDocuments(
+                schema=self._schema, observer=self._observer, record_clock=self._record_clock, **self._linux_settings
+            )
+            self._linux_counted[key] = {}
+        elif not self._record_clock and (now is not None or self._clock):
+            out += self._linux_rows(
+                key, documents, documents.poll_bulk(self._clock if now is None else now, **self._naming(key))
+            )
+        ids = [spool_id for spool_id, _ in run]
+        received = [rec.received_ns for _, rec in run]
+        if not self._record_clock:
+            self._clock = max(self._clock, max(received) / 1e9)
+        for spool_id, rec in run:
+            self._linux_lines[spool_id] = (source, rec.payload, rec.received_ns)
+        first = self._linux_first.setdefault(key, source)
+        if _identity(first) != _identity(source):
+            self._linux_mixed.add(key)
+        try:
+            built = documents.add_bulk(
+                [rec.payload for _, rec in run],
+                received_ns=received,
+                source=source.to_dict(),
+                spool_ids=ids,
+                now=now,
+                **self._naming(key),
+            )
+        except Exception:  # a native bug (NativePanic): these lines go the Python way rather than stop the loop
+            log.exception("%d Linux lines from %s could not be built natively; building them in Python", len(run), key)
+            for spool_id in ids:
+                self._linux_lines.pop(spool_id, None)
+            for spool_id, rec in run:
+                out += self._linux_line(spool_id, rec, now)
+            return out
+        return out + self._linux_rows(key, documents, built)
+
+    def _linux_poll(self, now: float | None) -> list[BuiltDoc]:
+        out: list[BuiltDoc] = []
+        for key, documents in self._linux_senders.items():
+            if len(documents):
+                out += self._linux_rows(key, documents, documents.poll_bulk(now, **self._naming(key)))
+        return out
+
+    def _linux_rows(self, key: str, documents: Any, built: tuple[bytes, list[Any]]) -> list[BuiltDoc]:
+        """BuiltDocs from a LinuxDocuments bulk body; hand-backs built the Python way from the event."""
+        body, layout = built
+        enriched = key in self._linux_values
+        out = []
+        for doc_id, index, start, end, why, ids, event_json, received_ns in layout:
+            lines = [self._linux_lines.pop(spool_id, None) for spool_id in ids]
+            if why == "no_document":
+                out.append(BuiltDoc(None, "", list(ids)))
+            elif why:
+                if not why.startswith("over_limits"):
+                    log.warning("Linux event from %s handed back by the native core (%s)", key, why)
+                first = lines[0][0] if lines and lines[0] else Source(transport="unknown")
+                if event_json is not None:  # json, not orjson: integers past 64 bits stay exact
+                    out.append(self._linux_event(json.loads(event_json), first, received_ns, list(ids)))
+                else:
+                    out += self._linux_again(key, list(zip(ids, lines, strict=True)))
+            else:
+                bulk = body[start:end]
+                doc_source = bulk[bulk.index(b"\n") + 1 : -1]
+                out.append(
+                    BuiltDoc(None, doc_id, list(ids), source=doc_source, lines=bulk, index=index, linux=not enriched)
+                )
+        counted = self._linux_counted[key]
+        for name, value in documents.stats().items():
+            if name in self.stats:
+                self.stats[name] += value - counted.get(name, 0)
+                counted[name] = value
+        return out
+
+    def _linux_again(self, key: str, lines: list[tuple[int, tuple[Source, bytes, int] | None]]) -> list[BuiltDoc]:
+        """An event handed back without its event (the native core cannot write it: an integer past 64
+        bits, a README known bug), assembled again from its lines the Python way. Its `complete` is what
+        these lines alone give (eoe, single, max_records, max_bytes, or else flush: a timeout or eviction
+        is not seen again)."""
+        assembler = EventAssembler(
+            grace_seconds=self._assembler.grace_seconds,
+            max_age_seconds=self._assembler.max_age_seconds,
+            max_records=self._assembler.max_records,
+            max_bytes=self._limits.max_linux_event_bytes,
+        )
+        events: list[LinuxEvent] = []
+        for spool_id, line in lines:
+            if line is not None:
+                source, payload, received_ns = line
+                tag = _LineTag(spool_id, source, received_ns)
+                events += assembler.add(parse_line(payload), key, 0.0, tag=tag)
+        events += assembler.flush()
+        self.stats["linux_events"] -= len(events)  # counted by the native core
+        return [self._linux(e) for e in events]
+
+    def _linux_event(self, event: dict[str, Any], source: Source, received_ns: int | None, ids: list[int]) -> BuiltDoc:
+        """`_linux` for an event the native core handed back (its `interpret()` dict); already counted."""
+        doc_id = document_id("linux", source, linux_id_parts(event))
+        records = event.get("records") or []
+        raw = "\n".join(str(r.get("raw", "")) for r in records).encode("utf-8", "surrogateescape")
+        try:
+            if self._compat:
+                doc = to_compat_v1(event, source, received_ns=received_ns)
+            else:
+                doc = linux_to_ecs(event, source, self._observer, received_ns=received_ns)
+        except Exception as exc:
+            log.exception("Linux event from %s could not be mapped", source.peer)
+            self.stats["dead_letters"] += 1
+            doc = dead_letter_doc(
+                raw, source, f"internal error: {exc!r}", "linux", observer=self._observer, received_ns=received_ns
+            )
+        raw_len = sum(len(str(r.get("raw", ""))) for r in records)
+        if not within_limits_fast(raw_len, len(records), self._limits):
+            doc = self._limit(doc, raw, "linux")
+        return BuiltDoc(doc, doc_id, ids)
 
     def _limit(self, doc: dict[str, Any], raw: bytes, kind: str) -> dict[str, Any]:
         """Every document, BSM or Linux, ECS or v1, comes here unless `within_limits_fast` proved it
@@ -344,6 +549,22 @@ def native_naming(cfg: Config) -> bool:
     return True
 
 
+def _identity(source: Source) -> tuple[str, str, bool]:
+    """What Enricher.for_sender looks a source up by."""
+    return (source.peer, source.principal, source.authenticated)
+
+
+def _unprebuild(docs: list[BuiltDoc]) -> None:
+    """Native Linux documents written without their sender's enrichment (its lines came with more than one
+    identity, or `uniform_sender` refused it): an enriching pipeline takes them back as dicts (byte-equal
+    JSON, so the same dicts the Python mapper makes) and enriches them the Python way."""
+    for d in docs:
+        if d.linux and d.source is not None:
+            d.doc = orjson.loads(d.source)
+            d.source = d.lines = None
+            d.index = ""
+
+
 def _lines(records: list[LinuxRecord]) -> bytes:
     """A Linux event's raw input: its lines as received."""
     return "\n".join(r.raw for r in records).encode("utf-8", "surrogateescape")
@@ -393,10 +614,10 @@ class Pipeline:
                 items = await self._spool.read(self._cursor, batch)
                 if items:
                     self._cursor = items[-1][0]
-                    docs = await asyncio.to_thread(self._builder.add, items)
+                    docs = await self._build(self._builder.add, items)
                 else:
                     await self._spool.wait_for_records(self._cursor, tick)
-                    docs = await asyncio.to_thread(self._builder.poll)
+                    docs = await self._build(self._builder.poll)
                 if docs:
                     await self._submit(docs)
         finally:
@@ -412,10 +633,28 @@ class Pipeline:
             if not items:
                 break
             self._cursor = items[-1][0]
-            await self._submit(await asyncio.to_thread(self._builder.add, items))
+            await self._submit(await self._build(self._builder.add, items))
         if final:
-            await self._submit(self._builder.flush())
+            await self._submit(await self._build(self._builder.flush))
         await self.wait_idle()
+
+    async def _build(self, step: Callable[..., list[BuiltDoc]], *items: Any) -> list[BuiltDoc]:
+        """One DocumentBuilder step (add, poll, flush) in a thread, given the enrichment values of every
+        Linux sender whose events it may complete: native Linux documents are written when their event
+        completes, so their sender's values are looked up first (once per sender and step, as for a BSM
+        batch). Senders `uniform_sender` refuses get their documents back as dicts, enriched per document."""
+        values: dict[str, dict[str, Any]] = {}
+        enricher = self._sender_enricher
+        if enricher is not None:
+            schema = self._cfg.search.schema
+            senders = {
+                key: source
+                for key, source in self._builder.linux_senders(items[0] if items else []).items()
+                if enricher.uniform_sender(source, schema)
+            }
+            found = await asyncio.gather(*(enricher.for_sender(source, []) for source in senders.values()))
+            values = dict(zip(senders, found, strict=True))
+        return await asyncio.to_thread(step, *items, linux_enrichment=values)
 
     async def wait_idle(self) -> None:
         while self._inflight:
@@ -492,6 +731,7 @@ class Pipeline:
         try:
             await self._finish_native(docs)
             if self._enrich is not None:
+                _unprebuild(docs)
                 await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs
             delay = 1.0

@@ -119,7 +119,7 @@ def decode_files(
 
     `out`, `clock` (the arrival time given to every record of a file, Unix ns) and `observer` (default:
     this host's `observer_info`) are for tests that need the output reproducible. The native core writes
-    the JSON lines (`--raw` of both kinds, BSM documents); `native=False` is the Python path, which
+    the JSON lines (`--raw` and documents of both kinds); `native=False` is the Python path, which
     prints the same bytes (tests compare them).
     """
     from auditrecv.app import observer_info
@@ -146,15 +146,22 @@ def decode_files(
                 failed += _decode_raw(name, kind, items, out)
                 continue
             where = "offset" if kind == "bsm" else "line"
-            docs = file_documents(kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock())
+            docs = file_documents(
+                kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock(), native=native
+            )
             for first, built in docs:
-                if built.doc is None:
+                if built.source is not None:  # built natively: its JSON as the sink would send it
+                    errors = _doc_errors(orjson.loads(built.source)) if b'"decode_error' in built.source else ""
+                    line = built.source + b"\n"
+                elif built.doc is not None:
+                    errors = _doc_errors(built.doc)
+                    line = dumps(built.doc)
+                else:
                     continue
-                errors = _doc_errors(built.doc)
                 if errors:
                     failed += 1
                     print(f"auditrecv: {name}: {where} {first}: {errors}", file=sys.stderr)
-                out.write(dumps(built.doc))
+                out.write(line)
         except OSError as exc:
             print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
@@ -170,6 +177,7 @@ def file_documents(
     source: Source,
     observer: dict[str, Any],
     received_ns: int,
+    native: bool = False,
 ) -> Iterator[tuple[int, BuiltDoc]]:
     """The documents `auditrecv decode` makes of one input, streamed in output order, each with the file
     position (offset or line number) of its first record. `items` are (position, raw record) pairs as
@@ -177,11 +185,12 @@ def file_documents(
 
     Built by the live path (SpoolRecord → DocumentBuilder), so a file decodes as the same records would
     have arriving over the network. Records that make no document (an EOE after its event) come as a
-    BuiltDoc whose `doc` is None.
+    BuiltDoc without a document. `native`: Linux documents built by the native core (their JSON in
+    `source`, hand-backs as dicts), as the pipeline builds them.
     """
     from auditrecv.pipeline import DocumentBuilder
 
-    builder = DocumentBuilder(cfg, observer, record_clock=True)
+    builder = DocumentBuilder(cfg, observer, record_clock=True, native=native and kind == "linux")
     positions: dict[int, int] = {}  # builder id -> file position, for records not yet emitted
     next_id = 0
     for chunk in _chunks(iter(items)):

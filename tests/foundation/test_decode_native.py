@@ -8,6 +8,7 @@ import io
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,41 @@ def test_trails_split_as_the_python_reader_split_them() -> None:
         expected = [(rec.offset, rec.raw) for rec in iter_trail_file(path)]
         kind, records = read_input(str(path))
         assert kind == "bsm" and list(records) == expected, path
+
+
+def test_linux_documents_are_built_natively(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux documents come from LinuxDocuments (not the Python mapper), byte for byte as Python prints them,
+    damaged lines, an orphan EOE and an event over [limits] (handed back, built the Python way) included."""
+    import auditrecv.pipeline as pipeline
+
+    made: list[Any] = []
+    real = pipeline._native.LinuxDocuments
+
+    def spy(**kw: Any) -> Any:
+        made.append(real(**kw))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline._native, "LinuxDocuments", spy)
+    log = tmp_path / "mixed.log"
+    syscall = 'type=SYSCALL msg=audit(1700000000.123:{0}): arch=c000003e syscall=59 success=yes exit=0 comm="ls"'
+    log.write_text(
+        "\n".join(
+            [
+                syscall.format(1),
+                "type=EOE msg=audit(1700000000.123:1): ",
+                "type=EOE msg=audit(1700000000.123:1): ",  # orphan: no document
+                syscall.format(2),
+                "type=EXECVE msg=audit(1700000000.123:2): argc=1 a0=" + "41" * 200_000,  # over [limits]
+                "garbage line",
+                syscall.format(3),
+            ]
+        )
+        + "\n"
+    )
+    names = [str(log), *(str(f) for f in sorted(LINUX_FIXTURES.rglob("*.log")))]
+    native, python = both(names, capsys, raw=False)
+    assert made and sum(d.stats()["linux_events"] for d in made) > 100
+    assert native == python
+    assert native[0].count(b"\n") > 100 and b'"truncated":true' in native[0]
