@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from auditrecv.config import Config
+from auditrecv.config import Config, Limits, LinuxEvents
 from auditrecv.decode.bsm import decode_record
 from auditrecv.decode.linux import EventAssembler, LinuxEvent, parse_line
 from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE, LinuxRecord
@@ -97,6 +97,27 @@ class _LineTag:
     received_ns: int
 
 
+def native_caps(limits: Limits) -> dict[str, int]:
+    """``[limits]`` as the native document entry points take them."""
+    return {
+        "max_document_bytes": limits.max_document_bytes,
+        "max_tokens": limits.max_tokens,
+        "max_array_items": limits.max_array_items,
+        "max_string_chars": limits.max_string_chars,
+    }
+
+
+def linux_documents_settings(events: LinuxEvents, limits: Limits) -> dict[str, Any]:
+    """The keyword arguments of ``_native.LinuxDocuments`` besides schema, observer and clock."""
+    return {
+        "grace_seconds": events.grace_seconds,
+        "max_age_seconds": events.max_age_seconds,
+        "max_records": events.max_records,
+        "max_linux_event_bytes": limits.max_linux_event_bytes,
+        **native_caps(limits),
+    }
+
+
 def linux_source_key(source: Source) -> str:
     """Lines are grouped per sender: events never mix lines of two peers or two listeners."""
     return f"{source.listener or source.transport}|{source.peer}"
@@ -131,25 +152,13 @@ class DocumentBuilder:
         self._schema = cfg.search.schema
         self._search = cfg.search
         self._native = native and native_naming(cfg)
-        caps = cfg.limits
-        self._caps = {
-            "max_document_bytes": caps.max_document_bytes,
-            "max_tokens": caps.max_tokens,
-            "max_array_items": caps.max_array_items,
-            "max_string_chars": caps.max_string_chars,
-        }
+        self._caps = native_caps(cfg.limits)
         self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
         # Native Linux: one LinuxDocuments per sender key (its assembler holds that sender's open events),
         # the counters already folded into `stats`, and each line whose event is still open (a hand-back
         # is built the Python way with the source of its first line, or from its lines if it has no event).
         self._linux_native = self._native and "linux" in NATIVE_KINDS
-        self._linux_settings = {
-            "grace_seconds": ev.grace_seconds,
-            "max_age_seconds": ev.max_age_seconds,
-            "max_records": ev.max_records,
-            "max_linux_event_bytes": cfg.limits.max_linux_event_bytes,
-            **self._caps,
-        }
+        self._linux_settings = linux_documents_settings(ev, cfg.limits)
         self._linux_senders: dict[str, Any] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
         self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}

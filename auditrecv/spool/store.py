@@ -270,7 +270,7 @@ class _GroupResult:
     deferred: list[_Append] = field(default_factory=list)  # not tried yet: back to the writer's queue
     folded: bool = False  # the journaled appends handed to this group are in SQLite now
     folded_records: int = 0
-    seq: int = 0  # the transaction's number: results may reach the event loop out of order (inline)
+    seq: int = 0  # the transaction's number (0: no transaction ran, no store state to apply)
     commit_seconds: float = 0.0
     done: float = 0.0
     error: bool = False
@@ -354,7 +354,7 @@ class _Store:
         self.unbackfilled = 0
         self.groups = 0  # transactions run, numbering their results
         try:
-            self.recovered = self._recover_journal()
+            self._recover_journal()
             self.journal = AckJournal(path, synchronous == "full", remove_journal(path))
         except BaseException:
             self.conn.close()
@@ -1632,8 +1632,8 @@ class Spool:
         m.reserve_releases += res.reserve_released
         m.reserve_retakes += res.reserve_retaken
         if res.seq <= self._applied_seq:
-            # An inline commit overtook this result on its way from the writer thread: the store's
-            # state it carries is older than what the spool already shows.
+            # Not a transaction's result (seq 0: the writer failed) or an older one: it carries no
+            # store state newer than what the spool already shows.
             if res.committed:
                 self._wake(self._commit_event)
             return

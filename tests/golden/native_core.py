@@ -18,6 +18,7 @@ import orjson
 
 from auditrecv import _native
 from auditrecv.config import Config, Limits
+from auditrecv.pipeline import linux_documents_settings
 from auditrecv.schema import dead_letter_doc, document_id, limit_document, linux_id_parts, linux_to_ecs, to_compat_v1
 from auditrecv.spool.record import RecordKind, Source
 from auditrecv.tools import dumps
@@ -77,17 +78,7 @@ def linux_builder(schema: Schema, observer: Mapping[str, str], cfg: Config | Non
     cfg = cfg or Config()
     ev, lim = cfg.decode.linux, cfg.limits
     return _native.LinuxDocuments(
-        schema=schema,
-        observer=dict(observer),
-        record_clock=True,
-        grace_seconds=ev.grace_seconds,
-        max_age_seconds=ev.max_age_seconds,
-        max_records=ev.max_records,
-        max_linux_event_bytes=lim.max_linux_event_bytes,
-        max_document_bytes=lim.max_document_bytes,
-        max_tokens=lim.max_tokens,
-        max_array_items=lim.max_array_items,
-        max_string_chars=lim.max_string_chars,
+        schema=schema, observer=dict(observer), record_clock=True, **linux_documents_settings(ev, lim)
     )
 
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from auditrecv import _native
 from auditrecv.config import Limits
 from auditrecv.enrich import Enricher
-from auditrecv.pipeline import DocumentBuilder
+from auditrecv.pipeline import DocumentBuilder, linux_documents_settings
 from auditrecv.sink.bulk import BulkDoc, encode
 from auditrecv.sink.naming import index_for
 from auditrecv.spool.record import Source, SpoolRecord
@@ -97,17 +97,7 @@ def native_builder(schema: Schema, observer: Mapping[str, Any], record_clock: bo
     lim = limits or Limits()
     ev = decode_config(schema).decode.linux
     return _native.LinuxDocuments(
-        schema=schema,
-        observer=dict(observer),
-        record_clock=record_clock,
-        grace_seconds=ev.grace_seconds,
-        max_age_seconds=ev.max_age_seconds,
-        max_records=ev.max_records,
-        max_linux_event_bytes=lim.max_linux_event_bytes,
-        max_document_bytes=lim.max_document_bytes,
-        max_tokens=lim.max_tokens,
-        max_array_items=lim.max_array_items,
-        max_string_chars=lim.max_string_chars,
+        schema=schema, observer=dict(observer), record_clock=record_clock, **linux_documents_settings(ev, lim)
     )
 
 

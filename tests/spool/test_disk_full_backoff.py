@@ -50,6 +50,20 @@ def record(n: int) -> SpoolRecord:
     return SpoolRecord("linux", b"type=SYSCALL msg=audit(1.0:%d): " % n + b"x" * 6000, SRC, n)
 
 
+async def simulated_spool(path: Path, disk: SimulatedDisk, clock: SimulatedClock) -> Spool:
+    """A spool on the simulated disk and clock. Fullness is simulated inside SQLite only, so the ack
+    journal (which a really full filesystem refuses too) is off; see the module docstring."""
+    return await Spool.open(
+        path,
+        max_bytes=1 << 30,
+        commit_delay=0,
+        reserve_bytes=RESERVE,
+        free_bytes=disk.free_bytes,
+        clock=clock,
+        ack_journal=False,
+    )
+
+
 def spool_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "auditrecv.spool" and r.levelno >= logging.WARNING]
 
@@ -61,15 +75,7 @@ async def test_full_filesystem_releases_once_and_retakes_only_with_room(
     disk = SimulatedDisk(free=64 * MiB)
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
-    spool = await Spool.open(
-        path,
-        max_bytes=1 << 30,
-        commit_delay=0,
-        reserve_bytes=RESERVE,
-        free_bytes=disk.free_bytes,
-        clock=clock,
-        ack_journal=False,  # fullness simulated inside SQLite only; see the module docstring
-    )
+    spool = await simulated_spool(path, disk, clock)
     try:
         stored = [i for n in range(5) for i in await spool.append([record(n)])]
         assert Path(f"{path}.reserve").stat().st_size == RESERVE
@@ -132,15 +138,7 @@ async def test_no_retake_while_the_released_reserve_is_all_the_room_there_is(tmp
     disk = SimulatedDisk(free=64 * MiB)
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
-    async with await Spool.open(
-        path,
-        max_bytes=1 << 30,
-        commit_delay=0,
-        reserve_bytes=RESERVE,
-        free_bytes=disk.free_bytes,
-        clock=clock,
-        ack_journal=False,
-    ) as spool:
+    async with await simulated_spool(path, disk, clock) as spool:
         await spool.append([record(1)])
         conn = spool._writer._store.conn
         conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
@@ -162,15 +160,7 @@ async def test_a_drained_spool_on_a_still_full_filesystem_takes_records_again(tm
     disk = SimulatedDisk(free=64 * MiB)
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
-    async with await Spool.open(
-        path,
-        max_bytes=1 << 30,
-        commit_delay=0,
-        reserve_bytes=RESERVE,
-        free_bytes=disk.free_bytes,
-        clock=clock,
-        ack_journal=False,
-    ) as spool:
+    async with await simulated_spool(path, disk, clock) as spool:
         stored = [i for n in range(400) for i in await spool.append([record(n)])]
         conn = spool._writer._store.conn  # the writer's private connection, as in the test above
         conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
@@ -193,15 +183,7 @@ async def test_a_full_spool_finds_room_again_by_itself_with_no_sender_left(tmp_p
     disk = SimulatedDisk(free=64 * MiB)
     clock = SimulatedClock()
     path = tmp_path / "spool.db"
-    async with await Spool.open(
-        path,
-        max_bytes=1 << 30,
-        commit_delay=0,
-        reserve_bytes=RESERVE,
-        free_bytes=disk.free_bytes,
-        clock=clock,
-        ack_journal=False,
-    ) as spool:
+    async with await simulated_spool(path, disk, clock) as spool:
         await spool.append([record(1)])
         conn = spool._writer._store.conn
         conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")

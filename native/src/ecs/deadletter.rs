@@ -11,36 +11,28 @@ pub fn put_raw(doc: &mut Obj, raw: &[u8], kind: &'static str) {
     doc.put("auditrecv.raw_kind", kind);
 }
 
-/// `dead_letter_doc(raw, source, error, kind, observer=..., received_ns=...)` for kind "bsm" (the
-/// Linux one keeps the text, not the bytes: added with the Linux mapper).
+/// `dead_letter_doc(raw, source, error, "bsm", ...)`: the record's bytes, as hex in `event.original`.
 pub fn dead_letter_bsm(raw: &[u8], parties: &Parties, error: &str, received_ns: u64) -> Result<Obj, PyError> {
-    let now = iso_ns(u128::from(received_ns))?;
-    let mut doc = Obj::with_capacity(12);
-    doc.push("@timestamp", now.clone());
-    doc.put("event.kind", "pipeline_error");
-    doc.put("event.category", Value::str_list(["host"]));
-    doc.put("event.type", Value::str_list(["error"]));
-    doc.put("event.outcome", "unknown");
-    doc.put("event.module", "bsm");
-    doc.put("event.dataset", "bsm.audit");
-    doc.put("event.created", now);
-    doc.put("event.reason", error.to_owned());
-    doc.put("error.type", "decode_error");
-    doc.put("error.message", error.to_owned());
-    doc.put("event.original", crate::json::hex_string(raw));
-    put_raw(&mut doc, raw, "bsm");
-    parties.source_fields(&mut doc);
-    parties.host_fields(&mut doc, None, &[]);
-    parties.observer_fields(&mut doc);
-    doc.add_unique("tags", [Some(Value::from("decode_error")), Some(Value::from("dead_letter"))]);
-    let peer = if parties.source.peer.is_empty() { "unknown" } else { &parties.source.peer };
-    doc.put("message", format!("undecodable bsm record from {peer}: {error}"));
-    Ok(doc)
+    let original = crate::json::hex_string(raw);
+    dead_letter(raw, original, ("bsm", "bsm", "bsm.audit"), parties, error, received_ns)
 }
 
 /// `dead_letter_doc(raw, source, error, "linux", ...)`: the raw lines as text (invalid UTF-8 was
 /// already written as `\xNN` when the lines were read, so `raw_base64` holds that text's bytes).
 pub fn dead_letter_linux(raw: &[u8], parties: &Parties, error: &str, received_ns: u64) -> Result<Obj, PyError> {
+    let original = String::from_utf8_lossy(raw).into_owned();
+    dead_letter(raw, original, ("linux", "auditd", "linux.audit"), parties, error, received_ns)
+}
+
+/// What both kinds share; `(kind, module, dataset)` name the input as `dead_letter_doc` does.
+fn dead_letter(
+    raw: &[u8],
+    original: String,
+    (kind, module, dataset): (&'static str, &'static str, &'static str),
+    parties: &Parties,
+    error: &str,
+    received_ns: u64,
+) -> Result<Obj, PyError> {
     let now = iso_ns(u128::from(received_ns))?;
     let mut doc = Obj::with_capacity(12);
     doc.push("@timestamp", now.clone());
@@ -48,20 +40,20 @@ pub fn dead_letter_linux(raw: &[u8], parties: &Parties, error: &str, received_ns
     doc.put("event.category", Value::str_list(["host"]));
     doc.put("event.type", Value::str_list(["error"]));
     doc.put("event.outcome", "unknown");
-    doc.put("event.module", "auditd");
-    doc.put("event.dataset", "linux.audit");
+    doc.put("event.module", module);
+    doc.put("event.dataset", dataset);
     doc.put("event.created", now);
     doc.put("event.reason", error.to_owned());
     doc.put("error.type", "decode_error");
     doc.put("error.message", error.to_owned());
-    doc.put("event.original", String::from_utf8_lossy(raw).into_owned());
-    put_raw(&mut doc, raw, "linux");
+    doc.put("event.original", original);
+    put_raw(&mut doc, raw, kind);
     parties.source_fields(&mut doc);
     parties.host_fields(&mut doc, None, &[]);
     parties.observer_fields(&mut doc);
     doc.add_unique("tags", [Some(Value::from("decode_error")), Some(Value::from("dead_letter"))]);
     let peer = if parties.source.peer.is_empty() { "unknown" } else { &parties.source.peer };
-    doc.put("message", format!("undecodable linux record from {peer}: {error}"));
+    doc.put("message", format!("undecodable {kind} record from {peer}: {error}"));
     Ok(doc)
 }
 
