@@ -28,6 +28,9 @@ class ConfigError(Exception):
 
 
 def _default_state_dir() -> str:
+    """systemd's StateDirectory= (deploy/auditrecv.service) first: the unit runs as its own user."""
+    if systemd := os.environ.get("STATE_DIRECTORY"):
+        return systemd.split(":")[0]
     if os.geteuid() == 0:
         return "/var/lib/auditrecv"
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")

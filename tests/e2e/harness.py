@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,16 @@ async def running_service(table: dict[str, Any]) -> AsyncIterator[Service]:
 class ServiceProcess:
     """`python -m auditrecv serve` in its own process group, for kill -9 and signal tests."""
 
-    def __init__(self, table: dict[str, Any], workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        table: dict[str, Any],
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
+        """`preexec` runs in the child before exec (e.g. a prctl the service must live with)."""
         self.table = table
+        self.preexec = preexec
         self.config_path = workdir / "auditrecv.toml"
         self.config_path.write_text(to_toml(table))
         self.log_path = workdir / "service.log"
@@ -110,6 +118,7 @@ class ServiceProcess:
             cwd=REPO,
             env=self.env,
             process_group=0,
+            preexec_fn=self.preexec,
         )
         port = wait_port or self.table["http"]["port"]  # the HTTP endpoint starts last
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import tomllib
@@ -130,3 +131,13 @@ def test_serve_with_bad_config_fails_without_traceback(tmp_path: Path) -> None:
 def test_version() -> None:
     res = _cli("--version")
     assert res.returncode == 0 and res.stdout.startswith("auditrecv ")
+
+
+def test_state_dir_defaults_to_systemds_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/auditrecv.service runs as its own user with StateDirectory=auditrecv: systemd passes the
+    path in $STATE_DIRECTORY (colon-separated when a unit has several), and the spool belongs there."""
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/auditrecv:/var/lib/other")
+    assert load_config(None).state_dir == "/var/lib/auditrecv"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", "/home/u/.state")
+    assert load_config(None).state_dir == ("/var/lib/auditrecv" if os.geteuid() == 0 else "/home/u/.state/auditrecv")
