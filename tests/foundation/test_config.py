@@ -141,3 +141,19 @@ def test_state_dir_defaults_to_systemds_state_directory(monkeypatch: pytest.Monk
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setenv("XDG_STATE_HOME", "/home/u/.state")
     assert load_config(None).state_dir == ("/var/lib/auditrecv" if os.geteuid() == 0 else "/home/u/.state/auditrecv")
+
+
+def test_the_configuration_reference_is_generated_from_the_model_and_the_example() -> None:
+    """docs/configuration.md is scripts/gen_config_reference.py's output: every key of the model, with
+    its type and default, and what config.example.toml says of it (the script refuses a key it says
+    nothing of)."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_config_reference.py"), "--check"], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    text = (REPO / "docs" / "configuration.md").read_text()
+    for key in _keys(Config):
+        section, _, name = key.rpartition(".")
+        heading = f"## [{section}]" if section else "## Top level"
+        body = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+        assert f"| `{name}` |" in body, key
