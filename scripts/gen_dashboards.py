@@ -3,8 +3,10 @@ one description of their panels (PANELS below). tests/e2e/test_operator_queries.
 --check, checks that every field a panel uses is in auditrecv's index template, and runs each panel's
 query and aggregations against the embedded engines over indexed events.
 
-Both files are saved objects in the 7.10 format: OpenSearch Dashboards reads it natively (it forked
-Kibana 7.10), Kibana 8 and 9 migrate it on import. Import: Kibana, Stack Management > Saved objects >
+The objects are written in the 7.10 shape, which OpenSearch Dashboards reads natively (it forked Kibana
+7.10); the Kibana file marks them as Kibana's own sample data does (`coreMigrationVersion` 8.8.0, each
+type's `typeMigrationVersion` 7.10.0), so that Kibana 8 and 9 import them and run their type migrations
+from 7.10 on. Import: Kibana, Stack Management > Saved objects >
 Import (or `POST /api/saved_objects/_import`); OpenSearch Dashboards, Dashboards Management > Saved
 objects > Import. Both create the `auditrecv-*` index pattern they use.
 
@@ -27,8 +29,16 @@ MIGRATION_VERSION = "7.10.0"
 
 # Both daily indices and the data stream (search.mode = "data_stream").
 INDEX_PATTERN = "auditrecv-*,logs-auditrecv-*"
-# One file per product, so each product's operators find theirs; the objects are the same (see above).
+# One file per product; they differ only in how the objects' versions are marked (see above).
 FILES = ("kibana.ndjson", "opensearch-dashboards.ndjson")
+KIBANA_CORE_MIGRATION_VERSION = "8.8.0"
+
+
+def versioned(obj: dict[str, Any], product_file: str) -> dict[str, Any]:
+    """The saved object marked the way its product expects."""
+    if product_file == "kibana.ndjson":
+        return obj | {"coreMigrationVersion": KIBANA_CORE_MIGRATION_VERSION, "typeMigrationVersion": MIGRATION_VERSION}
+    return obj | {"migrationVersion": {obj["type"]: MIGRATION_VERSION}}
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,6 @@ def saved_objects(index_pattern: str) -> list[dict[str, Any]]:
             "type": "index-pattern",
             "attributes": {"title": index_pattern, "timeFieldName": "@timestamp"},
             "references": [],
-            "migrationVersion": {"index-pattern": MIGRATION_VERSION},
         }
     ]
     for panel in PANELS:
@@ -195,7 +204,6 @@ def saved_objects(index_pattern: str) -> list[dict[str, Any]]:
                         "id": INDEX_PATTERN_ID,
                     }
                 ],
-                "migrationVersion": {"visualization": MIGRATION_VERSION},
             }
         )
     panels_json = []
@@ -233,14 +241,14 @@ def saved_objects(index_pattern: str) -> list[dict[str, Any]]:
             "references": [
                 {"name": f"panel_{i}", "type": "visualization", "id": panel.id} for i, panel in enumerate(PANELS)
             ],
-            "migrationVersion": {"dashboard": MIGRATION_VERSION},
         }
     )
     return objects
 
 
-def render() -> str:
-    return "".join(json.dumps(o, sort_keys=True) + "\n" for o in saved_objects(INDEX_PATTERN))
+def render(product_file: str) -> str:
+    objects = saved_objects(INDEX_PATTERN)
+    return "".join(json.dumps(versioned(o, product_file), sort_keys=True) + "\n" for o in objects)
 
 
 def main() -> int:
@@ -248,9 +256,8 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a file differs from what this writes")
     args = parser.parse_args()
     stale = []
-    text = render()
     for name in FILES:
-        path = OUT / name
+        path, text = OUT / name, render(name)
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(str(path))

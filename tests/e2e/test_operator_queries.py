@@ -217,6 +217,12 @@ def test_the_dashboard_files_are_the_generators_output() -> None:
         (pattern,) = by_type["index-pattern"]
         for vis in by_type["visualization"]:
             assert [r["id"] for r in vis["references"]] == [pattern["id"]]
+        # Each product's version marks: Kibana 8/9 refuse objects without a core version they accept.
+        for obj in objects:
+            if name == "kibana.ndjson":
+                assert (obj["coreMigrationVersion"], obj["typeMigrationVersion"]) == ("8.8.0", "7.10.0")
+            else:
+                assert obj["migrationVersion"] == {obj["type"]: "7.10.0"} and "coreMigrationVersion" not in obj
 
 
 @pytest.mark.parametrize("flavor,version", [("opensearch", "2.19.1"), ("elasticsearch", "8.19.0")])
