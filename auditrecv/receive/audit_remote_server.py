@@ -98,6 +98,7 @@ class AuditRemoteStats:
     window_pauses: int = 0  # reads paused because max_records_in_flight were waiting for the spool
     backlog_pauses: int = 0  # reads paused because the peer left our acks unread
     in_flight_peak: int = 0  # most records one connection had waiting for the spool
+    reads_ended: int = 0  # connections that stopped reading (peer gone, error, shutdown); commits may still run
     unsent_peak: int = 0  # most bytes of acks one connection had unread in our send buffer
 
 
@@ -314,6 +315,7 @@ class _Session:
                 reason = await self._read_loop()
             finally:
                 self.reading_done = True
+                self.server.stats.reads_ended += 1
                 self.has_pending.set()
             # Records already unwrapped are still committed (and acked if the socket is still
             # open); the host retransmits them anyway if it never sees the ack.

@@ -1,8 +1,7 @@
 """Elasticsearch/OpenSearch sink: bulk `create` with spool-aware outcomes, engine detection, templates.
 
 Entry points: `open_indexer(settings)` for the service (detects the engine and installs templates in
-the background), `BulkIndexer` / `BulkDoc` / `BulkOutcome` for indexing, `BulkBatcher` for
-count/bytes/age batching, `index_for` for document placement.
+the background), `BulkIndexer` / `BulkDoc` / `BulkOutcome` for indexing, `index_for` for document placement.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from auditrecv.config import Search
-from auditrecv.sink.batcher import BulkBatcher
 from auditrecv.sink.bulk import BulkDoc, BulkIndexer, BulkMetrics, BulkOutcome, Result
 from auditrecv.sink.engine import (
     EngineInfo,
@@ -26,7 +24,6 @@ from auditrecv.sink.http import EngineAuthError, RetryPolicy, SinkError
 from auditrecv.sink.naming import format_index, index_for, index_pattern
 
 __all__ = [
-    "BulkBatcher",
     "BulkDoc",
     "BulkIndexer",
     "BulkMetrics",

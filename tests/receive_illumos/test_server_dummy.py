@@ -13,6 +13,7 @@ from auditrecv.receive import dummy_mech as dm
 from auditrecv.receive.framing import FrameDecoder, encode_frame
 from auditrecv.testclient.illumos import IllumosClient, TransportReset
 from tests.receive_illumos.conftest import MemorySpool, ServerFactory
+from tests.receive_illumos.loopback import until
 
 VERSION_01 = encode_frame(b"01")
 
@@ -267,9 +268,9 @@ async def test_ack_only_after_the_append_returned(start_server: ServerFactory) -
     server = await start_server(spool=spool, allow_dummy_mech=True)
     client = IllumosClient("127.0.0.1", server.port, mech="dummy")
     await client.send_records(records(20))
-    while spool.waiting == 0:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)
+    # Every record has reached the server and its commit is blocked: an ack now would be premature.
+    await until(lambda: spool.waiting == 1 and server.stats.in_flight_peak == 20, "20 records waiting for the spool")
+    assert server.stats.acks == 0 and server.stats.records == 0
     assert client.stats.acked == 0 and len(client.transq) == 20
     spool.gate.set()
     assert await client.wait_all_acked(5)
@@ -297,12 +298,12 @@ async def test_client_vanishing_while_commit_in_flight_ends_the_session(start_se
     server = await start_server(spool=spool, allow_dummy_mech=True)
     client = IllumosClient("127.0.0.1", server.port, mech="dummy")
     await client.send_records(records(10))
-    while spool.waiting == 0:
-        await asyncio.sleep(0.01)
+    await until(lambda: spool.waiting == 1, "the first commit to block")
     await client.send_records(records(5, b"more"))  # queued behind the blocked commit
-    await asyncio.sleep(0.05)
+    await until(lambda: server.stats.in_flight_peak == 15, "the 5 more records to reach the server")
     await client.abort_connection()
-    await asyncio.sleep(0.2)  # let the server see the reset while the commit is still blocked
+    await until(lambda: server.stats.reads_ended == 1, "the server to see the reset while the commit is blocked")
+    assert spool.waiting == 1 and server.stats.records == 0
     spool.gate.set()
     for _ in range(500):
         if server.stats.active == 0:

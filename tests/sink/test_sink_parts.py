@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -13,10 +12,8 @@ import pytest
 
 from auditrecv.config import Search
 from auditrecv.sink import (
-    BulkBatcher,
     BulkDoc,
     BulkIndexer,
-    BulkOutcome,
     EngineAuthError,
     Result,
     SinkError,
@@ -42,76 +39,6 @@ async def fake() -> AsyncIterator[FakeEngine]:
 
 def docs(n: int, start: int = 0) -> list[BulkDoc]:
     return [BulkDoc("idx-a", f"d{i}", {"n": i}, token=i) for i in range(start, start + n)]
-
-
-# ---------------------------------------------------------------------------- batcher
-
-
-async def test_batcher_flushes_by_count_and_reports_every_doc_once(fake: FakeEngine) -> None:
-    seen: list[BulkOutcome] = []
-    async with (
-        BulkIndexer(Search(urls=[fake.url])) as idx,
-        BulkBatcher(idx, seen.extend, max_docs=10, max_age=60, concurrency=2) as batcher,
-    ):
-        for d in docs(25):
-            await batcher.add(d)
-        assert batcher.pending == 5  # 2 full batches left, the rest waits for count/age/flush
-    assert sorted(o.token for o in seen) == list(range(25))
-    assert all(o.result is Result.CREATED for o in seen)
-    assert [len(r.actions) for r in fake.requests] == [10, 10, 5]
-
-
-async def test_batcher_flushes_by_age_without_being_asked(fake: FakeEngine) -> None:
-    done = asyncio.Event()
-    seen: list[BulkOutcome] = []
-
-    async def on_outcomes(outcomes: list[BulkOutcome]) -> None:
-        seen.extend(outcomes)
-        done.set()
-
-    async with BulkIndexer(Search(urls=[fake.url])) as idx:
-        batcher = BulkBatcher(idx, on_outcomes, max_docs=1000, max_age=0.05)
-        for d in docs(3):
-            await batcher.add(d)
-        await asyncio.wait_for(done.wait(), 10)
-        assert [o.token for o in seen] == [0, 1, 2]
-        await batcher.close()
-    assert len(fake.requests) == 1
-
-
-async def test_batcher_flushes_by_bytes(fake: FakeEngine) -> None:
-    seen: list[BulkOutcome] = []
-    big = [BulkDoc("idx-a", f"b{i}", {"blob": "x" * 1000}, token=i) for i in range(10)]
-    async with (
-        BulkIndexer(Search(urls=[fake.url])) as idx,
-        BulkBatcher(idx, seen.extend, max_docs=1000, max_bytes=3000, max_age=60) as batcher,
-    ):
-        for d in big:
-            await batcher.add(d)
-    # each doc ~1.06 KB of NDJSON: the third one crosses 3000 bytes
-    assert [len(r.actions) for r in fake.requests] == [3, 3, 3, 1]
-    assert sorted(o.token for o in seen) == list(range(10))
-
-
-async def test_batcher_applies_backpressure_while_batches_are_in_flight(fake: FakeEngine) -> None:
-    fake.auth_failures = 10**9  # the engine refuses: nothing completes
-    async with BulkIndexer(Search(urls=[fake.url]), policy=RetryPolicy(halt_probe_interval=0.01)) as idx:
-        batcher = BulkBatcher(idx, lambda o: None, max_docs=2, max_age=60, concurrency=1)
-        added = 0
-
-        async def producer() -> None:
-            nonlocal added
-            for d in docs(10):
-                await batcher.add(d)
-                added += 1
-
-        task = asyncio.create_task(producer())
-        await asyncio.sleep(0.3)
-        assert not task.done()
-        assert added == 3  # batch 1 in flight, batch 2 full and waiting for the single slot
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await batcher.__aexit__(RuntimeError, RuntimeError(), None)
 
 
 # ---------------------------------------------------------------------------- engine detection
