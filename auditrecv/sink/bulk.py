@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import importlib
 import random
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -54,7 +54,9 @@ from auditrecv.sink.naming import format_index
 
 Sleep = Callable[[float], Awaitable[None]]
 
-_THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib drops the GIL)
+_THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (the native gzip drops the GIL)
+# libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
+_native_gzip: Callable[[bytes, int], bytes] = importlib.import_module("auditrecv._native").gzip
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
 _OUTAGE_STATUSES = frozenset({429, 502, 503, 504})  # the engine (or its proxy) is unavailable or overloaded
@@ -880,5 +882,5 @@ def _conn_key(exc: BaseException) -> str:
 
 async def _gzip(body: bytes, level: int = 1) -> bytes:
     if len(body) >= _THREAD_COMPRESS_BYTES:
-        return await asyncio.to_thread(zlib.compress, body, level, 31)
-    return zlib.compress(body, level, 31)
+        return await asyncio.to_thread(_native_gzip, body, level)
+    return _native_gzip(body, level)

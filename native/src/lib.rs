@@ -9,6 +9,7 @@
 pub mod boundary;
 pub mod bsm;
 pub mod ecs;
+pub mod gzip;
 pub mod json;
 pub mod linux;
 

@@ -143,6 +143,14 @@ fn bsm_split_trail(data: &Bound<'_, PyAny>, base_offset: u64) -> PyResult<Vec<(u
 }
 
 /// True when the bytes start like a BSM trail (a plausible header, or a file token then one).
+/// gzip of a `_bulk` body (src/gzip.rs), without the GIL: the sink compresses big bodies in a thread.
+#[pyfunction]
+#[pyo3(signature = (data, level=1))]
+fn gzip<'py>(py: Python<'py>, data: &[u8], level: i32) -> PyResult<Bound<'py, PyBytes>> {
+    let packed = py.detach(|| guard(|| crate::gzip::gzip(data, level))).map_err(panic_error)?;
+    Ok(PyBytes::new(py, &packed))
+}
+
 #[pyfunction]
 fn bsm_looks_like(head: &[u8]) -> PyResult<bool> {
     guard(|| looks_like_bsm(head)).map_err(panic_error)
@@ -864,6 +872,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bsm_decode_record_json, m)?)?;
     m.add_function(wrap_pyfunction!(bsm_split_trail, m)?)?;
     m.add_function(wrap_pyfunction!(bsm_looks_like, m)?)?;
+    m.add_function(wrap_pyfunction!(gzip, m)?)?;
     m.add_function(wrap_pyfunction!(_bsm_decode_with_fault, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_documents, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;

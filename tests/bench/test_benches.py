@@ -67,6 +67,11 @@ def test_bench_documents_completes() -> None:
     assert_completed(proc, r"^auditrecv-v1 +ratio native/python: \d+\.\dx")
 
 
+def test_bench_gzip_completes() -> None:
+    proc = run_bench("bench_gzip.py", "--mbytes", "0.2", "--repeat", "1", "--deadline", "240")
+    assert_completed(proc, r"^ratio native/zlib throughput: \d+\.\d+x")
+
+
 def test_bench_linux_decode_completes() -> None:
     proc = run_bench("bench_linux_decode.py", "--records", "500", "--repeat", "1", "--deadline", "240")
     assert_completed(proc, r"^ratio auditrecv parse\+group / libauparse parse\+group: \d+\.\d+x")
