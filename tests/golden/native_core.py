@@ -1,31 +1,33 @@
-"""The native implementation of the per-record path (auditrecv._native, Rust) behind the interface of
-python_core.py, so that the golden files and the decoder properties check it unchanged.
+"""The per-record path (decode → map → document id → JSON) of the native core, auditrecv._native (Rust),
+behind the interface that the golden files (test_goldens.py, scripts/gen_goldens.py) and the decoder
+properties (test_decoder_properties.py) check; tests/golden/core.py picks it.
 
 BSM records go through `_native.ecs_bsm_documents` (decode, map, document id, dead letters and JSON in
-one call per batch); the few records it hands back (over the document caps, unencodable, a native bug)
-are built by the Python path, as the pipeline will do. Linux lines go through `_native.LinuxDocuments`
-the way `auditrecv decode` feeds its DocumentBuilder (chunks of 1000 lines on the records' clock, then a
-flush); events it hands back are mapped by the Python mapper from the event it returns. Linux `--raw`
-is `_native.linux_decode_raw`.
+one call per batch). Linux lines go through `_native.LinuxDocuments` the way `auditrecv decode` feeds its
+DocumentBuilder (chunks of 1000 lines on the records' clock, then a flush). `--raw` is
+`_native.bsm_decode_raw_json` / `_native.linux_decode_raw`.
+
+The few records the native core still hands back (over the document caps, a native bug) are built the
+package's Python way: the lines marked `# handbacks branch` go once the handbacks branch has ported
+those to Rust.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from auditrecv import _native
 from auditrecv.config import Config, Limits
 from auditrecv.pipeline import linux_documents_settings
-from auditrecv.schema import dead_letter_doc, document_id, limit_document, linux_id_parts, linux_to_ecs, to_compat_v1
 from auditrecv.spool.record import RecordKind, Source
-from auditrecv.tools import dumps
-from tests.golden import python_core
-from tests.golden.python_core import Schema
+from auditrecv.tools import decode_config, dumps
 
 __all__ = ["Schema", "build_documents", "decode_raw"]
+
+Schema = Literal["ecs", "auditrecv-v1"]
 
 
 def build_documents(
@@ -37,7 +39,12 @@ def build_documents(
     host: str,
     observer: Mapping[str, str],
 ) -> list[bytes]:
-    """Same contract as python_core.build_documents."""
+    """The documents made of `payloads` (BSM records, or Linux lines without their newline) sent by
+    `host`, all received at `received_ns` (Unix ns), mapped by a receiver described by `observer` (the
+    ECS observer.* fields), as `auditrecv decode` makes them. One line per document:
+    ``{"_id": <document id>, "_source": <document>}``, keys sorted, ending in a newline. Records that make
+    no document (an EOE after its event) make no line.
+    """
     if kind != "bsm":
         return _linux_documents(payloads, schema=schema, received_ns=received_ns, host=host, observer=observer)
     rows = _native.ecs_bsm_documents(
@@ -48,26 +55,35 @@ def build_documents(
         observer=dict(observer),
     )
     lines: list[bytes] = []
-    for payload, (doc_id, doc, _why) in zip(payloads, rows, strict=True):
-        if doc is None:  # handed back: built the Python way
-            lines.extend(
-                python_core.build_documents(
-                    kind, [payload], schema=schema, received_ns=received_ns, host=host, observer=observer
-                )
-            )
+    for payload, (doc_id, doc, why) in zip(payloads, rows, strict=True):
+        if why is not None and why.startswith("unencodable: "):
+            # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
+            raise TypeError(why.removeprefix("unencodable: "))
+        if doc is None:  # handed back: built the package's Python way
+            lines += _handed_back_bsm(payload, schema, received_ns, host, observer)
             continue
         lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
     return lines
 
 
 def decode_raw(kind: RecordKind, records: Sequence[tuple[int, bytes]], *, label: str) -> list[bytes]:
-    """Same contract as python_core.decode_raw (the native decoders' JSON lines, keys sorted)."""
+    """`auditrecv decode --raw` of `records`, (file position, raw record) pairs as auditrecv.tools.read_input
+    yields them (BSM: the record's file offset, printed as its `offset`; Linux: the line number), from an
+    input named `label` (printed as Linux events' `source`). One decoded record or event per line, keys sorted.
+    """
     if kind != "bsm":
         out = _native.linux_decode_raw([line for _, line in records], label)
         return [dumps(orjson.loads(line), sort_keys=True) for line in out.splitlines()]
     return [
         dumps(orjson.loads(_native.bsm_decode_raw_json(payload, offset)), sort_keys=True) for offset, payload in records
     ]
+
+
+def sniff_kind(head: bytes) -> RecordKind | None:
+    """What `auditrecv decode` recognizes by the first bytes: a BSM trail, Linux audit text, or neither."""
+    if _native.bsm_looks_like(head):
+        return "bsm"
+    return "linux" if head.lstrip().startswith((b"type=", b"node=")) else None
 
 
 LINUX_CHUNK = 1000  # lines per DocumentBuilder.add call, as auditrecv.tools.file_documents feeds it
@@ -82,6 +98,18 @@ def linux_builder(schema: Schema, observer: Mapping[str, str], cfg: Config | Non
     )
 
 
+def _handed_back_bsm(
+    payload: bytes, schema: Schema, received_ns: int, host: str, observer: Mapping[str, str]
+) -> list[bytes]:
+    """A BSM record the native core handed back, built by `auditrecv decode`'s own DocumentBuilder."""
+    from auditrecv.tools import file_documents  # handbacks branch
+
+    cfg, source = decode_config(schema), Source(transport="file", peer=host)
+    observed = dict(observer)
+    docs = file_documents("bsm", [(0, payload)], cfg=cfg, source=source, observer=observed, received_ns=received_ns)
+    return [dumps({"_id": b.doc_id, "_source": b.doc}, sort_keys=True) for _, b in docs if b.doc is not None]
+
+
 def python_fallback(
     event: dict[str, Any],
     source: Source,
@@ -91,18 +119,20 @@ def python_fallback(
     limits: Limits | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """An event the native builder handed back, built the pipeline's Python way from its interpret() dict."""
-    doc_id = document_id("linux", source, linux_id_parts(event))
+    from auditrecv import schema as mappers  # handbacks branch: the Python mappers
+
+    doc_id = mappers.document_id("linux", source, mappers.linux_id_parts(event))  # handbacks branch
     raw = "\n".join(str(r.get("raw", "")) for r in event.get("records") or []).encode("utf-8", "surrogateescape")
     try:
         if schema == "auditrecv-v1":
-            doc = to_compat_v1(event, source, received_ns=received_ns)
+            doc = mappers.to_compat_v1(event, source, received_ns=received_ns)  # handbacks branch
         else:
-            doc = linux_to_ecs(event, source, dict(observer), received_ns=received_ns)
+            doc = mappers.linux_to_ecs(event, source, dict(observer), received_ns=received_ns)  # handbacks branch
     except Exception as exc:
-        doc = dead_letter_doc(
+        doc = mappers.dead_letter_doc(  # handbacks branch
             raw, source, f"internal error: {exc!r}", "linux", observer=dict(observer), received_ns=received_ns
         )
-    return doc_id, limit_document(doc, raw, "linux", limits or Limits())
+    return doc_id, mappers.limit_document(doc, raw, "linux", limits or Limits())  # handbacks branch
 
 
 def _linux_documents(
