@@ -1,6 +1,8 @@
 """The per-record path (decode → map → document id → JSON) of the native core, auditrecv._native (Rust),
 behind the interface that the golden files (test_goldens.py, scripts/gen_goldens.py) and the decoder
-properties (test_decoder_properties.py) check; tests/golden/core.py picks it.
+properties (test_decoder_properties.py) check; tests/golden/core.py picks it. Also the one test-side
+adapter of the other tests: decoded records, events and documents as plain dicts parsed from the native
+JSON (see "Decoded values as dicts" below), with the keys and values the Python models had.
 
 BSM records go through `_native.ecs_bsm_documents` (decode, map, document id, dead letters and JSON in
 one call per batch). Linux lines go through `_native.LinuxDocuments` the way `auditrecv decode` feeds its
@@ -14,6 +16,8 @@ those to Rust.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -159,3 +163,64 @@ def _linux_documents(
             )
             lines.append(dumps({"_id": fallback_id, "_source": fallback_doc}, sort_keys=True))
     return lines
+
+
+# ---------------------------------------------------------------------------- decoded values as dicts
+
+NO_CAP = sys.maxsize  # `auditrecv decode --raw` prints every token of a record: no native caps
+_CAPS = {"max_tokens": NO_CAP, "max_array_items": NO_CAP}
+_EMPTY_HEADER32 = bytes([0x14]) + b"\x00\x00\x00\x00" + bytes([11]) + bytes(12)  # v11 header, length filled in
+
+
+def bsm_record(data: bytes, offset: int = 0, *, whole: bool = True) -> dict[str, Any]:
+    """The record at `offset` of `data` (``decode_record(data, offset, whole=whole).to_dict()``): header
+    facts, ``tokens`` (one dict per token, as ``bsm.tokens`` holds them), ``errors``, ``raw`` in hex."""
+    return dict(json.loads(_native.bsm_decode_record_json(data, offset, whole, **_CAPS)))
+
+
+def bsm_raw(payload: bytes, offset: int = 0) -> dict[str, Any]:
+    """One record as `auditrecv decode --raw` prints it: `payload` alone, ``offset`` its file position."""
+    return dict(json.loads(_native.bsm_decode_raw_json(payload, offset, **_CAPS)))
+
+
+def bsm_items(data: bytes, base_offset: int = 0) -> list[dict[str, Any]]:
+    """A stream or trail item by item, as the native core splits it (``iter_stream``). Records are decoded
+    in place (their error texts count offsets from the start of `data`; bytes that start no record come as
+    one undecodable record), with the item's ``offset`` and ``length``; standalone file tokens come as the
+    decoded token plus ``item: "file"``, ``offset`` and ``length``. Offsets count from `base_offset`."""
+    out: list[dict[str, Any]] = []
+    for kind, offset, length in _native.bsm_split_trail(data, base_offset):
+        start = offset - base_offset
+        if kind == _native.ITEM_FILE:
+            piece = data[start : start + length]
+            wrapped = _EMPTY_HEADER32[:1] + (18 + length).to_bytes(4, "big") + _EMPTY_HEADER32[5:] + piece
+            token = bsm_raw(wrapped)["tokens"][0]
+            out.append(token | {"item": "file", "offset": offset, "length": length})
+        else:
+            # a record decoded where it lies (it may overrun into the next one); skipped bytes as one piece
+            record = (
+                bsm_record(data, start, whole=False)
+                if kind == _native.ITEM_RECORD
+                else bsm_record(data[: start + length], start)
+            )
+            out.append(record | {"item": "record", "offset": offset, "length": length})
+    return out
+
+
+def bsm_records(data: bytes, base_offset: int = 0) -> list[dict[str, Any]]:
+    """The records of a stream or trail (file tokens left out), as ``iter_records`` yielded them."""
+    return [item for item in bsm_items(data, base_offset) if item["item"] == "record"]
+
+
+def tokens_of(record: dict[str, Any], token: str) -> list[dict[str, Any]]:
+    """A record's tokens of one kind ("subject", "path", ...), in order (``BsmRecord.find``)."""
+    return [t for t in record["tokens"] if t.get("token") == token]
+
+
+def token_values(record: dict[str, Any], token: str, key: str) -> list[Any]:
+    """One value of each token of a kind: ``token_values(rec, "path", "path")`` is ``BsmRecord.paths``."""
+    return [t[key] for t in tokens_of(record, token)]
+
+
+def raw_bytes(record: dict[str, Any]) -> bytes:
+    return bytes.fromhex(record["raw"])
