@@ -224,3 +224,147 @@ def token_values(record: dict[str, Any], token: str, key: str) -> list[Any]:
 
 def raw_bytes(record: dict[str, Any]) -> bytes:
     return bytes.fromhex(record["raw"])
+
+
+def linux_events(lines: Sequence[bytes | str] | bytes, source: str = "", **settings: Any) -> list[dict[str, Any]]:
+    """`auditrecv decode --raw` of Linux lines (one record each, no newline) or of a whole log (bytes) on
+    the records' own clock: one dict per event (``interpret(event)``: serial, complete, records with
+    raw/fields/interpreted, ...), in completion order. `settings`: grace_seconds, max_age_seconds,
+    max_records, max_in_flight."""
+    data = (
+        lines
+        if isinstance(lines, bytes)
+        else [line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line for line in lines]
+    )
+    return [json.loads(line) for line in _native.linux_decode_raw(data, source, **settings).splitlines()]
+
+
+class LinuxAssembler:
+    """Events assembled as the pipeline assembles them: one native LinuxDocuments per sender key, lines added
+    with their arrival time (`now`, seconds) and a tag (an int: the spool id), completed on that clock. Each
+    completed event comes as a dict of what its ECS document records: ``serial``, ``complete``, ``tags``,
+    ``records`` (``auditd.records``), ``lost_before``, ``error``, and ``doc`` (the whole document)."""
+
+    def __init__(self, **settings: Any) -> None:
+        self._settings = settings
+        self._senders: dict[str, Any] = {}
+
+    def _sender(self, key: str) -> Any:
+        if key not in self._senders:
+            self._senders[key] = _native.LinuxDocuments(schema="ecs", observer={}, **self._settings)
+        return self._senders[key]
+
+    def add_line(self, line: bytes | str, key: str, now: float, tag: int = 0) -> list[dict[str, Any]]:
+        data = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+        source = {"transport": "tcp", "peer": key}
+        rows = self._sender(key).add([data], received_ns=int(now * 1e9), source=source, spool_ids=[tag], now=now)
+        return _events(rows)
+
+    def poll(self, now: float) -> list[dict[str, Any]]:
+        return [e for sender in self._senders.values() for e in _events(sender.poll(now))]
+
+    def flush(self) -> list[dict[str, Any]]:
+        return [e for sender in self._senders.values() for e in _events(sender.flush())]
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(sender) for sender in self._senders.values())
+
+
+def _events(rows: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for _doc_id, doc, ids, why, _event, _received in rows:
+        if why == "no_document":  # an orphan EOE
+            out.append({"serial": None, "complete": "orphan_eoe", "tags": list(ids), "records": [], "doc": None})
+            continue
+        assert doc is not None, why
+        document = json.loads(doc)
+        auditd = document.get("auditd", {})
+        out.append(
+            {
+                "serial": auditd.get("sequence"),
+                "complete": auditd.get("complete"),
+                "tags": list(ids),
+                "records": auditd.get("records", []),
+                "lost_before": auditd.get("lost_before", 0),
+                "error": auditd.get("error"),
+                "doc": document,
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- documents as dicts
+
+
+def get(doc: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of a document (``a.b.c``), or None."""
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def bsm_documents(
+    payloads: Sequence[bytes],
+    *,
+    source: Source,
+    observer: Mapping[str, Any],
+    received_ns: int | Sequence[int],
+    schema: Schema = "ecs",
+    **caps: int,
+) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    """The pipeline's documents of BSM records from one sender (``_native.ecs_bsm_documents``): per record
+    its document id, the document (None when handed back) and why it was handed back."""
+    rows = _native.ecs_bsm_documents(
+        list(payloads),
+        schema=schema,
+        received_ns=received_ns if isinstance(received_ns, int) else list(received_ns),
+        source=source.to_dict(),
+        observer=dict(observer),
+        **caps,
+    )
+    return [(doc_id, None if doc is None else json.loads(doc), why) for doc_id, doc, why in rows]
+
+
+def bsm_document(
+    payload: bytes, source: Source, observer: Mapping[str, Any], *, received_ns: int, schema: Schema = "ecs"
+) -> dict[str, Any]:
+    """The document of one BSM record (``bsm_to_ecs`` / ``to_compat_v1`` of the decoded record, or its dead
+    letter), as the pipeline builds it natively."""
+    ((_doc_id, doc, why),) = bsm_documents(
+        [payload], source=source, observer=observer, received_ns=received_ns, schema=schema
+    )
+    assert doc is not None, f"handed back: {why}"
+    return doc
+
+
+def bsm_document_id(payload: bytes, source: Source) -> str:
+    """The document id of a BSM record from `source` (``document_id("bsm", source, bsm_id_parts(...))``)."""
+    ((doc_id, _doc, _why),) = bsm_documents([payload], source=source, observer={}, received_ns=0)
+    return doc_id
+
+
+def linux_documents(
+    lines: Sequence[bytes | str],
+    *,
+    source: Source,
+    observer: Mapping[str, Any],
+    received_ns: int,
+    schema: Schema = "ecs",
+    record_clock: bool = True,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The documents of Linux lines from one sender, as ``auditrecv decode`` makes them (the records'
+    clock, then a flush): (document id, document) per event, in completion order; orphan EOEs make none."""
+    data = [line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line for line in lines]
+    builder = _native.LinuxDocuments(schema=schema, observer=dict(observer), record_clock=record_clock)
+    rows = builder.add(data, received_ns=received_ns, source=source.to_dict()) + builder.flush()
+    out = []
+    for doc_id, doc, _ids, why, _event, _received in rows:
+        if why == "no_document":
+            continue
+        assert doc is not None, f"handed back: {why}"
+        out.append((doc_id, json.loads(doc)))
+    return out
