@@ -332,7 +332,7 @@ def bsm_documents(
 def bsm_document(
     payload: bytes, source: Source, observer: Mapping[str, Any], *, received_ns: int, schema: Schema = "ecs"
 ) -> dict[str, Any]:
-    """The document of one BSM record (``bsm_to_ecs`` / ``to_compat_v1`` of the decoded record, or its dead
+    """The document of one BSM record (ECS or auditrecv-v1 mapping of the decoded record, or its dead
     letter), as the pipeline builds it natively."""
     ((_doc_id, doc, why),) = bsm_documents(
         [payload], source=source, observer=observer, received_ns=received_ns, schema=schema
