@@ -1,21 +1,24 @@
-#!/usr/bin/env python3
-"""Document building on one core: decode + map + serialize the bulk body, native against Python.
+"""Document building on one core: decode + map + serialize the bulk body, by the native core, against the
+serialization alone of the same documents.
 
 Input: the records of the apple.bsm fixture trail repeated N times (>= --records), as spooled payloads
 (one raw record each, the way the pipeline reads them from the spool), in batches of --batch records
 (search.batch_max_docs, 1000 by default).
 
-Python: what the pipeline and the sink do per batch today (DocumentBuilder.add: decode, ECS mapping,
-document id; then index_for + bulk.encode per document: the create action line and orjson of the
-document), the NDJSON lines joined into one body. Native: auditrecv._native.ecs_bsm_bulk_body, the same
-body in one call per batch (checked equal to the Python body before timing). Both in the ECS shape and
-the auditrecv-v1 shape, and natively with per-sender enrichment too. Times are best-of-N CPU (process)
-time, because the machine is shared; issue 12's target is >= 150k docs/s.
+Native: auditrecv._native.ecs_bsm_bulk_body, the bulk body in one call per batch (decode, ECS or
+auditrecv-v1 mapping, document id, action lines, JSON), also with per-sender enrichment. Baseline, in the
+same run: the sink encoding (index_for + bulk.encode: action line and orjson) of the very same documents,
+already built as dicts, i.e. the serialization alone that any implementation pays (the native body is
+checked equal to it before timing). Times are best-of-N CPU (process) time, because the machine is
+shared; issue 12's target is >= 150k docs/s.
 
 Linux: the fixture logs of bench_linux_decode.py repeated with fresh serials (>= --linux-lines lines), fed
-in batches of --batch lines to DocumentBuilder (records' clock) then flushed, each batch's completed
-events encoded as above; natively LinuxDocuments.add_bulk / flush_bulk (the assembler kept across
-batches). docs/s counts documents (events), the unit the target is stated in.
+in batches of --batch lines to LinuxDocuments.add_bulk (records' clock, the assembler kept across
+batches) then flush_bulk; the baseline encodes the same events' documents. docs/s counts documents
+(events), the unit the target is stated in.
+
+The Python path (DocumentBuilder's mappers) is gone (issue 12); its figures measured before the switch are
+printed for reference (PYTHON_BEFORE).
 
 Usage: .venv/bin/python bench/bench_documents.py [--records N] [--linux-lines L] [--batch B] [--repeat R]
        [--deadline S]
@@ -36,12 +39,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import benchkit  # noqa: E402
+import orjson  # noqa: E402
 
-from auditrecv.decode.bsm import iter_records  # noqa: E402
-from auditrecv.pipeline import DocumentBuilder  # noqa: E402
+from auditrecv import _native  # noqa: E402
 from auditrecv.sink.bulk import BulkDoc, encode  # noqa: E402
 from auditrecv.sink.naming import index_for  # noqa: E402
-from auditrecv.spool.record import Source, SpoolRecord  # noqa: E402
+from auditrecv.spool.record import Source  # noqa: E402
 from auditrecv.tools import decode_config  # noqa: E402
 from tests.paths import BSM_FIXTURES  # noqa: E402
 
@@ -54,10 +57,15 @@ ENRICHMENT = {
     "zones": {},
 }
 RECEIVED_NS = 1_700_000_000_123_456_789
+# The Python path measured before the switch (bench/bench_documents.py of commit 23b3f08, 50k records /
+# 50k lines, batches of 1000, best of 2, this machine, shared): docs/s of decode + map + id + bulk lines;
+# the native core made 153,897 / 536,854 / 56,012 / 97,561 docs/s in that run.
+PYTHON_BEFORE = {"ecs": 15_857, "auditrecv-v1": 30_231, "linux ecs": 7_548, "linux auditrecv-v1": 14_291}
 
 
 def payloads(min_records: int) -> list[bytes]:
-    unit = [rec.raw for rec in iter_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())]
+    data = (BSM_FIXTURES / "plaso/apple.bsm").read_bytes()
+    unit = [data[o : o + n] for kind, o, n in _native.bsm_split_trail(data) if kind != _native.ITEM_FILE]
     copies = -(-min_records // len(unit))
     return unit * copies
 
@@ -66,34 +74,42 @@ def batches(items: list[bytes], size: int) -> list[list[bytes]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def python_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
-    cfg = decode_config(schema)
+def encoded_body(schema: str, docs: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """The sink's bulk lines of documents given as dicts (index_for + bulk.encode)."""
+    search = decode_config(schema).search
+    lines = []
+    for doc_id, doc in docs:
+        enc = encode(BulkDoc(index_for(search, doc), doc_id, doc))
+        assert not isinstance(enc, tuple)
+        lines.append(enc.lines)
+    return b"".join(lines)
 
-    def run(chunks: list[list[bytes]]) -> int:
-        builder = DocumentBuilder(cfg, OBSERVER)
-        n = 0
-        spool_id = 0
-        for chunk in chunks:
-            items = []
-            for payload in chunk:
-                spool_id += 1
-                items.append((spool_id, SpoolRecord("bsm", payload, SOURCE, RECEIVED_NS)))
-            lines = []
-            for built in builder.add(items):
-                assert built.doc is not None
-                enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
-                assert not isinstance(enc, tuple)
-                lines.append(enc.lines)
-            b"".join(lines)
-            n += len(lines)
-        return n
+
+def baseline_bodies(schema: str, docs: list[list[tuple[str, dict[str, Any]]]]) -> Callable[[Any], int]:
+    """The serialization alone: the sink encoding of the documents of every batch, built beforehand."""
+
+    def run(_chunks: Any) -> int:
+        made = 0
+        for batch in docs:
+            encoded_body(schema, batch)
+            made += len(batch)
+        return made
 
     return run
 
 
-def native_bodies(schema: str, enrichment: dict[str, Any] | None = None) -> Callable[[list[list[bytes]]], int]:
-    from auditrecv import _native
+def bsm_documents(schema: str, chunks: list[list[bytes]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    out = []
+    for chunk in chunks:
+        rows = _native.ecs_bsm_documents(
+            chunk, schema=schema, received_ns=RECEIVED_NS, source=SOURCE.to_dict(), observer=OBSERVER
+        )
+        assert all(doc is not None for _, doc, _ in rows), "a record was handed back"
+        out.append([(doc_id, orjson.loads(doc)) for doc_id, doc, _ in rows if doc is not None])
+    return out
 
+
+def native_bodies(schema: str, enrichment: dict[str, Any] | None = None) -> Callable[[list[list[bytes]]], int]:
     source = SOURCE.to_dict()
 
     def run(chunks: list[list[bytes]]) -> int:
@@ -108,7 +124,7 @@ def native_bodies(schema: str, enrichment: dict[str, Any] | None = None) -> Call
     return run
 
 
-def best_of(fn: Callable[[list[list[bytes]]], int], chunks: list[list[bytes]], repeat: int) -> tuple[float, int]:
+def best_of(fn: Callable[[Any], int], chunks: list[list[bytes]], repeat: int) -> tuple[float, int]:
     best = float("inf")
     count = 0
     for _ in range(repeat):
@@ -118,25 +134,14 @@ def best_of(fn: Callable[[list[list[bytes]]], int], chunks: list[list[bytes]], r
     return best, count
 
 
-def check_equal(chunk: list[bytes], schema: str) -> None:
-    """The native body is the Python body (so the two timings measure the same work)."""
-    from auditrecv import _native
-
-    cfg = decode_config(schema)
-    builder = DocumentBuilder(cfg, OBSERVER)
-    items = [(i, SpoolRecord("bsm", p, SOURCE, RECEIVED_NS)) for i, p in enumerate(chunk)]
-    expected = b""
-    for built in builder.add(items):
-        assert built.doc is not None
-        enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
-        assert not isinstance(enc, tuple)
-        expected += enc.lines
+def check_equal(chunk: list[bytes], docs: list[tuple[str, dict[str, Any]]], schema: str) -> None:
+    """The native body is the sink's encoding of its documents (so the two timings measure the same output)."""
     body, layout = _native.ecs_bsm_bulk_body(
         chunk, schema=schema, received_ns=RECEIVED_NS, source=SOURCE.to_dict(), observer=OBSERVER
     )
     assert not any(row[4] for row in layout), "a record was handed back"
-    if body != expected:
-        raise SystemExit(f"{schema}: the native bulk body differs from the Python one")
+    if body != encoded_body(schema, docs):
+        raise SystemExit(f"{schema}: the native bulk body differs from the sink's encoding of its documents")
 
 
 def linux_lines(min_lines: int) -> list[bytes]:
@@ -151,39 +156,7 @@ def linux_lines(min_lines: int) -> list[bytes]:
 LINUX_SOURCE = Source(transport="audisp-remote", peer="192.0.2.8", peer_port=40002, listener="linux")
 
 
-def python_linux_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
-    cfg = decode_config(schema)
-
-    def run(chunks: list[list[bytes]]) -> int:
-        builder = DocumentBuilder(cfg, OBSERVER, record_clock=True)
-        n = 0
-        spool_id = 0
-
-        def encoded(built_docs: list[Any]) -> int:
-            lines = []
-            for built in built_docs:
-                if built.doc is None:
-                    continue
-                enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
-                assert not isinstance(enc, tuple)
-                lines.append(enc.lines)
-            b"".join(lines)
-            return len(lines)
-
-        for chunk in chunks:
-            items = []
-            for line in chunk:
-                spool_id += 1
-                items.append((spool_id, SpoolRecord("linux", line, LINUX_SOURCE, RECEIVED_NS)))
-            n += encoded(builder.add(items))
-        return n + encoded(builder.flush())
-
-    return run
-
-
 def linux_builder(schema: str) -> Any:
-    from auditrecv import _native
-
     cfg = decode_config(schema)
     ev, lim = cfg.decode.linux, cfg.limits
     return _native.LinuxDocuments(
@@ -212,31 +185,29 @@ def native_linux_bodies(schema: str, enrichment: dict[str, Any] | None = None) -
     return run
 
 
-def check_linux_equal(chunks: list[list[bytes]], schema: str) -> None:
-    """The native Linux bodies are the Python ones, batch by batch."""
-    cfg = decode_config(schema)
-    python = DocumentBuilder(cfg, OBSERVER, record_clock=True)
-    native = linux_builder(schema)
-    spool_id = 0
+def linux_documents(schema: str, chunks: list[list[bytes]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """The documents of each batch's completed events (the flush's as a last batch), as dicts."""
+    builder = linux_builder(schema)
+    source = LINUX_SOURCE.to_dict()
+    out = []
     for chunk in [*chunks, None]:
+        rows = builder.flush() if chunk is None else builder.add(chunk, received_ns=RECEIVED_NS, source=source)
+        assert all(row[3] in (None, "no_document") for row in rows), "an event was handed back"
+        out.append([(row[0], orjson.loads(row[1])) for row in rows if row[1] is not None])
+    return out
+
+
+def check_linux_equal(chunks: list[list[bytes]], docs: list[list[tuple[str, dict[str, Any]]]], schema: str) -> None:
+    """The native Linux bodies are the sink's encoding of their documents, batch by batch."""
+    native = linux_builder(schema)
+    for chunk, expected in zip([*chunks, None], docs, strict=True):
         if chunk is None:
-            built, (body, layout) = python.flush(), native.flush_bulk()
+            body, layout = native.flush_bulk()
         else:
-            items = []
-            for line in chunk:
-                spool_id += 1
-                items.append((spool_id, SpoolRecord("linux", line, LINUX_SOURCE, RECEIVED_NS)))
-            built = python.add(items)
             body, layout = native.add_bulk(chunk, received_ns=RECEIVED_NS, source=LINUX_SOURCE.to_dict())
-        expected = b""
-        for b in built:
-            if b.doc is not None:
-                enc = encode(BulkDoc(index_for(cfg.search, b.doc), b.doc_id, b.doc))
-                assert not isinstance(enc, tuple)
-                expected += enc.lines
         assert all(row[4] in ("", "no_document") for row in layout), "an event was handed back"
-        if body != expected:
-            raise SystemExit(f"linux {schema}: the native bulk body differs from the Python one")
+        if body != encoded_body(schema, expected):
+            raise SystemExit(f"linux {schema}: the native bulk body differs from the sink's encoding of its documents")
 
 
 def main() -> None:
@@ -257,22 +228,24 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     mb = sum(map(len, records)) / 1e6
     copies = len(records) // 54
     dl.measured(f"input: apple.bsm x {copies}: {len(records)} records, {mb:.1f} MB, batches of {args.batch}")
-    try:
-        from auditrecv import _native  # noqa: F401
-    except ImportError as exc:
-        dl.measured(f"native: not built ({exc}); run scripts/install.sh")
-        return
     for schema in ("ecs", "auditrecv-v1"):
-        dl.phase(f"checking the {schema} bodies are equal")
-        check_equal(records[: args.batch], schema)
-        dl.phase(f"python {schema}")
-        t_py, n_py = best_of(python_bodies(schema), chunks, args.repeat)
-        dl.measured(f"{schema:13} python: {n_py / t_py:10,.0f} docs/s  ({t_py:.3f} s, decode + map + id + bulk lines)")
+        dl.phase(f"building the {schema} documents for the baseline")
+        docs = bsm_documents(schema, chunks)
+        check_equal(chunks[0], docs[0], schema)
+        dl.phase(f"baseline {schema}")
+        t_base, n_base = best_of(baseline_bodies(schema, docs), chunks, args.repeat)
+        dl.measured(
+            f"{schema:13} baseline: {n_base / t_base:10,.0f} docs/s  ({t_base:.3f} s, bulk lines of built dicts)"
+        )
         dl.phase(f"native {schema}")
         t_nat, n_nat = best_of(native_bodies(schema), chunks, args.repeat)
-        assert n_nat == n_py == len(records), (n_nat, n_py, len(records))
+        assert n_nat == n_base == len(records), (n_nat, n_base, len(records))
         dl.measured(f"{schema:13} native: {n_nat / t_nat:10,.0f} docs/s  ({t_nat:.3f} s, one call per batch)")
-        dl.measured(f"{schema:13} ratio native/python: {t_py / t_nat:.1f}x")
+        dl.measured(f"{schema:13} ratio native/baseline: {t_base / t_nat:.2f}x")
+        before = PYTHON_BEFORE[schema]
+        dl.measured(
+            f"{schema:13} python before the switch: {before:,} docs/s; ratio native/that: {n_nat / t_nat / before:.1f}x"
+        )
     dl.phase("native ecs, enriched")
     t_en, n_en = best_of(native_bodies("ecs", ENRICHMENT), chunks, args.repeat)
     dl.measured(f"ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s, per-sender values merged)")
@@ -283,18 +256,25 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     mb = sum(map(len, lines)) / 1e6
     dl.measured(f"input: Linux fixture logs repeated: {len(lines)} lines, {mb:.1f} MB, batches of {args.batch}")
     for schema in ("ecs", "auditrecv-v1"):
-        dl.phase(f"checking the Linux {schema} bodies are equal")
-        check_linux_equal(line_chunks[:5], schema)
-        dl.phase(f"python linux {schema}")
-        t_py, n_py = best_of(python_linux_bodies(schema), line_chunks, args.repeat)
         label = f"linux {schema}"
-        dl.measured(f"{label:19} python: {n_py / t_py:10,.0f} docs/s  ({t_py:.3f} s, parse + assemble + map + bulk)")
+        dl.phase(f"building the Linux {schema} documents for the baseline")
+        docs = linux_documents(schema, line_chunks)
+        check_linux_equal(line_chunks[:5], linux_documents(schema, line_chunks[:5]), schema)
+        dl.phase(f"baseline linux {schema}")
+        t_base, n_base = best_of(baseline_bodies(schema, docs), line_chunks, args.repeat)
+        dl.measured(
+            f"{label:19} baseline: {n_base / t_base:10,.0f} docs/s  ({t_base:.3f} s, bulk lines of built dicts)"
+        )
         dl.phase(f"native linux {schema}")
         t_nat, n_nat = best_of(native_linux_bodies(schema), line_chunks, args.repeat)
-        assert n_nat == n_py, (n_nat, n_py)
+        assert n_nat == n_base, (n_nat, n_base)
         rate = f"{len(lines) / t_nat:,.0f} lines/s"
         dl.measured(f"{label:19} native: {n_nat / t_nat:10,.0f} docs/s  ({t_nat:.3f} s, {rate})")
-        dl.measured(f"{label:19} ratio native/python: {t_py / t_nat:.1f}x")
+        dl.measured(f"{label:19} ratio native/baseline: {t_base / t_nat:.2f}x")
+        before = PYTHON_BEFORE[label]
+        dl.measured(
+            f"{label:19} python before the switch: {before:,} docs/s; ratio native/that: {n_nat / t_nat / before:.1f}x"
+        )
     dl.phase("native linux ecs, enriched")
     t_en, n_en = best_of(native_linux_bodies("ecs", ENRICHMENT), line_chunks, args.repeat)
     dl.measured(f"linux ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s)")

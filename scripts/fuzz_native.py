@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -100,15 +101,16 @@ def fixture_files() -> list[Path]:
 
 
 def split_records(data: bytes) -> Iterator[bytes]:
-    """The records of a trail, as the Python decoder splits it (nothing when it is not importable)."""
+    """The records of a trail, as the native core splits it (nothing when the extension is not built)."""
     try:
         sys.path.insert(0, str(REPO))
-        from auditrecv.decode.bsm import iter_records, looks_like_bsm
+        _native = importlib.import_module("auditrecv._native")
     except ImportError:
         return
-    if looks_like_bsm(data[:4096]):
-        for rec in iter_records(data):
-            yield rec.raw
+    if _native.bsm_looks_like(data[:4096]):
+        for kind, offset, length in _native.bsm_split_trail(data):
+            if kind != _native.ITEM_FILE:
+                yield data[offset : offset + length]
 
 
 def regression_inputs() -> list[Path]:

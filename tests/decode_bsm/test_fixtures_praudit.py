@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from auditrecv.decode.bsm import BsmRecord, decode_record, iter_records
+from tests.golden.native_core import bsm_record, bsm_records, tokens_of
 from tests.paths import BSM_FIXTURES
 
 PRAUDIT = BSM_FIXTURES / "praudit-openbsm"
@@ -127,20 +128,20 @@ def check_token(line: list[str], tok: dict[str, object]) -> None:
         pytest.fail(f"praudit token {tid} has no comparison in this test")
 
 
-def check_record(lines: list[list[str]], rec: BsmRecord) -> None:
+def check_record(lines: list[list[str]], rec: dict[str, Any]) -> None:
     head = lines[0]
-    assert rec.errors == []
-    assert [rec.length, rec.version, rec.event_id, rec.modifier] == [int(x) for x in head[1:5]]
-    assert rec.time_ns == int(head[5]) * 10**9 + int(head[6]) * 10**6
+    assert rec["errors"] == []
+    assert [rec["length"], rec["version"], rec["event_id"], rec["modifier"]] == [int(x) for x in head[1:5]]
+    assert rec["time_ns"] == int(head[5]) * 10**9 + int(head[6]) * 10**6
     body = lines[1:]
     if body and body[-1][0] == "19":
-        assert rec.has_trailer
-        assert int(body[-1][1]) == rec.length
+        assert rec["has_trailer"]
+        assert int(body[-1][1]) == rec["length"]
         body = body[:-1]
     else:
-        assert not rec.has_trailer
-    assert len(body) == len(rec.tokens), ([b[0] for b in body], [t["token"] for t in rec.tokens])
-    for line, tok in zip(body, rec.tokens, strict=True):
+        assert not rec["has_trailer"]
+    assert len(body) == len(rec["tokens"]), ([b[0] for b in body], [t["token"] for t in rec["tokens"]])
+    for line, tok in zip(body, rec["tokens"], strict=True):
         check_token(line, tok)
 
 
@@ -148,9 +149,9 @@ def check_record(lines: list[list[str]], rec: BsmRecord) -> None:
 def test_trail_matches_praudit_raw(trail: str) -> None:
     data = (BSM_FIXTURES / trail).read_bytes()
     expected = parse_praudit_raw(PRAUDIT / f"{TRAILS[trail]}.praudit-r.txt")
-    records = list(iter_records(data))
+    records = bsm_records(data)
     assert len(records) == len(expected)
-    assert sum(r.length for r in records) == len(data)
+    assert sum(r["length"] for r in records) == len(data)
     for lines, rec in zip(expected, records, strict=True):
         check_record(lines, rec)
 
@@ -168,7 +169,7 @@ def test_every_reference_record_matches_praudit() -> None:
     ref_files = sorted(p.name for p in (BSM_FIXTURES / "openbsm" / "reference").glob("*_record*"))
     assert sorted(blocks) == ref_files
     for fname, lines in blocks.items():
-        rec = decode_record((BSM_FIXTURES / "openbsm" / "reference" / fname).read_bytes())
+        rec = bsm_record((BSM_FIXTURES / "openbsm" / "reference" / fname).read_bytes())
         check_record(lines, rec)
 
 
@@ -180,28 +181,30 @@ def test_reference_tokens_decode_alone() -> None:
         tok = p.read_bytes()
         if tok[0] in (0x14, 0x13):  # header32_token / trailer_token are not body tokens
             continue
-        rec = decode_record(record(header32(0, 0, 0, version=11), tok))
-        assert rec.errors == [], p.name
-        assert len(rec.tokens) == 1, p.name
+        rec = bsm_record(record(header32(0, 0, 0, version=11), tok))
+        assert rec["errors"] == [], p.name
+        assert len(rec["tokens"]) == 1, p.name
 
 
 def test_header_and_trailer_reference_tokens() -> None:
     ref = BSM_FIXTURES / "openbsm" / "reference"
-    hdr = decode_record(ref.joinpath("header32_token").read_bytes(), whole=False)
+    hdr = bsm_record(ref.joinpath("header32_token").read_bytes(), whole=False)
     # header32_token: reclen 0x12345678 with 18 bytes present: reported, not raised
-    assert hdr.event_id == 3 and hdr.modifier == 0x4567 and hdr.version == 11
-    assert hdr.time_ns == 0x12345 * 10**9 + 0x1A8 * 10**6
-    assert hdr.errors and "truncated" in hdr.errors[0]
+    assert hdr["event_id"] == 3 and hdr["modifier"] == 0x4567 and hdr["version"] == 11
+    assert hdr["time_ns"] == 0x12345 * 10**9 + 0x1A8 * 10**6
+    assert hdr["errors"] and "truncated" in hdr["errors"][0]
 
 
 def test_apple_xml_subject_and_text_count() -> None:
     """Cross-check with the XML rendering: per-record text tokens and subject pids."""
     tree = ET.parse(PRAUDIT / "plaso_apple.bsm.praudit-x.xml")
     xml_records = tree.getroot().findall("record")
-    records = list(iter_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes()))
+    records = bsm_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())
     assert len(records) == len(xml_records) == 54
     for xrec, rec in zip(xml_records, records, strict=True):
-        assert int(xrec.get("event", "-1")) == rec.event_id
-        assert [t.text for t in xrec.findall("text")] == rec.texts
-        assert [int(s.get("pid", "-1")) for s in xrec.findall("subject")] == [t["pid"] for t in rec.find("subject")]
-        assert [p.text for p in xrec.findall("path")] == rec.paths
+        assert int(xrec.get("event", "-1")) == rec["event_id"]
+        assert [t.text for t in xrec.findall("text")] == [t["text"] for t in tokens_of(rec, "text")]
+        assert [int(s.get("pid", "-1")) for s in xrec.findall("subject")] == [
+            t["pid"] for t in tokens_of(rec, "subject")
+        ]
+        assert [p.text for p in xrec.findall("path")] == [t["path"] for t in tokens_of(rec, "path")]

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from auditrecv.decode.bsm import KNOWN_TOKEN_IDS, decode_record
 from tests import bsm_builders as B
+from tests.golden.native_core import bsm_record
 
 S = B.str16
 
@@ -173,11 +173,32 @@ CASES: list[tuple[str, bytes, int, int, dict[str, object]]] = [
 
 @pytest.mark.parametrize(("name", "tok", "version", "event", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_token_decodes(name: str, tok: bytes, version: int, event: int, expected: dict[str, object]) -> None:
-    rec = decode_record(B.record(B.header32(event, 1, 0, version=version), tok, B.return32(0, 0), trailer=True))
-    assert rec.errors == [], name
-    assert len(rec.tokens) == 2 and rec.tokens[0]["id"] == tok[0]
-    got = {k: rec.tokens[0].get(k) for k in expected}
+    rec = bsm_record(B.record(B.header32(event, 1, 0, version=version), tok, B.return32(0, 0), trailer=True))
+    assert rec["errors"] == [], name
+    assert len(rec["tokens"]) == 2 and rec["tokens"][0]["id"] == tok[0]
+    got = {k: rec["tokens"][0].get(k) for k in expected}
     assert got == expected
+
+
+HEADER_IDS = (0x14, 0x15, 0x74, 0x79)  # header32, header32_ex, header64, header64_ex: a record starts with one
+
+
+def known_token_ids() -> set[int]:
+    """The token ids the decoder knows: every id that, right after a header, is not reported as unknown
+    in either dialect, plus the headers (inside a record they are reported as the next record's start)."""
+    known = set(HEADER_IDS)
+    for tid in range(256):
+        for version in (2, 11):
+            rec = bsm_record(B.record(B.header32(1, 1, 0, version=version), bytes([tid]) + bytes(64)))
+            if f"unknown token id 0x{tid:02x} at offset 18" not in rec["errors"]:
+                known.add(tid)
+    return known
+
+
+def test_headers_start_records() -> None:
+    for header in (B.header32(1, 1, 0), B.header32_ex(1, 1, 0, "10.0.0.1"), B.header64(1, 1, 0)):
+        assert bsm_record(B.record(header))["header_id"] in HEADER_IDS
+    assert bsm_record(B.record(B.header64_ex(1, 1, 0, "::1")))["header_id"] == 0x79
 
 
 def test_catalogue_covers_every_known_token() -> None:
@@ -206,4 +227,5 @@ def test_catalogue_covers_every_known_token() -> None:
         0x38,
         0x7F,
     }
-    assert set(KNOWN_TOKEN_IDS) <= covered
+    assert known_token_ids() <= covered
+    assert len(known_token_ids()) == 70  # as many as the Python decoder knew (KNOWN_TOKEN_IDS)

@@ -21,10 +21,7 @@ from typing import Any
 
 import pytest
 
-from auditrecv.decode.linux import decode_events, interpret, parse_line
-from auditrecv.decode.linux.interpret import decode_sockaddr, interpret_field, iso_time
-from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE
-from auditrecv.decode.linux.tables import arch_info
+from tests.golden.native_core import linux_events
 
 from .helpers import GO_LIBAUDIT, read_cases
 
@@ -41,42 +38,43 @@ def _instant(stamp: str) -> datetime:
 @pytest.mark.parametrize("golden", AUPARSE_GOLDENS, ids=[p.name for p in AUPARSE_GOLDENS])
 def test_auparse_golden_records(golden: Path) -> None:
     log = golden.with_suffix("")
-    records = {}
+    alone: dict[str, dict[str, Any]] = {}  # each line decoded alone: its record's event
     for line in log.read_text().split("\n"):
-        record = parse_line(line)
-        if record.error is None:
-            records[line[line.index("audit(") :] if "audit(" in line else line] = record
+        for event in linux_events([line]):
+            if event["error"] is None:
+                alone[line[line.index("audit(") :] if "audit(" in line else line] = event
     compared = 0
     for expected in json.loads(golden.read_text()):
         data = expected.get("data") if expected else None
         if not data:
             continue
-        record = records[expected["raw_msg"]]
-        assert record.serial == expected["sequence"]
-        assert _instant(iso_time(record.time_ns) or "") == _instant(expected["@timestamp"])
-        if not record.type_name.startswith("UNKNOWN"):
-            assert record.type_name.lower() == expected["record_type"]
-        table = arch_info(record.fields.get("arch", ""))[1]
+        event = alone[expected["raw_msg"]]
+        (record,) = event["records"]
+        fields, interpreted = record["fields"], record["interpreted"]  # interpret_field of each field
+        assert event["serial"] == expected["sequence"]
+        assert _instant(event["timestamp"] or "") == _instant(expected["@timestamp"])
+        if not record["type"].startswith("UNKNOWN"):
+            assert record["type"].lower() == expected["record_type"]
         for name in PLAIN_FIELDS:
-            if name in data and name in record.fields:
-                assert interpret_field(record, name, record.fields[name], table) == data[name], name
+            if name in data and name in fields:
+                assert interpreted[name] == data[name], name
                 compared += 1
         if "exit" in data:
-            exit_value = int(record.fields["exit"])
-            ours = interpret_field(record, "exit", record.fields["exit"], table).split("(")[0]
-            assert ours == data["exit"] if exit_value < 0 else record.fields["exit"] == data["exit"]
+            exit_value = int(fields["exit"])
+            ours = interpreted["exit"].split("(")[0]
+            assert ours == data["exit"] if exit_value < 0 else fields["exit"] == data["exit"]
             compared += 1
         for name in ("auid", "ses"):
             if data.get(name) == "unset":
-                assert interpret_field(record, name, record.fields[name], table) == "unset"
+                assert interpreted[name] == "unset"
                 compared += 1
-        if "result" in data and ("success" in record.fields or "res" in record.fields):
-            raw = record.fields.get("success") or record.fields["res"].strip("'\"")
+        if "result" in data and ("success" in fields or "res" in fields):
+            raw = fields.get("success") or fields["res"].strip("'\"")
             ours = "success" if raw in ("yes", "success", "1") else "fail"
             assert ours == data["result"]
             compared += 1
         if "socket_family" in data:
-            sock = decode_sockaddr(record.fields["saddr"])
+            (sock,) = event["sockaddr"]  # decode_sockaddr of its saddr
             assert FAMILIES.get(sock["family"], sock["family"]) == data["socket_family"]
             if "socket_addr" in data:
                 assert sock["address"] == data["socket_addr"]
@@ -156,7 +154,7 @@ def test_aucoalesce_golden_events(golden: Path) -> None:
     cases = read_cases(golden.with_name(golden.name.replace(".json.golden", ".yaml")))
     compared = 0
     for expected in json.loads(golden.read_text()):
-        events = [e for e in decode_events(cases[expected["test_name"]]) if e.complete != COMPLETE_ORPHAN_EOE]
+        events = linux_events([line for line in cases[expected["test_name"]] if line.strip()])
         assert len(events) == 1, expected["test_name"]
-        compared += _coalesce_expectations(interpret(events[0]), expected["event"])
+        compared += _coalesce_expectations(events[0], expected["event"])
     assert compared > 0

@@ -23,7 +23,7 @@ from tests.native.test_documents_native import (
     RECEIVED_NS,
     UUID,
     ZONE_RECORDS,
-    python_documents,
+    native_documents,
 )
 
 OBSERVER = {"name": "recv", "hostname": "recv.example"}
@@ -122,7 +122,10 @@ async def test_values_per_sender_as_enrich_per_document(
     kw = {"dns": lookups == "all", "static": lookups != "triton-only"}
     assert Enricher.uniform_sender(source, "ecs")
     per_document = enricher(triton.url, tmp_path, **kw)
-    expected = await asyncio.to_thread(python_documents, PAYLOADS, schema="ecs", source=source, observer=OBSERVER)
+    # the documents unenriched (the native core: test_documents_native checks them), enriched one by one
+    rows = native_documents(PAYLOADS, schema="ecs", source=source, observer=OBSERVER)
+    expected = [(doc_id, orjson.loads(doc)) for doc_id, doc, _ in rows if doc is not None]
+    assert len(expected) == len(PAYLOADS)
     for _, doc in expected:
         await per_document.enrich(doc)
     await per_document.close()

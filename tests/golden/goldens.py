@@ -24,15 +24,15 @@ from pathlib import Path
 import orjson
 
 from auditrecv.app import observer_info
-from auditrecv.decode.bsm import sniff_format
-from auditrecv.decode.bsm.trail import SNIFF_BYTES
 from auditrecv.spool.record import RecordKind
 from auditrecv.tools import decode_config, read_input
 from tests.golden.core import Schema, build_documents, decode_raw
+from tests.golden.native_core import sniff_kind
 from tests.paths import FIXTURES
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 MANIFEST = GOLDEN_DIR / "MANIFEST.tsv"
+SNIFF_BYTES = 4096  # what `auditrecv decode` reads to tell a BSM trail from Linux text
 FIXTURE_ROOTS = ("bsm", "linux")  # folders below the fixtures folder that hold decoder inputs
 
 # The fixed inputs that make the documents reproducible. Changing one changes goldens: regenerate.
@@ -76,7 +76,7 @@ def discover_fixtures() -> list[Fixture]:
             if not path.is_file():
                 continue
             with path.open("rb") as f:
-                kind = _record_kind(sniff_format(f.read(SNIFF_BYTES)))
+                kind = sniff_kind(f.read(SNIFF_BYTES))
             if kind is not None:
                 found.append(Fixture(path.relative_to(FIXTURES).as_posix(), kind))
     return found

@@ -1,4 +1,5 @@
-"""The decoders and mappers still produce, byte for byte, what the golden files recorded (see README.md).
+"""The native core (auditrecv._native, through tests/golden/core.py) still produces, byte for byte, what the
+golden files recorded (see README.md).
 
 A failure names the first differing line of one golden file with a field-level diff. If the fixture itself
 changed since the goldens were made (its sha256 differs from MANIFEST.tsv), that is said instead.
@@ -18,7 +19,6 @@ import pytest
 
 from auditrecv.spool.record import RecordKind
 from auditrecv.tools import decode_files
-from tests.golden import native_core
 from tests.golden.goldens import (
     GOLDEN_DIR,
     GOLDEN_HOST,
@@ -85,31 +85,6 @@ def test_output_matches_golden(row: ManifestRow) -> None:
     if difference:
         pytest.fail(f"{difference}\n{REGEN_HINT}", pytrace=False)
     assert len(golden) == row.lines
-
-
-NATIVE_ROWS = list(ROWS)
-_NATIVE_SCHEMAS = {"ecs": "ecs", "v1": "auditrecv-v1"}
-
-
-@pytest.mark.parametrize("row", NATIVE_ROWS, ids=[f"{r.fixture}:{r.output}" for r in NATIVE_ROWS])
-def test_native_core_reproduces_the_goldens(row: ManifestRow) -> None:
-    """The Rust core (tests/golden/native_core.py, auditrecv._native) makes every golden exactly, BSM and Linux."""
-    records = _records(row.fixture, row.kind)
-    if row.output == "raw":
-        made = native_core.decode_raw(row.kind, records, label=row.fixture)
-    else:
-        made = native_core.build_documents(
-            row.kind,
-            [payload for _, payload in records],
-            schema=_NATIVE_SCHEMAS[row.output],  # type: ignore[arg-type]
-            received_ns=GOLDEN_RECEIVED_NS,
-            host=GOLDEN_HOST,
-            observer=golden_observer(),
-        )
-    golden = split_lines((GOLDEN_DIR / row.golden).read_bytes())
-    difference = describe_difference(row.golden, golden, made)
-    if difference:
-        pytest.fail(f"native core: {difference}", pytrace=False)
 
 
 def _golden_values(output: str, *, key: str | None = None) -> list[object]:

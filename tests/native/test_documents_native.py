@@ -1,18 +1,19 @@
-"""Native documents (auditrecv._native.ecs_bsm_documents / ecs_bsm_bulk_body, Rust) against the Python
-path (DocumentBuilder → Enricher → sink serialization) for BSM records.
+"""Native documents (auditrecv._native.ecs_bsm_documents / ecs_bsm_bulk_body / BsmDocuments, Rust) for
+BSM records, against what the Python path (DocumentBuilder → Enricher → sink serialization) sent before
+its deletion (issue 12), recorded in tests/native/recorded/documents_bsm.tsv (see recorded.py).
 
 What is compared is what the sink sends: the document id and the document's JSON exactly as
-`auditrecv/sink/bulk.py` serializes it (orjson, keys in the order the Python mappers build them), for every
-fixture record, hand-built records of every token, damaged and generated records (hypothesis), several
-senders and receivers, both schemas; then enrichment values given per sender against the Python enricher's
-per-document merge, and whole bulk bodies (index names, action lines, dead letters) against the Python-built
-body. Records the native side hands back (over the document caps, unencodable) are checked to be exactly
-the ones the Python path cuts or cannot serialize.
+`auditrecv/sink/bulk.py` serialized it (orjson, keys in the order the Python mappers built them), for every
+fixture record, hand-built records of every token, damaged records, several senders and receivers, both
+schemas, tight [limits]; then enrichment values given per sender against the Python enricher's
+per-document merge, and whole bulk bodies (index names, action lines, dead letters) and the zones
+enrichment looks up. Records the native side hands back (over the document caps, unencodable) are those
+the Python path cut or could not serialize. Generated records (hypothesis), which no recording holds,
+keep the invariants of a document row.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ipaddress
 import os
@@ -27,18 +28,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditrecv import _native
-from auditrecv.config import Enrich, Limits
-from auditrecv.enrich import Enricher, StaticMap, ZoneInfo, _zlogin_target
-from auditrecv.pipeline import DocumentBuilder
+from auditrecv.config import Limits
+from auditrecv.enrich import StaticMap
 from auditrecv.schema.common import principal_host, valid_ip
-from auditrecv.sink.bulk import BulkDoc, _serialize, encode
-from auditrecv.sink.naming import index_for
-from auditrecv.spool.record import Source, SpoolRecord
+from auditrecv.spool.record import Source
 from auditrecv.tools import decode_config
 from tests import bsm_builders as B
 from tests.decode_bsm.test_token_catalogue import CASES
 from tests.golden.test_decoder_properties import bsm_payloads
+from tests.native import recorded
 from tests.native.test_bsm_native import FIXTURE_RECORDS, HANDBUILT, SUBJ
+
+GROUP = "documents_bsm"  # the recorded outcomes of every test of this module
 
 Schema = str
 SCHEMAS = ("ecs", "auditrecv-v1")
@@ -104,40 +105,7 @@ def zone_records() -> list[bytes]:
 ZONE_RECORDS = zone_records()
 
 
-# ---------------------------------------------------------------- the two sides
-
-
-def python_documents(
-    payloads: Sequence[bytes],
-    *,
-    schema: Schema,
-    source: Source,
-    observer: Mapping[str, Any],
-    received_ns: int = RECEIVED_NS,
-    enricher: Enricher | None = None,
-    limits: Limits | None = None,
-) -> list[tuple[str, dict[str, Any]]]:
-    """What the pipeline builds (DocumentBuilder), enriched as the pipeline enriches, record by record."""
-    cfg = decode_config(schema)
-    if limits is not None:
-        cfg = dataclasses.replace(cfg, limits=limits)
-    builder = DocumentBuilder(cfg, dict(observer))
-    out = []
-    for i, payload in enumerate(payloads):
-        (built,) = builder.add([(i, SpoolRecord("bsm", payload, source, received_ns))])
-        assert built.doc is not None
-        if enricher is not None:
-            asyncio.run(enricher.enrich(built.doc))
-        out.append((built.doc_id, built.doc))
-    return out
-
-
-def serialized(doc: dict[str, Any]) -> bytes | str:
-    """The sink's serialization of a document, or why it refuses it (bulk.encode)."""
-    try:
-        return _serialize(doc)
-    except TypeError as exc:
-        return f"unencodable: {exc}"
+# ---------------------------------------------------------------- the native side and the recording
 
 
 def native_documents(
@@ -163,42 +131,24 @@ def native_documents(
     )
 
 
-def assert_same_documents(payloads: Sequence[bytes], **kw: Any) -> None:
-    enricher = kw.pop("enricher", None)
-    enrichment = kw.pop("enrichment", None)
-    python = python_documents(payloads, enricher=enricher, **kw)
-    native = native_documents(payloads, enrichment=enrichment, **kw)
-    assert_same(payloads, python, native, kw.get("schema", ""))
+def case_key(what: str, payloads: Sequence[bytes], **kw: Any) -> bytes:
+    """One recorded input: the test's kind of case, the records and every option (enrichment values too)."""
+    options = orjson.dumps(kw, default=lambda v: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else repr(v))
+    return what.encode() + b"\0" + options + b"\0" + b"\0".join(payloads)
 
 
-def assert_same(
-    payloads: Sequence[bytes],
-    python: list[tuple[str, dict[str, Any]]],
-    native: list[tuple[str, bytes | None, str | None]],
-    schema: str,
-) -> None:
-    assert len(native) == len(python)
-    for payload, (py_id, py_doc), (nat_id, nat_json, why) in zip(payloads, python, native, strict=True):
-        assert nat_id == py_id, payload.hex()
-        expected = serialized(py_doc)
-        if nat_json is None:
-            assert why is not None
-            if why == "over_limits":  # the Python path may cut such documents: built there, whatever it makes
-                continue
-            assert why == expected, f"{payload.hex()}: native handed back ({why}), python made {expected!r}"[:2000]
-            continue
-        if nat_json != expected:
-            detail = ""
-            if isinstance(expected, bytes):
-                a, b = orjson.loads(expected), orjson.loads(nat_json)
-                if a == b:
-                    detail = " (same values, another key order)"
-                else:
-                    detail = f"\nfields: {[k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]}"
-            pytest.fail(
-                f"{schema} {payload.hex()}{detail}\npython {expected!r}\nnative {nat_json!r}"[:6000],
-                pytrace=False,
-            )
+def row_outcome(row: tuple[str, bytes | None, str | None]) -> bytes:
+    """One record's document id and what the sink sends for it, or why it is handed back."""
+    doc_id, doc, why = row
+    return doc_id.encode() + b"\n" + (doc if doc is not None else f"handed back: {why}".encode()) + b"\n"
+
+
+def assert_same_documents(payloads: Sequence[bytes], *, lookups: str | None = None, **kw: Any) -> None:
+    """The native documents of these records (one recorded outcome for them all) as the Python path made
+    them. `lookups`: the ENRICHMENTS shape the Python enricher was given for the recording (`enrichment`
+    holds the same values as the native core takes them)."""
+    rows = native_documents(payloads, **kw)
+    recorded.check(GROUP, [(case_key("documents", payloads, **kw), b"".join(row_outcome(r) for r in rows))])
 
 
 # ---------------------------------------------------------------- documents
@@ -253,9 +203,8 @@ def test_tight_limits_as_limit_document_judges_them(schema: Schema) -> None:
         Limits(max_document_bytes=100_000, max_tokens=1000, max_array_items=20, max_string_chars=100),
     ):
         kw: dict[str, Any] = {"schema": schema, "source": SOURCES[1], "observer": OBSERVERS[0], "limits": limits}
-        native = native_documents(payloads, **kw)
-        assert_same(payloads, python_documents(payloads, **kw), native, schema)
-        whys = [why for _, _, why in native]
+        assert_same_documents(payloads, **kw)
+        whys = [why for _, _, why in native_documents(payloads, **kw)]
         assert whys.count("over_limits") and whys.count(None), whys  # both sides of the line reached
 
 
@@ -270,10 +219,27 @@ EXAMPLES = int(os.environ.get("AUDITRECV_PROPERTY_EXAMPLES", "150"))  # raise it
     st.sampled_from(OBSERVERS),
     st.integers(0, 2**63 - 1),
 )
-def test_property_generated_and_mutated_records_as_python(
+def test_property_generated_and_mutated_records_keep_the_invariants(
     payloads: list[bytes], schema: Schema, source: Source, observer: dict[str, Any], received_ns: int
 ) -> None:
-    assert_same_documents(payloads, schema=schema, source=source, observer=observer, received_ns=received_ns)
+    assert_document_invariants(payloads, schema=schema, source=source, observer=observer, received_ns=received_ns)
+
+
+def assert_document_invariants(payloads: Sequence[bytes], **kw: Any) -> None:
+    """What every row keeps (inputs no recording holds): one per record, in order; a 22-character id that
+    depends on the record and the sender only; a JSON object, or a hand-back with its reason; the same
+    rows for the same input."""
+    rows = native_documents(payloads, **kw)
+    assert len(rows) == len(payloads) and rows == native_documents(payloads, **kw)
+    elsewhere = native_documents(payloads, **(kw | {"received_ns": 1, "observer": {}}))
+    assert [r[0] for r in rows] == [r[0] for r in elsewhere]
+    for doc_id, doc, why in rows:
+        assert len(doc_id) == 22
+        if doc is None:
+            assert why is not None and why.split(":")[0] in ("over_limits", "unencodable", "native_error"), why
+            assert not why.startswith("native_error"), why
+        else:
+            assert why is None and isinstance(orjson.loads(doc), dict)
 
 
 def _event_numbers() -> list[int]:
@@ -359,9 +325,11 @@ def rich_bsm(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(rich_bsm(), min_size=1, max_size=4), st.sampled_from(SCHEMAS), st.sampled_from(SOURCES))
-def test_property_every_token_and_event_kind_as_python(payloads: list[bytes], schema: Schema, source: Source) -> None:
+def test_property_every_token_and_event_kind_keeps_the_invariants(
+    payloads: list[bytes], schema: Schema, source: Source
+) -> None:
     """Records of every token layout under categorized events of every object kind and direction."""
-    assert_same_documents(payloads, schema=schema, source=source, observer=OBSERVERS[1])
+    assert_document_invariants(payloads, schema=schema, source=source, observer=OBSERVERS[1])
 
 
 def test_limits_and_arrival_times_per_record() -> None:
@@ -383,16 +351,6 @@ def test_limits_and_arrival_times_per_record() -> None:
 # ---------------------------------------------------------------- enrichment per sender
 
 
-class _Lookups:
-    """A LookupCache stand-in answering from a dict (None = not found)."""
-
-    def __init__(self, answers: Mapping[str, Any]) -> None:
-        self.answers = answers
-
-    async def get(self, key: str, deadline: float) -> Any:
-        return self.answers.get(key)
-
-
 ZONES = {
     UUID: {
         "uuid": UUID,
@@ -409,19 +367,6 @@ STATIC = StaticMap(
     by_name={"web1.example.com": {"role": "compute", "dc": "ams1"}, UUID: {"dc": "ams2", "tier": "gold"}},
     by_network=[(ipaddress.ip_network("192.0.2.0/24"), {"dc": "ams", "net": "doc"})],
 )
-
-
-def python_enricher(*, dns: Mapping[str, str], static: StaticMap, zones: Mapping[str, Mapping[str, Any]]) -> Enricher:
-    enricher = Enricher(Enrich())
-    enricher._static = static
-    enricher._dns = _Lookups(dns)  # type: ignore[assignment]
-
-    async def zone(uuid: str, deadline: float) -> ZoneInfo | None:
-        info = zones.get(uuid)
-        return None if info is None else ZoneInfo(**{k: v for k, v in info.items()})
-
-    enricher.zone = zone  # type: ignore[method-assign]
-    return enricher
 
 
 def sender_enrichment(
@@ -469,7 +414,7 @@ def test_enrichment_per_sender_as_the_python_merge(schema: Schema, shape: str, p
         schema=schema,
         source=source,
         observer=OBSERVERS[0],
-        enricher=python_enricher(**lookups),
+        lookups=shape,
         enrichment=sender_enrichment(source, schema=schema, **lookups),
     )
 
@@ -495,33 +440,10 @@ def test_enrichment_changes_the_documents() -> None:
 # ---------------------------------------------------------------- bulk body
 
 
-def python_bulk_body(
-    payloads: Sequence[bytes],
-    *,
-    schema: Schema,
-    source: Source,
-    observer: Mapping[str, Any],
-    search: Any,
-    enricher: Enricher | None = None,
-) -> tuple[bytes, list[str]]:
-    """The body the sink would send for these records (pipeline._index + bulk.encode), and the ids of the
-    documents it could not encode (they go to the dead-letter index in a request of their own)."""
-    body = b""
-    unencodable = []
-    docs = python_documents(payloads, schema=schema, source=source, observer=observer, enricher=enricher)
-    for doc_id, doc in docs:
-        item = encode(BulkDoc(index_for(search, doc), doc_id, doc))
-        if isinstance(item, tuple):
-            unencodable.append(doc_id)
-        else:
-            body += item.lines
-    return body, unencodable
-
-
-def spliced_native_body(
+def native_body(
     payloads: Sequence[bytes], *, schema: Schema, source: Source, observer: Mapping[str, Any], search: Any
-) -> tuple[bytes, list[str]]:
-    """The native body with the records it handed back built the Python way and put where they belong."""
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The native body, and the (id, reason) of the records it hands back (their lines are not in it)."""
     data_stream = search.data_stream if search.mode == "data_stream" else None
     body, layout = _native.ecs_bsm_bulk_body(
         list(payloads),
@@ -532,20 +454,15 @@ def spliced_native_body(
         index=search.index,
         data_stream=data_stream,
     )
-    out = b""
-    cursor = 0
-    unencodable = []
-    for payload, (doc_id, index, start, end, why) in zip(payloads, layout, strict=True):
-        if why.startswith("unencodable"):
-            unencodable.append(doc_id)
-        elif why:
-            lines, missing = python_bulk_body([payload], schema=schema, source=source, observer=observer, search=search)
-            assert not missing
-            out += body[cursor:start] + lines
-            cursor = start
-        else:
+    for _doc_id, index, start, end, why in layout:
+        if not why:
             assert body[start:end].startswith(b'{"create":{"_index":"' + index.encode())
-    return out + body[cursor:], unencodable
+            assert body[start:end].count(b"\n") == 2
+    return body, [(doc_id, why.split(":")[0]) for doc_id, _, _, _, why in layout if why]
+
+
+def body_outcome(body: bytes, handed_back: list[tuple[str, str]]) -> bytes:
+    return body + b"-- handed back --\n" + b"".join(f"{i} {why}\n".encode() for i, why in handed_back)
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
@@ -565,18 +482,9 @@ def test_bulk_body_as_the_sink_sends_it(schema: Schema, naming: dict[str, Any]) 
     payloads = [raw for _, _, raw in FIXTURE_RECORDS] + [b"\x00not bsm", big, unencodable] + ZONE_RECORDS
     for source in SOURCES[:2]:
         kw: dict[str, Any] = {"schema": schema, "source": source, "observer": OBSERVERS[0], "search": search}
-        assert spliced_native_body(payloads, **kw) == python_bulk_body(payloads, **kw)
-
-
-def python_zone_refs(doc: dict[str, Any]) -> list[str]:
-    """What Enricher._enrich looks up by name for a document: its zone name, else the zlogin target."""
-    container = doc.get("container") if isinstance(doc.get("container"), dict) else None
-    zonename = (container or {}).get("id") or doc.get("zonename")
-    refs = [zonename] if zonename else []
-    target = zonename if isinstance(zonename, str) and zonename != "global" else _zlogin_target(doc)
-    if target and target not in refs:
-        refs.append(target)
-    return refs
+        body, handed_back = native_body(payloads, **kw)
+        assert [why for _, why in handed_back] == ["over_limits", "unencodable"]  # big, then the 2**40 file token
+        recorded.check(GROUP, [(case_key("body", payloads, **kw), body_outcome(body, handed_back))])
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
@@ -589,25 +497,15 @@ def test_two_steps_zone_refs_then_enriched_body(schema: Schema) -> None:
         payloads, schema=schema, received_ns=RECEIVED_NS, source=source.to_dict(), observer=OBSERVERS[0]
     )
     assert len(batch) == len(payloads)
-    expected_refs: list[str] = []
-    for _, doc in python_documents(payloads, schema=schema, source=source, observer=OBSERVERS[0]):
-        expected_refs += [r for r in python_zone_refs(doc) if r not in expected_refs]
-    refs = batch.zone_refs()
-    assert refs == expected_refs and UUID in refs and OTHER_UUID in refs
+    refs = batch.zone_refs()  # Enricher._enrich's names, in first-seen order: recorded below
+    assert UUID in refs and OTHER_UUID in refs
     lookups = ENRICHMENTS["everything"]
     values = sender_enrichment(source, schema=schema, **lookups)
     values["zones"] = {r: lookups["zones"][r] for r in refs if r in lookups["zones"]}  # only what was asked
     body, layout = batch.bulk_body(index=search.index, enrichment=values)
     assert not any(row[4] for row in layout)
-    expected, _ = python_bulk_body(
-        payloads,
-        schema=schema,
-        source=source,
-        observer=OBSERVERS[0],
-        search=search,
-        enricher=python_enricher(**lookups),
-    )
-    assert body == expected
+    key = case_key("zone refs, enriched body", payloads, schema=schema, source=source, observer=OBSERVERS[0])
+    recorded.check(GROUP, [(key, orjson.dumps(refs) + b"\n" + body)])
     with pytest.raises(ValueError, match="already serialized"):
         batch.bulk_body()
 

@@ -1,18 +1,18 @@
-"""Native Linux documents (auditrecv._native.LinuxDocuments, Rust) against the Python path (DocumentBuilder
-→ Enricher → sink serialization) for Linux audit lines.
+"""Native Linux documents (auditrecv._native.LinuxDocuments, Rust) for Linux audit lines, against what the
+Python path (DocumentBuilder → Enricher → sink serialization) made before its deletion (issue 12), recorded
+in tests/native/recorded/linux_documents.tsv (see recorded.py).
 
 What is compared is what the pipeline hands the sink, event by event in completion order: the document
 id, the spool ids of the lines that made it (or that an orphan EOE closes), and the document's JSON exactly
 as `auditrecv/sink/bulk.py` serializes it. Every Linux fixture, the decoder's hand-picked edge cases, huge
 events over `[limits]`, several senders and receivers, both clocks and both schemas; then enrichment values
-given per sender, the bulk-body variant, and a hypothesis property over generated and mutated lines. Events
-the native side hands back are rebuilt from the event JSON it returns, the way a caller would, and must
-come out as the Python path makes them.
+given per sender and the bulk-body variant. Events the native side hands back are rebuilt from the event
+JSON it returns, the way a caller would (lines marked `# handbacks branch` in tests/golden/native_core.py).
+Generated and mutated lines (hypothesis), which no recording holds, keep the invariants of a row.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
@@ -25,24 +25,16 @@ from hypothesis import strategies as st
 
 from auditrecv import _native
 from auditrecv.config import Limits
-from auditrecv.enrich import Enricher
-from auditrecv.pipeline import DocumentBuilder, linux_documents_settings
-from auditrecv.sink.bulk import BulkDoc, encode
+from auditrecv.pipeline import linux_documents_settings
+from auditrecv.sink.bulk import BulkDoc, _serialize, encode
 from auditrecv.sink.naming import index_for
-from auditrecv.spool.record import Source, SpoolRecord
+from auditrecv.spool.record import Source
 from auditrecv.tools import decode_config
 from tests.golden import native_core
 from tests.golden.goldens import read_records
 from tests.golden.test_decoder_properties import linux_payloads
-from tests.native.test_documents_native import (
-    ENRICHMENTS,
-    OBSERVERS,
-    SCHEMAS,
-    SOURCES,
-    python_enricher,
-    sender_enrichment,
-    serialized,
-)
+from tests.native import recorded
+from tests.native.test_documents_native import ENRICHMENTS, OBSERVERS, SCHEMAS, SOURCES, case_key, sender_enrichment
 from tests.native.test_linux_native import EDGE_CASES, LINUX_FIXTURES, SYSCALL, lines_of
 
 Schema = str
@@ -57,40 +49,12 @@ def arrivals(count: int, step_ns: int) -> list[int]:
     return [RECEIVED_NS + i * step_ns for i in range(count)]
 
 
-def python_rows(
-    lines: Sequence[bytes],
-    *,
-    schema: Schema,
-    source: Source,
-    observer: Mapping[str, Any],
-    received: Sequence[int],
-    record_clock: bool,
-    chunk: int = 1000,
-    limits: Limits | None = None,
-    enricher: Enricher | None = None,
-) -> list[Row] | type[Exception]:
-    """What the pipeline's DocumentBuilder makes of the lines (fed in chunks, then flushed), or what it raises."""
-    cfg = decode_config(schema)
-    if limits is not None:
-        cfg = dataclasses.replace(cfg, limits=limits)
-    builder = DocumentBuilder(cfg, dict(observer), record_clock=record_clock)
-    built = []
+def serialized(doc: dict[str, Any]) -> bytes | str:
+    """The sink's serialization of a document, or why it refuses it (bulk.encode)."""
     try:
-        for start in range(0, len(lines), chunk):
-            items = [
-                (i, SpoolRecord("linux", lines[i], source, received[i]))
-                for i in range(start, min(start + chunk, len(lines)))
-            ]
-            built += builder.add(items)
-        built += builder.flush()
-    except Exception as exc:
-        return type(exc)
-    out: list[Row] = []
-    for b in built:
-        if b.doc is not None and enricher is not None:
-            asyncio.run(enricher.enrich(b.doc))
-        out.append((b.doc_id, None if b.doc is None else serialized(b.doc), list(b.spool_ids)))
-    return out
+        return _serialize(doc)
+    except TypeError as exc:
+        return f"unencodable: {exc}"
 
 
 def native_builder(schema: Schema, observer: Mapping[str, Any], record_clock: bool, limits: Limits | None) -> Any:
@@ -154,21 +118,35 @@ def native_rows(
     return out
 
 
-def assert_same(lines: Sequence[bytes], **kw: Any) -> None:
-    enricher = kw.pop("enricher", None)
-    enrichment = kw.pop("enrichment", None)
-    python = python_rows(lines, enricher=enricher, **kw)
-    native = native_rows(lines, enrichment=enrichment, **kw)
-    if not isinstance(python, list):  # a known Python crash (tests/golden/README.md): nothing to compare
-        return
-    assert len(native) == len(python), f"{len(python)} python events, {len(native)} native"
-    for i, (p, n) in enumerate(zip(python, native, strict=True)):
-        if p != n:
-            detail = ""
-            if isinstance(p[1], bytes) and isinstance(n[1], bytes):
-                a, b = orjson.loads(p[1]), orjson.loads(n[1])
-                detail = f"\nfields: {sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))}"
-            pytest.fail(f"event {i} of {kw.get('schema')}{detail}\npython {p!r}\nnative {n!r}"[:6000], pytrace=False)
+def rows_outcome(rows: list[Row]) -> bytes:
+    """The events in completion order: id, spool ids, and the document's JSON or the sink's refusal."""
+    out = b""
+    for doc_id, doc, ids in rows:
+        text = doc if isinstance(doc, bytes) else str(doc).encode()
+        out += f"{doc_id} {ids}\n".encode() + text + b"\n"
+    return out
+
+
+def assert_same(lines: Sequence[bytes], *, lookups: str | None = None, **kw: Any) -> None:
+    """The native rows of these lines as the Python path made them (recorded). `lookups`: the ENRICHMENTS
+    shape the Python enricher was given (`enrichment` holds the same values as the native core takes them)."""
+    rows = native_rows(lines, **kw)
+    recorded.check("linux_documents", [(case_key("linux rows", lines, **kw), rows_outcome(rows))])
+
+
+def assert_row_invariants(lines: Sequence[bytes], **kw: Any) -> None:
+    """What every run keeps (inputs no recording holds): each line's spool id in exactly one row, in order of
+    completion; documents are JSON objects; orphan EOEs have no id; the same rows twice."""
+    rows = native_rows(lines, **kw)
+    assert rows == native_rows(lines, **kw)
+    assert sorted(i for _, _, ids in rows for i in ids) == list(range(len(lines)))
+    for doc_id, doc, _ids in rows:
+        if doc is None:
+            assert doc_id == ""
+        elif isinstance(doc, bytes):
+            assert len(doc_id) == 22 and isinstance(orjson.loads(doc), dict)
+        else:
+            assert doc.startswith("unencodable: "), doc
 
 
 # ---------------------------------------------------------------- fixtures
@@ -260,14 +238,11 @@ def test_huge_events_over_the_limits(schema: Schema) -> None:
 def test_stats_count_dead_letters_as_the_pipeline() -> None:
     """A time past year 9999 makes the Python mapper raise: a dead letter, counted as DocumentBuilder counts it."""
     line = b"type=SYSCALL msg=audit(253402300800.000:1): syscall=1"
-    python = DocumentBuilder(decode_config("ecs"), {}, record_clock=True)
-    python.add([(1, SpoolRecord("linux", line, SOURCES[0], RECEIVED_NS))])
-    python.flush()
     builder = native_builder("ecs", {}, True, None)
     (row,) = builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
     assert orjson.loads(row[1] or b"")["error"]["message"].startswith("internal error: ValueError('year 10000")
-    assert builder.stats() == {k: python.stats[k] for k in ("linux_lines", "linux_events", "dead_letters")}
-    assert builder.stats()["dead_letters"] == 1
+    # DocumentBuilder's Python counters for the same line, before the switch
+    assert builder.stats() == {"linux_lines": 1, "linux_events": 1, "dead_letters": 1}
 
 
 def test_invalid_utf8_keeps_the_text_as_python() -> None:
@@ -321,7 +296,7 @@ def test_enrichment_per_sender_as_the_python_merge(schema: Schema, shape: str) -
         observer=OBSERVERS[0],
         received=arrivals(len(lines), 0),
         record_clock=True,
-        enricher=python_enricher(**lookups),
+        lookups=shape,
         enrichment=sender_enrichment(source, schema=schema, **lookups),
     )
 
@@ -332,10 +307,11 @@ def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
     source = SOURCES[1]
     cfg = decode_config("ecs")
     search = dataclasses.replace(cfg.search, **naming)
-    python = python_rows(
+    python = native_rows(  # the rows recorded from the Python path (test_every_fixture_as_python's kind)
         lines, schema="ecs", source=source, observer={}, received=arrivals(len(lines), 0), record_clock=True
     )
-    assert isinstance(python, list)
+    key = case_key("linux rows", lines, schema="ecs", source=source, observer={}, received=arrivals(len(lines), 0))
+    recorded.check("linux_documents", [(key + b" record clock", rows_outcome(python))])
     expected = b""
     for doc_id, doc, _ in python:
         if isinstance(doc, bytes):
@@ -364,10 +340,10 @@ def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
     st.booleans(),
     st.integers(min_value=1, max_value=5),
 )
-def test_property_generated_and_mutated_lines_as_python(
+def test_property_generated_and_mutated_lines_keep_the_invariants(
     lines: list[bytes], schema: Schema, source: Source, record_clock: bool, chunk: int
 ) -> None:
-    assert_same(
+    assert_row_invariants(
         lines,
         schema=schema,
         source=source,

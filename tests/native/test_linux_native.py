@@ -1,17 +1,18 @@
-"""The native Linux decoder (auditrecv._native, Rust) against the Python one (auditrecv.decode.linux).
+"""The native Linux decoder (auditrecv._native, Rust): the outcomes the Python decoder had before it was
+deleted (issue 12).
 
-For every Linux fixture log the native ``decode --raw`` output must equal the golden raw file (keys
-sorted as the goldens are) and, byte for byte, what ``auditrecv decode --raw`` writes with the Python
-decoder (keys in their own order). Then hand-picked edge cases (invalid UTF-8, hex-encoded values,
-unterminated and interleaved events, EOE, fragments of long lines, lines without a stamp, node=
-prefixes, the assembler's caps, numbers Python refuses) and a hypothesis property on generated and
-mutated lines compare the two implementations directly: the same bytes, or the same exception class.
+For every Linux fixture log the native ``decode --raw`` output must equal the golden raw file (keys sorted
+as the goldens are) and, byte for byte (keys in their own order), what ``auditrecv decode --raw`` wrote with
+the Python decoder, recorded in tests/native/recorded/ (see recorded.py). So must hand-picked edge cases
+(invalid UTF-8, hex-encoded values, unterminated and interleaved events, EOE, fragments of long lines,
+lines without a stamp, node= prefixes, the assembler's caps, numbers Python refused: the same exception
+class). Generated and mutated lines, which no recording holds, keep the decoder's invariants.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 import pytest
@@ -19,31 +20,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditrecv import _native
-from auditrecv.decode.linux import decode_lines
-from auditrecv.tools import dumps, raw_objects
 from tests.golden.goldens import discover_fixtures, golden_path, read_records
 from tests.golden.test_decoder_properties import fixture_records, generated_linux, mutated
+from tests.native import recorded
+from tests.native.recorded import Outcome, outcome_of
 
 LINUX_FIXTURES = [f for f in discover_fixtures() if f.kind == "linux"]
 
-# ---------------------------------------------------------------- the two sides
+# `decode --raw` of lines: (lines, source, grace_seconds, max_age_seconds, max_records, max_in_flight) -> outcome
+LinuxDecoder = Callable[[Sequence[bytes], str, float, float, int, int], Outcome]
+DEFAULTS = (2.0, 30.0, 4096, 10000)  # `auditrecv decode`'s assembler settings
 
-Outcome = bytes | type[Exception]
 
-
-def python_raw(lines: Sequence[bytes], source: str = "t") -> Outcome:
-    """What ``auditrecv decode --raw`` writes for these lines (tools._decode_raw), or what it raises."""
-    try:
-        return b"".join(dumps(obj) for obj, _ in raw_objects("linux", list(enumerate(lines, 1)), label=source))
-    except Exception as exc:
-        return type(exc)
+def native_decoder(lines: Sequence[bytes], source: str, grace: float, age: float, records: int, flight: int) -> Outcome:
+    caps = {"grace_seconds": grace, "max_age_seconds": age, "max_records": records, "max_in_flight": flight}
+    return outcome_of(lambda: _native.linux_decode_raw(list(lines), source, **caps))
 
 
 def native_raw(data: bytes | list[bytes], source: str = "t") -> Outcome:
-    try:
-        return _native.linux_decode_raw(data, source)
-    except Exception as exc:
-        return type(exc)
+    return outcome_of(lambda: _native.linux_decode_raw(data, source))
 
 
 def log_lines(data: bytes) -> list[bytes]:
@@ -51,20 +46,9 @@ def log_lines(data: bytes) -> list[bytes]:
     return [line.rstrip(b"\r\n") for line in io.BytesIO(data) if line.rstrip(b"\r\n").strip()]
 
 
-def describe(expected: Outcome, got: Outcome) -> str:
-    if not (isinstance(expected, bytes) and isinstance(got, bytes)):
-        return f"python {expected!r}\nnative {got!r}"
-    for a, b in zip(expected.splitlines(), got.splitlines(), strict=False):
-        if a != b:
-            pa, pb = orjson.loads(a), orjson.loads(b)
-            diff = {k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)}
-            return f"first differing event (python, native): {diff}"
-    return f"{len(expected.splitlines())} python lines, {len(got.splitlines())} native lines"
-
-
-def assert_same(lines: Sequence[bytes], what: str = "") -> None:
-    expected, got = python_raw(lines), native_raw(list(lines))
-    assert got == expected, f"{what} lines {list(lines)!r}:\n{describe(expected, got)}"
+def case_key(*parts: object) -> bytes:
+    """One recorded input: its lines and settings."""
+    return repr(parts).encode("utf-8", "surrogatepass")
 
 
 # ---------------------------------------------------------------- fixtures and goldens
@@ -75,7 +59,7 @@ def test_fixture_set_is_there() -> None:
 
 
 @pytest.mark.parametrize("fixture", LINUX_FIXTURES, ids=[f.relpath for f in LINUX_FIXTURES])
-def test_fixture_equals_golden_and_python(fixture) -> None:  # type: ignore[no-untyped-def]
+def test_fixture_equals_golden(fixture) -> None:  # type: ignore[no-untyped-def]
     lines = [line for _, line in read_records(fixture)]
     got = native_raw(lines, fixture.relpath)
     assert isinstance(got, bytes), got
@@ -85,8 +69,6 @@ def test_fixture_equals_golden_and_python(fixture) -> None:  # type: ignore[no-u
         for line in got.splitlines()
     )
     assert resorted == golden
-    expected = python_raw(lines, fixture.relpath)
-    assert got == expected, describe(expected, got)
     # the whole file read by the native side splits into the same lines
     assert native_raw(fixture.path.read_bytes(), fixture.relpath) == got
 
@@ -273,50 +255,63 @@ EDGE_CASES: dict[str, list[bytes]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(EDGE_CASES))
-def test_edge_case(name: str) -> None:
-    assert_same(EDGE_CASES[name], name)
+WHOLE_LOGS = [
+    b"",
+    b"\n\n",
+    b"type=SYSCALL msg=audit(1.000:1): x=1\r\ntype=EOE msg=audit(1.000:1): \r\r\n",
+    b"type=SYSCALL msg=audit(1.000:1): x=1\n \n\ttype=PATH msg=audit(1.000:1): y=2",
+    b'type=SYSCALL msg=audit(1.000:1): x=1\x1dUID=a\x1c\ntype=CWD msg=audit(1.000:1): cwd="/"\n',
+]
+CAPS = [
+    (grace, max_age, max_records, max_in_flight)
+    for grace, max_age in [(2.0, 30.0), (0.0, 0.0), (0.5, 1.0)]
+    for max_in_flight in [1, 2, 10000]
+    for max_records in [1, 2, 4096]
+]
+CAPS_CASES = ("unterminated and interleaved events", "eoe", "node prefixes")
 
 
-def test_known_bugs_raise_like_python() -> None:
+def fixture_outcomes(decode: LinuxDecoder) -> list[tuple[bytes, Outcome]]:
+    out = []
+    for fixture in LINUX_FIXTURES:
+        lines = [line for _, line in read_records(fixture)]
+        out.append((case_key(fixture.relpath, lines), decode(lines, fixture.relpath, *DEFAULTS)))
+    return out
+
+
+def caps_outcomes(decode: LinuxDecoder) -> list[tuple[bytes, Outcome]]:
+    lines = [line for case in CAPS_CASES for line in EDGE_CASES[case]]
+    return [(case_key(lines, caps), decode(lines, "t", *caps)) for caps in CAPS]
+
+
+# name -> the (input, outcome) pairs of one recorded group, made with a decoder
+GROUPS: dict[str, Callable[[LinuxDecoder], list[tuple[bytes, Outcome]]]] = {
+    "linux_fixtures": fixture_outcomes,
+    "linux_edge_cases": lambda d: [(case_key(n, lines), d(lines, "t", *DEFAULTS)) for n, lines in EDGE_CASES.items()],
+    "linux_whole_logs": lambda d: [(case_key(data), d(log_lines(data), "t", *DEFAULTS)) for data in WHOLE_LOGS],
+    "linux_assembler_caps": caps_outcomes,
+}
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_outcomes_as_recorded_from_python(group: str) -> None:
+    """Fixture logs (keys in the decoder's own order), the edge cases, whole logs split as read_input splits
+    them, the assembler's caps on interleaved events: byte-equal to the Python decoder's recorded outcome."""
+    recorded.check(group, GROUPS[group](native_decoder))
+
+
+def test_known_bugs_raise_as_python_did() -> None:
     """The known gaps of tests/golden/README.md are reproduced, not fixed."""
-    assert python_raw(EDGE_CASES["time beyond 64 bits (known bug)"]) is TypeError
-    assert python_raw(EDGE_CASES["serial beyond 64 bits (known bug)"]) is TypeError
-    assert python_raw(EDGE_CASES["more than 4300 digits"]) is ValueError
-    assert python_raw(EDGE_CASES["time beyond a float"]) is OverflowError
+    assert native_raw(EDGE_CASES["time beyond 64 bits (known bug)"]) is TypeError
+    assert native_raw(EDGE_CASES["serial beyond 64 bits (known bug)"]) is TypeError
+    assert native_raw(EDGE_CASES["more than 4300 digits"]) is ValueError
+    assert native_raw(EDGE_CASES["time beyond a float"]) is OverflowError
 
 
-def python_log(data: bytes, source: str = "t") -> Outcome:
-    return python_raw(log_lines(data), source)
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"\n\n",
-        b"type=SYSCALL msg=audit(1.000:1): x=1\r\ntype=EOE msg=audit(1.000:1): \r\r\n",
-        b"type=SYSCALL msg=audit(1.000:1): x=1\n \n\ttype=PATH msg=audit(1.000:1): y=2",
-        b'type=SYSCALL msg=audit(1.000:1): x=1\x1dUID=a\x1c\ntype=CWD msg=audit(1.000:1): cwd="/"\n',
-    ],
-)
+@pytest.mark.parametrize("data", WHOLE_LOGS)
 def test_whole_logs_split_like_read_input(data: bytes) -> None:
-    assert native_raw(data) == python_log(data)
-    assert native_raw(bytearray(data)) == python_log(data)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("max_records", [1, 2, 4096])
-@pytest.mark.parametrize("max_in_flight", [1, 2, 10000])
-@pytest.mark.parametrize(("grace", "max_age"), [(2.0, 30.0), (0.0, 0.0), (0.5, 1.0)])
-def test_assembler_caps(max_records: int, max_in_flight: int, grace: float, max_age: float) -> None:
-    cases = ("unterminated and interleaved events", "eoe", "node prefixes")
-    lines = [line for case in cases for line in EDGE_CASES[case]]
-    text = [line.decode("utf-8", "surrogateescape") for line in lines]
-    expected = b"".join(dumps(obj) for obj in decode_lines(text, "t", grace, max_age, max_records, max_in_flight))
-    got = _native.linux_decode_raw(
-        lines, "t", grace_seconds=grace, max_age_seconds=max_age, max_records=max_records, max_in_flight=max_in_flight
-    )
-    assert got == expected, describe(expected, got)
+    assert native_raw(data) == native_raw(log_lines(data))
+    assert native_raw(bytearray(data)) == native_raw(log_lines(data))  # type: ignore[arg-type]
 
 
 def test_input_types() -> None:
@@ -343,17 +338,37 @@ def _line_lists() -> st.SearchStrategy[list[bytes]]:
     return st.lists(one, min_size=1, max_size=16)
 
 
+KNOWN_RAISES = (TypeError, ValueError, OverflowError)  # what Python raised too (README known gaps)
+
+
+def assert_decoder_invariants(lines: list[bytes]) -> None:
+    """What every decoded log keeps (an input no recording holds): one JSON object per event line, each
+    event's records starting as input lines do, the same bytes twice; or one of the exceptions Python raised."""
+    got = native_raw(lines)
+    assert got == native_raw(lines)
+    if not isinstance(got, bytes):
+        assert got in KNOWN_RAISES, got
+        return
+    texts = {line.decode("utf-8", "backslashreplace") for line in lines}
+    for line in got.splitlines():
+        event = orjson.loads(line)
+        assert isinstance(event, dict) and event["source"] == "t"
+        # a record's text starts as an input line does (fragments of a long line are joined to it)
+        for record in event["records"]:
+            assert any(record["raw"][:20] in t or t in record["raw"] for t in texts if t.strip()), record
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_line_lists())
-def test_property_generated_and_mutated_lines_alike(lines: list[bytes]) -> None:
-    assert_same(lines)
+def test_property_generated_and_mutated_lines_keep_the_invariants(lines: list[bytes]) -> None:
+    assert_decoder_invariants(lines)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_line_lists(), st.sampled_from([b"\n", b"\r\n", b"\n\n"]))
-def test_property_whole_logs_alike(lines: list[bytes], newline: bytes) -> None:
+def test_property_whole_logs_split_like_read_input(lines: list[bytes], newline: bytes) -> None:
     data = newline.join(lines)
-    assert native_raw(data) == python_log(data)
+    assert native_raw(data) == native_raw(log_lines(data))
 
 
 def test_panics_become_native_panic() -> None:

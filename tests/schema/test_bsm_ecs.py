@@ -1,4 +1,5 @@
-"""BSM record -> ECS document: exact values for hand-built illumos records and the OpenBSM fixtures."""
+"""BSM record -> ECS document (the native core, as the pipeline builds it): exact values for hand-built illumos
+records and the OpenBSM fixtures."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from auditrecv.decode.bsm import decode_record, iter_records
-from auditrecv.schema import bsm_to_ecs
-from auditrecv.schema.common import get
 from auditrecv.spool.record import Source
+from tests.golden.native_core import bsm_document, bsm_raw, bsm_records, get, raw_bytes
 from tests.paths import BSM_FIXTURES
 from tests.schema import bsm_build as b
 
@@ -166,9 +165,8 @@ CASES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_handbuilt_illumos_record_maps_to_exact_ecs_values(name: str) -> None:
-    record = decode_record(b.ALL[name])
-    assert record.errors == []
-    doc = bsm_to_ecs(record, SOURCE, OBSERVER, received_ns=RECEIVED)
+    assert bsm_raw(b.ALL[name])["errors"] == []
+    doc = bsm_document(b.ALL[name], SOURCE, OBSERVER, received_ns=RECEIVED)
     for field, expected in CASES[name].items():
         actual = doc.get(field) if field == "@timestamp" else get(doc, field)
         if expected is ABSENT:
@@ -179,9 +177,9 @@ def test_handbuilt_illumos_record_maps_to_exact_ecs_values(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(b.ALL))
 def test_every_token_is_kept_in_order(name: str) -> None:
-    record = decode_record(b.ALL[name])
-    doc = bsm_to_ecs(record, SOURCE, OBSERVER, received_ns=RECEIVED)
-    assert [t["token"] for t in doc["bsm"]["tokens"]] == [t["token"] for t in record.tokens]
+    record = bsm_raw(b.ALL[name])
+    doc = bsm_document(b.ALL[name], SOURCE, OBSERVER, received_ns=RECEIVED)
+    assert [t["token"] for t in doc["bsm"]["tokens"]] == [t["token"] for t in record["tokens"]]
     assert len(doc["bsm"]["tokens"]) >= 3
 
 
@@ -206,11 +204,11 @@ def _praudit_records(name: str) -> list[list[list[str]]]:
 )
 def test_openbsm_fixtures_agree_with_openbsm_praudit(trail: str, praudit: str) -> None:
     """OpenBSM's own praudit is the independent reference for ids, times, paths, texts and outcome."""
-    records = list(iter_records((BSM_FIXTURES / trail).read_bytes()))
+    records = bsm_records((BSM_FIXTURES / trail).read_bytes())
     expected = _praudit_records(praudit)
     assert len(records) == len(expected) > 0
     for record, tokens in zip(records, expected, strict=True):
-        doc = bsm_to_ecs(record, SOURCE, OBSERVER, received_ns=RECEIVED)
+        doc = bsm_document(raw_bytes(record), SOURCE, OBSERVER, received_ns=RECEIVED)
         header = tokens[0]
         assert doc["event"]["code"] == header[3]
         sec, msec = int(header[5]), int(header[6])
@@ -249,8 +247,8 @@ def _iso(sec: int) -> str:
 
 
 def test_openbsm_dataset_and_categories_for_macos_trail() -> None:
-    records = list(iter_records((BSM_FIXTURES / "plaso" / "apple.bsm").read_bytes()))
-    docs = [bsm_to_ecs(r, SOURCE, OBSERVER, received_ns=RECEIVED) for r in records]
+    records = bsm_records((BSM_FIXTURES / "plaso" / "apple.bsm").read_bytes())
+    docs = [bsm_document(raw_bytes(r), SOURCE, OBSERVER, received_ns=RECEIVED) for r in records]
     assert {d["event"]["dataset"] for d in docs} == {"openbsm.audit"}
     startup = next(d for d in docs if d["bsm"]["event_name"] == "AUE_audit_startup")
     assert startup["event"]["action"] == "started-audit"
@@ -260,7 +258,7 @@ def test_openbsm_dataset_and_categories_for_macos_trail() -> None:
 
 def test_unknown_event_falls_back_to_its_classes() -> None:
     raw = b.record(b.header32(6246, b.T_SEC, 0), b.text("infected"), b.return32(0, 0))  # AUE_vscan_quarantine: na
-    doc = bsm_to_ecs(decode_record(raw), SOURCE, OBSERVER, received_ns=RECEIVED)
+    doc = bsm_document(raw, SOURCE, OBSERVER, received_ns=RECEIVED)
     assert doc["event"]["action"] == "vscan_quarantine"
     assert doc["event"]["category"] == ["network"]
     assert doc["event"]["type"] == ["info"]
@@ -269,9 +267,8 @@ def test_unknown_event_falls_back_to_its_classes() -> None:
 def test_truncated_record_keeps_what_was_decoded_and_is_tagged() -> None:
     raw = b.EXECVE_ZONE
     damaged = raw[:1] + raw[1:5] + raw[5:-12]  # header claims more bytes than there are
-    record = decode_record(damaged)
-    assert record.errors
-    doc = bsm_to_ecs(record, SOURCE, OBSERVER, received_ns=RECEIVED)
+    assert bsm_raw(damaged)["errors"]
+    doc = bsm_document(damaged, SOURCE, OBSERVER, received_ns=RECEIVED)
     assert "decode_error" in doc["tags"]
     assert doc["event"]["original"] == damaged.hex()
     assert get(doc, "process.executable") == "/usr/bin/curl"
@@ -279,7 +276,7 @@ def test_truncated_record_keeps_what_was_decoded_and_is_tagged() -> None:
 
 def test_unauthenticated_sender_is_named_by_its_address() -> None:
     src = Source("audit_remote", "192.0.2.99", 1234, "dummy", "", False, "main")
-    doc = bsm_to_ecs(decode_record(b.SSH_LOGIN), src, OBSERVER, received_ns=RECEIVED)
+    doc = bsm_document(b.SSH_LOGIN, src, OBSERVER, received_ns=RECEIVED)
     assert doc["host"]["name"] == "192.0.2.99"
     assert "hostname" not in doc["host"]
     assert doc["host"]["ip"] == ["192.0.2.99"]

@@ -1,25 +1,47 @@
-"""The auditrecv-v1 compatibility shape (original Erlang auditrecv, defects fixed) and dead-letter documents."""
+"""The auditrecv-v1 compatibility shape (original Erlang auditrecv, defects fixed) and dead-letter documents, as
+the native core builds them for the pipeline."""
 
 from __future__ import annotations
 
 import base64
+import json
 import struct
+from typing import Any
 
-from auditrecv.decode.bsm import decode_record
-from auditrecv.decode.linux import decode_events
-from auditrecv.schema import dead_letter_doc, to_compat_v1
+from auditrecv import _native
 from auditrecv.spool.record import Source
+from tests.golden.native_core import bsm_document, linux_documents
 from tests.schema import bsm_build as b
 
 SRC = Source("audit_remote", "192.0.2.7", 40001, "krb5", "host/cn1.example.com@EXAMPLE.COM", True, "main")
 
 
-def v1(raw: bytes) -> dict:
-    return to_compat_v1(decode_record(raw), SRC, received_ns=1, zonealias="web-prod-1")
+def v1(raw: bytes) -> dict[str, Any]:
+    return bsm_document(raw, SRC, {}, received_ns=1, schema="auditrecv-v1")
+
+
+def zone_alias_enrichment(zone: str, alias: str) -> dict[str, Any]:
+    """The per-sender enrichment values naming a zone's alias (what the enricher looked up)."""
+    info = {"uuid": zone, "alias": alias, "owner_uuid": None, "owner_login": None, "brand": None}
+    return {
+        "hostname": None,
+        "labels": {},
+        "zone_labels": {},
+        "zones": {zone: info | {"server_uuid": None, "tags": {}}},
+    }
 
 
 def test_execve_has_the_original_field_names_and_values() -> None:
-    assert v1(b.EXECVE_ZONE) == {
+    ((_, enriched, _),) = _native.ecs_bsm_documents(
+        [b.EXECVE_ZONE],
+        schema="auditrecv-v1",
+        received_ns=1,
+        source=SRC.to_dict(),
+        observer={},
+        enrichment=zone_alias_enrichment("webzone", "web-prod-1"),
+    )
+    assert enriched is not None and json.loads(enriched)["zonealias"] == "web-prod-1"  # from enrichment
+    assert v1(b.EXECVE_ZONE) | {"zonealias": "web-prod-1"} == {
         "@timestamp": "2023-11-14T22:13:20.123456789Z",
         "time": "2023-11-14T22:13:20.123456789Z",
         "version": 2,
@@ -95,8 +117,9 @@ def test_linux_event_in_the_v1_shape() -> None:
         'type=PATH msg=audit(1700000000.123:42): item=0 name="/usr/bin/curl" inode=5 dev=08:01 mode=0100755 '
         "ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
     ]
-    (event,) = list(decode_events(lines))
-    doc = to_compat_v1(event, Source("audisp_remote", "192.0.2.9", 5000))
+    ((_, doc),) = linux_documents(
+        lines, source=Source("audisp_remote", "192.0.2.9", 5000), observer={}, received_ns=1, schema="auditrecv-v1"
+    )
     assert doc["time"] == "2023-11-14T22:13:20.123000000Z"
     assert doc["event"] == "execve"
     assert doc["from"] == "192.0.2.9"
@@ -118,25 +141,19 @@ def test_linux_event_in_the_v1_shape() -> None:
 
 def test_dead_letter_keeps_the_raw_bytes_and_says_why() -> None:
     raw = b"\x14\x00\x00\x00\xff garbage \x00"
-    doc = dead_letter_doc(
-        raw,
-        SRC,
-        "header length beyond the record",
-        "bsm",
-        observer={"hostname": "rx"},
-        received_ns=1_700_000_000_000_000_000,
-    )
+    doc = bsm_document(raw, SRC, {"hostname": "rx"}, received_ns=1_700_000_000_000_000_000)
     assert doc["@timestamp"] == "2023-11-14T22:13:20.000000000Z"
     assert doc["event"]["kind"] == "pipeline_error"
     assert doc["event"]["module"] == "bsm"
-    assert doc["error"] == {"type": "decode_error", "message": "header length beyond the record"}
+    assert doc["error"] == {"type": "decode_error", "message": "truncated header at offset 0"}
     assert doc["event"]["original"] == raw.hex()
     assert base64.b64decode(doc["auditrecv"]["raw_base64"]) == raw
     assert doc["tags"] == ["decode_error", "dead_letter"]
     assert doc["host"]["name"] == "cn1.example.com"
     assert doc["observer"]["hostname"] == "rx"
-    linux = dead_letter_doc(
-        b"no type here \xff", Source("audisp_remote", "192.0.2.9"), "no type=", "linux", received_ns=1
-    )
-    assert linux["event"]["original"] == "no type here \\xff"
+    # a Linux event the mapper cannot map (a year beyond 9999): a dead letter with the line's text
+    line = b"type=SYSCALL msg=audit(253402300800.000:1): comm=\xff"
+    ((_, linux),) = linux_documents([line], source=Source("audisp_remote", "192.0.2.9"), observer={}, received_ns=1)
+    assert linux["tags"] == ["decode_error", "dead_letter"]
+    assert linux["event"]["original"] == "type=SYSCALL msg=audit(253402300800.000:1): comm=\\xff"
     assert linux["host"]["name"] == "192.0.2.9"

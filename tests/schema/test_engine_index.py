@@ -9,21 +9,10 @@ from typing import Any
 import pytest
 
 from auditrecv.config import Search
-from auditrecv.decode.bsm import decode_record, iter_records
-from auditrecv.decode.linux import decode_events
-from auditrecv.schema import (
-    bsm_id_parts,
-    bsm_to_ecs,
-    build_templates,
-    dead_letter_doc,
-    document_id,
-    linux_id_parts,
-    linux_to_ecs,
-    tables,
-    to_compat_v1,
-)
+from auditrecv.schema import build_templates, tables
 from auditrecv.sink import BulkDoc, Result, index_for
 from auditrecv.spool.record import Source
+from tests.golden.native_core import bsm_document, bsm_documents, bsm_records, linux_documents, raw_bytes
 from tests.infra.engine import SearchEngine
 from tests.paths import BSM_FIXTURES, LINUX_FIXTURES
 from tests.schema import bsm_build as b
@@ -68,26 +57,26 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     raws = list(b.ALL.values())
     for name in ("plaso/apple.bsm", "plaso/openbsm.bsm", "openbsm/samples/execve-long-args.trail"):
-        raws += [r.raw for r in iter_records((BSM_FIXTURES / name).read_bytes())]
-    for raw in dict.fromkeys(raws):
-        record = decode_record(raw)
-        doc = bsm_to_ecs(record, BSM_SRC, OBS, received_ns=1_700_000_000_000_000_000)
-        out.append((document_id("bsm", BSM_SRC, bsm_id_parts(record)), doc))
-    events = list(decode_events(CURL_LINES))
-    for _, _, lines, _ in golden_cases():
-        events += list(decode_events(lines))
+        raws += [raw_bytes(r) for r in bsm_records((BSM_FIXTURES / name).read_bytes())]
+    # the documents the pipeline builds (native core); a dead letter: a truncated header
+    unique = [*dict.fromkeys(raws), b"\x14\x00\x00\x00"]
+    for doc_id, doc, why in bsm_documents(unique, source=BSM_SRC, observer=OBS, received_ns=1_700_000_000_000_000_000):
+        assert doc is not None, why
+        out.append((doc_id, doc))
+    logs = [CURL_LINES] + [lines for _, _, lines, _ in golden_cases()]
     base = LINUX_FIXTURES / "third_party" / "audit-userspace-v3.0.9" / "auparse" / "test"
     for log in sorted(base.glob("*.log")):
-        events += list(decode_events(log.read_text(encoding="utf-8", errors="replace").splitlines()))
+        logs.append(log.read_text(encoding="utf-8", errors="replace").splitlines())
     seen: set[str] = set()
-    for event in events:
-        doc_id = document_id("linux", LINUX_SRC, linux_id_parts(event))
-        if doc_id in seen:
-            continue
-        seen.add(doc_id)
-        out.append((doc_id, linux_to_ecs(event, LINUX_SRC, OBS, received_ns=1_700_000_000_000_000_000)))
+    for lines in logs:
+        for doc_id, doc in linux_documents(
+            lines, source=LINUX_SRC, observer=OBS, received_ns=1_700_000_000_000_000_000
+        ):
+            if doc_id not in seen:
+                seen.add(doc_id)
+                out.append((doc_id, doc))
     # what the enrichment stage adds for a Triton zone (auditrecv/enrich): mapped by the same template
-    enriched = bsm_to_ecs(decode_record(b.CONNECT), BSM_SRC, OBS, received_ns=1)
+    enriched = bsm_document(b.CONNECT, BSM_SRC, OBS, received_ns=1)
     vm = "0b5f0d3e-1111-4c3a-9e0e-5d2b9c6f7a10"
     enriched["container"].update({"id": vm, "name": "web-prod-1", "labels": {"role": "web"}})
     enriched["orchestrator"] = {"type": "triton", "resource": {"type": "vm", "id": vm, "name": "web-prod-1"}}
@@ -103,8 +92,6 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
         "owner": {"id": "9f1d2c3b-0000-4000-8000-000000000001", "name": "alice"},
     }
     out.append(("enriched-connect", enriched))
-    dead = dead_letter_doc(b"\x14\x00\x00\x00", BSM_SRC, "truncated header", "bsm", received_ns=1)
-    out.append((document_id("dead", BSM_SRC, [b"\x14\x00\x00\x00"]), dead))
     return out
 
 
@@ -221,14 +208,16 @@ def test_compat_v1_documents_index_under_their_template(search_engine: SearchEng
     try:
         _install(engine, settings, prefix)
         docs: list[tuple[str, str, dict[str, Any]]] = []
-        raws = list(b.ALL.values()) + [r.raw for r in iter_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())]
-        for raw in dict.fromkeys(raws):
-            doc = to_compat_v1(decode_record(raw), BSM_SRC, received_ns=1)
-            docs.append((index_for(settings, doc), document_id("bsm", BSM_SRC, [raw]), doc))
+        apple = bsm_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())
+        raws = [*dict.fromkeys(list(b.ALL.values()) + [raw_bytes(r) for r in apple])]
+        for doc_id, doc, why in bsm_documents(raws, source=BSM_SRC, observer=OBS, received_ns=1, schema="auditrecv-v1"):
+            assert doc is not None, why
+            docs.append((index_for(settings, doc), doc_id, doc))
         for _, _, lines, _ in golden_cases()[:10]:
-            for event in decode_events(lines):
-                doc = to_compat_v1(event, LINUX_SRC)
-                docs.append((index_for(settings, doc), document_id("linux", LINUX_SRC, linux_id_parts(event)), doc))
+            for doc_id, doc in linux_documents(
+                lines, source=LINUX_SRC, observer=OBS, received_ns=1, schema="auditrecv-v1"
+            ):
+                docs.append((index_for(settings, doc), doc_id, doc))
         items = _bulk(engine, docs)
         assert [(i["_id"], i.get("error")) for i in items if i["status"] != 201] == []
         hits = engine.search(f"{prefix}-*", {"term": {"path": "/etc/passwd"}})
@@ -248,15 +237,14 @@ def test_huge_argument_values_index_and_stay_whole(search_engine: SearchEngine) 
     settings = Search(number_of_replicas=0, index=f"{prefix}-%Y.%m.%d", dead_letter_index=f"{prefix}-dlq-%Y.%m")
     huge = "A" * 40000
     raw = b.record(b.header32(23, b.T_SEC, 0), b.path("/usr/bin/x"), b.exec_args("x", huge), b.return32(0, 0))
-    bsm_doc = bsm_to_ecs(decode_record(raw), BSM_SRC, OBS, received_ns=1)
+    bsm_doc = bsm_document(raw, BSM_SRC, OBS, received_ns=1)
     linux_lines = [
         "type=SYSCALL msg=audit(1700000000.500:77): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 "
         "a3=4 items=0 ppid=1 pid=99 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 "
         'sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="x" exe="/usr/bin/x" key=(null)',
         f'type=EXECVE msg=audit(1700000000.500:77): argc=2 a0="x" a1="{huge}"',
     ]
-    (event,) = list(decode_events(linux_lines))
-    linux_doc = linux_to_ecs(event, LINUX_SRC, OBS)
+    ((_, linux_doc),) = linux_documents(linux_lines, source=LINUX_SRC, observer=OBS, received_ns=1)
     for doc in (bsm_doc, linux_doc):
         assert doc["process"]["args"] == ["x", huge]
         assert "long_values_cut_in_index" in doc["tags"]

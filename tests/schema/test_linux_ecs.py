@@ -7,11 +7,8 @@ from typing import Any
 
 import pytest
 
-from auditrecv.decode.linux import LinuxEvent, decode_events
-from auditrecv.schema import linux_to_ecs
-from auditrecv.schema.common import get
-from auditrecv.schema.linux_map import _ECS_USER_MAPPINGS
 from auditrecv.spool.record import Source
+from tests.golden.native_core import get, linux_documents, linux_events
 from tests.paths import LINUX_FIXTURES
 from tests.schema.fixtures import USERSPACE_LOGS, golden_cases, linux_fixture_logs
 
@@ -33,10 +30,25 @@ DELIBERATE = {
 }
 
 
-def one_event(lines: list[str]) -> LinuxEvent:
-    events = [e for e in decode_events(lines) if e.records and e.records[0].type_name != "EOE"]
-    assert len(events) == 1
-    return events[0]
+def ecs_documents(lines: list[str], received_ns: int = 1) -> list[dict[str, Any]]:
+    """The ECS documents of these lines from SOURCE, as the pipeline builds them (native core, records'
+    clock; orphan EOEs make none)."""
+    return [doc for _, doc in linux_documents(lines, source=SOURCE, observer=OBSERVER, received_ns=received_ns)]
+
+
+def one_event(lines: list[str]) -> dict[str, Any]:
+    """The ECS document of the one event these lines make."""
+    (doc,) = ecs_documents(lines)
+    return doc
+
+
+# The record types whose users are mapped as Auditbeat maps them (_ECS_USER_MAPPINGS; the same list is
+# pinned in native/src/ecs/linux.rs, user_mappings_cover_exactly_the_account_and_session_types).
+USER_MAPPED_TYPES = {
+    *("USER_AUTH", "USER_ACCT", "USER_LOGIN", "USER_LOGOUT", "USER_ERR", "USER_START", "USER_END"),
+    *("CRED_ACQ", "CRED_DISP", "CRED_REFR", "GRP_AUTH", "LOGIN", "ADD_USER", "DEL_USER", "ADD_GROUP"),
+    *("DEL_GROUP", "GRP_MGMT", "USER_MGMT", "USER_CHAUTHTOK", "GRP_CHAUTHTOK"),
+}
 
 
 # the object file: for mknod go-libaudit reports the PARENT directory, we report the node created
@@ -132,14 +144,14 @@ def test_the_user_mappings_are_those_of_the_golden_events() -> None:
     """Every golden record type whose ecs block sets users is mapped, no other one is."""
     with_users = {gold["record_type"].upper() for _, _, _, gold in CASES if _ecs_entities(gold)}
     without = {gold["record_type"].upper() for _, _, _, gold in CASES if not _ecs_entities(gold)}
-    assert with_users <= set(_ECS_USER_MAPPINGS)
-    assert not without & set(_ECS_USER_MAPPINGS)
+    assert with_users <= USER_MAPPED_TYPES
+    assert not without & USER_MAPPED_TYPES
     assert len(with_users) == 11
 
 
 @pytest.mark.parametrize(("stem", "name", "lines", "gold"), CASES, ids=IDS)
 def test_categorization_agrees_with_go_libaudit(stem: str, name: str, lines: list[str], gold: dict[str, Any]) -> None:
-    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    doc = one_event(lines)
     gold_ecs = gold.get("ecs", {}).get("event", {})
     mine = (set(doc["event"]["category"]), set(doc["event"]["type"]))
     theirs = (set(gold_ecs.get("category", [])), set(gold_ecs.get("type", [])))
@@ -155,7 +167,7 @@ def test_categorization_agrees_with_go_libaudit(stem: str, name: str, lines: lis
 
 @pytest.mark.parametrize(("stem", "name", "lines", "gold"), CASES, ids=IDS)
 def test_ecs_values_match_the_golden_event(stem: str, name: str, lines: list[str], gold: dict[str, Any]) -> None:
-    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    doc = one_event(lines)
     # time: go-libaudit prints milliseconds; we keep the same instant with nine digits
     whole, _, frac = gold["@timestamp"].rstrip("Z").partition(".")
     assert doc["@timestamp"] == f"{whole}.{frac.ljust(9, '0')}Z"
@@ -244,7 +256,7 @@ def test_user_login_failure_is_an_authentication_failure_with_the_client_address
         'msg=\'op=login acct="mallory" exe="/usr/sbin/sshd" hostname=? addr=179.38.151.221 terminal=sshd '
         "res=failed'"
     ]
-    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    doc = one_event(lines)
     assert doc["event"]["category"] == ["authentication"]
     assert doc["event"]["type"] == ["start"]
     assert doc["event"]["outcome"] == "failure"
@@ -258,7 +270,7 @@ def test_user_login_failure_is_an_authentication_failure_with_the_client_address
 
 def _docs_by_serial(log: Any) -> dict[int, dict[str, Any]]:
     lines = log.read_text(encoding="utf-8").splitlines()
-    return {event.serial: linux_to_ecs(event, SOURCE, OBSERVER) for event in decode_events(lines)}
+    return {get(doc, "auditd.sequence"): doc for doc in ecs_documents(lines)}
 
 
 def test_account_records_and_login_fill_users_as_auditbeat() -> None:
@@ -307,7 +319,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
             'terminal=pts/1 res=success\'\x1dUID="alice" AUID="alice"'
         ]
     )
-    doc = linux_to_ecs(su, SOURCE, OBSERVER)
+    doc = su
     assert get(doc, "user.id") == "1000" and get(doc, "user.name") == "alice"
     assert doc["user"]["effective"] == {"name": "root"}
     assert get(doc, "related.user") == ["1000", "alice", "root"]
@@ -319,7 +331,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
             'res=success\'\x1dUID="root" AUID="root"'
         ]
     )
-    doc = linux_to_ecs(cron, SOURCE, OBSERVER)
+    doc = cron
     assert doc["user"] == {"id": "0", "name": "root", "audit": {"id": "0", "name": "root"}}
 
     useradd = one_event(
@@ -329,7 +341,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
             '\x1dUID="root" AUID="alice" ID="carol"'
         ]
     )
-    doc = linux_to_ecs(useradd, SOURCE, OBSERVER)
+    doc = useradd
     assert get(doc, "user.name") == "alice"
     assert doc["user"]["effective"] == {"id": "0", "name": "root"}
     assert doc["user"]["target"] == {"id": "1004", "name": "carol"}
@@ -342,7 +354,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
             "res=success'"
         ]
     )
-    doc = linux_to_ecs(tally, SOURCE, OBSERVER)
+    doc = tally
     assert doc["user"] == {"id": "1000", "audit": {"id": "1000"}, "effective": {"id": "1004"}}
 
     # gpasswd adding bob to wheel: acct= is the user, grp= the group
@@ -353,7 +365,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
             "addr=? terminal=pts/1 res=success'"
         ]
     )
-    doc = linux_to_ecs(gpasswd, SOURCE, OBSERVER)
+    doc = gpasswd
     assert doc["group"] == {"name": "wheel"}
     assert doc["user"] == {"id": "1000", "audit": {"id": "1000"}, "effective": {"id": "0"}}
 
@@ -365,7 +377,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
         "a2=4 a3=0 items=0 ppid=1 pid=4300 auid=1001 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 "
         'tty=(none) ses=8 comm="sshd" exe="/usr/sbin/sshd" key=(null)',
     ]
-    doc = linux_to_ecs(one_event(login), SOURCE, OBSERVER)
+    doc = one_event(login)
     assert get(doc, "user.id") == "1000" and get(doc, "user.name") == "alice"
     assert get(doc, "user.effective.id") == "1001" and get(doc, "user.effective.name") == "bob"
     assert get(doc, "user.audit.id") == "1001" and get(doc, "user.audit.name") == "bob"
@@ -374,7 +386,7 @@ def test_user_mappings_take_names_and_values_as_auditbeat() -> None:
     # names only on the SYSCALL record: they still name the ids they belong to; the uid's name (root) is
     # not the previous login user's
     plain_login = [login[0].split("\x1d")[0], login[1] + '\x1dARCH=x86_64 SYSCALL=write AUID="bob" UID="root"']
-    doc = linux_to_ecs(one_event(plain_login), SOURCE, OBSERVER)
+    doc = one_event(plain_login)
     assert get(doc, "user.id") == "1000" and get(doc, "user.name") is None
     assert get(doc, "user.effective.name") == "bob" and get(doc, "user.audit.name") == "bob"
 
@@ -389,7 +401,7 @@ def test_node_prefix_names_the_host_and_enriched_names_fill_user_names() -> None
         "node=web1.example.com type=PROCTITLE msg=audit(1700000000.123:42): "
         "proctitle=6375726C0068747470733A2F2F6578616D706C652E636F6D2F",
     ]
-    doc = linux_to_ecs(one_event(lines), SOURCE, OBSERVER)
+    doc = one_event(lines)
     assert doc["host"]["name"] == "web1.example.com"
     assert doc["host"]["ip"] == ["192.0.2.9"]
     assert get(doc, "user.name") == "alice"
@@ -410,12 +422,12 @@ def test_every_userspace_log_event_maps_without_error() -> None:
     base = LINUX_FIXTURES / "third_party" / "audit-userspace-v3.0.9" / "auparse" / "test"
     total = 0
     for log in sorted(base.glob("test*.log")):
-        for event in decode_events(log.read_text(encoding="utf-8", errors="replace").splitlines()):
-            doc = linux_to_ecs(event, SOURCE, OBSERVER)
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        for event, doc in zip(linux_events(lines), ecs_documents(lines), strict=True):
             total += 1
             assert doc["event"]["module"] == "auditd"
             assert doc["event"]["category"] and doc["event"]["type"]
-            assert len(doc["auditd"]["records"]) == len(event.records)
+            assert len(doc["auditd"]["records"]) == len(event["records"])
     assert total > 20
 
 
@@ -424,11 +436,11 @@ def _fixture_documents() -> list[tuple[str, dict[str, Any]]]:
     out = []
     for log in linux_fixture_logs():
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-        for event in decode_events(lines):
-            out.append((f"{log.name}:{event.serial}", linux_to_ecs(event, SOURCE, OBSERVER, received_ns=1)))
+        for doc in ecs_documents(lines):
+            out.append((f"{log.name}:{get(doc, 'auditd.sequence')}", doc))
     for stem, name, lines, _ in CASES:
-        for event in decode_events(lines):
-            out.append((f"{stem}:{name}", linux_to_ecs(event, SOURCE, OBSERVER, received_ns=1)))
+        for doc in ecs_documents(lines):
+            out.append((f"{stem}:{name}", doc))
     return out
 
 
@@ -446,7 +458,7 @@ def test_a_syscall_without_a_table_row_is_named_by_its_action() -> None:
     """Plain syscalls go-libaudit leaves unmapped (test3.log: an sshd's select, signal handling and clock
     reads) take the syscall's name; a syscall whose name is unknown (no table for its arch) says "syscall"."""
     lines = (USERSPACE_LOGS / "test3.log").read_text(encoding="utf-8").splitlines()
-    docs = {event.serial: linux_to_ecs(event, SOURCE, OBSERVER) for event in decode_events(lines)}
+    docs = {get(doc, "auditd.sequence"): doc for doc in ecs_documents(lines)}
     expected = {
         194433: "rt_sigaction",
         194435: "select",
@@ -469,7 +481,7 @@ def test_a_syscall_without_a_table_row_is_named_by_its_action() -> None:
             'egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm="x" exe="/usr/bin/x" key=(null)'
         ]
     )
-    doc = linux_to_ecs(unknown, SOURCE, OBSERVER)
+    doc = unknown
     assert doc["event"]["action"] == get(doc, "auditd.summary.action") == "syscall"
 
 
@@ -481,7 +493,7 @@ def test_undecodable_line_and_lost_events_are_visible() -> None:
         "type=USER_LOGIN msg=audit(1700000002.5:19): pid=1 uid=0 auid=4294967295 ses=4294967295 "
         'msg=\'op=login acct="bob" exe="/usr/sbin/sshd" hostname=? addr=10.0.0.1 terminal=ssh res=success\'',
     ]
-    docs = [linux_to_ecs(e, SOURCE, OBSERVER, received_ns=5) for e in decode_events(lines)]
+    docs = ecs_documents(lines, received_ns=5)
     bad = next(d for d in docs if "decode_error" in (d.get("tags") or []))
     assert bad["event"]["kind"] == "pipeline_error"
     assert bad["event"]["original"] == "this is not an audit line"

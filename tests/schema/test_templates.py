@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,15 +11,15 @@ from typing import Any
 import pytest
 
 from auditrecv.config import Limits, Search
-from auditrecv.decode.bsm import decode_record, iter_records
-from auditrecv.decode.linux import decode_events
-from auditrecv.schema import bsm_to_ecs, build_templates, dead_letter_doc, limit_document, linux_to_ecs, tables
+from auditrecv.schema import build_templates, tables
 from auditrecv.schema.docgen import render
 from auditrecv.schema.templates import index_pattern as template_index_pattern
 from auditrecv.sink import dead_letter_template, index_for
 from auditrecv.sink.engine import DEAD_LETTER_PRIORITY
 from auditrecv.sink.naming import index_pattern, template_names
 from auditrecv.spool.record import Source
+from auditrecv.tools import decode_config, file_documents
+from tests.golden.native_core import bsm_documents, bsm_records, linux_documents, raw_bytes
 from tests.paths import BSM_FIXTURES, REPO
 from tests.schema import bsm_build as b
 from tests.schema.fixtures import golden_cases
@@ -26,22 +28,32 @@ OBS = {"hostname": "rx", "name": "auditrecv-test", "version": "0.1.0"}
 SRC = Source("audit_remote", "192.0.2.7", 40001, "krb5", "host/cn1.example.com@EXAMPLE.COM", True, "main")
 
 
+def limited_document(raw: bytes, limits: Limits) -> dict[str, Any]:
+    """The document of a BSM record cut to fit [limits], as `auditrecv decode` makes it."""
+    cfg = dataclasses.replace(decode_config("ecs"), limits=limits)
+    ((_, built),) = file_documents("bsm", [(0, raw)], cfg=cfg, source=SRC, observer=OBS, received_ns=1)
+    assert built.doc is not None or built.source is not None
+    return built.doc if built.doc is not None else json.loads(built.source)
+
+
 def all_fixture_docs() -> list[dict[str, Any]]:
-    """Every document the fixtures produce: hand-built illumos, OpenBSM trails, Linux goldens, dead letters."""
-    docs = [bsm_to_ecs(decode_record(raw), SRC, OBS, received_ns=1) for raw in b.ALL.values()]
+    """Every document the fixtures produce (native core, as the pipeline builds them): hand-built illumos,
+    OpenBSM trails, Linux goldens, dead letters, a document cut to fit [limits]."""
+    raws = list(b.ALL.values())
     for name in ("plaso/apple.bsm", "plaso/openbsm.bsm", "openbsm/samples/execve-long-args.trail"):
-        for record in iter_records((BSM_FIXTURES / name).read_bytes()):
-            docs.append(bsm_to_ecs(record, SRC, OBS, received_ns=1))
+        raws += [raw_bytes(r) for r in bsm_records((BSM_FIXTURES / name).read_bytes())]
+    raws.append(b"\x14\x00\x00")  # a dead letter: truncated header
+    docs = [doc for _, doc, _ in bsm_documents(raws, source=SRC, observer=OBS, received_ns=1) if doc is not None]
+    assert len(docs) == len(raws)
     linux_src = Source("audisp_remote", "192.0.2.9", 5000)
     for _, _, lines, _ in golden_cases():
-        for event in decode_events(lines):
-            docs.append(linux_to_ecs(event, linux_src, OBS))
-    docs.append(dead_letter_doc(b"\x14\x00\x00", SRC, "truncated header", "bsm", received_ns=1))
-    docs.append(dead_letter_doc(b"garbage line", linux_src, "no type=", "linux", received_ns=1))
-    raw = b.ALL["execve_zone"]  # and a document cut to fit [limits]
-    docs.append(
-        limit_document(bsm_to_ecs(decode_record(raw), SRC, OBS, received_ns=1), raw, "bsm", Limits(max_tokens=2))
-    )
+        docs += [doc for _, doc in linux_documents(lines, source=linux_src, observer=OBS, received_ns=1)]
+    # an undecodable line, and a dead letter (an event the mapper cannot map: a year beyond 9999)
+    odd = ["garbage line", "type=SYSCALL msg=audit(253402300800.000:1): x=1"]
+    docs += [doc for _, doc in linux_documents(odd, source=linux_src, observer=OBS, received_ns=1)]
+    assert "dead_letter" in docs[-1]["tags"]
+    docs.append(limited_document(b.ALL["execve_zone"], Limits(max_tokens=2)))
+    assert docs[-1]["auditrecv"]["truncated"]
     return docs
 
 

@@ -1254,6 +1254,41 @@ mod tests {
         assert_eq!(dirname("//a//b"), "//a");
     }
 
+    /// The record types whose users are mapped as Auditbeat maps them (tests/schema/test_linux_ecs.py checks
+    /// the golden events' record types against the same list).
+    const USER_MAPPED_TYPES: [&str; 20] = [
+        "USER_AUTH",
+        "USER_ACCT",
+        "USER_LOGIN",
+        "USER_LOGOUT",
+        "USER_ERR",
+        "USER_START",
+        "USER_END",
+        "CRED_ACQ",
+        "CRED_DISP",
+        "CRED_REFR",
+        "GRP_AUTH",
+        "LOGIN",
+        "ADD_USER",
+        "DEL_USER",
+        "ADD_GROUP",
+        "DEL_GROUP",
+        "GRP_MGMT",
+        "USER_MGMT",
+        "USER_CHAUTHTOK",
+        "GRP_CHAUTHTOK",
+    ];
+
+    #[test]
+    fn user_mappings_cover_exactly_the_account_and_session_types() {
+        for name in USER_MAPPED_TYPES {
+            assert!(user_mappings(name).is_some(), "{name}");
+        }
+        for name in ["SYSCALL", "EXECVE", "PATH", "USER_CMD", "USER_AVC", "AVC", "CONFIG_CHANGE", "SERVICE_START", ""] {
+            assert!(user_mappings(name).is_none(), "{name}");
+        }
+    }
+
     #[test]
     fn categorization_merges_the_rows() {
         let (primary, cat) = categorize(&["SYSCALL", "EXECVE", "PATH"], Some("execve"), false);

@@ -534,6 +534,18 @@ mod tests {
     }
 
     #[test]
+    fn a_record_without_a_serial_is_an_error_event() {
+        // the parser never makes one (such a line is an error record); a hand-built record may
+        let mut record = rec("type=SYSCALL msg=audit(1.000:1): a=1");
+        record.serial = None;
+        let mut asm = Assembler::new(Settings::default());
+        let mut out = Vec::new();
+        asm.add(record, 0.0, 5, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].complete, out[0].error, out[0].tags.clone()), (Complete::Error, Some(NO_SERIAL), vec![5]));
+    }
+
+    #[test]
     fn eoe_and_orphans() {
         let mut asm = Assembler::new(Settings::default());
         assert_eq!(add(&mut asm, "type=EOE msg=audit(1.000:1): ", 0.0, 1), [(Complete::OrphanEoe, vec![1])]);
