@@ -67,6 +67,11 @@ class MemorySpool:
         self.count += len(records)
         return list(range(len(records)))
 
+    def try_append_now(self, records: list[SpoolRecord], appender: object) -> list[int]:
+        """The real spool's no-wait path (its ack journal), so the receiver takes its fast path too."""
+        self.count += len(records)
+        return list(range(len(records)))
+
     async def wait_for_space(self, timeout: float | None = None) -> bool:
         return True
 

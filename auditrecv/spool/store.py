@@ -276,6 +276,11 @@ class _GroupResult:
     error: bool = False
 
 
+def _estimate(records: Sequence[SpoolRecord]) -> int:
+    """Bytes the records will take in the database, roughly (the room checks count with it)."""
+    return sum(len(r.payload) + _RECORD_OVERHEAD for r in records)
+
+
 def _source_from_json(data: object) -> Source | None:
     """A stored source row, or None when it is unreadable (a corrupt file): the reader keeps the record."""
     try:
@@ -857,7 +862,8 @@ class _Writer:
         self._checkpointer = checkpointer
         self._delay = commit_delay
         self._deliver = deliver
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # ``with self._lock`` where nobody waits: cheaper
         self._pending: list[_Append | _Delete | _Probe] = []
         self._pending_records = 0
         self._pending_appends = 0
@@ -883,6 +889,8 @@ class _Writer:
         # to stop; a disk that stays slow is.
         self._sync_seconds = 0.0
         self._source_json: dict[Source, bytes] = {}
+        self._last_source: Source | None = None
+        self._last_source_bytes = b""
         self._update_room()
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
@@ -921,7 +929,7 @@ class _Writer:
         if not self._use_journal or (self._fsync and (not lone or time.monotonic() < self._slow_sync_until)):
             return None
         n = len(op.records)
-        with self._cond:
+        with self._lock:  # the condition's lock (notify below needs it held)
             if (
                 self._stopping
                 or self._broken is not None
@@ -931,11 +939,13 @@ class _Writer:
             ):
                 return None
             first = self._journal_last_id + 1
-            ids = list(range(first, first + n))
             if n == 1:  # audisp-remote's case: one record per append
+                ids = [first]
                 rec = op.records[0]
-                data = encode_entry(first, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
+                source = self._last_source_bytes if rec.source is self._last_source else self._source_bytes(rec.source)
+                data = encode_entry(first, rec.kind, source, rec.received_ns, rec.payload)
             else:
+                ids = list(range(first, first + n))
                 data = b"".join(
                     encode_entry(rid, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
                     for rid, rec in zip(ids, op.records, strict=True)
@@ -955,7 +965,7 @@ class _Writer:
             self._journal_last_id = ids[-1]
             self._journal_room -= 2 * op.estimate  # the journal's bytes now, the database's later
             if not self._journal_ops:
-                self._fold_at = time.monotonic() + JOURNAL_FOLD_SECONDS
+                self._fold_at = op.queued + JOURNAL_FOLD_SECONDS
             self._journal_ops.append(op)
             self._journal_records += n
             if self._journal_records >= JOURNAL_FOLD_RECORDS:
@@ -965,11 +975,14 @@ class _Writer:
         return ids
 
     def _source_bytes(self, source: Source) -> bytes:
+        if source is self._last_source:  # one connection's records share their Source object
+            return self._last_source_bytes
         data = self._source_json.get(source)
         if data is None:
             if len(self._source_json) >= 10_000:  # one source per connection: keep it bounded
                 self._source_json.clear()
             data = self._source_json[source] = _source_json(source).encode("utf-8", "surrogatepass")
+        self._last_source, self._last_source_bytes = source, data
         return data
 
     def _update_room(self) -> None:
@@ -1279,7 +1292,7 @@ class Spool:
         self._journaled = 0  # acknowledged through the ack journal, not folded into SQLite yet
         self._journal_oldest = 0  # received_ns of the first of them
         self._fold_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (id wanted in SQLite, waiter)
-        self._last_appender: asyncio.Task[Any] | None = None
+        self._last_appender: object = None  # a task (or what try_append_now was told)
         self._last_append = -_LONE_SECONDS
         self._probe_queued = False
         self._closing = False
@@ -1450,28 +1463,59 @@ class Spool:
                 raise SpoolFull(self._bytes_used, self.max_bytes, self._full_reason)
             # Let this one find out whether the filesystem has room again; back off until it has.
             self._back_off_probe(now)
-        estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
         now = time.monotonic()
-        op = _Append(recs, None, now, estimate)
+        op = _Append(recs, None, now, _estimate(recs))
         self.metrics.appended += len(recs)
         # One connection is one task: a lone stop-and-wait sender is the only task appending lately.
-        task = asyncio.current_task()
-        lone = task is self._last_appender or now - self._last_append > _LONE_SECONDS
-        self._last_appender, self._last_append = task, now
-        ids = self._writer.journal_append(op, lone)
+        ids = self._journal(op, asyncio.current_task(), now)
         if ids is not None:
-            if not self._journaled:
-                self._journal_oldest = recs[0].received_ns
-            self._journaled += len(recs)
-            self.metrics.journaled += len(recs)
-            self.metrics.committed += len(recs)
-            self._note_ack(time.monotonic() - now)
-            self._update_state()
             return ids
         future: asyncio.Future[list[int]] = self._loop.create_future()
         op.future = future
         self._writer.submit(op)
         return await future
+
+    def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> list[int] | None:
+        """:meth:`append` without awaiting: the ids once the records are in the ack journal (durable
+        as ``append`` promises), or None when that cannot happen right now (nothing was stored or
+        counted: call ``append``). For a receiver that answers a read inside its protocol callback;
+        ``appender`` is what ``append`` would see as its task (the connection's task), so both ways
+        of appending count as the same sender when deciding whether it is alone."""
+        if self._closing or self._full or not records:
+            return None
+        recs = [self._checked(r) for r in records]  # raises as append would
+        now = time.monotonic()
+        estimate = len(recs[0].payload) + _RECORD_OVERHEAD if len(recs) == 1 else _estimate(recs)
+        before = self._last_appender, self._last_append
+        ids = self._journal(_Append(recs, None, now, estimate), appender, now)
+        if ids is None:
+            # As if never tried: the append that follows decides whether the sender is alone.
+            self._last_appender, self._last_append = before
+        else:
+            self.metrics.appended += len(recs)
+        return ids
+
+    def _journal(self, op: _Append, appender: object, now: float) -> list[int] | None:
+        """Hand ``op`` to the ack journal on this thread; its ids, or None (the writer's way then)."""
+        lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
+        self._last_appender, self._last_append = appender, now
+        ids = self._writer.journal_append(op, lone)
+        if ids is not None:
+            n = len(op.records)
+            if not self._journaled:
+                self._journal_oldest = op.records[0].received_ns
+            self._journaled += n
+            m = self.metrics
+            m.journaled += n
+            m.committed += n
+            latency = time.monotonic() - now
+            m.ack_seconds_sum += latency
+            if latency > m.ack_seconds_max:
+                m.ack_seconds_max = latency
+            m.recent_ack_seconds.append(latency)
+            # The journal leaves the state alone (bytes_used moves when the writer folds): only the count.
+            m.records = self._count + self._journaled
+        return ids
 
     @staticmethod
     def _checked(rec: SpoolRecord) -> SpoolRecord:

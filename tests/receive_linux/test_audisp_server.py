@@ -20,7 +20,7 @@ Start = Callable[..., Awaitable[AudispRemoteServer]]
 
 
 @pytest.fixture
-async def start() -> AsyncIterator[Start]:
+async def start(spool_path: str) -> AsyncIterator[Start]:
     servers: list[AudispRemoteServer] = []
 
     async def _start(spool: FakeSpool, **settings: object) -> AudispRemoteServer:
@@ -61,7 +61,7 @@ async def _closed(reader: asyncio.StreamReader) -> bool:
         return True
 
 
-async def test_capture01_stop_and_wait_through_a_socket(start: Start) -> None:
+async def test_capture01_stop_and_wait_through_a_socket(start: Start, spool_path: str) -> None:
     spool = FakeSpool()
     server = await start(spool)
     reader, writer = await _connect(server)
@@ -79,6 +79,9 @@ async def test_capture01_stop_and_wait_through_a_socket(start: Start) -> None:
         "test",
     )
     assert src.peer_port == writer.get_extra_info("sockname")[1]
+    # Every record answered in the read callback when the spool takes it at once.
+    assert spool.taken_now == (len(frames) if spool_path == "taken now" else 0)
+    assert server.counters["records"] == len(frames) and server.counters["in_flight_peak"] == 1
     writer.close()
 
 
@@ -162,6 +165,12 @@ async def test_spool_full_withholds_ack_until_space_returns(start: Start, caplog
     spool.set_capacity(10)
     assert await _reply(reader) == (MessageType.ACK, 3, b"")
     assert spool.lines() == [b"type=A msg=audit(1.0:1): a=1", b"type=A msg=audit(1.0:2): a=2"]
+    # After the hold, the connection reads and answers as before (in the callback, if it can).
+    taken = spool.taken_now
+    writer.write(pack_frame(MessageType.MESSAGE, 4, b"type=A msg=audit(1.0:3): a=3\n"))
+    assert await _reply(reader) == (MessageType.ACK, 4, b"")
+    assert spool.taken_now == taken + (1 if FakeSpool.takes_now else 0)
+    assert len(spool.lines()) == 3 and server.counters["held"] == 1
     writer.close()
 
 
