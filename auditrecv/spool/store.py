@@ -742,23 +742,30 @@ class _Store:
 
         # Journaled records were acknowledged with their ids and admitted by the journal's own room
         # check: they keep the ids and are never refused here.
+        # One INSERT statement run for all of them: a fold takes thousands of one-record appends, and
+        # its Python time competes with the event loop for the GIL.
+        journal_rows: list[tuple[int, str, int, int, bytes]] = []
+        last_source: Source | None = None
+        last_sid = 0
         for op in journaled:
             assert op.ids is not None
-            rows = []
+            before = len(journal_rows)
             for rec, rid in zip(op.records, op.ids, strict=True):
                 if rid <= next_id:  # folded before the journal was cut (a crash in between)
                     continue
-                rows.append((rid, rec.kind, source_id(rec.source, []), rec.received_ns, rec.payload))
+                if rec.source is not last_source:  # a connection's records share one Source object
+                    last_source, last_sid = rec.source, source_id(rec.source, [])
+                journal_rows.append((rid, rec.kind, last_sid, rec.received_ns, rec.payload))
                 next_id = rid
-            if rows:
-                conn.executemany(
-                    "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", rows
-                )
-                if first_new is None:
-                    first_new = (rows[0][0], rows[0][3])
+            if len(journal_rows) > before:
                 wal += op.estimate
-                result.committed += len(rows)
-                count += len(rows)
+        if journal_rows:
+            conn.executemany(
+                "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", journal_rows
+            )
+            first_new = (journal_rows[0][0], journal_rows[0][3])
+            result.committed += len(journal_rows)
+            count += len(journal_rows)
         if appends:
             used = self.bytes_used  # as the last transaction left it
             # Only when the whole group might not fit do we pay for a savepoint and a size check per append.
@@ -1467,8 +1474,12 @@ class Spool:
         op = _Append(recs, None, now, _estimate(recs))
         self.metrics.appended += len(recs)
         # One connection is one task: a lone stop-and-wait sender is the only task appending lately.
-        ids = self._journal(op, asyncio.current_task(), now)
+        task = asyncio.current_task()
+        lone = task is self._last_appender or now - self._last_append > _LONE_SECONDS
+        self._last_appender, self._last_append = task, now
+        ids = self._writer.journal_append(op, lone)
         if ids is not None:
+            self._journaled_now(op, now)
             return ids
         future: asyncio.Future[list[int]] = self._loop.create_future()
         op.future = future
@@ -1486,36 +1497,32 @@ class Spool:
         recs = [self._checked(r) for r in records]  # raises as append would
         now = time.monotonic()
         estimate = len(recs[0].payload) + _RECORD_OVERHEAD if len(recs) == 1 else _estimate(recs)
-        before = self._last_appender, self._last_append
-        ids = self._journal(_Append(recs, None, now, estimate), appender, now)
-        if ids is None:
-            # As if never tried: the append that follows decides whether the sender is alone.
-            self._last_appender, self._last_append = before
-        else:
+        op = _Append(recs, None, now, estimate)
+        lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
+        ids = self._writer.journal_append(op, lone)
+        # Declined, it leaves no trace: the append that follows decides whether the sender is alone.
+        if ids is not None:
+            self._last_appender, self._last_append = appender, now
             self.metrics.appended += len(recs)
+            self._journaled_now(op, now)
         return ids
 
-    def _journal(self, op: _Append, appender: object, now: float) -> list[int] | None:
-        """Hand ``op`` to the ack journal on this thread; its ids, or None (the writer's way then)."""
-        lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
-        self._last_appender, self._last_append = appender, now
-        ids = self._writer.journal_append(op, lone)
-        if ids is not None:
-            n = len(op.records)
-            if not self._journaled:
-                self._journal_oldest = op.records[0].received_ns
-            self._journaled += n
-            m = self.metrics
-            m.journaled += n
-            m.committed += n
-            latency = time.monotonic() - now
-            m.ack_seconds_sum += latency
-            if latency > m.ack_seconds_max:
-                m.ack_seconds_max = latency
-            m.recent_ack_seconds.append(latency)
-            # The journal leaves the state alone (bytes_used moves when the writer folds): only the count.
-            m.records = self._count + self._journaled
-        return ids
+    def _journaled_now(self, op: _Append, started: float) -> None:
+        """Bookkeeping once the ack journal took ``op`` (acknowledged, not in SQLite yet)."""
+        n = len(op.records)
+        if not self._journaled:
+            self._journal_oldest = op.records[0].received_ns
+        self._journaled += n
+        m = self.metrics
+        m.journaled += n
+        m.committed += n
+        latency = time.monotonic() - started
+        m.ack_seconds_sum += latency
+        if latency > m.ack_seconds_max:
+            m.ack_seconds_max = latency
+        m.recent_ack_seconds.append(latency)
+        # The journal leaves the state alone (bytes_used moves when the writer folds): only the count.
+        m.records = self._count + self._journaled
 
     @staticmethod
     def _checked(rec: SpoolRecord) -> SpoolRecord:
