@@ -924,9 +924,9 @@ class _Writer:
             ):
                 self._cond.notify()
 
-    def journal_append(self, op: _Append, lone: bool) -> list[int] | None:
-        """Make ``op`` durable in the ack journal on the calling (event loop) thread; its ids, or
-        None: submit it to the writer instead.
+    def journal_append(self, records: list[SpoolRecord], estimate: int, queued: float, lone: bool) -> list[int] | None:
+        """Make ``records`` durable in the ack journal on the calling (event loop) thread; their ids,
+        or None: submit them to the writer instead (as an _Append; none is made here unless kept).
 
         A SQLite commit per stop-and-wait record is what limits audisp-remote; an append to a flat
         file is a write() (and, with synchronous = "full", the fdatasync no durable receiver can
@@ -935,27 +935,27 @@ class _Writer:
         """
         if not self._use_journal or (self._fsync and (not lone or time.monotonic() < self._slow_sync_until)):
             return None
-        n = len(op.records)
+        n = len(records)
         with self._lock:  # the condition's lock (notify below needs it held)
             if (
                 self._stopping
                 or self._broken is not None
                 or self._group_appending
-                or self._journal_room < 2 * op.estimate
+                or self._journal_room < 2 * estimate
                 or self._journal_records + n > JOURNAL_MAX_RECORDS
             ):
                 return None
             first = self._journal_last_id + 1
             if n == 1:  # audisp-remote's case: one record per append
                 ids = [first]
-                rec = op.records[0]
+                rec = records[0]
                 source = self._last_source_bytes if rec.source is self._last_source else self._source_bytes(rec.source)
                 data = encode_entry(first, rec.kind, source, rec.received_ns, rec.payload)
             else:
                 ids = list(range(first, first + n))
                 data = b"".join(
                     encode_entry(rid, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
-                    for rid, rec in zip(ids, op.records, strict=True)
+                    for rid, rec in zip(ids, records, strict=True)
                 )
             try:
                 self._journal.append(data, ids[-1])
@@ -968,18 +968,32 @@ class _Writer:
                 if self._sync_seconds > _SLOW_SYNC_SECONDS:
                     self._slow_sync_until = time.monotonic() + _SLOW_SYNC_BACKOFF_SECONDS
                     self._sync_seconds = 0.0  # judged afresh after the pause
-            op.ids = ids
             self._journal_last_id = ids[-1]
-            self._journal_room -= 2 * op.estimate  # the journal's bytes now, the database's later
-            if not self._journal_ops:
-                self._fold_at = op.queued + JOURNAL_FOLD_SECONDS
-            self._journal_ops.append(op)
+            self._journal_room -= 2 * estimate  # the journal's bytes now, the database's later
+            first = not self._journal_ops
+            if first:
+                self._fold_at = queued + JOURNAL_FOLD_SECONDS
+            self._keep_journaled(records, ids, estimate, queued)
             self._journal_records += n
             if self._journal_records >= JOURNAL_FOLD_RECORDS:
                 self._fold_at = 0.0
-            if self._idle and (len(self._journal_ops) == 1 or self._fold_at == 0.0):
+            if self._idle and (first or self._fold_at == 0.0):
                 self._cond.notify()
         return ids
+
+    def _keep_journaled(self, records: list[SpoolRecord], ids: list[int], estimate: int, queued: float) -> None:
+        """Under _cond: remember journaled records for the next fold. Consecutive appends share one
+        _Append (the last one, extended): a lone sender's records then leave one object each for
+        the cyclic garbage collector to track until the fold, not four (its full collections, which
+        fire as tracked objects pile up, cost more than the journal append itself)."""
+        last = self._journal_ops[-1] if self._journal_ops else None
+        if last is not None and last.ids and last.ids[-1] + 1 == ids[0]:
+            last.records.extend(records)
+            last.ids.extend(ids)
+            last.estimate += estimate
+            return
+        # Kept and maybe extended later: its own lists, not the ones the caller has.
+        self._journal_ops.append(_Append(list(records), None, queued, estimate, list(ids)))
 
     def _source_bytes(self, source: Source) -> bytes:
         if source is self._last_source:  # one connection's records share their Source object
@@ -1471,19 +1485,18 @@ class Spool:
             # Let this one find out whether the filesystem has room again; back off until it has.
             self._back_off_probe(now)
         now = time.monotonic()
-        op = _Append(recs, None, now, _estimate(recs))
+        estimate = _estimate(recs)
         self.metrics.appended += len(recs)
         # One connection is one task: a lone stop-and-wait sender is the only task appending lately.
         task = asyncio.current_task()
         lone = task is self._last_appender or now - self._last_append > _LONE_SECONDS
         self._last_appender, self._last_append = task, now
-        ids = self._writer.journal_append(op, lone)
+        ids = self._writer.journal_append(recs, estimate, now, lone)
         if ids is not None:
-            self._journaled_now(op, now)
+            self._journaled_now(recs, now)
             return ids
         future: asyncio.Future[list[int]] = self._loop.create_future()
-        op.future = future
-        self._writer.submit(op)
+        self._writer.submit(_Append(recs, future, now, estimate))
         return await future
 
     def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> list[int] | None:
@@ -1494,24 +1507,27 @@ class Spool:
         of appending count as the same sender when deciding whether it is alone."""
         if self._closing or self._full or not records:
             return None
-        recs = [self._checked(r) for r in records]  # raises as append would
+        if len(records) == 1:  # a stop-and-wait sender's case
+            recs = [self._checked(records[0])]  # raises as append would
+            estimate = len(recs[0].payload) + _RECORD_OVERHEAD
+        else:
+            recs = [self._checked(r) for r in records]
+            estimate = _estimate(recs)
         now = time.monotonic()
-        estimate = len(recs[0].payload) + _RECORD_OVERHEAD if len(recs) == 1 else _estimate(recs)
-        op = _Append(recs, None, now, estimate)
         lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
-        ids = self._writer.journal_append(op, lone)
+        ids = self._writer.journal_append(recs, estimate, now, lone)
         # Declined, it leaves no trace: the append that follows decides whether the sender is alone.
         if ids is not None:
             self._last_appender, self._last_append = appender, now
             self.metrics.appended += len(recs)
-            self._journaled_now(op, now)
+            self._journaled_now(recs, now)
         return ids
 
-    def _journaled_now(self, op: _Append, started: float) -> None:
-        """Bookkeeping once the ack journal took ``op`` (acknowledged, not in SQLite yet)."""
-        n = len(op.records)
+    def _journaled_now(self, records: list[SpoolRecord], started: float) -> None:
+        """Bookkeeping once the ack journal took ``records`` (acknowledged, not in SQLite yet)."""
+        n = len(records)
         if not self._journaled:
-            self._journal_oldest = op.records[0].received_ns
+            self._journal_oldest = records[0].received_ns
         self._journaled += n
         m = self.metrics
         m.journaled += n
