@@ -742,30 +742,39 @@ class _Store:
 
         # Journaled records were acknowledged with their ids and admitted by the journal's own room
         # check: they keep the ids and are never refused here.
-        # One INSERT statement run for all of them: a fold takes thousands of one-record appends, and
-        # its Python time competes with the event loop for the GIL.
-        journal_rows: list[tuple[int, str, int, int, bytes]] = []
-        last_source: Source | None = None
-        last_sid = 0
-        for op in journaled:
-            assert op.ids is not None
-            before = len(journal_rows)
-            for rec, rid in zip(op.records, op.ids, strict=True):
-                if rid <= next_id:  # folded before the journal was cut (a crash in between)
-                    continue
-                if rec.source is not last_source:  # a connection's records share one Source object
-                    last_source, last_sid = rec.source, source_id(rec.source, [])
-                journal_rows.append((rid, rec.kind, last_sid, rec.received_ns, rec.payload))
-                next_id = rid
-            if len(journal_rows) > before:
-                wal += op.estimate
-        if journal_rows:
+        # One INSERT statement run for all of them, its rows made as it goes: a fold takes thousands of
+        # records, and the event loop (answering a stop-and-wait sender) waits for the GIL while this
+        # thread runs Python; executemany lets go of it for every row it inserts.
+        folded = 0
+        folded_wal = 0
+
+        def journal_rows() -> Iterator[tuple[int, str, int, int, bytes]]:
+            nonlocal next_id, folded, folded_wal, first_new
+            last_source: Source | None = None
+            last_sid = 0
+            for op in journaled:
+                assert op.ids is not None
+                before = folded
+                for rec, rid in zip(op.records, op.ids, strict=True):
+                    if rid <= next_id:  # folded before the journal was cut (a crash in between)
+                        continue
+                    if rec.source is not last_source:  # a connection's records share one Source object
+                        last_source, last_sid = rec.source, source_id(rec.source, [])
+                    if first_new is None:
+                        first_new = (rid, rec.received_ns)
+                    next_id = rid
+                    folded += 1
+                    yield rid, rec.kind, last_sid, rec.received_ns, rec.payload
+                if folded > before:
+                    folded_wal += op.estimate
+
+        if journaled:
             conn.executemany(
-                "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", journal_rows
+                "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", journal_rows()
             )
-            first_new = (journal_rows[0][0], journal_rows[0][3])
-            result.committed += len(journal_rows)
-            count += len(journal_rows)
+            wal += folded_wal
+            result.committed += folded
+            count += folded
         if appends:
             used = self.bytes_used  # as the last transaction left it
             # Only when the whole group might not fit do we pay for a savepoint and a size check per append.

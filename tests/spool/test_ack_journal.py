@@ -129,6 +129,21 @@ async def test_try_append_now_takes_a_lone_senders_records_without_awaiting(
         assert spool.try_append_now([rec(b"e")], object()) is None, "closed: append raises SpoolClosed"
 
 
+async def test_one_fold_keeps_each_records_own_source_and_order(path: Path) -> None:
+    """Journaled records of several connections, interleaved, folded in one run: every record keeps
+    its source (new ones are added to the source table mid-fold) and its id."""
+    async with await Spool.open(path, synchronous="normal") as spool:
+        sources = [Source(transport="audisp_remote", peer=f"192.0.2.{i}", peer_port=1000 + i) for i in range(3)]
+        for i in range(30):
+            assert spool.try_append_now([rec(b"r%d" % i, sources[i % 3], i)], object()) == [i + 1]
+        got = await spool.read(0, 100)
+        assert [(rid, r.payload, r.source, r.received_ns) for rid, r in got] == [
+            (i + 1, b"r%d" % i, sources[i % 3], i) for i in range(30)
+        ]
+    async with await Spool.open(path) as spool:
+        assert [r.source for _, r in await spool.read(0, 100)] == [sources[i % 3] for i in range(30)]
+
+
 async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fast_disk: None) -> None:
     """With "full", a sender that is not alone shares group commits: try_append_now declines, and the
     append that follows for the same sender sees the same decision (declining changed nothing)."""
