@@ -166,7 +166,10 @@ class _ReceiverProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._conn is not None:
-            self._server._received(self._conn, data)
+            try:
+                self._server._received(self._conn, data)
+            except Exception as exc:  # never let one connection take the listener down
+                self._server._failed(self._conn, exc)
 
     def eof_received(self) -> bool:
         if self._conn is not None:
@@ -404,6 +407,12 @@ class AudispRemoteServer:
             if replies_piled_up(conn.writer):
                 conn.queue(([], received_ns))  # the task waits for the peer to read them (see _flush)
         return True
+
+    def _failed(self, conn: _Connection, exc: Exception) -> None:
+        """A bug or an unexpected spool error while handling a read: log it, close this connection."""
+        log.error("%s: connection %s failed", self.name, conn.describe(), exc_info=exc)
+        conn.kill_logged = True
+        conn.kill(f"internal error: {type(exc).__name__}: {exc}")
 
     def _peer_gone(self, conn: _Connection, exc: BaseException | None) -> None:
         """EOF or a broken/closed connection: the task finishes what is queued, then ends."""

@@ -12,6 +12,7 @@ import pytest
 from auditrecv.config import AudispRemoteListener, Gss
 from auditrecv.receive.audisp_remote import MessageType, ack_frame, ending_frame, pack_frame
 from auditrecv.receive.audisp_remote_server import AudispRemoteServer, start_audisp_remote_server
+from auditrecv.spool import SpoolRecord
 from tests.receive_linux.fakes import CAPTURES, FakeSpool, logged_frames
 
 LINE = b'type=CWD msg=audit(1700000000.123:4242): cwd="/home/alice"'
@@ -191,6 +192,33 @@ async def test_retransmission_on_new_connection_while_full(start: Start) -> None
     assert await _reply(r2) == (MessageType.ACK, 2, b"")
     assert LINE in spool.lines()
     w2.close()
+
+
+async def test_an_error_in_the_read_callback_closes_only_that_connection(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong while a read is handled in the transport's callback is logged and ends
+    that connection, unanswered; the listener keeps serving the others."""
+
+    class BrokenSpool(FakeSpool):
+        def try_append_now(self, records: list[SpoolRecord], appender: object) -> list[int] | None:
+            if records[0].payload == b"poison":
+                raise RuntimeError("spool bug")
+            return super().try_append_now(records, appender)
+
+    spool = BrokenSpool()
+    server = await start(spool)
+    bad_reader, bad_writer = await _connect(server)
+    good_reader, good_writer = await _connect(server)
+    with caplog.at_level(logging.INFO, "auditrecv.receive.audisp_remote"):
+        bad_writer.write(pack_frame(MessageType.MESSAGE, 2, b"poison\n"))
+        assert await _closed(bad_reader)
+        good_writer.write(pack_frame(MessageType.MESSAGE, 2, LINE + b"\n"))
+        assert await _reply(good_reader) == (MessageType.ACK, 2, b"")
+    assert "internal error: RuntimeError: spool bug" in caplog.text
+    assert spool.lines() == [LINE]
+    good_writer.close()
+    bad_writer.close()
 
 
 async def test_spool_low_replies_disklow_after_storing(start: Start) -> None:
