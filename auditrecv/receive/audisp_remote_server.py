@@ -1,8 +1,9 @@
 """asyncio server for Linux ``audisp-remote`` (thin layer over :mod:`auditrecv.receive.audisp_remote`).
 
-Per connection: read, let the session turn bytes into events, spool the records, and only after
-``spool.append`` returned (durable group commit) send the replies, in frame order. The client is
-strictly stop-and-wait, so per-connection order is simply processing order.
+Per connection: read, let the session turn bytes into events, spool the records, and only once
+they are durable (``spool.try_append_now`` took them into the ack journal, or ``spool.append``
+returned) send the replies, in frame order. The client is strictly stop-and-wait, so
+per-connection order is simply processing order.
 
 Spool full: the record is neither acked nor dropped. The connection holds it (stop-and-wait
 means at most one record per connection) and stores it as soon as space returns, then acks it.
