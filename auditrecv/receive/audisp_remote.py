@@ -52,6 +52,8 @@ class MessageType(IntEnum):
 
 
 REPLY_MASK = 0x40000000
+_MESSAGE = int(MessageType.MESSAGE)  # plain ints for the per-record path (enum lookups cost)
+_ACK = int(MessageType.ACK)
 
 DISKLOW_TEXT = b"auditrecv spool is filling up"
 
@@ -241,6 +243,18 @@ class ManagedSession:
     def receive_data(self, data: bytes) -> list[Event]:
         if self._failed:
             return []
+        if len(data) > HEADER_SIZE and not self._parser.buffered:
+            # The stop-and-wait client's usual read: exactly one whole MESSAGE frame. Same result as
+            # the general path below, without its intermediate objects (this runs once per record).
+            magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
+            if (
+                magic == MAGIC
+                and msg_type == _MESSAGE
+                and length == len(data) - HEADER_SIZE
+                and length <= self._parser.max_payload
+            ):
+                end = len(data) - 1 if data[-1] == 10 else len(data)  # strip_newline
+                return [Record(data[HEADER_SIZE:end], seq)]
         events = self.frames_to_events(self._parser.feed(data))
         if self._parser.error is not None and not self._failed:
             self._failed = True
@@ -271,6 +285,8 @@ class ManagedSession:
         return events
 
     def record_reply(self, seq: int, spool_state: str) -> bytes:
+        if spool_state == "ok":  # the usual reply, built directly (once per record)
+            return HEADER.pack(MAGIC, 0, 0, _ACK, 0, seq & 0xFFFFFFFF)
         reply_type = reply_type_for_stored(spool_state)
         return pack_frame(reply_type, seq, DISKLOW_TEXT if reply_type == MessageType.DISKLOW else b"")
 

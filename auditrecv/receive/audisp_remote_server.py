@@ -1,8 +1,9 @@
 """asyncio server for Linux ``audisp-remote`` (thin layer over :mod:`auditrecv.receive.audisp_remote`).
 
-Per connection: read, let the session turn bytes into events, spool the records, and only after
-``spool.append`` returned (durable group commit) send the replies, in frame order. The client is
-strictly stop-and-wait, so per-connection order is simply processing order.
+Per connection: read, let the session turn bytes into events, spool the records, and only once
+they are durable (``spool.try_append_now`` took them into the ack journal, or ``spool.append``
+returned) send the replies, in frame order. The client is strictly stop-and-wait, so
+per-connection order is simply processing order.
 
 Spool full: the record is neither acked nor dropped. The connection holds it (stop-and-wait
 means at most one record per connection) and stores it as soon as space returns, then acks it.
@@ -17,15 +18,23 @@ than the transport's high-water mark are unsent, and the connection is closed if
 unread for ``stall_timeout``. Timeouts (krb5 handshake, a frame left incomplete, idle) and
 admission (per-peer cap, eviction of silent connections) are shared with the illumos listener
 (:mod:`~auditrecv.receive.flow`, :mod:`~auditrecv.receive.access`).
+
+Read path: every read is parsed in the transport's ``data_received`` callback. The common case (only
+records, the spool's ack journal takes them at once: :meth:`Spool.try_append_now`) is stored and
+answered right there, with no task switch: audisp-remote waits for every ack, so each loop
+iteration saved is throughput. Anything else (heartbeats, the krb5 handshake, a violation, a spool
+that must be awaited, unread replies piling up, EOF) is queued to the connection's task, and
+reading pauses until that task has caught up, so events are always handled in arrival order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from auditrecv.config import AudispRemoteListener, Gss
@@ -34,6 +43,7 @@ from auditrecv.receive.audisp_remote import (
     DEFAULT_MAX_TOKEN,
     AsciiSession,
     Authenticated,
+    Event,
     Heartbeat,
     Krb5Session,
     ManagedSession,
@@ -44,20 +54,21 @@ from auditrecv.receive.audisp_remote import (
     Violation,
     default_realm,
 )
-from auditrecv.receive.flow import Deadlines, close_now, replies_piled_up, unsent_bytes, wait_for_write_room
+from auditrecv.receive.flow import Deadlines, close_now, replies_piled_up, wait_for_write_room
 from auditrecv.receive.gss import KerberosAcceptor
 from auditrecv.spool import RecordTooLarge, SpoolClosed, SpoolFull
 from auditrecv.spool.record import Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.receive.audisp_remote")
 
-READ_SIZE = 256 * 1024
 SHUTDOWN_GRACE = 2.0  # seconds close() waits for an in-flight spool commit before cutting in
 RETRY_DELAY = 0.5  # seconds between append retries after an unexpected spool failure
 
 
 class SpoolLike(Protocol):
-    """The spool surface the receiver needs (auditrecv.spool.Spool provides it)."""
+    """The spool surface the receiver needs (auditrecv.spool.Spool provides it). Optional:
+    ``try_append_now(records, appender) -> ids | None`` (see :meth:`auditrecv.spool.Spool.try_append_now`),
+    which lets a read be stored and answered inside the read callback."""
 
     @property
     def state(self) -> str: ...  # "ok" | "low" | "full"
@@ -67,19 +78,28 @@ class SpoolLike(Protocol):
     async def wait_for_space(self, timeout: float | None = None) -> bool: ...
 
 
+AppendNow = Callable[[list[SpoolRecord], object], "Sequence[Any] | None"]
+
+
 class _CannotStore(Exception):
     """Records could not be stored and retrying on this connection cannot help."""
+
+
+# What the read callback hands the connection's task: events and their receive time, or EOF (None).
+_Work = tuple[list[Event], int] | None
 
 
 class _Connection:
     def __init__(
         self,
+        transport: asyncio.Transport,
         writer: asyncio.StreamWriter,
         session: Session,
         source: Source,
         ticket: Ticket,
         deadlines: Deadlines,
     ) -> None:
+        self.transport = transport
         self.writer = writer
         self.session = session
         self.source = source
@@ -93,20 +113,74 @@ class _Connection:
         self.kill_reason: str | None = None  # set by the watchdog or the limiter, then the socket closes
         self.kill_logged = False  # the reason is logged at INFO (idle) rather than as a warning
         self.unsent_peak = 0
+        # Work for the task, in arrival order. While it is not empty or being handled (busy),
+        # reading is paused and nothing is answered in the read callback.
+        self.inbox: collections.deque[_Work] = collections.deque()
+        self.wakeup = asyncio.Event()
+        self.busy = False
+        self.eof = False
+        self.read_error: BaseException | None = None
+        self.done = False  # the task has cleaned up
 
     def write(self, data: bytes) -> None:
-        if data and not self.ended and not self.writer.is_closing():
-            self.writer.write(data)
-            self.unsent_peak = max(self.unsent_peak, unsent_bytes(self.writer))
+        if data and not self.ended and not self.transport.is_closing():
+            self.transport.write(data)
+            unsent = self.transport.get_write_buffer_size()
+            if unsent > self.unsent_peak:
+                self.unsent_peak = unsent
 
     def kill(self, reason: str) -> None:
-        """End the connection from outside its task: the pending read returns EOF."""
+        """End the connection from outside its task: the task sees EOF."""
         if self.kill_reason is None:
             self.kill_reason = reason
         self.writer.close()
 
+    def queue(self, work: _Work) -> None:
+        """Hand work to the task; reading pauses until it has caught up."""
+        self.inbox.append(work)
+        if not self.busy:
+            self.busy = True
+            self.transport.pause_reading()
+        self.wakeup.set()
+
+    async def next_work(self) -> _Work:
+        while not self.inbox:
+            self.wakeup.clear()
+            await self.wakeup.wait()
+        return self.inbox.popleft()
+
     def describe(self) -> str:
         return f"{self.source.peer}:{self.source.peer_port}"
+
+
+class _ReceiverProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
+    """One connection's transport callbacks (FlowControlMixin: ``StreamWriter.drain`` works)."""
+
+    def __init__(self, server: AudispRemoteServer) -> None:
+        super().__init__()
+        self._server = server
+        self._conn: _Connection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._conn = self._server._accept(transport, self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._conn is not None:
+            try:
+                self._server._received(self._conn, data)
+            except Exception as exc:  # never let one connection take the listener down
+                self._server._failed(self._conn, exc)
+
+    def eof_received(self) -> bool:
+        if self._conn is not None:
+            self._server._peer_gone(self._conn, None)
+        return True  # keep our side open: replies for records still being stored go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)  # wakes a drain() in progress
+        if self._conn is not None:
+            self._server._peer_gone(self._conn, exc)
 
 
 class AudispRemoteServer:
@@ -128,6 +202,8 @@ class AudispRemoteServer:
         self._server: asyncio.base_events.Server | None = None
         self._closing = False
         self._closed = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._append_now: AppendNow | None = getattr(spool, "try_append_now", None)
         # Plain counters for metrics and tests. refused: by allow, max_connections or
         # max_connections_per_peer; evicted: silent connections closed to admit a newcomer;
         # timeouts: handshake, stalled frame, unread replies (idle closes are not counted);
@@ -176,8 +252,8 @@ class AudispRemoteServer:
         return {**self.counters, "active": len(self._conns)}
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connect, self.settings.host, self.settings.port, limit=READ_SIZE
+        self._server = await self._loop.create_server(
+            lambda: _ReceiverProtocol(self), self.settings.host, self.settings.port
         )
         log.info(
             "%s: audisp-remote listener on %s:%d (transport %s, format %s)",
@@ -203,24 +279,25 @@ class AudispRemoteServer:
             return AsciiSession(s.max_message_bytes)
         return ManagedSession(s.max_message_bytes)
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        host, port = peer_of(writer.get_extra_info("peername"))
+    def _accept(self, transport: asyncio.Transport, protocol: _ReceiverProtocol) -> _Connection | None:
+        """Admission for a new connection; its connection, or None (refused and closed)."""
+        host, port = peer_of(transport.get_extra_info("peername"))
         if self._closing:
-            writer.close()
-            return
+            transport.close()
+            return None
         if not self._allow.allows(host):
             self.counters["refused"] += 1
             self._throttled.warning(
                 "refused", "%s: refused connection from %s:%d: peer not in the allow list", self.name, host, port
             )
-            writer.close()
-            return
+            transport.close()
+            return None
         try:
             session = self._new_session()
         except Exception as exc:  # refuse this client, keep serving the others
             log.error("%s: cannot set up a session for %s:%d: %s", self.name, host, port, exc)
-            writer.close()
-            return
+            transport.close()
+            return None
         admission = self._limiter.admit(host, port)
         ticket = admission.ticket
         if ticket is None:
@@ -228,27 +305,33 @@ class AudispRemoteServer:
             self._throttled.warning(
                 "refused", "%s: refused connection from %s:%d: %s", self.name, host, port, admission.refusal
             )
-            writer.close()
-            return
+            transport.close()
+            return None
         if admission.evicted is not None:
             self.counters["evicted"] += 1
         s = self.settings
         deadlines = Deadlines(
-            asyncio.get_running_loop().time(),
+            self._loop.time(),
             handshake_timeout=s.handshake_timeout if s.transport == "krb5" else 0.0,
             stall_timeout=s.stall_timeout,
             idle_timeout=s.idle_timeout,
         )
         source = Source(transport="audisp_remote", peer=host, peer_port=port, mech=session.mech, listener=self.name)
-        conn = _Connection(writer, session, source, ticket, deadlines)
+        writer = asyncio.StreamWriter(transport, protocol, None, self._loop)
+        conn = _Connection(transport, writer, session, source, ticket, deadlines)
         ticket.close = conn.kill
-        conn.task = asyncio.current_task()
         self._conns.add(conn)
         self.counters["connections"] += 1
         self._throttled.log(logging.INFO, "connected", "%s: connection from %s", self.name, conn.describe())
+        conn.task = self._loop.create_task(self._run(conn))
+        self._arm(conn)
+        return conn
+
+    async def _run(self, conn: _Connection) -> None:
+        """The connection's task: the work the read callback could not finish, then the clean-up."""
         reason = "closed by client"
         try:
-            reason = await self._serve(conn, reader)
+            reason = await self._serve(conn)
         except _CannotStore as exc:
             reason = str(exc)
             log.error("%s: closing %s: %s", self.name, conn.describe(), exc)
@@ -258,57 +341,120 @@ class AudispRemoteServer:
             reason = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("%s: connection %s failed", self.name, conn.describe())
         finally:
+            conn.done = True
             if conn.watchdog is not None:
                 conn.watchdog.cancel()
-            self._limiter.release(ticket)
+            self._limiter.release(conn.ticket)
             self._conns.discard(conn)
-            close_now(writer)
+            close_now(conn.writer)
             self.counters["unsent_peak"] = max(self.counters["unsent_peak"], conn.unsent_peak)
-            if ticket.proven:
+            if conn.ticket.proven:
                 log.info("%s: connection %s ended: %s", self.name, conn.describe(), reason)
             else:
                 self._throttled.log(
                     logging.INFO, "ended", "%s: connection %s ended: %s", self.name, conn.describe(), reason
                 )
 
-    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> str:
+    def _received(self, conn: _Connection, data: bytes) -> None:
+        """One read, in the transport's callback: parse it, then answer it here or queue it."""
+        if conn.done or conn.ended or conn.kill_reason is not None or self._closing:
+            return  # closing: nothing more is stored or answered (the client resends what is unacked)
+        now = self._loop.time()
+        received_ns = time.time_ns()
+        conn.ticket.heard(time.monotonic())
         session = conn.session
-        loop = asyncio.get_running_loop()
+        events = session.receive_data(data)
+        conn.deadlines.input(now, mid_frame=session.mid_frame, completed=bool(events))
+        if events:
+            if session.mech != "krb5" and type(events[0]) is not Violation:
+                conn.ticket.prove()  # a well-formed frame (or line): a real client, not a silent socket
+            if conn.busy or not self._answer_now(conn, events, received_ns):
+                conn.queue((events, received_ns))
+                return
         self._arm(conn)
+
+    def _answer_now(self, conn: _Connection, events: list[Event], received_ns: int) -> bool:
+        """The fast path: records only, taken by the spool without waiting (its ack journal), so
+        they are stored and answered inside the read callback. False: nothing was done, the task
+        handles the events. Counts and replies exactly as :meth:`_flush` does."""
+        append_now = self._append_now
+        if append_now is None or conn.lock.locked() or len(events) > self.settings.max_records_in_flight:
+            return False
+        batch: list[Record] = []
+        records = []
+        for event in events:
+            if type(event) is not Record:
+                return False
+            batch.append(event)
+            if event.line:
+                records.append(SpoolRecord("linux", event.line, conn.source, received_ns))
+        if records:
+            if append_now(records, conn.task) is None:
+                return False
+            counters = self.counters
+            counters["records"] += len(records)
+            if len(records) > counters["in_flight_peak"]:
+                counters["in_flight_peak"] = len(records)
+        state = self.spool.state
+        transport = conn.transport
+        if conn.ended or transport.is_closing():
+            return True  # stored; the reply could not be sent anyway (see _Connection.write)
+        for r in batch:
+            if r.seq is not None:
+                transport.write(conn.session.record_reply(r.seq, state))
+        unsent = transport.get_write_buffer_size()  # 0 unless the peer is slow to read
+        if unsent:
+            conn.unsent_peak = max(conn.unsent_peak, unsent)
+            if replies_piled_up(conn.writer):
+                conn.queue(([], received_ns))  # the task waits for the peer to read them (see _flush)
+        return True
+
+    def _failed(self, conn: _Connection, exc: Exception) -> None:
+        """A bug or an unexpected spool error while handling a read: log it, close this connection."""
+        log.error("%s: connection %s failed", self.name, conn.describe(), exc_info=exc)
+        conn.kill_logged = True
+        conn.kill(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _peer_gone(self, conn: _Connection, exc: BaseException | None) -> None:
+        """EOF or a broken/closed connection: the task finishes what is queued, then ends."""
+        if conn.eof or conn.done:
+            return
+        conn.eof = True
+        conn.read_error = exc
+        conn.queue(None)
+
+    async def _serve(self, conn: _Connection) -> str:
+        """Handle queued work in order; returns why the connection ends."""
+        session = conn.session
         while not self._closing:
-            try:
-                data = await reader.read(READ_SIZE)
-            except (ConnectionError, OSError) as exc:
-                return conn.kill_reason or f"read error: {exc}"
-            now = loop.time()
-            received_ns = time.time_ns()
-            if conn.kill_reason is not None or not data:
+            work = await conn.next_work()
+            if work is None:  # EOF, or the connection broke or was closed by us
+                if conn.read_error is not None:
+                    return conn.kill_reason or f"read error: {conn.read_error}"
                 if isinstance(session, AsciiSession):
                     # No acks in ascii: a partial last line is still data the client sent.
                     async with conn.lock:
-                        await self._handle_events(conn, [*session.receive_data(data), *session.flush()], received_ns)
+                        await self._handle_events(conn, session.flush(), time.time_ns())
                 return self._closed_by_us(conn) if conn.kill_reason is not None else "closed by client"
-            conn.ticket.heard(time.monotonic())
-            events = session.receive_data(data)
-            conn.deadlines.input(now, mid_frame=session.mid_frame, completed=bool(events))
-            if events and session.mech != "krb5" and not isinstance(events[0], Violation):
-                conn.ticket.prove()  # a well-formed frame (or line): a real client, not a silent socket
-            if events:
-                async with conn.lock:
-                    if conn.ended:
-                        return "server shutting down"
-                    failure = await self._handle_events(conn, events, received_ns)
-                if failure is not None:
-                    kind, reason = failure
-                    if kind != "broken":
-                        self.counters["timeouts" if kind == "timeout" else "violations"] += 1
-                    if conn.ticket.proven:
-                        log.warning("%s: closing %s: %s", self.name, conn.describe(), reason)
-                    else:
-                        self._throttled.warning("unproven", "%s: closing %s: %s", self.name, conn.describe(), reason)
-                    return reason
-                conn.deadlines.resume(loop.time())  # storing and replying was our time, not the peer's
-            self._arm(conn)
+            events, received_ns = work
+            async with conn.lock:
+                if conn.ended:
+                    return "server shutting down"
+                failure = await self._handle_events(conn, events, received_ns)
+            if failure is not None:
+                kind, reason = failure
+                if kind != "broken":
+                    self.counters["timeouts" if kind == "timeout" else "violations"] += 1
+                if conn.ticket.proven:
+                    log.warning("%s: closing %s: %s", self.name, conn.describe(), reason)
+                else:
+                    self._throttled.warning("unproven", "%s: closing %s: %s", self.name, conn.describe(), reason)
+                return reason
+            if not conn.inbox:
+                conn.deadlines.resume(self._loop.time())  # storing and replying was our time, not the peer's
+                self._arm(conn)
+                conn.busy = False
+                conn.transport.resume_reading()
         return "server shutting down"
 
     def _closed_by_us(self, conn: _Connection) -> str:
@@ -323,27 +469,27 @@ class AudispRemoteServer:
 
     def _arm(self, conn: _Connection) -> None:
         """Schedule the watchdog for the connection's next deadline (one timer, not one per read)."""
-        deadline = conn.deadlines.next()
-        if deadline is None:
+        at = conn.deadlines.next_at()
+        if at is None:
             if conn.watchdog is not None:
                 conn.watchdog.cancel()
                 conn.watchdog = None
             return
         if conn.watchdog is not None:
-            if conn.watchdog_at <= deadline.at:
+            if conn.watchdog_at <= at:
                 return  # fires no later; it re-checks then
             conn.watchdog.cancel()
-        conn.watchdog_at = deadline.at
-        conn.watchdog = asyncio.get_running_loop().call_at(deadline.at, self._check_deadline, conn)
+        conn.watchdog_at = at
+        conn.watchdog = self._loop.call_at(at, self._check_deadline, conn)
 
     def _check_deadline(self, conn: _Connection) -> None:
         conn.watchdog = None
-        if conn.lock.locked():
+        if conn.busy or conn.lock.locked():
             return  # storing or replying: our time; _serve re-arms when done
         deadline = conn.deadlines.next()
         if deadline is None:
             return
-        if deadline.at > asyncio.get_running_loop().time():
+        if deadline.at > self._loop.time():
             self._arm(conn)
             return
         if deadline.kind == "idle":
@@ -509,7 +655,7 @@ class AudispRemoteServer:
         conns = list(self._conns)
         for conn in conns:
             conn.ended = True
-            conn.writer.transport.abort()
+            conn.transport.abort()
             if conn.task is not None:
                 conn.task.cancel()
         await self._finish(conns)

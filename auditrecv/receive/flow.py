@@ -94,6 +94,19 @@ class Deadlines:
         if self.frame_started is not None:
             self.frame_started = now
 
+    def next_at(self) -> float | None:
+        """When :meth:`next`'s deadline falls, without building it (checked after every read)."""
+        at: float | None = None
+        if not self.established:
+            at = self.opened + self.handshake_timeout
+        if self.frame_started is not None and self.stall_timeout > 0:
+            stall = self.frame_started + self.stall_timeout
+            if at is None or stall < at:
+                at = stall
+        elif self.established and self.idle_timeout > 0:
+            at = self.last_input + self.idle_timeout
+        return at
+
     def next(self) -> Deadline | None:
         """The earliest deadline in force, or None."""
         found: Deadline | None = None

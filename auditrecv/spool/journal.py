@@ -51,9 +51,9 @@ def encode_entry(rid: int, kind: str, source_json: str | bytes, received_ns: int
     """One entry; ``source_json`` may come encoded already (the writer caches it per connection)."""
     kind_b = kind.encode()
     source_b = source_json if isinstance(source_json, bytes) else source_json.encode("utf-8", "surrogatepass")
-    tail = _TAIL.pack(rid, received_ns, len(kind_b), len(source_b), len(payload))
-    crc = zlib.crc32(payload, zlib.crc32(source_b, zlib.crc32(kind_b, zlib.crc32(tail))))
-    return b"".join((_PREFIX.pack(_MAGIC, crc), tail, kind_b, source_b, payload))
+    # One CRC over one joined body: fewer calls than a CRC per part (this runs once per acked record).
+    body = b"".join((_TAIL.pack(rid, received_ns, len(kind_b), len(source_b), len(payload)), kind_b, source_b, payload))
+    return _PREFIX.pack(_MAGIC, zlib.crc32(body)) + body
 
 
 def decode_entries(data: bytes) -> tuple[list[JournalEntry], int]:

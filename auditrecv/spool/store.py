@@ -276,6 +276,11 @@ class _GroupResult:
     error: bool = False
 
 
+def _estimate(records: Sequence[SpoolRecord]) -> int:
+    """Bytes the records will take in the database, roughly (the room checks count with it)."""
+    return sum(len(r.payload) + _RECORD_OVERHEAD for r in records)
+
+
 def _source_from_json(data: object) -> Source | None:
     """A stored source row, or None when it is unreadable (a corrupt file): the reader keeps the record."""
     try:
@@ -737,23 +742,39 @@ class _Store:
 
         # Journaled records were acknowledged with their ids and admitted by the journal's own room
         # check: they keep the ids and are never refused here.
-        for op in journaled:
-            assert op.ids is not None
-            rows = []
-            for rec, rid in zip(op.records, op.ids, strict=True):
-                if rid <= next_id:  # folded before the journal was cut (a crash in between)
-                    continue
-                rows.append((rid, rec.kind, source_id(rec.source, []), rec.received_ns, rec.payload))
-                next_id = rid
-            if rows:
-                conn.executemany(
-                    "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", rows
-                )
-                if first_new is None:
-                    first_new = (rows[0][0], rows[0][3])
-                wal += op.estimate
-                result.committed += len(rows)
-                count += len(rows)
+        # One INSERT statement run for all of them, its rows made as it goes: a fold takes thousands of
+        # records, and the event loop (answering a stop-and-wait sender) waits for the GIL while this
+        # thread runs Python; executemany lets go of it for every row it inserts.
+        folded = 0
+        folded_wal = 0
+
+        def journal_rows() -> Iterator[tuple[int, str, int, int, bytes]]:
+            nonlocal next_id, folded, folded_wal, first_new
+            last_source: Source | None = None
+            last_sid = 0
+            for op in journaled:
+                assert op.ids is not None
+                before = folded
+                for rec, rid in zip(op.records, op.ids, strict=True):
+                    if rid <= next_id:  # folded before the journal was cut (a crash in between)
+                        continue
+                    if rec.source is not last_source:  # a connection's records share one Source object
+                        last_source, last_sid = rec.source, source_id(rec.source, [])
+                    if first_new is None:
+                        first_new = (rid, rec.received_ns)
+                    next_id = rid
+                    folded += 1
+                    yield rid, rec.kind, last_sid, rec.received_ns, rec.payload
+                if folded > before:
+                    folded_wal += op.estimate
+
+        if journaled:
+            conn.executemany(
+                "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", journal_rows()
+            )
+            wal += folded_wal
+            result.committed += folded
+            count += folded
         if appends:
             used = self.bytes_used  # as the last transaction left it
             # Only when the whole group might not fit do we pay for a savepoint and a size check per append.
@@ -857,7 +878,8 @@ class _Writer:
         self._checkpointer = checkpointer
         self._delay = commit_delay
         self._deliver = deliver
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # ``with self._lock`` where nobody waits: cheaper
         self._pending: list[_Append | _Delete | _Probe] = []
         self._pending_records = 0
         self._pending_appends = 0
@@ -883,6 +905,8 @@ class _Writer:
         # to stop; a disk that stays slow is.
         self._sync_seconds = 0.0
         self._source_json: dict[Source, bytes] = {}
+        self._last_source: Source | None = None
+        self._last_source_bytes = b""
         self._update_room()
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
@@ -909,9 +933,9 @@ class _Writer:
             ):
                 self._cond.notify()
 
-    def journal_append(self, op: _Append, lone: bool) -> list[int] | None:
-        """Make ``op`` durable in the ack journal on the calling (event loop) thread; its ids, or
-        None: submit it to the writer instead.
+    def journal_append(self, records: list[SpoolRecord], estimate: int, queued: float, lone: bool) -> list[int] | None:
+        """Make ``records`` durable in the ack journal on the calling (event loop) thread; their ids,
+        or None: submit them to the writer instead (as an _Append; none is made here unless kept).
 
         A SQLite commit per stop-and-wait record is what limits audisp-remote; an append to a flat
         file is a write() (and, with synchronous = "full", the fdatasync no durable receiver can
@@ -920,25 +944,27 @@ class _Writer:
         """
         if not self._use_journal or (self._fsync and (not lone or time.monotonic() < self._slow_sync_until)):
             return None
-        n = len(op.records)
-        with self._cond:
+        n = len(records)
+        with self._lock:  # the condition's lock (notify below needs it held)
             if (
                 self._stopping
                 or self._broken is not None
                 or self._group_appending
-                or self._journal_room < 2 * op.estimate
+                or self._journal_room < 2 * estimate
                 or self._journal_records + n > JOURNAL_MAX_RECORDS
             ):
                 return None
             first = self._journal_last_id + 1
-            ids = list(range(first, first + n))
             if n == 1:  # audisp-remote's case: one record per append
-                rec = op.records[0]
-                data = encode_entry(first, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
+                ids = [first]
+                rec = records[0]
+                source = self._last_source_bytes if rec.source is self._last_source else self._source_bytes(rec.source)
+                data = encode_entry(first, rec.kind, source, rec.received_ns, rec.payload)
             else:
+                ids = list(range(first, first + n))
                 data = b"".join(
                     encode_entry(rid, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
-                    for rid, rec in zip(ids, op.records, strict=True)
+                    for rid, rec in zip(ids, records, strict=True)
                 )
             try:
                 self._journal.append(data, ids[-1])
@@ -951,25 +977,42 @@ class _Writer:
                 if self._sync_seconds > _SLOW_SYNC_SECONDS:
                     self._slow_sync_until = time.monotonic() + _SLOW_SYNC_BACKOFF_SECONDS
                     self._sync_seconds = 0.0  # judged afresh after the pause
-            op.ids = ids
             self._journal_last_id = ids[-1]
-            self._journal_room -= 2 * op.estimate  # the journal's bytes now, the database's later
-            if not self._journal_ops:
-                self._fold_at = time.monotonic() + JOURNAL_FOLD_SECONDS
-            self._journal_ops.append(op)
+            self._journal_room -= 2 * estimate  # the journal's bytes now, the database's later
+            first = not self._journal_ops
+            if first:
+                self._fold_at = queued + JOURNAL_FOLD_SECONDS
+            self._keep_journaled(records, ids, estimate, queued)
             self._journal_records += n
             if self._journal_records >= JOURNAL_FOLD_RECORDS:
                 self._fold_at = 0.0
-            if self._idle and (len(self._journal_ops) == 1 or self._fold_at == 0.0):
+            if self._idle and (first or self._fold_at == 0.0):
                 self._cond.notify()
         return ids
 
+    def _keep_journaled(self, records: list[SpoolRecord], ids: list[int], estimate: int, queued: float) -> None:
+        """Under _cond: remember journaled records for the next fold. Consecutive appends share one
+        _Append (the last one, extended): a lone sender's records then leave one object each for
+        the cyclic garbage collector to track until the fold, not four (its full collections, which
+        fire as tracked objects pile up, cost more than the journal append itself)."""
+        last = self._journal_ops[-1] if self._journal_ops else None
+        if last is not None and last.ids and last.ids[-1] + 1 == ids[0]:
+            last.records.extend(records)
+            last.ids.extend(ids)
+            last.estimate += estimate
+            return
+        # Kept and maybe extended later: its own lists, not the ones the caller has.
+        self._journal_ops.append(_Append(list(records), None, queued, estimate, list(ids)))
+
     def _source_bytes(self, source: Source) -> bytes:
+        if source is self._last_source:  # one connection's records share their Source object
+            return self._last_source_bytes
         data = self._source_json.get(source)
         if data is None:
             if len(self._source_json) >= 10_000:  # one source per connection: keep it bounded
                 self._source_json.clear()
             data = self._source_json[source] = _source_json(source).encode("utf-8", "surrogatepass")
+        self._last_source, self._last_source_bytes = source, data
         return data
 
     def _update_room(self) -> None:
@@ -1279,7 +1322,7 @@ class Spool:
         self._journaled = 0  # acknowledged through the ack journal, not folded into SQLite yet
         self._journal_oldest = 0  # received_ns of the first of them
         self._fold_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (id wanted in SQLite, waiter)
-        self._last_appender: asyncio.Task[Any] | None = None
+        self._last_appender: object = None  # a task (or what try_append_now was told)
         self._last_append = -_LONE_SECONDS
         self._probe_queued = False
         self._closing = False
@@ -1450,28 +1493,61 @@ class Spool:
                 raise SpoolFull(self._bytes_used, self.max_bytes, self._full_reason)
             # Let this one find out whether the filesystem has room again; back off until it has.
             self._back_off_probe(now)
-        estimate = sum(len(r.payload) + _RECORD_OVERHEAD for r in recs)
         now = time.monotonic()
-        op = _Append(recs, None, now, estimate)
+        estimate = _estimate(recs)
         self.metrics.appended += len(recs)
         # One connection is one task: a lone stop-and-wait sender is the only task appending lately.
         task = asyncio.current_task()
         lone = task is self._last_appender or now - self._last_append > _LONE_SECONDS
         self._last_appender, self._last_append = task, now
-        ids = self._writer.journal_append(op, lone)
+        ids = self._writer.journal_append(recs, estimate, now, lone)
         if ids is not None:
-            if not self._journaled:
-                self._journal_oldest = recs[0].received_ns
-            self._journaled += len(recs)
-            self.metrics.journaled += len(recs)
-            self.metrics.committed += len(recs)
-            self._note_ack(time.monotonic() - now)
-            self._update_state()
+            self._journaled_now(recs, now)
             return ids
         future: asyncio.Future[list[int]] = self._loop.create_future()
-        op.future = future
-        self._writer.submit(op)
+        self._writer.submit(_Append(recs, future, now, estimate))
         return await future
+
+    def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> list[int] | None:
+        """:meth:`append` without awaiting: the ids once the records are in the ack journal (durable
+        as ``append`` promises), or None when that cannot happen right now (nothing was stored or
+        counted: call ``append``). For a receiver that answers a read inside its protocol callback;
+        ``appender`` is what ``append`` would see as its task (the connection's task), so both ways
+        of appending count as the same sender when deciding whether it is alone."""
+        if self._closing or self._full or not records:
+            return None
+        if len(records) == 1:  # a stop-and-wait sender's case
+            recs = [self._checked(records[0])]  # raises as append would
+            estimate = len(recs[0].payload) + _RECORD_OVERHEAD
+        else:
+            recs = [self._checked(r) for r in records]
+            estimate = _estimate(recs)
+        now = time.monotonic()
+        lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
+        ids = self._writer.journal_append(recs, estimate, now, lone)
+        # Declined, it leaves no trace: the append that follows decides whether the sender is alone.
+        if ids is not None:
+            self._last_appender, self._last_append = appender, now
+            self.metrics.appended += len(recs)
+            self._journaled_now(recs, now)
+        return ids
+
+    def _journaled_now(self, records: list[SpoolRecord], started: float) -> None:
+        """Bookkeeping once the ack journal took ``records`` (acknowledged, not in SQLite yet)."""
+        n = len(records)
+        if not self._journaled:
+            self._journal_oldest = records[0].received_ns
+        self._journaled += n
+        m = self.metrics
+        m.journaled += n
+        m.committed += n
+        latency = time.monotonic() - started
+        m.ack_seconds_sum += latency
+        if latency > m.ack_seconds_max:
+            m.ack_seconds_max = latency
+        m.recent_ack_seconds.append(latency)
+        # The journal leaves the state alone (bytes_used moves when the writer folds): only the count.
+        m.records = self._count + self._journaled
 
     @staticmethod
     def _checked(rec: SpoolRecord) -> SpoolRecord:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, parse_address, peer_of
 from auditrecv.receive.flow import Deadline, Deadlines
@@ -170,6 +172,33 @@ def test_deadlines_stall_counts_from_the_frames_first_byte() -> None:
     assert d.next().at == 14.0  # type: ignore[union-attr]
     d.input(9.5, mid_frame=False, completed=True)
     assert d.next() == Deadline(609.5, "idle", 600)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["input", "resume", "establish"]), st.floats(0, 50), st.booleans(), st.booleans()),
+        max_size=12,
+    ),
+    st.sampled_from([0.0, 30.0]),
+    st.sampled_from([0.0, 5.0]),
+    st.sampled_from([0.0, 600.0]),
+)
+def test_deadlines_next_at_is_when_next_falls(
+    steps: list[tuple[str, float, bool, bool]], handshake: float, stall: float, idle: float
+) -> None:
+    """next_at (checked after every read, builds nothing) always agrees with next()."""
+    d = Deadlines(0.0, handshake_timeout=handshake, stall_timeout=stall, idle_timeout=idle)
+    now = 0.0
+    for op, dt, mid_frame, completed in steps:
+        now += dt
+        if op == "input":
+            d.input(now, mid_frame=mid_frame, completed=completed)
+        elif op == "resume":
+            d.resume(now)
+        else:
+            d.establish()
+        found = d.next()
+        assert d.next_at() == (found.at if found is not None else None)
 
 
 def test_principal_allowlist_patterns() -> None:

@@ -20,11 +20,14 @@ class FakeSpool:
     ``capacity`` counts records; ``low_at`` is the fill level from which the state reads "low".
     """
 
+    takes_now = False  # offer try_append_now (see there)
+
     def __init__(self, capacity: int | None = None, low_at: int | None = None) -> None:
         self.records: list[SpoolRecord] = []
         self.capacity = capacity
         self.low_at = low_at
         self.appends = 0
+        self.taken_now = 0  # appends stored through try_append_now
         self.refused = 0
         self._space = asyncio.Event()
 
@@ -46,6 +49,19 @@ class FakeSpool:
         start = len(self.records)
         self.records.extend(records)
         self.appends += 1
+        return list(range(start, start + len(records)))
+
+    def try_append_now(self, records: list[SpoolRecord], appender: object) -> list[int] | None:
+        """The real spool's no-wait path when ``takes_now`` (class-wide, set by the ``spool_path``
+        fixture); like it, None when the records must go through ``append`` (here: would not fit)."""
+        if not self.takes_now or type(self).append is not FakeSpool.append:
+            return None  # a subclass that changes append must see every record
+        if self.capacity is not None and len(self.records) + len(records) > self.capacity:
+            return None
+        start = len(self.records)
+        self.records.extend(records)
+        self.appends += 1
+        self.taken_now += 1
         return list(range(start, start + len(records)))
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:

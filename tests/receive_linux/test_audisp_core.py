@@ -169,9 +169,37 @@ def test_unknown_client_type_is_stored_like_auditd() -> None:
     ]
 
 
+@pytest.mark.parametrize("capture", MANAGED_CASES, ids=lambda p: p.stem)
+def test_one_frame_per_read_as_the_client_sends(capture) -> None:
+    """Reads of exactly one frame (the stop-and-wait client's way, which takes a shorter path)
+    give the same events as the general parser."""
+    frames = logged_frames(capture.with_suffix(".log"))
+    reads = [pack_frame(f.type, f.seq, f.payload) for f in frames]
+    assert _feed_all(ManagedSession(), reads) == _expected_events(frames)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"\n", b"a\n\n", b"no newline", b"x" * 8970],
+)
+def test_one_frame_read_edges(payload: bytes) -> None:
+    one = pack_frame(MessageType.MESSAGE, 0xFFFFFFFF, payload)
+    assert ManagedSession().receive_data(one) == [
+        Record(payload[:-1] if payload.endswith(b"\n") else payload, 0xFFFFFFFF)
+    ]
+    # Over the limit, a frame and a half, or a frame after a partial one: the general path decides.
+    if payload:
+        assert isinstance(ManagedSession(max_payload=len(payload) - 1).receive_data(one)[-1], Violation)
+    assert ManagedSession().receive_data(one + one[:5]) == ManagedSession().receive_data(one)
+    split = ManagedSession()
+    assert split.receive_data(one[:3]) == []
+    assert split.receive_data(one[3:]) == ManagedSession().receive_data(one)
+
+
 def test_reply_choice() -> None:
     s = ManagedSession()
     assert s.record_reply(7, "ok") == ack_frame(7)
+    assert s.record_reply(2**32 + 7, "ok") == ack_frame(7)
     low = s.record_reply(7, "low")
     magic, _, _, typ, length, seq = struct.unpack_from("<IBBIHI", low)
     assert (magic, typ, seq) == (0xFF0000FE, 0x50000001, 7)

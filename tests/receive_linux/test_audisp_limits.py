@@ -34,7 +34,7 @@ Start = Callable[..., Awaitable[AudispRemoteServer]]
 
 
 @pytest.fixture
-async def start() -> AsyncIterator[Start]:
+async def start(spool_path: str) -> AsyncIterator[Start]:
     servers: list[AudispRemoteServer] = []
 
     async def _start(spool: Any, gss: Gss | None = None, **settings: Any) -> AudispRemoteServer:

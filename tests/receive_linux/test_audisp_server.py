@@ -12,6 +12,7 @@ import pytest
 from auditrecv.config import AudispRemoteListener, Gss
 from auditrecv.receive.audisp_remote import MessageType, ack_frame, ending_frame, pack_frame
 from auditrecv.receive.audisp_remote_server import AudispRemoteServer, start_audisp_remote_server
+from auditrecv.spool import SpoolRecord
 from tests.receive_linux.fakes import CAPTURES, FakeSpool, logged_frames
 
 LINE = b'type=CWD msg=audit(1700000000.123:4242): cwd="/home/alice"'
@@ -20,7 +21,7 @@ Start = Callable[..., Awaitable[AudispRemoteServer]]
 
 
 @pytest.fixture
-async def start() -> AsyncIterator[Start]:
+async def start(spool_path: str) -> AsyncIterator[Start]:
     servers: list[AudispRemoteServer] = []
 
     async def _start(spool: FakeSpool, **settings: object) -> AudispRemoteServer:
@@ -61,7 +62,7 @@ async def _closed(reader: asyncio.StreamReader) -> bool:
         return True
 
 
-async def test_capture01_stop_and_wait_through_a_socket(start: Start) -> None:
+async def test_capture01_stop_and_wait_through_a_socket(start: Start, spool_path: str) -> None:
     spool = FakeSpool()
     server = await start(spool)
     reader, writer = await _connect(server)
@@ -79,6 +80,9 @@ async def test_capture01_stop_and_wait_through_a_socket(start: Start) -> None:
         "test",
     )
     assert src.peer_port == writer.get_extra_info("sockname")[1]
+    # Every record answered in the read callback when the spool takes it at once.
+    assert spool.taken_now == (len(frames) if spool_path == "taken now" else 0)
+    assert server.counters["records"] == len(frames) and server.counters["in_flight_peak"] == 1
     writer.close()
 
 
@@ -162,6 +166,12 @@ async def test_spool_full_withholds_ack_until_space_returns(start: Start, caplog
     spool.set_capacity(10)
     assert await _reply(reader) == (MessageType.ACK, 3, b"")
     assert spool.lines() == [b"type=A msg=audit(1.0:1): a=1", b"type=A msg=audit(1.0:2): a=2"]
+    # After the hold, the connection reads and answers as before (in the callback, if it can).
+    taken = spool.taken_now
+    writer.write(pack_frame(MessageType.MESSAGE, 4, b"type=A msg=audit(1.0:3): a=3\n"))
+    assert await _reply(reader) == (MessageType.ACK, 4, b"")
+    assert spool.taken_now == taken + (1 if FakeSpool.takes_now else 0)
+    assert len(spool.lines()) == 3 and server.counters["held"] == 1
     writer.close()
 
 
@@ -182,6 +192,33 @@ async def test_retransmission_on_new_connection_while_full(start: Start) -> None
     assert await _reply(r2) == (MessageType.ACK, 2, b"")
     assert LINE in spool.lines()
     w2.close()
+
+
+async def test_an_error_in_the_read_callback_closes_only_that_connection(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong while a read is handled in the transport's callback is logged and ends
+    that connection, unanswered; the listener keeps serving the others."""
+
+    class BrokenSpool(FakeSpool):
+        def try_append_now(self, records: list[SpoolRecord], appender: object) -> list[int] | None:
+            if records[0].payload == b"poison":
+                raise RuntimeError("spool bug")
+            return super().try_append_now(records, appender)
+
+    spool = BrokenSpool()
+    server = await start(spool)
+    bad_reader, bad_writer = await _connect(server)
+    good_reader, good_writer = await _connect(server)
+    with caplog.at_level(logging.INFO, "auditrecv.receive.audisp_remote"):
+        bad_writer.write(pack_frame(MessageType.MESSAGE, 2, b"poison\n"))
+        assert await _closed(bad_reader)
+        good_writer.write(pack_frame(MessageType.MESSAGE, 2, LINE + b"\n"))
+        assert await _reply(good_reader) == (MessageType.ACK, 2, b"")
+    assert "internal error: RuntimeError: spool bug" in caplog.text
+    assert spool.lines() == [LINE]
+    good_writer.close()
+    bad_writer.close()
 
 
 async def test_spool_low_replies_disklow_after_storing(start: Start) -> None:

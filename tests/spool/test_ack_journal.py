@@ -108,6 +108,62 @@ async def test_appends_of_several_connections_share_a_group_commit_with_synchron
         assert spool.metrics.commits <= 100 and spool.metrics.max_records_per_commit >= 50
 
 
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_try_append_now_takes_a_lone_senders_records_without_awaiting(
+    path: Path, synchronous: str, fast_disk: None
+) -> None:
+    """The receiver's no-wait path: the same journal, ids and counts as append, or None and nothing done."""
+    async with await Spool.open(path, synchronous=synchronous, commit_delay=0) as spool:
+        sender = object()  # what the receiver passes: its connection's task
+        assert spool.try_append_now([rec(b"a")], sender) == [1]
+        assert spool.try_append_now([rec(b"b"), rec(b"c")], sender) == [2, 3]
+        assert await spool.append([rec(b"d")]) == [4]  # another sender ("full": a group commit)
+        assert spool.try_append_now([], sender) is None
+        m = spool.metrics
+        journaled = 4 if synchronous == "normal" else 3
+        assert (m.appended, m.journaled, m.committed, spool.count(), spool.last_id) == (4, journaled, 4, 4, 4)
+        assert journal_files(path) and [r.payload for _, r in await spool.read(0, 10)] == [b"a", b"b", b"c", b"d"]
+    async with await Spool.open(path, synchronous=synchronous) as spool:
+        assert [r.payload for _, r in await spool.read(0, 10)] == [b"a", b"b", b"c", b"d"]
+        await spool.close()
+        assert spool.try_append_now([rec(b"e")], object()) is None, "closed: append raises SpoolClosed"
+
+
+async def test_one_fold_keeps_each_records_own_source_and_order(path: Path) -> None:
+    """Journaled records of several connections, interleaved, folded in one run: every record keeps
+    its source (new ones are added to the source table mid-fold) and its id."""
+    async with await Spool.open(path, synchronous="normal") as spool:
+        sources = [Source(transport="audisp_remote", peer=f"192.0.2.{i}", peer_port=1000 + i) for i in range(3)]
+        for i in range(30):
+            assert spool.try_append_now([rec(b"r%d" % i, sources[i % 3], i)], object()) == [i + 1]
+        got = await spool.read(0, 100)
+        assert [(rid, r.payload, r.source, r.received_ns) for rid, r in got] == [
+            (i + 1, b"r%d" % i, sources[i % 3], i) for i in range(30)
+        ]
+    async with await Spool.open(path) as spool:
+        assert [r.source for _, r in await spool.read(0, 100)] == [sources[i % 3] for i in range(30)]
+
+
+async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fast_disk: None) -> None:
+    """With "full", a sender that is not alone shares group commits: try_append_now declines, and the
+    append that follows for the same sender sees the same decision (declining changed nothing)."""
+    async with await Spool.open(path, synchronous="full", commit_delay=0) as spool:
+        first, second = object(), object()
+        assert spool.try_append_now([rec(b"1")], first) == [1]
+        assert spool.try_append_now([rec(b"2")], second) is None  # someone else appended just now
+        assert spool.metrics.appended == 1 and spool.metrics.journaled == 1
+        assert await spool.append([rec(b"2")]) == [2]  # the group commit
+        assert spool.metrics.journaled == 1 and spool.metrics.append_commits == 1
+        journal = spool._writer._journal
+
+        def no_space(data: bytes, last_id: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        journal.append = no_space  # type: ignore[method-assign]
+        assert spool.try_append_now([rec(b"3")], second) is None
+        assert spool.metrics.appended == 2 and spool.count() == 2
+
+
 async def test_records_interleave_between_the_journal_and_group_commits_in_id_order(path: Path) -> None:
     """A lone sender (journal), bursts (group commits through the writer) and the pipeline's reads and
     deletes at once: ids stay unique and increasing in arrival order per sender, the reader's cursor
