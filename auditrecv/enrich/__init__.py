@@ -21,7 +21,7 @@ from auditrecv.config import Enrich
 from auditrecv.enrich.cache import LookupCache, NotFound
 from auditrecv.enrich.static_map import StaticMap, StaticMapError
 from auditrecv.enrich.triton import UUID_RE, TritonClient, ZoneInfo
-from auditrecv.schema.common import principal_host, routable_ip, valid_ip
+from auditrecv.netaddr import principal_host, routable_ip, valid_ip
 from auditrecv.spool.record import Source
 
 __all__ = ["Enricher", "NotFound", "StaticMap", "ZoneInfo", "build_enricher"]
