@@ -14,8 +14,10 @@ import pytest
 from auditrecv import _native
 from auditrecv.config import Enrich, Triton
 from auditrecv.enrich import Enricher
+from auditrecv.pipeline import DocumentBuilder
 from auditrecv.sink.bulk import _serialize
-from auditrecv.spool.record import Source
+from auditrecv.spool.record import Source, SpoolRecord
+from auditrecv.tools import decode_config
 from tests.enrich.fake_triton import FakeTriton
 from tests.native.test_documents_native import (
     FIXTURE_RECORDS,
@@ -23,10 +25,18 @@ from tests.native.test_documents_native import (
     RECEIVED_NS,
     UUID,
     ZONE_RECORDS,
-    python_documents,
 )
 
 OBSERVER = {"name": "recv", "hostname": "recv.example"}
+
+
+def unenriched_documents(payloads: list[bytes], *, source: Source) -> list[tuple[str, dict[str, Any]]]:
+    """The pipeline's documents without enrichment, as dicts (what a per-document enricher gets)."""
+    builder = DocumentBuilder(decode_config("ecs"), dict(OBSERVER))
+    items = [(i, SpoolRecord("bsm", p, source, RECEIVED_NS)) for i, p in enumerate(payloads)]
+    return [(b.doc_id, orjson.loads(b.source)) for b in builder.finish(builder.add(items)) if b.source is not None]
+
+
 PAYLOADS = ZONE_RECORDS + [raw for _, _, raw in FIXTURE_RECORDS[:60]] + [b"\x00not bsm"]
 STATIC_MAP = """
 [[host]]
@@ -122,7 +132,7 @@ async def test_values_per_sender_as_enrich_per_document(
     kw = {"dns": lookups == "all", "static": lookups != "triton-only"}
     assert Enricher.uniform_sender(source, "ecs")
     per_document = enricher(triton.url, tmp_path, **kw)
-    expected = await asyncio.to_thread(python_documents, PAYLOADS, schema="ecs", source=source, observer=OBSERVER)
+    expected = await asyncio.to_thread(unenriched_documents, PAYLOADS, source=source)
     for _, doc in expected:
         await per_document.enrich(doc)
     await per_document.close()
