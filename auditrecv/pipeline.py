@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -231,9 +232,22 @@ class DocumentBuilder:
                 letter = self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
                 built.native, built.doc, built.doc_id = None, letter.doc, letter.doc_id
             return
-        for built, (doc_id, index, start, end, why) in zip(batch.built, layout, strict=True):
+        for built, (_, rec), (doc_id, index, start, end, why) in zip(batch.built, batch.items, layout, strict=True):
             built.native = None
             built.doc_id = doc_id
+            if why.startswith("unencodable"):
+                document = _native.bsm_unencodable_json(
+                    rec.payload,
+                    schema=self._schema,
+                    received_ns=rec.received_ns,
+                    source=rec.source.to_dict(),
+                    observer=self._observer,
+                    **self._caps,
+                )
+                built.doc = _unencodable(document, why, doc_id)
+                if built.doc is None:
+                    built.spool_ids = []
+                continue
             if why:  # not even its dead letter could be built: left in the spool (read again after a restart)
                 log.error(
                     "BSM record %s from %s has no document (%s); it stays spooled", doc_id, batch.source.peer, why
@@ -375,11 +389,14 @@ class DocumentBuilder:
         body, layout = built
         unenriched = key not in self._linux_values
         out = []
-        for doc_id, index, start, end, why, ids, _event, _received in layout:
+        for doc_id, index, start, end, why, ids, document, _received in layout:
             for spool_id in ids:
                 self._linux_lines.pop(spool_id, None)
             if why == "no_document":
                 out.append(BuiltDoc(None, "", list(ids)))
+            elif why.startswith("unencodable"):
+                doc = _unencodable(document, why, doc_id)
+                out.append(BuiltDoc(doc, doc_id, list(ids) if doc is not None else []))
             elif why:  # not even its dead letter could be built: left in the spool (read again after a restart)
                 log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
             else:
@@ -406,6 +423,17 @@ _PLACEHOLDER = BuiltDoc(None, "")
 def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
     """The document id of raw input dead-lettered whole (a BSM record, or one Linux line)."""
     return str(_native.document_id(kind, source.to_dict(), [raw]))
+
+
+def _unencodable(document: bytes | None, why: str, doc_id: str) -> dict[str, Any] | None:
+    """A document holding an integer beyond 64 bits, as the native core wrote it with those integers: read
+    exactly (json, not orjson), it is the dict the Python mappers made, which the sink refuses and
+    dead-letters (`serialization_error`, its repr kept in the dead-letter index) as it did before."""
+    if document is None:
+        log.error("document %s cannot be written, even as a dead letter (%s); its records stay spooled", doc_id, why)
+        return None
+    doc: dict[str, Any] = json.loads(document)
+    return doc
 
 
 def _identity(source: Source) -> tuple[str, str, bool]:

@@ -135,13 +135,17 @@ def decode_files(
                 continue
             docs = file_documents(kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock())
             for first, built in docs:
-                if built.source is None:
+                line = _json_line(built)
+                if line is None:
+                    if built.doc is not None:
+                        failed += 1
+                        print(f"auditrecv: {name}: line {first}: {_UNENCODABLE}", file=sys.stderr)
                     continue
-                errors = _doc_errors(orjson.loads(built.source)) if b'"decode_error' in built.source else ""
+                errors = _doc_errors(orjson.loads(line)) if b'"decode_error' in line else ""
                 if errors:
                     failed += 1
                     print(f"auditrecv: {name}: line {first}: {errors}", file=sys.stderr)
-                out.write(built.source + b"\n")
+                out.write(line)
         except OSError as exc:
             print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
@@ -293,9 +297,10 @@ def _decode_bsm_native(
         )
         lines = []
         for (offset, _), (_, doc, why) in zip(chunk, rows, strict=True):
-            if doc is None:  # not even a dead letter could be made of it
+            if why is not None:  # an integer beyond 64 bits (or not even a dead letter could be made of it)
                 failed += 1
-                print(f"auditrecv: {name}: offset {offset}: no document ({why})", file=sys.stderr)
+                reason = _UNENCODABLE if why.startswith("unencodable") else f"no document ({why})"
+                print(f"auditrecv: {name}: offset {offset}: {reason}", file=sys.stderr)
                 continue
             errors = _doc_errors(orjson.loads(doc)) if b'"decode_error' in doc else ""
             if errors:
@@ -304,6 +309,22 @@ def _decode_bsm_native(
             lines.append(doc + b"\n")
         out.write(b"".join(lines))
     return failed
+
+
+_UNENCODABLE = "document not written: it holds an integer beyond 64 bits, which JSON engines refuse"
+
+
+def _json_line(built: BuiltDoc) -> bytes | None:
+    """A built document as one JSON line; None for none, or for one no JSON line can hold (an integer
+    beyond 64 bits: the native core hands it over as a dict, which the sink would dead-letter)."""
+    if built.source is not None:
+        return built.source + b"\n"
+    if built.doc is None:
+        return None
+    try:
+        return dumps(built.doc)
+    except TypeError:
+        return None
 
 
 def _doc_errors(doc: dict[str, Any]) -> str:
@@ -399,14 +420,18 @@ class _Export:
     def write(self, built: Any) -> None:
         """Write one document unless one with its id was written already (a resent record: the engine
         would have answered 409). Its spool ids go either way: the written copy stands for them."""
+        line = _json_line(built)
+        if line is None and built.doc is not None:
+            print(f"auditrecv: export: document {built.doc_id}: {_UNENCODABLE}; left in the spool", file=sys.stderr)
+            return
         self.spool_ids.extend(built.spool_ids)
-        if not built.has_document:
+        if line is None:
             return
         if built.doc_id in self.doc_ids:
             self.duplicates += 1
             return
         self.doc_ids.add(built.doc_id)
-        self.out.write(built.source + b"\n" if built.source is not None else dumps(built.doc))
+        self.out.write(line)
         self.written += 1
 
 

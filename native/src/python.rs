@@ -15,7 +15,9 @@ use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
 use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
-use crate::ecs::batch::{Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body};
+use crate::ecs::batch::{
+    Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body, unencodable_json,
+};
 use crate::ecs::common::{OBSERVER_KEYS, Observer, Parties, Source, set_errno_messages};
 use crate::ecs::deadletter::{dead_letter_bsm, dead_letter_linux};
 use crate::ecs::enrich::{Enrichment, ZoneInfo};
@@ -406,6 +408,31 @@ fn ecs_bsm_documents<'py>(
             Built::Fallback { id, why } => (id, None, Some(fallback_text(&why))),
         })
         .collect())
+}
+
+/// The document of a spooled BSM record (mapped, not enriched nor cut) as JSON with integers beyond 64
+/// bits written, for the records handed back as "unencodable": `json.loads` of it is the dict the Python
+/// mappers made. None if it cannot be made.
+#[pyfunction]
+#[pyo3(signature = (payload, *, schema, received_ns, source, observer,
+    max_document_bytes=4_194_304, max_tokens=1000, max_array_items=10_000, max_string_chars=262_144))]
+#[allow(clippy::too_many_arguments)]
+fn bsm_unencodable_json<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    schema: &str,
+    received_ns: u64,
+    source: &Bound<'py, PyDict>,
+    observer: &Bound<'py, PyDict>,
+    max_document_bytes: u64,
+    max_tokens: u64,
+    max_array_items: u64,
+    max_string_chars: u64,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let batch =
+        batch_of(schema, source, observer, None, max_document_bytes, max_tokens, max_array_items, max_string_chars)?;
+    let json = py.detach(|| unencodable_json(payload, received_ns, &batch));
+    Ok(json.map(|j| PyBytes::new(py, &j)))
 }
 
 /// The `_bulk` body for a batch of spooled BSM records from one sender, and where each record's lines
@@ -933,6 +960,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ecs_bsm_documents, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;
     m.add_function(wrap_pyfunction!(dead_letter_json, m)?)?;
+    m.add_function(wrap_pyfunction!(bsm_unencodable_json, m)?)?;
     m.add_function(wrap_pyfunction!(document_id, m)?)?;
     m.add_function(wrap_pyfunction!(limit_document_json, m)?)?;
     m.add_class::<BsmDocuments>()?;

@@ -4,9 +4,10 @@
 //! header or makes the mapper fail, id, enrich, serialize: one pass, no per-field objects in Python.
 //!
 //! Documents over the document caps are cut (`limits::cut_document`, as the Python `limit_document`);
-//! a record whose document cannot be written (an integer beyond 64 bits) or that hits a bug here (a
-//! caught panic) becomes a dead letter with its bytes, built in a guard of its own. Only a record whose
-//! dead letter cannot be built either is left without a document ([`Fallback`]).
+//! a record that hits a bug here (a caught panic) becomes a dead letter with its bytes, built in a guard
+//! of its own. Left to the caller ([`Fallback`]): a document holding an integer beyond 64 bits (written
+//! by [`unencodable_json`] for the sink to refuse, as it refused the Python document) and a record
+//! whose dead letter cannot be built either.
 
 use super::bsm::{MapError, bsm_to_ecs};
 use super::common::{Observer, Parties, Source, civil};
@@ -19,7 +20,7 @@ use super::v1::bsm_to_v1;
 use super::value::{Obj, Value};
 use crate::boundary::guard;
 use crate::bsm::record::{Limits, decode_record};
-use crate::json::{INTEGER_RANGE, JsonWriter};
+use crate::json::{INTEGER_RANGE, JsonWriter, allowing_big_integers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schema {
@@ -134,7 +135,7 @@ impl Batch {
     }
 }
 
-/// Why a record has no document of its own (it then becomes a dead letter, see `dead_letter_reason`).
+/// Why a record has no document of its own: handed back (unencodable) or made a dead letter (`dead_letter_reason`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fallback {
     /// The document holds a value orjson refuses (an integer beyond 64 bits).
@@ -204,12 +205,13 @@ fn mapped_document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Ob
         .ok_or_else(|| Fallback::Panicked("the document could not be cut to [limits]".into()))
 }
 
-/// `mapped_document`, or the dead letter of a record that has none (an integer orjson refuses, a bug
-/// here), built in a guard of its own. Only a record whose dead letter cannot be built either is left
-/// to the caller (with the first reason).
+/// `mapped_document`, or the dead letter of a record that hits a bug here (a caught panic), built in a
+/// guard of its own. A document holding an integer orjson refuses is left to the caller (see
+/// [`unencodable_json`]), as is a record whose dead letter cannot be built either.
 fn document_or_dead_letter(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
     let why = match guard(|| mapped_document(payload, received_ns, batch)) {
         Ok(Ok(doc)) => return Ok(doc),
+        Ok(Err(why @ Fallback::Unencodable(_))) => return Err(why),
         Ok(Err(why)) => why,
         Err(p) => Fallback::Panicked(p.0),
     };
@@ -218,6 +220,25 @@ fn document_or_dead_letter(payload: &[u8], received_ns: u64, batch: &Batch) -> R
         Ok(Ok(doc)) => Ok(doc),
         _ => Err(why),
     }
+}
+
+/// The document of a record that holds an integer beyond 64 bits, as JSON with those integers written
+/// (`mapped_document` inside `allowing_big_integers`, not enriched nor cut): what the Python mapper made
+/// of it, for the caller to read with Python's `json` and hand to the sink, which refuses it as it
+/// refused the Python document (a `serialization_error` dead letter). None if it cannot be made.
+pub fn unencodable_json(payload: &[u8], received_ns: u64, batch: &Batch) -> Option<Vec<u8>> {
+    guard(|| {
+        allowing_big_integers(|| {
+            let (mut doc, _, cut) = mapped(payload, received_ns, batch, batch.decode_limits);
+            if cut {
+                let whole = Limits { max_tokens: usize::MAX, max_array_items: usize::MAX };
+                (doc, _, _) = mapped(payload, received_ns, batch, whole);
+            }
+            doc.ok()?.to_json().ok()
+        })
+    })
+    .ok()
+    .flatten()
 }
 
 /// The reason a dead letter gives for a record handed over to it.

@@ -11,8 +11,8 @@ pub fn put_raw(doc: &mut Obj, raw: &[u8], kind: &'static str) {
     doc.put("auditrecv.raw_kind", kind);
 }
 
-/// Whether a document holds an integer orjson refuses (beyond 64 bits): it cannot be written, and
-/// becomes a dead letter instead (before the sink would have to dead-letter it without its raw input).
+/// Whether a document holds an integer orjson refuses (beyond 64 bits): it cannot be written as a
+/// bulk line (the callers hand it back as JSON with those integers, for the sink to refuse).
 pub fn holds_unencodable(doc: &Obj) -> bool {
     fn value(v: &Value) -> bool {
         match v {

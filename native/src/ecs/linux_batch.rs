@@ -13,7 +13,7 @@ use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
 use super::linux::{MapError, event_lines, linux_id_parts, linux_to_ecs, linux_to_v1};
 use super::value::{Obj, Value};
 use crate::boundary::guard;
-use crate::json::{INTEGER_RANGE, JsonWriter};
+use crate::json::{INTEGER_RANGE, JsonWriter, allowing_big_integers};
 use crate::linux::assemble::{Assembler, Complete, Event, Settings};
 use crate::linux::parse::parse_line;
 use crate::linux::pytext::decode_lossy;
@@ -205,6 +205,10 @@ impl LinuxBuilder {
                 dead_letter = dead;
                 Outcome::Doc(Box::new(doc))
             }
+            Err(why @ Fallback::Unencodable(_)) => {
+                dead_letter = false;
+                Outcome::Fallback(why, self.unencodable_json(event, parties, received))
+            }
             Err(why) => {
                 let outcome = self.dead_letter(event, parties, received, why);
                 dead_letter = matches!(outcome, Outcome::Doc(_));
@@ -214,7 +218,23 @@ impl LinuxBuilder {
         LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, outcome }
     }
 
-    /// The dead letter of an event that has no document (an integer orjson refuses, a bug here), built
+    /// The document of an event that holds an integer beyond 64 bits, as JSON with those integers written
+    /// (as `batch::unencodable_json`: not enriched nor cut), for the caller to hand to the sink.
+    fn unencodable_json(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Option<Vec<u8>> {
+        guard(|| {
+            allowing_big_integers(|| {
+                let doc = match self.schema {
+                    Schema::Ecs => linux_to_ecs(event, parties, received),
+                    Schema::V1 => linux_to_v1(event, &parties.source.peer, received),
+                };
+                doc.ok()?.to_json().ok()
+            })
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// The dead letter of an event that has no document (a bug here), built
     /// in a guard of its own; handed back only if that fails too.
     fn dead_letter(&self, event: &Event<Tag>, parties: &Parties, received: u64, why: Fallback) -> Outcome {
         let error = dead_letter_reason(&why);
