@@ -5,7 +5,7 @@ Input: the records of the apple.bsm fixture trail repeated N times (>= --records
 (one raw record each, the way the pipeline reads them from the spool), in batches of --batch records
 (search.batch_max_docs, 1000 by default).
 
-Python: what the pipeline and the sink do per batch today (DocumentBuilder.add: decode, ECS mapping,
+Python: what the pipeline and the sink did per batch before issue 12 (PythonBuilder: decode, ECS mapping,
 document id; then index_for + bulk.encode per document: the create action line and orjson of the
 document), the NDJSON lines joined into one body. Native: auditrecv._native.ecs_bsm_bulk_body, the same
 body in one call per batch (checked equal to the Python body before timing). Both in the ECS shape and
@@ -13,7 +13,7 @@ the auditrecv-v1 shape, and natively with per-sender enrichment too. Times are b
 time, because the machine is shared; issue 12's target is >= 150k docs/s.
 
 Linux: the fixture logs of bench_linux_decode.py repeated with fresh serials (>= --linux-lines lines), fed
-in batches of --batch lines to DocumentBuilder (records' clock) then flushed, each batch's completed
+in batches of --batch lines to PythonBuilder (records' clock) then flushed, each batch's completed
 events encoded as above; natively LinuxDocuments.add_bulk / flush_bulk (the assembler kept across
 batches). docs/s counts documents (events), the unit the target is stated in.
 
@@ -37,8 +37,10 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import benchkit  # noqa: E402
 
-from auditrecv.decode.bsm import iter_records  # noqa: E402
-from auditrecv.pipeline import DocumentBuilder  # noqa: E402
+from auditrecv.decode.bsm import decode_record, iter_records  # noqa: E402
+from auditrecv.decode.linux import EventAssembler, parse_line  # noqa: E402
+from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE  # noqa: E402
+from auditrecv.schema import bsm_to_ecs, document_id, linux_id_parts, linux_to_ecs, to_compat_v1  # noqa: E402
 from auditrecv.sink.bulk import BulkDoc, encode  # noqa: E402
 from auditrecv.sink.naming import index_for  # noqa: E402
 from auditrecv.spool.record import Source, SpoolRecord  # noqa: E402
@@ -56,6 +58,56 @@ ENRICHMENT = {
 RECEIVED_NS = 1_700_000_000_123_456_789
 
 
+class PythonBuilder:
+    """The Python path the pipeline ran before issue 12 (DocumentBuilder without the native core: decode,
+    map, document id; the Linux event assembler on the records' clock), for clean input: no dead letters
+    nor [limits] (the fixtures have none). Gone with the Python decoders and mappers."""
+
+    def __init__(self, cfg: Any, observer: dict[str, Any]) -> None:
+        ev = cfg.decode.linux
+        self.compat = cfg.search.schema == "auditrecv-v1"
+        self.observer = observer
+        self.clock = 0.0
+        self.assembler = EventAssembler(
+            grace_seconds=ev.grace_seconds,
+            max_age_seconds=ev.max_age_seconds,
+            max_records=ev.max_records,
+            max_bytes=cfg.limits.max_linux_event_bytes,
+        )
+
+    def add(self, items: list[tuple[int, SpoolRecord]]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for _, rec in items:
+            if rec.kind == "bsm":
+                decoded = decode_record(rec.payload)
+                if self.compat:
+                    doc = to_compat_v1(decoded, rec.source, received_ns=rec.received_ns)
+                else:
+                    doc = bsm_to_ecs(decoded, rec.source, self.observer, received_ns=rec.received_ns)
+                out.append((document_id("bsm", rec.source, [rec.payload]), doc))
+                continue
+            record = parse_line(rec.payload)
+            if record.time_ns is not None:
+                self.clock = max(self.clock, record.time_ns / 1e9)
+            out += self._mapped(self.assembler.add(record, "bench", self.clock))
+        return out + self._mapped(self.assembler.poll(self.clock))
+
+    def flush(self) -> list[tuple[str, dict[str, Any]]]:
+        return self._mapped(self.assembler.flush())
+
+    def _mapped(self, events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for event in events:
+            if event.complete == COMPLETE_ORPHAN_EOE:
+                continue
+            if self.compat:
+                doc = to_compat_v1(event, LINUX_SOURCE, received_ns=RECEIVED_NS)
+            else:
+                doc = linux_to_ecs(event, LINUX_SOURCE, self.observer, received_ns=RECEIVED_NS)
+            out.append((document_id("linux", LINUX_SOURCE, linux_id_parts(event)), doc))
+        return out
+
+
 def payloads(min_records: int) -> list[bytes]:
     unit = [rec.raw for rec in iter_records((BSM_FIXTURES / "plaso/apple.bsm").read_bytes())]
     copies = -(-min_records // len(unit))
@@ -70,7 +122,7 @@ def python_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
     cfg = decode_config(schema)
 
     def run(chunks: list[list[bytes]]) -> int:
-        builder = DocumentBuilder(cfg, OBSERVER)
+        builder = PythonBuilder(cfg, OBSERVER)
         n = 0
         spool_id = 0
         for chunk in chunks:
@@ -79,9 +131,8 @@ def python_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
                 spool_id += 1
                 items.append((spool_id, SpoolRecord("bsm", payload, SOURCE, RECEIVED_NS)))
             lines = []
-            for built in builder.add(items):
-                assert built.doc is not None
-                enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
+            for doc_id, doc in builder.add(items):
+                enc = encode(BulkDoc(index_for(cfg.search, doc), doc_id, doc))
                 assert not isinstance(enc, tuple)
                 lines.append(enc.lines)
             b"".join(lines)
@@ -123,12 +174,11 @@ def check_equal(chunk: list[bytes], schema: str) -> None:
     from auditrecv import _native
 
     cfg = decode_config(schema)
-    builder = DocumentBuilder(cfg, OBSERVER)
+    builder = PythonBuilder(cfg, OBSERVER)
     items = [(i, SpoolRecord("bsm", p, SOURCE, RECEIVED_NS)) for i, p in enumerate(chunk)]
     expected = b""
-    for built in builder.add(items):
-        assert built.doc is not None
-        enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
+    for doc_id, doc in builder.add(items):
+        enc = encode(BulkDoc(index_for(cfg.search, doc), doc_id, doc))
         assert not isinstance(enc, tuple)
         expected += enc.lines
     body, layout = _native.ecs_bsm_bulk_body(
@@ -155,16 +205,14 @@ def python_linux_bodies(schema: str) -> Callable[[list[list[bytes]]], int]:
     cfg = decode_config(schema)
 
     def run(chunks: list[list[bytes]]) -> int:
-        builder = DocumentBuilder(cfg, OBSERVER, record_clock=True)
+        builder = PythonBuilder(cfg, OBSERVER)
         n = 0
         spool_id = 0
 
-        def encoded(built_docs: list[Any]) -> int:
+        def encoded(built_docs: list[tuple[str, dict[str, Any]]]) -> int:
             lines = []
-            for built in built_docs:
-                if built.doc is None:
-                    continue
-                enc = encode(BulkDoc(index_for(cfg.search, built.doc), built.doc_id, built.doc))
+            for doc_id, doc in built_docs:
+                enc = encode(BulkDoc(index_for(cfg.search, doc), doc_id, doc))
                 assert not isinstance(enc, tuple)
                 lines.append(enc.lines)
             b"".join(lines)
@@ -215,7 +263,7 @@ def native_linux_bodies(schema: str, enrichment: dict[str, Any] | None = None) -
 def check_linux_equal(chunks: list[list[bytes]], schema: str) -> None:
     """The native Linux bodies are the Python ones, batch by batch."""
     cfg = decode_config(schema)
-    python = DocumentBuilder(cfg, OBSERVER, record_clock=True)
+    python = PythonBuilder(cfg, OBSERVER)
     native = linux_builder(schema)
     spool_id = 0
     for chunk in [*chunks, None]:
@@ -229,11 +277,10 @@ def check_linux_equal(chunks: list[list[bytes]], schema: str) -> None:
             built = python.add(items)
             body, layout = native.add_bulk(chunk, received_ns=RECEIVED_NS, source=LINUX_SOURCE.to_dict())
         expected = b""
-        for b in built:
-            if b.doc is not None:
-                enc = encode(BulkDoc(index_for(cfg.search, b.doc), b.doc_id, b.doc))
-                assert not isinstance(enc, tuple)
-                expected += enc.lines
+        for doc_id, doc in built:
+            enc = encode(BulkDoc(index_for(cfg.search, doc), doc_id, doc))
+            assert not isinstance(enc, tuple)
+            expected += enc.lines
         assert all(row[4] in ("", "no_document") for row in layout), "an event was handed back"
         if body != expected:
             raise SystemExit(f"linux {schema}: the native bulk body differs from the Python one")

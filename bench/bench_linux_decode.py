@@ -10,8 +10,8 @@ timestamps, then measures in the same run:
   every field name and raw value from Python (what a Python user of the binding needs to get the same data);
 * the native decoder (auditrecv._native, Rust): the whole `decode --raw` (read, parse, group, interpret,
   one JSON line per event) of the file, against libauparse and against the Python decoder doing the same
-  (`raw_objects` + `dumps`, as `auditrecv decode --raw` runs it). Issue 12's target: native `decode --raw`
-  at least as fast as libauparse with every field read.
+  (`decode_lines` + `dumps`, as `auditrecv decode --raw` ran it before issue 12). Issue 12's target:
+  native `decode --raw` at least as fast as libauparse with every field read.
 
 Usage: .venv/bin/python bench/bench_linux_decode.py [--records N] [--repeat N] [--keep FILE] [--deadline S]
 """
@@ -35,8 +35,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import benchkit  # noqa: E402
 
 from auditrecv import _native  # noqa: E402
-from auditrecv.decode.linux import EventAssembler, interpret, parse_line  # noqa: E402
-from auditrecv.tools import dumps, raw_objects, read_input  # noqa: E402
+from auditrecv.decode.linux import (  # noqa: E402
+    EventAssembler,
+    decode_lines,
+    interpret,
+    parse_line,
+)
+from auditrecv.tools import dumps, read_input  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
 
 SOURCES = [
@@ -164,7 +169,7 @@ def bench_python_raw(path: Path) -> tuple[float, int, int]:
     kind, items = read_input(str(path))
     assert kind == "linux"
     size = events = 0
-    for obj, _ in raw_objects(kind, items, label=str(path)):
+    for obj in decode_lines((line.decode("utf-8", "surrogateescape") for _, line in items), source=str(path)):
         size += len(dumps(obj))
         events += 1
     return time.perf_counter() - start, size, events
