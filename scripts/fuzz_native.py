@@ -100,15 +100,16 @@ def fixture_files() -> list[Path]:
 
 
 def split_records(data: bytes) -> Iterator[bytes]:
-    """The records of a trail, as the Python decoder splits it (nothing when it is not importable)."""
+    """The records of a trail, as the native core splits it (nothing when it is not importable)."""
     try:
         sys.path.insert(0, str(REPO))
-        from auditrecv.decode.bsm import iter_records, looks_like_bsm
+        from auditrecv import _native
     except ImportError:
         return
-    if looks_like_bsm(data[:4096]):
-        for rec in iter_records(data):
-            yield rec.raw
+    if _native.bsm_looks_like(data[:4096]):
+        for kind, offset, length in _native.bsm_split_trail(data):
+            if kind == _native.ITEM_RECORD:
+                yield data[offset : offset + length]
 
 
 def regression_inputs() -> list[Path]:

@@ -12,8 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auditrecv.decode.bsm import decode_record
-from auditrecv.schema import document_id
+from auditrecv import _native
 from auditrecv.spool import Source, Spool, SpoolRecord
 from auditrecv.testclient.illumos import split_trail
 from tests.e2e.harness import service_config, to_toml
@@ -22,7 +21,7 @@ from tests.paths import BSM_FIXTURES, REPO
 
 def event_time(raw: bytes) -> str:
     """A BSM record's own time as the documents' @timestamp starts (milliseconds, UTC)."""
-    time_ns = decode_record(raw).time_ns
+    time_ns = json.loads(_native.bsm_decode_raw_json(raw))["time_ns"]
     assert time_ns is not None
     return datetime.fromtimestamp(time_ns / 1e9, UTC).isoformat(timespec="milliseconds")[:23]
 
@@ -57,6 +56,6 @@ async def test_a_record_spooled_twice_is_exported_once(tmp_path: Path) -> None:
     by_time = {d["@timestamp"][:23]: d for d in docs}
     assert set(by_time) == {event_time(first), event_time(other)}
     assert by_time[event_time(first)]["event"]["created"].startswith("2023-11-14T22:13:20")
-    assert document_id("bsm", before, [first]) == document_id("bsm", after, [first])
+    assert _native.document_id("bsm", before.to_dict(), [first]) == _native.document_id("bsm", after.to_dict(), [first])
     async with await Spool.open(spool_path) as spool:
         assert spool.count() == 0  # both copies are represented by the exported document

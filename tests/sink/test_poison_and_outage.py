@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from auditrecv import _native
 from auditrecv.config import parse_config
 from auditrecv.pipeline import Pipeline
-from auditrecv.schema import document_id
 from auditrecv.sink import BulkDoc, BulkIndexer, Result, RetryPolicy
 from auditrecv.spool import Source, Spool, SpoolRecord
 from tests.bsm_builders import header32, record, str16
@@ -236,7 +236,7 @@ async def test_documents_refused_with_their_dead_letters_do_not_block_later_reco
     records behind it are indexed."""
     source = Source(transport="audit_remote", peer="127.0.0.1")
     payloads = [bsm_record(i) for i in range(6)]
-    poison_id = document_id("bsm", source, [payloads[0]])
+    poison_id = _native.document_id("bsm", source.to_dict(), [payloads[0]])
     fake.item_faults[poison_id] = [(400, "mapper_parsing_exception", "refused")] * 1000
     fake.strict_indices.add(dlq_index_now())
     cfg = parse_config(
@@ -258,7 +258,7 @@ async def test_documents_refused_with_their_dead_letters_do_not_block_later_reco
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         indexed = {i for k, v in fake.indices.items() if not k.startswith("auditrecv-dlq") for i in v}
-        assert indexed == {document_id("bsm", source, [p]) for p in payloads[1:]}
+        assert indexed == {_native.document_id("bsm", source.to_dict(), [p]) for p in payloads[1:]}
         assert pipeline.stats["parked"] == 1
         assert spool.count() == 1  # the refused record stays spooled
     finally:
