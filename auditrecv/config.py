@@ -347,6 +347,22 @@ def _build(cls: Any, table: dict[str, Any], prefix: str, default: Any = None) ->
     return dataclasses.replace(base, **kwargs)
 
 
+# The strftime directives of a daily `[search] index` pattern (besides %%): what the native core formats.
+INDEX_DIRECTIVES = ("%Y", "%m", "%d", "%j", "%y", "%H", "%M", "%S")
+
+
+def index_pattern_problem(index: str) -> str | None:
+    """Why a daily `[search] index` pattern cannot be used (a strftime directive the native core, which
+    names the indices, does not format), or None."""
+    for directive in re.findall(r"%.?", index.replace("%%", "")):
+        if directive not in INDEX_DIRECTIVES:
+            return (
+                f"[search] index = {index!r}: {directive!r} is not supported; an index pattern may use only "
+                f"{' '.join(INDEX_DIRECTIVES)} and %%"
+            )
+    return None
+
+
 def _validate(cfg: Config) -> None:
     def cidrs(key: str, values: list[str]) -> None:
         for i, v in enumerate(values):
@@ -411,6 +427,8 @@ def _validate(cfg: Config) -> None:
             f"search.template_name = {s.template_name!r}: not a template name (lower-case letters, digits, "
             "'.', '_', '-', '+'; starting with a letter or digit)"
         )
+    if s.mode == "daily" and (problem := index_pattern_problem(s.index)):
+        raise ConfigError(problem)
     if bool(s.client_cert) != bool(s.client_key):
         raise ConfigError("search.client_key: client_cert and client_key go together")
     port("http.port", cfg.http.port)

@@ -19,20 +19,7 @@ from typing import Any
 
 import orjson
 
-from auditrecv.config import Config, Limits, LinuxEvents
-from auditrecv.decode.bsm import decode_record
-from auditrecv.decode.linux import EventAssembler, LinuxEvent, parse_line
-from auditrecv.decode.linux.model import COMPLETE_ORPHAN_EOE, LinuxRecord
-from auditrecv.schema import (
-    bsm_to_ecs,
-    dead_letter_doc,
-    document_id,
-    limit_document,
-    linux_id_parts,
-    linux_to_ecs,
-    to_compat_v1,
-    within_limits_fast,
-)
+from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.sink import BulkDoc, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.record import Source, SpoolRecord
@@ -44,42 +31,39 @@ _native: Any = importlib.import_module("auditrecv._native")
 
 Enricher = Callable[[dict[str, Any]], Awaitable[None]]
 
-# The record kinds whose documents the native core builds straight into bulk lines; the others go through
-# the Python decoders and mappers (which still build what the native core hands back).
-NATIVE_KINDS = frozenset({"bsm", "linux"})
-
 
 @dataclass(slots=True)
 class BuiltDoc:
-    """An ECS document, its identity, and the spool ids of every raw record it was built from.
+    """A document, its identity, and the spool ids of every raw record it was built from.
 
-    `doc` is None for records that make no document (an EOE whose event was already emitted):
-    their spool ids are simply forgotten.
+    The native core writes documents as JSON: `source` (the document) and `lines` (its bulk action and
+    document lines) for `index`. Until its batch is serialized (`DocumentBuilder.serialize`), `native`
+    holds the batch and the rest is unknown. `doc` is the document as a dict instead, only where it is
+    enriched per document in Python (`as_dicts`) or came from a whole native call that failed (a dead
+    letter). A BuiltDoc with neither makes no document (an EOE whose event was already emitted): its
+    spool ids are simply forgotten.
     """
 
     doc: dict[str, Any] | None
     doc_id: str
     spool_ids: list[int] = field(default_factory=list)
-    # Built natively: the serialized document and its index (then `doc` is None). Until its batch is
-    # serialized (`DocumentBuilder.serialize`), `native` holds the batch and the rest is unknown.
     source: bytes | None = None
     lines: bytes | None = None  # the bulk lines (action and document) of `source`, as the native body has them
     index: str = ""
     native: NativeBatch | None = None
-    # A native Linux document written without enrichment values: an enriching pipeline turns it back into
-    # a dict (see _unprebuild).
-    linux: bool = False
+    # Written without its sender's enrichment values: an enriching pipeline enriches it as a dict.
+    unenriched: bool = False
 
     @property
     def has_document(self) -> bool:
-        return self.doc is not None or self.source is not None
+        return self.doc is not None or self.source is not None or self.native is not None
 
 
 @dataclass(slots=True)
 class NativeBatch:
-    """The records of one kind from one sender and one read, mapped by the native core; the documents
-    stay in Rust until `DocumentBuilder.serialize` writes them as bulk lines, enriched with values looked
-    up once for the sender (zone/host metadata is per source, not per field)."""
+    """The BSM records from one sender and one read, mapped by the native core; the documents stay in
+    Rust until `DocumentBuilder.serialize` writes them as bulk lines, enriched with values looked up once
+    for the sender (zone/host metadata is per source, not per field)."""
 
     source: Source
     items: list[tuple[int, SpoolRecord]]
@@ -88,13 +72,6 @@ class NativeBatch:
 
     def zone_refs(self) -> list[str]:
         return list(self.documents.zone_refs())
-
-
-@dataclass(frozen=True, slots=True)
-class _LineTag:
-    spool_id: int
-    source: Source
-    received_ns: int
 
 
 def native_caps(limits: Limits) -> dict[str, int]:
@@ -123,42 +100,39 @@ def linux_source_key(source: Source) -> str:
     return f"{source.listener or source.transport}|{source.peer}"
 
 
-class DocumentBuilder:
-    """Turns spooled records into documents. Synchronous and stateful (the Linux event assembler),
-    so one instance is used by one worker at a time."""
+# Only a dead letter's "event" object starts so, and only a cut document's "auditrecv" holds this: inside
+# a JSON string these quotes would be escaped.
+_DEAD_LETTER_MARK = b'"event":{"kind":"pipeline_error"'
+_TRUNCATED_MARK = b'"truncated":true,"truncation":{"document_bytes":'
 
-    def __init__(
-        self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False, native: bool = False
-    ) -> None:
+
+class DocumentBuilder:
+    """Turns spooled records into documents, all built by the native core. Synchronous and stateful
+    (the Linux event assemblers), so one instance is used by one worker at a time."""
+
+    def __init__(self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
         lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
         and spool exports, where arrival means nothing), otherwise their arrival time at the receiver.
 
-        `native`: records of the NATIVE_KINDS come out as BuiltDocs pending in a NativeBatch, to be
-        finished by `serialize` (the pipeline); otherwise every document is a dict (decode, export)."""
-        ev = cfg.decode.linux
+        BSM records come out as BuiltDocs pending in a NativeBatch, finished by `serialize` (the
+        pipeline, with enrichment values) or `finish` (decode, export); Linux documents come out written.
+        Raises ValueError for a daily index pattern the native core cannot format (config validation
+        refuses those)."""
+        if cfg.search.mode == "daily" and (problem := index_pattern_problem(cfg.search.index)):
+            raise ValueError(problem)
         self._record_clock = record_clock
-        self._clock = 0.0  # the newest record time (record_clock) or arrival time seen so far
-        self._limits = cfg.limits
-        self._assembler = EventAssembler(
-            grace_seconds=ev.grace_seconds,
-            max_age_seconds=ev.max_age_seconds,
-            max_records=ev.max_records,
-            max_bytes=cfg.limits.max_linux_event_bytes,
-        )
+        self._clock = 0.0  # the newest arrival time seen so far (arrival clock)
         self._observer = observer
-        self._compat = cfg.search.schema == "auditrecv-v1"
         self._schema = cfg.search.schema
         self._search = cfg.search
-        self._native = native and native_naming(cfg)
         self._caps = native_caps(cfg.limits)
         self.stats = {"bsm_records": 0, "linux_lines": 0, "linux_events": 0, "dead_letters": 0, "truncated": 0}
-        # Native Linux: one LinuxDocuments per sender key (its assembler holds that sender's open events),
-        # the counters already folded into `stats`, and each line whose event is still open (a hand-back
-        # is built the Python way with the source of its first line, or from its lines if it has no event).
-        self._linux_native = self._native and "linux" in NATIVE_KINDS
-        self._linux_settings = linux_documents_settings(ev, cfg.limits)
+        # One LinuxDocuments per sender key (its assembler holds that sender's open events), the counters
+        # already folded into `stats`, and the line of each spool id whose event is still open (a whole
+        # native call that fails dead-letters them).
+        self._linux_settings = linux_documents_settings(cfg.decode.linux, cfg.limits)
         self._linux_senders: dict[str, Any] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
         self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
@@ -174,56 +148,38 @@ class DocumentBuilder:
         linux_enrichment: Mapping[str, dict[str, Any]] | None = None,
     ) -> list[BuiltDoc]:
         """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
-        sender keys (see `linux_senders`), merged natively into their documents; the others' native
-        documents come back to be enriched as dicts (`BuiltDoc.linux`)."""
+        sender keys (see `linux_senders`), merged natively into their documents; the others' documents
+        come back marked `unenriched`, to be enriched as dicts."""
         self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         senders: dict[Source, list[tuple[int, SpoolRecord]]] = {}
         slots: dict[Source, list[int]] = {}
-        run: list[tuple[int, SpoolRecord]] = []  # consecutive native Linux lines of one source
+        run: list[tuple[int, SpoolRecord]] = []  # consecutive Linux lines of one source
         for spool_id, rec in items:
-            if rec.kind == "linux" and self._linux_native:
+            if rec.kind == "linux":
                 if run and run[0][1].source != rec.source:
                     out += self._linux_run(run, now)
                     run = []
                 run.append((spool_id, rec))
                 continue
-            if self._native and rec.kind in NATIVE_KINDS:
-                senders.setdefault(rec.source, []).append((spool_id, rec))
-                slots.setdefault(rec.source, []).append(len(out))
-                out.append(_PLACEHOLDER)
-            elif rec.kind == "bsm":
-                out.append(self._bsm(spool_id, rec))
-            else:
-                out += self._linux_line(spool_id, rec, now)
+            senders.setdefault(rec.source, []).append((spool_id, rec))
+            slots.setdefault(rec.source, []).append(len(out))
+            out.append(_PLACEHOLDER)
         if run:
             out += self._linux_run(run, now)
-        out.extend(self._linux(e) for e in self._assembler.poll(self._clock if now is None else now))
         if self._linux_senders:
-            # as DocumentBuilder's one assembler after each batch: every sender's events, on the shared
-            # arrival clock (the record clock is each sender's own: see _linux_run)
+            # every sender's events time out on the shared arrival clock after each batch (the record clock
+            # is each sender's own: see _linux_run)
             shared = now if now is not None else (None if self._record_clock else self._clock)
             out += self._linux_poll(shared)
         for source, group in senders.items():
-            for slot, built in zip(slots[source], self._bsm_native(source, group), strict=True):
+            for slot, built in zip(slots[source], self._bsm(source, group), strict=True):
                 out[slot] = built
         return out
 
-    def _linux_line(self, spool_id: int, rec: SpoolRecord, now: float | None) -> list[BuiltDoc]:
-        """One Linux line the Python way: parsed, assembled, the events it completed mapped."""
-        self.stats["linux_lines"] += 1
-        tag = _LineTag(spool_id, rec.source, rec.received_ns)
-        record = parse_line(rec.payload)
-        if self._record_clock:
-            if record.time_ns is not None:
-                self._clock = max(self._clock, record.time_ns / 1e9)
-        else:
-            self._clock = max(self._clock, rec.received_ns / 1e9)
-        events = self._assembler.add(record, linux_source_key(rec.source), self._clock if now is None else now, tag=tag)
-        return [self._linux(e) for e in events]
-
-    def _bsm_native(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
-        """The BSM records of one sender, mapped natively (see NativeBatch); on a native bug, the Python way."""
+    def _bsm(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
+        """The BSM records of one sender, mapped natively (see NativeBatch); dead letters if that fails."""
+        self.stats["bsm_records"] += len(group)
         try:
             documents = _native.BsmDocuments(
                 [rec.payload for _, rec in group],
@@ -233,56 +189,96 @@ class DocumentBuilder:
                 observer=self._observer,
                 **self._caps,
             )
-        except Exception:
-            log.exception(
-                "%d BSM records from %s could not be mapped natively; mapping them in Python", len(group), source.peer
-            )
-            return [self._bsm(spool_id, rec) for spool_id, rec in group]
-        self.stats["bsm_records"] += len(group)
+        except Exception as exc:
+            log.exception("%d BSM records from %s could not be mapped natively", len(group), source.peer)
+            return [
+                self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
+                for spool_id, rec in group
+            ]
         batch = NativeBatch(source, group, documents)
         batch.built = [BuiltDoc(None, "", [spool_id], native=batch) for spool_id, _ in group]
         return batch.built
 
-    def serialize(self, batch: NativeBatch, enrichment: dict[str, Any] | None) -> list[BuiltDoc]:
+    def _dead_letter(
+        self, kind: str, ids: list[int], raw: bytes, source: Source, received_ns: int, exc: BaseException
+    ) -> BuiltDoc:
+        """The dead letter of input a whole native call failed on (a native bug outside the per-record
+        guards), built by the native dead-letter builder."""
+        self.stats["dead_letters"] += 1
+        doc = orjson.loads(
+            _native.dead_letter_json(
+                raw,
+                kind=kind,
+                error=f"internal error: {exc!r}",
+                received_ns=received_ns,
+                source=source.to_dict(),
+                observer=self._observer,
+            )
+        )
+        return BuiltDoc(doc, _native_doc_id(kind, source, raw), ids)
+
+    def serialize(self, batch: NativeBatch, enrichment: dict[str, Any] | None, *, unenriched: bool = False) -> None:
         """Write a NativeBatch's documents as bulk lines, with the sender's enrichment values merged in.
-        Records the native core hands back (over [limits], unencodable, a native bug) are built the
-        Python way as dicts, and returned: they are enriched the Python way, document by document.
-        Synchronous and CPU-bound: run it in a thread."""
+        Synchronous and CPU-bound: run it in a thread. `unenriched`: written without values, for an
+        enriching pipeline to enrich them as dicts (enrichment that is not per sender)."""
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         try:
             body, layout = batch.documents.bulk_body(
                 index=self._search.index, data_stream=data_stream, enrichment=enrichment
             )
-        except Exception:
-            log.exception(
-                "%d BSM documents could not be serialized natively; building them in Python", len(batch.items)
-            )
-            layout = [("", "", 0, 0, "native_error")] * len(batch.items)
-            body = b""
-        handed_back = []
-        for built, (spool_id, rec), (doc_id, index, start, end, why) in zip(
-            batch.built, batch.items, layout, strict=True
-        ):
+        except Exception as exc:
+            log.exception("%d BSM documents could not be serialized natively", len(batch.items))
+            for built, (spool_id, rec) in zip(batch.built, batch.items, strict=True):
+                letter = self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
+                built.native, built.doc, built.doc_id = None, letter.doc, letter.doc_id
+            return
+        for built, (_, rec), (doc_id, index, start, end, why) in zip(batch.built, batch.items, layout, strict=True):
             built.native = None
-            if why:
-                python = self._bsm(spool_id, rec, counted=True)
-                built.doc, built.doc_id = python.doc, python.doc_id
-                handed_back.append(built)
+            built.doc_id = doc_id
+            if why.startswith("unencodable"):
+                document = _native.bsm_unencodable_json(
+                    rec.payload,
+                    schema=self._schema,
+                    received_ns=rec.received_ns,
+                    source=rec.source.to_dict(),
+                    observer=self._observer,
+                    **self._caps,
+                )
+                built.doc = _unencodable(document, why, doc_id)
+                if built.doc is None:
+                    built.spool_ids = []
+                continue
+            if why:  # not even its dead letter could be built: left in the spool (read again after a restart)
+                log.error(
+                    "BSM record %s from %s has no document (%s); it stays spooled", doc_id, batch.source.peer, why
+                )
+                built.spool_ids = []
                 continue
             built.lines = body[start:end]
             built.source = built.lines[built.lines.index(b"\n") + 1 : -1]
             built.index = index
-            built.doc_id = doc_id
-            if _DEAD_LETTER_MARK in built.source:
-                self.stats["dead_letters"] += 1
-        return handed_back
+            built.unenriched = unenriched
+            self._count(built.source, "bsm")
 
-    def in_python(self, batch: NativeBatch) -> None:
-        """Build a NativeBatch's documents the Python way instead (enrichment that is not per sender)."""
-        for built, (spool_id, rec) in zip(batch.built, batch.items, strict=True):
-            python = self._bsm(spool_id, rec, counted=True)
-            built.native = None
-            built.doc, built.doc_id = python.doc, python.doc_id
+    def finish(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
+        """`docs` with their NativeBatches serialized, unenriched (decode, export: no pipeline)."""
+        for batch in {id(d.native): d.native for d in docs if d.native is not None}.values():
+            self.serialize(batch, None)
+        return docs
+
+    def _count(self, source: bytes, kind: str) -> None:
+        """Dead letters and cut documents, counted and the cut ones logged as the Python `_limit` did."""
+        if _DEAD_LETTER_MARK in source and kind == "bsm":
+            self.stats["dead_letters"] += 1
+        if _TRUNCATED_MARK in source:
+            self.stats["truncated"] += 1
+            truncation = orjson.loads(source)["auditrecv"]["truncation"]
+            log.warning(
+                "%s document of %d bytes over [limits]: indexed truncated (cut: %s), raw input kept",
+                kind,
+                truncation["document_bytes"],
+                ", ".join(truncation["fields"]),
+            )
 
     def poll(
         self, now: float | None = None, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None
@@ -290,18 +286,16 @@ class DocumentBuilder:
         """Events whose grace window or maximum age has passed. Called when every spooled record has
         been read, so on the arrival clock it is "now" (no later line of an open event can be waiting)."""
         self._linux_values = linux_enrichment or {}
-        native_now = now if now is not None or self._record_clock else max(self._clock, time.time())
-        if now is None:
-            now = self._clock if self._record_clock else max(self._clock, time.time())
-        out = [self._linux(e) for e in self._assembler.poll(now)]
-        return out + self._linux_poll(native_now) if self._linux_senders else out
+        if now is None and not self._record_clock:
+            now = max(self._clock, time.time())
+        return self._linux_poll(now) if self._linux_senders else []
 
     def flush(self, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None) -> list[BuiltDoc]:
         """Everything still open (end of input or shutdown)."""
         self._linux_values = linux_enrichment or {}
-        out = [self._linux(e) for e in self._assembler.flush()]
-        for key, documents in self._linux_senders.items():
-            out += self._linux_rows(key, documents, documents.flush_bulk(**self._naming(key)))
+        out: list[BuiltDoc] = []
+        for key in list(self._linux_senders):
+            out += self._linux_call(key, "flush_bulk", **self._naming(key))
         return out
 
     def _naming(self, key: str) -> dict[str, Any]:
@@ -309,14 +303,11 @@ class DocumentBuilder:
         return {"index": self._search.index, "data_stream": data_stream, "enrichment": self._linux_values.get(key)}
 
     def linux_senders(self, items: Iterable[tuple[int, SpoolRecord]]) -> dict[str, Source]:
-        """The Linux sender keys whose events `add(items)` (or `poll`, `flush`: no items) may complete
-        natively, each with a source whose enrichment values are those of every event of the key: keys
-        whose lines came with different identities (peer, principal) are left out, to be enriched per
-        document."""
+        """The Linux sender keys whose events `add(items)` (or `poll`, `flush`: no items) may complete,
+        each with a source whose enrichment values are those of every event of the key: keys whose lines
+        came with different identities (peer, principal) are left out, to be enriched per document."""
         out: dict[str, Source] = {}
         mixed: set[str] = set()
-        if not self._linux_native:
-            return out
         candidates = [(key, s) for key, s in self._linux_first.items() if len(self._linux_senders[key])]
         candidates += [(linux_source_key(r.source), r.source) for _, r in items if r.kind == "linux"]
         for key, source in candidates:
@@ -327,26 +318,19 @@ class DocumentBuilder:
         return {key: source for key, source in out.items() if key not in mixed}
 
     def _linux_run(self, run: list[tuple[int, SpoolRecord]], now: float | None) -> list[BuiltDoc]:
-        """Consecutive Linux lines of one source, assembled and mapped natively by their sender's
-        LinuxDocuments. Deliberate differences from the one Python assembler: the record clock is each
-        sender's own (one host's skewed clock no longer times out another's events) and `max_in_flight`
-        bounds each sender's open events, not all senders' together (one sender's flood no longer pushes
-        out another's events). On the arrival clock, the sender's events first time out as of the shared
-        clock, as the Python assembler's expiry on any sender's line would have done."""
+        """Consecutive Linux lines of one source, assembled and mapped by their sender's LinuxDocuments.
+        The record clock is each sender's own (one host's skewed clock never times out another's events)
+        and `max_in_flight` bounds each sender's open events. On the arrival clock, the sender's events
+        first time out as of the shared clock, as one assembler's expiry on any sender's line would."""
         source = run[0][1].source
         key = linux_source_key(source)
         documents = self._linux_senders.get(key)
         out: list[BuiltDoc] = []
         if documents is None:
-            documents = self._linux_senders[key] = _native.LinuxDocuments(
-                schema=self._schema, observer=self._observer, record_clock=self._record_clock, **self._linux_settings
-            )
-            self._linux_counted[key] = {}
+            documents = self._linux_documents(key)
         elif not self._record_clock and (now is not None or self._clock):
-            out += self._linux_rows(
-                key, documents, documents.poll_bulk(self._clock if now is None else now, **self._naming(key))
-            )
-        ids = [spool_id for spool_id, _ in run]
+            clock = self._clock if now is None else now
+            out += self._linux_call(key, "poll_bulk", clock, **self._naming(key))
         received = [rec.received_ns for _, rec in run]
         if not self._record_clock:
             self._clock = max(self._clock, max(received) / 1e9)
@@ -355,207 +339,101 @@ class DocumentBuilder:
         first = self._linux_first.setdefault(key, source)
         if _identity(first) != _identity(source):
             self._linux_mixed.add(key)
-        try:
-            built = documents.add_bulk(
-                [rec.payload for _, rec in run],
-                received_ns=received,
-                source=source.to_dict(),
-                spool_ids=ids,
-                now=now,
-                **self._naming(key),
-            )
-        except Exception:  # a native bug (NativePanic): these lines go the Python way rather than stop the loop
-            log.exception("%d Linux lines from %s could not be built natively; building them in Python", len(run), key)
-            for spool_id in ids:
-                self._linux_lines.pop(spool_id, None)
-            for spool_id, rec in run:
-                out += self._linux_line(spool_id, rec, now)
-            return out
-        return out + self._linux_rows(key, documents, built)
+        return out + self._linux_call(
+            key,
+            "add_bulk",
+            [rec.payload for _, rec in run],
+            received_ns=received,
+            source=source.to_dict(),
+            spool_ids=[spool_id for spool_id, _ in run],
+            now=now,
+            **self._naming(key),
+        )
+
+    def _linux_documents(self, key: str) -> Any:
+        documents = self._linux_senders[key] = _native.LinuxDocuments(
+            schema=self._schema, observer=self._observer, record_clock=self._record_clock, **self._linux_settings
+        )
+        self._linux_counted[key] = {}
+        return documents
 
     def _linux_poll(self, now: float | None) -> list[BuiltDoc]:
         out: list[BuiltDoc] = []
-        for key, documents in self._linux_senders.items():
+        for key, documents in list(self._linux_senders.items()):
             if len(documents):
-                out += self._linux_rows(key, documents, documents.poll_bulk(now, **self._naming(key)))
+                out += self._linux_call(key, "poll_bulk", now, **self._naming(key))
         return out
 
+    def _linux_call(self, key: str, method: str, *args: Any, **kwargs: Any) -> list[BuiltDoc]:
+        """One call (`method`: add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
+        BuiltDocs. A whole call that fails (a native
+        bug outside the per-event guards) dead-letters every line of that sender still open, one dead
+        letter per line, and starts the sender afresh: its assembler's state is not to be trusted."""
+        documents = self._linux_senders[key]
+        try:
+            built = getattr(documents, method)(*args, **kwargs)
+        except Exception as exc:
+            log.exception("Linux lines from %s could not be built natively; dead-lettering the open ones", key)
+            open_ids = [i for i, line in self._linux_lines.items() if linux_source_key(line[0]) == key]
+            out = []
+            for spool_id in open_ids:
+                source, payload, received_ns = self._linux_lines.pop(spool_id)
+                out.append(self._dead_letter("linux", [spool_id], payload, source, received_ns, exc))
+            self._fold_stats(key, documents)
+            self._linux_documents(key)
+            return out
+        return self._linux_rows(key, documents, built)
+
     def _linux_rows(self, key: str, documents: Any, built: tuple[bytes, list[Any]]) -> list[BuiltDoc]:
-        """BuiltDocs from a LinuxDocuments bulk body; hand-backs built the Python way from the event."""
+        """BuiltDocs from a LinuxDocuments bulk body."""
         body, layout = built
-        enriched = key in self._linux_values
+        unenriched = key not in self._linux_values
         out = []
-        for doc_id, index, start, end, why, ids, event_json, received_ns in layout:
-            lines = [self._linux_lines.pop(spool_id, None) for spool_id in ids]
+        for doc_id, index, start, end, why, ids, document, _received in layout:
+            for spool_id in ids:
+                self._linux_lines.pop(spool_id, None)
             if why == "no_document":
                 out.append(BuiltDoc(None, "", list(ids)))
-            elif why:
-                if not why.startswith("over_limits"):
-                    log.warning("Linux event from %s handed back by the native core (%s)", key, why)
-                first = lines[0][0] if lines and lines[0] else Source(transport="unknown")
-                if event_json is not None:  # json, not orjson: integers past 64 bits stay exact
-                    out.append(self._linux_event(json.loads(event_json), first, received_ns, list(ids)))
-                else:
-                    out += self._linux_again(key, list(zip(ids, lines, strict=True)))
+            elif why.startswith("unencodable"):
+                doc = _unencodable(document, why, doc_id)
+                out.append(BuiltDoc(doc, doc_id, list(ids) if doc is not None else []))
+            elif why:  # not even its dead letter could be built: left in the spool (read again after a restart)
+                log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
             else:
                 bulk = body[start:end]
                 doc_source = bulk[bulk.index(b"\n") + 1 : -1]
+                self._count(doc_source, "linux")
                 out.append(
-                    BuiltDoc(None, doc_id, list(ids), source=doc_source, lines=bulk, index=index, linux=not enriched)
+                    BuiltDoc(None, doc_id, list(ids), source=doc_source, lines=bulk, index=index, unenriched=unenriched)
                 )
+        self._fold_stats(key, documents)
+        return out
+
+    def _fold_stats(self, key: str, documents: Any) -> None:
         counted = self._linux_counted[key]
         for name, value in documents.stats().items():
             if name in self.stats:
                 self.stats[name] += value - counted.get(name, 0)
                 counted[name] = value
-        return out
-
-    def _linux_again(self, key: str, lines: list[tuple[int, tuple[Source, bytes, int] | None]]) -> list[BuiltDoc]:
-        """An event handed back without its event (the native core cannot write it: an integer past 64
-        bits, a README known bug), assembled again from its lines the Python way. Its `complete` is what
-        these lines alone give (eoe, single, max_records, max_bytes, or else flush: a timeout or eviction
-        is not seen again)."""
-        assembler = EventAssembler(
-            grace_seconds=self._assembler.grace_seconds,
-            max_age_seconds=self._assembler.max_age_seconds,
-            max_records=self._assembler.max_records,
-            max_bytes=self._limits.max_linux_event_bytes,
-        )
-        events: list[LinuxEvent] = []
-        for spool_id, line in lines:
-            if line is not None:
-                source, payload, received_ns = line
-                tag = _LineTag(spool_id, source, received_ns)
-                events += assembler.add(parse_line(payload), key, 0.0, tag=tag)
-        events += assembler.flush()
-        self.stats["linux_events"] -= len(events)  # counted by the native core
-        return [self._linux(e) for e in events]
-
-    def _linux_event(self, event: dict[str, Any], source: Source, received_ns: int | None, ids: list[int]) -> BuiltDoc:
-        """`_linux` for an event the native core handed back (its `interpret()` dict); already counted."""
-        doc_id = document_id("linux", source, linux_id_parts(event))
-        records = event.get("records") or []
-        raw = "\n".join(str(r.get("raw", "")) for r in records).encode("utf-8", "surrogateescape")
-        try:
-            if self._compat:
-                doc = to_compat_v1(event, source, received_ns=received_ns)
-            else:
-                doc = linux_to_ecs(event, source, self._observer, received_ns=received_ns)
-        except Exception as exc:
-            log.exception("Linux event from %s could not be mapped", source.peer)
-            self.stats["dead_letters"] += 1
-            doc = dead_letter_doc(
-                raw, source, f"internal error: {exc!r}", "linux", observer=self._observer, received_ns=received_ns
-            )
-        raw_len = sum(len(str(r.get("raw", ""))) for r in records)
-        if not within_limits_fast(raw_len, len(records), self._limits):
-            doc = self._limit(doc, raw, "linux")
-        return BuiltDoc(doc, doc_id, ids)
-
-    def _limit(self, doc: dict[str, Any], raw: bytes, kind: str) -> dict[str, Any]:
-        """Every document, BSM or Linux, ECS or v1, comes here unless `within_limits_fast` proved it
-        small from the raw size and token count (almost all do): see schema/limits.py."""
-        limited = limit_document(doc, raw, kind, self._limits)
-        if limited.get("auditrecv", {}).get("truncated"):
-            self.stats["truncated"] += 1
-            log.warning(
-                "%s document of %d bytes over [limits]: indexed truncated (cut: %s), raw input kept",
-                kind,
-                limited["auditrecv"]["truncation"]["document_bytes"],
-                ", ".join(limited["auditrecv"]["truncation"]["fields"]),
-            )
-        return limited
-
-    def _bsm(self, spool_id: int, rec: SpoolRecord, *, counted: bool = False) -> BuiltDoc:
-        if not counted:
-            self.stats["bsm_records"] += 1
-        tokens = 0
-        try:
-            decoded = decode_record(rec.payload)
-            tokens = len(decoded.tokens)
-            if decoded.event_id is None:  # not even a header: nothing to map, keep the bytes
-                self.stats["dead_letters"] += 1
-                doc = dead_letter_doc(
-                    rec.payload,
-                    rec.source,
-                    "; ".join(decoded.errors),
-                    "bsm",
-                    observer=self._observer,
-                    received_ns=rec.received_ns,
-                )
-            elif self._compat:
-                doc = to_compat_v1(decoded, rec.source, received_ns=rec.received_ns)
-            else:
-                doc = bsm_to_ecs(decoded, rec.source, self._observer, received_ns=rec.received_ns)
-        except Exception as exc:  # a mapper bug must not lose the record
-            log.exception("BSM record %d could not be mapped", spool_id)
-            self.stats["dead_letters"] += 1
-            doc = dead_letter_doc(
-                rec.payload,
-                rec.source,
-                f"internal error: {exc!r}",
-                "bsm",
-                observer=self._observer,
-                received_ns=rec.received_ns,
-            )
-        payload = rec.payload
-        if not within_limits_fast(len(payload), tokens, self._limits):
-            doc = self._limit(doc, payload, "bsm")
-        return BuiltDoc(doc, document_id("bsm", rec.source, [payload]), [spool_id])
-
-    def _linux(self, event: LinuxEvent) -> BuiltDoc:
-        self.stats["linux_events"] += 1
-        tags = [t for t in event.tags if isinstance(t, _LineTag)]
-        ids = [t.spool_id for t in tags]
-        source = tags[0].source if tags else Source(transport="unknown")
-        received_ns = tags[0].received_ns if tags else None
-        if event.complete == COMPLETE_ORPHAN_EOE:
-            return BuiltDoc(None, "", ids)
-        doc_id = document_id("linux", source, linux_id_parts(event))
-        records = event.records
-        try:
-            if self._compat:
-                doc = to_compat_v1(event, source, received_ns=received_ns)
-            else:
-                doc = linux_to_ecs(event, source, self._observer, received_ns=received_ns)
-        except Exception as exc:
-            log.exception("Linux event from %s could not be mapped", source.peer)
-            self.stats["dead_letters"] += 1
-            doc = dead_letter_doc(
-                _lines(records),
-                source,
-                f"internal error: {exc!r}",
-                "linux",
-                observer=self._observer,
-                received_ns=received_ns,
-            )
-        raw_len = sum(len(r.raw) for r in records)
-        if not within_limits_fast(raw_len, len(records), self._limits):
-            doc = self._limit(doc, _lines(records), "linux")
-        return BuiltDoc(doc, doc_id, ids)
 
 
 _PLACEHOLDER = BuiltDoc(None, "")
-# Only a dead letter's "event" object starts so: inside a JSON string these quotes would be escaped.
-_DEAD_LETTER_MARK = b'"event":{"kind":"pipeline_error"'
 
 
-def native_naming(cfg: Config) -> bool:
-    """Whether the native bulk body can name the indices as `index_for` does (strftime directives it
-    knows; a data stream always)."""
-    if cfg.search.mode == "data_stream":
-        return True
-    try:
-        _native.ecs_bsm_bulk_body(
-            [], schema=cfg.search.schema, received_ns=0, source={}, observer={}, index=cfg.search.index
-        )
-    except ValueError:
-        log.info(
-            "index pattern %r: BSM documents are built in Python (a directive the native core does not format)",
-            cfg.search.index,
-        )
-        return False
-    return True
+def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
+    """The document id of raw input dead-lettered whole (a BSM record, or one Linux line)."""
+    return str(_native.document_id(kind, source.to_dict(), [raw]))
+
+
+def _unencodable(document: bytes | None, why: str, doc_id: str) -> dict[str, Any] | None:
+    """A document holding an integer beyond 64 bits, as the native core wrote it with those integers: read
+    exactly (json, not orjson), it is the dict the Python mappers made, which the sink refuses and
+    dead-letters (`serialization_error`, its repr kept in the dead-letter index) as it did before."""
+    if document is None:
+        log.error("document %s cannot be written, even as a dead letter (%s); its records stay spooled", doc_id, why)
+        return None
+    doc: dict[str, Any] = json.loads(document)
+    return doc
 
 
 def _identity(source: Source) -> tuple[str, str, bool]:
@@ -563,20 +441,15 @@ def _identity(source: Source) -> tuple[str, str, bool]:
     return (source.peer, source.principal, source.authenticated)
 
 
-def _unprebuild(docs: list[BuiltDoc]) -> None:
-    """Native Linux documents written without their sender's enrichment (its lines came with more than one
-    identity, or `uniform_sender` refused it): an enriching pipeline takes them back as dicts (byte-equal
-    JSON, so the same dicts the Python mapper makes) and enriches them the Python way."""
+def _as_dicts(docs: list[BuiltDoc]) -> None:
+    """Documents written without their sender's enrichment (a sender whose lines came with more than one
+    identity, or that `uniform_sender` refused): an enriching pipeline takes them back as dicts (byte-equal
+    JSON) and enriches them the Python way."""
     for d in docs:
-        if d.linux and d.source is not None:
+        if d.unenriched and d.source is not None:
             d.doc = orjson.loads(d.source)
             d.source = d.lines = None
             d.index = ""
-
-
-def _lines(records: list[LinuxRecord]) -> bytes:
-    """A Linux event's raw input: its lines as received."""
-    return "\n".join(r.raw for r in records).encode("utf-8", "surrogateescape")
 
 
 class Pipeline:
@@ -596,13 +469,12 @@ class Pipeline:
         self._spool = spool
         self._indexer = indexer
         # The Enricher itself (bound method or object) can give values per sender, which the native
-        # documents take; any other callable enriches dicts, so then every document is built in Python.
+        # documents take; any other callable enriches every document as a dict.
         owner: Any = enrich if hasattr(enrich, "for_sender") else getattr(enrich, "__self__", None)
         sender: Any = owner if hasattr(owner, "for_sender") else None
         self._sender_enricher = sender
         self._enrich: Enricher | None = sender.enrich if sender is not None else enrich
-        native = enrich is None or sender is not None
-        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock, native=native)
+        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
         self._cursor = 0
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
@@ -684,21 +556,23 @@ class Pipeline:
     async def _finish_native(self, docs: list[BuiltDoc]) -> None:
         """Serialize the native batches among `docs`, each enriched with its sender's values (looked up
         once per sender and batch). A sender whose documents would ask the enricher different questions
-        (see Enricher.uniform_sender) has its documents built and enriched the Python way."""
+        (see Enricher.uniform_sender) has its documents written unenriched, to be enriched as dicts."""
         batches = list({id(d.native): d.native for d in docs if d.native is not None}.values())
         enricher = self._sender_enricher
         if enricher is None:
-            values: list[dict[str, Any] | None] = [None] * len(batches)
-        else:
-            uniform = []
+            unenriched = self._enrich is not None
             for batch in batches:
-                if enricher.uniform_sender(batch.source, self._cfg.search.schema):
-                    uniform.append(batch)
-                else:
-                    await asyncio.to_thread(self._builder.in_python, batch)
-            batches = uniform
-            # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
-            values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
+                await asyncio.to_thread(self._builder.serialize, batch, None, unenriched=unenriched)
+            return
+        uniform = []
+        for batch in batches:
+            if enricher.uniform_sender(batch.source, self._cfg.search.schema):
+                uniform.append(batch)
+            else:
+                await asyncio.to_thread(self._builder.serialize, batch, None, unenriched=True)
+        batches = uniform
+        # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
+        values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
         for batch, found in zip(batches, values, strict=True):
             await asyncio.to_thread(self._builder.serialize, batch, found)
 
@@ -740,7 +614,7 @@ class Pipeline:
         try:
             await self._finish_native(docs)
             if self._enrich is not None:
-                _unprebuild(docs)
+                _as_dicts(docs)
                 await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs
             delay = 1.0

@@ -20,8 +20,6 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from auditrecv.config import Config
-from auditrecv.decode.bsm import decode_record, sniff_format
-from auditrecv.decode.linux import decode_lines
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 
 if TYPE_CHECKING:
@@ -59,12 +57,7 @@ def read_input(name: str) -> tuple[RecordKind, Iterator[tuple[int, bytes]]]:
     Raises OSError if the file cannot be read.
     """
     stdin = sys.stdin.buffer
-    if name == "-":
-        head = stdin.peek(4096)[:4096] if hasattr(stdin, "peek") else b""
-    else:
-        with open(name, "rb") as f:
-            head = f.read(4096)
-    kind: RecordKind = "bsm" if sniff_format(head) == "bsm" else "linux"
+    kind = input_kind(name)
     if kind == "bsm":  # split by the native core (the Python iter_trail_file decodes every record to split)
         return kind, bsm_records(read_whole(name))
 
@@ -113,14 +106,12 @@ def decode_files(
     out: IO[bytes] | None = None,
     clock: Callable[[], int] = time.time_ns,
     observer: dict[str, Any] | None = None,
-    native: bool = True,
 ) -> int:
     """`auditrecv decode`: one JSON document per record (BSM) or event (Linux) on stdout, streamed.
 
     `out`, `clock` (the arrival time given to every record of a file, Unix ns) and `observer` (default:
     this host's `observer_info`) are for tests that need the output reproducible. The native core writes
-    the JSON lines (`--raw` and documents of both kinds); `native=False` is the Python path, which
-    prints the same bytes (tests compare them).
+    the JSON lines (`--raw` and documents of both kinds).
     """
     from auditrecv.app import observer_info
 
@@ -132,35 +123,28 @@ def decode_files(
         observer = observer_info(cfg)
     for name in names:
         try:
-            if native and raw:
+            if raw:
                 failed += _decode_raw_native(name, out)
                 continue
             source = Source(transport="file", peer=host)
-            if native and input_kind(name) == "bsm":
+            kind, items = read_input(name)
+            if kind == "bsm":
                 failed += _decode_bsm_native(
-                    name, cfg=cfg, source=source, observer=observer, received_ns=clock(), out=out
+                    name, items, cfg=cfg, source=source, observer=observer, received_ns=clock(), out=out
                 )
                 continue
-            kind, items = read_input(name)
-            if raw:
-                failed += _decode_raw(name, kind, items, out)
-                continue
-            where = "offset" if kind == "bsm" else "line"
-            docs = file_documents(
-                kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock(), native=native
-            )
+            docs = file_documents(kind, items, cfg=cfg, source=source, observer=observer, received_ns=clock())
             for first, built in docs:
-                if built.source is not None:  # built natively: its JSON as the sink would send it
-                    errors = _doc_errors(orjson.loads(built.source)) if b'"decode_error' in built.source else ""
-                    line = built.source + b"\n"
-                elif built.doc is not None:
-                    errors = _doc_errors(built.doc)
-                    line = dumps(built.doc)
-                else:
+                line = _json_line(built)
+                if line is None:
+                    if built.doc is not None:
+                        failed += 1
+                        print(f"auditrecv: {name}: line {first}: {_UNENCODABLE}", file=sys.stderr)
                     continue
+                errors = _doc_errors(orjson.loads(line)) if b'"decode_error' in line else ""
                 if errors:
                     failed += 1
-                    print(f"auditrecv: {name}: {where} {first}: {errors}", file=sys.stderr)
+                    print(f"auditrecv: {name}: line {first}: {errors}", file=sys.stderr)
                 out.write(line)
         except OSError as exc:
             print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
@@ -177,20 +161,18 @@ def file_documents(
     source: Source,
     observer: dict[str, Any],
     received_ns: int,
-    native: bool = False,
 ) -> Iterator[tuple[int, BuiltDoc]]:
     """The documents `auditrecv decode` makes of one input, streamed in output order, each with the file
     position (offset or line number) of its first record. `items` are (position, raw record) pairs as
     `read_input` yields them; a file has no arrival times, so every record gets `received_ns`.
 
     Built by the live path (SpoolRecord → DocumentBuilder), so a file decodes as the same records would
-    have arriving over the network. Records that make no document (an EOE after its event) come as a
-    BuiltDoc without a document. `native`: Linux documents built by the native core (their JSON in
-    `source`, hand-backs as dicts), as the pipeline builds them.
+    have arriving over the network: the document JSON in `source`. Records that make no document (an
+    EOE after its event) come as a BuiltDoc without a document.
     """
     from auditrecv.pipeline import DocumentBuilder
 
-    builder = DocumentBuilder(cfg, observer, record_clock=True, native=native and kind == "linux")
+    builder = DocumentBuilder(cfg, observer, record_clock=True)
     positions: dict[int, int] = {}  # builder id -> file position, for records not yet emitted
     next_id = 0
     for chunk in _chunks(iter(items)):
@@ -199,7 +181,7 @@ def file_documents(
             next_id += 1
             positions[next_id] = position
             batch.append((next_id, SpoolRecord(kind, payload, source, received_ns)))
-        yield from _positioned(builder.add(batch), positions)
+        yield from _positioned(builder.finish(builder.add(batch)), positions)
     yield from _positioned(builder.flush(), positions)
 
 
@@ -214,28 +196,17 @@ def _positioned(docs: list[BuiltDoc], positions: dict[int, int]) -> Iterator[tup
 def raw_objects(
     kind: RecordKind, items: Iterable[tuple[int, bytes]], *, label: str
 ) -> Iterator[tuple[dict[str, Any], str]]:
-    """--raw: the decoders' own output before any schema mapping, one dict per BSM record or Linux event,
-    with its error text ("" when it decoded cleanly). `label` names the input (Linux events' `source`)."""
+    """--raw as objects: the decoders' own output before any mapping, one dict per BSM record or Linux
+    event, with its error text ("" when it decoded cleanly). `label` names the input (Linux events'
+    `source`). Raises TypeError for a value beyond 64 bits, as writing it would."""
     if kind == "bsm":
         for offset, payload in items:
-            rec = decode_record(payload)
-            rec.offset = offset  # the file position, not the position within this record
-            yield rec.to_dict(), (f"offset {offset}: {'; '.join(rec.errors)}" if rec.errors else "")
+            line, errors = _native.bsm_decode_raw(payload, offset, max_tokens=_NO_CAP, max_array_items=_NO_CAP)
+            yield orjson.loads(line), (f"offset {offset}: {'; '.join(errors)}" if errors else "")
         return
-    lines = (line.decode("utf-8", "surrogateescape") for _, line in items)
-    for event in decode_lines(lines, source=label):
+    for line in _native.linux_decode_raw([line for _, line in items], label).splitlines():
+        event = orjson.loads(line)
         yield event, (str(event["error"]) if event.get("error") else "")
-
-
-def _decode_raw(name: str, kind: RecordKind, items: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
-    """--raw: the decoders' own output, before any schema mapping."""
-    failed = 0
-    for obj, error in raw_objects(kind, items, label=name):
-        if error:
-            failed += 1
-            print(f"auditrecv: {name}: {error}", file=sys.stderr)
-        out.write(dumps(obj))
-    return failed
 
 
 def input_kind(name: str) -> RecordKind:
@@ -246,7 +217,7 @@ def input_kind(name: str) -> RecordKind:
     else:
         with open(name, "rb") as f:
             head = f.read(4096)
-    return "bsm" if sniff_format(head) == "bsm" else "linux"
+    return "bsm" if _native.bsm_looks_like(head) else "linux"
 
 
 def read_whole(name: str) -> bytes:
@@ -266,7 +237,8 @@ def bsm_records(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 def _decode_raw_native(name: str, out: IO[bytes]) -> int:
-    """--raw by the native decoders: the JSON lines of `_decode_raw`, byte for byte, and its error messages."""
+    """--raw: the decoders' own output before any mapping (the Python decoders' JSON lines, byte for byte),
+    and its error messages."""
     kind = input_kind(name)
     data = read_whole(name)
     failed = 0
@@ -301,46 +273,58 @@ def _decode_raw_native(name: str, out: IO[bytes]) -> int:
 
 
 def _decode_bsm_native(
-    name: str, *, cfg: Config, source: Source, observer: dict[str, Any], received_ns: int, out: IO[bytes]
+    name: str,
+    items: Iterator[tuple[int, bytes]],
+    *,
+    cfg: Config,
+    source: Source,
+    observer: dict[str, Any],
+    received_ns: int,
+    out: IO[bytes],
 ) -> int:
-    """BSM documents by the native core (`ecs_bsm_documents`), as `file_documents` builds them; the records
-    it hands back (over [limits], unencodable, a native bug) are built the Python way."""
-    from auditrecv.pipeline import DocumentBuilder
+    """BSM documents by the native core (`ecs_bsm_documents`), as `file_documents` builds them."""
+    from auditrecv.pipeline import native_caps
 
-    limits = cfg.limits
-    caps = {
-        "max_document_bytes": limits.max_document_bytes,
-        "max_tokens": limits.max_tokens,
-        "max_array_items": limits.max_array_items,
-        "max_string_chars": limits.max_string_chars,
-    }
-    builder = DocumentBuilder(cfg, observer, record_clock=True)
     failed = 0
-    for chunk in _chunks(bsm_records(read_whole(name))):
+    for chunk in _chunks(items):
         rows = _native.ecs_bsm_documents(
             [payload for _, payload in chunk],
             schema=cfg.search.schema,
             received_ns=received_ns,
             source=source.to_dict(),
             observer=observer,
-            **caps,
+            **native_caps(cfg.limits),
         )
         lines = []
-        for (offset, payload), (_, doc, _why) in zip(chunk, rows, strict=True):
-            if doc is None:
-                (built,) = builder.add([(0, SpoolRecord("bsm", payload, source, received_ns))])
-                assert built.doc is not None
-                errors = _doc_errors(built.doc)
-                line = dumps(built.doc)
-            else:
-                errors = _doc_errors(orjson.loads(doc)) if b'"decode_error' in doc else ""
-                line = doc + b"\n"
+        for (offset, _), (_, doc, why) in zip(chunk, rows, strict=True):
+            if why is not None:  # an integer beyond 64 bits (or not even a dead letter could be made of it)
+                failed += 1
+                reason = _UNENCODABLE if why.startswith("unencodable") else f"no document ({why})"
+                print(f"auditrecv: {name}: offset {offset}: {reason}", file=sys.stderr)
+                continue
+            errors = _doc_errors(orjson.loads(doc)) if b'"decode_error' in doc else ""
             if errors:
                 failed += 1
                 print(f"auditrecv: {name}: offset {offset}: {errors}", file=sys.stderr)
-            lines.append(line)
+            lines.append(doc + b"\n")
         out.write(b"".join(lines))
     return failed
+
+
+_UNENCODABLE = "document not written: it holds an integer beyond 64 bits, which JSON engines refuse"
+
+
+def _json_line(built: BuiltDoc) -> bytes | None:
+    """A built document as one JSON line; None for none, or for one no JSON line can hold (an integer
+    beyond 64 bits: the native core hands it over as a dict, which the sink would dead-letter)."""
+    if built.source is not None:
+        return built.source + b"\n"
+    if built.doc is None:
+        return None
+    try:
+        return dumps(built.doc)
+    except TypeError:
+        return None
 
 
 def _doc_errors(doc: dict[str, Any]) -> str:
@@ -436,14 +420,18 @@ class _Export:
     def write(self, built: Any) -> None:
         """Write one document unless one with its id was written already (a resent record: the engine
         would have answered 409). Its spool ids go either way: the written copy stands for them."""
+        line = _json_line(built)
+        if line is None and built.doc is not None:
+            print(f"auditrecv: export: document {built.doc_id}: {_UNENCODABLE}; left in the spool", file=sys.stderr)
+            return
         self.spool_ids.extend(built.spool_ids)
-        if built.doc is None:
+        if line is None:
             return
         if built.doc_id in self.doc_ids:
             self.duplicates += 1
             return
         self.doc_ids.add(built.doc_id)
-        self.out.write(dumps(built.doc))
+        self.out.write(line)
         self.written += 1
 
 
@@ -481,7 +469,7 @@ async def export_spool(cfg: Config, target: str, *, keep: bool) -> int:
             if not items:
                 break
             cursor = items[-1][0]
-            for built in builder.add(items):
+            for built in builder.finish(builder.add(items)):
                 export.write(built)
         for built in builder.flush():
             export.write(built)

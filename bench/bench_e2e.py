@@ -45,7 +45,7 @@ import benchkit  # noqa: E402
 from auditrecv.app import observer_info  # noqa: E402
 from auditrecv.config import Config, parse_config  # noqa: E402
 from auditrecv.pipeline import DocumentBuilder, Pipeline  # noqa: E402
-from auditrecv.sink import index_for, open_indexer  # noqa: E402
+from auditrecv.sink import open_indexer  # noqa: E402
 from auditrecv.spool import Source, Spool, SpoolRecord  # noqa: E402
 from auditrecv.testclient.illumos import split_trail  # noqa: E402
 from tests.infra.engine import (  # noqa: E402
@@ -135,17 +135,17 @@ def raw_bodies(cfg: Config, records: list[bytes], index: str, raw_index: str, gz
     """The same documents the pipeline builds, as ready-to-post `_bulk` bodies (the ceiling's input)."""
     builder = DocumentBuilder(cfg, observer_info(cfg))
     items = [(i + 1, SpoolRecord("bsm", r, SOURCE, time.time_ns())) for i, r in enumerate(records)]
-    docs = builder.add(items) + builder.flush()
+    docs = builder.finish(builder.add(items)) + builder.flush()
     bodies = []
     batch = cfg.search.batch_max_docs
     for start in range(0, len(docs), batch):
         lines = []
         for d in docs[start : start + batch]:
-            if d.doc is None:  # a record that makes no document (Linux EOE); none among BSM records
+            if d.source is None:  # a record that makes no document (Linux EOE); none among BSM records
                 continue
-            target = index_for(cfg.search, d.doc).replace(index, raw_index, 1)
+            target = d.index.replace(index, raw_index, 1)
             lines.append(orjson.dumps({"create": {"_index": target, "_id": d.doc_id}}))
-            lines.append(orjson.dumps(d.doc))
+            lines.append(d.source)
         body = b"\n".join(lines) + b"\n"
         bodies.append(_gzip1(body) if gzip else body)
     return bodies
@@ -245,7 +245,7 @@ async def bench(
         dl.phase("document building alone")
         t = time.perf_counter()
         # as the pipeline builds them: natively, per sender and batch, straight into bulk lines
-        builder = DocumentBuilder(cfg, observer_info(cfg), native=True)
+        builder = DocumentBuilder(cfg, observer_info(cfg))
         batch = cfg.search.batch_max_docs
         for start in range(0, n, batch):
             chunk = [(i + 1, SpoolRecord("bsm", records[i], SOURCE, 0)) for i in range(start, min(n, start + batch))]

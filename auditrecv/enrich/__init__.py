@@ -21,7 +21,7 @@ from auditrecv.config import Enrich
 from auditrecv.enrich.cache import LookupCache, NotFound
 from auditrecv.enrich.static_map import StaticMap, StaticMapError
 from auditrecv.enrich.triton import UUID_RE, TritonClient, ZoneInfo
-from auditrecv.schema.common import principal_host, routable_ip, valid_ip
+from auditrecv.netaddr import principal_host, routable_ip, valid_ip
 from auditrecv.spool.record import Source
 
 __all__ = ["Enricher", "NotFound", "StaticMap", "ZoneInfo", "build_enricher"]
@@ -181,7 +181,7 @@ class Enricher:
         `BsmDocuments.zone_refs` lists them). The shape `_native.ecs_bsm_bulk_body(enrichment=...)` takes;
         filled in place in `into` as lookups land, so a caller cut short keeps what was found."""
         values = into if into is not None else {"hostname": None, "labels": {}, "zone_labels": {}, "zones": {}}
-        # the sender's host fields as schema.common.host_fields writes them
+        # the sender's host fields as the documents have them (host_fields in native/src/ecs/common.rs)
         name = principal_host(source.principal) if source.authenticated else None
         host_name = name or source.peer
         hostname = name if name and valid_ip(name) is None else None

@@ -17,13 +17,31 @@ from __future__ import annotations
 
 __version__ = "1"  # bump when the document shape changes (stored in the templates' _meta)
 
-from .bsm_map import bsm_to_ecs
-from .compat import to_compat_v1
-from .deadletter import dead_letter_doc
-from .ids import bsm_id_parts, document_id, linux_id_parts
-from .limits import limit_document, within_limits_fast
-from .linux_map import linux_to_ecs
-from .templates import build_templates
+import importlib
+from typing import Any
+
+# The Python mappers are no longer used by the package (the native core writes every document); they are
+# loaded only when asked for by name (tests), so importing `auditrecv.schema.templates` loads none of them.
+_LAZY = {
+    "bsm_to_ecs": "bsm_map",
+    "to_compat_v1": "compat",
+    "dead_letter_doc": "deadletter",
+    "bsm_id_parts": "ids",
+    "document_id": "ids",
+    "linux_id_parts": "ids",
+    "limit_document": "limits",
+    "within_limits_fast": "limits",
+    "linux_to_ecs": "linux_map",
+    "build_templates": "templates",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
 
 __all__ = [
     "bsm_id_parts",

@@ -6,7 +6,6 @@ import base64
 import errno as errno_module
 import functools
 import hashlib
-import ipaddress
 import os
 import posixpath
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from auditrecv.netaddr import principal_host, routable_ip, valid_ip
 from auditrecv.spool.record import Source
 
 Doc = dict[str, Any]
@@ -109,30 +109,6 @@ def _iso_seconds(sec: int) -> str:
     return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def valid_ip(text: Any) -> str | None:
-    """Normalised address text if ``text`` is an IP address, else None (ip fields reject anything else)."""
-    if not isinstance(text, str) or not text:
-        return None
-    return _normalised_ip(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _normalised_ip(text: str) -> str | None:
-    # A fleet has few distinct addresses and every document parses several: cached, mapping is ~25 % faster.
-    try:
-        return str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        return None
-
-
-def routable_ip(text: Any) -> str | None:
-    """Like valid_ip, but None for the unspecified address (0.0.0.0 / ::, "no remote peer" in BSM tids)."""
-    ip = valid_ip(text)
-    if ip is None or ip in ("0.0.0.0", "::"):
-        return None
-    return ip
-
-
 def id_text(value: Any) -> str | None:
     """A uid/gid as ECS wants it (keyword text), None for the unset markers."""
     if value is None or value in UNSET_IDS:
@@ -176,18 +152,6 @@ def short_hash(*parts: Any) -> str:
         data = str(part).encode("utf-8", "surrogateescape")
         h.update(len(data).to_bytes(4, "big") + data)
     return base64.urlsafe_b64encode(h.digest()).decode("ascii")
-
-
-def principal_host(principal: str) -> str | None:
-    """``host/web1.example.com@REALM`` -> ``web1.example.com``: the host name a KDC vouched for."""
-    if not principal:
-        return None
-    name = principal.split("@", 1)[0]
-    if "/" in name:
-        service, _, instance = name.partition("/")
-        if instance and service in ("host", "auditd", "audit", "nfs"):
-            return instance
-    return None
 
 
 _SOURCE_NAMES = ("transport", "peer", "mech", "principal", "listener")

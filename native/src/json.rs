@@ -22,6 +22,29 @@ impl std::error::Error for JsonError {}
 
 pub const INTEGER_RANGE: JsonError = JsonError("Integer exceeds 64-bit range");
 
+thread_local! {
+    static BIG_INTEGERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with integers beyond 64 bits written as their digits instead of refused: the JSON of a
+/// document orjson cannot write, for Python's `json` to read exactly (the sink then refuses it as it
+/// refuses the Python mappers' document).
+pub fn allowing_big_integers<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BIG_INTEGERS.with(|b| b.set(self.0));
+        }
+    }
+    let _reset = Reset(BIG_INTEGERS.with(|b| b.replace(true)));
+    f()
+}
+
+/// Whether integers beyond 64 bits are written (inside [`allowing_big_integers`]).
+pub fn big_integers_allowed() -> bool {
+    BIG_INTEGERS.with(std::cell::Cell::get)
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes that need an escape: controls, `"` and `\`.
@@ -130,6 +153,9 @@ impl JsonWriter {
         if let Ok(v) = i64::try_from(v) {
             self.i64(v);
             Ok(())
+        } else if v < 0 && big_integers_allowed() {
+            self.buf.extend_from_slice(v.to_string().as_bytes());
+            Ok(())
         } else {
             self.u128(u128::try_from(v).map_err(|_| INTEGER_RANGE)?)
         }
@@ -165,8 +191,11 @@ impl JsonWriter {
 
     /// A wide integer: an error when orjson could not write it either.
     pub fn u128(&mut self, v: u128) -> Result<(), JsonError> {
-        let v = u64::try_from(v).map_err(|_| INTEGER_RANGE)?;
-        self.u64(v);
+        match u64::try_from(v) {
+            Ok(v) => self.u64(v),
+            Err(_) if big_integers_allowed() => self.buf.extend_from_slice(v.to_string().as_bytes()),
+            Err(_) => return Err(INTEGER_RANGE),
+        }
         Ok(())
     }
 
@@ -293,6 +322,20 @@ pub fn hex_string(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn big_integers_are_refused_unless_allowed() {
+        let mut w = JsonWriter::with_capacity(8);
+        assert_eq!(w.u128(1 << 64), Err(INTEGER_RANGE));
+        assert_eq!(w.i128(-(1 << 64)), Err(INTEGER_RANGE));
+        allowing_big_integers(|| {
+            w.u128(1 << 64).unwrap();
+            w.buf.push(b' ');
+            w.i128(-(1 << 64) - 1).unwrap();
+        });
+        assert_eq!(w.buf, b"18446744073709551616 -18446744073709551617");
+        assert!(!big_integers_allowed());
+    }
+
     use super::*;
 
     fn one(f: impl FnOnce(&mut JsonWriter)) -> String {

@@ -15,10 +15,13 @@ use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
 use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
-use crate::ecs::batch::{Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body};
-use crate::ecs::common::{OBSERVER_KEYS, Observer, Source, set_errno_messages};
+use crate::ecs::batch::{
+    Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body, unencodable_json,
+};
+use crate::ecs::common::{OBSERVER_KEYS, Observer, Parties, Source, set_errno_messages};
+use crate::ecs::deadletter::{dead_letter_bsm, dead_letter_linux};
 use crate::ecs::enrich::{Enrichment, ZoneInfo};
-use crate::ecs::limits::DocLimits;
+use crate::ecs::limits::{DocLimits, cut_document, within_limits};
 use crate::ecs::linux_batch;
 use crate::json::JsonError;
 use crate::linux;
@@ -289,10 +292,74 @@ fn arrivals(received_ns: &Bound<'_, PyAny>, count: usize) -> PyResult<Vec<u64>> 
 
 fn fallback_text(why: &Fallback) -> String {
     match why {
-        Fallback::OverLimits => "over_limits".into(),
         Fallback::Unencodable(e) => format!("unencodable: {e}"),
         Fallback::Panicked(m) => format!("native_error: {m}"),
     }
+}
+
+/// The dead letter of raw input that has no document (`kind` "bsm": one record; "linux": the lines of
+/// an event, joined by newlines), with its bytes: the one dead-letter builder, also used by the Python
+/// side when a whole native call fails.
+#[pyfunction]
+#[pyo3(signature = (raw, *, kind, error, received_ns, source, observer))]
+fn dead_letter_json<'py>(
+    py: Python<'py>,
+    raw: &[u8],
+    kind: &str,
+    error: &str,
+    received_ns: u64,
+    source: &Bound<'py, PyDict>,
+    observer: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let parties = Parties::new(source_of(source)?, observer_of(observer)?);
+    let doc = guard(|| match kind {
+        "bsm" => dead_letter_bsm(raw, &parties, error, received_ns),
+        _ => dead_letter_linux(raw, &parties, error, received_ns),
+    })
+    .map_err(panic_error)?
+    .map_err(|e| PyValueError::new_err(e.0))?;
+    let json = guard(|| doc.to_json()).map_err(panic_error)?.map_err(json_error)?;
+    Ok(PyBytes::new(py, &json))
+}
+
+/// `document_id(kind, source, parts)`: the document id of raw input (`schema/ids.py`), e.g. of a BSM
+/// record (`parts` = `[payload]`) or a line dead-lettered alone.
+#[pyfunction]
+#[pyo3(signature = (kind, source, parts))]
+fn document_id(kind: &str, source: &Bound<'_, PyDict>, parts: Vec<Vec<u8>>) -> PyResult<String> {
+    let identity = crate::ecs::ids::host_identity(&source_of(source)?);
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    guard(|| crate::ecs::ids::document_id(kind, &identity, &refs)).map_err(panic_error)
+}
+
+/// `limit_document(doc, raw, kind, limits)` of a document given as its JSON: the same bytes when within
+/// the limits, else the cut document's JSON (what the document entry points write for documents over
+/// them). ValueError if `doc` is not a JSON object.
+#[pyfunction]
+#[pyo3(signature = (doc, raw, kind, *, max_document_bytes=4_194_304, max_tokens=1000, max_array_items=10_000,
+    max_string_chars=262_144))]
+#[allow(clippy::too_many_arguments)]
+fn limit_document_json<'py>(
+    py: Python<'py>,
+    doc: &[u8],
+    raw: &[u8],
+    kind: &str,
+    max_document_bytes: u64,
+    max_tokens: u64,
+    max_array_items: u64,
+    max_string_chars: u64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let limits = DocLimits { max_document_bytes, max_tokens, max_array_items, max_string_chars };
+    let kind: &'static str = if kind == "bsm" { "bsm" } else { "linux" };
+    let out = guard(|| {
+        if within_limits(doc, &limits) {
+            return Some(doc.to_vec());
+        }
+        cut_document(doc, raw, kind, &limits)?.to_json().ok()
+    })
+    .map_err(panic_error)?
+    .ok_or_else(|| PyValueError::new_err("not a JSON object"))?;
+    Ok(PyBytes::new(py, &out))
 }
 
 /// One payload's result: document id, document JSON (None for a fallback), fallback reason.
@@ -349,6 +416,31 @@ fn ecs_bsm_documents<'py>(
             Built::Fallback { id, why } => (id, None, Some(fallback_text(&why))),
         })
         .collect())
+}
+
+/// The document of a spooled BSM record (mapped, not enriched nor cut) as JSON with integers beyond 64
+/// bits written, for the records handed back as "unencodable": `json.loads` of it is the dict the Python
+/// mappers made. None if it cannot be made.
+#[pyfunction]
+#[pyo3(signature = (payload, *, schema, received_ns, source, observer,
+    max_document_bytes=4_194_304, max_tokens=1000, max_array_items=10_000, max_string_chars=262_144))]
+#[allow(clippy::too_many_arguments)]
+fn bsm_unencodable_json<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    schema: &str,
+    received_ns: u64,
+    source: &Bound<'py, PyDict>,
+    observer: &Bound<'py, PyDict>,
+    max_document_bytes: u64,
+    max_tokens: u64,
+    max_array_items: u64,
+    max_string_chars: u64,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let batch =
+        batch_of(schema, source, observer, None, max_document_bytes, max_tokens, max_array_items, max_string_chars)?;
+    let json = py.detach(|| unencodable_json(payload, received_ns, &batch));
+    Ok(json.map(|j| PyBytes::new(py, &j)))
 }
 
 /// The `_bulk` body for a batch of spooled BSM records from one sender, and where each record's lines
@@ -876,6 +968,10 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bsm_decode_with_fault, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_documents, m)?)?;
     m.add_function(wrap_pyfunction!(ecs_bsm_bulk_body, m)?)?;
+    m.add_function(wrap_pyfunction!(dead_letter_json, m)?)?;
+    m.add_function(wrap_pyfunction!(bsm_unencodable_json, m)?)?;
+    m.add_function(wrap_pyfunction!(document_id, m)?)?;
+    m.add_function(wrap_pyfunction!(limit_document_json, m)?)?;
     m.add_class::<BsmDocuments>()?;
     m.add_class::<LinuxDocuments>()?;
     load_errno_messages(m.py())?;

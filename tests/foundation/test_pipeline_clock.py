@@ -37,6 +37,6 @@ def test_a_pipeline_held_up_between_two_reads_does_not_cut_an_event(monkeypatch:
             (4, _line("USER_LOGIN", 101, "pid=1 uid=0 res=success", 2)),
         ]
     )
-    docs = [d for d in first + rest + builder.flush() if d.doc is not None]
+    docs = [d for d in first + rest + builder.flush() if d.has_document]
     by_spool_ids = sorted(sorted(d.spool_ids) for d in docs)
     assert by_spool_ids == [[1, 2, 3], [4]]

@@ -1,20 +1,25 @@
-"""The pipeline builds BSM documents natively, per sender and straight into bulk lines: what reaches the
-indexer must be exactly what the Python path (DocumentBuilder dicts → Enricher.enrich → sink encode) made,
-for every kind of record (dead letters, over [limits], unencodable, several senders, Linux mixed in), every
-spool id confirmed once, index names and data streams as `index_for` names them."""
+"""The pipeline builds every document natively, per sender and straight into bulk lines: what reaches the
+indexer must be exactly what its DocumentBuilder builds read in the same batches, enriched per sender as
+the Python Enricher enriches each document (Enricher.enrich on the document as a dict, then the sink's
+encode), for every kind of record (dead letters, over [limits], unencodable, several senders, Linux mixed
+in), every spool id confirmed once, index names and data streams as `index_for` names them. The documents
+themselves are checked against the goldens (tests/golden, tests/schema/test_limits.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from auditrecv.config import Config, Enrich, Limits, Triton
+from auditrecv import _native
+from auditrecv.config import Config, ConfigError, Enrich, Limits, Triton, parse_config
 from auditrecv.enrich import Enricher
-from auditrecv.pipeline import BuiltDoc, DocumentBuilder, Pipeline
+from auditrecv.pipeline import BuiltDoc, DocumentBuilder, Pipeline, native_caps
 from auditrecv.sink.bulk import BulkDoc, BulkOutcome, Result, encode
 from auditrecv.sink.naming import index_for
 from auditrecv.spool.record import Source, SpoolRecord
@@ -32,7 +37,7 @@ SENDERS = [
     Source(transport="import", peer="web2.example"),  # not an address: enriched the Python way
 ]
 LINUX = Source(transport="audisp_remote", peer="192.0.2.8", listener="audisp_remote")
-BIG = B.record(B.header64(1, 1, 0), *[B.text("x")] * 1200)  # over max_tokens: cut by limit_document
+BIG = B.record(B.header64(1, 1, 0), *[B.text("x")] * 1200)  # over max_tokens: cut
 UNENCODABLE = B.record(B.header32(1, 1_700_000_000, 0), B.file64(2**40, 0, "/x"), trailer=True)
 
 
@@ -75,14 +80,20 @@ class FakeIndexer:
         return [BulkOutcome(d, Result.CREATED) for d in docs]
 
 
-def python_documents(cfg: Config, items: list[tuple[int, SpoolRecord]], stats: dict[str, int]) -> list[BuiltDoc]:
-    """The Python path's documents, read in batches as the pipeline reads them."""
-    builder = DocumentBuilder(cfg, dict(OBSERVER))
+def builder_documents(
+    cfg: Config, items: list[tuple[int, SpoolRecord]], stats: dict[str, int], record_clock: bool = True
+) -> list[BuiltDoc]:
+    """The pipeline's DocumentBuilder alone, read in batches as the pipeline reads them, every document
+    as a dict (as a per-document enricher gets it)."""
+    builder = DocumentBuilder(cfg, dict(OBSERVER), record_clock=record_clock)
     docs = []
     for start in range(0, len(items), cfg.search.batch_max_docs):
-        docs += builder.add(items[start : start + cfg.search.batch_max_docs])
+        docs += builder.finish(builder.add(items[start : start + cfg.search.batch_max_docs]))
     docs += builder.flush()
     stats.update(builder.stats)
+    for d in docs:
+        if d.source is not None:
+            d.doc, d.source, d.lines = orjson.loads(d.source), None, None
     return [d for d in docs if d.doc is not None]
 
 
@@ -107,13 +118,12 @@ NAMINGS = {
     "daily": {},
     "pattern": {"index": "Audit-%Y.%j-%H%%x"},
     "data-stream": {"mode": "data_stream", "data_stream": "logs-auditrecv-default"},
-    "python-only-pattern": {"index": "audit-%b"},  # a directive the native core does not format
 }
 
 
 @pytest.mark.parametrize("naming", list(NAMINGS))
 @pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])
-def test_pipeline_sends_what_the_python_path_sends(naming: str, schema: str) -> None:
+def test_pipeline_sends_what_its_builder_builds(naming: str, schema: str) -> None:
     cfg = Config()
     cfg = dataclasses.replace(
         cfg,
@@ -123,12 +133,77 @@ def test_pipeline_sends_what_the_python_path_sends(naming: str, schema: str) -> 
     items = spooled()
     pipeline, spool, indexer = asyncio.run(run_pipeline(cfg, items))
     stats: dict[str, int] = {}
-    expected = encoded(cfg, python_documents(cfg, items, stats))
-    assert indexer.lines == expected
+    docs = builder_documents(cfg, items, stats)
+    assert indexer.lines == encoded(cfg, docs)
+    # every document came as bulk lines but the one no JSON can hold (refused by the sink: a str here)
+    assert indexer.prebuilt == {k for k, v in indexer.lines.items() if isinstance(v, bytes)}
     assert sorted(spool.deleted) == [i for i, _ in items]
-    assert any(isinstance(v, str) for v in expected.values())  # the unencodable one went the Python way
     assert {k: pipeline.stats[k] for k in stats} == stats
-    assert stats["dead_letters"] >= 1 and stats["truncated"] == (schema == "ecs")
+    assert stats["dead_letters"] == 1 and stats["truncated"] == (schema == "ecs")
+    # an integer beyond 64 bits: handed to the sink as a dict, which refuses it (and dead-letters it)
+    payloads = {i: rec.payload for i, rec in items}
+    (unencodable,) = [d for d in docs if payloads[d.spool_ids[0]] == UNENCODABLE]
+    assert indexer.lines[unencodable.doc_id] == "TypeError: Integer exceeds 64-bit range"
+    assert unencodable.doc_id not in indexer.prebuilt
+
+
+UNENCODABLE_GOLDENS = orjson.loads((Path(__file__).parent / "unencodable_goldens.json").read_bytes())
+UNENCODABLE_LINUX = (
+    "serial beyond 64 bits (known bug)",
+    "integer field beyond 64 bits (known bug)",
+    "huge type number",
+    "time beyond 64 bits (known bug)",
+)
+
+
+@pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])
+@pytest.mark.parametrize("case", ["bsm", *UNENCODABLE_LINUX])
+def test_unencodable_documents_are_the_python_mappers_dicts(schema: str, case: str) -> None:
+    """A document holding an integer beyond 64 bits comes as the dict the Python mappers made (the sink's
+    dead letter keeps its repr): the repr recorded from the Python path at 23b3f08, byte for byte."""
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, schema=schema))
+    kind, source, payloads = (
+        ("bsm", SENDERS[0], [UNENCODABLE]) if case == "bsm" else ("linux", LINUX_SENDERS[0], EDGE_CASES[case])
+    )
+    builder = DocumentBuilder(cfg, dict(OBSERVER), record_clock=True)
+    items = [(i, SpoolRecord(kind, p, source, 1_700_000_000_000_000_000)) for i, p in enumerate(payloads, 1)]
+    built = builder.finish(builder.add(items)) + builder.flush()
+    dicts = {d.doc_id: repr(d.doc) for d in built if d.source is None and d.doc is not None}
+    expected = UNENCODABLE_GOLDENS.get(f"{schema}|{case}")
+    assert dicts == ({expected[0]: expected[1]} if expected else {})
+
+
+def test_an_index_pattern_the_native_core_cannot_format_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"\[search\] index = 'audit-%b': '%b' is not supported"):
+        parse_config('[search]\nindex = "audit-%b"\n')
+    cfg = Config()
+    with pytest.raises(ValueError, match="not supported"):
+        DocumentBuilder(dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, index="a-%b")), {})
+    parse_config('[search]\nmode = "data_stream"\nindex = "audit-%b"\n')  # not used for a data stream
+
+
+def test_a_native_failure_on_a_bsm_batch_dead_letters_its_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A native bug outside the per-record guards (the whole call fails): every record of the batch becomes
+    a dead letter with its bytes, built by the native dead-letter builder, and is confirmed once."""
+    import auditrecv.pipeline as pipeline
+
+    def failing(*args: Any, **kw: Any) -> Any:
+        raise _native.NativePanic("native bug")
+
+    monkeypatch.setattr(pipeline._native, "BsmDocuments", failing)
+    items = [it for it in spooled() if it[1].kind == "bsm"][:20]
+    spool, indexer = FakeSpool(items), FakeIndexer()
+    p = Pipeline(Config(), spool, indexer, dict(OBSERVER), record_clock=True)
+    asyncio.run(p.drain())
+    assert sorted(spool.deleted) == [i for i, _ in items] and p.stats["dead_letters"] == 20
+    for _, rec in items:
+        doc_id = _native.document_id("bsm", rec.source.to_dict(), [rec.payload])
+        lines = indexer.lines[doc_id]
+        assert isinstance(lines, bytes)
+        letter = orjson.loads(lines.split(b"\n")[1])
+        assert letter["error"]["message"] == "internal error: NativePanic('native bug')"
+        assert base64.b64decode(letter["auditrecv"]["raw_base64"]) == rec.payload
 
 
 @pytest.fixture
@@ -152,7 +227,7 @@ async def test_enriched_per_sender_as_per_document(triton: FakeTriton, tmp_path:
     cfg = dataclasses.replace(Config(), enrich=settings)
     items = spooled()
     per_document = Enricher(settings)
-    docs = await asyncio.to_thread(python_documents, cfg, items, {})
+    docs = await asyncio.to_thread(builder_documents, cfg, items, {})
     for d in docs:
         assert d.doc is not None
         await per_document.enrich(d.doc)
@@ -227,95 +302,89 @@ def linux_cfg(schema: str = "ecs", batch: int = 37, limits: Limits | None = None
     )
 
 
-def python_batches(cfg: Config, items: list[tuple[int, SpoolRecord]], record_clock: bool) -> tuple[Any, ...]:
-    builder = DocumentBuilder(cfg, dict(OBSERVER), record_clock=record_clock)
-    docs = []
-    for start in range(0, len(items), cfg.search.batch_max_docs):
-        docs += builder.add(items[start : start + cfg.search.batch_max_docs])
-    docs += builder.flush()
-    return docs, builder.stats
-
-
-def assert_pipeline_as_python(
-    cfg: Config, items: list[tuple[int, SpoolRecord]], record_clock: bool, *, native: bool = False
-) -> None:
-    """`native`: some Linux documents must have been built natively (not every one handed back)."""
+def assert_pipeline_as_builder(cfg: Config, items: list[tuple[int, SpoolRecord]], record_clock: bool) -> None:
     spool, indexer = FakeSpool(items), FakeIndexer()
     pipeline = Pipeline(cfg, spool, indexer, dict(OBSERVER), record_clock=record_clock)
     asyncio.run(pipeline.drain())
-    assert sorted(spool.deleted) == [i for i, _ in items]
-    try:
-        docs, stats = python_batches(cfg, items, record_clock)
-    except (TypeError, ValueError, OverflowError):  # a known Python crash (tests/golden/README.md)
-        return  # the native pipeline got through it: every record confirmed (above)
-    expected = as_sent(cfg, docs)
-    assert indexer.lines == expected
-    assert len(spool.deleted) == len(items)  # each once
-    kinds = dict(items)
-    linux = {d.doc_id for d in docs if d.doc is not None and kinds[d.spool_ids[0]].kind == "linux"}
-    assert not native or linux & indexer.prebuilt
+    assert sorted(spool.deleted) == [i for i, _ in items]  # each once
+    stats: dict[str, int] = {}
+    docs = builder_documents(cfg, items, stats, record_clock)
+    assert indexer.lines == as_sent(cfg, docs)
+    assert indexer.prebuilt == {k for k, v in indexer.lines.items() if isinstance(v, bytes)}
     assert {k: pipeline.stats[k] for k in stats} == dict(stats)
 
 
 @pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])
 @pytest.mark.parametrize("fixture", LINUX_FIXTURES, ids=[f.relpath for f in LINUX_FIXTURES])
-def test_every_linux_fixture_as_python(fixture: Any, schema: str) -> None:
+def test_every_linux_fixture_as_builder(fixture: Any, schema: str) -> None:
     """Two senders interleaved, events split across batches, BSM mixed in; both clocks."""
     lines = [line for _, line in read_records(fixture)]
     cfg = linux_cfg(schema)
-    assert_pipeline_as_python(cfg, interleaved(lines, step_ns=0, bsm_every=11), record_clock=True, native=True)
-    assert_pipeline_as_python(cfg, interleaved(lines, step_ns=7_000_000, bsm_every=11), record_clock=False, native=True)
+    assert_pipeline_as_builder(cfg, interleaved(lines, step_ns=0, bsm_every=11), record_clock=True)
+    assert_pipeline_as_builder(cfg, interleaved(lines, step_ns=7_000_000, bsm_every=11), record_clock=False)
 
 
 @pytest.mark.parametrize("record_clock", [True, False], ids=["record-clock", "arrival-clock"])
 @pytest.mark.parametrize("name", list(EDGE_CASES))
-def test_linux_edge_cases_as_python(name: str, record_clock: bool) -> None:
+def test_linux_edge_cases_as_builder(name: str, record_clock: bool) -> None:
     cfg = linux_cfg(batch=3)
-    assert_pipeline_as_python(cfg, interleaved(EDGE_CASES[name], step_ns=3_000_000_000), record_clock)
-
-
-def builders(cfg: Config, record_clock: bool) -> tuple[DocumentBuilder, DocumentBuilder]:
-    return (
-        DocumentBuilder(cfg, dict(OBSERVER), record_clock=record_clock),
-        DocumentBuilder(cfg, dict(OBSERVER), record_clock=record_clock, native=True),
-    )
+    assert_pipeline_as_builder(cfg, interleaved(EDGE_CASES[name], step_ns=3_000_000_000), record_clock)
 
 
 def test_orphan_eoe_and_timeouts_via_poll() -> None:
-    """Same documents, spool ids and stats call by call: an orphan EOE's id comes back with no document,
+    """Call by call (as the Python assembler did them): an orphan EOE's id comes back with no document,
     events time out on poll(now) (grace after a later serial, then max age), the rest at flush."""
     eoe = "type=EOE msg=audit(1700000000.123:{serial}): "
     lines = lines_of(SYSCALL.format(serial=1), eoe.format(serial=1), eoe.format(serial=1), SYSCALL.format(serial=2))
     later = lines_of(SYSCALL.format(serial=3), SYSCALL.format(serial=4))
     cfg = linux_cfg()
-    for record_clock in (True, False):
-        python, native = builders(cfg, record_clock)
-        calls: list[Any] = [
-            lambda b: b.add(interleaved(lines, step_ns=1_000)),
-            # one sender's line, half a minute on: on the arrival clock the others' open events time out too
-            lambda b: b.add([(50, SpoolRecord("linux", lines[0], LINUX_SENDERS[1], 1_700_000_030 * 10**9))]),
-            lambda b: b.poll(1_700_000_000.5),
-            lambda b: b.add(
-                [
-                    (100 + i, SpoolRecord("linux", x, LINUX_SENDERS[1], 1_700_000_001 * 10**9))
-                    for i, x in enumerate(later)
-                ]
-            ),
-            lambda b: b.poll(1_700_000_004.0),
-            lambda b: b.poll(1_700_000_100.0),
-            lambda b: b.flush(),
-        ]
-        for call in calls:
-            p, n = call(python), call(native)
-            assert as_sent(cfg, n) == as_sent(cfg, p)
-            assert sorted(sorted(d.spool_ids) for d in n) == sorted(sorted(d.spool_ids) for d in p)
-            assert native.stats == python.stats
-        assert python.stats["linux_events"] > 0
+    calls: list[Any] = [
+        lambda b: b.add(interleaved(lines, step_ns=1_000)),
+        # one sender's line, half a minute on: on the arrival clock the others' open events time out too
+        lambda b: b.add([(50, SpoolRecord("linux", lines[0], LINUX_SENDERS[1], 1_700_000_030 * 10**9))]),
+        lambda b: b.poll(1_700_000_000.5),
+        lambda b: b.add(
+            [(100 + i, SpoolRecord("linux", x, LINUX_SENDERS[1], 1_700_000_001 * 10**9)) for i, x in enumerate(later)]
+        ),
+        lambda b: b.poll(1_700_000_004.0),
+        lambda b: b.poll(1_700_000_100.0),
+        lambda b: b.flush(),
+    ]
+    for record_clock, expected in EXPECTED_CALLS.items():
+        builder = DocumentBuilder(cfg, dict(OBSERVER), record_clock=record_clock)
+        made = [sorted((sorted(d.spool_ids), d.has_document) for d in call(builder)) for call in calls]
+        assert made == expected, record_clock
+        assert builder.stats == EXPECTED_STATS[record_clock]
+
+
+# What the Python DocumentBuilder returned call by call (spool ids, whether a document), sorted
+EXPECTED_CALLS: dict[bool, list[list[tuple[list[int], bool]]]] = {
+    True: [
+        [([1, 3], True), ([2, 4], True), ([5], False), ([6], False)],
+        [],
+        [],
+        [],
+        [([8], True), ([50], True), ([100], True)],
+        [([7], True), ([101], True)],
+        [],
+    ],
+    False: [
+        [([1, 3], True), ([2, 4], True), ([5], False), ([6], False)],
+        [([7], True), ([8], True)],
+        [],
+        [],
+        [],
+        [([50], True), ([100], True), ([101], True)],
+        [],
+    ],
+}
+STATS = {"bsm_records": 0, "linux_lines": 11, "linux_events": 9, "dead_letters": 0, "truncated": 0}
+EXPECTED_STATS = {True: STATS, False: STATS}
 
 
 @pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])
 def test_linux_events_over_the_limits(schema: str) -> None:
-    """Handed back by the native core with their event; built and cut the Python way."""
+    """Cut natively, exactly as `limit_document` cuts the uncut document (with the event's lines as raw)."""
     tight = dataclasses.replace(Limits(), max_document_bytes=64 * 1024, max_string_chars=1024, max_tokens=3)
     lines = lines_of(
         SYSCALL.format(serial=1),
@@ -326,9 +395,27 @@ def test_linux_events_over_the_limits(schema: str) -> None:
     )
     for limits in (tight, Limits()):
         cfg = linux_cfg(schema, batch=5, limits=limits)
-        assert_pipeline_as_python(cfg, interleaved(lines, step_ns=1_000), record_clock=True)
-    _, stats = python_batches(linux_cfg(schema, limits=tight), interleaved(lines, step_ns=0), True)
-    assert stats["truncated"] >= 2
+        assert_pipeline_as_builder(cfg, interleaved(lines, step_ns=1_000), record_clock=True)
+    unlimited = Limits(
+        max_document_bytes=1 << 40, max_tokens=1 << 40, max_array_items=1 << 40, max_string_chars=1 << 40
+    )
+    items = interleaved(lines, step_ns=0)
+    payloads = {i: rec.payload for i, rec in items}
+    cut, whole = (linux_sources(linux_cfg(schema, limits=lim), items) for lim in (tight, unlimited))
+    assert cut.keys() == whole.keys()
+    truncated = 0
+    for doc_id, (ids, source) in cut.items():
+        raw = b"\n".join(payloads[i] for i in ids)
+        assert source == _native.limit_document_json(whole[doc_id][1], raw, "linux", **native_caps(tight))
+        truncated += b'"truncated":true' in source
+    assert truncated >= 2
+
+
+def linux_sources(cfg: Config, items: list[tuple[int, SpoolRecord]]) -> dict[str, tuple[list[int], bytes]]:
+    """Document id -> (spool ids, document JSON) as the builder writes them."""
+    builder = DocumentBuilder(cfg, dict(OBSERVER), record_clock=True)
+    built = builder.finish(builder.add(items)) + builder.flush()
+    return {d.doc_id: (d.spool_ids, d.source) for d in built if d.source is not None}
 
 
 @pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])
@@ -351,7 +438,7 @@ async def test_linux_enriched_as_per_document(triton: FakeTriton, tmp_path: Path
     for i, line in enumerate(lines[:60]):
         items.append((len(items) + 1, SpoolRecord("linux", line, mixed[i % 2], 1_700_000_000_000_000_000)))
     per_document = Enricher(settings)
-    docs, _ = await asyncio.to_thread(python_batches, cfg, items, True)
+    docs = await asyncio.to_thread(builder_documents, cfg, items, {}, True)
     for d in docs:
         if d.doc is not None:
             await per_document.enrich(d.doc)
@@ -369,22 +456,22 @@ async def test_linux_enriched_as_per_document(triton: FakeTriton, tmp_path: Path
 
 
 def test_record_clock_is_each_senders_own() -> None:
-    """The deliberate difference: on the record clock, a sender whose clock runs an hour ahead times out
-    another sender's open event in the one Python assembler, not in the native builder (per sender)."""
+    """The deliberate difference from the one Python assembler: on the record clock, a sender whose clock
+    runs an hour ahead does not time out another sender's open event (it did in the Python assembler)."""
     ahead = SYSCALL.replace("1700000000.123", "1700003600.000")
     items = [
         (1, SpoolRecord("linux", lines_of(SYSCALL.format(serial=1))[0], LINUX_SENDERS[0], 1)),
         (2, SpoolRecord("linux", lines_of(ahead.format(serial=7))[0], LINUX_SENDERS[1], 2)),
     ]
-    python, native = builders(linux_cfg(), record_clock=True)
-    assert [d.spool_ids for d in python.add(items)] == [[1]]  # cut by the other host's clock (max age)
-    assert native.add(items) == []
-    assert sorted(d.spool_ids for d in native.flush()) == [[1], [2]]
+    builder = DocumentBuilder(linux_cfg(), dict(OBSERVER), record_clock=True)
+    assert builder.add(items) == []
+    assert sorted(d.spool_ids for d in builder.flush()) == [[1], [2]]
 
 
-def test_a_native_failure_sends_the_lines_the_python_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A native bug while adding lines (NativePanic) does not stop the pipeline: that run of lines is
-    built in Python, and every record is still confirmed once."""
+def test_a_native_failure_dead_letters_the_open_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A native bug while adding lines (a whole call fails) does not stop the pipeline: every line of that
+    sender still open becomes a dead letter with its bytes, the sender starts afresh, and every record is
+    still confirmed once."""
     import auditrecv.pipeline as pipeline
 
     real = pipeline._native.LinuxDocuments
@@ -403,13 +490,19 @@ def test_a_native_failure_sends_the_lines_the_python_way(monkeypatch: pytest.Mon
         def add_bulk(self, *args: Any, **kw: Any) -> Any:
             self.calls += 1
             if self.calls == 2:
-                raise RuntimeError("native bug")
+                raise _native.NativePanic("native bug")
             return self.real.add_bulk(*args, **kw)
 
     monkeypatch.setattr(pipeline._native, "LinuxDocuments", Failing)
     lines = [line for _, line in read_records(LINUX_FIXTURES[0])]
     items = interleaved(lines, step_ns=0)
     spool, indexer = FakeSpool(items), FakeIndexer()
-    asyncio.run(Pipeline(linux_cfg(batch=5), spool, indexer, dict(OBSERVER), record_clock=True).drain())
+    p = Pipeline(linux_cfg(batch=5), spool, indexer, dict(OBSERVER), record_clock=True)
+    asyncio.run(p.drain())
     assert sorted(spool.deleted) == [i for i, _ in items]
-    assert indexer.prebuilt and len(indexer.lines) > len(indexer.prebuilt)  # native and Python documents
+    letters = [orjson.loads(v.split(b"\n")[1]) for v in indexer.lines.values() if isinstance(v, bytes)]
+    letters = [d for d in letters if d["event"]["kind"] == "pipeline_error"]
+    assert letters and p.stats["dead_letters"] >= len(letters)
+    assert {d["error"]["message"] for d in letters} == {"internal error: NativePanic('native bug')"}
+    payloads = {rec.payload for _, rec in items}
+    assert all(base64.b64decode(d["auditrecv"]["raw_base64"]) in payloads for d in letters)

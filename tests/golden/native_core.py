@@ -9,9 +9,9 @@ one call per batch). Linux lines go through `_native.LinuxDocuments` the way `au
 DocumentBuilder (chunks of 1000 lines on the records' clock, then a flush). `--raw` is
 `_native.bsm_decode_raw_json` / `_native.linux_decode_raw`.
 
-The few records the native core still hands back (over the document caps, a native bug) are built the
-package's Python way: the lines marked `# handbacks branch` go once the handbacks branch has ported
-those to Rust.
+The native core builds every document itself (over the document caps: cut; a native bug: a dead
+letter); only a document with an integer beyond 64 bits is handed back, refused as `auditrecv decode`
+refuses it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any, Literal
 import orjson
 
 from auditrecv import _native
-from auditrecv.config import Config, Limits
+from auditrecv.config import Config
 from auditrecv.pipeline import linux_documents_settings
 from auditrecv.spool.record import RecordKind, Source
-from auditrecv.tools import decode_config, dumps
+from auditrecv.tools import dumps
 
 __all__ = ["Schema", "build_documents", "decode_raw"]
 
@@ -59,13 +59,11 @@ def build_documents(
         observer=dict(observer),
     )
     lines: list[bytes] = []
-    for payload, (doc_id, doc, why) in zip(payloads, rows, strict=True):
+    for doc_id, doc, why in rows:
         if why is not None and why.startswith("unencodable: "):
             # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
             raise TypeError(why.removeprefix("unencodable: "))
-        if doc is None:  # handed back: built the package's Python way
-            lines += _handed_back_bsm(payload, schema, received_ns, host, observer)
-            continue
+        assert doc is not None, why  # nothing else is handed back
         lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
     return lines
 
@@ -102,43 +100,6 @@ def linux_builder(schema: Schema, observer: Mapping[str, str], cfg: Config | Non
     )
 
 
-def _handed_back_bsm(
-    payload: bytes, schema: Schema, received_ns: int, host: str, observer: Mapping[str, str]
-) -> list[bytes]:
-    """A BSM record the native core handed back, built by `auditrecv decode`'s own DocumentBuilder."""
-    from auditrecv.tools import file_documents  # handbacks branch
-
-    cfg, source = decode_config(schema), Source(transport="file", peer=host)
-    observed = dict(observer)
-    docs = file_documents("bsm", [(0, payload)], cfg=cfg, source=source, observer=observed, received_ns=received_ns)
-    return [dumps({"_id": b.doc_id, "_source": b.doc}, sort_keys=True) for _, b in docs if b.doc is not None]
-
-
-def python_fallback(
-    event: dict[str, Any],
-    source: Source,
-    schema: Schema,
-    observer: Mapping[str, str],
-    received_ns: int | None,
-    limits: Limits | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """An event the native builder handed back, built the pipeline's Python way from its interpret() dict."""
-    from auditrecv import schema as mappers  # handbacks branch: the Python mappers
-
-    doc_id = mappers.document_id("linux", source, mappers.linux_id_parts(event))  # handbacks branch
-    raw = "\n".join(str(r.get("raw", "")) for r in event.get("records") or []).encode("utf-8", "surrogateescape")
-    try:
-        if schema == "auditrecv-v1":
-            doc = mappers.to_compat_v1(event, source, received_ns=received_ns)  # handbacks branch
-        else:
-            doc = mappers.linux_to_ecs(event, source, dict(observer), received_ns=received_ns)  # handbacks branch
-    except Exception as exc:
-        doc = mappers.dead_letter_doc(  # handbacks branch
-            raw, source, f"internal error: {exc!r}", "linux", observer=dict(observer), received_ns=received_ns
-        )
-    return doc_id, mappers.limit_document(doc, raw, "linux", limits or Limits())  # handbacks branch
-
-
 def _linux_documents(
     payloads: Sequence[bytes], *, schema: Schema, received_ns: int, host: str, observer: Mapping[str, str]
 ) -> list[bytes]:
@@ -150,18 +111,14 @@ def _linux_documents(
         rows += builder.add(chunk, received_ns=received_ns, source=source)
     rows += builder.flush()
     lines: list[bytes] = []
-    for doc_id, doc, _ids, why, event, received in rows:
+    for doc_id, doc, _ids, why, _event, _received in rows:
         if doc is not None:
             lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
         elif why is not None and why.startswith("unencodable: "):
             # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
             raise TypeError(why.removeprefix("unencodable: "))
-        elif why != "no_document":
-            assert event is not None, why
-            fallback_id, fallback_doc = python_fallback(
-                orjson.loads(event), Source(transport="file", peer=host), schema, observer, received
-            )
-            lines.append(dumps({"_id": fallback_id, "_source": fallback_doc}, sort_keys=True))
+        else:
+            assert why == "no_document", why  # nothing else is handed back
     return lines
 
 

@@ -7,7 +7,7 @@ id, the spool ids of the lines that made it (or that an orphan EOE closes), and 
 as `auditrecv/sink/bulk.py` serializes it. Every Linux fixture, the decoder's hand-picked edge cases, huge
 events over `[limits]`, several senders and receivers, both clocks and both schemas; then enrichment values
 given per sender and the bulk-body variant. Events the native side hands back are rebuilt from the event
-JSON it returns, the way a caller would (lines marked `# handbacks branch` in tests/golden/native_core.py).
+JSON it returns, the way a caller would: only those with an integer past 64 bits remain (the sink refuses them).
 Generated and mutated lines (hypothesis), which no recording holds, keep the invariants of a row.
 """
 
@@ -30,7 +30,6 @@ from auditrecv.sink.bulk import BulkDoc, _serialize, encode
 from auditrecv.sink.naming import index_for
 from auditrecv.spool.record import Source
 from auditrecv.tools import decode_config
-from tests.golden import native_core
 from tests.golden.goldens import read_records
 from tests.golden.test_decoder_properties import linux_payloads
 from tests.native import recorded
@@ -74,12 +73,10 @@ def handed_back(
     received: int | None,
     limits: Limits | None,
 ) -> bytes | str:
-    """A hand-back as the caller completes it: unencodable ones are the sink's refusal, the rest Python-built."""
-    if why.startswith("unencodable: "):
-        return why
-    assert event is not None, why
-    _, doc = native_core.python_fallback(orjson.loads(event), source, schema, observer, received, limits)
-    return serialized(doc)
+    """A hand-back as the caller completes it: only unencodable documents remain (the sink's refusal);
+    everything else, over [limits] included, the native core builds itself."""
+    assert why.startswith("unencodable: "), why
+    return why
 
 
 def native_rows(
@@ -211,7 +208,7 @@ def test_orphan_eoe_and_unterminated_events() -> None:
 
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_huge_events_over_the_limits(schema: Schema) -> None:
-    """Events past [limits] are handed back with their event; completed the Python way, they are Python's."""
+    """Events past [limits] are cut natively (auditrecv.truncated), as limit_document cut them."""
     tight = dataclasses.replace(Limits(), max_document_bytes=64 * 1024, max_string_chars=1024, max_tokens=3)
     lines = lines_of(
         SYSCALL.format(serial=1),
@@ -232,7 +229,8 @@ def test_huge_events_over_the_limits(schema: Schema) -> None:
         )
     builder = native_builder(schema, {}, True, tight)
     rows = builder.add(lines, received_ns=RECEIVED_NS, source=SOURCES[1].to_dict()) + builder.flush()
-    assert "over_limits" in {r[3] for r in rows}
+    assert {r[3] for r in rows} == {None}
+    assert any(b'"truncated":true' in (r[1] or b"") for r in rows)
 
 
 def test_stats_count_dead_letters_as_the_pipeline() -> None:

@@ -161,8 +161,9 @@ pub fn bsm_sniff(data: &[u8]) {
 
 /// A Linux audit log, as `decode --raw` reads it (`linux_decode_raw`) and as the pipeline builds its
 /// documents (`LinuxDocuments`: ECS and `auditrecv-v1`, tight and default settings). The decoder may
-/// refuse an input as Python does (a header number of over 4300 digits); a document may be handed back
-/// (over the limits, unencodable); a caught panic (`Fallback::Panicked`) is a crash.
+/// refuse an input as Python does (a header number of over 4300 digits); an event the builder cannot
+/// map or write becomes a dead letter; a caught panic (a dead letter saying `internal error: native:`,
+/// or `Fallback::Panicked` where even that failed) is a crash.
 pub fn linux_lines(data: &[u8]) {
     let lines: Vec<&[u8]> = log_lines(data).collect();
     let tight = Settings { max_records: 3, max_in_flight: 2, ..Settings::default() };
@@ -195,6 +196,13 @@ pub fn linux_lines(data: &[u8]) {
                         Ok(json) => {
                             let value: Value = serde_json::from_slice(&json).expect("a document is not JSON");
                             assert!(value.is_object() && !b.id.is_empty(), "a document without an id or not an object");
+                            let error = value.pointer("/error/message").and_then(Value::as_str).unwrap_or_default();
+                            // a header number Python's int() refuses (its DocumentBuilder raised): a dead
+                            // letter on purpose, the one "native" reason that is not a caught panic
+                            if error.starts_with("internal error: native: ") && !error.contains("more than 4300 digits")
+                            {
+                                panic!("the Linux builder panicked: {error}");
+                            }
                         }
                         Err(Fallback::Panicked(why)) => panic!("serializing a Linux document panicked: {why}"),
                         Err(_) => {}

@@ -79,10 +79,13 @@ def ecs_bsm_documents(
     payload. ``source``: ``Source.to_dict()``. ``observer``: the pipeline's observer dict. The ``max_*``
     caps are config ``[limits]``.
 
-    One ``(doc_id, document, fallback)`` per payload, in order. ``document`` is None when the record is
-    handed back, ``fallback`` saying why: "over_limits" (over ``[limits]`` as ``limit_document`` judges
-    it, or cut by the decoder's own caps: build it with the Python path, which cuts it), "unencodable: ..." (orjson refuses it too: the sink dead-letters
-    such documents), "native_error: ..." (a bug here; build it in Python).
+    One ``(doc_id, document, fallback)`` per payload, in order. Documents over ``[limits]`` are cut as
+    ``limit_document`` cut them (a record over the decoder's caps is decoded whole first, as the Python
+    decoder did). A record that hits a bug here (a caught panic) becomes a dead letter with its bytes
+    (``error.message`` "internal error: native: ..."). ``document`` is None and ``fallback`` says why
+    only for: "unencodable: ..." (the document holds an integer beyond 64 bits, which orjson refuses:
+    ``bsm_unencodable_json`` gives it, for the sink to dead-letter as before) and "native_error: ..." (not
+    even the dead letter could be built).
 
     ``enrichment``, the values enrichment adds, looked up once per sender and batch::
 
@@ -114,14 +117,62 @@ def ecs_bsm_bulk_body(
     ``@timestamp``, lower-cased, as ``index_for``) and the document line, each ending in a newline.
 
     With it, one ``(doc_id, index, start, end, fallback)`` per payload: the record's lines are
-    ``body[start:end]``; a record handed back (``fallback`` non-empty, as in ``ecs_bsm_documents``) is not
-    in the body, and ``start == end`` is where its lines belong. Raises ValueError for a pattern directive
-    other than ``%Y %m %d %j %y %H %M %S %%``.
+    ``body[start:end]``; a record with a ``fallback`` (as in ``ecs_bsm_documents``) is not in the body, and
+    ``start == end`` is where its lines belong. A bug while enriching or writing
+    a document writes it as far as enrichment got rather than none. Raises ValueError for a pattern
+    directive other than ``%Y %m %d %j %y %H %M %S %%`` (config validation refuses those).
     """
+
+def bsm_unencodable_json(
+    payload: bytes,
+    *,
+    schema: str,
+    received_ns: int,
+    source: Mapping[str, object],
+    observer: Mapping[str, object],
+    max_document_bytes: int = 4194304,
+    max_tokens: int = 1000,
+    max_array_items: int = 10000,
+    max_string_chars: int = 262144,
+) -> bytes | None:
+    """The document of a spooled BSM record handed back as "unencodable" (an integer beyond 64 bits, which
+    orjson refuses), mapped as ``ecs_bsm_documents`` maps it (not enriched nor cut), as JSON with those
+    integers written: ``json.loads`` of it (not orjson) is exactly the dict the Python mappers made, which
+    the sink dead-letters (``serialization_error``) as before. None if it cannot be made."""
+
+def dead_letter_json(
+    raw: bytes,
+    *,
+    kind: str,
+    error: str,
+    received_ns: int,
+    source: Mapping[str, object],
+    observer: Mapping[str, object],
+) -> bytes:
+    """The dead letter of raw input that has no document (``dead_letter_doc``: ``kind`` "bsm" for one record,
+    "linux" for lines joined by newlines; ``error`` its reason), as JSON: the one dead-letter builder, also
+    used by the pipeline when a whole native call fails. ValueError for a receive time past year 9999."""
+
+def document_id(kind: str, source: Mapping[str, object], parts: list[bytes]) -> str:
+    """``document_id(kind, source, parts)`` (``schema/ids.py``): a BSM record's is ``("bsm", source, [payload])``."""
+
+def limit_document_json(
+    doc: bytes,
+    raw: bytes,
+    kind: str,
+    *,
+    max_document_bytes: int = 4194304,
+    max_tokens: int = 1000,
+    max_array_items: int = 10000,
+    max_string_chars: int = 262144,
+) -> bytes:
+    """``limit_document(doc, raw, kind, limits)`` of a document given as its JSON: the same bytes when within
+    the limits, else the cut document's JSON, as the document entry points cut documents. ValueError if
+    ``doc`` is not a JSON object."""
 
 class BsmDocuments:
     """A batch of spooled BSM records from one sender, mapped (as ``ecs_bsm_documents``: decode, ECS or
-    ``auditrecv-v1``, ids, dead letters, records handed back) but not yet enriched nor serialized; the
+    ``auditrecv-v1``, ids, dead letters, documents cut to ``[limits]``) but not yet enriched nor serialized; the
     documents stay in Rust. For enrichment: ``zone_refs()`` names what to look up, then ``bulk_body()``
     takes the values found and writes the body (once)."""
 
@@ -188,11 +239,11 @@ def linux_decode_raw_into(
     called with it. Returns the number of lines written; on an error (raised as ``linux_decode_raw``
     raises it, or whatever ``write`` raised) the lines before it have been written."""
 
-# (doc_id, document JSON or None, spool ids of the event's lines, reason or None, the event's
-# `decode --raw` JSON for hand-backs, arrival time of its first line)
+# (doc_id, document JSON or None, spool ids of the event's lines, reason or None, the unencodable document's
+# JSON or the `decode --raw` JSON of an event without a document, arrival time of its first line)
 LinuxRow = tuple[str, bytes | None, list[int], str | None, bytes | None, int | None]
-# (doc_id, index, start, end, reason ("" in the body), spool ids, `decode --raw` JSON of hand-backs,
-# arrival time of the first line)
+# (doc_id, index, start, end, reason ("" in the body), spool ids, the unencodable document's JSON or the
+# `decode --raw` JSON of an event without a document, arrival time of the first line)
 LinuxLayoutRow = tuple[str, str, int, int, str, list[int], bytes | None, int | None]
 
 class LinuxDocuments:
@@ -203,11 +254,14 @@ class LinuxDocuments:
     files, spool exports) or on the lines' arrival time, as ``DocumentBuilder(record_clock=...)``.
 
     Each row is one event: its document id (``linux_id_parts``), the document JSON (ECS or ``auditrecv-v1``,
-    dead letters for events the mapper cannot map, enriched with the ``enrichment`` given with the call, as
-    in ``ecs_bsm_documents``) and the spool ids of every line it was built from. Reason ``"no_document"``:
-    an orphan EOE (its event was already emitted): delete the spool ids, index nothing. Other reasons are
-    hand-backs (``over_limits``, ``unencodable: ...``, ``native_error: ...``): map the returned event JSON
-    (``orjson.loads`` of it is ``interpret(event)``) the Python way, with the returned arrival time.
+    cut to ``[limits]``, dead letters for events the mapper cannot map, cannot write or hits a bug on, as
+    in ``ecs_bsm_documents``, with the event's lines joined by newlines as raw input; enriched with the
+    ``enrichment`` given with the call) and the spool ids of every line it was built from. Reason
+    ``"no_document"``: an orphan EOE (its event was already emitted): delete the spool ids, index nothing.
+    Reason ``unencodable: ...``: the document holds an integer beyond 64 bits; the JSON slot (the 5th
+    item of a row, the 7th of a layout row) holds it with those integers written (as
+    ``bsm_unencodable_json``). Reason ``native_error: ...``: not even the dead letter could be built; the
+    JSON slot holds the event's ``decode --raw`` JSON if it can be written.
     The source of an event is that of its first line (``source`` of the ``add`` call that brought it).
 
     One ``DocumentBuilder`` has one clock and one ``max_in_flight`` for all senders; an instance here has

@@ -3,22 +3,24 @@
 //! `auditrecv/sink/bulk.py` `encode`): decode, map (ECS or `auditrecv-v1`), dead-letter what has no
 //! header or makes the mapper fail, id, enrich, serialize: one pass, no per-field objects in Python.
 //!
-//! A few records are handed back instead ([`Fallback`]): those over the document caps (rare and
-//! large; the Python `limit_document` cuts them), those orjson could not serialize either (the sink
-//! dead-letters them with their Python `repr`), and any that hit a bug here (a caught panic). The
-//! caller builds those the Python way and puts their lines where [`BodyLayout`] says.
+//! Documents over the document caps are cut (`limits::cut_document`, as the Python `limit_document`);
+//! a record that hits a bug here (a caught panic) becomes a dead letter with its bytes, built in a guard
+//! of its own. Left to the caller ([`Fallback`]): a document holding an integer beyond 64 bits (written
+//! by [`unencodable_json`] for the sink to refuse, as it refused the Python document) and a record
+//! whose dead letter cannot be built either.
 
 use super::bsm::{MapError, bsm_to_ecs};
 use super::common::{Observer, Parties, Source, civil};
 use super::deadletter::dead_letter_bsm;
+use super::deadletter::holds_unencodable;
 use super::enrich::{Enrichment, enrich, zone_refs};
 use super::ids::document_id;
-use super::limits::{DocLimits, within_limits, within_limits_fast};
+use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
 use super::v1::bsm_to_v1;
 use super::value::{Obj, Value};
 use crate::boundary::guard;
 use crate::bsm::record::{Limits, decode_record};
-use crate::json::JsonWriter;
+use crate::json::{INTEGER_RANGE, JsonWriter, allowing_big_integers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schema {
@@ -133,11 +135,9 @@ impl Batch {
     }
 }
 
-/// Why a record is handed back to the Python path.
+/// Why a record has no document of its own: handed back (unencodable) or made a dead letter (`dead_letter_reason`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fallback {
-    /// Over `[limits]` (Python cuts the document), or cut by the decoder's own caps.
-    OverLimits,
     /// The document holds a value orjson refuses (an integer beyond 64 bits).
     Unencodable(String),
     /// A bug here (a caught panic), with its message.
@@ -152,9 +152,9 @@ pub enum Built {
 }
 
 /// The mapped document (or dead letter), the token count `within_limits_fast` takes, and whether the
-/// decoder's own caps left something out (then the Python decoder, which has none, made a larger one).
-fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapError>, u64, bool) {
-    let rec = decode_record(payload, 0, true, batch.decode_limits);
+/// decoder's `limits` left something out.
+fn mapped(payload: &[u8], received_ns: u64, batch: &Batch, limits: Limits) -> (Result<Obj, MapError>, u64, bool) {
+    let rec = decode_record(payload, 0, true, limits);
     let tokens = rec.truncation.as_ref().map_or(rec.tokens.len() as u64, |t| t.tokens_seen);
     let cut = rec.truncation.is_some();
     if rec.event_id.is_none() {
@@ -175,11 +175,14 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch) -> (Result<Obj, MapEr
     (doc, tokens, cut)
 }
 
-/// The mapped document of one spooled BSM record (not enriched), or why it is handed back.
+/// The mapped document of one spooled BSM record (not enriched), cut to `[limits]` as the pipeline's
+/// `limit_document` cuts it, or why it has none.
 fn mapped_document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
-    let (doc, tokens, decoder_cut) = mapped(payload, received_ns, batch);
+    let (mut doc, mut tokens, decoder_cut) = mapped(payload, received_ns, batch, batch.decode_limits);
     if decoder_cut {
-        return Err(Fallback::OverLimits);
+        // over the caps anyway: mapped whole, as the Python decoder (which has no caps) did, then cut
+        (doc, tokens, _) =
+            mapped(payload, received_ns, batch, Limits { max_tokens: usize::MAX, max_array_items: usize::MAX });
     }
     let doc = match doc {
         Ok(doc) => doc,
@@ -187,19 +190,68 @@ fn mapped_document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Ob
         // a dead letter that cannot be made (a receive time past year 9999): Python raises too
         Err(MapError::Internal(e)) => return Err(Fallback::Panicked(e.0)),
     };
-    if !within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
-        // the pipeline's limit_document, before enrichment as there: kept whole if within the caps
-        let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
-        if !within_limits(&json, &batch.doc_limits) {
-            return Err(Fallback::OverLimits);
-        }
+    if holds_unencodable(&doc) {
+        return Err(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
     }
-    Ok(doc)
+    if !decoder_cut && within_limits_fast(payload.len() as u64, tokens, &batch.doc_limits) {
+        return Ok(doc);
+    }
+    // the pipeline's limit_document, before enrichment as there: kept whole if within the caps
+    let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+    if within_limits(&json, &batch.doc_limits) {
+        return Ok(doc);
+    }
+    cut_document(&json, payload, "bsm", &batch.doc_limits)
+        .ok_or_else(|| Fallback::Panicked("the document could not be cut to [limits]".into()))
+}
+
+/// `mapped_document`, or the dead letter of a record that hits a bug here (a caught panic), built in a
+/// guard of its own. A document holding an integer orjson refuses is left to the caller (see
+/// [`unencodable_json`]), as is a record whose dead letter cannot be built either.
+fn document_or_dead_letter(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
+    let why = match guard(|| mapped_document(payload, received_ns, batch)) {
+        Ok(Ok(doc)) => return Ok(doc),
+        Ok(Err(why @ Fallback::Unencodable(_))) => return Err(why),
+        Ok(Err(why)) => why,
+        Err(p) => Fallback::Panicked(p.0),
+    };
+    let error = dead_letter_reason(&why);
+    match guard(|| dead_letter_bsm(payload, &batch.parties, &error, received_ns)) {
+        Ok(Ok(doc)) => Ok(doc),
+        _ => Err(why),
+    }
+}
+
+/// The document of a record that holds an integer beyond 64 bits, as JSON with those integers written
+/// (`mapped_document` inside `allowing_big_integers`, not enriched nor cut): what the Python mapper made
+/// of it, for the caller to read with Python's `json` and hand to the sink, which refuses it as it
+/// refused the Python document (a `serialization_error` dead letter). None if it cannot be made.
+pub fn unencodable_json(payload: &[u8], received_ns: u64, batch: &Batch) -> Option<Vec<u8>> {
+    guard(|| {
+        allowing_big_integers(|| {
+            let (mut doc, _, cut) = mapped(payload, received_ns, batch, batch.decode_limits);
+            if cut {
+                let whole = Limits { max_tokens: usize::MAX, max_array_items: usize::MAX };
+                (doc, _, _) = mapped(payload, received_ns, batch, whole);
+            }
+            doc.ok()?.to_json().ok()
+        })
+    })
+    .ok()
+    .flatten()
+}
+
+/// The reason a dead letter gives for a record handed over to it.
+pub(crate) fn dead_letter_reason(why: &Fallback) -> String {
+    match why {
+        Fallback::Unencodable(e) => format!("unencodable: {e}"),
+        Fallback::Panicked(m) => format!("internal error: native: {m}"),
+    }
 }
 
 /// The mapped and enriched document of one spooled BSM record, or why it is handed back.
 fn document(payload: &[u8], received_ns: u64, batch: &Batch) -> Result<Obj, Fallback> {
-    let mut doc = mapped_document(payload, received_ns, batch)?;
+    let mut doc = document_or_dead_letter(payload, received_ns, batch)?;
     if let Some(e) = &batch.enrichment {
         enrich(&mut doc, e, Some(&batch.parties));
     }
@@ -210,7 +262,7 @@ fn timestamp(doc: &Obj) -> &str {
     doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// One spooled BSM record -> its document (or the reason to build it in Python).
+/// One spooled BSM record -> its document (or the reason it has none).
 pub fn build_bsm(payload: &[u8], received_ns: u64, batch: &Batch) -> Built {
     let id = document_id("bsm", &batch.parties.identity, &[payload]);
     let built = guard(|| {
@@ -231,7 +283,7 @@ pub fn build_bsm(payload: &[u8], received_ns: u64, batch: &Batch) -> Built {
 pub enum BodyLayout {
     /// The record's action and document lines are `body[start..end]`.
     Lines { id: String, index: String, start: usize, end: usize },
-    /// Not in the body: build it in Python; its lines belong at `body[at]` (before the next record's).
+    /// Not in the body (no document, not even a dead letter); its lines belong at `body[at]`.
     Fallback { id: String, why: Fallback, at: usize },
 }
 
@@ -251,8 +303,7 @@ impl Prepared {
             .map(|(i, payload)| {
                 let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
                 let id = document_id("bsm", &batch.parties.identity, &[payload]);
-                let doc = guard(|| mapped_document(payload, received, batch))
-                    .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+                let doc = document_or_dead_letter(payload, received, batch);
                 (id, doc)
             })
             .collect();
@@ -289,7 +340,7 @@ impl Prepared {
         for (id, doc) in self.docs {
             let start = w.buf.len();
             let written = doc.and_then(|mut doc| {
-                guard(|| {
+                let enriched = guard(|| {
                     if let Some(e) = &batch.enrichment {
                         enrich(&mut doc, e, Some(&batch.parties));
                     }
@@ -297,7 +348,14 @@ impl Prepared {
                     write_lines(&mut w, &index, &id, &doc)?;
                     Ok(index)
                 })
-                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
+                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+                enriched.or_else(|why| {
+                    // a bug in enrichment or writing: the document as far as it got, rather than none
+                    w.buf.truncate(start);
+                    let index = naming.index(timestamp(&doc));
+                    guard(|| write_lines(&mut w, &index, &id, &doc)).map_err(|_| why.clone())?.map_err(|_| why)?;
+                    Ok(index)
+                })
             });
             match written {
                 Ok(index) => layout.push(BodyLayout::Lines { id, index, start, end: w.buf.len() }),

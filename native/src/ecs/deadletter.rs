@@ -11,6 +11,20 @@ pub fn put_raw(doc: &mut Obj, raw: &[u8], kind: &'static str) {
     doc.put("auditrecv.raw_kind", kind);
 }
 
+/// Whether a document holds an integer orjson refuses (beyond 64 bits): it cannot be written as a
+/// bulk line (the callers hand it back as JSON with those integers, for the sink to refuse).
+pub fn holds_unencodable(doc: &Obj) -> bool {
+    fn value(v: &Value) -> bool {
+        match v {
+            Value::Big(n) => *n > u128::from(u64::MAX),
+            Value::List(items) => items.iter().any(value),
+            Value::Obj(o) => holds_unencodable(o),
+            _ => false,
+        }
+    }
+    doc.entries.iter().any(|(_, v)| value(v))
+}
+
 /// `dead_letter_doc(raw, source, error, "bsm", ...)`: the record's bytes, as hex in `event.original`.
 pub fn dead_letter_bsm(raw: &[u8], parties: &Parties, error: &str, received_ns: u64) -> Result<Obj, PyError> {
     let original = crate::json::hex_string(raw);

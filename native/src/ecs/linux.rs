@@ -270,6 +270,8 @@ fn int_value(n: &PyInt) -> Value {
         Value::Int(v)
     } else if let Ok(v) = u64::try_from(n.value) {
         Value::UInt(v)
+    } else if crate::json::big_integers_allowed() {
+        Value::Raw(n.value.to_string().into_bytes()) // exact, for the sink to refuse (see batch.rs)
     } else {
         Value::Big(n.value.unsigned_abs())
     }
@@ -278,6 +280,7 @@ fn int_value(n: &PyInt) -> Value {
 fn num_value(n: &Num) -> Value {
     match n {
         Num::Small(v) => u64::try_from(*v).map_or(Value::Big(*v), Value::UInt),
+        Num::Huge(d) if crate::json::big_integers_allowed() => Value::Raw(d.as_bytes().to_vec()),
         Num::Huge(_) => Value::Big(u128::MAX),
     }
 }

@@ -1,19 +1,19 @@
 //! Spooled Linux lines of one sender -> events -> documents, as `auditrecv/pipeline.py`
 //! `DocumentBuilder` does it (`add`, `poll`, `flush`, `_linux`): the assembler is kept across batches,
-//! each completed event becomes its document (ECS or v1), id, dead letter or hand-back.
+//! each completed event becomes its document (ECS or v1, cut to `[limits]`), id or dead letter.
 
 use std::sync::Arc;
 
-use super::batch::{Fallback, IndexNaming, Schema, write_lines};
+use super::batch::{Fallback, IndexNaming, Schema, dead_letter_reason, write_lines};
 use super::common::{Observer, Parties, Source};
-use super::deadletter::dead_letter_linux;
+use super::deadletter::{dead_letter_linux, holds_unencodable};
 use super::enrich::{Enrichment, enrich};
 use super::ids::document_id;
-use super::limits::{DocLimits, within_limits, within_limits_fast};
+use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
 use super::linux::{MapError, event_lines, linux_id_parts, linux_to_ecs, linux_to_v1};
 use super::value::{Obj, Value};
 use crate::boundary::guard;
-use crate::json::JsonWriter;
+use crate::json::{INTEGER_RANGE, JsonWriter, allowing_big_integers};
 use crate::linux::assemble::{Assembler, Complete, Event, Settings};
 use crate::linux::parse::parse_line;
 use crate::linux::pytext::decode_lossy;
@@ -47,8 +47,8 @@ pub enum Outcome {
     Doc(Box<Obj>),
     /// An orphan EOE (its event was already emitted): no document, the lines are simply done.
     NoDocument,
-    /// Built by the Python path: why, and the event as `interpret()` gives it (its `decode --raw`
-    /// JSON), None where that cannot be written either.
+    /// No document, not even a dead letter: why, and the event as `interpret()` gives it (its
+    /// `decode --raw` JSON), None where that cannot be written either.
     Fallback(Fallback, Option<Vec<u8>>),
 }
 
@@ -198,19 +198,54 @@ impl LinuxBuilder {
         refs.extend(lines);
         let id = document_id("linux", &parties.identity, &refs);
         let received = received_ns.unwrap_or(0);
-        let mut dead_letter = false;
-        let outcome = match guard(|| self.document(event, parties, received)) {
-            Ok(Ok((doc, dead))) => {
+        let dead_letter;
+        let mapped = guard(|| self.document(event, parties, received)).unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+        let outcome = match mapped {
+            Ok((doc, dead)) => {
                 dead_letter = dead;
                 Outcome::Doc(Box::new(doc))
             }
-            Ok(Err(why)) => Outcome::Fallback(why, event_json(event)),
-            Err(p) => Outcome::Fallback(Fallback::Panicked(p.0), event_json(event)),
+            Err(why @ Fallback::Unencodable(_)) => {
+                dead_letter = false;
+                Outcome::Fallback(why, self.unencodable_json(event, parties, received))
+            }
+            Err(why) => {
+                let outcome = self.dead_letter(event, parties, received, why);
+                dead_letter = matches!(outcome, Outcome::Doc(_));
+                outcome
+            }
         };
         LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, outcome }
     }
 
-    /// The event's document and whether it is a dead letter, or why it is handed back.
+    /// The document of an event that holds an integer beyond 64 bits, as JSON with those integers written
+    /// (as `batch::unencodable_json`: not enriched nor cut), for the caller to hand to the sink.
+    fn unencodable_json(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Option<Vec<u8>> {
+        guard(|| {
+            allowing_big_integers(|| {
+                let doc = match self.schema {
+                    Schema::Ecs => linux_to_ecs(event, parties, received),
+                    Schema::V1 => linux_to_v1(event, &parties.source.peer, received),
+                };
+                doc.ok()?.to_json().ok()
+            })
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// The dead letter of an event that has no document (a bug here), built
+    /// in a guard of its own; handed back only if that fails too.
+    fn dead_letter(&self, event: &Event<Tag>, parties: &Parties, received: u64, why: Fallback) -> Outcome {
+        let error = dead_letter_reason(&why);
+        match guard(|| dead_letter_linux(&event_lines(event), parties, &error, received)) {
+            Ok(Ok(doc)) => Outcome::Doc(Box::new(doc)),
+            _ => Outcome::Fallback(why, event_json(event)),
+        }
+    }
+
+    /// The event's document (cut to `[limits]` as the pipeline's `limit_document` cuts it) and whether
+    /// it is a dead letter, or why it has none.
     fn document(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Result<(Obj, bool), Fallback> {
         if event.records.iter().any(|r| r.error == Some("header number too long")) {
             return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
@@ -230,10 +265,15 @@ impl LinuxBuilder {
         };
         // within_limits_fast takes the lines' length in characters, as Python's len(str)
         let raw_len: usize = event.records.iter().map(|r| r.raw.chars().count()).sum();
+        if holds_unencodable(&doc) {
+            return Err(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
+        }
         if !within_limits_fast(raw_len as u64, event.records.len() as u64, &self.doc_limits) {
             let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
             if !within_limits(&json, &self.doc_limits) {
-                return Err(Fallback::OverLimits);
+                let cut = cut_document(&json, &event_lines(event), "linux", &self.doc_limits)
+                    .ok_or_else(|| Fallback::Panicked("the document could not be cut to [limits]".into()))?;
+                return Ok((cut, dead));
             }
         }
         Ok((doc, dead))
@@ -289,7 +329,15 @@ impl LinuxBuilder {
                     write_lines(w, &index, id, doc)?;
                     Ok(index)
                 })
-                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
+                .or_else(|why| {
+                    // a bug in enrichment or writing: the document as far as it got, rather than none
+                    w.buf.truncate(start);
+                    let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    let index = naming.index(&stamp);
+                    guard(|| write_lines(w, &index, id, doc)).map_err(|_| why.clone())?.map_err(|_| why)?;
+                    Ok(index)
+                });
                 if written.is_err() {
                     w.buf.truncate(start);
                 }

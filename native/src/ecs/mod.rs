@@ -18,6 +18,7 @@ pub mod ids;
 pub mod limits;
 pub mod linux;
 pub mod linux_batch;
+pub mod parse;
 pub mod tables;
 pub mod v1;
 pub mod value;

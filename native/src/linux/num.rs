@@ -90,6 +90,10 @@ impl Num {
     pub fn write_json(&self, w: &mut JsonWriter) -> Result<(), JsonError> {
         match self {
             Num::Small(v) => w.u128(*v),
+            Num::Huge(d) if crate::json::big_integers_allowed() => {
+                w.buf.extend_from_slice(d.as_bytes());
+                Ok(())
+            }
             Num::Huge(_) => Err(INTEGER_RANGE),
         }
     }
