@@ -12,6 +12,7 @@ installed here first. TLS and authentication are not part of it: no embedded eng
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -23,7 +24,17 @@ from auditrecv.config import Search
 from auditrecv.decode.bsm import decode_record, iter_records
 from auditrecv.decode.linux import decode_events
 from auditrecv.schema import bsm_id_parts, bsm_to_ecs, build_templates, document_id, linux_id_parts, linux_to_ecs
-from auditrecv.sink import BulkDoc, EngineInfo, Result, index_for, open_indexer
+from auditrecv.sink import (
+    BulkDoc,
+    BulkIndexer,
+    EngineInfo,
+    Result,
+    TemplateError,
+    detect_engine,
+    index_for,
+    install_templates,
+    open_indexer,
+)
 from auditrecv.sink.naming import template_names
 from auditrecv.spool.record import Source
 from tests.infra.engine import SearchEngine
@@ -183,3 +194,39 @@ async def test_data_stream_takes_our_template_over_the_built_in_logs_one(clean: 
         if not external:
             engine.delete_indices(f"logs-{PREFIX}-*")
             engine.request("DELETE", "/_index_template/logs", ok=(200, 404))
+
+
+async def test_retention_policy_is_installed_where_the_engine_manages_lifecycles(
+    clean: SearchEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ILM/ISM (a real cluster) the policy goes in before the templates that name it. The embedded nodes
+    have neither: Elasticsearch refuses the ILM request, so nothing is installed and the sink says why
+    (a template naming a missing policy would fail too); OpenSearch without ISM gets the templates
+    without the policy, and a warning."""
+    engine = clean
+    settings = dataclasses.replace(daily_settings(engine), retention="30d")
+    policy = f"{PREFIX}-retention"
+    templates = real_templates(engine, settings)
+    async with BulkIndexer(settings) as idx:
+        info = await detect_engine(idx)
+        if engine.kind is not None and engine.flavor == "elasticsearch":
+            with pytest.raises(TemplateError, match=f"rejected ilm_policy '{policy}'"):
+                await install_templates(idx, info, templates(info))
+            return
+        names = await install_templates(idx, info, templates(info))
+        outcomes = await idx.index([BulkDoc(index_for(settings, doc), i, doc) for i, doc in ecs_documents()[:2]])
+    try:
+        assert [o.result for o in outcomes] == [Result.CREATED] * 2
+        if engine.kind is not None:  # embedded OpenSearch: no ISM plugin
+            assert f"ism_policy/{policy}" not in names
+            assert f"ISM policy '{policy}' not installed" in caplog.text
+        elif engine.flavor == "elasticsearch":
+            assert names[0] == f"ilm_policy/{policy}"
+            _, res = engine.request("GET", f"/_ilm/policy/{policy}")
+            assert res[policy]["policy"]["phases"]["delete"]["min_age"] == "30d"
+        else:
+            assert names[0] == f"ism_policy/{policy}"
+    finally:
+        if engine.kind is None:
+            path = f"/_ilm/policy/{policy}" if engine.flavor == "elasticsearch" else f"/_plugins/_ism/policies/{policy}"
+            engine.request("DELETE", path, ok=(200, 404))
