@@ -44,7 +44,8 @@ import org.elasticsearch.xcontent.XContentBuilder;
  * through a template with {@code "data_stream": {}}) are in the server jar already.
  *
  * The answers keep the real response shapes for the fields they carry; the data-stream delete does what
- * the module's transport action does (on the single, default project): drop the stream from the metadata, then its backing indices.
+ * the module's transport action does (on the single, default project): drop the stream from the metadata,
+ * then its backing indices.
  */
 // The unbatched cluster-state task and (9.x) the default-project accessors are deprecated for multi-project
 // clusters; this node is single-project, as the module's own transport actions assume too.
