@@ -128,6 +128,11 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
         index_settings["index"]["number_of_replicas"] = settings.number_of_replicas
     index_settings["index"]["codec"] = "best_compression"
     index_settings["index"].update(lifecycle_settings(flavor, settings))
+    if settings.mode == "data_stream" and flavor == "elasticsearch" and _version_tuple(version) >= (8, 15):
+        # Elasticsearch 9 (and 8.x with cluster.logsdb.enabled) turns every new logs-*-* data stream index
+        # whose settings name no index.mode into logsdb, whatever template won: a synthetic _source, indices
+        # sorted by host.name. An audit trail keeps its documents as sent.
+        index_settings["index"]["mode"] = "standard"
     if settings.schema == "auditrecv-v1":
         from .compat import compat_mappings
 

@@ -100,6 +100,11 @@ class SearchEngine:
     log_path: Path | None = None
     startup_seconds: float | None = None
 
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        """``(major, minor, patch)`` of ``version`` (qualifiers such as ``-SNAPSHOT`` dropped)."""
+        return tuple(int(n) for n in re.findall(r"\d+", self.version.split("-", 1)[0])[:3])
+
     # -- generic HTTP ------------------------------------------------------------------------------------
 
     def request(

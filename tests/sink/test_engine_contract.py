@@ -190,6 +190,9 @@ async def test_data_stream_takes_our_template_over_the_built_in_logs_one(clean: 
         mappings = mapping[backing]["mappings"]
         assert mappings["properties"]["process"]["properties"]["pid"] == {"type": "long"}
         assert mappings.get("_meta", {}).get("template") != "logs"  # nothing of the logs template
+        if engine.flavor == "elasticsearch" and engine.version_tuple >= (8, 15):
+            _, index_settings = engine.request("GET", f"/{backing}/_settings/index.mode")
+            assert index_settings[backing]["settings"]["index"]["mode"] == "standard"  # not logsdb
     finally:
         if not external:
             engine.delete_indices(f"logs-{PREFIX}-*")
@@ -230,3 +233,21 @@ async def test_retention_policy_is_installed_where_the_engine_manages_lifecycles
         if engine.kind is None:
             path = f"/_ilm/policy/{policy}" if engine.flavor == "elasticsearch" else f"/_plugins/_ism/policies/{policy}"
             engine.request("DELETE", path, ok=(200, 404))
+
+
+def test_data_stream_template_pins_the_standard_index_mode_where_logsdb_exists() -> None:
+    """Elasticsearch's logsdb settings provider gives a logs-*-* data stream index logsdb mode unless its
+    settings name a mode (on by default from 9.0); index.mode exists from 8.15, when logsdb came."""
+    stream = Search(mode="data_stream")
+    for version, mode in (("9.5.3", "standard"), ("8.15.0", "standard"), ("8.14.3", None), ("7.17.28", None)):
+        templates = build_templates("elasticsearch", version, stream)
+        index = templates["component_templates"]["logs-auditrecv-default-settings"]["template"]["settings"]["index"]
+        assert index.get("mode") == mode, version
+    assert (
+        "mode"
+        not in build_templates("opensearch", "3.9.0", stream)["component_templates"]["logs-auditrecv-default-settings"][
+            "template"
+        ]["settings"]["index"]
+    )
+    daily = build_templates("elasticsearch", "9.5.3", Search())
+    assert "mode" not in daily["component_templates"]["auditrecv-settings"]["template"]["settings"]["index"]
