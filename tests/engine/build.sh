@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the embedded test engines: OpenSearch 2.19 (.), Elasticsearch 7.17 (es7/), Elasticsearch 8.19
 # (es8/), Elasticsearch 9.x (es9/), OpenSearch 3.x (os3/). For each, resolves pom.xml's dependency closure
-# with Maven into <dir>/target/cp.txt and compiles the launcher (every .java under <dir>/src) into
-# <dir>/target/classes. Elasticsearch 9 and OpenSearch 3 need Java 21+: they are compiled and run with the
+# with Maven into <dir>/target/cp.txt and compiles the launcher (every .java under <dir>/src, plus es-common/src
+# for both Elasticsearch 8 and 9) into <dir>/target/classes. Elasticsearch 9 and OpenSearch 3 need Java 21+: they are compiled and run with the
 # JDK in $AUDITRECV_JAVA21_HOME (default /usr/lib/jvm/temurin-25-jdk-amd64, present on CI machines); the
 # others with the default Java 17. Idempotent: a stamp of the inputs skips an engine (well under a second
 # for all five) when nothing changed. Called by scripts/install.sh --test and, if needed, by the pytest
@@ -33,12 +33,12 @@ jars_present() {  # every jar of a resolved classpath is still in the local Mave
   done < "$1"
 }
 
-build_one() {  # build_one DIR MAIN_CLASS JAVA_RELEASE
-  local dir=$1 main=$2 release=$3 target=$1/target
+build_one() {  # build_one DIR MAIN_CLASS JAVA_RELEASE [SHARED_SOURCE_DIR]
+  local dir=$1 main=$2 release=$3 shared=${4:-} target=$1/target
   local javac=javac sources stamp
   [ "$release" = 17 ] || javac=$java21_home/bin/javac
-  sources=$(cd "$dir" && find src -name '*.java' | LC_ALL=C sort)
-  stamp=$( (cd "$dir" && cat pom.xml $sources; cat "$here/log4j2.properties"; echo "$release $javac") \
+  sources=$( (cd "$dir" && find src -name '*.java'; [ -z "$shared" ] || find "$shared" -name '*.java') | LC_ALL=C sort)
+  stamp=$( (cd "$dir" && cat pom.xml $sources; cat "$here/log4j2.properties"; echo "$release $javac $sources") \
            | sha256sum | cut -c1-16)
   if [ -s "$target/cp.txt" ] && [ -f "$target/classes/${main//.//}.class" ] \
      && [ "$(cat "$target/.stamp" 2>/dev/null)" = "$stamp" ] && jars_present "$target/cp.txt"; then
@@ -61,6 +61,6 @@ build_one() {  # build_one DIR MAIN_CLASS JAVA_RELEASE
 
 build_one "$here" EmbeddedOpenSearch 17
 build_one "$here/es7" EmbeddedElasticsearch7 17
-build_one "$here/es8" org.elasticsearch.node.EmbeddedElasticsearch8 17
-build_one "$here/es9" org.elasticsearch.node.EmbeddedElasticsearch9 21
+build_one "$here/es8" org.elasticsearch.node.EmbeddedElasticsearch 17 "$here/es-common/src"
+build_one "$here/es9" org.elasticsearch.node.EmbeddedElasticsearch 21 "$here/es-common/src"
 build_one "$here/os3" EmbeddedOpenSearch3 21

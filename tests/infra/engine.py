@@ -66,10 +66,10 @@ ELASTICSEARCH7 = EngineKind(
 )
 ELASTICSEARCH8 = EngineKind(
     "elasticsearch-8.19", "elasticsearch", "8.19.", ENGINE_DIR / "es8",
-    "org.elasticsearch.node.EmbeddedElasticsearch8", missing_types=_ES_MODULE_TYPES,
+    "org.elasticsearch.node.EmbeddedElasticsearch", missing_types=_ES_MODULE_TYPES,
 )  # fmt: skip
 ELASTICSEARCH9 = EngineKind(
-    "elasticsearch-9", "elasticsearch", "9.", ENGINE_DIR / "es9", "org.elasticsearch.node.EmbeddedElasticsearch9",
+    "elasticsearch-9", "elasticsearch", "9.", ENGINE_DIR / "es9", "org.elasticsearch.node.EmbeddedElasticsearch",
     java_release=21, missing_types=_ES_MODULE_TYPES, zstd_codec=False,
 )  # fmt: skip
 OPENSEARCH3 = EngineKind("opensearch-3", "opensearch", "3.", ENGINE_DIR / "os3", "EmbeddedOpenSearch3", java_release=21)

@@ -18,19 +18,22 @@ import org.elasticsearch.plugins.PluginsService;
 import org.elasticsearch.transport.netty4.Netty4Plugin;
 
 /**
- * A single-node Elasticsearch 9.x for the auditrecv test suite, in its own JVM with a flat classpath.
+ * A single-node Elasticsearch 8.19 or 9.x for the auditrecv test suite, in its own JVM with a flat classpath.
+ *
+ * One source for both: build.sh compiles it with es8/src or es9/src, which hold what differs between the two
+ * (the plugins service's descriptors, the test plugin's REST registration and per-project metadata).
  *
  * Why in package org.elasticsearch.node: since 8.10 a node is built by NodeConstruction, and the only way to
  * hand it plugins from the classpath (no distribution, no modules/ directory, no jar-hell checks) is a
  * NodeServiceProvider that makes the plugins service; both are package-private. Bootstrap checks,
  * entitlements and the security manager are never installed: only the distribution's launcher does that.
  *
- * Usage and behaviour as ../../src/EmbeddedOpenSearch.java: HOME HTTP_PORT TRANSPORT_PORT, prints
+ * Usage and behaviour as tests/engine/src/EmbeddedOpenSearch.java: HOME HTTP_PORT TRANSPORT_PORT, prints
  * "VERSION=" and "HTTP_ADDRESS=" once started, SIGTERM (and stdin EOF with -Dauditrecv.exitOnStdinEof=true)
  * closes it.
  */
-public final class EmbeddedElasticsearch9 {
-    private EmbeddedElasticsearch9() {}
+public final class EmbeddedElasticsearch {
+    private EmbeddedElasticsearch() {}
 
     static final List<Class<? extends Plugin>> PLUGINS = List.of(Netty4Plugin.class, AuditrecvTestPlugin.class);
 
@@ -44,7 +47,7 @@ public final class EmbeddedElasticsearch9 {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 3) {
-            System.err.println("usage: EmbeddedElasticsearch9 HOME HTTP_PORT TRANSPORT_PORT");
+            System.err.println("usage: EmbeddedElasticsearch HOME HTTP_PORT TRANSPORT_PORT");
             System.exit(2);
         }
         LogConfigurator.configureESLogging();
