@@ -21,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 # Index template names the engines accept (lower case, no leading "_", no \ / * ? " < > | , # or space).
 TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,199}$")
+RETENTION_RE = re.compile(r"^[1-9][0-9]{0,5}[dh]$")  # an age both ILM and ISM read: days or hours
 
 
 class ConfigError(Exception):
@@ -155,6 +156,7 @@ class Search:
     schema: Literal["ecs", "auditrecv-v1"] = "ecs"
     install_templates: bool = True
     number_of_replicas: int = -1  # -1 = leave the engine default
+    retention: str = ""  # "90d" / "36h": an ILM (Elasticsearch) or ISM (OpenSearch) policy deletes older indices
     batch_max_docs: int = 1000
     batch_max_bytes: int = 5 * 1024 * 1024
     batch_max_age: float = 0.25
@@ -431,6 +433,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(problem)
     if bool(s.client_cert) != bool(s.client_key):
         raise ConfigError("search.client_key: client_cert and client_key go together")
+    if s.retention and not RETENTION_RE.match(s.retention):
+        raise ConfigError(
+            f'search.retention = {s.retention!r}: expected a whole number of days or hours, like "90d" or '
+            '"36h" (empty = keep everything)'
+        )
     port("http.port", cfg.http.port)
     positive("health.max_unshipped_age", cfg.health.max_unshipped_age)
     positive("health.max_request_seconds", cfg.health.max_request_seconds)

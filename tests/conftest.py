@@ -6,10 +6,13 @@ to install; they never skip.
 
 Contract (see tests/infra/*.py for details):
 
-* ``search_engine`` — parametrized ``opensearch-2.19`` / ``elasticsearch-7.17`` (or ``external`` when
-  ``AUDITRECV_ES_URL`` is set): ``.url``, ``.flavor``, ``.version``, ``.supports_data_streams``,
+* ``every_engine`` — parametrized over all five embedded engines, ``opensearch-2.19``, ``opensearch-3``,
+  ``elasticsearch-7.17``, ``elasticsearch-8.19``, ``elasticsearch-9`` (or ``external`` when ``AUDITRECV_ES_URL``
+  is set), for the sink's contract tests: ``.url``, ``.flavor``, ``.version``, ``.supports_data_streams``,
   ``.count(pattern, query=None)``, ``.search(pattern, query)``, ``.hits(...)``, ``.delete_indices(pattern)``,
-  ``.request(method, path, body)``. ``opensearch_engine`` / ``elasticsearch7_engine`` pick one directly.
+  ``.request(method, path, body)``, ``.adapt_templates(templates)`` (what the embedded node lacks).
+* ``search_engine`` — the same, over ``opensearch-2.19`` / ``elasticsearch-7.17`` only (tests/e2e narrows it to
+  ``opensearch-2.19``). ``opensearch_engine`` / ``elasticsearch7_engine`` pick one directly.
 * ``kdc`` — realm ``AUDIT.TEST`` with its env already in ``os.environ``: ``.realm_name``, ``.env``,
   ``.krb5_conf``, ``.service_keytab(p)``, ``.keytab_for(p)``, ``.client_ccache(p)``, ``.add_principal(p)``.
 * ``audisp_remote_factory(host, port, **conf)`` — a not-yet-started :class:`tests.infra.audisp.AudispRemote`;
@@ -30,8 +33,11 @@ import pytest
 from tests.infra.audisp import AudispRemote
 from tests.infra.engine import (
     ELASTICSEARCH7,
+    ELASTICSEARCH8,
+    ELASTICSEARCH9,
     EMBEDDED_KINDS,
     OPENSEARCH,
+    OPENSEARCH3,
     EngineKind,
     LaunchedEngine,
     SearchEngine,
@@ -43,10 +49,17 @@ from tests.infra.kdc import ILLUMOS_CLIENT, ILLUMOS_SERVICE, LINUX_SERVICE, Test
 
 EXTERNAL_ES_URL = os.environ.get("AUDITRECV_ES_URL", "").strip()
 ENGINE_PARAMS = ["external"] if EXTERNAL_ES_URL else [OPENSEARCH.param_id, ELASTICSEARCH7.param_id]
+EVERY_ENGINE_PARAMS = (
+    ["external"]
+    if EXTERNAL_ES_URL
+    else [k.param_id for k in (OPENSEARCH, OPENSEARCH3, ELASTICSEARCH7, ELASTICSEARCH8, ELASTICSEARCH9)]
+)
+_ENGINE_FIXTURES = ("search_engine", "every_engine")
 
 # Fixtures that imply a marker, so `-m engine` / `-m "not audisp"` select tests by what they really use.
 _FIXTURE_MARKERS = {
     "search_engine": "engine",
+    "every_engine": "engine",
     "opensearch_engine": "engine",
     "elasticsearch7_engine": "engine",
     "kdc": "kdc",
@@ -65,15 +78,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(note)
 
 
-# search_engine params of the tests that will actually run (after -k/-m deselection): only those are booted.
+# Engine params of the tests that will actually run (after -k/-m deselection): only those are booted.
 _ENGINE_PARAMS_IN_USE: set[str] = set()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "search_engine" in callspec.params:
-            _ENGINE_PARAMS_IN_USE.add(callspec.params["search_engine"])
+        for name in _ENGINE_FIXTURES:
+            if callspec is not None and name in callspec.params:
+                _ENGINE_PARAMS_IN_USE.add(callspec.params[name])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -146,12 +160,9 @@ def external_engine() -> SearchEngine:
     return connect_external(EXTERNAL_ES_URL)
 
 
-@pytest.fixture(scope="session", params=ENGINE_PARAMS)
-def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
-    """Every engine flavour a sink test should pass against; each engine starts once per session.
-
-    The first use boots every embedded engine concurrently, so the second is ready when its turn comes.
-    """
+def _engine_for(request: pytest.FixtureRequest) -> SearchEngine:
+    """The engine of ``request.param``. The first use launches every embedded engine this run needs at once,
+    so the others boot while the first one's tests run."""
     if request.param == "external":
         engine: SearchEngine = request.getfixturevalue("external_engine")
         return engine
@@ -159,6 +170,18 @@ def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
     for param_id in sorted(_ENGINE_PARAMS_IN_USE & EMBEDDED_KINDS.keys()):
         pool.launch(EMBEDDED_KINDS[param_id])
     return pool.get(EMBEDDED_KINDS[request.param])
+
+
+@pytest.fixture(scope="session", params=EVERY_ENGINE_PARAMS)
+def every_engine(request: pytest.FixtureRequest) -> SearchEngine:
+    """Every engine major version users run, for the sink's contract tests; each starts once per session."""
+    return _engine_for(request)
+
+
+@pytest.fixture(scope="session", params=ENGINE_PARAMS)
+def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
+    """OpenSearch 2.19 and Elasticsearch 7.17 (the same JVMs as ``every_engine``'s), for the schema tests."""
+    return _engine_for(request)
 
 
 # -- Kerberos ---------------------------------------------------------------------------------------------------

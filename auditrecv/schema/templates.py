@@ -14,6 +14,7 @@ from typing import Any
 
 from auditrecv.config import Search
 from auditrecv.sink.naming import index_pattern, main_index_pattern, template_names, template_priority
+from auditrecv.sink.retention import lifecycle_policies, lifecycle_settings
 
 from . import tables
 
@@ -116,7 +117,8 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
     """Component and composable index templates for this engine; the sink PUTs them as given.
 
     Returns ``{"component_templates": {name: body}, "index_templates": {name: body}}``, named after the
-    index naming (``sink.naming.template_names``) so receivers writing different indices keep theirs.
+    index naming (``sink.naming.template_names``) so receivers writing different indices keep theirs;
+    with ``settings.retention`` also the ILM or ISM policy (``sink.retention``) the templates attach.
     """
     from . import __version__ as schema_version
 
@@ -125,6 +127,12 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
     if settings.number_of_replicas >= 0:
         index_settings["index"]["number_of_replicas"] = settings.number_of_replicas
     index_settings["index"]["codec"] = "best_compression"
+    index_settings["index"].update(lifecycle_settings(flavor, settings))
+    if settings.mode == "data_stream" and flavor == "elasticsearch" and _version_tuple(version) >= (8, 15):
+        # Elasticsearch 9 (and 8.x with cluster.logsdb.enabled) turns every new logs-*-* data stream index
+        # whose settings name no index.mode into logsdb, whatever template won: a synthetic _source, indices
+        # sorted by host.name. An audit trail keeps its documents as sent.
+        index_settings["index"]["mode"] = "standard"
     if settings.schema == "auditrecv-v1":
         from .compat import compat_mappings
 
@@ -148,4 +156,4 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
         index_template["data_stream"] = {}
     # the dead-letter indices (search.dead_letter_index) get the sink's own template (priority 300+)
     templates: dict[str, Any] = {names.index_template: index_template}
-    return {"component_templates": components, "index_templates": templates}
+    return {"component_templates": components, "index_templates": templates, **lifecycle_policies(flavor, settings)}

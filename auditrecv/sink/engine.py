@@ -184,9 +184,18 @@ async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates:
             await put("ilm_policy", f"/_ilm/policy/{name}", name, body)
     else:
         for name, body in (templates.get("ism_policies") or templates.get("ism") or {}).items():
-            # 409: the policy exists (ISM PUT without seq_no does not overwrite); 400/404: no ISM plugin.
-            if not await put("ism_policy", f"/_plugins/_ism/policies/{name}", name, body, tolerate=(400, 404, 409)):
-                log.warning("ISM policy %r not installed (exists already, or no ISM plugin on this engine)", name)
+            path = f"/_plugins/_ism/policies/{name}"
+            # 409: the policy exists, and ISM overwrites only with its current seq_no and primary term (a
+            # changed retention must reach it); 400/404: no ISM plugin on this engine.
+            if await put("ism_policy", path, name, body, tolerate=(400, 404, 409)):
+                continue
+            current = await indexer.request("GET", path)
+            if current.status == 200:
+                doc = orjson.loads(current.body)
+                update = f"{path}?if_seq_no={doc['_seq_no']}&if_primary_term={doc['_primary_term']}"
+                if await put("ism_policy", update, name, body, tolerate=(409,)):
+                    continue
+            log.warning("ISM policy %r not installed (no ISM plugin on this engine, or a concurrent update)", name)
     if engine.flavor == "elasticsearch" and engine.version_tuple[:2] < (7, 8):
         raise TemplateError(f"Elasticsearch {engine.version} has no composable templates (7.8 or later needed)")
     for name, body in (templates.get("component_templates") or {}).items():

@@ -1,4 +1,5 @@
-"""Real search engines for tests: embedded OpenSearch 2.19 / Elasticsearch 7.17 JVMs, or an external cluster.
+"""Real search engines for tests: embedded OpenSearch 2.19 and 3.x, Elasticsearch 7.17, 8.19 and 9.x JVMs, or an
+external cluster.
 
 Why a JVM per engine and not a fake: the sink's contract (bulk item statuses, templates, mappings) is only
 trustworthy against the real thing. Each engine is started once per test session (see tests/conftest.py),
@@ -29,21 +30,50 @@ ENGINE_DIR = Path(__file__).resolve().parents[1] / "engine"
 BUILD_SCRIPT = ENGINE_DIR / "build.sh"
 START_TIMEOUT_S = 180.0
 HEAP = "512m"
+# Elasticsearch 9 and OpenSearch 3 need Java 21+ (the default java is 17); tests/engine/build.sh checks it.
+JAVA21_HOME = Path(os.environ.get("AUDITRECV_JAVA21_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64"))
 
 
 @dataclass(frozen=True)
 class EngineKind:
-    """How to build and launch one embedded engine."""
+    """How to build and launch one embedded engine, and what the embedded node lacks (tests/engine/README.md).
+
+    ``missing_types`` are mapping types a real distribution has (x-pack or a module) and this node does not;
+    ``zstd_codec`` is False where ``index.codec: best_compression`` needs a native library the node lacks.
+    """
 
     param_id: str
     flavor: str
+    version_prefix: str  # of the pinned version in the directory's pom.xml
     directory: Path
     main_class: str
+    java_release: int = 17
+    data_streams: bool = True
+    missing_types: frozenset[str] = frozenset()
+    zstd_codec: bool = True
+
+    @property
+    def java(self) -> str:
+        return "java" if self.java_release == 17 else str(JAVA21_HOME / "bin" / "java")
 
 
-OPENSEARCH = EngineKind("opensearch-2.19", "opensearch", ENGINE_DIR, "EmbeddedOpenSearch")
-ELASTICSEARCH7 = EngineKind("elasticsearch-7.17", "elasticsearch", ENGINE_DIR / "es7", "EmbeddedElasticsearch7")
-EMBEDDED_KINDS = {k.param_id: k for k in (OPENSEARCH, ELASTICSEARCH7)}
+# wildcard and constant_keyword are x-pack plugins, match_only_text is in the mapper-extras module: none of
+# them is published on Maven Central for 8.x and 9.x.
+_ES_MODULE_TYPES = frozenset({"wildcard", "match_only_text", "constant_keyword"})
+OPENSEARCH = EngineKind("opensearch-2.19", "opensearch", "2.19.", ENGINE_DIR, "EmbeddedOpenSearch")
+ELASTICSEARCH7 = EngineKind(
+    "elasticsearch-7.17", "elasticsearch", "7.17.", ENGINE_DIR / "es7", "EmbeddedElasticsearch7", data_streams=False
+)
+ELASTICSEARCH8 = EngineKind(
+    "elasticsearch-8.19", "elasticsearch", "8.19.", ENGINE_DIR / "es8",
+    "org.elasticsearch.node.EmbeddedElasticsearch", missing_types=_ES_MODULE_TYPES,
+)  # fmt: skip
+ELASTICSEARCH9 = EngineKind(
+    "elasticsearch-9", "elasticsearch", "9.", ENGINE_DIR / "es9", "org.elasticsearch.node.EmbeddedElasticsearch",
+    java_release=21, missing_types=_ES_MODULE_TYPES, zstd_codec=False,
+)  # fmt: skip
+OPENSEARCH3 = EngineKind("opensearch-3", "opensearch", "3.", ENGINE_DIR / "os3", "EmbeddedOpenSearch3", java_release=21)
+EMBEDDED_KINDS = {k.param_id: k for k in (OPENSEARCH, ELASTICSEARCH7, ELASTICSEARCH8, ELASTICSEARCH9, OPENSEARCH3)}
 
 
 class EngineError(RuntimeError):
@@ -63,9 +93,17 @@ class SearchEngine:
     version: str
     auth_header: str | None = None
     supports_data_streams: bool = True
+    missing_types: frozenset[str] = frozenset()
+    zstd_codec: bool = True
+    kind: EngineKind | None = None  # None for an external cluster
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = None
     startup_seconds: float | None = None
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        """``(major, minor, patch)`` of ``version`` (qualifiers such as ``-SNAPSHOT`` dropped)."""
+        return tuple(int(n) for n in re.findall(r"\d+", self.version.split("-", 1)[0])[:3])
 
     # -- generic HTTP ------------------------------------------------------------------------------------
 
@@ -167,6 +205,34 @@ class SearchEngine:
         for item in (res or {}).get("component_templates", []):
             self.request("DELETE", f"/_component_template/{_q(item['name'])}", ok=(200, 404))
 
+    def adapt_templates(self, templates: dict[str, Any]) -> dict[str, Any]:
+        """``templates`` as this node can take them; unchanged on a real distribution.
+
+        An embedded Elasticsearch 8/9 lacks the types of x-pack and the mapper-extras module: ``wildcard``
+        and ``constant_keyword`` become ``keyword``, ``match_only_text`` becomes ``text`` (the types a
+        real cluster falls back to are not the point of these tests: template install, placement, 409s
+        and dead letters are). The embedded Elasticsearch 9 has no native zstd library, so
+        ``best_compression`` is dropped there.
+        """
+        replacement = {"wildcard": "keyword", "constant_keyword": "keyword", "match_only_text": "text"}
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, dict):
+                out = {}
+                for key, value in node.items():
+                    if not self.zstd_codec and key in ("codec", "index.codec") and value == "best_compression":
+                        continue
+                    out[key] = walk(value)
+                if isinstance(out.get("type"), str) and out["type"] in self.missing_types:
+                    out["type"] = replacement[out["type"]]
+                return out
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            return node
+
+        adapted: dict[str, Any] = walk(templates)
+        return adapted
+
     def health(self) -> str:
         """Cluster health colour."""
         _, res = self.request("GET", "/_cluster/health")
@@ -227,7 +293,10 @@ class LaunchedEngine:
                 url=f"http://{address}",
                 flavor=self.kind.flavor,
                 version=version,
-                supports_data_streams=self.kind.flavor == "opensearch",
+                supports_data_streams=self.kind.data_streams,
+                missing_types=self.kind.missing_types,
+                zstd_codec=self.kind.zstd_codec,
+                kind=self.kind,
                 process=self.process,
                 log_path=self.log_path,
             )
@@ -251,9 +320,10 @@ def launch_embedded(kind: EngineKind, home: Path) -> LaunchedEngine:
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "engine.log"
     cmd = [
-        "java", f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+        kind.java, f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
         "-XX:TieredStopAtLevel=1",  # C1 only: ~20 % faster start; test loads never need C2's peak speed
         "-Dauditrecv.exitOnStdinEof=true",  # no orphan JVM if this process dies without finalizers
+        *(["--enable-native-access=ALL-UNNAMED"] if kind.java_release >= 21 else []),  # Lucene's, quietly
         *shlex.split(os.environ.get("AUDITRECV_ENGINE_JVM_OPTS", "")),  # e.g. a bench wanting C2 back
         "-cp", classpath, kind.main_class, str(home / "node"), "0", "0",
     ]  # fmt: skip

@@ -56,6 +56,8 @@ class FakeEngine:
         self.required_auth: str | None = None
         self.auth_failures = 0  # answer this many requests with 401 regardless of headers
         self.templates: dict[str, dict[str, Any]] = {}
+        # ISM policies by name: (body, seq_no); None = no ISM plugin (every ISM request answers 400)
+        self.ism_policies: dict[str, tuple[dict[str, Any], int]] | None = None
         self.reject_templates: dict[str, str] = {}  # template name -> reason for a 400
         self.poison: set[str] = set()  # a request containing one of these _ids is refused whole (400)
         self.request_faults: dict[str, int] = {}  # a request containing this _id is answered whole with the status
@@ -74,6 +76,7 @@ class FakeEngine:
         app.router.add_post("/_bulk", self._bulk)
         app.router.add_put("/{kind}/{name}", self._put)
         app.router.add_put("/_plugins/_ism/policies/{name}", self._put_ism)
+        app.router.add_get("/_plugins/_ism/policies/{name}", self._get_ism)
         app.router.add_put("/_ilm/policy/{name}", self._put_ilm)
         self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # see the wire bytes
         await self._runner.setup()
@@ -139,7 +142,25 @@ class FakeEngine:
         return web.json_response({"acknowledged": True})
 
     async def _put_ism(self, request: web.Request) -> web.Response:
-        return _error(400, "illegal_argument_exception", "no handler found for uri")
+        """As ISM does: create, 409 if it exists, overwrite only with the current if_seq_no/if_primary_term."""
+        if self.ism_policies is None:
+            return _error(400, "illegal_argument_exception", "no handler found for uri")
+        name, body = request.match_info["name"], orjson.loads(await request.read())
+        existing = self.ism_policies.get(name)
+        current = (request.query.get("if_seq_no"), request.query.get("if_primary_term"))
+        if existing is not None and current != (str(existing[1]), "1"):
+            return _error(409, "version_conflict_engine_exception", f"[{name}]: version conflict")
+        seq_no = 0 if existing is None else existing[1] + 1
+        self.ism_policies[name] = (body, seq_no)
+        status = 201 if existing is None else 200
+        return web.json_response({"_id": name, "_seq_no": seq_no, "_primary_term": 1}, status=status)
+
+    async def _get_ism(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if self.ism_policies is None or name not in self.ism_policies:
+            return _error(404, "status_exception", "Policy not found")
+        body, seq_no = self.ism_policies[name]
+        return web.json_response({"_id": name, "_seq_no": seq_no, "_primary_term": 1, **body})
 
     async def _put_ilm(self, request: web.Request) -> web.Response:
         self.templates[f"_ilm/{request.match_info['name']}"] = orjson.loads(await request.read())

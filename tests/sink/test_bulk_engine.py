@@ -1,4 +1,5 @@
-"""BulkIndexer against the REAL engines of the `search_engine` fixture (embedded OpenSearch 2.19, ES 7.17)."""
+"""BulkIndexer against the REAL engines of the `every_engine` fixture (embedded OpenSearch 2.19 and 3.x,
+Elasticsearch 7.17, 8.19 and 9.x)."""
 
 from __future__ import annotations
 
@@ -57,14 +58,14 @@ def settings_for(engine: SearchEngine, **kw: Any) -> Search:
 
 
 @pytest.fixture
-def clean(search_engine: SearchEngine) -> Iterator[SearchEngine]:
+def clean(every_engine: SearchEngine) -> Iterator[SearchEngine]:
     def wipe() -> None:
-        search_engine.delete_indices(f"{PREFIX}*")
-        search_engine.delete_indices(f"logs-{PREFIX}-*")
-        search_engine.delete_index_templates(f"{PREFIX}*")
+        every_engine.delete_indices(f"{PREFIX}*")
+        every_engine.delete_indices(f"logs-{PREFIX}-*")
+        every_engine.delete_index_templates(f"{PREFIX}*")
 
     wipe()
-    yield search_engine
+    yield every_engine
     wipe()
 
 
@@ -75,12 +76,12 @@ def make_docs(n: int, index: str = INDEX) -> list[BulkDoc]:
     ]
 
 
-async def test_engine_detection(search_engine: SearchEngine) -> None:
-    async with BulkIndexer(Search(urls=[search_engine.url])) as idx:
+async def test_engine_detection(every_engine: SearchEngine) -> None:
+    async with BulkIndexer(Search(urls=[every_engine.url])) as idx:
         info = await detect_engine(idx)
-    assert info.flavor == search_engine.flavor
-    assert info.version == search_engine.version
-    assert info.major == int(search_engine.version.split(".")[0])
+    assert info.flavor == every_engine.flavor
+    assert info.version == every_engine.version
+    assert info.major == int(every_engine.version.split(".")[0])
 
 
 async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(clean: SearchEngine) -> None:
@@ -161,9 +162,10 @@ async def test_open_indexer_installs_templates_before_indexing(clean: SearchEngi
     assert engine.count(INDEX) == 5
 
 
-async def test_data_stream_create_and_duplicates(opensearch_engine: SearchEngine) -> None:
-    """OpenSearch only: the embedded ES 7.17 has no x-pack, hence no data streams."""
-    engine = opensearch_engine
+async def test_data_stream_create_and_duplicates(every_engine: SearchEngine) -> None:
+    engine = every_engine
+    if not engine.supports_data_streams:
+        pytest.skip(f"{engine.flavor} {engine.version} here has no data streams (no x-pack)")
     stream = f"logs-{PREFIX}-default"
     engine.delete_indices(stream)
     engine.delete_index_templates(f"{PREFIX}-stream")
@@ -218,7 +220,7 @@ async def test_schema_package_templates_install(clean: SearchEngine) -> None:
             "component_templates": {rename[n]: b for n, b in original["component_templates"].items()},
             "index_templates": index_templates,
         }
-        names = await install_templates(idx, info, templates)
+        names = await install_templates(idx, info, clean.adapt_templates(templates))
         outcomes = await idx.index(
             [BulkDoc(f"{PREFIX}schema-2026.11.22", "s1", {"@timestamp": "2026-11-22T10:00:00Z", "message": "m"})]
         )
