@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the BSM decoder's lookup tables (auditrecv/decode/bsm/data/).
+"""Generate the BSM decoder's lookup tables (native/tables/bsm/, embedded by native/build.rs).
 
 Why a script: the event and class tables come from upstream files (illumos audit_event.txt /
 audit_class.txt, OpenBSM etc/audit_event / etc/audit_class) that live beside the checkout as test
@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURES = Path(os.environ.get("AUDITRECV_SHARED", REPO.parent / "shared")) / "fixtures" / "bsm"
-DEFAULT_OUT = REPO / "auditrecv" / "decode" / "bsm" / "data"
+DEFAULT_OUT = REPO / "native" / "tables" / "bsm"
 
 # Event numbers the original Erlang auditrecv (audefs.erl) knows but upstream illumos does not
 # (bsm.md section 8.1): presumably a local SmartOS kernel change. Classes unknown, so none.

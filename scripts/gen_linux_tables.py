@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the Linux decoder's lookup tables (auditrecv/decode/linux/data/).
+"""Generate the Linux decoder's lookup tables (native/tables/linux/, embedded by native/build.rs).
 
 Why a script: the syscall and record-type tables are facts dumped from audit 3.0.9 (``ausyscall <arch>
 --dump`` and libaudit's type table) that live beside the checkout as fixtures and must not be vendored;
@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURES = Path(os.environ.get("AUDITRECV_SHARED", REPO.parent / "shared")) / "fixtures" / "linux"
-DEFAULT_OUT = REPO / "auditrecv" / "decode" / "linux" / "data"
+DEFAULT_OUT = REPO / "native" / "tables" / "linux"
 
 # AUDIT_ARCH_* values (linux/audit.h: ELF machine | 64-bit flag 0x80000000 | little-endian flag 0x40000000)
 # mapped to the audit 3.0.9 table that serves them. ppc variants share one table, as in ausyscall.

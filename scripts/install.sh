@@ -60,7 +60,7 @@ fi
 # Rebuilt only when the crate, the tables it embeds or the toolchain changed.
 native_so=auditrecv/_native.abi3.so
 native_stamp=$( (cd native && find . \( -path ./target -o -path ./fuzz \) -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum
-                 sha256sum ../auditrecv/decode/bsm/data/* ../auditrecv/decode/linux/data/* ../auditrecv/schema/data/*.tsv; cargo --version; rustc --version) | sha256sum | cut -c1-16)
+                 sha256sum ../auditrecv/schema/data/*.tsv; cargo --version; rustc --version) | sha256sum | cut -c1-16)
 if [ ! -e "$native_so" ] || [ "$(cat .venv/.native-stamp 2>/dev/null)" != "$native_stamp" ]; then
   echo "install: building the native extension (native/, release)" >&2
   rm -rf native/target/wheels

@@ -133,12 +133,7 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
         # whose settings name no index.mode into logsdb, whatever template won: a synthetic _source, indices
         # sorted by host.name. An audit trail keeps its documents as sent.
         index_settings["index"]["mode"] = "standard"
-    if settings.schema == "auditrecv-v1":
-        from .compat import compat_mappings
-
-        mappings = compat_mappings(flavor, version)
-    else:
-        mappings = build_mappings(flavor, version)
+    mappings = v1_mappings() if settings.schema == "auditrecv-v1" else build_mappings(flavor, version)
     names = template_names(settings)
     mappings_name = names.mappings_component(settings.schema)
     components = {
@@ -157,3 +152,73 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
     # the dead-letter indices (search.dead_letter_index) get the sink's own template (priority 300+)
     templates: dict[str, Any] = {names.index_template: index_template}
     return {"component_templates": components, "index_templates": templates, **lifecycle_policies(flavor, settings)}
+
+
+def v1_mappings() -> dict[str, Any]:
+    """Mappings for ``auditrecv-v1`` documents (the original Erlang auditrecv's shape, written by the
+    native core): the fields whose types matter explicit, the rest keyword."""
+    kw = {"type": "keyword", "ignore_above": 1024}
+    ident = {"type": "long"}
+    subject = {
+        "properties": {
+            "audit_id": ident,
+            "uid": ident,
+            "gid": ident,
+            "ruid": ident,
+            "rgid": ident,
+            "pid": ident,
+            "session_id": ident,
+            "terminal": {
+                "properties": {"ip": kw, "local_port": ident, "remote_port": ident, "dev": ident, "port_id": kw}
+            },
+        }
+    }
+    return {
+        "dynamic": True,
+        "date_detection": False,
+        "dynamic_templates": [
+            {"args_as_keyword": {"path_match": "args.*", "mapping": kw}},
+            {"strings_as_keyword": {"match_mapping_type": "string", "mapping": kw}},
+        ],
+        "properties": {
+            "@timestamp": {"type": "date_nanos"},
+            "time": {"type": "date_nanos"},
+            "version": kw,
+            "event": kw,
+            "from": kw,
+            "zonename": kw,
+            "zonealias": kw,
+            "path": kw,
+            "exec_args": kw,
+            "exec_env": {"type": "object", "enabled": False},
+            "args": {"type": "object"},
+            "return": ident,
+            "errno": kw,
+            "attributes": {
+                "properties": {"mode_octal": kw, "uid": ident, "gid": ident, "fsid": kw, "inode_hex": kw, "devid": kw}
+            },
+            "subject": subject,
+            "process": subject,
+            "used_privs": {"properties": {"privs": kw, "success": ident}},
+            "used_auth": kw,
+            "fmri": kw,
+            "text": kw,
+            "privs": {"type": "object"},
+            "other_tokens": {"type": "object", "enabled": False},
+            "decode_errors": kw,
+            "records": {"type": "object", "enabled": False},
+            "keys": kw,
+            "exe": kw,
+            "node": kw,
+            "tags": kw,
+            # documents cut to fit [limits] (native/src/ecs/limits.rs), as in the ECS shape
+            "auditrecv": {
+                "properties": {
+                    "truncated": {"type": "boolean"},
+                    "truncation": {"properties": {"document_bytes": ident, "raw_bytes": ident, "fields": kw}},
+                    "raw_base64": {"type": "keyword", "index": False, "doc_values": False},
+                    "raw_kind": kw,
+                }
+            },
+        },
+    }

@@ -5,6 +5,10 @@
 //! The decoders are plain Rust (tested with `cargo test`, no Python needed); `python.rs` is the PyO3
 //! boundary (feature `python`, turned on by maturin), where every call runs inside
 //! [`boundary::guard`] so that a panic becomes a Python exception, never an abort.
+//!
+//! "The Python decoder" and "the Python mapper" in comments are the implementation this one replaced
+//! (deleted in issue 12): the goldens (`tests/golden`) and recorded outcomes (`tests/native/recorded`)
+//! hold what it produced, and explain why some behaviour is as it is.
 
 pub mod boundary;
 pub mod bsm;

@@ -322,7 +322,7 @@ fn dead_letter_json<'py>(
     Ok(PyBytes::new(py, &json))
 }
 
-/// `document_id(kind, source, parts)`: the document id of raw input (`schema/ids.py`), e.g. of a BSM
+/// `document_id(kind, source, parts)`: the document id of raw input , e.g. of a BSM
 /// record (`parts` = `[payload]`) or a line dead-lettered alone.
 #[pyfunction]
 #[pyo3(signature = (kind, source, parts))]
@@ -837,7 +837,7 @@ impl LinuxDocuments {
 }
 
 /// `os.strerror(getattr(errno, name))` for every errno name this Python knows: what `errno_message`
-/// reads (`auditrecv/schema/common.py`), so error.message is the platform's text as in Python.
+/// reads, so error.message is the platform's text as in Python.
 fn load_errno_messages(py: Python<'_>) -> PyResult<()> {
     let errno = py.import("errno")?;
     let os = py.import("os")?;

@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     ("script", "fixtures", "committed"),
     [
-        ("gen_bsm_tables.py", BSM_FIXTURES, REPO / "auditrecv" / "decode" / "bsm" / "data"),
-        ("gen_linux_tables.py", LINUX_FIXTURES, REPO / "auditrecv" / "decode" / "linux" / "data"),
+        ("gen_bsm_tables.py", BSM_FIXTURES, REPO / "native" / "tables" / "bsm"),
+        ("gen_linux_tables.py", LINUX_FIXTURES, REPO / "native" / "tables" / "linux"),
     ],
 )
 def test_committed_tables_are_what_the_generator_writes(

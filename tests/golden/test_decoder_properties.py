@@ -7,7 +7,7 @@ Written only against tests/golden/core.py, so that the same test checks the Rust
 * every output line is one JSON object (`{"_id", "_source"}` for documents), valid UTF-8, keys sorted;
 * the same input gives byte-identical output twice;
 * document ids depend on the sender and the record bytes only: not on the arrival time, the receiver or
-  the other records of the batch (BSM: exactly the documented recipe of auditrecv/schema/ids.py);
+  the other records of the batch (BSM: exactly the documented recipe of docs/schema.md, "Document id");
 * a BSM record that cannot be decoded becomes a dead letter carrying its exact bytes in base64, and every
   dead letter does; an ECS document of a damaged BSM record keeps the record's bytes (hex) as well;
 * every BSM record makes exactly one document, in input order; a Linux line makes at most one.
@@ -295,7 +295,7 @@ def kept_raw(doc: Mapping[str, Any]) -> bytes | None:
 
 
 def bsm_document_id(host: str, payload: bytes) -> str:
-    """The documented recipe (auditrecv/schema/ids.py), recomputed here independently of any implementation."""
+    """The documented recipe (docs/schema.md, "Document id"), recomputed here independently of any implementation."""
     h = hashlib.blake2b(digest_size=16, person=b"auditrecv-id-v1")
     for part in (b"bsm", f"peer:{host}".encode(), payload):
         h.update(len(part).to_bytes(8, "big") + part)

@@ -29,7 +29,7 @@ from tests.schema.fixtures import golden_cases
 from tests.schema.limits_cases import LINUX_SRC, OBS, RECEIVED_NS, SRC, Case, cases, read_goldens
 
 SMALL = Limits(max_document_bytes=64 * 1024, max_tokens=3, max_array_items=5, max_string_chars=1024)
-# the bounds within_limits_fast relies on (auditrecv/schema/limits.py, native/src/ecs/limits.rs)
+# the bounds within_limits_fast relies on (native/src/ecs/limits.rs)
 STRING_EXPANSION, STRING_SLACK, DOC_EXPANSION, DOC_SLACK = 4, 4096, 32, 64 * 1024
 TOKEN_FIELDS = frozenset({"bsm.tokens", "auditd.records", "auditd.paths", "other_tokens", "records"})
 FULL_COPY_FIELDS = ("bsm.tokens_full", "auditd.records_full")

@@ -21,9 +21,7 @@ from typing import Any
 import pytest
 
 from auditrecv.config import Search
-from auditrecv.decode.bsm import decode_record, iter_records
-from auditrecv.decode.linux import decode_events
-from auditrecv.schema import bsm_id_parts, bsm_to_ecs, build_templates, document_id, linux_id_parts, linux_to_ecs
+from auditrecv.schema.templates import build_templates
 from auditrecv.sink import (
     BulkDoc,
     BulkIndexer,
@@ -37,6 +35,7 @@ from auditrecv.sink import (
 )
 from auditrecv.sink.naming import template_names
 from auditrecv.spool.record import Source
+from tests.golden.native_core import bsm_documents, bsm_records, linux_documents, raw_bytes
 from tests.infra.engine import SearchEngine
 from tests.paths import BSM_FIXTURES
 
@@ -67,14 +66,14 @@ BUILT_IN_LOGS_TEMPLATE = {
 def ecs_documents() -> list[tuple[str, dict[str, Any]]]:
     """(document id, ECS document) for a few real BSM records and one Linux event, as the pipeline makes them."""
     raw = (BSM_FIXTURES / "plaso" / "openbsm.bsm").read_bytes()
-    out = []
-    for rec in list(iter_records(raw))[:8]:
-        record = decode_record(rec.raw)
-        doc = bsm_to_ecs(record, BSM_SRC, OBSERVER, received_ns=1_700_000_000_000_000_000)
-        out.append((document_id("bsm", BSM_SRC, bsm_id_parts(record)), doc))
-    for event in decode_events(LINUX_LINES):
-        doc_id = document_id("linux", LINUX_SRC, linux_id_parts(event))
-        out.append((doc_id, linux_to_ecs(event, LINUX_SRC, OBSERVER, received_ns=1_700_000_000_000_000_000)))
+    payloads = [raw_bytes(record) for record in bsm_records(raw)[:8]]
+    received_ns = 1_700_000_000_000_000_000
+    out: list[tuple[str, dict[str, Any]]] = []
+    for doc_id, doc, why in bsm_documents(payloads, source=BSM_SRC, observer=OBSERVER, received_ns=received_ns):
+        assert doc is not None, why
+        out.append((doc_id, doc))
+    lines = [line.encode() if isinstance(line, str) else line for line in LINUX_LINES]
+    out += linux_documents(lines, source=LINUX_SRC, observer=OBSERVER, received_ns=received_ns)
     return out
 
 

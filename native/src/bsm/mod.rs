@@ -1,5 +1,5 @@
-//! Sun BSM / OpenBSM audit records (illumos header version 2, OpenBSM versions 10/11): the Rust port
-//! of `auditrecv/decode/bsm/`. Layouts and dialect rules: `specs/bsm.md` sections 2-7.
+//! Sun BSM / OpenBSM audit records (illumos header version 2, OpenBSM versions 10/11).
+//! Layouts and dialect rules: `specs/bsm.md` sections 2-7.
 //!
 //! * [`record::decode_record`]: one record (e.g. an audit_remote payload), never fails.
 //! * [`trail::Walk`]: a stream or trail file split into records, file tokens and skipped garbage.

@@ -1,4 +1,4 @@
-//! Terminal-ID port recipes for illumos records (bsm.md section 6.1; `auditrecv/decode/bsm/ports.py`).
+//! Terminal-ID port recipes for illumos records (bsm.md section 6.1).
 //!
 //! illumos packs a TCP port pair into the subject's terminal port: X = (rport << 16 | lport) computed
 //! on network-order ports, so on x86 each half is byte-swapped; a 64-bit dev_t then holds X as is

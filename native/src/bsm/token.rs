@@ -1,4 +1,4 @@
-//! BSM tokens: one decoder per token id (bsm.md section 4; `auditrecv/decode/bsm/decoder.py`).
+//! BSM tokens: one decoder per token id (bsm.md section 4).
 //!
 //! Every decoder reads from the record's own slice `b`, starting just after the token id, and returns
 //! the token (None for the trailer, which is a record fact) and the offset after it. Field checks

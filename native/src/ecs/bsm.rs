@@ -1,4 +1,4 @@
-//! A decoded BSM record -> its ECS document (`auditrecv/schema/bsm_map.py`), field for field and in
+//! A decoded BSM record -> its ECS document, field for field and in
 //! the same order, so the JSON is byte-equal to what orjson writes of the Python dict.
 //!
 //! The ECS part is a lossy, queryable projection; `bsm.tokens` keeps every decoded token in order,

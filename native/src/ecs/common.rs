@@ -1,4 +1,4 @@
-//! Pieces every document shares, whatever its input kind (`auditrecv/schema/common.py`): time text,
+//! Pieces every document shares, whatever its input kind: time text,
 //! address normalisation, ids, where a record came from (`auditrecv.source.*`, `host.*`), who
 //! received it (`observer.*`), `related.user` and the one-line `message`. Nothing here knows BSM or
 //! Linux: the mappers (`bsm.rs`, later the Linux one) call these on their own documents.

@@ -1,4 +1,4 @@
-//! Documents for records that failed to decode or map (`auditrecv/schema/deadletter.py`): the raw
+//! Documents for records that failed to decode or map: the raw
 //! input is kept byte for byte (base64), searchable by source and time, as `event.kind:
 //! pipeline_error`.
 

@@ -1,7 +1,5 @@
-//! Flattened token lists: the length cap of their strings and the stored uncut copy
-//! (`has_long_strings`, `cap_strings`, `json.dumps(..., ensure_ascii=False)` in
-//! `auditrecv/schema/common.py` and `bsm_map.py`), done on the list's JSON text, which the mapper
-//! writes straight from the decoded tokens.
+//! Flattened token lists: the length cap of their strings and the stored uncut copy (docs/schema.md,
+//! "flattened"), done on the list's JSON text, which the mapper writes straight from the decoded tokens.
 
 /// `FLAT_VALUE_LIMIT`: characters; 4 UTF-8 bytes each stays under Lucene's 32766-byte term limit.
 pub const FLAT_VALUE_LIMIT: usize = 8191;

@@ -1,4 +1,4 @@
-//! Deterministic document ids (`auditrecv/schema/ids.py`): retransmitted records land on the same
+//! Deterministic document ids: retransmitted records land on the same
 //! document, so the engine answers 409 to the duplicate. The id depends only on who the sender is and
 //! what it said: never on the connection, the listener or the arrival time.
 

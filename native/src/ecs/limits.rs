@@ -1,4 +1,4 @@
-//! Caps on one document (config `[limits]`, `auditrecv/schema/limits.py`). Almost every record is far
+//! Caps on one document (config `[limits]`; docs/schema.md, "Limits"). Almost every record is far
 //! too small to reach any limit, and [`within_limits_fast`] proves that from the raw size and the token
 //! count alone; the rest are checked as `limit_document` checks them ([`within_limits`], on the
 //! document's JSON); documents over a limit are cut by [`cut_document`] (`_truncate`), byte-equal to

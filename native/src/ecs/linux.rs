@@ -1,4 +1,4 @@
-//! A Linux audit event as an ECS document in Auditbeat's auditd shape (`auditrecv/schema/linux_map.py`),
+//! A Linux audit event as an ECS document in Auditbeat's auditd shape,
 //! built from the typed [`Event`] and its [`Facts`] (no JSON in between), on [`super::common`].
 
 use std::borrow::Cow;
@@ -93,7 +93,8 @@ const SESSION_ACCOUNT: &[&str] = &["acct", "id", "uid"];
 const CHANGED_ACCOUNT: &[&str] = &["id", "acct"];
 type Mapping = &'static [(Entity, &'static [&'static str])];
 
-/// `_ECS_USER_MAPPINGS`.
+/// The ECS user mappings of LOGIN and the user-space session, credential and account records, as
+/// go-libaudit aucoalesce applies them (docs/schema.md).
 fn user_mappings(primary_type: &str) -> Option<Mapping> {
     Some(match primary_type {
         "USER_AUTH" | "USER_ACCT" | "USER_LOGIN" | "USER_LOGOUT" | "USER_ERR" | "USER_START" | "USER_END"

@@ -1,6 +1,6 @@
 //! The schema's categorization tables, embedded at build time from `auditrecv/schema/data/`
-//! (`bsm_categories.tsv`, `bsm_class_categories.tsv`; see `build.rs`), the files
-//! `auditrecv/schema/tables.py` reads: both mappers always categorize alike.
+//! (`bsm_categories.tsv`, `bsm_class_categories.tsv`; see `build.rs`), the files the index templates
+//! and docs/schema.md are made from (`auditrecv/schema/tables.py`), so documents and docs agree.
 
 /// One table row (`tables.Category`; object primary/secondary are chosen in code for BSM).
 #[derive(Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The `auditrecv-v1` shape of a BSM record (`auditrecv/schema/compat.py` `bsm_to_compat_v1`): what
+//! The `auditrecv-v1` shape of a BSM record: what
 //! the original Erlang auditrecv indexed, with its defects fixed (repeated tokens kept as lists,
 //! unknown tokens in `other_tokens`).
 

@@ -1,6 +1,5 @@
 //! The document model: JSON values whose objects keep insertion order, like the Python dicts the
-//! mappers build, with the Python helpers' write rules (`put`, `add_unique`, `get` in
-//! `auditrecv/schema/common.py`). Serialized by [`Value::write`] to orjson's bytes.
+//! mappers build, with the Python helpers' write rules (`put`, `add_unique`, `get`). Serialized by [`Value::write`] to orjson's bytes.
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Linux audit records (auditd logs, audisp-remote): the Rust port of `auditrecv/decode/linux/`.
+//! Linux audit records (auditd logs, audisp-remote): parsing, event assembly, interpretation.
 //!
 //! * [`parse::parse_line`]: one line -> [`Record`] (header, raw fields, ENRICHED section).
 //! * [`assemble::Assembler`]: records -> [`Event`]s (EOE, serials, grace and age windows, fragments).
