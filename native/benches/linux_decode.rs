@@ -3,11 +3,14 @@
 //!
 //! Input: the shared fixture logs (`$AUDITRECV_SHARED/fixtures/linux`, default `../../shared`, read at
 //! run time, never copied into the repository) plus a generated execve event; without the fixtures,
-//! the generated events alone. `cargo bench --bench linux_decode`.
+//! the generated events alone. `cargo bench --bench linux_decode`. `AUDITRECV_BENCH_LOG=FILE` benches that log
+//! instead (e.g. the one `bench/bench_linux_decode.py --keep FILE` writes, to profile what it measures).
 
 use std::path::PathBuf;
 
-use auditrecv_native::linux::{LineDecoder, Settings, decode_raw, interpret, log_lines, parse_line};
+use auditrecv_native::linux::{
+    LineDecoder, Settings, decode_raw, decode_raw_chunked, interpret, log_lines, parse_line,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// A typical execve event as auditd writes it: SYSCALL, EXECVE, CWD, two PATHs, PROCTITLE, EOE.
@@ -36,6 +39,9 @@ fn execve_event(serial: u64) -> String {
 }
 
 fn log() -> Vec<u8> {
+    if let Some(path) = std::env::var_os("AUDITRECV_BENCH_LOG") {
+        return std::fs::read(&path).expect("AUDITRECV_BENCH_LOG names a readable log");
+    }
     let shared = std::env::var_os("AUDITRECV_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
@@ -83,6 +89,18 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("decode_raw", |b| {
         b.iter(|| decode_raw(lines.iter().copied(), "bench", Settings::default()).map_or(0, |j| j.len()))
+    });
+    // as `auditrecv decode --raw` runs it: 1 MiB pieces handed to the writer, the buffer reused
+    g.bench_function("decode_raw_chunked", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            decode_raw_chunked(lines.iter().copied(), "bench", Settings::default(), 1 << 20, |chunk| {
+                bytes += chunk.len();
+                Ok::<_, ()>(chunk)
+            })
+            .expect("decodes");
+            bytes
+        })
     });
     g.finish();
 }

@@ -110,22 +110,26 @@ fn id_is_user_or_group(type_name: &str) -> bool {
 
 // -- value decoding --------------------------------------------------------------------------------
 
-/// `(?:[0-9A-Fa-f]{2})+` fullmatch
-fn is_hex_pairs(s: &str) -> bool {
-    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
-/// `bytes.fromhex(s)` of a string of hex pairs (see `is_hex_pairs`).
+/// `bytes.fromhex(s)` of a string of hex pairs (`(?:[0-9A-Fa-f]{2})*` fullmatch), None for anything else.
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
         return None;
     }
-    Some(
-        s.as_bytes()
-            .chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0))
-            .collect(),
-    )
+    let mut out = Vec::with_capacity(b.len() / 2);
+    for pair in b.chunks_exact(2) {
+        out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+    }
+    Some(out)
 }
 
 /// Value of an escaped field: quoted text unquoted, bare hex decoded, `(null)`/`?` kept literal.
@@ -139,12 +143,10 @@ pub fn unescape(value: &str) -> Cow<'_, str> {
     if value == "(null)" || value == "?" {
         return Cow::Borrowed(value);
     }
-    if is_hex_pairs(value) {
-        if let Some(bytes) = from_hex(value) {
-            return Cow::Owned(bytes_to_text(bytes));
-        }
+    match from_hex(value) {
+        Some(bytes) => Cow::Owned(bytes_to_text(bytes)),
+        None => Cow::Borrowed(value),
     }
-    Cow::Borrowed(value)
 }
 
 /// Decoded bytes as text, invalid UTF-8 as `\xNN` (no copy when valid).
@@ -471,12 +473,7 @@ fn chunk_bytes(raw: &str) -> Vec<u8> {
     if raw.starts_with('"') {
         return unescape(raw).as_bytes().to_vec();
     }
-    if is_hex_pairs(raw) {
-        if let Some(bytes) = from_hex(raw) {
-            return bytes;
-        }
-    }
-    raw.as_bytes().to_vec()
+    from_hex(raw).unwrap_or_else(|| raw.as_bytes().to_vec())
 }
 
 /// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
