@@ -476,8 +476,43 @@ fn chunk_bytes(raw: &str) -> Vec<u8> {
     from_hex(raw).unwrap_or_else(|| raw.as_bytes().to_vec())
 }
 
+/// An argument of `aN="text"` or `aN=HEX` (Python `_execve_args`).
+fn whole_arg(raw: &str) -> Cow<'_, str> {
+    let b = raw.as_bytes();
+    if b.len() > 1 && b[0] == b'"' && b[b.len() - 1] == b'"' {
+        Cow::Borrowed(&raw[1..raw.len() - 1])
+    } else {
+        unescape(raw)
+    }
+}
+
+/// The common case of `execve_args`: one record, `argc` then `a0`, `a1`, ... in order (no chunks,
+/// no `aN_len`, nothing else). None when the record is anything else.
+fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<String>)> {
+    let mut fields = record.fields.iter();
+    let (first, raw) = fields.next()?;
+    if first != "argc" {
+        return None;
+    }
+    let argc = py_int(raw, 10);
+    let mut args = Vec::with_capacity(record.fields.len() - 1);
+    let mut digits = itoa::Buffer::new();
+    for (name, raw) in fields {
+        if name.strip_prefix('a') != Some(digits.format(args.len())) {
+            return None;
+        }
+        args.push(whole_arg(raw).into_owned());
+    }
+    Some((argc, args))
+}
+
 /// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
 pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
+    if let [record] = records {
+        if let Some(found) = simple_execve_args(record) {
+            return found;
+        }
+    }
     let mut argc = None;
     let mut whole: FastMap<u64, Cow<'_, str>> = FastMap::default();
     let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
@@ -495,13 +530,7 @@ pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
             let index: u64 = ascii_digits(index).parse().unwrap_or(0);
             match chunk {
                 None => {
-                    let b = raw.as_bytes();
-                    let value = if b.len() > 1 && b[0] == b'"' && b[b.len() - 1] == b'"' {
-                        Cow::Borrowed(&raw[1..raw.len() - 1])
-                    } else {
-                        unescape(raw)
-                    };
-                    whole.insert(index, value);
+                    whole.insert(index, whole_arg(raw));
                 }
                 Some(chunk) => {
                     chunks.entry(index).or_default().insert(ascii_digits(chunk).parse().unwrap_or(0), raw);
@@ -862,7 +891,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "name" => PathValue::Text(unescape(raw)),
                 "item" | "inode" => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
                 "mode" => {
-                    set_entry(&mut entry, "mode", PathValue::Text(Cow::Borrowed(raw)));
+                    entry.push(("mode", PathValue::Text(Cow::Borrowed(raw)))); // names are unique in a record
                     set_entry(&mut entry, "mode_text", PathValue::Text(interpret_mode(raw)));
                     continue;
                 }
@@ -870,7 +899,12 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "ouid" | "ogid" => PathValue::Text(Cow::Borrowed(raw)),
                 _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
             };
-            set_entry(&mut entry, name, value);
+            // a record's names are unique: only the mode_text made above can be there already
+            if name == "mode_text" {
+                set_entry(&mut entry, name, value);
+            } else {
+                entry.push((name, value));
+            }
         }
         if !entry.iter().any(|(k, _)| *k == "nametype") {
             if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
@@ -883,9 +917,17 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     let sockaddr = all_of("SOCKADDR").into_iter().filter_map(|r| r.fields.get("saddr")).map(decode_sockaddr).collect();
 
     let user_msg = main.is_user_space().then(|| {
-        let mut fields = Vec::new();
-        for name in ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"] {
-            if let Some(raw) = main.fields.get(name) {
+        const NAMES: [&str; 10] = ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
+        // one pass over the fields (names are unique in a record), then in the order of NAMES
+        let mut found: [Option<&str>; NAMES.len()] = [None; NAMES.len()];
+        for (name, raw) in main.fields.iter() {
+            if let Some(i) = NAMES.iter().position(|n| *n == name) {
+                found[i] = Some(raw);
+            }
+        }
+        let mut fields = Vec::with_capacity(found.iter().flatten().count());
+        for (name, raw) in NAMES.into_iter().zip(found) {
+            if let Some(raw) = raw {
                 let value = if matches!(name, "acct" | "exe") { unescape(raw) } else { Cow::Borrowed(unquote(raw)) };
                 fields.push((name, value));
             }
