@@ -394,12 +394,17 @@ fn names_get<'a>(facts: Option<&Facts<'a>>, field: &str) -> Option<&'a str> {
     facts?.user_names.iter().find(|(k, _)| *k == field).map(|(_, v)| *v)
 }
 
+/// The ENRICHED value of `field.upper()` (an ASCII name needs no upper-case copy to be found).
+fn upper_enriched<'r>(record: &'r Record, field: &str) -> Option<&'r str> {
+    if field.is_ascii() { record.enriched.get_upper(field) } else { record.enriched.get(&field.to_uppercase()) }
+}
+
 fn sender_name(record: &Record, field: Option<&str>, value: &str, facts: Option<&Facts<'_>>) -> Option<String> {
     let field = field?;
     if record.error.is_none() && !record.fragment {
         if let Some(first) = record.fields.get(field) {
             if unquote(first) == value {
-                if let Some(named) = record.enriched.get(&field.to_uppercase()) {
+                if let Some(named) = upper_enriched(record, field) {
                     if !named.is_empty() && named != "unset" {
                         return Some(named.to_owned());
                     }
@@ -528,9 +533,12 @@ impl<'v> Merged<'v> {
 
 /// Interpreted fields of every record, first value wins.
 fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>]) -> Merged<'v> {
-    let mut pairs: Vec<(&'v str, &'v str)> = Vec::new();
-    let mut seen: FastSet<&'v str> = FastSet::default();
     let single = records.len() == 1; // most events: no names to compare
+    let total: usize = records.iter().map(|r| r.fields.len()).sum();
+    let mut pairs: Vec<(&'v str, &'v str)> = Vec::with_capacity(total);
+    // sized once (growing it rehashed every name several times per event)
+    let mut seen: FastSet<&'v str> =
+        if single { FastSet::default() } else { FastSet::with_capacity_and_hasher(total, Default::default()) };
     for (record, vals) in records.iter().zip(values) {
         let Some(vals) = vals else { continue };
         for ((name, _), value) in record.fields.iter().zip(vals) {

@@ -320,7 +320,7 @@ fn id_text<'a>(raw: &'a str, enriched: &'a Fields, name: &str) -> Cow<'a, str> {
         return Cow::Borrowed("unset");
     }
     if !enriched.is_empty() {
-        if let Some(named) = enriched.get(&name.to_ascii_uppercase()).filter(|n| !n.is_empty()) {
+        if let Some(named) = enriched.get_upper(name).filter(|n| !n.is_empty()) {
             return Cow::Borrowed(named);
         }
     }
@@ -1007,6 +1007,8 @@ mod tests {
         assert_eq!(value("type=USER_LOGIN msg=audit(1.000:1): id=0", "id"), "root");
         assert_eq!(value("type=OTHER msg=audit(1.000:1): id=\"0\"", "id"), "0");
         assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1dUID=\"alice\"", "uid"), "alice");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1duid=\"bob\" UIDS=x", "uid"), "7");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): old-auid=7\x1dOLD-AUID=\"eve\"", "old-auid"), "eve");
         assert_eq!(value("type=EXECVE msg=audit(1.000:1): a1[0]=6869", "a1[0]"), "hi");
     }
 
