@@ -1047,6 +1047,50 @@ fn fields_json<'k>(pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) -> V
     Value::Raw(w.into_bytes())
 }
 
+/// A record's `fields` and `interpreted` objects (safe, unique names): the interpreted values that are
+/// the raw ones (most) are copied from the `fields` just written, whole runs of them at once.
+fn write_fields_and_interpreted(
+    w: &mut JsonWriter,
+    rec: &Record,
+    vals: &[Cow<'_, str>],
+    written: &mut Vec<(usize, usize, usize)>, // per field: key, value start, end
+) {
+    w.key("fields");
+    w.begin_obj();
+    written.clear();
+    for (k, v) in rec.fields.iter() {
+        w.item();
+        let key_start = w.buf.len();
+        w.str(k);
+        w.buf.push(b':');
+        let value_start = w.buf.len();
+        w.str(v);
+        written.push((key_start, value_start, w.buf.len()));
+    }
+    w.end_obj();
+    w.key("interpreted");
+    w.begin_obj();
+    let mut run: Option<(usize, usize)> = None;
+    for (((_, raw), value), &(key_start, value_start, end)) in rec.fields.iter().zip(vals).zip(written.iter()) {
+        if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
+            run = Some((run.map_or(key_start, |r| r.0), end));
+            continue;
+        }
+        if let Some((from, to)) = run.take() {
+            w.item();
+            w.buf.extend_from_within(from..to);
+        }
+        w.item();
+        w.buf.extend_from_within(key_start..value_start);
+        w.str(value);
+    }
+    if let Some((from, to)) = run {
+        w.item();
+        w.buf.extend_from_within(from..to);
+    }
+    w.end_obj();
+}
+
 /// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
 fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
     let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
@@ -1077,6 +1121,7 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
 /// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
 fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<Vec<u8>, JsonError> {
     let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
+    let mut written = Vec::new();
     w.begin_arr();
     for (rec, vals) in records.iter().zip(values) {
         w.item();
@@ -1089,10 +1134,14 @@ fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Res
         }
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
-                w.key("fields");
-                write_fields(&mut w, rec.fields.iter());
-                w.key("interpreted");
-                write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+                if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
+                    write_fields_and_interpreted(&mut w, rec, vals, &mut written);
+                } else {
+                    w.key("fields");
+                    write_fields(&mut w, rec.fields.iter());
+                    w.key("interpreted");
+                    write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+                }
             }
             if !rec.enriched.is_empty() {
                 w.key("enriched");
