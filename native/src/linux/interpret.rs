@@ -757,14 +757,19 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     // collects the few names asked for (a lookup per name and record would scan them ~20 times).
     let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
     let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
-    for (name, raw) in main.fields.iter() {
-        if let Some(i) = fact_field(name) {
-            from_main[i] = Some(raw);
+    // the main record is read in the pass over the valid ones when it is one of them (almost always)
+    let main_is_valid = valid.iter().any(|r| std::ptr::eq(*r, main));
+    if !main_is_valid {
+        for (name, raw) in main.fields.iter() {
+            if let Some(i) = fact_field(name) {
+                from_main[i] = Some(raw);
+            }
         }
     }
     // rule keys (several records may carry one; keep order, no repeats), in the same pass
     let mut keys: Vec<String> = Vec::new();
     for record in &valid {
+        let is_main = main_is_valid && std::ptr::eq(*record, main);
         for (name, raw) in record.fields.iter() {
             if name == "key" {
                 for key in split_keys(raw) {
@@ -774,6 +779,9 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 }
             } else if let Some(i) = fact_field(name) {
                 from_first[i] = from_first[i].or(Some(raw));
+                if is_main {
+                    from_main[i] = Some(raw);
+                }
             }
         }
     }

@@ -121,7 +121,13 @@ fn skip_nonspace(b: &[u8], i: usize) -> usize {
 
 /// `\d++` from byte `i`: the end of the run of decimal digits.
 fn skip_digits(s: &str, i: usize) -> usize {
-    s[i..].char_indices().find(|&(_, c)| decimal_value(c).is_none()).map_or(s.len(), |(k, _)| i + k)
+    // ASCII digits byte by byte (the header's numbers always are); other decimals by character
+    let b = s.as_bytes();
+    let ascii = b[i..].iter().position(|c| !c.is_ascii_digit()).map_or(s.len(), |k| i + k);
+    if ascii == s.len() || b[ascii].is_ascii() {
+        return ascii;
+    }
+    s[ascii..].char_indices().find(|&(_, c)| decimal_value(c).is_none()).map_or(s.len(), |(k, _)| ascii + k)
 }
 
 fn int_digits(digits: &str) -> Result<Num, TooManyDigits> {
@@ -553,6 +559,10 @@ mod tests {
     fn odd_fractions_scale_to_nanoseconds() {
         assert_eq!(parse("type=X msg=audit(1.5:1):").time_ns, Some(Num::Small(1_500_000_000)));
         assert_eq!(parse("type=X msg=audit(0.0000000019:1):").time_ns, Some(Num::Small(1)));
+        // Python's \d and int() take any decimal digit, after ASCII ones too
+        assert_eq!(parse("type=X msg=audit(1\u{662}.5:7\u{663}):").time_ns, Some(Num::Small(12_500_000_000)));
+        assert_eq!(parse("type=X msg=audit(1\u{662}.5:7\u{663}):").serial, Some(Num::Small(73)));
+        assert_eq!(parse("type=X msg=audit(1\u{e9}.5:7):").error, Some(ERROR_NO_HEADER));
     }
 
     #[test]
