@@ -216,7 +216,12 @@ impl JsonWriter {
             None => {
                 self.buf.reserve(bytes.len() + 2);
                 self.buf.push(b'"');
-                self.buf.extend_from_slice(bytes);
+                if bytes.len() <= 16 {
+                    // most keys and values: a call to memcpy costs more than copying them
+                    self.buf.extend(bytes.iter().copied());
+                } else {
+                    self.buf.extend_from_slice(bytes);
+                }
                 self.buf.push(b'"');
             }
             Some(first) => self.str_escaped(bytes, first),
