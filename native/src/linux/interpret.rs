@@ -636,18 +636,19 @@ pub struct Interpreted<'a> {
     pub facts: Option<Facts<'a>>,
 }
 
-const SUBJECT_IDS: [(&str, &str); 11] = [
-    ("auid", "AUID"),
-    ("uid", "UID"),
-    ("gid", "GID"),
-    ("euid", "EUID"),
-    ("suid", "SUID"),
-    ("fsuid", "FSUID"),
-    ("egid", "EGID"),
-    ("sgid", "SGID"),
-    ("fsgid", "FSGID"),
-    ("old-auid", "OLD-AUID"),
-    ("sauid", "SAUID"),
+/// (field, its ENRICHED name, its index in FACT_FIELDS)
+const SUBJECT_IDS: [(&str, &str, usize); 11] = [
+    ("auid", "AUID", fact_index("auid")),
+    ("uid", "UID", fact_index("uid")),
+    ("gid", "GID", fact_index("gid")),
+    ("euid", "EUID", fact_index("euid")),
+    ("suid", "SUID", fact_index("suid")),
+    ("fsuid", "FSUID", fact_index("fsuid")),
+    ("egid", "EGID", fact_index("egid")),
+    ("sgid", "SGID", fact_index("sgid")),
+    ("fsgid", "FSGID", fact_index("fsgid")),
+    ("old-auid", "OLD-AUID", fact_index("old-auid")),
+    ("sauid", "SAUID", fact_index("sauid")),
 ];
 
 /// The fields the facts look up across an event's records.
@@ -655,6 +656,25 @@ const FACT_FIELDS: [&str; 20] = [
     "res", "result", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid",
     "ses", "pid", "ppid", "comm", "exe", "tty", "subj",
 ];
+
+/// The index of a name in FACT_FIELDS (for constants: a name that is not there fails the build).
+const fn fact_index(name: &str) -> usize {
+    let mut i = 0;
+    while i < FACT_FIELDS.len() {
+        let (a, b) = (FACT_FIELDS[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut k = 0;
+            while k < a.len() && a[k] == b[k] {
+                k += 1;
+            }
+            if k == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a name of FACT_FIELDS")
+}
 
 fn fact_field(name: &str) -> Option<usize> {
     Some(match name {
@@ -785,10 +805,8 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             }
         }
     }
-    let field = |name: &str| {
-        let i = fact_field(name).expect("a name of FACT_FIELDS");
-        from_main[i].or(from_first[i])
-    };
+    // field(i): FACT_FIELDS[i] (indices worked out at compile time, see `fact_index`)
+    let field = |i: usize| from_main[i].or(from_first[i]);
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {
@@ -840,7 +858,8 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             items: items.and_then(|s| py_int(s, 10)),
         }
     });
-    let res = field("res").filter(|r| !r.is_empty()).or_else(|| field("result"));
+    let res =
+        field(const { fact_index("res") }).filter(|r| !r.is_empty()).or_else(|| field(const { fact_index("result") }));
     if outcome.is_none() {
         if let Some(res) = res {
             outcome = match unquote(res) {
@@ -853,8 +872,8 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
 
     let mut user_ids = Vec::with_capacity(SUBJECT_IDS.len());
     let mut user_names = Vec::new();
-    for (name, upper) in SUBJECT_IDS {
-        if let Some(raw) = field(name) {
+    for (name, upper, index) in SUBJECT_IDS {
+        if let Some(raw) = field(index) {
             user_ids.push((name, (!is_unset(raw)).then_some(raw)));
             if has_enriched {
                 if let Some(named) = enriched(upper).filter(|n| !n.is_empty() && *n != "unset") {
@@ -863,16 +882,16 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             }
         }
     }
-    let session = field("ses").filter(|s| !is_unset(s));
+    let session = field(const { fact_index("ses") }).filter(|s| !is_unset(s));
 
-    let int_field = |name: &str| py_int(field(name).unwrap_or(""), 10);
+    let int_field = |i: usize| py_int(field(i).unwrap_or(""), 10);
     let mut process = Process {
-        pid: int_field("pid"),
-        ppid: int_field("ppid"),
-        comm: field("comm").map(unescape),
-        exe: field("exe").map(unescape),
-        tty: field("tty").map(unquote),
-        subj: field("subj").map(unquote),
+        pid: int_field(const { fact_index("pid") }),
+        ppid: int_field(const { fact_index("ppid") }),
+        comm: field(const { fact_index("comm") }).map(unescape),
+        exe: field(const { fact_index("exe") }).map(unescape),
+        tty: field(const { fact_index("tty") }).map(unquote),
+        subj: field(const { fact_index("subj") }).map(unquote),
         ..Process::default()
     };
     if let Some(record) = first_of("PROCTITLE") {
