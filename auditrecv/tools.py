@@ -259,10 +259,12 @@ def _decode_raw_native(name: str, out: IO[bytes]) -> int:
     def write(chunk: bytes) -> None:
         nonlocal failed
         out.write(chunk)
-        if b'"error"' not in chunk:  # an event's error is its top-level "error" key: look closer only then
+        # An event's error is its top-level "error" key, null in every line without one: look closer only
+        # at lines with an error text (a key followed by a string; inside a string a quote is escaped).
+        if b'"error":"' not in chunk:
             return
         for line in chunk.split(b"\n"):
-            if b'"error"' in line:
+            if b'"error":"' in line:
                 event = orjson.loads(line)
                 if event.get("error"):
                     failed += 1

@@ -1,13 +1,21 @@
 //! The hot path: parsing Linux audit lines, grouping them into events, interpreting them and writing
-//! their `decode --raw` JSON lines.
+//! their `decode --raw` JSON lines; and their documents (ECS, `auditrecv-v1`) with the `_bulk` lines.
 //!
 //! Input: the shared fixture logs (`$AUDITRECV_SHARED/fixtures/linux`, default `../../shared`, read at
 //! run time, never copied into the repository) plus a generated execve event; without the fixtures,
-//! the generated events alone. `cargo bench --bench linux_decode`.
+//! the generated events alone. `cargo bench --bench linux_decode`. `AUDITRECV_BENCH_LOG=FILE` benches that log
+//! instead (e.g. the one `bench/bench_linux_decode.py --keep FILE` writes, to profile what it measures).
 
 use std::path::PathBuf;
 
-use auditrecv_native::linux::{LineDecoder, Settings, decode_raw, interpret, log_lines, parse_line};
+use auditrecv_native::ecs::batch::{IndexNaming, Schema};
+use auditrecv_native::ecs::common::{Observer, Source};
+use auditrecv_native::ecs::limits::DocLimits;
+use auditrecv_native::ecs::linux_batch::LinuxBuilder;
+use auditrecv_native::json::JsonWriter;
+use auditrecv_native::linux::{
+    LineDecoder, Settings, decode_raw, decode_raw_chunked, interpret, log_lines, parse_line,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// A typical execve event as auditd writes it: SYSCALL, EXECVE, CWD, two PATHs, PROCTITLE, EOE.
@@ -36,6 +44,9 @@ fn execve_event(serial: u64) -> String {
 }
 
 fn log() -> Vec<u8> {
+    if let Some(path) = std::env::var_os("AUDITRECV_BENCH_LOG") {
+        return std::fs::read(&path).expect("AUDITRECV_BENCH_LOG names a readable log");
+    }
     let shared = std::env::var_os("AUDITRECV_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
@@ -84,6 +95,48 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode_raw", |b| {
         b.iter(|| decode_raw(lines.iter().copied(), "bench", Settings::default()).map_or(0, |j| j.len()))
     });
+    // as `auditrecv decode --raw` runs it: 1 MiB pieces handed to the writer, the buffer reused
+    g.bench_function("decode_raw_chunked", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            decode_raw_chunked(lines.iter().copied(), "bench", Settings::default(), 1 << 20, |chunk| {
+                bytes += chunk.len();
+                Ok::<_, ()>(chunk)
+            })
+            .expect("decodes");
+            bytes
+        })
+    });
+    // documents as the pipeline builds them (LinuxDocuments.add_bulk / flush_bulk): batches of 1000 lines
+    // through one builder on the records' clock, each batch's `_bulk` lines
+    let source = Source {
+        transport: "audisp-remote".into(),
+        peer: "192.0.2.9".into(),
+        peer_port: 60,
+        listener: "linux".into(),
+        ..Source::default()
+    };
+    let observer =
+        Observer { fields: vec![("name", Some("recv".into())), ("hostname", Some("recv.example".into()))], ips: None };
+    let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
+    for (name, schema) in [("documents_ecs", Schema::Ecs), ("documents_v1", Schema::V1)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut builder =
+                    LinuxBuilder::new(schema, observer.clone(), DocLimits::default(), Settings::default(), true);
+                let mut w = JsonWriter::with_capacity(1 << 20);
+                let mut docs = 0;
+                for batch in lines.chunks(1000) {
+                    let ids: Vec<i64> = (0..batch.len() as i64).collect();
+                    let mut built = builder.add(batch, &[1_700_000_000_123_456_789], &ids, &source, None);
+                    w.buf.clear();
+                    docs += builder.bulk_lines(&mut built, &naming, &mut w).iter().filter(|r| r.is_ok()).count();
+                }
+                let mut built = builder.flush();
+                docs + builder.bulk_lines(&mut built, &naming, &mut w).iter().filter(|r| r.is_ok()).count()
+            })
+        });
+    }
     g.finish();
 }
 

@@ -47,7 +47,8 @@ pub fn big_integers_allowed() -> bool {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Bytes that need an escape: controls, `"` and `\`.
+/// Bytes that need an escape: controls, `"` and `\` (the tests' reference).
+#[cfg(test)]
 const fn escape_table() -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
@@ -59,32 +60,70 @@ const fn escape_table() -> [bool; 256] {
     t[b'\\' as usize] = true;
     t
 }
+#[cfg(test)]
 static NEEDS_ESCAPE: [bool; 256] = escape_table();
 
-/// The position of the first byte needing an escape: eight bytes at a time while there is none.
+/// The position of the first byte needing an escape, eight bytes at a time: the string's last
+/// (or only, padded) bytes are one more word, never a byte-by-byte loop.
 #[inline]
 fn first_escape(bytes: &[u8]) -> Option<usize> {
-    let mut words = bytes.chunks_exact(8);
+    let n = bytes.len();
     let mut at = 0;
-    for word in words.by_ref() {
-        if word_needs_escape(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
-            return word.iter().position(|&c| NEEDS_ESCAPE[c as usize]).map(|i| at + i);
+    while at + 8 <= n {
+        let mask = escape_mask(word_at(bytes, at));
+        if mask != 0 {
+            return Some(at + first_marked(mask));
         }
         at += 8;
     }
-    words.remainder().iter().position(|&c| NEEDS_ESCAPE[c as usize]).map(|i| at + i)
+    if at == n {
+        return None;
+    }
+    if n >= 8 {
+        // the last eight bytes, overlapping ones found clean above (which mark nothing: a false mark
+        // only ever follows a true one)
+        let mask = escape_mask(word_at(bytes, n - 8));
+        return (mask != 0).then(|| n - 8 + first_marked(mask));
+    }
+    // fewer than eight bytes: padded with spaces, which need no escape
+    let mut word = u64::from_le_bytes([b' '; 8]);
+    for (i, &c) in bytes.iter().enumerate() {
+        word = (word & !(0xFF << (8 * i))) | (u64::from(c) << (8 * i));
+    }
+    let mask = escape_mask(word);
+    (mask != 0).then(|| first_marked(mask))
 }
 
-/// Whether any of eight bytes is a control, `"` or `\\` (exact: the classic "has a byte less than n"
-/// and "has a zero byte" tests).
 #[inline]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// The byte of the lowest mark of an [`escape_mask`].
+#[inline]
+fn first_marked(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// Whether any of eight bytes is a control, `"` or `\\`.
+#[cfg(test)]
 fn word_needs_escape(w: u64) -> bool {
+    escape_mask(w) != 0
+}
+
+/// The high bit of each of eight bytes that is a control, `"` or `\\` (the classic "has a byte less
+/// than n" and "has a zero byte" tests): exact up to the first marked byte; bytes after a marked one
+/// may be marked too.
+#[inline]
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'"'))) & HIGH;
-    let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'\\'))) & HIGH;
-    control | quote | backslash != 0
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q & HIGH;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b & HIGH;
+    control | quote | backslash
 }
 
 /// Appends JSON to a byte buffer. Separators are implicit: a key or array item gets a comma unless it
@@ -199,11 +238,32 @@ impl JsonWriter {
         Ok(())
     }
 
+    #[inline]
     pub fn str(&mut self, s: &str) {
         let bytes = s.as_bytes();
-        self.buf.reserve(bytes.len() + 2);
+        match first_escape(bytes) {
+            None => {
+                self.buf.reserve(bytes.len() + 2);
+                self.buf.push(b'"');
+                if bytes.len() <= 16 {
+                    // most keys and values: a call to memcpy costs more than copying them
+                    self.buf.extend(bytes.iter().copied());
+                } else {
+                    self.buf.extend_from_slice(bytes);
+                }
+                self.buf.push(b'"');
+            }
+            Some(first) => self.str_escaped(bytes, first),
+        }
+    }
+
+    /// A string with something to escape, the first at `first`.
+    fn str_escaped(&mut self, bytes: &[u8], first: usize) {
+        self.buf.reserve(bytes.len() + 8);
         self.buf.push(b'"');
-        let mut rest = bytes;
+        self.buf.extend_from_slice(&bytes[..first]);
+        self.escape(bytes[first]);
+        let mut rest = &bytes[first + 1..];
         while let Some(i) = first_escape(rest) {
             self.buf.extend_from_slice(&rest[..i]);
             self.escape(rest[i]);
@@ -407,6 +467,28 @@ mod tests {
         }
         assert!(!word_needs_escape(u64::from_le_bytes(*b"/usr/bin")));
         assert_eq!(one(|w| w.str("0123456789abcdef\"0123456789")), r#""0123456789abcdef\"0123456789""#);
+    }
+
+    #[test]
+    fn first_escape_is_exact_at_any_length() {
+        for len in 0..24 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0, 0x1f, b'\n'] {
+                    for after in [b'a', b'"', 0x01] {
+                        let mut bytes = vec![b'x'; len];
+                        bytes[at] = special;
+                        if at + 1 < len {
+                            bytes[at + 1] = after;
+                        }
+                        assert_eq!(first_escape(&bytes), Some(at), "{bytes:?}");
+                    }
+                }
+                let mut clean = vec![0xE2u8; len];
+                clean[at] = b'~';
+                assert_eq!(first_escape(&clean), None);
+            }
+            assert_eq!(first_escape(&vec![b' '; len]), None);
+        }
     }
 
     #[test]

@@ -398,12 +398,17 @@ fn names_get<'a>(facts: Option<&Facts<'a>>, field: &str) -> Option<&'a str> {
     facts?.user_names.iter().find(|(k, _)| *k == field).map(|(_, v)| *v)
 }
 
+/// The ENRICHED value of `field.upper()` (an ASCII name needs no upper-case copy to be found).
+fn upper_enriched<'r>(record: &'r Record, field: &str) -> Option<&'r str> {
+    if field.is_ascii() { record.enriched.get_upper(field) } else { record.enriched.get(&field.to_uppercase()) }
+}
+
 fn sender_name(record: &Record, field: Option<&str>, value: &str, facts: Option<&Facts<'_>>) -> Option<String> {
     let field = field?;
     if record.error.is_none() && !record.fragment {
         if let Some(first) = record.fields.get(field) {
             if unquote(first) == value {
-                if let Some(named) = record.enriched.get(&field.to_uppercase()) {
+                if let Some(named) = upper_enriched(record, field) {
                     if !named.is_empty() && named != "unset" {
                         return Some(named.to_owned());
                     }
@@ -532,9 +537,12 @@ impl<'v> Merged<'v> {
 
 /// Interpreted fields of every record, first value wins.
 fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>]) -> Merged<'v> {
-    let mut pairs: Vec<(&'v str, &'v str)> = Vec::new();
-    let mut seen: FastSet<&'v str> = FastSet::default();
     let single = records.len() == 1; // most events: no names to compare
+    let total: usize = records.iter().map(|r| r.fields.len()).sum();
+    let mut pairs: Vec<(&'v str, &'v str)> = Vec::with_capacity(total);
+    // sized once (growing it rehashed every name several times per event)
+    let mut seen: FastSet<&'v str> =
+        if single { FastSet::default() } else { FastSet::with_capacity_and_hasher(total, Default::default()) };
     for (record, vals) in records.iter().zip(values) {
         let Some(vals) = vals else { continue };
         for ((name, _), value) in record.fields.iter().zip(vals) {
@@ -1043,6 +1051,50 @@ fn fields_json<'k>(pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) -> V
     Value::Raw(w.into_bytes())
 }
 
+/// A record's `fields` and `interpreted` objects (safe, unique names): the interpreted values that are
+/// the raw ones (most) are copied from the `fields` just written, whole runs of them at once.
+fn write_fields_and_interpreted(
+    w: &mut JsonWriter,
+    rec: &Record,
+    vals: &[Cow<'_, str>],
+    written: &mut Vec<(usize, usize, usize)>, // per field: key, value start, end
+) {
+    w.key("fields");
+    w.begin_obj();
+    written.clear();
+    for (k, v) in rec.fields.iter() {
+        w.item();
+        let key_start = w.buf.len();
+        w.str(k);
+        w.buf.push(b':');
+        let value_start = w.buf.len();
+        w.str(v);
+        written.push((key_start, value_start, w.buf.len()));
+    }
+    w.end_obj();
+    w.key("interpreted");
+    w.begin_obj();
+    let mut run: Option<(usize, usize)> = None;
+    for (((_, raw), value), &(key_start, value_start, end)) in rec.fields.iter().zip(vals).zip(written.iter()) {
+        if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
+            run = Some((run.map_or(key_start, |r| r.0), end));
+            continue;
+        }
+        if let Some((from, to)) = run.take() {
+            w.item();
+            w.buf.extend_from_within(from..to);
+        }
+        w.item();
+        w.buf.extend_from_within(key_start..value_start);
+        w.str(value);
+    }
+    if let Some((from, to)) = run {
+        w.item();
+        w.buf.extend_from_within(from..to);
+    }
+    w.end_obj();
+}
+
 /// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
 fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
     let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
@@ -1073,6 +1125,7 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
 /// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
 fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<Vec<u8>, JsonError> {
     let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
+    let mut written = Vec::new();
     w.begin_arr();
     for (rec, vals) in records.iter().zip(values) {
         w.item();
@@ -1085,10 +1138,14 @@ fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Res
         }
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
-                w.key("fields");
-                write_fields(&mut w, rec.fields.iter());
-                w.key("interpreted");
-                write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+                if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
+                    write_fields_and_interpreted(&mut w, rec, vals, &mut written);
+                } else {
+                    w.key("fields");
+                    write_fields(&mut w, rec.fields.iter());
+                    w.key("interpreted");
+                    write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+                }
             }
             if !rec.enriched.is_empty() {
                 w.key("enriched");

@@ -110,22 +110,26 @@ fn id_is_user_or_group(type_name: &str) -> bool {
 
 // -- value decoding --------------------------------------------------------------------------------
 
-/// `(?:[0-9A-Fa-f]{2})+` fullmatch
-fn is_hex_pairs(s: &str) -> bool {
-    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
-/// `bytes.fromhex(s)` of a string of hex pairs (see `is_hex_pairs`).
+/// `bytes.fromhex(s)` of a string of hex pairs (`(?:[0-9A-Fa-f]{2})*` fullmatch), None for anything else.
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
         return None;
     }
-    Some(
-        s.as_bytes()
-            .chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0))
-            .collect(),
-    )
+    let mut out = Vec::with_capacity(b.len() / 2);
+    for pair in b.chunks_exact(2) {
+        out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+    }
+    Some(out)
 }
 
 /// Value of an escaped field: quoted text unquoted, bare hex decoded, `(null)`/`?` kept literal.
@@ -139,12 +143,10 @@ pub fn unescape(value: &str) -> Cow<'_, str> {
     if value == "(null)" || value == "?" {
         return Cow::Borrowed(value);
     }
-    if is_hex_pairs(value) {
-        if let Some(bytes) = from_hex(value) {
-            return Cow::Owned(bytes_to_text(bytes));
-        }
+    match from_hex(value) {
+        Some(bytes) => Cow::Owned(bytes_to_text(bytes)),
+        None => Cow::Borrowed(value),
     }
-    Cow::Borrowed(value)
 }
 
 /// Decoded bytes as text, invalid UTF-8 as `\xNN` (no copy when valid).
@@ -318,7 +320,7 @@ fn id_text<'a>(raw: &'a str, enriched: &'a Fields, name: &str) -> Cow<'a, str> {
         return Cow::Borrowed("unset");
     }
     if !enriched.is_empty() {
-        if let Some(named) = enriched.get(&name.to_ascii_uppercase()).filter(|n| !n.is_empty()) {
+        if let Some(named) = enriched.get_upper(name).filter(|n| !n.is_empty()) {
             return Cow::Borrowed(named);
         }
     }
@@ -471,16 +473,46 @@ fn chunk_bytes(raw: &str) -> Vec<u8> {
     if raw.starts_with('"') {
         return unescape(raw).as_bytes().to_vec();
     }
-    if is_hex_pairs(raw) {
-        if let Some(bytes) = from_hex(raw) {
-            return bytes;
-        }
+    from_hex(raw).unwrap_or_else(|| raw.as_bytes().to_vec())
+}
+
+/// An argument of `aN="text"` or `aN=HEX` (Python `_execve_args`).
+fn whole_arg(raw: &str) -> Cow<'_, str> {
+    let b = raw.as_bytes();
+    if b.len() > 1 && b[0] == b'"' && b[b.len() - 1] == b'"' {
+        Cow::Borrowed(&raw[1..raw.len() - 1])
+    } else {
+        unescape(raw)
     }
-    raw.as_bytes().to_vec()
+}
+
+/// The common case of `execve_args`: one record, `argc` then `a0`, `a1`, ... in order (no chunks,
+/// no `aN_len`, nothing else). None when the record is anything else.
+fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<String>)> {
+    let mut fields = record.fields.iter();
+    let (first, raw) = fields.next()?;
+    if first != "argc" {
+        return None;
+    }
+    let argc = py_int(raw, 10);
+    let mut args = Vec::with_capacity(record.fields.len() - 1);
+    let mut digits = itoa::Buffer::new();
+    for (name, raw) in fields {
+        if name.strip_prefix('a') != Some(digits.format(args.len())) {
+            return None;
+        }
+        args.push(whole_arg(raw).into_owned());
+    }
+    Some((argc, args))
 }
 
 /// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
 pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
+    if let [record] = records {
+        if let Some(found) = simple_execve_args(record) {
+            return found;
+        }
+    }
     let mut argc = None;
     let mut whole: FastMap<u64, Cow<'_, str>> = FastMap::default();
     let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
@@ -498,13 +530,7 @@ pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
             let index: u64 = ascii_digits(index).parse().unwrap_or(0);
             match chunk {
                 None => {
-                    let b = raw.as_bytes();
-                    let value = if b.len() > 1 && b[0] == b'"' && b[b.len() - 1] == b'"' {
-                        Cow::Borrowed(&raw[1..raw.len() - 1])
-                    } else {
-                        unescape(raw)
-                    };
-                    whole.insert(index, value);
+                    whole.insert(index, whole_arg(raw));
                 }
                 Some(chunk) => {
                     chunks.entry(index).or_default().insert(ascii_digits(chunk).parse().unwrap_or(0), raw);
@@ -610,18 +636,19 @@ pub struct Interpreted<'a> {
     pub facts: Option<Facts<'a>>,
 }
 
-const SUBJECT_IDS: [(&str, &str); 11] = [
-    ("auid", "AUID"),
-    ("uid", "UID"),
-    ("gid", "GID"),
-    ("euid", "EUID"),
-    ("suid", "SUID"),
-    ("fsuid", "FSUID"),
-    ("egid", "EGID"),
-    ("sgid", "SGID"),
-    ("fsgid", "FSGID"),
-    ("old-auid", "OLD-AUID"),
-    ("sauid", "SAUID"),
+/// (field, its ENRICHED name, its index in FACT_FIELDS)
+const SUBJECT_IDS: [(&str, &str, usize); 11] = [
+    ("auid", "AUID", fact_index("auid")),
+    ("uid", "UID", fact_index("uid")),
+    ("gid", "GID", fact_index("gid")),
+    ("euid", "EUID", fact_index("euid")),
+    ("suid", "SUID", fact_index("suid")),
+    ("fsuid", "FSUID", fact_index("fsuid")),
+    ("egid", "EGID", fact_index("egid")),
+    ("sgid", "SGID", fact_index("sgid")),
+    ("fsgid", "FSGID", fact_index("fsgid")),
+    ("old-auid", "OLD-AUID", fact_index("old-auid")),
+    ("sauid", "SAUID", fact_index("sauid")),
 ];
 
 /// The fields the facts look up across an event's records.
@@ -629,6 +656,25 @@ const FACT_FIELDS: [&str; 20] = [
     "res", "result", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "old-auid", "sauid",
     "ses", "pid", "ppid", "comm", "exe", "tty", "subj",
 ];
+
+/// The index of a name in FACT_FIELDS (for constants: a name that is not there fails the build).
+const fn fact_index(name: &str) -> usize {
+    let mut i = 0;
+    while i < FACT_FIELDS.len() {
+        let (a, b) = (FACT_FIELDS[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut k = 0;
+            while k < a.len() && a[k] == b[k] {
+                k += 1;
+            }
+            if k == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a name of FACT_FIELDS")
+}
 
 fn fact_field(name: &str) -> Option<usize> {
     Some(match name {
@@ -731,14 +777,19 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     // collects the few names asked for (a lookup per name and record would scan them ~20 times).
     let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
     let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
-    for (name, raw) in main.fields.iter() {
-        if let Some(i) = fact_field(name) {
-            from_main[i] = Some(raw);
+    // the main record is read in the pass over the valid ones when it is one of them (almost always)
+    let main_is_valid = valid.iter().any(|r| std::ptr::eq(*r, main));
+    if !main_is_valid {
+        for (name, raw) in main.fields.iter() {
+            if let Some(i) = fact_field(name) {
+                from_main[i] = Some(raw);
+            }
         }
     }
     // rule keys (several records may carry one; keep order, no repeats), in the same pass
     let mut keys: Vec<String> = Vec::new();
     for record in &valid {
+        let is_main = main_is_valid && std::ptr::eq(*record, main);
         for (name, raw) in record.fields.iter() {
             if name == "key" {
                 for key in split_keys(raw) {
@@ -748,13 +799,14 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 }
             } else if let Some(i) = fact_field(name) {
                 from_first[i] = from_first[i].or(Some(raw));
+                if is_main {
+                    from_main[i] = Some(raw);
+                }
             }
         }
     }
-    let field = |name: &str| {
-        let i = fact_field(name).expect("a name of FACT_FIELDS");
-        from_main[i].or(from_first[i])
-    };
+    // field(i): FACT_FIELDS[i] (indices worked out at compile time, see `fact_index`)
+    let field = |i: usize| from_main[i].or(from_first[i]);
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {
@@ -806,7 +858,8 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             items: items.and_then(|s| py_int(s, 10)),
         }
     });
-    let res = field("res").filter(|r| !r.is_empty()).or_else(|| field("result"));
+    let res =
+        field(const { fact_index("res") }).filter(|r| !r.is_empty()).or_else(|| field(const { fact_index("result") }));
     if outcome.is_none() {
         if let Some(res) = res {
             outcome = match unquote(res) {
@@ -819,8 +872,8 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
 
     let mut user_ids = Vec::with_capacity(SUBJECT_IDS.len());
     let mut user_names = Vec::new();
-    for (name, upper) in SUBJECT_IDS {
-        if let Some(raw) = field(name) {
+    for (name, upper, index) in SUBJECT_IDS {
+        if let Some(raw) = field(index) {
             user_ids.push((name, (!is_unset(raw)).then_some(raw)));
             if has_enriched {
                 if let Some(named) = enriched(upper).filter(|n| !n.is_empty() && *n != "unset") {
@@ -829,16 +882,16 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             }
         }
     }
-    let session = field("ses").filter(|s| !is_unset(s));
+    let session = field(const { fact_index("ses") }).filter(|s| !is_unset(s));
 
-    let int_field = |name: &str| py_int(field(name).unwrap_or(""), 10);
+    let int_field = |i: usize| py_int(field(i).unwrap_or(""), 10);
     let mut process = Process {
-        pid: int_field("pid"),
-        ppid: int_field("ppid"),
-        comm: field("comm").map(unescape),
-        exe: field("exe").map(unescape),
-        tty: field("tty").map(unquote),
-        subj: field("subj").map(unquote),
+        pid: int_field(const { fact_index("pid") }),
+        ppid: int_field(const { fact_index("ppid") }),
+        comm: field(const { fact_index("comm") }).map(unescape),
+        exe: field(const { fact_index("exe") }).map(unescape),
+        tty: field(const { fact_index("tty") }).map(unquote),
+        subj: field(const { fact_index("subj") }).map(unquote),
         ..Process::default()
     };
     if let Some(record) = first_of("PROCTITLE") {
@@ -865,7 +918,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "name" => PathValue::Text(unescape(raw)),
                 "item" | "inode" => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
                 "mode" => {
-                    set_entry(&mut entry, "mode", PathValue::Text(Cow::Borrowed(raw)));
+                    entry.push(("mode", PathValue::Text(Cow::Borrowed(raw)))); // names are unique in a record
                     set_entry(&mut entry, "mode_text", PathValue::Text(interpret_mode(raw)));
                     continue;
                 }
@@ -873,7 +926,12 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "ouid" | "ogid" => PathValue::Text(Cow::Borrowed(raw)),
                 _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
             };
-            set_entry(&mut entry, name, value);
+            // a record's names are unique: only the mode_text made above can be there already
+            if name == "mode_text" {
+                set_entry(&mut entry, name, value);
+            } else {
+                entry.push((name, value));
+            }
         }
         if !entry.iter().any(|(k, _)| *k == "nametype") {
             if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
@@ -886,9 +944,17 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     let sockaddr = all_of("SOCKADDR").into_iter().filter_map(|r| r.fields.get("saddr")).map(decode_sockaddr).collect();
 
     let user_msg = main.is_user_space().then(|| {
-        let mut fields = Vec::new();
-        for name in ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"] {
-            if let Some(raw) = main.fields.get(name) {
+        const NAMES: [&str; 10] = ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
+        // one pass over the fields (names are unique in a record), then in the order of NAMES
+        let mut found: [Option<&str>; NAMES.len()] = [None; NAMES.len()];
+        for (name, raw) in main.fields.iter() {
+            if let Some(i) = NAMES.iter().position(|n| *n == name) {
+                found[i] = Some(raw);
+            }
+        }
+        let mut fields = Vec::with_capacity(found.iter().flatten().count());
+        for (name, raw) in NAMES.into_iter().zip(found) {
+            if let Some(raw) = raw {
                 let value = if matches!(name, "acct" | "exe") { unescape(raw) } else { Cow::Borrowed(unquote(raw)) };
                 fields.push((name, value));
             }
@@ -968,6 +1034,8 @@ mod tests {
         assert_eq!(value("type=USER_LOGIN msg=audit(1.000:1): id=0", "id"), "root");
         assert_eq!(value("type=OTHER msg=audit(1.000:1): id=\"0\"", "id"), "0");
         assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1dUID=\"alice\"", "uid"), "alice");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1duid=\"bob\" UIDS=x", "uid"), "7");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): old-auid=7\x1dOLD-AUID=\"eve\"", "old-auid"), "eve");
         assert_eq!(value("type=EXECVE msg=audit(1.000:1): a1[0]=6869", "a1[0]"), "hi");
     }
 

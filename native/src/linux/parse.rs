@@ -121,7 +121,13 @@ fn skip_nonspace(b: &[u8], i: usize) -> usize {
 
 /// `\d++` from byte `i`: the end of the run of decimal digits.
 fn skip_digits(s: &str, i: usize) -> usize {
-    s[i..].char_indices().find(|&(_, c)| decimal_value(c).is_none()).map_or(s.len(), |(k, _)| i + k)
+    // ASCII digits byte by byte (the header's numbers always are); other decimals by character
+    let b = s.as_bytes();
+    let ascii = b[i..].iter().position(|c| !c.is_ascii_digit()).map_or(s.len(), |k| i + k);
+    if ascii == s.len() || b[ascii].is_ascii() {
+        return ascii;
+    }
+    s[ascii..].char_indices().find(|&(_, c)| decimal_value(c).is_none()).map_or(s.len(), |(k, _)| ascii + k)
 }
 
 fn int_digits(digits: &str) -> Result<Num, TooManyDigits> {
@@ -293,8 +299,16 @@ fn value_end(s: &str, v: usize) -> usize {
 
 /// `_KV.findall(s)`: `([^\s=]++)=(value)` everywhere it matches, left to right.
 pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
+    // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
+    let mut out = Vec::with_capacity((s.len() / 10).clamp(8, 64));
+    kv_scan(s, |key, value| out.push((key, Cow::Borrowed(value))));
+    out
+}
+
+/// The matches of `kv_findall`, handed to `found` as they are found.
+#[inline]
+fn kv_scan<'a>(s: &'a str, mut found: impl FnMut(&'a str, &'a str)) {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(16);
     let mut p = 0;
     while p < b.len() {
         match CLASS[b[p] as usize] {
@@ -317,10 +331,9 @@ pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
             continue;
         }
         let end = value_end(s, r + 1);
-        out.push((&s[p..r], Cow::Borrowed(&s[r + 1..end])));
+        found(&s[p..r], &s[r + 1..end]);
         p = end;
     }
-    out
 }
 
 /// key=value pairs of a user-space body; old prose forms ("(hostname=?, addr=?, terminal=cron
@@ -387,14 +400,69 @@ fn same_key(a: &str, b: &str) -> bool {
 /// Records with more pairs than this (EXECVE) find repeated keys with a hash set.
 const KEYS_ON_STACK: usize = 32;
 
+/// A bit of a 256-bit filter for a key (its length and last byte): keys whose bit is not set yet are
+/// certainly new, so most keys are never compared with the ones before them.
+#[inline]
+fn key_bit(key: &str) -> (usize, u64) {
+    let b = key.as_bytes();
+    let h = b.len().wrapping_mul(31) ^ usize::from(b.last().copied().unwrap_or(0)).wrapping_mul(7);
+    ((h >> 6) & 3, 1 << (h & 63))
+}
+
+/// The pairs of a kernel record's body stored as they are found (`fill` of `kv_findall`, without
+/// the list in between).
+fn fill_kernel(record: &mut Record, line: &Arc<str>, body: &str) {
+    let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
+    let mut seen: Option<super::assemble::FastSet<&str>> = None;
+    let mut keys = [""; KEYS_ON_STACK];
+    let mut filter = [0u64; 4];
+    let mut count = 0;
+    kv_scan(body, |key, value| {
+        let repeated = match &mut seen {
+            Some(seen) => !seen.insert(key),
+            None => {
+                let (word, bit) = key_bit(key);
+                let maybe = filter[word] & bit != 0;
+                filter[word] |= bit;
+                maybe && keys[..count].iter().any(|k| same_key(k, key))
+            }
+        };
+        if repeated {
+            record.duplicates.push((key.to_owned(), value.to_owned()));
+            return;
+        }
+        if seen.is_none() {
+            if count < KEYS_ON_STACK {
+                keys[count] = key;
+                count += 1;
+            } else {
+                // past the stack's room (EXECVE): a hash set of every key so far
+                let mut set: super::assemble::FastSet<&str> = keys.iter().copied().collect();
+                set.insert(key);
+                seen = Some(set);
+            }
+        }
+        fields.push((Text::of(line, key), Text::of(line, value)));
+    });
+    record.fields = Fields::new(Arc::clone(line), fields);
+}
+
 /// Store pairs: a repeated key keeps its first value, later ones go to duplicates.
 fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
     let mut fields: Vec<(Text, Text)> = Vec::with_capacity(pairs.len());
     let mut seen = super::assemble::FastSet::default();
     let many = pairs.len() > KEYS_ON_STACK;
     let mut keys = [""; KEYS_ON_STACK];
+    let mut filter = [0u64; 4];
     for (key, value) in pairs {
-        let repeated = if many { !seen.insert(key) } else { keys[..fields.len()].iter().any(|k| same_key(k, key)) };
+        let repeated = if many {
+            !seen.insert(key)
+        } else {
+            let (word, bit) = key_bit(key);
+            let maybe = filter[word] & bit != 0;
+            filter[word] |= bit;
+            maybe && keys[..fields.len()].iter().any(|k| same_key(k, key))
+        };
         if !many && !repeated {
             keys[fields.len()] = key;
         }
@@ -430,12 +498,12 @@ fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
         let body = &raw[start..end];
         if record.type_num.is_none() || record.is_user_space() {
             parse_user_space(record, raw, body);
-        } else {
+        } else if record.type_name == "AVC" {
             let mut pairs = kv_findall(body);
-            if record.type_name == "AVC" {
-                prepend_avc(&mut pairs, avc(body));
-            }
+            prepend_avc(&mut pairs, avc(body));
             fill(record, raw, pairs);
+        } else {
+            fill_kernel(record, raw, body);
         }
     }
     if end < raw.len() {
@@ -491,6 +559,10 @@ mod tests {
     fn odd_fractions_scale_to_nanoseconds() {
         assert_eq!(parse("type=X msg=audit(1.5:1):").time_ns, Some(Num::Small(1_500_000_000)));
         assert_eq!(parse("type=X msg=audit(0.0000000019:1):").time_ns, Some(Num::Small(1)));
+        // Python's \d and int() take any decimal digit, after ASCII ones too
+        assert_eq!(parse("type=X msg=audit(1\u{662}.5:7\u{663}):").time_ns, Some(Num::Small(12_500_000_000)));
+        assert_eq!(parse("type=X msg=audit(1\u{662}.5:7\u{663}):").serial, Some(Num::Small(73)));
+        assert_eq!(parse("type=X msg=audit(1\u{e9}.5:7):").error, Some(ERROR_NO_HEADER));
     }
 
     #[test]
@@ -532,6 +604,24 @@ mod tests {
         assert_eq!(pairs(&r), [("uid", "1")]);
         assert_eq!(r.duplicates, [("uid".to_owned(), "2".to_owned())]);
         assert_eq!(r.enriched.iter().collect::<Vec<_>>(), [("UID", "bob"), ("AUID", "al")]);
+    }
+
+    #[test]
+    fn repeated_keys_past_the_stack_room() {
+        let mut line = String::from("type=EXECVE msg=audit(1.000:1): argc=40");
+        for i in 0..40 {
+            line.push_str(&format!(" a{i}=\"v{i}\""));
+            if i == 5 || i == 35 {
+                line.push_str(&format!(" a{}=again{i}", i - 3));
+            }
+        }
+        line.push_str(" argc=x a39=y");
+        let r = parse(&line);
+        assert_eq!(r.fields.len(), 41);
+        assert_eq!(r.fields.get("a2"), Some("\"v2\""));
+        assert_eq!(r.fields.get("a32"), Some("\"v32\""));
+        let dups: Vec<(&str, &str)> = r.duplicates.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(dups, [("a2", "again5"), ("a32", "again35"), ("argc", "x"), ("a39", "y")]);
     }
 
     #[test]

@@ -68,6 +68,14 @@ impl Fields {
         self.pairs.iter().find(|(k, _)| k.len() == name.len() && k.resolve(line) == name).map(|(_, v)| v.resolve(line))
     }
 
+    /// `get(name.upper())` for an ASCII `name`, without making the upper-case name.
+    pub fn get_upper(&self, name: &str) -> Option<&str> {
+        let line = &*self.line;
+        let upper =
+            |k: &str| k.len() == name.len() && k.bytes().zip(name.bytes()).all(|(a, b)| a == b.to_ascii_uppercase());
+        self.pairs.iter().find(|(k, _)| upper(k.resolve(line))).map(|(_, v)| v.resolve(line))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let line = &*self.line;
         self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
