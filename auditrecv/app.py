@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from auditrecv import __version__
 from auditrecv.config import Config
+from auditrecv.metrics import ListenersCollector, new_registry, register_stage
 
 if TYPE_CHECKING:
-    from auditrecv.metrics import ShippingWatch
+    from auditrecv.status import ShippingWatch
 
 log = logging.getLogger("auditrecv")
 # How often the watchdog looks at the spool and the engine: a stall is logged within about this
@@ -66,6 +67,10 @@ class Service:
         self.stopping = False
         self.shipping_watch: ShippingWatch | None = None  # once started
         self._tasks: list[asyncio.Task[Any]] = []
+        # /metrics: each stage registers itself here once started (one registry per service, so that
+        # several services in one process, as in the tests, keep their numbers apart).
+        self.metrics = new_registry()
+        self.metrics.register(ListenersCollector(lambda: list(self.servers.values())))
 
     def enabled_listeners(self) -> list[str]:
         """The listeners the configuration asks for (each must be up for /ready)."""
@@ -79,6 +84,7 @@ class Service:
         prepare_kerberos_environment(cfg)
         cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
         self.spool = await Spool.open(cfg.spool_path, cfg.spool)
+        register_stage(self.metrics, self.spool)
         log.info("spool at %s (%d records waiting)", cfg.spool_path, self.spool.count())
         await self._start_pipeline()
         await self._start_listeners()
@@ -87,8 +93,8 @@ class Service:
         self._tasks.append(asyncio.create_task(self._watch_shipping(), name="shipping-watch"))
 
     async def _watch_shipping(self) -> None:
-        """Log promptly when shipping stalls and when it recovers (see auditrecv.metrics)."""
-        from auditrecv.metrics import ShippingWatch, shipping_problems
+        """Log promptly when shipping stalls and when it recovers (see auditrecv.status)."""
+        from auditrecv.status import ShippingWatch, shipping_problems
 
         self.shipping_watch = watch = ShippingWatch(log)
         while True:
@@ -138,12 +144,16 @@ class Service:
         self.pipeline = Pipeline(
             cfg, self.spool, self.indexer, observer_info(cfg), enrich=self.enricher.enrich if self.enricher else None
         )
+        register_stage(self.metrics, self.pipeline)
+        register_stage(self.metrics, self.indexer)
+        if self.enricher is not None:
+            register_stage(self.metrics, self.enricher)
         self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
 
     async def _start_http(self) -> None:
         from aiohttp import web
 
-        from auditrecv.metrics import SERVICE_KEY, health_handler, metrics_handler, ready_handler
+        from auditrecv.status import SERVICE_KEY, health_handler, metrics_handler, ready_handler
 
         app = web.Application()
         app[SERVICE_KEY] = self

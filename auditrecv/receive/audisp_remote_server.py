@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from auditrecv.config import AudispRemoteListener, Gss
+from auditrecv.metrics import ListenerStats
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audisp_remote import (
     DEFAULT_MAX_TOKEN,
@@ -217,6 +218,7 @@ class AudispRemoteServer:
                 "records",
                 "heartbeats",
                 "violations",
+                "gss_failures",
                 "held",
                 "evicted",
                 "timeouts",
@@ -250,6 +252,26 @@ class AudispRemoteServer:
     def metrics(self) -> dict[str, int]:
         """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
         return {**self.counters, "active": len(self._conns)}
+
+    def listener_stats(self) -> ListenerStats:
+        """This listener's counters for /metrics (auditrecv.metrics.ListenersCollector). A record is
+        counted once the spool took it, just before its reply: received and acked move together,
+        except in the ascii format, which has no replies."""
+        c = self.counters
+        return ListenerStats(
+            listener=self.name,
+            protocol="audisp_remote",
+            connections_accepted=c["connections"],
+            connections_refused=c["refused"],
+            connections_evicted=c["evicted"],
+            connections_active=len(self._conns),
+            connections_failed=c["timeouts"] + c["violations"],
+            timeouts=c["timeouts"],
+            gss_failures=c["gss_failures"],
+            records_received=c["records"],
+            records_acked=0 if self.settings.format == "ascii" else c["records"],
+            spool_full_waits=c["held"],
+        )
 
     async def start(self) -> None:
         self._server = await self._loop.create_server(
@@ -445,6 +467,8 @@ class AudispRemoteServer:
                 kind, reason = failure
                 if kind != "broken":
                     self.counters["timeouts" if kind == "timeout" else "violations"] += 1
+                    if reason.startswith("GSS failure"):  # Krb5Session's reason for a GSS error
+                        self.counters["gss_failures"] += 1
                 if conn.ticket.proven:
                     log.warning("%s: closing %s: %s", self.name, conn.describe(), reason)
                 else:

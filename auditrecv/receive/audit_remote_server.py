@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from auditrecv.config import AuditRemoteListener, Gss
+from auditrecv.metrics import ListenerStats
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audit_remote import (
     AuditRemoteConnection,
@@ -90,8 +91,10 @@ class AuditRemoteStats:
     evicted: int = 0  # connections closed to admit a newcomer (see access.ConnectionLimiter)
     handshakes: int = 0
     failures: int = 0
+    gss_failures: int = 0  # ... of which a GSS-API failure (context refused or expired, unwrap failed)
     timeouts: int = 0  # handshake, stalled frame, unread acks (idle closes are not counted)
-    records: int = 0
+    received: int = 0  # records unwrapped and queued for the spool
+    records: int = 0  # ... stored by the spool
     acks: int = 0
     record_bytes: int = 0
     spool_full_waits: int = 0
@@ -149,6 +152,24 @@ class AuditRemoteServer:
     def metrics(self) -> dict[str, int]:
         """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
         return dataclasses.asdict(self.stats)
+
+    def listener_stats(self) -> ListenerStats:
+        """This listener's counters for /metrics (auditrecv.metrics.ListenersCollector)."""
+        st = self.stats
+        return ListenerStats(
+            listener=self.name,
+            protocol="audit_remote",
+            connections_accepted=st.accepted,
+            connections_refused=st.refused_address + st.refused_limit,
+            connections_evicted=st.evicted,
+            connections_active=st.active,
+            connections_failed=st.failures,
+            timeouts=st.timeouts,
+            gss_failures=st.gss_failures,
+            records_received=st.received,
+            records_acked=st.acks,
+            spool_full_waits=st.spool_full_waits,
+        )
 
     @property
     def port(self) -> int:
@@ -425,10 +446,13 @@ class _Session:
                 self._on_handshake(event)
             elif isinstance(event, Failed):
                 failed = event.reason
+                if failed.startswith("GSS "):  # audit_remote.py's reason for a GssFailure
+                    self.server.stats.gss_failures += 1
                 break
         if added:
             self.window.add(added, nbytes)
             stats = self.server.stats
+            stats.received += added
             stats.in_flight_peak = max(stats.in_flight_peak, self.window.records)
             self.has_pending.set()
         return failed
