@@ -103,8 +103,27 @@ class ListenerStats:
     spool_full_waits: int  # times an ack was held back because the spool was full
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionSnapshot:
+    """One sender connected now, as the status page shows it."""
+
+    listener: str
+    protocol: str
+    peer: str
+    peer_port: int
+    name: str  # the host a Kerberos principal names, or audisp-remote's node name; "" when unknown
+    mech: str  # "krb5", "dummy", "" (plain TCP)
+    principal: str
+    authenticated: bool
+    connected_at: float  # Unix seconds
+    records: int  # records stored from this connection
+    last_record_at: float | None  # Unix seconds; None before the first record
+
+
 class Listener(Protocol):
     def listener_stats(self) -> ListenerStats: ...
+
+    def connections(self) -> list[ConnectionSnapshot]: ...
 
 
 class ListenersCollector(Collector):

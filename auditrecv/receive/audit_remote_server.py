@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from auditrecv.config import AuditRemoteListener, Gss
-from auditrecv.metrics import ListenerStats
+from auditrecv.metrics import ConnectionSnapshot, ListenerStats
+from auditrecv.netaddr import principal_host
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audit_remote import (
     AuditRemoteConnection,
@@ -135,6 +136,7 @@ class AuditRemoteServer:
         self.throttled = ThrottledLog(log)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sessions: set[_Session] = set()  # for connections()
         self._spool_full_logged = False
 
     # ----------------------------------------------------------------- lifecycle
@@ -152,6 +154,28 @@ class AuditRemoteServer:
     def metrics(self) -> dict[str, int]:
         """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
         return dataclasses.asdict(self.stats)
+
+    def connections(self) -> list[ConnectionSnapshot]:
+        """The senders connected now, for the status page."""
+        out = []
+        for session in list(self._sessions):
+            src = session.source
+            out.append(
+                ConnectionSnapshot(
+                    listener=self.name,
+                    protocol="audit_remote",
+                    peer=session.peer,
+                    peer_port=session.peer_port,
+                    name=principal_host(src.principal) or "" if src is not None else "",
+                    mech=src.mech if src is not None else "",
+                    principal=src.principal if src is not None else "",
+                    authenticated=src.authenticated if src is not None else False,
+                    connected_at=session.connected_at,
+                    records=session.records,
+                    last_record_at=session.last_record_at or None,
+                )
+            )
+        return out
 
     def listener_stats(self) -> ListenerStats:
         """This listener's counters for /metrics (auditrecv.metrics.ListenersCollector)."""
@@ -229,7 +253,11 @@ class AuditRemoteServer:
         try:
             session = _Session(self, reader, writer, peer, peer_port, ticket)
             ticket.close = session.abort
-            await session.run()
+            self._sessions.add(session)
+            try:
+                await session.run()
+            finally:
+                self._sessions.discard(session)
         except Exception:  # a bug must not take the listener down
             log.exception("%s: connection from %s:%d crashed", self.name, peer, peer_port)
         finally:
@@ -309,6 +337,9 @@ class _Session:
         self.peer = peer
         self.peer_port = peer_port
         self.ticket = ticket
+        self.connected_at = time.time()  # these three for the status page
+        self.records = 0  # stored
+        self.last_record_at = 0.0
         self.conn = AuditRemoteConnection(server.policy_for(peer))
         self.source: Source | None = None
         settings = server.settings
@@ -522,6 +553,8 @@ class _Session:
                 continue
             server.note_spool_ok()
             server.stats.records += len(batch)
+            self.records += len(batch)
+            self.last_record_at = time.time()
             server.stats.record_bytes += sum(len(r.plaintext) - 8 for r in batch)
             return True
 

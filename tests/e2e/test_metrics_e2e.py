@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -34,6 +35,12 @@ async def scrape_until(http_port: int, ok: object, what: str) -> Scrape:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"gave up waiting for {what}:\n{result.text if result else 'no scrape'}")
         await asyncio.sleep(0.05)
+
+
+def status_page(http_port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/html")
+        return str(resp.read().decode())
 
 
 async def send_audisp(port: int, n: int) -> None:
@@ -143,6 +150,7 @@ async def test_metrics_follow_documents_into_the_engine(search_engine: SearchEng
             ),
             "every record indexed and deleted from the spool",
         )
+        page = await asyncio.to_thread(status_page, http_port)
     search_engine.delete_indices(index + "-*")
     assert_standard_text(result)
     engine = result.families["auditrecv_documents"].samples[0].labels["engine"]
@@ -156,3 +164,6 @@ async def test_metrics_follow_documents_into_the_engine(search_engine: SearchEng
     assert requests >= 1
     assert result.value("auditrecv_bulk_request_seconds_count", engine=engine) == requests
     assert result.value("auditrecv_engine_halted", engine=engine) == 0
+    # The status page says the same (its browser test runs without an engine: tests/e2e/test_status_page.py).
+    assert f"<dd id=confirmed>{len(records)}</dd>" in page
+    assert f"<dt>engine</dt><dd>{engine} " in page
