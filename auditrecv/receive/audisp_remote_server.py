@@ -265,7 +265,7 @@ class AudispRemoteServer:
 
     @property
     def metrics(self) -> dict[str, int]:
-        """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
+        """The counters by name, for tests and logs (/metrics reads ``listener_stats()``)."""
         return {**self.counters, "active": len(self._conns)}
 
     def connections(self) -> list[ConnectionSnapshot]:

@@ -152,21 +152,22 @@ class AuditRemoteServer:
 
     @property
     def metrics(self) -> dict[str, int]:
-        """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
+        """The counters by name, for tests and logs (/metrics reads ``listener_stats()``)."""
         return dataclasses.asdict(self.stats)
 
     def connections(self) -> list[ConnectionSnapshot]:
         """The senders connected now, for the status page."""
         out = []
         for session in list(self._sessions):
-            src = session.source
+            src = session.source  # None until the handshake completes
+            name = (principal_host(src.principal) or "") if src is not None else ""
             out.append(
                 ConnectionSnapshot(
                     listener=self.name,
                     protocol="audit_remote",
                     peer=session.peer,
                     peer_port=session.peer_port,
-                    name=principal_host(src.principal) or "" if src is not None else "",
+                    name=name,
                     mech=src.mech if src is not None else "",
                     principal=src.principal if src is not None else "",
                     authenticated=src.authenticated if src is not None else False,
