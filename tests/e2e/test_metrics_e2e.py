@@ -10,6 +10,7 @@ import asyncio
 import struct
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,8 @@ from tests.infra.prometheus import Scrape, scrape
 WAIT = 30.0
 
 
-async def scrape_until(http_port: int, ok: object, what: str) -> Scrape:
+async def scrape_until(http_port: int, ok: Callable[[Scrape], bool], what: str) -> Scrape:
     """Scrape until ``ok(scrape)`` holds (records are counted as the spool commits them)."""
-    assert callable(ok)
     deadline = asyncio.get_running_loop().time() + WAIT
     while True:
         result = await asyncio.to_thread(scrape, http_port)
