@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from auditrecv import __version__
 from auditrecv.config import Config
+from auditrecv.metrics import ListenersCollector, new_registry, register_stage
 
 if TYPE_CHECKING:
-    from auditrecv.metrics import ShippingWatch
+    from aiohttp import web
+
+    from auditrecv.enrich import Enricher
+    from auditrecv.pipeline import Pipeline
+    from auditrecv.receive.audisp_remote_server import AudispRemoteServer
+    from auditrecv.receive.audit_remote_server import AuditRemoteServer
+    from auditrecv.sink.bulk import BulkIndexer
+    from auditrecv.spool import Spool
+    from auditrecv.status import RecentProblems, ShippingWatch
 
 log = logging.getLogger("auditrecv")
 # How often the watchdog looks at the spool and the engine: a stall is logged within about this
@@ -57,15 +66,20 @@ class Service:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.spool: Any = None
-        self.servers: dict[str, Any] = {}
-        self.pipeline: Any = None
-        self.indexer: Any = None
-        self.enricher: Any = None
-        self.http_runner: Any = None
+        self.spool: Spool | None = None
+        self.servers: dict[str, AuditRemoteServer | AudispRemoteServer] = {}
+        self.pipeline: Pipeline | None = None
+        self.indexer: BulkIndexer | None = None
+        self.enricher: Enricher | None = None
+        self.http_runner: web.AppRunner | None = None
+        self.recent_problems: RecentProblems | None = None  # for the status page, once started
         self.stopping = False
         self.shipping_watch: ShippingWatch | None = None  # once started
         self._tasks: list[asyncio.Task[Any]] = []
+        # /metrics: each stage registers itself here once started (one registry per service, so that
+        # several services in one process, as in the tests, keep their numbers apart).
+        self.metrics = new_registry()
+        self.metrics.register(ListenersCollector(lambda: list(self.servers.values())))
 
     def enabled_listeners(self) -> list[str]:
         """The listeners the configuration asks for (each must be up for /ready)."""
@@ -74,12 +88,17 @@ class Service:
 
     async def start(self) -> None:
         from auditrecv.spool import Spool
+        from auditrecv.status import RecentProblems
 
         cfg = self.cfg
+        # First, so that the status page also lists what start-up warned about.
+        self.recent_problems = RecentProblems()
+        log.addHandler(self.recent_problems)
         prepare_kerberos_environment(cfg)
         cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
-        self.spool = await Spool.open(cfg.spool_path, cfg.spool)
-        log.info("spool at %s (%d records waiting)", cfg.spool_path, self.spool.count())
+        self.spool = spool = await Spool.open(cfg.spool_path, cfg.spool)
+        register_stage(self.metrics, spool)
+        log.info("spool at %s (%d records waiting)", cfg.spool_path, spool.count())
         await self._start_pipeline()
         await self._start_listeners()
         if cfg.http.enabled:
@@ -87,15 +106,15 @@ class Service:
         self._tasks.append(asyncio.create_task(self._watch_shipping(), name="shipping-watch"))
 
     async def _watch_shipping(self) -> None:
-        """Log promptly when shipping stalls and when it recovers (see auditrecv.metrics)."""
-        from auditrecv.metrics import ShippingWatch, shipping_problems
+        """Log promptly when shipping stalls and when it recovers (see auditrecv.status)."""
+        from auditrecv.status import ShippingWatch, shipping_problems
 
         self.shipping_watch = watch = ShippingWatch(log)
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             try:
                 _, _, problems = shipping_problems(self)
-                watch.update(problems, self.spool.count())
+                watch.update(problems, self.spool.count() if self.spool is not None else 0)
             except Exception:  # a bug here must not stop the service, nor be silent
                 log.exception("shipping watchdog failed")
 
@@ -104,18 +123,19 @@ class Service:
         from auditrecv.receive.audit_remote_server import start_audit_remote_server
 
         cfg = self.cfg
-        srv: Any
+        spool = self.spool
+        assert spool is not None, "the spool opens first"
         if cfg.listeners.audit_remote.enabled:
-            srv = await start_audit_remote_server(cfg.listeners.audit_remote, cfg.gss, self.spool, name="audit_remote")
-            self.servers["audit_remote"] = srv
-            log.info("audit_remote (illumos) listening on %s port %d", cfg.listeners.audit_remote.host, srv.port)
+            illumos = await start_audit_remote_server(cfg.listeners.audit_remote, cfg.gss, spool, name="audit_remote")
+            self.servers["audit_remote"] = illumos
+            log.info("audit_remote (illumos) listening on %s port %d", cfg.listeners.audit_remote.host, illumos.port)
         for name in ("audisp_remote", "audisp_remote_krb5"):
             lst = getattr(cfg.listeners, name)
             if lst.enabled:
-                srv = await start_audisp_remote_server(lst, cfg.gss, self.spool, name=name)
-                self.servers[name] = srv
+                linux = await start_audisp_remote_server(lst, cfg.gss, spool, name=name)
+                self.servers[name] = linux
                 log.info(
-                    "%s (Linux, %s/%s) listening on %s port %d", name, lst.transport, lst.format, lst.host, srv.port
+                    "%s (Linux, %s/%s) listening on %s port %d", name, lst.transport, lst.format, lst.host, linux.port
                 )
 
     async def _start_pipeline(self) -> None:
@@ -138,15 +158,31 @@ class Service:
         self.pipeline = Pipeline(
             cfg, self.spool, self.indexer, observer_info(cfg), enrich=self.enricher.enrich if self.enricher else None
         )
+        register_stage(self.metrics, self.pipeline)
+        register_stage(self.metrics, self.indexer)
+        if self.enricher is not None:
+            register_stage(self.metrics, self.enricher)
         self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
 
     async def _start_http(self) -> None:
         from aiohttp import web
 
-        from auditrecv.metrics import SERVICE_KEY, health_handler, metrics_handler, ready_handler
+        from auditrecv.status import (
+            SERVICE_KEY,
+            STATUS_PAGE_KEY,
+            StatusPage,
+            health_handler,
+            metrics_handler,
+            ready_handler,
+            status_handler,
+        )
 
+        problems = self.recent_problems
+        assert problems is not None, "set up at start"
         app = web.Application()
         app[SERVICE_KEY] = self
+        app[STATUS_PAGE_KEY] = StatusPage(problems)
+        app.router.add_get("/", status_handler)
         app.router.add_get("/health", health_handler)
         app.router.add_get("/ready", ready_handler)
         app.router.add_get("/metrics", metrics_handler)
@@ -154,7 +190,7 @@ class Service:
         await self.http_runner.setup()
         site = web.TCPSite(self.http_runner, self.cfg.http.host, self.cfg.http.port)
         await site.start()
-        log.info("health, readiness and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
+        log.info("status page, health, readiness and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
 
     def reload(self) -> None:
         if self.enricher is not None and hasattr(self.enricher, "reload"):
@@ -165,7 +201,9 @@ class Service:
         self.stopping = True
         for srv in self.servers.values():
             with contextlib.suppress(Exception):
-                await srv.close()
+                closing = srv.close()  # audit_remote's is synchronous, audisp_remote's a coroutine
+                if closing is not None:
+                    await closing
         for srv in self.servers.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(srv.wait_closed(), 5)
@@ -182,6 +220,8 @@ class Service:
                 await self.enricher.close()
         if self.http_runner is not None:
             await self.http_runner.cleanup()
+        if self.recent_problems is not None:
+            log.removeHandler(self.recent_problems)
         if self.spool is not None:
             await self.spool.close()
 

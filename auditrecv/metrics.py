@@ -1,189 +1,222 @@
-"""Health, readiness and Prometheus-style metrics over HTTP, read from whatever each stage counts.
+"""Prometheus metrics: what each stage counts, exported in the standard exposition format.
 
-`/ready`: can this receiver take records (spool open and not full, listeners up)? For load
-balancers and orchestrators; the engine does not matter, records are spooled while it is down.
-`/health`: the whole path, "degraded" (503) when the spool is full, the oldest record not yet
-confirmed by the engine is older than `[health] max_unshipped_age`, a bulk request has waited
-longer than `max_request_seconds`, or the engine refused our credentials.
+Each stage keeps plain typed counters (an int addition on the hot path, no lock) and says itself, at
+scrape time, what they mean as Prometheus metric families (`metric_families()`); this module holds the
+typed seam (`MetricSource`), a lock-free histogram for latencies, and one `CollectorRegistry` per
+`Service` (not the process-global one: tests run several services in one process). The listeners share
+one metric name per counter with `listener`/`protocol` labels, so their snapshots (`ListenerStats`) are
+merged here into one family each: two families with one name would be invalid exposition text.
+
+The HTTP side (`/metrics`, `/health`, `/ready`) is in `auditrecv.status`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import re
-import time
-from typing import Any
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-SERVICE_KEY: web.AppKey[Any] = web.AppKey("service", object)
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+# Seconds; from a local fsync (~1 ms) to an engine that takes its time with a large bulk request.
+LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
-    if isinstance(value, bool | int | float):
-        out[prefix] = float(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}_{k}", v, out)
-    elif (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "to_dict"):
-        _flatten(prefix, _as_dict(value), out)
+class MetricSource(Protocol):
+    """A stage that describes its own counters as metric families when scraped."""
+
+    def metric_families(self) -> Iterable[Metric]: ...
 
 
-def collect(service: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    spool = service.spool
-    if spool is not None:
-        stats = spool.stats() if hasattr(spool, "stats") else _as_dict(getattr(spool, "metrics", None))
-        _flatten("auditrecv_spool", stats, out)
-    for name, srv in service.servers.items():
-        _flatten(f"auditrecv_listener_{name}", _as_dict(getattr(srv, "metrics", None)), out)
-    if service.pipeline is not None:
-        _flatten("auditrecv_pipeline", service.pipeline.stats, out)
-    if service.indexer is not None:
-        _flatten("auditrecv_sink", _as_dict(getattr(service.indexer, "metrics", None)), out)
-    if service.enricher is not None:
-        _flatten("auditrecv_enrich", _as_dict(getattr(service.enricher, "metrics", None)), out)
-    return {re.sub(r"[^a-zA-Z0-9_]", "_", k): v for k, v in out.items()}
+class LatencyHistogram:
+    """Bucket counts kept by the stage itself: ``observe`` is a bisect and two additions, no lock
+    (everything runs on the event loop; a scrape at worst sees one observation half counted)."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound (+Inf only)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+        self.count += 1
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative (le, count) pairs ending with +Inf, as the exposition format wants them."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, n in zip(self.bounds, self.counts, strict=False):
+            running += n
+            out.append((_le(bound), running))
+        out.append(("+Inf", running + self.counts[-1]))
+        return out
 
 
-def _number(value: float) -> str:
-    """Counters print exactly (1234567, not 1.23457e+06); other values in full precision."""
-    return str(int(value)) if value.is_integer() else repr(value)
+def _le(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
 
 
-async def metrics_handler(request: web.Request) -> web.Response:
-    lines = [f"{k} {_number(v)}" for k, v in sorted(collect(request.app[SERVICE_KEY]).items())]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+def counter(name: str, documentation: str, value: float, labels: Mapping[str, str] | None = None) -> Metric:
+    """One counter (``name`` without ``_total``: the family adds it)."""
+    family = CounterMetricFamily(name, documentation, labels=list(labels or ()))
+    family.add_metric(list((labels or {}).values()), value)
+    return family
 
 
-# --------------------------------------------------------------------------- health and readiness
+def gauge(name: str, documentation: str, value: float, labels: Mapping[str, str] | None = None) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=list(labels or ()))
+    family.add_metric(list((labels or {}).values()), value)
+    return family
 
 
-def _engine_state(service: Any) -> dict[str, Any]:
-    indexer = service.indexer
-    configured = bool(service.cfg.search.urls)
-    state: dict[str, Any] = {"configured": configured}
-    if indexer is None:
-        return state
-    m = indexer.metrics
-    engine = getattr(indexer, "engine", None)
-    longest = indexer.longest_request_seconds() if hasattr(indexer, "longest_request_seconds") else 0.0
-    state.update(
-        {
-            "detected": f"{engine.flavor} {engine.version}" if engine is not None else None,
-            "halted": bool(m.halted),
-            "last_success_time": getattr(m, "last_success_time", 0.0) or None,
-            "last_error": m.last_error,
-            "last_error_time": m.last_error_time or None,
-            "requests_in_flight": m.in_flight,
-            "longest_request_seconds": round(longest, 3),
-        }
-    )
-    return state
+def histogram(name: str, documentation: str, hist: LatencyHistogram, labels: Mapping[str, str] | None = None) -> Metric:
+    family = HistogramMetricFamily(name, documentation, labels=list(labels or ()))
+    family.add_metric(list((labels or {}).values()), hist.buckets(), hist.sum)
+    return family
 
 
-def shipping_problems(service: Any, now: float | None = None) -> tuple[float | None, dict[str, Any], list[str]]:
-    """(age in seconds of the oldest spooled record, engine state, why shipping is stalled).
-
-    Without a configured engine records stay spooled on purpose (for `export`): not a problem.
-    """
-    now = time.time() if now is None else now
-    limits = service.cfg.health
-    oldest_ns = getattr(service.spool, "oldest_received_ns", None) if service.spool is not None else None
-    age = max(0.0, now - oldest_ns / 1e9) if oldest_ns is not None else None
-    engine = _engine_state(service)
-    problems: list[str] = []
-    if engine["configured"]:
-        if age is not None and age > limits.max_unshipped_age:
-            problems.append(
-                f"oldest unshipped record waited {age:.0f} s for the engine (limit {limits.max_unshipped_age:g} s)"
-            )
-        longest = engine.get("longest_request_seconds", 0.0)
-        if longest > limits.max_request_seconds:
-            problems.append(
-                f"a bulk request has waited {longest:.0f} s for the engine's reply "
-                f"(limit {limits.max_request_seconds:g} s)"
-            )
-        if engine.get("halted"):
-            problems.append("the engine refused our credentials: shipping halted")
-    return age, engine, problems
+# --------------------------------------------------------------------------- listeners
 
 
-def health_report(service: Any, now: float | None = None) -> dict[str, Any]:
-    """The whole path: spool, oldest record not yet confirmed by the engine, engine state."""
-    age, engine, problems = shipping_problems(service, now)
-    spool = service.spool
-    spool_state = getattr(spool, "state", "unknown")
-    if spool_state == "full":
-        problems.insert(0, "spool full: receivers are not acknowledging records")
-    return {
-        "status": "degraded" if problems else "ok",
-        "reasons": problems,
-        "spool": spool_state,
-        "spool_records": spool.count() if spool is not None else 0,
-        "oldest_unshipped_age": round(age, 3) if age is not None else None,
-        "listeners": {name: getattr(srv, "port", None) for name, srv in service.servers.items()},
-        "search_engine": engine["configured"],
-        "engine": engine,
-    }
+@dataclass(frozen=True, slots=True)
+class ListenerStats:
+    """One listener's counters at scrape time, the same shape for both protocols."""
+
+    listener: str  # the [listeners] table name: audit_remote, audisp_remote, audisp_remote_krb5
+    protocol: str  # audit_remote (illumos) or audisp_remote (Linux)
+    connections_accepted: int
+    connections_refused: int  # by allow, max_connections or max_connections_per_peer
+    connections_evicted: int  # silent unauthenticated connections closed to admit a newcomer
+    connections_active: int
+    connections_failed: int  # closed by us for a reason (protocol violation, GSS failure, timeout)
+    timeouts: int  # handshake, stalled frame, unread acks (idle closes are not counted)
+    gss_failures: int
+    records_received: int  # taken off the wire and handed to the spool
+    records_acked: int  # durably spooled and acknowledged to the sender
+    spool_full_waits: int  # times an ack was held back because the spool was full
 
 
-def readiness(service: Any) -> list[str]:
-    """Why this receiver cannot take records now (empty: it can). The engine does not matter here:
-    while it is down records are spooled, so a load balancer must keep sending."""
-    problems: list[str] = []
-    spool = service.spool
-    if spool is None or getattr(spool, "closed", False):
-        problems.append("spool not open")
-    elif spool.state == "full":
-        problems.append("spool full")
-    if getattr(service, "stopping", False):
-        problems.append("shutting down")
-    missing = [name for name in service.enabled_listeners() if name not in service.servers]
-    if missing:
-        problems.append("listeners not up: " + ", ".join(missing))
-    return problems
+@dataclass(frozen=True, slots=True)
+class ConnectionSnapshot:
+    """One sender connected now, as the status page shows it."""
+
+    listener: str
+    protocol: str
+    peer: str
+    peer_port: int
+    name: str  # the host a Kerberos principal names, or audisp-remote's node name; "" when unknown
+    mech: str  # "krb5", "dummy", "" (plain TCP)
+    principal: str
+    authenticated: bool
+    connected_at: float  # Unix seconds
+    records: int  # records stored from this connection
+    last_record_at: float | None  # Unix seconds; None before the first record
 
 
-async def health_handler(request: web.Request) -> web.Response:
-    body = health_report(request.app[SERVICE_KEY])
-    return web.json_response(body, status=503 if body["status"] == "degraded" else 200)
+class Listener(Protocol):
+    def listener_stats(self) -> ListenerStats: ...
+
+    def connections(self) -> list[ConnectionSnapshot]: ...
 
 
-async def ready_handler(request: web.Request) -> web.Response:
-    problems = readiness(request.app[SERVICE_KEY])
-    return web.json_response({"ready": not problems, "reasons": problems}, status=503 if problems else 200)
+class ListenersCollector(Collector):
+    """Every listener's counters as one family per metric, told apart by labels."""
+
+    def __init__(self, listeners: Callable[[], Iterable[Listener]]) -> None:
+        self._listeners = listeners
+
+    def collect(self) -> Iterator[Metric]:
+        snapshots = [srv.listener_stats() for srv in self._listeners()]
+        names = ["listener", "protocol"]
+
+        def family(kind: type[CounterMetricFamily | GaugeMetricFamily], name: str, doc: str, field: str) -> Metric:
+            fam = kind(name, doc, labels=names)
+            for s in snapshots:
+                fam.add_metric([s.listener, s.protocol], getattr(s, field))
+            return fam
+
+        conns = CounterMetricFamily(
+            "auditrecv_connections",
+            "Connections by outcome at admission: accepted, refused (allow list or connection limits), "
+            "evicted (a silent unauthenticated connection closed to admit a newcomer).",
+            labels=[*names, "outcome"],
+        )
+        for s in snapshots:
+            for outcome, value in (
+                ("accepted", s.connections_accepted),
+                ("refused", s.connections_refused),
+                ("evicted", s.connections_evicted),
+            ):
+                conns.add_metric([s.listener, s.protocol, outcome], value)
+        yield conns
+        yield family(GaugeMetricFamily, "auditrecv_connections_active", "Connections open now.", "connections_active")
+        yield family(
+            CounterMetricFamily,
+            "auditrecv_connections_failed",
+            "Connections closed by the receiver for a reason (protocol violation, GSS failure, timeout).",
+            "connections_failed",
+        )
+        yield family(
+            CounterMetricFamily,
+            "auditrecv_connection_timeouts",
+            "Connections closed for a timeout: handshake, stalled frame, acks left unread (not idle closes).",
+            "timeouts",
+        )
+        yield family(
+            CounterMetricFamily,
+            "auditrecv_gss_failures",
+            "Connections closed on a GSS-API failure (context refused or expired, unwrap failed).",
+            "gss_failures",
+        )
+        yield family(
+            CounterMetricFamily,
+            "auditrecv_records_received",
+            "Records taken off the wire and handed to the spool.",
+            "records_received",
+        )
+        yield family(
+            CounterMetricFamily,
+            "auditrecv_records_acked",
+            "Records durably spooled and acknowledged to the sender (audisp-remote ascii format sends no acks).",
+            "records_acked",
+        )
+        yield family(
+            CounterMetricFamily,
+            "auditrecv_spool_full_waits",
+            "Times a listener held acks back because the spool was full (the sender keeps the records).",
+            "spool_full_waits",
+        )
 
 
-class ShippingWatch:
-    """Says once when shipping stalls and once when it recovers, instead of nothing for half a minute
-    (the first sign used to be a bulk request timing out) or a line per retry."""
+# --------------------------------------------------------------------------- registry
 
-    def __init__(self, logger: logging.Logger) -> None:
-        self._log = logger
-        self.stalled = False
 
-    def update(self, problems: list[str], spooled: int) -> None:
-        if problems and not self.stalled:
-            self.stalled = True
-            self._log.warning(
-                "shipping to the search engine stalled: %s; records are kept in the spool (%d waiting)",
-                "; ".join(problems),
-                spooled,
-            )
-        elif not problems and self.stalled:
-            self.stalled = False
-            self._log.warning("shipping to the search engine resumed (%d records waiting)", spooled)
+class StageCollector(Collector):
+    """Adapts a stage's own ``metric_families()`` to the registry."""
+
+    def __init__(self, source: MetricSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        return self._source.metric_families()
+
+
+def new_registry() -> CollectorRegistry:
+    """A registry of one service's own (never the process-global one)."""
+    return CollectorRegistry(auto_describe=False)
+
+
+def register_stage(registry: CollectorRegistry, stage: MetricSource) -> None:
+    registry.register(StageCollector(stage))
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text exposition format (version 0.0.4)."""
+    return generate_latest(registry)

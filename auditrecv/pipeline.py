@@ -13,13 +13,15 @@ import importlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
+from auditrecv.metrics import counter, gauge
 from auditrecv.sink import BulkDoc, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.record import Source, SpoolRecord
@@ -485,6 +487,35 @@ class Pipeline:
         self._parked_task: asyncio.Task[None] | None = None
         self.stats = self._builder.stats
         self.stats.update({"indexed": 0, "deleted": 0, "parked": 0})
+
+    def metric_families(self) -> Iterator[Metric]:
+        """The pipeline's counters as Prometheus metrics (auditrecv.metrics), read at scrape time."""
+        st = self.stats
+        decoded = CounterMetricFamily(
+            "auditrecv_pipeline_records",
+            "Spooled records decoded, by protocol (audit_remote: BSM records; audisp_remote: audit lines).",
+            labels=["protocol"],
+        )
+        decoded.add_metric(["audit_remote"], st["bsm_records"])
+        decoded.add_metric(["audisp_remote"], st["linux_lines"])
+        yield decoded
+        yield counter("auditrecv_pipeline_linux_events", "Linux events assembled from audit lines.", st["linux_events"])
+        yield counter(
+            "auditrecv_pipeline_dead_letters",
+            "Records that could not be decoded, written to the dead-letter index with their raw bytes.",
+            st["dead_letters"],
+        )
+        yield counter("auditrecv_pipeline_truncated", "Documents cut down to the configured [limits].", st["truncated"])
+        yield counter(
+            "auditrecv_pipeline_documents_confirmed",
+            "Documents the engine confirmed (created, duplicate or dead-lettered).",
+            st["indexed"],
+        )
+        yield gauge(
+            "auditrecv_pipeline_parked_documents",
+            "Documents refused by the engine and retried in the background.",
+            st["parked"],
+        )
 
     async def run(self) -> None:
         """Forever: read what is new, build documents, index them, delete what was confirmed."""

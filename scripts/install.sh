@@ -13,7 +13,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 runtime_pkgs=(libkrb5-dev gcc python3-dev)
 test_pkgs=(krb5-kdc krb5-admin-server krb5-user audispd-plugins auditd python3-audit
            openjdk-17-jdk-headless maven util-linux openssl
-           systemd libxml2-utils)  # deploy/ and smf/ checks: systemd-analyze, systemd-sysusers, xmllint
+           systemd libxml2-utils  # deploy/ and smf/ checks: systemd-analyze, systemd-sysusers, xmllint
+           chromium)  # the status page at / is checked as rendered by a real browser (headless)
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")

@@ -12,15 +12,17 @@ import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from auditrecv.config import Enrich
 from auditrecv.enrich.cache import LookupCache, NotFound
 from auditrecv.enrich.static_map import StaticMap, StaticMapError
 from auditrecv.enrich.triton import UUID_RE, TritonClient, ZoneInfo
+from auditrecv.metrics import counter
 from auditrecv.netaddr import principal_host, routable_ip, valid_ip
 from auditrecv.spool.record import Source
 
@@ -82,6 +84,48 @@ class Enricher:
             if c is not None:
                 out[name] = {**vars(c.stats), "cache_entries": len(c)}
         return out
+
+    def metric_families(self) -> Iterator[Metric]:
+        """Lookup caches' counters as Prometheus metrics (auditrecv.metrics), by provider."""
+        every = (("vmapi", self._zones), ("mahi", self._accounts), ("dns", self._dns))
+        caches: list[tuple[str, LookupCache]] = [(name, c) for name, c in every if c is not None]
+        labels = ["provider"]
+
+        def per_provider(name: str, doc: str, value: Callable[[LookupCache], float], kind: str = "counter") -> Metric:
+            fam = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, doc, labels=labels)
+            for provider, c in caches:
+                fam.add_metric([provider], value(c))
+            return fam
+
+        yield per_provider("auditrecv_enrich_hits", "Lookups answered (cache or load).", lambda c: c.stats.hits)
+        yield per_provider(
+            "auditrecv_enrich_misses",
+            "Lookups without a value: not found, failed, or not ready within the time budget.",
+            lambda c: c.stats.misses,
+        )
+        yield per_provider(
+            "auditrecv_enrich_timeouts",
+            "Loads over lookup_timeout, and lookups given up at the event's time budget.",
+            lambda c: c.stats.timeouts,
+        )
+        yield per_provider("auditrecv_enrich_queries", "Loads sent to the service.", lambda c: c.stats.lookups)
+        yield per_provider("auditrecv_enrich_errors", "Loads that failed.", lambda c: c.stats.errors)
+        yield per_provider(
+            "auditrecv_enrich_stale_served", "Expired values served during a refresh.", lambda c: c.stats.stale_served
+        )
+        yield per_provider("auditrecv_enrich_cache_entries", "Entries cached now.", lambda c: len(c), kind="gauge")
+        latency = HistogramMetricFamily(
+            "auditrecv_enrich_query_seconds", "Time one load took, answered or not.", labels=labels
+        )
+        for provider, c in caches:
+            latency.add_metric([provider], list(c.stats.latency_buckets.items()), c.stats.latency_sum)
+        yield latency
+        yield counter(
+            "auditrecv_enrich_budget_exceeded",
+            "Events whose enrichment ran out of its time budget (indexed without the missing values).",
+            self.budget_exceeded,
+        )
+        yield counter("auditrecv_enrich_static_map_reloads", "Static map reloads (SIGHUP).", self.static_reloads)
 
     def reload(self) -> None:
         """SIGHUP: re-read the static map; a broken file keeps the previous map."""

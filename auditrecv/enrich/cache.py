@@ -29,6 +29,7 @@ class ProviderStats:
     misses: int = 0  # the caller got no value (not found, error, or over its time budget)
     lookups: int = 0  # loads actually sent to the service
     errors: int = 0
+    timeouts: int = 0  # loads over lookup_timeout, and callers that stopped waiting at their deadline
     not_found: int = 0
     stale_served: int = 0
     latency_sum: float = 0.0
@@ -108,7 +109,11 @@ class LookupCache:
         except asyncio.CancelledError:
             self.stats.misses += 1
             raise
-        except Exception:  # timeout, or the load failed
+        except TimeoutError:
+            self.stats.misses += 1
+            self.stats.timeouts += 1
+            return None
+        except Exception:  # the load failed
             self.stats.misses += 1
             return None
         if value is _MISSING:
@@ -125,6 +130,10 @@ class LookupCache:
             value = await asyncio.wait_for(self._loader(key), self._timeout)
         except NotFound:
             self.stats.not_found += 1
+            value, negative = _MISSING, True
+        except TimeoutError:
+            self.stats.errors += 1
+            self.stats.timeouts += 1
             value, negative = _MISSING, True
         except Exception:
             self.stats.errors += 1

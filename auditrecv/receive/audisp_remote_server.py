@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from auditrecv.config import AudispRemoteListener, Gss
+from auditrecv.metrics import ConnectionSnapshot, ListenerStats
+from auditrecv.netaddr import principal_host
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audisp_remote import (
     DEFAULT_MAX_TOKEN,
@@ -89,6 +91,14 @@ class _CannotStore(Exception):
 _Work = tuple[list[Event], int] | None
 
 
+def node_name(line: bytes) -> str:
+    """The ``node=NAME`` prefix audisp-remote adds with ``name_format`` (empty without one)."""
+    if not line.startswith(b"node="):
+        return ""
+    end = line.find(b" ")
+    return line[5 : end if end > 0 else len(line)].decode("utf-8", "replace")
+
+
 class _Connection:
     def __init__(
         self,
@@ -121,6 +131,12 @@ class _Connection:
         self.eof = False
         self.read_error: BaseException | None = None
         self.done = False  # the task has cleaned up
+        # For the status page (connections()): stored records, when the last arrived, the sender's
+        # node name (audisp-remote's name_format; None until the first record, "" without one).
+        self.connected_at = time.time()
+        self.records = 0
+        self.last_record_ns = 0
+        self.node: str | None = None
 
     def write(self, data: bytes) -> None:
         if data and not self.ended and not self.transport.is_closing():
@@ -217,6 +233,7 @@ class AudispRemoteServer:
                 "records",
                 "heartbeats",
                 "violations",
+                "gss_failures",
                 "held",
                 "evicted",
                 "timeouts",
@@ -248,8 +265,50 @@ class AudispRemoteServer:
 
     @property
     def metrics(self) -> dict[str, int]:
-        """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
+        """The counters by name, for tests and logs (/metrics reads ``listener_stats()``)."""
         return {**self.counters, "active": len(self._conns)}
+
+    def connections(self) -> list[ConnectionSnapshot]:
+        """The senders connected now, for the status page."""
+        out = []
+        for conn in list(self._conns):
+            src = conn.source
+            out.append(
+                ConnectionSnapshot(
+                    listener=self.name,
+                    protocol="audisp_remote",
+                    peer=src.peer,
+                    peer_port=src.peer_port,
+                    name=conn.node or principal_host(src.principal) or "",
+                    mech=src.mech,
+                    principal=src.principal,
+                    authenticated=src.authenticated,
+                    connected_at=conn.connected_at,
+                    records=conn.records,
+                    last_record_at=conn.last_record_ns / 1e9 if conn.last_record_ns else None,
+                )
+            )
+        return out
+
+    def listener_stats(self) -> ListenerStats:
+        """This listener's counters for /metrics (auditrecv.metrics.ListenersCollector). A record is
+        counted once the spool took it, just before its reply: received and acked move together,
+        except in the ascii format, which has no replies."""
+        c = self.counters
+        return ListenerStats(
+            listener=self.name,
+            protocol="audisp_remote",
+            connections_accepted=c["connections"],
+            connections_refused=c["refused"],
+            connections_evicted=c["evicted"],
+            connections_active=len(self._conns),
+            connections_failed=c["timeouts"] + c["violations"],
+            timeouts=c["timeouts"],
+            gss_failures=c["gss_failures"],
+            records_received=c["records"],
+            records_acked=0 if self.settings.format == "ascii" else c["records"],
+            spool_full_waits=c["held"],
+        )
 
     async def start(self) -> None:
         self._server = await self._loop.create_server(
@@ -395,6 +454,10 @@ class AudispRemoteServer:
             counters["records"] += len(records)
             if len(records) > counters["in_flight_peak"]:
                 counters["in_flight_peak"] = len(records)
+            conn.records += len(records)
+            conn.last_record_ns = received_ns
+            if conn.node is None:
+                conn.node = node_name(records[0].payload)
         state = self.spool.state
         transport = conn.transport
         if conn.ended or transport.is_closing():
@@ -445,6 +508,8 @@ class AudispRemoteServer:
                 kind, reason = failure
                 if kind != "broken":
                     self.counters["timeouts" if kind == "timeout" else "violations"] += 1
+                    if reason.startswith("GSS failure"):  # Krb5Session's reason for a GSS error
+                        self.counters["gss_failures"] += 1
                 if conn.ticket.proven:
                     log.warning("%s: closing %s: %s", self.name, conn.describe(), reason)
                 else:
@@ -545,6 +610,10 @@ class AudispRemoteServer:
                 self.counters["in_flight_peak"] = max(self.counters["in_flight_peak"], len(records))
                 await self._store(conn, records)
                 self.counters["records"] += len(records)
+                conn.records += len(records)
+                conn.last_record_ns = received_ns
+                if conn.node is None:
+                    conn.node = node_name(records[0].payload)
             state = self.spool.state
             for r in batch:
                 if r.seq is not None:

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from auditrecv.config import AuditRemoteListener, Gss
+from auditrecv.metrics import ConnectionSnapshot, ListenerStats
+from auditrecv.netaddr import principal_host
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, Ticket, peer_of
 from auditrecv.receive.audit_remote import (
     AuditRemoteConnection,
@@ -90,8 +92,10 @@ class AuditRemoteStats:
     evicted: int = 0  # connections closed to admit a newcomer (see access.ConnectionLimiter)
     handshakes: int = 0
     failures: int = 0
+    gss_failures: int = 0  # ... of which a GSS-API failure (context refused or expired, unwrap failed)
     timeouts: int = 0  # handshake, stalled frame, unread acks (idle closes are not counted)
-    records: int = 0
+    received: int = 0  # records unwrapped and queued for the spool
+    records: int = 0  # ... stored by the spool
     acks: int = 0
     record_bytes: int = 0
     spool_full_waits: int = 0
@@ -132,6 +136,7 @@ class AuditRemoteServer:
         self.throttled = ThrottledLog(log)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sessions: set[_Session] = set()  # for connections()
         self._spool_full_logged = False
 
     # ----------------------------------------------------------------- lifecycle
@@ -147,8 +152,49 @@ class AuditRemoteServer:
 
     @property
     def metrics(self) -> dict[str, int]:
-        """What /metrics exports for this listener (auditrecv.metrics reads ``server.metrics``)."""
+        """The counters by name, for tests and logs (/metrics reads ``listener_stats()``)."""
         return dataclasses.asdict(self.stats)
+
+    def connections(self) -> list[ConnectionSnapshot]:
+        """The senders connected now, for the status page."""
+        out = []
+        for session in list(self._sessions):
+            src = session.source  # None until the handshake completes
+            name = (principal_host(src.principal) or "") if src is not None else ""
+            out.append(
+                ConnectionSnapshot(
+                    listener=self.name,
+                    protocol="audit_remote",
+                    peer=session.peer,
+                    peer_port=session.peer_port,
+                    name=name,
+                    mech=src.mech if src is not None else "",
+                    principal=src.principal if src is not None else "",
+                    authenticated=src.authenticated if src is not None else False,
+                    connected_at=session.connected_at,
+                    records=session.records,
+                    last_record_at=session.last_record_at or None,
+                )
+            )
+        return out
+
+    def listener_stats(self) -> ListenerStats:
+        """This listener's counters for /metrics (auditrecv.metrics.ListenersCollector)."""
+        st = self.stats
+        return ListenerStats(
+            listener=self.name,
+            protocol="audit_remote",
+            connections_accepted=st.accepted,
+            connections_refused=st.refused_address + st.refused_limit,
+            connections_evicted=st.evicted,
+            connections_active=st.active,
+            connections_failed=st.failures,
+            timeouts=st.timeouts,
+            gss_failures=st.gss_failures,
+            records_received=st.received,
+            records_acked=st.acks,
+            spool_full_waits=st.spool_full_waits,
+        )
 
     @property
     def port(self) -> int:
@@ -208,7 +254,11 @@ class AuditRemoteServer:
         try:
             session = _Session(self, reader, writer, peer, peer_port, ticket)
             ticket.close = session.abort
-            await session.run()
+            self._sessions.add(session)
+            try:
+                await session.run()
+            finally:
+                self._sessions.discard(session)
         except Exception:  # a bug must not take the listener down
             log.exception("%s: connection from %s:%d crashed", self.name, peer, peer_port)
         finally:
@@ -288,6 +338,9 @@ class _Session:
         self.peer = peer
         self.peer_port = peer_port
         self.ticket = ticket
+        self.connected_at = time.time()  # these three for the status page
+        self.records = 0  # stored
+        self.last_record_at = 0.0
         self.conn = AuditRemoteConnection(server.policy_for(peer))
         self.source: Source | None = None
         settings = server.settings
@@ -425,10 +478,13 @@ class _Session:
                 self._on_handshake(event)
             elif isinstance(event, Failed):
                 failed = event.reason
+                if failed.startswith("GSS "):  # audit_remote.py's reason for a GssFailure
+                    self.server.stats.gss_failures += 1
                 break
         if added:
             self.window.add(added, nbytes)
             stats = self.server.stats
+            stats.received += added
             stats.in_flight_peak = max(stats.in_flight_peak, self.window.records)
             self.has_pending.set()
         return failed
@@ -498,6 +554,8 @@ class _Session:
                 continue
             server.note_spool_ok()
             server.stats.records += len(batch)
+            self.records += len(batch)
+            self.last_record_at = time.time()
             server.stats.record_bytes += sum(len(r.plaintext) - 8 for r in batch)
             return True
 

@@ -30,16 +30,18 @@ import enum
 import importlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import orjson
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
+from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
 from auditrecv.sink.http import (
     EngineAuthError,
     NodePool,
@@ -207,6 +209,7 @@ class BulkIndexer:
         self.settings = settings
         self.policy = policy or RetryPolicy()
         self.metrics = BulkMetrics()
+        self.request_latency = LatencyHistogram()  # _bulk requests, answered or failed, for /metrics
         self.nodes = NodePool(list(settings.urls), self.policy)
         self.engine: Any = None  # EngineInfo once detected (set by open_indexer / detect)
         self._auth = auth_header(settings)
@@ -715,6 +718,59 @@ class BulkIndexer:
             finally:
                 m.in_flight -= 1
                 self._requests_since.remove(started)
+                self.request_latency.observe(time.monotonic() - started)
+
+    def metric_families(self) -> Iterator[Metric]:
+        """The sink's counters as Prometheus metrics (auditrecv.metrics), read at scrape time; labelled
+        with the engine's flavour once detected ("unknown" until then)."""
+        m = self.metrics
+        engine = {"engine": self.engine.flavor if self.engine is not None else "unknown"}
+        docs = CounterMetricFamily(
+            "auditrecv_documents",
+            "Documents confirmed by the engine, by outcome: created, duplicate (409: indexed already), "
+            "dead_lettered (refused, written to the dead-letter index), failed (refused and the dead letter too).",
+            labels=["engine", "outcome"],
+        )
+        for outcome, value in (
+            ("created", m.docs_created),
+            ("duplicate", m.docs_duplicate),
+            ("dead_lettered", m.docs_dead_lettered),
+            ("failed", m.docs_failed),
+        ):
+            docs.add_metric([engine["engine"], outcome], value)
+        yield docs
+        yield counter("auditrecv_bulk_requests", "_bulk requests sent.", m.requests, engine)
+        errors = CounterMetricFamily(
+            "auditrecv_bulk_errors",
+            "Failed requests and refused items, by outcome: an HTTP status, connection, timeout, bad_reply, ...",
+            labels=["engine", "outcome"],
+        )
+        for key, value in sorted(m.errors_by_status.items()):
+            errors.add_metric([engine["engine"], key], value)
+        yield errors
+        yield counter(
+            "auditrecv_bulk_retried_documents", "Documents resent after a retryable failure.", m.docs_retried, engine
+        )
+        yield counter(
+            "auditrecv_bulk_sent_documents", "Documents transmitted, retransmissions included.", m.docs_sent, engine
+        )
+        yield counter("auditrecv_bulk_sent_bytes", "Request bytes on the wire (after gzip).", m.bytes_sent, engine)
+        yield gauge("auditrecv_bulk_requests_in_flight", "_bulk requests waiting for a reply.", m.in_flight, engine)
+        yield histogram(
+            "auditrecv_bulk_request_seconds",
+            "Time from sending a _bulk request (gzip included) to its reply or failure.",
+            self.request_latency,
+            engine,
+        )
+        yield gauge(
+            "auditrecv_engine_halted", "1 while the engine refuses our credentials: nothing ships.", m.halted, engine
+        )
+        yield gauge(
+            "auditrecv_bulk_last_success_timestamp_seconds",
+            "Unix time of the last _bulk reply with item results (0: none yet).",
+            m.last_success_time,
+            engine,
+        )
 
     def longest_request_seconds(self) -> float:
         """How long the oldest _bulk request in flight has waited (0 if none): a stalled engine shows

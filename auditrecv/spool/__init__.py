@@ -22,7 +22,8 @@ Pipeline::
             ...ship...; await spool.delete(confirmed_ids)   # may raise SpoolError: retry later
 
 Export: ``for rid, rec in iter_records(path): ...`` (synchronous, safe while the service runs).
-Metrics: ``spool.stats()`` (a dict) or ``spool.metrics``. Shutdown: ``await spool.close()``.
+Metrics: ``spool.metric_families()`` (Prometheus, see auditrecv.metrics), ``spool.stats()`` (a dict) or
+``spool.metrics``. Shutdown: ``await spool.close()``.
 """
 
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord

@@ -57,6 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from prometheus_client.core import Metric
+
+from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
 from auditrecv.spool.journal import AckJournal, encode_entry, read_journal, remove_journal
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 
@@ -1307,6 +1310,7 @@ class Spool:
         self.low_water_bytes = int(store.max_bytes * low_water_ratio)
         self.resume_bytes = int(store.max_bytes * resume_ratio)
         self.metrics = SpoolMetrics(max_bytes=store.max_bytes)
+        self.commit_latency = LatencyHistogram()  # per write transaction, for /metrics
         self._last_id = store.last_id
         self._oldest = store.oldest
         self._count = store.count
@@ -1470,6 +1474,43 @@ class Spool:
     def stats(self) -> dict[str, Any]:
         """A snapshot of the metrics as plain values, for the HTTP endpoint and logs."""
         return self.metrics.as_dict()
+
+    def metric_families(self) -> Iterator[Metric]:
+        """The spool's counters as Prometheus metrics (auditrecv.metrics), read at scrape time."""
+        m = self.metrics
+        oldest_ns = self.oldest_received_ns
+        age = max(0.0, (time.time_ns() - oldest_ns) / 1e9) if oldest_ns is not None else 0.0
+        yield gauge("auditrecv_spool_records", "Records in the spool now (not yet confirmed by the engine).", m.records)
+        yield gauge("auditrecv_spool_bytes", "Database pages in use, bytes.", m.bytes_used)
+        yield gauge("auditrecv_spool_max_bytes", "The spool's size limit ([spool] max_bytes).", m.max_bytes)
+        yield gauge(
+            "auditrecv_spool_oldest_record_age_seconds",
+            "Age of the oldest record not yet confirmed by the engine (0 when the spool is empty).",
+            age,
+        )
+        yield gauge("auditrecv_spool_full", "1 while the spool is full and refusing records.", m.state == "full")
+        yield counter("auditrecv_spool_records_appended", "Records handed to the spool.", m.appended)
+        yield counter("auditrecv_spool_records_committed", "Records durably stored (acknowledgeable).", m.committed)
+        yield counter(
+            "auditrecv_spool_records_refused",
+            "Records the spool refused (full, too large, write errors): not stored, not acknowledged.",
+            m.refused,
+        )
+        yield counter("auditrecv_spool_records_deleted", "Records removed once the engine confirmed them.", m.deleted)
+        yield counter("auditrecv_spool_commits", "Write transactions committed.", m.commits)
+        yield counter("auditrecv_spool_errors", "Write transactions that failed.", m.errors)
+        yield counter("auditrecv_spool_full_events", "Times the spool became full.", m.full_events)
+        yield counter(
+            "auditrecv_spool_reserve_releases",
+            "Times the disk reserve was given up because the filesystem was full.",
+            m.reserve_releases,
+        )
+        yield counter("auditrecv_spool_reserve_retakes", "Times the disk reserve was taken back.", m.reserve_retakes)
+        yield histogram(
+            "auditrecv_spool_commit_seconds",
+            "Time inside one write transaction (insert and fsync).",
+            self.commit_latency,
+        )
 
     # ---------------------------------------------------------------- receivers
 
@@ -1697,6 +1738,7 @@ class Spool:
             m.commits += 1
             m.commit_seconds_sum += res.commit_seconds
             m.commit_seconds_max = max(m.commit_seconds_max, res.commit_seconds)
+            self.commit_latency.observe(res.commit_seconds)
         if res.committed > res.folded_records:
             m.append_commits += 1
             m.committed += res.committed - res.folded_records

@@ -29,6 +29,7 @@ from tests import bsm_builders as bsm
 from tests.e2e.harness import ServiceProcess, _merge, service_config
 from tests.infra.audisp import AudispRemote
 from tests.infra.engine import EngineError, SearchEngine
+from tests.infra.prometheus import Scrape, scrape
 
 WAIT = 150.0  # bound of every wait in the suite; none is a pass/fail timing
 RSS_LIMIT_KIB = 256 * 1024  # generous: an idle receiver holds ~50 MiB
@@ -189,7 +190,7 @@ class Receiver(ServiceProcess):
         super().__init__(table, workdir)
         self.name = name
         self.peak_rss_kib = 0
-        self.metrics_before_restarts: list[dict[str, float]] = []
+        self.metrics_before_restarts: list[Scrape] = []
 
     @property
     def audit_remote_port(self) -> int:
@@ -220,7 +221,9 @@ class Receiver(ServiceProcess):
 
     def kill9(self) -> None:
         self.note_rss()
-        self.metrics_before_restarts.append(self.metrics())
+        last = self.metrics()
+        if last is not None:
+            self.metrics_before_restarts.append(last)
         super().kill9()
 
     def stop(self, timeout: float = 20.0) -> int:
@@ -229,19 +232,9 @@ class Receiver(ServiceProcess):
         self.note_rss()
         return super().stop(timeout)
 
-    def metrics(self) -> dict[str, float]:
-        """The service's /metrics as {name: value}; empty while it is down."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return {}
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            with contextlib.suppress(ValueError):
-                out[key] = float(value)
-        return out
+    def metrics(self) -> Scrape | None:
+        """The service's /metrics, parsed; None while it is down."""
+        return scrape(self.http_port)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         try:
@@ -252,8 +245,10 @@ class Receiver(ServiceProcess):
         except OSError:
             return 0, {}
 
-    def metric(self, name: str) -> float:
-        return self.metrics().get(name, 0.0)
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample (summed over the label values not given); 0 while the service is down."""
+        m = self.metrics()
+        return m.value(name, **labels) if m is not None else 0.0
 
     def errors(self, n: int = 4) -> list[str]:
         """The last `n` distinct ERROR lines of the service log (timestamps cut), for failure messages."""
@@ -263,9 +258,9 @@ class Receiver(ServiceProcess):
                 seen[line.split(" ERROR ", 1)[1][:300]] = None
         return list(seen)[-n:]
 
-    def total(self, name: str) -> float:
+    def total(self, name: str, **labels: str) -> float:
         """A counter summed over every incarnation (counters restart at 0 with the process)."""
-        return self.metric(name) + sum(m.get(name, 0.0) for m in self.metrics_before_restarts)
+        return self.metric(name, **labels) + sum(m.value(name, **labels) for m in self.metrics_before_restarts)
 
 
 async def wait_until(what: str, predicate: Callable[[], bool], timeout: float = WAIT, interval: float = 0.05) -> None:
@@ -295,7 +290,7 @@ async def wait_drained(*receivers: Receiver, timeout: float = WAIT) -> None:
     def drained() -> bool:
         for r in receivers:
             m = r.metrics()
-            if not m or m.get("auditrecv_spool_records", 1) != 0:
+            if m is None or not m.has("auditrecv_spool_records") or m.value("auditrecv_spool_records") != 0:
                 return False
         return True
 

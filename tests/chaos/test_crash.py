@@ -70,7 +70,7 @@ async def test_kill9_mid_stream_twice_then_restart_both_protocols(
         for fraction in (0.3, 0.6):
             await wait_until(
                 f"{fraction:.0%} of the records spooled",
-                lambda f=fraction: rx.total("auditrecv_spool_committed") >= f * total,
+                lambda f=fraction: rx.total("auditrecv_spool_records_committed_total") >= f * total,
                 interval=0.02,
             )
             await asyncio.to_thread(rx.kill9)  # acked and spooled, unacked in flight, events open
@@ -118,7 +118,9 @@ async def test_engine_frozen_60s_then_resumed(
         for host in linux:
             host.start()
         senders = asyncio.create_task(run_all(*illumos, *linux))
-        await wait_until("the first documents indexed", lambda: rx.metric("auditrecv_pipeline_indexed") >= 100)
+        await wait_until(
+            "the first documents indexed", lambda: rx.metric("auditrecv_pipeline_documents_confirmed_total") >= 100
+        )
         acked_before = sum(h.acked for h in illumos)
         os.kill(engine_pid, signal.SIGSTOP)
         try:
@@ -127,7 +129,7 @@ async def test_engine_frozen_60s_then_resumed(
                 health_during.append(await asyncio.to_thread(rx.health))
                 await asyncio.sleep(min(1.0, max(0.0, frozen_until - time.monotonic())))
             acked_during = sum(h.acked for h in illumos) - acked_before
-            committed = rx.metric("auditrecv_spool_committed")
+            committed = rx.metric("auditrecv_spool_records_committed_total")
         finally:
             os.kill(engine_pid, signal.SIGCONT)
         await wait_until("the engine healthy again", lambda: _engine_healthy(chaos_engine))
@@ -192,7 +194,9 @@ async def test_two_receivers_one_killed_illumos_fails_over(
             host.start()
         senders = asyncio.create_task(run_all(*illumos, *linux))
         to_a = sum(len(h.records) for h in illumos) + len(linux[0].lines)
-        await wait_until("a third of A's share spooled", lambda: a.total("auditrecv_spool_committed") >= to_a / 3)
+        await wait_until(
+            "a third of A's share spooled", lambda: a.total("auditrecv_spool_records_committed_total") >= to_a / 3
+        )
         await asyncio.to_thread(a.kill9)
         killed_at = time.monotonic()
         assert not senders.done(), "the streams ended before the kill: make them longer"
@@ -210,8 +214,8 @@ async def test_two_receivers_one_killed_illumos_fails_over(
             f"hosts acked by B {min(failover_seconds):.3f}-{max(failover_seconds):.3f} s after A's kill "
             f"(p_retries 3, connections refused); acked by A/B per host {[dict(h.acked_on) for h in illumos]}; "
             f"retransmitted {[h.retransmitted for h in illumos]}; "
-            f"spooled by A ~{a.total('auditrecv_spool_committed'):.0f}"
-            f", by B ~{b.total('auditrecv_spool_committed'):.0f} of "
+            f"spooled by A ~{a.total('auditrecv_spool_records_committed_total'):.0f}"
+            f", by B ~{b.total('auditrecv_spool_records_committed_total'):.0f} of "
             f"{sum(len(h.records) for h in illumos) + sum(len(h.lines) for h in linux)} records and lines sent"
         )
         with Verdicts() as v:

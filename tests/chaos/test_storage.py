@@ -95,7 +95,7 @@ async def test_documents_refused_by_the_mapping_become_dead_letters_and_later_re
             v.that(not misplaced, f"refused records not dead-lettered: {sorted(misplaced)[:5]}")
             v.that(not stray, f"good records dead-lettered: {sorted(stray)[:5]}")
             v.that(chaos_engine.count(poison_index) == 0, "the refusing index holds documents")
-            dead = rx.metric("auditrecv_sink_docs_dead_lettered")
+            dead = rx.metric("auditrecv_documents_total", outcome="dead_lettered")
             v.that(dead == len(poisoned), f"{dead} dead letters for {len(poisoned)} refused records")
             v.check(assert_rss_bounded, rx)
             v.check(assert_no_record_twice_in_an_event, held)
@@ -127,7 +127,10 @@ async def _fill_hold_drain(
         senders = asyncio.create_task(run_all(*illumos, *linux))
         await wait_until(f"the spool full ({full_reason})", lambda: rx.health()[1].get("spool") == "full")
         await wait_until("the illumos hosts held (window full)", lambda: all(h.unacked == h.qsize for h in illumos))
-        await wait_until("audisp-remote's record held", lambda: rx.metric("auditrecv_listener_audisp_remote_held") >= 1)
+        await wait_until(
+            "audisp-remote's record held",
+            lambda: rx.metric("auditrecv_spool_full_waits_total", listener="audisp_remote") >= 1,
+        )
         assert not senders.done()
         assert all(h.acked < len(h.records) for h in illumos)
         stored = rx.metric("auditrecv_spool_records")

@@ -13,7 +13,6 @@ import json
 import re
 import signal
 import socket
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ import pytest
 from tests.e2e.harness import ServiceProcess, running_service, service_config, wait_count
 from tests.infra.audisp import AudispRemote
 from tests.infra.engine import SearchEngine
+from tests.infra.prometheus import scrape
 from tests.paths import LINUX_FIXTURES
 
 pytestmark = [pytest.mark.engine, pytest.mark.audisp]
@@ -153,30 +153,22 @@ def event_key(doc: dict[str, Any]) -> EventKey:
     return (doc.get("auditd", {}).get("node"), int(doc["event"]["sequence"]))
 
 
-def metric(http_port: int, name: str) -> float:
+def metric(http_port: int, name: str, **labels: str) -> float:
     """One value from the service's /metrics (0 while it is not there yet)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == name:
-            return float(value)
-    return 0.0
+    result = scrape(http_port, timeout=2)
+    return result.value(name, **labels) if result is not None else 0.0
 
 
-async def wait_metric(http_port: int, name: str, at_least: float, timeout: float = 30.0) -> float:
+async def wait_metric(http_port: int, name: str, at_least: float, timeout: float = 30.0, **labels: str) -> float:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     value = 0.0
     while loop.time() < deadline:
-        value = await asyncio.to_thread(metric, http_port, name)
+        value = await asyncio.to_thread(metric, http_port, name, **labels)
         if value >= at_least:
             return value
         await asyncio.sleep(0.01)
-    raise AssertionError(f"{name} stayed at {value} < {at_least}")
+    raise AssertionError(f"{name}{labels or ''} stayed at {value} < {at_least}")
 
 
 async def exit_code(client: AudispRemote, timeout: float = 60.0) -> int:
@@ -329,7 +321,9 @@ async def test_sigkill_mid_stream_then_retransmission_exact_count(
             network_retry_time=1,
         ).start()
         client.send_lines(lines)
-        seen = await wait_metric(http_port, "auditrecv_listener_audisp_remote_records", len(lines) // 3)
+        seen = await wait_metric(
+            http_port, "auditrecv_records_received_total", len(lines) // 3, listener="audisp_remote"
+        )
         svc.kill9()  # mid-stream: records committed, acked or not, one in flight, events open
         assert seen < len(lines), "the stream was over before the kill: make it longer"
         svc.start()
@@ -359,7 +353,9 @@ async def test_sigterm_sends_ending_and_client_reconnects_on_next_line(
         svc.start()
         client = audisp_remote_factory("127.0.0.1", table["listeners"]["audisp_remote"]["port"]).start()
         client.send_lines(first)
-        await wait_metric(http_port, "auditrecv_pipeline_linux_lines", len(first))  # all acked, client idle
+        await wait_metric(
+            http_port, "auditrecv_pipeline_records_total", len(first), protocol="audisp_remote"
+        )  # all acked, client idle
         svc.signal(signal.SIGTERM)
         await asyncio.to_thread(client.wait_for_syslog, "remote server is going down", 20)
         assert svc.stop() == 0, svc.log()
@@ -440,7 +436,7 @@ async def test_sigkill_after_engine_indexed_unconfirmed_reindexes_without_duplic
         proxy.swallow_bulk = False
         svc.start()  # reads the whole spool again and indexes every event a second time
         # nothing was confirmed before the kill, so every spooled line is confirmed (and deleted) now
-        await wait_metric(table["http"]["port"], "auditrecv_spool_deleted", len(lines), timeout=60)
+        await wait_metric(table["http"]["port"], "auditrecv_spool_records_deleted_total", len(lines), timeout=60)
         count = await wait_count(search_engine, index + "-*", len(expected))
         assert count == len(expected), svc.log()
         docs = await all_docs(search_engine, index + "-*")

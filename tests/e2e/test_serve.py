@@ -25,7 +25,7 @@ def test_embedded_default_listens_spools_and_stops_on_ctrl_c(tmp_path: Path) -> 
         )
         assert health["status"] == "ok" and health["search_engine"] is False
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{table['http']['port']}/metrics", timeout=5).read()
-        assert b"auditrecv_spool_" in metrics
+        assert b"# TYPE auditrecv_spool_records gauge" in metrics
     finally:
         svc.signal(signal.SIGINT)
         assert svc.proc is not None

@@ -29,6 +29,7 @@ from auditrecv.spool import Source, Spool, SpoolRecord
 from auditrecv.testclient.illumos import IllumosClient, split_trail
 from tests.e2e.harness import ServiceProcess, load, running_service, service_config, to_toml, wait_count
 from tests.infra.engine import SearchEngine
+from tests.infra.prometheus import parse
 from tests.paths import BSM_FIXTURES, LINUX_FIXTURES, REPO
 
 TRAILS = [BSM_FIXTURES / "plaso" / "openbsm.bsm", BSM_FIXTURES / "plaso" / "apple.bsm"]
@@ -170,15 +171,12 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = WAIT, interva
 
 
 async def scrape(http_port: int) -> dict[str, float]:
-    """The service's /metrics as {name: value}: what an operator's monitoring would see."""
+    """The service's /metrics as {sample name: value} (label values summed): what an operator's
+    monitoring would see, read with Prometheus's own parser."""
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{http_port}/metrics") as resp:
         assert resp.status == 200
-        text = await resp.text()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        out[name] = float(value)
-    return out
+        result = parse(await resp.text())
+    return {s.name: result.value(s.name) for f in result.families.values() for s in f.samples}
 
 
 async def health(http_port: int) -> tuple[int, str]:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from auditrecv.config import Config, Health, Search
-from auditrecv.metrics import ShippingWatch, health_report, readiness
 from auditrecv.sink.bulk import BulkMetrics
+from auditrecv.status import ShippingWatch, health_report, readiness
 
 NOW = 1_800_000_000.0
 

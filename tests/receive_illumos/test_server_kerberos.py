@@ -116,6 +116,8 @@ async def test_wrong_binding_data_logs_gss_status_text(
     with pytest.raises(TransportReset):
         await client.connect()
     assert "Incorrect channel bindings were supplied" in caplog.text
+    stats = server.listener_stats()  # counted on the Failed event, before the close the client saw
+    assert (stats.gss_failures, stats.connections_failed, stats.records_received) == (1, 1, 0)
 
 
 async def test_kerberos_retransmission_after_connection_loss(

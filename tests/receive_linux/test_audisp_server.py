@@ -11,7 +11,7 @@ import pytest
 
 from auditrecv.config import AudispRemoteListener, Gss
 from auditrecv.receive.audisp_remote import MessageType, ack_frame, ending_frame, pack_frame
-from auditrecv.receive.audisp_remote_server import AudispRemoteServer, start_audisp_remote_server
+from auditrecv.receive.audisp_remote_server import AudispRemoteServer, node_name, start_audisp_remote_server
 from auditrecv.spool import SpoolRecord
 from tests.receive_linux.fakes import CAPTURES, FakeSpool, logged_frames
 
@@ -282,3 +282,9 @@ async def test_ascii_listener(start: Start) -> None:
     assert await _closed(reader)  # nothing is ever sent back
     await asyncio.sleep(0.05)
     assert spool.lines() == [line for line in data.split(b"\n") if line]
+
+
+def test_node_name_is_audisp_remotes_name_format_prefix() -> None:
+    assert node_name(b"node=web1.example type=CWD msg=audit(1.0:1): cwd=/") == "web1.example"
+    assert node_name(b"node=web1") == "web1"
+    assert node_name(b"type=CWD msg=audit(1.0:1): cwd=/") == ""
