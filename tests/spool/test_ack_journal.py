@@ -156,7 +156,7 @@ async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fas
         assert spool.metrics.journaled == 1 and spool.metrics.append_commits == 1
         journal = spool._writer._journal
 
-        def no_space(data: bytes, last_id: int) -> None:
+        def no_space(*entry: object) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         journal.append = no_space  # type: ignore[method-assign]
@@ -267,8 +267,8 @@ async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(path
         real = journal.append
         sync_seconds = [0.001]
 
-        def timed(data: bytes, last_id: int) -> None:
-            real(data, last_id)
+        def timed(*entry: object) -> None:
+            real(*entry)  # type: ignore[arg-type]
             journal.last_sync_seconds = sync_seconds[0]
 
         journal.append = timed  # type: ignore[method-assign]
@@ -322,7 +322,7 @@ async def test_a_journal_write_that_fails_falls_back_to_a_sqlite_commit(path: Pa
     async with await Spool.open(path, synchronous="normal") as spool:
         journal = spool._writer._journal
 
-        def no_space(data: bytes, last_id: int) -> None:
+        def no_space(*entry: object) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         journal.append = no_space  # type: ignore[method-assign]
