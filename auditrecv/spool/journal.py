@@ -124,17 +124,16 @@ class AckJournal:
         self._spool_path = spool_path
         self._fsync = fsync
         self._retired: list[tuple[Path, int]] = []  # full files: (path, highest id in it)
-        self._seq = first_seq - 1
-        self._path = spool_path
+        self._seq = first_seq
         self.last_sync_seconds = 0.0  # how long the last fdatasync took
-        self._start()
+        self._path, self._file = self._create(first_seq)
 
-    def _start(self) -> None:
-        self._seq += 1
-        self._path = Path(f"{self._spool_path}.ack-{self._seq:06d}")
-        self._file = JournalFile(self._path)
+    def _create(self, seq: int) -> tuple[Path, Any]:
+        path = Path(f"{self._spool_path}.ack-{seq:06d}")
+        file = JournalFile(path)
         if self._fsync:
-            _fsync_directory(self._path.parent)  # the file must still be there after a power cut
+            _fsync_directory(path.parent)  # the file must still be there after a power cut
+        return path, file
 
     @property
     def size(self) -> int:
@@ -168,11 +167,14 @@ class AckJournal:
             self.last_sync_seconds = self._file.last_sync_seconds
 
     def rotate_if_large(self) -> None:
+        """Start a new file once the current one is large; raises OSError if the new one cannot be
+        made, and appends carry on in the current file."""
         if self.size >= ROTATE_BYTES:
-            retired = (self._path, self.last_id)
+            path, file = self._create(self._seq + 1)
+            self._retired.append((self._path, self.last_id))
             self._file.close()
-            self._retired.append(retired)
-            self._start()
+            self._seq += 1
+            self._path, self._file = path, file
 
     def folded(self, upto_id: int) -> None:
         """Everything up to ``upto_id`` is in SQLite (as durable as the journal was): drop it."""
