@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -244,6 +245,12 @@ async def serve(cfg: Config) -> int:
         log.error("cannot start: %s", exc)
         await service.stop()
         return 1
+    # What start-up built (modules, config, tables, the spool, listeners: ~39k tracked objects) lives as
+    # long as the process: out of the collector's sight, a full collection no longer walks it. Measured
+    # on a started service: gc.collect() took 11-12 ms, a stall of the event loop in which a lone
+    # stop-and-wait sender gets no ack (~300 acks at 30k/s); after gc.freeze(), well under 0.1 ms.
+    gc.collect()
+    gc.freeze()
     log.info("auditrecv %s running; Ctrl-C stops it", __version__)
     await stop.wait()
     # A repeated SIGTERM (a supervisor's or a test's stop after its own signal) must not turn the

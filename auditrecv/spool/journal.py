@@ -17,14 +17,18 @@ never acknowledged (the ack follows the complete write, and its fdatasync with `
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import struct
-import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+# One entry appended in one native call (native/src/journal.rs): encode, CRC-32 and write().
+JournalFile: Any = importlib.import_module("auditrecv._native").JournalFile
 
 log = logging.getLogger("auditrecv.spool")
 
@@ -110,52 +114,67 @@ def _fsync_directory(directory: Path) -> None:
 
 
 class AckJournal:
-    """The files being written. Not thread-safe: the spool writer's lock guards every call."""
+    """The files being written. Not thread-safe: the spool writer's lock guards every call.
+
+    Appends go through ``auditrecv._native.JournalFile``: encoding, CRC and ``write()`` in one native
+    call, byte for byte what :func:`encode_entry` writes (this runs once per acknowledged record, on
+    the event loop)."""
 
     def __init__(self, spool_path: Path, fsync: bool, first_seq: int) -> None:
         self._spool_path = spool_path
         self._fsync = fsync
         self._retired: list[tuple[Path, int]] = []  # full files: (path, highest id in it)
-        self._seq = first_seq - 1
-        self._fd = -1
-        self._path = spool_path
-        self.size = 0  # bytes in the current file
-        self.last_id = 0  # highest id in the current file (0: empty)
+        self._seq = first_seq
         self.last_sync_seconds = 0.0  # how long the last fdatasync took
-        self._start()
+        self._path, self._file = self._create(first_seq)
 
-    def _start(self) -> None:
-        self._seq += 1
-        self._path = Path(f"{self._spool_path}.ack-{self._seq:06d}")
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        self.size = 0
-        self.last_id = 0
+    def _create(self, seq: int) -> tuple[Path, Any]:
+        path = Path(f"{self._spool_path}.ack-{seq:06d}")
+        file = JournalFile(path)
         if self._fsync:
-            _fsync_directory(self._path.parent)  # the file must still be there after a power cut
+            _fsync_directory(path.parent)  # the file must still be there after a power cut
+        return path, file
 
-    def append(self, data: bytes, last_id: int) -> None:
-        """Durable (as the spool's ``synchronous`` promises) when this returns; raises OSError, then
-        the file is as before."""
+    @property
+    def size(self) -> int:
+        """Bytes in the current file."""
+        return self._file.size
+
+    @property
+    def last_id(self) -> int:
+        """The highest id in the current file (0: empty)."""
+        return self._file.last_id
+
+    def append(self, rid: int, kind: str, source_json: bytes, received_ns: int, payload: bytes) -> None:
+        """One entry, durable (as the spool's ``synchronous`` promises) when this returns; raises
+        OSError (then the file is as before), ValueError for a field too long for the format."""
+        self._file.append(rid, kind, source_json, received_ns, payload, self._fsync)
+        if self._fsync:
+            self.last_sync_seconds = self._file.last_sync_seconds
+
+    def append_many(self, entries: Iterable[tuple[int, str, bytes, int, bytes]]) -> None:
+        """Several entries (id, kind, source JSON, received_ns, payload) with one ``write()``: all or
+        none, as :meth:`append`."""
+        stage = self._file.stage
         try:
-            written = os.write(self._fd, data)
-            if written != len(data):
-                raise OSError(28, "short write to the ack journal")
-            if self._fsync:
-                started = time.monotonic()
-                os.fdatasync(self._fd)
-                self.last_sync_seconds = time.monotonic() - started
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self.size)
+            for rid, kind, source_json, received_ns, payload in entries:
+                stage(rid, kind, source_json, received_ns, payload)
+        except BaseException:
+            self._file.discard()  # nothing staged for this append may go out with the next one
             raise
-        self.size += len(data)
-        self.last_id = last_id
+        self._file.write(self._fsync)
+        if self._fsync:
+            self.last_sync_seconds = self._file.last_sync_seconds
 
     def rotate_if_large(self) -> None:
+        """Start a new file once the current one is large; raises OSError if the new one cannot be
+        made, and appends carry on in the current file."""
         if self.size >= ROTATE_BYTES:
-            os.close(self._fd)
+            path, file = self._create(self._seq + 1)
             self._retired.append((self._path, self.last_id))
-            self._start()
+            self._file.close()
+            self._seq += 1
+            self._path, self._file = path, file
 
     def folded(self, upto_id: int) -> None:
         """Everything up to ``upto_id`` is in SQLite (as durable as the journal was): drop it."""
@@ -163,12 +182,10 @@ class AckJournal:
             path, _ = self._retired.pop(0)
             path.unlink(missing_ok=True)
         if self.size and self.last_id <= upto_id:
-            os.ftruncate(self._fd, 0)
-            self.size = 0
-            self.last_id = 0
+            self._file.clear()
 
     def close(self, everything_folded: bool) -> None:
-        os.close(self._fd)
+        self._file.close()
         if everything_folded:
             for path, _ in self._retired:
                 path.unlink(missing_ok=True)

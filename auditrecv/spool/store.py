@@ -60,7 +60,7 @@ from typing import Any, Literal, Protocol, cast
 from prometheus_client.core import Metric
 
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.spool.journal import AckJournal, encode_entry, read_journal, remove_journal
+from auditrecv.spool.journal import AckJournal, read_journal, remove_journal
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.spool")
@@ -958,19 +958,20 @@ class _Writer:
             ):
                 return None
             first = self._journal_last_id + 1
-            if n == 1:  # audisp-remote's case: one record per append
-                ids = [first]
-                rec = records[0]
-                source = self._last_source_bytes if rec.source is self._last_source else self._source_bytes(rec.source)
-                data = encode_entry(first, rec.kind, source, rec.received_ns, rec.payload)
-            else:
-                ids = list(range(first, first + n))
-                data = b"".join(
-                    encode_entry(rid, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
-                    for rid, rec in zip(ids, records, strict=True)
-                )
             try:
-                self._journal.append(data, ids[-1])
+                if n == 1:  # audisp-remote's case: one record per append, one native call
+                    ids = [first]
+                    rec = records[0]
+                    source = (
+                        self._last_source_bytes if rec.source is self._last_source else self._source_bytes(rec.source)
+                    )
+                    self._journal.append(first, rec.kind, source, rec.received_ns, rec.payload)
+                else:
+                    ids = list(range(first, first + n))
+                    self._journal.append_many(
+                        (rid, rec.kind, self._source_bytes(rec.source), rec.received_ns, rec.payload)
+                        for rid, rec in zip(ids, records, strict=True)
+                    )
             except OSError as exc:  # a full filesystem: the group path finds out and handles it
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
                 self._journal_room = 0

@@ -14,6 +14,7 @@ pub mod boundary;
 pub mod bsm;
 pub mod ecs;
 pub mod gzip;
+pub mod journal;
 pub mod json;
 pub mod linux;
 

@@ -7,7 +7,7 @@
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -23,6 +23,7 @@ use crate::ecs::deadletter::{dead_letter_bsm, dead_letter_linux};
 use crate::ecs::enrich::{Enrichment, ZoneInfo};
 use crate::ecs::limits::{DocLimits, cut_document, within_limits};
 use crate::ecs::linux_batch;
+use crate::journal;
 use crate::json::JsonError;
 use crate::linux;
 
@@ -948,6 +949,125 @@ fn linux_decode_raw_into(
     }
 }
 
+// ------------------------------------------------------------------------------- ack journal
+
+/// An `OSError` with the errno (so Python sees `FileNotFoundError`, `errno.ENOSPC`, ...).
+fn os_error(e: std::io::Error) -> PyErr {
+    match e.raw_os_error() {
+        Some(code) => PyOSError::new_err((code, e.to_string())),
+        None => PyOSError::new_err(e.to_string()),
+    }
+}
+
+/// One ack journal file of the spool (`src/journal.rs`; `auditrecv/spool/journal.py` reads it back).
+/// Not thread-safe by contract (the spool writer's lock guards every call); PyO3's borrow check turns
+/// a concurrent call into an error, never a race.
+#[pyclass(module = "auditrecv._native", name = "JournalFile")]
+struct PyJournalFile {
+    file: Option<journal::JournalFile>,
+}
+
+impl PyJournalFile {
+    fn open(&mut self) -> PyResult<&mut journal::JournalFile> {
+        self.file.as_mut().ok_or_else(|| PyValueError::new_err("ack journal file is closed"))
+    }
+}
+
+fn too_long(e: journal::TooLong) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// `write` and, with `sync`, `fdatasync` without the GIL (a sync takes 0.1-10 ms); a plain write
+/// (~1 us) keeps it: letting go would invite the fold thread in, and getting it back can take a
+/// switch interval (5 ms).
+fn write_staged(py: Python<'_>, file: &mut journal::JournalFile, sync: bool) -> PyResult<()> {
+    let outcome = if sync { py.detach(|| guard(|| file.write(true))) } else { guard(|| file.write(false)) };
+    outcome.map_err(panic_error)?.map_err(os_error)
+}
+
+#[pymethods]
+impl PyJournalFile {
+    /// Create (or empty) the file at `path`: mode 0600, appends only.
+    #[new]
+    fn new(path: std::path::PathBuf) -> PyResult<Self> {
+        let file = guard(|| journal::JournalFile::create(&path)).map_err(panic_error)?.map_err(os_error)?;
+        Ok(Self { file: Some(file) })
+    }
+
+    /// Encode one entry and write it (one `write(2)`; then `fdatasync` with `sync`). Durable as promised
+    /// when this returns; on an error nothing of it stays in the file.
+    #[pyo3(signature = (id, kind, source, received_ns, payload, sync=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        py: Python<'_>,
+        id: u64,
+        kind: &str,
+        source: &[u8],
+        received_ns: i64,
+        payload: &[u8],
+        sync: bool,
+    ) -> PyResult<()> {
+        let file = self.open()?;
+        guard(|| file.stage(id, received_ns, kind.as_bytes(), source, payload))
+            .map_err(panic_error)?
+            .map_err(too_long)?;
+        write_staged(py, file, sync)
+    }
+
+    /// Encode one entry for the next `write` (several records of one append: one `write(2)`).
+    fn stage(&mut self, id: u64, kind: &str, source: &[u8], received_ns: i64, payload: &[u8]) -> PyResult<()> {
+        let file = self.open()?;
+        let staged = guard(|| file.stage(id, received_ns, kind.as_bytes(), source, payload)).map_err(panic_error)?;
+        if staged.is_err() {
+            file.discard(); // the append is all or nothing
+        }
+        staged.map_err(too_long)
+    }
+
+    /// Drop the staged entries unwritten (an append that failed half-way through staging).
+    fn discard(&mut self) -> PyResult<()> {
+        let file = self.open()?;
+        guard(|| file.discard()).map_err(panic_error)
+    }
+
+    /// Write the staged entries (and `fdatasync` with `sync`); on an error none of them stays.
+    #[pyo3(signature = (sync=false))]
+    fn write(&mut self, py: Python<'_>, sync: bool) -> PyResult<()> {
+        let file = self.open()?;
+        write_staged(py, file, sync)
+    }
+
+    /// Empty the file: everything in it is in SQLite.
+    fn clear(&mut self) -> PyResult<()> {
+        let file = self.open()?;
+        guard(|| file.clear()).map_err(panic_error)?.map_err(os_error)
+    }
+
+    /// Close the file (idempotent).
+    fn close(&mut self) {
+        self.file = None;
+    }
+
+    /// Bytes of whole entries in the file.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.file.as_ref().map_or(0, |f| f.size)
+    }
+
+    /// The highest id written (0: none).
+    #[getter]
+    fn last_id(&self) -> u64 {
+        self.file.as_ref().map_or(0, |f| f.last_id)
+    }
+
+    /// How long the last `fdatasync` took, in seconds.
+    #[getter]
+    fn last_sync_seconds(&self) -> f64 {
+        self.file.as_ref().map_or(0.0, |f| f.last_sync_seconds)
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -974,6 +1094,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(limit_document_json, m)?)?;
     m.add_class::<BsmDocuments>()?;
     m.add_class::<LinuxDocuments>()?;
+    m.add_class::<PyJournalFile>()?;
     load_errno_messages(m.py())?;
     m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
     m.add_function(wrap_pyfunction!(linux_decode_raw_into, m)?)?;

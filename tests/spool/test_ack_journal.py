@@ -156,7 +156,7 @@ async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fas
         assert spool.metrics.journaled == 1 and spool.metrics.append_commits == 1
         journal = spool._writer._journal
 
-        def no_space(data: bytes, last_id: int) -> None:
+        def no_space(*entry: object) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         journal.append = no_space  # type: ignore[method-assign]
@@ -267,8 +267,8 @@ async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(path
         real = journal.append
         sync_seconds = [0.001]
 
-        def timed(data: bytes, last_id: int) -> None:
-            real(data, last_id)
+        def timed(*entry: object) -> None:
+            real(*entry)  # type: ignore[arg-type]
             journal.last_sync_seconds = sync_seconds[0]
 
         journal.append = timed  # type: ignore[method-assign]
@@ -322,7 +322,7 @@ async def test_a_journal_write_that_fails_falls_back_to_a_sqlite_commit(path: Pa
     async with await Spool.open(path, synchronous="normal") as spool:
         journal = spool._writer._journal
 
-        def no_space(data: bytes, last_id: int) -> None:
+        def no_space(*entry: object) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         journal.append = no_space  # type: ignore[method-assign]
@@ -346,3 +346,34 @@ async def test_the_journal_is_cut_and_rotated_so_it_never_grows_without_bound(
                 assert len(sizes) <= 2 and sum(sizes) <= 2 * 4096 + 200, sizes
         assert spool.count() == 2000
     assert not journal_files(path)
+
+
+async def test_a_new_journal_file_that_cannot_be_made_leaves_appends_in_the_full_one(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditrecv.spool import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 4096)
+    real = journal_module.JournalFile
+    made: list[Path] = []
+
+    def no_more_files(file_path: Path) -> object:
+        if made:
+            raise OSError(errno.EMFILE, "Too many open files")
+        made.append(file_path)
+        return real(file_path)
+
+    monkeypatch.setattr(journal_module, "JournalFile", no_more_files)
+    async with await Spool.open(path, synchronous="normal") as spool:
+        for n in range(200):
+            await spool.append([rec(b"x" * 100 + b"%d" % n)])
+            if n % 50 == 49:
+                await spool.read(n, 1)  # a fold, then a rotation that fails
+        assert spool.metrics.journaled == 200, "the journal carried on in the file it had"
+        assert [p for _, p in journal_files(path)] == made
+        monkeypatch.setattr(journal_module, "JournalFile", real)
+        for n in range(200, 300):
+            await spool.append([rec(b"x" * 100 + b"%d" % n)])
+        await spool.read(0, 1)
+        assert [seq for seq, _ in journal_files(path)] == [2], "the next fold rotated (and cut the old file)"
+        assert [r.payload[100:] for _, r in await spool.read(0, 1000)] == [b"%d" % n for n in range(300)]

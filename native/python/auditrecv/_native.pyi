@@ -4,6 +4,7 @@ This directory deliberately has no ``__init__.py``: the wheel built from native/
 ``auditrecv/_native.abi3.so`` (and this stub), and never replaces the Python package's files.
 """
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
@@ -338,3 +339,39 @@ class LinuxDocuments:
         data_stream: str | None = None,
     ) -> tuple[bytes, list[LinuxLayoutRow]]:
         """``flush``, returning the ``_bulk`` body."""
+
+class JournalFile:
+    """One ack journal file of the spool, appended to (``native/src/journal.rs``). Every entry is byte
+    for byte what ``auditrecv.spool.journal.encode_entry`` makes (``decode_entries`` reads it back).
+    Not thread-safe: the spool writer's lock guards every call.
+
+    ``OSError`` (with its errno) when the file cannot be created or written: the entries of that write
+    are then cut off again. ``ValueError`` for a field too long for the format (kind over 255 bytes,
+    source over 65,535, payload over 4 GiB), or once closed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Create (or empty) the file: mode 0600, appends only, close-on-exec."""
+    def append(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes, sync: bool = False) -> None:
+        """Encode one entry and write it with one ``write(2)`` (the GIL held: ~1 us); with ``sync``, then
+        ``fdatasync`` (without the GIL). Durable as promised when this returns."""
+    def stage(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes) -> None:
+        """Encode one entry for the next ``write`` (several records of one append, one ``write(2)``).
+        A field too long drops everything staged."""
+    def discard(self) -> None:
+        """Drop the staged entries unwritten."""
+    def write(self, sync: bool = False) -> None:
+        """Write the staged entries (then ``fdatasync`` with ``sync``); on an error none of them stays."""
+    def clear(self) -> None:
+        """Empty the file (everything in it is in SQLite)."""
+    def close(self) -> None:
+        """Close the file; idempotent."""
+    @property
+    def size(self) -> int:
+        """Bytes of whole entries in the file."""
+    @property
+    def last_id(self) -> int:
+        """The highest id written (0: none)."""
+    @property
+    def last_sync_seconds(self) -> float:
+        """How long the last ``fdatasync`` took."""

@@ -1,0 +1,234 @@
+//! The spool's ack journal file (`auditrecv/spool/journal.py` defines the format and reads it back):
+//! a stop-and-wait sender's record is acknowledged once it is appended here, so the append is on the
+//! ack path of every record. Encoding the entry, its CRC-32 and the `write(2)` are one native call
+//! instead of a dozen Python ones.
+//!
+//! Entry: `<HIQqBHI` (magic, CRC-32 of everything after the CRC, id, received_ns, kind length, source
+//! length, payload length), then the kind, the source JSON and the payload. The file is opened with
+//! `O_APPEND`; a failed or short write is cut off again, so the file only ever holds whole entries
+//! (apart from a crash in the middle of a write, which recovery ignores: it was never acknowledged).
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Instant;
+
+pub const MAGIC: u16 = 0xA0D1;
+/// Bytes before the kind: magic, CRC, id, received_ns and the three lengths.
+pub const HEADER_LEN: usize = 2 + 4 + 8 + 8 + 1 + 2 + 4;
+/// The CRC covers the entry from here (after itself) to its end.
+const CRC_FROM: usize = 6;
+
+/// A field too long for its length in the header (what `struct.pack` refuses in the Python encoder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLong(pub &'static str);
+
+impl fmt::Display for TooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ack journal entry: the {} is too long for its length field", self.0)
+    }
+}
+
+/// Append one entry to `out` (nothing when a field is too long).
+pub fn encode_entry(
+    out: &mut Vec<u8>,
+    id: u64,
+    received_ns: i64,
+    kind: &[u8],
+    source: &[u8],
+    payload: &[u8],
+) -> Result<(), TooLong> {
+    let kind_len = u8::try_from(kind.len()).map_err(|_| TooLong("kind"))?;
+    let source_len = u16::try_from(source.len()).map_err(|_| TooLong("source"))?;
+    let payload_len = u32::try_from(payload.len()).map_err(|_| TooLong("payload"))?;
+    let start = out.len();
+    out.reserve(HEADER_LEN + kind.len() + source.len() + payload.len());
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // the CRC, once the rest is there
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&received_ns.to_le_bytes());
+    out.push(kind_len);
+    out.extend_from_slice(&source_len.to_le_bytes());
+    out.extend_from_slice(&payload_len.to_le_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(source);
+    out.extend_from_slice(payload);
+    let crc = libdeflater::crc32(&out[start + CRC_FROM..]);
+    out[start + 2..start + CRC_FROM].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// One journal file being appended to. Entries are encoded into `pending` and written together.
+pub struct JournalFile {
+    file: File,
+    pending: Vec<u8>,
+    pending_last_id: u64,
+    /// Bytes of whole entries in the file.
+    pub size: u64,
+    /// The highest id in the file (0: none).
+    pub last_id: u64,
+    /// How long the last `sync_data` took.
+    pub last_sync_seconds: f64,
+}
+
+impl JournalFile {
+    /// Create (or empty) the file, mode 0600, close-on-exec (Rust's default), appends only.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        // O_APPEND with O_TRUNC is refused by OpenOptions: empty it once it is open instead.
+        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
+        file.set_len(0)?;
+        Ok(Self { file, pending: Vec::new(), pending_last_id: 0, size: 0, last_id: 0, last_sync_seconds: 0.0 })
+    }
+
+    /// Encode one entry, to be written by the next [`JournalFile::write`].
+    pub fn stage(
+        &mut self,
+        id: u64,
+        received_ns: i64,
+        kind: &[u8],
+        source: &[u8],
+        payload: &[u8],
+    ) -> Result<(), TooLong> {
+        encode_entry(&mut self.pending, id, received_ns, kind, source, payload)?;
+        self.pending_last_id = id;
+        Ok(())
+    }
+
+    /// Drop what was staged and not written.
+    pub fn discard(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Write what was staged with one `write(2)` (and `fdatasync` it with `sync`). On an error the
+    /// file is cut back to its whole entries (as far as that works) and the staged entries are dropped.
+    pub fn write(&mut self, sync: bool) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let outcome = self.write_pending(sync);
+        if outcome.is_err() {
+            let _ = self.file.set_len(self.size);
+        } else {
+            self.size += self.pending.len() as u64;
+            self.last_id = self.pending_last_id;
+        }
+        self.pending.clear();
+        outcome
+    }
+
+    fn write_pending(&mut self, sync: bool) -> io::Result<()> {
+        let written = self.file.write(&self.pending)?;
+        if written != self.pending.len() {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "short write to the ack journal"));
+        }
+        if sync {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// `fdatasync`, timed.
+    pub fn sync(&mut self) -> io::Result<()> {
+        let started = Instant::now();
+        self.file.sync_data()?;
+        self.last_sync_seconds = started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Empty the file (everything in it is in SQLite).
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.size = 0;
+        self.last_id = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Python encoder's bytes for `encode_entry(7, "bsm", '{"peer":"x"}', -5, b"\x00\xff payload")`.
+    fn python_entry() -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&7u64.to_le_bytes());
+        body.extend_from_slice(&(-5i64).to_le_bytes());
+        body.push(3);
+        body.extend_from_slice(&12u16.to_le_bytes());
+        body.extend_from_slice(&10u32.to_le_bytes());
+        body.extend_from_slice(b"bsm{\"peer\":\"x\"}\x00\xff payload");
+        let mut out = MAGIC.to_le_bytes().to_vec();
+        out.extend_from_slice(&libdeflater::crc32(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn an_entry_is_header_then_kind_source_payload() {
+        let mut out = b"before".to_vec();
+        encode_entry(&mut out, 7, -5, b"bsm", b"{\"peer\":\"x\"}", b"\x00\xff payload").unwrap();
+        assert_eq!(&out[..6], b"before");
+        assert_eq!(out[6..], python_entry());
+        assert_eq!(out.len() - 6, HEADER_LEN + 3 + 12 + 10);
+    }
+
+    #[test]
+    fn the_crc_is_zlibs() {
+        // zlib.crc32(b"123456789") == 0xCBF43926
+        assert_eq!(libdeflater::crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn fields_too_long_are_refused_whole() {
+        let mut out = Vec::new();
+        assert_eq!(encode_entry(&mut out, 1, 0, &[b'k'; 256], b"", b""), Err(TooLong("kind")));
+        assert_eq!(encode_entry(&mut out, 1, 0, b"k", &vec![b's'; 65_536], b""), Err(TooLong("source")));
+        assert!(out.is_empty());
+        encode_entry(&mut out, 1, 0, &[b'k'; 255], &vec![b's'; 65_535], b"").unwrap();
+        assert_eq!(out.len(), HEADER_LEN + 255 + 65_535);
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("auditrecv-journal-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("spool.ack-000001")
+    }
+
+    #[test]
+    fn staged_entries_go_out_in_one_write_and_are_counted() {
+        let path = scratch("write");
+        std::fs::write(&path, b"stale").unwrap();
+        let mut f = JournalFile::create(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"", "an existing file is emptied");
+        f.stage(7, -5, b"bsm", b"{\"peer\":\"x\"}", b"\x00\xff payload").unwrap();
+        f.stage(8, 0, b"linux", b"{}", b"").unwrap();
+        assert_eq!((f.size, f.last_id), (0, 0), "nothing counts before it is written");
+        f.write(true).unwrap();
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(data[..python_entry().len()], python_entry());
+        assert_eq!((f.size, f.last_id), (data.len() as u64, 8));
+        f.write(false).unwrap(); // nothing staged: nothing written
+        f.clear().unwrap();
+        assert_eq!((f.size, f.last_id, std::fs::read(&path).unwrap().len()), (0, 0, 0));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_file_as_it_was() {
+        let path = scratch("fail");
+        let mut f = JournalFile::create(&path).unwrap();
+        f.stage(1, 0, b"linux", b"{}", b"one").unwrap();
+        f.write(false).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // A file opened read-only in place of the journal's: the write fails with EBADF.
+        f.file = File::open(&path).unwrap();
+        f.stage(2, 0, b"linux", b"{}", b"two").unwrap();
+        assert!(f.write(false).is_err());
+        assert_eq!((f.size, f.last_id), (before.len() as u64, 1));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(f.pending.is_empty(), "the failed entries are dropped, not written later");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+}

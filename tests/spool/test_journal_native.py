@@ -1,0 +1,123 @@
+"""The ack journal's native writer (``auditrecv._native.JournalFile``) writes exactly the entries the
+Python encoder defines (``journal.encode_entry``), and what it wrote is read back by recovery."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+from auditrecv._native import JournalFile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditrecv.spool import Source, Spool, SpoolRecord
+from auditrecv.spool.journal import decode_entries, encode_entry, journal_files, read_journal
+
+# Sources are JSON text, stored as UTF-8 with lone surrogates kept (surrogatepass).
+entries = st.tuples(
+    st.integers(0, 2**64 - 1),
+    st.sampled_from(["bsm", "linux", "", "k" * 255, "é"]),
+    st.text(max_size=200).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    st.integers(-(2**63), 2**63 - 1),
+    st.binary(max_size=2000),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(entries, min_size=1, max_size=5), one_by_one=st.booleans())
+def test_native_entries_are_the_python_encoders_bytes(
+    tmp_path: Path, batch: list[tuple[int, str, bytes, int, bytes]], one_by_one: bool
+) -> None:
+    path = tmp_path / "spool.db.ack-000001"
+    journal = JournalFile(path)
+    if one_by_one:
+        for entry in batch:
+            journal.append(*entry)
+    else:
+        for entry in batch:
+            journal.stage(*entry)
+        journal.write(sync=True)
+    assert (journal.size, journal.last_id) == (path.stat().st_size, batch[-1][0])
+    journal.close()
+    data = path.read_bytes()
+    assert data == b"".join(encode_entry(*entry) for entry in batch)
+    decoded, good = decode_entries(data)
+    assert good == len(data)
+    assert [
+        (e.id, e.kind, e.source_json.encode("utf-8", "surrogatepass"), e.received_ns, e.payload) for e in decoded
+    ] == batch
+
+
+def test_size_last_id_and_clear(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    path.write_bytes(b"left over")
+    journal = JournalFile(str(path))
+    assert path.read_bytes() == b"" and (journal.size, journal.last_id) == (0, 0)
+    journal.append(5, "linux", b"{}", 1, b"one")
+    journal.stage(6, "linux", b"{}", 2, b"two")
+    assert (journal.size, journal.last_id) == (len(encode_entry(5, "linux", "{}", 1, b"one")), 5)
+    journal.write()
+    assert (journal.size, journal.last_id) == (path.stat().st_size, 6)
+    journal.clear()
+    assert (journal.size, journal.last_id, path.stat().st_size) == (0, 0, 0)
+    JournalFile(tmp_path / "new")
+    assert os.stat(tmp_path / "new").st_mode & 0o777 == 0o600, "the spool's records are private"
+
+
+def test_a_field_too_long_is_refused_and_nothing_staged_stays(tmp_path: Path) -> None:
+    journal = JournalFile(tmp_path / "j")
+    journal.stage(1, "linux", b"{}", 1, b"staged")
+    with pytest.raises(ValueError, match="source"):
+        journal.stage(2, "linux", b"s" * 65_536, 1, b"")
+    with pytest.raises(ValueError, match="kind"):
+        journal.append(3, "k" * 256, b"{}", 1, b"")
+    journal.write()
+    assert (tmp_path / "j").read_bytes() == b"" and journal.last_id == 0
+    journal.stage(4, "linux", b"{}", 1, b"dropped")
+    journal.discard()
+    journal.write()
+    assert journal.size == 0
+
+
+def test_errors_carry_their_errno_and_a_closed_file_refuses(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as raised:
+        JournalFile(tmp_path / "missing" / "j")
+    assert raised.value.errno == errno.ENOENT
+    journal = JournalFile(tmp_path / "j")
+    journal.close()
+    journal.close()
+    with pytest.raises(ValueError, match="closed"):
+        journal.append(1, "linux", b"{}", 1, b"")
+
+
+SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
+ODD = Source(transport="import", peer="/var/audit/odd.\udcff")
+
+
+async def test_recovery_reads_what_the_native_writer_journaled(tmp_path: Path) -> None:
+    """Records acknowledged through the journal and never folded (the process died) come back at the
+    next open, with their ids, sources and times."""
+    path = tmp_path / "spool.db"
+    spool = await Spool.open(path, synchronous="normal")
+    records = [SpoolRecord("linux", b"line %d" % n, SRC if n % 3 else ODD, 1_000 + n) for n in range(50)]
+    ids = [spool.try_append_now([r], "conn") for r in records[:40]]
+    ids.append(await spool.append(records[40:]))
+    assert spool.metrics.journaled == 50
+    journaled = list(read_journal(path))
+    assert [(e.id, e.payload, e.received_ns) for e in journaled] == [
+        (n + 1, r.payload, r.received_ns) for n, r in enumerate(records)
+    ]
+    # What a killed process leaves: journal files nothing was folded from (here, beside a new database).
+    crashed = tmp_path / "crashed" / "spool.db"
+    crashed.parent.mkdir()
+    for _, p in journal_files(path):
+        (crashed.parent / p.name.replace(path.name, crashed.name)).write_bytes(p.read_bytes())
+    await spool.close()
+    async with await Spool.open(crashed, synchronous="normal") as again:
+        got = await again.read(0, 100)
+        assert await again.append([records[0]]) == [51]
+    assert [(rid, r.payload, r.source, r.received_ns) for rid, r in got] == [
+        (n + 1, r.payload, r.source, r.received_ns) for n, r in enumerate(records)
+    ]
