@@ -556,7 +556,12 @@ fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>
 
 /// One ECS document for one Linux audit event (`linux_to_ecs`).
 pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) -> Result<Obj, MapError> {
-    let interpreted = interpret(event);
+    let mut interpreted = interpret(event);
+    // argv and the title are moved into the document rather than copied (nothing else reads them)
+    let (execve, title) = match interpreted.facts.as_mut() {
+        Some(f) => (f.process.execve.take(), f.process.title.take()),
+        None => (None, None),
+    };
     let facts = interpreted.facts.as_ref();
     let values = &interpreted.values;
     let stamp = event_time(event, received_ns).map_err(MapError::Internal)?;
@@ -672,25 +677,28 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let pname =
         clean(process.and_then(|p| p.comm.as_deref())).map(str::to_owned).or_else(|| basename(exe.unwrap_or("")));
     proc.put_opt("name", pname);
-    let execve = process.and_then(|p| p.execve.as_ref());
-    let mut args: Option<&Vec<String>> = execve.map(|e| &e.1);
-    if args.is_none_or(Vec::is_empty) {
-        if let Some((_, argv)) = process.and_then(|p| p.title.as_ref()) {
-            args = Some(argv);
-        }
+    let (argc, mut args) = match execve {
+        Some((argc, args)) => (argc, Some(args)),
+        None => (None, None),
+    };
+    let (title, title_args) = match title {
+        Some((title, argv)) => (Some(title), Some(argv)),
+        None => (None, None),
+    };
+    if args.as_ref().is_none_or(Vec::is_empty) && title_args.is_some() {
+        args = title_args;
     }
     if let Some(args) = args.filter(|a| !a.is_empty()) {
-        proc.push("args", Value::str_list(args.iter().cloned()));
-        let count = match execve.and_then(|e| e.0.as_ref()) {
+        let command_line = args.join(" ");
+        let count = match &argc {
             Some(n) => int_value(n),
             None => Value::UInt(args.len() as u64),
         };
+        proc.push("args", Value::List(args.into_iter().map(Value::from).collect()));
         proc.push("args_count", count);
-        proc.put("command_line", args.join(" "));
+        proc.put("command_line", command_line);
     }
-    if let Some((title, _)) = process.and_then(|p| p.title.as_ref()) {
-        proc.put("title", title.clone());
-    }
+    proc.put_opt("title", title);
     let cwd: Option<&str> = clean(process.and_then(|p| p.cwd.as_deref()))
         .or_else(|| if user_space { clean(merged.get("cwd")) } else { None });
     proc.put_opt("working_directory", cwd.map(str::to_owned));
@@ -820,7 +828,8 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         auditd.push("message_type", primary_type.to_lowercase());
     }
     if !types.is_empty() {
-        auditd.push("record_types", Value::str_list(types.iter().map(|t| (*t).to_owned())));
+        // the tables' names, borrowed (a copy only for a type the tables do not know)
+        auditd.push("record_types", Value::List(records.iter().map(|r| Value::Str(r.type_name.clone())).collect()));
     }
     if let Some(serial) = &event.serial {
         auditd.push("sequence", num_value(serial));
@@ -991,13 +1000,14 @@ fn summary(
         primary = file_path.map(str::to_owned);
     }
     let mut secondary_obj = object_value(cat.object_secondary, merged, file_path, file_path2, sock_text, keys);
-    if let Some(p) = &primary {
-        obj.push("primary", p.clone());
-    }
     if secondary_obj.is_none() && cat.object_type == "socket" {
         secondary_obj = sock_port.map(|p| p.to_string());
     }
-    if let Some(s) = secondary_obj.filter(|s| Some(s) != primary.as_ref()) {
+    let secondary_obj = secondary_obj.filter(|s| Some(s) != primary.as_ref());
+    if let Some(p) = primary {
+        obj.push("primary", p);
+    }
+    if let Some(s) = secondary_obj {
         obj.push("secondary", s);
     }
     let mut out = Obj::new();
