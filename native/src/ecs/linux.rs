@@ -149,11 +149,14 @@ fn type_action(primary_type: &str) -> String {
 pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) -> (&'a str, Cat) {
     let mut record_row: Option<&'static LinuxCategory> = None;
     let mut primary_type = "";
+    let mut key = String::with_capacity(48); // one buffer for every lookup key
     for &rtype in types {
         if AUXILIARY.contains(&rtype) {
             continue;
         }
-        let key = if rtype == "AVC" && apparmor { "type:AVC_APPARMOR".to_owned() } else { format!("type:{rtype}") };
+        key.clear();
+        key.push_str("type:");
+        key.push_str(if rtype == "AVC" && apparmor { "AVC_APPARMOR" } else { rtype });
         if let Some(row) = linux_category(&key) {
             record_row = Some(row);
             primary_type = rtype;
@@ -165,8 +168,10 @@ pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) 
     }
     let mut syscall_row: Option<&'static LinuxCategory> = None;
     if types.contains(&"SYSCALL") {
-        syscall_row =
-            linux_category(&format!("syscall:{}", syscall.unwrap_or("None"))).or_else(|| linux_category("syscall:*"));
+        key.clear();
+        key.push_str("syscall:");
+        key.push_str(syscall.unwrap_or("None"));
+        syscall_row = linux_category(&key).or_else(|| linux_category("syscall:*"));
         if record_row.is_none() {
             primary_type = "SYSCALL";
         }
@@ -911,7 +916,10 @@ fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&str>) -> Vec
         })
         .collect();
     let is_parent = |p: &PathEntry<'_>| match path_get(p, "nametype") {
-        Some(v) => path_text(v).is_some_and(|t| t.to_uppercase() == "PARENT"),
+        // `.upper() == "PARENT"`: no copy for ASCII text, where upper-casing is the ASCII one
+        Some(v) => path_text(v).is_some_and(|t| {
+            if t.is_ascii() { t.eq_ignore_ascii_case("PARENT") } else { t.to_uppercase() == "PARENT" }
+        }),
         None => false,
     };
     let objects: Vec<usize> = (0..named.len()).filter(|&i| !is_parent(named[i].0)).collect();
