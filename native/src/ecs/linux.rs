@@ -532,6 +532,8 @@ fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyE
 
 struct Merged<'v> {
     pairs: Vec<(&'v str, &'v str)>,
+    /// Where each pair comes from: (record, field) indexes.
+    at: Vec<(usize, usize)>,
 }
 
 impl<'v> Merged<'v> {
@@ -545,18 +547,20 @@ fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>
     let single = records.len() == 1; // most events: no names to compare
     let total: usize = records.iter().map(|r| r.fields.len()).sum();
     let mut pairs: Vec<(&'v str, &'v str)> = Vec::with_capacity(total);
+    let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
     // sized once (growing it rehashed every name several times per event)
     let mut seen: FastSet<&'v str> =
         if single { FastSet::default() } else { FastSet::with_capacity_and_hasher(total, Default::default()) };
-    for (record, vals) in records.iter().zip(values) {
+    for (r, (record, vals)) in records.iter().zip(values).enumerate() {
         let Some(vals) = vals else { continue };
-        for ((name, _), value) in record.fields.iter().zip(vals) {
+        for (f, ((name, _), value)) in record.fields.iter().zip(vals).enumerate() {
             if single || seen.insert(name) {
                 pairs.push((name, value.as_ref()));
+                at.push((r, f));
             }
         }
     }
-    Merged { pairs }
+    Merged { pairs, at }
 }
 
 /// One ECS document for one Linux audit event (`linux_to_ecs`).
@@ -852,12 +856,32 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         .pairs
         .iter()
         .filter(|(k, _)| !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit)));
-    auditd.push("data", fields_json(data_pairs.map(|(k, v)| (*k, *v))));
-    let (paths_json, records_json) = match (paths_json(paths), records_json(records, values)) {
+    let (paths_json, (records_json, pair_spans)) = match (paths_json(paths), records_json(records, values)) {
         (Ok(p), Ok(r)) => (p, r),
         // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
         _ => return Ok(unencodable_marker(doc)),
     };
+    let data = match &pair_spans {
+        // every pair is already written in `records`, as `data` writes it: copied from there
+        Some(spans) => {
+            let mut data = Vec::with_capacity(records_json.len() / 2 + 2);
+            data.push(b'{');
+            let kept = merged.at.iter().zip(&merged.pairs).filter(|&(_, (k, _))| {
+                !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit))
+            });
+            for (i, (&(r, f), _)) in kept.enumerate() {
+                if i > 0 {
+                    data.push(b',');
+                }
+                let (start, end) = spans[r][f];
+                data.extend_from_slice(&records_json[start..end]);
+            }
+            data.push(b'}');
+            Value::Raw(data)
+        }
+        None => fields_json(data_pairs.map(|(k, v)| (*k, *v))),
+    };
+    auditd.push("data", data);
     let cut_paths = has_long_strings(&paths_json, FLAT_VALUE_LIMIT);
     let cut_records = has_long_strings(&records_json, FLAT_VALUE_LIMIT);
     if paths_json != b"[]" {
@@ -1076,6 +1100,7 @@ fn write_fields_and_interpreted(
     rec: &Record,
     vals: &[Cow<'_, str>],
     written: &mut Vec<(usize, usize, usize)>, // per field: key, value start, end
+    pair_spans: &mut Vec<(usize, usize)>,     // per field: its interpreted `"key":value` in `w`
 ) {
     w.key("fields");
     w.begin_obj();
@@ -1096,6 +1121,7 @@ fn write_fields_and_interpreted(
     for (((_, raw), value), &(key_start, value_start, end)) in rec.fields.iter().zip(vals).zip(written.iter()) {
         if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
             run = Some((run.map_or(key_start, |r| r.0), end));
+            pair_spans.push((key_start, end)); // the same bytes as the raw pair
             continue;
         }
         if let Some((from, to)) = run.take() {
@@ -1103,8 +1129,10 @@ fn write_fields_and_interpreted(
             w.buf.extend_from_within(from..to);
         }
         w.item();
+        let pair_start = w.buf.len();
         w.buf.extend_from_within(key_start..value_start);
         w.str(value);
+        pair_spans.push((pair_start, w.buf.len()));
     }
     if let Some((from, to)) = run {
         w.item();
@@ -1141,11 +1169,19 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
 }
 
 /// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
-fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<Vec<u8>, JsonError> {
+/// With it, where each record's interpreted pairs are in that JSON (per record, per field), when every
+/// record's names are safe (else None).
+#[allow(clippy::type_complexity)]
+fn records_json(
+    records: &[Record],
+    values: &[Option<Vec<Cow<'_, str>>>],
+) -> Result<(Vec<u8>, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
     let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
     let mut written = Vec::new();
+    let mut spans: Option<Vec<Vec<(usize, usize)>>> = Some(Vec::with_capacity(records.len()));
     w.begin_arr();
     for (rec, vals) in records.iter().zip(values) {
+        let mut pair_spans = Vec::new();
         w.item();
         w.begin_obj();
         w.key("type");
@@ -1157,8 +1193,10 @@ fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Res
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
                 if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
-                    write_fields_and_interpreted(&mut w, rec, vals, &mut written);
+                    pair_spans.reserve_exact(rec.fields.len());
+                    write_fields_and_interpreted(&mut w, rec, vals, &mut written, &mut pair_spans);
                 } else {
+                    spans = None;
                     w.key("fields");
                     write_fields(&mut w, rec.fields.iter());
                     w.key("interpreted");
@@ -1185,9 +1223,12 @@ fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Res
             w.str(&rec.raw);
         }
         w.end_obj();
+        if let Some(spans) = &mut spans {
+            spans.push(pair_spans);
+        }
     }
     w.end_arr();
-    Ok(w.into_bytes())
+    Ok((w.into_bytes(), spans))
 }
 
 // ------------------------------------------------------------------------------------------- v1

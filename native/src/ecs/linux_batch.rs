@@ -369,6 +369,35 @@ mod tests {
     }
 
     #[test]
+    fn data_is_the_records_interpreted_fields_first_value_winning() {
+        // names repeated across records, values interpreted (hex, arch, syscall) and raw, EXECVE's a0..
+        let lines: [&[u8]; 5] = [
+            b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 a0=55d1 a1=55d2 items=2 ppid=1 pid=2 auid=1000 uid=0 comm=\"ls\" exe=\"/usr/bin/ls\" key=\"exec\"",
+            b"type=EXECVE msg=audit(1700000000.000:9): argc=2 a0=\"ls\" a1=2D6C",
+            b"type=CWD msg=audit(1700000000.000:9): cwd=\"/tmp\"",
+            b"type=PATH msg=audit(1700000000.000:9): item=0 name=\"/usr/bin/ls\" inode=5 mode=0100755 nametype=NORMAL",
+            b"type=PROCTITLE msg=audit(1700000000.000:9): proctitle=6C73002D6C",
+        ];
+        let mut built = documents(DocLimits::default(), &lines);
+        assert_eq!(built.len(), 1);
+        let Outcome::Doc(doc) = &mut built[0].outcome else { panic!("no document") };
+        let json: serde_json::Value = serde_json::from_slice(&doc.to_json().unwrap()).unwrap();
+        let mut expected = serde_json::Map::new();
+        for record in json["auditd"]["records"].as_array().unwrap() {
+            for (k, v) in record["interpreted"].as_object().unwrap() {
+                // an EXECVE event leaves the arguments (a0, a1, ...) out of data
+                let execve_arg = k.starts_with('a') && k[1..].starts_with(|c: char| c.is_ascii_digit());
+                if !execve_arg && !expected.contains_key(k) {
+                    expected.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        assert_eq!(json["auditd"]["data"], serde_json::Value::Object(expected));
+        assert_eq!(json["auditd"]["data"]["syscall"], "execve");
+        assert_eq!(json["auditd"]["data"]["key"], "exec");
+    }
+
+    #[test]
     fn the_fast_limits_proof_counts_characters_not_bytes() {
         // 300 two-byte characters: over the string limit's fast bound in bytes, within it in characters
         let line = format!("type=USER_MSG msg=audit(1700000000.000:7): pid=1 uid=0 msg='text={}'", "é".repeat(300));
