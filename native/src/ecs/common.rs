@@ -583,21 +583,21 @@ fn truthy(v: Option<&Value>) -> Option<&Value> {
     })
 }
 
-/// Python's `str()` of a document value (strings as they are; the rest as JSON, which for the values
-/// the mappers put in these fields is the same text).
-fn py_str(v: &Value) -> String {
+/// Python's `str()` of a document value appended to `out` (strings as they are; the rest as JSON, which
+/// for the values the mappers put in these fields is the same text).
+fn push_py_str(out: &mut String, v: &Value) {
     match v {
-        Value::Str(s) => s.to_string(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        Value::Int(i) => i.to_string(),
-        Value::UInt(u) => u.to_string(),
-        Value::Big(u) => u.to_string(),
+        Value::Str(s) => out.push_str(s),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Null => out.push_str("None"),
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Value::UInt(u) => out.push_str(itoa::Buffer::new().format(*u)),
+        Value::Big(u) => out.push_str(itoa::Buffer::new().format(*u)),
         other => {
             let mut w = crate::json::JsonWriter::default();
             let _ = other.write(&mut w);
-            String::from_utf8_lossy(&w.buf).into_owned()
+            out.push_str(&String::from_utf8_lossy(&w.buf));
         }
     }
 }
@@ -611,18 +611,26 @@ pub fn summary_message(doc: &Obj, summary: &Obj) -> String {
     let action = truthy(summary.get("action")).or_else(|| truthy(doc.get_path("event.action")));
     let object = summary.get("object").and_then(Value::as_obj).and_then(|o| truthy(o.get("primary")));
     let outcome = truthy(doc.get_path("event.outcome"));
-    let mut out = match actor {
-        Some(a) if !matches!(a, Value::Null) => py_str(a),
-        _ => "someone".into(),
-    };
+    // sized for the usual message: one allocation
+    let mut out = String::with_capacity(96);
+    match actor {
+        Some(a) if !matches!(a, Value::Null) => push_py_str(&mut out, a),
+        _ => out.push_str("someone"),
+    }
     out.push(' ');
-    out.push_str(&action.map_or_else(|| "did".into(), py_str));
+    match action {
+        Some(a) => push_py_str(&mut out, a),
+        None => out.push_str("did"),
+    }
     if let Some(o) = object {
         out.push(' ');
-        out.push_str(&py_str(o));
+        push_py_str(&mut out, o);
     }
     out.push_str(" (");
-    out.push_str(&outcome.map_or_else(|| "unknown".into(), py_str));
+    match outcome {
+        Some(o) => push_py_str(&mut out, o),
+        None => out.push_str("unknown"),
+    }
     out.push(')');
     out
 }

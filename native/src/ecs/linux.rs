@@ -149,11 +149,14 @@ fn type_action(primary_type: &str) -> String {
 pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) -> (&'a str, Cat) {
     let mut record_row: Option<&'static LinuxCategory> = None;
     let mut primary_type = "";
+    let mut key = String::with_capacity(48); // one buffer for every lookup key
     for &rtype in types {
         if AUXILIARY.contains(&rtype) {
             continue;
         }
-        let key = if rtype == "AVC" && apparmor { "type:AVC_APPARMOR".to_owned() } else { format!("type:{rtype}") };
+        key.clear();
+        key.push_str("type:");
+        key.push_str(if rtype == "AVC" && apparmor { "AVC_APPARMOR" } else { rtype });
         if let Some(row) = linux_category(&key) {
             record_row = Some(row);
             primary_type = rtype;
@@ -165,8 +168,10 @@ pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) 
     }
     let mut syscall_row: Option<&'static LinuxCategory> = None;
     if types.contains(&"SYSCALL") {
-        syscall_row =
-            linux_category(&format!("syscall:{}", syscall.unwrap_or("None"))).or_else(|| linux_category("syscall:*"));
+        key.clear();
+        key.push_str("syscall:");
+        key.push_str(syscall.unwrap_or("None"));
+        syscall_row = linux_category(&key).or_else(|| linux_category("syscall:*"));
         if record_row.is_none() {
             primary_type = "SYSCALL";
         }
@@ -527,6 +532,8 @@ fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyE
 
 struct Merged<'v> {
     pairs: Vec<(&'v str, &'v str)>,
+    /// Where each pair comes from: (record, field) indexes.
+    at: Vec<(usize, usize)>,
 }
 
 impl<'v> Merged<'v> {
@@ -540,23 +547,30 @@ fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>
     let single = records.len() == 1; // most events: no names to compare
     let total: usize = records.iter().map(|r| r.fields.len()).sum();
     let mut pairs: Vec<(&'v str, &'v str)> = Vec::with_capacity(total);
+    let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
     // sized once (growing it rehashed every name several times per event)
     let mut seen: FastSet<&'v str> =
         if single { FastSet::default() } else { FastSet::with_capacity_and_hasher(total, Default::default()) };
-    for (record, vals) in records.iter().zip(values) {
+    for (r, (record, vals)) in records.iter().zip(values).enumerate() {
         let Some(vals) = vals else { continue };
-        for ((name, _), value) in record.fields.iter().zip(vals) {
+        for (f, ((name, _), value)) in record.fields.iter().zip(vals).enumerate() {
             if single || seen.insert(name) {
                 pairs.push((name, value.as_ref()));
+                at.push((r, f));
             }
         }
     }
-    Merged { pairs }
+    Merged { pairs, at }
 }
 
 /// One ECS document for one Linux audit event (`linux_to_ecs`).
 pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) -> Result<Obj, MapError> {
-    let interpreted = interpret(event);
+    let mut interpreted = interpret(event);
+    // argv and the title are moved into the document rather than copied (nothing else reads them)
+    let (execve, title) = match interpreted.facts.as_mut() {
+        Some(f) => (f.process.execve.take(), f.process.title.take()),
+        None => (None, None),
+    };
     let facts = interpreted.facts.as_ref();
     let values = &interpreted.values;
     let stamp = event_time(event, received_ns).map_err(MapError::Internal)?;
@@ -672,25 +686,28 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let pname =
         clean(process.and_then(|p| p.comm.as_deref())).map(str::to_owned).or_else(|| basename(exe.unwrap_or("")));
     proc.put_opt("name", pname);
-    let execve = process.and_then(|p| p.execve.as_ref());
-    let mut args: Option<&Vec<String>> = execve.map(|e| &e.1);
-    if args.is_none_or(Vec::is_empty) {
-        if let Some((_, argv)) = process.and_then(|p| p.title.as_ref()) {
-            args = Some(argv);
-        }
+    let (argc, mut args) = match execve {
+        Some((argc, args)) => (argc, Some(args)),
+        None => (None, None),
+    };
+    let (title, title_args) = match title {
+        Some((title, argv)) => (Some(title), Some(argv)),
+        None => (None, None),
+    };
+    if args.as_ref().is_none_or(Vec::is_empty) && title_args.is_some() {
+        args = title_args;
     }
     if let Some(args) = args.filter(|a| !a.is_empty()) {
-        proc.push("args", Value::str_list(args.iter().cloned()));
-        let count = match execve.and_then(|e| e.0.as_ref()) {
+        let command_line = args.join(" ");
+        let count = match &argc {
             Some(n) => int_value(n),
             None => Value::UInt(args.len() as u64),
         };
+        proc.push("args", Value::List(args.into_iter().map(Value::from).collect()));
         proc.push("args_count", count);
-        proc.put("command_line", args.join(" "));
+        proc.put("command_line", command_line);
     }
-    if let Some((title, _)) = process.and_then(|p| p.title.as_ref()) {
-        proc.put("title", title.clone());
-    }
+    proc.put_opt("title", title);
     let cwd: Option<&str> = clean(process.and_then(|p| p.cwd.as_deref()))
         .or_else(|| if user_space { clean(merged.get("cwd")) } else { None });
     proc.put_opt("working_directory", cwd.map(str::to_owned));
@@ -820,7 +837,8 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         auditd.push("message_type", primary_type.to_lowercase());
     }
     if !types.is_empty() {
-        auditd.push("record_types", Value::str_list(types.iter().map(|t| (*t).to_owned())));
+        // the tables' names, borrowed (a copy only for a type the tables do not know)
+        auditd.push("record_types", Value::List(records.iter().map(|r| Value::Str(r.type_name.clone())).collect()));
     }
     if let Some(serial) = &event.serial {
         auditd.push("sequence", num_value(serial));
@@ -838,12 +856,32 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         .pairs
         .iter()
         .filter(|(k, _)| !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit)));
-    auditd.push("data", fields_json(data_pairs.map(|(k, v)| (*k, *v))));
-    let (paths_json, records_json) = match (paths_json(paths), records_json(records, values)) {
+    let (paths_json, (records_json, pair_spans)) = match (paths_json(paths), records_json(records, values)) {
         (Ok(p), Ok(r)) => (p, r),
         // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
         _ => return Ok(unencodable_marker(doc)),
     };
+    let data = match &pair_spans {
+        // every pair is already written in `records`, as `data` writes it: copied from there
+        Some(spans) => {
+            let mut data = Vec::with_capacity(records_json.len() / 2 + 2);
+            data.push(b'{');
+            let kept = merged.at.iter().zip(&merged.pairs).filter(|&(_, (k, _))| {
+                !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit))
+            });
+            for (i, (&(r, f), _)) in kept.enumerate() {
+                if i > 0 {
+                    data.push(b',');
+                }
+                let (start, end) = spans[r][f];
+                data.extend_from_slice(&records_json[start..end]);
+            }
+            data.push(b'}');
+            Value::Raw(data)
+        }
+        None => fields_json(data_pairs.map(|(k, v)| (*k, *v))),
+    };
+    auditd.push("data", data);
     let cut_paths = has_long_strings(&paths_json, FLAT_VALUE_LIMIT);
     let cut_records = has_long_strings(&records_json, FLAT_VALUE_LIMIT);
     if paths_json != b"[]" {
@@ -902,7 +940,10 @@ fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&str>) -> Vec
         })
         .collect();
     let is_parent = |p: &PathEntry<'_>| match path_get(p, "nametype") {
-        Some(v) => path_text(v).is_some_and(|t| t.to_uppercase() == "PARENT"),
+        // `.upper() == "PARENT"`: no copy for ASCII text, where upper-casing is the ASCII one
+        Some(v) => path_text(v).is_some_and(|t| {
+            if t.is_ascii() { t.eq_ignore_ascii_case("PARENT") } else { t.to_uppercase() == "PARENT" }
+        }),
         None => false,
     };
     let objects: Vec<usize> = (0..named.len()).filter(|&i| !is_parent(named[i].0)).collect();
@@ -991,13 +1032,14 @@ fn summary(
         primary = file_path.map(str::to_owned);
     }
     let mut secondary_obj = object_value(cat.object_secondary, merged, file_path, file_path2, sock_text, keys);
-    if let Some(p) = &primary {
-        obj.push("primary", p.clone());
-    }
     if secondary_obj.is_none() && cat.object_type == "socket" {
         secondary_obj = sock_port.map(|p| p.to_string());
     }
-    if let Some(s) = secondary_obj.filter(|s| Some(s) != primary.as_ref()) {
+    let secondary_obj = secondary_obj.filter(|s| Some(s) != primary.as_ref());
+    if let Some(p) = primary {
+        obj.push("primary", p);
+    }
+    if let Some(s) = secondary_obj {
         obj.push("secondary", s);
     }
     let mut out = Obj::new();
@@ -1058,6 +1100,7 @@ fn write_fields_and_interpreted(
     rec: &Record,
     vals: &[Cow<'_, str>],
     written: &mut Vec<(usize, usize, usize)>, // per field: key, value start, end
+    pair_spans: &mut Vec<(usize, usize)>,     // per field: its interpreted `"key":value` in `w`
 ) {
     w.key("fields");
     w.begin_obj();
@@ -1078,6 +1121,7 @@ fn write_fields_and_interpreted(
     for (((_, raw), value), &(key_start, value_start, end)) in rec.fields.iter().zip(vals).zip(written.iter()) {
         if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
             run = Some((run.map_or(key_start, |r| r.0), end));
+            pair_spans.push((key_start, end)); // the same bytes as the raw pair
             continue;
         }
         if let Some((from, to)) = run.take() {
@@ -1085,8 +1129,10 @@ fn write_fields_and_interpreted(
             w.buf.extend_from_within(from..to);
         }
         w.item();
+        let pair_start = w.buf.len();
         w.buf.extend_from_within(key_start..value_start);
         w.str(value);
+        pair_spans.push((pair_start, w.buf.len()));
     }
     if let Some((from, to)) = run {
         w.item();
@@ -1123,11 +1169,19 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
 }
 
 /// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
-fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<Vec<u8>, JsonError> {
+/// With it, where each record's interpreted pairs are in that JSON (per record, per field), when every
+/// record's names are safe (else None).
+#[allow(clippy::type_complexity)]
+fn records_json(
+    records: &[Record],
+    values: &[Option<Vec<Cow<'_, str>>>],
+) -> Result<(Vec<u8>, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
     let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
     let mut written = Vec::new();
+    let mut spans: Option<Vec<Vec<(usize, usize)>>> = Some(Vec::with_capacity(records.len()));
     w.begin_arr();
     for (rec, vals) in records.iter().zip(values) {
+        let mut pair_spans = Vec::new();
         w.item();
         w.begin_obj();
         w.key("type");
@@ -1139,8 +1193,10 @@ fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Res
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
                 if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
-                    write_fields_and_interpreted(&mut w, rec, vals, &mut written);
+                    pair_spans.reserve_exact(rec.fields.len());
+                    write_fields_and_interpreted(&mut w, rec, vals, &mut written, &mut pair_spans);
                 } else {
+                    spans = None;
                     w.key("fields");
                     write_fields(&mut w, rec.fields.iter());
                     w.key("interpreted");
@@ -1167,9 +1223,12 @@ fn records_json(records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Res
             w.str(&rec.raw);
         }
         w.end_obj();
+        if let Some(spans) = &mut spans {
+            spans.push(pair_spans);
+        }
     }
     w.end_arr();
-    Ok(w.into_bytes())
+    Ok((w.into_bytes(), spans))
 }
 
 // ------------------------------------------------------------------------------------------- v1

@@ -263,12 +263,18 @@ impl LinuxBuilder {
                 (doc, true)
             }
         };
-        // within_limits_fast takes the lines' length in characters, as Python's len(str)
-        let raw_len: usize = event.records.iter().map(|r| r.raw.chars().count()).sum();
         if holds_unencodable(&doc) {
             return Err(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
         }
-        if !within_limits_fast(raw_len as u64, event.records.len() as u64, &self.doc_limits) {
+        // within_limits_fast takes the lines' length in characters, as Python's len(str); it only grows
+        // with that length, and characters are never more than bytes: counted only when the bytes fail
+        let records = event.records.len() as u64;
+        let raw_bytes: usize = event.records.iter().map(|r| r.raw.len()).sum();
+        let fast = within_limits_fast(raw_bytes as u64, records, &self.doc_limits) || {
+            let raw_chars: usize = event.records.iter().map(|r| r.raw.chars().count()).sum();
+            within_limits_fast(raw_chars as u64, records, &self.doc_limits)
+        };
+        if !fast {
             let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
             if !within_limits(&json, &self.doc_limits) {
                 let cut = cut_document(&json, &event_lines(event), "linux", &self.doc_limits)
@@ -344,5 +350,64 @@ impl LinuxBuilder {
                 written.map(|index| (start, w.buf.len(), index))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::limits::{STRING_EXPANSION, STRING_SLACK};
+
+    fn documents(limits: DocLimits, lines: &[&[u8]]) -> Vec<LinuxBuilt> {
+        let source = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
+        let observer = Observer { fields: vec![("name", Some("recv".into()))], ips: None };
+        let mut builder = LinuxBuilder::new(Schema::Ecs, observer, limits, Settings::default(), true);
+        let ids: Vec<i64> = (0..lines.len() as i64).collect();
+        let mut built = builder.add(lines, &[1_700_000_000_123_456_789], &ids, &source, None);
+        built.extend(builder.flush());
+        built
+    }
+
+    #[test]
+    fn data_is_the_records_interpreted_fields_first_value_winning() {
+        // names repeated across records, values interpreted (hex, arch, syscall) and raw, EXECVE's a0..
+        let lines: [&[u8]; 5] = [
+            b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 a0=55d1 a1=55d2 items=2 ppid=1 pid=2 auid=1000 uid=0 comm=\"ls\" exe=\"/usr/bin/ls\" key=\"exec\"",
+            b"type=EXECVE msg=audit(1700000000.000:9): argc=2 a0=\"ls\" a1=2D6C",
+            b"type=CWD msg=audit(1700000000.000:9): cwd=\"/tmp\"",
+            b"type=PATH msg=audit(1700000000.000:9): item=0 name=\"/usr/bin/ls\" inode=5 mode=0100755 nametype=NORMAL",
+            b"type=PROCTITLE msg=audit(1700000000.000:9): proctitle=6C73002D6C",
+        ];
+        let mut built = documents(DocLimits::default(), &lines);
+        assert_eq!(built.len(), 1);
+        let Outcome::Doc(doc) = &mut built[0].outcome else { panic!("no document") };
+        let json: serde_json::Value = serde_json::from_slice(&doc.to_json().unwrap()).unwrap();
+        let mut expected = serde_json::Map::new();
+        for record in json["auditd"]["records"].as_array().unwrap() {
+            for (k, v) in record["interpreted"].as_object().unwrap() {
+                // an EXECVE event leaves the arguments (a0, a1, ...) out of data
+                let execve_arg = k.starts_with('a') && k[1..].starts_with(|c: char| c.is_ascii_digit());
+                if !execve_arg && !expected.contains_key(k) {
+                    expected.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        assert_eq!(json["auditd"]["data"], serde_json::Value::Object(expected));
+        assert_eq!(json["auditd"]["data"]["syscall"], "execve");
+        assert_eq!(json["auditd"]["data"]["key"], "exec");
+    }
+
+    #[test]
+    fn the_fast_limits_proof_counts_characters_not_bytes() {
+        // 300 two-byte characters: over the string limit's fast bound in bytes, within it in characters
+        let line = format!("type=USER_MSG msg=audit(1700000000.000:7): pid=1 uid=0 msg='text={}'", "é".repeat(300));
+        let chars = line.chars().count() as u64;
+        assert!(line.len() as u64 > chars);
+        let tight = DocLimits { max_string_chars: chars * STRING_EXPANSION + STRING_SLACK, ..DocLimits::default() };
+        let lines: [&[u8]; 1] = [line.as_bytes()];
+        let (whole, under_tight) = (documents(DocLimits::default(), &lines), documents(tight, &lines));
+        assert_eq!(under_tight.len(), 1);
+        assert!(matches!(&under_tight[0].outcome, Outcome::Doc(_)));
+        assert_eq!(under_tight, whole);
     }
 }

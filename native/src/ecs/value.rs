@@ -263,13 +263,14 @@ impl Obj {
         }
     }
 
-    /// `get(doc, "a.b.c")`.
+    /// `get(doc, "a.b.c")`. (The dots are found as bytes: `split_once('.')` went through the general
+    /// pattern searcher, a visible cost for the dozen lookups each document makes.)
     pub fn get_path(&self, dotted: &str) -> Option<&Value> {
         let mut node = self;
         let mut rest = dotted;
-        while let Some((head, tail)) = rest.split_once('.') {
-            node = node.get(head)?.as_obj()?;
-            rest = tail;
+        while let Some(dot) = rest.bytes().position(|c| c == b'.') {
+            node = node.get(&rest[..dot])?.as_obj()?;
+            rest = &rest[dot + 1..];
         }
         node.get(rest)
     }
