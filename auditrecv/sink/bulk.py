@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import importlib
 import random
 import time
@@ -42,19 +41,30 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
+from auditrecv.sink.contract import BulkDoc, BulkOutcome, Reply, Result, T
+from auditrecv.sink.engine import (
+    EngineInfo,
+    TemplateError,
+    dead_letter_template,
+    detect_engine,
+    install_templates,
+)
 from auditrecv.sink.http import (
     EngineAuthError,
+    Node,
     NodePool,
     RetryPolicy,
     SinkError,
     auth_header,
+    error_reason,
     log,
     parse_retry_after,
     ssl_context,
 )
-from auditrecv.sink.naming import format_index
+from auditrecv.sink.naming import format_index, template_names
 
 Sleep = Callable[[float], Awaitable[None]]
+TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
 
 _THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (the native gzip drops the GIL)
 # libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
@@ -63,44 +73,6 @@ _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_co
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
 _OUTAGE_STATUSES = frozenset({429, 502, 503, 504})  # the engine (or its proxy) is unavailable or overloaded
 _LOG_INTERVAL = 60.0  # seconds between two log lines about the same refusal
-
-
-class Result(enum.Enum):
-    CREATED = "created"
-    DUPLICATE = "duplicate"  # 409 on create: an earlier copy (retransmit, retry) is already indexed
-    DEAD_LETTERED = "dead_lettered"  # refused by the engine, kept in the dead-letter index
-    FAILED = "failed"  # NOT confirmed: keep it spooled
-
-
-@dataclass(frozen=True, slots=True)
-class BulkDoc:
-    """One document to `create`. `source` is a dict or already-serialized single-line JSON bytes."""
-
-    index: str
-    id: str
-    source: dict[str, Any] | bytes
-    token: Any = None  # opaque to the sink: the spool ids the document was built from
-    # The document's NDJSON lines when they are already written (the native bulk body: the `create` action
-    # line for `index` and `id`, then `source`, each ending in a newline): sent as they are.
-    lines: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BulkOutcome:
-    doc: BulkDoc
-    result: Result
-    status: int = 0  # the engine's item status (the original one for dead letters)
-    error_type: str = ""
-    error_reason: str = ""
-
-    @property
-    def confirmed(self) -> bool:
-        """True when the spool may forget the records behind this document."""
-        return self.result is not Result.FAILED
-
-    @property
-    def token(self) -> Any:
-        return self.doc.token
 
 
 @dataclass
@@ -134,24 +106,16 @@ class BulkMetrics:
         self.last_error_time = time.time()
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    node: str
-
-
 @dataclass(eq=False, slots=True)
 class _Item:
     """A document as it travels: its NDJSON lines are built once and reused by retries and splits."""
 
-    doc: BulkDoc
+    doc: BulkDoc[Any]
     lines: bytes  # action line + source line, each ending in "\n"
     source: bytes  # the serialized source (what a dead letter preserves)
     dead_letter_for: _Item | None = None  # set on dead-letter writes: the refused original
     failure: tuple[int, str, str] = (0, "", "")  # (status, type, reason) that sent it to the DLQ
-    outcome: BulkOutcome | None = None
+    outcome: BulkOutcome[Any] | None = None
     failed_since: int | None = None  # the indexer's acceptance count when this document first failed
     failures: int = 0  # failures counted towards dead-lettering it (see the module docstring)
 
@@ -178,7 +142,7 @@ def _serialize(source: dict[str, Any] | bytes) -> bytes:
     return orjson.dumps(source, default=_json_default)
 
 
-def encode(doc: BulkDoc) -> _Item | tuple[BulkDoc, str]:
+def encode(doc: BulkDoc[Any]) -> _Item | tuple[BulkDoc[Any], str]:
     """The NDJSON lines of one `create`, or (doc, why) if the source cannot be made into JSON."""
     if doc.lines is not None and isinstance(doc.source, bytes):
         return _Item(doc, doc.lines, doc.source)
@@ -211,7 +175,7 @@ class BulkIndexer:
         self.metrics = BulkMetrics()
         self.request_latency = LatencyHistogram()  # _bulk requests, answered or failed, for /metrics
         self.nodes = NodePool(list(settings.urls), self.policy)
-        self.engine: Any = None  # EngineInfo once detected (set by open_indexer / detect)
+        self.engine: EngineInfo | None = None  # once detected (set by open_indexer / detect)
         self._auth = auth_header(settings)
         self._ssl = ssl_context(settings)
         self._sleep: Sleep = sleep or asyncio.sleep
@@ -296,7 +260,7 @@ class BulkIndexer:
 
     # ------------------------------------------------------------------ indexing
 
-    async def index(self, docs: Iterable[BulkDoc]) -> list[BulkOutcome]:
+    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]:
         """Index `docs`; one outcome per doc, in order. Returns when every doc is confirmed or failed."""
         items: list[_Item] = []
         order: list[_Item] = []
@@ -788,7 +752,7 @@ class BulkIndexer:
             log.warning("engine overloaded (HTTP 429): one bulk request at a time for a while")
         self._throttle_until = time.monotonic() + max(delay, self.policy.throttle_window)
 
-    def _node(self, url: str) -> Any:
+    def _node(self, url: str) -> Node:
         return next(n for n in self.nodes.nodes if n.url == url)
 
     def _require_session(self) -> aiohttp.ClientSession:
@@ -803,10 +767,8 @@ class BulkIndexer:
         if self._ready is not None:
             await self._ready.wait()
 
-    async def detect(self) -> Any:
+    async def detect(self) -> EngineInfo:
         """Detect the engine, retrying transient failures with backoff; halts (and re-probes) on 401/403."""
-        from auditrecv.sink.engine import detect_engine
-
         attempt = 0
         while True:
             try:
@@ -825,15 +787,12 @@ class BulkIndexer:
             log.info("search engine: %s %s (%s)", info.flavor, info.version, info.cluster_name or "?")
             return info
 
-    def start_setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
+    def start_setup(self, templates_for: TemplatesFor | None) -> None:
         """Detect the engine and install templates in the background; `index` waits for it."""
         self._ready = asyncio.Event()
         self._setup_task = asyncio.create_task(self._setup(templates_for), name="sink-setup")
 
-    async def _setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
-        from auditrecv.sink.engine import TemplateError, dead_letter_template, install_templates
-        from auditrecv.sink.naming import template_names
-
+    async def _setup(self, templates_for: TemplatesFor | None) -> None:
         assert self._ready is not None
         try:
             info = await self.detect()
@@ -895,7 +854,7 @@ def _letter_index(letter: _Item) -> str:
         return "?"
 
 
-def _outcome(it: _Item) -> BulkOutcome:
+def _outcome(it: _Item) -> BulkOutcome[Any]:
     if it.outcome is None:  # cannot happen unless a code path forgot an item: never claim success
         log.error("internal: no outcome for document %s; keeping it spooled", it.doc.id)
         return BulkOutcome(it.doc, Result.FAILED, 0, "internal", "no outcome")
@@ -919,9 +878,7 @@ def _error_type(body: bytes) -> str:
 
 
 def _error_reason(body: bytes) -> str:
-    from auditrecv.sink.engine import _reason
-
-    return _reason(body) if body else ""
+    return error_reason(body) if body else ""
 
 
 def _describe(exc: BaseException | None) -> str:

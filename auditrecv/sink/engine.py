@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
 from auditrecv.config import Search
-from auditrecv.sink.http import EngineAuthError, SinkError
+from auditrecv.sink.contract import Requester
+from auditrecv.sink.http import EngineAuthError, SinkError, error_reason
 from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_priority
-
-if TYPE_CHECKING:
-    from auditrecv.sink.bulk import BulkIndexer
 
 log = logging.getLogger("auditrecv.sink")
 
@@ -76,13 +74,13 @@ def parse_engine_info(headers: Mapping[str, str], body: bytes) -> EngineInfo:
     return EngineInfo(flavor, number, nums[0], nums[1], str(doc.get("cluster_name", "")))
 
 
-async def detect_engine(indexer: BulkIndexer) -> EngineInfo:
+async def detect_engine(indexer: Requester) -> EngineInfo:
     """One `GET /` (with node failover); raises EngineAuthError on 401/403, SinkError otherwise."""
     reply = await indexer.request("GET", "/")
     if reply.status in (401, 403):
-        raise EngineAuthError(f"GET / refused with HTTP {reply.status}: {_reason(reply.body)}")
+        raise EngineAuthError(f"GET / refused with HTTP {reply.status}: {error_reason(reply.body)}")
     if reply.status != 200:
-        raise SinkError(f"GET / returned HTTP {reply.status}: {_reason(reply.body)}")
+        raise SinkError(f"GET / returned HTTP {reply.status}: {error_reason(reply.body)}")
     return parse_engine_info(reply.headers, reply.body)
 
 
@@ -133,29 +131,7 @@ def dead_letter_template(settings: Search) -> dict[str, Any]:
     }
 
 
-def _reason(body: bytes) -> str:
-    """The engine's own words from an error body (`error.root_cause[0].reason`, `error.reason`, ...)."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace")
-    err = doc.get("error") if isinstance(doc, dict) else None
-    if isinstance(err, dict):
-        # The top-level reason is often generic ("template after composition is invalid"); the
-        # specific one is down the caused_by chain.
-        parts: list[str] = []
-        node: Any = err
-        while isinstance(node, dict) and len(parts) < 4:
-            t, r = node.get("type", ""), node.get("reason", "")
-            parts.append(f"{t}: {r}" if t else str(r))
-            node = node.get("caused_by")
-        return " (caused by) ".join(parts)
-    if isinstance(err, str):
-        return err
-    return body[:300].decode("utf-8", "replace")
-
-
-async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates: Mapping[str, Any]) -> list[str]:
+async def install_templates(indexer: Requester, engine: EngineInfo, templates: Mapping[str, Any]) -> list[str]:
     """PUT every lifecycle policy, component template and index template; idempotent.
 
     `templates` = {"component_templates": {name: body}, "index_templates": {name: body},
@@ -169,15 +145,14 @@ async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         reply = await indexer.request("PUT", path, data)
         if reply.status in (401, 403):
-            raise EngineAuthError(f"installing {kind} {name!r}: HTTP {reply.status}: {_reason(reply.body)}")
+            raise EngineAuthError(f"installing {kind} {name!r}: HTTP {reply.status}: {error_reason(reply.body)}")
         if 200 <= reply.status < 300:
             done.append(f"{kind}/{name}")
             return True
         if reply.status in tolerate:
             return False
-        raise TemplateError(
-            f"{engine.flavor} {engine.version} rejected {kind} {name!r} (HTTP {reply.status}): {_reason(reply.body)}"
-        )
+        why = error_reason(reply.body)
+        raise TemplateError(f"{engine.flavor} {engine.version} rejected {kind} {name!r} (HTTP {reply.status}): {why}")
 
     if engine.flavor == "elasticsearch":
         for name, body in (templates.get("ilm_policies") or templates.get("ilm") or {}).items():

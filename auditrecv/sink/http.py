@@ -13,6 +13,9 @@ import random
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from auditrecv.config import Search
 
@@ -78,6 +81,28 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def error_reason(body: bytes) -> str:
+    """The engine's own words from an error body (`error.root_cause[0].reason`, `error.reason`, ...)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace")
+    err = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(err, dict):
+        # The top-level reason is often generic ("template after composition is invalid"); the
+        # specific one is down the caused_by chain.
+        parts: list[str] = []
+        node: Any = err
+        while isinstance(node, dict) and len(parts) < 4:
+            t, r = node.get("type", ""), node.get("reason", "")
+            parts.append(f"{t}: {r}" if t else str(r))
+            node = node.get("caused_by")
+        return " (caused by) ".join(parts)
+    if isinstance(err, str):
+        return err
+    return body[:300].decode("utf-8", "replace")
+
+
 @dataclass
 class RetryPolicy:
     """Jittered exponential backoff: attempt n waits in [d/2, d] with d = min(cap, initial * 2**n).
@@ -95,7 +120,7 @@ class RetryPolicy:
     throttle_window: float = 5.0  # after a 429, one request at a time for at least this long
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        d = min(self.cap, self.initial * (2 ** min(attempt, 30)))
+        d = min(self.cap, self.initial * (2.0 ** min(attempt, 30)))
         r = (rng or random).random()
         return d / 2 + r * d / 2
 
