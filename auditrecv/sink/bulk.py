@@ -6,11 +6,9 @@ per document and a document is *confirmed* only when the engine holds it: create
 else is retried here with backoff (429, 5xx, connection errors, 401/403 after a halt) or, if even
 the dead-letter write is refused, reported unconfirmed so the record stays in the spool.
 
-Status policy (sink-and-gss.md A6.2): whole request 413 splits the batch in half; 400 bisects down
-to the offending document and dead-letters it; 401/403 halt shipping (loud error, periodic
-re-probe); 429 honours Retry-After and drops to one request in flight for a while; anything else
-retries with jittered exponential backoff. Per item: 2xx created, 409 duplicate, 429/5xx retried,
-401/403 halt-and-retry, other 4xx dead-lettered.
+What each status means is `policy.py` (sink-and-gss.md A6.2, pure functions); this module acts on it:
+splitting, dead-letter writes, halting with a periodic re-probe, one request in flight for a while
+after a 429, jittered exponential backoff.
 
 A document the engine keeps failing on must not block the ones behind it, and an outage must never
 dead-letter anything (issue 14). So failures that may be a document's fault (5xx other than
@@ -62,6 +60,17 @@ from auditrecv.sink.http import (
     ssl_context,
 )
 from auditrecv.sink.naming import format_index, template_names
+from auditrecv.sink.policy import (
+    ItemResult,
+    ItemVerdict,
+    RequestVerdict,
+    UnreadableReply,
+    accepted,
+    error_type,
+    item_verdict,
+    parse_items,
+    request_verdict,
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
@@ -71,7 +80,6 @@ _THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop
 _native_gzip: Callable[[bytes, int], bytes] = importlib.import_module("auditrecv._native").gzip
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
-_OUTAGE_STATUSES = frozenset({429, 502, 503, 504})  # the engine (or its proxy) is unavailable or overloaded
 _LOG_INTERVAL = 60.0  # seconds between two log lines about the same refusal
 
 
@@ -330,18 +338,11 @@ class BulkIndexer:
                 attempt += 1
                 continue
             status = reply.status
-            if status == 413:
-                self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
-                if len(items) > 1:
-                    log.warning("HTTP 413 for %d documents: splitting in two", len(items))
-                    await self._split(items)
-                    return
-                await self._refused(items, 413, "request_too_large", _error_reason(reply.body) or "HTTP 413")
-                return
-            if status in (401, 403):
+            verdict = request_verdict(status, len(items))
+            if verdict is RequestVerdict.HALT:
                 await self._halt(status, f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}")
                 continue
-            if status == 429:
+            if verdict is RequestVerdict.THROTTLE:
                 self.metrics.error(429, f"{reply.node}: HTTP 429: {_error_reason(reply.body)}")
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 delay = self.policy.after_retry_after(retry_after, attempt)
@@ -349,25 +350,32 @@ class BulkIndexer:
                 await self._sleep(delay)
                 attempt += 1
                 continue
-            if status == 400:
+            if verdict in (RequestVerdict.SPLIT, RequestVerdict.REFUSE):
                 reason = _error_reason(reply.body)
-                self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
-                if len(items) > 1:  # find the document that breaks the request
+                if status == 413:
+                    self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
+                    if verdict is RequestVerdict.SPLIT:
+                        log.warning("HTTP 413 for %d documents: splitting in two", len(items))
+                    etype, reason = "request_too_large", reason or "HTTP 413"
+                else:
+                    self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
+                    etype = error_type(reply.body) or "bad_request"
+                if verdict is RequestVerdict.SPLIT:  # find the document that breaks the request
                     await self._split(items)
-                    return
-                await self._refused(items, 400, _error_type(reply.body) or "bad_request", reason)
+                else:
+                    await self._refused(items, status, etype, reason)
                 return
-            if not 200 <= status < 300:
+            if verdict is not RequestVerdict.ITEMS:  # OUTAGE or RETRY_COUNTED
                 reason = _error_reason(reply.body)
                 msg = f"{reply.node}: HTTP {status}: {reason}"
                 self.metrics.error(status, msg)
                 log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
-                if status not in _OUTAGE_STATUSES:
+                if verdict is RequestVerdict.RETRY_COUNTED:
                     failures += 1
-                    failure = (status, _error_type(reply.body) or f"http_{status}", reason)
+                    failure = (status, error_type(reply.body) or f"http_{status}", reason)
                     if await self._failed(items, failures, failure):
                         return
-                if status in (502, 503, 504):
+                else:
                     self.nodes.failed(self._node(reply.node))
                     if self.nodes.any_alive():
                         continue
@@ -382,7 +390,7 @@ class BulkIndexer:
             self._resume()
             self.metrics.last_success_time = time.time()
             accepted_before = self._accepted
-            if any(200 <= r[0] < 300 or r[0] == 409 for r in results):
+            if any(accepted(r.status) for r in results):
                 self._accepted += 1
             retry, dead, halted = self._apply(items, results, accepted_before)
             if dead:
@@ -395,7 +403,7 @@ class BulkIndexer:
                     await self._halt(halted[0], f"{reply.node}: {halted[1]}")
                 else:
                     delay = self.policy.delay(attempt, self._rng)
-                    if any(r[0] == 429 for r in results):
+                    if any(r.status == 429 for r in results):
                         self._pushed_back(delay)
                     await self._sleep(delay)
                     attempt += 1
@@ -459,7 +467,7 @@ class BulkIndexer:
         return True
 
     def _apply(
-        self, items: list[_Item], results: list[tuple[int, str, str]], accepted_before: int
+        self, items: list[_Item], results: list[ItemResult], accepted_before: int
     ) -> tuple[list[_Item], list[_Item], tuple[int, str] | None]:
         """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status).
 
@@ -473,22 +481,29 @@ class BulkIndexer:
         refused_letters: dict[tuple[int, str, str], list[_Item]] = {}
         halted: tuple[int, str] | None = None
         m = self.metrics
-        for it, (status, etype, reason) in zip(items, results, strict=True):
+        for it, result in zip(items, results, strict=True):
+            status, etype, reason = result.status, result.error_type, result.reason
             orig = it.dead_letter_for
-            if 200 <= status < 300:
-                if orig is None:
+            match item_verdict(status, dead_letter=orig is not None):
+                case ItemVerdict.CREATED:
                     it.outcome = BulkOutcome(it.doc, Result.CREATED, status)
                     m.docs_created += 1
-                else:
+                case ItemVerdict.LETTER_WRITTEN:
+                    assert orig is not None
                     s, t, r = it.failure
                     orig.outcome = BulkOutcome(orig.doc, Result.DEAD_LETTERED, s, t, r)
                     m.docs_dead_lettered += 1
-            elif status == 409 and orig is None:
-                it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
-                m.docs_duplicate += 1
-            elif status == 429 or status >= 500:
-                m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                if status not in _OUTAGE_STATUSES and self._count_failure(it, accepted_before):
+                case ItemVerdict.DUPLICATE:
+                    it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
+                    m.docs_duplicate += 1
+                case ItemVerdict.RETRY:
+                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    retry.append(it)
+                case ItemVerdict.RETRY_COUNTED:
+                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    if not self._count_failure(it, accepted_before):
+                        retry.append(it)
+                        continue
                     reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
                     if orig is None:
                         it.failure = (status, etype, reason)
@@ -496,21 +511,20 @@ class BulkIndexer:
                         dead.append(it)
                     else:
                         refused_letters.setdefault((status, etype, reason), []).append(it)
-                else:
+                case ItemVerdict.HALT:
+                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    halted = (status, f"{etype}: {reason}")
                     retry.append(it)
-            elif status in (401, 403):
-                m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                halted = (status, f"{etype}: {reason}")
-                retry.append(it)
-            elif orig is None:
-                m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
-                if status == 404:
-                    missing_index.setdefault(it.doc.index, []).append(it)
-                it.failure = (status, etype, reason)
-                dead.append(it)
-            else:
-                m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
-                refused_letters.setdefault((status, etype, reason), []).append(it)
+                case ItemVerdict.DEAD_LETTER:
+                    m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
+                    if status == 404:
+                        missing_index.setdefault(it.doc.index, []).append(it)
+                    it.failure = (status, etype, reason)
+                    dead.append(it)
+                case ItemVerdict.LETTER_REFUSED:
+                    assert orig is not None
+                    m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
+                    refused_letters.setdefault((status, etype, reason), []).append(it)
         for index, group in missing_index.items():
             self._log_limited.error(
                 f"404|{index}",
@@ -619,35 +633,15 @@ class BulkIndexer:
             self.metrics.halted = False
             log.warning("search engine accepts our requests again: shipping resumed")
 
-    def _parse_items(self, reply: Reply, sent: int) -> list[tuple[int, str, str]] | None:
-        """(status, error type, reason) per item, or None (logged) if the reply cannot be trusted."""
-        try:
-            doc = orjson.loads(reply.body)
-            raw_items = doc["items"]
-            if not isinstance(raw_items, list):
-                raise TypeError("items is not a list")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            msg = f"{reply.node}: unreadable _bulk reply ({exc}): {reply.body[:200]!r}"
-            self.metrics.error("bad_reply", msg)
+    def _parse_items(self, reply: Reply, sent: int) -> list[ItemResult] | None:
+        """One result per item, or None (logged) if the reply cannot be trusted."""
+        results = parse_items(reply.body, sent)
+        if isinstance(results, UnreadableReply):
+            msg = f"{reply.node}: {results.message}"
+            self.metrics.error(results.kind, msg)
             log.error("%s", msg)
             return None
-        if len(raw_items) != sent:
-            msg = f"{reply.node}: sent {sent} documents, got {len(raw_items)} items back; resending the batch"
-            self.metrics.error("item_count_mismatch", msg)
-            log.error("%s", msg)
-            return None
-        if doc.get("errors") is False:
-            return [(_item_status(x), "", "") for x in raw_items]
-        out: list[tuple[int, str, str]] = []
-        for x in raw_items:
-            body: Any = next(iter(x.values()), {}) if isinstance(x, dict) and x else {}
-            status = body.get("status", 0) if isinstance(body, dict) else 0
-            err = body.get("error") if isinstance(body, dict) else None
-            if isinstance(err, dict):
-                out.append((int(status), str(err.get("type", "")), str(err.get("reason", ""))))
-            else:
-                out.append((int(status), "", str(err or "")))
-        return out
+        return results
 
     async def _post_bulk(self, items: list[_Item]) -> Reply:
         session = self._require_session()
@@ -859,22 +853,6 @@ def _outcome(it: _Item) -> BulkOutcome[Any]:
         log.error("internal: no outcome for document %s; keeping it spooled", it.doc.id)
         return BulkOutcome(it.doc, Result.FAILED, 0, "internal", "no outcome")
     return it.outcome
-
-
-def _item_status(x: Any) -> int:
-    if isinstance(x, dict) and x:
-        body = next(iter(x.values()))
-        if isinstance(body, dict):
-            return int(body.get("status", 0))
-    return 0
-
-
-def _error_type(body: bytes) -> str:
-    try:
-        err = orjson.loads(body).get("error")
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
-    return str(err.get("type", "")) if isinstance(err, dict) else ""
 
 
 def _error_reason(body: bytes) -> str:
