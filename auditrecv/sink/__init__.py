@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from auditrecv.config import Search
-from auditrecv.sink.bulk import BulkIndexer, BulkMetrics
-from auditrecv.sink.contract import BulkDoc, BulkOutcome, Indexer, Requester, Result
+from auditrecv.sink.bulk import BulkIndexer
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Indexer, Requester, Result
 from auditrecv.sink.engine import (
     EngineInfo,
     TemplateError,

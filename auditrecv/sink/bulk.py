@@ -24,22 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.sink.contract import BulkDoc, BulkOutcome, Reply, Result, T
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, T
 from auditrecv.sink.engine import (
     EngineInfo,
     TemplateError,
@@ -47,18 +45,7 @@ from auditrecv.sink.engine import (
     detect_engine,
     install_templates,
 )
-from auditrecv.sink.http import (
-    EngineAuthError,
-    Node,
-    NodePool,
-    RetryPolicy,
-    SinkError,
-    auth_header,
-    error_reason,
-    log,
-    parse_retry_after,
-    ssl_context,
-)
+from auditrecv.sink.http import EngineAuthError, RetryPolicy, SinkError, error_reason, log, parse_retry_after
 from auditrecv.sink.naming import format_index, template_names
 from auditrecv.sink.policy import (
     ItemResult,
@@ -71,47 +58,14 @@ from auditrecv.sink.policy import (
     parse_items,
     request_verdict,
 )
+from auditrecv.sink.transport import Transport, Unanswered
 
 Sleep = Callable[[float], Awaitable[None]]
 TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
 
-_THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (the native gzip drops the GIL)
-# libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
-_native_gzip: Callable[[bytes, int], bytes] = importlib.import_module("auditrecv._native").gzip
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
 _LOG_INTERVAL = 60.0  # seconds between two log lines about the same refusal
-
-
-@dataclass
-class BulkMetrics:
-    """Plain counters for /metrics; errors_by_status keys are HTTP statuses or 'connection', 'timeout', ..."""
-
-    docs_sent: int = 0  # document lines transmitted, retransmissions included
-    docs_created: int = 0
-    docs_duplicate: int = 0
-    docs_dead_lettered: int = 0
-    docs_failed: int = 0  # returned unconfirmed (the dead-letter write failed too)
-    docs_retried: int = 0
-    bytes_sent: int = 0  # on the wire (after gzip)
-    bytes_uncompressed: int = 0
-    requests: int = 0
-    request_errors: int = 0
-    errors_by_status: dict[str, int] = field(default_factory=dict)
-    in_flight: int = 0
-    halted: bool = False  # 401/403: nothing ships until the engine accepts us again
-    last_error: str = ""
-    last_error_time: float = 0.0  # Unix seconds
-    last_success_time: float = 0.0  # Unix seconds of the last _bulk reply with item results
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def error(self, key: str | int, message: str) -> None:
-        k = str(key)
-        self.errors_by_status[k] = self.errors_by_status.get(k, 0) + 1
-        self.last_error = message
-        self.last_error_time = time.time()
 
 
 @dataclass(eq=False, slots=True)
@@ -182,14 +136,11 @@ class BulkIndexer:
         self.policy = policy or RetryPolicy()
         self.metrics = BulkMetrics()
         self.request_latency = LatencyHistogram()  # _bulk requests, answered or failed, for /metrics
-        self.nodes = NodePool(list(settings.urls), self.policy)
         self.engine: EngineInfo | None = None  # once detected (set by open_indexer / detect)
-        self._auth = auth_header(settings)
-        self._ssl = ssl_context(settings)
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._dlq_max = dead_letter_max_source
-        self._gzip_level = gzip_level  # 1: ~4x smaller at >100 MB/s; higher levels cost CPU for little
+        self.transport = Transport(settings, self.policy, self.metrics, gzip_level=gzip_level)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._max_failures = max(1, settings.max_document_retries)
         self._accepted = 0  # bulk replies that created or found at least one document: the engine works
@@ -198,31 +149,13 @@ class BulkIndexer:
         self._throttle_lock = asyncio.Lock()
         self._throttle_until = 0.0
         self._requests_since: list[float] = []  # monotonic start of each _bulk request in flight
-        self._session: aiohttp.ClientSession | None = None
         self._ready: asyncio.Event | None = None  # set by open_indexer while templates install
         self._setup_task: asyncio.Task[None] | None = None
-        headers = {"Accept": "application/json"}
-        if self._auth:
-            headers["Authorization"] = self._auth
-        self._base_headers = headers
-        bulk = dict(headers, **{"Content-Type": "application/x-ndjson"})
-        if settings.gzip:
-            bulk["Content-Encoding"] = "gzip"
-        self._bulk_headers = bulk
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> BulkIndexer:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                ssl=self._ssl if self._ssl is not None else False,
-                limit=max(4, 2 * max(1, self.settings.concurrency) * len(self.nodes.nodes)),
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-            )
+        self.transport.open()
         return self
 
     async def close(self) -> None:
@@ -231,9 +164,7 @@ class BulkIndexer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._setup_task
             self._setup_task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.transport.close()
 
     async def __aenter__(self) -> BulkIndexer:
         return await self.open()
@@ -244,27 +175,8 @@ class BulkIndexer:
     # ------------------------------------------------------------------ plain requests
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
-        """One JSON request with node failover (each live node tried once on connection errors).
-
-        Raises SinkError when no node answered; HTTP error statuses are returned, not raised.
-        """
-        session = self._require_session()
-        headers = dict(self._base_headers)
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        last: BaseException | None = None
-        for _ in range(len(self.nodes.nodes)):
-            node = self.nodes.pick()
-            try:
-                async with session.request(method, node.url + path, data=body, headers=headers) as resp:
-                    data = await resp.read()
-                    self.nodes.succeeded(node)
-                    return Reply(resp.status, resp.headers, data, node.url)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                last = exc
-                self.nodes.failed(node)
-                self.metrics.error(_conn_key(exc), f"{method} {node.url}{path}: {_describe(exc)}")
-        raise SinkError(f"{method} {path}: no search node answered: {_describe(last)}")
+        """One JSON request with node failover (Transport.request): what engine set-up uses."""
+        return await self.transport.request(method, path, body)
 
     # ------------------------------------------------------------------ indexing
 
@@ -327,7 +239,7 @@ class BulkIndexer:
             first = False
             try:
                 reply = await self._post_bulk(items)
-            except _Transient as exc:
+            except Unanswered as exc:
                 if exc.suspect:
                     failures += 1
                     if await self._failed(items, failures, exc.failure):
@@ -376,8 +288,7 @@ class BulkIndexer:
                     if await self._failed(items, failures, failure):
                         return
                 else:
-                    self.nodes.failed(self._node(reply.node))
-                    if self.nodes.any_alive():
+                    if self.transport.node_unavailable(reply.node):
                         continue
                 await self._sleep(self.policy.delay(attempt, self._rng))
                 attempt += 1
@@ -644,37 +555,15 @@ class BulkIndexer:
         return results
 
     async def _post_bulk(self, items: list[_Item]) -> Reply:
-        session = self._require_session()
         body = b"".join(it.lines for it in items)
-        raw_len = len(body)
         async with self._slots, self._throttle():
-            m = self.metrics
-            m.in_flight += 1
+            self.metrics.in_flight += 1
             started = time.monotonic()
             self._requests_since.append(started)
             try:
-                if self.settings.gzip:
-                    body = await _gzip(body, self._gzip_level)
-                node = self.nodes.pick()
-                m.requests += 1
-                m.docs_sent += len(items)
-                m.bytes_uncompressed += raw_len
-                m.bytes_sent += len(body)
-                try:
-                    async with session.post(node.url + "/_bulk", data=body, headers=self._bulk_headers) as resp:
-                        data = await resp.read()
-                        self.nodes.succeeded(node)
-                        return Reply(resp.status, resp.headers, data, node.url)
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    m.request_errors += 1
-                    msg = f"{node.url}: {_describe(exc)}"
-                    m.error(_conn_key(exc), msg)
-                    log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
-                    self.nodes.failed(node)
-                    suspect = not isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-                    raise _Transient(self.nodes.any_alive(), suspect, (0, _conn_key(exc), msg)) from exc
+                return await self.transport.post_bulk(body, len(items))
             finally:
-                m.in_flight -= 1
+                self.metrics.in_flight -= 1
                 self._requests_since.remove(started)
                 self.request_latency.observe(time.monotonic() - started)
 
@@ -746,14 +635,6 @@ class BulkIndexer:
             log.warning("engine overloaded (HTTP 429): one bulk request at a time for a while")
         self._throttle_until = time.monotonic() + max(delay, self.policy.throttle_window)
 
-    def _node(self, url: str) -> Node:
-        return next(n for n in self.nodes.nodes if n.url == url)
-
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise SinkError("BulkIndexer used before open() (use `async with BulkIndexer(...)`)")
-        return self._session
-
     # ------------------------------------------------------------------ setup
 
     async def wait_ready(self) -> None:
@@ -823,17 +704,6 @@ class BulkIndexer:
             self._ready.set()
 
 
-class _Transient(Exception):
-    """A request that got no answer. `suspect`: it was sent and then hung or was dropped, which a
-    document can cause (a refused connection cannot); `failure` is (0, kind, message) for a dead letter."""
-
-    def __init__(self, can_fail_over: bool, suspect: bool = False, failure: tuple[int, str, str] = (0, "", "")) -> None:
-        super().__init__("transient")
-        self.can_fail_over = can_fail_over
-        self.suspect = suspect
-        self.failure = failure
-
-
 def _failure_text(failure: tuple[int, str, str]) -> str:
     status, etype, _reason = failure
     return f"HTTP {status} {etype}" if status else etype
@@ -857,21 +727,3 @@ def _outcome(it: _Item) -> BulkOutcome[Any]:
 
 def _error_reason(body: bytes) -> str:
     return error_reason(body) if body else ""
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "no node configured"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _conn_key(exc: BaseException) -> str:
-    return "timeout" if isinstance(exc, TimeoutError) else "connection"
-
-
-async def _gzip(body: bytes, level: int = 1) -> bytes:
-    if len(body) >= _THREAD_COMPRESS_BYTES:
-        return await asyncio.to_thread(_native_gzip, body, level)
-    return _native_gzip(body, level)

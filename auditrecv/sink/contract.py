@@ -7,8 +7,9 @@ module rather than on `bulk.py` (and so the sink modules do not import each othe
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -50,6 +51,37 @@ class BulkOutcome(Generic[T]):
     @property
     def token(self) -> T | None:
         return self.doc.token
+
+
+@dataclass
+class BulkMetrics:
+    """Plain counters for /metrics; errors_by_status keys are HTTP statuses or 'connection', 'timeout', ..."""
+
+    docs_sent: int = 0  # document lines transmitted, retransmissions included
+    docs_created: int = 0
+    docs_duplicate: int = 0
+    docs_dead_lettered: int = 0
+    docs_failed: int = 0  # returned unconfirmed (the dead-letter write failed too)
+    docs_retried: int = 0
+    bytes_sent: int = 0  # on the wire (after gzip)
+    bytes_uncompressed: int = 0
+    requests: int = 0
+    request_errors: int = 0
+    errors_by_status: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    halted: bool = False  # 401/403: nothing ships until the engine accepts us again
+    last_error: str = ""
+    last_error_time: float = 0.0  # Unix seconds
+    last_success_time: float = 0.0  # Unix seconds of the last _bulk reply with item results
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def error(self, key: str | int, message: str) -> None:
+        k = str(key)
+        self.errors_by_status[k] = self.errors_by_status.get(k, 0) + 1
+        self.last_error = message
+        self.last_error_time = time.time()
 
 
 @dataclass(frozen=True, slots=True)
