@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,15 +38,9 @@ from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
 from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, T
-from auditrecv.sink.engine import (
-    EngineInfo,
-    TemplateError,
-    dead_letter_template,
-    detect_engine,
-    install_templates,
-)
-from auditrecv.sink.http import EngineAuthError, RetryPolicy, SinkError, error_reason, log, parse_retry_after
-from auditrecv.sink.naming import format_index, template_names
+from auditrecv.sink.engine import EngineInfo, TemplatesFor, detect_until_answered, install_until_done
+from auditrecv.sink.http import RetryPolicy, error_reason, log, parse_retry_after
+from auditrecv.sink.naming import format_index
 from auditrecv.sink.policy import (
     ItemResult,
     ItemVerdict,
@@ -61,7 +55,6 @@ from auditrecv.sink.policy import (
 from auditrecv.sink.transport import Transport, Unanswered
 
 Sleep = Callable[[float], Awaitable[None]]
-TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
 
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
@@ -246,13 +239,13 @@ class BulkIndexer:
                         return
                 if exc.can_fail_over:
                     continue  # another node is up: try it straight away
-                await self._sleep(self.policy.delay(attempt, self._rng))
+                await self.back_off(attempt)
                 attempt += 1
                 continue
             status = reply.status
             verdict = request_verdict(status, len(items))
             if verdict is RequestVerdict.HALT:
-                await self._halt(status, f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}")
+                await self.halt(status, f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}")
                 continue
             if verdict is RequestVerdict.THROTTLE:
                 self.metrics.error(429, f"{reply.node}: HTTP 429: {_error_reason(reply.body)}")
@@ -290,15 +283,15 @@ class BulkIndexer:
                 else:
                     if self.transport.node_unavailable(reply.node):
                         continue
-                await self._sleep(self.policy.delay(attempt, self._rng))
+                await self.back_off(attempt)
                 attempt += 1
                 continue
             results = self._parse_items(reply, len(items))
             if results is None:
-                await self._sleep(self.policy.delay(attempt, self._rng))
+                await self.back_off(attempt)
                 attempt += 1
                 continue
-            self._resume()
+            self.resume()
             self.metrics.last_success_time = time.time()
             accepted_before = self._accepted
             if any(accepted(r.status) for r in results):
@@ -311,7 +304,7 @@ class BulkIndexer:
             items = retry
             if items:
                 if halted:
-                    await self._halt(halted[0], f"{reply.node}: {halted[1]}")
+                    await self.halt(halted[0], f"{reply.node}: {halted[1]}")
                 else:
                     delay = self.policy.delay(attempt, self._rng)
                     if any(r.status == 429 for r in results):
@@ -526,7 +519,8 @@ class BulkIndexer:
         )
         await self._ship(letters)
 
-    async def _halt(self, status: int, message: str) -> None:
+    async def halt(self, status: int, message: str) -> None:
+        """Count the refusal, say once that shipping is halted, and wait before the caller tries again."""
         m = self.metrics
         m.error(status, message)
         if not m.halted:
@@ -539,7 +533,7 @@ class BulkIndexer:
             )
         await self._sleep(self.policy.halt_probe_interval)
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         if self.metrics.halted:
             self.metrics.halted = False
             log.warning("search engine accepts our requests again: shipping resumed")
@@ -643,24 +637,14 @@ class BulkIndexer:
             await self._ready.wait()
 
     async def detect(self) -> EngineInfo:
-        """Detect the engine, retrying transient failures with backoff; halts (and re-probes) on 401/403."""
-        attempt = 0
-        while True:
-            try:
-                info = await detect_engine(self)
-            except EngineAuthError as exc:
-                await self._halt(401, str(exc))
-                continue
-            except SinkError as exc:
-                self.metrics.error("detect", str(exc))
-                log.warning("search engine not ready: %s", exc)
-                await self._sleep(self.policy.delay(attempt, self._rng))
-                attempt += 1
-                continue
-            self._resume()
-            self.engine = info
-            log.info("search engine: %s %s (%s)", info.flavor, info.version, info.cluster_name or "?")
-            return info
+        """Detect the engine (engine.detect_until_answered) and remember it for the metrics' label."""
+        info = await detect_until_answered(self)
+        self.engine = info
+        return info
+
+    async def back_off(self, attempt: int) -> None:
+        """The jittered exponential backoff of the retry policy, on the indexer's clock."""
+        await self._sleep(self.policy.delay(attempt, self._rng))
 
     def start_setup(self, templates_for: TemplatesFor | None) -> None:
         """Detect the engine and install templates in the background; `index` waits for it."""
@@ -671,31 +655,8 @@ class BulkIndexer:
         assert self._ready is not None
         try:
             info = await self.detect()
-            if not self.settings.install_templates:
-                return
-            templates: dict[str, Any] = dict(templates_for(info)) if templates_for else {}
-            index_templates = dict(templates.get("index_templates") or {})
-            index_templates.setdefault(template_names(self.settings).dead_letter, dead_letter_template(self.settings))
-            templates["index_templates"] = index_templates
-            attempt = 0
-            while True:
-                try:
-                    names = await install_templates(self, info, templates)
-                    log.info("installed %s", ", ".join(names))
-                    self._resume()
-                    return
-                except EngineAuthError as exc:
-                    await self._halt(403, str(exc))
-                except TemplateError as exc:
-                    # Not retried: the same body would be refused again. Shipping goes on (the engine
-                    # maps dynamically) so the spool does not fill up over a template bug.
-                    self.metrics.error("template", str(exc))
-                    log.error("!!! template installation failed: %s !!!", exc)
-                    return
-                except SinkError as exc:
-                    log.warning("installing templates: %s; retrying", exc)
-                    await self._sleep(self.policy.delay(attempt, self._rng))
-                    attempt += 1
+            if self.settings.install_templates:
+                await install_until_done(self, info, templates_for)
         except asyncio.CancelledError:
             raise
         except Exception:

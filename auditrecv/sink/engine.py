@@ -1,4 +1,4 @@
-"""Which engine answers (`GET /`), and putting our templates into it.
+"""Engine set-up: which engine answers (`GET /`), and putting our templates into it, until it is done.
 
 The flavor decides the template variant (ECS `flattened` vs OpenSearch `flat_object` and friends) and
 the lifecycle API (ILM vs ISM), so it is detected once at startup rather than configured.
@@ -7,16 +7,16 @@ the lifecycle API (ILM vs ISM), so it is detected once at startup rather than co
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
 from auditrecv.config import Search
-from auditrecv.sink.contract import Requester
+from auditrecv.sink.contract import BulkMetrics, Requester
 from auditrecv.sink.http import EngineAuthError, SinkError, error_reason
-from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_priority
+from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_names, template_priority
 
 log = logging.getLogger("auditrecv.sink")
 
@@ -28,6 +28,19 @@ DEAD_LETTER_TEMPLATE = DEFAULT_DEAD_LETTER_TEMPLATE
 # the main pattern (auditrecv-dlq-* inside auditrecv-*) gets the dead-letter mapping; plus the
 # pattern's specificity, like the main templates.
 DEAD_LETTER_PRIORITY = 300
+
+
+class SetupHost(Requester, Protocol):
+    """What set-up needs from the indexer: requests, and the halt and backoff it shares with shipping."""
+
+    settings: Search
+    metrics: BulkMetrics
+
+    async def halt(self, status: int, message: str) -> None: ...
+
+    def resume(self) -> None: ...
+
+    async def back_off(self, attempt: int) -> None: ...
 
 
 class TemplateError(SinkError):
@@ -50,6 +63,9 @@ class EngineInfo:
                 break
             parts.append(int(p))
         return tuple(parts)
+
+
+TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
 
 
 def parse_engine_info(headers: Mapping[str, str], body: bytes) -> EngineInfo:
@@ -178,3 +194,50 @@ async def install_templates(indexer: Requester, engine: EngineInfo, templates: M
     for name, body in (templates.get("index_templates") or {}).items():
         await put("index_template", f"/_index_template/{name}", name, body)
     return done
+
+
+async def detect_until_answered(host: SetupHost) -> EngineInfo:
+    """Detect the engine, retrying transient failures with backoff; halts (and re-probes) on 401/403."""
+    attempt = 0
+    while True:
+        try:
+            info = await detect_engine(host)
+        except EngineAuthError as exc:
+            await host.halt(401, str(exc))
+            continue
+        except SinkError as exc:
+            host.metrics.error("detect", str(exc))
+            log.warning("search engine not ready: %s", exc)
+            await host.back_off(attempt)
+            attempt += 1
+            continue
+        host.resume()
+        log.info("search engine: %s %s (%s)", info.flavor, info.version, info.cluster_name or "?")
+        return info
+
+
+async def install_until_done(host: SetupHost, info: EngineInfo, templates_for: TemplatesFor | None) -> None:
+    """Install `templates_for(info)` plus the dead-letter template, retrying until the engine took them
+    or refused one (logged, not retried: the same body would be refused again)."""
+    templates: dict[str, Any] = dict(templates_for(info)) if templates_for else {}
+    index_templates = dict(templates.get("index_templates") or {})
+    index_templates.setdefault(template_names(host.settings).dead_letter, dead_letter_template(host.settings))
+    templates["index_templates"] = index_templates
+    attempt = 0
+    while True:
+        try:
+            names = await install_templates(host, info, templates)
+            log.info("installed %s", ", ".join(names))
+            host.resume()
+            return
+        except EngineAuthError as exc:
+            await host.halt(403, str(exc))
+        except TemplateError as exc:
+            # Shipping goes on (the engine maps dynamically) so the spool does not fill up over a template bug.
+            host.metrics.error("template", str(exc))
+            log.error("!!! template installation failed: %s !!!", exc)
+            return
+        except SinkError as exc:
+            log.warning("installing templates: %s; retrying", exc)
+            await host.back_off(attempt)
+            attempt += 1
