@@ -1,4 +1,4 @@
-"""Getting bytes to a search node and its answer back: the session, nodes and failover, auth, gzip.
+"""Getting bytes to a search node and its answer back: the session, nodes and failover, auth and TLS, gzip.
 
 It decides nothing about documents: HTTP statuses are returned as they are (`policy.py` reads them) and
 a request that got no answer raises `Unanswered`, which says whether another node is worth trying at
@@ -8,19 +8,107 @@ once and whether a document could have caused it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
+import ssl
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
 
 from auditrecv.config import Search
 from auditrecv.sink.contract import BulkMetrics, Reply
-from auditrecv.sink.http import NodePool, RetryPolicy, SinkError, auth_header, log, ssl_context
+from auditrecv.sink.http import RetryPolicy, SinkError, log
 
 _THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (the native gzip drops the GIL)
 # libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
 _native_gzip: Callable[[bytes, int], bytes] = importlib.import_module("auditrecv._native").gzip
+
+
+def auth_header(settings: Search) -> str | None:
+    """The Authorization header for the configured scheme, or None for an open engine."""
+    if settings.api_key:
+        key = settings.api_key.strip()
+        # "id:key" is encoded here; anything else is taken as Elastic's already-encoded form.
+        if ":" in key:
+            key = base64.b64encode(key.encode()).decode("ascii")
+        return f"ApiKey {key}"
+    if settings.bearer_token:
+        return f"Bearer {settings.bearer_token.strip()}"
+    if settings.username:
+        pair = f"{settings.username}:{settings.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+    return None
+
+
+def ssl_context(settings: Search) -> ssl.SSLContext | None:
+    """A TLS context when any URL is https; None otherwise (aiohttp then never negotiates TLS)."""
+    if not any(u.lower().startswith("https://") for u in settings.urls):
+        return None
+    ctx = ssl.create_default_context(cafile=settings.ca_file or None)
+    if settings.client_cert:
+        ctx.load_cert_chain(settings.client_cert, settings.client_key or None)
+    if not settings.verify_certs:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        log.warning(
+            "!!! search.verify_certs = false: the engine's TLS certificate is NOT checked; anyone on the "
+            "path can read and alter audit records and steal the credentials. Development use only. !!!"
+        )
+    return ctx
+
+
+@dataclass
+class Node:
+    url: str  # base URL without a trailing slash
+    failures: int = 0
+    dead_until: float = 0.0
+
+
+@dataclass
+class NodePool:
+    """Round-robin over the configured URLs, skipping nodes that failed recently."""
+
+    urls: list[str]
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    nodes: list[Node] = field(init=False)
+    _next: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise SinkError("search.urls is empty: no engine to ship to")
+        self.nodes = [Node(u.rstrip("/")) for u in self.urls]
+
+    def pick(self, now: float | None = None) -> Node:
+        """The next live node in turn; if all are dead, the one that comes back soonest."""
+        now = time.monotonic() if now is None else now
+        n = len(self.nodes)
+        for i in range(n):
+            node = self.nodes[(self._next + i) % n]
+            if node.dead_until <= now:
+                self._next = (self._next + i + 1) % n
+                return node
+        return min(self.nodes, key=lambda nd: nd.dead_until)
+
+    def any_alive(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return any(nd.dead_until <= now for nd in self.nodes)
+
+    def failed(self, node: Node, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        pause = min(self.policy.node_dead_cap, self.policy.node_dead_initial * (2 ** min(node.failures, 20)))
+        node.failures += 1
+        node.dead_until = now + pause
+        if len(self.nodes) > 1:
+            log.warning("search node %s failed; skipping it for %.0f s", node.url, pause)
+
+    def succeeded(self, node: Node) -> None:
+        if node.failures:
+            log.info("search node %s is answering again", node.url)
+        node.failures = 0
+        node.dead_until = 0.0
 
 
 class Unanswered(Exception):
