@@ -245,10 +245,10 @@ class BulkIndexer:
             status = reply.status
             verdict = request_verdict(status, len(items))
             if verdict is RequestVerdict.HALT:
-                await self.halt(status, f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}")
+                await self.halt(status, f"{reply.node}: HTTP {status}: {error_reason(reply.body)}")
                 continue
             if verdict is RequestVerdict.THROTTLE:
-                self.metrics.error(429, f"{reply.node}: HTTP 429: {_error_reason(reply.body)}")
+                self.metrics.error(429, f"{reply.node}: HTTP 429: {error_reason(reply.body)}")
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 delay = self.policy.after_retry_after(retry_after, attempt)
                 self._pushed_back(delay)
@@ -256,7 +256,7 @@ class BulkIndexer:
                 attempt += 1
                 continue
             if verdict in (RequestVerdict.SPLIT, RequestVerdict.REFUSE):
-                reason = _error_reason(reply.body)
+                reason = error_reason(reply.body)
                 if status == 413:
                     self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
                     if verdict is RequestVerdict.SPLIT:
@@ -271,7 +271,7 @@ class BulkIndexer:
                     await self._refused(items, status, etype, reason)
                 return
             if verdict is not RequestVerdict.ITEMS:  # OUTAGE or RETRY_COUNTED
-                reason = _error_reason(reply.body)
+                reason = error_reason(reply.body)
                 msg = f"{reply.node}: HTTP {status}: {reason}"
                 self.metrics.error(status, msg)
                 log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
@@ -684,7 +684,3 @@ def _outcome(it: _Item) -> BulkOutcome[Any]:
         log.error("internal: no outcome for document %s; keeping it spooled", it.doc.id)
         return BulkOutcome(it.doc, Result.FAILED, 0, "internal", "no outcome")
     return it.outcome
-
-
-def _error_reason(body: bytes) -> str:
-    return error_reason(body) if body else ""
