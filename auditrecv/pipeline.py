@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.metrics import counter, gauge
-from auditrecv.sink import BulkDoc, index_for
+from auditrecv.sink import BulkDoc, Indexer, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.record import Source, SpoolRecord
 
@@ -461,7 +461,7 @@ class Pipeline:
         self,
         cfg: Config,
         spool: Any,
-        indexer: Any,
+        indexer: Indexer,
         observer: dict[str, Any],
         enrich: Enricher | None = None,
         *,
@@ -575,14 +575,15 @@ class Pipeline:
     async def _index(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
         """The documents the engine confirmed (created, duplicate or dead-lettered)."""
         settings = self._cfg.search
-        bulk = []
+        bulk: list[BulkDoc[BuiltDoc]] = []
         for d in docs:
             if d.source is not None:
                 bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
             elif d.doc is not None:
                 bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
         outcomes = await self._indexer.index(bulk) if bulk else []
-        return [d for d in docs if not d.has_document] + [o.token for o in outcomes if o.confirmed]
+        confirmed = [o.token for o in outcomes if o.confirmed]
+        return [d for d in docs if not d.has_document] + [d for d in confirmed if d is not None]
 
     async def _finish_native(self, docs: list[BuiltDoc]) -> None:
         """Serialize the native batches among `docs`, each enriched with its sender's values (looked up

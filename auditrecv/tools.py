@@ -362,7 +362,7 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
     cfg.spool_path.parent.mkdir(parents=True, exist_ok=True)
     spool = await Spool.open(cfg.spool_path, cfg.spool)
     indexer = await open_indexer(cfg.search) if wait else None
-    pipeline = Pipeline(cfg, spool, indexer, observer_info(cfg), record_clock=True) if wait else None
+    pipeline = Pipeline(cfg, spool, indexer, observer_info(cfg), record_clock=True) if indexer is not None else None
     total = 0
     try:
         for name in names:

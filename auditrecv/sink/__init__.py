@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from auditrecv.config import Search
-from auditrecv.sink.bulk import BulkDoc, BulkIndexer, BulkMetrics, BulkOutcome, Result
+from auditrecv.sink.bulk import BulkIndexer
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Indexer, Requester, Result
 from auditrecv.sink.engine import (
     EngineInfo,
     TemplateError,
@@ -30,6 +31,8 @@ __all__ = [
     "BulkOutcome",
     "EngineAuthError",
     "EngineInfo",
+    "Indexer",
+    "Requester",
     "Result",
     "RetryPolicy",
     "SinkError",

@@ -6,11 +6,9 @@ per document and a document is *confirmed* only when the engine holds it: create
 else is retried here with backoff (429, 5xx, connection errors, 401/403 after a halt) or, if even
 the dead-letter write is refused, reported unconfirmed so the record stays in the spool.
 
-Status policy (sink-and-gss.md A6.2): whole request 413 splits the batch in half; 400 bisects down
-to the offending document and dead-letters it; 401/403 halt shipping (loud error, periodic
-re-probe); 429 honours Retry-After and drops to one request in flight for a while; anything else
-retries with jittered exponential backoff. Per item: 2xx created, 409 duplicate, 429/5xx retried,
-401/403 halt-and-retry, other 4xx dead-lettered.
+What each status means is `policy.py` (sink-and-gss.md A6.2, pure functions); this module acts on it:
+splitting, dead-letter writes, halting with a periodic re-probe, one request in flight for a while
+after a 429, jittered exponential backoff.
 
 A document the engine keeps failing on must not block the ones behind it, and an outage must never
 dead-letter anything (issue 14). So failures that may be a document's fault (5xx other than
@@ -26,132 +24,53 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import importlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.sink.http import (
-    EngineAuthError,
-    NodePool,
-    RetryPolicy,
-    SinkError,
-    auth_header,
-    log,
-    parse_retry_after,
-    ssl_context,
-)
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, T
+from auditrecv.sink.engine import EngineInfo, TemplatesFor, detect_until_answered, install_until_done
+from auditrecv.sink.http import RetryPolicy, error_reason, log, parse_retry_after
 from auditrecv.sink.naming import format_index
+from auditrecv.sink.policy import (
+    ItemResult,
+    ItemVerdict,
+    RequestVerdict,
+    UnreadableReply,
+    accepted,
+    error_type,
+    item_verdict,
+    parse_items,
+    request_verdict,
+)
+from auditrecv.sink.transport import Transport, Unanswered
 
 Sleep = Callable[[float], Awaitable[None]]
 
-_THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (the native gzip drops the GIL)
-# libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
-_native_gzip: Callable[[bytes, int], bytes] = importlib.import_module("auditrecv._native").gzip
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
-_OUTAGE_STATUSES = frozenset({429, 502, 503, 504})  # the engine (or its proxy) is unavailable or overloaded
 _LOG_INTERVAL = 60.0  # seconds between two log lines about the same refusal
-
-
-class Result(enum.Enum):
-    CREATED = "created"
-    DUPLICATE = "duplicate"  # 409 on create: an earlier copy (retransmit, retry) is already indexed
-    DEAD_LETTERED = "dead_lettered"  # refused by the engine, kept in the dead-letter index
-    FAILED = "failed"  # NOT confirmed: keep it spooled
-
-
-@dataclass(frozen=True, slots=True)
-class BulkDoc:
-    """One document to `create`. `source` is a dict or already-serialized single-line JSON bytes."""
-
-    index: str
-    id: str
-    source: dict[str, Any] | bytes
-    token: Any = None  # opaque to the sink: the spool ids the document was built from
-    # The document's NDJSON lines when they are already written (the native bulk body: the `create` action
-    # line for `index` and `id`, then `source`, each ending in a newline): sent as they are.
-    lines: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BulkOutcome:
-    doc: BulkDoc
-    result: Result
-    status: int = 0  # the engine's item status (the original one for dead letters)
-    error_type: str = ""
-    error_reason: str = ""
-
-    @property
-    def confirmed(self) -> bool:
-        """True when the spool may forget the records behind this document."""
-        return self.result is not Result.FAILED
-
-    @property
-    def token(self) -> Any:
-        return self.doc.token
-
-
-@dataclass
-class BulkMetrics:
-    """Plain counters for /metrics; errors_by_status keys are HTTP statuses or 'connection', 'timeout', ..."""
-
-    docs_sent: int = 0  # document lines transmitted, retransmissions included
-    docs_created: int = 0
-    docs_duplicate: int = 0
-    docs_dead_lettered: int = 0
-    docs_failed: int = 0  # returned unconfirmed (the dead-letter write failed too)
-    docs_retried: int = 0
-    bytes_sent: int = 0  # on the wire (after gzip)
-    bytes_uncompressed: int = 0
-    requests: int = 0
-    request_errors: int = 0
-    errors_by_status: dict[str, int] = field(default_factory=dict)
-    in_flight: int = 0
-    halted: bool = False  # 401/403: nothing ships until the engine accepts us again
-    last_error: str = ""
-    last_error_time: float = 0.0  # Unix seconds
-    last_success_time: float = 0.0  # Unix seconds of the last _bulk reply with item results
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def error(self, key: str | int, message: str) -> None:
-        k = str(key)
-        self.errors_by_status[k] = self.errors_by_status.get(k, 0) + 1
-        self.last_error = message
-        self.last_error_time = time.time()
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    node: str
 
 
 @dataclass(eq=False, slots=True)
 class _Item:
     """A document as it travels: its NDJSON lines are built once and reused by retries and splits."""
 
-    doc: BulkDoc
+    doc: BulkDoc[Any]
     lines: bytes  # action line + source line, each ending in "\n"
     source: bytes  # the serialized source (what a dead letter preserves)
     dead_letter_for: _Item | None = None  # set on dead-letter writes: the refused original
     failure: tuple[int, str, str] = (0, "", "")  # (status, type, reason) that sent it to the DLQ
-    outcome: BulkOutcome | None = None
+    outcome: BulkOutcome[Any] | None = None
     failed_since: int | None = None  # the indexer's acceptance count when this document first failed
     failures: int = 0  # failures counted towards dead-lettering it (see the module docstring)
 
@@ -178,7 +97,7 @@ def _serialize(source: dict[str, Any] | bytes) -> bytes:
     return orjson.dumps(source, default=_json_default)
 
 
-def encode(doc: BulkDoc) -> _Item | tuple[BulkDoc, str]:
+def encode(doc: BulkDoc[Any]) -> _Item | tuple[BulkDoc[Any], str]:
     """The NDJSON lines of one `create`, or (doc, why) if the source cannot be made into JSON."""
     if doc.lines is not None and isinstance(doc.source, bytes):
         return _Item(doc, doc.lines, doc.source)
@@ -210,14 +129,11 @@ class BulkIndexer:
         self.policy = policy or RetryPolicy()
         self.metrics = BulkMetrics()
         self.request_latency = LatencyHistogram()  # _bulk requests, answered or failed, for /metrics
-        self.nodes = NodePool(list(settings.urls), self.policy)
-        self.engine: Any = None  # EngineInfo once detected (set by open_indexer / detect)
-        self._auth = auth_header(settings)
-        self._ssl = ssl_context(settings)
+        self.engine: EngineInfo | None = None  # once detected (set by open_indexer / detect)
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._dlq_max = dead_letter_max_source
-        self._gzip_level = gzip_level  # 1: ~4x smaller at >100 MB/s; higher levels cost CPU for little
+        self.transport = Transport(settings, self.policy, self.metrics, gzip_level=gzip_level)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._max_failures = max(1, settings.max_document_retries)
         self._accepted = 0  # bulk replies that created or found at least one document: the engine works
@@ -226,31 +142,13 @@ class BulkIndexer:
         self._throttle_lock = asyncio.Lock()
         self._throttle_until = 0.0
         self._requests_since: list[float] = []  # monotonic start of each _bulk request in flight
-        self._session: aiohttp.ClientSession | None = None
         self._ready: asyncio.Event | None = None  # set by open_indexer while templates install
         self._setup_task: asyncio.Task[None] | None = None
-        headers = {"Accept": "application/json"}
-        if self._auth:
-            headers["Authorization"] = self._auth
-        self._base_headers = headers
-        bulk = dict(headers, **{"Content-Type": "application/x-ndjson"})
-        if settings.gzip:
-            bulk["Content-Encoding"] = "gzip"
-        self._bulk_headers = bulk
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> BulkIndexer:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                ssl=self._ssl if self._ssl is not None else False,
-                limit=max(4, 2 * max(1, self.settings.concurrency) * len(self.nodes.nodes)),
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-            )
+        self.transport.open()
         return self
 
     async def close(self) -> None:
@@ -259,9 +157,7 @@ class BulkIndexer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._setup_task
             self._setup_task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.transport.close()
 
     async def __aenter__(self) -> BulkIndexer:
         return await self.open()
@@ -272,31 +168,12 @@ class BulkIndexer:
     # ------------------------------------------------------------------ plain requests
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
-        """One JSON request with node failover (each live node tried once on connection errors).
-
-        Raises SinkError when no node answered; HTTP error statuses are returned, not raised.
-        """
-        session = self._require_session()
-        headers = dict(self._base_headers)
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        last: BaseException | None = None
-        for _ in range(len(self.nodes.nodes)):
-            node = self.nodes.pick()
-            try:
-                async with session.request(method, node.url + path, data=body, headers=headers) as resp:
-                    data = await resp.read()
-                    self.nodes.succeeded(node)
-                    return Reply(resp.status, resp.headers, data, node.url)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                last = exc
-                self.nodes.failed(node)
-                self.metrics.error(_conn_key(exc), f"{method} {node.url}{path}: {_describe(exc)}")
-        raise SinkError(f"{method} {path}: no search node answered: {_describe(last)}")
+        """One JSON request with node failover (Transport.request): what engine set-up uses."""
+        return await self.transport.request(method, path, body)
 
     # ------------------------------------------------------------------ indexing
 
-    async def index(self, docs: Iterable[BulkDoc]) -> list[BulkOutcome]:
+    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]:
         """Index `docs`; one outcome per doc, in order. Returns when every doc is confirmed or failed."""
         items: list[_Item] = []
         order: list[_Item] = []
@@ -355,70 +232,69 @@ class BulkIndexer:
             first = False
             try:
                 reply = await self._post_bulk(items)
-            except _Transient as exc:
+            except Unanswered as exc:
                 if exc.suspect:
                     failures += 1
                     if await self._failed(items, failures, exc.failure):
                         return
                 if exc.can_fail_over:
                     continue  # another node is up: try it straight away
-                await self._sleep(self.policy.delay(attempt, self._rng))
+                await self.back_off(attempt)
                 attempt += 1
                 continue
             status = reply.status
-            if status == 413:
-                self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
-                if len(items) > 1:
-                    log.warning("HTTP 413 for %d documents: splitting in two", len(items))
-                    await self._split(items)
-                    return
-                await self._refused(items, 413, "request_too_large", _error_reason(reply.body) or "HTTP 413")
-                return
-            if status in (401, 403):
-                await self._halt(status, f"{reply.node}: HTTP {status}: {_error_reason(reply.body)}")
+            verdict = request_verdict(status, len(items))
+            if verdict is RequestVerdict.HALT:
+                await self.halt(status, f"{reply.node}: HTTP {status}: {error_reason(reply.body)}")
                 continue
-            if status == 429:
-                self.metrics.error(429, f"{reply.node}: HTTP 429: {_error_reason(reply.body)}")
+            if verdict is RequestVerdict.THROTTLE:
+                self.metrics.error(429, f"{reply.node}: HTTP 429: {error_reason(reply.body)}")
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 delay = self.policy.after_retry_after(retry_after, attempt)
                 self._pushed_back(delay)
                 await self._sleep(delay)
                 attempt += 1
                 continue
-            if status == 400:
-                reason = _error_reason(reply.body)
-                self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
-                if len(items) > 1:  # find the document that breaks the request
+            if verdict in (RequestVerdict.SPLIT, RequestVerdict.REFUSE):
+                reason = error_reason(reply.body)
+                if status == 413:
+                    self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
+                    if verdict is RequestVerdict.SPLIT:
+                        log.warning("HTTP 413 for %d documents: splitting in two", len(items))
+                    etype, reason = "request_too_large", reason or "HTTP 413"
+                else:
+                    self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
+                    etype = error_type(reply.body) or "bad_request"
+                if verdict is RequestVerdict.SPLIT:  # find the document that breaks the request
                     await self._split(items)
-                    return
-                await self._refused(items, 400, _error_type(reply.body) or "bad_request", reason)
+                else:
+                    await self._refused(items, status, etype, reason)
                 return
-            if not 200 <= status < 300:
-                reason = _error_reason(reply.body)
+            if verdict is not RequestVerdict.ITEMS:  # OUTAGE or RETRY_COUNTED
+                reason = error_reason(reply.body)
                 msg = f"{reply.node}: HTTP {status}: {reason}"
                 self.metrics.error(status, msg)
                 log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
-                if status not in _OUTAGE_STATUSES:
+                if verdict is RequestVerdict.RETRY_COUNTED:
                     failures += 1
-                    failure = (status, _error_type(reply.body) or f"http_{status}", reason)
+                    failure = (status, error_type(reply.body) or f"http_{status}", reason)
                     if await self._failed(items, failures, failure):
                         return
-                if status in (502, 503, 504):
-                    self.nodes.failed(self._node(reply.node))
-                    if self.nodes.any_alive():
+                else:
+                    if self.transport.node_unavailable(reply.node):
                         continue
-                await self._sleep(self.policy.delay(attempt, self._rng))
+                await self.back_off(attempt)
                 attempt += 1
                 continue
             results = self._parse_items(reply, len(items))
             if results is None:
-                await self._sleep(self.policy.delay(attempt, self._rng))
+                await self.back_off(attempt)
                 attempt += 1
                 continue
-            self._resume()
+            self.resume()
             self.metrics.last_success_time = time.time()
             accepted_before = self._accepted
-            if any(200 <= r[0] < 300 or r[0] == 409 for r in results):
+            if any(accepted(r.status) for r in results):
                 self._accepted += 1
             retry, dead, halted = self._apply(items, results, accepted_before)
             if dead:
@@ -428,10 +304,10 @@ class BulkIndexer:
             items = retry
             if items:
                 if halted:
-                    await self._halt(halted[0], f"{reply.node}: {halted[1]}")
+                    await self.halt(halted[0], f"{reply.node}: {halted[1]}")
                 else:
                     delay = self.policy.delay(attempt, self._rng)
-                    if any(r[0] == 429 for r in results):
+                    if any(r.status == 429 for r in results):
                         self._pushed_back(delay)
                     await self._sleep(delay)
                     attempt += 1
@@ -495,7 +371,7 @@ class BulkIndexer:
         return True
 
     def _apply(
-        self, items: list[_Item], results: list[tuple[int, str, str]], accepted_before: int
+        self, items: list[_Item], results: list[ItemResult], accepted_before: int
     ) -> tuple[list[_Item], list[_Item], tuple[int, str] | None]:
         """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status).
 
@@ -509,22 +385,29 @@ class BulkIndexer:
         refused_letters: dict[tuple[int, str, str], list[_Item]] = {}
         halted: tuple[int, str] | None = None
         m = self.metrics
-        for it, (status, etype, reason) in zip(items, results, strict=True):
+        for it, result in zip(items, results, strict=True):
+            status, etype, reason = result.status, result.error_type, result.reason
             orig = it.dead_letter_for
-            if 200 <= status < 300:
-                if orig is None:
+            match item_verdict(status, dead_letter=orig is not None):
+                case ItemVerdict.CREATED:
                     it.outcome = BulkOutcome(it.doc, Result.CREATED, status)
                     m.docs_created += 1
-                else:
+                case ItemVerdict.LETTER_WRITTEN:
+                    assert orig is not None
                     s, t, r = it.failure
                     orig.outcome = BulkOutcome(orig.doc, Result.DEAD_LETTERED, s, t, r)
                     m.docs_dead_lettered += 1
-            elif status == 409 and orig is None:
-                it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
-                m.docs_duplicate += 1
-            elif status == 429 or status >= 500:
-                m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                if status not in _OUTAGE_STATUSES and self._count_failure(it, accepted_before):
+                case ItemVerdict.DUPLICATE:
+                    it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
+                    m.docs_duplicate += 1
+                case ItemVerdict.RETRY:
+                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    retry.append(it)
+                case ItemVerdict.RETRY_COUNTED:
+                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    if not self._count_failure(it, accepted_before):
+                        retry.append(it)
+                        continue
                     reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
                     if orig is None:
                         it.failure = (status, etype, reason)
@@ -532,21 +415,20 @@ class BulkIndexer:
                         dead.append(it)
                     else:
                         refused_letters.setdefault((status, etype, reason), []).append(it)
-                else:
+                case ItemVerdict.HALT:
+                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    halted = (status, f"{etype}: {reason}")
                     retry.append(it)
-            elif status in (401, 403):
-                m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                halted = (status, f"{etype}: {reason}")
-                retry.append(it)
-            elif orig is None:
-                m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
-                if status == 404:
-                    missing_index.setdefault(it.doc.index, []).append(it)
-                it.failure = (status, etype, reason)
-                dead.append(it)
-            else:
-                m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
-                refused_letters.setdefault((status, etype, reason), []).append(it)
+                case ItemVerdict.DEAD_LETTER:
+                    m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
+                    if status == 404:
+                        missing_index.setdefault(it.doc.index, []).append(it)
+                    it.failure = (status, etype, reason)
+                    dead.append(it)
+                case ItemVerdict.LETTER_REFUSED:
+                    assert orig is not None
+                    m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
+                    refused_letters.setdefault((status, etype, reason), []).append(it)
         for index, group in missing_index.items():
             self._log_limited.error(
                 f"404|{index}",
@@ -637,7 +519,8 @@ class BulkIndexer:
         )
         await self._ship(letters)
 
-    async def _halt(self, status: int, message: str) -> None:
+    async def halt(self, status: int, message: str) -> None:
+        """Count the refusal, say once that shipping is halted, and wait before the caller tries again."""
         m = self.metrics
         m.error(status, message)
         if not m.halted:
@@ -650,73 +533,31 @@ class BulkIndexer:
             )
         await self._sleep(self.policy.halt_probe_interval)
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         if self.metrics.halted:
             self.metrics.halted = False
             log.warning("search engine accepts our requests again: shipping resumed")
 
-    def _parse_items(self, reply: Reply, sent: int) -> list[tuple[int, str, str]] | None:
-        """(status, error type, reason) per item, or None (logged) if the reply cannot be trusted."""
-        try:
-            doc = orjson.loads(reply.body)
-            raw_items = doc["items"]
-            if not isinstance(raw_items, list):
-                raise TypeError("items is not a list")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            msg = f"{reply.node}: unreadable _bulk reply ({exc}): {reply.body[:200]!r}"
-            self.metrics.error("bad_reply", msg)
+    def _parse_items(self, reply: Reply, sent: int) -> list[ItemResult] | None:
+        """One result per item, or None (logged) if the reply cannot be trusted."""
+        results = parse_items(reply.body, sent)
+        if isinstance(results, UnreadableReply):
+            msg = f"{reply.node}: {results.message}"
+            self.metrics.error(results.kind, msg)
             log.error("%s", msg)
             return None
-        if len(raw_items) != sent:
-            msg = f"{reply.node}: sent {sent} documents, got {len(raw_items)} items back; resending the batch"
-            self.metrics.error("item_count_mismatch", msg)
-            log.error("%s", msg)
-            return None
-        if doc.get("errors") is False:
-            return [(_item_status(x), "", "") for x in raw_items]
-        out: list[tuple[int, str, str]] = []
-        for x in raw_items:
-            body: Any = next(iter(x.values()), {}) if isinstance(x, dict) and x else {}
-            status = body.get("status", 0) if isinstance(body, dict) else 0
-            err = body.get("error") if isinstance(body, dict) else None
-            if isinstance(err, dict):
-                out.append((int(status), str(err.get("type", "")), str(err.get("reason", ""))))
-            else:
-                out.append((int(status), "", str(err or "")))
-        return out
+        return results
 
     async def _post_bulk(self, items: list[_Item]) -> Reply:
-        session = self._require_session()
         body = b"".join(it.lines for it in items)
-        raw_len = len(body)
         async with self._slots, self._throttle():
-            m = self.metrics
-            m.in_flight += 1
+            self.metrics.in_flight += 1
             started = time.monotonic()
             self._requests_since.append(started)
             try:
-                if self.settings.gzip:
-                    body = await _gzip(body, self._gzip_level)
-                node = self.nodes.pick()
-                m.requests += 1
-                m.docs_sent += len(items)
-                m.bytes_uncompressed += raw_len
-                m.bytes_sent += len(body)
-                try:
-                    async with session.post(node.url + "/_bulk", data=body, headers=self._bulk_headers) as resp:
-                        data = await resp.read()
-                        self.nodes.succeeded(node)
-                        return Reply(resp.status, resp.headers, data, node.url)
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    m.request_errors += 1
-                    msg = f"{node.url}: {_describe(exc)}"
-                    m.error(_conn_key(exc), msg)
-                    log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
-                    self.nodes.failed(node)
-                    suspect = not isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-                    raise _Transient(self.nodes.any_alive(), suspect, (0, _conn_key(exc), msg)) from exc
+                return await self.transport.post_bulk(body, len(items))
             finally:
-                m.in_flight -= 1
+                self.metrics.in_flight -= 1
                 self._requests_since.remove(started)
                 self.request_latency.observe(time.monotonic() - started)
 
@@ -788,14 +629,6 @@ class BulkIndexer:
             log.warning("engine overloaded (HTTP 429): one bulk request at a time for a while")
         self._throttle_until = time.monotonic() + max(delay, self.policy.throttle_window)
 
-    def _node(self, url: str) -> Any:
-        return next(n for n in self.nodes.nodes if n.url == url)
-
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise SinkError("BulkIndexer used before open() (use `async with BulkIndexer(...)`)")
-        return self._session
-
     # ------------------------------------------------------------------ setup
 
     async def wait_ready(self) -> None:
@@ -803,82 +636,33 @@ class BulkIndexer:
         if self._ready is not None:
             await self._ready.wait()
 
-    async def detect(self) -> Any:
-        """Detect the engine, retrying transient failures with backoff; halts (and re-probes) on 401/403."""
-        from auditrecv.sink.engine import detect_engine
+    async def detect(self) -> EngineInfo:
+        """Detect the engine (engine.detect_until_answered) and remember it for the metrics' label."""
+        info = await detect_until_answered(self)
+        self.engine = info
+        return info
 
-        attempt = 0
-        while True:
-            try:
-                info = await detect_engine(self)
-            except EngineAuthError as exc:
-                await self._halt(401, str(exc))
-                continue
-            except SinkError as exc:
-                self.metrics.error("detect", str(exc))
-                log.warning("search engine not ready: %s", exc)
-                await self._sleep(self.policy.delay(attempt, self._rng))
-                attempt += 1
-                continue
-            self._resume()
-            self.engine = info
-            log.info("search engine: %s %s (%s)", info.flavor, info.version, info.cluster_name or "?")
-            return info
+    async def back_off(self, attempt: int) -> None:
+        """The jittered exponential backoff of the retry policy, on the indexer's clock."""
+        await self._sleep(self.policy.delay(attempt, self._rng))
 
-    def start_setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
+    def start_setup(self, templates_for: TemplatesFor | None) -> None:
         """Detect the engine and install templates in the background; `index` waits for it."""
         self._ready = asyncio.Event()
         self._setup_task = asyncio.create_task(self._setup(templates_for), name="sink-setup")
 
-    async def _setup(self, templates_for: Callable[[Any], Mapping[str, Any]] | None) -> None:
-        from auditrecv.sink.engine import TemplateError, dead_letter_template, install_templates
-        from auditrecv.sink.naming import template_names
-
+    async def _setup(self, templates_for: TemplatesFor | None) -> None:
         assert self._ready is not None
         try:
             info = await self.detect()
-            if not self.settings.install_templates:
-                return
-            templates: dict[str, Any] = dict(templates_for(info)) if templates_for else {}
-            index_templates = dict(templates.get("index_templates") or {})
-            index_templates.setdefault(template_names(self.settings).dead_letter, dead_letter_template(self.settings))
-            templates["index_templates"] = index_templates
-            attempt = 0
-            while True:
-                try:
-                    names = await install_templates(self, info, templates)
-                    log.info("installed %s", ", ".join(names))
-                    self._resume()
-                    return
-                except EngineAuthError as exc:
-                    await self._halt(403, str(exc))
-                except TemplateError as exc:
-                    # Not retried: the same body would be refused again. Shipping goes on (the engine
-                    # maps dynamically) so the spool does not fill up over a template bug.
-                    self.metrics.error("template", str(exc))
-                    log.error("!!! template installation failed: %s !!!", exc)
-                    return
-                except SinkError as exc:
-                    log.warning("installing templates: %s; retrying", exc)
-                    await self._sleep(self.policy.delay(attempt, self._rng))
-                    attempt += 1
+            if self.settings.install_templates:
+                await install_until_done(self, info, templates_for)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("search engine setup failed; shipping anyway")
         finally:
             self._ready.set()
-
-
-class _Transient(Exception):
-    """A request that got no answer. `suspect`: it was sent and then hung or was dropped, which a
-    document can cause (a refused connection cannot); `failure` is (0, kind, message) for a dead letter."""
-
-    def __init__(self, can_fail_over: bool, suspect: bool = False, failure: tuple[int, str, str] = (0, "", "")) -> None:
-        super().__init__("transient")
-        self.can_fail_over = can_fail_over
-        self.suspect = suspect
-        self.failure = failure
 
 
 def _failure_text(failure: tuple[int, str, str]) -> str:
@@ -895,48 +679,8 @@ def _letter_index(letter: _Item) -> str:
         return "?"
 
 
-def _outcome(it: _Item) -> BulkOutcome:
+def _outcome(it: _Item) -> BulkOutcome[Any]:
     if it.outcome is None:  # cannot happen unless a code path forgot an item: never claim success
         log.error("internal: no outcome for document %s; keeping it spooled", it.doc.id)
         return BulkOutcome(it.doc, Result.FAILED, 0, "internal", "no outcome")
     return it.outcome
-
-
-def _item_status(x: Any) -> int:
-    if isinstance(x, dict) and x:
-        body = next(iter(x.values()))
-        if isinstance(body, dict):
-            return int(body.get("status", 0))
-    return 0
-
-
-def _error_type(body: bytes) -> str:
-    try:
-        err = orjson.loads(body).get("error")
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
-    return str(err.get("type", "")) if isinstance(err, dict) else ""
-
-
-def _error_reason(body: bytes) -> str:
-    from auditrecv.sink.engine import _reason
-
-    return _reason(body) if body else ""
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "no node configured"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _conn_key(exc: BaseException) -> str:
-    return "timeout" if isinstance(exc, TimeoutError) else "connection"
-
-
-async def _gzip(body: bytes, level: int = 1) -> bytes:
-    if len(body) >= _THREAD_COMPRESS_BYTES:
-        return await asyncio.to_thread(_native_gzip, body, level)
-    return _native_gzip(body, level)

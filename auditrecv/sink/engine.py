@@ -1,4 +1,4 @@
-"""Which engine answers (`GET /`), and putting our templates into it.
+"""Engine set-up: which engine answers (`GET /`), and putting our templates into it, until it is done.
 
 The flavor decides the template variant (ECS `flattened` vs OpenSearch `flat_object` and friends) and
 the lifecycle API (ILM vs ISM), so it is detected once at startup rather than configured.
@@ -7,18 +7,16 @@ the lifecycle API (ILM vs ISM), so it is detected once at startup rather than co
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
 from auditrecv.config import Search
-from auditrecv.sink.http import EngineAuthError, SinkError
-from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_priority
-
-if TYPE_CHECKING:
-    from auditrecv.sink.bulk import BulkIndexer
+from auditrecv.sink.contract import BulkMetrics, Requester
+from auditrecv.sink.http import EngineAuthError, SinkError, error_reason
+from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_names, template_priority
 
 log = logging.getLogger("auditrecv.sink")
 
@@ -30,6 +28,19 @@ DEAD_LETTER_TEMPLATE = DEFAULT_DEAD_LETTER_TEMPLATE
 # the main pattern (auditrecv-dlq-* inside auditrecv-*) gets the dead-letter mapping; plus the
 # pattern's specificity, like the main templates.
 DEAD_LETTER_PRIORITY = 300
+
+
+class SetupHost(Requester, Protocol):
+    """What set-up needs from the indexer: requests, and the halt and backoff it shares with shipping."""
+
+    settings: Search
+    metrics: BulkMetrics
+
+    async def halt(self, status: int, message: str) -> None: ...
+
+    def resume(self) -> None: ...
+
+    async def back_off(self, attempt: int) -> None: ...
 
 
 class TemplateError(SinkError):
@@ -54,6 +65,9 @@ class EngineInfo:
         return tuple(parts)
 
 
+TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
+
+
 def parse_engine_info(headers: Mapping[str, str], body: bytes) -> EngineInfo:
     """Flavor and version from a `GET /` reply (header for ES >= 7.14, `version.distribution` for OpenSearch)."""
     try:
@@ -76,13 +90,13 @@ def parse_engine_info(headers: Mapping[str, str], body: bytes) -> EngineInfo:
     return EngineInfo(flavor, number, nums[0], nums[1], str(doc.get("cluster_name", "")))
 
 
-async def detect_engine(indexer: BulkIndexer) -> EngineInfo:
+async def detect_engine(indexer: Requester) -> EngineInfo:
     """One `GET /` (with node failover); raises EngineAuthError on 401/403, SinkError otherwise."""
     reply = await indexer.request("GET", "/")
     if reply.status in (401, 403):
-        raise EngineAuthError(f"GET / refused with HTTP {reply.status}: {_reason(reply.body)}")
+        raise EngineAuthError(f"GET / refused with HTTP {reply.status}: {error_reason(reply.body)}")
     if reply.status != 200:
-        raise SinkError(f"GET / returned HTTP {reply.status}: {_reason(reply.body)}")
+        raise SinkError(f"GET / returned HTTP {reply.status}: {error_reason(reply.body)}")
     return parse_engine_info(reply.headers, reply.body)
 
 
@@ -133,29 +147,7 @@ def dead_letter_template(settings: Search) -> dict[str, Any]:
     }
 
 
-def _reason(body: bytes) -> str:
-    """The engine's own words from an error body (`error.root_cause[0].reason`, `error.reason`, ...)."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace")
-    err = doc.get("error") if isinstance(doc, dict) else None
-    if isinstance(err, dict):
-        # The top-level reason is often generic ("template after composition is invalid"); the
-        # specific one is down the caused_by chain.
-        parts: list[str] = []
-        node: Any = err
-        while isinstance(node, dict) and len(parts) < 4:
-            t, r = node.get("type", ""), node.get("reason", "")
-            parts.append(f"{t}: {r}" if t else str(r))
-            node = node.get("caused_by")
-        return " (caused by) ".join(parts)
-    if isinstance(err, str):
-        return err
-    return body[:300].decode("utf-8", "replace")
-
-
-async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates: Mapping[str, Any]) -> list[str]:
+async def install_templates(indexer: Requester, engine: EngineInfo, templates: Mapping[str, Any]) -> list[str]:
     """PUT every lifecycle policy, component template and index template; idempotent.
 
     `templates` = {"component_templates": {name: body}, "index_templates": {name: body},
@@ -169,15 +161,14 @@ async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         reply = await indexer.request("PUT", path, data)
         if reply.status in (401, 403):
-            raise EngineAuthError(f"installing {kind} {name!r}: HTTP {reply.status}: {_reason(reply.body)}")
+            raise EngineAuthError(f"installing {kind} {name!r}: HTTP {reply.status}: {error_reason(reply.body)}")
         if 200 <= reply.status < 300:
             done.append(f"{kind}/{name}")
             return True
         if reply.status in tolerate:
             return False
-        raise TemplateError(
-            f"{engine.flavor} {engine.version} rejected {kind} {name!r} (HTTP {reply.status}): {_reason(reply.body)}"
-        )
+        why = error_reason(reply.body)
+        raise TemplateError(f"{engine.flavor} {engine.version} rejected {kind} {name!r} (HTTP {reply.status}): {why}")
 
     if engine.flavor == "elasticsearch":
         for name, body in (templates.get("ilm_policies") or templates.get("ilm") or {}).items():
@@ -203,3 +194,50 @@ async def install_templates(indexer: BulkIndexer, engine: EngineInfo, templates:
     for name, body in (templates.get("index_templates") or {}).items():
         await put("index_template", f"/_index_template/{name}", name, body)
     return done
+
+
+async def detect_until_answered(host: SetupHost) -> EngineInfo:
+    """Detect the engine, retrying transient failures with backoff; halts (and re-probes) on 401/403."""
+    attempt = 0
+    while True:
+        try:
+            info = await detect_engine(host)
+        except EngineAuthError as exc:
+            await host.halt(401, str(exc))
+            continue
+        except SinkError as exc:
+            host.metrics.error("detect", str(exc))
+            log.warning("search engine not ready: %s", exc)
+            await host.back_off(attempt)
+            attempt += 1
+            continue
+        host.resume()
+        log.info("search engine: %s %s (%s)", info.flavor, info.version, info.cluster_name or "?")
+        return info
+
+
+async def install_until_done(host: SetupHost, info: EngineInfo, templates_for: TemplatesFor | None) -> None:
+    """Install `templates_for(info)` plus the dead-letter template, retrying until the engine took them
+    or refused one (logged, not retried: the same body would be refused again)."""
+    templates: dict[str, Any] = dict(templates_for(info)) if templates_for else {}
+    index_templates = dict(templates.get("index_templates") or {})
+    index_templates.setdefault(template_names(host.settings).dead_letter, dead_letter_template(host.settings))
+    templates["index_templates"] = index_templates
+    attempt = 0
+    while True:
+        try:
+            names = await install_templates(host, info, templates)
+            log.info("installed %s", ", ".join(names))
+            host.resume()
+            return
+        except EngineAuthError as exc:
+            await host.halt(403, str(exc))
+        except TemplateError as exc:
+            # Shipping goes on (the engine maps dynamically) so the spool does not fill up over a template bug.
+            host.metrics.error("template", str(exc))
+            log.error("!!! template installation failed: %s !!!", exc)
+            return
+        except SinkError as exc:
+            log.warning("installing templates: %s; retrying", exc)
+            await host.back_off(attempt)
+            attempt += 1

@@ -11,7 +11,7 @@ import threading
 import auditrecv._native as native
 import pytest
 
-from auditrecv.sink import bulk
+from auditrecv.sink import transport
 
 
 @pytest.mark.parametrize("size", [0, 1, 100, 64 * 1024, 300 * 1024, 5 * 1024 * 1024])
@@ -32,18 +32,18 @@ def test_levels_out_of_range_are_clamped_not_refused() -> None:
 
 
 def test_the_sink_compresses_small_bodies_inline_and_big_ones_in_a_thread() -> None:
-    small, big = b"x" * 1000, os.urandom(bulk._THREAD_COMPRESS_BYTES).hex().encode()
+    small, big = b"x" * 1000, os.urandom(transport._THREAD_COMPRESS_BYTES).hex().encode()
     threads: list[str] = []
-    real = bulk._native_gzip
+    real = transport._native_gzip
 
     def spy(data: bytes, level: int) -> bytes:
         threads.append(threading.current_thread().name)
         return real(data, level)
 
-    bulk._native_gzip = spy
+    transport._native_gzip = spy
     try:
-        assert gzip.decompress(asyncio.run(bulk._gzip(small))) == small
-        assert gzip.decompress(asyncio.run(bulk._gzip(big))) == big
+        assert gzip.decompress(asyncio.run(transport._gzip(small))) == small
+        assert gzip.decompress(asyncio.run(transport._gzip(big))) == big
     finally:
-        bulk._native_gzip = real
+        transport._native_gzip = real
     assert threads[0] == threading.main_thread().name and threads[1] != threading.main_thread().name

@@ -26,7 +26,8 @@ from auditrecv.sink import (
     open_indexer,
     parse_engine_info,
 )
-from auditrecv.sink.http import NodePool, RetryPolicy, auth_header, parse_retry_after, ssl_context
+from auditrecv.sink.http import RetryPolicy, parse_retry_after
+from auditrecv.sink.transport import NodePool, auth_header, ssl_context
 from tests.sink.fake_engine import FakeEngine
 
 

@@ -1,0 +1,106 @@
+"""What the rest of the service sees of the sink: the document and outcome types and typed Protocols.
+
+Kept apart from the indexer so the pipeline, the engine set-up and test doubles depend on this small
+module rather than on `bulk.py` (and so the sink modules do not import each other in a circle).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Result(enum.Enum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"  # 409 on create: an earlier copy (retransmit, retry) is already indexed
+    DEAD_LETTERED = "dead_lettered"  # refused by the engine, kept in the dead-letter index
+    FAILED = "failed"  # NOT confirmed: keep it spooled
+
+
+@dataclass(frozen=True, slots=True)
+class BulkDoc(Generic[T]):
+    """One document to `create`. `source` is a dict or already-serialized single-line JSON bytes."""
+
+    index: str
+    id: str
+    source: dict[str, Any] | bytes
+    token: T | None = None  # opaque to the sink: the spool ids the document was built from
+    # The document's NDJSON lines when they are already written (the native bulk body: the `create` action
+    # line for `index` and `id`, then `source`, each ending in a newline): sent as they are.
+    lines: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome(Generic[T]):
+    doc: BulkDoc[T]
+    result: Result
+    status: int = 0  # the engine's item status (the original one for dead letters)
+    error_type: str = ""
+    error_reason: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        """True when the spool may forget the records behind this document."""
+        return self.result is not Result.FAILED
+
+    @property
+    def token(self) -> T | None:
+        return self.doc.token
+
+
+@dataclass
+class BulkMetrics:
+    """Plain counters for /metrics; errors_by_status keys are HTTP statuses or 'connection', 'timeout', ..."""
+
+    docs_sent: int = 0  # document lines transmitted, retransmissions included
+    docs_created: int = 0
+    docs_duplicate: int = 0
+    docs_dead_lettered: int = 0
+    docs_failed: int = 0  # returned unconfirmed (the dead-letter write failed too)
+    docs_retried: int = 0
+    bytes_sent: int = 0  # on the wire (after gzip)
+    bytes_uncompressed: int = 0
+    requests: int = 0
+    request_errors: int = 0
+    errors_by_status: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    halted: bool = False  # 401/403: nothing ships until the engine accepts us again
+    last_error: str = ""
+    last_error_time: float = 0.0  # Unix seconds
+    last_success_time: float = 0.0  # Unix seconds of the last _bulk reply with item results
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def error(self, key: str | int, message: str) -> None:
+        k = str(key)
+        self.errors_by_status[k] = self.errors_by_status.get(k, 0) + 1
+        self.last_error = message
+        self.last_error_time = time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    node: str
+
+
+class Requester(Protocol):
+    """One JSON request with node failover: what engine detection and template installation need."""
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> Reply: ...
+
+
+class Indexer(Protocol):
+    """The sink as the pipeline sees it: one outcome per document, in order, once each is settled."""
+
+    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,137 @@
+"""The status policy of `_bulk` as plain functions: what a reply means for the documents in it.
+
+No I/O, no clock, no state: `bulk.py` asks these and does the sending, sleeping, counting and logging,
+so each rule can be tested on its own (tests/sink/test_policy.py walks every status).
+
+Whole request: 2xx carries per-item results; 413 and 400 split a batch in half (down to the document
+that breaks it, which is then refused: dead-lettered); 401/403 halt shipping; 429 throttles; 502/503/504
+mean the engine or its proxy is unavailable (fail over, never the documents' fault); any other status
+is retried and counted as a failure a document may have caused.
+Per item: 2xx created (or, for a dead letter, its document dead-lettered), 409 on `create` duplicate,
+429/502/503/504 retried, other 5xx retried and counted, 401/403 halt-and-retry, other 4xx dead-lettered
+(a dead letter the engine refuses leaves its document spooled).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+# The engine (or its proxy) is unavailable or overloaded: an outage, which must never dead-letter anything.
+OUTAGE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class RequestVerdict(enum.Enum):
+    ITEMS = "items"  # 2xx: read the per-item results
+    SPLIT = "split"  # 413 / 400 on several documents: send each half on its own
+    REFUSE = "refuse"  # 413 / 400 on one document: the engine will never take it
+    HALT = "halt"  # 401 / 403: credentials or privileges refused
+    THROTTLE = "throttle"  # 429: honour Retry-After, one request at a time for a while
+    OUTAGE = "outage"  # 502 / 503 / 504: fail over to another node, else back off; never counted
+    RETRY_COUNTED = "retry_counted"  # anything else: back off and count it against the documents
+
+
+class ItemVerdict(enum.Enum):
+    CREATED = "created"  # a document is indexed
+    LETTER_WRITTEN = "letter_written"  # a dead letter is indexed: its document is dead-lettered
+    DUPLICATE = "duplicate"  # 409 on `create`: an earlier copy is indexed
+    RETRY = "retry"  # the engine is busy or unavailable: retry, not the document's fault
+    RETRY_COUNTED = "retry_counted"  # retry, counted as a failure the document may cause
+    HALT = "halt"  # credentials or privileges refused: retry once the engine accepts us again
+    DEAD_LETTER = "dead_letter"  # the engine will never take this document
+    LETTER_REFUSED = "letter_refused"  # the engine will not take the dead letter either: keep it spooled
+
+
+def request_verdict(status: int, docs: int) -> RequestVerdict:
+    """What a whole `_bulk` reply with HTTP `status` means for the `docs` documents it carried."""
+    if status in (413, 400):
+        return RequestVerdict.SPLIT if docs > 1 else RequestVerdict.REFUSE
+    if status in (401, 403):
+        return RequestVerdict.HALT
+    if status == 429:
+        return RequestVerdict.THROTTLE
+    if 200 <= status < 300:
+        return RequestVerdict.ITEMS
+    if status in OUTAGE_STATUSES:
+        return RequestVerdict.OUTAGE
+    return RequestVerdict.RETRY_COUNTED
+
+
+def item_verdict(status: int, *, dead_letter: bool) -> ItemVerdict:
+    """What one item's `status` means; `dead_letter`: the item is a dead-letter write (an `index`)."""
+    if 200 <= status < 300:
+        return ItemVerdict.LETTER_WRITTEN if dead_letter else ItemVerdict.CREATED
+    if status == 409 and not dead_letter:
+        return ItemVerdict.DUPLICATE
+    if status == 429 or status >= 500:
+        return ItemVerdict.RETRY if status in OUTAGE_STATUSES else ItemVerdict.RETRY_COUNTED
+    if status in (401, 403):
+        return ItemVerdict.HALT
+    return ItemVerdict.LETTER_REFUSED if dead_letter else ItemVerdict.DEAD_LETTER
+
+
+def accepted(status: int) -> bool:
+    """An item status that proves the engine works (it created or found the document)."""
+    return 200 <= status < 300 or status == 409
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    status: int
+    error_type: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableReply:
+    """A 2xx reply whose items cannot be trusted: resend the whole request. `kind` is the metric key."""
+
+    kind: str  # "bad_reply" or "item_count_mismatch"
+    message: str
+
+
+def parse_items(body: bytes, sent: int) -> list[ItemResult] | UnreadableReply:
+    """One result per document sent, in order, from a 2xx `_bulk` reply body."""
+    try:
+        doc = orjson.loads(body)
+        raw_items = doc["items"]
+        if not isinstance(raw_items, list):
+            raise TypeError("items is not a list")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        return UnreadableReply("bad_reply", f"unreadable _bulk reply ({exc}): {body[:200]!r}")
+    if len(raw_items) != sent:
+        return UnreadableReply(
+            "item_count_mismatch", f"sent {sent} documents, got {len(raw_items)} items back; resending the batch"
+        )
+    if doc.get("errors") is False:
+        return [ItemResult(_item_status(x)) for x in raw_items]
+    out: list[ItemResult] = []
+    for x in raw_items:
+        item: Any = next(iter(x.values()), {}) if isinstance(x, dict) and x else {}
+        status = item.get("status", 0) if isinstance(item, dict) else 0
+        err = item.get("error") if isinstance(item, dict) else None
+        if isinstance(err, dict):
+            out.append(ItemResult(int(status), str(err.get("type", "")), str(err.get("reason", ""))))
+        else:
+            out.append(ItemResult(int(status), "", str(err or "")))
+    return out
+
+
+def _item_status(x: Any) -> int:
+    if isinstance(x, dict) and x:
+        item = next(iter(x.values()))
+        if isinstance(item, dict):
+            return int(item.get("status", 0))
+    return 0
+
+
+def error_type(body: bytes) -> str:
+    """`error.type` of an error reply body, or ""."""
+    try:
+        err = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return str(err.get("type", "")) if isinstance(err, dict) else ""
