@@ -1102,19 +1102,7 @@ fn write_fields_and_interpreted(
     written: &mut Vec<(usize, usize, usize)>, // per field: key, value start, end
     pair_spans: &mut Vec<(usize, usize)>,     // per field: its interpreted `"key":value` in `w`
 ) {
-    w.key("fields");
-    w.begin_obj();
-    written.clear();
-    for (k, v) in rec.fields.iter() {
-        w.item();
-        let key_start = w.buf.len();
-        w.str(k);
-        w.buf.push(b':');
-        let value_start = w.buf.len();
-        w.str(v);
-        written.push((key_start, value_start, w.buf.len()));
-    }
-    w.end_obj();
+    crate::linux::json::write_fields_noting_spans(w, rec, written);
     w.key("interpreted");
     w.begin_obj();
     let mut run: Option<(usize, usize)> = None;

@@ -8,7 +8,26 @@ use super::assemble::Event;
 use super::interpret::{Facts, PathValue, SockAddr, event_facts, interpret_field, ipv6_text, iso_time, syscall_tables};
 use super::num::Num;
 use super::pytext::PyInt;
+use super::record::Record;
 use crate::json::{JsonError, JsonWriter};
+
+/// A record's `"fields"` object, noting where each pair went in `w` (key start, value start, end), so that
+/// the `interpreted` values equal to the raw ones (most) can be copied from it instead of written again.
+pub(crate) fn write_fields_noting_spans(w: &mut JsonWriter, record: &Record, written: &mut Vec<(usize, usize, usize)>) {
+    w.key("fields");
+    w.begin_obj();
+    written.clear();
+    for (k, v) in record.fields.iter() {
+        w.item();
+        let key_start = w.buf.len();
+        w.str(k);
+        w.buf.push(b':');
+        let value_start = w.buf.len();
+        w.str(v);
+        written.push((key_start, value_start, w.buf.len()));
+    }
+    w.end_obj();
+}
 
 fn opt_num(w: &mut JsonWriter, v: Option<&Num>) -> Result<(), JsonError> {
     match v {
@@ -94,19 +113,7 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
         w.str(&record.raw);
         match record.error.is_none() && !record.fragment {
             true => {
-                w.key("fields");
-                w.begin_obj();
-                written.clear();
-                for (k, v) in record.fields.iter() {
-                    w.item();
-                    let key_start = w.buf.len();
-                    w.str(k);
-                    w.buf.push(b':');
-                    let value_start = w.buf.len();
-                    w.str(v);
-                    written.push((key_start, value_start, w.buf.len()));
-                }
-                w.end_obj();
+                write_fields_noting_spans(w, record, &mut written);
                 w.key("interpreted");
                 w.begin_obj();
                 // runs of fields left as they are (most) are copied in one piece, commas included
