@@ -193,22 +193,6 @@ def _positioned(docs: list[BuiltDoc], positions: dict[int, int]) -> Iterator[tup
         yield first, built
 
 
-def raw_objects(
-    kind: RecordKind, items: Iterable[tuple[int, bytes]], *, label: str
-) -> Iterator[tuple[dict[str, Any], str]]:
-    """--raw as objects: the decoders' own output before any mapping, one dict per BSM record or Linux
-    event, with its error text ("" when it decoded cleanly). `label` names the input (Linux events'
-    `source`). Raises TypeError for a value beyond 64 bits, as writing it would."""
-    if kind == "bsm":
-        for offset, payload in items:
-            line, errors = _native.bsm_decode_raw(payload, offset, max_tokens=_NO_CAP, max_array_items=_NO_CAP)
-            yield orjson.loads(line), (f"offset {offset}: {'; '.join(errors)}" if errors else "")
-        return
-    for line in _native.linux_decode_raw([line for _, line in items], label).splitlines():
-        event = orjson.loads(line)
-        yield event, (str(event["error"]) if event.get("error") else "")
-
-
 def input_kind(name: str) -> RecordKind:
     """BSM or Linux, from the first bytes (as `read_input` tells them apart); stdin is peeked, not consumed."""
     if name == "-":
