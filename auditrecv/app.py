@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 
     from auditrecv.enrich import Enricher
     from auditrecv.pipeline import Pipeline
-    from auditrecv.receive.audisp_remote_server import AudispRemoteServer
-    from auditrecv.receive.audit_remote_server import AuditRemoteServer
+    from auditrecv.receive.server import ReceiveServer
     from auditrecv.sink.bulk import BulkIndexer
     from auditrecv.spool import Spool
     from auditrecv.status import RecentProblems, ShippingWatch
@@ -68,7 +67,7 @@ class Service:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.spool: Spool | None = None
-        self.servers: dict[str, AuditRemoteServer | AudispRemoteServer] = {}
+        self.servers: dict[str, ReceiveServer] = {}
         self.pipeline: Pipeline | None = None
         self.indexer: BulkIndexer | None = None
         self.enricher: Enricher | None = None
@@ -120,8 +119,7 @@ class Service:
                 log.exception("shipping watchdog failed")
 
     async def _start_listeners(self) -> None:
-        from auditrecv.receive.audisp_remote_server import start_audisp_remote_server
-        from auditrecv.receive.audit_remote_server import start_audit_remote_server
+        from auditrecv.receive.listeners import start_audisp_remote_server, start_audit_remote_server
 
         cfg = self.cfg
         spool = self.spool
@@ -129,15 +127,10 @@ class Service:
         if cfg.listeners.audit_remote.enabled:
             illumos = await start_audit_remote_server(cfg.listeners.audit_remote, cfg.gss, spool, name="audit_remote")
             self.servers["audit_remote"] = illumos
-            log.info("audit_remote (illumos) listening on %s port %d", cfg.listeners.audit_remote.host, illumos.port)
         for name in ("audisp_remote", "audisp_remote_krb5"):
             lst = getattr(cfg.listeners, name)
             if lst.enabled:
-                linux = await start_audisp_remote_server(lst, cfg.gss, spool, name=name)
-                self.servers[name] = linux
-                log.info(
-                    "%s (Linux, %s/%s) listening on %s port %d", name, lst.transport, lst.format, lst.host, linux.port
-                )
+                self.servers[name] = await start_audisp_remote_server(lst, cfg.gss, spool, name=name)
 
     async def _start_pipeline(self) -> None:
         from auditrecv.pipeline import Pipeline
@@ -202,12 +195,7 @@ class Service:
         self.stopping = True
         for srv in self.servers.values():
             with contextlib.suppress(Exception):
-                closing = srv.close()  # audit_remote's is synchronous, audisp_remote's a coroutine
-                if closing is not None:
-                    await closing
-        for srv in self.servers.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(srv.wait_closed(), 5)
+                await asyncio.wait_for(srv.close(), 5)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

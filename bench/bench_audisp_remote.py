@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import benchkit  # noqa: E402
 
 from auditrecv.config import AudispRemoteListener, Gss  # noqa: E402
-from auditrecv.receive.audisp_remote_server import start_audisp_remote_server  # noqa: E402
-from auditrecv.spool import Spool, SpoolRecord  # noqa: E402
+from auditrecv.receive.listeners import start_audisp_remote_server  # noqa: E402
+from auditrecv.spool import Spool, SpoolRecord, SpoolState  # noqa: E402
 from tests.e2e.harness import running_service, service_config  # noqa: E402
 from tests.infra.audisp import AudispRemote  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
@@ -58,16 +58,16 @@ def make_lines(n: int) -> list[bytes]:
 class MemorySpool:
     """Not durable: isolates the receiver's own cost from the spool's commit latency."""
 
-    state = "ok"
+    state: SpoolState = "ok"
 
     def __init__(self) -> None:
         self.count = 0
 
-    async def append(self, records: list[SpoolRecord]) -> list[int]:
+    async def append(self, records: Sequence[SpoolRecord]) -> list[int]:
         self.count += len(records)
         return list(range(len(records)))
 
-    def try_append_now(self, records: list[SpoolRecord], appender: object) -> list[int]:
+    def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> list[int]:
         """The real spool's no-wait path (its ack journal), so the receiver takes its fast path too."""
         self.count += len(records)
         return list(range(len(records)))

@@ -1,9 +1,9 @@
-"""Receivers: sans-I/O protocol cores and thin asyncio servers.
+"""Receivers: sans-I/O protocol cores behind one asyncio server.
 
-Shared building blocks: ``framing`` (u32 BE length framing), ``gss`` (Kerberos acceptor over
-python-gssapi), ``access`` (CIDR allowlists, connection caps per listener and per peer, log
-throttling), ``flow`` (timeouts, the in-flight window, unread replies). illumos ``audit_remote``:
-``audit_remote`` (core), ``dummy_mech`` (illumos mech_dummy), ``audit_remote_server`` (asyncio).
-Linux ``audisp-remote``: ``audisp_remote`` and its server. Nothing is imported here so that
-importing one receiver does not load the other (or the GSS library) needlessly.
+The contract every core speaks: ``contract`` (events, security contexts, the principal policy).
+Cores: ``audit_remote`` (illumos, with ``dummy_mech``), ``audisp_remote`` (Linux managed, ascii,
+krb5), both over ``framing``. The one server: ``server`` (allowlist, connection caps, timeouts,
+the in-flight window, spool backpressure, statistics, shutdown), with ``access`` and ``flow``;
+``listeners`` holds what differs per protocol. ``gss`` is the only module that touches the GSS
+library. Nothing is imported here, so importing a core loads neither the server nor GSS.
 """

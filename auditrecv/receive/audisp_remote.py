@@ -1,7 +1,7 @@
-"""Sans-I/O core of the Linux ``audisp-remote`` protocol (specs/linux.md §3).
+"""Sans-I/O cores of the Linux ``audisp-remote`` protocol (specs/linux.md §3).
 
-Three session types share one event vocabulary so the asyncio server does not care which one
-it drives:
+Three cores speak the receive contract (:mod:`~auditrecv.receive.contract`), so the one server
+does not care which it drives:
 
 * :class:`ManagedSession` - ``format = managed`` over plain TCP: 16-byte little-endian header
   (magic ``0xff0000fe``, type, length, seq) + one audit line per MESSAGE frame, strict
@@ -11,23 +11,33 @@ it drives:
   behind a 4-byte big-endian length, after a leading empty token and a raw-krb5 handshake with
   no channel bindings; every reply is wrapped too.
 
-Sessions never do I/O and never touch the spool. They turn bytes into events
-(:class:`Record`, :class:`Heartbeat`, :class:`Send`, :class:`Authenticated`,
-:class:`Violation`) and build reply bytes. The server stores records first and only then asks
-the session for the reply, so the client never sees a reply that would make it drop a record
-that is not stored (see :func:`reply_type_for_stored`).
+A record's ack token is its frame's seq; the server asks for the reply only once the record is
+stored, so the client never sees a reply that would make it drop a record that is not stored
+(see :func:`reply_type_for_stored`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
 
-from auditrecv.receive.context import SecurityContext
+from auditrecv.receive.contract import (
+    AckToken,
+    Authenticated,
+    ConnectionFailed,
+    Event,
+    Heartbeat,
+    PrincipalPolicy,
+    RecordReceived,
+    SecurityContext,
+    SecurityFailure,
+    SpoolState,
+    escape_pattern,
+    hold_beyond,
+)
 from auditrecv.receive.framing import FrameDecoder, FrameError, encode_frame
 
 MAGIC = 0xFF0000FE
@@ -56,48 +66,6 @@ _MESSAGE = int(MessageType.MESSAGE)  # plain ints for the per-record path (enum 
 _ACK = int(MessageType.ACK)
 
 DISKLOW_TEXT = b"auditrecv spool is filling up"
-
-
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One audit line (or oversize-line fragment) to spool; ``seq`` None means "no reply owed" (ascii)."""
-
-    line: bytes
-    seq: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """A client keep-alive; answer with :meth:`Session.heartbeat_reply`, never spool it."""
-
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Bytes the session must send now (krb5 handshake tokens)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticated:
-    """The krb5 handshake completed and the client principal passed the policy."""
-
-    principal: str
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """Fatal for this connection only: log ``reason`` and close. Nothing after it is valid."""
-
-    reason: str
-
-
-Event = Record | Heartbeat | Send | Authenticated | Violation
 
 
 # --------------------------------------------------------------------------- frames
@@ -208,42 +176,44 @@ def strip_newline(payload: bytes) -> bytes:
 # --------------------------------------------------------------------------- sessions
 
 
-class Session(Protocol):
-    """What the asyncio server drives; one instance per connection."""
+class _Replies:
+    """The output half shared by the cores: replies queued until :meth:`data_to_send`."""
 
-    mech: str  # "krb5" or ""
-    principal: str
-    authenticated: bool
-
-    def receive_data(self, data: bytes) -> list[Event]: ...
+    def __init__(self) -> None:
+        self._out: list[bytes] = []
+        self._held: list[Event] = []  # parsed beyond max_records, returned first next time
+        self.frames_received = 0
 
     @property
-    def mid_frame(self) -> bool:
-        """A frame (line, token) has started arriving but is not complete."""
-        ...
+    def frame_ready(self) -> bool:
+        return bool(self._held)
 
-    def record_reply(self, seq: int, spool_state: str) -> bytes: ...
+    def data_to_send(self) -> bytes:
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
 
-    def heartbeat_reply(self, seq: int) -> bytes: ...
+    def _take(self, events: list[Event], max_records: int | None) -> list[Event]:
+        if self._held:
+            events = self._held + events
+            self._held = []
+        return hold_beyond(events, max_records, self._held)
 
-    def ending(self) -> bytes: ...
 
-
-class ManagedSession:
+class ManagedSession(_Replies):
     """``format = managed`` over plain TCP."""
 
-    mech = ""
-    principal = ""
-    authenticated = False
-
     def __init__(self, max_payload: int = MAX_AUDIT_MESSAGE_LENGTH) -> None:
+        super().__init__()
         self._parser = FrameParser(max_payload)
         self._failed = False
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
         if self._failed:
-            return []
-        if len(data) > HEADER_SIZE and not self._parser.buffered:
+            return self._take([], max_records)
+        if len(data) > HEADER_SIZE and not self._parser.buffered and not self._held:
             # The stop-and-wait client's usual read: exactly one whole MESSAGE frame. Same result as
             # the general path below, without its intermediate objects (this runs once per record).
             magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
@@ -252,20 +222,30 @@ class ManagedSession:
                 and msg_type == _MESSAGE
                 and length == len(data) - HEADER_SIZE
                 and length <= self._parser.max_payload
+                and max_records != 0
             ):
                 end = len(data) - 1 if data[-1] == 10 else len(data)  # strip_newline
-                return [Record(data[HEADER_SIZE:end], seq)]
-        events = self.frames_to_events(self._parser.feed(data))
+                self.frames_received += 1
+                return [RecordReceived(data[HEADER_SIZE:end], seq, now_ns)]
+        frames = self._parser.feed(data)
+        self.frames_received += len(frames)
+        events = self.frames_to_events(frames, now_ns)
         if self._parser.error is not None and not self._failed:
             self._failed = True
-            events.append(Violation(self._parser.error))
-        return events
+            events.append(ConnectionFailed(self._parser.error))
+        return self._take(events, max_records)
+
+    def end_of_input(self, now_ns: int) -> list[Event]:
+        if self._failed or not self._parser.buffered:
+            return []
+        self._failed = True
+        return [ConnectionFailed("peer closed the connection in the middle of a frame")]
 
     @property
     def mid_frame(self) -> bool:
         return self._parser.buffered > 0
 
-    def frames_to_events(self, frames: Sequence[Frame]) -> list[Event]:
+    def frames_to_events(self, frames: Sequence[Frame], now_ns: int) -> list[Event]:
         """Client frames -> events, in order; stops at the first frame that kills the connection."""
         events: list[Event] = []
         for frame in frames:
@@ -275,29 +255,35 @@ class ManagedSession:
                 # Only servers send reply types; a client sending one is confused or hostile.
                 self._failed = True
                 reason = f"client sent server reply type 0x{frame.type:08x} (seq {frame.seq})"
-                events.append(Violation(reason))
+                events.append(ConnectionFailed(reason))
                 break
             else:
                 # MESSAGE, and like auditd any other non-reply type: store its text rather than
-                # ack it away. An empty payload carries nothing to store: Record(b"") is still
-                # emitted so the reply goes out only after the frames before it are stored.
-                events.append(Record(strip_newline(frame.payload), frame.seq))
+                # ack it away. An empty payload carries nothing to store: it is still an event, so
+                # its reply goes out only after the frames before it are stored.
+                events.append(RecordReceived(strip_newline(frame.payload), frame.seq, now_ns))
         return events
 
-    def record_reply(self, seq: int, spool_state: str) -> bytes:
+    def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
+        self._out.append(self.reply(token, spool_state))
+
+    def reply(self, token: AckToken, spool_state: SpoolState) -> bytes:
+        """The reply frame for a stored record (Krb5Session wraps it)."""
+        if not isinstance(token, int):
+            raise TypeError("an audisp-remote ack token is the frame's seq")
         if spool_state == "ok":  # the usual reply, built directly (once per record)
-            return HEADER.pack(MAGIC, 0, 0, _ACK, 0, seq & 0xFFFFFFFF)
+            return HEADER.pack(MAGIC, 0, 0, _ACK, 0, token & 0xFFFFFFFF)
         reply_type = reply_type_for_stored(spool_state)
-        return pack_frame(reply_type, seq, DISKLOW_TEXT if reply_type == MessageType.DISKLOW else b"")
+        return pack_frame(reply_type, token, DISKLOW_TEXT if reply_type == MessageType.DISKLOW else b"")
 
-    def heartbeat_reply(self, seq: int) -> bytes:
-        return ack_frame(seq)
+    def answer_heartbeat(self, token: int) -> None:
+        self._out.append(ack_frame(token))
 
-    def ending(self) -> bytes:
-        return ending_frame()
+    def end(self) -> None:
+        self._out.append(ending_frame())
 
 
-class AsciiSession:
+class AsciiSession(_Replies):
     """``format = ascii``: newline-terminated lines, nothing is ever sent back.
 
     The client cannot retransmit in this format, so the only back-pressure is TCP itself: the
@@ -305,28 +291,25 @@ class AsciiSession:
     into fragments, just as audisp-remote cuts oversize lines in managed mode.
     """
 
-    mech = ""
-    principal = ""
-    authenticated = False
-
     def __init__(self, max_line: int = MAX_AUDIT_MESSAGE_LENGTH) -> None:
+        super().__init__()
         self.max_line = max_line
         self._buf = bytearray()
         self._checked_magic = False
         self._failed = False
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
         if self._failed:
-            return []
+            return self._take([], max_records)
         self._buf += data
         if not self._checked_magic:
             if len(self._buf) < 4 and MAGIC_BYTES.startswith(bytes(self._buf)):
-                return []
+                return self._take([], max_records)
             self._checked_magic = True
             if self._buf.startswith(MAGIC_BYTES):
                 self._failed = True
                 reason = "client sends managed frames (audisp-remote format = managed) to an ascii listener"
-                return [Violation(reason)]
+                return self._take([ConnectionFailed(reason)], max_records)
         events: list[Event] = []
         buf = self._buf
         pos = 0
@@ -334,40 +317,46 @@ class AsciiSession:
             nl = buf.find(b"\n", pos)
             if nl < 0 or nl - pos > self.max_line:
                 if len(buf) - pos > self.max_line:
-                    events.append(Record(bytes(buf[pos : pos + self.max_line]), None))
+                    events.append(RecordReceived(bytes(buf[pos : pos + self.max_line]), None, now_ns))
                     pos += self.max_line
                     continue
                 break
             if nl > pos:  # skip empty lines
-                events.append(Record(bytes(buf[pos:nl]), None))
+                events.append(RecordReceived(bytes(buf[pos:nl]), None, now_ns))
             pos = nl + 1
         if pos:
             del buf[:pos]
-        return events
+        self.frames_received += len(events)
+        return self._take(events, max_records)
 
     @property
     def mid_frame(self) -> bool:
         return bool(self._buf)
 
-    def flush(self) -> list[Event]:
-        """At EOF: an unterminated last line is still a line (never drop data the peer sent)."""
+    def end_of_input(self, now_ns: int) -> list[Event]:
+        """An unterminated last line is still a line (never drop data the peer sent)."""
         if self._failed or not self._buf:
             return []
         line = bytes(self._buf)
         self._buf.clear()
-        return [Record(line, None)]
+        return [RecordReceived(line, None, now_ns)]
 
-    def record_reply(self, seq: int, spool_state: str) -> bytes:
-        return b""
+    def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
+        """No replies in this format."""
 
-    def heartbeat_reply(self, seq: int) -> bytes:
-        return b""
+    def answer_heartbeat(self, token: int) -> None:
+        """No heartbeats in this format."""
 
-    def ending(self) -> bytes:
-        return b""
+    def end(self) -> None:
+        """No goodbye in this format."""
 
 
 # --------------------------------------------------------------------------- krb5
+
+
+def default_principals(service: str, realm: str | None) -> list[str]:
+    """Like auditd: ``<service>/<anything>@<default realm>``; no default realm: nobody (fail closed)."""
+    return [f"{escape_pattern(service)}/*@{escape_pattern(realm)}"] if realm else []
 
 
 def frame_token(token: bytes) -> bytes:
@@ -375,80 +364,65 @@ def frame_token(token: bytes) -> bytes:
     return encode_frame(token)
 
 
-class Acceptor(SecurityContext, Protocol):
+class WrapContext(SecurityContext, Protocol):
     """audisp-remote's krb5 transport wraps every reply (no MICs)."""
 
     def wrap(self, data: bytes, *, confidential: bool = True) -> bytes: ...
 
 
-class PrincipalPolicy:
-    """Which authenticated client principals may send.
-
-    Default, like auditd: ``<service>/<anything>@<default realm>`` (auditd requires the first
-    component to equal its own krb5_principal and the realm to be its default realm). Explicit
-    ``patterns`` are case-sensitive fnmatch patterns, e.g. ``auditd/*.example.com@EXAMPLE.COM``.
-    """
-
-    def __init__(self, patterns: Sequence[str], service: str, default_realm: str | None) -> None:
-        if patterns:
-            self.patterns = list(patterns)
-        elif default_realm:
-            self.patterns = [f"{_escape_fnmatch(service)}/*@{_escape_fnmatch(default_realm)}"]
-        else:
-            self.patterns = []  # no default realm known: fail closed, like an auditd without one
-
-    def allows(self, principal: str) -> bool:
-        return any(fnmatch.fnmatchcase(principal, p) for p in self.patterns)
-
-
-def _escape_fnmatch(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
-
-
-class Krb5Session:
+class Krb5Session(_Replies):
     """``transport = krb5``: token framing + GSS handshake, then wrapped managed frames both ways."""
-
-    mech = "krb5"
 
     def __init__(
         self,
-        acceptor: Acceptor,
-        policy: PrincipalPolicy,
+        context: WrapContext,
+        principals: PrincipalPolicy,
         *,
         service: str = "auditd",
         max_payload: int = MAX_AUDIT_MESSAGE_LENGTH,
         max_token: int = DEFAULT_MAX_TOKEN,
     ) -> None:
-        self._acceptor = acceptor
+        super().__init__()
+        self._context = context
         self._service = service  # "" = accept whatever keytab principal the client targeted
-        self._policy = policy
+        self._principals = principals
         self._tokens = FrameDecoder(max_token)
         self._inner = ManagedSession(max_payload)
         self._frames = FrameParser(max_payload)
         self._failed = False
-        self.principal = ""
         self.authenticated = False
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
         if self._failed:
-            return []
+            return self._take([], max_records)
         events: list[Event] = []
         try:
             self._tokens.feed(data)
             for token in self._tokens.frames():
+                self.frames_received += 1
                 if not self.authenticated:
                     self._handshake(token, events)
                 else:
-                    events.extend(self._data_token(token))
-                if events and isinstance(events[-1], Violation):
+                    events.extend(self._data_token(token, now_ns))
+                if events and type(events[-1]) is ConnectionFailed:
                     break
         except FrameError as exc:
-            events.append(Violation(f"krb5 token framing: {exc}"))
-        except Exception as exc:  # GSS errors of any kind: close, the client reconnects and resends
-            events.append(Violation(f"GSS failure: {exc}"))
-        if events and isinstance(events[-1], Violation):
+            events.append(ConnectionFailed(f"krb5 token framing: {exc}"))
+        except SecurityFailure as exc:  # the client reconnects and resends
+            events.append(ConnectionFailed(f"GSS failure: {exc}", security=True))
+        if events and type(events[-1]) is ConnectionFailed:
             self._failed = True
-        return events
+        return self._take(events, max_records)
+
+    def end_of_input(self, now_ns: int) -> list[Event]:
+        if self._failed:
+            return []
+        self._failed = True
+        if self.mid_frame:
+            return [ConnectionFailed("peer closed the connection in the middle of a frame")]
+        if not self.authenticated:
+            return [ConnectionFailed("peer closed the connection during the krb5 handshake")]
+        return []
 
     @property
     def mid_frame(self) -> bool:
@@ -457,60 +431,49 @@ class Krb5Session:
     def _handshake(self, token: bytes, events: list[Event]) -> None:
         if not token:
             return  # the client's "someone has to go first" empty token
-        out = self._acceptor.step(token)
-        if out:
-            events.append(Send(frame_token(out)))
-        if not self._acceptor.complete:
+        out = self._context.step(token)
+        if not self._context.complete:
+            if out:
+                self._out.append(frame_token(out))
             return
         # audisp-remote always requests confidentiality and sends no channel bindings.
-        self._acceptor.check(require_channel_bound=False, require_confidentiality=True)
-        target = self._acceptor.target
+        self._context.check(require_channel_bound=False, require_confidentiality=True)
+        target = self._context.target
         if self._service and target.split("/", 1)[0].split("@", 1)[0] != self._service:
             # The keytab may hold other services (host/, audit/); audisp-remote targets auditd@host.
-            events.append(Violation(f"client targeted {target!r}, not the {self._service!r} service"))
+            events.append(ConnectionFailed(f"client targeted {target!r}, not the {self._service!r} service"))
             return
-        principal = self._acceptor.initiator
-        if not self._policy.allows(principal):
-            events.append(Violation(f"unauthorized client principal {principal!r}"))
+        principal = self._context.initiator
+        if not self._principals.allows(principal):
+            events.append(ConnectionFailed(f"unauthorized client principal {principal!r}"))
             return
-        self.principal = principal
+        # The final token (the AP-REP) goes out only to an authorized client.
+        if out:
+            self._out.append(frame_token(out))
         self.authenticated = True
-        events.append(Authenticated(principal))
+        events.append(Authenticated("krb5", principal, True, target))
 
-    def _data_token(self, token: bytes) -> list[Event]:
-        if self._acceptor.expired:
+    def _data_token(self, token: bytes, now_ns: int) -> list[Event]:
+        if self._context.expired:
             # The ticket behind the context ran out; the client reconnects with a fresh one.
-            return [Violation("GSS context expired")]
-        message = self._acceptor.unwrap(token, require_confidentiality=True)
+            return [ConnectionFailed("GSS context expired", security=True)]
+        message = self._context.unwrap(token, require_confidentiality=True)
         # One frame per token in practice; a stream parser costs nothing and tolerates splits.
-        events = self._inner.frames_to_events(self._frames.feed(message))
-        if self._frames.error is not None and not (events and isinstance(events[-1], Violation)):
-            events.append(Violation(self._frames.error))  # one Violation per read: the first says why
+        events = self._inner.frames_to_events(self._frames.feed(message), now_ns)
+        if self._frames.error is not None and not (events and type(events[-1]) is ConnectionFailed):
+            events.append(ConnectionFailed(self._frames.error))  # one per read: the first says why
         return events
 
     def _wrap(self, frame: bytes) -> bytes:
-        return frame_token(self._acceptor.wrap(frame, confidential=True))
+        return frame_token(self._context.wrap(frame, confidential=True))
 
-    def record_reply(self, seq: int, spool_state: str) -> bytes:
-        return self._wrap(self._inner.record_reply(seq, spool_state))
+    def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
+        self._out.append(self._wrap(self._inner.reply(token, spool_state)))
 
-    def heartbeat_reply(self, seq: int) -> bytes:
-        return self._wrap(self._inner.heartbeat_reply(seq))
+    def answer_heartbeat(self, token: int) -> None:
+        self._out.append(self._wrap(ack_frame(token)))
 
-    def ending(self) -> bytes:
-        """Wrapped ENDING; empty before authentication (the client could not unwrap it)."""
-        if not self.authenticated or self._failed:
-            return b""
-        return self._wrap(ending_frame())
-
-
-def default_realm() -> str | None:
-    """The default realm of the Kerberos configuration in effect, or None if unavailable."""
-    try:
-        import gssapi
-
-        name = gssapi.Name("x", gssapi.NameType.kerberos_principal).canonicalize(gssapi.MechType.kerberos)
-        text = str(name)
-    except Exception:
-        return None
-    return text.split("@", 1)[1] if "@" in text else None
+    def end(self) -> None:
+        """Wrapped ENDING; nothing before authentication (the client could not unwrap it)."""
+        if self.authenticated and not self._failed:
+            self._out.append(self._wrap(ending_frame()))

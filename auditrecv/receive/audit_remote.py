@@ -1,14 +1,11 @@
 """Sans-I/O core of the illumos/Solaris ``audit_remote`` protocol (specs/bsm.md §11).
 
-One :class:`AuditRemoteConnection` per TCP connection. The server feeds it received bytes and
-gets back events (:class:`HandshakeComplete`, :class:`RecordReceived`, :class:`Failed`) plus
-bytes to send (:meth:`~AuditRemoteConnection.data_to_send`). The core never acks by itself:
-the server calls :meth:`~AuditRemoteConnection.ack` only after the record is durably spooled,
-because an ack transfers responsibility for the record from the host to us.
-
-States: VERSION (plaintext ``"01"``) → CONTEXT (GSS tokens, mechanism chosen from the OID of the
-first token: Kerberos/SPNEGO through python-gssapi, illumos mech_dummy natively) → RECORDS
-(``wrap(u64 seq ‖ record)`` in, ``u64 seq ‖ MIC(u64 seq ‖ record)`` out) → CLOSED.
+One :class:`AuditRemoteConnection` per TCP connection, speaking the receive contract
+(:mod:`~auditrecv.receive.contract`): bytes in, events and bytes out, acks only when the server
+says the record is durable. States: VERSION (plaintext ``"01"``) → CONTEXT (GSS tokens; the
+mechanism is chosen from the OID of the first token and its context comes from the policy's
+factories: Kerberos/SPNEGO, illumos mech_dummy) → RECORDS (``wrap(u64 seq ‖ record)`` in,
+``u64 seq ‖ MIC(u64 seq ‖ record)`` out) → CLOSED.
 
 Rules from illumos ``transport.c`` that shape this code:
 
@@ -24,30 +21,30 @@ Rules from illumos ``transport.c`` that shape this code:
 from __future__ import annotations
 
 import struct
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from auditrecv.receive import dummy_mech
-from auditrecv.receive.context import SecurityContext
-from auditrecv.receive.framing import FrameDecoder, FrameError, encode_frame
-from auditrecv.receive.gss import (
-    GssFailure,
-    KerberosAcceptor,
-    PrincipalAllowlist,
-    null_address_bindings,
+from auditrecv.receive.contract import (
+    AckToken,
+    Authenticated,
+    ConnectionFailed,
+    Event,
+    PrincipalPolicy,
+    RecordReceived,
+    SecurityContext,
+    SecurityFailure,
+    SpoolState,
 )
+from auditrecv.receive.framing import FrameDecoder, FrameError, encode_frame
 
 __all__ = [
     "SUPPORTED_VERSION",
     "AuditRemoteConnection",
     "AuditRemotePolicy",
-    "Event",
-    "Failed",
-    "HandshakeComplete",
+    "MicContext",
     "Phase",
-    "RecordReceived",
     "mechanism_of",
 ]
 
@@ -89,43 +86,8 @@ class Phase(Enum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True, slots=True)
-class HandshakeComplete:
-    """The context is established and authorized; records may follow."""
-
-    mech: str  # "krb5" or "dummy"
-    principal: str  # authenticated initiator ("" for dummy)
-    authenticated: bool
-    target: str  # the service principal the client asked for ("" for dummy)
-
-
-@dataclass(slots=True, eq=False)
-class RecordReceived:
-    """One unwrapped record. ``plaintext`` (seq ‖ record) is kept because the ack MIC covers it."""
-
-    seq: int
-    plaintext: bytes
-    received_ns: int
-    acked: bool = False
-
-    @property
-    def record(self) -> bytes:
-        """The BSM record exactly as auditd handed it to the plugin."""
-        return self.plaintext[8:]
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The connection must be closed; ``reason`` is one log-ready line."""
-
-    reason: str
-
-
-Event = HandshakeComplete | RecordReceived | Failed
-
-
-class _Acceptor(SecurityContext, Protocol):
-    """audit_remote acks with MICs; the mechanism decides whether the records are authenticated."""
+class MicContext(SecurityContext, Protocol):
+    """audit_remote acks with MICs; the mechanism says whether it authenticates anyone."""
 
     mech_name: str
     authenticated: bool
@@ -133,29 +95,34 @@ class _Acceptor(SecurityContext, Protocol):
     def get_mic(self, data: bytes) -> bytes: ...
 
 
-@dataclass
-class AuditRemotePolicy:
-    """Per-connection rules; the server builds one per peer (dummy permission depends on it)."""
+# Given the channel-binding application data (the client's versions + ours), a new context.
+ContextFactory = Callable[[bytes], MicContext]
 
-    acceptor: KerberosAcceptor | None = None  # None: Kerberos clients are refused
-    dummy_allowed: bool = False
-    # Why the dummy mech is refused, naming the setting that refuses it (for the log line).
-    dummy_refusal: str = "not enabled for this peer"
+
+@dataclass(frozen=True)
+class AuditRemotePolicy:
+    """Per-connection rules; the listener builds one per peer (dummy permission depends on it).
+
+    ``contexts``: for each mechanism a first token may name ("krb5", "spnego", "dummy"), the
+    factory of its acceptor context, or why that mechanism is refused (one log-ready phrase).
+    """
+
+    contexts: Mapping[str, ContextFactory | str]
+    principals: PrincipalPolicy
     require_channel_bound: bool = True
-    principals: PrincipalAllowlist = field(default_factory=PrincipalAllowlist)
     max_handshake_token: int = 65536
     max_record_token: int = 4 * 1024 * 1024
 
 
 class AuditRemoteConnection:
-    """Protocol state for one client connection. Not thread-safe; one owner (the server task)."""
+    """Protocol state for one client connection (a :class:`~auditrecv.receive.contract.ReceiveCore`)."""
 
     def __init__(self, policy: AuditRemotePolicy) -> None:
         self.policy = policy
         self.phase = Phase.VERSION
         self.client_versions = b""
-        self.context: _Acceptor | None = None
-        self.handshake: HandshakeComplete | None = None
+        self.context: MicContext | None = None
+        self.handshake: Authenticated | None = None
         self.close_reason = ""
         self.records_received = 0
         self.records_acked = 0
@@ -164,13 +131,10 @@ class AuditRemoteConnection:
 
     # ----------------------------------------------------------------- input
 
-    def receive_data(self, data: bytes, max_records: int | None = None) -> list[Event]:
-        """Consume received bytes; return what happened. After a :class:`Failed` event the
-        connection is CLOSED and further input is ignored.
-
-        ``max_records`` stops after that many records; later frames stay buffered (not even
-        unwrapped) until a later call, ``receive_data(b"", n)`` when no new bytes arrived
-        (:attr:`frame_ready` says whether one is waiting)."""
+    def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
+        """Consume received bytes; return what happened. After a :class:`ConnectionFailed` the
+        connection is CLOSED and further input is ignored. Frames beyond ``max_records`` records
+        stay buffered (not even unwrapped) until a later call."""
         if self.phase is Phase.CLOSED:
             return []
         events: list[Event] = []
@@ -178,32 +142,43 @@ class AuditRemoteConnection:
         try:
             if data:
                 self._frames.feed(data)
-            while self.phase is not Phase.CLOSED:
+            while self._open():  # _on_frame may close it
                 if max_records is not None and records >= max_records and self.phase is Phase.RECORDS:
                     break
                 frame = self._frames.next_frame()
                 if frame is None:
                     break
-                event = self._on_frame(frame)
+                event = self._on_frame(frame, now_ns)
                 if event is not None:
                     events.append(event)
-                    records += isinstance(event, RecordReceived)
+                    records += type(event) is RecordReceived
         except FrameError as exc:
             events.append(self._fail(f"framing: {exc} in the {self.phase.value} phase"))
-        except GssFailure as exc:
-            events.append(self._fail(f"GSS {exc}"))
-        except dummy_mech.DummyTokenError as exc:
-            events.append(self._fail(f"dummy mech: {exc}"))
+        except SecurityFailure as exc:
+            events.append(self._fail(f"GSS {exc}", security=True))
         return events
 
-    def _fail(self, reason: str) -> Failed:
+    def end_of_input(self, now_ns: int) -> list[Event]:
+        if self.phase is Phase.CLOSED:
+            return []
+        if self.mid_frame:
+            return [self._fail("peer closed the connection in the middle of a frame")]
+        if self.phase is not Phase.RECORDS:
+            return [self._fail(f"peer closed the connection during the {self.phase.value} phase")]
+        self.phase = Phase.CLOSED
+        return []
+
+    def _open(self) -> bool:
+        return self.phase is not Phase.CLOSED
+
+    def _fail(self, reason: str, *, security: bool = False) -> ConnectionFailed:
         self.phase = Phase.CLOSED
         self.close_reason = reason
-        return Failed(reason)
+        return ConnectionFailed(reason, security=security)
 
-    def _on_frame(self, frame: bytes) -> Event | None:
+    def _on_frame(self, frame: bytes, now_ns: int) -> Event | None:
         if self.phase is Phase.RECORDS:
-            return self._on_record(frame)
+            return self._on_record(frame, now_ns)
         if self.phase is Phase.VERSION:
             return self._on_version(frame)
         return self._on_context_token(frame)
@@ -221,7 +196,7 @@ class AuditRemoteConnection:
     def _on_context_token(self, frame: bytes) -> Event | None:
         if self.context is None:
             made = self._new_context(frame)
-            if isinstance(made, Failed):
+            if isinstance(made, ConnectionFailed):
                 return made
             self.context = made
         ctx = self.context
@@ -238,54 +213,56 @@ class AuditRemoteConnection:
             return self._fail(f"client principal {principal!r} is not in allowed_principals")
         if reply:
             self._out.append(encode_frame(reply))
-        self.handshake = HandshakeComplete(
+        self.handshake = Authenticated(
             mech=ctx.mech_name, principal=principal, authenticated=ctx.authenticated, target=ctx.target
         )
         self.phase = Phase.RECORDS
         self._frames.max_length = self.policy.max_record_token
         return self.handshake
 
-    def _new_context(self, first_token: bytes) -> _Acceptor | Failed:
+    def _new_context(self, first_token: bytes) -> MicContext | ConnectionFailed:
         mech = mechanism_of(first_token)
-        if mech == "dummy":
-            if not self.policy.dummy_allowed:
-                return self._fail(f"dummy mech refused: {self.policy.dummy_refusal}")
-            return dummy_mech.DummyAcceptorContext()
-        if mech in ("krb5", "spnego"):
-            if self.policy.acceptor is None:
-                return self._fail(f"{mech} context refused: no Kerberos acceptor is configured")
-            bindings = null_address_bindings(self.client_versions + SUPPORTED_VERSION)
-            return self.policy.acceptor.new_context(bindings)
-        head = first_token[:16].hex(" ")
-        return self._fail(f"unknown GSS mechanism in the first context token ({head} ...)")
+        if mech is None:
+            head = first_token[:16].hex(" ")
+            return self._fail(f"unknown GSS mechanism in the first context token ({head} ...)")
+        factory = self.policy.contexts.get(mech, "not supported")
+        if isinstance(factory, str):
+            return self._fail(f"{mech} mechanism refused: {factory}")
+        return factory(self.client_versions + SUPPORTED_VERSION)
 
-    def _on_record(self, frame: bytes) -> Event:
+    def _on_record(self, frame: bytes, now_ns: int) -> Event:
         ctx = self.context
         assert ctx is not None
         if ctx.expired:
-            return self._fail("GSS context expired; the client will reconnect and retransmit")
+            return self._fail("GSS context expired; the client will reconnect and retransmit", security=True)
         plaintext = ctx.unwrap(frame, require_confidentiality=True)
         if len(plaintext) < 8:
             return self._fail(f"record token of {len(plaintext)} bytes has no 8-byte sequence number")
-        (seq,) = _SEQ.unpack_from(plaintext)
         self.records_received += 1
-        return RecordReceived(seq=seq, plaintext=plaintext, received_ns=time.time_ns())
+        # The ack token is the whole plaintext: the MIC of the ack covers seq ‖ record.
+        return RecordReceived(plaintext[8:], plaintext, now_ns)
 
     # ----------------------------------------------------------------- output
 
-    def ack(self, record: RecordReceived) -> None:
-        """Queue the ack ``u64 seq ‖ MIC(seq ‖ record)`` for a record received on this connection;
-        call only once it is durable. Raises GssFailure if the MIC cannot be made (close then)."""
-        if record.acked:
-            raise ValueError(f"record seq {record.seq} was already acked")
+    def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
+        """Queue the ack ``u64 seq ‖ MIC(seq ‖ record)`` for a record received on this connection
+        (``token`` is its :attr:`RecordReceived.ack_token`); call only once it is durable.
+        Raises SecurityFailure if the MIC cannot be made (close then)."""
+        if not isinstance(token, bytes) or len(token) < 8:
+            raise TypeError("an audit_remote ack token is the record's plaintext")
         # A record that arrived before a bad frame in the same read is still acked once durable: the
         # context that made it is established even though the connection is now closing.
         if self.context is None or self.handshake is None:
             raise ValueError("no established context to ack with")
-        mic = self.context.get_mic(record.plaintext)
-        record.acked = True
+        mic = self.context.get_mic(token)
         self.records_acked += 1
-        self._out.append(encode_frame(record.plaintext[:8] + mic))
+        self._out.append(encode_frame(token[:8] + mic))
+
+    def answer_heartbeat(self, token: int) -> None:
+        raise ValueError("audit_remote has no heartbeats")
+
+    def end(self) -> None:
+        """audit_remote has no goodbye: the host reconnects and retransmits what is unacked."""
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (possibly b"")."""

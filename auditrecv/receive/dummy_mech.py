@@ -10,6 +10,8 @@ Every token is an RFC 2743 generic token: ``60 <DER length> 06 0a <OID> 00 00 <b
 
 from __future__ import annotations
 
+from auditrecv.receive.contract import SecurityFailure
+
 __all__ = [
     "COMPLETE_TOKEN",
     "CONTINUE_TOKEN",
@@ -32,8 +34,11 @@ _TOK_TYPE = b"\x00\x00"
 _INNER_FIXED = len(_OID_TLV) + len(_TOK_TYPE)  # 14
 
 
-class DummyTokenError(ValueError):
+class DummyTokenError(SecurityFailure, ValueError):
     """A token that the illumos dummy mech reader (``g_verify_token_header``) would reject."""
+
+    def __str__(self) -> str:
+        return f"dummy mech: {super().__str__()}"
 
 
 def _der_length(n: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Per-connection flow control and timeouts, shared by the audit_remote and audisp-remote servers.
+"""Per-connection flow control and timeouts, for the one receive server (:mod:`~auditrecv.receive.server`).
 
 * :class:`Deadlines` (sans-I/O): when a connection must be closed for taking too long, and why:
   a handshake not complete after ``handshake_timeout``, a frame started but not complete after
@@ -26,7 +26,6 @@ __all__ = [
     "SendStall",
     "close_now",
     "replies_piled_up",
-    "unsent_bytes",
     "wait_for_write_room",
 ]
 
@@ -124,21 +123,18 @@ class Deadlines:
 class InFlightWindow:
     """Records (and their bytes) received on one connection but not yet stored and acked.
 
-    ``room`` is how many more records may be taken in; the reader waits in :meth:`wait_for_room`
-    when it is 0. The byte limit is soft (it stops further reads; it does not split a read), and
-    bounds memory when records are large.
+    ``room`` is how many more records may be taken in; the server stops reading at 0. The byte
+    limit is soft (it stops further reads; it does not split a read), and bounds memory when
+    records are large.
     """
 
-    __slots__ = ("_room", "bytes", "max_bytes", "max_records", "peak", "records")
+    __slots__ = ("bytes", "max_bytes", "max_records", "records")
 
     def __init__(self, max_records: int, max_bytes: int) -> None:
         self.max_records = max(1, max_records)
         self.max_bytes = max_bytes
         self.records = 0
         self.bytes = 0
-        self.peak = 0
-        self._room = asyncio.Event()
-        self._room.set()
 
     @property
     def room(self) -> int:
@@ -149,26 +145,10 @@ class InFlightWindow:
     def add(self, records: int, nbytes: int) -> None:
         self.records += records
         self.bytes += nbytes
-        self.peak = max(self.peak, self.records)
-        if self.room == 0:
-            self._room.clear()
 
     def remove(self, records: int, nbytes: int) -> None:
         self.records = max(0, self.records - records)
         self.bytes = max(0, self.bytes - nbytes)
-        if self.room > 0:
-            self._room.set()
-
-    def wake(self) -> None:
-        """Release a waiting reader (the connection is being closed)."""
-        self._room.set()
-
-    async def wait_for_room(self) -> None:
-        await self._room.wait()
-
-
-def unsent_bytes(writer: asyncio.StreamWriter) -> int:
-    return writer.transport.get_write_buffer_size()
 
 
 def replies_piled_up(writer: asyncio.StreamWriter) -> bool:

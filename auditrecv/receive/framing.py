@@ -130,7 +130,7 @@ class FrameDecoder:
             return avail >= self._need
         if avail < 4:
             return False
-        (length,) = _LEN.unpack_from(self._buf, self._pos)
+        length: int = _LEN.unpack_from(self._buf, self._pos)[0]
         return length > self.max_length or avail - 4 >= length
 
     @property

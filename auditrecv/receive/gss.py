@@ -2,7 +2,7 @@
 
 Why a wrapper: both the illumos ``audit_remote`` and the Linux ``audisp-remote`` krb5 receivers
 need the same few things (credentials from a keytab, a context with optional channel bindings,
-required flags after the handshake, wrap/unwrap/MIC, a principal allowlist) and the same error
+required flags after the handshake, wrap/unwrap/MIC) and the same error
 discipline: every GSS failure becomes one :class:`GssFailure` whose message carries the GSS
 major/minor status text, so a log line says *why* a host was refused.
 
@@ -16,31 +16,28 @@ See specs/sink-and-gss.md Part B for the verified recipe and its pitfalls (NULLA
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import gssapi
 import gssapi.raw as gssraw
-from gssapi.exceptions import GSSError
+from gssapi.raw.misc import GSSError
+
+from auditrecv.receive.contract import SecurityFailure
 
 __all__ = [
     "AcceptorContext",
     "GssFailure",
     "KerberosAcceptor",
-    "PrincipalAllowlist",
     "apply_process_environment",
+    "default_realm",
     "gss_error_text",
     "null_address_bindings",
 ]
 
-KRB5_OID = "1.2.840.113554.1.2.2"
-SPNEGO_OID = "1.3.6.1.5.5.2"
 
-
-class GssFailure(Exception):
+class GssFailure(SecurityFailure):
     """A GSS-API operation failed or a required property is missing; close the connection.
 
     ``str(exc)`` is one log-ready line including the GSS status text when there is one.
@@ -89,28 +86,6 @@ def apply_process_environment(krb5_config: str = "", rcache_dir: str | os.PathLi
     if rcache_dir:
         Path(rcache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         os.environ["KRB5RCACHEDIR"] = str(rcache_dir)
-
-
-class PrincipalAllowlist:
-    """Which authenticated client principals may send; ``fnmatch`` patterns, case-sensitive.
-
-    Examples: ``host/*.example.com@EXAMPLE.COM``, ``*@EXAMPLE.COM`` (a whole realm). An empty
-    list allows every principal the KDC vouches for.
-    """
-
-    def __init__(self, patterns: Sequence[str] = ()) -> None:
-        self.patterns = tuple(patterns)
-
-    def allows(self, principal: str) -> bool:
-        if not self.patterns:
-            return True
-        return any(fnmatch.fnmatchcase(principal, p) for p in self.patterns)
-
-    def __bool__(self) -> bool:
-        return bool(self.patterns)
-
-    def __repr__(self) -> str:
-        return f"PrincipalAllowlist({list(self.patterns)!r})"
 
 
 class AcceptorContext:
@@ -183,7 +158,7 @@ class AcceptorContext:
     @property
     def mech(self) -> str:
         try:
-            return self._ctx.mech.dotted_form
+            return str(self._ctx.mech.dotted_form)
         except GSSError as exc:
             raise _fail("inquire_context", exc) from None
 
@@ -251,3 +226,13 @@ class KerberosAcceptor:
             return AcceptorContext(self.creds, channel_bindings)
         except GSSError as exc:
             raise _fail("create acceptor context", exc) from None
+
+
+def default_realm() -> str | None:
+    """The default realm of the Kerberos configuration in effect, or None if unavailable."""
+    try:
+        name = gssapi.Name("x", gssapi.NameType.kerberos_principal).canonicalize(gssapi.MechType.kerberos)
+        text = str(name)
+    except Exception:
+        return None
+    return text.split("@", 1)[1] if "@" in text else None

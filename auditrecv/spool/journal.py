@@ -138,12 +138,14 @@ class AckJournal:
     @property
     def size(self) -> int:
         """Bytes in the current file."""
-        return self._file.size
+        size: int = self._file.size
+        return size
 
     @property
     def last_id(self) -> int:
         """The highest id in the current file (0: empty)."""
-        return self._file.last_id
+        last: int = self._file.last_id
+        return last
 
     def append(self, rid: int, kind: str, source_json: bytes, received_ns: int, payload: bytes) -> None:
         """One entry, durable (as the spool's ``synchronous`` promises) when this returns; raises

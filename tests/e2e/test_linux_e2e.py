@@ -393,13 +393,13 @@ async def test_heartbeats_acked_and_oversize_line_is_one_record(
             client.send_lines([first])
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 20
-            while server.counters["heartbeats"] < 2 and loop.time() < deadline:
+            while server.stats.heartbeats < 2 and loop.time() < deadline:
                 await asyncio.sleep(0.05)
-            assert server.counters["heartbeats"] >= 2
+            assert server.stats.heartbeats >= 2
             client.send_lines([long_line, sentinel_lines()[0]])
             client.close_stdin()
             assert await exit_code(client) == 0, client.syslog_lines()
-            assert server.counters["records"] == 4  # first, head, fragment, sentinel: heartbeats not counted
+            assert server.stats.records == 4  # first, head, fragment, sentinel: heartbeats not counted
             count = await wait_count(search_engine, index + "-*", 3)
         assert count == 3
         assert not [m for m in client.syslog_lines() if "timed out" in m]

@@ -16,10 +16,12 @@ import functools
 import struct
 
 from auditrecv.receive.audisp_remote import HEADER, HEADER_SIZE, frame_token
-from auditrecv.receive.audit_remote import AuditRemoteConnection, AuditRemotePolicy, RecordReceived
+from auditrecv.receive.audit_remote import AuditRemoteConnection
+from auditrecv.receive.contract import RecordReceived
 from auditrecv.spool.record import Source
 from auditrecv.spool.store import _source_json
 from auditrecv.testclient.illumos import IllumosClient, split_trail
+from tests.fuzz.targets import audit_remote_policy
 from tests.paths import BSM_FIXTURES, LINUX_FIXTURES
 
 CAPTURES = LINUX_FIXTURES / "audisp-remote" / "captures"
@@ -31,12 +33,12 @@ async def _capture_illumos_session(records: list[bytes], token_nums: int) -> byt
     captured = bytearray()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = AuditRemoteConnection(AuditRemotePolicy(dummy_allowed=True))
+        conn = AuditRemoteConnection(audit_remote_policy())
         while data := await reader.read(65536):
             captured.extend(data)
-            for event in conn.receive_data(data):
+            for event in conn.receive_data(data, 0):
                 if isinstance(event, RecordReceived):
-                    conn.ack(event)
+                    conn.ack(event.ack_token)
             writer.write(conn.data_to_send())
         writer.close()
 

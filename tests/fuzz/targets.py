@@ -14,7 +14,6 @@ must be the same: a protocol core must not care how TCP split the stream.
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,24 +25,21 @@ from auditrecv.receive.audisp_remote import (
     MAGIC_BYTES,
     REPLY_MASK,
     AsciiSession,
-    Authenticated,
     FrameParser,
-    Heartbeat,
     Krb5Session,
     ManagedSession,
     MessageType,
-    PrincipalPolicy,
-    Record,
-    Send,
-    Violation,
+    default_principals,
 )
-from auditrecv.receive.audit_remote import (
-    AuditRemoteConnection,
-    AuditRemotePolicy,
-    Failed,
-    HandshakeComplete,
-    Phase,
+from auditrecv.receive.audit_remote import AuditRemoteConnection, AuditRemotePolicy, MicContext, Phase
+from auditrecv.receive.contract import (
+    Authenticated,
+    ConnectionFailed,
+    Event,
+    Heartbeat,
+    PrincipalPolicy,
     RecordReceived,
+    SecurityFailure,
 )
 from auditrecv.receive.framing import FrameDecoder
 from auditrecv.spool.record import Source, SpoolRecord
@@ -85,22 +81,35 @@ AUDIT_REMOTE_MAX_HANDSHAKE = 4096  # small limits so that the "token too large" 
 AUDIT_REMOTE_MAX_RECORD = 65536
 
 
-def _audit_remote_policy() -> AuditRemotePolicy:
+NS = 1_700_000_000_123_456_789  # the clock value every read arrives at
+
+
+def _dummy_context(_binding_data: bytes) -> MicContext:
+    return dummy_mech.DummyAcceptorContext()
+
+
+def audit_remote_policy() -> AuditRemotePolicy:
     # No Kerberos acceptor: krb5/SPNEGO first tokens must be refused cleanly; the dummy mech reaches records.
     return AuditRemotePolicy(
-        acceptor=None,
-        dummy_allowed=True,
+        contexts={"dummy": _dummy_context, "krb5": "no Kerberos acceptor", "spnego": "no Kerberos acceptor"},
+        principals=PrincipalPolicy(["*"]),
         max_handshake_token=AUDIT_REMOTE_MAX_HANDSHAKE,
         max_record_token=AUDIT_REMOTE_MAX_RECORD,
     )
 
 
+def _plaintext(record: RecordReceived) -> bytes:
+    expect(isinstance(record.ack_token, bytes), "an audit_remote ack token is not the plaintext")
+    assert isinstance(record.ack_token, bytes)
+    return record.ack_token
+
+
 def _audit_remote_norm(event: object) -> tuple[object, ...]:
     if isinstance(event, RecordReceived):
-        return ("record", event.seq, event.plaintext)
-    if isinstance(event, HandshakeComplete):
+        return ("record", event.ack_token, event.payload)
+    if isinstance(event, Authenticated):
         return ("handshake", event.mech, event.principal, event.authenticated, event.target)
-    if isinstance(event, Failed):
+    if isinstance(event, ConnectionFailed):
         return ("failed", event.reason)
     raise InvariantBroken(f"unknown event type {type(event).__name__}")
 
@@ -109,19 +118,19 @@ def check_audit_remote(data: bytes) -> None:
     """AuditRemoteConnection driven as the server drives it: feed reads, ack committed records, send output.
 
     Invariants: no exception out of ``receive_data``; a handshake at most once and before any record; records
-    only in the RECORDS phase, with the seq their plaintext starts with; nothing after ``Failed`` and no input
-    accepted after it; output = the version reply, dummy handshake replies, then exactly one ack (``seq ‖ MIC``)
-    per acked record, in ack order, and no ack for a record never received; the same events however the stream
-    is cut. Finally every record received before a failure is acked, as the server does for records it had
-    already unwrapped and spooled ("acked if the socket is still open").
+    only in the RECORDS phase, their payload the plaintext after its seq; nothing after ``ConnectionFailed``
+    and no input accepted after it; output = the version reply, dummy handshake replies, then exactly one ack
+    (``seq ‖ MIC``) per acked record, in ack order, and no ack for a record never received; the same events
+    however the stream is cut. Finally every record received before a failure is acked, as the server does
+    for records it had already unwrapped and spooled ("acked if the socket is still open").
     """
     if not data:
         return
     ctrl, stream = data[0], data[1:]
-    whole = AuditRemoteConnection(_audit_remote_policy())
-    whole_events = [_audit_remote_norm(e) for e in whole.receive_data(stream)]
+    whole = AuditRemoteConnection(audit_remote_policy())
+    whole_events = [_audit_remote_norm(e) for e in whole.receive_data(stream, NS)]
 
-    conn = AuditRemoteConnection(_audit_remote_policy())
+    conn = AuditRemoteConnection(audit_remote_policy())
     rng = random.Random(ctrl ^ 0x5A)
     events: list[object] = []
     output = bytearray()
@@ -129,22 +138,23 @@ def check_audit_remote(data: bytes) -> None:
     acked: list[RecordReceived] = []
     failed = False
     for chunk in chunks_of(stream, ctrl):
-        new = conn.receive_data(chunk)
+        new = conn.receive_data(chunk, NS)
         if failed:
-            expect(not new, f"events after Failed: {new!r}")
+            expect(not new, f"events after ConnectionFailed: {new!r}")
         for i, event in enumerate(new):
-            if isinstance(event, Failed):
-                expect(i == len(new) - 1, "Failed is not the last event of its read")
-                expect(conn.phase is Phase.CLOSED, "Failed without the CLOSED phase")
+            if isinstance(event, ConnectionFailed):
+                expect(i == len(new) - 1, "ConnectionFailed is not the last event of its read")
+                expect(conn.phase is Phase.CLOSED, "ConnectionFailed without the CLOSED phase")
                 failed = True
-            elif isinstance(event, HandshakeComplete):
-                expect(not any(isinstance(e, HandshakeComplete | RecordReceived) for e in events), "late handshake")
+            elif isinstance(event, Authenticated):
+                expect(not any(isinstance(e, Authenticated | RecordReceived) for e in events), "late handshake")
                 expect(event.mech == "dummy" and not event.authenticated, f"unexpected handshake {event!r}")
             elif isinstance(event, RecordReceived):
-                expect(any(isinstance(e, HandshakeComplete) for e in events + new[:i]), "record before handshake")
-                expect(len(event.plaintext) >= 8, "record shorter than its sequence number")
-                expect(struct.unpack_from(">Q", event.plaintext)[0] == event.seq, "seq differs from the plaintext")
-                expect(not event.acked, "a new record is already acked")
+                expect(any(isinstance(e, Authenticated) for e in events + new[:i]), "record before handshake")
+                plaintext = _plaintext(event)
+                expect(len(plaintext) >= 8, "record shorter than its sequence number")
+                expect(plaintext[8:] == event.payload, "the payload is not the plaintext after its seq")
+                expect(event.received_ns == NS, "the record is not stamped with the clock value passed in")
                 unacked.append(event)
         events.extend(new)
         output += conn.data_to_send()
@@ -152,7 +162,7 @@ def check_audit_remote(data: bytes) -> None:
         if unacked and not failed and rng.random() < 0.6:
             n = rng.randint(1, len(unacked))
             for record in unacked[:n]:
-                conn.ack(record)
+                conn.ack(record.ack_token)
                 acked.append(record)
             del unacked[:n]
             output += conn.data_to_send()
@@ -161,13 +171,13 @@ def check_audit_remote(data: bytes) -> None:
     expect(conn.records_received == len(received), "records_received miscounted")
     expect(conn.records_acked == len(acked), "records_acked miscounted")
     if failed:
-        expect(conn.receive_data(b"\x00\x00\x00\x0201") == [], "input accepted after Failed")
+        expect(conn.receive_data(b"\x00\x00\x00\x0201", NS) == [], "input accepted after ConnectionFailed")
 
     frames = FrameDecoder(1 << 30)
     frames.feed(bytes(output))
     sent = list(frames.frames())
     expect(not frames.mid_frame, "output ends inside a frame")
-    want_acks = [r.plaintext[:8] + dummy_mech.MIC_TOKEN for r in acked]
+    want_acks = [_plaintext(r)[:8] + dummy_mech.MIC_TOKEN for r in acked]
     if sent:
         expect(sent[0] == b"01", f"first reply is {sent[0][:20]!r}, not the version")
         n_handshake = len(sent) - 1 - len(want_acks)
@@ -178,17 +188,9 @@ def check_audit_remote(data: bytes) -> None:
         expect(not acked, "records acked but no ack sent")
         expect(not received, "records received without a version reply")
 
-    if acked:  # documented: a second ack of the same record is refused
-        try:
-            conn.ack(acked[0])
-        except ValueError:
-            pass
-        else:
-            raise InvariantBroken("a record was acked twice")
-
     # What the server does with records it unwrapped before the connection failed: commit, then ack.
     for record in unacked:
-        conn.ack(record)
+        conn.ack(record.ack_token)
     expect(len(frames_of(conn.data_to_send())) == len(unacked), "late acks missing")
 
 
@@ -205,30 +207,59 @@ AUDISP_MAX_PAYLOAD = 1024  # small so that the oversize paths are reachable
 
 
 def _audisp_norm(event: object) -> tuple[object, ...]:
-    if isinstance(event, Record):
-        return ("record", event.seq, event.line)
+    if isinstance(event, RecordReceived):
+        return ("record", event.ack_token, event.payload)
     if isinstance(event, Heartbeat):
-        return ("heartbeat", event.seq)
-    if isinstance(event, Send):
+        return ("heartbeat", event.token)
+    if isinstance(event, Sent):
         return ("send", event.data)
     if isinstance(event, Authenticated):
         return ("authenticated", event.principal)
-    if isinstance(event, Violation):
+    if isinstance(event, ConnectionFailed):
         return ("violation", event.reason)
     raise InvariantBroken(f"unknown event type {type(event).__name__}")
 
 
-def _feed_session(session: ManagedSession | AsciiSession | Krb5Session, chunks: list[bytes]) -> list[object]:
-    events: list[object] = []
+@dataclass(frozen=True)
+class Sent:
+    """What the session had to send after one read (handshake tokens), as a pseudo-event in order."""
+
+    data: bytes
+
+
+def _feed_session(session: ManagedSession | AsciiSession | Krb5Session, chunks: list[bytes]) -> list[Event | Sent]:
+    """Events in order, each read's output (``data_to_send``) as a :class:`Sent` before its events."""
+    events: list[Event | Sent] = []
     for chunk in chunks:
-        new = session.receive_data(chunk)
-        if events and isinstance(events[-1], Violation):
-            expect(not new, f"events after a Violation: {new!r}")
+        new = session.receive_data(chunk, NS)
+        if any(isinstance(e, ConnectionFailed) for e in events):
+            expect(not new, f"events after a ConnectionFailed: {new!r}")
         for i, event in enumerate(new):
-            if isinstance(event, Violation):
-                expect(i == len(new) - 1, "Violation is not the last event of its read")
+            if isinstance(event, ConnectionFailed):
+                expect(i == len(new) - 1, "ConnectionFailed is not the last event of its read")
+        out = session.data_to_send()
+        if out:  # the handshake's output belongs before the read's Authenticated
+            events.append(Sent(out))
         events.extend(new)
     return events
+
+
+def _without_sent(events: list[Event | Sent]) -> list[tuple[object, ...]]:
+    return [_audisp_norm(e) for e in events if not isinstance(e, Sent)]
+
+
+def _sent(events: list[Event | Sent]) -> bytes:
+    return b"".join(e.data for e in events if isinstance(e, Sent))
+
+
+def _reply(session: ManagedSession | Krb5Session, token: int, state: str = "ok") -> bytes:
+    session.ack(token, state)  # type: ignore[arg-type]
+    return session.data_to_send()
+
+
+def _heartbeat_reply(session: ManagedSession | Krb5Session, token: int) -> bytes:
+    session.answer_heartbeat(token)
+    return session.data_to_send()
 
 
 def reference_managed(stream: bytes, max_payload: int) -> list[tuple[object, ...]]:
@@ -276,14 +307,18 @@ def check_audisp_managed(data: bytes) -> None:
     ref = reference_managed(stream, AUDISP_MAX_PAYLOAD)
     expect([n if n[0] != "violation" else ("violation",) for n in norm] == ref, "events differ from the reference")
     for event in events:
-        if isinstance(event, Record):
-            assert event.seq is not None
-            state = ("ok", "low")[event.seq & 1]
-            _check_reply(session.record_reply(event.seq, state), (MessageType.ACK, MessageType.DISKLOW), event.seq)
+        if isinstance(event, RecordReceived):
+            assert isinstance(event.ack_token, int)
+            state = ("ok", "low")[event.ack_token & 1]
+            _check_reply(
+                _reply(session, event.ack_token, state), (MessageType.ACK, MessageType.DISKLOW), event.ack_token
+            )
         elif isinstance(event, Heartbeat):
-            _check_reply(session.heartbeat_reply(event.seq), (MessageType.ACK,), event.seq)
-    if events and isinstance(events[-1], Violation):
-        expect(session.receive_data(b"\x00" * 32) == [], "input accepted after a Violation")
+            _check_reply(_heartbeat_reply(session, event.token), (MessageType.ACK,), event.token)
+        else:
+            expect(not isinstance(event, Sent), f"a managed session sent {event!r} unasked")
+    if events and isinstance(events[-1], ConnectionFailed):
+        expect(session.receive_data(b"\x00" * 32, NS) == [], "input accepted after a ConnectionFailed")
 
 
 ASCII_MAX_LINE = 64
@@ -297,24 +332,25 @@ def check_audisp_ascii(data: bytes) -> None:
         return
     ctrl, stream = data[0], data[1:]
     whole_session = AsciiSession(ASCII_MAX_LINE)
-    whole = _feed_session(whole_session, [stream]) + whole_session.flush()
+    whole = [*_feed_session(whole_session, [stream]), *whole_session.end_of_input(NS)]
     session = AsciiSession(ASCII_MAX_LINE)
-    events = _feed_session(session, chunks_of(stream, ctrl)) + session.flush()
+    events = [*_feed_session(session, chunks_of(stream, ctrl)), *session.end_of_input(NS)]
     expect([_audisp_norm(e) for e in events] == [_audisp_norm(e) for e in whole], "events depend on the cut")
     if stream.startswith(MAGIC_BYTES):
-        expect([type(e) for e in events] == [Violation], f"managed frames not refused: {events[:3]!r}")
+        expect([type(e) for e in events] == [ConnectionFailed], f"managed frames not refused: {events[:3]!r}")
         return
-    lines = [e for e in events if isinstance(e, Record)]
+    lines = [e for e in events if isinstance(e, RecordReceived)]
     expect(len(lines) == len(events), "non-record event from an ascii stream")
-    expect(b"".join(r.line for r in lines) == stream.replace(b"\n", b""), "bytes lost or invented")
+    expect(b"".join(r.payload for r in lines) == stream.replace(b"\n", b""), "bytes lost or invented")
     for r in lines:
-        expect(0 < len(r.line) <= ASCII_MAX_LINE and b"\n" not in r.line and r.seq is None, f"bad line {r!r}")
+        ok = 0 < len(r.payload) <= ASCII_MAX_LINE and b"\n" not in r.payload and r.ack_token is None
+        expect(ok, f"bad line {r!r}")
 
 
 # ---- krb5, with a fake GSS context (the real one needs a KDC and is not what is being fuzzed)
 
 
-class FakeGssError(Exception):
+class FakeGssError(SecurityFailure):
     """What the fake context raises where python-gssapi would raise a GSSError."""
 
 
@@ -369,7 +405,7 @@ class FakeAcceptor:
 
 def _krb5_session() -> tuple[Krb5Session, FakeAcceptor]:
     acceptor = FakeAcceptor()
-    policy = PrincipalPolicy([], "auditd", FAKE_REALM)  # the default rule: auditd/<anything>@<default realm>
+    policy = PrincipalPolicy(default_principals("auditd", FAKE_REALM))  # auditd/<anything>@<default realm>
     return Krb5Session(acceptor, policy, max_payload=AUDISP_MAX_PAYLOAD, max_token=4096), acceptor
 
 
@@ -381,13 +417,14 @@ def check_audisp_krb5(data: bytes) -> None:
     if not data:
         return
     ctrl, stream = data[0], data[1:]
-    whole = [_audisp_norm(e) for e in _feed_session(_krb5_session()[0], [stream])]
+    whole = _feed_session(_krb5_session()[0], [stream])
     session, acceptor = _krb5_session()
     events = _feed_session(session, chunks_of(stream, ctrl))
-    expect([_audisp_norm(e) for e in events] == whole, "events depend on how the stream was cut")
+    expect(_without_sent(events) == _without_sent(whole), "events depend on how the stream was cut")
+    expect(_sent(events) == _sent(whole), "output depends on how the stream was cut")
     authenticated = False
     for event in events:
-        if isinstance(event, Send):
+        if isinstance(event, Sent):
             expect(not authenticated, "handshake token sent after authentication")
             expect(frames_of(event.data) != [], "empty handshake send")
         elif isinstance(event, Authenticated):
@@ -397,19 +434,20 @@ def check_audisp_krb5(data: bytes) -> None:
             expect(principal.startswith("auditd/") and principal.endswith("@" + FAKE_REALM), f"allowed {principal!r}")
             expect(acceptor.target.split("/", 1)[0].split("@", 1)[0] == "auditd", f"target {acceptor.target!r}")
             authenticated = True
-        elif isinstance(event, Record | Heartbeat):
+        elif isinstance(event, RecordReceived | Heartbeat):
             expect(authenticated, f"{type(event).__name__} before authentication")
     expect(session.authenticated == authenticated, "session.authenticated disagrees with the events")
-    if events and isinstance(events[-1], Violation):
-        expect(session.receive_data(b"\x00\x00\x00\x01W") == [], "input accepted after a Violation")
-        expect(session.ending() == b"", "ENDING offered on a failed session")
+    if any(isinstance(e, ConnectionFailed) for e in events):
+        expect(session.receive_data(b"\x00\x00\x00\x01W", NS) == [], "input accepted after a ConnectionFailed")
+        session.end()
+        expect(session.data_to_send() == b"", "ENDING offered on a failed session")
         return
     if authenticated:
         for event in events:
-            if isinstance(event, Record):
-                assert event.seq is not None
-                _check_wrapped_reply(session.record_reply(event.seq, "ok"), event.seq)
-        _check_wrapped_reply(session.heartbeat_reply(7), 7, ending=False)
+            if isinstance(event, RecordReceived):
+                assert isinstance(event.ack_token, int)
+                _check_wrapped_reply(_reply(session, event.ack_token), event.ack_token)
+        _check_wrapped_reply(_heartbeat_reply(session, 7), 7, ending=False)
 
 
 def _check_wrapped_reply(reply: bytes, seq: int, *, ending: bool = False) -> None:

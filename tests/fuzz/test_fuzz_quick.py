@@ -11,16 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditrecv.receive.audit_remote import (
-    AuditRemoteConnection,
-    AuditRemotePolicy,
-    HandshakeComplete,
-    Phase,
-    RecordReceived,
-)
+from auditrecv.receive.audit_remote import AuditRemoteConnection, Phase
+from auditrecv.receive.contract import Authenticated, RecordReceived
 from tests.fuzz.known import crash_signature, known_signatures
 from tests.fuzz.seeds import SEEDS
-from tests.fuzz.targets import TARGETS
+from tests.fuzz.targets import NS, TARGETS, audit_remote_policy
 
 EXAMPLES = 150
 
@@ -76,8 +71,8 @@ def test_seeds_keep_every_invariant(name: str) -> None:
 def test_audit_remote_seeds_reach_the_record_phase() -> None:
     """Fuzzing starts from sessions that get past version and dummy handshake into records."""
     for seed in SEEDS["audit_remote"]():
-        conn = AuditRemoteConnection(AuditRemotePolicy(dummy_allowed=True))
-        events = conn.receive_data(seed[1:])
+        conn = AuditRemoteConnection(audit_remote_policy())
+        events = conn.receive_data(seed[1:], NS)
         assert conn.phase is Phase.RECORDS
-        assert [type(e) for e in events][:2] == [HandshakeComplete, RecordReceived]
+        assert [type(e) for e in events][:2] == [Authenticated, RecordReceived]
         assert conn.records_received in (2, 6)

@@ -4,54 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 import pytest
 
 from auditrecv.config import AuditRemoteListener, Gss
-from auditrecv.receive.audit_remote_server import AuditRemoteServer, start_audit_remote_server
+from auditrecv.receive.listeners import start_audit_remote_server
+from auditrecv.receive.server import ReceiveServer
+from auditrecv.spool import SpoolFull
 from auditrecv.spool.record import SpoolRecord
+from tests.spool_fake import FakeSpool
 
 
-class SpoolFull(Exception):
-    """Test double of auditrecv.spool.SpoolFull (the server matches it by name)."""
-
-
-class MemorySpool:
-    """Durable-enough for tests: ``append`` yields once (like a commit) and keeps everything.
-
-    ``full = True`` makes appends raise SpoolFull until ``full`` is cleared again.
-    """
+class MemorySpool(FakeSpool):
+    """The shared fake spool; ``full = True`` makes appends raise the real SpoolFull until
+    :meth:`make_room` (every append is awaited: a subclass that changes ``append`` is never taken
+    in the read callback)."""
 
     def __init__(self) -> None:
-        self.records: list[SpoolRecord] = []
-        self.appends = 0
+        super().__init__()
         self.full = False
-        self.refused = 0
-        self._space = asyncio.Event()
 
-    async def append(self, records: list[SpoolRecord]) -> list[int]:
+    async def append(self, records: Sequence[SpoolRecord]) -> list[int]:
         await asyncio.sleep(0)
         if self.full:
             self.refused += 1
-            raise SpoolFull("spool full (test): no room")
-        start = len(self.records)
-        self.records.extend(records)
-        self.appends += 1
-        return list(range(start + 1, start + 1 + len(records)))
+            raise SpoolFull(len(self.records), len(self.records))
+        return await super().append(records)
 
-    async def wait_for_space(self) -> None:
+    async def wait_for_space(self, timeout: float | None = None) -> bool:
         while self.full:
             self._space.clear()
             await self._space.wait()
+        return True
 
     def make_room(self) -> None:
         self.full = False
         self._space.set()
 
     def payloads(self) -> list[bytes]:
-        return [r.payload for r in self.records]
+        return self.lines()
 
 
 @pytest.fixture
@@ -59,15 +52,15 @@ def memory_spool() -> MemorySpool:
     return MemorySpool()
 
 
-ServerFactory = Callable[..., Coroutine[Any, Any, AuditRemoteServer]]
+ServerFactory = Callable[..., Coroutine[Any, Any, ReceiveServer]]
 
 
 @pytest.fixture
 async def start_server(memory_spool: MemorySpool) -> AsyncIterator[ServerFactory]:
     """``await start_server(spool=None, gss=None, **listener_settings)`` on 127.0.0.1, a free port."""
-    started: list[AuditRemoteServer] = []
+    started: list[ReceiveServer] = []
 
-    async def factory(spool: Any = None, gss: Gss | None = None, **settings: Any) -> AuditRemoteServer:
+    async def factory(spool: Any = None, gss: Gss | None = None, **settings: Any) -> ReceiveServer:
         base = AuditRemoteListener(
             host="127.0.0.1", port=0, handshake_timeout=5.0, dummy_mech_networks=["127.0.0.0/8", "::1/128"]
         )
@@ -79,5 +72,4 @@ async def start_server(memory_spool: MemorySpool) -> AsyncIterator[ServerFactory
 
     yield factory
     for server in started:
-        server.close()
-        await server.wait_closed()
+        await server.close()

@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from auditrecv.config import AuditRemoteListener, Gss
-from auditrecv.receive.audit_remote_server import start_audit_remote_server
+from auditrecv.receive.listeners import start_audit_remote_server
 from auditrecv.spool import Spool
 
 

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, ThrottledLog, parse_address, peer_of
+from auditrecv.receive.contract import PrincipalPolicy
 from auditrecv.receive.flow import Deadline, Deadlines
-from auditrecv.receive.gss import GssFailure, KerberosAcceptor, PrincipalAllowlist
+from auditrecv.receive.gss import GssFailure, KerberosAcceptor
 
 
 def test_network_allowlist_matches_v4_v6_and_mapped() -> None:
@@ -201,14 +202,15 @@ def test_deadlines_next_at_is_when_next_falls(
         assert d.next_at() == (found.at if found is not None else None)
 
 
-def test_principal_allowlist_patterns() -> None:
-    allow = PrincipalAllowlist(["host/*.example.com@EXAMPLE.COM", "*@LAB.TEST"])
+def test_principal_policy_patterns() -> None:
+    allow = PrincipalPolicy(["host/*.example.com@EXAMPLE.COM", "*@LAB.TEST"])
     assert allow.allows("host/cn1.example.com@EXAMPLE.COM")
     assert not allow.allows("host/cn1.example.org@EXAMPLE.COM")
     assert not allow.allows("HOST/cn1.example.com@EXAMPLE.COM")  # case-sensitive, like Kerberos
     assert allow.allows("anyone@LAB.TEST")
     assert not allow.allows("anyone@LAB.TEST.EVIL")
-    assert PrincipalAllowlist([]).allows("whoever@ANY")
+    assert PrincipalPolicy(["*"]).allows("whoever/x@ANY")  # the illumos listener's default
+    assert not PrincipalPolicy([]).allows("whoever@ANY")  # no pattern: nobody
 
 
 def test_missing_keytab_error_names_keytab_and_gss_text(tmp_path: object) -> None:

@@ -21,8 +21,7 @@ async def test_acked_records_are_in_the_spool_after_reopen(start_server: ServerF
         for c in clients:
             assert await c.wait_all_acked(20)
             await c.close()
-        server.close()
-        await server.wait_closed()
+        await server.close()
     finally:
         await spool.close()
 

@@ -194,8 +194,7 @@ async def test_retransmission_after_server_side_close(start_server: ServerFactor
     assert await client.send_records(sent) == 300
     while memory_spool.refused == 0:
         await asyncio.sleep(0.01)
-    server.close()
-    await server.wait_closed()
+    await server.close()
     assert await client.wait_disconnected(10)
     assert client.stats.resets == 1 and len(client.transq) == 300
 

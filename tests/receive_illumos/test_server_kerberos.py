@@ -8,16 +8,26 @@ import struct
 
 import pytest
 
-from auditrecv.config import Gss
-from auditrecv.receive.audit_remote import AuditRemoteConnection, AuditRemotePolicy, Failed, HandshakeComplete
+from auditrecv.config import AuditRemoteListener, Gss
+from auditrecv.receive.audit_remote import AuditRemoteConnection
+from auditrecv.receive.contract import Authenticated, ConnectionFailed
 from auditrecv.receive.framing import FrameDecoder, encode_frame
-from auditrecv.receive.gss import KerberosAcceptor, PrincipalAllowlist
+from auditrecv.receive.gss import KerberosAcceptor
+from auditrecv.receive.listeners import AuditRemoteListenerPolicy
 from auditrecv.testclient.illumos import IllumosClient, TransportReset, _KerberosInitiator
 from tests.infra.kdc import ILLUMOS_CLIENT, ILLUMOS_SERVICE, TestKdc
 from tests.receive_illumos.conftest import MemorySpool, ServerFactory
 from tests.receive_illumos.test_server_dummy import records
 
 pytestmark = pytest.mark.kdc
+
+NS = 1_700_000_000_123_456_789  # the clock value every read arrives at
+
+
+def kerberos_conn(acceptor: KerberosAcceptor, allowed_principals: list[str] | None = None) -> AuditRemoteConnection:
+    """A core with the policy the listener gives a peer on 127.0.0.1."""
+    listener = AuditRemoteListener(allowed_principals=allowed_principals or [])
+    return AuditRemoteConnection(AuditRemoteListenerPolicy(listener, acceptor=acceptor).policy_for("127.0.0.1"))
 
 
 def krb_client(kdc: TestKdc, port: int, principal: str = ILLUMOS_CLIENT, **kw: object) -> IllumosClient:
@@ -150,22 +160,20 @@ async def test_configured_acceptor_principal(kdc: TestKdc, start_server: ServerF
 def test_sans_io_core_with_real_gss(kdc: TestKdc) -> None:
     """The core needs no sockets even for Kerberos: bytes in, bytes out."""
     acceptor = KerberosAcceptor(kdc.service_keytab(ILLUMOS_SERVICE))
-    conn = AuditRemoteConnection(
-        AuditRemotePolicy(acceptor=acceptor, principals=PrincipalAllowlist(["host/client.example@*"]))
-    )
-    assert conn.receive_data(encode_frame(b"01")) == []
+    conn = kerberos_conn(acceptor, ["host/client.example@*"])
+    assert conn.receive_data(encode_frame(b"01"), NS) == []
     assert conn.data_to_send() == encode_frame(b"01")
     ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
-    events = conn.receive_data(encode_frame(ictx.step()))
-    assert isinstance(events[0], HandshakeComplete)
+    events = conn.receive_data(encode_frame(ictx.step()), NS)
+    assert isinstance(events[0], Authenticated)
     assert events[0].target == "audit/localhost@AUDIT.TEST"
     frames = FrameDecoder(1000)
     frames.feed(conn.data_to_send())
     ictx.step(frames.next_frame())
     assert ictx.complete
     plaintext = struct.pack(">Q", 9) + b"\x14abc"
-    (rec,) = conn.receive_data(encode_frame(ictx.wrap(plaintext)))
-    conn.ack(rec)  # type: ignore[arg-type]
+    (rec,) = conn.receive_data(encode_frame(ictx.wrap(plaintext)), NS)
+    conn.ack(rec.ack_token)  # type: ignore[union-attr]
     frames.feed(conn.data_to_send())
     ack = frames.next_frame()
     assert ack is not None and ack[:8] == struct.pack(">Q", 9) and len(ack) == 36
@@ -173,12 +181,12 @@ def test_sans_io_core_with_real_gss(kdc: TestKdc) -> None:
 
 
 def _handshake(conn: AuditRemoteConnection, ictx: object) -> FrameDecoder:
-    assert conn.receive_data(encode_frame(b"01")) == []
+    assert conn.receive_data(encode_frame(b"01"), NS) == []
     frames = FrameDecoder(100_000)
     frames.feed(conn.data_to_send())
     assert frames.next_frame() == b"01"
-    events = conn.receive_data(encode_frame(ictx.step()))  # type: ignore[attr-defined]
-    assert isinstance(events[0], HandshakeComplete), events
+    events = conn.receive_data(encode_frame(ictx.step()), NS)  # type: ignore[attr-defined]
+    assert isinstance(events[0], Authenticated), events
     frames.feed(conn.data_to_send())
     ictx.step(frames.next_frame())  # type: ignore[attr-defined]
     assert ictx.complete  # type: ignore[attr-defined]
@@ -191,7 +199,7 @@ def test_spnego_wrapped_kerberos_is_accepted(kdc: TestKdc) -> None:
     from auditrecv.receive.gss import null_address_bindings
 
     acceptor = KerberosAcceptor(kdc.service_keytab(ILLUMOS_SERVICE))
-    conn = AuditRemoteConnection(AuditRemotePolicy(acceptor=acceptor))
+    conn = kerberos_conn(acceptor)
     ictx = gssapi.SecurityContext(
         name=gssapi.Name("audit@localhost", gssapi.NameType.hostbased_service),
         usage="initiate",
@@ -207,22 +215,22 @@ def test_spnego_wrapped_kerberos_is_accepted(kdc: TestKdc) -> None:
 
 def test_expired_context_closes_before_unwrapping(kdc: TestKdc) -> None:
     acceptor = KerberosAcceptor(kdc.service_keytab(ILLUMOS_SERVICE))
-    conn = AuditRemoteConnection(AuditRemotePolicy(acceptor=acceptor))
+    conn = kerberos_conn(acceptor)
     ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
     _handshake(conn, ictx)
     assert conn.context is not None and not conn.context.expired
     conn.context._expires_at = 0.0  # type: ignore[union-attr]  # as if the ticket lifetime had passed
-    events = conn.receive_data(encode_frame(ictx.wrap(struct.pack(">Q", 1) + b"\x14x")))
-    assert isinstance(events[0], Failed) and "expired" in events[0].reason
+    events = conn.receive_data(encode_frame(ictx.wrap(struct.pack(">Q", 1) + b"\x14x")), NS)
+    assert isinstance(events[0], ConnectionFailed) and "expired" in events[0].reason
 
 
 def test_unencrypted_wrap_token_is_refused(kdc: TestKdc) -> None:
     import gssapi.raw as gssraw
 
     acceptor = KerberosAcceptor(kdc.service_keytab(ILLUMOS_SERVICE))
-    conn = AuditRemoteConnection(AuditRemotePolicy(acceptor=acceptor))
+    conn = kerberos_conn(acceptor)
     ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
     _handshake(conn, ictx)
     token = gssraw.wrap(ictx._ctx, struct.pack(">Q", 1) + b"\x14x", False).message  # integrity only
-    events = conn.receive_data(encode_frame(token))
-    assert isinstance(events[0], Failed) and "not encrypted" in events[0].reason
+    events = conn.receive_data(encode_frame(token), NS)
+    assert isinstance(events[0], ConnectionFailed) and "not encrypted" in events[0].reason

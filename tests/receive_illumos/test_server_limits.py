@@ -94,7 +94,7 @@ async def test_client_that_never_reads_acks_is_held_to_its_window(
     good_payloads = [r.payload for r in spool.records if r.source.peer_port != flooder_port]
     assert good_payloads == records(200, b"a") + records(200, b"b")
     assert re.search(
-        rf"audit_remote: 127\.0\.0\.1:{flooder_port}: closing: peer has not read our replies for 1 s "
+        rf"audit_remote: closing 127\.0\.0\.1:{flooder_port}: peer has not read our replies for 1 s "
         r"\(\d+ bytes unsent, high-water mark 65536\)",
         caplog.text,
     )
@@ -157,7 +157,7 @@ async def test_silent_sockets_from_many_peers_make_way_for_a_real_sender(
     assert await good.wait_all_acked(10)
     assert await read_to_close(silent[0][0]) == b""  # the one silent longest made way
     assert server.stats.evicted == 1 and server.stats.refused_limit == 0
-    assert server.metrics["evicted"] == 1  # exported on /metrics
+    assert server.stats.evicted == 1  # exported on /metrics
     assert memory_spool.payloads() == records(20)
 
     # Once every slot is held by an established sender, a newcomer is refused instead.
@@ -177,7 +177,7 @@ async def test_silent_sockets_from_many_peers_make_way_for_a_real_sender(
         writer.close()
     refused_writer.close()
     assert re.search(
-        rf"audit_remote: 127\.0\.0\.3:{oldest_port}: closing: closed to admit 127\.0\.0\.1:\d+: max_connections "
+        rf"audit_remote: closing 127\.0\.0\.3:{oldest_port}: closed to admit 127\.0\.0\.1:\d+: max_connections "
         r"\(4\) reached, and this connection had not completed its handshake and was the one silent longest "
         r"\(\d+\.\d s\)",
         caplog.text,
@@ -192,10 +192,10 @@ async def test_silent_sockets_from_many_peers_make_way_for_a_real_sender(
 @pytest.mark.parametrize(
     ("settings", "reason"),
     [
-        ({"allow_dummy_mech": False}, "dummy mech refused: allow_dummy_mech is false"),
+        ({"allow_dummy_mech": False}, "dummy mechanism refused: allow_dummy_mech is false"),
         (
             {"allow_dummy_mech": True, "dummy_mech_networks": ["192.0.2.0/24", "2001:db8::/32"]},
-            "dummy mech refused: peer 127.0.0.1 is not in dummy_mech_networks (192.0.2.0/24, 2001:db8::/32)",
+            "dummy mechanism refused: peer 127.0.0.1 is not in dummy_mech_networks (192.0.2.0/24, 2001:db8::/32)",
         ),
     ],
 )
@@ -211,7 +211,7 @@ async def test_dummy_refusal_names_the_setting_that_refused(
     assert await read_to_close(reader) == b""
     writer.close()
     closing = [r.getMessage() for r in caplog.records if "closing" in r.getMessage()]
-    assert closing == [f"audit_remote: 127.0.0.1:{port}: closing: {reason}"]
+    assert closing == [f"audit_remote: closing 127.0.0.1:{port}: {reason}"]
 
 
 class FullSpool(MemorySpool):
@@ -239,7 +239,8 @@ async def test_spool_full_warning_says_spool_full_once(
     await client.close()
     full = [r.getMessage() for r in caplog.records if "spool" in r.getMessage()]
     # The spool's own text ("spool full (why): ...") comes once, not wrapped in a second "spool full (...)".
-    expected = f"audit_remote: {SpoolFull(5000, 4096)}: not acking; hosts keep their records until space frees up"
+    why = "withholding acks; senders keep their records until the spool takes them"
+    expected = f"audit_remote: {SpoolFull(5000, 4096)}: {why}"
     assert full[0] == expected
     assert full[0].count("spool full") == 1
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.receive_linux.fakes import FakeSpool
+from tests.spool_fake import FakeSpool
 
 
 @pytest.fixture(params=["awaited", "taken now"])

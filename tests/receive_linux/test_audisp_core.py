@@ -11,22 +11,46 @@ from hypothesis import strategies as st
 
 from auditrecv.receive.audisp_remote import (
     AsciiSession,
-    Authenticated,
-    Event,
-    Heartbeat,
     Krb5Session,
     ManagedSession,
     MessageType,
-    PrincipalPolicy,
-    Record,
-    Send,
-    Violation,
     ack_frame,
+    default_principals,
     ending_frame,
     pack_frame,
     reply_type_for_stored,
 )
+from auditrecv.receive.contract import (
+    AckToken,
+    Authenticated,
+    ConnectionFailed,
+    Event,
+    Heartbeat,
+    PrincipalPolicy,
+    ReceiveCore,
+    RecordReceived,
+    SecurityFailure,
+)
 from tests.receive_linux.fakes import CAPTURES, logged_frames, logged_replies, recv_chunks, tap_chunks
+
+NS = 1_700_000_000_123_456_789  # the clock value every read arrives at
+PRINCIPALS = PrincipalPolicy(["auditd/*@TEST.LAN"])  # the audisp listener's default for realm TEST.LAN
+
+
+def reply(core: ReceiveCore, token: AckToken, state: str = "ok") -> bytes:
+    core.ack(token, state)  # type: ignore[arg-type]
+    return core.data_to_send()
+
+
+def heartbeat_reply(core: ReceiveCore, token: int) -> bytes:
+    core.answer_heartbeat(token)
+    return core.data_to_send()
+
+
+def ending(core: ReceiveCore) -> bytes:
+    core.end()
+    return core.data_to_send()
+
 
 MANAGED_CASES = sorted(p for p in CAPTURES.glob("[01][0-9]-*-conn*.bin") if not p.name.startswith("08-"))
 
@@ -34,7 +58,7 @@ MANAGED_CASES = sorted(p for p in CAPTURES.glob("[01][0-9]-*-conn*.bin") if not 
 def _feed_all(session: ManagedSession | AsciiSession, chunks: list[bytes]) -> list[Event]:
     events: list[Event] = []
     for chunk in chunks:
-        events.extend(session.receive_data(chunk))
+        events.extend(session.receive_data(chunk, NS))
     return events
 
 
@@ -44,7 +68,7 @@ def _expected_events(frames: list) -> list[Event]:
         if f.type == MessageType.HEARTBEAT:
             out.append(Heartbeat(f.seq))
         else:
-            out.append(Record(f.payload[:-1] if f.payload.endswith(b"\n") else f.payload, f.seq))
+            out.append(RecordReceived(f.payload[:-1] if f.payload.endswith(b"\n") else f.payload, f.seq, NS))
     return out
 
 
@@ -68,10 +92,10 @@ def test_basic_ack_replies_match_listener_bytes() -> None:
     session = ManagedSession()
     replies = []
     for chunk in recv_chunks(log):
-        for ev in session.receive_data(chunk):
-            assert isinstance(ev, Record)
-            assert ev.seq is not None
-            replies.append(session.record_reply(ev.seq, "ok"))
+        for ev in session.receive_data(chunk, NS):
+            assert isinstance(ev, RecordReceived)
+            assert ev.ack_token is not None
+            replies.append(reply(session, ev.ack_token, "ok"))
     assert replies == logged_replies(log)
     assert [struct.unpack_from("<I", r, 12)[0] for r in replies] == list(range(2, 13))
 
@@ -87,17 +111,17 @@ def test_real_auditd_conversation_byte_for_byte() -> None:
     out = b""
     records = heartbeats = 0
     for chunk in chunks:
-        for ev in session.receive_data(chunk):
-            if isinstance(ev, Record):
-                assert ev.seq is not None
-                out += session.record_reply(ev.seq, "ok")
+        for ev in session.receive_data(chunk, NS):
+            if isinstance(ev, RecordReceived):
+                assert ev.ack_token is not None
+                out += reply(session, ev.ack_token, "ok")
                 records += 1
             elif isinstance(ev, Heartbeat):
-                out += session.heartbeat_reply(ev.seq)
+                out += heartbeat_reply(session, ev.token)
                 heartbeats += 1
             else:
                 pytest.fail(f"unexpected {ev}")
-    out += session.ending()
+    out += ending(session)
     assert (records, heartbeats) == (11, 2)
     assert out == (CAPTURES / "21-audisp-remote-to-auditd.conn1.s2c.bin").read_bytes()
 
@@ -115,57 +139,57 @@ def test_auditd_peer_reply_bytes() -> None:
 def test_oversize_split_line_is_two_ordered_fragments() -> None:
     """Case 12: an 8969-byte head without newline, then a fragment not starting with type=/node=."""
     events = _feed_all(ManagedSession(), [(CAPTURES / "12-oversize-line-split-conn1.bin").read_bytes()])
-    assert [type(e) for e in events] == [Record, Record]
+    assert [type(e) for e in events] == [RecordReceived, RecordReceived]
     head, tail = events
-    assert isinstance(head, Record) and isinstance(tail, Record)
-    assert (head.seq, tail.seq) == (2, 3)
-    assert len(head.line) == 8969 and head.line.startswith(b"type=USER_CMD ")
-    assert len(tail.line) == 1012 and tail.line.startswith(b"word0989 ")
-    assert not tail.line.startswith((b"type=", b"node="))
+    assert isinstance(head, RecordReceived) and isinstance(tail, RecordReceived)
+    assert (head.ack_token, tail.ack_token) == (2, 3)
+    assert len(head.payload) == 8969 and head.payload.startswith(b"type=USER_CMD ")
+    assert len(tail.payload) == 1012 and tail.payload.startswith(b"word0989 ")
+    assert not tail.payload.startswith((b"type=", b"node="))
 
 
 def test_heartbeats_case07() -> None:
     events = _feed_all(ManagedSession(), [(CAPTURES / "07-heartbeat-idle-ending-conn1.bin").read_bytes()])
-    assert events[0] == Record(b'type=CWD msg=audit(1700000000.123:4242): cwd="/home/alice"', 2)
+    assert events[0] == RecordReceived(b'type=CWD msg=audit(1700000000.123:4242): cwd="/home/alice"', 2, NS)
     assert events[1:] == [Heartbeat(3), Heartbeat(4), Heartbeat(5)]
     session = ManagedSession()
-    assert session.heartbeat_reply(4) == bytes.fromhex("fe0000ff000000000040000004000000")
+    assert heartbeat_reply(session, 4) == bytes.fromhex("fe0000ff000000000040000004000000")
 
 
 def test_bad_magic_is_a_violation_and_nothing_after_counts() -> None:
     good = pack_frame(MessageType.MESSAGE, 2, b'type=CWD msg=audit(1.0:1): cwd="/"\n')
     session = ManagedSession()
-    events = session.receive_data(good + b"\xfe\x00\x00\xfe" + good[4:] + good)
-    assert events[0] == Record(b'type=CWD msg=audit(1.0:1): cwd="/"', 2)
-    assert isinstance(events[1], Violation) and "bad magic" in events[1].reason
+    events = session.receive_data(good + b"\xfe\x00\x00\xfe" + good[4:] + good, NS)
+    assert events[0] == RecordReceived(b'type=CWD msg=audit(1.0:1): cwd="/"', 2, NS)
+    assert isinstance(events[1], ConnectionFailed) and "bad magic" in events[1].reason
     assert len(events) == 2
-    assert session.receive_data(good) == []
+    assert session.receive_data(good, NS) == []
 
 
 def test_ascii_lines_to_managed_listener_are_named() -> None:
     data = (CAPTURES / "08-ascii-format-conn1.bin").read_bytes()
-    (ev,) = ManagedSession().receive_data(data)
-    assert isinstance(ev, Violation) and "ascii" in ev.reason
+    (ev,) = ManagedSession().receive_data(data, NS)
+    assert isinstance(ev, ConnectionFailed) and "ascii" in ev.reason
 
 
 def test_length_over_limit_is_a_violation_before_payload_arrives() -> None:
     header = struct.pack("<IBBIHI", 0xFF0000FE, 0, 0, 0, 8971, 2)
-    (ev,) = ManagedSession().receive_data(header)
-    assert isinstance(ev, Violation) and "8971" in ev.reason
+    (ev,) = ManagedSession().receive_data(header, NS)
+    assert isinstance(ev, ConnectionFailed) and "8971" in ev.reason
     # a raised limit accepts it
     frame = header + b"x" * 8971
-    assert ManagedSession(max_payload=65535).receive_data(frame) == [Record(b"x" * 8971, 2)]
+    assert ManagedSession(max_payload=65535).receive_data(frame, NS) == [RecordReceived(b"x" * 8971, 2, NS)]
 
 
 def test_client_sending_reply_type_is_a_violation() -> None:
-    (ev,) = ManagedSession().receive_data(ack_frame(5))
-    assert isinstance(ev, Violation) and "0x40000000" in ev.reason
+    (ev,) = ManagedSession().receive_data(ack_frame(5), NS)
+    assert isinstance(ev, ConnectionFailed) and "0x40000000" in ev.reason
 
 
 def test_unknown_client_type_is_stored_like_auditd() -> None:
     """auditd logs any non-heartbeat client frame (type 5 verified); storing beats acking it away."""
-    assert ManagedSession().receive_data(pack_frame(5, 9, b"type=X msg=audit(1.0:1): a=b\n")) == [
-        Record(b"type=X msg=audit(1.0:1): a=b", 9)
+    assert ManagedSession().receive_data(pack_frame(5, 9, b"type=X msg=audit(1.0:1): a=b\n"), NS) == [
+        RecordReceived(b"type=X msg=audit(1.0:1): a=b", 9, NS)
     ]
 
 
@@ -184,23 +208,23 @@ def test_one_frame_per_read_as_the_client_sends(capture) -> None:
 )
 def test_one_frame_read_edges(payload: bytes) -> None:
     one = pack_frame(MessageType.MESSAGE, 0xFFFFFFFF, payload)
-    assert ManagedSession().receive_data(one) == [
-        Record(payload[:-1] if payload.endswith(b"\n") else payload, 0xFFFFFFFF)
+    assert ManagedSession().receive_data(one, NS) == [
+        RecordReceived(payload[:-1] if payload.endswith(b"\n") else payload, 0xFFFFFFFF, NS)
     ]
     # Over the limit, a frame and a half, or a frame after a partial one: the general path decides.
     if payload:
-        assert isinstance(ManagedSession(max_payload=len(payload) - 1).receive_data(one)[-1], Violation)
-    assert ManagedSession().receive_data(one + one[:5]) == ManagedSession().receive_data(one)
+        assert isinstance(ManagedSession(max_payload=len(payload) - 1).receive_data(one, NS)[-1], ConnectionFailed)
+    assert ManagedSession().receive_data(one + one[:5], NS) == ManagedSession().receive_data(one, NS)
     split = ManagedSession()
-    assert split.receive_data(one[:3]) == []
-    assert split.receive_data(one[3:]) == ManagedSession().receive_data(one)
+    assert split.receive_data(one[:3], NS) == []
+    assert split.receive_data(one[3:], NS) == ManagedSession().receive_data(one, NS)
 
 
 def test_reply_choice() -> None:
     s = ManagedSession()
-    assert s.record_reply(7, "ok") == ack_frame(7)
-    assert s.record_reply(2**32 + 7, "ok") == ack_frame(7)
-    low = s.record_reply(7, "low")
+    assert reply(s, 7, "ok") == ack_frame(7)
+    assert reply(s, 2**32 + 7, "ok") == ack_frame(7)
+    low = reply(s, 7, "low")
     magic, _, _, typ, length, seq = struct.unpack_from("<IBBIHI", low)
     assert (magic, typ, seq) == (0xFF0000FE, 0x50000001, 7)
     assert low[16:] and len(low) == 16 + length
@@ -211,17 +235,20 @@ def test_reply_choice() -> None:
 
 def test_ascii_session_capture08() -> None:
     data = (CAPTURES / "08-ascii-format-conn1.bin").read_bytes()
-    expected = [Record(line, None) for line in data.split(b"\n") if line]
+    expected = [RecordReceived(line, None, NS) for line in data.split(b"\n") if line]
     assert _feed_all(AsciiSession(), [data[i : i + 7] for i in range(0, len(data), 7)]) == expected
-    assert AsciiSession().record_reply(1, "ok") == b"" and AsciiSession().ending() == b""
+    assert reply(AsciiSession(), 1, "ok") == b"" and ending(AsciiSession()) == b""
 
 
 def test_ascii_session_long_line_and_eof() -> None:
     s = AsciiSession(max_line=10)
-    assert s.receive_data(b"type=ABCDEFGHIJKL\nnode") == [Record(b"type=ABCDE", None), Record(b"FGHIJKL", None)]
-    assert s.flush() == [Record(b"node", None)]
-    (ev,) = AsciiSession().receive_data(ack_frame(1))
-    assert isinstance(ev, Violation) and "managed" in ev.reason
+    assert s.receive_data(b"type=ABCDEFGHIJKL\nnode", NS) == [
+        RecordReceived(b"type=ABCDE", None, NS),
+        RecordReceived(b"FGHIJKL", None, NS),
+    ]
+    assert s.end_of_input(NS) == [RecordReceived(b"node", None, NS)]
+    (ev,) = AsciiSession().receive_data(ack_frame(1), NS)
+    assert isinstance(ev, ConnectionFailed) and "managed" in ev.reason
 
 
 # --------------------------------------------------------------------------- krb5 layer with a fake GSS
@@ -256,7 +283,8 @@ class FakeAcceptor:
         self.unwrapped.append(token)
         if token.startswith(bytes.fromhex("050406ff")):  # a real sealed CFX token from a capture
             return pack_frame(MessageType.MESSAGE, len(self.unwrapped) + 1, b"type=X msg=audit(1.0:1): a=1\n")
-        assert token.startswith(b"W:")
+        if not token.startswith(b"W:"):
+            raise SecurityFailure("unwrap: not a token of this context")
         return token[2:]
 
     def wrap(self, data: bytes, *, confidential: bool = True) -> bytes:
@@ -271,13 +299,14 @@ def test_krb5_handshake_framing_from_capture31() -> None:
     """Capture 31's first client bytes: an empty token, then the raw-krb5 AP-REQ (one token)."""
     chunks = tap_chunks(CAPTURES / "31-krb5-audisp-remote-to-python-acceptor.log", "c2s")
     acceptor = FakeAcceptor()
-    session = Krb5Session(acceptor, PrincipalPolicy([], "auditd", "TEST.LAN"))
-    events = session.receive_data(chunks[0]) + session.receive_data(chunks[1])
+    session = Krb5Session(acceptor, PRINCIPALS)
+    events = session.receive_data(chunks[0], NS) + session.receive_data(chunks[1], NS)
     assert len(acceptor.steps) == 1  # the empty token never reaches GSS
     ap_req = acceptor.steps[0]
     assert ap_req.startswith(bytes.fromhex("608202bb06092a864886f71201020201006e"))  # krb5 OID, AP-REQ
-    assert events == [Send(_tok(b"AP-REP")), Authenticated("auditd/vm@TEST.LAN")]
-    assert session.principal == "auditd/vm@TEST.LAN" and session.authenticated
+    assert session.data_to_send() == _tok(b"AP-REP")
+    assert events == [Authenticated("krb5", "auditd/vm@TEST.LAN", True, "auditd/vm@TEST.LAN")]
+    assert session.authenticated
 
 
 def test_krb5_token_stream_of_capture30() -> None:
@@ -285,60 +314,64 @@ def test_krb5_token_stream_of_capture30() -> None:
     it was read, yields one handshake token and three sealed data tokens (CFX 05 04, flags 06)."""
     chunks = tap_chunks(CAPTURES / "30-krb5-audisp-remote-to-auditd.log", "c2s")
     acceptor = FakeAcceptor()
-    session = Krb5Session(acceptor, PrincipalPolicy([], "auditd", "TEST.LAN"))
+    session = Krb5Session(acceptor, PRINCIPALS)
     events: list[Event] = []
     for chunk in chunks:
-        events.extend(session.receive_data(chunk))
+        events.extend(session.receive_data(chunk, NS))
     assert len(acceptor.steps) == 1 and len(acceptor.unwrapped) == 3
     assert all(t.startswith(bytes.fromhex("050406ff")) for t in acceptor.unwrapped)
-    assert [type(e) for e in events] == [Send, Authenticated, Record, Record, Record]
-    assert [e.seq for e in events if isinstance(e, Record)] == [2, 3, 4]
+    assert session.data_to_send() == _tok(b"AP-REP")
+    assert [type(e) for e in events] == [Authenticated, RecordReceived, RecordReceived, RecordReceived]
+    assert [e.ack_token for e in events if isinstance(e, RecordReceived)] == [2, 3, 4]
 
 
 def test_krb5_wrong_service_refused() -> None:
-    session = Krb5Session(FakeAcceptor(target="host/vm@TEST.LAN"), PrincipalPolicy([], "auditd", "TEST.LAN"))
-    events = session.receive_data(_tok(b"AP-REQ"))
-    assert isinstance(events[-1], Violation) and "host/vm@TEST.LAN" in events[-1].reason
+    session = Krb5Session(FakeAcceptor(target="host/vm@TEST.LAN"), PRINCIPALS)
+    events = session.receive_data(_tok(b"AP-REQ"), NS)
+    assert isinstance(events[-1], ConnectionFailed) and "host/vm@TEST.LAN" in events[-1].reason
 
 
 def test_krb5_data_phase_and_wrapped_replies() -> None:
-    session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
-    session.receive_data(_tok(b"") + _tok(b"AP-REQ"))
+    session = Krb5Session(FakeAcceptor(), PRINCIPALS)
+    session.receive_data(_tok(b"") + _tok(b"AP-REQ"), NS)
+    assert session.data_to_send() == _tok(b"AP-REP")
     frame = pack_frame(MessageType.MESSAGE, 2, b'type=CWD msg=audit(1.0:1): cwd="/"\n')
     hb = pack_frame(MessageType.HEARTBEAT, 3)
     stream = _tok(b"W:" + frame) + _tok(b"W:" + hb)
     events: list[Event] = []
     for i in range(len(stream)):  # split anywhere
-        events.extend(session.receive_data(stream[i : i + 1]))
-    assert events == [Record(b'type=CWD msg=audit(1.0:1): cwd="/"', 2), Heartbeat(3)]
-    assert session.record_reply(2, "ok") == _tok(b"W:" + ack_frame(2))
-    assert session.heartbeat_reply(3) == _tok(b"W:" + ack_frame(3))
-    assert session.ending() == _tok(b"W:" + ending_frame())
+        events.extend(session.receive_data(stream[i : i + 1], NS))
+    assert events == [RecordReceived(b'type=CWD msg=audit(1.0:1): cwd="/"', 2, NS), Heartbeat(3)]
+    assert reply(session, 2, "ok") == _tok(b"W:" + ack_frame(2))
+    assert heartbeat_reply(session, 3) == _tok(b"W:" + ack_frame(3))
+    assert ending(session) == _tok(b"W:" + ending_frame())
 
 
 def test_krb5_principal_policy() -> None:
-    default = PrincipalPolicy([], "auditd", "TEST.LAN")
+    default = PrincipalPolicy(default_principals("auditd", "TEST.LAN"))
+    assert default.patterns == PRINCIPALS.patterns
     assert default.allows("auditd/web01.example.com@TEST.LAN")
     assert not default.allows("host/web01@TEST.LAN")
     assert not default.allows("auditd/web01@OTHER.LAN")
     assert not default.allows("auditd@TEST.LAN")
-    assert not PrincipalPolicy([], "auditd", None).allows("auditd/x@TEST.LAN")  # fail closed
-    explicit = PrincipalPolicy(["host/*@TEST.LAN"], "auditd", "TEST.LAN")
+    assert not PrincipalPolicy(default_principals("auditd", None)).allows("auditd/x@TEST.LAN")  # fail closed
+    assert PrincipalPolicy(default_principals("a*d", "T?")).patterns == ("a[*]d/*@T[?]",)
+    explicit = PrincipalPolicy(["host/*@TEST.LAN"])
     assert explicit.allows("host/a@TEST.LAN") and not explicit.allows("auditd/a@TEST.LAN")
     session = Krb5Session(FakeAcceptor("host/evil@TEST.LAN"), default)
-    events = session.receive_data(_tok(b"AP-REQ"))
-    assert isinstance(events[-1], Violation) and "host/evil@TEST.LAN" in events[-1].reason
-    assert session.ending() == b""  # never talk to an unauthorized peer
+    events = session.receive_data(_tok(b"AP-REQ"), NS)
+    assert isinstance(events[-1], ConnectionFailed) and "host/evil@TEST.LAN" in events[-1].reason
+    assert ending(session) == b""  # never talk to an unauthorized peer
 
 
 def test_krb5_oversize_token_and_gss_errors_close() -> None:
-    session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"), max_token=100)
-    (ev,) = session.receive_data(struct.pack(">I", 101))
-    assert isinstance(ev, Violation) and "101" in ev.reason
-    session = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
-    session.receive_data(_tok(b"AP-REQ"))
-    (ev,) = session.receive_data(_tok(b"not wrapped"))
-    assert isinstance(ev, Violation) and "GSS failure" in ev.reason
+    session = Krb5Session(FakeAcceptor(), PRINCIPALS, max_token=100)
+    (ev,) = session.receive_data(struct.pack(">I", 101), NS)
+    assert isinstance(ev, ConnectionFailed) and "101" in ev.reason
+    session = Krb5Session(FakeAcceptor(), PRINCIPALS)
+    session.receive_data(_tok(b"AP-REQ"), NS)
+    (ev,) = session.receive_data(_tok(b"not wrapped"), NS)
+    assert isinstance(ev, ConnectionFailed) and "GSS failure" in ev.reason
 
 
 # --------------------------------------------------------------------------- robustness
@@ -353,18 +386,18 @@ _VALID = (CAPTURES / "21-audisp-remote-to-auditd.conn1.c2s.bin").read_bytes()
     noise_at=st.integers(min_value=0, max_value=len(_VALID)),
 )
 def test_any_chunking_or_corruption_never_raises(cuts: list[int], noise: bytes, noise_at: int) -> None:
-    """Valid stream cut anywhere decodes identically; injected garbage ends in one Violation at most."""
+    """Valid stream cut anywhere decodes identically; injected garbage ends in one ConnectionFailed at most."""
     bounds = sorted({0, len(_VALID), *cuts})
     chunks = [_VALID[a:b] for a, b in itertools.pairwise(bounds)]
-    reference = ManagedSession().receive_data(_VALID)
+    reference = ManagedSession().receive_data(_VALID, NS)
     assert _feed_all(ManagedSession(), chunks) == reference
     corrupted = _VALID[:noise_at] + noise + _VALID[noise_at:]
     for session in (ManagedSession(), AsciiSession()):
         pieces = [corrupted[a:b] for a, b in itertools.pairwise(bounds)] + [corrupted[len(_VALID) :]]
         events = _feed_all(session, pieces)
-        assert sum(isinstance(e, Violation) for e in events) <= 1
-        if events and any(isinstance(e, Violation) for e in events):
-            assert isinstance(events[-1], Violation)
-    krb = Krb5Session(FakeAcceptor(), PrincipalPolicy([], "auditd", "TEST.LAN"))
-    events = krb.receive_data(noise + corrupted)
-    assert sum(isinstance(e, Violation) for e in events) <= 1
+        assert sum(isinstance(e, ConnectionFailed) for e in events) <= 1
+        if events and any(isinstance(e, ConnectionFailed) for e in events):
+            assert isinstance(events[-1], ConnectionFailed)
+    krb = Krb5Session(FakeAcceptor(), PRINCIPALS)
+    events = krb.receive_data(noise + corrupted, NS)
+    assert sum(isinstance(e, ConnectionFailed) for e in events) <= 1

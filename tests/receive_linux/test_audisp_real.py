@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from auditrecv.config import AudispRemoteListener, Gss
-from auditrecv.receive.audisp_remote_server import AudispRemoteServer, start_audisp_remote_server
+from auditrecv.receive.listeners import start_audisp_remote_server
+from auditrecv.receive.server import ReceiveServer
 from auditrecv.spool import Spool, SpoolRecord
 from tests.infra.audisp import AudispRemote
-from tests.receive_linux.fakes import CAPTURES, FakeSpool
+from tests.receive_linux.fakes import CAPTURES
+from tests.spool_fake import FakeSpool
 
 pytestmark = pytest.mark.audisp
 
@@ -32,7 +34,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _start(spool: Any, port: int = 0, gss: Gss | None = None, **settings: Any) -> AudispRemoteServer:
+async def _start(spool: Any, port: int = 0, gss: Gss | None = None, **settings: Any) -> ReceiveServer:
     cfg = AudispRemoteListener(host="127.0.0.1", port=port, **settings)
     return await start_audisp_remote_server(cfg, gss or Gss(), spool, name="audisp")
 
@@ -81,7 +83,7 @@ async def test_tcp_delivers_every_line_in_order_once(real_spool: Spool, audisp_r
         assert {(r.kind, r.source.transport, r.source.peer, r.source.mech) for r in records} == {
             ("linux", "audisp_remote", "127.0.0.1", "")
         }
-        assert server.counters["records"] == len(EXPECTED) and server.counters["violations"] == 0
+        assert server.stats.records == len(EXPECTED) and server.stats.failures == 0
         assert not [m for m in client.syslog_lines() if "timed out" in m or "mismatch" in m]
     finally:
         await server.close()
@@ -120,7 +122,7 @@ async def test_krb5_unauthorized_principal_is_refused(
     ).start()
     try:
         client.send_lines(INPUT[:1])
-        await _wait_until(lambda: server.counters["violations"] >= 1, "the refusal")
+        await _wait_until(lambda: server.stats.failures >= 1, "the refusal")
         assert "unauthorized client principal" in caplog.text
         assert spool.records == []
     finally:
@@ -189,7 +191,7 @@ async def test_heartbeats_acked_and_oversize_line_in_two_fragments(audisp_remote
     assert 8969 < len(long_line) < 2 * 8969
     try:
         client.send_lines(INPUT[:1])
-        await _wait_until(lambda: server.counters["heartbeats"] >= 2, "two heartbeats")
+        await _wait_until(lambda: server.stats.heartbeats >= 2, "two heartbeats")
         client.send_lines([long_line])
         client.close_stdin()
         assert await _exit_code(client) == 0, client.syslog_lines()
@@ -197,7 +199,7 @@ async def test_heartbeats_acked_and_oversize_line_in_two_fragments(audisp_remote
         head, tail = spool.lines()[1:]
         assert len(head) == 8969 and head + tail == long_line
         assert not tail.startswith((b"type=", b"node="))
-        assert server.counters["violations"] == 0
+        assert server.stats.failures == 0
         assert not [m for m in client.syslog_lines() if "timed out" in m]
     finally:
         await server.close()
@@ -209,7 +211,7 @@ async def test_spool_full_no_ack_then_retransmission_stored(audisp_remote_factor
     client = audisp_remote_factory("127.0.0.1", server.port, max_time_per_record=2, max_tries_per_record=10).start()
     try:
         client.send_lines(INPUT[:4])
-        await _wait_until(lambda: server.counters["held"] >= 1, "the spool-full hold")
+        await _wait_until(lambda: server.stats.spool_full_waits >= 1, "the spool-full hold")
         # no ack went out: the client times out and retransmits on a new connection
         client.wait_for_syslog("timed out", timeout=20)
         assert spool.lines() == EXPECTED[:2]
@@ -218,7 +220,7 @@ async def test_spool_full_no_ack_then_retransmission_stored(audisp_remote_factor
         assert await _exit_code(client) == 0, client.syslog_lines()
         assert _collapse(spool.lines()) == EXPECTED[:4]
         assert spool.lines().count(EXPECTED[2]) <= 2  # held copy + at most one retransmission
-        assert server.counters["connections"] >= 2
+        assert server.stats.accepted >= 2
     finally:
         await server.close()
 
@@ -235,7 +237,7 @@ async def test_disklow_counts_as_delivered_by_the_real_client(audisp_remote_fact
         assert await _exit_code(client) == 0, client.syslog_lines()
         assert spool.lines() == EXPECTED
         assert [m for m in client.syslog_lines() if "low on disk space" in m]
-        assert server.counters["connections"] == 1
+        assert server.stats.accepted == 1
     finally:
         await server.close()
 

@@ -11,20 +11,22 @@ import pytest
 
 from auditrecv.config import AudispRemoteListener, Gss
 from auditrecv.receive.audisp_remote import MessageType, ack_frame, ending_frame, pack_frame
-from auditrecv.receive.audisp_remote_server import AudispRemoteServer, node_name, start_audisp_remote_server
+from auditrecv.receive.listeners import node_name, start_audisp_remote_server
+from auditrecv.receive.server import ReceiveServer
 from auditrecv.spool import SpoolRecord
-from tests.receive_linux.fakes import CAPTURES, FakeSpool, logged_frames
+from tests.receive_linux.fakes import CAPTURES, logged_frames
+from tests.spool_fake import FakeSpool
 
 LINE = b'type=CWD msg=audit(1700000000.123:4242): cwd="/home/alice"'
 
-Start = Callable[..., Awaitable[AudispRemoteServer]]
+Start = Callable[..., Awaitable[ReceiveServer]]
 
 
 @pytest.fixture
 async def start(spool_path: str) -> AsyncIterator[Start]:
-    servers: list[AudispRemoteServer] = []
+    servers: list[ReceiveServer] = []
 
-    async def _start(spool: FakeSpool, **settings: object) -> AudispRemoteServer:
+    async def _start(spool: FakeSpool, **settings: object) -> ReceiveServer:
         cfg = AudispRemoteListener(host="127.0.0.1", port=0, **settings)  # type: ignore[arg-type]
         server = await start_audisp_remote_server(cfg, Gss(), spool, name="test")
         servers.append(server)
@@ -35,7 +37,7 @@ async def start(spool_path: str) -> AsyncIterator[Start]:
         await server.close()
 
 
-async def _connect(server: AudispRemoteServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _connect(server: ReceiveServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", server.port)
 
 
@@ -82,7 +84,7 @@ async def test_capture01_stop_and_wait_through_a_socket(start: Start, spool_path
     assert src.peer_port == writer.get_extra_info("sockname")[1]
     # Every record answered in the read callback when the spool takes it at once.
     assert spool.taken_now == (len(frames) if spool_path == "taken now" else 0)
-    assert server.counters["records"] == len(frames) and server.counters["in_flight_peak"] == 1
+    assert server.stats.records == len(frames) and server.stats.in_flight_peak == 1
     writer.close()
 
 
@@ -171,7 +173,7 @@ async def test_spool_full_withholds_ack_until_space_returns(start: Start, caplog
     writer.write(pack_frame(MessageType.MESSAGE, 4, b"type=A msg=audit(1.0:3): a=3\n"))
     assert await _reply(reader) == (MessageType.ACK, 4, b"")
     assert spool.taken_now == taken + (1 if FakeSpool.takes_now else 0)
-    assert len(spool.lines()) == 3 and server.counters["held"] == 1
+    assert len(spool.lines()) == 3 and server.stats.spool_full_waits == 1
     writer.close()
 
 
@@ -239,7 +241,7 @@ async def test_allowlist_refuses_other_peers(start: Start, caplog: pytest.LogCap
     with caplog.at_level(logging.WARNING, "auditrecv.receive.audisp_remote"):
         writer.write(pack_frame(MessageType.MESSAGE, 2, LINE + b"\n"))
         assert await _closed(reader)
-    assert "allow list" in caplog.text and spool.records == []
+    assert "address not in allow" in caplog.text and spool.records == []
     writer.close()
     server2 = await start(spool, allow=["127.0.0.0/8"])
     reader, writer = await _connect(server2)
