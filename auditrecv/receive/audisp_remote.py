@@ -265,7 +265,10 @@ class ManagedSession(_Replies):
         return events
 
     def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
-        self._out.append(self.reply(token, spool_state))
+        if spool_state == "ok" and type(token) is int:  # the usual reply, built directly (once per record)
+            self._out.append(HEADER.pack(MAGIC, 0, 0, _ACK, 0, token & 0xFFFFFFFF))
+        else:
+            self._out.append(self.reply(token, spool_state))
 
     def reply(self, token: AckToken, spool_state: SpoolState) -> bytes:
         """The reply frame for a stored record (Krb5Session wraps it)."""

@@ -138,17 +138,17 @@ class InFlightWindow:
 
     @property
     def room(self) -> int:
-        if self.bytes >= self.max_bytes:
+        if self.bytes >= self.max_bytes or self.records >= self.max_records:
             return 0
-        return max(0, self.max_records - self.records)
+        return self.max_records - self.records
 
     def add(self, records: int, nbytes: int) -> None:
         self.records += records
         self.bytes += nbytes
 
     def remove(self, records: int, nbytes: int) -> None:
-        self.records = max(0, self.records - records)
-        self.bytes = max(0, self.bytes - nbytes)
+        self.records -= records
+        self.bytes -= nbytes
 
 
 def replies_piled_up(writer: asyncio.StreamWriter) -> bool:

@@ -198,12 +198,16 @@ class _Connection:
     def who(self) -> str:
         return f"{self.source.peer}:{self.source.peer_port}"
 
-    def write(self, data: bytes) -> None:
-        if data and not self.ended and not self.transport.is_closing():
+    def write(self, data: bytes) -> bool:
+        """Send unless the connection is ending; False when it could not be sent."""
+        if self.ended or self.transport.is_closing():
+            return False
+        if data:
             self.transport.write(data)
             unsent = self.transport.get_write_buffer_size()
             if unsent > self.unsent_peak:
                 self.unsent_peak = unsent
+        return True
 
     def finish(self, kind: EndKind, reason: str, failure: ConnectionFailed | None = None) -> None:
         """Stop taking input; the task stores and answers what is pending, then closes."""
@@ -435,20 +439,21 @@ class ReceiveServer:
     def _received(self, conn: _Connection, data: bytes) -> None:
         if conn.end is not None or self._closing:
             return  # closing: nothing more is stored or answered (the sender resends what is unacked)
-        conn.ticket.heard(self._loop.time())
-        self._feed(conn, data)
+        now = self._loop.time()
+        conn.ticket.heard(now)
+        self._feed(conn, data, now)
         if (conn.pending or conn.end is not None) and (conn.busy or conn.end is not None or not self._answer_now(conn)):
             conn.busy = True  # the task takes it from here, in order
             conn.wakeup.set()
         self._update_reading(conn)
         self._arm(conn)
 
-    def _feed(self, conn: _Connection, data: bytes) -> None:
+    def _feed(self, conn: _Connection, data: bytes, now: float) -> None:
         """Bytes (or, with b"", input the core held back) through the core, in arrival order."""
         core = conn.core
         before = core.frames_received
         events = core.receive_data(data, time.time_ns(), conn.window.room)
-        conn.deadlines.input(self._loop.time(), mid_frame=core.mid_frame, completed=core.frames_received != before)
+        conn.deadlines.input(now, mid_frame=core.mid_frame, completed=core.frames_received != before)
         out = core.data_to_send()
         if out:
             conn.write(out)
@@ -456,38 +461,31 @@ class ReceiveServer:
             self._take(conn, events)
 
     def _take(self, conn: _Connection, events: list[Event]) -> None:
-        records = 0
-        nbytes = 0
+        records = nbytes = 0
+        kind = self.policy.record_kind
         for event in events:
-            kind = type(event)
-            if kind is RecordReceived:
-                assert isinstance(event, RecordReceived)
+            if type(event) is RecordReceived:
                 conn.pending.append(event)
                 if event.payload:
-                    conn.to_store.append(
-                        SpoolRecord(self.policy.record_kind, event.payload, conn.source, event.received_ns)
-                    )
+                    conn.to_store.append(SpoolRecord(kind, event.payload, conn.source, event.received_ns))
                 records += 1
                 nbytes += len(event.payload)
-            elif kind is Heartbeat:
-                assert isinstance(event, Heartbeat)
+            elif type(event) is Heartbeat:
                 conn.pending.append(event)
                 self.stats.heartbeats += 1
-            elif kind is Authenticated:
-                assert isinstance(event, Authenticated)
+            elif isinstance(event, Authenticated):
                 self._authenticated(conn, event)
-            else:
-                assert isinstance(event, ConnectionFailed)
+            elif isinstance(event, ConnectionFailed):
                 conn.finish("failure", event.reason, event)
                 break
         if not self.policy.handshake and type(events[0]) is not ConnectionFailed:
             conn.ticket.prove()  # a well-formed frame (or line): a real client, not a silent socket
         if records:
-            conn.window.add(records, nbytes)
-            st = self.stats
-            st.received += records
-            if conn.window.records > st.in_flight_peak:
-                st.in_flight_peak = conn.window.records
+            window = conn.window
+            window.add(records, nbytes)
+            if window.records > self.stats.in_flight_peak:
+                self.stats.in_flight_peak = window.records
+            self.stats.received += records
 
     def _authenticated(self, conn: _Connection, event: Authenticated) -> None:
         self.stats.handshakes += 1
@@ -530,7 +528,7 @@ class ReceiveServer:
         conn.pending, conn.to_store = [], []
         self._stored(conn, records)
         self._answer(conn, batch)
-        if replies_piled_up(conn.writer):
+        if conn.unsent_peak and replies_piled_up(conn.writer):  # 0: never anything unsent
             conn.busy = True  # the task waits for the peer to read them (see _commit)
             conn.draining = True
             conn.wakeup.set()
@@ -596,7 +594,7 @@ class ReceiveServer:
                 await self._commit(conn)
                 continue
             if conn.core.frame_ready and conn.end is None and not self._closing and conn.window.room > 0:
-                self._feed(conn, b"")  # input the core held back while the window was full
+                self._feed(conn, b"", self._loop.time())  # input the core held back while the window was full
                 continue
             if conn.end is not None or self._closing:
                 return
@@ -688,7 +686,7 @@ class ReceiveServer:
         n = len(records)
         st = self.stats
         st.records += n
-        st.record_bytes += sum(len(r.payload) for r in records)
+        st.record_bytes += len(records[0].payload) if n == 1 else sum(len(r.payload) for r in records)
         conn.records += n
         conn.last_record_ns = records[-1].received_ns
         if conn.name is None:
@@ -702,22 +700,16 @@ class ReceiveServer:
         try:
             for event in batch:
                 if type(event) is RecordReceived:
-                    assert isinstance(event, RecordReceived)
                     core.ack(event.ack_token, state)
                     records += 1
                     nbytes += len(event.payload)
-                else:
-                    assert isinstance(event, Heartbeat)
+                elif type(event) is Heartbeat:
                     core.answer_heartbeat(event.token)
         except SecurityFailure as exc:
             conn.finish("failure", f"GSS {exc}", ConnectionFailed(f"GSS {exc}", security=True))
-        if self.policy.acks and not conn.ended and not conn.transport.is_closing():
+        if conn.write(core.data_to_send()) and self.policy.acks:
             self.stats.acks += records
-        conn.write(core.data_to_send())
-        conn.window.remove(
-            sum(1 for e in batch if type(e) is RecordReceived),
-            sum(len(e.payload) for e in batch if isinstance(e, RecordReceived)),
-        )
+        conn.window.remove(records, nbytes)
 
     def _ended(self, conn: _Connection) -> None:
         """Count, log and release a connection whose task is done."""
