@@ -32,7 +32,7 @@ log = logging.getLogger("auditrecv")
 WATCH_INTERVAL = 1.0
 
 
-def observer_info(cfg: Config, *, hostname: str | None = None) -> dict[str, Any]:
+def observer_info(cfg: Config, *, hostname: str | None = None) -> dict[str, str]:
     """ECS `observer.*`: this receiver, so a document says which auditrecv indexed it. `hostname`
     (default: this machine's) lets reproducible output (the golden files) name a fixed one."""
     if hostname is None:
@@ -143,6 +143,7 @@ class Service:
         from auditrecv.pipeline import Pipeline
 
         cfg = self.cfg
+        assert self.spool is not None, "the spool opens first"
         if not cfg.search.urls:
             log.warning(
                 "no search engine configured: records are kept in the spool at %s. To index them, set "
@@ -156,9 +157,7 @@ class Service:
 
         self.enricher = await build_enricher(cfg.enrich)
         self.indexer = await open_indexer(cfg.search)
-        self.pipeline = Pipeline(
-            cfg, self.spool, self.indexer, observer_info(cfg), enrich=self.enricher.enrich if self.enricher else None
-        )
+        self.pipeline = Pipeline(cfg, self.spool, self.indexer, observer_info(cfg), self.enricher)
         register_stage(self.metrics, self.pipeline)
         register_stage(self.metrics, self.indexer)
         if self.enricher is not None:

@@ -9,29 +9,49 @@ engine confirmed the document built from it (created, duplicate, or dead-lettere
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import orjson
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.metrics import counter, gauge
 from auditrecv.sink import BulkDoc, Indexer, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
+from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.pipeline")
 
-# The compiled core (native/): its stub lives in native/python, out of mypy's sight from here.
-_native: Any = importlib.import_module("auditrecv._native")
+Document = dict[str, Any]  # a JSON object, as orjson reads it
+EnrichDocument = Callable[[Document], Awaitable[None]]
+if TYPE_CHECKING:  # the stub's alias: not in the compiled module
+    LinuxBody = tuple[bytes, list[_native.LinuxLayoutRow]]
 
-Enricher = Callable[[dict[str, Any]], Awaitable[None]]
+
+class _Naming(TypedDict):
+    """Where a LinuxDocuments call writes its documents, and with which enrichment values."""
+
+    index: str
+    data_stream: str | None
+    enrichment: Mapping[str, object] | None
+
+
+class SenderEnricher(Protocol):
+    """The enricher as the pipeline uses it (auditrecv.enrich.Enricher): values looked up once per sender
+    and merged natively, and `enrich` for the documents that ask per document."""
+
+    def uniform_sender(self, source: Source, schema: str) -> bool: ...
+
+    async def for_sender(self, source: Source, zone_refs: Sequence[str]) -> dict[str, Any]: ...
+
+    async def enrich(self, doc: Document) -> None: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +66,7 @@ class BuiltDoc:
     spool ids are simply forgotten.
     """
 
-    doc: dict[str, Any] | None
+    doc: Document | None
     doc_id: str
     spool_ids: list[int] = field(default_factory=list)
     source: bytes | None = None
@@ -69,7 +89,7 @@ class NativeBatch:
 
     source: Source
     items: list[tuple[int, SpoolRecord]]
-    documents: Any  # _native.BsmDocuments
+    documents: _native.BsmDocuments
     built: list[BuiltDoc] = field(default_factory=list)
 
     def zone_refs(self) -> list[str]:
@@ -112,7 +132,7 @@ class DocumentBuilder:
     """Turns spooled records into documents, all built by the native core. Synchronous and stateful
     (the Linux event assemblers), so one instance is used by one worker at a time."""
 
-    def __init__(self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False) -> None:
+    def __init__(self, cfg: Config, observer: Mapping[str, str], *, record_clock: bool = False) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
         lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
@@ -135,7 +155,7 @@ class DocumentBuilder:
         # already folded into `stats`, and the line of each spool id whose event is still open (a whole
         # native call that fails dead-letters them).
         self._linux_settings = linux_documents_settings(cfg.decode.linux, cfg.limits)
-        self._linux_senders: dict[str, Any] = {}
+        self._linux_senders: dict[str, _native.LinuxDocuments] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
         self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
         self._linux_first: dict[str, Source] = {}  # the first source of each sender key
@@ -297,10 +317,10 @@ class DocumentBuilder:
         self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         for key in list(self._linux_senders):
-            out += self._linux_call(key, "flush_bulk", **self._naming(key))
+            out += self._linux_call(key, lambda documents, naming: documents.flush_bulk(**naming))
         return out
 
-    def _naming(self, key: str) -> dict[str, Any]:
+    def _naming(self, key: str) -> _Naming:
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         return {"index": self._search.index, "data_stream": data_stream, "enrichment": self._linux_values.get(key)}
 
@@ -332,7 +352,7 @@ class DocumentBuilder:
             documents = self._linux_documents(key)
         elif not self._record_clock and (now is not None or self._clock):
             clock = self._clock if now is None else now
-            out += self._linux_call(key, "poll_bulk", clock, **self._naming(key))
+            out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(clock, **naming))
         received = [rec.received_ns for _, rec in run]
         if not self._record_clock:
             self._clock = max(self._clock, max(received) / 1e9)
@@ -343,16 +363,17 @@ class DocumentBuilder:
             self._linux_mixed.add(key)
         return out + self._linux_call(
             key,
-            "add_bulk",
-            [rec.payload for _, rec in run],
-            received_ns=received,
-            source=source.to_dict(),
-            spool_ids=[spool_id for spool_id, _ in run],
-            now=now,
-            **self._naming(key),
+            lambda documents, naming: documents.add_bulk(
+                [rec.payload for _, rec in run],
+                received_ns=received,
+                source=source.to_dict(),
+                spool_ids=[spool_id for spool_id, _ in run],
+                now=now,
+                **naming,
+            ),
         )
 
-    def _linux_documents(self, key: str) -> Any:
+    def _linux_documents(self, key: str) -> _native.LinuxDocuments:
         documents = self._linux_senders[key] = _native.LinuxDocuments(
             schema=self._schema, observer=self._observer, record_clock=self._record_clock, **self._linux_settings
         )
@@ -363,17 +384,17 @@ class DocumentBuilder:
         out: list[BuiltDoc] = []
         for key, documents in list(self._linux_senders.items()):
             if len(documents):
-                out += self._linux_call(key, "poll_bulk", now, **self._naming(key))
+                out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(now, **naming))
         return out
 
-    def _linux_call(self, key: str, method: str, *args: Any, **kwargs: Any) -> list[BuiltDoc]:
-        """One call (`method`: add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
+    def _linux_call(self, key: str, call: Callable[[_native.LinuxDocuments, _Naming], LinuxBody]) -> list[BuiltDoc]:
+        """One call (add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
         BuiltDocs. A whole call that fails (a native
         bug outside the per-event guards) dead-letters every line of that sender still open, one dead
         letter per line, and starts the sender afresh: its assembler's state is not to be trusted."""
         documents = self._linux_senders[key]
         try:
-            built = getattr(documents, method)(*args, **kwargs)
+            built = call(documents, self._naming(key))
         except Exception as exc:
             log.exception("Linux lines from %s could not be built natively; dead-lettering the open ones", key)
             open_ids = [i for i, line in self._linux_lines.items() if linux_source_key(line[0]) == key]
@@ -386,7 +407,7 @@ class DocumentBuilder:
             return out
         return self._linux_rows(key, documents, built)
 
-    def _linux_rows(self, key: str, documents: Any, built: tuple[bytes, list[Any]]) -> list[BuiltDoc]:
+    def _linux_rows(self, key: str, documents: _native.LinuxDocuments, built: LinuxBody) -> list[BuiltDoc]:
         """BuiltDocs from a LinuxDocuments bulk body."""
         body, layout = built
         unenriched = key not in self._linux_values
@@ -411,7 +432,7 @@ class DocumentBuilder:
         self._fold_stats(key, documents)
         return out
 
-    def _fold_stats(self, key: str, documents: Any) -> None:
+    def _fold_stats(self, key: str, documents: _native.LinuxDocuments) -> None:
         counted = self._linux_counted[key]
         for name, value in documents.stats().items():
             if name in self.stats:
@@ -427,14 +448,14 @@ def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
     return str(_native.document_id(kind, source.to_dict(), [raw]))
 
 
-def _unencodable(document: bytes | None, why: str, doc_id: str) -> dict[str, Any] | None:
+def _unencodable(document: bytes | None, why: str, doc_id: str) -> Document | None:
     """A document holding an integer beyond 64 bits, as the native core wrote it with those integers: read
     exactly (json, not orjson), it is the dict the Python mappers made, which the sink refuses and
     dead-letters (`serialization_error`, its repr kept in the dead-letter index) as it did before."""
     if document is None:
         log.error("document %s cannot be written, even as a dead letter (%s); its records stay spooled", doc_id, why)
         return None
-    doc: dict[str, Any] = json.loads(document)
+    doc: Document = json.loads(document)
     return doc
 
 
@@ -460,22 +481,19 @@ class Pipeline:
     def __init__(
         self,
         cfg: Config,
-        spool: Any,
+        spool: PipelineSpool,
         indexer: Indexer,
-        observer: dict[str, Any],
-        enrich: Enricher | None = None,
+        observer: Mapping[str, str],
+        enricher: SenderEnricher | None = None,
         *,
         record_clock: bool = False,
     ) -> None:
+        """`enricher`: values looked up once per sender are merged into the native documents; the
+        documents of senders it calls non-uniform are enriched one by one, as dicts."""
         self._cfg = cfg
         self._spool = spool
         self._indexer = indexer
-        # The Enricher itself (bound method or object) can give values per sender, which the native
-        # documents take; any other callable enriches every document as a dict.
-        owner: Any = enrich if hasattr(enrich, "for_sender") else getattr(enrich, "__self__", None)
-        sender: Any = owner if hasattr(owner, "for_sender") else None
-        self._sender_enricher = sender
-        self._enrich: Enricher | None = sender.enrich if sender is not None else enrich
+        self._enricher = enricher
         self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
         self._cursor = 0
         self._inflight: set[asyncio.Task[None]] = set()
@@ -550,13 +568,15 @@ class Pipeline:
             await self._submit(await self._build(self._builder.flush))
         await self.wait_idle()
 
-    async def _build(self, step: Callable[..., list[BuiltDoc]], *items: Any) -> list[BuiltDoc]:
+    async def _build(
+        self, step: Callable[..., list[BuiltDoc]], *items: Sequence[tuple[int, SpoolRecord]]
+    ) -> list[BuiltDoc]:
         """One DocumentBuilder step (add, poll, flush) in a thread, given the enrichment values of every
         Linux sender whose events it may complete: native Linux documents are written when their event
         completes, so their sender's values are looked up first (once per sender and step, as for a BSM
         batch). Senders `uniform_sender` refuses get their documents back as dicts, enriched per document."""
         values: dict[str, dict[str, Any]] = {}
-        enricher = self._sender_enricher
+        enricher = self._enricher
         if enricher is not None:
             schema = self._cfg.search.schema
             senders = {
@@ -590,11 +610,10 @@ class Pipeline:
         once per sender and batch). A sender whose documents would ask the enricher different questions
         (see Enricher.uniform_sender) has its documents written unenriched, to be enriched as dicts."""
         batches = list({id(d.native): d.native for d in docs if d.native is not None}.values())
-        enricher = self._sender_enricher
+        enricher = self._enricher
         if enricher is None:
-            unenriched = self._enrich is not None
             for batch in batches:
-                await asyncio.to_thread(self._builder.serialize, batch, None, unenriched=unenriched)
+                await asyncio.to_thread(self._builder.serialize, batch, None)
             return
         uniform = []
         for batch in batches:
@@ -645,9 +664,10 @@ class Pipeline:
         (retried in the background, still spooled) so they do not hold this slot forever."""
         try:
             await self._finish_native(docs)
-            if self._enrich is not None:
+            if self._enricher is not None:
                 _as_dicts(docs)
-                await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
+                enrich = self._enricher.enrich
+                await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
             pending = docs
             delay = 1.0
             tries = 0
