@@ -3,7 +3,8 @@
 This is the only module that knows every stage. Nothing here sits on a receiver's ack path: the
 receivers have already acked once the spool committed, so this loop may be slow, restart, or wait
 for the engine for an hour without losing anything. A spooled record is deleted only after the
-engine confirmed the document built from it (created, duplicate, or dead-lettered).
+engine confirmed the document built from it (created, duplicate, or dead-lettered): the sink retries
+and tells (`Indexer.submit`), the pipeline forgets.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
-from auditrecv.metrics import counter, gauge
-from auditrecv.sink import BulkDoc, Indexer, index_for
+from auditrecv.metrics import counter
+from auditrecv.sink import BulkDoc, BulkOutcome, Indexer, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
@@ -496,15 +497,8 @@ class Pipeline:
         self._enricher = enricher
         self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
         self._cursor = 0
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
-        # Documents the engine refused along with their dead letters, retried in the background so they
-        # hold no slot: a handful of them must not stop every later record (issue 14).
-        self._parked: list[BuiltDoc] = []
-        self._max_parked = max(1, cfg.search.batch_max_docs)
-        self._parked_task: asyncio.Task[None] | None = None
         self.stats = self._builder.stats
-        self.stats.update({"indexed": 0, "deleted": 0, "parked": 0})
+        self.stats.update({"indexed": 0, "deleted": 0})
 
     def metric_families(self) -> Iterator[Metric]:
         """The pipeline's counters as Prometheus metrics (auditrecv.metrics), read at scrape time."""
@@ -529,30 +523,21 @@ class Pipeline:
             "Documents the engine confirmed (created, duplicate or dead-lettered).",
             st["indexed"],
         )
-        yield gauge(
-            "auditrecv_pipeline_parked_documents",
-            "Documents refused by the engine and retried in the background.",
-            st["parked"],
-        )
 
     async def run(self) -> None:
-        """Forever: read what is new, build documents, index them, delete what was confirmed."""
+        """Forever: read what is new, build documents, submit them to the sink (which deletes them from the
+        spool through `_settled` once the engine confirmed them)."""
         batch = self._cfg.search.batch_max_docs
         tick = max(0.05, min(self._cfg.decode.linux.grace_seconds, 1.0))
-        try:
-            while True:
-                items = await self._spool.read(self._cursor, batch)
-                if items:
-                    self._cursor = items[-1][0]
-                    docs = await self._build(self._builder.add, items)
-                else:
-                    await self._spool.wait_for_records(self._cursor, tick)
-                    docs = await self._build(self._builder.poll)
-                if docs:
-                    await self._submit(docs)
-        finally:
-            for task in list(self._inflight):
-                task.cancel()
+        while True:
+            items = await self._spool.read(self._cursor, batch)
+            if items:
+                self._cursor = items[-1][0]
+                docs = await self._build(self._builder.add, items)
+            else:
+                await self._spool.wait_for_records(self._cursor, tick)
+                docs = await self._build(self._builder.poll)
+            await self._submit(docs)
 
     async def drain(self, *, final: bool = True) -> None:
         """Process everything unread in the spool (import). `final` also flushes the Linux events still
@@ -589,21 +574,7 @@ class Pipeline:
         return await asyncio.to_thread(step, *items, linux_enrichment=values)
 
     async def wait_idle(self) -> None:
-        while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
-
-    async def _index(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
-        """The documents the engine confirmed (created, duplicate or dead-lettered)."""
-        settings = self._cfg.search
-        bulk: list[BulkDoc[BuiltDoc]] = []
-        for d in docs:
-            if d.source is not None:
-                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
-            elif d.doc is not None:
-                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
-        outcomes = await self._indexer.index(bulk) if bulk else []
-        confirmed = [o.token for o in outcomes if o.confirmed]
-        return [d for d in docs if not d.has_document] + [d for d in confirmed if d is not None]
+        await self._indexer.wait_idle()
 
     async def _finish_native(self, docs: list[BuiltDoc]) -> None:
         """Serialize the native batches among `docs`, each enriched with its sender's values (looked up
@@ -651,80 +622,34 @@ class Pipeline:
                 delay = min(delay * 2, 30.0)
 
     async def _submit(self, docs: list[BuiltDoc]) -> None:
+        """Finish the documents (native batches serialized, enrichment) and hand them to the sink, which
+        waits for room: the spool is read no faster than the engine takes documents."""
         if not docs:
             return
-        await self._slots.acquire()
-        task = asyncio.create_task(self._ship(docs))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        await self._finish_native(docs)
+        if self._enricher is not None:
+            _as_dicts(docs)
+            enrich = self._enricher.enrich
+            await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
+        settings = self._cfg.search
+        bulk: list[BulkDoc[BuiltDoc]] = []
+        for d in docs:
+            if d.source is not None:
+                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
+            elif d.doc is not None:
+                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
+        if nothing := [d for d in docs if not d.has_document]:
+            await self._confirmed(nothing)
+        if bulk:
+            await self._indexer.submit(bulk, self._settled)
 
-    async def _ship(self, docs: list[BuiltDoc]) -> None:
-        """Index until every document is confirmed; a document is never given up on. The sink returns
-        only what the engine refused with its dead letter too; after a few tries those are parked
-        (retried in the background, still spooled) so they do not hold this slot forever."""
-        try:
-            await self._finish_native(docs)
-            if self._enricher is not None:
-                _as_dicts(docs)
-                enrich = self._enricher.enrich
-                await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
-            pending = docs
-            delay = 1.0
-            tries = 0
-            while pending:
-                pending = await self._attempt(pending, delay)
-                tries += 1
-                if pending:
-                    if tries >= self._cfg.search.max_document_retries and self._park(pending):
-                        return
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 60.0)
-        finally:
-            self._slots.release()
+    async def _settled(self, outcomes: list[BulkOutcome[BuiltDoc]]) -> None:
+        await self._confirmed([o.token for o in outcomes if o.token is not None])
 
-    async def _attempt(self, pending: list[BuiltDoc], delay: float) -> list[BuiltDoc]:
-        """One indexing call: forget what was confirmed, return the rest."""
-        try:
-            confirmed = await self._index(pending)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
-            confirmed = []
-        ids = [i for d in confirmed for i in d.spool_ids]
+    async def _confirmed(self, docs: list[BuiltDoc]) -> None:
+        """Forget the spool records of documents the engine holds (or that make none)."""
+        ids = [i for d in docs for i in d.spool_ids]
         if ids:
             await self._forget(ids)
-        self.stats["indexed"] += len(confirmed)
+        self.stats["indexed"] += len(docs)
         self.stats["deleted"] += len(ids)
-        done = {id(d) for d in confirmed}
-        return [d for d in pending if id(d) not in done]
-
-    def _park(self, docs: list[BuiltDoc]) -> bool:
-        """Hand `docs` to the background retry; False (keep the slot and retry) when that is full."""
-        if len(self._parked) + len(docs) > self._max_parked:
-            return False
-        self._parked.extend(docs)
-        self.stats["parked"] = len(self._parked)
-        log.warning(
-            "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
-            len(docs),
-            len(self._parked),
-        )
-        if self._parked_task is None:
-            task = asyncio.create_task(self._retry_parked(), name="pipeline-parked")
-            self._parked_task = task
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        return True
-
-    async def _retry_parked(self) -> None:
-        delay = 30.0
-        try:
-            while self._parked:
-                await asyncio.sleep(delay)
-                docs, self._parked = self._parked, []
-                self._parked.extend(await self._attempt(docs, delay))
-                self.stats["parked"] = len(self._parked)
-                delay = min(delay * 2, 600.0)
-        finally:
-            self._parked_task = None

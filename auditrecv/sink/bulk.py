@@ -1,10 +1,12 @@
 """Bulk indexing over aiohttp + orjson, built around the spool: say exactly which documents are safe.
+The one retry layer of the path, with its one concurrency limit (`search.concurrency` lanes).
 
-Every document carries the caller's token (its spool ids). `BulkIndexer.index` returns one outcome
-per document and a document is *confirmed* only when the engine holds it: created, already there
-(409 on `create` with our deterministic `_id`), or written to the dead-letter index. Everything
-else is retried here with backoff (429, 5xx, connection errors, 401/403 after a halt) or, if even
-the dead-letter write is refused, reported unconfirmed so the record stays in the spool.
+Every document carries the caller's token (its spool ids). A document is *confirmed* only when the
+engine holds it: created, already there (409 on `create` with our deterministic `_id`), or written to
+the dead-letter index. Everything else is retried here with backoff (429, 5xx, connection errors,
+401/403 after a halt). `index` goes through once and reports a document whose dead letter was refused
+too as unconfirmed; `submit` (the pipeline's) retries those as well, parking them in the background
+after a few tries, and tells its caller of each document once confirmed.
 
 What each status means is `policy.py` (sink-and-gss.md A6.2, pure functions); this module acts on it:
 splitting, dead-letter writes, halting with a periodic re-probe, one request in flight for a while
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +39,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, T
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, Settled, T
 from auditrecv.sink.engine import EngineInfo, TemplatesFor, detect_until_answered, install_until_done
 from auditrecv.sink.http import RetryPolicy, error_reason, log, parse_retry_after
 from auditrecv.sink.naming import format_index
@@ -134,7 +136,15 @@ class BulkIndexer:
         self._rng = rng or random.Random()
         self._dlq_max = dead_letter_max_source
         self.transport = Transport(settings, self.policy, self.metrics, gzip_level=gzip_level)
-        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        # The one concurrency limit of the path: a batch (a `submit`, a chunk of `index`) holds a lane
+        # until it is settled, and sends one request at a time (splits and dead letters included).
+        self._lanes = asyncio.Semaphore(max(1, settings.concurrency))
+        self._deliveries: set[asyncio.Task[None]] = set()
+        # Documents refused along with their dead letters, retried in the background so that they hold no
+        # lane: a handful of them must not stop every later record (issue 14). By whom to tell.
+        self._parked: dict[Settled[Any], list[BulkDoc[Any]]] = {}
+        self._parked_task: asyncio.Task[None] | None = None
+        self._retrying = 0  # parked documents in the retry under way
         self._max_failures = max(1, settings.max_document_retries)
         self._accepted = 0  # bulk replies that created or found at least one document: the engine works
         self._log_limited = ThrottledLog(log, burst=1, interval=_LOG_INTERVAL, unit="document")
@@ -152,6 +162,12 @@ class BulkIndexer:
         return self
 
     async def close(self) -> None:
+        """Documents submitted and not confirmed yet are given up: they stay in the spool."""
+        tasks = [*self._deliveries, *([self._parked_task] if self._parked_task is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._parked.clear()
         if self._setup_task is not None:
             self._setup_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -173,40 +189,124 @@ class BulkIndexer:
 
     # ------------------------------------------------------------------ indexing
 
-    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]:
-        """Index `docs`; one outcome per doc, in order. Returns when every doc is confirmed or failed."""
-        items: list[_Item] = []
-        order: list[_Item] = []
-        unencodable: list[_Item] = []
-        for doc in docs:
-            enc = encode(doc)
-            if isinstance(enc, tuple):
-                it = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
-                unencodable.append(it)
-                order.append(it)
-            else:
-                items.append(enc)
-                order.append(enc)
-        await self.index_items(items, unencodable)
-        return [_outcome(it) for it in order]
+    async def submit(self, docs: Sequence[BulkDoc[T]], settled: Settled[T]) -> None:
+        """Index `docs` in the background once a lane is free (waiting for one is the caller's
+        backpressure). `settled` gets the outcomes of the documents as they are confirmed; none is given
+        up on while the indexer is open: one refused even as a dead letter is retried, and after
+        `max_document_retries` tries parked (retried in the background, holding no lane). What is not
+        confirmed when the indexer closes is given up (it stays spooled)."""
+        await self._lanes.acquire()
+        task = asyncio.create_task(self._deliver(list(docs), settled))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
-    async def index_items(self, items: list[_Item], unencodable: list[_Item] | None = None) -> None:
-        """Ship pre-encoded items (see `encode`), filling each item's `outcome`."""
-        if self._ready is not None and not self._ready.is_set():
-            await self._ready.wait()
+    async def wait_idle(self) -> None:
+        """Until every submitted document is confirmed (parked ones included)."""
+        while self._deliveries or self._parked_task is not None:
+            tasks = [*self._deliveries, *([self._parked_task] if self._parked_task is not None else [])]
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def parked(self) -> int:
+        return self._retrying + sum(len(docs) for docs in self._parked.values())
+
+    async def _deliver(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> None:
+        try:
+            delay = 1.0
+            tries = 0
+            while docs:
+                docs = await self._attempt(docs, settled, delay)
+                tries += 1
+                if docs:
+                    if tries >= self._max_failures and self._park(docs, settled):
+                        return
+                    await self._sleep(delay)
+                    delay = min(delay * 2, 60.0)
+        finally:
+            self._lanes.release()
+
+    async def _attempt(self, docs: list[BulkDoc[T]], settled: Settled[T], delay: float) -> list[BulkDoc[T]]:
+        """One pass over `docs` in the lane held: the confirmed ones to `settled`, the rest returned."""
+        try:
+            outcomes = await self._index_in_lane(docs)
+        except Exception:
+            log.exception("indexing %d documents failed; retrying in %.0f s", len(docs), delay)
+            return docs
+        confirmed = [o for o in outcomes if o.confirmed]
+        if confirmed:
+            try:
+                await settled(confirmed)
+            except Exception:
+                log.exception("%d confirmed documents could not be settled", len(confirmed))
+        return [o.doc for o in outcomes if not o.confirmed]
+
+    def _park(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> bool:
+        """Hand `docs` to the background retry; False (keep the lane and retry) when that is full."""
+        if self.parked + len(docs) > max(1, self.settings.batch_max_docs):
+            return False
+        self._parked.setdefault(settled, []).extend(docs)
+        log.warning(
+            "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
+            len(docs),
+            self.parked,
+        )
+        if self._parked_task is None:
+            self._parked_task = asyncio.create_task(self._retry_parked(), name="sink-parked")
+        return True
+
+    async def _retry_parked(self) -> None:
+        delay = 30.0
+        try:
+            while self._parked:
+                await self._sleep(delay)
+                parked, self._parked = self._parked, {}
+                self._retrying = sum(len(docs) for docs in parked.values())
+                async with self._lanes:
+                    for settled, docs in parked.items():
+                        if left := await self._attempt(docs, settled, delay):
+                            self._parked.setdefault(settled, []).extend(left)
+                        self._retrying -= len(docs)
+                delay = min(delay * 2, 600.0)
+        finally:
+            self._parked_task = None
+            self._retrying = 0
+
+    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]:
+        """Index `docs` once through, its chunks in the lanes; one outcome per doc, in order: created,
+        duplicate, dead-lettered, or failed (refused even as a dead letter: not retried here)."""
+        order, items, unencodable = _encode_all(docs)
+        await self.wait_ready()
         async with asyncio.TaskGroup() as tg:
             if unencodable:
-                self._log_limited.error(
-                    "serialize",
-                    "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
-                    len(unencodable),
-                    unencodable[0].doc.id,
-                    unencodable[0].failure[2],
-                    items=len(unencodable),
-                )
-                tg.create_task(self._dead_letter(unencodable, raw_sources=True))
+                tg.create_task(self._in_lane(self._dead_letter_unencodable, unencodable))
             for chunk in self._chunks(items):
-                tg.create_task(self._ship(chunk))
+                tg.create_task(self._in_lane(self._ship, chunk))
+        return [_outcome(it) for it in order]
+
+    async def _in_lane(self, send: Callable[[list[_Item]], Awaitable[None]], items: list[_Item]) -> None:
+        async with self._lanes:
+            await send(items)
+
+    async def _index_in_lane(self, docs: list[BulkDoc[T]]) -> list[BulkOutcome[T]]:
+        """`index` in a lane already held: its chunks one after the other."""
+        order, items, unencodable = _encode_all(docs)
+        await self.wait_ready()
+        if unencodable:
+            await self._dead_letter_unencodable(unencodable)
+        for chunk in self._chunks(items):
+            await self._ship(chunk)
+        return [_outcome(it) for it in order]
+
+    async def _dead_letter_unencodable(self, items: list[_Item]) -> None:
+        self._log_limited.error(
+            "serialize",
+            "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
+            len(items),
+            items[0].doc.id,
+            items[0].failure[2],
+            items=len(items),
+        )
+        await self._dead_letter(items, raw_sources=True)
 
     def _chunks(self, items: list[_Item]) -> Iterable[list[_Item]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
@@ -316,9 +416,8 @@ class BulkIndexer:
 
     async def _split(self, items: list[_Item]) -> None:
         half = len(items) // 2
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._ship(items[:half]))
-            tg.create_task(self._ship(items[half:]))
+        await self._ship(items[:half])
+        await self._ship(items[half:])
 
     def _count_failure(self, it: _Item, accepted_at_failure: int) -> bool:
         """Count one failure of `it`; True when it has failed often enough, with the engine proven
@@ -550,7 +649,7 @@ class BulkIndexer:
 
     async def _post_bulk(self, items: list[_Item]) -> Reply:
         body = b"".join(it.lines for it in items)
-        async with self._slots, self._throttle():
+        async with self._throttle():
             self.metrics.in_flight += 1
             started = time.monotonic()
             self._requests_since.append(started)
@@ -602,6 +701,11 @@ class BulkIndexer:
             "Time from sending a _bulk request (gzip included) to its reply or failure.",
             self.request_latency,
             engine,
+        )
+        yield gauge(
+            "auditrecv_pipeline_parked_documents",
+            "Documents refused by the engine and retried in the background.",
+            self.parked,
         )
         yield gauge(
             "auditrecv_engine_halted", "1 while the engine refuses our credentials: nothing ships.", m.halted, engine
@@ -663,6 +767,22 @@ class BulkIndexer:
             log.exception("search engine setup failed; shipping anyway")
         finally:
             self._ready.set()
+
+
+def _encode_all(docs: Iterable[BulkDoc[Any]]) -> tuple[list[_Item], list[_Item], list[_Item]]:
+    """(every document in order, those encoded, those that cannot be: `serialization_error`)."""
+    order: list[_Item] = []
+    items: list[_Item] = []
+    unencodable: list[_Item] = []
+    for doc in docs:
+        enc = encode(doc)
+        if isinstance(enc, tuple):
+            enc = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
+            unencodable.append(enc)
+        else:
+            items.append(enc)
+        order.append(enc)
+    return order, items, unencodable
 
 
 def _failure_text(failure: tuple[int, str, str]) -> str:

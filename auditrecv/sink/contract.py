@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -98,9 +98,15 @@ class Requester(Protocol):
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply: ...
 
 
-class Indexer(Protocol):
-    """The sink as the pipeline sees it: one outcome per document, in order, once each is settled."""
+Settled = Callable[[list[BulkOutcome[T]]], Awaitable[None]]  # told of documents confirmed, as they are
 
-    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]: ...
+
+class Indexer(Protocol):
+    """The sink as the pipeline sees it: it retries until each document is confirmed (or the indexer
+    closes), at most `search.concurrency` batches at a time; `submit` waits for room."""
+
+    async def submit(self, docs: Sequence[BulkDoc[T]], settled: Settled[T]) -> None: ...
+
+    async def wait_idle(self) -> None: ...
 
     async def close(self) -> None: ...

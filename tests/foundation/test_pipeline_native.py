@@ -80,6 +80,12 @@ class FakeIndexer:
             self.lines[doc.id] = item[1] if isinstance(item, tuple) else item.lines
         return [BulkOutcome(d, Result.CREATED) for d in docs]
 
+    async def submit(self, docs: list[BulkDoc], settled: Any) -> None:
+        await settled(await self.index(docs))
+
+    async def wait_idle(self) -> None:
+        pass
+
 
 def builder_documents(
     cfg: Config, items: list[tuple[int, SpoolRecord]], stats: dict[str, int], record_clock: bool = True
