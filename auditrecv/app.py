@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from auditrecv.pipeline import Pipeline
     from auditrecv.receive.audisp_remote_server import AudispRemoteServer
     from auditrecv.receive.audit_remote_server import AuditRemoteServer
-    from auditrecv.sink.bulk import BulkIndexer
+    from auditrecv.sink import ServiceIndexer
     from auditrecv.spool import Spool
     from auditrecv.status import RecentProblems, ShippingWatch
 
@@ -70,7 +70,7 @@ class Service:
         self.spool: Spool | None = None
         self.servers: dict[str, AuditRemoteServer | AudispRemoteServer] = {}
         self.pipeline: Pipeline | None = None
-        self.indexer: BulkIndexer | None = None
+        self.indexer: ServiceIndexer | None = None
         self.enricher: Enricher | None = None
         self.http_runner: web.AppRunner | None = None
         self.recent_problems: RecentProblems | None = None  # for the status page, once started
@@ -156,10 +156,10 @@ class Service:
         from auditrecv.sink import open_indexer
 
         self.enricher = await build_enricher(cfg.enrich)
-        self.indexer = await open_indexer(cfg.search)
-        self.pipeline = Pipeline(cfg, self.spool, self.indexer, observer_info(cfg), self.enricher)
+        self.indexer = indexer = await open_indexer(cfg.search)
+        self.pipeline = Pipeline(cfg, self.spool, indexer, observer_info(cfg), self.enricher)
         register_stage(self.metrics, self.pipeline)
-        register_stage(self.metrics, self.indexer)
+        register_stage(self.metrics, indexer)
         if self.enricher is not None:
             register_stage(self.metrics, self.enricher)
         self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))

@@ -12,9 +12,18 @@ from typing import Any
 
 from auditrecv.config import Search
 from auditrecv.sink.bulk import BulkIndexer
-from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Indexer, Requester, Result
-from auditrecv.sink.engine import (
+from auditrecv.sink.contract import (
+    BulkDoc,
+    BulkMetrics,
+    BulkOutcome,
     EngineInfo,
+    EngineStatus,
+    Indexer,
+    Requester,
+    Result,
+    ServiceIndexer,
+)
+from auditrecv.sink.engine import (
     TemplateError,
     dead_letter_template,
     detect_engine,
@@ -31,10 +40,12 @@ __all__ = [
     "BulkOutcome",
     "EngineAuthError",
     "EngineInfo",
+    "EngineStatus",
     "Indexer",
     "Requester",
     "Result",
     "RetryPolicy",
+    "ServiceIndexer",
     "SinkError",
     "TemplateError",
     "dead_letter_template",

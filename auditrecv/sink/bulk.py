@@ -39,8 +39,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, Settled, T
-from auditrecv.sink.engine import EngineInfo, TemplatesFor, detect_until_answered, install_until_done
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, EngineInfo, Reply, Result, Settled, T
+from auditrecv.sink.engine import TemplatesFor, detect_until_answered, install_until_done
 from auditrecv.sink.http import RetryPolicy, error_reason, log, parse_retry_after
 from auditrecv.sink.naming import format_index
 from auditrecv.sink.policy import (

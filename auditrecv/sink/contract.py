@@ -10,9 +10,12 @@ import enum
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from auditrecv.metrics import MetricSource
 
 T = TypeVar("T")
+Flavor = Literal["elasticsearch", "opensearch"]
 
 
 class Result(enum.Enum):
@@ -85,6 +88,26 @@ class BulkMetrics:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """The engine that answered `GET /` (sink.engine.parse_engine_info)."""
+
+    flavor: Flavor
+    version: str  # as reported, e.g. "2.19.1" or "8.15.0-SNAPSHOT"
+    major: int
+    minor: int = 0
+    cluster_name: str = ""
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        parts: list[int] = []
+        for p in self.version.split("-", 1)[0].split("."):
+            if not p.isdigit():
+                break
+            parts.append(int(p))
+        return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     headers: Mapping[str, str]
@@ -110,3 +133,21 @@ class Indexer(Protocol):
     async def wait_idle(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class EngineStatus(Protocol):
+    """What the health checks and the status page read of the sink."""
+
+    @property
+    def metrics(self) -> BulkMetrics: ...
+
+    @property
+    def engine(self) -> EngineInfo | None: ...
+
+    def longest_request_seconds(self) -> float:
+        """How long the oldest `_bulk` request in flight has waited (0 if none)."""
+        ...
+
+
+class ServiceIndexer(Indexer, EngineStatus, MetricSource, Protocol):
+    """The sink as the service wires it: the pipeline's Indexer, watched by /health and /, on /metrics."""

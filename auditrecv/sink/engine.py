@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from auditrecv.config import Search
-from auditrecv.sink.contract import BulkMetrics, Requester
+from auditrecv.sink.contract import BulkMetrics, EngineInfo, Flavor, Requester
 from auditrecv.sink.http import EngineAuthError, SinkError, error_reason
 from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_names, template_priority
 
 log = logging.getLogger("auditrecv.sink")
-
-Flavor = Literal["elasticsearch", "opensearch"]
 
 # The default configuration's name; sink.naming.template_names gives the one for any settings.
 DEAD_LETTER_TEMPLATE = DEFAULT_DEAD_LETTER_TEMPLATE
@@ -45,24 +42,6 @@ class SetupHost(Requester, Protocol):
 
 class TemplateError(SinkError):
     """The engine rejected one of our templates; the message names it and quotes the engine."""
-
-
-@dataclass(frozen=True, slots=True)
-class EngineInfo:
-    flavor: Flavor
-    version: str  # as reported, e.g. "2.19.1" or "8.15.0-SNAPSHOT"
-    major: int
-    minor: int = 0
-    cluster_name: str = ""
-
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        parts: list[int] = []
-        for p in self.version.split("-", 1)[0].split("."):
-            if not p.isdigit():
-                break
-            parts.append(int(p))
-        return tuple(parts)
 
 
 TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
