@@ -1,8 +1,5 @@
-"""What the rest of the service sees of the sink: the document and outcome types and typed Protocols.
-
-Kept apart from the indexer so the pipeline, the engine set-up and test doubles depend on this small
-module rather than on `bulk.py` (and so the sink modules do not import each other in a circle).
-"""
+"""What the rest of the service (and the sink's own modules, and test doubles) sees of the sink: its
+vocabulary and Protocols, apart from `bulk.py` so that nothing imports in a circle."""
 
 from __future__ import annotations
 
@@ -16,6 +13,14 @@ from auditrecv.metrics import MetricSource
 
 T = TypeVar("T")
 Flavor = Literal["elasticsearch", "opensearch"]
+
+
+class SinkError(Exception):
+    """A search-engine problem worth a one-line operator message."""
+
+
+class EngineAuthError(SinkError):
+    """The engine refused our credentials (401) or privileges (403): shipping halts, records stay spooled."""
 
 
 class Result(enum.Enum):
@@ -96,15 +101,6 @@ class EngineInfo:
     major: int
     minor: int = 0
     cluster_name: str = ""
-
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        parts: list[int] = []
-        for p in self.version.split("-", 1)[0].split("."):
-            if not p.isdigit():
-                break
-            parts.append(int(p))
-        return tuple(parts)
 
 
 @dataclass(frozen=True, slots=True)
