@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from auditrecv import __version__
 from auditrecv.config import Config
@@ -76,7 +76,7 @@ class Service:
         self.recent_problems: RecentProblems | None = None  # for the status page, once started
         self.stopping = False
         self.shipping_watch: ShippingWatch | None = None  # once started
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         # /metrics: each stage registers itself here once started (one registry per service, so that
         # several services in one process, as in the tests, keep their numbers apart).
         self.metrics = new_registry()
@@ -193,7 +193,7 @@ class Service:
         log.info("status page, health, readiness and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
 
     def reload(self) -> None:
-        if self.enricher is not None and hasattr(self.enricher, "reload"):
+        if self.enricher is not None:
             self.enricher.reload()
 
     async def stop(self) -> None:
@@ -215,7 +215,7 @@ class Service:
         if self.indexer is not None:
             with contextlib.suppress(Exception):
                 await self.indexer.close()
-        if self.enricher is not None and hasattr(self.enricher, "close"):
+        if self.enricher is not None:
             with contextlib.suppress(Exception):
                 await self.enricher.close()
         if self.http_runner is not None:

@@ -31,6 +31,7 @@ from auditrecv.spool.record import Source, SpoolRecord
 log = logging.getLogger("auditrecv.pipeline")
 
 Document = dict[str, Any]  # a JSON object, as orjson reads it
+Enrichment = Mapping[str, object]  # the values of one sender, as _native's `enrichment=` takes them
 EnrichDocument = Callable[[Document], Awaitable[None]]
 if TYPE_CHECKING:  # the stub's alias: not in the compiled module
     LinuxBody = tuple[bytes, list[_native.LinuxLayoutRow]]
@@ -50,7 +51,7 @@ class SenderEnricher(Protocol):
 
     def uniform_sender(self, source: Source, schema: str) -> bool: ...
 
-    async def for_sender(self, source: Source, zone_refs: Sequence[str]) -> dict[str, Any]: ...
+    async def for_sender(self, source: Source, zone_refs: Sequence[str]) -> Enrichment: ...
 
     async def enrich(self, doc: Document) -> None: ...
 
@@ -97,25 +98,41 @@ class NativeBatch:
         return list(self.documents.zone_refs())
 
 
-def native_caps(limits: Limits) -> dict[str, int]:
+class NativeCaps(TypedDict):
     """``[limits]`` as the native document entry points take them."""
-    return {
-        "max_document_bytes": limits.max_document_bytes,
-        "max_tokens": limits.max_tokens,
-        "max_array_items": limits.max_array_items,
-        "max_string_chars": limits.max_string_chars,
-    }
+
+    max_document_bytes: int
+    max_tokens: int
+    max_array_items: int
+    max_string_chars: int
 
 
-def linux_documents_settings(events: LinuxEvents, limits: Limits) -> dict[str, Any]:
+class LinuxSettings(NativeCaps):
     """The keyword arguments of ``_native.LinuxDocuments`` besides schema, observer and clock."""
-    return {
-        "grace_seconds": events.grace_seconds,
-        "max_age_seconds": events.max_age_seconds,
-        "max_records": events.max_records,
-        "max_linux_event_bytes": limits.max_linux_event_bytes,
+
+    grace_seconds: float
+    max_age_seconds: float
+    max_records: int
+    max_linux_event_bytes: int
+
+
+def native_caps(limits: Limits) -> NativeCaps:
+    return NativeCaps(
+        max_document_bytes=limits.max_document_bytes,
+        max_tokens=limits.max_tokens,
+        max_array_items=limits.max_array_items,
+        max_string_chars=limits.max_string_chars,
+    )
+
+
+def linux_documents_settings(events: LinuxEvents, limits: Limits) -> LinuxSettings:
+    return LinuxSettings(
+        grace_seconds=events.grace_seconds,
+        max_age_seconds=events.max_age_seconds,
+        max_records=events.max_records,
+        max_linux_event_bytes=limits.max_linux_event_bytes,
         **native_caps(limits),
-    }
+    )
 
 
 def linux_source_key(source: Source) -> str:
@@ -161,14 +178,14 @@ class DocumentBuilder:
         self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
         self._linux_first: dict[str, Source] = {}  # the first source of each sender key
         self._linux_mixed: set[str] = set()  # sender keys seen with more than one identity
-        self._linux_values: Mapping[str, dict[str, Any]] = {}  # the enrichment of the call under way
+        self._linux_values: Mapping[str, Enrichment] = {}  # the enrichment of the call under way
 
     def add(
         self,
         items: Iterable[tuple[int, SpoolRecord]],
         now: float | None = None,
         *,
-        linux_enrichment: Mapping[str, dict[str, Any]] | None = None,
+        linux_enrichment: Mapping[str, Enrichment] | None = None,
     ) -> list[BuiltDoc]:
         """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
         sender keys (see `linux_senders`), merged natively into their documents; the others' documents
@@ -240,7 +257,7 @@ class DocumentBuilder:
         )
         return BuiltDoc(doc, _native_doc_id(kind, source, raw), ids)
 
-    def serialize(self, batch: NativeBatch, enrichment: dict[str, Any] | None, *, unenriched: bool = False) -> None:
+    def serialize(self, batch: NativeBatch, enrichment: Enrichment | None, *, unenriched: bool = False) -> None:
         """Write a NativeBatch's documents as bulk lines, with the sender's enrichment values merged in.
         Synchronous and CPU-bound: run it in a thread. `unenriched`: written without values, for an
         enriching pipeline to enrich them as dicts (enrichment that is not per sender)."""
@@ -304,7 +321,7 @@ class DocumentBuilder:
             )
 
     def poll(
-        self, now: float | None = None, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None
+        self, now: float | None = None, *, linux_enrichment: Mapping[str, Enrichment] | None = None
     ) -> list[BuiltDoc]:
         """Events whose grace window or maximum age has passed. Called when every spooled record has
         been read, so on the arrival clock it is "now" (no later line of an open event can be waiting)."""
@@ -313,7 +330,7 @@ class DocumentBuilder:
             now = max(self._clock, time.time())
         return self._linux_poll(now) if self._linux_senders else []
 
-    def flush(self, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None) -> list[BuiltDoc]:
+    def flush(self, *, linux_enrichment: Mapping[str, Enrichment] | None = None) -> list[BuiltDoc]:
         """Everything still open (end of input or shutdown)."""
         self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
@@ -560,7 +577,7 @@ class Pipeline:
         Linux sender whose events it may complete: native Linux documents are written when their event
         completes, so their sender's values are looked up first (once per sender and step, as for a BSM
         batch). Senders `uniform_sender` refuses get their documents back as dicts, enriched per document."""
-        values: dict[str, dict[str, Any]] = {}
+        values: dict[str, Enrichment] = {}
         enricher = self._enricher
         if enricher is not None:
             schema = self._cfg.search.schema
