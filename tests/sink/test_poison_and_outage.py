@@ -315,3 +315,31 @@ async def test_documents_refused_with_their_dead_letters_do_not_block_later_reco
         assert spool.count() == 1  # the refused record stays spooled
     finally:
         await spool.close()
+
+
+async def test_pipeline_shut_down_during_an_outage_keeps_every_record_spooled(tmp_path: Path) -> None:
+    """The sink retries while the engine is down; closing it gives the documents up, deleting nothing."""
+    fake = await FakeEngine().start()
+    fake.outage = 503
+    retrying = asyncio.Event()
+
+    async def third_backoff(n: int) -> None:
+        if n == 3:
+            retrying.set()
+
+    source = Source(transport="audit_remote", peer="127.0.0.1")
+    cfg = parse_config(f'[search]\nurls = ["{fake.url}"]\nbatch_max_docs = 2\n')
+    spool = await Spool.open(tmp_path / "spool.db")
+    try:
+        await spool.append([SpoolRecord("bsm", bsm_record(i), source, 1) for i in range(6)])
+        async with BulkIndexer(cfg.search, sleep=Backoffs(hook=third_backoff)) as idx:
+            pipeline = Pipeline(cfg, spool, idx, {"name": "t"})
+            task = asyncio.create_task(pipeline.run())
+            await asyncio.wait_for(retrying.wait(), 10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert spool.count() == 6 and pipeline.stats["deleted"] == 0
+        assert fake.requests and fake.indices == {}
+    finally:
+        await spool.close()
+        await fake.stop()
