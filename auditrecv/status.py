@@ -104,7 +104,7 @@ def health_report(service: Service, now: float | None = None) -> dict[str, Any]:
         "spool": spool_state,
         "spool_records": spool.count() if spool is not None else 0,
         "oldest_unshipped_age": round(age, 3) if age is not None else None,
-        "listeners": {name: getattr(srv, "port", None) for name, srv in service.servers.items()},
+        "listeners": {name: srv.port for name, srv in service.servers.items()},
         "search_engine": engine["configured"],
         "engine": engine,
     }
