@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from auditrecv import __version__
 from auditrecv.config import Config
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from auditrecv.enrich import Enricher
     from auditrecv.pipeline import Pipeline
     from auditrecv.receive.server import ReceiveServer
-    from auditrecv.sink.bulk import BulkIndexer
+    from auditrecv.sink import ServiceIndexer
     from auditrecv.spool import Spool
     from auditrecv.status import RecentProblems, ShippingWatch
 
@@ -31,7 +31,7 @@ log = logging.getLogger("auditrecv")
 WATCH_INTERVAL = 1.0
 
 
-def observer_info(cfg: Config, *, hostname: str | None = None) -> dict[str, Any]:
+def observer_info(cfg: Config, *, hostname: str | None = None) -> dict[str, str]:
     """ECS `observer.*`: this receiver, so a document says which auditrecv indexed it. `hostname`
     (default: this machine's) lets reproducible output (the golden files) name a fixed one."""
     if hostname is None:
@@ -69,13 +69,13 @@ class Service:
         self.spool: Spool | None = None
         self.servers: dict[str, ReceiveServer] = {}
         self.pipeline: Pipeline | None = None
-        self.indexer: BulkIndexer | None = None
+        self.indexer: ServiceIndexer | None = None
         self.enricher: Enricher | None = None
         self.http_runner: web.AppRunner | None = None
         self.recent_problems: RecentProblems | None = None  # for the status page, once started
         self.stopping = False
         self.shipping_watch: ShippingWatch | None = None  # once started
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         # /metrics: each stage registers itself here once started (one registry per service, so that
         # several services in one process, as in the tests, keep their numbers apart).
         self.metrics = new_registry()
@@ -136,6 +136,7 @@ class Service:
         from auditrecv.pipeline import Pipeline
 
         cfg = self.cfg
+        assert self.spool is not None, "the spool opens first"
         if not cfg.search.urls:
             log.warning(
                 "no search engine configured: records are kept in the spool at %s. To index them, set "
@@ -148,12 +149,10 @@ class Service:
         from auditrecv.sink import open_indexer
 
         self.enricher = await build_enricher(cfg.enrich)
-        self.indexer = await open_indexer(cfg.search)
-        self.pipeline = Pipeline(
-            cfg, self.spool, self.indexer, observer_info(cfg), enrich=self.enricher.enrich if self.enricher else None
-        )
+        self.indexer = indexer = await open_indexer(cfg.search)
+        self.pipeline = Pipeline(cfg, self.spool, indexer, observer_info(cfg), self.enricher)
         register_stage(self.metrics, self.pipeline)
-        register_stage(self.metrics, self.indexer)
+        register_stage(self.metrics, indexer)
         if self.enricher is not None:
             register_stage(self.metrics, self.enricher)
         self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
@@ -187,7 +186,7 @@ class Service:
         log.info("status page, health, readiness and metrics on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
 
     def reload(self) -> None:
-        if self.enricher is not None and hasattr(self.enricher, "reload"):
+        if self.enricher is not None:
             self.enricher.reload()
 
     async def stop(self) -> None:
@@ -204,7 +203,7 @@ class Service:
         if self.indexer is not None:
             with contextlib.suppress(Exception):
                 await self.indexer.close()
-        if self.enricher is not None and hasattr(self.enricher, "close"):
+        if self.enricher is not None:
             with contextlib.suppress(Exception):
                 await self.enricher.close()
         if self.http_runner is not None:

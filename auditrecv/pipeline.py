@@ -3,35 +3,57 @@
 This is the only module that knows every stage. Nothing here sits on a receiver's ack path: the
 receivers have already acked once the spool committed, so this loop may be slow, restart, or wait
 for the engine for an hour without losing anything. A spooled record is deleted only after the
-engine confirmed the document built from it (created, duplicate, or dead-lettered).
+engine confirmed the document built from it (created, duplicate, or dead-lettered): the sink retries
+and tells (`Indexer.submit`), the pipeline forgets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import orjson
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
-from auditrecv.metrics import counter, gauge
-from auditrecv.sink import BulkDoc, Indexer, index_for
+from auditrecv.metrics import counter
+from auditrecv.sink import BulkDoc, BulkOutcome, Indexer, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
+from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
 
 log = logging.getLogger("auditrecv.pipeline")
 
-# The compiled core (native/): its stub lives in native/python, out of mypy's sight from here.
-_native: Any = importlib.import_module("auditrecv._native")
+Document = dict[str, Any]  # a JSON object, as orjson reads it
+Enrichment = Mapping[str, object]  # the values of one sender, as _native's `enrichment=` takes them
+EnrichDocument = Callable[[Document], Awaitable[None]]
+if TYPE_CHECKING:  # the stub's alias: not in the compiled module
+    LinuxBody = tuple[bytes, list[_native.LinuxLayoutRow]]
 
-Enricher = Callable[[dict[str, Any]], Awaitable[None]]
+
+class _Naming(TypedDict):
+    """Where a LinuxDocuments call writes its documents, and with which enrichment values."""
+
+    index: str
+    data_stream: str | None
+    enrichment: Mapping[str, object] | None
+
+
+class SenderEnricher(Protocol):
+    """The enricher as the pipeline uses it (auditrecv.enrich.Enricher): values looked up once per sender
+    and merged natively, and `enrich` for the documents that ask per document."""
+
+    def uniform_sender(self, source: Source, schema: str) -> bool: ...
+
+    async def for_sender(self, source: Source, zone_refs: Sequence[str]) -> Enrichment: ...
+
+    async def enrich(self, doc: Document) -> None: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +68,7 @@ class BuiltDoc:
     spool ids are simply forgotten.
     """
 
-    doc: dict[str, Any] | None
+    doc: Document | None
     doc_id: str
     spool_ids: list[int] = field(default_factory=list)
     source: bytes | None = None
@@ -69,32 +91,48 @@ class NativeBatch:
 
     source: Source
     items: list[tuple[int, SpoolRecord]]
-    documents: Any  # _native.BsmDocuments
+    documents: _native.BsmDocuments
     built: list[BuiltDoc] = field(default_factory=list)
 
     def zone_refs(self) -> list[str]:
         return list(self.documents.zone_refs())
 
 
-def native_caps(limits: Limits) -> dict[str, int]:
+class NativeCaps(TypedDict):
     """``[limits]`` as the native document entry points take them."""
-    return {
-        "max_document_bytes": limits.max_document_bytes,
-        "max_tokens": limits.max_tokens,
-        "max_array_items": limits.max_array_items,
-        "max_string_chars": limits.max_string_chars,
-    }
+
+    max_document_bytes: int
+    max_tokens: int
+    max_array_items: int
+    max_string_chars: int
 
 
-def linux_documents_settings(events: LinuxEvents, limits: Limits) -> dict[str, Any]:
+class LinuxSettings(NativeCaps):
     """The keyword arguments of ``_native.LinuxDocuments`` besides schema, observer and clock."""
-    return {
-        "grace_seconds": events.grace_seconds,
-        "max_age_seconds": events.max_age_seconds,
-        "max_records": events.max_records,
-        "max_linux_event_bytes": limits.max_linux_event_bytes,
+
+    grace_seconds: float
+    max_age_seconds: float
+    max_records: int
+    max_linux_event_bytes: int
+
+
+def native_caps(limits: Limits) -> NativeCaps:
+    return NativeCaps(
+        max_document_bytes=limits.max_document_bytes,
+        max_tokens=limits.max_tokens,
+        max_array_items=limits.max_array_items,
+        max_string_chars=limits.max_string_chars,
+    )
+
+
+def linux_documents_settings(events: LinuxEvents, limits: Limits) -> LinuxSettings:
+    return LinuxSettings(
+        grace_seconds=events.grace_seconds,
+        max_age_seconds=events.max_age_seconds,
+        max_records=events.max_records,
+        max_linux_event_bytes=limits.max_linux_event_bytes,
         **native_caps(limits),
-    }
+    )
 
 
 def linux_source_key(source: Source) -> str:
@@ -112,7 +150,7 @@ class DocumentBuilder:
     """Turns spooled records into documents, all built by the native core. Synchronous and stateful
     (the Linux event assemblers), so one instance is used by one worker at a time."""
 
-    def __init__(self, cfg: Config, observer: dict[str, Any], *, record_clock: bool = False) -> None:
+    def __init__(self, cfg: Config, observer: Mapping[str, str], *, record_clock: bool = False) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
         lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
@@ -135,19 +173,19 @@ class DocumentBuilder:
         # already folded into `stats`, and the line of each spool id whose event is still open (a whole
         # native call that fails dead-letters them).
         self._linux_settings = linux_documents_settings(cfg.decode.linux, cfg.limits)
-        self._linux_senders: dict[str, Any] = {}
+        self._linux_senders: dict[str, _native.LinuxDocuments] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
         self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
         self._linux_first: dict[str, Source] = {}  # the first source of each sender key
         self._linux_mixed: set[str] = set()  # sender keys seen with more than one identity
-        self._linux_values: Mapping[str, dict[str, Any]] = {}  # the enrichment of the call under way
+        self._linux_values: Mapping[str, Enrichment] = {}  # the enrichment of the call under way
 
     def add(
         self,
         items: Iterable[tuple[int, SpoolRecord]],
         now: float | None = None,
         *,
-        linux_enrichment: Mapping[str, dict[str, Any]] | None = None,
+        linux_enrichment: Mapping[str, Enrichment] | None = None,
     ) -> list[BuiltDoc]:
         """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
         sender keys (see `linux_senders`), merged natively into their documents; the others' documents
@@ -219,7 +257,7 @@ class DocumentBuilder:
         )
         return BuiltDoc(doc, _native_doc_id(kind, source, raw), ids)
 
-    def serialize(self, batch: NativeBatch, enrichment: dict[str, Any] | None, *, unenriched: bool = False) -> None:
+    def serialize(self, batch: NativeBatch, enrichment: Enrichment | None, *, unenriched: bool = False) -> None:
         """Write a NativeBatch's documents as bulk lines, with the sender's enrichment values merged in.
         Synchronous and CPU-bound: run it in a thread. `unenriched`: written without values, for an
         enriching pipeline to enrich them as dicts (enrichment that is not per sender)."""
@@ -283,7 +321,7 @@ class DocumentBuilder:
             )
 
     def poll(
-        self, now: float | None = None, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None
+        self, now: float | None = None, *, linux_enrichment: Mapping[str, Enrichment] | None = None
     ) -> list[BuiltDoc]:
         """Events whose grace window or maximum age has passed. Called when every spooled record has
         been read, so on the arrival clock it is "now" (no later line of an open event can be waiting)."""
@@ -292,15 +330,15 @@ class DocumentBuilder:
             now = max(self._clock, time.time())
         return self._linux_poll(now) if self._linux_senders else []
 
-    def flush(self, *, linux_enrichment: Mapping[str, dict[str, Any]] | None = None) -> list[BuiltDoc]:
+    def flush(self, *, linux_enrichment: Mapping[str, Enrichment] | None = None) -> list[BuiltDoc]:
         """Everything still open (end of input or shutdown)."""
         self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         for key in list(self._linux_senders):
-            out += self._linux_call(key, "flush_bulk", **self._naming(key))
+            out += self._linux_call(key, lambda documents, naming: documents.flush_bulk(**naming))
         return out
 
-    def _naming(self, key: str) -> dict[str, Any]:
+    def _naming(self, key: str) -> _Naming:
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         return {"index": self._search.index, "data_stream": data_stream, "enrichment": self._linux_values.get(key)}
 
@@ -332,7 +370,7 @@ class DocumentBuilder:
             documents = self._linux_documents(key)
         elif not self._record_clock and (now is not None or self._clock):
             clock = self._clock if now is None else now
-            out += self._linux_call(key, "poll_bulk", clock, **self._naming(key))
+            out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(clock, **naming))
         received = [rec.received_ns for _, rec in run]
         if not self._record_clock:
             self._clock = max(self._clock, max(received) / 1e9)
@@ -343,16 +381,17 @@ class DocumentBuilder:
             self._linux_mixed.add(key)
         return out + self._linux_call(
             key,
-            "add_bulk",
-            [rec.payload for _, rec in run],
-            received_ns=received,
-            source=source.to_dict(),
-            spool_ids=[spool_id for spool_id, _ in run],
-            now=now,
-            **self._naming(key),
+            lambda documents, naming: documents.add_bulk(
+                [rec.payload for _, rec in run],
+                received_ns=received,
+                source=source.to_dict(),
+                spool_ids=[spool_id for spool_id, _ in run],
+                now=now,
+                **naming,
+            ),
         )
 
-    def _linux_documents(self, key: str) -> Any:
+    def _linux_documents(self, key: str) -> _native.LinuxDocuments:
         documents = self._linux_senders[key] = _native.LinuxDocuments(
             schema=self._schema, observer=self._observer, record_clock=self._record_clock, **self._linux_settings
         )
@@ -363,17 +402,17 @@ class DocumentBuilder:
         out: list[BuiltDoc] = []
         for key, documents in list(self._linux_senders.items()):
             if len(documents):
-                out += self._linux_call(key, "poll_bulk", now, **self._naming(key))
+                out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(now, **naming))
         return out
 
-    def _linux_call(self, key: str, method: str, *args: Any, **kwargs: Any) -> list[BuiltDoc]:
-        """One call (`method`: add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
+    def _linux_call(self, key: str, call: Callable[[_native.LinuxDocuments, _Naming], LinuxBody]) -> list[BuiltDoc]:
+        """One call (add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
         BuiltDocs. A whole call that fails (a native
         bug outside the per-event guards) dead-letters every line of that sender still open, one dead
         letter per line, and starts the sender afresh: its assembler's state is not to be trusted."""
         documents = self._linux_senders[key]
         try:
-            built = getattr(documents, method)(*args, **kwargs)
+            built = call(documents, self._naming(key))
         except Exception as exc:
             log.exception("Linux lines from %s could not be built natively; dead-lettering the open ones", key)
             open_ids = [i for i, line in self._linux_lines.items() if linux_source_key(line[0]) == key]
@@ -386,7 +425,7 @@ class DocumentBuilder:
             return out
         return self._linux_rows(key, documents, built)
 
-    def _linux_rows(self, key: str, documents: Any, built: tuple[bytes, list[Any]]) -> list[BuiltDoc]:
+    def _linux_rows(self, key: str, documents: _native.LinuxDocuments, built: LinuxBody) -> list[BuiltDoc]:
         """BuiltDocs from a LinuxDocuments bulk body."""
         body, layout = built
         unenriched = key not in self._linux_values
@@ -411,7 +450,7 @@ class DocumentBuilder:
         self._fold_stats(key, documents)
         return out
 
-    def _fold_stats(self, key: str, documents: Any) -> None:
+    def _fold_stats(self, key: str, documents: _native.LinuxDocuments) -> None:
         counted = self._linux_counted[key]
         for name, value in documents.stats().items():
             if name in self.stats:
@@ -427,14 +466,14 @@ def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
     return str(_native.document_id(kind, source.to_dict(), [raw]))
 
 
-def _unencodable(document: bytes | None, why: str, doc_id: str) -> dict[str, Any] | None:
+def _unencodable(document: bytes | None, why: str, doc_id: str) -> Document | None:
     """A document holding an integer beyond 64 bits, as the native core wrote it with those integers: read
     exactly (json, not orjson), it is the dict the Python mappers made, which the sink refuses and
     dead-letters (`serialization_error`, its repr kept in the dead-letter index) as it did before."""
     if document is None:
         log.error("document %s cannot be written, even as a dead letter (%s); its records stay spooled", doc_id, why)
         return None
-    doc: dict[str, Any] = json.loads(document)
+    doc: Document = json.loads(document)
     return doc
 
 
@@ -460,33 +499,23 @@ class Pipeline:
     def __init__(
         self,
         cfg: Config,
-        spool: Any,
+        spool: PipelineSpool,
         indexer: Indexer,
-        observer: dict[str, Any],
-        enrich: Enricher | None = None,
+        observer: Mapping[str, str],
+        enricher: SenderEnricher | None = None,
         *,
         record_clock: bool = False,
     ) -> None:
+        """`enricher`: values looked up once per sender are merged into the native documents; the
+        documents of senders it calls non-uniform are enriched one by one, as dicts."""
         self._cfg = cfg
         self._spool = spool
         self._indexer = indexer
-        # The Enricher itself (bound method or object) can give values per sender, which the native
-        # documents take; any other callable enriches every document as a dict.
-        owner: Any = enrich if hasattr(enrich, "for_sender") else getattr(enrich, "__self__", None)
-        sender: Any = owner if hasattr(owner, "for_sender") else None
-        self._sender_enricher = sender
-        self._enrich: Enricher | None = sender.enrich if sender is not None else enrich
+        self._enricher = enricher
         self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
         self._cursor = 0
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(max(1, cfg.search.concurrency))
-        # Documents the engine refused along with their dead letters, retried in the background so they
-        # hold no slot: a handful of them must not stop every later record (issue 14).
-        self._parked: list[BuiltDoc] = []
-        self._max_parked = max(1, cfg.search.batch_max_docs)
-        self._parked_task: asyncio.Task[None] | None = None
         self.stats = self._builder.stats
-        self.stats.update({"indexed": 0, "deleted": 0, "parked": 0})
+        self.stats.update({"indexed": 0, "deleted": 0})
 
     def metric_families(self) -> Iterator[Metric]:
         """The pipeline's counters as Prometheus metrics (auditrecv.metrics), read at scrape time."""
@@ -511,30 +540,21 @@ class Pipeline:
             "Documents the engine confirmed (created, duplicate or dead-lettered).",
             st["indexed"],
         )
-        yield gauge(
-            "auditrecv_pipeline_parked_documents",
-            "Documents refused by the engine and retried in the background.",
-            st["parked"],
-        )
 
     async def run(self) -> None:
-        """Forever: read what is new, build documents, index them, delete what was confirmed."""
+        """Forever: read what is new, build documents, submit them to the sink (which deletes them from the
+        spool through `_settled` once the engine confirmed them)."""
         batch = self._cfg.search.batch_max_docs
         tick = max(0.05, min(self._cfg.decode.linux.grace_seconds, 1.0))
-        try:
-            while True:
-                items = await self._spool.read(self._cursor, batch)
-                if items:
-                    self._cursor = items[-1][0]
-                    docs = await self._build(self._builder.add, items)
-                else:
-                    await self._spool.wait_for_records(self._cursor, tick)
-                    docs = await self._build(self._builder.poll)
-                if docs:
-                    await self._submit(docs)
-        finally:
-            for task in list(self._inflight):
-                task.cancel()
+        while True:
+            items = await self._spool.read(self._cursor, batch)
+            if items:
+                self._cursor = items[-1][0]
+                docs = await self._build(self._builder.add, items)
+            else:
+                await self._spool.wait_for_records(self._cursor, tick)
+                docs = await self._build(self._builder.poll)
+            await self._submit(docs)
 
     async def drain(self, *, final: bool = True) -> None:
         """Process everything unread in the spool (import). `final` also flushes the Linux events still
@@ -550,13 +570,15 @@ class Pipeline:
             await self._submit(await self._build(self._builder.flush))
         await self.wait_idle()
 
-    async def _build(self, step: Callable[..., list[BuiltDoc]], *items: Any) -> list[BuiltDoc]:
+    async def _build(
+        self, step: Callable[..., list[BuiltDoc]], *items: Sequence[tuple[int, SpoolRecord]]
+    ) -> list[BuiltDoc]:
         """One DocumentBuilder step (add, poll, flush) in a thread, given the enrichment values of every
         Linux sender whose events it may complete: native Linux documents are written when their event
         completes, so their sender's values are looked up first (once per sender and step, as for a BSM
         batch). Senders `uniform_sender` refuses get their documents back as dicts, enriched per document."""
-        values: dict[str, dict[str, Any]] = {}
-        enricher = self._sender_enricher
+        values: dict[str, Enrichment] = {}
+        enricher = self._enricher
         if enricher is not None:
             schema = self._cfg.search.schema
             senders = {
@@ -569,32 +591,17 @@ class Pipeline:
         return await asyncio.to_thread(step, *items, linux_enrichment=values)
 
     async def wait_idle(self) -> None:
-        while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
-
-    async def _index(self, docs: list[BuiltDoc]) -> list[BuiltDoc]:
-        """The documents the engine confirmed (created, duplicate or dead-lettered)."""
-        settings = self._cfg.search
-        bulk: list[BulkDoc[BuiltDoc]] = []
-        for d in docs:
-            if d.source is not None:
-                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
-            elif d.doc is not None:
-                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
-        outcomes = await self._indexer.index(bulk) if bulk else []
-        confirmed = [o.token for o in outcomes if o.confirmed]
-        return [d for d in docs if not d.has_document] + [d for d in confirmed if d is not None]
+        await self._indexer.wait_idle()
 
     async def _finish_native(self, docs: list[BuiltDoc]) -> None:
         """Serialize the native batches among `docs`, each enriched with its sender's values (looked up
         once per sender and batch). A sender whose documents would ask the enricher different questions
         (see Enricher.uniform_sender) has its documents written unenriched, to be enriched as dicts."""
         batches = list({id(d.native): d.native for d in docs if d.native is not None}.values())
-        enricher = self._sender_enricher
+        enricher = self._enricher
         if enricher is None:
-            unenriched = self._enrich is not None
             for batch in batches:
-                await asyncio.to_thread(self._builder.serialize, batch, None, unenriched=unenriched)
+                await asyncio.to_thread(self._builder.serialize, batch, None)
             return
         uniform = []
         for batch in batches:
@@ -632,79 +639,34 @@ class Pipeline:
                 delay = min(delay * 2, 30.0)
 
     async def _submit(self, docs: list[BuiltDoc]) -> None:
+        """Finish the documents (native batches serialized, enrichment) and hand them to the sink, which
+        waits for room: the spool is read no faster than the engine takes documents."""
         if not docs:
             return
-        await self._slots.acquire()
-        task = asyncio.create_task(self._ship(docs))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        await self._finish_native(docs)
+        if self._enricher is not None:
+            _as_dicts(docs)
+            enrich = self._enricher.enrich
+            await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
+        settings = self._cfg.search
+        bulk: list[BulkDoc[BuiltDoc]] = []
+        for d in docs:
+            if d.source is not None:
+                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
+            elif d.doc is not None:
+                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
+        if nothing := [d for d in docs if not d.has_document]:
+            await self._confirmed(nothing)
+        if bulk:
+            await self._indexer.submit(bulk, self._settled)
 
-    async def _ship(self, docs: list[BuiltDoc]) -> None:
-        """Index until every document is confirmed; a document is never given up on. The sink returns
-        only what the engine refused with its dead letter too; after a few tries those are parked
-        (retried in the background, still spooled) so they do not hold this slot forever."""
-        try:
-            await self._finish_native(docs)
-            if self._enrich is not None:
-                _as_dicts(docs)
-                await asyncio.gather(*(self._enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
-            pending = docs
-            delay = 1.0
-            tries = 0
-            while pending:
-                pending = await self._attempt(pending, delay)
-                tries += 1
-                if pending:
-                    if tries >= self._cfg.search.max_document_retries and self._park(pending):
-                        return
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 60.0)
-        finally:
-            self._slots.release()
+    async def _settled(self, outcomes: list[BulkOutcome[BuiltDoc]]) -> None:
+        await self._confirmed([o.token for o in outcomes if o.token is not None])
 
-    async def _attempt(self, pending: list[BuiltDoc], delay: float) -> list[BuiltDoc]:
-        """One indexing call: forget what was confirmed, return the rest."""
-        try:
-            confirmed = await self._index(pending)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("indexing %d documents failed; retrying in %.0f s", len(pending), delay)
-            confirmed = []
-        ids = [i for d in confirmed for i in d.spool_ids]
+    async def _confirmed(self, docs: list[BuiltDoc]) -> None:
+        """Forget the spool records of documents the engine holds (or that make none)."""
+        ids = [i for d in docs for i in d.spool_ids]
         if ids:
             await self._forget(ids)
-        self.stats["indexed"] += len(confirmed)
+        self.stats["indexed"] += len(docs)
         self.stats["deleted"] += len(ids)
-        done = {id(d) for d in confirmed}
-        return [d for d in pending if id(d) not in done]
-
-    def _park(self, docs: list[BuiltDoc]) -> bool:
-        """Hand `docs` to the background retry; False (keep the slot and retry) when that is full."""
-        if len(self._parked) + len(docs) > self._max_parked:
-            return False
-        self._parked.extend(docs)
-        self.stats["parked"] = len(self._parked)
-        log.warning(
-            "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
-            len(docs),
-            len(self._parked),
-        )
-        if self._parked_task is None:
-            task = asyncio.create_task(self._retry_parked(), name="pipeline-parked")
-            self._parked_task = task
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        return True
-
-    async def _retry_parked(self) -> None:
-        delay = 30.0
-        try:
-            while self._parked:
-                await asyncio.sleep(delay)
-                docs, self._parked = self._parked, []
-                self._parked.extend(await self._attempt(docs, delay))
-                self.stats["parked"] = len(self._parked)
-                delay = min(delay * 2, 600.0)
-        finally:
-            self._parked_task = None

@@ -41,20 +41,20 @@ async def metrics_handler(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- health and readiness
 
 
-def _engine_state(service: Any) -> dict[str, Any]:
+def _engine_state(service: Service) -> dict[str, Any]:
     indexer = service.indexer
     configured = bool(service.cfg.search.urls)
     state: dict[str, Any] = {"configured": configured}
     if indexer is None:
         return state
     m = indexer.metrics
-    engine = getattr(indexer, "engine", None)
-    longest = indexer.longest_request_seconds() if hasattr(indexer, "longest_request_seconds") else 0.0
+    engine = indexer.engine
+    longest = indexer.longest_request_seconds()
     state.update(
         {
             "detected": f"{engine.flavor} {engine.version}" if engine is not None else None,
             "halted": bool(m.halted),
-            "last_success_time": getattr(m, "last_success_time", 0.0) or None,
+            "last_success_time": m.last_success_time or None,
             "last_error": m.last_error,
             "last_error_time": m.last_error_time or None,
             "requests_in_flight": m.in_flight,
@@ -64,14 +64,14 @@ def _engine_state(service: Any) -> dict[str, Any]:
     return state
 
 
-def shipping_problems(service: Any, now: float | None = None) -> tuple[float | None, dict[str, Any], list[str]]:
+def shipping_problems(service: Service, now: float | None = None) -> tuple[float | None, dict[str, Any], list[str]]:
     """(age in seconds of the oldest spooled record, engine state, why shipping is stalled).
 
     Without a configured engine records stay spooled on purpose (for `export`): not a problem.
     """
     now = time.time() if now is None else now
     limits = service.cfg.health
-    oldest_ns = getattr(service.spool, "oldest_received_ns", None) if service.spool is not None else None
+    oldest_ns = service.spool.oldest_received_ns if service.spool is not None else None
     age = max(0.0, now - oldest_ns / 1e9) if oldest_ns is not None else None
     engine = _engine_state(service)
     problems: list[str] = []
@@ -91,11 +91,11 @@ def shipping_problems(service: Any, now: float | None = None) -> tuple[float | N
     return age, engine, problems
 
 
-def health_report(service: Any, now: float | None = None) -> dict[str, Any]:
+def health_report(service: Service, now: float | None = None) -> dict[str, Any]:
     """The whole path: spool, oldest record not yet confirmed by the engine, engine state."""
     age, engine, problems = shipping_problems(service, now)
     spool = service.spool
-    spool_state = getattr(spool, "state", "unknown")
+    spool_state = spool.state if spool is not None else "unknown"
     if spool_state == "full":
         problems.insert(0, "spool full: receivers are not acknowledging records")
     return {
@@ -104,22 +104,22 @@ def health_report(service: Any, now: float | None = None) -> dict[str, Any]:
         "spool": spool_state,
         "spool_records": spool.count() if spool is not None else 0,
         "oldest_unshipped_age": round(age, 3) if age is not None else None,
-        "listeners": {name: getattr(srv, "port", None) for name, srv in service.servers.items()},
+        "listeners": {name: srv.port for name, srv in service.servers.items()},
         "search_engine": engine["configured"],
         "engine": engine,
     }
 
 
-def readiness(service: Any) -> list[str]:
+def readiness(service: Service) -> list[str]:
     """Why this receiver cannot take records now (empty: it can). The engine does not matter here:
     while it is down records are spooled, so a load balancer must keep sending."""
     problems: list[str] = []
     spool = service.spool
-    if spool is None or getattr(spool, "closed", False):
+    if spool is None or spool.closed:
         problems.append("spool not open")
     elif spool.state == "full":
         problems.append("spool full")
-    if getattr(service, "stopping", False):
+    if service.stopping:
         problems.append("shutting down")
     missing = [name for name in service.enabled_listeners() if name not in service.servers]
     if missing:

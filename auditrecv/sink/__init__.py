@@ -1,28 +1,34 @@
-"""Elasticsearch/OpenSearch sink: bulk `create` with spool-aware outcomes, engine detection, templates.
-
-Entry points: `open_indexer(settings)` for the service (detects the engine and installs templates in
-the background), `BulkIndexer` / `BulkDoc` / `BulkOutcome` for indexing, `index_for` for document placement.
-"""
+"""Elasticsearch/OpenSearch sink: `open_indexer` for the service; `contract.py`: what other stages see."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from auditrecv.config import Search
 from auditrecv.sink.bulk import BulkIndexer
-from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Indexer, Requester, Result
-from auditrecv.sink.engine import (
+from auditrecv.sink.contract import (
+    BulkDoc,
+    BulkMetrics,
+    BulkOutcome,
+    EngineAuthError,
     EngineInfo,
+    EngineStatus,
+    Indexer,
+    Requester,
+    Result,
+    ServiceIndexer,
+    SinkError,
+)
+from auditrecv.sink.engine import (
     TemplateError,
     dead_letter_template,
     detect_engine,
     install_templates,
     parse_engine_info,
 )
-from auditrecv.sink.http import EngineAuthError, RetryPolicy, SinkError
 from auditrecv.sink.naming import format_index, index_for, index_pattern
+from auditrecv.sink.transport import RetryPolicy
 
 __all__ = [
     "BulkDoc",
@@ -31,10 +37,12 @@ __all__ = [
     "BulkOutcome",
     "EngineAuthError",
     "EngineInfo",
+    "EngineStatus",
     "Indexer",
     "Requester",
     "Result",
     "RetryPolicy",
+    "ServiceIndexer",
     "SinkError",
     "TemplateError",
     "dead_letter_template",
@@ -48,22 +56,12 @@ __all__ = [
     "schema_templates",
 ]
 
-log = logging.getLogger("auditrecv.sink")
 
+def schema_templates(settings: Search) -> Callable[[EngineInfo], Mapping[str, Any]]:
+    """The schema package's template builder bound to `settings`."""
+    from auditrecv.schema.templates import build_templates  # the schema package imports sink.naming
 
-def schema_templates(settings: Search) -> Callable[[EngineInfo], Mapping[str, Any]] | None:
-    """The schema package's template builder bound to `settings`, or None if it is not there yet."""
-    try:
-        from auditrecv.schema.templates import build_templates  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("auditrecv.schema.templates not available: installing the dead-letter template only")
-        return None
-
-    def build(info: EngineInfo) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = build_templates(info.flavor, info.version, settings)
-        return result
-
-    return build
+    return lambda info: build_templates(info.flavor, info.version, settings)
 
 
 async def open_indexer(
@@ -72,11 +70,8 @@ async def open_indexer(
     *,
     policy: RetryPolicy | None = None,
 ) -> BulkIndexer:
-    """An open indexer whose engine detection and template installation run in the background.
-
-    Returns at once (the service must start even with the engine down); `index` waits until setup is
-    done. `templates_for` defaults to the schema package's `build_templates`. Close with `close()`.
-    """
+    """An open indexer that detects the engine and installs templates (`templates_for`, by default the
+    schema package's) in the background: the service starts with the engine down; indexing waits."""
     idx = BulkIndexer(settings, policy=policy)
     await idx.open()
     idx.start_setup(templates_for if templates_for is not None else schema_templates(settings))

@@ -1,23 +1,15 @@
-"""Bulk indexing over aiohttp + orjson, built around the spool: say exactly which documents are safe.
+"""Bulk indexing built around the spool: the one retry layer of the path, and its one concurrency limit.
 
-Every document carries the caller's token (its spool ids). `BulkIndexer.index` returns one outcome
-per document and a document is *confirmed* only when the engine holds it: created, already there
-(409 on `create` with our deterministic `_id`), or written to the dead-letter index. Everything
-else is retried here with backoff (429, 5xx, connection errors, 401/403 after a halt) or, if even
-the dead-letter write is refused, reported unconfirmed so the record stays in the spool.
-
-What each status means is `policy.py` (sink-and-gss.md A6.2, pure functions); this module acts on it:
-splitting, dead-letter writes, halting with a periodic re-probe, one request in flight for a while
-after a 429, jittered exponential backoff.
+A document is *confirmed* only when the engine holds it: created, already there (409 on `create` with
+our deterministic `_id`), or written to the dead-letter index. Everything else is retried here (what
+each status means is `policy.py`): `index` goes through once and reports a document whose dead letter
+was refused too as unconfirmed; `submit`, the pipeline's, retries those as well (parked in the
+background after a few tries) and tells its caller of each document once confirmed.
 
 A document the engine keeps failing on must not block the ones behind it, and an outage must never
-dead-letter anything (issue 14). So failures that may be a document's fault (5xx other than
-502/503/504, timeouts, a connection dropped mid-request; never 429 or a refused connection) are
-counted: a request that failed `search.max_document_retries` times is split in halves, and a lone
-document is dead-lettered after that many failures counted once the engine had accepted other
-documents after its first failure (proof the engine is healthy and this document is the problem).
-During an outage nothing is accepted, so nothing counts and everything waits in the spool.
-Not the official client: it refuses OpenSearch and binds to one server major (A5).
+dead-letter anything (issue 14): failures a document may cause (5xx bar 502/503/504, timeouts, a dropped
+connection) are counted; a request that failed `search.max_document_retries` times is halved, a lone
+document dead-lettered after that many failures once the engine accepted others (so never in an outage).
 """
 
 from __future__ import annotations
@@ -26,7 +18,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,9 +29,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, Reply, Result, T
-from auditrecv.sink.engine import EngineInfo, TemplatesFor, detect_until_answered, install_until_done
-from auditrecv.sink.http import RetryPolicy, error_reason, log, parse_retry_after
+from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, EngineInfo, Reply, Result, Settled, T
+from auditrecv.sink.engine import TemplatesFor, detect_until_answered, install_until_done
 from auditrecv.sink.naming import format_index
 from auditrecv.sink.policy import (
     ItemResult,
@@ -47,12 +38,13 @@ from auditrecv.sink.policy import (
     RequestVerdict,
     UnreadableReply,
     accepted,
+    error_reason,
     error_type,
     item_verdict,
     parse_items,
     request_verdict,
 )
-from auditrecv.sink.transport import Transport, Unanswered
+from auditrecv.sink.transport import RetryPolicy, Transport, Unanswered, log, parse_retry_after
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -73,6 +65,7 @@ class _Item:
     outcome: BulkOutcome[Any] | None = None
     failed_since: int | None = None  # the indexer's acceptance count when this document first failed
     failures: int = 0  # failures counted towards dead-lettering it (see the module docstring)
+    letter_index: str = ""  # on dead-letter writes: where to
 
 
 def _json_default(obj: Any) -> Any:
@@ -109,11 +102,8 @@ def encode(doc: BulkDoc[Any]) -> _Item | tuple[BulkDoc[Any], str]:
 
 
 class BulkIndexer:
-    """`async with BulkIndexer(settings) as idx: outcomes = await idx.index(docs)`.
-
-    `index` blocks (retrying with backoff) while the engine is unreachable, overloaded or refusing
-    our credentials, and can be cancelled at any point; a cancelled call confirms nothing.
-    """
+    """`async with BulkIndexer(settings) as idx: ...`; waits (retrying) while the engine is unreachable,
+    overloaded or refusing our credentials; a cancelled call confirms nothing."""
 
     def __init__(
         self,
@@ -134,7 +124,15 @@ class BulkIndexer:
         self._rng = rng or random.Random()
         self._dlq_max = dead_letter_max_source
         self.transport = Transport(settings, self.policy, self.metrics, gzip_level=gzip_level)
-        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        # The one concurrency limit of the path: a batch (a `submit`, a chunk of `index`) holds a lane
+        # until it is settled, and sends one request at a time (splits and dead letters included).
+        self._lanes = asyncio.Semaphore(max(1, settings.concurrency))
+        self._deliveries: set[asyncio.Task[None]] = set()
+        # Documents refused along with their dead letters, retried in the background so that they hold no
+        # lane: a handful of them must not stop every later record (issue 14). By whom to tell.
+        self._parked: dict[Settled[Any], list[BulkDoc[Any]]] = {}
+        self._parked_task: asyncio.Task[None] | None = None
+        self._retrying = 0  # parked documents in the retry under way
         self._max_failures = max(1, settings.max_document_retries)
         self._accepted = 0  # bulk replies that created or found at least one document: the engine works
         self._log_limited = ThrottledLog(log, burst=1, interval=_LOG_INTERVAL, unit="document")
@@ -145,18 +143,18 @@ class BulkIndexer:
         self._ready: asyncio.Event | None = None  # set by open_indexer while templates install
         self._setup_task: asyncio.Task[None] | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
     async def open(self) -> BulkIndexer:
         self.transport.open()
         return self
 
     async def close(self) -> None:
-        if self._setup_task is not None:
-            self._setup_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._setup_task
-            self._setup_task = None
+        """Documents submitted and not confirmed yet are given up: they stay in the spool."""
+        tasks = [*self._deliveries, *filter(None, [self._parked_task, self._setup_task])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._parked.clear()
+        self._setup_task = None
         await self.transport.close()
 
     async def __aenter__(self) -> BulkIndexer:
@@ -165,48 +163,122 @@ class BulkIndexer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # ------------------------------------------------------------------ plain requests
-
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
         """One JSON request with node failover (Transport.request): what engine set-up uses."""
         return await self.transport.request(method, path, body)
 
-    # ------------------------------------------------------------------ indexing
+    async def submit(self, docs: Sequence[BulkDoc[T]], settled: Settled[T]) -> None:
+        """Index `docs` in the background once a lane is free (the wait is the caller's backpressure);
+        `settled` gets their outcomes as they are confirmed. Nothing is given up on before `close`: a
+        document refused even as a dead letter is retried, parked after `max_document_retries` tries."""
+        await self._lanes.acquire()
+        task = asyncio.create_task(self._deliver(list(docs), settled))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def wait_idle(self) -> None:
+        """Until every submitted document is confirmed (parked ones included)."""
+        while self._deliveries or self._parked_task is not None:
+            await asyncio.gather(*self._deliveries, *filter(None, [self._parked_task]), return_exceptions=True)
+
+    @property
+    def parked(self) -> int:
+        return self._retrying + sum(len(docs) for docs in self._parked.values())
+
+    async def _deliver(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> None:
+        try:
+            delay = 1.0
+            tries = 0
+            while docs:
+                docs = await self._attempt(docs, settled, delay)
+                tries += 1
+                if docs:
+                    if tries >= self._max_failures and self._park(docs, settled):
+                        return
+                    await self._sleep(delay)
+                    delay = min(delay * 2, 60.0)
+        finally:
+            self._lanes.release()
+
+    async def _attempt(self, docs: list[BulkDoc[T]], settled: Settled[T], delay: float) -> list[BulkDoc[T]]:
+        """One pass over `docs` in the lane held: the confirmed ones to `settled`, the rest returned."""
+        try:
+            outcomes = await self._index(docs, in_lanes=False)
+        except Exception:
+            log.exception("indexing %d documents failed; retrying in %.0f s", len(docs), delay)
+            return docs
+        confirmed = [o for o in outcomes if o.confirmed]
+        if confirmed:
+            try:
+                await settled(confirmed)
+            except Exception:
+                log.exception("%d confirmed documents could not be settled", len(confirmed))
+        return [o.doc for o in outcomes if not o.confirmed]
+
+    def _park(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> bool:
+        """Hand `docs` to the background retry; False (keep the lane and retry) when that is full."""
+        if self.parked + len(docs) > max(1, self.settings.batch_max_docs):
+            return False
+        self._parked.setdefault(settled, []).extend(docs)
+        log.warning(
+            "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
+            len(docs),
+            self.parked,
+        )
+        if self._parked_task is None:
+            self._parked_task = asyncio.create_task(self._retry_parked(), name="sink-parked")
+        return True
+
+    async def _retry_parked(self) -> None:
+        delay = 30.0
+        try:
+            while self._parked:
+                await self._sleep(delay)
+                parked, self._parked = self._parked, {}
+                self._retrying = sum(len(docs) for docs in parked.values())
+                async with self._lanes:
+                    for settled, docs in parked.items():
+                        if left := await self._attempt(docs, settled, delay):
+                            self._parked.setdefault(settled, []).extend(left)
+                        self._retrying -= len(docs)
+                delay = min(delay * 2, 600.0)
+        finally:
+            self._parked_task = None
+            self._retrying = 0
 
     async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]:
-        """Index `docs`; one outcome per doc, in order. Returns when every doc is confirmed or failed."""
-        items: list[_Item] = []
-        order: list[_Item] = []
-        unencodable: list[_Item] = []
-        for doc in docs:
-            enc = encode(doc)
-            if isinstance(enc, tuple):
-                it = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
-                unencodable.append(it)
-                order.append(it)
-            else:
-                items.append(enc)
-                order.append(enc)
-        await self.index_items(items, unencodable)
-        return [_outcome(it) for it in order]
+        """Index `docs` once through, its chunks in lanes of their own; one outcome per doc, in order:
+        created, duplicate, dead-lettered, or failed (refused even as a dead letter: not retried here)."""
+        return await self._index(docs, in_lanes=True)
 
-    async def index_items(self, items: list[_Item], unencodable: list[_Item] | None = None) -> None:
-        """Ship pre-encoded items (see `encode`), filling each item's `outcome`."""
-        if self._ready is not None and not self._ready.is_set():
-            await self._ready.wait()
-        async with asyncio.TaskGroup() as tg:
-            if unencodable:
-                self._log_limited.error(
-                    "serialize",
-                    "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
-                    len(unencodable),
-                    unencodable[0].doc.id,
-                    unencodable[0].failure[2],
-                    items=len(unencodable),
-                )
-                tg.create_task(self._dead_letter(unencodable, raw_sources=True))
-            for chunk in self._chunks(items):
-                tg.create_task(self._ship(chunk))
+    async def _in_lane(self, send: Callable[[list[_Item]], Awaitable[None]], items: list[_Item]) -> None:
+        async with self._lanes:
+            await send(items)
+
+    async def _index(self, docs: Iterable[BulkDoc[T]], *, in_lanes: bool) -> list[BulkOutcome[T]]:
+        """`index`; without `in_lanes`, in the caller's lane, the chunks one after the other."""
+        order, items, unencodable = _encode_all(docs)
+        await self.wait_ready()
+        sends = [(self._ship, chunk) for chunk in self._chunks(items)]
+        if unencodable:
+            first = unencodable[0]
+            self._log_limited.error(
+                "serialize",
+                "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
+                len(unencodable),
+                first.doc.id,
+                first.failure[2],
+                items=len(unencodable),
+            )
+            sends.insert(0, (self._dead_letter, unencodable))
+        if in_lanes:
+            async with asyncio.TaskGroup() as tg:
+                for send, chunk in sends:
+                    tg.create_task(self._in_lane(send, chunk))
+        else:
+            for send, chunk in sends:
+                await send(chunk)
+        return [_outcome(it) for it in order]
 
     def _chunks(self, items: list[_Item]) -> Iterable[list[_Item]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
@@ -225,11 +297,11 @@ class BulkIndexer:
         """Send until every item has an outcome (the status policy of the module docstring)."""
         attempt = 0
         failures = 0  # failures of this very request that may be its documents' fault
-        first = True
+        sent = False
         while items:
-            if not first:
+            if sent:
                 self.metrics.docs_retried += len(items)
-            first = False
+            sent = True
             try:
                 reply = await self._post_bulk(items)
             except Unanswered as exc:
@@ -268,7 +340,7 @@ class BulkIndexer:
                 if verdict is RequestVerdict.SPLIT:  # find the document that breaks the request
                     await self._split(items)
                 else:
-                    await self._refused(items, status, etype, reason)
+                    await self._give_up(items[0], (status, etype, reason))
                 return
             if verdict is not RequestVerdict.ITEMS:  # OUTAGE or RETRY_COUNTED
                 reason = error_reason(reply.body)
@@ -316,9 +388,8 @@ class BulkIndexer:
 
     async def _split(self, items: list[_Item]) -> None:
         half = len(items) // 2
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._ship(items[:half]))
-            tg.create_task(self._ship(items[half:]))
+        await self._ship(items[:half])
+        await self._ship(items[half:])
 
     def _count_failure(self, it: _Item, accepted_at_failure: int) -> bool:
         """Count one failure of `it`; True when it has failed often enough, with the engine proven
@@ -351,33 +422,32 @@ class BulkIndexer:
         if not self._count_failure(it, self._accepted):
             return False
         status, etype, reason = failure
+        if it.dead_letter_for is None:
+            self._log_poisoned([it], failure)
         reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
-        if it.dead_letter_for is not None:
-            self._dead_letter_refused([it], status, etype, reason)
-            return True
-        self._log_limited.error(
-            f"poison|{status}|{etype}",
-            "document %s (%d bytes) in %s failed %d times (%s) while the engine accepted other documents: "
-            "dead-lettering it so it cannot block the records behind it",
-            it.doc.id,
-            len(it.source),
-            it.doc.index,
-            it.failures,
-            _failure_text(failure),
-            items=1,
-        )
-        it.failure = (status, etype, reason)
-        await self._dead_letter([it])
+        await self._give_up(it, (status, etype, reason))
         return True
+
+    def _log_poisoned(self, items: list[_Item], failure: tuple[int, str, str]) -> None:
+        first = items[0]
+        self._log_limited.error(
+            f"poison|{failure[0]}|{failure[1]}",
+            "%d document(s) failed %d times (%s) while the engine accepted other documents (first: %s, %d "
+            "bytes, in %s): dead-lettering them so they cannot block the records behind them",
+            len(items),
+            self._max_failures,
+            _failure_text(failure),
+            first.doc.id,
+            len(first.source),
+            first.doc.index,
+            items=len(items),
+        )
 
     def _apply(
         self, items: list[_Item], results: list[ItemResult], accepted_before: int
     ) -> tuple[list[_Item], list[_Item], tuple[int, str] | None]:
-        """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status).
-
-        `accepted_before` is the acceptance count before this reply: documents created in the same reply
-        prove the engine healthy for the ones that failed in it.
-        """
+        """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status). Documents
+        created in this reply (`accepted_before`: the count before it) prove the engine healthy."""
         retry: list[_Item] = []
         dead: list[_Item] = []
         poisoned: list[_Item] = []
@@ -394,8 +464,7 @@ class BulkIndexer:
                     m.docs_created += 1
                 case ItemVerdict.LETTER_WRITTEN:
                     assert orig is not None
-                    s, t, r = it.failure
-                    orig.outcome = BulkOutcome(orig.doc, Result.DEAD_LETTERED, s, t, r)
+                    orig.outcome = BulkOutcome(orig.doc, Result.DEAD_LETTERED, *it.failure)
                     m.docs_dead_lettered += 1
                 case ItemVerdict.DUPLICATE:
                     it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
@@ -439,19 +508,7 @@ class BulkIndexer:
                 items=len(group),
             )
         if poisoned:
-            first = poisoned[0]
-            self._log_limited.error(
-                f"poison|{first.failure[0]}|{first.failure[1]}",
-                "%d document(s) failed %d times (HTTP %d %s) while the engine accepted other documents "
-                "(first: %s in %s): dead-lettering them so they cannot block the records behind them",
-                len(poisoned),
-                self._max_failures,
-                first.failure[0],
-                first.failure[1],
-                first.doc.id,
-                first.doc.index,
-                items=len(poisoned),
-            )
+            self._log_poisoned(poisoned, poisoned[0].failure)
         for (status, etype, reason), letters in refused_letters.items():
             self._dead_letter_refused(letters, status, etype, reason)
         return retry, dead, halted
@@ -464,7 +521,7 @@ class BulkIndexer:
             assert orig is not None
             orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
             self.metrics.docs_failed += 1
-        index = _letter_index(letters[0])
+        index = letters[0].letter_index
         self._log_limited.error(
             f"dlq|{index}|{status}|{etype}",
             "dead-letter index %s refused %d dead letter(s) (HTTP %s %s: %s; first for document %s): those "
@@ -478,23 +535,23 @@ class BulkIndexer:
             items=len(letters),
         )
 
-    async def _refused(self, items: list[_Item], status: int, etype: str, reason: str) -> None:
-        """A single-document request the engine will never take: dead-letter it (or fail a dead letter)."""
-        it = items[0]
+    async def _give_up(self, it: _Item, failure: tuple[int, str, str]) -> None:
+        """A document the engine will never take is dead-lettered; a dead letter, failed (kept spooled)."""
         if it.dead_letter_for is not None:
-            self._dead_letter_refused([it], status, etype, reason)
-            return
-        it.failure = (status, etype, reason)
-        await self._dead_letter([it])
+            self._dead_letter_refused([it], *failure)
+        else:
+            it.failure = failure
+            await self._dead_letter([it])
 
-    async def _dead_letter(self, items: list[_Item], raw_sources: bool = False) -> None:
-        """`index` a dead letter per refused document into the dead-letter index (same `_id`: idempotent)."""
+    async def _dead_letter(self, items: list[_Item]) -> None:
+        """`index` a dead letter per refused document into the dead-letter index (same `_id`: idempotent);
+        one that could not be serialized keeps its repr."""
         now = datetime.now(UTC)
         dlq_index = format_index(self.settings.dead_letter_index, now)
         letters: list[_Item] = []
         for it in items:
             status, etype, reason = it.failure
-            original = repr(it.doc.source) if raw_sources else it.source.decode("utf-8", "replace")
+            original = it.source.decode("utf-8", "replace") if it.lines else repr(it.doc.source)
             truncated = len(original) > self._dlq_max
             if truncated:
                 original = original[: self._dlq_max]
@@ -509,7 +566,7 @@ class BulkIndexer:
             }
             src = orjson.dumps(letter)
             lines = _action("index", dlq_index, it.doc.id) + b"\n" + src + b"\n"
-            letters.append(_Item(it.doc, lines, src, dead_letter_for=it, failure=it.failure))
+            letters.append(_Item(it.doc, lines, src, dead_letter_for=it, failure=it.failure, letter_index=dlq_index))
         self._log_limited.warning(
             f"dead-letter|{dlq_index}",
             "dead-lettering %d document(s) into %s",
@@ -550,7 +607,7 @@ class BulkIndexer:
 
     async def _post_bulk(self, items: list[_Item]) -> Reply:
         body = b"".join(it.lines for it in items)
-        async with self._slots, self._throttle():
+        async with self._throttle():
             self.metrics.in_flight += 1
             started = time.monotonic()
             self._requests_since.append(started)
@@ -604,6 +661,11 @@ class BulkIndexer:
             engine,
         )
         yield gauge(
+            "auditrecv_pipeline_parked_documents",
+            "Documents refused by the engine and retried in the background.",
+            self.parked,
+        )
+        yield gauge(
             "auditrecv_engine_halted", "1 while the engine refuses our credentials: nothing ships.", m.halted, engine
         )
         yield gauge(
@@ -629,18 +691,10 @@ class BulkIndexer:
             log.warning("engine overloaded (HTTP 429): one bulk request at a time for a while")
         self._throttle_until = time.monotonic() + max(delay, self.policy.throttle_window)
 
-    # ------------------------------------------------------------------ setup
-
     async def wait_ready(self) -> None:
         """Wait for the background engine detection and template installation (if any)."""
         if self._ready is not None:
             await self._ready.wait()
-
-    async def detect(self) -> EngineInfo:
-        """Detect the engine (engine.detect_until_answered) and remember it for the metrics' label."""
-        info = await detect_until_answered(self)
-        self.engine = info
-        return info
 
     async def back_off(self, attempt: int) -> None:
         """The jittered exponential backoff of the retry policy, on the indexer's clock."""
@@ -654,9 +708,9 @@ class BulkIndexer:
     async def _setup(self, templates_for: TemplatesFor | None) -> None:
         assert self._ready is not None
         try:
-            info = await self.detect()
+            self.engine = await detect_until_answered(self)
             if self.settings.install_templates:
-                await install_until_done(self, info, templates_for)
+                await install_until_done(self, self.engine, templates_for)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -665,18 +719,25 @@ class BulkIndexer:
             self._ready.set()
 
 
+def _encode_all(docs: Iterable[BulkDoc[Any]]) -> tuple[list[_Item], list[_Item], list[_Item]]:
+    """(every document in order, those encoded, those that cannot be: `serialization_error`)."""
+    order: list[_Item] = []
+    items: list[_Item] = []
+    unencodable: list[_Item] = []
+    for doc in docs:
+        enc = encode(doc)
+        if isinstance(enc, tuple):
+            enc = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
+            unencodable.append(enc)
+        else:
+            items.append(enc)
+        order.append(enc)
+    return order, items, unencodable
+
+
 def _failure_text(failure: tuple[int, str, str]) -> str:
     status, etype, _reason = failure
     return f"HTTP {status} {etype}" if status else etype
-
-
-def _letter_index(letter: _Item) -> str:
-    """The index a dead-letter write went to (from its action line)."""
-    try:
-        action = orjson.loads(letter.lines.split(b"\n", 1)[0])
-        return str(action["index"]["_index"])
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return "?"
 
 
 def _outcome(it: _Item) -> BulkOutcome[Any]:

@@ -1,18 +1,26 @@
-"""What the rest of the service sees of the sink: the document and outcome types and typed Protocols.
-
-Kept apart from the indexer so the pipeline, the engine set-up and test doubles depend on this small
-module rather than on `bulk.py` (and so the sink modules do not import each other in a circle).
-"""
+"""What the rest of the service (and the sink's own modules, and test doubles) sees of the sink: its
+vocabulary and Protocols, apart from `bulk.py` so that nothing imports in a circle."""
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from auditrecv.metrics import MetricSource
 
 T = TypeVar("T")
+Flavor = Literal["elasticsearch", "opensearch"]
+
+
+class SinkError(Exception):
+    """A search-engine problem worth a one-line operator message."""
+
+
+class EngineAuthError(SinkError):
+    """The engine refused our credentials (401) or privileges (403): shipping halts, records stay spooled."""
 
 
 class Result(enum.Enum):
@@ -85,6 +93,17 @@ class BulkMetrics:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """The engine that answered `GET /` (sink.engine.parse_engine_info)."""
+
+    flavor: Flavor
+    version: str  # as reported, e.g. "2.19.1" or "8.15.0-SNAPSHOT"
+    major: int
+    minor: int = 0
+    cluster_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     headers: Mapping[str, str]
@@ -98,9 +117,33 @@ class Requester(Protocol):
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply: ...
 
 
-class Indexer(Protocol):
-    """The sink as the pipeline sees it: one outcome per document, in order, once each is settled."""
+Settled = Callable[[list[BulkOutcome[T]]], Awaitable[None]]  # told of documents confirmed, as they are
 
-    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]: ...
+
+class Indexer(Protocol):
+    """The sink as the pipeline sees it: it retries until each document is confirmed (or the indexer
+    closes), at most `search.concurrency` batches at a time; `submit` waits for room."""
+
+    async def submit(self, docs: Sequence[BulkDoc[T]], settled: Settled[T]) -> None: ...
+
+    async def wait_idle(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class EngineStatus(Protocol):
+    """What the health checks and the status page read of the sink."""
+
+    @property
+    def metrics(self) -> BulkMetrics: ...
+
+    @property
+    def engine(self) -> EngineInfo | None: ...
+
+    def longest_request_seconds(self) -> float:
+        """How long the oldest `_bulk` request in flight has waited (0 if none)."""
+        ...
+
+
+class ServiceIndexer(Indexer, EngineStatus, MetricSource, Protocol):
+    """The sink as the service wires it: the pipeline's Indexer, watched by /health and /, on /metrics."""

@@ -1,29 +1,21 @@
-"""Engine set-up: which engine answers (`GET /`), and putting our templates into it, until it is done.
-
-The flavor decides the template variant (ECS `flattened` vs OpenSearch `flat_object` and friends) and
-the lifecycle API (ILM vs ISM), so it is detected once at startup rather than configured.
-"""
+"""Engine set-up: which engine answers (`GET /`: its flavor decides the template variant and the
+lifecycle API, ILM or ISM), and putting our templates into it, until it is done."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from auditrecv.config import Search
-from auditrecv.sink.contract import BulkMetrics, Requester
-from auditrecv.sink.http import EngineAuthError, SinkError, error_reason
-from auditrecv.sink.naming import DEFAULT_DEAD_LETTER_TEMPLATE, index_pattern, template_names, template_priority
+from auditrecv.sink.contract import BulkMetrics, EngineAuthError, EngineInfo, Flavor, Requester, SinkError
+from auditrecv.sink.naming import index_pattern, template_names, template_priority
+from auditrecv.sink.policy import error_reason
 
 log = logging.getLogger("auditrecv.sink")
 
-Flavor = Literal["elasticsearch", "opensearch"]
-
-# The default configuration's name; sink.naming.template_names gives the one for any settings.
-DEAD_LETTER_TEMPLATE = DEFAULT_DEAD_LETTER_TEMPLATE
 # Above the schema package's own templates (at most 299) so a dead-letter index that also matches
 # the main pattern (auditrecv-dlq-* inside auditrecv-*) gets the dead-letter mapping; plus the
 # pattern's specificity, like the main templates.
@@ -45,24 +37,6 @@ class SetupHost(Requester, Protocol):
 
 class TemplateError(SinkError):
     """The engine rejected one of our templates; the message names it and quotes the engine."""
-
-
-@dataclass(frozen=True, slots=True)
-class EngineInfo:
-    flavor: Flavor
-    version: str  # as reported, e.g. "2.19.1" or "8.15.0-SNAPSHOT"
-    major: int
-    minor: int = 0
-    cluster_name: str = ""
-
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        parts: list[int] = []
-        for p in self.version.split("-", 1)[0].split("."):
-            if not p.isdigit():
-                break
-            parts.append(int(p))
-        return tuple(parts)
 
 
 TemplatesFor = Callable[[EngineInfo], Mapping[str, Any]]
@@ -101,11 +75,8 @@ async def detect_engine(indexer: Requester) -> EngineInfo:
 
 
 def dead_letter_template(settings: Search) -> dict[str, Any]:
-    """Index template for the dead-letter indices: a few keyword fields, the original kept unindexed.
-
-    `dynamic: false` keeps anything else in `_source` without mapping it, so a dead letter can never
-    itself fail on a mapping conflict.
-    """
+    """Index template for the dead-letter indices: a few keyword fields, the original kept unindexed, the
+    rest unmapped (`dynamic: false`) so that a dead letter can never fail on a mapping conflict itself."""
     index_settings: dict[str, Any] = {"number_of_shards": 1}
     if settings.number_of_replicas >= 0:
         index_settings["number_of_replicas"] = settings.number_of_replicas
@@ -148,13 +119,9 @@ def dead_letter_template(settings: Search) -> dict[str, Any]:
 
 
 async def install_templates(indexer: Requester, engine: EngineInfo, templates: Mapping[str, Any]) -> list[str]:
-    """PUT every lifecycle policy, component template and index template; idempotent.
-
-    `templates` = {"component_templates": {name: body}, "index_templates": {name: body},
-    optional "ilm_policies" (ES) / "ism_policies" (OpenSearch)}. Order matters: index templates refer
-    to component templates and policies. Returns what was installed, as "kind/name". Raises
-    TemplateError naming the template and quoting the engine, EngineAuthError on 401/403.
-    """
+    """PUT every lifecycle policy ("ilm_policies" or "ism_policies"), then "component_templates", then
+    "index_templates" (which refer to both); idempotent. Returns what was installed, as "kind/name".
+    Raises TemplateError naming the template and quoting the engine, EngineAuthError on 401/403."""
     done: list[str] = []
 
     async def put(kind: str, path: str, name: str, body: Any, tolerate: tuple[int, ...] = ()) -> bool:
@@ -187,7 +154,7 @@ async def install_templates(indexer: Requester, engine: EngineInfo, templates: M
                 if await put("ism_policy", update, name, body, tolerate=(409,)):
                     continue
             log.warning("ISM policy %r not installed (no ISM plugin on this engine, or a concurrent update)", name)
-    if engine.flavor == "elasticsearch" and engine.version_tuple[:2] < (7, 8):
+    if engine.flavor == "elasticsearch" and (engine.major, engine.minor) < (7, 8):
         raise TemplateError(f"Elasticsearch {engine.version} has no composable templates (7.8 or later needed)")
     for name, body in (templates.get("component_templates") or {}).items():
         await put("component_template", f"/_component_template/{name}", name, body)

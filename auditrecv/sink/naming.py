@@ -1,9 +1,7 @@
-"""Where a document goes (a daily index from its own event time, or the configured data stream), and the
-names and patterns of the templates that cover those indices.
+"""Where a document goes, and the names and patterns of the templates that cover those indices.
 
-Daily placement uses the event's `@timestamp`, not the arrival time, so a retransmit that arrives
-after midnight lands in the same index as the first copy and the `create` with the same `_id`
-is recognised as a duplicate (409).
+A daily index is that of the event's `@timestamp`, not of its arrival, so a retransmit after midnight
+lands beside the first copy and its `create` with the same `_id` is a duplicate (409).
 """
 
 from __future__ import annotations
@@ -41,11 +39,8 @@ def _format_day(pattern: str, day: str) -> str:
 
 
 def format_index(pattern: str, ts: Any, default: datetime | None = None) -> str:
-    """`pattern` (strftime) applied to `ts` (ISO string, datetime or epoch seconds) in UTC.
-
-    An unparseable or missing timestamp falls back to `default` (now if None) rather than failing:
-    the document is still indexed, just in today's index.
-    """
+    """`pattern` (strftime) applied to `ts` (ISO string, datetime or epoch seconds) in UTC; an unparseable
+    or missing timestamp falls back to `default` (now if None): the document goes to today's index."""
     dt = _to_datetime(ts)
     if dt is None:
         dt = default or datetime.now(UTC)
@@ -63,12 +58,8 @@ def index_for(settings: Search, doc: dict[str, Any]) -> str:
 
 
 def index_pattern(pattern: str) -> str:
-    """The index-template pattern covering exactly the names a strftime pattern can produce.
-
-    Every directive becomes ``*`` and runs of wildcards joined by punctuation collapse into one
-    (``a-%Y.%m.%d`` -> ``a-*``, ``audit-%Y-x-%m`` -> ``audit-*-x-*``). The literal parts are lowered
-    because ``format_index`` lowers the names it makes.
-    """
+    """The index-template pattern covering exactly the names a strftime pattern can produce, lowered as
+    ``format_index`` lowers them (``a-%Y.%m.%d`` -> ``a-*``, ``audit-%Y-x-%m`` -> ``audit-*-x-*``)."""
     out = _DIRECTIVE.sub(lambda m: "%" if m.group(0) == "%%" else "*", pattern).lower()
     return re.sub(r"\*(?:[^A-Za-z0-9*]*\*)*", "*", out)
 
@@ -80,8 +71,6 @@ def main_index_pattern(settings: Search) -> str:
     return index_pattern(settings.index)
 
 
-# -------------------------------------------------------------------------- template names
-#
 # Templates are cluster-wide, so two receivers writing different indices must not share template
 # names (the second would overwrite the first's patterns and mappings). Names therefore follow the
 # index naming; the default daily configuration keeps the names it always had ("auditrecv",
@@ -111,8 +100,7 @@ class TemplateNames:
 
 def _name_for(pattern: str) -> str:
     """A data stream is named after itself and ``<stem>-*`` after its stem; any other pattern gets a
-    readable part plus a digest of the whole pattern, so different patterns never share a name
-    (``a-*-x-*`` and ``a-*-x`` differ)."""
+    readable part plus a digest of the whole pattern (``a-*-x-*`` and ``a-*-x`` differ)."""
     if "*" not in pattern and TEMPLATE_NAME_RE.match(pattern):
         return pattern  # a data stream: its template carries its name (logs-auditrecv-default)
     if pattern.endswith("-*") and "*" not in pattern[:-2] and TEMPLATE_NAME_RE.match(pattern[:-2]):
@@ -139,10 +127,6 @@ def template_names(settings: Search) -> TemplateNames:
 
 
 def template_priority(pattern: str, base: int) -> int:
-    """``base`` plus how specific ``pattern`` is (its literal characters, at most 99).
-
-    Two receivers whose patterns overlap (``audit-*`` and ``audit-x-*``) could not both install a
-    template at the same priority (the engine refuses overlapping templates of equal priority); the
-    more specific pattern wins, which is the template its indices want.
-    """
+    """``base`` plus how specific ``pattern`` is (its literal characters, at most 99): the engine refuses
+    overlapping templates of equal priority, and the more specific one is what its indices want."""
     return base + min(len(pattern.replace("*", "")), 99)

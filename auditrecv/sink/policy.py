@@ -1,16 +1,6 @@
-"""The status policy of `_bulk` as plain functions: what a reply means for the documents in it.
-
-No I/O, no clock, no state: `bulk.py` asks these and does the sending, sleeping, counting and logging,
-so each rule can be tested on its own (tests/sink/test_policy.py walks every status).
-
-Whole request: 2xx carries per-item results; 413 and 400 split a batch in half (down to the document
-that breaks it, which is then refused: dead-lettered); 401/403 halt shipping; 429 throttles; 502/503/504
-mean the engine or its proxy is unavailable (fail over, never the documents' fault); any other status
-is retried and counted as a failure a document may have caused.
-Per item: 2xx created (or, for a dead letter, its document dead-lettered), 409 on `create` duplicate,
-429/502/503/504 retried, other 5xx retried and counted, 401/403 halt-and-retry, other 4xx dead-lettered
-(a dead letter the engine refuses leaves its document spooled).
-"""
+"""What a `_bulk` reply means for the documents in it, as plain functions (no I/O, clock nor state):
+`bulk.py` asks these and does the sending, sleeping, counting and logging; tests/sink/test_policy.py
+walks every status."""
 
 from __future__ import annotations
 
@@ -128,10 +118,31 @@ def _item_status(x: Any) -> int:
     return 0
 
 
+def _error(body: bytes) -> Any:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return doc.get("error") if isinstance(doc, dict) else None
+
+
 def error_type(body: bytes) -> str:
     """`error.type` of an error reply body, or ""."""
-    try:
-        err = orjson.loads(body).get("error")
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
+    err = _error(body)
     return str(err.get("type", "")) if isinstance(err, dict) else ""
+
+
+def error_reason(body: bytes) -> str:
+    """The engine's own words from an error body: `error.reason` and down its `caused_by` chain (the
+    top-level reason is often generic, "template after composition is invalid"), or the body itself."""
+    err = _error(body)
+    if isinstance(err, str):
+        return err
+    if not isinstance(err, dict):
+        return body[:300].decode("utf-8", "replace")
+    parts: list[str] = []
+    while isinstance(err, dict) and len(parts) < 4:
+        t, r = err.get("type", ""), err.get("reason", "")
+        parts.append(f"{t}: {r}" if t else str(r))
+        err = err.get("caused_by")
+    return " (caused by) ".join(parts)

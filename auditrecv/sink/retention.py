@@ -1,14 +1,9 @@
-"""Retention (`[search] retention`): the engine deletes whole indices past an age, by a lifecycle policy.
-
-Why the engine and not auditrecv: dropping a whole index is the cheap way to forget old documents, and the
-engine's own lifecycle service does it even while no receiver runs. Elasticsearch has ILM, attached by the
-`index.lifecycle.name` setting of our index template; OpenSearch has ISM, whose policy attaches itself to
-new indices through its `ism_template` (the index setting that used to do it is deprecated), with the same
-pattern as our index template (for a data stream ISM matches the stream's name, not the backing indices').
-
-Daily indices are deleted once they are `retention` old. Data streams roll over daily (or at 50 GB per
-primary shard) and each backing index is deleted `retention` after that. Dead-letter indices are never
-deleted by this policy: they hold what still needs a look.
+"""Retention (`[search] retention`): the engine deletes whole indices past an age, by a lifecycle policy
+(the cheap way to forget, and done even while no receiver runs). Elasticsearch's ILM is attached by our
+index template's `index.lifecycle.name`; OpenSearch's ISM policy attaches itself through its `ism_template`
+with our template's pattern (for a data stream ISM matches the stream's name, not the backing indices').
+Daily indices go once `retention` old; data streams roll over daily (or at 50 GB per primary shard) and
+each backing index goes `retention` after that. Dead-letter indices are kept: they still need a look.
 """
 
 from __future__ import annotations

@@ -1,30 +1,72 @@
-"""Getting bytes to a search node and its answer back: the session, nodes and failover, auth and TLS, gzip.
-
-It decides nothing about documents: HTTP statuses are returned as they are (`policy.py` reads them) and
-a request that got no answer raises `Unanswered`, which says whether another node is worth trying at
-once and whether a document could have caused it.
-"""
+"""Getting bytes to a search node and its answer back: the session, nodes and failover, auth and TLS,
+gzip, backoff. It decides nothing about documents: statuses are returned as they are (`policy.py` reads
+them); a request that got no answer raises `Unanswered`."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
+import email.utils
+import logging
+import random
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
 
+# libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
+from auditrecv._native import gzip as _native_gzip
 from auditrecv.config import Search
-from auditrecv.sink.contract import BulkMetrics, Reply
-from auditrecv.sink.http import RetryPolicy, SinkError, log
+from auditrecv.sink.contract import BulkMetrics, Reply, SinkError
+
+log = logging.getLogger("auditrecv.sink")
 
 _THREAD_COMPRESS_BYTES = 256 * 1024  # compress bigger bodies off the event loop (the native gzip drops the GIL)
-# libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
-_native_gzip: Callable[[bytes, int], bytes] = importlib.import_module("auditrecv._native").gzip
+
+
+@dataclass
+class RetryPolicy:
+    """Jittered exponential backoff: attempt n waits in [d/2, d] with d = min(cap, initial * 2**n): half
+    fixed (a flapping engine is not hammered), half random (receivers do not retry in lockstep)."""
+
+    initial: float = 0.5
+    cap: float = 30.0
+    retry_after_cap: float = 300.0  # trust the engine's Retry-After, up to this
+    halt_probe_interval: float = 30.0  # how often a halted (401/403) indexer tries again
+    node_dead_initial: float = 5.0  # a failed node is skipped this long, doubling per failure
+    node_dead_cap: float = 120.0
+    throttle_window: float = 5.0  # after a 429, one request at a time for at least this long
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        d = min(self.cap, self.initial * (2.0 ** min(attempt, 30)))
+        r = (rng or random).random()
+        return d / 2 + r * d / 2
+
+    def after_retry_after(self, retry_after: float | None, attempt: int) -> float:
+        """Delay after a 429: the engine's Retry-After if it gave one, else the normal backoff."""
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap)
+        return self.delay(attempt)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def auth_header(settings: Search) -> str | None:
@@ -112,9 +154,8 @@ class NodePool:
 
 
 class Unanswered(Exception):
-    """A request that got no answer. `can_fail_over`: another node is up. `suspect`: it was sent and then
-    hung or was dropped, which a document can cause (a refused connection cannot); `failure` is
-    (0, kind, message) for a dead letter."""
+    """A request that got no answer. `can_fail_over`: another node is up. `suspect`: it was sent, then hung
+    or was dropped (a document can cause that, not a refused connection); `failure`: for a dead letter."""
 
     def __init__(self, can_fail_over: bool, suspect: bool = False, failure: tuple[int, str, str] = (0, "", "")) -> None:
         super().__init__("unanswered")
@@ -161,10 +202,8 @@ class Transport:
             self._session = None
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
-        """One JSON request with node failover (each live node tried once on connection errors).
-
-        Raises SinkError when no node answered; HTTP error statuses are returned, not raised.
-        """
+        """One JSON request, each live node tried once; HTTP error statuses are returned, SinkError raised
+        when no node answered."""
         session = self._require_session()
         headers = dict(self._base_headers)
         if body is not None:
@@ -184,10 +223,8 @@ class Transport:
         raise SinkError(f"{method} {path}: no search node answered: {_describe(last)}")
 
     async def post_bulk(self, body: bytes, docs: int) -> Reply:
-        """POST one NDJSON body of `docs` documents to the next live node (gzipped if configured).
-
-        Raises Unanswered (counted and logged) when the node did not answer.
-        """
+        """POST one NDJSON body of `docs` documents to the next live node (gzipped if configured); raises
+        Unanswered (counted and logged) when it did not answer."""
         session = self._require_session()
         m = self.metrics
         raw_len = len(body)

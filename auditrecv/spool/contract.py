@@ -1,5 +1,5 @@
-"""The spool as the stages around it see it: typed seams, so a receiver or the pipeline can be
-tested with a small fake and read without the SQLite store behind it."""
+"""The spool as each stage sees it, typed apart from the SQLite store so that the stages and their
+test doubles depend on these few calls only (`Spool` in store.py implements them all)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Protocol
 from auditrecv.spool.record import SpoolRecord
 from auditrecv.spool.store import SpoolState
 
-__all__ = ["ReceiverSpool"]
+__all__ = ["PipelineSpool", "ReceiverSpool"]
 
 
 class ReceiverSpool(Protocol):
-    """What a receiver needs (auditrecv.spool.Spool provides it). ``append`` returns once the
-    records are durable and raises ``SpoolFull`` (backpressure: wait, retry), ``SpoolClosed`` or
-    ``RecordTooLarge`` (retrying cannot help)."""
+    """What a receiver needs. ``append`` returns once the records are durable and raises
+    ``SpoolFull`` (backpressure: wait, retry), ``SpoolClosed`` or ``RecordTooLarge`` (retrying
+    cannot help)."""
 
     @property
     def state(self) -> SpoolState: ...
@@ -30,3 +30,14 @@ class ReceiverSpool(Protocol):
     async def wait_for_space(self, timeout: float | None = None) -> bool:
         """True: try the append again; False: the spool closed (or the timeout passed)."""
         ...
+
+
+class PipelineSpool(Protocol):
+    """What the pipeline does with the spool: read what the receivers committed, in id order, and delete
+    what the engine confirmed (ids from `read`; unknown ones are ignored)."""
+
+    async def read(self, after_id: int, limit: int) -> list[tuple[int, SpoolRecord]]: ...
+
+    async def wait_for_records(self, after_id: int, timeout: float | None = None) -> bool: ...
+
+    async def delete(self, ids: Sequence[int]) -> int: ...

@@ -17,7 +17,6 @@ never acknowledged (the ack follows the complete write, and its fdatasync with `
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import struct
@@ -25,10 +24,9 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # One entry appended in one native call (native/src/journal.rs): encode, CRC-32 and write().
-JournalFile: Any = importlib.import_module("auditrecv._native").JournalFile
+from auditrecv._native import JournalFile
 
 log = logging.getLogger("auditrecv.spool")
 
@@ -128,7 +126,7 @@ class AckJournal:
         self.last_sync_seconds = 0.0  # how long the last fdatasync took
         self._path, self._file = self._create(first_seq)
 
-    def _create(self, seq: int) -> tuple[Path, Any]:
+    def _create(self, seq: int) -> tuple[Path, JournalFile]:
         path = Path(f"{self._spool_path}.ack-{seq:06d}")
         file = JournalFile(path)
         if self._fsync:

@@ -303,8 +303,7 @@ def _is_disk_full(exc: sqlite3.Error) -> bool:
 
 def _is_empty_spool(conn: sqlite3.Connection) -> bool:
     try:
-        empty: bool = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM records)").fetchone()[0] == 1
-        return empty
+        return bool(conn.execute("SELECT NOT EXISTS (SELECT 1 FROM records)").fetchone()[0] == 1)
     except sqlite3.OperationalError:  # no records table yet
         return True
 

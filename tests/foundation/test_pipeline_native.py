@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,12 @@ class FakeIndexer:
             item = encode(doc)
             self.lines[doc.id] = item[1] if isinstance(item, tuple) else item.lines
         return [BulkOutcome(d, Result.CREATED) for d in docs]
+
+    async def submit(self, docs: list[BulkDoc], settled: Any) -> None:
+        await settled(await self.index(docs))
+
+    async def wait_idle(self) -> None:
+        pass
 
 
 def builder_documents(
@@ -234,8 +241,8 @@ async def test_enriched_per_sender_as_per_document(triton: FakeTriton, tmp_path:
     await per_document.close()
     expected = encoded(cfg, docs)
     enricher = Enricher(settings)
-    for enrich in (enricher.enrich, enricher):  # as the app passes it, or the object
-        _, spool, indexer = await run_pipeline(cfg, items, enrich)
+    for _ in range(2):  # the second run is answered by the enricher's cache
+        _, spool, indexer = await run_pipeline(cfg, items, enricher)
         assert indexer.lines == expected
         assert sorted(spool.deleted) == [i for i, _ in items]
     await enricher.close()
@@ -243,16 +250,28 @@ async def test_enriched_per_sender_as_per_document(triton: FakeTriton, tmp_path:
     assert any(b'"zonealias":"alice-web"' in v for v in expected.values() if isinstance(v, bytes))
 
 
-async def test_a_plain_enrichment_callable_gets_dicts() -> None:
-    seen: list[dict[str, Any]] = []
+class PerDocumentEnricher:
+    """An enricher no sender is uniform for: every document is enriched as a dict."""
 
-    async def enrich(doc: dict[str, Any]) -> None:
-        seen.append(doc)
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def uniform_sender(self, source: Source, schema: str) -> bool:
+        return False
+
+    async def for_sender(self, source: Source, zone_refs: Sequence[str]) -> dict[str, Any]:
+        raise AssertionError("no sender is uniform")
+
+    async def enrich(self, doc: dict[str, Any]) -> None:
+        self.seen.append(doc)
         doc.setdefault("labels", {})["seen"] = "yes"
 
+
+async def test_an_enricher_uniform_for_no_sender_gets_every_document_as_a_dict() -> None:
+    enricher = PerDocumentEnricher()
     items = spooled()[:30]
-    _, _, indexer = await run_pipeline(Config(), items, enrich)
-    assert len(seen) == len(indexer.lines) and all(b'"seen":"yes"' in v for v in indexer.lines.values())
+    _, _, indexer = await run_pipeline(Config(), items, enricher)
+    assert len(enricher.seen) == len(indexer.lines) and all(b'"seen":"yes"' in v for v in indexer.lines.values())
 
 
 # ---------------------------------------------------------------- Linux

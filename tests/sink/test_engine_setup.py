@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 
 from auditrecv.config import Search
+from auditrecv.sink import SinkError
 from auditrecv.sink.contract import BulkMetrics, Reply
 from auditrecv.sink.engine import EngineInfo, detect_until_answered, install_until_done
-from auditrecv.sink.http import SinkError
 from auditrecv.sink.naming import template_names
 
 OPENSEARCH = orjson.dumps({"cluster_name": "c", "version": {"number": "2.19.1", "distribution": "opensearch"}})

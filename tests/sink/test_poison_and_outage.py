@@ -20,7 +20,7 @@ import pytest
 
 from auditrecv.config import parse_config
 from auditrecv.pipeline import Pipeline
-from auditrecv.sink import BulkDoc, BulkIndexer, Result, RetryPolicy
+from auditrecv.sink import BulkDoc, BulkIndexer, BulkOutcome, Result, RetryPolicy
 from auditrecv.spool import Source, Spool, SpoolRecord
 from tests.bsm_builders import header32, record, str16
 from tests.golden.native_core import bsm_document_id
@@ -222,7 +222,58 @@ async def test_refused_dead_letters_log_one_line_per_reason_not_per_document(
     assert len(caplog.records) <= 4 * reasons  # warnings too: one per reason and minute
 
 
-# --------------------------------------------------------------------------- the pipeline's own retries
+# --------------------------------------------------------------------------- submit: retried until confirmed
+
+
+async def test_submit_retries_a_document_refused_with_its_dead_letter_until_the_letter_is_taken(
+    fake: FakeEngine,
+) -> None:
+    fake.item_faults[f"{INDEX}/id1"] = [(400, "mapper_parsing_exception", "refused")] * 1000
+    fake.strict_indices.add(dlq_index_now())
+    settled: list[list[str]] = []
+
+    async def on_settled(outcomes: list[BulkOutcome[Any]]) -> None:
+        settled.append([f"{o.doc.id}:{o.result.value}" for o in outcomes])
+
+    async def dead_letter_index_fixed(n: int) -> None:
+        if n == 3:
+            fake.strict_indices.clear()
+
+    settings = make_settings(fake.url, max_document_retries=5)
+    async with BulkIndexer(settings, sleep=Backoffs(hook=dead_letter_index_fixed)) as idx:
+        await idx.submit(make_docs(4), on_settled)
+        await idx.wait_idle()
+        assert idx.parked == 0
+    assert settled == [["id0:created", "id2:created", "id3:created"], ["id1:dead_lettered"]]
+    # the document and its dead letter, 4 times: the dead-letter index is fixed during the third backoff
+    assert [ids.count("id1") for ids in sent_ids(fake)] == [1] * 8
+    assert set(fake.docs(dlq_index_now())) == {"id1"}
+
+
+async def test_submit_parks_what_stays_refused_and_frees_the_lane(fake: FakeEngine) -> None:
+    """One lane: documents refused with their dead letters for `max_document_retries` tries are parked, and
+    the next submission gets the lane; closing gives the parked ones up (they stay spooled)."""
+    fake.item_faults[f"{INDEX}/id0"] = [(400, "mapper_parsing_exception", "refused")] * 1000
+    fake.strict_indices.add(dlq_index_now())
+    settled: list[str] = []
+    all_good_ones = asyncio.Event()
+
+    async def on_settled(outcomes: list[BulkOutcome[Any]]) -> None:
+        settled.extend(o.doc.id for o in outcomes)
+        if len(settled) == 3:
+            all_good_ones.set()
+
+    settings = make_settings(fake.url, max_document_retries=2, concurrency=1)
+    async with BulkIndexer(settings, sleep=Backoffs(limit=10)) as idx:
+        await idx.submit(make_docs(2), on_settled)
+        await idx.submit(make_docs(2, start=2), on_settled)  # waits for the one lane
+        await asyncio.wait_for(all_good_ones.wait(), 10)
+        assert idx.parked == 1
+    assert settled == ["id1", "id2", "id3"]
+    assert idx.parked == 0
+
+
+# --------------------------------------------------------------------------- the pipeline
 
 
 def bsm_record(i: int) -> bytes:
@@ -232,8 +283,8 @@ def bsm_record(i: int) -> bytes:
 async def test_documents_refused_with_their_dead_letters_do_not_block_later_records(
     fake: FakeEngine, tmp_path: Path
 ) -> None:
-    """One slot, the dead-letter index refusing: the refused document is parked (still spooled) and the
-    records behind it are indexed."""
+    """One lane, the dead-letter index refusing: the sink parks the refused document (still spooled) and
+    the records behind it are indexed."""
     source = Source(transport="audit_remote", peer="127.0.0.1")
     payloads = [bsm_record(i) for i in range(6)]
     poison_id = bsm_document_id(payloads[0], source)
@@ -255,11 +306,40 @@ async def test_documents_refused_with_their_dead_letters_do_not_block_later_reco
                         break
                     await asyncio.sleep(0.01)
             finally:
+                parked = idx.parked
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         indexed = {i for k, v in fake.indices.items() if not k.startswith("auditrecv-dlq") for i in v}
         assert indexed == {bsm_document_id(p, source) for p in payloads[1:]}
-        assert pipeline.stats["parked"] == 1
+        assert parked == 1
         assert spool.count() == 1  # the refused record stays spooled
     finally:
         await spool.close()
+
+
+async def test_pipeline_shut_down_during_an_outage_keeps_every_record_spooled(tmp_path: Path) -> None:
+    """The sink retries while the engine is down; closing it gives the documents up, deleting nothing."""
+    fake = await FakeEngine().start()
+    fake.outage = 503
+    retrying = asyncio.Event()
+
+    async def third_backoff(n: int) -> None:
+        if n == 3:
+            retrying.set()
+
+    source = Source(transport="audit_remote", peer="127.0.0.1")
+    cfg = parse_config(f'[search]\nurls = ["{fake.url}"]\nbatch_max_docs = 2\n')
+    spool = await Spool.open(tmp_path / "spool.db")
+    try:
+        await spool.append([SpoolRecord("bsm", bsm_record(i), source, 1) for i in range(6)])
+        async with BulkIndexer(cfg.search, sleep=Backoffs(hook=third_backoff)) as idx:
+            pipeline = Pipeline(cfg, spool, idx, {"name": "t"})
+            task = asyncio.create_task(pipeline.run())
+            await asyncio.wait_for(retrying.wait(), 10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert spool.count() == 6 and pipeline.stats["deleted"] == 0
+        assert fake.requests and fake.indices == {}
+    finally:
+        await spool.close()
+        await fake.stop()

@@ -26,8 +26,7 @@ from auditrecv.sink import (
     open_indexer,
     parse_engine_info,
 )
-from auditrecv.sink.http import RetryPolicy, parse_retry_after
-from auditrecv.sink.transport import NodePool, auth_header, ssl_context
+from auditrecv.sink.transport import NodePool, RetryPolicy, auth_header, parse_retry_after, ssl_context
 from tests.sink.fake_engine import FakeEngine
 
 
@@ -54,7 +53,7 @@ def test_parse_engine_info_opensearch() -> None:
 
 def test_parse_engine_info_elasticsearch_header_and_old_tagline() -> None:
     info = parse_engine_info({"X-Elastic-Product": "Elasticsearch"}, b'{"version":{"number":"8.15.0-SNAPSHOT"}}')
-    assert (info.flavor, info.major, info.minor, info.version_tuple) == ("elasticsearch", 8, 15, (8, 15, 0))
+    assert (info.flavor, info.major, info.minor) == ("elasticsearch", 8, 15)
     old = parse_engine_info({}, b'{"version":{"number":"7.10.2"},"tagline":"You Know, for Search"}')
     assert (old.flavor, old.major) == ("elasticsearch", 7)
 
