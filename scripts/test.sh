@@ -14,4 +14,6 @@ export PATH="$PATH:$HOME/.cargo/bin"  # as install.sh: rustup's cargo may not be
 (cd native/fuzz && cargo fmt --check && cargo clippy --locked --all-targets -- -D warnings)
 .venv/bin/ruff check auditrecv tests bench scripts
 .venv/bin/mypy auditrecv
+# The stage seams are fully typed (issue 15): the receivers, the sink, the pipeline, the wiring.
+.venv/bin/mypy --strict auditrecv/receive auditrecv/sink auditrecv/pipeline.py auditrecv/app.py
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

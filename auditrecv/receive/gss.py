@@ -30,6 +30,7 @@ __all__ = [
     "AcceptorContext",
     "GssFailure",
     "KerberosAcceptor",
+    "KerberosInitiator",
     "apply_process_environment",
     "default_realm",
     "gss_error_text",
@@ -236,3 +237,58 @@ def default_realm() -> str | None:
     except Exception:
         return None
     return text.split("@", 1)[1] if "@" in text else None
+
+
+class KerberosInitiator:
+    """The illumos side (for the emulator in auditrecv.testclient and the tests): an initiator
+    configured exactly as transport.c ``establish_context``."""
+
+    def __init__(
+        self,
+        service_host: str,
+        app_data: bytes | None,
+        ccache: str | None,
+        principal: str | None,
+    ) -> None:
+        name = gssapi.Name(f"audit@{service_host}", gssapi.NameType.hostbased_service)
+        creds = None
+        if ccache or principal:
+            store: dict[bytes | str, bytes | str] | None = {"ccache": ccache} if ccache else None
+            cname = gssapi.Name(principal, gssapi.NameType.kerberos_principal) if principal else None
+            creds = gssapi.Credentials(name=cname, usage="initiate", store=store)
+        flags = (
+            gssapi.RequirementFlag.mutual_authentication
+            | gssapi.RequirementFlag.replay_detection
+            | gssapi.RequirementFlag.out_of_sequence_detection
+            | gssapi.RequirementFlag.confidentiality
+        )
+        self._ctx = gssapi.SecurityContext(
+            name=name,
+            creds=creds,
+            usage="initiate",
+            mech=gssapi.MechType.kerberos,
+            flags=flags,
+            channel_bindings=null_address_bindings(app_data) if app_data is not None else None,
+        )
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._ctx.complete)
+
+    def step(self, token: bytes | None = None) -> bytes:
+        return self._ctx.step(token) or b""
+
+    def wrap(self, plaintext: bytes) -> bytes:
+        return bytes(gssraw.wrap(self._ctx, plaintext, True).message)
+
+    def verify_mic(self, data: bytes, mic: bytes) -> bool | None:
+        """True verified, False bad signature (try the next node), None: not verifiable at all."""
+        try:
+            gssraw.verify_mic(self._ctx, data, mic)
+        except (gssraw.ExpiredTokenError, gssraw.TokenTooLateError, gssraw.TokenTooEarlyError):
+            return True  # OLD/UNSEQ/GAP: transport.c accepts these as verified
+        except gssraw.BadMICError:
+            return False
+        except GSSError:
+            return None
+        return True

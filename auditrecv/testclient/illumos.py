@@ -103,69 +103,6 @@ class _Node:
     first_sent: float = 0.0
 
 
-class _KerberosInitiator:
-    """python-gssapi initiator configured exactly as transport.c ``establish_context``."""
-
-    def __init__(
-        self,
-        service_host: str,
-        app_data: bytes | None,
-        ccache: str | None,
-        principal: str | None,
-    ) -> None:
-        import gssapi
-
-        from auditrecv.receive.gss import null_address_bindings
-
-        name = gssapi.Name(f"audit@{service_host}", gssapi.NameType.hostbased_service)
-        creds = None
-        if ccache or principal:
-            store: dict[bytes | str, bytes | str] | None = {"ccache": ccache} if ccache else None
-            cname = gssapi.Name(principal, gssapi.NameType.kerberos_principal) if principal else None
-            creds = gssapi.Credentials(name=cname, usage="initiate", store=store)
-        flags = (
-            gssapi.RequirementFlag.mutual_authentication
-            | gssapi.RequirementFlag.replay_detection
-            | gssapi.RequirementFlag.out_of_sequence_detection
-            | gssapi.RequirementFlag.confidentiality
-        )
-        self._ctx = gssapi.SecurityContext(
-            name=name,
-            creds=creds,
-            usage="initiate",
-            mech=gssapi.MechType.kerberos,
-            flags=flags,
-            channel_bindings=null_address_bindings(app_data) if app_data is not None else None,
-        )
-
-    @property
-    def complete(self) -> bool:
-        return bool(self._ctx.complete)
-
-    def step(self, token: bytes | None = None) -> bytes:
-        return self._ctx.step(token) or b""
-
-    def wrap(self, plaintext: bytes) -> bytes:
-        import gssapi.raw as gssraw
-
-        return bytes(gssraw.wrap(self._ctx, plaintext, True).message)
-
-    def verify_mic(self, data: bytes, mic: bytes) -> bool | None:
-        """True verified, False bad signature (try the next node), None: not verifiable at all."""
-        import gssapi.raw as gssraw
-        from gssapi.exceptions import GSSError
-
-        try:
-            gssraw.verify_mic(self._ctx, data, mic)
-        except (gssraw.ExpiredTokenError, gssraw.TokenTooLateError, gssraw.TokenTooEarlyError):
-            return True  # OLD/UNSEQ/GAP: transport.c accepts these as verified
-        except gssraw.BadMICError:
-            return False
-        except GSSError:
-            return None
-        return True
-
-
 class IllumosClient:
     """One emulated illumos host sending to one receiver.
 
@@ -271,7 +208,9 @@ class IllumosClient:
         if self.mech == "dummy":
             ctx: Any = dummy_mech.DummyInitiatorContext(self.dummy_token_nums)
         else:
-            ctx = _KerberosInitiator(
+            from auditrecv.receive.gss import KerberosInitiator  # loads GSS only when Kerberos is used
+
+            ctx = KerberosInitiator(
                 self.service_host, app_data if self.channel_bindings else None, self.ccache, self.principal
             )
         token: bytes | None = None

@@ -12,9 +12,9 @@ from auditrecv.config import AuditRemoteListener, Gss
 from auditrecv.receive.audit_remote import AuditRemoteConnection
 from auditrecv.receive.contract import Authenticated, ConnectionFailed
 from auditrecv.receive.framing import FrameDecoder, encode_frame
-from auditrecv.receive.gss import KerberosAcceptor
+from auditrecv.receive.gss import KerberosAcceptor, KerberosInitiator
 from auditrecv.receive.listeners import AuditRemoteListenerPolicy
-from auditrecv.testclient.illumos import IllumosClient, TransportReset, _KerberosInitiator
+from auditrecv.testclient.illumos import IllumosClient, TransportReset
 from tests.infra.kdc import ILLUMOS_CLIENT, ILLUMOS_SERVICE, TestKdc
 from tests.receive_illumos.conftest import MemorySpool, ServerFactory
 from tests.receive_illumos.test_server_dummy import records
@@ -69,7 +69,7 @@ async def test_kerberos_ack_is_seq_plus_28_byte_mic(
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(encode_frame(b"01"))
     assert await reader.readexactly(6) == encode_frame(b"01")
-    ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
+    ictx = KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
     writer.write(encode_frame(ictx.step()))
     (n,) = struct.unpack(">I", await reader.readexactly(4))
     assert ictx.step(await reader.readexactly(n)) == b"" and ictx.complete  # AP-REP, then done
@@ -163,7 +163,7 @@ def test_sans_io_core_with_real_gss(kdc: TestKdc) -> None:
     conn = kerberos_conn(acceptor, ["host/client.example@*"])
     assert conn.receive_data(encode_frame(b"01"), NS) == []
     assert conn.data_to_send() == encode_frame(b"01")
-    ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
+    ictx = KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
     events = conn.receive_data(encode_frame(ictx.step()), NS)
     assert isinstance(events[0], Authenticated)
     assert events[0].target == "audit/localhost@AUDIT.TEST"
@@ -216,7 +216,7 @@ def test_spnego_wrapped_kerberos_is_accepted(kdc: TestKdc) -> None:
 def test_expired_context_closes_before_unwrapping(kdc: TestKdc) -> None:
     acceptor = KerberosAcceptor(kdc.service_keytab(ILLUMOS_SERVICE))
     conn = kerberos_conn(acceptor)
-    ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
+    ictx = KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
     _handshake(conn, ictx)
     assert conn.context is not None and not conn.context.expired
     conn.context._expires_at = 0.0  # type: ignore[union-attr]  # as if the ticket lifetime had passed
@@ -229,7 +229,7 @@ def test_unencrypted_wrap_token_is_refused(kdc: TestKdc) -> None:
 
     acceptor = KerberosAcceptor(kdc.service_keytab(ILLUMOS_SERVICE))
     conn = kerberos_conn(acceptor)
-    ictx = _KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
+    ictx = KerberosInitiator("localhost", b"0101", kdc.client_ccache(ILLUMOS_CLIENT), None)
     _handshake(conn, ictx)
     token = gssraw.wrap(ictx._ctx, struct.pack(">Q", 1) + b"\x14x", False).message  # integrity only
     events = conn.receive_data(encode_frame(token), NS)
