@@ -8,12 +8,12 @@ import gc
 import logging
 import os
 import signal
-import socket
 from typing import TYPE_CHECKING
 
 from auditrecv import __version__
 from auditrecv.config import Config
 from auditrecv.metrics import ListenersCollector, new_registry, register_stage
+from auditrecv.schema.observer import observer_info
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -29,21 +29,6 @@ log = logging.getLogger("auditrecv")
 # How often the watchdog looks at the spool and the engine: a stall is logged within about this
 # long of crossing a [health] limit.
 WATCH_INTERVAL = 1.0
-
-
-def observer_info(cfg: Config, *, hostname: str | None = None) -> dict[str, str]:
-    """ECS `observer.*`: this receiver, so a document says which auditrecv indexed it. `hostname`
-    (default: this machine's) lets reproducible output (the golden files) name a fixed one."""
-    if hostname is None:
-        hostname = socket.gethostname()
-    return {
-        "name": cfg.observer_name or hostname,
-        "hostname": hostname,
-        "type": "audit-receiver",
-        "vendor": "auditrecv",
-        "product": "auditrecv",
-        "version": __version__,
-    }
 
 
 def prepare_kerberos_environment(cfg: Config) -> None:

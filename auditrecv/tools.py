@@ -113,7 +113,7 @@ def decode_files(
     this host's `observer_info`) are for tests that need the output reproducible. The native core writes
     the JSON lines (`--raw` and documents of both kinds).
     """
-    from auditrecv.app import observer_info
+    from auditrecv.schema.observer import observer_info
 
     if out is None:
         out = sys.stdout.buffer
@@ -332,8 +332,8 @@ async def import_files(cfg: Config, names: list[str], *, host: str, wait: bool) 
     Idempotent: the document identity depends on the host and the record content only, so importing
     the same file twice creates nothing new.
     """
-    from auditrecv.app import observer_info
     from auditrecv.pipeline import Pipeline
+    from auditrecv.schema.observer import observer_info
     from auditrecv.sink import open_indexer
     from auditrecv.spool import Spool, SpoolFull
 
@@ -437,8 +437,8 @@ async def export_spool(cfg: Config, target: str, *, keep: bool) -> int:
     the export keeps one document per document id: a record that was committed, not acknowledged
     and sent again is in the spool twice but comes out once.
     """
-    from auditrecv.app import observer_info
     from auditrecv.pipeline import DocumentBuilder
+    from auditrecv.schema.observer import observer_info
     from auditrecv.spool import Spool
 
     if not cfg.spool_path.exists():

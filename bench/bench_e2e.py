@@ -42,9 +42,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import benchkit  # noqa: E402
 
-from auditrecv.app import observer_info  # noqa: E402
 from auditrecv.config import Config, parse_config  # noqa: E402
 from auditrecv.pipeline import DocumentBuilder, Pipeline  # noqa: E402
+from auditrecv.schema.observer import observer_info  # noqa: E402
 from auditrecv.sink import open_indexer  # noqa: E402
 from auditrecv.spool import Source, Spool, SpoolRecord  # noqa: E402
 from auditrecv.testclient.illumos import split_trail  # noqa: E402

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from auditrecv.app import observer_info
+from auditrecv.schema.observer import observer_info
 from auditrecv.spool.record import RecordKind
 from auditrecv.tools import decode_config, read_input
 from tests.golden.core import Schema, build_documents, decode_raw
