@@ -21,7 +21,7 @@ The Python path (DocumentBuilder's mappers) is gone (issue 12); its figures meas
 printed for reference (PYTHON_BEFORE).
 
 Usage: .venv/bin/python bench/bench_documents.py [--records N] [--linux-lines L] [--batch B] [--repeat R]
-       [--deadline S]
+       [--only bsm|linux] [--deadline S]
 """
 
 from __future__ import annotations
@@ -216,12 +216,20 @@ def main() -> None:
     ap.add_argument("--linux-lines", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=("bsm", "linux"), help="only the BSM or only the Linux documents")
     benchkit.add_deadline_argument(ap, 600)
     args = ap.parse_args()
     sys.exit(benchkit.run("bench_documents", args.deadline, lambda dl: body(args, dl)))
 
 
 def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
+    if args.only != "linux":
+        bsm_body(args, dl)
+    if args.only != "bsm":
+        linux_body(args, dl)
+
+
+def bsm_body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     dl.phase("reading apple.bsm")
     records = payloads(args.records)
     chunks = batches(records, args.batch)
@@ -250,6 +258,8 @@ def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     t_en, n_en = best_of(native_bodies("ecs", ENRICHMENT), chunks, args.repeat)
     dl.measured(f"ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s, per-sender values merged)")
 
+
+def linux_body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     dl.phase("building the Linux log")
     lines = linux_lines(args.linux_lines)
     line_chunks = batches(lines, args.batch)

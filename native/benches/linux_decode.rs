@@ -11,8 +11,7 @@ use std::path::PathBuf;
 use auditrecv_native::ecs::batch::{IndexNaming, Schema};
 use auditrecv_native::ecs::common::{Observer, Source};
 use auditrecv_native::ecs::limits::DocLimits;
-use auditrecv_native::ecs::linux_batch::LinuxBuilder;
-use auditrecv_native::json::JsonWriter;
+use auditrecv_native::ecs::linux_batch::{Body, LinuxBuilder, LinuxBuilt, Outcome};
 use auditrecv_native::linux::{
     LineDecoder, Settings, decode_raw, decode_raw_chunked, interpret, log_lines, parse_line,
 };
@@ -124,16 +123,18 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut builder =
                     LinuxBuilder::new(schema, observer.clone(), DocLimits::default(), Settings::default(), true);
-                let mut w = JsonWriter::with_capacity(1 << 20);
+                let placed = |built: Vec<LinuxBuilt>| {
+                    built.iter().filter(|b| matches!(b.outcome, Outcome::Placed { .. })).count()
+                };
                 let mut docs = 0;
                 for batch in lines.chunks(1000) {
                     let ids: Vec<i64> = (0..batch.len() as i64).collect();
-                    let mut built = builder.add(batch, &[1_700_000_000_123_456_789], &ids, &source, None);
-                    w.buf.clear();
-                    docs += builder.bulk_lines(&mut built, &naming, &mut w).iter().filter(|r| r.is_ok()).count();
+                    let mut body = Body::new(&naming, 1 << 20);
+                    docs +=
+                        placed(builder.add_bulk(batch, &[1_700_000_000_123_456_789], &ids, &source, None, &mut body));
                 }
-                let mut built = builder.flush();
-                docs + builder.bulk_lines(&mut built, &naming, &mut w).iter().filter(|r| r.is_ok()).count()
+                let mut body = Body::new(&naming, 1 << 20);
+                docs + placed(builder.flush(Some(&mut body)))
             })
         });
     }

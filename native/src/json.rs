@@ -85,13 +85,27 @@ fn first_escape(bytes: &[u8]) -> Option<usize> {
         let mask = escape_mask(word_at(bytes, n - 8));
         return (mask != 0).then(|| n - 8 + first_marked(mask));
     }
-    // fewer than eight bytes: padded with spaces, which need no escape
-    let mut word = u64::from_le_bytes([b' '; 8]);
-    for (i, &c) in bytes.iter().enumerate() {
-        word = (word & !(0xFF << (8 * i))) | (u64::from(c) << (8 * i));
-    }
+    // fewer than eight bytes (most values and keys): the first and last half-words, overlapping, in one
+    // word padded with spaces (which need no escape), instead of a byte-by-byte loop
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    let (word, half) = if n >= 4 {
+        let first = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+        let last = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
+        (u64::from(first) | u64::from(last) << 32, 4)
+    } else if n >= 2 {
+        let first = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let last = u16::from_le_bytes([bytes[n - 2], bytes[n - 1]]);
+        (u64::from(first) | u64::from(last) << 16 | SPACES << 32, 2)
+    } else {
+        (u64::from(bytes[0]) | SPACES << 8, 1)
+    };
     let mask = escape_mask(word);
-    (mask != 0).then(|| first_marked(mask))
+    // a mark in the second half-word is at its offset from the string's last `half` bytes (the first
+    // half-word, found clean, marks nothing then)
+    (mask != 0).then(|| match first_marked(mask) {
+        i if i < half => i,
+        i => n - half + (i - half),
+    })
 }
 
 #[inline]
@@ -483,6 +497,11 @@ mod tests {
                         assert_eq!(first_escape(&bytes), Some(at), "{bytes:?}");
                     }
                 }
+                // and a second one later: the first is found
+                let mut two = vec![b'x'; len];
+                two[at] = b'"';
+                two[len - 1] = b'\\';
+                assert_eq!(first_escape(&two), Some(at), "{two:?}");
                 let mut clean = vec![0xE2u8; len];
                 clean[at] = b'~';
                 assert_eq!(first_escape(&clean), None);

@@ -607,6 +607,8 @@ impl LinuxDocuments {
         Ok(())
     }
 
+    /// The lines of one `add`/`add_bulk` call, checked; their documents written to `body` if given.
+    #[allow(clippy::too_many_arguments)]
     fn lines_in(
         &mut self,
         py: Python<'_>,
@@ -615,6 +617,7 @@ impl LinuxDocuments {
         spool_ids: Option<Vec<i64>>,
         source: &Bound<'_, PyDict>,
         now: Option<f64>,
+        body: Option<&mut linux_batch::Body<'_>>,
     ) -> PyResult<Vec<linux_batch::LinuxBuilt>> {
         let times = arrivals(received_ns, lines.len())?;
         let ids = spool_ids.unwrap_or_else(|| (1..=lines.len() as i64).collect());
@@ -624,7 +627,13 @@ impl LinuxDocuments {
         let source = source_of(source)?;
         let slices = payload_slices(lines);
         let builder = &mut self.builder;
-        py.detach(|| guard(|| builder.add(&slices, &times, &ids, &source, now))).map_err(panic_error)
+        py.detach(|| {
+            guard(|| match body {
+                Some(body) => builder.add_bulk(&slices, &times, &ids, &source, now, body),
+                None => builder.add(&slices, &times, &ids, &source, now),
+            })
+        })
+        .map_err(panic_error)
     }
 
     fn rows<'py>(&self, py: Python<'py>, built: Vec<linux_batch::LinuxBuilt>) -> Vec<LinuxRow<'py>> {
@@ -637,6 +646,10 @@ impl LinuxDocuments {
                         linux_batch::Outcome::Doc(_) => builder.serialize(&mut b).map_err(|why| (why, None)),
                         linux_batch::Outcome::NoDocument => Err((Fallback::Panicked(String::new()), None)),
                         linux_batch::Outcome::Fallback(why, json) => Err((why.clone(), json.clone())),
+                        // only the *_bulk calls place documents in a body
+                        linux_batch::Outcome::Placed { .. } => {
+                            Err((Fallback::Panicked("written to a body".into()), None))
+                        }
                     };
                     (b, result)
                 })
@@ -656,40 +669,35 @@ impl LinuxDocuments {
             .collect()
     }
 
+    /// The `_bulk` body the documents of `built` were written to, and where each one is in it.
     fn bulk<'py>(
-        &self,
         py: Python<'py>,
-        mut built: Vec<linux_batch::LinuxBuilt>,
-        naming: &IndexNaming,
+        built: Vec<linux_batch::LinuxBuilt>,
+        body: linux_batch::Body<'_>,
     ) -> (Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>) {
-        let builder = &self.builder;
-        let (body, placed) = py.detach(|| {
-            let mut w = crate::json::JsonWriter::with_capacity(built.len() * 4096);
-            let placed = builder.bulk_lines(&mut built, naming, &mut w);
-            (w.into_bytes(), placed)
-        });
         let mut at = 0;
         let rows = built
             .into_iter()
-            .zip(placed)
-            .map(|(b, place)| match place {
-                Ok((start, end, index)) => {
+            .map(|b| match b.outcome {
+                linux_batch::Outcome::Placed { start, end, index } => {
                     at = end;
                     (b.id, index, start, end, String::new(), b.spool_ids, None, b.received_ns)
                 }
-                Err(why) => {
-                    let (why, event) = match b.outcome {
-                        linux_batch::Outcome::NoDocument => (NO_DOCUMENT.to_owned(), None),
+                other => {
+                    let (why, event) = match other {
                         linux_batch::Outcome::Fallback(why, event) => (fallback_text(&why), event),
-                        linux_batch::Outcome::Doc(_) => (fallback_text(&why), None),
+                        _ => (NO_DOCUMENT.to_owned(), None),
                     };
                     (b.id, String::new(), at, at, why, b.spool_ids, event.map(|e| PyBytes::new(py, &e)), b.received_ns)
                 }
             })
             .collect();
-        (PyBytes::new(py, &body), rows)
+        (PyBytes::new(py, &body.into_bytes()), rows)
     }
 }
+
+/// Room for a body: most Linux documents take 2-4 KiB.
+const BODY_BYTES_PER_EVENT: usize = 4096;
 
 #[pymethods]
 impl LinuxDocuments {
@@ -754,7 +762,7 @@ impl LinuxDocuments {
         now: Option<f64>,
     ) -> PyResult<Vec<LinuxRow<'py>>> {
         self.set_enrichment(enrichment)?;
-        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now)?;
+        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now, None)?;
         Ok(self.rows(py, built))
     }
 
@@ -768,7 +776,7 @@ impl LinuxDocuments {
     ) -> PyResult<Vec<LinuxRow<'py>>> {
         self.set_enrichment(enrichment)?;
         let builder = &mut self.builder;
-        let built = guard(|| builder.poll(now, wall_clock())).map_err(panic_error)?;
+        let built = guard(|| builder.poll(now, wall_clock(), None)).map_err(panic_error)?;
         Ok(self.rows(py, built))
     }
 
@@ -777,7 +785,7 @@ impl LinuxDocuments {
     fn flush<'py>(&mut self, py: Python<'py>, enrichment: Option<&Bound<'py, PyDict>>) -> PyResult<Vec<LinuxRow<'py>>> {
         self.set_enrichment(enrichment)?;
         let builder = &mut self.builder;
-        let built = guard(|| builder.flush()).map_err(panic_error)?;
+        let built = guard(|| builder.flush(None)).map_err(panic_error)?;
         Ok(self.rows(py, built))
     }
 
@@ -799,8 +807,10 @@ impl LinuxDocuments {
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
         let naming = naming_of(index, data_stream)?;
         self.set_enrichment(enrichment)?;
-        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now)?;
-        Ok(self.bulk(py, built, &naming))
+        // one body per call, sized for the lines (a full batch is mostly complete events)
+        let mut body = linux_batch::Body::new(&naming, lines.len() * BODY_BYTES_PER_EVENT / 2);
+        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now, Some(&mut body))?;
+        Ok(Self::bulk(py, built, body))
     }
 
     /// `poll`, returning the `_bulk` body.
@@ -816,8 +826,9 @@ impl LinuxDocuments {
         let naming = naming_of(index, data_stream)?;
         self.set_enrichment(enrichment)?;
         let builder = &mut self.builder;
-        let built = guard(|| builder.poll(now, wall_clock())).map_err(panic_error)?;
-        Ok(self.bulk(py, built, &naming))
+        let mut body = linux_batch::Body::new(&naming, builder.in_flight() * BODY_BYTES_PER_EVENT);
+        let built = py.detach(|| guard(|| builder.poll(now, wall_clock(), Some(&mut body)))).map_err(panic_error)?;
+        Ok(Self::bulk(py, built, body))
     }
 
     /// `flush`, returning the `_bulk` body.
@@ -832,8 +843,9 @@ impl LinuxDocuments {
         let naming = naming_of(index, data_stream)?;
         self.set_enrichment(enrichment)?;
         let builder = &mut self.builder;
-        let built = guard(|| builder.flush()).map_err(panic_error)?;
-        Ok(self.bulk(py, built, &naming))
+        let mut body = linux_batch::Body::new(&naming, builder.in_flight() * BODY_BYTES_PER_EVENT);
+        let built = py.detach(|| guard(|| builder.flush(Some(&mut body)))).map_err(panic_error)?;
+        Ok(Self::bulk(py, built, body))
     }
 }
 

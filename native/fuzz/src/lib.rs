@@ -182,7 +182,7 @@ pub fn linux_lines(data: &[u8]) {
             let ids: Vec<i64> = (1..=lines.len() as i64).collect();
             let received: Vec<u64> = vec![1_700_000_000_000_000_000; lines.len()];
             let mut built = builder.add(&lines, &received, &ids, &source, None);
-            built.extend(builder.flush());
+            built.extend(builder.flush(None));
             let mut seen = 0;
             for mut b in built {
                 seen += b.spool_ids.len();

@@ -99,6 +99,55 @@ impl IndexNaming {
     }
 }
 
+/// [`IndexNaming::index`] remembered for the stamp's part the pattern reads (its date, for the
+/// daily default): the documents of a batch mostly share it, and formatting it was ~2 % of a Linux
+/// document's instructions.
+pub struct IndexNames<'n> {
+    naming: &'n IndexNaming,
+    /// How much of a stamp the pattern reads (`%S` ends at byte 19).
+    reads: usize,
+    last: Option<(String, String)>,
+}
+
+impl<'n> IndexNames<'n> {
+    pub fn new(naming: &'n IndexNaming) -> Self {
+        let reads = match naming {
+            IndexNaming::DataStream(_) => 0,
+            IndexNaming::Daily(pattern) => {
+                let mut reads = 0;
+                let mut chars = pattern.bytes();
+                while let Some(c) = chars.next() {
+                    if c == b'%' {
+                        let end = match chars.next() {
+                            Some(b'Y' | b'y') => 4,
+                            Some(b'm') => 7,
+                            Some(b'd' | b'j') => 10,
+                            Some(b'H') => 13,
+                            Some(b'M') => 16,
+                            Some(b'S') => 19,
+                            _ => 0,
+                        };
+                        reads = reads.max(end);
+                    }
+                }
+                reads
+            }
+        };
+        IndexNames { naming, reads, last: None }
+    }
+
+    /// `naming.index(stamp)`. The part read is the stamp's first `reads` bytes, or the whole stamp when
+    /// shorter (or not cut there at a character boundary): the index depends on nothing else.
+    pub fn index(&mut self, stamp: &str) -> &str {
+        let key = stamp.get(..self.reads).unwrap_or(stamp);
+        let hit = matches!(&self.last, Some((k, _)) if k == key);
+        if !hit {
+            self.last = Some((key.to_owned(), self.naming.index(stamp)));
+        }
+        self.last.as_ref().map_or("", |(_, index)| index)
+    }
+}
+
 fn days_since_epoch(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -396,15 +445,16 @@ pub fn bulk_body(
 ) -> (Vec<u8>, Vec<BodyLayout>) {
     let mut w = JsonWriter::with_capacity(payloads.iter().map(|p| p.len() * 16 + 1024).sum());
     let mut layout = Vec::with_capacity(payloads.len());
+    let mut names = IndexNames::new(naming);
     for (i, payload) in payloads.iter().enumerate() {
         let received = received_ns.get(i).or(received_ns.last()).copied().unwrap_or(0);
         let id = document_id("bsm", &batch.parties.identity, &[payload]);
         let start = w.buf.len();
         let written = guard(|| {
             let doc = document(payload, received, batch)?;
-            let index = naming.index(timestamp(&doc));
-            write_lines(&mut w, &index, &id, &doc)?;
-            Ok(index)
+            let index = names.index(timestamp(&doc));
+            write_lines(&mut w, index, &id, &doc)?;
+            Ok(index.to_owned())
         });
         let why = match written {
             Ok(Ok(index)) => {
@@ -432,6 +482,29 @@ mod tests {
         assert_eq!(IndexNaming::DataStream("logs-x".into()).index(stamp), "logs-x");
         assert!(IndexNaming::Daily("a-%b".into()).check().is_err());
         assert!(IndexNaming::Daily("a-%Y.%m".into()).check().is_ok());
+    }
+
+    #[test]
+    fn remembered_index_names_are_the_pattern_s() {
+        let stamps = [
+            "2013-11-04T18:36:20.381000000Z",
+            "2013-11-04T18:36:21.000000000Z",
+            "2013-11-04T19:00:00.000000000Z",
+            "2013-11-05T00:00:00.000000000Z",
+            "2013-11-05",
+            "2013-11",
+            "2013-11-0é",
+            "",
+        ];
+        for pattern in ["auditrecv-%Y.%m.%d", "a-%Y.%j-%H%%", "a-%y%m", "a-%S", "plain", "a-%M%%"] {
+            let naming = IndexNaming::Daily(pattern.into());
+            let mut names = IndexNames::new(&naming);
+            for stamp in stamps.iter().chain(stamps.iter().rev()) {
+                assert_eq!(names.index(stamp), naming.index(stamp), "{pattern} {stamp}");
+            }
+        }
+        let naming = IndexNaming::DataStream("logs-x".into());
+        assert_eq!(IndexNames::new(&naming).index("2013"), "logs-x");
     }
 
     #[test]

@@ -434,12 +434,20 @@ pub fn host_fields_of(doc: &mut Obj, source: &Source, sender: &SenderHost, node:
     } else if !source.peer.is_empty() {
         doc.put("host.name", source.peer.clone());
     }
-    let ips: Vec<Option<Value>> = std::iter::once(sender.peer_routable.clone())
-        .chain(extra_ips.iter().map(|s| routable_ip(s)))
-        .map(|ip| ip.map(Value::from))
-        .collect();
-    doc.add_unique("host.ip", ips.iter().cloned());
-    doc.add_unique("related.ip", ips);
+    if extra_ips.is_empty() {
+        // the sender's address alone (every Linux document): no list to make
+        if let Some(ip) = &sender.peer_routable {
+            doc.add_unique("host.ip", [Some(Value::from(ip.clone()))]);
+            doc.add_unique("related.ip", [Some(Value::from(ip.clone()))]);
+        }
+    } else {
+        let ips: Vec<Option<Value>> = std::iter::once(sender.peer_routable.clone())
+            .chain(extra_ips.iter().map(|s| routable_ip(s)))
+            .map(|ip| ip.map(Value::from))
+            .collect();
+        doc.add_unique("host.ip", ips.iter().cloned());
+        doc.add_unique("related.ip", ips);
+    }
     // related.hosts gets host.name as just written, unless it is an address
     let host_name = match name {
         Some(n) => Some((n, name_is_ip)),
@@ -559,13 +567,27 @@ const RELATED_USER_SUBS: [(&str, &[&str]); 5] = [
 /// `related_users`: related.user from every user id and name already in the document.
 pub fn related_users(doc: &mut Obj) {
     let Some(user) = doc.get("user").and_then(Value::as_obj) else { return };
-    let mut values: Vec<Option<Value>> = vec![user.get("id").cloned(), user.get("name").cloned()];
+    // only the values add_unique would add are copied (most users repeat an id or a name)
+    let listed = match doc.get_path("related.user") {
+        Some(Value::List(items)) => &items[..],
+        _ => &[],
+    };
+    let mut fresh: Vec<Value> = Vec::new();
+    let mut consider = |v: Option<&Value>| {
+        if let Some(v) = v.filter(|v| !matches!(v, Value::Null) && v.as_str() != Some("")) {
+            if !fresh.contains(v) && !listed.contains(v) {
+                fresh.push(v.clone());
+            }
+        }
+    };
+    consider(user.get("id"));
+    consider(user.get("name"));
     for (sub, keys) in RELATED_USER_SUBS {
         if let Some(node) = user.get(sub).and_then(Value::as_obj) {
-            values.extend(keys.iter().map(|k| node.get(k).cloned()));
+            keys.iter().for_each(|k| consider(node.get(k)));
         }
     }
-    doc.add_unique("related.user", values);
+    doc.add_unique("related.user", fresh.into_iter().map(Some));
 }
 
 fn truthy(v: Option<&Value>) -> Option<&Value> {

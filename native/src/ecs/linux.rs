@@ -613,7 +613,9 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     event_sec.push("outcome", outcome);
     let mut labels = Obj::with_capacity(1);
     labels.push("dialect", "linux");
-    let mut doc = Obj::with_capacity(24);
+    // 16 entries: a Linux document has 9-15 top-level keys, and 16 of them (1 KiB) are still one of
+    // mimalloc's small blocks (24 took its slower path for large ones on every document)
+    let mut doc = Obj::with_capacity(16);
     doc.push("@timestamp", stamp);
     doc.push("labels", labels);
     doc.push("event", event_sec);
@@ -831,94 +833,103 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let summary =
         summary(&cat, primary_type, &merged, facts, file_path, file_path2, sock_text.as_deref(), keys, exe, sock_port);
 
-    // -- auditd.*
-    let mut auditd = Obj::with_capacity(12);
-    if !primary_type.is_empty() {
-        auditd.push("message_type", primary_type.to_lowercase());
-    }
-    if !types.is_empty() {
-        // the tables' names, borrowed (a copy only for a type the tables do not know)
-        auditd.push("record_types", Value::List(records.iter().map(|r| Value::Str(r.type_name.clone())).collect()));
-    }
-    if let Some(serial) = &event.serial {
-        auditd.push("sequence", num_value(serial));
-    }
-    match outcome {
-        "success" => auditd.push("result", "success"),
-        "failure" => auditd.push("result", "fail"),
-        _ => {}
-    }
-    auditd.put_opt("session", id_text(session));
-    auditd.put_opt("node", node.map(str::to_owned));
-    auditd.push("summary", summary);
+    // -- auditd.*: nothing reads it back, so it is written as JSON here rather than built as values
     let execve_event = types.contains(&"EXECVE");
-    let data_pairs = merged
-        .pairs
-        .iter()
-        .filter(|(k, _)| !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit)));
     let (paths_json, (records_json, pair_spans)) = match (paths_json(paths), records_json(records, values)) {
         (Ok(p), Ok(r)) => (p, r),
         // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
         _ => return Ok(unencodable_marker(doc)),
     };
-    let data = match &pair_spans {
-        // every pair is already written in `records`, as `data` writes it: copied from there
-        Some(spans) => {
-            let mut data = Vec::with_capacity(records_json.len() / 2 + 2);
-            data.push(b'{');
-            let kept = merged.at.iter().zip(&merged.pairs).filter(|&(_, (k, _))| {
-                !(execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit))
-            });
-            for (i, (&(r, f), _)) in kept.enumerate() {
-                if i > 0 {
-                    data.push(b',');
-                }
-                let (start, end) = spans[r][f];
-                data.extend_from_slice(&records_json[start..end]);
-            }
-            data.push(b'}');
-            Value::Raw(data)
-        }
-        None => fields_json(data_pairs.map(|(k, v)| (*k, *v))),
-    };
-    auditd.push("data", data);
     let cut_paths = has_long_strings(&paths_json, FLAT_VALUE_LIMIT);
     let cut_records = has_long_strings(&records_json, FLAT_VALUE_LIMIT);
+    let mut w = JsonWriter::with_capacity(records_json.len() * 3 / 2 + paths_json.len() + 512);
+    w.begin_obj();
+    if !primary_type.is_empty() {
+        w.key("message_type");
+        w.str(&primary_type.to_lowercase());
+    }
+    if !types.is_empty() {
+        w.key("record_types");
+        w.str_list(&types);
+    }
+    if let Some(serial) = &event.serial {
+        w.key("sequence");
+        if num_value(serial).write(&mut w).is_err() {
+            return Ok(unencodable_marker(doc));
+        }
+    }
+    match outcome {
+        "success" | "failure" => {
+            w.key("result");
+            w.str(if outcome == "success" { "success" } else { "fail" });
+        }
+        _ => {}
+    }
+    if let Some(session) = id_text(session).filter(|s| !s.is_empty()) {
+        w.key("session");
+        w.str(&session);
+    }
+    if let Some(node) = node {
+        w.key("node");
+        w.str(node);
+    }
+    w.key("summary");
+    summary.write(&mut w).map_err(|e| MapError::Internal(PyError(e.0.to_owned())))?;
+    w.key("data");
+    let is_execve_arg = |k: &str| execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit);
+    match &pair_spans {
+        // every pair is already written in `records`, as `data` writes it: copied from there
+        Some(spans) => {
+            w.begin_obj();
+            let kept = merged.at.iter().zip(&merged.pairs).filter(|&(_, (k, _))| !is_execve_arg(k));
+            for (i, (&(r, f), _)) in kept.enumerate() {
+                if i > 0 {
+                    w.buf.push(b',');
+                }
+                let (start, end) = spans[r][f];
+                w.buf.extend_from_slice(&records_json[start..end]);
+            }
+            w.end_obj();
+        }
+        None => write_fields(&mut w, merged.pairs.iter().filter(|(k, _)| !is_execve_arg(k)).map(|(k, v)| (*k, *v))),
+    }
     if paths_json != b"[]" {
-        auditd
-            .push("paths", Value::Raw(if cut_paths { cap_strings(&paths_json, FLAT_VALUE_LIMIT) } else { paths_json }));
+        w.key("paths");
+        w.buf.extend_from_slice(&if cut_paths { cap_strings(&paths_json, FLAT_VALUE_LIMIT) } else { paths_json });
     }
     let records_full = (cut_paths || cut_records).then(|| python_dumps(&records_json));
     if records_json != b"[]" {
-        auditd.push(
-            "records",
-            Value::Raw(if cut_records { cap_strings(&records_json, FLAT_VALUE_LIMIT) } else { records_json }),
-        );
+        w.key("records");
+        if cut_records {
+            w.buf.extend_from_slice(&cap_strings(&records_json, FLAT_VALUE_LIMIT));
+        } else {
+            w.buf.extend_from_slice(&records_json);
+        }
     }
     let cut = records_full.is_some();
     if let Some(full) = records_full {
-        auditd.push("records_full", full);
+        w.key("records_full");
+        w.str(&full);
     }
-    auditd.push("complete", event.complete.as_str());
+    w.key("complete");
+    w.str(event.complete.as_str());
     if event.lost_before > 0 {
-        auditd.push("lost_before", u64::from(event.lost_before));
+        w.key("lost_before");
+        w.u64(u64::from(event.lost_before));
     }
     if let Some(error) = event.error.filter(|e| !e.is_empty()) {
-        auditd.push("error", error);
+        w.key("error");
+        w.str(error);
     }
+    w.end_obj();
     // the section is in the document before the tag is added (a new tags list comes after it)
-    doc.set("auditd", auditd);
+    doc.set("auditd", Value::Raw(w.into_bytes()));
     if cut {
         doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
     }
 
     related_users(&mut doc);
-    let no_summary = Obj::new();
-    let summary = match doc.get("auditd").and_then(Value::as_obj).and_then(|a| a.get("summary")) {
-        Some(Value::Obj(summary)) => summary,
-        _ => &no_summary,
-    };
-    let message = summary_message(&doc, summary);
+    let message = summary_message(&doc, &summary);
     doc.put("message", message);
     Ok(doc)
 }
@@ -1085,12 +1096,6 @@ fn write_fields<'k>(w: &mut JsonWriter, pairs: impl Iterator<Item = (&'k str, &'
     let obj = safe_fields(pairs.map(|(k, v)| (k, Value::from(v.to_owned()))));
     // text values only: cannot fail
     let _ = obj.write(w);
-}
-
-fn fields_json<'k>(pairs: impl Iterator<Item = (&'k str, &'k str)> + Clone) -> Value {
-    let mut w = JsonWriter::with_capacity(256);
-    write_fields(&mut w, pairs);
-    Value::Raw(w.into_bytes())
 }
 
 /// A record's `fields` and `interpreted` objects (safe, unique names): the interpreted values that are

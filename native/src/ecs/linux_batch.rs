@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::batch::{Fallback, IndexNaming, Schema, dead_letter_reason, write_lines};
+use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason, write_lines};
 use super::common::{Observer, Parties, Source};
 use super::deadletter::{dead_letter_linux, holds_unencodable};
 use super::enrich::{Enrichment, enrich};
@@ -45,11 +45,32 @@ pub struct LinuxBuilt {
 pub enum Outcome {
     /// The mapped (and enriched) document, not yet serialized.
     Doc(Box<Obj>),
+    /// The document's `_bulk` lines, written to the [`Body`] as soon as it was built: where they are
+    /// in it, and the index they name.
+    Placed { start: usize, end: usize, index: String },
     /// An orphan EOE (its event was already emitted): no document, the lines are simply done.
     NoDocument,
     /// No document, not even a dead letter: why, and the event as `interpret()` gives it (its
     /// `decode --raw` JSON), None where that cannot be written either.
     Fallback(Fallback, Option<Vec<u8>>),
+}
+
+/// A `_bulk` body being written: each completed event's lines go in as soon as its document is built,
+/// and the document is dropped there, so a batch's documents are never all alive at once (holding them
+/// until the body was written cost mimalloc fresh pages, and the kernel their faults, every batch).
+pub struct Body<'n> {
+    names: IndexNames<'n>,
+    pub w: JsonWriter,
+}
+
+impl<'n> Body<'n> {
+    pub fn new(naming: &'n IndexNaming, capacity: usize) -> Self {
+        Body { names: IndexNames::new(naming), w: JsonWriter::with_capacity(capacity) }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.w.into_bytes()
+    }
 }
 
 /// The per-sender state of the Linux documents: the open events and the clock they are timed on.
@@ -113,6 +134,31 @@ impl LinuxBuilder {
         source: &Source,
         now: Option<f64>,
     ) -> Vec<LinuxBuilt> {
+        self.add_to(lines, received_ns, spool_ids, source, now, None)
+    }
+
+    /// [`LinuxBuilder::add`], each document written to `body` as soon as it is built ([`Outcome::Placed`]).
+    pub fn add_bulk(
+        &mut self,
+        lines: &[&[u8]],
+        received_ns: &[u64],
+        spool_ids: &[i64],
+        source: &Source,
+        now: Option<f64>,
+        body: &mut Body<'_>,
+    ) -> Vec<LinuxBuilt> {
+        self.add_to(lines, received_ns, spool_ids, source, now, Some(body))
+    }
+
+    fn add_to(
+        &mut self,
+        lines: &[&[u8]],
+        received_ns: &[u64],
+        spool_ids: &[i64],
+        source: &Source,
+        now: Option<f64>,
+        body: Option<&mut Body<'_>>,
+    ) -> Vec<LinuxBuilt> {
         let sender = self.sender(source);
         self.lines += lines.len() as u64;
         let mut events = Vec::new();
@@ -142,27 +188,34 @@ impl LinuxBuilder {
             let _ = self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
         }
         self.assembler.poll(now.unwrap_or(self.clock), &mut events);
-        self.all_built(&events)
+        self.all_built(&events, body)
     }
 
     /// `DocumentBuilder.poll(now)`: events whose grace window or maximum age has passed. Without
     /// `now`: the records' clock, or (arrival clock) the later of it and `wall`.
-    pub fn poll(&mut self, now: Option<f64>, wall: f64) -> Vec<LinuxBuilt> {
+    pub fn poll(&mut self, now: Option<f64>, wall: f64, body: Option<&mut Body<'_>>) -> Vec<LinuxBuilt> {
         let now = now.unwrap_or(if self.record_clock { self.clock } else { self.clock.max(wall) });
         let mut events = Vec::new();
         self.assembler.poll(now, &mut events);
-        self.all_built(&events)
+        self.all_built(&events, body)
     }
 
-    /// `DocumentBuilder.flush()`: everything still open.
-    pub fn flush(&mut self) -> Vec<LinuxBuilt> {
+    /// `DocumentBuilder.flush()`: everything still open (written to `body` if given, as `add_bulk`).
+    pub fn flush(&mut self, body: Option<&mut Body<'_>>) -> Vec<LinuxBuilt> {
         let mut events = Vec::new();
         self.assembler.flush(&mut events);
-        self.all_built(&events)
+        self.all_built(&events, body)
     }
 
-    fn all_built(&mut self, events: &[Event<Tag>]) -> Vec<LinuxBuilt> {
-        let built: Vec<LinuxBuilt> = events.iter().map(|e| self.built(e)).collect();
+    fn all_built(&mut self, events: &[Event<Tag>], mut body: Option<&mut Body<'_>>) -> Vec<LinuxBuilt> {
+        let mut built = Vec::with_capacity(events.len());
+        for event in events {
+            let mut b = self.built(event);
+            if let Some(body) = body.as_deref_mut() {
+                self.place(&mut b, body);
+            }
+            built.push(b);
+        }
         self.events += built.len() as u64;
         self.dead_letters += built.iter().filter(|b| b.dead_letter).count() as u64;
         built
@@ -311,45 +364,39 @@ impl LinuxBuilder {
         .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
     }
 
-    /// Built results' `_bulk` lines appended to `w`: `(start, end, index)` of each document's lines,
-    /// or why it is not in the body (nothing of it is).
-    pub fn bulk_lines(
-        &self,
-        built: &mut [LinuxBuilt],
-        naming: &IndexNaming,
-        w: &mut JsonWriter,
-    ) -> Vec<Result<(usize, usize, String), Fallback>> {
-        built
-            .iter_mut()
-            .map(|b| {
-                let start = w.buf.len();
-                let parties = self.parties_of(b);
-                let id = &b.id;
-                let Outcome::Doc(doc) = &mut b.outcome else { return Err(Fallback::Panicked("no document".into())) };
-                let written = guard(|| {
-                    if let Some(e) = &self.enrichment {
-                        enrich(doc, e, parties);
-                    }
-                    let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
-                    let index = naming.index(&stamp);
-                    write_lines(w, &index, id, doc)?;
-                    Ok(index)
-                })
-                .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
-                .or_else(|why| {
-                    // a bug in enrichment or writing: the document as far as it got, rather than none
-                    w.buf.truncate(start);
-                    let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
-                    let index = naming.index(&stamp);
-                    guard(|| write_lines(w, &index, id, doc)).map_err(|_| why.clone())?.map_err(|_| why)?;
-                    Ok(index)
-                });
-                if written.is_err() {
-                    w.buf.truncate(start);
-                }
-                written.map(|index| (start, w.buf.len(), index))
-            })
-            .collect()
+    /// A built result's document enriched, its `_bulk` lines appended to the body and the document
+    /// dropped ([`Outcome::Placed`]); if that fails, nothing of it stays in the body ([`Outcome::Fallback`]).
+    fn place(&self, built: &mut LinuxBuilt, body: &mut Body<'_>) {
+        let Outcome::Doc(doc) = &mut built.outcome else { return };
+        let w = &mut body.w;
+        let start = w.buf.len();
+        let parties = built.sender.map(|i| &*self.senders[i]);
+        let id = &built.id;
+        let names = &mut body.names;
+        let written = guard(|| {
+            if let Some(e) = &self.enrichment {
+                enrich(doc, e, parties);
+            }
+            let index = names.index(doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default());
+            write_lines(w, index, id, doc)?;
+            Ok(index.to_owned())
+        })
+        .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
+        .or_else(|why| {
+            // a bug in enrichment or writing: the document as far as it got, rather than none
+            w.buf.truncate(start);
+            let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let index = names.index(&stamp).to_owned();
+            guard(|| write_lines(w, &index, id, doc)).map_err(|_| why.clone())?.map_err(|_| why)?;
+            Ok(index)
+        });
+        built.outcome = match written {
+            Ok(index) => Outcome::Placed { start, end: w.buf.len(), index },
+            Err(why) => {
+                w.buf.truncate(start);
+                Outcome::Fallback(why, None)
+            }
+        };
     }
 }
 
@@ -364,8 +411,48 @@ mod tests {
         let mut builder = LinuxBuilder::new(Schema::Ecs, observer, limits, Settings::default(), true);
         let ids: Vec<i64> = (0..lines.len() as i64).collect();
         let mut built = builder.add(lines, &[1_700_000_000_123_456_789], &ids, &source, None);
-        built.extend(builder.flush());
+        built.extend(builder.flush(None));
         built
+    }
+
+    #[test]
+    fn documents_are_written_to_the_body_as_they_are_built() {
+        let lines: [&[u8]; 5] = [
+            b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 items=0 pid=2 uid=0",
+            b"type=EOE msg=audit(1700000000.000:9): ",
+            b"type=USER_LOGIN msg=audit(1700000001.000:10): pid=3 uid=0 auid=1000 msg='op=login acct=\"x\" res=success'",
+            b"type=EOE msg=audit(1700000001.000:10): ",
+            b"type=CWD msg=audit(1700000002.000:11): cwd=\"/\"",
+        ];
+        let source = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
+        let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
+        let new =
+            || LinuxBuilder::new(Schema::Ecs, Observer::default(), DocLimits::default(), Settings::default(), true);
+        let ids: Vec<i64> = (0..lines.len() as i64).collect();
+        let (mut kept, mut written) = (new(), new());
+        let mut expected = JsonWriter::with_capacity(0);
+        let mut docs = kept.add(&lines, &[1], &ids, &source, None);
+        docs.extend(kept.flush(None));
+        docs.retain(|b| matches!(b.outcome, Outcome::Doc(_))); // not the orphan EOE of USER_LOGIN
+        for b in &mut docs {
+            let json = kept.serialize(b).unwrap();
+            let Outcome::Doc(doc) = &b.outcome else { panic!("no document") };
+            let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap();
+            write_lines(&mut expected, &naming.index(stamp), &b.id, doc).unwrap();
+            assert!(expected.buf.ends_with(&[&json[..], b"\n"].concat()));
+        }
+        let mut body = Body::new(&naming, 0);
+        let mut placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
+        placed.extend(written.flush(Some(&mut body)));
+        placed.retain(|b| b.outcome != Outcome::NoDocument);
+        assert_eq!(placed.len(), 3);
+        let mut at = 0;
+        for (p, d) in placed.iter().zip(&docs) {
+            let Outcome::Placed { start, end, index } = &p.outcome else { panic!("not placed") };
+            assert_eq!((*start, &p.id, index.as_str()), (at, &d.id, "auditrecv-2023.11.14"));
+            at = *end;
+        }
+        assert_eq!(body.into_bytes(), expected.buf);
     }
 
     #[test]

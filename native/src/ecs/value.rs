@@ -278,9 +278,9 @@ impl Obj {
     /// `add_unique(doc, "a.b", *values)`: append to a list field, keeping order, skipping None, ""
     /// and repeats; nothing at all happens when every value is empty.
     pub fn add_unique(&mut self, dotted: &'static str, values: impl IntoIterator<Item = Option<Value>>) {
-        let fresh: Vec<Value> =
-            values.into_iter().flatten().filter(|v| !matches!(v, Value::Null) && v.as_str() != Some("")).collect();
-        if fresh.is_empty() {
+        let mut fresh =
+            values.into_iter().flatten().filter(|v| !matches!(v, Value::Null) && v.as_str() != Some("")).peekable();
+        if fresh.peek().is_none() {
             return;
         }
         let (node, leaf) = self.parent(dotted);
