@@ -30,6 +30,7 @@ from auditrecv.receive.contract import (
     ConnectionFailed,
     Event,
     Heartbeat,
+    Outbox,
     PrincipalPolicy,
     RecordReceived,
     SecurityContext,
@@ -176,24 +177,17 @@ def strip_newline(payload: bytes) -> bytes:
 # --------------------------------------------------------------------------- sessions
 
 
-class _Replies:
-    """The output half shared by the cores: replies queued until :meth:`data_to_send`."""
+class _Replies(Outbox):
+    """The output half shared by the cores, and the events parsed beyond ``max_records``."""
 
     def __init__(self) -> None:
-        self._out: list[bytes] = []
-        self._held: list[Event] = []  # parsed beyond max_records, returned first next time
+        super().__init__()
+        self._held: list[Event] = []  # returned first next time
         self.frames_received = 0
 
     @property
     def frame_ready(self) -> bool:
         return bool(self._held)
-
-    def data_to_send(self) -> bytes:
-        if not self._out:
-            return b""
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
 
     def _take(self, events: list[Event], max_records: int | None) -> list[Event]:
         if self._held:

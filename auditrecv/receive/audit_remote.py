@@ -31,6 +31,7 @@ from auditrecv.receive.contract import (
     Authenticated,
     ConnectionFailed,
     Event,
+    Outbox,
     PrincipalPolicy,
     RecordReceived,
     SecurityContext,
@@ -114,10 +115,11 @@ class AuditRemotePolicy:
     max_record_token: int = 4 * 1024 * 1024
 
 
-class AuditRemoteConnection:
+class AuditRemoteConnection(Outbox):
     """Protocol state for one client connection (a :class:`~auditrecv.receive.contract.ReceiveCore`)."""
 
     def __init__(self, policy: AuditRemotePolicy) -> None:
+        super().__init__()
         self.policy = policy
         self.phase = Phase.VERSION
         self.client_versions = b""
@@ -127,7 +129,6 @@ class AuditRemoteConnection:
         self.records_received = 0
         self.records_acked = 0
         self._frames = FrameDecoder(policy.max_handshake_token)
-        self._out: list[bytes] = []
 
     # ----------------------------------------------------------------- input
 
@@ -263,14 +264,6 @@ class AuditRemoteConnection:
 
     def end(self) -> None:
         """audit_remote has no goodbye: the host reconnects and retransmits what is unacked."""
-
-    def data_to_send(self) -> bytes:
-        """Everything queued for the peer since the last call (possibly b"")."""
-        if not self._out:
-            return b""
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
 
     @property
     def mid_frame(self) -> bool:

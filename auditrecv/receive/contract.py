@@ -22,6 +22,7 @@ __all__ = [
     "ConnectionFailed",
     "Event",
     "Heartbeat",
+    "Outbox",
     "PrincipalPolicy",
     "ReceiveCore",
     "RecordReceived",
@@ -165,6 +166,20 @@ class ReceiveCore(Protocol):
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (possibly b"")."""
         ...
+
+
+class Outbox:
+    """The output half every core shares: bytes queued until :meth:`data_to_send`."""
+
+    def __init__(self) -> None:
+        self._out: list[bytes] = []
+
+    def data_to_send(self) -> bytes:
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
 
 
 def hold_beyond(events: list[Event], max_records: int | None, held: list[Event]) -> list[Event]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -491,15 +492,8 @@ class ReceiveServer:
         self.stats.handshakes += 1
         conn.ticket.prove()
         conn.deadlines.establish()
-        src = conn.source
-        conn.source = Source(
-            transport=src.transport,
-            peer=src.peer,
-            peer_port=src.peer_port,
-            mech=event.mech,
-            principal=event.principal,
-            authenticated=event.authenticated,
-            listener=src.listener,
+        conn.source = dataclasses.replace(
+            conn.source, mech=event.mech, principal=event.principal, authenticated=event.authenticated
         )
         if event.mech == "dummy":
             self.log.warning(
