@@ -8,6 +8,7 @@ import logging
 import re
 import struct
 from collections import defaultdict
+from collections.abc import Sequence
 
 import pytest
 
@@ -243,6 +244,42 @@ async def test_spool_full_warning_says_spool_full_once(
     expected = f"audit_remote: {SpoolFull(5000, 4096)}: {why}"
     assert full[0] == expected
     assert full[0].count("spool full") == 1
+
+
+class FailingSpool(MemorySpool):
+    """Its first ``failures`` appends fail with an I/O error (a disk hiccup), then it works."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def append(self, records: Sequence[SpoolRecord]) -> list[int]:
+        if self.failures > 0:
+            self.failures -= 1
+            self.refused += 1
+            raise OSError(5, "Input/output error")
+        return await super().append(records)
+
+
+async def test_spool_error_is_retried_on_the_connection_and_nothing_is_acked_before(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected spool error withholds the acks and retries on the same connection (one error
+    line), so the host keeps its records meanwhile; once stored they are acked exactly once."""
+    caplog.set_level(logging.ERROR, "auditrecv.receive.audit_remote")
+    spool = FailingSpool(failures=2)
+    server = await start_server(spool=spool, allow_dummy_mech=True)
+    client = IllumosClient("127.0.0.1", server.port, mech="dummy")
+    sent = records(5)
+    await client.send_records(sent)
+    await until(lambda: spool.refused >= 1, "the first failed append")
+    assert client.stats.acked == 0
+    assert await client.wait_all_acked(10)
+    await client.close()
+    assert sorted(spool.payloads()) == sorted(sent)
+    assert client.stats.resets == 0 and server.stats.failures == 0 and server.stats.accepted == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "withholding the acks and retrying: [Errno 5] Input/output error" in errors[0]
 
 
 @pytest.mark.parametrize(
