@@ -446,6 +446,9 @@ class ReceiveServer:
         if (conn.pending or conn.end is not None) and (conn.busy or conn.end is not None or not self._answer_now(conn)):
             conn.busy = True  # the task takes it from here, in order
             conn.wakeup.set()
+        elif conn.core.frame_ready and not conn.busy:
+            conn.busy = True  # the core held input back beyond the window: the task feeds it
+            conn.wakeup.set()
         self._update_reading(conn)
         self._arm(conn)
 
