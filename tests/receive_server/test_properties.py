@@ -1,8 +1,9 @@
 """The one receive server's promises, under generated schedules (no sockets: a fake transport).
 
-A pipelining audisp-remote peer sends numbered records in reads cut anywhere, while the spool
-takes them at once (the ack journal) or declines and makes the server await an append that may
-yield, say "full" (until room is made) or fail with an I/O error. Whatever the schedule:
+A pipelining peer (audisp-remote, or illumos audit_remote over the dummy mechanism) sends
+numbered records in reads cut anywhere, while the spool takes them at once (the ack journal) or
+declines and makes the server await an append that may yield, say "full" (until room is made) or
+fail with an I/O error. Whatever the schedule:
 
 * an ack is only ever sent for a record the spool holds, each record is acked once, in order;
 * the window holds: the server never has more records of one connection waiting than allowed;
@@ -12,6 +13,7 @@ yield, say "full" (until room is made) or fail with an I/O error. Whatever the s
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,10 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditrecv.config import AudispRemoteListener, Gss
+from auditrecv.config import AudispRemoteListener, AuditRemoteListener, Gss
+from auditrecv.receive import dummy_mech as dm
 from auditrecv.receive import server as server_module
 from auditrecv.receive.audisp_remote import HEADER, HEADER_SIZE, MessageType, pack_frame
-from auditrecv.receive.listeners import AudispRemoteListenerPolicy
+from auditrecv.receive.framing import FrameDecoder, encode_frame
+from auditrecv.receive.listeners import AudispRemoteListenerPolicy, AuditRemoteListenerPolicy
 from auditrecv.receive.server import ReceiveServer, _ReceiverProtocol
 from auditrecv.spool import SpoolFull, SpoolRecord, SpoolState
 
@@ -117,29 +121,90 @@ class FakeTransport(asyncio.Transport):
         self.closed = True
 
 
-def acks(sent: bytes) -> list[int]:
-    seqs = []
-    for pos in range(0, len(sent), HEADER_SIZE):
-        _magic, _h, _m, msg_type, _length, seq = HEADER.unpack_from(sent, pos)
-        assert msg_type == MessageType.ACK
-        seqs.append(seq)
-    return seqs
-
-
 def line(seq: int) -> bytes:
     return b'type=CWD msg=audit(1.0:%d): cwd="/"' % seq
 
 
+class Peer:
+    """One protocol as the property sees it: the server for it, the peer's stream, its acks."""
+
+    name = ""
+    handshake = b""
+
+    def server(self, spool: ScriptedSpool) -> ReceiveServer:
+        raise NotImplementedError
+
+    def records(self, seqs: range) -> bytes:
+        raise NotImplementedError
+
+    def acks(self, sent: bytes) -> list[int]:
+        raise NotImplementedError
+
+
+class Audisp(Peer):
+    name = "audisp_remote"
+
+    def server(self, spool: ScriptedSpool) -> ReceiveServer:
+        settings_ = AudispRemoteListener(host="127.0.0.1", port=0, max_records_in_flight=WINDOW)
+        return ReceiveServer(AudispRemoteListenerPolicy(settings_, Gss()), spool, name="prop")
+
+    def records(self, seqs: range) -> bytes:
+        return b"".join(pack_frame(MessageType.MESSAGE, seq, line(seq) + b"\n") for seq in seqs)
+
+    def acks(self, sent: bytes) -> list[int]:
+        seqs = []
+        for pos in range(0, len(sent), HEADER_SIZE):
+            _magic, _h, _m, msg_type, _length, seq = HEADER.unpack_from(sent, pos)
+            assert msg_type == MessageType.ACK
+            seqs.append(seq)
+        return seqs
+
+
+class AuditRemote(Peer):
+    """illumos audit_remote over the dummy mechanism: version "01", one context token, then
+    wrap(seq || record) per record; acks are seq || MIC after the version reply."""
+
+    name = "audit_remote"
+    handshake = encode_frame(b"01") + encode_frame(dm.make_token(b"0\x00"))
+
+    def server(self, spool: ScriptedSpool) -> ReceiveServer:
+        settings_ = AuditRemoteListener(
+            host="127.0.0.1",
+            port=0,
+            max_records_in_flight=WINDOW,
+            allow_dummy_mech=True,
+            dummy_mech_networks=["127.0.0.0/8"],
+        )
+        policy = AuditRemoteListenerPolicy(settings_, keytab="/nonexistent.keytab")  # no Kerberos here
+        return ReceiveServer(policy, spool, name="prop")
+
+    def records(self, seqs: range) -> bytes:
+        return b"".join(encode_frame(dm.wrap(struct.pack(">Q", seq) + line(seq))) for seq in seqs)
+
+    def acks(self, sent: bytes) -> list[int]:
+        frames = FrameDecoder(1 << 20)
+        frames.feed(sent)
+        replies = list(frames.frames())
+        assert not replies or replies[0] == b"01"
+        return [struct.unpack_from(">Q", r)[0] for r in replies[1:]]
+
+
+PEERS = [Audisp(), AuditRemote()]
+
+
 async def run_schedule(
-    script: list[str], reads: list[int], ticks: list[int], spool_type: type[ScriptedSpool] = ScriptedSpool
+    peer: Peer,
+    script: list[str],
+    reads: list[int],
+    ticks: list[int],
+    spool_type: type[ScriptedSpool] = ScriptedSpool,
 ) -> None:
     spool = spool_type(script)
-    settings_ = AudispRemoteListener(host="127.0.0.1", port=0, max_records_in_flight=WINDOW)
-    server = ReceiveServer(AudispRemoteListenerPolicy(settings_, Gss()), spool, name="prop")  # type: ignore[arg-type]
+    server = peer.server(spool)
     protocol = _ReceiverProtocol(server)
     transport = FakeTransport()
     protocol.connection_made(transport)
-    stream = b"".join(pack_frame(MessageType.MESSAGE, seq, line(seq) + b"\n") for seq in range(1, 25))
+    stream = peer.handshake + peer.records(range(1, 25))
     pos = 0
     for size, tick in zip(reads, ticks, strict=False):
         if pos >= len(stream):
@@ -150,7 +215,7 @@ async def run_schedule(
         for _ in range(tick):
             await asyncio.sleep(0)
         stored = set(spool.stored)
-        acked = acks(bytes(transport.sent))
+        acked = peer.acks(bytes(transport.sent))
         assert all(line(seq) in stored for seq in acked), "an ack for a record the spool does not hold"
         (conn,) = server._conns
         assert conn.window.records <= WINDOW, "more records waiting for the spool than the window allows"
@@ -164,10 +229,10 @@ async def run_schedule(
             pos += 64
     assert pos >= len(stream), "the server never read again after the spool took records"
     for _ in range(200):
-        if len(acks(bytes(transport.sent))) == 24:
+        if len(peer.acks(bytes(transport.sent))) == 24:
             break
         await asyncio.sleep(0)
-    acked = acks(bytes(transport.sent))
+    acked = peer.acks(bytes(transport.sent))
     assert acked == list(range(1, 25)), "each record acked once, in order, none missing"
     assert sorted(set(spool.stored)) == sorted(line(seq) for seq in range(1, 25)), "a record lost"
     protocol.eof_received()
@@ -185,10 +250,11 @@ def _no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     reads=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30),
     ticks=st.lists(st.integers(min_value=0, max_value=4), min_size=30, max_size=30),
 )
+@pytest.mark.parametrize("peer", PEERS, ids=lambda p: p.name)
 def test_acks_only_for_stored_records_in_order_and_nothing_lost(
-    script: list[str], reads: list[int], ticks: list[int]
+    peer: Peer, script: list[str], reads: list[int], ticks: list[int]
 ) -> None:
-    asyncio.run(run_schedule(script, reads, ticks))
+    asyncio.run(run_schedule(peer, script, reads, ticks))
 
 
 class LyingSpool(ScriptedSpool):
@@ -198,6 +264,7 @@ class LyingSpool(ScriptedSpool):
         return list(range(len(records)))
 
 
-def test_the_property_catches_an_ack_for_a_record_not_stored() -> None:
+@pytest.mark.parametrize("peer", PEERS, ids=lambda p: p.name)
+def test_the_property_catches_an_ack_for_a_record_not_stored(peer: Peer) -> None:
     with pytest.raises(AssertionError, match="an ack for a record the spool does not hold"):
-        asyncio.run(run_schedule(["now"], [200], [1], LyingSpool))
+        asyncio.run(run_schedule(peer, ["now"], [len(peer.handshake) + 200], [1], LyingSpool))
