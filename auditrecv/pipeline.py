@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
@@ -32,7 +32,6 @@ log = logging.getLogger("auditrecv.pipeline")
 
 Document = dict[str, Any]  # a JSON object, as orjson reads it
 Enrichment = Mapping[str, object]  # the values of one sender, as _native's `enrichment=` takes them
-EnrichDocument = Callable[[Document], Awaitable[None]]
 if TYPE_CHECKING:  # the stub's alias: not in the compiled module
     LinuxBody = tuple[bytes, list[_native.LinuxLayoutRow]]
 

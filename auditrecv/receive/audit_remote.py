@@ -125,7 +125,6 @@ class AuditRemoteConnection(Outbox):
         self.client_versions = b""
         self.context: MicContext | None = None
         self.handshake: Authenticated | None = None
-        self.close_reason = ""
         self.records_received = 0
         self.records_acked = 0
         self._frames = FrameDecoder(policy.max_handshake_token)
@@ -174,7 +173,6 @@ class AuditRemoteConnection(Outbox):
 
     def _fail(self, reason: str, *, security: bool = False) -> ConnectionFailed:
         self.phase = Phase.CLOSED
-        self.close_reason = reason
         return ConnectionFailed(reason, security=security)
 
     def _on_frame(self, frame: bytes, now_ns: int) -> Event | None:

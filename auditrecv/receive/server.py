@@ -138,7 +138,6 @@ class ServerStats:
     received: int = 0  # records taken off the wire
     records: int = 0  # ... stored by the spool
     acks: int = 0
-    record_bytes: int = 0
     heartbeats: int = 0
     spool_full_waits: int = 0  # batches held back because the spool was full
     window_pauses: int = 0  # reads paused because max_records_in_flight were waiting for the spool
@@ -683,7 +682,6 @@ class ReceiveServer:
         n = len(records)
         st = self.stats
         st.records += n
-        st.record_bytes += len(records[0].payload) if n == 1 else sum(len(r.payload) for r in records)
         conn.records += n
         conn.last_record_ns = records[-1].received_ns
         if conn.name is None:
