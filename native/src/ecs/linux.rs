@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::common::{
     Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, related_users, routable_ip,
-    short_hash, summary_message, valid_ip,
+    short_hash_remembered, summary_message, valid_ip,
 };
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
 use super::tables::{LinuxCategory, linux_category};
@@ -716,7 +716,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let session = facts.and_then(|f| f.session);
     if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
         let pid = pid.value.to_string();
-        let entity = short_hash(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")]);
+        let entity = short_hash_remembered(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")]);
         proc.push("entity_id", entity);
     }
     if !proc.is_empty() {
