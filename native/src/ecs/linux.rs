@@ -634,8 +634,8 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     parties.host_fields(&mut doc, node, &[]);
     parties.observer_fields(&mut doc);
 
-    // -- users
-    let mut user_sec = Obj::new();
+    // -- users (sized for the usual id, name, group, effective, audit, saved and filesystem entries)
+    let mut user_sec = Obj::with_capacity(8);
     for (field, id_path, name_path) in USER_ID_PATHS {
         user_sec.put_opt(id_path, id_text(ids_get(facts, field)));
         if let Some(name) = names_get(facts, field).filter(|n| !n.is_empty()) {
@@ -674,7 +674,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
 
     // -- process
     let process = facts.map(|f| &f.process);
-    let mut proc = Obj::new();
+    let mut proc = Obj::with_capacity(12);
     if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
         proc.push("pid", int_value(pid));
     }
@@ -736,7 +736,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
                 .find(|(p, name)| name == fp && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
                 .unwrap_or(&candidates[0])
                 .0;
-            let mut file_sec = Obj::new();
+            let mut file_sec = Obj::with_capacity(12);
             file_sec.put("path", fp.to_owned());
             file_sec.put_opt("name", basename(fp));
             if fp.contains('/') {
@@ -840,8 +840,11 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
         _ => return Ok(unencodable_marker(doc)),
     };
-    let cut_paths = has_long_strings(&paths_json, FLAT_VALUE_LIMIT);
-    let cut_records = has_long_strings(&records_json, FLAT_VALUE_LIMIT);
+    // searched only if their writers wrote a text that long (every string in them is one they wrote)
+    let long_strings =
+        |w: &JsonWriter| w.longest_text() > FLAT_VALUE_LIMIT && has_long_strings(&w.buf, FLAT_VALUE_LIMIT);
+    let (cut_paths, cut_records) = (long_strings(&paths_json), long_strings(&records_json));
+    let (paths_json, records_json) = (paths_json.into_bytes(), records_json.into_bytes());
     let mut w = JsonWriter::with_capacity(records_json.len() * 3 / 2 + paths_json.len() + 512);
     w.begin_obj();
     if !primary_type.is_empty() {
@@ -1135,7 +1138,7 @@ fn write_fields_and_interpreted(
 }
 
 /// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
-fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
+fn paths_json(paths: &[PathEntry<'_>]) -> Result<JsonWriter, JsonError> {
     let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
     w.begin_arr();
     for p in paths {
@@ -1158,7 +1161,7 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
         w.end_obj();
     }
     w.end_arr();
-    Ok(w.into_bytes())
+    Ok(w)
 }
 
 /// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
@@ -1168,7 +1171,7 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
 fn records_json(
     records: &[Record],
     values: &[Option<Vec<Cow<'_, str>>>],
-) -> Result<(Vec<u8>, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
+) -> Result<(JsonWriter, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
     let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
     let mut written = Vec::new();
     let mut spans: Option<Vec<Vec<(usize, usize)>>> = Some(Vec::with_capacity(records.len()));
@@ -1221,7 +1224,7 @@ fn records_json(
         }
     }
     w.end_arr();
-    Ok((w.into_bytes(), spans))
+    Ok((w, spans))
 }
 
 // ------------------------------------------------------------------------------------------- v1

@@ -516,6 +516,28 @@ mod tests {
     }
 
     #[test]
+    fn records_strings_beyond_the_flat_limit_are_cut_and_only_those() {
+        use crate::ecs::flat::FLAT_VALUE_LIMIT;
+        fn longest(v: &serde_json::Value) -> usize {
+            match v {
+                serde_json::Value::String(s) => s.chars().count(),
+                serde_json::Value::Array(items) => items.iter().map(longest).max().unwrap_or(0),
+                serde_json::Value::Object(o) => o.values().map(longest).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        for (chars, expected) in [(FLAT_VALUE_LIMIT - 2, FLAT_VALUE_LIMIT), (9000, FLAT_VALUE_LIMIT)] {
+            // the raw value keeps its quotes: chars + 2
+            let line = format!("type=SYSCALL msg=audit(1700000000.000:7): syscall=1 comm=\"{}\"", "é".repeat(chars));
+            let lines: [&[u8]; 1] = [line.as_bytes()];
+            let mut built = documents(DocLimits { max_string_chars: 1 << 20, ..DocLimits::default() }, &lines);
+            let Outcome::Doc(doc) = &mut built[0].outcome else { panic!("no document") };
+            let json: serde_json::Value = serde_json::from_slice(&doc.to_json().unwrap()).unwrap();
+            assert_eq!(longest(&json["auditd"]["records"]), expected, "{chars} characters");
+        }
+    }
+
+    #[test]
     fn data_is_the_records_interpreted_fields_first_value_winning() {
         // names repeated across records, values interpreted (hex, arch, syscall) and raw, EXECVE's a0..
         let lines: [&[u8]; 5] = [
