@@ -670,13 +670,17 @@ fn push_py_str(out: &mut String, v: &Value) {
 
 /// `summary_message`: `<actor> <action> <object> (<outcome>)`.
 pub fn summary_message(doc: &Obj, summary: &Obj) -> String {
-    let actor = truthy(doc.get_path("user.audit.name"))
-        .or_else(|| truthy(doc.get_path("user.name")))
-        .or_else(|| truthy(doc.get_path("user.audit.id")))
-        .or_else(|| doc.get_path("user.id"));
-    let action = truthy(summary.get("action")).or_else(|| truthy(doc.get_path("event.action")));
+    // the user and event sections found once (each lookup by path scanned the document's keys again)
+    let user = doc.get("user").and_then(Value::as_obj);
+    let event = doc.get("event").and_then(Value::as_obj);
+    let in_user = |path: &str| user.and_then(|u| u.get_path(path));
+    let actor = truthy(in_user("audit.name"))
+        .or_else(|| truthy(in_user("name")))
+        .or_else(|| truthy(in_user("audit.id")))
+        .or_else(|| in_user("id"));
+    let action = truthy(summary.get("action")).or_else(|| truthy(event.and_then(|e| e.get("action"))));
     let object = summary.get("object").and_then(Value::as_obj).and_then(|o| truthy(o.get("primary")));
-    let outcome = truthy(doc.get_path("event.outcome"));
+    let outcome = truthy(event.and_then(|e| e.get("outcome")));
     // sized for the usual message: one allocation
     let mut out = String::with_capacity(96);
     match actor {

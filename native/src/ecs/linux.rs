@@ -642,13 +642,14 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
             user_sec.put(name_path, name.to_owned());
         }
     }
+    let (group_id, group_name) = (user_sec.get_path("group.id").cloned(), user_sec.get_path("group.name").cloned());
     if !user_sec.is_empty() {
         doc.set("user", user_sec);
     }
-    if let Some(v) = doc.get_path("user.group.id").cloned() {
+    if let Some(v) = group_id {
         doc.put("group.id", v);
     }
-    if let Some(v) = doc.get_path("user.group.name").cloned() {
+    if let Some(v) = group_name {
         doc.put("group.name", v);
     }
     let mappings = user_mappings(primary_type);
@@ -1338,7 +1339,11 @@ pub fn linux_id_parts<T>(event: &Event<T>) -> (Vec<u8>, Vec<&[u8]>) {
     let key = event.records.first().and_then(Record::msg_id).unwrap_or_default();
     let mut lines: Vec<&[u8]> = event.records.iter().map(|r| r.raw.as_bytes()).collect();
     lines.sort_unstable();
-    (format!("{node}|{key}").into_bytes(), lines)
+    let mut head = Vec::with_capacity(node.len() + 1 + key.len());
+    head.extend_from_slice(node.as_bytes());
+    head.push(b'|');
+    head.extend_from_slice(key.as_bytes());
+    (head, lines)
 }
 
 /// The event's raw input: its lines as received, joined by newlines (`pipeline._lines`).
