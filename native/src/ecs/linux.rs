@@ -246,8 +246,20 @@ fn clean(value: Option<&str>) -> Option<&str> {
 }
 
 /// `id_text` of a text value.
-fn id_text(value: Option<&str>) -> Option<String> {
-    value.filter(|v| !UNSET_TEXT.contains(v)).map(str::to_owned)
+fn id_text(value: Option<&str>) -> Option<Text> {
+    value.filter(|v| !UNSET_TEXT.contains(v)).map(id_value)
+}
+
+const DIGITS: &str = "0123456789";
+
+/// An id as a document's text: the common ones ("0"-"9", "1000") without a copy (root's ids alone are
+/// eight per syscall document).
+fn id_value(id: &str) -> Text {
+    match id.as_bytes() {
+        [d @ b'0'..=b'9'] => Cow::Borrowed(&DIGITS[usize::from(d - b'0')..][..1]),
+        b"1000" => Cow::Borrowed("1000"),
+        _ => Cow::Owned(id.to_owned()),
+    }
 }
 
 fn path_text<'v>(v: &'v PathValue<'_>) -> Option<Cow<'v, str>> {
@@ -263,9 +275,14 @@ fn path_get<'e, 'a>(entry: &'e PathEntry<'a>, key: &str) -> Option<&'e PathValue
 }
 
 /// `id_text` of a PATH value (an int or its text).
-fn path_id_text(v: Option<&PathValue<'_>>) -> Option<String> {
+fn path_id_text(v: Option<&PathValue<'_>>) -> Option<Text> {
     match v? {
-        PathValue::Int(n) => (!matches!(n.value, 4_294_967_295 | 4_294_967_294 | -1 | -2)).then(|| n.value.to_string()),
+        PathValue::Int(n) => {
+            (!matches!(n.value, 4_294_967_295 | 4_294_967_294 | -1 | -2)).then(|| match u8::try_from(n.value) {
+                Ok(small) if small < 10 => id_value(&DIGITS[usize::from(small)..][..1]),
+                _ => Cow::Owned(n.value.to_string()),
+            })
+        }
         PathValue::Text(t) => id_text(Some(t)),
         PathValue::Null => None,
     }
@@ -869,9 +886,9 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         }
         _ => {}
     }
-    if let Some(session) = id_text(session).filter(|s| !s.is_empty()) {
+    if let Some(session) = session.filter(|s| !s.is_empty() && !UNSET_TEXT.contains(s)) {
         w.key("session");
-        w.str(&session);
+        w.str(session);
     }
     if let Some(node) = node {
         w.key("node");
@@ -1031,7 +1048,7 @@ fn summary(
         id_text(ids_get(facts, "uid"))
     } else {
         clean(user_msg_get(facts, "acct"))
-            .map(str::to_owned)
+            .map(|a| Text::from(a.to_owned()))
             .or_else(|| id_text(clean(user_msg_get(facts, "id"))))
             .or_else(|| id_text(ids_get(facts, "uid")))
     };
@@ -1361,6 +1378,21 @@ pub fn event_lines<T>(event: &Event<T>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_ids_are_static_text_and_equal_to_copies() {
+        for id in ["0", "7", "1000"] {
+            assert!(matches!(id_value(id), Cow::Borrowed(b) if b == id));
+        }
+        for id in ["10", "999", "1001", "x", ""] {
+            assert!(matches!(id_value(id), Cow::Owned(ref o) if o == id));
+        }
+        assert_eq!(id_text(Some("4294967295")), None);
+        let int = |v: i128| PathValue::Int(PyInt { value: v, ..py_int("0", 10).unwrap() });
+        assert_eq!(path_id_text(Some(&int(0))).as_deref(), Some("0"));
+        assert_eq!(path_id_text(Some(&int(12))).as_deref(), Some("12"));
+        assert_eq!(path_id_text(Some(&int(-1))), None);
+    }
 
     #[test]
     fn paths_as_posixpath_makes_them() {
