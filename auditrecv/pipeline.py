@@ -425,27 +425,30 @@ class DocumentBuilder:
         return self._linux_rows(key, documents, built)
 
     def _linux_rows(self, key: str, documents: _native.LinuxDocuments, built: LinuxBody) -> list[BuiltDoc]:
-        """BuiltDocs from a LinuxDocuments bulk body."""
+        """BuiltDocs from a LinuxDocuments bulk body. Each row's spool ids are a list of its own (kept, not
+        copied); the native core counts Linux dead letters itself, so only cut documents are looked for."""
         body, layout = built
         unenriched = key not in self._linux_values
+        lines = self._linux_lines
         out = []
         for doc_id, index, start, end, why, ids, document, _received in layout:
             for spool_id in ids:
-                self._linux_lines.pop(spool_id, None)
-            if why == "no_document":
-                out.append(BuiltDoc(None, "", list(ids)))
-            elif why.startswith("unencodable"):
-                doc = _unencodable(document, why, doc_id)
-                out.append(BuiltDoc(doc, doc_id, list(ids) if doc is not None else []))
-            elif why:  # not even its dead letter could be built: left in the spool (read again after a restart)
-                log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
-            else:
+                lines.pop(spool_id, None)
+            if not why:
                 bulk = body[start:end]
                 doc_source = bulk[bulk.index(b"\n") + 1 : -1]
-                self._count(doc_source, "linux")
+                if _TRUNCATED_MARK in doc_source:
+                    self._count(doc_source, "linux")
                 out.append(
-                    BuiltDoc(None, doc_id, list(ids), source=doc_source, lines=bulk, index=index, unenriched=unenriched)
+                    BuiltDoc(None, doc_id, ids, source=doc_source, lines=bulk, index=index, unenriched=unenriched)
                 )
+            elif why == "no_document":
+                out.append(BuiltDoc(None, "", ids))
+            elif why.startswith("unencodable"):
+                doc = _unencodable(document, why, doc_id)
+                out.append(BuiltDoc(doc, doc_id, ids if doc is not None else []))
+            else:  # not even its dead letter could be built: left in the spool (read again after a restart)
+                log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
         self._fold_stats(key, documents)
         return out
 

@@ -15,7 +15,8 @@ shared; issue 12's target is >= 150k docs/s.
 Linux: the fixture logs of bench_linux_decode.py repeated with fresh serials (>= --linux-lines lines), fed
 in batches of --batch lines to LinuxDocuments.add_bulk (records' clock, the assembler kept across
 batches) then flush_bulk; the baseline encodes the same events' documents. docs/s counts documents
-(events), the unit the target is stated in.
+(events), the unit the target is stated in. Also through the pipeline's DocumentBuilder.add, whose
+Python rows (BuiltDocs) come on top of the native bodies.
 
 The Python path (DocumentBuilder's mappers) is gone (issue 12); its figures measured before the switch are
 printed for reference (PYTHON_BEFORE).
@@ -42,9 +43,10 @@ import benchkit  # noqa: E402
 import orjson  # noqa: E402
 
 from auditrecv import _native  # noqa: E402
+from auditrecv.pipeline import DocumentBuilder  # noqa: E402
 from auditrecv.sink.bulk import BulkDoc, encode  # noqa: E402
 from auditrecv.sink.naming import index_for  # noqa: E402
-from auditrecv.spool.record import Source  # noqa: E402
+from auditrecv.spool.record import Source, SpoolRecord  # noqa: E402
 from auditrecv.tools import decode_config  # noqa: E402
 from tests.paths import BSM_FIXTURES  # noqa: E402
 
@@ -288,6 +290,34 @@ def linux_body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     dl.phase("native linux ecs, enriched")
     t_en, n_en = best_of(native_linux_bodies("ecs", ENRICHMENT), line_chunks, args.repeat)
     dl.measured(f"linux ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s)")
+    dl.phase("linux ecs through the pipeline's DocumentBuilder")
+    t_pipe, n_pipe = best_of(pipeline_linux_documents("ecs"), spooled_batches(line_chunks), args.repeat)
+    assert n_pipe == n_en, (n_pipe, n_en)
+    dl.measured(f"linux ecs pipeline  native: {n_pipe / t_pipe:10,.0f} docs/s  ({t_pipe:.3f} s, DocumentBuilder.add)")
+
+
+def spooled_batches(chunks: list[list[bytes]]) -> list[list[tuple[int, SpoolRecord]]]:
+    """The lines as the pipeline reads them from the spool: (spool id, record) pairs."""
+    out, spool_id = [], 0
+    for chunk in chunks:
+        batch = []
+        for line in chunk:
+            spool_id += 1
+            batch.append((spool_id, SpoolRecord("linux", line, LINUX_SOURCE, RECEIVED_NS)))
+        out.append(batch)
+    return out
+
+
+def pipeline_linux_documents(schema: str) -> Callable[[list[list[tuple[int, SpoolRecord]]]], int]:
+    """The pipeline's DocumentBuilder (records' clock): native bodies plus its Python rows (BuiltDocs)."""
+
+    def run(batches: list[list[tuple[int, SpoolRecord]]]) -> int:
+        builder = DocumentBuilder(decode_config(schema), OBSERVER, record_clock=True)
+        # each batch's BuiltDocs dropped once counted, as the pipeline drops them once indexed
+        made = sum(sum(1 for d in builder.add(batch) if d.source is not None) for batch in batches)
+        return made + sum(1 for d in builder.flush() if d.source is not None)
+
+    return run
 
 
 if __name__ == "__main__":

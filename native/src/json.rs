@@ -145,11 +145,20 @@ fn escape_mask(w: u64) -> u64 {
 #[derive(Debug, Default)]
 pub struct JsonWriter {
     pub buf: Vec<u8>,
+    /// The longest text `str` and `key` wrote, in bytes (see [`JsonWriter::longest_text`]).
+    longest: usize,
 }
 
 impl JsonWriter {
     pub fn with_capacity(n: usize) -> Self {
-        JsonWriter { buf: Vec::with_capacity(n) }
+        JsonWriter { buf: Vec::with_capacity(n), longest: 0 }
+    }
+
+    /// The longest text written as a string or key, in bytes: where every string in `buf` was written by
+    /// this writer (or copied from what it wrote), no string in it has more characters than this, so a
+    /// search for long strings can be skipped.
+    pub fn longest_text(&self) -> usize {
+        self.longest
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
@@ -187,6 +196,7 @@ impl JsonWriter {
     /// An object key (plain ASCII identifiers only: never escaped).
     #[inline]
     pub fn key(&mut self, k: &str) {
+        self.longest = self.longest.max(k.len());
         self.sep();
         self.buf.push(b'"');
         self.buf.extend_from_slice(k.as_bytes());
@@ -255,6 +265,7 @@ impl JsonWriter {
     #[inline]
     pub fn str(&mut self, s: &str) {
         let bytes = s.as_bytes();
+        self.longest = self.longest.max(bytes.len());
         match first_escape(bytes) {
             None => {
                 self.buf.reserve(bytes.len() + 2);
@@ -396,6 +407,20 @@ pub fn hex_string(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_longest_text_written_is_known() {
+        let mut w = JsonWriter::with_capacity(0);
+        assert_eq!(w.longest_text(), 0);
+        w.begin_obj();
+        w.key("abc");
+        w.str("é\"");
+        w.key_str("k\n2345");
+        w.end_obj();
+        assert_eq!(w.buf, "{\"abc\":\"é\\\"\",\"k\\n2345\":}".as_bytes());
+        // bytes of the text, not of its escapes: a bound on the characters of any string in the buffer
+        assert_eq!(w.longest_text(), 6);
+    }
+
     #[test]
     fn big_integers_are_refused_unless_allowed() {
         let mut w = JsonWriter::with_capacity(8);

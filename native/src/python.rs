@@ -9,7 +9,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
@@ -584,7 +584,16 @@ type LinuxRow<'py> =
     (String, Option<Bound<'py, PyBytes>>, Vec<i64>, Option<String>, Option<Bound<'py, PyBytes>>, Option<u64>);
 /// One completed event's place in a bulk body: id, index, start, end, reason ("" if in the body; with
 /// `start == end` where its lines belong), spool ids, `decode --raw` JSON of hand-backs, arrival time.
-type LinuxLayoutRow<'py> = (String, String, usize, usize, String, Vec<i64>, Option<Bound<'py, PyBytes>>, Option<u64>);
+type LinuxLayoutRow<'py> = (
+    String,
+    Bound<'py, PyString>,
+    usize,
+    usize,
+    Bound<'py, PyString>,
+    Vec<i64>,
+    Option<Bound<'py, PyBytes>>,
+    Option<u64>,
+);
 
 const NO_DOCUMENT: &str = "no_document";
 
@@ -669,26 +678,38 @@ impl LinuxDocuments {
             .collect()
     }
 
-    /// The `_bulk` body the documents of `built` were written to, and where each one is in it.
+    /// The `_bulk` body the documents of `built` were written to, and where each one is in it. A batch's
+    /// rows share their index name (one per date) and their empty reason as Python strings, made once.
     fn bulk<'py>(
         py: Python<'py>,
         built: Vec<linux_batch::LinuxBuilt>,
         body: linux_batch::Body<'_>,
     ) -> (Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>) {
+        let no_reason = PyString::new(py, "");
+        let mut last_index: Option<(String, Bound<'py, PyString>)> = None;
         let mut at = 0;
         let rows = built
             .into_iter()
             .map(|b| match b.outcome {
                 linux_batch::Outcome::Placed { start, end, index } => {
                     at = end;
-                    (b.id, index, start, end, String::new(), b.spool_ids, None, b.received_ns)
+                    let index = match &last_index {
+                        Some((name, text)) if *name == index => text.clone(),
+                        _ => {
+                            let text = PyString::new(py, &index);
+                            last_index = Some((index, text.clone()));
+                            text
+                        }
+                    };
+                    (b.id, index, start, end, no_reason.clone(), b.spool_ids, None, b.received_ns)
                 }
                 other => {
                     let (why, event) = match other {
                         linux_batch::Outcome::Fallback(why, event) => (fallback_text(&why), event),
                         _ => (NO_DOCUMENT.to_owned(), None),
                     };
-                    (b.id, String::new(), at, at, why, b.spool_ids, event.map(|e| PyBytes::new(py, &e)), b.received_ns)
+                    let (index, why) = (no_reason.clone(), PyString::new(py, &why));
+                    (b.id, index, at, at, why, b.spool_ids, event.map(|e| PyBytes::new(py, &e)), b.received_ns)
                 }
             })
             .collect();

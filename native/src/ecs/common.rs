@@ -337,6 +337,50 @@ pub fn short_hash(parts: &[&str]) -> String {
     base64_with(state.finalize().as_bytes(), B64_URL, true)
 }
 
+/// [`short_hash`] of the last few distinct parts this thread hashed: a process makes many events in a
+/// row, and its `process.entity_id` (sender, node, pid, session) is worked out once for them.
+pub fn short_hash_remembered(parts: &[&str]) -> String {
+    thread_local! {
+        static RECENT: std::cell::RefCell<RecentHashes> = const { std::cell::RefCell::new(RecentHashes::new()) };
+    }
+    RECENT.with_borrow_mut(|recent| recent.hash(parts))
+}
+
+/// The hashes of the last [`RecentHashes::SIZE`] distinct inputs, each under its length-framed parts.
+struct RecentHashes {
+    framed: Vec<u8>,
+    entries: Vec<(Box<[u8]>, String)>,
+    next: usize,
+}
+
+impl RecentHashes {
+    const SIZE: usize = 8;
+
+    const fn new() -> Self {
+        RecentHashes { framed: Vec::new(), entries: Vec::new(), next: 0 }
+    }
+
+    fn hash(&mut self, parts: &[&str]) -> String {
+        self.framed.clear();
+        for part in parts {
+            self.framed.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            self.framed.extend_from_slice(part.as_bytes());
+        }
+        if let Some((_, hash)) = self.entries.iter().find(|(framed, _)| **framed == *self.framed) {
+            return hash.clone();
+        }
+        let hash = short_hash(parts);
+        let entry = (Box::from(&self.framed[..]), hash.clone());
+        if self.entries.len() < Self::SIZE {
+            self.entries.push(entry);
+        } else {
+            self.entries[self.next] = entry;
+            self.next = (self.next + 1) % Self::SIZE;
+        }
+        hash
+    }
+}
+
 /// `principal_host`: `host/web1.example.com@REALM` -> `web1.example.com`.
 pub fn principal_host(principal: &str) -> Option<&str> {
     if principal.is_empty() {
@@ -626,13 +670,17 @@ fn push_py_str(out: &mut String, v: &Value) {
 
 /// `summary_message`: `<actor> <action> <object> (<outcome>)`.
 pub fn summary_message(doc: &Obj, summary: &Obj) -> String {
-    let actor = truthy(doc.get_path("user.audit.name"))
-        .or_else(|| truthy(doc.get_path("user.name")))
-        .or_else(|| truthy(doc.get_path("user.audit.id")))
-        .or_else(|| doc.get_path("user.id"));
-    let action = truthy(summary.get("action")).or_else(|| truthy(doc.get_path("event.action")));
+    // the user and event sections found once (each lookup by path scanned the document's keys again)
+    let user = doc.get("user").and_then(Value::as_obj);
+    let event = doc.get("event").and_then(Value::as_obj);
+    let in_user = |path: &str| user.and_then(|u| u.get_path(path));
+    let actor = truthy(in_user("audit.name"))
+        .or_else(|| truthy(in_user("name")))
+        .or_else(|| truthy(in_user("audit.id")))
+        .or_else(|| in_user("id"));
+    let action = truthy(summary.get("action")).or_else(|| truthy(event.and_then(|e| e.get("action"))));
     let object = summary.get("object").and_then(Value::as_obj).and_then(|o| truthy(o.get("primary")));
-    let outcome = truthy(doc.get_path("event.outcome"));
+    let outcome = truthy(event.and_then(|e| e.get("outcome")));
     // sized for the usual message: one allocation
     let mut out = String::with_capacity(96);
     match actor {
@@ -660,6 +708,27 @@ pub fn summary_message(doc: &Obj, summary: &Obj) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_hashes_are_the_hashes_of_their_parts() {
+        let mut recent = RecentHashes::new();
+        // more distinct inputs than it remembers, each asked again at once and after the others
+        let pids: Vec<String> = (0..RecentHashes::SIZE * 2 + 3).map(|p| p.to_string()).collect();
+        for round in 0..2 {
+            for pid in &pids {
+                for parts in [["h", "node", pid.as_str(), "None"], ["h", "node", "1", pid.as_str()]] {
+                    assert_eq!(recent.hash(&parts), short_hash(&parts), "{parts:?} round {round}");
+                    assert_eq!(recent.hash(&parts), short_hash(&parts));
+                }
+            }
+        }
+        // the parts are framed by their lengths: moving text between parts is another input
+        assert_eq!(recent.hash(&["ab", "c"]), short_hash(&["ab", "c"]));
+        assert_eq!(recent.hash(&["a", "bc"]), short_hash(&["a", "bc"]));
+        assert_ne!(recent.hash(&["ab", "c"]), recent.hash(&["a", "bc"]));
+        assert_eq!(recent.entries.len(), RecentHashes::SIZE);
+        assert_eq!(short_hash_remembered(&["x", "1"]), short_hash(&["x", "1"]));
+    }
 
     #[test]
     fn iso_and_python_time_errors() {

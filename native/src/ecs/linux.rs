@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::common::{
     Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, related_users, routable_ip,
-    short_hash, summary_message, valid_ip,
+    short_hash_remembered, summary_message, valid_ip,
 };
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
 use super::tables::{LinuxCategory, linux_category};
@@ -246,8 +246,20 @@ fn clean(value: Option<&str>) -> Option<&str> {
 }
 
 /// `id_text` of a text value.
-fn id_text(value: Option<&str>) -> Option<String> {
-    value.filter(|v| !UNSET_TEXT.contains(v)).map(str::to_owned)
+fn id_text(value: Option<&str>) -> Option<Text> {
+    value.filter(|v| !UNSET_TEXT.contains(v)).map(id_value)
+}
+
+const DIGITS: &str = "0123456789";
+
+/// An id as a document's text: the common ones ("0"-"9", "1000") without a copy (root's ids alone are
+/// eight per syscall document).
+fn id_value(id: &str) -> Text {
+    match id.as_bytes() {
+        [d @ b'0'..=b'9'] => Cow::Borrowed(&DIGITS[usize::from(d - b'0')..][..1]),
+        b"1000" => Cow::Borrowed("1000"),
+        _ => Cow::Owned(id.to_owned()),
+    }
 }
 
 fn path_text<'v>(v: &'v PathValue<'_>) -> Option<Cow<'v, str>> {
@@ -263,9 +275,14 @@ fn path_get<'e, 'a>(entry: &'e PathEntry<'a>, key: &str) -> Option<&'e PathValue
 }
 
 /// `id_text` of a PATH value (an int or its text).
-fn path_id_text(v: Option<&PathValue<'_>>) -> Option<String> {
+fn path_id_text(v: Option<&PathValue<'_>>) -> Option<Text> {
     match v? {
-        PathValue::Int(n) => (!matches!(n.value, 4_294_967_295 | 4_294_967_294 | -1 | -2)).then(|| n.value.to_string()),
+        PathValue::Int(n) => {
+            (!matches!(n.value, 4_294_967_295 | 4_294_967_294 | -1 | -2)).then(|| match u8::try_from(n.value) {
+                Ok(small) if small < 10 => id_value(&DIGITS[usize::from(small)..][..1]),
+                _ => Cow::Owned(n.value.to_string()),
+            })
+        }
         PathValue::Text(t) => id_text(Some(t)),
         PathValue::Null => None,
     }
@@ -634,21 +651,22 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     parties.host_fields(&mut doc, node, &[]);
     parties.observer_fields(&mut doc);
 
-    // -- users
-    let mut user_sec = Obj::new();
+    // -- users (sized for the usual id, name, group, effective, audit, saved and filesystem entries)
+    let mut user_sec = Obj::with_capacity(8);
     for (field, id_path, name_path) in USER_ID_PATHS {
         user_sec.put_opt(id_path, id_text(ids_get(facts, field)));
         if let Some(name) = names_get(facts, field).filter(|n| !n.is_empty()) {
             user_sec.put(name_path, name.to_owned());
         }
     }
+    let (group_id, group_name) = (user_sec.get_path("group.id").cloned(), user_sec.get_path("group.name").cloned());
     if !user_sec.is_empty() {
         doc.set("user", user_sec);
     }
-    if let Some(v) = doc.get_path("user.group.id").cloned() {
+    if let Some(v) = group_id {
         doc.put("group.id", v);
     }
-    if let Some(v) = doc.get_path("user.group.name").cloned() {
+    if let Some(v) = group_name {
         doc.put("group.name", v);
     }
     let mappings = user_mappings(primary_type);
@@ -674,7 +692,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
 
     // -- process
     let process = facts.map(|f| &f.process);
-    let mut proc = Obj::new();
+    let mut proc = Obj::with_capacity(12);
     if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
         proc.push("pid", int_value(pid));
     }
@@ -716,7 +734,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let session = facts.and_then(|f| f.session);
     if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
         let pid = pid.value.to_string();
-        let entity = short_hash(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")]);
+        let entity = short_hash_remembered(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")]);
         proc.push("entity_id", entity);
     }
     if !proc.is_empty() {
@@ -736,7 +754,7 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
                 .find(|(p, name)| name == fp && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
                 .unwrap_or(&candidates[0])
                 .0;
-            let mut file_sec = Obj::new();
+            let mut file_sec = Obj::with_capacity(12);
             file_sec.put("path", fp.to_owned());
             file_sec.put_opt("name", basename(fp));
             if fp.contains('/') {
@@ -840,8 +858,11 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
         _ => return Ok(unencodable_marker(doc)),
     };
-    let cut_paths = has_long_strings(&paths_json, FLAT_VALUE_LIMIT);
-    let cut_records = has_long_strings(&records_json, FLAT_VALUE_LIMIT);
+    // searched only if their writers wrote a text that long (every string in them is one they wrote)
+    let long_strings =
+        |w: &JsonWriter| w.longest_text() > FLAT_VALUE_LIMIT && has_long_strings(&w.buf, FLAT_VALUE_LIMIT);
+    let (cut_paths, cut_records) = (long_strings(&paths_json), long_strings(&records_json));
+    let (paths_json, records_json) = (paths_json.into_bytes(), records_json.into_bytes());
     let mut w = JsonWriter::with_capacity(records_json.len() * 3 / 2 + paths_json.len() + 512);
     w.begin_obj();
     if !primary_type.is_empty() {
@@ -865,9 +886,9 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         }
         _ => {}
     }
-    if let Some(session) = id_text(session).filter(|s| !s.is_empty()) {
+    if let Some(session) = session.filter(|s| !s.is_empty() && !UNSET_TEXT.contains(s)) {
         w.key("session");
-        w.str(&session);
+        w.str(session);
     }
     if let Some(node) = node {
         w.key("node");
@@ -1027,7 +1048,7 @@ fn summary(
         id_text(ids_get(facts, "uid"))
     } else {
         clean(user_msg_get(facts, "acct"))
-            .map(str::to_owned)
+            .map(|a| Text::from(a.to_owned()))
             .or_else(|| id_text(clean(user_msg_get(facts, "id"))))
             .or_else(|| id_text(ids_get(facts, "uid")))
     };
@@ -1135,7 +1156,7 @@ fn write_fields_and_interpreted(
 }
 
 /// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
-fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
+fn paths_json(paths: &[PathEntry<'_>]) -> Result<JsonWriter, JsonError> {
     let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
     w.begin_arr();
     for p in paths {
@@ -1158,7 +1179,7 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
         w.end_obj();
     }
     w.end_arr();
-    Ok(w.into_bytes())
+    Ok(w)
 }
 
 /// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
@@ -1168,7 +1189,7 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<Vec<u8>, JsonError> {
 fn records_json(
     records: &[Record],
     values: &[Option<Vec<Cow<'_, str>>>],
-) -> Result<(Vec<u8>, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
+) -> Result<(JsonWriter, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
     let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
     let mut written = Vec::new();
     let mut spans: Option<Vec<Vec<(usize, usize)>>> = Some(Vec::with_capacity(records.len()));
@@ -1221,7 +1242,7 @@ fn records_json(
         }
     }
     w.end_arr();
-    Ok((w.into_bytes(), spans))
+    Ok((w, spans))
 }
 
 // ------------------------------------------------------------------------------------------- v1
@@ -1335,7 +1356,11 @@ pub fn linux_id_parts<T>(event: &Event<T>) -> (Vec<u8>, Vec<&[u8]>) {
     let key = event.records.first().and_then(Record::msg_id).unwrap_or_default();
     let mut lines: Vec<&[u8]> = event.records.iter().map(|r| r.raw.as_bytes()).collect();
     lines.sort_unstable();
-    (format!("{node}|{key}").into_bytes(), lines)
+    let mut head = Vec::with_capacity(node.len() + 1 + key.len());
+    head.extend_from_slice(node.as_bytes());
+    head.push(b'|');
+    head.extend_from_slice(key.as_bytes());
+    (head, lines)
 }
 
 /// The event's raw input: its lines as received, joined by newlines (`pipeline._lines`).
@@ -1353,6 +1378,21 @@ pub fn event_lines<T>(event: &Event<T>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_ids_are_static_text_and_equal_to_copies() {
+        for id in ["0", "7", "1000"] {
+            assert!(matches!(id_value(id), Cow::Borrowed(b) if b == id));
+        }
+        for id in ["10", "999", "1001", "x", ""] {
+            assert!(matches!(id_value(id), Cow::Owned(ref o) if o == id));
+        }
+        assert_eq!(id_text(Some("4294967295")), None);
+        let int = |v: i128| PathValue::Int(PyInt { value: v, ..py_int("0", 10).unwrap() });
+        assert_eq!(path_id_text(Some(&int(0))).as_deref(), Some("0"));
+        assert_eq!(path_id_text(Some(&int(12))).as_deref(), Some("12"));
+        assert_eq!(path_id_text(Some(&int(-1))), None);
+    }
 
     #[test]
     fn paths_as_posixpath_makes_them() {

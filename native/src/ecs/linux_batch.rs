@@ -2,6 +2,7 @@
 //! `DocumentBuilder` does it (`add`, `poll`, `flush`, `_linux`): the assembler is kept across batches,
 //! each completed event becomes its document (ECS or v1, cut to `[limits]`), id or dead letter.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason, write_lines};
@@ -210,9 +211,10 @@ impl LinuxBuilder {
     fn all_built(&mut self, events: &[Event<Tag>], mut body: Option<&mut Body<'_>>) -> Vec<LinuxBuilt> {
         let mut built = Vec::with_capacity(events.len());
         for event in events {
-            let mut b = self.built(event);
+            // written straight to a body, a document's integers beyond 64 bits are caught as it is written
+            let mut b = self.built(event, body.is_none());
             if let Some(body) = body.as_deref_mut() {
-                self.place(&mut b, body);
+                self.place(event, &mut b, body);
             }
             built.push(b);
         }
@@ -221,8 +223,9 @@ impl LinuxBuilder {
         built
     }
 
-    /// `DocumentBuilder._linux(event)`.
-    fn built(&self, event: &Event<Tag>) -> LinuxBuilt {
+    /// `DocumentBuilder._linux(event)`; `check_unencodable`: look for integers beyond 64 bits now (a
+    /// document kept as values), rather than when it is written ([`LinuxBuilder::place`]).
+    fn built(&self, event: &Event<Tag>, check_unencodable: bool) -> LinuxBuilt {
         let spool_ids: Vec<i64> = event.tags.iter().map(|t| t.spool_id).collect();
         let first = event.tags.first();
         let received_ns = first.map(|t| t.received_ns);
@@ -236,15 +239,8 @@ impl LinuxBuilder {
                 outcome: Outcome::NoDocument,
             };
         }
-        let unknown;
-        let parties: &Parties = match first {
-            Some(t) => &self.senders[t.sender],
-            None => {
-                unknown =
-                    Parties::new(Source { transport: "unknown".into(), ..Source::default() }, self.observer.clone());
-                &unknown
-            }
-        };
+        let parties = self.event_parties(event);
+        let parties: &Parties = &parties;
         let (head, lines) = linux_id_parts(event);
         let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
         refs.push(&head);
@@ -252,7 +248,8 @@ impl LinuxBuilder {
         let id = document_id("linux", &parties.identity, &refs);
         let received = received_ns.unwrap_or(0);
         let dead_letter;
-        let mapped = guard(|| self.document(event, parties, received)).unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
+        let mapped = guard(|| self.document(event, parties, received, check_unencodable))
+            .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
         let outcome = match mapped {
             Ok((doc, dead)) => {
                 dead_letter = dead;
@@ -269,6 +266,17 @@ impl LinuxBuilder {
             }
         };
         LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, outcome }
+    }
+
+    /// The sender whose lines made the event (the `unknown` source for an event without line tags).
+    fn event_parties(&self, event: &Event<Tag>) -> Cow<'_, Parties> {
+        match event.tags.first() {
+            Some(t) => Cow::Borrowed(&*self.senders[t.sender]),
+            None => Cow::Owned(Parties::new(
+                Source { transport: "unknown".into(), ..Source::default() },
+                self.observer.clone(),
+            )),
+        }
     }
 
     /// The document of an event that holds an integer beyond 64 bits, as JSON with those integers written
@@ -299,7 +307,13 @@ impl LinuxBuilder {
 
     /// The event's document (cut to `[limits]` as the pipeline's `limit_document` cuts it) and whether
     /// it is a dead letter, or why it has none.
-    fn document(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Result<(Obj, bool), Fallback> {
+    fn document(
+        &self,
+        event: &Event<Tag>,
+        parties: &Parties,
+        received: u64,
+        check_unencodable: bool,
+    ) -> Result<(Obj, bool), Fallback> {
         if event.records.iter().any(|r| r.error == Some("header number too long")) {
             return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
         }
@@ -316,7 +330,7 @@ impl LinuxBuilder {
                 (doc, true)
             }
         };
-        if holds_unencodable(&doc) {
+        if check_unencodable && holds_unencodable(&doc) {
             return Err(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
         }
         // within_limits_fast takes the lines' length in characters, as Python's len(str); it only grows
@@ -337,6 +351,11 @@ impl LinuxBuilder {
         }
         Ok((doc, dead))
     }
+}
+
+/// A document that could not be written for an integer beyond 64 bits (orjson's refusal).
+fn beyond_64_bits(why: &Fallback) -> bool {
+    matches!(why, Fallback::Unencodable(e) if e == INTEGER_RANGE.0)
 }
 
 /// The event's `decode --raw` JSON (what `interpret()` gives), for the Python path to map.
@@ -366,7 +385,9 @@ impl LinuxBuilder {
 
     /// A built result's document enriched, its `_bulk` lines appended to the body and the document
     /// dropped ([`Outcome::Placed`]); if that fails, nothing of it stays in the body ([`Outcome::Fallback`]).
-    fn place(&self, built: &mut LinuxBuilt, body: &mut Body<'_>) {
+    /// A document holding an integer beyond 64 bits fails as it is written (no walk of its values
+    /// beforehand): it becomes the event's unencodable JSON, as [`LinuxBuilder::built`] makes it.
+    fn place(&self, event: &Event<Tag>, built: &mut LinuxBuilt, body: &mut Body<'_>) {
         let Outcome::Doc(doc) = &mut built.outcome else { return };
         let w = &mut body.w;
         let start = w.buf.len();
@@ -383,6 +404,9 @@ impl LinuxBuilder {
         })
         .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)))
         .or_else(|why| {
+            if beyond_64_bits(&why) {
+                return Err(why);
+            }
             // a bug in enrichment or writing: the document as far as it got, rather than none
             w.buf.truncate(start);
             let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -392,6 +416,12 @@ impl LinuxBuilder {
         });
         built.outcome = match written {
             Ok(index) => Outcome::Placed { start, end: w.buf.len(), index },
+            Err(why) if beyond_64_bits(&why) => {
+                w.buf.truncate(start);
+                built.dead_letter = false;
+                let json = self.unencodable_json(event, &self.event_parties(event), built.received_ns.unwrap_or(0));
+                Outcome::Fallback(why, json)
+            }
             Err(why) => {
                 w.buf.truncate(start);
                 Outcome::Fallback(why, None)
@@ -453,6 +483,58 @@ mod tests {
             at = *end;
         }
         assert_eq!(body.into_bytes(), expected.buf);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_caught_as_the_document_is_written() {
+        // a serial beyond 64 bits: no document (orjson refuses it), the event's JSON with the integer instead
+        let lines: [&[u8]; 4] = [
+            b"type=SYSCALL msg=audit(3.000:18446744073709551617): arch=c000003e syscall=1 exit=3",
+            b"type=EOE msg=audit(3.000:18446744073709551617): ",
+            b"type=SYSCALL msg=audit(3.000:3): arch=c000003e syscall=1 exit=3",
+            b"type=EOE msg=audit(3.000:3): ",
+        ];
+        let source = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
+        let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
+        let new =
+            || LinuxBuilder::new(Schema::Ecs, Observer::default(), DocLimits::default(), Settings::default(), true);
+        let ids: Vec<i64> = (0..lines.len() as i64).collect();
+        let (mut kept, mut written) = (new(), new());
+        let docs = kept.add(&lines, &[1], &ids, &source, None);
+        let mut body = Body::new(&naming, 0);
+        let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
+        assert_eq!(docs.len(), 2);
+        let Outcome::Fallback(why, Some(json)) = &docs[0].outcome else { panic!("not handed back: {:?}", docs[0]) };
+        assert_eq!(why, &Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
+        assert!(String::from_utf8_lossy(json).contains("18446744073709551617"));
+        assert_eq!(placed[0], docs[0]);
+        assert!(!placed[0].dead_letter);
+        // nothing of it in the body: the next document starts it
+        let Outcome::Placed { start: 0, end, .. } = placed[1].outcome else { panic!("not placed: {:?}", placed[1]) };
+        assert_eq!(end, body.into_bytes().len());
+        assert_eq!((kept.dead_letters, written.dead_letters), (0, 0));
+    }
+
+    #[test]
+    fn records_strings_beyond_the_flat_limit_are_cut_and_only_those() {
+        use crate::ecs::flat::FLAT_VALUE_LIMIT;
+        fn longest(v: &serde_json::Value) -> usize {
+            match v {
+                serde_json::Value::String(s) => s.chars().count(),
+                serde_json::Value::Array(items) => items.iter().map(longest).max().unwrap_or(0),
+                serde_json::Value::Object(o) => o.values().map(longest).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        for (chars, expected) in [(FLAT_VALUE_LIMIT - 2, FLAT_VALUE_LIMIT), (9000, FLAT_VALUE_LIMIT)] {
+            // the raw value keeps its quotes: chars + 2
+            let line = format!("type=SYSCALL msg=audit(1700000000.000:7): syscall=1 comm=\"{}\"", "é".repeat(chars));
+            let lines: [&[u8]; 1] = [line.as_bytes()];
+            let mut built = documents(DocLimits { max_string_chars: 1 << 20, ..DocLimits::default() }, &lines);
+            let Outcome::Doc(doc) = &mut built[0].outcome else { panic!("no document") };
+            let json: serde_json::Value = serde_json::from_slice(&doc.to_json().unwrap()).unwrap();
+            assert_eq!(longest(&json["auditd"]["records"]), expected, "{chars} characters");
+        }
     }
 
     #[test]

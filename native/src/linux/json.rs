@@ -17,6 +17,7 @@ pub(crate) fn write_fields_noting_spans(w: &mut JsonWriter, record: &Record, wri
     w.key("fields");
     w.begin_obj();
     written.clear();
+    written.reserve(record.fields.len());
     for (k, v) in record.fields.iter() {
         w.item();
         let key_start = w.buf.len();
