@@ -196,7 +196,7 @@ class DocumentBuilder:
         run: list[tuple[int, SpoolRecord]] = []  # consecutive Linux lines of one source
         for spool_id, rec in items:
             if rec.kind == "linux":
-                if run and run[0][1].source != rec.source:
+                if run and run[0][1].source is not rec.source and run[0][1].source != rec.source:
                     out += self._linux_run(run, now)
                     run = []
                 run.append((spool_id, rec))
@@ -307,7 +307,7 @@ class DocumentBuilder:
 
     def _count(self, source: bytes, kind: str) -> None:
         """Dead letters and cut documents, counted and the cut ones logged as the Python `_limit` did."""
-        if _DEAD_LETTER_MARK in source and kind == "bsm":
+        if kind == "bsm" and _DEAD_LETTER_MARK in source:
             self.stats["dead_letters"] += 1
         if _TRUNCATED_MARK in source:
             self.stats["truncated"] += 1
