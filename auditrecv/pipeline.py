@@ -652,18 +652,21 @@ class Pipeline:
             await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
         settings = self._cfg.search
         bulk: list[BulkDoc[BuiltDoc]] = []
+        nothing: list[BuiltDoc] = []  # records that make no document (`has_document`, in the same pass)
         for d in docs:
             if d.source is not None:
-                bulk.append(BulkDoc(d.index, d.doc_id, d.source, token=d, lines=d.lines))
+                bulk.append(BulkDoc(d.index, d.doc_id, d.source, d, d.lines))
             elif d.doc is not None:
                 bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
-        if nothing := [d for d in docs if not d.has_document]:
+            elif d.native is None:
+                nothing.append(d)
+        if nothing:
             await self._confirmed(nothing)
         if bulk:
             await self._indexer.submit(bulk, self._settled)
 
     async def _settled(self, outcomes: list[BulkOutcome[BuiltDoc]]) -> None:
-        await self._confirmed([o.token for o in outcomes if o.token is not None])
+        await self._confirmed([token for o in outcomes if (token := o.doc.token) is not None])
 
     async def _confirmed(self, docs: list[BuiltDoc]) -> None:
         """Forget the spool records of documents the engine holds (or that make none)."""

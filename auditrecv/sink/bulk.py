@@ -38,6 +38,7 @@ from auditrecv.sink.policy import (
     RequestVerdict,
     UnreadableReply,
     accepted,
+    all_created,
     error_reason,
     error_type,
     item_verdict,
@@ -207,13 +208,15 @@ class BulkIndexer:
         except Exception:
             log.exception("indexing %d documents failed; retrying in %.0f s", len(docs), delay)
             return docs
-        confirmed = [o for o in outcomes if o.confirmed]
+        failed = Result.FAILED
+        left = [o.doc for o in outcomes if o.result is failed]
+        confirmed = [o for o in outcomes if o.result is not failed] if left else outcomes
         if confirmed:
             try:
                 await settled(confirmed)
             except Exception:
                 log.exception("%d confirmed documents could not be settled", len(confirmed))
-        return [o.doc for o in outcomes if not o.confirmed]
+        return left
 
     def _park(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> bool:
         """Hand `docs` to the background retry; False (keep the lane and retry) when that is full."""
@@ -278,7 +281,7 @@ class BulkIndexer:
         else:
             for send, chunk in sends:
                 await send(chunk)
-        return [_outcome(it) for it in order]
+        return [it.outcome or _outcome(it) for it in order]
 
     def _chunks(self, items: list[_Item]) -> Iterable[list[_Item]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
@@ -358,6 +361,9 @@ class BulkIndexer:
                 await self.back_off(attempt)
                 attempt += 1
                 continue
+            if items[0].dead_letter_for is None and all_created(reply.body, len(items)):
+                self._all_created(items)  # what the general path below concludes, without per-item parsing
+                return
             results = self._parse_items(reply, len(items))
             if results is None:
                 await self.back_off(attempt)
@@ -385,6 +391,16 @@ class BulkIndexer:
                     attempt += 1
             else:
                 attempt = 0
+
+    def _all_created(self, items: list[_Item]) -> None:
+        """Every document of `items` (no dead letters: those are sent in requests of their own) created."""
+        self.resume()
+        self.metrics.last_success_time = time.time()
+        self._accepted += 1
+        created = Result.CREATED
+        for it in items:
+            it.outcome = BulkOutcome(it.doc, created, 201)
+        self.metrics.docs_created += len(items)
 
     async def _split(self, items: list[_Item]) -> None:
         half = len(items) // 2
@@ -606,7 +622,7 @@ class BulkIndexer:
         return results
 
     async def _post_bulk(self, items: list[_Item]) -> Reply:
-        body = b"".join(it.lines for it in items)
+        body = b"".join([it.lines for it in items])
         async with self._throttle():
             self.metrics.in_flight += 1
             started = time.monotonic()
@@ -725,7 +741,8 @@ def _encode_all(docs: Iterable[BulkDoc[Any]]) -> tuple[list[_Item], list[_Item],
     items: list[_Item] = []
     unencodable: list[_Item] = []
     for doc in docs:
-        enc = encode(doc)
+        # the native core's bulk lines (most documents) are sent as they are: no call, no checks
+        enc = _Item(doc, doc.lines, doc.source) if doc.lines is not None and type(doc.source) is bytes else encode(doc)
         if isinstance(enc, tuple):
             enc = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
             unencodable.append(enc)

@@ -15,10 +15,12 @@ from auditrecv.sink import (
     BulkIndexer,
     Result,
     TemplateError,
+    bulk,
     dead_letter_template,
     detect_engine,
     install_templates,
     open_indexer,
+    policy,
 )
 from tests.infra.engine import SearchEngine
 
@@ -84,15 +86,26 @@ async def test_engine_detection(every_engine: SearchEngine) -> None:
     assert info.major == int(every_engine.version.split(".")[0])
 
 
-async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(clean: SearchEngine) -> None:
+async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(
+    clean: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = clean
     settings = settings_for(engine, batch_max_docs=150)
+    fast_path: list[bool] = []  # what `all_created` said of each real reply
+
+    def all_created(body: bytes, sent: int) -> bool:
+        fast_path.append(policy.all_created(body, sent))
+        return fast_path[-1]
+
+    monkeypatch.setattr(bulk, "all_created", all_created)
     async with BulkIndexer(settings) as idx:
         info = await detect_engine(idx)
         installed = await install_templates(idx, info, template_bodies())
         assert installed == [f"component_template/{PREFIX}-settings", f"index_template/{PREFIX}-daily"]
         first = await idx.index(make_docs(1000))
+        assert fast_path == [True] * 7  # this engine's replies take the fast path when all are created
         second = await idx.index(make_docs(1000))
+        assert fast_path[7:] == [False] * 7  # 409s: read item by item
     assert [o.result for o in first] == [Result.CREATED] * 1000
     assert [o.token for o in first] == list(range(1000))
     assert [o.result for o in second] == [Result.DUPLICATE] * 1000  # 409 from the real engine

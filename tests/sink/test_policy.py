@@ -12,6 +12,7 @@ from auditrecv.sink.policy import (
     RequestVerdict,
     UnreadableReply,
     accepted,
+    all_created,
     error_type,
     item_verdict,
     parse_items,
@@ -139,6 +140,37 @@ def test_parse_items_refuses_what_it_cannot_trust() -> None:
     assert parse_items(orjson.dumps({"errors": False, "items": [{"create": {"status": 201}}]}), 2) == UnreadableReply(
         "item_count_mismatch", "sent 2 documents, got 1 items back; resending the batch"
     )
+
+
+def _created(doc_id: str, seq: int) -> dict[str, object]:
+    item = {"_index": "a-2026.12.03", "_id": doc_id, "_version": 1, "result": "created"}
+    return {"create": {**item, "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": seq, "status": 201}}
+
+
+def test_all_created_reads_the_compact_replies_of_both_engines() -> None:
+    items = [_created("a", 0), _created("b", 1)]
+    opensearch = orjson.dumps({"took": 3, "errors": False, "items": items})
+    elasticsearch = orjson.dumps({"errors": False, "took": 3, "ingest_took": 0, "items": items})
+    assert all_created(opensearch, 2) and all_created(elasticsearch, 2)
+    assert all_created(opensearch + b"\n", 2)
+
+
+def test_all_created_says_no_to_anything_else() -> None:
+    created = [_created("a", 0), _created("b", 1)]
+    reply = orjson.dumps({"took": 3, "errors": False, "items": created})
+    assert not all_created(reply, 3)  # fewer items than documents sent
+    assert not all_created(reply, 1)
+    assert not all_created(reply[:-2], 2)  # truncated
+    assert not all_created(orjson.dumps({"took": 3, "errors": True, "items": created}), 2)
+    assert not all_created(orjson.dumps({"took": 3, "errors": False, "items": created}, option=orjson.OPT_INDENT_2), 2)
+    found = {"create": {"_index": "a", "_id": "b", "status": 409}}
+    assert not all_created(orjson.dumps({"took": 3, "errors": False, "items": [created[0], found]}), 2)
+    indexed = {"index": {"_index": "a", "_id": "b", "result": "updated", "status": 200}}
+    assert not all_created(orjson.dumps({"took": 3, "errors": False, "items": [created[0], indexed]}), 2)
+    # a key inside a string value is escaped, so an id cannot pass for an item
+    sneaky = _created('x","status":201,"y":"', 0)
+    assert not all_created(orjson.dumps({"took": 3, "errors": False, "items": [sneaky]}), 2)
+    assert all_created(orjson.dumps({"took": 3, "errors": False, "items": [sneaky]}), 1)
 
 
 def test_error_type_of_an_error_body() -> None:
