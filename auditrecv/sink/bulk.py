@@ -285,6 +285,9 @@ class BulkIndexer:
 
     def _chunks(self, items: list[_Item]) -> Iterable[list[_Item]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
+        if 0 < len(items) <= max_docs and sum([len(it.lines) for it in items]) <= max_bytes:
+            yield items  # one request (the pipeline's batches): no per-document bookkeeping
+            return
         chunk: list[_Item] = []
         size = 0
         for it in items:
