@@ -620,11 +620,11 @@ class ReceiveServer:
                 return
             self._stored(conn, records)
         self._answer(conn, batch)
-        self._update_reading(conn)
         if conn.draining or replies_piled_up(conn.writer):
             self.stats.backlog_pauses += 1
             conn.draining = True
-            self._update_reading(conn)
+        self._update_reading(conn)  # once: room for reads again, unless the replies piled up
+        if conn.draining:
             stall = await wait_for_write_room(conn.writer, self.settings.stall_timeout)
             conn.draining = False
             if stall is not None:

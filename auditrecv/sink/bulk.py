@@ -372,11 +372,7 @@ class BulkIndexer:
                 await self.back_off(attempt)
                 attempt += 1
                 continue
-            self.resume()
-            self.metrics.last_success_time = time.time()
-            accepted_before = self._accepted
-            if any(accepted(r.status) for r in results):
-                self._accepted += 1
+            accepted_before = self._reply_read(any(accepted(r.status) for r in results))
             retry, dead, halted = self._apply(items, results, accepted_before)
             if dead:
                 await self._dead_letter(dead)
@@ -395,11 +391,19 @@ class BulkIndexer:
             else:
                 attempt = 0
 
-    def _all_created(self, items: list[_Item]) -> None:
-        """Every document of `items` (no dead letters: those are sent in requests of their own) created."""
+    def _reply_read(self, accepted_any: bool) -> int:
+        """A readable 2xx reply: the engine answers (resume, last success); one that created or found
+        documents proves it healthy. Returns the count of such replies before this one."""
         self.resume()
         self.metrics.last_success_time = time.time()
-        self._accepted += 1
+        before = self._accepted
+        if accepted_any:
+            self._accepted += 1
+        return before
+
+    def _all_created(self, items: list[_Item]) -> None:
+        """Every document of `items` (no dead letters: those are sent in requests of their own) created."""
+        self._reply_read(True)
         created = Result.CREATED
         for it in items:
             it.outcome = BulkOutcome(it.doc, created, 201)
