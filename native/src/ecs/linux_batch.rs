@@ -445,6 +445,16 @@ mod tests {
         built
     }
 
+    /// What `add` + `serialize` and `add_bulk` are compared with: one sender, daily indices, the spool
+    /// ids 0.., and two builders alike (one keeps its documents, one writes them to a body).
+    fn kept_and_written(lines: usize) -> (Source, IndexNaming, Vec<i64>, LinuxBuilder, LinuxBuilder) {
+        let source = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
+        let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
+        let new =
+            || LinuxBuilder::new(Schema::Ecs, Observer::default(), DocLimits::default(), Settings::default(), true);
+        (source, naming, (0..lines as i64).collect(), new(), new())
+    }
+
     #[test]
     fn documents_are_written_to_the_body_as_they_are_built() {
         let lines: [&[u8]; 5] = [
@@ -454,12 +464,7 @@ mod tests {
             b"type=EOE msg=audit(1700000001.000:10): ",
             b"type=CWD msg=audit(1700000002.000:11): cwd=\"/\"",
         ];
-        let source = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
-        let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
-        let new =
-            || LinuxBuilder::new(Schema::Ecs, Observer::default(), DocLimits::default(), Settings::default(), true);
-        let ids: Vec<i64> = (0..lines.len() as i64).collect();
-        let (mut kept, mut written) = (new(), new());
+        let (source, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
         let mut expected = JsonWriter::with_capacity(0);
         let mut docs = kept.add(&lines, &[1], &ids, &source, None);
         docs.extend(kept.flush(None));
@@ -494,12 +499,7 @@ mod tests {
             b"type=SYSCALL msg=audit(3.000:3): arch=c000003e syscall=1 exit=3",
             b"type=EOE msg=audit(3.000:3): ",
         ];
-        let source = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
-        let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
-        let new =
-            || LinuxBuilder::new(Schema::Ecs, Observer::default(), DocLimits::default(), Settings::default(), true);
-        let ids: Vec<i64> = (0..lines.len() as i64).collect();
-        let (mut kept, mut written) = (new(), new());
+        let (source, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
         let docs = kept.add(&lines, &[1], &ids, &source, None);
         let mut body = Body::new(&naming, 0);
         let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
