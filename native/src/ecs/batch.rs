@@ -421,6 +421,14 @@ impl Prepared {
 /// `{"create":{"_index":...,"_id":...}}` and the document, each line ending in a newline, appended to
 /// `w` (written straight into the body: no per-document buffer).
 pub(crate) fn write_lines(w: &mut JsonWriter, index: &str, id: &str, doc: &Obj) -> Result<(), Fallback> {
+    write_action(w, index, id);
+    doc.write(w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
+    w.newline();
+    Ok(())
+}
+
+/// A document's action line (`create` into `index` with `id`), its newline included.
+pub(crate) fn write_action(w: &mut JsonWriter, index: &str, id: &str) {
     w.begin_obj();
     w.key("create");
     w.begin_obj();
@@ -431,9 +439,6 @@ pub(crate) fn write_lines(w: &mut JsonWriter, index: &str, id: &str, doc: &Obj) 
     w.end_obj();
     w.end_obj();
     w.newline();
-    doc.write(w).map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
-    w.newline();
-    Ok(())
 }
 
 /// The `_bulk` body of a batch (`received_ns`: one arrival time for all, or one per payload).

@@ -464,25 +464,49 @@ pub fn host_fields(doc: &mut Obj, source: &Source, node: Option<&str>, extra_ips
     host_fields_of(doc, source, &SenderHost::new(source), node, extra_ips);
 }
 
+/// What `host_fields` writes for one document, without extra addresses: host.name, host.hostname,
+/// the sender's routable address (host.ip and related.ip) and the name related.hosts gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostFacts<'p> {
+    pub name: Option<&'p str>,
+    pub hostname: Option<&'p str>,
+    pub ip: Option<&'p str>,
+    pub related_host: Option<&'p str>,
+}
+
+impl SenderHost {
+    /// The host of a record from this sender naming `node` (the node name, else the authenticated
+    /// principal's host, else the peer).
+    pub fn facts<'p>(&'p self, source: &'p Source, node: Option<&'p str>) -> HostFacts<'p> {
+        let (name, name_is_ip) = match node.filter(|n| !n.is_empty()) {
+            Some(n) => (Some(n), valid_ip(n).is_some()),
+            None => (self.principal_host.as_deref(), self.principal_host_is_ip),
+        };
+        // related.hosts gets host.name as written, unless it is an address
+        let host_name = match name {
+            Some(n) => Some((n, name_is_ip)),
+            None if !source.peer.is_empty() => Some((source.peer.as_str(), self.peer_is_ip)),
+            None => None,
+        };
+        HostFacts {
+            name: host_name.map(|(n, _)| n),
+            hostname: name.filter(|_| !name_is_ip),
+            ip: self.peer_routable.as_deref(),
+            related_host: host_name.filter(|(_, is_ip)| !is_ip).map(|(n, _)| n),
+        }
+    }
+}
+
 /// `host_fields` with the sender's part worked out already (once per batch).
 pub fn host_fields_of(doc: &mut Obj, source: &Source, sender: &SenderHost, node: Option<&str>, extra_ips: &[String]) {
-    let (name, name_is_ip) = match node.filter(|n| !n.is_empty()) {
-        Some(n) => (Some(n), valid_ip(n).is_some()),
-        None => (sender.principal_host.as_deref(), sender.principal_host_is_ip),
-    };
-    if let Some(name) = name {
-        doc.put("host.name", name.to_owned());
-        if !name_is_ip {
-            doc.put("host.hostname", name.to_owned());
-        }
-    } else if !source.peer.is_empty() {
-        doc.put("host.name", source.peer.clone());
-    }
+    let facts = sender.facts(source, node);
+    doc.put_opt("host.name", facts.name.map(str::to_owned));
+    doc.put_opt("host.hostname", facts.hostname.map(str::to_owned));
     if extra_ips.is_empty() {
         // the sender's address alone (every Linux document): no list to make
-        if let Some(ip) = &sender.peer_routable {
-            doc.add_unique("host.ip", [Some(Value::from(ip.clone()))]);
-            doc.add_unique("related.ip", [Some(Value::from(ip.clone()))]);
+        if let Some(ip) = facts.ip {
+            doc.add_unique("host.ip", [Some(Value::from(ip.to_owned()))]);
+            doc.add_unique("related.ip", [Some(Value::from(ip.to_owned()))]);
         }
     } else {
         let ips: Vec<Option<Value>> = std::iter::once(sender.peer_routable.clone())
@@ -492,13 +516,7 @@ pub fn host_fields_of(doc: &mut Obj, source: &Source, sender: &SenderHost, node:
         doc.add_unique("host.ip", ips.iter().cloned());
         doc.add_unique("related.ip", ips);
     }
-    // related.hosts gets host.name as just written, unless it is an address
-    let host_name = match name {
-        Some(n) => Some((n, name_is_ip)),
-        None if !source.peer.is_empty() => Some((source.peer.as_str(), sender.peer_is_ip)),
-        None => None,
-    };
-    if let Some((h, false)) = host_name {
+    if let Some(h) = facts.related_host {
         doc.add_unique("related.hosts", [Some(Value::from(h.to_owned()))]);
     }
 }
@@ -592,6 +610,21 @@ impl Parties {
         if let Some(section) = &self.observer_section {
             doc.push("observer", Value::Shared(Arc::clone(section)));
         }
+    }
+
+    /// The auditrecv section's JSON (`auditrecv.source.*`, `auditrecv.schema`).
+    pub fn auditrecv_json(&self) -> &[u8] {
+        &self.auditrecv_json
+    }
+
+    /// The observer section's JSON, if it has one.
+    pub fn observer_json(&self) -> Option<&[u8]> {
+        self.observer_section.as_deref()
+    }
+
+    /// What `host_fields` writes for a record naming `node` (no extra addresses).
+    pub fn host_facts<'p>(&'p self, node: Option<&'p str>) -> HostFacts<'p> {
+        self.host.facts(&self.source, node)
     }
 
     /// `host_fields(doc, source, node, extra_ips)`.

@@ -73,12 +73,19 @@ fn zlogin_target(doc: &Obj) -> Option<String> {
         Some(Value::List(items)) => items,
         _ => &[],
     };
-    let exe_is_zlogin = exe.and_then(Value::as_str) == Some(ZLOGIN);
-    let first_is_zlogin = matches!(args.first().and_then(Value::as_str), Some(ZLOGIN | "zlogin"));
+    zlogin_zone(exe.and_then(Value::as_str), args.iter().map(Value::as_str))
+}
+
+/// The zone a zlogin enters (`_zlogin_target` of the executable and the arguments, None for an argument
+/// that is not text), lower case; the documents written straight as JSON ask it too.
+pub fn zlogin_zone<'s>(exe: Option<&str>, mut args: impl Iterator<Item = Option<&'s str>>) -> Option<String> {
+    let first = args.next().flatten();
+    let exe_is_zlogin = exe == Some(ZLOGIN);
+    let first_is_zlogin = matches!(first, Some(ZLOGIN | "zlogin"));
     if !exe_is_zlogin && !first_is_zlogin {
         return None;
     }
-    args.iter().skip(1).filter_map(Value::as_str).find(|a| is_uuid(a)).map(str::to_lowercase)
+    args.flatten().find(|a| is_uuid(a)).map(str::to_lowercase)
 }
 
 fn truthy_value(v: Option<&Value>) -> Option<&Value> {

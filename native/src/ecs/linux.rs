@@ -4,10 +4,12 @@
 use std::borrow::Cow;
 
 use super::common::{
-    Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, related_users, routable_ip,
-    short_hash_remembered, summary_message, valid_ip,
+    Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
+    short_hash_remembered, valid_ip,
 };
+use super::enrich::{Enrichment, zlogin_zone};
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
+use super::slots::{Flat, Order, Val};
 use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
@@ -65,28 +67,6 @@ enum Entity {
     Group,
 }
 
-impl Entity {
-    fn id_path(self) -> &'static str {
-        match self {
-            Entity::User => "user.id",
-            Entity::Effective => "user.effective.id",
-            Entity::Target => "user.target.id",
-            Entity::Audit => "user.audit.id",
-            Entity::Group => "group.id",
-        }
-    }
-
-    fn name_path(self) -> &'static str {
-        match self {
-            Entity::User => "user.name",
-            Entity::Effective => "user.effective.name",
-            Entity::Target => "user.target.name",
-            Entity::Audit => "user.audit.name",
-            Entity::Group => "group.name",
-        }
-    }
-}
-
 const AUID: &[&str] = &["auid"];
 const UID: &[&str] = &["uid"];
 const SESSION_ACCOUNT: &[&str] = &["acct", "id", "uid"];
@@ -114,19 +94,6 @@ fn user_mappings(primary_type: &str) -> Option<Mapping> {
         _ => return None,
     })
 }
-
-/// (audit id field, id path, name path) under user.*, in document order.
-const USER_ID_PATHS: [(&str, &str, &str); 9] = [
-    ("uid", "id", "name"),
-    ("gid", "group.id", "group.name"),
-    ("euid", "effective.id", "effective.name"),
-    ("egid", "effective.group.id", "effective.group.name"),
-    ("auid", "audit.id", "audit.name"),
-    ("suid", "saved.id", "saved.name"),
-    ("sgid", "saved.group.id", "saved.group.name"),
-    ("fsuid", "filesystem.id", "filesystem.name"),
-    ("fsgid", "filesystem.group.id", "filesystem.group.name"),
-];
 
 /// A categorization row merged for one event (`tables.Category`).
 #[derive(Debug, Clone, PartialEq)]
@@ -300,14 +267,6 @@ fn int_value(n: &PyInt) -> Value {
     }
 }
 
-fn num_value(n: &Num) -> Value {
-    match n {
-        Num::Small(v) => u64::try_from(*v).map_or(Value::Big(*v), Value::UInt),
-        Num::Huge(d) if crate::json::big_integers_allowed() => Value::Raw(d.as_bytes().to_vec()),
-        Num::Huge(_) => Value::Big(u128::MAX),
-    }
-}
-
 /// `posixpath.normpath`.
 fn normpath(path: &str) -> String {
     if path.is_empty() {
@@ -446,41 +405,136 @@ fn sender_name(record: &Record, field: Option<&str>, value: &str, facts: Option<
     None
 }
 
-fn obj_at_mut<'d>(doc: &'d mut Obj, dotted: &str) -> Option<&'d mut Obj> {
-    let mut node = doc;
-    for part in dotted.split('.') {
-        node = match node.get_mut(part) {
-            Some(Value::Obj(o)) => o,
-            _ => return None,
-        };
-    }
-    Some(node)
+/// `user.*` of a document as its mappers leave it: `top` holds `id`, `name` and the sub-objects,
+/// which are `pool`'s ([`USER_SUBS`]).
+#[derive(Default)]
+struct Users<'a> {
+    top: Flat<'a, 8>,
+    pool: [Flat<'a, 3>; 9],
 }
 
-fn put_or_drop(doc: &mut Obj, dotted: &'static str, value: Option<String>) {
-    if let Some(v) = value {
-        doc.put(dotted, v);
-        return;
-    }
-    let (parent, leaf) = dotted.rsplit_once('.').unwrap_or(("", dotted));
-    if let Some(node) = obj_at_mut(doc, parent) {
-        node.remove(leaf);
-    }
-}
+const U_GROUP: u8 = 0;
+const U_EFFECTIVE: u8 = 1;
+const U_AUDIT: u8 = 3;
+const U_SAVED: u8 = 4;
+const U_FILESYSTEM: u8 = 6;
+const U_TARGET: u8 = 8;
 
-fn drop_empty(node: &mut Obj) {
-    for (_, v) in node.entries.iter_mut() {
-        if let Value::Obj(o) = v {
-            drop_empty(o);
+/// Each pool object's key and the object it is in (None: `user` itself).
+const USER_SUBS: [(&str, Option<u8>); 9] = [
+    ("group", None),
+    ("effective", None),
+    ("group", Some(U_EFFECTIVE)),
+    ("audit", None),
+    ("saved", None),
+    ("group", Some(U_SAVED)),
+    ("filesystem", None),
+    ("group", Some(U_FILESYSTEM)),
+    ("target", None),
+];
+
+impl<'a> Users<'a> {
+    fn exists(&self, at: u8) -> bool {
+        let (key, parent) = USER_SUBS[usize::from(at)];
+        match parent {
+            None => self.top.has_sub(key) == Some(at),
+            Some(p) => self.exists(p) && self.pool[usize::from(p)].has_sub(key) == Some(at),
         }
     }
-    node.entries.retain(|(_, v)| !matches!(v, Value::Obj(o) if o.is_empty()));
+
+    fn make(&mut self, at: u8) {
+        let (key, parent) = USER_SUBS[usize::from(at)];
+        let made = match parent {
+            None => self.top.sub(key, at),
+            Some(p) => {
+                self.make(p);
+                self.pool[usize::from(p)].sub(key, at)
+            }
+        };
+        if made {
+            self.pool[usize::from(at)].clear();
+        }
+    }
+
+    /// `put(doc, "user[.at].leaf", value)`; whether it was written.
+    fn put(&mut self, at: Option<u8>, leaf: &'static str, value: Option<Cow<'a, str>>) -> bool {
+        if value.as_deref().is_none_or(str::is_empty) {
+            return false;
+        }
+        match at {
+            None => self.top.put(leaf, value),
+            Some(i) => {
+                self.make(i);
+                self.pool[usize::from(i)].put(leaf, value)
+            }
+        }
+    }
+
+    /// The leaf dropped from its object, if that object is there (`put_or_drop` of None).
+    fn drop_leaf(&mut self, at: Option<u8>, leaf: &str) {
+        match at {
+            None => self.top.remove(leaf),
+            Some(i) if self.exists(i) => self.pool[usize::from(i)].remove(leaf),
+            Some(_) => {}
+        }
+    }
+
+    fn text(&self, at: Option<u8>, leaf: &str) -> Option<&str> {
+        match at {
+            None => self.top.text(leaf),
+            Some(i) if self.exists(i) => self.pool[usize::from(i)].text(leaf),
+            Some(_) => None,
+        }
+    }
+
+    fn value(&self, at: Option<u8>, leaf: &str) -> Option<Cow<'a, str>> {
+        let found = match at {
+            None => self.top.get(leaf),
+            Some(i) if self.exists(i) => self.pool[usize::from(i)].get(leaf),
+            Some(_) => None,
+        };
+        match found {
+            Some(Val::Str(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// `drop_empty(user)`: objects left empty are dropped, innermost first.
+    fn drop_empty(&mut self) {
+        for (i, &(key, parent)) in USER_SUBS.iter().enumerate().rev() {
+            let i = i as u8;
+            if self.exists(i) && self.pool[usize::from(i)].is_empty() {
+                match parent {
+                    None => self.top.remove(key),
+                    Some(p) => self.pool[usize::from(p)].remove(key),
+                }
+            }
+        }
+    }
 }
 
-fn map_users_as_auditbeat(doc: &mut Obj, record: &Record, mappings: Mapping, facts: Option<&Facts<'_>>) {
+/// Where an entity of the Auditbeat mappings goes under `user` (None: `user` itself).
+fn entity_at(entity: Entity) -> Option<u8> {
+    match entity {
+        Entity::User | Entity::Group => None,
+        Entity::Effective => Some(U_EFFECTIVE),
+        Entity::Target => Some(U_TARGET),
+        Entity::Audit => Some(U_AUDIT),
+    }
+}
+
+/// `_map_users_as_auditbeat` on the user and group sections; whether each is in the document after.
+fn map_users_as_auditbeat<'a>(
+    users: &mut Users<'a>,
+    group: &mut Flat<'a, 2>,
+    order: &mut Order<Top, TOP_KEYS>,
+    record: &Record,
+    mappings: Mapping,
+    facts: Option<&Facts<'_>>,
+) {
     for &(entity, sources) in mappings {
         let (value, field) = mapping_source(record, sources);
-        let (mut ident, mut label) = match value {
+        let (ident, mut label) = match value {
             Some(v) if !UNSET_TEXT.contains(&v.as_str()) => {
                 if is_number(&v) {
                     let label = if entity == Entity::Group { None } else { sender_name(record, field, &v, facts) };
@@ -496,26 +550,38 @@ fn map_users_as_auditbeat(doc: &mut Obj, record: &Record, mappings: Mapping, fac
                 label = Some(grp.into_owned());
             }
         }
-        put_or_drop(doc, entity.id_path(), ident.take());
-        put_or_drop(doc, entity.name_path(), label);
+        for (leaf, value) in [("id", ident), ("name", label)] {
+            match (entity, value) {
+                (Entity::Group, Some(v)) => {
+                    if group.put(leaf, Some(Cow::Owned(v))) {
+                        order.touch(Top::Group);
+                    }
+                }
+                (Entity::Group, None) => group.remove(leaf),
+                (_, Some(v)) => {
+                    if users.put(entity_at(entity), leaf, Some(Cow::Owned(v))) {
+                        order.touch(Top::User);
+                    }
+                }
+                (_, None) => users.drop_leaf(entity_at(entity), leaf),
+            }
+        }
     }
-    if let Some(Value::Obj(user)) = doc.get_mut("user") {
-        let same = match user.get("effective") {
-            Some(Value::Obj(eff)) => ["id", "name"]
+    if order.contains(Top::User) {
+        let same = users.exists(U_EFFECTIVE)
+            && ["id", "name"]
                 .iter()
-                .any(|k| user.get(k).is_some_and(|v| !matches!(v, Value::Null) && Some(v) == eff.get(k))),
-            _ => false,
-        };
+                .any(|k| users.top.text(k).is_some_and(|v| users.text(Some(U_EFFECTIVE), k) == Some(v)));
         if same {
-            user.remove("effective");
+            users.top.remove("effective");
         }
-        drop_empty(user);
-        if user.is_empty() {
-            doc.remove("user");
+        users.drop_empty();
+        if users.top.is_empty() {
+            order.remove(Top::User);
         }
     }
-    if matches!(doc.get("group"), Some(Value::Obj(g)) if g.is_empty()) {
-        doc.remove("group");
+    if group.is_empty() {
+        order.remove(Top::Group);
     }
 }
 
@@ -539,7 +605,7 @@ fn has_user_msg(facts: Option<&Facts<'_>>) -> bool {
 }
 
 /// The document's time: the event's, else the arrival time.
-fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyError> {
+pub fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyError> {
     match &event.time_ns {
         Some(Num::Small(v)) => iso_ns(*v),
         Some(Num::Huge(_)) => iso_ns(u128::MAX),
@@ -580,17 +646,103 @@ fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>
     Merged { pairs, at }
 }
 
-/// One ECS document for one Linux audit event (`linux_to_ecs`).
-pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) -> Result<Obj, MapError> {
+/// A Linux ECS document's top-level keys ([`Order`]: the order the mapper first writes each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Top {
+    Timestamp,
+    Labels,
+    Event,
+    Error,
+    Auditrecv,
+    Host,
+    Related,
+    Observer,
+    User,
+    Group,
+    Process,
+    File,
+    Source,
+    Destination,
+    Network,
+    Tags,
+    Auditd,
+    Message,
+}
+
+const TOP_KEYS: usize = 18;
+
+/// Why a Linux ECS document was not written ([`write_linux_ecs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The mapper's own error: the pipeline dead-letters the event.
+    Map(MapError),
+    /// An integer beyond 64 bits, which orjson refuses: what was written of the document is to be cut.
+    Unencodable(JsonError),
+    /// The enrichment applies a zone to this document (a zlogin into a zone the sender knows): that
+    /// merge is made on the document's values ([`super::enrich::enrich`]).
+    NeedsValues,
+}
+
+impl From<JsonError> for WriteError {
+    fn from(e: JsonError) -> Self {
+        WriteError::Unencodable(e)
+    }
+}
+
+/// A Python int as orjson writes it (an error beyond 64 bits, unless they are allowed).
+fn write_int(w: &mut JsonWriter, n: &PyInt) -> Result<(), JsonError> {
+    w.i128(n.value)
+}
+
+/// `put(section, key, text)` written straight: absent and empty text are left out.
+fn put_str(w: &mut JsonWriter, key: &str, value: Option<&str>) {
+    if let Some(v) = value.filter(|v| !v.is_empty()) {
+        w.key(key);
+        w.str(v);
+    }
+}
+
+/// A section written only if something goes in it: `body` writes its entries.
+fn section(
+    w: &mut JsonWriter,
+    key: &str,
+    body: impl FnOnce(&mut JsonWriter) -> Result<(), JsonError>,
+) -> Result<(), JsonError> {
+    let mark = w.buf.len();
+    w.key(key);
+    w.begin_obj();
+    let inner = w.buf.len();
+    body(w)?;
+    if w.buf.len() == inner {
+        w.buf.truncate(mark);
+    } else {
+        w.end_obj();
+    }
+    Ok(())
+}
+
+const NO_POOL: [Flat<'static, 1>; 0] = [];
+
+/// One ECS document for one Linux audit event (`linux_to_ecs`), written as JSON to `w` (orjson's
+/// bytes, keys in the order the Python mapper sets them) with the per-sender `enrichment` merged as
+/// `Enricher._enrich` merges it. `stamp` is [`event_time`]'s. No document model: the facts the mapper
+/// reads back (the users for the message and `related.user`, `process` for the zlogin check) are kept
+/// as they are worked out, and each section is written once, in its final state.
+pub fn write_linux_ecs<T>(
+    w: &mut JsonWriter,
+    event: &Event<T>,
+    parties: &Parties,
+    stamp: &str,
+    enrichment: Option<&Enrichment>,
+) -> Result<(), WriteError> {
     let mut interpreted = interpret(event);
-    // argv and the title are moved into the document rather than copied (nothing else reads them)
+    // argv and the title are moved out rather than copied (nothing else reads them)
     let (execve, title) = match interpreted.facts.as_mut() {
         Some(f) => (f.process.execve.take(), f.process.title.take()),
         None => (None, None),
     };
     let facts = interpreted.facts.as_ref();
     let values = &interpreted.values;
-    let stamp = event_time(event, received_ns).map_err(MapError::Internal)?;
     let records = &event.records;
     let types: Vec<&str> = records.iter().map(|r| r.type_name.as_ref()).collect();
     let syscall = facts.and_then(|f| f.syscall.as_ref());
@@ -606,106 +758,94 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         Some(Num::Small(n)) => (1100..1300).contains(n) || (2100..3000).contains(n),
         _ => false,
     };
-
-    let mut event_sec = Obj::with_capacity(12);
-    event_sec.push("kind", if cat.kind.is_empty() { "event" } else { cat.kind });
-    if !cat.category.is_empty() {
-        event_sec.push("category", Value::str_list(cat.category.iter().copied()));
-    }
-    if !cat.types.is_empty() {
-        event_sec.push("type", Value::str_list(cat.types.iter().copied()));
-    }
-    if !cat.action.is_empty() {
-        event_sec.push("action", cat.action.clone());
-    }
-    event_sec.push("module", "auditd");
-    event_sec.push("dataset", "linux.audit");
-    if let Some(n) = type_num {
-        event_sec.push("code", n.to_string());
-    }
-    if let Some(serial) = &event.serial {
-        event_sec.push("sequence", num_value(serial));
-    }
     let outcome = facts.and_then(|f| f.outcome).unwrap_or("unknown");
-    event_sec.push("outcome", outcome);
-    let mut labels = Obj::with_capacity(1);
-    labels.push("dialect", "linux");
-    // 16 entries: a Linux document has 9-15 top-level keys, and 16 of them (1 KiB) are still one of
-    // mimalloc's small blocks (24 took its slower path for large ones on every document)
-    let mut doc = Obj::with_capacity(16);
-    doc.push("@timestamp", stamp);
-    doc.push("labels", labels);
-    doc.push("event", event_sec);
+    let node = event.node.as_deref().filter(|n| !n.is_empty());
+    let decode_error = event.error.filter(|e| !e.is_empty());
+    let pipeline_error = decode_error.is_some() && event.complete == Complete::Error;
+
+    let mut order: Order<Top, TOP_KEYS> = Order::default();
+    order.touch(Top::Timestamp);
+    order.touch(Top::Labels);
+    order.touch(Top::Event);
+
+    // -- error.* of a failed call (a decode error's come later)
+    let mut error: Flat<'_, 3> = Flat::default();
     if outcome == "failure" {
         if let Some((name, text)) = syscall.and_then(|s| s.errno) {
             if !name.is_empty() {
-                doc.put("error.code", name);
+                error.put("code", Some(Cow::Borrowed(name)));
                 let message = if text.is_empty() { errno_message(name) } else { Some(text) };
-                doc.put_opt("error.message", message);
+                error.put("message", message.map(Cow::Borrowed));
+                order.touch(Top::Error);
             }
         }
     }
+    order.touch(Top::Auditrecv);
 
-    parties.source_fields(&mut doc);
-    let node = event.node.as_deref().filter(|n| !n.is_empty());
-    parties.host_fields(&mut doc, node, &[]);
-    parties.observer_fields(&mut doc);
+    // -- host.* and related.* of the sender (`host_fields`), the receiver
+    let host = parties.host_facts(node);
+    if host.name.is_some() || host.ip.is_some() {
+        order.touch(Top::Host);
+    }
+    let mut related: Flat<'_, 3> = Flat::default();
+    if related.add_unique("ip", host.ip.map(Cow::Borrowed)) {
+        order.touch(Top::Related);
+    }
+    if related.add_unique("hosts", host.related_host.map(Cow::Borrowed)) {
+        order.touch(Top::Related);
+    }
+    if parties.observer_json().is_some() {
+        order.touch(Top::Observer);
+    }
 
-    // -- users (sized for the usual id, name, group, effective, audit, saved and filesystem entries)
-    let mut user_sec = Obj::with_capacity(8);
-    for (field, id_path, name_path) in USER_ID_PATHS {
-        user_sec.put_opt(id_path, id_text(ids_get(facts, field)));
-        if let Some(name) = names_get(facts, field).filter(|n| !n.is_empty()) {
-            user_sec.put(name_path, name.to_owned());
+    // -- users
+    let mut users = Users::default();
+    for (field, at) in USER_ID_FIELDS {
+        users.put(at, "id", id_text(ids_get(facts, field)));
+        users.put(at, "name", names_get(facts, field).map(Cow::Borrowed));
+    }
+    if !users.top.is_empty() {
+        order.touch(Top::User);
+    }
+    let mut group: Flat<'_, 2> = Flat::default();
+    for leaf in ["id", "name"] {
+        if group.put(leaf, users.value(Some(U_GROUP), leaf)) {
+            order.touch(Top::Group);
         }
-    }
-    let (group_id, group_name) = (user_sec.get_path("group.id").cloned(), user_sec.get_path("group.name").cloned());
-    if !user_sec.is_empty() {
-        doc.set("user", user_sec);
-    }
-    if let Some(v) = group_id {
-        doc.put("group.id", v);
-    }
-    if let Some(v) = group_name {
-        doc.put("group.name", v);
     }
     let mappings = user_mappings(primary_type);
     let main_record = mappings.and_then(|_| records.iter().find(|r| r.type_name == primary_type));
     if let (Some(mappings), Some(main)) = (mappings, main_record) {
-        map_users_as_auditbeat(&mut doc, main, mappings, facts);
+        map_users_as_auditbeat(&mut users, &mut group, &mut order, main, mappings, facts);
     } else if user_space {
         let account_name = clean(user_msg_get(facts, "acct"));
         let account_id = id_text(clean(user_msg_get(facts, "id")));
         if primary_type == "CHGRP_ID" {
-            doc.put_opt("group.id", account_id);
-            doc.put_opt("group.name", clean(merged.get("grp")).or(account_name).map(str::to_owned));
-        } else if IAM_TARGET_TYPES.contains(&primary_type) {
-            doc.put_opt("user.target.id", account_id);
-            doc.put_opt("user.target.name", account_name.map(str::to_owned));
+            if group.put("id", account_id) {
+                order.touch(Top::Group);
+            }
+            if group.put("name", clean(merged.get("grp")).or(account_name).map(Cow::Borrowed)) {
+                order.touch(Top::Group);
+            }
         } else {
-            doc.put_opt("user.effective.id", account_id);
-            if let Some(name) = account_name {
-                doc.put("user.effective.name", name.to_owned());
+            let at = if IAM_TARGET_TYPES.contains(&primary_type) { U_TARGET } else { U_EFFECTIVE };
+            if users.put(Some(at), "id", account_id) {
+                order.touch(Top::User);
+            }
+            if users.put(Some(at), "name", account_name.map(Cow::Borrowed)) {
+                order.touch(Top::User);
             }
         }
     }
 
     // -- process
+    order.touch(Top::Process);
     let process = facts.map(|f| &f.process);
-    let mut proc = Obj::with_capacity(12);
-    if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
-        proc.push("pid", int_value(pid));
-    }
-    if let Some(ppid) = process.and_then(|p| p.ppid.as_ref()) {
-        let mut parent = Obj::with_capacity(1);
-        parent.push("pid", int_value(ppid));
-        proc.push("parent", parent);
-    }
+    let pid = process.and_then(|p| p.pid.as_ref());
     let exe = clean(process.and_then(|p| p.exe.as_deref()));
-    proc.put_opt("executable", exe.map(str::to_owned));
-    let pname =
-        clean(process.and_then(|p| p.comm.as_deref())).map(str::to_owned).or_else(|| basename(exe.unwrap_or("")));
-    proc.put_opt("name", pname);
+    let pname: Option<Cow<'_, str>> = clean(process.and_then(|p| p.comm.as_deref()))
+        .map(Cow::Borrowed)
+        .or_else(|| basename(exe.unwrap_or("")).map(Cow::Owned));
     let (argc, mut args) = match execve {
         Some((argc, args)) => (argc, Some(args)),
         None => (None, None),
@@ -717,29 +857,14 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     if args.as_ref().is_none_or(Vec::is_empty) && title_args.is_some() {
         args = title_args;
     }
-    if let Some(args) = args.filter(|a| !a.is_empty()) {
-        let command_line = args.join(" ");
-        let count = match &argc {
-            Some(n) => int_value(n),
-            None => Value::UInt(args.len() as u64),
-        };
-        proc.push("args", Value::List(args.into_iter().map(Value::from).collect()));
-        proc.push("args_count", count);
-        proc.put("command_line", command_line);
-    }
-    proc.put_opt("title", title);
+    let args = args.filter(|a| !a.is_empty());
     let cwd: Option<&str> = clean(process.and_then(|p| p.cwd.as_deref()))
         .or_else(|| if user_space { clean(merged.get("cwd")) } else { None });
-    proc.put_opt("working_directory", cwd.map(str::to_owned));
     let session = facts.and_then(|f| f.session);
-    if let Some(pid) = process.and_then(|p| p.pid.as_ref()) {
+    let entity_id = pid.map(|pid| {
         let pid = pid.value.to_string();
-        let entity = short_hash_remembered(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")]);
-        proc.push("entity_id", entity);
-    }
-    if !proc.is_empty() {
-        doc.set("process", proc);
-    }
+        short_hash_remembered(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")])
+    });
 
     // -- files
     let no_paths: Vec<PathEntry<'_>> = Vec::new();
@@ -747,40 +872,19 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let candidates = file_candidates(paths, cwd);
     let file_path: Option<&str> = candidates.first().map(|c| c.1.as_str());
     let file_path2: Option<&str> = candidates.get(1).map(|c| c.1.as_str());
-    if let Some(fp) = file_path {
-        if matches!(cat.object_type, "file" | "filesystem" | "" | "process") {
-            let first = candidates
-                .iter()
-                .find(|(p, name)| name == fp && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
-                .unwrap_or(&candidates[0])
-                .0;
-            let mut file_sec = Obj::with_capacity(12);
-            file_sec.put("path", fp.to_owned());
-            file_sec.put_opt("name", basename(fp));
-            if fp.contains('/') {
-                let d = dirname(fp);
-                file_sec.put("directory", if d.is_empty() { "/".to_owned() } else { d.to_owned() });
-            }
-            if let Some(inode) = path_get(first, "inode").and_then(path_text) {
-                file_sec.put("inode", inode.into_owned());
-            }
-            let mode = path_get(first, "mode").and_then(path_text).and_then(|m| py_int(&m, 8));
-            if let Some(mode) = mode {
-                file_sec.put("mode", format!("{:04o}", mode.value & 0o7777));
-                file_sec.put_opt("type", file_type_from_mode((mode.value & 0o170000) as u32));
-            }
-            file_sec.put_opt("uid", path_id_text(path_get(first, "ouid")));
-            file_sec.put_opt("gid", path_id_text(path_get(first, "ogid")));
-            let dev = path_get(first, "dev").and_then(path_text);
-            file_sec.put_opt("device", clean(dev.as_deref()).map(str::to_owned));
-            if TWO_PATH_ACTIONS.contains(&cat.action.as_str()) {
-                file_sec.put_opt("target_path", file_path2.map(str::to_owned));
-            }
-            if !file_sec.is_empty() {
-                doc.set("file", file_sec);
-            }
+    let file_first = match file_path {
+        Some(fp) if matches!(cat.object_type, "file" | "filesystem" | "" | "process") => {
+            order.touch(Top::File);
+            Some(
+                candidates
+                    .iter()
+                    .find(|(p, name)| name == fp && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
+                    .unwrap_or(&candidates[0])
+                    .0,
+            )
         }
-    }
+        _ => None,
+    };
 
     // -- network
     let sa = facts.and_then(|f| {
@@ -795,55 +899,79 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
         Some(SockAddr::Local { path }) => (Some(path.to_string()), None, None),
         _ => (None, None, None),
     };
+    let mut source: Flat<'_, 4> = Flat::default();
+    let mut destination: Flat<'_, 4> = Flat::default();
+    let mut network: Flat<'_, 3> = Flat::default();
     if let Some(sa) = sa {
-        let ingress = cat.direction == "ingress";
-        doc.put_opt(if ingress { "source.address" } else { "destination.address" }, sock_text.clone());
-        let ip = sa_address.as_deref().and_then(valid_ip);
-        if let Some(ip) = ip {
-            doc.put(if ingress { "source.ip" } else { "destination.ip" }, ip.clone());
-            doc.add_unique("related.ip", [routable_ip(&ip).map(Value::from)]);
-            if let Some(port) = sa_port.filter(|p| *p > 0) {
-                doc.put(if ingress { "source.port" } else { "destination.port" }, u64::from(port));
+        let (side, key) =
+            if cat.direction == "ingress" { (&mut source, Top::Source) } else { (&mut destination, Top::Destination) };
+        if side.put("address", sock_text.as_deref().map(Cow::Borrowed)) {
+            order.touch(key);
+        }
+        if let Some(ip) = sa_address.as_deref().and_then(valid_ip) {
+            let routable = routable_ip(&ip);
+            side.put("ip", Some(Cow::Owned(ip)));
+            order.touch(key);
+            if related.add_unique("ip", routable.map(Cow::Owned)) {
+                order.touch(Top::Related);
             }
-            doc.put("network.type", if matches!(sa, SockAddr::Inet6 { .. }) { "ipv6" } else { "ipv4" });
+            if let Some(port) = sa_port.filter(|p| *p > 0) {
+                side.set("port", Val::UInt(u64::from(port)));
+            }
+            let kind = if matches!(sa, SockAddr::Inet6 { .. }) { "ipv6" } else { "ipv4" };
+            network.put("type", Some(Cow::Borrowed(kind)));
+            order.touch(Top::Network);
         } else if matches!(sa, SockAddr::Local { .. }) {
-            doc.put("network.transport", "unix");
+            network.put("transport", Some(Cow::Borrowed("unix")));
+            order.touch(Top::Network);
         }
     }
     if user_space {
-        let addr = clean(user_msg_get(facts, "addr")).and_then(routable_ip);
-        let hostname = clean(user_msg_get(facts, "hostname"));
-        if let Some(addr) = addr {
-            doc.put("source.ip", addr.clone());
-            doc.put("source.address", addr.clone());
-            doc.add_unique("related.ip", [Some(Value::from(addr))]);
+        if let Some(addr) = clean(user_msg_get(facts, "addr")).and_then(routable_ip) {
+            source.put("ip", Some(Cow::Owned(addr.clone())));
+            source.put("address", Some(Cow::Owned(addr.clone())));
+            order.touch(Top::Source);
+            if related.add_unique("ip", [Cow::Owned(addr)]) {
+                order.touch(Top::Related);
+            }
         }
-        if let Some(h) = hostname.filter(|h| valid_ip(h).is_none()) {
-            doc.put("source.domain", h.to_owned());
-            doc.add_unique("related.hosts", [Some(Value::from(h.to_owned()))]);
+        if let Some(h) = clean(user_msg_get(facts, "hostname")).filter(|h| valid_ip(h).is_none()) {
+            source.put("domain", Some(Cow::Borrowed(h)));
+            order.touch(Top::Source);
+            if related.add_unique("hosts", [Cow::Borrowed(h)]) {
+                order.touch(Top::Related);
+            }
         }
     }
-    if !cat.direction.is_empty()
-        && (sa.is_some() || doc.get_path("source.ip").is_some_and(|v| !matches!(v, Value::Null)))
-    {
-        doc.put("network.direction", cat.direction);
+    if !cat.direction.is_empty() && (sa.is_some() || source.get("ip").is_some()) {
+        network.put("direction", Some(Cow::Borrowed(cat.direction)));
+        order.touch(Top::Network);
     }
 
-    // -- tags
-    doc.add_unique("tags", keys.iter().map(|k| Some(Value::from(k.clone()))));
-    if let Some(error) = event.error.filter(|e| !e.is_empty()) {
-        doc.add_unique("tags", [Some(Value::from("decode_error"))]);
-        doc.put("event.reason", error);
-        let original: Vec<&str> = records.iter().map(|r| r.raw.as_ref()).collect();
-        doc.put("event.original", original.join("\n"));
-        if event.complete == Complete::Error {
-            doc.put("event.kind", "pipeline_error");
-            doc.put("error.type", "decode_error");
-            doc.put("error.message", error);
+    // -- tags, and a decode error's event.* and error.*
+    let mut tags: Flat<'_, 1> = Flat::default();
+    if tags.add_unique("tags", keys.iter().map(|k| Cow::Borrowed(k.as_str()))) {
+        order.touch(Top::Tags);
+    }
+    let mut original = String::new();
+    if let Some(error_text) = decode_error {
+        tags.add_unique("tags", [Cow::Borrowed("decode_error")]);
+        order.touch(Top::Tags);
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                original.push('\n');
+            }
+            original.push_str(&r.raw);
+        }
+        if pipeline_error {
+            error.put("type", Some(Cow::Borrowed("decode_error")));
+            error.put("message", Some(Cow::Borrowed(error_text)));
+            order.touch(Top::Error);
         }
     }
     if event.lost_before > 0 {
-        doc.add_unique("tags", [Some(Value::from("lost_events_before"))]);
+        tags.add_unique("tags", [Cow::Borrowed("lost_events_before")]);
+        order.touch(Top::Tags);
     }
 
     // -- summary
@@ -851,114 +979,420 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     let summary =
         summary(&cat, primary_type, &merged, facts, file_path, file_path2, sock_text.as_deref(), keys, exe, sock_port);
 
-    // -- auditd.*: nothing reads it back, so it is written as JSON here rather than built as values
-    let execve_event = types.contains(&"EXECVE");
-    let (paths_json, (records_json, pair_spans)) = match (paths_json(paths), records_json(records, values)) {
-        (Ok(p), Ok(r)) => (p, r),
-        // an integer beyond 64 bits: the document cannot be written (orjson refuses it too)
-        _ => return Ok(unencodable_marker(doc)),
-    };
+    // -- auditd.records and auditd.paths, which auditd.data and the long-values cut read
+    let (paths_json, (records_json, pair_spans)) = (paths_json(paths)?, records_json(records, values)?);
     // searched only if their writers wrote a text that long (every string in them is one they wrote)
     let long_strings =
         |w: &JsonWriter| w.longest_text() > FLAT_VALUE_LIMIT && has_long_strings(&w.buf, FLAT_VALUE_LIMIT);
     let (cut_paths, cut_records) = (long_strings(&paths_json), long_strings(&records_json));
     let (paths_json, records_json) = (paths_json.into_bytes(), records_json.into_bytes());
-    let mut w = JsonWriter::with_capacity(records_json.len() * 3 / 2 + paths_json.len() + 512);
-    w.begin_obj();
-    if !primary_type.is_empty() {
-        w.key("message_type");
-        w.str(&primary_type.to_lowercase());
+    order.touch(Top::Auditd);
+    if cut_paths || cut_records {
+        tags.add_unique("tags", [Cow::Borrowed("long_values_cut_in_index")]);
+        order.touch(Top::Tags);
     }
-    if !types.is_empty() {
-        w.key("record_types");
-        w.str_list(&types);
-    }
-    if let Some(serial) = &event.serial {
-        w.key("sequence");
-        if num_value(serial).write(&mut w).is_err() {
-            return Ok(unencodable_marker(doc));
-        }
-    }
-    match outcome {
-        "success" | "failure" => {
-            w.key("result");
-            w.str(if outcome == "success" { "success" } else { "fail" });
-        }
-        _ => {}
-    }
-    if let Some(session) = session.filter(|s| !s.is_empty() && !UNSET_TEXT.contains(s)) {
-        w.key("session");
-        w.str(session);
-    }
-    if let Some(node) = node {
-        w.key("node");
-        w.str(node);
-    }
-    w.key("summary");
-    summary.write(&mut w).map_err(|e| MapError::Internal(PyError(e.0.to_owned())))?;
-    w.key("data");
-    let is_execve_arg = |k: &str| execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit);
-    match &pair_spans {
-        // every pair is already written in `records`, as `data` writes it: copied from there
-        Some(spans) => {
-            w.begin_obj();
-            let kept = merged.at.iter().zip(&merged.pairs).filter(|&(_, (k, _))| !is_execve_arg(k));
-            for (i, (&(r, f), _)) in kept.enumerate() {
-                if i > 0 {
-                    w.buf.push(b',');
-                }
-                let (start, end) = spans[r][f];
-                w.buf.extend_from_slice(&records_json[start..end]);
+
+    // -- related.user, the message
+    let mut user_values: Vec<Cow<'_, str>> = Vec::new();
+    for (at, leaves) in RELATED_USER_LEAVES {
+        for leaf in leaves {
+            if let Some(v) = users.value(at, leaf) {
+                user_values.push(v);
             }
-            w.end_obj();
-        }
-        None => write_fields(&mut w, merged.pairs.iter().filter(|(k, _)| !is_execve_arg(k)).map(|(k, v)| (*k, *v))),
-    }
-    if paths_json != b"[]" {
-        w.key("paths");
-        w.buf.extend_from_slice(&if cut_paths { cap_strings(&paths_json, FLAT_VALUE_LIMIT) } else { paths_json });
-    }
-    let records_full = (cut_paths || cut_records).then(|| python_dumps(&records_json));
-    if records_json != b"[]" {
-        w.key("records");
-        if cut_records {
-            w.buf.extend_from_slice(&cap_strings(&records_json, FLAT_VALUE_LIMIT));
-        } else {
-            w.buf.extend_from_slice(&records_json);
         }
     }
-    let cut = records_full.is_some();
-    if let Some(full) = records_full {
-        w.key("records_full");
-        w.str(&full);
+    if related.add_unique("user", user_values) {
+        order.touch(Top::Related);
     }
-    w.key("complete");
-    w.str(event.complete.as_str());
-    if event.lost_before > 0 {
-        w.key("lost_before");
-        w.u64(u64::from(event.lost_before));
+    order.touch(Top::Message);
+    let message = summary_message(&users, &summary, &cat.action, outcome);
+
+    // -- the enrichment (`Enricher._enrich`) of a document no zone applies to
+    let mut ptr_hostname = None;
+    if let Some(e) = enrichment {
+        if !e.zones.is_empty() {
+            let args = args.iter().flatten().map(|a| Some(a.as_str()));
+            if let Some(target) = zlogin_zone(exe, args) {
+                if e.zones.iter().any(|(k, _)| *k == target) {
+                    return Err(WriteError::NeedsValues);
+                }
+            }
+        }
+        order.touch(Top::Host); // `host` made (empty, last) if the document has none
+        if let Some(ptr) = e.hostname.as_deref().filter(|p| !p.is_empty()) {
+            if host.ip.is_some() && host.hostname.is_none() {
+                ptr_hostname = Some(ptr);
+                related.add_unique("hosts", [Cow::Borrowed(ptr)]);
+                order.touch(Top::Related);
+            }
+        }
     }
-    if let Some(error) = event.error.filter(|e| !e.is_empty()) {
-        w.key("error");
-        w.str(error);
+
+    // -- written, in order
+    w.begin_obj();
+    for key in order.iter() {
+        match key {
+            Top::Timestamp => {
+                w.key("@timestamp");
+                w.str(stamp);
+            }
+            Top::Labels => {
+                w.key("labels");
+                write_labels(w, enrichment.map_or(&[][..], |e| &e.labels));
+            }
+            Top::Event => {
+                w.key("event");
+                w.begin_obj();
+                w.key("kind");
+                w.str(if pipeline_error {
+                    "pipeline_error"
+                } else if cat.kind.is_empty() {
+                    "event"
+                } else {
+                    cat.kind
+                });
+                if !cat.category.is_empty() {
+                    w.key("category");
+                    w.str_list(&cat.category);
+                }
+                if !cat.types.is_empty() {
+                    w.key("type");
+                    w.str_list(&cat.types);
+                }
+                put_str(w, "action", Some(&cat.action));
+                w.key("module");
+                w.str("auditd");
+                w.key("dataset");
+                w.str("linux.audit");
+                if let Some(n) = type_num {
+                    w.key("code");
+                    w.str(&n.to_string());
+                }
+                if let Some(serial) = &event.serial {
+                    w.key("sequence");
+                    serial.write_json(w)?;
+                }
+                w.key("outcome");
+                w.str(outcome);
+                put_str(w, "provider", Some(&parties.source.transport));
+                put_str(w, "reason", decode_error);
+                put_str(w, "original", Some(&original));
+                w.end_obj();
+            }
+            Top::Error => {
+                w.key("error");
+                error.write(w, &NO_POOL);
+            }
+            Top::Auditrecv => {
+                w.key("auditrecv");
+                w.buf.extend_from_slice(parties.auditrecv_json());
+            }
+            Top::Host => {
+                w.key("host");
+                w.begin_obj();
+                put_str(w, "name", host.name);
+                put_str(w, "hostname", host.hostname);
+                if let Some(ip) = host.ip {
+                    w.key("ip");
+                    w.str_list(&[ip]);
+                }
+                put_str(w, "hostname", ptr_hostname);
+                w.end_obj();
+            }
+            Top::Related => {
+                w.key("related");
+                related.write(w, &NO_POOL);
+            }
+            Top::Observer => {
+                w.key("observer");
+                w.buf.extend_from_slice(parties.observer_json().unwrap_or(b"{}"));
+            }
+            Top::User => {
+                w.key("user");
+                users.top.write(w, &users.pool);
+            }
+            Top::Group => {
+                w.key("group");
+                group.write(w, &NO_POOL);
+            }
+            Top::Process => section(w, "process", |w| {
+                if let Some(pid) = pid {
+                    w.key("pid");
+                    write_int(w, pid)?;
+                }
+                if let Some(ppid) = process.and_then(|p| p.ppid.as_ref()) {
+                    w.key("parent");
+                    w.begin_obj();
+                    w.key("pid");
+                    write_int(w, ppid)?;
+                    w.end_obj();
+                }
+                put_str(w, "executable", exe);
+                put_str(w, "name", pname.as_deref());
+                if let Some(args) = &args {
+                    w.key("args");
+                    w.str_list(args);
+                    w.key("args_count");
+                    match &argc {
+                        Some(n) => write_int(w, n)?,
+                        None => w.u64(args.len() as u64),
+                    }
+                    let mut command_line = String::with_capacity(args.iter().map(|a| a.len() + 1).sum());
+                    for (i, a) in args.iter().enumerate() {
+                        if i > 0 {
+                            command_line.push(' ');
+                        }
+                        command_line.push_str(a);
+                    }
+                    put_str(w, "command_line", Some(&command_line));
+                }
+                put_str(w, "title", title.as_deref());
+                put_str(w, "working_directory", cwd);
+                put_str(w, "entity_id", entity_id.as_deref());
+                Ok(())
+            })?,
+            Top::File => {
+                let (Some(fp), Some(first)) = (file_path, file_first) else { continue };
+                section(w, "file", |w| {
+                    put_str(w, "path", Some(fp));
+                    put_str(w, "name", basename(fp).as_deref());
+                    if fp.contains('/') {
+                        let d = dirname(fp);
+                        put_str(w, "directory", Some(if d.is_empty() { "/" } else { d }));
+                    }
+                    put_str(w, "inode", path_get(first, "inode").and_then(path_text).as_deref());
+                    let mode = path_get(first, "mode").and_then(path_text).and_then(|m| py_int(&m, 8));
+                    if let Some(mode) = mode {
+                        put_str(w, "mode", Some(&format!("{:04o}", mode.value & 0o7777)));
+                        put_str(w, "type", file_type_from_mode((mode.value & 0o170000) as u32));
+                    }
+                    put_str(w, "uid", path_id_text(path_get(first, "ouid")).as_deref());
+                    put_str(w, "gid", path_id_text(path_get(first, "ogid")).as_deref());
+                    let dev = path_get(first, "dev").and_then(path_text);
+                    put_str(w, "device", clean(dev.as_deref()));
+                    if TWO_PATH_ACTIONS.contains(&cat.action.as_str()) {
+                        put_str(w, "target_path", file_path2);
+                    }
+                    Ok(())
+                })?;
+            }
+            Top::Source => {
+                w.key("source");
+                source.write(w, &NO_POOL);
+            }
+            Top::Destination => {
+                w.key("destination");
+                destination.write(w, &NO_POOL);
+            }
+            Top::Network => {
+                w.key("network");
+                network.write(w, &NO_POOL);
+            }
+            Top::Tags => {
+                w.key("tags");
+                match tags.get("tags") {
+                    Some(Val::List(items)) => w.str_list(items),
+                    _ => w.str_list::<&str>(&[]),
+                }
+            }
+            Top::Auditd => {
+                w.key("auditd");
+                let auditd = Auditd {
+                    primary_type,
+                    types: &types,
+                    outcome,
+                    session,
+                    node,
+                    summary: &summary,
+                    merged: &merged,
+                    execve_event: types.contains(&"EXECVE"),
+                    pair_spans: pair_spans.as_deref(),
+                    records_json: &records_json,
+                    paths_json: &paths_json,
+                    cut: (cut_paths, cut_records),
+                };
+                auditd.write(w, event)?;
+            }
+            Top::Message => {
+                w.key("message");
+                w.str(&message);
+            }
+        }
     }
     w.end_obj();
-    // the section is in the document before the tag is added (a new tags list comes after it)
-    doc.set("auditd", Value::Raw(w.into_bytes()));
-    if cut {
-        doc.add_unique("tags", [Some(Value::from("long_values_cut_in_index"))]);
-    }
-
-    related_users(&mut doc);
-    let message = summary_message(&doc, &summary);
-    doc.put("message", message);
-    Ok(doc)
+    Ok(())
 }
 
-/// A document holding a value beyond 64 bits (written as such, so serializing it fails as in orjson).
-fn unencodable_marker(mut doc: Obj) -> Obj {
-    doc.set("auditd", Value::Big(u128::MAX));
-    doc
+/// (audit id field, where its id and name go under `user`), in document order.
+const USER_ID_FIELDS: [(&str, Option<u8>); 9] = [
+    ("uid", None),
+    ("gid", Some(U_GROUP)),
+    ("euid", Some(U_EFFECTIVE)),
+    ("egid", Some(U_EFFECTIVE + 1)),
+    ("auid", Some(U_AUDIT)),
+    ("suid", Some(U_SAVED)),
+    ("sgid", Some(U_SAVED + 1)),
+    ("fsuid", Some(U_FILESYSTEM)),
+    ("fsgid", Some(U_FILESYSTEM + 1)),
+];
+
+/// The user values `related_users` copies into related.user, in its order.
+const RELATED_USER_LEAVES: [(Option<u8>, &[&str]); 6] = [
+    (None, &["id", "name"]),
+    (Some(U_EFFECTIVE), &["id", "name"]),
+    (Some(U_AUDIT), &["id", "name"]),
+    (Some(U_SAVED), &["id"]),
+    (Some(U_FILESYSTEM), &["id"]),
+    (Some(U_TARGET), &["id", "name"]),
+];
+
+/// `labels`: the dialect, then the sender's static-map labels as `dict.update` merges them.
+fn write_labels(w: &mut JsonWriter, labels: &[(String, String)]) {
+    let last = |key: &str| labels.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    w.begin_obj();
+    w.key("dialect");
+    w.str(last("dialect").unwrap_or("linux"));
+    for (i, (k, _)) in labels.iter().enumerate() {
+        if k != "dialect" && !labels[..i].iter().any(|(seen, _)| seen == k) {
+            w.key_str(k);
+            w.str(last(k).unwrap_or_default());
+        }
+    }
+    w.end_obj();
+}
+
+/// `summary_message`: `<actor> <action> <object> (<outcome>)`, from the final user section.
+fn summary_message(users: &Users<'_>, summary: &Summary<'_>, action: &str, outcome: &str) -> String {
+    let present = |at: Option<u8>, leaf: &str| users.text(at, leaf).filter(|v| !v.is_empty());
+    let actor = present(Some(U_AUDIT), "name")
+        .or_else(|| present(None, "name"))
+        .or_else(|| present(Some(U_AUDIT), "id"))
+        .or_else(|| users.text(None, "id"));
+    // sized for the usual message: one allocation
+    let mut out = String::with_capacity(96);
+    out.push_str(actor.unwrap_or("someone"));
+    out.push(' ');
+    out.push_str(if action.is_empty() { "did" } else { action });
+    if let Some(o) = summary.object_primary.as_deref().filter(|o| !o.is_empty()) {
+        out.push(' ');
+        out.push_str(o);
+    }
+    out.push_str(" (");
+    out.push_str(if outcome.is_empty() { "unknown" } else { outcome });
+    out.push(')');
+    out
+}
+
+/// The `auditd` section's parts.
+struct Auditd<'d> {
+    primary_type: &'d str,
+    types: &'d [&'d str],
+    outcome: &'d str,
+    session: Option<&'d str>,
+    node: Option<&'d str>,
+    summary: &'d Summary<'d>,
+    merged: &'d Merged<'d>,
+    execve_event: bool,
+    pair_spans: Option<&'d [Vec<(usize, usize)>]>,
+    records_json: &'d [u8],
+    paths_json: &'d [u8],
+    /// Whether paths and records hold strings over the flat limit.
+    cut: (bool, bool),
+}
+
+impl Auditd<'_> {
+    fn write<T>(&self, w: &mut JsonWriter, event: &Event<T>) -> Result<(), JsonError> {
+        let (cut_paths, cut_records) = self.cut;
+        w.begin_obj();
+        if !self.primary_type.is_empty() {
+            w.key("message_type");
+            w.str(&self.primary_type.to_lowercase());
+        }
+        if !self.types.is_empty() {
+            w.key("record_types");
+            w.str_list(self.types);
+        }
+        if let Some(serial) = &event.serial {
+            w.key("sequence");
+            serial.write_json(w)?;
+        }
+        match self.outcome {
+            "success" | "failure" => {
+                w.key("result");
+                w.str(if self.outcome == "success" { "success" } else { "fail" });
+            }
+            _ => {}
+        }
+        if let Some(session) = self.session.filter(|s| !s.is_empty() && !UNSET_TEXT.contains(s)) {
+            w.key("session");
+            w.str(session);
+        }
+        put_str(w, "node", self.node);
+        w.key("summary");
+        self.summary.write(w);
+        w.key("data");
+        let execve_event = self.execve_event;
+        let is_execve_arg = |k: &str| execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit);
+        match self.pair_spans {
+            // every pair is already written in `records`, as `data` writes it: copied from there
+            Some(spans) => {
+                w.begin_obj();
+                let kept = self.merged.at.iter().zip(&self.merged.pairs).filter(|&(_, (k, _))| !is_execve_arg(k));
+                for (i, (&(r, f), _)) in kept.enumerate() {
+                    if i > 0 {
+                        w.buf.push(b',');
+                    }
+                    let (start, end) = spans[r][f];
+                    w.buf.extend_from_slice(&self.records_json[start..end]);
+                }
+                w.end_obj();
+            }
+            None => write_fields(w, self.merged.pairs.iter().filter(|(k, _)| !is_execve_arg(k)).map(|(k, v)| (*k, *v))),
+        }
+        if self.paths_json != b"[]" {
+            w.key("paths");
+            if cut_paths {
+                w.buf.extend_from_slice(&cap_strings(self.paths_json, FLAT_VALUE_LIMIT));
+            } else {
+                w.buf.extend_from_slice(self.paths_json);
+            }
+        }
+        let records_full = (cut_paths || cut_records).then(|| python_dumps(self.records_json));
+        if self.records_json != b"[]" {
+            w.key("records");
+            if cut_records {
+                w.buf.extend_from_slice(&cap_strings(self.records_json, FLAT_VALUE_LIMIT));
+            } else {
+                w.buf.extend_from_slice(self.records_json);
+            }
+        }
+        if let Some(full) = records_full {
+            w.key("records_full");
+            w.str(&full);
+        }
+        w.key("complete");
+        w.str(event.complete.as_str());
+        if event.lost_before > 0 {
+            w.key("lost_before");
+            w.u64(u64::from(event.lost_before));
+        }
+        put_str(w, "error", event.error);
+        w.end_obj();
+        Ok(())
+    }
+}
+
+/// The document as values: what [`write_linux_ecs`] writes (not enriched), read back. For the
+/// callers that keep documents (`add`, the dead-letter and cut paths); `received_ns` times it when the
+/// event has no time.
+pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) -> Result<Obj, WriteError> {
+    let stamp = event_time(event, received_ns).map_err(|e| WriteError::Map(MapError::Internal(e)))?;
+    let mut w = JsonWriter::with_capacity(4096);
+    write_linux_ecs(&mut w, event, parties, &stamp, None)?;
+    match super::parse::parse(&w.buf) {
+        Some(Value::Obj(doc)) => Ok(doc),
+        _ => Err(WriteError::Map(MapError::Internal(PyError("the document's JSON did not read back".into())))),
+    }
 }
 
 /// `_file_candidates`: PATH items naming the object(s), with their names made absolute.
@@ -1020,45 +1454,85 @@ fn object_value(
     None
 }
 
+/// `auditd.summary` (`_summary`): actor / action / object / how, as go-libaudit's aucoalesce has it.
+struct Summary<'s> {
+    actor_primary: Option<Cow<'s, str>>,
+    actor_secondary: Option<Cow<'s, str>>,
+    action: &'s str,
+    object_type: &'static str,
+    object_primary: Option<String>,
+    object_secondary: Option<String>,
+    how: Option<&'s str>,
+}
+
+impl Summary<'_> {
+    fn write(&self, w: &mut JsonWriter) {
+        w.begin_obj();
+        if self.actor_primary.is_some() || self.actor_secondary.is_some() {
+            w.key("actor");
+            w.begin_obj();
+            if let Some(p) = &self.actor_primary {
+                w.key("primary");
+                w.str(p);
+            }
+            if let Some(s) = &self.actor_secondary {
+                w.key("secondary");
+                w.str(s);
+            }
+            w.end_obj();
+        }
+        put_str(w, "action", Some(self.action));
+        let (kind, primary, secondary) = (self.object_type, &self.object_primary, &self.object_secondary);
+        if !kind.is_empty() || primary.is_some() || secondary.is_some() {
+            w.key("object");
+            w.begin_obj();
+            if !kind.is_empty() {
+                w.key("type");
+                w.str(kind);
+            }
+            if let Some(p) = primary {
+                w.key("primary");
+                w.str(p);
+            }
+            if let Some(s) = secondary {
+                w.key("secondary");
+                w.str(s);
+            }
+            w.end_obj();
+        }
+        put_str(w, "how", self.how);
+        w.end_obj();
+    }
+}
+
 /// `_summary`: actor / action / object / how, as go-libaudit's aucoalesce summary has it.
 #[allow(clippy::too_many_arguments)]
-fn summary(
-    cat: &Cat,
+fn summary<'s>(
+    cat: &'s Cat,
     primary_type: &str,
-    merged: &Merged<'_>,
-    facts: Option<&Facts<'_>>,
+    merged: &Merged<'s>,
+    facts: Option<&'s Facts<'s>>,
     file_path: Option<&str>,
     file_path2: Option<&str>,
     sock_text: Option<&str>,
     keys: &[String],
-    exe: Option<&str>,
+    exe: Option<&'s str>,
     sock_port: Option<u16>,
-) -> Obj {
-    let mut actor = Obj::new();
+) -> Summary<'s> {
     let mut auid = id_text(ids_get(facts, "auid"));
     if primary_type == "LOGIN" {
         let old = merged.get("old-auid").filter(|v| !v.is_empty()).or_else(|| merged.get("old_auid"));
         auid = id_text(clean(old));
-    }
-    if let Some(a) = auid {
-        actor.push("primary", a);
     }
     let user_msg = has_user_msg(facts);
     let secondary = if primary_type == "SYSCALL" || !user_msg {
         id_text(ids_get(facts, "uid"))
     } else {
         clean(user_msg_get(facts, "acct"))
-            .map(|a| Text::from(a.to_owned()))
+            .map(Cow::Borrowed)
             .or_else(|| id_text(clean(user_msg_get(facts, "id"))))
             .or_else(|| id_text(ids_get(facts, "uid")))
     };
-    if let Some(s) = secondary {
-        actor.push("secondary", s);
-    }
-    let mut obj = Obj::new();
-    if !cat.object_type.is_empty() {
-        obj.push("type", cat.object_type);
-    }
     let mut primary = object_value(cat.object_primary, merged, file_path, file_path2, sock_text, keys);
     if primary.is_none() && matches!(cat.object_type, "file" | "filesystem") {
         primary = file_path.map(str::to_owned);
@@ -1068,33 +1542,19 @@ fn summary(
         secondary_obj = sock_port.map(|p| p.to_string());
     }
     let secondary_obj = secondary_obj.filter(|s| Some(s) != primary.as_ref());
-    if let Some(p) = primary {
-        obj.push("primary", p);
-    }
-    if let Some(s) = secondary_obj {
-        obj.push("secondary", s);
-    }
-    let mut out = Obj::new();
-    if !actor.is_empty() {
-        out.push("actor", actor);
-    }
-    if !cat.action.is_empty() {
-        out.push("action", cat.action.clone());
-    }
-    if !obj.is_empty() {
-        out.push("object", obj);
-    }
-    let mut how = exe
-        .map(str::to_owned)
-        .or_else(|| clean(user_msg_get(facts, "exe")).map(str::to_owned))
-        .or_else(|| clean(merged.get("comm")).map(str::to_owned));
+    let mut how = exe.or_else(|| clean(user_msg_get(facts, "exe"))).or_else(|| clean(merged.get("comm")));
     if user_msg && how.is_none() {
-        how = clean(user_msg_get(facts, "terminal")).map(str::to_owned);
+        how = clean(user_msg_get(facts, "terminal"));
     }
-    if let Some(h) = how.filter(|h| !h.is_empty()) {
-        out.push("how", h);
+    Summary {
+        actor_primary: auid,
+        actor_secondary: secondary,
+        action: &cat.action,
+        object_type: cat.object_type,
+        object_primary: primary,
+        object_secondary: secondary_obj,
+        how: how.filter(|h| !h.is_empty()),
     }
-    out
 }
 
 /// Whether every name is already a safe object key (`_names_are_safe`: text, not empty, no dots).

@@ -5,13 +5,15 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason, write_lines};
+use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason, write_action, write_lines};
 use super::common::{Observer, Parties, Source};
 use super::deadletter::{dead_letter_linux, holds_unencodable};
 use super::enrich::{Enrichment, enrich};
 use super::ids::document_id;
 use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
-use super::linux::{MapError, event_lines, linux_id_parts, linux_to_ecs, linux_to_v1};
+use super::linux::{
+    MapError, WriteError, event_lines, event_time, linux_id_parts, linux_to_ecs, linux_to_v1, write_linux_ecs,
+};
 use super::value::{Obj, Value};
 use crate::boundary::guard;
 use crate::json::{INTEGER_RANGE, JsonWriter, allowing_big_integers};
@@ -211,16 +213,97 @@ impl LinuxBuilder {
     fn all_built(&mut self, events: &[Event<Tag>], mut body: Option<&mut Body<'_>>) -> Vec<LinuxBuilt> {
         let mut built = Vec::with_capacity(events.len());
         for event in events {
-            // written straight to a body, a document's integers beyond 64 bits are caught as it is written
-            let mut b = self.built(event, body.is_none());
-            if let Some(body) = body.as_deref_mut() {
-                self.place(event, &mut b, body);
-            }
+            let b = match body.as_deref_mut() {
+                // an ECS document is written straight into the body
+                Some(body) if self.schema == Schema::Ecs => self.written(event, body),
+                // written to a body, a document's integers beyond 64 bits are caught as it is written
+                Some(body) => {
+                    let mut b = self.built(event, false);
+                    self.place(event, &mut b, body);
+                    b
+                }
+                None => self.built(event, true),
+            };
             built.push(b);
         }
         self.events += built.len() as u64;
         self.dead_letters += built.iter().filter(|b| b.dead_letter).count() as u64;
         built
+    }
+
+    /// An event's ECS document written straight into the body ([`write_linux_ecs`]: no document
+    /// model), enriched as it is written. What that path does not take goes the way of the documents
+    /// kept as values ([`LinuxBuilder::built`], then [`LinuxBuilder::place`]): a document over the fast
+    /// limits proof (it may need a cut), a mapper error (a dead letter), a zone to merge, a panic.
+    fn written(&self, event: &Event<Tag>, body: &mut Body<'_>) -> LinuxBuilt {
+        let first = event.tags.first();
+        let (Some(tag), false) = (first, event.complete == Complete::OrphanEoe || !self.fast_limits(event)) else {
+            return self.built_and_placed(event, body);
+        };
+        if event.records.iter().any(|r| r.error == Some("header number too long")) {
+            return self.built_and_placed(event, body);
+        }
+        let parties: &Parties = &self.senders[tag.sender];
+        let received = tag.received_ns;
+        let Ok(stamp) = event_time(event, received) else { return self.built_and_placed(event, body) };
+        let id = self.id_of(event, parties);
+        let w = &mut body.w;
+        let start = w.buf.len();
+        let names = &mut body.names;
+        let written = guard(|| {
+            let index = names.index(&stamp);
+            write_action(w, index, &id);
+            write_linux_ecs(w, event, parties, &stamp, self.enrichment.as_ref())?;
+            w.newline();
+            Ok::<_, WriteError>(index.to_owned())
+        });
+        let outcome = match written {
+            Ok(Ok(index)) => Outcome::Placed { start, end: w.buf.len(), index },
+            Ok(Err(WriteError::Unencodable(why))) => {
+                w.buf.truncate(start);
+                let json = self.unencodable_json(event, parties, received);
+                Outcome::Fallback(Fallback::Unencodable(why.0.to_owned()), json)
+            }
+            Ok(Err(WriteError::Map(_) | WriteError::NeedsValues)) | Err(_) => {
+                w.buf.truncate(start);
+                return self.built_and_placed(event, body);
+            }
+        };
+        LinuxBuilt {
+            id,
+            spool_ids: event.tags.iter().map(|t| t.spool_id).collect(),
+            received_ns: Some(received),
+            sender: Some(tag.sender),
+            dead_letter: false,
+            outcome,
+        }
+    }
+
+    fn built_and_placed(&self, event: &Event<Tag>, body: &mut Body<'_>) -> LinuxBuilt {
+        let mut b = self.built(event, false);
+        self.place(event, &mut b, body);
+        b
+    }
+
+    /// Whether the document is within `[limits]` for sure, from its lines' length alone
+    /// (`within_limits_fast` takes the length in characters, as Python's len(str); it only grows with
+    /// that length, and characters are never more than bytes: counted only when the bytes fail).
+    fn fast_limits(&self, event: &Event<Tag>) -> bool {
+        let records = event.records.len() as u64;
+        let raw_bytes: usize = event.records.iter().map(|r| r.raw.len()).sum();
+        within_limits_fast(raw_bytes as u64, records, &self.doc_limits) || {
+            let raw_chars: usize = event.records.iter().map(|r| r.raw.chars().count()).sum();
+            within_limits_fast(raw_chars as u64, records, &self.doc_limits)
+        }
+    }
+
+    /// The event's document id.
+    fn id_of(&self, event: &Event<Tag>, parties: &Parties) -> String {
+        let (head, lines) = linux_id_parts(event);
+        let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
+        refs.push(&head);
+        refs.extend(lines);
+        document_id("linux", &parties.identity, &refs)
     }
 
     /// `DocumentBuilder._linux(event)`; `check_unencodable`: look for integers beyond 64 bits now (a
@@ -241,11 +324,7 @@ impl LinuxBuilder {
         }
         let parties = self.event_parties(event);
         let parties: &Parties = &parties;
-        let (head, lines) = linux_id_parts(event);
-        let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
-        refs.push(&head);
-        refs.extend(lines);
-        let id = document_id("linux", &parties.identity, &refs);
+        let id = self.id_of(event, parties);
         let received = received_ns.unwrap_or(0);
         let dead_letter;
         let mapped = guard(|| self.document(event, parties, received, check_unencodable))
@@ -283,12 +362,14 @@ impl LinuxBuilder {
     /// (as `batch::unencodable_json`: not enriched nor cut), for the caller to hand to the sink.
     fn unencodable_json(&self, event: &Event<Tag>, parties: &Parties, received: u64) -> Option<Vec<u8>> {
         guard(|| {
-            allowing_big_integers(|| {
-                let doc = match self.schema {
-                    Schema::Ecs => linux_to_ecs(event, parties, received),
-                    Schema::V1 => linux_to_v1(event, &parties.source.peer, received),
-                };
-                doc.ok()?.to_json().ok()
+            allowing_big_integers(|| match self.schema {
+                Schema::Ecs => {
+                    let stamp = event_time(event, received).ok()?;
+                    let mut w = JsonWriter::with_capacity(4096);
+                    write_linux_ecs(&mut w, event, parties, &stamp, None).ok()?;
+                    Some(w.into_bytes())
+                }
+                Schema::V1 => linux_to_v1(event, &parties.source.peer, received).ok()?.to_json().ok(),
             })
         })
         .ok()
@@ -319,11 +400,13 @@ impl LinuxBuilder {
         }
         let mapped = match self.schema {
             Schema::Ecs => linux_to_ecs(event, parties, received),
-            Schema::V1 => linux_to_v1(event, &parties.source.peer, received),
+            Schema::V1 => linux_to_v1(event, &parties.source.peer, received).map_err(WriteError::Map),
         };
         let (doc, dead) = match mapped {
             Ok(doc) => (doc, false),
-            Err(MapError::Internal(e)) => {
+            Err(WriteError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
+            Err(WriteError::NeedsValues) => return Err(Fallback::Panicked("no enrichment here".into())),
+            Err(WriteError::Map(MapError::Internal(e))) => {
                 let error = format!("internal error: {}", e.0);
                 let doc = dead_letter_linux(&event_lines(event), parties, &error, received)
                     .map_err(|e| Fallback::Panicked(e.0))?;
@@ -333,15 +416,7 @@ impl LinuxBuilder {
         if check_unencodable && holds_unencodable(&doc) {
             return Err(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
         }
-        // within_limits_fast takes the lines' length in characters, as Python's len(str); it only grows
-        // with that length, and characters are never more than bytes: counted only when the bytes fail
-        let records = event.records.len() as u64;
-        let raw_bytes: usize = event.records.iter().map(|r| r.raw.len()).sum();
-        let fast = within_limits_fast(raw_bytes as u64, records, &self.doc_limits) || {
-            let raw_chars: usize = event.records.iter().map(|r| r.raw.chars().count()).sum();
-            within_limits_fast(raw_chars as u64, records, &self.doc_limits)
-        };
-        if !fast {
+        if !self.fast_limits(event) {
             let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
             if !within_limits(&json, &self.doc_limits) {
                 let cut = cut_document(&json, &event_lines(event), "linux", &self.doc_limits)
@@ -488,6 +563,82 @@ mod tests {
             at = *end;
         }
         assert_eq!(body.into_bytes(), expected.buf);
+    }
+
+    /// The body `add` + `serialize` makes (documents kept as values, enriched as values) and the one
+    /// `add_bulk` writes straight, for the same lines, sender and enrichment.
+    fn kept_and_written_bodies(lines: &[&[u8]], source: &Source, enrichment: Option<Enrichment>) -> (Vec<u8>, Vec<u8>) {
+        let (_, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
+        kept.enrichment = enrichment.clone();
+        written.enrichment = enrichment;
+        let mut expected = JsonWriter::with_capacity(0);
+        let mut docs = kept.add(lines, &[1], &ids, source, None);
+        docs.extend(kept.flush(None));
+        for b in docs.iter_mut().filter(|b| matches!(b.outcome, Outcome::Doc(_))) {
+            let json = kept.serialize(b).unwrap();
+            let Value::Obj(doc) = super::super::parse::parse(&json).unwrap() else { panic!("not an object") };
+            let stamp = doc.get("@timestamp").and_then(Value::as_str).unwrap();
+            write_lines(&mut expected, &naming.index(stamp), &b.id, &doc).unwrap();
+        }
+        let mut body = Body::new(&naming, 0);
+        written.add_bulk(lines, &[1], &ids, source, None, &mut body);
+        written.flush(Some(&mut body));
+        (expected.buf, body.into_bytes())
+    }
+
+    #[test]
+    fn documents_written_straight_are_the_documents_kept_as_values_enriched() {
+        use super::super::enrich::ZoneInfo;
+        let zone = "8f2b6c2e-0d1a-4b7e-9c3f-2a1b3c4d5e6f";
+        let lines: [&[u8]; 14] = [
+            // a zlogin into a zone (a1: the zone, upper case), by a user with names from the sender
+            b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 items=1 ppid=1 pid=2 auid=1000 uid=0 gid=0 euid=0 comm=\"zlogin\" exe=\"/usr/sbin/zlogin\" key=\"exec\" AUID=\"alice\" UID=\"root\"",
+            b"type=EXECVE msg=audit(1700000000.000:9): argc=2 a0=\"zlogin\" a1=\"8F2B6C2E-0D1A-4B7E-9C3F-2A1B3C4D5E6F\"",
+            b"type=PATH msg=audit(1700000000.000:9): item=0 name=\"/usr/sbin/zlogin\" inode=5 mode=0100755 ouid=0 ogid=0 nametype=NORMAL",
+            b"type=EOE msg=audit(1700000000.000:9): ",
+            // a login from an address and a host name, an account change, a failed connect
+            b"type=USER_LOGIN msg=audit(1700000001.000:10): pid=3 uid=0 auid=1000 ses=2 msg='op=login id=1001 exe=\"/usr/sbin/sshd\" hostname=client.example addr=10.1.2.3 terminal=ssh res=success'",
+            b"type=ADD_USER msg=audit(1700000001.000:11): pid=4 uid=0 auid=1000 msg='op=add-user id=1002 exe=\"/usr/sbin/useradd\" acct=\"bob\" res=success'",
+            b"type=SYSCALL msg=audit(1700000002.000:12): arch=c000003e syscall=42 success=no exit=-111 items=0 ppid=1 pid=5 auid=4294967295 uid=33 comm=\"curl\" exe=\"/usr/bin/curl\"",
+            b"type=SOCKADDR msg=audit(1700000002.000:12): saddr=020000500A0000010000000000000000",
+            b"type=EOE msg=audit(1700000002.000:12): ",
+            // a node name, a lost-events mark, a broken record
+            b"node=web1 type=SYSCALL msg=audit(1700000003.000:13): arch=c000003e syscall=2 success=yes exit=3 items=1 pid=6 uid=1000 cwd=\"/tmp\"",
+            b"node=web1 type=CWD msg=audit(1700000003.000:13): cwd=\"/tmp\"",
+            b"node=web1 type=PATH msg=audit(1700000003.000:13): item=0 name=\"f\" inode=9 mode=0100644 nametype=CREATE",
+            b"type=LOGIN msg=audit(1700000004.000:14): pid=7 uid=0 old-auid=4294967295 auid=1000 tty=(none) old-ses=4294967295 ses=3 res=1",
+            b"type=SYSCALL msg=audit(1700000005.000:15): arch=c000003e syscall=1 exit=3 a0=\"unterminated",
+        ];
+        let routable = Source { transport: "audisp-remote".into(), peer: "192.0.2.9".into(), ..Source::default() };
+        let nameless = Source { transport: "audisp-remote".into(), ..Source::default() };
+        let labelled = Enrichment {
+            hostname: Some("sender.example".into()),
+            labels: vec![("dc".into(), "ams1".into()), ("dialect".into(), "x".into()), ("dc".into(), "ams2".into())],
+            ..Enrichment::default()
+        };
+        let zoned = Enrichment {
+            zones: vec![(
+                zone.into(),
+                ZoneInfo { uuid: zone.into(), alias: "web".into(), owner_login: "carol".into(), ..ZoneInfo::default() },
+            )],
+            ..labelled.clone()
+        };
+        for source in [&routable, &nameless] {
+            for enrichment in [None, Some(labelled.clone()), Some(zoned.clone())] {
+                let what = format!("{source:?} {enrichment:?}");
+                let (expected, body) = kept_and_written_bodies(&lines, source, enrichment);
+                assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(&expected), "{what}");
+                assert!(body.windows(5).any(|w| w == b"alice"), "{what}");
+            }
+        }
+        // the zone was merged where one was given, the labels merged in their order
+        let (_, body) = kept_and_written_bodies(&lines, &routable, Some(zoned));
+        let body = String::from_utf8(body).unwrap();
+        assert!(
+            body.contains(r#""zlogin":{"zone":{"id":"8f2b6c2e-0d1a-4b7e-9c3f-2a1b3c4d5e6f","name":"web"}"#),
+            "{body}"
+        );
+        assert!(body.contains(r#""labels":{"dialect":"x","dc":"ams2"}"#), "{body}");
     }
 
     #[test]
