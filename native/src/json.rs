@@ -165,6 +165,12 @@ impl JsonWriter {
         self.buf
     }
 
+    /// Emptied for reuse, its room kept.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.longest = 0;
+    }
+
     #[inline]
     fn sep(&mut self) {
         match self.buf.last() {

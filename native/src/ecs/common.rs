@@ -274,12 +274,17 @@ pub fn id_text(value: u32) -> Option<String> {
 
 /// `basename`: the last path part (trailing slashes ignored), the path itself if that is empty.
 pub fn basename(path: &str) -> Option<String> {
+    basename_of(path).map(str::to_owned)
+}
+
+/// [`basename`] without a copy.
+pub fn basename_of(path: &str) -> Option<&str> {
     if path.is_empty() {
         return None;
     }
     let trimmed = path.trim_end_matches('/');
     let base = trimmed.rsplit('/').next().unwrap_or("");
-    Some(if base.is_empty() { path.to_owned() } else { base.to_owned() })
+    Some(if base.is_empty() { path } else { base })
 }
 
 /// `file_type_from_mode`: ECS file.type from the S_IFMT bits.

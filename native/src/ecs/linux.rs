@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::common::{
-    Parties, PyError, basename, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
+    Parties, PyError, basename_of, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
     short_hash_remembered, valid_ip,
 };
 use super::enrich::{Enrichment, zlogin_zone};
@@ -210,6 +210,11 @@ pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) 
 /// `_clean`: a value worth showing.
 fn clean(value: Option<&str>) -> Option<&str> {
     value.filter(|t| !matches!(*t, "" | "?" | "(null)" | "(none)" | "unset"))
+}
+
+/// `id_text` of a text value, borrowed.
+fn id_of(value: Option<&str>) -> Option<Cow<'_, str>> {
+    value.filter(|v| !UNSET_TEXT.contains(v)).map(Cow::Borrowed)
 }
 
 /// `id_text` of a text value.
@@ -801,7 +806,7 @@ pub fn write_linux_ecs<T>(
     // -- users
     let mut users = Users::default();
     for (field, at) in USER_ID_FIELDS {
-        users.put(at, "id", id_text(ids_get(facts, field)));
+        users.put(at, "id", id_of(ids_get(facts, field)));
         users.put(at, "name", names_get(facts, field).map(Cow::Borrowed));
     }
     if !users.top.is_empty() {
@@ -819,7 +824,7 @@ pub fn write_linux_ecs<T>(
         map_users_as_auditbeat(&mut users, &mut group, &mut order, main, mappings, facts);
     } else if user_space {
         let account_name = clean(user_msg_get(facts, "acct"));
-        let account_id = id_text(clean(user_msg_get(facts, "id")));
+        let account_id = id_of(clean(user_msg_get(facts, "id")));
         if primary_type == "CHGRP_ID" {
             if group.put("id", account_id) {
                 order.touch(Top::Group);
@@ -845,7 +850,7 @@ pub fn write_linux_ecs<T>(
     let exe = clean(process.and_then(|p| p.exe.as_deref()));
     let pname: Option<Cow<'_, str>> = clean(process.and_then(|p| p.comm.as_deref()))
         .map(Cow::Borrowed)
-        .or_else(|| basename(exe.unwrap_or("")).map(Cow::Owned));
+        .or_else(|| basename_of(exe.unwrap_or("")).map(Cow::Borrowed));
     let (argc, mut args) = match execve {
         Some((argc, args)) => (argc, Some(args)),
         None => (None, None),
@@ -862,8 +867,9 @@ pub fn write_linux_ecs<T>(
         .or_else(|| if user_space { clean(merged.get("cwd")) } else { None });
     let session = facts.and_then(|f| f.session);
     let entity_id = pid.map(|pid| {
-        let pid = pid.value.to_string();
-        short_hash_remembered(&[&parties.identity, node.unwrap_or(""), &pid, session.unwrap_or("None")])
+        let mut digits = itoa::Buffer::new();
+        let pid = digits.format(pid.value);
+        short_hash_remembered(&[&parties.identity, node.unwrap_or(""), pid, session.unwrap_or("None")])
     });
 
     // -- files
@@ -980,12 +986,13 @@ pub fn write_linux_ecs<T>(
         summary(&cat, primary_type, &merged, facts, file_path, file_path2, sock_text.as_deref(), keys, exe, sock_port);
 
     // -- auditd.records and auditd.paths, which auditd.data and the long-values cut read
-    let (paths_json, (records_json, pair_spans)) = (paths_json(paths)?, records_json(records, values)?);
+    let mut scratch = SCRATCH.take().cleared();
+    paths_json(&mut scratch.paths, paths)?;
+    let spans_valid = records_json(&mut scratch, records, values)?;
     // searched only if their writers wrote a text that long (every string in them is one they wrote)
     let long_strings =
         |w: &JsonWriter| w.longest_text() > FLAT_VALUE_LIMIT && has_long_strings(&w.buf, FLAT_VALUE_LIMIT);
-    let (cut_paths, cut_records) = (long_strings(&paths_json), long_strings(&records_json));
-    let (paths_json, records_json) = (paths_json.into_bytes(), records_json.into_bytes());
+    let (cut_paths, cut_records) = (long_strings(&scratch.paths), long_strings(&scratch.records));
     order.touch(Top::Auditd);
     if cut_paths || cut_records {
         tags.add_unique("tags", [Cow::Borrowed("long_values_cut_in_index")]);
@@ -993,19 +1000,13 @@ pub fn write_linux_ecs<T>(
     }
 
     // -- related.user, the message
-    let mut user_values: Vec<Cow<'_, str>> = Vec::new();
-    for (at, leaves) in RELATED_USER_LEAVES {
-        for leaf in leaves {
-            if let Some(v) = users.value(at, leaf) {
-                user_values.push(v);
-            }
-        }
-    }
+    let user_values =
+        RELATED_USER_LEAVES.iter().flat_map(|(at, leaves)| leaves.iter().filter_map(|leaf| users.value(*at, leaf)));
     if related.add_unique("user", user_values) {
         order.touch(Top::Related);
     }
     order.touch(Top::Message);
-    let message = summary_message(&users, &summary, &cat.action, outcome);
+    summary_message(&mut scratch.message, &users, &summary, &cat.action, outcome);
 
     // -- the enrichment (`Enricher._enrich`) of a document no zone applies to
     let mut ptr_hostname = None;
@@ -1064,9 +1065,16 @@ pub fn write_linux_ecs<T>(
                 w.str("auditd");
                 w.key("dataset");
                 w.str("linux.audit");
-                if let Some(n) = type_num {
-                    w.key("code");
-                    w.str(&n.to_string());
+                match type_num {
+                    Some(Num::Small(n)) => {
+                        w.key("code");
+                        w.str(itoa::Buffer::new().format(*n));
+                    }
+                    Some(n) => {
+                        w.key("code");
+                        w.str(&n.to_string());
+                    }
+                    None => {}
                 }
                 if let Some(serial) = &event.serial {
                     w.key("sequence");
@@ -1137,14 +1145,15 @@ pub fn write_linux_ecs<T>(
                         Some(n) => write_int(w, n)?,
                         None => w.u64(args.len() as u64),
                     }
-                    let mut command_line = String::with_capacity(args.iter().map(|a| a.len() + 1).sum());
+                    let command_line = &mut scratch.text;
+                    command_line.clear();
                     for (i, a) in args.iter().enumerate() {
                         if i > 0 {
                             command_line.push(' ');
                         }
                         command_line.push_str(a);
                     }
-                    put_str(w, "command_line", Some(&command_line));
+                    put_str(w, "command_line", Some(command_line));
                 }
                 put_str(w, "title", title.as_deref());
                 put_str(w, "working_directory", cwd);
@@ -1155,7 +1164,7 @@ pub fn write_linux_ecs<T>(
                 let (Some(fp), Some(first)) = (file_path, file_first) else { continue };
                 section(w, "file", |w| {
                     put_str(w, "path", Some(fp));
-                    put_str(w, "name", basename(fp).as_deref());
+                    put_str(w, "name", basename_of(fp));
                     if fp.contains('/') {
                         let d = dirname(fp);
                         put_str(w, "directory", Some(if d.is_empty() { "/" } else { d }));
@@ -1206,20 +1215,21 @@ pub fn write_linux_ecs<T>(
                     summary: &summary,
                     merged: &merged,
                     execve_event: types.contains(&"EXECVE"),
-                    pair_spans: pair_spans.as_deref(),
-                    records_json: &records_json,
-                    paths_json: &paths_json,
+                    spans: spans_valid.then_some((&scratch.spans[..], &scratch.record_spans[..])),
+                    records_json: &scratch.records.buf,
+                    paths_json: &scratch.paths.buf,
                     cut: (cut_paths, cut_records),
                 };
-                auditd.write(w, event)?;
+                auditd.write(w, event, &mut scratch.text)?;
             }
             Top::Message => {
                 w.key("message");
-                w.str(&message);
+                w.str(&scratch.message);
             }
         }
     }
     w.end_obj();
+    SCRATCH.set(scratch);
     Ok(())
 }
 
@@ -1262,14 +1272,12 @@ fn write_labels(w: &mut JsonWriter, labels: &[(String, String)]) {
 }
 
 /// `summary_message`: `<actor> <action> <object> (<outcome>)`, from the final user section.
-fn summary_message(users: &Users<'_>, summary: &Summary<'_>, action: &str, outcome: &str) -> String {
+fn summary_message(out: &mut String, users: &Users<'_>, summary: &Summary<'_>, action: &str, outcome: &str) {
     let present = |at: Option<u8>, leaf: &str| users.text(at, leaf).filter(|v| !v.is_empty());
     let actor = present(Some(U_AUDIT), "name")
         .or_else(|| present(None, "name"))
         .or_else(|| present(Some(U_AUDIT), "id"))
         .or_else(|| users.text(None, "id"));
-    // sized for the usual message: one allocation
-    let mut out = String::with_capacity(96);
     out.push_str(actor.unwrap_or("someone"));
     out.push(' ');
     out.push_str(if action.is_empty() { "did" } else { action });
@@ -1280,8 +1288,10 @@ fn summary_message(users: &Users<'_>, summary: &Summary<'_>, action: &str, outco
     out.push_str(" (");
     out.push_str(if outcome.is_empty() { "unknown" } else { outcome });
     out.push(')');
-    out
 }
+
+/// Every record's interpreted `"key":value` pairs (start, end) and where each record's start.
+type PairSpans<'d> = (&'d [(usize, usize)], &'d [usize]);
 
 /// The `auditd` section's parts.
 struct Auditd<'d> {
@@ -1293,7 +1303,8 @@ struct Auditd<'d> {
     summary: &'d Summary<'d>,
     merged: &'d Merged<'d>,
     execve_event: bool,
-    pair_spans: Option<&'d [Vec<(usize, usize)>]>,
+    /// Every record's interpreted pairs in `records_json`, and where each record's start.
+    spans: Option<PairSpans<'d>>,
     records_json: &'d [u8],
     paths_json: &'d [u8],
     /// Whether paths and records hold strings over the flat limit.
@@ -1301,12 +1312,19 @@ struct Auditd<'d> {
 }
 
 impl Auditd<'_> {
-    fn write<T>(&self, w: &mut JsonWriter, event: &Event<T>) -> Result<(), JsonError> {
+    fn write<T>(&self, w: &mut JsonWriter, event: &Event<T>, text: &mut String) -> Result<(), JsonError> {
         let (cut_paths, cut_records) = self.cut;
         w.begin_obj();
         if !self.primary_type.is_empty() {
             w.key("message_type");
-            w.str(&self.primary_type.to_lowercase());
+            text.clear();
+            if self.primary_type.is_ascii() {
+                text.push_str(self.primary_type);
+                text.make_ascii_lowercase();
+            } else {
+                text.push_str(&self.primary_type.to_lowercase());
+            }
+            w.str(text);
         }
         if !self.types.is_empty() {
             w.key("record_types");
@@ -1333,16 +1351,16 @@ impl Auditd<'_> {
         w.key("data");
         let execve_event = self.execve_event;
         let is_execve_arg = |k: &str| execve_event && k.starts_with('a') && k[1..].chars().next().is_some_and(is_digit);
-        match self.pair_spans {
+        match self.spans {
             // every pair is already written in `records`, as `data` writes it: copied from there
-            Some(spans) => {
+            Some((spans, record_spans)) => {
                 w.begin_obj();
                 let kept = self.merged.at.iter().zip(&self.merged.pairs).filter(|&(_, (k, _))| !is_execve_arg(k));
                 for (i, (&(r, f), _)) in kept.enumerate() {
                     if i > 0 {
                         w.buf.push(b',');
                     }
-                    let (start, end) = spans[r][f];
+                    let (start, end) = spans[record_spans[r] + f];
                     w.buf.extend_from_slice(&self.records_json[start..end]);
                 }
                 w.end_obj();
@@ -1519,19 +1537,19 @@ fn summary<'s>(
     exe: Option<&'s str>,
     sock_port: Option<u16>,
 ) -> Summary<'s> {
-    let mut auid = id_text(ids_get(facts, "auid"));
+    let mut auid = id_of(ids_get(facts, "auid"));
     if primary_type == "LOGIN" {
         let old = merged.get("old-auid").filter(|v| !v.is_empty()).or_else(|| merged.get("old_auid"));
-        auid = id_text(clean(old));
+        auid = id_of(clean(old));
     }
     let user_msg = has_user_msg(facts);
     let secondary = if primary_type == "SYSCALL" || !user_msg {
-        id_text(ids_get(facts, "uid"))
+        id_of(ids_get(facts, "uid"))
     } else {
         clean(user_msg_get(facts, "acct"))
             .map(Cow::Borrowed)
-            .or_else(|| id_text(clean(user_msg_get(facts, "id"))))
-            .or_else(|| id_text(ids_get(facts, "uid")))
+            .or_else(|| id_of(clean(user_msg_get(facts, "id"))))
+            .or_else(|| id_of(ids_get(facts, "uid")))
     };
     let mut primary = object_value(cat.object_primary, merged, file_path, file_path2, sock_text, keys);
     if primary.is_none() && matches!(cat.object_type, "file" | "filesystem") {
@@ -1615,9 +1633,8 @@ fn write_fields_and_interpreted(
     w.end_obj();
 }
 
-/// `[_jsonable(p) for p in paths]` as JSON (None values dropped).
-fn paths_json(paths: &[PathEntry<'_>]) -> Result<JsonWriter, JsonError> {
-    let mut w = JsonWriter::with_capacity(paths.len() * 256 + 2);
+/// `[_jsonable(p) for p in paths]` as JSON (None values dropped), into `w`.
+fn paths_json(w: &mut JsonWriter, paths: &[PathEntry<'_>]) -> Result<(), JsonError> {
     w.begin_arr();
     for p in paths {
         w.item();
@@ -1639,47 +1656,41 @@ fn paths_json(paths: &[PathEntry<'_>]) -> Result<JsonWriter, JsonError> {
         w.end_obj();
     }
     w.end_arr();
-    Ok(w)
+    Ok(())
 }
 
-/// `[_record_detail(r) for r in records]` as JSON: type, raw and interpreted fields, sender's names.
-/// With it, where each record's interpreted pairs are in that JSON (per record, per field), when every
-/// record's names are safe (else None).
-#[allow(clippy::type_complexity)]
-fn records_json(
-    records: &[Record],
-    values: &[Option<Vec<Cow<'_, str>>>],
-) -> Result<(JsonWriter, Option<Vec<Vec<(usize, usize)>>>), JsonError> {
-    let mut w = JsonWriter::with_capacity(records.iter().map(|r| r.raw.len() * 2 + 64).sum::<usize>() + 2);
-    let mut written = Vec::new();
-    let mut spans: Option<Vec<Vec<(usize, usize)>>> = Some(Vec::with_capacity(records.len()));
+/// `[_record_detail(r) for r in records]` as JSON, into `s.records`: type, raw and interpreted
+/// fields, sender's names. Whether, for every record, where its interpreted pairs are in that JSON is
+/// in `s.spans` (from `s.record_spans[record]`, per field): when every record's names are safe.
+fn records_json(s: &mut Scratch, records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<bool, JsonError> {
+    let Scratch { records: w, written, spans, record_spans, .. } = s;
+    let mut spans_valid = true;
     w.begin_arr();
     for (rec, vals) in records.iter().zip(values) {
-        let mut pair_spans = Vec::new();
+        record_spans.push(spans.len());
         w.item();
         w.begin_obj();
         w.key("type");
         w.str(&rec.type_name);
         if let Some(n) = &rec.type_num {
             w.key("type_num");
-            n.write_json(&mut w)?;
+            n.write_json(w)?;
         }
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
                 if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
-                    pair_spans.reserve_exact(rec.fields.len());
-                    write_fields_and_interpreted(&mut w, rec, vals, &mut written, &mut pair_spans);
+                    write_fields_and_interpreted(w, rec, vals, written, spans);
                 } else {
-                    spans = None;
+                    spans_valid = false;
                     w.key("fields");
-                    write_fields(&mut w, rec.fields.iter());
+                    write_fields(w, rec.fields.iter());
                     w.key("interpreted");
-                    write_fields(&mut w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+                    write_fields(w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
                 }
             }
             if !rec.enriched.is_empty() {
                 w.key("enriched");
-                write_fields(&mut w, rec.enriched.iter());
+                write_fields(w, rec.enriched.iter());
             }
             if !rec.duplicates.is_empty() {
                 w.key("duplicates");
@@ -1697,12 +1708,39 @@ fn records_json(
             w.str(&rec.raw);
         }
         w.end_obj();
-        if let Some(spans) = &mut spans {
-            spans.push(pair_spans);
-        }
     }
     w.end_arr();
-    Ok((w, spans))
+    Ok(spans_valid)
+}
+
+/// The buffers a thread's Linux documents reuse, emptied for each (their room kept).
+#[derive(Default)]
+struct Scratch {
+    records: JsonWriter,
+    paths: JsonWriter,
+    /// Per field of the record being written: key, value start, end (`write_fields_noting_spans`).
+    written: Vec<(usize, usize, usize)>,
+    /// Per field of every record: its interpreted `"key":value` in `records`.
+    spans: Vec<(usize, usize)>,
+    /// Per record: where its fields start in `spans`.
+    record_spans: Vec<usize>,
+    message: String,
+    text: String,
+}
+
+impl Scratch {
+    fn cleared(mut self) -> Self {
+        self.records.clear();
+        self.paths.clear();
+        self.spans.clear();
+        self.record_spans.clear();
+        self.message.clear();
+        self
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 // ------------------------------------------------------------------------------------------- v1
