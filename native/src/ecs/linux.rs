@@ -1000,8 +1000,23 @@ pub fn write_linux_ecs<T>(
     }
 
     // -- related.user, the message
-    let user_values =
-        RELATED_USER_LEAVES.iter().flat_map(|(at, leaves)| leaves.iter().filter_map(|leaf| users.value(*at, leaf)));
+    let mut user_values: [Option<Cow<'_, str>>; 10] = Default::default();
+    let mut n = 0;
+    for (at, leaves) in RELATED_USER_LEAVES {
+        // each object looked for once, not once per leaf
+        let (flat, sub) = match at {
+            None => (Some(&users.top), None),
+            Some(i) => (None, users.exists(i).then(|| &users.pool[usize::from(i)])),
+        };
+        for leaf in leaves {
+            let found = flat.and_then(|f| f.get(leaf)).or_else(|| sub.and_then(|f| f.get(leaf)));
+            if let Some(Val::Str(s)) = found {
+                user_values[n] = Some(s.clone());
+                n += 1;
+            }
+        }
+    }
+    let user_values = user_values.into_iter().flatten();
     if related.add_unique("user", user_values) {
         order.touch(Top::Related);
     }
