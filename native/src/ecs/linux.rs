@@ -97,34 +97,80 @@ fn user_mappings(primary_type: &str) -> Option<Mapping> {
 
 /// A categorization row merged for one event (`tables.Category`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cat {
-    pub action: String,
+pub struct Cat<'a> {
+    pub action: Cow<'a, str>,
     pub object_type: &'static str,
     pub object_primary: &'static [&'static str],
     pub object_secondary: &'static [&'static str],
     pub kind: &'static str,
-    pub category: Vec<&'static str>,
-    pub types: Vec<&'static str>,
+    pub category: Strs,
+    pub types: Strs,
     pub direction: &'static str,
+}
+
+/// A list of the tables' strings merged from two rows (a record type's, then the new ones of the
+/// syscall's): at most [`Strs::CAPACITY`], as a row has at most half that many (a test checks the
+/// tables), held without an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strs {
+    items: [&'static str; Strs::CAPACITY],
+    len: usize,
+}
+
+impl Strs {
+    pub const CAPACITY: usize = 8;
+
+    fn of(items: &[&'static str]) -> Self {
+        let mut out = Strs { items: [""; Strs::CAPACITY], len: 0 };
+        for s in items {
+            out.push_new(s);
+        }
+        out
+    }
+
+    /// Appended unless already there (or, beyond the capacity the tables never reach, dropped).
+    fn push_new(&mut self, item: &'static str) {
+        if !self.as_slice().contains(&item) && self.len < Strs::CAPACITY {
+            self.items[self.len] = item;
+            self.len += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[&'static str] {
+        &self.items[..self.len]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 fn type_action(primary_type: &str) -> String {
     primary_type.to_lowercase().replace('_', "-")
 }
 
+/// A row of the Linux table by its key's two parts (`type:` or `syscall:` and a name), the key made
+/// on the stack when it is short (they all are but for hostile record types).
+fn category_row(prefix: &str, name: &str) -> Option<&'static LinuxCategory> {
+    let mut buf = [0u8; 64];
+    let n = prefix.len() + name.len();
+    if n > buf.len() {
+        return linux_category(&[prefix, name].concat());
+    }
+    buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    buf[prefix.len()..n].copy_from_slice(name.as_bytes());
+    linux_category(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
 /// `categorize`: (primary record type, merged category).
-pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) -> (&'a str, Cat) {
+pub fn categorize<'a>(types: &[&'a str], syscall: Option<&'a str>, apparmor: bool) -> (&'a str, Cat<'a>) {
     let mut record_row: Option<&'static LinuxCategory> = None;
     let mut primary_type = "";
-    let mut key = String::with_capacity(48); // one buffer for every lookup key
     for &rtype in types {
         if AUXILIARY.contains(&rtype) {
             continue;
         }
-        key.clear();
-        key.push_str("type:");
-        key.push_str(if rtype == "AVC" && apparmor { "AVC_APPARMOR" } else { rtype });
-        if let Some(row) = linux_category(&key) {
+        if let Some(row) = category_row("type:", if rtype == "AVC" && apparmor { "AVC_APPARMOR" } else { rtype }) {
             record_row = Some(row);
             primary_type = rtype;
             break;
@@ -135,16 +181,13 @@ pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) 
     }
     let mut syscall_row: Option<&'static LinuxCategory> = None;
     if types.contains(&"SYSCALL") {
-        key.clear();
-        key.push_str("syscall:");
-        key.push_str(syscall.unwrap_or("None"));
-        syscall_row = linux_category(&key).or_else(|| linux_category("syscall:*"));
+        syscall_row = category_row("syscall:", syscall.unwrap_or("None")).or_else(|| linux_category("syscall:*"));
         if record_row.is_none() {
             primary_type = "SYSCALL";
         }
     }
     let Some(base) = record_row.or(syscall_row) else {
-        let action = if primary_type.is_empty() { "unknown".to_owned() } else { type_action(primary_type) };
+        let action = if primary_type.is_empty() { Cow::Borrowed("unknown") } else { type_action(primary_type).into() };
         let primary = if primary_type.is_empty() { types.first().copied().unwrap_or("") } else { primary_type };
         let cat = Cat {
             action,
@@ -152,42 +195,36 @@ pub fn categorize<'a>(types: &[&'a str], syscall: Option<&str>, apparmor: bool) 
             object_primary: &[],
             object_secondary: &[],
             kind: "",
-            category: vec!["process"],
-            types: vec!["info"],
+            category: Strs::of(&["process"]),
+            types: Strs::of(&["info"]),
             direction: "",
         };
         return (primary, cat);
     };
-    let mut category: Vec<&'static str> = base.category.to_vec();
-    let mut ecs_type: Vec<&'static str> = base.types.to_vec();
+    let mut category = Strs::of(base.category);
+    let mut ecs_type = Strs::of(base.types);
     if let (Some(_), Some(sys)) = (record_row, syscall_row) {
         if category.is_empty() {
-            category = sys.category.to_vec();
-            ecs_type = sys.types.to_vec();
+            category = Strs::of(sys.category);
+            ecs_type = Strs::of(sys.types);
         } else {
-            for c in sys.category {
-                if !category.contains(c) {
-                    category.push(c);
-                }
-            }
-            for t in sys.types {
-                if !ecs_type.contains(t) {
-                    ecs_type.push(t);
-                }
-            }
+            sys.category.iter().for_each(|c| category.push_new(c));
+            sys.types.iter().for_each(|t| ecs_type.push_new(t));
         }
     }
     if category.is_empty() {
-        category = vec!["process"];
-        ecs_type = vec!["info"];
+        category = Strs::of(&["process"]);
+        ecs_type = Strs::of(&["info"]);
     }
-    let mut action = if base.action.is_empty() { syscall_row.map_or("", |s| s.action) } else { base.action }.to_owned();
-    if action.is_empty() {
-        action = match syscall {
-            Some(s) if !s.is_empty() => s.to_owned(),
-            _ => type_action(primary_type),
-        };
-    }
+    let table_action = if base.action.is_empty() { syscall_row.map_or("", |s| s.action) } else { base.action };
+    let action: Cow<'a, str> = if !table_action.is_empty() {
+        Cow::Borrowed(table_action)
+    } else {
+        match syscall {
+            Some(s) if !s.is_empty() => Cow::Borrowed(s),
+            _ => type_action(primary_type).into(),
+        }
+    };
     let or_sys = |own: &'static str, f: fn(&'static LinuxCategory) -> &'static str| {
         if own.is_empty() { syscall_row.map_or("", f) } else { own }
     };
@@ -875,19 +912,13 @@ pub fn write_linux_ecs<T>(
     // -- files
     let no_paths: Vec<PathEntry<'_>> = Vec::new();
     let paths: &[PathEntry<'_>] = facts.map_or(&no_paths, |f| &f.paths);
-    let candidates = file_candidates(paths, cwd);
-    let file_path: Option<&str> = candidates.first().map(|c| c.1.as_str());
-    let file_path2: Option<&str> = candidates.get(1).map(|c| c.1.as_str());
+    let files = file_candidates(paths, cwd);
+    let file_path: Option<&str> = files.path.as_deref();
+    let file_path2: Option<&str> = files.path2.as_deref();
     let file_first = match file_path {
-        Some(fp) if matches!(cat.object_type, "file" | "filesystem" | "" | "process") => {
+        Some(_) if matches!(cat.object_type, "file" | "filesystem" | "" | "process") => {
             order.touch(Top::File);
-            Some(
-                candidates
-                    .iter()
-                    .find(|(p, name)| name == fp && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
-                    .unwrap_or(&candidates[0])
-                    .0,
-            )
+            files.first
         }
         _ => None,
     };
@@ -1069,11 +1100,11 @@ pub fn write_linux_ecs<T>(
                 });
                 if !cat.category.is_empty() {
                     w.key("category");
-                    w.str_list(&cat.category);
+                    w.str_list(cat.category.as_slice());
                 }
                 if !cat.types.is_empty() {
                     w.key("type");
-                    w.str_list(&cat.types);
+                    w.str_list(cat.types.as_slice());
                 }
                 put_str(w, "action", Some(&cat.action));
                 w.key("module");
@@ -1194,7 +1225,7 @@ pub fn write_linux_ecs<T>(
                     put_str(w, "gid", path_id_text(path_get(first, "ogid")).as_deref());
                     let dev = path_get(first, "dev").and_then(path_text);
                     put_str(w, "device", clean(dev.as_deref()));
-                    if TWO_PATH_ACTIONS.contains(&cat.action.as_str()) {
+                    if TWO_PATH_ACTIONS.contains(&cat.action.as_ref()) {
                         put_str(w, "target_path", file_path2);
                     }
                     Ok(())
@@ -1428,16 +1459,22 @@ pub fn linux_to_ecs<T>(event: &Event<T>, parties: &Parties, received_ns: u64) ->
     }
 }
 
-/// `_file_candidates`: PATH items naming the object(s), with their names made absolute.
-fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&str>) -> Vec<(&'p PathEntry<'a>, String)> {
-    let named: Vec<(&PathEntry<'a>, Cow<'_, str>)> = paths
-        .iter()
-        .filter_map(|p| {
-            let name = path_get(p, "name").and_then(path_text)?;
-            clean(Some(&name))?;
-            Some((p, name))
-        })
-        .collect();
+/// What the mapper takes of `_file_candidates` (PATH items naming the object(s), their names made
+/// absolute): the first two names, and the item file.* describes (the first named like the first
+/// with an inode, else the first). Names are borrowed unless made absolute.
+#[derive(Default)]
+struct Files<'p, 'a> {
+    path: Option<Cow<'p, str>>,
+    path2: Option<Cow<'p, str>>,
+    first: Option<&'p PathEntry<'a>>,
+}
+
+fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&'p str>) -> Files<'p, 'a> {
+    let named = |p: &'p PathEntry<'a>| -> Option<Cow<'p, str>> {
+        let name = path_get(p, "name").and_then(path_text)?;
+        clean(Some(&name))?;
+        Some(name)
+    };
     let is_parent = |p: &PathEntry<'_>| match path_get(p, "nametype") {
         // `.upper() == "PARENT"`: no copy for ASCII text, where upper-casing is the ASCII one
         Some(v) => path_text(v).is_some_and(|t| {
@@ -1445,22 +1482,28 @@ fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&str>) -> Vec
         }),
         None => false,
     };
-    let objects: Vec<usize> = (0..named.len()).filter(|&i| !is_parent(named[i].0)).collect();
-    let chosen: Vec<usize> = if objects.is_empty() { (0..named.len()).collect() } else { objects };
-    chosen
-        .into_iter()
-        .map(|i| {
-            let (p, name) = &named[i];
+    // the items that are not a PARENT, if any is named; else all named ones
+    let objects = paths.iter().any(|p| !is_parent(p) && named(p).is_some());
+    let chosen = move || {
+        paths.iter().filter(move |p| !objects || !is_parent(p)).filter_map(move |p| {
+            let name = named(p)?;
             let name = match cwd {
                 Some(cwd) if !cwd.is_empty() && !name.starts_with('/') => {
                     let joined = if cwd.ends_with('/') { format!("{cwd}{name}") } else { format!("{cwd}/{name}") };
-                    normpath(&joined)
+                    Cow::Owned(normpath(&joined))
                 }
-                _ => name.to_string(),
+                _ => name,
             };
-            (*p, name)
+            Some((p, name))
         })
-        .collect()
+    };
+    let mut them = chosen();
+    let Some((p0, path)) = them.next() else { return Files::default() };
+    let path2 = them.next().map(|(_, name)| name);
+    let first = chosen()
+        .find(|(p, name)| *name == path && path_get(p, "inode").is_some_and(|v| *v != PathValue::Null))
+        .map_or(p0, |(p, _)| p);
+    Files { path: Some(path), path2, first: Some(first) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1541,7 +1584,7 @@ impl Summary<'_> {
 /// `_summary`: actor / action / object / how, as go-libaudit's aucoalesce summary has it.
 #[allow(clippy::too_many_arguments)]
 fn summary<'s>(
-    cat: &'s Cat,
+    cat: &'s Cat<'s>,
     primary_type: &str,
     merged: &Merged<'s>,
     facts: Option<&'s Facts<'s>>,
@@ -1956,12 +1999,23 @@ mod tests {
     }
 
     #[test]
+    fn two_rows_merged_fit_the_category_lists() {
+        for (key, row) in crate::ecs::tables::LINUX_CATEGORIES {
+            let half = Strs::CAPACITY / 2;
+            assert!(row.category.len() <= half && row.types.len() <= half, "{key}");
+        }
+    }
+
+    #[test]
     fn categorization_merges_the_rows() {
         let (primary, cat) = categorize(&["SYSCALL", "EXECVE", "PATH"], Some("execve"), false);
         assert_eq!(primary, "SYSCALL");
         assert_eq!(cat.action, "executed");
         let (primary, cat) = categorize(&["WEIRD_THING"], None, false);
-        assert_eq!((primary, cat.action.as_str()), ("WEIRD_THING", "weird-thing"));
+        assert_eq!((primary, cat.action.as_ref()), ("WEIRD_THING", "weird-thing"));
+        assert_eq!(cat.category.as_slice(), ["process"]);
+        let (_, cat) = categorize(&["SYSCALL"], Some("frobnicate"), false);
+        assert_eq!(cat.action, "frobnicate");
         assert!(is_number("0") && is_number("18446744073709551615") && !is_number("18446744073709551616"));
         assert!(!is_number("") && !is_number("12a"));
     }
