@@ -47,6 +47,9 @@ pub fn big_integers_allowed() -> bool {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The longest text [`JsonWriter::str`] copies as fixed-size words.
+const SHORT: usize = 16;
+
 /// Bytes that need an escape: controls, `"` and `\` (the tests' reference).
 #[cfg(test)]
 const fn escape_table() -> [bool; 256] {
@@ -204,6 +207,12 @@ impl JsonWriter {
     pub fn key(&mut self, k: &str) {
         self.longest = self.longest.max(k.len());
         self.sep();
+        if k.len() <= SHORT {
+            // as a short string, then its colon
+            self.quoted_short(k.as_bytes());
+            self.buf.push(b':');
+            return;
+        }
         self.buf.push(b'"');
         self.buf.extend_from_slice(k.as_bytes());
         self.buf.extend_from_slice(b"\":");
@@ -273,19 +282,40 @@ impl JsonWriter {
         let bytes = s.as_bytes();
         self.longest = self.longest.max(bytes.len());
         match first_escape(bytes) {
+            None if bytes.len() <= SHORT => self.quoted_short(bytes),
             None => {
                 self.buf.reserve(bytes.len() + 2);
                 self.buf.push(b'"');
-                if bytes.len() <= 16 {
-                    // most keys and values: a call to memcpy costs more than copying them
-                    self.buf.extend(bytes.iter().copied());
-                } else {
-                    self.buf.extend_from_slice(bytes);
-                }
+                self.buf.extend_from_slice(bytes);
                 self.buf.push(b'"');
             }
             Some(first) => self.str_escaped(bytes, first),
         }
+    }
+
+    /// A short text quoted (most keys and values): copied as a few fixed-size words, overlapping,
+    /// into a quoted block of fixed size, which goes into the buffer whole and is cut to the text's
+    /// length (a call to memcpy, or a loop over the bytes, costs more for these).
+    #[inline]
+    fn quoted_short(&mut self, b: &[u8]) {
+        let n = b.len().min(SHORT);
+        let mut block = [b'"'; SHORT + 2];
+        if n >= 8 {
+            block[1..9].copy_from_slice(&b[..8]);
+            block[n - 7..n + 1].copy_from_slice(&b[n - 8..n]);
+        } else if n >= 4 {
+            block[1..5].copy_from_slice(&b[..4]);
+            block[n - 3..n + 1].copy_from_slice(&b[n - 4..n]);
+        } else if n >= 2 {
+            block[1..3].copy_from_slice(&b[..2]);
+            block[n - 1..n + 1].copy_from_slice(&b[n - 2..n]);
+        } else if n == 1 {
+            block[1] = b[0];
+        }
+        block[n + 1] = b'"';
+        let end = self.buf.len() + n + 2;
+        self.buf.extend_from_slice(&block);
+        self.buf.truncate(end);
     }
 
     /// A string with something to escape, the first at `first`.
@@ -413,6 +443,21 @@ pub fn hex_string(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_texts_are_quoted_whole_at_every_length() {
+        let text = "abcdefghijklmnopqrsé";
+        for end in 0..=text.len() {
+            let Some(t) = text.get(..end) else { continue };
+            let mut w = JsonWriter::with_capacity(0);
+            w.begin_arr();
+            w.str(t);
+            w.item();
+            w.str(t);
+            w.end_arr();
+            assert_eq!(w.buf, format!("[\"{t}\",\"{t}\"]").as_bytes(), "{end}");
+        }
+    }
+
     #[test]
     fn the_longest_text_written_is_known() {
         let mut w = JsonWriter::with_capacity(0);
