@@ -1787,7 +1787,15 @@ struct Scratch {
 }
 
 impl Scratch {
+    /// What a thread keeps between documents at most: a huge event's buffers are let go after it.
+    const KEPT_BYTES: usize = 1 << 20;
+
     fn cleared(mut self) -> Self {
+        for w in [&mut self.records, &mut self.paths] {
+            if w.buf.capacity() > Scratch::KEPT_BYTES {
+                *w = JsonWriter::default();
+            }
+        }
         self.records.clear();
         self.paths.clear();
         self.spans.clear();
