@@ -1401,13 +1401,25 @@ impl Auditd<'_> {
             // every pair is already written in `records`, as `data` writes it: copied from there
             Some((spans, record_spans)) => {
                 w.begin_obj();
+                let json = self.records_json;
                 let kept = self.merged.at.iter().zip(&self.merged.pairs).filter(|&(_, (k, _))| !is_execve_arg(k));
-                for (i, (&(r, f), _)) in kept.enumerate() {
-                    if i > 0 {
-                        w.buf.push(b',');
-                    }
+                // pairs one comma apart in `records` (a record's fields, mostly) are copied as one run
+                let mut run: Option<(usize, usize)> = None;
+                for (&(r, f), _) in kept {
                     let (start, end) = spans[record_spans[r] + f];
-                    w.buf.extend_from_slice(&self.records_json[start..end]);
+                    run = match run {
+                        Some((from, to)) if start == to + 1 && json[to] == b',' => Some((from, end)),
+                        Some((from, to)) => {
+                            w.item();
+                            w.buf.extend_from_slice(&json[from..to]);
+                            Some((start, end))
+                        }
+                        None => Some((start, end)),
+                    };
+                }
+                if let Some((from, to)) = run {
+                    w.item();
+                    w.buf.extend_from_slice(&json[from..to]);
                 }
                 w.end_obj();
             }
