@@ -453,6 +453,8 @@ fn sender_name(record: &Record, field: Option<&str>, value: &str, facts: Option<
 struct Users<'a> {
     top: Flat<'a, 8>,
     pool: [Flat<'a, 3>; 9],
+    /// Which pool objects are in the section (their parents then are too).
+    present: [bool; 9],
 }
 
 const U_GROUP: u8 = 0;
@@ -477,24 +479,36 @@ const USER_SUBS: [(&str, Option<u8>); 9] = [
 
 impl<'a> Users<'a> {
     fn exists(&self, at: u8) -> bool {
-        let (key, parent) = USER_SUBS[usize::from(at)];
-        match parent {
-            None => self.top.has_sub(key) == Some(at),
-            Some(p) => self.exists(p) && self.pool[usize::from(p)].has_sub(key) == Some(at),
-        }
+        self.present[usize::from(at)]
     }
 
     fn make(&mut self, at: u8) {
+        if self.exists(at) {
+            return;
+        }
         let (key, parent) = USER_SUBS[usize::from(at)];
-        let made = match parent {
+        match parent {
             None => self.top.sub(key, at),
             Some(p) => {
                 self.make(p);
                 self.pool[usize::from(p)].sub(key, at)
             }
         };
-        if made {
-            self.pool[usize::from(at)].clear();
+        self.pool[usize::from(at)].clear();
+        self.present[usize::from(at)] = true;
+    }
+
+    /// The object dropped from its parent, with the objects in it.
+    fn remove_sub(&mut self, at: u8) {
+        let (key, parent) = USER_SUBS[usize::from(at)];
+        match parent {
+            None => self.top.remove(key),
+            Some(p) => self.pool[usize::from(p)].remove(key),
+        }
+        for (i, (_, p)) in USER_SUBS.iter().enumerate() {
+            if i == usize::from(at) || *p == Some(at) {
+                self.present[i] = false;
+            }
         }
     }
 
@@ -543,13 +557,9 @@ impl<'a> Users<'a> {
 
     /// `drop_empty(user)`: objects left empty are dropped, innermost first.
     fn drop_empty(&mut self) {
-        for (i, &(key, parent)) in USER_SUBS.iter().enumerate().rev() {
-            let i = i as u8;
+        for i in (0..USER_SUBS.len() as u8).rev() {
             if self.exists(i) && self.pool[usize::from(i)].is_empty() {
-                match parent {
-                    None => self.top.remove(key),
-                    Some(p) => self.pool[usize::from(p)].remove(key),
-                }
+                self.remove_sub(i);
             }
         }
     }
@@ -615,7 +625,7 @@ fn map_users_as_auditbeat<'a>(
                 .iter()
                 .any(|k| users.top.text(k).is_some_and(|v| users.text(Some(U_EFFECTIVE), k) == Some(v)));
         if same {
-            users.top.remove("effective");
+            users.remove_sub(U_EFFECTIVE);
         }
         users.drop_empty();
         if users.top.is_empty() {
