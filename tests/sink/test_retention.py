@@ -17,9 +17,9 @@ from __future__ import annotations
 import pytest
 
 from auditrecv.config import ConfigError, Search, parse_config
+from auditrecv.schema.retention import lifecycle_policies, lifecycle_settings, retention_policy_name
 from auditrecv.schema.templates import build_templates
 from auditrecv.sink import BulkIndexer, TemplateError, detect_engine, install_templates
-from auditrecv.sink.retention import lifecycle_policies, lifecycle_settings, retention_policy_name
 from tests.sink.fake_engine import FakeEngine
 
 DAILY_ILM = {
