@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.metrics import counter
-from auditrecv.sink import BulkDoc, BulkOutcome, Indexer, index_for
+from auditrecv.sink import BulkBatch, Indexer, Settlement, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
@@ -651,26 +651,28 @@ class Pipeline:
             enrich = self._enricher.enrich
             await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
         settings = self._cfg.search
-        bulk: list[BulkDoc[BuiltDoc]] = []
-        nothing: list[BuiltDoc] = []  # records that make no document (`has_document`, in the same pass)
+        batch: BulkBatch[list[int]] = BulkBatch()  # tokens: the spool ids of each document
+        nothing: list[list[int]] = []  # the spool ids of records that make no document (`has_document`)
         for d in docs:
-            if d.source is not None:
-                bulk.append(BulkDoc(d.index, d.doc_id, d.source, d, d.lines))
+            if d.lines is not None:
+                batch.add_lines(d.index, d.doc_id, d.lines, d.spool_ids)
+            elif d.source is not None:
+                batch.add(d.index, d.doc_id, d.source, d.spool_ids)
             elif d.doc is not None:
-                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
+                batch.add(index_for(settings, d.doc), d.doc_id, d.doc, d.spool_ids)
             elif d.native is None:
-                nothing.append(d)
+                nothing.append(d.spool_ids)
         if nothing:
             await self._confirmed(nothing)
-        if bulk:
-            await self._indexer.submit(bulk, self._settled)
+        if len(batch):
+            await self._indexer.submit(batch, self._settled)
 
-    async def _settled(self, outcomes: list[BulkOutcome[BuiltDoc]]) -> None:
-        await self._confirmed([token for o in outcomes if (token := o.doc.token) is not None])
+    async def _settled(self, settlement: Settlement[list[int]]) -> None:
+        await self._confirmed(settlement.tokens())
 
-    async def _confirmed(self, docs: list[BuiltDoc]) -> None:
-        """Forget the spool records of documents the engine holds (or that make none)."""
-        ids = [i for d in docs for i in d.spool_ids]
+    async def _confirmed(self, docs: list[list[int]]) -> None:
+        """Forget the spool records of documents the engine holds (or that make none): their spool ids."""
+        ids = [i for spool_ids in docs for i in spool_ids]
         if ids:
             await self._forget(ids)
         self.stats["indexed"] += len(docs)
