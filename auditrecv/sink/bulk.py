@@ -282,13 +282,13 @@ class BulkIndexer:
 
     def _chunks(self, batch: BulkBatch[Any], positions: Sequence[int]) -> Iterator[Sequence[int]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
-        sizes = list(map(len, map(batch.lines.__getitem__, positions)))
-        if 0 < len(positions) <= max_docs and sum(sizes) <= max_bytes:
-            yield positions  # one request (the pipeline's batches)
+        if 0 < len(positions) <= max_docs and len(batch.body(positions)) <= max_bytes:
+            yield positions  # one request (the pipeline's batches): no per-document bookkeeping
             return
         chunk: list[int] = []
         size = 0
-        for p, n in zip(positions, sizes, strict=True):
+        for p in positions:
+            n = len(batch.body([p]))
             if chunk and (len(chunk) >= max_docs or size + n > max_bytes):
                 yield chunk
                 chunk, size = [], 0
@@ -449,7 +449,7 @@ class BulkIndexer:
             self._max_failures,
             _failure_text(failure),
             run.batch.ids[first],
-            len(_source(run.batch.lines[first])),
+            len(_source(run.batch.body([first]))),
             run.batch.indexes[first],
             items=len(positions),
         )
@@ -566,7 +566,7 @@ class BulkIndexer:
         for p in positions:
             status, etype, reason = run.failure[p]
             unencodable = batch.unencodable.get(p)
-            original = unencodable[1] if unencodable else _source(batch.lines[p]).decode("utf-8", "replace")
+            original = unencodable[1] if unencodable else _source(batch.body([p])).decode("utf-8", "replace")
             truncated = len(original) > self._dlq_max
             if truncated:
                 original = original[: self._dlq_max]

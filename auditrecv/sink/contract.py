@@ -36,15 +36,17 @@ _DocSource = dict[str, Any] | bytes
 
 
 class BulkBatch(Generic[T]):
-    """Documents to `create`, as one object: by position, each document's NDJSON lines (its `create`
-    action line and source line, as the native core writes them), id, index and token (opaque to the sink:
-    the spool ids it was built from). One that cannot be serialized has no lines: the sink dead-letters it
-    (`serialization_error`, its repr kept)."""
+    """Documents to `create`, as one object: their NDJSON lines back to back (a `create` action line and a
+    source line each; the native core's bulk bodies as they are) and, by position, where each one's lines
+    end, its id, index and token (opaque to the sink: the spool ids it was built from). One that cannot be
+    serialized takes no bytes: the sink dead-letters it (`serialization_error`, its repr kept)."""
 
-    __slots__ = ("ids", "indexes", "lines", "tokens", "unencodable")
+    __slots__ = ("_parts", "_size", "ends", "ids", "indexes", "tokens", "unencodable")
 
     def __init__(self) -> None:
-        self.lines: list[bytes] = []
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.ends: list[int] = []  # document p's lines end at ends[p] and start at ends[p - 1] (0 for p = 0)
         self.ids: list[str] = []
         self.indexes: list[str] = []
         self.tokens: list[T] = []
@@ -71,23 +73,39 @@ class BulkBatch(Generic[T]):
 
     def add_lines(self, index: str, doc_id: str, lines: bytes, token: T) -> None:
         """A document whose lines are written."""
-        self.lines.append(lines)
+        self._parts.append(lines)
+        self._size += len(lines)
+        self.ends.append(self._size)
         self.ids.append(doc_id)
         self.indexes.append(index)
         self.tokens.append(token)
 
+    def add_body(
+        self, body: bytes, ends: Sequence[int], ids: Sequence[str], indexes: Sequence[str], tokens: Sequence[T]
+    ) -> None:
+        """Documents written back to back in `body`, the lines of each ending at its `ends` offset."""
+        self._parts.append(body)
+        self.ends += [self._size + end for end in ends] if self._size else ends
+        self._size += len(body)
+        self.ids += ids
+        self.indexes += indexes
+        self.tokens += tokens
+
     def body(self, positions: Sequence[int]) -> bytes:
-        """The request body of the documents at `positions`."""
-        if isinstance(positions, range):
-            return b"".join(self.lines[positions.start : positions.stop])
-        return b"".join([self.lines[p] for p in positions])
+        """The request body of the documents at `positions`: a slice when they follow each other."""
+        if len(self._parts) != 1:
+            self._parts = [b"".join(self._parts)]
+        whole, ends = self._parts[0], self.ends
+        if isinstance(positions, range) and positions:
+            return whole[ends[positions.start - 1] if positions.start else 0 : ends[positions.stop - 1]]
+        return b"".join([whole[ends[p - 1] if p else 0 : ends[p]] for p in positions])
 
     def take(self, other: BulkBatch[T], positions: Iterable[int]) -> None:
         """Append the documents at `positions` of `other`."""
         for p in positions:
             if p in other.unencodable:
                 self.unencodable[len(self.ids)] = other.unencodable[p]
-            self.add_lines(other.indexes[p], other.ids[p], other.lines[p], other.tokens[p])
+            self.add_lines(other.indexes[p], other.ids[p], other.body(range(p, p + 1)), other.tokens[p])
 
 
 def _json_default(obj: Any) -> Any:

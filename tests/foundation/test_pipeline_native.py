@@ -93,7 +93,7 @@ class FakeIndexer:
             if doc_id not in SERIALIZED:
                 self.prebuilt.add(doc_id)
             refused = batch.unencodable.get(p)
-            self.lines[doc_id] = refused[0] if refused else batch.lines[p]
+            self.lines[doc_id] = refused[0] if refused else batch.body([p])
         await settled(Settlement(batch, range(len(batch)), {}))
 
     async def wait_idle(self) -> None:
@@ -339,6 +339,28 @@ def assert_pipeline_as_builder(cfg: Config, items: list[tuple[int, SpoolRecord]]
     assert indexer.lines == as_sent(cfg, docs)
     assert indexer.prebuilt == {k for k, v in indexer.lines.items() if isinstance(v, bytes)}
     assert {k: pipeline.stats[k] for k in stats} == dict(stats)
+
+
+def test_a_clean_bsm_read_goes_to_the_sink_as_one_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every record of a read made a document, none a dead letter nor cut: its native body is handed to the
+    sink whole (`BulkBatch.add_body`), the same lines as written document by document."""
+    bodies: list[int] = []
+    add_body = BulkBatch.add_body
+
+    def recording(self: BulkBatch[Any], body: bytes, ends: Any, ids: Any, indexes: Any, tokens: Any) -> None:
+        bodies.append(len(ids))
+        add_body(self, body, ends, ids, indexes, tokens)
+
+    monkeypatch.setattr(BulkBatch, "add_body", recording)
+    records = [
+        B.record(B.header32(6152, 1_700_000_000 + i, 0, version=11), b"\x28" + B.str16(f"r{i}")) for i in range(120)
+    ]
+    items = [
+        (i + 1, SpoolRecord("bsm", payload, SENDERS[0], 1_700_000_000_000_000_000 + i))
+        for i, payload in enumerate(records)
+    ]
+    assert_pipeline_as_builder(linux_cfg(batch=50), items, record_clock=True)
+    assert bodies == [50, 50, 20]
 
 
 @pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])

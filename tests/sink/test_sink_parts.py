@@ -57,13 +57,13 @@ def test_batch_lines_by_position_and_a_source_no_json_holds() -> None:
     three = b'{"create":{"_index":"idx-b","_id":"d3"}}\n{"n":3}\n'
     assert batch.body(range(4)) == b'{"create":{"_index":"idx-a","_id":"n0"}}\n{"n":0}\n' + one + three
     assert batch.body(range(1, 2)) == one and batch.body([1, 3]) == one + three and batch.body([]) == b""
-    assert batch.lines[2] == b""  # no lines: dead-lettered by the sink
+    assert batch.body([2]) == b""  # no lines: dead-lettered by the sink
     assert batch.unencodable == {2: ("TypeError: Integer exceeds 64-bit range", "{'n': 1180591620717411303424}")}
     merged: BulkBatch[int] = BulkBatch()
     merged.take(batch, [3, 2])
     merged.take(BulkBatch.of([("idx-c", "x", {"x": 1}, 9)]), range(1))
     assert (merged.ids, merged.indexes, merged.tokens) == (["d3", "big", "x"], ["idx-b", "idx-a", "idx-c"], [3, 2, 9])
-    assert merged.unencodable == {1: batch.unencodable[2]} and merged.lines[0] == three
+    assert merged.unencodable == {1: batch.unencodable[2]} and merged.body([0]) == three
 
 
 async def test_index_tells_per_document_only_what_was_not_created(fake: FakeEngine) -> None:
