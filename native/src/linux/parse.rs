@@ -301,13 +301,14 @@ fn value_end(s: &str, v: usize) -> usize {
 pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
     // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
     let mut out = Vec::with_capacity((s.len() / 10).clamp(8, 64));
-    kv_scan(s, |key, value| out.push((key, Cow::Borrowed(value))));
+    kv_scan(s, |key, equals, end| out.push((&s[key..equals], Cow::Borrowed(&s[equals + 1..end]))));
     out
 }
 
-/// The matches of `kv_findall`, handed to `found` as they are found.
+/// The matches of `kv_findall`, handed to `found` as they are found: where the key starts, where its
+/// `=` is, where the value ends (byte offsets in `s`).
 #[inline]
-fn kv_scan<'a>(s: &'a str, mut found: impl FnMut(&'a str, &'a str)) {
+fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize)) {
     let b = s.as_bytes();
     let mut p = 0;
     while p < b.len() {
@@ -331,7 +332,7 @@ fn kv_scan<'a>(s: &'a str, mut found: impl FnMut(&'a str, &'a str)) {
             continue;
         }
         let end = value_end(s, r + 1);
-        found(&s[p..r], &s[r + 1..end]);
+        found(p, r, end);
         p = end;
     }
 }
@@ -411,13 +412,21 @@ fn key_bit(key: &str) -> (usize, u64) {
 
 /// The pairs of a kernel record's body stored as they are found (`fill` of `kv_findall`, without
 /// the list in between).
-fn fill_kernel(record: &mut Record, line: &Arc<str>, body: &str) {
+fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
+    let body = &line[start..end];
     let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
     let mut seen: Option<super::assemble::FastSet<&str>> = None;
     let mut keys = [""; KEYS_ON_STACK];
     let mut filter = [0u64; 4];
     let mut count = 0;
-    kv_scan(body, |key, value| {
+    // spans of the line, found by offset (a line too long for u32 offsets keeps copies)
+    let spans = line.len() <= u32::MAX as usize;
+    let text = |from: usize, to: usize| match spans {
+        true => Text::Span((start + from) as u32, (start + to) as u32),
+        false => Text::of(line, &body[from..to]),
+    };
+    kv_scan(body, |k, equals, v_end| {
+        let (key, value) = (&body[k..equals], &body[equals + 1..v_end]);
         let repeated = match &mut seen {
             Some(seen) => !seen.insert(key),
             None => {
@@ -442,7 +451,7 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, body: &str) {
                 seen = Some(set);
             }
         }
-        fields.push((Text::of(line, key), Text::of(line, value)));
+        fields.push((text(k, equals), text(equals + 1, v_end)));
     });
     record.fields = Fields::new(Arc::clone(line), fields);
 }
@@ -503,7 +512,7 @@ fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
             prepend_avc(&mut pairs, avc(body));
             fill(record, raw, pairs);
         } else {
-            fill_kernel(record, raw, body);
+            fill_kernel(record, raw, start, end);
         }
     }
     if end < raw.len() {

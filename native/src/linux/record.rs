@@ -76,6 +76,11 @@ impl Fields {
         self.pairs.iter().find(|(k, _)| upper(k.resolve(line))).map(|(_, v)| v.resolve(line))
     }
 
+    /// The line the pairs point into, and the pairs as they are stored (spans of it, mostly).
+    pub(crate) fn raw_parts(&self) -> (&Arc<str>, &[(Text, Text)]) {
+        (&self.line, &self.pairs)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let line = &*self.line;
         self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
