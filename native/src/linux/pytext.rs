@@ -285,6 +285,10 @@ pub fn py_int(s: &str, base: u32) -> Option<PyInt> {
         let v: i64 = s.parse().ok()?;
         return Some(PyInt::small(v));
     }
+    if base == 8 && !s.is_empty() && s.len() < 21 && s.bytes().all(|b| matches!(b, b'0'..=b'7')) {
+        let v = i64::from_str_radix(s, 8).ok()?;
+        return Some(PyInt::small(v));
+    }
     if base == 16 && !s.is_empty() && s.len() < 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         let v = i64::from_str_radix(s, 16).ok()?;
         return Some(PyInt::small(v));

@@ -65,7 +65,16 @@ impl Fields {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         let line = &*self.line;
-        self.pairs.iter().find(|(k, _)| k.len() == name.len() && k.resolve(line) == name).map(|(_, v)| v.resolve(line))
+        let (bytes, wanted) = (line.as_bytes(), name.as_bytes());
+        // spans compared as bytes of the line, their length and first byte first (most differ there)
+        let found = self.pairs.iter().find(|(k, _)| match *k {
+            Text::Span(from, to) => {
+                let (from, to) = (from as usize, to as usize);
+                to - from == wanted.len() && wanted.first() == bytes.get(from) && bytes[from..to] == *wanted
+            }
+            _ => k.resolve(line) == name,
+        });
+        found.map(|(_, v)| v.resolve(line))
     }
 
     /// `get(name.upper())` for an ASCII `name`, without making the upper-case name.
