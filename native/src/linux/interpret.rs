@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::assemble::{Complete, Event, FastMap};
+use super::field_kinds::{FIELD_KINDS, Kind};
 use super::num::Num;
 use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
 use super::record::{Fields, Record};
@@ -21,58 +22,19 @@ fn is_unset(raw: &str) -> bool {
     UNSET_IDS.contains(&raw)
 }
 
-/// How one field is rendered (interpret.py `_HANDLERS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Id,
-    TypeDependentId,
-    Key,
-    Escaped,
-    Proctitle,
-    Syscall,
-    Arch,
-    Exit,
-    Result,
-    Session,
-    Mode,
-    Sockaddr,
-    Capability,
-    SyscallArg,
-    FilterList,
-    Promiscuous,
-    TtyData,
-}
-
+/// The rendering of a field name: a probe or two of a hash table made by `build.rs` from `FIELD_KINDS`.
+#[inline]
 fn kind(name: &str) -> Option<Kind> {
-    Some(match name {
-        // uids and gids
-        "auid" | "uid" | "euid" | "suid" | "fsuid" | "ouid" | "oauid" | "iuid" | "sauid" | "obj_uid" | "inode_uid"
-        | "old-auid" | "new-auid" | "loginuid" | "old_auid" | "new_auid" | "gid" | "egid" | "sgid" | "fsgid"
-        | "ogid" | "obj_gid" | "inode_gid" | "new_gid" | "new-gid" => Kind::Id,
-        // fields the kernel hex-encodes when they hold special bytes
-        "path" | "comm" | "exe" | "file" | "name" | "watch" | "cwd" | "cmd" | "acct" | "dir" | "vm" | "old-chardev"
-        | "new-chardev" | "old-disk" | "new-disk" | "old-fs" | "new-fs" | "old-net" | "new-net" | "old-rng"
-        | "new-rng" | "device" | "cgroup" | "ocomm" | "grp" | "new_group" | "invalid_context" | "sw" | "root_dir"
-        | "apparmor" | "operation" | "denied_mask" | "info" | "profile" | "requested_mask" => Kind::Escaped,
-        "cap_fp" | "cap_fi" | "cap_pp" | "cap_pi" | "cap_pe" | "cap_pa" | "cap_bnd" | "cap_ambient" | "fp" | "fi"
-        | "pp" | "pi" | "pe" | "pa" | "old_pp" | "old_pi" | "old_pe" | "old_pa" | "new_pp" | "new_pi" | "new_pe"
-        | "new_pa" | "pnew_pp" | "pnew_pi" | "pnew_pe" | "pnew_pa" => Kind::Capability,
-        "a0" | "a1" | "a2" | "a3" => Kind::SyscallArg,
-        "id" => Kind::TypeDependentId,
-        "key" => Kind::Key,
-        "proctitle" => Kind::Proctitle,
-        "syscall" => Kind::Syscall,
-        "arch" => Kind::Arch,
-        "exit" => Kind::Exit,
-        "res" | "result" => Kind::Result,
-        "ses" => Kind::Session,
-        "mode" => Kind::Mode,
-        "saddr" => Kind::Sockaddr,
-        "list" => Kind::FilterList,
-        "prom" | "old_prom" => Kind::Promiscuous,
-        "data" => Kind::TtyData,
-        _ => return None,
-    })
+    use tables::{FIELD_KIND_SLOTS, FIELD_KIND_SLOTS_BITS, FIELD_KIND_SLOTS_KEYS, FIELD_KIND_SLOTS_SEED};
+    let i = tables::find_name(
+        name,
+        &FIELD_KIND_SLOTS,
+        &FIELD_KIND_SLOTS_KEYS,
+        FIELD_KIND_SLOTS_SEED,
+        FIELD_KIND_SLOTS_BITS,
+        |i| FIELD_KINDS[i].0,
+    )?;
+    Some(FIELD_KINDS[i].1)
 }
 
 /// Record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c).
@@ -1087,6 +1049,18 @@ mod tests {
         assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1duid=\"bob\" UIDS=x", "uid"), "7");
         assert_eq!(value("type=SYSCALL msg=audit(1.000:1): old-auid=7\x1dOLD-AUID=\"eve\"", "old-auid"), "eve");
         assert_eq!(value("type=EXECVE msg=audit(1.000:1): a1[0]=6869", "a1[0]"), "hi");
+    }
+
+    #[test]
+    fn field_kinds_are_found_by_name() {
+        for &(name, expected) in FIELD_KINDS {
+            assert_eq!(kind(name), Some(expected), "{name}");
+            assert_eq!(FIELD_KINDS.iter().filter(|f| f.0 == name).count(), 1, "{name} once");
+        }
+        for name in ["", "a4", "uidx", "Uid", "cap_fe", "argc", "nametype", "auid "] {
+            assert_eq!(kind(name), None, "{name}");
+        }
+        assert_eq!(FIELD_KINDS.len(), 105);
     }
 
     #[test]

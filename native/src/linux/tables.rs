@@ -19,15 +19,32 @@ pub fn syscall_name(table: SyscallTable, number: i64) -> Option<&'static str> {
     table.binary_search_by_key(&number, |s| s.0).ok().map(|i| table[i].1)
 }
 
-/// The number of a record type name, and the name as a static string: a hash table made by `build.rs`
-/// (a probe or two, one comparison each).
+/// The number of a record type name, and the name as a static string: a hash table made by `build.rs`.
 pub fn msg_type_number(name: &str) -> Option<(&'static str, i64)> {
-    let mask = MSG_TYPE_SLOTS.len() - 1;
-    let mut slot = name_slot(name.as_bytes(), MSG_TYPE_SLOTS_SEED, MSG_TYPE_SLOTS_BITS);
+    let i = find_name(name, &MSG_TYPE_SLOTS, &MSG_TYPE_SLOTS_KEYS, MSG_TYPE_SLOTS_SEED, MSG_TYPE_SLOTS_BITS, |i| {
+        MSG_TYPE_NUMBERS[i].0
+    })?;
+    Some(MSG_TYPE_NUMBERS[i])
+}
+
+/// The index of `name` in a table `build.rs` made (`hash_table`): a probe or two, each comparing keys
+/// (two words and a length; the names themselves only beyond 16 bytes, where keys may be equal).
+#[inline]
+pub fn find_name(
+    name: &str,
+    slots: &[u16],
+    keys: &[(u64, u64, usize)],
+    seed: u64,
+    bits: u32,
+    name_at: impl Fn(usize) -> &'static str,
+) -> Option<usize> {
+    let (bytes, mask) = (name.as_bytes(), slots.len() - 1);
+    let key = name_key(bytes);
+    let mut slot = key_slot(key, bytes.len(), seed, bits);
     loop {
-        let &(known, number) = MSG_TYPE_NUMBERS.get(usize::from(MSG_TYPE_SLOTS[slot]).checked_sub(1)?)?;
-        if known == name {
-            return Some((known, number));
+        let i = usize::from(slots[slot]).checked_sub(1)?;
+        if keys[i] == (key.0, key.1, bytes.len()) && (bytes.len() <= 16 || name_at(i) == name) {
+            return Some(i);
         }
         slot = (slot + 1) & mask;
     }
