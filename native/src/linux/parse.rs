@@ -75,10 +75,11 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Eight bytes at a time: whether any is `<= 0x20` or `>= 0x80` (or `=` with `stop_at_equals`): the
-/// bytes that may end a run of non-whitespace. The exact test follows at byte level.
+/// Eight bytes at a time: the high bit of each byte that may end a run of non-whitespace, `<= 0x20`
+/// or `>= 0x80` (or `=` with `stop_at_equals`). The lowest mark is exact (bytes above a marked one may be
+/// marked without reason); the byte itself is then checked exactly.
 #[inline]
-fn word_may_stop(w: u64, stop_at_equals: bool) -> bool {
+fn stop_marks(w: u64, stop_at_equals: bool) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let low = w.wrapping_sub(ONES * 0x21) & !w & HIGH; // a byte < 0x21
@@ -88,31 +89,33 @@ fn word_may_stop(w: u64, stop_at_equals: bool) -> bool {
     } else {
         0
     };
-    low | equals | (w & HIGH) != 0
+    low | equals | (w & HIGH)
 }
 
 /// The end of the run from `i` of bytes that are not whitespace (nor `=`, with `stop_at_equals`).
 #[inline]
 fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
-    loop {
-        while let Some(word) = b.get(i..i + 8) {
-            if word_may_stop(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals) {
-                break;
-            }
+    while let Some(word) = b.get(i..i + 8) {
+        let marks = stop_marks(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals);
+        if marks == 0 {
             i += 8;
+            continue;
         }
-        // at most eight bytes one at a time, then words again
-        let stop = (i + 8).min(b.len());
-        while i < stop {
-            if (stop_at_equals && b[i] == b'=') || is_space_at(b, i) {
-                return i;
-            }
-            i += 1;
+        // the first byte that may stop the run: a stop, or (a control that is not whitespace, a
+        // non-ASCII character) the run goes on after it
+        let j = i + (marks.trailing_zeros() / 8) as usize;
+        if (stop_at_equals && b[j] == b'=') || is_space_at(b, j) {
+            return j;
         }
-        if i >= b.len() {
+        i = j + 1;
+    }
+    while i < b.len() {
+        if (stop_at_equals && b[i] == b'=') || is_space_at(b, i) {
             return i;
         }
+        i += 1;
     }
+    i
 }
 
 fn skip_nonspace(b: &[u8], i: usize) -> usize {
@@ -414,17 +417,17 @@ fn key_bit(key: &str) -> (usize, u64) {
 /// the list in between).
 fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
     let body = &line[start..end];
+    if line.len() > u32::MAX as usize {
+        // too long for spans of u32 offsets: the pairs as copies
+        return fill(record, line, kv_findall(body));
+    }
     let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
     let mut seen: Option<super::assemble::FastSet<&str>> = None;
     let mut keys = [""; KEYS_ON_STACK];
     let mut filter = [0u64; 4];
     let mut count = 0;
-    // spans of the line, found by offset (a line too long for u32 offsets keeps copies)
-    let spans = line.len() <= u32::MAX as usize;
-    let text = |from: usize, to: usize| match spans {
-        true => Text::Span((start + from) as u32, (start + to) as u32),
-        false => Text::of(line, &body[from..to]),
-    };
+    // spans of the line, by offset (the line fits u32 offsets: checked above)
+    let text = |from: usize, to: usize| Text::Span((start + from) as u32, (start + to) as u32);
     kv_scan(body, |k, equals, v_end| {
         let (key, value) = (&body[k..equals], &body[equals + 1..v_end]);
         let repeated = match &mut seen {

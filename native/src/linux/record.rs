@@ -17,6 +17,7 @@ pub enum Text {
 
 impl Text {
     /// `part` as a slice of `base` when it is one, else a copy (or a known name).
+    #[inline]
     pub fn of(base: &str, part: &str) -> Text {
         let (b, p) = (base.as_ptr() as usize, part.as_ptr() as usize);
         if p >= b && p + part.len() <= b + base.len() && base.len() <= u32::MAX as usize {
