@@ -283,6 +283,41 @@ fn copy_run(buf: &mut Vec<u8>, line: &[u8], from: usize, to: usize) {
     }
 }
 
+/// `record.msg_id()` as a JSON string (null without one), written without building the text when
+/// the numbers are small.
+fn write_msg_id(w: &mut JsonWriter, record: &Record) {
+    let (Some(Num::Small(time)), Some(Num::Small(serial))) = (&record.time_ns, &record.serial) else {
+        w.opt_str(record.msg_id().as_deref());
+        return;
+    };
+    let mut id = [0u8; 96];
+    let mut digits = itoa::Buffer::new();
+    let sec = digits.format(time / 1_000_000_000).as_bytes();
+    id[..sec.len()].copy_from_slice(sec);
+    let ms = (time % 1_000_000_000 / 1_000_000) as u16;
+    let digit = |d: u16| b'0' + (d % 10) as u8;
+    let mut n = sec.len();
+    id[n..n + 5].copy_from_slice(&[b'.', digit(ms / 100), digit(ms / 10), digit(ms), b':']);
+    n += 5;
+    let serial = digits.format(*serial).as_bytes();
+    id[n..n + serial.len()].copy_from_slice(serial);
+    n += serial.len();
+    if n > w.longest_text() {
+        // through `str`, which keeps the writer's longest text
+        w.str(std::str::from_utf8(&id[..n]).expect("ASCII digits"));
+        return;
+    }
+    w.buf.push(b'"');
+    w.buf.extend_from_slice(&id[..n]);
+    w.buf.push(b'"');
+}
+
+/// Where `part` is in `line`, when it is a slice of it.
+fn slice_of(line: &str, part: &str) -> Option<(usize, usize)> {
+    let (base, at) = (line.as_ptr() as usize, part.as_ptr() as usize);
+    (at >= base && at + part.len() <= base + line.len()).then(|| (at - base, at - base + part.len()))
+}
+
 fn opt_num(w: &mut JsonWriter, v: Option<&Num>) -> Result<(), JsonError> {
     match v {
         Some(n) => n.write_json(w),
@@ -329,7 +364,10 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
     let (tables, arch_table) = syscall_tables(event);
     w.begin_obj();
     w.key("id");
-    w.opt_str(event.records.first().and_then(|r| r.msg_id()).as_deref());
+    match event.records.first() {
+        Some(record) => write_msg_id(w, record),
+        None => w.null(),
+    }
     w.key("source");
     w.str(source);
     w.key("node");
@@ -381,6 +419,7 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                 }
                 w.key("interpreted");
                 w.begin_obj();
+                let mut line_spans = escapes.as_ref().filter(|_| shared).map(|e| SpanWriter::new(&record.raw, e));
                 // runs of fields left as they are (most) are copied in one piece, commas included
                 let mut run: Option<(usize, usize)> = None;
                 for ((k, raw), &(key_start, value_start, end)) in record.fields.iter().zip(&written) {
@@ -395,7 +434,11 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                     }
                     w.item();
                     w.buf.extend_from_within(key_start..value_start);
-                    w.str(&value);
+                    // a value that is a slice of the line (unquoted, most) is written with its escapes known
+                    match (&mut line_spans, slice_of(&record.raw, &value)) {
+                        (Some(spans), Some((from, to))) => spans.span(w, from, to),
+                        _ => w.str(&value),
+                    }
                 }
                 if let Some((from, to)) = run {
                     w.item();
@@ -647,6 +690,28 @@ mod tests {
         }
         w.end_obj();
         spans
+    }
+
+    #[test]
+    fn event_ids_as_msg_id_writes_them() {
+        for line in [
+            "type=X msg=audit(1492037289.295:58): a=1",
+            "type=X msg=audit(0.000:0): a=1",
+            "type=X msg=audit(1.5:18446744073709551615): a=1",
+            "type=X msg=audit(99999999999999999999999.999:340282366920938463463374607431768211455): a=1",
+            "type=X msg=audit(1.999:999999999999999999999999999999999999999999): a=1",
+        ] {
+            let record = parse_line(line).unwrap();
+            for warm in [0, 100] {
+                let (mut expected, mut got) = (JsonWriter::default(), JsonWriter::default());
+                expected.str(&"w".repeat(warm));
+                got.str(&"w".repeat(warm));
+                expected.opt_str(record.msg_id().as_deref());
+                super::write_msg_id(&mut got, &record);
+                assert_eq!(String::from_utf8_lossy(&got.buf), String::from_utf8_lossy(&expected.buf), "{line}");
+                assert_eq!(got.longest_text(), expected.longest_text(), "{line}");
+            }
+        }
     }
 
     #[test]
