@@ -369,9 +369,12 @@ impl<T> Assembler<T> {
         let single = is_user_space_number(record.type_num.as_ref());
         let size = size_of(&record.raw, &self.settings);
         let may_continue = record.raw.len() >= OVERSIZE_LINE_BYTES;
-        let mut records = Vec::with_capacity(8); // a syscall event has a handful: no regrowth
+        // a syscall event has a handful of records (room for them: no regrowth); a user-space message is
+        // one record, emitted at once (no room wasted: a small allocation)
+        let room = if single && !may_continue { 1 } else { 8 };
+        let mut records = Vec::with_capacity(room);
         records.push(record);
-        let mut tags = Vec::with_capacity(8);
+        let mut tags = Vec::with_capacity(room);
         tags.push(tag);
         let event = Event {
             node: key.0.clone(),

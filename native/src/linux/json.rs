@@ -393,7 +393,8 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
     w.end_arr();
     w.key("records");
     w.begin_arr();
-    let mut written: Vec<(usize, usize, usize)> = Vec::with_capacity(64); // per field: key, value start, end
+    // per field: key, value start, end (sized by the first record's fields: a small allocation)
+    let mut written: Vec<(usize, usize, usize)> = Vec::new();
     for (record, &table) in event.records.iter().zip(&tables) {
         w.item();
         w.begin_obj();

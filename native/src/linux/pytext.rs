@@ -279,6 +279,9 @@ pub fn py_int_digits(s: &str, base: u32) -> Option<(bool, PyInt, String)> {
 
 /// `int(s, base)`, `None` where Python raises ValueError.
 pub fn py_int(s: &str, base: u32) -> Option<PyInt> {
+    if s.is_empty() {
+        return None; // a field that is not there (no need for the general parser's buffers)
+    }
     // the common cases: plain digits, maybe negative; plain hex
     let digits = s.strip_prefix('-').unwrap_or(s);
     if base == 10 && !digits.is_empty() && digits.len() < 19 && digits.bytes().all(|b| b.is_ascii_digit()) {
