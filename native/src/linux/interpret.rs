@@ -681,6 +681,10 @@ const fn fact_index(name: &str) -> usize {
     panic!("not a name of FACT_FIELDS")
 }
 
+/// What `fact_field` gives for `key` (the rule keys, gathered apart).
+const KEY_FIELD: usize = FACT_FIELDS.len();
+
+/// The index of a name in FACT_FIELDS, or KEY_FIELD.
 fn fact_field(name: &str) -> Option<usize> {
     Some(match name {
         "res" => 0,
@@ -703,6 +707,7 @@ fn fact_field(name: &str) -> Option<usize> {
         "exe" => 17,
         "tty" => 18,
         "subj" => 19,
+        "key" => KEY_FIELD,
         _ => return None,
     })
 }
@@ -795,17 +800,23 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     let mut keys: Vec<String> = Vec::new();
     for record in &valid {
         let is_main = main_is_valid && std::ptr::eq(*record, main);
-        for (name, raw) in record.fields.iter() {
-            if name == "key" {
-                for key in split_keys(raw) {
-                    if !keys.contains(&key) {
-                        keys.push(key);
+        // names looked up once each (`key` among them), values resolved only for the names wanted
+        for (name, raw) in record.fields.iter_lazy() {
+            match fact_field(name) {
+                None => {}
+                Some(KEY_FIELD) => {
+                    for key in split_keys(raw()) {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
                     }
                 }
-            } else if let Some(i) = fact_field(name) {
-                from_first[i] = from_first[i].or(Some(raw));
-                if is_main {
-                    from_main[i] = Some(raw);
+                Some(i) => {
+                    let raw = raw();
+                    from_first[i] = from_first[i].or(Some(raw));
+                    if is_main {
+                        from_main[i] = Some(raw);
+                    }
                 }
             }
         }
@@ -817,7 +828,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     let syscall = syscall_record.map(|record| {
         // the nine fields read here, in one pass
         let mut found: [Option<&str>; 9] = [None; 9];
-        for (name, raw) in record.fields.iter() {
+        for (name, raw) in record.fields.iter_lazy() {
             let slot = match name {
                 "syscall" => 0,
                 "arch" => 1,
@@ -830,7 +841,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "a3" => 8,
                 _ => continue,
             };
-            found[slot] = Some(raw);
+            found[slot] = Some(raw());
         }
         let [syscall, arch_raw, exit, success, items, a0, a1, a2, a3] = found;
         let number = syscall.and_then(|s| py_int(s, 10));
@@ -952,10 +963,22 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         const NAMES: [&str; 10] = ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
         // one pass over the fields (names are unique in a record), then in the order of NAMES
         let mut found: [Option<&str>; NAMES.len()] = [None; NAMES.len()];
-        for (name, raw) in main.fields.iter() {
-            if let Some(i) = NAMES.iter().position(|n| *n == name) {
-                found[i] = Some(raw);
-            }
+        for (name, raw) in main.fields.iter_lazy() {
+            let i = match name {
+                "op" => 0,
+                "acct" => 1,
+                "exe" => 2,
+                "hostname" => 3,
+                "addr" => 4,
+                "terminal" => 5,
+                "res" => 6,
+                "id" => 7,
+                "grantors" => 8,
+                "uid" => 9,
+                _ => continue,
+            };
+            debug_assert_eq!(NAMES[i], name);
+            found[i] = Some(raw());
         }
         let mut fields = Vec::with_capacity(found.iter().flatten().count());
         for (name, raw) in NAMES.into_iter().zip(found) {

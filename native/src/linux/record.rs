@@ -91,6 +91,12 @@ impl Fields {
         (&self.line, &self.pairs)
     }
 
+    /// The pairs with each value resolved only when asked for (a loop looking for a few names).
+    pub(crate) fn iter_lazy<'a>(&'a self) -> impl Iterator<Item = (&'a str, impl Fn() -> &'a str)> {
+        let line = &*self.line;
+        self.pairs.iter().map(move |(k, v)| (k.resolve(line), move || v.resolve(line)))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let line = &*self.line;
         self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
