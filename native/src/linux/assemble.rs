@@ -161,7 +161,9 @@ type Seq = u64;
 pub struct Assembler<T> {
     settings: Settings,
     /// Open events by creation order (the Python dict's insertion order).
-    in_flight: BTreeMap<Seq, Event<T>>,
+    /// (Boxed: an event is a few hundred bytes, which the tree's nodes would move on every insert and
+    /// removal.)
+    in_flight: BTreeMap<Seq, Box<Event<T>>>,
     by_key: FastMap<EventKey, Seq>,
     next_seq: Seq,
     /// The newest open event per node, not yet superseded.
@@ -240,10 +242,7 @@ impl<T> Assembler<T> {
     pub fn flush(&mut self, out: &mut Vec<Event<T>>) {
         let open = std::mem::take(&mut self.in_flight);
         self.stats.events += open.len() as u64;
-        out.extend(open.into_values().map(|mut e| {
-            e.complete = Complete::Flush;
-            e
-        }));
+        out.extend(open.into_values().map(|e| Event { complete: Complete::Flush, ..*e }));
         self.by_key.clear();
         self.open.clear();
         self.superseded.clear();
@@ -399,7 +398,7 @@ impl<T> Assembler<T> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.in_flight.insert(seq, event);
+        self.in_flight.insert(seq, Box::new(event));
         self.by_key.insert(key, seq);
         self.last_line = Some(seq);
         if now + self.settings.max_age_seconds < self.age_deadline {
@@ -433,7 +432,7 @@ impl<T> Assembler<T> {
     }
 
     fn emit(&mut self, seq: Seq, reason: Complete, out: &mut Vec<Event<T>>) {
-        let mut event = self.in_flight.remove(&seq).expect("emitting an open event");
+        let mut event = *self.in_flight.remove(&seq).expect("emitting an open event");
         self.by_key.remove(&key_of(&event));
         event.complete = reason;
         self.stats.events += 1;

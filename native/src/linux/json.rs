@@ -111,6 +111,16 @@ static SHORT_ESCAPES: [&[u8; 2]; 256] = {
     t
 };
 
+/// The high bit of each of eight bytes that may need an escape (controls, `"`, `\`): exact up to the
+/// first; a byte after a marked one may be marked without needing an escape, never the reverse.
+#[inline]
+fn escape_marks(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+    (w.wrapping_sub(ONES * 0x20) & !w | q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b) & HIGH
+}
+
 #[inline]
 fn needs_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'
@@ -122,37 +132,44 @@ impl LineEscapes {
 
     /// The escapes of `line`; None when it is too long for u32 offsets.
     fn of(line: &[u8]) -> Option<LineEscapes> {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
         if line.len() > u32::MAX as usize {
             return None;
         }
         let mut out = LineEscapes { at: [0; Self::ROOM], len: 0, spilled: Vec::new() };
-        let mut words = line.chunks_exact(8);
-        let mut base = 0;
-        for word in &mut words {
-            let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-            // the bytes that may need an escape (exact up to the first; a byte after one may be marked
-            // without needing one, never the reverse): each marked byte checked
-            let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-            let q = w ^ (ONES * u64::from(b'"'));
-            let b = w ^ (ONES * u64::from(b'\\'));
-            let mut marks = control | (q.wrapping_sub(ONES) & !q & HIGH) | (b.wrapping_sub(ONES) & !b & HIGH);
-            while marks != 0 {
-                let i = base + (marks.trailing_zeros() / 8) as usize;
-                if needs_escape(line[i]) {
-                    out.push(i);
-                }
-                marks &= marks - 1;
+        let n = line.len();
+        let word = |i: usize| u64::from_le_bytes(line[i..i + 8].try_into().expect("8 bytes"));
+        let mut i = 0;
+        // sixteen bytes at a time (most have nothing to escape), then eight, then the last few
+        while i + 16 <= n {
+            let (first, second) = (escape_marks(word(i)), escape_marks(word(i + 8)));
+            if first | second != 0 {
+                out.take_marked(line, i, first);
+                out.take_marked(line, i + 8, second);
             }
-            base += 8;
+            i += 16;
         }
-        for (k, &c) in words.remainder().iter().enumerate() {
+        if i + 8 <= n {
+            out.take_marked(line, i, escape_marks(word(i)));
+            i += 8;
+        }
+        for (k, &c) in line[i..].iter().enumerate() {
             if needs_escape(c) {
-                out.push(base + k);
+                out.push(i + k);
             }
         }
         Some(out)
+    }
+
+    /// The bytes of the word at `at` that `marks` marks and that need an escape.
+    #[inline]
+    fn take_marked(&mut self, line: &[u8], at: usize, mut marks: u64) {
+        while marks != 0 {
+            let i = at + (marks.trailing_zeros() / 8) as usize;
+            if needs_escape(line[i]) {
+                self.push(i);
+            }
+            marks &= marks - 1;
+        }
     }
 
     #[inline]
