@@ -118,6 +118,7 @@ fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
     i
 }
 
+#[inline]
 fn skip_nonspace(b: &[u8], i: usize) -> usize {
     skip_run(b, i, false)
 }
@@ -283,6 +284,7 @@ fn unparsed(raw: &str) -> Record {
 type Pair<'a> = (&'a str, Cow<'a, str>);
 
 /// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
+#[inline]
 fn value_end(s: &str, v: usize) -> usize {
     let b = s.as_bytes();
     if v >= b.len() || is_space_at(b, v) {
