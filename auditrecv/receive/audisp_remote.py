@@ -64,7 +64,7 @@ class MessageType(IntEnum):
 
 REPLY_MASK = 0x40000000
 _MESSAGE = int(MessageType.MESSAGE)  # plain ints for the per-record path (enum lookups cost)
-_ACK = int(MessageType.ACK)
+_ACK_HEAD = HEADER.pack(MAGIC, 0, 0, MessageType.ACK, 0, 0)[:12]  # an ACK up to its seq (the header's last 4 bytes)
 
 DISKLOW_TEXT = b"auditrecv spool is filling up"
 
@@ -204,23 +204,23 @@ class ManagedSession(_Replies):
         self._parser = FrameParser(max_payload)
         self._failed = False
 
+    def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
+        """The stop-and-wait client's usual read, exactly one whole MESSAGE frame: its payload, seq and
+        reply without the general path's objects (the reply's header is fixed, its seq the frame's)."""
+        if len(data) <= HEADER_SIZE or self._failed or self._parser.buffered or self._held:
+            return None
+        magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
+        if (magic, msg_type, length) != (MAGIC, _MESSAGE, len(data) - HEADER_SIZE) or length > self._parser.max_payload:
+            return None
+        self.frames_received += 1
+        payload = data[HEADER_SIZE:-1] if data[-1] == 10 else data[HEADER_SIZE:]  # strip_newline
+        return payload, seq, _ACK_HEAD + data[12:HEADER_SIZE]
+
     def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
         if self._failed:
             return self._take([], max_records)
-        if len(data) > HEADER_SIZE and not self._parser.buffered and not self._held:
-            # The stop-and-wait client's usual read: exactly one whole MESSAGE frame. Same result as
-            # the general path below, without its intermediate objects (this runs once per record).
-            magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
-            if (
-                magic == MAGIC
-                and msg_type == _MESSAGE
-                and length == len(data) - HEADER_SIZE
-                and length <= self._parser.max_payload
-                and max_records != 0
-            ):
-                end = len(data) - 1 if data[-1] == 10 else len(data)  # strip_newline
-                self.frames_received += 1
-                return [RecordReceived(data[HEADER_SIZE:end], seq, now_ns)]
+        if max_records != 0 and (one := self.receive_record(data)) is not None:
+            return [RecordReceived(one[0], one[1], now_ns)]  # one whole MESSAGE frame, nothing held
         frames = self._parser.feed(data)
         self.frames_received += len(frames)
         events = self.frames_to_events(frames, now_ns)
@@ -259,17 +259,12 @@ class ManagedSession(_Replies):
         return events
 
     def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
-        if spool_state == "ok" and type(token) is int:  # the usual reply, built directly (once per record)
-            self._out.append(HEADER.pack(MAGIC, 0, 0, _ACK, 0, token & 0xFFFFFFFF))
-        else:
-            self._out.append(self.reply(token, spool_state))
+        self._out.append(self.reply(token, spool_state))
 
     def reply(self, token: AckToken, spool_state: SpoolState) -> bytes:
         """The reply frame for a stored record (Krb5Session wraps it)."""
         if not isinstance(token, int):
             raise TypeError("an audisp-remote ack token is the frame's seq")
-        if spool_state == "ok":  # the usual reply, built directly (once per record)
-            return HEADER.pack(MAGIC, 0, 0, _ACK, 0, token & 0xFFFFFFFF)
         reply_type = reply_type_for_stored(spool_state)
         return pack_frame(reply_type, token, DISKLOW_TEXT if reply_type == MessageType.DISKLOW else b"")
 

@@ -148,6 +148,12 @@ class ReceiveCore(Protocol):
         ``max_records`` records are returned, the rest stay held (see :attr:`frame_ready`)."""
         ...
 
+    def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
+        """The short way for a stop-and-wait sender's usual read, when the core holds nothing else:
+        ``data``'s one record as what ``receive_data`` would return (payload, ack token) and the
+        reply ``ack(token, "ok")`` would queue, to be sent once stored. None: nothing taken."""
+        ...
+
     def end_of_input(self, now_ns: int) -> list[Event]:
         """The peer closed its side: what its last bytes still mean (a last unterminated line),
         or why closing there is a failure (mid-frame, mid-handshake)."""
@@ -173,6 +179,10 @@ class Outbox:
 
     def __init__(self) -> None:
         self._out: list[bytes] = []
+
+    def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
+        """No short way (see ReceiveCore.receive_record) unless a core has one."""
+        return None
 
     def data_to_send(self) -> bytes:
         if not self._out:
