@@ -1604,21 +1604,32 @@ class Spool:
             return None
         now = time.monotonic()
         lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
-        if len(records) == 1:  # a stop-and-wait sender's case
+        if len(records) == 1:  # a stop-and-wait sender's case, in as few steps as it takes
             rec = self._checked(records[0])  # raises as append would
             rid = self._writer.journal_append_one(rec, len(rec.payload) + _RECORD_OVERHEAD, now, lone)
             if rid is None:
                 return None  # declined, it leaves no trace: the append that follows decides who is alone
-            ids, n, first_ns = [rid], 1, rec.received_ns
-        else:
-            recs = [self._checked(r) for r in records]
-            journaled = self._writer.journal_append(recs, _estimate(recs), now, lone)
-            if journaled is None:
-                return None
-            ids, n, first_ns = journaled, len(recs), recs[0].received_ns
-        self._last_appender, self._last_append = appender, now
-        self.metrics.appended += n
-        self._journaled_now(n, first_ns, now)
+            self._last_appender, self._last_append = appender, now
+            m = self.metrics
+            m.appended += 1
+            if not self._journaled:
+                self._journal_oldest = rec.received_ns
+            m.records = self._count + (journaled := self._journaled + 1)  # see _journaled_now
+            self._journaled = journaled
+            m.journaled += 1
+            m.committed += 1
+            latency = time.monotonic() - now
+            m.ack_seconds_sum += latency
+            if latency > m.ack_seconds_max:
+                m.ack_seconds_max = latency
+            m.recent_ack_seconds.append(latency)
+            return [rid]
+        recs = [self._checked(r) for r in records]
+        ids = self._writer.journal_append(recs, _estimate(recs), now, lone)
+        if ids is not None:
+            self._last_appender, self._last_append = appender, now
+            self.metrics.appended += len(recs)
+            self._journaled_now(len(recs), recs[0].received_ns, now)
         return ids
 
     def _journaled_now(self, n: int, first_received_ns: int, started: float) -> None:
