@@ -149,9 +149,8 @@ class ReceiveCore(Protocol):
         ...
 
     def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
-        """The short way for a stop-and-wait sender's usual read, when the core holds nothing else:
-        ``data``'s one record as what ``receive_data`` would return (payload, ack token) and the
-        reply ``ack(token, "ok")`` would queue, to be sent once stored. None: nothing taken."""
+        """A stop-and-wait sender's usual read, one whole record while nothing is held, the short way: its payload, ack
+        token and the reply ``ack(token, "ok")`` would queue (sent once stored). None: nothing taken (receive_data)."""
         ...
 
     def end_of_input(self, now_ns: int) -> list[Event]:

@@ -39,6 +39,7 @@ from auditrecv.metrics import ConnectionSnapshot, ListenerStats
 from auditrecv.netaddr import principal_host
 from auditrecv.receive.access import ConnectionLimiter, NetworkAllowlist, Ticket, peer_of
 from auditrecv.receive.contract import (
+    AckToken,
     Authenticated,
     ConnectionFailed,
     Event,
@@ -295,25 +296,22 @@ class ReceiveServer:
 
     def connections(self) -> list[ConnectionSnapshot]:
         """The senders connected now, for the status page."""
-        out = []
-        for conn in list(self._conns):
-            src = conn.source
-            out.append(
-                ConnectionSnapshot(
-                    listener=self.name,
-                    protocol=self.policy.protocol,
-                    peer=src.peer,
-                    peer_port=src.peer_port,
-                    name=conn.name or principal_host(src.principal) or "",
-                    mech=src.mech,
-                    principal=src.principal,
-                    authenticated=src.authenticated,
-                    connected_at=conn.connected_at,
-                    records=conn.records,
-                    last_record_at=conn.last_record_ns / 1e9 if conn.last_record_ns else None,
-                )
+        return [
+            ConnectionSnapshot(
+                listener=self.name,
+                protocol=self.policy.protocol,
+                peer=conn.source.peer,
+                peer_port=conn.source.peer_port,
+                name=conn.name or principal_host(conn.source.principal) or "",
+                mech=conn.source.mech,
+                principal=conn.source.principal,
+                authenticated=conn.source.authenticated,
+                connected_at=conn.connected_at,
+                records=conn.records,
+                last_record_at=conn.last_record_ns / 1e9 if conn.last_record_ns else None,
             )
-        return out
+            for conn in list(self._conns)
+        ]
 
     def listener_stats(self) -> ListenerStats:
         """This listener's counters for /metrics (auditrecv.metrics.ListenersCollector)."""
@@ -440,10 +438,12 @@ class ReceiveServer:
         if conn.end is not None or self._closing:
             return  # closing: nothing more is stored or answered (the sender resends what is unacked)
         now = self._loop.time()
-        conn.ticket.last_heard = now
-        if not conn.busy and self._answer_record(conn, data, now):
+        conn.ticket.heard(now)
+        taken = None if conn.busy else conn.core.receive_record(data)
+        if taken is None:
+            self._feed(conn, data, now)
+        elif self._answer_record(conn, taken, now):
             return
-        self._feed(conn, data, now)
         if (conn.pending or conn.end is not None) and (conn.busy or conn.end is not None or not self._answer_now(conn)):
             conn.busy = True  # the task takes it from here, in order
             conn.wakeup.set()
@@ -453,42 +453,31 @@ class ReceiveServer:
         self._update_reading(conn)
         self._arm(conn)
 
-    def _answer_record(self, conn: _Connection, data: bytes, now: float) -> bool:
-        """A stop-and-wait sender's usual read, one whole record with nothing pending, stored and answered
-        in as few steps as it takes (_feed, _take and _answer_now, for this one record). False: the core
-        did not take it (the general path does). Not busy: nothing pending, room in the window."""
-        taken = conn.core.receive_record(data)
-        if taken is None:
-            return False
+    def _answer_record(self, conn: _Connection, taken: tuple[bytes, AckToken, bytes], now: float) -> bool:
+        """A stop-and-wait sender's usual read (one whole record, nothing pending) stored and answered: what
+        _feed, _take and _answer_now do, in fewer steps. False: finish as any read (spool declined, replies pile up)."""
         payload, token, reply = taken
         received_ns = time.time_ns()
-        deadlines = conn.deadlines
-        deadlines.last_input, deadlines.frame_started = now, None  # Deadlines.input: a frame completed
-        conn.ticket.proven = True  # a well-formed frame, after the handshake if there is one
-        st = self.stats
+        conn.deadlines.last_input, conn.deadlines.frame_started = now, None  # Deadlines.input: a frame completed
+        conn.ticket.proven = True  # a well-formed frame (after the handshake, if there is one)
         if payload:
             record = SpoolRecord(self.policy.record_kind, payload, conn.source, received_ns)
-            if self.spool.try_append_now((record,), conn.task) is None:  # the task appends it
+            if self.spool.try_append_now((record,), conn.task) is None:
                 self._take(conn, [RecordReceived(payload, token, received_ns)])
-                conn.busy = True
-                conn.wakeup.set()
-                self._update_reading(conn)
-                self._arm(conn)
-                return True
+                conn.busy = True  # the task appends it
+                return False
             self._stored(conn, (record,))
+        st = self.stats
         st.received += 1
-        if not st.in_flight_peak:
-            st.in_flight_peak = 1
-        state = self.spool.state  # as it is once stored
-        if state != "ok":
+        st.in_flight_peak = st.in_flight_peak or 1
+        if (state := self.spool.state) != "ok":  # the reply for the state once stored (DISKLOW)
             conn.core.ack(token, state)
             reply = conn.core.data_to_send()
-        if conn.write(reply) and self.policy.acks:
-            st.acks += 1
+        st.acks += conn.write(reply) and self.policy.acks
         if conn.unsent_peak and replies_piled_up(conn.writer):
             conn.busy = conn.draining = True  # the task waits for the peer to read them (see _commit)
             conn.wakeup.set()
-            self._update_reading(conn)
+            return False
         if conn.watchdog is None:  # else it fires no later than the idle deadline now: it re-checks then
             self._arm(conn)
         return True
@@ -499,9 +488,7 @@ class ReceiveServer:
         before = core.frames_received
         events = core.receive_data(data, time.time_ns(), conn.window.room)
         conn.deadlines.input(now, mid_frame=core.mid_frame, completed=core.frames_received != before)
-        out = core.data_to_send()
-        if out:
-            conn.write(out)
+        conn.write(core.data_to_send())
         if events:
             self._take(conn, events)
 
@@ -526,10 +513,8 @@ class ReceiveServer:
         if not self.policy.handshake and type(events[0]) is not ConnectionFailed:
             conn.ticket.prove()  # a well-formed frame (or line): a real client, not a silent socket
         if records:
-            window = conn.window
-            window.add(records, nbytes)
-            if window.records > self.stats.in_flight_peak:
-                self.stats.in_flight_peak = window.records
+            conn.window.add(records, nbytes)
+            self.stats.in_flight_peak = max(self.stats.in_flight_peak, conn.window.records)
             self.stats.received += records
 
     def _authenticated(self, conn: _Connection, event: Authenticated) -> None:
@@ -719,15 +704,12 @@ class ReceiveServer:
             return True
 
     def _stored(self, conn: _Connection, records: Sequence[SpoolRecord]) -> None:
-        if not records:
-            return
-        n = len(records)
-        st = self.stats
-        st.records += n
-        conn.records += n
-        conn.last_record_ns = records[-1].received_ns
-        if conn.name is None:
-            conn.name = self.policy.sender_name(records[0].payload)
+        if records:
+            self.stats.records += len(records)
+            conn.records += len(records)
+            conn.last_record_ns = records[-1].received_ns
+            if conn.name is None:
+                conn.name = self.policy.sender_name(records[0].payload)
 
     def _answer(self, conn: _Connection, batch: Sequence[RecordReceived | Heartbeat]) -> None:
         """Replies for a stored batch, in order; then the window has room for as many."""
