@@ -45,6 +45,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -96,6 +97,9 @@ _SHRINK_STEP_BYTES = 1 << 20  # free pages given back to the filesystem per chec
 JOURNAL_FOLD_SECONDS = 0.02
 JOURNAL_FOLD_RECORDS = 2048
 JOURNAL_MAX_RECORDS = 50_000
+_INSERT_RECORD = "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)"
+_FOLD_CHUNK = 100  # journaled rows per INSERT when folding (500 variables; SQLite allows 999 or more)
+_INSERT_CHUNK = _INSERT_RECORD.replace("(?, ?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?, ?)"] * _FOLD_CHUNK))
 _FOLD_RETRY_SECONDS = 1.0  # after a fold failed (a full filesystem): the entries stay journaled
 # With synchronous = "full" the journal's fdatasync runs on the event loop's thread: only for a lone
 # connection (no other appended within this long), and not on a disk whose fdatasync is slow (its
@@ -745,9 +749,11 @@ class _Store:
 
         # Journaled records were acknowledged with their ids and admitted by the journal's own room
         # check: they keep the ids and are never refused here.
-        # One INSERT statement run for all of them, its rows made as it goes: a fold takes thousands of
-        # records, and the event loop (answering a stop-and-wait sender) waits for the GIL while this
-        # thread runs Python; executemany lets go of it for every row it inserts.
+        # A fold takes thousands of records while the event loop (answering a stop-and-wait sender) waits for
+        # the GIL whenever this thread holds it. Rows go in _FOLD_CHUNK at a time, one INSERT with as many
+        # VALUES: SQLite then works for ~0.1 ms without the GIL, long enough for the loop to take it (one
+        # executemany lets go of it for ~1 us per row, too short: the loop thread woke up to find it taken
+        # again), and it costs less CPU per row (1.0-1.1 us against 1.3-1.4 us, measured alone).
         folded = 0
         folded_wal = 0
 
@@ -772,9 +778,12 @@ class _Store:
                     folded_wal += op.estimate
 
         if journaled:
-            conn.executemany(
-                "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES (?, ?, ?, ?, ?)", journal_rows()
-            )
+            made = journal_rows()
+            while chunk := list(itertools.islice(made, _FOLD_CHUNK)):
+                if len(chunk) == _FOLD_CHUNK:
+                    conn.execute(_INSERT_CHUNK, tuple(itertools.chain.from_iterable(chunk)))
+                else:
+                    conn.executemany(_INSERT_RECORD, chunk)
             wal += folded_wal
             result.committed += folded
             count += folded
