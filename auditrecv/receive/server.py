@@ -93,34 +93,27 @@ class ListenerPolicy(Protocol):
     @property
     def protocol(self) -> str:
         """``audit_remote`` or ``audisp_remote``: Source.transport and the metrics label."""
-        ...
 
     @property
     def record_kind(self) -> RecordKind:
         """The spool record kind: ``bsm`` or ``linux``."""
-        ...
 
     @property
     def handshake(self) -> bool:
         """The core authenticates before records (else the first well-formed frame proves the peer)."""
-        ...
 
     @property
     def acks(self) -> bool:
         """Records are acknowledged (False: audisp-remote's ascii format)."""
-        ...
 
     def new_core(self, peer: str) -> ReceiveCore:
         """The core of a new connection from ``peer`` (raises to refuse it)."""
-        ...
 
     def sender_name(self, payload: bytes) -> str:
         """The sender's own name in its first record (audisp-remote's ``node=``), or ""."""
-        ...
 
     def started(self, name: str, port: int) -> None:
         """Log what the listener serves, once it is bound."""
-        ...
 
 
 @dataclass
