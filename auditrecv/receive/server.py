@@ -50,7 +50,7 @@ from auditrecv.receive.contract import (
 )
 from auditrecv.receive.flow import Deadlines, InFlightWindow, close_now, replies_piled_up, wait_for_write_room
 from auditrecv.spool.contract import ReceiverSpool
-from auditrecv.spool.record import RecordKind, Source, SpoolRecord
+from auditrecv.spool.record import RecordKind, Source, SpoolRecord, spool_record
 from auditrecv.spool.store import RecordTooLarge, SpoolClosed, SpoolFull
 
 __all__ = ["ListenerPolicy", "ListenerSettings", "ReceiveServer", "ServerStats", "start_listener"]
@@ -454,7 +454,7 @@ class ReceiveServer:
         conn.deadlines.last_input, conn.deadlines.frame_started = now, None  # Deadlines.input: a frame completed
         conn.ticket.proven = True  # a well-formed frame (after the handshake, if there is one)
         if payload:
-            record = SpoolRecord(self.policy.record_kind, payload, conn.source, received_ns)
+            record = spool_record(self.policy.record_kind, payload, conn.source, received_ns)
             if self.spool.try_append_now((record,), conn.task) is None:
                 self._take(conn, [RecordReceived(payload, token, received_ns)])
                 conn.busy = True  # the task appends it
@@ -492,7 +492,7 @@ class ReceiveServer:
             if type(event) is RecordReceived:
                 conn.pending.append(event)
                 if event.payload:
-                    conn.to_store.append(SpoolRecord(kind, event.payload, conn.source, event.received_ns))
+                    conn.to_store.append(spool_record(kind, event.payload, conn.source, event.received_ns))
                 records += 1
                 nbytes += len(event.payload)
             elif type(event) is Heartbeat:

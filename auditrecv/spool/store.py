@@ -62,7 +62,7 @@ from prometheus_client.core import Metric
 
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
 from auditrecv.spool.journal import AckJournal, read_journal, remove_journal
-from auditrecv.spool.record import RecordKind, Source, SpoolRecord
+from auditrecv.spool.record import RecordKind, Source, SpoolRecord, spool_record
 
 log = logging.getLogger("auditrecv.spool")
 
@@ -1284,7 +1284,7 @@ class _Reader:
             rows = conn.execute(_SELECT, (after_id, limit)).fetchall()
             out = []
             for rid, kind, sid, received_ns, payload in rows:
-                out.append((rid, SpoolRecord(cast(RecordKind, kind), payload, self._source(sid), received_ns)))
+                out.append((rid, spool_record(cast(RecordKind, kind), payload, self._source(sid), received_ns)))
         finally:
             conn.execute("COMMIT")
         return out
