@@ -245,6 +245,8 @@ def main() -> None:
     )
     benchkit.add_deadline_argument(parser, 1800)
     args = parser.parse_args()
+    if args.records < 2:
+        parser.error("--records: at least 2 (the rate is taken between the first and the last record)")
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})  # before any thread or child: they inherit it
     sys.exit(benchkit.run("bench_audisp_remote", args.deadline, lambda dl: asyncio.run(body(args, dl))))
