@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.metrics import counter
-from auditrecv.sink import BulkDoc, BulkOutcome, Indexer, index_for
+from auditrecv.sink import BulkBatch, Indexer, Settlement, index_for
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
@@ -92,6 +92,8 @@ class NativeBatch:
     items: list[tuple[int, SpoolRecord]]
     documents: _native.BsmDocuments
     built: list[BuiltDoc] = field(default_factory=list)
+    # Written whole (`serialize(whole=True)`): the body, and each document's end offset, id and index in it.
+    written: tuple[bytes, tuple[int, ...], tuple[str, ...], tuple[str, ...]] | None = None
 
     def zone_refs(self) -> list[str]:
         return list(self.documents.zone_refs())
@@ -256,10 +258,14 @@ class DocumentBuilder:
         )
         return BuiltDoc(doc, _native_doc_id(kind, source, raw), ids)
 
-    def serialize(self, batch: NativeBatch, enrichment: Enrichment | None, *, unenriched: bool = False) -> None:
+    def serialize(
+        self, batch: NativeBatch, enrichment: Enrichment | None, *, unenriched: bool = False, whole: bool = False
+    ) -> None:
         """Write a NativeBatch's documents as bulk lines, with the sender's enrichment values merged in.
         Synchronous and CPU-bound: run it in a thread. `unenriched`: written without values, for an
-        enriching pipeline to enrich them as dicts (enrichment that is not per sender)."""
+        enriching pipeline to enrich them as dicts (enrichment that is not per sender). `whole`: a batch
+        whose every record made a document, none a dead letter nor cut down (the usual case), is kept as
+        one body (`batch.written`) for the sink, its BuiltDocs left pending."""
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         try:
             body, layout = batch.documents.bulk_body(
@@ -270,6 +276,8 @@ class DocumentBuilder:
             for built, (spool_id, rec) in zip(batch.built, batch.items, strict=True):
                 letter = self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
                 built.native, built.doc, built.doc_id = None, letter.doc, letter.doc_id
+            return
+        if whole and not unenriched and _written_whole(batch, body, layout):
             return
         for built, (_, rec), (doc_id, index, start, end, why) in zip(batch.built, batch.items, layout, strict=True):
             built.native = None
@@ -463,6 +471,18 @@ class DocumentBuilder:
 _PLACEHOLDER = BuiltDoc(None, "")
 
 
+def _written_whole(batch: NativeBatch, body: bytes, layout: list[tuple[str, str, int, int, str]]) -> bool:
+    """Keep a BSM body whole (`NativeBatch.written`) when its documents follow each other in it and none
+    is missing, a dead letter or cut (those are counted and logged document by document)."""
+    if not layout or _DEAD_LETTER_MARK in body or _TRUNCATED_MARK in body:
+        return False
+    ids, indexes, starts, ends, whys = zip(*layout, strict=True)
+    if any(whys) or starts[0] != 0 or starts[1:] != ends[:-1] or ends[-1] != len(body):
+        return False
+    batch.written = (body, ends, ids, indexes)
+    return True
+
+
 def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
     """The document id of raw input dead-lettered whole (a BSM record, or one Linux line)."""
     return str(_native.document_id(kind, source.to_dict(), [raw]))
@@ -595,16 +615,18 @@ class Pipeline:
     async def wait_idle(self) -> None:
         await self._indexer.wait_idle()
 
-    async def _finish_native(self, docs: list[BuiltDoc]) -> None:
-        """Serialize the native batches among `docs`, each enriched with its sender's values (looked up
-        once per sender and batch). A sender whose documents would ask the enricher different questions
-        (see Enricher.uniform_sender) has its documents written unenriched, to be enriched as dicts."""
-        batches = list({id(d.native): d.native for d in docs if d.native is not None}.values())
+    async def _finish_native(self, docs: list[BuiltDoc]) -> list[NativeBatch]:
+        """Serialize the native batches among `docs` (returned), each enriched with its sender's values
+        (looked up once per sender and batch), whole where they can be. A sender whose documents would ask
+        the enricher different questions (see Enricher.uniform_sender) has its documents written
+        unenriched, to be enriched as dicts."""
+        natives = list({id(d.native): d.native for d in docs if d.native is not None}.values())
+        batches = natives
         enricher = self._enricher
         if enricher is None:
             for batch in batches:
-                await asyncio.to_thread(self._builder.serialize, batch, None)
-            return
+                await asyncio.to_thread(self._builder.serialize, batch, None, whole=True)
+            return natives
         uniform = []
         for batch in batches:
             if enricher.uniform_sender(batch.source, self._cfg.search.schema):
@@ -615,7 +637,8 @@ class Pipeline:
         # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
         values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
         for batch, found in zip(batches, values, strict=True):
-            await asyncio.to_thread(self._builder.serialize, batch, found)
+            await asyncio.to_thread(self._builder.serialize, batch, found, whole=True)
+        return natives
 
     async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:
         """Delete confirmed records; if the disk refuses, retry in halves (they would only be re-sent as
@@ -645,32 +668,40 @@ class Pipeline:
         waits for room: the spool is read no faster than the engine takes documents."""
         if not docs:
             return
-        await self._finish_native(docs)
+        natives = await self._finish_native(docs)
         if self._enricher is not None:
             _as_dicts(docs)
             enrich = self._enricher.enrich
             await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
         settings = self._cfg.search
-        bulk: list[BulkDoc[BuiltDoc]] = []
-        nothing: list[BuiltDoc] = []  # records that make no document (`has_document`, in the same pass)
+        batch: BulkBatch[list[int]] = BulkBatch()  # tokens: the spool ids of each document
+        for native in natives:
+            if native.written is not None:
+                body, ends, ids, indexes = native.written
+                batch.add_body(body, ends, ids, indexes, [d.spool_ids for d in native.built])
+        if len(batch):  # bodies written whole go first; the other documents keep their order
+            docs = [d for d in docs if d.native is None]
+        nothing: list[list[int]] = []  # the spool ids of records that make no document (`has_document`)
         for d in docs:
-            if d.source is not None:
-                bulk.append(BulkDoc(d.index, d.doc_id, d.source, d, d.lines))
+            if d.lines is not None:
+                batch.add_lines(d.index, d.doc_id, d.lines, d.spool_ids)
+            elif d.source is not None:
+                batch.add(d.index, d.doc_id, d.source, d.spool_ids)
             elif d.doc is not None:
-                bulk.append(BulkDoc(index_for(settings, d.doc), d.doc_id, d.doc, token=d))
+                batch.add(index_for(settings, d.doc), d.doc_id, d.doc, d.spool_ids)
             elif d.native is None:
-                nothing.append(d)
+                nothing.append(d.spool_ids)
         if nothing:
             await self._confirmed(nothing)
-        if bulk:
-            await self._indexer.submit(bulk, self._settled)
+        if len(batch):
+            await self._indexer.submit(batch, self._settled)
 
-    async def _settled(self, outcomes: list[BulkOutcome[BuiltDoc]]) -> None:
-        await self._confirmed([token for o in outcomes if (token := o.doc.token) is not None])
+    async def _settled(self, settlement: Settlement[list[int]]) -> None:
+        await self._confirmed(settlement.tokens())
 
-    async def _confirmed(self, docs: list[BuiltDoc]) -> None:
-        """Forget the spool records of documents the engine holds (or that make none)."""
-        ids = [i for d in docs for i in d.spool_ids]
+    async def _confirmed(self, docs: list[list[int]]) -> None:
+        """Forget the spool records of documents the engine holds (or that make none): their spool ids."""
+        ids = [i for spool_ids in docs for i in spool_ids]
         if ids:
             await self._forget(ids)
         self.stats["indexed"] += len(docs)

@@ -7,7 +7,7 @@ Input: the records of the apple.bsm fixture trail repeated N times (>= --records
 
 Native: auditrecv._native.ecs_bsm_bulk_body, the bulk body in one call per batch (decode, ECS or
 auditrecv-v1 mapping, document id, action lines, JSON), also with per-sender enrichment. Baseline, in the
-same run: the sink encoding (index_for + bulk.encode: action line and orjson) of the very same documents,
+same run: the sink encoding (index_for + sink.bulk_lines: action line and orjson) of the very same documents,
 already built as dicts, i.e. the serialization alone that any implementation pays (the native body is
 checked equal to it before timing). Times are best-of-N CPU (process) time, because the machine is
 shared; issue 12's target is >= 150k docs/s.
@@ -44,7 +44,7 @@ import orjson  # noqa: E402
 
 from auditrecv import _native  # noqa: E402
 from auditrecv.pipeline import DocumentBuilder  # noqa: E402
-from auditrecv.sink.bulk import BulkDoc, encode  # noqa: E402
+from auditrecv.sink import bulk_lines  # noqa: E402
 from auditrecv.sink.naming import index_for  # noqa: E402
 from auditrecv.spool.record import Source, SpoolRecord  # noqa: E402
 from auditrecv.tools import decode_config  # noqa: E402
@@ -77,13 +77,13 @@ def batches(items: list[bytes], size: int) -> list[list[bytes]]:
 
 
 def encoded_body(schema: str, docs: list[tuple[str, dict[str, Any]]]) -> bytes:
-    """The sink's bulk lines of documents given as dicts (index_for + bulk.encode)."""
+    """The sink's bulk lines of documents given as dicts (index_for + sink.bulk_lines)."""
     search = decode_config(schema).search
     lines = []
     for doc_id, doc in docs:
-        enc = encode(BulkDoc(index_for(search, doc), doc_id, doc))
-        assert not isinstance(enc, tuple)
-        lines.append(enc.lines)
+        enc = bulk_lines(index_for(search, doc), doc_id, doc)
+        assert isinstance(enc, bytes)
+        lines.append(enc)
     return b"".join(lines)
 
 

@@ -12,8 +12,8 @@ Cases, each on the same engine and the same documents:
   pipeline     `Pipeline.drain()`: spool read -> BSM decode -> ECS map -> serialize -> gzip -> `_bulk`
                -> spool delete, with the real `BulkIndexer`.
 The ratio pipeline/raw says how much of the engine's capacity auditrecv's own work leaves unused
-(aim: >= 0.8). Both write to fresh indices covered by the same template (raw indices `<index>-rawN-*`), after a
-warm-up load; the ceiling is measured before and after the pipeline and averaged.
+(aim: >= 0.9, issue 12). Both write to fresh indices covered by the same template (raw indices
+`<index>-rawN-*`), after a warm-up load; the ceiling is measured before and after the pipeline and averaged.
 Records: the BSM fixture records with their header time shifted so every one is distinct (distinct ids).
 Also: spool commit throughput and p99 latency under many concurrent writers, via bench/bench_spool.py.
 """
@@ -286,7 +286,7 @@ async def bench(
                 f"left in spool {stats['left_in_spool']}; {meter.per_doc(cpu, n)})"
             )
         raw_rate = sum(raw_rates) / len(raw_rates)
-        dl.measured(f"ratio pipeline / raw: {pipe_rate / raw_rate:.2f}x (aim >= 0.8)")
+        dl.measured(f"ratio pipeline / raw: {pipe_rate / raw_rate:.2f}x (aim >= 0.9)")
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews both cases)")
         dl.measured(
             f"ratio pipeline / document building alone: {pipe_rate * build_s / n:.2f}x "

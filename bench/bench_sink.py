@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchkit
 
 from auditrecv.config import Search
-from auditrecv.sink import BulkDoc, BulkIndexer, Result
+from auditrecv.sink import BulkBatch, BulkIndexer, Result
 
 BATCH = 1000
 CONCURRENCY = 2
@@ -149,10 +149,9 @@ async def sink_run(url: str, docs: list[dict[str, Any]], index: str) -> float:
     settings = Search(urls=[url], batch_max_docs=BATCH, concurrency=CONCURRENCY, batch_max_bytes=50 * 1024 * 1024)
     async with BulkIndexer(settings) as idx:
         t0 = time.perf_counter()
-        bulk_docs = [BulkDoc(index, f"d{i}", d, token=i) for i, d in enumerate(docs)]
-        outcomes = await idx.index(bulk_docs)
+        outcomes = await idx.index(BulkBatch.of((index, f"d{i}", d, i) for i, d in enumerate(docs)))
         elapsed = time.perf_counter() - t0
-    assert all(o.result is Result.CREATED for o in outcomes), {o.result for o in outcomes}
+    assert all(r is Result.CREATED for r in outcomes.results()), set(outcomes.results())
     async with aiohttp.ClientSession() as session:
         assert await count(session, url, index) == len(docs)
     return len(docs) / elapsed

@@ -93,6 +93,8 @@ fn linux_tables(dir: &Path, out: &mut String) {
     writeln!(out, "pub static MSG_TYPE_NAMES: &[(i64, &str)] = &{items:?};").unwrap();
     let items: Vec<(&str, i64)> = numbers.into_iter().collect();
     writeln!(out, "pub static MSG_TYPE_NUMBERS: &[(&str, i64)] = &{items:?};").unwrap();
+    hash_table(out, "MSG_TYPE_SLOTS", &items.iter().map(|i| i.0).collect::<Vec<_>>());
+    hash_table(out, "FIELD_KIND_SLOTS", &FIELD_KINDS.iter().map(|f| f.0).collect::<Vec<_>>());
 
     let text = read(dir, "errno.tsv");
     let mut errno: BTreeMap<i64, (String, String)> = BTreeMap::new();
@@ -103,6 +105,33 @@ fn linux_tables(dir: &Path, out: &mut String) {
     }
     let items: Vec<(i64, &str, &str)> = errno.iter().map(|(k, (n, m))| (*k, n.as_str(), m.as_str())).collect();
     writeln!(out, "pub static ERRNO: &[(i64, &str, &str)] = &{items:?};").unwrap();
+}
+
+include!("src/linux/name_hash.rs");
+include!("src/linux/field_kinds.rs");
+
+/// An open-addressing hash table over `names` (their indices + 1, 0 for an empty slot; linear probing,
+/// under a quarter full): `NAME_BITS`, `NAME: [u16; 1 << bits]` and each name's key (`NAME_KEYS`, in the
+/// order of `names`), for `key_slot` with `NAME_SEED`.
+fn hash_table(out: &mut String, rust_name: &str, names: &[&str]) {
+    const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bits = (names.len() * 4).next_power_of_two().trailing_zeros();
+    let mask = (1usize << bits) - 1;
+    let mut slots = vec![0u16; 1 << bits];
+    let mut keys = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = name_key(name.as_bytes());
+        let mut slot = key_slot(key, name.len(), SEED, bits);
+        while slots[slot] != 0 {
+            slot = (slot + 1) & mask;
+        }
+        slots[slot] = u16::try_from(i + 1).expect("a small table");
+        keys.push((key.0, key.1, name.len()));
+    }
+    writeln!(out, "pub const {rust_name}_SEED: u64 = {SEED:#x};").unwrap();
+    writeln!(out, "pub const {rust_name}_BITS: u32 = {bits};").unwrap();
+    writeln!(out, "pub static {rust_name}: [u16; {}] = {slots:?};", slots.len()).unwrap();
+    writeln!(out, "pub static {rust_name}_KEYS: [(u64, u64, usize); {}] = {keys:?};", keys.len()).unwrap();
 }
 
 /// Rows of a generated TSV: comment and empty lines dropped, then the column-name line.
@@ -301,4 +330,6 @@ fn main() {
     let target = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("linux_tables.rs");
     fs::write(&target, out).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/linux/name_hash.rs");
+    println!("cargo:rerun-if-changed=src/linux/field_kinds.rs");
 }

@@ -64,7 +64,7 @@ class MessageType(IntEnum):
 
 REPLY_MASK = 0x40000000
 _MESSAGE = int(MessageType.MESSAGE)  # plain ints for the per-record path (enum lookups cost)
-_ACK = int(MessageType.ACK)
+_ACK_HEAD = HEADER.pack(MAGIC, 0, 0, MessageType.ACK, 0, 0)[:12]  # an ACK up to its seq (the header's last 4 bytes)
 
 DISKLOW_TEXT = b"auditrecv spool is filling up"
 
@@ -77,8 +77,6 @@ class Frame:
     type: int
     seq: int
     payload: bytes
-    header_version: int = 0
-    message_version: int = 0
 
 
 def pack_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
@@ -130,17 +128,14 @@ class FrameParser:
             return []
         # Stop-and-wait clients send exactly one frame per read: parse straight from ``data``
         # and only buffer a partial tail.
-        buf: bytes | bytearray
         if self._buf:
             self._buf += data
-            buf = self._buf
-        else:
-            buf = data
+        buf: bytes | bytearray = self._buf or data
         frames: list[Frame] = []
         pos = 0
         size = len(buf)
         while size - pos >= HEADER_SIZE:
-            magic, hver, mver, msg_type, length, seq = HEADER.unpack_from(buf, pos)
+            magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(buf, pos)
             if magic != MAGIC:
                 self.error = _describe_bad_magic(bytes(buf[pos : pos + HEADER_SIZE]))
                 break
@@ -152,7 +147,7 @@ class FrameParser:
             end = pos + HEADER_SIZE + length
             if size < end:
                 break
-            frames.append(Frame(msg_type, seq, bytes(buf[pos + HEADER_SIZE : end]), hver, mver))
+            frames.append(Frame(msg_type, seq, bytes(buf[pos + HEADER_SIZE : end])))
             pos = end
         if self.error is not None:
             self._buf = bytearray()
@@ -167,11 +162,6 @@ def _describe_bad_magic(head: bytes) -> str:
     if head.startswith((b"type=", b"node=")):
         return "bad magic: the client sends plain lines (audisp-remote format = ascii?) to a managed listener"
     return f"bad magic: header starts {head[:16].hex()}, expected fe0000ff"
-
-
-def strip_newline(payload: bytes) -> bytes:
-    """audisp-remote sends the line with its trailing newline; auditd strips exactly one."""
-    return payload[:-1] if payload.endswith(b"\n") else payload
 
 
 # --------------------------------------------------------------------------- sessions
@@ -204,23 +194,21 @@ class ManagedSession(_Replies):
         self._parser = FrameParser(max_payload)
         self._failed = False
 
+    def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
+        """The stop-and-wait client's usual read, exactly one whole MESSAGE frame: its payload, seq and
+        reply without the general path's objects (the reply's header is fixed, its seq the frame's)."""
+        if len(data) <= HEADER_SIZE or self._failed or self._parser.buffered or self._held:
+            return None
+        magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
+        if (magic, msg_type, length) != (MAGIC, _MESSAGE, len(data) - HEADER_SIZE) or length > self._parser.max_payload:
+            return None
+        self.frames_received += 1
+        payload = data[HEADER_SIZE:-1] if data[-1] == 10 else data[HEADER_SIZE:]  # its newline (see frames_to_events)
+        return payload, seq, _ACK_HEAD + data[12:HEADER_SIZE]
+
     def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
         if self._failed:
             return self._take([], max_records)
-        if len(data) > HEADER_SIZE and not self._parser.buffered and not self._held:
-            # The stop-and-wait client's usual read: exactly one whole MESSAGE frame. Same result as
-            # the general path below, without its intermediate objects (this runs once per record).
-            magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
-            if (
-                magic == MAGIC
-                and msg_type == _MESSAGE
-                and length == len(data) - HEADER_SIZE
-                and length <= self._parser.max_payload
-                and max_records != 0
-            ):
-                end = len(data) - 1 if data[-1] == 10 else len(data)  # strip_newline
-                self.frames_received += 1
-                return [RecordReceived(data[HEADER_SIZE:end], seq, now_ns)]
         frames = self._parser.feed(data)
         self.frames_received += len(frames)
         events = self.frames_to_events(frames, now_ns)
@@ -255,21 +243,18 @@ class ManagedSession(_Replies):
                 # MESSAGE, and like auditd any other non-reply type: store its text rather than
                 # ack it away. An empty payload carries nothing to store: it is still an event, so
                 # its reply goes out only after the frames before it are stored.
-                events.append(RecordReceived(strip_newline(frame.payload), frame.seq, now_ns))
+                # audisp-remote sends the line with its newline; auditd strips exactly one.
+                payload = frame.payload[:-1] if frame.payload.endswith(b"\n") else frame.payload
+                events.append(RecordReceived(payload, frame.seq, now_ns))
         return events
 
     def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
-        if spool_state == "ok" and type(token) is int:  # the usual reply, built directly (once per record)
-            self._out.append(HEADER.pack(MAGIC, 0, 0, _ACK, 0, token & 0xFFFFFFFF))
-        else:
-            self._out.append(self.reply(token, spool_state))
+        self._out.append(self.reply(token, spool_state))
 
     def reply(self, token: AckToken, spool_state: SpoolState) -> bytes:
         """The reply frame for a stored record (Krb5Session wraps it)."""
         if not isinstance(token, int):
             raise TypeError("an audisp-remote ack token is the frame's seq")
-        if spool_state == "ok":  # the usual reply, built directly (once per record)
-            return HEADER.pack(MAGIC, 0, 0, _ACK, 0, token & 0xFFFFFFFF)
         reply_type = reply_type_for_stored(spool_state)
         return pack_frame(reply_type, token, DISKLOW_TEXT if reply_type == MessageType.DISKLOW else b"")
 
@@ -356,11 +341,6 @@ def default_principals(service: str, realm: str | None) -> list[str]:
     return [f"{escape_pattern(service)}/*@{escape_pattern(realm)}"] if realm else []
 
 
-def frame_token(token: bytes) -> bytes:
-    """u32 big-endian length + token, as audisp-remote's send_token."""
-    return encode_frame(token)
-
-
 class WrapContext(SecurityContext, Protocol):
     """audisp-remote's krb5 transport wraps every reply (no MICs)."""
 
@@ -431,7 +411,7 @@ class Krb5Session(_Replies):
         out = self._context.step(token)
         if not self._context.complete:
             if out:
-                self._out.append(frame_token(out))
+                self._out.append(encode_frame(out))
             return
         # audisp-remote always requests confidentiality and sends no channel bindings.
         self._context.check(require_channel_bound=False, require_confidentiality=True)
@@ -446,7 +426,7 @@ class Krb5Session(_Replies):
             return
         # The final token (the AP-REP) goes out only to an authorized client.
         if out:
-            self._out.append(frame_token(out))
+            self._out.append(encode_frame(out))
         self.authenticated = True
         events.append(Authenticated("krb5", principal, True, target))
 
@@ -462,7 +442,7 @@ class Krb5Session(_Replies):
         return events
 
     def _wrap(self, frame: bytes) -> bytes:
-        return frame_token(self._context.wrap(frame, confidential=True))
+        return encode_frame(self._context.wrap(frame, confidential=True))
 
     def ack(self, token: AckToken, spool_state: SpoolState = "ok") -> None:
         self._out.append(self._wrap(self._inner.reply(token, spool_state)))

@@ -131,41 +131,37 @@ class ReceiveCore(Protocol):
     @property
     def mid_frame(self) -> bool:
         """A frame has started arriving but is not complete (a stalled peer)."""
-        ...
 
     @property
     def frame_ready(self) -> bool:
         """Complete input is held back by ``max_records``: call ``receive_data(b"", ...)``."""
-        ...
 
     @property
     def frames_received(self) -> int:
         """Complete frames (tokens, lines) taken from the stream so far."""
-        ...
 
     def receive_data(self, data: bytes, now_ns: int, max_records: int | None = None) -> list[Event]:
         """Consume bytes received at ``now_ns`` (wall clock, stamped on records); at most
         ``max_records`` records are returned, the rest stay held (see :attr:`frame_ready`)."""
-        ...
+
+    def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
+        """A stop-and-wait sender's usual read, one whole record while nothing is held, the short way: its payload, ack
+        token and the reply ``ack(token, "ok")`` would queue (sent once stored). None: nothing taken (receive_data)."""
 
     def end_of_input(self, now_ns: int) -> list[Event]:
         """The peer closed its side: what its last bytes still mean (a last unterminated line),
         or why closing there is a failure (mid-frame, mid-handshake)."""
-        ...
 
     def ack(self, token: AckToken, spool_state: SpoolState) -> None:
         """Queue the reply for a durably stored record."""
-        ...
 
     def answer_heartbeat(self, token: int) -> None: ...
 
     def end(self) -> None:
         """Queue the protocol's goodbye on server shutdown (audisp-remote's ENDING), if any."""
-        ...
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (possibly b"")."""
-        ...
 
 
 class Outbox:
@@ -173,6 +169,10 @@ class Outbox:
 
     def __init__(self) -> None:
         self._out: list[bytes] = []
+
+    def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
+        """No short way (see ReceiveCore.receive_record) unless a core has one."""
+        return None
 
     def data_to_send(self) -> bytes:
         if not self._out:

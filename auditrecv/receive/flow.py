@@ -95,28 +95,24 @@ class Deadlines:
 
     def next_at(self) -> float | None:
         """When :meth:`next`'s deadline falls, without building it (checked after every read)."""
-        at: float | None = None
-        if not self.established:
-            at = self.opened + self.handshake_timeout
-        if self.frame_started is not None and self.stall_timeout > 0:
-            stall = self.frame_started + self.stall_timeout
-            if at is None or stall < at:
-                at = stall
-        elif self.established and self.idle_timeout > 0:
-            at = self.last_input + self.idle_timeout
-        return at
+        due = self._due()
+        return due[0] if due is not None else None
 
     def next(self) -> Deadline | None:
         """The earliest deadline in force, or None."""
-        found: Deadline | None = None
+        due = self._due()
+        return Deadline(*due) if due is not None else None
+
+    def _due(self) -> tuple[float, DeadlineKind, float] | None:
+        found: tuple[float, DeadlineKind, float] | None = None
         if not self.established:
-            found = Deadline(self.opened + self.handshake_timeout, "handshake", self.handshake_timeout)
+            found = (self.opened + self.handshake_timeout, "handshake", self.handshake_timeout)
         if self.frame_started is not None and self.stall_timeout > 0:
-            stall = Deadline(self.frame_started + self.stall_timeout, "stall", self.stall_timeout)
-            if found is None or stall.at < found.at:
-                found = stall
+            stall = self.frame_started + self.stall_timeout
+            if found is None or stall < found[0]:
+                found = (stall, "stall", self.stall_timeout)
         elif self.established and self.idle_timeout > 0:
-            found = Deadline(self.last_input + self.idle_timeout, "idle", self.idle_timeout)
+            found = (self.last_input + self.idle_timeout, "idle", self.idle_timeout)
         return found
 
 
@@ -138,9 +134,8 @@ class InFlightWindow:
 
     @property
     def room(self) -> int:
-        if self.bytes >= self.max_bytes or self.records >= self.max_records:
-            return 0
-        return self.max_records - self.records
+        full = self.bytes >= self.max_bytes or self.records >= self.max_records
+        return 0 if full else self.max_records - self.records
 
     def add(self, records: int, nbytes: int) -> None:
         self.records += records

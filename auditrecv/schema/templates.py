@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from auditrecv.config import Search
+from auditrecv.schema.retention import lifecycle_policies, lifecycle_settings
 from auditrecv.sink.naming import index_pattern, main_index_pattern, template_names, template_priority
-from auditrecv.sink.retention import lifecycle_policies, lifecycle_settings
 
 from . import tables
 
@@ -118,7 +118,7 @@ def build_templates(flavor: str, version: str, settings: Search) -> dict[str, di
 
     Returns ``{"component_templates": {name: body}, "index_templates": {name: body}}``, named after the
     index naming (``sink.naming.template_names``) so receivers writing different indices keep theirs;
-    with ``settings.retention`` also the ILM or ISM policy (``sink.retention``) the templates attach.
+    with ``settings.retention`` also the ILM or ISM policy (``schema.retention``) the templates attach.
     """
     from . import __version__ as schema_version
 

@@ -8,9 +8,8 @@ from typing import Any
 from auditrecv.config import Search
 from auditrecv.sink.bulk import BulkIndexer
 from auditrecv.sink.contract import (
-    BulkDoc,
+    BulkBatch,
     BulkMetrics,
-    BulkOutcome,
     EngineAuthError,
     EngineInfo,
     EngineStatus,
@@ -18,7 +17,9 @@ from auditrecv.sink.contract import (
     Requester,
     Result,
     ServiceIndexer,
+    Settlement,
     SinkError,
+    bulk_lines,
 )
 from auditrecv.sink.engine import (
     TemplateError,
@@ -31,10 +32,9 @@ from auditrecv.sink.naming import format_index, index_for, index_pattern
 from auditrecv.sink.transport import RetryPolicy
 
 __all__ = [
-    "BulkDoc",
+    "BulkBatch",
     "BulkIndexer",
     "BulkMetrics",
-    "BulkOutcome",
     "EngineAuthError",
     "EngineInfo",
     "EngineStatus",
@@ -43,8 +43,10 @@ __all__ = [
     "Result",
     "RetryPolicy",
     "ServiceIndexer",
+    "Settlement",
     "SinkError",
     "TemplateError",
+    "bulk_lines",
     "dead_letter_template",
     "detect_engine",
     "format_index",

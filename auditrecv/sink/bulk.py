@@ -1,10 +1,13 @@
 """Bulk indexing built around the spool: the one retry layer of the path, and its one concurrency limit.
 
+A batch travels as one object (`BulkBatch`, documents by position): a reply of only 201s settles it in one
+step; only documents not simply created get per-document state (`_Pass`) and an `Outcome`.
+
 A document is *confirmed* only when the engine holds it: created, already there (409 on `create` with
 our deterministic `_id`), or written to the dead-letter index. Everything else is retried here (what
 each status means is `policy.py`): `index` goes through once and reports a document whose dead letter
-was refused too as unconfirmed; `submit`, the pipeline's, retries those as well (parked in the
-background after a few tries) and tells its caller of each document once confirmed.
+was refused too as failed; `submit`, the pipeline's, retries those as well (parked in the background
+after a few tries) and tells its caller of the documents confirmed, pass by pass.
 
 A document the engine keeps failing on must not block the ones behind it, and an outage must never
 dead-letter anything (issue 14): failures a document may cause (5xx bar 502/503/504, timeouts, a dropped
@@ -18,8 +21,8 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +32,18 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
-from auditrecv.sink.contract import BulkDoc, BulkMetrics, BulkOutcome, EngineInfo, Reply, Result, Settled, T
+from auditrecv.sink.contract import (
+    BulkBatch,
+    BulkMetrics,
+    EngineInfo,
+    Outcome,
+    Reply,
+    Result,
+    Settled,
+    Settlement,
+    T,
+    action_line,
+)
 from auditrecv.sink.engine import TemplatesFor, detect_until_answered, install_until_done
 from auditrecv.sink.naming import format_index
 from auditrecv.sink.policy import (
@@ -48,6 +62,7 @@ from auditrecv.sink.policy import (
 from auditrecv.sink.transport import RetryPolicy, Transport, Unanswered, log, parse_retry_after
 
 Sleep = Callable[[float], Awaitable[None]]
+Failure = tuple[int, str, str]  # (status, type, reason)
 
 _DEAD_LETTER_MAX_SOURCE = 1024 * 1024  # keep dead letters far below http.max_content_length
 _DEAD_LETTER_MAX_REASON = 4096  # the engine's error reason can quote the whole document
@@ -55,51 +70,19 @@ _LOG_INTERVAL = 60.0  # seconds between two log lines about the same refusal
 
 
 @dataclass(eq=False, slots=True)
-class _Item:
-    """A document as it travels: its NDJSON lines are built once and reused by retries and splits."""
+class _Pass:
+    """One pass over a batch (or over a batch of dead letters): per-document state, by position, only for
+    the documents that were not simply created."""
 
-    doc: BulkDoc[Any]
-    lines: bytes  # action line + source line, each ending in "\n"
-    source: bytes  # the serialized source (what a dead letter preserves)
-    dead_letter_for: _Item | None = None  # set on dead-letter writes: the refused original
-    failure: tuple[int, str, str] = (0, "", "")  # (status, type, reason) that sent it to the DLQ
-    outcome: BulkOutcome[Any] | None = None
-    failed_since: int | None = None  # the indexer's acceptance count when this document first failed
-    failures: int = 0  # failures counted towards dead-lettering it (see the module docstring)
-    letter_index: str = ""  # on dead-letter writes: where to
+    batch: BulkBatch[Any]
+    details: dict[int, Outcome] = field(default_factory=dict)  # what the caller is told of them
+    failure: dict[int, Failure] = field(default_factory=dict)  # what sends a document to the dead-letter index
+    failed_since: dict[int, int] = field(default_factory=dict)  # the acceptance count at its first failure
+    failures: dict[int, int] = field(default_factory=dict)  # failures counted towards dead-lettering it
+    letters_for: _Pass | None = None  # dead-letter writes: for documents of this pass (tokens: their positions)
 
 
-def _json_default(obj: Any) -> Any:
-    """What orjson cannot serialize natively: bytes as text, everything else (IP addresses, ...) as str."""
-    if isinstance(obj, bytes | bytearray | memoryview):
-        return bytes(obj).decode("utf-8", "backslashreplace")
-    if isinstance(obj, set | frozenset | tuple):
-        return list(obj)
-    return str(obj)
-
-
-def _action(op: str, index: str, doc_id: str) -> bytes:
-    return orjson.dumps({op: {"_index": index, "_id": doc_id}})
-
-
-def _serialize(source: dict[str, Any] | bytes) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        if b"\n" in data or b"\r" in data:  # pretty-printed JSON would break NDJSON framing
-            data = orjson.dumps(orjson.loads(data))
-        return data
-    return orjson.dumps(source, default=_json_default)
-
-
-def encode(doc: BulkDoc[Any]) -> _Item | tuple[BulkDoc[Any], str]:
-    """The NDJSON lines of one `create`, or (doc, why) if the source cannot be made into JSON."""
-    if doc.lines is not None and isinstance(doc.source, bytes):
-        return _Item(doc, doc.lines, doc.source)
-    try:
-        src = _serialize(doc.source)
-    except (orjson.JSONEncodeError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
-        return doc, f"{type(exc).__name__}: {exc}"
-    return _Item(doc, _action("create", doc.index, doc.id) + b"\n" + src + b"\n", src)
+_Send = Callable[[_Pass, Sequence[int]], Awaitable[list[int]]]
 
 
 class BulkIndexer:
@@ -131,7 +114,7 @@ class BulkIndexer:
         self._deliveries: set[asyncio.Task[None]] = set()
         # Documents refused along with their dead letters, retried in the background so that they hold no
         # lane: a handful of them must not stop every later record (issue 14). By whom to tell.
-        self._parked: dict[Settled[Any], list[BulkDoc[Any]]] = {}
+        self._parked: dict[Settled[Any], BulkBatch[Any]] = {}
         self._parked_task: asyncio.Task[None] | None = None
         self._retrying = 0  # parked documents in the retry under way
         self._max_failures = max(1, settings.max_document_retries)
@@ -168,12 +151,12 @@ class BulkIndexer:
         """One JSON request with node failover (Transport.request): what engine set-up uses."""
         return await self.transport.request(method, path, body)
 
-    async def submit(self, docs: Sequence[BulkDoc[T]], settled: Settled[T]) -> None:
-        """Index `docs` in the background once a lane is free (the wait is the caller's backpressure);
-        `settled` gets their outcomes as they are confirmed. Nothing is given up on before `close`: a
+    async def submit(self, batch: BulkBatch[T], settled: Settled[T]) -> None:
+        """Index `batch` in the background once a lane is free (the wait is the caller's backpressure);
+        `settled` is told of its documents as they are confirmed. Nothing is given up on before `close`: a
         document refused even as a dead letter is retried, parked after `max_document_retries` tries."""
         await self._lanes.acquire()
-        task = asyncio.create_task(self._deliver(list(docs), settled))
+        task = asyncio.create_task(self._deliver(batch, range(len(batch)), settled))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
@@ -184,48 +167,47 @@ class BulkIndexer:
 
     @property
     def parked(self) -> int:
-        return self._retrying + sum(len(docs) for docs in self._parked.values())
+        return self._retrying + sum(len(batch) for batch in self._parked.values())
 
-    async def _deliver(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> None:
+    async def _deliver(self, batch: BulkBatch[T], positions: Sequence[int], settled: Settled[T]) -> None:
         try:
             delay = 1.0
             tries = 0
-            while docs:
-                docs = await self._attempt(docs, settled, delay)
+            while positions:
+                positions = await self._attempt(batch, positions, settled, delay)
                 tries += 1
-                if docs:
-                    if tries >= self._max_failures and self._park(docs, settled):
+                if positions:
+                    if tries >= self._max_failures and self._park(batch, positions, settled):
                         return
                     await self._sleep(delay)
                     delay = min(delay * 2, 60.0)
         finally:
             self._lanes.release()
 
-    async def _attempt(self, docs: list[BulkDoc[T]], settled: Settled[T], delay: float) -> list[BulkDoc[T]]:
-        """One pass over `docs` in the lane held: the confirmed ones to `settled`, the rest returned."""
+    async def _attempt(
+        self, batch: BulkBatch[T], positions: Sequence[int], settled: Settled[T], delay: float
+    ) -> Sequence[int]:
+        """One pass over `positions` in the lane held: the confirmed ones to `settled`, the rest returned."""
         try:
-            outcomes = await self._index(docs, in_lanes=False)
+            done, failed = await self._pass(batch, positions, in_lanes=False)
         except Exception:
-            log.exception("indexing %d documents failed; retrying in %.0f s", len(docs), delay)
-            return docs
-        failed = Result.FAILED
-        left = [o.doc for o in outcomes if o.result is failed]
-        confirmed = [o for o in outcomes if o.result is not failed] if left else outcomes
-        if confirmed:
+            log.exception("indexing %d documents failed; retrying in %.0f s", len(positions), delay)
+            return positions
+        if done.confirmed:
             try:
-                await settled(confirmed)
+                await settled(done)
             except Exception:
-                log.exception("%d confirmed documents could not be settled", len(confirmed))
-        return left
+                log.exception("%d confirmed documents could not be settled", len(done.confirmed))
+        return failed
 
-    def _park(self, docs: list[BulkDoc[T]], settled: Settled[T]) -> bool:
-        """Hand `docs` to the background retry; False (keep the lane and retry) when that is full."""
-        if self.parked + len(docs) > max(1, self.settings.batch_max_docs):
+    def _park(self, batch: BulkBatch[T], positions: Sequence[int], settled: Settled[T]) -> bool:
+        """Hand those documents to the background retry; False (keep the lane and retry) when that is full."""
+        if self.parked + len(positions) > max(1, self.settings.batch_max_docs):
             return False
-        self._parked.setdefault(settled, []).extend(docs)
+        self._parked.setdefault(settled, BulkBatch()).take(batch, positions)
         log.warning(
             "%d document(s) refused even as dead letters: retried in the background, still in the spool (%d parked)",
-            len(docs),
+            len(positions),
             self.parked,
         )
         if self._parked_task is None:
@@ -238,90 +220,108 @@ class BulkIndexer:
             while self._parked:
                 await self._sleep(delay)
                 parked, self._parked = self._parked, {}
-                self._retrying = sum(len(docs) for docs in parked.values())
+                self._retrying = sum(len(batch) for batch in parked.values())
                 async with self._lanes:
-                    for settled, docs in parked.items():
-                        if left := await self._attempt(docs, settled, delay):
-                            self._parked.setdefault(settled, []).extend(left)
-                        self._retrying -= len(docs)
+                    for settled, batch in parked.items():
+                        if left := await self._attempt(batch, range(len(batch)), settled, delay):
+                            self._parked.setdefault(settled, BulkBatch()).take(batch, left)
+                        self._retrying -= len(batch)
                 delay = min(delay * 2, 600.0)
         finally:
             self._parked_task = None
             self._retrying = 0
 
-    async def index(self, docs: Iterable[BulkDoc[T]]) -> list[BulkOutcome[T]]:
-        """Index `docs` once through, its chunks in lanes of their own; one outcome per doc, in order:
-        created, duplicate, dead-lettered, or failed (refused even as a dead letter: not retried here)."""
-        return await self._index(docs, in_lanes=True)
+    async def index(self, batch: BulkBatch[T]) -> Settlement[T]:
+        """Index `batch` once through, its chunks in lanes of their own: the documents confirmed, and an
+        Outcome for each one not simply created (failed: refused even as a dead letter, not retried here)."""
+        return (await self._pass(batch, range(len(batch)), in_lanes=True))[0]
 
-    async def _in_lane(self, send: Callable[[list[_Item]], Awaitable[None]], items: list[_Item]) -> None:
+    async def _in_lane(self, send: _Send, run: _Pass, positions: Sequence[int]) -> list[int]:
         async with self._lanes:
-            await send(items)
+            return await send(run, positions)
 
-    async def _index(self, docs: Iterable[BulkDoc[T]], *, in_lanes: bool) -> list[BulkOutcome[T]]:
-        """`index`; without `in_lanes`, in the caller's lane, the chunks one after the other."""
-        order, items, unencodable = _encode_all(docs)
+    async def _pass(
+        self, batch: BulkBatch[T], positions: Sequence[int], *, in_lanes: bool
+    ) -> tuple[Settlement[T], list[int]]:
+        """`index` over `positions` (without `in_lanes`: in the caller's lane, the chunks one after the
+        other): what it confirmed, and the positions failed."""
+        run = _Pass(batch)
+        everything = positions
+        unencodable: list[int] = []
+        if batch.unencodable:
+            unencodable = [p for p in positions if p in batch.unencodable]
+            positions = [p for p in positions if p not in batch.unencodable]
         await self.wait_ready()
-        sends = [(self._ship, chunk) for chunk in self._chunks(items)]
+        sends: list[tuple[_Send, Sequence[int]]] = [(self._ship, chunk) for chunk in self._chunks(batch, positions)]
         if unencodable:
-            first = unencodable[0]
+            for p in unencodable:
+                run.failure[p] = (0, "serialization_error", batch.unencodable[p][0])
             self._log_limited.error(
                 "serialize",
                 "%d document(s) cannot be serialized (first: %s: %s): dead-lettering them",
                 len(unencodable),
-                first.doc.id,
-                first.failure[2],
+                batch.ids[unencodable[0]],
+                batch.unencodable[unencodable[0]][0],
                 items=len(unencodable),
             )
             sends.insert(0, (self._dead_letter, unencodable))
+        failed: list[int] = []
         if in_lanes:
             async with asyncio.TaskGroup() as tg:
-                for send, chunk in sends:
-                    tg.create_task(self._in_lane(send, chunk))
+                tasks = [tg.create_task(self._in_lane(send, run, chunk)) for send, chunk in sends]
+            for task in tasks:
+                failed += task.result()
         else:
             for send, chunk in sends:
-                await send(chunk)
-        return [it.outcome or _outcome(it) for it in order]
+                failed += await send(run, chunk)
+        if not failed:
+            return Settlement(batch, everything, run.details), failed
+        gone = set(failed)
+        confirmed = [p for p in everything if p not in gone]
+        return Settlement(batch, confirmed, run.details), [p for p in everything if p in gone]
 
-    def _chunks(self, items: list[_Item]) -> Iterable[list[_Item]]:
+    def _chunks(self, batch: BulkBatch[Any], positions: Sequence[int]) -> Iterator[Sequence[int]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
-        if 0 < len(items) <= max_docs and sum([len(it.lines) for it in items]) <= max_bytes:
-            yield items  # one request (the pipeline's batches): no per-document bookkeeping
+        if 0 < len(positions) <= max_docs and len(batch.body(positions)) <= max_bytes:
+            yield positions  # one request (the pipeline's batches): no per-document bookkeeping
             return
-        chunk: list[_Item] = []
+        chunk: list[int] = []
         size = 0
-        for it in items:
-            if chunk and (len(chunk) >= max_docs or size + len(it.lines) > max_bytes):
+        for p in positions:
+            n = len(batch.body([p]))
+            if chunk and (len(chunk) >= max_docs or size + n > max_bytes):
                 yield chunk
                 chunk, size = [], 0
-            chunk.append(it)
-            size += len(it.lines)
+            chunk.append(p)
+            size += n
         if chunk:
             yield chunk
 
-    async def _ship(self, items: list[_Item]) -> None:
-        """Send until every item has an outcome (the status policy of the module docstring)."""
+    async def _ship(self, run: _Pass, positions: Sequence[int]) -> list[int]:
+        """Send until every document at `positions` is confirmed or failed (the status policy of the module
+        docstring); returns the failed ones."""
         attempt = 0
         failures = 0  # failures of this very request that may be its documents' fault
         sent = False
-        while items:
+        failed: list[int] = []
+        while positions:
             if sent:
-                self.metrics.docs_retried += len(items)
+                self.metrics.docs_retried += len(positions)
             sent = True
             try:
-                reply = await self._post_bulk(items)
+                reply = await self._post_bulk(run.batch.body(positions), len(positions))
             except Unanswered as exc:
                 if exc.suspect:
                     failures += 1
-                    if await self._failed(items, failures, exc.failure):
-                        return
+                    if (done := await self._failed(run, positions, failures, exc.failure)) is not None:
+                        return failed + done
                 if exc.can_fail_over:
                     continue  # another node is up: try it straight away
                 await self.back_off(attempt)
                 attempt += 1
                 continue
             status = reply.status
-            verdict = request_verdict(status, len(items))
+            verdict = request_verdict(status, len(positions))
             if verdict is RequestVerdict.HALT:
                 await self.halt(status, f"{reply.node}: HTTP {status}: {error_reason(reply.body)}")
                 continue
@@ -336,50 +336,50 @@ class BulkIndexer:
             if verdict in (RequestVerdict.SPLIT, RequestVerdict.REFUSE):
                 reason = error_reason(reply.body)
                 if status == 413:
-                    self.metrics.error(413, f"{reply.node}: request of {len(items)} docs too large (HTTP 413)")
+                    self.metrics.error(413, f"{reply.node}: request of {len(positions)} docs too large (HTTP 413)")
                     if verdict is RequestVerdict.SPLIT:
-                        log.warning("HTTP 413 for %d documents: splitting in two", len(items))
+                        log.warning("HTTP 413 for %d documents: splitting in two", len(positions))
                     etype, reason = "request_too_large", reason or "HTTP 413"
                 else:
                     self.metrics.error(400, f"{reply.node}: whole request refused (HTTP 400): {reason}")
                     etype = error_type(reply.body) or "bad_request"
                 if verdict is RequestVerdict.SPLIT:  # find the document that breaks the request
-                    await self._split(items)
-                else:
-                    await self._give_up(items[0], (status, etype, reason))
-                return
+                    return failed + await self._split(run, positions)
+                return failed + await self._give_up(run, positions[0], (status, etype, reason))
             if verdict is not RequestVerdict.ITEMS:  # OUTAGE or RETRY_COUNTED
                 reason = error_reason(reply.body)
                 msg = f"{reply.node}: HTTP {status}: {reason}"
                 self.metrics.error(status, msg)
-                log.warning("bulk request of %d documents failed, will retry: %s", len(items), msg)
+                log.warning("bulk request of %d documents failed, will retry: %s", len(positions), msg)
                 if verdict is RequestVerdict.RETRY_COUNTED:
                     failures += 1
                     failure = (status, error_type(reply.body) or f"http_{status}", reason)
-                    if await self._failed(items, failures, failure):
-                        return
+                    if (done := await self._failed(run, positions, failures, failure)) is not None:
+                        return failed + done
                 else:
                     if self.transport.node_unavailable(reply.node):
                         continue
                 await self.back_off(attempt)
                 attempt += 1
                 continue
-            if items[0].dead_letter_for is None and all_created(reply.body, len(items)):
-                self._all_created(items)  # what the general path below concludes, without per-item parsing
-                return
-            results = self._parse_items(reply, len(items))
+            if run.letters_for is None and all_created(reply.body, len(positions)):
+                self._reply_read(True)  # what the item path below concludes, without reading items
+                self.metrics.docs_created += len(positions)
+                return failed
+            results = self._parse_items(reply, len(positions))
             if results is None:
                 await self.back_off(attempt)
                 attempt += 1
                 continue
             accepted_before = self._reply_read(any(accepted(r.status) for r in results))
-            retry, dead, halted = self._apply(items, results, accepted_before)
+            retry, dead, refused, halted = self._apply(run, positions, results, accepted_before)
+            failed += refused
             if dead:
-                await self._dead_letter(dead)
-            if len(retry) < len(items):
+                failed += await self._dead_letter(run, dead)
+            if len(retry) < len(positions):
                 failures = 0  # a different request from now on
-            items = retry
-            if items:
+            positions = retry
+            if positions:
                 if halted:
                     await self.halt(halted[0], f"{reply.node}: {halted[1]}")
                 else:
@@ -390,6 +390,7 @@ class BulkIndexer:
                     attempt += 1
             else:
                 attempt = 0
+        return failed
 
     def _reply_read(self, accepted_any: bool) -> int:
         """A readable 2xx reply: the engine answers (resume, last success); one that created or found
@@ -401,150 +402,139 @@ class BulkIndexer:
             self._accepted += 1
         return before
 
-    def _all_created(self, items: list[_Item]) -> None:
-        """Every document of `items` (no dead letters: those are sent in requests of their own) created."""
-        self._reply_read(True)
-        created = Result.CREATED
-        for it in items:
-            it.outcome = BulkOutcome(it.doc, created, 201)
-        self.metrics.docs_created += len(items)
+    async def _split(self, run: _Pass, positions: Sequence[int]) -> list[int]:
+        half = len(positions) // 2
+        return await self._ship(run, positions[:half]) + await self._ship(run, positions[half:])
 
-    async def _split(self, items: list[_Item]) -> None:
-        half = len(items) // 2
-        await self._ship(items[:half])
-        await self._ship(items[half:])
-
-    def _count_failure(self, it: _Item, accepted_at_failure: int) -> bool:
-        """Count one failure of `it`; True when it has failed often enough, with the engine proven
+    def _count_failure(self, run: _Pass, p: int, accepted_at_failure: int) -> bool:
+        """Count one failure of document `p`; True when it has failed often enough, with the engine proven
         healthy, to be dead-lettered. Failures before any proof do not count: an outage never does."""
-        if it.failed_since is None:
-            it.failed_since = accepted_at_failure
-        if self._accepted > it.failed_since:
-            it.failures += 1
-        return it.failures >= self._max_failures
+        since = run.failed_since.setdefault(p, accepted_at_failure)
+        if self._accepted > since:
+            run.failures[p] = run.failures.get(p, 0) + 1
+        return run.failures.get(p, 0) >= self._max_failures
 
-    async def _failed(self, items: list[_Item], failures: int, failure: tuple[int, str, str]) -> bool:
-        """The request `items` failed in a way a document can cause, for the `failures`-th time: split it
-        once that reaches the limit, or dead-letter its lone document once that is proven to be the
-        problem. True when the items were dealt with that way; False: retry the request."""
-        for it in items:
-            if it.failed_since is None:
-                it.failed_since = self._accepted
-        if len(items) > 1:
+    async def _failed(self, run: _Pass, positions: Sequence[int], failures: int, failure: Failure) -> list[int] | None:
+        """The request of `positions` failed in a way a document can cause, for the `failures`-th time: split
+        it once that reaches the limit, or dead-letter its lone document once that is proven to be the
+        problem. The failed positions when dealt with that way; None: retry the request."""
+        for p in positions:
+            run.failed_since.setdefault(p, self._accepted)
+        if len(positions) > 1:
             if failures < self._max_failures:
-                return False
+                return None
             log.warning(
                 "bulk request of %d documents failed %d times (%s): splitting it in two",
-                len(items),
+                len(positions),
                 failures,
                 _failure_text(failure),
             )
-            await self._split(items)
-            return True
-        (it,) = items
-        if not self._count_failure(it, self._accepted):
-            return False
+            return await self._split(run, positions)
+        (p,) = positions
+        if not self._count_failure(run, p, self._accepted):
+            return None
         status, etype, reason = failure
-        if it.dead_letter_for is None:
-            self._log_poisoned([it], failure)
-        reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
-        await self._give_up(it, (status, etype, reason))
-        return True
+        if run.letters_for is None:
+            self._log_poisoned(run, [p], failure)
+        reason = f"failed {run.failures[p]} times while the engine accepted other documents: {reason}"
+        return await self._give_up(run, p, (status, etype, reason))
 
-    def _log_poisoned(self, items: list[_Item], failure: tuple[int, str, str]) -> None:
-        first = items[0]
+    def _log_poisoned(self, run: _Pass, positions: list[int], failure: Failure) -> None:
+        first = positions[0]
         self._log_limited.error(
             f"poison|{failure[0]}|{failure[1]}",
             "%d document(s) failed %d times (%s) while the engine accepted other documents (first: %s, %d "
             "bytes, in %s): dead-lettering them so they cannot block the records behind them",
-            len(items),
+            len(positions),
             self._max_failures,
             _failure_text(failure),
-            first.doc.id,
-            len(first.source),
-            first.doc.index,
-            items=len(items),
+            run.batch.ids[first],
+            len(_source(run.batch.body([first]))),
+            run.batch.indexes[first],
+            items=len(positions),
         )
 
     def _apply(
-        self, items: list[_Item], results: list[ItemResult], accepted_before: int
-    ) -> tuple[list[_Item], list[_Item], tuple[int, str] | None]:
-        """Per-item statuses into outcomes; returns (to retry, to dead-letter, halting status). Documents
-        created in this reply (`accepted_before`: the count before it) prove the engine healthy."""
-        retry: list[_Item] = []
-        dead: list[_Item] = []
-        poisoned: list[_Item] = []
-        missing_index: dict[str, list[_Item]] = {}
-        refused_letters: dict[tuple[int, str, str], list[_Item]] = {}
+        self, run: _Pass, positions: Sequence[int], results: list[ItemResult], accepted_before: int
+    ) -> tuple[list[int], list[int], list[int], tuple[int, str] | None]:
+        """Per-item statuses into outcomes; returns (to retry, to dead-letter, failed: dead letters refused,
+        halting status). Documents created in this reply (`accepted_before`: the count before it) prove the
+        engine healthy."""
+        retry: list[int] = []
+        dead: list[int] = []
+        refused: list[int] = []
+        poisoned: list[int] = []
+        missing_index: dict[str, list[int]] = {}
+        refused_letters: dict[Failure, list[int]] = {}
         halted: tuple[int, str] | None = None
         m = self.metrics
-        for it, result in zip(items, results, strict=True):
+        batch, origin = run.batch, run.letters_for
+        for p, result in zip(positions, results, strict=True):
             status, etype, reason = result.status, result.error_type, result.reason
-            orig = it.dead_letter_for
-            match item_verdict(status, dead_letter=orig is not None):
+            match item_verdict(status, dead_letter=origin is not None):
                 case ItemVerdict.CREATED:
-                    it.outcome = BulkOutcome(it.doc, Result.CREATED, status)
                     m.docs_created += 1
                 case ItemVerdict.LETTER_WRITTEN:
-                    assert orig is not None
-                    orig.outcome = BulkOutcome(orig.doc, Result.DEAD_LETTERED, *it.failure)
+                    assert origin is not None
+                    orig = batch.tokens[p]
+                    origin.details[orig] = Outcome(Result.DEAD_LETTERED, *origin.failure[orig])
                     m.docs_dead_lettered += 1
                 case ItemVerdict.DUPLICATE:
-                    it.outcome = BulkOutcome(it.doc, Result.DUPLICATE, status, etype, reason)
+                    run.details[p] = Outcome(Result.DUPLICATE, status, etype, reason)
                     m.docs_duplicate += 1
                 case ItemVerdict.RETRY:
-                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                    retry.append(it)
+                    m.error(status, f"item {batch.ids[p]}: {etype}: {reason}")
+                    retry.append(p)
                 case ItemVerdict.RETRY_COUNTED:
-                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
-                    if not self._count_failure(it, accepted_before):
-                        retry.append(it)
+                    m.error(status, f"item {batch.ids[p]}: {etype}: {reason}")
+                    if not self._count_failure(run, p, accepted_before):
+                        retry.append(p)
                         continue
-                    reason = f"failed {it.failures} times while the engine accepted other documents: {reason}"
-                    if orig is None:
-                        it.failure = (status, etype, reason)
-                        poisoned.append(it)
-                        dead.append(it)
+                    reason = f"failed {run.failures[p]} times while the engine accepted other documents: {reason}"
+                    if origin is None:
+                        run.failure[p] = (status, etype, reason)
+                        poisoned.append(p)
+                        dead.append(p)
                     else:
-                        refused_letters.setdefault((status, etype, reason), []).append(it)
+                        refused_letters.setdefault((status, etype, reason), []).append(p)
                 case ItemVerdict.HALT:
-                    m.error(status, f"item {it.doc.id}: {etype}: {reason}")
+                    m.error(status, f"item {batch.ids[p]}: {etype}: {reason}")
                     halted = (status, f"{etype}: {reason}")
-                    retry.append(it)
+                    retry.append(p)
                 case ItemVerdict.DEAD_LETTER:
-                    m.error(status, f"item {it.doc.id} in {it.doc.index}: {etype}: {reason}")
+                    m.error(status, f"item {batch.ids[p]} in {batch.indexes[p]}: {etype}: {reason}")
                     if status == 404:
-                        missing_index.setdefault(it.doc.index, []).append(it)
-                    it.failure = (status, etype, reason)
-                    dead.append(it)
+                        missing_index.setdefault(batch.indexes[p], []).append(p)
+                    run.failure[p] = (status, etype, reason)
+                    dead.append(p)
                 case ItemVerdict.LETTER_REFUSED:
-                    assert orig is not None
-                    m.error(status, f"dead letter for {orig.doc.id}: {etype}: {reason}")
-                    refused_letters.setdefault((status, etype, reason), []).append(it)
+                    m.error(status, f"dead letter for {batch.ids[p]}: {etype}: {reason}")
+                    refused_letters.setdefault((status, etype, reason), []).append(p)
         for index, group in missing_index.items():
             self._log_limited.error(
                 f"404|{index}",
                 "index %s does not exist and cannot be created (%s): dead-lettering %d document(s)",
                 index,
-                group[0].failure[2],
+                run.failure[group[0]][2],
                 len(group),
                 items=len(group),
             )
         if poisoned:
-            self._log_poisoned(poisoned, poisoned[0].failure)
+            self._log_poisoned(run, poisoned, run.failure[poisoned[0]])
         for (status, etype, reason), letters in refused_letters.items():
-            self._dead_letter_refused(letters, status, etype, reason)
-        return retry, dead, halted
+            self._dead_letter_refused(run, letters, status, etype, reason)
+            refused += letters
+        return retry, dead, refused, halted
 
-    def _dead_letter_refused(self, letters: list[_Item], status: int, etype: str, reason: str) -> None:
+    def _dead_letter_refused(self, run: _Pass, letters: list[int], status: int, etype: str, reason: str) -> None:
         """Dead letters the engine will not take either: their documents stay spooled (one log line per
         reason and minute, however many documents and retries: defect 6 of issue 14)."""
-        for letter in letters:
-            orig = letter.dead_letter_for
-            assert orig is not None
-            orig.outcome = BulkOutcome(orig.doc, Result.FAILED, *orig.failure)
+        origin, index = run.letters_for, run.batch.indexes[letters[0]]
+        assert origin is not None
+        for p in letters:
+            orig = run.batch.tokens[p]
+            origin.details[orig] = Outcome(Result.FAILED, *origin.failure[orig])
             self.metrics.docs_failed += 1
-        index = letters[0].letter_index
         self._log_limited.error(
             f"dlq|{index}|{status}|{etype}",
             "dead-letter index %s refused %d dead letter(s) (HTTP %s %s: %s; first for document %s): those "
@@ -554,42 +544,43 @@ class BulkIndexer:
             status or "-",
             etype,
             reason[:500],
-            letters[0].doc.id,
+            run.batch.ids[letters[0]],
             items=len(letters),
         )
 
-    async def _give_up(self, it: _Item, failure: tuple[int, str, str]) -> None:
+    async def _give_up(self, run: _Pass, p: int, failure: Failure) -> list[int]:
         """A document the engine will never take is dead-lettered; a dead letter, failed (kept spooled)."""
-        if it.dead_letter_for is not None:
-            self._dead_letter_refused([it], *failure)
-        else:
-            it.failure = failure
-            await self._dead_letter([it])
+        if run.letters_for is not None:
+            self._dead_letter_refused(run, [p], *failure)
+            return [p]
+        run.failure[p] = failure
+        return await self._dead_letter(run, [p])
 
-    async def _dead_letter(self, items: list[_Item]) -> None:
+    async def _dead_letter(self, run: _Pass, positions: Sequence[int]) -> list[int]:
         """`index` a dead letter per refused document into the dead-letter index (same `_id`: idempotent);
-        one that could not be serialized keeps its repr."""
+        one that could not be serialized keeps its repr. Returns the documents whose letter was refused."""
         now = datetime.now(UTC)
         dlq_index = format_index(self.settings.dead_letter_index, now)
-        letters: list[_Item] = []
-        for it in items:
-            status, etype, reason = it.failure
-            original = it.source.decode("utf-8", "replace") if it.lines else repr(it.doc.source)
+        batch = run.batch
+        letters: BulkBatch[int] = BulkBatch()  # tokens: the positions of the documents in `run`
+        for p in positions:
+            status, etype, reason = run.failure[p]
+            unencodable = batch.unencodable.get(p)
+            original = unencodable[1] if unencodable else _source(batch.body([p])).decode("utf-8", "replace")
             truncated = len(original) > self._dlq_max
             if truncated:
                 original = original[: self._dlq_max]
+            doc_id, index = batch.ids[p], batch.indexes[p]
             letter = {
                 "@timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "message": f"{etype}: {reason}"[:4096],
                 "event": {"kind": "pipeline_error", "original": original},
                 "error": {"type": etype, "code": str(status), "message": reason[:_DEAD_LETTER_MAX_REASON]},
-                "auditrecv": {
-                    "dead_letter": {"index": it.doc.index, "id": it.doc.id, "status": status, "truncated": truncated}
-                },
+                "auditrecv": {"dead_letter": {"index": index, "id": doc_id, "status": status, "truncated": truncated}},
             }
-            src = orjson.dumps(letter)
-            lines = _action("index", dlq_index, it.doc.id) + b"\n" + src + b"\n"
-            letters.append(_Item(it.doc, lines, src, dead_letter_for=it, failure=it.failure, letter_index=dlq_index))
+            letters.add_lines(
+                dlq_index, doc_id, action_line("index", dlq_index, doc_id) + orjson.dumps(letter) + b"\n", p
+            )
         self._log_limited.warning(
             f"dead-letter|{dlq_index}",
             "dead-lettering %d document(s) into %s",
@@ -597,7 +588,8 @@ class BulkIndexer:
             dlq_index,
             items=len(letters),
         )
-        await self._ship(letters)
+        refused = await self._ship(_Pass(letters, letters_for=run), range(len(letters)))
+        return [letters.tokens[p] for p in refused]
 
     async def halt(self, status: int, message: str) -> None:
         """Count the refusal, say once that shipping is halted, and wait before the caller tries again."""
@@ -628,14 +620,13 @@ class BulkIndexer:
             return None
         return results
 
-    async def _post_bulk(self, items: list[_Item]) -> Reply:
-        body = b"".join([it.lines for it in items])
+    async def _post_bulk(self, body: bytes, docs: int) -> Reply:
         async with self._throttle():
             self.metrics.in_flight += 1
             started = time.monotonic()
             self._requests_since.append(started)
             try:
-                return await self.transport.post_bulk(body, len(items))
+                return await self.transport.post_bulk(body, docs)
             finally:
                 self.metrics.in_flight -= 1
                 self._requests_since.remove(started)
@@ -742,30 +733,11 @@ class BulkIndexer:
             self._ready.set()
 
 
-def _encode_all(docs: Iterable[BulkDoc[Any]]) -> tuple[list[_Item], list[_Item], list[_Item]]:
-    """(every document in order, those encoded, those that cannot be: `serialization_error`)."""
-    order: list[_Item] = []
-    items: list[_Item] = []
-    unencodable: list[_Item] = []
-    for doc in docs:
-        # the native core's bulk lines (most documents) are sent as they are: no call, no checks
-        enc = _Item(doc, doc.lines, doc.source) if doc.lines is not None and type(doc.source) is bytes else encode(doc)
-        if isinstance(enc, tuple):
-            enc = _Item(doc, b"", b"", failure=(0, "serialization_error", enc[1]))
-            unencodable.append(enc)
-        else:
-            items.append(enc)
-        order.append(enc)
-    return order, items, unencodable
+def _source(lines: bytes) -> bytes:
+    """The source line of a document's lines."""
+    return lines[lines.index(b"\n") + 1 : -1]
 
 
-def _failure_text(failure: tuple[int, str, str]) -> str:
+def _failure_text(failure: Failure) -> str:
     status, etype, _reason = failure
     return f"HTTP {status} {etype}" if status else etype
-
-
-def _outcome(it: _Item) -> BulkOutcome[Any]:
-    if it.outcome is None:  # cannot happen unless a code path forgot an item: never claim success
-        log.error("internal: no outcome for document %s; keeping it spooled", it.doc.id)
-        return BulkOutcome(it.doc, Result.FAILED, 0, "internal", "no outcome")
-    return it.outcome

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import orjson
 
 from auditrecv.metrics import MetricSource
 
@@ -30,35 +32,144 @@ class Result(enum.Enum):
     FAILED = "failed"  # NOT confirmed: keep it spooled
 
 
+_DocSource = dict[str, Any] | bytes
+
+
+class BulkBatch(Generic[T]):
+    """Documents to `create`, as one object: their NDJSON lines back to back (a `create` action line and a
+    source line each; the native core's bulk bodies as they are) and, by position, where each one's lines
+    end, its id, index and token (opaque to the sink: the spool ids it was built from). One that cannot be
+    serialized takes no bytes: the sink dead-letters it (`serialization_error`, its repr kept)."""
+
+    __slots__ = ("_parts", "_size", "ends", "ids", "indexes", "tokens", "unencodable")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.ends: list[int] = []  # document p's lines end at ends[p] and start at ends[p - 1] (0 for p = 0)
+        self.ids: list[str] = []
+        self.indexes: list[str] = []
+        self.tokens: list[T] = []
+        self.unencodable: dict[int, tuple[str, str]] = {}  # position -> (why, repr of the source)
+
+    @classmethod
+    def of(cls, docs: Iterable[tuple[str, str, _DocSource, T]]) -> BulkBatch[T]:
+        """A batch of (index, id, source, token)."""
+        batch: BulkBatch[T] = cls()
+        for index, doc_id, source, token in docs:
+            batch.add(index, doc_id, source, token)
+        return batch
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, index: str, doc_id: str, source: _DocSource, token: T) -> None:
+        """A document whose source is a dict or single-document JSON bytes: serialized here."""
+        lines = bulk_lines(index, doc_id, source)
+        if isinstance(lines, str):
+            self.unencodable[len(self.ids)] = (lines, repr(source))
+            lines = b""
+        self.add_lines(index, doc_id, lines, token)
+
+    def add_lines(self, index: str, doc_id: str, lines: bytes, token: T) -> None:
+        """A document whose lines are written."""
+        self._parts.append(lines)
+        self._size += len(lines)
+        self.ends.append(self._size)
+        self.ids.append(doc_id)
+        self.indexes.append(index)
+        self.tokens.append(token)
+
+    def add_body(
+        self, body: bytes, ends: Sequence[int], ids: Sequence[str], indexes: Sequence[str], tokens: Sequence[T]
+    ) -> None:
+        """Documents written back to back in `body`, the lines of each ending at its `ends` offset."""
+        self._parts.append(body)
+        self.ends += [self._size + end for end in ends] if self._size else ends
+        self._size += len(body)
+        self.ids += ids
+        self.indexes += indexes
+        self.tokens += tokens
+
+    def body(self, positions: Sequence[int]) -> bytes:
+        """The request body of the documents at `positions`: a slice when they follow each other."""
+        if len(self._parts) != 1:
+            self._parts = [b"".join(self._parts)]
+        whole, ends = self._parts[0], self.ends
+        if isinstance(positions, range) and positions:
+            return whole[ends[positions.start - 1] if positions.start else 0 : ends[positions.stop - 1]]
+        return b"".join([whole[ends[p - 1] if p else 0 : ends[p]] for p in positions])
+
+    def take(self, other: BulkBatch[T], positions: Iterable[int]) -> None:
+        """Append the documents at `positions` of `other`."""
+        for p in positions:
+            if p in other.unencodable:
+                self.unencodable[len(self.ids)] = other.unencodable[p]
+            self.add_lines(other.indexes[p], other.ids[p], other.body(range(p, p + 1)), other.tokens[p])
+
+
+def _json_default(obj: Any) -> Any:
+    """What orjson cannot serialize natively: bytes as text, everything else (IP addresses, ...) as str."""
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return bytes(obj).decode("utf-8", "backslashreplace")
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def action_line(op: str, index: str, doc_id: str) -> bytes:
+    return orjson.dumps({op: {"_index": index, "_id": doc_id}}) + b"\n"
+
+
+def bulk_lines(index: str, doc_id: str, source: _DocSource) -> bytes | str:
+    """The NDJSON lines of one `create`, or why the source cannot be made into JSON."""
+    try:
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            if b"\n" in data or b"\r" in data:  # pretty-printed JSON would break NDJSON framing
+                data = orjson.dumps(orjson.loads(data))
+        else:
+            data = orjson.dumps(source, default=_json_default)
+    except (orjson.JSONEncodeError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return action_line("create", index, doc_id) + data + b"\n"
+
+
 @dataclass(frozen=True, slots=True)
-class BulkDoc(Generic[T]):
-    """One document to `create`. `source` is a dict or already-serialized single-line JSON bytes."""
+class Outcome:
+    """What became of a document that was not simply created."""
 
-    index: str
-    id: str
-    source: dict[str, Any] | bytes
-    token: T | None = None  # opaque to the sink: the spool ids the document was built from
-    # The document's NDJSON lines when they are already written (the native bulk body: the `create` action
-    # line for `index` and `id`, then `source`, each ending in a newline): sent as they are.
-    lines: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BulkOutcome(Generic[T]):
-    doc: BulkDoc[T]
     result: Result
     status: int = 0  # the engine's item status (the original one for dead letters)
     error_type: str = ""
     error_reason: str = ""
 
-    @property
-    def confirmed(self) -> bool:
-        """True when the spool may forget the records behind this document."""
-        return self.result is not Result.FAILED
 
-    @property
-    def token(self) -> T | None:
-        return self.doc.token
+CREATED = Outcome(Result.CREATED, 201)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement(Generic[T]):
+    """One pass of the sink over documents of a batch: those the engine now holds (`confirmed`, positions),
+    and an Outcome for each document not simply created (duplicates, dead letters, failures)."""
+
+    batch: BulkBatch[T]
+    confirmed: Sequence[int]
+    details: Mapping[int, Outcome]
+
+    def tokens(self) -> list[T]:
+        """The tokens of the confirmed documents."""
+        tokens = self.batch.tokens
+        if len(self.confirmed) == len(tokens):
+            return tokens
+        return [tokens[p] for p in self.confirmed]
+
+    def outcome(self, position: int) -> Outcome:
+        return self.details.get(position, CREATED)
+
+    def results(self) -> list[Result]:
+        """Each document's result, in batch order (for a pass over the whole batch, as `index` makes)."""
+        return [self.outcome(p).result for p in range(len(self.batch))]
 
 
 @dataclass
@@ -117,14 +228,14 @@ class Requester(Protocol):
     async def request(self, method: str, path: str, body: bytes | None = None) -> Reply: ...
 
 
-Settled = Callable[[list[BulkOutcome[T]]], Awaitable[None]]  # told of documents confirmed, as they are
+Settled = Callable[[Settlement[T]], Awaitable[None]]  # told of documents confirmed, as they are
 
 
 class Indexer(Protocol):
     """The sink as the pipeline sees it: it retries until each document is confirmed (or the indexer
     closes), at most `search.concurrency` batches at a time; `submit` waits for room."""
 
-    async def submit(self, docs: Sequence[BulkDoc[T]], settled: Settled[T]) -> None: ...
+    async def submit(self, batch: BulkBatch[T], settled: Settled[T]) -> None: ...
 
     async def wait_idle(self) -> None: ...
 

@@ -137,8 +137,22 @@ async def install_templates(indexer: Requester, engine: EngineInfo, templates: M
         why = error_reason(reply.body)
         raise TemplateError(f"{engine.flavor} {engine.version} rejected {kind} {name!r} (HTTP {reply.status}): {why}")
 
+    component_templates = templates.get("component_templates") or {}
     if engine.flavor == "elasticsearch":
-        for name, body in (templates.get("ilm_policies") or templates.get("ilm") or {}).items():
+        policies = templates.get("ilm_policies") or templates.get("ilm") or {}
+        if policies and not await _has_ilm(indexer):
+            # An Elasticsearch without ILM (an OSS build, x-pack off): the templates still go in, without the
+            # setting naming the policy (the engine would refuse it), so the mappings hold; only the deleting
+            # is missing, and said loudly, as for an OpenSearch without ISM.
+            log.error(
+                "!!! retention not applied: %s %s has no index lifecycle management (ILM); "
+                "old indices are not deleted !!!",
+                engine.flavor,
+                engine.version,
+            )
+            component_templates = {n: _without_lifecycle(b) for n, b in component_templates.items()}
+            policies = {}
+        for name, body in policies.items():
             await put("ilm_policy", f"/_ilm/policy/{name}", name, body)
     else:
         for name, body in (templates.get("ism_policies") or templates.get("ism") or {}).items():
@@ -156,11 +170,31 @@ async def install_templates(indexer: Requester, engine: EngineInfo, templates: M
             log.warning("ISM policy %r not installed (no ISM plugin on this engine, or a concurrent update)", name)
     if engine.flavor == "elasticsearch" and (engine.major, engine.minor) < (7, 8):
         raise TemplateError(f"Elasticsearch {engine.version} has no composable templates (7.8 or later needed)")
-    for name, body in (templates.get("component_templates") or {}).items():
+    for name, body in component_templates.items():
         await put("component_template", f"/_component_template/{name}", name, body)
     for name, body in (templates.get("index_templates") or {}).items():
         await put("index_template", f"/_index_template/{name}", name, body)
     return done
+
+
+async def _has_ilm(indexer: Requester) -> bool:
+    """Whether the engine serves ILM: without it `/_ilm/...` is no API at all (7.x reads it as an index
+    name and answers 400, later versions "no handler found")."""
+    reply = await indexer.request("GET", "/_ilm/status")
+    if reply.status in (401, 403):
+        raise EngineAuthError(f"reading the ILM status: HTTP {reply.status}: {error_reason(reply.body)}")
+    return 200 <= reply.status < 300
+
+
+def _without_lifecycle(component: Any) -> Any:
+    """A component template without `index.lifecycle` (a copy; the others as they are)."""
+    if not isinstance(component, dict):
+        return component
+    index = component.get("template", {}).get("settings", {}).get("index", {})
+    if not isinstance(index, dict) or "lifecycle" not in index:
+        return component
+    settings = {**component["template"]["settings"], "index": {k: v for k, v in index.items() if k != "lifecycle"}}
+    return {**component, "template": {**component["template"], "settings": settings}}
 
 
 async def detect_until_answered(host: SetupHost) -> EngineInfo:

@@ -96,8 +96,6 @@ def parse_items(body: bytes, sent: int) -> list[ItemResult] | UnreadableReply:
         return UnreadableReply(
             "item_count_mismatch", f"sent {sent} documents, got {len(raw_items)} items back; resending the batch"
         )
-    if doc.get("errors") is False:
-        return [ItemResult(_item_status(x)) for x in raw_items]
     out: list[ItemResult] = []
     for x in raw_items:
         item: Any = next(iter(x.values()), {}) if isinstance(x, dict) and x else {}
@@ -128,14 +126,6 @@ def all_created(body: bytes, sent: int) -> bool:
         and body.count(_CREATED) == sent
         and body.rstrip().endswith(b"]}")
     )
-
-
-def _item_status(x: Any) -> int:
-    if isinstance(x, dict) and x:
-        item = next(iter(x.values()))
-        if isinstance(item, dict):
-            return int(item.get("status", 0))
-    return 0
 
 
 def _error(body: bytes) -> Any:

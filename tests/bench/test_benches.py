@@ -88,6 +88,11 @@ def test_bench_spool_completes(tmp_path: Path) -> None:
     assert_completed(proc, r"^spool, 100 writers, delay 0 ms .*\(\s*\d+\.\d+x\)")
 
 
+def test_bench_ack_path_completes() -> None:
+    proc = run_bench("bench_ack_path.py", "--records", "500", "--rounds", "1", "--deadline", "240")
+    assert_completed(proc, r"^ratio whole: read callback, real spool +/ baseline: bare ack protocol +\d+\.\d+x")
+
+
 @pytest.mark.audisp
 def test_bench_audisp_remote_completes() -> None:
     proc = run_bench("bench_audisp_remote.py", "--records", "30", "--rounds", "1", "--deadline", "240")

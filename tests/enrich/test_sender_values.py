@@ -14,7 +14,7 @@ import pytest
 from auditrecv import _native
 from auditrecv.config import Enrich, Triton
 from auditrecv.enrich import Enricher
-from auditrecv.sink.bulk import _serialize
+from auditrecv.sink import bulk_lines
 from auditrecv.spool.record import Source
 from tests.enrich.fake_triton import FakeTriton
 from tests.native.test_documents_native import (
@@ -143,7 +143,10 @@ async def test_values_per_sender_as_enrich_per_document(
     assert len(native) == len(expected)
     for (py_id, py_doc), (nat_id, nat_doc, why) in zip(expected, native, strict=True):
         assert (nat_id, why) == (py_id, None)
-        assert nat_doc == _serialize(py_doc), _diff(_serialize(py_doc), nat_doc)
+        lines = bulk_lines("index", py_id, py_doc)
+        assert isinstance(lines, bytes)
+        source = lines.split(b"\n")[1]  # the sink's serialization of the Python document
+        assert nat_doc == source, _diff(source, nat_doc)
     if lookups != "triton-only":
         assert values["zones"][UUID]["owner_login"] == "alice"
         assert "tier" in values["zone_labels"][UUID.lower()]

@@ -21,7 +21,7 @@ from auditrecv import _native
 from auditrecv.config import Config, ConfigError, Enrich, Limits, Triton, parse_config
 from auditrecv.enrich import Enricher
 from auditrecv.pipeline import BuiltDoc, DocumentBuilder, Pipeline, native_caps
-from auditrecv.sink.bulk import BulkDoc, BulkOutcome, Result, encode
+from auditrecv.sink import BulkBatch, Settlement, bulk_lines
 from auditrecv.sink.naming import index_for
 from auditrecv.spool.record import Source, SpoolRecord
 from tests import bsm_builders as B
@@ -65,6 +65,22 @@ class FakeSpool:
         self.deleted += ids
 
 
+SERIALIZED: set[str] = set()  # ids of the documents handed to the sink as sources, not as bulk lines
+
+
+@pytest.fixture(autouse=True)
+def _record_serialized(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Note the documents the pipeline adds as sources for the sink to serialize (`BulkBatch.add`)."""
+    SERIALIZED.clear()
+    add = BulkBatch.add
+
+    def recording(self: BulkBatch[Any], index: str, doc_id: str, source: Any, token: Any) -> None:
+        SERIALIZED.add(doc_id)
+        add(self, index, doc_id, source, token)
+
+    monkeypatch.setattr(BulkBatch, "add", recording)
+
+
 class FakeIndexer:
     """Confirms everything; keeps the NDJSON lines the sink would send (or why it could not encode)."""
 
@@ -72,16 +88,13 @@ class FakeIndexer:
         self.lines: dict[str, bytes | str] = {}
         self.prebuilt: set[str] = set()  # ids of the documents that came as bulk lines (built natively)
 
-    async def index(self, docs: list[BulkDoc]) -> list[BulkOutcome]:
-        for doc in docs:
-            if doc.lines is not None:
-                self.prebuilt.add(doc.id)
-            item = encode(doc)
-            self.lines[doc.id] = item[1] if isinstance(item, tuple) else item.lines
-        return [BulkOutcome(d, Result.CREATED) for d in docs]
-
-    async def submit(self, docs: list[BulkDoc], settled: Any) -> None:
-        await settled(await self.index(docs))
+    async def submit(self, batch: BulkBatch[Any], settled: Any) -> None:
+        for p, doc_id in enumerate(batch.ids):
+            if doc_id not in SERIALIZED:
+                self.prebuilt.add(doc_id)
+            refused = batch.unencodable.get(p)
+            self.lines[doc_id] = refused[0] if refused else batch.body([p])
+        await settled(Settlement(batch, range(len(batch)), {}))
 
     async def wait_idle(self) -> None:
         pass
@@ -109,8 +122,7 @@ def encoded(cfg: Config, docs: list[BuiltDoc]) -> dict[str, bytes | str]:
     out: dict[str, bytes | str] = {}
     for d in docs:
         assert d.doc is not None
-        item = encode(BulkDoc(index_for(cfg.search, d.doc), d.doc_id, d.doc))
-        out[d.doc_id] = item[1] if isinstance(item, tuple) else item.lines
+        out[d.doc_id] = bulk_lines(index_for(cfg.search, d.doc), d.doc_id, d.doc)
     return out
 
 
@@ -303,14 +315,10 @@ def as_sent(cfg: Config, docs: list[BuiltDoc]) -> dict[str, bytes | str]:
     """What the sink sends for each document, native (bulk lines) or dict."""
     out: dict[str, bytes | str] = {}
     for d in docs:
-        if d.source is not None:
-            doc = BulkDoc(d.index, d.doc_id, d.source, lines=d.lines)
+        if d.lines is not None:
+            out[d.doc_id] = d.lines
         elif d.doc is not None:
-            doc = BulkDoc(index_for(cfg.search, d.doc), d.doc_id, d.doc)
-        else:
-            continue
-        item = encode(doc)
-        out[d.doc_id] = item[1] if isinstance(item, tuple) else item.lines
+            out[d.doc_id] = bulk_lines(index_for(cfg.search, d.doc), d.doc_id, d.doc)
     return out
 
 
@@ -331,6 +339,28 @@ def assert_pipeline_as_builder(cfg: Config, items: list[tuple[int, SpoolRecord]]
     assert indexer.lines == as_sent(cfg, docs)
     assert indexer.prebuilt == {k for k, v in indexer.lines.items() if isinstance(v, bytes)}
     assert {k: pipeline.stats[k] for k in stats} == dict(stats)
+
+
+def test_a_clean_bsm_read_goes_to_the_sink_as_one_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every record of a read made a document, none a dead letter nor cut: its native body is handed to the
+    sink whole (`BulkBatch.add_body`), the same lines as written document by document."""
+    bodies: list[int] = []
+    add_body = BulkBatch.add_body
+
+    def recording(self: BulkBatch[Any], body: bytes, ends: Any, ids: Any, indexes: Any, tokens: Any) -> None:
+        bodies.append(len(ids))
+        add_body(self, body, ends, ids, indexes, tokens)
+
+    monkeypatch.setattr(BulkBatch, "add_body", recording)
+    records = [
+        B.record(B.header32(6152, 1_700_000_000 + i, 0, version=11), b"\x28" + B.str16(f"r{i}")) for i in range(120)
+    ]
+    items = [
+        (i + 1, SpoolRecord("bsm", payload, SENDERS[0], 1_700_000_000_000_000_000 + i))
+        for i, payload in enumerate(records)
+    ]
+    assert_pipeline_as_builder(linux_cfg(batch=50), items, record_clock=True)
+    assert bodies == [50, 50, 20]
 
 
 @pytest.mark.parametrize("schema", ["ecs", "auditrecv-v1"])

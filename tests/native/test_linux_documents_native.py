@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from auditrecv import _native
 from auditrecv.config import Limits
 from auditrecv.pipeline import linux_documents_settings
-from auditrecv.sink.bulk import BulkDoc, _serialize, encode
+from auditrecv.sink import bulk_lines
 from auditrecv.sink.naming import index_for
 from auditrecv.spool.record import Source
 from auditrecv.tools import decode_config
@@ -49,11 +49,11 @@ def arrivals(count: int, step_ns: int) -> list[int]:
 
 
 def serialized(doc: dict[str, Any]) -> bytes | str:
-    """The sink's serialization of a document, or why it refuses it (bulk.encode)."""
-    try:
-        return _serialize(doc)
-    except TypeError as exc:
-        return f"unencodable: {exc}"
+    """The sink's serialization of a document, or why it refuses it (sink.bulk_lines)."""
+    lines = bulk_lines("index", "id", doc)
+    if isinstance(lines, str):
+        return "unencodable: " + lines.split(": ", 1)[1]
+    return lines.split(b"\n")[1]
 
 
 def native_builder(schema: Schema, observer: Mapping[str, Any], record_clock: bool, limits: Limits | None) -> Any:
@@ -313,9 +313,9 @@ def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
     expected = b""
     for doc_id, doc, _ in python:
         if isinstance(doc, bytes):
-            item = encode(BulkDoc(index_for(search, orjson.loads(doc)), doc_id, orjson.loads(doc)))
-            assert not isinstance(item, tuple)
-            expected += item.lines
+            item = bulk_lines(index_for(search, orjson.loads(doc)), doc_id, orjson.loads(doc))
+            assert isinstance(item, bytes)
+            expected += item
     builder = native_builder("ecs", {}, True, None)
     kw = {"data_stream": search.data_stream} if naming else {}
     body, layout = builder.add_bulk(lines, received_ns=RECEIVED_NS, source=source.to_dict(), **kw)

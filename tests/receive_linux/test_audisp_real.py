@@ -205,11 +205,24 @@ async def test_heartbeats_acked_and_oversize_line_in_two_fragments(audisp_remote
         await server.close()
 
 
+async def _just_after_a_whole_second() -> None:
+    """Wait for the wall clock's next whole second (a clock phase, not an event to synchronise on).
+
+    audisp-remote waits `max_time_per_record` seconds for an ack, then retries only while
+    `time(now) - time(then) <= max_time_per_record` in whole seconds: a record first sent in the last
+    moments of a second (as long as the reconnect and the poll's overshoot take: milliseconds, more on
+    a loaded machine) finds that difference one too large after the timeout and is given up ("max
+    retry time exhausted"). Sent just after a second starts, it has most of a second of slack.
+    """
+    await asyncio.sleep(1.0 - time.time() % 1.0 + 0.01)
+
+
 async def test_spool_full_no_ack_then_retransmission_stored(audisp_remote_factory: Factory) -> None:
     spool = FakeSpool(capacity=2)
     server = await _start(spool)
     client = audisp_remote_factory("127.0.0.1", server.port, max_time_per_record=2, max_tries_per_record=10).start()
     try:
+        await _just_after_a_whole_second()
         client.send_lines(INPUT[:4])
         await _wait_until(lambda: server.stats.spool_full_waits >= 1, "the spool-full hold")
         # no ack went out: the client times out and retransmits on a new connection

@@ -10,7 +10,7 @@ import pytest
 
 from auditrecv.config import Search
 from auditrecv.schema import build_templates, tables
-from auditrecv.sink import BulkDoc, Result, index_for
+from auditrecv.sink import BulkBatch, Result, index_for
 from auditrecv.spool.record import Source
 from tests.golden.native_core import bsm_document, bsm_documents, bsm_records, linux_documents, raw_bytes
 from tests.infra.engine import SearchEngine
@@ -283,10 +283,10 @@ async def test_two_index_namings_keep_their_own_templates(search_engine: SearchE
         for settings in (ecs, v1):
             idx = await open_indexer(settings)
             try:
-                outcomes = await idx.index([BulkDoc(index_for(settings, doc), "tn1", dict(doc))])
+                outcomes = await idx.index(BulkBatch.of([(index_for(settings, doc), "tn1", dict(doc), None)]))
             finally:
                 await idx.close()
-            assert [o.result for o in outcomes] == [Result.CREATED]
+            assert outcomes.results() == [Result.CREATED]
 
         names = {template_names(ecs).index_template, template_names(v1).index_template}
         assert names == {prefix, f"{prefix}-x"}

@@ -58,6 +58,7 @@ class FakeEngine:
         self.templates: dict[str, dict[str, Any]] = {}
         # ISM policies by name: (body, seq_no); None = no ISM plugin (every ISM request answers 400)
         self.ism_policies: dict[str, tuple[dict[str, Any], int]] | None = None
+        self.ilm = True  # False: an Elasticsearch without x-pack (no _ilm handler)
         self.reject_templates: dict[str, str] = {}  # template name -> reason for a 400
         self.poison: set[str] = set()  # a request containing one of these _ids is refused whole (400)
         self.request_faults: dict[str, int] = {}  # a request containing this _id is answered whole with the status
@@ -78,6 +79,7 @@ class FakeEngine:
         app.router.add_put("/_plugins/_ism/policies/{name}", self._put_ism)
         app.router.add_get("/_plugins/_ism/policies/{name}", self._get_ism)
         app.router.add_put("/_ilm/policy/{name}", self._put_ilm)
+        app.router.add_get("/_ilm/status", self._ilm_status)
         self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # see the wire bytes
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ssl_context)
@@ -162,7 +164,14 @@ class FakeEngine:
         body, seq_no = self.ism_policies[name]
         return web.json_response({"_id": name, "_seq_no": seq_no, "_primary_term": 1, **body})
 
+    async def _ilm_status(self, request: web.Request) -> web.Response:
+        if not self.ilm:
+            return _error(400, "invalid_index_name_exception", "Invalid index name [_ilm], must not start with '_'")
+        return web.json_response({"operation_mode": "RUNNING"})
+
     async def _put_ilm(self, request: web.Request) -> web.Response:
+        if (name := request.match_info["name"]) in self.reject_templates:
+            return _error(400, "x_content_parse_exception", self.reject_templates[name])
         self.templates[f"_ilm/{request.match_info['name']}"] = orjson.loads(await request.read())
         return web.json_response({"acknowledged": True})
 

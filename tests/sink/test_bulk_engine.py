@@ -11,7 +11,7 @@ import pytest
 
 from auditrecv.config import Search
 from auditrecv.sink import (
-    BulkDoc,
+    BulkBatch,
     BulkIndexer,
     Result,
     TemplateError,
@@ -71,9 +71,12 @@ def clean(every_engine: SearchEngine) -> Iterator[SearchEngine]:
     wipe()
 
 
-def make_docs(n: int, index: str = INDEX) -> list[BulkDoc]:
+Doc = tuple[str, str, dict[str, Any] | bytes, Any]  # (index, id, source, token) for BulkBatch.of
+
+
+def make_docs(n: int, index: str = INDEX) -> list[Doc]:
     return [
-        BulkDoc(index, f"doc-{i:05d}", {"@timestamp": "2026-11-22T10:00:00.000Z", "n": i, "message": f"m{i}"}, i)
+        (index, f"doc-{i:05d}", {"@timestamp": "2026-11-22T10:00:00.000Z", "n": i, "message": f"m{i}"}, i)
         for i in range(n)
     ]
 
@@ -102,13 +105,13 @@ async def test_docs_arrive_exactly_once_and_reindexing_adds_nothing(
         info = await detect_engine(idx)
         installed = await install_templates(idx, info, template_bodies())
         assert installed == [f"component_template/{PREFIX}-settings", f"index_template/{PREFIX}-daily"]
-        first = await idx.index(make_docs(1000))
+        first = await idx.index(BulkBatch.of(make_docs(1000)))
         assert fast_path == [True] * 7  # this engine's replies take the fast path when all are created
-        second = await idx.index(make_docs(1000))
+        second = await idx.index(BulkBatch.of(make_docs(1000)))
         assert fast_path[7:] == [False] * 7  # 409s: read item by item
-    assert [o.result for o in first] == [Result.CREATED] * 1000
-    assert [o.token for o in first] == list(range(1000))
-    assert [o.result for o in second] == [Result.DUPLICATE] * 1000  # 409 from the real engine
+    assert first.results() == [Result.CREATED] * 1000
+    assert first.tokens() == list(range(1000))
+    assert second.results() == [Result.DUPLICATE] * 1000  # 409 from the real engine
     assert engine.count(f"{PREFIX}-*") == 1000
     assert engine.count(INDEX, {"term": {"n": 999}}) == 1
     _, mapping = engine.request("GET", f"/{INDEX}/_mapping")
@@ -122,13 +125,13 @@ async def test_real_mapping_error_is_dead_lettered(clean: SearchEngine) -> None:
     templates = template_bodies()
     templates["index_templates"][f"{PREFIX}-dead-letter"] = dead_letter_template(settings)
     bad = {"@timestamp": "2026-11-22T10:00:00.000Z", "n": "not a number", "message": "bad"}
-    docs = [*make_docs(2), BulkDoc(INDEX, "bad-1", bad, "tok")]
+    docs = [*make_docs(2), (INDEX, "bad-1", bad, "tok")]
     async with BulkIndexer(settings) as idx:
         await install_templates(idx, await detect_engine(idx), templates)
-        outcomes = await idx.index(docs)
-    assert [o.result for o in outcomes] == [Result.CREATED, Result.CREATED, Result.DEAD_LETTERED]
-    dead = outcomes[2]
-    assert dead.status == 400 and dead.confirmed and dead.token == "tok"
+        outcomes = await idx.index(BulkBatch.of(docs))
+    assert outcomes.results() == [Result.CREATED, Result.CREATED, Result.DEAD_LETTERED]
+    dead = outcomes.outcome(2)
+    assert dead.status == 400 and 2 in outcomes.confirmed and outcomes.batch.tokens[2] == "tok"
     assert dead.error_type in ("mapper_parsing_exception", "document_parsing_exception")
     dlq_index = datetime.now(UTC).strftime(DLQ_PATTERN)
     (hit,) = engine.hits(f"{PREFIX}dlq-*")
@@ -165,10 +168,10 @@ async def test_open_indexer_installs_templates_before_indexing(clean: SearchEngi
     # so the `clean` fixture removes it and the session's default one is left alone.
     idx = await open_indexer(settings_for(engine), templates_for=lambda info: template_bodies())
     try:
-        outcomes = await idx.index(make_docs(5))  # waits for detection + templates
+        outcomes = await idx.index(BulkBatch.of(make_docs(5)))  # waits for detection + templates
     finally:
         await idx.close()
-    assert all(o.result is Result.CREATED for o in outcomes)
+    assert all(r is Result.CREATED for r in outcomes.results())
     assert idx.engine is not None and idx.engine.flavor == engine.flavor
     _, res = engine.request("GET", f"/_index_template/{PREFIX}dlq-dead-letter")
     assert res["index_templates"][0]["index_template"]["index_patterns"] == [f"{PREFIX}dlq-*"]
@@ -198,10 +201,10 @@ async def test_data_stream_create_and_duplicates(every_engine: SearchEngine) -> 
     try:
         async with BulkIndexer(settings_for(engine, mode="data_stream", data_stream=stream)) as idx:
             await install_templates(idx, await detect_engine(idx), templates)
-            first = await idx.index(make_docs(20, index=stream))
-            second = await idx.index(make_docs(20, index=stream))
-        assert [o.result for o in first] == [Result.CREATED] * 20
-        assert [o.result for o in second] == [Result.DUPLICATE] * 20
+            first = await idx.index(BulkBatch.of(make_docs(20, index=stream)))
+            second = await idx.index(BulkBatch.of(make_docs(20, index=stream)))
+        assert first.results() == [Result.CREATED] * 20
+        assert second.results() == [Result.DUPLICATE] * 20
         assert engine.count(stream) == 20
         _, res = engine.request("GET", f"/_data_stream/{stream}")
         assert res["data_streams"][0]["name"] == stream
@@ -235,9 +238,11 @@ async def test_schema_package_templates_install(clean: SearchEngine) -> None:
         }
         names = await install_templates(idx, info, clean.adapt_templates(templates))
         outcomes = await idx.index(
-            [BulkDoc(f"{PREFIX}schema-2026.11.22", "s1", {"@timestamp": "2026-11-22T10:00:00Z", "message": "m"})]
+            BulkBatch.of(
+                [(f"{PREFIX}schema-2026.11.22", "s1", {"@timestamp": "2026-11-22T10:00:00Z", "message": "m"}, None)]
+            )
         )
     assert len(names) == len(rename) + len(index_templates)
-    assert [o.result for o in outcomes] == [Result.CREATED]
+    assert outcomes.results() == [Result.CREATED]
     _, settings_res = clean.request("GET", f"/{PREFIX}schema-2026.11.22/_settings")
     assert settings_res[f"{PREFIX}schema-2026.11.22"]["settings"]["index"]["number_of_replicas"] == "0"

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from auditrecv.config import Search
-from auditrecv.sink import BulkDoc, BulkIndexer, Result, RetryPolicy
+from auditrecv.sink import BulkBatch, BulkIndexer, Result, RetryPolicy
 from tests.sink.fake_engine import FakeEngine, Fault
 
 INDEX = "auditrecv-2026.11.22"
@@ -41,13 +41,16 @@ def make_settings(*urls: str, **kw: Any) -> Search:
     return Search(urls=list(urls), **kw)
 
 
-def make_docs(n: int, start: int = 0, index: str = INDEX) -> list[BulkDoc]:
+Doc = tuple[str, str, dict[str, Any] | bytes, Any]  # (index, id, source, token) for BulkBatch.of
+
+
+def make_docs(n: int, start: int = 0, index: str = INDEX) -> list[Doc]:
     return [
-        BulkDoc(
+        (
             index,
             f"id{i}",
             {"@timestamp": "2026-11-22T10:00:00.000Z", "n": i, "message": f"record {i} " + "x" * 50},
-            token=[1000 + i],
+            [1000 + i],
         )
         for i in range(start, start + n)
     ]
@@ -61,11 +64,11 @@ async def test_wire_format_create_ids_gzip_and_auth(fake: FakeEngine) -> None:
     docs = make_docs(3)
     settings = make_settings(fake.url, username="user", password="pa:ss")
     async with BulkIndexer(settings) as idx:
-        outcomes = await idx.index(docs)
+        outcomes = await idx.index(BulkBatch.of(docs))
 
-    assert [o.result for o in outcomes] == [Result.CREATED] * 3
-    assert [o.token for o in outcomes] == [[1000], [1001], [1002]]
-    assert all(o.confirmed for o in outcomes)
+    assert outcomes.results() == [Result.CREATED] * 3
+    assert outcomes.tokens() == [[1000], [1001], [1002]]
+    assert list(outcomes.confirmed) == [0, 1, 2]
     (req,) = fake.requests
     assert req.headers["Content-Type"] == "application/x-ndjson"
     assert req.headers["Accept"] == "application/json"
@@ -73,11 +76,11 @@ async def test_wire_format_create_ids_gzip_and_auth(fake: FakeEngine) -> None:
     assert req.headers["Authorization"] == "Basic " + base64.b64encode(b"user:pa:ss").decode()
     assert req.raw[:2] == b"\x1f\x8b"  # gzip magic on the wire
     expected = b"".join(
-        b'{"create":{"_index":"%s","_id":"%s"}}\n' % (INDEX.encode(), d.id.encode()) + orjson.dumps(d.source) + b"\n"
-        for d in docs
+        b'{"create":{"_index":"%s","_id":"%s"}}\n' % (INDEX.encode(), doc_id.encode()) + orjson.dumps(source) + b"\n"
+        for _, doc_id, source, _ in docs
     )
     assert gzip.decompress(req.raw) == expected
-    assert fake.docs(INDEX)["id2"] == docs[2].source
+    assert fake.docs(INDEX)["id2"] == docs[2][2]
     m = idx.metrics
     assert (m.docs_created, m.requests, m.docs_sent, m.bytes_sent) == (3, 1, 3, len(req.raw))
     assert m.bytes_uncompressed == len(expected)
@@ -85,10 +88,10 @@ async def test_wire_format_create_ids_gzip_and_auth(fake: FakeEngine) -> None:
 
 async def test_plain_body_without_gzip_and_pre_serialized_source(fake: FakeEngine) -> None:
     raw = b'{\n  "n": 5,\n  "message": "pretty"\n}'  # newlines must not break NDJSON framing
-    docs = [BulkDoc(INDEX, "a", {"n": 1}), BulkDoc(INDEX, "b", raw)]
+    docs = [(INDEX, "a", {"n": 1}, None), (INDEX, "b", raw, None)]
     async with BulkIndexer(make_settings(fake.url, gzip=False)) as idx:
-        outcomes = await idx.index(docs)
-    assert [o.result for o in outcomes] == [Result.CREATED, Result.CREATED]
+        outcomes = await idx.index(BulkBatch.of(docs))
+    assert outcomes.results() == [Result.CREATED, Result.CREATED]
     (req,) = fake.requests
     assert "Content-Encoding" not in req.headers
     assert req.raw == (
@@ -108,19 +111,19 @@ async def test_plain_body_without_gzip_and_pre_serialized_source(fake: FakeEngin
 async def test_auth_schemes_on_the_wire(fake: FakeEngine, kw: dict[str, str], header: str) -> None:
     fake.required_auth = header
     async with BulkIndexer(make_settings(fake.url, **kw)) as idx:
-        outcomes = await idx.index(make_docs(2))
-    assert all(o.result is Result.CREATED for o in outcomes)
+        outcomes = await idx.index(BulkBatch.of(make_docs(2)))
+    assert all(r is Result.CREATED for r in outcomes.results())
     assert fake.requests[0].headers["Authorization"] == header
 
 
 async def test_same_docs_twice_are_duplicates_not_new_docs(fake: FakeEngine) -> None:
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        first = await idx.index(make_docs(5))
-        second = await idx.index(make_docs(5))
-    assert [o.result for o in first] == [Result.CREATED] * 5
-    assert [o.result for o in second] == [Result.DUPLICATE] * 5
-    assert all(o.confirmed for o in second)
-    assert second[0].status == 409 and second[0].error_type == "version_conflict_engine_exception"
+        first = await idx.index(BulkBatch.of(make_docs(5)))
+        second = await idx.index(BulkBatch.of(make_docs(5)))
+    assert first.results() == [Result.CREATED] * 5
+    assert second.results() == [Result.DUPLICATE] * 5
+    assert list(second.confirmed) == list(range(5))
+    assert second.outcome(0).status == 409 and second.outcome(0).error_type == "version_conflict_engine_exception"
     assert fake.count() == 5
     assert (idx.metrics.docs_created, idx.metrics.docs_duplicate) == (5, 5)
 
@@ -129,8 +132,8 @@ async def test_429_honours_retry_after_then_succeeds(fake: FakeEngine) -> None:
     fake.script = [Fault(429, {"Retry-After": "7"})]
     delays = Delays()
     async with BulkIndexer(make_settings(fake.url), sleep=delays) as idx:
-        outcomes = await idx.index(make_docs(4))
-    assert [o.result for o in outcomes] == [Result.CREATED] * 4
+        outcomes = await idx.index(BulkBatch.of(make_docs(4)))
+    assert outcomes.results() == [Result.CREATED] * 4
     assert delays.calls == [7.0]
     assert len(fake.requests) == 2
     assert fake.requests[0].lines == fake.requests[1].lines  # the same batch, resent
@@ -142,8 +145,8 @@ async def test_5xx_retried_with_growing_jittered_backoff(fake: FakeEngine) -> No
     fake.script = [Fault(500), Fault(503), Fault(429), Fault(504)]
     delays = Delays()
     async with BulkIndexer(make_settings(fake.url), sleep=delays) as idx:
-        outcomes = await idx.index(make_docs(3))
-    assert all(o.result is Result.CREATED for o in outcomes)
+        outcomes = await idx.index(BulkBatch.of(make_docs(3)))
+    assert all(r is Result.CREATED for r in outcomes.results())
     assert fake.count() == 3 and len(fake.requests) == 5
     assert len(delays.calls) == 4
     for attempt, d in enumerate(delays.calls):  # d in [b/2, b], b = 0.5 * 2**attempt
@@ -161,27 +164,27 @@ def test_backoff_is_capped_at_30_seconds() -> None:
 
 async def test_413_splits_in_half_and_every_doc_arrives_once(fake: FakeEngine) -> None:
     docs = make_docs(16)
-    one = len(b'{"create":{"_index":"auditrecv-2026.11.22","_id":"id10"}}\n') + len(orjson.dumps(docs[10].source)) + 1
+    one = len(b'{"create":{"_index":"auditrecv-2026.11.22","_id":"id10"}}\n') + len(orjson.dumps(docs[10][2])) + 1
     fake.max_body_bytes = one * 5  # 16 docs: too large; 8: too large; 4: fine
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        outcomes = await idx.index(docs)
-    assert [o.result for o in outcomes] == [Result.CREATED] * 16
+        outcomes = await idx.index(BulkBatch.of(docs))
+    assert outcomes.results() == [Result.CREATED] * 16
     assert fake.count() == 16
     sizes = sorted(len(r.actions) for r in fake.requests)
     assert sizes == [4, 4, 4, 4, 8, 8, 16]
     created_ids = [a["create"]["_id"] for r in fake.requests if r.answered for a in r.actions]
-    assert sorted(created_ids) == sorted(d.id for d in docs)  # each exactly once
+    assert sorted(created_ids) == sorted(d[1] for d in docs)  # each exactly once
 
 
 async def test_mapping_error_item_is_dead_lettered_with_raw_doc(fake: FakeEngine) -> None:
     docs = make_docs(3)
     bad_source = {"@timestamp": "2026-11-22T10:00:00Z", "n": "not-a-number", "note": "ünï"}
-    docs[1] = BulkDoc(INDEX, "bad1", bad_source, token=[77])
+    docs[1] = (INDEX, "bad1", bad_source, [77])
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        outcomes = await idx.index(docs)
-    assert [o.result for o in outcomes] == [Result.CREATED, Result.DEAD_LETTERED, Result.CREATED]
-    dead = outcomes[1]
-    assert dead.confirmed and dead.token == [77]
+        outcomes = await idx.index(BulkBatch.of(docs))
+    assert outcomes.results() == [Result.CREATED, Result.DEAD_LETTERED, Result.CREATED]
+    dead = outcomes.outcome(1)
+    assert 1 in outcomes.confirmed and outcomes.batch.tokens[1] == [77]
     assert (dead.status, dead.error_type) == (400, "mapper_parsing_exception")
     assert "failed to parse field [n] of type [long]" in dead.error_reason
     letter = fake.docs(dlq_index_now())["bad1"]
@@ -198,8 +201,8 @@ async def test_mapping_error_item_is_dead_lettered_with_raw_doc(fake: FakeEngine
 async def test_item_404_index_not_found_is_dead_lettered(fake: FakeEngine) -> None:
     fake.item_faults["id0"] = [(404, "index_not_found_exception", "no such index [auditrecv-2026.11.22]")]
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        outcomes = await idx.index(make_docs(2))
-    assert [o.result for o in outcomes] == [Result.DEAD_LETTERED, Result.CREATED]
+        outcomes = await idx.index(BulkBatch.of(make_docs(2)))
+    assert outcomes.results() == [Result.DEAD_LETTERED, Result.CREATED]
     assert fake.docs(dlq_index_now())["id0"]["error"]["type"] == "index_not_found_exception"
 
 
@@ -208,8 +211,8 @@ async def test_item_429_and_503_retry_only_those_items(fake: FakeEngine) -> None
     fake.item_faults["id3"] = [(503, "unavailable_shards_exception", "primary shard is not active")]
     delays = Delays()
     async with BulkIndexer(make_settings(fake.url), sleep=delays) as idx:
-        outcomes = await idx.index(make_docs(5))
-    assert [o.result for o in outcomes] == [Result.CREATED] * 5
+        outcomes = await idx.index(BulkBatch.of(make_docs(5)))
+    assert outcomes.results() == [Result.CREATED] * 5
     assert [a["create"]["_id"] for a in fake.requests[1].actions] == ["id1", "id3"]
     assert len(fake.requests) == 2 and len(delays.calls) == 1
     assert fake.count() == 5
@@ -218,31 +221,31 @@ async def test_item_429_and_503_retry_only_those_items(fake: FakeEngine) -> None
 async def test_dead_letter_write_refused_leaves_doc_unconfirmed(fake: FakeEngine) -> None:
     fake.strict_indices.add(dlq_index_now())
     docs = make_docs(2)
-    docs[0] = BulkDoc(INDEX, "bad", {"n": "x"}, token="t-bad")
+    docs[0] = (INDEX, "bad", {"n": "x"}, "t-bad")
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        outcomes = await idx.index(docs)
-    assert [o.result for o in outcomes] == [Result.FAILED, Result.CREATED]
-    assert not outcomes[0].confirmed and outcomes[0].token == "t-bad"
-    assert outcomes[0].error_type == "mapper_parsing_exception"  # the original reason, for the caller's log
+        outcomes = await idx.index(BulkBatch.of(docs))
+    assert outcomes.results() == [Result.FAILED, Result.CREATED]
+    assert 0 not in outcomes.confirmed and outcomes.batch.tokens[0] == "t-bad"
+    assert outcomes.outcome(0).error_type == "mapper_parsing_exception"  # the original reason, for the caller's log
     assert idx.metrics.docs_failed == 1
 
 
 async def test_whole_request_400_bisects_to_the_bad_doc(fake: FakeEngine) -> None:
     fake.poison.add("id5")
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        outcomes = await idx.index(make_docs(8))
-    results = [o.result for o in outcomes]
+        outcomes = await idx.index(BulkBatch.of(make_docs(8)))
+    results = outcomes.results()
     assert results == [Result.CREATED] * 5 + [Result.DEAD_LETTERED] + [Result.CREATED] * 2
-    assert outcomes[5].error_type == "x_content_parse_exception"
+    assert outcomes.outcome(5).error_type == "x_content_parse_exception"
     assert sorted(fake.docs(INDEX)) == sorted(f"id{i}" for i in range(8) if i != 5)
     assert "id5" in fake.docs(dlq_index_now())
 
 
 async def test_unserializable_source_is_dead_lettered(fake: FakeEngine) -> None:
-    docs = [BulkDoc(INDEX, "big", {"n": 2**70}, token=1), *make_docs(1)]
+    docs = [(INDEX, "big", {"n": 2**70}, 1), *make_docs(1)]
     async with BulkIndexer(make_settings(fake.url)) as idx:
-        outcomes = await idx.index(docs)
-    assert [o.result for o in outcomes] == [Result.DEAD_LETTERED, Result.CREATED]
+        outcomes = await idx.index(BulkBatch.of(docs))
+    assert outcomes.results() == [Result.DEAD_LETTERED, Result.CREATED]
     letter = fake.docs(dlq_index_now())["big"]
     assert letter["error"]["type"] == "serialization_error"
     assert letter["event"]["original"] == repr({"n": 2**70})
@@ -253,7 +256,7 @@ async def test_401_halts_confirms_nothing_and_resumes(fake: FakeEngine) -> None:
     delays = Delays()
     policy = RetryPolicy(halt_probe_interval=42.0)
     async with BulkIndexer(make_settings(fake.url), sleep=delays, policy=policy) as idx:
-        task = asyncio.create_task(idx.index(make_docs(3)))
+        task = asyncio.create_task(idx.index(BulkBatch.of(make_docs(3))))
         for _ in range(500):
             if idx.metrics.halted and len(delays.calls) >= 3:
                 break
@@ -264,7 +267,7 @@ async def test_401_halts_confirms_nothing_and_resumes(fake: FakeEngine) -> None:
         assert set(delays.calls) == {42.0}
         fake.auth_failures = 0
         outcomes = await asyncio.wait_for(task, 10)
-    assert [o.result for o in outcomes] == [Result.CREATED] * 3
+    assert outcomes.results() == [Result.CREATED] * 3
     assert not idx.metrics.halted
     assert idx.metrics.errors_by_status["401"] >= 3
 
@@ -272,7 +275,7 @@ async def test_401_halts_confirms_nothing_and_resumes(fake: FakeEngine) -> None:
 async def test_halted_index_call_can_be_cancelled(fake: FakeEngine) -> None:
     fake.auth_failures = 10**9
     async with BulkIndexer(make_settings(fake.url), sleep=Delays()) as idx:
-        task = asyncio.create_task(idx.index(make_docs(3)))
+        task = asyncio.create_task(idx.index(BulkBatch.of(make_docs(3))))
         while not idx.metrics.halted:
             await asyncio.sleep(0.005)
         task.cancel()
@@ -285,8 +288,8 @@ async def test_connection_reset_is_retried(fake: FakeEngine) -> None:
     fake.script = [Fault(kind="reset")]
     delays = Delays()
     async with BulkIndexer(make_settings(fake.url), sleep=delays) as idx:
-        outcomes = await idx.index(make_docs(3))
-    assert [o.result for o in outcomes] == [Result.CREATED] * 3
+        outcomes = await idx.index(BulkBatch.of(make_docs(3)))
+    assert outcomes.results() == [Result.CREATED] * 3
     assert fake.count() == 3 and len(fake.requests) == 2
     assert idx.metrics.errors_by_status == {"connection": 1}
     assert len(delays.calls) == 1
@@ -295,16 +298,16 @@ async def test_connection_reset_is_retried(fake: FakeEngine) -> None:
 async def test_timeout_is_retried(fake: FakeEngine) -> None:
     fake.script = [Fault(kind="hang")]
     async with BulkIndexer(make_settings(fake.url, request_timeout=0.3), sleep=Delays()) as idx:
-        outcomes = await idx.index(make_docs(2))
-    assert [o.result for o in outcomes] == [Result.CREATED] * 2
+        outcomes = await idx.index(BulkBatch.of(make_docs(2)))
+    assert outcomes.results() == [Result.CREATED] * 2
     assert idx.metrics.errors_by_status == {"timeout": 1}
 
 
 async def test_sent_n_got_m_items_is_an_error_and_the_batch_is_resent(fake: FakeEngine) -> None:
     fake.script = [Fault(kind="short_items")]  # the engine stored all 4 but answered 3 items
     async with BulkIndexer(make_settings(fake.url), sleep=Delays()) as idx:
-        outcomes = await idx.index(make_docs(4))
-    assert [o.result for o in outcomes] == [Result.DUPLICATE] * 4  # resent; all already there
+        outcomes = await idx.index(BulkBatch.of(make_docs(4)))
+    assert outcomes.results() == [Result.DUPLICATE] * 4  # resent; all already there
     assert idx.metrics.errors_by_status == {"item_count_mismatch": 1}
     assert "sent 4 documents, got 3 items" in idx.metrics.last_error
     assert fake.count() == 4
@@ -317,8 +320,8 @@ async def test_failover_skips_a_failed_node_for_a_while() -> None:
         delays = Delays()
         async with BulkIndexer(make_settings(bad.url, good.url), sleep=delays) as idx:
             for k in range(4):
-                outcomes = await idx.index(make_docs(2, start=2 * k))
-                assert all(o.result is Result.CREATED for o in outcomes)
+                outcomes = await idx.index(BulkBatch.of(make_docs(2, start=2 * k)))
+                assert all(r is Result.CREATED for r in outcomes.results())
         assert bad.hits == 1  # tried once, then skipped
         assert good.count() == 8 and bad.count() == 0
         assert delays.calls == []  # failing over needs no backoff
@@ -334,8 +337,8 @@ async def test_failover_from_a_refused_port() -> None:
     await dead.stop()  # nothing listens there any more
     try:
         async with BulkIndexer(make_settings(dead_url, good.url), sleep=Delays()) as idx:
-            outcomes = await idx.index(make_docs(3))
-        assert all(o.result is Result.CREATED for o in outcomes)
+            outcomes = await idx.index(BulkBatch.of(make_docs(3)))
+        assert all(r is Result.CREATED for r in outcomes.results())
         assert good.count() == 3
         assert idx.metrics.errors_by_status == {"connection": 1}
     finally:
@@ -344,10 +347,10 @@ async def test_failover_from_a_refused_port() -> None:
 
 async def test_large_batch_is_chunked_by_docs_and_bytes(fake: FakeEngine) -> None:
     async with BulkIndexer(make_settings(fake.url, batch_max_docs=10, concurrency=3)) as idx:
-        outcomes = await idx.index(make_docs(35))
-    assert all(o.result is Result.CREATED for o in outcomes)
+        outcomes = await idx.index(BulkBatch.of(make_docs(35)))
+    assert all(r is Result.CREATED for r in outcomes.results())
     assert sorted(len(r.actions) for r in fake.requests) == [5, 10, 10, 10]
-    assert [o.doc.id for o in outcomes] == [f"id{i}" for i in range(35)]
+    assert outcomes.batch.ids == [f"id{i}" for i in range(35)]
 
 
 async def test_item_403_halts_then_retries_only_that_item(fake: FakeEngine) -> None:
@@ -355,8 +358,8 @@ async def test_item_403_halts_then_retries_only_that_item(fake: FakeEngine) -> N
     fake.item_faults["id1"] = [(403, "security_exception", reason)]
     delays = Delays()
     async with BulkIndexer(make_settings(fake.url), sleep=delays, policy=RetryPolicy(halt_probe_interval=9.0)) as idx:
-        outcomes = await idx.index(make_docs(3))
-    assert [o.result for o in outcomes] == [Result.CREATED] * 3
+        outcomes = await idx.index(BulkBatch.of(make_docs(3)))
+    assert outcomes.results() == [Result.CREATED] * 3
     assert delays.calls == [9.0]
     assert [a["create"]["_id"] for a in fake.requests[1].actions] == ["id1"]
     assert not idx.metrics.halted and idx.metrics.in_flight == 0
@@ -375,8 +378,8 @@ async def test_429_lowers_concurrency_to_one_request(fake: FakeEngine, pushback:
     async with BulkIndexer(make_settings(fake.url, batch_max_docs=2, concurrency=2), sleep=Delays()) as idx:
         if pushback:
             fake.script = [Fault(429)]
-            await idx.index(make_docs(1))
+            await idx.index(BulkBatch.of(make_docs(1)))
         fake.max_active = 0
-        outcomes = await idx.index(make_docs(8, start=10))
-    assert all(o.result is Result.CREATED for o in outcomes)
+        outcomes = await idx.index(BulkBatch.of(make_docs(8, start=10)))
+    assert all(r is Result.CREATED for r in outcomes.results())
     assert fake.max_active == (1 if pushback else 2)

@@ -23,11 +23,10 @@ import pytest
 from auditrecv.config import Search
 from auditrecv.schema.templates import build_templates
 from auditrecv.sink import (
-    BulkDoc,
+    BulkBatch,
     BulkIndexer,
     EngineInfo,
     Result,
-    TemplateError,
     detect_engine,
     index_for,
     install_templates,
@@ -118,21 +117,21 @@ def clean(every_engine: SearchEngine) -> Iterator[SearchEngine]:
 async def test_daily_indices_take_our_templates_and_a_resend_is_a_duplicate(clean: SearchEngine) -> None:
     engine = clean
     settings = daily_settings(engine)
-    docs = [BulkDoc(index_for(settings, doc), doc_id, doc, n) for n, (doc_id, doc) in enumerate(ecs_documents())]
+    docs = [(index_for(settings, doc), doc_id, doc, n) for n, (doc_id, doc) in enumerate(ecs_documents())]
     idx = await open_indexer(settings, templates_for=real_templates(engine, settings))
     try:
-        first = await idx.index(docs)
-        again = await idx.index(docs)
+        first = await idx.index(BulkBatch.of(docs))
+        again = await idx.index(BulkBatch.of(docs))
     finally:
         await idx.close()
     assert idx.metrics.errors_by_status == {}, idx.metrics.last_error
-    assert [o.result for o in first] == [Result.CREATED] * len(docs)
-    assert [o.result for o in again] == [Result.DUPLICATE] * len(docs)  # a 409 from the engine itself
+    assert first.results() == [Result.CREATED] * len(docs)
+    assert again.results() == [Result.DUPLICATE] * len(docs)  # a 409 from the engine itself
     assert engine.count(f"{PREFIX}-*") == len(docs)
     names = template_names(settings)
     _, res = engine.request("GET", f"/_index_template/{names.index_template}")
     assert res["index_templates"][0]["index_template"]["index_patterns"] == [f"{PREFIX}-*"]
-    index = docs[0].index
+    index = docs[0][0]
     _, mapping = engine.request("GET", f"/{index}/_mapping")
     properties = mapping[index]["mappings"]["properties"]
     assert properties["process"]["properties"]["pid"] == {"type": "long"}  # explicit, not guessed
@@ -147,11 +146,11 @@ async def test_a_document_the_mapping_refuses_becomes_a_dead_letter(clean: Searc
     index = index_for(settings, good)
     idx = await open_indexer(settings, templates_for=real_templates(engine, settings))
     try:
-        outcomes = await idx.index([BulkDoc(index, doc_id, good, "good"), BulkDoc(index, "bad-1", bad, "bad")])
+        outcomes = await idx.index(BulkBatch.of([(index, doc_id, good, "good"), (index, "bad-1", bad, "bad")]))
     finally:
         await idx.close()
-    assert [o.result for o in outcomes] == [Result.CREATED, Result.DEAD_LETTERED]
-    dead = outcomes[1]
+    assert outcomes.results() == [Result.CREATED, Result.DEAD_LETTERED]
+    dead = outcomes.outcome(1)
     assert dead.status == 400 and dead.error_type in ("mapper_parsing_exception", "document_parsing_exception")
     (hit,) = engine.hits(f"{PREFIX}dlq-*")
     assert (hit["_index"], hit["_id"]) == (datetime.now(UTC).strftime(f"{PREFIX}dlq-%Y.%m"), "bad-1")
@@ -165,19 +164,19 @@ async def test_data_stream_takes_our_template_over_the_built_in_logs_one(clean: 
     if not engine.supports_data_streams:
         pytest.skip(f"{engine.flavor} {engine.version} here has no data streams (no x-pack)")
     settings = stream_settings(engine)
-    docs = [BulkDoc(STREAM, doc_id, doc, n) for n, (doc_id, doc) in enumerate(ecs_documents())]
+    docs = [(STREAM, doc_id, doc, n) for n, (doc_id, doc) in enumerate(ecs_documents())]
     external = engine.kind is None
     if not external:  # a real Elasticsearch 8/9 has it already; installing it would replace the real one
         engine.request("PUT", "/_index_template/logs", BUILT_IN_LOGS_TEMPLATE)
     try:
         idx = await open_indexer(settings, templates_for=real_templates(engine, settings))
         try:
-            first = await idx.index(docs)
-            again = await idx.index(docs)
+            first = await idx.index(BulkBatch.of(docs))
+            again = await idx.index(BulkBatch.of(docs))
         finally:
             await idx.close()
-        assert [o.result for o in first] == [Result.CREATED] * len(docs)
-        assert [o.result for o in again] == [Result.DUPLICATE] * len(docs)
+        assert first.results() == [Result.CREATED] * len(docs)
+        assert again.results() == [Result.DUPLICATE] * len(docs)
         assert engine.count(STREAM) == len(docs)
         ours = template_names(settings).index_template
         _, res = engine.request("GET", f"/_data_stream/{STREAM}")
@@ -202,24 +201,28 @@ async def test_retention_policy_is_installed_where_the_engine_manages_lifecycles
     clean: SearchEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With ILM/ISM (a real cluster) the policy goes in before the templates that name it. The embedded nodes
-    have neither: Elasticsearch refuses the ILM request, so nothing is installed and the sink says why
-    (a template naming a missing policy would fail too); OpenSearch without ISM gets the templates
-    without the policy, and a warning."""
+    have neither: the templates go in without the policy (Elasticsearch: without the `index.lifecycle`
+    setting, which it would refuse), and the sink says loudly that retention is not applied."""
     engine = clean
     settings = dataclasses.replace(daily_settings(engine), retention="30d")
     policy = f"{PREFIX}-retention"
     templates = real_templates(engine, settings)
     async with BulkIndexer(settings) as idx:
         info = await detect_engine(idx)
-        if engine.kind is not None and engine.flavor == "elasticsearch":
-            with pytest.raises(TemplateError, match=f"rejected ilm_policy '{policy}'"):
-                await install_templates(idx, info, templates(info))
-            return
         names = await install_templates(idx, info, templates(info))
-        outcomes = await idx.index([BulkDoc(index_for(settings, doc), i, doc) for i, doc in ecs_documents()[:2]])
+        outcomes = await idx.index(
+            BulkBatch.of([(index_for(settings, doc), i, doc, None) for i, doc in ecs_documents()[:2]])
+        )
     try:
-        assert [o.result for o in outcomes] == [Result.CREATED] * 2
-        if engine.kind is not None:  # embedded OpenSearch: no ISM plugin
+        assert outcomes.results() == [Result.CREATED] * 2
+        assert f"index_template/{PREFIX}" in names
+        if engine.kind is not None and engine.flavor == "elasticsearch":  # embedded: no x-pack, no ILM
+            assert not [n for n in names if n.startswith("ilm_policy/")]
+            assert "retention not applied" in caplog.text
+            _, got = engine.request("GET", f"/_component_template/{PREFIX}-settings")
+            (component,) = got["component_templates"]
+            assert "lifecycle" not in component["component_template"]["template"]["settings"]["index"]
+        elif engine.kind is not None:  # embedded OpenSearch: no ISM plugin
             assert f"ism_policy/{policy}" not in names
             assert f"ISM policy '{policy}' not installed" in caplog.text
         elif engine.flavor == "elasticsearch":

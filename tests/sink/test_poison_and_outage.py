@@ -20,7 +20,7 @@ import pytest
 
 from auditrecv.config import parse_config
 from auditrecv.pipeline import Pipeline
-from auditrecv.sink import BulkDoc, BulkIndexer, BulkOutcome, Result, RetryPolicy
+from auditrecv.sink import BulkBatch, BulkIndexer, Result, RetryPolicy, Settlement
 from auditrecv.spool import Source, Spool, SpoolRecord
 from tests.bsm_builders import header32, record, str16
 from tests.golden.native_core import bsm_document_id
@@ -65,10 +65,10 @@ async def test_item_failing_500_while_others_succeed_is_dead_lettered_after_k_tr
     fake.item_faults[f"{INDEX}/id3"] = [(500, "internal_error", "boom")] * 100
     docs = make_docs(10)
     async with BulkIndexer(make_settings(fake.url, max_document_retries=3), sleep=Backoffs()) as idx:
-        outcomes = await idx.index(docs)
+        outcomes = await idx.index(BulkBatch.of(docs))
 
-    assert [o.result for o in outcomes] == [Result.CREATED] * 3 + [Result.DEAD_LETTERED] + [Result.CREATED] * 6
-    assert outcomes[3].status == 500 and outcomes[3].error_type == "internal_error"
+    assert outcomes.results() == [Result.CREATED] * 3 + [Result.DEAD_LETTERED] + [Result.CREATED] * 6
+    assert outcomes.outcome(3).status == 500 and outcomes.outcome(3).error_type == "internal_error"
     assert [ids.count("id3") for ids in sent_ids(fake)] == [1, 1, 1, 1]  # 3 tries, then its dead letter
     assert set(fake.docs(INDEX)) == {f"id{i}" for i in range(10)} - {"id3"}
     letter = fake.docs(dlq_index_now())["id3"]
@@ -81,9 +81,9 @@ async def test_request_failing_500_is_split_down_to_the_poison_document(fake: Fa
     fake.request_faults["id5"] = 500  # the engine fails every request holding id5, whole
     docs = make_docs(8)
     async with BulkIndexer(make_settings(fake.url, max_document_retries=2), sleep=Backoffs()) as idx:
-        outcomes = await idx.index(docs)
+        outcomes = await idx.index(BulkBatch.of(docs))
 
-    assert [o.result for o in outcomes] == [Result.CREATED] * 5 + [Result.DEAD_LETTERED] + [Result.CREATED] * 2
+    assert outcomes.results() == [Result.CREATED] * 5 + [Result.DEAD_LETTERED] + [Result.CREATED] * 2
     assert set(fake.docs(INDEX)) == {f"id{i}" for i in range(8)} - {"id5"}
     assert set(fake.docs(dlq_index_now())) == {"id5"}
     requests = sent_ids(fake)
@@ -107,10 +107,10 @@ async def test_timeouts_split_the_request_and_dead_letter_the_document_that_hang
     fake._bulk_answer = hang_on_id1  # type: ignore[method-assign]
     settings = make_settings(fake.url, max_document_retries=2, request_timeout=0.3)
     async with BulkIndexer(settings, sleep=Backoffs()) as idx:
-        outcomes = await idx.index(make_docs(4))
+        outcomes = await idx.index(BulkBatch.of(make_docs(4)))
 
-    assert [o.result for o in outcomes] == [Result.CREATED, Result.DEAD_LETTERED, Result.CREATED, Result.CREATED]
-    assert outcomes[1].error_type == "timeout"
+    assert outcomes.results() == [Result.CREATED, Result.DEAD_LETTERED, Result.CREATED, Result.CREATED]
+    assert outcomes.outcome(1).error_type == "timeout"
     assert hung == 2 + 2 + 2  # 4 docs, 2 docs, then id1 alone (once proven the problem)
     assert set(fake.docs(dlq_index_now())) == {"id1"}
 
@@ -157,16 +157,16 @@ async def test_outage_dead_letters_nothing_then_only_the_poison_document(outage:
     settings = make_settings(f"http://127.0.0.1:{port}", max_document_retries=2, request_timeout=0.3)
     try:
         async with BulkIndexer(settings, sleep=Backoffs(hook=recover)) as idx:
-            outcomes = await idx.index(make_docs(6))
+            outcomes = await idx.index(BulkBatch.of(make_docs(6)))
     finally:
         blocker.close()
         await fake.stop()
 
     assert dead_letters_during_outage == [0]
-    results = [o.result for o in outcomes]
+    results = outcomes.results()
     # a frozen engine indexes what it was sent once it thaws, so a retry may find the document there
     assert all(r in (Result.CREATED, Result.DUPLICATE) for r in results[:2] + results[3:]), results
-    assert outcomes[2].result is Result.DEAD_LETTERED and outcomes[2].status == 500
+    assert outcomes.outcome(2).result is Result.DEAD_LETTERED and outcomes.outcome(2).status == 500
     assert set(fake.docs(INDEX)) == {"id0", "id1", "id3", "id4", "id5"}
     assert set(fake.docs(dlq_index_now())) == {"id2"}
 
@@ -176,7 +176,7 @@ async def test_outage_that_never_ends_dead_letters_nothing(fake: FakeEngine) -> 
     gave_up = False
     async with BulkIndexer(make_settings(fake.url, max_document_retries=1), sleep=Backoffs(limit=60)) as idx:
         try:
-            await idx.index(make_docs(16))
+            await idx.index(BulkBatch.of(make_docs(16)))
         except* GaveUp:
             gave_up = True
     assert gave_up
@@ -193,23 +193,23 @@ async def test_refused_dead_letters_log_one_line_per_reason_not_per_document(
 ) -> None:
     docs = make_docs(101)
     if refusal == "mapping":  # every document refused by the mapping, and every dead letter too
-        docs = [BulkDoc(d.index, d.id, {"n": "not a number"}, d.token) for d in docs]
+        docs = [(index, doc_id, {"n": "not a number"}, token) for index, doc_id, _, token in docs]
         fake.strict_indices.add(dlq_index_now())
         dlq_reason = "strict_dynamic_mapping_exception"
     else:  # the index is missing and cannot be created, the dead-letter index neither (same _ids)
         for d in docs:
-            fake.item_faults[d.id] = [(404, "index_not_found_exception", "no such index [x]")] * 10
+            fake.item_faults[d[1]] = [(404, "index_not_found_exception", "no such index [x]")] * 10
         dlq_reason = "index_not_found_exception"
     now = [1000.0]
     caplog.set_level(logging.WARNING, logger="auditrecv.sink")
     async with BulkIndexer(make_settings(fake.url), sleep=Backoffs()) as idx:
         idx._log_limited.clock = lambda: now[0]
         for _ in range(3):  # as the pipeline retries them
-            outcomes = await idx.index(docs)
-            assert [o.result for o in outcomes] == [Result.FAILED] * 101
+            outcomes = await idx.index(BulkBatch.of(docs))
+            assert outcomes.results() == [Result.FAILED] * 101
         lines_first_minute = [r for r in caplog.records if r.levelno >= logging.ERROR]
         now[0] += 61.0
-        await idx.index(docs)
+        await idx.index(BulkBatch.of(docs))
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
     reasons = 2 if refusal == "index_not_found" else 1  # (index missing +) dead-letter index refusing
@@ -232,8 +232,8 @@ async def test_submit_retries_a_document_refused_with_its_dead_letter_until_the_
     fake.strict_indices.add(dlq_index_now())
     settled: list[list[str]] = []
 
-    async def on_settled(outcomes: list[BulkOutcome[Any]]) -> None:
-        settled.append([f"{o.doc.id}:{o.result.value}" for o in outcomes])
+    async def on_settled(s: Settlement[Any]) -> None:
+        settled.append([f"{s.batch.ids[p]}:{s.outcome(p).result.value}" for p in s.confirmed])
 
     async def dead_letter_index_fixed(n: int) -> None:
         if n == 3:
@@ -241,7 +241,7 @@ async def test_submit_retries_a_document_refused_with_its_dead_letter_until_the_
 
     settings = make_settings(fake.url, max_document_retries=5)
     async with BulkIndexer(settings, sleep=Backoffs(hook=dead_letter_index_fixed)) as idx:
-        await idx.submit(make_docs(4), on_settled)
+        await idx.submit(BulkBatch.of(make_docs(4)), on_settled)
         await idx.wait_idle()
         assert idx.parked == 0
     assert settled == [["id0:created", "id2:created", "id3:created"], ["id1:dead_lettered"]]
@@ -258,15 +258,15 @@ async def test_submit_parks_what_stays_refused_and_frees_the_lane(fake: FakeEngi
     settled: list[str] = []
     all_good_ones = asyncio.Event()
 
-    async def on_settled(outcomes: list[BulkOutcome[Any]]) -> None:
-        settled.extend(o.doc.id for o in outcomes)
+    async def on_settled(s: Settlement[Any]) -> None:
+        settled.extend(s.batch.ids[p] for p in s.confirmed)
         if len(settled) == 3:
             all_good_ones.set()
 
     settings = make_settings(fake.url, max_document_retries=2, concurrency=1)
     async with BulkIndexer(settings, sleep=Backoffs(limit=10)) as idx:
-        await idx.submit(make_docs(2), on_settled)
-        await idx.submit(make_docs(2, start=2), on_settled)  # waits for the one lane
+        await idx.submit(BulkBatch.of(make_docs(2)), on_settled)
+        await idx.submit(BulkBatch.of(make_docs(2, start=2)), on_settled)  # waits for the one lane
         await asyncio.wait_for(all_good_ones.wait(), 10)
         assert idx.parked == 1
     assert settled == ["id1", "id2", "id3"]

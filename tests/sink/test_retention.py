@@ -17,9 +17,9 @@ from __future__ import annotations
 import pytest
 
 from auditrecv.config import ConfigError, Search, parse_config
+from auditrecv.schema.retention import lifecycle_policies, lifecycle_settings, retention_policy_name
 from auditrecv.schema.templates import build_templates
-from auditrecv.sink import BulkIndexer, detect_engine, install_templates
-from auditrecv.sink.retention import lifecycle_policies, lifecycle_settings, retention_policy_name
+from auditrecv.sink import BulkIndexer, TemplateError, detect_engine, install_templates
 from tests.sink.fake_engine import FakeEngine
 
 DAILY_ILM = {
@@ -154,5 +154,40 @@ async def test_without_an_ism_plugin_the_templates_still_go_in(caplog: pytest.Lo
             "index_template/auditrecv",
         ]
         assert "ISM policy 'auditrecv-retention' not installed" in caplog.text
+    finally:
+        await fake.stop()
+
+
+async def test_without_ilm_the_templates_go_in_without_the_lifecycle_setting(caplog: pytest.LogCaptureFixture) -> None:
+    fake = await FakeEngine(flavor="elasticsearch", version="8.19.21").start()
+    fake.ilm = False
+    try:
+        settings = Search(urls=[fake.url], retention="90d")
+        async with BulkIndexer(settings) as idx:
+            info = await detect_engine(idx)
+            names = await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
+        assert names == [
+            "component_template/auditrecv-ecs-mappings",
+            "component_template/auditrecv-settings",
+            "index_template/auditrecv",
+        ]
+        index_settings = fake.templates["_component_template/auditrecv-settings"]["template"]["settings"]["index"]
+        assert "lifecycle" not in index_settings and index_settings["codec"] == "best_compression"
+        assert "retention not applied" in caplog.text and "no index lifecycle management" in caplog.text
+    finally:
+        await fake.stop()
+
+
+async def test_an_ilm_policy_the_engine_refuses_stops_the_templates() -> None:
+    """A 400 that is not a missing ILM (a policy the engine finds wrong) is an error, as before."""
+    fake = await FakeEngine(flavor="elasticsearch", version="8.19.21").start()
+    fake.reject_templates["auditrecv-retention"] = "[delete] unknown field [nonsense]"
+    try:
+        settings = Search(urls=[fake.url], retention="90d")
+        async with BulkIndexer(settings) as idx:
+            info = await detect_engine(idx)
+            with pytest.raises(TemplateError, match="rejected ilm_policy 'auditrecv-retention'"):
+                await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
+        assert "_component_template/auditrecv-settings" not in fake.templates
     finally:
         await fake.stop()

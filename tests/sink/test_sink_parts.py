@@ -12,7 +12,7 @@ import pytest
 
 from auditrecv.config import Search
 from auditrecv.sink import (
-    BulkDoc,
+    BulkBatch,
     BulkIndexer,
     EngineAuthError,
     Result,
@@ -37,8 +37,45 @@ async def fake() -> AsyncIterator[FakeEngine]:
     await engine.stop()
 
 
-def docs(n: int, start: int = 0) -> list[BulkDoc]:
-    return [BulkDoc("idx-a", f"d{i}", {"n": i}, token=i) for i in range(start, start + n)]
+Doc = tuple[str, str, dict[str, Any] | bytes, Any]  # (index, id, source, token) for BulkBatch.of
+
+
+def docs(n: int, start: int = 0) -> list[Doc]:
+    return [("idx-a", f"d{i}", {"n": i}, i) for i in range(start, start + n)]
+
+
+# ---------------------------------------------------------------------------- the batch
+
+
+def test_batch_lines_by_position_and_a_source_no_json_holds() -> None:
+    batch: BulkBatch[int] = BulkBatch()
+    batch.add_lines("idx-a", "n0", b'{"create":{"_index":"idx-a","_id":"n0"}}\n{"n":0}\n', 0)
+    batch.add("idx-a", "d1", {"n": 1}, 1)
+    batch.add("idx-a", "big", {"n": 2**70}, 2)
+    batch.add("idx-b", "d3", b'{\n  "n": 3\n}', 3)  # pretty-printed: written on one line
+    one = b'{"create":{"_index":"idx-a","_id":"d1"}}\n{"n":1}\n'
+    three = b'{"create":{"_index":"idx-b","_id":"d3"}}\n{"n":3}\n'
+    assert batch.body(range(4)) == b'{"create":{"_index":"idx-a","_id":"n0"}}\n{"n":0}\n' + one + three
+    assert batch.body(range(1, 2)) == one and batch.body([1, 3]) == one + three and batch.body([]) == b""
+    assert batch.body([2]) == b""  # no lines: dead-lettered by the sink
+    assert batch.unencodable == {2: ("TypeError: Integer exceeds 64-bit range", "{'n': 1180591620717411303424}")}
+    merged: BulkBatch[int] = BulkBatch()
+    merged.take(batch, [3, 2])
+    merged.take(BulkBatch.of([("idx-c", "x", {"x": 1}, 9)]), range(1))
+    assert (merged.ids, merged.indexes, merged.tokens) == (["d3", "big", "x"], ["idx-b", "idx-a", "idx-c"], [3, 2, 9])
+    assert merged.unencodable == {1: batch.unencodable[2]} and merged.body([0]) == three
+
+
+async def test_index_tells_per_document_only_what_was_not_created(fake: FakeEngine) -> None:
+    fake.item_faults["idx-a/d1"] = [(400, "mapper_parsing_exception", "bad")]
+    async with BulkIndexer(Search(urls=[fake.url])) as idx:
+        first = await idx.index(BulkBatch.of(docs(3)))
+        again = await idx.index(BulkBatch.of(docs(1)))
+    assert first.results() == [Result.CREATED, Result.DEAD_LETTERED, Result.CREATED]
+    assert list(first.confirmed) == [0, 1, 2] and first.tokens() == [0, 1, 2]
+    assert set(first.details) == {1} and first.outcome(1).status == 400
+    assert first.outcome(0).result is Result.CREATED
+    assert again.results() == [Result.DUPLICATE] and again.outcome(0).status == 409
 
 
 # ---------------------------------------------------------------------------- engine detection
@@ -123,10 +160,10 @@ async def test_open_indexer_detects_installs_then_indexes(fake: FakeEngine) -> N
     settings = Search(urls=[fake.url], dead_letter_index="dl-%Y.%m", number_of_replicas=0)
     idx = await open_indexer(settings, templates_for=lambda info: TEMPLATES)
     try:
-        outcomes = await idx.index(docs(2))
+        outcomes = await idx.index(BulkBatch.of(docs(2)))
     finally:
         await idx.close()
-    assert [o.result for o in outcomes] == [Result.CREATED] * 2
+    assert outcomes.results() == [Result.CREATED] * 2
     assert idx.engine.flavor == "opensearch"
     dl = fake.templates["_index_template/dl-dead-letter"]  # named after its own pattern
     assert dl["index_patterns"] == ["dl-*"]

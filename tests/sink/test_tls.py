@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditrecv.config import Search
-from auditrecv.sink import BulkDoc, BulkIndexer, Result, RetryPolicy
+from auditrecv.sink import BulkBatch, BulkIndexer, Result, RetryPolicy
 from tests.sink.fake_engine import FakeEngine
 
 
@@ -41,7 +41,7 @@ def server_context(pki: Path, require_client_cert: bool) -> ssl.SSLContext:
     return ctx
 
 
-DOCS = [BulkDoc("tls-1", "a", {"n": 1}, token=1)]
+DOCS = [("tls-1", "a", {"n": 1}, 1)]
 
 
 async def test_ca_file_and_client_certificate(pki: Path) -> None:
@@ -50,8 +50,8 @@ async def test_ca_file_and_client_certificate(pki: Path) -> None:
         settings = Search(urls=[fake.url], ca_file=str(pki / "ca.pem"),
                           client_cert=str(pki / "client.pem"), client_key=str(pki / "client.key"))  # fmt: skip
         async with BulkIndexer(settings) as idx:
-            outcomes = await idx.index(DOCS)
-        assert [o.result for o in outcomes] == [Result.CREATED]
+            outcomes = await idx.index(BulkBatch.of(DOCS))
+        assert outcomes.results() == [Result.CREATED]
         subject = dict(x[0] for x in fake.requests[0].peercert["subject"])
         assert subject["commonName"] == "auditrecv-client"
     finally:
@@ -70,13 +70,13 @@ async def test_untrusted_certificate_is_refused_unless_verify_certs_is_off(pki: 
     try:
         async with BulkIndexer(Search(urls=[fake.url]), sleep=sleep, policy=RetryPolicy()) as idx:
             with pytest.raises(ExceptionGroup) as exc:
-                await idx.index(DOCS)
+                await idx.index(BulkBatch.of(DOCS))
             assert exc.group_contains(RuntimeError, match="gave up")
         assert fake.requests == []  # the handshake failed: not one byte of data reached the server
         assert idx.metrics.errors_by_status == {"connection": 2}
         assert "certificate verify failed" in idx.metrics.last_error.lower()
         async with BulkIndexer(Search(urls=[fake.url], verify_certs=False)) as idx:
-            outcomes = await idx.index(DOCS)
-        assert [o.result for o in outcomes] == [Result.CREATED]
+            outcomes = await idx.index(BulkBatch.of(DOCS))
+        assert outcomes.results() == [Result.CREATED]
     finally:
         await fake.stop()

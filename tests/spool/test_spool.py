@@ -75,6 +75,16 @@ async def test_round_trip_exact_bytes_sources_and_ids(path: Path) -> None:
         assert list(iter_records(path)) == [(2, records[1]), (4, records[3]), (5, rec(b"next"))]
 
 
+async def test_delete_takes_stretches_of_ids_and_only_those(path: Path) -> None:
+    """Deletes run one statement per stretch of consecutive ids: unsorted, repeated and unknown ids too."""
+    async with await Spool.open(path) as spool:
+        ids = await spool.append([rec(b"r%d" % i) for i in range(10)])
+        assert ids == list(range(1, 11))
+        assert await spool.delete([8, 2, 3, 4, 4, 7, 10, 11]) == 6
+        assert [rid for rid, _ in await spool.read(0, 100)] == [1, 5, 6, 9]
+        assert spool.count() == 4
+
+
 async def test_ids_never_reused_after_emptying_and_restart(path: Path) -> None:
     async with await Spool.open(path) as spool:
         ids = await spool.append([rec(b"a"), rec(b"b", SRC_B)])

@@ -161,7 +161,9 @@ type Seq = u64;
 pub struct Assembler<T> {
     settings: Settings,
     /// Open events by creation order (the Python dict's insertion order).
-    in_flight: BTreeMap<Seq, Event<T>>,
+    /// (Boxed: an event is a few hundred bytes, which the tree's nodes would move on every insert and
+    /// removal.)
+    in_flight: BTreeMap<Seq, Box<Event<T>>>,
     by_key: FastMap<EventKey, Seq>,
     next_seq: Seq,
     /// The newest open event per node, not yet superseded.
@@ -240,10 +242,7 @@ impl<T> Assembler<T> {
     pub fn flush(&mut self, out: &mut Vec<Event<T>>) {
         let open = std::mem::take(&mut self.in_flight);
         self.stats.events += open.len() as u64;
-        out.extend(open.into_values().map(|mut e| {
-            e.complete = Complete::Flush;
-            e
-        }));
+        out.extend(open.into_values().map(|e| Event { complete: Complete::Flush, ..*e }));
         self.by_key.clear();
         self.open.clear();
         self.superseded.clear();
@@ -369,9 +368,12 @@ impl<T> Assembler<T> {
         let single = is_user_space_number(record.type_num.as_ref());
         let size = size_of(&record.raw, &self.settings);
         let may_continue = record.raw.len() >= OVERSIZE_LINE_BYTES;
-        let mut records = Vec::with_capacity(8); // a syscall event has a handful: no regrowth
+        // a syscall event has a handful of records (room for them: no regrowth); a user-space message is
+        // one record, emitted at once (no room wasted: a small allocation)
+        let room = if single && !may_continue { 1 } else { 8 };
+        let mut records = Vec::with_capacity(room);
         records.push(record);
-        let mut tags = Vec::with_capacity(8);
+        let mut tags = Vec::with_capacity(room);
         tags.push(tag);
         let event = Event {
             node: key.0.clone(),
@@ -396,7 +398,7 @@ impl<T> Assembler<T> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.in_flight.insert(seq, event);
+        self.in_flight.insert(seq, Box::new(event));
         self.by_key.insert(key, seq);
         self.last_line = Some(seq);
         if now + self.settings.max_age_seconds < self.age_deadline {
@@ -430,7 +432,7 @@ impl<T> Assembler<T> {
     }
 
     fn emit(&mut self, seq: Seq, reason: Complete, out: &mut Vec<Event<T>>) {
-        let mut event = self.in_flight.remove(&seq).expect("emitting an open event");
+        let mut event = *self.in_flight.remove(&seq).expect("emitting an open event");
         self.by_key.remove(&key_of(&event));
         event.complete = reason;
         self.stats.events += 1;

@@ -7,10 +7,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::assemble::{Complete, Event, FastMap};
+use super::field_kinds::{FIELD_KINDS, Kind};
 use super::num::Num;
 use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
 use super::record::{Fields, Record};
@@ -22,58 +22,19 @@ fn is_unset(raw: &str) -> bool {
     UNSET_IDS.contains(&raw)
 }
 
-/// How one field is rendered (interpret.py `_HANDLERS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Id,
-    TypeDependentId,
-    Key,
-    Escaped,
-    Proctitle,
-    Syscall,
-    Arch,
-    Exit,
-    Result,
-    Session,
-    Mode,
-    Sockaddr,
-    Capability,
-    SyscallArg,
-    FilterList,
-    Promiscuous,
-    TtyData,
-}
-
+/// The rendering of a field name: a probe or two of a hash table made by `build.rs` from `FIELD_KINDS`.
+#[inline]
 fn kind(name: &str) -> Option<Kind> {
-    Some(match name {
-        // uids and gids
-        "auid" | "uid" | "euid" | "suid" | "fsuid" | "ouid" | "oauid" | "iuid" | "sauid" | "obj_uid" | "inode_uid"
-        | "old-auid" | "new-auid" | "loginuid" | "old_auid" | "new_auid" | "gid" | "egid" | "sgid" | "fsgid"
-        | "ogid" | "obj_gid" | "inode_gid" | "new_gid" | "new-gid" => Kind::Id,
-        // fields the kernel hex-encodes when they hold special bytes
-        "path" | "comm" | "exe" | "file" | "name" | "watch" | "cwd" | "cmd" | "acct" | "dir" | "vm" | "old-chardev"
-        | "new-chardev" | "old-disk" | "new-disk" | "old-fs" | "new-fs" | "old-net" | "new-net" | "old-rng"
-        | "new-rng" | "device" | "cgroup" | "ocomm" | "grp" | "new_group" | "invalid_context" | "sw" | "root_dir"
-        | "apparmor" | "operation" | "denied_mask" | "info" | "profile" | "requested_mask" => Kind::Escaped,
-        "cap_fp" | "cap_fi" | "cap_pp" | "cap_pi" | "cap_pe" | "cap_pa" | "cap_bnd" | "cap_ambient" | "fp" | "fi"
-        | "pp" | "pi" | "pe" | "pa" | "old_pp" | "old_pi" | "old_pe" | "old_pa" | "new_pp" | "new_pi" | "new_pe"
-        | "new_pa" | "pnew_pp" | "pnew_pi" | "pnew_pe" | "pnew_pa" => Kind::Capability,
-        "a0" | "a1" | "a2" | "a3" => Kind::SyscallArg,
-        "id" => Kind::TypeDependentId,
-        "key" => Kind::Key,
-        "proctitle" => Kind::Proctitle,
-        "syscall" => Kind::Syscall,
-        "arch" => Kind::Arch,
-        "exit" => Kind::Exit,
-        "res" | "result" => Kind::Result,
-        "ses" => Kind::Session,
-        "mode" => Kind::Mode,
-        "saddr" => Kind::Sockaddr,
-        "list" => Kind::FilterList,
-        "prom" | "old_prom" => Kind::Promiscuous,
-        "data" => Kind::TtyData,
-        _ => return None,
-    })
+    use tables::{FIELD_KIND_SLOTS, FIELD_KIND_SLOTS_BITS, FIELD_KIND_SLOTS_KEYS, FIELD_KIND_SLOTS_SEED};
+    let i = tables::find_name(
+        name,
+        &FIELD_KIND_SLOTS,
+        &FIELD_KIND_SLOTS_KEYS,
+        FIELD_KIND_SLOTS_SEED,
+        FIELD_KIND_SLOTS_BITS,
+        |i| FIELD_KINDS[i].0,
+    )?;
+    Some(FIELD_KINDS[i].1)
 }
 
 /// Record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c).
@@ -110,14 +71,22 @@ fn id_is_user_or_group(type_name: &str) -> bool {
 
 // -- value decoding --------------------------------------------------------------------------------
 
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of each hex digit, 0xFF for the other bytes.
+static HEX_VALUES: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// `bytes.fromhex(s)` of a string of hex pairs (`(?:[0-9A-Fa-f]{2})*` fullmatch), None for anything else.
 fn from_hex(s: &str) -> Option<Vec<u8>> {
@@ -127,7 +96,11 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
     }
     let mut out = Vec::with_capacity(b.len() / 2);
     for pair in b.chunks_exact(2) {
-        out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+        let (high, low) = (HEX_VALUES[pair[0] as usize], HEX_VALUES[pair[1] as usize]);
+        if (high | low) > 15 {
+            return None;
+        }
+        out.push(high << 4 | low);
     }
     Some(out)
 }
@@ -182,23 +155,42 @@ pub fn interpret_mode(value: &str) -> Cow<'_, str> {
     let Some(mode) = py_int(value, 8) else { return Cow::Borrowed(value) };
     let bits = mode.low;
     let file_type = bits & 0o170000;
-    let mut out = match file_type {
-        0o140000 => "socket".to_owned(),
-        0o120000 => "link".to_owned(),
-        0o100000 => "file".to_owned(),
-        0o060000 => "block".to_owned(),
-        0o040000 => "dir".to_owned(),
-        0o020000 => "character".to_owned(),
-        0o010000 => "fifo".to_owned(),
-        other => format!("unknown-type({other:o})"),
-    };
+    let mut out = String::with_capacity(40);
+    match file_type {
+        0o140000 => out.push_str("socket"),
+        0o120000 => out.push_str("link"),
+        0o100000 => out.push_str("file"),
+        0o060000 => out.push_str("block"),
+        0o040000 => out.push_str("dir"),
+        0o020000 => out.push_str("character"),
+        0o010000 => out.push_str("fifo"),
+        other => {
+            out.push_str("unknown-type(");
+            push_octal(&mut out, other, 1);
+            out.push(')');
+        }
+    }
     for (bit, name) in [(0o4000, ",suid"), (0o2000, ",sgid"), (0o1000, ",sticky")] {
         if bits & bit != 0 {
             out.push_str(name);
         }
     }
-    write!(out, ",{:03o}", bits & 0o777).unwrap();
+    out.push(',');
+    push_octal(&mut out, bits & 0o777, 3);
     Cow::Owned(out)
+}
+
+/// `format(n, "0<width>o")` appended to `out`.
+fn push_octal(out: &mut String, n: u64, width: usize) {
+    let mut digits = [b'0'; 22];
+    let (mut n, mut at) = (n, digits.len());
+    while n != 0 || at == digits.len() {
+        at -= 1;
+        digits[at] = b'0' + (n & 7) as u8;
+        n >>= 3;
+    }
+    let at = at.min(digits.len() - width.min(digits.len()));
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// A decoded `struct sockaddr` (interpret.py `decode_sockaddr`).
@@ -389,6 +381,18 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
         Kind::Session => Cow::Borrowed(if is_unset(raw) { "unset" } else { raw }),
         Kind::Mode => interpret_mode(raw),
         Kind::Sockaddr => Cow::Owned(sockaddr_text(&decode_sockaddr(raw))),
+        // plain hex digits (what the kernel writes): `int(raw, 16)` without the general parser
+        Kind::Capability if !raw.is_empty() && raw.bytes().all(|c| c.is_ascii_hexdigit()) => {
+            let digits = raw.trim_start_matches('0');
+            if digits.is_empty() {
+                Cow::Borrowed("none")
+            } else {
+                let mut out = String::with_capacity(digits.len() + 2);
+                out.push_str("0x");
+                out.extend(digits.chars().map(|c| c.to_ascii_lowercase()));
+                Cow::Owned(out)
+            }
+        }
         Kind::Capability => match py_int_digits(raw, 16) {
             None => Cow::Borrowed(raw),
             Some((neg, _, digits)) => {
@@ -452,21 +456,22 @@ pub fn iso_time(time_ns: &Num) -> Option<String> {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`
 fn format_iso(year: i64, month: i64, day: i64, second_of_day: i64, ms: i64) -> String {
-    let mut out = String::with_capacity(24);
-    let mut put = |n: i64, width: u32, after: char| {
-        for k in (0..width).rev() {
-            out.push(char::from(b'0' + (n / 10i64.pow(k) % 10) as u8));
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, n: i64, width: usize| {
+        let mut n = n;
+        for k in (at..at + width).rev() {
+            out[k] = b'0' + (n % 10) as u8;
+            n /= 10;
         }
-        out.push(after);
     };
-    put(year, 4, '-');
-    put(month, 2, '-');
-    put(day, 2, 'T');
-    put(second_of_day / 3600, 2, ':');
-    put(second_of_day % 3600 / 60, 2, ':');
-    put(second_of_day % 60, 2, '.');
-    put(ms, 3, 'Z');
-    out
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, second_of_day / 3600, 2);
+    put(14, second_of_day % 3600 / 60, 2);
+    put(17, second_of_day % 60, 2);
+    put(20, ms, 3);
+    std::str::from_utf8(&out).expect("ASCII digits").to_owned()
 }
 
 fn chunk_bytes(raw: &str) -> Vec<u8> {
@@ -676,6 +681,10 @@ const fn fact_index(name: &str) -> usize {
     panic!("not a name of FACT_FIELDS")
 }
 
+/// What `fact_field` gives for `key` (the rule keys, gathered apart).
+const KEY_FIELD: usize = FACT_FIELDS.len();
+
+/// The index of a name in FACT_FIELDS, or KEY_FIELD.
 fn fact_field(name: &str) -> Option<usize> {
     Some(match name {
         "res" => 0,
@@ -698,6 +707,7 @@ fn fact_field(name: &str) -> Option<usize> {
         "exe" => 17,
         "tty" => 18,
         "subj" => 19,
+        "key" => KEY_FIELD,
         _ => return None,
     })
 }
@@ -790,17 +800,23 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     let mut keys: Vec<String> = Vec::new();
     for record in &valid {
         let is_main = main_is_valid && std::ptr::eq(*record, main);
-        for (name, raw) in record.fields.iter() {
-            if name == "key" {
-                for key in split_keys(raw) {
-                    if !keys.contains(&key) {
-                        keys.push(key);
+        // names looked up once each (`key` among them), values resolved only for the names wanted
+        for (name, raw) in record.fields.iter_lazy() {
+            match fact_field(name) {
+                None => {}
+                Some(KEY_FIELD) => {
+                    for key in split_keys(raw()) {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
                     }
                 }
-            } else if let Some(i) = fact_field(name) {
-                from_first[i] = from_first[i].or(Some(raw));
-                if is_main {
-                    from_main[i] = Some(raw);
+                Some(i) => {
+                    let raw = raw();
+                    from_first[i] = from_first[i].or(Some(raw));
+                    if is_main {
+                        from_main[i] = Some(raw);
+                    }
                 }
             }
         }
@@ -812,7 +828,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
     let syscall = syscall_record.map(|record| {
         // the nine fields read here, in one pass
         let mut found: [Option<&str>; 9] = [None; 9];
-        for (name, raw) in record.fields.iter() {
+        for (name, raw) in record.fields.iter_lazy() {
             let slot = match name {
                 "syscall" => 0,
                 "arch" => 1,
@@ -825,7 +841,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
                 "a3" => 8,
                 _ => continue,
             };
-            found[slot] = Some(raw);
+            found[slot] = Some(raw());
         }
         let [syscall, arch_raw, exit, success, items, a0, a1, a2, a3] = found;
         let number = syscall.and_then(|s| py_int(s, 10));
@@ -947,10 +963,22 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         const NAMES: [&str; 10] = ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
         // one pass over the fields (names are unique in a record), then in the order of NAMES
         let mut found: [Option<&str>; NAMES.len()] = [None; NAMES.len()];
-        for (name, raw) in main.fields.iter() {
-            if let Some(i) = NAMES.iter().position(|n| *n == name) {
-                found[i] = Some(raw);
-            }
+        for (name, raw) in main.fields.iter_lazy() {
+            let i = match name {
+                "op" => 0,
+                "acct" => 1,
+                "exe" => 2,
+                "hostname" => 3,
+                "addr" => 4,
+                "terminal" => 5,
+                "res" => 6,
+                "id" => 7,
+                "grantors" => 8,
+                "uid" => 9,
+                _ => continue,
+            };
+            debug_assert_eq!(NAMES[i], name);
+            found[i] = Some(raw());
         }
         let mut fields = Vec::with_capacity(found.iter().flatten().count());
         for (name, raw) in NAMES.into_iter().zip(found) {
@@ -1030,6 +1058,13 @@ mod tests {
         }
         assert_eq!(value("type=PATH msg=audit(1.000:1): mode=0104755", "mode"), "file,suid,755");
         assert_eq!(value("type=PATH msg=audit(1.000:1): mode=-5", "mode"), "unknown-type(170000),suid,sgid,sticky,773");
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=0", "mode"), "unknown-type(0),000");
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=041777", "mode"), "dir,sticky,777");
+        assert_eq!(value("type=PATH msg=audit(1.000:1): mode=0o10", "mode"), "unknown-type(0),010");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): cap_pe=000001FFfFFFFFFF", "cap_pe"), "0x1ffffffffff");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): cap_pe=0000", "cap_pe"), "none");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): cap_pe=-0x1F", "cap_pe"), "0x-1f");
+        assert_eq!(value("type=SYSCALL msg=audit(1.000:1): cap_pe=1g", "cap_pe"), "1g");
         assert_eq!(value("type=PROCTITLE msg=audit(1.000:1): proctitle=6C73002D6C6100", "proctitle"), "ls -la");
         assert_eq!(value("type=USER_LOGIN msg=audit(1.000:1): id=0", "id"), "root");
         assert_eq!(value("type=OTHER msg=audit(1.000:1): id=\"0\"", "id"), "0");
@@ -1040,6 +1075,18 @@ mod tests {
     }
 
     #[test]
+    fn field_kinds_are_found_by_name() {
+        for &(name, expected) in FIELD_KINDS {
+            assert_eq!(kind(name), Some(expected), "{name}");
+            assert_eq!(FIELD_KINDS.iter().filter(|f| f.0 == name).count(), 1, "{name} once");
+        }
+        for name in ["", "a4", "uidx", "Uid", "cap_fe", "argc", "nametype", "auid "] {
+            assert_eq!(kind(name), None, "{name}");
+        }
+        assert_eq!(FIELD_KINDS.len(), 105);
+    }
+
+    #[test]
     fn unescape_and_hex() {
         assert_eq!(unescape("\"a b\""), "a b");
         assert_eq!(unescape("\"open"), "open");
@@ -1047,6 +1094,11 @@ mod tests {
         assert_eq!(unescape("FF00"), "\\xff\u{0}");
         assert_eq!(unescape("(null)"), "(null)");
         assert_eq!(unescape("ABC"), "ABC"); // odd length: not hex
+        assert_eq!(unescape("0G"), "0G");
+        assert_eq!(
+            unescape("aBcD"),
+            "\u{ab}\u{cd}".chars().map(|c| format!("\\x{:02x}", c as u32)).collect::<String>()
+        );
         assert_eq!(split_keys("(null)\u{1d}x"), Vec::<String>::new());
         assert_eq!(split_keys("6B310161"), ["k1", "a"]);
     }

@@ -8,26 +8,344 @@ use super::assemble::Event;
 use super::interpret::{Facts, PathValue, SockAddr, event_facts, interpret_field, ipv6_text, iso_time, syscall_tables};
 use super::num::Num;
 use super::pytext::PyInt;
-use super::record::Record;
+use super::record::{Record, Text};
 use crate::json::{JsonError, JsonWriter};
 
 /// A record's `"fields"` object, noting where each pair went in `w` (key start, value start, end), so that
 /// the `interpreted` values equal to the raw ones (most) can be copied from it instead of written again.
 pub(crate) fn write_fields_noting_spans(w: &mut JsonWriter, record: &Record, written: &mut Vec<(usize, usize, usize)>) {
+    let (line, _) = record.fields.raw_parts();
+    let escapes = LineEscapes::of(line.as_bytes());
+    write_fields_with(w, record, written, &escapes);
+}
+
+/// `write_fields_noting_spans` with the escapes of the fields' line found already.
+fn write_fields_with(
+    w: &mut JsonWriter,
+    record: &Record,
+    written: &mut Vec<(usize, usize, usize)>,
+    escapes: &Option<LineEscapes>,
+) {
     w.key("fields");
     w.begin_obj();
     written.clear();
     written.reserve(record.fields.len());
-    for (k, v) in record.fields.iter() {
+    let (line, pairs) = record.fields.raw_parts();
+    let Some(escapes) = escapes else {
+        for (k, v) in pairs {
+            w.item();
+            let key_start = w.buf.len();
+            w.str(k.resolve(line));
+            w.buf.push(b':');
+            let value_start = w.buf.len();
+            w.str(v.resolve(line));
+            written.push((key_start, value_start, w.buf.len()));
+        }
+        w.end_obj();
+        return;
+    };
+    let mut spans = SpanWriter::new(line, escapes);
+    let bytes = line.as_bytes();
+    if line.len() > w.longest_text() {
+        // The writer's longest text (a bound its users rely on) as writing every key and value through
+        // `str` would leave it, set before them (by writing the widest through `str`, then taking it
+        // back): every span is then copied, none has to go through `str` for being the widest yet.
+        let widest = pairs.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0);
+        if widest > w.longest_text() {
+            if let Some(text) = pairs.iter().flat_map(|(k, v)| [k, v]).find(|t| t.len() == widest) {
+                let at = w.buf.len();
+                w.str(text.resolve(line));
+                w.buf.truncate(at);
+            }
+        }
+    }
+    let longest = w.longest_text();
+    for (k, v) in pairs {
         w.item();
         let key_start = w.buf.len();
-        w.str(k);
+        if let (&Text::Span(ka, kb), &Text::Span(va, vb)) = (k, v) {
+            let (ka, kb, va, vb) = (ka as usize, kb as usize, va as usize, vb as usize);
+            // the common pair: key before value, nothing to escape in either, neither longer than the
+            // writer's longest text: copied from the line as they are
+            if kb <= va && kb - ka <= longest && vb - va <= longest && spans.clean(ka, vb) {
+                let buf = &mut w.buf;
+                buf.reserve(vb - ka + 72);
+                buf.push(b'"');
+                copy_run(buf, bytes, ka, kb);
+                buf.extend_from_slice(b"\":\"");
+                let value_start = buf.len() - 1;
+                copy_run(buf, bytes, va, vb);
+                buf.push(b'"');
+                written.push((key_start, value_start, buf.len()));
+                continue;
+            }
+            // a quoted value (`comm="ls"`): its quotes are its only escapes
+            if kb <= va && vb - va >= 2 && kb - ka <= longest && vb - va <= longest && spans.quoted(ka, va, vb) {
+                let buf = &mut w.buf;
+                buf.reserve(vb - ka + 72);
+                buf.push(b'"');
+                copy_run(buf, bytes, ka, kb);
+                buf.extend_from_slice(b"\":\"\\\"");
+                let value_start = buf.len() - 3;
+                copy_run(buf, bytes, va + 1, vb - 1);
+                buf.extend_from_slice(b"\\\"\"");
+                written.push((key_start, value_start, buf.len()));
+                continue;
+            }
+        }
+        spans.text(w, k);
         w.buf.push(b':');
         let value_start = w.buf.len();
-        w.str(v);
+        spans.text(w, v);
         written.push((key_start, value_start, w.buf.len()));
     }
     w.end_obj();
+}
+
+/// Where a line's bytes need a JSON escape (controls, `"`, `\`), found in one pass over the line, so that
+/// its fields, which are spans of it, are written without looking for escapes again, each.
+struct LineEscapes {
+    at: [u32; LineEscapes::ROOM],
+    len: usize,
+    /// All of them, when there are more than `ROOM` (an EXECVE of many quoted arguments).
+    spilled: Vec<u32>,
+}
+
+/// The escape orjson writes for a byte, if it needs one (a `\u00XX` for the controls without a short form).
+static SHORT_ESCAPES: [&[u8; 2]; 256] = {
+    let mut t: [&[u8; 2]; 256] = [b"  "; 256];
+    t[b'"' as usize] = b"\\\"";
+    t[b'\\' as usize] = b"\\\\";
+    t[0x08] = b"\\b";
+    t[0x09] = b"\\t";
+    t[0x0A] = b"\\n";
+    t[0x0C] = b"\\f";
+    t[0x0D] = b"\\r";
+    t
+};
+
+/// The high bit of each of eight bytes that may need an escape (controls, `"`, `\`): exact up to the
+/// first; a byte after a marked one may be marked without needing an escape, never the reverse.
+#[inline]
+fn escape_marks(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+    (w.wrapping_sub(ONES * 0x20) & !w | q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b) & HIGH
+}
+
+#[inline]
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+impl LineEscapes {
+    /// Escapes kept on the stack (a few quoted values make a handful); more go to the heap.
+    const ROOM: usize = 64;
+
+    /// The escapes of `line`; None when it is too long for u32 offsets.
+    fn of(line: &[u8]) -> Option<LineEscapes> {
+        if line.len() > u32::MAX as usize {
+            return None;
+        }
+        let mut out = LineEscapes { at: [0; Self::ROOM], len: 0, spilled: Vec::new() };
+        let n = line.len();
+        let word = |i: usize| u64::from_le_bytes(line[i..i + 8].try_into().expect("8 bytes"));
+        let mut i = 0;
+        // sixteen bytes at a time (most have nothing to escape), then eight, then the last few
+        while i + 16 <= n {
+            let (first, second) = (escape_marks(word(i)), escape_marks(word(i + 8)));
+            if first | second != 0 {
+                out.take_marked(line, i, first);
+                out.take_marked(line, i + 8, second);
+            }
+            i += 16;
+        }
+        if i + 8 <= n {
+            out.take_marked(line, i, escape_marks(word(i)));
+            i += 8;
+        }
+        for (k, &c) in line[i..].iter().enumerate() {
+            if needs_escape(c) {
+                out.push(i + k);
+            }
+        }
+        Some(out)
+    }
+
+    /// The bytes of the word at `at` that `marks` marks and that need an escape.
+    #[inline]
+    fn take_marked(&mut self, line: &[u8], at: usize, mut marks: u64) {
+        while marks != 0 {
+            let i = at + (marks.trailing_zeros() / 8) as usize;
+            if needs_escape(line[i]) {
+                self.push(i);
+            }
+            marks &= marks - 1;
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, i: usize) {
+        if self.len < Self::ROOM {
+            self.at[self.len] = i as u32;
+            self.len += 1;
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.extend_from_slice(&self.at);
+            }
+            self.spilled.push(i as u32);
+        }
+    }
+
+    fn positions(&self) -> &[u32] {
+        if self.spilled.is_empty() { &self.at[..self.len] } else { &self.spilled }
+    }
+}
+
+/// Writes spans of a line as JSON strings with its escapes known (a cursor over them: spans mostly come
+/// in the line's order).
+struct SpanWriter<'a> {
+    line: &'a str,
+    escapes: &'a [u32],
+    next: usize,
+}
+
+impl<'a> SpanWriter<'a> {
+    fn new(line: &'a str, escapes: &'a LineEscapes) -> Self {
+        SpanWriter { line, escapes: escapes.positions(), next: 0 }
+    }
+
+    /// A key or value of the line's fields as a JSON string.
+    #[inline]
+    fn text(&mut self, w: &mut JsonWriter, text: &Text) {
+        match *text {
+            Text::Span(from, to) => self.span(w, from as usize, to as usize),
+            _ => w.str(text.resolve(self.line)),
+        }
+    }
+
+    /// Whether `line[from..to]` has nothing to escape (the cursor moved to `from`).
+    #[inline]
+    fn clean(&mut self, from: usize, to: usize) -> bool {
+        let k = self.seek(from);
+        k == self.escapes.len() || self.escapes[k] as usize >= to
+    }
+
+    /// Whether `line[key..value]` has nothing to escape and `line[value..end]` is a quoted text with
+    /// nothing else to escape (the cursor moved to `key`).
+    #[inline]
+    fn quoted(&mut self, key: usize, value: usize, end: usize) -> bool {
+        let k = self.seek(key);
+        let e = &self.escapes[k..];
+        let b = self.line.as_bytes();
+        e.len() >= 2
+            && e[0] as usize == value
+            && e[1] as usize == end - 1
+            && b[value] == b'"'
+            && b[end - 1] == b'"'
+            && e.get(2).is_none_or(|&next| next as usize >= end)
+    }
+
+    /// The first escape at or after `from`, which the cursor is left at.
+    #[inline]
+    fn seek(&mut self, from: usize) -> usize {
+        let escapes = self.escapes;
+        let mut k = self.next;
+        if k > 0 && escapes[k - 1] as usize >= from {
+            k = escapes.partition_point(|&e| (e as usize) < from);
+        }
+        while k < escapes.len() && (escapes[k] as usize) < from {
+            k += 1;
+        }
+        self.next = k;
+        k
+    }
+
+    /// `line[from..to]` as a JSON string, as `w.str` writes it.
+    fn span(&mut self, w: &mut JsonWriter, from: usize, to: usize) {
+        if to - from > w.longest_text() {
+            // `w.str` keeps the writer's longest text (a bound its users rely on); rare: it only grows
+            w.str(&self.line[from..to]);
+            return;
+        }
+        let escapes = self.escapes;
+        let mut k = self.seek(from);
+        let bytes = self.line.as_bytes();
+        let buf = &mut w.buf;
+        buf.reserve(to - from + 34);
+        buf.push(b'"');
+        let mut start = from;
+        while k < escapes.len() && (escapes[k] as usize) < to {
+            let at = escapes[k] as usize;
+            copy_run(buf, bytes, start, at);
+            let c = bytes[at];
+            match SHORT_ESCAPES[c as usize] {
+                b"  " => {
+                    buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])
+                }
+                pair => buf.extend_from_slice(pair),
+            }
+            start = at + 1;
+            k += 1;
+        }
+        copy_run(buf, bytes, start, to);
+        buf.push(b'"');
+        self.next = k;
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `line[from..to]`: a short run (most keys and values) as a fixed-size copy of the line's bytes
+/// from `from`, cut back to its length, which needs no call to memcpy.
+#[inline(always)]
+fn copy_run(buf: &mut Vec<u8>, line: &[u8], from: usize, to: usize) {
+    let (n, len) = (to - from, buf.len());
+    if n <= 16 && from + 16 <= line.len() {
+        buf.extend_from_slice(&line[from..from + 16]);
+        buf.truncate(len + n);
+    } else if n <= 32 && from + 32 <= line.len() {
+        buf.extend_from_slice(&line[from..from + 32]);
+        buf.truncate(len + n);
+    } else {
+        buf.extend_from_slice(&line[from..to]);
+    }
+}
+
+/// `record.msg_id()` as a JSON string (null without one), written without building the text when
+/// the numbers are small.
+fn write_msg_id(w: &mut JsonWriter, record: &Record) {
+    let (Some(Num::Small(time)), Some(Num::Small(serial))) = (&record.time_ns, &record.serial) else {
+        w.opt_str(record.msg_id().as_deref());
+        return;
+    };
+    let mut id = [0u8; 96];
+    let mut digits = itoa::Buffer::new();
+    let sec = digits.format(time / 1_000_000_000).as_bytes();
+    id[..sec.len()].copy_from_slice(sec);
+    let ms = (time % 1_000_000_000 / 1_000_000) as u16;
+    let digit = |d: u16| b'0' + (d % 10) as u8;
+    let mut n = sec.len();
+    id[n..n + 5].copy_from_slice(&[b'.', digit(ms / 100), digit(ms / 10), digit(ms), b':']);
+    n += 5;
+    let serial = digits.format(*serial).as_bytes();
+    id[n..n + serial.len()].copy_from_slice(serial);
+    n += serial.len();
+    if n > w.longest_text() {
+        // through `str`, which keeps the writer's longest text
+        w.str(std::str::from_utf8(&id[..n]).expect("ASCII digits"));
+        return;
+    }
+    w.buf.push(b'"');
+    w.buf.extend_from_slice(&id[..n]);
+    w.buf.push(b'"');
+}
+
+/// Where `part` is in `line`, when it is a slice of it.
+fn slice_of(line: &str, part: &str) -> Option<(usize, usize)> {
+    let (base, at) = (line.as_ptr() as usize, part.as_ptr() as usize);
+    (at >= base && at + part.len() <= base + line.len()).then(|| (at - base, at - base + part.len()))
 }
 
 fn opt_num(w: &mut JsonWriter, v: Option<&Num>) -> Result<(), JsonError> {
@@ -76,7 +394,10 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
     let (tables, arch_table) = syscall_tables(event);
     w.begin_obj();
     w.key("id");
-    w.opt_str(event.records.first().and_then(|r| r.msg_id()).as_deref());
+    match event.records.first() {
+        Some(record) => write_msg_id(w, record),
+        None => w.null(),
+    }
     w.key("source");
     w.str(source);
     w.key("node");
@@ -102,7 +423,8 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
     w.end_arr();
     w.key("records");
     w.begin_arr();
-    let mut written: Vec<(usize, usize, usize)> = Vec::with_capacity(64); // per field: key, value start, end
+    // per field: key, value start, end (sized by the first record's fields: a small allocation)
+    let mut written: Vec<(usize, usize, usize)> = Vec::new();
     for (record, &table) in event.records.iter().zip(&tables) {
         w.item();
         w.begin_obj();
@@ -111,12 +433,24 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
         w.key("type_num");
         opt_num(w, record.type_num.as_ref())?;
         w.key("raw");
-        w.str(&record.raw);
+        let (line, _) = record.fields.raw_parts();
+        let shared = std::sync::Arc::ptr_eq(line, &record.raw);
+        // the raw line's escapes are its fields' (which are spans of it): found once, for both
+        let escapes = LineEscapes::of(record.raw.as_bytes());
+        match &escapes {
+            Some(escapes) => SpanWriter::new(&record.raw, escapes).span(w, 0, record.raw.len()),
+            None => w.str(&record.raw),
+        }
         match record.error.is_none() && !record.fragment {
             true => {
-                write_fields_noting_spans(w, record, &mut written);
+                if shared {
+                    write_fields_with(w, record, &mut written, &escapes);
+                } else {
+                    write_fields_noting_spans(w, record, &mut written);
+                }
                 w.key("interpreted");
                 w.begin_obj();
+                let mut line_spans = escapes.as_ref().filter(|_| shared).map(|e| SpanWriter::new(&record.raw, e));
                 // runs of fields left as they are (most) are copied in one piece, commas included
                 let mut run: Option<(usize, usize)> = None;
                 for ((k, raw), &(key_start, value_start, end)) in record.fields.iter().zip(&written) {
@@ -131,7 +465,11 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                     }
                     w.item();
                     w.buf.extend_from_within(key_start..value_start);
-                    w.str(&value);
+                    // a value that is a slice of the line (unquoted, most) is written with its escapes known
+                    match (&mut line_spans, slice_of(&record.raw, &value)) {
+                        (Some(spans), Some((from, to))) => spans.span(w, from, to),
+                        _ => w.str(&value),
+                    }
                 }
                 if let Some((from, to)) = run {
                     w.item();
@@ -360,8 +698,81 @@ fn write_sockaddr(w: &mut JsonWriter, s: &SockAddr<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use super::write_fields_noting_spans;
+    use crate::json::JsonWriter;
     use crate::linux::assemble::Settings;
+    use crate::linux::parse::parse_line;
     use crate::linux::stream::decode_raw;
+
+    /// The `fields` object as `JsonWriter::str` writes every key and value, and where each pair went.
+    fn fields_by_str(w: &mut JsonWriter, line: &str) -> Vec<(usize, usize, usize)> {
+        let record = parse_line(line).unwrap();
+        let mut spans = Vec::new();
+        w.key("fields");
+        w.begin_obj();
+        for (k, v) in record.fields.iter() {
+            w.item();
+            let key_start = w.buf.len();
+            w.str(k);
+            w.buf.push(b':');
+            let value_start = w.buf.len();
+            w.str(v);
+            spans.push((key_start, value_start, w.buf.len()));
+        }
+        w.end_obj();
+        spans
+    }
+
+    #[test]
+    fn event_ids_as_msg_id_writes_them() {
+        for line in [
+            "type=X msg=audit(1492037289.295:58): a=1",
+            "type=X msg=audit(0.000:0): a=1",
+            "type=X msg=audit(1.5:18446744073709551615): a=1",
+            "type=X msg=audit(99999999999999999999999.999:340282366920938463463374607431768211455): a=1",
+            "type=X msg=audit(1.999:999999999999999999999999999999999999999999): a=1",
+        ] {
+            let record = parse_line(line).unwrap();
+            for warm in [0, 100] {
+                let (mut expected, mut got) = (JsonWriter::default(), JsonWriter::default());
+                expected.str(&"w".repeat(warm));
+                got.str(&"w".repeat(warm));
+                expected.opt_str(record.msg_id().as_deref());
+                super::write_msg_id(&mut got, &record);
+                assert_eq!(String::from_utf8_lossy(&got.buf), String::from_utf8_lossy(&expected.buf), "{line}");
+                assert_eq!(got.longest_text(), expected.longest_text(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn fields_written_from_the_line_as_str_writes_them() {
+        let many_quotes: String = (0..80).map(|i| format!(" a{i}=\"v{i}\"")).collect();
+        let long_value = format!(" x={}", "y".repeat(40));
+        let lines = [
+            "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 comm=\"ls\" exe=\"/bin/ls\" key=(null)".to_owned(),
+            "type=PATH msg=audit(1.000:1): name=\"a\\b\" odd=\"x\"y\" q=\"\" one=\" k\"=\"v\" tab=\"\t\" c=\u{1}\u{8}\"".to_owned(),
+            format!("type=EXECVE msg=audit(1.000:1): argc=80{many_quotes}"),
+            format!("type=CWD msg=audit(1.000:1): cwd=\"/\"{long_value} end=\"\u{e9}\u{1}\""),
+            "type=AVC msg=audit(1.000:1): avc:  denied  { read write } for pid=1 comm=\"x\"".to_owned(),
+            "type=USER_LOGIN msg=audit(1.000:1): pid=1 msg='op=login acct=\"bob\" res=success'\u{1d}UID=\"x\"".to_owned(),
+            "type=SYSCALL msg=audit(1.000:1): a=1 a=\"2\" b=3".to_owned(),
+        ];
+        for line in &lines {
+            // a fresh writer (short longest text: strings longer than it take `str`) and a used one
+            for warm in [0, 100] {
+                let (mut expected, mut got) = (JsonWriter::default(), JsonWriter::default());
+                expected.str(&"w".repeat(warm));
+                got.str(&"w".repeat(warm));
+                let spans = fields_by_str(&mut expected, line);
+                let mut written = Vec::new();
+                write_fields_noting_spans(&mut got, &parse_line(line).unwrap(), &mut written);
+                assert_eq!(String::from_utf8_lossy(&got.buf), String::from_utf8_lossy(&expected.buf), "{line}");
+                assert_eq!(written, spans, "{line}");
+                assert_eq!(got.longest_text(), expected.longest_text(), "{line}");
+            }
+        }
+    }
 
     #[test]
     fn an_event_line_as_python_writes_it() {

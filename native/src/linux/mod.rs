@@ -10,6 +10,7 @@
 //! numbers) the Python decoder gets from its language, so both decoders agree on any input.
 
 pub mod assemble;
+pub mod field_kinds;
 pub mod interpret;
 pub mod json;
 pub mod num;

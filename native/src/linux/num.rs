@@ -30,6 +30,16 @@ impl Num {
     /// The concatenated ASCII digit runs as one number (`int(a + b)` without building `a + b`).
     pub fn from_digit_parts(parts: &[&str]) -> Num {
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= 19 {
+            // times in ns and serials: u64 arithmetic
+            let mut v = 0u64;
+            for part in parts {
+                for b in part.bytes() {
+                    v = v * 10 + u64::from(b - b'0');
+                }
+            }
+            return Num::Small(u128::from(v));
+        }
         if len <= 38 {
             let v = parts.iter().flat_map(|p| p.bytes()).fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0'));
             return Num::Small(v);

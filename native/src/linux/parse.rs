@@ -75,10 +75,11 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Eight bytes at a time: whether any is `<= 0x20` or `>= 0x80` (or `=` with `stop_at_equals`): the
-/// bytes that may end a run of non-whitespace. The exact test follows at byte level.
+/// Eight bytes at a time: the high bit of each byte that may end a run of non-whitespace, `<= 0x20`
+/// or `>= 0x80` (or `=` with `stop_at_equals`). The lowest mark is exact (bytes above a marked one may be
+/// marked without reason); the byte itself is then checked exactly.
 #[inline]
-fn word_may_stop(w: u64, stop_at_equals: bool) -> bool {
+fn stop_marks(w: u64, stop_at_equals: bool) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let low = w.wrapping_sub(ONES * 0x21) & !w & HIGH; // a byte < 0x21
@@ -88,33 +89,36 @@ fn word_may_stop(w: u64, stop_at_equals: bool) -> bool {
     } else {
         0
     };
-    low | equals | (w & HIGH) != 0
+    low | equals | (w & HIGH)
 }
 
 /// The end of the run from `i` of bytes that are not whitespace (nor `=`, with `stop_at_equals`).
 #[inline]
 fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
-    loop {
-        while let Some(word) = b.get(i..i + 8) {
-            if word_may_stop(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals) {
-                break;
-            }
+    while let Some(word) = b.get(i..i + 8) {
+        let marks = stop_marks(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals);
+        if marks == 0 {
             i += 8;
+            continue;
         }
-        // at most eight bytes one at a time, then words again
-        let stop = (i + 8).min(b.len());
-        while i < stop {
-            if (stop_at_equals && b[i] == b'=') || is_space_at(b, i) {
-                return i;
-            }
-            i += 1;
+        // the first byte that may stop the run: a stop, or (a control that is not whitespace, a
+        // non-ASCII character) the run goes on after it
+        let j = i + (marks.trailing_zeros() / 8) as usize;
+        if (stop_at_equals && b[j] == b'=') || is_space_at(b, j) {
+            return j;
         }
-        if i >= b.len() {
+        i = j + 1;
+    }
+    while i < b.len() {
+        if (stop_at_equals && b[i] == b'=') || is_space_at(b, i) {
             return i;
         }
+        i += 1;
     }
+    i
 }
 
+#[inline]
 fn skip_nonspace(b: &[u8], i: usize) -> usize {
     skip_run(b, i, false)
 }
@@ -280,6 +284,7 @@ fn unparsed(raw: &str) -> Record {
 type Pair<'a> = (&'a str, Cow<'a, str>);
 
 /// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
+#[inline]
 fn value_end(s: &str, v: usize) -> usize {
     let b = s.as_bytes();
     if v >= b.len() || is_space_at(b, v) {
@@ -301,13 +306,14 @@ fn value_end(s: &str, v: usize) -> usize {
 pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
     // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
     let mut out = Vec::with_capacity((s.len() / 10).clamp(8, 64));
-    kv_scan(s, |key, value| out.push((key, Cow::Borrowed(value))));
+    kv_scan(s, |key, equals, end| out.push((&s[key..equals], Cow::Borrowed(&s[equals + 1..end]))));
     out
 }
 
-/// The matches of `kv_findall`, handed to `found` as they are found.
+/// The matches of `kv_findall`, handed to `found` as they are found: where the key starts, where its
+/// `=` is, where the value ends (byte offsets in `s`).
 #[inline]
-fn kv_scan<'a>(s: &'a str, mut found: impl FnMut(&'a str, &'a str)) {
+fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize)) {
     let b = s.as_bytes();
     let mut p = 0;
     while p < b.len() {
@@ -331,7 +337,7 @@ fn kv_scan<'a>(s: &'a str, mut found: impl FnMut(&'a str, &'a str)) {
             continue;
         }
         let end = value_end(s, r + 1);
-        found(&s[p..r], &s[r + 1..end]);
+        found(p, r, end);
         p = end;
     }
 }
@@ -411,13 +417,21 @@ fn key_bit(key: &str) -> (usize, u64) {
 
 /// The pairs of a kernel record's body stored as they are found (`fill` of `kv_findall`, without
 /// the list in between).
-fn fill_kernel(record: &mut Record, line: &Arc<str>, body: &str) {
+fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
+    let body = &line[start..end];
+    if line.len() > u32::MAX as usize {
+        // too long for spans of u32 offsets: the pairs as copies
+        return fill(record, line, kv_findall(body));
+    }
     let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
     let mut seen: Option<super::assemble::FastSet<&str>> = None;
     let mut keys = [""; KEYS_ON_STACK];
     let mut filter = [0u64; 4];
     let mut count = 0;
-    kv_scan(body, |key, value| {
+    // spans of the line, by offset (the line fits u32 offsets: checked above)
+    let text = |from: usize, to: usize| Text::Span((start + from) as u32, (start + to) as u32);
+    kv_scan(body, |k, equals, v_end| {
+        let (key, value) = (&body[k..equals], &body[equals + 1..v_end]);
         let repeated = match &mut seen {
             Some(seen) => !seen.insert(key),
             None => {
@@ -442,7 +456,7 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, body: &str) {
                 seen = Some(set);
             }
         }
-        fields.push((Text::of(line, key), Text::of(line, value)));
+        fields.push((text(k, equals), text(equals + 1, v_end)));
     });
     record.fields = Fields::new(Arc::clone(line), fields);
 }
@@ -503,7 +517,7 @@ fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
             prepend_avc(&mut pairs, avc(body));
             fill(record, raw, pairs);
         } else {
-            fill_kernel(record, raw, body);
+            fill_kernel(record, raw, start, end);
         }
     }
     if end < raw.len() {

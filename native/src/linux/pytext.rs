@@ -279,10 +279,17 @@ pub fn py_int_digits(s: &str, base: u32) -> Option<(bool, PyInt, String)> {
 
 /// `int(s, base)`, `None` where Python raises ValueError.
 pub fn py_int(s: &str, base: u32) -> Option<PyInt> {
+    if s.is_empty() {
+        return None; // a field that is not there (no need for the general parser's buffers)
+    }
     // the common cases: plain digits, maybe negative; plain hex
     let digits = s.strip_prefix('-').unwrap_or(s);
     if base == 10 && !digits.is_empty() && digits.len() < 19 && digits.bytes().all(|b| b.is_ascii_digit()) {
         let v: i64 = s.parse().ok()?;
+        return Some(PyInt::small(v));
+    }
+    if base == 8 && !s.is_empty() && s.len() < 21 && s.bytes().all(|b| matches!(b, b'0'..=b'7')) {
+        let v = i64::from_str_radix(s, 8).ok()?;
         return Some(PyInt::small(v));
     }
     if base == 16 && !s.is_empty() && s.len() < 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) {

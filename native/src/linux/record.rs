@@ -17,6 +17,7 @@ pub enum Text {
 
 impl Text {
     /// `part` as a slice of `base` when it is one, else a copy (or a known name).
+    #[inline]
     pub fn of(base: &str, part: &str) -> Text {
         let (b, p) = (base.as_ptr() as usize, part.as_ptr() as usize);
         if p >= b && p + part.len() <= b + base.len() && base.len() <= u32::MAX as usize {
@@ -65,7 +66,16 @@ impl Fields {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         let line = &*self.line;
-        self.pairs.iter().find(|(k, _)| k.len() == name.len() && k.resolve(line) == name).map(|(_, v)| v.resolve(line))
+        let (bytes, wanted) = (line.as_bytes(), name.as_bytes());
+        // spans compared as bytes of the line, their length and first byte first (most differ there)
+        let found = self.pairs.iter().find(|(k, _)| match *k {
+            Text::Span(from, to) => {
+                let (from, to) = (from as usize, to as usize);
+                to - from == wanted.len() && wanted.first() == bytes.get(from) && bytes[from..to] == *wanted
+            }
+            _ => k.resolve(line) == name,
+        });
+        found.map(|(_, v)| v.resolve(line))
     }
 
     /// `get(name.upper())` for an ASCII `name`, without making the upper-case name.
@@ -74,6 +84,17 @@ impl Fields {
         let upper =
             |k: &str| k.len() == name.len() && k.bytes().zip(name.bytes()).all(|(a, b)| a == b.to_ascii_uppercase());
         self.pairs.iter().find(|(k, _)| upper(k.resolve(line))).map(|(_, v)| v.resolve(line))
+    }
+
+    /// The line the pairs point into, and the pairs as they are stored (spans of it, mostly).
+    pub(crate) fn raw_parts(&self) -> (&Arc<str>, &[(Text, Text)]) {
+        (&self.line, &self.pairs)
+    }
+
+    /// The pairs with each value resolved only when asked for (a loop looking for a few names).
+    pub(crate) fn iter_lazy<'a>(&'a self) -> impl Iterator<Item = (&'a str, impl Fn() -> &'a str)> {
+        let line = &*self.line;
+        self.pairs.iter().map(move |(k, v)| (k.resolve(line), move || v.resolve(line)))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {

@@ -1,9 +1,10 @@
-"""Retention (`[search] retention`): the engine deletes whole indices past an age, by a lifecycle policy
-(the cheap way to forget, and done even while no receiver runs). Elasticsearch's ILM is attached by our
-index template's `index.lifecycle.name`; OpenSearch's ISM policy attaches itself through its `ism_template`
-with our template's pattern (for a data stream ISM matches the stream's name, not the backing indices').
-Daily indices go once `retention` old; data streams roll over daily (or at 50 GB per primary shard) and
-each backing index goes `retention` after that. Dead-letter indices are kept: they still need a look.
+"""Retention (`[search] retention`): the bodies that make the engine delete whole indices past an age by a
+lifecycle policy (the cheap way to forget, and done even while no receiver runs); `sink/engine.py` installs
+them. Elasticsearch's ILM is attached by our index template's `index.lifecycle.name`; OpenSearch's ISM
+policy attaches itself through its `ism_template` with our template's pattern (for a data stream ISM
+matches the stream's name, not the backing indices'). Daily indices go once `retention` old; data streams
+roll over daily (or at 50 GB per primary shard) and each backing index goes `retention` after that.
+Dead-letter indices are kept: they still need a look.
 """
 
 from __future__ import annotations
