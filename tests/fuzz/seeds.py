@@ -15,9 +15,10 @@ import asyncio
 import functools
 import struct
 
-from auditrecv.receive.audisp_remote import HEADER, HEADER_SIZE, frame_token
+from auditrecv.receive.audisp_remote import HEADER, HEADER_SIZE
 from auditrecv.receive.audit_remote import AuditRemoteConnection
 from auditrecv.receive.contract import RecordReceived
+from auditrecv.receive.framing import encode_frame as frame_token
 from auditrecv.spool.record import Source
 from auditrecv.spool.store import _source_json
 from auditrecv.testclient.illumos import IllumosClient, split_trail
