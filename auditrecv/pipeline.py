@@ -91,12 +91,59 @@ class NativeBatch:
     source: Source
     items: list[tuple[int, SpoolRecord]]
     documents: _native.BsmDocuments
+    slots: list[int]  # where each record's document comes among the outputs of its step (`Built`)
+    # One BuiltDoc per record, made only when the batch is not written whole (or for `add`'s callers).
     built: list[BuiltDoc] = field(default_factory=list)
     # Written whole (`serialize(whole=True)`): the body, and each document's end offset, id and index in it.
-    written: tuple[bytes, tuple[int, ...], tuple[str, ...], tuple[str, ...]] | None = None
+    written: tuple[bytes, list[int], list[str], list[str]] | None = None
 
     def zone_refs(self) -> list[str]:
         return list(self.documents.zone_refs())
+
+    def docs(self) -> list[BuiltDoc]:
+        """Its records' BuiltDocs, made now if they were not yet."""
+        if not self.built:
+            self.built = [BuiltDoc(None, "", [spool_id], native=self) for spool_id, _ in self.items]
+        return self.built
+
+    def tokens(self) -> list[list[int]]:
+        """The spool ids of each document, for a batch written whole."""
+        return [[spool_id] for spool_id, _ in self.items]
+
+
+@dataclass(slots=True)
+class Built:
+    """What one DocumentBuilder step made. The BSM records are in `natives` (one pending batch per sender,
+    a document per record), so that a batch written whole costs nothing per document in Python; `docs`
+    holds every other output (Linux documents, dead letters). `at` places each of `docs` among all the
+    outputs in record order (`size` of them, counting one per BSM record; a batch's `slots` place its
+    records), for `in_order`."""
+
+    docs: list[BuiltDoc] = field(default_factory=list)
+    natives: list[NativeBatch] = field(default_factory=list)
+    at: list[int] = field(default_factory=list)
+    size: int = 0
+    sorted: bool = True  # `at` is increasing (dead letters of a BSM sender placed afterwards make it not)
+
+    def place(self, docs: list[BuiltDoc]) -> None:
+        """`docs` come next in record order."""
+        self.docs += docs
+        self.at += range(self.size, self.size + len(docs))
+        self.size += len(docs)
+
+    def in_order(self) -> list[BuiltDoc]:
+        """Every output in record order (as `DocumentBuilder.add` returns them) but the documents of
+        batches written whole (those go to the sink as bodies)."""
+        pending = [batch for batch in self.natives if batch.written is None]
+        if not pending and self.sorted:
+            return self.docs
+        merged: list[BuiltDoc | None] = [None] * self.size
+        for doc, slot in zip(self.docs, self.at, strict=True):
+            merged[slot] = doc
+        for batch in pending:
+            for slot, doc in zip(batch.slots, batch.docs(), strict=True):
+                merged[slot] = doc
+        return [doc for doc in merged if doc is not None]
 
 
 class NativeCaps(TypedDict):
@@ -188,37 +235,58 @@ class DocumentBuilder:
         *,
         linux_enrichment: Mapping[str, Enrichment] | None = None,
     ) -> list[BuiltDoc]:
+        """`read`, as one BuiltDoc per output in record order (decode, export, tests): a BSM record's is
+        pending in its NativeBatch until `serialize` or `finish`."""
+        built = self.read(items, now, linux_enrichment=linux_enrichment)
+        for batch in built.natives:
+            batch.docs()
+        return built.in_order()
+
+    def read(
+        self,
+        items: Iterable[tuple[int, SpoolRecord]],
+        now: float | None = None,
+        *,
+        linux_enrichment: Mapping[str, Enrichment] | None = None,
+    ) -> Built:
         """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
         sender keys (see `linux_senders`), merged natively into their documents; the others' documents
-        come back marked `unenriched`, to be enriched as dicts."""
+        come back marked `unenriched`, to be enriched as dicts. The BSM records of each sender make one
+        NativeBatch and no BuiltDoc (the pipeline's usual read: see `Built`)."""
         self._linux_values = linux_enrichment or {}
-        out: list[BuiltDoc] = []
-        senders: dict[Source, list[tuple[int, SpoolRecord]]] = {}
-        slots: dict[Source, list[int]] = {}
+        out = Built()
+        # per BSM sender: its records and their slots; `last` saves hashing the same Source record by record
+        senders: dict[Source, tuple[list[tuple[int, SpoolRecord]], list[int]]] = {}
+        last: Source | None = None
+        group: list[tuple[int, SpoolRecord]] = []
+        slots: list[int] = []
         run: list[tuple[int, SpoolRecord]] = []  # consecutive Linux lines of one source
-        for spool_id, rec in items:
+        for item in items:
+            rec = item[1]
             if rec.kind == "linux":
                 if run and run[0][1].source is not rec.source and run[0][1].source != rec.source:
-                    out += self._linux_run(run, now)
+                    out.place(self._linux_run(run, now))
                     run = []
-                run.append((spool_id, rec))
+                run.append(item)
                 continue
-            senders.setdefault(rec.source, []).append((spool_id, rec))
-            slots.setdefault(rec.source, []).append(len(out))
-            out.append(_PLACEHOLDER)
+            if rec.source is not last:
+                last = rec.source
+                group, slots = senders.setdefault(last, ([], []))
+            group.append(item)
+            slots.append(out.size)
+            out.size += 1
         if run:
-            out += self._linux_run(run, now)
+            out.place(self._linux_run(run, now))
         if self._linux_senders:
             # every sender's events time out on the shared arrival clock after each batch (the record clock
             # is each sender's own: see _linux_run)
             shared = now if now is not None else (None if self._record_clock else self._clock)
-            out += self._linux_poll(shared)
-        for source, group in senders.items():
-            for slot, built in zip(slots[source], self._bsm(source, group), strict=True):
-                out[slot] = built
+            out.place(self._linux_poll(shared))
+        for source, (group, slots) in senders.items():
+            self._bsm(source, group, slots, out)
         return out
 
-    def _bsm(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
+    def _bsm(self, source: Source, group: list[tuple[int, SpoolRecord]], slots: list[int], out: Built) -> None:
         """The BSM records of one sender, mapped natively (see NativeBatch); dead letters if that fails."""
         self.stats["bsm_records"] += len(group)
         try:
@@ -232,13 +300,14 @@ class DocumentBuilder:
             )
         except Exception as exc:
             log.exception("%d BSM records from %s could not be mapped natively", len(group), source.peer)
-            return [
+            out.docs += [
                 self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
                 for spool_id, rec in group
             ]
-        batch = NativeBatch(source, group, documents)
-        batch.built = [BuiltDoc(None, "", [spool_id], native=batch) for spool_id, _ in group]
-        return batch.built
+            out.at += slots
+            out.sorted = False
+            return
+        out.natives.append(NativeBatch(source, group, documents, slots))
 
     def _dead_letter(
         self, kind: str, ids: list[int], raw: bytes, source: Source, received_ns: int, exc: BaseException
@@ -268,18 +337,26 @@ class DocumentBuilder:
         one body (`batch.written`) for the sink, its BuiltDocs left pending."""
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         try:
-            body, layout = batch.documents.bulk_body(
+            body, ends, ids, indexes, fallbacks = batch.documents.bulk_columns(
                 index=self._search.index, data_stream=data_stream, enrichment=enrichment
             )
         except Exception as exc:
             log.exception("%d BSM documents could not be serialized natively", len(batch.items))
-            for built, (spool_id, rec) in zip(batch.built, batch.items, strict=True):
+            for built, (spool_id, rec) in zip(batch.docs(), batch.items, strict=True):
                 letter = self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
                 built.native, built.doc, built.doc_id = None, letter.doc, letter.doc_id
             return
-        if whole and not unenriched and _written_whole(batch, body, layout):
+        # Kept whole when every record made a document, none a dead letter nor cut (those are counted and
+        # logged document by document): the documents follow each other in the body.
+        marked = _DEAD_LETTER_MARK in body or _TRUNCATED_MARK in body
+        if whole and not unenriched and ends and not fallbacks and not marked:
+            batch.written = (body, ends, ids, indexes)
             return
-        for built, (_, rec), (doc_id, index, start, end, why) in zip(batch.built, batch.items, layout, strict=True):
+        end = 0
+        for position, (built, (_, rec)) in enumerate(zip(batch.docs(), batch.items, strict=True)):
+            start, end = end, ends[position]  # a record not in the body has start == end
+            doc_id, index = ids[position], indexes[position]
+            why = fallbacks.get(position, "")
             built.native = None
             built.doc_id = doc_id
             if why.startswith("unencodable"):
@@ -468,21 +545,6 @@ class DocumentBuilder:
                 counted[name] = value
 
 
-_PLACEHOLDER = BuiltDoc(None, "")
-
-
-def _written_whole(batch: NativeBatch, body: bytes, layout: list[tuple[str, str, int, int, str]]) -> bool:
-    """Keep a BSM body whole (`NativeBatch.written`) when its documents follow each other in it and none
-    is missing, a dead letter or cut (those are counted and logged document by document)."""
-    if not layout or _DEAD_LETTER_MARK in body or _TRUNCATED_MARK in body:
-        return False
-    ids, indexes, starts, ends, whys = zip(*layout, strict=True)
-    if any(whys) or starts[0] != 0 or starts[1:] != ends[:-1] or ends[-1] != len(body):
-        return False
-    batch.written = (body, ends, ids, indexes)
-    return True
-
-
 def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
     """The document id of raw input dead-lettered whole (a BSM record, or one Linux line)."""
     return str(_native.document_id(kind, source.to_dict(), [raw]))
@@ -572,7 +634,7 @@ class Pipeline:
             items = await self._spool.read(self._cursor, batch)
             if items:
                 self._cursor = items[-1][0]
-                docs = await self._build(self._builder.add, items)
+                docs = await self._build(self._builder.read, items)
             else:
                 await self._spool.wait_for_records(self._cursor, tick)
                 docs = await self._build(self._builder.poll)
@@ -587,14 +649,14 @@ class Pipeline:
             if not items:
                 break
             self._cursor = items[-1][0]
-            await self._submit(await self._build(self._builder.add, items))
+            await self._submit(await self._build(self._builder.read, items))
         if final:
             await self._submit(await self._build(self._builder.flush))
         await self.wait_idle()
 
     async def _build(
-        self, step: Callable[..., list[BuiltDoc]], *items: Sequence[tuple[int, SpoolRecord]]
-    ) -> list[BuiltDoc]:
+        self, step: Callable[..., Built | list[BuiltDoc]], *items: Sequence[tuple[int, SpoolRecord]]
+    ) -> Built:
         """One DocumentBuilder step (add, poll, flush) in a thread, given the enrichment values of every
         Linux sender whose events it may complete: native Linux documents are written when their event
         completes, so their sender's values are looked up first (once per sender and step, as for a BSM
@@ -610,23 +672,27 @@ class Pipeline:
             }
             found = await asyncio.gather(*(enricher.for_sender(source, []) for source in senders.values()))
             values = dict(zip(senders, found, strict=True))
-        return await asyncio.to_thread(step, *items, linux_enrichment=values)
+        made = await asyncio.to_thread(step, *items, linux_enrichment=values)
+        if isinstance(made, Built):
+            return made
+        built = Built()
+        built.place(made)
+        return built
 
     async def wait_idle(self) -> None:
         await self._indexer.wait_idle()
 
-    async def _finish_native(self, docs: list[BuiltDoc]) -> list[NativeBatch]:
-        """Serialize the native batches among `docs` (returned), each enriched with its sender's values
-        (looked up once per sender and batch), whole where they can be. A sender whose documents would ask
-        the enricher different questions (see Enricher.uniform_sender) has its documents written
-        unenriched, to be enriched as dicts."""
-        natives = list({id(d.native): d.native for d in docs if d.native is not None}.values())
+    async def _finish_native(self, natives: list[NativeBatch]) -> None:
+        """Serialize the native batches, each enriched with its sender's values (looked up once per
+        sender and batch), whole where they can be. A sender whose documents would ask the enricher
+        different questions (see Enricher.uniform_sender) has its documents written unenriched, to be
+        enriched as dicts."""
         batches = natives
         enricher = self._enricher
         if enricher is None:
             for batch in batches:
                 await asyncio.to_thread(self._builder.serialize, batch, None, whole=True)
-            return natives
+            return
         uniform = []
         for batch in batches:
             if enricher.uniform_sender(batch.source, self._cfg.search.schema):
@@ -638,7 +704,6 @@ class Pipeline:
         values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
         for batch, found in zip(batches, values, strict=True):
             await asyncio.to_thread(self._builder.serialize, batch, found, whole=True)
-        return natives
 
     async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:
         """Delete confirmed records; if the disk refuses, retry in halves (they would only be re-sent as
@@ -663,24 +728,23 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    async def _submit(self, docs: list[BuiltDoc]) -> None:
+    async def _submit(self, built: Built) -> None:
         """Finish the documents (native batches serialized, enrichment) and hand them to the sink, which
         waits for room: the spool is read no faster than the engine takes documents."""
-        if not docs:
+        if not built.size:
             return
-        natives = await self._finish_native(docs)
+        await self._finish_native(built.natives)
+        docs = built.in_order()  # what is not in a body written whole
         if self._enricher is not None:
             _as_dicts(docs)
             enrich = self._enricher.enrich
             await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
         settings = self._cfg.search
         batch: BulkBatch[list[int]] = BulkBatch()  # tokens: the spool ids of each document
-        for native in natives:
+        for native in built.natives:  # bodies written whole go first; the other documents keep their order
             if native.written is not None:
                 body, ends, ids, indexes = native.written
-                batch.add_body(body, ends, ids, indexes, [d.spool_ids for d in native.built])
-        if len(batch):  # bodies written whole go first; the other documents keep their order
-            docs = [d for d in docs if d.native is None]
+                batch.add_body(body, ends, ids, indexes, native.tokens())
         nothing: list[list[int]] = []  # the spool ids of records that make no document (`has_document`)
         for d in docs:
             if d.lines is not None:
@@ -689,7 +753,7 @@ class Pipeline:
                 batch.add(d.index, d.doc_id, d.source, d.spool_ids)
             elif d.doc is not None:
                 batch.add(index_for(settings, d.doc), d.doc_id, d.doc, d.spool_ids)
-            elif d.native is None:
+            else:
                 nothing.append(d.spool_ids)
         if nothing:
             await self._confirmed(nothing)

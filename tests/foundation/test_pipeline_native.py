@@ -555,3 +555,33 @@ def test_a_native_failure_dead_letters_the_open_lines(monkeypatch: pytest.Monkey
     assert {d["error"]["message"] for d in letters} == {"internal error: NativePanic('native bug')"}
     payloads = {rec.payload for _, rec in items}
     assert all(base64.b64decode(d["auditrecv"]["raw_base64"]) in payloads for d in letters)
+
+
+def test_a_read_comes_back_in_record_order_and_clean_senders_as_bodies() -> None:
+    """`add`: one output per BSM record at its record's place (senders interleaved, Linux lines between
+    them), then the Linux documents. `read` (the pipeline's): no BuiltDoc for a sender's records until its
+    batch is serialized; a clean sender's batch is written whole, the others' outputs keep that order."""
+    items = spooled()[:60]
+    bsm = [i for i, rec in items if rec.kind == "bsm"]
+    linux = [i for i, rec in items if rec.kind == "linux"]
+    assert len(linux) == 2 and items[1][1].kind == "linux"  # a Linux line among the BSM records
+    first = DocumentBuilder(Config(), dict(OBSERVER), record_clock=True)
+    outputs = first.add(items)
+    assert [d.spool_ids for d in outputs] == [[i] for i in bsm] + [[i] for i in linux]
+    assert all(d.native is not None for d in outputs[: len(bsm)])
+    first.finish(outputs)
+
+    junk = (len(items) + 1, SpoolRecord("bsm", b"\x00not bsm", SENDERS[1], 1_700_000_000_000_000_000))
+    builder = DocumentBuilder(Config(), dict(OBSERVER), record_clock=True)
+    built = builder.read([*items, junk])
+    assert [b.source for b in built.natives] == SENDERS and all(not b.built for b in built.natives)
+    for batch in built.natives:
+        builder.serialize(batch, None, whole=True)
+    whole = [b.written is not None for b in built.natives]
+    assert whole == [True, False, True]  # the junk record's dead letter keeps its sender's body apart
+    second = [i for i, rec in [*items, junk] if rec.kind == "bsm" and rec.source == SENDERS[1]]
+    assert [d.spool_ids for d in built.in_order()] == [[i] for i in second] + [[i] for i in linux]
+    written = built.natives[0].written
+    assert written is not None and written[2] == [
+        d.doc_id for d in outputs if d.spool_ids[0] in {i for i, _ in built.natives[0].items}
+    ]
