@@ -76,6 +76,9 @@ class BuiltDoc:
     native: NativeBatch | None = None
     # Written without its sender's enrichment values: an enriching pipeline enriches it as a dict.
     unenriched: bool = False
+    # Several documents written whole in `lines` (a Linux bulk body, see DocumentBuilder(whole_bodies=)):
+    # where each one's lines end in it, their ids, indexes and spool ids.
+    whole: tuple[list[int], list[str], list[str], list[list[int]]] | None = None
 
     @property
     def has_document(self) -> bool:
@@ -198,7 +201,15 @@ class DocumentBuilder:
     """Turns spooled records into documents, all built by the native core. Synchronous and stateful
     (the Linux event assemblers), so one instance is used by one worker at a time."""
 
-    def __init__(self, cfg: Config, observer: Mapping[str, str], *, record_clock: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        observer: Mapping[str, str],
+        *,
+        record_clock: bool = False,
+        whole_bodies: bool = False,
+        enriched_later: bool = False,
+    ) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
         lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
@@ -207,10 +218,16 @@ class DocumentBuilder:
         BSM records come out as BuiltDocs pending in a NativeBatch, finished by `serialize` (the
         pipeline, with enrichment values) or `finish` (decode, export); Linux documents come out written.
         Raises ValueError for a daily index pattern the native core cannot format (config validation
-        refuses those)."""
+        refuses those).
+
+        `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document comes back
+        as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were written unenriched and are
+        `enriched_later` as dicts."""
         if cfg.search.mode == "daily" and (problem := index_pattern_problem(cfg.search.index)):
             raise ValueError(problem)
         self._record_clock = record_clock
+        self._whole_bodies = whole_bodies
+        self._enriched_later = enriched_later
         self._clock = 0.0  # the newest arrival time seen so far (arrival clock)
         self._observer = observer
         self._schema = cfg.search.schema
@@ -515,6 +532,16 @@ class DocumentBuilder:
         body, layout = built
         unenriched = key not in self._linux_values
         lines = self._linux_lines
+        if layout and self._whole_bodies and not (unenriched and self._enriched_later):
+            doc_ids, indexes, starts, ends, whys, tokens, _, _ = zip(*layout, strict=True)
+            follow = starts[0] == 0 and starts[1:] == ends[:-1] and ends[-1] == len(body)
+            if follow and not any(whys) and _TRUNCATED_MARK not in body:
+                for spool_ids in tokens:
+                    for spool_id in spool_ids:
+                        lines.pop(spool_id, None)
+                self._fold_stats(key, documents)
+                whole = (list(ends), list(doc_ids), list(indexes), list(tokens))
+                return [BuiltDoc(None, "", [], lines=body, whole=whole)]
         out = []
         for doc_id, index, start, end, why, ids, document, _received in layout:
             for spool_id in ids:
@@ -596,7 +623,9 @@ class Pipeline:
         self._spool = spool
         self._indexer = indexer
         self._enricher = enricher
-        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
+        self._builder = DocumentBuilder(
+            cfg, observer, record_clock=record_clock, whole_bodies=True, enriched_later=enricher is not None
+        )
         self._cursor = 0
         self.stats = self._builder.stats
         self.stats.update({"indexed": 0, "deleted": 0})
@@ -747,7 +776,10 @@ class Pipeline:
                 batch.add_body(body, ends, ids, indexes, native.tokens())
         nothing: list[list[int]] = []  # the spool ids of records that make no document (`has_document`)
         for d in docs:
-            if d.lines is not None:
+            if d.whole is not None:  # a Linux body whose every event made a clean document
+                ends, ids, indexes, tokens = d.whole
+                batch.add_body(d.lines or b"", ends, ids, indexes, tokens)
+            elif d.lines is not None:
                 batch.add_lines(d.index, d.doc_id, d.lines, d.spool_ids)
             elif d.source is not None:
                 batch.add(d.index, d.doc_id, d.source, d.spool_ids)

@@ -585,3 +585,26 @@ def test_a_read_comes_back_in_record_order_and_clean_senders_as_bodies() -> None
     assert written is not None and written[2] == [
         d.doc_id for d in outputs if d.spool_ids[0] in {i for i, _ in built.natives[0].items}
     ]
+
+
+def test_clean_linux_bodies_go_to_the_sink_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A LinuxDocuments body whose every event made a clean document is handed to the sink as it is
+    (`BulkBatch.add_body`), the same lines as the builder writes them event by event; one holding a
+    document cut to [limits] goes document by document (its cut is counted and logged)."""
+    bodies: list[int] = []
+    add_body = BulkBatch.add_body
+
+    def recording(self: BulkBatch[Any], body: bytes, ends: Any, ids: Any, indexes: Any, tokens: Any) -> None:
+        bodies.append(len(ids))
+        add_body(self, body, ends, ids, indexes, tokens)
+
+    monkeypatch.setattr(BulkBatch, "add_body", recording)
+    lines = [f"type=USER_LOGIN msg=audit(1700000000.{i:03d}:{i}): pid=1 uid=0 res=success".encode() for i in range(90)]
+    items = [(i + 1, SpoolRecord("linux", line, LINUX, 1_700_000_000_000_000_000 + i)) for i, line in enumerate(lines)]
+    assert_pipeline_as_builder(linux_cfg(batch=50), items, record_clock=True)
+    assert bodies == [50, 40]
+    bodies.clear()
+    long = b'type=USER_LOGIN msg=audit(1700000000.999:999): pid=1 uid=0 msg="' + b"x" * 5000 + b'" res=success'
+    items[60] = (61, SpoolRecord("linux", long, LINUX, 1_700_000_000_000_000_060))
+    assert_pipeline_as_builder(linux_cfg(batch=50, limits=Limits(max_string_chars=1000)), items, record_clock=True)
+    assert bodies == [50]
