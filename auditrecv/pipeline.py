@@ -82,7 +82,7 @@ class BuiltDoc:
 
     @property
     def has_document(self) -> bool:
-        return self.doc is not None or self.source is not None or self.native is not None
+        return self.doc is not None or self.source is not None or self.native is not None or self.whole is not None
 
 
 @dataclass(slots=True)
