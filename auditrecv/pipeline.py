@@ -76,10 +76,13 @@ class BuiltDoc:
     native: NativeBatch | None = None
     # Written without its sender's enrichment values: an enriching pipeline enriches it as a dict.
     unenriched: bool = False
+    # Several documents written whole in `lines` (a Linux bulk body, see DocumentBuilder(whole_bodies=)):
+    # where each one's lines end in it, their ids, indexes and spool ids.
+    whole: tuple[list[int], list[str], list[str], list[list[int]]] | None = None
 
     @property
     def has_document(self) -> bool:
-        return self.doc is not None or self.source is not None or self.native is not None
+        return self.doc is not None or self.source is not None or self.native is not None or self.whole is not None
 
 
 @dataclass(slots=True)
@@ -91,12 +94,59 @@ class NativeBatch:
     source: Source
     items: list[tuple[int, SpoolRecord]]
     documents: _native.BsmDocuments
+    slots: list[int]  # where each record's document comes among the outputs of its step (`Built`)
+    # One BuiltDoc per record, made only when the batch is not written whole (or for `add`'s callers).
     built: list[BuiltDoc] = field(default_factory=list)
     # Written whole (`serialize(whole=True)`): the body, and each document's end offset, id and index in it.
-    written: tuple[bytes, tuple[int, ...], tuple[str, ...], tuple[str, ...]] | None = None
+    written: tuple[bytes, list[int], list[str], list[str]] | None = None
 
     def zone_refs(self) -> list[str]:
         return list(self.documents.zone_refs())
+
+    def docs(self) -> list[BuiltDoc]:
+        """Its records' BuiltDocs, made now if they were not yet."""
+        if not self.built:
+            self.built = [BuiltDoc(None, "", [spool_id], native=self) for spool_id, _ in self.items]
+        return self.built
+
+    def tokens(self) -> list[list[int]]:
+        """The spool ids of each document, for a batch written whole."""
+        return [[spool_id] for spool_id, _ in self.items]
+
+
+@dataclass(slots=True)
+class Built:
+    """What one DocumentBuilder step made. The BSM records are in `natives` (one pending batch per sender,
+    a document per record), so that a batch written whole costs nothing per document in Python; `docs`
+    holds every other output (Linux documents, dead letters). `at` places each of `docs` among all the
+    outputs in record order (`size` of them, counting one per BSM record; a batch's `slots` place its
+    records), for `in_order`."""
+
+    docs: list[BuiltDoc] = field(default_factory=list)
+    natives: list[NativeBatch] = field(default_factory=list)
+    at: list[int] = field(default_factory=list)
+    size: int = 0
+    sorted: bool = True  # `at` is increasing (dead letters of a BSM sender placed afterwards make it not)
+
+    def place(self, docs: list[BuiltDoc]) -> None:
+        """`docs` come next in record order."""
+        self.docs += docs
+        self.at += range(self.size, self.size + len(docs))
+        self.size += len(docs)
+
+    def in_order(self) -> list[BuiltDoc]:
+        """Every output in record order (as `DocumentBuilder.add` returns them) but the documents of
+        batches written whole (those go to the sink as bodies)."""
+        pending = [batch for batch in self.natives if batch.written is None]
+        if not pending and self.sorted:
+            return self.docs
+        merged: list[BuiltDoc | None] = [None] * self.size
+        for doc, slot in zip(self.docs, self.at, strict=True):
+            merged[slot] = doc
+        for batch in pending:
+            for slot, doc in zip(batch.slots, batch.docs(), strict=True):
+                merged[slot] = doc
+        return [doc for doc in merged if doc is not None]
 
 
 class NativeCaps(TypedDict):
@@ -151,7 +201,15 @@ class DocumentBuilder:
     """Turns spooled records into documents, all built by the native core. Synchronous and stateful
     (the Linux event assemblers), so one instance is used by one worker at a time."""
 
-    def __init__(self, cfg: Config, observer: Mapping[str, str], *, record_clock: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        observer: Mapping[str, str],
+        *,
+        record_clock: bool = False,
+        whole_bodies: bool = False,
+        enriched_later: bool = False,
+    ) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
         lines exactly as a prompt one would: `record_clock` uses the records' own timestamps (files
@@ -160,10 +218,16 @@ class DocumentBuilder:
         BSM records come out as BuiltDocs pending in a NativeBatch, finished by `serialize` (the
         pipeline, with enrichment values) or `finish` (decode, export); Linux documents come out written.
         Raises ValueError for a daily index pattern the native core cannot format (config validation
-        refuses those)."""
+        refuses those).
+
+        `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document comes back
+        as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were written unenriched and are
+        `enriched_later` as dicts."""
         if cfg.search.mode == "daily" and (problem := index_pattern_problem(cfg.search.index)):
             raise ValueError(problem)
         self._record_clock = record_clock
+        self._whole_bodies = whole_bodies
+        self._enriched_later = enriched_later
         self._clock = 0.0  # the newest arrival time seen so far (arrival clock)
         self._observer = observer
         self._schema = cfg.search.schema
@@ -188,37 +252,58 @@ class DocumentBuilder:
         *,
         linux_enrichment: Mapping[str, Enrichment] | None = None,
     ) -> list[BuiltDoc]:
+        """`read`, as one BuiltDoc per output in record order (decode, export, tests): a BSM record's is
+        pending in its NativeBatch until `serialize` or `finish`."""
+        built = self.read(items, now, linux_enrichment=linux_enrichment)
+        for batch in built.natives:
+            batch.docs()
+        return built.in_order()
+
+    def read(
+        self,
+        items: Iterable[tuple[int, SpoolRecord]],
+        now: float | None = None,
+        *,
+        linux_enrichment: Mapping[str, Enrichment] | None = None,
+    ) -> Built:
         """`now` (tests) overrides the records' clock. `linux_enrichment`: the enrichment values of Linux
         sender keys (see `linux_senders`), merged natively into their documents; the others' documents
-        come back marked `unenriched`, to be enriched as dicts."""
+        come back marked `unenriched`, to be enriched as dicts. The BSM records of each sender make one
+        NativeBatch and no BuiltDoc (the pipeline's usual read: see `Built`)."""
         self._linux_values = linux_enrichment or {}
-        out: list[BuiltDoc] = []
-        senders: dict[Source, list[tuple[int, SpoolRecord]]] = {}
-        slots: dict[Source, list[int]] = {}
+        out = Built()
+        # per BSM sender: its records and their slots; `last` saves hashing the same Source record by record
+        senders: dict[Source, tuple[list[tuple[int, SpoolRecord]], list[int]]] = {}
+        last: Source | None = None
+        group: list[tuple[int, SpoolRecord]] = []
+        slots: list[int] = []
         run: list[tuple[int, SpoolRecord]] = []  # consecutive Linux lines of one source
-        for spool_id, rec in items:
+        for item in items:
+            rec = item[1]
             if rec.kind == "linux":
                 if run and run[0][1].source is not rec.source and run[0][1].source != rec.source:
-                    out += self._linux_run(run, now)
+                    out.place(self._linux_run(run, now))
                     run = []
-                run.append((spool_id, rec))
+                run.append(item)
                 continue
-            senders.setdefault(rec.source, []).append((spool_id, rec))
-            slots.setdefault(rec.source, []).append(len(out))
-            out.append(_PLACEHOLDER)
+            if rec.source is not last:
+                last = rec.source
+                group, slots = senders.setdefault(last, ([], []))
+            group.append(item)
+            slots.append(out.size)
+            out.size += 1
         if run:
-            out += self._linux_run(run, now)
+            out.place(self._linux_run(run, now))
         if self._linux_senders:
             # every sender's events time out on the shared arrival clock after each batch (the record clock
             # is each sender's own: see _linux_run)
             shared = now if now is not None else (None if self._record_clock else self._clock)
-            out += self._linux_poll(shared)
-        for source, group in senders.items():
-            for slot, built in zip(slots[source], self._bsm(source, group), strict=True):
-                out[slot] = built
+            out.place(self._linux_poll(shared))
+        for source, (group, slots) in senders.items():
+            self._bsm(source, group, slots, out)
         return out
 
-    def _bsm(self, source: Source, group: list[tuple[int, SpoolRecord]]) -> list[BuiltDoc]:
+    def _bsm(self, source: Source, group: list[tuple[int, SpoolRecord]], slots: list[int], out: Built) -> None:
         """The BSM records of one sender, mapped natively (see NativeBatch); dead letters if that fails."""
         self.stats["bsm_records"] += len(group)
         try:
@@ -232,13 +317,14 @@ class DocumentBuilder:
             )
         except Exception as exc:
             log.exception("%d BSM records from %s could not be mapped natively", len(group), source.peer)
-            return [
+            out.docs += [
                 self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
                 for spool_id, rec in group
             ]
-        batch = NativeBatch(source, group, documents)
-        batch.built = [BuiltDoc(None, "", [spool_id], native=batch) for spool_id, _ in group]
-        return batch.built
+            out.at += slots
+            out.sorted = False
+            return
+        out.natives.append(NativeBatch(source, group, documents, slots))
 
     def _dead_letter(
         self, kind: str, ids: list[int], raw: bytes, source: Source, received_ns: int, exc: BaseException
@@ -268,18 +354,26 @@ class DocumentBuilder:
         one body (`batch.written`) for the sink, its BuiltDocs left pending."""
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         try:
-            body, layout = batch.documents.bulk_body(
+            body, ends, ids, indexes, fallbacks = batch.documents.bulk_columns(
                 index=self._search.index, data_stream=data_stream, enrichment=enrichment
             )
         except Exception as exc:
             log.exception("%d BSM documents could not be serialized natively", len(batch.items))
-            for built, (spool_id, rec) in zip(batch.built, batch.items, strict=True):
+            for built, (spool_id, rec) in zip(batch.docs(), batch.items, strict=True):
                 letter = self._dead_letter("bsm", [spool_id], rec.payload, rec.source, rec.received_ns, exc)
                 built.native, built.doc, built.doc_id = None, letter.doc, letter.doc_id
             return
-        if whole and not unenriched and _written_whole(batch, body, layout):
+        # Kept whole when every record made a document, none a dead letter nor cut (those are counted and
+        # logged document by document): the documents follow each other in the body.
+        marked = _DEAD_LETTER_MARK in body or _TRUNCATED_MARK in body
+        if whole and not unenriched and ends and not fallbacks and not marked:
+            batch.written = (body, ends, ids, indexes)
             return
-        for built, (_, rec), (doc_id, index, start, end, why) in zip(batch.built, batch.items, layout, strict=True):
+        end = 0
+        for position, (built, (_, rec)) in enumerate(zip(batch.docs(), batch.items, strict=True)):
+            start, end = end, ends[position]  # a record not in the body has start == end
+            doc_id, index = ids[position], indexes[position]
+            why = fallbacks.get(position, "")
             built.native = None
             built.doc_id = doc_id
             if why.startswith("unencodable"):
@@ -438,6 +532,16 @@ class DocumentBuilder:
         body, layout = built
         unenriched = key not in self._linux_values
         lines = self._linux_lines
+        if layout and self._whole_bodies and not (unenriched and self._enriched_later):
+            doc_ids, indexes, starts, ends, whys, tokens, _, _ = zip(*layout, strict=True)
+            follow = starts[0] == 0 and starts[1:] == ends[:-1] and ends[-1] == len(body)
+            if follow and not any(whys) and _TRUNCATED_MARK not in body:
+                for spool_ids in tokens:
+                    for spool_id in spool_ids:
+                        lines.pop(spool_id, None)
+                self._fold_stats(key, documents)
+                whole = (list(ends), list(doc_ids), list(indexes), list(tokens))
+                return [BuiltDoc(None, "", [], lines=body, whole=whole)]
         out = []
         for doc_id, index, start, end, why, ids, document, _received in layout:
             for spool_id in ids:
@@ -466,21 +570,6 @@ class DocumentBuilder:
             if name in self.stats:
                 self.stats[name] += value - counted.get(name, 0)
                 counted[name] = value
-
-
-_PLACEHOLDER = BuiltDoc(None, "")
-
-
-def _written_whole(batch: NativeBatch, body: bytes, layout: list[tuple[str, str, int, int, str]]) -> bool:
-    """Keep a BSM body whole (`NativeBatch.written`) when its documents follow each other in it and none
-    is missing, a dead letter or cut (those are counted and logged document by document)."""
-    if not layout or _DEAD_LETTER_MARK in body or _TRUNCATED_MARK in body:
-        return False
-    ids, indexes, starts, ends, whys = zip(*layout, strict=True)
-    if any(whys) or starts[0] != 0 or starts[1:] != ends[:-1] or ends[-1] != len(body):
-        return False
-    batch.written = (body, ends, ids, indexes)
-    return True
 
 
 def _native_doc_id(kind: str, source: Source, raw: bytes) -> str:
@@ -534,7 +623,9 @@ class Pipeline:
         self._spool = spool
         self._indexer = indexer
         self._enricher = enricher
-        self._builder = DocumentBuilder(cfg, observer, record_clock=record_clock)
+        self._builder = DocumentBuilder(
+            cfg, observer, record_clock=record_clock, whole_bodies=True, enriched_later=enricher is not None
+        )
         self._cursor = 0
         self.stats = self._builder.stats
         self.stats.update({"indexed": 0, "deleted": 0})
@@ -572,7 +663,7 @@ class Pipeline:
             items = await self._spool.read(self._cursor, batch)
             if items:
                 self._cursor = items[-1][0]
-                docs = await self._build(self._builder.add, items)
+                docs = await self._build(self._builder.read, items)
             else:
                 await self._spool.wait_for_records(self._cursor, tick)
                 docs = await self._build(self._builder.poll)
@@ -587,14 +678,14 @@ class Pipeline:
             if not items:
                 break
             self._cursor = items[-1][0]
-            await self._submit(await self._build(self._builder.add, items))
+            await self._submit(await self._build(self._builder.read, items))
         if final:
             await self._submit(await self._build(self._builder.flush))
         await self.wait_idle()
 
     async def _build(
-        self, step: Callable[..., list[BuiltDoc]], *items: Sequence[tuple[int, SpoolRecord]]
-    ) -> list[BuiltDoc]:
+        self, step: Callable[..., Built | list[BuiltDoc]], *items: Sequence[tuple[int, SpoolRecord]]
+    ) -> Built:
         """One DocumentBuilder step (add, poll, flush) in a thread, given the enrichment values of every
         Linux sender whose events it may complete: native Linux documents are written when their event
         completes, so their sender's values are looked up first (once per sender and step, as for a BSM
@@ -610,23 +701,27 @@ class Pipeline:
             }
             found = await asyncio.gather(*(enricher.for_sender(source, []) for source in senders.values()))
             values = dict(zip(senders, found, strict=True))
-        return await asyncio.to_thread(step, *items, linux_enrichment=values)
+        made = await asyncio.to_thread(step, *items, linux_enrichment=values)
+        if isinstance(made, Built):
+            return made
+        built = Built()
+        built.place(made)
+        return built
 
     async def wait_idle(self) -> None:
         await self._indexer.wait_idle()
 
-    async def _finish_native(self, docs: list[BuiltDoc]) -> list[NativeBatch]:
-        """Serialize the native batches among `docs` (returned), each enriched with its sender's values
-        (looked up once per sender and batch), whole where they can be. A sender whose documents would ask
-        the enricher different questions (see Enricher.uniform_sender) has its documents written
-        unenriched, to be enriched as dicts."""
-        natives = list({id(d.native): d.native for d in docs if d.native is not None}.values())
+    async def _finish_native(self, natives: list[NativeBatch]) -> None:
+        """Serialize the native batches, each enriched with its sender's values (looked up once per
+        sender and batch), whole where they can be. A sender whose documents would ask the enricher
+        different questions (see Enricher.uniform_sender) has its documents written unenriched, to be
+        enriched as dicts."""
         batches = natives
         enricher = self._enricher
         if enricher is None:
             for batch in batches:
                 await asyncio.to_thread(self._builder.serialize, batch, None, whole=True)
-            return natives
+            return
         uniform = []
         for batch in batches:
             if enricher.uniform_sender(batch.source, self._cfg.search.schema):
@@ -638,7 +733,6 @@ class Pipeline:
         values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
         for batch, found in zip(batches, values, strict=True):
             await asyncio.to_thread(self._builder.serialize, batch, found, whole=True)
-        return natives
 
     async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:
         """Delete confirmed records; if the disk refuses, retry in halves (they would only be re-sent as
@@ -663,33 +757,35 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    async def _submit(self, docs: list[BuiltDoc]) -> None:
+    async def _submit(self, built: Built) -> None:
         """Finish the documents (native batches serialized, enrichment) and hand them to the sink, which
         waits for room: the spool is read no faster than the engine takes documents."""
-        if not docs:
+        if not built.size:
             return
-        natives = await self._finish_native(docs)
+        await self._finish_native(built.natives)
+        docs = built.in_order()  # what is not in a body written whole
         if self._enricher is not None:
             _as_dicts(docs)
             enrich = self._enricher.enrich
             await asyncio.gather(*(enrich(d.doc) for d in docs if d.doc is not None), return_exceptions=True)
         settings = self._cfg.search
         batch: BulkBatch[list[int]] = BulkBatch()  # tokens: the spool ids of each document
-        for native in natives:
+        for native in built.natives:  # bodies written whole go first; the other documents keep their order
             if native.written is not None:
                 body, ends, ids, indexes = native.written
-                batch.add_body(body, ends, ids, indexes, [d.spool_ids for d in native.built])
-        if len(batch):  # bodies written whole go first; the other documents keep their order
-            docs = [d for d in docs if d.native is None]
+                batch.add_body(body, ends, ids, indexes, native.tokens())
         nothing: list[list[int]] = []  # the spool ids of records that make no document (`has_document`)
         for d in docs:
-            if d.lines is not None:
+            if d.whole is not None:  # a Linux body whose every event made a clean document
+                ends, ids, indexes, tokens = d.whole
+                batch.add_body(d.lines or b"", ends, ids, indexes, tokens)
+            elif d.lines is not None:
                 batch.add_lines(d.index, d.doc_id, d.lines, d.spool_ids)
             elif d.source is not None:
                 batch.add(d.index, d.doc_id, d.source, d.spool_ids)
             elif d.doc is not None:
                 batch.add(index_for(settings, d.doc), d.doc_id, d.doc, d.spool_ids)
-            elif d.native is None:
+            else:
                 nothing.append(d.spool_ids)
         if nothing:
             await self._confirmed(nothing)

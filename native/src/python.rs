@@ -565,13 +565,84 @@ impl BsmDocuments {
         data_stream: Option<&str>,
         enrichment: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<LayoutRow>)> {
+        let (body, layout) = self.write(py, index, data_stream, enrichment)?;
+        Ok((PyBytes::new(py, &body), layout_rows(layout)))
+    }
+
+    /// `bulk_body` in columns, so that the caller builds nothing per document: the body, where each
+    /// document's lines end, the ids, the indexes (one string object per run of equal names) and the
+    /// fallback reason by position of the documents not in the body (their lines belong at the previous
+    /// end).
+    #[pyo3(signature = (*, index="auditrecv-%Y.%m.%d", data_stream=None, enrichment=None))]
+    fn bulk_columns<'py>(
+        &mut self,
+        py: Python<'py>,
+        index: &str,
+        data_stream: Option<&str>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<BulkColumns<'py>> {
+        let (body, layout) = self.write(py, index, data_stream, enrichment)?;
+        Ok(bulk_columns(py, &body, layout))
+    }
+}
+
+impl BsmDocuments {
+    /// Enrich and serialize the prepared documents (once).
+    fn write(
+        &mut self,
+        py: Python<'_>,
+        index: &str,
+        data_stream: Option<&str>,
+        enrichment: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<(Vec<u8>, Vec<BodyLayout>)> {
         let naming = naming_of(index, data_stream)?;
         self.batch.enrichment = enrichment.map(enrichment_of).transpose()?;
         let prepared = self.prepared.take().ok_or_else(|| PyValueError::new_err("already serialized"))?;
         let batch = &self.batch;
-        let (body, layout) = py.detach(|| guard(|| prepared.bulk_body(batch, &naming))).map_err(panic_error)?;
-        Ok((PyBytes::new(py, &body), layout_rows(layout)))
+        py.detach(|| guard(|| prepared.bulk_body(batch, &naming))).map_err(panic_error)
     }
+}
+
+/// A bulk body in columns: body, end offset per document, ids, indexes, fallback reason by position.
+type BulkColumns<'py> = (
+    Bound<'py, PyBytes>,
+    Vec<usize>,
+    Vec<String>,
+    Vec<Bound<'py, PyString>>,
+    std::collections::BTreeMap<usize, String>,
+);
+
+fn bulk_columns<'py>(py: Python<'py>, body: &[u8], layout: Vec<BodyLayout>) -> BulkColumns<'py> {
+    let mut ends = Vec::with_capacity(layout.len());
+    let mut ids = Vec::with_capacity(layout.len());
+    let mut indexes = Vec::with_capacity(layout.len());
+    let mut fallbacks = std::collections::BTreeMap::new();
+    let no_index = PyString::new(py, "");
+    let mut last_index: Option<(String, Bound<'py, PyString>)> = None;
+    for (position, row) in layout.into_iter().enumerate() {
+        match row {
+            BodyLayout::Lines { id, index, end, .. } => {
+                let text = match &last_index {
+                    Some((name, text)) if *name == index => text.clone(),
+                    _ => {
+                        let text = PyString::new(py, &index);
+                        last_index = Some((index, text.clone()));
+                        text
+                    }
+                };
+                ends.push(end);
+                ids.push(id);
+                indexes.push(text);
+            }
+            BodyLayout::Fallback { id, why, at } => {
+                ends.push(at);
+                ids.push(id);
+                indexes.push(no_index.clone());
+                fallbacks.insert(position, fallback_text(&why));
+            }
+        }
+    }
+    (PyBytes::new(py, body), ends, ids, indexes, fallbacks)
 }
 
 // ------------------------------------------------------------------------------- Linux documents

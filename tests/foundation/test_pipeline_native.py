@@ -555,3 +555,56 @@ def test_a_native_failure_dead_letters_the_open_lines(monkeypatch: pytest.Monkey
     assert {d["error"]["message"] for d in letters} == {"internal error: NativePanic('native bug')"}
     payloads = {rec.payload for _, rec in items}
     assert all(base64.b64decode(d["auditrecv"]["raw_base64"]) in payloads for d in letters)
+
+
+def test_a_read_comes_back_in_record_order_and_clean_senders_as_bodies() -> None:
+    """`add`: one output per BSM record at its record's place (senders interleaved, Linux lines between
+    them), then the Linux documents. `read` (the pipeline's): no BuiltDoc for a sender's records until its
+    batch is serialized; a clean sender's batch is written whole, the others' outputs keep that order."""
+    items = spooled()[:60]
+    bsm = [i for i, rec in items if rec.kind == "bsm"]
+    linux = [i for i, rec in items if rec.kind == "linux"]
+    assert len(linux) == 2 and items[1][1].kind == "linux"  # a Linux line among the BSM records
+    first = DocumentBuilder(Config(), dict(OBSERVER), record_clock=True)
+    outputs = first.add(items)
+    assert [d.spool_ids for d in outputs] == [[i] for i in bsm] + [[i] for i in linux]
+    assert all(d.native is not None for d in outputs[: len(bsm)])
+    first.finish(outputs)
+
+    junk = (len(items) + 1, SpoolRecord("bsm", b"\x00not bsm", SENDERS[1], 1_700_000_000_000_000_000))
+    builder = DocumentBuilder(Config(), dict(OBSERVER), record_clock=True)
+    built = builder.read([*items, junk])
+    assert [b.source for b in built.natives] == SENDERS and all(not b.built for b in built.natives)
+    for batch in built.natives:
+        builder.serialize(batch, None, whole=True)
+    whole = [b.written is not None for b in built.natives]
+    assert whole == [True, False, True]  # the junk record's dead letter keeps its sender's body apart
+    second = [i for i, rec in [*items, junk] if rec.kind == "bsm" and rec.source == SENDERS[1]]
+    assert [d.spool_ids for d in built.in_order()] == [[i] for i in second] + [[i] for i in linux]
+    written = built.natives[0].written
+    assert written is not None and written[2] == [
+        d.doc_id for d in outputs if d.spool_ids[0] in {i for i, _ in built.natives[0].items}
+    ]
+
+
+def test_clean_linux_bodies_go_to_the_sink_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A LinuxDocuments body whose every event made a clean document is handed to the sink as it is
+    (`BulkBatch.add_body`), the same lines as the builder writes them event by event; one holding a
+    document cut to [limits] goes document by document (its cut is counted and logged)."""
+    bodies: list[int] = []
+    add_body = BulkBatch.add_body
+
+    def recording(self: BulkBatch[Any], body: bytes, ends: Any, ids: Any, indexes: Any, tokens: Any) -> None:
+        bodies.append(len(ids))
+        add_body(self, body, ends, ids, indexes, tokens)
+
+    monkeypatch.setattr(BulkBatch, "add_body", recording)
+    lines = [f"type=USER_LOGIN msg=audit(1700000000.{i:03d}:{i}): pid=1 uid=0 res=success".encode() for i in range(90)]
+    items = [(i + 1, SpoolRecord("linux", line, LINUX, 1_700_000_000_000_000_000 + i)) for i, line in enumerate(lines)]
+    assert_pipeline_as_builder(linux_cfg(batch=50), items, record_clock=True)
+    assert bodies == [50, 40]
+    bodies.clear()
+    long = b'type=USER_LOGIN msg=audit(1700000000.999:999): pid=1 uid=0 msg="' + b"x" * 5000 + b'" res=success'
+    items[60] = (61, SpoolRecord("linux", long, LINUX, 1_700_000_000_000_000_060))
+    assert_pipeline_as_builder(linux_cfg(batch=50, limits=Limits(max_string_chars=1000)), items, record_clock=True)
+    assert bodies == [50]

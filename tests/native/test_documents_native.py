@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import itertools
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -516,6 +517,35 @@ def test_two_steps_zone_refs_then_enriched_body(schema: Schema) -> None:
     recorded.check(GROUP, [(key, orjson.dumps(refs) + b"\n" + body)])
     with pytest.raises(ValueError, match="already serialized"):
         batch.bulk_body()
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_bulk_columns_are_the_bulk_body_by_column(schema: Schema) -> None:
+    """BsmDocuments.bulk_columns: the body bulk_body writes, and its layout as columns (ends, ids,
+    indexes, and the reasons of the records not in the body, by position)."""
+    source = Source(transport="audit_remote", peer="192.0.2.7", peer_port=1)
+    unencodable = B.record(B.header32(1, 1_700_000_000, 0), B.file64(2**40, 0, "/x"), trailer=True)
+    payloads = [raw for _, _, raw in FIXTURE_RECORDS[:40]] + [unencodable, b"\x00junk"] + ZONE_RECORDS
+    kw: dict[str, Any] = {"schema": schema, "received_ns": RECEIVED_NS, "source": source.to_dict()}
+    naming = {
+        "index": "Audit-%Y.%m-%H",
+        "enrichment": sender_enrichment(source, schema=schema, **ENRICHMENTS["everything"]),
+    }
+    body, layout = _native.BsmDocuments(payloads, observer=OBSERVERS[0], **kw).bulk_body(**naming)
+    columns = _native.BsmDocuments(payloads, observer=OBSERVERS[0], **kw)
+    same_body, ends, ids, indexes, fallbacks = columns.bulk_columns(**naming)
+    assert same_body == body
+    assert ends == [end for _, _, _, end, _ in layout]
+    assert ids == [doc_id for doc_id, _, _, _, _ in layout]
+    assert indexes == [index for _, index, _, _, _ in layout]
+    assert fallbacks == {p: why for p, (_, _, _, _, why) in enumerate(layout) if why}
+    assert list(fallbacks) == [40] and fallbacks[40].startswith("unencodable")
+    assert [start for _, _, start, _, _ in layout] == [0, *ends[:-1]]  # each starts where the previous ends
+    placed = [index for p, index in enumerate(indexes) if p not in fallbacks]
+    runs = 1 + sum(a != b for a, b in itertools.pairwise(placed))
+    assert len({id(index) for index in placed}) == runs  # one string object per run of equal names
+    with pytest.raises(ValueError, match="already serialized"):
+        columns.bulk_columns()
 
 
 def test_bulk_body_refuses_patterns_it_cannot_format() -> None:

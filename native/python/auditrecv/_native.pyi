@@ -204,6 +204,18 @@ class BsmDocuments:
     ) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
         """As ``ecs_bsm_bulk_body``, enriched with ``enrichment`` (same keys). Raises ValueError when
         called a second time."""
+    def bulk_columns(
+        self,
+        *,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+        enrichment: Mapping[str, object] | None = None,
+    ) -> tuple[bytes, list[int], list[str], list[str], dict[int, str]]:
+        """``bulk_body`` in columns, so that the caller builds nothing per document: the body, and by
+        position where each document's lines end (they start where the previous one's end), its id and
+        index (one string object per run of equal names), and the fallback reason of each record not in
+        the body (its ``end`` is the previous one's, its index ""). Raises ValueError when called a
+        second time (or after ``bulk_body``)."""
 
 def linux_decode_raw(
     data: bytes | bytearray | memoryview | list[bytes],
