@@ -254,10 +254,7 @@ class DocumentBuilder:
     ) -> list[BuiltDoc]:
         """`read`, as one BuiltDoc per output in record order (decode, export, tests): a BSM record's is
         pending in its NativeBatch until `serialize` or `finish`."""
-        built = self.read(items, now, linux_enrichment=linux_enrichment)
-        for batch in built.natives:
-            batch.docs()
-        return built.in_order()
+        return self.read(items, now, linux_enrichment=linux_enrichment).in_order()
 
     def read(
         self,
