@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from auditrecv._native import JournalFile
+from auditrecv._native import JournalFile, JournalLedger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,4 +120,33 @@ async def test_recovery_reads_what_the_native_writer_journaled(tmp_path: Path) -
         assert await again.append([records[0]]) == [51]
     assert [(rid, r.payload, r.source, r.received_ns) for rid, r in got] == [
         (n + 1, r.payload, r.source, r.received_ns) for n, r in enumerate(records)
+    ]
+
+
+def test_the_ledger_hands_a_fold_its_rows_and_takes_a_failed_fold_back_in_front() -> None:
+    """The fold's input (``JournalLedger``): records after the id SQLite has, their distinct sources in
+    order of first use, and the INSERT parameters (full chunks flat, the rest row by row)."""
+    a, b = Source(transport="a"), Source(transport="b")
+    ledger = JournalLedger()
+    for i in range(1, 8):
+        assert ledger.keep(i, "linux", b if i % 3 == 0 else a, -i, b"p%d" % i, 10 + i) == i
+    assert (len(ledger), ledger.last_id, ledger.estimate) == (7, 7, sum(10 + i for i in range(1, 8)))
+    count, estimate, first, sources = ledger.plan(2)
+    assert (count, estimate, first) == (5, sum(10 + i for i in range(3, 8)), (3, -3))
+    assert sources == [b, a] and sources[0] is b
+    expected = [(i, "linux", 20 if i % 3 == 0 else 10, -i, b"p%d" % i) for i in range(3, 8)]
+    assert ledger.rows(2, [20, 10], 2) == ([expected[0] + expected[1], expected[2] + expected[3]], [expected[4]])
+    with pytest.raises(ValueError, match="fewer source ids"):
+        ledger.rows(2, [20], 2)
+    assert ledger.plan(7) == (0, 0, None, []) and ledger.rows(7, [], 100) == ([], [])
+
+    taken = ledger.take()
+    assert (len(ledger), ledger.estimate, ledger.last_id, len(taken)) == (0, 0, 0, 7)
+    ledger.keep(8, "bsm", b, 8, b"p8", 1)
+    ledger.put_back(taken)
+    assert len(taken) == 0 and (len(ledger), ledger.last_id) == (8, 8)
+    assert ledger.plan(0)[3] == [a, b]
+    assert [row[:3] for row in ledger.rows(0, [1, 2], 100)[1]] == [
+        *((i, "linux", 2 if i % 3 == 0 else 1) for i in range(1, 8)),
+        (8, "bsm", 2),
     ]
