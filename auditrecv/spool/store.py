@@ -1762,11 +1762,11 @@ class Spool:
         for op, outcome in res.appends:
             if isinstance(outcome, BaseException):
                 m.refused += len(op.records)
-                if op.future is not None and not op.future.done():
+                if not op.future.done():
                     op.future.set_exception(outcome)
             else:
                 self._note_ack(res.done - op.queued)
-                if op.future is not None and not op.future.done():
+                if not op.future.done():
                     op.future.set_result(outcome)
         for dop, n in res.deletes:
             if not dop.future.done():
