@@ -903,10 +903,12 @@ class _Writer:
         # The ack journal's state, guarded by _cond.
         self._journal = store.journal
         self._fsync = store.synchronous == "full"
-        self._kept = JournalLedger()  # acknowledged, not folded yet, in id order (the fold's rows)
+        # Acknowledged, not folded yet, in id order (the fold's rows); and the journal's budget: ``issued``,
+        # the highest id handed out so far, ``room``, the bytes journal appends may still take before a
+        # group looks again.
+        self._kept = JournalLedger()
+        self._kept.issued = store.last_id
         self._fold_at = 0.0  # monotonic time the journal is due for a fold (when it holds anything)
-        self._journal_last_id = store.last_id  # the highest id handed out so far
-        self._journal_room = 0  # bytes journal appends may still take before a group looks again
         self._journal_kept = False  # stopping with records a fold could not take: keep the files
         self._group_appending = False  # the running group hands out ids to regular appends
         self._slow_sync_until = 0.0
@@ -922,7 +924,7 @@ class _Writer:
 
     @property
     def journal_last_id(self) -> int:
-        return self._journal_last_id
+        return self._kept.issued
 
     def submit(self, op: _Append | _Delete | _Probe) -> None:
         """Called on the event loop: a lock and maybe a notify, never I/O."""
@@ -962,11 +964,11 @@ class _Writer:
                 self._stopping
                 or self._broken is not None
                 or self._group_appending
-                or self._journal_room < 2 * estimate
+                or self._kept.room < 2 * estimate
                 or len(self._kept) + n > JOURNAL_MAX_RECORDS
             ):
                 return None
-            first = self._journal_last_id + 1
+            first = self._kept.issued + 1
             ids = list(range(first, first + n))
             try:
                 self._journal.append_many(
@@ -975,12 +977,12 @@ class _Writer:
                 )
             except OSError as exc:  # a full filesystem: the group path finds out and handles it
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
-                self._journal_room = 0
+                self._kept.room = 0
                 return None
             if self._fsync:
                 self._judge_sync()
-            self._journal_last_id = ids[-1]
-            self._journal_room -= 2 * estimate  # the journal's bytes now, the database's later
+            self._kept.issued = ids[-1]
+            self._kept.room -= 2 * estimate  # the journal's bytes now, the database's later
             first_kept = not self._kept
             if first_kept:
                 self._fold_at = queued + JOURNAL_FOLD_SECONDS
@@ -1002,28 +1004,30 @@ class _Writer:
         if not self._use_journal or (self._fsync and (not lone or time.monotonic() < self._slow_sync_until)):
             return None
         with self._lock:  # the condition's lock (notify below needs it held)
-            if (
-                self._stopping
-                or self._broken is not None
-                or self._group_appending
-                or self._journal_room < 2 * estimate
-                or len(self._kept) >= JOURNAL_MAX_RECORDS
-            ):
+            if self._stopping or self._broken is not None or self._group_appending:
                 return None
-            rid = self._journal_last_id + 1
             source = self._last_source_bytes if rec.source is self._last_source else self._source_bytes(rec.source)
             try:
-                self._journal.append(rid, rec.kind, source, rec.received_ns, rec.payload)
+                # One native call: room and record-count checks, the id, the entry written, the record kept.
+                rid = self._journal.append(
+                    self._kept,
+                    rec.kind,
+                    source,
+                    rec.source,
+                    rec.received_ns,
+                    rec.payload,
+                    estimate,
+                    JOURNAL_MAX_RECORDS,
+                )
             except OSError as exc:  # a full filesystem: the group path finds out and handles it
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
-                self._journal_room = 0
+                self._kept.room = 0
+                return None
+            if rid is None:
                 return None
             if self._fsync:
                 self._judge_sync()
-            self._journal_last_id = rid
-            self._journal_room -= 2 * estimate  # the journal's bytes now, the database's later
-            # Kept natively: no Python object per record for the garbage collector to track until the fold.
-            kept = self._kept.keep(rid, rec.kind, rec.source, rec.received_ns, rec.payload, estimate)
+            kept = len(self._kept)
             if kept == 1:
                 self._fold_at = queued + JOURNAL_FOLD_SECONDS
             if kept >= JOURNAL_FOLD_RECORDS:
@@ -1060,7 +1064,7 @@ class _Writer:
         """
         st = self._store
         if not st.reserve_held or st.disk_full:
-            self._journal_room = 0
+            self._kept.room = 0
             return
         room = st.max_bytes - st.bytes_used - 8 * st.page_size
         if st.reserve_bytes > 0:
@@ -1069,7 +1073,7 @@ class _Writer:
             except OSError:
                 free = 0
             room = min(room, free - st.unbackfilled - 4 * st.reserve_bytes)
-        self._journal_room = room - 2 * self._kept.estimate
+        self._kept.room = room - 2 * self._kept.estimate
 
     def _after_group(self) -> None:
         if self._checkpointer.backfilled:
@@ -1095,7 +1099,7 @@ class _Writer:
                 else:
                     self._kept.put_back(journaled)
                     self._fold_at = time.monotonic() + _FOLD_RETRY_SECONDS
-            self._journal_last_id = max(self._journal_last_id, self._store.last_id)
+            self._kept.issued = max(self._kept.issued, self._store.last_id)
             self._group_appending = False
             self._update_room()
 

@@ -279,6 +279,28 @@ impl<T, S> Ledger<T, S> {
     }
 }
 
+/// The journal's allowance between folds: the highest id handed out, and the bytes journal appends may
+/// still take (twice a record's estimate: the journal's bytes now, the database's after the fold).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub issued: u64,
+    pub room: i64,
+}
+
+impl Budget {
+    /// The id for one more record of `estimate` bytes, with `kept` records waiting for a fold, if the
+    /// room and `max_records` allow it.
+    pub fn admit(&self, estimate: i64, kept: usize, max_records: usize) -> Option<u64> {
+        (kept < max_records && self.room >= estimate.saturating_mul(2)).then_some(self.issued + 1)
+    }
+
+    /// The admitted record `id` is in the journal.
+    pub fn spend(&mut self, id: u64, estimate: i64) {
+        self.issued = id;
+        self.room = self.room.saturating_sub(estimate.saturating_mul(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +417,17 @@ mod tests {
         assert_eq!(l.sources_of(l.after(0)), [&"a", &"b", &"c"], "one source per key");
         assert_eq!(l.source_positions(l.after(0)), [0, 1, 2, 0]);
         assert_eq!((l.len(), l.last_id(), l.estimate()), (4, 4, 4));
+    }
+
+    #[test]
+    fn the_budget_admits_while_room_and_the_record_limit_allow() {
+        let mut b = Budget { issued: 7, room: 1000 };
+        assert_eq!(b.admit(500, 0, 10), Some(8));
+        assert_eq!(b.admit(501, 0, 10), None, "twice the estimate must fit");
+        assert_eq!(b.admit(1, 10, 10), None, "as many records kept as allowed");
+        b.spend(8, 300);
+        assert_eq!(b, Budget { issued: 8, room: 400 });
+        assert_eq!(b.admit(200, 1, 10), Some(9));
+        assert_eq!(Budget::default().admit(0, 0, 1), Some(1));
     }
 }

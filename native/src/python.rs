@@ -1117,6 +1117,7 @@ struct KeptRecord {
 #[derive(Default)]
 struct PyJournalLedger {
     ledger: journal::Ledger<KeptRecord, Py<PyAny>>,
+    budget: journal::Budget,
 }
 
 #[pymethods]
@@ -1142,9 +1143,75 @@ impl PyJournalLedger {
         guard(move || self.ledger.keep(id, received_ns, estimate, key, || source.unbind(), item)).map_err(panic_error)
     }
 
-    /// Everything kept, as a ledger of its own; this one is left empty.
+    /// Everything kept, as a ledger of its own (no budget); this one is left empty, its budget as it was.
     fn take(&mut self) -> Self {
-        Self { ledger: self.ledger.take() }
+        Self { ledger: self.ledger.take(), budget: journal::Budget::default() }
+    }
+
+    /// A stop-and-wait sender's append in one call: if the budget's room and `max_records` allow it, the
+    /// next id, the entry written to `file` (and `fdatasync`ed with `sync`, without the GIL) and the
+    /// record kept; its id, or None (declined: nothing written). An `OSError` from the write leaves the
+    /// file as it was and the room at 0 (appends go through group commits until a fold looks again).
+    #[pyo3(signature = (file, kind, source_json, source, received_ns, payload, estimate, max_records, sync=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        py: Python<'_>,
+        file: &Bound<'_, PyJournalFile>,
+        kind: Bound<'_, PyString>,
+        source_json: &[u8],
+        source: Bound<'_, PyAny>,
+        received_ns: i64,
+        payload: Bound<'_, PyBytes>,
+        estimate: i64,
+        max_records: usize,
+        sync: bool,
+    ) -> PyResult<Option<u64>> {
+        let Some(id) = self.budget.admit(estimate, self.ledger.len(), max_records) else {
+            return Ok(None);
+        };
+        let mut file = file.borrow_mut();
+        let file = file.open()?;
+        let kind_text = kind.to_str()?;
+        guard(|| file.stage(id, received_ns, kind_text.as_bytes(), source_json, payload.as_bytes()))
+            .map_err(panic_error)?
+            .map_err(too_long)?;
+        if let Err(e) = write_staged(py, file, sync) {
+            if e.is_instance_of::<PyOSError>(py) {
+                self.budget.room = 0;
+            }
+            return Err(e);
+        }
+        self.budget.spend(id, estimate);
+        let key = source.as_ptr() as usize;
+        let item = KeptRecord { kind: kind.into_any().unbind(), payload: payload.into_any().unbind() };
+        guard(move || {
+            self.ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.unbind(), item)
+        })
+        .map_err(panic_error)?;
+        Ok(Some(id))
+    }
+
+    /// The highest id handed out (the journal's and the database's).
+    #[getter]
+    fn get_issued(&self) -> u64 {
+        self.budget.issued
+    }
+
+    #[setter]
+    fn set_issued(&mut self, issued: u64) {
+        self.budget.issued = issued;
+    }
+
+    /// Bytes journal appends may still take before a group looks again (twice each record's estimate).
+    #[getter]
+    fn get_room(&self) -> i64 {
+        self.budget.room
+    }
+
+    #[setter]
+    fn set_room(&mut self, room: i64) {
+        self.budget.room = room;
     }
 
     /// Put `earlier` (a fold's records that did not make it) back in front of what was kept since.

@@ -304,9 +304,10 @@ async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(path
         real = journal.append
         sync_seconds = [0.001]
 
-        def timed(*entry: object) -> None:
-            real(*entry)  # type: ignore[arg-type]
+        def timed(*entry: object) -> int | None:
+            rid = real(*entry)  # type: ignore[arg-type]
             journal.last_sync_seconds = sync_seconds[0]
+            return rid
 
         journal.append = timed  # type: ignore[method-assign]
         ids = [i for n in range(3) for i in await spool.append([rec(b"fast %d" % n)])]

@@ -150,3 +150,26 @@ def test_the_ledger_hands_a_fold_its_rows_and_takes_a_failed_fold_back_in_front(
         *((i, "linux", 2 if i % 3 == 0 else 1) for i in range(1, 8)),
         (8, "bsm", 2),
     ]
+
+
+def test_the_ledgers_append_writes_keeps_and_spends_its_budget_in_one_call(tmp_path: Path) -> None:
+    """``JournalLedger.append``: declined without room or over the record limit (nothing written), else
+    the next id, the entry ``encode_entry`` makes, the record kept; a refused entry spends nothing."""
+    path = tmp_path / "j"
+    file, ledger, src = JournalFile(path), JournalLedger(), Source(transport="audisp_remote")
+    ledger.issued, ledger.room = 41, 250
+    assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 126, 10) is None, "twice 126 > 250"
+    assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 125, 0) is None, "the record limit"
+    assert path.read_bytes() == b"" and len(ledger) == 0
+    assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 100, 10) == 42
+    assert path.read_bytes() == encode_entry(42, "linux", "{}", 7, b"payload")
+    assert (ledger.issued, ledger.room, len(ledger), ledger.last_id, ledger.estimate) == (42, 50, 1, 42, 100)
+    assert ledger.rows(0, [3], 100) == ([], [(42, "linux", 3, 7, b"payload")])
+    with pytest.raises(ValueError, match="too long"):
+        ledger.append(file, "k" * 256, b"{}", src, 7, b"", 1, 10)
+    assert (ledger.issued, ledger.room, len(ledger)) == (42, 50, 1), "a refused entry spends nothing"
+    taken = ledger.take()
+    assert (taken.issued, taken.room, ledger.issued, ledger.room) == (0, 0, 42, 50), "the budget stays"
+    file.close()
+    with pytest.raises(ValueError, match="closed"):
+        ledger.append(file, "linux", b"{}", src, 7, b"", 1, 10)

@@ -387,7 +387,28 @@ class JournalLedger:
     def keep(self, id: int, kind: str, source: object, received_ns: int, payload: bytes, estimate: int) -> int:
         """Keep one record (ids increase from call to call); returns how many are kept now."""
     def take(self) -> JournalLedger:
-        """Everything kept, as a ledger of its own (a fold's); this one is left empty."""
+        """Everything kept, as a ledger of its own (a fold's, without a budget); this one is left empty and
+        keeps its budget."""
+    def append(
+        self,
+        file: JournalFile,
+        kind: str,
+        source_json: bytes,
+        source: object,
+        received_ns: int,
+        payload: bytes,
+        estimate: int,
+        max_records: int,
+        sync: bool = False,
+    ) -> int | None:
+        """A stop-and-wait sender's append in one call: if ``room`` holds twice ``estimate`` and fewer than
+        ``max_records`` are kept, the next id (``issued + 1``), its entry written to ``file`` (then
+        ``fdatasync`` without the GIL with ``sync``), the record kept, ``issued`` and ``room`` moved on;
+        the id, or None (declined, nothing written). ``OSError``: the file as before and ``room`` 0."""
+    issued: int
+    """The highest id handed out so far (the journal's and the database's)."""
+    room: int
+    """Bytes journal appends may still take before a group looks again."""
     def put_back(self, earlier: JournalLedger) -> None:
         """Put ``earlier`` (a fold's records that did not make it; emptied) in front of what was kept since."""
     def __len__(self) -> int: ...
