@@ -13,6 +13,9 @@ with the real client; this one says where the time goes, without sockets or a cl
 * spool:   ``Spool.try_append_now`` of one record (real spool, ack journal, ``synchronous = "normal"``,
            the writer thread folding alongside), against the journal's native append alone;
 * whole:   the read callback with the real spool, against the bare protocol.
+* fold:    the writer thread's CPU per record for one fold of a round's journaled records into SQLite
+           (``try_append_now`` of every record with folds held off, then one fold), against SQLite alone
+           inserting the same rows (100-row INSERTs of ready parameters, one transaction, same schema).
 
 Figures are CPU time of the calling (event loop) thread per record (``time.thread_time``), best of
 ``--rounds`` interleaved rounds; "process" adds every thread (the writer's folds). ``--profile`` prints
@@ -28,6 +31,7 @@ import asyncio
 import cProfile
 import gc
 import pstats
+import sqlite3
 import struct
 import sys
 import tempfile
@@ -48,7 +52,7 @@ from auditrecv.config import AudispRemoteListener, Gss  # noqa: E402
 from auditrecv.receive.audisp_remote import ManagedSession, MessageType, pack_frame  # noqa: E402
 from auditrecv.receive.listeners import AudispRemoteListenerPolicy  # noqa: E402
 from auditrecv.receive.server import ReceiveServer, _ReceiverProtocol  # noqa: E402
-from auditrecv.spool import Source, Spool, SpoolRecord, SpoolState  # noqa: E402
+from auditrecv.spool import Source, Spool, SpoolRecord, SpoolState, store  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
 
 HEADER = struct.Struct("<IBBIHI")
@@ -252,6 +256,67 @@ async def run_whole(frames: list[bytes], directory: Path, profile: cProfile.Prof
         await spool.close()
 
 
+async def run_fold(frames: list[bytes], directory: Path) -> Timing:
+    """The writer thread's CPU for one fold of every record (thread and process columns alike)."""
+    spool = await open_spool(directory)
+    held = store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS
+    try:
+        writer_store = spool._writer._store
+        run_group = writer_store.run_group
+        cpu = [0.0]
+
+        def timed_group(*args: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return run_group(*args)
+            finally:
+                cpu[0] += time.thread_time() - started
+
+        writer_store.run_group = timed_group  # type: ignore[method-assign]
+        store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS = 3600.0, 10**9
+        appender = object()
+        for record in as_records(frames):
+            if spool.try_append_now([record], appender) is None:
+                raise RuntimeError("the ack journal declined a record")
+        store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS = held
+        gc.collect()
+        await spool.read(0, 1)  # folds everything journaled, then answers
+        if spool.last_id != len(frames) or not cpu[0]:
+            raise RuntimeError("the fold did not take every record")
+        return cpu[0] / len(frames), cpu[0] / len(frames)
+    finally:
+        store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS = held
+        await spool.close()
+
+
+def run_sqlite_insert(frames: list[bytes], directory: Path) -> Timing:
+    """SQLite alone: the same rows, ready, in 100-row INSERTs in one transaction (the store's schema)."""
+    conn = sqlite3.connect(directory / f"plain-{time.monotonic_ns()}.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        for statement in store._SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        rows = [(i + 1, r.kind, 1, r.received_ns, r.payload) for i, r in enumerate(as_records(frames))]
+        chunk = 100
+        insert = "INSERT INTO records (id, kind, source_id, received_ns, payload) VALUES "
+        many = insert + ", ".join(["(?, ?, ?, ?, ?)"] * chunk)
+        full = len(rows) // chunk * chunk
+        params = [tuple(v for row in rows[i : i + chunk] for v in row) for i in range(0, full, chunk)]
+        gc.collect()
+        started = time.thread_time()
+        conn.execute("BEGIN IMMEDIATE")
+        for p in params:
+            conn.execute(many, p)
+        conn.executemany(insert + "(?, ?, ?, ?, ?)", rows[full:])
+        conn.execute("COMMIT")
+        cpu = (time.thread_time() - started) / len(rows)
+        return cpu, cpu
+    finally:
+        conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20000)
@@ -275,6 +340,8 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
             ("baseline: journal append alone", lambda: run_journal(frames, directory)),
             ("spool: try_append_now", lambda: run_spool(frames, directory)),
             ("whole: read callback, real spool", lambda: run_whole(frames, directory)),
+            ("baseline: SQLite insert alone", lambda: asyncio.sleep(0, run_sqlite_insert(frames, directory))),
+            ("fold: writer thread", lambda: run_fold(frames, directory)),
         ]
         best: dict[str, Timing] = {}
         for r in range(args.rounds):
@@ -292,6 +359,7 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
             ("server: read callback, free spool", "baseline: bare ack protocol"),
             ("spool: try_append_now", "baseline: journal append alone"),
             ("whole: read callback, real spool", "baseline: bare ack protocol"),
+            ("fold: writer thread", "baseline: SQLite insert alone"),
         ):
             dl.measured(
                 f"ratio {part:<34} / {base:<31} {best[part][0] / best[base][0]:5.2f}x  "

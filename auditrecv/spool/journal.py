@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # One entry appended in one native call (native/src/journal.rs): encode, CRC-32 and write().
-from auditrecv._native import JournalFile
+from auditrecv._native import JournalFile, JournalLedger
 
 log = logging.getLogger("auditrecv.spool")
 
@@ -145,12 +145,27 @@ class AckJournal:
         last: int = self._file.last_id
         return last
 
-    def append(self, rid: int, kind: str, source_json: bytes, received_ns: int, payload: bytes) -> None:
-        """One entry, durable (as the spool's ``synchronous`` promises) when this returns; raises
-        OSError (then the file is as before), ValueError for a field too long for the format."""
-        self._file.append(rid, kind, source_json, received_ns, payload, self._fsync)
+    def append(
+        self,
+        kept: JournalLedger,
+        kind: str,
+        source_json: bytes,
+        source: object,
+        received_ns: int,
+        payload: bytes,
+        estimate: int,
+        max_records: int,
+    ) -> int | None:
+        """One record, if ``kept``'s budget allows it: the next id, the entry (durable as the spool's
+        ``synchronous`` promises when this returns) and the record kept for the fold, in one native call;
+        its id, or None (nothing written). Raises OSError (then the file is as before and the room 0),
+        ValueError for a field too long for the format."""
+        rid = kept.append(
+            self._file, kind, source_json, source, received_ns, payload, estimate, max_records, self._fsync
+        )
         if self._fsync:
             self.last_sync_seconds = self._file.last_sync_seconds
+        return rid
 
     def append_many(self, entries: Iterable[tuple[int, str, bytes, int, bytes]]) -> None:
         """Several entries (id, kind, source JSON, received_ns, payload) with one ``write()``: all or

@@ -146,6 +146,161 @@ impl JournalFile {
     }
 }
 
+/// One record journaled and not folded into SQLite yet.
+pub struct Kept<T> {
+    pub id: u64,
+    pub received_ns: i64,
+    /// Bytes it will take in the database, roughly (the room checks count with it).
+    pub estimate: u64,
+    /// Index into the ledger's sources.
+    pub source: usize,
+    pub item: T,
+}
+
+/// The records acknowledged through the journal and not folded yet, in id order, with their distinct
+/// sources (a connection's records share one): what the fold turns into rows. Kept natively so that a
+/// stop-and-wait sender's append is one call that leaves no Python objects for the garbage collector
+/// to track, and the fold reads its rows without Python iterating them.
+pub struct Ledger<T, S> {
+    records: Vec<Kept<T>>,
+    /// Distinct sources by key (the Python object's identity), in order of first use.
+    sources: Vec<(usize, S)>,
+    by_key: std::collections::HashMap<usize, usize>,
+    estimate: u64,
+}
+
+impl<T, S> Default for Ledger<T, S> {
+    fn default() -> Self {
+        Self { records: Vec::new(), sources: Vec::new(), by_key: std::collections::HashMap::new(), estimate: 0 }
+    }
+}
+
+impl<T, S> Ledger<T, S> {
+    /// The index of the source with `key`, made by `make` the first time.
+    fn source_index(&mut self, key: usize, make: impl FnOnce() -> S) -> usize {
+        if let Some((last_key, _)) = self.sources.last() {
+            if *last_key == key {
+                return self.sources.len() - 1;
+            }
+        }
+        *self.by_key.entry(key).or_insert_with(|| {
+            self.sources.push((key, make()));
+            self.sources.len() - 1
+        })
+    }
+
+    /// Keep one record (ids increase from one call to the next); returns how many are kept now.
+    pub fn keep(
+        &mut self,
+        id: u64,
+        received_ns: i64,
+        estimate: u64,
+        key: usize,
+        source: impl FnOnce() -> S,
+        item: T,
+    ) -> usize {
+        let source = self.source_index(key, source);
+        self.records.push(Kept { id, received_ns, estimate, source, item });
+        self.estimate += estimate;
+        self.records.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The sum of the kept records' estimates.
+    pub fn estimate(&self) -> u64 {
+        self.estimate
+    }
+
+    /// The highest id kept (0: none).
+    pub fn last_id(&self) -> u64 {
+        self.records.last().map_or(0, |r| r.id)
+    }
+
+    /// Everything kept, leaving this ledger empty (a fold takes it).
+    pub fn take(&mut self) -> Self {
+        std::mem::take(self)
+    }
+
+    /// Put a fold's records back in front of what was kept since (the fold failed).
+    pub fn put_back(&mut self, mut earlier: Self) {
+        let later = std::mem::take(self);
+        let mut moved = Vec::with_capacity(later.sources.len());
+        for (key, source) in later.sources {
+            moved.push(earlier.source_index(key, || source));
+        }
+        for mut r in later.records {
+            r.source = moved[r.source];
+            earlier.estimate += r.estimate;
+            earlier.records.push(r);
+        }
+        *self = earlier;
+    }
+
+    /// The records with an id above `after` (those at or below it are in SQLite already: a crash between
+    /// the fold's commit and the journal's cut).
+    pub fn after(&self, after: u64) -> &[Kept<T>] {
+        let start = self.records.partition_point(|r| r.id <= after);
+        &self.records[start..]
+    }
+
+    /// The distinct sources of `records` (a slice of this ledger's), in order of first use.
+    pub fn sources_of(&self, records: &[Kept<T>]) -> Vec<&S> {
+        let mut seen = vec![false; self.sources.len()];
+        let mut out = Vec::new();
+        for r in records {
+            if !std::mem::replace(&mut seen[r.source], true) {
+                out.push(&self.sources[r.source].1);
+            }
+        }
+        out
+    }
+
+    /// For each record of `records`, its source's position in [`Ledger::sources_of`] of the same slice.
+    pub fn source_positions(&self, records: &[Kept<T>]) -> Vec<usize> {
+        let mut position = vec![usize::MAX; self.sources.len()];
+        let mut next = 0;
+        records
+            .iter()
+            .map(|r| {
+                if position[r.source] == usize::MAX {
+                    position[r.source] = next;
+                    next += 1;
+                }
+                position[r.source]
+            })
+            .collect()
+    }
+}
+
+/// The journal's allowance between folds: the highest id handed out, and the bytes journal appends may
+/// still take (twice a record's estimate: the journal's bytes now, the database's after the fold).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub issued: u64,
+    pub room: i64,
+}
+
+impl Budget {
+    /// The id for one more record of `estimate` bytes, with `kept` records waiting for a fold, if the
+    /// room and `max_records` allow it.
+    pub fn admit(&self, estimate: i64, kept: usize, max_records: usize) -> Option<u64> {
+        (kept < max_records && self.room >= estimate.saturating_mul(2)).then_some(self.issued + 1)
+    }
+
+    /// The admitted record `id` is in the journal.
+    pub fn spend(&mut self, id: u64, estimate: i64) {
+        self.issued = id;
+        self.room = self.room.saturating_sub(estimate.saturating_mul(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +385,49 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(f.pending.is_empty(), "the failed entries are dropped, not written later");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_ledger_keeps_records_in_order_with_their_distinct_sources() {
+        let mut l: Ledger<&str, &str> = Ledger::default();
+        assert_eq!((l.len(), l.last_id(), l.estimate()), (0, 0, 0));
+        assert_eq!(l.keep(1, 10, 100, 0xa, || "a", "r1"), 1);
+        assert_eq!(l.keep(2, 20, 50, 0xb, || "b", "r2"), 2);
+        assert_eq!(l.keep(3, 30, 50, 0xa, || panic!("a is known"), "r3"), 3);
+        assert_eq!((l.len(), l.last_id(), l.estimate()), (3, 3, 200));
+        let rest = l.after(1);
+        assert_eq!(rest.iter().map(|r| r.item).collect::<Vec<_>>(), ["r2", "r3"]);
+        assert_eq!(l.sources_of(rest), [&"b", &"a"], "in order of first use among the records asked about");
+        assert_eq!(l.source_positions(rest), [0, 1]);
+        assert_eq!(l.source_positions(l.after(0)), [0, 1, 0]);
+        assert!(l.after(3).is_empty());
+    }
+
+    #[test]
+    fn a_failed_folds_records_go_back_in_front() {
+        let mut l: Ledger<u64, &str> = Ledger::default();
+        l.keep(1, 0, 1, 0xa, || "a", 1);
+        l.keep(2, 0, 1, 0xb, || "b", 2);
+        let taken = l.take();
+        assert!(l.is_empty() && l.estimate() == 0);
+        l.keep(3, 0, 1, 0xc, || "c", 3);
+        l.keep(4, 0, 1, 0xa, || "a again", 4);
+        l.put_back(taken);
+        assert_eq!(l.after(0).iter().map(|r| r.item).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(l.sources_of(l.after(0)), [&"a", &"b", &"c"], "one source per key");
+        assert_eq!(l.source_positions(l.after(0)), [0, 1, 2, 0]);
+        assert_eq!((l.len(), l.last_id(), l.estimate()), (4, 4, 4));
+    }
+
+    #[test]
+    fn the_budget_admits_while_room_and_the_record_limit_allow() {
+        let mut b = Budget { issued: 7, room: 1000 };
+        assert_eq!(b.admit(500, 0, 10), Some(8));
+        assert_eq!(b.admit(501, 0, 10), None, "twice the estimate must fit");
+        assert_eq!(b.admit(1, 10, 10), None, "as many records kept as allowed");
+        b.spend(8, 300);
+        assert_eq!(b, Budget { issued: 8, room: 400 });
+        assert_eq!(b.admit(200, 1, 10), Some(9));
+        assert_eq!(Budget::default().admit(0, 0, 1), Some(1));
     }
 }

@@ -9,7 +9,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
@@ -1172,6 +1172,197 @@ impl PyJournalFile {
     }
 }
 
+/// `JournalLedger.plan`: count, estimate, first (id, received_ns), distinct sources.
+type FoldPlan<'py> = (usize, u64, Option<(u64, i64)>, Bound<'py, PyList>);
+
+/// A journaled record's Python objects, kept for the fold's rows.
+struct KeptRecord {
+    kind: Py<PyAny>,
+    payload: Py<PyAny>,
+}
+
+/// The records acknowledged through the ack journal and not folded into SQLite yet (`src/journal.rs`,
+/// `Ledger`): kept by one call per record, handed to the fold as a whole (`take`), and turned into the
+/// fold's `INSERT` parameters natively. Guarded by the spool writer's lock like `JournalFile`.
+#[pyclass(module = "auditrecv._native", name = "JournalLedger")]
+#[derive(Default)]
+struct PyJournalLedger {
+    ledger: journal::Ledger<KeptRecord, Py<PyAny>>,
+    budget: journal::Budget,
+}
+
+#[pymethods]
+impl PyJournalLedger {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keep one journaled record (ids increase); returns how many are kept now.
+    #[allow(clippy::too_many_arguments)]
+    fn keep(
+        &mut self,
+        id: u64,
+        kind: Bound<'_, PyAny>,
+        source: Bound<'_, PyAny>,
+        received_ns: i64,
+        payload: Bound<'_, PyAny>,
+        estimate: u64,
+    ) -> PyResult<usize> {
+        let key = source.as_ptr() as usize;
+        let item = KeptRecord { kind: kind.unbind(), payload: payload.unbind() };
+        guard(move || self.ledger.keep(id, received_ns, estimate, key, || source.unbind(), item)).map_err(panic_error)
+    }
+
+    /// Everything kept, as a ledger of its own (no budget); this one is left empty, its budget as it was.
+    fn take(&mut self) -> Self {
+        Self { ledger: self.ledger.take(), budget: journal::Budget::default() }
+    }
+
+    /// A stop-and-wait sender's append in one call: if the budget's room and `max_records` allow it, the
+    /// next id, the entry written to `file` (and `fdatasync`ed with `sync`, without the GIL) and the
+    /// record kept; its id, or None (declined: nothing written). An `OSError` from the write leaves the
+    /// file as it was and the room at 0 (appends go through group commits until a fold looks again).
+    #[pyo3(signature = (file, kind, source_json, source, received_ns, payload, estimate, max_records, sync=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        py: Python<'_>,
+        file: &Bound<'_, PyJournalFile>,
+        kind: Bound<'_, PyString>,
+        source_json: &[u8],
+        source: Bound<'_, PyAny>,
+        received_ns: i64,
+        payload: Bound<'_, PyBytes>,
+        estimate: i64,
+        max_records: usize,
+        sync: bool,
+    ) -> PyResult<Option<u64>> {
+        let Some(id) = self.budget.admit(estimate, self.ledger.len(), max_records) else {
+            return Ok(None);
+        };
+        let mut file = file.borrow_mut();
+        let file = file.open()?;
+        let kind_text = kind.to_str()?;
+        guard(|| file.stage(id, received_ns, kind_text.as_bytes(), source_json, payload.as_bytes()))
+            .map_err(panic_error)?
+            .map_err(too_long)?;
+        if let Err(e) = write_staged(py, file, sync) {
+            if e.is_instance_of::<PyOSError>(py) {
+                self.budget.room = 0;
+            }
+            return Err(e);
+        }
+        self.budget.spend(id, estimate);
+        let key = source.as_ptr() as usize;
+        let item = KeptRecord { kind: kind.into_any().unbind(), payload: payload.into_any().unbind() };
+        guard(move || {
+            self.ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.unbind(), item)
+        })
+        .map_err(panic_error)?;
+        Ok(Some(id))
+    }
+
+    /// The highest id handed out (the journal's and the database's).
+    #[getter]
+    fn get_issued(&self) -> u64 {
+        self.budget.issued
+    }
+
+    #[setter]
+    fn set_issued(&mut self, issued: u64) {
+        self.budget.issued = issued;
+    }
+
+    /// Bytes journal appends may still take before a group looks again (twice each record's estimate).
+    #[getter]
+    fn get_room(&self) -> i64 {
+        self.budget.room
+    }
+
+    #[setter]
+    fn set_room(&mut self, room: i64) {
+        self.budget.room = room;
+    }
+
+    /// Put `earlier` (a fold's records that did not make it) back in front of what was kept since.
+    fn put_back(&mut self, earlier: &Bound<'_, PyJournalLedger>) -> PyResult<()> {
+        let earlier = earlier.borrow_mut().ledger.take();
+        guard(move || self.ledger.put_back(earlier)).map_err(panic_error)
+    }
+
+    /// The number of records kept.
+    fn __len__(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// The highest id kept (0: none).
+    #[getter]
+    fn last_id(&self) -> u64 {
+        self.ledger.last_id()
+    }
+
+    /// The sum of the kept records' estimates.
+    #[getter]
+    fn estimate(&self) -> u64 {
+        self.ledger.estimate()
+    }
+
+    /// What a fold of the records with ids above `after_id` needs before its rows: their count, the
+    /// sum of their estimates, the (id, received_ns) of the first of them, and their distinct sources
+    /// (in order of first use: `rows` takes their source ids in that order).
+    fn plan<'py>(&self, py: Python<'py>, after_id: u64) -> PyResult<FoldPlan<'py>> {
+        let records = self.ledger.after(after_id);
+        let estimate = records.iter().map(|r| r.estimate).sum();
+        let first = records.first().map(|r| (r.id, r.received_ns));
+        let sources = PyList::new(py, self.ledger.sources_of(records).into_iter().map(|s| s.bind(py)))?;
+        Ok((records.len(), estimate, first, sources))
+    }
+
+    /// The fold's `INSERT` parameters for the records with ids above `after_id`, `source_ids` in the
+    /// order `plan` gave the sources: each full chunk of `chunk` rows as one flat tuple (id, kind,
+    /// source id, received_ns, payload per row; one multi-row `INSERT`), and the rest as one tuple per
+    /// row (`executemany`).
+    fn rows<'py>(
+        &self,
+        py: Python<'py>,
+        after_id: u64,
+        source_ids: Vec<i64>,
+        chunk: usize,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let records = self.ledger.after(after_id);
+        let positions = guard(|| self.ledger.source_positions(records)).map_err(panic_error)?;
+        if positions.iter().any(|&p| p >= source_ids.len()) {
+            return Err(PyValueError::new_err("rows: fewer source ids than the plan's sources"));
+        }
+        let chunk = chunk.max(1);
+        let full = records.len() / chunk * chunk;
+        let row = |i: usize| -> PyResult<[Bound<'py, PyAny>; 5]> {
+            let r = &records[i];
+            Ok([
+                r.id.into_pyobject(py)?.into_any(),
+                r.item.kind.bind(py).clone(),
+                source_ids[positions[i]].into_pyobject(py)?.into_any(),
+                r.received_ns.into_pyobject(py)?.into_any(),
+                r.item.payload.bind(py).clone(),
+            ])
+        };
+        let chunks = PyList::empty(py);
+        for start in (0..full).step_by(chunk) {
+            let mut flat = Vec::with_capacity(chunk * 5);
+            for i in start..start + chunk {
+                flat.extend(row(i)?);
+            }
+            chunks.append(PyTuple::new(py, flat)?)?;
+        }
+        let rest = PyList::empty(py);
+        for i in full..records.len() {
+            rest.append(PyTuple::new(py, row(i)?)?)?;
+        }
+        Ok((chunks, rest))
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -1199,6 +1390,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BsmDocuments>()?;
     m.add_class::<LinuxDocuments>()?;
     m.add_class::<PyJournalFile>()?;
+    m.add_class::<PyJournalLedger>()?;
     load_errno_messages(m.py())?;
     m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
     m.add_function(wrap_pyfunction!(linux_decode_raw_into, m)?)?;

@@ -9,6 +9,7 @@ import errno
 import logging
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -144,6 +145,42 @@ async def test_one_fold_keeps_each_records_own_source_and_order(path: Path) -> N
         assert [r.source for _, r in await spool.read(0, 100)] == [sources[i % 3] for i in range(30)]
 
 
+async def test_a_fold_that_fails_keeps_its_records_in_front_of_later_ones(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold whose transaction fails leaves its records acknowledged and kept: the next fold takes them
+    with those journaled meanwhile, ids and order as given (250 records: full 100-row chunks and a rest)."""
+    monkeypatch.setattr(store, "_FOLD_RETRY_SECONDS", 0.01)
+    real = store._Store._transaction
+    failed: list[int] = []
+    fold_failed = threading.Event()
+
+    def fails_once(
+        self: store._Store, appends: list[store._Append], deletes: list[store._Delete], journaled: object = None
+    ) -> store._GroupResult:
+        if journaled and not failed:
+            failed.append(len(journaled))  # type: ignore[arg-type]
+            fold_failed.set()
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, appends, deletes, journaled)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store._Store, "_transaction", fails_once)
+    sender = object()
+    async with await Spool.open(path, synchronous="normal") as spool:
+        for n in range(150):
+            assert spool.try_append_now([rec(b"%d" % n, ns=n)], sender) == [n + 1]
+        spool._writer.request_fold()
+        assert await asyncio.to_thread(fold_failed.wait, 10)
+        for n in range(150, 250):
+            assert spool.try_append_now([rec(b"%d" % n, ns=n)], sender) == [n + 1]
+        got = await spool.read(0, 1000)
+        assert failed and 1 <= failed[0] <= 150
+        assert [(rid, r.payload, r.received_ns) for rid, r in got] == [(n + 1, b"%d" % n, n) for n in range(250)]
+        assert spool.count() == 250 and spool.metrics.journaled == 250
+    async with await Spool.open(path) as spool:
+        assert [rid for rid, _ in await spool.read(0, 1000)] == list(range(1, 251))
+
+
 async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fast_disk: None) -> None:
     """With "full", a sender that is not alone shares group commits: try_append_now declines, and the
     append that follows for the same sender sees the same decision (declining changed nothing)."""
@@ -267,9 +304,10 @@ async def test_a_slow_fdatasync_sends_full_appends_back_to_the_group_commit(path
         real = journal.append
         sync_seconds = [0.001]
 
-        def timed(*entry: object) -> None:
-            real(*entry)  # type: ignore[arg-type]
+        def timed(*entry: object) -> int | None:
+            rid = real(*entry)  # type: ignore[arg-type]
             journal.last_sync_seconds = sync_seconds[0]
+            return rid
 
         journal.append = timed  # type: ignore[method-assign]
         ids = [i for n in range(3) for i in await spool.append([rec(b"fast %d" % n)])]

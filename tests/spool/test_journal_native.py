@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from auditrecv._native import JournalFile
+from auditrecv._native import JournalFile, JournalLedger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -121,3 +121,55 @@ async def test_recovery_reads_what_the_native_writer_journaled(tmp_path: Path) -
     assert [(rid, r.payload, r.source, r.received_ns) for rid, r in got] == [
         (n + 1, r.payload, r.source, r.received_ns) for n, r in enumerate(records)
     ]
+
+
+def test_the_ledger_hands_a_fold_its_rows_and_takes_a_failed_fold_back_in_front() -> None:
+    """The fold's input (``JournalLedger``): records after the id SQLite has, their distinct sources in
+    order of first use, and the INSERT parameters (full chunks flat, the rest row by row)."""
+    a, b = Source(transport="a"), Source(transport="b")
+    ledger = JournalLedger()
+    for i in range(1, 8):
+        assert ledger.keep(i, "linux", b if i % 3 == 0 else a, -i, b"p%d" % i, 10 + i) == i
+    assert (len(ledger), ledger.last_id, ledger.estimate) == (7, 7, sum(10 + i for i in range(1, 8)))
+    count, estimate, first, sources = ledger.plan(2)
+    assert (count, estimate, first) == (5, sum(10 + i for i in range(3, 8)), (3, -3))
+    assert sources == [b, a] and sources[0] is b
+    expected = [(i, "linux", 20 if i % 3 == 0 else 10, -i, b"p%d" % i) for i in range(3, 8)]
+    assert ledger.rows(2, [20, 10], 2) == ([expected[0] + expected[1], expected[2] + expected[3]], [expected[4]])
+    with pytest.raises(ValueError, match="fewer source ids"):
+        ledger.rows(2, [20], 2)
+    assert ledger.plan(7) == (0, 0, None, []) and ledger.rows(7, [], 100) == ([], [])
+
+    taken = ledger.take()
+    assert (len(ledger), ledger.estimate, ledger.last_id, len(taken)) == (0, 0, 0, 7)
+    ledger.keep(8, "bsm", b, 8, b"p8", 1)
+    ledger.put_back(taken)
+    assert len(taken) == 0 and (len(ledger), ledger.last_id) == (8, 8)
+    assert ledger.plan(0)[3] == [a, b]
+    assert [row[:3] for row in ledger.rows(0, [1, 2], 100)[1]] == [
+        *((i, "linux", 2 if i % 3 == 0 else 1) for i in range(1, 8)),
+        (8, "bsm", 2),
+    ]
+
+
+def test_the_ledgers_append_writes_keeps_and_spends_its_budget_in_one_call(tmp_path: Path) -> None:
+    """``JournalLedger.append``: declined without room or over the record limit (nothing written), else
+    the next id, the entry ``encode_entry`` makes, the record kept; a refused entry spends nothing."""
+    path = tmp_path / "j"
+    file, ledger, src = JournalFile(path), JournalLedger(), Source(transport="audisp_remote")
+    ledger.issued, ledger.room = 41, 250
+    assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 126, 10) is None, "twice 126 > 250"
+    assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 125, 0) is None, "the record limit"
+    assert path.read_bytes() == b"" and len(ledger) == 0
+    assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 100, 10) == 42
+    assert path.read_bytes() == encode_entry(42, "linux", "{}", 7, b"payload")
+    assert (ledger.issued, ledger.room, len(ledger), ledger.last_id, ledger.estimate) == (42, 50, 1, 42, 100)
+    assert ledger.rows(0, [3], 100) == ([], [(42, "linux", 3, 7, b"payload")])
+    with pytest.raises(ValueError, match="too long"):
+        ledger.append(file, "k" * 256, b"{}", src, 7, b"", 1, 10)
+    assert (ledger.issued, ledger.room, len(ledger)) == (42, 50, 1), "a refused entry spends nothing"
+    taken = ledger.take()
+    assert (taken.issued, taken.room, ledger.issued, ledger.room) == (0, 0, 42, 50), "the budget stays"
+    file.close()
+    with pytest.raises(ValueError, match="closed"):
+        ledger.append(file, "linux", b"{}", src, 7, b"", 1, 10)

@@ -6,7 +6,7 @@ This directory deliberately has no ``__init__.py``: the wheel built from native/
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 __version__: Final[str]
 
@@ -387,3 +387,56 @@ class JournalFile:
     @property
     def last_sync_seconds(self) -> float:
         """How long the last ``fdatasync`` took."""
+
+class JournalLedger:
+    """The records acknowledged through the ack journal and not folded into SQLite yet, in id order
+    (``native/src/journal.rs``, ``Ledger``): kept with one call per record (no Python object per record
+    for the garbage collector to track), taken whole by a fold, which gets its ``INSERT`` parameters
+    from here. Records sharing one source object (a connection's) share its source id. Not thread-safe:
+    the spool writer's lock guards every call."""
+
+    def __init__(self) -> None: ...
+    def keep(self, id: int, kind: str, source: object, received_ns: int, payload: bytes, estimate: int) -> int:
+        """Keep one record (ids increase from call to call); returns how many are kept now."""
+    def take(self) -> JournalLedger:
+        """Everything kept, as a ledger of its own (a fold's, without a budget); this one is left empty and
+        keeps its budget."""
+    def append(
+        self,
+        file: JournalFile,
+        kind: str,
+        source_json: bytes,
+        source: object,
+        received_ns: int,
+        payload: bytes,
+        estimate: int,
+        max_records: int,
+        sync: bool = False,
+    ) -> int | None:
+        """A stop-and-wait sender's append in one call: if ``room`` holds twice ``estimate`` and fewer than
+        ``max_records`` are kept, the next id (``issued + 1``), its entry written to ``file`` (then
+        ``fdatasync`` without the GIL with ``sync``), the record kept, ``issued`` and ``room`` moved on;
+        the id, or None (declined, nothing written). ``OSError``: the file as before and ``room`` 0."""
+    issued: int
+    """The highest id handed out so far (the journal's and the database's)."""
+    room: int
+    """Bytes journal appends may still take before a group looks again."""
+    def put_back(self, earlier: JournalLedger) -> None:
+        """Put ``earlier`` (a fold's records that did not make it; emptied) in front of what was kept since."""
+    def __len__(self) -> int: ...
+    @property
+    def last_id(self) -> int:
+        """The highest id kept (0: none)."""
+    @property
+    def estimate(self) -> int:
+        """The sum of the kept records' estimates (bytes in the database, roughly)."""
+    def plan(self, after_id: int) -> tuple[int, int, tuple[int, int] | None, list[Any]]:
+        """For a fold of the records with ids above ``after_id`` (those below are in SQLite already): their
+        count, the sum of their estimates, (id, received_ns) of the first, and their distinct sources in
+        order of first use (``rows`` takes their source ids in that order)."""
+    def rows(
+        self, after_id: int, source_ids: list[int], chunk: int
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str, int, int, bytes]]]:
+        """The ``INSERT`` parameters of those records: each full chunk of ``chunk`` rows as one flat tuple
+        (id, kind, source id, received_ns, payload per row), the rest one tuple per row. ``ValueError``
+        when ``source_ids`` is shorter than the plan's sources."""
