@@ -4,7 +4,7 @@
 
 use blake2b_simd::Params;
 
-use super::common::{Source, base64url_nopad};
+use super::common::Source;
 
 /// `host_identity`: the authenticated principal, else the peer address.
 pub fn host_identity(source: &Source) -> String {
@@ -18,12 +18,72 @@ pub fn host_identity(source: &Source) -> String {
 /// `document_id(kind, source, raw_parts)`: base64url(blake2b-128 personalised "auditrecv-id-v1" of the
 /// length-framed kind, host identity and raw parts), no padding: 22 characters.
 pub fn document_id(kind: &str, identity: &str, raw_parts: &[&[u8]]) -> String {
-    let mut state = Params::new().hash_length(16).personal(b"auditrecv-id-v1").to_state();
+    let mut framed = Framed {
+        state: Params::new().hash_length(16).personal(b"auditrecv-id-v1").to_state(),
+        len: 0,
+        buf: [0; STAGE],
+    };
     for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
-        state.update(&(part.len() as u64).to_be_bytes());
-        state.update(part);
+        framed.push(&(part.len() as u64).to_be_bytes());
+        framed.push(part);
     }
-    base64url_nopad(state.finalize().as_bytes())
+    framed.flush();
+    base64url_16(framed.state.finalize().as_bytes())
+}
+
+/// Bytes staged before the hash sees them: eight BLAKE2b blocks, so that the small pieces (an event's
+/// lines, the eight-byte lengths) reach `State::update` as a few long runs. Fed piece by piece, each call
+/// buffering and compressing on its own, the work around the compression was a third of it (callgrind,
+/// 3296 Linux documents: 4.9M instructions besides 12.3M compressing; staged, 1.7M).
+const STAGE: usize = 1024;
+
+struct Framed {
+    state: blake2b_simd::State,
+    len: usize,
+    buf: [u8; STAGE],
+}
+
+impl Framed {
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) {
+        if let Some(room) = self.buf.get_mut(self.len..self.len + bytes.len()) {
+            room.copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            self.flush();
+            if bytes.len() < STAGE {
+                self.buf[..bytes.len()].copy_from_slice(bytes);
+                self.len = bytes.len();
+            } else {
+                self.state.update(bytes);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.state.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// `base64url_nopad` of a 16-byte digest, written on the stack: five groups of three bytes and the last
+/// byte's two characters.
+fn base64url_16(digest: &[u8]) -> String {
+    let mut out = [0u8; 22];
+    let mut groups = digest.chunks_exact(3);
+    for (chars, group) in out.chunks_exact_mut(4).zip(&mut groups) {
+        let n = (u32::from(group[0]) << 16) | (u32::from(group[1]) << 8) | u32::from(group[2]);
+        for (i, c) in chars.iter_mut().enumerate() {
+            *c = B64_URL[((n >> (18 - 6 * i)) & 63) as usize];
+        }
+    }
+    let last = groups.remainder().first().copied().unwrap_or(0);
+    out[20] = B64_URL[usize::from(last >> 2)];
+    out[21] = B64_URL[usize::from((last & 3) << 4)];
+    // The table's characters are ASCII: the check cannot fail.
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
@@ -40,5 +100,50 @@ mod tests {
         assert_ne!(id, document_id("bsm", "peer:other", &[b"\x14"]));
         let s = Source { peer: "p".into(), principal: "host/x@R".into(), authenticated: true, ..Source::default() };
         assert_eq!(host_identity(&s), "principal:host/x@R");
+    }
+
+    /// The recipe as it was written first: one `update` per length and part, `base64url_nopad`.
+    fn piecewise(kind: &str, identity: &str, raw_parts: &[&[u8]]) -> String {
+        let mut state = Params::new().hash_length(16).personal(b"auditrecv-id-v1").to_state();
+        for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
+            state.update(&(part.len() as u64).to_be_bytes());
+            state.update(part);
+        }
+        crate::ecs::common::base64url_nopad(state.finalize().as_bytes())
+    }
+
+    #[test]
+    fn staged_equals_piecewise() {
+        // parts around the stage's size and the block size, empty parts, many parts
+        let bytes: Vec<u8> = (0..6000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let sizes = [
+            0, 1, 7, 8, 9, 100, 119, 120, 121, 127, 128, 129, 1000, 1007, 1008, 1015, 1016, 1017, 1023, 1024, 1025,
+            2048, 4999,
+        ];
+        for &a in &sizes {
+            for &b in &sizes {
+                let parts = [&bytes[..a], &bytes[a % 7..a % 7 + b], &bytes[..0], &bytes[3..3 + b.min(40)]];
+                for n in 0..=parts.len() {
+                    assert_eq!(
+                        document_id("linux", "peer:192.0.2.8", &parts[..n]),
+                        piecewise("linux", "peer:192.0.2.8", &parts[..n])
+                    );
+                }
+            }
+        }
+        let many: Vec<&[u8]> = (0..300).map(|i| &bytes[i..i + i % 50]).collect();
+        assert_eq!(document_id("bsm", "principal:host/x@R", &many), piecewise("bsm", "principal:host/x@R", &many));
+        let long_identity = "x".repeat(3000);
+        assert_eq!(document_id("bsm", &long_identity, &[b"\x14"]), piecewise("bsm", &long_identity, &[b"\x14"]));
+    }
+
+    #[test]
+    fn base64_of_digests() {
+        for seed in 0..=255u8 {
+            let digest: Vec<u8> =
+                (0..16u8).map(|i| seed.wrapping_mul(31).wrapping_add(i.wrapping_mul(seed | 1))).collect();
+            assert_eq!(base64url_16(&digest), crate::ecs::common::base64url_nopad(&digest));
+        }
+        assert_eq!(base64url_16(&[0xff; 16]), crate::ecs::common::base64url_nopad(&[0xff; 16]));
     }
 }
