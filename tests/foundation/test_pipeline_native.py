@@ -341,9 +341,8 @@ def assert_pipeline_as_builder(cfg: Config, items: list[tuple[int, SpoolRecord]]
     assert {k: pipeline.stats[k] for k in stats} == dict(stats)
 
 
-def test_a_clean_bsm_read_goes_to_the_sink_as_one_body(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every record of a read made a document, none a dead letter nor cut: its native body is handed to the
-    sink whole (`BulkBatch.add_body`), the same lines as written document by document."""
+def _count_whole_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of documents of each body handed to the sink whole, as they are handed."""
     bodies: list[int] = []
     add_body = BulkBatch.add_body
 
@@ -352,6 +351,13 @@ def test_a_clean_bsm_read_goes_to_the_sink_as_one_body(monkeypatch: pytest.Monke
         add_body(self, body, ends, ids, indexes, tokens)
 
     monkeypatch.setattr(BulkBatch, "add_body", recording)
+    return bodies
+
+
+def test_a_clean_bsm_read_goes_to_the_sink_as_one_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every record of a read made a document, none a dead letter nor cut: its native body is handed to the
+    sink whole (`BulkBatch.add_body`), the same lines as written document by document."""
+    bodies = _count_whole_bodies(monkeypatch)
     records = [
         B.record(B.header32(6152, 1_700_000_000 + i, 0, version=11), b"\x28" + B.str16(f"r{i}")) for i in range(120)
     ]
@@ -591,14 +597,7 @@ def test_clean_linux_bodies_go_to_the_sink_whole(monkeypatch: pytest.MonkeyPatch
     """A LinuxDocuments body whose every event made a clean document is handed to the sink as it is
     (`BulkBatch.add_body`), the same lines as the builder writes them event by event; one holding a
     document cut to [limits] goes document by document (its cut is counted and logged)."""
-    bodies: list[int] = []
-    add_body = BulkBatch.add_body
-
-    def recording(self: BulkBatch[Any], body: bytes, ends: Any, ids: Any, indexes: Any, tokens: Any) -> None:
-        bodies.append(len(ids))
-        add_body(self, body, ends, ids, indexes, tokens)
-
-    monkeypatch.setattr(BulkBatch, "add_body", recording)
+    bodies = _count_whole_bodies(monkeypatch)
     lines = [f"type=USER_LOGIN msg=audit(1700000000.{i:03d}:{i}): pid=1 uid=0 res=success".encode() for i in range(90)]
     items = [(i + 1, SpoolRecord("linux", line, LINUX, 1_700_000_000_000_000_000 + i)) for i, line in enumerate(lines)]
     assert_pipeline_as_builder(linux_cfg(batch=50), items, record_clock=True)

@@ -111,14 +111,24 @@ def test_retention_of_days_and_hours_loads() -> None:
     assert parse_config('[search]\nretention = "12h"\n').search.retention == "12h"
 
 
+TEMPLATES_WITHOUT_POLICY = [
+    "component_template/auditrecv-ecs-mappings",
+    "component_template/auditrecv-settings",
+    "index_template/auditrecv",
+]
+
+
+async def _install_with_retention(fake: FakeEngine) -> list[str]:
+    settings = Search(urls=[fake.url], retention="90d")
+    async with BulkIndexer(settings) as idx:
+        info = await detect_engine(idx)
+        return await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
+
+
 async def test_ilm_policy_goes_in_before_the_templates_that_name_it() -> None:
     fake = await FakeEngine(flavor="elasticsearch", version="8.19.21").start()
     try:
-        settings = Search(urls=[fake.url], retention="90d")
-        async with BulkIndexer(settings) as idx:
-            info = await detect_engine(idx)
-            names = await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
-        assert names[0] == "ilm_policy/auditrecv-retention"
+        assert (await _install_with_retention(fake))[0] == "ilm_policy/auditrecv-retention"
         assert fake.templates["_ilm/auditrecv-retention"] == DAILY_ILM
     finally:
         await fake.stop()
@@ -144,15 +154,7 @@ async def test_a_changed_ism_policy_is_updated_with_its_sequence_number() -> Non
 async def test_without_an_ism_plugin_the_templates_still_go_in(caplog: pytest.LogCaptureFixture) -> None:
     fake = await FakeEngine(flavor="opensearch", version="2.19.1").start()
     try:
-        settings = Search(urls=[fake.url], retention="90d")
-        async with BulkIndexer(settings) as idx:
-            info = await detect_engine(idx)
-            names = await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
-        assert names == [
-            "component_template/auditrecv-ecs-mappings",
-            "component_template/auditrecv-settings",
-            "index_template/auditrecv",
-        ]
+        assert await _install_with_retention(fake) == TEMPLATES_WITHOUT_POLICY
         assert "ISM policy 'auditrecv-retention' not installed" in caplog.text
     finally:
         await fake.stop()
@@ -162,15 +164,7 @@ async def test_without_ilm_the_templates_go_in_without_the_lifecycle_setting(cap
     fake = await FakeEngine(flavor="elasticsearch", version="8.19.21").start()
     fake.ilm = False
     try:
-        settings = Search(urls=[fake.url], retention="90d")
-        async with BulkIndexer(settings) as idx:
-            info = await detect_engine(idx)
-            names = await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
-        assert names == [
-            "component_template/auditrecv-ecs-mappings",
-            "component_template/auditrecv-settings",
-            "index_template/auditrecv",
-        ]
+        assert await _install_with_retention(fake) == TEMPLATES_WITHOUT_POLICY
         index_settings = fake.templates["_component_template/auditrecv-settings"]["template"]["settings"]["index"]
         assert "lifecycle" not in index_settings and index_settings["codec"] == "best_compression"
         assert "retention not applied" in caplog.text and "no index lifecycle management" in caplog.text
@@ -183,11 +177,8 @@ async def test_an_ilm_policy_the_engine_refuses_stops_the_templates() -> None:
     fake = await FakeEngine(flavor="elasticsearch", version="8.19.21").start()
     fake.reject_templates["auditrecv-retention"] = "[delete] unknown field [nonsense]"
     try:
-        settings = Search(urls=[fake.url], retention="90d")
-        async with BulkIndexer(settings) as idx:
-            info = await detect_engine(idx)
-            with pytest.raises(TemplateError, match="rejected ilm_policy 'auditrecv-retention'"):
-                await install_templates(idx, info, build_templates(info.flavor, info.version, settings))
+        with pytest.raises(TemplateError, match="rejected ilm_policy 'auditrecv-retention'"):
+            await _install_with_retention(fake)
         assert "_component_template/auditrecv-settings" not in fake.templates
     finally:
         await fake.stop()
