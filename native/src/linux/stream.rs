@@ -130,6 +130,13 @@ pub enum ChunkError<E> {
     Sink(E),
 }
 
+/// The largest chunk size `decode_raw_chunked` reserves up front (a larger one, such as `decode_raw`'s
+/// `usize::MAX`, grows as written).
+const MAX_CHUNK_RESERVE: usize = 64 << 20;
+
+/// Room reserved past the chunk size for the events of the line that crosses it.
+const CHUNK_OVERSHOOT: usize = 64 << 10;
+
 /// `decode_raw`, handing the output to `sink` in pieces of whole lines once they reach `chunk_bytes`
 /// (and the rest at the end), as `decode --raw` writes its output while it reads: the memory stays
 /// bounded by the chunk size. `sink` gets the full buffer and returns one to fill next (it may return
@@ -144,6 +151,11 @@ pub fn decode_raw_chunked<'a, E>(
 ) -> Result<u64, ChunkError<E>> {
     let mut decoder = LineDecoder::new(settings);
     let mut out = JsonWriter::default();
+    // The buffer is handed over once it reaches `chunk_bytes`, so it is sized for that from the start
+    // (plus room for the line that crosses it): no doubling and copying on the way up.
+    if chunk_bytes <= MAX_CHUNK_RESERVE {
+        out.buf.reserve(chunk_bytes + CHUNK_OVERSHOOT);
+    }
     let mut events = Vec::new();
     let mut written = 0;
     let mut result = Ok(());
@@ -264,6 +276,14 @@ mod tests {
         });
         assert_eq!(err, Err(ChunkError::Decode(DecodeError::Json(crate::json::INTEGER_RANGE))));
         assert_eq!(got.iter().filter(|&&b| b == b'\n').count(), 1);
+        // the buffer is sized for a chunk from the start
+        let mut capacities = Vec::new();
+        decode_raw_chunked(log_lines(log.as_bytes()), "t", Settings::default(), 4096, |c| {
+            capacities.push(c.capacity());
+            Ok::<_, ()>(c)
+        })
+        .unwrap();
+        assert_eq!(capacities, [4096 + CHUNK_OVERSHOOT]);
     }
 
     #[test]
