@@ -679,6 +679,7 @@ fn truthy(v: Option<&Value>) -> Option<&Value> {
         Value::Int(i) => *i != 0,
         Value::UInt(u) => *u != 0,
         Value::Big(u) => *u != 0,
+        Value::NegativeBig(_) => true,
         Value::Str(s) => !s.is_empty(),
         Value::List(l) => !l.is_empty(),
         Value::Obj(o) => !o.is_empty(),
@@ -698,6 +699,7 @@ fn push_py_str(out: &mut String, v: &Value) {
         Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::UInt(u) => out.push_str(itoa::Buffer::new().format(*u)),
         Value::Big(u) => out.push_str(itoa::Buffer::new().format(*u)),
+        Value::NegativeBig(n) => out.push_str(itoa::Buffer::new().format(*n)),
         other => {
             let mut w = crate::json::JsonWriter::default();
             let _ = other.write(&mut w);

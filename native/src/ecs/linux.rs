@@ -304,6 +304,8 @@ fn int_value(n: &PyInt) -> Value {
         Value::UInt(v)
     } else if crate::json::big_integers_allowed() {
         Value::Raw(n.value.to_string().into_bytes()) // exact, for the sink to refuse (see batch.rs)
+    } else if n.value < 0 {
+        Value::NegativeBig(n.value)
     } else {
         Value::Big(n.value.unsigned_abs())
     }
@@ -1978,6 +1980,24 @@ mod tests {
         assert_eq!(path_id_text(Some(&int(0))).as_deref(), Some("0"));
         assert_eq!(path_id_text(Some(&int(12))).as_deref(), Some("12"));
         assert_eq!(path_id_text(Some(&int(-1))), None);
+    }
+
+    #[test]
+    fn v1_integers_below_64_bits_are_refused_as_orjson_does() {
+        let write = |v: i128| {
+            let value = int_value(&PyInt { value: v, ..py_int("0", 10).unwrap() });
+            let mut w = JsonWriter::default();
+            value.write(&mut w).map(|()| String::from_utf8(w.buf).unwrap())
+        };
+        assert_eq!(write(i128::from(i64::MIN)).as_deref(), Ok("-9223372036854775808"));
+        assert_eq!(write(i128::from(u64::MAX)).as_deref(), Ok("18446744073709551615"));
+        // once written as its absolute value, 9223372036854775809
+        assert_eq!(write(i128::from(i64::MIN) - 1), Err(crate::json::INTEGER_RANGE));
+        assert_eq!(write(-(1i128 << 64)), Err(crate::json::INTEGER_RANGE));
+        assert_eq!(write(1i128 << 64), Err(crate::json::INTEGER_RANGE));
+        let mut doc = Obj::new();
+        doc.push("return", int_value(&PyInt { value: i128::from(i64::MIN) - 1, ..py_int("0", 10).unwrap() }));
+        assert!(crate::ecs::deadletter::holds_unencodable(&doc));
     }
 
     #[test]
