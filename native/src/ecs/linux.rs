@@ -1093,7 +1093,7 @@ pub fn write_linux_ecs<T>(
         match key {
             Top::Timestamp => {
                 w.key("@timestamp");
-                w.str(stamp);
+                w.plain(stamp);
             }
             Top::Labels => {
                 w.key("labels");
@@ -1112,25 +1112,25 @@ pub fn write_linux_ecs<T>(
                 });
                 if !cat.category.is_empty() {
                     w.key("category");
-                    w.str_list(cat.category.as_slice());
+                    w.plain_list(cat.category.as_slice());
                 }
                 if !cat.types.is_empty() {
                     w.key("type");
-                    w.str_list(cat.types.as_slice());
+                    w.plain_list(cat.types.as_slice());
                 }
                 put_str(w, "action", Some(&cat.action));
                 w.key("module");
-                w.str("auditd");
+                w.plain("auditd");
                 w.key("dataset");
-                w.str("linux.audit");
+                w.plain("linux.audit");
                 match type_num {
                     Some(Num::Small(n)) => {
                         w.key("code");
-                        w.str(itoa::Buffer::new().format(*n));
+                        w.plain(itoa::Buffer::new().format(*n));
                     }
                     Some(n) => {
                         w.key("code");
-                        w.str(&n.to_string());
+                        w.plain(&n.to_string());
                     }
                     None => {}
                 }
@@ -1395,7 +1395,7 @@ impl Auditd<'_> {
         match self.outcome {
             "success" | "failure" => {
                 w.key("result");
-                w.str(if self.outcome == "success" { "success" } else { "fail" });
+                w.plain(if self.outcome == "success" { "success" } else { "fail" });
             }
             _ => {}
         }
@@ -1459,7 +1459,7 @@ impl Auditd<'_> {
             w.str(&full);
         }
         w.key("complete");
-        w.str(event.complete.as_str());
+        w.plain(event.complete.as_str());
         if event.lost_before > 0 {
             w.key("lost_before");
             w.u64(u64::from(event.lost_before));
