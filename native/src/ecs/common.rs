@@ -804,6 +804,9 @@ mod tests {
         assert_eq!(valid_ip("01.2.3.4"), None);
         assert_eq!(valid_ip(" 1.2.3.4"), None);
         assert_eq!(valid_ip("golden-sender.example"), None);
+        for scoped_wrong in ["fe80::1%", "fe80::1%a%b", "host%eth0", "%eth0"] {
+            assert_eq!(valid_ip(scoped_wrong), None, "{scoped_wrong}");
+        }
         assert_eq!(routable_ip("0.0.0.0"), None);
         assert_eq!(routable_ip("::"), None);
         assert_eq!(routable_ip("::0.0.0.0"), None);
