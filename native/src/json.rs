@@ -293,6 +293,33 @@ impl JsonWriter {
         }
     }
 
+    /// Text known to need no escape (the mappers' literals and tables' words, formatted numbers and
+    /// times): quoted without looking for escapes, as [`JsonWriter::key`] writes keys.
+    #[inline]
+    pub fn plain(&mut self, s: &str) {
+        debug_assert!(first_escape(s.as_bytes()).is_none(), "{s:?} needs escapes");
+        let bytes = s.as_bytes();
+        self.longest = self.longest.max(bytes.len());
+        if bytes.len() <= SHORT {
+            self.quoted_short(bytes);
+            return;
+        }
+        self.buf.reserve(bytes.len() + 2);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(bytes);
+        self.buf.push(b'"');
+    }
+
+    /// A list of texts known to need no escape ([`JsonWriter::plain`]).
+    pub fn plain_list(&mut self, items: &[&str]) {
+        self.begin_arr();
+        for s in items {
+            self.item();
+            self.plain(s);
+        }
+        self.end_arr();
+    }
+
     /// A short text quoted (most keys and values): copied as a few fixed-size words, overlapping,
     /// into a quoted block of fixed size, which goes into the buffer whole and is cut to the text's
     /// length (a call to memcpy, or a loop over the bytes, costs more for these).
@@ -455,6 +482,19 @@ mod tests {
             w.str(t);
             w.end_arr();
             assert_eq!(w.buf, format!("[\"{t}\",\"{t}\"]").as_bytes(), "{end}");
+        }
+    }
+
+    #[test]
+    fn plain_texts_are_written_as_str_writes_them() {
+        let text = "2026-12-03T13:15:35.123456789Z linux.audit";
+        for end in 0..=text.len() {
+            let t = &text[..end];
+            let (mut plain, mut checked) = (JsonWriter::with_capacity(0), JsonWriter::with_capacity(0));
+            plain.plain_list(&[t, "auditd"]);
+            checked.str_list(&[t, "auditd"]);
+            assert_eq!(plain.buf, checked.buf, "{end}");
+            assert_eq!(plain.longest_text(), checked.longest_text(), "{end}");
         }
     }
 

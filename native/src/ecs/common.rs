@@ -305,20 +305,22 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 fn base64_with(data: &[u8], table: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..4 {
-            if i < chars {
-                out.push(table[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else if pad {
-                out.push('=');
-            }
-        }
+    let sextet = |n: u32, i: u32| table[((n >> (18 - 6 * i)) & 63) as usize];
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    let whole = data.chunks_exact(3);
+    let tail = whole.remainder();
+    // four characters per three bytes, written as one block (a push per character costs more)
+    for chunk in whole {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        out.extend_from_slice(&[sextet(n, 0), sextet(n, 1), sextet(n, 2), sextet(n, 3)]);
     }
-    out
+    if !tail.is_empty() {
+        let n = (u32::from(tail[0]) << 16) | (u32::from(*tail.get(1).unwrap_or(&0)) << 8);
+        let quad = [sextet(n, 0), sextet(n, 1), if tail.len() == 2 { sextet(n, 2) } else { b'=' }, b'='];
+        out.extend_from_slice(if pad { &quad } else { &quad[..=tail.len()] });
+    }
+    // the tables and the padding are ASCII
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// `base64.b64encode(data)`.
@@ -679,6 +681,7 @@ fn truthy(v: Option<&Value>) -> Option<&Value> {
         Value::Int(i) => *i != 0,
         Value::UInt(u) => *u != 0,
         Value::Big(u) => *u != 0,
+        Value::NegativeBig(_) => true,
         Value::Str(s) => !s.is_empty(),
         Value::List(l) => !l.is_empty(),
         Value::Obj(o) => !o.is_empty(),
@@ -698,6 +701,7 @@ fn push_py_str(out: &mut String, v: &Value) {
         Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::UInt(u) => out.push_str(itoa::Buffer::new().format(*u)),
         Value::Big(u) => out.push_str(itoa::Buffer::new().format(*u)),
+        Value::NegativeBig(n) => out.push_str(itoa::Buffer::new().format(*n)),
         other => {
             let mut w = crate::json::JsonWriter::default();
             let _ = other.write(&mut w);
@@ -800,6 +804,9 @@ mod tests {
         assert_eq!(valid_ip("01.2.3.4"), None);
         assert_eq!(valid_ip(" 1.2.3.4"), None);
         assert_eq!(valid_ip("golden-sender.example"), None);
+        for scoped_wrong in ["fe80::1%", "fe80::1%a%b", "host%eth0", "%eth0"] {
+            assert_eq!(valid_ip(scoped_wrong), None, "{scoped_wrong}");
+        }
         assert_eq!(routable_ip("0.0.0.0"), None);
         assert_eq!(routable_ip("::"), None);
         assert_eq!(routable_ip("::0.0.0.0"), None);
@@ -817,6 +824,18 @@ mod tests {
         assert_eq!(base64(b""), "");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64url_nopad(&[0xfb, 0xff]), "-_8");
+        // every remainder length, against Python's base64
+        for (data, padded, url) in [
+            (&b"a"[..], "YQ==", "YQ"),
+            (b"abc", "YWJj", "YWJj"),
+            (b"abcd", "YWJjZA==", "YWJjZA"),
+            (b"abcde", "YWJjZGU=", "YWJjZGU"),
+        ] {
+            assert_eq!((base64(data).as_str(), base64url_nopad(data).as_str()), (padded, url));
+        }
+        let high: Vec<u8> = (200..240).collect();
+        assert_eq!(base64(&high), "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err7O3u7w==");
+        assert_eq!(base64url_nopad(&high), "yMnKy8zNzs_Q0dLT1NXW19jZ2tvc3d7f4OHi4-Tl5ufo6err7O3u7w");
         assert_eq!(py_repr_str("it's"), "\"it's\"");
         // auditrecv.schema.common.short_hash("peer:x", 12, 34)
         assert_eq!(short_hash(&["peer:x", "12", "34"]), "cU8Z9K7Y623dNsMk");

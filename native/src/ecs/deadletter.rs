@@ -17,6 +17,7 @@ pub fn holds_unencodable(doc: &Obj) -> bool {
     fn value(v: &Value) -> bool {
         match v {
             Value::Big(n) => *n > u128::from(u64::MAX),
+            Value::NegativeBig(_) => true,
             Value::List(items) => items.iter().any(value),
             Value::Obj(o) => holds_unencodable(o),
             _ => false,

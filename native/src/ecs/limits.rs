@@ -277,9 +277,12 @@ fn skeleton(doc: &Obj) -> Obj {
         for (k, v) in section.entries.iter().take(limit(DICT_FLOOR)) {
             match v {
                 Value::Str(s) => out.push(k.clone(), prefix(s, STRING_FLOOR).to_owned()),
-                Value::Bool(_) | Value::Int(_) | Value::UInt(_) | Value::Big(_) | Value::Raw(_) => {
-                    out.push(k.clone(), v.clone())
-                }
+                Value::Bool(_)
+                | Value::Int(_)
+                | Value::UInt(_)
+                | Value::Big(_)
+                | Value::NegativeBig(_)
+                | Value::Raw(_) => out.push(k.clone(), v.clone()),
                 _ => {}
             }
         }

@@ -304,6 +304,8 @@ fn int_value(n: &PyInt) -> Value {
         Value::UInt(v)
     } else if crate::json::big_integers_allowed() {
         Value::Raw(n.value.to_string().into_bytes()) // exact, for the sink to refuse (see batch.rs)
+    } else if n.value < 0 {
+        Value::NegativeBig(n.value)
     } else {
         Value::Big(n.value.unsigned_abs())
     }
@@ -1091,7 +1093,7 @@ pub fn write_linux_ecs<T>(
         match key {
             Top::Timestamp => {
                 w.key("@timestamp");
-                w.str(stamp);
+                w.plain(stamp);
             }
             Top::Labels => {
                 w.key("labels");
@@ -1110,25 +1112,25 @@ pub fn write_linux_ecs<T>(
                 });
                 if !cat.category.is_empty() {
                     w.key("category");
-                    w.str_list(cat.category.as_slice());
+                    w.plain_list(cat.category.as_slice());
                 }
                 if !cat.types.is_empty() {
                     w.key("type");
-                    w.str_list(cat.types.as_slice());
+                    w.plain_list(cat.types.as_slice());
                 }
                 put_str(w, "action", Some(&cat.action));
                 w.key("module");
-                w.str("auditd");
+                w.plain("auditd");
                 w.key("dataset");
-                w.str("linux.audit");
+                w.plain("linux.audit");
                 match type_num {
                     Some(Num::Small(n)) => {
                         w.key("code");
-                        w.str(itoa::Buffer::new().format(*n));
+                        w.plain(itoa::Buffer::new().format(*n));
                     }
                     Some(n) => {
                         w.key("code");
-                        w.str(&n.to_string());
+                        w.plain(&n.to_string());
                     }
                     None => {}
                 }
@@ -1393,7 +1395,7 @@ impl Auditd<'_> {
         match self.outcome {
             "success" | "failure" => {
                 w.key("result");
-                w.str(if self.outcome == "success" { "success" } else { "fail" });
+                w.plain(if self.outcome == "success" { "success" } else { "fail" });
             }
             _ => {}
         }
@@ -1457,7 +1459,7 @@ impl Auditd<'_> {
             w.str(&full);
         }
         w.key("complete");
-        w.str(event.complete.as_str());
+        w.plain(event.complete.as_str());
         if event.lost_before > 0 {
             w.key("lost_before");
             w.u64(u64::from(event.lost_before));
@@ -1978,6 +1980,24 @@ mod tests {
         assert_eq!(path_id_text(Some(&int(0))).as_deref(), Some("0"));
         assert_eq!(path_id_text(Some(&int(12))).as_deref(), Some("12"));
         assert_eq!(path_id_text(Some(&int(-1))), None);
+    }
+
+    #[test]
+    fn v1_integers_below_64_bits_are_refused_as_orjson_does() {
+        let write = |v: i128| {
+            let value = int_value(&PyInt { value: v, ..py_int("0", 10).unwrap() });
+            let mut w = JsonWriter::default();
+            value.write(&mut w).map(|()| String::from_utf8(w.buf).unwrap())
+        };
+        assert_eq!(write(i128::from(i64::MIN)).as_deref(), Ok("-9223372036854775808"));
+        assert_eq!(write(i128::from(u64::MAX)).as_deref(), Ok("18446744073709551615"));
+        // once written as its absolute value, 9223372036854775809
+        assert_eq!(write(i128::from(i64::MIN) - 1), Err(crate::json::INTEGER_RANGE));
+        assert_eq!(write(-(1i128 << 64)), Err(crate::json::INTEGER_RANGE));
+        assert_eq!(write(1i128 << 64), Err(crate::json::INTEGER_RANGE));
+        let mut doc = Obj::new();
+        doc.push("return", int_value(&PyInt { value: i128::from(i64::MIN) - 1, ..py_int("0", 10).unwrap() }));
+        assert!(crate::ecs::deadletter::holds_unencodable(&doc));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Value {
     UInt(u64),
     /// An integer beyond 64 bits: orjson refuses it, and so does [`Value::write`].
     Big(u128),
+    /// An integer below -2^63: orjson refuses it too (never written as its absolute value).
+    NegativeBig(i128),
     Str(Text),
     List(Vec<Value>),
     Obj(Obj),
@@ -126,6 +128,7 @@ impl Value {
             Value::Int(v) => w.i64(*v),
             Value::UInt(v) => w.u64(*v),
             Value::Big(v) => w.u128(*v)?,
+            Value::NegativeBig(v) => w.i128(*v)?,
             Value::Str(s) => w.str(s),
             Value::List(items) => {
                 w.begin_arr();
