@@ -713,22 +713,20 @@ class Pipeline:
         sender and batch), whole where they can be. A sender whose documents would ask the enricher
         different questions (see Enricher.uniform_sender) has its documents written unenriched, to be
         enriched as dicts."""
-        batches = natives
         enricher = self._enricher
         if enricher is None:
-            for batch in batches:
+            for batch in natives:
                 await asyncio.to_thread(self._builder.serialize, batch, None, whole=True)
             return
         uniform = []
-        for batch in batches:
+        for batch in natives:
             if enricher.uniform_sender(batch.source, self._cfg.search.schema):
                 uniform.append(batch)
             else:
                 await asyncio.to_thread(self._builder.serialize, batch, None, unenriched=True)
-        batches = uniform
         # every sender's lookups at once, as enrich() runs every document's: one budget, not one per sender
-        values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in batches))
-        for batch, found in zip(batches, values, strict=True):
+        values = await asyncio.gather(*(enricher.for_sender(b.source, b.zone_refs()) for b in uniform))
+        for batch, found in zip(uniform, values, strict=True):
             await asyncio.to_thread(self._builder.serialize, batch, found, whole=True)
 
     async def _forget(self, ids: list[int], *, quiet: bool = False) -> None:

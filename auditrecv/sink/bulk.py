@@ -282,13 +282,13 @@ class BulkIndexer:
 
     def _chunks(self, batch: BulkBatch[Any], positions: Sequence[int]) -> Iterator[Sequence[int]]:
         max_docs, max_bytes = self.settings.batch_max_docs, self.settings.batch_max_bytes
-        if 0 < len(positions) <= max_docs and len(batch.body(positions)) <= max_bytes:
+        if 0 < len(positions) <= max_docs and batch.size(positions) <= max_bytes:
             yield positions  # one request (the pipeline's batches): no per-document bookkeeping
             return
         chunk: list[int] = []
         size = 0
         for p in positions:
-            n = len(batch.body([p]))
+            n = batch.size((p,))
             if chunk and (len(chunk) >= max_docs or size + n > max_bytes):
                 yield chunk
                 chunk, size = [], 0

@@ -100,6 +100,13 @@ class BulkBatch(Generic[T]):
             return whole[ends[positions.start - 1] if positions.start else 0 : ends[positions.stop - 1]]
         return b"".join([whole[ends[p - 1] if p else 0 : ends[p]] for p in positions])
 
+    def size(self, positions: Sequence[int]) -> int:
+        """Bytes of `body(positions)`, read from the offsets (nothing copied)."""
+        ends = self.ends
+        if isinstance(positions, range) and positions:
+            return ends[positions.stop - 1] - (ends[positions.start - 1] if positions.start else 0)
+        return sum(ends[p] - (ends[p - 1] if p else 0) for p in positions)
+
     def take(self, other: BulkBatch[T], positions: Iterable[int]) -> None:
         """Append the documents at `positions` of `other`."""
         for p in positions:

@@ -58,6 +58,8 @@ def test_batch_lines_by_position_and_a_source_no_json_holds() -> None:
     assert batch.body(range(4)) == b'{"create":{"_index":"idx-a","_id":"n0"}}\n{"n":0}\n' + one + three
     assert batch.body(range(1, 2)) == one and batch.body([1, 3]) == one + three and batch.body([]) == b""
     assert batch.body([2]) == b""  # no lines: dead-lettered by the sink
+    for positions in (range(4), range(1, 2), range(0), [1, 3], [3, 0], [2], []):
+        assert batch.size(positions) == len(batch.body(positions)), positions
     assert batch.unencodable == {2: ("TypeError: Integer exceeds 64-bit range", "{'n': 1180591620717411303424}")}
     merged: BulkBatch[int] = BulkBatch()
     merged.take(batch, [3, 2])
