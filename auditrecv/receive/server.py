@@ -455,8 +455,7 @@ class ReceiveServer:
         conn.ticket.proven = True  # a well-formed frame (after the handshake, if there is one)
         st = self.stats
         if payload:
-            record = spool_record(self.policy.record_kind, payload, conn.source, received_ns)
-            if self.spool.try_append_now((record,), conn.task) is None:
+            if self.spool.try_append_one(self.policy.record_kind, payload, conn.source, received_ns, conn.task) is None:
                 self._take(conn, [RecordReceived(payload, token, received_ns)])
                 conn.busy = True  # the task appends it
                 return False

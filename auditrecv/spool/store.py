@@ -1646,19 +1646,41 @@ class Spool:
             # out ids to a group's appends, stopping) it closes the ledger first: APPEND_CLOSED, and the
             # locked way below waits for it as before. The counts are added to ``metrics`` when it is read.
             # Who appended last only matters with "full": not noted here.
+            rec = records[0]
+            rid = self._append_one_now(rec.kind, rec.payload, rec.source, rec.received_ns)
+            if rid > 0:
+                return [rid]
+            if rid == APPEND_DECLINED:
+                return None
+            # A new source, not plainly a record, or the writer busy with the journal: the locked way
+            # checks the record, learns its source, waits for the writer and decides.
+        return self._append_now_locked(records, appender)
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int | None:
+        """:meth:`try_append_now` of one record given by its fields: its id, or None. A stop-and-wait
+        receiver's every read, without making a ``SpoolRecord`` (the journal keeps only the fields)."""
+        if self._closing or self._full:
+            return None
+        if self._one_call:  # as in try_append_now, here without a call of its own (once per record)
             try:
                 rid: int = self._ledger.append_record(
-                    records[0], JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
+                    kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
                 )
             except OSError as exc:  # a full filesystem (the room is 0 now): the group path finds out
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
                 return None
             if rid > 0:
-                return [rid]
+                return rid
             if rid == APPEND_DECLINED:
                 return None
-            # A new source, not plainly a record, or the writer busy with the journal: the locked way below
-            # checks the record, learns its source, waits for the writer and decides.
+        ids = self._append_now_locked((spool_record(kind, payload, source, received_ns),), appender)
+        return None if ids is None else ids[0]
+
+    def _append_now_locked(self, records: Sequence[SpoolRecord], appender: object) -> list[int] | None:
+        """try_append_now through the writer's lock (any number of records, "full", what the one-call
+        append handed back)."""
         self._absorb_journaled()  # the counts below go on from the one-call appends'
         now = time.monotonic()
         lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
@@ -1689,6 +1711,17 @@ class Spool:
             self._metrics.appended += len(recs)
             self._journaled_now(len(recs), recs[0].received_ns, now)
         return ids
+
+    def _append_one_now(self, kind: object, payload: object, source: object, received_ns: object) -> int:
+        """The one-call append (see try_append_now): the id, or an APPEND_* code (OSError: declined)."""
+        try:
+            rid: int = self._ledger.append_record(
+                kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
+            )
+        except OSError as exc:  # a full filesystem (the room is 0 now): the group path finds out
+            log.debug("ack journal append failed, committing through SQLite: %s", exc)
+            return APPEND_DECLINED
+        return rid
 
     def _absorb_journaled(self) -> None:
         """Count what the one-call appends (try_append_now with "normal") took since the last look: the

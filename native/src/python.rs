@@ -8,7 +8,6 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
@@ -1186,6 +1185,10 @@ struct KeptRecord {
 /// latencies.
 type TallyTuple = (u64, i64, f64, f64, Vec<f64>);
 
+/// `JournalLedger.append_record`'s record: kind, payload, source, received_ns (checked there).
+type RecordFields<'a, 'py> =
+    (&'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>);
+
 /// `JournalLedger.append_record`: declined (no room, too many kept): nothing written.
 const APPEND_DECLINED: i64 = 0;
 /// `JournalLedger.append_record`: the record's source is not the one `set_source` gave: nothing written.
@@ -1228,18 +1231,15 @@ impl PyJournalLedger {
     fn append_record_borrowed(
         &mut self,
         py: Python<'_>,
-        record: &Bound<'_, PyAny>,
+        record: RecordFields<'_, '_>,
         limits: (usize, f64, usize),
     ) -> PyResult<(i64, Option<Py<PyAny>>)> {
         let (max_records, fold_seconds, fold_records) = limits;
+        let (kind, payload, source, received) = record;
         let file = match (&self.file, self.open) {
             (Some(file), true) => file.clone_ref(py),
             _ => return Ok((APPEND_CLOSED, None)),
         };
-        let payload = record.getattr(intern!(py, "payload"))?;
-        let kind = record.getattr(intern!(py, "kind"))?;
-        let source = record.getattr(intern!(py, "source"))?;
-        let received = record.getattr(intern!(py, "received_ns"))?;
         let (Ok(payload), Ok(kind)) = (payload.cast_exact::<PyBytes>(), kind.cast::<PyString>()) else {
             return Ok((APPEND_NOT_PLAIN, None));
         };
@@ -1248,7 +1248,7 @@ impl PyJournalLedger {
             _ => return Ok((APPEND_NOT_PLAIN, None)),
         };
         let source_json = match &self.source {
-            Some((known, json)) if known.is(&source) => json,
+            Some((known, json)) if known.is(source) => json,
             _ => return Ok((APPEND_NEW_SOURCE, None)),
         };
         let estimate = i64::try_from(payload.as_bytes().len()).unwrap_or(i64::MAX).saturating_add(self.record_overhead);
@@ -1273,7 +1273,7 @@ impl PyJournalLedger {
         let item = KeptRecord { kind: kind.clone().into_any().unbind(), payload: payload.clone().into_any().unbind() };
         let ledger = &mut self.ledger;
         let kept = guard(move || {
-            ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.unbind(), item)
+            ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.clone().unbind(), item)
         })
         .map_err(panic_error)?;
         if kept == 1 {
@@ -1309,7 +1309,7 @@ impl PyJournalLedger {
         }
     }
 
-    /// A stop-and-wait sender's append of one `SpoolRecord` in one call, without the writer's lock (the
+    /// A stop-and-wait sender's append of one record (a `SpoolRecord`'s fields) in one call, without the writer's lock (the
     /// GIL is held throughout, so it runs between two of the writer thread's calls, never during one;
     /// only the event loop's thread appends): if `open` with a `file`, the record plain, its source the one
     /// `set_source` gave and the budget allows it (twice its estimate in `room`, fewer than `max_records` kept), the
@@ -1319,14 +1319,19 @@ impl PyJournalLedger {
     /// the id (> 0), or 0 (declined), -1 (a new source), -2 (not plainly a record), -3 (not open): nothing
     /// written.
     /// `OSError`: the file as before and `room` 0.
+    #[allow(clippy::too_many_arguments)]
     fn append_record(
         slf: &Bound<'_, Self>,
-        record: &Bound<'_, PyAny>,
+        kind: &Bound<'_, PyAny>,
+        payload: &Bound<'_, PyAny>,
+        source: &Bound<'_, PyAny>,
+        received_ns: &Bound<'_, PyAny>,
         max_records: usize,
         fold_seconds: f64,
         fold_records: usize,
     ) -> PyResult<i64> {
         let py = slf.py();
+        let record = (kind, payload, source, received_ns);
         let (outcome, wake) =
             slf.try_borrow_mut()?.append_record_borrowed(py, record, (max_records, fold_seconds, fold_records))?;
         if let Some(wake) = wake {

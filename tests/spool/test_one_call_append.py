@@ -31,7 +31,13 @@ def path(tmp_path: Path) -> Path:
 def one_call(spool: Spool, record: SpoolRecord) -> int:
     """The native call try_append_now makes for one record with "normal"."""
     result: int = spool._ledger.append_record(
-        record, store.JOURNAL_MAX_RECORDS, store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS
+        record.kind,
+        record.payload,
+        record.source,
+        record.received_ns,
+        store.JOURNAL_MAX_RECORDS,
+        store.JOURNAL_FOLD_SECONDS,
+        store.JOURNAL_FOLD_RECORDS,
     )
     return result
 
@@ -171,3 +177,28 @@ async def test_a_one_call_append_wakes_an_idle_writer(path: Path, monkeypatch: p
             await asyncio.sleep(0.01)
         assert [spool.try_append_now([rec(b"%d" % n)], "conn") for n in range(3)] == [[2], [3], [4]]
         assert await spool.wait_for_records(3, timeout=10), "three kept did not fold at once"
+
+
+async def test_try_append_one_is_try_append_now_of_the_record_its_fields_make(path: Path) -> None:
+    """The receive server's call: the same ids and counts, the same ways out (a new source and a closed
+    ledger through the locked way, a declined append None, a closed or full spool None)."""
+    async with await Spool.open(path, synchronous="normal") as spool:
+        assert spool.try_append_one("linux", b"a", SRC, 10, "conn") == 1  # learns the source
+        assert spool.try_append_one("linux", b"b", SRC, 11, "conn") == 2
+        spool._writer.ledger.open = False
+        assert spool.try_append_one("linux", b"c", SRC, 12, "conn") == 3
+        spool._writer.ledger.open = True
+        room = spool._writer.ledger.room
+        spool._writer.ledger.room = 0
+        assert spool.try_append_one("linux", b"x", SRC, 13, "conn") is None
+        spool._writer.ledger.room = room
+        assert spool.try_append_one("bsm", b"d", OTHER, 14, "conn") == 4
+        assert counters(spool) == (4, 4, 4, 4, 4, 10, 4)
+        got = await spool.read(0, 10)
+        assert [(rid, r.kind, r.payload, r.source, r.received_ns) for rid, r in got] == [
+            (1, "linux", b"a", SRC, 10),
+            (2, "linux", b"b", SRC, 11),
+            (3, "linux", b"c", SRC, 12),
+            (4, "bsm", b"d", OTHER, 14),
+        ]
+    assert spool.try_append_one("linux", b"late", SRC, 15, "conn") is None

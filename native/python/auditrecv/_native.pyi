@@ -415,8 +415,17 @@ class JournalLedger:
         the records due at once); ``wake``: called without arguments when an ``append_record`` gives an
         idle writer work; ``record_overhead``: bytes a record takes in the database besides its payload;
         ``latency_window``: how many of the latest ack latencies the tally keeps."""
-    def append_record(self, record: object, max_records: int, fold_seconds: float, fold_records: int) -> int:
-        """A stop-and-wait sender's append of one ``SpoolRecord`` in one call, without the writer's lock
+    def append_record(
+        self,
+        kind: object,
+        payload: object,
+        source: object,
+        received_ns: object,
+        max_records: int,
+        fold_seconds: float,
+        fold_records: int,
+    ) -> int:
+        """A stop-and-wait sender's append of one record (a ``SpoolRecord``'s fields) in one call, without the writer's lock
         (the GIL is held throughout, so it falls between two calls of the writer thread; only the event
         loop's thread appends): if ``open`` with a ``file``, the record plain, its source the one
         ``set_source`` gave and the budget allows it, the next id, its entry written to ``file`` (no ``fdatasync``: for
