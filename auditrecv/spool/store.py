@@ -1546,7 +1546,8 @@ class Spool:
     @property
     def metrics(self) -> SpoolMetrics:
         """The counters for the HTTP endpoint (read them, never write them), up to date: the one-call
-        appends of try_append_now are counted natively and added here, when they are read."""
+        appends of try_append_now are counted natively and added here, when they are read (on the event
+        loop's thread, like every call of the spool: adding them moves the spool's own counts)."""
         self._absorb_journaled()
         return self._metrics
 
