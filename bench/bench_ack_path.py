@@ -11,7 +11,8 @@ with the real client; this one says where the time goes, without sockets or a cl
            fake transport with a spool that costs nothing, against a bare asyncio protocol answering
            the same frames with the same ack bytes;
 * spool:   ``Spool.try_append_now`` of one record (real spool, ack journal, ``synchronous = "normal"``,
-           the writer thread folding alongside), against the journal's native append alone;
+           the writer thread folding alongside), and ``try_append_one`` of its fields (what the server
+           calls), against the journal's native append alone;
 * whole:   the read callback with the real spool, against the bare protocol.
 * fold:    the writer thread's CPU per record for one fold of a round's journaled records into SQLite
            (``try_append_now`` of every record with folds held off, then one fold), against SQLite alone
@@ -53,6 +54,7 @@ from auditrecv.receive.audisp_remote import ManagedSession, MessageType, pack_fr
 from auditrecv.receive.listeners import AudispRemoteListenerPolicy  # noqa: E402
 from auditrecv.receive.server import ReceiveServer, _ReceiverProtocol  # noqa: E402
 from auditrecv.spool import Source, Spool, SpoolRecord, SpoolState, store  # noqa: E402
+from auditrecv.spool.record import RecordKind  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
 
 HEADER = struct.Struct("<IBBIHI")
@@ -76,6 +78,11 @@ class FreeSpool:
 
     def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> list[int]:
         return [0] * len(records)
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int:
+        return 0
 
     async def append(self, records: Sequence[SpoolRecord]) -> list[int]:
         return [0] * len(records)
@@ -217,7 +224,8 @@ def as_records(frames: list[bytes]) -> list[SpoolRecord]:
     return [SpoolRecord("linux", frame[16:-1], source, time.time_ns()) for frame in frames]
 
 
-async def run_spool(frames: list[bytes], directory: Path) -> Timing:
+async def run_spool(frames: list[bytes], directory: Path, by_fields: bool = False) -> Timing:
+    """try_append_now of a one-record list, or (``by_fields``) try_append_one of its fields (the server's)."""
     spool = await open_spool(directory)
     try:
         records = iter(as_records(frames))
@@ -227,7 +235,12 @@ async def run_spool(frames: list[bytes], directory: Path) -> Timing:
             if spool.try_append_now([next(records)], appender) is None:
                 raise RuntimeError("the ack journal declined a record")
 
-        return await timed(frames, one)
+        def one_by_fields(_frame: bytes) -> None:
+            rec = next(records)
+            if spool.try_append_one(rec.kind, rec.payload, rec.source, rec.received_ns, appender) is None:
+                raise RuntimeError("the ack journal declined a record")
+
+        return await timed(frames, one_by_fields if by_fields else one)
     finally:
         await spool.close()
 
@@ -339,6 +352,7 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
             ("server: read callback, free spool", lambda: run_server(frames, FreeSpool())),
             ("baseline: journal append alone", lambda: run_journal(frames, directory)),
             ("spool: try_append_now", lambda: run_spool(frames, directory)),
+            ("spool: try_append_one", lambda: run_spool(frames, directory, by_fields=True)),
             ("whole: read callback, real spool", lambda: run_whole(frames, directory)),
             ("baseline: SQLite insert alone", lambda: asyncio.sleep(0, run_sqlite_insert(frames, directory))),
             ("fold: writer thread", lambda: run_fold(frames, directory)),
@@ -358,6 +372,7 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
             ("core, general: receive_data + ack", "baseline: header + ack"),
             ("server: read callback, free spool", "baseline: bare ack protocol"),
             ("spool: try_append_now", "baseline: journal append alone"),
+            ("spool: try_append_one", "baseline: journal append alone"),
             ("whole: read callback, real spool", "baseline: bare ack protocol"),
             ("fold: writer thread", "baseline: SQLite insert alone"),
         ):

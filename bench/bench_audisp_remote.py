@@ -43,7 +43,8 @@ import benchkit  # noqa: E402
 
 from auditrecv.config import AudispRemoteListener, Gss  # noqa: E402
 from auditrecv.receive.listeners import start_audisp_remote_server  # noqa: E402
-from auditrecv.spool import Spool, SpoolRecord, SpoolState  # noqa: E402
+from auditrecv.spool import Source, Spool, SpoolRecord, SpoolState  # noqa: E402
+from auditrecv.spool.record import RecordKind  # noqa: E402
 from tests.e2e.harness import running_service, service_config  # noqa: E402
 from tests.infra.audisp import AudispRemote  # noqa: E402
 from tests.paths import LINUX_FIXTURES  # noqa: E402
@@ -101,6 +102,12 @@ class MemorySpool:
         for rec in records:
             self.arrivals.take(rec.received_ns)
         return list(range(len(records)))
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int:
+        self.arrivals.take(received_ns)
+        return 0
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:
         return True

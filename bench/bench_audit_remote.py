@@ -38,7 +38,8 @@ from auditrecv.config import AuditRemoteListener, Gss  # noqa: E402
 from auditrecv.receive import dummy_mech  # noqa: E402
 from auditrecv.receive.framing import FrameDecoder, encode_frame  # noqa: E402
 from auditrecv.receive.listeners import start_audit_remote_server  # noqa: E402
-from auditrecv.spool import Spool, SpoolRecord, SpoolState  # noqa: E402
+from auditrecv.spool import Source, Spool, SpoolRecord, SpoolState  # noqa: E402
+from auditrecv.spool.record import RecordKind  # noqa: E402
 from auditrecv.testclient.illumos import IllumosClient, _percentile  # noqa: E402
 
 
@@ -57,6 +58,11 @@ class MemorySpool:
 
     def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> list[int] | None:
         return None  # every batch goes through append, as a group commit would
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int | None:
+        return None
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:
         return True

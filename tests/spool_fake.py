@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from auditrecv.spool import SpoolFull, SpoolRecord, SpoolState
+from auditrecv.spool.record import RecordKind, Source, spool_record
 
 __all__ = ["FakeSpool"]
 
@@ -59,6 +60,13 @@ class FakeSpool:
         self.appends += 1
         self.taken_now += 1
         return list(range(start, start + len(records)))
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int | None:
+        """try_append_now of the one record these fields make, as the real spool's."""
+        ids = self.try_append_now([spool_record(kind, payload, source, received_ns)], appender)
+        return None if ids is None else ids[0]
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:
         while self.capacity is not None and len(self.records) >= self.capacity:

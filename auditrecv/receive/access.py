@@ -88,9 +88,10 @@ class NetworkAllowlist:
 class Ticket:
     """One admitted connection, as the limiter sees it.
 
-    The server calls :meth:`heard` on every read and :meth:`prove` once the peer completed its
-    handshake (or first frame), and sets ``close`` to a function that ends the connection with a
-    reason (called synchronously when the limiter evicts it: it must only start the close).
+    The server sets ``last_heard`` on every read (what :meth:`heard` does, without the call) and
+    calls :meth:`prove` once the peer completed its handshake (or first frame), and sets ``close`` to
+    a function that ends the connection with a reason (called synchronously when the limiter evicts
+    it: it must only start the close).
     """
 
     peer: str

@@ -197,10 +197,12 @@ class ManagedSession(_Replies):
     def receive_record(self, data: bytes) -> tuple[bytes, AckToken, bytes] | None:
         """The stop-and-wait client's usual read, exactly one whole MESSAGE frame: its payload, seq and
         reply without the general path's objects (the reply's header is fixed, its seq the frame's)."""
-        if len(data) <= HEADER_SIZE or self._failed or self._parser.buffered or self._held:
+        parser = self._parser
+        # parser._buf, not the ``buffered`` property: this runs once per record on the event loop.
+        if len(data) <= HEADER_SIZE or self._failed or parser._buf or self._held:
             return None
         magic, _hver, _mver, msg_type, length, seq = HEADER.unpack_from(data)
-        if (magic, msg_type, length) != (MAGIC, _MESSAGE, len(data) - HEADER_SIZE) or length > self._parser.max_payload:
+        if magic != MAGIC or msg_type != _MESSAGE or length != len(data) - HEADER_SIZE or length > parser.max_payload:
             return None
         self.frames_received += 1
         payload = data[HEADER_SIZE:-1] if data[-1] == 10 else data[HEADER_SIZE:]  # its newline (see frames_to_events)

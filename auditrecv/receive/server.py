@@ -431,7 +431,7 @@ class ReceiveServer:
         if conn.end is not None or self._closing:
             return  # closing: nothing more is stored or answered (the sender resends what is unacked)
         now = self._loop.time()
-        conn.ticket.heard(now)
+        conn.ticket.last_heard = now  # Ticket.heard, without the call (once per read)
         taken = None if conn.busy else conn.core.receive_record(data)
         if taken is None:
             self._feed(conn, data, now)
@@ -453,14 +453,18 @@ class ReceiveServer:
         received_ns = time.time_ns()
         conn.deadlines.last_input, conn.deadlines.frame_started = now, None  # Deadlines.input: a frame completed
         conn.ticket.proven = True  # a well-formed frame (after the handshake, if there is one)
+        st = self.stats
         if payload:
-            record = spool_record(self.policy.record_kind, payload, conn.source, received_ns)
-            if self.spool.try_append_now((record,), conn.task) is None:
+            if self.spool.try_append_one(self.policy.record_kind, payload, conn.source, received_ns, conn.task) is None:
                 self._take(conn, [RecordReceived(payload, token, received_ns)])
                 conn.busy = True  # the task appends it
                 return False
-            self._stored(conn, (record,))
-        st = self.stats
+            # _stored, for one record
+            st.records += 1
+            conn.records += 1
+            conn.last_record_ns = received_ns
+            if conn.name is None:
+                conn.name = self.policy.sender_name(payload)
         st.received += 1
         st.in_flight_peak = st.in_flight_peak or 1
         if (state := self.spool.state) != "ok":  # the reply for the state once stored (DISKLOW)

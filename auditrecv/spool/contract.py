@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from auditrecv.spool.record import SpoolRecord
+from auditrecv.spool.record import RecordKind, Source, SpoolRecord
 from auditrecv.spool.store import SpoolState
 
 __all__ = ["PipelineSpool", "ReceiverSpool"]
@@ -25,6 +25,13 @@ class ReceiverSpool(Protocol):
     def try_append_now(self, records: Sequence[SpoolRecord], appender: object) -> Sequence[int] | None:
         """The ids if the records are durable already (the ack journal took them), else None
         with nothing stored: ``append`` then."""
+        ...
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int | None:
+        """``try_append_now`` of the one record these fields make (a stop-and-wait sender's read): its
+        id, or None with nothing stored."""
         ...
 
     async def wait_for_space(self, timeout: float | None = None) -> bool:

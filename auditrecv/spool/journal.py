@@ -116,7 +116,8 @@ class AckJournal:
 
     Appends go through ``auditrecv._native.JournalFile``: encoding, CRC and ``write()`` in one native
     call, byte for byte what :func:`encode_entry` writes (this runs once per acknowledged record, on
-    the event loop)."""
+    the event loop). ``file`` is the current file: the spool's one-call append (``JournalLedger.
+    append_record``) writes to it directly, while the writer keeps the ledger open (see the store)."""
 
     def __init__(self, spool_path: Path, fsync: bool, first_seq: int) -> None:
         self._spool_path = spool_path
@@ -124,7 +125,7 @@ class AckJournal:
         self._retired: list[tuple[Path, int]] = []  # full files: (path, highest id in it)
         self._seq = first_seq
         self.last_sync_seconds = 0.0  # how long the last fdatasync took
-        self._path, self._file = self._create(first_seq)
+        self._path, self.file = self._create(first_seq)
 
     def _create(self, seq: int) -> tuple[Path, JournalFile]:
         path = Path(f"{self._spool_path}.ack-{seq:06d}")
@@ -136,13 +137,13 @@ class AckJournal:
     @property
     def size(self) -> int:
         """Bytes in the current file."""
-        size: int = self._file.size
+        size: int = self.file.size
         return size
 
     @property
     def last_id(self) -> int:
         """The highest id in the current file (0: empty)."""
-        last: int = self._file.last_id
+        last: int = self.file.last_id
         return last
 
     def append(
@@ -161,25 +162,25 @@ class AckJournal:
         its id, or None (nothing written). Raises OSError (then the file is as before and the room 0),
         ValueError for a field too long for the format."""
         rid = kept.append(
-            self._file, kind, source_json, source, received_ns, payload, estimate, max_records, self._fsync
+            self.file, kind, source_json, source, received_ns, payload, estimate, max_records, self._fsync
         )
         if self._fsync:
-            self.last_sync_seconds = self._file.last_sync_seconds
+            self.last_sync_seconds = self.file.last_sync_seconds
         return rid
 
     def append_many(self, entries: Iterable[tuple[int, str, bytes, int, bytes]]) -> None:
         """Several entries (id, kind, source JSON, received_ns, payload) with one ``write()``: all or
         none, as :meth:`append`."""
-        stage = self._file.stage
+        stage = self.file.stage
         try:
             for rid, kind, source_json, received_ns, payload in entries:
                 stage(rid, kind, source_json, received_ns, payload)
         except BaseException:
-            self._file.discard()  # nothing staged for this append may go out with the next one
+            self.file.discard()  # nothing staged for this append may go out with the next one
             raise
-        self._file.write(self._fsync)
+        self.file.write(self._fsync)
         if self._fsync:
-            self.last_sync_seconds = self._file.last_sync_seconds
+            self.last_sync_seconds = self.file.last_sync_seconds
 
     def rotate_if_large(self) -> None:
         """Start a new file once the current one is large; raises OSError if the new one cannot be
@@ -187,9 +188,9 @@ class AckJournal:
         if self.size >= ROTATE_BYTES:
             path, file = self._create(self._seq + 1)
             self._retired.append((self._path, self.last_id))
-            self._file.close()
+            self.file.close()
             self._seq += 1
-            self._path, self._file = path, file
+            self._path, self.file = path, file
 
     def folded(self, upto_id: int) -> None:
         """Everything up to ``upto_id`` is in SQLite (as durable as the journal was): drop it."""
@@ -197,10 +198,10 @@ class AckJournal:
             path, _ = self._retired.pop(0)
             path.unlink(missing_ok=True)
         if self.size and self.last_id <= upto_id:
-            self._file.clear()
+            self.file.clear()
 
     def close(self, everything_folded: bool) -> None:
-        self._file.close()
+        self.file.close()
         if everything_folded:
             for path, _ in self._retired:
                 path.unlink(missing_ok=True)

@@ -45,6 +45,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -59,7 +60,7 @@ from typing import Any, Literal, Protocol, cast
 
 from prometheus_client.core import Metric
 
-from auditrecv._native import JournalLedger
+from auditrecv._native import APPEND_DECLINED, JournalLedger
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
 from auditrecv.spool.journal import AckJournal, read_journal, remove_journal
 from auditrecv.spool.record import RecordKind, Source, SpoolRecord, spool_record
@@ -871,6 +872,12 @@ def _runs(ids: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def _notify(cond: threading.Condition) -> None:
+    """Wake the writer thread: ``JournalLedger.append_record`` gave it work while it was idle."""
+    with cond:
+        cond.notify()
+
+
 class _Writer:
     """The writer thread: collects queued operations and runs them as one transaction.
 
@@ -895,20 +902,30 @@ class _Writer:
         self._pending_appends = 0
         self._expected_appends = 0  # appends in the previous group: who is likely to come back
         self._gathering = False
-        self._idle = False
         self._stopping = False
         self._broken: BaseException | None = None
         # Whoever runs a transaction holds this (the writer thread; tests poke the store under it).
         self._store_lock = threading.Lock()
-        # The ack journal's state, guarded by _cond.
+        # The ack journal's state, guarded by _cond (and by the GIL for the one-call append: see
+        # Spool.try_append_now).
         self._journal = store.journal
         self._fsync = store.synchronous == "full"
+        # One-record appends without the lock (Spool.try_append_now): with "normal" (no fdatasync on the loop).
+        self.one_call = ack_journal and not self._fsync
         # Acknowledged, not folded yet, in id order (the fold's rows); and the journal's budget: ``issued``,
         # the highest id handed out so far, ``room``, the bytes journal appends may still take before a
-        # group looks again.
-        self._kept = JournalLedger()
+        # group looks again. It also holds whether the writer is idle (``writer_idle``), when the kept
+        # records are due for a fold (``fold_at``, monotonic seconds), the journal file and whether
+        # try_append_now's one-call append may append (``open``): that call reads and sets them with the
+        # append.
+        self.ledger = self._kept = JournalLedger(
+            now=time.monotonic(),
+            wake=functools.partial(_notify, self._cond),  # not a bound method: no cycle through native code
+            record_overhead=_RECORD_OVERHEAD,
+            latency_window=_LATENCY_WINDOW,
+        )
         self._kept.issued = store.last_id
-        self._fold_at = 0.0  # monotonic time the journal is due for a fold (when it holds anything)
+        self._kept.file = self._journal.file
         self._journal_kept = False  # stopping with records a fold could not take: keep the files
         self._group_appending = False  # the running group hands out ids to regular appends
         self._slow_sync_until = 0.0
@@ -919,6 +936,7 @@ class _Writer:
         self._last_source: Source | None = None
         self._last_source_bytes = b""
         self._update_room()
+        self._reopen()
         self._thread = threading.Thread(target=self._run, name="auditrecv-spool-writer", daemon=True)
         self._thread.start()
 
@@ -938,7 +956,7 @@ class _Writer:
                 self._pending_records += len(op.records)
                 self._pending_appends += 1
             if (
-                self._idle
+                self._kept.writer_idle
                 or self._pending_records >= GROUP_MAX_RECORDS
                 or (self._gathering and self._pending_appends >= self._expected_appends)
             ):
@@ -985,16 +1003,16 @@ class _Writer:
             self._kept.room -= 2 * estimate  # the journal's bytes now, the database's later
             first_kept = not self._kept
             if first_kept:
-                self._fold_at = queued + JOURNAL_FOLD_SECONDS
+                self._kept.fold_at = queued + JOURNAL_FOLD_SECONDS
             keep = self._kept.keep
             for rid, rec in zip(ids, records, strict=True):
                 kept = keep(
                     rid, rec.kind, rec.source, rec.received_ns, rec.payload, len(rec.payload) + _RECORD_OVERHEAD
                 )
             if kept >= JOURNAL_FOLD_RECORDS:
-                self._fold_at = 0.0
-            if self._idle and (first_kept or self._fold_at == 0.0):
-                self._idle = False
+                self._kept.fold_at = 0.0
+            if self._kept.writer_idle and (first_kept or self._kept.fold_at == 0.0):
+                self._kept.writer_idle = False
                 self._cond.notify()
         return ids
 
@@ -1029,13 +1047,18 @@ class _Writer:
                 self._judge_sync()
             kept = len(self._kept)
             if kept == 1:
-                self._fold_at = queued + JOURNAL_FOLD_SECONDS
+                self._kept.fold_at = queued + JOURNAL_FOLD_SECONDS
             if kept >= JOURNAL_FOLD_RECORDS:
-                self._fold_at = 0.0
-            if self._idle and (kept == 1 or self._fold_at == 0.0):
-                self._idle = False  # once: it sets this again before it waits again
+                self._kept.fold_at = 0.0
+            if self._kept.writer_idle and (kept == 1 or self._kept.fold_at == 0.0):
+                self._kept.writer_idle = False  # once: it sets this again before it waits again
                 self._cond.notify()
         return rid
+
+    def _reopen(self) -> None:
+        """Under _cond: let the one-call append (Spool.try_append_now) in again, unless the writer is
+        stopping, broken or handing out ids to a group's appends (those must follow every journaled id)."""
+        self._kept.open = self.one_call and not (self._stopping or self._broken is not None or self._group_appending)
 
     def _judge_sync(self) -> None:
         """Under _cond, after a journal fdatasync: a disk that stays slow sends appends to group commits."""
@@ -1053,6 +1076,7 @@ class _Writer:
                 self._source_json.clear()
             data = self._source_json[source] = _source_json(source).encode("utf-8", "surrogatepass")
         self._last_source, self._last_source_bytes = source, data
+        self._kept.set_source(source, data)  # the one-call append's
         return data
 
     def _update_room(self) -> None:
@@ -1087,6 +1111,7 @@ class _Writer:
 
     def _after_fold(self, result: _GroupResult, journaled: JournalLedger | None) -> None:
         with self._cond:
+            self._kept.open = False  # the journal's cut, the ids and the room: no append in between
             if journaled:
                 if result.folded:
                     upto = journaled.last_id
@@ -1098,10 +1123,11 @@ class _Writer:
                     self._journal_kept = True  # the next open folds them
                 else:
                     self._kept.put_back(journaled)
-                    self._fold_at = time.monotonic() + _FOLD_RETRY_SECONDS
+                    self._kept.fold_at = time.monotonic() + _FOLD_RETRY_SECONDS
             self._kept.issued = max(self._kept.issued, self._store.last_id)
             self._group_appending = False
             self._update_room()
+            self._reopen()
 
     def _requeue(self, deferred: list[_Append]) -> None:
         """Appends held back on a tight filesystem go first in the next group."""
@@ -1114,6 +1140,7 @@ class _Writer:
         """Blocking: let the writer commit what is queued, then close the database."""
         with self._cond:
             self._stopping = True
+            self._kept.open = False
             self._cond.notify()
         self._thread.join()
 
@@ -1121,19 +1148,20 @@ class _Writer:
         """Fold the journal now (a reader wants what was acknowledged); called on the event loop."""
         with self._cond:
             if self._kept:
-                self._fold_at = 0.0
-                if self._idle:
+                self._kept.fold_at = 0.0
+                if self._kept.writer_idle:
                     self._cond.notify()
 
     def _fold_due(self) -> bool:
-        return bool(self._kept) and (self._stopping or time.monotonic() >= self._fold_at)
+        return bool(self._kept) and (self._stopping or time.monotonic() >= self._kept.fold_at)
 
     def _take_group(self) -> tuple[list[_Append | _Delete | _Probe], JournalLedger | None] | None:
         with self._cond:
             while not self._pending and not self._stopping and not self._fold_due():
-                self._idle = True
-                self._cond.wait(max(0.0, self._fold_at - time.monotonic()) if self._kept else None)
-            self._idle = False
+                # Idle first, then the kept records read: an append in between sees it idle and wakes it.
+                self._kept.writer_idle = True
+                self._cond.wait(max(0.0, self._kept.fold_at - time.monotonic()) if self._kept else None)
+            self._kept.writer_idle = False
             if not self._pending and not self._kept:
                 return None
             # Wait for company only when there is company to expect: the appenders acked by the
@@ -1156,13 +1184,16 @@ class _Writer:
             self._expected_appends = self._pending_appends
             self._pending_records = self._pending_appends = 0
             # Every journaled record goes into this group, before any regular append gets an id.
+            self._kept.open = False  # the take and the rotation: no append in between
             journaled = self._kept.take() if self._kept else None
             if journaled:
                 try:
                     self._journal.rotate_if_large()
                 except OSError as exc:  # carry on in the full file; the next group tries again
                     log.warning("cannot start a new ack journal file: %s", exc)
+                self._kept.file = self._journal.file
             self._group_appending = self._expected_appends > 0
+            self._reopen()
             return ops, journaled
 
     def _run(self) -> None:
@@ -1183,6 +1214,7 @@ class _Writer:
             log.exception("spool writer thread failed")
             with self._cond:
                 self._broken = exc
+                self._kept.open = False
                 ops, self._pending = self._pending, []
                 self._journal_kept = True  # acknowledged: the next open folds what is journaled
             failure = SpoolError(f"spool writer stopped: {exc!r}")
@@ -1344,7 +1376,7 @@ class Spool:
         self.max_bytes = store.max_bytes
         self.low_water_bytes = int(store.max_bytes * low_water_ratio)
         self.resume_bytes = int(store.max_bytes * resume_ratio)
-        self.metrics = SpoolMetrics(max_bytes=store.max_bytes)
+        self._metrics = SpoolMetrics(max_bytes=store.max_bytes)  # see the ``metrics`` property
         self.commit_latency = LatencyHistogram()  # per write transaction, for /metrics
         self._last_id = store.last_id
         self._oldest = store.oldest
@@ -1372,10 +1404,13 @@ class Spool:
         self._reader = reader
         self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auditrecv-spool-reader")
         self._writer = _Writer(store, checkpointer, commit_delay, self._deliver_threadsafe, ack_journal)
+        # A one-record append in one native call (try_append_now), counted in the ledger's tally.
+        self._one_call = self._writer.one_call
+        self._ledger = self._writer.ledger
         self._state: SpoolState = "ok"
         self._update_state()
         if self._full:
-            self.metrics.full_events += 1
+            self._metrics.full_events += 1
             self._next_probe = clock() + self._probe_interval
             self._arm_probe()
             log.warning(
@@ -1496,15 +1531,25 @@ class Spool:
 
     def count(self) -> int:
         """Records in the spool now (committed, not yet deleted), the ack journal's included."""
+        self._absorb_journaled()
         return self._count + self._journaled
 
     @property
     def oldest_received_ns(self) -> int | None:
         """When the oldest record still spooled (committed, not yet confirmed by the engine) arrived,
         as its ``received_ns``; None when the spool is empty. Kept by the writer: no I/O here."""
+        self._absorb_journaled()
         if self._oldest is not None:
             return self._oldest[1]
         return self._journal_oldest if self._journaled else None
+
+    @property
+    def metrics(self) -> SpoolMetrics:
+        """The counters for the HTTP endpoint (read them, never write them), up to date: the one-call
+        appends of try_append_now are counted natively and added here, when they are read (on the event
+        loop's thread, like every call of the spool: adding them moves the spool's own counts)."""
+        self._absorb_journaled()
+        return self._metrics
 
     def stats(self) -> dict[str, Any]:
         """A snapshot of the metrics as plain values, for the HTTP endpoint and logs."""
@@ -1561,17 +1606,18 @@ class Spool:
         recs = [self._checked(r) for r in records]
         if not recs:
             return []
+        self._absorb_journaled()  # the counts below go on from the one-call appends'
         if self._full:
             now = self._clock()
             if self._full_reason == "limit" or now < self._next_probe:
-                self.metrics.appended += len(recs)
-                self.metrics.refused += len(recs)
+                self._metrics.appended += len(recs)
+                self._metrics.refused += len(recs)
                 raise SpoolFull(self._bytes_used, self.max_bytes, self._full_reason)
             # Let this one find out whether the filesystem has room again; back off until it has.
             self._back_off_probe(now)
         now = time.monotonic()
         estimate = _estimate(recs)
-        self.metrics.appended += len(recs)
+        self._metrics.appended += len(recs)
         # One connection is one task: a lone stop-and-wait sender is the only task appending lately.
         task = asyncio.current_task()
         lone = task is self._last_appender or now - self._last_append > _LONE_SECONDS
@@ -1592,15 +1638,60 @@ class Spool:
         of appending count as the same sender when deciding whether it is alone."""
         if self._closing or self._full or not records:
             return None
+        if self._one_call and len(records) == 1:
+            # A stop-and-wait sender's case with "normal": checks, id, journal write, kept record, fold
+            # timing, waking the writer and the counts in one native call (JournalLedger.append_record),
+            # without the writer's lock: only this thread appends, and the call holds the GIL throughout, so
+            # it falls between two of the writer thread's calls. Where the writer works on the journal in
+            # several steps (taking a fold's records and rotating the file, cutting it after a fold, handing
+            # out ids to a group's appends, stopping) it closes the ledger first: APPEND_CLOSED, and the
+            # locked way below waits for it as before. The counts are added to ``metrics`` when it is read.
+            # Who appended last only matters with "full": not noted here.
+            rec = records[0]
+            rid = self._append_one_now(rec.kind, rec.payload, rec.source, rec.received_ns)
+            if rid > 0:
+                return [rid]
+            if rid == APPEND_DECLINED:
+                return None
+            # A new source, not plainly a record, or the writer busy with the journal: the locked way
+            # checks the record, learns its source, waits for the writer and decides.
+        return self._append_now_locked(records, appender)
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int | None:
+        """:meth:`try_append_now` of one record given by its fields: its id, or None. A stop-and-wait
+        receiver's every read, without making a ``SpoolRecord`` (the journal keeps only the fields)."""
+        if self._closing or self._full:
+            return None
+        if self._one_call:  # as in try_append_now, here without a call of its own (once per record)
+            try:
+                rid: int = self._ledger.append_record(
+                    kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
+                )
+            except OSError as exc:  # a full filesystem (the room is 0 now): the group path finds out
+                log.debug("ack journal append failed, committing through SQLite: %s", exc)
+                return None
+            if rid > 0:
+                return rid
+            if rid == APPEND_DECLINED:
+                return None
+        ids = self._append_now_locked((spool_record(kind, payload, source, received_ns),), appender)
+        return None if ids is None else ids[0]
+
+    def _append_now_locked(self, records: Sequence[SpoolRecord], appender: object) -> list[int] | None:
+        """try_append_now through the writer's lock (any number of records, "full", what the one-call
+        append handed back)."""
+        self._absorb_journaled()  # the counts below go on from the one-call appends'
         now = time.monotonic()
         lone = appender is self._last_appender or now - self._last_append > _LONE_SECONDS
         if len(records) == 1:  # a stop-and-wait sender's case, in as few steps as it takes
             rec = self._checked(records[0])  # raises as append would
-            rid = self._writer.journal_append_one(rec, len(rec.payload) + _RECORD_OVERHEAD, now, lone)
-            if rid is None:
+            taken = self._writer.journal_append_one(rec, len(rec.payload) + _RECORD_OVERHEAD, now, lone)
+            if taken is None:
                 return None  # declined, it leaves no trace: the append that follows decides who is alone
             self._last_appender, self._last_append = appender, now
-            m = self.metrics
+            m = self._metrics
             m.appended += 1
             if not self._journaled:
                 self._journal_oldest = rec.received_ns
@@ -1613,21 +1704,51 @@ class Spool:
             if latency > m.ack_seconds_max:
                 m.ack_seconds_max = latency
             m.recent_ack_seconds.append(latency)
-            return [rid]
+            return [taken]
         recs = [self._checked(r) for r in records]
         ids = self._writer.journal_append(recs, _estimate(recs), now, lone)
         if ids is not None:
             self._last_appender, self._last_append = appender, now
-            self.metrics.appended += len(recs)
+            self._metrics.appended += len(recs)
             self._journaled_now(len(recs), recs[0].received_ns, now)
         return ids
+
+    def _append_one_now(self, kind: object, payload: object, source: object, received_ns: object) -> int:
+        """The one-call append (see try_append_now): the id, or an APPEND_* code (OSError: declined)."""
+        try:
+            rid: int = self._ledger.append_record(
+                kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
+            )
+        except OSError as exc:  # a full filesystem (the room is 0 now): the group path finds out
+            log.debug("ack journal append failed, committing through SQLite: %s", exc)
+            return APPEND_DECLINED
+        return rid
+
+    def _absorb_journaled(self) -> None:
+        """Count what the one-call appends (try_append_now with "normal") took since the last look: the
+        native ledger tallies them per record, the spool's counters take them when read or moved on."""
+        if not self._ledger.tally_records:
+            return
+        n, first_received_ns, ack_sum, ack_max, recent = self._ledger.take_tally()
+        if not self._journaled:
+            self._journal_oldest = first_received_ns
+        self._journaled += n
+        m = self._metrics
+        m.appended += n
+        m.journaled += n
+        m.committed += n
+        m.ack_seconds_sum += ack_sum
+        if ack_max > m.ack_seconds_max:
+            m.ack_seconds_max = ack_max
+        m.recent_ack_seconds.extend(recent)
+        m.records = self._count + self._journaled
 
     def _journaled_now(self, n: int, first_received_ns: int, started: float) -> None:
         """Bookkeeping once the ack journal took ``n`` records (acknowledged, not in SQLite yet)."""
         if not self._journaled:
             self._journal_oldest = first_received_ns
         self._journaled += n
-        m = self.metrics
+        m = self._metrics
         m.journaled += n
         m.committed += n
         latency = time.monotonic() - started
@@ -1676,6 +1797,7 @@ class Spool:
             raise SpoolClosed("spool is closed")
         if limit <= 0 or after_id >= self.last_id:
             return []
+        self._absorb_journaled()
         if self._journaled:
             await self._fold_journal()  # acknowledged, still in the ack journal: fold it first
             if after_id >= self._last_id or self._closing:
@@ -1723,6 +1845,7 @@ class Spool:
         id_list = [int(i) for i in ids]
         if not id_list:
             return 0
+        self._absorb_journaled()
         if self._journaled and max(id_list) > self._last_id:
             await self._fold_journal()
         future: asyncio.Future[int] = self._loop.create_future()
@@ -1735,6 +1858,7 @@ class Spool:
             await self._close_done.wait()
             return
         self._closing = True
+        self._absorb_journaled()
         self._wake_fold_waiters()
         if self._probe_timer is not None:
             self._probe_timer.cancel()
@@ -1752,7 +1876,7 @@ class Spool:
     # ---------------------------------------------------------------- results from the writer
 
     def _note_ack(self, latency: float) -> None:
-        m = self.metrics
+        m = self._metrics
         m.ack_seconds_sum += latency
         m.ack_seconds_max = max(m.ack_seconds_max, latency)
         m.recent_ack_seconds.append(latency)
@@ -1762,7 +1886,8 @@ class Spool:
             self._loop.call_soon_threadsafe(self._on_group, result)
 
     def _on_group(self, res: _GroupResult) -> None:
-        m = self.metrics
+        self._absorb_journaled()  # before the fold's records are taken off the journaled count
+        m = self._metrics
         for op, outcome in res.appends:
             if isinstance(outcome, BaseException):
                 m.refused += len(op.records)
@@ -1895,5 +2020,5 @@ class Spool:
             elif state == "ok" and self._state == "low":
                 log.info("spool back below its low-water mark: %d of %d bytes used", self._bytes_used, self.max_bytes)
             self._state = state
-        m = self.metrics
+        m = self._metrics
         m.state, m.records, m.bytes_used = state, self._count + self._journaled, self._bytes_used

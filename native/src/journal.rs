@@ -301,6 +301,67 @@ impl Budget {
     }
 }
 
+/// What the one-call appends took since the spool last looked ([`Tally::take`]): counted here per
+/// record, so that the event loop's thread runs no Python for the spool's metrics on the ack path; the
+/// spool adds them to its own counters when they are read (a scrape, a status call, a fold's result).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub records: u64,
+    /// `received_ns` of the first of them (meaningful when `records` > 0).
+    pub first_received_ns: i64,
+    pub ack_seconds_sum: f64,
+    pub ack_seconds_max: f64,
+    /// The latest acks' latencies, oldest first, at most `window` of them (the spool keeps a window of
+    /// recent latencies for its quantiles: older ones would fall out of it anyway).
+    pub recent: std::collections::VecDeque<f64>,
+}
+
+impl Tally {
+    /// One record acknowledged through the journal, `ack_seconds` after its append began.
+    pub fn note(&mut self, received_ns: i64, ack_seconds: f64, window: usize) {
+        if self.records == 0 {
+            self.first_received_ns = received_ns;
+        }
+        self.records += 1;
+        self.ack_seconds_sum += ack_seconds;
+        if ack_seconds > self.ack_seconds_max {
+            self.ack_seconds_max = ack_seconds;
+        }
+        if window > 0 {
+            if self.recent.len() >= window {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(ack_seconds);
+        }
+    }
+
+    /// Everything counted since the last take, leaving this tally empty.
+    pub fn take(&mut self) -> Self {
+        std::mem::take(self)
+    }
+}
+
+/// Python's `time.monotonic()` read natively: both are `CLOCK_MONOTONIC`, so an anchor taken once (the
+/// Python value and an [`Instant`] at the same moment) converts one into the other for good. The spool
+/// writer compares the fold's due time, set by an append, with its own `time.monotonic()`.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    anchor_seconds: f64,
+    anchor: Instant,
+}
+
+impl MonotonicClock {
+    /// `now_seconds`: `time.monotonic()` read just before.
+    pub fn anchored(now_seconds: f64) -> Self {
+        Self { anchor_seconds: now_seconds, anchor: Instant::now() }
+    }
+
+    /// `at` as `time.monotonic()` seconds.
+    pub fn seconds(&self, at: Instant) -> f64 {
+        self.anchor_seconds + at.saturating_duration_since(self.anchor).as_secs_f64()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +490,28 @@ mod tests {
         assert_eq!(b, Budget { issued: 8, room: 400 });
         assert_eq!(b.admit(200, 1, 10), Some(9));
         assert_eq!(Budget::default().admit(0, 0, 1), Some(1));
+    }
+    #[test]
+    fn a_tally_counts_until_taken_and_keeps_the_latest_latencies() {
+        let mut t = Tally::default();
+        t.note(100, 0.5, 2);
+        t.note(200, 2.0, 2);
+        t.note(300, 1.0, 2);
+        assert_eq!((t.records, t.first_received_ns, t.ack_seconds_sum, t.ack_seconds_max), (3, 100, 3.5, 2.0));
+        assert_eq!(t.recent.iter().copied().collect::<Vec<_>>(), [2.0, 1.0], "the oldest fell out of the window");
+        let taken = t.take();
+        assert_eq!(taken.records, 3);
+        assert_eq!(t, Tally::default());
+        t.note(400, 0.25, 0);
+        assert_eq!((t.records, t.first_received_ns, t.recent.len()), (1, 400, 0), "the first since the take");
+    }
+
+    #[test]
+    fn the_clock_goes_on_from_its_anchor() {
+        let clock = MonotonicClock::anchored(1000.0);
+        let later = Instant::now() + std::time::Duration::from_millis(250);
+        let seconds = clock.seconds(later);
+        assert!((1000.25..1000.35).contains(&seconds), "{seconds}");
+        assert_eq!(clock.seconds(clock.anchor), 1000.0);
     }
 }

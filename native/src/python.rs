@@ -9,7 +9,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
 use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
@@ -1181,21 +1181,222 @@ struct KeptRecord {
     payload: Py<PyAny>,
 }
 
+/// `JournalLedger.take_tally`: records, received_ns of the first, ack seconds' sum and max, the latest
+/// latencies.
+type TallyTuple = (u64, i64, f64, f64, Vec<f64>);
+
+/// `JournalLedger.append_record`'s record: kind, payload, source, received_ns (checked there).
+type RecordFields<'a, 'py> =
+    (&'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>);
+
+/// `JournalLedger.append_record`: declined (no room, too many kept): nothing written.
+const APPEND_DECLINED: i64 = 0;
+/// `JournalLedger.append_record`: the record's source is not the one `set_source` gave: nothing written.
+const APPEND_NEW_SOURCE: i64 = -1;
+/// `JournalLedger.append_record`: not plainly a record (payload not exactly `bytes`, kind not a `str`,
+/// received_ns not an `int` of 64 bits): nothing written, the caller checks it (and raises or converts).
+const APPEND_NOT_PLAIN: i64 = -2;
+/// `JournalLedger.append_record`: not `open` (the writer is working on the journal, handing out ids or
+/// stopping): nothing written, the caller takes the writer's lock and asks again.
+const APPEND_CLOSED: i64 = -3;
+
 /// The records acknowledged through the ack journal and not folded into SQLite yet (`src/journal.rs`,
 /// `Ledger`): kept by one call per record, handed to the fold as a whole (`take`), and turned into the
-/// fold's `INSERT` parameters natively. Guarded by the spool writer's lock like `JournalFile`.
+/// fold's `INSERT` parameters natively. Guarded by the spool writer's lock like `JournalFile`, except
+/// `append_record` (see there).
 #[pyclass(module = "auditrecv._native", name = "JournalLedger")]
 #[derive(Default)]
 struct PyJournalLedger {
     ledger: journal::Ledger<KeptRecord, Py<PyAny>>,
     budget: journal::Budget,
+    /// `append_record` may append (the writer closes it while it works on the journal in several steps).
+    open: bool,
+    /// The writer thread waits for work: an append that gives it some wakes it (once).
+    writer_idle: bool,
+    /// When the kept records are due for a fold, as `time.monotonic()` seconds (0: now).
+    fold_at: f64,
+    clock: Option<journal::MonotonicClock>,
+    wake: Option<Py<PyAny>>,
+    record_overhead: i64,
+    latency_window: usize,
+    /// The journal file `append_record` writes to (the writer sets it, and again after a rotation).
+    file: Option<Py<PyJournalFile>>,
+    /// The last source given to `set_source` and its JSON (a connection's records share one object).
+    source: Option<(Py<PyAny>, Vec<u8>)>,
+    tally: journal::Tally,
+}
+
+impl PyJournalLedger {
+    /// `append_record` while this ledger is borrowed: the outcome, and whom to wake once it is not.
+    fn append_record_borrowed(
+        &mut self,
+        py: Python<'_>,
+        record: RecordFields<'_, '_>,
+        limits: (usize, f64, usize),
+    ) -> PyResult<(i64, Option<Py<PyAny>>)> {
+        let (max_records, fold_seconds, fold_records) = limits;
+        let (kind, payload, source, received) = record;
+        let file = match (&self.file, self.open) {
+            (Some(file), true) => file.clone_ref(py),
+            _ => return Ok((APPEND_CLOSED, None)),
+        };
+        let (Ok(payload), Ok(kind)) = (payload.cast_exact::<PyBytes>(), kind.cast::<PyString>()) else {
+            return Ok((APPEND_NOT_PLAIN, None));
+        };
+        let received_ns = match received.is_exact_instance_of::<PyInt>().then(|| received.extract::<i64>()) {
+            Some(Ok(ns)) => ns,
+            _ => return Ok((APPEND_NOT_PLAIN, None)),
+        };
+        let source_json = match &self.source {
+            Some((known, json)) if known.is(source) => json,
+            _ => return Ok((APPEND_NEW_SOURCE, None)),
+        };
+        let estimate = i64::try_from(payload.as_bytes().len()).unwrap_or(i64::MAX).saturating_add(self.record_overhead);
+        let Some(id) = self.budget.admit(estimate, self.ledger.len(), max_records) else {
+            return Ok((APPEND_DECLINED, None));
+        };
+        let started = std::time::Instant::now();
+        let mut file = file.bind(py).try_borrow_mut()?;
+        let file = file.open()?;
+        let kind_text = kind.to_str()?;
+        guard(|| file.stage(id, received_ns, kind_text.as_bytes(), source_json, payload.as_bytes()))
+            .map_err(panic_error)?
+            .map_err(too_long)?;
+        if let Err(e) = write_staged(py, file, false) {
+            if e.is_instance_of::<PyOSError>(py) {
+                self.budget.room = 0;
+            }
+            return Err(e);
+        }
+        self.budget.spend(id, estimate);
+        let key = source.as_ptr() as usize;
+        let item = KeptRecord { kind: kind.clone().into_any().unbind(), payload: payload.clone().into_any().unbind() };
+        let ledger = &mut self.ledger;
+        let kept = guard(move || {
+            ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.clone().unbind(), item)
+        })
+        .map_err(panic_error)?;
+        if kept == 1 {
+            self.fold_at = self.clock.map_or(0.0, |c| c.seconds(started) + fold_seconds);
+        }
+        if kept >= fold_records {
+            self.fold_at = 0.0;
+        }
+        let mut wake = None;
+        if self.writer_idle && (kept == 1 || self.fold_at == 0.0) {
+            self.writer_idle = false; // once: it says so again before it waits again
+            wake = self.wake.as_ref().map(|w| w.clone_ref(py));
+        }
+        self.tally.note(received_ns, started.elapsed().as_secs_f64(), self.latency_window);
+        Ok((i64::try_from(id).unwrap_or(i64::MAX), wake))
+    }
 }
 
 #[pymethods]
 impl PyJournalLedger {
+    /// `now`: `time.monotonic()` (the clock of `fold_at`); `wake`: called, without arguments, when an
+    /// `append_record` gives an idle writer work; `record_overhead`: bytes a record takes in the database
+    /// besides its payload; `latency_window`: how many of the latest ack latencies the tally keeps.
     #[new]
-    fn new() -> Self {
-        Self::default()
+    #[pyo3(signature = (*, now=None, wake=None, record_overhead=0, latency_window=0))]
+    fn new(now: Option<f64>, wake: Option<Py<PyAny>>, record_overhead: i64, latency_window: usize) -> Self {
+        Self {
+            clock: now.map(journal::MonotonicClock::anchored),
+            wake,
+            record_overhead,
+            latency_window,
+            ..Self::default()
+        }
+    }
+
+    /// A stop-and-wait sender's append of one record (a `SpoolRecord`'s fields) in one call, without the writer's lock (the
+    /// GIL is held throughout, so it runs between two of the writer thread's calls, never during one;
+    /// only the event loop's thread appends): if `open` with a `file`, the record plain, its source the one
+    /// `set_source` gave and the budget allows it (twice its estimate in `room`, fewer than `max_records` kept), the
+    /// next id, its entry written to `file` (no `fdatasync`: for `synchronous = "normal"`), the record
+    /// kept, `fold_at` set (`fold_seconds` after the first record kept, now at `fold_records`), the
+    /// writer woken if it was idle and this gives it work, and the record counted in the tally. Returns
+    /// the id (> 0), or 0 (declined), -1 (a new source), -2 (not plainly a record), -3 (not open): nothing
+    /// written.
+    /// `OSError`: the file as before and `room` 0.
+    #[allow(clippy::too_many_arguments)]
+    fn append_record(
+        slf: &Bound<'_, Self>,
+        kind: &Bound<'_, PyAny>,
+        payload: &Bound<'_, PyAny>,
+        source: &Bound<'_, PyAny>,
+        received_ns: &Bound<'_, PyAny>,
+        max_records: usize,
+        fold_seconds: f64,
+        fold_records: usize,
+    ) -> PyResult<i64> {
+        let py = slf.py();
+        let record = (kind, payload, source, received_ns);
+        let (outcome, wake) =
+            slf.try_borrow_mut()?.append_record_borrowed(py, record, (max_records, fold_seconds, fold_records))?;
+        if let Some(wake) = wake {
+            wake.call0(py)?;
+        }
+        Ok(outcome)
+    }
+
+    /// The journal file `append_record` writes to.
+    #[getter]
+    fn get_file(&self, py: Python<'_>) -> Option<Py<PyJournalFile>> {
+        self.file.as_ref().map(|f| f.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_file(&mut self, file: Option<Py<PyJournalFile>>) {
+        self.file = file;
+    }
+
+    /// The source `append_record` takes (its identity) and its JSON for the journal.
+    fn set_source(&mut self, source: Py<PyAny>, source_json: Vec<u8>) {
+        self.source = Some((source, source_json));
+    }
+
+    /// What `append_record` counted since the last call (records, the first's received_ns, the ack
+    /// latencies' sum and max, the latest latencies oldest first); the tally starts again.
+    fn take_tally(&mut self) -> TallyTuple {
+        let t = self.tally.take();
+        (t.records, t.first_received_ns, t.ack_seconds_sum, t.ack_seconds_max, t.recent.into())
+    }
+
+    /// Records `append_record` counted since the last `take_tally`.
+    #[getter]
+    fn tally_records(&self) -> u64 {
+        self.tally.records
+    }
+
+    #[getter]
+    fn get_open(&self) -> bool {
+        self.open
+    }
+
+    #[setter]
+    fn set_open(&mut self, open: bool) {
+        self.open = open;
+    }
+
+    #[getter]
+    fn get_writer_idle(&self) -> bool {
+        self.writer_idle
+    }
+
+    #[setter]
+    fn set_writer_idle(&mut self, idle: bool) {
+        self.writer_idle = idle;
+    }
+
+    #[getter]
+    fn get_fold_at(&self) -> f64 {
+        self.fold_at
+    }
+
+    #[setter]
+    fn set_fold_at(&mut self, fold_at: f64) {
+        self.fold_at = fold_at;
     }
 
     /// Keep one journaled record (ids increase); returns how many are kept now.
@@ -1216,7 +1417,7 @@ impl PyJournalLedger {
 
     /// Everything kept, as a ledger of its own (no budget); this one is left empty, its budget as it was.
     fn take(&mut self) -> Self {
-        Self { ledger: self.ledger.take(), budget: journal::Budget::default() }
+        Self { ledger: self.ledger.take(), ..Self::default() }
     }
 
     /// A stop-and-wait sender's append in one call: if the budget's room and `max_records` allow it, the
@@ -1391,6 +1592,10 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LinuxDocuments>()?;
     m.add_class::<PyJournalFile>()?;
     m.add_class::<PyJournalLedger>()?;
+    m.add("APPEND_DECLINED", APPEND_DECLINED)?;
+    m.add("APPEND_NEW_SOURCE", APPEND_NEW_SOURCE)?;
+    m.add("APPEND_NOT_PLAIN", APPEND_NOT_PLAIN)?;
+    m.add("APPEND_CLOSED", APPEND_CLOSED)?;
     load_errno_messages(m.py())?;
     m.add_function(wrap_pyfunction!(linux_decode_raw, m)?)?;
     m.add_function(wrap_pyfunction!(linux_decode_raw_into, m)?)?;

@@ -29,6 +29,7 @@ from auditrecv.receive.framing import FrameDecoder, encode_frame
 from auditrecv.receive.listeners import AudispRemoteListenerPolicy, AuditRemoteListenerPolicy
 from auditrecv.receive.server import ReceiveServer, _ReceiverProtocol
 from auditrecv.spool import SpoolFull, SpoolRecord, SpoolState
+from auditrecv.spool.record import RecordKind, Source, spool_record
 
 WINDOW = 4
 
@@ -55,6 +56,13 @@ class ScriptedSpool:
             return None
         self.script.pop(0)
         return self._store(records)
+
+    def try_append_one(
+        self, kind: RecordKind, payload: bytes, source: Source, received_ns: int, appender: object
+    ) -> int | None:
+        """try_append_now of the one record these fields make, as the real spool's."""
+        ids = self.try_append_now([spool_record(kind, payload, source, received_ns)], appender)
+        return None if ids is None else ids[0]
 
     async def append(self, records: Sequence[SpoolRecord]) -> list[int]:
         await asyncio.sleep(0)

@@ -18,6 +18,14 @@ ITEM_SKIPPED: Final[int]
 """bsm_split_trail kind: bytes that start no record, skipped up to the next plausible one."""
 DEFAULT_MAX_TOKENS: Final[int]
 DEFAULT_MAX_ARRAY_ITEMS: Final[int]
+APPEND_DECLINED: Final[int]
+"""JournalLedger.append_record: no room, or too many records kept: nothing written (0)."""
+APPEND_NEW_SOURCE: Final[int]
+"""JournalLedger.append_record: the record's source is not the one set_source gave: nothing written."""
+APPEND_NOT_PLAIN: Final[int]
+"""JournalLedger.append_record: not plainly a record (the caller checks it): nothing written."""
+APPEND_CLOSED: Final[int]
+"""JournalLedger.append_record: the ledger is not open (the writer is busy with the journal): nothing written."""
 
 class NativePanic(RuntimeError):
     """A bug in the native code (a Rust panic) while handling one input: dead-letter that input."""
@@ -393,9 +401,57 @@ class JournalLedger:
     (``native/src/journal.rs``, ``Ledger``): kept with one call per record (no Python object per record
     for the garbage collector to track), taken whole by a fold, which gets its ``INSERT`` parameters
     from here. Records sharing one source object (a connection's) share its source id. Not thread-safe:
-    the spool writer's lock guards every call."""
+    the spool writer's lock guards every call, except ``append_record`` (see there)."""
 
-    def __init__(self) -> None: ...
+    def __init__(
+        self,
+        *,
+        now: float | None = None,
+        wake: Callable[[], object] | None = None,
+        record_overhead: int = 0,
+        latency_window: int = 0,
+    ) -> None:
+        """``now``: ``time.monotonic()`` (the clock of ``fold_at``; without it, an ``append_record`` makes
+        the records due at once); ``wake``: called without arguments when an ``append_record`` gives an
+        idle writer work; ``record_overhead``: bytes a record takes in the database besides its payload;
+        ``latency_window``: how many of the latest ack latencies the tally keeps."""
+    def append_record(
+        self,
+        kind: object,
+        payload: object,
+        source: object,
+        received_ns: object,
+        max_records: int,
+        fold_seconds: float,
+        fold_records: int,
+    ) -> int:
+        """A stop-and-wait sender's append of one record (a ``SpoolRecord``'s fields) in one call, without the writer's lock
+        (the GIL is held throughout, so it falls between two calls of the writer thread; only the event
+        loop's thread appends): if ``open`` with a ``file``, the record plain, its source the one
+        ``set_source`` gave and the budget allows it, the next id, its entry written to ``file`` (no ``fdatasync``: for
+        ``synchronous = "normal"``), the record kept, ``fold_at`` set (``fold_seconds`` after the first
+        record kept; 0 once ``fold_records`` are kept), ``wake`` called if ``writer_idle`` and this gives
+        the writer work, and the record counted in the tally (``take_tally``). Returns the id (> 0), or
+        ``APPEND_DECLINED`` (no room, too many kept), ``APPEND_NEW_SOURCE``, ``APPEND_NOT_PLAIN`` (payload
+        not exactly ``bytes``, kind not a ``str`` or received_ns not a 64-bit ``int``) or ``APPEND_CLOSED``
+        (not ``open``): nothing written. ``OSError``: the file as before and ``room`` 0."""
+    def set_source(self, source: object, source_json: bytes) -> None:
+        """The source ``append_record`` takes (by identity) and its JSON for the journal."""
+    def take_tally(self) -> tuple[int, int, float, float, list[float]]:
+        """What ``append_record`` counted since the last call: records, the first one's received_ns, the
+        ack latencies' sum and maximum (seconds), the latest latencies oldest first (at most
+        ``latency_window``); the tally starts again."""
+    @property
+    def tally_records(self) -> int:
+        """Records ``append_record`` counted since the last ``take_tally``."""
+    open: bool
+    """``append_record`` may append (False by default: the writer opens it)."""
+    file: JournalFile | None
+    """The journal file ``append_record`` writes to."""
+    writer_idle: bool
+    """The writer waits for work (``append_record`` clears it when it calls ``wake``)."""
+    fold_at: float
+    """When the kept records are due for a fold, ``time.monotonic()`` seconds (0: now)."""
     def keep(self, id: int, kind: str, source: object, received_ns: int, payload: bytes, estimate: int) -> int:
         """Keep one record (ids increase from call to call); returns how many are kept now."""
     def take(self) -> JournalLedger:
