@@ -13,8 +13,10 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import orjson
@@ -33,7 +35,7 @@ log = logging.getLogger("auditrecv.pipeline")
 Document = dict[str, Any]  # a JSON object, as orjson reads it
 Enrichment = Mapping[str, object]  # the values of one sender, as _native's `enrichment=` takes them
 if TYPE_CHECKING:  # the stub's alias: not in the compiled module
-    LinuxBody = tuple[bytes, list[_native.LinuxLayoutRow]]
+    from auditrecv._native import LinuxColumns
 
 
 class _Naming(TypedDict):
@@ -240,7 +242,7 @@ class DocumentBuilder:
         self._linux_settings = linux_documents_settings(cfg.decode.linux, cfg.limits)
         self._linux_senders: dict[str, _native.LinuxDocuments] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
-        self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
+        self._linux_lines: dict[int, SpoolRecord] = {}
         self._linux_first: dict[str, Source] = {}  # the first source of each sender key
         self._linux_mixed: set[str] = set()  # sender keys seen with more than one identity
         self._linux_values: Mapping[str, Enrichment] = {}  # the enrichment of the call under way
@@ -433,7 +435,7 @@ class DocumentBuilder:
         self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         for key in list(self._linux_senders):
-            out += self._linux_call(key, lambda documents, naming: documents.flush_bulk(**naming))
+            out += self._linux_call(key, lambda documents, naming: documents.flush_columns(**naming))
         return out
 
     def _naming(self, key: str) -> _Naming:
@@ -468,18 +470,17 @@ class DocumentBuilder:
             documents = self._linux_documents(key)
         elif not self._record_clock and (now is not None or self._clock):
             clock = self._clock if now is None else now
-            out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(clock, **naming))
+            out += self._linux_call(key, lambda documents, naming: documents.poll_columns(clock, **naming))
         received = [rec.received_ns for _, rec in run]
         if not self._record_clock:
             self._clock = max(self._clock, max(received) / 1e9)
-        for spool_id, rec in run:
-            self._linux_lines[spool_id] = (source, rec.payload, rec.received_ns)
+        self._linux_lines.update(run)  # until their event is done (see _linux_call)
         first = self._linux_first.setdefault(key, source)
         if _identity(first) != _identity(source):
             self._linux_mixed.add(key)
         return out + self._linux_call(
             key,
-            lambda documents, naming: documents.add_bulk(
+            lambda documents, naming: documents.add_columns(
                 [rec.payload for _, rec in run],
                 received_ns=received,
                 source=source.to_dict(),
@@ -500,11 +501,11 @@ class DocumentBuilder:
         out: list[BuiltDoc] = []
         for key, documents in list(self._linux_senders.items()):
             if len(documents):
-                out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(now, **naming))
+                out += self._linux_call(key, lambda documents, naming: documents.poll_columns(now, **naming))
         return out
 
-    def _linux_call(self, key: str, call: Callable[[_native.LinuxDocuments, _Naming], LinuxBody]) -> list[BuiltDoc]:
-        """One call (add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
+    def _linux_call(self, key: str, call: Callable[[_native.LinuxDocuments, _Naming], LinuxColumns]) -> list[BuiltDoc]:
+        """One call (add_columns, poll_columns, flush_columns) on a sender's LinuxDocuments, its events as
         BuiltDocs. A whole call that fails (a native
         bug outside the per-event guards) dead-letters every line of that sender still open, one dead
         letter per line, and starts the sender afresh: its assembler's state is not to be trusted."""
@@ -513,52 +514,58 @@ class DocumentBuilder:
             built = call(documents, self._naming(key))
         except Exception as exc:
             log.exception("Linux lines from %s could not be built natively; dead-lettering the open ones", key)
-            open_ids = [i for i, line in self._linux_lines.items() if linux_source_key(line[0]) == key]
+            open_ids = [i for i, rec in self._linux_lines.items() if linux_source_key(rec.source) == key]
             out = []
             for spool_id in open_ids:
-                source, payload, received_ns = self._linux_lines.pop(spool_id)
-                out.append(self._dead_letter("linux", [spool_id], payload, source, received_ns, exc))
+                rec = self._linux_lines.pop(spool_id)
+                out.append(self._dead_letter("linux", [spool_id], rec.payload, rec.source, rec.received_ns, exc))
             self._fold_stats(key, documents)
             self._linux_documents(key)
             return out
-        return self._linux_rows(key, documents, built)
+        return self._linux_built(key, documents, built)
 
-    def _linux_rows(self, key: str, documents: _native.LinuxDocuments, built: LinuxBody) -> list[BuiltDoc]:
-        """BuiltDocs from a LinuxDocuments bulk body. Each row's spool ids are a list of its own (kept, not
-        copied); the native core counts Linux dead letters itself, so only cut documents are looked for."""
-        body, layout = built
-        unenriched = key not in self._linux_values
+    def _linux_built(self, key: str, documents: _native.LinuxDocuments, columns: LinuxColumns) -> list[BuiltDoc]:
+        """BuiltDocs from a LinuxDocuments body in columns: the whole body as one BuiltDoc when every event
+        made a clean document (see DocumentBuilder(whole_bodies=)), nothing made per document; else one per
+        event, each with its own list of spool ids (kept, not copied). The native core counts Linux dead
+        letters itself, so only cut documents are looked for."""
+        body, ends, ids, indexes, tokens, handed_back = columns
         lines = self._linux_lines
-        if layout and self._whole_bodies and not (unenriched and self._enriched_later):
-            doc_ids, indexes, starts, ends, whys, tokens, _, _ = zip(*layout, strict=True)
-            follow = starts[0] == 0 and starts[1:] == ends[:-1] and ends[-1] == len(body)
-            if follow and not any(whys) and _TRUNCATED_MARK not in body:
-                for spool_ids in tokens:
-                    for spool_id in spool_ids:
-                        lines.pop(spool_id, None)
-                self._fold_stats(key, documents)
-                whole = (list(ends), list(doc_ids), list(indexes), list(tokens))
-                return [BuiltDoc(None, "", [], lines=body, whole=whole)]
+        deque(map(lines.pop, chain.from_iterable(tokens), repeat(None)), maxlen=0)  # their events are done
+        self._fold_stats(key, documents)
+        unenriched = key not in self._linux_values
+        whole = bool(ends) and self._whole_bodies and not (unenriched and self._enriched_later)
+        if whole and not handed_back and _TRUNCATED_MARK not in body:
+            return [BuiltDoc(None, "", [], lines=body, whole=(ends, ids, indexes, tokens))]
         out = []
-        for doc_id, index, start, end, why, ids, document, _received in layout:
-            for spool_id in ids:
-                lines.pop(spool_id, None)
+        end = 0
+        for position, spool_ids in enumerate(tokens):
+            start, end = end, ends[position]  # an event not in the body has start == end
+            doc_id = ids[position]
+            why, document = handed_back.get(position, ("", None))
             if not why:
                 bulk = body[start:end]
                 doc_source = bulk[bulk.index(b"\n") + 1 : -1]
                 if _TRUNCATED_MARK in doc_source:
                     self._count(doc_source, "linux")
                 out.append(
-                    BuiltDoc(None, doc_id, ids, source=doc_source, lines=bulk, index=index, unenriched=unenriched)
+                    BuiltDoc(
+                        None,
+                        doc_id,
+                        spool_ids,
+                        source=doc_source,
+                        lines=bulk,
+                        index=indexes[position],
+                        unenriched=unenriched,
+                    )
                 )
             elif why == "no_document":
-                out.append(BuiltDoc(None, "", ids))
+                out.append(BuiltDoc(None, "", spool_ids))
             elif why.startswith("unencodable"):
                 doc = _unencodable(document, why, doc_id)
-                out.append(BuiltDoc(doc, doc_id, ids if doc is not None else []))
+                out.append(BuiltDoc(doc, doc_id, spool_ids if doc is not None else []))
             else:  # not even its dead letter could be built: left in the spool (read again after a restart)
                 log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
-        self._fold_stats(key, documents)
         return out
 
     def _fold_stats(self, key: str, documents: _native.LinuxDocuments) -> None:

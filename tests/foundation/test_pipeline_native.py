@@ -542,11 +542,11 @@ def test_a_native_failure_dead_letters_the_open_lines(monkeypatch: pytest.Monkey
         def __len__(self) -> int:
             return len(self.real)
 
-        def add_bulk(self, *args: Any, **kw: Any) -> Any:
+        def add_columns(self, *args: Any, **kw: Any) -> Any:
             self.calls += 1
             if self.calls == 2:
                 raise _native.NativePanic("native bug")
-            return self.real.add_bulk(*args, **kw)
+            return self.real.add_columns(*args, **kw)
 
     monkeypatch.setattr(pipeline._native, "LinuxDocuments", Failing)
     lines = [line for _, line in read_records(LINUX_FIXTURES[0])]

@@ -327,6 +327,51 @@ def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
     assert [row[0] for row in layout + tail_layout if not row[4]] == [r[0] for r in python if r[1] is not None]
 
 
+def columns_of_rows(body: bytes, layout: list[Any]) -> tuple[Any, ...]:
+    """A `*_bulk` call's body and layout rows as the `*_columns` calls give them."""
+    handed = {p: (row[4], row[6]) for p, row in enumerate(layout) if row[4]}
+    # where the previous event in the body ended, for an event not in it
+    assert all(row[2] == (layout[p - 1][3] if p else 0) for p, row in enumerate(layout))
+    return (
+        body,
+        [row[3] for row in layout],
+        [row[0] for row in layout],
+        [row[1] for row in layout],
+        [row[5] for row in layout],
+        handed,
+    )
+
+
+@pytest.mark.parametrize("record_clock", [True, False], ids=["record-clock", "arrival-clock"])
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_columns_are_the_bulk_layout_by_column(schema: Schema, record_clock: bool) -> None:
+    """`add_columns`/`poll_columns`/`flush_columns`: the body `*_bulk` writes, and its rows by column (the
+    pipeline's whole bodies), for every fixture and edge case (orphan EOEs, integers beyond 64 bits, events
+    over [limits]), in batches of 7 lines, each batch's events timed out on its own clock."""
+    lines = [line for fixture in LINUX_FIXTURES for _, line in read_records(fixture)]
+    lines += [line for case in EDGE_CASES.values() for line in case]
+    source = SOURCES[1].to_dict()
+    rows = native_builder(schema, OBSERVERS[0], record_clock, Limits(max_string_chars=2000))
+    columns = native_builder(schema, OBSERVERS[0], record_clock, Limits(max_string_chars=2000))
+    reasons: set[str] = set()
+    for start in range(0, len(lines), 7):
+        batch = lines[start : start + 7]
+        received = arrivals(len(batch), 10**9)
+        ids = list(range(start, start + len(batch)))
+        kw: dict[str, Any] = {"received_ns": received, "source": source, "spool_ids": ids}
+        expected = columns_of_rows(*rows.add_bulk(batch, **kw))
+        assert columns.add_columns(batch, **kw) == expected
+        now = received[-1] / 1e9 + 5
+        timed_out = columns.poll_columns(now)
+        assert timed_out == columns_of_rows(*rows.poll_bulk(now))
+        reasons |= {why.split(":")[0] for made in (expected, timed_out) for why, _ in made[5].values()}
+    tail = columns.flush_columns(data_stream="logs-auditrecv-linux")
+    assert tail == columns_of_rows(*rows.flush_bulk(data_stream="logs-auditrecv-linux"))
+    reasons |= {why.split(":")[0] for why, _ in tail[5].values()}
+    assert reasons == {"no_document", "unencodable"}
+    assert columns.stats() == rows.stats() and len(columns) == len(rows) == 0
+
+
 # ---------------------------------------------------------------- property
 
 

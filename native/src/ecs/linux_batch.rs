@@ -76,6 +76,72 @@ impl<'n> Body<'n> {
     }
 }
 
+/// The completed events of a body call as columns, so that the caller makes nothing per document: by
+/// position, where each event's lines end in the body (an event not in it takes no bytes: its end is the
+/// previous one), its id, index ("" if not in the body) and spool ids; and, by position, why an event is
+/// not in the body. The events in the body follow each other from offset 0.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Columns {
+    pub ends: Vec<usize>,
+    pub ids: Vec<String>,
+    pub indexes: Vec<String>,
+    pub spool_ids: Vec<Vec<i64>>,
+    pub handed_back: Vec<(usize, HandedBack)>,
+}
+
+/// Why an event of a body call is not in the body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandedBack {
+    /// An orphan EOE: no document, its lines are done.
+    NoDocument,
+    /// No document, not even a dead letter (see [`Outcome::Fallback`]).
+    Fallback(Fallback, Option<Vec<u8>>),
+}
+
+impl Columns {
+    /// The columns of the results of a body call (`add_bulk`, `poll`/`flush` with a body), in order.
+    pub fn of(built: Vec<LinuxBuilt>) -> Columns {
+        let n = built.len();
+        let mut c = Columns {
+            ends: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            indexes: Vec::with_capacity(n),
+            spool_ids: Vec::with_capacity(n),
+            handed_back: Vec::new(),
+        };
+        let mut at = 0;
+        for (position, b) in built.into_iter().enumerate() {
+            let index = match b.outcome {
+                Outcome::Placed { start, end, index } => {
+                    // the body is only appended to, and cut back to where a failed document started
+                    debug_assert_eq!(start, at, "a document placed away from the previous one's end");
+                    at = end;
+                    index
+                }
+                Outcome::NoDocument => {
+                    c.handed_back.push((position, HandedBack::NoDocument));
+                    String::new()
+                }
+                Outcome::Fallback(why, json) => {
+                    c.handed_back.push((position, HandedBack::Fallback(why, json)));
+                    String::new()
+                }
+                Outcome::Doc(_) => {
+                    // a body call places every document it builds: a bug, never seen
+                    let why = Fallback::Panicked("not written to the body".into());
+                    c.handed_back.push((position, HandedBack::Fallback(why, None)));
+                    String::new()
+                }
+            };
+            c.ends.push(at);
+            c.ids.push(b.id);
+            c.indexes.push(index);
+            c.spool_ids.push(b.spool_ids);
+        }
+        c
+    }
+}
+
 /// The per-sender state of the Linux documents: the open events and the clock they are timed on.
 pub struct LinuxBuilder {
     pub schema: Schema,
@@ -664,6 +730,49 @@ mod tests {
         let Outcome::Placed { start: 0, end, .. } = placed[1].outcome else { panic!("not placed: {:?}", placed[1]) };
         assert_eq!(end, body.into_bytes().len());
         assert_eq!((kept.dead_letters, written.dead_letters), (0, 0));
+    }
+
+    #[test]
+    fn columns_are_the_layout_by_position_with_the_events_not_in_the_body_at_the_previous_end() {
+        let lines: [&[u8]; 8] = [
+            b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 items=0 pid=2 uid=0",
+            b"type=EOE msg=audit(1700000000.000:9): ",
+            // an integer beyond 64 bits: handed back with its JSON
+            b"type=SYSCALL msg=audit(3.000:18446744073709551617): arch=c000003e syscall=1 exit=3",
+            b"type=EOE msg=audit(3.000:18446744073709551617): ",
+            // a one-record event then its EOE: an orphan EOE
+            b"type=USER_LOGIN msg=audit(1700000001.000:10): pid=3 uid=0 auid=1000 msg='op=login acct=\"x\" res=success'",
+            b"type=EOE msg=audit(1700000001.000:10): ",
+            b"type=SYSCALL msg=audit(1700000002.000:11): arch=c000003e syscall=1 exit=3",
+            b"type=EOE msg=audit(1700000002.000:11): ",
+        ];
+        let (source, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
+        let mut body = Body::new(&naming, 0);
+        let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
+        let columns = Columns::of(placed.clone());
+        let body = body.into_bytes();
+        assert_eq!(placed.len(), 5);
+        assert_eq!(columns.ids, placed.iter().map(|b| b.id.clone()).collect::<Vec<_>>());
+        assert_eq!(columns.spool_ids, [vec![0, 1], vec![2, 3], vec![4], vec![5], vec![6, 7]]);
+        let json = match &placed[1].outcome {
+            Outcome::Fallback(_, json @ Some(_)) => json.clone(),
+            other => panic!("not handed back: {other:?}"),
+        };
+        let why = Fallback::Unencodable(INTEGER_RANGE.0.to_owned());
+        assert_eq!(columns.handed_back, [(1, HandedBack::Fallback(why, json)), (3, HandedBack::NoDocument)]);
+        // the documents in the body follow each other; the others end where the previous one did
+        let ends = &columns.ends;
+        assert!(0 < ends[0] && ends[1] == ends[0] && ends[0] < ends[2] && ends[3] == ends[2], "{ends:?}");
+        assert!(ends[2] < ends[4] && ends[4] == body.len(), "{ends:?}");
+        assert_eq!(columns.indexes, ["auditrecv-2023.11.14", "", "auditrecv-2023.11.14", "", "auditrecv-2023.11.14"]);
+        // each document's lines are those the kept documents serialize to
+        let kept_docs = kept.add(&lines, &[1], &ids, &source, None);
+        for position in [0, 2, 4] {
+            let start = if position == 0 { 0 } else { columns.ends[position - 1] };
+            let mut b = kept_docs[position].clone();
+            let json = kept.serialize(&mut b).unwrap();
+            assert!(body[start..columns.ends[position]].ends_with(&[&json[..], b"\n"].concat()), "{position}");
+        }
     }
 
     #[test]
