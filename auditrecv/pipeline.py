@@ -222,9 +222,9 @@ class DocumentBuilder:
         Raises ValueError for a daily index pattern the native core cannot format (config validation
         refuses those).
 
-        `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document comes back
-        as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were written unenriched and are
-        `enriched_later` as dicts."""
+        `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document (or none: an
+        orphan EOE) comes back as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were
+        written unenriched and are `enriched_later` as dicts."""
         if cfg.search.mode == "daily" and (problem := index_pattern_problem(cfg.search.index)):
             raise ValueError(problem)
         self._record_clock = record_clock
@@ -525,48 +525,62 @@ class DocumentBuilder:
         return self._linux_built(key, documents, built)
 
     def _linux_built(self, key: str, documents: _native.LinuxDocuments, columns: LinuxColumns) -> list[BuiltDoc]:
-        """BuiltDocs from a LinuxDocuments body in columns: the whole body as one BuiltDoc when every event
-        made a clean document (see DocumentBuilder(whole_bodies=)), nothing made per document; else one per
-        event, each with its own list of spool ids (kept, not copied). The native core counts Linux dead
-        letters itself, so only cut documents are looked for."""
-        body, ends, ids, indexes, tokens, handed_back = columns
+        """BuiltDocs from a LinuxDocuments body in columns. Where every event made a clean document or none
+        (an orphan EOE), the body is one BuiltDoc holding it whole (see DocumentBuilder(whole_bodies=)), then
+        one empty BuiltDoc per orphan EOE: nothing is made per document. Else one BuiltDoc per event, in
+        completion order, each with its own list of spool ids (kept, not copied). The native core counts
+        Linux dead letters itself and names the cut documents (counted and logged here)."""
+        body, ends, ids, indexes, tokens, cut, others = columns
         lines = self._linux_lines
         deque(map(lines.pop, chain.from_iterable(tokens), repeat(None)), maxlen=0)  # their events are done
+        for _, _, spool_ids, _, _ in others:
+            for spool_id in spool_ids:
+                lines.pop(spool_id, None)
         self._fold_stats(key, documents)
         unenriched = key not in self._linux_values
         whole = bool(ends) and self._whole_bodies and not (unenriched and self._enriched_later)
-        if whole and not handed_back and _TRUNCATED_MARK not in body:
-            return [BuiltDoc(None, "", [], lines=body, whole=(ends, ids, indexes, tokens))]
-        out = []
-        end = 0
-        for position, spool_ids in enumerate(tokens):
-            start, end = end, ends[position]  # an event not in the body has start == end
-            doc_id = ids[position]
-            why, document = handed_back.get(position, ("", None))
-            if not why:
-                bulk = body[start:end]
-                doc_source = bulk[bulk.index(b"\n") + 1 : -1]
-                if _TRUNCATED_MARK in doc_source:
-                    self._count(doc_source, "linux")
-                out.append(
-                    BuiltDoc(
-                        None,
-                        doc_id,
-                        spool_ids,
-                        source=doc_source,
-                        lines=bulk,
-                        index=indexes[position],
-                        unenriched=unenriched,
-                    )
-                )
-            elif why == "no_document":
-                out.append(BuiltDoc(None, "", spool_ids))
-            elif why.startswith("unencodable"):
-                doc = _unencodable(document, why, doc_id)
-                out.append(BuiltDoc(doc, doc_id, spool_ids if doc is not None else []))
-            else:  # not even its dead letter could be built: left in the spool (read again after a restart)
-                log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
+        if whole and not cut and all(other[3] == "no_document" for other in others):
+            return [
+                BuiltDoc(None, "", [], lines=body, whole=(ends, ids, indexes, tokens)),
+                *(BuiltDoc(None, "", spool_ids) for _, _, spool_ids, _, _ in others),
+            ]
+        out: list[BuiltDoc] = []
+        left = others[::-1]  # taken from the end as their place comes
+        start = 0
+        for position, end in enumerate(ends):
+            while left and left[-1][0] == position:
+                self._linux_other(key, left.pop(), out)
+            bulk = body[start:end]
+            start = end
+            doc_source = bulk[bulk.index(b"\n") + 1 : -1]
+            if cut and position in cut:
+                self._count(doc_source, "linux")
+            doc = BuiltDoc(
+                None,
+                ids[position],
+                tokens[position],
+                source=doc_source,
+                lines=bulk,
+                index=indexes[position],
+                unenriched=unenriched,
+            )
+            out.append(doc)
+        while left:
+            self._linux_other(key, left.pop(), out)
         return out
+
+    @staticmethod
+    def _linux_other(key: str, other: tuple[int, str, list[int], str, bytes | None], out: list[BuiltDoc]) -> None:
+        """An event not in its body: an orphan EOE (nothing to index, its lines are done), a document holding an
+        integer beyond 64 bits (the sink dead-letters it), or one without even a dead letter (left spooled)."""
+        _, doc_id, spool_ids, why, document = other
+        if why == "no_document":
+            out.append(BuiltDoc(None, "", spool_ids))
+        elif why.startswith("unencodable"):
+            doc = _unencodable(document, why, doc_id)
+            out.append(BuiltDoc(doc, doc_id, spool_ids if doc is not None else []))
+        else:  # not even its dead letter could be built: left in the spool (read again after a restart)
+            log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
 
     def _fold_stats(self, key: str, documents: _native.LinuxDocuments) -> None:
         counted = self._linux_counted[key]

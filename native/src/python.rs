@@ -831,16 +831,18 @@ impl LinuxDocuments {
     }
 }
 
-/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body, and by position of each completed
-/// event its end offset, id, index (one string object per run of equal names) and spool ids; by position,
-/// the reason and JSON of the events not in the body.
+/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body; the end offset, id, index (one
+/// string object per run of equal names) and spool ids of each event in it; the positions of those cut to
+/// `[limits]`; and each event not in it:
+/// how many of the body's events come before it, its id, spool ids, reason and JSON.
 type LinuxColumns<'py> = (
     Bound<'py, PyBytes>,
     Vec<usize>,
     Vec<String>,
     Vec<Bound<'py, PyString>>,
     Vec<Vec<i64>>,
-    std::collections::BTreeMap<usize, (String, Option<Bound<'py, PyBytes>>)>,
+    Vec<usize>,
+    Vec<(usize, String, Vec<i64>, String, Option<Bound<'py, PyBytes>>)>,
 );
 
 fn linux_columns<'py>(
@@ -848,12 +850,10 @@ fn linux_columns<'py>(
     (built, body): (Vec<linux_batch::LinuxBuilt>, Vec<u8>),
 ) -> PyResult<LinuxColumns<'py>> {
     let columns = guard(|| linux_batch::Columns::of(built)).map_err(panic_error)?;
-    let no_index = PyString::new(py, "");
     let mut last: Option<(&str, Bound<'py, PyString>)> = None;
     let mut indexes = Vec::with_capacity(columns.indexes.len());
     for name in &columns.indexes {
         let text = match &last {
-            _ if name.is_empty() => no_index.clone(),
             Some((previous, text)) if previous == name => text.clone(),
             _ => {
                 let text = PyString::new(py, name);
@@ -863,18 +863,19 @@ fn linux_columns<'py>(
         };
         indexes.push(text);
     }
-    let handed_back = columns
-        .handed_back
+    let others = columns
+        .others
         .into_iter()
-        .map(|(position, why)| {
-            let (why, json) = match why {
+        .map(|(before, other)| {
+            let (why, json) = match other.why {
                 linux_batch::HandedBack::NoDocument => (NO_DOCUMENT.to_owned(), None),
                 linux_batch::HandedBack::Fallback(why, json) => (fallback_text(&why), json),
             };
-            (position, (why, json.map(|j| PyBytes::new(py, &j))))
+            (before, other.id, other.spool_ids, why, json.map(|j| PyBytes::new(py, &j)))
         })
         .collect();
-    Ok((PyBytes::new(py, &body), columns.ends, columns.ids, indexes, columns.spool_ids, handed_back))
+    let (ends, ids, spool_ids, cut) = (columns.ends, columns.ids, columns.spool_ids, columns.cut);
+    Ok((PyBytes::new(py, &body), ends, ids, indexes, spool_ids, cut, others))
 }
 
 /// Room for a body: most Linux documents take 2-4 KiB.

@@ -258,12 +258,21 @@ LinuxRow = tuple[str, bytes | None, list[int], str | None, bytes | None, int | N
 # (doc_id, index, start, end, reason ("" in the body), spool ids, the unencodable document's JSON or the
 # `decode --raw` JSON of an event without a document, arrival time of the first line)
 LinuxLayoutRow = tuple[str, str, int, int, str, list[int], bytes | None, int | None]
-# A LinuxDocuments body in columns (the ``*_columns`` calls): the ``_bulk`` body; by position of each
-# completed event, where its lines end in the body (an event not in it takes no bytes: its end is the
-# previous one's), its document id ("" for none), its index ("" if not in the body; one string object per run
-# of equal names) and the spool ids of its lines; and by position of the events not in the body, the reason
-# (as a layout row's) and the unencodable document's JSON or the ``decode --raw`` JSON of the event.
-LinuxColumns = tuple[bytes, list[int], list[str], list[str], list[list[int]], dict[int, tuple[str, bytes | None]]]
+# A LinuxDocuments body in columns (the ``*_columns`` calls): the ``_bulk`` body; the events in it, in
+# order (they follow each other from offset 0): where each one's lines end, its document id, index (one string
+# object per run of equal names) and the spool ids of its lines; the positions among them of the documents cut
+# to ``[limits]``; then the events not in it (orphan EOEs and hand-backs, as a layout row's reason says), each
+# as (how many of the body's events come before it, document id, spool ids, reason, the unencodable document's
+# JSON or the ``decode --raw`` JSON of the event).
+LinuxColumns = tuple[
+    bytes,
+    list[int],
+    list[str],
+    list[str],
+    list[list[int]],
+    list[int],
+    list[tuple[int, str, list[int], str, bytes | None]],
+]
 
 class LinuxDocuments:
     """The Linux documents of one sender, as the pipeline's ``DocumentBuilder`` makes them: spooled lines go
