@@ -13,8 +13,10 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import orjson
@@ -33,7 +35,7 @@ log = logging.getLogger("auditrecv.pipeline")
 Document = dict[str, Any]  # a JSON object, as orjson reads it
 Enrichment = Mapping[str, object]  # the values of one sender, as _native's `enrichment=` takes them
 if TYPE_CHECKING:  # the stub's alias: not in the compiled module
-    LinuxBody = tuple[bytes, list[_native.LinuxLayoutRow]]
+    from auditrecv._native import LinuxColumns
 
 
 class _Naming(TypedDict):
@@ -220,9 +222,9 @@ class DocumentBuilder:
         Raises ValueError for a daily index pattern the native core cannot format (config validation
         refuses those).
 
-        `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document comes back
-        as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were written unenriched and are
-        `enriched_later` as dicts."""
+        `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document (or none: an
+        orphan EOE) comes back as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were
+        written unenriched and are `enriched_later` as dicts."""
         if cfg.search.mode == "daily" and (problem := index_pattern_problem(cfg.search.index)):
             raise ValueError(problem)
         self._record_clock = record_clock
@@ -240,7 +242,7 @@ class DocumentBuilder:
         self._linux_settings = linux_documents_settings(cfg.decode.linux, cfg.limits)
         self._linux_senders: dict[str, _native.LinuxDocuments] = {}
         self._linux_counted: dict[str, dict[str, int]] = {}
-        self._linux_lines: dict[int, tuple[Source, bytes, int]] = {}
+        self._linux_lines: dict[int, SpoolRecord] = {}
         self._linux_first: dict[str, Source] = {}  # the first source of each sender key
         self._linux_mixed: set[str] = set()  # sender keys seen with more than one identity
         self._linux_values: Mapping[str, Enrichment] = {}  # the enrichment of the call under way
@@ -433,7 +435,7 @@ class DocumentBuilder:
         self._linux_values = linux_enrichment or {}
         out: list[BuiltDoc] = []
         for key in list(self._linux_senders):
-            out += self._linux_call(key, lambda documents, naming: documents.flush_bulk(**naming))
+            out += self._linux_call(key, lambda documents, naming: documents.flush_columns(**naming))
         return out
 
     def _naming(self, key: str) -> _Naming:
@@ -468,18 +470,17 @@ class DocumentBuilder:
             documents = self._linux_documents(key)
         elif not self._record_clock and (now is not None or self._clock):
             clock = self._clock if now is None else now
-            out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(clock, **naming))
+            out += self._linux_call(key, lambda documents, naming: documents.poll_columns(clock, **naming))
         received = [rec.received_ns for _, rec in run]
         if not self._record_clock:
             self._clock = max(self._clock, max(received) / 1e9)
-        for spool_id, rec in run:
-            self._linux_lines[spool_id] = (source, rec.payload, rec.received_ns)
+        self._linux_lines.update(run)  # until their event is done (see _linux_call)
         first = self._linux_first.setdefault(key, source)
         if _identity(first) != _identity(source):
             self._linux_mixed.add(key)
         return out + self._linux_call(
             key,
-            lambda documents, naming: documents.add_bulk(
+            lambda documents, naming: documents.add_columns(
                 [rec.payload for _, rec in run],
                 received_ns=received,
                 source=source.to_dict(),
@@ -500,11 +501,11 @@ class DocumentBuilder:
         out: list[BuiltDoc] = []
         for key, documents in list(self._linux_senders.items()):
             if len(documents):
-                out += self._linux_call(key, lambda documents, naming: documents.poll_bulk(now, **naming))
+                out += self._linux_call(key, lambda documents, naming: documents.poll_columns(now, **naming))
         return out
 
-    def _linux_call(self, key: str, call: Callable[[_native.LinuxDocuments, _Naming], LinuxBody]) -> list[BuiltDoc]:
-        """One call (add_bulk, poll_bulk, flush_bulk) on a sender's LinuxDocuments, its rows as
+    def _linux_call(self, key: str, call: Callable[[_native.LinuxDocuments, _Naming], LinuxColumns]) -> list[BuiltDoc]:
+        """One call (add_columns, poll_columns, flush_columns) on a sender's LinuxDocuments, its events as
         BuiltDocs. A whole call that fails (a native
         bug outside the per-event guards) dead-letters every line of that sender still open, one dead
         letter per line, and starts the sender afresh: its assembler's state is not to be trusted."""
@@ -513,53 +514,73 @@ class DocumentBuilder:
             built = call(documents, self._naming(key))
         except Exception as exc:
             log.exception("Linux lines from %s could not be built natively; dead-lettering the open ones", key)
-            open_ids = [i for i, line in self._linux_lines.items() if linux_source_key(line[0]) == key]
+            open_ids = [i for i, rec in self._linux_lines.items() if linux_source_key(rec.source) == key]
             out = []
             for spool_id in open_ids:
-                source, payload, received_ns = self._linux_lines.pop(spool_id)
-                out.append(self._dead_letter("linux", [spool_id], payload, source, received_ns, exc))
+                rec = self._linux_lines.pop(spool_id)
+                out.append(self._dead_letter("linux", [spool_id], rec.payload, rec.source, rec.received_ns, exc))
             self._fold_stats(key, documents)
             self._linux_documents(key)
             return out
-        return self._linux_rows(key, documents, built)
+        return self._linux_built(key, documents, built)
 
-    def _linux_rows(self, key: str, documents: _native.LinuxDocuments, built: LinuxBody) -> list[BuiltDoc]:
-        """BuiltDocs from a LinuxDocuments bulk body. Each row's spool ids are a list of its own (kept, not
-        copied); the native core counts Linux dead letters itself, so only cut documents are looked for."""
-        body, layout = built
-        unenriched = key not in self._linux_values
+    def _linux_built(self, key: str, documents: _native.LinuxDocuments, columns: LinuxColumns) -> list[BuiltDoc]:
+        """BuiltDocs from a LinuxDocuments body in columns. Where every event made a clean document or none
+        (an orphan EOE), the body is one BuiltDoc holding it whole (see DocumentBuilder(whole_bodies=)), then
+        one empty BuiltDoc per orphan EOE: nothing is made per document. Else one BuiltDoc per event, in
+        completion order, each with its own list of spool ids (kept, not copied). The native core counts
+        Linux dead letters itself and names the cut documents (counted and logged here)."""
+        body, ends, ids, indexes, tokens, cut, others = columns
         lines = self._linux_lines
-        if layout and self._whole_bodies and not (unenriched and self._enriched_later):
-            doc_ids, indexes, starts, ends, whys, tokens, _, _ = zip(*layout, strict=True)
-            follow = starts[0] == 0 and starts[1:] == ends[:-1] and ends[-1] == len(body)
-            if follow and not any(whys) and _TRUNCATED_MARK not in body:
-                for spool_ids in tokens:
-                    for spool_id in spool_ids:
-                        lines.pop(spool_id, None)
-                self._fold_stats(key, documents)
-                whole = (list(ends), list(doc_ids), list(indexes), list(tokens))
-                return [BuiltDoc(None, "", [], lines=body, whole=whole)]
-        out = []
-        for doc_id, index, start, end, why, ids, document, _received in layout:
-            for spool_id in ids:
+        deque(map(lines.pop, chain.from_iterable(tokens), repeat(None)), maxlen=0)  # their events are done
+        for _, _, spool_ids, _, _ in others:
+            for spool_id in spool_ids:
                 lines.pop(spool_id, None)
-            if not why:
-                bulk = body[start:end]
-                doc_source = bulk[bulk.index(b"\n") + 1 : -1]
-                if _TRUNCATED_MARK in doc_source:
-                    self._count(doc_source, "linux")
-                out.append(
-                    BuiltDoc(None, doc_id, ids, source=doc_source, lines=bulk, index=index, unenriched=unenriched)
-                )
-            elif why == "no_document":
-                out.append(BuiltDoc(None, "", ids))
-            elif why.startswith("unencodable"):
-                doc = _unencodable(document, why, doc_id)
-                out.append(BuiltDoc(doc, doc_id, ids if doc is not None else []))
-            else:  # not even its dead letter could be built: left in the spool (read again after a restart)
-                log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
         self._fold_stats(key, documents)
+        unenriched = key not in self._linux_values
+        whole = bool(ends) and self._whole_bodies and not (unenriched and self._enriched_later)
+        if whole and not cut and all(other[3] == "no_document" for other in others):
+            return [
+                BuiltDoc(None, "", [], lines=body, whole=(ends, ids, indexes, tokens)),
+                *(BuiltDoc(None, "", spool_ids) for _, _, spool_ids, _, _ in others),
+            ]
+        out: list[BuiltDoc] = []
+        left = others[::-1]  # taken from the end as their place comes
+        start = 0
+        for position, end in enumerate(ends):
+            while left and left[-1][0] == position:
+                self._linux_other(key, left.pop(), out)
+            bulk = body[start:end]
+            start = end
+            doc_source = bulk[bulk.index(b"\n") + 1 : -1]
+            if cut and position in cut:
+                self._count(doc_source, "linux")
+            doc = BuiltDoc(
+                None,
+                ids[position],
+                tokens[position],
+                source=doc_source,
+                lines=bulk,
+                index=indexes[position],
+                unenriched=unenriched,
+            )
+            out.append(doc)
+        while left:
+            self._linux_other(key, left.pop(), out)
         return out
+
+    @staticmethod
+    def _linux_other(key: str, other: tuple[int, str, list[int], str, bytes | None], out: list[BuiltDoc]) -> None:
+        """An event not in its body: an orphan EOE (nothing to index, its lines are done), a document holding an
+        integer beyond 64 bits (the sink dead-letters it), or one without even a dead letter (left spooled)."""
+        _, doc_id, spool_ids, why, document = other
+        if why == "no_document":
+            out.append(BuiltDoc(None, "", spool_ids))
+        elif why.startswith("unencodable"):
+            doc = _unencodable(document, why, doc_id)
+            out.append(BuiltDoc(doc, doc_id, spool_ids if doc is not None else []))
+        else:  # not even its dead letter could be built: left in the spool (read again after a restart)
+            log.error("Linux event %s from %s has no document (%s); its lines stay spooled", doc_id, key, why)
 
     def _fold_stats(self, key: str, documents: _native.LinuxDocuments) -> None:
         counted = self._linux_counted[key]

@@ -15,8 +15,9 @@ shared; issue 12's target is >= 150k docs/s.
 Linux: the fixture logs of bench_linux_decode.py repeated with fresh serials (>= --linux-lines lines), fed
 in batches of --batch lines to LinuxDocuments.add_bulk (records' clock, the assembler kept across
 batches) then flush_bulk; the baseline encodes the same events' documents. docs/s counts documents
-(events), the unit the target is stated in. Also through the pipeline's DocumentBuilder.add, whose
-Python rows (BuiltDocs) come on top of the native bodies.
+(events), the unit the target is stated in. Also through the pipeline's DocumentBuilder as the pipeline
+runs it (`read`, whole bodies: a clean body goes to the sink with its columns, no Python object per
+document), and as `add` (decode, export, tests), whose Python rows (a BuiltDoc per document) come on top.
 
 The Python path (DocumentBuilder's mappers) is gone (issue 12); its figures measured before the switch are
 printed for reference (PYTHON_BEFORE).
@@ -43,7 +44,7 @@ import benchkit  # noqa: E402
 import orjson  # noqa: E402
 
 from auditrecv import _native  # noqa: E402
-from auditrecv.pipeline import DocumentBuilder  # noqa: E402
+from auditrecv.pipeline import BuiltDoc, DocumentBuilder  # noqa: E402
 from auditrecv.sink import bulk_lines  # noqa: E402
 from auditrecv.sink.naming import index_for  # noqa: E402
 from auditrecv.spool.record import Source, SpoolRecord  # noqa: E402
@@ -291,9 +292,14 @@ def linux_body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     t_en, n_en = best_of(native_linux_bodies("ecs", ENRICHMENT), line_chunks, args.repeat)
     dl.measured(f"linux ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s)")
     dl.phase("linux ecs through the pipeline's DocumentBuilder")
-    t_pipe, n_pipe = best_of(pipeline_linux_documents("ecs"), spooled_batches(line_chunks), args.repeat)
+    spooled = spooled_batches(line_chunks)
+    t_pipe, n_pipe = best_of(pipeline_linux_documents("ecs"), spooled, args.repeat)
     assert n_pipe == n_en, (n_pipe, n_en)
-    dl.measured(f"linux ecs pipeline  native: {n_pipe / t_pipe:10,.0f} docs/s  ({t_pipe:.3f} s, DocumentBuilder.add)")
+    dl.measured(f"linux ecs pipeline  native: {n_pipe / t_pipe:10,.0f} docs/s  ({t_pipe:.3f} s, DocumentBuilder.read)")
+    dl.phase("linux ecs through DocumentBuilder.add")
+    t_rows, n_rows = best_of(pipeline_linux_documents("ecs", rows=True), spooled, args.repeat)
+    assert n_rows == n_en, (n_rows, n_en)
+    dl.measured(f"linux ecs rows      native: {n_rows / t_rows:10,.0f} docs/s  ({t_rows:.3f} s, DocumentBuilder.add)")
 
 
 def spooled_batches(chunks: list[list[bytes]]) -> list[list[tuple[int, SpoolRecord]]]:
@@ -308,14 +314,23 @@ def spooled_batches(chunks: list[list[bytes]]) -> list[list[tuple[int, SpoolReco
     return out
 
 
-def pipeline_linux_documents(schema: str) -> Callable[[list[list[tuple[int, SpoolRecord]]]], int]:
-    """The pipeline's DocumentBuilder (records' clock): native bodies plus its Python rows (BuiltDocs)."""
+def pipeline_linux_documents(
+    schema: str, *, rows: bool = False
+) -> Callable[[list[list[tuple[int, SpoolRecord]]]], int]:
+    """The pipeline's DocumentBuilder (records' clock): `read` with whole bodies as the pipeline runs it
+    (each clean body one BuiltDoc with its columns), or with `rows` its `add`, a BuiltDoc per document."""
+
+    def documents(docs: list[BuiltDoc]) -> int:
+        return sum(len(d.whole[1]) if d.whole is not None else d.source is not None for d in docs)
 
     def run(batches: list[list[tuple[int, SpoolRecord]]]) -> int:
-        builder = DocumentBuilder(decode_config(schema), OBSERVER, record_clock=True)
+        builder = DocumentBuilder(decode_config(schema), OBSERVER, record_clock=True, whole_bodies=not rows)
         # each batch's BuiltDocs dropped once counted, as the pipeline drops them once indexed
-        made = sum(sum(1 for d in builder.add(batch) if d.source is not None) for batch in batches)
-        return made + sum(1 for d in builder.flush() if d.source is not None)
+        if rows:
+            made = sum(documents(builder.add(batch)) for batch in batches)
+        else:
+            made = sum(documents(builder.read(batch).docs) for batch in batches)
+        return made + documents(builder.flush())
 
     return run
 

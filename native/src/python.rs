@@ -753,8 +753,7 @@ impl LinuxDocuments {
     /// rows share their index name (one per date) and their empty reason as Python strings, made once.
     fn bulk<'py>(
         py: Python<'py>,
-        built: Vec<linux_batch::LinuxBuilt>,
-        body: linux_batch::Body<'_>,
+        (built, body): (Vec<linux_batch::LinuxBuilt>, Vec<u8>),
     ) -> (Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>) {
         let no_reason = PyString::new(py, "");
         let mut last_index: Option<(String, Bound<'py, PyString>)> = None;
@@ -784,8 +783,99 @@ impl LinuxDocuments {
                 }
             })
             .collect();
-        (PyBytes::new(py, &body.into_bytes()), rows)
+        (PyBytes::new(py, &body), rows)
     }
+
+    /// The body and results of `add_bulk`/`add_columns`: the lines' completed events written to one body,
+    /// sized for the lines (a full batch is mostly complete events).
+    #[allow(clippy::too_many_arguments)]
+    fn add_body(
+        &mut self,
+        py: Python<'_>,
+        lines: &[Bound<'_, PyBytes>],
+        received_ns: &Bound<'_, PyAny>,
+        source: &Bound<'_, PyDict>,
+        spool_ids: Option<Vec<i64>>,
+        enrichment: Option<&Bound<'_, PyDict>>,
+        now: Option<f64>,
+        naming: (&str, Option<&str>),
+    ) -> PyResult<(Vec<linux_batch::LinuxBuilt>, Vec<u8>)> {
+        let naming = naming_of(naming.0, naming.1)?;
+        self.set_enrichment(enrichment)?;
+        let mut body = linux_batch::Body::new(&naming, lines.len() * BODY_BYTES_PER_EVENT / 2);
+        let built = self.lines_in(py, lines, received_ns, spool_ids, source, now, Some(&mut body))?;
+        Ok((built, body.into_bytes()))
+    }
+
+    /// The body and results of `poll_bulk`/`poll_columns` (`now`: Some) or `flush_bulk`/`flush_columns`.
+    fn timed_out_body(
+        &mut self,
+        py: Python<'_>,
+        poll: Option<Option<f64>>,
+        enrichment: Option<&Bound<'_, PyDict>>,
+        naming: (&str, Option<&str>),
+    ) -> PyResult<(Vec<linux_batch::LinuxBuilt>, Vec<u8>)> {
+        let naming = naming_of(naming.0, naming.1)?;
+        self.set_enrichment(enrichment)?;
+        let builder = &mut self.builder;
+        let mut body = linux_batch::Body::new(&naming, builder.in_flight() * BODY_BYTES_PER_EVENT);
+        let built = py
+            .detach(|| {
+                guard(|| match poll {
+                    Some(now) => builder.poll(now, wall_clock(), Some(&mut body)),
+                    None => builder.flush(Some(&mut body)),
+                })
+            })
+            .map_err(panic_error)?;
+        Ok((built, body.into_bytes()))
+    }
+}
+
+/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body; the end offset, id, index (one
+/// string object per run of equal names) and spool ids of each event in it; the positions of those cut to
+/// `[limits]`; and each event not in it:
+/// how many of the body's events come before it, its id, spool ids, reason and JSON.
+type LinuxColumns<'py> = (
+    Bound<'py, PyBytes>,
+    Vec<usize>,
+    Vec<String>,
+    Vec<Bound<'py, PyString>>,
+    Vec<Vec<i64>>,
+    Vec<usize>,
+    Vec<(usize, String, Vec<i64>, String, Option<Bound<'py, PyBytes>>)>,
+);
+
+fn linux_columns<'py>(
+    py: Python<'py>,
+    (built, body): (Vec<linux_batch::LinuxBuilt>, Vec<u8>),
+) -> PyResult<LinuxColumns<'py>> {
+    let columns = guard(|| linux_batch::Columns::of(built)).map_err(panic_error)?;
+    let mut last: Option<(&str, Bound<'py, PyString>)> = None;
+    let mut indexes = Vec::with_capacity(columns.indexes.len());
+    for name in &columns.indexes {
+        let text = match &last {
+            Some((previous, text)) if previous == name => text.clone(),
+            _ => {
+                let text = PyString::new(py, name);
+                last = Some((name, text.clone()));
+                text
+            }
+        };
+        indexes.push(text);
+    }
+    let others = columns
+        .others
+        .into_iter()
+        .map(|(before, other)| {
+            let (why, json) = match other.why {
+                linux_batch::HandedBack::NoDocument => (NO_DOCUMENT.to_owned(), None),
+                linux_batch::HandedBack::Fallback(why, json) => (fallback_text(&why), json),
+            };
+            (before, other.id, other.spool_ids, why, json.map(|j| PyBytes::new(py, &j)))
+        })
+        .collect();
+    let (ends, ids, spool_ids, cut) = (columns.ends, columns.ids, columns.spool_ids, columns.cut);
+    Ok((PyBytes::new(py, &body), ends, ids, indexes, spool_ids, cut, others))
 }
 
 /// Room for a body: most Linux documents take 2-4 KiB.
@@ -897,12 +987,9 @@ impl LinuxDocuments {
         index: &str,
         data_stream: Option<&str>,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
-        let naming = naming_of(index, data_stream)?;
-        self.set_enrichment(enrichment)?;
-        // one body per call, sized for the lines (a full batch is mostly complete events)
-        let mut body = linux_batch::Body::new(&naming, lines.len() * BODY_BYTES_PER_EVENT / 2);
-        let built = self.lines_in(py, &lines, received_ns, spool_ids, source, now, Some(&mut body))?;
-        Ok(Self::bulk(py, built, body))
+        let naming = (index, data_stream);
+        let written = self.add_body(py, &lines, received_ns, source, spool_ids, enrichment, now, naming)?;
+        Ok(Self::bulk(py, written))
     }
 
     /// `poll`, returning the `_bulk` body.
@@ -915,12 +1002,7 @@ impl LinuxDocuments {
         index: &str,
         data_stream: Option<&str>,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
-        let naming = naming_of(index, data_stream)?;
-        self.set_enrichment(enrichment)?;
-        let builder = &mut self.builder;
-        let mut body = linux_batch::Body::new(&naming, builder.in_flight() * BODY_BYTES_PER_EVENT);
-        let built = py.detach(|| guard(|| builder.poll(now, wall_clock(), Some(&mut body)))).map_err(panic_error)?;
-        Ok(Self::bulk(py, built, body))
+        Ok(Self::bulk(py, self.timed_out_body(py, Some(now), enrichment, (index, data_stream))?))
     }
 
     /// `flush`, returning the `_bulk` body.
@@ -932,12 +1014,54 @@ impl LinuxDocuments {
         index: &str,
         data_stream: Option<&str>,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
-        let naming = naming_of(index, data_stream)?;
-        self.set_enrichment(enrichment)?;
-        let builder = &mut self.builder;
-        let mut body = linux_batch::Body::new(&naming, builder.in_flight() * BODY_BYTES_PER_EVENT);
-        let built = py.detach(|| guard(|| builder.flush(Some(&mut body)))).map_err(panic_error)?;
-        Ok(Self::bulk(py, built, body))
+        Ok(Self::bulk(py, self.timed_out_body(py, None, enrichment, (index, data_stream))?))
+    }
+
+    /// `add_bulk` in columns (as `BsmDocuments.bulk_columns`), so that the caller builds nothing per
+    /// document: see `LinuxColumns`.
+    #[pyo3(signature = (lines, *, received_ns, source, spool_ids=None, enrichment=None, now=None,
+        index="auditrecv-%Y.%m.%d", data_stream=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_columns<'py>(
+        &mut self,
+        py: Python<'py>,
+        lines: Vec<Bound<'py, PyBytes>>,
+        received_ns: &Bound<'py, PyAny>,
+        source: &Bound<'py, PyDict>,
+        spool_ids: Option<Vec<i64>>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        now: Option<f64>,
+        index: &str,
+        data_stream: Option<&str>,
+    ) -> PyResult<LinuxColumns<'py>> {
+        let naming = (index, data_stream);
+        let written = self.add_body(py, &lines, received_ns, source, spool_ids, enrichment, now, naming)?;
+        linux_columns(py, written)
+    }
+
+    /// `poll_bulk` in columns.
+    #[pyo3(signature = (now=None, *, enrichment=None, index="auditrecv-%Y.%m.%d", data_stream=None))]
+    fn poll_columns<'py>(
+        &mut self,
+        py: Python<'py>,
+        now: Option<f64>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        index: &str,
+        data_stream: Option<&str>,
+    ) -> PyResult<LinuxColumns<'py>> {
+        linux_columns(py, self.timed_out_body(py, Some(now), enrichment, (index, data_stream))?)
+    }
+
+    /// `flush_bulk` in columns.
+    #[pyo3(signature = (*, enrichment=None, index="auditrecv-%Y.%m.%d", data_stream=None))]
+    fn flush_columns<'py>(
+        &mut self,
+        py: Python<'py>,
+        enrichment: Option<&Bound<'py, PyDict>>,
+        index: &str,
+        data_stream: Option<&str>,
+    ) -> PyResult<LinuxColumns<'py>> {
+        linux_columns(py, self.timed_out_body(py, None, enrichment, (index, data_stream))?)
     }
 }
 

@@ -542,11 +542,11 @@ def test_a_native_failure_dead_letters_the_open_lines(monkeypatch: pytest.Monkey
         def __len__(self) -> int:
             return len(self.real)
 
-        def add_bulk(self, *args: Any, **kw: Any) -> Any:
+        def add_columns(self, *args: Any, **kw: Any) -> Any:
             self.calls += 1
             if self.calls == 2:
                 raise _native.NativePanic("native bug")
-            return self.real.add_bulk(*args, **kw)
+            return self.real.add_columns(*args, **kw)
 
     monkeypatch.setattr(pipeline._native, "LinuxDocuments", Failing)
     lines = [line for _, line in read_records(LINUX_FIXTURES[0])]
@@ -594,9 +594,9 @@ def test_a_read_comes_back_in_record_order_and_clean_senders_as_bodies() -> None
 
 
 def test_clean_linux_bodies_go_to_the_sink_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A LinuxDocuments body whose every event made a clean document is handed to the sink as it is
-    (`BulkBatch.add_body`), the same lines as the builder writes them event by event; one holding a
-    document cut to [limits] goes document by document (its cut is counted and logged)."""
+    """A LinuxDocuments body whose every event made a clean document (or none: an orphan EOE) is handed to the
+    sink as it is (`BulkBatch.add_body`), the same lines as the builder writes them event by event; one
+    holding a document cut to [limits] goes document by document (its cut is counted and logged)."""
     bodies = _count_whole_bodies(monkeypatch)
     lines = [f"type=USER_LOGIN msg=audit(1700000000.{i:03d}:{i}): pid=1 uid=0 res=success".encode() for i in range(90)]
     items = [(i + 1, SpoolRecord("linux", line, LINUX, 1_700_000_000_000_000_000 + i)) for i, line in enumerate(lines)]
@@ -607,3 +607,10 @@ def test_clean_linux_bodies_go_to_the_sink_whole(monkeypatch: pytest.MonkeyPatch
     items[60] = (61, SpoolRecord("linux", long, LINUX, 1_700_000_000_000_000_060))
     assert_pipeline_as_builder(linux_cfg(batch=50, limits=Limits(max_string_chars=1000)), items, record_clock=True)
     assert bodies == [50]
+    # orphan EOEs (a one-record event's EOE) make no document: the body stays whole, their lines are done
+    bodies.clear()
+    with_eoes = [(line, f"type=EOE msg=audit(1700000000.{i:03d}:{i}): ".encode()) for i, line in enumerate(lines)]
+    lines = [line for pair in with_eoes for line in pair]
+    items = [(i + 1, SpoolRecord("linux", line, LINUX, 1_700_000_000_000_000_000 + i)) for i, line in enumerate(lines)]
+    assert_pipeline_as_builder(linux_cfg(batch=50), items, record_clock=True)
+    assert bodies == [25, 25, 25, 15]

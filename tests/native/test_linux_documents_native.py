@@ -38,6 +38,7 @@ from tests.native.test_linux_native import EDGE_CASES, LINUX_FIXTURES, SYSCALL, 
 
 Schema = str
 RECEIVED_NS = 1_700_000_000_123_456_789
+TRUNCATED_MARK = b'"truncated":true,"truncation":{"document_bytes":'  # only a cut document holds it
 EXAMPLES = int(os.environ.get("AUDITRECV_PROPERTY_EXAMPLES", "150"))  # raise it for a longer hunt
 
 # (doc id, serialized document or why the sink refuses it, spool ids); doc None: no document
@@ -325,6 +326,54 @@ def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
         doc is None for _, doc, _ in python
     )
     assert [row[0] for row in layout + tail_layout if not row[4]] == [r[0] for r in python if r[1] is not None]
+
+
+def columns_of_rows(body: bytes, layout: list[Any]) -> tuple[Any, ...]:
+    """A `*_bulk` call's body and layout rows as the `*_columns` calls give them (cut: the documents whose
+    lines say they were cut)."""
+    in_body = [row for row in layout if not row[4]]
+    # each event in the body starts where the previous one ended
+    assert [row[2] for row in in_body] == [0, *(row[3] for row in in_body)][: len(in_body)]
+    others, before = [], 0
+    for row in layout:
+        if row[4]:
+            others.append((before, row[0], row[5], row[4], row[6]))
+        before += not row[4]
+    columns = [row[3] for row in in_body], [row[0] for row in in_body], [row[1] for row in in_body]
+    cut = [p for p, row in enumerate(in_body) if TRUNCATED_MARK in body[row[2] : row[3]]]
+    return body, *columns, [row[5] for row in in_body], cut, others
+
+
+@pytest.mark.parametrize("record_clock", [True, False], ids=["record-clock", "arrival-clock"])
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_columns_are_the_bulk_layout_by_column(schema: Schema, record_clock: bool) -> None:
+    """`add_columns`/`poll_columns`/`flush_columns`: the body `*_bulk` writes, the rows of its events by
+    column (the pipeline's whole bodies) and the others at their place, for every fixture and edge case
+    (orphan EOEs, integers beyond 64 bits, events over [limits]), in batches of 7 lines, each batch's
+    events timed out on its own clock."""
+    lines = [line for fixture in LINUX_FIXTURES for _, line in read_records(fixture)]
+    lines += [line for case in EDGE_CASES.values() for line in case]
+    source = SOURCES[1].to_dict()
+    rows = native_builder(schema, OBSERVERS[0], record_clock, Limits(max_string_chars=2000))
+    columns = native_builder(schema, OBSERVERS[0], record_clock, Limits(max_string_chars=2000))
+    reasons: set[str] = set()
+    for start in range(0, len(lines), 7):
+        batch = lines[start : start + 7]
+        received = arrivals(len(batch), 10**9)
+        ids = list(range(start, start + len(batch)))
+        kw: dict[str, Any] = {"received_ns": received, "source": source, "spool_ids": ids}
+        expected = columns_of_rows(*rows.add_bulk(batch, **kw))
+        assert columns.add_columns(batch, **kw) == expected
+        now = received[-1] / 1e9 + 5
+        timed_out = columns.poll_columns(now)
+        assert timed_out == columns_of_rows(*rows.poll_bulk(now))
+        reasons |= {other[3].split(":")[0] for made in (expected, timed_out) for other in made[6]}
+        reasons |= {"cut" for made in (expected, timed_out) if made[5]}
+    tail = columns.flush_columns(data_stream="logs-auditrecv-linux")
+    assert tail == columns_of_rows(*rows.flush_bulk(data_stream="logs-auditrecv-linux"))
+    reasons |= {other[3].split(":")[0] for other in tail[6]}
+    assert reasons == {"no_document", "unencodable", "cut"}
+    assert columns.stats() == rows.stats() and len(columns) == len(rows) == 0
 
 
 # ---------------------------------------------------------------- property

@@ -266,6 +266,21 @@ LinuxRow = tuple[str, bytes | None, list[int], str | None, bytes | None, int | N
 # (doc_id, index, start, end, reason ("" in the body), spool ids, the unencodable document's JSON or the
 # `decode --raw` JSON of an event without a document, arrival time of the first line)
 LinuxLayoutRow = tuple[str, str, int, int, str, list[int], bytes | None, int | None]
+# A LinuxDocuments body in columns (the ``*_columns`` calls): the ``_bulk`` body; the events in it, in
+# order (they follow each other from offset 0): where each one's lines end, its document id, index (one string
+# object per run of equal names) and the spool ids of its lines; the positions among them of the documents cut
+# to ``[limits]``; then the events not in it (orphan EOEs and hand-backs, as a layout row's reason says), each
+# as (how many of the body's events come before it, document id, spool ids, reason, the unencodable document's
+# JSON or the ``decode --raw`` JSON of the event).
+LinuxColumns = tuple[
+    bytes,
+    list[int],
+    list[str],
+    list[str],
+    list[list[int]],
+    list[int],
+    list[tuple[int, str, list[int], str, bytes | None]],
+]
 
 class LinuxDocuments:
     """The Linux documents of one sender, as the pipeline's ``DocumentBuilder`` makes them: spooled lines go
@@ -359,6 +374,37 @@ class LinuxDocuments:
         data_stream: str | None = None,
     ) -> tuple[bytes, list[LinuxLayoutRow]]:
         """``flush``, returning the ``_bulk`` body."""
+    def add_columns(
+        self,
+        lines: list[bytes],
+        *,
+        received_ns: int | Sequence[int],
+        source: Mapping[str, object],
+        spool_ids: Sequence[int] | None = None,
+        enrichment: Mapping[str, object] | None = None,
+        now: float | None = None,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+    ) -> LinuxColumns:
+        """``add_bulk`` in columns (as ``BsmDocuments.bulk_columns``): the same body, and its layout without a
+        Python object per event (the pipeline hands body and columns to the sink as they are)."""
+    def poll_columns(
+        self,
+        now: float | None = None,
+        *,
+        enrichment: Mapping[str, object] | None = None,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+    ) -> LinuxColumns:
+        """``poll_bulk`` in columns."""
+    def flush_columns(
+        self,
+        *,
+        enrichment: Mapping[str, object] | None = None,
+        index: str = "auditrecv-%Y.%m.%d",
+        data_stream: str | None = None,
+    ) -> LinuxColumns:
+        """``flush_bulk`` in columns."""
 
 class JournalFile:
     """One ack journal file of the spool, appended to (``native/src/journal.rs``). Every entry is byte

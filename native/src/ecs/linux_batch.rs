@@ -41,6 +41,8 @@ pub struct LinuxBuilt {
     pub sender: Option<usize>,
     /// The document is a dead letter (the mapper failed on the event).
     pub dead_letter: bool,
+    /// The document was cut to `[limits]` (it says so in `auditrecv.truncated`).
+    pub cut: bool,
     pub outcome: Outcome,
 }
 
@@ -73,6 +75,75 @@ impl<'n> Body<'n> {
 
     pub fn into_bytes(self) -> Vec<u8> {
         self.w.into_bytes()
+    }
+}
+
+/// The completed events of a body call as columns, so that the caller makes nothing per document: the
+/// events in the body, in order (they follow each other from offset 0), each one's end offset, id, index
+/// and spool ids, and which of them were cut to `[limits]`; then the few events not in it (orphan EOEs, hand-backs), each after the number of the
+/// body's events that came before it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Columns {
+    pub ends: Vec<usize>,
+    pub ids: Vec<String>,
+    pub indexes: Vec<String>,
+    pub spool_ids: Vec<Vec<i64>>,
+    /// The positions (among the body's events) of the documents cut to `[limits]`.
+    pub cut: Vec<usize>,
+    pub others: Vec<(usize, Other)>,
+}
+
+/// An event of a body call that is not in the body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Other {
+    pub id: String,
+    pub spool_ids: Vec<i64>,
+    pub why: HandedBack,
+}
+
+/// Why an event of a body call is not in the body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandedBack {
+    /// An orphan EOE: no document, its lines are done.
+    NoDocument,
+    /// No document, not even a dead letter (see [`Outcome::Fallback`]).
+    Fallback(Fallback, Option<Vec<u8>>),
+}
+
+impl Columns {
+    /// The columns of the results of a body call (`add_bulk`, `poll`/`flush` with a body), in order.
+    pub fn of(built: Vec<LinuxBuilt>) -> Columns {
+        let n = built.len();
+        let mut c = Columns {
+            ends: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            indexes: Vec::with_capacity(n),
+            spool_ids: Vec::with_capacity(n),
+            cut: Vec::new(),
+            others: Vec::new(),
+        };
+        for b in built {
+            let why = match b.outcome {
+                Outcome::Placed { start, end, index } => {
+                    // the body is only appended to, and cut back to where a failed document started
+                    debug_assert_eq!(start, c.ends.last().copied().unwrap_or(0), "a document placed apart");
+                    if b.cut {
+                        c.cut.push(c.ends.len());
+                    }
+                    c.ends.push(end);
+                    c.ids.push(b.id);
+                    c.indexes.push(index);
+                    c.spool_ids.push(b.spool_ids);
+                    continue;
+                }
+                Outcome::NoDocument => HandedBack::NoDocument,
+                Outcome::Fallback(why, json) => HandedBack::Fallback(why, json),
+                // a body call places every document it builds: a bug, never seen
+                Outcome::Doc(_) => HandedBack::Fallback(Fallback::Panicked("not written to the body".into()), None),
+            };
+            c.others.push((c.ends.len(), Other { id: b.id, spool_ids: b.spool_ids, why }));
+        }
+        c
     }
 }
 
@@ -275,6 +346,7 @@ impl LinuxBuilder {
             received_ns: Some(received),
             sender: Some(tag.sender),
             dead_letter: false,
+            cut: false,
             outcome,
         }
     }
@@ -319,6 +391,7 @@ impl LinuxBuilder {
                 received_ns,
                 sender: None,
                 dead_letter: false,
+                cut: false,
                 outcome: Outcome::NoDocument,
             };
         }
@@ -327,11 +400,13 @@ impl LinuxBuilder {
         let id = self.id_of(event, parties);
         let received = received_ns.unwrap_or(0);
         let dead_letter;
+        let mut cut = false;
         let mapped = guard(|| self.document(event, parties, received, check_unencodable))
             .unwrap_or_else(|p| Err(Fallback::Panicked(p.0)));
         let outcome = match mapped {
-            Ok((doc, dead)) => {
+            Ok((doc, dead, was_cut)) => {
                 dead_letter = dead;
+                cut = was_cut;
                 Outcome::Doc(Box::new(doc))
             }
             Err(why @ Fallback::Unencodable(_)) => {
@@ -344,7 +419,7 @@ impl LinuxBuilder {
                 outcome
             }
         };
-        LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, outcome }
+        LinuxBuilt { id, spool_ids, received_ns, sender: first.map(|t| t.sender), dead_letter, cut, outcome }
     }
 
     /// The sender whose lines made the event (the `unknown` source for an event without line tags).
@@ -386,15 +461,15 @@ impl LinuxBuilder {
         }
     }
 
-    /// The event's document (cut to `[limits]` as the pipeline's `limit_document` cuts it) and whether
-    /// it is a dead letter, or why it has none.
+    /// The event's document (cut to `[limits]` as the pipeline's `limit_document` cuts it), whether it
+    /// is a dead letter and whether it was cut, or why it has none.
     fn document(
         &self,
         event: &Event<Tag>,
         parties: &Parties,
         received: u64,
         check_unencodable: bool,
-    ) -> Result<(Obj, bool), Fallback> {
+    ) -> Result<(Obj, bool, bool), Fallback> {
         if event.records.iter().any(|r| r.error == Some("header number too long")) {
             return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
         }
@@ -421,10 +496,10 @@ impl LinuxBuilder {
             if !within_limits(&json, &self.doc_limits) {
                 let cut = cut_document(&json, &event_lines(event), "linux", &self.doc_limits)
                     .ok_or_else(|| Fallback::Panicked("the document could not be cut to [limits]".into()))?;
-                return Ok((cut, dead));
+                return Ok((cut, dead, true));
             }
         }
-        Ok((doc, dead))
+        Ok((doc, dead, false))
     }
 }
 
@@ -664,6 +739,80 @@ mod tests {
         let Outcome::Placed { start: 0, end, .. } = placed[1].outcome else { panic!("not placed: {:?}", placed[1]) };
         assert_eq!(end, body.into_bytes().len());
         assert_eq!((kept.dead_letters, written.dead_letters), (0, 0));
+    }
+
+    #[test]
+    fn columns_are_the_body_s_events_then_the_others_at_their_place() {
+        let lines: [&[u8]; 8] = [
+            b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 items=0 pid=2 uid=0",
+            b"type=EOE msg=audit(1700000000.000:9): ",
+            // an integer beyond 64 bits: handed back with its JSON
+            b"type=SYSCALL msg=audit(3.000:18446744073709551617): arch=c000003e syscall=1 exit=3",
+            b"type=EOE msg=audit(3.000:18446744073709551617): ",
+            // a one-record event then its EOE: an orphan EOE
+            b"type=USER_LOGIN msg=audit(1700000001.000:10): pid=3 uid=0 auid=1000 msg='op=login acct=\"x\" res=success'",
+            b"type=EOE msg=audit(1700000001.000:10): ",
+            b"type=SYSCALL msg=audit(1700000002.000:11): arch=c000003e syscall=1 exit=3",
+            b"type=EOE msg=audit(1700000002.000:11): ",
+        ];
+        let (source, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
+        let mut body = Body::new(&naming, 0);
+        let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
+        let columns = Columns::of(placed.clone());
+        let body = body.into_bytes();
+        assert_eq!(placed.len(), 5);
+        let in_body = [&placed[0], &placed[2], &placed[4]];
+        assert_eq!(columns.ids, in_body.iter().map(|b| b.id.clone()).collect::<Vec<_>>());
+        assert_eq!(columns.spool_ids, [vec![0, 1], vec![4], vec![6, 7]]);
+        let json = match &placed[1].outcome {
+            Outcome::Fallback(_, json @ Some(_)) => json.clone(),
+            other => panic!("not handed back: {other:?}"),
+        };
+        let why = HandedBack::Fallback(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()), json);
+        let unencodable = Other { id: placed[1].id.clone(), spool_ids: vec![2, 3], why };
+        let orphan = Other { id: String::new(), spool_ids: vec![5], why: HandedBack::NoDocument };
+        assert_eq!(columns.others, [(1, unencodable), (2, orphan)]);
+        // the documents in the body follow each other up to its end
+        let ends = &columns.ends;
+        assert!(0 < ends[0] && ends[0] < ends[1] && ends[1] < ends[2] && ends[2] == body.len(), "{ends:?}");
+        assert_eq!(columns.indexes, ["auditrecv-2023.11.14"; 3]);
+        assert!(columns.cut.is_empty());
+        // each document's lines are those the kept documents serialize to
+        let kept_docs = kept.add(&lines, &[1], &ids, &source, None);
+        for (n, position) in [0, 2, 4].into_iter().enumerate() {
+            let start = if n == 0 { 0 } else { columns.ends[n - 1] };
+            let mut b = kept_docs[position].clone();
+            let json = kept.serialize(&mut b).unwrap();
+            assert!(body[start..columns.ends[n]].ends_with(&[&json[..], b"\n"].concat()), "{position}");
+        }
+    }
+
+    #[test]
+    fn the_columns_name_the_documents_cut_to_the_limits() {
+        let long = format!("type=SYSCALL msg=audit(1700000000.000:8): syscall=1 comm=\"{}\"", "x".repeat(5000));
+        let lines: [&[u8]; 3] = [
+            b"type=SYSCALL msg=audit(1700000000.000:7): syscall=1 comm=\"a\"",
+            long.as_bytes(),
+            b"type=SYSCALL msg=audit(1700000000.000:9): syscall=1 comm=\"b\"",
+        ];
+        let limits = DocLimits { max_string_chars: 1000, ..DocLimits::default() };
+        let mut builder = LinuxBuilder::new(Schema::Ecs, Observer::default(), limits, Settings::default(), true);
+        let naming = IndexNaming::Daily("auditrecv-%Y.%m.%d".into());
+        let mut body = Body::new(&naming, 0);
+        let mut built = builder.add_bulk(&lines, &[1], &[0, 1, 2], &Source::default(), None, &mut body);
+        built.extend(builder.flush(Some(&mut body)));
+        let columns = Columns::of(built);
+        let body = body.into_bytes();
+        assert_eq!((columns.ends.len(), columns.cut.as_slice()), (3, &[1][..]));
+        let mark = br#""truncated":true,"truncation":{"document_bytes":"#;
+        let marked: Vec<bool> = (0..3)
+            .map(|p| {
+                body[if p == 0 { 0 } else { columns.ends[p - 1] }..columns.ends[p]]
+                    .windows(mark.len())
+                    .any(|w| w == mark)
+            })
+            .collect();
+        assert_eq!(marked, [false, true, false]);
     }
 
     #[test]
