@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from typing import TYPE_CHECKING
 
 from auditrecv import __version__
@@ -135,7 +136,9 @@ class Service:
 
         self.enricher = await build_enricher(cfg.enrich)
         self.indexer = indexer = await open_indexer(cfg.search)
-        self.pipeline = Pipeline(cfg, self.spool, indexer, observer_info(cfg), self.enricher)
+        # Before the listeners start: every record spooled so far came from an earlier run.
+        started = time.time()
+        self.pipeline = Pipeline(cfg, self.spool, indexer, observer_info(cfg), self.enricher, started=started)
         register_stage(self.metrics, self.pipeline)
         register_stage(self.metrics, indexer)
         if self.enricher is not None:

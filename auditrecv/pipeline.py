@@ -211,6 +211,7 @@ class DocumentBuilder:
         record_clock: bool = False,
         whole_bodies: bool = False,
         enriched_later: bool = False,
+        arrival_floor: float | None = None,
     ) -> None:
         """Linux events are completed on the clock of the records themselves, never on when this
         builder happens to process them, so a pipeline held up by the engine (or restarted) groups
@@ -224,13 +225,18 @@ class DocumentBuilder:
 
         `whole_bodies` (the pipeline): a Linux bulk body whose every event made a clean document (or none: an
         orphan EOE) comes back as one BuiltDoc holding it (`BuiltDoc.whole`), unless its documents were
-        written unenriched and are `enriched_later` as dicts."""
+        written unenriched and are `enriched_later` as dicts.
+
+        `arrival_floor` (the service: when it started): on the arrival clock, lines that arrived before it
+        were spooled by an earlier run and count as arriving then, so the time the receiver was down does
+        not close their events before the senders are back to resend what was not acknowledged."""
         if cfg.search.mode == "daily" and (problem := index_pattern_problem(cfg.search.index)):
             raise ValueError(problem)
         self._record_clock = record_clock
         self._whole_bodies = whole_bodies
         self._enriched_later = enriched_later
         self._clock = 0.0  # the newest arrival time seen so far (arrival clock)
+        self._floor_ns = 0 if record_clock or arrival_floor is None else int(arrival_floor * 1e9)
         self._observer = observer
         self._schema = cfg.search.schema
         self._search = cfg.search
@@ -462,6 +468,11 @@ class DocumentBuilder:
         The record clock is each sender's own (one host's skewed clock never times out another's events)
         and `max_in_flight` bounds each sender's open events. On the arrival clock, the sender's events
         first time out as of the shared clock, as one assembler's expiry on any sender's line would."""
+        if now is None and run[0][1].received_ns < self._floor_ns:
+            restored = next((i for i, (_, rec) in enumerate(run) if rec.received_ns >= self._floor_ns), len(run))
+            floor = self._floor_ns / 1e9
+            built = self._linux_run(run[:restored], max(self._clock, floor))
+            return built + (self._linux_run(run[restored:], None) if restored < len(run) else [])
         source = run[0][1].source
         key = linux_source_key(source)
         documents = self._linux_senders.get(key)
@@ -634,15 +645,22 @@ class Pipeline:
         enricher: SenderEnricher | None = None,
         *,
         record_clock: bool = False,
+        started: float | None = None,
     ) -> None:
         """`enricher`: values looked up once per sender are merged into the native documents; the
-        documents of senders it calls non-uniform are enriched one by one, as dicts."""
+        documents of senders it calls non-uniform are enriched one by one, as dicts. `started`: when the
+        service started (DocumentBuilder's `arrival_floor`)."""
         self._cfg = cfg
         self._spool = spool
         self._indexer = indexer
         self._enricher = enricher
         self._builder = DocumentBuilder(
-            cfg, observer, record_clock=record_clock, whole_bodies=True, enriched_later=enricher is not None
+            cfg,
+            observer,
+            record_clock=record_clock,
+            whole_bodies=True,
+            enriched_later=enricher is not None,
+            arrival_floor=started,
         )
         self._cursor = 0
         self.stats = self._builder.stats

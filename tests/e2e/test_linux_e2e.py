@@ -131,8 +131,8 @@ def renumbered_stream(copies: int) -> tuple[list[bytes], Counter[EventKey]]:
 def linux_table(tmp: Path, engine: SearchEngine, index: str, **sections: dict[str, Any]) -> dict[str, Any]:
     """Only the Linux listeners; events close 2 s (the default grace) after a later serial or after their
     first record when older than the newest serial (most fixture logs start below the previous one): on
-    a loaded machine a shorter grace cuts such an event in two. Open ones live 15 s (a
-    restart must fit in there, or an event straddling it is cut in two)."""
+    a loaded machine a shorter grace cuts such an event in two. Open ones live 15 s; across a restart
+    both count from when the service is back (the pipeline's arrival floor), not from before the kill."""
     table = service_config(
         tmp,
         engine.url,
