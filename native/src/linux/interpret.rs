@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::assemble::{Complete, Event, FastMap};
-use super::field_kinds::{FIELD_KINDS, Kind};
+use super::field_kinds::{FACT_NAMES, FIELD_KINDS, Kind};
 use super::num::Num;
 use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
 use super::record::{Fields, Record};
@@ -22,19 +22,105 @@ fn is_unset(raw: &str) -> bool {
     UNSET_IDS.contains(&raw)
 }
 
-/// The rendering of a field name: a probe or two of a hash table made by `build.rs` from `FIELD_KINDS`.
+/// A field name's place in the name table `build.rs` makes (`NAME_SLOTS`): 1 + its index in FIELD_KINDS
+/// then FACT_NAMES, 0 for any other name. Looked up once per field (a probe or two), then read by the
+/// rendering and by the facts, which matched the names again.
+pub type NameId = u8;
+
+const NAME_COUNT: usize = FIELD_KINDS.len() + FACT_NAMES.len();
+const _: () = assert!(NAME_COUNT < NameId::MAX as usize);
+
+const fn name_at(i: usize) -> &'static str {
+    if i < FIELD_KINDS.len() { FIELD_KINDS[i].0 } else { FACT_NAMES[i - FIELD_KINDS.len()] }
+}
+
 #[inline]
+pub fn name_id(name: &str) -> NameId {
+    use tables::{NAME_SLOTS, NAME_SLOTS_BITS, NAME_SLOTS_KEYS, NAME_SLOTS_SEED};
+    match tables::find_name(name, &NAME_SLOTS, &NAME_SLOTS_KEYS, NAME_SLOTS_SEED, NAME_SLOTS_BITS, name_at) {
+        Some(i) => i as NameId + 1,
+        None => 0,
+    }
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut k = 0;
+    while k < a.len() && a[k] == b[k] {
+        k += 1;
+    }
+    k == a.len()
+}
+
+/// The id of a name of the table, for constants (a name that is not there fails the build).
+const fn id(name: &str) -> NameId {
+    let mut i = 0;
+    while i < NAME_COUNT {
+        if same(name_at(i), name) {
+            return (i + 1) as NameId;
+        }
+        i += 1;
+    }
+    panic!("not a name of FIELD_KINDS or FACT_NAMES")
+}
+
+/// The ids of the names the facts and the rendering single out.
+mod names {
+    use super::{NameId, id};
+    pub const ARCH: NameId = id("arch");
+    pub const SYSCALL: NameId = id("syscall");
+    pub const EXIT: NameId = id("exit");
+    pub const SUCCESS: NameId = id("success");
+    pub const ITEMS: NameId = id("items");
+    pub const A0: NameId = id("a0");
+    pub const A1: NameId = id("a1");
+    pub const A2: NameId = id("a2");
+    pub const A3: NameId = id("a3");
+    pub const OP: NameId = id("op");
+    pub const ACCT: NameId = id("acct");
+    pub const EXE: NameId = id("exe");
+    pub const HOSTNAME: NameId = id("hostname");
+    pub const ADDR: NameId = id("addr");
+    pub const TERMINAL: NameId = id("terminal");
+    pub const RES: NameId = id("res");
+    pub const ID: NameId = id("id");
+    pub const GRANTORS: NameId = id("grantors");
+    pub const UID: NameId = id("uid");
+    pub const NAME: NameId = id("name");
+    pub const ITEM: NameId = id("item");
+    pub const INODE: NameId = id("inode");
+    pub const MODE: NameId = id("mode");
+    pub const MODE_TEXT: NameId = id("mode_text");
+    pub const OUID: NameId = id("ouid");
+    pub const OGID: NameId = id("ogid");
+    pub const SADDR: NameId = id("saddr");
+    pub const PROCTITLE: NameId = id("proctitle");
+    pub const CWD: NameId = id("cwd");
+}
+
+/// The rendering of each name id (None: none of its own).
+static KINDS: [Option<Kind>; NAME_COUNT + 1] = {
+    let mut kinds = [None; NAME_COUNT + 1];
+    let mut i = 0;
+    while i < FIELD_KINDS.len() {
+        kinds[i + 1] = Some(FIELD_KINDS[i].1);
+        i += 1;
+    }
+    kinds
+};
+
+#[inline]
+fn kind_of(id: NameId) -> Option<Kind> {
+    KINDS[usize::from(id)]
+}
+
+/// The rendering of a field name.
+#[cfg(test)]
 fn kind(name: &str) -> Option<Kind> {
-    use tables::{FIELD_KIND_SLOTS, FIELD_KIND_SLOTS_BITS, FIELD_KIND_SLOTS_KEYS, FIELD_KIND_SLOTS_SEED};
-    let i = tables::find_name(
-        name,
-        &FIELD_KIND_SLOTS,
-        &FIELD_KIND_SLOTS_KEYS,
-        FIELD_KIND_SLOTS_SEED,
-        FIELD_KIND_SLOTS_BITS,
-        |i| FIELD_KINDS[i].0,
-    )?;
-    Some(FIELD_KINDS[i].1)
+    kind_of(name_id(name))
 }
 
 /// Record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c).
@@ -144,10 +230,21 @@ fn errno_of(exit: &PyInt) -> Option<(&'static str, &'static str)> {
     i64::try_from(-exit.value).ok().and_then(tables::errno)
 }
 
+/// The name and syscall table of an arch.
+type ArchInfo = (&'static str, Option<SyscallTable>);
+
 /// Name and syscall table of an `arch=` value.
-fn arch_info(raw: &str) -> Option<(&'static str, Option<SyscallTable>)> {
+fn arch_info(raw: &str) -> Option<ArchInfo> {
     let value = py_int(raw, 16)?;
     tables::arch(i64::try_from(value.value).ok()?)
+}
+
+/// The rendering of an `arch=` value whose `arch_info` is known.
+fn arch_text<'a>(info: Option<ArchInfo>, record: &'a Record, raw: &'a str) -> Cow<'a, str> {
+    match info {
+        Some((name, _)) => Cow::Borrowed(name),
+        None => Cow::Borrowed(record.enriched.get("ARCH").filter(|s| !s.is_empty()).unwrap_or(raw)),
+    }
 }
 
 /// `0100755` -> `file,755` (libauparse style).
@@ -331,7 +428,18 @@ fn execve_arg_parts(name: &str) -> Option<(&str, Option<&str>)> {
 
 /// Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted.
 pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: Option<SyscallTable>) -> Cow<'a, str> {
-    let Some(kind) = kind(name) else {
+    interpret_value(record, name_id(name), name, raw, table)
+}
+
+/// `interpret_field` of a field whose name id is known.
+fn interpret_value<'a>(
+    record: &'a Record,
+    id: NameId,
+    name: &str,
+    raw: &'a str,
+    table: Option<SyscallTable>,
+) -> Cow<'a, str> {
+    let Some(kind) = kind_of(id) else {
         if record.type_name == "EXECVE" && execve_arg_parts(name).is_some() {
             return unescape(raw);
         }
@@ -360,10 +468,7 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
             }
             Cow::Borrowed(enriched.get("SYSCALL").filter(|s| !s.is_empty()).unwrap_or(raw))
         }
-        Kind::Arch => match arch_info(raw) {
-            Some((name, _)) => Cow::Borrowed(name),
-            None => Cow::Borrowed(enriched.get("ARCH").filter(|s| !s.is_empty()).unwrap_or(raw)),
-        },
+        Kind::Arch => arch_text(arch_info(raw), record, raw),
         Kind::Exit => {
             if !raw.starts_with('-') {
                 return Cow::Borrowed(raw);
@@ -666,67 +771,64 @@ const FACT_FIELDS: [&str; 20] = [
 const fn fact_index(name: &str) -> usize {
     let mut i = 0;
     while i < FACT_FIELDS.len() {
-        let (a, b) = (FACT_FIELDS[i].as_bytes(), name.as_bytes());
-        if a.len() == b.len() {
-            let mut k = 0;
-            while k < a.len() && a[k] == b[k] {
-                k += 1;
-            }
-            if k == a.len() {
-                return i;
-            }
+        if same(FACT_FIELDS[i], name) {
+            return i;
         }
         i += 1;
     }
     panic!("not a name of FACT_FIELDS")
 }
 
-/// What `fact_field` gives for `key` (the rule keys, gathered apart).
-const KEY_FIELD: usize = FACT_FIELDS.len();
+/// What `FACT_SLOTS` gives for `key` (the rule keys, gathered apart), and for the names of no fact.
+const KEY_FIELD: u8 = FACT_FIELDS.len() as u8;
+const NOT_A_FACT: u8 = u8::MAX;
 
-/// The index of a name in FACT_FIELDS, or KEY_FIELD.
-fn fact_field(name: &str) -> Option<usize> {
-    Some(match name {
-        "res" => 0,
-        "result" => 1,
-        "auid" => 2,
-        "uid" => 3,
-        "gid" => 4,
-        "euid" => 5,
-        "suid" => 6,
-        "fsuid" => 7,
-        "egid" => 8,
-        "sgid" => 9,
-        "fsgid" => 10,
-        "old-auid" => 11,
-        "sauid" => 12,
-        "ses" => 13,
-        "pid" => 14,
-        "ppid" => 15,
-        "comm" => 16,
-        "exe" => 17,
-        "tty" => 18,
-        "subj" => 19,
-        "key" => KEY_FIELD,
-        _ => return None,
-    })
-}
+/// Per name id: its index in FACT_FIELDS, KEY_FIELD or NOT_A_FACT.
+static FACT_SLOTS: [u8; NAME_COUNT + 1] = {
+    let mut slots = [NOT_A_FACT; NAME_COUNT + 1];
+    let mut i = 0;
+    while i < FACT_FIELDS.len() {
+        slots[id(FACT_FIELDS[i]) as usize] = i as u8;
+        i += 1;
+    }
+    slots[id("key") as usize] = KEY_FIELD;
+    slots
+};
 
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
-    let (tables, arch_table) = syscall_tables(event);
+    let mut buffers = SCAN_BUFFERS.take();
+    let facts = scan(event, &mut buffers, None);
+    let FieldScan { ids, archs } = &buffers;
+    // a record's own arch wins (SECCOMP carries one); else the first known table of the event's
+    let arch_table = archs.iter().flatten().find_map(|info| info.and_then(|a| a.1));
+    let mut at = 0;
     let values = event
         .records
         .iter()
-        .zip(&tables)
-        .map(|(record, &table)| {
+        .zip(archs)
+        .map(|(record, arch)| {
+            let ids = &ids[at..at + record.fields.len()];
+            at += ids.len();
             if record.error.is_some() || record.fragment {
                 return None;
             }
-            Some(record.fields.iter().map(|(name, raw)| interpret_field(record, name, raw, table)).collect())
+            let table = match arch {
+                Some(info) => info.and_then(|a| a.1),
+                None => arch_table,
+            };
+            let values = record.fields.iter().zip(ids).map(|((name, raw), &id)| {
+                if id == names::ARCH {
+                    arch_text(arch.unwrap_or_else(|| arch_info(raw)), record, raw)
+                } else {
+                    interpret_value(record, id, name, raw, table)
+                }
+            });
+            Some(values.collect())
         })
         .collect();
-    Interpreted { values, facts: event_facts(event, arch_table) }
+    SCAN_BUFFERS.set(buffers);
+    Interpreted { values, facts }
 }
 
 /// The syscall table each record's fields are interpreted with (a record's own arch wins: SECCOMP
@@ -761,95 +863,215 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
 
 /// The event's facts; None for error events.
 pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Option<Facts<'_>> {
-    if event.complete == Complete::Error || event.records.is_empty() {
-        return None;
-    }
-    Some(facts(event, arch_table))
+    let mut buffers = SCAN_BUFFERS.take();
+    let facts = scan(event, &mut buffers, Some(arch_table));
+    SCAN_BUFFERS.set(buffers);
+    facts
 }
 
-fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
-    let valid: Vec<&Record> = event.records.iter().filter(|r| r.error.is_none() && r.type_name != "EOE").collect();
-    let first_of = |type_name: &str| event.records.iter().find(|r| r.type_name == type_name);
-    let all_of = |type_name: &str| event.records.iter().filter(|r| r.type_name == type_name).collect::<Vec<_>>();
-    let syscall_record = first_of("SYSCALL");
-    let main = syscall_record.unwrap_or_else(|| {
-        valid
-            .iter()
-            .copied()
-            .find(|r| !matches!(&*r.type_name, "PROCTITLE" | "CWD" | "PATH" | "SOCKADDR" | "EXECVE"))
-            .or_else(|| valid.first().copied())
-            .unwrap_or(&event.records[0])
-    });
-    // the event's ENRICHED values: the first record giving a name wins
-    let enriched = |name: &str| valid.iter().find_map(|r| r.enriched.get(name));
-    let has_enriched = valid.iter().any(|r| !r.enriched.is_empty());
-    // field(name): the main record's value, else the first valid record's. One pass over the fields
-    // collects the few names asked for (a lookup per name and record would scan them ~20 times).
-    let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
-    let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
-    // the main record is read in the pass over the valid ones when it is one of them (almost always)
-    let main_is_valid = valid.iter().any(|r| std::ptr::eq(*r, main));
-    if !main_is_valid {
-        for (name, raw) in main.fields.iter() {
-            if let Some(i) = fact_field(name) {
-                from_main[i] = Some(raw);
+/// What the pass over an event's fields leaves for the rendering of their values: each field's name id
+/// (every record's fields in order) and, per record, its `arch=` (None: no such field) with its
+/// `arch_info`. A thread's buffers, reused event after event.
+#[derive(Default)]
+struct FieldScan {
+    ids: Vec<NameId>,
+    archs: Vec<Option<Option<ArchInfo>>>,
+}
+
+thread_local! {
+    static SCAN_BUFFERS: std::cell::Cell<FieldScan> = std::cell::Cell::new(FieldScan::default());
+}
+
+/// Where the facts' records are in an event (its record types compared once each).
+#[derive(Default)]
+struct Places {
+    syscall: Option<usize>,
+    proctitle: Option<usize>,
+    cwd: Option<usize>,
+    /// The first valid record (no error, not EOE), and the first of those not auxiliary.
+    first_valid: Option<usize>,
+    first_main: Option<usize>,
+}
+
+/// A record's part in the facts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Other,
+    Path,
+    Sockaddr,
+    Execve,
+}
+
+/// Valid records: the ones the facts read (no error, not EOE).
+fn is_valid(record: &Record) -> bool {
+    record.error.is_none() && record.type_name != "EOE"
+}
+
+/// One pass over the event's fields: their name ids and arches into `buffers`, and, unless the event
+/// is an error event, its facts (`arch_table`: the syscall table they name syscalls with; None: the one
+/// found in this pass).
+fn scan<'a, T>(
+    event: &'a Event<T>,
+    buffers: &mut FieldScan,
+    arch_table: Option<Option<SyscallTable>>,
+) -> Option<Facts<'a>> {
+    let records = &event.records;
+    let FieldScan { ids, archs } = buffers;
+    ids.clear();
+    archs.clear();
+    let with_facts = event.complete != Complete::Error && !records.is_empty();
+
+    let mut places = Places::default();
+    let mut roles = [Role::Other; 64]; // beyond 64 records, worked out again
+    let role_of = |record: &Record| match &*record.type_name {
+        "PATH" => Role::Path,
+        "SOCKADDR" => Role::Sockaddr,
+        "EXECVE" => Role::Execve,
+        _ => Role::Other,
+    };
+    let mut has_enriched = false;
+    if with_facts {
+        for (i, record) in records.iter().enumerate() {
+            let role = role_of(record);
+            if i < roles.len() {
+                roles[i] = role;
+            }
+            match &*record.type_name {
+                "SYSCALL" => {
+                    places.syscall.get_or_insert(i);
+                }
+                "PROCTITLE" => {
+                    places.proctitle.get_or_insert(i);
+                }
+                "CWD" => {
+                    places.cwd.get_or_insert(i);
+                }
+                _ => {}
+            }
+            if is_valid(record) {
+                places.first_valid.get_or_insert(i);
+                if role == Role::Other && !matches!(&*record.type_name, "PROCTITLE" | "CWD") {
+                    places.first_main.get_or_insert(i);
+                }
+                has_enriched |= !record.enriched.is_empty();
             }
         }
     }
-    // rule keys (several records may carry one; keep order, no repeats), in the same pass
+    let main_at = places.syscall.or(places.first_main).or(places.first_valid).unwrap_or(0);
+    let user_space = with_facts && records[main_at].is_user_space();
+
+    // field(name): the main record's value, else the first valid record's
+    let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    // rule keys (several records may carry one; keep order, no repeats)
     let mut keys: Vec<String> = Vec::new();
-    for record in &valid {
-        let is_main = main_is_valid && std::ptr::eq(*record, main);
-        // names looked up once each (`key` among them), values resolved only for the names wanted
+    let mut syscall_found: [Option<&str>; 9] = [None; 9];
+    let mut user_found: [Option<&str>; USER_MSG_NAMES.len()] = [None; USER_MSG_NAMES.len()];
+    let (mut title, mut cwd) = (None, None);
+    let mut paths = Vec::new();
+    let mut sockaddr = Vec::new();
+    let mut execve: Vec<&Record> = Vec::new();
+
+    for (i, record) in records.iter().enumerate() {
+        let mut arch = None;
+        if !with_facts {
+            for (name, raw) in record.fields.iter_lazy() {
+                let id = name_id(name);
+                if id == names::ARCH {
+                    arch = Some(arch_info(raw()));
+                }
+                ids.push(id);
+            }
+            archs.push(arch);
+            continue;
+        }
+        let valid = is_valid(record);
+        let role = if i < roles.len() { roles[i] } else { role_of(record) };
+        let (is_main, is_syscall) = (i == main_at, places.syscall == Some(i));
+        let (is_title, is_cwd) = (places.proctitle == Some(i), places.cwd == Some(i));
+        let mut entry: PathEntry<'_> = Vec::new();
+        if role == Role::Path {
+            entry.reserve_exact(record.fields.len() + 1);
+        } else if role == Role::Execve {
+            execve.push(record);
+        }
         for (name, raw) in record.fields.iter_lazy() {
-            match fact_field(name) {
-                None => {}
-                Some(KEY_FIELD) => {
+            let id = name_id(name);
+            ids.push(id);
+            if id == names::ARCH {
+                arch = Some(arch_info(raw()));
+            }
+            match FACT_SLOTS[usize::from(id)] {
+                NOT_A_FACT => {}
+                KEY_FIELD if valid => {
                     for key in split_keys(raw()) {
                         if !keys.contains(&key) {
                             keys.push(key);
                         }
                     }
                 }
-                Some(i) => {
-                    let raw = raw();
-                    from_first[i] = from_first[i].or(Some(raw));
+                KEY_FIELD => {}
+                slot => {
+                    let (slot, raw) = (usize::from(slot), raw());
+                    if valid {
+                        from_first[slot] = from_first[slot].or(Some(raw));
+                    }
                     if is_main {
-                        from_main[i] = Some(raw);
+                        from_main[slot] = Some(raw);
                     }
                 }
             }
+            if is_syscall {
+                if let Some(slot) = syscall_slot(id) {
+                    syscall_found[slot] = Some(raw());
+                }
+            }
+            if is_main && user_space {
+                if let Some(slot) = user_msg_slot(id) {
+                    user_found[slot] = Some(raw());
+                }
+            }
+            match role {
+                Role::Path => path_value(&mut entry, id, name, raw()),
+                Role::Sockaddr if id == names::SADDR => sockaddr.push(decode_sockaddr(raw())),
+                _ if is_title && id == names::PROCTITLE => title = Some(raw()),
+                _ if is_cwd && id == names::CWD => cwd = Some(raw()),
+                _ => {}
+            }
+        }
+        archs.push(arch);
+        if role == Role::Path {
+            if !entry.iter().any(|(k, _)| *k == "nametype") {
+                if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
+                    entry.push(("nametype", objtype));
+                }
+            }
+            paths.push(entry);
         }
     }
-    // field(i): FACT_FIELDS[i] (indices worked out at compile time, see `fact_index`)
+    if !with_facts {
+        return None;
+    }
+    let main = &records[main_at];
+    let syscall_record = places.syscall.map(|i| &records[i]);
+    // the event's ENRICHED values: the first record giving a name wins
+    let enriched = |name: &str| records.iter().filter(|r| is_valid(r)).find_map(|r| r.enriched.get(name));
     let field = |i: usize| from_main[i].or(from_first[i]);
+    let arch_table = arch_table.unwrap_or_else(|| archs.iter().flatten().find_map(|info| info.and_then(|a| a.1)));
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {
-        // the nine fields read here, in one pass
-        let mut found: [Option<&str>; 9] = [None; 9];
-        for (name, raw) in record.fields.iter_lazy() {
-            let slot = match name {
-                "syscall" => 0,
-                "arch" => 1,
-                "exit" => 2,
-                "success" => 3,
-                "items" => 4,
-                "a0" => 5,
-                "a1" => 6,
-                "a2" => 7,
-                "a3" => 8,
-                _ => continue,
-            };
-            found[slot] = Some(raw());
-        }
-        let [syscall, arch_raw, exit, success, items, a0, a1, a2, a3] = found;
+        let [syscall, _, exit, success, items, a0, a1, a2, a3] = syscall_found;
         let number = syscall.and_then(|s| py_int(s, 10));
         let name = arch_table
             .zip(number.and_then(|n| i64::try_from(n.value).ok()))
             .and_then(|(t, n)| tables::syscall_name(t, n))
             .or_else(|| record.enriched.get("SYSCALL"));
-        let arch = arch_info(arch_raw.unwrap_or(""))
+        let arch_raw = syscall_found[1];
+        let arch = places
+            .syscall
+            .and_then(|i| archs[i])
+            .flatten()
             .map(|a| a.0)
             .or_else(|| record.enriched.get("ARCH").filter(|a| !a.is_empty()))
             .or(arch_raw);
@@ -910,78 +1132,22 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         subj: field(const { fact_index("subj") }).map(unquote),
         ..Process::default()
     };
-    if let Some(record) = first_of("PROCTITLE") {
-        let text = unescape(record.fields.get("proctitle").unwrap_or(""));
+    if places.proctitle.is_some() {
+        let text = unescape(title.unwrap_or(""));
         let mut argv: Vec<String> = text.split('\0').map(str::to_owned).collect();
         while argv.last().is_some_and(String::is_empty) {
             argv.pop();
         }
         process.title = Some((argv.join(" "), argv));
     }
-    let execve = all_of("EXECVE");
     if !execve.is_empty() {
         process.execve = Some(execve_args(&execve));
     }
-    if let Some(record) = first_of("CWD") {
-        process.cwd = record.fields.get("cwd").map(unescape);
-    }
+    process.cwd = cwd.map(unescape);
 
-    let mut paths = Vec::new();
-    for record in all_of("PATH") {
-        let mut entry: PathEntry<'_> = Vec::with_capacity(record.fields.len() + 1);
-        for (name, raw) in record.fields.iter() {
-            let value = match name {
-                "name" => PathValue::Text(unescape(raw)),
-                "item" | "inode" => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
-                "mode" => {
-                    entry.push(("mode", PathValue::Text(Cow::Borrowed(raw)))); // names are unique in a record
-                    set_entry(&mut entry, "mode_text", PathValue::Text(interpret_mode(raw)));
-                    continue;
-                }
-                "ouid" | "ogid" if is_unset(raw) => PathValue::Null,
-                "ouid" | "ogid" => PathValue::Text(Cow::Borrowed(raw)),
-                _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
-            };
-            // a record's names are unique: only the mode_text made above can be there already
-            if name == "mode_text" {
-                set_entry(&mut entry, name, value);
-            } else {
-                entry.push((name, value));
-            }
-        }
-        if !entry.iter().any(|(k, _)| *k == "nametype") {
-            if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
-                entry.push(("nametype", objtype));
-            }
-        }
-        paths.push(entry);
-    }
-
-    let sockaddr = all_of("SOCKADDR").into_iter().filter_map(|r| r.fields.get("saddr")).map(decode_sockaddr).collect();
-
-    let user_msg = main.is_user_space().then(|| {
-        const NAMES: [&str; 10] = ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
-        // one pass over the fields (names are unique in a record), then in the order of NAMES
-        let mut found: [Option<&str>; NAMES.len()] = [None; NAMES.len()];
-        for (name, raw) in main.fields.iter_lazy() {
-            let i = match name {
-                "op" => 0,
-                "acct" => 1,
-                "exe" => 2,
-                "hostname" => 3,
-                "addr" => 4,
-                "terminal" => 5,
-                "res" => 6,
-                "id" => 7,
-                "grantors" => 8,
-                "uid" => 9,
-                _ => continue,
-            };
-            debug_assert_eq!(NAMES[i], name);
-            found[i] = Some(raw());
-        }
-        let mut fields = Vec::with_capacity(found.iter().flatten().count());
-        for (name, raw) in NAMES.into_iter().zip(found) {
+    let user_msg = user_space.then(|| {
+        let mut fields = Vec::with_capacity(user_found.iter().flatten().count());
+        for (name, raw) in USER_MSG_NAMES.into_iter().zip(user_found) {
             if let Some(raw) = raw {
                 let value = if matches!(name, "acct" | "exe") { unescape(raw) } else { Cow::Borrowed(unquote(raw)) };
                 fields.push((name, value));
@@ -990,7 +1156,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         UserMsg { fields, text: main.text.as_deref() }
     });
 
-    Facts {
+    Some(Facts {
         main_type: &main.type_name,
         syscall,
         outcome,
@@ -1002,7 +1168,64 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         paths,
         sockaddr,
         user_msg,
-    }
+    })
+}
+
+/// The place of a SYSCALL record's field in the facts' list of them.
+#[inline]
+fn syscall_slot(id: NameId) -> Option<usize> {
+    Some(match id {
+        names::SYSCALL => 0,
+        names::ARCH => 1,
+        names::EXIT => 2,
+        names::SUCCESS => 3,
+        names::ITEMS => 4,
+        names::A0 => 5,
+        names::A1 => 6,
+        names::A2 => 7,
+        names::A3 => 8,
+        _ => return None,
+    })
+}
+
+/// The fields of a user-space message the facts keep, in their order.
+const USER_MSG_NAMES: [&str; 10] =
+    ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
+
+#[inline]
+fn user_msg_slot(id: NameId) -> Option<usize> {
+    Some(match id {
+        names::OP => 0,
+        names::ACCT => 1,
+        names::EXE => 2,
+        names::HOSTNAME => 3,
+        names::ADDR => 4,
+        names::TERMINAL => 5,
+        names::RES => 6,
+        names::ID => 7,
+        names::GRANTORS => 8,
+        names::UID => 9,
+        _ => return None,
+    })
+}
+
+/// One field of a PATH record into its entry: `mode_text` after `mode`, ids unset as null.
+fn path_value<'a>(entry: &mut PathEntry<'a>, id: NameId, name: &'a str, raw: &'a str) {
+    let value = match id {
+        names::NAME => PathValue::Text(unescape(raw)),
+        names::ITEM | names::INODE => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
+        names::MODE => {
+            entry.push(("mode", PathValue::Text(Cow::Borrowed(raw)))); // names are unique in a record
+            set_entry(entry, "mode_text", PathValue::Text(interpret_mode(raw)));
+            return;
+        }
+        names::OUID | names::OGID if is_unset(raw) => PathValue::Null,
+        names::OUID | names::OGID => PathValue::Text(Cow::Borrowed(raw)),
+        // a record's names are unique: only the mode_text made above can be there already
+        names::MODE_TEXT => return set_entry(entry, name, PathValue::Text(Cow::Borrowed(unquote(raw)))),
+        _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
+    };
+    entry.push((name, value));
 }
 
 #[cfg(test)]
