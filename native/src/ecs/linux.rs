@@ -1070,7 +1070,7 @@ pub fn write_linux_ecs<T>(
     let mut ptr_hostname = None;
     if let Some(e) = enrichment {
         if !e.zones.is_empty() {
-            let args = args.iter().flatten().map(|a| Some(a.as_str()));
+            let args = args.iter().flatten().map(|a| Some(&**a));
             if let Some(target) = zlogin_zone(exe, args) {
                 if e.zones.iter().any(|(k, _)| *k == target) {
                     return Err(WriteError::NeedsValues);
@@ -1879,7 +1879,7 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
         _ => doc.push("path", Value::str_list(paths)),
     }
     if let Some((_, args)) = process.and_then(|p| p.execve.as_ref()).filter(|e| !e.1.is_empty()) {
-        doc.push("exec_args", Value::str_list(args.iter().cloned()));
+        doc.push("exec_args", Value::str_list(args.iter().map(|a| a.clone().into_owned())));
     }
     if let Some(s) = syscall {
         doc.push("return", s.exit.as_ref().map_or(Value::Null, int_value));

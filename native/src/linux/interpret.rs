@@ -474,7 +474,7 @@ fn interpret_value<'a>(
                 return Cow::Borrowed(raw);
             }
             match py_int(raw, 10).as_ref().and_then(errno_of) {
-                Some((name, text)) => Cow::Owned(format!("{name}({text})")),
+                Some((name, text)) => Cow::Owned([name, "(", text, ")"].concat()),
                 None => Cow::Borrowed(raw),
             }
         }
@@ -598,7 +598,7 @@ fn whole_arg(raw: &str) -> Cow<'_, str> {
 
 /// The common case of `execve_args`: one record, `argc` then `a0`, `a1`, ... in order (no chunks,
 /// no `aN_len`, nothing else). None when the record is anything else.
-fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<String>)> {
+fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<Cow<'_, str>>)> {
     let mut fields = record.fields.iter();
     let (first, raw) = fields.next()?;
     if first != "argc" {
@@ -611,20 +611,21 @@ fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<String>)> {
         if name.strip_prefix('a') != Some(digits.format(args.len())) {
             return None;
         }
-        args.push(whole_arg(raw).into_owned());
+        args.push(whole_arg(raw));
     }
     Some((argc, args))
 }
 
-/// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
-pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
+/// argc and argv from one or more EXECVE records, joining `aN[i]` chunks (borrowed from the lines
+/// where an argument is written whole and quoted).
+pub fn execve_args<'a>(records: &[&'a Record]) -> (Option<PyInt>, Vec<Cow<'a, str>>) {
     if let [record] = records {
         if let Some(found) = simple_execve_args(record) {
             return found;
         }
     }
     let mut argc = None;
-    let mut whole: FastMap<u64, Cow<'_, str>> = FastMap::default();
+    let mut whole: FastMap<u64, Cow<'a, str>> = FastMap::default();
     let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
     for record in records {
         for (name, raw) in record.fields.iter() {
@@ -657,12 +658,12 @@ pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
     // gaps are bounded by what was sent, never by the sender's argc ("argc=999999999999 a200000=x")
     let args = if u128::from(top) < whole.len() as u128 + 1024 {
         // a missing chunk record leaves a gap: keep its place
-        (0..=top).map(|i| whole.get(&i).map_or_else(String::new, |v| v.to_string())).collect()
+        (0..=top).map(|i| whole.remove(&i).unwrap_or_default()).collect()
     } else {
         // a numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order
         let mut keys: Vec<u64> = whole.keys().copied().collect();
         keys.sort_unstable();
-        keys.iter().map(|k| whole[k].to_string()).collect()
+        keys.iter().map(|k| whole.remove(k).unwrap_or_default()).collect()
     };
     (argc, args)
 }
@@ -689,9 +690,9 @@ pub struct Process<'a> {
     pub tty: Option<&'a str>,
     pub subj: Option<&'a str>,
     /// proctitle: (title, argv)
-    pub title: Option<(String, Vec<String>)>,
+    pub title: Option<(String, Vec<Cow<'a, str>>)>,
     /// EXECVE: (argc, args)
-    pub execve: Option<(Option<PyInt>, Vec<String>)>,
+    pub execve: Option<(Option<PyInt>, Vec<Cow<'a, str>>)>,
     pub cwd: Option<Cow<'a, str>>,
 }
 
@@ -797,37 +798,10 @@ static FACT_SLOTS: [u8; NAME_COUNT + 1] = {
 
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
-    let mut buffers = SCAN_BUFFERS.take();
-    let facts = scan(event, &mut buffers, None);
-    let FieldScan { ids, archs } = &buffers;
-    // a record's own arch wins (SECCOMP carries one); else the first known table of the event's
-    let arch_table = archs.iter().flatten().find_map(|info| info.and_then(|a| a.1));
-    let mut at = 0;
-    let values = event
-        .records
-        .iter()
-        .zip(archs)
-        .map(|(record, arch)| {
-            let ids = &ids[at..at + record.fields.len()];
-            at += ids.len();
-            if record.error.is_some() || record.fragment {
-                return None;
-            }
-            let table = match arch {
-                Some(info) => info.and_then(|a| a.1),
-                None => arch_table,
-            };
-            let values = record.fields.iter().zip(ids).map(|((name, raw), &id)| {
-                if id == names::ARCH {
-                    arch_text(arch.unwrap_or_else(|| arch_info(raw)), record, raw)
-                } else {
-                    interpret_value(record, id, name, raw, table)
-                }
-            });
-            Some(values.collect())
-        })
-        .collect();
-    SCAN_BUFFERS.set(buffers);
+    let mut archs = ARCHS.take();
+    let mut values = Vec::with_capacity(event.records.len());
+    let facts = scan(event, &mut archs, None, Some(&mut values));
+    ARCHS.set(archs);
     Interpreted { values, facts }
 }
 
@@ -863,23 +837,18 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
 
 /// The event's facts; None for error events.
 pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Option<Facts<'_>> {
-    let mut buffers = SCAN_BUFFERS.take();
-    let facts = scan(event, &mut buffers, Some(arch_table));
-    SCAN_BUFFERS.set(buffers);
+    let mut archs = ARCHS.take();
+    let facts = scan(event, &mut archs, Some(arch_table), None);
+    ARCHS.set(archs);
     facts
 }
 
-/// What the pass over an event's fields leaves for the rendering of their values: each field's name id
-/// (every record's fields in order) and, per record, its `arch=` (None: no such field) with its
-/// `arch_info`. A thread's buffers, reused event after event.
-#[derive(Default)]
-struct FieldScan {
-    ids: Vec<NameId>,
-    archs: Vec<Option<Option<ArchInfo>>>,
-}
+/// Per record of an event, its `arch=` (None: no such field) with its `arch_info`: a thread's buffer,
+/// reused event after event.
+type Archs = Vec<Option<Option<ArchInfo>>>;
 
 thread_local! {
-    static SCAN_BUFFERS: std::cell::Cell<FieldScan> = std::cell::Cell::new(FieldScan::default());
+    static ARCHS: std::cell::Cell<Archs> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Where the facts' records are in an event (its record types compared once each).
@@ -907,18 +876,21 @@ fn is_valid(record: &Record) -> bool {
     record.error.is_none() && record.type_name != "EOE"
 }
 
-/// One pass over the event's fields: their name ids and arches into `buffers`, and, unless the event
-/// is an error event, its facts (`arch_table`: the syscall table they name syscalls with; None: the one
-/// found in this pass).
+/// One pass over the event's fields, each name looked up once: the interpreted values of each record
+/// (into `values`, if asked for) and, unless the event is an error event, its facts (`arch_table`: the
+/// syscall table they name syscalls with; None: the one found in this pass). `archs`: a buffer.
 fn scan<'a, T>(
     event: &'a Event<T>,
-    buffers: &mut FieldScan,
+    archs: &mut Archs,
     arch_table: Option<Option<SyscallTable>>,
+    mut values: Option<&mut Vec<Option<Vec<Cow<'a, str>>>>>,
 ) -> Option<Facts<'a>> {
     let records = &event.records;
-    let FieldScan { ids, archs } = buffers;
-    ids.clear();
     archs.clear();
+    // the event's syscall table so far (the first record's with a known one); a `syscall=` of a record
+    // without an arch before any is known waits for the end of the pass (`pending`)
+    let mut known_table: Option<SyscallTable> = None;
+    let mut pending: Vec<(usize, usize, &str)> = Vec::new();
     let with_facts = event.complete != Complete::Error && !records.is_empty();
 
     let mut places = Places::default();
@@ -974,14 +946,21 @@ fn scan<'a, T>(
 
     for (i, record) in records.iter().enumerate() {
         let mut arch = None;
+        let computing = values.is_some() && record.error.is_none() && !record.fragment;
+        let mut record_values = Vec::with_capacity(if computing { record.fields.len() } else { 0 });
+        let mut syscall_field = None;
         if !with_facts {
-            for (name, raw) in record.fields.iter_lazy() {
+            for (f, (name, raw)) in record.fields.iter_lazy().enumerate() {
                 let id = name_id(name);
                 if id == names::ARCH {
                     arch = Some(arch_info(raw()));
                 }
-                ids.push(id);
+                if computing {
+                    let raw = raw();
+                    record_values.push(value_of(record, id, name, raw, arch, &mut syscall_field, f));
+                }
             }
+            finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut values);
             archs.push(arch);
             continue;
         }
@@ -995,11 +974,15 @@ fn scan<'a, T>(
         } else if role == Role::Execve {
             execve.push(record);
         }
-        for (name, raw) in record.fields.iter_lazy() {
+        for (f, (name, lazy_raw)) in record.fields.iter_lazy().enumerate() {
             let id = name_id(name);
-            ids.push(id);
+            let known = computing.then(&lazy_raw);
+            let raw = || known.unwrap_or_else(&lazy_raw);
             if id == names::ARCH {
                 arch = Some(arch_info(raw()));
+            }
+            if let Some(raw) = known {
+                record_values.push(value_of(record, id, name, raw, arch, &mut syscall_field, f));
             }
             match FACT_SLOTS[usize::from(id)] {
                 NOT_A_FACT => {}
@@ -1039,6 +1022,7 @@ fn scan<'a, T>(
                 _ => {}
             }
         }
+        finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut values);
         archs.push(arch);
         if role == Role::Path {
             if !entry.iter().any(|(k, _)| *k == "nametype") {
@@ -1049,6 +1033,14 @@ fn scan<'a, T>(
             paths.push(entry);
         }
     }
+    // the syscall names that waited for the event's table
+    if let Some(values) = values {
+        for (r, f, raw) in pending {
+            if let Some(Some(record_values)) = values.get_mut(r) {
+                record_values[f] = interpret_value(&records[r], names::SYSCALL, "syscall", raw, known_table);
+            }
+        }
+    }
     if !with_facts {
         return None;
     }
@@ -1057,7 +1049,7 @@ fn scan<'a, T>(
     // the event's ENRICHED values: the first record giving a name wins
     let enriched = |name: &str| records.iter().filter(|r| is_valid(r)).find_map(|r| r.enriched.get(name));
     let field = |i: usize| from_main[i].or(from_first[i]);
-    let arch_table = arch_table.unwrap_or_else(|| archs.iter().flatten().find_map(|info| info.and_then(|a| a.1)));
+    let arch_table = arch_table.unwrap_or(known_table);
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {
@@ -1133,9 +1125,12 @@ fn scan<'a, T>(
         ..Process::default()
     };
     if places.proctitle.is_some() {
-        let text = unescape(title.unwrap_or(""));
-        let mut argv: Vec<String> = text.split('\0').map(str::to_owned).collect();
-        while argv.last().is_some_and(String::is_empty) {
+        // parts of the line when it is quoted text, copies when it was hex
+        let mut argv: Vec<Cow<'_, str>> = match unescape(title.unwrap_or("")) {
+            Cow::Borrowed(text) => text.split('\0').map(Cow::Borrowed).collect(),
+            Cow::Owned(text) => text.split('\0').map(|part| Cow::Owned(part.to_owned())).collect(),
+        };
+        while argv.last().is_some_and(|arg| arg.is_empty()) {
             argv.pop();
         }
         process.title = Some((argv.join(" "), argv));
@@ -1169,6 +1164,64 @@ fn scan<'a, T>(
         sockaddr,
         user_msg,
     })
+}
+
+/// The interpreted value of a field in `scan`: a `syscall=`, whose rendering needs the record's arch or
+/// else the event's (both known only later), is left for `finish_record` (its place in `syscall_field`).
+#[inline]
+fn value_of<'a>(
+    record: &'a Record,
+    id: NameId,
+    name: &str,
+    raw: &'a str,
+    arch: Option<Option<ArchInfo>>,
+    syscall_field: &mut Option<(usize, &'a str)>,
+    at: usize,
+) -> Cow<'a, str> {
+    match id {
+        0 if record.type_name != "EXECVE" => Cow::Borrowed(unquote(raw)), // most fields: no rendering
+        names::ARCH => arch_text(arch.flatten(), record, raw),
+        names::SYSCALL => {
+            *syscall_field = Some((at, raw));
+            Cow::Borrowed(raw)
+        }
+        _ => interpret_value(record, id, name, raw, None),
+    }
+}
+
+/// A record's values into `values` once its fields are read: its `syscall=` named with its own arch's
+/// table, else the event's first known one (`known_table`, which this record's arch may set), or left
+/// in `pending` for the end of the pass while no table is known.
+#[allow(clippy::too_many_arguments)]
+fn finish_record<'a>(
+    r: usize,
+    record: &'a Record,
+    arch: Option<Option<ArchInfo>>,
+    syscall_field: Option<(usize, &'a str)>,
+    mut record_values: Vec<Cow<'a, str>>,
+    known_table: &mut Option<SyscallTable>,
+    pending: &mut Vec<(usize, usize, &'a str)>,
+    values: &mut Option<&mut Vec<Option<Vec<Cow<'a, str>>>>>,
+) {
+    let own = arch.map(|info| info.and_then(|a| a.1));
+    if known_table.is_none() {
+        *known_table = own.flatten();
+    }
+    let Some(values) = values else { return };
+    if record.error.is_some() || record.fragment {
+        values.push(None);
+        return;
+    }
+    if let Some((f, raw)) = syscall_field {
+        match own {
+            Some(table) => record_values[f] = interpret_value(record, names::SYSCALL, "syscall", raw, table),
+            None if known_table.is_some() => {
+                record_values[f] = interpret_value(record, names::SYSCALL, "syscall", raw, *known_table)
+            }
+            None => pending.push((r, f, raw)),
+        }
+    }
+    values.push(Some(record_values));
 }
 
 /// The place of a SYSCALL record's field in the facts' list of them.
