@@ -451,7 +451,15 @@ fn interpret_value<'a>(
         Kind::TypeDependentId if id_is_user_or_group(&record.type_name) => id_text(raw, enriched, name),
         Kind::TypeDependentId => Cow::Borrowed(unquote(raw)),
         Kind::Key if raw.starts_with("(null)") => Cow::Borrowed("(null)"),
-        Kind::Key => Cow::Owned(split_keys(raw).join(",")),
+        Kind::Key => {
+            // `",".join(split_keys(raw))`, with no list made for one key
+            let text = unescape(if raw.starts_with('"') { raw } else { raw.trim_end_matches('"') });
+            if text.contains('\x01') {
+                Cow::Owned(text.split('\x01').filter(|k| !k.is_empty()).collect::<Vec<_>>().join(","))
+            } else {
+                text
+            }
+        }
         Kind::Escaped => unescape(raw),
         Kind::Proctitle => {
             let text = unescape(raw);
@@ -668,6 +676,53 @@ pub fn execve_args<'a>(records: &[&'a Record]) -> (Option<PyInt>, Vec<Cow<'a, st
     (argc, args)
 }
 
+/// At most `N` items, kept in place: the facts' short lists that every event has (no heap list to make
+/// and free), read as slices.
+#[derive(Debug, Clone)]
+pub struct Few<T, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Default, const N: usize> Default for Few<T, N> {
+    fn default() -> Self {
+        Few { items: std::array::from_fn(|_| T::default()), len: 0 }
+    }
+}
+
+impl<T, const N: usize> Few<T, N> {
+    /// Appends `item` (the callers never make more than `N`; a further one would be dropped).
+    fn push(&mut self, item: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = item;
+            self.len += 1;
+        }
+    }
+}
+
+impl<T, const N: usize> std::ops::Deref for Few<T, N> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+impl<'s, T, const N: usize> IntoIterator for &'s Few<T, N> {
+    type Item = &'s T;
+    type IntoIter = std::slice::Iter<'s, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: PartialEq, const N: usize> PartialEq for Few<T, N> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
 /// The syscall of a SYSCALL event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyscallFacts<'a> {
@@ -677,7 +732,8 @@ pub struct SyscallFacts<'a> {
     pub success: Option<bool>,
     pub exit: Option<PyInt>,
     pub errno: Option<(&'static str, &'static str)>,
-    pub args: Vec<&'a str>,
+    /// a0..a3 as written
+    pub args: Few<&'a str, 4>,
     pub items: Option<PyInt>,
 }
 
@@ -730,7 +786,7 @@ pub struct Facts<'a> {
     pub outcome: Option<&'static str>,
     pub keys: Vec<String>,
     /// Subject ids (None = unset) and their names from the sender's ENRICHED section.
-    pub user_ids: Vec<(&'static str, Option<&'a str>)>,
+    pub user_ids: Few<(&'static str, Option<&'a str>), { SUBJECT_IDS.len() }>,
     pub user_names: Vec<(&'static str, &'a str)>,
     pub session: Option<&'a str>,
     pub process: Process<'a>,
@@ -949,6 +1005,7 @@ fn scan<'a, T>(
         let computing = values.is_some() && record.error.is_none() && !record.fragment;
         let mut record_values = Vec::with_capacity(if computing { record.fields.len() } else { 0 });
         let mut syscall_field = None;
+        let is_execve = computing && record.type_name == "EXECVE";
         if !with_facts {
             for (f, (name, raw)) in record.fields.iter_lazy().enumerate() {
                 let id = name_id(name);
@@ -957,7 +1014,10 @@ fn scan<'a, T>(
                 }
                 if computing {
                     let raw = raw();
-                    record_values.push(value_of(record, id, name, raw, arch, &mut syscall_field, f));
+                    if id == names::SYSCALL {
+                        syscall_field = Some((f, raw));
+                    }
+                    record_values.push(value_of(record, id, name, raw, arch, is_execve));
                 }
             }
             finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut values);
@@ -982,7 +1042,10 @@ fn scan<'a, T>(
                 arch = Some(arch_info(raw()));
             }
             if let Some(raw) = known {
-                record_values.push(value_of(record, id, name, raw, arch, &mut syscall_field, f));
+                if id == names::SYSCALL {
+                    syscall_field = Some((f, raw));
+                }
+                record_values.push(value_of(record, id, name, raw, arch, is_execve));
             }
             match FACT_SLOTS[usize::from(id)] {
                 NOT_A_FACT => {}
@@ -1084,7 +1147,13 @@ fn scan<'a, T>(
             },
             exit,
             errno: exit.as_ref().and_then(errno_of),
-            args: [a0, a1, a2, a3].into_iter().flatten().collect(),
+            args: {
+                let mut args = Few::default();
+                for arg in [a0, a1, a2, a3].into_iter().flatten() {
+                    args.push(arg);
+                }
+                args
+            },
             items: items.and_then(|s| py_int(s, 10)),
         }
     });
@@ -1100,7 +1169,7 @@ fn scan<'a, T>(
         }
     }
 
-    let mut user_ids = Vec::with_capacity(SUBJECT_IDS.len());
+    let mut user_ids = Few::default();
     let mut user_names = Vec::new();
     for (name, upper, index) in SUBJECT_IDS {
         if let Some(raw) = field(index) {
@@ -1166,8 +1235,8 @@ fn scan<'a, T>(
     })
 }
 
-/// The interpreted value of a field in `scan`: a `syscall=`, whose rendering needs the record's arch or
-/// else the event's (both known only later), is left for `finish_record` (its place in `syscall_field`).
+/// The interpreted value of a field in `scan`, but for a `syscall=`, whose rendering needs the record's
+/// arch or else the event's (both known only later): `finish_record` renders it.
 #[inline]
 fn value_of<'a>(
     record: &'a Record,
@@ -1175,16 +1244,12 @@ fn value_of<'a>(
     name: &str,
     raw: &'a str,
     arch: Option<Option<ArchInfo>>,
-    syscall_field: &mut Option<(usize, &'a str)>,
-    at: usize,
+    execve: bool,
 ) -> Cow<'a, str> {
     match id {
-        0 if record.type_name != "EXECVE" => Cow::Borrowed(unquote(raw)), // most fields: no rendering
+        _ if kind_of(id).is_none() && !execve => Cow::Borrowed(unquote(raw)), // no rendering of its own
         names::ARCH => arch_text(arch.flatten(), record, raw),
-        names::SYSCALL => {
-            *syscall_field = Some((at, raw));
-            Cow::Borrowed(raw)
-        }
+        names::SYSCALL => Cow::Borrowed(raw),
         _ => interpret_value(record, id, name, raw, None),
     }
 }
@@ -1436,7 +1501,7 @@ mod tests {
             (sc.name, sc.arch, sc.success, sc.errno.map(|e| e.0)),
             (Some("open"), Some("x86_64"), Some(false), Some("ENOENT"))
         );
-        assert_eq!(sc.args, ["1", "2"]);
+        assert_eq!(*sc.args, ["1", "2"]);
         assert_eq!(f.outcome, Some("failure"));
         assert_eq!(f.keys, ["files"]);
         assert_eq!(f.user_ids[0], ("auid", Some("1000")));
