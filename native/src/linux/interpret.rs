@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::assemble::{Complete, Event, FastMap};
+use super::assemble::{Complete, Event, FastMap, FastSet};
 use super::field_kinds::{FACT_NAMES, FIELD_KINDS, Kind};
 use super::num::Num;
 use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
@@ -28,7 +28,7 @@ fn is_unset(raw: &str) -> bool {
 pub type NameId = u8;
 
 const NAME_COUNT: usize = FIELD_KINDS.len() + FACT_NAMES.len();
-const _: () = assert!(NAME_COUNT < NameId::MAX as usize);
+const _: () = assert!(NAME_COUNT < u128::BITS as usize); // the ids are bits of a u128 (`Seen`)
 
 const fn name_at(i: usize) -> &'static str {
     if i < FIELD_KINDS.len() { FIELD_KINDS[i].0 } else { FACT_NAMES[i - FIELD_KINDS.len()] }
@@ -800,7 +800,66 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interpreted<'a> {
     pub values: Vec<Option<Vec<Cow<'a, str>>>>,
+    /// Per field of the records with values, in order: whether no earlier one of them has a field of
+    /// that name (the merged fields: the first record's value wins). Empty for one-record events.
+    pub first: Vec<bool>,
     pub facts: Option<Facts<'a>>,
+}
+
+/// The names seen in an event's fields: those of the name table as bits of their ids; the others (the
+/// EXECVE arguments' aN mostly) by a bit of their hash in a 256-bit filter of the earlier records'
+/// names, and compared only when the filter has that bit (in a set once there are many). A record's
+/// names are unique: its own are added to the filter once it is read (`end_record`).
+#[derive(Default)]
+struct Seen<'a> {
+    ids: u128,
+    earlier: [u64; 4],
+    current: [u64; 4],
+    others: Vec<&'a str>,
+    set: FastSet<&'a str>,
+}
+
+impl<'a> Seen<'a> {
+    /// The names compared one by one at most, before a set takes them.
+    const LISTED: usize = 128;
+
+    /// Whether `name` (of id `id`) is not in an earlier record; it is seen from now on.
+    fn first(&mut self, id: NameId, name: &'a str) -> bool {
+        if id != 0 {
+            let bit = 1u128 << id;
+            let first = self.ids & bit == 0;
+            self.ids |= bit;
+            return first;
+        }
+        let bit = tables::key_slot(tables::name_key(name.as_bytes()), name.len(), 0x9E37_79B9_7F4A_7C15, 8);
+        let (word, mask) = (bit >> 6, 1u64 << (bit & 63));
+        self.current[word] |= mask;
+        if self.earlier[word] & mask != 0 {
+            let seen = if self.others.len() > Seen::LISTED {
+                if self.set.is_empty() {
+                    self.set.extend(self.others.iter().copied());
+                }
+                self.set.contains(name)
+            } else {
+                self.others.contains(&name)
+            };
+            if seen {
+                return false;
+            }
+        }
+        self.others.push(name);
+        if !self.set.is_empty() {
+            self.set.insert(name);
+        }
+        true
+    }
+
+    /// The names of the record just read become earlier ones.
+    fn end_record(&mut self) {
+        for (earlier, current) in self.earlier.iter_mut().zip(&mut self.current) {
+            *earlier |= std::mem::take(current);
+        }
+    }
 }
 
 /// (field, its ENRICHED name, its index in FACT_FIELDS)
@@ -855,10 +914,10 @@ static FACT_SLOTS: [u8; NAME_COUNT + 1] = {
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
     let mut archs = ARCHS.take();
-    let mut values = Vec::with_capacity(event.records.len());
-    let facts = scan(event, &mut archs, None, Some(&mut values));
+    let mut rendered = Rendered { values: Vec::with_capacity(event.records.len()), first: Vec::new() };
+    let facts = scan(event, &mut archs, None, Some(&mut rendered));
     ARCHS.set(archs);
-    Interpreted { values, facts }
+    Interpreted { values: rendered.values, first: rendered.first, facts }
 }
 
 /// The syscall table each record's fields are interpreted with (a record's own arch wins: SECCOMP
@@ -897,6 +956,12 @@ pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Opt
     let facts = scan(event, &mut archs, Some(arch_table), None);
     ARCHS.set(archs);
     facts
+}
+
+/// What `scan` renders: `Interpreted`'s values and first-occurrence marks.
+struct Rendered<'a> {
+    values: Vec<Option<Vec<Cow<'a, str>>>>,
+    first: Vec<bool>,
 }
 
 /// Per record of an event, its `arch=` (None: no such field) with its `arch_info`: a thread's buffer,
@@ -939,9 +1004,13 @@ fn scan<'a, T>(
     event: &'a Event<T>,
     archs: &mut Archs,
     arch_table: Option<Option<SyscallTable>>,
-    mut values: Option<&mut Vec<Option<Vec<Cow<'a, str>>>>>,
+    mut rendered: Option<&mut Rendered<'a>>,
 ) -> Option<Facts<'a>> {
     let records = &event.records;
+    let mut seen = (records.len() > 1).then(Seen::default);
+    if let (Some(_), Some(out)) = (&seen, rendered.as_deref_mut()) {
+        out.first.reserve(records.iter().map(|r| r.fields.len()).sum());
+    }
     archs.clear();
     // the event's syscall table so far (the first record's with a known one); a `syscall=` of a record
     // without an arch before any is known waits for the end of the pass (`pending`)
@@ -1002,7 +1071,7 @@ fn scan<'a, T>(
 
     for (i, record) in records.iter().enumerate() {
         let mut arch = None;
-        let computing = values.is_some() && record.error.is_none() && !record.fragment;
+        let computing = rendered.is_some() && record.error.is_none() && !record.fragment;
         let mut record_values = Vec::with_capacity(if computing { record.fields.len() } else { 0 });
         let mut syscall_field = None;
         let is_execve = computing && record.type_name == "EXECVE";
@@ -1018,9 +1087,15 @@ fn scan<'a, T>(
                         syscall_field = Some((f, raw));
                     }
                     record_values.push(value_of(record, id, name, raw, arch, is_execve));
+                    if let (Some(seen), Some(out)) = (seen.as_mut(), rendered.as_deref_mut()) {
+                        out.first.push(seen.first(id, name));
+                    }
                 }
             }
-            finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut values);
+            finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut rendered);
+            if let Some(seen) = seen.as_mut() {
+                seen.end_record();
+            }
             archs.push(arch);
             continue;
         }
@@ -1046,6 +1121,9 @@ fn scan<'a, T>(
                     syscall_field = Some((f, raw));
                 }
                 record_values.push(value_of(record, id, name, raw, arch, is_execve));
+                if let (Some(seen), Some(out)) = (seen.as_mut(), rendered.as_deref_mut()) {
+                    out.first.push(seen.first(id, name));
+                }
             }
             match FACT_SLOTS[usize::from(id)] {
                 NOT_A_FACT => {}
@@ -1085,7 +1163,10 @@ fn scan<'a, T>(
                 _ => {}
             }
         }
-        finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut values);
+        finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut rendered);
+        if let Some(seen) = seen.as_mut() {
+            seen.end_record();
+        }
         archs.push(arch);
         if role == Role::Path {
             if !entry.iter().any(|(k, _)| *k == "nametype") {
@@ -1097,9 +1178,9 @@ fn scan<'a, T>(
         }
     }
     // the syscall names that waited for the event's table
-    if let Some(values) = values {
+    if let Some(out) = rendered {
         for (r, f, raw) in pending {
-            if let Some(Some(record_values)) = values.get_mut(r) {
+            if let Some(Some(record_values)) = out.values.get_mut(r) {
                 record_values[f] = interpret_value(&records[r], names::SYSCALL, "syscall", raw, known_table);
             }
         }
@@ -1266,13 +1347,13 @@ fn finish_record<'a>(
     mut record_values: Vec<Cow<'a, str>>,
     known_table: &mut Option<SyscallTable>,
     pending: &mut Vec<(usize, usize, &'a str)>,
-    values: &mut Option<&mut Vec<Option<Vec<Cow<'a, str>>>>>,
+    rendered: &mut Option<&mut Rendered<'a>>,
 ) {
     let own = arch.map(|info| info.and_then(|a| a.1));
     if known_table.is_none() {
         *known_table = own.flatten();
     }
-    let Some(values) = values else { return };
+    let Some(Rendered { values, .. }) = rendered.as_deref_mut() else { return };
     if record.error.is_some() || record.fragment {
         values.push(None);
         return;
@@ -1516,6 +1597,29 @@ mod tests {
         assert_eq!(get("nametype"), Some(PathValue::Text(Cow::Borrowed("NORMAL"))));
         assert_eq!(get("inode"), Some(PathValue::Int(PyInt::small(5))));
         assert_eq!(decoded.values.len(), 5);
+    }
+
+    #[test]
+    fn first_marks_of_repeated_names() {
+        let evs = events(&[
+            "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=2 pid=1 zz=1",
+            "type=PATH msg=audit(1.000:1): item=0 name=\"/a\" zz=2 dev=fd:00",
+            "type=PATH msg=audit(1.000:1): item=1 name=\"/b\" dev=fd:01",
+            "type=EOE msg=audit(1.000:1): ",
+        ]);
+        let marks = interpret(&evs[0]).first;
+        assert_eq!(marks, [true, true, true, true, true, true, false, true, false, false, false]);
+        assert!(interpret(&events(&["type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0"])[0]).first.is_empty());
+        // past 128 names outside the table, in a set
+        let many: String = (0..140).map(|i| format!(" z{i}={i}")).collect();
+        let evs = events(&[
+            &format!("type=SYSCALL msg=audit(1.000:2): arch=c000003e{many}"),
+            &format!("type=CWD msg=audit(1.000:2): cwd=\"/\"{many} z140=x"),
+            "type=EOE msg=audit(1.000:2): ",
+        ]);
+        let marks = interpret(&evs[0]).first;
+        let expected: Vec<bool> = [vec![true; 141], vec![true], vec![false; 140], vec![true]].concat();
+        assert_eq!(marks, expected);
     }
 
     #[test]
