@@ -94,7 +94,8 @@ fn linux_tables(dir: &Path, out: &mut String) {
     let items: Vec<(&str, i64)> = numbers.into_iter().collect();
     writeln!(out, "pub static MSG_TYPE_NUMBERS: &[(&str, i64)] = &{items:?};").unwrap();
     hash_table(out, "MSG_TYPE_SLOTS", &items.iter().map(|i| i.0).collect::<Vec<_>>());
-    hash_table(out, "FIELD_KIND_SLOTS", &FIELD_KINDS.iter().map(|f| f.0).collect::<Vec<_>>());
+    let names: Vec<&str> = FIELD_KINDS.iter().map(|f| f.0).chain(FACT_NAMES.iter().copied()).collect();
+    hash_table(out, "NAME_SLOTS", &names);
 
     let text = read(dir, "errno.tsv");
     let mut errno: BTreeMap<i64, (String, String)> = BTreeMap::new();

@@ -13,7 +13,7 @@ use super::slots::{Flat, Order, Val};
 use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
-use crate::linux::assemble::{Complete, Event, FastSet};
+use crate::linux::assemble::{Complete, Event};
 use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
 use crate::linux::num::Num;
 use crate::linux::pytext::{PyInt, is_digit, py_int};
@@ -680,18 +680,17 @@ impl<'v> Merged<'v> {
 }
 
 /// Interpreted fields of every record, first value wins.
-fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>]) -> Merged<'v> {
-    let single = records.len() == 1; // most events: no names to compare
+fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>], first: &[bool]) -> Merged<'v> {
+    let single = first.is_empty(); // most events: one record, no names to compare
     let total: usize = records.iter().map(|r| r.fields.len()).sum();
     let mut pairs: Vec<(&'v str, &'v str)> = Vec::with_capacity(total);
     let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
-    // sized once (growing it rehashed every name several times per event)
-    let mut seen: FastSet<&'v str> =
-        if single { FastSet::default() } else { FastSet::with_capacity_and_hasher(total, Default::default()) };
+    // whether each field's name is its first in the event: worked out by the interpretation
+    let mut first = first.iter();
     for (r, (record, vals)) in records.iter().zip(values).enumerate() {
         let Some(vals) = vals else { continue };
         for (f, ((name, _), value)) in record.fields.iter().zip(vals).enumerate() {
-            if single || seen.insert(name) {
+            if single || first.next() == Some(&true) {
                 pairs.push((name, value.as_ref()));
                 at.push((r, f));
             }
@@ -805,7 +804,7 @@ pub fn write_linux_ecs<T>(
             .iter()
             .any(|r| r.type_name == "AVC" && r.error.is_none() && !r.fragment && r.fields.get("apparmor").is_some());
     let (primary_type, cat) = categorize(&types, syscall.and_then(|s| s.name), apparmor);
-    let merged = merged_fields(records, values);
+    let merged = merged_fields(records, values, &interpreted.first);
     let keys: &[String] = facts.map_or(&[], |f| &f.keys);
     let type_num = records.iter().find(|r| r.type_name == primary_type).and_then(|r| r.type_num.as_ref());
     let user_space = match type_num {
@@ -1070,7 +1069,7 @@ pub fn write_linux_ecs<T>(
     let mut ptr_hostname = None;
     if let Some(e) = enrichment {
         if !e.zones.is_empty() {
-            let args = args.iter().flatten().map(|a| Some(a.as_str()));
+            let args = args.iter().flatten().map(|a| Some(&**a));
             if let Some(target) = zlogin_zone(exe, args) {
                 if e.zones.iter().any(|(k, _)| *k == target) {
                     return Err(WriteError::NeedsValues);
@@ -1879,7 +1878,7 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
         _ => doc.push("path", Value::str_list(paths)),
     }
     if let Some((_, args)) = process.and_then(|p| p.execve.as_ref()).filter(|e| !e.1.is_empty()) {
-        doc.push("exec_args", Value::str_list(args.iter().cloned()));
+        doc.push("exec_args", Value::str_list(args.iter().map(|a| a.clone().into_owned())));
     }
     if let Some(s) = syscall {
         doc.push("return", s.exit.as_ref().map_or(Value::Null, int_value));

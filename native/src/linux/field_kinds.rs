@@ -1,6 +1,7 @@
-// The fields with a rendering of their own (interpret.py `_HANDLERS`), by name. Also included by
-// `build.rs`, which makes the hash table `interpret::kind` looks names up in (`FIELD_KIND_SLOTS`): plain
-// comments here, as an included file cannot hold inner doc comments.
+// The fields with a rendering of their own (interpret.py `_HANDLERS`), by name, and the other names the
+// facts read. Also included by `build.rs`, which makes the hash table `interpret::name_id` looks names up
+// in (`NAME_SLOTS`, over FIELD_KINDS then FACT_NAMES): plain comments here, as an included file cannot
+// hold inner doc comments.
 
 /// How one field is rendered.
 #[allow(dead_code)] // build.rs reads the names only
@@ -133,4 +134,26 @@ pub const FIELD_KINDS: &[(&str, Kind)] = &[
     ("prom", Kind::Promiscuous),
     ("old_prom", Kind::Promiscuous),
     ("data", Kind::TtyData),
+];
+
+/// The names the facts read that have no rendering of their own. They follow FIELD_KINDS in the name
+/// table, so that a field's name is looked up once for its rendering and for the facts.
+pub const FACT_NAMES: &[&str] = &[
+    "pid",
+    "ppid",
+    "tty",
+    "subj",
+    "success",
+    "items",
+    "argc",
+    "op",
+    "hostname",
+    "addr",
+    "terminal",
+    "grantors",
+    "item",
+    "inode",
+    "objtype",
+    "nametype",
+    "mode_text",
 ];

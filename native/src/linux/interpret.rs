@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::assemble::{Complete, Event, FastMap};
-use super::field_kinds::{FIELD_KINDS, Kind};
+use super::assemble::{Complete, Event, FastMap, FastSet};
+use super::field_kinds::{FACT_NAMES, FIELD_KINDS, Kind};
 use super::num::Num;
 use super::pytext::{PyInt, ascii_digits, decode_lossy, is_decimal, py_int, py_int_digits};
 use super::record::{Fields, Record};
@@ -22,19 +22,105 @@ fn is_unset(raw: &str) -> bool {
     UNSET_IDS.contains(&raw)
 }
 
-/// The rendering of a field name: a probe or two of a hash table made by `build.rs` from `FIELD_KINDS`.
+/// A field name's place in the name table `build.rs` makes (`NAME_SLOTS`): 1 + its index in FIELD_KINDS
+/// then FACT_NAMES, 0 for any other name. Looked up once per field (a probe or two), then read by the
+/// rendering and by the facts, which matched the names again.
+pub type NameId = u8;
+
+const NAME_COUNT: usize = FIELD_KINDS.len() + FACT_NAMES.len();
+const _: () = assert!(NAME_COUNT < u128::BITS as usize); // the ids are bits of a u128 (`Seen`)
+
+const fn name_at(i: usize) -> &'static str {
+    if i < FIELD_KINDS.len() { FIELD_KINDS[i].0 } else { FACT_NAMES[i - FIELD_KINDS.len()] }
+}
+
 #[inline]
+pub fn name_id(name: &str) -> NameId {
+    use tables::{NAME_SLOTS, NAME_SLOTS_BITS, NAME_SLOTS_KEYS, NAME_SLOTS_SEED};
+    match tables::find_name(name, &NAME_SLOTS, &NAME_SLOTS_KEYS, NAME_SLOTS_SEED, NAME_SLOTS_BITS, name_at) {
+        Some(i) => i as NameId + 1,
+        None => 0,
+    }
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut k = 0;
+    while k < a.len() && a[k] == b[k] {
+        k += 1;
+    }
+    k == a.len()
+}
+
+/// The id of a name of the table, for constants (a name that is not there fails the build).
+const fn id(name: &str) -> NameId {
+    let mut i = 0;
+    while i < NAME_COUNT {
+        if same(name_at(i), name) {
+            return (i + 1) as NameId;
+        }
+        i += 1;
+    }
+    panic!("not a name of FIELD_KINDS or FACT_NAMES")
+}
+
+/// The ids of the names the facts and the rendering single out.
+mod names {
+    use super::{NameId, id};
+    pub const ARCH: NameId = id("arch");
+    pub const SYSCALL: NameId = id("syscall");
+    pub const EXIT: NameId = id("exit");
+    pub const SUCCESS: NameId = id("success");
+    pub const ITEMS: NameId = id("items");
+    pub const A0: NameId = id("a0");
+    pub const A1: NameId = id("a1");
+    pub const A2: NameId = id("a2");
+    pub const A3: NameId = id("a3");
+    pub const OP: NameId = id("op");
+    pub const ACCT: NameId = id("acct");
+    pub const EXE: NameId = id("exe");
+    pub const HOSTNAME: NameId = id("hostname");
+    pub const ADDR: NameId = id("addr");
+    pub const TERMINAL: NameId = id("terminal");
+    pub const RES: NameId = id("res");
+    pub const ID: NameId = id("id");
+    pub const GRANTORS: NameId = id("grantors");
+    pub const UID: NameId = id("uid");
+    pub const NAME: NameId = id("name");
+    pub const ITEM: NameId = id("item");
+    pub const INODE: NameId = id("inode");
+    pub const MODE: NameId = id("mode");
+    pub const MODE_TEXT: NameId = id("mode_text");
+    pub const OUID: NameId = id("ouid");
+    pub const OGID: NameId = id("ogid");
+    pub const SADDR: NameId = id("saddr");
+    pub const PROCTITLE: NameId = id("proctitle");
+    pub const CWD: NameId = id("cwd");
+}
+
+/// The rendering of each name id (None: none of its own).
+static KINDS: [Option<Kind>; NAME_COUNT + 1] = {
+    let mut kinds = [None; NAME_COUNT + 1];
+    let mut i = 0;
+    while i < FIELD_KINDS.len() {
+        kinds[i + 1] = Some(FIELD_KINDS[i].1);
+        i += 1;
+    }
+    kinds
+};
+
+#[inline]
+fn kind_of(id: NameId) -> Option<Kind> {
+    KINDS[usize::from(id)]
+}
+
+/// The rendering of a field name.
+#[cfg(test)]
 fn kind(name: &str) -> Option<Kind> {
-    use tables::{FIELD_KIND_SLOTS, FIELD_KIND_SLOTS_BITS, FIELD_KIND_SLOTS_KEYS, FIELD_KIND_SLOTS_SEED};
-    let i = tables::find_name(
-        name,
-        &FIELD_KIND_SLOTS,
-        &FIELD_KIND_SLOTS_KEYS,
-        FIELD_KIND_SLOTS_SEED,
-        FIELD_KIND_SLOTS_BITS,
-        |i| FIELD_KINDS[i].0,
-    )?;
-    Some(FIELD_KINDS[i].1)
+    kind_of(name_id(name))
 }
 
 /// Record types whose "id" field is a uid or a gid (libauparse typetab.h / interpret.c).
@@ -144,10 +230,21 @@ fn errno_of(exit: &PyInt) -> Option<(&'static str, &'static str)> {
     i64::try_from(-exit.value).ok().and_then(tables::errno)
 }
 
+/// The name and syscall table of an arch.
+type ArchInfo = (&'static str, Option<SyscallTable>);
+
 /// Name and syscall table of an `arch=` value.
-fn arch_info(raw: &str) -> Option<(&'static str, Option<SyscallTable>)> {
+fn arch_info(raw: &str) -> Option<ArchInfo> {
     let value = py_int(raw, 16)?;
     tables::arch(i64::try_from(value.value).ok()?)
+}
+
+/// The rendering of an `arch=` value whose `arch_info` is known.
+fn arch_text<'a>(info: Option<ArchInfo>, record: &'a Record, raw: &'a str) -> Cow<'a, str> {
+    match info {
+        Some((name, _)) => Cow::Borrowed(name),
+        None => Cow::Borrowed(record.enriched.get("ARCH").filter(|s| !s.is_empty()).unwrap_or(raw)),
+    }
 }
 
 /// `0100755` -> `file,755` (libauparse style).
@@ -331,7 +428,18 @@ fn execve_arg_parts(name: &str) -> Option<(&str, Option<&str>)> {
 
 /// Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted.
 pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: Option<SyscallTable>) -> Cow<'a, str> {
-    let Some(kind) = kind(name) else {
+    interpret_value(record, name_id(name), name, raw, table)
+}
+
+/// `interpret_field` of a field whose name id is known.
+fn interpret_value<'a>(
+    record: &'a Record,
+    id: NameId,
+    name: &str,
+    raw: &'a str,
+    table: Option<SyscallTable>,
+) -> Cow<'a, str> {
+    let Some(kind) = kind_of(id) else {
         if record.type_name == "EXECVE" && execve_arg_parts(name).is_some() {
             return unescape(raw);
         }
@@ -343,7 +451,15 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
         Kind::TypeDependentId if id_is_user_or_group(&record.type_name) => id_text(raw, enriched, name),
         Kind::TypeDependentId => Cow::Borrowed(unquote(raw)),
         Kind::Key if raw.starts_with("(null)") => Cow::Borrowed("(null)"),
-        Kind::Key => Cow::Owned(split_keys(raw).join(",")),
+        Kind::Key => {
+            // `",".join(split_keys(raw))`, with no list made for one key
+            let text = unescape(if raw.starts_with('"') { raw } else { raw.trim_end_matches('"') });
+            if text.contains('\x01') {
+                Cow::Owned(text.split('\x01').filter(|k| !k.is_empty()).collect::<Vec<_>>().join(","))
+            } else {
+                text
+            }
+        }
         Kind::Escaped => unescape(raw),
         Kind::Proctitle => {
             let text = unescape(raw);
@@ -360,16 +476,13 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
             }
             Cow::Borrowed(enriched.get("SYSCALL").filter(|s| !s.is_empty()).unwrap_or(raw))
         }
-        Kind::Arch => match arch_info(raw) {
-            Some((name, _)) => Cow::Borrowed(name),
-            None => Cow::Borrowed(enriched.get("ARCH").filter(|s| !s.is_empty()).unwrap_or(raw)),
-        },
+        Kind::Arch => arch_text(arch_info(raw), record, raw),
         Kind::Exit => {
             if !raw.starts_with('-') {
                 return Cow::Borrowed(raw);
             }
             match py_int(raw, 10).as_ref().and_then(errno_of) {
-                Some((name, text)) => Cow::Owned(format!("{name}({text})")),
+                Some((name, text)) => Cow::Owned([name, "(", text, ")"].concat()),
                 None => Cow::Borrowed(raw),
             }
         }
@@ -493,7 +606,7 @@ fn whole_arg(raw: &str) -> Cow<'_, str> {
 
 /// The common case of `execve_args`: one record, `argc` then `a0`, `a1`, ... in order (no chunks,
 /// no `aN_len`, nothing else). None when the record is anything else.
-fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<String>)> {
+fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<Cow<'_, str>>)> {
     let mut fields = record.fields.iter();
     let (first, raw) = fields.next()?;
     if first != "argc" {
@@ -506,20 +619,21 @@ fn simple_execve_args(record: &Record) -> Option<(Option<PyInt>, Vec<String>)> {
         if name.strip_prefix('a') != Some(digits.format(args.len())) {
             return None;
         }
-        args.push(whole_arg(raw).into_owned());
+        args.push(whole_arg(raw));
     }
     Some((argc, args))
 }
 
-/// argc and argv from one or more EXECVE records, joining `aN[i]` chunks.
-pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
+/// argc and argv from one or more EXECVE records, joining `aN[i]` chunks (borrowed from the lines
+/// where an argument is written whole and quoted).
+pub fn execve_args<'a>(records: &[&'a Record]) -> (Option<PyInt>, Vec<Cow<'a, str>>) {
     if let [record] = records {
         if let Some(found) = simple_execve_args(record) {
             return found;
         }
     }
     let mut argc = None;
-    let mut whole: FastMap<u64, Cow<'_, str>> = FastMap::default();
+    let mut whole: FastMap<u64, Cow<'a, str>> = FastMap::default();
     let mut chunks: BTreeMap<u64, BTreeMap<u64, &str>> = BTreeMap::new();
     for record in records {
         for (name, raw) in record.fields.iter() {
@@ -552,14 +666,61 @@ pub fn execve_args(records: &[&Record]) -> (Option<PyInt>, Vec<String>) {
     // gaps are bounded by what was sent, never by the sender's argc ("argc=999999999999 a200000=x")
     let args = if u128::from(top) < whole.len() as u128 + 1024 {
         // a missing chunk record leaves a gap: keep its place
-        (0..=top).map(|i| whole.get(&i).map_or_else(String::new, |v| v.to_string())).collect()
+        (0..=top).map(|i| whole.remove(&i).unwrap_or_default()).collect()
     } else {
         // a numbering no kernel writes (a99999999=...): never pad it, keep what was sent, in order
         let mut keys: Vec<u64> = whole.keys().copied().collect();
         keys.sort_unstable();
-        keys.iter().map(|k| whole[k].to_string()).collect()
+        keys.iter().map(|k| whole.remove(k).unwrap_or_default()).collect()
     };
     (argc, args)
+}
+
+/// At most `N` items, kept in place: the facts' short lists that every event has (no heap list to make
+/// and free), read as slices.
+#[derive(Debug, Clone)]
+pub struct Few<T, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Default, const N: usize> Default for Few<T, N> {
+    fn default() -> Self {
+        Few { items: std::array::from_fn(|_| T::default()), len: 0 }
+    }
+}
+
+impl<T, const N: usize> Few<T, N> {
+    /// Appends `item` (the callers never make more than `N`; a further one would be dropped).
+    fn push(&mut self, item: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = item;
+            self.len += 1;
+        }
+    }
+}
+
+impl<T, const N: usize> std::ops::Deref for Few<T, N> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+impl<'s, T, const N: usize> IntoIterator for &'s Few<T, N> {
+    type Item = &'s T;
+    type IntoIter = std::slice::Iter<'s, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: PartialEq, const N: usize> PartialEq for Few<T, N> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
 }
 
 /// The syscall of a SYSCALL event.
@@ -571,7 +732,8 @@ pub struct SyscallFacts<'a> {
     pub success: Option<bool>,
     pub exit: Option<PyInt>,
     pub errno: Option<(&'static str, &'static str)>,
-    pub args: Vec<&'a str>,
+    /// a0..a3 as written
+    pub args: Few<&'a str, 4>,
     pub items: Option<PyInt>,
 }
 
@@ -584,9 +746,9 @@ pub struct Process<'a> {
     pub tty: Option<&'a str>,
     pub subj: Option<&'a str>,
     /// proctitle: (title, argv)
-    pub title: Option<(String, Vec<String>)>,
+    pub title: Option<(String, Vec<Cow<'a, str>>)>,
     /// EXECVE: (argc, args)
-    pub execve: Option<(Option<PyInt>, Vec<String>)>,
+    pub execve: Option<(Option<PyInt>, Vec<Cow<'a, str>>)>,
     pub cwd: Option<Cow<'a, str>>,
 }
 
@@ -624,7 +786,7 @@ pub struct Facts<'a> {
     pub outcome: Option<&'static str>,
     pub keys: Vec<String>,
     /// Subject ids (None = unset) and their names from the sender's ENRICHED section.
-    pub user_ids: Vec<(&'static str, Option<&'a str>)>,
+    pub user_ids: Few<(&'static str, Option<&'a str>), { SUBJECT_IDS.len() }>,
     pub user_names: Vec<(&'static str, &'a str)>,
     pub session: Option<&'a str>,
     pub process: Process<'a>,
@@ -638,7 +800,66 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interpreted<'a> {
     pub values: Vec<Option<Vec<Cow<'a, str>>>>,
+    /// Per field of the records with values, in order: whether no earlier one of them has a field of
+    /// that name (the merged fields: the first record's value wins). Empty for one-record events.
+    pub first: Vec<bool>,
     pub facts: Option<Facts<'a>>,
+}
+
+/// The names seen in an event's fields: those of the name table as bits of their ids; the others (the
+/// EXECVE arguments' aN mostly) by a bit of their hash in a 256-bit filter of the earlier records'
+/// names, and compared only when the filter has that bit (in a set once there are many). A record's
+/// names are unique: its own are added to the filter once it is read (`end_record`).
+#[derive(Default)]
+struct Seen<'a> {
+    ids: u128,
+    earlier: [u64; 4],
+    current: [u64; 4],
+    others: Vec<&'a str>,
+    set: FastSet<&'a str>,
+}
+
+impl<'a> Seen<'a> {
+    /// The names compared one by one at most, before a set takes them.
+    const LISTED: usize = 128;
+
+    /// Whether `name` (of id `id`) is not in an earlier record; it is seen from now on.
+    fn first(&mut self, id: NameId, name: &'a str) -> bool {
+        if id != 0 {
+            let bit = 1u128 << id;
+            let first = self.ids & bit == 0;
+            self.ids |= bit;
+            return first;
+        }
+        let bit = tables::key_slot(tables::name_key(name.as_bytes()), name.len(), 0x9E37_79B9_7F4A_7C15, 8);
+        let (word, mask) = (bit >> 6, 1u64 << (bit & 63));
+        self.current[word] |= mask;
+        if self.earlier[word] & mask != 0 {
+            let seen = if self.others.len() > Seen::LISTED {
+                if self.set.is_empty() {
+                    self.set.extend(self.others.iter().copied());
+                }
+                self.set.contains(name)
+            } else {
+                self.others.contains(&name)
+            };
+            if seen {
+                return false;
+            }
+        }
+        self.others.push(name);
+        if !self.set.is_empty() {
+            self.set.insert(name);
+        }
+        true
+    }
+
+    /// The names of the record just read become earlier ones.
+    fn end_record(&mut self) {
+        for (earlier, current) in self.earlier.iter_mut().zip(&mut self.current) {
+            *earlier |= std::mem::take(current);
+        }
+    }
 }
 
 /// (field, its ENRICHED name, its index in FACT_FIELDS)
@@ -666,67 +887,37 @@ const FACT_FIELDS: [&str; 20] = [
 const fn fact_index(name: &str) -> usize {
     let mut i = 0;
     while i < FACT_FIELDS.len() {
-        let (a, b) = (FACT_FIELDS[i].as_bytes(), name.as_bytes());
-        if a.len() == b.len() {
-            let mut k = 0;
-            while k < a.len() && a[k] == b[k] {
-                k += 1;
-            }
-            if k == a.len() {
-                return i;
-            }
+        if same(FACT_FIELDS[i], name) {
+            return i;
         }
         i += 1;
     }
     panic!("not a name of FACT_FIELDS")
 }
 
-/// What `fact_field` gives for `key` (the rule keys, gathered apart).
-const KEY_FIELD: usize = FACT_FIELDS.len();
+/// What `FACT_SLOTS` gives for `key` (the rule keys, gathered apart), and for the names of no fact.
+const KEY_FIELD: u8 = FACT_FIELDS.len() as u8;
+const NOT_A_FACT: u8 = u8::MAX;
 
-/// The index of a name in FACT_FIELDS, or KEY_FIELD.
-fn fact_field(name: &str) -> Option<usize> {
-    Some(match name {
-        "res" => 0,
-        "result" => 1,
-        "auid" => 2,
-        "uid" => 3,
-        "gid" => 4,
-        "euid" => 5,
-        "suid" => 6,
-        "fsuid" => 7,
-        "egid" => 8,
-        "sgid" => 9,
-        "fsgid" => 10,
-        "old-auid" => 11,
-        "sauid" => 12,
-        "ses" => 13,
-        "pid" => 14,
-        "ppid" => 15,
-        "comm" => 16,
-        "exe" => 17,
-        "tty" => 18,
-        "subj" => 19,
-        "key" => KEY_FIELD,
-        _ => return None,
-    })
-}
+/// Per name id: its index in FACT_FIELDS, KEY_FIELD or NOT_A_FACT.
+static FACT_SLOTS: [u8; NAME_COUNT + 1] = {
+    let mut slots = [NOT_A_FACT; NAME_COUNT + 1];
+    let mut i = 0;
+    while i < FACT_FIELDS.len() {
+        slots[id(FACT_FIELDS[i]) as usize] = i as u8;
+        i += 1;
+    }
+    slots[id("key") as usize] = KEY_FIELD;
+    slots
+};
 
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
-    let (tables, arch_table) = syscall_tables(event);
-    let values = event
-        .records
-        .iter()
-        .zip(&tables)
-        .map(|(record, &table)| {
-            if record.error.is_some() || record.fragment {
-                return None;
-            }
-            Some(record.fields.iter().map(|(name, raw)| interpret_field(record, name, raw, table)).collect())
-        })
-        .collect();
-    Interpreted { values, facts: event_facts(event, arch_table) }
+    let mut archs = ARCHS.take();
+    let mut rendered = Rendered { values: Vec::with_capacity(event.records.len()), first: Vec::new() };
+    let facts = scan(event, &mut archs, None, Some(&mut rendered));
+    ARCHS.set(archs);
+    Interpreted { values: rendered.values, first: rendered.first, facts }
 }
 
 /// The syscall table each record's fields are interpreted with (a record's own arch wins: SECCOMP
@@ -761,95 +952,262 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
 
 /// The event's facts; None for error events.
 pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Option<Facts<'_>> {
-    if event.complete == Complete::Error || event.records.is_empty() {
-        return None;
-    }
-    Some(facts(event, arch_table))
+    let mut archs = ARCHS.take();
+    let facts = scan(event, &mut archs, Some(arch_table), None);
+    ARCHS.set(archs);
+    facts
 }
 
-fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
-    let valid: Vec<&Record> = event.records.iter().filter(|r| r.error.is_none() && r.type_name != "EOE").collect();
-    let first_of = |type_name: &str| event.records.iter().find(|r| r.type_name == type_name);
-    let all_of = |type_name: &str| event.records.iter().filter(|r| r.type_name == type_name).collect::<Vec<_>>();
-    let syscall_record = first_of("SYSCALL");
-    let main = syscall_record.unwrap_or_else(|| {
-        valid
-            .iter()
-            .copied()
-            .find(|r| !matches!(&*r.type_name, "PROCTITLE" | "CWD" | "PATH" | "SOCKADDR" | "EXECVE"))
-            .or_else(|| valid.first().copied())
-            .unwrap_or(&event.records[0])
-    });
-    // the event's ENRICHED values: the first record giving a name wins
-    let enriched = |name: &str| valid.iter().find_map(|r| r.enriched.get(name));
-    let has_enriched = valid.iter().any(|r| !r.enriched.is_empty());
-    // field(name): the main record's value, else the first valid record's. One pass over the fields
-    // collects the few names asked for (a lookup per name and record would scan them ~20 times).
-    let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
-    let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
-    // the main record is read in the pass over the valid ones when it is one of them (almost always)
-    let main_is_valid = valid.iter().any(|r| std::ptr::eq(*r, main));
-    if !main_is_valid {
-        for (name, raw) in main.fields.iter() {
-            if let Some(i) = fact_field(name) {
-                from_main[i] = Some(raw);
+/// What `scan` renders: `Interpreted`'s values and first-occurrence marks.
+struct Rendered<'a> {
+    values: Vec<Option<Vec<Cow<'a, str>>>>,
+    first: Vec<bool>,
+}
+
+/// Per record of an event, its `arch=` (None: no such field) with its `arch_info`: a thread's buffer,
+/// reused event after event.
+type Archs = Vec<Option<Option<ArchInfo>>>;
+
+thread_local! {
+    static ARCHS: std::cell::Cell<Archs> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Where the facts' records are in an event (its record types compared once each).
+#[derive(Default)]
+struct Places {
+    syscall: Option<usize>,
+    proctitle: Option<usize>,
+    cwd: Option<usize>,
+    /// The first valid record (no error, not EOE), and the first of those not auxiliary.
+    first_valid: Option<usize>,
+    first_main: Option<usize>,
+}
+
+/// A record's part in the facts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Other,
+    Path,
+    Sockaddr,
+    Execve,
+}
+
+/// Valid records: the ones the facts read (no error, not EOE).
+fn is_valid(record: &Record) -> bool {
+    record.error.is_none() && record.type_name != "EOE"
+}
+
+/// One pass over the event's fields, each name looked up once: the interpreted values of each record
+/// (into `values`, if asked for) and, unless the event is an error event, its facts (`arch_table`: the
+/// syscall table they name syscalls with; None: the one found in this pass). `archs`: a buffer.
+fn scan<'a, T>(
+    event: &'a Event<T>,
+    archs: &mut Archs,
+    arch_table: Option<Option<SyscallTable>>,
+    mut rendered: Option<&mut Rendered<'a>>,
+) -> Option<Facts<'a>> {
+    let records = &event.records;
+    let mut seen = (records.len() > 1).then(Seen::default);
+    if let (Some(_), Some(out)) = (&seen, rendered.as_deref_mut()) {
+        out.first.reserve(records.iter().map(|r| r.fields.len()).sum());
+    }
+    archs.clear();
+    // the event's syscall table so far (the first record's with a known one); a `syscall=` of a record
+    // without an arch before any is known waits for the end of the pass (`pending`)
+    let mut known_table: Option<SyscallTable> = None;
+    let mut pending: Vec<(usize, usize, &str)> = Vec::new();
+    let with_facts = event.complete != Complete::Error && !records.is_empty();
+
+    let mut places = Places::default();
+    let mut roles = [Role::Other; 64]; // beyond 64 records, worked out again
+    let role_of = |record: &Record| match &*record.type_name {
+        "PATH" => Role::Path,
+        "SOCKADDR" => Role::Sockaddr,
+        "EXECVE" => Role::Execve,
+        _ => Role::Other,
+    };
+    let mut has_enriched = false;
+    if with_facts {
+        for (i, record) in records.iter().enumerate() {
+            let role = role_of(record);
+            if i < roles.len() {
+                roles[i] = role;
+            }
+            match &*record.type_name {
+                "SYSCALL" => {
+                    places.syscall.get_or_insert(i);
+                }
+                "PROCTITLE" => {
+                    places.proctitle.get_or_insert(i);
+                }
+                "CWD" => {
+                    places.cwd.get_or_insert(i);
+                }
+                _ => {}
+            }
+            if is_valid(record) {
+                places.first_valid.get_or_insert(i);
+                if role == Role::Other && !matches!(&*record.type_name, "PROCTITLE" | "CWD") {
+                    places.first_main.get_or_insert(i);
+                }
+                has_enriched |= !record.enriched.is_empty();
             }
         }
     }
-    // rule keys (several records may carry one; keep order, no repeats), in the same pass
+    let main_at = places.syscall.or(places.first_main).or(places.first_valid).unwrap_or(0);
+    let user_space = with_facts && records[main_at].is_user_space();
+
+    // field(name): the main record's value, else the first valid record's
+    let mut from_main: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    let mut from_first: [Option<&str>; FACT_FIELDS.len()] = [None; FACT_FIELDS.len()];
+    // rule keys (several records may carry one; keep order, no repeats)
     let mut keys: Vec<String> = Vec::new();
-    for record in &valid {
-        let is_main = main_is_valid && std::ptr::eq(*record, main);
-        // names looked up once each (`key` among them), values resolved only for the names wanted
-        for (name, raw) in record.fields.iter_lazy() {
-            match fact_field(name) {
-                None => {}
-                Some(KEY_FIELD) => {
+    let mut syscall_found: [Option<&str>; 9] = [None; 9];
+    let mut user_found: [Option<&str>; USER_MSG_NAMES.len()] = [None; USER_MSG_NAMES.len()];
+    let (mut title, mut cwd) = (None, None);
+    let mut paths = Vec::new();
+    let mut sockaddr = Vec::new();
+    let mut execve: Vec<&Record> = Vec::new();
+
+    for (i, record) in records.iter().enumerate() {
+        let mut arch = None;
+        let computing = rendered.is_some() && record.error.is_none() && !record.fragment;
+        let mut record_values = Vec::with_capacity(if computing { record.fields.len() } else { 0 });
+        let mut syscall_field = None;
+        let is_execve = computing && record.type_name == "EXECVE";
+        if !with_facts {
+            for (f, (name, raw)) in record.fields.iter_lazy().enumerate() {
+                let id = name_id(name);
+                if id == names::ARCH {
+                    arch = Some(arch_info(raw()));
+                }
+                if computing {
+                    let raw = raw();
+                    if id == names::SYSCALL {
+                        syscall_field = Some((f, raw));
+                    }
+                    record_values.push(value_of(record, id, name, raw, arch, is_execve));
+                    if let (Some(seen), Some(out)) = (seen.as_mut(), rendered.as_deref_mut()) {
+                        out.first.push(seen.first(id, name));
+                    }
+                }
+            }
+            finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut rendered);
+            if let Some(seen) = seen.as_mut() {
+                seen.end_record();
+            }
+            archs.push(arch);
+            continue;
+        }
+        let valid = is_valid(record);
+        let role = if i < roles.len() { roles[i] } else { role_of(record) };
+        let (is_main, is_syscall) = (i == main_at, places.syscall == Some(i));
+        let (is_title, is_cwd) = (places.proctitle == Some(i), places.cwd == Some(i));
+        let mut entry: PathEntry<'_> = Vec::new();
+        if role == Role::Path {
+            entry.reserve_exact(record.fields.len() + 1);
+        } else if role == Role::Execve {
+            execve.push(record);
+        }
+        for (f, (name, lazy_raw)) in record.fields.iter_lazy().enumerate() {
+            let id = name_id(name);
+            let known = computing.then(&lazy_raw);
+            let raw = || known.unwrap_or_else(&lazy_raw);
+            if id == names::ARCH {
+                arch = Some(arch_info(raw()));
+            }
+            if let Some(raw) = known {
+                if id == names::SYSCALL {
+                    syscall_field = Some((f, raw));
+                }
+                record_values.push(value_of(record, id, name, raw, arch, is_execve));
+                if let (Some(seen), Some(out)) = (seen.as_mut(), rendered.as_deref_mut()) {
+                    out.first.push(seen.first(id, name));
+                }
+            }
+            match FACT_SLOTS[usize::from(id)] {
+                NOT_A_FACT => {}
+                KEY_FIELD if valid => {
                     for key in split_keys(raw()) {
                         if !keys.contains(&key) {
                             keys.push(key);
                         }
                     }
                 }
-                Some(i) => {
-                    let raw = raw();
-                    from_first[i] = from_first[i].or(Some(raw));
+                KEY_FIELD => {}
+                slot => {
+                    let (slot, raw) = (usize::from(slot), raw());
+                    if valid {
+                        from_first[slot] = from_first[slot].or(Some(raw));
+                    }
                     if is_main {
-                        from_main[i] = Some(raw);
+                        from_main[slot] = Some(raw);
                     }
                 }
             }
+            if is_syscall {
+                if let Some(slot) = syscall_slot(id) {
+                    syscall_found[slot] = Some(raw());
+                }
+            }
+            if is_main && user_space {
+                if let Some(slot) = user_msg_slot(id) {
+                    user_found[slot] = Some(raw());
+                }
+            }
+            match role {
+                Role::Path => path_value(&mut entry, id, name, raw()),
+                Role::Sockaddr if id == names::SADDR => sockaddr.push(decode_sockaddr(raw())),
+                _ if is_title && id == names::PROCTITLE => title = Some(raw()),
+                _ if is_cwd && id == names::CWD => cwd = Some(raw()),
+                _ => {}
+            }
+        }
+        finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut rendered);
+        if let Some(seen) = seen.as_mut() {
+            seen.end_record();
+        }
+        archs.push(arch);
+        if role == Role::Path {
+            if !entry.iter().any(|(k, _)| *k == "nametype") {
+                if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
+                    entry.push(("nametype", objtype));
+                }
+            }
+            paths.push(entry);
         }
     }
-    // field(i): FACT_FIELDS[i] (indices worked out at compile time, see `fact_index`)
+    // the syscall names that waited for the event's table
+    if let Some(out) = rendered {
+        for (r, f, raw) in pending {
+            if let Some(Some(record_values)) = out.values.get_mut(r) {
+                record_values[f] = interpret_value(&records[r], names::SYSCALL, "syscall", raw, known_table);
+            }
+        }
+    }
+    if !with_facts {
+        return None;
+    }
+    let main = &records[main_at];
+    let syscall_record = places.syscall.map(|i| &records[i]);
+    // the event's ENRICHED values: the first record giving a name wins
+    let enriched = |name: &str| records.iter().filter(|r| is_valid(r)).find_map(|r| r.enriched.get(name));
     let field = |i: usize| from_main[i].or(from_first[i]);
+    let arch_table = arch_table.unwrap_or(known_table);
 
     let mut outcome = None;
     let syscall = syscall_record.map(|record| {
-        // the nine fields read here, in one pass
-        let mut found: [Option<&str>; 9] = [None; 9];
-        for (name, raw) in record.fields.iter_lazy() {
-            let slot = match name {
-                "syscall" => 0,
-                "arch" => 1,
-                "exit" => 2,
-                "success" => 3,
-                "items" => 4,
-                "a0" => 5,
-                "a1" => 6,
-                "a2" => 7,
-                "a3" => 8,
-                _ => continue,
-            };
-            found[slot] = Some(raw());
-        }
-        let [syscall, arch_raw, exit, success, items, a0, a1, a2, a3] = found;
+        let [syscall, _, exit, success, items, a0, a1, a2, a3] = syscall_found;
         let number = syscall.and_then(|s| py_int(s, 10));
         let name = arch_table
             .zip(number.and_then(|n| i64::try_from(n.value).ok()))
             .and_then(|(t, n)| tables::syscall_name(t, n))
             .or_else(|| record.enriched.get("SYSCALL"));
-        let arch = arch_info(arch_raw.unwrap_or(""))
+        let arch_raw = syscall_found[1];
+        let arch = places
+            .syscall
+            .and_then(|i| archs[i])
+            .flatten()
             .map(|a| a.0)
             .or_else(|| record.enriched.get("ARCH").filter(|a| !a.is_empty()))
             .or(arch_raw);
@@ -870,7 +1228,13 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
             },
             exit,
             errno: exit.as_ref().and_then(errno_of),
-            args: [a0, a1, a2, a3].into_iter().flatten().collect(),
+            args: {
+                let mut args = Few::default();
+                for arg in [a0, a1, a2, a3].into_iter().flatten() {
+                    args.push(arg);
+                }
+                args
+            },
             items: items.and_then(|s| py_int(s, 10)),
         }
     });
@@ -886,7 +1250,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         }
     }
 
-    let mut user_ids = Vec::with_capacity(SUBJECT_IDS.len());
+    let mut user_ids = Few::default();
     let mut user_names = Vec::new();
     for (name, upper, index) in SUBJECT_IDS {
         if let Some(raw) = field(index) {
@@ -910,78 +1274,25 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         subj: field(const { fact_index("subj") }).map(unquote),
         ..Process::default()
     };
-    if let Some(record) = first_of("PROCTITLE") {
-        let text = unescape(record.fields.get("proctitle").unwrap_or(""));
-        let mut argv: Vec<String> = text.split('\0').map(str::to_owned).collect();
-        while argv.last().is_some_and(String::is_empty) {
+    if places.proctitle.is_some() {
+        // parts of the line when it is quoted text, copies when it was hex
+        let mut argv: Vec<Cow<'_, str>> = match unescape(title.unwrap_or("")) {
+            Cow::Borrowed(text) => text.split('\0').map(Cow::Borrowed).collect(),
+            Cow::Owned(text) => text.split('\0').map(|part| Cow::Owned(part.to_owned())).collect(),
+        };
+        while argv.last().is_some_and(|arg| arg.is_empty()) {
             argv.pop();
         }
         process.title = Some((argv.join(" "), argv));
     }
-    let execve = all_of("EXECVE");
     if !execve.is_empty() {
         process.execve = Some(execve_args(&execve));
     }
-    if let Some(record) = first_of("CWD") {
-        process.cwd = record.fields.get("cwd").map(unescape);
-    }
+    process.cwd = cwd.map(unescape);
 
-    let mut paths = Vec::new();
-    for record in all_of("PATH") {
-        let mut entry: PathEntry<'_> = Vec::with_capacity(record.fields.len() + 1);
-        for (name, raw) in record.fields.iter() {
-            let value = match name {
-                "name" => PathValue::Text(unescape(raw)),
-                "item" | "inode" => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
-                "mode" => {
-                    entry.push(("mode", PathValue::Text(Cow::Borrowed(raw)))); // names are unique in a record
-                    set_entry(&mut entry, "mode_text", PathValue::Text(interpret_mode(raw)));
-                    continue;
-                }
-                "ouid" | "ogid" if is_unset(raw) => PathValue::Null,
-                "ouid" | "ogid" => PathValue::Text(Cow::Borrowed(raw)),
-                _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
-            };
-            // a record's names are unique: only the mode_text made above can be there already
-            if name == "mode_text" {
-                set_entry(&mut entry, name, value);
-            } else {
-                entry.push((name, value));
-            }
-        }
-        if !entry.iter().any(|(k, _)| *k == "nametype") {
-            if let Some(objtype) = entry.iter().find(|(k, _)| *k == "objtype").map(|(_, v)| v.clone()) {
-                entry.push(("nametype", objtype));
-            }
-        }
-        paths.push(entry);
-    }
-
-    let sockaddr = all_of("SOCKADDR").into_iter().filter_map(|r| r.fields.get("saddr")).map(decode_sockaddr).collect();
-
-    let user_msg = main.is_user_space().then(|| {
-        const NAMES: [&str; 10] = ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
-        // one pass over the fields (names are unique in a record), then in the order of NAMES
-        let mut found: [Option<&str>; NAMES.len()] = [None; NAMES.len()];
-        for (name, raw) in main.fields.iter_lazy() {
-            let i = match name {
-                "op" => 0,
-                "acct" => 1,
-                "exe" => 2,
-                "hostname" => 3,
-                "addr" => 4,
-                "terminal" => 5,
-                "res" => 6,
-                "id" => 7,
-                "grantors" => 8,
-                "uid" => 9,
-                _ => continue,
-            };
-            debug_assert_eq!(NAMES[i], name);
-            found[i] = Some(raw());
-        }
-        let mut fields = Vec::with_capacity(found.iter().flatten().count());
-        for (name, raw) in NAMES.into_iter().zip(found) {
+    let user_msg = user_space.then(|| {
+        let mut fields = Vec::with_capacity(user_found.iter().flatten().count());
+        for (name, raw) in USER_MSG_NAMES.into_iter().zip(user_found) {
             if let Some(raw) = raw {
                 let value = if matches!(name, "acct" | "exe") { unescape(raw) } else { Cow::Borrowed(unquote(raw)) };
                 fields.push((name, value));
@@ -990,7 +1301,7 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         UserMsg { fields, text: main.text.as_deref() }
     });
 
-    Facts {
+    Some(Facts {
         main_type: &main.type_name,
         syscall,
         outcome,
@@ -1002,7 +1313,118 @@ fn facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Facts<'_> {
         paths,
         sockaddr,
         user_msg,
+    })
+}
+
+/// The interpreted value of a field in `scan`, but for a `syscall=`, whose rendering needs the record's
+/// arch or else the event's (both known only later): `finish_record` renders it.
+#[inline]
+fn value_of<'a>(
+    record: &'a Record,
+    id: NameId,
+    name: &str,
+    raw: &'a str,
+    arch: Option<Option<ArchInfo>>,
+    execve: bool,
+) -> Cow<'a, str> {
+    match id {
+        _ if kind_of(id).is_none() && !execve => Cow::Borrowed(unquote(raw)), // no rendering of its own
+        names::ARCH => arch_text(arch.flatten(), record, raw),
+        names::SYSCALL => Cow::Borrowed(raw),
+        _ => interpret_value(record, id, name, raw, None),
     }
+}
+
+/// A record's values into `values` once its fields are read: its `syscall=` named with its own arch's
+/// table, else the event's first known one (`known_table`, which this record's arch may set), or left
+/// in `pending` for the end of the pass while no table is known.
+#[allow(clippy::too_many_arguments)]
+fn finish_record<'a>(
+    r: usize,
+    record: &'a Record,
+    arch: Option<Option<ArchInfo>>,
+    syscall_field: Option<(usize, &'a str)>,
+    mut record_values: Vec<Cow<'a, str>>,
+    known_table: &mut Option<SyscallTable>,
+    pending: &mut Vec<(usize, usize, &'a str)>,
+    rendered: &mut Option<&mut Rendered<'a>>,
+) {
+    let own = arch.map(|info| info.and_then(|a| a.1));
+    if known_table.is_none() {
+        *known_table = own.flatten();
+    }
+    let Some(Rendered { values, .. }) = rendered.as_deref_mut() else { return };
+    if record.error.is_some() || record.fragment {
+        values.push(None);
+        return;
+    }
+    if let Some((f, raw)) = syscall_field {
+        match own {
+            Some(table) => record_values[f] = interpret_value(record, names::SYSCALL, "syscall", raw, table),
+            None if known_table.is_some() => {
+                record_values[f] = interpret_value(record, names::SYSCALL, "syscall", raw, *known_table)
+            }
+            None => pending.push((r, f, raw)),
+        }
+    }
+    values.push(Some(record_values));
+}
+
+/// The place of a SYSCALL record's field in the facts' list of them.
+#[inline]
+fn syscall_slot(id: NameId) -> Option<usize> {
+    Some(match id {
+        names::SYSCALL => 0,
+        names::ARCH => 1,
+        names::EXIT => 2,
+        names::SUCCESS => 3,
+        names::ITEMS => 4,
+        names::A0 => 5,
+        names::A1 => 6,
+        names::A2 => 7,
+        names::A3 => 8,
+        _ => return None,
+    })
+}
+
+/// The fields of a user-space message the facts keep, in their order.
+const USER_MSG_NAMES: [&str; 10] =
+    ["op", "acct", "exe", "hostname", "addr", "terminal", "res", "id", "grantors", "uid"];
+
+#[inline]
+fn user_msg_slot(id: NameId) -> Option<usize> {
+    Some(match id {
+        names::OP => 0,
+        names::ACCT => 1,
+        names::EXE => 2,
+        names::HOSTNAME => 3,
+        names::ADDR => 4,
+        names::TERMINAL => 5,
+        names::RES => 6,
+        names::ID => 7,
+        names::GRANTORS => 8,
+        names::UID => 9,
+        _ => return None,
+    })
+}
+
+/// One field of a PATH record into its entry: `mode_text` after `mode`, ids unset as null.
+fn path_value<'a>(entry: &mut PathEntry<'a>, id: NameId, name: &'a str, raw: &'a str) {
+    let value = match id {
+        names::NAME => PathValue::Text(unescape(raw)),
+        names::ITEM | names::INODE => py_int(raw, 10).map_or(PathValue::Text(Cow::Borrowed(raw)), PathValue::Int),
+        names::MODE => {
+            entry.push(("mode", PathValue::Text(Cow::Borrowed(raw)))); // names are unique in a record
+            set_entry(entry, "mode_text", PathValue::Text(interpret_mode(raw)));
+            return;
+        }
+        names::OUID | names::OGID if is_unset(raw) => PathValue::Null,
+        names::OUID | names::OGID => PathValue::Text(Cow::Borrowed(raw)),
+        // a record's names are unique: only the mode_text made above can be there already
+        names::MODE_TEXT => return set_entry(entry, name, PathValue::Text(Cow::Borrowed(unquote(raw)))),
+        _ => PathValue::Text(Cow::Borrowed(unquote(raw))),
+    };
+    entry.push((name, value));
 }
 
 #[cfg(test)]
@@ -1160,7 +1582,7 @@ mod tests {
             (sc.name, sc.arch, sc.success, sc.errno.map(|e| e.0)),
             (Some("open"), Some("x86_64"), Some(false), Some("ENOENT"))
         );
-        assert_eq!(sc.args, ["1", "2"]);
+        assert_eq!(*sc.args, ["1", "2"]);
         assert_eq!(f.outcome, Some("failure"));
         assert_eq!(f.keys, ["files"]);
         assert_eq!(f.user_ids[0], ("auid", Some("1000")));
@@ -1175,6 +1597,29 @@ mod tests {
         assert_eq!(get("nametype"), Some(PathValue::Text(Cow::Borrowed("NORMAL"))));
         assert_eq!(get("inode"), Some(PathValue::Int(PyInt::small(5))));
         assert_eq!(decoded.values.len(), 5);
+    }
+
+    #[test]
+    fn first_marks_of_repeated_names() {
+        let evs = events(&[
+            "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=2 pid=1 zz=1",
+            "type=PATH msg=audit(1.000:1): item=0 name=\"/a\" zz=2 dev=fd:00",
+            "type=PATH msg=audit(1.000:1): item=1 name=\"/b\" dev=fd:01",
+            "type=EOE msg=audit(1.000:1): ",
+        ]);
+        let marks = interpret(&evs[0]).first;
+        assert_eq!(marks, [true, true, true, true, true, true, false, true, false, false, false]);
+        assert!(interpret(&events(&["type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0"])[0]).first.is_empty());
+        // past 128 names outside the table, in a set
+        let many: String = (0..140).map(|i| format!(" z{i}={i}")).collect();
+        let evs = events(&[
+            &format!("type=SYSCALL msg=audit(1.000:2): arch=c000003e{many}"),
+            &format!("type=CWD msg=audit(1.000:2): cwd=\"/\"{many} z140=x"),
+            "type=EOE msg=audit(1.000:2): ",
+        ]);
+        let marks = interpret(&evs[0]).first;
+        let expected: Vec<bool> = [vec![true; 141], vec![true], vec![false; 140], vec![true]].concat();
+        assert_eq!(marks, expected);
     }
 
     #[test]
