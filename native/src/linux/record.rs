@@ -65,17 +65,21 @@ impl Fields {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).map(|i| self.pairs[i].1.resolve(&self.line))
+    }
+
+    /// Where the pair of key `name` is.
+    pub fn position(&self, name: &str) -> Option<usize> {
         let line = &*self.line;
         let (bytes, wanted) = (line.as_bytes(), name.as_bytes());
         // spans compared as bytes of the line, their length and first byte first (most differ there)
-        let found = self.pairs.iter().find(|(k, _)| match *k {
+        self.pairs.iter().position(|(k, _)| match *k {
             Text::Span(from, to) => {
                 let (from, to) = (from as usize, to as usize);
                 to - from == wanted.len() && wanted.first() == bytes.get(from) && bytes[from..to] == *wanted
             }
             _ => k.resolve(line) == name,
-        });
-        found.map(|(_, v)| v.resolve(line))
+        })
     }
 
     /// `get(name.upper())` for an ASCII `name`, without making the upper-case name.
@@ -89,6 +93,12 @@ impl Fields {
     /// The line the pairs point into, and the pairs as they are stored (spans of it, mostly).
     pub(crate) fn raw_parts(&self) -> (&Arc<str>, &[(Text, Text)]) {
         (&self.line, &self.pairs)
+    }
+
+    /// The key of the `i`th pair.
+    #[inline]
+    pub(crate) fn key_at(&self, i: usize) -> &str {
+        self.pairs[i].0.resolve(&self.line)
     }
 
     /// The pairs with each value resolved only when asked for (a loop looking for a few names).
@@ -141,6 +151,9 @@ pub struct Record {
     pub text: Option<String>,
 }
 
+/// Room for [`Record::msg_id_small`]: two 64-bit numbers (20 digits each) and `.mmm:`.
+pub const MSG_ID_ROOM: usize = 48;
+
 /// User-space and daemon messages (1100-1299, 2100-2999) are whole events on their own.
 pub fn is_user_space_number(num: Option<&Num>) -> bool {
     matches!(num, Some(Num::Small(n)) if (1100..=1299).contains(n) || (2100..=2999).contains(n))
@@ -153,6 +166,26 @@ impl Record {
 
     pub fn is_user_space(&self) -> bool {
         is_user_space_number(self.type_num.as_ref())
+    }
+
+    /// [`Record::msg_id`] written into `out` without an allocation when both numbers fit 64 bits (they
+    /// always do but for hostile headers): its length, else None.
+    pub fn msg_id_small(&self, out: &mut [u8; MSG_ID_ROOM]) -> Option<usize> {
+        let (Some(Num::Small(time)), Some(Num::Small(serial))) = (&self.time_ns, &self.serial) else {
+            return None;
+        };
+        let (Ok(time), Ok(serial)) = (u64::try_from(*time), u64::try_from(*serial)) else { return None };
+        let mut digits = itoa::Buffer::new();
+        let sec = digits.format(time / 1_000_000_000).as_bytes();
+        out[..sec.len()].copy_from_slice(sec);
+        let ms = (time % 1_000_000_000 / 1_000_000) as u16;
+        let digit = |d: u16| b'0' + (d % 10) as u8;
+        let mut n = sec.len();
+        out[n..n + 5].copy_from_slice(&[b'.', digit(ms / 100), digit(ms / 10), digit(ms), b':']);
+        n += 5;
+        let serial = digits.format(serial).as_bytes();
+        out[n..n + serial.len()].copy_from_slice(serial);
+        Some(n + serial.len())
     }
 
     /// `sec.mmm:serial` as written in `msg=audit(...)`, the event identity within a node.
@@ -169,5 +202,37 @@ impl Record {
             Num::Huge(d) => id.push_str(d),
         }
         Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msg_ids_written_on_the_stack_are_msg_id() {
+        let huge = Num::Huge(format!("1{}", "0".repeat(30)).into());
+        let cases = [
+            (Some(Num::Small(1_700_000_000_123_000_000)), Some(Num::Small(42))),
+            (Some(Num::Small(0)), Some(Num::Small(0))),
+            (Some(Num::Small(1_005_000_000)), Some(Num::Small(u128::from(u64::MAX)))),
+            (Some(Num::Small(u128::from(u64::MAX))), Some(Num::Small(7))),
+            (Some(Num::Small(u128::from(u64::MAX) + 1)), Some(Num::Small(7))),
+            (Some(huge.clone()), Some(Num::Small(1))),
+            (Some(Num::Small(1)), Some(huge)),
+            (None, Some(Num::Small(1))),
+        ];
+        for (time_ns, serial) in cases {
+            let record = Record { time_ns, serial, ..Record::default() };
+            let mut out = [0u8; MSG_ID_ROOM];
+            let small = record.msg_id_small(&mut out).map(|n| String::from_utf8(out[..n].to_vec()).unwrap());
+            match small {
+                Some(id) => assert_eq!(Some(id), record.msg_id()),
+                None => {
+                    assert!(!matches!((&record.time_ns, &record.serial), (Some(Num::Small(t)), Some(Num::Small(s)))
+                        if *t <= u128::from(u64::MAX) && *s <= u128::from(u64::MAX)))
+                }
+            }
+        }
     }
 }
