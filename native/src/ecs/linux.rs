@@ -1846,7 +1846,7 @@ fn records_json(s: &mut Scratch, records: &[Record], values: &[Option<Vec<Cow<'_
         }
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
-                if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
+                if rec.fields.keys_safe() {
                     write_fields_and_interpreted(w, rec, vals, written, spans);
                 } else {
                     spans_valid = false;

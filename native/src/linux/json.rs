@@ -48,16 +48,9 @@ fn write_fields_with(
     let bytes = line.as_bytes();
     if line.len() > w.longest_text() {
         // The writer's longest text (a bound its users rely on) as writing every key and value through
-        // `str` would leave it, set before them (by writing the widest through `str`, then taking it
-        // back): every span is then copied, none has to go through `str` for being the widest yet.
-        let widest = pairs.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0);
-        if widest > w.longest_text() {
-            if let Some(text) = pairs.iter().flat_map(|(k, v)| [k, v]).find(|t| t.len() == widest) {
-                let at = w.buf.len();
-                w.str(text.resolve(line));
-                w.buf.truncate(at);
-            }
-        }
+        // `str` would leave it, set before them: every span is then copied, none has to go through
+        // `str` for being the widest yet.
+        w.note_text(pairs.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0));
     }
     let longest = w.longest_text();
     for (k, v) in pairs {

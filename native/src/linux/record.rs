@@ -95,6 +95,19 @@ impl Fields {
         (&self.line, &self.pairs)
     }
 
+    /// Whether every key is a safe object key (`_names_are_safe`: not empty, no dot), the keys read
+    /// from the line as they are stored, eight bytes at a time.
+    pub(crate) fn keys_safe(&self) -> bool {
+        let line = self.line.as_bytes();
+        self.pairs.iter().all(|(k, _)| {
+            let key = match *k {
+                Text::Span(from, to) => &line[from as usize..to as usize],
+                _ => k.resolve(&self.line).as_bytes(),
+            };
+            !key.is_empty() && !has_dot(key)
+        })
+    }
+
     /// The key of the `i`th pair.
     #[inline]
     pub(crate) fn key_at(&self, i: usize) -> &str {
@@ -119,6 +132,36 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
+}
+
+/// Whether `text` holds a `.`: a word at a time (the last one overlapping), a short text as one word
+/// made of its first and last four bytes, overlapping (most keys), never a byte loop but below four.
+#[inline]
+fn has_dot(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // whether any byte of `w` is a dot (the "has a zero byte" test, exact for whether there is one)
+    let dots = |w: u64| {
+        let x = w ^ (ONES * u64::from(b'.'));
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u64::from(u32::from_le_bytes(text[at..at + 4].try_into().expect("4 bytes")));
+    let n = text.len();
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 <= n {
+            if dots(word(at)) {
+                return true;
+            }
+            at += 8;
+        }
+        return at < n && dots(word(n - 8));
+    }
+    if n >= 4 {
+        return dots(half(0) | half(n - 4) << 32);
+    }
+    text.contains(&b'.')
 }
 
 /// Why a line is not a record.
@@ -208,6 +251,21 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dots_are_found_at_every_length_and_place() {
+        for n in 0..30 {
+            let clean = "k".repeat(n);
+            assert!(!has_dot(clean.as_bytes()), "{n}");
+            for at in 0..n {
+                let mut text = clean.clone().into_bytes();
+                text[at] = b'.';
+                assert!(has_dot(&text), "{n} {at}");
+                text[at] = b'.' ^ 0x80;
+                assert!(!has_dot(&text), "{n} {at}");
+            }
+        }
+    }
 
     #[test]
     fn msg_ids_written_on_the_stack_are_msg_id() {
