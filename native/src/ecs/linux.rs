@@ -17,7 +17,7 @@ use crate::linux::assemble::{Complete, Event};
 use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
 use crate::linux::num::Num;
 use crate::linux::pytext::{PyInt, is_digit, py_int};
-use crate::linux::record::Record;
+use crate::linux::record::{Record, key_hash};
 
 /// Records that only add detail to the event's main record (`_AUXILIARY`).
 const AUXILIARY: [&str; 21] = [
@@ -735,7 +735,7 @@ fn merged_fields(
         let Some(vals) = vals else { continue };
         for f in 0..record.fields.len().min(vals.len()) {
             let name = record.fields.key_at(f);
-            let mut slot = name_hash(name) & mask;
+            let mut slot = key_hash(name) & mask;
             loop {
                 match seen[slot] {
                     u32::MAX => {
@@ -754,21 +754,6 @@ fn merged_fields(
             }
         }
     }
-}
-
-/// A hash of a field name for [`merged_fields`]'s table: its length and its first and last (up to)
-/// eight bytes, multiplied (names differ there: `a0`..`a99`, `new-auid`, `obj_uid`...).
-#[inline]
-fn name_hash(name: &str) -> usize {
-    let b = name.as_bytes();
-    let word = |bytes: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..bytes.len()].copy_from_slice(bytes);
-        u64::from_le_bytes(w)
-    };
-    let (head, tail) = (word(&b[..b.len().min(8)]), word(&b[b.len().saturating_sub(8)..]));
-    let h = (head ^ tail.rotate_left(29) ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 32) as usize
 }
 
 /// A Linux ECS document's top-level keys ([`Order`]: the order the mapper first writes each).

@@ -134,6 +134,21 @@ impl Fields {
     }
 }
 
+/// A hash of a field name for open-addressing tables of names: its length and its first and last (up
+/// to) eight bytes, multiplied (names differ there: `a0`..`a99`, `new-auid`, `obj_uid`...).
+#[inline]
+pub(crate) fn key_hash(name: &str) -> usize {
+    let b = name.as_bytes();
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(w)
+    };
+    let (head, tail) = (word(&b[..b.len().min(8)]), word(&b[b.len().saturating_sub(8)..]));
+    let h = (head ^ tail.rotate_left(29) ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as usize
+}
+
 /// Whether `text` holds a `.`: a word at a time (the last one overlapping), a short text as one word
 /// made of its first and last four bytes, overlapping (most keys), never a byte loop but below four.
 #[inline]
