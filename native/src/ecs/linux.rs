@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::common::{
-    Parties, PyError, basename_of, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
+    Parties, PyError, ShortHash, basename_of, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
     short_hash_remembered, valid_ip,
 };
 use super::enrich::{Enrichment, zlogin_zone};
@@ -1284,7 +1284,7 @@ pub fn write_linux_ecs<T>(
                 }
                 put_str(w, "title", title.as_deref());
                 put_str(w, "working_directory", cwd);
-                put_str(w, "entity_id", entity_id.as_deref());
+                put_str(w, "entity_id", entity_id.as_ref().map(ShortHash::as_str));
                 Ok(())
             })?,
             Top::File => {
