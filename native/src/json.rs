@@ -164,6 +164,13 @@ impl JsonWriter {
         self.longest
     }
 
+    /// A text of `len` bytes counted in [`JsonWriter::longest_text`] as if written by
+    /// [`JsonWriter::str`] (for texts its user copies into `buf` itself).
+    #[inline]
+    pub fn note_text(&mut self, len: usize) {
+        self.longest = self.longest.max(len);
+    }
+
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }

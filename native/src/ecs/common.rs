@@ -346,17 +346,31 @@ pub fn short_hash(parts: &[&str]) -> String {
 
 /// [`short_hash`] of the last few distinct parts this thread hashed: a process makes many events in a
 /// row, and its `process.entity_id` (sender, node, pid, session) is worked out once for them.
-pub fn short_hash_remembered(parts: &[&str]) -> String {
+pub fn short_hash_remembered(parts: &[&str]) -> ShortHash {
     thread_local! {
         static RECENT: std::cell::RefCell<RecentHashes> = const { std::cell::RefCell::new(RecentHashes::new()) };
     }
     RECENT.with_borrow_mut(|recent| recent.hash(parts))
 }
 
+/// A [`short_hash`] (twelve bytes, sixteen base64url characters) held without an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortHash([u8; 16]);
+
+impl ShortHash {
+    fn of(hash: &str) -> ShortHash {
+        ShortHash(hash.as_bytes().try_into().expect("twelve bytes are sixteen base64 characters"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// The hashes of the last [`RecentHashes::SIZE`] distinct inputs, each under its length-framed parts.
 struct RecentHashes {
     framed: Vec<u8>,
-    entries: Vec<(Box<[u8]>, String)>,
+    entries: Vec<(Box<[u8]>, ShortHash)>,
     next: usize,
 }
 
@@ -367,17 +381,17 @@ impl RecentHashes {
         RecentHashes { framed: Vec::new(), entries: Vec::new(), next: 0 }
     }
 
-    fn hash(&mut self, parts: &[&str]) -> String {
+    fn hash(&mut self, parts: &[&str]) -> ShortHash {
         self.framed.clear();
         for part in parts {
             self.framed.extend_from_slice(&(part.len() as u32).to_be_bytes());
             self.framed.extend_from_slice(part.as_bytes());
         }
         if let Some((_, hash)) = self.entries.iter().find(|(framed, _)| **framed == *self.framed) {
-            return hash.clone();
+            return *hash;
         }
-        let hash = short_hash(parts);
-        let entry = (Box::from(&self.framed[..]), hash.clone());
+        let hash = ShortHash::of(&short_hash(parts));
+        let entry = (Box::from(&self.framed[..]), hash);
         if self.entries.len() < Self::SIZE {
             self.entries.push(entry);
         } else {
@@ -759,17 +773,17 @@ mod tests {
         for round in 0..2 {
             for pid in &pids {
                 for parts in [["h", "node", pid.as_str(), "None"], ["h", "node", "1", pid.as_str()]] {
-                    assert_eq!(recent.hash(&parts), short_hash(&parts), "{parts:?} round {round}");
-                    assert_eq!(recent.hash(&parts), short_hash(&parts));
+                    assert_eq!(recent.hash(&parts).as_str(), short_hash(&parts), "{parts:?} round {round}");
+                    assert_eq!(recent.hash(&parts).as_str(), short_hash(&parts));
                 }
             }
         }
         // the parts are framed by their lengths: moving text between parts is another input
-        assert_eq!(recent.hash(&["ab", "c"]), short_hash(&["ab", "c"]));
-        assert_eq!(recent.hash(&["a", "bc"]), short_hash(&["a", "bc"]));
+        assert_eq!(recent.hash(&["ab", "c"]).as_str(), short_hash(&["ab", "c"]));
+        assert_eq!(recent.hash(&["a", "bc"]).as_str(), short_hash(&["a", "bc"]));
         assert_ne!(recent.hash(&["ab", "c"]), recent.hash(&["a", "bc"]));
         assert_eq!(recent.entries.len(), RecentHashes::SIZE);
-        assert_eq!(short_hash_remembered(&["x", "1"]), short_hash(&["x", "1"]));
+        assert_eq!(short_hash_remembered(&["x", "1"]).as_str(), short_hash(&["x", "1"]));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::common::{
-    Parties, PyError, basename_of, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
+    Parties, PyError, ShortHash, basename_of, errno_message, file_type_from_mode, iso_ns, py_repr_str, routable_ip,
     short_hash_remembered, valid_ip,
 };
 use super::enrich::{Enrichment, zlogin_zone};
@@ -667,36 +667,67 @@ pub fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String,
     }
 }
 
+/// Interpreted fields of every record, the first value of each name kept: (record, field) indexes
+/// into the event, in a buffer the thread reuses ([`Scratch::merged`]).
 struct Merged<'v> {
-    pairs: Vec<(&'v str, &'v str)>,
-    /// Where each pair comes from: (record, field) indexes.
-    at: Vec<(usize, usize)>,
+    records: &'v [Record],
+    values: &'v [Option<Vec<Cow<'v, str>>>],
+    at: &'v [(u32, u32)],
 }
 
 impl<'v> Merged<'v> {
+    /// The (name, interpreted value) of an entry of `at`.
+    #[inline]
+    fn pair(&self, (r, f): (u32, u32)) -> (&'v str, &'v str) {
+        let (r, f) = (r as usize, f as usize);
+        let values = self.values[r].as_deref().unwrap_or_default();
+        (self.records[r].fields.key_at(f), values[f].as_ref())
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&'v str, &'v str)> + Clone + '_ {
+        self.at.iter().map(|&at| self.pair(at))
+    }
+
+    /// The name of an entry of `at`.
+    #[inline]
+    fn name(&self, (r, f): (u32, u32)) -> &'v str {
+        self.records[r as usize].fields.key_at(f as usize)
+    }
+
+    /// The value of `name`: the first record's that has it (as [`merged_fields`] keeps it), found
+    /// with the records' own lookup.
     fn get(&self, name: &str) -> Option<&'v str> {
-        self.pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        for (record, vals) in self.records.iter().zip(self.values) {
+            let Some(vals) = vals else { continue };
+            if let Some(value) = record.fields.position(name).and_then(|f| vals.get(f)) {
+                return Some(value.as_ref());
+            }
+        }
+        None
     }
 }
 
-/// Interpreted fields of every record, first value wins.
-fn merged_fields<'v>(records: &'v [Record], values: &'v [Option<Vec<Cow<'_, str>>>], first: &[bool]) -> Merged<'v> {
-    let single = first.is_empty(); // most events: one record, no names to compare
-    let total: usize = records.iter().map(|r| r.fields.len()).sum();
-    let mut pairs: Vec<(&'v str, &'v str)> = Vec::with_capacity(total);
-    let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
-    // whether each field's name is its first in the event: worked out by the interpretation
+/// `merged`'s entries for the event's records: each field of the first record holding its name. Which
+/// fields those are the interpretation marked (`first`, per field of the records it rendered; empty for an
+/// event of one record, whose fields are all first).
+fn merged_fields(
+    merged: &mut Vec<(u32, u32)>,
+    records: &[Record],
+    values: &[Option<Vec<Cow<'_, str>>>],
+    first: &[bool],
+) {
+    merged.clear();
+    merged.reserve(records.iter().map(|r| r.fields.len()).sum());
+    let single = first.is_empty();
     let mut first = first.iter();
     for (r, (record, vals)) in records.iter().zip(values).enumerate() {
         let Some(vals) = vals else { continue };
-        for (f, ((name, _), value)) in record.fields.iter().zip(vals).enumerate() {
+        for f in 0..record.fields.len().min(vals.len()) {
             if single || first.next() == Some(&true) {
-                pairs.push((name, value.as_ref()));
-                at.push((r, f));
+                merged.push((r as u32, f as u32));
             }
         }
     }
-    Merged { pairs, at }
 }
 
 /// A Linux ECS document's top-level keys ([`Order`]: the order the mapper first writes each).
@@ -797,14 +828,28 @@ pub fn write_linux_ecs<T>(
     let facts = interpreted.facts.as_ref();
     let values = &interpreted.values;
     let records = &event.records;
-    let types: Vec<&str> = records.iter().map(|r| r.type_name.as_ref()).collect();
+    // the record types, on the stack for all but long events
+    let mut few_types = [""; 16];
+    let many_types: Vec<&str>;
+    let types: &[&str] = if records.len() <= few_types.len() {
+        for (t, r) in few_types.iter_mut().zip(records) {
+            *t = r.type_name.as_ref();
+        }
+        &few_types[..records.len()]
+    } else {
+        many_types = records.iter().map(|r| r.type_name.as_ref()).collect();
+        &many_types
+    };
     let syscall = facts.and_then(|f| f.syscall.as_ref());
     let apparmor = types.contains(&"AVC")
         && records
             .iter()
             .any(|r| r.type_name == "AVC" && r.error.is_none() && !r.fragment && r.fields.get("apparmor").is_some());
-    let (primary_type, cat) = categorize(&types, syscall.and_then(|s| s.name), apparmor);
-    let merged = merged_fields(records, values, &interpreted.first);
+    let (primary_type, cat) = categorize(types, syscall.and_then(|s| s.name), apparmor);
+    let mut scratch = SCRATCH.take().cleared();
+    let mut merged_at = std::mem::take(&mut scratch.merged);
+    merged_fields(&mut merged_at, records, values, &interpreted.first);
+    let merged = Merged { records, values, at: &merged_at };
     let keys: &[String] = facts.map_or(&[], |f| &f.keys);
     let type_num = records.iter().find(|r| r.type_name == primary_type).and_then(|r| r.type_num.as_ref());
     let user_space = match type_num {
@@ -1028,7 +1073,6 @@ pub fn write_linux_ecs<T>(
         summary(&cat, primary_type, &merged, facts, file_path, file_path2, sock_text.as_deref(), keys, exe, sock_port);
 
     // -- auditd.records and auditd.paths, which auditd.data and the long-values cut read
-    let mut scratch = SCRATCH.take().cleared();
     paths_json(&mut scratch.paths, paths)?;
     let spans_valid = records_json(&mut scratch, records, values)?;
     // searched only if their writers wrote a text that long (every string in them is one they wrote)
@@ -1214,7 +1258,7 @@ pub fn write_linux_ecs<T>(
                 }
                 put_str(w, "title", title.as_deref());
                 put_str(w, "working_directory", cwd);
-                put_str(w, "entity_id", entity_id.as_deref());
+                put_str(w, "entity_id", entity_id.as_ref().map(ShortHash::as_str));
                 Ok(())
             })?,
             Top::File => {
@@ -1265,7 +1309,7 @@ pub fn write_linux_ecs<T>(
                 w.key("auditd");
                 let auditd = Auditd {
                     primary_type,
-                    types: &types,
+                    types,
                     outcome,
                     session,
                     node,
@@ -1286,6 +1330,7 @@ pub fn write_linux_ecs<T>(
         }
     }
     w.end_obj();
+    scratch.merged = merged_at;
     SCRATCH.set(scratch);
     Ok(())
 }
@@ -1413,11 +1458,12 @@ impl Auditd<'_> {
             Some((spans, record_spans)) => {
                 w.begin_obj();
                 let json = self.records_json;
-                let kept = self.merged.at.iter().zip(&self.merged.pairs).filter(|&(_, (k, _))| !is_execve_arg(k));
+                let merged = self.merged;
+                let kept = merged.at.iter().filter(|&&at| !(execve_event && is_execve_arg(merged.name(at))));
                 // pairs one comma apart in `records` (a record's fields, mostly) are copied as one run
                 let mut run: Option<(usize, usize)> = None;
-                for (&(r, f), _) in kept {
-                    let (start, end) = spans[record_spans[r] + f];
+                for &(r, f) in kept {
+                    let (start, end) = spans[record_spans[r as usize] + f as usize];
                     run = match run {
                         Some((from, to)) if start == to + 1 && json[to] == b',' => Some((from, end)),
                         Some((from, to)) => {
@@ -1434,7 +1480,7 @@ impl Auditd<'_> {
                 }
                 w.end_obj();
             }
-            None => write_fields(w, self.merged.pairs.iter().filter(|(k, _)| !is_execve_arg(k)).map(|(k, v)| (*k, *v))),
+            None => write_fields(w, self.merged.pairs().filter(|(k, _)| !is_execve_arg(k))),
         }
         if self.paths_json != b"[]" {
             w.key("paths");
@@ -1530,14 +1576,14 @@ fn file_candidates<'p, 'a>(paths: &'p [PathEntry<'a>], cwd: Option<&'p str>) -> 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn object_value(
+fn object_value<'s>(
     names: &[&str],
-    merged: &Merged<'_>,
-    file_path: Option<&str>,
-    file_path2: Option<&str>,
-    sock_text: Option<&str>,
-    keys: &[String],
-) -> Option<String> {
+    merged: &Merged<'s>,
+    file_path: Option<&'s str>,
+    file_path2: Option<&'s str>,
+    sock_text: Option<&'s str>,
+    keys: &'s [String],
+) -> Option<Cow<'s, str>> {
     for name in names {
         let value = match *name {
             "@path" => file_path,
@@ -1547,7 +1593,7 @@ fn object_value(
             other => merged.get(other),
         };
         if let Some(v) = clean(value) {
-            return Some(v.to_owned());
+            return Some(Cow::Borrowed(v));
         }
     }
     None
@@ -1559,8 +1605,8 @@ struct Summary<'s> {
     actor_secondary: Option<Cow<'s, str>>,
     action: &'s str,
     object_type: &'static str,
-    object_primary: Option<String>,
-    object_secondary: Option<String>,
+    object_primary: Option<Cow<'s, str>>,
+    object_secondary: Option<Cow<'s, str>>,
     how: Option<&'s str>,
 }
 
@@ -1611,10 +1657,10 @@ fn summary<'s>(
     primary_type: &str,
     merged: &Merged<'s>,
     facts: Option<&'s Facts<'s>>,
-    file_path: Option<&str>,
-    file_path2: Option<&str>,
-    sock_text: Option<&str>,
-    keys: &[String],
+    file_path: Option<&'s str>,
+    file_path2: Option<&'s str>,
+    sock_text: Option<&'s str>,
+    keys: &'s [String],
     exe: Option<&'s str>,
     sock_port: Option<u16>,
 ) -> Summary<'s> {
@@ -1634,11 +1680,11 @@ fn summary<'s>(
     };
     let mut primary = object_value(cat.object_primary, merged, file_path, file_path2, sock_text, keys);
     if primary.is_none() && matches!(cat.object_type, "file" | "filesystem") {
-        primary = file_path.map(str::to_owned);
+        primary = file_path.map(Cow::Borrowed);
     }
     let mut secondary_obj = object_value(cat.object_secondary, merged, file_path, file_path2, sock_text, keys);
     if secondary_obj.is_none() && cat.object_type == "socket" {
-        secondary_obj = sock_port.map(|p| p.to_string());
+        secondary_obj = sock_port.map(|p| Cow::Owned(p.to_string()));
     }
     let secondary_obj = secondary_obj.filter(|s| Some(s) != primary.as_ref());
     let mut how = exe.or_else(|| clean(user_msg_get(facts, "exe"))).or_else(|| clean(merged.get("comm")));
@@ -1759,7 +1805,7 @@ fn records_json(s: &mut Scratch, records: &[Record], values: &[Option<Vec<Cow<'_
         }
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
-                if names_are_safe(rec.fields.iter().map(|(k, _)| k)) {
+                if rec.fields.keys_safe() {
                     write_fields_and_interpreted(w, rec, vals, written, spans);
                 } else {
                     spans_valid = false;
@@ -1805,6 +1851,8 @@ struct Scratch {
     spans: Vec<(usize, usize)>,
     /// Per record: where its fields start in `spans`.
     record_spans: Vec<usize>,
+    /// The event's merged fields ([`merged_fields`]).
+    merged: Vec<(u32, u32)>,
     message: String,
     text: String,
 }

@@ -20,6 +20,7 @@ use crate::json::{INTEGER_RANGE, JsonWriter, allowing_big_integers};
 use crate::linux::assemble::{Assembler, Complete, Event, Settings};
 use crate::linux::parse::parse_line;
 use crate::linux::pytext::decode_lossy;
+use crate::linux::record::MSG_ID_ROOM;
 
 /// What an event's lines carry through the assembler (`pipeline._LineTag`).
 #[derive(Debug, Clone)]
@@ -370,7 +371,31 @@ impl LinuxBuilder {
     }
 
     /// The event's document id.
+    /// The document id of [`linux_id_parts`], its parts put together on the stack (events of a few
+    /// short records, nearly all of them), else as `linux_id_parts` makes them.
     fn id_of(&self, event: &Event<Tag>, parties: &Parties) -> String {
+        const FEW: usize = 16;
+        let node = event.node.as_deref().unwrap_or("").as_bytes();
+        let mut key = [0u8; MSG_ID_ROOM];
+        let key_len = match event.records.first() {
+            Some(first) => first.msg_id_small(&mut key),
+            None => Some(0),
+        };
+        let mut head = [0u8; 128];
+        let n = event.records.len();
+        if let Some(key_len) = key_len.filter(|k| n < FEW && node.len() + 1 + k <= head.len()) {
+            head[..node.len()].copy_from_slice(node);
+            head[node.len()] = b'|';
+            let head_len = node.len() + 1 + key_len;
+            head[node.len() + 1..head_len].copy_from_slice(&key[..key_len]);
+            let mut refs: [&[u8]; FEW] = [&[]; FEW];
+            refs[0] = &head[..head_len];
+            for (part, record) in refs[1..].iter_mut().zip(&event.records) {
+                *part = record.raw.as_bytes();
+            }
+            refs[1..=n].sort_unstable();
+            return document_id("linux", &parties.identity, &refs[..=n]);
+        }
         let (head, lines) = linux_id_parts(event);
         let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
         refs.push(&head);

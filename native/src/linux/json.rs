@@ -8,7 +8,7 @@ use super::assemble::Event;
 use super::interpret::{Facts, PathValue, SockAddr, event_facts, interpret_field, ipv6_text, iso_time, syscall_tables};
 use super::num::Num;
 use super::pytext::PyInt;
-use super::record::{Record, Text};
+use super::record::{MSG_ID_ROOM, Record, Text};
 use crate::json::{JsonError, JsonWriter};
 
 /// A record's `"fields"` object, noting where each pair went in `w` (key start, value start, end), so that
@@ -48,16 +48,9 @@ fn write_fields_with(
     let bytes = line.as_bytes();
     if line.len() > w.longest_text() {
         // The writer's longest text (a bound its users rely on) as writing every key and value through
-        // `str` would leave it, set before them (by writing the widest through `str`, then taking it
-        // back): every span is then copied, none has to go through `str` for being the widest yet.
-        let widest = pairs.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0);
-        if widest > w.longest_text() {
-            if let Some(text) = pairs.iter().flat_map(|(k, v)| [k, v]).find(|t| t.len() == widest) {
-                let at = w.buf.len();
-                w.str(text.resolve(line));
-                w.buf.truncate(at);
-            }
-        }
+        // `str` would leave it, set before them: every span is then copied, none has to go through
+        // `str` for being the widest yet.
+        w.note_text(pairs.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0));
     }
     let longest = w.longest_text();
     for (k, v) in pairs {
@@ -316,30 +309,12 @@ fn copy_run(buf: &mut Vec<u8>, line: &[u8], from: usize, to: usize) {
 /// `record.msg_id()` as a JSON string (null without one), written without building the text when
 /// the numbers are small.
 fn write_msg_id(w: &mut JsonWriter, record: &Record) {
-    let (Some(Num::Small(time)), Some(Num::Small(serial))) = (&record.time_ns, &record.serial) else {
+    let mut id = [0u8; MSG_ID_ROOM];
+    let Some(n) = record.msg_id_small(&mut id) else {
         w.opt_str(record.msg_id().as_deref());
         return;
     };
-    let mut id = [0u8; 96];
-    let mut digits = itoa::Buffer::new();
-    let sec = digits.format(time / 1_000_000_000).as_bytes();
-    id[..sec.len()].copy_from_slice(sec);
-    let ms = (time % 1_000_000_000 / 1_000_000) as u16;
-    let digit = |d: u16| b'0' + (d % 10) as u8;
-    let mut n = sec.len();
-    id[n..n + 5].copy_from_slice(&[b'.', digit(ms / 100), digit(ms / 10), digit(ms), b':']);
-    n += 5;
-    let serial = digits.format(*serial).as_bytes();
-    id[n..n + serial.len()].copy_from_slice(serial);
-    n += serial.len();
-    if n > w.longest_text() {
-        // through `str`, which keeps the writer's longest text
-        w.str(std::str::from_utf8(&id[..n]).expect("ASCII digits"));
-        return;
-    }
-    w.buf.push(b'"');
-    w.buf.extend_from_slice(&id[..n]);
-    w.buf.push(b'"');
+    w.plain(std::str::from_utf8(&id[..n]).expect("ASCII digits"));
 }
 
 /// Where `part` is in `line`, when it is a slice of it.

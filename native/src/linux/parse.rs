@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::num::Num;
 use super::pytext::{MAX_STR_DIGITS, ascii_digits, decimal_value, find_byte, is_blank, is_word, space_len};
-use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text};
+use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text, key_hash};
 use super::tables;
 
 pub const ENRICHED_SEPARATOR: char = '\x1d';
@@ -424,7 +424,7 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
         return fill(record, line, kv_findall(body));
     }
     let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
-    let mut seen: Option<super::assemble::FastSet<&str>> = None;
+    let mut seen: Option<KeyTable> = None;
     let mut keys = [""; KEYS_ON_STACK];
     let mut filter = [0u64; 4];
     let mut count = 0;
@@ -433,7 +433,7 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
     kv_scan(body, |k, equals, v_end| {
         let (key, value) = (&body[k..equals], &body[equals + 1..v_end]);
         let repeated = match &mut seen {
-            Some(seen) => !seen.insert(key),
+            Some(seen) => !seen.insert(line, &fields, key, fields.len()),
             None => {
                 let (word, bit) = key_bit(key);
                 let maybe = filter[word] & bit != 0;
@@ -450,15 +450,69 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
                 keys[count] = key;
                 count += 1;
             } else {
-                // past the stack's room (EXECVE): a hash set of every key so far
-                let mut set: super::assemble::FastSet<&str> = keys.iter().copied().collect();
-                set.insert(key);
-                seen = Some(set);
+                // past the stack's room (EXECVE): a table of every key so far, this one to come
+                let mut table = KeyTable::with_room(body.len() / 4);
+                for i in 0..fields.len() {
+                    table.insert(line, &fields, fields[i].0.resolve(line), i);
+                }
+                table.add(key, fields.len());
+                seen = Some(table);
             }
         }
         fields.push((text(k, equals), text(equals + 1, v_end)));
     });
     record.fields = Fields::new(Arc::clone(line), fields);
+}
+
+/// The keys of a record of many pairs (an EXECVE's arguments), told apart by an open-addressing table
+/// of their positions in its `fields` (a hash set of them cost ~200 instructions a key).
+struct KeyTable {
+    /// Per slot: a position in `fields`, or `u32::MAX`.
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl KeyTable {
+    fn with_room(keys: usize) -> Self {
+        KeyTable { slots: vec![u32::MAX; (keys * 2).next_power_of_two().max(128)], len: 0 }
+    }
+
+    /// Whether `key` is new (then noted as the key of `fields[fields.len()]`, the pair about to be
+    /// stored): its slot is looked for among the stored keys of `fields` (spans of `line`).
+    fn insert(&mut self, line: &str, fields: &[(Text, Text)], key: &str, index: usize) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut slot = key_hash(key) & mask;
+        loop {
+            match self.slots[slot] {
+                u32::MAX => break,
+                i if fields[i as usize].0.resolve(line) == key => return false,
+                _ => slot = (slot + 1) & mask,
+            }
+        }
+        self.slots[slot] = index as u32;
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
+            // room again: the stored keys, and this one, in a table twice the size
+            let mut bigger = KeyTable { slots: vec![u32::MAX; self.slots.len() * 2], len: 0 };
+            for &i in self.slots.iter().filter(|&&i| i != u32::MAX) {
+                let k = if (i as usize) < fields.len() { fields[i as usize].0.resolve(line) } else { key };
+                bigger.add(k, i as usize);
+            }
+            *self = bigger;
+        }
+        true
+    }
+
+    /// A key known to be new noted as the key of `fields[index]`.
+    fn add(&mut self, key: &str, index: usize) {
+        let mask = self.slots.len() - 1;
+        let mut slot = key_hash(key) & mask;
+        while self.slots[slot] != u32::MAX {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot] = index as u32;
+        self.len += 1;
+    }
 }
 
 /// Store pairs: a repeated key keeps its first value, later ones go to duplicates.
@@ -636,6 +690,45 @@ mod tests {
         assert_eq!(r.fields.get("a32"), Some("\"v32\""));
         let dups: Vec<(&str, &str)> = r.duplicates.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(dups, [("a2", "again5"), ("a32", "again35"), ("argc", "x"), ("a39", "y")]);
+    }
+
+    #[test]
+    fn repeated_keys_among_hundreds() {
+        // past the key table's first room (a short body: 128 slots), which then grows twice
+        let mut line = String::from("type=EXECVE msg=audit(1.000:1): argc=300");
+        for i in 0..300 {
+            line.push_str(&format!(" a{i}=x{i}"));
+            if i % 50 == 49 {
+                line.push_str(&format!(" a{}=again{i} argc=y{i}", i / 2));
+            }
+        }
+        let r = parse(&line);
+        assert_eq!(r.fields.len(), 301);
+        assert_eq!(
+            (r.fields.get("a0"), r.fields.get("a299"), r.fields.get("argc")),
+            (Some("x0"), Some("x299"), Some("300"))
+        );
+        let dups: Vec<(&str, &str)> = r.duplicates.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(dups.len(), 12);
+        assert_eq!((dups[0], dups[11]), (("a24", "again49"), ("argc", "y299")));
+    }
+
+    #[test]
+    fn the_key_table_grows_and_keeps_every_key() {
+        let mut fields: Vec<(Text, Text)> = Vec::new();
+        let mut table = KeyTable::with_room(1);
+        for round in 0..2 {
+            for i in 0..500 {
+                let key = format!("a{i}");
+                let new = table.insert("", &fields, &key, fields.len());
+                assert_eq!(new, round == 0, "{key}");
+                if new {
+                    fields.push((Text::Owned(key.into()), Text::Static("")));
+                }
+            }
+        }
+        assert_eq!((fields.len(), table.len), (500, 500));
+        assert!(table.slots.len() >= 1000);
     }
 
     #[test]

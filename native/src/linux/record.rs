@@ -65,17 +65,21 @@ impl Fields {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).map(|i| self.pairs[i].1.resolve(&self.line))
+    }
+
+    /// Where the pair of key `name` is.
+    pub fn position(&self, name: &str) -> Option<usize> {
         let line = &*self.line;
         let (bytes, wanted) = (line.as_bytes(), name.as_bytes());
         // spans compared as bytes of the line, their length and first byte first (most differ there)
-        let found = self.pairs.iter().find(|(k, _)| match *k {
+        self.pairs.iter().position(|(k, _)| match *k {
             Text::Span(from, to) => {
                 let (from, to) = (from as usize, to as usize);
                 to - from == wanted.len() && wanted.first() == bytes.get(from) && bytes[from..to] == *wanted
             }
             _ => k.resolve(line) == name,
-        });
-        found.map(|(_, v)| v.resolve(line))
+        })
     }
 
     /// `get(name.upper())` for an ASCII `name`, without making the upper-case name.
@@ -89,6 +93,25 @@ impl Fields {
     /// The line the pairs point into, and the pairs as they are stored (spans of it, mostly).
     pub(crate) fn raw_parts(&self) -> (&Arc<str>, &[(Text, Text)]) {
         (&self.line, &self.pairs)
+    }
+
+    /// Whether every key is a safe object key (`_names_are_safe`: not empty, no dot), the keys read
+    /// from the line as they are stored, eight bytes at a time.
+    pub(crate) fn keys_safe(&self) -> bool {
+        let line = self.line.as_bytes();
+        self.pairs.iter().all(|(k, _)| {
+            let key = match *k {
+                Text::Span(from, to) => &line[from as usize..to as usize],
+                _ => k.resolve(&self.line).as_bytes(),
+            };
+            !key.is_empty() && !has_dot(key)
+        })
+    }
+
+    /// The key of the `i`th pair.
+    #[inline]
+    pub(crate) fn key_at(&self, i: usize) -> &str {
+        self.pairs[i].0.resolve(&self.line)
     }
 
     /// The pairs with each value resolved only when asked for (a loop looking for a few names).
@@ -109,6 +132,51 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
+}
+
+/// A hash of a field name for open-addressing tables of names: its length and its first and last (up
+/// to) eight bytes, multiplied (names differ there: `a0`..`a99`, `new-auid`, `obj_uid`...).
+#[inline]
+pub(crate) fn key_hash(name: &str) -> usize {
+    let b = name.as_bytes();
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(w)
+    };
+    let (head, tail) = (word(&b[..b.len().min(8)]), word(&b[b.len().saturating_sub(8)..]));
+    let h = (head ^ tail.rotate_left(29) ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as usize
+}
+
+/// Whether `text` holds a `.`: a word at a time (the last one overlapping), a short text as one word
+/// made of its first and last four bytes, overlapping (most keys), never a byte loop but below four.
+#[inline]
+fn has_dot(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // whether any byte of `w` is a dot (the "has a zero byte" test, exact for whether there is one)
+    let dots = |w: u64| {
+        let x = w ^ (ONES * u64::from(b'.'));
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u64::from(u32::from_le_bytes(text[at..at + 4].try_into().expect("4 bytes")));
+    let n = text.len();
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 <= n {
+            if dots(word(at)) {
+                return true;
+            }
+            at += 8;
+        }
+        return at < n && dots(word(n - 8));
+    }
+    if n >= 4 {
+        return dots(half(0) | half(n - 4) << 32);
+    }
+    text.contains(&b'.')
 }
 
 /// Why a line is not a record.
@@ -141,6 +209,9 @@ pub struct Record {
     pub text: Option<String>,
 }
 
+/// Room for [`Record::msg_id_small`]: two 64-bit numbers (20 digits each) and `.mmm:`.
+pub const MSG_ID_ROOM: usize = 48;
+
 /// User-space and daemon messages (1100-1299, 2100-2999) are whole events on their own.
 pub fn is_user_space_number(num: Option<&Num>) -> bool {
     matches!(num, Some(Num::Small(n)) if (1100..=1299).contains(n) || (2100..=2999).contains(n))
@@ -153,6 +224,26 @@ impl Record {
 
     pub fn is_user_space(&self) -> bool {
         is_user_space_number(self.type_num.as_ref())
+    }
+
+    /// [`Record::msg_id`] written into `out` without an allocation when both numbers fit 64 bits (they
+    /// always do but for hostile headers): its length, else None.
+    pub fn msg_id_small(&self, out: &mut [u8; MSG_ID_ROOM]) -> Option<usize> {
+        let (Some(Num::Small(time)), Some(Num::Small(serial))) = (&self.time_ns, &self.serial) else {
+            return None;
+        };
+        let (Ok(time), Ok(serial)) = (u64::try_from(*time), u64::try_from(*serial)) else { return None };
+        let mut digits = itoa::Buffer::new();
+        let sec = digits.format(time / 1_000_000_000).as_bytes();
+        out[..sec.len()].copy_from_slice(sec);
+        let ms = (time % 1_000_000_000 / 1_000_000) as u16;
+        let digit = |d: u16| b'0' + (d % 10) as u8;
+        let mut n = sec.len();
+        out[n..n + 5].copy_from_slice(&[b'.', digit(ms / 100), digit(ms / 10), digit(ms), b':']);
+        n += 5;
+        let serial = digits.format(serial).as_bytes();
+        out[n..n + serial.len()].copy_from_slice(serial);
+        Some(n + serial.len())
     }
 
     /// `sec.mmm:serial` as written in `msg=audit(...)`, the event identity within a node.
@@ -169,5 +260,52 @@ impl Record {
             Num::Huge(d) => id.push_str(d),
         }
         Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dots_are_found_at_every_length_and_place() {
+        for n in 0..30 {
+            let clean = "k".repeat(n);
+            assert!(!has_dot(clean.as_bytes()), "{n}");
+            for at in 0..n {
+                let mut text = clean.clone().into_bytes();
+                text[at] = b'.';
+                assert!(has_dot(&text), "{n} {at}");
+                text[at] = b'.' ^ 0x80;
+                assert!(!has_dot(&text), "{n} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn msg_ids_written_on_the_stack_are_msg_id() {
+        let huge = Num::Huge(format!("1{}", "0".repeat(30)).into());
+        let cases = [
+            (Some(Num::Small(1_700_000_000_123_000_000)), Some(Num::Small(42))),
+            (Some(Num::Small(0)), Some(Num::Small(0))),
+            (Some(Num::Small(1_005_000_000)), Some(Num::Small(u128::from(u64::MAX)))),
+            (Some(Num::Small(u128::from(u64::MAX))), Some(Num::Small(7))),
+            (Some(Num::Small(u128::from(u64::MAX) + 1)), Some(Num::Small(7))),
+            (Some(huge.clone()), Some(Num::Small(1))),
+            (Some(Num::Small(1)), Some(huge)),
+            (None, Some(Num::Small(1))),
+        ];
+        for (time_ns, serial) in cases {
+            let record = Record { time_ns, serial, ..Record::default() };
+            let mut out = [0u8; MSG_ID_ROOM];
+            let small = record.msg_id_small(&mut out).map(|n| String::from_utf8(out[..n].to_vec()).unwrap());
+            match small {
+                Some(id) => assert_eq!(Some(id), record.msg_id()),
+                None => {
+                    assert!(!matches!((&record.time_ns, &record.serial), (Some(Num::Small(t)), Some(Num::Small(s)))
+                        if *t <= u128::from(u64::MAX) && *s <= u128::from(u64::MAX)))
+                }
+            }
+        }
     }
 }
