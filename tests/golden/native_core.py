@@ -75,10 +75,19 @@ def decode_raw(kind: RecordKind, records: Sequence[tuple[int, bytes]], *, label:
     """
     if kind != "bsm":
         out = _native.linux_decode_raw([line for _, line in records], label)
-        return [dumps(orjson.loads(line), sort_keys=True) for line in out.splitlines()]
-    return [
-        dumps(orjson.loads(_native.bsm_decode_raw_json(payload, offset)), sort_keys=True) for offset, payload in records
-    ]
+        return [sorted_line(line) for line in out.splitlines()]
+    return [sorted_line(_native.bsm_decode_raw_json(payload, offset)) for offset, payload in records]
+
+
+def sorted_line(line: bytes) -> bytes:
+    """One JSON line with its keys sorted, its numbers exact: `decode --raw` writes integers beyond 64 bits
+    exactly (a far-future time in ns), which orjson reads as floats and cannot write; `json` does both."""
+    value = json.loads(line)
+    try:
+        return dumps(value, sort_keys=True)
+    except TypeError:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return text.encode() + b"\n"
 
 
 def sniff_kind(head: bytes) -> RecordKind | None:

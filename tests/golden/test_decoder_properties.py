@@ -212,11 +212,10 @@ def linux_payloads() -> st.SearchStrategy[bytes]:
 # ------------------------------------------------------------------------------------------ the checks
 
 
-# Known bugs that make the implementation raise (the Python one did, the native core does too), each
-# reproduced by a strict xfail test below (test_far_future_times_in_raw_output,
-# test_integers_beyond_64_bits_in_documents): examples that hit one are set aside, so that the properties
+# Known bugs that make the implementation raise, each reproduced by a strict xfail test below
+# (test_integers_beyond_64_bits_in_documents): examples that hit one are set aside, so that the properties
 # go on finding new ones (as tests/fuzz does with its saved regressions).
-# orjson refuses integers beyond 64 bits, and a time in ns or a serial beyond them reaches the output as such.
+# A document holding a Linux serial beyond 64 bits is refused (`decode --raw` writes such integers exactly).
 KNOWN_CRASHES = {("TypeError", "Integer exceeds 64-bit range")}
 
 
@@ -240,6 +239,15 @@ def run(kind: RecordKind, payloads: Sequence[bytes], schema: Schema, **overrides
         raise
 
 
+def canonical(value: Any) -> bytes:
+    """A JSON value as one line, keys sorted, as orjson writes it; integers beyond 64 bits (which orjson
+    refuses) exactly, where the documents hold some (a BSM file token's far-future time in bsm.tokens)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
 def parsed_documents(lines: Sequence[bytes]) -> list[tuple[str, dict[str, Any]]]:
     """Each line as (document id, document), checking it is one canonical JSON object per line."""
     docs = []
@@ -247,7 +255,7 @@ def parsed_documents(lines: Sequence[bytes]) -> list[tuple[str, dict[str, Any]]]
         assert line.endswith(b"\n") and line.count(b"\n") == 1, line[:200]
         text = line.decode("utf-8")  # strict: no lone surrogates, no invalid bytes
         value = json.loads(text)
-        assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE) == line
+        assert canonical(value) == line
         assert isinstance(value, dict) and set(value) == {"_id", "_source"}, line[:200]
         doc_id, source = value["_id"], value["_source"]
         assert isinstance(doc_id, str) and ID_RE.match(doc_id), doc_id
@@ -418,38 +426,53 @@ FAR_FUTURE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known bug (tests/golden/README.md): `decode --raw` raises 'Integer exceeds 64-bit range' when a "
-    "record's time in ns does not fit 64 bits (Linux audit(SEC...) from about year 2554, BSM header64 seconds)",
+@pytest.mark.parametrize(
+    ("kind", "payload", "time_ns"),
+    [(*FAR_FUTURE[0], 111170021493977000000), (*FAR_FUTURE[1], 2**40 * 10**9)],
+    ids=["linux", "bsm"],
 )
-@pytest.mark.parametrize(("kind", "payload"), FAR_FUTURE, ids=["linux", "bsm"])
-def test_far_future_times_in_raw_output(kind: RecordKind, payload: bytes) -> None:
+def test_far_future_times_in_raw_output(kind: RecordKind, payload: bytes, time_ns: int) -> None:
+    """`decode --raw` is read by people and tools, not an engine: a time in ns beyond 64 bits is an exact
+    JSON number (once a TypeError that ended the whole `decode --raw`)."""
     ((line),) = decode_raw(kind, [(1, payload)], label="far-future")
-    assert isinstance(json.loads(line), dict)
+    assert json.loads(line)["time_ns"] == time_ns
 
 
 # Integers beyond 64 bits inside documents: a BSM file token (0x78) inside a record, its 64-bit seconds at 2**40
 # (the token's time_ns needs 70 bits), and a Linux serial beyond 2**64 (ECS event.sequence).
+FILE_TOKEN_AT_2_40 = b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True)
 BIG_INTEGERS = [
-    ("bsm", b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True), "ecs"),
-    (
-        "bsm",
-        b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True),
-        "auditrecv-v1",
-    ),
     ("linux", b"type=SYSCALL msg=audit(1700000000.123:99999999999999999999): syscall=59 success=yes exit=0", "ecs"),
 ]
+
+
+def exact_documents(kind: RecordKind, payloads: Sequence[bytes], schema: Schema) -> list[dict[str, Any]]:
+    """The documents' `_source`, read with `json` (exact integers: orjson reads those beyond 64 bits as floats)."""
+    lines = build_documents(
+        kind, payloads, schema=schema, received_ns=GOLDEN_RECEIVED_NS, host=GOLDEN_HOST, observer=golden_observer()
+    )
+    return [json.loads(line)["_source"] for line in lines]
+
+
+@pytest.mark.parametrize(("schema", "tokens"), [("ecs", "bsm.tokens"), ("auditrecv-v1", "other_tokens")])
+def test_a_file_tokens_time_beyond_64_bits_is_kept_exactly(schema: Schema, tokens: str) -> None:
+    """bsm.tokens (flattened: leaves are keywords; ES 7: not indexed) and v1 other_tokens (not indexed) hold
+    the token as decoded, its time_ns an exact JSON number; the document is indexed as any other (it once
+    could not be written at all)."""
+    (doc,) = exact_documents("bsm", [FILE_TOKEN_AT_2_40], schema)
+    assert _get(doc, tokens) == [
+        {"token": "file", "id": 0x78, "sec": 2**40, "subsec": 0, "time_ns": 2**40 * 10**9, "name": "/x"}
+    ]
+    assert "tags" not in doc
 
 
 @pytest.mark.xfail(
     strict=True,
     raises=TypeError,
-    reason="known bug (tests/golden/README.md): a document holding an integer beyond 64 bits (a BSM file "
-    "token's time_ns, a Linux serial) cannot be serialized: `auditrecv decode` raises 'Integer exceeds 64-bit range'",
+    reason="known bug (tests/golden/README.md): a document holding an integer beyond 64 bits (a Linux "
+    "serial) cannot be serialized: `auditrecv decode` raises 'Integer exceeds 64-bit range'",
 )
-@pytest.mark.parametrize(("kind", "payload", "schema"), BIG_INTEGERS, ids=["bsm-ecs", "bsm-v1", "linux-ecs"])
+@pytest.mark.parametrize(("kind", "payload", "schema"), BIG_INTEGERS, ids=["linux-ecs"])
 def test_integers_beyond_64_bits_in_documents(kind: RecordKind, payload: bytes, schema: Schema) -> None:
     lines = build_documents(
         kind, [payload], schema=schema, received_ns=GOLDEN_RECEIVED_NS, host=GOLDEN_HOST, observer=golden_observer()
