@@ -64,8 +64,13 @@ def build_documents(
             # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
             raise TypeError(why.removeprefix("unencodable: "))
         assert doc is not None, why  # nothing else is handed back
-        lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
+        lines.append(document_line(doc_id, doc))
     return lines
+
+
+def document_line(doc_id: str, doc: bytes) -> bytes:
+    """``{"_id", "_source"}`` as one line, keys sorted, numbers exact (see `sorted_line`)."""
+    return sorted_line(b'{"_id":%s,"_source":%s}' % (orjson.dumps(doc_id), doc))
 
 
 def decode_raw(kind: RecordKind, records: Sequence[tuple[int, bytes]], *, label: str) -> list[bytes]:
@@ -122,7 +127,7 @@ def _linux_documents(
     lines: list[bytes] = []
     for doc_id, doc, _ids, why, _event, _received in rows:
         if doc is not None:
-            lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
+            lines.append(document_line(doc_id, doc))
         elif why is not None and why.startswith("unencodable: "):
             # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
             raise TypeError(why.removeprefix("unencodable: "))

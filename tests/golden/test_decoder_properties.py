@@ -212,11 +212,10 @@ def linux_payloads() -> st.SearchStrategy[bytes]:
 # ------------------------------------------------------------------------------------------ the checks
 
 
-# Known bugs that make the implementation raise, each reproduced by a strict xfail test below
-# (test_integers_beyond_64_bits_in_documents): examples that hit one are set aside, so that the properties
-# go on finding new ones (as tests/fuzz does with its saved regressions).
-# A document holding a Linux serial beyond 64 bits is refused (`decode --raw` writes such integers exactly).
-KNOWN_CRASHES = {("TypeError", "Integer exceeds 64-bit range")}
+# Known bugs that make the implementation raise, each reproduced by a strict xfail test below: examples that
+# hit one are set aside, so that the properties go on finding new ones (as tests/fuzz does with its saved
+# regressions). None today (integers beyond 64 bits, once orjson's TypeError, are written or left out).
+KNOWN_CRASHES: set[tuple[str, str]] = set()
 
 
 def is_known_crash(exc: BaseException) -> bool:
@@ -441,9 +440,6 @@ def test_far_future_times_in_raw_output(kind: RecordKind, payload: bytes, time_n
 # Integers beyond 64 bits inside documents: a BSM file token (0x78) inside a record, its 64-bit seconds at 2**40
 # (the token's time_ns needs 70 bits), and a Linux serial beyond 2**64 (ECS event.sequence).
 FILE_TOKEN_AT_2_40 = b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True)
-BIG_INTEGERS = [
-    ("linux", b"type=SYSCALL msg=audit(1700000000.123:99999999999999999999): syscall=59 success=yes exit=0", "ecs"),
-]
 
 
 def exact_documents(kind: RecordKind, payloads: Sequence[bytes], schema: Schema) -> list[dict[str, Any]]:
@@ -466,18 +462,46 @@ def test_a_file_tokens_time_beyond_64_bits_is_kept_exactly(schema: Schema, token
     assert "tags" not in doc
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known bug (tests/golden/README.md): a document holding an integer beyond 64 bits (a Linux "
-    "serial) cannot be serialized: `auditrecv decode` raises 'Integer exceeds 64-bit range'",
+BIG_SERIAL_LINE = b"type=SYSCALL msg=audit(1700000000.123:99999999999999999999): syscall=59 success=yes exit=0"
+BIG_PIDS_LINE = (
+    b"type=SYSCALL msg=audit(1700000000.123:7): arch=c000003e syscall=59 success=yes exit=0 "
+    b"pid=9223372036854775808 ppid=-9223372036854775809"
 )
-@pytest.mark.parametrize(("kind", "payload", "schema"), BIG_INTEGERS, ids=["linux-ecs"])
-def test_integers_beyond_64_bits_in_documents(kind: RecordKind, payload: bytes, schema: Schema) -> None:
-    lines = build_documents(
-        kind, [payload], schema=schema, received_ns=GOLDEN_RECEIVED_NS, host=GOLDEN_HOST, observer=golden_observer()
-    )
-    assert len(parsed_documents(lines)) == 1
+
+
+def test_a_serial_beyond_a_long_is_left_out_of_the_sequence_fields() -> None:
+    """event.sequence and auditd.sequence are longs: a serial beyond them is left out, the document tagged
+    value_out_of_range and the event's line kept in event.original (the serial is nowhere else); the document
+    is indexed as any other (it once could not be written at all)."""
+    (doc,) = exact_documents("linux", [BIG_SERIAL_LINE], "ecs")
+    assert _get(doc, "event.sequence") is None and _get(doc, "auditd.sequence") is None
+    assert doc["tags"] == ["value_out_of_range"]
+    assert _get(doc, "event.original") == BIG_SERIAL_LINE.decode()
+    assert _get(doc, "event.kind") == "event" and _get(doc, "auditd.data.syscall") == "59"
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_pids_beyond_a_long_are_left_out(schema: Schema) -> None:
+    """process.pid / process.parent.pid (ECS) and subject.pid (v1) are longs: a value beyond them is left out
+    and the document tagged; the text stays in auditd.data / auditd.records (v1: records[].fields)."""
+    (doc,) = exact_documents("linux", [BIG_PIDS_LINE], schema)
+    assert doc["tags"] == ["value_out_of_range"]
+    if schema == "ecs":
+        assert _get(doc, "process.pid") is None and _get(doc, "process.parent") is None
+        assert _get(doc, "auditd.data.pid") == "9223372036854775808"
+        assert _get(doc, "auditd.data.ppid") == "-9223372036854775809"
+        assert _get(doc, "event.sequence") == 7 and _get(doc, "event.original") == BIG_PIDS_LINE.decode()
+    else:
+        assert "pid" not in doc["subject"]
+        fields = doc["records"][0]["fields"]
+        assert (fields["pid"], fields["ppid"]) == ("9223372036854775808", "-9223372036854775809")
+
+
+def test_a_huge_record_type_number_is_kept_exactly_in_auditd_records() -> None:
+    """auditd.records is flattened (leaves are keywords): a type number beyond 64 bits is an exact number there."""
+    (doc,) = exact_documents("linux", [b"type=UNKNOWN[99999999999999999999999] msg=audit(1.000:1): x=1"], "ecs")
+    assert _get(doc, "auditd.records")[0]["type_num"] == 99999999999999999999999
+    assert _get(doc, "event.code") == "99999999999999999999999" and "tags" not in doc
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
