@@ -243,16 +243,19 @@ def test_stats_count_dead_letters_as_the_pipeline() -> None:
     assert builder.stats() == {"linux_lines": 1, "linux_events": 1, "dead_letters": 1}
 
 
-def test_invalid_utf8_keeps_the_text_as_python() -> None:
-    """README known gap: an undecodable line keeps its \\xNN text, so the byte 0xff and the four characters
-    \\xff make the same document; on the pipeline's path (lines parsed from bytes) even the same id."""
+def test_invalid_utf8_keeps_the_text_and_the_bytes() -> None:
+    """An undecodable line keeps its \\xNN text in event.original and, when it is not valid UTF-8, its bytes
+    in auditrecv.raw_base64 and its id: the byte 0xff and the four characters \\xff make two documents
+    (once the same document, even the same id, so the second was taken for a resend of the first)."""
     rows = []
     for line in (b"\xff junk", b"\\xff junk"):
         builder = native_builder("ecs", {}, True, None)
         rows += builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
     (id1, doc1, *_), (id2, doc2, *_) = rows
-    assert id1 == id2 and doc1 is not None and doc1 == doc2
-    assert orjson.loads(doc1)["event"]["original"] == orjson.loads(doc2)["event"]["original"] == "\\xff junk"
+    assert id1 != id2 and doc1 is not None and doc2 is not None
+    first, second = orjson.loads(doc1), orjson.loads(doc2)
+    assert first["event"]["original"] == second["event"]["original"] == "\\xff junk"
+    assert first["auditrecv"]["raw_base64"] == "/yBqdW5r" and "raw_base64" not in second["auditrecv"]
 
 
 def test_lines_of_several_connections_keep_their_first_lines_source() -> None:

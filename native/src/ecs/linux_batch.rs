@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason, write_action, write_lines};
-use super::common::{Observer, Parties, Source};
-use super::deadletter::{dead_letter_linux, holds_unencodable};
+use super::common::{Observer, Parties, PyError, Source};
+use super::deadletter::{dead_letter_linux_lines, holds_unencodable, put_raw};
 use super::enrich::{Enrichment, enrich};
 use super::ids::document_id;
 use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
@@ -28,6 +28,8 @@ pub struct Tag {
     /// Index into the builder's senders (one per distinct `Source`).
     pub sender: usize,
     pub received_ns: u64,
+    /// The line as received when it is not valid UTF-8 (its text has `\xNN` escapes instead), else None.
+    pub bytes: Option<Arc<[u8]>>,
 }
 
 /// One completed event's result.
@@ -187,7 +189,8 @@ impl LinuxBuilder {
                     self.clock = seconds;
                 }
             }
-            let tag = Tag { spool_id, sender, received_ns: received };
+            let bytes = matches!(text, Cow::Owned(_)).then(|| Arc::from(*line));
+            let tag = Tag { spool_id, sender, received_ns: received, bytes };
             let _ = self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
         }
         self.assembler.poll(now.unwrap_or(self.clock), &mut events);
@@ -240,7 +243,7 @@ impl LinuxBuilder {
         let (Some(tag), false) = (first, event.complete == Complete::OrphanEoe || !self.fast_limits(event)) else {
             return self.built_and_placed(event, body);
         };
-        if event.records.iter().any(|r| r.error == Some("header number too long")) {
+        if event.records.iter().any(|r| r.error == Some("header number too long")) || exact_input(event).is_some() {
             return self.built_and_placed(event, body);
         }
         let parties: &Parties = &self.senders[tag.sender];
@@ -299,7 +302,12 @@ impl LinuxBuilder {
 
     /// The event's document id.
     fn id_of(&self, event: &Event<Tag>, parties: &Parties) -> String {
-        let (head, lines) = linux_id_parts(event);
+        let (head, mut lines) = linux_id_parts(event);
+        if let Some(mut exact) = exact_lines(event) {
+            // the lines as received: 0xff and the four characters \xff are two inputs, two documents
+            exact.sort_unstable();
+            lines = exact;
+        }
         let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
         refs.push(&head);
         refs.extend(lines);
@@ -380,7 +388,7 @@ impl LinuxBuilder {
     /// in a guard of its own; handed back only if that fails too.
     fn dead_letter(&self, event: &Event<Tag>, parties: &Parties, received: u64, why: Fallback) -> Outcome {
         let error = dead_letter_reason(&why);
-        match guard(|| dead_letter_linux(&event_lines(event), parties, &error, received)) {
+        match guard(|| linux_dead_letter(event, parties, &error, received)) {
             Ok(Ok(doc)) => Outcome::Doc(Box::new(doc)),
             _ => Outcome::Fallback(why, event_json(event)),
         }
@@ -403,13 +411,12 @@ impl LinuxBuilder {
             Schema::V1 => linux_to_v1(event, &parties.source.peer, received).map_err(WriteError::Map),
         };
         let (doc, dead) = match mapped {
-            Ok(doc) => (doc, false),
+            Ok(doc) => (keep_exact_bytes(doc, event), false),
             Err(WriteError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
             Err(WriteError::NeedsValues) => return Err(Fallback::Panicked("no enrichment here".into())),
             Err(WriteError::Map(MapError::Internal(e))) => {
                 let error = format!("internal error: {}", e.0);
-                let doc = dead_letter_linux(&event_lines(event), parties, &error, received)
-                    .map_err(|e| Fallback::Panicked(e.0))?;
+                let doc = linux_dead_letter(event, parties, &error, received).map_err(|e| Fallback::Panicked(e.0))?;
                 (doc, true)
             }
         };
@@ -419,13 +426,48 @@ impl LinuxBuilder {
         if !self.fast_limits(event) {
             let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
             if !within_limits(&json, &self.doc_limits) {
-                let cut = cut_document(&json, &event_lines(event), "linux", &self.doc_limits)
+                let raw = exact_input(event).unwrap_or_else(|| event_lines(event));
+                let cut = cut_document(&json, &raw, "linux", &self.doc_limits)
                     .ok_or_else(|| Fallback::Panicked("the document could not be cut to [limits]".into()))?;
                 return Ok((cut, dead));
             }
         }
         Ok((doc, dead))
     }
+}
+
+/// The event's lines as received, joined by newlines, when one of them is not valid UTF-8 (the records
+/// hold their text, with `\xNN` escapes); None when every line is (the records' text is then exact) or
+/// when the lines and the records do not pair up (a resend dropped): the text then stands for them.
+fn exact_input(event: &Event<Tag>) -> Option<Vec<u8>> {
+    exact_lines(event).map(|lines| lines.join(&b'\n'))
+}
+
+/// The event's lines as received, in order, when one of them is not valid UTF-8 ([`exact_input`]).
+fn exact_lines(event: &Event<Tag>) -> Option<Vec<&[u8]>> {
+    if event.tags.iter().all(|t| t.bytes.is_none()) || event.tags.len() != event.records.len() {
+        return None;
+    }
+    let lines = event.records.iter().zip(&event.tags);
+    Some(lines.map(|(record, tag)| tag.bytes.as_deref().unwrap_or(record.raw.as_bytes())).collect())
+}
+
+/// A pipeline_error document (an undecodable line) of lines that are not valid UTF-8 keeps their exact
+/// bytes, as a dead letter does (`auditrecv.raw_base64`; `event.original` holds their text).
+fn keep_exact_bytes(mut doc: Obj, event: &Event<Tag>) -> Obj {
+    if event.complete == Complete::Error {
+        if let Some(raw) = exact_input(event) {
+            put_raw(&mut doc, &raw, "linux");
+        }
+    }
+    doc
+}
+
+/// The dead letter of an event: its lines' text and their exact bytes.
+fn linux_dead_letter(event: &Event<Tag>, parties: &Parties, error: &str, received: u64) -> Result<Obj, PyError> {
+    let text = event_lines(event);
+    let raw = exact_input(event);
+    dead_letter_linux_lines(&text, raw.as_deref().unwrap_or(&text), parties, error, received)
 }
 
 /// A document that could not be written for an integer beyond 64 bits (orjson's refusal).
@@ -667,6 +709,30 @@ mod tests {
         assert!(String::from_utf8_lossy(&body[..end]).contains(original));
         assert!(matches!(placed[1].outcome, Outcome::Placed { .. }));
         assert_eq!((kept.dead_letters, written.dead_letters), (0, 0));
+    }
+
+    #[test]
+    fn an_undecodable_line_keeps_its_exact_bytes() {
+        // the byte 0xff and the four characters \xff: one text, two inputs, kept apart by their bytes
+        let lines: [&[u8]; 2] = [b"not an audit line \xff", b"not an audit line \\xff"];
+        let (source, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
+        let docs = kept.add(&lines, &[1], &ids, &source, None);
+        let mut body = Body::new(&naming, 0);
+        let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
+        let json = |o: &Outcome| match o {
+            Outcome::Doc(doc) => String::from_utf8(doc.to_json().unwrap()).unwrap(),
+            other => panic!("no document: {other:?}"),
+        };
+        let (invalid, escaped) = (json(&docs[0].outcome), json(&docs[1].outcome));
+        for doc in [&invalid, &escaped] {
+            assert!(doc.contains(r#""original":"not an audit line \\xff""#), "{doc}");
+        }
+        assert!(invalid.contains(r#""raw_base64":"bm90IGFuIGF1ZGl0IGxpbmUg/w==","raw_kind":"linux""#), "{invalid}");
+        assert!(!escaped.contains("raw_base64"), "{escaped}");
+        // written into a body, the same document
+        let body = body.into_bytes();
+        let Outcome::Placed { start, end, .. } = placed[0].outcome else { panic!("not placed: {:?}", placed[0]) };
+        assert!(String::from_utf8_lossy(&body[start..end]).ends_with(&format!("{invalid}\n")));
     }
 
     #[test]
