@@ -179,7 +179,8 @@ impl LinuxBuilder {
             if self.record_clock {
                 if let Some(t) = &record.time_ns {
                     let seconds = t.to_f64() / 1e9;
-                    if seconds > self.clock {
+                    // a time beyond any float would stop the clock for good: it does not move it
+                    if seconds.is_finite() && seconds > self.clock {
                         self.clock = seconds;
                     }
                 }
@@ -243,7 +244,7 @@ impl LinuxBuilder {
         let (Some(tag), false) = (first, event.complete == Complete::OrphanEoe || !self.fast_limits(event)) else {
             return self.built_and_placed(event, body);
         };
-        if event.records.iter().any(|r| r.error == Some("header number too long")) || exact_input(event).is_some() {
+        if exact_input(event).is_some() {
             return self.built_and_placed(event, body);
         }
         let parties: &Parties = &self.senders[tag.sender];
@@ -403,9 +404,6 @@ impl LinuxBuilder {
         received: u64,
         check_unencodable: bool,
     ) -> Result<(Obj, bool), Fallback> {
-        if event.records.iter().any(|r| r.error == Some("header number too long")) {
-            return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
-        }
         let mapped = match self.schema {
             Schema::Ecs => linux_to_ecs(event, parties, received),
             Schema::V1 => linux_to_v1(event, &parties.source.peer, received).map_err(WriteError::Map),
