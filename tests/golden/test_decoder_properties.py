@@ -502,6 +502,26 @@ def test_pids_beyond_a_long_are_left_out(schema: Schema) -> None:
         assert (fields["pid"], fields["ppid"]) == ("9223372036854775808", "-9223372036854775809")
 
 
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize(("kind", "payload"), FAR_FUTURE, ids=["linux", "bsm"])
+def test_a_time_beyond_what_timestamp_holds_is_the_arrival_time(
+    kind: RecordKind, payload: bytes, schema: Schema
+) -> None:
+    """@timestamp is date_nanos (up to 2262-04-11): a later time (year 5492 here; beyond 9999 it was a dead
+    letter saying `internal error: ValueError('year ... is out of range')`, before that the engine refused
+    the document) gives way to the arrival time, the document is tagged value_out_of_range and keeps the
+    input where the time is (ECS event.original; BSM v1 auditrecv.raw_base64, Linux v1 records[])."""
+    (doc,) = exact_documents(kind, [payload], schema)
+    assert doc["@timestamp"] == "2023-11-14T22:13:20.123456789Z" and doc["tags"] == ["value_out_of_range"]
+    if schema == "ecs":
+        assert _get(doc, "event.original") == (payload.hex() if kind == "bsm" else payload.decode())
+        assert _get(doc, "event.kind") == "event"
+    elif kind == "bsm":
+        assert kept_raw(doc) == payload and not is_dead_letter(doc)
+    else:
+        assert doc["records"][0]["type"] == "SYSCALL"
+
+
 def test_a_huge_record_type_number_is_kept_exactly_in_auditd_records() -> None:
     """auditd.records is flattened (leaves are keywords): a type number beyond 64 bits is an exact number there."""
     (doc,) = exact_documents("linux", [b"type=UNKNOWN[99999999999999999999999] msg=audit(1.000:1): x=1"], "ecs")

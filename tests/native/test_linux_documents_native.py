@@ -13,6 +13,7 @@ Generated and mutated lines (hypothesis), which no recording holds, keep the inv
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
@@ -234,11 +235,14 @@ def test_huge_events_over_the_limits(schema: Schema) -> None:
 
 
 def test_stats_count_dead_letters_as_the_pipeline() -> None:
-    """A time past year 9999 makes the Python mapper raise: a dead letter, counted as DocumentBuilder counts it."""
-    line = b"type=SYSCALL msg=audit(253402300800.000:1): syscall=1"
-    builder = native_builder("ecs", {}, True, None)
+    """A v1 session id that is a digit but no decimal (a superscript) makes the Python mapper raise: a dead
+    letter with the line's exact bytes, counted as DocumentBuilder counts it."""
+    line = "type=SYSCALL msg=audit(1.000:1): syscall=1 ses=\u00b2 comm=".encode() + b"\xff"
+    builder = native_builder("auditrecv-v1", {}, True, None)
     (row,) = builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
-    assert orjson.loads(row[1] or b"")["error"]["message"].startswith("internal error: ValueError('year 10000")
+    letter = orjson.loads(row[1] or b"")
+    assert letter["error"]["message"].startswith('internal error: ValueError("invalid literal for int()')
+    assert base64.b64decode(letter["auditrecv"]["raw_base64"]) == line
     # DocumentBuilder's Python counters for the same line, before the switch
     assert builder.stats() == {"linux_lines": 1, "linux_events": 1, "dead_letters": 1}
 

@@ -215,6 +215,7 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch, limits: Limits) -> (R
         Schema::V1 => bsm_to_v1(&rec, &batch.parties.source.peer, received_ns),
     };
     let doc = doc.map(|doc| keep_damaged_payload(doc, &rec, payload, batch.schema));
+    let doc = doc.map(|doc| keep_out_of_range_time(doc, &rec, payload, batch.schema));
     let doc = match doc {
         Err(MapError::Internal(e)) => {
             let error = format!("internal error: {}", e.0);
@@ -234,6 +235,24 @@ fn keep_damaged_payload(mut doc: Obj, rec: &crate::bsm::Record<'_>, payload: &[u
     }
     match schema {
         Schema::Ecs if rec.raw.len() != payload.len() => doc.put("event.original", crate::json::hex_string(payload)),
+        Schema::Ecs => {}
+        Schema::V1 => put_raw(&mut doc, payload, "bsm"),
+    }
+    doc
+}
+
+/// A record whose time is beyond what `@timestamp` (date_nanos) holds is mapped at its arrival time: the
+/// document is tagged `value_out_of_range` and keeps the record's bytes (ECS `event.original`, hex; v1
+/// `auditrecv.raw_base64`), where its time is.
+fn keep_out_of_range_time(mut doc: Obj, rec: &crate::bsm::Record<'_>, payload: &[u8], schema: Schema) -> Obj {
+    if rec.time_ns.is_none_or(|t| t <= super::linux::LATEST_DATE_NS) {
+        return doc;
+    }
+    doc.add_unique("tags", [Some(Value::from(super::linux::OUT_OF_RANGE_TAG))]);
+    match schema {
+        Schema::Ecs if doc.get_path("event.original").is_none() => {
+            doc.put("event.original", crate::json::hex_string(payload))
+        }
         Schema::Ecs => {}
         Schema::V1 => put_raw(&mut doc, payload, "bsm"),
     }

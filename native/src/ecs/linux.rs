@@ -661,9 +661,21 @@ fn has_user_msg(facts: Option<&Facts<'_>>) -> bool {
 /// The document's time: the event's, else the arrival time.
 pub fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyError> {
     match &event.time_ns {
-        Some(Num::Small(v)) => iso_ns(*v),
-        Some(Num::Huge(_)) => iso_ns(u128::MAX),
-        None => iso_ns(u128::from(received_ns)),
+        Some(Num::Small(v)) if *v <= LATEST_DATE_NS => iso_ns(*v),
+        // beyond what @timestamp (date_nanos) holds: the arrival time stands for it (value_out_of_range)
+        _ => iso_ns(u128::from(received_ns)),
+    }
+}
+
+/// The latest time a `date_nanos` field (`@timestamp`) holds, in ns: 2262-04-11T23:47:16.854775807Z.
+pub const LATEST_DATE_NS: u128 = i64::MAX as u128;
+
+/// Whether the event's time is beyond what `@timestamp` holds ([`event_time`] then gives the arrival time).
+fn time_out_of_range(event: &Event<impl Sized>) -> bool {
+    match &event.time_ns {
+        Some(Num::Small(v)) => *v > LATEST_DATE_NS,
+        Some(Num::Huge(_)) => true,
+        None => false,
     }
 }
 
@@ -767,6 +779,7 @@ fn holds_out_of_range(
 ) -> bool {
     event_serial.serial.as_ref().is_some_and(|s| !num_fits_long(s))
         || [pid, ppid, argc].into_iter().flatten().any(|n| !fits_long(n))
+        || time_out_of_range(event_serial)
 }
 
 /// The event's raw lines, one per record, as `event.original` holds them.
@@ -2010,6 +2023,9 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
         .collect();
     doc.push("records", Value::List(records));
     leave_out_out_of_range(&mut doc);
+    if time_out_of_range(event) {
+        doc.add_unique("tags", [Some(Value::from(OUT_OF_RANGE_TAG))]);
+    }
     Ok(doc)
 }
 
