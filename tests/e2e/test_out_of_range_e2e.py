@@ -1,8 +1,9 @@
 """Records that once could not be indexed, through `auditrecv import` into the REAL engine (tests/golden/README.md,
 the fixed known bugs): an integer beyond 64 bits (a Linux serial and pids beyond a long, a huge record type
-number, a BSM file token's far-future time), a line that is not valid UTF-8 (its bytes kept), bytes after a
-trail's record (a dead letter with them). Each is one searchable document of the main index, counted there,
-none in the dead-letter index (the sink's serialization_error or the engine's mapping errors)."""
+number, a BSM file token's far-future time), a time beyond what @timestamp holds, a line that is not valid
+UTF-8 (its bytes kept), bytes after a trail's record (a dead letter with them). Each is one searchable
+document of the main index, counted there, none in the dead-letter index (the sink's serialization_error or
+the engine's mapping errors)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ LINUX_LINES = [
     b"type=SYSCALL msg=audit(1700000000.123:99999999999999999999): arch=c000003e syscall=59 success=yes exit=0",
     b"type=SYSCALL msg=audit(1700000000.124:7): arch=c000003e syscall=59 success=yes exit=0 "
     b"pid=9223372036854775808 ppid=-9223372036854775809",
+    b"type=SYSCALL msg=audit(111170021493.977:10): arch=c000003e syscall=59 success=yes exit=0",  # year 5492
     b"type=UNKNOWN[99999999999999999999999] msg=audit(1700000000.125:8): x=1",
     b"type=SYSCALL msg=audit(1700000000.126:9): arch=c000003e syscall=59 success=yes exit=0 pid=42",
 ]
@@ -65,7 +67,7 @@ async def test_once_unindexable_records_are_searchable_documents(search_engine: 
         )  # the far record, the glued one and its EXTRA
         assert await asyncio.to_thread(search_engine.count, index + "-dlq-*") == 0
         tagged = await asyncio.to_thread(search_engine.search, main, {"term": {"tags": "value_out_of_range"}})
-        assert sorted(d["event"]["original"] for d in tagged) == sorted(line.decode() for line in LINUX_LINES[1:3])
+        assert sorted(d["event"]["original"] for d in tagged) == sorted(line.decode() for line in LINUX_LINES[1:4])
         assert all("sequence" not in d["event"] for d in tagged if "99999999999999999999" in d["event"]["original"])
         # the huge type number is a keyword leaf of auditd.records (flattened), searchable as its digits
         (unknown,) = await asyncio.to_thread(
