@@ -149,6 +149,9 @@ def decode_files(
         except OSError as exc:
             print(f"auditrecv: {name}: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
+        except Exception as exc:  # a bug in the core: one line for the file, then the next file
+            print(f"auditrecv: {name}: decoding stopped: {_describe(exc)}", file=sys.stderr)
+            failed += 1
     out.flush()
     return 1 if failed else 0
 
@@ -229,7 +232,12 @@ def _decode_raw_native(name: str, out: IO[bytes]) -> int:
     if kind == "bsm":
         lines = []
         for offset, payload in bsm_records(data):
-            line, errors = _native.bsm_decode_raw(payload, offset, max_tokens=_NO_CAP, max_array_items=_NO_CAP)
+            try:
+                line, errors = _native.bsm_decode_raw(payload, offset, max_tokens=_NO_CAP, max_array_items=_NO_CAP)
+            except Exception as exc:  # one record the core cannot write: say so, go on
+                failed += 1
+                print(f"auditrecv: {name}: offset {offset}: record not written: {_describe(exc)}", file=sys.stderr)
+                continue
             lines.append(line)
             if errors:
                 failed += 1
@@ -295,6 +303,12 @@ def _decode_bsm_native(
             lines.append(doc + b"\n")
         out.write(b"".join(lines))
     return failed
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line for the user: its type and message, no traceback."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 _UNENCODABLE = "document not written: it holds an integer beyond 64 bits, which JSON engines refuse"

@@ -284,6 +284,24 @@ impl JsonWriter {
         Ok(())
     }
 
+    /// An integer of any size, written exactly: for output read by people and tools rather than an
+    /// engine (`decode --raw`, fields stored but not indexed as numbers), where JSON sets no limit and
+    /// Python's `json` reads it back exactly.
+    pub fn exact_u128(&mut self, v: u128) {
+        match u64::try_from(v) {
+            Ok(v) => self.u64(v),
+            Err(_) => self.buf.extend_from_slice(v.to_string().as_bytes()),
+        }
+    }
+
+    /// [`JsonWriter::exact_u128`] for a signed integer.
+    pub fn exact_i128(&mut self, v: i128) {
+        match i64::try_from(v) {
+            Ok(v) => self.i64(v),
+            Err(_) => self.buf.extend_from_slice(v.to_string().as_bytes()),
+        }
+    }
+
     #[inline]
     pub fn str(&mut self, s: &str) {
         let bytes = s.as_bytes();
@@ -531,6 +549,27 @@ mod tests {
         });
         assert_eq!(w.buf, b"18446744073709551616 -18446744073709551617");
         assert!(!big_integers_allowed());
+    }
+
+    #[test]
+    fn exact_integers_are_written_whatever_their_size() {
+        let mut w = JsonWriter::with_capacity(8);
+        w.begin_arr();
+        for v in [0, u128::from(u64::MAX), 1 << 64, u128::MAX] {
+            w.item();
+            w.exact_u128(v);
+        }
+        for v in [i128::MIN, -(1 << 64) - 1, i128::from(i64::MIN), -1] {
+            w.item();
+            w.exact_i128(v);
+        }
+        w.end_arr();
+        let expected = format!(
+            "[0,18446744073709551615,18446744073709551616,{},{},-18446744073709551617,-9223372036854775808,-1]",
+            u128::MAX,
+            i128::MIN
+        );
+        assert_eq!(String::from_utf8(w.buf).unwrap(), expected);
     }
 
     use super::*;

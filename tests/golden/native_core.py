@@ -64,8 +64,13 @@ def build_documents(
             # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
             raise TypeError(why.removeprefix("unencodable: "))
         assert doc is not None, why  # nothing else is handed back
-        lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
+        lines.append(document_line(doc_id, doc))
     return lines
+
+
+def document_line(doc_id: str, doc: bytes) -> bytes:
+    """``{"_id", "_source"}`` as one line, keys sorted, numbers exact (see `sorted_line`)."""
+    return sorted_line(b'{"_id":%s,"_source":%s}' % (orjson.dumps(doc_id), doc))
 
 
 def decode_raw(kind: RecordKind, records: Sequence[tuple[int, bytes]], *, label: str) -> list[bytes]:
@@ -75,10 +80,19 @@ def decode_raw(kind: RecordKind, records: Sequence[tuple[int, bytes]], *, label:
     """
     if kind != "bsm":
         out = _native.linux_decode_raw([line for _, line in records], label)
-        return [dumps(orjson.loads(line), sort_keys=True) for line in out.splitlines()]
-    return [
-        dumps(orjson.loads(_native.bsm_decode_raw_json(payload, offset)), sort_keys=True) for offset, payload in records
-    ]
+        return [sorted_line(line) for line in out.splitlines()]
+    return [sorted_line(_native.bsm_decode_raw_json(payload, offset)) for offset, payload in records]
+
+
+def sorted_line(line: bytes) -> bytes:
+    """One JSON line with its keys sorted, its numbers exact: `decode --raw` writes integers beyond 64 bits
+    exactly (a far-future time in ns), which orjson reads as floats and cannot write; `json` does both."""
+    value = json.loads(line)
+    try:
+        return dumps(value, sort_keys=True)
+    except TypeError:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return text.encode() + b"\n"
 
 
 def sniff_kind(head: bytes) -> RecordKind | None:
@@ -113,7 +127,7 @@ def _linux_documents(
     lines: list[bytes] = []
     for doc_id, doc, _ids, why, _event, _received in rows:
         if doc is not None:
-            lines.append(dumps({"_id": doc_id, "_source": orjson.loads(doc)}, sort_keys=True))
+            lines.append(document_line(doc_id, doc))
         elif why is not None and why.startswith("unencodable: "):
             # what `auditrecv decode` does with such a document: orjson refuses it (README known bug)
             raise TypeError(why.removeprefix("unencodable: "))

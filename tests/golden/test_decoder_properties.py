@@ -212,12 +212,10 @@ def linux_payloads() -> st.SearchStrategy[bytes]:
 # ------------------------------------------------------------------------------------------ the checks
 
 
-# Known bugs that make the implementation raise (the Python one did, the native core does too), each
-# reproduced by a strict xfail test below (test_far_future_times_in_raw_output,
-# test_integers_beyond_64_bits_in_documents): examples that hit one are set aside, so that the properties
-# go on finding new ones (as tests/fuzz does with its saved regressions).
-# orjson refuses integers beyond 64 bits, and a time in ns or a serial beyond them reaches the output as such.
-KNOWN_CRASHES = {("TypeError", "Integer exceeds 64-bit range")}
+# Known bugs that make the implementation raise, each reproduced by a strict xfail test below: examples that
+# hit one are set aside, so that the properties go on finding new ones (as tests/fuzz does with its saved
+# regressions). None today (integers beyond 64 bits, once orjson's TypeError, are written or left out).
+KNOWN_CRASHES: set[tuple[str, str]] = set()
 
 
 def is_known_crash(exc: BaseException) -> bool:
@@ -240,6 +238,15 @@ def run(kind: RecordKind, payloads: Sequence[bytes], schema: Schema, **overrides
         raise
 
 
+def canonical(value: Any) -> bytes:
+    """A JSON value as one line, keys sorted, as orjson writes it; integers beyond 64 bits (which orjson
+    refuses) exactly, where the documents hold some (a BSM file token's far-future time in bsm.tokens)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
 def parsed_documents(lines: Sequence[bytes]) -> list[tuple[str, dict[str, Any]]]:
     """Each line as (document id, document), checking it is one canonical JSON object per line."""
     docs = []
@@ -247,7 +254,7 @@ def parsed_documents(lines: Sequence[bytes]) -> list[tuple[str, dict[str, Any]]]
         assert line.endswith(b"\n") and line.count(b"\n") == 1, line[:200]
         text = line.decode("utf-8")  # strict: no lone surrogates, no invalid bytes
         value = json.loads(text)
-        assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE) == line
+        assert canonical(value) == line
         assert isinstance(value, dict) and set(value) == {"_id", "_source"}, line[:200]
         doc_id, source = value["_id"], value["_source"]
         assert isinstance(doc_id, str) and ID_RE.match(doc_id), doc_id
@@ -334,12 +341,9 @@ def test_bsm_records_keep_the_invariants(payloads: list[bytes], schema: Schema) 
             assert kept_raw(doc) == payload and _get(doc, "auditrecv.raw_kind") == "bsm"
             assert _get(doc, "event.kind") == "pipeline_error"
         elif schema == "ecs" and "decode_error" in (doc.get("tags") or []):
-            original = bytes.fromhex(_get(doc, "event.original"))
-            if original != payload:  # only the known gap of test_bytes_after_a_bsm_records_end_are_kept
-                left_out = f"{len(payload) - len(original)} bytes after the record end"
-                assert payload.startswith(original) and left_out in _get(doc, "event.reason"), (
-                    "a damaged record keeps its bytes"
-                )
+            assert bytes.fromhex(_get(doc, "event.original")) == payload, "a damaged record keeps its bytes"
+        elif schema == "auditrecv-v1" and doc.get("decode_errors"):
+            assert kept_raw(doc) == payload and _get(doc, "auditrecv.raw_kind") == "bsm"
     check_raw("bsm", payloads)
 
 
@@ -349,14 +353,14 @@ def test_linux_lines_keep_the_invariants(lines: list[bytes], schema: Schema) -> 
     docs = parsed_documents(_deterministic("linux", lines, schema))
     assert len(docs) <= len(lines), "a line is in one document at most"
     ids_ignore_arrival_and_receiver("linux", lines, schema)
-    # Linux keeps the lines' text, invalid UTF-8 as \xNN escapes (the known gap of
-    # test_an_undecodable_linux_line_keeps_its_bytes), so that is what a dead letter is checked for
-    texts = [line.decode("utf-8", "backslashreplace").rstrip("\r\n") for line in lines]
+    # a dead letter keeps its lines' bytes (or, where a resent line was dropped from the event, their text
+    # with invalid UTF-8 as \xNN escapes)
+    kept_forms = [form for line in lines for form in (line, line.decode("utf-8", "backslashreplace").encode())]
     for _, doc in docs:
         if is_dead_letter(doc):
             raw = kept_raw(doc)
             assert raw is not None and _get(doc, "auditrecv.raw_kind") == "linux"
-            assert any(text in raw.decode("utf-8", "surrogateescape") for text in texts), raw[:200]
+            assert any(form.rstrip(b"\r\n") in raw for form in kept_forms), raw[:200]
     check_raw("linux", lines)
 
 
@@ -387,29 +391,37 @@ def test_an_undecodable_linux_line_is_kept_in_a_document(line: str, schema: Sche
         assert doc["records"] == [{"type": "", "raw": line}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (tests/golden/README.md): an undecodable Linux line keeps only its text, with invalid "
-    "UTF-8 written as \\xNN escapes, not its bytes: b'\\xff' and the four characters '\\xff' give one document",
-)
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_an_undecodable_linux_line_keeps_its_bytes(schema: Schema) -> None:
+    """Its text (invalid UTF-8 as \\xNN escapes) where it always was, and its exact bytes in
+    auditrecv.raw_base64 when it is not valid UTF-8, so that b'\\xff' and the four characters '\\xff' give
+    two documents (once the same one, only the ids differing)."""
     invalid_utf8, escaped_text = b"not an audit line \xff", b"not an audit line \\xff"
     (_, first), (_, second) = (parsed_documents(run("linux", [raw], schema))[0] for raw in (invalid_utf8, escaped_text))
-    assert first != second
+    text = "not an audit line \\xff"
+    if schema == "ecs":
+        assert _get(first, "event.original") == _get(second, "event.original") == text
+        assert _get(first, "event.kind") == _get(second, "event.kind") == "pipeline_error"
+    else:
+        assert first["records"] == second["records"] == [{"type": "", "raw": text}]
+    assert kept_raw(first) == invalid_utf8 and _get(first, "auditrecv.raw_kind") == "linux"
+    assert kept_raw(second) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (tests/golden/README.md): bytes after a BSM record's end (its header's length, or a "
-    "second header found inside it) are reported ('N bytes after the record end') but left out of the document",
-)
-def test_bytes_after_a_bsm_records_end_are_kept() -> None:
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_bytes_after_a_bsm_records_end_are_kept(schema: Schema) -> None:
+    """A payload running past its header's length keeps every byte in its document (a record glued to it is
+    in no other document): ECS event.original (hex), v1 auditrecv.raw_base64 (v1 once kept no raw bytes)."""
     record = b.record(b.header32(1, 1_700_000_000, 0, version=2), b.return32(0, 0), trailer=True)
     payload = record + b"EXTRA"
-    ((_, doc),) = parsed_documents(run("bsm", [payload], "ecs"))
-    assert "decode_error" in doc["tags"]
-    assert _get(doc, "event.original") == payload.hex()
+    ((_, doc),) = parsed_documents(run("bsm", [payload], schema))
+    if schema == "ecs":
+        assert "decode_error" in doc["tags"] and "5 bytes after the record end" in _get(doc, "event.reason")
+        assert _get(doc, "event.original") == payload.hex()
+    else:
+        assert any("5 bytes after the record end" in e for e in doc["decode_errors"])
+        assert kept_raw(doc) == payload and _get(doc, "auditrecv.raw_kind") == "bsm"
+        assert not is_dead_letter(doc)
 
 
 FAR_FUTURE = [
@@ -418,43 +430,103 @@ FAR_FUTURE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known bug (tests/golden/README.md): `decode --raw` raises 'Integer exceeds 64-bit range' when a "
-    "record's time in ns does not fit 64 bits (Linux audit(SEC...) from about year 2554, BSM header64 seconds)",
+@pytest.mark.parametrize(
+    ("kind", "payload", "time_ns"),
+    [(*FAR_FUTURE[0], 111170021493977000000), (*FAR_FUTURE[1], 2**40 * 10**9)],
+    ids=["linux", "bsm"],
 )
-@pytest.mark.parametrize(("kind", "payload"), FAR_FUTURE, ids=["linux", "bsm"])
-def test_far_future_times_in_raw_output(kind: RecordKind, payload: bytes) -> None:
+def test_far_future_times_in_raw_output(kind: RecordKind, payload: bytes, time_ns: int) -> None:
+    """`decode --raw` is read by people and tools, not an engine: a time in ns beyond 64 bits is an exact
+    JSON number (once a TypeError that ended the whole `decode --raw`)."""
     ((line),) = decode_raw(kind, [(1, payload)], label="far-future")
-    assert isinstance(json.loads(line), dict)
+    assert json.loads(line)["time_ns"] == time_ns
 
 
 # Integers beyond 64 bits inside documents: a BSM file token (0x78) inside a record, its 64-bit seconds at 2**40
 # (the token's time_ns needs 70 bits), and a Linux serial beyond 2**64 (ECS event.sequence).
-BIG_INTEGERS = [
-    ("bsm", b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True), "ecs"),
-    (
-        "bsm",
-        b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True),
-        "auditrecv-v1",
-    ),
-    ("linux", b"type=SYSCALL msg=audit(1700000000.123:99999999999999999999): syscall=59 success=yes exit=0", "ecs"),
-]
+FILE_TOKEN_AT_2_40 = b.record(b.header32(1, 1_700_000_000, 0, version=2), b.file64(2**40, 0, "/x"), trailer=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known bug (tests/golden/README.md): a document holding an integer beyond 64 bits (a BSM file "
-    "token's time_ns, a Linux serial) cannot be serialized: `auditrecv decode` raises 'Integer exceeds 64-bit range'",
-)
-@pytest.mark.parametrize(("kind", "payload", "schema"), BIG_INTEGERS, ids=["bsm-ecs", "bsm-v1", "linux-ecs"])
-def test_integers_beyond_64_bits_in_documents(kind: RecordKind, payload: bytes, schema: Schema) -> None:
+def exact_documents(kind: RecordKind, payloads: Sequence[bytes], schema: Schema) -> list[dict[str, Any]]:
+    """The documents' `_source`, read with `json` (exact integers: orjson reads those beyond 64 bits as floats)."""
     lines = build_documents(
-        kind, [payload], schema=schema, received_ns=GOLDEN_RECEIVED_NS, host=GOLDEN_HOST, observer=golden_observer()
+        kind, payloads, schema=schema, received_ns=GOLDEN_RECEIVED_NS, host=GOLDEN_HOST, observer=golden_observer()
     )
-    assert len(parsed_documents(lines)) == 1
+    return [json.loads(line)["_source"] for line in lines]
+
+
+@pytest.mark.parametrize(("schema", "tokens"), [("ecs", "bsm.tokens"), ("auditrecv-v1", "other_tokens")])
+def test_a_file_tokens_time_beyond_64_bits_is_kept_exactly(schema: Schema, tokens: str) -> None:
+    """bsm.tokens (flattened: leaves are keywords; ES 7: not indexed) and v1 other_tokens (not indexed) hold
+    the token as decoded, its time_ns an exact JSON number; the document is indexed as any other (it once
+    could not be written at all)."""
+    (doc,) = exact_documents("bsm", [FILE_TOKEN_AT_2_40], schema)
+    assert _get(doc, tokens) == [
+        {"token": "file", "id": 0x78, "sec": 2**40, "subsec": 0, "time_ns": 2**40 * 10**9, "name": "/x"}
+    ]
+    assert "tags" not in doc
+
+
+BIG_SERIAL_LINE = b"type=SYSCALL msg=audit(1700000000.123:99999999999999999999): syscall=59 success=yes exit=0"
+BIG_PIDS_LINE = (
+    b"type=SYSCALL msg=audit(1700000000.123:7): arch=c000003e syscall=59 success=yes exit=0 "
+    b"pid=9223372036854775808 ppid=-9223372036854775809"
+)
+
+
+def test_a_serial_beyond_a_long_is_left_out_of_the_sequence_fields() -> None:
+    """event.sequence and auditd.sequence are longs: a serial beyond them is left out, the document tagged
+    value_out_of_range and the event's line kept in event.original (the serial is nowhere else); the document
+    is indexed as any other (it once could not be written at all)."""
+    (doc,) = exact_documents("linux", [BIG_SERIAL_LINE], "ecs")
+    assert _get(doc, "event.sequence") is None and _get(doc, "auditd.sequence") is None
+    assert doc["tags"] == ["value_out_of_range"]
+    assert _get(doc, "event.original") == BIG_SERIAL_LINE.decode()
+    assert _get(doc, "event.kind") == "event" and _get(doc, "auditd.data.syscall") == "59"
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_pids_beyond_a_long_are_left_out(schema: Schema) -> None:
+    """process.pid / process.parent.pid (ECS) and subject.pid (v1) are longs: a value beyond them is left out
+    and the document tagged; the text stays in auditd.data / auditd.records (v1: records[].fields)."""
+    (doc,) = exact_documents("linux", [BIG_PIDS_LINE], schema)
+    assert doc["tags"] == ["value_out_of_range"]
+    if schema == "ecs":
+        assert _get(doc, "process.pid") is None and _get(doc, "process.parent") is None
+        assert _get(doc, "auditd.data.pid") == "9223372036854775808"
+        assert _get(doc, "auditd.data.ppid") == "-9223372036854775809"
+        assert _get(doc, "event.sequence") == 7 and _get(doc, "event.original") == BIG_PIDS_LINE.decode()
+    else:
+        assert "pid" not in doc["subject"]
+        fields = doc["records"][0]["fields"]
+        assert (fields["pid"], fields["ppid"]) == ("9223372036854775808", "-9223372036854775809")
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize(("kind", "payload"), FAR_FUTURE, ids=["linux", "bsm"])
+def test_a_time_beyond_what_timestamp_holds_is_the_arrival_time(
+    kind: RecordKind, payload: bytes, schema: Schema
+) -> None:
+    """@timestamp is date_nanos (up to 2262-04-11): a later time (year 5492 here; beyond 9999 it was a dead
+    letter saying `internal error: ValueError('year ... is out of range')`, before that the engine refused
+    the document) gives way to the arrival time, the document is tagged value_out_of_range and keeps the
+    input where the time is (ECS event.original; BSM v1 auditrecv.raw_base64, Linux v1 records[])."""
+    (doc,) = exact_documents(kind, [payload], schema)
+    assert doc["@timestamp"] == "2023-11-14T22:13:20.123456789Z" and doc["tags"] == ["value_out_of_range"]
+    if schema == "ecs":
+        assert _get(doc, "event.original") == (payload.hex() if kind == "bsm" else payload.decode())
+        assert _get(doc, "event.kind") == "event"
+    elif kind == "bsm":
+        assert kept_raw(doc) == payload and not is_dead_letter(doc)
+    else:
+        assert doc["records"][0]["type"] == "SYSCALL"
+
+
+def test_a_huge_record_type_number_is_kept_exactly_in_auditd_records() -> None:
+    """auditd.records is flattened (leaves are keywords): a type number beyond 64 bits is an exact number there."""
+    (doc,) = exact_documents("linux", [b"type=UNKNOWN[99999999999999999999999] msg=audit(1.000:1): x=1"], "ecs")
+    assert _get(doc, "auditd.records")[0]["type_num"] == 99999999999999999999999
+    assert _get(doc, "event.code") == "99999999999999999999999" and "tags" not in doc
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)

@@ -11,6 +11,7 @@ boundary.
 
 from __future__ import annotations
 
+import json
 import random
 import struct
 from collections.abc import Callable, Iterator
@@ -316,14 +317,10 @@ def test_split_accepts_any_buffer() -> None:
 
 def assert_decoder_invariants(payload: bytes, offset: int = 0) -> None:
     """What every decoded record keeps (an input no recording holds): one JSON line that agrees with the
-    record's bytes, or orjson's TypeError for an integer beyond 64 bits (README known bug)."""
-    try:
-        line = _native.bsm_decode_raw_json(payload, offset)
-    except TypeError as exc:
-        assert "64-bit" in str(exc)
-        return
+    record's bytes (integers beyond 64 bits written exactly)."""
+    line = _native.bsm_decode_raw_json(payload, offset)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
-    rec = orjson.loads(line)
+    rec = json.loads(line)
     assert rec["offset"] == offset and rec["length"] == len(bytes.fromhex(rec["raw"]))
     assert payload.startswith(bytes.fromhex(rec["raw"])) and rec["length"] <= len(payload)
     assert isinstance(rec["tokens"], list) and isinstance(rec["errors"], list)
@@ -350,12 +347,11 @@ def test_property_edited_records_keep_the_invariants(
     assert_decoder_invariants(bytes(payload))
 
 
-def test_integer_beyond_64_bits_fails_as_python_did() -> None:
-    """A header64 with a huge second count: orjson cannot write its time_ns, so ``decode --raw`` raised
-    TypeError with the Python decoder (a known bug, kept identical for now); the native side raises it too."""
+def test_integer_beyond_64_bits_is_written_exactly() -> None:
+    """A header64 with a huge second count: its time_ns is an exact JSON number (``decode --raw`` raised
+    orjson's TypeError with the Python decoder, and the native one until the known bugs were fixed)."""
     payload = B.record(B.header64(1, 2**64 - 1, 0), B.text("t"))
-    with pytest.raises(TypeError, match="64-bit"):
-        _native.bsm_decode_raw_json(payload)
+    assert json.loads(_native.bsm_decode_raw_json(payload))["time_ns"] == (2**64 - 1) * 10**9
 
 
 # ---------------------------------------------------------------- what the native side adds

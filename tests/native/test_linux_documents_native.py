@@ -13,6 +13,7 @@ Generated and mutated lines (hypothesis), which no recording holds, keep the inv
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
@@ -235,25 +236,31 @@ def test_huge_events_over_the_limits(schema: Schema) -> None:
 
 
 def test_stats_count_dead_letters_as_the_pipeline() -> None:
-    """A time past year 9999 makes the Python mapper raise: a dead letter, counted as DocumentBuilder counts it."""
-    line = b"type=SYSCALL msg=audit(253402300800.000:1): syscall=1"
-    builder = native_builder("ecs", {}, True, None)
+    """A v1 session id that is a digit but no decimal (a superscript) makes the Python mapper raise: a dead
+    letter with the line's exact bytes, counted as DocumentBuilder counts it."""
+    line = "type=SYSCALL msg=audit(1.000:1): syscall=1 ses=\u00b2 comm=".encode() + b"\xff"
+    builder = native_builder("auditrecv-v1", {}, True, None)
     (row,) = builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
-    assert orjson.loads(row[1] or b"")["error"]["message"].startswith("internal error: ValueError('year 10000")
+    letter = orjson.loads(row[1] or b"")
+    assert letter["error"]["message"].startswith('internal error: ValueError("invalid literal for int()')
+    assert base64.b64decode(letter["auditrecv"]["raw_base64"]) == line
     # DocumentBuilder's Python counters for the same line, before the switch
     assert builder.stats() == {"linux_lines": 1, "linux_events": 1, "dead_letters": 1}
 
 
-def test_invalid_utf8_keeps_the_text_as_python() -> None:
-    """README known gap: an undecodable line keeps its \\xNN text, so the byte 0xff and the four characters
-    \\xff make the same document; on the pipeline's path (lines parsed from bytes) even the same id."""
+def test_invalid_utf8_keeps_the_text_and_the_bytes() -> None:
+    """An undecodable line keeps its \\xNN text in event.original and, when it is not valid UTF-8, its bytes
+    in auditrecv.raw_base64 and its id: the byte 0xff and the four characters \\xff make two documents
+    (once the same document, even the same id, so the second was taken for a resend of the first)."""
     rows = []
     for line in (b"\xff junk", b"\\xff junk"):
         builder = native_builder("ecs", {}, True, None)
         rows += builder.add([line], received_ns=RECEIVED_NS, source=SOURCES[0].to_dict()) + builder.flush()
     (id1, doc1, *_), (id2, doc2, *_) = rows
-    assert id1 == id2 and doc1 is not None and doc1 == doc2
-    assert orjson.loads(doc1)["event"]["original"] == orjson.loads(doc2)["event"]["original"] == "\\xff junk"
+    assert id1 != id2 and doc1 is not None and doc2 is not None
+    first, second = orjson.loads(doc1), orjson.loads(doc2)
+    assert first["event"]["original"] == second["event"]["original"] == "\\xff junk"
+    assert first["auditrecv"]["raw_base64"] == "/yBqdW5r" and "raw_base64" not in second["auditrecv"]
 
 
 def test_lines_of_several_connections_keep_their_first_lines_source() -> None:

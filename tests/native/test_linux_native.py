@@ -12,6 +12,7 @@ class). Generated and mutated lines, which no recording holds, keep the decoder'
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -300,12 +301,24 @@ def test_outcomes_as_recorded_from_python(group: str) -> None:
     recorded.check(group, GROUPS[group](native_decoder))
 
 
-def test_known_bugs_raise_as_python_did() -> None:
-    """The known gaps of tests/golden/README.md are reproduced, not fixed."""
-    assert native_raw(EDGE_CASES["time beyond 64 bits (known bug)"]) is TypeError
-    assert native_raw(EDGE_CASES["serial beyond 64 bits (known bug)"]) is TypeError
-    assert native_raw(EDGE_CASES["more than 4300 digits"]) is ValueError
-    assert native_raw(EDGE_CASES["time beyond a float"]) is OverflowError
+FAR_TIME_NS, BIG_SERIAL = 111170021493977000000, 2**64
+
+
+def test_integers_beyond_64_bits_are_written_exactly() -> None:
+    """Once a TypeError ending `decode --raw` (orjson's, as Python raised it): now exact JSON numbers."""
+    (far,) = map(json.loads, _native.linux_decode_raw(EDGE_CASES["time beyond 64 bits (known bug)"]).splitlines())
+    (serial,) = map(json.loads, _native.linux_decode_raw(EDGE_CASES["serial beyond 64 bits (known bug)"]).splitlines())
+    assert (far["time_ns"], serial["serial"]) == (FAR_TIME_NS, BIG_SERIAL)
+
+
+def test_header_numbers_python_refused_are_decoded() -> None:
+    """More than 4300 digits (Python's int() raised ValueError) and a time beyond a float (OverflowError) ended
+    all of `decode --raw`: now the first is an error event of its own line, the second an event, and the
+    decoding goes on."""
+    (digits,) = map(json.loads, _native.linux_decode_raw(EDGE_CASES["more than 4300 digits"]).splitlines())
+    assert digits["error"] == "header number too long" and digits["complete"] == "error"
+    (huge,) = map(json.loads, _native.linux_decode_raw(EDGE_CASES["time beyond a float"]).splitlines())
+    assert huge["time_ns"] == int("9" * 400 + "000000000") and huge["serial"] == 1
 
 
 @pytest.mark.parametrize("data", WHOLE_LOGS)
@@ -338,20 +351,16 @@ def _line_lists() -> st.SearchStrategy[list[bytes]]:
     return st.lists(one, min_size=1, max_size=16)
 
 
-KNOWN_RAISES = (TypeError, ValueError, OverflowError)  # what Python raised too (README known gaps)
-
-
 def assert_decoder_invariants(lines: list[bytes]) -> None:
     """What every decoded log keeps (an input no recording holds): one JSON object per event line, each
-    event's records starting as input lines do, the same bytes twice; or one of the exceptions Python raised."""
+    event's records starting as input lines do, the same bytes twice; never an exception (Python raised for
+    integers beyond 64 bits, header numbers of over 4300 digits, times beyond a float)."""
     got = native_raw(lines)
     assert got == native_raw(lines)
-    if not isinstance(got, bytes):
-        assert got in KNOWN_RAISES, got
-        return
+    assert isinstance(got, bytes), got
     texts = {line.decode("utf-8", "backslashreplace") for line in lines}
     for line in got.splitlines():
-        event = orjson.loads(line)
+        event = json.loads(line)  # exact: numbers beyond a double too
         assert isinstance(event, dict) and event["source"] == "t"
         # a record's text starts as an input line does (fragments of a long line are joined to it)
         for record in event["records"]:
@@ -393,11 +402,10 @@ def test_decode_into_writes_the_same_lines(chunk_bytes: int) -> None:
 
 def test_decode_into_errors() -> None:
     good = b"type=USER_LOGIN msg=audit(2.000:2): pid=1\n"
-    bad = good + b"type=SYSCALL msg=audit(111170021493.977:293): syscall=59\n"
+    with_digits = good + b"type=SYSCALL msg=audit(1.977:" + b"9" * 4301 + b"): syscall=59\n"
     pieces: list[bytes] = []
-    with pytest.raises(TypeError):
-        _native.linux_decode_raw_into(bad, pieces.append)
-    assert pieces == [_native.linux_decode_raw(good)]  # what the CLI printed before it crashed
+    assert _native.linux_decode_raw_into(with_digits, pieces.append) == 2  # once a ValueError after the first
+    assert b"".join(pieces) == _native.linux_decode_raw(with_digits)
 
     def refuse(chunk: bytes) -> None:
         raise OSError("disk full")

@@ -151,9 +151,10 @@ def test_dead_letter_keeps_the_raw_bytes_and_says_why() -> None:
     assert doc["tags"] == ["decode_error", "dead_letter"]
     assert doc["host"]["name"] == "cn1.example.com"
     assert doc["observer"]["hostname"] == "rx"
-    # a Linux event the mapper cannot map (a year beyond 9999): a dead letter with the line's text
+    # a time beyond what @timestamp holds (a year beyond 9999 was a dead letter): the arrival time stands for
+    # it, the document tagged, the line's text kept
     line = b"type=SYSCALL msg=audit(253402300800.000:1): comm=\xff"
     ((_, linux),) = linux_documents([line], source=Source("audisp_remote", "192.0.2.9"), observer={}, received_ns=1)
-    assert linux["tags"] == ["decode_error", "dead_letter"]
+    assert linux["tags"] == ["value_out_of_range"] and linux["@timestamp"] == "1970-01-01T00:00:00.000000001Z"
     assert linux["event"]["original"] == "type=SYSCALL msg=audit(253402300800.000:1): comm=\\xff"
     assert linux["host"]["name"] == "192.0.2.9"

@@ -37,7 +37,8 @@ def bsm_decode_raw_json(
     with its offset set to ``offset`` (the record's file position), ``to_dict()``, orjson with a
     newline. Byte-equal to the Python decoder for records within the caps; a record over them keeps
     ``max_tokens`` tokens and ``max_array_items`` items per list and ends with a ``"truncation"``
-    object. Raises TypeError where orjson would (an integer beyond 64 bits), NativePanic on a bug."""
+    object. Integers beyond 64 bits (a far-future time in ns) are exact JSON numbers, which orjson
+    refuses and Python's json reads. Raises NativePanic on a bug."""
 
 def bsm_decode_raw(
     payload: bytes, offset: int = 0, *, max_tokens: int = 1000, max_array_items: int = 10000
@@ -92,9 +93,10 @@ def ecs_bsm_documents(
     ``limit_document`` cut them (a record over the decoder's caps is decoded whole first, as the Python
     decoder did). A record that hits a bug here (a caught panic) becomes a dead letter with its bytes
     (``error.message`` "internal error: native: ..."). ``document`` is None and ``fallback`` says why
-    only for: "unencodable: ..." (the document holds an integer beyond 64 bits, which orjson refuses:
-    ``bsm_unencodable_json`` gives it, for the sink to dead-letter as before) and "native_error: ..." (not
-    even the dead letter could be built).
+    only for: "unencodable: ..." (a guard, no longer made: an integer beyond the long of its field is
+    left out and the document tagged value_out_of_range, or written exactly where the field is not indexed
+    as a number; ``bsm_unencodable_json`` would give it, for the sink to dead-letter) and
+    "native_error: ..." (not even the dead letter could be built).
 
     ``enrichment``, the values enrichment adds, looked up once per sender and batch::
 
@@ -239,9 +241,9 @@ def linux_decode_raw(
     CR/LF removed) or a list of lines (one record each, as ``read_input`` yields them or audisp-remote
     sends them). Returns one JSON line per event (orjson bytes, keys in the Python order, newline
     included) in completion order, ``source`` as each event's ``source``; EOE records of completed
-    events make no line. Raises what the Python decoder raises: TypeError for an integer beyond 64
-    bits (orjson), ValueError for a header number of more than 4300 digits, OverflowError for an
-    event time beyond a float; NativePanic on a bug. Buffers other than bytes are copied first."""
+    events make no line. Integers beyond 64 bits are exact JSON numbers; a header number of more than
+    4300 digits (Python's int() refused it) makes an error event of its line. Raises NativePanic on a
+    bug. Buffers other than bytes are copied first."""
 
 def linux_decode_raw_into(
     data: bytes | bytearray | memoryview,

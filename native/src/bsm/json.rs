@@ -52,7 +52,7 @@ pub fn write_record(w: &mut JsonWriter, rec: &Record<'_>, offset: Option<u64>) -
     w.str_list(&modifier_names(rec.modifier));
     w.key("time_ns");
     match rec.time_ns {
-        Some(t) => w.u128(t)?,
+        Some(t) => w.exact_u128(t),
         None => w.null(),
     }
     w.key("host");
@@ -395,7 +395,7 @@ pub fn write_token_as(w: &mut JsonWriter, tok: &Token, nulls: bool) -> Result<()
             u(w, "sec", *sec);
             u(w, "subsec", *subsec);
             w.key("time_ns");
-            w.u128(*time_ns)?;
+            w.exact_u128(*time_ns);
             s(w, "name", name);
         }
         Token::XObject { xid, xcreator_uid, .. } => {
@@ -448,10 +448,12 @@ mod tests {
     }
 
     #[test]
-    fn huge_time_is_an_error_like_orjson() {
+    fn a_huge_time_is_written_exactly() {
         let mut h = super::super::record::tests::header64(1, u64::MAX, 0, 2, 0);
         h[1..5].copy_from_slice(&26u32.to_be_bytes());
         let rec = decode_record(&h, 0, true, Limits::default());
-        assert_eq!(record_json(&rec, None), Err(crate::json::INTEGER_RANGE));
+        let json = String::from_utf8(record_json(&rec, None).unwrap()).unwrap();
+        // (2^64 - 1) s in ns: beyond 64 bits, exact
+        assert!(json.contains(r#""time_ns":18446744073709551615000000000,"#), "{json}");
     }
 }

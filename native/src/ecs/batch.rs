@@ -12,7 +12,7 @@
 use super::bsm::{MapError, bsm_to_ecs};
 use super::common::{Observer, Parties, Source, civil};
 use super::deadletter::dead_letter_bsm;
-use super::deadletter::holds_unencodable;
+use super::deadletter::{holds_unencodable, put_raw};
 use super::enrich::{Enrichment, enrich, zone_refs};
 use super::ids::document_id;
 use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
@@ -214,6 +214,8 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch, limits: Limits) -> (R
         Schema::Ecs => bsm_to_ecs(&rec, &batch.parties, received_ns),
         Schema::V1 => bsm_to_v1(&rec, &batch.parties.source.peer, received_ns),
     };
+    let doc = doc.map(|doc| keep_damaged_payload(doc, &rec, payload, batch.schema));
+    let doc = doc.map(|doc| keep_out_of_range_time(doc, &rec, payload, batch.schema));
     let doc = match doc {
         Err(MapError::Internal(e)) => {
             let error = format!("internal error: {}", e.0);
@@ -222,6 +224,39 @@ fn mapped(payload: &[u8], received_ns: u64, batch: &Batch, limits: Limits) -> (R
         other => other,
     };
     (doc, tokens, cut)
+}
+
+/// A damaged record's document keeps the whole payload, bytes after the record's end included (a second
+/// record glued to it is in no other document): ECS `event.original` (hex), v1 `auditrecv.raw_base64`
+/// (v1 kept no raw bytes at all).
+fn keep_damaged_payload(mut doc: Obj, rec: &crate::bsm::Record<'_>, payload: &[u8], schema: Schema) -> Obj {
+    if rec.errors.is_empty() {
+        return doc;
+    }
+    match schema {
+        Schema::Ecs if rec.raw.len() != payload.len() => doc.put("event.original", crate::json::hex_string(payload)),
+        Schema::Ecs => {}
+        Schema::V1 => put_raw(&mut doc, payload, "bsm"),
+    }
+    doc
+}
+
+/// A record whose time is beyond what `@timestamp` (date_nanos) holds is mapped at its arrival time: the
+/// document is tagged `value_out_of_range` and keeps the record's bytes (ECS `event.original`, hex; v1
+/// `auditrecv.raw_base64`), where its time is.
+fn keep_out_of_range_time(mut doc: Obj, rec: &crate::bsm::Record<'_>, payload: &[u8], schema: Schema) -> Obj {
+    if rec.time_ns.is_none_or(|t| t <= super::linux::LATEST_DATE_NS) {
+        return doc;
+    }
+    doc.add_unique("tags", [Some(Value::from(super::linux::OUT_OF_RANGE_TAG))]);
+    match schema {
+        Schema::Ecs if doc.get_path("event.original").is_none() => {
+            doc.put("event.original", crate::json::hex_string(payload))
+        }
+        Schema::Ecs => {}
+        Schema::V1 => put_raw(&mut doc, payload, "bsm"),
+    }
+    doc
 }
 
 /// The mapped document of one spooled BSM record (not enriched), cut to `[limits]` as the pipeline's

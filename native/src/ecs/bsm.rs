@@ -171,7 +171,8 @@ fn list_token<'t>(tok: &'t Token, token_name: &str) -> Option<&'t [String]> {
 pub fn bsm_to_ecs(rec: &Record<'_>, parties: &Parties, received_ns: u64) -> Result<Obj, MapError> {
     let cat = categorize(rec);
     let dialect = rec.dialect();
-    let time_ns = rec.time_ns.unwrap_or(u128::from(received_ns));
+    // a time beyond what @timestamp (date_nanos) holds: the arrival time (batch::keep_out_of_range_time)
+    let time_ns = rec.time_ns.filter(|t| *t <= super::linux::LATEST_DATE_NS).unwrap_or(u128::from(received_ns));
     let tokens = &rec.tokens;
 
     let mut event = Obj::with_capacity(16);

@@ -32,10 +32,22 @@ pub fn dead_letter_bsm(raw: &[u8], parties: &Parties, error: &str, received_ns: 
     dead_letter(raw, original, ("bsm", "bsm", "bsm.audit"), parties, error, received_ns)
 }
 
-/// `dead_letter_doc(raw, source, error, "linux", ...)`: the raw lines as text (invalid UTF-8 was
-/// already written as `\xNN` when the lines were read, so `raw_base64` holds that text's bytes).
+/// `dead_letter_doc(raw, source, error, "linux", ...)`: the raw lines as text and their bytes.
 pub fn dead_letter_linux(raw: &[u8], parties: &Parties, error: &str, received_ns: u64) -> Result<Obj, PyError> {
-    let original = String::from_utf8_lossy(raw).into_owned();
+    dead_letter_linux_lines(raw, raw, parties, error, received_ns)
+}
+
+/// [`dead_letter_linux`] of lines read as text (`text`: invalid UTF-8 written as `\xNN`, as the decoder
+/// reads a line) whose exact bytes are `raw` (kept in `auditrecv.raw_base64`, so that the byte 0xff and
+/// the four characters `\xff` stay apart).
+pub fn dead_letter_linux_lines(
+    text: &[u8],
+    raw: &[u8],
+    parties: &Parties,
+    error: &str,
+    received_ns: u64,
+) -> Result<Obj, PyError> {
+    let original = String::from_utf8_lossy(text).into_owned();
     dead_letter(raw, original, ("linux", "auditd", "linux.audit"), parties, error, received_ns)
 }
 

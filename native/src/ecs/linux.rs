@@ -661,9 +661,21 @@ fn has_user_msg(facts: Option<&Facts<'_>>) -> bool {
 /// The document's time: the event's, else the arrival time.
 pub fn event_time(event: &Event<impl Sized>, received_ns: u64) -> Result<String, PyError> {
     match &event.time_ns {
-        Some(Num::Small(v)) => iso_ns(*v),
-        Some(Num::Huge(_)) => iso_ns(u128::MAX),
-        None => iso_ns(u128::from(received_ns)),
+        Some(Num::Small(v)) if *v <= LATEST_DATE_NS => iso_ns(*v),
+        // beyond what @timestamp (date_nanos) holds: the arrival time stands for it (value_out_of_range)
+        _ => iso_ns(u128::from(received_ns)),
+    }
+}
+
+/// The latest time a `date_nanos` field (`@timestamp`) holds, in ns: 2262-04-11T23:47:16.854775807Z.
+pub const LATEST_DATE_NS: u128 = i64::MAX as u128;
+
+/// Whether the event's time is beyond what `@timestamp` holds ([`event_time`] then gives the arrival time).
+fn time_out_of_range(event: &Event<impl Sized>) -> bool {
+    match &event.time_ns {
+        Some(Num::Small(v)) => *v > LATEST_DATE_NS,
+        Some(Num::Huge(_)) => true,
+        None => false,
     }
 }
 
@@ -770,6 +782,69 @@ pub enum WriteError {
 impl From<JsonError> for WriteError {
     fn from(e: JsonError) -> Self {
         WriteError::Unencodable(e)
+    }
+}
+
+/// The tag of a document that leaves out a value beyond the range of the field it belongs in (docs/schema.md).
+pub const OUT_OF_RANGE_TAG: &str = "value_out_of_range";
+
+/// Whether an integer fits a field mapped as `long` (the engines' signed 64 bits).
+fn fits_long(n: &PyInt) -> bool {
+    i64::try_from(n.value).is_ok()
+}
+
+/// [`fits_long`] for a header number (the serial).
+fn num_fits_long(n: &Num) -> bool {
+    matches!(n, Num::Small(v) if i64::try_from(*v).is_ok())
+}
+
+/// Whether an ECS document leaves a value out of a `long` field (`event.sequence`/`auditd.sequence`,
+/// `process.pid`, `process.parent.pid`, `process.args_count`) because it does not fit: the document is
+/// tagged and keeps the event's lines in `event.original` (the serial's text is nowhere else).
+fn holds_out_of_range(
+    event_serial: &Event<impl Sized>,
+    pid: Option<&PyInt>,
+    ppid: Option<&PyInt>,
+    argc: Option<&PyInt>,
+) -> bool {
+    event_serial.serial.as_ref().is_some_and(|s| !num_fits_long(s))
+        || [pid, ppid, argc].into_iter().flatten().any(|n| !fits_long(n))
+        || time_out_of_range(event_serial)
+}
+
+/// The event's raw lines, one per record, as `event.original` holds them.
+fn raw_lines(out: &mut String, records: &[Record]) {
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&r.raw);
+    }
+}
+
+/// v1: every integer that does not fit the `long` its field is mapped as (`return`, `subject.*`) left out,
+/// and the document tagged; the text stays in `records[].fields`.
+fn leave_out_out_of_range(doc: &mut Obj) {
+    fn out_of_range(v: &Value) -> bool {
+        match v {
+            Value::Big(_) | Value::NegativeBig(_) => true,
+            Value::UInt(u) => i64::try_from(*u).is_err(),
+            _ => false,
+        }
+    }
+    fn drop_in(o: &mut Obj) -> bool {
+        let before = o.entries.len();
+        o.entries.retain(|(_, v)| !out_of_range(v));
+        let mut dropped = o.entries.len() != before;
+        for (_, v) in o.entries.iter_mut() {
+            if let Value::Obj(inner) = v {
+                dropped |= drop_in(inner);
+            }
+        }
+        dropped
+    }
+    if drop_in(doc) {
+        doc.add_unique("tags", [Some(Value::from(OUT_OF_RANGE_TAG))]);
     }
 }
 
@@ -1066,6 +1141,14 @@ pub fn write_linux_ecs<T>(
         tags.add_unique("tags", [Cow::Borrowed("lost_events_before")]);
         order.touch(Top::Tags);
     }
+    let args_count = args.as_ref().and(argc.as_ref());
+    if holds_out_of_range(event, pid, process.and_then(|p| p.ppid.as_ref()), args_count) {
+        tags.add_unique("tags", [Cow::Borrowed(OUT_OF_RANGE_TAG)]);
+        order.touch(Top::Tags);
+        if original.is_empty() {
+            raw_lines(&mut original, records);
+        }
+    }
 
     // -- summary
     let sock_port = sa_port.filter(|p| *p > 0 && sa.is_some());
@@ -1177,7 +1260,7 @@ pub fn write_linux_ecs<T>(
                     }
                     None => {}
                 }
-                if let Some(serial) = &event.serial {
+                if let Some(serial) = event.serial.as_ref().filter(|s| num_fits_long(s)) {
                     w.key("sequence");
                     serial.write_json(w)?;
                 }
@@ -1225,11 +1308,11 @@ pub fn write_linux_ecs<T>(
                 group.write(w, &NO_POOL);
             }
             Top::Process => section(w, "process", |w| {
-                if let Some(pid) = pid {
+                if let Some(pid) = pid.filter(|n| fits_long(n)) {
                     w.key("pid");
                     write_int(w, pid)?;
                 }
-                if let Some(ppid) = process.and_then(|p| p.ppid.as_ref()) {
+                if let Some(ppid) = process.and_then(|p| p.ppid.as_ref()).filter(|n| fits_long(n)) {
                     w.key("parent");
                     w.begin_obj();
                     w.key("pid");
@@ -1241,10 +1324,16 @@ pub fn write_linux_ecs<T>(
                 if let Some(args) = &args {
                     w.key("args");
                     w.str_list(args);
-                    w.key("args_count");
                     match &argc {
-                        Some(n) => write_int(w, n)?,
-                        None => w.u64(args.len() as u64),
+                        Some(n) if !fits_long(n) => {} // out of range: left out (value_out_of_range)
+                        Some(n) => {
+                            w.key("args_count");
+                            write_int(w, n)?;
+                        }
+                        None => {
+                            w.key("args_count");
+                            w.u64(args.len() as u64);
+                        }
                     }
                     let command_line = &mut scratch.text;
                     command_line.clear();
@@ -1432,7 +1521,7 @@ impl Auditd<'_> {
             w.key("record_types");
             w.str_list(self.types);
         }
-        if let Some(serial) = &event.serial {
+        if let Some(serial) = event.serial.as_ref().filter(|s| num_fits_long(s)) {
             w.key("sequence");
             serial.write_json(w)?;
         }
@@ -1775,7 +1864,7 @@ fn paths_json(w: &mut JsonWriter, paths: &[PathEntry<'_>]) -> Result<(), JsonErr
                 }
                 PathValue::Int(n) => {
                     w.key_str(k);
-                    w.i128(n.value)?;
+                    w.exact_i128(n.value); // flattened: a keyword, exact whatever its size
                 }
                 PathValue::Null => {}
             }
@@ -1801,7 +1890,7 @@ fn records_json(s: &mut Scratch, records: &[Record], values: &[Option<Vec<Cow<'_
         w.str(&rec.type_name);
         if let Some(n) = &rec.type_num {
             w.key("type_num");
-            n.write_json(w)?;
+            n.write_exact(w); // flattened: a keyword, exact whatever its size
         }
         if let Some(vals) = vals {
             if !rec.fields.is_empty() {
@@ -1980,6 +2069,10 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
         })
         .collect();
     doc.push("records", Value::List(records));
+    leave_out_out_of_range(&mut doc);
+    if time_out_of_range(event) {
+        doc.add_unique("tags", [Some(Value::from(OUT_OF_RANGE_TAG))]);
+    }
     Ok(doc)
 }
 

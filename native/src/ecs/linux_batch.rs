@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason, write_action, write_lines};
-use super::common::{Observer, Parties, Source};
-use super::deadletter::{dead_letter_linux, holds_unencodable};
+use super::common::{Observer, Parties, PyError, Source};
+use super::deadletter::{dead_letter_linux_lines, holds_unencodable, put_raw};
 use super::enrich::{Enrichment, enrich};
 use super::ids::document_id;
 use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
@@ -29,6 +29,8 @@ pub struct Tag {
     /// Index into the builder's senders (one per distinct `Source`).
     pub sender: usize,
     pub received_ns: u64,
+    /// The line as received when it is not valid UTF-8 (its text has `\xNN` escapes instead), else None.
+    pub bytes: Option<Arc<[u8]>>,
 }
 
 /// One completed event's result.
@@ -249,7 +251,8 @@ impl LinuxBuilder {
             if self.record_clock {
                 if let Some(t) = &record.time_ns {
                     let seconds = t.to_f64() / 1e9;
-                    if seconds > self.clock {
+                    // a time beyond any float would stop the clock for good: it does not move it
+                    if seconds.is_finite() && seconds > self.clock {
                         self.clock = seconds;
                     }
                 }
@@ -259,7 +262,8 @@ impl LinuxBuilder {
                     self.clock = seconds;
                 }
             }
-            let tag = Tag { spool_id, sender, received_ns: received };
+            let bytes = matches!(text, Cow::Owned(_)).then(|| Arc::from(*line));
+            let tag = Tag { spool_id, sender, received_ns: received, bytes };
             let _ = self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
         }
         self.assembler.poll(now.unwrap_or(self.clock), &mut events);
@@ -312,7 +316,7 @@ impl LinuxBuilder {
         let (Some(tag), false) = (first, event.complete == Complete::OrphanEoe || !self.fast_limits(event)) else {
             return self.built_and_placed(event, body);
         };
-        if event.records.iter().any(|r| r.error == Some("header number too long")) {
+        if exact_input(event).is_some() {
             return self.built_and_placed(event, body);
         }
         let parties: &Parties = &self.senders[tag.sender];
@@ -374,6 +378,15 @@ impl LinuxBuilder {
     /// The document id of [`linux_id_parts`], its parts put together on the stack (events of a few
     /// short records, nearly all of them), else as `linux_id_parts` makes them.
     fn id_of(&self, event: &Event<Tag>, parties: &Parties) -> String {
+        if let Some(mut exact) = exact_lines(event) {
+            // the lines as received: 0xff and the four characters \xff are two inputs, two documents
+            exact.sort_unstable();
+            let (head, _) = linux_id_parts(event);
+            let mut refs: Vec<&[u8]> = Vec::with_capacity(exact.len() + 1);
+            refs.push(&head);
+            refs.extend(exact);
+            return document_id("linux", &parties.identity, &refs);
+        }
         const FEW: usize = 16;
         let node = event.node.as_deref().unwrap_or("").as_bytes();
         let mut key = [0u8; MSG_ID_ROOM];
@@ -480,7 +493,7 @@ impl LinuxBuilder {
     /// in a guard of its own; handed back only if that fails too.
     fn dead_letter(&self, event: &Event<Tag>, parties: &Parties, received: u64, why: Fallback) -> Outcome {
         let error = dead_letter_reason(&why);
-        match guard(|| dead_letter_linux(&event_lines(event), parties, &error, received)) {
+        match guard(|| linux_dead_letter(event, parties, &error, received)) {
             Ok(Ok(doc)) => Outcome::Doc(Box::new(doc)),
             _ => Outcome::Fallback(why, event_json(event)),
         }
@@ -495,21 +508,17 @@ impl LinuxBuilder {
         received: u64,
         check_unencodable: bool,
     ) -> Result<(Obj, bool, bool), Fallback> {
-        if event.records.iter().any(|r| r.error == Some("header number too long")) {
-            return Err(Fallback::Panicked("a header number of more than 4300 digits".into()));
-        }
         let mapped = match self.schema {
             Schema::Ecs => linux_to_ecs(event, parties, received),
             Schema::V1 => linux_to_v1(event, &parties.source.peer, received).map_err(WriteError::Map),
         };
         let (doc, dead) = match mapped {
-            Ok(doc) => (doc, false),
+            Ok(doc) => (keep_exact_bytes(doc, event), false),
             Err(WriteError::Unencodable(e)) => return Err(Fallback::Unencodable(e.0.to_owned())),
             Err(WriteError::NeedsValues) => return Err(Fallback::Panicked("no enrichment here".into())),
             Err(WriteError::Map(MapError::Internal(e))) => {
                 let error = format!("internal error: {}", e.0);
-                let doc = dead_letter_linux(&event_lines(event), parties, &error, received)
-                    .map_err(|e| Fallback::Panicked(e.0))?;
+                let doc = linux_dead_letter(event, parties, &error, received).map_err(|e| Fallback::Panicked(e.0))?;
                 (doc, true)
             }
         };
@@ -519,13 +528,48 @@ impl LinuxBuilder {
         if !self.fast_limits(event) {
             let json = doc.to_json().map_err(|e| Fallback::Unencodable(e.0.to_owned()))?;
             if !within_limits(&json, &self.doc_limits) {
-                let cut = cut_document(&json, &event_lines(event), "linux", &self.doc_limits)
+                let raw = exact_input(event).unwrap_or_else(|| event_lines(event));
+                let cut = cut_document(&json, &raw, "linux", &self.doc_limits)
                     .ok_or_else(|| Fallback::Panicked("the document could not be cut to [limits]".into()))?;
                 return Ok((cut, dead, true));
             }
         }
         Ok((doc, dead, false))
     }
+}
+
+/// The event's lines as received, joined by newlines, when one of them is not valid UTF-8 (the records
+/// hold their text, with `\xNN` escapes); None when every line is (the records' text is then exact) or
+/// when the lines and the records do not pair up (a resend dropped): the text then stands for them.
+fn exact_input(event: &Event<Tag>) -> Option<Vec<u8>> {
+    exact_lines(event).map(|lines| lines.join(&b'\n'))
+}
+
+/// The event's lines as received, in order, when one of them is not valid UTF-8 ([`exact_input`]).
+fn exact_lines(event: &Event<Tag>) -> Option<Vec<&[u8]>> {
+    if event.tags.iter().all(|t| t.bytes.is_none()) || event.tags.len() != event.records.len() {
+        return None;
+    }
+    let lines = event.records.iter().zip(&event.tags);
+    Some(lines.map(|(record, tag)| tag.bytes.as_deref().unwrap_or(record.raw.as_bytes())).collect())
+}
+
+/// A pipeline_error document (an undecodable line) of lines that are not valid UTF-8 keeps their exact
+/// bytes, as a dead letter does (`auditrecv.raw_base64`; `event.original` holds their text).
+fn keep_exact_bytes(mut doc: Obj, event: &Event<Tag>) -> Obj {
+    if event.complete == Complete::Error {
+        if let Some(raw) = exact_input(event) {
+            put_raw(&mut doc, &raw, "linux");
+        }
+    }
+    doc
+}
+
+/// The dead letter of an event: its lines' text and their exact bytes.
+fn linux_dead_letter(event: &Event<Tag>, parties: &Parties, error: &str, received: u64) -> Result<Obj, PyError> {
+    let text = event_lines(event);
+    let raw = exact_input(event);
+    dead_letter_linux_lines(&text, raw.as_deref().unwrap_or(&text), parties, error, received)
 }
 
 /// A document that could not be written for an integer beyond 64 bits (orjson's refusal).
@@ -742,8 +786,9 @@ mod tests {
     }
 
     #[test]
-    fn integers_beyond_64_bits_are_caught_as_the_document_is_written() {
-        // a serial beyond 64 bits: no document (orjson refuses it), the event's JSON with the integer instead
+    fn a_serial_beyond_64_bits_is_left_out_of_the_sequence_fields() {
+        // event.sequence / auditd.sequence are longs: the serial is left out, the document tagged, its
+        // lines kept in event.original; a document like any other (it was once handed back unencodable)
         let lines: [&[u8]; 4] = [
             b"type=SYSCALL msg=audit(3.000:18446744073709551617): arch=c000003e syscall=1 exit=3",
             b"type=EOE msg=audit(3.000:18446744073709551617): ",
@@ -754,15 +799,17 @@ mod tests {
         let docs = kept.add(&lines, &[1], &ids, &source, None);
         let mut body = Body::new(&naming, 0);
         let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
-        assert_eq!(docs.len(), 2);
-        let Outcome::Fallback(why, Some(json)) = &docs[0].outcome else { panic!("not handed back: {:?}", docs[0]) };
-        assert_eq!(why, &Fallback::Unencodable(INTEGER_RANGE.0.to_owned()));
-        assert!(String::from_utf8_lossy(json).contains("18446744073709551617"));
-        assert_eq!(placed[0], docs[0]);
-        assert!(!placed[0].dead_letter);
-        // nothing of it in the body: the next document starts it
-        let Outcome::Placed { start: 0, end, .. } = placed[1].outcome else { panic!("not placed: {:?}", placed[1]) };
-        assert_eq!(end, body.into_bytes().len());
+        assert_eq!((docs.len(), placed.len()), (2, 2));
+        let Outcome::Doc(doc) = &docs[0].outcome else { panic!("no document: {:?}", docs[0]) };
+        let json = String::from_utf8(doc.to_json().unwrap()).unwrap();
+        assert!(!json.contains("\"sequence\""), "{json}");
+        assert!(json.contains(r#""tags":["value_out_of_range"]"#), "{json}");
+        let original = r#""original":"type=SYSCALL msg=audit(3.000:18446744073709551617): arch=c000003e syscall=1 exit=3\ntype=EOE msg=audit(3.000:18446744073709551617): ""#;
+        assert!(json.contains(original), "{json}");
+        let Outcome::Placed { start: 0, end, .. } = placed[0].outcome else { panic!("not placed: {:?}", placed[0]) };
+        let body = body.into_bytes();
+        assert!(String::from_utf8_lossy(&body[..end]).contains(original));
+        assert!(matches!(placed[1].outcome, Outcome::Placed { .. }));
         assert_eq!((kept.dead_letters, written.dead_letters), (0, 0));
     }
 
@@ -771,7 +818,7 @@ mod tests {
         let lines: [&[u8]; 8] = [
             b"type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 items=0 pid=2 uid=0",
             b"type=EOE msg=audit(1700000000.000:9): ",
-            // an integer beyond 64 bits: handed back with its JSON
+            // an integer beyond 64 bits: a document like any other (left out of its fields, tagged)
             b"type=SYSCALL msg=audit(3.000:18446744073709551617): arch=c000003e syscall=1 exit=3",
             b"type=EOE msg=audit(3.000:18446744073709551617): ",
             // a one-record event then its EOE: an orphan EOE
@@ -786,25 +833,20 @@ mod tests {
         let columns = Columns::of(placed.clone());
         let body = body.into_bytes();
         assert_eq!(placed.len(), 5);
-        let in_body = [&placed[0], &placed[2], &placed[4]];
+        let in_body = [&placed[0], &placed[1], &placed[2], &placed[4]];
         assert_eq!(columns.ids, in_body.iter().map(|b| b.id.clone()).collect::<Vec<_>>());
-        assert_eq!(columns.spool_ids, [vec![0, 1], vec![4], vec![6, 7]]);
-        let json = match &placed[1].outcome {
-            Outcome::Fallback(_, json @ Some(_)) => json.clone(),
-            other => panic!("not handed back: {other:?}"),
-        };
-        let why = HandedBack::Fallback(Fallback::Unencodable(INTEGER_RANGE.0.to_owned()), json);
-        let unencodable = Other { id: placed[1].id.clone(), spool_ids: vec![2, 3], why };
+        assert_eq!(columns.spool_ids, [vec![0, 1], vec![2, 3], vec![4], vec![6, 7]]);
         let orphan = Other { id: String::new(), spool_ids: vec![5], why: HandedBack::NoDocument };
-        assert_eq!(columns.others, [(1, unencodable), (2, orphan)]);
+        assert_eq!(columns.others, [(3, orphan)]);
         // the documents in the body follow each other up to its end
         let ends = &columns.ends;
-        assert!(0 < ends[0] && ends[0] < ends[1] && ends[1] < ends[2] && ends[2] == body.len(), "{ends:?}");
-        assert_eq!(columns.indexes, ["auditrecv-2023.11.14"; 3]);
+        assert!(ends.windows(2).all(|w| w[0] < w[1]) && ends[0] > 0 && ends[3] == body.len(), "{ends:?}");
+        let day = "auditrecv-2023.11.14";
+        assert_eq!(columns.indexes, [day, "auditrecv-1970.01.01", day, day]);
         assert!(columns.cut.is_empty());
         // each document's lines are those the kept documents serialize to
         let kept_docs = kept.add(&lines, &[1], &ids, &source, None);
-        for (n, position) in [0, 2, 4].into_iter().enumerate() {
+        for (n, position) in [0, 1, 2, 4].into_iter().enumerate() {
             let start = if n == 0 { 0 } else { columns.ends[n - 1] };
             let mut b = kept_docs[position].clone();
             let json = kept.serialize(&mut b).unwrap();
@@ -838,6 +880,30 @@ mod tests {
             })
             .collect();
         assert_eq!(marked, [false, true, false]);
+    }
+
+    #[test]
+    fn an_undecodable_line_keeps_its_exact_bytes() {
+        // the byte 0xff and the four characters \xff: one text, two inputs, kept apart by their bytes
+        let lines: [&[u8]; 2] = [b"not an audit line \xff", b"not an audit line \\xff"];
+        let (source, naming, ids, mut kept, mut written) = kept_and_written(lines.len());
+        let docs = kept.add(&lines, &[1], &ids, &source, None);
+        let mut body = Body::new(&naming, 0);
+        let placed = written.add_bulk(&lines, &[1], &ids, &source, None, &mut body);
+        let json = |o: &Outcome| match o {
+            Outcome::Doc(doc) => String::from_utf8(doc.to_json().unwrap()).unwrap(),
+            other => panic!("no document: {other:?}"),
+        };
+        let (invalid, escaped) = (json(&docs[0].outcome), json(&docs[1].outcome));
+        for doc in [&invalid, &escaped] {
+            assert!(doc.contains(r#""original":"not an audit line \\xff""#), "{doc}");
+        }
+        assert!(invalid.contains(r#""raw_base64":"bm90IGFuIGF1ZGl0IGxpbmUg/w==","raw_kind":"linux""#), "{invalid}");
+        assert!(!escaped.contains("raw_base64"), "{escaped}");
+        // written into a body, the same document
+        let body = body.into_bytes();
+        let Outcome::Placed { start, end, .. } = placed[0].outcome else { panic!("not placed: {:?}", placed[0]) };
+        assert!(String::from_utf8_lossy(&body[start..end]).ends_with(&format!("{invalid}\n")));
     }
 
     #[test]

@@ -72,9 +72,7 @@ impl Parser<'_> {
         if let Ok(v) = text.parse::<i64>() {
             return Some(Value::Int(v));
         }
-        if let Ok(v) = text.parse::<u128>() {
-            return Some(Value::Big(v));
-        }
+        // beyond 64 bits (written exactly where a field is not indexed as a number): kept as its text
         text.parse::<f64>().ok()?;
         Some(Value::Raw(text.as_bytes().to_vec()))
     }

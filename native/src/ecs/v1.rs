@@ -93,7 +93,8 @@ fn upper_hex(n: i64) -> String {
 
 /// `bsm_to_compat_v1(record, source, received_ns=...)` (no zone alias: the pipeline passes none).
 pub fn bsm_to_v1(rec: &Record<'_>, peer: &str, received_ns: u64) -> Result<Obj, MapError> {
-    let stamp = iso_ns(rec.time_ns.unwrap_or(u128::from(received_ns)))?;
+    // a time beyond what @timestamp (date_nanos) holds: the arrival time (batch::keep_out_of_range_time)
+    let stamp = iso_ns(rec.time_ns.filter(|t| *t <= super::linux::LATEST_DATE_NS).unwrap_or(u128::from(received_ns)))?;
     let mut doc = Repeats::default();
     doc.obj.push("@timestamp", stamp.clone());
     doc.obj.push("time", stamp);

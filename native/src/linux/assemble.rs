@@ -277,9 +277,12 @@ impl<T> Assembler<T> {
             let size = size_of(&record.raw, &self.settings);
             let event = self.in_flight.get_mut(&seq).expect("checked above");
             let last = event.records.last_mut().expect("an open event has a record");
-            let joined = parse_line(&format!("{}{}", last.raw, record.raw))?;
-            if joined.error.is_none() {
-                *last = joined;
+            // a joined header number of more than 4300 digits leaves the record as it was (the fragment
+            // is still the event's line), rather than losing the line
+            if let Ok(joined) = parse_line(&format!("{}{}", last.raw, record.raw)) {
+                if joined.error.is_none() {
+                    *last = joined;
+                }
             }
             event.tags.push(tag);
             self.stats.fragments_joined += 1;

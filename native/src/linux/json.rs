@@ -325,7 +325,10 @@ fn slice_of(line: &str, part: &str) -> Option<(usize, usize)> {
 
 fn opt_num(w: &mut JsonWriter, v: Option<&Num>) -> Result<(), JsonError> {
     match v {
-        Some(n) => n.write_json(w),
+        Some(n) => {
+            n.write_exact(w);
+            Ok(())
+        }
         None => {
             w.null();
             Ok(())
@@ -335,7 +338,10 @@ fn opt_num(w: &mut JsonWriter, v: Option<&Num>) -> Result<(), JsonError> {
 
 fn opt_int(w: &mut JsonWriter, v: Option<&PyInt>) -> Result<(), JsonError> {
     match v {
-        Some(n) => w.i128(n.value),
+        Some(n) => {
+            w.exact_i128(n.value);
+            Ok(())
+        }
         None => {
             w.null();
             Ok(())
@@ -548,7 +554,7 @@ fn write_facts(w: &mut JsonWriter, f: &Facts<'_>) -> Result<(), JsonError> {
             w.key_str(k);
             match v {
                 PathValue::Text(t) => w.str(t),
-                PathValue::Int(n) => w.i128(n.value)?,
+                PathValue::Int(n) => w.exact_i128(n.value),
                 PathValue::Null => w.null(),
             }
         }
@@ -590,11 +596,11 @@ fn write_process(w: &mut JsonWriter, f: &Facts<'_>) -> Result<(), JsonError> {
     w.begin_obj();
     if let Some(pid) = &p.pid {
         w.key("pid");
-        w.i128(pid.value)?;
+        w.exact_i128(pid.value);
     }
     if let Some(ppid) = &p.ppid {
         w.key("ppid");
-        w.i128(ppid.value)?;
+        w.exact_i128(ppid.value);
     }
     opt_text(w, "comm", &p.comm);
     opt_text(w, "exe", &p.exe);

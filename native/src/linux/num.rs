@@ -109,6 +109,16 @@ impl Num {
     }
 }
 
+impl Num {
+    /// The number in JSON, exactly whatever its size ([`JsonWriter::exact_u128`]).
+    pub fn write_exact(&self, w: &mut JsonWriter) {
+        match self {
+            Num::Small(v) => w.exact_u128(*v),
+            Num::Huge(d) => w.buf.extend_from_slice(d.as_bytes()),
+        }
+    }
+}
+
 impl fmt::Display for Num {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
