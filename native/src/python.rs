@@ -7,7 +7,7 @@
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
@@ -1088,8 +1088,6 @@ fn load_errno_messages(py: Python<'_>) -> PyResult<()> {
 fn linux_error(e: linux::DecodeError) -> PyErr {
     match e {
         linux::DecodeError::Json(e) => json_error(e),
-        linux::DecodeError::Digits(e) => PyValueError::new_err(e.to_string()),
-        linux::DecodeError::Overflow => PyOverflowError::new_err(e.to_string()),
     }
 }
 

@@ -264,7 +264,7 @@ impl LinuxBuilder {
             }
             let bytes = matches!(text, Cow::Owned(_)).then(|| Arc::from(*line));
             let tag = Tag { spool_id, sender, received_ns: received, bytes };
-            let _ = self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
+            self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
         }
         self.assembler.poll(now.unwrap_or(self.clock), &mut events);
         self.all_built(&events, body)

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::num::Num;
-use super::parse::{TooManyDigits, parse_line};
+use super::parse::parse_line;
 use super::record::{Record, is_user_space_number};
 
 pub const AUDIT_EOE: u128 = 1320;
@@ -222,10 +222,10 @@ impl<T> Assembler<T> {
     }
 
     /// Add one record; pushes the events completed by it or timed out as of `now` onto `out`.
-    pub fn add(&mut self, record: Record, now: f64, tag: T, out: &mut Vec<Event<T>>) -> Result<(), TooManyDigits> {
+    pub fn add(&mut self, record: Record, now: f64, tag: T, out: &mut Vec<Event<T>>) {
         self.stats.records += 1;
         if record.fragment {
-            self.add_fragment(record, tag, out)?;
+            self.add_fragment(record, tag, out);
         } else if let Some(error) = record.error {
             self.last_line = None;
             out.push(self.error_event(record, tag, now, error));
@@ -235,7 +235,6 @@ impl<T> Assembler<T> {
         if self.superseded.front().is_some_and(|s| s.0 <= now) || now >= self.age_deadline {
             self.expire(now, out);
         }
-        Ok(())
     }
 
     /// Events that timed out (grace after a later serial, or max age) as of `now`.
@@ -272,7 +271,7 @@ impl<T> Assembler<T> {
         }
     }
 
-    fn add_fragment(&mut self, record: Record, tag: T, out: &mut Vec<Event<T>>) -> Result<(), TooManyDigits> {
+    fn add_fragment(&mut self, record: Record, tag: T, out: &mut Vec<Event<T>>) {
         if let Some(seq) = self.last_line.filter(|s| self.in_flight.contains_key(s)) {
             let size = size_of(&record.raw, &self.settings);
             let event = self.in_flight.get_mut(&seq).expect("checked above");
@@ -291,12 +290,11 @@ impl<T> Assembler<T> {
             if self.too_big(size) {
                 self.emit(seq, Complete::MaxBytes, out);
             }
-            return Ok(());
+            return;
         }
         self.stats.orphan_fragments += 1;
         let event = self.error_event(record, tag, 0.0, ORPHAN_FRAGMENT);
         out.push(event);
-        Ok(())
     }
 
     fn add_record(&mut self, record: Record, now: f64, tag: T, out: &mut Vec<Event<T>>) {
@@ -490,7 +488,7 @@ mod tests {
 
     fn add(asm: &mut Assembler<u32>, line: &str, now: f64, tag: u32) -> Vec<(Complete, Vec<u32>)> {
         let mut out = Vec::new();
-        asm.add(rec(line), now, tag, &mut out).unwrap();
+        asm.add(rec(line), now, tag, &mut out);
         out.into_iter().map(|e| (e.complete, e.tags)).collect()
     }
 
@@ -559,7 +557,7 @@ mod tests {
         record.serial = None;
         let mut asm = Assembler::new(Settings::default());
         let mut out = Vec::new();
-        asm.add(record, 0.0, 5, &mut out).unwrap();
+        asm.add(record, 0.0, 5, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].complete, out[0].error, out[0].tags.clone()), (Complete::Error, Some(NO_SERIAL), vec![5]));
     }

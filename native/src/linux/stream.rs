@@ -10,27 +10,20 @@ use std::fmt;
 
 use super::assemble::{Assembler, Complete, Event, Settings};
 use super::json::append_event_json;
-use super::parse::{TooManyDigits, parse_line};
+use super::parse::parse_line;
 use super::pytext::{decode_lossy, find_byte, is_blank};
 use crate::json::{JsonError, JsonWriter};
 
-/// Where the Python decoder raises, ending `decode --raw` (the whole call fails the same way here).
+/// What ends `decode --raw`: the JSON writer refusing a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    /// orjson refuses an integer beyond 64 bits (TypeError).
     Json(JsonError),
-    /// `int()` of a header number of more than 4300 digits (ValueError).
-    Digits(TooManyDigits),
-    /// An event time too large for a float (OverflowError).
-    Overflow,
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Json(e) => write!(f, "{e}"),
-            DecodeError::Digits(e) => write!(f, "{e}"),
-            DecodeError::Overflow => f.write_str("int too large to convert to float"),
         }
     }
 }
@@ -38,12 +31,6 @@ impl fmt::Display for DecodeError {
 impl From<JsonError> for DecodeError {
     fn from(e: JsonError) -> Self {
         DecodeError::Json(e)
-    }
-}
-
-impl From<TooManyDigits> for DecodeError {
-    fn from(e: TooManyDigits) -> Self {
-        DecodeError::Digits(e)
     }
 }
 
@@ -77,7 +64,7 @@ impl LineDecoder {
                 self.clock = seconds;
             }
         }
-        self.assembler.add(record, self.clock, self.line_number, out)?;
+        self.assembler.add(record, self.clock, self.line_number, out);
         Ok(())
     }
 
