@@ -26,6 +26,7 @@ from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.metrics import counter
 from auditrecv.sink import BulkBatch, Indexer, Settlement, index_for
+from auditrecv.sink.contract import loads_exact
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
@@ -628,7 +629,7 @@ def _as_dicts(docs: list[BuiltDoc]) -> None:
     JSON) and enriches them the Python way."""
     for d in docs:
         if d.unenriched and d.source is not None:
-            d.doc = orjson.loads(d.source)
+            d.doc = loads_exact(d.source)
             d.source = d.lines = None
             d.index = ""
 

@@ -4,6 +4,8 @@ vocabulary and Protocols, apart from `bulk.py` so that nothing imports in a circ
 from __future__ import annotations
 
 import enum
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -124,6 +126,25 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def _dumps(doc: Mapping[str, Any]) -> bytes:
+    """A document as compact JSON. orjson refuses integers beyond 64 bits, which documents hold exactly
+    where no engine field is numeric (e.g. a far-future time inside `bsm.tokens`): those go through json."""
+    try:
+        return orjson.dumps(doc, default=_json_default)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return json.dumps(doc, default=_json_default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def loads_exact(data: bytes) -> Any:
+    """JSON read back with its integers exact: orjson reads one beyond 64 bits as a float."""
+    return json.loads(data) if _LONG_NUMBER.search(data) else orjson.loads(data)
+
+
+_LONG_NUMBER = re.compile(rb"[\[:,]-?\d{20}")  # a JSON number of 20 digits or more (strings may match too)
+
+
 def action_line(op: str, index: str, doc_id: str) -> bytes:
     return orjson.dumps({op: {"_index": index, "_id": doc_id}}) + b"\n"
 
@@ -136,7 +157,7 @@ def bulk_lines(index: str, doc_id: str, source: _DocSource) -> bytes | str:
             if b"\n" in data or b"\r" in data:  # pretty-printed JSON would break NDJSON framing
                 data = orjson.dumps(orjson.loads(data))
         else:
-            data = orjson.dumps(source, default=_json_default)
+            data = _dumps(source)
     except (orjson.JSONEncodeError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return action_line("create", index, doc_id) + data + b"\n"

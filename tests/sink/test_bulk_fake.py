@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from auditrecv.config import Search
-from auditrecv.sink import BulkBatch, BulkIndexer, Result, RetryPolicy
+from auditrecv.sink import BulkBatch, BulkIndexer, Result, RetryPolicy, bulk_lines
+from auditrecv.sink.contract import loads_exact
 from tests.sink.fake_engine import FakeEngine, Fault
 
 INDEX = "auditrecv-2026.11.22"
@@ -242,13 +243,23 @@ async def test_whole_request_400_bisects_to_the_bad_doc(fake: FakeEngine) -> Non
 
 
 async def test_unserializable_source_is_dead_lettered(fake: FakeEngine) -> None:
-    docs = [(INDEX, "big", {"n": 2**70}, 1), *make_docs(1)]
+    odd = {"n": {1: "a key that is not a string"}}
+    docs = [(INDEX, "odd", odd, 1), *make_docs(1)]
     async with BulkIndexer(make_settings(fake.url)) as idx:
         outcomes = await idx.index(BulkBatch.of(docs))
     assert outcomes.results() == [Result.DEAD_LETTERED, Result.CREATED]
-    letter = fake.docs(dlq_index_now())["big"]
+    letter = fake.docs(dlq_index_now())["odd"]
     assert letter["error"]["type"] == "serialization_error"
-    assert letter["event"]["original"] == repr({"n": 2**70})
+    assert letter["event"]["original"] == repr(odd)
+
+
+def test_integers_beyond_64_bits_are_written_and_read_back_exactly() -> None:
+    """Documents hold them where no engine field is numeric (a far-future time inside bsm.tokens); a
+    document enriched as a dict is read back (loads_exact) and written again (bulk_lines) unchanged."""
+    source = b'{"bsm":{"tokens":[{"time_ns":1099511627776000000000}]},"n":-18446744073709551617,"t":"x:123"}'
+    doc = loads_exact(source)
+    assert doc["bsm"]["tokens"][0]["time_ns"] == 2**40 * 10**9 and doc["n"] == -(2**64) - 1
+    assert bulk_lines(INDEX, "id", doc) == b'{"create":{"_index":"%s","_id":"id"}}\n%s\n' % (INDEX.encode(), source)
 
 
 async def test_401_halts_confirms_nothing_and_resumes(fake: FakeEngine) -> None:
