@@ -11,7 +11,13 @@ last one's, as each receiver stamps them (the baseline in its read loop, auditre
 with a timeout, as this bench did before, polls every 50 ms: the rates then came in steps of 50 ms
 per run, ~42k, 30k, 23k, 18.7k rec/s for 5000 records.) The wall-clock rate is printed beside it.
 
-    sudo .venv/bin/python bench/bench_audisp_remote.py [--records 20000] [--rounds 3] [--cpu N] [--deadline 1800]
+    sudo .venv/bin/python bench/bench_audisp_remote.py [--records 20000] [--rounds 3] [--cpu N] [--per-thread]
+        [--deadline 1800]
+
+``--per-thread`` also prints, for each run, the CPU time and context switches per record of each of this
+process's threads (the event loop's, the spool's writer and checkpointer, ...; from /proc, between the
+client's start and its exit) and the garbage collections in that time: where the receiver's CPU goes
+in situ, which a tight-loop micro-benchmark (bench_ack_path.py) does not show.
 
 The "auditrecv service" line is the whole `auditrecv serve` (Service with the default config: its real
 spool, no search engine configured, so nothing else competes for the CPU).
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import struct
@@ -193,6 +200,44 @@ async def run_client(port: int, lines: list[bytes], workdir: Path, dl: benchkit.
         dl.forget_process_group(client.proc.pid)
 
 
+def thread_usage() -> dict[str, tuple[int, int, int]]:
+    """This process's threads by name: (CPU ns, voluntary, involuntary context switches), from /proc.
+
+    Threads are grouped by their Python name (``asyncio_0``-style worker names collapsed to their prefix),
+    so the loop thread, the spool's writer and checkpointer and the bench's helpers add up separately.
+    """
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, tuple[int, int, int]] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                cpu_ns = int(f.read().split()[0])
+            with open(f"/proc/self/task/{tid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if "ctxt_switches" in line)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended in between
+        name = names.get(int(tid), "other")
+        name = name.rstrip("0123456789").rstrip("_-") or name
+        vol, invol = int(fields["voluntary_ctxt_switches"]), int(fields["nonvoluntary_ctxt_switches"])
+        old = out.get(name, (0, 0, 0))
+        out[name] = (old[0] + cpu_ns, old[1] + vol, old[2] + invol)
+    return out
+
+
+def usage_per_record(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]], n: int) -> str:
+    """Each thread's CPU (us) and context switches (voluntary + involuntary) per record between two readings.
+
+    A thread that ended in between is missing from ``after`` and not counted (the spool's writer is read
+    before the spool closes)."""
+    parts = []
+    for name in sorted(after, key=lambda k: -(after[k][0] - before.get(k, (0, 0, 0))[0])):
+        cpu, vol, invol = (a - b for a, b in zip(after[name], before.get(name, (0, 0, 0)), strict=True))
+        if cpu < 1000 * n // 100 and vol + invol < n // 100:
+            continue  # under 0.01 us and 0.01 switches per record
+        parts.append(f"{name} {cpu / 1000 / n:.2f} us {vol / n:.2f}+{invol / n:.2f} cs")
+    return "; ".join(parts)
+
+
 @dataclass
 class Target:
     """One receiver under test: its port, how many records it took, their first and last arrival."""
@@ -210,12 +255,21 @@ class Rate:
 
 
 async def measure(
-    name: str, lines: list[bytes], start: Callable[[], Awaitable[Target]], workdir: Path, dl: benchkit.Deadline
+    name: str,
+    lines: list[bytes],
+    start: Callable[[], Awaitable[Target]],
+    workdir: Path,
+    dl: benchkit.Deadline,
+    per_thread: bool = False,
 ) -> Rate:
     target = await start()
     dl.phase(name, lambda: f"{target.stored()} of {len(lines)} records stored")
     try:
+        gc_before = [g["collections"] for g in gc.get_stats()]
+        before = thread_usage()
         elapsed = await run_client(target.port, lines, workdir, dl)
+        after = thread_usage()
+        gc_runs = [g["collections"] - b for g, b in zip(gc.get_stats(), gc_before, strict=True)]
         n = target.stored()
         if n < len(lines):
             raise RuntimeError(f"{name}: only {n} of {len(lines)} records arrived")
@@ -227,6 +281,9 @@ async def measure(
         f"{name:<44} {len(lines):>7} records  {(last - first) / 1e9:7.3f} s {rate.in_stream:9.0f} rec/s"
         f"   (wall {elapsed:6.3f} s {rate.wall:7.0f} rec/s)"
     )
+    if per_thread:
+        dl.measured(f"{'':<44} per record: {usage_per_record(before, after, len(lines))}")
+        dl.measured(f"{'':<44} garbage collections (generations 0/1/2): {'/'.join(map(str, gc_runs))}")
     return rate
 
 
@@ -249,6 +306,12 @@ def main() -> None:
         "--only",
         default="",
         help="comma-separated variants to run beside the baseline: floor, memory, service, full, normal (default: all)",
+    )
+    parser.add_argument(
+        "--per-thread",
+        action="store_true",
+        help="also print each of this process's threads' CPU and context switches per record (client start to exit;"
+        " the client's own process is not counted)",
     )
     benchkit.add_deadline_argument(parser, 1800)
     args = parser.parse_args()
@@ -348,7 +411,7 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
         rates: dict[str, list[Rate]] = {name: [] for name, _ in variants}
         for r in range(args.rounds):
             for i, (name, start) in enumerate(variants):
-                rates[name].append(await measure(name, lines, start, Path(clients) / f"r{r}v{i}", dl))
+                rates[name].append(await measure(name, lines, start, Path(clients) / f"r{r}v{i}", dl, args.per_thread))
         med = {name: statistics.median(r.in_stream for r in values) for name, values in rates.items()}
         wall = {name: statistics.median(r.wall for r in values) for name, values in rates.items()}
         base_rate, base_wall = med["ack-only listener (baseline)"], wall["ack-only listener (baseline)"]
