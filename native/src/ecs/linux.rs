@@ -9,7 +9,7 @@ use super::common::{
 };
 use super::enrich::{Enrichment, zlogin_zone};
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
-use super::slots::{Flat, Order, Val};
+use super::slots::{Flat, Lists, Order, Val};
 use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
@@ -960,7 +960,7 @@ pub fn write_linux_ecs<T>(
     if host.name.is_some() || host.ip.is_some() {
         order.touch(Top::Host);
     }
-    let mut related: Flat<'_, 3> = Flat::default();
+    let mut related: Lists<'_, 3, 8> = Lists::default();
     if related.add_unique("ip", host.ip.map(Cow::Borrowed)) {
         order.touch(Top::Related);
     }
@@ -1117,7 +1117,7 @@ pub fn write_linux_ecs<T>(
     }
 
     // -- tags, and a decode error's event.* and error.*
-    let mut tags: Flat<'_, 1> = Flat::default();
+    let mut tags: Lists<'_, 1, 4> = Lists::default();
     if tags.add_unique("tags", keys.iter().map(|k| Cow::Borrowed(k.as_str()))) {
         order.touch(Top::Tags);
     }
@@ -1293,7 +1293,7 @@ pub fn write_linux_ecs<T>(
             }
             Top::Related => {
                 w.key("related");
-                related.write(w, &NO_POOL);
+                related.write(w);
             }
             Top::Observer => {
                 w.key("observer");
@@ -1389,10 +1389,7 @@ pub fn write_linux_ecs<T>(
             }
             Top::Tags => {
                 w.key("tags");
-                match tags.get("tags") {
-                    Some(Val::List(items)) => w.str_list(items),
-                    _ => w.str_list::<&str>(&[]),
-                }
+                tags.write_list(w, "tags");
             }
             Top::Auditd => {
                 w.key("auditd");
