@@ -108,8 +108,9 @@ impl<'a, const N: usize> Flat<'a, N> {
         self.keys[..self.len].iter().copied().zip(&self.vals[..self.len])
     }
 
-    /// The object as JSON; its [`Val::Sub`] entries are `pool`'s objects.
-    pub fn write<const M: usize>(&self, w: &mut JsonWriter, pool: &[Flat<'a, M>]) {
+    /// The object as JSON; its [`Val::Sub`] entries are `pool`'s objects (a pool's objects are made
+    /// only when used: one not made is written empty).
+    pub fn write<const M: usize>(&self, w: &mut JsonWriter, pool: &[Option<Flat<'a, M>>]) {
         w.begin_obj();
         for (k, v) in self.entries() {
             w.key(k);
@@ -119,11 +120,17 @@ impl<'a, const N: usize> Flat<'a, N> {
     }
 }
 
-fn write_val<'a, const M: usize>(w: &mut JsonWriter, v: &Val<'a>, pool: &[Flat<'a, M>]) {
+fn write_val<'a, const M: usize>(w: &mut JsonWriter, v: &Val<'a>, pool: &[Option<Flat<'a, M>>]) {
     match v {
         Val::Str(s) => w.str(s),
         Val::UInt(n) => w.u64(*n),
-        Val::Sub(i) => pool[usize::from(*i)].write::<M>(w, pool),
+        Val::Sub(i) => match &pool[usize::from(*i)] {
+            Some(sub) => sub.write::<M>(w, pool),
+            None => {
+                w.begin_obj();
+                w.end_obj();
+            }
+        },
     }
 }
 
@@ -265,7 +272,7 @@ impl<K: Copy + PartialEq, const N: usize> Order<K, N> {
 mod tests {
     use super::*;
 
-    fn json<const N: usize>(f: &Flat<'_, N>, pool: &[Flat<'_, 2>]) -> String {
+    fn json<const N: usize>(f: &Flat<'_, N>, pool: &[Option<Flat<'_, 2>>]) -> String {
         let mut w = JsonWriter::default();
         f.write(&mut w, pool);
         String::from_utf8(w.into_bytes()).unwrap()
@@ -291,12 +298,12 @@ mod tests {
 
     #[test]
     fn flat_objects_follow_the_dict_rules() {
-        let mut pool: [Flat<'_, 2>; 1] = Default::default();
+        let mut pool: [Option<Flat<'_, 2>>; 1] = [Some(Flat::default())];
         let mut f: Flat<'_, 4> = Flat::default();
         assert!(!f.put("a", Some("".into())));
         assert!(f.put("a", Some("x".into())));
         assert!(f.sub("s", 0));
-        pool[0].put("id", Some("1".into()));
+        pool[0].as_mut().unwrap().put("id", Some("1".into()));
         f.put("a", Some("y".into())); // replaced in place
         assert_eq!(json(&f, &pool), r#"{"a":"y","s":{"id":"1"}}"#);
         f.remove("a");
