@@ -9,7 +9,7 @@ use super::common::{
 };
 use super::enrich::{Enrichment, zlogin_zone};
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
-use super::slots::{Flat, Order, Val};
+use super::slots::{Flat, Lists, Order, Val};
 use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
@@ -450,13 +450,13 @@ fn sender_name(record: &Record, field: Option<&str>, value: &str, facts: Option<
 }
 
 /// `user.*` of a document as its mappers leave it: `top` holds `id`, `name` and the sub-objects,
-/// which are `pool`'s ([`USER_SUBS`]).
+/// which are `pool`'s ([`USER_SUBS`]), each made only when written to (most documents have none or
+/// one: nine objects made and dropped per document cost more than the rest of `user`).
 #[derive(Default)]
 struct Users<'a> {
     top: Flat<'a, 8>,
-    pool: [Flat<'a, 3>; 9],
-    /// Which pool objects are in the section (their parents then are too).
-    present: [bool; 9],
+    /// The sub-objects in the section (their parents then are too).
+    pool: [Option<Flat<'a, 3>>; 9],
 }
 
 const U_GROUP: u8 = 0;
@@ -481,23 +481,23 @@ const USER_SUBS: [(&str, Option<u8>); 9] = [
 
 impl<'a> Users<'a> {
     fn exists(&self, at: u8) -> bool {
-        self.present[usize::from(at)]
+        self.pool[usize::from(at)].is_some()
     }
 
-    fn make(&mut self, at: u8) {
-        if self.exists(at) {
-            return;
+    fn sub(&self, at: u8) -> Option<&Flat<'a, 3>> {
+        self.pool[usize::from(at)].as_ref()
+    }
+
+    /// The object at `at`, made (with its parents) if it is not in the section.
+    fn make(&mut self, at: u8) -> &mut Flat<'a, 3> {
+        if !self.exists(at) {
+            let (key, parent) = USER_SUBS[usize::from(at)];
+            match parent {
+                None => self.top.sub(key, at),
+                Some(p) => self.make(p).sub(key, at),
+            };
         }
-        let (key, parent) = USER_SUBS[usize::from(at)];
-        match parent {
-            None => self.top.sub(key, at),
-            Some(p) => {
-                self.make(p);
-                self.pool[usize::from(p)].sub(key, at)
-            }
-        };
-        self.pool[usize::from(at)].clear();
-        self.present[usize::from(at)] = true;
+        self.pool[usize::from(at)].get_or_insert_with(Flat::default)
     }
 
     /// The object dropped from its parent, with the objects in it.
@@ -505,26 +505,33 @@ impl<'a> Users<'a> {
         let (key, parent) = USER_SUBS[usize::from(at)];
         match parent {
             None => self.top.remove(key),
-            Some(p) => self.pool[usize::from(p)].remove(key),
+            Some(p) => {
+                if let Some(parent) = &mut self.pool[usize::from(p)] {
+                    parent.remove(key);
+                }
+            }
         }
         for (i, (_, p)) in USER_SUBS.iter().enumerate() {
             if i == usize::from(at) || *p == Some(at) {
-                self.present[i] = false;
+                self.pool[i] = None;
             }
         }
     }
 
-    /// `put(doc, "user[.at].leaf", value)`; whether it was written.
+    /// `put(doc, "user[.at].leaf", value)`; whether it was written. Most calls have nothing to write.
+    #[inline]
     fn put(&mut self, at: Option<u8>, leaf: &'static str, value: Option<Cow<'a, str>>) -> bool {
-        if value.as_deref().is_none_or(str::is_empty) {
-            return false;
+        match value {
+            Some(v) if !v.is_empty() => self.put_text(at, leaf, v),
+            _ => false,
         }
+    }
+
+    #[inline(never)]
+    fn put_text(&mut self, at: Option<u8>, leaf: &'static str, value: Cow<'a, str>) -> bool {
         match at {
-            None => self.top.put(leaf, value),
-            Some(i) => {
-                self.make(i);
-                self.pool[usize::from(i)].put(leaf, value)
-            }
+            None => self.top.put(leaf, Some(value)),
+            Some(i) => self.make(i).put(leaf, Some(value)),
         }
     }
 
@@ -532,24 +539,25 @@ impl<'a> Users<'a> {
     fn drop_leaf(&mut self, at: Option<u8>, leaf: &str) {
         match at {
             None => self.top.remove(leaf),
-            Some(i) if self.exists(i) => self.pool[usize::from(i)].remove(leaf),
-            Some(_) => {}
+            Some(i) => {
+                if let Some(sub) = &mut self.pool[usize::from(i)] {
+                    sub.remove(leaf);
+                }
+            }
         }
     }
 
     fn text(&self, at: Option<u8>, leaf: &str) -> Option<&str> {
         match at {
             None => self.top.text(leaf),
-            Some(i) if self.exists(i) => self.pool[usize::from(i)].text(leaf),
-            Some(_) => None,
+            Some(i) => self.sub(i)?.text(leaf),
         }
     }
 
     fn value(&self, at: Option<u8>, leaf: &str) -> Option<Cow<'a, str>> {
         let found = match at {
             None => self.top.get(leaf),
-            Some(i) if self.exists(i) => self.pool[usize::from(i)].get(leaf),
-            Some(_) => None,
+            Some(i) => self.sub(i).and_then(|sub| sub.get(leaf)),
         };
         match found {
             Some(Val::Str(s)) => Some(s.clone()),
@@ -560,7 +568,7 @@ impl<'a> Users<'a> {
     /// `drop_empty(user)`: objects left empty are dropped, innermost first.
     fn drop_empty(&mut self) {
         for i in (0..USER_SUBS.len() as u8).rev() {
-            if self.exists(i) && self.pool[usize::from(i)].is_empty() {
+            if self.sub(i).is_some_and(Flat::is_empty) {
                 self.remove_sub(i);
             }
         }
@@ -880,7 +888,7 @@ fn section(
     Ok(())
 }
 
-const NO_POOL: [Flat<'static, 1>; 0] = [];
+const NO_POOL: [Option<Flat<'static, 1>>; 0] = [];
 
 /// One ECS document for one Linux audit event (`linux_to_ecs`), written as JSON to `w` (orjson's
 /// bytes, keys in the order the Python mapper sets them) with the per-sender `enrichment` merged as
@@ -960,7 +968,7 @@ pub fn write_linux_ecs<T>(
     if host.name.is_some() || host.ip.is_some() {
         order.touch(Top::Host);
     }
-    let mut related: Flat<'_, 3> = Flat::default();
+    let mut related: Lists<'_, 3, 8> = Lists::default();
     if related.add_unique("ip", host.ip.map(Cow::Borrowed)) {
         order.touch(Top::Related);
     }
@@ -1117,7 +1125,7 @@ pub fn write_linux_ecs<T>(
     }
 
     // -- tags, and a decode error's event.* and error.*
-    let mut tags: Flat<'_, 1> = Flat::default();
+    let mut tags: Lists<'_, 1, 4> = Lists::default();
     if tags.add_unique("tags", keys.iter().map(|k| Cow::Borrowed(k.as_str()))) {
         order.touch(Top::Tags);
     }
@@ -1175,7 +1183,7 @@ pub fn write_linux_ecs<T>(
         // each object looked for once, not once per leaf
         let (flat, sub) = match at {
             None => (Some(&users.top), None),
-            Some(i) => (None, users.exists(i).then(|| &users.pool[usize::from(i)])),
+            Some(i) => (None, users.sub(i)),
         };
         for leaf in leaves {
             let found = flat.and_then(|f| f.get(leaf)).or_else(|| sub.and_then(|f| f.get(leaf)));
@@ -1293,7 +1301,7 @@ pub fn write_linux_ecs<T>(
             }
             Top::Related => {
                 w.key("related");
-                related.write(w, &NO_POOL);
+                related.write(w);
             }
             Top::Observer => {
                 w.key("observer");
@@ -1389,10 +1397,7 @@ pub fn write_linux_ecs<T>(
             }
             Top::Tags => {
                 w.key("tags");
-                match tags.get("tags") {
-                    Some(Val::List(items)) => w.str_list(items),
-                    _ => w.str_list::<&str>(&[]),
-                }
+                tags.write_list(w, "tags");
             }
             Top::Auditd => {
                 w.key("auditd");

@@ -8,12 +8,12 @@ use std::borrow::Cow;
 
 use crate::json::JsonWriter;
 
-/// A value of a [`Flat`]: text, a count, a list of texts, or another [`Flat`] of a pool (its index).
+/// A value of a [`Flat`]: text, a count, or another [`Flat`] of a pool (its index). Lists are
+/// [`Lists`]'.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val<'a> {
     Str(Cow<'a, str>),
     UInt(u64),
-    List(Vec<Cow<'a, str>>),
     Sub(u8),
 }
 
@@ -104,41 +104,13 @@ impl<'a, const N: usize> Flat<'a, N> {
         }
     }
 
-    /// `add_unique(doc, key, *values)`: appended to the list under `key` unless empty or already there;
-    /// nothing at all (no list) when none is new. Whether the list exists now.
-    pub fn add_unique<I>(&mut self, key: &'static str, values: I) -> bool
-    where
-        I: IntoIterator<Item = Cow<'a, str>>,
-    {
-        let mut fresh = values.into_iter().filter(|v| !v.is_empty()).peekable();
-        if fresh.peek().is_none() {
-            return self.position(key).is_some();
-        }
-        let i = match self.position(key) {
-            Some(i) => i,
-            None => {
-                self.set(key, Val::List(Vec::new()));
-                self.len - 1
-            }
-        };
-        if !matches!(self.vals[i], Val::List(_)) {
-            self.vals[i] = Val::List(Vec::new());
-        }
-        let Val::List(items) = &mut self.vals[i] else { unreachable!("made a list above") };
-        for v in fresh {
-            if !items.contains(&v) {
-                items.push(v);
-            }
-        }
-        true
-    }
-
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, &Val<'a>)> {
         self.keys[..self.len].iter().copied().zip(&self.vals[..self.len])
     }
 
-    /// The object as JSON; its [`Val::Sub`] entries are `pool`'s objects.
-    pub fn write<const M: usize>(&self, w: &mut JsonWriter, pool: &[Flat<'a, M>]) {
+    /// The object as JSON; its [`Val::Sub`] entries are `pool`'s objects (a pool's objects are made
+    /// only when used: one not made is written empty).
+    pub fn write<const M: usize>(&self, w: &mut JsonWriter, pool: &[Option<Flat<'a, M>>]) {
         w.begin_obj();
         for (k, v) in self.entries() {
             w.key(k);
@@ -148,12 +120,113 @@ impl<'a, const N: usize> Flat<'a, N> {
     }
 }
 
-fn write_val<'a, const M: usize>(w: &mut JsonWriter, v: &Val<'a>, pool: &[Flat<'a, M>]) {
+fn write_val<'a, const M: usize>(w: &mut JsonWriter, v: &Val<'a>, pool: &[Option<Flat<'a, M>>]) {
     match v {
         Val::Str(s) => w.str(s),
         Val::UInt(n) => w.u64(*n),
-        Val::List(items) => w.str_list(items),
-        Val::Sub(i) => pool[usize::from(*i)].write::<M>(w, pool),
+        Val::Sub(i) => match &pool[usize::from(*i)] {
+            Some(sub) => sub.write::<M>(w, pool),
+            None => {
+                w.begin_obj();
+                w.end_obj();
+            }
+        },
+    }
+}
+
+/// An object of lists of unique texts (`related.ip`, `related.user`, `tags`, ...) with the Python
+/// `add_unique` rules: the first `N` items of all its lists inline, in one array, each marked with its
+/// list, the rest in a `Vec` (allocated only then), so that a document's lists cost no allocation.
+#[derive(Debug)]
+pub struct Lists<'a, const K: usize, const N: usize> {
+    keys: [&'static str; K],
+    nkeys: usize,
+    items: [(u8, Cow<'a, str>); N],
+    len: usize,
+    more: Vec<(u8, Cow<'a, str>)>,
+}
+
+impl<'a, const K: usize, const N: usize> Default for Lists<'a, K, N> {
+    fn default() -> Self {
+        Lists { keys: [""; K], nkeys: 0, items: [const { (0, Cow::Borrowed("")) }; N], len: 0, more: Vec::new() }
+    }
+}
+
+impl<'a, const K: usize, const N: usize> Lists<'a, K, N> {
+    fn list(&self, key: &str) -> Option<u8> {
+        self.keys[..self.nkeys].iter().position(|k| *k == key).map(|i| i as u8)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &(u8, Cow<'a, str>)> {
+        self.items[..self.len].iter().chain(&self.more)
+    }
+
+    /// The items of list `at`, in order.
+    fn of(&self, at: u8) -> impl Iterator<Item = &str> {
+        self.all().filter(move |(k, _)| *k == at).map(|(_, v)| &**v)
+    }
+
+    /// `add_unique(doc, key, *values)`: appended to the list under `key` unless empty or already there;
+    /// nothing at all (no list) when none is new. Whether the list exists now.
+    pub fn add_unique<I>(&mut self, key: &'static str, values: I) -> bool
+    where
+        I: IntoIterator<Item = Cow<'a, str>>,
+    {
+        let mut at = self.list(key);
+        for v in values {
+            if v.is_empty() {
+                continue;
+            }
+            let list = match at {
+                Some(list) => {
+                    if self.of(list).any(|item| item == v) {
+                        continue;
+                    }
+                    list
+                }
+                None => {
+                    self.keys[self.nkeys] = key;
+                    self.nkeys += 1;
+                    let list = (self.nkeys - 1) as u8;
+                    at = Some(list);
+                    list
+                }
+            };
+            if self.len < N {
+                self.items[self.len] = (list, v);
+                self.len += 1;
+            } else {
+                self.more.push((list, v));
+            }
+        }
+        at.is_some()
+    }
+
+    /// The list under `key` as a JSON array (an empty one if there is none).
+    pub fn write_list(&self, w: &mut JsonWriter, key: &str) {
+        w.begin_arr();
+        if let Some(at) = self.list(key) {
+            for item in self.of(at) {
+                w.item();
+                w.str(item);
+            }
+        }
+        w.end_arr();
+    }
+
+    /// The lists as a JSON object, in the order they were made.
+    pub fn write(&self, w: &mut JsonWriter) {
+        w.begin_obj();
+        for (i, k) in self.keys[..self.nkeys].iter().enumerate() {
+            w.key(k);
+            w.begin_arr();
+            for item in self.of(i as u8) {
+                w.item();
+                w.str(item);
+            }
+            w.end_arr();
+        }
+        w.end_obj();
     }
 }
 
@@ -199,27 +272,43 @@ impl<K: Copy + PartialEq, const N: usize> Order<K, N> {
 mod tests {
     use super::*;
 
-    fn json<const N: usize>(f: &Flat<'_, N>, pool: &[Flat<'_, 2>]) -> String {
+    fn json<const N: usize>(f: &Flat<'_, N>, pool: &[Option<Flat<'_, 2>>]) -> String {
         let mut w = JsonWriter::default();
         f.write(&mut w, pool);
         String::from_utf8(w.into_bytes()).unwrap()
     }
 
     #[test]
+    fn lists_follow_add_unique_inline_and_beyond() {
+        let mut lists: Lists<'_, 2, 3> = Lists::default();
+        assert!(!lists.add_unique("l", [Cow::Borrowed("")]));
+        assert!(lists.add_unique("l", ["p".into(), "q".into(), "p".into()]));
+        assert!(!lists.add_unique("m", []));
+        assert!(lists.add_unique("m", ["p".into(), "r".into(), "s".into()]));
+        assert!(lists.add_unique("l", ["q".into(), "t".into()]));
+        let mut w = JsonWriter::default();
+        lists.write(&mut w);
+        lists.write_list(&mut w, "l");
+        lists.write_list(&mut w, "x");
+        assert_eq!(
+            String::from_utf8(w.into_bytes()).unwrap(),
+            r#"{"l":["p","q","t"],"m":["p","r","s"]}["p","q","t"][]"#
+        );
+    }
+
+    #[test]
     fn flat_objects_follow_the_dict_rules() {
-        let mut pool: [Flat<'_, 2>; 1] = Default::default();
+        let mut pool: [Option<Flat<'_, 2>>; 1] = [Some(Flat::default())];
         let mut f: Flat<'_, 4> = Flat::default();
         assert!(!f.put("a", Some("".into())));
         assert!(f.put("a", Some("x".into())));
         assert!(f.sub("s", 0));
-        pool[0].put("id", Some("1".into()));
-        assert!(!f.add_unique("l", [Cow::Borrowed("")]));
-        assert!(f.add_unique("l", ["p".into(), "q".into(), "p".into()]));
+        pool[0].as_mut().unwrap().put("id", Some("1".into()));
         f.put("a", Some("y".into())); // replaced in place
-        assert_eq!(json(&f, &pool), r#"{"a":"y","s":{"id":"1"},"l":["p","q"]}"#);
+        assert_eq!(json(&f, &pool), r#"{"a":"y","s":{"id":"1"}}"#);
         f.remove("a");
         f.put("a", Some("z".into())); // again: last
-        assert_eq!(json(&f, &pool), r#"{"s":{"id":"1"},"l":["p","q"],"a":"z"}"#);
+        assert_eq!(json(&f, &pool), r#"{"s":{"id":"1"},"a":"z"}"#);
         let mut order: Order<u8, 4> = Order::default();
         for k in [1, 2, 1, 3] {
             order.touch(k);

@@ -219,10 +219,25 @@ fn unknown_type_digits(name: &str) -> Option<&str> {
     (!digits.is_empty() && skip_digits(digits, 0) == digits.len()).then_some(digits)
 }
 
+/// Where the ENRICHED section's separator is, or the line's length: 32 bytes compared at a time (a
+/// loop the compiler makes wide), as most lines have none and are a few hundred bytes long.
+fn enriched_start(raw: &str) -> usize {
+    const SEPARATOR: u8 = ENRICHED_SEPARATOR as u8;
+    let bytes = raw.as_bytes();
+    let mut at = 0;
+    for chunk in bytes.chunks_exact(32) {
+        if chunk.iter().fold(false, |found, &b| found | (b == SEPARATOR)) {
+            break;
+        }
+        at += 32;
+    }
+    bytes[at..].iter().position(|&b| b == SEPARATOR).map_or(bytes.len(), |i| at + i)
+}
+
 /// Parse one line of text (already decoded, see `pytext::decode_lossy`).
 pub fn parse_line(line: &str) -> Result<Record, TooManyDigits> {
     let raw = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
-    let end = raw.find(ENRICHED_SEPARATOR).unwrap_or(raw.len());
+    let end = enriched_start(raw);
     let Some(h) = header(&raw[..end]) else {
         return Ok(unparsed(raw));
     };
@@ -664,6 +679,15 @@ mod tests {
             pairs(&r),
             [("a", "\"x y\""), ("b", "'p q'"), ("c", "{ 1 2 }"), ("d", ""), ("e", "\"open"), ("f", "g=h")]
         );
+    }
+
+    #[test]
+    fn enriched_separator_found_at_any_place() {
+        for n in [0, 1, 31, 32, 33, 63, 64, 100] {
+            let line = format!("{}\x1dUID=root\x1dX=y", "a".repeat(n));
+            assert_eq!(enriched_start(&line), n);
+            assert_eq!(enriched_start(&"é".repeat(n)), 2 * n);
+        }
     }
 
     #[test]
