@@ -1639,22 +1639,9 @@ class Spool:
         if self._closing or self._full or not records:
             return None
         if self._one_call and len(records) == 1:
-            # A stop-and-wait sender's case with "normal": checks, id, journal write, kept record, fold
-            # timing, waking the writer and the counts in one native call (JournalLedger.append_record),
-            # without the writer's lock: only this thread appends, and the call holds the GIL throughout, so
-            # it falls between two of the writer thread's calls. Where the writer works on the journal in
-            # several steps (taking a fold's records and rotating the file, cutting it after a fold, handing
-            # out ids to a group's appends, stopping) it closes the ledger first: APPEND_CLOSED, and the
-            # locked way below waits for it as before. The counts are added to ``metrics`` when it is read.
-            # Who appended last only matters with "full": not noted here.
             rec = records[0]
-            rid = self._append_one_now(rec.kind, rec.payload, rec.source, rec.received_ns)
-            if rid > 0:
-                return [rid]
-            if rid == APPEND_DECLINED:
-                return None
-            # A new source, not plainly a record, or the writer busy with the journal: the locked way
-            # checks the record, learns its source, waits for the writer and decides.
+            rid = self.try_append_one(rec.kind, rec.payload, rec.source, rec.received_ns, appender)
+            return None if rid is None else [rid]
         return self._append_now_locked(records, appender)
 
     def try_append_one(
@@ -1664,7 +1651,15 @@ class Spool:
         receiver's every read, without making a ``SpoolRecord`` (the journal keeps only the fields)."""
         if self._closing or self._full:
             return None
-        if self._one_call:  # as in try_append_now, here without a call of its own (once per record)
+        if self._one_call:
+            # A stop-and-wait sender's case with "normal": checks, id, journal write, kept record, fold
+            # timing, waking the writer and the counts in one native call (JournalLedger.append_record),
+            # without the writer's lock: only this thread appends, and the call holds the GIL throughout, so
+            # it falls between two of the writer thread's calls. Where the writer works on the journal in
+            # several steps (taking a fold's records and rotating the file, cutting it after a fold, handing
+            # out ids to a group's appends, stopping) it closes the ledger first: APPEND_CLOSED, and the
+            # locked way below waits for it as before. The counts are added to ``metrics`` when it is read.
+            # Who appended last only matters with "full": not noted here.
             try:
                 rid: int = self._ledger.append_record(
                     kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
@@ -1712,17 +1707,6 @@ class Spool:
             self._metrics.appended += len(recs)
             self._journaled_now(len(recs), recs[0].received_ns, now)
         return ids
-
-    def _append_one_now(self, kind: object, payload: object, source: object, received_ns: object) -> int:
-        """The one-call append (see try_append_now): the id, or an APPEND_* code (OSError: declined)."""
-        try:
-            rid: int = self._ledger.append_record(
-                kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
-            )
-        except OSError as exc:  # a full filesystem (the room is 0 now): the group path finds out
-            log.debug("ack journal append failed, committing through SQLite: %s", exc)
-            return APPEND_DECLINED
-        return rid
 
     def _absorb_journaled(self) -> None:
         """Count what the one-call appends (try_append_now with "normal") took since the last look: the

@@ -1332,16 +1332,20 @@ struct PyJournalLedger {
     ledger: journal::Ledger<KeptRecord, Py<PyAny>>,
     budget: journal::Budget,
     /// `append_record` may append (the writer closes it while it works on the journal in several steps).
+    #[pyo3(get, set)]
     open: bool,
     /// The writer thread waits for work: an append that gives it some wakes it (once).
+    #[pyo3(get, set)]
     writer_idle: bool,
     /// When the kept records are due for a fold, as `time.monotonic()` seconds (0: now).
+    #[pyo3(get, set)]
     fold_at: f64,
     clock: Option<journal::MonotonicClock>,
     wake: Option<Py<PyAny>>,
     record_overhead: i64,
     latency_window: usize,
     /// The journal file `append_record` writes to (the writer sets it, and again after a rotation).
+    #[pyo3(get, set)]
     file: Option<Py<PyJournalFile>>,
     /// The last source given to `set_source` and its JSON (a connection's records share one object).
     source: Option<(Py<PyAny>, Vec<u8>)>,
@@ -1462,17 +1466,6 @@ impl PyJournalLedger {
         Ok(outcome)
     }
 
-    /// The journal file `append_record` writes to.
-    #[getter]
-    fn get_file(&self, py: Python<'_>) -> Option<Py<PyJournalFile>> {
-        self.file.as_ref().map(|f| f.clone_ref(py))
-    }
-
-    #[setter]
-    fn set_file(&mut self, file: Option<Py<PyJournalFile>>) {
-        self.file = file;
-    }
-
     /// The source `append_record` takes (its identity) and its JSON for the journal.
     fn set_source(&mut self, source: Py<PyAny>, source_json: Vec<u8>) {
         self.source = Some((source, source_json));
@@ -1489,36 +1482,6 @@ impl PyJournalLedger {
     #[getter]
     fn tally_records(&self) -> u64 {
         self.tally.records
-    }
-
-    #[getter]
-    fn get_open(&self) -> bool {
-        self.open
-    }
-
-    #[setter]
-    fn set_open(&mut self, open: bool) {
-        self.open = open;
-    }
-
-    #[getter]
-    fn get_writer_idle(&self) -> bool {
-        self.writer_idle
-    }
-
-    #[setter]
-    fn set_writer_idle(&mut self, idle: bool) {
-        self.writer_idle = idle;
-    }
-
-    #[getter]
-    fn get_fold_at(&self) -> f64 {
-        self.fold_at
-    }
-
-    #[setter]
-    fn set_fold_at(&mut self, fold_at: f64) {
-        self.fold_at = fold_at;
     }
 
     /// Keep one journaled record (ids increase); returns how many are kept now.

@@ -1576,21 +1576,15 @@ impl Auditd<'_> {
             }
             None => write_fields(w, self.merged.pairs().filter(|(k, _)| !is_execve_arg(k))),
         }
-        if self.paths_json != b"[]" {
-            w.key("paths");
-            if cut_paths {
-                w.buf.extend_from_slice(&cap_strings(self.paths_json, FLAT_VALUE_LIMIT));
-            } else {
-                w.buf.extend_from_slice(self.paths_json);
-            }
-        }
         let records_full = (cut_paths || cut_records).then(|| python_dumps(self.records_json));
-        if self.records_json != b"[]" {
-            w.key("records");
-            if cut_records {
-                w.buf.extend_from_slice(&cap_strings(self.records_json, FLAT_VALUE_LIMIT));
-            } else {
-                w.buf.extend_from_slice(self.records_json);
+        for (key, json, cut) in [("paths", self.paths_json, cut_paths), ("records", self.records_json, cut_records)] {
+            if json != b"[]" {
+                w.key(key);
+                if cut {
+                    w.buf.extend_from_slice(&cap_strings(json, FLAT_VALUE_LIMIT));
+                } else {
+                    w.buf.extend_from_slice(json);
+                }
             }
         }
         if let Some(full) = records_full {
