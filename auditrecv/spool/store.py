@@ -11,8 +11,8 @@ Why this shape:
   every record that arrived meanwhile, and ``commit_delay`` lets a commit wait a little for company.
 * A lone stop-and-wait connection (audisp-remote) would wait for one SQLite commit per record (~15
   us with "normal", ~430 us with "full", where the disk's write + fdatasync alone is ~280 us): its
-  records go to the ack journal instead (``journal.py``: one write(), plus its fdatasync with
-  "full", on the event loop), and the writer folds them into SQLite every few milliseconds. Readers
+  records go to the ack journal instead (``journal.py``: one copy into a mapped file, plus its msync
+  with "full", on the event loop), and the writer folds them into SQLite every few milliseconds. Readers
   and deletes fold first, so what was acknowledged is always readable; an open folds what a killed
   process left. With "full", concurrent connections keep sharing group commits (one fsync each).
 * Otherwise all disk I/O happens in two threads (writer, reader), never on the event loop. The loop only
@@ -967,8 +967,8 @@ class _Writer:
         or None: submit them to the writer instead (as an _Append; none is made here unless kept).
 
         A SQLite commit per stop-and-wait record is what limits audisp-remote; an append to a flat
-        file is a write() (and, with synchronous = "full", the fdatasync no durable receiver can
-        avoid). With "full" that fdatasync blocks the loop, so only for a ``lone`` connection and a
+        file is a copy into its shared mapping (and, with synchronous = "full", the msync no durable
+        receiver can avoid). With "full" that sync blocks the loop, so only for a ``lone`` connection and a
         disk that syncs fast; concurrent connections share a group commit's fsync instead.
         """
         if len(records) == 1:

@@ -1203,9 +1203,9 @@ fn too_long(e: journal::TooLong) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-/// `write` and, with `sync`, `fdatasync` without the GIL (a sync takes 0.1-10 ms); a plain write
-/// (~1 us) keeps it: letting go would invite the fold thread in, and getting it back can take a
-/// switch interval (5 ms).
+/// The copy into the mapped file and, with `sync`, its `msync` without the GIL (a sync takes 0.1-10 ms);
+/// a plain copy (no system call) keeps it: letting go would invite the fold thread in, and getting it back
+/// can take a switch interval (5 ms).
 fn write_staged(py: Python<'_>, file: &mut journal::JournalFile, sync: bool) -> PyResult<()> {
     let outcome = if sync { py.detach(|| guard(|| file.write(true))) } else { guard(|| file.write(false)) };
     outcome.map_err(panic_error)?.map_err(os_error)
@@ -1213,14 +1213,14 @@ fn write_staged(py: Python<'_>, file: &mut journal::JournalFile, sync: bool) -> 
 
 #[pymethods]
 impl PyJournalFile {
-    /// Create (or empty) the file at `path`: mode 0600, appends only.
+    /// Create (or empty) the file at `path`: mode 0600, its room preallocated and mapped.
     #[new]
     fn new(path: std::path::PathBuf) -> PyResult<Self> {
         let file = guard(|| journal::JournalFile::create(&path)).map_err(panic_error)?.map_err(os_error)?;
         Ok(Self { file: Some(file) })
     }
 
-    /// Encode one entry and write it (one `write(2)`; then `fdatasync` with `sync`). Durable as promised
+    /// Encode one entry and copy it into the file (no system call; then `msync` with `sync`). Durable as promised
     /// when this returns; on an error nothing of it stays in the file.
     #[pyo3(signature = (id, kind, source, received_ns, payload, sync=false))]
     #[allow(clippy::too_many_arguments)]
@@ -1241,7 +1241,7 @@ impl PyJournalFile {
         write_staged(py, file, sync)
     }
 
-    /// Encode one entry for the next `write` (several records of one append: one `write(2)`).
+    /// Encode one entry for the next `write` (several records of one append: one copy).
     fn stage(&mut self, id: u64, kind: &str, source: &[u8], received_ns: i64, payload: &[u8]) -> PyResult<()> {
         let file = self.open()?;
         let staged = guard(|| file.stage(id, received_ns, kind.as_bytes(), source, payload)).map_err(panic_error)?;
@@ -1257,7 +1257,7 @@ impl PyJournalFile {
         guard(|| file.discard()).map_err(panic_error)
     }
 
-    /// Write the staged entries (and `fdatasync` with `sync`); on an error none of them stays.
+    /// Write the staged entries (and `msync` with `sync`); on an error none of them stays.
     #[pyo3(signature = (sync=false))]
     fn write(&mut self, py: Python<'_>, sync: bool) -> PyResult<()> {
         let file = self.open()?;
@@ -1270,9 +1270,13 @@ impl PyJournalFile {
         guard(|| file.clear()).map_err(panic_error)?.map_err(os_error)
     }
 
-    /// Close the file (idempotent).
-    fn close(&mut self) {
-        self.file = None;
+    /// Close the file (idempotent): unmapped, its unused room cut off (as far as that works: a file
+    /// left with its room still ends its entries with the end mark).
+    fn close(&mut self) -> PyResult<()> {
+        if let Some(file) = self.file.take() {
+            let _ = guard(|| file.close()).map_err(panic_error)?;
+        }
+        Ok(())
     }
 
     /// Bytes of whole entries in the file.
@@ -1287,7 +1291,7 @@ impl PyJournalFile {
         self.file.as_ref().map_or(0, |f| f.last_id)
     }
 
-    /// How long the last `fdatasync` took, in seconds.
+    /// How long the last `msync` took, in seconds.
     #[getter]
     fn last_sync_seconds(&self) -> f64 {
         self.file.as_ref().map_or(0.0, |f| f.last_sync_seconds)
@@ -1439,7 +1443,7 @@ impl PyJournalLedger {
     /// GIL is held throughout, so it runs between two of the writer thread's calls, never during one;
     /// only the event loop's thread appends): if `open` with a `file`, the record plain, its source the one
     /// `set_source` gave and the budget allows it (twice its estimate in `room`, fewer than `max_records` kept), the
-    /// next id, its entry written to `file` (no `fdatasync`: for `synchronous = "normal"`), the record
+    /// next id, its entry written to `file` (no `msync`: for `synchronous = "normal"`), the record
     /// kept, `fold_at` set (`fold_seconds` after the first record kept, now at `fold_records`), the
     /// writer woken if it was idle and this gives it work, and the record counted in the tally. Returns
     /// the id (> 0), or 0 (declined), -1 (a new source), -2 (not plainly a record), -3 (not open): nothing
@@ -1506,7 +1510,7 @@ impl PyJournalLedger {
     }
 
     /// A stop-and-wait sender's append in one call: if the budget's room and `max_records` allow it, the
-    /// next id, the entry written to `file` (and `fdatasync`ed with `sync`, without the GIL) and the
+    /// next id, the entry written to `file` (and `msync`ed with `sync`, without the GIL) and the
     /// record kept; its id, or None (declined: nothing written). An `OSError` from the write leaves the
     /// file as it was and the room at 0 (appends go through group commits until a fold looks again).
     #[pyo3(signature = (file, kind, source_json, source, received_ns, payload, estimate, max_records, sync=false))]

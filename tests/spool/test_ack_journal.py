@@ -343,6 +343,29 @@ async def test_journal_entries_already_in_sqlite_are_not_stored_twice(path: Path
         assert await spool.append([rec(b"next")]) == [21]
 
 
+async def test_entries_of_a_folded_round_are_never_read_back(path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A cut journal file starts again at its start, over the entries already folded: what a process
+    killed after that leaves is read back to the end mark, not beyond (a fresh database would take
+    the old entries again), and without a warning (nothing torn)."""
+    crashed = path.parent / "crashed" / "spool.db"
+    crashed.parent.mkdir()
+    async with await Spool.open(path, synchronous="normal") as spool:
+        for n in range(30):
+            await spool.append([rec(b"first round %d" % n)])
+        await spool.read(0, 1)  # folds, and cuts the journal
+        for n in range(3):
+            await spool.append([rec(b"second %d" % n)])
+        (_, current), *_ = journal_files(path)
+        assert current.stat().st_size == 256 * 1024, "one file, its room preallocated"
+        Path(f"{crashed}.ack-000001").write_bytes(current.read_bytes())  # what a SIGKILL would leave
+    caplog.set_level(logging.WARNING, logger="auditrecv.spool")
+    async with await Spool.open(crashed, synchronous="normal") as spool:
+        assert [(rid, r.payload) for rid, r in await spool.read(0, 100)] == [
+            (31 + n, b"second %d" % n) for n in range(3)
+        ]
+    assert "3 acknowledged records recovered" in caplog.text and "ignored" not in caplog.text
+
+
 async def test_a_torn_journal_tail_is_ignored_and_said(path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with await Spool.open(path):
         pass
@@ -380,8 +403,11 @@ async def test_the_journal_is_cut_and_rotated_so_it_never_grows_without_bound(
             await spool.append([rec(b"x" * 100 + b"%d" % n)])
             if n % 100 == 99:
                 await spool.read(n, 1)  # a reader makes the writer fold now
-                sizes = [p.stat().st_size for _, p in journal_files(path)]
+                files = journal_files(path)
+                sizes = [decode_entries(p.read_bytes())[1] for _, p in files]  # the entries in them
                 assert len(sizes) <= 2 and sum(sizes) <= 2 * 4096 + 200, sizes
+                # Each file's room is its first preallocation (256 KiB): cut and rotated, it never grew.
+                assert all(p.stat().st_size <= 256 * 1024 for _, p in files)
         assert spool.count() == 2000
     assert not journal_files(path)
 

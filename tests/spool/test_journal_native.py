@@ -39,10 +39,13 @@ def test_native_entries_are_the_python_encoders_bytes(
         for entry in batch:
             journal.stage(*entry)
         journal.write(sync=True)
-    assert (journal.size, journal.last_id) == (path.stat().st_size, batch[-1][0])
+    size, expected = journal.size, b"".join(encode_entry(*entry) for entry in batch)
+    assert (size, journal.last_id) == (len(expected), batch[-1][0])
+    mapped = path.read_bytes()
+    assert mapped[:size] == expected and mapped[size : size + 2] == b"\0\0", "the entries, then the end mark"
     journal.close()
     data = path.read_bytes()
-    assert data == b"".join(encode_entry(*entry) for entry in batch)
+    assert data == expected, "closed: cut to its entries"
     decoded, good = decode_entries(data)
     assert good == len(data)
     assert [
@@ -50,18 +53,31 @@ def test_native_entries_are_the_python_encoders_bytes(
     ] == batch
 
 
+ROOM = 256 * 1024  # a new journal file's preallocated room (native/src/journal.rs INITIAL_ROOM)
+
+
 def test_size_last_id_and_clear(tmp_path: Path) -> None:
     path = tmp_path / "j"
     path.write_bytes(b"left over")
     journal = JournalFile(str(path))
-    assert path.read_bytes() == b"" and (journal.size, journal.last_id) == (0, 0)
+    assert path.read_bytes() == bytes(ROOM) and (journal.size, journal.last_id) == (0, 0), "emptied, preallocated"
     journal.append(5, "linux", b"{}", 1, b"one")
     journal.stage(6, "linux", b"{}", 2, b"two")
-    assert (journal.size, journal.last_id) == (len(encode_entry(5, "linux", "{}", 1, b"one")), 5)
+    one = encode_entry(5, "linux", "{}", 1, b"one")
+    assert (journal.size, journal.last_id) == (len(one), 5)
     journal.write()
-    assert (journal.size, journal.last_id) == (path.stat().st_size, 6)
+    two = one + encode_entry(6, "linux", "{}", 2, b"two")
+    assert (journal.size, journal.last_id, path.read_bytes()[: len(two) + 2]) == (len(two), 6, two + b"\0\0")
     journal.clear()
-    assert (journal.size, journal.last_id, path.stat().st_size) == (0, 0, 0)
+    assert (journal.size, journal.last_id, path.stat().st_size) == (0, 0, ROOM), "its room kept"
+    assert decode_entries(path.read_bytes()) == ([], 0), "the end mark at the start: nothing valid"
+    journal.append(7, "linux", b"{}", 3, b"3")
+    three = encode_entry(7, "linux", "{}", 3, b"3")
+    data = path.read_bytes()
+    assert data[: len(three) + 2] == three + b"\0\0" and data[len(three) + 2 : len(two)] == two[len(three) + 2 :]
+    assert [e.id for e in decode_entries(data)[0]] == [7], "the entries of the round before stay behind the end mark"
+    journal.close()
+    assert path.read_bytes() == three
     JournalFile(tmp_path / "new")
     assert os.stat(tmp_path / "new").st_mode & 0o777 == 0o600, "the spool's records are private"
 
@@ -74,7 +90,7 @@ def test_a_field_too_long_is_refused_and_nothing_staged_stays(tmp_path: Path) ->
     with pytest.raises(ValueError, match="kind"):
         journal.append(3, "k" * 256, b"{}", 1, b"")
     journal.write()
-    assert (tmp_path / "j").read_bytes() == b"" and journal.last_id == 0
+    assert decode_entries((tmp_path / "j").read_bytes()) == ([], 0) and journal.last_id == 0
     journal.stage(4, "linux", b"{}", 1, b"dropped")
     journal.discard()
     journal.write()
@@ -160,9 +176,10 @@ def test_the_ledgers_append_writes_keeps_and_spends_its_budget_in_one_call(tmp_p
     ledger.issued, ledger.room = 41, 250
     assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 126, 10) is None, "twice 126 > 250"
     assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 125, 0) is None, "the record limit"
-    assert path.read_bytes() == b"" and len(ledger) == 0
+    assert path.read_bytes() == bytes(ROOM) and len(ledger) == 0
     assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 100, 10) == 42
-    assert path.read_bytes() == encode_entry(42, "linux", "{}", 7, b"payload")
+    entry = encode_entry(42, "linux", "{}", 7, b"payload")
+    assert path.read_bytes()[: len(entry) + 2] == entry + b"\0\0"
     assert (ledger.issued, ledger.room, len(ledger), ledger.last_id, ledger.estimate) == (42, 50, 1, 42, 100)
     assert ledger.rows(0, [3], 100) == ([], [(42, "linux", 3, 7, b"payload")])
     with pytest.raises(ValueError, match="too long"):

@@ -411,38 +411,43 @@ class LinuxDocuments:
 class JournalFile:
     """One ack journal file of the spool, appended to (``native/src/journal.rs``). Every entry is byte
     for byte what ``auditrecv.spool.journal.encode_entry`` makes (``decode_entries`` reads it back).
-    Not thread-safe: the spool writer's lock guards every call.
+    The file is preallocated (``posix_fallocate``) and mapped shared: an entry is copied into the page
+    cache, no system call; after the last entry come two zero bytes (the end mark, where recovery
+    stops), then the unused room. Not thread-safe: the spool writer's lock guards every call.
 
-    ``OSError`` (with its errno) when the file cannot be created or written: the entries of that write
-    are then cut off again. ``ValueError`` for a field too long for the format (kind over 255 bytes,
-    source over 65,535, payload over 4 GiB), or once closed.
+    ``OSError`` (with its errno) when the file cannot be created, grown (ENOSPC: a full filesystem) or
+    synced: the entries of that write are then not in the file's valid part. ``ValueError`` for a field
+    too long for the format (kind over 255 bytes, source over 65,535, payload over 4 GiB), or once
+    closed.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Create (or empty) the file: mode 0600, appends only, close-on-exec."""
+        """Create (or empty) the file: mode 0600, 256 KiB of room allocated and mapped, close-on-exec."""
     def append(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes, sync: bool = False) -> None:
-        """Encode one entry and write it with one ``write(2)`` (the GIL held: ~1 us); with ``sync``, then
-        ``fdatasync`` (without the GIL). Durable as promised when this returns."""
+        """Encode one entry and copy it into the file (the GIL held; no system call unless the file must
+        grow); with ``sync``, then ``msync`` of its pages (without the GIL). Durable as promised when this
+        returns."""
     def stage(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes) -> None:
-        """Encode one entry for the next ``write`` (several records of one append, one ``write(2)``).
+        """Encode one entry for the next ``write`` (several records of one append, one copy).
         A field too long drops everything staged."""
     def discard(self) -> None:
         """Drop the staged entries unwritten."""
     def write(self, sync: bool = False) -> None:
-        """Write the staged entries (then ``fdatasync`` with ``sync``); on an error none of them stays."""
+        """Copy the staged entries into the file (then ``msync`` with ``sync``); on an error none of them
+        stays."""
     def clear(self) -> None:
-        """Empty the file (everything in it is in SQLite)."""
+        """Empty the file (everything in it is in SQLite): the end mark at its start, its room kept."""
     def close(self) -> None:
-        """Close the file; idempotent."""
+        """Close the file (unmapped, its unused room cut off); idempotent."""
     @property
     def size(self) -> int:
-        """Bytes of whole entries in the file."""
+        """Bytes of whole entries in the file (where the next one goes; the room after them not counted)."""
     @property
     def last_id(self) -> int:
         """The highest id written (0: none)."""
     @property
     def last_sync_seconds(self) -> float:
-        """How long the last ``fdatasync`` took."""
+        """How long the last ``msync`` took."""
 
 class JournalLedger:
     """The records acknowledged through the ack journal and not folded into SQLite yet, in id order

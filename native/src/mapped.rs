@@ -1,0 +1,206 @@
+//! A file preallocated on disk and mapped shared into memory: what the ack journal (`journal.rs`) writes
+//! its entries into, so that an append is a copy into the page cache instead of a `write(2)` (~1.2 µs of
+//! the loop thread's CPU per record in situ, see docs/performance.md, branch `ackmap`).
+//!
+//! What a store into the mapping gives: the page is the kernel's page cache page, so the bytes are in
+//! the file as soon as the store is done, as durable against a crash of the process as a `write(2)`;
+//! against a power cut only after [`MappedFile::sync`] (`msync(MS_SYNC)`, what `fdatasync` is for a
+//! `write(2)`). The file's blocks are reserved with `posix_fallocate` before they are mapped: a full
+//! filesystem is an error from [`MappedFile::create`] or [`MappedFile::grow`], never a `SIGBUS` on a
+//! store into a page the filesystem has no room for.
+//!
+//! The crate denies `unsafe`: this module is the one exception, for the system calls std does not wrap
+//! (`mmap`, `munmap`, `msync`, `posix_fallocate`) and the slice over the mapping. Each block says why it
+//! is sound.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::ptr::NonNull;
+
+/// A file of `len` bytes, all of them allocated on disk and mapped read-write, shared.
+pub struct MappedFile {
+    file: File,
+    map: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: `MappedFile` owns its mapping as a `Vec` owns its buffer: nothing else in the process refers to
+// it, and every access goes through `&self`/`&mut self`, so moving it to another thread is as sound as
+// moving a `Vec<u8>` (the raw pointer is what makes it `!Send` by default).
+unsafe impl Send for MappedFile {}
+// SAFETY: `&MappedFile` gives no access to the bytes (only `bytes_mut` does, through `&mut self`); `sync`
+// and `len` read no mapped memory.
+unsafe impl Sync for MappedFile {}
+
+/// `posix_fallocate(fd, 0, len)`: the file at least `len` bytes long with every block allocated.
+fn allocate(file: &File, len: usize) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: a plain system call on a file descriptor `file` owns for the duration of the call; no memory
+    // is passed. posix_fallocate returns the error number instead of setting errno.
+    let code = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if code == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(code)) }
+}
+
+/// Map the first `len` (> 0) bytes of `file`, read-write and shared.
+fn map(file: &File, len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: a new mapping at an address the kernel chooses (null hint, no MAP_FIXED), so no existing
+    // memory of the process is replaced; `len` > 0 and within the file's allocated size (the callers
+    // allocate first), so no page of it lies beyond the end of the file.
+    let at = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0)
+    };
+    if at == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(at.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned a null mapping"))
+}
+
+/// Undo [`map`].
+fn unmap(at: NonNull<u8>, len: usize) {
+    // SAFETY: `at`/`len` are exactly a mapping `map` made and that nothing refers to any more (its owner
+    // is replacing or dropping it, and the only borrows of its bytes were through `&mut` of the owner).
+    // munmap of a valid mapping cannot fail.
+    unsafe { libc::munmap(at.as_ptr().cast(), len) };
+}
+
+impl MappedFile {
+    /// Create (or empty) the file at `path`, mode 0600, and allocate and map `len` (> 0) bytes of zeros.
+    pub fn create(path: &Path, len: usize) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        let len = len.max(1);
+        allocate(&file, len)?;
+        let map = map(&file, len)?;
+        Ok(Self { file, map, len })
+    }
+
+    /// The bytes mapped.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The mapped bytes, to be written.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `map` is a live mapping of `len` bytes, readable and writable, that this object owns
+        // (created in `create`/`grow`, unmapped only in `grow` and `drop`); the borrow of `self` makes it
+        // the only reference to those bytes for its lifetime. Every page is backed by an allocated block
+        // within the file (posix_fallocate before mmap), so a store cannot fault for want of space; the
+        // bytes are plain `u8`, valid whatever another process might write into the file (the file is
+        // mode 0600 in the spool's directory, and the spool's lock keeps other receivers out).
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr(), self.len) }
+    }
+
+    /// At least `len` bytes: allocate the blocks, then map the larger file (the old mapping goes). On an
+    /// error (ENOSPC: a full filesystem) the mapping is as before.
+    pub fn grow(&mut self, len: usize) -> io::Result<()> {
+        if len <= self.len {
+            return Ok(());
+        }
+        allocate(&self.file, len)?;
+        let larger = map(&self.file, len)?;
+        unmap(self.map, self.len);
+        self.map = larger;
+        self.len = len;
+        Ok(())
+    }
+
+    /// `msync(MS_SYNC)` of the pages holding `range`: on disk when this returns (what `fdatasync` does for
+    /// data written with `write(2)`).
+    pub fn sync(&self, range: std::ops::Range<usize>) -> io::Result<()> {
+        if range.start >= range.end {
+            return Ok(());
+        }
+        let page = page_size();
+        let start = range.start / page * page;
+        let end = range.end.min(self.len);
+        // SAFETY: [start, end) lies within this object's live mapping (start page-aligned as msync
+        // requires, end clamped to the mapping's length); msync reads no memory of the process itself, it
+        // asks the kernel to write back the pages of that range.
+        let code = unsafe { libc::msync(self.map.as_ptr().add(start).cast(), end - start, libc::MS_SYNC) };
+        if code == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    }
+
+    /// Unmap the file and cut it to its first `keep` bytes (what is left of its preallocated room goes).
+    pub fn close(self, keep: u64) -> io::Result<()> {
+        let file = self.file.try_clone()?;
+        drop(self);
+        file.set_len(keep)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn replace_file_for_test(&mut self, file: File) {
+        self.file = file;
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        unmap(self.map, self.len);
+    }
+}
+
+/// The system's page size (msync wants a page-aligned start).
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a system constant; no memory is passed.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("auditrecv-mapped-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("file")
+    }
+
+    #[test]
+    fn stores_land_in_the_file_without_a_write() {
+        let path = scratch("stores");
+        std::fs::write(&path, b"stale contents").unwrap();
+        let mut m = MappedFile::create(&path, 8192).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0; 8192], "emptied, then preallocated as zeros");
+        m.bytes_mut()[4090..4100].copy_from_slice(b"0123456789");
+        assert_eq!(&std::fs::read(&path).unwrap()[4090..4100], b"0123456789", "in the page cache already");
+        m.sync(4090..4100).unwrap();
+        m.grow(4096).unwrap();
+        assert_eq!(m.len(), 8192, "growing to less is nothing");
+        m.grow(20_000).unwrap();
+        assert_eq!(&m.bytes_mut()[4090..4100], b"0123456789", "the larger mapping is the same file");
+        m.bytes_mut()[19_999] = b'!';
+        assert_eq!(std::fs::read(&path).unwrap().len(), 20_000);
+        assert_eq!(std::fs::read(&path).unwrap()[19_999], b'!');
+        m.close(4100).unwrap();
+        assert_eq!(&std::fs::read(&path).unwrap()[4090..], b"0123456789", "closing cuts off the unused room");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_growth_that_cannot_allocate_leaves_the_mapping_as_it_was() {
+        let path = scratch("grow");
+        let mut m = MappedFile::create(&path, 4096).unwrap();
+        m.bytes_mut()[0] = 7;
+        m.replace_file_for_test(File::open(&path).unwrap()); // read-only: posix_fallocate fails (EBADF)
+        let err = m.grow(1 << 20).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert_eq!((m.len(), m.bytes_mut()[0]), (4096, 7));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096);
+        drop(m);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_with_its_errno() {
+        let err = MappedFile::create(Path::new("/nonexistent-auditrecv-dir/file"), 4096).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
