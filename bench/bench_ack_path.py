@@ -272,7 +272,8 @@ async def run_whole(frames: list[bytes], directory: Path, profile: cProfile.Prof
 async def run_fold(frames: list[bytes], directory: Path) -> Timing:
     """The writer thread's CPU for one fold of every record (thread and process columns alike)."""
     spool = await open_spool(directory)
-    held = store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS
+    ledger = spool._writer.ledger
+    held = ledger.fold_seconds, ledger.fold_records
     try:
         writer_store = spool._writer._store
         run_group = writer_store.run_group
@@ -286,19 +287,19 @@ async def run_fold(frames: list[bytes], directory: Path) -> Timing:
                 cpu[0] += time.thread_time() - started
 
         writer_store.run_group = timed_group  # type: ignore[method-assign]
-        store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS = 3600.0, 10**9
+        ledger.fold_seconds, ledger.fold_records = 3600.0, 10**9
         appender = object()
         for record in as_records(frames):
             if spool.try_append_now([record], appender) is None:
                 raise RuntimeError("the ack journal declined a record")
-        store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS = held
+        ledger.fold_seconds, ledger.fold_records = held
         gc.collect()
         await spool.read(0, 1)  # folds everything journaled, then answers
         if spool.last_id != len(frames) or not cpu[0]:
             raise RuntimeError("the fold did not take every record")
         return cpu[0] / len(frames), cpu[0] / len(frames)
     finally:
-        store.JOURNAL_FOLD_SECONDS, store.JOURNAL_FOLD_RECORDS = held
+        ledger.fold_seconds, ledger.fold_records = held
         await spool.close()
 
 

@@ -94,7 +94,8 @@ _WAL_SLACK = 64 * 1024  # frame headers and index pages on top of the records' o
 _SHRINK_STEP_BYTES = 1 << 20  # free pages given back to the filesystem per checkpointed step
 
 # The ack journal (auditrecv/spool/journal.py) is folded into SQLite this long after its oldest
-# unfolded entry, or as soon as this many records wait; it holds at most JOURNAL_MAX_RECORDS.
+# unfolded entry, or as soon as this many records wait; it holds at most JOURNAL_MAX_RECORDS. Read
+# when a spool opens (its writer's ledger keeps them: ``JournalLedger.fold_seconds``, ...).
 JOURNAL_FOLD_SECONDS = 0.02
 JOURNAL_FOLD_RECORDS = 2048
 JOURNAL_MAX_RECORDS = 50_000
@@ -923,6 +924,10 @@ class _Writer:
             wake=functools.partial(_notify, self._cond),  # not a bound method: no cycle through native code
             record_overhead=_RECORD_OVERHEAD,
             latency_window=_LATENCY_WINDOW,
+            # The journal's limits, set once: the one-call append reads them natively, the locked way here.
+            max_records=JOURNAL_MAX_RECORDS,
+            fold_seconds=JOURNAL_FOLD_SECONDS,
+            fold_records=JOURNAL_FOLD_RECORDS,
         )
         self._kept.issued = store.last_id
         self._kept.file = self._journal.file
@@ -983,7 +988,7 @@ class _Writer:
                 or self._broken is not None
                 or self._group_appending
                 or self._kept.room < 2 * estimate
-                or len(self._kept) + n > JOURNAL_MAX_RECORDS
+                or len(self._kept) + n > self._kept.max_records
             ):
                 return None
             first = self._kept.issued + 1
@@ -1003,13 +1008,13 @@ class _Writer:
             self._kept.room -= 2 * estimate  # the journal's bytes now, the database's later
             first_kept = not self._kept
             if first_kept:
-                self._kept.fold_at = queued + JOURNAL_FOLD_SECONDS
+                self._kept.fold_at = queued + self._kept.fold_seconds
             keep = self._kept.keep
             for rid, rec in zip(ids, records, strict=True):
                 kept = keep(
                     rid, rec.kind, rec.source, rec.received_ns, rec.payload, len(rec.payload) + _RECORD_OVERHEAD
                 )
-            if kept >= JOURNAL_FOLD_RECORDS:
+            if kept >= self._kept.fold_records:
                 self._kept.fold_at = 0.0
             if self._kept.writer_idle and (first_kept or self._kept.fold_at == 0.0):
                 self._kept.writer_idle = False
@@ -1035,7 +1040,7 @@ class _Writer:
                     rec.received_ns,
                     rec.payload,
                     estimate,
-                    JOURNAL_MAX_RECORDS,
+                    self._kept.max_records,
                 )
             except OSError as exc:  # a full filesystem: the group path finds out and handles it
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
@@ -1047,8 +1052,8 @@ class _Writer:
                 self._judge_sync()
             kept = len(self._kept)
             if kept == 1:
-                self._kept.fold_at = queued + JOURNAL_FOLD_SECONDS
-            if kept >= JOURNAL_FOLD_RECORDS:
+                self._kept.fold_at = queued + self._kept.fold_seconds
+            if kept >= self._kept.fold_records:
                 self._kept.fold_at = 0.0
             if self._kept.writer_idle and (kept == 1 or self._kept.fold_at == 0.0):
                 self._kept.writer_idle = False  # once: it sets this again before it waits again
@@ -1661,9 +1666,7 @@ class Spool:
             # locked way below waits for it as before. The counts are added to ``metrics`` when it is read.
             # Who appended last only matters with "full": not noted here.
             try:
-                rid: int = self._ledger.append_record(
-                    kind, payload, source, received_ns, JOURNAL_MAX_RECORDS, JOURNAL_FOLD_SECONDS, JOURNAL_FOLD_RECORDS
-                )
+                rid: int = self._ledger.append_record(kind, payload, source, received_ns)
             except OSError as exc:  # a full filesystem (the room is 0 now): the group path finds out
                 log.debug("ack journal append failed, committing through SQLite: %s", exc)
                 return None

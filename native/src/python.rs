@@ -1348,6 +1348,15 @@ struct PyJournalLedger {
     wake: Option<Py<PyAny>>,
     record_overhead: i64,
     latency_window: usize,
+    /// `append_record` declines a record while this many are kept (the journal's record limit).
+    #[pyo3(get, set)]
+    max_records: usize,
+    /// `fold_at` is this long after the first record kept ...
+    #[pyo3(get, set)]
+    fold_seconds: f64,
+    /// ... or now once this many are kept.
+    #[pyo3(get, set)]
+    fold_records: usize,
     /// The journal file `append_record` writes to (the writer sets it, and again after a rotation).
     #[pyo3(get, set)]
     file: Option<Py<PyJournalFile>>,
@@ -1362,9 +1371,8 @@ impl PyJournalLedger {
         &mut self,
         py: Python<'_>,
         record: RecordFields<'_, '_>,
-        limits: (usize, f64, usize),
     ) -> PyResult<(i64, Option<Py<PyAny>>)> {
-        let (max_records, fold_seconds, fold_records) = limits;
+        let (max_records, fold_seconds, fold_records) = (self.max_records, self.fold_seconds, self.fold_records);
         let (kind, payload, source, received) = record;
         let file = match (&self.file, self.open) {
             (Some(file), true) => file.clone_ref(py),
@@ -1426,15 +1434,32 @@ impl PyJournalLedger {
 impl PyJournalLedger {
     /// `now`: `time.monotonic()` (the clock of `fold_at`); `wake`: called, without arguments, when an
     /// `append_record` gives an idle writer work; `record_overhead`: bytes a record takes in the database
-    /// besides its payload; `latency_window`: how many of the latest ack latencies the tally keeps.
+    /// besides its payload; `latency_window`: how many of the latest ack latencies the tally keeps;
+    /// `max_records`, `fold_seconds`, `fold_records`: `append_record`'s limits, set once here rather than
+    /// passed with every record (by default none, and a fold due at once).
     #[new]
-    #[pyo3(signature = (*, now=None, wake=None, record_overhead=0, latency_window=0))]
-    fn new(now: Option<f64>, wake: Option<Py<PyAny>>, record_overhead: i64, latency_window: usize) -> Self {
+    #[pyo3(signature = (
+        *, now=None, wake=None, record_overhead=0, latency_window=0, max_records=usize::MAX, fold_seconds=0.0,
+        fold_records=usize::MAX
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        now: Option<f64>,
+        wake: Option<Py<PyAny>>,
+        record_overhead: i64,
+        latency_window: usize,
+        max_records: usize,
+        fold_seconds: f64,
+        fold_records: usize,
+    ) -> Self {
         Self {
             clock: now.map(journal::MonotonicClock::anchored),
             wake,
             record_overhead,
             latency_window,
+            max_records,
+            fold_seconds,
+            fold_records,
             ..Self::default()
         }
     }
@@ -1449,21 +1474,16 @@ impl PyJournalLedger {
     /// the id (> 0), or 0 (declined), -1 (a new source), -2 (not plainly a record), -3 (not open): nothing
     /// written.
     /// `OSError`: the file as before and `room` 0.
-    #[allow(clippy::too_many_arguments)]
     fn append_record(
         slf: &Bound<'_, Self>,
         kind: &Bound<'_, PyAny>,
         payload: &Bound<'_, PyAny>,
         source: &Bound<'_, PyAny>,
         received_ns: &Bound<'_, PyAny>,
-        max_records: usize,
-        fold_seconds: f64,
-        fold_records: usize,
     ) -> PyResult<i64> {
         let py = slf.py();
         let record = (kind, payload, source, received_ns);
-        let (outcome, wake) =
-            slf.try_borrow_mut()?.append_record_borrowed(py, record, (max_records, fold_seconds, fold_records))?;
+        let (outcome, wake) = slf.try_borrow_mut()?.append_record_borrowed(py, record)?;
         if let Some(wake) = wake {
             wake.call0(py)?;
         }

@@ -30,15 +30,7 @@ def path(tmp_path: Path) -> Path:
 
 def one_call(spool: Spool, record: SpoolRecord) -> int:
     """The native call try_append_now makes for one record with "normal"."""
-    result: int = spool._ledger.append_record(
-        record.kind,
-        record.payload,
-        record.source,
-        record.received_ns,
-        store.JOURNAL_MAX_RECORDS,
-        store.JOURNAL_FOLD_SECONDS,
-        store.JOURNAL_FOLD_RECORDS,
-    )
+    result: int = spool._ledger.append_record(record.kind, record.payload, record.source, record.received_ns)
     return result
 
 
@@ -172,7 +164,7 @@ async def test_a_one_call_append_wakes_an_idle_writer(path: Path, monkeypatch: p
         assert writer.ledger.writer_idle
         assert spool.try_append_now([rec(b"a")], "conn") == [1]
         assert await spool.wait_for_records(0, timeout=10), "the idle writer never folded"
-        monkeypatch.setattr(store, "JOURNAL_FOLD_SECONDS", 3600.0)
+        writer.ledger.fold_seconds = 3600.0
         for _ in range(500):
             if writer.ledger.writer_idle:
                 break

@@ -463,25 +463,22 @@ class JournalLedger:
         wake: Callable[[], object] | None = None,
         record_overhead: int = 0,
         latency_window: int = 0,
+        max_records: int = ...,
+        fold_seconds: float = 0.0,
+        fold_records: int = ...,
     ) -> None:
         """``now``: ``time.monotonic()`` (the clock of ``fold_at``; without it, an ``append_record`` makes
         the records due at once); ``wake``: called without arguments when an ``append_record`` gives an
         idle writer work; ``record_overhead``: bytes a record takes in the database besides its payload;
-        ``latency_window``: how many of the latest ack latencies the tally keeps."""
-    def append_record(
-        self,
-        kind: object,
-        payload: object,
-        source: object,
-        received_ns: object,
-        max_records: int,
-        fold_seconds: float,
-        fold_records: int,
-    ) -> int:
+        ``latency_window``: how many of the latest ack latencies the tally keeps; ``max_records``,
+        ``fold_seconds``, ``fold_records``: ``append_record``'s limits (attributes too), set once rather
+        than passed with every record (by default: no record limit, a fold due at once)."""
+    def append_record(self, kind: object, payload: object, source: object, received_ns: object) -> int:
         """A stop-and-wait sender's append of one record (a ``SpoolRecord``'s fields) in one call, without the writer's lock
         (the GIL is held throughout, so it falls between two calls of the writer thread; only the event
         loop's thread appends): if ``open`` with a ``file``, the record plain, its source the one
-        ``set_source`` gave and the budget allows it, the next id, its entry written to ``file`` (no ``fdatasync``: for
+        ``set_source`` gave and the budget allows it (fewer than ``max_records`` kept), the next id, its entry
+        copied into ``file`` (no ``msync``: for
         ``synchronous = "normal"``), the record kept, ``fold_at`` set (``fold_seconds`` after the first
         record kept; 0 once ``fold_records`` are kept), ``wake`` called if ``writer_idle`` and this gives
         the writer work, and the record counted in the tally (``take_tally``). Returns the id (> 0), or
@@ -505,6 +502,12 @@ class JournalLedger:
     """The writer waits for work (``append_record`` clears it when it calls ``wake``)."""
     fold_at: float
     """When the kept records are due for a fold, ``time.monotonic()`` seconds (0: now)."""
+    max_records: int
+    """``append_record`` declines a record while this many are kept."""
+    fold_seconds: float
+    """``fold_at`` is this long after the first record kept ..."""
+    fold_records: int
+    """... or now once this many are kept."""
     def keep(self, id: int, kind: str, source: object, received_ns: int, payload: bytes, estimate: int) -> int:
         """Keep one record (ids increase from call to call); returns how many are kept now."""
     def take(self) -> JournalLedger:
