@@ -181,6 +181,25 @@ async def test_a_fold_that_fails_keeps_its_records_in_front_of_later_ones(
         assert [rid for rid, _ in await spool.read(0, 1000)] == list(range(1, 251))
 
 
+async def test_a_fold_stores_each_rows_kind_and_source_whether_chunks_share_them_or_not(path: Path) -> None:
+    """The fold binds a chunk's kind and source once when all its rows share them, five values per row
+    when not: 100 records of one connection, 150 of two kinds and three sources mixed, 100 of one again,
+    a rest; every row comes back as appended."""
+    other = Source(transport="audit_remote", peer="192.0.2.9", peer_port=40001)
+    shapes = [("linux", SRC)] * 100
+    shapes += [(("bsm", "linux")[n % 2], (SRC, ODD, other)[n % 3]) for n in range(150)]
+    shapes += [("bsm", other)] * 130
+    sender = object()
+    async with await Spool.open(path, synchronous="normal") as spool:
+        spool._writer.ledger.fold_seconds, spool._writer.ledger.fold_records = 3600.0, 10**9  # one fold
+        for n, (kind, source) in enumerate(shapes):
+            assert spool.try_append_now([SpoolRecord(kind, b"%d" % n, source, n)], sender) == [n + 1]
+        got = await spool.read(0, 1000)
+        assert spool.metrics.journaled == len(shapes) and spool.count() == len(shapes)
+    expected = [(n + 1, kind, source, n, b"%d" % n) for n, (kind, source) in enumerate(shapes)]
+    assert [(rid, r.kind, r.source, r.received_ns, r.payload) for rid, r in got] == expected
+
+
 async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fast_disk: None) -> None:
     """With "full", a sender that is not alone shares group commits: try_append_now declines, and the
     append that follows for the same sender sees the same decision (declining changed nothing)."""

@@ -154,6 +154,9 @@ def test_the_ledger_hands_a_fold_its_rows_and_takes_a_failed_fold_back_in_front(
     assert ledger.rows(2, [20, 10], 2) == ([expected[0] + expected[1], expected[2] + expected[3]], [expected[4]])
     with pytest.raises(ValueError, match="fewer source ids"):
         ledger.rows(2, [20], 2)
+    # A chunk whose rows share kind and source: (kind, source id, then id, received_ns, payload per row).
+    assert ledger.rows(0, [20, 10], 2)[0][0] == ("linux", 20, 1, -1, b"p1", 2, -2, b"p2")
+    assert ledger.rows(0, [20, 10], 1)[0][0] == (1, "linux", 20, -1, b"p1"), "one row: the plain form"
     assert ledger.plan(7) == (0, 0, None, []) and ledger.rows(7, [], 100) == ([], [])
 
     taken = ledger.take()
