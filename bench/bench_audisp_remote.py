@@ -242,7 +242,8 @@ class AppendTimer:
     """CPU of each ``Spool.try_append_one`` call in situ (``--time-append``): ``time.thread_time_ns()`` read
     around it on the loop thread, less what a pair of those reads costs alone (measured once, the median
     of many pairs). In a tight loop the append runs with warm caches; between two round trips of the real
-    client it does not, and its in-situ cost is 2-4x the tight loop's (docs/performance.md, ackcpu)."""
+    client it does not, and its in-situ cost is 2-4x the tight loop's (docs/performance.md, ackcpu). The
+    wrapper itself adds ~0.4 us per record to the loop thread: take rates from runs without it."""
 
     def __init__(self) -> None:
         clock = time.thread_time_ns
@@ -356,7 +357,7 @@ def main() -> None:
         "--time-append",
         action="store_true",
         help="also print the CPU of each Spool.try_append_one call on the loop thread, in situ (thread_time_ns"
-        " around it, the pair's own cost subtracted)",
+        " around it, the pair's own cost subtracted; the wrapper slows the loop thread: not for rates)",
     )
     benchkit.add_deadline_argument(parser, 1800)
     args = parser.parse_args()
