@@ -94,9 +94,12 @@ pub struct JournalFile {
 
 impl JournalFile {
     /// Create (or empty) the file, mode 0600, close-on-exec (Rust's default), [`INITIAL_ROOM`] bytes of
-    /// zeros allocated and mapped.
+    /// zeros allocated and mapped. If that room cannot be allocated (a full filesystem: a spool must
+    /// still open then), the file is made empty and the first write tries again, failing as a write
+    /// on a full filesystem does.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let map = MappedFile::create(path, INITIAL_ROOM)?;
+        let mut map = MappedFile::create(path)?;
+        let _ = map.grow(INITIAL_ROOM);
         Ok(Self { map, pending: Vec::new(), pending_last_id: 0, size: 0, last_id: 0, last_sync_seconds: 0.0 })
     }
 
@@ -140,7 +143,7 @@ impl JournalFile {
         let end = start + self.pending.len();
         let needed = end + END_MARK_LEN;
         if needed > self.map.len() {
-            let larger = self.map.len().saturating_add(self.map.len().min(MAX_GROWTH)).max(needed);
+            let larger = self.map.len().saturating_add(self.map.len().min(MAX_GROWTH)).max(needed).max(INITIAL_ROOM);
             self.map.grow(larger)?;
         }
         let bytes = self.map.bytes_mut();
@@ -175,7 +178,9 @@ impl JournalFile {
     /// Empty the file (everything in it is in SQLite): the end mark at its start, its room kept (no
     /// `ftruncate`, which cost 60-400 µs with the GIL held).
     pub fn clear(&mut self) -> io::Result<()> {
-        self.map.bytes_mut()[..END_MARK_LEN].fill(0);
+        if let Some(mark) = self.map.bytes_mut().get_mut(..END_MARK_LEN) {
+            mark.fill(0); // (a file without room has no entries either)
+        }
         self.size = 0;
         self.last_id = 0;
         Ok(())
@@ -514,6 +519,22 @@ mod tests {
         assert!(data.len() > INITIAL_ROOM && data.len() >= f.size as usize + END_MARK_LEN);
         assert_eq!((valid_len(&data), f.last_id), (f.size as usize, 5));
         assert_eq!(f.size as usize, 5 * (HEADER_LEN + 5 + 2 + 100_000));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_file_made_without_room_gets_it_at_the_first_write() {
+        let path = scratch("noroom");
+        let mut f = JournalFile::create(&path).unwrap();
+        // What a full filesystem leaves (the room could not be allocated): an empty file, nothing mapped.
+        f.map = MappedFile::create(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+        f.clear().unwrap();
+        f.sync().unwrap();
+        f.stage(1, 0, b"linux", b"{}", b"one").unwrap();
+        f.write(true).unwrap();
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!((data.len(), valid_len(&data), f.last_id), (INITIAL_ROOM, f.size as usize, 1));
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

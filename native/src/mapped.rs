@@ -21,9 +21,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::ptr::NonNull;
 
-/// A file of `len` bytes, all of them allocated on disk and mapped read-write, shared.
+/// A file of `len` bytes, all of them allocated on disk and mapped read-write, shared (`len` 0: nothing
+/// mapped yet, the file empty).
 pub struct MappedFile {
     file: File,
+    /// The mapping's start; dangling (never dereferenced) while `len` is 0.
     map: NonNull<u8>,
     len: usize,
 }
@@ -68,13 +70,11 @@ fn unmap(at: NonNull<u8>, len: usize) {
 }
 
 impl MappedFile {
-    /// Create (or empty) the file at `path`, mode 0600, and allocate and map `len` (> 0) bytes of zeros.
-    pub fn create(path: &Path, len: usize) -> io::Result<Self> {
+    /// Create (or empty) the file at `path`, mode 0600, with nothing mapped: [`MappedFile::grow`] allocates
+    /// and maps its room (so a full filesystem still lets the file be made, and says so when it grows).
+    pub fn create(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(path)?;
-        let len = len.max(1);
-        allocate(&file, len)?;
-        let map = map(&file, len)?;
-        Ok(Self { file, map, len })
+        Ok(Self { file, map: NonNull::dangling(), len: 0 })
     }
 
     /// The bytes mapped.
@@ -88,6 +88,9 @@ impl MappedFile {
 
     /// The mapped bytes, to be written.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
         // SAFETY: `map` is a live mapping of `len` bytes, readable and writable, that this object owns
         // (created in `create`/`grow`, unmapped only in `grow` and `drop`); the borrow of `self` makes it
         // the only reference to those bytes for its lifetime. Every page is backed by an allocated block
@@ -105,7 +108,9 @@ impl MappedFile {
         }
         allocate(&self.file, len)?;
         let larger = map(&self.file, len)?;
-        unmap(self.map, self.len);
+        if self.len > 0 {
+            unmap(self.map, self.len);
+        }
         self.map = larger;
         self.len = len;
         Ok(())
@@ -114,12 +119,12 @@ impl MappedFile {
     /// `msync(MS_SYNC)` of the pages holding `range`: on disk when this returns (what `fdatasync` does for
     /// data written with `write(2)`).
     pub fn sync(&self, range: std::ops::Range<usize>) -> io::Result<()> {
-        if range.start >= range.end {
-            return Ok(());
-        }
         let page = page_size();
         let start = range.start / page * page;
         let end = range.end.min(self.len);
+        if start >= end {
+            return Ok(());
+        }
         // SAFETY: [start, end) lies within this object's live mapping (start page-aligned as msync
         // requires, end clamped to the mapping's length); msync reads no memory of the process itself, it
         // asks the kernel to write back the pages of that range.
@@ -142,7 +147,9 @@ impl MappedFile {
 
 impl Drop for MappedFile {
     fn drop(&mut self) {
-        unmap(self.map, self.len);
+        if self.len > 0 {
+            unmap(self.map, self.len);
+        }
     }
 }
 
@@ -167,8 +174,11 @@ mod tests {
     fn stores_land_in_the_file_without_a_write() {
         let path = scratch("stores");
         std::fs::write(&path, b"stale contents").unwrap();
-        let mut m = MappedFile::create(&path, 8192).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), vec![0; 8192], "emptied, then preallocated as zeros");
+        let mut m = MappedFile::create(&path).unwrap();
+        assert_eq!((m.len(), m.bytes_mut().len(), std::fs::read(&path).unwrap().len()), (0, 0, 0), "emptied");
+        m.sync(0..10).unwrap(); // nothing mapped: nothing to sync
+        m.grow(8192).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0; 8192], "preallocated as zeros");
         m.bytes_mut()[4090..4100].copy_from_slice(b"0123456789");
         assert_eq!(&std::fs::read(&path).unwrap()[4090..4100], b"0123456789", "in the page cache already");
         m.sync(4090..4100).unwrap();
@@ -187,7 +197,8 @@ mod tests {
     #[test]
     fn a_growth_that_cannot_allocate_leaves_the_mapping_as_it_was() {
         let path = scratch("grow");
-        let mut m = MappedFile::create(&path, 4096).unwrap();
+        let mut m = MappedFile::create(&path).unwrap();
+        m.grow(4096).unwrap();
         m.bytes_mut()[0] = 7;
         m.replace_file_for_test(File::open(&path).unwrap()); // read-only: posix_fallocate fails (EBADF)
         let err = m.grow(1 << 20).unwrap_err();
@@ -200,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_an_error_with_its_errno() {
-        let err = MappedFile::create(Path::new("/nonexistent-auditrecv-dir/file"), 4096).err().unwrap();
+        let err = MappedFile::create(Path::new("/nonexistent-auditrecv-dir/file")).err().unwrap();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -1213,7 +1213,8 @@ fn write_staged(py: Python<'_>, file: &mut journal::JournalFile, sync: bool) -> 
 
 #[pymethods]
 impl PyJournalFile {
-    /// Create (or empty) the file at `path`: mode 0600, its room preallocated and mapped.
+    /// Create (or empty) the file at `path`: mode 0600, its room preallocated and mapped (if it can be:
+    /// else the first append allocates it, or raises as a write on a full filesystem would).
     #[new]
     fn new(path: std::path::PathBuf) -> PyResult<Self> {
         let file = guard(|| journal::JournalFile::create(&path)).map_err(panic_error)?.map_err(os_error)?;

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -106,6 +109,35 @@ def test_errors_carry_their_errno_and_a_closed_file_refuses(tmp_path: Path) -> N
     journal.close()
     with pytest.raises(ValueError, match="closed"):
         journal.append(1, "linux", b"{}", 1, b"")
+
+
+def test_a_file_is_made_where_its_room_cannot_be_and_the_first_append_says_why(tmp_path: Path) -> None:
+    """A spool must open on a full filesystem: the journal file is made without its room, and the first
+    append fails as a write there would (here the file size limit stands in for the full disk: EFBIG)."""
+    path = tmp_path / "j"
+    script = textwrap.dedent(
+        f"""
+        import errno, os, resource, signal
+        from auditrecv._native import JournalFile
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the limit's signal: an error number instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        journal = JournalFile({str(path)!r})
+        print(os.path.getsize({str(path)!r}), journal.size)
+        try:
+            journal.append(1, "linux", b"{{}}", 1, b"x")
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+        journal.clear()
+        journal.close()
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "0", "EFBIG"]
+    assert path.read_bytes() == b""
+    journal = JournalFile(path)  # room to be had again: as always
+    journal.append(1, "linux", b"{}", 1, b"x")
+    assert path.stat().st_size == ROOM and journal.size == len(encode_entry(1, "linux", "{}", 1, b"x"))
 
 
 SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")

@@ -422,7 +422,8 @@ class JournalFile:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Create (or empty) the file: mode 0600, 256 KiB of room allocated and mapped, close-on-exec."""
+        """Create (or empty) the file: mode 0600, 256 KiB of room allocated and mapped, close-on-exec. On a
+        full filesystem the file is made without room, and the first append raises as a write would."""
     def append(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes, sync: bool = False) -> None:
         """Encode one entry and copy it into the file (the GIL held; no system call unless the file must
         grow); with ``sync``, then ``msync`` of its pages (without the GIL). Durable as promised when this
