@@ -73,7 +73,9 @@ const MAX_GROWTH: usize = 4 * 1024 * 1024;
 /// One journal file being appended to: a preallocated file mapped shared (`mapped.rs`), so an append is
 /// a copy into the page cache, no system call (as durable against a crash of the process as a
 /// `write(2)`); `sync` makes it durable against a power cut too (`msync` of the pages written). Entries
-/// are encoded into `pending` and copied together.
+/// are encoded into `pending` and copied together. On a filesystem where a mapped store could fail
+/// (copy-on-write, network, overlay: see `mapped.rs`) the file is not mapped and the entries go out with
+/// one `pwrite(2)`, the end mark with them.
 ///
 /// The file is not "empty when cleared" any more: after a cut the next entries overwrite the old ones
 /// from the start. What ends the valid part for recovery is the end mark, two zero bytes where the next
@@ -146,16 +148,26 @@ impl JournalFile {
             let larger = self.map.len().saturating_add(self.map.len().min(MAX_GROWTH)).max(needed).max(INITIAL_ROOM);
             self.map.grow(larger)?;
         }
-        let bytes = self.map.bytes_mut();
-        // Everything but the first entry's magic, the end mark after it, then that magic: until that
-        // last store the previous end mark (at `start`) ends the valid part, after it the new one does.
-        bytes[start + 2..end].copy_from_slice(&self.pending[2..]);
-        bytes[end..needed].fill(0);
-        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
-        bytes[start..start + 2].copy_from_slice(&self.pending[..2]);
+        if self.map.is_mapped() {
+            // Everything but the first entry's magic, the end mark after it, then that magic: until that
+            // last store the previous end mark (at `start`) ends the valid part, after it the new one does.
+            self.map.put(start + 2, &self.pending[2..])?;
+            self.map.put(end, &[0; END_MARK_LEN])?;
+            std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+            self.map.put(start, &self.pending[..2])?;
+        } else {
+            // One pwrite(2) of the entries and the end mark (a torn one fails its CRC, as with write(2)).
+            self.pending.extend_from_slice(&[0; END_MARK_LEN]);
+            let written = self.map.put(start, &self.pending);
+            self.pending.truncate(end - start);
+            if let Err(e) = written {
+                let _ = self.map.put(start, &[0; 2]); // whatever of it got there: not in the valid part
+                return Err(e);
+            }
+        }
         if sync {
             if let Err(e) = self.sync_range(start..needed) {
-                self.map.bytes_mut()[start..start + 2].fill(0); // not acknowledged: not in the valid part
+                let _ = self.map.put(start, &[0; 2]); // not acknowledged: not in the valid part
                 return Err(e);
             }
         }
@@ -178,8 +190,8 @@ impl JournalFile {
     /// Empty the file (everything in it is in SQLite): the end mark at its start, its room kept (no
     /// `ftruncate`, which cost 60-400 µs with the GIL held).
     pub fn clear(&mut self) -> io::Result<()> {
-        if let Some(mark) = self.map.bytes_mut().get_mut(..END_MARK_LEN) {
-            mark.fill(0); // (a file without room has no entries either)
+        if self.map.len() >= END_MARK_LEN {
+            self.map.put(0, &[0; END_MARK_LEN])?; // (a file without room has no entries either)
         }
         self.size = 0;
         self.last_id = 0;
@@ -479,7 +491,21 @@ mod tests {
     fn staged_entries_are_copied_together_and_counted_with_the_end_mark_after_them() {
         let path = scratch("write");
         std::fs::write(&path, b"stale").unwrap();
+        let f = JournalFile::create(&path).unwrap();
+        entries_are_written_counted_and_ended(f, &path);
+    }
+
+    #[test]
+    fn unmapped_the_entries_go_out_as_they_do_mapped() {
+        let path = scratch("unmapped");
         let mut f = JournalFile::create(&path).unwrap();
+        f.map = MappedFile::create_unmapped(&path).unwrap();
+        f.map.grow(INITIAL_ROOM).unwrap();
+        entries_are_written_counted_and_ended(f, &path);
+    }
+
+    fn entries_are_written_counted_and_ended(mut f: JournalFile, path: &std::path::Path) {
+        let path = path.to_path_buf();
         assert_eq!(std::fs::read(&path).unwrap(), vec![0; INITIAL_ROOM], "emptied, then preallocated");
         f.stage(7, -5, b"bsm", b"{\"peer\":\"x\"}", b"\x00\xff payload").unwrap();
         f.stage(8, 0, b"linux", b"{}", b"").unwrap();

@@ -6,8 +6,12 @@
 //! the file as soon as the store is done, as durable against a crash of the process as a `write(2)`;
 //! against a power cut only after [`MappedFile::sync`] (`msync(MS_SYNC)`, what `fdatasync` is for a
 //! `write(2)`). The file's blocks are reserved with `posix_fallocate` before they are mapped: a full
-//! filesystem is an error from [`MappedFile::create`] or [`MappedFile::grow`], never a `SIGBUS` on a
-//! store into a page the filesystem has no room for.
+//! filesystem is an error from [`MappedFile::grow`], never a `SIGBUS` on a store into a page the
+//! filesystem has no room for. That holds where allocated blocks are written in place: ext2/3/4, XFS and
+//! tmpfs. A copy-on-write filesystem (btrfs, ZFS, ...) allocates anew at every write, and refuses a
+//! store into a mapped page with `SIGBUS` when it is full; an overlay or network filesystem says nothing
+//! certain. On any filesystem but those three the file is not mapped and [`MappedFile::put`] is a
+//! `pwrite(2)` into the preallocated room (what the journal did before, plus the room).
 //!
 //! The crate denies `unsafe`: this module is the one exception, for the system calls std does not wrap
 //! (`mmap`, `munmap`, `msync`, `posix_fallocate`) and the slice over the mapping. Each block says why it
@@ -21,13 +25,33 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::ptr::NonNull;
 
-/// A file of `len` bytes, all of them allocated on disk and mapped read-write, shared (`len` 0: nothing
-/// mapped yet, the file empty).
+/// A file of `len` bytes, all of them allocated on disk and, where that is safe ([`maps_safely`]), mapped
+/// read-write, shared (`len` 0: nothing allocated or mapped yet, the file empty).
 pub struct MappedFile {
     file: File,
-    /// The mapping's start; dangling (never dereferenced) while `len` is 0.
+    /// The mapping's start; dangling (never dereferenced) while `len` is 0 or `mapped` is false.
     map: NonNull<u8>,
     len: usize,
+    mapped: bool,
+}
+
+/// `f_type` of the filesystems whose preallocated blocks are written in place (`statfs(2)`): ext2/3/4,
+/// XFS, tmpfs.
+const IN_PLACE_FILESYSTEMS: [i64; 3] = [0xEF53, 0x5846_5342, 0x0102_1994];
+
+/// Whether a store into a mapped page of `file`'s preallocated room cannot fail for want of space.
+pub fn maps_safely(file: &File) -> bool {
+    let mut buf = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes one `struct statfs` into the buffer we pass, which is exactly that size and
+    // lives across the call; the file descriptor is `file`'s, open for the call's duration.
+    let code = unsafe { libc::fstatfs(file.as_raw_fd(), buf.as_mut_ptr()) };
+    if code != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs returned 0, so it filled the whole struct.
+    let buf = unsafe { buf.assume_init() };
+    #[allow(clippy::useless_conversion)] // f_type's type differs between targets
+    IN_PLACE_FILESYSTEMS.contains(&i64::from(buf.f_type))
 }
 
 // SAFETY: `MappedFile` owns its mapping as a `Vec` owns its buffer: nothing else in the process refers to
@@ -70,11 +94,41 @@ fn unmap(at: NonNull<u8>, len: usize) {
 }
 
 impl MappedFile {
-    /// Create (or empty) the file at `path`, mode 0600, with nothing mapped: [`MappedFile::grow`] allocates
-    /// and maps its room (so a full filesystem still lets the file be made, and says so when it grows).
+    /// Create (or empty) the file at `path`, mode 0600, with no room yet: [`MappedFile::grow`] allocates
+    /// (and maps) it, so a full filesystem still lets the file be made, and says so when it grows. Mapped
+    /// if the filesystem [`maps_safely`].
     pub fn create(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(path)?;
-        Ok(Self { file, map: NonNull::dangling(), len: 0 })
+        let mapped = maps_safely(&file);
+        Ok(Self { file, map: NonNull::dangling(), len: 0, mapped })
+    }
+
+    /// [`MappedFile::create`], never mapped: `put` writes with `pwrite(2)` (what a copy-on-write
+    /// filesystem gets; the tests' way to that path on any filesystem).
+    pub fn create_unmapped(path: &Path) -> io::Result<Self> {
+        let mut created = Self::create(path)?;
+        created.mapped = false;
+        Ok(created)
+    }
+
+    /// Whether the room is mapped (`put` is a copy, no system call).
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
+    }
+
+    /// Write `data` at `at`, within the room (`at + data.len() <= len`): a copy into the mapping, or a
+    /// `pwrite(2)` when it is not mapped.
+    pub fn put(&mut self, at: usize, data: &[u8]) -> io::Result<()> {
+        let end = at.checked_add(data.len()).filter(|&end| end <= self.len);
+        let Some(end) = end else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write beyond the allocated room"));
+        };
+        if self.mapped {
+            self.bytes_mut()[at..end].copy_from_slice(data);
+            Ok(())
+        } else {
+            std::os::unix::fs::FileExt::write_all_at(&self.file, data, at as u64)
+        }
     }
 
     /// The bytes mapped.
@@ -86,9 +140,9 @@ impl MappedFile {
         self.len == 0
     }
 
-    /// The mapped bytes, to be written.
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        if self.len == 0 {
+    /// The mapped bytes, to be written (none when not mapped).
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 || !self.mapped {
             return &mut [];
         }
         // SAFETY: `map` is a live mapping of `len` bytes, readable and writable, that this object owns
@@ -107,18 +161,23 @@ impl MappedFile {
             return Ok(());
         }
         allocate(&self.file, len)?;
-        let larger = map(&self.file, len)?;
-        if self.len > 0 {
-            unmap(self.map, self.len);
+        if self.mapped {
+            let larger = map(&self.file, len)?;
+            if self.len > 0 {
+                unmap(self.map, self.len);
+            }
+            self.map = larger;
         }
-        self.map = larger;
         self.len = len;
         Ok(())
     }
 
     /// `msync(MS_SYNC)` of the pages holding `range`: on disk when this returns (what `fdatasync` does for
-    /// data written with `write(2)`).
+    /// data written with `write(2)`, and does here when the room is not mapped).
     pub fn sync(&self, range: std::ops::Range<usize>) -> io::Result<()> {
+        if !self.mapped {
+            return self.file.sync_data();
+        }
         let page = page_size();
         let start = range.start / page * page;
         let end = range.end.min(self.len);
@@ -147,7 +206,7 @@ impl MappedFile {
 
 impl Drop for MappedFile {
     fn drop(&mut self) {
-        if self.len > 0 {
+        if self.len > 0 && self.mapped {
             unmap(self.map, self.len);
         }
     }
@@ -170,40 +229,66 @@ mod tests {
         dir.join("file")
     }
 
-    #[test]
-    fn stores_land_in_the_file_without_a_write() {
-        let path = scratch("stores");
-        std::fs::write(&path, b"stale contents").unwrap();
-        let mut m = MappedFile::create(&path).unwrap();
-        assert_eq!((m.len(), m.bytes_mut().len(), std::fs::read(&path).unwrap().len()), (0, 0, 0), "emptied");
-        m.sync(0..10).unwrap(); // nothing mapped: nothing to sync
+    fn puts_land_in_the_file(mut m: MappedFile, path: &Path) {
+        assert_eq!((m.len(), std::fs::read(path).unwrap().len()), (0, 0), "emptied, no room yet");
+        assert_eq!(m.put(0, b"x").unwrap_err().kind(), io::ErrorKind::InvalidInput, "no room: refused");
+        m.sync(0..10).unwrap(); // nothing written: nothing to sync
         m.grow(8192).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), vec![0; 8192], "preallocated as zeros");
-        m.bytes_mut()[4090..4100].copy_from_slice(b"0123456789");
-        assert_eq!(&std::fs::read(&path).unwrap()[4090..4100], b"0123456789", "in the page cache already");
+        assert_eq!(std::fs::read(path).unwrap(), vec![0; 8192], "preallocated as zeros");
+        m.put(4090, b"0123456789").unwrap();
+        assert_eq!(&std::fs::read(path).unwrap()[4090..4100], b"0123456789", "in the page cache already");
         m.sync(4090..4100).unwrap();
         m.grow(4096).unwrap();
         assert_eq!(m.len(), 8192, "growing to less is nothing");
         m.grow(20_000).unwrap();
-        assert_eq!(&m.bytes_mut()[4090..4100], b"0123456789", "the larger mapping is the same file");
-        m.bytes_mut()[19_999] = b'!';
-        assert_eq!(std::fs::read(&path).unwrap().len(), 20_000);
-        assert_eq!(std::fs::read(&path).unwrap()[19_999], b'!');
+        m.put(19_999, b"!").unwrap();
+        assert!(m.put(19_999, b"!!").is_err(), "beyond the room");
+        let data = std::fs::read(path).unwrap();
+        assert_eq!((data.len(), &data[4090..4100], data[19_999]), (20_000, &b"0123456789"[..], b'!'));
         m.close(4100).unwrap();
-        assert_eq!(&std::fs::read(&path).unwrap()[4090..], b"0123456789", "closing cuts off the unused room");
+        assert_eq!(&std::fs::read(path).unwrap()[4090..], b"0123456789", "closing cuts off the unused room");
+    }
+
+    #[test]
+    fn puts_land_in_the_file_mapped_where_that_is_safe() {
+        let path = scratch("mapped");
+        std::fs::write(&path, b"stale contents").unwrap();
+        let m = MappedFile::create(&path).unwrap();
+        assert_eq!(m.is_mapped(), maps_safely(&File::open(&path).unwrap()));
+        puts_land_in_the_file(m, &path);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     #[test]
-    fn a_growth_that_cannot_allocate_leaves_the_mapping_as_it_was() {
+    fn puts_land_in_the_file_written_where_mapping_is_not_safe() {
+        let path = scratch("written");
+        let m = MappedFile::create_unmapped(&path).unwrap();
+        assert!(!m.is_mapped());
+        puts_land_in_the_file(m, &path);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn only_in_place_filesystems_are_mapped() {
+        let tmp = File::open(std::env::temp_dir()).unwrap();
+        let shm = File::open("/dev/shm");
+        if let Ok(shm) = shm {
+            assert!(maps_safely(&shm), "tmpfs");
+        }
+        let _ = maps_safely(&tmp); // whatever the temporary directory is on: no error
+        assert!(!maps_safely(&File::open("/proc/self/stat").unwrap()), "procfs is not one of them");
+    }
+
+    #[test]
+    fn a_growth_that_cannot_allocate_leaves_the_room_as_it_was() {
         let path = scratch("grow");
         let mut m = MappedFile::create(&path).unwrap();
         m.grow(4096).unwrap();
-        m.bytes_mut()[0] = 7;
+        m.put(0, &[7]).unwrap();
         m.replace_file_for_test(File::open(&path).unwrap()); // read-only: posix_fallocate fails (EBADF)
         let err = m.grow(1 << 20).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
-        assert_eq!((m.len(), m.bytes_mut()[0]), (4096, 7));
+        assert_eq!((m.len(), std::fs::read(&path).unwrap()[0]), (4096, 7));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096);
         drop(m);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
