@@ -42,6 +42,9 @@ _PREFIX = struct.Struct("<HI")  # magic, crc32
 _TAIL = struct.Struct("<QqBHI")  # the rest of the header, covered by the CRC
 _CRC_FROM = 6  # the CRC covers the header after itself, and the body
 _END_MARK = b"\0\0"  # where the next entry's magic would be: the end of the valid entries
+# Set to "1" by the tests to run the spool through the journal's unmapped path (one pwrite(2) per append:
+# what copy-on-write, overlay and illumos filesystems get) on this machine's ext4; read per file made.
+UNMAPPED_FOR_TESTS = "AUDITRECV_TEST_JOURNAL_UNMAPPED"
 # A journal file is closed for new entries past this size; deleted once all of it is in SQLite.
 ROTATE_BYTES = 4 * 1024 * 1024
 
@@ -136,7 +139,7 @@ class AckJournal:
 
     def _create(self, seq: int) -> tuple[Path, JournalFile]:
         path = Path(f"{self._spool_path}.ack-{seq:06d}")
-        file = JournalFile(path)
+        file = JournalFile(path, map=os.environ.get(UNMAPPED_FOR_TESTS) != "1")
         if self._fsync:
             _fsync_directory(path.parent)  # the file must still be there after a power cut
         return path, file

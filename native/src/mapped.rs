@@ -40,6 +40,15 @@ pub struct MappedFile {
 const IN_PLACE_FILESYSTEMS: [i64; 3] = [0xEF53, 0x5846_5342, 0x0102_1994];
 
 /// Whether a store into a mapped page of `file`'s preallocated room cannot fail for want of space.
+/// Linux only (`f_type` is Linux's); elsewhere (an illumos zone's ZFS, where `posix_fallocate` is
+/// refused anyway) the file is never mapped.
+#[cfg(not(target_os = "linux"))]
+pub fn maps_safely(_file: &File) -> bool {
+    false
+}
+
+/// Whether a store into a mapped page of `file`'s preallocated room cannot fail for want of space.
+#[cfg(target_os = "linux")]
 pub fn maps_safely(file: &File) -> bool {
     let mut buf = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: fstatfs writes one `struct statfs` into the buffer we pass, which is exactly that size and
@@ -155,13 +164,15 @@ impl MappedFile {
     }
 
     /// At least `len` bytes: allocate the blocks, then map the larger file (the old mapping goes). On an
-    /// error (ENOSPC: a full filesystem) the mapping is as before.
+    /// error (ENOSPC: a full filesystem) the mapping is as before. Unmapped, the room is only a bound for
+    /// `put`: nothing is allocated (ZFS refuses `posix_fallocate` with EINVAL, and a copy-on-write
+    /// filesystem could not keep what it reserved anyway); `pwrite(2)` says ENOSPC itself.
     pub fn grow(&mut self, len: usize) -> io::Result<()> {
         if len <= self.len {
             return Ok(());
         }
-        allocate(&self.file, len)?;
         if self.mapped {
+            allocate(&self.file, len)?;
             let larger = map(&self.file, len)?;
             if self.len > 0 {
                 unmap(self.map, self.len);
@@ -234,7 +245,8 @@ mod tests {
         assert_eq!(m.put(0, b"x").unwrap_err().kind(), io::ErrorKind::InvalidInput, "no room: refused");
         m.sync(0..10).unwrap(); // nothing written: nothing to sync
         m.grow(8192).unwrap();
-        assert_eq!(std::fs::read(path).unwrap(), vec![0; 8192], "preallocated as zeros");
+        let allocated = if m.is_mapped() { 8192 } else { 0 }; // unmapped: a bound for put, nothing allocated
+        assert_eq!(std::fs::read(path).unwrap(), vec![0; allocated], "preallocated as zeros");
         m.put(4090, b"0123456789").unwrap();
         assert_eq!(&std::fs::read(path).unwrap()[4090..4100], b"0123456789", "in the page cache already");
         m.sync(4090..4100).unwrap();

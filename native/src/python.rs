@@ -1214,10 +1214,12 @@ fn write_staged(py: Python<'_>, file: &mut journal::JournalFile, sync: bool) -> 
 #[pymethods]
 impl PyJournalFile {
     /// Create (or empty) the file at `path`: mode 0600, its room preallocated and mapped (if it can be:
-    /// else the first append allocates it, or raises as a write on a full filesystem would).
+    /// else the first append allocates it, or raises as a write on a full filesystem would). `map`
+    /// false: never mapped, every append a `pwrite(2)` (the tests' way to that path).
     #[new]
-    fn new(path: std::path::PathBuf) -> PyResult<Self> {
-        let file = guard(|| journal::JournalFile::create(&path)).map_err(panic_error)?.map_err(os_error)?;
+    #[pyo3(signature = (path, map=true))]
+    fn new(path: std::path::PathBuf, map: bool) -> PyResult<Self> {
+        let file = guard(|| journal::JournalFile::create_with(&path, map)).map_err(panic_error)?.map_err(os_error)?;
         Ok(Self { file: Some(file) })
     }
 

@@ -22,6 +22,8 @@ from auditrecv.spool import Source, Spool, SpoolRecord, store
 from auditrecv.spool.journal import decode_entries, encode_entry, journal_files
 from auditrecv.spool.store import iter_records
 
+pytestmark = pytest.mark.usefixtures("journal_storage")  # mapped and written: conftest.py
+
 REPO = Path(__file__).resolve().parents[2]
 SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
 ODD = Source(transport="import", peer="/var/audit/odd.\udcff")  # a surrogateescape'd file name
@@ -83,6 +85,17 @@ async def test_a_lone_senders_records_go_through_the_journal_and_into_sqlite(
     async with await Spool.open(path, synchronous=synchronous) as spool:
         assert spool.count() == 40 and spool.last_id == 50
         assert await spool.append([rec(b"next")]) == [51]
+
+
+async def test_the_journal_file_is_mapped_or_written_as_the_filesystem_allows(path: Path, journal_storage: str) -> None:
+    """Mapped, the file holds its preallocated room; written, only what was appended (and the end mark)."""
+    async with await Spool.open(path, commit_delay=0) as spool:
+        assert spool.try_append_one("linux", b"one", SRC, 1, None) == 1
+        ((_seq, journal),) = journal_files(path)
+        entries, good = decode_entries(journal.read_bytes())
+        assert [e.payload for e in entries] == [b"one"]
+        room = 256 * 1024 if journal_storage == "mapped" else good + 2
+        assert journal.stat().st_size == room
 
 
 @pytest.mark.parametrize("one_source", [False, True])
@@ -362,7 +375,9 @@ async def test_journal_entries_already_in_sqlite_are_not_stored_twice(path: Path
         assert await spool.append([rec(b"next")]) == [21]
 
 
-async def test_entries_of_a_folded_round_are_never_read_back(path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_entries_of_a_folded_round_are_never_read_back(
+    path: Path, caplog: pytest.LogCaptureFixture, journal_storage: str
+) -> None:
     """A cut journal file starts again at its start, over the entries already folded: what a process
     killed after that leaves is read back to the end mark, not beyond (a fresh database would take
     the old entries again), and without a warning (nothing torn)."""
@@ -375,7 +390,11 @@ async def test_entries_of_a_folded_round_are_never_read_back(path: Path, caplog:
         for n in range(3):
             await spool.append([rec(b"second %d" % n)])
         (_, current), *_ = journal_files(path)
-        assert current.stat().st_size == 256 * 1024, "one file, its room preallocated"
+        if journal_storage == "mapped":
+            assert current.stat().st_size == 256 * 1024, "one file, its room preallocated"
+        else:  # written over the first round's entries, which go on after the end mark
+            entries, good = decode_entries(current.read_bytes())
+            assert len(entries) == 3 and current.stat().st_size > good + 2
         Path(f"{crashed}.ack-000001").write_bytes(current.read_bytes())  # what a SIGKILL would leave
     caplog.set_level(logging.WARNING, logger="auditrecv.spool")
     async with await Spool.open(crashed, synchronous="normal") as spool:
@@ -440,11 +459,11 @@ async def test_a_new_journal_file_that_cannot_be_made_leaves_appends_in_the_full
     real = journal_module.JournalFile
     made: list[Path] = []
 
-    def no_more_files(file_path: Path) -> object:
+    def no_more_files(file_path: Path, map: bool = True) -> object:
         if made:
             raise OSError(errno.EMFILE, "Too many open files")
         made.append(file_path)
-        return real(file_path)
+        return real(file_path, map=map)
 
     monkeypatch.setattr(journal_module, "JournalFile", no_more_files)
     async with await Spool.open(path, synchronous="normal") as spool:

@@ -15,6 +15,8 @@ from auditrecv._native import APPEND_CLOSED, APPEND_DECLINED, APPEND_NEW_SOURCE,
 from auditrecv.spool import Source, Spool, SpoolRecord, store
 from auditrecv.spool.journal import journal_files, read_journal
 
+pytestmark = pytest.mark.usefixtures("journal_storage")  # mapped and written: conftest.py
+
 SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
 OTHER = Source(transport="audisp_remote", peer="192.0.2.8", peer_port=40001, listener="audisp_remote")
 

@@ -421,9 +421,12 @@ class JournalFile:
     closed.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], map: bool = True) -> None:
         """Create (or empty) the file: mode 0600, 256 KiB of room allocated and mapped, close-on-exec. On a
-        full filesystem the file is made without room, and the first append raises as a write would."""
+        full filesystem the file is made without room, and the first append raises as a write would.
+        Mapped only on ext2/3/4, XFS and tmpfs (elsewhere, or with ``map`` false, an append is one
+        ``pwrite(2)``: a copy-on-write filesystem cannot keep a reservation, and a store into a mapped
+        page it has no room for is a SIGBUS)."""
     def append(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes, sync: bool = False) -> None:
         """Encode one entry and copy it into the file (the GIL held; no system call unless the file must
         grow); with ``sync``, then ``msync`` of its pages (without the GIL). Durable as promised when this
