@@ -238,6 +238,43 @@ def usage_per_record(before: dict[str, tuple[int, int, int]], after: dict[str, t
     return "; ".join(parts)
 
 
+class AppendTimer:
+    """CPU of each ``Spool.try_append_one`` call in situ (``--time-append``): ``time.thread_time_ns()`` read
+    around it on the loop thread, less what a pair of those reads costs alone (measured once, the median
+    of many pairs). In a tight loop the append runs with warm caches; between two round trips of the real
+    client it does not, and its in-situ cost is 2-4x the tight loop's (docs/performance.md, ackcpu). The
+    wrapper itself adds ~0.4 us per record to the loop thread: take rates from runs without it."""
+
+    def __init__(self) -> None:
+        clock = time.thread_time_ns
+        pairs = []
+        for _ in range(20_000):
+            t0 = clock()
+            pairs.append(clock() - t0)
+        self.pair_ns = statistics.median(pairs)
+        self.calls: list[int] = []
+
+    def wrap(self, spool: Spool) -> None:
+        real, clock, calls = spool.try_append_one, time.thread_time_ns, self.calls
+
+        def timed(*args: object) -> int | None:
+            t0 = clock()
+            rid = real(*args)  # type: ignore[arg-type]
+            calls.append(clock() - t0)
+            return rid
+
+        spool.try_append_one = timed  # type: ignore[method-assign]
+
+    def report(self) -> str:
+        """Median and mean CPU per call (us), the pair's cost subtracted; then forget the calls."""
+        calls, self.calls[:] = list(self.calls), []
+        if not calls:
+            return "no calls"
+        median = (statistics.median(calls) - self.pair_ns) / 1000
+        mean = (statistics.fmean(calls) - self.pair_ns) / 1000
+        return f"try_append_one in situ: median {median:.2f} us, mean {mean:.2f} us per call ({len(calls)} calls)"
+
+
 @dataclass
 class Target:
     """One receiver under test: its port, how many records it took, their first and last arrival."""
@@ -261,6 +298,7 @@ async def measure(
     workdir: Path,
     dl: benchkit.Deadline,
     per_thread: bool = False,
+    timer: AppendTimer | None = None,
 ) -> Rate:
     target = await start()
     dl.phase(name, lambda: f"{target.stored()} of {len(lines)} records stored")
@@ -284,6 +322,8 @@ async def measure(
     if per_thread:
         dl.measured(f"{'':<44} per record: {usage_per_record(before, after, len(lines))}")
         dl.measured(f"{'':<44} garbage collections (generations 0/1/2): {'/'.join(map(str, gc_runs))}")
+    if timer is not None and timer.calls:
+        dl.measured(f"{'':<44} {timer.report()}")
     return rate
 
 
@@ -313,6 +353,12 @@ def main() -> None:
         help="also print each of this process's threads' CPU and context switches per record (client start to exit;"
         " the client's own process is not counted)",
     )
+    parser.add_argument(
+        "--time-append",
+        action="store_true",
+        help="also print the CPU of each Spool.try_append_one call on the loop thread, in situ (thread_time_ns"
+        " around it, the pair's own cost subtracted; the wrapper slows the loop thread: not for rates)",
+    )
     benchkit.add_deadline_argument(parser, 1800)
     args = parser.parse_args()
     if args.records < 2:
@@ -328,6 +374,7 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
 
     defaults = SpoolSettings()
     delay = defaults.commit_delay if args.commit_delay is None else args.commit_delay
+    timer = AppendTimer() if args.time_append else None
 
     with (
         tempfile.TemporaryDirectory(prefix="bench-audisp-", dir=args.dir) as tmp,
@@ -358,6 +405,8 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
             spool = await Spool.open(
                 base / f"spool-{sync}-{time.monotonic_ns()}.db", max_bytes=1024**3, commit_delay=delay, synchronous=sync
             )
+            if timer is not None:
+                timer.wrap(spool)
             server = await start_audisp_remote_server(
                 AudispRemoteListener(host="127.0.0.1", port=0), Gss(), spool, name="bench"
             )
@@ -411,7 +460,8 @@ async def body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
         rates: dict[str, list[Rate]] = {name: [] for name, _ in variants}
         for r in range(args.rounds):
             for i, (name, start) in enumerate(variants):
-                rates[name].append(await measure(name, lines, start, Path(clients) / f"r{r}v{i}", dl, args.per_thread))
+                workdir = Path(clients) / f"r{r}v{i}"
+                rates[name].append(await measure(name, lines, start, workdir, dl, args.per_thread, timer))
         med = {name: statistics.median(r.in_stream for r in values) for name, values in rates.items()}
         wall = {name: statistics.median(r.wall for r in values) for name, values in rates.items()}
         base_rate, base_wall = med["ack-only listener (baseline)"], wall["ack-only listener (baseline)"]

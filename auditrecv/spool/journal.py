@@ -10,8 +10,12 @@ the database's ``last_id`` is folded first, so a killed process loses nothing it
 
 File format: ``<spool>.ack-NNNNNN`` files, each a sequence of entries; an entry is a fixed header
 (``_HEADER``: magic, CRC-32 of everything after the CRC, id, received_ns, lengths) followed by the
-kind, the source as JSON and the payload. A torn or damaged entry ends the file's valid part: it was
-never acknowledged (the ack follows the complete write, and its fdatasync with ``"full"``).
+kind, the source as JSON and the payload. The file is preallocated and written through a shared
+mapping (``native/src/journal.rs``): after the last entry come two zero bytes where a magic would be
+(the end mark; then whatever the room held: zeros, or entries of a round already folded, since a cut
+starts again at the file's start), or the end of the file (a file closed cleanly is cut to its
+entries). A torn or damaged entry ends the valid part too: it was never acknowledged (the ack follows
+the complete copy, and its msync with ``"full"``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# One entry appended in one native call (native/src/journal.rs): encode, CRC-32 and write().
+# One entry appended in one native call (native/src/journal.rs): encode, CRC-32 and a copy into the
+# file's shared mapping.
 from auditrecv._native import JournalFile, JournalLedger
 
 log = logging.getLogger("auditrecv.spool")
@@ -36,6 +41,10 @@ _HEADER = struct.Struct("<HIQqBHI")
 _PREFIX = struct.Struct("<HI")  # magic, crc32
 _TAIL = struct.Struct("<QqBHI")  # the rest of the header, covered by the CRC
 _CRC_FROM = 6  # the CRC covers the header after itself, and the body
+_END_MARK = b"\0\0"  # where the next entry's magic would be: the end of the valid entries
+# Set to "1" by the tests to run the spool through the journal's unmapped path (one pwrite(2) per append:
+# what copy-on-write, overlay and illumos filesystems get) on this machine's ext4; read per file made.
+UNMAPPED_FOR_TESTS = "AUDITRECV_TEST_JOURNAL_UNMAPPED"
 # A journal file is closed for new entries past this size; deleted once all of it is in SQLite.
 ROTATE_BYTES = 4 * 1024 * 1024
 
@@ -94,7 +103,7 @@ def read_journal(spool_path: Path) -> Iterator[JournalEntry]:
     for _seq, path in journal_files(spool_path):
         data = path.read_bytes()
         entries, good = decode_entries(data)
-        if good < len(data):
+        if good < len(data) and data[good : good + len(_END_MARK)] != _END_MARK:
             log.warning(
                 "%s: %d bytes after the last complete entry ignored (a write cut short: never acknowledged)",
                 path,
@@ -114,29 +123,30 @@ def _fsync_directory(directory: Path) -> None:
 class AckJournal:
     """The files being written. Not thread-safe: the spool writer's lock guards every call.
 
-    Appends go through ``auditrecv._native.JournalFile``: encoding, CRC and ``write()`` in one native
-    call, byte for byte what :func:`encode_entry` writes (this runs once per acknowledged record, on
-    the event loop). ``file`` is the current file: the spool's one-call append (``JournalLedger.
-    append_record``) writes to it directly, while the writer keeps the ledger open (see the store)."""
+    Appends go through ``auditrecv._native.JournalFile``: encoding, CRC and a copy into the file's
+    shared mapping (no system call) in one native call, byte for byte what :func:`encode_entry` writes
+    (this runs once per acknowledged record, on the event loop). ``file`` is the current file: the
+    spool's one-call append (``JournalLedger.append_record``) writes to it directly, while the writer
+    keeps the ledger open (see the store)."""
 
     def __init__(self, spool_path: Path, fsync: bool, first_seq: int) -> None:
         self._spool_path = spool_path
         self._fsync = fsync
         self._retired: list[tuple[Path, int]] = []  # full files: (path, highest id in it)
         self._seq = first_seq
-        self.last_sync_seconds = 0.0  # how long the last fdatasync took
+        self.last_sync_seconds = 0.0  # how long the last msync took
         self._path, self.file = self._create(first_seq)
 
     def _create(self, seq: int) -> tuple[Path, JournalFile]:
         path = Path(f"{self._spool_path}.ack-{seq:06d}")
-        file = JournalFile(path)
+        file = JournalFile(path, map=os.environ.get(UNMAPPED_FOR_TESTS) != "1")
         if self._fsync:
             _fsync_directory(path.parent)  # the file must still be there after a power cut
         return path, file
 
     @property
     def size(self) -> int:
-        """Bytes in the current file."""
+        """Bytes of entries in the current file (its preallocated room not counted)."""
         size: int = self.file.size
         return size
 
@@ -169,8 +179,8 @@ class AckJournal:
         return rid
 
     def append_many(self, entries: Iterable[tuple[int, str, bytes, int, bytes]]) -> None:
-        """Several entries (id, kind, source JSON, received_ns, payload) with one ``write()``: all or
-        none, as :meth:`append`."""
+        """Several entries (id, kind, source JSON, received_ns, payload) with one copy: all or none, as
+        :meth:`append`."""
         stage = self.file.stage
         try:
             for rid, kind, source_json, received_ns, payload in entries:

@@ -1,19 +1,21 @@
 //! The spool's ack journal file (`auditrecv/spool/journal.py` defines the format and reads it back):
 //! a stop-and-wait sender's record is acknowledged once it is appended here, so the append is on the
 //! ack path of every record. Encoding the entry, its CRC-32 and the `write(2)` are one native call
-//! instead of a dozen Python ones.
+//! instead of a dozen Python ones, and the entry goes into the page cache through a shared mapping of
+//! the file: no system call per record.
 //!
 //! Entry: `<HIQqBHI` (magic, CRC-32 of everything after the CRC, id, received_ns, kind length, source
-//! length, payload length), then the kind, the source JSON and the payload. The file is opened with
-//! `O_APPEND`; a failed or short write is cut off again, so the file only ever holds whole entries
-//! (apart from a crash in the middle of a write, which recovery ignores: it was never acknowledged).
+//! length, payload length), then the kind, the source JSON and the payload. The file is preallocated and
+//! mapped ([`JournalFile`]): its valid part ends at two zero bytes where a magic would be (the end mark),
+//! or at its end; a crash in the middle of a copy leaves the end mark before the entry (and recovery
+//! ignores a torn entry anyway: it was never acknowledged).
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::Path;
 use std::time::Instant;
+
+use crate::mapped::MappedFile;
 
 pub const MAGIC: u16 = 0xA0D1;
 /// Bytes before the kind: magic, CRC, id, received_ns and the three lengths.
@@ -60,26 +62,54 @@ pub fn encode_entry(
     Ok(())
 }
 
-/// One journal file being appended to. Entries are encoded into `pending` and written together.
+/// Bytes of zeros after the last entry: where the next entry's magic goes, zero until that entry is
+/// whole (the end of the file's valid part for recovery, which stops at anything but `MAGIC`).
+pub const END_MARK_LEN: usize = 2;
+/// A new journal file's preallocated room (a fold at 50k records/s takes ~200 KB); it grows as needed.
+pub const INITIAL_ROOM: usize = 256 * 1024;
+/// Growth at most this much at a time (a journal that cannot be folded grows up to the spool's budget).
+const MAX_GROWTH: usize = 4 * 1024 * 1024;
+
+/// One journal file being appended to: a preallocated file mapped shared (`mapped.rs`), so an append is
+/// a copy into the page cache, no system call (as durable against a crash of the process as a
+/// `write(2)`); `sync` makes it durable against a power cut too (`msync` of the pages written). Entries
+/// are encoded into `pending` and copied together. On a filesystem where a mapped store could fail
+/// (copy-on-write, network, overlay: see `mapped.rs`) the file is not mapped and the entries go out with
+/// one `pwrite(2)`, the end mark with them.
+///
+/// The file is not "empty when cleared" any more: after a cut the next entries overwrite the old ones
+/// from the start. What ends the valid part for recovery is the end mark, two zero bytes where the next
+/// entry's magic goes: an entry's bytes are copied first with the end mark after them, its magic last,
+/// so a crash in the middle of a copy leaves the previous end mark in place (and the CRC would catch a
+/// torn entry anyway). Entries of a previous round after the end mark are never read.
 pub struct JournalFile {
-    file: File,
+    map: MappedFile,
     pending: Vec<u8>,
     pending_last_id: u64,
-    /// Bytes of whole entries in the file.
+    /// Bytes of whole entries in the file (where the next entry goes).
     pub size: u64,
     /// The highest id in the file (0: none).
     pub last_id: u64,
-    /// How long the last `sync_data` took.
+    /// How long the last `sync` took.
     pub last_sync_seconds: f64,
 }
 
 impl JournalFile {
-    /// Create (or empty) the file, mode 0600, close-on-exec (Rust's default), appends only.
+    /// Create (or empty) the file, mode 0600, close-on-exec (Rust's default), [`INITIAL_ROOM`] bytes of
+    /// zeros allocated and mapped. If that room cannot be allocated (a full filesystem: a spool must
+    /// still open then), the file is made empty and the first write tries again, failing as a write
+    /// on a full filesystem does.
     pub fn create(path: &Path) -> io::Result<Self> {
-        // O_APPEND with O_TRUNC is refused by OpenOptions: empty it once it is open instead.
-        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-        file.set_len(0)?;
-        Ok(Self { file, pending: Vec::new(), pending_last_id: 0, size: 0, last_id: 0, last_sync_seconds: 0.0 })
+        Self::create_with(path, true)
+    }
+
+    /// [`JournalFile::create`]; with `map` false the file is never mapped (every append a `pwrite(2)`,
+    /// what a copy-on-write filesystem gets): how the tests run the spool through that path on any
+    /// filesystem.
+    pub fn create_with(path: &Path, map: bool) -> io::Result<Self> {
+        let mut map = if map { MappedFile::create(path)? } else { MappedFile::create_unmapped(path)? };
+        let _ = map.grow(INITIAL_ROOM);
+        Ok(Self { map, pending: Vec::new(), pending_last_id: 0, size: 0, last_id: 0, last_sync_seconds: 0.0 })
     }
 
     /// Encode one entry, to be written by the next [`JournalFile::write`].
@@ -101,16 +131,15 @@ impl JournalFile {
         self.pending.clear();
     }
 
-    /// Write what was staged with one `write(2)` (and `fdatasync` it with `sync`). On an error the
-    /// file is cut back to its whole entries (as far as that works) and the staged entries are dropped.
+    /// Copy what was staged into the file (and `msync` it with `sync`). On an error (no room could be
+    /// allocated, the sync failed) none of the staged entries is in the file's valid part, and they are
+    /// dropped.
     pub fn write(&mut self, sync: bool) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let outcome = self.write_pending(sync);
-        if outcome.is_err() {
-            let _ = self.file.set_len(self.size);
-        } else {
+        if outcome.is_ok() {
             self.size += self.pending.len() as u64;
             self.last_id = self.pending_last_id;
         }
@@ -119,30 +148,66 @@ impl JournalFile {
     }
 
     fn write_pending(&mut self, sync: bool) -> io::Result<()> {
-        let written = self.file.write(&self.pending)?;
-        if written != self.pending.len() {
-            return Err(io::Error::new(io::ErrorKind::StorageFull, "short write to the ack journal"));
+        let start = usize::try_from(self.size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        let end = start + self.pending.len();
+        let needed = end + END_MARK_LEN;
+        if needed > self.map.len() {
+            let larger = self.map.len().saturating_add(self.map.len().min(MAX_GROWTH)).max(needed).max(INITIAL_ROOM);
+            self.map.grow(larger)?;
+        }
+        if self.map.is_mapped() {
+            // Everything but the first entry's magic, the end mark after it, then that magic: until that
+            // last store the previous end mark (at `start`) ends the valid part, after it the new one does.
+            self.map.put(start + 2, &self.pending[2..])?;
+            self.map.put(end, &[0; END_MARK_LEN])?;
+            std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+            self.map.put(start, &self.pending[..2])?;
+        } else {
+            // One pwrite(2) of the entries and the end mark (a torn one fails its CRC, as with write(2)).
+            self.pending.extend_from_slice(&[0; END_MARK_LEN]);
+            let written = self.map.put(start, &self.pending);
+            self.pending.truncate(end - start);
+            if let Err(e) = written {
+                let _ = self.map.put(start, &[0; 2]); // whatever of it got there: not in the valid part
+                return Err(e);
+            }
         }
         if sync {
-            self.sync()?;
+            if let Err(e) = self.sync_range(start..needed) {
+                let _ = self.map.put(start, &[0; 2]); // not acknowledged: not in the valid part
+                return Err(e);
+            }
         }
         Ok(())
     }
 
-    /// `fdatasync`, timed.
-    pub fn sync(&mut self) -> io::Result<()> {
+    fn sync_range(&mut self, range: std::ops::Range<usize>) -> io::Result<()> {
         let started = Instant::now();
-        self.file.sync_data()?;
+        self.map.sync(range)?;
         self.last_sync_seconds = started.elapsed().as_secs_f64();
         Ok(())
     }
 
-    /// Empty the file (everything in it is in SQLite).
+    /// `msync` of everything written, timed.
+    pub fn sync(&mut self) -> io::Result<()> {
+        let end = usize::try_from(self.size).unwrap_or(usize::MAX).saturating_add(END_MARK_LEN);
+        self.sync_range(0..end)
+    }
+
+    /// Empty the file (everything in it is in SQLite): the end mark at its start, its room kept (no
+    /// `ftruncate`, which cost 60-400 µs with the GIL held).
     pub fn clear(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
+        if self.map.len() >= END_MARK_LEN {
+            self.map.put(0, &[0; END_MARK_LEN])?; // (a file without room has no entries either)
+        }
         self.size = 0;
         self.last_id = 0;
         Ok(())
+    }
+
+    /// Unmap the file and cut off its unused room (what a next open reads back is the entries alone).
+    pub fn close(self) -> io::Result<()> {
+        self.map.close(self.size)
     }
 }
 
@@ -412,22 +477,98 @@ mod tests {
         dir.join("spool.ack-000001")
     }
 
+    /// Where the valid entries at the start of `data` end (what recovery reads: magic, lengths, CRC).
+    fn valid_len(data: &[u8]) -> usize {
+        let mut pos = 0;
+        while pos + HEADER_LEN <= data.len() && data[pos..pos + 2] == MAGIC.to_le_bytes() {
+            let h = &data[pos..pos + HEADER_LEN];
+            let lens = h[22] as usize
+                + u16::from_le_bytes([h[23], h[24]]) as usize
+                + u32::from_le_bytes([h[25], h[26], h[27], h[28]]) as usize;
+            let end = pos + HEADER_LEN + lens;
+            if end > data.len() || libdeflater::crc32(&data[pos + CRC_FROM..end]).to_le_bytes() != h[2..6] {
+                break;
+            }
+            pos = end;
+        }
+        pos
+    }
+
     #[test]
-    fn staged_entries_go_out_in_one_write_and_are_counted() {
+    fn staged_entries_are_copied_together_and_counted_with_the_end_mark_after_them() {
         let path = scratch("write");
         std::fs::write(&path, b"stale").unwrap();
-        let mut f = JournalFile::create(&path).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"", "an existing file is emptied");
+        let f = JournalFile::create(&path).unwrap();
+        entries_are_written_counted_and_ended(f, &path);
+    }
+
+    #[test]
+    fn unmapped_the_entries_go_out_as_they_do_mapped() {
+        let path = scratch("unmapped");
+        let f = JournalFile::create_with(&path, false).unwrap();
+        assert!(!f.map.is_mapped());
+        entries_are_written_counted_and_ended(f, &path);
+    }
+
+    fn entries_are_written_counted_and_ended(mut f: JournalFile, path: &std::path::Path) {
+        let path = path.to_path_buf();
+        let allocated = if f.map.is_mapped() { INITIAL_ROOM } else { 0 }; // unmapped: nothing allocated
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0; allocated], "emptied, then preallocated");
         f.stage(7, -5, b"bsm", b"{\"peer\":\"x\"}", b"\x00\xff payload").unwrap();
         f.stage(8, 0, b"linux", b"{}", b"").unwrap();
         assert_eq!((f.size, f.last_id), (0, 0), "nothing counts before it is written");
         f.write(true).unwrap();
         let data = std::fs::read(&path).unwrap();
         assert_eq!(data[..python_entry().len()], python_entry());
-        assert_eq!((f.size, f.last_id), (data.len() as u64, 8));
+        let size = valid_len(&data);
+        assert_eq!((f.size, f.last_id), (size as u64, 8));
+        assert_eq!(data[size..size + END_MARK_LEN], [0, 0], "the end mark");
         f.write(false).unwrap(); // nothing staged: nothing written
         f.clear().unwrap();
-        assert_eq!((f.size, f.last_id, std::fs::read(&path).unwrap().len()), (0, 0, 0));
+        assert_eq!((f.size, f.last_id), (0, 0));
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(valid_len(&data), 0, "cleared: the end mark at the start");
+        let kept = if f.map.is_mapped() { INITIAL_ROOM } else { size + END_MARK_LEN }; // no ftruncate
+        assert_eq!(data.len(), kept, "its room kept");
+        f.stage(9, 0, b"linux", b"{}", b"x").unwrap();
+        f.write(false).unwrap();
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!((valid_len(&data), data[6..14].to_vec()), (f.size as usize, 9u64.to_le_bytes().to_vec()));
+        assert_eq!(&data[f.size as usize..][..2], [0, 0], "the old entries after the new one are behind an end mark");
+        f.close().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), HEADER_LEN + 5 + 2 + 1, "closed: the entries alone");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_file_grows_for_entries_beyond_its_room() {
+        let path = scratch("grow");
+        let mut f = JournalFile::create(&path).unwrap();
+        let payload = vec![b'p'; 100_000];
+        for id in 1..=5 {
+            f.stage(id, 0, b"linux", b"{}", &payload).unwrap();
+            f.write(id % 2 == 0).unwrap();
+        }
+        let data = std::fs::read(&path).unwrap();
+        assert!(data.len() > INITIAL_ROOM && data.len() >= f.size as usize + END_MARK_LEN);
+        assert_eq!((valid_len(&data), f.last_id), (f.size as usize, 5));
+        assert_eq!(f.size as usize, 5 * (HEADER_LEN + 5 + 2 + 100_000));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_file_made_without_room_gets_it_at_the_first_write() {
+        let path = scratch("noroom");
+        let mut f = JournalFile::create(&path).unwrap();
+        // What a full filesystem leaves (the room could not be allocated): an empty file, nothing mapped.
+        f.map = MappedFile::create(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+        f.clear().unwrap();
+        f.sync().unwrap();
+        f.stage(1, 0, b"linux", b"{}", b"one").unwrap();
+        f.write(true).unwrap();
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!((data.len(), valid_len(&data), f.last_id), (INITIAL_ROOM, f.size as usize, 1));
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
@@ -438,13 +579,16 @@ mod tests {
         f.stage(1, 0, b"linux", b"{}", b"one").unwrap();
         f.write(false).unwrap();
         let before = std::fs::read(&path).unwrap();
-        // A file opened read-only in place of the journal's: the write fails with EBADF.
-        f.file = File::open(&path).unwrap();
-        f.stage(2, 0, b"linux", b"{}", b"two").unwrap();
-        assert!(f.write(false).is_err());
-        assert_eq!((f.size, f.last_id), (before.len() as u64, 1));
+        // A read-only file in place of the journal's: growing it (posix_fallocate) fails with EBADF.
+        f.map.replace_file_for_test(std::fs::File::open(&path).unwrap());
+        f.stage(2, 0, b"linux", b"{}", &vec![b'2'; INITIAL_ROOM]).unwrap();
+        assert_eq!(f.write(false).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!((f.size, f.last_id), (valid_len(&before) as u64, 1));
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(f.pending.is_empty(), "the failed entries are dropped, not written later");
+        f.stage(3, 0, b"linux", b"{}", b"three").unwrap();
+        f.write(false).unwrap();
+        assert_eq!((valid_len(&std::fs::read(&path).unwrap()), f.last_id), (f.size as usize, 3), "and it goes on");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

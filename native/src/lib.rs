@@ -17,6 +17,7 @@ pub mod gzip;
 pub mod journal;
 pub mod json;
 pub mod linux;
+pub mod mapped;
 
 #[cfg(feature = "python")]
 mod python;

@@ -22,6 +22,8 @@ from auditrecv.spool import Source, Spool, SpoolRecord, store
 from auditrecv.spool.journal import decode_entries, encode_entry, journal_files
 from auditrecv.spool.store import iter_records
 
+pytestmark = pytest.mark.usefixtures("journal_storage")  # mapped and written: conftest.py
+
 REPO = Path(__file__).resolve().parents[2]
 SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
 ODD = Source(transport="import", peer="/var/audit/odd.\udcff")  # a surrogateescape'd file name
@@ -83,6 +85,17 @@ async def test_a_lone_senders_records_go_through_the_journal_and_into_sqlite(
     async with await Spool.open(path, synchronous=synchronous) as spool:
         assert spool.count() == 40 and spool.last_id == 50
         assert await spool.append([rec(b"next")]) == [51]
+
+
+async def test_the_journal_file_is_mapped_or_written_as_the_filesystem_allows(path: Path, journal_storage: str) -> None:
+    """Mapped, the file holds its preallocated room; written, only what was appended (and the end mark)."""
+    async with await Spool.open(path, commit_delay=0) as spool:
+        assert spool.try_append_one("linux", b"one", SRC, 1, None) == 1
+        ((_seq, journal),) = journal_files(path)
+        entries, good = decode_entries(journal.read_bytes())
+        assert [e.payload for e in entries] == [b"one"]
+        room = 256 * 1024 if journal_storage == "mapped" else good + 2
+        assert journal.stat().st_size == room
 
 
 @pytest.mark.parametrize("one_source", [False, True])
@@ -179,6 +192,25 @@ async def test_a_fold_that_fails_keeps_its_records_in_front_of_later_ones(
         assert spool.count() == 250 and spool.metrics.journaled == 250
     async with await Spool.open(path) as spool:
         assert [rid for rid, _ in await spool.read(0, 1000)] == list(range(1, 251))
+
+
+async def test_a_fold_stores_each_rows_kind_and_source_whether_chunks_share_them_or_not(path: Path) -> None:
+    """The fold binds a chunk's kind and source once when all its rows share them, five values per row
+    when not: 100 records of one connection, 150 of two kinds and three sources mixed, 100 of one again,
+    a rest; every row comes back as appended."""
+    other = Source(transport="audit_remote", peer="192.0.2.9", peer_port=40001)
+    shapes = [("linux", SRC)] * 100
+    shapes += [(("bsm", "linux")[n % 2], (SRC, ODD, other)[n % 3]) for n in range(150)]
+    shapes += [("bsm", other)] * 130
+    sender = object()
+    async with await Spool.open(path, synchronous="normal") as spool:
+        spool._writer.ledger.fold_seconds, spool._writer.ledger.fold_records = 3600.0, 10**9  # one fold
+        for n, (kind, source) in enumerate(shapes):
+            assert spool.try_append_now([SpoolRecord(kind, b"%d" % n, source, n)], sender) == [n + 1]
+        got = await spool.read(0, 1000)
+        assert spool.metrics.journaled == len(shapes) and spool.count() == len(shapes)
+    expected = [(n + 1, kind, source, n, b"%d" % n) for n, (kind, source) in enumerate(shapes)]
+    assert [(rid, r.kind, r.source, r.received_ns, r.payload) for rid, r in got] == expected
 
 
 async def test_try_append_now_declines_what_append_must_wait_for(path: Path, fast_disk: None) -> None:
@@ -343,6 +375,35 @@ async def test_journal_entries_already_in_sqlite_are_not_stored_twice(path: Path
         assert await spool.append([rec(b"next")]) == [21]
 
 
+async def test_entries_of_a_folded_round_are_never_read_back(
+    path: Path, caplog: pytest.LogCaptureFixture, journal_storage: str
+) -> None:
+    """A cut journal file starts again at its start, over the entries already folded: what a process
+    killed after that leaves is read back to the end mark, not beyond (a fresh database would take
+    the old entries again), and without a warning (nothing torn)."""
+    crashed = path.parent / "crashed" / "spool.db"
+    crashed.parent.mkdir()
+    async with await Spool.open(path, synchronous="normal") as spool:
+        for n in range(30):
+            await spool.append([rec(b"first round %d" % n)])
+        await spool.read(0, 1)  # folds, and cuts the journal
+        for n in range(3):
+            await spool.append([rec(b"second %d" % n)])
+        (_, current), *_ = journal_files(path)
+        if journal_storage == "mapped":
+            assert current.stat().st_size == 256 * 1024, "one file, its room preallocated"
+        else:  # written over the first round's entries, which go on after the end mark
+            entries, good = decode_entries(current.read_bytes())
+            assert len(entries) == 3 and current.stat().st_size > good + 2
+        Path(f"{crashed}.ack-000001").write_bytes(current.read_bytes())  # what a SIGKILL would leave
+    caplog.set_level(logging.WARNING, logger="auditrecv.spool")
+    async with await Spool.open(crashed, synchronous="normal") as spool:
+        assert [(rid, r.payload) for rid, r in await spool.read(0, 100)] == [
+            (31 + n, b"second %d" % n) for n in range(3)
+        ]
+    assert "3 acknowledged records recovered" in caplog.text and "ignored" not in caplog.text
+
+
 async def test_a_torn_journal_tail_is_ignored_and_said(path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with await Spool.open(path):
         pass
@@ -380,8 +441,11 @@ async def test_the_journal_is_cut_and_rotated_so_it_never_grows_without_bound(
             await spool.append([rec(b"x" * 100 + b"%d" % n)])
             if n % 100 == 99:
                 await spool.read(n, 1)  # a reader makes the writer fold now
-                sizes = [p.stat().st_size for _, p in journal_files(path)]
+                files = journal_files(path)
+                sizes = [decode_entries(p.read_bytes())[1] for _, p in files]  # the entries in them
                 assert len(sizes) <= 2 and sum(sizes) <= 2 * 4096 + 200, sizes
+                # Each file's room is its first preallocation (256 KiB): cut and rotated, it never grew.
+                assert all(p.stat().st_size <= 256 * 1024 for _, p in files)
         assert spool.count() == 2000
     assert not journal_files(path)
 
@@ -395,11 +459,11 @@ async def test_a_new_journal_file_that_cannot_be_made_leaves_appends_in_the_full
     real = journal_module.JournalFile
     made: list[Path] = []
 
-    def no_more_files(file_path: Path) -> object:
+    def no_more_files(file_path: Path, map: bool = True) -> object:
         if made:
             raise OSError(errno.EMFILE, "Too many open files")
         made.append(file_path)
-        return real(file_path)
+        return real(file_path, map=map)
 
     monkeypatch.setattr(journal_module, "JournalFile", no_more_files)
     async with await Spool.open(path, synchronous="normal") as spool:

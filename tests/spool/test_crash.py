@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from auditrecv.spool import Spool, iter_records
 from tests.paths import REPO
 from tests.spool._append_child import payload_for, source_for
+
+pytestmark = pytest.mark.usefixtures("journal_storage")  # mapped and written: conftest.py
 
 ROUNDS = 3
 LINES_BEFORE_KILL = 400

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -39,10 +42,13 @@ def test_native_entries_are_the_python_encoders_bytes(
         for entry in batch:
             journal.stage(*entry)
         journal.write(sync=True)
-    assert (journal.size, journal.last_id) == (path.stat().st_size, batch[-1][0])
+    size, expected = journal.size, b"".join(encode_entry(*entry) for entry in batch)
+    assert (size, journal.last_id) == (len(expected), batch[-1][0])
+    mapped = path.read_bytes()
+    assert mapped[:size] == expected and mapped[size : size + 2] == b"\0\0", "the entries, then the end mark"
     journal.close()
     data = path.read_bytes()
-    assert data == b"".join(encode_entry(*entry) for entry in batch)
+    assert data == expected, "closed: cut to its entries"
     decoded, good = decode_entries(data)
     assert good == len(data)
     assert [
@@ -50,18 +56,31 @@ def test_native_entries_are_the_python_encoders_bytes(
     ] == batch
 
 
+ROOM = 256 * 1024  # a new journal file's preallocated room (native/src/journal.rs INITIAL_ROOM)
+
+
 def test_size_last_id_and_clear(tmp_path: Path) -> None:
     path = tmp_path / "j"
     path.write_bytes(b"left over")
     journal = JournalFile(str(path))
-    assert path.read_bytes() == b"" and (journal.size, journal.last_id) == (0, 0)
+    assert path.read_bytes() == bytes(ROOM) and (journal.size, journal.last_id) == (0, 0), "emptied, preallocated"
     journal.append(5, "linux", b"{}", 1, b"one")
     journal.stage(6, "linux", b"{}", 2, b"two")
-    assert (journal.size, journal.last_id) == (len(encode_entry(5, "linux", "{}", 1, b"one")), 5)
+    one = encode_entry(5, "linux", "{}", 1, b"one")
+    assert (journal.size, journal.last_id) == (len(one), 5)
     journal.write()
-    assert (journal.size, journal.last_id) == (path.stat().st_size, 6)
+    two = one + encode_entry(6, "linux", "{}", 2, b"two")
+    assert (journal.size, journal.last_id, path.read_bytes()[: len(two) + 2]) == (len(two), 6, two + b"\0\0")
     journal.clear()
-    assert (journal.size, journal.last_id, path.stat().st_size) == (0, 0, 0)
+    assert (journal.size, journal.last_id, path.stat().st_size) == (0, 0, ROOM), "its room kept"
+    assert decode_entries(path.read_bytes()) == ([], 0), "the end mark at the start: nothing valid"
+    journal.append(7, "linux", b"{}", 3, b"3")
+    three = encode_entry(7, "linux", "{}", 3, b"3")
+    data = path.read_bytes()
+    assert data[: len(three) + 2] == three + b"\0\0" and data[len(three) + 2 : len(two)] == two[len(three) + 2 :]
+    assert [e.id for e in decode_entries(data)[0]] == [7], "the entries of the round before stay behind the end mark"
+    journal.close()
+    assert path.read_bytes() == three
     JournalFile(tmp_path / "new")
     assert os.stat(tmp_path / "new").st_mode & 0o777 == 0o600, "the spool's records are private"
 
@@ -74,7 +93,7 @@ def test_a_field_too_long_is_refused_and_nothing_staged_stays(tmp_path: Path) ->
     with pytest.raises(ValueError, match="kind"):
         journal.append(3, "k" * 256, b"{}", 1, b"")
     journal.write()
-    assert (tmp_path / "j").read_bytes() == b"" and journal.last_id == 0
+    assert decode_entries((tmp_path / "j").read_bytes()) == ([], 0) and journal.last_id == 0
     journal.stage(4, "linux", b"{}", 1, b"dropped")
     journal.discard()
     journal.write()
@@ -90,6 +109,35 @@ def test_errors_carry_their_errno_and_a_closed_file_refuses(tmp_path: Path) -> N
     journal.close()
     with pytest.raises(ValueError, match="closed"):
         journal.append(1, "linux", b"{}", 1, b"")
+
+
+def test_a_file_is_made_where_its_room_cannot_be_and_the_first_append_says_why(tmp_path: Path) -> None:
+    """A spool must open on a full filesystem: the journal file is made without its room, and the first
+    append fails as a write there would (here the file size limit stands in for the full disk: EFBIG)."""
+    path = tmp_path / "j"
+    script = textwrap.dedent(
+        f"""
+        import errno, os, resource, signal
+        from auditrecv._native import JournalFile
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the limit's signal: an error number instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        journal = JournalFile({str(path)!r})
+        print(os.path.getsize({str(path)!r}), journal.size)
+        try:
+            journal.append(1, "linux", b"{{}}", 1, b"x")
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+        journal.clear()
+        journal.close()
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "0", "EFBIG"]
+    assert path.read_bytes() == b""
+    journal = JournalFile(path)  # room to be had again: as always
+    journal.append(1, "linux", b"{}", 1, b"x")
+    assert path.stat().st_size == ROOM and journal.size == len(encode_entry(1, "linux", "{}", 1, b"x"))
 
 
 SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
@@ -138,6 +186,9 @@ def test_the_ledger_hands_a_fold_its_rows_and_takes_a_failed_fold_back_in_front(
     assert ledger.rows(2, [20, 10], 2) == ([expected[0] + expected[1], expected[2] + expected[3]], [expected[4]])
     with pytest.raises(ValueError, match="fewer source ids"):
         ledger.rows(2, [20], 2)
+    # A chunk whose rows share kind and source: (kind, source id, then id, received_ns, payload per row).
+    assert ledger.rows(0, [20, 10], 2)[0][0] == ("linux", 20, 1, -1, b"p1", 2, -2, b"p2")
+    assert ledger.rows(0, [20, 10], 1)[0][0] == (1, "linux", 20, -1, b"p1"), "one row: the plain form"
     assert ledger.plan(7) == (0, 0, None, []) and ledger.rows(7, [], 100) == ([], [])
 
     taken = ledger.take()
@@ -160,9 +211,10 @@ def test_the_ledgers_append_writes_keeps_and_spends_its_budget_in_one_call(tmp_p
     ledger.issued, ledger.room = 41, 250
     assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 126, 10) is None, "twice 126 > 250"
     assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 125, 0) is None, "the record limit"
-    assert path.read_bytes() == b"" and len(ledger) == 0
+    assert path.read_bytes() == bytes(ROOM) and len(ledger) == 0
     assert ledger.append(file, "linux", b"{}", src, 7, b"payload", 100, 10) == 42
-    assert path.read_bytes() == encode_entry(42, "linux", "{}", 7, b"payload")
+    entry = encode_entry(42, "linux", "{}", 7, b"payload")
+    assert path.read_bytes()[: len(entry) + 2] == entry + b"\0\0"
     assert (ledger.issued, ledger.room, len(ledger), ledger.last_id, ledger.estimate) == (42, 50, 1, 42, 100)
     assert ledger.rows(0, [3], 100) == ([], [(42, "linux", 3, 7, b"payload")])
     with pytest.raises(ValueError, match="too long"):

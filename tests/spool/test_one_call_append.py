@@ -15,6 +15,8 @@ from auditrecv._native import APPEND_CLOSED, APPEND_DECLINED, APPEND_NEW_SOURCE,
 from auditrecv.spool import Source, Spool, SpoolRecord, store
 from auditrecv.spool.journal import journal_files, read_journal
 
+pytestmark = pytest.mark.usefixtures("journal_storage")  # mapped and written: conftest.py
+
 SRC = Source(transport="audisp_remote", peer="192.0.2.7", peer_port=40000, listener="audisp_remote")
 OTHER = Source(transport="audisp_remote", peer="192.0.2.8", peer_port=40001, listener="audisp_remote")
 
@@ -30,15 +32,7 @@ def path(tmp_path: Path) -> Path:
 
 def one_call(spool: Spool, record: SpoolRecord) -> int:
     """The native call try_append_now makes for one record with "normal"."""
-    result: int = spool._ledger.append_record(
-        record.kind,
-        record.payload,
-        record.source,
-        record.received_ns,
-        store.JOURNAL_MAX_RECORDS,
-        store.JOURNAL_FOLD_SECONDS,
-        store.JOURNAL_FOLD_RECORDS,
-    )
+    result: int = spool._ledger.append_record(record.kind, record.payload, record.source, record.received_ns)
     return result
 
 
@@ -122,38 +116,40 @@ def _journal_fd(journal_path: Path) -> int:
 
 
 async def test_a_one_call_write_that_fails_declines_and_the_next_append_commits_through_sqlite(path: Path) -> None:
-    """ENOSPC from the journal's write (the descriptor pointed at /dev/full): nothing acknowledged, nothing
-    counted, the file as it was; the room is 0, so the append that follows goes to SQLite."""
+    """The journal file cannot grow (its descriptor made read-only, so the posix_fallocate of its growth
+    fails, as a full filesystem's ENOSPC would) for a record beyond its preallocated room: nothing
+    acknowledged, nothing counted, the file as it was; the room is 0, so the append that follows goes
+    to SQLite."""
+    beyond_the_room = b"x" * (256 * 1024 + 1)
     async with await Spool.open(path, synchronous="normal") as spool:
         assert spool.try_append_now([rec(b"kept")], "conn") == [1]
         (_, journal_path), *_ = journal_files(path)
         before = journal_path.read_bytes()
         fd = _journal_fd(journal_path)
         saved = os.dup(fd)
-        full = os.open("/dev/full", os.O_WRONLY)
+        read_only = os.open(journal_path, os.O_RDONLY)
         try:
-            os.dup2(full, fd)
-            assert spool.try_append_now([rec(b"lost")], "conn") is None
+            os.dup2(read_only, fd)
+            assert spool.try_append_now([rec(beyond_the_room)], "conn") is None
         finally:
             os.dup2(saved, fd)
-            os.close(saved)
-            os.close(full)
         assert journal_path.read_bytes() == before
         assert spool.metrics.appended == 1 and spool.count() == 1 and spool._writer.ledger.room == 0
         assert await spool.append([rec(b"committed")]) == [2]
         assert spool.metrics.append_commits == 1
         assert [r.payload for _, r in await spool.read(0, 10)] == [b"kept", b"committed"]
+        before = journal_path.read_bytes()
         with pytest.raises(OSError) as raised:  # what the native call raised, seen from below
             spool._writer.ledger.room = 1 << 30
-            os.dup2(full := os.open("/dev/full", os.O_WRONLY), fd)
+            os.dup2(read_only, fd)
             try:
-                one_call(spool, rec(b"x"))
+                one_call(spool, rec(beyond_the_room))
             finally:
-                saved = os.open(journal_path, os.O_WRONLY | os.O_APPEND)
                 os.dup2(saved, fd)
                 os.close(saved)
-                os.close(full)
-        assert raised.value.errno == errno.ENOSPC
+                os.close(read_only)
+        assert raised.value.errno == errno.EBADF
+        assert journal_path.read_bytes() == before, "the failed growth left the file as it was"
 
 
 async def test_a_one_call_append_wakes_an_idle_writer(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,7 +166,7 @@ async def test_a_one_call_append_wakes_an_idle_writer(path: Path, monkeypatch: p
         assert writer.ledger.writer_idle
         assert spool.try_append_now([rec(b"a")], "conn") == [1]
         assert await spool.wait_for_records(0, timeout=10), "the idle writer never folded"
-        monkeypatch.setattr(store, "JOURNAL_FOLD_SECONDS", 3600.0)
+        writer.ledger.fold_seconds = 3600.0
         for _ in range(500):
             if writer.ledger.writer_idle:
                 break

@@ -411,38 +411,47 @@ class LinuxDocuments:
 class JournalFile:
     """One ack journal file of the spool, appended to (``native/src/journal.rs``). Every entry is byte
     for byte what ``auditrecv.spool.journal.encode_entry`` makes (``decode_entries`` reads it back).
-    Not thread-safe: the spool writer's lock guards every call.
+    The file is preallocated (``posix_fallocate``) and mapped shared: an entry is copied into the page
+    cache, no system call; after the last entry come two zero bytes (the end mark, where recovery
+    stops), then the unused room. Not thread-safe: the spool writer's lock guards every call.
 
-    ``OSError`` (with its errno) when the file cannot be created or written: the entries of that write
-    are then cut off again. ``ValueError`` for a field too long for the format (kind over 255 bytes,
-    source over 65,535, payload over 4 GiB), or once closed.
+    ``OSError`` (with its errno) when the file cannot be created, grown (ENOSPC: a full filesystem) or
+    synced: the entries of that write are then not in the file's valid part. ``ValueError`` for a field
+    too long for the format (kind over 255 bytes, source over 65,535, payload over 4 GiB), or once
+    closed.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Create (or empty) the file: mode 0600, appends only, close-on-exec."""
+    def __init__(self, path: str | os.PathLike[str], map: bool = True) -> None:
+        """Create (or empty) the file: mode 0600, 256 KiB of room allocated and mapped, close-on-exec. On a
+        full filesystem the file is made without room, and the first append raises as a write would.
+        Mapped only on ext2/3/4, XFS and tmpfs (elsewhere, or with ``map`` false, an append is one
+        ``pwrite(2)``: a copy-on-write filesystem cannot keep a reservation, and a store into a mapped
+        page it has no room for is a SIGBUS)."""
     def append(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes, sync: bool = False) -> None:
-        """Encode one entry and write it with one ``write(2)`` (the GIL held: ~1 us); with ``sync``, then
-        ``fdatasync`` (without the GIL). Durable as promised when this returns."""
+        """Encode one entry and copy it into the file (the GIL held; no system call unless the file must
+        grow); with ``sync``, then ``msync`` of its pages (without the GIL). Durable as promised when this
+        returns."""
     def stage(self, id: int, kind: str, source: bytes, received_ns: int, payload: bytes) -> None:
-        """Encode one entry for the next ``write`` (several records of one append, one ``write(2)``).
+        """Encode one entry for the next ``write`` (several records of one append, one copy).
         A field too long drops everything staged."""
     def discard(self) -> None:
         """Drop the staged entries unwritten."""
     def write(self, sync: bool = False) -> None:
-        """Write the staged entries (then ``fdatasync`` with ``sync``); on an error none of them stays."""
+        """Copy the staged entries into the file (then ``msync`` with ``sync``); on an error none of them
+        stays."""
     def clear(self) -> None:
-        """Empty the file (everything in it is in SQLite)."""
+        """Empty the file (everything in it is in SQLite): the end mark at its start, its room kept."""
     def close(self) -> None:
-        """Close the file; idempotent."""
+        """Close the file (unmapped, its unused room cut off); idempotent."""
     @property
     def size(self) -> int:
-        """Bytes of whole entries in the file."""
+        """Bytes of whole entries in the file (where the next one goes; the room after them not counted)."""
     @property
     def last_id(self) -> int:
         """The highest id written (0: none)."""
     @property
     def last_sync_seconds(self) -> float:
-        """How long the last ``fdatasync`` took."""
+        """How long the last ``msync`` took."""
 
 class JournalLedger:
     """The records acknowledged through the ack journal and not folded into SQLite yet, in id order
@@ -458,25 +467,22 @@ class JournalLedger:
         wake: Callable[[], object] | None = None,
         record_overhead: int = 0,
         latency_window: int = 0,
+        max_records: int = ...,
+        fold_seconds: float = 0.0,
+        fold_records: int = ...,
     ) -> None:
         """``now``: ``time.monotonic()`` (the clock of ``fold_at``; without it, an ``append_record`` makes
         the records due at once); ``wake``: called without arguments when an ``append_record`` gives an
         idle writer work; ``record_overhead``: bytes a record takes in the database besides its payload;
-        ``latency_window``: how many of the latest ack latencies the tally keeps."""
-    def append_record(
-        self,
-        kind: object,
-        payload: object,
-        source: object,
-        received_ns: object,
-        max_records: int,
-        fold_seconds: float,
-        fold_records: int,
-    ) -> int:
+        ``latency_window``: how many of the latest ack latencies the tally keeps; ``max_records``,
+        ``fold_seconds``, ``fold_records``: ``append_record``'s limits (attributes too), set once rather
+        than passed with every record (by default: no record limit, a fold due at once)."""
+    def append_record(self, kind: object, payload: object, source: object, received_ns: object) -> int:
         """A stop-and-wait sender's append of one record (a ``SpoolRecord``'s fields) in one call, without the writer's lock
         (the GIL is held throughout, so it falls between two calls of the writer thread; only the event
         loop's thread appends): if ``open`` with a ``file``, the record plain, its source the one
-        ``set_source`` gave and the budget allows it, the next id, its entry written to ``file`` (no ``fdatasync``: for
+        ``set_source`` gave and the budget allows it (fewer than ``max_records`` kept), the next id, its entry
+        copied into ``file`` (no ``msync``: for
         ``synchronous = "normal"``), the record kept, ``fold_at`` set (``fold_seconds`` after the first
         record kept; 0 once ``fold_records`` are kept), ``wake`` called if ``writer_idle`` and this gives
         the writer work, and the record counted in the tally (``take_tally``). Returns the id (> 0), or
@@ -500,6 +506,12 @@ class JournalLedger:
     """The writer waits for work (``append_record`` clears it when it calls ``wake``)."""
     fold_at: float
     """When the kept records are due for a fold, ``time.monotonic()`` seconds (0: now)."""
+    max_records: int
+    """``append_record`` declines a record while this many are kept."""
+    fold_seconds: float
+    """``fold_at`` is this long after the first record kept ..."""
+    fold_records: int
+    """... or now once this many are kept."""
     def keep(self, id: int, kind: str, source: object, received_ns: int, payload: bytes, estimate: int) -> int:
         """Keep one record (ids increase from call to call); returns how many are kept now."""
     def take(self) -> JournalLedger:
