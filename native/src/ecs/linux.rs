@@ -14,7 +14,9 @@ use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
 use crate::linux::assemble::{Complete, Event};
-use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
+use crate::linux::interpret::{
+    Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, name_id, unescape, unquote,
+};
 use crate::linux::num::Num;
 use crate::linux::pytext::{PyInt, is_digit, py_int};
 use crate::linux::record::Record;
@@ -717,9 +719,10 @@ impl<'v> Merged<'v> {
     /// The value of `name`: the first record's that has it (as [`merged_fields`] keeps it), found
     /// with the records' own lookup.
     fn get(&self, name: &str) -> Option<&'v str> {
+        let id = name_id(name);
         for (record, vals) in self.records.iter().zip(self.values) {
             let Some(vals) = vals else { continue };
-            if let Some(value) = record.fields.position(name).and_then(|f| vals.get(f)) {
+            if let Some(value) = record.fields.position_of(id, name).and_then(|f| vals.get(f)) {
                 return Some(value.as_ref());
             }
         }

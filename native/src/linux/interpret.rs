@@ -432,7 +432,7 @@ pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: 
 }
 
 /// `interpret_field` of a field whose name id is known.
-fn interpret_value<'a>(
+pub(crate) fn interpret_value<'a>(
     record: &'a Record,
     id: NameId,
     name: &str,
@@ -927,7 +927,7 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
     let mut has_arch = 0u64; // records with an arch= (bit per record; beyond 64 records, looked up again)
     let mut tables: Vec<Option<SyscallTable>> = Vec::with_capacity(event.records.len());
     for (i, r) in event.records.iter().enumerate() {
-        match r.fields.get("arch") {
+        match r.fields.get_id(names::ARCH) {
             None => tables.push(None),
             Some(raw) => {
                 let own = arch_info(raw).and_then(|a| a.1);
@@ -942,7 +942,7 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
         }
     }
     for (i, (table, r)) in tables.iter_mut().zip(&event.records).enumerate() {
-        let own = if i < 64 { has_arch & (1 << i) != 0 } else { r.fields.get("arch").is_some() };
+        let own = if i < 64 { has_arch & (1 << i) != 0 } else { r.fields.get_id(names::ARCH).is_some() };
         if !own {
             *table = arch_table;
         }
@@ -1076,8 +1076,7 @@ fn scan<'a, T>(
         let mut syscall_field = None;
         let is_execve = computing && record.type_name == "EXECVE";
         if !with_facts {
-            for (f, (name, raw)) in record.fields.iter_lazy().enumerate() {
-                let id = name_id(name);
+            for (f, (id, name, raw)) in record.fields.iter_lazy().enumerate() {
                 if id == names::ARCH {
                     arch = Some(arch_info(raw()));
                 }
@@ -1109,8 +1108,7 @@ fn scan<'a, T>(
         } else if role == Role::Execve {
             execve.push(record);
         }
-        for (f, (name, lazy_raw)) in record.fields.iter_lazy().enumerate() {
-            let id = name_id(name);
+        for (f, (id, name, lazy_raw)) in record.fields.iter_lazy().enumerate() {
             let known = computing.then(&lazy_raw);
             let raw = || known.unwrap_or_else(&lazy_raw);
             if id == names::ARCH {
@@ -1494,6 +1492,16 @@ mod tests {
         assert_eq!(value("type=SYSCALL msg=audit(1.000:1): uid=7\x1duid=\"bob\" UIDS=x", "uid"), "7");
         assert_eq!(value("type=SYSCALL msg=audit(1.000:1): old-auid=7\x1dOLD-AUID=\"eve\"", "old-auid"), "eve");
         assert_eq!(value("type=EXECVE msg=audit(1.000:1): a1[0]=6869", "a1[0]"), "hi");
+    }
+
+    #[test]
+    fn names_with_an_id_are_safe_object_keys() {
+        // `Fields::keys_safe` takes a key with a name id as safe without looking at it
+        for i in 0..NAME_COUNT {
+            let name = name_at(i);
+            assert!(!name.is_empty() && !name.contains('.'), "{name}");
+            assert_eq!(usize::from(name_id(name)), i + 1, "{name}");
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::interpret::name_id;
 use super::num::Num;
 use super::pytext::{MAX_STR_DIGITS, ascii_digits, decimal_value, find_byte, is_blank, is_word, space_len};
-use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text, key_hash};
+use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Pair, Record, Text, key_hash};
 use super::tables;
 
 pub const ENRICHED_SEPARATOR: char = '\x1d';
@@ -296,7 +297,8 @@ fn unparsed(raw: &str) -> Record {
     Record::error_record(raw, ERROR_NO_HEADER, false)
 }
 
-type Pair<'a> = (&'a str, Cow<'a, str>);
+/// A key and its value as the scanners find them.
+type Found<'a> = (&'a str, Cow<'a, str>);
 
 /// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
 #[inline]
@@ -318,7 +320,7 @@ fn value_end(s: &str, v: usize) -> usize {
 }
 
 /// `_KV.findall(s)`: `([^\s=]++)=(value)` everywhere it matches, left to right.
-pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
+pub fn kv_findall(s: &str) -> Vec<Found<'_>> {
     // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
     let mut out = Vec::with_capacity((s.len() / 10).clamp(8, 64));
     kv_scan(s, |key, equals, end| out.push((&s[key..equals], Cow::Borrowed(&s[equals + 1..end]))));
@@ -359,7 +361,7 @@ fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize)) {
 
 /// key=value pairs of a user-space body; old prose forms ("(hostname=?, addr=?, terminal=cron
 /// res=success)") lose their parentheses and commas, as in `_kv_pairs`.
-fn kv_pairs(text: &str) -> Vec<Pair<'_>> {
+fn kv_pairs(text: &str) -> Vec<Found<'_>> {
     let mut pairs = kv_findall(text);
     if !text.contains(" (") && !text.starts_with('(') {
         return pairs;
@@ -405,7 +407,7 @@ fn avc(s: &str) -> Option<(&str, String)> {
     None
 }
 
-fn prepend_avc<'a>(pairs: &mut Vec<Pair<'a>>, found: Option<(&'a str, String)>) {
+fn prepend_avc<'a>(pairs: &mut Vec<Found<'a>>, found: Option<(&'a str, String)>) {
     if let Some((result, perms)) = found {
         pairs.splice(0..0, [("seresult", Cow::Borrowed(result)), ("seperms", Cow::Owned(perms))]);
     }
@@ -438,7 +440,7 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
         // too long for spans of u32 offsets: the pairs as copies
         return fill(record, line, kv_findall(body));
     }
-    let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
+    let mut fields: Vec<Pair> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
     let mut seen: Option<KeyTable> = None;
     let mut keys = [""; KEYS_ON_STACK];
     let mut filter = [0u64; 4];
@@ -468,13 +470,13 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
                 // past the stack's room (EXECVE): a table of every key so far, this one to come
                 let mut table = KeyTable::with_room(body.len() / 4);
                 for i in 0..fields.len() {
-                    table.insert(line, &fields, fields[i].0.resolve(line), i);
+                    table.insert(line, &fields, fields[i].key.resolve(line), i);
                 }
                 table.add(key, fields.len());
                 seen = Some(table);
             }
         }
-        fields.push((text(k, equals), text(equals + 1, v_end)));
+        fields.push(Pair { key: text(k, equals), value: text(equals + 1, v_end), id: name_id(key) });
     });
     record.fields = Fields::new(Arc::clone(line), fields);
 }
@@ -494,13 +496,13 @@ impl KeyTable {
 
     /// Whether `key` is new (then noted as the key of `fields[fields.len()]`, the pair about to be
     /// stored): its slot is looked for among the stored keys of `fields` (spans of `line`).
-    fn insert(&mut self, line: &str, fields: &[(Text, Text)], key: &str, index: usize) -> bool {
+    fn insert(&mut self, line: &str, fields: &[Pair], key: &str, index: usize) -> bool {
         let mask = self.slots.len() - 1;
         let mut slot = key_hash(key) & mask;
         loop {
             match self.slots[slot] {
                 u32::MAX => break,
-                i if fields[i as usize].0.resolve(line) == key => return false,
+                i if fields[i as usize].key.resolve(line) == key => return false,
                 _ => slot = (slot + 1) & mask,
             }
         }
@@ -510,7 +512,7 @@ impl KeyTable {
             // room again: the stored keys, and this one, in a table twice the size
             let mut bigger = KeyTable { slots: vec![u32::MAX; self.slots.len() * 2], len: 0 };
             for &i in self.slots.iter().filter(|&&i| i != u32::MAX) {
-                let k = if (i as usize) < fields.len() { fields[i as usize].0.resolve(line) } else { key };
+                let k = if (i as usize) < fields.len() { fields[i as usize].key.resolve(line) } else { key };
                 bigger.add(k, i as usize);
             }
             *self = bigger;
@@ -531,8 +533,8 @@ impl KeyTable {
 }
 
 /// Store pairs: a repeated key keeps its first value, later ones go to duplicates.
-fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
-    let mut fields: Vec<(Text, Text)> = Vec::with_capacity(pairs.len());
+fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Found<'_>>) {
+    let mut fields: Vec<Pair> = Vec::with_capacity(pairs.len());
     let mut seen = super::assemble::FastSet::default();
     let many = pairs.len() > KEYS_ON_STACK;
     let mut keys = [""; KEYS_ON_STACK];
@@ -552,7 +554,7 @@ fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
         if repeated {
             record.duplicates.push((key.to_owned(), value.into_owned()));
         } else {
-            fields.push((Text::of(line, key), Text::of(line, &value)));
+            fields.push(Pair { key: Text::of(line, key), value: Text::of(line, &value), id: name_id(key) });
         }
     }
     record.fields = Fields::new(Arc::clone(line), fields);
@@ -561,7 +563,7 @@ fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
 /// ENRICHED section: values already interpreted by the sender; one level of quotes removed, the
 /// first value of a key kept.
 fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
-    let mut out: Vec<(Text, Text)> = Vec::new();
+    let mut out: Vec<Pair> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
     for (key, value) in kv_findall(text) {
         let v: &str = &value;
@@ -570,7 +572,7 @@ fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
             if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') { &v[1..v.len() - 1] } else { v };
         if !keys.contains(&key) {
             keys.push(key);
-            out.push((Text::of(line, key), Text::of(line, v)));
+            out.push(Pair { key: Text::of(line, key), value: Text::of(line, v), id: name_id(key) });
         }
     }
     Fields::new(Arc::clone(line), out)
@@ -739,7 +741,7 @@ mod tests {
 
     #[test]
     fn the_key_table_grows_and_keeps_every_key() {
-        let mut fields: Vec<(Text, Text)> = Vec::new();
+        let mut fields: Vec<Pair> = Vec::new();
         let mut table = KeyTable::with_room(1);
         for round in 0..2 {
             for i in 0..500 {
@@ -747,7 +749,7 @@ mod tests {
                 let new = table.insert("", &fields, &key, fields.len());
                 assert_eq!(new, round == 0, "{key}");
                 if new {
-                    fields.push((Text::Owned(key.into()), Text::Static("")));
+                    fields.push(Pair { key: Text::Owned(key.into()), value: Text::Static(""), id: 0 });
                 }
             }
         }
