@@ -5,7 +5,9 @@
 use std::borrow::Cow;
 
 use super::assemble::Event;
-use super::interpret::{Facts, PathValue, SockAddr, event_facts, interpret_value, ipv6_text, iso_time, syscall_tables};
+use super::interpret::{
+    Facts, Made, PathValue, SockAddr, event_facts, interpret_value, ipv6_text, iso_time, syscall_tables,
+};
 use super::num::Num;
 use super::pytext::PyInt;
 use super::record::{MSG_ID_ROOM, Pair, Record, Text};
@@ -415,6 +417,8 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
     w.begin_arr();
     // per field: key, value start, end (sized by the first record's fields: a small allocation)
     let mut written: Vec<(usize, usize, usize)> = Vec::new();
+    // the texts the interpreted values make (one buffer for the event, emptied per value)
+    let mut made = Made::default();
     for (record, &table) in event.records.iter().zip(&tables) {
         w.item();
         w.begin_obj();
@@ -444,7 +448,8 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                 // runs of fields left as they are (most) are copied in one piece, commas included
                 let mut run: Option<(usize, usize)> = None;
                 for ((id, k, raw), &(key_start, value_start, end)) in record.fields.iter_ids().zip(&written) {
-                    let value = interpret_value(record, id, k, raw, table);
+                    made.clear();
+                    let value = interpret_value(record, id, k, raw, table, &mut made).resolve(made.text());
                     if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
                         run = Some((run.map_or(key_start, |r| r.0), end));
                         continue;
@@ -456,9 +461,9 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                     w.item();
                     w.buf.extend_from_within(key_start..value_start);
                     // a value that is a slice of the line (unquoted, most) is written with its escapes known
-                    match (&mut line_spans, slice_of(&record.raw, &value)) {
+                    match (&mut line_spans, slice_of(&record.raw, value)) {
                         (Some(spans), Some((from, to))) => spans.span(w, from, to),
-                        _ => w.str(&value),
+                        _ => w.str(value),
                     }
                 }
                 if let Some((from, to)) = run {
