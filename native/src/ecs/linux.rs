@@ -2093,6 +2093,7 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
     if time_out_of_range(event) {
         doc.add_unique("tags", [Some(Value::from(OUT_OF_RANGE_TAG))]);
     }
+    interpreted.recycle();
     Ok(doc)
 }
 

@@ -1129,6 +1129,7 @@ static FACT_SLOTS: [u8; NAME_COUNT + 1] = {
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
     let mut archs = ARCHS.take();
     let mut rendered = Rendered { values: Values::take(), first: Vec::new() };
+    rendered.values.items.reserve(event.records.iter().map(|r| r.fields.len()).sum());
     let facts = scan(event, &mut archs, None, Some(&mut rendered));
     ARCHS.set(archs);
     Interpreted { values: rendered.values, first: rendered.first, facts }
