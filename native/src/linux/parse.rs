@@ -94,7 +94,7 @@ fn stop_marks(w: u64, stop_at_equals: bool) -> u64 {
 }
 
 /// The end of the run from `i` of bytes that are not whitespace (nor `=`, with `stop_at_equals`).
-#[inline]
+#[inline(always)] // once or twice per pair of every record
 fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
     while let Some(word) = b.get(i..i + 8) {
         let marks = stop_marks(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals);
@@ -301,7 +301,7 @@ fn unparsed(raw: &str) -> Record {
 type Found<'a> = (&'a str, Cow<'a, str>);
 
 /// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
-#[inline]
+#[inline(always)] // once per pair of every record
 fn value_end(s: &str, v: usize) -> usize {
     let b = s.as_bytes();
     if v >= b.len() || is_space_at(b, v) {
