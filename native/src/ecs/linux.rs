@@ -14,7 +14,9 @@ use super::tables::{LinuxCategory, linux_category};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
 use crate::linux::assemble::{Complete, Event};
-use crate::linux::interpret::{Facts, PathEntry, PathValue, SockAddr, interpret, ipv6_text, unescape, unquote};
+use crate::linux::interpret::{
+    Facts, PathEntry, PathValue, RecordValues, SockAddr, Values, interpret, ipv6_text, name_id, unescape, unquote,
+};
 use crate::linux::num::Num;
 use crate::linux::pytext::{PyInt, is_digit, py_int};
 use crate::linux::record::Record;
@@ -691,7 +693,7 @@ fn time_out_of_range(event: &Event<impl Sized>) -> bool {
 /// into the event, in a buffer the thread reuses ([`Scratch::merged`]).
 struct Merged<'v> {
     records: &'v [Record],
-    values: &'v [Option<Vec<Cow<'v, str>>>],
+    values: &'v Values<'v>,
     at: &'v [(u32, u32)],
 }
 
@@ -700,8 +702,8 @@ impl<'v> Merged<'v> {
     #[inline]
     fn pair(&self, (r, f): (u32, u32)) -> (&'v str, &'v str) {
         let (r, f) = (r as usize, f as usize);
-        let values = self.values[r].as_deref().unwrap_or_default();
-        (self.records[r].fields.key_at(f), values[f].as_ref())
+        let value = self.values.record(r).and_then(|v| v.get(f)).unwrap_or_default();
+        (self.records[r].fields.key_at(f), value)
     }
 
     fn pairs(&self) -> impl Iterator<Item = (&'v str, &'v str)> + Clone + '_ {
@@ -717,10 +719,11 @@ impl<'v> Merged<'v> {
     /// The value of `name`: the first record's that has it (as [`merged_fields`] keeps it), found
     /// with the records' own lookup.
     fn get(&self, name: &str) -> Option<&'v str> {
-        for (record, vals) in self.records.iter().zip(self.values) {
+        let id = name_id(name);
+        for (record, vals) in self.records.iter().zip(self.values.iter()) {
             let Some(vals) = vals else { continue };
-            if let Some(value) = record.fields.position(name).and_then(|f| vals.get(f)) {
-                return Some(value.as_ref());
+            if let Some(value) = record.fields.position_of(id, name).and_then(|f| vals.get(f)) {
+                return Some(value);
             }
         }
         None
@@ -730,17 +733,12 @@ impl<'v> Merged<'v> {
 /// `merged`'s entries for the event's records: each field of the first record holding its name. Which
 /// fields those are the interpretation marked (`first`, per field of the records it rendered; empty for an
 /// event of one record, whose fields are all first).
-fn merged_fields(
-    merged: &mut Vec<(u32, u32)>,
-    records: &[Record],
-    values: &[Option<Vec<Cow<'_, str>>>],
-    first: &[bool],
-) {
+fn merged_fields(merged: &mut Vec<(u32, u32)>, records: &[Record], values: &Values<'_>, first: &[bool]) {
     merged.clear();
     merged.reserve(records.iter().map(|r| r.fields.len()).sum());
     let single = first.is_empty();
     let mut first = first.iter();
-    for (r, (record, vals)) in records.iter().zip(values).enumerate() {
+    for (r, (record, vals)) in records.iter().zip(values.iter()).enumerate() {
         let Some(vals) = vals else { continue };
         for f in 0..record.fields.len().min(vals.len()) {
             if single || first.next() == Some(&true) {
@@ -1426,6 +1424,7 @@ pub fn write_linux_ecs<T>(
     w.end_obj();
     scratch.merged = merged_at;
     SCRATCH.set(scratch);
+    interpreted.recycle();
     Ok(())
 }
 
@@ -1817,7 +1816,7 @@ fn write_fields<'k>(w: &mut JsonWriter, pairs: impl Iterator<Item = (&'k str, &'
 fn write_fields_and_interpreted(
     w: &mut JsonWriter,
     rec: &Record,
-    vals: &[Cow<'_, str>],
+    vals: RecordValues<'_>,
     written: &mut Vec<(usize, usize, usize)>, // per field: key, value start, end
     pair_spans: &mut Vec<(usize, usize)>,     // per field: its interpreted `"key":value` in `w`
 ) {
@@ -1825,7 +1824,7 @@ fn write_fields_and_interpreted(
     w.key("interpreted");
     w.begin_obj();
     let mut run: Option<(usize, usize)> = None;
-    for (((_, raw), value), &(key_start, value_start, end)) in rec.fields.iter().zip(vals).zip(written.iter()) {
+    for (((_, raw), value), &(key_start, value_start, end)) in rec.fields.iter().zip(vals.iter()).zip(written.iter()) {
         if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
             run = Some((run.map_or(key_start, |r| r.0), end));
             pair_spans.push((key_start, end)); // the same bytes as the raw pair
@@ -1838,7 +1837,15 @@ fn write_fields_and_interpreted(
         w.item();
         let pair_start = w.buf.len();
         w.buf.extend_from_within(key_start..value_start);
-        w.str(value);
+        match unquoted_width(raw, value) {
+            // the raw value's JSON without its quotes' escapes: the same bytes as writing it again
+            Some(quote) => {
+                w.buf.push(b'"');
+                w.buf.extend_from_within(value_start + 1 + quote..end - 1 - quote);
+                w.buf.push(b'"');
+            }
+            None => w.str(value),
+        }
         pair_spans.push((pair_start, w.buf.len()));
     }
     if let Some((from, to)) = run {
@@ -1846,6 +1853,20 @@ fn write_fields_and_interpreted(
         w.buf.extend_from_within(from..to);
     }
     w.end_obj();
+}
+
+/// When `value` is `raw` without its first and last bytes, a pair of `"` or `'` (as `unquote` and
+/// `unescape` leave a quoted value, both slices of the line): how many bytes of JSON each of those quotes
+/// takes (`\"` or `'`), so that the value's JSON is the raw one's without them.
+#[inline]
+fn unquoted_width(raw: &str, value: &str) -> Option<usize> {
+    let b = raw.as_bytes();
+    let inside = b.len() >= 2 && value.len() + 2 == b.len() && value.as_ptr() as usize == raw.as_ptr() as usize + 1;
+    match (inside, b.first()) {
+        (true, Some(b'"')) if b[b.len() - 1] == b'"' => Some(2),
+        (true, Some(b'\'')) if b[b.len() - 1] == b'\'' => Some(1),
+        _ => None,
+    }
 }
 
 /// `[_jsonable(p) for p in paths]` as JSON (None values dropped), into `w`.
@@ -1877,11 +1898,11 @@ fn paths_json(w: &mut JsonWriter, paths: &[PathEntry<'_>]) -> Result<(), JsonErr
 /// `[_record_detail(r) for r in records]` as JSON, into `s.records`: type, raw and interpreted
 /// fields, sender's names. Whether, for every record, where its interpreted pairs are in that JSON is
 /// in `s.spans` (from `s.record_spans[record]`, per field): when every record's names are safe.
-fn records_json(s: &mut Scratch, records: &[Record], values: &[Option<Vec<Cow<'_, str>>>]) -> Result<bool, JsonError> {
+fn records_json(s: &mut Scratch, records: &[Record], values: &Values<'_>) -> Result<bool, JsonError> {
     let Scratch { records: w, written, spans, record_spans, .. } = s;
     let mut spans_valid = true;
     w.begin_arr();
-    for (rec, vals) in records.iter().zip(values) {
+    for (rec, vals) in records.iter().zip(values.iter()) {
         record_spans.push(spans.len());
         w.item();
         w.begin_obj();
@@ -1900,7 +1921,7 @@ fn records_json(s: &mut Scratch, records: &[Record], values: &[Option<Vec<Cow<'_
                     w.key("fields");
                     write_fields(w, rec.fields.iter());
                     w.key("interpreted");
-                    write_fields(w, rec.fields.iter().zip(vals).map(|((k, _), v)| (k, v.as_ref())));
+                    write_fields(w, rec.fields.iter().zip(vals.iter()).map(|((k, _), v)| (k, v)));
                 }
             }
             if !rec.enriched.is_empty() {
@@ -2050,14 +2071,14 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
     let records = event
         .records
         .iter()
-        .zip(&interpreted.values)
+        .zip(interpreted.values.iter())
         .map(|(r, vals)| {
             let mut o = Obj::with_capacity(2);
             o.push("type", r.type_name.to_string());
             match vals {
                 Some(vals) if !r.fields.is_empty() => {
                     let mut fields = Obj::with_capacity(vals.len());
-                    for ((k, _), v) in r.fields.iter().zip(vals) {
+                    for ((k, _), v) in r.fields.iter().zip(vals.iter()) {
                         fields.set(k.to_owned(), v.to_string());
                     }
                     o.push("fields", fields);
@@ -2072,6 +2093,7 @@ pub fn linux_to_v1<T>(event: &Event<T>, peer: &str, received_ns: u64) -> Result<
     if time_out_of_range(event) {
         doc.add_unique("tags", [Some(Value::from(OUT_OF_RANGE_TAG))]);
     }
+    interpreted.recycle();
     Ok(doc)
 }
 
@@ -2105,6 +2127,32 @@ pub fn event_lines<T>(event: &Event<T>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unquoted_values_are_their_raw_json_without_the_quotes() {
+        let line = r#"comm="l\s" name='x_y' bare="open odd="a' empty="""#;
+        let value = |key: &str| {
+            let at = line.find(&format!("{key}=")).unwrap() + key.len() + 1;
+            &line[at..line[at..].find(' ').map_or(line.len(), |k| at + k)]
+        };
+        let (comm, name, bare, odd, empty) =
+            (value("comm"), value("name"), value("bare"), value("odd"), value("empty"));
+        assert_eq!(unquoted_width(comm, unquote(comm)), Some(2));
+        assert_eq!(unquoted_width(name, unquote(name)), Some(1));
+        assert_eq!(unquoted_width(empty, unquote(empty)), Some(2));
+        assert_eq!(unquoted_width(bare, &unescape(bare)), None); // `"open`: one quote stripped
+        assert_eq!(unquoted_width(odd, unquote(odd)), None); // not a pair: left as it is
+        assert_eq!(unquoted_width(comm, "l\\s"), None); // equal text elsewhere: not a slice of the raw value
+        for raw in [comm, name, empty] {
+            let quote = unquoted_width(raw, unquote(raw)).unwrap();
+            let mut raw_json = JsonWriter::default();
+            raw_json.str(raw);
+            let mut json = JsonWriter::default();
+            json.str(unquote(raw));
+            let inner = &raw_json.buf[1 + quote..raw_json.buf.len() - 1 - quote];
+            assert_eq!(json.buf, [&b"\""[..], inner, b"\""].concat(), "{raw}");
+        }
+    }
 
     #[test]
     fn common_ids_are_static_text_and_equal_to_copies() {

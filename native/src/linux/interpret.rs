@@ -250,9 +250,14 @@ fn arch_text<'a>(info: Option<ArchInfo>, record: &'a Record, raw: &'a str) -> Co
 /// `0100755` -> `file,755` (libauparse style).
 pub fn interpret_mode(value: &str) -> Cow<'_, str> {
     let Some(mode) = py_int(value, 8) else { return Cow::Borrowed(value) };
-    let bits = mode.low;
-    let file_type = bits & 0o170000;
     let mut out = String::with_capacity(40);
+    push_mode(&mut out, mode.low);
+    Cow::Owned(out)
+}
+
+/// The rendering of the mode bits `bits` appended to `out`.
+fn push_mode(out: &mut String, bits: u64) {
+    let file_type = bits & 0o170000;
     match file_type {
         0o140000 => out.push_str("socket"),
         0o120000 => out.push_str("link"),
@@ -263,7 +268,7 @@ pub fn interpret_mode(value: &str) -> Cow<'_, str> {
         0o010000 => out.push_str("fifo"),
         other => {
             out.push_str("unknown-type(");
-            push_octal(&mut out, other, 1);
+            push_octal(out, other, 1);
             out.push(')');
         }
     }
@@ -273,8 +278,7 @@ pub fn interpret_mode(value: &str) -> Cow<'_, str> {
         }
     }
     out.push(',');
-    push_octal(&mut out, bits & 0o777, 3);
-    Cow::Owned(out)
+    push_octal(out, bits & 0o777, 3);
 }
 
 /// `format(n, "0<width>o")` appended to `out`.
@@ -428,101 +432,211 @@ fn execve_arg_parts(name: &str) -> Option<(&str, Option<&str>)> {
 
 /// Human-readable value of one field (libauparse-like); unknown kinds are returned unquoted.
 pub fn interpret_field<'a>(record: &'a Record, name: &str, raw: &'a str, table: Option<SyscallTable>) -> Cow<'a, str> {
-    interpret_value(record, name_id(name), name, raw, table)
+    let mut made = Made::default();
+    match interpret_value(record, name_id(name), name, raw, table, &mut made) {
+        Val::Text(text) => Cow::Borrowed(text),
+        Val::Made(from, to) => Cow::Owned(made.text[from..to].to_owned()),
+    }
 }
 
-/// `interpret_field` of a field whose name id is known.
-fn interpret_value<'a>(
+/// An interpreted value: a slice of its record's line (or a static text), or a text made while rendering,
+/// in the event's [`Made`] text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Val<'a> {
+    Text(&'a str),
+    Made(usize, usize),
+}
+
+impl<'a> Val<'a> {
+    /// The value's text, `made` the text the event's made values are in.
+    #[inline]
+    pub fn resolve<'s>(self, made: &'s str) -> &'s str
+    where
+        'a: 's,
+    {
+        match self {
+            Val::Text(text) => text,
+            Val::Made(from, to) => &made[from..to],
+        }
+    }
+}
+
+/// The texts the interpretation of an event makes (decoded hex, `0x` and an argument, errno and mode
+/// texts), one after the other in one buffer instead of a `String` each, and a buffer for decoding bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Made {
+    text: String,
+    bytes: Vec<u8>,
+}
+
+impl Made {
+    /// The made text appended since `from`, as a value.
+    #[inline]
+    fn since<'a>(&self, from: usize) -> Val<'a> {
+        Val::Made(from, self.text.len())
+    }
+
+    /// `parts` one after the other, as a value.
+    #[inline]
+    fn concat<'a>(&mut self, parts: &[&str]) -> Val<'a> {
+        let from = self.text.len();
+        for part in parts {
+            self.text.push_str(part);
+        }
+        self.since(from)
+    }
+
+    /// A rendering that made a text of its own, kept here.
+    #[inline]
+    fn cow<'a>(&mut self, value: Cow<'a, str>) -> Val<'a> {
+        match value {
+            Cow::Borrowed(text) => Val::Text(text),
+            Cow::Owned(text) => self.concat(&[&text]),
+        }
+    }
+
+    /// [`unescape`], hex decoded into this text (no `String` of its own).
+    fn unescape<'a>(&mut self, value: &'a str) -> Val<'a> {
+        if value.is_empty() || value == "(null)" || value == "?" {
+            return Val::Text(value);
+        }
+        if let Some(rest) = value.strip_prefix('"') {
+            return Val::Text(rest.strip_suffix('"').unwrap_or(rest));
+        }
+        let b = value.as_bytes();
+        if b.len() % 2 != 0 {
+            return Val::Text(value);
+        }
+        self.bytes.clear();
+        for pair in b.chunks_exact(2) {
+            let (high, low) = (HEX_VALUES[pair[0] as usize], HEX_VALUES[pair[1] as usize]);
+            if (high | low) > 15 {
+                return Val::Text(value);
+            }
+            self.bytes.push(high << 4 | low);
+        }
+        let from = self.text.len();
+        match std::str::from_utf8(&self.bytes) {
+            Ok(text) => self.text.push_str(text),
+            Err(_) => self.text.push_str(&decode_lossy(&self.bytes)),
+        }
+        self.since(from)
+    }
+
+    /// The made text of a value.
+    #[inline]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+    }
+}
+
+/// `interpret_field` of a field whose name id is known, a text it makes kept in `made`.
+pub(crate) fn interpret_value<'a>(
     record: &'a Record,
     id: NameId,
     name: &str,
     raw: &'a str,
     table: Option<SyscallTable>,
-) -> Cow<'a, str> {
+    made: &mut Made,
+) -> Val<'a> {
     let Some(kind) = kind_of(id) else {
         if record.type_name == "EXECVE" && execve_arg_parts(name).is_some() {
-            return unescape(raw);
+            return made.unescape(raw);
         }
-        return Cow::Borrowed(unquote(raw));
+        return Val::Text(unquote(raw));
     };
     let enriched = &record.enriched;
     match kind {
-        Kind::Id => id_text(raw, enriched, name),
-        Kind::TypeDependentId if id_is_user_or_group(&record.type_name) => id_text(raw, enriched, name),
-        Kind::TypeDependentId => Cow::Borrowed(unquote(raw)),
-        Kind::Key if raw.starts_with("(null)") => Cow::Borrowed("(null)"),
+        Kind::Id => made.cow(id_text(raw, enriched, name)),
+        Kind::TypeDependentId if id_is_user_or_group(&record.type_name) => made.cow(id_text(raw, enriched, name)),
+        Kind::TypeDependentId => Val::Text(unquote(raw)),
+        Kind::Key if raw.starts_with("(null)") => Val::Text("(null)"),
         Kind::Key => {
             // `",".join(split_keys(raw))`, with no list made for one key
             let text = unescape(if raw.starts_with('"') { raw } else { raw.trim_end_matches('"') });
             if text.contains('\x01') {
-                Cow::Owned(text.split('\x01').filter(|k| !k.is_empty()).collect::<Vec<_>>().join(","))
+                made.cow(Cow::Owned(text.split('\x01').filter(|k| !k.is_empty()).collect::<Vec<_>>().join(",")))
             } else {
-                text
+                made.cow(text)
             }
         }
-        Kind::Escaped => unescape(raw),
-        Kind::Proctitle => {
-            let text = unescape(raw);
-            if text.contains('\0') {
-                Cow::Owned(text.replace('\0', " ").trim_end_matches(' ').to_owned())
-            } else {
-                text
+        Kind::Escaped => made.unescape(raw),
+        Kind::Proctitle => match made.unescape(raw) {
+            Val::Made(from, to) if made.text[from..to].contains('\0') => {
+                // NULs between the arguments as spaces, the trailing ones dropped
+                let spaced = made.text[from..to].replace('\0', " ");
+                made.text.truncate(from);
+                made.text.push_str(spaced.trim_end_matches(' '));
+                made.since(from)
             }
-        }
+            Val::Text(text) if text.contains('\0') => {
+                made.cow(Cow::Owned(text.replace('\0', " ").trim_end_matches(' ').to_owned()))
+            }
+            value => value,
+        },
         Kind::Syscall => {
             let number = py_int(raw, 10).and_then(|n| i64::try_from(n.value).ok());
             if let Some(name) = table.zip(number).and_then(|(t, n)| tables::syscall_name(t, n)) {
-                return Cow::Borrowed(name);
+                return Val::Text(name);
             }
-            Cow::Borrowed(enriched.get("SYSCALL").filter(|s| !s.is_empty()).unwrap_or(raw))
+            Val::Text(enriched.get("SYSCALL").filter(|s| !s.is_empty()).unwrap_or(raw))
         }
-        Kind::Arch => arch_text(arch_info(raw), record, raw),
+        Kind::Arch => made.cow(arch_text(arch_info(raw), record, raw)),
         Kind::Exit => {
             if !raw.starts_with('-') {
-                return Cow::Borrowed(raw);
+                return Val::Text(raw);
             }
             match py_int(raw, 10).as_ref().and_then(errno_of) {
-                Some((name, text)) => Cow::Owned([name, "(", text, ")"].concat()),
-                None => Cow::Borrowed(raw),
+                Some((name, text)) => made.concat(&[name, "(", text, ")"]),
+                None => Val::Text(raw),
             }
         }
-        Kind::Result => Cow::Borrowed(match raw {
+        Kind::Result => Val::Text(match raw {
             "1" => "yes",
             "0" => "no",
             _ => unquote(raw),
         }),
-        Kind::Session => Cow::Borrowed(if is_unset(raw) { "unset" } else { raw }),
-        Kind::Mode => interpret_mode(raw),
-        Kind::Sockaddr => Cow::Owned(sockaddr_text(&decode_sockaddr(raw))),
+        Kind::Session => Val::Text(if is_unset(raw) { "unset" } else { raw }),
+        Kind::Mode => {
+            let Some(mode) = py_int(raw, 8) else { return Val::Text(raw) };
+            let from = made.text.len();
+            push_mode(&mut made.text, mode.low);
+            made.since(from)
+        }
+        Kind::Sockaddr => made.cow(Cow::Owned(sockaddr_text(&decode_sockaddr(raw)))),
         // plain hex digits (what the kernel writes): `int(raw, 16)` without the general parser
         Kind::Capability if !raw.is_empty() && raw.bytes().all(|c| c.is_ascii_hexdigit()) => {
             let digits = raw.trim_start_matches('0');
             if digits.is_empty() {
-                Cow::Borrowed("none")
+                Val::Text("none")
             } else {
-                let mut out = String::with_capacity(digits.len() + 2);
-                out.push_str("0x");
-                out.extend(digits.chars().map(|c| c.to_ascii_lowercase()));
-                Cow::Owned(out)
+                let from = made.text.len();
+                made.text.push_str("0x");
+                made.text.extend(digits.chars().map(|c| c.to_ascii_lowercase()));
+                made.since(from)
             }
         }
         Kind::Capability => match py_int_digits(raw, 16) {
-            None => Cow::Borrowed(raw),
+            None => Val::Text(raw),
             Some((neg, _, digits)) => {
                 let digits = digits.trim_start_matches('0');
                 if digits.is_empty() {
-                    Cow::Borrowed("none")
+                    Val::Text("none")
                 } else {
-                    Cow::Owned(format!("0x{}{digits}", if neg { "-" } else { "" }))
+                    made.concat(&["0x", if neg { "-" } else { "" }, digits])
                 }
             }
         },
         Kind::SyscallArg => match &*record.type_name {
-            "SYSCALL" => Cow::Owned(["0x", raw].concat()),
-            "EXECVE" => unescape(raw),
-            _ => Cow::Borrowed(unquote(raw)),
+            "SYSCALL" => made.concat(&["0x", raw]),
+            "EXECVE" => made.unescape(raw),
+            _ => Val::Text(unquote(raw)),
         },
-        Kind::FilterList => Cow::Borrowed(match raw {
+        Kind::FilterList => Val::Text(match raw {
             "0" => "user",
             "1" => "task",
             "4" => "exit",
@@ -532,11 +646,11 @@ fn interpret_value<'a>(
             _ => raw,
         }),
         Kind::Promiscuous => match py_int(raw, 10) {
-            None => Cow::Borrowed(raw),
-            Some(n) => Cow::Borrowed(if n.low & 0x100 != 0 { "yes" } else { "no" }),
+            None => Val::Text(raw),
+            Some(n) => Val::Text(if n.low & 0x100 != 0 { "yes" } else { "no" }),
         },
-        Kind::TtyData if matches!(&*record.type_name, "TTY" | "USER_TTY") => unescape(raw),
-        Kind::TtyData => Cow::Borrowed(unquote(raw)),
+        Kind::TtyData if matches!(&*record.type_name, "TTY" | "USER_TTY") => made.unescape(raw),
+        Kind::TtyData => Val::Text(unquote(raw)),
     }
 }
 
@@ -795,11 +909,111 @@ pub struct Facts<'a> {
     pub user_msg: Option<UserMsg<'a>>,
 }
 
-/// An interpreted event: per record, its interpreted field values (parallel to `fields`; None for
+/// The interpreted values of an event's records as one flat list (per field of the records that have
+/// values, in order), the texts they made in one buffer ([`Made`]): a few buffers per event, which the
+/// thread reuses ([`Interpreted::recycle`]), instead of a list per record and a `String` per made text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values<'a> {
+    items: Vec<Val<'a>>,
+    /// Per record: where its values are in `items`; None for a record without (an error, a fragment).
+    records: Vec<Option<(usize, usize)>>,
+    made: Made,
+}
+
+/// The values of one record ([`Values::record`]), parallel to its fields.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordValues<'s> {
+    items: &'s [Val<'s>],
+    made: &'s str,
+}
+
+impl<'s> RecordValues<'s> {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The value of field `f`.
+    #[inline]
+    pub fn get(&self, f: usize) -> Option<&'s str> {
+        self.items.get(f).map(|v| v.resolve(self.made))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'s str> + Clone + 's {
+        let made = self.made;
+        self.items.iter().map(move |v| v.resolve(made))
+    }
+}
+
+impl<'a> Values<'a> {
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The values of record `r`; None for a record without.
+    #[inline]
+    pub fn record(&self, r: usize) -> Option<RecordValues<'_>> {
+        let (from, to) = (*self.records.get(r)?)?;
+        Some(RecordValues { items: &self.items[from..to], made: &self.made.text })
+    }
+
+    /// Each record's values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<RecordValues<'_>>> + '_ {
+        (0..self.records.len()).map(|r| self.record(r))
+    }
+
+    /// Empty buffers for an event, from the thread's.
+    fn take() -> Values<'a> {
+        let kept = KEPT_VALUES.take();
+        Values { items: relabel(kept.items), records: kept.records, made: kept.made }
+    }
+
+    /// The buffers back to the thread, emptied (but a huge event's).
+    fn give_back(self) {
+        let Values { items, mut records, mut made } = self;
+        if made.text.capacity() > KEPT_BYTES || items.capacity() > KEPT_BYTES / 16 {
+            return;
+        }
+        records.clear();
+        made.clear();
+        KEPT_VALUES.set(Values { items: relabel(items), records, made });
+    }
+}
+
+/// What a thread keeps between events at most (made text, or values of that many bytes).
+const KEPT_BYTES: usize = 1 << 20;
+
+/// `items` emptied, as a list of values of another lifetime: the same layout, so collecting in place keeps
+/// its allocation.
+fn relabel<'b>(mut items: Vec<Val<'_>>) -> Vec<Val<'b>> {
+    items.clear();
+    items.into_iter().map(|_| Val::Made(0, 0)).collect()
+}
+
+thread_local! {
+    static KEPT_VALUES: std::cell::Cell<Values<'static>> = std::cell::Cell::new(Values::default());
+}
+
+impl Interpreted<'_> {
+    /// The values' buffers given back to the thread, for its next event.
+    pub fn recycle(self) {
+        self.values.give_back();
+    }
+}
+
+/// An interpreted event: per record, its interpreted field values (parallel to `fields`; none for
 /// error records), and the event's facts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interpreted<'a> {
-    pub values: Vec<Option<Vec<Cow<'a, str>>>>,
+    pub values: Values<'a>,
     /// Per field of the records with values, in order: whether no earlier one of them has a field of
     /// that name (the merged fields: the first record's value wins). Empty for one-record events.
     pub first: Vec<bool>,
@@ -914,7 +1128,8 @@ static FACT_SLOTS: [u8; NAME_COUNT + 1] = {
 /// The decoded form of an event.
 pub fn interpret<T>(event: &Event<T>) -> Interpreted<'_> {
     let mut archs = ARCHS.take();
-    let mut rendered = Rendered { values: Vec::with_capacity(event.records.len()), first: Vec::new() };
+    let mut rendered = Rendered { values: Values::take(), first: Vec::new() };
+    rendered.values.items.reserve(event.records.iter().map(|r| r.fields.len()).sum());
     let facts = scan(event, &mut archs, None, Some(&mut rendered));
     ARCHS.set(archs);
     Interpreted { values: rendered.values, first: rendered.first, facts }
@@ -927,7 +1142,7 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
     let mut has_arch = 0u64; // records with an arch= (bit per record; beyond 64 records, looked up again)
     let mut tables: Vec<Option<SyscallTable>> = Vec::with_capacity(event.records.len());
     for (i, r) in event.records.iter().enumerate() {
-        match r.fields.get("arch") {
+        match r.fields.get_id(names::ARCH) {
             None => tables.push(None),
             Some(raw) => {
                 let own = arch_info(raw).and_then(|a| a.1);
@@ -942,7 +1157,7 @@ pub fn syscall_tables<T>(event: &Event<T>) -> (Vec<Option<SyscallTable>>, Option
         }
     }
     for (i, (table, r)) in tables.iter_mut().zip(&event.records).enumerate() {
-        let own = if i < 64 { has_arch & (1 << i) != 0 } else { r.fields.get("arch").is_some() };
+        let own = if i < 64 { has_arch & (1 << i) != 0 } else { r.fields.get_id(names::ARCH).is_some() };
         if !own {
             *table = arch_table;
         }
@@ -960,7 +1175,7 @@ pub fn event_facts<T>(event: &Event<T>, arch_table: Option<SyscallTable>) -> Opt
 
 /// What `scan` renders: `Interpreted`'s values and first-occurrence marks.
 struct Rendered<'a> {
-    values: Vec<Option<Vec<Cow<'a, str>>>>,
+    values: Values<'a>,
     first: Vec<bool>,
 }
 
@@ -1015,7 +1230,7 @@ fn scan<'a, T>(
     // the event's syscall table so far (the first record's with a known one); a `syscall=` of a record
     // without an arch before any is known waits for the end of the pass (`pending`)
     let mut known_table: Option<SyscallTable> = None;
-    let mut pending: Vec<(usize, usize, &str)> = Vec::new();
+    let mut pending: Vec<(usize, usize, &str)> = Vec::new(); // (record, value's index, raw)
     let with_facts = event.complete != Complete::Error && !records.is_empty();
 
     let mut places = Places::default();
@@ -1072,27 +1287,28 @@ fn scan<'a, T>(
     for (i, record) in records.iter().enumerate() {
         let mut arch = None;
         let computing = rendered.is_some() && record.error.is_none() && !record.fragment;
-        let mut record_values = Vec::with_capacity(if computing { record.fields.len() } else { 0 });
+        // where this record's values start in the event's list
+        let start = rendered.as_deref().map_or(0, |out| out.values.items.len());
         let mut syscall_field = None;
         let is_execve = computing && record.type_name == "EXECVE";
         if !with_facts {
-            for (f, (name, raw)) in record.fields.iter_lazy().enumerate() {
-                let id = name_id(name);
+            for (f, (id, name, raw)) in record.fields.iter_lazy().enumerate() {
                 if id == names::ARCH {
                     arch = Some(arch_info(raw()));
                 }
-                if computing {
+                if let Some(out) = rendered.as_deref_mut().filter(|_| computing) {
                     let raw = raw();
                     if id == names::SYSCALL {
                         syscall_field = Some((f, raw));
                     }
-                    record_values.push(value_of(record, id, name, raw, arch, is_execve));
-                    if let (Some(seen), Some(out)) = (seen.as_mut(), rendered.as_deref_mut()) {
+                    let value = value_of(record, id, name, raw, arch, is_execve, &mut out.values.made);
+                    out.values.items.push(value);
+                    if let Some(seen) = seen.as_mut() {
                         out.first.push(seen.first(id, name));
                     }
                 }
             }
-            finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut rendered);
+            finish_record(i, record, arch, syscall_field, start, &mut known_table, &mut pending, &mut rendered);
             if let Some(seen) = seen.as_mut() {
                 seen.end_record();
             }
@@ -1109,19 +1325,19 @@ fn scan<'a, T>(
         } else if role == Role::Execve {
             execve.push(record);
         }
-        for (f, (name, lazy_raw)) in record.fields.iter_lazy().enumerate() {
-            let id = name_id(name);
+        for (f, (id, name, lazy_raw)) in record.fields.iter_lazy().enumerate() {
             let known = computing.then(&lazy_raw);
             let raw = || known.unwrap_or_else(&lazy_raw);
             if id == names::ARCH {
                 arch = Some(arch_info(raw()));
             }
-            if let Some(raw) = known {
+            if let (Some(raw), Some(out)) = (known, rendered.as_deref_mut()) {
                 if id == names::SYSCALL {
                     syscall_field = Some((f, raw));
                 }
-                record_values.push(value_of(record, id, name, raw, arch, is_execve));
-                if let (Some(seen), Some(out)) = (seen.as_mut(), rendered.as_deref_mut()) {
+                let value = value_of(record, id, name, raw, arch, is_execve, &mut out.values.made);
+                out.values.items.push(value);
+                if let Some(seen) = seen.as_mut() {
                     out.first.push(seen.first(id, name));
                 }
             }
@@ -1163,7 +1379,7 @@ fn scan<'a, T>(
                 _ => {}
             }
         }
-        finish_record(i, record, arch, syscall_field, record_values, &mut known_table, &mut pending, &mut rendered);
+        finish_record(i, record, arch, syscall_field, start, &mut known_table, &mut pending, &mut rendered);
         if let Some(seen) = seen.as_mut() {
             seen.end_record();
         }
@@ -1179,10 +1395,10 @@ fn scan<'a, T>(
     }
     // the syscall names that waited for the event's table
     if let Some(out) = rendered {
-        for (r, f, raw) in pending {
-            if let Some(Some(record_values)) = out.values.get_mut(r) {
-                record_values[f] = interpret_value(&records[r], names::SYSCALL, "syscall", raw, known_table);
-            }
+        let values = &mut out.values;
+        for (r, at, raw) in pending {
+            values.items[at] =
+                interpret_value(&records[r], names::SYSCALL, "syscall", raw, known_table, &mut values.made);
         }
     }
     if !with_facts {
@@ -1326,12 +1542,13 @@ fn value_of<'a>(
     raw: &'a str,
     arch: Option<Option<ArchInfo>>,
     execve: bool,
-) -> Cow<'a, str> {
+    made: &mut Made,
+) -> Val<'a> {
     match id {
-        _ if kind_of(id).is_none() && !execve => Cow::Borrowed(unquote(raw)), // no rendering of its own
-        names::ARCH => arch_text(arch.flatten(), record, raw),
-        names::SYSCALL => Cow::Borrowed(raw),
-        _ => interpret_value(record, id, name, raw, None),
+        _ if kind_of(id).is_none() && !execve => Val::Text(unquote(raw)), // no rendering of its own
+        names::ARCH => made.cow(arch_text(arch.flatten(), record, raw)),
+        names::SYSCALL => Val::Text(raw),
+        _ => interpret_value(record, id, name, raw, None, made),
     }
 }
 
@@ -1344,7 +1561,7 @@ fn finish_record<'a>(
     record: &'a Record,
     arch: Option<Option<ArchInfo>>,
     syscall_field: Option<(usize, &'a str)>,
-    mut record_values: Vec<Cow<'a, str>>,
+    start: usize,
     known_table: &mut Option<SyscallTable>,
     pending: &mut Vec<(usize, usize, &'a str)>,
     rendered: &mut Option<&mut Rendered<'a>>,
@@ -1355,19 +1572,23 @@ fn finish_record<'a>(
     }
     let Some(Rendered { values, .. }) = rendered.as_deref_mut() else { return };
     if record.error.is_some() || record.fragment {
-        values.push(None);
+        values.records.push(None);
         return;
     }
     if let Some((f, raw)) = syscall_field {
-        match own {
-            Some(table) => record_values[f] = interpret_value(record, names::SYSCALL, "syscall", raw, table),
-            None if known_table.is_some() => {
-                record_values[f] = interpret_value(record, names::SYSCALL, "syscall", raw, *known_table)
+        let table = match own {
+            Some(table) => table,
+            None if known_table.is_some() => *known_table,
+            None => {
+                pending.push((r, start + f, raw));
+                None
             }
-            None => pending.push((r, f, raw)),
+        };
+        if own.is_some() || table.is_some() {
+            values.items[start + f] = interpret_value(record, names::SYSCALL, "syscall", raw, table, &mut values.made);
         }
     }
-    values.push(Some(record_values));
+    values.records.push(Some((start, values.items.len())));
 }
 
 /// The place of a SYSCALL record's field in the facts' list of them.
@@ -1497,6 +1718,16 @@ mod tests {
     }
 
     #[test]
+    fn names_with_an_id_are_safe_object_keys() {
+        // `Fields::keys_safe` takes a key with a name id as safe without looking at it
+        for i in 0..NAME_COUNT {
+            let name = name_at(i);
+            assert!(!name.is_empty() && !name.contains('.'), "{name}");
+            assert_eq!(usize::from(name_id(name)), i + 1, "{name}");
+        }
+    }
+
+    #[test]
     fn field_kinds_are_found_by_name() {
         for &(name, expected) in FIELD_KINDS {
             assert_eq!(kind(name), Some(expected), "{name}");
@@ -1620,6 +1851,28 @@ mod tests {
         let marks = interpret(&evs[0]).first;
         let expected: Vec<bool> = [vec![true; 141], vec![true], vec![false; 140], vec![true]].concat();
         assert_eq!(marks, expected);
+    }
+
+    #[test]
+    fn values_are_flat_and_their_buffers_reused() {
+        let evs = events(&[
+            "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 a0=7f exit=-13 comm=\"ls\"",
+            "type=EXECVE msg=audit(1.000:1): argc=2 a0=6C73 a1=\"-l\"",
+            "type=EOE msg=audit(1.000:1): ",
+        ]);
+        let decoded = interpret(&evs[0]);
+        let values: Vec<Vec<&str>> = decoded.values.iter().map(|v| v.unwrap().iter().collect()).collect();
+        assert_eq!(
+            values,
+            [vec!["x86_64", "execve", "0x7f", "EACCES(Permission denied)", "ls"], vec!["2", "ls", "-l"], vec![]]
+        );
+        let room = decoded.values.items.capacity();
+        decoded.recycle();
+        // the next event's values are in the same buffers (relabelled in place)
+        let again = interpret(&evs[0]);
+        assert_eq!(again.values.items.capacity(), room);
+        assert_eq!(again.values.record(1).and_then(|v| v.get(1)), Some("ls"));
+        assert_eq!(again.values.record(3).map(|v| v.len()), None);
     }
 
     #[test]

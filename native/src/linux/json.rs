@@ -5,10 +5,12 @@
 use std::borrow::Cow;
 
 use super::assemble::Event;
-use super::interpret::{Facts, PathValue, SockAddr, event_facts, interpret_field, ipv6_text, iso_time, syscall_tables};
+use super::interpret::{
+    Facts, Made, PathValue, SockAddr, event_facts, interpret_value, ipv6_text, iso_time, syscall_tables,
+};
 use super::num::Num;
 use super::pytext::PyInt;
-use super::record::{MSG_ID_ROOM, Record, Text};
+use super::record::{MSG_ID_ROOM, Pair, Record, Text};
 use crate::json::{JsonError, JsonWriter};
 
 /// A record's `"fields"` object, noting where each pair went in `w` (key start, value start, end), so that
@@ -32,7 +34,7 @@ fn write_fields_with(
     written.reserve(record.fields.len());
     let (line, pairs) = record.fields.raw_parts();
     let Some(escapes) = escapes else {
-        for (k, v) in pairs {
+        for Pair { key: k, value: v, .. } in pairs {
             w.item();
             let key_start = w.buf.len();
             w.str(k.resolve(line));
@@ -50,10 +52,10 @@ fn write_fields_with(
         // The writer's longest text (a bound its users rely on) as writing every key and value through
         // `str` would leave it, set before them: every span is then copied, none has to go through
         // `str` for being the widest yet.
-        w.note_text(pairs.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0));
+        w.note_text(pairs.iter().map(|p| p.key.len().max(p.value.len())).max().unwrap_or(0));
     }
     let longest = w.longest_text();
-    for (k, v) in pairs {
+    for Pair { key: k, value: v, .. } in pairs {
         w.item();
         let key_start = w.buf.len();
         if let (&Text::Span(ka, kb), &Text::Span(va, vb)) = (k, v) {
@@ -415,6 +417,8 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
     w.begin_arr();
     // per field: key, value start, end (sized by the first record's fields: a small allocation)
     let mut written: Vec<(usize, usize, usize)> = Vec::new();
+    // the texts the interpreted values make (one buffer for the event, emptied per value)
+    let mut made = Made::default();
     for (record, &table) in event.records.iter().zip(&tables) {
         w.item();
         w.begin_obj();
@@ -443,8 +447,9 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                 let mut line_spans = escapes.as_ref().filter(|_| shared).map(|e| SpanWriter::new(&record.raw, e));
                 // runs of fields left as they are (most) are copied in one piece, commas included
                 let mut run: Option<(usize, usize)> = None;
-                for ((k, raw), &(key_start, value_start, end)) in record.fields.iter().zip(&written) {
-                    let value = interpret_field(record, k, raw, table);
+                for ((id, k, raw), &(key_start, value_start, end)) in record.fields.iter_ids().zip(&written) {
+                    made.clear();
+                    let value = interpret_value(record, id, k, raw, table, &mut made).resolve(made.text());
                     if value.as_ptr() == raw.as_ptr() && value.len() == raw.len() {
                         run = Some((run.map_or(key_start, |r| r.0), end));
                         continue;
@@ -456,9 +461,9 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
                     w.item();
                     w.buf.extend_from_within(key_start..value_start);
                     // a value that is a slice of the line (unquoted, most) is written with its escapes known
-                    match (&mut line_spans, slice_of(&record.raw, &value)) {
+                    match (&mut line_spans, slice_of(&record.raw, value)) {
                         (Some(spans), Some((from, to))) => spans.span(w, from, to),
-                        _ => w.str(&value),
+                        _ => w.str(value),
                     }
                 }
                 if let Some((from, to)) = run {

@@ -9,9 +9,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::interpret::name_id;
 use super::num::Num;
 use super::pytext::{MAX_STR_DIGITS, ascii_digits, decimal_value, find_byte, is_blank, is_word, space_len};
-use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Record, Text, key_hash};
+use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Pair, Record, Text, key_hash};
 use super::tables;
 
 pub const ENRICHED_SEPARATOR: char = '\x1d';
@@ -93,7 +94,7 @@ fn stop_marks(w: u64, stop_at_equals: bool) -> u64 {
 }
 
 /// The end of the run from `i` of bytes that are not whitespace (nor `=`, with `stop_at_equals`).
-#[inline]
+#[inline(always)] // once or twice per pair of every record
 fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
     while let Some(word) = b.get(i..i + 8) {
         let marks = stop_marks(u64::from_le_bytes(word.try_into().expect("8 bytes")), stop_at_equals);
@@ -296,10 +297,11 @@ fn unparsed(raw: &str) -> Record {
     Record::error_record(raw, ERROR_NO_HEADER, false)
 }
 
-type Pair<'a> = (&'a str, Cow<'a, str>);
+/// A key and its value as the scanners find them.
+type Found<'a> = (&'a str, Cow<'a, str>);
 
 /// The end of a value starting at byte `v`: `[^"'{\s]\S*+|"[^"]*+"|'[^']*+'|\{[^}]*+\}|\S*+`.
-#[inline]
+#[inline(always)] // once per pair of every record
 fn value_end(s: &str, v: usize) -> usize {
     let b = s.as_bytes();
     if v >= b.len() || is_space_at(b, v) {
@@ -318,7 +320,7 @@ fn value_end(s: &str, v: usize) -> usize {
 }
 
 /// `_KV.findall(s)`: `([^\s=]++)=(value)` everywhere it matches, left to right.
-pub fn kv_findall(s: &str) -> Vec<Pair<'_>> {
+pub fn kv_findall(s: &str) -> Vec<Found<'_>> {
     // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
     let mut out = Vec::with_capacity((s.len() / 10).clamp(8, 64));
     kv_scan(s, |key, equals, end| out.push((&s[key..equals], Cow::Borrowed(&s[equals + 1..end]))));
@@ -357,11 +359,17 @@ fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize)) {
     }
 }
 
+/// Whether a user-space text may be in the old prose form, whose pairs `kv_pairs` mends.
+#[inline]
+fn has_prose(text: &str) -> bool {
+    text.contains(" (") || text.starts_with('(')
+}
+
 /// key=value pairs of a user-space body; old prose forms ("(hostname=?, addr=?, terminal=cron
 /// res=success)") lose their parentheses and commas, as in `_kv_pairs`.
-fn kv_pairs(text: &str) -> Vec<Pair<'_>> {
+fn kv_pairs(text: &str) -> Vec<Found<'_>> {
     let mut pairs = kv_findall(text);
-    if !text.contains(" (") && !text.starts_with('(') {
+    if !has_prose(text) {
         return pairs;
     }
     for pair in &mut pairs {
@@ -405,7 +413,7 @@ fn avc(s: &str) -> Option<(&str, String)> {
     None
 }
 
-fn prepend_avc<'a>(pairs: &mut Vec<Pair<'a>>, found: Option<(&'a str, String)>) {
+fn prepend_avc<'a>(pairs: &mut Vec<Found<'a>>, found: Option<(&'a str, String)>) {
     if let Some((result, perms)) = found {
         pairs.splice(0..0, [("seresult", Cow::Borrowed(result)), ("seperms", Cow::Owned(perms))]);
     }
@@ -438,45 +446,77 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
         // too long for spans of u32 offsets: the pairs as copies
         return fill(record, line, kv_findall(body));
     }
-    let mut fields: Vec<(Text, Text)> = Vec::with_capacity((body.len() / 10).clamp(8, 64));
-    let mut seen: Option<KeyTable> = None;
-    let mut keys = [""; KEYS_ON_STACK];
-    let mut filter = [0u64; 4];
-    let mut count = 0;
-    // spans of the line, by offset (the line fits u32 offsets: checked above)
-    let text = |from: usize, to: usize| Text::Span((start + from) as u32, (start + to) as u32);
-    kv_scan(body, |k, equals, v_end| {
-        let (key, value) = (&body[k..equals], &body[equals + 1..v_end]);
-        let repeated = match &mut seen {
-            Some(seen) => !seen.insert(line, &fields, key, fields.len()),
+    let mut spans = Spans::new(line, body.len());
+    kv_scan(body, |k, equals, v_end| spans.add(&body[k..equals], &body[equals + 1..v_end], &mut record.duplicates));
+    record.fields = Fields::new(Arc::clone(line), spans.fields);
+}
+
+/// The pairs of a line stored as they are found, as spans of it (the line fits u32 offsets), each key
+/// once: the first value kept, later ones to the record's duplicates. Repeated keys are found with a
+/// 256-bit filter and the keys so far on the stack, past `KEYS_ON_STACK` (EXECVE) with a [`KeyTable`].
+struct Spans<'a> {
+    line: &'a str,
+    fields: Vec<Pair>,
+    seen: Option<KeyTable>,
+    keys: [&'a str; KEYS_ON_STACK],
+    filter: [u64; 4],
+    count: usize,
+    /// Bytes of the text the pairs come from (the room of a table of its keys).
+    body_len: usize,
+}
+
+impl<'a> Spans<'a> {
+    fn new(line: &'a str, body_len: usize) -> Self {
+        Spans {
+            line,
+            // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
+            fields: Vec::with_capacity((body_len / 10).clamp(8, 64)),
+            seen: None,
+            keys: [""; KEYS_ON_STACK],
+            filter: [0; 4],
+            count: 0,
+            body_len,
+        }
+    }
+
+    /// A pair whose `key` and `value` are slices of the line.
+    #[inline(always)] // the work per pair of every record: a call would be a tenth of it
+    fn add(&mut self, key: &'a str, value: &'a str, duplicates: &mut Vec<(String, String)>) {
+        let fields = &mut self.fields;
+        let repeated = match &mut self.seen {
+            Some(seen) => !seen.insert(self.line, fields, key, fields.len()),
             None => {
                 let (word, bit) = key_bit(key);
-                let maybe = filter[word] & bit != 0;
-                filter[word] |= bit;
-                maybe && keys[..count].iter().any(|k| same_key(k, key))
+                let maybe = self.filter[word] & bit != 0;
+                self.filter[word] |= bit;
+                maybe && self.keys[..self.count].iter().any(|k| same_key(k, key))
             }
         };
         if repeated {
-            record.duplicates.push((key.to_owned(), value.to_owned()));
+            duplicates.push((key.to_owned(), value.to_owned()));
             return;
         }
-        if seen.is_none() {
-            if count < KEYS_ON_STACK {
-                keys[count] = key;
-                count += 1;
+        if self.seen.is_none() {
+            if self.count < KEYS_ON_STACK {
+                self.keys[self.count] = key;
+                self.count += 1;
             } else {
                 // past the stack's room (EXECVE): a table of every key so far, this one to come
-                let mut table = KeyTable::with_room(body.len() / 4);
+                let mut table = KeyTable::with_room(self.body_len / 4);
                 for i in 0..fields.len() {
-                    table.insert(line, &fields, fields[i].0.resolve(line), i);
+                    table.insert(self.line, fields, fields[i].key.resolve(self.line), i);
                 }
                 table.add(key, fields.len());
-                seen = Some(table);
+                self.seen = Some(table);
             }
         }
-        fields.push((text(k, equals), text(equals + 1, v_end)));
-    });
-    record.fields = Fields::new(Arc::clone(line), fields);
+        let base = self.line.as_ptr() as usize;
+        let span = |part: &str| {
+            let from = part.as_ptr() as usize - base;
+            Text::Span(from as u32, (from + part.len()) as u32)
+        };
+        fields.push(Pair { key: span(key), value: span(value), id: name_id(key) });
+    }
 }
 
 /// The keys of a record of many pairs (an EXECVE's arguments), told apart by an open-addressing table
@@ -494,13 +534,13 @@ impl KeyTable {
 
     /// Whether `key` is new (then noted as the key of `fields[fields.len()]`, the pair about to be
     /// stored): its slot is looked for among the stored keys of `fields` (spans of `line`).
-    fn insert(&mut self, line: &str, fields: &[(Text, Text)], key: &str, index: usize) -> bool {
+    fn insert(&mut self, line: &str, fields: &[Pair], key: &str, index: usize) -> bool {
         let mask = self.slots.len() - 1;
         let mut slot = key_hash(key) & mask;
         loop {
             match self.slots[slot] {
                 u32::MAX => break,
-                i if fields[i as usize].0.resolve(line) == key => return false,
+                i if fields[i as usize].key.resolve(line) == key => return false,
                 _ => slot = (slot + 1) & mask,
             }
         }
@@ -510,7 +550,7 @@ impl KeyTable {
             // room again: the stored keys, and this one, in a table twice the size
             let mut bigger = KeyTable { slots: vec![u32::MAX; self.slots.len() * 2], len: 0 };
             for &i in self.slots.iter().filter(|&&i| i != u32::MAX) {
-                let k = if (i as usize) < fields.len() { fields[i as usize].0.resolve(line) } else { key };
+                let k = if (i as usize) < fields.len() { fields[i as usize].key.resolve(line) } else { key };
                 bigger.add(k, i as usize);
             }
             *self = bigger;
@@ -531,8 +571,8 @@ impl KeyTable {
 }
 
 /// Store pairs: a repeated key keeps its first value, later ones go to duplicates.
-fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
-    let mut fields: Vec<(Text, Text)> = Vec::with_capacity(pairs.len());
+fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Found<'_>>) {
+    let mut fields: Vec<Pair> = Vec::with_capacity(pairs.len());
     let mut seen = super::assemble::FastSet::default();
     let many = pairs.len() > KEYS_ON_STACK;
     let mut keys = [""; KEYS_ON_STACK];
@@ -552,7 +592,7 @@ fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
         if repeated {
             record.duplicates.push((key.to_owned(), value.into_owned()));
         } else {
-            fields.push((Text::of(line, key), Text::of(line, &value)));
+            fields.push(Pair { key: Text::of(line, key), value: Text::of(line, &value), id: name_id(key) });
         }
     }
     record.fields = Fields::new(Arc::clone(line), fields);
@@ -561,7 +601,7 @@ fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Pair<'_>>) {
 /// ENRICHED section: values already interpreted by the sender; one level of quotes removed, the
 /// first value of a key kept.
 fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
-    let mut out: Vec<(Text, Text)> = Vec::new();
+    let mut out: Vec<Pair> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
     for (key, value) in kv_findall(text) {
         let v: &str = &value;
@@ -570,7 +610,7 @@ fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
             if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') { &v[1..v.len() - 1] } else { v };
         if !keys.contains(&key) {
             keys.push(key);
-            out.push((Text::of(line, key), Text::of(line, v)));
+            out.push(Pair { key: Text::of(line, key), value: Text::of(line, v), id: name_id(key) });
         }
     }
     Fields::new(Arc::clone(line), out)
@@ -597,6 +637,41 @@ fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
 /// User-space (and unknown) records: old prose forms and the nested `msg='...'` key=values,
 /// flattened as libauparse and go-libaudit do.
 fn parse_user_space(record: &mut Record, line: &Arc<str>, rest: &str) {
+    // the common form (no prose, not USER_AVC): the pairs stored as they are found, the nested message's
+    // in place of its `msg='...'`
+    if line.len() <= u32::MAX as usize && !has_prose(rest) && record.type_name != "USER_AVC" {
+        let mut spans = Spans::new(line, rest.len());
+        let mut text = None;
+        let mut prose_inside = false;
+        kv_scan(rest, |k, equals, v_end| {
+            let (key, value) = (&rest[k..equals], &rest[equals + 1..v_end]);
+            if text.is_some() || prose_inside || key != "msg" || !value.starts_with('\'') {
+                return spans.add(key, value, &mut record.duplicates);
+            }
+            let inner = if value.len() > 1 && value.ends_with('\'') { &value[1..value.len() - 1] } else { &value[1..] };
+            if has_prose(inner) {
+                prose_inside = true;
+                return;
+            }
+            text = Some(inner);
+            kv_scan(inner, |k, equals, v_end| {
+                spans.add(&inner[k..equals], &inner[equals + 1..v_end], &mut record.duplicates)
+            });
+        });
+        if !prose_inside {
+            record.text = text.map(str::to_owned);
+            record.fields = Fields::new(Arc::clone(line), spans.fields);
+            return;
+        }
+        // a nested message in the old prose form: parsed again the general way
+        record.duplicates.clear();
+    }
+    parse_user_space_pairs(record, line, rest);
+}
+
+/// [`parse_user_space`] of any form: the pairs listed (prose mended, AVC facts put first), the nested
+/// message's spliced in, then stored.
+fn parse_user_space_pairs(record: &mut Record, line: &Arc<str>, rest: &str) {
     let mut pairs = kv_pairs(rest);
     if rest.contains("msg='") {
         if let Some(i) = pairs.iter().position(|(k, v)| *k == "msg" && v.starts_with('\'')) {
@@ -739,7 +814,7 @@ mod tests {
 
     #[test]
     fn the_key_table_grows_and_keeps_every_key() {
-        let mut fields: Vec<(Text, Text)> = Vec::new();
+        let mut fields: Vec<Pair> = Vec::new();
         let mut table = KeyTable::with_room(1);
         for round in 0..2 {
             for i in 0..500 {
@@ -747,7 +822,7 @@ mod tests {
                 let new = table.insert("", &fields, &key, fields.len());
                 assert_eq!(new, round == 0, "{key}");
                 if new {
-                    fields.push((Text::Owned(key.into()), Text::Static("")));
+                    fields.push(Pair { key: Text::Owned(key.into()), value: Text::Static(""), id: 0 });
                 }
             }
         }
@@ -778,6 +853,29 @@ mod tests {
             pairs(&old),
             [("pid", "1"), ("hostname", "?"), ("addr", "?"), ("terminal", "cron"), ("res", "success")]
         );
+    }
+
+    #[test]
+    fn user_space_pairs_stored_as_found_equal_the_general_way() {
+        let lines = [
+            "type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0 msg='op=login acct=\"bob\" exe=\"/x\" res=success'",
+            "type=USER_CMD msg=audit(1.000:1): pid=1 msg='cwd=\"/\" cmd=6C73 pid=9 msg=inner' uid=0 pid=2",
+            "type=USER_END msg=audit(1.000:1): msg=x msg='a=1 b=2' msg='c=3' d=4",
+            "type=USER_END msg=audit(1.000:1): msg='unclosed a=1 b=2",
+            "type=USER_END msg=audit(1.000:1): pid=1 msg='' res=1",
+            "type=USER_END msg=audit(1.000:1): pid=1 msg='user (hostname=?, addr=?, res=ok)'",
+            "type=USER_END msg=audit(1.000:1): pid=1 pid=3 msg='(hostname=?, res=ok)'",
+            "type=DAEMON_START msg=audit(1.000:1): op=start ver=3.0 auid=4294967295 res=success",
+            "type=UNKNOWN[2999] msg=audit(1.000:1): a=1 a=2 msg='a=3 b=4'",
+        ];
+        for line in lines {
+            let fast = parse(line);
+            let mut general = Record { fields: Fields::default(), duplicates: Vec::new(), text: None, ..fast.clone() };
+            let body = &fast.raw[fast.raw.find("): ").unwrap() + 3..];
+            parse_user_space_pairs(&mut general, &fast.raw, body);
+            assert_eq!(pairs(&fast), pairs(&general), "{line}");
+            assert_eq!((&fast.duplicates, &fast.text), (&general.duplicates, &general.text), "{line}");
+        }
     }
 
     #[test]

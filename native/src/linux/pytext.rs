@@ -282,18 +282,35 @@ pub fn py_int(s: &str, base: u32) -> Option<PyInt> {
     if s.is_empty() {
         return None; // a field that is not there (no need for the general parser's buffers)
     }
-    // the common cases: plain digits, maybe negative; plain hex
+    // the common cases: plain digits, maybe negative (read as they are checked: fewer than 19 cannot
+    // overflow); plain hex
     let digits = s.strip_prefix('-').unwrap_or(s);
-    if base == 10 && !digits.is_empty() && digits.len() < 19 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        let v: i64 = s.parse().ok()?;
+    if base == 10 && !digits.is_empty() && digits.len() < 19 {
+        let mut v = 0i64;
+        let plain = digits.bytes().all(|b| {
+            let digit = b.is_ascii_digit();
+            if digit {
+                v = v * 10 + i64::from(b - b'0');
+            }
+            digit
+        });
+        if plain {
+            return Some(PyInt::small(if digits.len() < s.len() { -v } else { v }));
+        }
+    }
+    // plain octal (fewer than 21 digits) and hex (fewer than 16): within an i64, read as checked
+    let mut v = 0i64;
+    let mut read = |digit: Option<u32>| match digit {
+        Some(d) => {
+            v = v * i64::from(base) + i64::from(d);
+            true
+        }
+        None => false,
+    };
+    if base == 8 && s.len() < 21 && s.bytes().all(|b| read(matches!(b, b'0'..=b'7').then(|| u32::from(b - b'0')))) {
         return Some(PyInt::small(v));
     }
-    if base == 8 && !s.is_empty() && s.len() < 21 && s.bytes().all(|b| matches!(b, b'0'..=b'7')) {
-        let v = i64::from_str_radix(s, 8).ok()?;
-        return Some(PyInt::small(v));
-    }
-    if base == 16 && !s.is_empty() && s.len() < 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let v = i64::from_str_radix(s, 16).ok()?;
+    if base == 16 && s.len() < 16 && s.bytes().all(|b| read(char::from(b).to_digit(16))) {
         return Some(PyInt::small(v));
     }
     py_int_digits(s, base).map(|(_, n, _)| n)
@@ -344,6 +361,28 @@ mod tests {
         assert_eq!(decode_lossy(b"a\xffb\xe2\x82"), "a\\xffb\\xe2\\x82");
         assert_eq!(decode_lossy("é".as_bytes()), "é");
         assert_eq!(decode_lossy(b"\xed\xa0\x80"), "\\xed\\xa0\\x80"); // a surrogate is not UTF-8
+    }
+
+    #[test]
+    fn plain_decimals_read_as_the_general_parser_reads_them() {
+        for n in 1..=24 {
+            for digits in
+                ["1".repeat(n), "9".repeat(n), format!("{}7", "0".repeat(n - 1)), format!("4{}", "0".repeat(n - 1))]
+            {
+                for text in [digits.clone(), format!("-{digits}")] {
+                    let general = py_int_digits(&text, 10).map(|(_, n, _)| n);
+                    assert_eq!(py_int(&text, 10), general, "{text}");
+                }
+            }
+        }
+        for text in ["0", "7", "0100755", "777777777777777777777", "77777777777777777777", "8", "-1"] {
+            assert_eq!(py_int(text, 8), py_int_digits(text, 8).map(|(_, n, _)| n), "{text}");
+        }
+        for text in ["c000003e", "C000003E", "fffffffffffffff", "ffffffffffffffff", "0", "g", "-1f", "0x1f"] {
+            assert_eq!(py_int(text, 16), py_int_digits(text, 16).map(|(_, n, _)| n), "{text}");
+        }
+        assert_eq!(py_int("-0", 10), Some(PyInt::small(0)));
+        assert_eq!(py_int("12a", 10), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::interpret::NameId;
 use super::num::Num;
 
 /// A key or value of a record: almost always a slice of its line (no copy), else text made while
@@ -51,21 +52,42 @@ impl Text {
     }
 }
 
+/// One key=value pair of a record, with its key's name id (`interpret::name_id`, looked up once, by the parser):
+/// the rendering, the facts and the lookups of known names read the id instead of matching the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub key: Text,
+    pub value: Text,
+    pub id: NameId,
+}
+
 /// Ordered key=value pairs, each key once (the first value kept), as the Python dicts are. They point
 /// into the record's line, which they share.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields {
     line: Arc<str>,
-    pairs: Vec<(Text, Text)>,
+    pairs: Vec<Pair>,
 }
 
 impl Fields {
-    pub fn new(line: Arc<str>, pairs: Vec<(Text, Text)>) -> Fields {
+    pub fn new(line: Arc<str>, pairs: Vec<Pair>) -> Fields {
         Fields { line, pairs }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.position(name).map(|i| self.pairs[i].1.resolve(&self.line))
+        self.position(name).map(|i| self.pairs[i].value.resolve(&self.line))
+    }
+
+    /// The value of the pair whose key has the name id `id` (not 0).
+    #[inline]
+    pub fn get_id(&self, id: NameId) -> Option<&str> {
+        self.pairs.iter().find(|p| p.id == id).map(|p| p.value.resolve(&self.line))
+    }
+
+    /// Where the pair of key `name` (of name id `id`) is: by the id when it has one, else by bytes.
+    #[inline]
+    pub fn position_of(&self, id: NameId, name: &str) -> Option<usize> {
+        if id != 0 { self.pairs.iter().position(|p| p.id == id) } else { self.position(name) }
     }
 
     /// Where the pair of key `name` is.
@@ -73,7 +95,7 @@ impl Fields {
         let line = &*self.line;
         let (bytes, wanted) = (line.as_bytes(), name.as_bytes());
         // spans compared as bytes of the line, their length and first byte first (most differ there)
-        self.pairs.iter().position(|(k, _)| match *k {
+        self.pairs.iter().position(|Pair { key: k, .. }| match *k {
             Text::Span(from, to) => {
                 let (from, to) = (from as usize, to as usize);
                 to - from == wanted.len() && wanted.first() == bytes.get(from) && bytes[from..to] == *wanted
@@ -87,19 +109,20 @@ impl Fields {
         let line = &*self.line;
         let upper =
             |k: &str| k.len() == name.len() && k.bytes().zip(name.bytes()).all(|(a, b)| a == b.to_ascii_uppercase());
-        self.pairs.iter().find(|(k, _)| upper(k.resolve(line))).map(|(_, v)| v.resolve(line))
+        self.pairs.iter().find(|p| upper(p.key.resolve(line))).map(|p| p.value.resolve(line))
     }
 
     /// The line the pairs point into, and the pairs as they are stored (spans of it, mostly).
-    pub(crate) fn raw_parts(&self) -> (&Arc<str>, &[(Text, Text)]) {
+    pub(crate) fn raw_parts(&self) -> (&Arc<str>, &[Pair]) {
         (&self.line, &self.pairs)
     }
 
-    /// Whether every key is a safe object key (`_names_are_safe`: not empty, no dot), the keys read
-    /// from the line as they are stored, eight bytes at a time.
+    /// Whether every key is a safe object key (`_names_are_safe`: not empty, no dot): a key with a name
+    /// id is one (the table's names are), the others read from the line as they are stored, eight bytes
+    /// at a time.
     pub(crate) fn keys_safe(&self) -> bool {
         let line = self.line.as_bytes();
-        self.pairs.iter().all(|(k, _)| {
+        self.pairs.iter().filter(|p| p.id == 0).all(|Pair { key: k, .. }| {
             let key = match *k {
                 Text::Span(from, to) => &line[from as usize..to as usize],
                 _ => k.resolve(&self.line).as_bytes(),
@@ -111,18 +134,25 @@ impl Fields {
     /// The key of the `i`th pair.
     #[inline]
     pub(crate) fn key_at(&self, i: usize) -> &str {
-        self.pairs[i].0.resolve(&self.line)
+        self.pairs[i].key.resolve(&self.line)
     }
 
-    /// The pairs with each value resolved only when asked for (a loop looking for a few names).
-    pub(crate) fn iter_lazy<'a>(&'a self) -> impl Iterator<Item = (&'a str, impl Fn() -> &'a str)> {
+    /// The pairs as (name id, key) with each value resolved only when asked for (a loop looking for a
+    /// few names).
+    pub(crate) fn iter_lazy<'a>(&'a self) -> impl Iterator<Item = (NameId, &'a str, impl Fn() -> &'a str)> {
         let line = &*self.line;
-        self.pairs.iter().map(move |(k, v)| (k.resolve(line), move || v.resolve(line)))
+        self.pairs.iter().map(move |p| (p.id, p.key.resolve(line), move || p.value.resolve(line)))
+    }
+
+    /// The pairs as (name id, key, value).
+    pub(crate) fn iter_ids(&self) -> impl Iterator<Item = (NameId, &str, &str)> + Clone {
+        let line = &*self.line;
+        self.pairs.iter().map(move |p| (p.id, p.key.resolve(line), p.value.resolve(line)))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let line = &*self.line;
-        self.pairs.iter().map(move |(k, v)| (k.resolve(line), v.resolve(line)))
+        self.pairs.iter().map(move |p| (p.key.resolve(line), p.value.resolve(line)))
     }
 
     pub fn len(&self) -> usize {
