@@ -1065,7 +1065,10 @@ pub fn write_linux_ecs<T>(
         f.sockaddr.iter().find(|s| matches!(s, SockAddr::Inet { .. } | SockAddr::Inet6 { .. } | SockAddr::Local { .. }))
     });
     let (sock_text, sa_address, sa_port): (Option<String>, Option<String>, Option<u16>) = match sa {
-        Some(SockAddr::Inet { address, port }) => (Some(address.to_string()), Some(address.to_string()), Some(*port)),
+        Some(SockAddr::Inet { address, port }) => {
+            let t = address.to_string();
+            (Some(t.clone()), Some(t), Some(*port))
+        }
         Some(SockAddr::Inet6 { address, port, .. }) => {
             let t = ipv6_text(address);
             (Some(t.clone()), Some(t), Some(*port))
