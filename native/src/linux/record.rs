@@ -202,7 +202,12 @@ impl Fields {
 /// to) eight bytes, multiplied (names differ there: `a0`..`a99`, `new-auid`, `obj_uid`...).
 #[inline]
 pub(crate) fn key_hash(name: &str) -> usize {
-    let b = name.as_bytes();
+    key_hash_bytes(name.as_bytes())
+}
+
+/// [`key_hash`] of a name's bytes.
+#[inline]
+pub(crate) fn key_hash_bytes(b: &[u8]) -> usize {
     let word = |bytes: &[u8]| {
         let mut w = [0u8; 8];
         w[..bytes.len()].copy_from_slice(bytes);
