@@ -69,7 +69,7 @@ static NEEDS_ESCAPE: [bool; 256] = escape_table();
 /// The position of the first byte needing an escape, eight bytes at a time: the string's last
 /// (or only, padded) bytes are one more word, never a byte-by-byte loop.
 #[inline]
-fn first_escape(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn first_escape(bytes: &[u8]) -> Option<usize> {
     let n = bytes.len();
     let mut at = 0;
     while at + 8 <= n {

@@ -193,31 +193,7 @@ fn ipv4_octets(s: &str) -> Option<[u8; 4]> {
 /// IPv6 text as Python 3.11's `str(IPv6Address)`: lower-case hextets, the longest run (first of equal
 /// ones, at least two) of zero hextets as `::`, IPv4-mapped addresses in hex like any other.
 pub fn ipv6_text(addr: &Ipv6Addr) -> String {
-    let h = addr.segments();
-    let (mut best_start, mut best_len) = (usize::MAX, 0);
-    let (mut start, mut len) = (usize::MAX, 0);
-    for (i, v) in h.iter().enumerate() {
-        if *v == 0 {
-            if len == 0 {
-                start = i;
-            }
-            len += 1;
-            if len > best_len {
-                best_len = len;
-                best_start = start;
-            }
-        } else {
-            len = 0;
-        }
-    }
-    let hex = |v: &u16| format!("{v:x}");
-    if best_len > 1 {
-        let head: Vec<String> = h[..best_start].iter().map(hex).collect();
-        let tail: Vec<String> = h[best_start + best_len..].iter().map(hex).collect();
-        format!("{}::{}", head.join(":"), tail.join(":"))
-    } else {
-        h.iter().map(hex).collect::<Vec<_>>().join(":")
-    }
+    crate::linux::interpret::ipv6_text(addr)
 }
 
 fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
@@ -228,8 +204,22 @@ fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
 
 fn normalised_ip(text: &str) -> Option<String> {
     let t = text.trim_matches(|c| c == '[' || c == ']');
-    if let Some(o) = ipv4_octets(t) {
-        return Some(format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]));
+    if let Some(octets) = ipv4_octets(t) {
+        // `{}.{}.{}.{}` of the octets, pushed digit by digit
+        let mut out = String::with_capacity(15);
+        for (i, o) in octets.into_iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            if o >= 100 {
+                out.push(char::from(b'0' + o / 100));
+            }
+            if o >= 10 {
+                out.push(char::from(b'0' + o / 10 % 10));
+            }
+            out.push(char::from(b'0' + o % 10));
+        }
+        return Some(out);
     }
     let (addr, scope) = match t.split_once('%') {
         Some((a, s)) => {
@@ -818,6 +808,10 @@ mod tests {
         assert_eq!(valid_ip("01.2.3.4"), None);
         assert_eq!(valid_ip(" 1.2.3.4"), None);
         assert_eq!(valid_ip("golden-sender.example"), None);
+        for o in 0..=255u8 {
+            let text = format!("{o}.{}.{}.{o}", 255 - o, o / 7);
+            assert_eq!(valid_ip(&text).as_deref(), Some(text.as_str()));
+        }
         for scoped_wrong in ["fe80::1%", "fe80::1%a%b", "host%eth0", "%eth0"] {
             assert_eq!(valid_ip(scoped_wrong), None, "{scoped_wrong}");
         }

@@ -10,7 +10,7 @@ use super::common::{
 use super::enrich::{Enrichment, zlogin_zone};
 use super::flat::{FLAT_VALUE_LIMIT, cap_strings, has_long_strings, python_dumps};
 use super::slots::{Flat, Lists, Order, Val};
-use super::tables::{LinuxCategory, linux_category};
+use super::tables::{LinuxCategory, linux_category, linux_category_of};
 use super::value::{Obj, Text, Value};
 use crate::json::{JsonError, JsonWriter};
 use crate::linux::assemble::{Complete, Event};
@@ -161,7 +161,7 @@ fn category_row(prefix: &str, name: &str) -> Option<&'static LinuxCategory> {
     }
     buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
     buf[prefix.len()..n].copy_from_slice(name.as_bytes());
-    linux_category(std::str::from_utf8(&buf[..n]).ok()?)
+    linux_category_of(&buf[..n])
 }
 
 /// `categorize`: (primary record type, merged category).
@@ -1065,7 +1065,10 @@ pub fn write_linux_ecs<T>(
         f.sockaddr.iter().find(|s| matches!(s, SockAddr::Inet { .. } | SockAddr::Inet6 { .. } | SockAddr::Local { .. }))
     });
     let (sock_text, sa_address, sa_port): (Option<String>, Option<String>, Option<u16>) = match sa {
-        Some(SockAddr::Inet { address, port }) => (Some(address.to_string()), Some(address.to_string()), Some(*port)),
+        Some(SockAddr::Inet { address, port }) => {
+            let t = address.to_string();
+            (Some(t.clone()), Some(t), Some(*port))
+        }
         Some(SockAddr::Inet6 { address, port, .. }) => {
             let t = ipv6_text(address);
             (Some(t.clone()), Some(t), Some(*port))

@@ -374,12 +374,27 @@ pub fn ipv6_text(address: &Ipv6Addr) -> String {
             len = 0;
         }
     }
-    let hex = |gs: &[u16]| gs.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    // the hextets as `{:x}` writes them, joined by `:`, pushed one digit at a time (no text per hextet)
+    let hex = |out: &mut String, gs: &[u16]| {
+        for (i, &g) in gs.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
+            for d in (0..digits).rev() {
+                out.push(char::from(b"0123456789abcdef"[usize::from(g >> (4 * d) & 15)]));
+            }
+        }
+    };
+    let mut out = String::with_capacity(39);
     if best_len > 1 {
-        format!("{}::{}", hex(&groups[..best_start]), hex(&groups[best_start + best_len..]))
+        hex(&mut out, &groups[..best_start]);
+        out.push_str("::");
+        hex(&mut out, &groups[best_start + best_len..]);
     } else {
-        hex(&groups)
+        hex(&mut out, &groups);
     }
+    out
 }
 
 /// libauparse's rendering, e.g. `{ saddr_fam=inet laddr=192.0.2.1 lport=80 }`.
@@ -1764,6 +1779,39 @@ mod tests {
         assert_eq!(ipv6_text(&v6), "2001:db8::1");
         assert_eq!(ipv6_text(&"::ffff:1.2.3.4".parse().unwrap()), "::ffff:102:304"); // Python 3.11
         assert_eq!(ipv6_text(&"1:0:0:2:0:0:0:3".parse().unwrap()), "1:0:0:2::3");
+        // against the hextets formatted with `{:x}` and joined (the rendering before it was pushed digit by
+        // digit), every run of zeros at every place, and hextets of every width
+        let formatted = |a: &Ipv6Addr| {
+            let g = a.segments();
+            let hex = |gs: &[u16]| gs.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+            let (mut best_start, mut best_len, mut start, mut len) = (0, 0, 0, 0);
+            for (i, &v) in g.iter().enumerate() {
+                if v == 0 {
+                    if len == 0 {
+                        start = i;
+                    }
+                    len += 1;
+                    if len > best_len {
+                        (best_start, best_len) = (start, len);
+                    }
+                } else {
+                    len = 0;
+                }
+            }
+            if best_len > 1 {
+                format!("{}::{}", hex(&g[..best_start]), hex(&g[best_start + best_len..]))
+            } else {
+                hex(&g)
+            }
+        };
+        for mask in 0u32..256 {
+            for widths in [0x1u16, 0xab, 0xf00, 0xbeef, 0x10] {
+                let g: Vec<u16> =
+                    (0..8).map(|i| if mask >> i & 1 == 1 { widths.rotate_left(i * 3) } else { 0 }).collect();
+                let a = Ipv6Addr::new(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
+                assert_eq!(ipv6_text(&a), formatted(&a), "{g:x?}");
+            }
+        }
         assert_eq!(ipv6_text(&"1:0:0:2:0:0:3:4".parse().unwrap()), "1::2:0:0:3:4");
         assert_eq!(ipv6_text(&Ipv6Addr::UNSPECIFIED), "::");
         assert_eq!(ipv6_text(&"1:2:3:4:5:6:0:8".parse().unwrap()), "1:2:3:4:5:6:0:8");

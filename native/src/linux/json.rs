@@ -10,30 +10,30 @@ use super::interpret::{
 };
 use super::num::Num;
 use super::pytext::PyInt;
-use super::record::{MSG_ID_ROOM, Pair, Record, Text};
+use super::record::{MSG_ID_ROOM, Pair, Plain, Record, Text};
 use crate::json::{JsonError, JsonWriter};
 
 /// A record's `"fields"` object, noting where each pair went in `w` (key start, value start, end), so that
 /// the `interpreted` values equal to the raw ones (most) can be copied from it instead of written again.
+/// The pairs the parser found plain are copied from the line; the others go through `str`.
 pub(crate) fn write_fields_noting_spans(w: &mut JsonWriter, record: &Record, written: &mut Vec<(usize, usize, usize)>) {
-    let (line, _) = record.fields.raw_parts();
-    let escapes = LineEscapes::of(line.as_bytes());
-    write_fields_with(w, record, written, &escapes);
+    write_fields_with(w, record, written, None);
 }
 
-/// `write_fields_noting_spans` with the escapes of the fields' line found already.
+/// `write_fields_noting_spans`, the pairs that are not plain written with the escapes of the fields' line
+/// when they are known already (`decode --raw` finds them for the raw line).
 fn write_fields_with(
     w: &mut JsonWriter,
     record: &Record,
     written: &mut Vec<(usize, usize, usize)>,
-    escapes: &Option<LineEscapes>,
+    escapes: Option<&LineEscapes>,
 ) {
     w.key("fields");
     w.begin_obj();
     written.clear();
     written.reserve(record.fields.len());
     let (line, pairs) = record.fields.raw_parts();
-    let Some(escapes) = escapes else {
+    if line.len() > u32::MAX as usize {
         for Pair { key: k, value: v, .. } in pairs {
             w.item();
             let key_start = w.buf.len();
@@ -46,7 +46,7 @@ fn write_fields_with(
         w.end_obj();
         return;
     };
-    let mut spans = SpanWriter::new(line, escapes);
+    let mut spans = escapes.map(|escapes| SpanWriter::new(line, escapes));
     let bytes = line.as_bytes();
     if line.len() > w.longest_text() {
         // The writer's longest text (a bound its users rely on) as writing every key and value through
@@ -55,14 +55,14 @@ fn write_fields_with(
         w.note_text(pairs.iter().map(|p| p.key.len().max(p.value.len())).max().unwrap_or(0));
     }
     let longest = w.longest_text();
-    for Pair { key: k, value: v, .. } in pairs {
+    for &Pair { key: ref k, value: ref v, plain, .. } in pairs {
         w.item();
         let key_start = w.buf.len();
-        if let (&Text::Span(ka, kb), &Text::Span(va, vb)) = (k, v) {
+        if let (&Text::Span(ka, kb), &Text::Span(va, vb), true) = (k, v, plain != Plain::Unknown) {
             let (ka, kb, va, vb) = (ka as usize, kb as usize, va as usize, vb as usize);
             // the common pair: key before value, nothing to escape in either, neither longer than the
             // writer's longest text: copied from the line as they are
-            if kb <= va && kb - ka <= longest && vb - va <= longest && spans.clean(ka, vb) {
+            if kb <= va && kb - ka <= longest && vb - va <= longest && plain == Plain::Clean {
                 let buf = &mut w.buf;
                 buf.reserve(vb - ka + 72);
                 buf.push(b'"');
@@ -75,7 +75,7 @@ fn write_fields_with(
                 continue;
             }
             // a quoted value (`comm="ls"`): its quotes are its only escapes
-            if kb <= va && vb - va >= 2 && kb - ka <= longest && vb - va <= longest && spans.quoted(ka, va, vb) {
+            if kb <= va && vb - va >= 2 && kb - ka <= longest && vb - va <= longest && plain == Plain::Quoted {
                 let buf = &mut w.buf;
                 buf.reserve(vb - ka + 72);
                 buf.push(b'"');
@@ -88,11 +88,22 @@ fn write_fields_with(
                 continue;
             }
         }
-        spans.text(w, k);
-        w.buf.push(b':');
-        let value_start = w.buf.len();
-        spans.text(w, v);
-        written.push((key_start, value_start, w.buf.len()));
+        match &mut spans {
+            Some(spans) => {
+                spans.text(w, k);
+                w.buf.push(b':');
+                let value_start = w.buf.len();
+                spans.text(w, v);
+                written.push((key_start, value_start, w.buf.len()));
+            }
+            None => {
+                w.str(k.resolve(line));
+                w.buf.push(b':');
+                let value_start = w.buf.len();
+                w.str(v.resolve(line));
+                written.push((key_start, value_start, w.buf.len()));
+            }
+        }
     }
     w.end_obj();
 }
@@ -227,28 +238,6 @@ impl<'a> SpanWriter<'a> {
             Text::Span(from, to) => self.span(w, from as usize, to as usize),
             _ => w.str(text.resolve(self.line)),
         }
-    }
-
-    /// Whether `line[from..to]` has nothing to escape (the cursor moved to `from`).
-    #[inline]
-    fn clean(&mut self, from: usize, to: usize) -> bool {
-        let k = self.seek(from);
-        k == self.escapes.len() || self.escapes[k] as usize >= to
-    }
-
-    /// Whether `line[key..value]` has nothing to escape and `line[value..end]` is a quoted text with
-    /// nothing else to escape (the cursor moved to `key`).
-    #[inline]
-    fn quoted(&mut self, key: usize, value: usize, end: usize) -> bool {
-        let k = self.seek(key);
-        let e = &self.escapes[k..];
-        let b = self.line.as_bytes();
-        e.len() >= 2
-            && e[0] as usize == value
-            && e[1] as usize == end - 1
-            && b[value] == b'"'
-            && b[end - 1] == b'"'
-            && e.get(2).is_none_or(|&next| next as usize >= end)
     }
 
     /// The first escape at or after `from`, which the cursor is left at.
@@ -438,7 +427,7 @@ pub fn write_event<T>(w: &mut JsonWriter, event: &Event<T>, source: &str) -> Res
         match record.error.is_none() && !record.fragment {
             true => {
                 if shared {
-                    write_fields_with(w, record, &mut written, &escapes);
+                    write_fields_with(w, record, &mut written, escapes.as_ref());
                 } else {
                     write_fields_noting_spans(w, record, &mut written);
                 }

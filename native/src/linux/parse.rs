@@ -12,8 +12,9 @@ use std::sync::Arc;
 use super::interpret::name_id;
 use super::num::Num;
 use super::pytext::{MAX_STR_DIGITS, ascii_digits, decimal_value, find_byte, is_blank, is_word, space_len};
-use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Pair, Record, Text, key_hash};
+use super::record::{ERROR_EMPTY, ERROR_FRAGMENT, ERROR_NO_HEADER, Fields, Pair, Plain, Record, Text, key_hash};
 use super::tables;
+use crate::json::first_escape;
 
 pub const ENRICHED_SEPARATOR: char = '\x1d';
 
@@ -117,6 +118,50 @@ fn skip_run(b: &[u8], mut i: usize, stop_at_equals: bool) -> usize {
         i += 1;
     }
     i
+}
+
+/// The high bit of each of eight bytes that may be a `"` or a `\\` (the controls are among
+/// [`stop_marks`]' bytes below `0x21`): exact up to the first.
+#[inline]
+fn quote_marks(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+    (q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b) & HIGH
+}
+
+#[inline]
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// [`skip_run`] noting whether the run holds a byte a JSON string escapes, in the same pass (the
+/// writers then copy it as it is).
+#[inline(always)] // once or twice per pair of every record
+fn skip_run_noting(b: &[u8], mut i: usize, stop_at_equals: bool) -> (usize, bool) {
+    let mut escaped = false;
+    while let Some(word) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let marks = stop_marks(w, stop_at_equals) | quote_marks(w);
+        if marks == 0 {
+            i += 8;
+            continue;
+        }
+        let j = i + (marks.trailing_zeros() / 8) as usize;
+        if (stop_at_equals && b[j] == b'=') || is_space_at(b, j) {
+            return (j, escaped);
+        }
+        escaped |= needs_escape(b[j]);
+        i = j + 1;
+    }
+    while i < b.len() {
+        if (stop_at_equals && b[i] == b'=') || is_space_at(b, i) {
+            return (i, escaped);
+        }
+        escaped |= needs_escape(b[i]);
+        i += 1;
+    }
+    (i, escaped)
 }
 
 #[inline]
@@ -319,18 +364,48 @@ fn value_end(s: &str, v: usize) -> usize {
     }
 }
 
+/// [`value_end`] with what the value needs as a JSON string ([`Plain::of`]'s rule, the key taken as
+/// clean), found in the same pass.
+#[inline(always)] // once per pair of every record
+fn value_end_noting(s: &str, v: usize) -> (usize, Plain) {
+    let b = s.as_bytes();
+    if v >= b.len() || is_space_at(b, v) {
+        return (v, Plain::Clean);
+    }
+    match b[v] {
+        b'"' => {
+            // the first byte to escape in what follows the quote: the closing quote when the value is
+            // a plain quoted text (the kernel quotes only those)
+            let content = &b[v + 1..];
+            match first_escape(content) {
+                Some(k) if content[k] == b'"' => (v + 1 + k + 1, Plain::Quoted),
+                Some(k) => match find_byte(b'"', &content[k + 1..]) {
+                    Some(m) => (v + 1 + k + 1 + m + 1, Plain::Unknown),
+                    None => (skip_nonspace(b, v), Plain::Unknown),
+                },
+                None => (skip_nonspace(b, v), Plain::Unknown),
+            }
+        }
+        b'\'' | b'{' => (value_end(s, v), Plain::Unknown),
+        _ => match skip_run_noting(b, v, false) {
+            (end, false) => (end, Plain::Clean),
+            (end, true) => (end, Plain::Unknown),
+        },
+    }
+}
+
 /// `_KV.findall(s)`: `([^\s=]++)=(value)` everywhere it matches, left to right.
 pub fn kv_findall(s: &str) -> Vec<Found<'_>> {
     // room for the pairs of a typical body (a SYSCALL record has ~27 in ~300 bytes): no regrowth
     let mut out = Vec::with_capacity((s.len() / 10).clamp(8, 64));
-    kv_scan(s, |key, equals, end| out.push((&s[key..equals], Cow::Borrowed(&s[equals + 1..end]))));
+    kv_scan(s, |key, equals, end, _| out.push((&s[key..equals], Cow::Borrowed(&s[equals + 1..end]))));
     out
 }
 
 /// The matches of `kv_findall`, handed to `found` as they are found: where the key starts, where its
-/// `=` is, where the value ends (byte offsets in `s`).
+/// `=` is, where the value ends (byte offsets in `s`), and what the pair needs as JSON ([`Plain::of`]).
 #[inline]
-fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize)) {
+fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize, Plain)) {
     let b = s.as_bytes();
     let mut p = 0;
     while p < b.len() {
@@ -348,13 +423,13 @@ fn kv_scan(s: &str, mut found: impl FnMut(usize, usize, usize)) {
             }
             _ => {}
         }
-        let r = skip_run(b, p, true);
+        let (r, key_escaped) = skip_run_noting(b, p, true);
         if r >= b.len() || b[r] != b'=' {
             p = r; // every start inside this run fails the same way
             continue;
         }
-        let end = value_end(s, r + 1);
-        found(p, r, end);
+        let (end, plain) = value_end_noting(s, r + 1);
+        found(p, r, end, if key_escaped { Plain::Unknown } else { plain });
         p = end;
     }
 }
@@ -447,7 +522,9 @@ fn fill_kernel(record: &mut Record, line: &Arc<str>, start: usize, end: usize) {
         return fill(record, line, kv_findall(body));
     }
     let mut spans = Spans::new(line, body.len());
-    kv_scan(body, |k, equals, v_end| spans.add(&body[k..equals], &body[equals + 1..v_end], &mut record.duplicates));
+    kv_scan(body, |k, equals, v_end, plain| {
+        spans.add(&body[k..equals], &body[equals + 1..v_end], plain, &mut record.duplicates)
+    });
     record.fields = Fields::new(Arc::clone(line), spans.fields);
 }
 
@@ -481,7 +558,7 @@ impl<'a> Spans<'a> {
 
     /// A pair whose `key` and `value` are slices of the line.
     #[inline(always)] // the work per pair of every record: a call would be a tenth of it
-    fn add(&mut self, key: &'a str, value: &'a str, duplicates: &mut Vec<(String, String)>) {
+    fn add(&mut self, key: &'a str, value: &'a str, plain: Plain, duplicates: &mut Vec<(String, String)>) {
         let fields = &mut self.fields;
         let repeated = match &mut self.seen {
             Some(seen) => !seen.insert(self.line, fields, key, fields.len()),
@@ -515,7 +592,7 @@ impl<'a> Spans<'a> {
             let from = part.as_ptr() as usize - base;
             Text::Span(from as u32, (from + part.len()) as u32)
         };
-        fields.push(Pair { key: span(key), value: span(value), id: name_id(key) });
+        fields.push(Pair { key: span(key), value: span(value), id: name_id(key), plain });
     }
 }
 
@@ -592,7 +669,8 @@ fn fill(record: &mut Record, line: &Arc<str>, pairs: Vec<Found<'_>>) {
         if repeated {
             record.duplicates.push((key.to_owned(), value.into_owned()));
         } else {
-            fields.push(Pair { key: Text::of(line, key), value: Text::of(line, &value), id: name_id(key) });
+            let plain = Plain::of(key, &value);
+            fields.push(Pair { key: Text::of(line, key), value: Text::of(line, &value), id: name_id(key), plain });
         }
     }
     record.fields = Fields::new(Arc::clone(line), fields);
@@ -610,7 +688,8 @@ fn parse_enriched(line: &Arc<str>, text: &str) -> Fields {
             if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') { &v[1..v.len() - 1] } else { v };
         if !keys.contains(&key) {
             keys.push(key);
-            out.push(Pair { key: Text::of(line, key), value: Text::of(line, v), id: name_id(key) });
+            let plain = Plain::of(key, v);
+            out.push(Pair { key: Text::of(line, key), value: Text::of(line, v), id: name_id(key), plain });
         }
     }
     Fields::new(Arc::clone(line), out)
@@ -643,10 +722,10 @@ fn parse_user_space(record: &mut Record, line: &Arc<str>, rest: &str) {
         let mut spans = Spans::new(line, rest.len());
         let mut text = None;
         let mut prose_inside = false;
-        kv_scan(rest, |k, equals, v_end| {
+        kv_scan(rest, |k, equals, v_end, plain| {
             let (key, value) = (&rest[k..equals], &rest[equals + 1..v_end]);
             if text.is_some() || prose_inside || key != "msg" || !value.starts_with('\'') {
-                return spans.add(key, value, &mut record.duplicates);
+                return spans.add(key, value, plain, &mut record.duplicates);
             }
             let inner = if value.len() > 1 && value.ends_with('\'') { &value[1..value.len() - 1] } else { &value[1..] };
             if has_prose(inner) {
@@ -654,8 +733,8 @@ fn parse_user_space(record: &mut Record, line: &Arc<str>, rest: &str) {
                 return;
             }
             text = Some(inner);
-            kv_scan(inner, |k, equals, v_end| {
-                spans.add(&inner[k..equals], &inner[equals + 1..v_end], &mut record.duplicates)
+            kv_scan(inner, |k, equals, v_end, plain| {
+                spans.add(&inner[k..equals], &inner[equals + 1..v_end], plain, &mut record.duplicates)
             });
         });
         if !prose_inside {
@@ -822,7 +901,12 @@ mod tests {
                 let new = table.insert("", &fields, &key, fields.len());
                 assert_eq!(new, round == 0, "{key}");
                 if new {
-                    fields.push(Pair { key: Text::Owned(key.into()), value: Text::Static(""), id: 0 });
+                    fields.push(Pair {
+                        key: Text::Owned(key.into()),
+                        value: Text::Static(""),
+                        id: 0,
+                        plain: Plain::Clean,
+                    });
                 }
             }
         }
@@ -876,6 +960,39 @@ mod tests {
             assert_eq!(pairs(&fast), pairs(&general), "{line}");
             assert_eq!((&fast.duplicates, &fast.text), (&general.duplicates, &general.text), "{line}");
         }
+    }
+
+    #[test]
+    fn the_scans_plain_marks_are_plain_of_its_pairs() {
+        // every pair of every record: what the scan found is `Plain::of` the key and value it stored
+        let mut lines = vec![
+            "type=SYSCALL msg=audit(1.000:1): a=1 comm=\"ls\" exe=\"/usr/bin/ls\" key=(null) k=\"\" q=\"open"
+                .to_owned(),
+            "type=USER_CMD msg=audit(1.000:1): pid=1 msg='cwd=\"/\" cmd=6C73 t=\"a\\b\" x='".to_owned(),
+            "type=PATH msg=audit(1.000:1): name='a b' c={ 1 } d=\"x\"y e=x\"y\" f=\"\"".to_owned(),
+        ];
+        for special in ['"', '\\', '\u{1}', '\u{1f}', '\t', 'é', '\u{a0}', '\u{2028}', '=', '\''] {
+            for n in 0..20 {
+                let long = "v".repeat(n);
+                lines.push(format!(
+                    "type=SYSCALL msg=audit(1.000:1): k{special}{long}=1 a={long}{special}x b=\"{long}{special}\" \
+                     c=\"{long}\"{special} {long}{special}d=\"{long}\" e=\"{special}{long}"
+                ));
+            }
+        }
+        for line in &lines {
+            let r = parse(line);
+            let (text, pairs) = r.fields.raw_parts();
+            assert!(!pairs.is_empty(), "{line}");
+            for p in pairs {
+                let (k, v) = (p.key.resolve(text), p.value.resolve(text));
+                assert_eq!(p.plain, Plain::of(k, v), "{line:?}: {k:?}={v:?}");
+            }
+        }
+        assert_eq!(Plain::of("comm", "\"ls\""), Plain::Quoted);
+        assert_eq!(Plain::of("a", "1"), Plain::Clean);
+        assert_eq!(Plain::of("a", "\"l\"s\""), Plain::Unknown);
+        assert_eq!(Plain::of("a\"", "1"), Plain::Unknown);
     }
 
     #[test]

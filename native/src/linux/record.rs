@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::interpret::NameId;
 use super::num::Num;
+use crate::json::first_escape;
 
 /// A key or value of a record: almost always a slice of its line (no copy), else text made while
 /// parsing (the AVC permissions joined, the names `seresult`/`seperms`).
@@ -59,6 +60,39 @@ pub struct Pair {
     pub key: Text,
     pub value: Text,
     pub id: NameId,
+    /// What the key and value need as JSON strings, found by the parser's scan of them.
+    pub plain: Plain,
+}
+
+/// What a pair's key and value need as JSON strings (the parser finds it while scanning them, so the
+/// writers copy most pairs from the line without looking for escapes again): exactly [`Plain::of`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Plain {
+    /// Something to escape, or not known: written through the escaping writer.
+    #[default]
+    Unknown,
+    /// Nothing to escape in the key or the value.
+    Clean,
+    /// Nothing to escape in the key; the value is `"..."`, its two quotes its only escapes.
+    Quoted,
+}
+
+impl Plain {
+    /// The rule the parser's scan follows: a value opening with `'` or `{` (the scan does not look
+    /// inside those) is `Unknown`.
+    pub fn of(key: &str, value: &str) -> Plain {
+        let v = value.as_bytes();
+        if first_escape(key.as_bytes()).is_some() || matches!(v.first(), Some(b'\'' | b'{')) {
+            return Plain::Unknown;
+        }
+        match first_escape(v) {
+            None => Plain::Clean,
+            Some(0) if v.len() >= 2 && v[v.len() - 1] == b'"' && first_escape(&v[1..v.len() - 1]).is_none() => {
+                Plain::Quoted
+            }
+            Some(_) => Plain::Unknown,
+        }
+    }
 }
 
 /// Ordered key=value pairs, each key once (the first value kept), as the Python dicts are. They point
@@ -168,7 +202,12 @@ impl Fields {
 /// to) eight bytes, multiplied (names differ there: `a0`..`a99`, `new-auid`, `obj_uid`...).
 #[inline]
 pub(crate) fn key_hash(name: &str) -> usize {
-    let b = name.as_bytes();
+    key_hash_bytes(name.as_bytes())
+}
+
+/// [`key_hash`] of a name's bytes.
+#[inline]
+pub(crate) fn key_hash_bytes(b: &[u8]) -> usize {
     let word = |bytes: &[u8]| {
         let mut w = [0u8; 8];
         w[..bytes.len()].copy_from_slice(bytes);
