@@ -448,14 +448,11 @@ fn kv_pairs(text: &str) -> Vec<Found<'_>> {
         return pairs;
     }
     for pair in &mut pairs {
-        let (key, value) = (pair.0, pair.1.as_ref());
-        let prose = value.ends_with([',', ')']) && !value.starts_with(['"', '\'', '(']) && !value.contains('(');
-        if key.starts_with('(') || prose {
-            let value: Cow<'_, str> = match &pair.1 {
-                Cow::Borrowed(v) if !v.starts_with(['"', '\'']) => Cow::Borrowed(v.trim_end_matches([',', ')'])),
-                other => other.clone(),
-            };
-            *pair = (key.trim_start_matches('('), value);
+        // the findall's values are all slices of the text
+        if let (key, Cow::Borrowed(value)) = (pair.0, &pair.1) {
+            if let Some((key, value)) = mend_prose(key, value) {
+                *pair = (key, Cow::Borrowed(value));
+            }
         }
     }
     pairs
@@ -716,36 +713,52 @@ fn parse_body(record: &mut Record, raw: &Arc<str>, start: usize, end: usize) {
 /// User-space (and unknown) records: old prose forms and the nested `msg='...'` key=values,
 /// flattened as libauparse and go-libaudit do.
 fn parse_user_space(record: &mut Record, line: &Arc<str>, rest: &str) {
-    // the common form (no prose, not USER_AVC): the pairs stored as they are found, the nested message's
-    // in place of its `msg='...'`
-    if line.len() <= u32::MAX as usize && !has_prose(rest) && record.type_name != "USER_AVC" {
+    // all but USER_AVC: the pairs stored as they are found (mended where their text has the prose form, as
+    // `kv_pairs` mends them: still slices of the line), the nested message's in place of its `msg='...'`
+    if line.len() <= u32::MAX as usize && record.type_name != "USER_AVC" {
         let mut spans = Spans::new(line, rest.len());
         let mut text = None;
-        let mut prose_inside = false;
+        let prose = has_prose(rest);
         kv_scan(rest, |k, equals, v_end, plain| {
-            let (key, value) = (&rest[k..equals], &rest[equals + 1..v_end]);
-            if text.is_some() || prose_inside || key != "msg" || !value.starts_with('\'') {
+            let (key, value, plain) = mended(&rest[k..equals], &rest[equals + 1..v_end], plain, prose);
+            if text.is_some() || key != "msg" || !value.starts_with('\'') {
                 return spans.add(key, value, plain, &mut record.duplicates);
             }
             let inner = if value.len() > 1 && value.ends_with('\'') { &value[1..value.len() - 1] } else { &value[1..] };
-            if has_prose(inner) {
-                prose_inside = true;
-                return;
-            }
             text = Some(inner);
+            let prose = has_prose(inner);
             kv_scan(inner, |k, equals, v_end, plain| {
-                spans.add(&inner[k..equals], &inner[equals + 1..v_end], plain, &mut record.duplicates)
+                let (key, value, plain) = mended(&inner[k..equals], &inner[equals + 1..v_end], plain, prose);
+                spans.add(key, value, plain, &mut record.duplicates)
             });
         });
-        if !prose_inside {
-            record.text = text.map(str::to_owned);
-            record.fields = Fields::new(Arc::clone(line), spans.fields);
-            return;
-        }
-        // a nested message in the old prose form: parsed again the general way
-        record.duplicates.clear();
+        record.text = text.map(str::to_owned);
+        record.fields = Fields::new(Arc::clone(line), spans.fields);
+        return;
     }
     parse_user_space_pairs(record, line, rest);
+}
+
+/// A pair of a text in the prose form (`prose`) mended as `kv_pairs` mends it, with what it then needs as
+/// JSON; else as it is.
+#[inline]
+fn mended<'t>(key: &'t str, value: &'t str, plain: Plain, prose: bool) -> (&'t str, &'t str, Plain) {
+    match prose.then(|| mend_prose(key, value)).flatten() {
+        Some((key, value)) => (key, value, Plain::of(key, value)),
+        None => (key, value, plain),
+    }
+}
+
+/// `_kv_pairs`' mending of one pair of a prose text: a key opening with `(` loses it, and so does a
+/// prose value (ending with `,` or `)`, not opening with a quote or `(`, holding no `(`) its trailing
+/// commas and parentheses; a quoted value stays as it is. None when the pair is left as it is.
+fn mend_prose<'t>(key: &'t str, value: &'t str) -> Option<(&'t str, &'t str)> {
+    let prose = value.ends_with([',', ')']) && !value.starts_with(['"', '\'', '(']) && !value.contains('(');
+    if !(key.starts_with('(') || prose) {
+        return None;
+    }
+    let value = if value.starts_with(['"', '\'']) { value } else { value.trim_end_matches([',', ')']) };
+    Some((key.trim_start_matches('('), value))
 }
 
 /// [`parse_user_space`] of any form: the pairs listed (prose mended, AVC facts put first), the nested
@@ -951,6 +964,10 @@ mod tests {
             "type=USER_END msg=audit(1.000:1): pid=1 pid=3 msg='(hostname=?, res=ok)'",
             "type=DAEMON_START msg=audit(1.000:1): op=start ver=3.0 auid=4294967295 res=success",
             "type=UNKNOWN[2999] msg=audit(1.000:1): a=1 a=2 msg='a=3 b=4'",
+            "type=USER_START msg=audit(1.000:1): user pid=1 uid=0 msg='PAM: session open acct=root : exe=\"/x\" (hostname=?, addr=?, terminal=cron res=success)'",
+            "type=USER_START msg=audit(1.000:1): user pid=1 (msg='a=1, (b=2) c=\"q\"),' x=y), (z=\"w\", e=f(g), h='i')",
+            "type=USER_END msg=audit(1.000:1): pid=1 (msg='(hostname=?, res=ok)') t=1,) u=\"v\",",
+            "type=CRED_DISP msg=audit(1.000:1): (pid=1, pid=2) msg='x (a=1,, a=2)) (=q) ((b=\\x,)' msg='c=3 (d=4)'",
         ];
         for line in lines {
             let fast = parse(line);
