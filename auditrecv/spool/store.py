@@ -52,7 +52,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1723,32 +1723,28 @@ class Spool:
         if not self._ledger.tally_records:
             return
         n, first_received_ns, ack_sum, ack_max, recent = self._ledger.take_tally()
+        self._metrics.appended += n
+        self._count_journaled(n, first_received_ns, ack_sum, ack_max, recent)
+
+    def _journaled_now(self, n: int, first_received_ns: int, started: float) -> None:
+        """Bookkeeping once the ack journal took ``n`` records (acknowledged, not in SQLite yet)."""
+        latency = time.monotonic() - started
+        self._count_journaled(n, first_received_ns, latency, latency, (latency,))
+
+    def _count_journaled(
+        self, n: int, first_received_ns: int, ack_sum: float, ack_max: float, recent: Iterable[float]
+    ) -> None:
+        """``n`` records journaled (acknowledged, not in SQLite yet), however they were appended."""
         if not self._journaled:
             self._journal_oldest = first_received_ns
         self._journaled += n
         m = self._metrics
-        m.appended += n
         m.journaled += n
         m.committed += n
         m.ack_seconds_sum += ack_sum
         if ack_max > m.ack_seconds_max:
             m.ack_seconds_max = ack_max
         m.recent_ack_seconds.extend(recent)
-        m.records = self._count + self._journaled
-
-    def _journaled_now(self, n: int, first_received_ns: int, started: float) -> None:
-        """Bookkeeping once the ack journal took ``n`` records (acknowledged, not in SQLite yet)."""
-        if not self._journaled:
-            self._journal_oldest = first_received_ns
-        self._journaled += n
-        m = self._metrics
-        m.journaled += n
-        m.committed += n
-        latency = time.monotonic() - started
-        m.ack_seconds_sum += latency
-        if latency > m.ack_seconds_max:
-            m.ack_seconds_max = latency
-        m.recent_ack_seconds.append(latency)
         # The journal leaves the state alone (bytes_used moves when the writer folds): only the count.
         m.records = self._count + self._journaled
 
