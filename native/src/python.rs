@@ -1329,6 +1329,41 @@ const APPEND_NOT_PLAIN: i64 = -2;
 /// stopping): nothing written, the caller takes the writer's lock and asks again.
 const APPEND_CLOSED: i64 = -3;
 
+/// One admitted record (`id`, its `estimate` of room) journaled and kept: its entry written to `file`
+/// (and `msync`ed with `sync`), the room spent, the record kept; how many are kept now. An `OSError`
+/// from the write leaves the file as it was and the room at 0 (appends go through group commits until a
+/// fold looks again). The ledger's parts, not the ledger: `source_json` may be borrowed from it.
+#[allow(clippy::too_many_arguments)]
+fn journal_and_keep(
+    py: Python<'_>,
+    budget: &mut journal::Budget,
+    ledger: &mut journal::Ledger<KeptRecord, Py<PyAny>>,
+    file: &mut journal::JournalFile,
+    id: u64,
+    record: (&Bound<'_, PyString>, &[u8], &Bound<'_, PyAny>, i64, &Bound<'_, PyBytes>),
+    estimate: i64,
+    sync: bool,
+) -> PyResult<usize> {
+    let (kind, source_json, source, received_ns, payload) = record;
+    let kind_text = kind.to_str()?;
+    guard(|| file.stage(id, received_ns, kind_text.as_bytes(), source_json, payload.as_bytes()))
+        .map_err(panic_error)?
+        .map_err(too_long)?;
+    if let Err(e) = write_staged(py, file, sync) {
+        if e.is_instance_of::<PyOSError>(py) {
+            budget.room = 0;
+        }
+        return Err(e);
+    }
+    budget.spend(id, estimate);
+    let key = source.as_ptr() as usize;
+    let item = KeptRecord { kind: kind.clone().into_any().unbind(), payload: payload.clone().into_any().unbind() };
+    guard(move || {
+        ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.clone().unbind(), item)
+    })
+    .map_err(panic_error)
+}
+
 /// The records acknowledged through the ack journal and not folded into SQLite yet (`src/journal.rs`,
 /// `Ledger`): kept by one call per record, handed to the fold as a whole (`take`), and turned into the
 /// fold's `INSERT` parameters natively. Guarded by the spool writer's lock like `JournalFile`, except
@@ -1398,25 +1433,8 @@ impl PyJournalLedger {
         };
         let started = std::time::Instant::now();
         let mut file = file.bind(py).try_borrow_mut()?;
-        let file = file.open()?;
-        let kind_text = kind.to_str()?;
-        guard(|| file.stage(id, received_ns, kind_text.as_bytes(), source_json, payload.as_bytes()))
-            .map_err(panic_error)?
-            .map_err(too_long)?;
-        if let Err(e) = write_staged(py, file, false) {
-            if e.is_instance_of::<PyOSError>(py) {
-                self.budget.room = 0;
-            }
-            return Err(e);
-        }
-        self.budget.spend(id, estimate);
-        let key = source.as_ptr() as usize;
-        let item = KeptRecord { kind: kind.clone().into_any().unbind(), payload: payload.clone().into_any().unbind() };
-        let ledger = &mut self.ledger;
-        let kept = guard(move || {
-            ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.clone().unbind(), item)
-        })
-        .map_err(panic_error)?;
+        let record = (kind, source_json.as_slice(), source, received_ns, payload);
+        let kept = journal_and_keep(py, &mut self.budget, &mut self.ledger, file.open()?, id, record, estimate, false)?;
         if kept == 1 {
             self.fold_at = self.clock.map_or(0.0, |c| c.seconds(started) + fold_seconds);
         }
@@ -1555,24 +1573,8 @@ impl PyJournalLedger {
             return Ok(None);
         };
         let mut file = file.borrow_mut();
-        let file = file.open()?;
-        let kind_text = kind.to_str()?;
-        guard(|| file.stage(id, received_ns, kind_text.as_bytes(), source_json, payload.as_bytes()))
-            .map_err(panic_error)?
-            .map_err(too_long)?;
-        if let Err(e) = write_staged(py, file, sync) {
-            if e.is_instance_of::<PyOSError>(py) {
-                self.budget.room = 0;
-            }
-            return Err(e);
-        }
-        self.budget.spend(id, estimate);
-        let key = source.as_ptr() as usize;
-        let item = KeptRecord { kind: kind.into_any().unbind(), payload: payload.into_any().unbind() };
-        guard(move || {
-            self.ledger.keep(id, received_ns, u64::try_from(estimate).unwrap_or(0), key, || source.unbind(), item)
-        })
-        .map_err(panic_error)?;
+        let record = (&kind, source_json, &source, received_ns, &payload);
+        journal_and_keep(py, &mut self.budget, &mut self.ledger, file.open()?, id, record, estimate, sync)?;
         Ok(Some(id))
     }
 
