@@ -10,12 +10,12 @@ the database's ``last_id`` is folded first, so a killed process loses nothing it
 
 File format: ``<spool>.ack-NNNNNN`` files, each a sequence of entries; an entry is a fixed header
 (``_HEADER``: magic, CRC-32 of everything after the CRC, id, received_ns, lengths) followed by the
-kind, the source as JSON and the payload. The file is preallocated and written through a shared
-mapping (``native/src/journal.rs``): after the last entry come two zero bytes where a magic would be
-(the end mark; then whatever the room held: zeros, or entries of a round already folded, since a cut
-starts again at the file's start), or the end of the file (a file closed cleanly is cut to its
-entries). A torn or damaged entry ends the valid part too: it was never acknowledged (the ack follows
-the complete copy, and its msync with ``"full"``).
+kind, the source as JSON and the payload. On ext4, XFS and tmpfs the file is preallocated and written
+through a shared mapping, elsewhere with one ``pwrite(2)`` per append (``native/src/mapped.rs``); after
+the last entry come two zero bytes where a magic would be (the end mark; then whatever the room held:
+zeros, or entries of a round already folded, since a cut starts again at the file's start), or the end
+of the file (a file closed cleanly is cut to its entries). A torn or damaged entry ends the valid part
+too: it was never acknowledged (the ack follows the complete copy, and its sync with ``"full"``).
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ class AckJournal:
     """The files being written. Not thread-safe: the spool writer's lock guards every call.
 
     Appends go through ``auditrecv._native.JournalFile``: encoding, CRC and a copy into the file's
-    shared mapping (no system call) in one native call, byte for byte what :func:`encode_entry` writes
-    (this runs once per acknowledged record, on the event loop). ``file`` is the current file: the
+    shared mapping (no system call; a ``pwrite(2)`` where the file is not mapped) in one native call,
+    byte for byte what :func:`encode_entry` writes (this runs once per acknowledged record, on the
+    event loop). ``file`` is the current file: the
     spool's one-call append (``JournalLedger.append_record``) writes to it directly, while the writer
     keeps the ledger open (see the store)."""
 
