@@ -26,7 +26,7 @@ from auditrecv import _native
 from auditrecv.config import Config, Limits, LinuxEvents, index_pattern_problem
 from auditrecv.metrics import counter
 from auditrecv.sink import BulkBatch, Indexer, Settlement, index_for
-from auditrecv.sink.contract import loads_exact
+from auditrecv.sink.contract import BodyBytes, loads_exact
 from auditrecv.spool import SpoolClosed, SpoolError
 from auditrecv.spool.contract import PipelineSpool
 from auditrecv.spool.record import Source, SpoolRecord
@@ -74,7 +74,9 @@ class BuiltDoc:
     doc_id: str
     spool_ids: list[int] = field(default_factory=list)
     source: bytes | None = None
-    lines: bytes | None = None  # the bulk lines (action and document) of `source`, as the native body has them
+    # the bulk lines (action and document) of `source`, as the native body has them (a Linux body written
+    # whole: the memoryview the native core returned, not copied)
+    lines: BodyBytes | None = None
     index: str = ""
     native: NativeBatch | None = None
     # Written without its sender's enrichment values: an enriching pipeline enriches it as a dict.
@@ -562,7 +564,7 @@ class DocumentBuilder:
         for position, end in enumerate(ends):
             while left and left[-1][0] == position:
                 self._linux_other(key, left.pop(), out)
-            bulk = body[start:end]
+            bulk = bytes(body[start:end])
             start = end
             doc_source = bulk[bulk.index(b"\n") + 1 : -1]
             if cut and position in cut:

@@ -33,6 +33,7 @@ from auditrecv.config import Search
 from auditrecv.logsetup import ThrottledLog
 from auditrecv.metrics import LatencyHistogram, counter, gauge, histogram
 from auditrecv.sink.contract import (
+    BodyBytes,
     BulkBatch,
     BulkMetrics,
     EngineInfo,
@@ -620,7 +621,7 @@ class BulkIndexer:
             return None
         return results
 
-    async def _post_bulk(self, body: bytes, docs: int) -> Reply:
+    async def _post_bulk(self, body: BodyBytes, docs: int) -> Reply:
         async with self._throttle():
             self.metrics.in_flight += 1
             started = time.monotonic()
@@ -733,8 +734,9 @@ class BulkIndexer:
             self._ready.set()
 
 
-def _source(lines: bytes) -> bytes:
+def _source(lines: BodyBytes) -> bytes:
     """The source line of a document's lines."""
+    lines = bytes(lines)
     return lines[lines.index(b"\n") + 1 : -1]
 
 

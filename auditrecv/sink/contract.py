@@ -35,6 +35,9 @@ class Result(enum.Enum):
 
 
 _DocSource = dict[str, Any] | bytes
+# Bulk lines as the sink holds and sends them: bytes, or a native body as it came (a read-only memoryview of
+# the bytes the native core wrote, never copied into a `bytes`: see native/src/bulk_body.rs).
+BodyBytes = bytes | memoryview
 
 
 class BulkBatch(Generic[T]):
@@ -46,7 +49,7 @@ class BulkBatch(Generic[T]):
     __slots__ = ("_parts", "_size", "ends", "ids", "indexes", "tokens", "unencodable")
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
+        self._parts: list[BodyBytes] = []
         self._size = 0
         self.ends: list[int] = []  # document p's lines end at ends[p] and start at ends[p - 1] (0 for p = 0)
         self.ids: list[str] = []
@@ -73,7 +76,7 @@ class BulkBatch(Generic[T]):
             lines = b""
         self.add_lines(index, doc_id, lines, token)
 
-    def add_lines(self, index: str, doc_id: str, lines: bytes, token: T) -> None:
+    def add_lines(self, index: str, doc_id: str, lines: BodyBytes, token: T) -> None:
         """A document whose lines are written."""
         self._parts.append(lines)
         self._size += len(lines)
@@ -83,7 +86,7 @@ class BulkBatch(Generic[T]):
         self.tokens.append(token)
 
     def add_body(
-        self, body: bytes, ends: Sequence[int], ids: Sequence[str], indexes: Sequence[str], tokens: Sequence[T]
+        self, body: BodyBytes, ends: Sequence[int], ids: Sequence[str], indexes: Sequence[str], tokens: Sequence[T]
     ) -> None:
         """Documents written back to back in `body`, the lines of each ending at its `ends` offset."""
         self._parts.append(body)
@@ -93,8 +96,9 @@ class BulkBatch(Generic[T]):
         self.indexes += indexes
         self.tokens += tokens
 
-    def body(self, positions: Sequence[int]) -> bytes:
-        """The request body of the documents at `positions`: a slice when they follow each other."""
+    def body(self, positions: Sequence[int]) -> BodyBytes:
+        """The request body of the documents at `positions`: a slice when they follow each other (of a
+        native body, a memoryview: nothing copied), else bytes."""
         if len(self._parts) != 1:
             self._parts = [b"".join(self._parts)]
         whole, ends = self._parts[0], self.ends

@@ -19,7 +19,7 @@ import orjson
 # libdeflate through the compiled core (native/src/gzip.rs): ~3x zlib's speed at level 1, smaller output.
 from auditrecv._native import gzip as _native_gzip
 from auditrecv.config import Search
-from auditrecv.sink.contract import BulkMetrics, Reply, SinkError
+from auditrecv.sink.contract import BodyBytes, BulkMetrics, Reply, SinkError
 
 log = logging.getLogger("auditrecv.sink")
 
@@ -222,7 +222,7 @@ class Transport:
                 self.metrics.error(_conn_key(exc), f"{method} {node.url}{path}: {_describe(exc)}")
         raise SinkError(f"{method} {path}: no search node answered: {_describe(last)}")
 
-    async def post_bulk(self, body: bytes, docs: int) -> Reply:
+    async def post_bulk(self, body: BodyBytes, docs: int) -> Reply:
         """POST one NDJSON body of `docs` documents to the next live node (gzipped if configured); raises
         Unanswered (counted and logged) when it did not answer."""
         session = self._require_session()
@@ -272,7 +272,7 @@ def _conn_key(exc: BaseException) -> str:
     return "timeout" if isinstance(exc, TimeoutError) else "connection"
 
 
-async def _gzip(body: bytes, level: int = 1) -> bytes:
+async def _gzip(body: BodyBytes, level: int = 1) -> bytes:
     if len(body) >= _THREAD_COMPRESS_BYTES:
         return await asyncio.to_thread(_native_gzip, body, level)
     return _native_gzip(body, level)

@@ -12,6 +12,8 @@
 
 pub mod boundary;
 pub mod bsm;
+#[cfg(feature = "python")]
+mod bulk_body;
 pub mod ecs;
 pub mod gzip;
 pub mod journal;

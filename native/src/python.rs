@@ -9,12 +9,13 @@ use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyMemoryView, PyString, PyTuple};
 
 use crate::boundary::{Panicked, guard};
 use crate::bsm::json::record_json;
 use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
+use crate::bulk_body::{BulkBody, body_view};
 use crate::ecs::batch::{
     Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body, unencodable_json,
 };
@@ -146,15 +147,23 @@ fn bsm_split_trail(data: &Bound<'_, PyAny>, base_offset: u64) -> PyResult<Vec<(u
     out.map_err(panic_error)
 }
 
-/// True when the bytes start like a BSM trail (a plausible header, or a file token then one).
 /// gzip of a `_bulk` body (src/gzip.rs), without the GIL: the sink compresses big bodies in a thread.
+/// `bytes` or any buffer (a native body is a memoryview, copied here first: a copy costs a few % of the
+/// compression).
 #[pyfunction]
 #[pyo3(signature = (data, level=1))]
-fn gzip<'py>(py: Python<'py>, data: &[u8], level: i32) -> PyResult<Bound<'py, PyBytes>> {
-    let packed = py.detach(|| guard(|| crate::gzip::gzip(data, level))).map_err(panic_error)?;
-    Ok(PyBytes::new(py, &packed))
+fn gzip<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, level: i32) -> PyResult<Bound<'py, PyBytes>> {
+    let packed = if let Ok(b) = data.cast::<PyBytes>() {
+        let bytes = b.as_bytes();
+        py.detach(|| guard(|| crate::gzip::gzip(bytes, level)))
+    } else {
+        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
+        py.detach(|| guard(|| crate::gzip::gzip(&copy, level)))
+    };
+    Ok(PyBytes::new(py, &packed.map_err(panic_error)?))
 }
 
+/// True when the bytes start like a BSM trail (a plausible header, or a file token then one).
 #[pyfunction]
 fn bsm_looks_like(head: &[u8]) -> PyResult<bool> {
     guard(|| looks_like_bsm(head)).map_err(panic_error)
@@ -754,7 +763,7 @@ impl LinuxDocuments {
     fn bulk<'py>(
         py: Python<'py>,
         (built, body): (Vec<linux_batch::LinuxBuilt>, Vec<u8>),
-    ) -> (Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>) {
+    ) -> PyResult<(Bound<'py, PyMemoryView>, Vec<LinuxLayoutRow<'py>>)> {
         let no_reason = PyString::new(py, "");
         let mut last_index: Option<(String, Bound<'py, PyString>)> = None;
         let mut at = 0;
@@ -783,7 +792,7 @@ impl LinuxDocuments {
                 }
             })
             .collect();
-        (PyBytes::new(py, &body), rows)
+        Ok((body_view(py, body)?, rows))
     }
 
     /// The body and results of `add_bulk`/`add_columns`: the lines' completed events written to one body,
@@ -831,12 +840,12 @@ impl LinuxDocuments {
     }
 }
 
-/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body; the end offset, id, index (one
+/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body (a read-only memoryview, not copied: `bulk_body.rs`); the end offset, id, index (one
 /// string object per run of equal names) and spool ids of each event in it; the positions of those cut to
 /// `[limits]`; and each event not in it:
 /// how many of the body's events come before it, its id, spool ids, reason and JSON.
 type LinuxColumns<'py> = (
-    Bound<'py, PyBytes>,
+    Bound<'py, PyMemoryView>,
     Vec<usize>,
     Vec<String>,
     Vec<Bound<'py, PyString>>,
@@ -875,7 +884,7 @@ fn linux_columns<'py>(
         })
         .collect();
     let (ends, ids, spool_ids, cut) = (columns.ends, columns.ids, columns.spool_ids, columns.cut);
-    Ok((PyBytes::new(py, &body), ends, ids, indexes, spool_ids, cut, others))
+    Ok((body_view(py, body)?, ends, ids, indexes, spool_ids, cut, others))
 }
 
 /// Room for a body: most Linux documents take 2-4 KiB.
@@ -986,10 +995,10 @@ impl LinuxDocuments {
         now: Option<f64>,
         index: &str,
         data_stream: Option<&str>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
+    ) -> PyResult<(Bound<'py, PyMemoryView>, Vec<LinuxLayoutRow<'py>>)> {
         let naming = (index, data_stream);
         let written = self.add_body(py, &lines, received_ns, source, spool_ids, enrichment, now, naming)?;
-        Ok(Self::bulk(py, written))
+        Self::bulk(py, written)
     }
 
     /// `poll`, returning the `_bulk` body.
@@ -1001,8 +1010,8 @@ impl LinuxDocuments {
         enrichment: Option<&Bound<'py, PyDict>>,
         index: &str,
         data_stream: Option<&str>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
-        Ok(Self::bulk(py, self.timed_out_body(py, Some(now), enrichment, (index, data_stream))?))
+    ) -> PyResult<(Bound<'py, PyMemoryView>, Vec<LinuxLayoutRow<'py>>)> {
+        Self::bulk(py, self.timed_out_body(py, Some(now), enrichment, (index, data_stream))?)
     }
 
     /// `flush`, returning the `_bulk` body.
@@ -1013,8 +1022,8 @@ impl LinuxDocuments {
         enrichment: Option<&Bound<'py, PyDict>>,
         index: &str,
         data_stream: Option<&str>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LinuxLayoutRow<'py>>)> {
-        Ok(Self::bulk(py, self.timed_out_body(py, None, enrichment, (index, data_stream))?))
+    ) -> PyResult<(Bound<'py, PyMemoryView>, Vec<LinuxLayoutRow<'py>>)> {
+        Self::bulk(py, self.timed_out_body(py, None, enrichment, (index, data_stream))?)
     }
 
     /// `add_bulk` in columns (as `BsmDocuments.bulk_columns`), so that the caller builds nothing per
@@ -1733,6 +1742,7 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(limit_document_json, m)?)?;
     m.add_class::<BsmDocuments>()?;
     m.add_class::<LinuxDocuments>()?;
+    m.add_class::<BulkBody>()?;
     m.add_class::<PyJournalFile>()?;
     m.add_class::<PyJournalLedger>()?;
     m.add("APPEND_DECLINED", APPEND_DECLINED)?;

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gc
+import gzip
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -328,11 +330,34 @@ def test_bulk_body_as_the_sink_sends_it(naming: dict[str, Any]) -> None:
     kw = {"data_stream": search.data_stream} if naming else {}
     body, layout = builder.add_bulk(lines, received_ns=RECEIVED_NS, source=source.to_dict(), **kw)
     tail, tail_layout = builder.flush_bulk(**kw)
-    assert body + tail == expected
+    assert bytes(body) + bytes(tail) == expected
     assert [row[4] for row in layout + tail_layout if row[4]] == ["no_document"] * sum(
         doc is None for _, doc, _ in python
     )
     assert [row[0] for row in layout + tail_layout if not row[4]] == [r[0] for r in python if r[1] is not None]
+
+
+def test_bodies_are_read_only_views_that_own_their_bytes() -> None:
+    """A body is handed over without a copy (native/src/bulk_body.rs): a read-only memoryview whose bytes
+    stay as they were while the builder writes the next bodies and after the builder is gone, and that the
+    sink's consumers take as they take bytes (join, slices, gzip, orjson)."""
+    lines = [line for fixture in LINUX_FIXTURES[:3] for _, line in read_records(fixture)]
+    source = SOURCES[1].to_dict()
+    builder = native_builder("ecs", {}, True, None)
+    first, ends, *_ = builder.add_columns(lines[:40], received_ns=RECEIVED_NS, source=source)
+    assert isinstance(first, memoryview) and first.readonly and first.contiguous and ends[-1] == len(first)
+    kept = bytes(first)
+    with pytest.raises(TypeError):
+        first[0] = 0  # type: ignore[index]
+    builder.add_bulk(lines[40:], received_ns=RECEIVED_NS, source=source)
+    later, _ = builder.flush_bulk()
+    del builder
+    gc.collect()
+    assert first == kept and len(later) > 0
+    assert b"".join([first, later]) == kept + bytes(later)
+    assert gzip.decompress(_native.gzip(first)) == kept == gzip.decompress(_native.gzip(kept))
+    assert orjson.loads(first[kept.index(b"\n") + 1 : ends[0] - 1]) == orjson.loads(kept.split(b"\n")[1])
+    assert first.obj.__class__ is _native.BulkBody and len(first.obj) == len(kept)
 
 
 def columns_of_rows(body: bytes, layout: list[Any]) -> tuple[Any, ...]:
@@ -347,6 +372,7 @@ def columns_of_rows(body: bytes, layout: list[Any]) -> tuple[Any, ...]:
             others.append((before, row[0], row[5], row[4], row[6]))
         before += not row[4]
     columns = [row[3] for row in in_body], [row[0] for row in in_body], [row[1] for row in in_body]
+    body = bytes(body)  # a memoryview equals the bytes it shows
     cut = [p for p, row in enumerate(in_body) if TRUNCATED_MARK in body[row[2] : row[3]]]
     return body, *columns, [row[5] for row in in_body], cut, others
 

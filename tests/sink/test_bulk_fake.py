@@ -7,6 +7,7 @@ import base64
 import gzip
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -85,6 +86,24 @@ async def test_wire_format_create_ids_gzip_and_auth(fake: FakeEngine) -> None:
     m = idx.metrics
     assert (m.docs_created, m.requests, m.docs_sent, m.bytes_sent) == (3, 1, 3, len(req.raw))
     assert m.bytes_uncompressed == len(expected)
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+async def test_a_native_body_goes_on_the_wire_as_it_is(fake: FakeEngine, gzipped: bool) -> None:
+    """A Linux body comes from the native core as a read-only memoryview (native/src/bulk_body.rs): sent
+    whole or in parts (batch_max_docs), gzipped or not, its bytes are what reaches the engine."""
+    docs = make_docs(5)
+    lines = [bulk_lines(index, doc_id, source) for index, doc_id, source, _ in docs]
+    assert all(isinstance(item, bytes) for item in lines)
+    body, ends = b"".join(lines), list(accumulate(map(len, lines)))
+    batch: BulkBatch[Any] = BulkBatch()
+    batch.add_body(memoryview(body), ends, [d[1] for d in docs], [d[0] for d in docs], [d[3] for d in docs])
+    async with BulkIndexer(make_settings(fake.url, gzip=gzipped, batch_max_docs=2)) as idx:
+        outcomes = await idx.index(batch)
+    assert outcomes.results() == [Result.CREATED] * 5
+    sent = [gzip.decompress(req.raw) if gzipped else req.raw for req in fake.requests]
+    assert [len(part.splitlines()) for part in sent] == [4, 4, 2] and b"".join(sent) == body
+    assert {doc_id: fake.docs(INDEX)[doc_id] for _, doc_id, _, _ in docs} == {d[1]: d[2] for d in docs}
 
 
 async def test_plain_body_without_gzip_and_pre_serialized_source(fake: FakeEngine) -> None:
