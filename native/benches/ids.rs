@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
             batch.ids()
         })
     });
-    for chunk in [4, 8, 16, 64] {
+    for chunk in [4, 16, 64, 1024] {
         g.bench_function(format!("IdBatch by {chunk}"), |b| {
             b.iter(|| {
                 let mut ids = Vec::with_capacity(parts.len());

@@ -405,9 +405,10 @@ impl LinuxBuilder {
     }
 }
 
-/// Events whose ids are hashed together ([`IdBatch`]): few enough that their inputs are still in the
-/// cache when they are hashed and their documents written.
-const ID_CHUNK: usize = 64;
+/// Events whose ids are hashed together ([`IdBatch`]): an `add_bulk` call's (~650 of them, ~300 KB
+/// staged, in the cache still), so that `hash_many` runs out of inputs to pair once per call rather than
+/// once per 64 events (1.5% faster, the inputs sorted longest first); bounded for a large flush.
+const ID_CHUNK: usize = 1024;
 
 /// The event's document id, one at a time (what [`IdBatch`] gives for [`id_parts`]).
 #[cfg(test)]
