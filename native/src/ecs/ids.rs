@@ -3,6 +3,7 @@
 //! what it said: never on the connection, the listener or the arrival time.
 
 use blake2b_simd::Params;
+use blake2b_simd::many::{HashManyJob, hash_many};
 
 use super::common::Source;
 
@@ -18,11 +19,7 @@ pub fn host_identity(source: &Source) -> String {
 /// `document_id(kind, source, raw_parts)`: base64url(blake2b-128 personalised "auditrecv-id-v1" of the
 /// length-framed kind, host identity and raw parts), no padding: 22 characters.
 pub fn document_id(kind: &str, identity: &str, raw_parts: &[&[u8]]) -> String {
-    let mut framed = Framed {
-        state: Params::new().hash_length(16).personal(b"auditrecv-id-v1").to_state(),
-        len: 0,
-        buf: [0; STAGE],
-    };
+    let mut framed = Framed { state: id_params().to_state(), len: 0, buf: [0; STAGE] };
     for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
         framed.push(&(part.len() as u64).to_be_bytes());
         framed.push(part);
@@ -30,6 +27,77 @@ pub fn document_id(kind: &str, identity: &str, raw_parts: &[&[u8]]) -> String {
     framed.flush();
     base64url_16(framed.state.finalize().as_bytes())
 }
+
+/// The parameters of every document id: BLAKE2b-128 personalised "auditrecv-id-v1".
+fn id_params() -> Params {
+    let mut params = Params::new();
+    params.hash_length(16).personal(b"auditrecv-id-v1");
+    params
+}
+
+/// The ids of many inputs hashed together: each input's framed bytes (exactly what [`document_id`]
+/// feeds the hash) are staged one after the other in one reused arena, then `hash_many` hashes them
+/// in parallel lanes (four BLAKE2b inputs at once with AVX2): for inputs of a few hundred bytes, about
+/// twice the throughput of hashing them one at a time (`cargo bench --bench ids`).
+#[derive(Debug, Default)]
+pub struct IdBatch {
+    arena: Vec<u8>,
+    /// Where each staged input ends in the arena.
+    ends: Vec<usize>,
+}
+
+impl IdBatch {
+    /// Stages one input: [`document_id`]`(kind, identity, raw_parts)` will be its id.
+    pub fn push(&mut self, kind: &str, identity: &str, raw_parts: &[&[u8]]) {
+        for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
+            self.arena.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            self.arena.extend_from_slice(part);
+        }
+        self.ends.push(self.arena.len());
+    }
+
+    /// Stages an input whose id is not wanted (an empty id in [`IdBatch::ids`]): nothing is hashed.
+    pub fn skip(&mut self) {
+        self.ends.push(SKIPPED);
+    }
+
+    /// The number of inputs staged.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The ids of the inputs staged, in order ("" for a skipped one); the batch is empty again.
+    pub fn ids(&mut self) -> Vec<String> {
+        let params = id_params();
+        let mut inputs = Vec::with_capacity(self.ends.len());
+        let mut start = 0;
+        for (at, &end) in self.ends.iter().enumerate().filter(|&(_, &end)| end != SKIPPED) {
+            inputs.push((at, start..end));
+            start = end;
+        }
+        // Longest first: `hash_many` hashes four inputs in step until the shortest of them is done, and
+        // the last few one lane at a time; in that order those last few are the shortest inputs, not a
+        // long event's dozens of blocks.
+        inputs.sort_unstable_by_key(|(_, range)| std::cmp::Reverse(range.len()));
+        let mut jobs: Vec<(usize, HashManyJob<'_>)> =
+            inputs.into_iter().map(|(at, range)| (at, HashManyJob::new(&params, &self.arena[range]))).collect();
+        hash_many(jobs.iter_mut().map(|(_, job)| job));
+        let mut ids = vec![String::new(); self.ends.len()];
+        for (at, job) in &jobs {
+            ids[*at] = base64url_16(job.to_hash().as_bytes());
+        }
+        self.arena.clear();
+        self.ends.clear();
+        ids
+    }
+}
+
+/// The end of an input [`IdBatch::skip`] staged: it has no bytes, and no id.
+const SKIPPED: usize = usize::MAX;
 
 /// Bytes staged before the hash sees them: eight BLAKE2b blocks, so that the small pieces (an event's
 /// lines, the eight-byte lengths) reach `State::update` as a few long runs. Fed piece by piece, each call
@@ -135,6 +203,37 @@ mod tests {
         assert_eq!(document_id("bsm", "principal:host/x@R", &many), piecewise("bsm", "principal:host/x@R", &many));
         let long_identity = "x".repeat(3000);
         assert_eq!(document_id("bsm", &long_identity, &[b"\x14"]), piecewise("bsm", &long_identity, &[b"\x14"]));
+    }
+
+    #[test]
+    fn ids_hashed_together_are_document_id() {
+        // inputs of a few bytes to a few blocks, in one to six parts, skipped ones among them, in
+        // batches of every size around the four lanes; the batch is empty again after each
+        let bytes: Vec<u8> = (0..6000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let inputs: Vec<Vec<&[u8]>> = (0..200usize)
+            .map(|i| (0..i % 6 + 1).map(|k| &bytes[i * k % 97..i * k % 97 + (i * 37 + k * 11) % 1100]).collect())
+            .collect();
+        let mut batch = IdBatch::default();
+        for n in [0, 1, 2, 3, 4, 5, 7, 8, 9, 17, 200] {
+            for (i, parts) in inputs[..n].iter().enumerate() {
+                match i % 9 {
+                    4 => batch.skip(),
+                    _ => batch.push("linux", "peer:192.0.2.8", parts),
+                }
+            }
+            assert_eq!(batch.len(), n);
+            let ids = batch.ids();
+            assert!(batch.is_empty());
+            assert_eq!(ids.len(), n);
+            for (i, (parts, id)) in inputs.iter().zip(&ids).enumerate() {
+                match i % 9 {
+                    4 => assert_eq!(id, ""),
+                    _ => assert_eq!(id, &document_id("linux", "peer:192.0.2.8", parts)),
+                }
+            }
+        }
+        batch.push("bsm", "peer:golden-sender.example", &[b"\x14"]);
+        assert_eq!(batch.ids(), ["93sCTZ32aIIh_Js1iJTzXQ"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::batch::{Fallback, IndexNames, IndexNaming, Schema, dead_letter_reason
 use super::common::{Observer, Parties, PyError, Source};
 use super::deadletter::{dead_letter_linux_lines, holds_unencodable, put_raw};
 use super::enrich::{Enrichment, enrich};
-use super::ids::document_id;
+use super::ids::IdBatch;
 use super::limits::{DocLimits, cut_document, within_limits, within_limits_fast};
 use super::linux::{
     MapError, WriteError, event_lines, event_time, linux_id_parts, linux_to_ecs, linux_to_v1, write_linux_ecs,
@@ -164,6 +164,8 @@ pub struct LinuxBuilder {
     pub lines: u64,
     pub events: u64,
     pub dead_letters: u64,
+    /// The framed id inputs of the events being built, kept between batches for its arena.
+    id_batch: IdBatch,
 }
 
 impl LinuxBuilder {
@@ -186,6 +188,7 @@ impl LinuxBuilder {
             lines: 0,
             events: 0,
             dead_letters: 0,
+            id_batch: IdBatch::default(),
         }
     }
 
@@ -236,6 +239,19 @@ impl LinuxBuilder {
         now: Option<f64>,
         body: Option<&mut Body<'_>>,
     ) -> Vec<LinuxBuilt> {
+        let events = self.events_of(lines, received_ns, spool_ids, source, now);
+        self.all_built(&events, body)
+    }
+
+    /// The lines parsed and assembled on the clock, then the events completed and timed out.
+    fn events_of(
+        &mut self,
+        lines: &[&[u8]],
+        received_ns: &[u64],
+        spool_ids: &[i64],
+        source: &Source,
+        now: Option<f64>,
+    ) -> Vec<Event<Tag>> {
         let sender = self.sender(source);
         self.lines += lines.len() as u64;
         let mut events = Vec::new();
@@ -267,7 +283,7 @@ impl LinuxBuilder {
             self.assembler.add(record, now.unwrap_or(self.clock), tag, &mut events);
         }
         self.assembler.poll(now.unwrap_or(self.clock), &mut events);
-        self.all_built(&events, body)
+        events
     }
 
     /// `DocumentBuilder.poll(now)`: events whose grace window or maximum age has passed. Without
@@ -286,22 +302,27 @@ impl LinuxBuilder {
         self.all_built(&events, body)
     }
 
+    /// The events' results, their ids hashed [`ID_CHUNK`] events at a time ([`IdBatch`]) before their
+    /// documents are built.
     fn all_built(&mut self, events: &[Event<Tag>], mut body: Option<&mut Body<'_>>) -> Vec<LinuxBuilt> {
         let mut built = Vec::with_capacity(events.len());
-        for event in events {
-            let b = match body.as_deref_mut() {
-                // an ECS document is written straight into the body
-                Some(body) if self.schema == Schema::Ecs => self.written(event, body),
-                // written to a body, a document's integers beyond 64 bits are caught as it is written
-                Some(body) => {
-                    let mut b = self.built(event, false);
-                    self.place(event, &mut b, body);
-                    b
-                }
-                None => self.built(event, true),
-            };
-            built.push(b);
+        let mut batch = std::mem::take(&mut self.id_batch);
+        for chunk in events.chunks(ID_CHUNK) {
+            for event in chunk {
+                self.stage_id(event, &mut batch);
+            }
+            for (event, id) in chunk.iter().zip(batch.ids()) {
+                let b = match body.as_deref_mut() {
+                    // an ECS document is written straight into the body
+                    Some(body) if self.schema == Schema::Ecs => self.written(event, body, id),
+                    // written to a body, a document's integers beyond 64 bits are caught as it is written
+                    Some(body) => self.built_and_placed(event, body, id),
+                    None => self.built(event, true, id),
+                };
+                built.push(b);
+            }
         }
+        self.id_batch = batch;
         self.events += built.len() as u64;
         self.dead_letters += built.iter().filter(|b| b.dead_letter).count() as u64;
         built
@@ -311,18 +332,17 @@ impl LinuxBuilder {
     /// model), enriched as it is written. What that path does not take goes the way of the documents
     /// kept as values ([`LinuxBuilder::built`], then [`LinuxBuilder::place`]): a document over the fast
     /// limits proof (it may need a cut), a mapper error (a dead letter), a zone to merge, a panic.
-    fn written(&self, event: &Event<Tag>, body: &mut Body<'_>) -> LinuxBuilt {
+    fn written(&self, event: &Event<Tag>, body: &mut Body<'_>, id: String) -> LinuxBuilt {
         let first = event.tags.first();
         let (Some(tag), false) = (first, event.complete == Complete::OrphanEoe || !self.fast_limits(event)) else {
-            return self.built_and_placed(event, body);
+            return self.built_and_placed(event, body, id);
         };
         if exact_input(event).is_some() {
-            return self.built_and_placed(event, body);
+            return self.built_and_placed(event, body, id);
         }
         let parties: &Parties = &self.senders[tag.sender];
         let received = tag.received_ns;
-        let Ok(stamp) = event_time(event, received) else { return self.built_and_placed(event, body) };
-        let id = self.id_of(event, parties);
+        let Ok(stamp) = event_time(event, received) else { return self.built_and_placed(event, body, id) };
         let w = &mut body.w;
         let start = w.buf.len();
         let names = &mut body.names;
@@ -342,7 +362,7 @@ impl LinuxBuilder {
             }
             Ok(Err(WriteError::Map(_) | WriteError::NeedsValues)) | Err(_) => {
                 w.buf.truncate(start);
-                return self.built_and_placed(event, body);
+                return self.built_and_placed(event, body, id);
             }
         };
         LinuxBuilt {
@@ -356,8 +376,8 @@ impl LinuxBuilder {
         }
     }
 
-    fn built_and_placed(&self, event: &Event<Tag>, body: &mut Body<'_>) -> LinuxBuilt {
-        let mut b = self.built(event, false);
+    fn built_and_placed(&self, event: &Event<Tag>, body: &mut Body<'_>, id: String) -> LinuxBuilt {
+        let mut b = self.built(event, false, id);
         self.place(event, &mut b, body);
         b
     }
@@ -374,51 +394,73 @@ impl LinuxBuilder {
         }
     }
 
-    /// The event's document id.
-    /// The document id of [`linux_id_parts`], its parts put together on the stack (events of a few
-    /// short records, nearly all of them), else as `linux_id_parts` makes them.
-    fn id_of(&self, event: &Event<Tag>, parties: &Parties) -> String {
-        if let Some(mut exact) = exact_lines(event) {
-            // the lines as received: 0xff and the four characters \xff are two inputs, two documents
-            exact.sort_unstable();
-            let (head, _) = linux_id_parts(event);
-            let mut refs: Vec<&[u8]> = Vec::with_capacity(exact.len() + 1);
-            refs.push(&head);
-            refs.extend(exact);
-            return document_id("linux", &parties.identity, &refs);
+    /// Stages the event's document id input in `batch` ([`id_parts`]); an orphan EOE has no document,
+    /// and no id.
+    fn stage_id(&self, event: &Event<Tag>, batch: &mut IdBatch) {
+        if event.complete == Complete::OrphanEoe {
+            return batch.skip();
         }
-        const FEW: usize = 16;
-        let node = event.node.as_deref().unwrap_or("").as_bytes();
-        let mut key = [0u8; MSG_ID_ROOM];
-        let key_len = match event.records.first() {
-            Some(first) => first.msg_id_small(&mut key),
-            None => Some(0),
-        };
-        let mut head = [0u8; 128];
-        let n = event.records.len();
-        if let Some(key_len) = key_len.filter(|k| n < FEW && node.len() + 1 + k <= head.len()) {
-            head[..node.len()].copy_from_slice(node);
-            head[node.len()] = b'|';
-            let head_len = node.len() + 1 + key_len;
-            head[node.len() + 1..head_len].copy_from_slice(&key[..key_len]);
-            let mut refs: [&[u8]; FEW] = [&[]; FEW];
-            refs[0] = &head[..head_len];
-            for (part, record) in refs[1..].iter_mut().zip(&event.records) {
-                *part = record.raw.as_bytes();
-            }
-            refs[1..=n].sort_unstable();
-            return document_id("linux", &parties.identity, &refs[..=n]);
-        }
-        let (head, lines) = linux_id_parts(event);
-        let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
-        refs.push(&head);
-        refs.extend(lines);
-        document_id("linux", &parties.identity, &refs)
+        let parties = self.event_parties(event);
+        id_parts(event, |parts| batch.push("linux", &parties.identity, parts));
     }
+}
 
+/// Events whose ids are hashed together ([`IdBatch`]): an `add_bulk` call's (~650 of them, ~300 KB
+/// staged, in the cache still), so that `hash_many` runs out of inputs to pair once per call rather than
+/// once per 64 events (1.5% faster, the inputs sorted longest first); bounded for a large flush.
+const ID_CHUNK: usize = 1024;
+
+/// The event's document id, one at a time (what [`IdBatch`] gives for [`id_parts`]).
+#[cfg(test)]
+fn id_of(event: &Event<Tag>, parties: &Parties) -> String {
+    id_parts(event, |parts| super::ids::document_id("linux", &parties.identity, parts))
+}
+
+/// `with` the parts of the event's document id: those of [`linux_id_parts`], put together on the stack
+/// (events of a few short records, nearly all of them), else as `linux_id_parts` makes them.
+fn id_parts<R>(event: &Event<Tag>, with: impl FnOnce(&[&[u8]]) -> R) -> R {
+    if let Some(mut exact) = exact_lines(event) {
+        // the lines as received: 0xff and the four characters \xff are two inputs, two documents
+        exact.sort_unstable();
+        let (head, _) = linux_id_parts(event);
+        let mut refs: Vec<&[u8]> = Vec::with_capacity(exact.len() + 1);
+        refs.push(&head);
+        refs.extend(exact);
+        return with(&refs);
+    }
+    const FEW: usize = 16;
+    let node = event.node.as_deref().unwrap_or("").as_bytes();
+    let mut key = [0u8; MSG_ID_ROOM];
+    let key_len = match event.records.first() {
+        Some(first) => first.msg_id_small(&mut key),
+        None => Some(0),
+    };
+    let mut head = [0u8; 128];
+    let n = event.records.len();
+    if let Some(key_len) = key_len.filter(|k| n < FEW && node.len() + 1 + k <= head.len()) {
+        head[..node.len()].copy_from_slice(node);
+        head[node.len()] = b'|';
+        let head_len = node.len() + 1 + key_len;
+        head[node.len() + 1..head_len].copy_from_slice(&key[..key_len]);
+        let mut refs: [&[u8]; FEW] = [&[]; FEW];
+        refs[0] = &head[..head_len];
+        for (part, record) in refs[1..].iter_mut().zip(&event.records) {
+            *part = record.raw.as_bytes();
+        }
+        refs[1..=n].sort_unstable();
+        return with(&refs[..=n]);
+    }
+    let (head, lines) = linux_id_parts(event);
+    let mut refs: Vec<&[u8]> = Vec::with_capacity(lines.len() + 1);
+    refs.push(&head);
+    refs.extend(lines);
+    with(&refs)
+}
+
+impl LinuxBuilder {
     /// `DocumentBuilder._linux(event)`; `check_unencodable`: look for integers beyond 64 bits now (a
     /// document kept as values), rather than when it is written ([`LinuxBuilder::place`]).
-    fn built(&self, event: &Event<Tag>, check_unencodable: bool) -> LinuxBuilt {
+    fn built(&self, event: &Event<Tag>, check_unencodable: bool, id: String) -> LinuxBuilt {
         let spool_ids: Vec<i64> = event.tags.iter().map(|t| t.spool_id).collect();
         let first = event.tags.first();
         let received_ns = first.map(|t| t.received_ns);
@@ -435,7 +477,6 @@ impl LinuxBuilder {
         }
         let parties = self.event_parties(event);
         let parties: &Parties = &parties;
-        let id = self.id_of(event, parties);
         let received = received_ns.unwrap_or(0);
         let dead_letter;
         let mut cut = false;
@@ -880,6 +921,57 @@ mod tests {
             })
             .collect();
         assert_eq!(marked, [false, true, false]);
+    }
+
+    #[test]
+    fn ids_hashed_together_are_the_ids_one_at_a_time() {
+        // events of one to forty records of 30 to 900 bytes, lines that are not UTF-8 (their ids hash
+        // their exact bytes), a node too long for the id's head on the stack, orphan EOEs (no id)
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for serial in 1..300u32 {
+            let node = match serial % 7 {
+                0 => String::new(),
+                1 => format!("node={} ", "n".repeat(130)),
+                _ => format!("node=host{serial} "),
+            };
+            let head = format!("{node}type=PATH msg=audit(1700000000.{serial:03}:{serial}): ");
+            for record in 0..(serial * 13 % 40).max(1) {
+                let mut line = head.clone().into_bytes();
+                line.extend(format!("item={record} name=\"").bytes());
+                line.extend((0..(serial * 31 + record * 17) % 870).map(|i| b'a' + (i % 26) as u8));
+                if serial % 5 == 0 && record == 1 {
+                    line.extend_from_slice(b"\xff\xfe");
+                }
+                line.push(b'"');
+                lines.push(line);
+            }
+            lines.push(format!("{node}type=EOE msg=audit(1700000000.{serial:03}:{serial}): ").into_bytes());
+            if serial % 11 == 0 {
+                lines.push(format!("{node}type=EOE msg=audit(1700000000.{serial:03}:{serial}): ").into_bytes());
+            }
+        }
+        let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        let (source, _, spool_ids, mut builder, _) = kept_and_written(lines.len());
+        let mut events = builder.events_of(&lines, &[1], &spool_ids, &source, None);
+        builder.assembler.flush(&mut events);
+        assert!(events.iter().any(|e| exact_lines(e).is_some()));
+        assert!(events.iter().any(|e| e.complete == Complete::OrphanEoe));
+        assert!(events.iter().any(|e| e.records.len() > 16));
+        let mut batch = IdBatch::default();
+        for event in &events {
+            builder.stage_id(event, &mut batch);
+        }
+        let ids = batch.ids();
+        assert_eq!(ids.len(), events.len());
+        for (event, id) in events.iter().zip(&ids) {
+            match event.complete {
+                Complete::OrphanEoe => assert_eq!(id, ""),
+                _ => assert_eq!(id, &id_of(event, &builder.event_parties(event))),
+            }
+        }
+        // and as the builder gives them, ID_CHUNK events at a time
+        let built = builder.all_built(&events, None);
+        assert_eq!(built.iter().map(|b| &b.id).collect::<Vec<_>>(), ids.iter().collect::<Vec<_>>());
     }
 
     #[test]
