@@ -13,11 +13,13 @@ checked equal to it before timing). Times are best-of-N CPU (process) time, beca
 shared; issue 12's target is >= 150k docs/s.
 
 Linux: the fixture logs of bench_linux_decode.py repeated with fresh serials (>= --linux-lines lines), fed
-in batches of --batch lines to LinuxDocuments.add_bulk (records' clock, the assembler kept across
-batches) then flush_bulk; the baseline encodes the same events' documents. docs/s counts documents
-(events), the unit the target is stated in. Also through the pipeline's DocumentBuilder as the pipeline
-runs it (`read`, whole bodies: a clean body goes to the sink with its columns, no Python object per
-document), and as `add` (decode, export, tests), whose Python rows (a BuiltDoc per document) come on top.
+in batches of --batch lines to LinuxDocuments.add_columns (records' clock, the assembler kept across
+batches) then flush_columns: the calls the pipeline makes, the body and its layout in a few flat columns;
+also as add_bulk/flush_bulk, the same body with a Python tuple per document (`native rows`). The baseline
+encodes the same events' documents. docs/s counts documents (events), the unit the target is stated in.
+Also through the pipeline's DocumentBuilder as the pipeline runs it (`read`, whole bodies: a clean body
+goes to the sink with its columns, no Python object per document), and as `add` (decode, export, tests),
+whose Python rows (a BuiltDoc per document) come on top.
 
 The Python path (DocumentBuilder's mappers) is gone (issue 12); its figures measured before the switch are
 printed for reference (PYTHON_BEFORE).
@@ -173,17 +175,26 @@ def linux_builder(schema: str) -> Any:
     )
 
 
-def native_linux_bodies(schema: str, enrichment: dict[str, Any] | None = None) -> Callable[[list[list[bytes]]], int]:
+def native_linux_bodies(
+    schema: str, enrichment: dict[str, Any] | None = None, *, rows: bool = False
+) -> Callable[[list[list[bytes]]], int]:
+    """The documents' bulk bodies in columns (`add_columns`, as the pipeline calls it), or with `rows` a layout
+    row per document (`add_bulk`)."""
     source = LINUX_SOURCE.to_dict()
 
     def run(chunks: list[list[bytes]]) -> int:
         builder = linux_builder(schema)
         n = 0
         for chunk in chunks:
-            _body, layout = builder.add_bulk(chunk, received_ns=RECEIVED_NS, source=source, enrichment=enrichment)
-            n += sum(1 for row in layout if not row[4])
-        _body, layout = builder.flush_bulk(enrichment=enrichment)
-        return n + sum(1 for row in layout if not row[4])
+            if rows:
+                _body, layout = builder.add_bulk(chunk, received_ns=RECEIVED_NS, source=source, enrichment=enrichment)
+                n += sum(1 for row in layout if not row[4])
+            else:
+                n += len(builder.add_columns(chunk, received_ns=RECEIVED_NS, source=source, enrichment=enrichment)[1])
+        if rows:
+            _body, layout = builder.flush_bulk(enrichment=enrichment)
+            return n + sum(1 for row in layout if not row[4])
+        return n + len(builder.flush_columns(enrichment=enrichment)[1])
 
     return run
 
@@ -282,7 +293,7 @@ def linux_body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
         t_nat, n_nat = best_of(native_linux_bodies(schema), line_chunks, args.repeat)
         assert n_nat == n_base, (n_nat, n_base)
         rate = f"{len(lines) / t_nat:,.0f} lines/s"
-        dl.measured(f"{label:19} native: {n_nat / t_nat:10,.0f} docs/s  ({t_nat:.3f} s, {rate})")
+        dl.measured(f"{label:19} native: {n_nat / t_nat:10,.0f} docs/s  ({t_nat:.3f} s, {rate}, add_columns)")
         dl.measured(f"{label:19} ratio native/baseline: {t_base / t_nat:.2f}x")
         before = PYTHON_BEFORE[label]
         dl.measured(
@@ -291,6 +302,10 @@ def linux_body(args: argparse.Namespace, dl: benchkit.Deadline) -> None:
     dl.phase("native linux ecs, enriched")
     t_en, n_en = best_of(native_linux_bodies("ecs", ENRICHMENT), line_chunks, args.repeat)
     dl.measured(f"linux ecs enriched  native: {n_en / t_en:10,.0f} docs/s  ({t_en:.3f} s)")
+    dl.phase("native linux ecs, a layout row per document")
+    t_rows, n_rows = best_of(native_linux_bodies("ecs", rows=True), line_chunks, args.repeat)
+    assert n_rows == n_en, (n_rows, n_en)
+    dl.measured(f"linux ecs           native rows: {n_rows / t_rows:,.0f} docs/s  ({t_rows:.3f} s, add_bulk)")
     dl.phase("linux ecs through the pipeline's DocumentBuilder")
     spooled = spooled_batches(line_chunks)
     t_pipe, n_pipe = best_of(pipeline_linux_documents("ecs"), spooled, args.repeat)
