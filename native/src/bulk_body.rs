@@ -49,6 +49,14 @@ impl BulkBody {
 }
 
 /// `bytes` as a read-only `memoryview`, no copy.
-pub fn body_view(py: Python<'_>, bytes: Vec<u8>) -> PyResult<Bound<'_, PyMemoryView>> {
+///
+/// The view keeps the whole allocation for as long as the sink holds the body, so room reserved for
+/// documents that were never written is given back first: a timed-out poll reserves for every event in
+/// flight and may write a few. Where little is spare (a batch's body, sized for its lines), nothing is
+/// done; where much is, `shrink_to_fit` copies what was written, which is then little.
+pub fn body_view(py: Python<'_>, mut bytes: Vec<u8>) -> PyResult<Bound<'_, PyMemoryView>> {
+    if bytes.capacity() - bytes.len() > bytes.len() / 2 {
+        bytes.shrink_to_fit();
+    }
     PyMemoryView::from(Bound::new(py, BulkBody { bytes })?.as_any())
 }
