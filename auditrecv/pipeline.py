@@ -103,7 +103,7 @@ class NativeBatch:
     # One BuiltDoc per record, made only when the batch is not written whole (or for `add`'s callers).
     built: list[BuiltDoc] = field(default_factory=list)
     # Written whole (`serialize(whole=True)`): the body, and each document's end offset, id and index in it.
-    written: tuple[bytes, list[int], list[str], list[str]] | None = None
+    written: tuple[BodyBytes, list[int], list[str], list[str]] | None = None
 
     def zone_refs(self) -> list[str]:
         return list(self.documents.zone_refs())
@@ -198,8 +198,8 @@ def linux_source_key(source: Source) -> str:
 
 # Only a dead letter's "event" object starts so, and only a cut document's "auditrecv" holds this: inside
 # a JSON string these quotes would be escaped.
-_DEAD_LETTER_MARK = b'"event":{"kind":"pipeline_error"'
-_TRUNCATED_MARK = b'"truncated":true,"truncation":{"document_bytes":'
+_DEAD_LETTER_MARK = _native.DEAD_LETTER_MARK
+_TRUNCATED_MARK = _native.TRUNCATED_MARK
 
 
 class DocumentBuilder:
@@ -362,7 +362,7 @@ class DocumentBuilder:
         one body (`batch.written`) for the sink, its BuiltDocs left pending."""
         data_stream = self._search.data_stream if self._search.mode == "data_stream" else None
         try:
-            body, ends, ids, indexes, fallbacks = batch.documents.bulk_columns(
+            body, ends, ids, indexes, fallbacks, marked = batch.documents.bulk_columns(
                 index=self._search.index, data_stream=data_stream, enrichment=enrichment
             )
         except Exception as exc:
@@ -373,7 +373,6 @@ class DocumentBuilder:
             return
         # Kept whole when every record made a document, none a dead letter nor cut (those are counted and
         # logged document by document): the documents follow each other in the body.
-        marked = _DEAD_LETTER_MARK in body or _TRUNCATED_MARK in body
         if whole and not unenriched and ends and not fallbacks and not marked:
             batch.written = (body, ends, ids, indexes)
             return
@@ -403,8 +402,8 @@ class DocumentBuilder:
                 )
                 built.spool_ids = []
                 continue
-            built.lines = body[start:end]
-            built.source = built.lines[built.lines.index(b"\n") + 1 : -1]
+            built.lines = lines = bytes(body[start:end])
+            built.source = lines[lines.index(b"\n") + 1 : -1]
             built.index = index
             built.unenriched = unenriched
             self._count(built.source, "bsm")

@@ -17,7 +17,8 @@ use crate::bsm::record::{Limits, decode_record_with};
 use crate::bsm::trail::{Item, Walk, looks_like_bsm};
 use crate::bulk_body::{BulkBody, body_view};
 use crate::ecs::batch::{
-    Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body, unencodable_json,
+    Batch, BodyLayout, Built, Fallback, IndexNaming, Prepared, Schema, build_bsm, bulk_body, holds_marks,
+    unencodable_json,
 };
 use crate::ecs::common::{OBSERVER_KEYS, Observer, Parties, Source, set_errno_messages};
 use crate::ecs::deadletter::{dead_letter_bsm, dead_letter_linux};
@@ -475,7 +476,7 @@ fn ecs_bsm_bulk_body<'py>(
     max_tokens: u64,
     max_array_items: u64,
     max_string_chars: u64,
-) -> PyResult<(Bound<'py, PyBytes>, Vec<LayoutRow>)> {
+) -> PyResult<(Bound<'py, PyMemoryView>, Vec<LayoutRow>)> {
     let batch = batch_of(
         schema,
         source,
@@ -490,7 +491,7 @@ fn ecs_bsm_bulk_body<'py>(
     let times = arrivals(received_ns, payloads.len())?;
     let slices = payload_slices(&payloads);
     let (body, layout) = py.detach(|| guard(|| bulk_body(&slices, &times, &batch, &naming))).map_err(panic_error)?;
-    Ok((PyBytes::new(py, &body), layout_rows(layout)))
+    Ok((body_view(py, body)?, layout_rows(layout)))
 }
 
 fn naming_of(index: &str, data_stream: Option<&str>) -> PyResult<IndexNaming> {
@@ -573,15 +574,15 @@ impl BsmDocuments {
         index: &str,
         data_stream: Option<&str>,
         enrichment: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Vec<LayoutRow>)> {
+    ) -> PyResult<(Bound<'py, PyMemoryView>, Vec<LayoutRow>)> {
         let (body, layout) = self.write(py, index, data_stream, enrichment)?;
-        Ok((PyBytes::new(py, &body), layout_rows(layout)))
+        Ok((body_view(py, body)?, layout_rows(layout)))
     }
 
     /// `bulk_body` in columns, so that the caller builds nothing per document: the body, where each
-    /// document's lines end, the ids, the indexes (one string object per run of equal names) and the
+    /// document's lines end, the ids, the indexes (one string object per run of equal names), the
     /// fallback reason by position of the documents not in the body (their lines belong at the previous
-    /// end).
+    /// end), and whether the body holds a dead letter or a cut document ([`holds_marks`]).
     #[pyo3(signature = (*, index="auditrecv-%Y.%m.%d", data_stream=None, enrichment=None))]
     fn bulk_columns<'py>(
         &mut self,
@@ -591,7 +592,7 @@ impl BsmDocuments {
         enrichment: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<BulkColumns<'py>> {
         let (body, layout) = self.write(py, index, data_stream, enrichment)?;
-        Ok(bulk_columns(py, &body, layout))
+        bulk_columns(py, body, layout)
     }
 }
 
@@ -612,16 +613,18 @@ impl BsmDocuments {
     }
 }
 
-/// A bulk body in columns: body, end offset per document, ids, indexes, fallback reason by position.
+/// A bulk body in columns: body, end offset per document, ids, indexes, fallback reason by position,
+/// whether a dead letter or a cut document is in it.
 type BulkColumns<'py> = (
-    Bound<'py, PyBytes>,
+    Bound<'py, PyMemoryView>,
     Vec<usize>,
     Vec<String>,
     Vec<Bound<'py, PyString>>,
     std::collections::BTreeMap<usize, String>,
+    bool,
 );
 
-fn bulk_columns<'py>(py: Python<'py>, body: &[u8], layout: Vec<BodyLayout>) -> BulkColumns<'py> {
+fn bulk_columns<'py>(py: Python<'py>, body: Vec<u8>, layout: Vec<BodyLayout>) -> PyResult<BulkColumns<'py>> {
     let mut ends = Vec::with_capacity(layout.len());
     let mut ids = Vec::with_capacity(layout.len());
     let mut indexes = Vec::with_capacity(layout.len());
@@ -651,7 +654,8 @@ fn bulk_columns<'py>(py: Python<'py>, body: &[u8], layout: Vec<BodyLayout>) -> B
             }
         }
     }
-    (PyBytes::new(py, body), ends, ids, indexes, fallbacks)
+    let marked = holds_marks(&body);
+    Ok((body_view(py, body)?, ends, ids, indexes, fallbacks, marked))
 }
 
 // ------------------------------------------------------------------------------- Linux documents
@@ -1723,6 +1727,8 @@ fn auditrecv_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ITEM_RECORD", ITEM_RECORD)?;
     m.add("ITEM_FILE", ITEM_FILE)?;
     m.add("ITEM_SKIPPED", ITEM_SKIPPED)?;
+    m.add("DEAD_LETTER_MARK", PyBytes::new(m.py(), crate::ecs::batch::DEAD_LETTER_MARK))?;
+    m.add("TRUNCATED_MARK", PyBytes::new(m.py(), crate::ecs::batch::TRUNCATED_MARK))?;
     let defaults = Limits::default();
     m.add("DEFAULT_MAX_TOKENS", defaults.max_tokens)?;
     m.add("DEFAULT_MAX_ARRAY_ITEMS", defaults.max_array_items)?;

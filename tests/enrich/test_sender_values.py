@@ -90,6 +90,7 @@ def enricher(url: str, tmp_path: Path, *, dns: bool = True, static: bool = True)
 def bulk_documents(batch: Any, values: dict[str, Any]) -> list[tuple[str, bytes | None, str | None]]:
     """The documents of the batch's enriched bulk body."""
     body, layout = batch.bulk_body(enrichment=values)
+    body = bytes(body)
     out = []
     for doc_id, _, start, end, why in layout:
         lines = body[start:end]

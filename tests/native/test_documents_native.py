@@ -461,6 +461,8 @@ def native_body(
         index=search.index,
         data_stream=data_stream,
     )
+    assert isinstance(body, memoryview) and body.readonly  # not copied: native/src/bulk_body.rs
+    body = bytes(body)
     for _doc_id, index, start, end, why in layout:
         if not why:
             assert body[start:end].startswith(b'{"create":{"_index":"' + index.encode())
@@ -515,7 +517,7 @@ def test_two_steps_zone_refs_then_enriched_body(schema: Schema) -> None:
     body, layout = batch.bulk_body(index=search.index, enrichment=values)
     assert not any(row[4] for row in layout)
     key = case_key("zone refs, enriched body", payloads, schema=schema, source=source, observer=OBSERVERS[0])
-    recorded.check(GROUP, [(key, orjson.dumps(refs) + b"\n" + body)])
+    recorded.check(GROUP, [(key, orjson.dumps(refs) + b"\n" + bytes(body))])
     with pytest.raises(ValueError, match="already serialized"):
         batch.bulk_body()
 
@@ -534,8 +536,9 @@ def test_bulk_columns_are_the_bulk_body_by_column(schema: Schema) -> None:
     }
     body, layout = _native.BsmDocuments(payloads, observer=OBSERVERS[0], **kw).bulk_body(**naming)
     columns = _native.BsmDocuments(payloads, observer=OBSERVERS[0], **kw)
-    same_body, ends, ids, indexes, fallbacks = columns.bulk_columns(**naming)
+    same_body, ends, ids, indexes, fallbacks, marked = columns.bulk_columns(**naming)
     assert same_body == body
+    assert marked  # b"\x00junk"'s dead letter is in the body
     assert ends == [end for _, _, _, end, _ in layout]
     assert ids == [doc_id for doc_id, _, _, _, _ in layout]
     assert indexes == [index for _, index, _, _, _ in layout]
@@ -547,6 +550,8 @@ def test_bulk_columns_are_the_bulk_body_by_column(schema: Schema) -> None:
     assert len({id(index) for index in placed}) == runs  # one string object per run of equal names
     with pytest.raises(ValueError, match="already serialized"):
         columns.bulk_columns()
+    clean = _native.BsmDocuments(payloads[:40], observer=OBSERVERS[0], **kw).bulk_columns(**naming)
+    assert clean[0] and not clean[5]
 
 
 def test_bulk_body_refuses_patterns_it_cannot_format() -> None:

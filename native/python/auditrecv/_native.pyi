@@ -16,6 +16,10 @@ ITEM_FILE: Final[int]
 """bsm_split_trail kind: a standalone file token."""
 ITEM_SKIPPED: Final[int]
 """bsm_split_trail kind: bytes that start no record, skipped up to the next plausible one."""
+DEAD_LETTER_MARK: Final[bytes]
+"""What a dead letter's document says first (``"event":{"kind":"pipeline_error"``)."""
+TRUNCATED_MARK: Final[bytes]
+"""What a document cut to ``[limits]`` says (``"truncated":true,"truncation":{"document_bytes":``)."""
 DEFAULT_MAX_TOKENS: Final[int]
 DEFAULT_MAX_ARRAY_ITEMS: Final[int]
 APPEND_DECLINED: Final[int]
@@ -122,8 +126,9 @@ def ecs_bsm_bulk_body(
     max_tokens: int = 1000,
     max_array_items: int = 10000,
     max_string_chars: int = 262144,
-) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
-    """The ``_bulk`` body for the documents of ``ecs_bsm_documents``: per document the ``create`` action
+) -> tuple[memoryview, list[tuple[str, str, int, int, str]]]:
+    """The ``_bulk`` body for the documents of ``ecs_bsm_documents``, as a read-only memoryview of the bytes
+    the native core wrote (not copied; see ``BulkBody``): per document the ``create`` action
     line (``_index`` = ``data_stream`` if given, else the strftime ``index`` pattern of the document's
     ``@timestamp``, lower-cased, as ``index_for``) and the document line, each ending in a newline.
 
@@ -211,7 +216,7 @@ class BsmDocuments:
         index: str = "auditrecv-%Y.%m.%d",
         data_stream: str | None = None,
         enrichment: Mapping[str, object] | None = None,
-    ) -> tuple[bytes, list[tuple[str, str, int, int, str]]]:
+    ) -> tuple[memoryview, list[tuple[str, str, int, int, str]]]:
         """As ``ecs_bsm_bulk_body``, enriched with ``enrichment`` (same keys). Raises ValueError when
         called a second time."""
     def bulk_columns(
@@ -220,12 +225,13 @@ class BsmDocuments:
         index: str = "auditrecv-%Y.%m.%d",
         data_stream: str | None = None,
         enrichment: Mapping[str, object] | None = None,
-    ) -> tuple[bytes, list[int], list[str], list[str], dict[int, str]]:
+    ) -> tuple[memoryview, list[int], list[str], list[str], dict[int, str], bool]:
         """``bulk_body`` in columns, so that the caller builds nothing per document: the body, and by
         position where each document's lines end (they start where the previous one's end), its id and
-        index (one string object per run of equal names), and the fallback reason of each record not in
-        the body (its ``end`` is the previous one's, its index ""). Raises ValueError when called a
-        second time (or after ``bulk_body``)."""
+        index (one string object per run of equal names), the fallback reason of each record not in
+        the body (its ``end`` is the previous one's, its index ""), and whether the body holds a dead
+        letter or a cut document (``DEAD_LETTER_MARK``, ``TRUNCATED_MARK``: a memoryview has no substring
+        search). Raises ValueError when called a second time (or after ``bulk_body``)."""
 
 def linux_decode_raw(
     data: bytes | bytearray | memoryview | list[bytes],
@@ -286,9 +292,9 @@ LinuxColumns = tuple[
 ]
 
 class BulkBody:
-    """The owner of a Linux ``_bulk`` body's bytes, seen from Python only through the read-only
-    ``memoryview`` the ``*_bulk`` and ``*_columns`` calls return (``native/src/bulk_body.rs``): the body is
-    not copied into a ``bytes`` object (1-3 MiB a batch, ~10 % of the documents path)."""
+    """The owner of a ``_bulk`` body's bytes, seen from Python only through the read-only ``memoryview``
+    that every call returning a body gives (``native/src/bulk_body.rs``): the body is not copied into a
+    ``bytes`` object (1-3 MiB a batch, ~10 % of the Linux documents path)."""
     def __len__(self) -> int: ...
 
 class LinuxDocuments:

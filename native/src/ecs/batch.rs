@@ -362,6 +362,18 @@ pub fn build_bsm(payload: &[u8], received_ns: u64, batch: &Batch) -> Built {
     }
 }
 
+/// What a dead letter's document says first (`event.kind`), as the pipeline looks for it in a body.
+pub const DEAD_LETTER_MARK: &[u8] = br#""event":{"kind":"pipeline_error""#;
+/// What a document cut to `[limits]` says ([`super::limits::cut_document`]), as the pipeline looks for it.
+pub const TRUNCATED_MARK: &[u8] = br#""truncated":true,"truncation":{"document_bytes":"#;
+
+/// Whether a body holds a dead letter or a cut document: such a batch goes to the pipeline document by
+/// document (each one counted, the cut ones logged), not whole. Looked for here because a body reaches
+/// Python as a memoryview, which has no substring search.
+pub fn holds_marks(body: &[u8]) -> bool {
+    memchr::memmem::find(body, DEAD_LETTER_MARK).is_some() || memchr::memmem::find(body, TRUNCATED_MARK).is_some()
+}
+
 /// Where each record's lines are in a bulk body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyLayout {
@@ -563,5 +575,20 @@ mod tests {
         assert!(text.contains(r#""raw_base64":"AGp1bms=""#), "{text}");
         assert!(text.contains(r#""tags":["decode_error","dead_letter"]"#), "{text}");
         assert_eq!(timestamp, "2023-11-14T22:13:20.000000000Z");
+        assert!(holds_marks(text.as_bytes()));
+    }
+
+    #[test]
+    fn the_marks_of_dead_letters_and_cut_documents() {
+        let body = br#"{"create":{}}
+{"event":{"kind":"event"},"auditrecv":{"schema":"ecs"}}
+"#;
+        assert!(!holds_marks(body));
+        assert!(!holds_marks(b""));
+        let mut marked = body.to_vec();
+        marked.extend_from_slice(br#"{"auditrecv":{"truncated":true,"truncation":{"document_bytes":9}}}"#);
+        assert!(holds_marks(&marked));
+        // a mark inside a JSON string is escaped, so it is not one
+        assert!(!holds_marks(br#"{"message":"\"event\":{\"kind\":\"pipeline_error\""}"#));
     }
 }
