@@ -499,7 +499,9 @@ pub fn hex_string(bytes: &[u8]) -> String {
 mod tests {
     #[test]
     fn short_texts_are_quoted_whole_at_every_length() {
-        let text = "abcdefghijklmnopqrsé";
+        // every length up to and past the longest copied as words
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789ABé";
+        assert!(text.len() > SHORT + 2);
         for end in 0..=text.len() {
             let Some(t) = text.get(..end) else { continue };
             let mut w = JsonWriter::with_capacity(0);
@@ -509,6 +511,14 @@ mod tests {
             w.str(t);
             w.end_arr();
             assert_eq!(w.buf, format!("[\"{t}\",\"{t}\"]").as_bytes(), "{end}");
+            let mut w = JsonWriter::with_capacity(0);
+            w.begin_obj();
+            w.key(t);
+            w.plain(t);
+            w.key(t);
+            w.null();
+            w.end_obj();
+            assert_eq!(w.buf, format!("{{\"{t}\":\"{t}\",\"{t}\":null}}").as_bytes(), "{end}");
         }
     }
 
