@@ -345,13 +345,17 @@ impl JsonWriter {
         self.end_arr();
     }
 
-    /// A short text quoted (most keys and values): copied as a few fixed-size words, overlapping,
-    /// into a quoted block of fixed size, which goes into the buffer whole and is cut to the text's
-    /// length (a call to memcpy, or a loop over the bytes, costs more for these).
+    /// A short text quoted (most keys and values): a quoted block of fixed size goes into the buffer
+    /// whole, the text is copied into it as a few fixed-size words, overlapping, and the buffer is cut
+    /// to the text's length (a call to memcpy, or a loop over the bytes, costs more for these). The
+    /// words are stored straight into the buffer: a block assembled on the stack and then copied would
+    /// be read back across the overlapping stores, which the CPU cannot forward (a stall per string).
     #[inline]
     fn quoted_short(&mut self, b: &[u8]) {
         let n = b.len().min(SHORT);
-        let mut block = [b'"'; SHORT + 2];
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[b'"'; SHORT + 2]);
+        let block = &mut self.buf[start..start + SHORT + 2];
         if n >= 8 {
             block[1..9].copy_from_slice(&b[..8]);
             block[n - 7..n + 1].copy_from_slice(&b[n - 8..n]);
@@ -364,10 +368,8 @@ impl JsonWriter {
         } else if n == 1 {
             block[1] = b[0];
         }
-        block[n + 1] = b'"';
-        let end = self.buf.len() + n + 2;
-        self.buf.extend_from_slice(&block);
-        self.buf.truncate(end);
+        // the closing quote is the block's, after the text
+        self.buf.truncate(start + n + 2);
     }
 
     /// A string with something to escape, the first at `first`.
@@ -497,7 +499,9 @@ pub fn hex_string(bytes: &[u8]) -> String {
 mod tests {
     #[test]
     fn short_texts_are_quoted_whole_at_every_length() {
-        let text = "abcdefghijklmnopqrsé";
+        // every length up to and past the longest copied as words
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789ABé";
+        assert!(text.len() > SHORT + 2);
         for end in 0..=text.len() {
             let Some(t) = text.get(..end) else { continue };
             let mut w = JsonWriter::with_capacity(0);
@@ -507,6 +511,14 @@ mod tests {
             w.str(t);
             w.end_arr();
             assert_eq!(w.buf, format!("[\"{t}\",\"{t}\"]").as_bytes(), "{end}");
+            let mut w = JsonWriter::with_capacity(0);
+            w.begin_obj();
+            w.key(t);
+            w.plain(t);
+            w.key(t);
+            w.null();
+            w.end_obj();
+            assert_eq!(w.buf, format!("{{\"{t}\":\"{t}\",\"{t}\":null}}").as_bytes(), "{end}");
         }
     }
 
