@@ -215,9 +215,8 @@ impl JsonWriter {
         self.longest = self.longest.max(k.len());
         self.sep();
         if k.len() <= SHORT {
-            // as a short string, then its colon
-            self.quoted_short(k.as_bytes());
-            self.buf.push(b':');
+            // as a short string, its colon written in the same block
+            self.quoted_short::<true>(k.as_bytes());
             return;
         }
         self.buf.push(b'"');
@@ -307,7 +306,7 @@ impl JsonWriter {
         let bytes = s.as_bytes();
         self.longest = self.longest.max(bytes.len());
         match first_escape(bytes) {
-            None if bytes.len() <= SHORT => self.quoted_short(bytes),
+            None if bytes.len() <= SHORT => self.quoted_short::<false>(bytes),
             None => {
                 self.buf.reserve(bytes.len() + 2);
                 self.buf.push(b'"');
@@ -326,7 +325,7 @@ impl JsonWriter {
         let bytes = s.as_bytes();
         self.longest = self.longest.max(bytes.len());
         if bytes.len() <= SHORT {
-            self.quoted_short(bytes);
+            self.quoted_short::<false>(bytes);
             return;
         }
         self.buf.reserve(bytes.len() + 2);
@@ -350,12 +349,15 @@ impl JsonWriter {
     /// to the text's length (a call to memcpy, or a loop over the bytes, costs more for these). The
     /// words are stored straight into the buffer: a block assembled on the stack and then copied would
     /// be read back across the overlapping stores, which the CPU cannot forward (a stall per string).
+    ///
+    /// `COLON`: a key's colon follows, written in the same block (no second room check for it).
     #[inline]
-    fn quoted_short(&mut self, b: &[u8]) {
+    fn quoted_short<const COLON: bool>(&mut self, b: &[u8]) {
         let n = b.len().min(SHORT);
         let start = self.buf.len();
-        self.buf.extend_from_slice(&[b'"'; SHORT + 2]);
-        let block = &mut self.buf[start..start + SHORT + 2];
+        let size = SHORT + 2 + usize::from(COLON);
+        self.buf.extend_from_slice(&[b'"'; SHORT + 3][..size]);
+        let block = &mut self.buf[start..start + size];
         if n >= 8 {
             block[1..9].copy_from_slice(&b[..8]);
             block[n - 7..n + 1].copy_from_slice(&b[n - 8..n]);
@@ -368,8 +370,11 @@ impl JsonWriter {
         } else if n == 1 {
             block[1] = b[0];
         }
+        if COLON {
+            block[n + 2] = b':';
+        }
         // the closing quote is the block's, after the text
-        self.buf.truncate(start + n + 2);
+        self.buf.truncate(start + n + 2 + usize::from(COLON));
     }
 
     /// A string with something to escape, the first at `first`.
