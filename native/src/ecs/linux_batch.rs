@@ -214,7 +214,8 @@ impl LinuxBuilder {
         source: &Source,
         now: Option<f64>,
     ) -> Vec<LinuxBuilt> {
-        self.add_to(lines, received_ns, spool_ids, source, now, None)
+        let events = self.events_of(lines, received_ns, spool_ids, source, now);
+        self.all_built(&events, None)
     }
 
     /// [`LinuxBuilder::add`], each document written to `body` as soon as it is built ([`Outcome::Placed`]).
@@ -227,20 +228,8 @@ impl LinuxBuilder {
         now: Option<f64>,
         body: &mut Body<'_>,
     ) -> Vec<LinuxBuilt> {
-        self.add_to(lines, received_ns, spool_ids, source, now, Some(body))
-    }
-
-    fn add_to(
-        &mut self,
-        lines: &[&[u8]],
-        received_ns: &[u64],
-        spool_ids: &[i64],
-        source: &Source,
-        now: Option<f64>,
-        body: Option<&mut Body<'_>>,
-    ) -> Vec<LinuxBuilt> {
         let events = self.events_of(lines, received_ns, spool_ids, source, now);
-        self.all_built(&events, body)
+        self.all_built(&events, Some(body))
     }
 
     /// The lines parsed and assembled on the clock, then the events completed and timed out.
