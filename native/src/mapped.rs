@@ -13,9 +13,9 @@
 //! certain. On any filesystem but those three the file is not mapped and [`MappedFile::put`] is a
 //! `pwrite(2)` into the preallocated room (what the journal did before, plus the room).
 //!
-//! The crate denies `unsafe`: this module is one of its two exceptions (with `bulk_body.rs`), for the system calls std does not wrap
-//! (`mmap`, `munmap`, `msync`, `posix_fallocate`) and the slice over the mapping. Each block says why it
-//! is sound.
+//! The crate denies `unsafe`: this module is one of its two exceptions (with `bulk_body.rs`), for the
+//! system calls std does not wrap (`mmap`, `munmap`, `msync`, `posix_fallocate`) and the slice over the
+//! mapping. Each block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};

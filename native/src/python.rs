@@ -138,14 +138,16 @@ fn bsm_split_trail(data: &Bound<'_, PyAny>, base_offset: u64) -> PyResult<Vec<(u
                 .collect::<Vec<_>>()
         })
     };
-    let out = if let Ok(b) = data.cast::<PyBytes>() {
-        let bytes = b.as_bytes();
-        py.detach(|| split(bytes))
-    } else {
-        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
-        py.detach(|| split(&copy))
-    };
-    out.map_err(panic_error)
+    with_buffer(data, |bytes| py.detach(|| split(bytes)))?.map_err(panic_error)
+}
+
+/// `run` over the bytes of `data`: a `bytes` object's own, or a copy of any other buffer's (a memoryview,
+/// an mmap, a bytearray: PyO3 lends no slice of a buffer Python could change while it is read).
+fn with_buffer<R>(data: &Bound<'_, PyAny>, run: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return Ok(run(b.as_bytes()));
+    }
+    Ok(run(&PyBuffer::<u8>::get(data)?.to_vec(data.py())?))
 }
 
 /// gzip of a `_bulk` body (src/gzip.rs), without the GIL: the sink compresses big bodies in a thread.
@@ -154,13 +156,7 @@ fn bsm_split_trail(data: &Bound<'_, PyAny>, base_offset: u64) -> PyResult<Vec<(u
 #[pyfunction]
 #[pyo3(signature = (data, level=1))]
 fn gzip<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, level: i32) -> PyResult<Bound<'py, PyBytes>> {
-    let packed = if let Ok(b) = data.cast::<PyBytes>() {
-        let bytes = b.as_bytes();
-        py.detach(|| guard(|| crate::gzip::gzip(bytes, level)))
-    } else {
-        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
-        py.detach(|| guard(|| crate::gzip::gzip(&copy, level)))
-    };
+    let packed = with_buffer(data, |bytes| py.detach(|| guard(|| crate::gzip::gzip(bytes, level))))?;
     Ok(PyBytes::new(py, &packed.map_err(panic_error)?))
 }
 
@@ -844,10 +840,10 @@ impl LinuxDocuments {
     }
 }
 
-/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body (a read-only memoryview, not copied: `bulk_body.rs`); the end offset, id, index (one
-/// string object per run of equal names) and spool ids of each event in it; the positions of those cut to
-/// `[limits]`; and each event not in it:
-/// how many of the body's events come before it, its id, spool ids, reason and JSON.
+/// A Linux bulk body in columns (`LinuxDocuments.*_columns`): the body (a read-only memoryview, not copied:
+/// `bulk_body.rs`); the end offset, id, index (one string object per run of equal names) and spool ids of
+/// each event in it; the positions of those cut to `[limits]`; and each event not in it: how many of the
+/// body's events come before it, its id, spool ids, reason and JSON.
 type LinuxColumns<'py> = (
     Bound<'py, PyMemoryView>,
     Vec<usize>,
@@ -1140,12 +1136,8 @@ fn linux_decode_raw<'py>(
                 linux::decode_raw(lines, source, settings)
             })
         })
-    } else if let Ok(b) = data.cast::<PyBytes>() {
-        let bytes = b.as_bytes();
-        py.detach(|| guard(|| linux::decode_raw(linux::log_lines(bytes), source, settings)))
     } else {
-        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
-        py.detach(|| guard(|| linux::decode_raw(linux::log_lines(&copy), source, settings)))
+        with_buffer(data, |bytes| py.detach(|| guard(|| linux::decode_raw(linux::log_lines(bytes), source, settings))))?
     };
     let json = out.map_err(panic_error)?.map_err(linux_error)?;
     Ok(PyBytes::new(py, &json))
@@ -1176,12 +1168,7 @@ fn linux_decode_raw_into(
     let run = |bytes: &[u8]| {
         py.detach(|| guard(|| linux::decode_raw_chunked(linux::log_lines(bytes), source, settings, chunk_bytes, sink)))
     };
-    let out = if let Ok(b) = data.cast::<PyBytes>() {
-        run(b.as_bytes())
-    } else {
-        run(&PyBuffer::<u8>::get(data)?.to_vec(py)?)
-    };
-    match out.map_err(panic_error)? {
+    match with_buffer(data, run)?.map_err(panic_error)? {
         Ok(n) => Ok(n),
         Err(linux::ChunkError::Decode(e)) => Err(linux_error(e)),
         Err(linux::ChunkError::Sink(e)) => Err(e),

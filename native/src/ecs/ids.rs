@@ -20,12 +20,19 @@ pub fn host_identity(source: &Source) -> String {
 /// length-framed kind, host identity and raw parts), no padding: 22 characters.
 pub fn document_id(kind: &str, identity: &str, raw_parts: &[&[u8]]) -> String {
     let mut framed = Framed { state: id_params().to_state(), len: 0, buf: [0; STAGE] };
-    for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
-        framed.push(&(part.len() as u64).to_be_bytes());
-        framed.push(part);
-    }
+    frame(kind, identity, raw_parts, |piece| framed.push(piece));
     framed.flush();
     base64url_16(framed.state.finalize().as_bytes())
+}
+
+/// What an id hashes, piece by piece into `put`: the kind, the host identity and each raw part, each
+/// after its length as eight big-endian bytes.
+#[inline]
+fn frame(kind: &str, identity: &str, raw_parts: &[&[u8]], mut put: impl FnMut(&[u8])) {
+    for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
+        put(&(part.len() as u64).to_be_bytes());
+        put(part);
+    }
 }
 
 /// The parameters of every document id: BLAKE2b-128 personalised "auditrecv-id-v1".
@@ -49,10 +56,7 @@ pub struct IdBatch {
 impl IdBatch {
     /// Stages one input: [`document_id`]`(kind, identity, raw_parts)` will be its id.
     pub fn push(&mut self, kind: &str, identity: &str, raw_parts: &[&[u8]]) {
-        for part in [kind.as_bytes(), identity.as_bytes()].into_iter().chain(raw_parts.iter().copied()) {
-            self.arena.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            self.arena.extend_from_slice(part);
-        }
+        frame(kind, identity, raw_parts, |piece| self.arena.extend_from_slice(piece));
         self.ends.push(self.arena.len());
     }
 
